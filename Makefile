@@ -1,0 +1,112 @@
+# nabla — the primary build. Needs only a C11 compiler and make.
+#
+#   make            static and shared library, examples, the nabla tool
+#   make demo       build and run the examples
+#   make test       build and run every test
+#   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make tsan       the threading tests under ThreadSanitizer
+#   make bench      build and run the benchmarks
+#   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
+#
+# BUILD=dir puts every output under dir (default build/); BLAS=openblas routes GEMM to
+# OpenBLAS through CBLAS.
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OPT     ?= -O2 -g
+WERROR  ?=
+CFLAGS_EXTRA ?=
+LDFLAGS_EXTRA ?=
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter $(WERROR)
+CFLAGS  := -std=c11 $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc $(CFLAGS_EXTRA)
+LDLIBS  := -lm -pthread
+LDFLAGS := $(LDFLAGS_EXTRA)
+
+# Library sources: every .c under src/ except the optional back ends.
+LIB_SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+LIB_SRC := $(filter-out src/dist/% src/cuda/%,$(LIB_SRC))
+
+ifeq ($(BLAS),openblas)
+CFLAGS  += -DNB_USE_CBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A   := $(BUILD)/libnabla.a
+LIB_SO  := $(BUILD)/libnabla.so
+
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+
+.PHONY: all lib examples demo test check asan tsan bench install uninstall clean format
+all: lib examples
+
+lib: $(LIB_A) $(LIB_SO)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) tests/nbtest.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+examples: $(EXAMPLES)
+
+demo: $(BUILD)/examples/xor
+	$(BUILD)/examples/xor
+
+test: $(TESTS)
+	@sh tests/run.sh $(BUILD)/tests
+
+check: test
+
+# The whole suite again under the sanitizers, in its own build directory.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+tsan:
+	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" TSAN=1 build-tsan/tests/test_threads
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
+
+bench: $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/nabla/*.h $(DESTDIR)$(PREFIX)/include/nabla/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NB_VERSION "\(.*\)"/\1/p' include/nabla/base.h)|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/include/nabla.h
+	rm -f $(DESTDIR)$(PREFIX)/lib/libnabla.a $(DESTDIR)$(PREFIX)/lib/libnabla.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan build-*
+
+-include $(LIB_OBJ:.o=.d)

@@ -1,0 +1,19 @@
+/* nabla.h — the whole public API of nabla, a deep-learning framework in C11.
+ *
+ *   base.h      status codes, error messages, allocator hook, RNG
+ *   tensor.h    tensors: creation, views, access, printing
+ *   autograd.h  contexts, the tape, backward, no-grad and check modes
+ *   ops.h       differentiable operations, activations, losses
+ *   kernels.h   GEMM and the compute layer
+ *   nn.h        parameters, initialisers, layers, models
+ *   optim.h     optimizers, learning-rate schedules, gradient clipping */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include "nabla/base.h"
+#include "nabla/tensor.h"
+#include "nabla/autograd.h"
+#include "nabla/ops.h"
+#include "nabla/kernels.h"
+
+#endif

@@ -1,0 +1,65 @@
+/* nabla/autograd.h — contexts, the tape, backward, no-grad and check modes.
+ *
+ * A context (nb_ctx) owns an arena and a tape. Every op computes its result at once (eager,
+ * define-by-run) into the arena and, when one of its inputs requires a gradient and grad mode
+ * is on, records itself on the tape. nb_backward(ctx, loss) sweeps the tape in reverse and
+ * accumulates (+=) dL/dx into every tensor that requires a gradient: for parameters that is
+ * their flat gradient buffer, which persists across steps until zeroed. nb_ctx_reset()
+ * releases the step's memory at once and keeps its chunks, so a steady-state training loop
+ * performs no heap allocation.
+ *
+ * Errors are sticky: an op that fails returns NULL, records its status in the context and
+ * sets nb_last_error(); an op given a NULL input returns NULL without touching the message.
+ * A whole forward pass can therefore be written as nested calls and checked once, at the end.
+ *
+ * A context belongs to one thread at a time; two threads use two contexts (and may share
+ * a model for inference). */
+#ifndef NABLA_AUTOGRAD_H
+#define NABLA_AUTOGRAD_H
+
+#include "nabla/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_ctx_opts {
+    size_t arena_chunk; /* bytes per arena chunk; 0 = 1 MiB */
+    int check;          /* 1: check mode on (see nb_ctx_set_check); -1: off even if NB_CHECK=1;
+                           0: from the environment variable NB_CHECK */
+} nb_ctx_opts;
+
+/* opts may be NULL for the defaults. Returns NULL (and sets the error) on failure. */
+nb_ctx *nb_ctx_new(const nb_ctx_opts *opts);
+void nb_ctx_free(nb_ctx *ctx);
+/* Releases every tensor and tape entry made in the context; clears its sticky error. */
+void nb_ctx_reset(nb_ctx *ctx);
+/* The first error since the last reset (NB_OK if none). */
+nb_status nb_ctx_status(const nb_ctx *ctx);
+/* Bytes in use now, and the most ever in use between resets. */
+size_t nb_ctx_used(const nb_ctx *ctx);
+size_t nb_ctx_peak(const nb_ctx *ctx);
+
+/* Grad mode: when off, ops record nothing (inference). Returns the previous setting. */
+int nb_grad_enabled(nb_ctx *ctx, int on);
+
+/* Check mode: after every op, forward and backward, look for NaN and infinity; the first op
+ * that makes one stops the step with NB_ERR_NUMERIC and a message naming the op, its input
+ * shapes and the scope (model layer) it ran in. Costs a pass over every result. Returns the
+ * previous setting. NB_CHECK=1 in the environment turns it on for new contexts. */
+int nb_ctx_set_check(nb_ctx *ctx, int on);
+
+/* Names the part of a model now running ("dense_1"); ops record it, and check-mode and
+ * shape errors report it. The string must outlive the step. Returns the previous scope. */
+const char *nb_ctx_scope(nb_ctx *ctx, const char *scope);
+
+/* dL/d(everything) for a scalar (one-element) loss: seeds dL/dloss = 1 and sweeps the tape.
+ * Leaves' gradients accumulate; call nb_model_zero_grad (or zero them) between steps. */
+nb_status nb_backward(nb_ctx *ctx, nb_tensor *loss);
+/* The same from any tensor with a given upstream gradient (same shape as t). */
+nb_status nb_backward_with(nb_ctx *ctx, nb_tensor *t, const nb_tensor *grad_of_t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

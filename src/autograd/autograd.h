@@ -1,0 +1,149 @@
+/* autograd/autograd.h — the context, the tape and the op registry.
+ *
+ * Every op is one nbi_op_def: a shape rule (infer), a forward, a backward and a gradient-check
+ * spec, defined together in its src/ops/ file and listed once in ops.def. nbi_apply is the one
+ * path every op call takes: it validates (through infer), allocates the result, runs forward,
+ * applies check mode, and records a tape node when a gradient is wanted. */
+#ifndef NBI_AUTOGRAD_H
+#define NBI_AUTOGRAD_H
+
+#include "base/base.h"
+#include "nabla/ops.h"
+#include "tensor/tensor.h"
+
+/* ---- op identifiers, from the one list --------------------------------------------------- */
+typedef enum nbi_op_id {
+#define NB_OP(ID, name) NBI_OP_##ID,
+#include "ops/ops.def"
+#undef NB_OP
+    NBI_OP_COUNT
+} nbi_op_id;
+
+/* ---- attributes: the non-tensor arguments of an op ---------------------------------------- */
+#define NBI_MAX_IATTR 16
+typedef struct nbi_attrs {
+    int64_t i[NBI_MAX_IATTR]; /* axes, permutations, slice bounds, flags */
+    float f[4];               /* scalars: slopes, bounds, exponents */
+} nbi_attrs;
+
+/* ---- a tape node --------------------------------------------------------------------------- */
+#define NBI_INLINE_IN 3
+struct nbi_node {
+    int op;                          /* nbi_op_id */
+    int n_in;
+    nb_tensor **in;                  /* inputs: in_inline or an arena array */
+    nb_tensor *out;
+    const nbi_attrs *attrs;          /* NULL when the op has none */
+    void *saved;                     /* op-specific data forward keeps for backward */
+    const char *scope;               /* the model part that ran it (nb_ctx_scope) */
+    struct nbi_node *prev;           /* the node recorded before this one */
+    nb_tensor *in_inline[NBI_INLINE_IN];
+    int recording;                   /* forward may keep `saved` only when set */
+};
+
+/* ---- gradient-check spec ------------------------------------------------------------------ */
+/* One test case: inputs made by the spec's generator, attributes to apply them with. */
+#define NBI_CHECK_MAX_IN 8
+typedef struct nbi_check_case {
+    nb_tensor *in[NBI_CHECK_MAX_IN];
+    int n_in;
+    nbi_attrs attrs;
+    int has_attrs;
+    int op_id;      /* set by the checker */
+} nbi_check_case;
+
+typedef struct nbi_op_def nbi_op_def;
+typedef struct nbi_check_spec {
+    /* Builds case k (k = 0, 1, ... < cases) in ctx from rng. Inputs that are f32 and have
+     * NB_TF_REQUIRES_GRAD set are checked. Returns NB_OK or an error. */
+    nb_status (*gen)(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k, nbi_check_case *c);
+    int cases;                /* how many; 0 means the op is not differentiable (skipped) */
+    float atol, rtol;         /* |analytic - numeric| <= atol + rtol |numeric| */
+    /* For the shared generators: the input domain [lo, hi), points where the derivative
+     * jumps (kept clear of), and the float attributes to apply the op with. */
+    float lo, hi;
+    float kink[2];
+    int nkink;
+    float attr_f[4];
+} nbi_check_spec;
+
+/* ---- the op definition -------------------------------------------------------------------- */
+struct nbi_op_def {
+    const char *name;
+    /* Validates the inputs and attributes and fills out's dtype, rank and shape (and for a
+     * view, data and strides). Errors name the op and the shapes. */
+    nb_status (*infer)(const nbi_node *n, nb_tensor *out);
+    /* Computes n->out from n->in. out->data is allocated (contiguous) unless is_view. */
+    nb_status (*forward)(nb_ctx *ctx, nbi_node *n);
+    /* Accumulates dL/d(in[i]) += ... for each input that requires a gradient, from
+     * n->out->grad. NULL for ops without a gradient. */
+    nb_status (*backward)(nb_ctx *ctx, nbi_node *n);
+    int is_view;              /* out shares in[0]'s storage */
+    int aux;                  /* family-specific: e.g. the kernel an elementwise op calls */
+    nbi_check_spec check;
+};
+
+#define NB_OP(ID, name) extern const nbi_op_def nbi_op_##name;
+#include "ops/ops.def"
+#undef NB_OP
+
+extern const nbi_op_def *const nbi_ops[NBI_OP_COUNT];
+
+/* ---- the context ---------------------------------------------------------------------------- */
+struct nb_ctx {
+    nbi_arena arena;
+    nbi_node *tape;          /* newest node; older ones through ->prev */
+    nb_status status;        /* sticky: the first error since reset */
+    int grad_enabled;
+    int check;
+    int backward_done;
+    const char *scope;
+    uint64_t n_nodes;
+};
+
+/* The op call path. `attrs` may be NULL; it is copied when the node is recorded. */
+nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const nbi_attrs *attrs);
+
+/* Records `s` as the context's sticky status (if none yet) and returns NULL. */
+nb_tensor *nbi_fail(nb_ctx *ctx, nb_status s);
+
+/* Arena allocation in the context; sets an out-of-memory error naming `what` on failure. */
+void *nbi_ctx_alloc(nb_ctx *ctx, size_t size, const char *what);
+void *nbi_ctx_zalloc(nb_ctx *ctx, size_t size, const char *what);
+
+/* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: in the
+ * arena for context tensors, on the heap for heap leaves. NULL on allocation failure. */
+nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t);
+
+/* t itself when contiguous, else a contiguous copy in the arena (not recorded). */
+nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t);
+
+/* Does input i of node n need its gradient? */
+static inline bool nbi_needs_grad(const nbi_node *n, int i) {
+    return (n->in[i]->flags & NB_TF_REQUIRES_GRAD) != 0;
+}
+
+/* "op: " prefixed error about shapes: "add: cannot broadcast f32[2,3] and f32[4]". */
+nb_status nbi_shape_error(const nbi_node *n, const char *what);
+
+/* Scans a f32 buffer for NaN/Inf; returns the index of the first, or -1. */
+int64_t nbi_find_nonfinite(const float *x, int64_t n);
+
+/* ---- helpers for check-spec generators ---------------------------------------------------- */
+/* Shared generators: one input of a random shape (unary), or two broadcasting inputs. Values
+ * come from def->check's domain, clear of its kinks; attrs.f from check.attr_f. */
+nb_status nbi_gen_unary(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k, nbi_check_case *c);
+nb_status nbi_gen_binary(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
+                         nbi_check_case *c);
+/* A leaf f32 tensor requiring a gradient, values uniform on a 2^-10 grid in [lo, hi), kept
+ * at least `gap` away from each of the nk kinks (so finite differences do not straddle
+ * them). */
+nb_tensor *nbi_gen_input(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shape, float lo,
+                           float hi, const float *kinks, int nk, float gap);
+/* Random shape of rank r with dims in [1, maxd]. */
+void nbi_gen_shape(nb_rng *rng, int r, int64_t maxd, int64_t *shape);
+/* Broadcast partner shapes for case k: k=0 same shape, k=1 b broadcast along rows, k=2 a
+ * broadcast, k=3 different ranks, k=4 scalar b. Fills ra, sa, rb, sb. */
+void nbi_gen_broadcast_pair(nb_rng *rng, int k, int *ra, int64_t *sa, int *rb, int64_t *sb);
+
+#endif

@@ -1,0 +1,236 @@
+/* autograd/tape.c — the op call path (nbi_apply) and the reverse sweep (nb_backward).
+ *
+ * Forward: validate → allocate → compute → (check mode) scan → record.
+ * Backward: seed dL/dL = 1, then for each node from newest to oldest whose output received a
+ * gradient, call its backward, which accumulates into its inputs' gradients. Because ops run
+ * eagerly, the tape order is a topological order of the graph: by the time a node is reached,
+ * every use of its output (all newer nodes) has already contributed to its gradient. */
+#include "autograd/autograd.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const nbi_op_def *const nbi_ops[NBI_OP_COUNT] = {
+#define NB_OP(ID, name) [NBI_OP_##ID] = &nbi_op_##name,
+#include "ops/ops.def"
+#undef NB_OP
+};
+
+int64_t nbi_find_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+/* "f32[2,3], f32[3]" */
+static void inputs_str(const nbi_node *n, char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n->n_in && k + 1 < cap; i++) {
+        char s[96];
+        int w = snprintf(buf + k, cap - k, "%s%s", i ? ", " : "",
+                         nb_shape_str(n->in[i], s, sizeof s));
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+}
+
+static void index_str(const nb_tensor *t, int64_t flat, char *buf, size_t cap) {
+    int64_t idx[NB_MAX_RANK];
+    for (int d = t->rank - 1; d >= 0; d--) {
+        idx[d] = t->shape[d] ? flat % t->shape[d] : 0;
+        flat = t->shape[d] ? flat / t->shape[d] : 0;
+    }
+    nbi_dims_str(t->rank, idx, buf, cap);
+}
+
+nb_status nbi_shape_error(const nbi_node *n, const char *what) {
+    char ins[400];
+    inputs_str(n, ins, sizeof ins);
+    const char *name = nbi_ops[n->op]->name;
+    if (n->scope)
+        return nbi_error(NB_ERR_SHAPE, "%s: %s (inputs %s; in '%s')", name, what, ins, n->scope);
+    return nbi_error(NB_ERR_SHAPE, "%s: %s (inputs %s)", name, what, ins);
+}
+
+static nb_status nonfinite_error(const nbi_node *n, const nb_tensor *t, int64_t at,
+                                 const char *where) {
+    char ins[400], idx[96], sh[96];
+    inputs_str(n, ins, sizeof ins);
+    index_str(t, at, idx, sizeof idx);
+    float v = ((const float *)t->data)[at];
+    return nbi_error(NB_ERR_NUMERIC,
+                     "check mode: op '%s' produced %s in %s at index %s of %s; inputs %s%s%s%s",
+                     nbi_ops[n->op]->name, isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"), where,
+                     idx, nb_shape_str(t, sh, sizeof sh), ins, n->scope ? "; in '" : "",
+                     n->scope ? n->scope : "", n->scope ? "'" : "");
+}
+
+nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const nbi_attrs *attrs) {
+    const nbi_op_def *def = nbi_ops[op];
+    if (NBI_UNLIKELY(!ctx)) {
+        nbi_error(NB_ERR_ARG, "%s: context is NULL (create one with nb_ctx_new)", def->name);
+        return NULL;
+    }
+    bool grad = false;
+    for (int i = 0; i < n_in; i++) {
+        if (NBI_UNLIKELY(!in[i])) {
+            /* An earlier op failed (its message stands), or the caller passed NULL. */
+            if (ctx->status == NB_OK)
+                nbi_fail(ctx, nbi_error(NB_ERR_ARG, "%s: input %d is NULL", def->name, i));
+            return NULL;
+        }
+        if (in[i]->flags & NB_TF_REQUIRES_GRAD) grad = true;
+    }
+    bool rec = grad && ctx->grad_enabled && def->backward;
+
+    nbi_node local, *n = &local;
+    if (rec) {
+        n = nbi_ctx_alloc(ctx, sizeof *n, def->name);
+        if (!n) return NULL;
+    }
+    n->op = op;
+    n->n_in = n_in;
+    n->out = NULL;
+    n->saved = NULL;
+    n->scope = ctx->scope;
+    n->prev = NULL;
+    n->recording = rec;
+    if (n_in <= NBI_INLINE_IN) {
+        n->in = n->in_inline;
+    } else {
+        n->in = nbi_ctx_alloc(ctx, sizeof(nb_tensor *) * (size_t)n_in, def->name);
+        if (!n->in) return NULL;
+    }
+    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+    n->attrs = attrs;
+    if (rec && attrs) {
+        nbi_attrs *a = nbi_ctx_alloc(ctx, sizeof *a, def->name);
+        if (!a) return NULL;
+        *a = *attrs;
+        n->attrs = a;
+    }
+
+    nb_tensor *out = nbi_ctx_alloc(ctx, sizeof *out, def->name);
+    if (!out) return NULL;
+    memset(out, 0, sizeof *out);
+    nb_status s = def->infer(n, out);
+    if (s != NB_OK) return nbi_fail(ctx, s);
+    if (!def->is_view) {
+        nbi_set_contiguous(out);
+        out->data = nbi_ctx_alloc(ctx, (size_t)out->numel * nbi_dtype_size(out->dtype), def->name);
+        if (!out->data) return NULL;
+    }
+    n->out = out;
+    s = def->forward(ctx, n);
+    if (s != NB_OK) return nbi_fail(ctx, s);
+
+    if (ctx->check && out->dtype == NB_F32) {
+        nb_tensor *c = def->is_view ? nbi_contig(ctx, out) : out;
+        if (!c) return NULL;
+        int64_t at = nbi_find_nonfinite(c->data, c->numel);
+        if (at >= 0) return nbi_fail(ctx, nonfinite_error(n, c, at, "its output"));
+    }
+    if (rec) {
+        out->flags |= NB_TF_REQUIRES_GRAD;
+        out->node = n;
+        n->prev = ctx->tape;
+        ctx->tape = n;
+        ctx->n_nodes++;
+    }
+    return out;
+}
+
+nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
+    if (t->grad) return t->grad;
+    nb_tensor *g;
+    if (t->flags & NB_TF_HEAP) {
+        g = nbi_tensor_alloc(NULL, NB_F32, t->rank, t->shape);
+        if (!g) {
+            nbi_fail(ctx, NB_ERR_NOMEM);
+            return NULL;
+        }
+        memset(g->data, 0, (size_t)g->numel * sizeof(float));
+        t->flags |= NB_TF_GRAD_HEAP;
+    } else {
+        g = nbi_tensor_alloc(ctx, NB_F32, t->rank, t->shape);
+        if (!g) return NULL;
+        memset(g->data, 0, (size_t)g->numel * sizeof(float));
+    }
+    t->grad = g;
+    return g;
+}
+
+nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
+    if (nb_tensor_is_contiguous(t)) return t;
+    nb_tensor *c = nbi_tensor_alloc(ctx, t->dtype, t->rank, t->shape);
+    if (!c) return NULL;
+    nb_tensor_copy(c, t);
+    return c;
+}
+
+static nb_status sweep(nb_ctx *ctx) {
+    for (nbi_node *n = ctx->tape; n; n = n->prev) {
+        if (!n->out->grad) continue; /* not on a path to the loss */
+        const nbi_op_def *def = nbi_ops[n->op];
+        nb_status s = def->backward(ctx, n);
+        if (s != NB_OK) return s;
+        if (ctx->check) {
+            for (int i = 0; i < n->n_in; i++) {
+                nb_tensor *g = n->in[i]->grad;
+                if (!g || !nbi_needs_grad(n, i)) continue;
+                int64_t at = nbi_find_nonfinite(g->data, g->numel);
+                if (at >= 0) {
+                    char what[64];
+                    snprintf(what, sizeof what, "the gradient of input %d (backward)", i);
+                    return nonfinite_error(n, g, at, what);
+                }
+            }
+        }
+    }
+    return NB_OK;
+}
+
+nb_status nb_backward_with(nb_ctx *ctx, nb_tensor *t, const nb_tensor *grad_of_t) {
+    if (!ctx) return nbi_error(NB_ERR_ARG, "nb_backward: context is NULL");
+    if (ctx->status != NB_OK) return ctx->status; /* the failing op's message stands */
+    if (!t) return nbi_error(NB_ERR_ARG, "nb_backward: tensor is NULL");
+    if (ctx->backward_done)
+        return nbi_error(NB_ERR_STATE, "nb_backward: this context's tape was already swept; "
+                         "call nb_ctx_reset and run the forward pass again");
+    if (!(t->flags & NB_TF_REQUIRES_GRAD))
+        return nbi_error(NB_ERR_STATE,
+                         "nb_backward: the tensor does not depend on anything that requires a "
+                         "gradient (grad mode was off, or no parameter took part)");
+    nb_tensor *g = nbi_grad(ctx, t);
+    if (!g) return ctx->status ? ctx->status : NB_ERR_NOMEM;
+    float *gp = g->data;
+    if (grad_of_t) {
+        if (!nb_tensor_same_shape(t, grad_of_t) || grad_of_t->dtype != NB_F32) {
+            char a[96], b[96];
+            return nbi_error(NB_ERR_SHAPE, "nb_backward: gradient %s does not match tensor %s",
+                             nb_shape_str(grad_of_t, b, sizeof b), nb_shape_str(t, a, sizeof a));
+        }
+        /* g += grad_of_t, whatever its strides */
+        nb_tensor *c = nbi_contig(ctx, (nb_tensor *)grad_of_t);
+        if (!c) return ctx->status;
+        const float *cp = c->data;
+        for (int64_t i = 0; i < g->numel; i++) gp[i] += cp[i];
+    } else {
+        if (t->numel != 1) {
+            char a[96];
+            return nbi_error(NB_ERR_SHAPE,
+                             "nb_backward: the loss must have one element, got %s (reduce it "
+                             "with nb_sum or nb_mean, or use nb_backward_with)",
+                             nb_shape_str(t, a, sizeof a));
+        }
+        gp[0] += 1.0f;
+    }
+    ctx->backward_done = 1;
+    nb_status s = sweep(ctx);
+    if (s != NB_OK) nbi_fail(ctx, s);
+    return s;
+}
+
+nb_status nb_backward(nb_ctx *ctx, nb_tensor *loss) { return nb_backward_with(ctx, loss, NULL); }

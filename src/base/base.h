@@ -1,0 +1,82 @@
+/* base/base.h — internal helpers every layer uses: error reporting, the allocator hook,
+ * arenas, always-on assertions, overflow-checked sizes. */
+#ifndef NBI_BASE_H
+#define NBI_BASE_H
+
+#include "nabla/base.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define NBI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define NBI_LIKELY(x) __builtin_expect(!!(x), 1)
+#define NBI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define NBI_PRINTF(f, a)
+#define NBI_LIKELY(x) (x)
+#define NBI_UNLIKELY(x) (x)
+#endif
+
+#define NBI_ALIGN 64
+
+/* Sets the calling thread's error message and returns `s`, so that error paths read
+ * `return nbi_error(NB_ERR_SHAPE, "add: ...", ...);`. */
+nb_status nbi_error(nb_status s, const char *fmt, ...) NBI_PRINTF(2, 3);
+
+/* A broken internal invariant: a bug in nabla, not in the caller's program. Always on. */
+#define NBI_ASSERT(c)                                                                       \
+    do {                                                                                    \
+        if (NBI_UNLIKELY(!(c))) nbi_assert_fail(#c, __FILE__, __LINE__);                    \
+    } while (0)
+_Noreturn void nbi_assert_fail(const char *expr, const char *file, int line);
+
+/* Allocation through the hook; 64-byte aligned. nbi_free(NULL) is a no-op. */
+void *nbi_malloc(size_t size);
+void *nbi_calloc(size_t n, size_t size); /* zeroed, overflow-checked */
+void nbi_free(void *p);
+/* Like nbi_malloc but sets "<what>: out of memory (N bytes)" on failure. */
+void *nbi_malloc_for(const char *what, size_t size);
+
+/* a * b and a + b on sizes, false on overflow. */
+static inline bool nbi_mul_size(size_t a, size_t b, size_t *out) {
+    if (b && a > SIZE_MAX / b) return false;
+    *out = a * b;
+    return true;
+}
+static inline bool nbi_add_size(size_t a, size_t b, size_t *out) {
+    if (a > SIZE_MAX - b) return false;
+    *out = a + b;
+    return true;
+}
+
+/* ---- arena: bump allocation, released all at once ---------------------------------------
+ * A chain of chunks. Reset keeps every chunk, so a loop that allocates the same amount each
+ * step stops calling malloc after its first step. */
+typedef struct nbi_chunk nbi_chunk;
+typedef struct nbi_arena {
+    nbi_chunk *head;    /* first chunk */
+    nbi_chunk *cur;     /* chunk being filled */
+    size_t chunk_size;  /* default size of a new chunk */
+    size_t used_total;  /* bytes handed out since the last reset */
+    size_t peak;        /* largest used_total seen */
+} nbi_arena;
+
+void nbi_arena_init(nbi_arena *a, size_t chunk_size);
+void *nbi_arena_alloc(nbi_arena *a, size_t size, size_t align); /* NULL on failure */
+void *nbi_arena_zalloc(nbi_arena *a, size_t size, size_t align);
+void nbi_arena_reset(nbi_arena *a);
+void nbi_arena_free(nbi_arena *a);
+size_t nbi_arena_capacity(const nbi_arena *a);
+
+/* An arena position, to give back temporaries: mark, allocate, release to the mark. */
+typedef struct nbi_arena_mark {
+    nbi_chunk *cur;
+    size_t used;
+    size_t used_total;
+} nbi_arena_mark;
+nbi_arena_mark nbi_arena_mark_get(const nbi_arena *a);
+void nbi_arena_release(nbi_arena *a, nbi_arena_mark m);
+
+#endif

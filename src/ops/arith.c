@@ -1,0 +1,149 @@
+/* ops/arith.c — add, sub, mul, div, pow with NumPy broadcasting.
+ *
+ * Forward walks the output shape with each input's broadcast strides (0 along broadcast
+ * dimensions) and calls a binary kernel per innermost run. Backward walks the same shape and
+ * accumulates into each input's gradient through *its* broadcast strides, so summing over the
+ * broadcast dimensions (un-broadcasting) falls out of the stride being 0. */
+#include "autograd/autograd.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+
+static nb_status binary_infer(const nbi_node *n, nb_tensor *out) {
+    const nb_tensor *a = n->in[0], *b = n->in[1];
+    if (a->dtype != NB_F32 || b->dtype != NB_F32) return nbi_shape_error(n, "inputs must be f32");
+    if (!nbi_broadcast_shape(a->rank, a->shape, b->rank, b->shape, &out->rank, out->shape))
+        return nbi_shape_error(n, "cannot broadcast the shapes together");
+    out->dtype = NB_F32;
+    return NB_OK;
+}
+
+typedef struct run_ctx {
+    nbi_binary_fn fn;
+    const float *a, *b;
+    float *y;
+} run_ctx;
+
+static void fwd_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
+    run_ctx *r = user;
+    r->fn(len, r->a + off[1], inner[1], r->b + off[2], inner[2], r->y + off[0]);
+}
+
+static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
+    (void)ctx;
+    nb_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    const nbi_op_def *def = nbi_ops[n->op];
+    nbi_binary_fn fn = nbi_k.binary[def->aux];
+    if (nb_tensor_same_shape(a, b) && nb_tensor_is_contiguous(a) && nb_tensor_is_contiguous(b)) {
+        fn(y->numel, a->data, 1, b->data, 1, y->data);
+        return NB_OK;
+    }
+    int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
+    nbi_broadcast_strides(a, y->rank, y->shape, sa);
+    nbi_broadcast_strides(b, y->rank, y->shape, sb);
+    const int64_t *st[3] = {y->stride, sa, sb};
+    nbi_iter it;
+    nbi_iter_init(&it, y->rank, y->shape, 3, st);
+    run_ctx r = {fn, a->data, b->data, y->data};
+    nbi_iter_run(&it, fwd_run, &r);
+    return NB_OK;
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+
+typedef struct bwd_ctx {
+    int op, which; /* which input's gradient */
+    const float *gy, *y, *a, *b;
+    float *g;
+} bwd_ctx;
+
+/* operands: 0 = output (gy, y), 1 = a, 2 = b, 3 = the gradient being accumulated */
+static void bwd_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
+    bwd_ctx *c = user;
+    const float *gy = c->gy + off[0], *y = c->y + off[0];
+    const float *a = c->a + off[1], *b = c->b + off[2];
+    float *g = c->g + off[3];
+    int64_t so = inner[0], sa = inner[1], sb = inner[2], sg = inner[3];
+    switch (c->op * 2 + c->which) {
+    case NBI_OP_ADD * 2 + 0:
+    case NBI_OP_ADD * 2 + 1:
+    case NBI_OP_SUB * 2 + 0:
+        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so];
+        break;
+    case NBI_OP_SUB * 2 + 1:
+        for (int64_t i = 0; i < len; i++) g[i * sg] -= gy[i * so];
+        break;
+    case NBI_OP_MUL * 2 + 0:
+        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so] * b[i * sb];
+        break;
+    case NBI_OP_MUL * 2 + 1:
+        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so] * a[i * sa];
+        break;
+    case NBI_OP_DIV * 2 + 0: /* d(a/b)/da = 1/b */
+        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so] / b[i * sb];
+        break;
+    case NBI_OP_DIV * 2 + 1: /* d(a/b)/db = -a/b² */
+        for (int64_t i = 0; i < len; i++) {
+            float bv = b[i * sb];
+            g[i * sg] -= gy[i * so] * a[i * sa] / (bv * bv);
+        }
+        break;
+    case NBI_OP_POW * 2 + 0: /* d(a^b)/da = b a^(b-1), 0 where b = 0 */
+        for (int64_t i = 0; i < len; i++) {
+            float bv = b[i * sb];
+            if (bv != 0.0f) g[i * sg] += gy[i * so] * bv * powf(a[i * sa], bv - 1.0f);
+        }
+        break;
+    case NBI_OP_POW * 2 + 1: /* d(a^b)/db = a^b log a, 0 where a = 0 and b >= 0 */
+        for (int64_t i = 0; i < len; i++) {
+            float av = a[i * sa];
+            if (!(av == 0.0f && b[i * sb] >= 0.0f)) g[i * sg] += gy[i * so] * y[i * so] * logf(av);
+        }
+        break;
+    default:
+        NBI_ASSERT(0);
+    }
+}
+
+static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
+    nb_tensor *y = n->out, *gy = y->grad;
+    int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK], sg[NB_MAX_RANK];
+    nbi_broadcast_strides(n->in[0], y->rank, y->shape, sa);
+    nbi_broadcast_strides(n->in[1], y->rank, y->shape, sb);
+    for (int w = 0; w < 2; w++) {
+        if (!nbi_needs_grad(n, w)) continue;
+        nb_tensor *g = nbi_grad(ctx, n->in[w]);
+        if (!g) return ctx->status;
+        nbi_broadcast_strides(g, y->rank, y->shape, sg);
+        const int64_t *st[4] = {y->stride, sa, sb, sg};
+        nbi_iter it;
+        nbi_iter_init(&it, y->rank, y->shape, 4, st);
+        bwd_ctx c = {n->op, w, gy->data, y->data, n->in[0]->data, n->in[1]->data, g->data};
+        nbi_iter_run(&it, bwd_run, &c);
+    }
+    return NB_OK;
+}
+
+/* One line per op: the public function and the registry entry. The kernel id has the op's
+ * ID (NBI_B_ADD for NBI_OP_ADD). */
+#define BINARY_OP(NM, ID, LO, HI, ATOL, RTOL)                                               \
+    const nbi_op_def nbi_op_##NM = {                                                        \
+        .name = #NM,                                                                        \
+        .infer = binary_infer,                                                                \
+        .forward = binary_forward,                                                            \
+        .backward = binary_backward,                                                          \
+        .aux = NBI_B_##ID,                                                                    \
+        .check = {.gen = nbi_gen_binary, .cases = 5, .atol = ATOL, .rtol = RTOL, .lo = LO,    \
+                  .hi = HI},                                                                  \
+    };                                                                                        \
+    nb_tensor *nb_##NM(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) {                           \
+        nb_tensor *in[2] = {a, b};                                                            \
+        return nbi_apply(ctx, NBI_OP_##ID, in, 2, NULL);                                      \
+    }
+
+/* Operands of div and pow are drawn from [0.5, 2) so that 1/b and log a stay tame. */
+BINARY_OP(add, ADD, -2.0f, 2.0f, 1e-4f, 1e-4f)
+BINARY_OP(sub, SUB, -2.0f, 2.0f, 1e-4f, 1e-4f)
+BINARY_OP(mul, MUL, -2.0f, 2.0f, 1e-4f, 1e-4f)
+BINARY_OP(div, DIV, 0.5f, 2.0f, 1e-4f, 1e-4f)
+BINARY_OP(pow, POW, 0.5f, 2.0f, 1e-4f, 1e-4f)

@@ -1,0 +1,439 @@
+/* tensor/tensor.c — making, filling, copying and freeing tensors; shape arithmetic. */
+#include "tensor/tensor.h"
+#include "autograd/autograd.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+char *nbi_dims_str(int rank, const int64_t *shape, char *buf, size_t n) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "[");
+    for (int i = 0; i < rank; i++)
+        k += (size_t)snprintf(buf + k, k < n ? n - k : 0, i ? ",%lld" : "%lld",
+                              (long long)shape[i]);
+    snprintf(buf + k, k < n ? n - k : 0, "]");
+    return buf;
+}
+
+char *nb_shape_str(const nb_tensor *t, char *buf, size_t n) {
+    if (!t) {
+        snprintf(buf, n, "(null)");
+        return buf;
+    }
+    int k = snprintf(buf, n, "%s", nbi_dtype_name(t->dtype));
+    if (k < 0 || (size_t)k >= n) return buf;
+    nbi_dims_str(t->rank, t->shape, buf + k, n - (size_t)k);
+    return buf;
+}
+
+nb_status nbi_check_shape(const char *what, int rank, const int64_t *shape, int64_t *numel) {
+    if (rank < 0 || rank > NB_MAX_RANK)
+        return nbi_error(NB_ERR_SHAPE, "%s: rank %d is out of range (0..%d)", what, rank,
+                         NB_MAX_RANK);
+    if (rank > 0 && !shape) return nbi_error(NB_ERR_ARG, "%s: shape is NULL", what);
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] < 0)
+            return nbi_error(NB_ERR_SHAPE, "%s: dimension %d is negative (%lld)", what, i,
+                             (long long)shape[i]);
+        if (shape[i] && n > INT64_MAX / 8 / shape[i])
+            return nbi_error(NB_ERR_SHAPE, "%s: shape has too many elements", what);
+        n *= shape[i];
+    }
+    *numel = n;
+    return NB_OK;
+}
+
+void nbi_set_contiguous(nb_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        t->stride[i] = s;
+        s *= t->shape[i];
+    }
+    for (int i = t->rank; i < NB_MAX_RANK; i++) {
+        t->shape[i] = 1;
+        t->stride[i] = 0;
+    }
+    t->numel = s;
+}
+
+nb_tensor *nbi_tensor_header(nb_ctx *ctx) {
+    nb_tensor *t;
+    if (ctx) {
+        t = nbi_ctx_alloc(ctx, sizeof *t, "tensor");
+        if (!t) return NULL;
+        memset(t, 0, sizeof *t);
+    } else {
+        t = nbi_malloc(sizeof *t);
+        if (!t) {
+            nbi_error(NB_ERR_NOMEM, "tensor: out of memory");
+            return NULL;
+        }
+        memset(t, 0, sizeof *t);
+        t->flags = NB_TF_HEAP | NB_TF_BORROWED;
+    }
+    return t;
+}
+
+nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape) {
+    int64_t numel;
+    if (nbi_check_shape("nb_tensor_new", rank, shape, &numel) != NB_OK) {
+        if (ctx) nbi_fail(ctx, NB_ERR_SHAPE);
+        return NULL;
+    }
+    size_t bytes = (size_t)numel * nbi_dtype_size(dt);
+    nb_tensor *t;
+    if (ctx) {
+        t = nbi_ctx_alloc(ctx, sizeof *t, "tensor");
+        if (!t) return NULL;
+        memset(t, 0, sizeof *t);
+        t->data = nbi_ctx_alloc(ctx, bytes, "tensor data");
+        if (!t->data) return NULL;
+    } else {
+        /* One allocation: header, then data at the next 64-byte boundary. */
+        size_t hdr = (sizeof *t + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1);
+        size_t total;
+        if (!nbi_add_size(hdr, bytes, &total)) {
+            nbi_error(NB_ERR_NOMEM, "nb_tensor_new: size overflow");
+            return NULL;
+        }
+        t = nbi_malloc(total);
+        if (!t) {
+            nbi_error(NB_ERR_NOMEM, "nb_tensor_new: out of memory (%zu bytes)", total);
+            return NULL;
+        }
+        memset(t, 0, sizeof *t);
+        t->data = (unsigned char *)t + hdr;
+        t->flags = NB_TF_HEAP;
+    }
+    t->dtype = dt;
+    t->rank = rank;
+    for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+    nbi_set_contiguous(t);
+    return t;
+}
+
+nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape) {
+    if (dt != NB_F32 && dt != NB_I32) {
+        nbi_error(NB_ERR_ARG, "nb_tensor_new: unknown dtype %d", (int)dt);
+        return ctx ? nbi_fail(ctx, NB_ERR_ARG) : NULL;
+    }
+    return nbi_tensor_alloc(ctx, dt, rank, shape);
+}
+
+nb_tensor *nb_full(nb_ctx *ctx, int rank, const int64_t *shape, float value) {
+    nb_tensor *t = nbi_tensor_alloc(ctx, NB_F32, rank, shape);
+    if (!t) return NULL;
+    float *p = t->data;
+    for (int64_t i = 0; i < t->numel; i++) p[i] = value;
+    return t;
+}
+
+nb_tensor *nb_zeros(nb_ctx *ctx, int rank, const int64_t *shape) {
+    nb_tensor *t = nbi_tensor_alloc(ctx, NB_F32, rank, shape);
+    if (t) memset(t->data, 0, (size_t)t->numel * sizeof(float));
+    return t;
+}
+
+nb_tensor *nb_ones(nb_ctx *ctx, int rank, const int64_t *shape) {
+    return nb_full(ctx, rank, shape, 1.0f);
+}
+
+nb_tensor *nb_scalar(nb_ctx *ctx, float value) { return nb_full(ctx, 0, NULL, value); }
+
+nb_tensor *nb_arange(nb_ctx *ctx, float start, float stop, float step) {
+    if (!(step != 0.0f) || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
+        nbi_error(NB_ERR_ARG, "nb_arange: need finite start/stop and a non-zero step "
+                  "(got %g, %g, %g)", (double)start, (double)stop, (double)step);
+        return ctx ? nbi_fail(ctx, NB_ERR_ARG) : NULL;
+    }
+    double len = ceil(((double)stop - (double)start) / (double)step);
+    int64_t n = len > 0 ? (int64_t)len : 0;
+    nb_tensor *t = nbi_tensor_alloc(ctx, NB_F32, 1, &n);
+    if (!t) return NULL;
+    float *p = t->data;
+    for (int64_t i = 0; i < n; i++) p[i] = (float)((double)start + (double)i * step);
+    return t;
+}
+
+nb_tensor *nb_rand(nb_ctx *ctx, int rank, const int64_t *shape, float lo, float hi,
+                   nb_rng *rng) {
+    if (!rng) {
+        nbi_error(NB_ERR_ARG, "nb_rand: rng is NULL (pass an nb_rng seeded with nb_rng_seed)");
+        return ctx ? nbi_fail(ctx, NB_ERR_ARG) : NULL;
+    }
+    nb_tensor *t = nbi_tensor_alloc(ctx, NB_F32, rank, shape);
+    if (!t) return NULL;
+    float *p = t->data;
+    for (int64_t i = 0; i < t->numel; i++) p[i] = nb_rng_uniform_range(rng, lo, hi);
+    return t;
+}
+
+nb_tensor *nb_randn(nb_ctx *ctx, int rank, const int64_t *shape, float mean, float std,
+                    nb_rng *rng) {
+    if (!rng) {
+        nbi_error(NB_ERR_ARG, "nb_randn: rng is NULL (pass an nb_rng seeded with nb_rng_seed)");
+        return ctx ? nbi_fail(ctx, NB_ERR_ARG) : NULL;
+    }
+    nb_tensor *t = nbi_tensor_alloc(ctx, NB_F32, rank, shape);
+    if (!t) return NULL;
+    float *p = t->data;
+    for (int64_t i = 0; i < t->numel; i++) p[i] = nb_rng_normal(rng, mean, std);
+    return t;
+}
+
+nb_tensor *nb_tensor_from(nb_ctx *ctx, nb_dtype dt, void *data, int rank, const int64_t *shape) {
+    int64_t numel;
+    nb_status s = nbi_check_shape("nb_tensor_from", rank, shape, &numel);
+    if (s == NB_OK && !data && numel > 0) s = nbi_error(NB_ERR_ARG, "nb_tensor_from: data is NULL");
+    if (s == NB_OK && dt != NB_F32 && dt != NB_I32)
+        s = nbi_error(NB_ERR_ARG, "nb_tensor_from: unknown dtype %d", (int)dt);
+    if (s != NB_OK) return ctx ? nbi_fail(ctx, s) : NULL;
+    nb_tensor *t = nbi_tensor_header(ctx);
+    if (!t) return NULL;
+    t->data = data;
+    t->dtype = dt;
+    t->rank = rank;
+    for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+    nbi_set_contiguous(t);
+    t->flags |= NB_TF_BORROWED;
+    return t;
+}
+
+nb_tensor *nb_tensor_copy_of(nb_ctx *ctx, const float *src, int rank, const int64_t *shape) {
+    nb_tensor *t = nbi_tensor_alloc(ctx, NB_F32, rank, shape);
+    if (!t) return NULL;
+    if (t->numel) {
+        if (!src) {
+            nbi_error(NB_ERR_ARG, "nb_tensor_copy_of: src is NULL");
+            nb_tensor_free(t);
+            return ctx ? nbi_fail(ctx, NB_ERR_ARG) : NULL;
+        }
+        memcpy(t->data, src, (size_t)t->numel * sizeof(float));
+    }
+    return t;
+}
+
+nb_tensor *nb_tensor_clone(nb_ctx *ctx, const nb_tensor *src) {
+    if (!src) return NULL;
+    nb_tensor *t = nbi_tensor_alloc(ctx, src->dtype, src->rank, src->shape);
+    if (!t) return NULL;
+    nb_tensor_copy(t, src);
+    return t;
+}
+
+void nb_tensor_free(nb_tensor *t) {
+    if (!t || !(t->flags & NB_TF_HEAP)) return;
+    if (t->grad && (t->flags & NB_TF_GRAD_HEAP)) nbi_free(t->grad);
+    nbi_free(t);
+}
+
+int nb_tensor_is_contiguous(const nb_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->stride[i] != s) return 0;
+        s *= t->shape[i];
+    }
+    return 1;
+}
+
+int nb_tensor_same_shape(const nb_tensor *a, const nb_tensor *b) {
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+static int64_t offset_of(const nb_tensor *t, const int64_t *idx) {
+    int64_t off = 0;
+    for (int i = 0; i < t->rank; i++) {
+        if (idx[i] < 0 || idx[i] >= t->shape[i]) return -1;
+        off += idx[i] * t->stride[i];
+    }
+    return off;
+}
+
+float nb_tensor_get(const nb_tensor *t, const int64_t *idx) {
+    if (!t || (t->rank && !idx)) return NAN;
+    int64_t off = offset_of(t, idx);
+    if (off < 0) {
+        nbi_error(NB_ERR_ARG, "nb_tensor_get: index out of range");
+        return NAN;
+    }
+    return t->dtype == NB_I32 ? (float)((int32_t *)t->data)[off] : ((float *)t->data)[off];
+}
+
+nb_status nb_tensor_set(nb_tensor *t, const int64_t *idx, float v) {
+    if (!t || (t->rank && !idx)) return nbi_error(NB_ERR_ARG, "nb_tensor_set: NULL argument");
+    int64_t off = offset_of(t, idx);
+    if (off < 0) {
+        char b[96];
+        return nbi_error(NB_ERR_ARG, "nb_tensor_set: index out of range for %s",
+                         nb_shape_str(t, b, sizeof b));
+    }
+    if (t->dtype == NB_I32)
+        ((int32_t *)t->data)[off] = (int32_t)v;
+    else
+        ((float *)t->data)[off] = v;
+    return NB_OK;
+}
+
+float nb_item(const nb_tensor *t) {
+    if (!t || t->numel != 1) {
+        char b[96];
+        nbi_error(NB_ERR_SHAPE, "nb_item: need a one-element tensor, got %s",
+                  nb_shape_str(t, b, sizeof b));
+        return NAN;
+    }
+    return t->dtype == NB_I32 ? (float)*(int32_t *)t->data : *(float *)t->data;
+}
+
+/* Copy with arbitrary strides on both sides, through the iterator. */
+typedef struct {
+    const char *src;
+    char *dst;
+} copy_ctx;
+
+static void copy_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
+    copy_ctx *c = user;
+    const uint32_t *s = (const uint32_t *)c->src + off[1];
+    uint32_t *d = (uint32_t *)c->dst + off[0];
+    if (inner[0] == 1 && inner[1] == 1) {
+        memmove(d, s, (size_t)len * 4);
+        return;
+    }
+    for (int64_t i = 0; i < len; i++) d[i * inner[0]] = s[i * inner[1]];
+}
+
+nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src) {
+    if (!dst || !src) return nbi_error(NB_ERR_ARG, "nb_tensor_copy: NULL tensor");
+    if (!nb_tensor_same_shape(dst, src) || dst->dtype != src->dtype) {
+        char a[96], b[96];
+        return nbi_error(NB_ERR_SHAPE, "nb_tensor_copy: destination %s and source %s differ",
+                         nb_shape_str(dst, a, sizeof a), nb_shape_str(src, b, sizeof b));
+    }
+    if (dst->numel == 0) return NB_OK;
+    nbi_iter it;
+    const int64_t *st[2] = {dst->stride, src->stride};
+    nbi_iter_init(&it, dst->rank, dst->shape, 2, st);
+    copy_ctx c = {src->data, dst->data};
+    nbi_iter_run(&it, copy_run, &c);
+    return NB_OK;
+}
+
+nb_status nb_tensor_fill(nb_tensor *t, float v) {
+    if (!t) return nbi_error(NB_ERR_ARG, "nb_tensor_fill: NULL tensor");
+    if (!nb_tensor_is_contiguous(t)) {
+        /* Fill element by element through the multi-index. */
+        int64_t idx[NB_MAX_RANK] = {0};
+        for (int64_t k = 0; k < t->numel; k++) {
+            nb_tensor_set(t, idx, v);
+            for (int d = t->rank - 1; d >= 0; d--) {
+                if (++idx[d] < t->shape[d]) break;
+                idx[d] = 0;
+            }
+        }
+        return NB_OK;
+    }
+    if (t->dtype == NB_I32) {
+        int32_t *p = t->data;
+        for (int64_t i = 0; i < t->numel; i++) p[i] = (int32_t)v;
+    } else {
+        float *p = t->data;
+        for (int64_t i = 0; i < t->numel; i++) p[i] = v;
+    }
+    return NB_OK;
+}
+
+void nb_requires_grad(nb_tensor *t, int on) {
+    if (!t || t->dtype != NB_F32) return;
+    if (on)
+        t->flags |= NB_TF_REQUIRES_GRAD;
+    else
+        t->flags &= ~(unsigned)NB_TF_REQUIRES_GRAD;
+}
+
+/* ---- broadcasting ------------------------------------------------------------------------ */
+
+bool nbi_broadcast_shape(int ra, const int64_t *sa, int rb, const int64_t *sb, int *out_rank,
+                         int64_t *out) {
+    int r = ra > rb ? ra : rb;
+    for (int i = 0; i < r; i++) {
+        int ia = ra - r + i, ib = rb - r + i;
+        int64_t da = ia >= 0 ? sa[ia] : 1, db = ib >= 0 ? sb[ib] : 1;
+        if (da == db || db == 1)
+            out[i] = da;
+        else if (da == 1)
+            out[i] = db;
+        else
+            return false;
+    }
+    *out_rank = r;
+    return true;
+}
+
+void nbi_broadcast_strides(const nb_tensor *t, int r, const int64_t *shape, int64_t *strides) {
+    for (int i = 0; i < r; i++) {
+        int it = t->rank - r + i;
+        if (it < 0 || (t->shape[it] == 1 && shape[i] != 1))
+            strides[i] = 0;
+        else
+            strides[i] = t->shape[it] == 1 ? 0 : t->stride[it];
+    }
+}
+
+/* ---- strided iteration -------------------------------------------------------------------- */
+
+void nbi_iter_init(nbi_iter *it, int rank, const int64_t *shape, int n,
+                   const int64_t *const *strides) {
+    NBI_ASSERT(n >= 1 && n <= NBI_ITER_MAX);
+    it->n = n;
+    /* Drop size-1 dimensions, then merge neighbours that are contiguous in every operand. */
+    int r = 0;
+    for (int d = 0; d < rank; d++) {
+        if (shape[d] == 1) continue;
+        if (r > 0) {
+            bool merge = true;
+            for (int k = 0; k < n; k++)
+                if (it->stride[k][r - 1] != strides[k][d] * shape[d]) merge = false;
+            if (merge) {
+                it->shape[r - 1] *= shape[d];
+                for (int k = 0; k < n; k++) it->stride[k][r - 1] = strides[k][d];
+                continue;
+            }
+        }
+        it->shape[r] = shape[d];
+        for (int k = 0; k < n; k++) it->stride[k][r] = strides[k][d];
+        r++;
+    }
+    if (r == 0) {
+        it->shape[0] = 1;
+        for (int k = 0; k < n; k++) it->stride[k][0] = 0;
+        r = 1;
+    }
+    it->rank = r;
+}
+
+void nbi_iter_run(const nbi_iter *it, nbi_iter_fn fn, void *user) {
+    int r = it->rank, n = it->n;
+    int64_t inner[NBI_ITER_MAX], off[NBI_ITER_MAX] = {0};
+    for (int k = 0; k < n; k++) inner[k] = it->stride[k][r - 1];
+    int64_t len = it->shape[r - 1];
+    if (len == 0) return;
+    for (int d = 0; d < r - 1; d++)
+        if (it->shape[d] == 0) return;
+    int64_t idx[NB_MAX_RANK] = {0};
+    for (;;) {
+        fn(len, off, inner, user);
+        int d = r - 2;
+        for (; d >= 0; d--) {
+            idx[d]++;
+            for (int k = 0; k < n; k++) off[k] += it->stride[k][d];
+            if (idx[d] < it->shape[d]) break;
+            for (int k = 0; k < n; k++) off[k] -= it->stride[k][d] * it->shape[d];
+            idx[d] = 0;
+        }
+        if (d < 0) return;
+    }
+}

@@ -1,0 +1,54 @@
+/* tensor/tensor.h — internal tensor helpers: allocation in a context or on the heap, shape
+ * arithmetic, broadcasting and strided iteration. */
+#ifndef NBI_TENSOR_H
+#define NBI_TENSOR_H
+
+#include "base/base.h"
+#include "nabla/tensor.h"
+
+static inline size_t nbi_dtype_size(nb_dtype dt) { return dt == NB_I32 ? 4 : 4; }
+static inline const char *nbi_dtype_name(nb_dtype dt) { return dt == NB_I32 ? "i32" : "f32"; }
+
+/* Checks a rank/shape pair (0 <= rank <= 8, dims >= 0, product fits) and returns the element
+ * count in *numel. `what` names the caller in the error message. */
+nb_status nbi_check_shape(const char *what, int rank, const int64_t *shape, int64_t *numel);
+
+/* Sets contiguous (row-major) strides and numel from rank/shape. */
+void nbi_set_contiguous(nb_tensor *t);
+
+/* A tensor header in ctx's arena (or on the heap when ctx is NULL) with fresh, uninitialised
+ * contiguous storage. */
+nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape);
+/* A header only (data NULL), in ctx's arena or on the heap. */
+nb_tensor *nbi_tensor_header(nb_ctx *ctx);
+
+/* Broadcasts two shapes into out (rank *out_rank); false if incompatible. */
+bool nbi_broadcast_shape(int ra, const int64_t *sa, int rb, const int64_t *sb, int *out_rank,
+                         int64_t *out);
+/* The strides with which `t` is read when broadcast to shape (rank r): t's dims are aligned
+ * right; broadcast (size-1 or missing) dims get stride 0. */
+void nbi_broadcast_strides(const nb_tensor *t, int r, const int64_t *shape, int64_t *strides);
+
+/* ---- strided iteration --------------------------------------------------------------------
+ * Walks a shape with up to four stride sets, merging dimensions that are contiguous in all of
+ * them, and calls fn once per innermost run with that run's length and inner strides: the
+ * NumPy ufunc inner-loop design. Pointers are byte-free element offsets. */
+#define NBI_ITER_MAX 4
+typedef struct nbi_iter {
+    int rank;                       /* after merging; at least 1 */
+    int64_t shape[NB_MAX_RANK];
+    int64_t stride[NBI_ITER_MAX][NB_MAX_RANK];
+    int n;                          /* number of operands */
+} nbi_iter;
+
+void nbi_iter_init(nbi_iter *it, int rank, const int64_t *shape, int n,
+                   const int64_t *const *strides);
+/* Calls fn(len, off, inner, user) for every inner run: off[k] is operand k's element offset
+ * of the run's first element, inner[k] its stride along the run. */
+typedef void (*nbi_iter_fn)(int64_t len, const int64_t *off, const int64_t *inner, void *user);
+void nbi_iter_run(const nbi_iter *it, nbi_iter_fn fn, void *user);
+
+/* Shape text "[2,3]" (no dtype). */
+char *nbi_dims_str(int rank, const int64_t *shape, char *buf, size_t n);
+
+#endif
