@@ -73,12 +73,14 @@ static void test_pointwise_shape_errors(void) {
     nb_ctx_free(ctx);
 
     ctx = nb_ctx_new(NULL);
+    t = nb_zeros(ctx, 1, (int64_t[]){4});
     nb_tensor *i = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){4});
     CHECK(nb_mse_loss(ctx, t, i, NB_REDUCE_SUM) == NULL);
     check_msg((const char *[]){"mse_loss", "f32", "i32[4]"}, 3);
     nb_ctx_free(ctx);
 
     ctx = nb_ctx_new(NULL);
+    t = nb_zeros(ctx, 1, (int64_t[]){4});
     CHECK(nb_mse_loss(ctx, t, t, (nb_reduction)7) == NULL);
     CHECK(nb_ctx_status(ctx) == NB_ERR_ARG);
     check_msg((const char *[]){"mse_loss", "reduction 7"}, 2);
