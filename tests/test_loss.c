@@ -62,6 +62,198 @@ static void test_mse_values(void) {
     }
 }
 
+/* One loss call on [n] (pointwise) or [N, C] + labels (class losses) under reduction r:
+ * checks the loss and, for L = Σ output, the gradients of pred (and of target when gt). */
+typedef nb_tensor *(*loss_fn)(nb_ctx *, nb_tensor *, nb_tensor *, nb_reduction);
+typedef struct loss_case {
+    loss_fn fn;
+    int rank;          /* 1: pointwise [n] with f32 target; 2: [N, C] with i32 labels [N] */
+    int64_t d0, d1;
+    const float *p, *t; /* t: target values, or labels as floats */
+    nb_reduction r;
+    const float *loss, *gp, *gt; /* gt NULL: not checked */
+    double tol;
+} loss_case;
+
+static void run_loss_case(const loss_case *c) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *p, *t;
+    int64_t n = c->rank == 1 ? c->d0 : c->d0 * c->d1;
+    if (c->rank == 1) {
+        p = vec(ctx, c->d0, c->p, 1);
+        t = vec(ctx, c->d0, c->t, c->gt != NULL);
+    } else {
+        p = nb_tensor_copy_of(ctx, c->p, 2, (int64_t[]){c->d0, c->d1});
+        nb_requires_grad(p, 1);
+        t = nb_tensor_new(ctx, NB_I32, 1, &c->d0);
+        for (int64_t i = 0; i < c->d0; i++) nb_i32(t)[i] = (int32_t)c->t[i];
+    }
+    nb_tensor *l = c->fn(ctx, p, t, c->r);
+    int64_t nl = c->r != NB_REDUCE_NONE ? 1 : c->d0;
+    check_vals(l, c->loss, nl, c->tol);
+    if (l) {
+        CHECK(l->rank == (c->r == NB_REDUCE_NONE ? 1 : 0));
+        nb_tensor *ones = nb_ones(ctx, l->rank, l->shape);
+        CHECK_OK(nb_backward_with(ctx, l, ones));
+        check_vals(p->grad, c->gp, n, c->tol);
+        if (c->gt) check_vals(t->grad, c->gt, c->d0, c->tol);
+    }
+    nb_ctx_free(ctx);
+}
+
+/* l1: |d| = [1, 0, 2, 0.5]; the gradient is sign(p - t), 0 at p = t. */
+static void test_l1_values(void) {
+    static const float gs[] = {1, 0, -1, 1}, gsn[] = {-1, 0, 1, -1}, gm[] = {.25f, 0, -.25f, .25f},
+                       gmn[] = {-.25f, 0, .25f, -.25f};
+    const loss_case cs[] = {
+        {nb_l1_loss, 1, 4, 0, P4, T4, NB_REDUCE_MEAN, (float[]){0.875f}, gm, gmn, 1e-7},
+        {nb_l1_loss, 1, 4, 0, P4, T4, NB_REDUCE_SUM, (float[]){3.5f}, gs, gsn, 1e-7},
+        {nb_l1_loss, 1, 4, 0, P4, T4, NB_REDUCE_NONE, (float[]){1, 0, 2, 0.5f}, gs, gsn, 1e-7},
+    };
+    for (int i = 0; i < 3; i++) run_loss_case(&cs[i]);
+}
+
+/* bce at p = [0.5, 0.25, 1, 0], t = [1, 0, 1, 1]: ℓ = [ln 2, -ln 0.75, 0, 100] (the log of
+ * p = 0 is clamped at -100). ∂ℓ/∂p = (p - t) / max(p (1 - p), 1e-12) = [-2, 4/3, 0, -1e12];
+ * ∂ℓ/∂t = log(1 - p) - log p, clamped: [0, ln 3, -100, 100] (PyTorch: ∓inf at the edges). */
+static void test_bce_values(void) {
+    static const float p[] = {0.5f, 0.25f, 1.0f, 0.0f}, t[] = {1, 0, 1, 1};
+    static const float none[] = {0.693147181f, 0.287682072f, 0.0f, 100.0f};
+    static const float gs[] = {-2.0f, 4.0f / 3.0f, 0.0f, -1e12f},
+                       gts[] = {0.0f, 1.09861229f, -100.0f, 100.0f};
+    float gm[4], gtm[4];
+    for (int i = 0; i < 4; i++) {
+        gm[i] = gs[i] / 4;
+        gtm[i] = gts[i] / 4;
+    }
+    const loss_case cs[] = {
+        {nb_bce_loss, 1, 4, 0, p, t, NB_REDUCE_MEAN, (float[]){25.2452070f}, gm, gtm, 1e-6},
+        {nb_bce_loss, 1, 4, 0, p, t, NB_REDUCE_SUM, (float[]){100.980829f}, gs, gts, 1e-6},
+        {nb_bce_loss, 1, 4, 0, p, t, NB_REDUCE_NONE, none, gs, gts, 1e-6},
+    };
+    for (int i = 0; i < 3; i++) run_loss_case(&cs[i]);
+}
+
+/* bce from logits x = [0, 2, -3, 50, -100], t = [1, 0, 0.5, 1, 0]:
+ * ℓ = max(x, 0) - x t + log(1 + exp(-|x|)) = [ln 2, 2 + log1p(e⁻²), 1.5 + log1p(e⁻³), ~0, ~0]
+ * (no overflow at ±50, ±100); ∂ℓ/∂x = σ(x) - t; ∂ℓ/∂t = -x. */
+static void test_bce_logits_values(void) {
+    static const float x[] = {0, 2, -3, 50, -100}, t[] = {1, 0, 0.5f, 1, 0};
+    static const float none[] = {0.693147181f, 2.12692801f, 1.54858735f, 0.0f, 0.0f};
+    static const float gs[] = {-0.5f, 0.880797078f, -0.452574127f, 0.0f, 0.0f},
+                       gts[] = {0, -2, 3, -50, 100};
+    float gm[5], gtm[5];
+    for (int i = 0; i < 5; i++) {
+        gm[i] = gs[i] / 5;
+        gtm[i] = gts[i] / 5;
+    }
+    const loss_case cs[] = {
+        {nb_bce_logits_loss, 1, 5, 0, x, t, NB_REDUCE_MEAN, (float[]){0.873732567f}, gm, gtm, 1e-6},
+        {nb_bce_logits_loss, 1, 5, 0, x, t, NB_REDUCE_SUM, (float[]){4.36866284f}, gs, gts, 1e-6},
+        {nb_bce_logits_loss, 1, 5, 0, x, t, NB_REDUCE_NONE, none, gs, gts, 1e-6},
+    };
+    for (int i = 0; i < 3; i++) run_loss_case(&cs[i]);
+}
+
+/* cross-entropy of [[0, 0, 0], [1, 2, 3]] with labels [2, 0]:
+ * ℓ = [ln 3, ln(e + e² + e³) - 1]; ∂ℓ/∂x = softmax(x) - onehot. */
+static void test_cross_entropy_values(void) {
+    static const float x[] = {0, 0, 0, 1, 2, 3}, y[] = {2, 0};
+    static const float s0 = 1.0f / 3.0f, a = 0.0900305732f, b = 0.244728471f, c = 0.665240956f;
+    static const float gs[] = {s0, s0, s0 - 1.0f, a - 1.0f, b, c};
+    float gm[6];
+    for (int i = 0; i < 6; i++) gm[i] = gs[i] / 2;
+    const loss_case cs[] = {
+        {nb_cross_entropy, 2, 2, 3, x, y, NB_REDUCE_MEAN, (float[]){1.75310910f}, gm, NULL, 1e-6},
+        {nb_cross_entropy, 2, 2, 3, x, y, NB_REDUCE_SUM, (float[]){3.50621819f}, gs, NULL, 1e-6},
+        {nb_cross_entropy, 2, 2, 3, x, y, NB_REDUCE_NONE, (float[]){1.09861229f, 2.40760596f}, gs,
+         NULL, 1e-6},
+        /* large logits: log-sum-exp is shifted by the row maximum, no overflow */
+        {nb_cross_entropy, 2, 1, 2, (float[]){1000, 1001}, (float[]){1}, NB_REDUCE_MEAN,
+         (float[]){0.313261688f}, (float[]){0.268941421f, -0.268941421f}, NULL, 1e-6},
+    };
+    for (int i = 0; i < 4; i++) run_loss_case(&cs[i]);
+}
+
+/* nll of log-probabilities [[-1, -2], [-0.5, -3]] with labels [1, 0]: ℓ = [2, 0.5]. */
+static void test_nll_values(void) {
+    static const float x[] = {-1, -2, -0.5f, -3}, y[] = {1, 0};
+    const loss_case cs[] = {
+        {nb_nll_loss, 2, 2, 2, x, y, NB_REDUCE_MEAN, (float[]){1.25f}, (float[]){0, -.5f, -.5f, 0},
+         NULL, 1e-7},
+        {nb_nll_loss, 2, 2, 2, x, y, NB_REDUCE_SUM, (float[]){2.5f}, (float[]){0, -1, -1, 0}, NULL,
+         1e-7},
+        {nb_nll_loss, 2, 2, 2, x, y, NB_REDUCE_NONE, (float[]){2, 0.5f}, (float[]){0, -1, -1, 0},
+         NULL, 1e-7},
+    };
+    for (int i = 0; i < 3; i++) run_loss_case(&cs[i]);
+}
+
+/* Probabilities outside [0, 1] are an error naming the op, the element and its value. */
+static void test_bce_range_error(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *p = vec(ctx, 3, (float[]){0.5f, 1.5f, -1.0f}, 1);
+    nb_tensor *t = vec(ctx, 3, (float[]){1, 0, 1}, 0);
+    CHECK(nb_bce_loss(ctx, p, t, NB_REDUCE_MEAN) == NULL);
+    CHECK(nb_ctx_status(ctx) == NB_ERR_ARG);
+    check_msg((const char *[]){"bce_loss", "[0, 1]", "element [1]", "1.5", "nb_sigmoid"}, 5);
+    nb_ctx_free(ctx);
+
+    ctx = nb_ctx_new(NULL);
+    p = vec(ctx, 2, (float[]){0.5f, NAN}, 0);
+    t = vec(ctx, 2, (float[]){1, 0}, 0);
+    CHECK(nb_bce_loss(ctx, p, t, NB_REDUCE_SUM) == NULL);
+    check_msg((const char *[]){"bce_loss", "element [1]", "nan"}, 3);
+    nb_ctx_free(ctx);
+}
+
+/* Labels: out of range names the sample and the value; wrong dtype or shape names both
+ * inputs; logits must be [N, C]. */
+static void test_label_errors(void) {
+    static const int32_t bad[][2] = {{0, 3}, {-1, 0}};
+    static const char *const want[][3] = {{"sample 1", "is 3", "[0, 3)"}, {"sample 0", "is -1", "[0, 3)"}};
+    for (int c = 0; c < 2; c++) {
+        for (int which = 0; which < 2; which++) {
+            nb_ctx *ctx = nb_ctx_new(NULL);
+            nb_tensor *x = nb_zeros(ctx, 2, (int64_t[]){2, 3});
+            nb_tensor *y = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){2});
+            nb_i32(y)[0] = bad[c][0];
+            nb_i32(y)[1] = bad[c][1];
+            nb_tensor *l = which ? nb_nll_loss(ctx, x, y, NB_REDUCE_MEAN)
+                                 : nb_cross_entropy(ctx, x, y, NB_REDUCE_MEAN);
+            CHECK(l == NULL);
+            CHECK(nb_ctx_status(ctx) == NB_ERR_ARG);
+            check_msg((const char *[]){which ? "nll_loss" : "cross_entropy", want[c][0],
+                                       want[c][1], want[c][2]},
+                      4);
+            nb_ctx_free(ctx);
+        }
+    }
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_zeros(ctx, 2, (int64_t[]){2, 3});
+    nb_tensor *yf = nb_zeros(ctx, 1, (int64_t[]){2});
+    CHECK(nb_cross_entropy(ctx, x, yf, NB_REDUCE_MEAN) == NULL);
+    CHECK(nb_ctx_status(ctx) == NB_ERR_SHAPE);
+    check_msg((const char *[]){"cross_entropy", "i32", "f32[2,3]", "f32[2]"}, 4);
+    nb_ctx_free(ctx);
+
+    ctx = nb_ctx_new(NULL);
+    x = nb_zeros(ctx, 2, (int64_t[]){2, 3});
+    nb_tensor *y3 = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){3});
+    memset(y3->data, 0, 3 * sizeof(int32_t));
+    CHECK(nb_nll_loss(ctx, x, y3, NB_REDUCE_SUM) == NULL);
+    check_msg((const char *[]){"nll_loss", "[N]", "f32[2,3]", "i32[3]"}, 4);
+    nb_ctx_free(ctx);
+
+    ctx = nb_ctx_new(NULL);
+    nb_tensor *x1 = nb_zeros(ctx, 1, (int64_t[]){3});
+    nb_tensor *y1 = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){1});
+    nb_i32(y1)[0] = 0;
+    CHECK(nb_cross_entropy(ctx, x1, y1, NB_REDUCE_MEAN) == NULL);
+    check_msg((const char *[]){"cross_entropy", "[N, C]", "[1, C]", "f32[3]"}, 4);
+    nb_ctx_free(ctx);
+}
+
 /* Shape mismatch: no silent broadcasting; the message names the op and both shapes. */
 static void test_pointwise_shape_errors(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -89,6 +281,13 @@ static void test_pointwise_shape_errors(void) {
 
 static const nbt_case cases[] = {
     {"mse_values", test_mse_values},
+    {"l1_values", test_l1_values},
+    {"bce_values", test_bce_values},
+    {"bce_logits_values", test_bce_logits_values},
+    {"cross_entropy_values", test_cross_entropy_values},
+    {"nll_values", test_nll_values},
     {"pointwise_shape_errors", test_pointwise_shape_errors},
+    {"bce_range_error", test_bce_range_error},
+    {"label_errors", test_label_errors},
 };
 NBT_MAIN(cases)

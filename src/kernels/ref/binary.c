@@ -53,15 +53,16 @@ static void softmax_ref(int64_t rows, int64_t cols, const float *x, float *y) {
     }
 }
 
-/* log_softmax(x)_j = x_j - max x - log Σ_k exp(x_k - max x) */
+/* log_softmax(x)_j = (x_j - max x) - log Σ_k exp(x_k - max x), subtracted in that order:
+ * x_j - (max x + log Σ) would round the log-sum-exp to the ulp of max x (6e-5 at 1000). */
 static void log_softmax_ref(int64_t rows, int64_t cols, const float *x, float *y) {
     for (int64_t r = 0; r < rows; r++, x += cols, y += cols) {
         float m = -INFINITY;
         for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
         float s = 0.0f;
         for (int64_t j = 0; j < cols; j++) s += expf(x[j] - m);
-        float lse = m + logf(s);
-        for (int64_t j = 0; j < cols; j++) y[j] = x[j] - lse;
+        float ls = logf(s);
+        for (int64_t j = 0; j < cols; j++) y[j] = (x[j] - m) - ls;
     }
 }
 
