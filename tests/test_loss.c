@@ -279,6 +279,108 @@ static void test_pointwise_shape_errors(void) {
     nb_ctx_free(ctx);
 }
 
+/* ---- softmax ------------------------------------------------------------------------- */
+/* softmax([1, 2, 3]) = e^(x - 3) / Σ = [0.0900306, 0.2447285, 0.6652410] */
+static const float SM3[] = {0.0900305732f, 0.244728471f, 0.665240956f};
+
+/* Along the last axis and along axis 0 of [[1, 2, 3], [3, 1, 2]]ᵀ-style data; rows sum to 1
+ * and log_softmax = log(softmax). */
+static void test_softmax_values(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_tensor_copy_of(ctx, (float[]){1, 2, 3, 3, 1, 2}, 2, (int64_t[]){2, 3});
+    nb_tensor *y = nb_softmax(ctx, x, -1);
+    check_vals(y, (float[]){SM3[0], SM3[1], SM3[2], SM3[2], SM3[0], SM3[1]}, 6, 1e-7);
+    nb_tensor *ly = nb_log_softmax(ctx, x, 1);
+    float lw[6];
+    for (int i = 0; i < 6; i++) lw[i] = logf(nb_f32(y)[i]);
+    check_vals(ly, lw, 6, 2e-7);
+    /* axis 0 of the [3, 2] matrix whose columns are the rows above */
+    nb_tensor *xt = nb_tensor_copy_of(ctx, (float[]){1, 3, 2, 1, 3, 2}, 2, (int64_t[]){3, 2});
+    nb_tensor *y0 = nb_softmax(ctx, xt, 0);
+    nb_tensor *y0n = nb_softmax(ctx, xt, -2);
+    check_vals(y0, (float[]){SM3[0], SM3[2], SM3[1], SM3[0], SM3[2], SM3[1]}, 6, 1e-7);
+    check_vals(y0n, nb_f32(y0), 6, 0.0);
+    /* a rank-3 tensor along its middle axis: every [.., :, ..] fibre sums to 1 */
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_tensor *x3 = nb_randn(ctx, 3, (int64_t[]){3, 5, 4}, 0.0f, 3.0f, &rng);
+    nb_tensor *y3 = nb_softmax(ctx, x3, 1);
+    CHECK_PTR(y3);
+    for (int a = 0; y3 && a < 3; a++)
+        for (int c = 0; c < 4; c++) {
+            double s = 0.0;
+            for (int b = 0; b < 5; b++) s += nb_f32(y3)[(a * 5 + b) * 4 + c];
+            CHECK_CLOSE(s, 1.0, 1e-6, 0.0);
+        }
+    nb_ctx_free(ctx);
+}
+
+/* Large logits: exp(1000) overflows f32, the max shift keeps it finite; no NaN. */
+static void test_softmax_stable(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_tensor_copy_of(ctx, (float[]){1000, 1001, -1000, -1001}, 2,
+                                     (int64_t[]){2, 2});
+    nb_requires_grad(x, 1);
+    nb_tensor *y = nb_softmax(ctx, x, -1), *ly = nb_log_softmax(ctx, x, -1);
+    check_vals(y, (float[]){0.268941421f, 0.731058579f, 0.731058579f, 0.268941421f}, 4, 1e-7);
+    check_vals(ly, (float[]){-1.31326169f, -0.313261688f, -0.313261688f, -1.31326169f}, 4, 1e-7);
+    /* gradient of Σ y ⊙ w for w = [1, 0, 0, 0] through both ops: finite */
+    nb_tensor *w = nb_tensor_copy_of(ctx, (float[]){1, 0, 0, 0}, 2, (int64_t[]){2, 2});
+    nb_tensor *s = nb_add(ctx, nb_mul(ctx, y, w), nb_mul(ctx, ly, w));
+    CHECK_OK(nb_backward_with(ctx, s, nb_ones(ctx, 2, (int64_t[]){2, 2})));
+    /* d/dx0 [y0 + ly0] = y0 (1 - y0) + (1 - y0); d/dx1 = -y0 y1 - y1 */
+    float y0 = 0.268941421f, y1 = 0.731058579f;
+    if (x->grad)
+        check_vals(x->grad, (float[]){y0 * (1 - y0) + (1 - y0), -y0 * y1 - y1, 0, 0}, 4, 1e-6);
+    else
+        CHECK(x->grad != NULL);
+    nb_ctx_free(ctx);
+}
+
+/* A non-contiguous input (a transposed view) gives the same as its contiguous copy. */
+static void test_softmax_strided(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    float data[6] = {1, 2, 3, 3, 1, 2}; /* [2, 3] row-major, viewed as its [3, 2] transpose */
+    nb_tensor *v = nb_tensor_from(ctx, NB_F32, data, 2, (int64_t[]){3, 2});
+    CHECK_PTR(v);
+    if (v) {
+        v->stride[0] = 1;
+        v->stride[1] = 3;
+        CHECK(!nb_tensor_is_contiguous(v));
+        nb_tensor *y = nb_softmax(ctx, v, 0); /* along the original rows */
+        check_vals(y, (float[]){SM3[0], SM3[2], SM3[1], SM3[0], SM3[2], SM3[1]}, 6, 1e-7);
+        nb_tensor *ly = nb_log_softmax(ctx, v, 1);
+        float w[6];
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 2; j++) {
+                float a = data[j * 3 + i], b = data[(1 - j) * 3 + i];
+                float m = a > b ? a : b;
+                w[i * 2 + j] = (a - m) - logf(expf(a - m) + expf(b - m));
+            }
+        check_vals(ly, w, 6, 1e-7);
+    }
+    nb_ctx_free(ctx);
+}
+
+static void test_softmax_errors(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_zeros(ctx, 2, (int64_t[]){2, 3});
+    CHECK(nb_softmax(ctx, x, 2) == NULL);
+    CHECK(nb_ctx_status(ctx) == NB_ERR_SHAPE);
+    check_msg((const char *[]){"softmax", "axis 2", "rank 2", "-2..1", "f32[2,3]"}, 5);
+    nb_ctx_free(ctx);
+    ctx = nb_ctx_new(NULL);
+    x = nb_zeros(ctx, 2, (int64_t[]){2, 3});
+    CHECK(nb_log_softmax(ctx, x, -3) == NULL);
+    check_msg((const char *[]){"log_softmax", "axis -3"}, 2);
+    nb_ctx_free(ctx);
+    ctx = nb_ctx_new(NULL);
+    nb_tensor *xi = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){3});
+    CHECK(nb_softmax(ctx, xi, 0) == NULL);
+    check_msg((const char *[]){"softmax", "f32", "i32[3]"}, 3);
+    nb_ctx_free(ctx);
+}
+
 static const nbt_case cases[] = {
     {"mse_values", test_mse_values},
     {"l1_values", test_l1_values},
@@ -289,5 +391,9 @@ static const nbt_case cases[] = {
     {"pointwise_shape_errors", test_pointwise_shape_errors},
     {"bce_range_error", test_bce_range_error},
     {"label_errors", test_label_errors},
+    {"softmax_values", test_softmax_values},
+    {"softmax_stable", test_softmax_stable},
+    {"softmax_strided", test_softmax_strided},
+    {"softmax_errors", test_softmax_errors},
 };
 NBT_MAIN(cases)
