@@ -337,6 +337,49 @@ static void test_softmax_stable(void) {
     nb_ctx_free(ctx);
 }
 
+/* Along a middle axis with an inner size (19) spanning several of softmax.c's column tiles:
+ * forward and backward against the formulas evaluated here in double, fibre by fibre. */
+static void test_softmax_inner_axis(void) {
+    enum { A = 3, C = 5, I = 19 };
+    for (int lg = 0; lg < 2; lg++) {
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        nb_rng rng;
+        nb_rng_seed(&rng, 11);
+        nb_tensor *x = nb_randn(ctx, 3, (int64_t[]){A, C, I}, 0.0f, 2.0f, &rng);
+        nb_tensor *gy = nb_randn(ctx, 3, (int64_t[]){A, C, I}, 0.0f, 1.0f, &rng);
+        nb_requires_grad(x, 1);
+        nb_tensor *y = lg ? nb_log_softmax(ctx, x, -2) : nb_softmax(ctx, x, 1);
+        CHECK_PTR(y);
+        if (!y) {
+            nb_ctx_free(ctx);
+            continue;
+        }
+        CHECK_OK(nb_backward_with(ctx, y, gy));
+        const float *xp = nb_f32(x), *yp = nb_f32(y), *g = nb_f32(gy);
+        for (int a = 0; a < A; a++)
+            for (int i = 0; i < I; i++) {
+                double m = -INFINITY, s = 0.0, sg = 0.0, sgy = 0.0, p[C];
+#define AT(c) (((int64_t)a * C + (c)) * I + i)
+                for (int c = 0; c < C; c++) m = xp[AT(c)] > m ? xp[AT(c)] : m;
+                for (int c = 0; c < C; c++) s += exp(xp[AT(c)] - m);
+                for (int c = 0; c < C; c++) {
+                    p[c] = exp(xp[AT(c)] - m) / s;
+                    sg += g[AT(c)];
+                    sgy += g[AT(c)] * p[c];
+                }
+                for (int c = 0; c < C; c++) {
+                    double want = lg ? (xp[AT(c)] - m) - log(s) : p[c];
+                    double gw = lg ? g[AT(c)] - p[c] * sg : p[c] * (g[AT(c)] - sgy);
+                    CHECK_CLOSE(yp[AT(c)], want, 1e-6, 1e-6);
+                    if (x->grad) CHECK_CLOSE(nb_f32(x->grad)[AT(c)], gw, 1e-6, 1e-5);
+                }
+#undef AT
+            }
+        CHECK(x->grad != NULL);
+        nb_ctx_free(ctx);
+    }
+}
+
 /* A non-contiguous input (a transposed view) gives the same as its contiguous copy. */
 static void test_softmax_strided(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -393,6 +436,7 @@ static const nbt_case cases[] = {
     {"label_errors", test_label_errors},
     {"softmax_values", test_softmax_values},
     {"softmax_stable", test_softmax_stable},
+    {"softmax_inner_axis", test_softmax_inner_axis},
     {"softmax_strided", test_softmax_strided},
     {"softmax_errors", test_softmax_errors},
 };
