@@ -254,6 +254,70 @@ static void test_label_errors(void) {
     nb_ctx_free(ctx);
 }
 
+/* Strided (transposed-view) inputs give the values and gradients of their contiguous copies;
+ * empty inputs give PyTorch's answers (mean NaN, sum 0) without touching memory. */
+static void test_strided_and_empty(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    float pd[6] = {1, 2, 3, 4, 5, 6}; /* [2, 3] row-major, viewed as [3, 2] */
+    nb_tensor *pv = nb_tensor_from(ctx, NB_F32, pd, 2, (int64_t[]){3, 2});
+    CHECK_PTR(pv);
+    if (pv) {
+        pv->stride[0] = 1;
+        pv->stride[1] = 3;
+        nb_requires_grad(pv, 1);
+        /* pv = [[1, 4], [2, 5], [3, 6]]; target 0: mse sum = 91, grad = 2 pv (as [3, 2]) */
+        nb_tensor *t = nb_zeros(ctx, 2, (int64_t[]){3, 2});
+        nb_tensor *l = nb_mse_loss(ctx, pv, t, NB_REDUCE_SUM);
+        check_vals(l, (float[]){91.0f}, 1, 0.0);
+        if (l) CHECK_OK(nb_backward(ctx, l));
+        if (pv->grad) check_vals(pv->grad, (float[]){2, 8, 4, 10, 6, 12}, 6, 0.0);
+        CHECK(pv->grad != NULL);
+    }
+    nb_ctx_free(ctx);
+
+    /* nll and cross_entropy on a transposed [3, 2] view, labels [1, 0, 1] */
+    for (int ce = 0; ce < 2; ce++) {
+        ctx = nb_ctx_new(NULL);
+        float xd[6] = {-1, -2, -3, -4, -5, -6};
+        nb_tensor *xv = nb_tensor_from(ctx, NB_F32, xd, 2, (int64_t[]){3, 2});
+        nb_tensor *xc = nb_tensor_copy_of(ctx, (float[]){-1, -4, -2, -5, -3, -6}, 2,
+                                          (int64_t[]){3, 2});
+        nb_tensor *y = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){3});
+        if (xv && xc && y) {
+            xv->stride[0] = 1;
+            xv->stride[1] = 3;
+            nb_i32(y)[0] = 1;
+            nb_i32(y)[1] = 0;
+            nb_i32(y)[2] = 1;
+            nb_tensor *a = ce ? nb_cross_entropy(ctx, xv, y, NB_REDUCE_NONE)
+                              : nb_nll_loss(ctx, xv, y, NB_REDUCE_NONE);
+            nb_tensor *b = ce ? nb_cross_entropy(ctx, xc, y, NB_REDUCE_NONE)
+                              : nb_nll_loss(ctx, xc, y, NB_REDUCE_NONE);
+            CHECK_PTR(a);
+            CHECK_PTR(b);
+            if (a && b) check_vals(a, nb_f32(b), 3, 0.0);
+            if (!ce && a) check_vals(a, (float[]){4, 2, 6}, 3, 0.0);
+        }
+        nb_ctx_free(ctx);
+    }
+
+    ctx = nb_ctx_new(NULL);
+    nb_tensor *e = nb_zeros(ctx, 2, (int64_t[]){0, 3});
+    nb_tensor *m = nb_mse_loss(ctx, e, e, NB_REDUCE_MEAN), *s = nb_mse_loss(ctx, e, e, NB_REDUCE_SUM);
+    CHECK_PTR(m);
+    CHECK_PTR(s);
+    if (m) CHECK(isnan(nb_item(m)));
+    if (s) CHECK(nb_item(s) == 0.0f);
+    nb_tensor *lab = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){0});
+    nb_tensor *c = nb_cross_entropy(ctx, e, lab, NB_REDUCE_SUM);
+    nb_tensor *cn = nb_cross_entropy(ctx, e, lab, NB_REDUCE_NONE);
+    CHECK_PTR(c);
+    CHECK_PTR(cn);
+    if (c) CHECK(nb_item(c) == 0.0f);
+    if (cn) CHECK(cn->numel == 0);
+    nb_ctx_free(ctx);
+}
+
 /* Shape mismatch: no silent broadcasting; the message names the op and both shapes. */
 static void test_pointwise_shape_errors(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -431,6 +495,7 @@ static const nbt_case cases[] = {
     {"bce_logits_values", test_bce_logits_values},
     {"cross_entropy_values", test_cross_entropy_values},
     {"nll_values", test_nll_values},
+    {"strided_and_empty", test_strided_and_empty},
     {"pointwise_shape_errors", test_pointwise_shape_errors},
     {"bce_range_error", test_bce_range_error},
     {"label_errors", test_label_errors},
