@@ -7,7 +7,7 @@
  *   MEAN  L = (1/n) Σ_i ℓ_i   n = elements (pointwise) or samples N (class losses)
  *
  * and backward scales dℓ_i by s_i = gy_i (NONE), gy (SUM) or gy / n (MEAN). Sums are
- * accumulated in double, so the result does not depend on the summation order's rounding.
+ * accumulated in double, so their rounding stays far below f32's.
  * Pointwise losses never broadcast: pred and target shapes must be equal (PyTorch only
  * warns; a silent broadcast of [N] against [N, 1] is a classic bug). */
 #include "autograd/autograd.h"
@@ -32,7 +32,7 @@ static nb_tensor *apply_loss(nb_ctx *ctx, int op, nb_tensor *a, nb_tensor *b, nb
     return nbi_apply(ctx, op, in, 2, &at);
 }
 
-/* Per-element scale of dℓ_i for the reduction: s_i = gy[i] (NONE), else gy[0] · (1 or 1/n). */
+/* The scale of every dℓ_i under SUM (gy) or MEAN (gy / n); NONE scales by gy_i instead. */
 static float reduce_scale(int r, const float *gy, int64_t n) {
     if (r == NB_REDUCE_MEAN) return gy[0] / (float)n;
     return gy[0];
@@ -148,9 +148,11 @@ static nb_status check_probabilities(const nbi_node *n, const nb_tensor *p) {
 }
 
 static nb_status pair_forward(nb_ctx *ctx, nbi_node *n) {
+    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     nb_tensor *p = nbi_contig(ctx, n->in[0]), *t = nbi_contig(ctx, n->in[1]);
     if (!p || !t) return ctx->status;
-    if (n->recording && (p != n->in[0] || t != n->in[1])) {
+    int copied = p != n->in[0] || t != n->in[1];
+    if (n->recording && copied) { /* backward reads the contiguous copies */
         nb_tensor **keep = nbi_ctx_alloc(ctx, 2 * sizeof *keep, nbi_ops[n->op]->name);
         if (!keep) return ctx->status;
         keep[0] = p;
@@ -161,19 +163,17 @@ static nb_status pair_forward(nb_ctx *ctx, nbi_node *n) {
     float *y = n->out->data;
     int64_t len = p->numel;
     int op = n->op, r = (int)n->attrs->i[0];
-    if (op == NBI_OP_BCE_LOSS) {
-        nb_status s = check_probabilities(n, p);
-        if (s != NB_OK) return s;
-    }
-    if (r == NB_REDUCE_NONE) {
+    nb_status st = op == NBI_OP_BCE_LOSS ? check_probabilities(n, p) : NB_OK;
+    if (st == NB_OK && r == NB_REDUCE_NONE) {
         for (int64_t i = 0; i < len; i++) y[i] = pair_loss(op, pp[i], tp[i]);
-        return NB_OK;
+    } else if (st == NB_OK) {
+        double s = 0.0;
+        for (int64_t i = 0; i < len; i++) s += (double)pair_loss(op, pp[i], tp[i]);
+        if (r == NB_REDUCE_MEAN) s /= (double)len; /* 0/0 = NaN for an empty input, as PyTorch */
+        y[0] = (float)s;
     }
-    double s = 0.0;
-    for (int64_t i = 0; i < len; i++) s += (double)pair_loss(op, pp[i], tp[i]);
-    if (r == NB_REDUCE_MEAN) s /= (double)len; /* 0/0 = NaN for an empty input, as PyTorch */
-    y[0] = (float)s;
-    return NB_OK;
+    if (!n->recording) nbi_arena_release(&ctx->arena, m); /* the copies, if any */
+    return st;
 }
 
 static nb_status pair_backward(nb_ctx *ctx, nbi_node *n) {
