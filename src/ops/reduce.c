@@ -380,7 +380,7 @@ const nbi_op_def nbi_op_mean = {
     .infer = reduce_infer,
     .forward = sum_forward,
     .backward = sum_backward,
-    .check = {.gen = reduce_gen, .cases = RED_CASES, .atol = 1e-4f, .rtol = 1e-4f, .lo = -1.0f,
+    .check = {.gen = reduce_gen, .cases = RED_CASES, .atol = 1e-5f, .rtol = 1e-5f, .lo = -1.0f,
               .hi = 1.0f},
 };
 
