@@ -15,5 +15,7 @@
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
 
 #endif

@@ -1,0 +1,183 @@
+/* nabla/optim.h — optimizers, learning-rate schedules and gradient clipping.
+ *
+ * An optimizer works on a parameter store (nb_params, see nn.h): one loop over the flat
+ * parameter and gradient buffers, with its own state (momenta, running averages) in one more
+ * flat buffer allocated when the optimizer is made. A step allocates nothing. The update
+ * rules are torch.optim's, operation for operation in f32 (the tests compare with PyTorch):
+ *
+ *     nb_optim *opt = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.1});
+ *     for (...) {
+ *         nb_optim_zero_grad(opt);
+ *         ... forward, loss, nb_backward(ctx, loss) ...
+ *         nb_optim_step(opt);
+ *         nb_ctx_reset(ctx);
+ *     }
+ *
+ * Hyperparameters are doubles, as in Python, so that 0.999 means what PyTorch means by it;
+ * the per-element arithmetic is f32. Unlike PyTorch, which skips parameters whose .grad is
+ * None, every parameter of the store is updated (a parameter no loss touched has a zero
+ * gradient, which still meets weight decay and momentum). */
+#ifndef NABLA_OPTIM_H
+#define NABLA_OPTIM_H
+
+#include "nabla/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_optim nb_optim;
+
+/* ---- SGD: torch.optim.SGD ------------------------------------------------------------------
+ *   g ← g + wd·p;   b ← g (first step), μ·b + (1 − dampening)·g (after);
+ *   d ← g + μ·b (Nesterov) or b (momentum) or g (plain);   p ← p − lr·d
+ * Every field zero is plain gradient descent, so {.lr = 0.1} is a complete setting. */
+typedef struct nb_sgd_opts {
+    double lr;
+    double momentum;
+    double dampening;
+    double weight_decay;
+    int nesterov; /* needs momentum > 0 and dampening 0 */
+} nb_sgd_opts;
+
+/* ---- Adam and AdamW: torch.optim.Adam / AdamW ----------------------------------------------
+ *   (Adam)  g ← g + wd·p                (AdamW)  p ← p·(1 − lr·wd)
+ *   m ← β1·m + (1 − β1)·g;   v ← β2·v + (1 − β2)·g²;   v̂ ← max(v̂, v) with amsgrad
+ *   p ← p − lr/(1 − β1^t) · m / (sqrt(v or v̂) / sqrt(1 − β2^t) + eps) */
+typedef struct nb_adam_opts {
+    double lr;
+    double beta1, beta2;
+    double eps;
+    double weight_decay;
+    int amsgrad;
+} nb_adam_opts;
+
+/* ---- RMSprop: torch.optim.RMSprop ----------------------------------------------------------
+ *   g ← g + wd·p;   v ← α·v + (1 − α)·g²;   centered: ḡ ← α·ḡ + (1 − α)·g, v' = v − ḡ²
+ *   s = sqrt(v or v') + eps;   momentum: b ← μ·b + g/s, p ← p − lr·b;   else p ← p − lr·g/s */
+typedef struct nb_rmsprop_opts {
+    double lr;
+    double alpha;
+    double eps;
+    double weight_decay;
+    double momentum;
+    int centered;
+} nb_rmsprop_opts;
+
+/* ---- Adagrad: torch.optim.Adagrad ----------------------------------------------------------
+ *   g ← g + wd·p;   clr = lr / (1 + (t − 1)·lr_decay);   S ← S + g²;   p ← p − clr·g/(sqrt(S) + eps)
+ * S starts at initial_accumulator_value. */
+typedef struct nb_adagrad_opts {
+    double lr;
+    double lr_decay;
+    double weight_decay;
+    double initial_accumulator_value;
+    double eps;
+} nb_adagrad_opts;
+
+/* PyTorch's defaults with the given learning rate:
+ *   SGD      momentum 0, dampening 0, weight decay 0, no Nesterov
+ *   Adam     betas (0.9, 0.999), eps 1e-8, weight decay 0, no amsgrad
+ *   AdamW    the same with weight decay 0.01
+ *   RMSprop  alpha 0.99, eps 1e-8, weight decay 0, momentum 0, not centered
+ *   Adagrad  lr_decay 0, weight decay 0, initial accumulator 0, eps 1e-10
+ * Change fields after:  nb_adam_opts o = nb_adam_defaults(1e-3); o.amsgrad = 1; */
+nb_sgd_opts nb_sgd_defaults(double lr);
+nb_adam_opts nb_adam_defaults(double lr);
+nb_adam_opts nb_adamw_defaults(double lr);
+nb_rmsprop_opts nb_rmsprop_defaults(double lr);
+nb_adagrad_opts nb_adagrad_defaults(double lr);
+
+/* Optimizers over every parameter now in `ps` (add no parameters afterwards: the next step
+ * reports it). opts NULL means the defaults with PyTorch's default lr (1e-3 for SGD, Adam,
+ * AdamW; 1e-2 for RMSprop, Adagrad). Settings are validated here; NULL on error. */
+nb_optim *nb_sgd_new(nb_params *ps, const nb_sgd_opts *opts);
+nb_optim *nb_adam_new(nb_params *ps, const nb_adam_opts *opts);
+nb_optim *nb_adamw_new(nb_params *ps, const nb_adam_opts *opts);
+nb_optim *nb_rmsprop_new(nb_params *ps, const nb_rmsprop_opts *opts);
+nb_optim *nb_adagrad_new(nb_params *ps, const nb_adagrad_opts *opts);
+void nb_optim_free(nb_optim *o); /* NULL is a no-op */
+
+/* One update of every parameter from its gradient. With a schedule attached, the learning
+ * rate of step t (t = 0, 1, ...) is the schedule's value at t. */
+nb_status nb_optim_step(nb_optim *o);
+/* Zeroes the gradients of the optimizer's parameters (nb_params_zero_grad). */
+void nb_optim_zero_grad(nb_optim *o);
+/* The learning rate of the next step. */
+double nb_optim_lr(const nb_optim *o);
+/* Sets the learning rate of the next steps (finite, >= 0); detaches any schedule. */
+nb_status nb_optim_set_lr(nb_optim *o, double lr);
+/* Steps taken so far. */
+int64_t nb_optim_step_count(const nb_optim *o);
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad". */
+const char *nb_optim_name(const nb_optim *o);
+
+/* ---- learning-rate schedules ---------------------------------------------------------------
+ * A schedule is a value: a closed-form function from the step number t = 0, 1, 2, ... to a
+ * learning rate, equal to what the matching torch.optim.lr_scheduler yields at its t-th
+ * step. Make one with a constructor below, then either attach it to an optimizer or ask it
+ * for the rate yourself (per epoch, say) and nb_optim_set_lr. */
+#define NB_SCHEDULE_MAX_MILESTONES 16
+
+typedef enum nb_schedule_kind {
+    NB_SCHED_CONSTANT = 0,
+    NB_SCHED_STEP,        /* StepLR */
+    NB_SCHED_MULTISTEP,   /* MultiStepLR */
+    NB_SCHED_EXPONENTIAL, /* ExponentialLR */
+    NB_SCHED_COSINE,      /* CosineAnnealingLR */
+    NB_SCHED_LINEAR,      /* LinearLR */
+} nb_schedule_kind;
+
+typedef struct nb_schedule {
+    nb_schedule_kind kind;
+    double base_lr;
+    double gamma;                    /* step, multistep, exponential */
+    int64_t step_size;               /* step */
+    int64_t milestones[NB_SCHEDULE_MAX_MILESTONES]; /* multistep, increasing */
+    int n_milestones;
+    int64_t t_max;                   /* cosine: half period */
+    double eta_min;                  /* cosine: the floor */
+    double start_factor, end_factor; /* linear */
+    int64_t total_iters;             /* linear */
+    int64_t warmup_steps;            /* > 0: a linear warmup comes first (nb_schedule_warmup) */
+    double warmup_start_factor;
+} nb_schedule;
+
+/*   constant     lr(t) = base
+ *   step         base · γ^⌊t / step_size⌋
+ *   multistep    base · γ^(number of milestones <= t)
+ *   exponential  base · γ^t
+ *   cosine       η_min + (base − η_min) · (1 + cos(π t / t_max)) / 2
+ *   linear       base · (s + (e − s) · min(t, total_iters) / total_iters) */
+nb_schedule nb_schedule_constant(double base_lr);
+nb_schedule nb_schedule_step(double base_lr, int64_t step_size, double gamma);
+nb_schedule nb_schedule_multistep(double base_lr, const int64_t *milestones, int n,
+                                  double gamma);
+nb_schedule nb_schedule_exponential(double base_lr, double gamma);
+nb_schedule nb_schedule_cosine(double base_lr, int64_t t_max, double eta_min);
+nb_schedule nb_schedule_linear(double base_lr, double start_factor, double end_factor,
+                               int64_t total_iters);
+/* Linear warmup from start_factor·base to base over `steps` steps, then `after` started
+ * afresh (its t = 0 at the end of warmup): torch's SequentialLR of a LinearLR and `after`,
+ * with the milestone at `steps`. */
+nb_schedule nb_schedule_warmup(nb_schedule after, int64_t steps, double start_factor);
+
+/* Checks a schedule's settings; the message names the bad one. */
+nb_status nb_schedule_check(const nb_schedule *s);
+/* The learning rate at step t >= 0; NaN (with the error set) if the schedule is invalid. */
+double nb_schedule_lr(const nb_schedule *s, int64_t t);
+/* Attaches a copy of a (checked) schedule: step t then runs at nb_schedule_lr(s, t). */
+nb_status nb_optim_set_schedule(nb_optim *o, const nb_schedule *s);
+
+/* ---- gradient clipping (torch.nn.utils) ----------------------------------------------------
+ * By global L2 norm, over all gradients of the store as one vector: if norm > max_norm the
+ * gradients are scaled by max_norm / (norm + 1e-6). Returns the norm before clipping (NaN,
+ * with the error set, on bad arguments). */
+float nb_clip_grad_norm(nb_params *ps, float max_norm);
+/* By value: every gradient element clamped to [-clip, clip]. */
+nb_status nb_clip_grad_value(nb_params *ps, float clip);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,114 @@
+/* nn/dense.c — the fully connected layer, the method's layer l:
+ *
+ *     z = x W + b,   a = f(z)          x [..., in], W [in, units], b [units]
+ *
+ * (the row-vector form of z_l = W_l x_l + b_l, so a batch of samples is one matrix product).
+ * It is a composition of ops — matmul, add (b broadcast over the rows), the activation — so
+ * its backward, δ = f'(z) ⊙ upstream, ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ, ∂L/∂x = δ Wᵀ, is what
+ * the tape derives from theirs. W is stored [in, out] (Keras's layout; PyTorch's Linear
+ * stores the transpose). Defaults follow Keras: Xavier-uniform weights, zero bias. */
+#include "nn/nn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct dense {
+    nbi_layer base;
+    int64_t units;
+    nb_activation act;
+    float alpha;
+    int bias;
+    nb_init weight_init, bias_init;
+    nb_tensor *W, *b; /* views in the model's parameter store */
+} dense;
+
+static nb_status dense_output_shape(const nbi_layer *l, int *rank, int64_t *shape) {
+    const dense *d = (const dense *)l;
+    if (l->in_rank < 1)
+        return nbi_error(NB_ERR_SHAPE, "dense '%s': its input is a scalar per sample; dense "
+                         "acts on the last axis of inputs of rank >= 1", l->name);
+    *rank = l->in_rank;
+    memcpy(shape, l->in_shape, sizeof l->in_shape);
+    shape[l->in_rank - 1] = d->units;
+    return NB_OK;
+}
+
+static nb_status dense_build(nbi_layer *l, nb_params *ps, nb_rng *rng) {
+    dense *d = (dense *)l;
+    int64_t in = l->in_shape[l->in_rank - 1];
+    if (in < 1)
+        return nbi_error(NB_ERR_SHAPE, "dense '%s': its input has 0 features (the previous "
+                         "layer's output is empty)", l->name);
+    nb_status s = nbi_layer_param(l, ps, "weight", 2, (int64_t[]){in, d->units}, &d->W);
+    if (s != NB_OK) return s;
+    s = nb_init_apply(d->W, &d->weight_init, in, d->units,
+                                nb_init_gain(d->act, d->alpha), rng);
+    if (s != NB_OK) return s;
+    if (d->bias) {
+        s = nbi_layer_param(l, ps, "bias", 1, &d->units, &d->b);
+        if (s != NB_OK) return s;
+        /* The bias's fans, as PyTorch's Linear takes them: fan_in of the weight. */
+        s = nb_init_apply(d->b, &d->bias_init, in, d->units, nb_init_gain(d->act, d->alpha),
+                          rng);
+        if (s != NB_OK) return s;
+    }
+    return NB_OK;
+}
+
+static nb_tensor *dense_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
+    const dense *d = (const dense *)l;
+    nb_tensor *z = nb_matmul(f->ctx, x, d->W); /* [..., in] · [in, units] */
+    if (d->b) z = nb_add(f->ctx, z, d->b);    /* + b, broadcast over the rows */
+    return nb_activate(f->ctx, z, d->act, d->alpha);
+}
+
+static void dense_describe(const nbi_layer *l, char *buf, size_t n) {
+    const dense *d = (const dense *)l;
+    char act[48];
+    nbi_activation_text(d->act, d->alpha, act, sizeof act);
+    snprintf(buf, n, "%lld units, %s%s", (long long)d->units, act, d->bias ? "" : ", no bias");
+}
+
+static const nbi_layer_vt dense_vt = {
+    .kind = "Dense",
+    .stem = "dense",
+    .output_shape = dense_output_shape,
+    .build = dense_build,
+    .forward = dense_forward,
+    .describe = dense_describe,
+};
+
+nb_status nb_model_dense_with(nb_model *m, int64_t units, const nb_dense_opts *opts) {
+    nb_dense_opts o;
+    if (opts)
+        o = *opts;
+    else
+        memset(&o, 0, sizeof o);
+    if (!m) return nbi_error(NB_ERR_ARG, "nb_model_dense: model is NULL");
+    if (units < 1)
+        return nbi_error(NB_ERR_ARG, "nb_model_dense: units must be at least 1, got %lld "
+                         "(the number of outputs of the layer)", (long long)units);
+    if ((unsigned)o.activation >= NB_ACT_COUNT)
+        return nbi_error(NB_ERR_ARG, "nb_model_dense: unknown activation %d (use an NB_ACT_* "
+                         "value)", (int)o.activation);
+    dense *d = nbi_malloc_for("nb_model_dense", sizeof *d);
+    if (!d) return NB_ERR_NOMEM;
+    memset(d, 0, sizeof *d);
+    d->base.vt = &dense_vt;
+    d->units = units;
+    d->act = o.activation;
+    d->alpha = o.alpha;
+    d->bias = !o.no_bias;
+    d->weight_init = o.weight_init;
+    if (d->weight_init.kind == NB_INIT_DEFAULT) d->weight_init.kind = NB_INIT_XAVIER_UNIFORM;
+    d->bias_init = o.bias_init;
+    if (d->bias_init.kind == NB_INIT_DEFAULT) d->bias_init.kind = NB_INIT_ZEROS;
+    return nbi_model_push(m, &d->base, o.name);
+}
+
+nb_status nb_model_dense(nb_model *m, int64_t units, nb_activation act) {
+    nb_dense_opts o;
+    memset(&o, 0, sizeof o);
+    o.activation = act;
+    return nb_model_dense_with(m, units, &o);
+}

@@ -1,0 +1,91 @@
+/* nn/nn.h — internals of the nn layer: the parameter store's layout and the layer interface.
+ *
+ * A layer kind is one file under src/nn/ that defines a struct beginning with nbi_layer, a
+ * table of four functions (nbi_layer_vt) and a public nb_model_<kind> function that fills the
+ * struct with its settings and hands it to nbi_model_push. The model does the rest: naming,
+ * shape inference, parameter declaration, rollback on failure, forward with scopes, summary.
+ *
+ *     output shape   per-sample input shape → per-sample output shape, or a shape error
+ *     build          declares the layer's parameters in the store and initialises them
+ *     forward        x → y from ops only (their backward comes with them); reads the layer
+ *                    and its parameters, writes neither
+ *     describe       its settings in a few words, for the summary ("4 units, sigmoid") */
+#ifndef NBI_NN_H
+#define NBI_NN_H
+
+#include "autograd/autograd.h"
+#include "nabla/nn.h"
+
+/* ---- the parameter store ------------------------------------------------------------------ */
+
+/* One parameter: its tensor, the view of its gradient, where both start in the flat buffers,
+ * and its name. One allocation each, so the tensors' addresses never move. */
+typedef struct nbi_param {
+    nb_tensor value;
+    nb_tensor grad;
+    int64_t offset;
+    char name[]; /* NUL-terminated */
+} nbi_param;
+
+struct nb_params {
+    float *data;       /* values: numel used of cap */
+    float *grad;       /* gradients: the same layout */
+    int64_t numel, cap;
+    nbi_param **items; /* in order of addition */
+    int n, cap_items;
+};
+
+/* nb_params_add with a status (the tensor in *out). */
+nb_status nbi_params_add(nb_params *ps, const char *name, int rank, const int64_t *shape,
+                         nb_tensor **out);
+/* Removes the parameters added after the first n (rolls back a failed layer). */
+void nbi_params_truncate(nb_params *ps, int n);
+
+/* ---- layers -------------------------------------------------------------------------------- */
+
+typedef struct nbi_layer nbi_layer;
+
+/* What a forward call runs with; a struct so that later needs (a generator for dropout, say)
+ * add a field rather than change every layer. */
+typedef struct nbi_fwd {
+    nb_ctx *ctx;
+    int training;
+} nbi_fwd;
+
+typedef struct nbi_layer_vt {
+    const char *kind; /* "Dense": the summary's type column */
+    const char *stem; /* "dense": default names are <stem>_<k> */
+    nb_status (*output_shape)(const nbi_layer *l, int *rank, int64_t *shape);
+    nb_status (*build)(nbi_layer *l, nb_params *ps, nb_rng *rng);     /* NULL: no parameters */
+    nb_tensor *(*forward)(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x);
+    void (*describe)(const nbi_layer *l, char *buf, size_t n);
+} nbi_layer_vt;
+
+#define NBI_LAYER_NAME_MAX 64
+
+struct nbi_layer {
+    const nbi_layer_vt *vt;
+    char name[NBI_LAYER_NAME_MAX];
+    int in_rank, out_rank;                 /* per sample (no batch dimension) */
+    int64_t in_shape[NB_MAX_RANK];
+    int64_t out_shape[NB_MAX_RANK];
+    int first_param, n_params;             /* its parameters in the store */
+    int64_t param_count;
+};
+
+/* Appends layer l (allocated with nbi_malloc, vt set, settings filled; the model takes it
+ * over, and frees it on failure). name NULL means "<stem>_<k>". The model sets l's input
+ * shape, asks for its output shape, builds it and, if anything fails, removes what it added. */
+nb_status nbi_model_push(nb_model *m, nbi_layer *l, const char *name);
+
+/* Declares parameter "<layer name>.<what>" of a layer being built, into *out. */
+nb_status nbi_layer_param(nbi_layer *l, nb_params *ps, const char *what, int rank,
+                          const int64_t *shape, nb_tensor **out);
+
+/* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
+void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);
+
+/* "[N,4]"-style text of a per-sample shape with the batch as None: "(None, 4)". */
+void nbi_batch_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
+
+#endif

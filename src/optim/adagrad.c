@@ -1,0 +1,55 @@
+/* optim/adagrad.c — Adagrad (Duchi, Hazan & Singer, 2011), as torch.optim.Adagrad computes
+ * it (in f32, in its order; the decayed rate in double):
+ *
+ *     g = g + wd·p
+ *     clr = lr / (1 + (t − 1)·lr_decay)        t = 1, 2, ...
+ *     S = S + g·g                              every squared gradient so far
+ *     p = p − clr·g / (sqrt(S) + eps)
+ *
+ * Each coordinate's step shrinks with the gradient it has already seen. */
+#include "optim/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+    const nb_adagrad_opts *s = &o->opt.adagrad;
+    const double t = (double)(o->t + 1);
+    const float nclr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay)));
+    const float eps = (float)s->eps, wd = (float)s->weight_decay;
+    float *sum = o->slot[0];
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) gi = gi + wd * p[i];
+        sum[i] = sum[i] + gi * gi;
+        float std = sqrtf(sum[i]) + eps;
+        p[i] = p[i] + nclr * gi / std;
+    }
+}
+
+static const nbi_optim_vt adagrad_vt = {"adagrad", adagrad_step};
+
+nb_adagrad_opts nb_adagrad_defaults(double lr) {
+    nb_adagrad_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = lr;
+    o.eps = 1e-10;
+    return o;
+}
+
+nb_optim *nb_adagrad_new(nb_params *ps, const nb_adagrad_opts *opts) {
+    const char *fn = "nb_adagrad_new";
+    nb_adagrad_opts o = opts ? *opts : nb_adagrad_defaults(1e-2);
+    if (nbi_check_hyper(fn, "lr_decay", o.lr_decay, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "initial_accumulator_value", o.initial_accumulator_value, 0.0,
+                        0.0) != NB_OK ||
+        nbi_check_hyper(fn, "eps", o.eps, 0.0, 0.0) != NB_OK)
+        return NULL;
+    nb_optim *opt = nbi_optim_new(fn, &adagrad_vt, ps, o.lr, 1);
+    if (!opt) return NULL;
+    opt->opt.adagrad = o;
+    const float init = (float)o.initial_accumulator_value;
+    for (int64_t i = 0; i < opt->n; i++) opt->slot[0][i] = init;
+    return opt;
+}

@@ -1,0 +1,93 @@
+/* optim/adam.c — Adam (Kingma & Ba, 2015), with the AMSGrad variant, L2 weight decay
+ * (Adam) or decoupled weight decay (AdamW, Loshchilov & Hutter, 2019), as torch.optim.Adam
+ * and AdamW compute them (in f32, in their order; the scalar factors in double):
+ *
+ *     AdamW:  p = p·(1 − lr·wd)          Adam:  g = g + wd·p
+ *     m = β1·m + (1 − β1)·g              first moment, an average of gradients
+ *     v = β2·v + (1 − β2)·g·g            second moment, an average of squares
+ *     v̂ = max(v̂, v)                      AMSGrad: never let the step size grow back
+ *     p = p − lr/(1 − β1^t) · m / (sqrt(v or v̂)/sqrt(1 − β2^t) + eps)
+ *
+ * The divisions by 1 − β^t undo the bias of averages that start at zero. */
+#include "optim/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+static void update(nb_optim *o, float *p, const float *g, int64_t n, double lr,
+                   bool decoupled) {
+    const nb_adam_opts *s = &o->opt.adam;
+    const double t = (double)(o->t + 1);
+    const float b1 = (float)s->beta1, c1 = (float)(1.0 - s->beta1);
+    const float b2 = (float)s->beta2, c2 = (float)(1.0 - s->beta2);
+    const float nstep = (float)(-(lr / (1.0 - pow(s->beta1, t))));
+    const float bc2 = (float)sqrt(1.0 - pow(s->beta2, t));
+    const float eps = (float)s->eps, wd = (float)s->weight_decay;
+    float *m = o->slot[0], *v = o->slot[1], *vmax = o->slot[2];
+    if (decoupled && s->weight_decay != 0.0) {
+        const float decay = (float)(1.0 - lr * s->weight_decay);
+        for (int64_t i = 0; i < n; i++) p[i] = p[i] * decay;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (!decoupled && wd != 0.0f) gi = gi + wd * p[i];
+        m[i] = m[i] * b1 + c1 * gi;
+        v[i] = v[i] * b2 + c2 * gi * gi;
+        float vi = v[i];
+        if (s->amsgrad) {
+            if (!(vmax[i] >= vi)) vmax[i] = vi;
+            vi = vmax[i];
+        }
+        float denom = sqrtf(vi) / bc2 + eps;
+        p[i] = p[i] + nstep * m[i] / denom;
+    }
+}
+
+static void adam_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+    update(o, p, g, n, lr, false);
+}
+
+static void adamw_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+    update(o, p, g, n, lr, true);
+}
+
+static const nbi_optim_vt adam_vt = {"adam", adam_step};
+static const nbi_optim_vt adamw_vt = {"adamw", adamw_step};
+
+nb_adam_opts nb_adam_defaults(double lr) {
+    nb_adam_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = lr;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.eps = 1e-8;
+    return o;
+}
+
+nb_adam_opts nb_adamw_defaults(double lr) {
+    nb_adam_opts o = nb_adam_defaults(lr);
+    o.weight_decay = 1e-2;
+    return o;
+}
+
+static nb_optim *make(const char *fn, const nbi_optim_vt *vt, nb_params *ps,
+                      const nb_adam_opts *o) {
+    if (nbi_check_hyper(fn, "beta1", o->beta1, 0.0, 1.0) != NB_OK ||
+        nbi_check_hyper(fn, "beta2", o->beta2, 0.0, 1.0) != NB_OK ||
+        nbi_check_hyper(fn, "eps", o->eps, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "weight_decay", o->weight_decay, 0.0, 0.0) != NB_OK)
+        return NULL;
+    nb_optim *opt = nbi_optim_new(fn, vt, ps, o->lr, o->amsgrad ? 3 : 2);
+    if (opt) opt->opt.adam = *o;
+    return opt;
+}
+
+nb_optim *nb_adam_new(nb_params *ps, const nb_adam_opts *opts) {
+    nb_adam_opts o = opts ? *opts : nb_adam_defaults(1e-3);
+    return make("nb_adam_new", &adam_vt, ps, &o);
+}
+
+nb_optim *nb_adamw_new(nb_params *ps, const nb_adam_opts *opts) {
+    nb_adam_opts o = opts ? *opts : nb_adamw_defaults(1e-3);
+    return make("nb_adamw_new", &adamw_vt, ps, &o);
+}

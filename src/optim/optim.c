@@ -1,0 +1,102 @@
+/* optim/optim.c — what every optimizer shares: creation over a parameter store (the state
+ * buffer allocated once, here), the step (learning rate from the schedule, if any, then the
+ * algorithm's loop over the flat buffers), the learning rate, zeroing gradients. */
+#include "optim/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+nb_status nbi_check_hyper(const char *fn, const char *what, double v, double lo, double hi) {
+    if (!isfinite(v) || v < lo || (hi > lo && v >= hi)) {
+        if (hi > lo)
+            return nbi_error(NB_ERR_ARG, "%s: %s must be in [%g, %g), got %g", fn, what, lo, hi,
+                             v);
+        return nbi_error(NB_ERR_ARG, "%s: %s must be finite and >= %g, got %g", fn, what, lo, v);
+    }
+    return NB_OK;
+}
+
+nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, double lr,
+                        int n_slots) {
+    NBI_ASSERT(n_slots >= 0 && n_slots <= NBI_OPTIM_MAX_SLOTS);
+    if (!ps) {
+        nbi_error(NB_ERR_ARG, "%s: the parameter store is NULL (pass nb_model_params(model))", fn);
+        return NULL;
+    }
+    if (nbi_check_hyper(fn, "lr", lr, 0.0, 0.0) != NB_OK) return NULL;
+    nb_optim *o = nbi_malloc_for(fn, sizeof *o);
+    if (!o) return NULL;
+    memset(o, 0, sizeof *o);
+    o->vt = vt;
+    o->ps = ps;
+    o->n = ps->numel;
+    o->lr = lr;
+    o->n_slots = n_slots;
+    if (n_slots > 0 && o->n > 0) {
+        size_t count, bytes;
+        if (!nbi_mul_size((size_t)o->n, (size_t)n_slots, &count) ||
+            !nbi_mul_size(count, sizeof(float), &bytes)) {
+            nbi_error(NB_ERR_NOMEM, "%s: state size overflows", fn);
+            nbi_free(o);
+            return NULL;
+        }
+        o->state = nbi_malloc_for(fn, bytes);
+        if (!o->state) {
+            nbi_free(o);
+            return NULL;
+        }
+        memset(o->state, 0, bytes);
+        for (int k = 0; k < n_slots; k++) o->slot[k] = o->state + (size_t)k * (size_t)o->n;
+    }
+    return o;
+}
+
+void nb_optim_free(nb_optim *o) {
+    if (!o) return;
+    nbi_free(o->state);
+    nbi_free(o);
+}
+
+double nb_optim_lr(const nb_optim *o) {
+    if (!o) return NAN;
+    return o->has_sched ? nb_schedule_lr(&o->sched, o->t) : o->lr;
+}
+
+nb_status nb_optim_set_lr(nb_optim *o, double lr) {
+    if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_set_lr: optimizer is NULL");
+    nb_status s = nbi_check_hyper("nb_optim_set_lr", "lr", lr, 0.0, 0.0);
+    if (s != NB_OK) return s;
+    o->lr = lr;
+    o->has_sched = 0;
+    return NB_OK;
+}
+
+nb_status nb_optim_set_schedule(nb_optim *o, const nb_schedule *s) {
+    if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_set_schedule: optimizer is NULL");
+    nb_status st = nb_schedule_check(s);
+    if (st != NB_OK) return st;
+    o->sched = *s;
+    o->has_sched = 1;
+    return NB_OK;
+}
+
+int64_t nb_optim_step_count(const nb_optim *o) { return o ? o->t : 0; }
+const char *nb_optim_name(const nb_optim *o) { return o ? o->vt->name : NULL; }
+
+void nb_optim_zero_grad(nb_optim *o) {
+    if (o) nb_params_zero_grad(o->ps);
+}
+
+nb_status nb_optim_step(nb_optim *o) {
+    if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_step: optimizer is NULL");
+    if (o->ps->numel != o->n)
+        return nbi_error(NB_ERR_STATE, "nb_optim_step (%s): the store had %lld parameters when "
+                         "the optimizer was made and has %lld now; make the optimizer after "
+                         "the last layer is added", o->vt->name, (long long)o->n,
+                         (long long)o->ps->numel);
+    double lr = o->lr;
+    if (o->has_sched) lr = nb_schedule_lr(&o->sched, o->t);
+    o->vt->step(o, o->ps->data, o->ps->grad, o->n, lr);
+    o->t++;
+    return NB_OK;
+}

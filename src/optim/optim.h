@@ -1,0 +1,46 @@
+/* optim/optim.h — internals of the optimizers: one struct for all of them, with the
+ * algorithm's update in a small table (one file per algorithm), its settings in a union, and
+ * its state in one flat buffer cut into slots (momentum, first and second moments, ...). */
+#ifndef NBI_OPTIM_H
+#define NBI_OPTIM_H
+
+#include "nn/nn.h"
+#include "nabla/optim.h"
+
+#define NBI_OPTIM_MAX_SLOTS 3
+
+typedef struct nbi_optim_vt {
+    const char *name;
+    /* One update of p[0..n) from g[0..n) at learning rate lr; o->t is the number of steps
+     * taken before this one. Allocates nothing. */
+    void (*step)(nb_optim *o, float *p, const float *g, int64_t n, double lr);
+} nbi_optim_vt;
+
+struct nb_optim {
+    const nbi_optim_vt *vt;
+    nb_params *ps;
+    int64_t n;                         /* parameter count when made */
+    float *state;                      /* n_slots * n floats, one allocation */
+    float *slot[NBI_OPTIM_MAX_SLOTS];  /* views into state */
+    int n_slots;
+    int64_t t;                         /* steps taken */
+    double lr;
+    nb_schedule sched;
+    int has_sched;
+    union {
+        nb_sgd_opts sgd;
+        nb_adam_opts adam;
+        nb_rmsprop_opts rmsprop;
+        nb_adagrad_opts adagrad;
+    } opt;
+};
+
+/* Makes an optimizer over ps with n_slots zeroed state slots; `fn` names the caller in
+ * errors. The caller fills o->opt. */
+nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, double lr,
+                        int n_slots);
+
+/* Checks that a hyperparameter is finite and >= lo (and < hi when hi > lo). */
+nb_status nbi_check_hyper(const char *fn, const char *what, double v, double lo, double hi);
+
+#endif

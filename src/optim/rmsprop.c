@@ -1,0 +1,66 @@
+/* optim/rmsprop.c — RMSprop (Hinton's lecture 6e), plain or centered, with momentum and L2
+ * weight decay, as torch.optim.RMSprop computes it (in f32, in its order):
+ *
+ *     g = g + wd·p
+ *     v = α·v + (1 − α)·g·g                 running average of squared gradients
+ *     centered:  ḡ = α·ḡ + (1 − α)·g,  s = sqrt(v − ḡ·ḡ) + eps   (a variance estimate)
+ *     else:      s = sqrt(v) + eps
+ *     momentum:  b = μ·b + g/s,  p = p − lr·b
+ *     else:      p = p − lr·g/s */
+#include "optim/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+static void rmsprop_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+    const nb_rmsprop_opts *s = &o->opt.rmsprop;
+    const float a = (float)s->alpha, ca = (float)(1.0 - s->alpha);
+    const float eps = (float)s->eps, wd = (float)s->weight_decay, mu = (float)s->momentum;
+    const float nlr = (float)(-lr);
+    float *v = o->slot[0], *b = o->slot[1], *gavg = o->slot[2];
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) gi = gi + wd * p[i];
+        v[i] = v[i] * a + ca * gi * gi;
+        float avg;
+        if (s->centered) {
+            gavg[i] = gavg[i] * a + ca * gi;
+            avg = sqrtf(v[i] - gavg[i] * gavg[i]);
+        } else {
+            avg = sqrtf(v[i]);
+        }
+        avg = avg + eps;
+        if (mu > 0.0f) {
+            b[i] = b[i] * mu + gi / avg;
+            p[i] = p[i] + nlr * b[i];
+        } else {
+            p[i] = p[i] + nlr * gi / avg;
+        }
+    }
+}
+
+static const nbi_optim_vt rmsprop_vt = {"rmsprop", rmsprop_step};
+
+nb_rmsprop_opts nb_rmsprop_defaults(double lr) {
+    nb_rmsprop_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = lr;
+    o.alpha = 0.99;
+    o.eps = 1e-8;
+    return o;
+}
+
+nb_optim *nb_rmsprop_new(nb_params *ps, const nb_rmsprop_opts *opts) {
+    const char *fn = "nb_rmsprop_new";
+    nb_rmsprop_opts o = opts ? *opts : nb_rmsprop_defaults(1e-2);
+    if (nbi_check_hyper(fn, "alpha", o.alpha, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "eps", o.eps, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "momentum", o.momentum, 0.0, 0.0) != NB_OK)
+        return NULL;
+    /* slots: square average, momentum buffer, gradient average (centered) */
+    int slots = o.centered ? 3 : (o.momentum > 0.0 ? 2 : 1);
+    nb_optim *opt = nbi_optim_new(fn, &rmsprop_vt, ps, o.lr, slots);
+    if (opt) opt->opt.rmsprop = o;
+    return opt;
+}

@@ -1,0 +1,60 @@
+/* optim/sgd.c — stochastic gradient descent with momentum, dampening, Nesterov momentum
+ * and L2 weight decay, as torch.optim.SGD computes it (in f32, in its order):
+ *
+ *     d = g + wd·p
+ *     b = d                          on the first step
+ *     b = μ·b + (1 − dampening)·d    after
+ *     d = d + μ·b  (Nesterov)   or   d = b  (classical momentum)
+ *     p = p − lr·d
+ *
+ * With μ = 0 this is plain gradient descent, p ← p − lr·∂L/∂p, the method's update. */
+#include "optim/optim.h"
+
+#include <string.h>
+
+static void sgd_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+    const nb_sgd_opts *s = &o->opt.sgd;
+    const float wd = (float)s->weight_decay, mu = (float)s->momentum;
+    const float keep = (float)(1.0 - s->dampening), nlr = (float)(-lr);
+    float *b = o->slot[0];
+    if (mu == 0.0f && wd == 0.0f) { /* plain gradient descent */
+        for (int64_t i = 0; i < n; i++) p[i] = p[i] + nlr * g[i];
+        return;
+    }
+    const bool first = o->t == 0;
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i];
+        if (wd != 0.0f) d = d + wd * p[i];
+        if (mu != 0.0f) {
+            b[i] = first ? d : b[i] * mu + keep * d;
+            d = s->nesterov ? d + mu * b[i] : b[i];
+        }
+        p[i] = p[i] + nlr * d;
+    }
+}
+
+static const nbi_optim_vt sgd_vt = {"sgd", sgd_step};
+
+nb_sgd_opts nb_sgd_defaults(double lr) {
+    nb_sgd_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = lr;
+    return o;
+}
+
+nb_optim *nb_sgd_new(nb_params *ps, const nb_sgd_opts *opts) {
+    const char *fn = "nb_sgd_new";
+    nb_sgd_opts o = opts ? *opts : nb_sgd_defaults(1e-3);
+    if (nbi_check_hyper(fn, "momentum", o.momentum, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "dampening", o.dampening, 0.0, 0.0) != NB_OK ||
+        nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK)
+        return NULL;
+    if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0)) {
+        nbi_error(NB_ERR_ARG, "%s: Nesterov momentum needs momentum > 0 and dampening 0 (got "
+                  "momentum %g, dampening %g)", fn, o.momentum, o.dampening);
+        return NULL;
+    }
+    nb_optim *opt = nbi_optim_new(fn, &sgd_vt, ps, o.lr, o.momentum != 0.0 ? 1 : 0);
+    if (opt) opt->opt.sgd = o;
+    return opt;
+}
