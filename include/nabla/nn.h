@@ -79,8 +79,8 @@ float nb_init_gain(nb_activation act, float alpha);
  * fan_in = in · Πk, fan_out = out · Πk. */
 nb_status nb_init_fans(const nb_tensor *t, int64_t *fan_in, int64_t *fan_out);
 
-/* An initialiser as a value, for layer options: {NB_INIT_KAIMING_NORMAL} or
- * {NB_INIT_UNIFORM, -0.1f, 0.1f}. NB_INIT_DEFAULT lets the layer choose. */
+/* An initialiser as a value, for layer options: {.kind = NB_INIT_HE_NORMAL} or
+ * {.kind = NB_INIT_UNIFORM, .a = -0.1f, .b = 0.1f}. NB_INIT_DEFAULT lets the layer choose. */
 typedef enum nb_init_kind {
     NB_INIT_DEFAULT = 0,
     NB_INIT_ZEROS,

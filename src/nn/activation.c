@@ -38,11 +38,7 @@ nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha
     case NB_ACT_SOFTPLUS:
         return nb_softplus(ctx, x, 1.0f, 20.0f);
     case NB_ACT_SOFTMAX:
-        /* PENDING: nb_softmax (ops/softmax.c) is not in this build yet; switch to
-         * nb_softmax(ctx, x, -1) when it lands. */
-        nbi_error(NB_ERR_UNSUPPORTED, "nb_activate: softmax needs nb_softmax, which this build "
-                  "does not have yet");
-        return nbi_fail(ctx, NB_ERR_UNSUPPORTED);
+        return nb_softmax(ctx, x, -1);
     case NB_ACT_COUNT:
         break;
     }

@@ -66,7 +66,8 @@ static void dense_describe(const nbi_layer *l, char *buf, size_t n) {
     const dense *d = (const dense *)l;
     char act[48];
     nbi_activation_text(d->act, d->alpha, act, sizeof act);
-    snprintf(buf, n, "%lld units, %s%s", (long long)d->units, act, d->bias ? "" : ", no bias");
+    snprintf(buf, n, "%lld unit%s, %s%s", (long long)d->units, d->units == 1 ? "" : "s", act,
+             d->bias ? "" : ", no bias");
 }
 
 static const nbi_layer_vt dense_vt = {

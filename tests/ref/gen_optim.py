@@ -1,0 +1,129 @@
+"""Reference trajectories for tests/test_optim.c from torch.optim (Debian's python3-torch).
+
+Every optimizer configuration runs 10 steps on one small parameter vector p (float32) whose
+gradient is a fixed function of p that C reproduces exactly in float32:
+
+    grad(p) = 2 (p - target) + 0.1 p·p·p
+
+(the gradient of |p - target|² + p⁴/40; the cubic term makes the steps non-trivial). The
+fixture holds p0, target and, for each configuration, the 10 parameter vectors after each
+step. Gradient clipping is checked on grad(p0); every learning-rate schedule is recorded
+over 20 steps (the lr in force at steps 0..19).
+
+    /usr/bin/python3 tests/ref/gen_optim.py      # from the repository root
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_io import FixtureWriter  # noqa: E402
+
+STEPS = 10
+SCHED_STEPS = 20
+BASE_LR = 0.1
+
+
+def grad_fn(p):
+    # float32 throughout, in the order C computes it: (2 (p - t)) + (0.1 (p p p))
+    return 2.0 * (p - TARGET) + 0.1 * (p * p * p)
+
+
+torch.manual_seed(20260101)
+P0 = (torch.rand(7) * 3.0 - 1.5).float()
+TARGET = (torch.rand(7) * 2.0 - 1.0).float()
+
+# name -> (optimizer class, keyword arguments)
+CONFIGS = [
+    ("sgd_plain", torch.optim.SGD, dict(lr=0.1)),
+    ("sgd_momentum", torch.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.1)),
+    ("sgd_nesterov", torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("sgd_weight_decay", torch.optim.SGD, dict(lr=0.1, momentum=0.5, weight_decay=0.1)),
+    ("adam", torch.optim.Adam, dict(lr=0.1)),
+    # beta2 0.5 makes v follow the shrinking gradients down, so the max of amsgrad matters
+    ("adam_amsgrad", torch.optim.Adam, dict(lr=0.1, betas=(0.8, 0.5), amsgrad=True)),
+    ("adam_weight_decay", torch.optim.Adam, dict(lr=0.1, weight_decay=0.1)),
+    ("adamw", torch.optim.AdamW, dict(lr=0.1, weight_decay=0.1)),
+    ("adamw_amsgrad", torch.optim.AdamW, dict(lr=0.05, betas=(0.9, 0.6), weight_decay=0.2,
+                                              amsgrad=True)),
+    ("rmsprop", torch.optim.RMSprop, dict(lr=0.01)),
+    ("rmsprop_centered_momentum", torch.optim.RMSprop,
+     dict(lr=0.01, alpha=0.9, centered=True, momentum=0.9, weight_decay=0.05)),
+    ("adagrad", torch.optim.Adagrad, dict(lr=0.1)),
+    ("adagrad_decay", torch.optim.Adagrad,
+     dict(lr=0.2, lr_decay=0.05, initial_accumulator_value=0.1, eps=1e-6, weight_decay=0.01)),
+]
+
+
+def trajectory(cls, kw):
+    p = torch.nn.Parameter(P0.clone())
+    opt = cls([p], **kw)
+    rows = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        with torch.no_grad():
+            p.grad = grad_fn(p.detach())
+        opt.step()
+        rows.append(p.detach().clone())
+    return torch.stack(rows)
+
+
+def schedule(make):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=BASE_LR)
+    sched = make(opt)
+    lrs = []
+    for _ in range(SCHED_STEPS):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return torch.tensor(lrs, dtype=torch.float64)
+
+
+S = torch.optim.lr_scheduler
+SCHEDULES = [
+    ("step", lambda o: S.StepLR(o, step_size=3, gamma=0.5)),
+    ("multistep", lambda o: S.MultiStepLR(o, milestones=[2, 5, 11], gamma=0.3)),
+    ("exponential", lambda o: S.ExponentialLR(o, gamma=0.9)),
+    ("cosine", lambda o: S.CosineAnnealingLR(o, T_max=10, eta_min=0.001)),
+    ("linear_warmup", lambda o: S.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=8)),
+    ("linear_decay", lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=10)),
+    ("warmup_cosine", lambda o: S.SequentialLR(
+        o, [S.LinearLR(o, start_factor=0.1, total_iters=5), S.CosineAnnealingLR(o, T_max=15)],
+        milestones=[5])),
+    ("warmup_step", lambda o: S.SequentialLR(
+        o, [S.LinearLR(o, start_factor=0.5, total_iters=3), S.StepLR(o, step_size=4, gamma=0.5)],
+        milestones=[3])),
+]
+
+
+def main():
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optim.txt")
+    w = FixtureWriter(out, "torch.optim reference trajectories; written by tests/ref/gen_optim.py\n"
+                      "torch " + torch.__version__)
+    w.add("p0", P0)
+    w.add("target", TARGET)
+    for name, cls, kw in CONFIGS:
+        w.add(name, trajectory(cls, kw))
+    g = grad_fn(P0)
+    w.add("clip_grad", g)
+    for max_norm in (1.0, 100.0):
+        p = torch.nn.Parameter(P0.clone())
+        p.grad = g.clone()
+        norm = torch.nn.utils.clip_grad_norm_([p], max_norm)
+        tag = "clip_norm_%g" % max_norm
+        w.add(tag + "_norm", norm.reshape(1))
+        w.add(tag, p.grad)
+    p = torch.nn.Parameter(P0.clone())
+    p.grad = g.clone()
+    torch.nn.utils.clip_grad_value_([p], 0.5)
+    w.add("clip_value_0.5", p.grad)
+    for name, make in SCHEDULES:
+        w.add("sched_" + name, schedule(make))
+    w.write()
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
