@@ -45,11 +45,14 @@ void nbi_params_truncate(nb_params *ps, int n);
 
 typedef struct nbi_layer nbi_layer;
 
-/* What a forward call runs with; a struct so that later needs (a generator for dropout, say)
- * add a field rather than change every layer. */
+/* What a forward call runs with; a struct so that later needs add a field rather than change
+ * every layer. rng is the caller's generator for layers that draw in training mode (dropout);
+ * NULL when the caller gave none (nb_model_forward), which such a layer reports as an error
+ * only if it would draw. */
 typedef struct nbi_fwd {
     nb_ctx *ctx;
     int training;
+    nb_rng *rng;
 } nbi_fwd;
 
 typedef struct nbi_layer_vt {
@@ -70,7 +73,9 @@ struct nbi_layer {
     int64_t in_shape[NB_MAX_RANK];
     int64_t out_shape[NB_MAX_RANK];
     int first_param, n_params;             /* its parameters in the store */
-    int64_t param_count;
+    int64_t param_count;                   /* trainable parameters and state, in scalars */
+    nb_params *state;                      /* the model's store of non-trainable state, for
+                                              build (see nbi_layer_state) */
 };
 
 /* Appends layer l (allocated with nbi_malloc, vt set, settings filled; the model takes it
@@ -81,6 +86,12 @@ nb_status nbi_model_push(nb_model *m, nbi_layer *l, const char *name);
 /* Declares parameter "<layer name>.<what>" of a layer being built, into *out. */
 nb_status nbi_layer_param(nbi_layer *l, nb_params *ps, const char *what, int rank,
                           const int64_t *shape, nb_tensor **out);
+
+/* Declares non-trainable state "<layer name>.<what>" of a layer being built (batchnorm's
+ * running statistics: PyTorch's buffers) in the model's state store, zero-valued, without a
+ * gradient. Forward may update state in training mode only; optimizers never see it. */
+nb_status nbi_layer_state(nbi_layer *l, const char *what, int rank, const int64_t *shape,
+                          nb_tensor **out);
 
 /* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);
