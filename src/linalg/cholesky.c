@@ -98,8 +98,8 @@ nb_status nbi_chol_check_symmetric(const char *fn, const char *what, const doubl
 nb_status nbi_chol_not_spd(const char *fn, const char *what, int64_t k, double pivot) {
     return nbi_error(NB_ERR_SINGULAR,
                      "%s: %s is not positive definite: its leading %lldx%lld minor is not "
-                     "(pivot %.6g <= 0 at row %lld); a covariance-like matrix needs full rank — "
-                     "add a small multiple of the identity",
+                     "(Cholesky pivot %.6g <= 0 at row %lld); a covariance matrix needs full "
+                     "rank — add a small multiple of the identity",
                      fn, what, (long long)k, (long long)k, pivot, (long long)(k - 1));
 }
 

@@ -351,15 +351,24 @@ static nb_status det_backward(nb_ctx *ctx, nbi_node *n) {
 /* ---- gradient-check generators ---------------------------------------------------------------
  * Well-conditioned matrices: entries uniform in [-1, 1) plus ±n on the diagonal, so that every
  * matrix is strictly diagonally dominant (hence invertible, κ small) and the finite-difference
- * steps of 2^-6 stay far from singularity. A negative shift gives det of sign (−1)^n. */
+ * steps of 2^-6 stay far from singularity. A negative shift gives det of sign (−1)^n. The
+ * dominant entries are then moved off the diagonal — row i goes to row (i + 1) mod n, which
+ * keeps κ — so that partial pivoting must swap rows and the pivoted paths (P, Pᵀ in the
+ * transposed solves of backward) are exercised. */
 static nb_tensor *gen_square(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shape,
                              float sign) {
     nb_tensor *t = nbi_gen_input(ctx, rng, rank, shape, -1.0f, 1.0f, NULL, 0, 0.0f);
     if (!t) return NULL;
     int64_t n = shape[rank - 1], count = t->numel / (n * n);
-    float *p = t->data;
-    for (int64_t k = 0; k < count; k++)
-        for (int64_t i = 0; i < n; i++) p[k * n * n + i * n + i] += sign * (float)n;
+    float *p = t->data, row[8];
+    NBI_ASSERT(n <= 8);
+    for (int64_t k = 0; k < count; k++) {
+        float *m = p + k * n * n;
+        for (int64_t i = 0; i < n; i++) m[i * n + i] += sign * (float)n;
+        memcpy(row, m + (n - 1) * n, sizeof(float) * (size_t)n);
+        memmove(m + n, m, sizeof(float) * (size_t)((n - 1) * n));
+        memcpy(m, row, sizeof(float) * (size_t)n);
+    }
     return t;
 }
 
