@@ -18,5 +18,6 @@
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
 #include "nabla/linalg.h"
+#include "nabla/stats.h"
 
 #endif
