@@ -86,7 +86,7 @@ static nb_status load_item(const char *fn, const nb_tensor *a, int64_t k, double
     const float *src = (const float *)a->data + nbi_lb_off(tb, a->shape, st, k);
     int64_t bad = nbi_mat_load(d, src, rows, cols, a->stride[tb], a->stride[tb + 1]);
     if (bad < 0) return NB_OK;
-    char what[160];
+    char what[256];
     nbi_lb_what(what, sizeof what, a, tb, tb, a->shape, k);
     return nbi_mat_nonfinite(fn, what, src, bad, cols, a->stride[tb], a->stride[tb + 1]);
 }
@@ -187,7 +187,7 @@ nb_tensor *nb_cholesky(nb_ctx *ctx, nb_tensor *a) {
     double *d = nbi_lb_scratch(ctx, (size_t)(n * n), fn);
     if (!d) return NULL;
     nb_status s = NB_OK;
-    char what[160];
+    char what[256];
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
         if ((s = load_item(fn, a, k, d)) != NB_OK) break;
         nbi_lb_what(what, sizeof what, a, r, r, a->shape, k);
@@ -266,7 +266,7 @@ static nb_status pair_load(const char *fn, const nb_tensor *a, const nb_tensor *
     const float *B = (const float *)b->data + nbi_lb_off(p->r, p->shape, p->sb, k);
     int64_t bad = nbi_mat_load(da, A, rows, cols, a->stride[ta], a->stride[ta + 1]);
     if (bad >= 0) {
-        char what[160];
+        char what[256];
         nbi_lb_what(what, sizeof what, a, ta, p->r, p->shape, k);
         return nbi_mat_nonfinite(fn, what, A, bad, cols, a->stride[ta], a->stride[ta + 1]);
     }
@@ -291,7 +291,7 @@ nb_tensor *nb_cholesky_solve(nb_ctx *ctx, nb_tensor *l, nb_tensor *b) {
     if (!d) return NULL;
     double *db = d + n * n, *est = db + n * K;
     nb_status s = NB_OK;
-    char what[160];
+    char what[256];
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
         if ((s = pair_load(fn, l, b, &p, k, d, db)) != NB_OK) break;
         for (int64_t i = 0; i < n; i++) /* only the lower triangle is L */
@@ -322,7 +322,7 @@ nb_tensor *nb_lstsq(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) {
     if (!d) return NULL;
     double *db = d + m * n, *w = db + big * K;
     nb_status s = NB_OK;
-    char what[160];
+    char what[256];
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
         if ((s = pair_load(fn, a, b, &p, k, d, db)) != NB_OK) break;
         nbi_lb_what(what, sizeof what, a, a->rank - 2, p.r, p.shape, k);

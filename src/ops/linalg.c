@@ -72,7 +72,7 @@ static nb_status walk_factor(lu_walk *w, int64_t k, const char *fn, int check, d
     int64_t n = w->f.n, off = nbi_lb_off(w->r, w->bshape, w->st, k);
     const float *src = (const float *)w->a->data + off;
     int64_t rs = w->a->stride[w->tb], cs = w->a->stride[w->tb + 1];
-    char what[160];
+    char what[256];
     if (off != w->last) {
         w->last = -1;
         int64_t bad = nbi_mat_load(w->f.a, src, n, n, rs, cs);

@@ -314,7 +314,7 @@ static nb_status cov_run(nb_ctx *ctx, const nb_tensor *x, int64_t ddof, int whic
         }
         for (int64_t j = 0; j < V; j++)
             if (!(c[j * V + j] > 0.0)) {
-                char what[160];
+                char what[256];
                 nbi_lb_what(what, sizeof what, x, tb, tb, x->shape, k);
                 s = nbi_error(NB_ERR_ARG, "%s: variable %lld of %s has zero variance, so its "
                               "correlation is undefined", fn, (long long)j, what);
