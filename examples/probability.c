@@ -90,17 +90,26 @@ int main(void) {
     printf("KL(p || r) with r = 0 where p > 0: %g (%s)\n  %s\n\n", kl, nb_status_str(s),
            nb_last_error());
 
-    /* 7. Covariance and correlation of data: rows are observations, columns variables.
-     * x2 = 0.8 x1 + 0.6 noise has correlation 0.8 with x1; x3 is independent of both. */
+    /* 7. Correlated samples, and their covariance and correlation. To draw x with covariance
+     * Σ, factor Σ = L Lᵀ (Cholesky) and set x = L z for z ~ N(0, I): then
+     * Cov(x) = L Cov(z) Lᵀ = L Lᵀ = Σ. Rows of `data` are observations, columns variables. */
+    float sigma[9] = {1.0f, 0.8f, 0.0f, 0.8f, 1.0f, 0.0f, 0.0f, 0.0f, 4.0f};
+    nb_tensor *L = nb_cholesky(ctx, nb_tensor_copy_of(ctx, sigma, NB_DIMS(3, 3)));
     nb_tensor *data = nb_zeros(ctx, NB_DIMS(50000, 3));
-    nb_tensor *col = nb_zeros(ctx, NB_DIMS(3));
-    for (int i = 0; i < 50000; i++) {
-        ok(nb_sample_normal(col, 0.0f, 1.0f, &rng), "normal");
-        float *row = nb_f32(data) + 3 * i, *c = nb_f32(col);
-        row[0] = c[0];
-        row[1] = 0.8f * c[0] + 0.6f * c[1];
-        row[2] = 2.0f * c[2];
+    nb_tensor *zs = nb_zeros(ctx, NB_DIMS(50000, 3));
+    if (!L) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
     }
+    ok(nb_sample_normal(zs, 0.0f, 1.0f, &rng), "normal");
+    for (int i = 0; i < 50000; i++) /* row i = L z_i */
+        for (int a = 0; a < 3; a++) {
+            float acc = 0.0f;
+            for (int k = 0; k <= a; k++) acc += nb_f32(L)[a * 3 + k] * nb_f32(zs)[i * 3 + k];
+            nb_f32(data)[i * 3 + a] = acc;
+        }
+    printf("L =\n");
+    nb_tensor_print(L, stdout);
     printf("covariance (ddof 1) =\n");
     nb_tensor_print(nb_cov(ctx, data, 1), stdout);
     printf("correlation =\n");
