@@ -40,7 +40,8 @@ static void w2_next(walk2 *w) {
     }
 }
 
-/* The axes mask for a tensor of this rank: NB_ALL_AXES means every axis. */
+/* The axes mask for a tensor of this rank: NB_ALL_AXES means every axis; an empty mask
+ * reduces nothing (groups of one element, as numpy's axis=()). */
 static unsigned norm_mask(unsigned axes, int rank) {
     return axes == NB_ALL_AXES ? (1u << rank) - 1u : axes;
 }
@@ -89,8 +90,6 @@ static nb_status var_infer(const nbi_node *n, nb_tensor *out) {
         snprintf(msg, sizeof msg, "axes mask 0x%x names an axis beyond rank %d", axes, x->rank);
         return nbi_shape_error(n, msg);
     }
-    if (mask == 0u && x->rank > 0)
-        return nbi_shape_error(n, "no axis given (NB_AXIS(i) | ..., or NB_ALL_AXES)");
     int64_t N = 1;
     out->rank = 0;
     for (int d = 0; d < x->rank; d++) {
