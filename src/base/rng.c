@@ -21,7 +21,7 @@ void nb_rng_seed(nb_rng *r, uint64_t seed) {
 
 __extension__ typedef unsigned __int128 u128;
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> ((64 - k) & 63)); }
 
 uint64_t nb_rng_u64(nb_rng *r) {
     uint64_t *s = r->s;

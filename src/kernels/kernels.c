@@ -17,6 +17,8 @@ static void fill_ref(nbi_kernels *k) {
     k->sgemm = nbi_sgemm_ref;
     k->softmax = nbi_ref_softmax;
     k->log_softmax = nbi_ref_log_softmax;
+    k->softmax_bwd = nbi_ref_softmax_bwd;
+    k->log_softmax_bwd = nbi_ref_log_softmax_bwd;
 }
 
 static void init_once(void) {

@@ -65,6 +65,9 @@ typedef nb_status (*nbi_sgemm_fn)(int ta, int tb, int64_t M, int64_t N, int64_t 
 
 /* Row-wise softmax / log-softmax over `cols` contiguous values, `rows` times. */
 typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y);
+/* Their backward from the output y and its gradient gy, accumulating: gx += ... */
+typedef void (*nbi_rows_bwd_fn)(int64_t rows, int64_t cols, const float *y, const float *gy,
+                                float *gx);
 
 typedef struct nbi_kernels {
     const char *isa;
@@ -74,6 +77,8 @@ typedef struct nbi_kernels {
     nbi_sgemm_fn sgemm;
     nbi_rows_fn softmax;
     nbi_rows_fn log_softmax;
+    nbi_rows_bwd_fn softmax_bwd;
+    nbi_rows_bwd_fn log_softmax_bwd;
 } nbi_kernels;
 
 extern nbi_kernels nbi_k;
@@ -90,6 +95,8 @@ extern nbi_unary_bwd_fn const nbi_ref_unary_bwd[NBI_U_COUNT];
 extern nbi_binary_fn const nbi_ref_binary[NBI_B_COUNT];
 extern nbi_rows_fn const nbi_ref_softmax;
 extern nbi_rows_fn const nbi_ref_log_softmax;
+extern nbi_rows_bwd_fn const nbi_ref_softmax_bwd;
+extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
 nb_status nbi_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);

@@ -12,6 +12,8 @@ class FixtureWriter:
                 self.lines.append("# " + line)
 
     def add(self, name, array):
+        if hasattr(array, "detach"):
+            array = array.detach()
         a = np.asarray(array, dtype=np.float64)
         if hasattr(array, "detach"):
             a = array.detach().cpu().double().numpy()

@@ -1,5 +1,6 @@
 /* kernels/ref/binary.c — scalar reference kernels for broadcasting binary ops and row-wise
- * softmax. Inputs carry a stride (0 when broadcast along the run); the output is contiguous. */
+ * softmax / log-softmax (forward and backward). Binary inputs carry a stride (0 when broadcast
+ * along the run); the output is contiguous. */
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -53,15 +54,36 @@ static void softmax_ref(int64_t rows, int64_t cols, const float *x, float *y) {
     }
 }
 
-/* log_softmax(x)_j = x_j - max x - log Σ_k exp(x_k - max x) */
+/* log_softmax(x)_j = (x_j - max x) - log Σ_k exp(x_k - max x), subtracted in that order:
+ * x_j - (max x + log Σ) would round the log-sum-exp to the ulp of max x (6e-5 at 1000). */
 static void log_softmax_ref(int64_t rows, int64_t cols, const float *x, float *y) {
     for (int64_t r = 0; r < rows; r++, x += cols, y += cols) {
         float m = -INFINITY;
         for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
         float s = 0.0f;
         for (int64_t j = 0; j < cols; j++) s += expf(x[j] - m);
-        float lse = m + logf(s);
-        for (int64_t j = 0; j < cols; j++) y[j] = x[j] - lse;
+        float ls = logf(s);
+        for (int64_t j = 0; j < cols; j++) y[j] = (x[j] - m) - ls;
+    }
+}
+
+/* Backward of softmax, y = softmax(x) per row: gx += y ⊙ (gy - Σ_k gy_k y_k) */
+static void softmax_bwd_ref(int64_t rows, int64_t cols, const float *y, const float *gy,
+                            float *gx) {
+    for (int64_t r = 0; r < rows; r++, y += cols, gy += cols, gx += cols) {
+        float d = 0.0f;
+        for (int64_t j = 0; j < cols; j++) d += gy[j] * y[j];
+        for (int64_t j = 0; j < cols; j++) gx[j] += y[j] * (gy[j] - d);
+    }
+}
+
+/* Backward of log-softmax, y = log_softmax(x) per row: gx += gy - exp(y) Σ_k gy_k */
+static void log_softmax_bwd_ref(int64_t rows, int64_t cols, const float *y, const float *gy,
+                                float *gx) {
+    for (int64_t r = 0; r < rows; r++, y += cols, gy += cols, gx += cols) {
+        float s = 0.0f;
+        for (int64_t j = 0; j < cols; j++) s += gy[j];
+        for (int64_t j = 0; j < cols; j++) gx[j] += gy[j] - expf(y[j]) * s;
     }
 }
 
@@ -70,3 +92,5 @@ static void log_softmax_ref(int64_t rows, int64_t cols, const float *x, float *y
 nbi_binary_fn const nbi_ref_binary[NBI_B_COUNT] = NBI_REF_BINARY_ENTRIES;
 nbi_rows_fn const nbi_ref_softmax = softmax_ref;
 nbi_rows_fn const nbi_ref_log_softmax = log_softmax_ref;
+nbi_rows_bwd_fn const nbi_ref_softmax_bwd = softmax_bwd_ref;
+nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd = log_softmax_bwd_ref;
