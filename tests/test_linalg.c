@@ -528,6 +528,63 @@ static void test_random_residual(void) {
     CHECK_MSG(worst < 1e-5 * xn * N, "residual %g (|x| %g, rcond %g)", worst, xn, rc);
 }
 
+
+/* Every raw routine frees what it took when an allocation fails: a counting allocator fails
+ * the Nth call for every N until the call succeeds, and allocations must match frees. */
+static long n_alloc, n_free, fail_at = -1;
+static void *count_alloc(size_t size, size_t align, void *u) {
+    (void)u;
+    if (n_alloc++ == fail_at) return NULL;
+    size_t bytes = ((size ? size : 1) + align - 1) / align * align;
+    return aligned_alloc(align, bytes); /* C11: the size a multiple of the alignment */
+}
+static void count_free(void *p, void *u) {
+    (void)u;
+    if (p) n_free++;
+    free(p);
+}
+
+static nb_status run_all_raw(void) {
+    float a[9] = {4, 1, 0, 1, 3, 1, 0, 1, 2}, b[3] = {1, 2, 3}, o[9], q[9], r[9];
+    int64_t piv[3];
+    double d;
+    int sign;
+    nb_status s;
+    if ((s = nb_linalg_solve(3, 1, a, 3, b, 1)) != NB_OK) return s;
+    if ((s = nb_linalg_inv(3, a, 3, o, 3)) != NB_OK) return s;
+    if ((s = nb_linalg_slogdet(3, a, 3, &sign, &d)) != NB_OK) return s;
+    if ((s = nb_linalg_rcond(3, a, 3, &d)) != NB_OK) return s;
+    if ((s = nb_linalg_cholesky(3, a, 3, o, 3)) != NB_OK) return s;
+    if ((s = nb_linalg_cholesky_solve(3, 1, o, 3, b, 1)) != NB_OK) return s;
+    if ((s = nb_linalg_qr(3, 3, a, 3, q, 3, r, 3)) != NB_OK) return s;
+    if ((s = nb_linalg_lstsq(3, 3, 1, a, 3, b, 1, o, 1)) != NB_OK) return s;
+    memcpy(o, a, sizeof a);
+    if ((s = nb_linalg_lu(3, o, 3, piv, &sign, &d)) != NB_OK) return s;
+    return nb_linalg_lu_solve(3, 1, o, 3, piv, b, 1);
+}
+
+static void test_allocation_failures(void) {
+    nb_allocator al = {count_alloc, count_free, NULL};
+    nb_set_allocator(&al);
+    int failures_seen = 0;
+    for (fail_at = 0;; fail_at++) {
+        n_alloc = n_free = 0;
+        nb_status s = run_all_raw();
+        long frees_expected = n_alloc - (fail_at < n_alloc ? 1 : 0);
+        CHECK_MSG(n_free == frees_expected, "fail at %ld: %ld allocations, %ld frees", fail_at,
+                  n_alloc, n_free);
+        if (s == NB_OK) break;
+        CHECK_MSG(s == NB_ERR_NOMEM, "fail at %ld: %s (%s)", fail_at, nb_status_str(s),
+                  nb_last_error());
+        CHECK_MESSAGE("out of memory");
+        failures_seen++;
+        if (fail_at > 1000) break;
+    }
+    fail_at = -1;
+    nb_set_allocator(NULL);
+    CHECK(failures_seen >= 10); /* every routine above allocates */
+}
+
 static const nbt_case cases[] = {
     {"raw_square", test_raw_square},
     {"lu_factors", test_lu_factors},
@@ -545,6 +602,7 @@ static const nbt_case cases[] = {
     {"tensor_errors", test_tensor_errors},
     {"det_gradient", test_det_gradient},
     {"random_residual", test_random_residual},
+    {"allocation_failures", test_allocation_failures},
 };
 /* The fixture is loaded once for all tests (from the repository root, where tests run). */
 int main(int argc, char **argv) {

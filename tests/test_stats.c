@@ -481,6 +481,50 @@ static void test_sample_strided_reproducible(void) {
     nb_tensor_free(b);
 }
 
+
+/* The allocating routines free what they took when an allocation fails: the Nth allocation
+ * fails for every N until the calls succeed; allocations must match frees. */
+static long n_alloc, n_free, fail_at = -1;
+static void *count_alloc(size_t size, size_t align, void *u) {
+    (void)u;
+    if (n_alloc++ == fail_at) return NULL;
+    size_t bytes = ((size ? size : 1) + align - 1) / align * align;
+    return aligned_alloc(align, bytes); /* C11: the size a multiple of the alignment */
+}
+static void count_free(void *p, void *u) {
+    (void)u;
+    if (p) n_free++;
+    free(p);
+}
+
+static void test_allocation_failures(void) {
+    nb_tensor *t = nb_tensor_new(NULL, NB_I32, NB_DIMS(4, 3));
+    const float x[6] = {1, 2, 4, 3, 0, 5}, p[3] = {0.5f, 0.25f, 0.25f};
+    float out[4];
+    nb_rng rng;
+    nb_rng_seed(&rng, 9);
+    nb_allocator al = {count_alloc, count_free, NULL};
+    nb_set_allocator(&al);
+    int failures_seen = 0;
+    for (fail_at = 0; fail_at < 1000; fail_at++) {
+        n_alloc = n_free = 0;
+        nb_status s = nb_stats_cov(x, 3, 2, 1, out);
+        if (s == NB_OK) s = nb_stats_corr(x, 3, 2, out);
+        if (s == NB_OK) s = nb_sample_categorical(t, p, 3, &rng);
+        if (s == NB_OK) s = nb_sample_shuffle(t, &rng);
+        long frees_expected = n_alloc - (fail_at < n_alloc ? 1 : 0);
+        CHECK_MSG(n_free == frees_expected, "fail at %ld: %ld allocations, %ld frees", fail_at,
+                  n_alloc, n_free);
+        if (s == NB_OK) break;
+        CHECK_MSG(s == NB_ERR_NOMEM, "fail at %ld: %s", fail_at, nb_status_str(s));
+        failures_seen++;
+    }
+    fail_at = -1;
+    nb_set_allocator(NULL);
+    CHECK(failures_seen == 4);
+    nb_tensor_free(t);
+}
+
 static const nbt_case cases[] = {
     {"var_std", test_var_std},
     {"var_large_mean", test_var_large_mean},
@@ -497,6 +541,7 @@ static const nbt_case cases[] = {
     {"sample_permutation", test_sample_permutation},
     {"sample_shuffle", test_sample_shuffle},
     {"sample_strided_reproducible", test_sample_strided_reproducible},
+    {"allocation_failures", test_allocation_failures},
 };
 
 /* The fixture is loaded once for all tests (from the repository root, where tests run). */
