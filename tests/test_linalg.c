@@ -342,6 +342,19 @@ static void test_tensor_ops(void) {
         CHECK(x->rank == 3 && x->shape[0] == 3 && x->shape[1] == 4 && x->shape[2] == 2);
         compare("batched solve (broadcast B)", nb_f32(x), X);
     }
+    /* batched A with one vector b [4]: X [3, 4], row k = A_k⁻¹ b */
+    float bv[4] = {1, -2, 0.5f, 3};
+    nb_tensor *xv = nb_solve(ctx, a, nb_tensor_copy_of(ctx, bv, NB_DIMS(4)));
+    CHECK_PTR(xv);
+    if (xv) {
+        CHECK(xv->rank == 2 && xv->shape[0] == 3 && xv->shape[1] == 4);
+        for (int k = 0; k < 3; k++) {
+            float want[4];
+            memcpy(want, bv, sizeof bv);
+            CHECK_OK(nb_linalg_solve(4, 1, A->data + 16 * k, 4, want, 1));
+            nbt_compare("batched A, vector b", nb_f32(xv) + 4 * k, want, 4, 0, 0);
+        }
+    }
     nb_tensor *lad = nb_logabsdet(ctx, a), *sign = NULL, *lad2 = NULL;
     CHECK_OK(nb_slogdet(ctx, a, &sign, &lad2));
     CHECK_PTR(lad);
