@@ -66,7 +66,7 @@ void nbi_conv_ref_backward_data(const nbi_conv_geom *g, const float *dy, const f
 void nbi_conv_ref_backward_weight(const nbi_conv_geom *g, const float *x, const float *dy,
                                   float *dw);
 
-/* ---- pooling (kernels/pool.c) ----------------------------------------------------------------
+/* ---- pooling (kernels/pooling.c) ----------------------------------------------------------------
  * Over planes: x [planes, H, W] → y [planes, OH, OW] with window KH×KW, stride, padding
  * (pt, pl) as in the convolution geometry (C = O = planes, groups and dilation unused). */
 

@@ -1,5 +1,5 @@
 /* ops/pool.c — max and average pooling over the last two axes of NCHW input, global average
- * pooling and flatten. The loops are in kernels/pool.c; global average pooling and flatten
+ * pooling and flatten. The loops are in kernels/pooling.c; global average pooling and flatten
  * are compositions (mean over axes 2 and 3; reshape).
  *
  *   max:  y = max over the window      dx[argmax] += dy   (argmax kept from forward)

@@ -1,4 +1,4 @@
-/* kernels/pool.c — max and average pooling over [planes, H, W] (see kernels/conv.h).
+/* kernels/pooling.c — max and average pooling over [planes, H, W] (see kernels/conv.h).
  *
  *   max:  y[p,i,j] = max_{a<KH, b<KW} x[p, i·sh − pt + a·dh, j·sw − pl + b·dw]    (image only)
  *         dx[p, arg[p,i,j]] += dy[p,i,j]
