@@ -262,13 +262,13 @@ static void test_lowered_vs_reference(void) {
             CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, 0, y1, chunks[ci]));
             close_arrays(what, y1, y0, ny);
             /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
-            CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, 1, y1, chunks[ci]));
+            CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1, chunks[ci]));
             for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
             close_arrays(what, y1, y0, ny);
             /* gradients accumulate onto what is there: start from 1 */
             for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
             for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
-            CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, w, dx1, dw1, chunks[ci]));
+            CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, NULL, 0, w, dx1, dw1, NULL, chunks[ci]));
             for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
             for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
             close_arrays(what, dx1, dx0, nx);
@@ -278,6 +278,44 @@ static void test_lowered_vs_reference(void) {
         free(dw0), free(dw1);
     }
     nb_ctx_free(ctx);
+}
+
+/* conv2d with a fused ReLU against conv2d then relu: the same values and gradients */
+static void test_fused_relu(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    nb_tensor *in[3] = {nb_rand(NULL, NB_DIMS(3, 4, 9, 7), -1, 1, &rng),
+                        nb_rand(NULL, NB_DIMS(6, 2, 3, 3), -1, 1, &rng),
+                        nb_rand(NULL, NB_DIMS(6), -1, 1, &rng)};
+    nb_tensor *g = nb_rand(NULL, NB_DIMS(3, 6, 5, 7), -1, 1, &rng);
+    nb_ctx *ctx[2] = {nb_ctx_new(NULL), nb_ctx_new(NULL)};
+    nb_tensor *y[2], *grads[2][3];
+    for (int fused = 0; fused < 2; fused++) {
+        nb_tensor *t[3];
+        for (int i = 0; i < 3; i++) {
+            t[i] = nb_tensor_clone(ctx[fused], in[i]);
+            nb_requires_grad(t[i], 1);
+        }
+        nb_conv_opts o = {.stride = {2, 1}, .pad = {1, 1, 0, 2}, .groups = 2, .relu = fused};
+        y[fused] = nb_conv2d(ctx[fused], t[0], t[1], t[2], &o);
+        if (!fused) y[0] = nb_relu(ctx[0], y[0]);
+        CHECK_OK(nb_backward_with(ctx[fused], y[fused], g));
+        for (int i = 0; i < 3; i++) grads[fused][i] = t[i]->grad;
+    }
+    if (y[0] && y[1]) {
+        CHECK(memcmp(y[0]->data, y[1]->data, sizeof(float) * (size_t)g->numel) == 0);
+        for (int i = 0; i < 3; i++)
+            CHECK(grads[0][i] && grads[1][i] &&
+                  memcmp(grads[0][i]->data, grads[1][i]->data,
+                         sizeof(float) * (size_t)in[i]->numel) == 0);
+        int64_t zeros = 0;
+        for (int64_t i = 0; i < y[1]->numel; i++) zeros += nb_f32(y[1])[i] == 0.0f;
+        CHECK(zeros > 0 && zeros < y[1]->numel); /* the mask matters */
+    }
+    for (int i = 0; i < 3; i++) nb_tensor_free(in[i]);
+    nb_tensor_free(g);
+    nb_ctx_free(ctx[0]);
+    nb_ctx_free(ctx[1]);
 }
 
 /* ---- dropout ------------------------------------------------------------------------------------ */
@@ -413,6 +451,7 @@ static const nbt_case cases[] = {
     {"batch_norm_parity", test_batch_norm_parity},
     {"dropout_scale_parity", test_dropout_scale_parity},
     {"lowered_vs_reference", test_lowered_vs_reference},
+    {"fused_relu", test_fused_relu},
     {"dropout", test_dropout},
     {"errors", test_errors},
     {"flatten_and_global_pool", test_flatten_and_global_pool},

@@ -114,6 +114,8 @@ typedef struct nb_conv_opts {
     int64_t groups;            /* 0 means 1; groups = C = O is a depthwise convolution */
     int64_t output_padding[2]; /* conv_transpose2d only: added to the far side of the output,
                                   below the stride or the dilation */
+    int relu;                  /* 1: y = max(conv + b, 0) fused in one op (the same values and
+                                  gradients as nb_relu after it, in fewer passes over memory) */
 } nb_conv_opts;
 
 /* opts may be NULL (stride 1, no padding, no dilation, one group). */

@@ -2,8 +2,8 @@
  *
  *     a = f(conv2d(x, W) + b)        x [N, C, H, W], W [filters, C/groups, KH, KW], b [filters]
  *
- * a composition of ops (conv2d with its bias, then the activation), so its backward is the
- * ops'. Defaults follow PyTorch, whose layouts it shares, so weights move between the two
+ * a composition of ops (conv2d with its bias, then the activation; a ReLU is fused into the
+ * conv2d op, which saves two passes over the output each way), so its backward is the ops'. Defaults follow PyTorch, whose layouts it shares, so weights move between the two
  * unchanged: W ~ kaiming_uniform(a = √5), which is U(±1/sqrt(fan_in)), and b ~
  * U(±1/sqrt(fan_in)), fan_in = C/groups·KH·KW. */
 #include "nn/nn.h"
@@ -76,8 +76,8 @@ static nb_status conv_build(nbi_layer *l, nb_params *ps, nb_rng *rng) {
 
 static nb_tensor *conv_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
     const conv_layer *c = (const conv_layer *)l;
-    nb_tensor *z = nb_conv2d(f->ctx, x, c->W, c->b, &c->op);
-    return nb_activate(f->ctx, z, c->o.activation, c->o.alpha);
+    nb_tensor *z = nb_conv2d(f->ctx, x, c->W, c->b, &c->op); /* a ReLU is fused into it */
+    return c->op.relu ? z : nb_activate(f->ctx, z, c->o.activation, c->o.alpha);
 }
 
 static void conv_describe(const nbi_layer *l, char *buf, size_t n) {
@@ -162,6 +162,7 @@ nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opt
         }
     }
     c->op.groups = o.groups;
+    c->op.relu = o.activation == NB_ACT_RELU;
     return nbi_model_push(m, &c->base, o.name);
 }
 

@@ -9,15 +9,20 @@
  * back to its input (PyTorch's ConvTranspose2d), so it runs the same products with the roles
  * of input and output exchanged. db = Σ_{n,positions} dy in both.
  *
+ * With attrs.i[11] set the op is fused with a ReLU, y = max(conv + b, 0), in the same pass
+ * over the output (and the mask y > 0 applied in the same pass over the gradient); the tests
+ * compare it with the composition conv then relu.
+ *
  * attrs.i: 0 sh, 1 sw, 2 pt, 3 pb, 4 pl, 5 pr, 6 dh, 7 dw, 8 groups, 9 output_padding h,
- * 10 output_padding w. conv1d stores its settings in the w entries (h ones are trivial) and
+ * 10 output_padding w, 11 relu. conv1d stores its settings in the w entries (h ones are trivial) and
  * runs as a 2-D convolution of height 1. A bias is the optional third input. */
 #include "ops/conv.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { A_SH, A_SW, A_PT, A_PB, A_PL, A_PR, A_DH, A_DW, A_GROUPS, A_OPH, A_OPW };
+enum { A_SH, A_SW, A_PT, A_PB, A_PL, A_PR, A_DH, A_DW, A_GROUPS, A_OPH, A_OPW, A_RELU };
 
 static bool is_transposed(const nbi_node *n) { return n->op == NBI_OP_CONV_TRANSPOSE2D; }
 
@@ -182,15 +187,27 @@ static nb_status conv_forward(nb_ctx *ctx, nbi_node *n) {
     nbi_conv_geom g;
     geom_of(n, &g);
     const float *bias = n->n_in == 3 ? t[2]->data : NULL;
+    const int relu = n->attrs->i[A_RELU] != 0;
     float *y = n->out->data;
-    if (!is_transposed(n)) return nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, 0, y, 0);
+    if (!is_transposed(n))
+        return nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, relu ? NBI_CONV_RELU : 0,
+                                y, 0);
     /* y = convᵀ(x, w) + b: the adjoint accumulates, so start from the bias (or zero) */
     const int64_t P = g.H * g.W;
     for (int64_t i = 0; i < g.N * g.C; i++) {
         float v = bias ? bias[i % g.C] : 0.0f;
         for (int64_t p = 0; p < P; p++) y[i * P + p] = v;
     }
-    return nbi_conv_backward(ctx, &g, NULL, t[0]->data, t[1]->data, y, NULL, 0);
+    s = nbi_conv_backward(ctx, &g, NULL, t[0]->data, NULL, 0, t[1]->data, y, NULL, NULL, 0);
+    if (s == NB_OK && relu)
+        for (int64_t i = 0; i < n->out->numel; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    return s;
+}
+
+static float *grad_of(nb_ctx *ctx, nbi_node *n, int i) {
+    if (i >= n->n_in || !nbi_needs_grad(n, i)) return NULL;
+    nb_tensor *g = nbi_grad(ctx, n->in[i]);
+    return g ? g->data : NULL;
 }
 
 static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
@@ -198,42 +215,35 @@ static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
     saved_inputs(n, t);
     nbi_conv_geom g;
     geom_of(n, &g);
-    const float *gy = n->out->grad->data;
-    float *dx = NULL, *dw = NULL;
-    if (nbi_needs_grad(n, 0)) {
-        nb_tensor *gx = nbi_grad(ctx, n->in[0]);
-        if (!gx) return ctx->status;
-        dx = gx->data;
+    const int relu = n->attrs->i[A_RELU] != 0;
+    const float *gy = n->out->grad->data, *y = n->out->data;
+    float *dx = grad_of(ctx, n, 0), *dw = grad_of(ctx, n, 1), *db = grad_of(ctx, n, 2);
+    if (ctx->status != NB_OK) return ctx->status;
+    if (!is_transposed(n))
+        return nbi_conv_backward(ctx, &g, t[0]->data, gy, y, relu, t[1]->data, dx, dw, db, 0);
+    /* the transposed convolution: δ = dy (⊙ [y > 0]) in its own layout [N, C, H, W] */
+    const float *d = gy;
+    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
+    if (relu) {
+        float *mask = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)n->out->numel, "conv_transpose2d");
+        if (!mask) return ctx->status;
+        for (int64_t i = 0; i < n->out->numel; i++) mask[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+        d = mask;
     }
-    if (nbi_needs_grad(n, 1)) {
-        nb_tensor *gw = nbi_grad(ctx, n->in[1]);
-        if (!gw) return ctx->status;
-        dw = gw->data;
+    nb_status s = NB_OK;
+    if (dx) s = nbi_conv_forward(ctx, &g, d, t[1]->data, NULL, NBI_CONV_ACCUMULATE, dx, 0);
+    if (dw && s == NB_OK)
+        s = nbi_conv_backward(ctx, &g, d, t[0]->data, NULL, 0, t[1]->data, NULL, dw, NULL, 0);
+    if (db && s == NB_OK) { /* db[c] += Σ_{n,p} δ[n,c,p] */
+        const int64_t P = g.H * g.W;
+        for (int64_t i = 0; i < g.N * g.C; i++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < P; p++) acc += d[i * P + p];
+            db[i % g.C] += acc;
+        }
     }
-    nb_status s;
-    int64_t bias_ch, P;
-    if (!is_transposed(n)) {
-        s = nbi_conv_backward(ctx, &g, t[0]->data, gy, t[1]->data, dx, dw, 0);
-        bias_ch = g.O;
-        P = g.OH * g.OW;
-    } else {
-        s = NB_OK;
-        if (dx) s = nbi_conv_forward(ctx, &g, gy, t[1]->data, NULL, 1, dx, 0);
-        if (dw && s == NB_OK) s = nbi_conv_backward(ctx, &g, gy, t[0]->data, t[1]->data, NULL, dw, 0);
-        bias_ch = g.C;
-        P = g.H * g.W;
-    }
-    if (s != NB_OK || n->n_in < 3 || !nbi_needs_grad(n, 2)) return s;
-    nb_tensor *gb = nbi_grad(ctx, n->in[2]);
-    if (!gb) return ctx->status;
-    float *db = gb->data;
-    /* db[o] += Σ_{n,p} dy[n,o,p] */
-    for (int64_t i = 0; i < g.N * bias_ch; i++) {
-        double acc = 0.0;
-        for (int64_t p = 0; p < P; p++) acc += gy[i * P + p];
-        db[i % bias_ch] += (float)acc;
-    }
-    return NB_OK;
+    nbi_arena_release(&ctx->arena, m);
+    return s;
 }
 
 /* ---- check cases ---------------------------------------------------------------------------- */
@@ -241,29 +251,33 @@ static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
 typedef struct conv_case {
     int64_t N, C, H, W, O, KH, KW; /* transposed: C = Cin, O = Cout */
     int64_t s[2], pad[4], d[2], groups, op[2];
-    int bias;
+    int bias, relu;
 } conv_case;
 
 /* Odd sizes; each case exercises a different part of the geometry. */
 static const conv_case conv2d_cases[] = {
-    {2, 3, 5, 6, 4, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1}, /* plain */
-    {1, 2, 7, 5, 3, 3, 2, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1}, /* stride 2, pad 1 */
-    {2, 2, 7, 7, 3, 3, 3, {1, 2}, {1, 0, 2, 1}, {2, 2}, 1, {0, 0}, 0}, /* dilation, uneven pad */
-    {1, 4, 6, 5, 6, 2, 3, {2, 1}, {0, 1, 1, 0}, {1, 1}, 2, {0, 0}, 1}, /* 2 groups */
-    {2, 3, 5, 5, 6, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 3, {0, 0}, 1}, /* depthwise x2 */
-    {2, 5, 3, 4, 3, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1}, /* 1x1 */
-    {1, 2, 4, 6, 2, 3, 5, {1, 1}, {1, 1, 2, 2}, {1, 1}, 1, {0, 0}, 1}, /* "same" 3x5 */
+    {2, 3, 5, 6, 4, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0}, /* plain */
+    {1, 2, 7, 5, 3, 3, 2, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1, 0}, /* stride 2, pad 1 */
+    {2, 2, 7, 7, 3, 3, 3, {1, 2}, {1, 0, 2, 1}, {2, 2}, 1, {0, 0}, 0, 0}, /* dilation, uneven pad */
+    {1, 4, 6, 5, 6, 2, 3, {2, 1}, {0, 1, 1, 0}, {1, 1}, 2, {0, 0}, 1, 0}, /* 2 groups */
+    {2, 3, 5, 5, 6, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 3, {0, 0}, 1, 0}, /* depthwise x2 */
+    {2, 5, 3, 4, 3, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0}, /* 1x1 */
+    {1, 2, 4, 6, 2, 3, 5, {1, 1}, {1, 1, 2, 2}, {1, 1}, 1, {0, 0}, 1, 0}, /* "same" 3x5 */
+    {1, 2, 5, 4, 3, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1, 1}, /* fused relu */
+    {2, 2, 5, 5, 2, 3, 2, {2, 1}, {0, 1, 0, 0}, {1, 1}, 2, {0, 0}, 0, 1}, /* relu, groups */
 };
 static const conv_case conv1d_cases[] = {
-    {2, 3, 1, 9, 4, 1, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1},
-    {2, 4, 1, 11, 6, 1, 3, {1, 2}, {0, 0, 2, 1}, {1, 2}, 2, {0, 0}, 1},
-    {1, 3, 1, 8, 3, 1, 4, {1, 3}, {0, 0, 1, 1}, {1, 1}, 3, {0, 0}, 0},
+    {2, 3, 1, 9, 4, 1, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0},
+    {2, 4, 1, 11, 6, 1, 3, {1, 2}, {0, 0, 2, 1}, {1, 2}, 2, {0, 0}, 1, 0},
+    {1, 3, 1, 8, 3, 1, 4, {1, 3}, {0, 0, 1, 1}, {1, 1}, 3, {0, 0}, 0, 0},
+    {2, 2, 1, 7, 3, 1, 3, {1, 2}, {0, 0, 1, 1}, {1, 1}, 1, {0, 0}, 1, 1}, /* fused relu */
 };
 static const conv_case convt_cases[] = {
-    {2, 3, 4, 3, 2, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1}, /* plain */
-    {1, 2, 3, 4, 3, 3, 2, {2, 2}, {1, 1, 0, 0}, {1, 1}, 1, {1, 1}, 1}, /* stride 2, out pad */
-    {2, 4, 3, 3, 2, 2, 3, {2, 1}, {1, 1, 1, 1}, {1, 2}, 2, {1, 1}, 0}, /* groups, dilation */
-    {1, 2, 3, 3, 2, 3, 3, {1, 1}, {1, 1, 1, 1}, {3, 2}, 1, {2, 0}, 1}, /* out pad < dilation */
+    {2, 3, 4, 3, 2, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0}, /* plain */
+    {1, 2, 3, 4, 3, 3, 2, {2, 2}, {1, 1, 0, 0}, {1, 1}, 1, {1, 1}, 1, 0}, /* stride 2, out pad */
+    {2, 4, 3, 3, 2, 2, 3, {2, 1}, {1, 1, 1, 1}, {1, 2}, 2, {1, 1}, 0, 0}, /* groups, dilation */
+    {1, 2, 3, 3, 2, 3, 3, {1, 1}, {1, 1, 1, 1}, {3, 2}, 1, {2, 0}, 1, 0}, /* out pad < dilation */
+    {1, 2, 2, 3, 2, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 1}, /* fused relu */
 };
 
 static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
@@ -299,12 +313,29 @@ static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k
     a[A_OPW] = cc->op[1];
     c->has_attrs = 1;
     c->n_in = cc->bias ? 3 : 2;
-    c->in[0] = nbi_gen_input(ctx, rng, rank, xs, -1.0f, 1.0f, NULL, 0, 0.0f);
-    c->in[1] = nbi_gen_input(ctx, rng, rank, ws, -1.0f, 1.0f, NULL, 0, 0.0f);
-    if (cc->bias) c->in[2] = nbi_gen_input(ctx, rng, 1, &cc->O, -1.0f, 1.0f, NULL, 0, 0.0f);
-    for (int i = 0; i < c->n_in; i++)
-        if (!c->in[i]) return ctx->status;
-    return NB_OK;
+    /* With a fused ReLU, draw until every pre-activation is at least 0.05 from the kink: a
+     * ±2h step of one input (values and weights in [-1, 1]) moves it by at most 2h < 0.05. */
+    for (int tries = 0; tries < 1000; tries++) {
+        c->in[0] = nbi_gen_input(ctx, rng, rank, xs, -1.0f, 1.0f, NULL, 0, 0.0f);
+        c->in[1] = nbi_gen_input(ctx, rng, rank, ws, -1.0f, 1.0f, NULL, 0, 0.0f);
+        if (cc->bias) c->in[2] = nbi_gen_input(ctx, rng, 1, &cc->O, -1.0f, 1.0f, NULL, 0, 0.0f);
+        for (int i = 0; i < c->n_in; i++)
+            if (!c->in[i]) return ctx->status;
+        if (!cc->relu) return NB_OK;
+        int was = nb_grad_enabled(ctx, 0);
+        int op = one_d ? NBI_OP_CONV1D : tr ? NBI_OP_CONV_TRANSPOSE2D : NBI_OP_CONV2D;
+        nb_tensor *z = nbi_apply(ctx, op, c->in, c->n_in, &c->attrs); /* a[A_RELU] still 0 */
+        nb_grad_enabled(ctx, was);
+        if (!z) return ctx->status;
+        bool clear = true;
+        for (int64_t i = 0; clear && i < z->numel; i++) clear = fabsf(nb_f32(z)[i]) >= 0.05f;
+        if (clear) {
+            a[A_RELU] = 1;
+            return NB_OK;
+        }
+    }
+    return nbi_error(NB_ERR_STATE, "%s check case %d: no inputs clear of the ReLU kink",
+                     def->name, k);
 }
 
 #define NCASES(a) ((int)(sizeof a / sizeof a[0]))
@@ -346,6 +377,7 @@ static nb_status attrs_of(const char *op, const nb_conv_opts *o, int dims, const
     memset(at, 0, sizeof *at);
     int64_t *a = at->i;
     a[A_GROUPS] = or1(o->groups);
+    a[A_RELU] = o->relu != 0;
     /* spatial dimension d of the op goes to slot h (d = 0 of 2) or w */
     for (int d = 0; d < dims; d++) {
         int slot = dims == 1 ? 1 : d;

@@ -2,31 +2,38 @@
  * conv2d, conv1d and conv_transpose2d, and called directly by the tests that compare them
  * with the reference kernels.
  *
- * Three products of one geometry g (kernels/conv.h) cover every op:
- *   forward   out  (+)= conv(in, w) + bias                      conv's forward
- *   adjoint   din   += convᵀ(dout, w)                           conv's dx; conv_transpose's y
- *   weight    dw    += Σ dout ⊗ in over positions               conv's dw
- * Each processes the batch in chunks of at most `chunk` samples (0: chosen so the column
- * matrix stays within NBI_CONV_COL_BYTES), with scratch memory from ctx's arena given back
- * before returning. */
+ * Two passes of one geometry g (kernels/conv.h) cover every op:
+ *   forward    out (+)= act(conv(in, w) + bias)                        conv's forward
+ *   backward   din += convᵀ(δ, w),  dw += Σ δ ⊗ in,  dbias += Σ δ      conv's gradients; the
+ *              adjoint alone is conv_transpose's forward
+ * with δ = dout, or dout ⊙ [y > 0] when the forward fused a ReLU (y its output).
+ *
+ * The batch is cut into pieces of `chunk` samples (0: chosen so that a piece's column matrix
+ * stays near NBI_CONV_PIECE_BYTES, in the inner caches); each piece is lowered, multiplied
+ * and written back before the next, and pieces are independent, so they can run on several
+ * threads. Weight and bias gradients are summed per piece and the pieces' sums added in
+ * piece order, so the result does not depend on how pieces were shared out. Scratch memory
+ * comes from ctx's arena and is given back before returning. */
 #ifndef NBI_OPS_CONV_H
 #define NBI_OPS_CONV_H
 
 #include "autograd/autograd.h"
 #include "kernels/conv.h"
 
-/* The column matrix's budget: large enough that the GEMM sees long rows, small enough to
- * stay in the outer caches. */
-#define NBI_CONV_COL_BYTES ((size_t)4 << 20)
+#define NBI_CONV_PIECE_BYTES ((int64_t)256 << 10)
 
-/* out = conv(in, w) + bias (bias may be NULL), or out += conv(in, w) when accumulate. */
+enum {
+    NBI_CONV_ACCUMULATE = 1, /* forward adds to out instead of writing it */
+    NBI_CONV_RELU = 2,       /* forward applies max(·, 0); backward masks with y > 0 */
+};
+
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                           const float *w, const float *bias, int accumulate, float *out,
+                           const float *w, const float *bias, int flags, float *out,
                            int64_t chunk);
-/* din += convᵀ(dout, w) (the adjoint) and dw += Σ dout ⊗ in (the weight product); either
- * output may be NULL (in is read only for dw), and both share the layout change of dout. */
+
+/* Any of din, dw, dbias may be NULL (in is read only for dw; y only when relu). */
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                            const float *dout, const float *w, float *din, float *dw,
-                            int64_t chunk);
+                            const float *dout, const float *y, int relu, const float *w,
+                            float *din, float *dw, float *dbias, int64_t chunk);
 
 #endif

@@ -1,95 +1,210 @@
-/* ops/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward.
+/* ops/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
+ * one piece of the batch at a time.
  *
- * For a chunk of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
+ * For a piece of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
  * P = OH·OW positions per sample):
  *
  *   col   = im2col(x)                       [Kc, nb·P]
  *   Y_g   = W_g · col                       [Og, Kc]·[Kc, nb·P]           forward
- *   dW_g += dY_g · colᵀ                     [Og, nb·P]·[nb·P, Kc]         weight gradient
- *   dcol  = W_gᵀ · dY_g,  dx += col2im(dcol)                              input gradient
+ *   dW_g += δ_g · colᵀ                      [Og, nb·P]·[nb·P, Kc]         weight gradient
+ *   dcol  = W_gᵀ · δ_g,  dx += col2im(dcol)                               input gradient
  *
- * Y and dY are channel-major [O, nb·P] here and NCHW ([nb, O, P]) outside, so each chunk
- * changes layout once each way (nbi_rows_to_nrp / nbi_nrp_to_rows), fusing the bias into the
- * forward change. Putting the whole chunk's positions in one GEMM (rather than one GEMM per
- * sample) gives the GEMM long rows to split over threads and packs W once per chunk. Every
- * GEMM goes through the kernel table (nbi_k.sgemm), so it runs on the fastest one the CPU has.
- * Scratch (col, the channel-major Y/dY) comes from the context's arena and is given back
- * before returning. */
+ * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
+ * the work that must touch every element anyway: the bias and the ReLU on the way out
+ * (forward), the ReLU mask and the bias gradient on the way in (backward). A piece is sized
+ * so that its column matrix and its output stay in the core's caches between being written
+ * and being read (NBI_CONV_PIECE_BYTES), while still giving the GEMM a few hundred columns;
+ * one GEMM per piece rather than per sample packs W once per piece. Every GEMM goes through
+ * the kernel table (nbi_k.sgemm).
+ *
+ * Pieces are claimed one by one from a counter by the members of a job (the loop `member`),
+ * each member with its own scratch; the weight and bias gradients of piece p go to partial
+ * sums of their own and are added in piece order at the end, so the result is the same
+ * whoever ran which piece. */
 #include "ops/conv.h"
 #include "kernels/kernels.h"
 
-/* Samples per chunk: as many as keep the column matrix within the budget, at least one. */
-static int64_t chunk_of(const nbi_conv_geom *g, int64_t chunk) {
+#include <string.h>
+
+typedef struct job {
+    const nbi_conv_geom *g;
+    int64_t nb, pieces;          /* samples per piece, number of pieces */
+    const float *in, *w, *bias, *dout, *y;
+    float *out, *din;
+    float *dwp, *dbp;            /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
+    int flags;
+    float *scratch;              /* per member: col [Kc·nb·P] then yt [O·nb·P] */
+    int64_t scratch_per;
+    int64_t next;                /* the next piece to claim */
+    nb_status status;
+} job;
+
+static int64_t piece_samples(const nbi_conv_geom *g, int64_t chunk) {
     if (chunk > 0) return chunk < g->N ? chunk : g->N;
     int64_t per = nbi_conv_kc(g) * g->OH * g->OW * (int64_t)sizeof(float);
-    int64_t nb = per > 0 ? (int64_t)NBI_CONV_COL_BYTES / per : g->N;
+    int64_t nb = per > 0 ? NBI_CONV_PIECE_BYTES / per : g->N;
     if (nb < 1) nb = 1;
     return nb < g->N ? nb : g->N;
 }
 
-/* Scratch of `count` floats from the arena; the caller releases to its mark. */
-static float *scratch(nb_ctx *ctx, int64_t count) {
-    return nbi_ctx_alloc(ctx, (size_t)(count > 0 ? count : 1) * sizeof(float), "conv scratch");
+/* ---- forward ------------------------------------------------------------------------------- */
+
+static nb_status forward_piece(const job *j, int64_t piece, float *col, float *yt) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, col);
+        /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
+        nb_status s = nbi_k.sgemm(0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc, col, ld,
+                                  0.0f, yt + grp * Og * ld, ld);
+        if (s != NB_OK) return s;
+    }
+    /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]) */
+    const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
+    for (int64_t n = 0; n < nb; n++) {
+        for (int64_t o = 0; o < g->O; o++) {
+            const float *src = yt + o * ld + n * P;
+            float *dst = j->out + ((n0 + n) * g->O + o) * P;
+            const float b = j->bias ? j->bias[o] : 0.0f;
+            if (acc) {
+                for (int64_t p = 0; p < P; p++) dst[p] += src[p] + b;
+            } else if (relu) {
+                for (int64_t p = 0; p < P; p++) {
+                    float v = src[p] + b;
+                    dst[p] = v > 0.0f ? v : 0.0f;
+                }
+            } else {
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + b;
+            }
+        }
+    }
+    return NB_OK;
+}
+
+/* ---- backward ------------------------------------------------------------------------------ */
+
+static nb_status backward_piece(const job *j, int64_t piece, float *col, float *dyt) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
+    /* δ [O, nb·P] from dout [nb, O, P], masked by y > 0 after a ReLU; Σδ per channel */
+    float *db = j->dbp ? j->dbp + piece * g->O : NULL;
+    if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
+    for (int64_t n = 0; n < nb; n++) {
+        for (int64_t o = 0; o < g->O; o++) {
+            const int64_t at = ((n0 + n) * g->O + o) * P;
+            const float *src = j->dout + at;
+            float *dst = dyt + o * ld + n * P;
+            if (j->flags & NBI_CONV_RELU) {
+                const float *y = j->y + at;
+                for (int64_t p = 0; p < P; p++) dst[p] = y[p] > 0.0f ? src[p] : 0.0f;
+            } else {
+                memcpy(dst, src, sizeof(float) * (size_t)P);
+            }
+            if (db) {
+                float s = 0.0f;
+                for (int64_t p = 0; p < P; p++) s += dst[p];
+                db[o] += s;
+            }
+        }
+    }
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        const float *dy_g = dyt + grp * Og * ld, *w_g = j->w + grp * Og * Kc;
+        const int64_t at = n0 * img + grp * Cg * g->H * g->W;
+        nb_status s = NB_OK;
+        if (j->dwp) {
+            nbi_im2col(g, j->in + at, nb, col);
+            /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
+            s = nbi_k.sgemm(0, 1, Og, Kc, ld, 1.0f, dy_g, ld, col, ld, 0.0f,
+                            j->dwp + piece * g->O * Kc + grp * Og * Kc, Kc);
+        }
+        if (j->din && s == NB_OK) {
+            /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
+            s = nbi_k.sgemm(1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, col, ld);
+            if (s == NB_OK) nbi_col2im(g, col, nb, j->din + at);
+        }
+        if (s != NB_OK) return s;
+    }
+    return NB_OK;
+}
+
+/* ---- running a job ------------------------------------------------------------------------- */
+
+/* One member: claims pieces until none is left. */
+static void member(job *j, int is_forward, float *scratch) {
+    float *col = scratch, *yt = scratch + nbi_conv_kc(j->g) * j->nb * j->g->OH * j->g->OW;
+    for (;;) {
+        int64_t piece = j->next++;
+        if (piece >= j->pieces || j->status != NB_OK) return;
+        nb_status s = is_forward ? forward_piece(j, piece, col, yt) : backward_piece(j, piece, col, yt);
+        if (s != NB_OK) j->status = s;
+    }
+}
+
+static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
+    const nbi_conv_geom *g = j->g;
+    int64_t P = g->OH * g->OW;
+    j->scratch_per = (nbi_conv_kc(g) + g->O) * j->nb * P;
+    j->scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)j->scratch_per, "conv scratch");
+    if (!j->scratch) return ctx->status;
+    j->next = 0;
+    j->status = NB_OK;
+    member(j, is_forward, j->scratch);
+    return j->status;
 }
 
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                           const float *w, const float *bias, int accumulate, float *out,
+                           const float *w, const float *bias, int flags, float *out,
                            int64_t chunk) {
-    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
-    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W, nb_max = chunk_of(g, chunk);
-    if (g->N == 0 || P == 0 || g->O == 0) return NB_OK;
+    if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    job j;
+    memset(&j, 0, sizeof j);
+    j.g = g;
+    j.nb = piece_samples(g, chunk);
+    j.pieces = (g->N + j.nb - 1) / j.nb;
+    j.in = in;
+    j.w = w;
+    j.bias = bias;
+    j.out = out;
+    j.flags = flags;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    float *col = scratch(ctx, Kc * nb_max * P), *yt = scratch(ctx, g->O * nb_max * P);
-    nb_status s = col && yt ? NB_OK : ctx->status;
-    for (int64_t n0 = 0; s == NB_OK && n0 < g->N; n0 += nb_max) {
-        int64_t nb = g->N - n0 < nb_max ? g->N - n0 : nb_max, ld = nb * P;
-        for (int64_t grp = 0; s == NB_OK && grp < g->groups; grp++) {
-            nbi_im2col(g, in + n0 * img + grp * Cg * g->H * g->W, nb, col);
-            /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-            s = nbi_k.sgemm(0, 0, Og, ld, Kc, 1.0f, w + grp * Og * Kc, Kc, col, ld, 0.0f,
-                            yt + grp * Og * ld, ld);
-        }
-        if (s == NB_OK)
-            nbi_rows_to_nrp(yt, g->O, P, nb, accumulate ? NULL : bias, accumulate,
-                            out + n0 * g->O * P);
-    }
+    nb_status s = run(ctx, &j, 1);
     nbi_arena_release(&ctx->arena, m);
-    if (s == NB_OK && accumulate && bias) { /* out += bias, per channel */
-        for (int64_t n = 0; n < g->N; n++)
-            for (int64_t o = 0; o < g->O; o++) {
-                float *d = out + (n * g->O + o) * P;
-                for (int64_t p = 0; p < P; p++) d[p] += bias[o];
-            }
-    }
     return s;
 }
 
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                            const float *dout, const float *w, float *din, float *dw,
-                            int64_t chunk) {
-    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
-    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W, nb_max = chunk_of(g, chunk);
-    if ((!din && !dw) || g->N == 0 || P == 0 || g->O == 0) return NB_OK;
+                            const float *dout, const float *y, int relu, const float *w,
+                            float *din, float *dw, float *dbias, int64_t chunk) {
+    if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    job j;
+    memset(&j, 0, sizeof j);
+    j.g = g;
+    j.nb = piece_samples(g, chunk);
+    j.pieces = (g->N + j.nb - 1) / j.nb;
+    j.in = in;
+    j.w = w;
+    j.dout = dout;
+    j.y = y;
+    j.din = din;
+    j.flags = relu ? NBI_CONV_RELU : 0;
+    const int64_t wsize = g->O * nbi_conv_kc(g);
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    float *col = scratch(ctx, Kc * nb_max * P), *dyt = scratch(ctx, g->O * nb_max * P);
-    nb_status s = col && dyt ? NB_OK : ctx->status;
-    for (int64_t n0 = 0; s == NB_OK && n0 < g->N; n0 += nb_max) {
-        int64_t nb = g->N - n0 < nb_max ? g->N - n0 : nb_max, ld = nb * P;
-        nbi_nrp_to_rows(dout + n0 * g->O * P, g->O, P, nb, dyt);
-        for (int64_t grp = 0; s == NB_OK && grp < g->groups; grp++) {
-            const float *dy_g = dyt + grp * Og * ld, *w_g = w + grp * Og * Kc;
-            int64_t at = n0 * img + grp * Cg * g->H * g->W;
-            if (dw) {
-                nbi_im2col(g, in + at, nb, col);
-                /* dW_g [Og, Kc] += dY_g [Og, nb·P] · colᵀ [nb·P, Kc] */
-                s = nbi_k.sgemm(0, 1, Og, Kc, ld, 1.0f, dy_g, ld, col, ld, 1.0f,
-                                dw + grp * Og * Kc, Kc);
-            }
-            if (din && s == NB_OK) {
-                /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · dY_g [Og, nb·P], reusing col */
-                s = nbi_k.sgemm(1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, col, ld);
-                if (s == NB_OK) nbi_col2im(g, col, nb, din + at);
-            }
+    if (dw) j.dwp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * wsize), "conv");
+    if (dbias) j.dbp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * g->O), "conv");
+    nb_status s = ((dw && !j.dwp) || (dbias && !j.dbp)) ? ctx->status : run(ctx, &j, 0);
+    if (s == NB_OK) {
+        /* the pieces' sums, added in piece order */
+        for (int64_t p = 0; dw && p < j.pieces; p++) {
+            const float *src = j.dwp + p * wsize;
+            for (int64_t k = 0; k < wsize; k++) dw[k] += src[k];
+        }
+        for (int64_t p = 0; dbias && p < j.pieces; p++) {
+            const float *src = j.dbp + p * g->O;
+            for (int64_t k = 0; k < g->O; k++) dbias[k] += src[k];
         }
     }
     nbi_arena_release(&ctx->arena, m);
