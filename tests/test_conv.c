@@ -280,6 +280,32 @@ static void test_lowered_vs_reference(void) {
     nb_ctx_free(ctx);
 }
 
+/* The 2x2 stride-2 fast path of max pooling against the general loop (reached through a
+ * bottom padding that changes nothing on an even height), with ties and a NaN. */
+static void test_maxpool_fast_path(void) {
+    enum { PL = 5, H = 8, W = 10 };
+    static float x[PL * H * W], y0[PL * 4 * 5], y1[PL * 4 * 5];
+    static int32_t a0[PL * 4 * 5], a1[PL * 4 * 5];
+    nb_rng rng;
+    nb_rng_seed(&rng, 4);
+    for (int i = 0; i < PL * H * W; i++) x[i] = (float)nb_rng_below(&rng, 5); /* many ties */
+    x[17] = NAN;
+    x[3 * H * W + 22] = NAN;
+    x[3 * H * W + 23] = NAN;
+    nbi_conv_geom g = {.N = 1, .C = PL, .O = PL, .H = H, .W = W, .KH = 2, .KW = 2, .sh = 2,
+                       .sw = 2, .dh = 1, .dw = 1, .OH = 4, .OW = 5, .groups = PL};
+    nbi_maxpool_forward(&g, PL, x, y1, a1);
+    g.pb = 1;
+    nbi_maxpool_forward(&g, PL, x, y0, a0);
+    CHECK(memcmp(a0, a1, sizeof a0) == 0);
+    for (int i = 0; i < PL * 20; i++)
+        CHECK_MSG((isnan(y0[i]) && isnan(y1[i])) || y0[i] == y1[i], "output %d", i);
+    /* x[17] is row 1, column 7 of plane 0: window (0, 3); plane 3's NaNs at row 2, columns
+     * 2 and 3: window (1, 1), pointing at the first */
+    CHECK(isnan(y1[3]) && a1[3] == 17);
+    CHECK(isnan(y1[3 * 20 + 6]) && a1[3 * 20 + 6] == 22);
+}
+
 /* conv2d with a fused ReLU against conv2d then relu: the same values and gradients */
 static void test_fused_relu(void) {
     nb_rng rng;
@@ -452,6 +478,7 @@ static const nbt_case cases[] = {
     {"dropout_scale_parity", test_dropout_scale_parity},
     {"lowered_vs_reference", test_lowered_vs_reference},
     {"fused_relu", test_fused_relu},
+    {"maxpool_fast_path", test_maxpool_fast_path},
     {"dropout", test_dropout},
     {"errors", test_errors},
     {"flatten_and_global_pool", test_flatten_and_global_pool},

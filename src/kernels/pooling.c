@@ -14,8 +14,41 @@
 static inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* v replaces the running maximum m: strictly greater keeps the first maximum, and a NaN
+ * beats any number (once). */
+static inline int beats(float v, float m) { return v > m || (v != v && m == m); }
+
+/* The 2x2 window with stride 2 and no padding, the common case, without bounds checks. */
+static void maxpool_2x2(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
+                        int32_t *arg) {
+    const int64_t W = g->W, plane = g->H * W, P = g->OH * g->OW;
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xs = x + p * plane;
+        float *ys = y + p * P;
+        int32_t *as = arg + p * P;
+        for (int64_t i = 0; i < g->OH; i++) {
+            const float *r0 = xs + 2 * i * W, *r1 = r0 + W;
+            const int32_t base = (int32_t)(2 * i * W);
+            for (int64_t j = 0; j < g->OW; j++) {
+                float m = r0[2 * j];
+                int32_t at = base + (int32_t)(2 * j);
+                if (beats(r0[2 * j + 1], m)) m = r0[2 * j + 1], at = base + (int32_t)(2 * j + 1);
+                if (beats(r1[2 * j], m)) m = r1[2 * j], at = base + (int32_t)(W + 2 * j);
+                if (beats(r1[2 * j + 1], m)) m = r1[2 * j + 1], at = base + (int32_t)(W + 2 * j + 1);
+                ys[i * g->OW + j] = m;
+                as[i * g->OW + j] = at;
+            }
+        }
+    }
+}
+
 void nbi_maxpool_forward(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
                          int32_t *arg) {
+    if (g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
+        g->pt == 0 && g->pl == 0 && g->pb == 0 && g->pr == 0) {
+        maxpool_2x2(g, planes, x, y, arg);
+        return;
+    }
     const int64_t plane = g->H * g->W, P = g->OH * g->OW;
     for (int64_t p = 0; p < planes; p++) {
         const float *xs = x + p * plane;
@@ -32,8 +65,7 @@ void nbi_maxpool_forward(const nbi_conv_geom *g, int64_t planes, const float *x,
                         int64_t iw = j * g->sw - g->pl + b * g->dw;
                         if (iw < 0 || iw >= g->W) continue;
                         float v = xs[ih * g->W + iw];
-                        /* strictly greater keeps the first maximum; NaN beats any number */
-                        if (at < 0 || v > best || (isnan(v) && !isnan(best))) {
+                        if (at < 0 || beats(v, best)) {
                             best = v;
                             at = ih * g->W + iw;
                         }
