@@ -85,6 +85,17 @@ static nb_status forward_piece(const job *j, int64_t piece, float *col, float *y
 
 /* ---- backward ------------------------------------------------------------------------------ */
 
+/* Σ v[0..n) in eight interleaved partial sums (lane k takes v[k], v[k+8], ...), added in a
+ * fixed order: a short dependency chain the compiler can vectorise without reassociating. */
+static float sum8(const float *v, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += v[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 static nb_status backward_piece(const job *j, int64_t piece, float *col, float *dyt) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
@@ -104,11 +115,7 @@ static nb_status backward_piece(const job *j, int64_t piece, float *col, float *
             } else {
                 memcpy(dst, src, sizeof(float) * (size_t)P);
             }
-            if (db) {
-                float s = 0.0f;
-                for (int64_t p = 0; p < P; p++) s += dst[p];
-                db[o] += s;
-            }
+            if (db) db[o] += sum8(dst, P);
         }
     }
     for (int64_t grp = 0; grp < g->groups; grp++) {
