@@ -21,6 +21,22 @@ static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t
     *hi = h;
 }
 
+/* d[0..n) = s[0..n) and d[0..n) += s[0..n) for the short runs of a row (often 8 to 30
+ * floats): fixed blocks of 8 the compiler vectorises, no call per run. */
+static inline void copy_run(float *restrict d, const float *restrict s, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) d[i + k] = s[i + k];
+    for (; i < n; i++) d[i] = s[i];
+}
+
+static inline void add_run(float *restrict d, const float *restrict s, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) d[i + k] += s[i + k];
+    for (; i < n; i++) d[i] += s[i];
+}
+
 void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col) {
     const int64_t Cg = g->C / g->groups, P = g->OH * g->OW, ld = nb * P;
     const int64_t img = g->C * g->H * g->W, plane = g->H * g->W;
@@ -42,8 +58,7 @@ void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col) 
                         float *di = d + i * g->OW;
                         for (int64_t j = 0; j < lo; j++) di[j] = 0.0f;
                         if (g->sw == 1) {
-                            if (hi > lo)
-                                memcpy(di + lo, row + lo + off, sizeof(float) * (size_t)(hi - lo));
+                            copy_run(di + lo, row + lo + off, hi - lo);
                         } else {
                             for (int64_t j = lo; j < hi; j++) di[j] = row[j * g->sw + off];
                         }
@@ -76,7 +91,7 @@ void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x) 
                         float *row = xs + (i * g->sh - g->pt + a * g->dh) * g->W;
                         const float *si = s + i * g->OW;
                         if (g->sw == 1) {
-                            for (int64_t j = lo; j < hi; j++) row[j + off] += si[j];
+                            add_run(row + lo + off, si + lo, hi - lo);
                         } else {
                             for (int64_t j = lo; j < hi; j++) row[j * g->sw + off] += si[j];
                         }
