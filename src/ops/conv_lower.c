@@ -76,13 +76,20 @@ static void epilogue(const float *restrict s, float *restrict d, int64_t n, floa
     }
 }
 
-/* d = s ⊙ [y > 0] (the ReLU's derivative, 0 at 0 as PyTorch) */
+/* d = s ⊙ [y > 0] (the ReLU's derivative, 0 at 0 as PyTorch); s is read unconditionally so
+ * that the choice is a select, not a conditional load */
 static void relu_mask(const float *restrict s, const float *restrict y, float *restrict d,
                       int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) d[i + k] = y[i + k] > 0.0f ? s[i + k] : 0.0f;
-    for (; i < n; i++) d[i] = y[i] > 0.0f ? s[i] : 0.0f;
+        for (int k = 0; k < 16; k++) {
+            float v = s[i + k];
+            d[i + k] = y[i + k] > 0.0f ? v : 0.0f;
+        }
+    for (; i < n; i++) {
+        float v = s[i];
+        d[i] = y[i] > 0.0f ? v : 0.0f;
+    }
 }
 
 /* ---- forward ------------------------------------------------------------------------------- */
