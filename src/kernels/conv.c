@@ -1,11 +1,10 @@
-/* kernels/conv.c — lowering a convolution to a matrix product: im2col, its adjoint col2im,
- * and the layout changes between NCHW activations and the GEMM's channel-major matrices
- * (see kernels/conv.h for the formulas).
+/* kernels/conv.c — lowering a convolution to a matrix product: im2col and its adjoint
+ * col2im (see kernels/conv.h for the formulas).
  *
  * Both lowering loops walk one column-matrix row (c, a, b) at a time: for a fixed tap (a, b)
  * the input column read by output column j is iw = j·sw + (b·dw − pl), so the output columns
  * whose taps land inside the image form one range [lo, hi) computed once per row; within it a
- * unit stride is a straight copy (memcpy), and outside it the entries are padding. */
+ * unit stride is a straight copy, and outside it the entries are padding. */
 #include "kernels/conv.h"
 
 #include <string.h>
@@ -22,12 +21,21 @@ static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t
 }
 
 /* d[0..n) = s[0..n) and d[0..n) += s[0..n) for the short runs of a row (often 8 to 30
- * floats): fixed blocks of 8 the compiler vectorises, no call per run. */
+ * floats), without a library call per run: constant-size copies the compiler inlines as
+ * vector moves (a plain copy loop would be turned back into a call to memmove). */
 static inline void copy_run(float *restrict d, const float *restrict s, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) d[i + k] = s[i + k];
-    for (; i < n; i++) d[i] = s[i];
+    for (; i + 8 <= n; i += 8) memcpy(d + i, s + i, 8 * sizeof(float));
+    if (n - i >= 4) {
+        memcpy(d + i, s + i, 4 * sizeof(float));
+        i += 4;
+    }
+    switch (n - i) {
+    case 3: d[i + 2] = s[i + 2]; /* fall through */
+    case 2: d[i + 1] = s[i + 1]; /* fall through */
+    case 1: d[i] = s[i]; /* fall through */
+    default: break;
+    }
 }
 
 static inline void add_run(float *restrict d, const float *restrict s, int64_t n) {
@@ -97,30 +105,6 @@ void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x) 
                         }
                     }
                 }
-            }
-        }
-    }
-}
-
-void nbi_nrp_to_rows(const float *src, int64_t R, int64_t P, int64_t nb, float *dst) {
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t n = 0; n < nb; n++)
-            memcpy(dst + r * nb * P + n * P, src + (n * R + r) * P, sizeof(float) * (size_t)P);
-}
-
-void nbi_rows_to_nrp(const float *src, int64_t R, int64_t P, int64_t nb, const float *bias,
-                     int accumulate, float *dst) {
-    for (int64_t n = 0; n < nb; n++) {
-        for (int64_t r = 0; r < R; r++) {
-            const float *s = src + r * nb * P + n * P;
-            float *d = dst + (n * R + r) * P;
-            if (accumulate) {
-                for (int64_t p = 0; p < P; p++) d[p] += s[p];
-            } else if (bias) {
-                const float bv = bias[r];
-                for (int64_t p = 0; p < P; p++) d[p] = s[p] + bv;
-            } else {
-                memcpy(d, s, sizeof(float) * (size_t)P);
             }
         }
     }

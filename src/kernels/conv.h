@@ -45,15 +45,6 @@ void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col);
  * element it was read from (entries that fell in the padding are dropped). */
 void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
 
-/* [nb, R, P] ↔ [R, nb·P]: the layout change between NCHW activations (R channels of P
- * pixels per sample) and the channel-major matrices of the GEMM, for a chunk of nb samples.
- *   to_rows:    dst[r, n·P + p] = src[n, r, p]
- *   from_rows:  dst[n, r, p] = src[r, n·P + p] + bias[r]   (bias may be NULL; with accumulate
- *               set, dst[n, r, p] += src[r, n·P + p] and bias must be NULL) */
-void nbi_nrp_to_rows(const float *src, int64_t R, int64_t P, int64_t nb, float *dst);
-void nbi_rows_to_nrp(const float *src, int64_t R, int64_t P, int64_t nb, const float *bias,
-                     int accumulate, float *dst);
-
 /* ---- reference convolution (kernels/ref/conv.c): the definition, loop by loop ----------- */
 
 /* y = conv(x, w) + b (b may be NULL); y is written, not accumulated. */
