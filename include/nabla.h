@@ -21,5 +21,6 @@
 #include "nabla/optim.h"
 #include "nabla/linalg.h"
 #include "nabla/stats.h"
+#include "nabla/augment.h"
 
 #endif
