@@ -589,14 +589,11 @@ static void test_two_threads(void) {
 static const float X4[8] = {0, 0, 0, 1, 1, 0, 1, 1};
 static const float Y4[4] = {0, 1, 1, 0};
 
-/* One step of the XOR network: loss = Σ (out − y)², then SGD. */
+/* One step of the XOR network: loss = Σ (out − y)², then the optimizer. */
 static nb_status train_step(nb_model *m, nb_optim *opt, nb_ctx *ctx) {
     nb_tensor *x = nb_tensor_from(ctx, NB_F32, (void *)X4, NB_DIMS(4, 2));
     nb_tensor *y = nb_tensor_from(ctx, NB_F32, (void *)Y4, NB_DIMS(4, 1));
-    nb_tensor *ones = nb_ones(ctx, NB_DIMS(1, 4));
-    nb_tensor *out = nb_model_forward(m, ctx, x);
-    nb_tensor *d = nb_sub(ctx, out, y);
-    nb_tensor *loss = nb_matmul(ctx, ones, nb_mul(ctx, d, d)); /* [1,1] */
+    nb_tensor *loss = nb_mse_loss(ctx, nb_model_forward(m, ctx, x), y, NB_REDUCE_SUM);
     nb_optim_zero_grad(opt);
     nb_status s = nb_backward(ctx, loss);
     if (s == NB_OK) s = nb_optim_step(opt);
