@@ -5,6 +5,8 @@
  *   autograd.h  contexts, the tape, backward, no-grad and check modes
  *   ops.h       differentiable operations, activations, losses
  *   kernels.h   GEMM and the compute layer
+ *   linalg.h    LU, solve, inverse, determinant, Cholesky, QR, least squares
+ *   stats.h     moments, covariance, discrete distributions, entropy, samplers
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping */
 #ifndef NABLA_H
@@ -15,6 +17,8 @@
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
+#include "nabla/linalg.h"
+#include "nabla/stats.h"
 #include "nabla/nn.h"
 #include "nabla/optim.h"
 
