@@ -39,6 +39,7 @@ struct nbi_node {
     struct nbi_node *prev;           /* the node recorded before this one */
     nb_tensor *in_inline[NBI_INLINE_IN];
     int recording;                   /* forward may keep `saved` only when set */
+    nb_tensor *grad_space;           /* room for out's gradient, taken by nbi_grad */
 };
 
 /* ---- gradient-check spec ------------------------------------------------------------------ */

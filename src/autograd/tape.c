@@ -118,8 +118,28 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     size_t attr_sz = rec && attrs ? align_up(sizeof(nbi_attrs)) : 0;
     size_t in_sz = rec && n_in > NBI_INLINE_IN ? align_up(sizeof(nb_tensor *) * (size_t)n_in) : 0;
     size_t out_sz = align_up(sizeof(nb_tensor));
+    /* A recorded result will almost surely receive a gradient: its room (header and data)
+     * comes in the same block, and nbi_grad takes it instead of allocating. */
+    size_t grad_bytes = 0;
+    if (rec && tmp.dtype == NB_F32) {
+        int64_t numel = tmp.numel;
+        if (def->is_view) { /* infer set a view's strides; its count is the shape's product */
+            numel = 1;
+            for (int i = 0; i < tmp.rank; i++) numel *= tmp.shape[i];
+        }
+        if (!nbi_add_size(out_sz, (size_t)numel * sizeof(float), &grad_bytes)) {
+            nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
+            return nbi_fail(ctx, NB_ERR_NOMEM);
+        }
+    }
+    size_t data_room = align_up(data_bytes);
+    if (data_room < data_bytes) {
+        nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
+        return nbi_fail(ctx, NB_ERR_NOMEM);
+    }
     size_t total = node_sz + attr_sz + in_sz + out_sz;
-    if (!nbi_add_size(total, data_bytes, &total)) {
+    if (!nbi_add_size(total, grad_bytes ? data_room : data_bytes, &total) ||
+        !nbi_add_size(total, grad_bytes, &total)) {
         nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
         return nbi_fail(ctx, NB_ERR_NOMEM);
     }
@@ -127,9 +147,15 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     if (!block) return NULL;
 
     nbi_node *n = &local;
+    local.grad_space = NULL;
     if (rec) {
         n = (nbi_node *)block;
         *n = local;
+        if (grad_bytes) {
+            unsigned char *gs = block + node_sz + attr_sz + in_sz + out_sz + data_room;
+            n->grad_space = (nb_tensor *)gs;
+            n->grad_space->data = gs + out_sz;
+        }
         if (n_in <= NBI_INLINE_IN) {
             n->in = n->in_inline;
         } else {
@@ -168,6 +194,22 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
 nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
     if (t->grad) return t->grad;
     nb_tensor *g;
+    nbi_node *n = t->node;
+    if (n && n->out == t && n->grad_space) { /* the room nbi_apply left for it */
+        g = n->grad_space;
+        void *data = g->data;
+        *g = *t; /* shape, and the strides too unless t is a view */
+        g->data = data;
+        g->flags = 0;
+        g->grad = NULL;
+        g->node = NULL;
+        g->name = NULL;
+        if (nbi_ops[n->op]->is_view) nbi_set_contiguous(g);
+        memset(g->data, 0, (size_t)g->numel * sizeof(float));
+        n->grad_space = NULL;
+        t->grad = g;
+        return g;
+    }
     if (t->flags & NB_TF_HEAP) {
         g = nbi_tensor_like(NULL, t, NB_F32);
         if (!g) {

@@ -50,7 +50,9 @@ static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
     if (n->n_in > 2) { /* y = b in every row, then y += x W */
         nb_tensor *b = nbi_contig(ctx, n->in[2]);
         if (!b) return ctx->status;
-        for (int64_t i = 0; i < M; i++) memcpy(y + i * out, b->data, (size_t)out * sizeof *y);
+        const float *bp = b->data;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < out; j++) y[i * out + j] = bp[j];
         beta = 1.0f;
     }
     if (M == 0 || out == 0) return NB_OK;
