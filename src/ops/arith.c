@@ -66,7 +66,7 @@ static bool rows_of(const nb_tensor *a, const nb_tensor *b, const nb_tensor *y, 
     return true;
 }
 
-/* Offset and stride of an operand of block length nx in row i. */
+/* Where row i starts in an operand of block length nx (a single element: always at 0). */
 static inline int64_t row_off(int64_t nx, int64_t i, int64_t C) {
     return nx == 1 ? 0 : (i * C) % nx;
 }

@@ -48,6 +48,7 @@ nb_status nbi_check_shape(const char *what, int rank, const int64_t *shape, int6
 void nbi_set_contiguous(nb_tensor *t) {
     /* Unrolled and branch-free (every op result passes here): dimension i < rank gets the
      * running product as its stride; dimensions past the rank read as size 1, stride 0. */
+    _Static_assert(NB_MAX_RANK == 8, "nbi_set_contiguous unrolls eight dimensions");
     int64_t s = 1;
     const int r = t->rank;
 #define DIM(i)                                                                               \
