@@ -28,6 +28,18 @@ LDFLAGS := $(LDFLAGS_EXTRA)
 LIB_SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 LIB_SRC := $(filter-out src/dist/% src/cuda/%,$(LIB_SRC))
 
+# zlib, for gzip-compressed IDX files: found through pkg-config or a compile probe. ZLIB=0
+# builds without it (a .gz input then gives a message saying how to get it).
+ifndef ZLIB
+ZLIB := $(shell pkg-config --exists zlib 2>/dev/null && echo 1 || \
+	(printf '\043include <zlib.h>\nint main(void){return zlibVersion()==0;}\n' | \
+	$(CC) -x c - -o /dev/null -lz >/dev/null 2>&1 && echo 1 || echo 0))
+endif
+ifeq ($(ZLIB),1)
+CFLAGS  += -DNB_HAVE_ZLIB
+LDLIBS  += -lz
+endif
+
 ifeq ($(BLAS),openblas)
 CFLAGS  += -DNB_USE_CBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)

@@ -5,6 +5,7 @@
  *   autograd.h  contexts, the tape, backward, no-grad and check modes
  *   ops.h       differentiable operations, activations, losses
  *   kernels.h   GEMM and the compute layer
+ *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping */
 #ifndef NABLA_H
@@ -15,5 +16,6 @@
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
+#include "nabla/data.h"
 
 #endif
