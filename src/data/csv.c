@@ -74,7 +74,11 @@ static nb_status grow_scratch(tok *t, size_t need) {
 static nb_status next_field(tok *t, int64_t col, bool *eor) {
     t->fline = t->line;
     t->quoted = false;
-    if (t->i < t->n && t->s[t->i] == '"') {
+    /* Blanks before an opening quote are skipped (`a, "b"`), as most writers mean them. */
+    size_t lead = t->i;
+    while (lead < t->n && (t->s[lead] == ' ' || t->s[lead] == '\t')) lead++;
+    if (lead < t->n && t->s[lead] == '"') {
+        t->i = lead;
         t->quoted = true;
         size_t start = ++t->i, quotes = 0;
         int64_t lines = 0;

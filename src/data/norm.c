@@ -133,7 +133,7 @@ nb_status nb_norm_fit(nb_norm *norm, const nb_dataset *ds, nb_norm_kind kind, in
             norm->div[k] = range > 0 && isfinite((float)range) ? (float)range : 1.0f;
         }
     } else if (!st) {
-        double count = c.count / (double)n;
+        double count = c.count; /* samples per parameter: N, or N x features */
         for (int64_t k = 0; k < n; k++) c.a[k] /= count, c.b[k] = 0.0;
         c.pass = 1;
         c.count = 0;
