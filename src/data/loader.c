@@ -168,6 +168,7 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
     ld->flatten = opts->flatten;
     ld->held = -1;
     ld->nbatches = opts->drop_last ? info.n / B : (info.n + B - 1) / B;
+    ld->produce = ld->nbatches; /* the worker waits for the first epoch */
     nb_status st = NB_OK;
     ld->ds = nbi_dataset_ref(ds);
     if (!ld->ds) st = NB_ERR_NOMEM;
