@@ -108,10 +108,12 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
     atomic_init(&s->refs, 0);
     s->n = n;
     s->sample_rank = x->rank - 1;
-    s->features = 1;
-    for (int i = 1; i < x->rank; i++) {
-        s->sample_shape[i - 1] = x->shape[i];
-        s->features *= x->shape[i];
+    for (int i = 1; i < x->rank; i++) s->sample_shape[i - 1] = x->shape[i];
+    size_t fb;
+    if (!nbi_shape_bytes(s->sample_rank, s->sample_shape, sizeof(float), &s->features, &fb)) {
+        /* Only possible with no samples at all: otherwise x's size bounds it. */
+        st = nbi_error(NB_ERR_SHAPE, "%s: a sample would be too large", what);
+        goto fail;
     }
     if (s->features == 0) {
         st = nbi_error(NB_ERR_SHAPE, "%s: the samples have no features (x has a zero "
@@ -146,7 +148,6 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             goto fail;
         }
         s->has_y = 1;
-        s->y_dim = n ? y->numel / n : 1;
         if (nbi_elem_is_int(y->type)) {
             if (!(y->rank == 1 || (y->rank == 2 && y->shape[1] == 1))) {
                 st = nbi_error(NB_ERR_SHAPE, "%s: integer labels must have shape [n] or [n, 1]; "
@@ -186,6 +187,13 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             s->y_dtype = NB_F32;
             s->y_rank = y->rank - 1;
             for (int i = 1; i < y->rank; i++) s->y_shape[i - 1] = y->shape[i];
+            size_t yb;
+            if (!nbi_shape_bytes(s->y_rank, s->y_shape, sizeof(float), &s->y_dim, &yb) ||
+                s->y_dim == 0) {
+                st = nbi_error(NB_ERR_SHAPE, "%s: the targets' sample shape is empty or too "
+                               "large", what);
+                goto fail;
+            }
             if (y->type == NB_ELEM_F32 && owned) {
                 s->y = y->data;
                 y->data = NULL;
