@@ -7,6 +7,7 @@
  *   kernels.h   GEMM and the compute layer
  *   linalg.h    LU, solve, inverse, determinant, Cholesky, QR, least squares
  *   stats.h     moments, covariance, discrete distributions, entropy, samplers
+ *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping */
 #ifndef NABLA_H
@@ -17,10 +18,11 @@
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
-#include "nabla/nn.h"
-#include "nabla/optim.h"
 #include "nabla/linalg.h"
 #include "nabla/stats.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
+#include "nabla/data.h"
 #include "nabla/augment.h"
 
 #endif

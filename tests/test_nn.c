@@ -345,6 +345,66 @@ static void test_dense_backward(void) {
     nb_tensor_free(R);
 }
 
+/* nb_linear, the dense layer's fused op, equals the composition add(matmul(x, W), b):
+ * values and all three gradients, for a batch, a rank-3 batch, a transposed (strided) x, and
+ * without a bias. */
+static void test_linear_equals_composition(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    for (int k = 0; k < 4; k++) {
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        /* k = 2: x is stored [5, 4] and used through a transposed view [4, 5] */
+        nb_tensor *x = k == 1 ? nb_randn(ctx, NB_DIMS(2, 3, 5), 0.0f, 1.0f, &rng)
+                     : k == 2 ? nb_randn(ctx, NB_DIMS(5, 4), 0.0f, 1.0f, &rng)
+                              : nb_randn(ctx, NB_DIMS(4, 5), 0.0f, 1.0f, &rng);
+        nb_tensor *W = nb_randn(ctx, NB_DIMS(5, 3), 0.0f, 1.0f, &rng);
+        nb_tensor *b = k == 3 ? NULL : nb_randn(ctx, NB_DIMS(3), 0.0f, 1.0f, &rng);
+        nb_tensor *xs[2], *Ws[2], *bs[2], *ys[2];
+        for (int v = 0; v < 2; v++) { /* two sets of leaves, so the gradients are separate */
+            xs[v] = nb_tensor_clone(ctx, x);
+            Ws[v] = nb_tensor_clone(ctx, W);
+            bs[v] = b ? nb_tensor_clone(ctx, b) : NULL;
+            nb_requires_grad(xs[v], 1);
+            nb_requires_grad(Ws[v], 1);
+            if (b) nb_requires_grad(bs[v], 1);
+        }
+        nb_tensor *x0 = k == 2 ? nb_transpose(ctx, xs[0], 0, 1) : xs[0];
+        nb_tensor *x1 = k == 2 ? nb_transpose(ctx, xs[1], 0, 1) : xs[1];
+        ys[0] = nb_linear(ctx, x0, Ws[0], bs[0]);
+        ys[1] = nb_matmul(ctx, x1, Ws[1]);
+        if (b) ys[1] = nb_add(ctx, ys[1], bs[1]);
+        nb_tensor *R = ys[1] ? nb_randn(ctx, ys[1]->rank, ys[1]->shape, 0.0f, 1.0f, &rng) : NULL;
+        nb_tensor *sum = nb_add(ctx, nb_sum(ctx, nb_mul(ctx, ys[0], R), NB_ALL_AXES, 0),
+                                nb_sum(ctx, nb_mul(ctx, ys[1], R), NB_ALL_AXES, 0));
+        CHECK_PTR(sum);
+        if (!sum) {
+            nb_ctx_free(ctx);
+            continue;
+        }
+        CHECK(nb_tensor_same_shape(ys[0], ys[1]));
+        for (int64_t i = 0; i < ys[1]->numel; i++)
+            CHECK_CLOSE(nb_f32(ys[0])[i], nb_f32(ys[1])[i], 1e-6, 1e-6);
+        CHECK_OK(nb_backward(ctx, sum));
+        const nb_tensor *pairs[3][2] = {{xs[0]->grad, xs[1]->grad},
+                                        {Ws[0]->grad, Ws[1]->grad},
+                                        {b ? bs[0]->grad : NULL, b ? bs[1]->grad : NULL}};
+        for (int p = 0; p < 3; p++) {
+            CHECK(p == 2 && !b ? 1 : pairs[p][0] && pairs[p][1]);
+            if (!pairs[p][0] || !pairs[p][1]) continue;
+            for (int64_t i = 0; i < pairs[p][1]->numel; i++)
+                CHECK_CLOSE(nb_f32(pairs[p][0])[i], nb_f32(pairs[p][1])[i], 1e-5, 1e-5);
+        }
+        nb_ctx_free(ctx);
+    }
+    /* shape errors name the op */
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    CHECK(nb_linear(ctx, nb_ones(ctx, NB_DIMS(2, 3)), nb_ones(ctx, NB_DIMS(4, 5)), NULL) == NULL);
+    CHECK(strstr(nb_last_error(), "linear") != NULL);
+    CHECK(nb_linear(ctx, nb_ones(ctx, NB_DIMS(2, 3)), nb_ones(ctx, NB_DIMS(3, 5)),
+                    nb_ones(ctx, NB_DIMS(4))) == NULL);
+    nb_ctx_free(ctx);
+}
+
 /* dense acts on the last axis of a rank-3 input, no_bias, and an activation layer */
 static void test_model_shapes(void) {
     nb_model *m = nb_model_new(NB_DIMS(7, 3), 1);
@@ -529,14 +589,11 @@ static void test_two_threads(void) {
 static const float X4[8] = {0, 0, 0, 1, 1, 0, 1, 1};
 static const float Y4[4] = {0, 1, 1, 0};
 
-/* One step of the XOR network: loss = Σ (out − y)², then SGD. */
+/* One step of the XOR network: loss = Σ (out − y)², then the optimizer. */
 static nb_status train_step(nb_model *m, nb_optim *opt, nb_ctx *ctx) {
     nb_tensor *x = nb_tensor_from(ctx, NB_F32, (void *)X4, NB_DIMS(4, 2));
     nb_tensor *y = nb_tensor_from(ctx, NB_F32, (void *)Y4, NB_DIMS(4, 1));
-    nb_tensor *ones = nb_ones(ctx, NB_DIMS(1, 4));
-    nb_tensor *out = nb_model_forward(m, ctx, x);
-    nb_tensor *d = nb_sub(ctx, out, y);
-    nb_tensor *loss = nb_matmul(ctx, ones, nb_mul(ctx, d, d)); /* [1,1] */
+    nb_tensor *loss = nb_mse_loss(ctx, nb_model_forward(m, ctx, x), y, NB_REDUCE_SUM);
     nb_optim_zero_grad(opt);
     nb_status s = nb_backward(ctx, loss);
     if (s == NB_OK) s = nb_optim_step(opt);
@@ -616,6 +673,7 @@ static const nbt_case cases[] = {
     {"params_store", test_params_store},
     {"dense_forward", test_dense_forward},
     {"dense_backward", test_dense_backward},
+    {"linear_equals_composition", test_linear_equals_composition},
     {"model_shapes", test_model_shapes},
     {"summary", test_summary},
     {"model_errors", test_model_errors},

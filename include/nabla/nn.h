@@ -49,7 +49,7 @@ typedef enum nb_activation {
  * like any op); `alpha` is the slope of leaky_relu or the alpha of elu (0 takes the default)
  * and is ignored by the others. NB_ACT_NONE returns x itself. */
 nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha);
-/* "sigmoid", "relu", ...; "none" for NB_ACT_NONE; NULL for an unknown value. */
+/* "sigmoid", "relu", ...; "linear" (Keras's word) for NB_ACT_NONE; NULL for an unknown value. */
 const char *nb_activation_name(nb_activation act);
 
 /* ---- initialisers (torch.nn.init) ----------------------------------------------------------

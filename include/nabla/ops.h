@@ -69,6 +69,10 @@ nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 /* Matrix product with NumPy's rules: 1-D operands are promoted and the added dimension
  * removed; batch dimensions (all but the last two) broadcast. */
 nb_tensor *nb_matmul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
+/* x W + b, a dense layer's affine map, as one op: x [..., in], W [in, out], b [out] or NULL
+ * (no bias); the result is [..., out]. The same values and gradients as
+ * nb_add(nb_matmul(x, W), b), with one tape node and no intermediate. */
+nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *W, nb_tensor *b);
 /* Swaps two axes (a view). */
 nb_tensor *nb_transpose(nb_ctx *ctx, nb_tensor *x, int axis0, int axis1);
 /* Reorders axes: output dim i is input dim perm[i] (a view). */

@@ -39,6 +39,7 @@ struct nbi_node {
     struct nbi_node *prev;           /* the node recorded before this one */
     nb_tensor *in_inline[NBI_INLINE_IN];
     int recording;                   /* forward may keep `saved` only when set */
+    nb_tensor *grad_space;           /* room for out's gradient, taken by nbi_grad */
 };
 
 /* ---- gradient-check spec ------------------------------------------------------------------ */
@@ -108,7 +109,11 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
 nb_tensor *nbi_fail(nb_ctx *ctx, nb_status s);
 
 /* Arena allocation in the context; sets an out-of-memory error naming `what` on failure. */
-void *nbi_ctx_alloc(nb_ctx *ctx, size_t size, const char *what);
+void *nbi_ctx_alloc_failed(nb_ctx *ctx, size_t size, const char *what);
+static inline void *nbi_ctx_alloc(nb_ctx *ctx, size_t size, const char *what) {
+    void *p = nbi_arena_alloc(&ctx->arena, size, NBI_ALIGN);
+    return NBI_LIKELY(p != NULL) ? p : nbi_ctx_alloc_failed(ctx, size, what);
+}
 void *nbi_ctx_zalloc(nb_ctx *ctx, size_t size, const char *what);
 
 /* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: in the

@@ -70,13 +70,10 @@ nb_tensor *nbi_fail(nb_ctx *ctx, nb_status s) {
     return NULL;
 }
 
-void *nbi_ctx_alloc(nb_ctx *ctx, size_t size, const char *what) {
-    void *p = nbi_arena_alloc(&ctx->arena, size, NBI_ALIGN);
-    if (NBI_UNLIKELY(!p)) {
-        nbi_error(NB_ERR_NOMEM, "%s: out of memory (%zu bytes in the context arena)", what, size);
-        nbi_fail(ctx, NB_ERR_NOMEM);
-    }
-    return p;
+void *nbi_ctx_alloc_failed(nb_ctx *ctx, size_t size, const char *what) {
+    nbi_error(NB_ERR_NOMEM, "%s: out of memory (%zu bytes in the context arena)", what, size);
+    nbi_fail(ctx, NB_ERR_NOMEM);
+    return NULL;
 }
 
 void *nbi_ctx_zalloc(nb_ctx *ctx, size_t size, const char *what) {

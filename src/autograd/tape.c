@@ -6,6 +6,7 @@
  * eagerly, the tape order is a topological order of the graph: by the time a node is reached,
  * every use of its output (all newer nodes) has already contributed to its gradient. */
 #include "autograd/autograd.h"
+#include "tensor/tensor.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -67,6 +68,9 @@ static nb_status nonfinite_error(const nbi_node *n, const nb_tensor *t, int64_t 
                      n->scope ? n->scope : "", n->scope ? "'" : "");
 }
 
+/* Round a byte count up to the arena's alignment. */
+static inline size_t align_up(size_t n) { return (n + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1); }
+
 nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const nbi_attrs *attrs) {
     const nbi_op_def *def = nbi_ops[op];
     if (NBI_UNLIKELY(!ctx)) {
@@ -85,43 +89,88 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     }
     bool rec = grad && ctx->grad_enabled && def->backward;
 
-    nbi_node local, *n = &local;
-    if (rec) {
-        n = nbi_ctx_alloc(ctx, sizeof *n, def->name);
-        if (!n) return NULL;
-    }
-    n->op = op;
-    n->n_in = n_in;
-    n->out = NULL;
-    n->saved = NULL;
-    n->scope = ctx->scope;
-    n->prev = NULL;
-    n->recording = rec;
-    if (n_in <= NBI_INLINE_IN) {
-        n->in = n->in_inline;
-    } else {
-        n->in = nbi_ctx_alloc(ctx, sizeof(nb_tensor *) * (size_t)n_in, def->name);
-        if (!n->in) return NULL;
-    }
-    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
-    n->attrs = attrs;
-    if (rec && attrs) {
-        nbi_attrs *a = nbi_ctx_alloc(ctx, sizeof *a, def->name);
-        if (!a) return NULL;
-        *a = *attrs;
-        n->attrs = a;
-    }
+    /* The node and the result are first built on the stack; once infer has given the shape,
+     * one arena block takes the node (when recorded), its copy of the attributes, the inputs
+     * array (beyond the inline ones), the result's header and its data: a single bump per op. */
+    nbi_node local;
+    local.op = op;
+    local.n_in = n_in;
+    local.out = NULL;
+    local.saved = NULL;
+    local.scope = ctx->scope;
+    local.prev = NULL;
+    local.recording = rec;
+    local.in = n_in <= NBI_INLINE_IN ? local.in_inline : (nb_tensor **)in;
+    if (n_in <= NBI_INLINE_IN)
+        for (int i = 0; i < n_in; i++) local.in_inline[i] = in[i];
+    local.attrs = attrs;
 
-    nb_tensor *out = nbi_ctx_alloc(ctx, sizeof *out, def->name);
-    if (!out) return NULL;
-    memset(out, 0, sizeof *out);
-    nb_status s = def->infer(n, out);
+    nb_tensor tmp;
+    memset(&tmp, 0, sizeof tmp);
+    nb_status s = def->infer(&local, &tmp);
     if (s != NB_OK) return nbi_fail(ctx, s);
+    size_t data_bytes = 0;
     if (!def->is_view) {
-        nbi_set_contiguous(out);
-        out->data = nbi_ctx_alloc(ctx, (size_t)out->numel * nbi_dtype_size(out->dtype), def->name);
-        if (!out->data) return NULL;
+        nbi_set_contiguous(&tmp);
+        data_bytes = (size_t)tmp.numel * nbi_dtype_size(tmp.dtype);
     }
+    size_t node_sz = rec ? align_up(sizeof(nbi_node)) : 0;
+    size_t attr_sz = rec && attrs ? align_up(sizeof(nbi_attrs)) : 0;
+    size_t in_sz = rec && n_in > NBI_INLINE_IN ? align_up(sizeof(nb_tensor *) * (size_t)n_in) : 0;
+    size_t out_sz = align_up(sizeof(nb_tensor));
+    /* A recorded result will almost surely receive a gradient: its room (header and data)
+     * comes in the same block, and nbi_grad takes it instead of allocating. */
+    size_t grad_bytes = 0;
+    if (rec && tmp.dtype == NB_F32) {
+        int64_t numel = tmp.numel;
+        if (def->is_view) { /* infer set a view's strides; its count is the shape's product */
+            numel = 1;
+            for (int i = 0; i < tmp.rank; i++) numel *= tmp.shape[i];
+        }
+        if (!nbi_add_size(out_sz, (size_t)numel * sizeof(float), &grad_bytes)) {
+            nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
+            return nbi_fail(ctx, NB_ERR_NOMEM);
+        }
+    }
+    size_t data_room = align_up(data_bytes);
+    if (data_room < data_bytes) {
+        nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
+        return nbi_fail(ctx, NB_ERR_NOMEM);
+    }
+    size_t total = node_sz + attr_sz + in_sz + out_sz;
+    if (!nbi_add_size(total, grad_bytes ? data_room : data_bytes, &total) ||
+        !nbi_add_size(total, grad_bytes, &total)) {
+        nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
+        return nbi_fail(ctx, NB_ERR_NOMEM);
+    }
+    unsigned char *block = nbi_ctx_alloc(ctx, total, def->name);
+    if (!block) return NULL;
+
+    nbi_node *n = &local;
+    local.grad_space = NULL;
+    if (rec) {
+        n = (nbi_node *)block;
+        *n = local;
+        if (grad_bytes) {
+            unsigned char *gs = block + node_sz + attr_sz + in_sz + out_sz + data_room;
+            n->grad_space = (nb_tensor *)gs;
+            n->grad_space->data = gs + out_sz;
+        }
+        if (n_in <= NBI_INLINE_IN) {
+            n->in = n->in_inline;
+        } else {
+            n->in = (nb_tensor **)(block + node_sz + attr_sz);
+            for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+        }
+        if (attrs) {
+            nbi_attrs *a = (nbi_attrs *)(block + node_sz);
+            *a = *attrs;
+            n->attrs = a;
+        }
+    }
+    nb_tensor *out = (nb_tensor *)(block + node_sz + attr_sz + in_sz);
+    *out = tmp;
+    if (!def->is_view) out->data = block + node_sz + attr_sz + in_sz + out_sz;
     n->out = out;
     s = def->forward(ctx, n);
     if (s != NB_OK) return nbi_fail(ctx, s);
@@ -145,26 +194,41 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
 nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
     if (t->grad) return t->grad;
     nb_tensor *g;
+    nbi_node *n = t->node;
+    if (n && n->out == t && n->grad_space) { /* the room nbi_apply left for it */
+        g = n->grad_space;
+        void *data = g->data;
+        *g = *t; /* shape, and the strides too unless t is a view */
+        g->data = data;
+        g->flags = 0;
+        g->grad = NULL;
+        g->node = NULL;
+        g->name = NULL;
+        if (nbi_ops[n->op]->is_view) nbi_set_contiguous(g);
+        memset(g->data, 0, (size_t)g->numel * sizeof(float));
+        n->grad_space = NULL;
+        t->grad = g;
+        return g;
+    }
     if (t->flags & NB_TF_HEAP) {
-        g = nbi_tensor_alloc(NULL, NB_F32, t->rank, t->shape);
+        g = nbi_tensor_like(NULL, t, NB_F32);
         if (!g) {
             nbi_fail(ctx, NB_ERR_NOMEM);
             return NULL;
         }
-        memset(g->data, 0, (size_t)g->numel * sizeof(float));
         t->flags |= NB_TF_GRAD_HEAP;
     } else {
-        g = nbi_tensor_alloc(ctx, NB_F32, t->rank, t->shape);
+        g = nbi_tensor_like(ctx, t, NB_F32);
         if (!g) return NULL;
-        memset(g->data, 0, (size_t)g->numel * sizeof(float));
     }
+    memset(g->data, 0, (size_t)g->numel * sizeof(float));
     t->grad = g;
     return g;
 }
 
 nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
     if (nb_tensor_is_contiguous(t)) return t;
-    nb_tensor *c = nbi_tensor_alloc(ctx, t->dtype, t->rank, t->shape);
+    nb_tensor *c = nbi_tensor_like(ctx, t, t->dtype);
     if (!c) return NULL;
     nb_tensor_copy(c, t);
     return c;

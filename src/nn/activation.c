@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const names[NB_ACT_COUNT] = {
-    [NB_ACT_NONE] = "none",       [NB_ACT_SIGMOID] = "sigmoid", [NB_ACT_TANH] = "tanh",
+    [NB_ACT_NONE] = "linear",     [NB_ACT_SIGMOID] = "sigmoid", [NB_ACT_TANH] = "tanh",
     [NB_ACT_RELU] = "relu",       [NB_ACT_LEAKY_RELU] = "leaky_relu", [NB_ACT_ELU] = "elu",
     [NB_ACT_GELU] = "gelu",       [NB_ACT_SILU] = "silu",       [NB_ACT_SOFTPLUS] = "softplus",
     [NB_ACT_SOFTMAX] = "softmax",

@@ -3,9 +3,9 @@
  *     z = x W + b,   a = f(z)          x [..., in], W [in, units], b [units]
  *
  * (the row-vector form of z_l = W_l x_l + b_l, so a batch of samples is one matrix product).
- * It is a composition of ops — matmul, add (b broadcast over the rows), the activation — so
- * its backward, δ = f'(z) ⊙ upstream, ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ, ∂L/∂x = δ Wᵀ, is what
- * the tape derives from theirs. W is stored [in, out] (Keras's layout; PyTorch's Linear
+ * It is a composition of two ops — nb_linear (x W + b, equal to matmul then add, fused) and
+ * the activation — so its backward, δ = f'(z) ⊙ upstream, ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ,
+ * ∂L/∂x = δ Wᵀ, is what the tape derives from theirs. W is stored [in, out] (Keras's layout; PyTorch's Linear
  * stores the transpose). Defaults follow Keras: Xavier-uniform weights, zero bias. */
 #include "nn/nn.h"
 
@@ -57,8 +57,7 @@ static nb_status dense_build(nbi_layer *l, nb_params *ps, nb_rng *rng) {
 
 static nb_tensor *dense_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
     const dense *d = (const dense *)l;
-    nb_tensor *z = nb_matmul(f->ctx, x, d->W); /* [..., in] · [in, units] */
-    if (d->b) z = nb_add(f->ctx, z, d->b);    /* + b, broadcast over the rows */
+    nb_tensor *z = nb_linear(f->ctx, x, d->W, d->b); /* [..., in] · [in, units] + b */
     return nb_activate(f->ctx, z, d->act, d->alpha);
 }
 

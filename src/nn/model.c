@@ -273,7 +273,8 @@ nb_status nb_model_summary(const nb_model *m, FILE *f) {
         snprintf(name, sizeof name, "%s (%s)", l->name, l->vt->kind);
         nbi_batch_shape_str(l->out_rank, l->out_shape, shape, sizeof shape);
         if (l->vt->describe) l->vt->describe(l, conf, sizeof conf);
-        fprintf(f, "%-30s %-22s %-11lld %s\n", name, shape, (long long)l->param_count, conf);
+        fprintf(f, "%-30s %-22s %-11lld%s%s\n", name, shape, (long long)l->param_count,
+                conf[0] ? " " : "", conf);
     }
     rule(f, '=');
     long long trainable = (long long)m->params->numel, fixed = (long long)m->state->numel;

@@ -29,13 +29,61 @@ static void fwd_run(int64_t len, const int64_t *off, const int64_t *inner, void 
     r->fn(len, r->a + off[1], inner[1], r->b + off[2], inner[2], r->y + off[0]);
 }
 
+/* ---- the row-broadcast fast path ------------------------------------------------------------
+ * The common broadcasts — same shapes, a bias row added to every row of a batch, a scalar —
+ * have contiguous operands that each either fill the output or repeat one block along its
+ * leading dimensions: x's shape without its leading 1s equals the output's trailing
+ * dimensions. Then output element i reads x[i mod numel(x)], and the output splits into R
+ * rows of C elements in which every operand runs with stride 1 (or 0 for a single element).
+ * This skips the general iterator, whose setup costs more than such small ops themselves. */
+
+/* numel(x) when x repeats as a block along the output's leading dimensions, else 0. */
+static int64_t block_len(const nb_tensor *x, const nb_tensor *y) {
+    if (!nb_tensor_is_contiguous(x)) return 0;
+    int lead = 0;
+    while (lead < x->rank && x->shape[lead] == 1) lead++;
+    int k = x->rank - lead;
+    if (k > y->rank) return 0;
+    for (int i = 0; i < k; i++)
+        if (x->shape[lead + i] != y->shape[y->rank - k + i]) return 0;
+    return x->numel;
+}
+
+typedef struct rows {
+    int64_t R, C;        /* rows × row length = numel(y) */
+    int64_t na, nb;      /* the operands' block lengths */
+} rows;
+
+static bool rows_of(const nb_tensor *a, const nb_tensor *b, const nb_tensor *y, rows *r) {
+    if (y->numel == 0 || !nb_tensor_is_contiguous(y)) return false;
+    r->na = block_len(a, y);
+    r->nb = block_len(b, y);
+    if (!r->na || !r->nb) return false;
+    r->C = y->numel;
+    if (r->na > 1 && r->na < r->C) r->C = r->na;
+    if (r->nb > 1 && r->nb < r->C) r->C = r->nb;
+    r->R = y->numel / r->C;
+    return true;
+}
+
+/* Where row i starts in an operand of block length nx (a single element: always at 0). */
+static inline int64_t row_off(int64_t nx, int64_t i, int64_t C) {
+    return nx == 1 ? 0 : (i * C) % nx;
+}
+
 static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
     (void)ctx;
     nb_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     const nbi_op_def *def = nbi_ops[n->op];
     nbi_binary_fn fn = nbi_k.binary[def->aux];
-    if (nb_tensor_same_shape(a, b) && nb_tensor_is_contiguous(a) && nb_tensor_is_contiguous(b)) {
-        fn(y->numel, a->data, 1, b->data, 1, y->data);
+    rows r;
+    if (rows_of(a, b, y, &r)) {
+        const float *pa = a->data, *pb = b->data;
+        float *py = y->data;
+        int64_t sa = r.na > 1, sb = r.nb > 1;
+        for (int64_t i = 0; i < r.R; i++)
+            fn(r.C, pa + row_off(r.na, i, r.C), sa, pb + row_off(r.nb, i, r.C), sb,
+               py + i * r.C);
         return NB_OK;
     }
     int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
@@ -44,8 +92,8 @@ static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
     const int64_t *st[3] = {y->stride, sa, sb};
     nbi_iter it;
     nbi_iter_init(&it, y->rank, y->shape, 3, st);
-    run_ctx r = {fn, a->data, b->data, y->data};
-    nbi_iter_run(&it, fwd_run, &r);
+    run_ctx rc = {fn, a->data, b->data, y->data};
+    nbi_iter_run(&it, fwd_run, &rc);
     return NB_OK;
 }
 
@@ -107,6 +155,23 @@ static void bwd_run(int64_t len, const int64_t *off, const int64_t *inner, void 
 
 static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *y = n->out, *gy = y->grad;
+    rows r;
+    if (rows_of(n->in[0], n->in[1], y, &r)) {
+        for (int w = 0; w < 2; w++) {
+            if (!nbi_needs_grad(n, w)) continue;
+            nb_tensor *g = nbi_grad(ctx, n->in[w]);
+            if (!g) return ctx->status;
+            int64_t ng = w == 0 ? r.na : r.nb; /* the gradient has its input's shape */
+            const int64_t inner[4] = {1, r.na > 1, r.nb > 1, ng > 1};
+            bwd_ctx c = {n->op, w, gy->data, y->data, n->in[0]->data, n->in[1]->data, g->data};
+            for (int64_t i = 0; i < r.R; i++) {
+                const int64_t off[4] = {i * r.C, row_off(r.na, i, r.C), row_off(r.nb, i, r.C),
+                                        row_off(ng, i, r.C)};
+                bwd_run(r.C, off, inner, &c);
+            }
+        }
+        return NB_OK;
+    }
     int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK], sg[NB_MAX_RANK];
     nbi_broadcast_strides(n->in[0], y->rank, y->shape, sa);
     nbi_broadcast_strides(n->in[1], y->rank, y->shape, sb);

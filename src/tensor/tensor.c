@@ -46,15 +46,28 @@ nb_status nbi_check_shape(const char *what, int rank, const int64_t *shape, int6
 }
 
 void nbi_set_contiguous(nb_tensor *t) {
+    /* Unrolled and branch-free (every op result passes here): dimension i < rank gets the
+     * running product as its stride; dimensions past the rank read as size 1, stride 0. */
+    _Static_assert(NB_MAX_RANK == 8, "nbi_set_contiguous unrolls eight dimensions");
     int64_t s = 1;
-    for (int i = t->rank - 1; i >= 0; i--) {
-        t->stride[i] = s;
-        s *= t->shape[i];
-    }
-    for (int i = t->rank; i < NB_MAX_RANK; i++) {
-        t->shape[i] = 1;
-        t->stride[i] = 0;
-    }
+    const int r = t->rank;
+#define DIM(i)                                                                               \
+    do {                                                                                     \
+        const bool used = (i) < r;                                                           \
+        const int64_t d = used ? t->shape[i] : 1;                                            \
+        t->shape[i] = d;                                                                     \
+        t->stride[i] = used ? s : 0;                                                         \
+        s *= d;                                                                              \
+    } while (0)
+    DIM(7);
+    DIM(6);
+    DIM(5);
+    DIM(4);
+    DIM(3);
+    DIM(2);
+    DIM(1);
+    DIM(0);
+#undef DIM
     t->numel = s;
 }
 
@@ -76,42 +89,51 @@ nb_tensor *nbi_tensor_header(nb_ctx *ctx) {
     return t;
 }
 
-nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape) {
-    int64_t numel;
-    if (nbi_check_shape("nb_tensor_new", rank, shape, &numel) != NB_OK) {
-        if (ctx) nbi_fail(ctx, NB_ERR_SHAPE);
-        return NULL;
-    }
-    size_t bytes = (size_t)numel * nbi_dtype_size(dt);
+/* Header rounded up so the data that follows it in the same block is 64-byte aligned. */
+#define HDR_BYTES ((sizeof(nb_tensor) + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1))
+
+/* One block, header then data: one arena bump (or one malloc) per tensor. The shape is
+ * trusted (checked by the caller). */
+static nb_tensor *alloc_block(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape,
+                              size_t bytes) {
     nb_tensor *t;
+    size_t total;
+    if (!nbi_add_size(HDR_BYTES, bytes, &total)) {
+        nbi_error(NB_ERR_NOMEM, "nb_tensor_new: size overflow");
+        return ctx ? nbi_fail(ctx, NB_ERR_NOMEM) : NULL;
+    }
     if (ctx) {
-        t = nbi_ctx_alloc(ctx, sizeof *t, "tensor");
+        t = nbi_ctx_alloc(ctx, total, "tensor");
         if (!t) return NULL;
         memset(t, 0, sizeof *t);
-        t->data = nbi_ctx_alloc(ctx, bytes, "tensor data");
-        if (!t->data) return NULL;
     } else {
-        /* One allocation: header, then data at the next 64-byte boundary. */
-        size_t hdr = (sizeof *t + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1);
-        size_t total;
-        if (!nbi_add_size(hdr, bytes, &total)) {
-            nbi_error(NB_ERR_NOMEM, "nb_tensor_new: size overflow");
-            return NULL;
-        }
         t = nbi_malloc(total);
         if (!t) {
             nbi_error(NB_ERR_NOMEM, "nb_tensor_new: out of memory (%zu bytes)", total);
             return NULL;
         }
         memset(t, 0, sizeof *t);
-        t->data = (unsigned char *)t + hdr;
         t->flags = NB_TF_HEAP;
     }
+    t->data = (unsigned char *)t + HDR_BYTES;
     t->dtype = dt;
     t->rank = rank;
     for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
     nbi_set_contiguous(t);
     return t;
+}
+
+nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape) {
+    int64_t numel;
+    if (nbi_check_shape("nb_tensor_new", rank, shape, &numel) != NB_OK) {
+        if (ctx) nbi_fail(ctx, NB_ERR_SHAPE);
+        return NULL;
+    }
+    return alloc_block(ctx, dt, rank, shape, (size_t)numel * nbi_dtype_size(dt));
+}
+
+nb_tensor *nbi_tensor_like(nb_ctx *ctx, const nb_tensor *t, nb_dtype dt) {
+    return alloc_block(ctx, dt, t->rank, t->shape, (size_t)t->numel * nbi_dtype_size(dt));
 }
 
 nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape) {

@@ -19,6 +19,9 @@ void nbi_set_contiguous(nb_tensor *t);
 /* A tensor header in ctx's arena (or on the heap when ctx is NULL) with fresh, uninitialised
  * contiguous storage. */
 nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape);
+/* A new contiguous tensor of t's shape (already valid: not re-checked), header and data in
+ * one block, data uninitialised. */
+nb_tensor *nbi_tensor_like(nb_ctx *ctx, const nb_tensor *t, nb_dtype dt);
 /* A header only (data NULL), in ctx's arena or on the heap. */
 nb_tensor *nbi_tensor_header(nb_ctx *ctx);
 
