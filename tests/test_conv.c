@@ -221,15 +221,20 @@ static void close_arrays(const char *what, const float *got, const float *want, 
     nbt_compare(what, got, want, n, 1e-5, 1e-5);
 }
 
+/* Both lowerings (from NCHW and through NHWC), in pieces of 1, 2 and the default number of
+ * samples, with and without a fused ReLU, against the reference loops: forward, accumulating
+ * forward, and the input, weight and bias gradients (accumulated onto what is there). */
 static void test_lowered_vs_reference(void) {
     /* N C H W O KH KW sh sw pt pb pl pr dh dw groups */
     static const int64_t geoms[][16] = {
         {3, 3, 7, 6, 4, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},
         {2, 4, 9, 7, 6, 3, 2, 2, 1, 1, 2, 0, 1, 1, 2, 2},
-        {3, 6, 5, 8, 6, 3, 3, 1, 2, 1, 1, 1, 1, 2, 1, 6},  /* depthwise */
+        {3, 6, 5, 8, 6, 3, 3, 1, 2, 1, 1, 1, 1, 2, 1, 6},   /* depthwise */
         {5, 1, 11, 10, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1}, /* the CNN's first layer, small */
-        {2, 5, 4, 4, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* 1x1 */
-        {3, 2, 6, 9, 3, 4, 3, 3, 2, 2, 1, 0, 2, 1, 1, 1},  /* stride 3, uneven padding */
+        {3, 8, 6, 6, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* its second, small */
+        {2, 5, 4, 4, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 1x1 */
+        {3, 2, 6, 9, 3, 4, 3, 3, 2, 2, 1, 0, 2, 1, 1, 1},   /* stride 3, uneven padding */
+        {2, 6, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},   /* groups, padded: NHWC per tap */
     };
     nb_rng rng;
     nb_rng_seed(&rng, 99);
@@ -242,40 +247,67 @@ static void test_lowered_vs_reference(void) {
         g.OH = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
         g.OW = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
         int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g), ny = g.N * g.O * g.OH * g.OW;
-        float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
-        float *b = malloc(sizeof(float) * (size_t)g.O), *dy = malloc(sizeof(float) * (size_t)ny);
-        float *y0 = malloc(sizeof(float) * (size_t)ny), *y1 = malloc(sizeof(float) * (size_t)ny);
-        float *dx0 = calloc((size_t)nx, sizeof(float)), *dx1 = malloc(sizeof(float) * (size_t)nx);
-        float *dw0 = calloc((size_t)nw, sizeof(float)), *dw1 = malloc(sizeof(float) * (size_t)nw);
+        size_t bx = sizeof(float) * (size_t)nx, bw = sizeof(float) * (size_t)nw;
+        size_t by = sizeof(float) * (size_t)ny;
+        float *x = malloc(bx), *w = malloc(bw), *b = malloc(sizeof(float) * (size_t)g.O);
+        float *dy = malloc(by), *y0 = malloc(by), *y1 = malloc(by), *yr = malloc(by);
+        float *dym = malloc(by), *dx0 = malloc(bx), *dx1 = malloc(bx), *dw0 = malloc(bw);
+        float *dw1 = malloc(bw), *db0 = malloc(sizeof(float) * (size_t)g.O);
+        float *db1 = malloc(sizeof(float) * (size_t)g.O);
         fill(x, nx, &rng);
         fill(w, nw, &rng);
         fill(b, g.O, &rng);
         fill(dy, ny, &rng);
         nbi_conv_ref_forward(&g, x, w, b, y0);
-        nbi_conv_ref_backward_data(&g, dy, w, dx0);
-        nbi_conv_ref_backward_weight(&g, x, dy, dw0);
-        static const int64_t chunks[] = {1, 2, 0};
-        for (int ci = 0; ci < 3; ci++) {
-            char what[64];
-            snprintf(what, sizeof what, "geometry %zu chunk %lld", k, (long long)chunks[ci]);
-            nb_ctx_reset(ctx);
-            CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, 0, y1, chunks[ci]));
-            close_arrays(what, y1, y0, ny);
-            /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
-            CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1, chunks[ci]));
-            for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
-            close_arrays(what, y1, y0, ny);
-            /* gradients accumulate onto what is there: start from 1 */
-            for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
-            for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
-            CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, NULL, 0, w, dx1, dw1, NULL, chunks[ci]));
-            for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
-            for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
-            close_arrays(what, dx1, dx0, nx);
-            close_arrays(what, dw1, dw0, nw);
+        for (int relu = 0; relu < 2; relu++) {
+            /* the reference of the fused op: y = max(y0, 0), δ = dy ⊙ [y > 0] */
+            for (int64_t i = 0; i < ny; i++) {
+                yr[i] = relu && y0[i] <= 0.0f ? 0.0f : y0[i];
+                dym[i] = relu && yr[i] <= 0.0f ? 0.0f : dy[i];
+            }
+            memset(dx0, 0, bx);
+            memset(dw0, 0, bw);
+            nbi_conv_ref_backward_data(&g, dym, w, dx0);
+            nbi_conv_ref_backward_weight(&g, x, dym, dw0);
+            for (int64_t o = 0; o < g.O; o++) {
+                double s = 0.0;
+                for (int64_t i = 0; i < ny; i++)
+                    if ((i / (g.OH * g.OW)) % g.O == o) s += dym[i];
+                db0[o] = (float)s;
+            }
+            static const int algos[2] = {NBI_CONV_NCHW, NBI_CONV_NHWC};
+            static const int64_t chunks[] = {1, 2, 0};
+            for (int ai = 0; ai < 2; ai++)
+                for (int ci = 0; ci < 3; ci++) {
+                    char what[96];
+                    snprintf(what, sizeof what, "geometry %zu %s chunk %lld relu %d", k,
+                             ai ? "nhwc" : "nchw", (long long)chunks[ci], relu);
+                    int fl = algos[ai] | (relu ? NBI_CONV_RELU : 0);
+                    nb_ctx_reset(ctx);
+                    CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, fl, y1, chunks[ci]));
+                    close_arrays(what, y1, yr, ny);
+                    if (!relu) { /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
+                        CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, algos[ai] | NBI_CONV_ACCUMULATE,
+                                                  y1, chunks[ci]));
+                        for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
+                        close_arrays(what, y1, y0, ny);
+                    }
+                    /* gradients accumulate onto what is there: start from 1 */
+                    for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
+                    for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
+                    for (int64_t i = 0; i < g.O; i++) db1[i] = 1.0f;
+                    CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1,
+                                               chunks[ci]));
+                    for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
+                    for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
+                    for (int64_t i = 0; i < g.O; i++) db1[i] -= 1.0f;
+                    close_arrays(what, dx1, dx0, nx);
+                    close_arrays(what, dw1, dw0, nw);
+                    close_arrays(what, db1, db0, g.O);
+                }
         }
-        free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1);
-        free(dw0), free(dw1);
+        free(x), free(w), free(b), free(dy), free(y0), free(y1), free(yr), free(dym);
+        free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
     }
     nb_ctx_free(ctx);
 }

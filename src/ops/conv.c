@@ -220,7 +220,8 @@ static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
     float *dx = grad_of(ctx, n, 0), *dw = grad_of(ctx, n, 1), *db = grad_of(ctx, n, 2);
     if (ctx->status != NB_OK) return ctx->status;
     if (!is_transposed(n))
-        return nbi_conv_backward(ctx, &g, t[0]->data, gy, y, relu, t[1]->data, dx, dw, db, 0);
+        return nbi_conv_backward(ctx, &g, t[0]->data, gy, y, relu ? NBI_CONV_RELU : 0, t[1]->data,
+                                 dx, dw, db, 0);
     /* the transposed convolution: δ = dy (⊙ [y > 0]) in its own layout [N, C, H, W] */
     const float *d = gy;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);

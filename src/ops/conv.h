@@ -22,18 +22,24 @@
 
 #define NBI_CONV_PIECE_BYTES ((int64_t)256 << 10)
 
+/* Channels per group from which the NHWC lowering is used (see ops/conv_lower.c). */
+#define NBI_CONV_NHWC_MIN_C 16
+
 enum {
     NBI_CONV_ACCUMULATE = 1, /* forward adds to out instead of writing it */
     NBI_CONV_RELU = 2,       /* forward applies max(·, 0); backward masks with y > 0 */
+    NBI_CONV_NCHW = 4,       /* force the lowering from NCHW images (tests, measurements) */
+    NBI_CONV_NHWC = 8,       /* force the lowering through NHWC images */
 };
 
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
                            const float *w, const float *bias, int flags, float *out,
                            int64_t chunk);
 
-/* Any of din, dw, dbias may be NULL (in is read only for dw; y only when relu). */
+/* Any of din, dw, dbias may be NULL (in is read only for dw; y only with NBI_CONV_RELU);
+ * flags: NBI_CONV_RELU and the lowering. */
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                            const float *dout, const float *y, int relu, const float *w,
+                            const float *dout, const float *y, int flags, const float *w,
                             float *din, float *dw, float *dbias, int64_t chunk);
 
 #endif

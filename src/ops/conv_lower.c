@@ -1,26 +1,36 @@
-/* ops/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
- * one piece of the batch at a time.
+/* ops/conv_lower.c — convolution as matrix products, forward and backward, one piece of the
+ * batch at a time, with two lowerings to choose from.
  *
- * For a piece of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
- * P = OH·OW positions per sample):
+ * From NCHW images (few channels per group). For a piece of nb samples and group g
+ * (Og = O/groups outputs, Kc = Cg·KH·KW taps, P = OH·OW positions per sample):
  *
  *   col   = im2col(x)                       [Kc, nb·P]
  *   Y_g   = W_g · col                       [Og, Kc]·[Kc, nb·P]           forward
  *   dW_g += δ_g · colᵀ                      [Og, nb·P]·[nb·P, Kc]         weight gradient
  *   dcol  = W_gᵀ · δ_g,  dx += col2im(dcol)                               input gradient
  *
- * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
- * the work that must touch every element anyway: the bias and the ReLU on the way out
- * (forward), the ReLU mask and the bias gradient on the way in (backward). A piece is sized
- * so that its column matrix and its output stay in the core's caches between being written
- * and being read (NBI_CONV_PIECE_BYTES), while still giving the GEMM a few hundred columns;
- * one GEMM per piece rather than per sample packs W once per piece. Every GEMM goes through
- * the kernel table (nbi_k.sgemm).
+ * Through NHWC images (many channels): the piece's images are transposed to [nb, H, W, C]
+ * so that a column-matrix row (one output position) is a few long runs of channels, and
+ * the products are the transposes of the ones above, with Wt_g [Kc, Og] (W permuted so
+ * that k = (a·KW + b)·Cg + c):
  *
- * Pieces are claimed one by one from a counter by the members of a job (the loop `member`),
- * each member with its own scratch; the weight and bias gradients of piece p go to partial
- * sums of their own and are added in piece order at the end, so the result is the same
- * whoever ran which piece. */
+ *   col   = im2col_nhwc(xt)                 [nb·P, Kc]
+ *   Y_g   = col · Wt_g                      [nb·P, Og]                    forward
+ *   dWt_g += colᵀ · δ_g                     [Kc, Og]                      weight gradient
+ *   dcol  = δ_g · Wt_gᵀ,  dxt += col2im_nhwc(dcol),  dx += dxtᵀ           input gradient
+ *
+ * Y and δ are channel-major (or position-major) here and NCHW outside; the layout change is
+ * fused with the work that must touch every element anyway: the bias and the ReLU on the way
+ * out (forward), the ReLU mask and the bias gradient on the way in (backward). A piece is
+ * sized so that its column matrix stays near NBI_CONV_PIECE_BYTES while the GEMM still gets
+ * a few hundred rows or columns; one GEMM per piece rather than per sample packs W once per
+ * piece. Every GEMM goes through the kernel table (nbi_k.sgemm). docs/conv.md has the
+ * measurements behind the choices.
+ *
+ * Pieces are claimed one by one from a counter by the members of a job (`member`), each
+ * member with its own scratch; the weight and bias gradients of piece p go to partial sums
+ * of their own, added in piece order at the end, so the result is the same whoever ran which
+ * piece. */
 #include "ops/conv.h"
 #include "kernels/kernels.h"
 
@@ -29,23 +39,17 @@
 typedef struct job {
     const nbi_conv_geom *g;
     int64_t nb, pieces;          /* samples per piece, number of pieces */
+    int nhwc;                    /* the lowering */
     const float *in, *w, *bias, *dout, *y;
+    const float *wt;             /* NHWC: W permuted, [groups][Kc][Og] */
     float *out, *din;
     float *dwp, *dbp;            /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
     int flags;
-    float *scratch;              /* per member: col [Kc·nb·P] then yt [O·nb·P] */
+    float *scratch;              /* per member, see scratch_layout */
     int64_t scratch_per;
     int64_t next;                /* the next piece to claim */
     nb_status status;
 } job;
-
-static int64_t piece_samples(const nbi_conv_geom *g, int64_t chunk) {
-    if (chunk > 0) return chunk < g->N ? chunk : g->N;
-    int64_t per = nbi_conv_kc(g) * g->OH * g->OW * (int64_t)sizeof(float);
-    int64_t nb = per > 0 ? NBI_CONV_PIECE_BYTES / per : g->N;
-    if (nb < 1) nb = 1;
-    return nb < g->N ? nb : g->N;
-}
 
 /* ---- the element-wise passes ------------------------------------------------------------------
  * Written in blocks of 16 with restrict pointers so that the compiler vectorises them (and
@@ -92,31 +96,6 @@ static void relu_mask(const float *restrict s, const float *restrict y, float *r
     }
 }
 
-/* ---- forward ------------------------------------------------------------------------------- */
-
-static nb_status forward_piece(const job *j, int64_t piece, float *col, float *yt) {
-    const nbi_conv_geom *g = j->g;
-    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
-    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
-    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
-    for (int64_t grp = 0; grp < g->groups; grp++) {
-        nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, col);
-        /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        nb_status s = nbi_k.sgemm(0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc, col, ld,
-                                  0.0f, yt + grp * Og * ld, ld);
-        if (s != NB_OK) return s;
-    }
-    /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]) */
-    const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
-    for (int64_t n = 0; n < nb; n++)
-        for (int64_t o = 0; o < g->O; o++)
-            epilogue(yt + o * ld + n * P, j->out + ((n0 + n) * g->O + o) * P, P,
-                     j->bias ? j->bias[o] : 0.0f, relu, acc);
-    return NB_OK;
-}
-
-/* ---- backward ------------------------------------------------------------------------------ */
-
 /* Σ v[0..n) in eight interleaved partial sums (lane k takes v[k], v[k+8], ...), added in a
  * fixed order: a short dependency chain the compiler can vectorise without reassociating. */
 static float sum8(const float *restrict v, int64_t n) {
@@ -128,64 +107,172 @@ static float sum8(const float *restrict v, int64_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-static nb_status backward_piece(const job *j, int64_t piece, float *col, float *dyt) {
+/* δ of one (sample, channel): dout, masked by y > 0 after a ReLU, into d; Σδ added to *db */
+static void delta_row(const job *j, int64_t at, int64_t P, float *d, float *db) {
+    if (j->flags & NBI_CONV_RELU)
+        relu_mask(j->dout + at, j->y + at, d, P);
+    else
+        memcpy(d, j->dout + at, sizeof(float) * (size_t)P);
+    if (db) *db += sum8(d, P);
+}
+
+/* ---- a piece, from NCHW images --------------------------------------------------------------- */
+
+typedef struct piece_scratch {
+    float *col, *yt, *xt, *dxt, *row;
+} piece_scratch;
+
+static nb_status forward_nchw(const job *j, int64_t piece, const piece_scratch *sc) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
     const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
     const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
-    /* δ [O, nb·P] from dout [nb, O, P], masked by y > 0 after a ReLU; Σδ per channel */
-    float *db = j->dbp ? j->dbp + piece * g->O : NULL;
-    if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
-    for (int64_t n = 0; n < nb; n++) {
-        for (int64_t o = 0; o < g->O; o++) {
-            const int64_t at = ((n0 + n) * g->O + o) * P;
-            const float *src = j->dout + at;
-            float *dst = dyt + o * ld + n * P;
-            if (j->flags & NBI_CONV_RELU) {
-                relu_mask(src, j->y + at, dst, P);
-            } else {
-                memcpy(dst, src, sizeof(float) * (size_t)P);
-            }
-            if (db) db[o] += sum8(dst, P);
-        }
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, sc->col);
+        /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
+        nb_status s = nbi_k.sgemm(0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc, sc->col, ld,
+                                  0.0f, sc->yt + grp * Og * ld, ld);
+        if (s != NB_OK) return s;
     }
+    /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]) */
+    const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t o = 0; o < g->O; o++)
+            epilogue(sc->yt + o * ld + n * P, j->out + ((n0 + n) * g->O + o) * P, P,
+                     j->bias ? j->bias[o] : 0.0f, relu, acc);
+    return NB_OK;
+}
+
+static nb_status backward_nchw(const job *j, int64_t piece, const piece_scratch *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
+    /* δ [O, nb·P] from dout [nb, O, P]; Σδ per channel */
+    float *db = j->dbp ? j->dbp + piece * g->O : NULL, *dyt = sc->yt;
+    if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t o = 0; o < g->O; o++)
+            delta_row(j, ((n0 + n) * g->O + o) * P, P, dyt + o * ld + n * P, db ? db + o : NULL);
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dy_g = dyt + grp * Og * ld, *w_g = j->w + grp * Og * Kc;
         const int64_t at = n0 * img + grp * Cg * g->H * g->W;
         nb_status s = NB_OK;
         if (j->dwp) {
-            nbi_im2col(g, j->in + at, nb, col);
+            nbi_im2col(g, j->in + at, nb, sc->col);
             /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
-            s = nbi_k.sgemm(0, 1, Og, Kc, ld, 1.0f, dy_g, ld, col, ld, 0.0f,
+            s = nbi_k.sgemm(0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
                             j->dwp + piece * g->O * Kc + grp * Og * Kc, Kc);
         }
         if (j->din && s == NB_OK) {
             /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
-            s = nbi_k.sgemm(1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, col, ld);
-            if (s == NB_OK) nbi_col2im(g, col, nb, j->din + at);
+            s = nbi_k.sgemm(1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col, ld);
+            if (s == NB_OK) nbi_col2im(g, sc->col, nb, j->din + at);
         }
         if (s != NB_OK) return s;
     }
     return NB_OK;
 }
 
+/* ---- a piece, through NHWC images ------------------------------------------------------------ */
+
+static nb_status forward_nhwc(const job *j, int64_t piece, const piece_scratch *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g), O = g->O;
+    const int64_t P = g->OH * g->OW, HW = g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
+    nbi_to_nhwc(j->in + n0 * g->C * HW, nb, g->C, HW, sc->xt);
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        nbi_im2col_nhwc(g, sc->xt, grp, nb, sc->col);
+        /* Y_g [nb·P, Og] = col [nb·P, Kc] · Wt_g [Kc, Og], columns grp·Og.. of yt [nb·P, O] */
+        nb_status s = nbi_k.sgemm(0, 0, nb * P, Og, Kc, 1.0f, sc->col, Kc, j->wt + grp * Kc * Og,
+                                  Og, 0.0f, sc->yt + grp * Og, O);
+        if (s != NB_OK) return s;
+    }
+    /* out[n, o, p] (+)= act(yt[n·P + p, o] + bias[o]): a transpose per sample, via a row */
+    const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t o = 0; o < O; o++) {
+            const float *src = sc->yt + n * P * O + o;
+            for (int64_t p = 0; p < P; p++) sc->row[p] = src[p * O];
+            epilogue(sc->row, j->out + ((n0 + n) * O + o) * P, P, j->bias ? j->bias[o] : 0.0f,
+                     relu, acc);
+        }
+    return NB_OK;
+}
+
+static nb_status backward_nhwc(const job *j, int64_t piece, const piece_scratch *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g), O = g->O;
+    const int64_t P = g->OH * g->OW, HW = g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
+    /* δ [nb·P, O] from dout [nb, O, P]; Σδ per channel */
+    float *db = j->dbp ? j->dbp + piece * O : NULL, *dyt = sc->yt;
+    if (db) memset(db, 0, sizeof(float) * (size_t)O);
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t o = 0; o < O; o++) {
+            delta_row(j, ((n0 + n) * O + o) * P, P, sc->row, db ? db + o : NULL);
+            float *dst = dyt + n * P * O + o;
+            for (int64_t p = 0; p < P; p++) dst[p * O] = sc->row[p];
+        }
+    if (j->dwp) nbi_to_nhwc(j->in + n0 * g->C * HW, nb, g->C, HW, sc->xt);
+    if (j->din) memset(sc->dxt, 0, sizeof(float) * (size_t)(nb * g->C * HW));
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        nb_status s = NB_OK;
+        if (j->dwp) {
+            nbi_im2col_nhwc(g, sc->xt, grp, nb, sc->col);
+            /* dWt_g [Kc, Og] (this piece's part) = colᵀ [Kc, nb·P] · δ_g [nb·P, Og] */
+            s = nbi_k.sgemm(1, 0, Kc, Og, nb * P, 1.0f, sc->col, Kc, dyt + grp * Og, O, 0.0f,
+                            j->dwp + piece * O * Kc + grp * Kc * Og, Og);
+        }
+        if (j->din && s == NB_OK) {
+            /* dcol [nb·P, Kc] = δ_g [nb·P, Og] · Wt_gᵀ [Og, Kc], reusing col */
+            s = nbi_k.sgemm(0, 1, nb * P, Kc, Og, 1.0f, dyt + grp * Og, O, j->wt + grp * Kc * Og,
+                            Og, 0.0f, sc->col, Kc);
+            if (s == NB_OK) nbi_col2im_nhwc(g, sc->col, grp, nb, sc->dxt);
+        }
+        if (s != NB_OK) return s;
+    }
+    if (j->din) nbi_add_from_nhwc(sc->dxt, nb, g->C, HW, j->din + n0 * g->C * HW);
+    return NB_OK;
+}
+
 /* ---- running a job ------------------------------------------------------------------------- */
 
-/* One member: claims pieces until none is left. */
+/* Per member: col [Kc·nb·P], yt [O·nb·P], and for NHWC xt and dxt [nb·C·H·W] and a row [P]. */
+static int64_t scratch_size(const job *j) {
+    const nbi_conv_geom *g = j->g;
+    int64_t P = g->OH * g->OW, s = (nbi_conv_kc(g) + g->O) * j->nb * P;
+    if (j->nhwc) s += 2 * j->nb * g->C * g->H * g->W + P;
+    return s;
+}
+
+static piece_scratch scratch_layout(const job *j, float *base) {
+    const nbi_conv_geom *g = j->g;
+    int64_t P = g->OH * g->OW, img = j->nb * g->C * g->H * g->W;
+    piece_scratch sc = {base, base + nbi_conv_kc(g) * j->nb * P, NULL, NULL, NULL};
+    if (j->nhwc) {
+        sc.xt = sc.yt + g->O * j->nb * P;
+        sc.dxt = sc.xt + img;
+        sc.row = sc.dxt + img;
+    }
+    return sc;
+}
+
+/* One member: claims pieces until none is left (or one failed). */
 static void member(job *j, int is_forward, float *scratch) {
-    float *col = scratch, *yt = scratch + nbi_conv_kc(j->g) * j->nb * j->g->OH * j->g->OW;
+    const piece_scratch sc = scratch_layout(j, scratch);
     for (;;) {
         int64_t piece = j->next++;
         if (piece >= j->pieces || j->status != NB_OK) return;
-        nb_status s = is_forward ? forward_piece(j, piece, col, yt) : backward_piece(j, piece, col, yt);
+        nb_status s = j->nhwc ? (is_forward ? forward_nhwc(j, piece, &sc) : backward_nhwc(j, piece, &sc))
+                              : (is_forward ? forward_nchw(j, piece, &sc) : backward_nchw(j, piece, &sc));
         if (s != NB_OK) j->status = s;
     }
 }
 
 static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
-    const nbi_conv_geom *g = j->g;
-    int64_t P = g->OH * g->OW;
-    j->scratch_per = (nbi_conv_kc(g) + g->O) * j->nb * P;
+    j->scratch_per = scratch_size(j);
     j->scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)j->scratch_per, "conv scratch");
     if (!j->scratch) return ctx->status;
     j->next = 0;
@@ -194,57 +281,102 @@ static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
     return j->status;
 }
 
+/* ---- setting a job up ---------------------------------------------------------------------- */
+
+/* Samples per piece: enough for a GEMM dimension of about 512 (nb·P), as long as the column
+ * matrix stays within NBI_CONV_PIECE_BYTES; at least one. */
+static int64_t piece_samples(const nbi_conv_geom *g, int64_t chunk) {
+    if (chunk > 0) return chunk < g->N ? chunk : g->N;
+    int64_t P = g->OH * g->OW, per = nbi_conv_kc(g) * P * (int64_t)sizeof(float);
+    int64_t nb = (512 + P - 1) / P;
+    if (per > 0 && nb * per > NBI_CONV_PIECE_BYTES) nb = NBI_CONV_PIECE_BYTES / per;
+    if (nb < 1) nb = 1;
+    return nb < g->N ? nb : g->N;
+}
+
+static nb_status job_init(nb_ctx *ctx, job *j, const nbi_conv_geom *g, int flags,
+                          const float *w, int64_t chunk) {
+    memset(j, 0, sizeof *j);
+    j->g = g;
+    j->nb = piece_samples(g, chunk);
+    j->pieces = (g->N + j->nb - 1) / j->nb;
+    j->flags = flags;
+    j->w = w;
+    j->nhwc = (flags & NBI_CONV_NHWC) ||
+              (!(flags & NBI_CONV_NCHW) && g->C / g->groups >= NBI_CONV_NHWC_MIN_C);
+    if (!j->nhwc) return NB_OK;
+    /* Wt[grp][(a·KW + b)·Cg + c][o] = W[grp·Og + o][c][a][b] */
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t KK = g->KH * g->KW;
+    float *wt = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(g->O * Kc), "conv weights");
+    if (!wt) return ctx->status;
+    for (int64_t o = 0; o < g->O; o++) {
+        int64_t grp = o / Og, oo = o % Og;
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t t = 0; t < KK; t++)
+                wt[grp * Kc * Og + (t * Cg + c) * Og + oo] = w[(o * Cg + c) * KK + t];
+    }
+    j->wt = wt;
+    return NB_OK;
+}
+
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
                            const float *w, const float *bias, int flags, float *out,
                            int64_t chunk) {
     if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
-    memset(&j, 0, sizeof j);
-    j.g = g;
-    j.nb = piece_samples(g, chunk);
-    j.pieces = (g->N + j.nb - 1) / j.nb;
+    nb_status s = job_init(ctx, &j, g, flags, w, chunk);
     j.in = in;
-    j.w = w;
     j.bias = bias;
     j.out = out;
-    j.flags = flags;
-    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    nb_status s = run(ctx, &j, 1);
+    if (s == NB_OK) s = run(ctx, &j, 1);
     nbi_arena_release(&ctx->arena, m);
     return s;
 }
 
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                            const float *dout, const float *y, int relu, const float *w,
+                            const float *dout, const float *y, int flags, const float *w,
                             float *din, float *dw, float *dbias, int64_t chunk) {
     if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
-    memset(&j, 0, sizeof j);
-    j.g = g;
-    j.nb = piece_samples(g, chunk);
-    j.pieces = (g->N + j.nb - 1) / j.nb;
+    nb_status s = job_init(ctx, &j, g, flags & ~NBI_CONV_ACCUMULATE, w, chunk);
     j.in = in;
-    j.w = w;
     j.dout = dout;
     j.y = y;
     j.din = din;
-    j.flags = relu ? NBI_CONV_RELU : 0;
     const int64_t wsize = g->O * nbi_conv_kc(g);
-    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    if (dw) j.dwp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * wsize), "conv");
-    if (dbias) j.dbp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * g->O), "conv");
-    nb_status s = ((dw && !j.dwp) || (dbias && !j.dbp)) ? ctx->status : run(ctx, &j, 0);
-    if (s == NB_OK) {
-        /* the pieces' sums, added in piece order */
-        for (int64_t p = 0; dw && p < j.pieces; p++) {
-            const float *src = j.dwp + p * wsize;
-            for (int64_t k = 0; k < wsize; k++) dw[k] += src[k];
-        }
-        for (int64_t p = 0; dbias && p < j.pieces; p++) {
-            const float *src = j.dbp + p * g->O;
-            for (int64_t k = 0; k < g->O; k++) dbias[k] += src[k];
+    if (s == NB_OK && dw) {
+        j.dwp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * wsize), "conv");
+        if (!j.dwp) s = ctx->status;
+    }
+    if (s == NB_OK && dbias) {
+        j.dbp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * g->O), "conv");
+        if (!j.dbp) s = ctx->status;
+    }
+    if (s == NB_OK) s = run(ctx, &j, 0);
+    if (s == NB_OK && dw) {
+        /* the pieces' sums, added in piece order (NHWC: permuted back to [O, Cg, KH, KW]) */
+        const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+        const int64_t KK = g->KH * g->KW;
+        for (int64_t k = 0; k < wsize; k++) {
+            int64_t at = k;
+            if (j.nhwc) { /* k = (o·Cg + c)·KK + t  ←  [grp][(t·Cg + c)][oo] */
+                int64_t o = k / (Cg * KK), c = k / KK % Cg, t = k % KK;
+                at = (o / Og) * Kc * Og + (t * Cg + c) * Og + o % Og;
+            }
+            float acc = 0.0f;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + at];
+            dw[k] += acc;
         }
     }
+    if (s == NB_OK && dbias)
+        for (int64_t o = 0; o < g->O; o++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dbp[p * g->O + o];
+            dbias[o] += acc;
+        }
     nbi_arena_release(&ctx->arena, m);
     return s;
 }
