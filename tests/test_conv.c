@@ -221,9 +221,9 @@ static void close_arrays(const char *what, const float *got, const float *want, 
     nbt_compare(what, got, want, n, 1e-5, 1e-5);
 }
 
-/* Both lowerings (from NCHW and through NHWC), in pieces of 1, 2 and the default number of
- * samples, with and without a fused ReLU, against the reference loops: forward, accumulating
- * forward, and the input, weight and bias gradients (accumulated onto what is there). */
+/* The lowered convolution in pieces of 1, 2 and the default number of samples, with and
+ * without a fused ReLU, against the reference loops: forward, accumulating forward, and the
+ * input, weight and bias gradients (accumulated onto what is there). */
 static void test_lowered_vs_reference(void) {
     /* N C H W O KH KW sh sw pt pb pl pr dh dw groups */
     static const int64_t geoms[][16] = {
@@ -234,7 +234,7 @@ static void test_lowered_vs_reference(void) {
         {3, 8, 6, 6, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* its second, small */
         {2, 5, 4, 4, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 1x1 */
         {3, 2, 6, 9, 3, 4, 3, 3, 2, 2, 1, 0, 2, 1, 1, 1},   /* stride 3, uneven padding */
-        {2, 6, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},   /* groups, padded: NHWC per tap */
+        {2, 6, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},   /* groups, padded */
     };
     nb_rng rng;
     nb_rng_seed(&rng, 99);
@@ -275,36 +275,34 @@ static void test_lowered_vs_reference(void) {
                     if ((i / (g.OH * g.OW)) % g.O == o) s += dym[i];
                 db0[o] = (float)s;
             }
-            static const int algos[2] = {NBI_CONV_NCHW, NBI_CONV_NHWC};
             static const int64_t chunks[] = {1, 2, 0};
-            for (int ai = 0; ai < 2; ai++)
-                for (int ci = 0; ci < 3; ci++) {
-                    char what[96];
-                    snprintf(what, sizeof what, "geometry %zu %s chunk %lld relu %d", k,
-                             ai ? "nhwc" : "nchw", (long long)chunks[ci], relu);
-                    int fl = algos[ai] | (relu ? NBI_CONV_RELU : 0);
-                    nb_ctx_reset(ctx);
-                    CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, fl, y1, chunks[ci]));
-                    close_arrays(what, y1, yr, ny);
-                    if (!relu) { /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
-                        CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, algos[ai] | NBI_CONV_ACCUMULATE,
-                                                  y1, chunks[ci]));
-                        for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
-                        close_arrays(what, y1, y0, ny);
-                    }
-                    /* gradients accumulate onto what is there: start from 1 */
-                    for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
-                    for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
-                    for (int64_t i = 0; i < g.O; i++) db1[i] = 1.0f;
-                    CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1,
-                                               chunks[ci]));
-                    for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
-                    for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
-                    for (int64_t i = 0; i < g.O; i++) db1[i] -= 1.0f;
-                    close_arrays(what, dx1, dx0, nx);
-                    close_arrays(what, dw1, dw0, nw);
-                    close_arrays(what, db1, db0, g.O);
+            for (int ci = 0; ci < 3; ci++) {
+                char what[96];
+                snprintf(what, sizeof what, "geometry %zu chunk %lld relu %d", k,
+                         (long long)chunks[ci], relu);
+                int fl = relu ? NBI_CONV_RELU : 0;
+                nb_ctx_reset(ctx);
+                CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, fl, y1, chunks[ci]));
+                close_arrays(what, y1, yr, ny);
+                if (!relu) { /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
+                    CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1,
+                                              chunks[ci]));
+                    for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
+                    close_arrays(what, y1, y0, ny);
                 }
+                /* gradients accumulate onto what is there: start from 1 */
+                for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
+                for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
+                for (int64_t i = 0; i < g.O; i++) db1[i] = 1.0f;
+                CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1,
+                                           chunks[ci]));
+                for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
+                for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
+                for (int64_t i = 0; i < g.O; i++) db1[i] -= 1.0f;
+                close_arrays(what, dx1, dx0, nx);
+                close_arrays(what, dw1, dw0, nw);
+                close_arrays(what, db1, db0, g.O);
+            }
         }
         free(x), free(w), free(b), free(dy), free(y0), free(y1), free(yr), free(dym);
         free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);

@@ -1,5 +1,5 @@
 /* kernels/conv.c — lowering a convolution to a matrix product: im2col and its adjoint
- * col2im, from NCHW images and from NHWC ones (see kernels/conv.h for the formulas).
+ * col2im (see kernels/conv.h for the formulas).
  *
  * Both lowering loops walk one column-matrix row (c, a, b) at a time: for a fixed tap (a, b)
  * the input column read by output column j is iw = j·sw + (b·dw − pl), so the output columns
@@ -107,93 +107,5 @@ void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x) 
                 }
             }
         }
-    }
-}
-
-/* ---- NHWC lowering ------------------------------------------------------------------------ */
-
-void nbi_im2col_nhwc(const nbi_conv_geom *g, const float *xt, int64_t grp, int64_t nb,
-                     float *col) {
-    const int64_t C = g->C, Cg = C / g->groups, Kc = nbi_conv_kc(g), row_k = g->KW * Cg;
-    const int64_t img = g->H * g->W * C;
-    /* one copy of KW·C floats per kernel row when the taps of a row are adjacent pixels
-     * whose channels are all wanted */
-    const int whole = g->dw == 1 && g->groups == 1;
-    float *d = col;
-    for (int64_t n = 0; n < nb; n++) {
-        const float *xs = xt + n * img + grp * Cg;
-        for (int64_t i = 0; i < g->OH; i++) {
-            for (int64_t j = 0; j < g->OW; j++, d += Kc) {
-                const int64_t iw0 = j * g->sw - g->pl;
-                for (int64_t a = 0; a < g->KH; a++) {
-                    const int64_t ih = i * g->sh - g->pt + a * g->dh;
-                    float *da = d + a * row_k;
-                    if (ih < 0 || ih >= g->H) {
-                        memset(da, 0, sizeof(float) * (size_t)row_k);
-                        continue;
-                    }
-                    const float *row = xs + ih * g->W * C;
-                    if (whole && iw0 >= 0 && iw0 + g->KW <= g->W) {
-                        memcpy(da, row + iw0 * C, sizeof(float) * (size_t)row_k);
-                        continue;
-                    }
-                    for (int64_t b = 0; b < g->KW; b++) {
-                        const int64_t iw = iw0 + b * g->dw;
-                        if (iw < 0 || iw >= g->W)
-                            memset(da + b * Cg, 0, sizeof(float) * (size_t)Cg);
-                        else
-                            memcpy(da + b * Cg, row + iw * C, sizeof(float) * (size_t)Cg);
-                    }
-                }
-            }
-        }
-    }
-}
-
-void nbi_col2im_nhwc(const nbi_conv_geom *g, const float *col, int64_t grp, int64_t nb,
-                     float *xt) {
-    const int64_t C = g->C, Cg = C / g->groups, Kc = nbi_conv_kc(g), row_k = g->KW * Cg;
-    const int64_t img = g->H * g->W * C;
-    const int whole = g->dw == 1 && g->groups == 1;
-    const float *s = col;
-    for (int64_t n = 0; n < nb; n++) {
-        float *xs = xt + n * img + grp * Cg;
-        for (int64_t i = 0; i < g->OH; i++) {
-            for (int64_t j = 0; j < g->OW; j++, s += Kc) {
-                const int64_t iw0 = j * g->sw - g->pl;
-                for (int64_t a = 0; a < g->KH; a++) {
-                    const int64_t ih = i * g->sh - g->pt + a * g->dh;
-                    if (ih < 0 || ih >= g->H) continue;
-                    const float *sa = s + a * row_k;
-                    float *row = xs + ih * g->W * C;
-                    if (whole && iw0 >= 0 && iw0 + g->KW <= g->W) {
-                        add_run(row + iw0 * C, sa, row_k);
-                        continue;
-                    }
-                    for (int64_t b = 0; b < g->KW; b++) {
-                        const int64_t iw = iw0 + b * g->dw;
-                        if (iw >= 0 && iw < g->W) add_run(row + iw * C, sa + b * Cg, Cg);
-                    }
-                }
-            }
-        }
-    }
-}
-
-void nbi_to_nhwc(const float *x, int64_t nb, int64_t C, int64_t HW, float *xt) {
-    for (int64_t n = 0; n < nb; n++) {
-        const float *xs = x + n * C * HW;
-        float *ts = xt + n * C * HW;
-        for (int64_t p = 0; p < HW; p++)
-            for (int64_t c = 0; c < C; c++) ts[p * C + c] = xs[c * HW + p];
-    }
-}
-
-void nbi_add_from_nhwc(const float *xt, int64_t nb, int64_t C, int64_t HW, float *x) {
-    for (int64_t n = 0; n < nb; n++) {
-        const float *ts = xt + n * C * HW;
-        float *xs = x + n * C * HW;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t p = 0; p < HW; p++) xs[c * HW + p] += ts[p * C + c];
     }
 }

@@ -45,24 +45,6 @@ void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col);
  * element it was read from (entries that fell in the padding are dropped). */
 void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
 
-/* ---- lowering through NHWC: long contiguous runs when there are many channels ----------
- * The same product with the other orientation: with the piece's images moved to
- * xt [nb, H, W, C], the column matrix of group grp is
- *
- *   col[(n,i,j), (a·KW + b)·Cg + c] = xt[n, i·sh − pt + a·dh, j·sw − pl + b·dw, grp·Cg + c]
- *                                                                            [nb·P, Kc]
- *
- * whose rows gather runs of Cg channels (KW·C at once when dw = 1 and groups = 1): a few long
- * copies per output position instead of KH·KW·C short ones. */
-void nbi_im2col_nhwc(const nbi_conv_geom *g, const float *xt, int64_t grp, int64_t nb,
-                     float *col);
-/* xt += the adjoint of nbi_im2col_nhwc applied to col (group grp's channels only). */
-void nbi_col2im_nhwc(const nbi_conv_geom *g, const float *col, int64_t grp, int64_t nb,
-                     float *xt);
-/* xt[n, p, c] = x[n, c, p] and x[n, c, p] += xt[n, p, c], for nb samples of C x HW. */
-void nbi_to_nhwc(const float *x, int64_t nb, int64_t C, int64_t HW, float *xt);
-void nbi_add_from_nhwc(const float *xt, int64_t nb, int64_t C, int64_t HW, float *x);
-
 /* ---- reference convolution (kernels/ref/conv.c): the definition, loop by loop ----------- */
 
 /* y = conv(x, w) + b (b may be NULL); y is written, not accumulated. */

@@ -8,9 +8,9 @@
  *              adjoint alone is conv_transpose's forward
  * with δ = dout, or dout ⊙ [y > 0] when the forward fused a ReLU (y its output).
  *
- * The batch is cut into pieces of `chunk` samples (0: chosen so that a piece's column matrix
- * stays near NBI_CONV_PIECE_BYTES, in the inner caches); each piece is lowered, multiplied
- * and written back before the next, and pieces are independent, so they can run on several
+ * The batch is cut into pieces of `chunk` samples (0: enough for about 512 GEMM columns,
+ * within NBI_CONV_PIECE_BYTES of column matrix); each piece is lowered, multiplied and
+ * written back before the next, and pieces are independent, so they can run on several
  * threads. Weight and bias gradients are summed per piece and the pieces' sums added in
  * piece order, so the result does not depend on how pieces were shared out. Scratch memory
  * comes from ctx's arena and is given back before returning. */
@@ -20,16 +20,11 @@
 #include "autograd/autograd.h"
 #include "kernels/conv.h"
 
-#define NBI_CONV_PIECE_BYTES ((int64_t)256 << 10)
-
-/* Channels per group from which the NHWC lowering is used (see ops/conv_lower.c). */
-#define NBI_CONV_NHWC_MIN_C 16
+#define NBI_CONV_PIECE_BYTES ((int64_t)4 << 20)
 
 enum {
     NBI_CONV_ACCUMULATE = 1, /* forward adds to out instead of writing it */
     NBI_CONV_RELU = 2,       /* forward applies max(·, 0); backward masks with y > 0 */
-    NBI_CONV_NCHW = 4,       /* force the lowering from NCHW images (tests, measurements) */
-    NBI_CONV_NHWC = 8,       /* force the lowering through NHWC images */
 };
 
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
@@ -37,7 +32,7 @@ nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
                            int64_t chunk);
 
 /* Any of din, dw, dbias may be NULL (in is read only for dw; y only with NBI_CONV_RELU);
- * flags: NBI_CONV_RELU and the lowering. */
+ * flags: NBI_CONV_RELU or 0. */
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
                             const float *dout, const float *y, int flags, const float *w,
                             float *din, float *dw, float *dbias, int64_t chunk);

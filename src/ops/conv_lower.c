@@ -1,31 +1,22 @@
-/* ops/conv_lower.c — convolution as matrix products, forward and backward, one piece of the
- * batch at a time, with two lowerings to choose from.
+/* ops/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
+ * one piece of the batch at a time.
  *
- * From NCHW images (few channels per group). For a piece of nb samples and group g
- * (Og = O/groups outputs, Kc = Cg·KH·KW taps, P = OH·OW positions per sample):
+ * For a piece of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
+ * P = OH·OW positions per sample):
  *
  *   col   = im2col(x)                       [Kc, nb·P]
  *   Y_g   = W_g · col                       [Og, Kc]·[Kc, nb·P]           forward
  *   dW_g += δ_g · colᵀ                      [Og, nb·P]·[nb·P, Kc]         weight gradient
  *   dcol  = W_gᵀ · δ_g,  dx += col2im(dcol)                               input gradient
  *
- * Through NHWC images (many channels): the piece's images are transposed to [nb, H, W, C]
- * so that a column-matrix row (one output position) is a few long runs of channels, and
- * the products are the transposes of the ones above, with Wt_g [Kc, Og] (W permuted so
- * that k = (a·KW + b)·Cg + c):
- *
- *   col   = im2col_nhwc(xt)                 [nb·P, Kc]
- *   Y_g   = col · Wt_g                      [nb·P, Og]                    forward
- *   dWt_g += colᵀ · δ_g                     [Kc, Og]                      weight gradient
- *   dcol  = δ_g · Wt_gᵀ,  dxt += col2im_nhwc(dcol),  dx += dxtᵀ           input gradient
- *
- * Y and δ are channel-major (or position-major) here and NCHW outside; the layout change is
- * fused with the work that must touch every element anyway: the bias and the ReLU on the way
- * out (forward), the ReLU mask and the bias gradient on the way in (backward). A piece is
- * sized so that its column matrix stays near NBI_CONV_PIECE_BYTES while the GEMM still gets
- * a few hundred rows or columns; one GEMM per piece rather than per sample packs W once per
- * piece. Every GEMM goes through the kernel table (nbi_k.sgemm). docs/conv.md has the
- * measurements behind the choices.
+ * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
+ * the work that must touch every element anyway: the bias and the ReLU on the way out
+ * (forward), the ReLU mask and the bias gradient on the way in (backward). A piece holds
+ * enough samples for about 512 GEMM columns (one GEMM per piece packs W once per piece, not
+ * once per sample) and its column matrix is made just before the GEMM reads it. Every GEMM
+ * goes through the kernel table (nbi_k.sgemm). docs/conv.md has the measurements behind
+ * these choices, and the alternatives that lost (a lowering through NHWC images, keeping the
+ * column matrices from forward for backward).
  *
  * Pieces are claimed one by one from a counter by the members of a job (`member`), each
  * member with its own scratch; the weight and bias gradients of piece p go to partial sums
@@ -39,13 +30,11 @@
 typedef struct job {
     const nbi_conv_geom *g;
     int64_t nb, pieces;          /* samples per piece, number of pieces */
-    int nhwc;                    /* the lowering */
     const float *in, *w, *bias, *dout, *y;
-    const float *wt;             /* NHWC: W permuted, [groups][Kc][Og] */
     float *out, *din;
     float *dwp, *dbp;            /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
     int flags;
-    float *scratch;              /* per member, see scratch_layout */
+    float *scratch;              /* per member: col [Kc·nb·P] then yt [O·nb·P] */
     int64_t scratch_per;
     int64_t next;                /* the next piece to claim */
     nb_status status;
@@ -116,13 +105,13 @@ static void delta_row(const job *j, int64_t at, int64_t P, float *d, float *db) 
     if (db) *db += sum8(d, P);
 }
 
-/* ---- a piece, from NCHW images --------------------------------------------------------------- */
+/* ---- a piece ------------------------------------------------------------------------------------ */
 
 typedef struct piece_scratch {
-    float *col, *yt, *xt, *dxt, *row;
+    float *col, *yt;
 } piece_scratch;
 
-static nb_status forward_nchw(const job *j, int64_t piece, const piece_scratch *sc) {
+static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
     const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
@@ -143,7 +132,7 @@ static nb_status forward_nchw(const job *j, int64_t piece, const piece_scratch *
     return NB_OK;
 }
 
-static nb_status backward_nchw(const job *j, int64_t piece, const piece_scratch *sc) {
+static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
     const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
@@ -174,88 +163,10 @@ static nb_status backward_nchw(const job *j, int64_t piece, const piece_scratch 
     return NB_OK;
 }
 
-/* ---- a piece, through NHWC images ------------------------------------------------------------ */
-
-static nb_status forward_nhwc(const job *j, int64_t piece, const piece_scratch *sc) {
-    const nbi_conv_geom *g = j->g;
-    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g), O = g->O;
-    const int64_t P = g->OH * g->OW, HW = g->H * g->W;
-    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
-    nbi_to_nhwc(j->in + n0 * g->C * HW, nb, g->C, HW, sc->xt);
-    for (int64_t grp = 0; grp < g->groups; grp++) {
-        nbi_im2col_nhwc(g, sc->xt, grp, nb, sc->col);
-        /* Y_g [nb·P, Og] = col [nb·P, Kc] · Wt_g [Kc, Og], columns grp·Og.. of yt [nb·P, O] */
-        nb_status s = nbi_k.sgemm(0, 0, nb * P, Og, Kc, 1.0f, sc->col, Kc, j->wt + grp * Kc * Og,
-                                  Og, 0.0f, sc->yt + grp * Og, O);
-        if (s != NB_OK) return s;
-    }
-    /* out[n, o, p] (+)= act(yt[n·P + p, o] + bias[o]): a transpose per sample, via a row */
-    const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
-    for (int64_t n = 0; n < nb; n++)
-        for (int64_t o = 0; o < O; o++) {
-            const float *src = sc->yt + n * P * O + o;
-            for (int64_t p = 0; p < P; p++) sc->row[p] = src[p * O];
-            epilogue(sc->row, j->out + ((n0 + n) * O + o) * P, P, j->bias ? j->bias[o] : 0.0f,
-                     relu, acc);
-        }
-    return NB_OK;
-}
-
-static nb_status backward_nhwc(const job *j, int64_t piece, const piece_scratch *sc) {
-    const nbi_conv_geom *g = j->g;
-    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g), O = g->O;
-    const int64_t P = g->OH * g->OW, HW = g->H * g->W;
-    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
-    /* δ [nb·P, O] from dout [nb, O, P]; Σδ per channel */
-    float *db = j->dbp ? j->dbp + piece * O : NULL, *dyt = sc->yt;
-    if (db) memset(db, 0, sizeof(float) * (size_t)O);
-    for (int64_t n = 0; n < nb; n++)
-        for (int64_t o = 0; o < O; o++) {
-            delta_row(j, ((n0 + n) * O + o) * P, P, sc->row, db ? db + o : NULL);
-            float *dst = dyt + n * P * O + o;
-            for (int64_t p = 0; p < P; p++) dst[p * O] = sc->row[p];
-        }
-    if (j->dwp) nbi_to_nhwc(j->in + n0 * g->C * HW, nb, g->C, HW, sc->xt);
-    if (j->din) memset(sc->dxt, 0, sizeof(float) * (size_t)(nb * g->C * HW));
-    for (int64_t grp = 0; grp < g->groups; grp++) {
-        nb_status s = NB_OK;
-        if (j->dwp) {
-            nbi_im2col_nhwc(g, sc->xt, grp, nb, sc->col);
-            /* dWt_g [Kc, Og] (this piece's part) = colᵀ [Kc, nb·P] · δ_g [nb·P, Og] */
-            s = nbi_k.sgemm(1, 0, Kc, Og, nb * P, 1.0f, sc->col, Kc, dyt + grp * Og, O, 0.0f,
-                            j->dwp + piece * O * Kc + grp * Kc * Og, Og);
-        }
-        if (j->din && s == NB_OK) {
-            /* dcol [nb·P, Kc] = δ_g [nb·P, Og] · Wt_gᵀ [Og, Kc], reusing col */
-            s = nbi_k.sgemm(0, 1, nb * P, Kc, Og, 1.0f, dyt + grp * Og, O, j->wt + grp * Kc * Og,
-                            Og, 0.0f, sc->col, Kc);
-            if (s == NB_OK) nbi_col2im_nhwc(g, sc->col, grp, nb, sc->dxt);
-        }
-        if (s != NB_OK) return s;
-    }
-    if (j->din) nbi_add_from_nhwc(sc->dxt, nb, g->C, HW, j->din + n0 * g->C * HW);
-    return NB_OK;
-}
-
 /* ---- running a job ------------------------------------------------------------------------- */
 
-/* Per member: col [Kc·nb·P], yt [O·nb·P], and for NHWC xt and dxt [nb·C·H·W] and a row [P]. */
-static int64_t scratch_size(const job *j) {
-    const nbi_conv_geom *g = j->g;
-    int64_t P = g->OH * g->OW, s = (nbi_conv_kc(g) + g->O) * j->nb * P;
-    if (j->nhwc) s += 2 * j->nb * g->C * g->H * g->W + P;
-    return s;
-}
-
 static piece_scratch scratch_layout(const job *j, float *base) {
-    const nbi_conv_geom *g = j->g;
-    int64_t P = g->OH * g->OW, img = j->nb * g->C * g->H * g->W;
-    piece_scratch sc = {base, base + nbi_conv_kc(g) * j->nb * P, NULL, NULL, NULL};
-    if (j->nhwc) {
-        sc.xt = sc.yt + g->O * j->nb * P;
-        sc.dxt = sc.xt + img;
-        sc.row = sc.dxt + img;
-    }
+    piece_scratch sc = {base, base + nbi_conv_kc(j->g) * j->nb * j->g->OH * j->g->OW};
     return sc;
 }
 
@@ -265,14 +176,13 @@ static void member(job *j, int is_forward, float *scratch) {
     for (;;) {
         int64_t piece = j->next++;
         if (piece >= j->pieces || j->status != NB_OK) return;
-        nb_status s = j->nhwc ? (is_forward ? forward_nhwc(j, piece, &sc) : backward_nhwc(j, piece, &sc))
-                              : (is_forward ? forward_nchw(j, piece, &sc) : backward_nchw(j, piece, &sc));
+        nb_status s = is_forward ? forward_piece(j, piece, &sc) : backward_piece(j, piece, &sc);
         if (s != NB_OK) j->status = s;
     }
 }
 
 static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
-    j->scratch_per = scratch_size(j);
+    j->scratch_per = (nbi_conv_kc(j->g) + j->g->O) * j->nb * j->g->OH * j->g->OW;
     j->scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)j->scratch_per, "conv scratch");
     if (!j->scratch) return ctx->status;
     j->next = 0;
@@ -294,30 +204,13 @@ static int64_t piece_samples(const nbi_conv_geom *g, int64_t chunk) {
     return nb < g->N ? nb : g->N;
 }
 
-static nb_status job_init(nb_ctx *ctx, job *j, const nbi_conv_geom *g, int flags,
-                          const float *w, int64_t chunk) {
+static void job_init(job *j, const nbi_conv_geom *g, int flags, const float *w, int64_t chunk) {
     memset(j, 0, sizeof *j);
     j->g = g;
     j->nb = piece_samples(g, chunk);
     j->pieces = (g->N + j->nb - 1) / j->nb;
     j->flags = flags;
     j->w = w;
-    j->nhwc = (flags & NBI_CONV_NHWC) ||
-              (!(flags & NBI_CONV_NCHW) && g->C / g->groups >= NBI_CONV_NHWC_MIN_C);
-    if (!j->nhwc) return NB_OK;
-    /* Wt[grp][(a·KW + b)·Cg + c][o] = W[grp·Og + o][c][a][b] */
-    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
-    const int64_t KK = g->KH * g->KW;
-    float *wt = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(g->O * Kc), "conv weights");
-    if (!wt) return ctx->status;
-    for (int64_t o = 0; o < g->O; o++) {
-        int64_t grp = o / Og, oo = o % Og;
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t t = 0; t < KK; t++)
-                wt[grp * Kc * Og + (t * Cg + c) * Og + oo] = w[(o * Cg + c) * KK + t];
-    }
-    j->wt = wt;
-    return NB_OK;
 }
 
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
@@ -326,11 +219,11 @@ nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
     if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
-    nb_status s = job_init(ctx, &j, g, flags, w, chunk);
+    job_init(&j, g, flags, w, chunk);
     j.in = in;
     j.bias = bias;
     j.out = out;
-    if (s == NB_OK) s = run(ctx, &j, 1);
+    nb_status s = run(ctx, &j, 1);
     nbi_arena_release(&ctx->arena, m);
     return s;
 }
@@ -341,7 +234,8 @@ nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in
     if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
-    nb_status s = job_init(ctx, &j, g, flags & ~NBI_CONV_ACCUMULATE, w, chunk);
+    job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, chunk);
+    nb_status s = NB_OK;
     j.in = in;
     j.dout = dout;
     j.y = y;
@@ -357,17 +251,10 @@ nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in
     }
     if (s == NB_OK) s = run(ctx, &j, 0);
     if (s == NB_OK && dw) {
-        /* the pieces' sums, added in piece order (NHWC: permuted back to [O, Cg, KH, KW]) */
-        const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
-        const int64_t KK = g->KH * g->KW;
+        /* the pieces' sums, added in piece order */
         for (int64_t k = 0; k < wsize; k++) {
-            int64_t at = k;
-            if (j.nhwc) { /* k = (o·Cg + c)·KK + t  ←  [grp][(t·Cg + c)][oo] */
-                int64_t o = k / (Cg * KK), c = k / KK % Cg, t = k % KK;
-                at = (o / Og) * Kc * Og + (t * Cg + c) * Og + o % Og;
-            }
             float acc = 0.0f;
-            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + at];
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + k];
             dw[k] += acc;
         }
     }
