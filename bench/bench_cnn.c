@@ -99,7 +99,7 @@ static nb_tensor *st_dense2(nb_ctx *c, nb_tensor *x, nb_params *ps) {
 
 static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double step_s) {
     static const stage stages[] = {
-        {"conv2d_1 (relu)", st_conv1}, {"maxpool2d_1", st_pool},    {"conv2d_2 (relu)", st_conv2},
+        {"conv2d_1 (relu)", st_conv1}, {"maxpool2d_1", st_pool},  {"conv2d_2 (relu)", st_conv2},
         {"maxpool2d_2", st_pool},      {"flatten_1", st_flatten}, {"dense_1 + relu", st_dense1},
         {"dense_2", st_dense2},
     };
@@ -175,8 +175,7 @@ static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double st
            tl[1] * 1e3, (tl[0] + tl[1]) * 1e3, 100.0 * (tl[0] + tl[1]) / total);
     printf("  %-18s %8s    %8s    %8.3f ms %6.1f%%\n", "SGD step", "", "", topt * 1e3,
            100.0 * topt / total);
-    printf("  %-18s %34.3f ms (a whole step, median: %.3f ms)\n", "sum", total * 1e3,
-           step_s * 1e3);
+    printf("  %-18s %34.3f ms (a whole step, median: %.3f ms)\n", "sum", total * 1e3, step_s * 1e3);
     nb_tensor_free(in);
     free(tf);
     free(tb);
@@ -238,9 +237,9 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("nabla (%s) cnn batch %d sgd threads %s: %.0f samples/s (median of %d; min %.0f, "
-           "max %.0f); %.0f samples per CPU-second; peak RSS %.0f MiB\n", nb_kernel_isa(), batch,
-           threads ? threads : "default", med, repeats, rate[0], rate[repeats - 1], cmed,
-           (double)ru.ru_maxrss / 1024.0);
+           "max %.0f); %.0f samples per CPU-second; peak RSS %.0f MiB\n",
+           nb_kernel_isa(), batch, threads ? threads : "default", med, repeats, rate[0],
+           rate[repeats - 1], cmed, (double)ru.ru_maxrss / 1024.0);
     if (show) breakdown(m, opt, batch, repeats * steps, step_s);
     free(rate);
     free(crate);

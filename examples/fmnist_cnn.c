@@ -61,14 +61,22 @@ int main(int argc, char **argv) {
     double lr = 0.0;
     int64_t limit = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
-        else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--lr") && i + 1 < argc) lr = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--limit") && i + 1 < argc) limit = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) setenv("NB_THREADS", argv[++i], 1);
-        else if (!strcmp(argv[i], "--sgd")) use_sgd = 1;
-        else if (!strcmp(argv[i], "--augment")) augment = 1;
+        if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
+            epochs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lr") && i + 1 < argc)
+            lr = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
+            limit = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            setenv("NB_THREADS", argv[++i], 1);
+        else if (!strcmp(argv[i], "--sgd"))
+            use_sgd = 1;
+        else if (!strcmp(argv[i], "--augment"))
+            augment = 1;
         else {
             fprintf(stderr, "usage: fmnist_cnn [--data DIR] [--epochs E] [--batch B] [--sgd] "
                             "[--lr LR] [--limit N] [--augment] [--threads T]\n");
@@ -90,15 +98,17 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; first && i < n_train; i++) first[i] = i;
     if (!first || nb_dataset_subset(train_all, first, n_train, &train) != NB_OK) die("subset");
     free(first);
-    printf("Fashion-MNIST: %lld training images (of %lld), %lld test images\n",
-           (long long)n_train, (long long)n_all, (long long)nb_dataset_len(test));
+    printf("Fashion-MNIST: %lld training images (of %lld), %lld test images\n", (long long)n_train,
+           (long long)n_all, (long long)nb_dataset_len(test));
     nb_norm to_unit; /* bytes to [0, 1] */
     nb_loader *train_ld = NULL, *test_ld = NULL;
     if (nb_norm_const(&to_unit, 0.0f, 255.0f) != NB_OK ||
-        nb_loader_new(train, &(nb_loader_opts){.batch_size = batch, .shuffle = 1, .prefetch = 1,
-                                               .norm = &to_unit}, &train_ld) != NB_OK ||
-        nb_loader_new(test, &(nb_loader_opts){.batch_size = 1000, .norm = &to_unit},
-                      &test_ld) != NB_OK)
+        nb_loader_new(
+            train,
+            &(nb_loader_opts){.batch_size = batch, .shuffle = 1, .prefetch = 1, .norm = &to_unit},
+            &train_ld) != NB_OK ||
+        nb_loader_new(test, &(nb_loader_opts){.batch_size = 1000, .norm = &to_unit}, &test_ld) !=
+            NB_OK)
         die("loaders");
 
     nb_model *m = nb_model_new(NB_DIMS(1, 28, 28), 42);
@@ -153,8 +163,9 @@ int main(int argc, char **argv) {
         }
         double dt = nb_time() - t0, acc = evaluate(m, ctx, test_ld);
         printf("epoch %d  loss %.4f  train accuracy %.4f  test accuracy %.4f  (%.1f s, %.0f "
-               "samples/s)\n", epoch, loss_sum / (double)seen, (double)right / (double)seen, acc,
-               dt, (double)seen / dt);
+               "samples/s)\n",
+               epoch, loss_sum / (double)seen, (double)right / (double)seen, acc, dt,
+               (double)seen / dt);
         fflush(stdout);
     }
     nb_loader_free(train_ld);

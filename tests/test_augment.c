@@ -5,8 +5,8 @@
 #include "nbtest.h"
 
 /* y = the H x W window at (oy, ox) of x padded by pad with fill (torchvision's crop) */
-static void crop_padded(const float *x, int64_t H, int64_t W, int64_t pad, int64_t oy,
-                        int64_t ox, float fill, float *y) {
+static void crop_padded(const float *x, int64_t H, int64_t W, int64_t pad, int64_t oy, int64_t ox,
+                        float fill, float *y) {
     for (int64_t r = 0; r < H; r++)
         for (int64_t c = 0; c < W; c++) {
             int64_t sr = r + oy - pad, sc = c + ox - pad;
@@ -29,7 +29,8 @@ static void test_shift_is_a_crop(void) {
     /* one by hand: down 1, left 2 */
     memcpy(y, x, sizeof x);
     nb_augment_shift(y, 1, H, W, 1, -2, 0.0f);
-    static const float hand[H * W] = {0, 0, 0, 0, 0, 3, 4, 5, 0, 0, 8, 9, 10, 0, 0, 13, 14, 15, 0, 0};
+    static const float hand[H * W] = {0, 0, 0,  0, 0, 3,  4,  5,  0, 0,
+                                      8, 9, 10, 0, 0, 13, 14, 15, 0, 0};
     CHECK(memcmp(y, hand, sizeof y) == 0);
 }
 

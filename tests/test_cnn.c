@@ -32,12 +32,16 @@ static void test_fmnist_shapes_and_init(void) {
     /* 32·25 + 32, 64·32·25 + 64, 1024·128 + 128, 128·10 + 10 */
     CHECK(nb_model_param_count(m) == 832 + 51264 + 131200 + 1290);
     nb_params *ps = nb_model_params(m);
-    nb_tensor *w1 = nb_params_find(ps, "conv2d_1.weight"), *b1 = nb_params_find(ps, "conv2d_1.bias");
+    nb_tensor *w1 = nb_params_find(ps, "conv2d_1.weight"),
+              *b1 = nb_params_find(ps, "conv2d_1.bias");
     nb_tensor *w2 = nb_params_find(ps, "conv2d_2.weight");
     CHECK(w1 && w1->rank == 4 && w1->shape[0] == 32 && w1->shape[1] == 1 && w1->shape[2] == 5);
     CHECK(w2 && w2->shape[0] == 64 && w2->shape[1] == 32);
     /* PyTorch's default: U(±1/sqrt(fan_in)) for weight and bias; fan_in 25 and 800 */
-    struct { nb_tensor *t; float bound; } chk[3] = {{w1, 0.2f}, {b1, 0.2f}, {w2, 1.0f / sqrtf(800.0f)}};
+    struct {
+        nb_tensor *t;
+        float bound;
+    } chk[3] = {{w1, 0.2f}, {b1, 0.2f}, {w2, 1.0f / sqrtf(800.0f)}};
     for (int k = 0; k < 3; k++) {
         if (!chk[k].t) continue;
         const float *p = nb_f32(chk[k].t);
@@ -48,8 +52,7 @@ static void test_fmnist_shapes_and_init(void) {
         }
         CHECK(mx <= chk[k].bound);
         if (chk[k].t->numel > 500) /* variance b²/3 within sampling error */
-            CHECK_CLOSE(s2 / (double)chk[k].t->numel, chk[k].bound * chk[k].bound / 3.0, 0,
-                        0.15);
+            CHECK_CLOSE(s2 / (double)chk[k].t->numel, chk[k].bound * chk[k].bound / 3.0, 0, 0.15);
         else
             CHECK(mx > 0.5 * chk[k].bound);
     }
@@ -61,11 +64,20 @@ static void test_fmnist_shapes_and_init(void) {
     char *text = malloc((size_t)n + 1);
     text[fread(text, 1, (size_t)n, f)] = '\0';
     fclose(f);
-    static const char *const want[] = {
-        "conv2d_1 (Conv2D)", "(None, 32, 24, 24)", "832", "5x5, relu",
-        "maxpool2d_1 (MaxPool2D)", "(None, 32, 12, 12)", "2x2, stride 2x2",
-        "(None, 64, 8, 8)", "51264", "(None, 64, 4, 4)", "flatten_1 (Flatten)", "(None, 1024)",
-        "Total params: 184586", "Non-trainable params: 0"};
+    static const char *const want[] = {"conv2d_1 (Conv2D)",
+                                       "(None, 32, 24, 24)",
+                                       "832",
+                                       "5x5, relu",
+                                       "maxpool2d_1 (MaxPool2D)",
+                                       "(None, 32, 12, 12)",
+                                       "2x2, stride 2x2",
+                                       "(None, 64, 8, 8)",
+                                       "51264",
+                                       "(None, 64, 4, 4)",
+                                       "flatten_1 (Flatten)",
+                                       "(None, 1024)",
+                                       "Total params: 184586",
+                                       "Non-trainable params: 0"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         CHECK_MSG(strstr(text, want[i]) != NULL, "summary lacks '%s':\n%s", want[i], text);
     free(text);
@@ -91,7 +103,8 @@ static void expect_add_error(nb_model *m, nb_status got, const char *a, const ch
     int64_t before = nb_model_param_count(m);
     CHECK(got == NB_ERR_SHAPE);
     CHECK_MSG(strstr(nb_last_error(), a) != NULL, "message lacks '%s': %s", a, nb_last_error());
-    if (b) CHECK_MSG(strstr(nb_last_error(), b) != NULL, "message lacks '%s': %s", b, nb_last_error());
+    if (b)
+        CHECK_MSG(strstr(nb_last_error(), b) != NULL, "message lacks '%s': %s", b, nb_last_error());
     CHECK(nb_model_param_count(m) == before);
 }
 
@@ -126,8 +139,9 @@ static void test_conv_options(void) {
     int64_t s[NB_MAX_RANK];
     CHECK_OK(nb_model_conv2d_with(m, 8, &(nb_conv2d_opts){.kernel = {4, 3}, .same = 1}));
     CHECK(nb_model_output_shape(m, s) == 3 && s[0] == 8 && s[1] == 9 && s[2] == 10);
-    CHECK_OK(nb_model_conv2d_with(m, 8, &(nb_conv2d_opts){.kernel = {3}, .stride = {2, 3},
-                                                          .pad = {1, 1, 0, 0}, .groups = 8}));
+    CHECK_OK(nb_model_conv2d_with(
+        m, 8,
+        &(nb_conv2d_opts){.kernel = {3}, .stride = {2, 3}, .pad = {1, 1, 0, 0}, .groups = 8}));
     CHECK(nb_model_output_shape(m, s) == 3 && s[1] == 5 && s[2] == 3); /* (9+2-3)/2+1, (10-3)/3+1 */
     nb_tensor *w = nb_params_find(nb_model_params(m), "conv2d_2.weight");
     CHECK(w && w->shape[0] == 8 && w->shape[1] == 1); /* depthwise */
@@ -222,8 +236,8 @@ static void make_bars(nb_rng *rng, int n, float *x, int32_t *y) {
 
 static void test_learns_bars(void) {
     nb_model *m = nb_model_new(NB_DIMS(1, 8, 8), 7);
-    CHECK_OK(nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3}, .same = 1,
-                                                          .activation = NB_ACT_RELU}));
+    CHECK_OK(nb_model_conv2d_with(
+        m, 4, &(nb_conv2d_opts){.kernel = {3}, .same = 1, .activation = NB_ACT_RELU}));
     CHECK_OK(nb_model_batchnorm(m));
     CHECK_OK(nb_model_maxpool2d(m, 2, 0));
     CHECK_OK(nb_model_dropout(m, 0.1f));
@@ -244,8 +258,8 @@ static void test_learns_bars(void) {
         nb_ctx_reset(ctx);
         nb_tensor *x = nb_tensor_from(ctx, NB_F32, xb, 4, (int64_t[]){B, 1, 8, 8});
         nb_tensor *lab = nb_tensor_from(ctx, NB_I32, yb, 1, (int64_t[]){B});
-        nb_tensor *loss = nb_cross_entropy(ctx, nb_model_forward_rng(m, ctx, x, &drop), lab,
-                                           NB_REDUCE_MEAN);
+        nb_tensor *loss =
+            nb_cross_entropy(ctx, nb_model_forward_rng(m, ctx, x, &drop), lab, NB_REDUCE_MEAN);
         nb_optim_zero_grad(opt);
         nb_status s = nb_backward(ctx, loss);
         if (s != NB_OK) {

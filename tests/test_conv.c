@@ -54,7 +54,8 @@ static bool load(void) {
     return fx != NULL;
 }
 
-/* ---- PyTorch parity ---------------------------------------------------------------------------- */
+/* ---- PyTorch parity ----------------------------------------------------------------------------
+ */
 
 typedef enum { K_2D, K_1D, K_T } conv_kind;
 
@@ -201,8 +202,8 @@ static void test_dropout_scale_parity(void) {
         float v = nb_f32(y)[i];
         if (v != 0.0f && ya->data[i] != 0.0f) {
             both++;
-            CHECK_MSG(v == ya->data[i], "element %lld: %.9g, PyTorch %.9g", (long long)i,
-                      (double)v, (double)ya->data[i]);
+            CHECK_MSG(v == ya->data[i], "element %lld: %.9g, PyTorch %.9g", (long long)i, (double)v,
+                      (double)ya->data[i]);
         }
         if (v == 0.0f) continue;
         CHECK(v == nb_f32(x)[i] * (1.0f / (1.0f - cfg->data[0])));
@@ -241,12 +242,26 @@ static void test_lowered_vs_reference(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     for (size_t k = 0; k < sizeof geoms / sizeof geoms[0]; k++) {
         const int64_t *q = geoms[k];
-        nbi_conv_geom g = {.N = q[0], .C = q[1], .H = q[2], .W = q[3], .O = q[4], .KH = q[5],
-                           .KW = q[6], .sh = q[7], .sw = q[8], .pt = q[9], .pb = q[10],
-                           .pl = q[11], .pr = q[12], .dh = q[13], .dw = q[14], .groups = q[15]};
+        nbi_conv_geom g = {.N = q[0],
+                           .C = q[1],
+                           .H = q[2],
+                           .W = q[3],
+                           .O = q[4],
+                           .KH = q[5],
+                           .KW = q[6],
+                           .sh = q[7],
+                           .sw = q[8],
+                           .pt = q[9],
+                           .pb = q[10],
+                           .pl = q[11],
+                           .pr = q[12],
+                           .dh = q[13],
+                           .dw = q[14],
+                           .groups = q[15]};
         g.OH = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
         g.OW = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
-        int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g), ny = g.N * g.O * g.OH * g.OW;
+        int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g),
+                ny = g.N * g.O * g.OH * g.OW;
         size_t bx = sizeof(float) * (size_t)nx, bw = sizeof(float) * (size_t)nw;
         size_t by = sizeof(float) * (size_t)ny;
         float *x = malloc(bx), *w = malloc(bw), *b = malloc(sizeof(float) * (size_t)g.O);
@@ -285,8 +300,8 @@ static void test_lowered_vs_reference(void) {
                 CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, fl, y1, chunks[ci]));
                 close_arrays(what, y1, yr, ny);
                 if (!relu) { /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
-                    CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1,
-                                              chunks[ci]));
+                    CHECK_OK(
+                        nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1, chunks[ci]));
                     for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
                     close_arrays(what, y1, y0, ny);
                 }
@@ -294,8 +309,7 @@ static void test_lowered_vs_reference(void) {
                 for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
                 for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
                 for (int64_t i = 0; i < g.O; i++) db1[i] = 1.0f;
-                CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1,
-                                           chunks[ci]));
+                CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1, chunks[ci]));
                 for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
                 for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
                 for (int64_t i = 0; i < g.O; i++) db1[i] -= 1.0f;
@@ -322,8 +336,20 @@ static void test_maxpool_fast_path(void) {
     x[17] = NAN;
     x[3 * H * W + 22] = NAN;
     x[3 * H * W + 23] = NAN;
-    nbi_conv_geom g = {.N = 1, .C = PL, .O = PL, .H = H, .W = W, .KH = 2, .KW = 2, .sh = 2,
-                       .sw = 2, .dh = 1, .dw = 1, .OH = 4, .OW = 5, .groups = PL};
+    nbi_conv_geom g = {.N = 1,
+                       .C = PL,
+                       .O = PL,
+                       .H = H,
+                       .W = W,
+                       .KH = 2,
+                       .KW = 2,
+                       .sh = 2,
+                       .sw = 2,
+                       .dh = 1,
+                       .dw = 1,
+                       .OH = 4,
+                       .OW = 5,
+                       .groups = PL};
     nbi_maxpool_forward(&g, PL, x, y1, a1);
     g.pb = 1;
     nbi_maxpool_forward(&g, PL, x, y0, a0);
@@ -374,7 +400,8 @@ static void test_fused_relu(void) {
     nb_ctx_free(ctx[1]);
 }
 
-/* ---- dropout ------------------------------------------------------------------------------------ */
+/* ---- dropout ------------------------------------------------------------------------------------
+ */
 
 static void test_dropout(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -424,7 +451,8 @@ static void test_dropout(void) {
     nb_ctx_free(ctx);
 }
 
-/* ---- errors --------------------------------------------------------------------------------------- */
+/* ---- errors
+ * --------------------------------------------------------------------------------------- */
 
 static void expect_error(nb_ctx *ctx, nb_tensor *y, nb_status want, const char *part1,
                          const char *part2) {
@@ -464,8 +492,9 @@ static void test_errors(void) {
                  NB_ERR_ARG, "stride 1", NULL);
     x = nb_zeros(ctx, NB_DIMS(1, 3, 4, 4));
     w = nb_zeros(ctx, NB_DIMS(3, 2, 3, 3));
-    expect_error(ctx, nb_conv_transpose2d(ctx, x, w, NULL,
-                                          &(nb_conv_opts){.stride = {2, 2}, .output_padding = {2, 0}}),
+    expect_error(ctx,
+                 nb_conv_transpose2d(ctx, x, w, NULL,
+                                     &(nb_conv_opts){.stride = {2, 2}, .output_padding = {2, 0}}),
                  NB_ERR_SHAPE, "output_padding 2", NULL);
     x = nb_zeros(ctx, NB_DIMS(1, 2, 3, 3));
     expect_error(ctx, nb_max_pool2d(ctx, x, &(nb_pool_opts){.kernel = {4, 4}}), NB_ERR_SHAPE,
@@ -474,11 +503,11 @@ static void test_errors(void) {
     expect_error(ctx, nb_avg_pool2d(ctx, x, &(nb_pool_opts){.kernel = {2, 2}, .pad = {2, 2, 0, 0}}),
                  NB_ERR_SHAPE, "half the kernel", NULL);
     x = nb_zeros(ctx, NB_DIMS(1, 3));
-    expect_error(ctx, nb_batch_norm(ctx, x, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f),
-                 NB_ERR_SHAPE, "more than one value per channel", NULL);
+    expect_error(ctx, nb_batch_norm(ctx, x, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f), NB_ERR_SHAPE,
+                 "more than one value per channel", NULL);
     x = nb_zeros(ctx, NB_DIMS(4, 3));
-    expect_error(ctx, nb_batch_norm(ctx, x, NULL, NULL, NULL, NULL, 0, 0.1f, 1e-5f),
-                 NB_ERR_SHAPE, "running_mean", NULL);
+    expect_error(ctx, nb_batch_norm(ctx, x, NULL, NULL, NULL, NULL, 0, 0.1f, 1e-5f), NB_ERR_SHAPE,
+                 "running_mean", NULL);
     x = nb_zeros(ctx, NB_DIMS(4, 3));
     nb_tensor *rm = nb_zeros(ctx, NB_DIMS(4)), *rv = nb_ones(ctx, NB_DIMS(4));
     expect_error(ctx, nb_batch_norm(ctx, x, NULL, NULL, rm, rv, 1, 0.1f, 1e-5f), NB_ERR_SHAPE,

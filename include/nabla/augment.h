@@ -16,10 +16,10 @@ extern "C" {
 #endif
 
 typedef struct nb_augment_opts {
-    int64_t pad;      /* shift by up to ±pad pixels each way (0: no shift); the uncovered
-                         border takes `fill` */
-    float fill;       /* 0 for zero padding */
-    float flip_p;     /* probability of a horizontal flip (0: never, 0.5: torchvision's) */
+    int64_t pad;  /* shift by up to ±pad pixels each way (0: no shift); the uncovered
+                     border takes `fill` */
+    float fill;   /* 0 for zero padding */
+    float flip_p; /* probability of a horizontal flip (0: never, 0.5: torchvision's) */
 } nb_augment_opts;
 
 /* out[n] = flip?(shift(x[n])) for every sample. out may be x (in place) or another

@@ -60,19 +60,27 @@ nb_status nb_augment_batch(const nb_tensor *x, nb_tensor *out, const nb_augment_
                            nb_rng *rng) {
     if (!x || !out || !opts || !rng)
         return nbi_error(NB_ERR_ARG, "nb_augment_batch: NULL %s",
-                         !x ? "input" : !out ? "output" : !opts ? "options" : "generator");
+                         !x      ? "input"
+                         : !out  ? "output"
+                         : !opts ? "options"
+                                 : "generator");
     char a[96], b[96];
     if (x->dtype != NB_F32 || x->rank != 4 || !nb_tensor_is_contiguous(x))
-        return nbi_error(NB_ERR_SHAPE, "nb_augment_batch: input %s must be a contiguous f32 "
-                         "batch [N, C, H, W]", nb_shape_str(x, a, sizeof a));
-    if (out != x && (!nb_tensor_same_shape(x, out) || out->dtype != NB_F32 ||
-                     !nb_tensor_is_contiguous(out)))
-        return nbi_error(NB_ERR_SHAPE, "nb_augment_batch: output %s must be a contiguous f32 "
-                         "tensor shaped like the input %s", nb_shape_str(out, b, sizeof b),
+        return nbi_error(NB_ERR_SHAPE,
+                         "nb_augment_batch: input %s must be a contiguous f32 "
+                         "batch [N, C, H, W]",
                          nb_shape_str(x, a, sizeof a));
+    if (out != x &&
+        (!nb_tensor_same_shape(x, out) || out->dtype != NB_F32 || !nb_tensor_is_contiguous(out)))
+        return nbi_error(NB_ERR_SHAPE,
+                         "nb_augment_batch: output %s must be a contiguous f32 "
+                         "tensor shaped like the input %s",
+                         nb_shape_str(out, b, sizeof b), nb_shape_str(x, a, sizeof a));
     if (opts->pad < 0 || !(opts->flip_p >= 0.0f && opts->flip_p <= 1.0f))
-        return nbi_error(NB_ERR_ARG, "nb_augment_batch: need pad >= 0 and 0 <= flip_p <= 1, "
-                         "got pad %lld, flip_p %g", (long long)opts->pad, (double)opts->flip_p);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_augment_batch: need pad >= 0 and 0 <= flip_p <= 1, "
+                         "got pad %lld, flip_p %g",
+                         (long long)opts->pad, (double)opts->flip_p);
     const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     const int64_t per = C * H * W;
     for (int64_t n = 0; n < N; n++) {
@@ -84,7 +92,8 @@ nb_status nb_augment_batch(const nb_tensor *x, nb_tensor *out, const nb_augment_
             int64_t dx = (int64_t)nb_rng_below(rng, span) - opts->pad;
             nb_augment_shift(img, C, H, W, dy, dx, opts->fill);
         }
-        if (opts->flip_p > 0.0f && nb_rng_uniform(rng) < opts->flip_p) nb_augment_hflip(img, C, H, W);
+        if (opts->flip_p > 0.0f && nb_rng_uniform(rng) < opts->flip_p)
+            nb_augment_hflip(img, C, H, W);
     }
     return NB_OK;
 }

@@ -10,8 +10,7 @@
 #include <string.h>
 
 /* [lo, hi): the output positions j in [0, out) with 0 <= j·s + off < in */
-static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo,
-                        int64_t *hi) {
+static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
     int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
     int64_t h = in - 1 - off < 0 ? 0 : (in - 1 - off) / s + 1;
     if (h > out) h = out;
@@ -31,10 +30,14 @@ static inline void copy_run(float *restrict d, const float *restrict s, int64_t 
         i += 4;
     }
     switch (n - i) {
-    case 3: d[i + 2] = s[i + 2]; /* fall through */
-    case 2: d[i + 1] = s[i + 1]; /* fall through */
-    case 1: d[i] = s[i]; /* fall through */
-    default: break;
+    case 3:
+        d[i + 2] = s[i + 2]; /* fall through */
+    case 2:
+        d[i + 1] = s[i + 1]; /* fall through */
+    case 1:
+        d[i] = s[i]; /* fall through */
+    default:
+        break;
     }
 }
 

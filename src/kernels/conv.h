@@ -21,13 +21,13 @@
 #include "base/base.h"
 
 typedef struct nbi_conv_geom {
-    int64_t N, C, H, W;          /* input: batch, channels, height, width */
-    int64_t O, KH, KW;           /* output channels, kernel height and width */
-    int64_t OH, OW;              /* output height and width */
-    int64_t sh, sw;              /* stride */
-    int64_t pt, pb, pl, pr;      /* padding: top, bottom, left, right (the far sides only
-                                    bound OH, OW and average pooling's windows) */
-    int64_t dh, dw;              /* dilation */
+    int64_t N, C, H, W;     /* input: batch, channels, height, width */
+    int64_t O, KH, KW;      /* output channels, kernel height and width */
+    int64_t OH, OW;         /* output height and width */
+    int64_t sh, sw;         /* stride */
+    int64_t pt, pb, pl, pr; /* padding: top, bottom, left, right (the far sides only
+                               bound OH, OW and average pooling's windows) */
+    int64_t dh, dw;         /* dilation */
     int64_t groups;
 } nbi_conv_geom;
 
@@ -48,11 +48,10 @@ void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
 /* ---- reference convolution (kernels/ref/conv.c): the definition, loop by loop ----------- */
 
 /* y = conv(x, w) + b (b may be NULL); y is written, not accumulated. */
-void nbi_conv_ref_forward(const nbi_conv_geom *g, const float *x, const float *w,
-                          const float *b, float *y);
+void nbi_conv_ref_forward(const nbi_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y);
 /* dx += convᵀ(dy, w):  dx[n,c,ih,iw] += Σ w[o,c',a,b] dy[n,o,i,j] over the taps reading it. */
-void nbi_conv_ref_backward_data(const nbi_conv_geom *g, const float *dy, const float *w,
-                                float *dx);
+void nbi_conv_ref_backward_data(const nbi_conv_geom *g, const float *dy, const float *w, float *dx);
 /* dw += Σ_{n,i,j} dy[n,o,i,j] · x[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw]. */
 void nbi_conv_ref_backward_weight(const nbi_conv_geom *g, const float *x, const float *dy,
                                   float *dw);
@@ -71,10 +70,10 @@ void nbi_maxpool_backward(const nbi_conv_geom *g, int64_t planes, const float *d
 /* y = mean over the window: divided by KH·KW when count_pad (PyTorch's count_include_pad,
  * counting padding inside the padded image but not beyond it), else by the number of image
  * elements in the window. */
-void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad,
-                         const float *x, float *y);
+void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *x,
+                         float *y);
 /* dx += dy / divisor over each window */
-void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad,
-                          const float *dy, float *dx);
+void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *dy,
+                          float *dx);
 
 #endif

@@ -11,36 +11,41 @@
 
 #include <math.h>
 
-static inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t imax(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
+static inline int64_t imin(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
 
 /* v replaces the running maximum m: strictly greater keeps the first maximum, and a NaN
  * beats any number (once). */
-static inline int beats(float v, float m) { return v > m || (v != v && m == m); }
+static inline int beats(float v, float m) {
+    return v > m || (v != v && m == m);
+}
 
 /* One output of the 2x2 window at column q of rows r0, r1 (flat index of r0[0] is base),
  * written with selects rather than branches: random signs would mispredict them. */
-#define MAX2X2(OUT, AT, q)                                                                   \
-    do {                                                                                     \
-        float a_ = r0[q], b_ = r0[q + 1], c_ = r1[q], d_ = r1[q + 1], m_ = a_;               \
-        int32_t at_ = base + (int32_t)(q);                                                   \
-        int t_ = beats(b_, m_);                                                              \
-        m_ = t_ ? b_ : m_;                                                                   \
-        at_ = t_ ? base + (int32_t)(q) + 1 : at_;                                            \
-        t_ = beats(c_, m_);                                                                  \
-        m_ = t_ ? c_ : m_;                                                                   \
-        at_ = t_ ? base + W + (int32_t)(q) : at_;                                            \
-        t_ = beats(d_, m_);                                                                  \
-        m_ = t_ ? d_ : m_;                                                                   \
-        at_ = t_ ? base + W + (int32_t)(q) + 1 : at_;                                        \
-        OUT = m_;                                                                            \
-        AT = at_;                                                                            \
+#define MAX2X2(OUT, AT, q)                                                                         \
+    do {                                                                                           \
+        float a_ = r0[q], b_ = r0[q + 1], c_ = r1[q], d_ = r1[q + 1], m_ = a_;                     \
+        int32_t at_ = base + (int32_t)(q);                                                         \
+        int t_ = beats(b_, m_);                                                                    \
+        m_ = t_ ? b_ : m_;                                                                         \
+        at_ = t_ ? base + (int32_t)(q) + 1 : at_;                                                  \
+        t_ = beats(c_, m_);                                                                        \
+        m_ = t_ ? c_ : m_;                                                                         \
+        at_ = t_ ? base + W + (int32_t)(q) : at_;                                                  \
+        t_ = beats(d_, m_);                                                                        \
+        m_ = t_ ? d_ : m_;                                                                         \
+        at_ = t_ ? base + W + (int32_t)(q) + 1 : at_;                                              \
+        OUT = m_;                                                                                  \
+        AT = at_;                                                                                  \
     } while (0)
 
 /* A row of outputs of the 2x2 window, stride 2: blocks of 8 the compiler vectorises. */
-static void maxpool_2x2_row(const float *restrict r0, const float *restrict r1,
-                            float *restrict y, int32_t *restrict as, int64_t OW, int32_t base,
-                            int32_t W) {
+static void maxpool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
+                            int32_t *restrict as, int64_t OW, int32_t base, int32_t W) {
     int64_t j = 0;
     for (; j + 8 <= OW; j += 8)
         for (int k = 0; k < 8; k++) MAX2X2(y[j + k], as[j + k], 2 * (j + k));
@@ -121,8 +126,8 @@ static float window(const nbi_conv_geom *g, int count_pad, int64_t i, int64_t j,
     return (float)(count_pad ? padded : inside);
 }
 
-void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad,
-                         const float *x, float *y) {
+void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *x,
+                         float *y) {
     const int64_t plane = g->H * g->W, P = g->OH * g->OW;
     for (int64_t p = 0; p < planes; p++) {
         const float *xs = x + p * plane;
@@ -139,8 +144,8 @@ void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad,
     }
 }
 
-void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad,
-                          const float *dy, float *dx) {
+void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *dy,
+                          float *dx) {
     const int64_t plane = g->H * g->W, P = g->OH * g->OW;
     for (int64_t p = 0; p < planes; p++) {
         float *xs = dx + p * plane;

@@ -3,9 +3,10 @@
  *     a = f(conv2d(x, W) + b)        x [N, C, H, W], W [filters, C/groups, KH, KW], b [filters]
  *
  * a composition of ops (conv2d with its bias, then the activation; a ReLU is fused into the
- * conv2d op, which saves two passes over the output each way), so its backward is the ops'. Defaults follow PyTorch, whose layouts it shares, so weights move between the two
- * unchanged: W ~ kaiming_uniform(a = √5), which is U(±1/sqrt(fan_in)), and b ~
- * U(±1/sqrt(fan_in)), fan_in = C/groups·KH·KW. */
+ * conv2d op, which saves two passes over the output each way), so its backward is the ops'.
+ * Defaults follow PyTorch, whose layouts it shares, so weights move between the two unchanged: W ~
+ * kaiming_uniform(a = √5), which is U(±1/sqrt(fan_in)), and b ~ U(±1/sqrt(fan_in)), fan_in =
+ * C/groups·KH·KW. */
 #include "nn/nn.h"
 
 #include <math.h>
@@ -15,8 +16,8 @@
 typedef struct conv_layer {
     nbi_layer base;
     int64_t filters;
-    nb_conv2d_opts o;   /* kernel[1], stride, dilation, groups resolved; pad resolved if same */
-    nb_conv_opts op;    /* what forward passes to nb_conv2d */
+    nb_conv2d_opts o; /* kernel[1], stride, dilation, groups resolved; pad resolved if same */
+    nb_conv_opts op;  /* what forward passes to nb_conv2d */
     nb_tensor *W, *b;
 } conv_layer;
 
@@ -26,20 +27,25 @@ static nb_status conv_output_shape(const nbi_layer *l, int *rank, int64_t *shape
     char in[128];
     nbi_batch_shape_str(l->in_rank, l->in_shape, in, sizeof in);
     if (l->in_rank != 3)
-        return nbi_error(NB_ERR_SHAPE, "conv2d '%s': input %s must have samples [C, H, W] "
-                         "(rank 3 per sample; add a channel axis to plain images)", l->name, in);
+        return nbi_error(NB_ERR_SHAPE,
+                         "conv2d '%s': input %s must have samples [C, H, W] "
+                         "(rank 3 per sample; add a channel axis to plain images)",
+                         l->name, in);
     int64_t C = l->in_shape[0], H = l->in_shape[1], W = l->in_shape[2];
     if (C % o->groups != 0 || c->filters % o->groups != 0)
-        return nbi_error(NB_ERR_SHAPE, "conv2d '%s': %lld input channels and %lld filters must "
-                         "both divide by groups = %lld (input %s)", l->name, (long long)C,
-                         (long long)c->filters, (long long)o->groups, in);
+        return nbi_error(NB_ERR_SHAPE,
+                         "conv2d '%s': %lld input channels and %lld filters must "
+                         "both divide by groups = %lld (input %s)",
+                         l->name, (long long)C, (long long)c->filters, (long long)o->groups, in);
     const int64_t *p = c->op.pad;
-    int64_t eh = o->dilation[0] * (o->kernel[0] - 1) + 1, ew = o->dilation[1] * (o->kernel[1] - 1) + 1;
+    int64_t eh = o->dilation[0] * (o->kernel[0] - 1) + 1,
+            ew = o->dilation[1] * (o->kernel[1] - 1) + 1;
     if (eh > H + p[0] + p[1] || ew > W + p[2] + p[3])
-        return nbi_error(NB_ERR_SHAPE, "conv2d '%s': the kernel %lldx%lld%s is larger than its "
+        return nbi_error(NB_ERR_SHAPE,
+                         "conv2d '%s': the kernel %lldx%lld%s is larger than its "
                          "input %lldx%lld (padded to %lldx%lld; input %s): use a smaller kernel, "
-                         "padding, or fewer pooling layers before it", l->name,
-                         (long long)o->kernel[0], (long long)o->kernel[1],
+                         "padding, or fewer pooling layers before it",
+                         l->name, (long long)o->kernel[0], (long long)o->kernel[1],
                          (eh != o->kernel[0] || ew != o->kernel[1]) ? " (dilated)" : "",
                          (long long)H, (long long)W, (long long)(H + p[0] + p[1]),
                          (long long)(W + p[2] + p[3]), in);
@@ -113,12 +119,15 @@ static const nbi_layer_vt conv_vt = {
     .describe = conv_describe,
 };
 
-static int64_t or1(int64_t v) { return v ? v : 1; }
+static int64_t or1(int64_t v) {
+    return v ? v : 1;
+}
 
 nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opts *opts) {
     if (!m) return nbi_error(NB_ERR_ARG, "nb_model_conv2d: model is NULL");
-    if (!opts) return nbi_error(NB_ERR_ARG, "nb_model_conv2d_with: options are NULL (the "
-                                "kernel size is required)");
+    if (!opts)
+        return nbi_error(NB_ERR_ARG, "nb_model_conv2d_with: options are NULL (the "
+                                     "kernel size is required)");
     nb_conv2d_opts o = *opts;
     if (filters < 1)
         return nbi_error(NB_ERR_ARG, "nb_model_conv2d: filters must be at least 1, got %lld",
@@ -136,8 +145,10 @@ nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opt
     for (int k = 0; k < 4; k++)
         if (o.pad[k] < 0) return nbi_error(NB_ERR_ARG, "nb_model_conv2d: padding must be >= 0");
     if (o.same && (o.stride[0] != 1 || o.stride[1] != 1))
-        return nbi_error(NB_ERR_ARG, "nb_model_conv2d: padding \"same\" needs stride 1 (got "
-                         "%lldx%lld)", (long long)o.stride[0], (long long)o.stride[1]);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_model_conv2d: padding \"same\" needs stride 1 (got "
+                         "%lldx%lld)",
+                         (long long)o.stride[0], (long long)o.stride[1]);
     o.groups = or1(o.groups);
     if (o.groups < 1) return nbi_error(NB_ERR_ARG, "nb_model_conv2d: groups must be >= 1");
     if ((unsigned)o.activation >= NB_ACT_COUNT)

@@ -20,9 +20,11 @@ static nb_status same_shape(const nbi_layer *l, int *rank, int64_t *shape) {
 static nb_tensor *dropout_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
     const dropout_layer *d = (const dropout_layer *)l;
     if (f->training && d->p > 0.0f && !f->rng && x) {
-        nbi_error(NB_ERR_ARG, "dropout '%s': training mode draws a mask and needs a generator: "
+        nbi_error(NB_ERR_ARG,
+                  "dropout '%s': training mode draws a mask and needs a generator: "
                   "call nb_model_forward_rng(m, ctx, x, rng), or nb_model_train(m, 0) for "
-                  "inference", l->name);
+                  "inference",
+                  l->name);
         return nbi_fail(f->ctx, NB_ERR_ARG);
     }
     return nb_dropout(f->ctx, x, d->p, f->training, f->rng);

@@ -21,17 +21,20 @@ static nb_status pool_output_shape(const nbi_layer *l, int *rank, int64_t *shape
                          l->name, in);
     for (int k = 0; k < 4; k++)
         if (2 * o->pad[k] > o->kernel[k / 2])
-            return nbi_error(NB_ERR_SHAPE, "%s '%s': padding %lld is more than half the "
-                             "window %lld", kind, l->name, (long long)o->pad[k],
-                             (long long)o->kernel[k / 2]);
+            return nbi_error(NB_ERR_SHAPE,
+                             "%s '%s': padding %lld is more than half the "
+                             "window %lld",
+                             kind, l->name, (long long)o->pad[k], (long long)o->kernel[k / 2]);
     int64_t H = l->in_shape[1], W = l->in_shape[2];
-    int64_t eh = o->dilation[0] * (o->kernel[0] - 1) + 1, ew = o->dilation[1] * (o->kernel[1] - 1) + 1;
+    int64_t eh = o->dilation[0] * (o->kernel[0] - 1) + 1,
+            ew = o->dilation[1] * (o->kernel[1] - 1) + 1;
     int64_t ph = H + o->pad[0] + o->pad[1], pw = W + o->pad[2] + o->pad[3];
     if (eh > ph || ew > pw)
-        return nbi_error(NB_ERR_SHAPE, "%s '%s': the window %lldx%lld is larger than its input "
-                         "%lldx%lld (padded %lldx%lld; input %s)", kind, l->name, (long long)eh,
-                         (long long)ew, (long long)H, (long long)W, (long long)ph, (long long)pw,
-                         in);
+        return nbi_error(NB_ERR_SHAPE,
+                         "%s '%s': the window %lldx%lld is larger than its input "
+                         "%lldx%lld (padded %lldx%lld; input %s)",
+                         kind, l->name, (long long)eh, (long long)ew, (long long)H, (long long)W,
+                         (long long)ph, (long long)pw, in);
     *rank = 3;
     shape[0] = l->in_shape[0];
     shape[1] = (ph - eh) / o->stride[0] + 1;
@@ -50,9 +53,9 @@ static nb_tensor *avg_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x
 static void pool_describe(const nbi_layer *l, char *buf, size_t n) {
     const nb_pool_opts *o = &((const pool_layer *)l)->o;
     const int64_t *p = o->pad;
-    size_t k = (size_t)snprintf(buf, n, "%lldx%lld, stride %lldx%lld", (long long)o->kernel[0],
-                                (long long)o->kernel[1], (long long)o->stride[0],
-                                (long long)o->stride[1]);
+    size_t k =
+        (size_t)snprintf(buf, n, "%lldx%lld, stride %lldx%lld", (long long)o->kernel[0],
+                         (long long)o->kernel[1], (long long)o->stride[0], (long long)o->stride[1]);
     if (k < n && (p[0] || p[1] || p[2] || p[3]))
         k += (size_t)snprintf(buf + k, n - k, ", pad %lld,%lld,%lld,%lld", (long long)p[0],
                               (long long)p[1], (long long)p[2], (long long)p[3]);
@@ -89,8 +92,10 @@ static nb_status pool_add(nb_model *m, const nbi_layer_vt *vt, const nb_pool_opt
         if (o.stride[d] == 0) o.stride[d] = o.kernel[d];
         if (o.dilation[d] == 0) o.dilation[d] = 1;
         if (o.kernel[d] < 1 || o.stride[d] < 1 || o.dilation[d] < 1)
-            return nbi_error(NB_ERR_ARG, "%s: kernel %lldx%lld, stride %lldx%lld and dilation "
-                             "must be >= 1", fn, (long long)o.kernel[0], (long long)o.kernel[1],
+            return nbi_error(NB_ERR_ARG,
+                             "%s: kernel %lldx%lld, stride %lldx%lld and dilation "
+                             "must be >= 1",
+                             fn, (long long)o.kernel[0], (long long)o.kernel[1],
                              (long long)o.stride[0], (long long)o.stride[1]);
     }
     for (int k = 0; k < 4; k++)
@@ -137,8 +142,10 @@ static nb_status gap_output_shape(const nbi_layer *l, int *rank, int64_t *shape)
     if (l->in_rank != 3) {
         char in[128];
         nbi_batch_shape_str(l->in_rank, l->in_shape, in, sizeof in);
-        return nbi_error(NB_ERR_SHAPE, "global_avgpool2d '%s': input %s must have samples "
-                         "[C, H, W]", l->name, in);
+        return nbi_error(NB_ERR_SHAPE,
+                         "global_avgpool2d '%s': input %s must have samples "
+                         "[C, H, W]",
+                         l->name, in);
     }
     *rank = 1;
     shape[0] = l->in_shape[0];
@@ -165,4 +172,3 @@ nb_status nb_model_global_avgpool2d(nb_model *m) {
     l->vt = &gap_vt;
     return nbi_model_push(m, l, NULL);
 }
-

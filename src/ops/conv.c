@@ -14,8 +14,8 @@
  * compare it with the composition conv then relu.
  *
  * attrs.i: 0 sh, 1 sw, 2 pt, 3 pb, 4 pl, 5 pr, 6 dh, 7 dw, 8 groups, 9 output_padding h,
- * 10 output_padding w, 11 relu. conv1d stores its settings in the w entries (h ones are trivial) and
- * runs as a 2-D convolution of height 1. A bias is the optional third input. */
+ * 10 output_padding w, 11 relu. conv1d stores its settings in the w entries (h ones are trivial)
+ * and runs as a 2-D convolution of height 1. A bias is the optional third input. */
 #include "ops/conv.h"
 
 #include <math.h>
@@ -24,7 +24,9 @@
 
 enum { A_SH, A_SW, A_PT, A_PB, A_PL, A_PR, A_DH, A_DW, A_GROUPS, A_OPH, A_OPW, A_RELU };
 
-static bool is_transposed(const nbi_node *n) { return n->op == NBI_OP_CONV_TRANSPOSE2D; }
+static bool is_transposed(const nbi_node *n) {
+    return n->op == NBI_OP_CONV_TRANSPOSE2D;
+}
 
 /* The geometry of node n (inputs already validated by infer, except where noted). For a
  * transposed convolution it is the geometry of the convolution it is the adjoint of. */
@@ -53,10 +55,10 @@ static void geom_of(const nbi_node *n, nbi_conv_geom *g) {
         g->OH = (g->H + g->pt + g->pb - g->dh * (g->KH - 1) - 1) / g->sh + 1;
         g->OW = (g->W + g->pl + g->pr - g->dw * (g->KW - 1) - 1) / g->sw + 1;
     } else {
-        g->O = x->shape[1];              /* the adjoint conv's output: x */
+        g->O = x->shape[1]; /* the adjoint conv's output: x */
         g->OH = h;
         g->OW = wd;
-        g->C = w->shape[1] * g->groups;  /* its input: y */
+        g->C = w->shape[1] * g->groups; /* its input: y */
         g->H = (h - 1) * g->sh - g->pt - g->pb + g->dh * (g->KH - 1) + a[A_OPH] + 1;
         g->W = (wd - 1) * g->sw - g->pl - g->pr + g->dw * (g->KW - 1) + a[A_OPW] + 1;
     }
@@ -80,8 +82,8 @@ static nb_status conv_infer(const nbi_node *n, nb_tensor *out) {
     if (x->rank != rank || w->rank != rank) {
         snprintf(what, sizeof what, "input must be %s and weight rank %d (%s)", layout, rank,
                  is_transposed(n) ? "[Cin, Cout/groups, KH, KW]"
-                 : rank == 3     ? "[O, C/groups, K]"
-                                 : "[O, C/groups, KH, KW]");
+                 : rank == 3      ? "[O, C/groups, K]"
+                                  : "[O, C/groups, KH, KW]");
         return nbi_shape_error(n, what);
     }
     if (a[A_SH] < 1 || a[A_SW] < 1)
@@ -91,39 +93,47 @@ static nb_status conv_infer(const nbi_node *n, nb_tensor *out) {
     if (a[A_PT] < 0 || a[A_PB] < 0 || a[A_PL] < 0 || a[A_PR] < 0)
         return nbi_shape_error(n, "padding must be >= 0");
     int64_t groups = a[A_GROUPS];
-    if (groups < 1) return attr_error(n, "groups must be >= 1, got %lld (of %lld channels)", groups, x->shape[1]);
+    if (groups < 1)
+        return attr_error(n, "groups must be >= 1, got %lld (of %lld channels)", groups,
+                          x->shape[1]);
     for (int d = 2; d < rank; d++)
         if (w->shape[d] < 1) return nbi_shape_error(n, "the kernel has an empty dimension");
     if (!is_transposed(n)) {
         int64_t C = x->shape[1], O = w->shape[0];
         if (C % groups != 0 || w->shape[1] * groups != C) {
-            snprintf(what, sizeof what, "the input has %lld channels, but the weight expects "
+            snprintf(what, sizeof what,
+                     "the input has %lld channels, but the weight expects "
                      "%lld per group x %lld groups = %lld (input channels must divide by "
-                     "groups, and weight dim 1 = channels/groups)", (long long)C,
-                     (long long)w->shape[1], (long long)groups, (long long)(w->shape[1] * groups));
+                     "groups, and weight dim 1 = channels/groups)",
+                     (long long)C, (long long)w->shape[1], (long long)groups,
+                     (long long)(w->shape[1] * groups));
             return nbi_shape_error(n, what);
         }
         if (O % groups != 0)
             return attr_error(n, "%lld output channels do not divide by groups = %lld", O, groups);
         if (b && (b->rank != 1 || b->shape[0] != O))
-            return attr_error(n, "bias must be [%lld], one per output channel (got rank %lld)", O, b->rank);
+            return attr_error(n, "bias must be [%lld], one per output channel (got rank %lld)", O,
+                              b->rank);
     } else {
         int64_t Cin = x->shape[1];
         if (w->shape[0] != Cin || Cin % groups != 0) {
-            snprintf(what, sizeof what, "the input has %lld channels; the weight's first "
+            snprintf(what, sizeof what,
+                     "the input has %lld channels; the weight's first "
                      "dimension (%lld) must equal it and divide by groups = %lld",
                      (long long)Cin, (long long)w->shape[0], (long long)groups);
             return nbi_shape_error(n, what);
         }
         int64_t Cout = w->shape[1] * groups;
         if (b && (b->rank != 1 || b->shape[0] != Cout))
-            return attr_error(n, "bias must be [%lld], one per output channel (got rank %lld)", Cout, b->rank);
+            return attr_error(n, "bias must be [%lld], one per output channel (got rank %lld)",
+                              Cout, b->rank);
         for (int d = 0; d < 2; d++) {
             int64_t op = a[A_OPH + d], s = a[A_SH + d], dl = a[A_DH + d];
             if (op < 0 || (op >= s && op >= dl)) {
-                snprintf(what, sizeof what, "output_padding %lld must be >= 0 and smaller "
-                         "than the stride (%lld) or the dilation (%lld)", (long long)op,
-                         (long long)s, (long long)dl);
+                snprintf(what, sizeof what,
+                         "output_padding %lld must be >= 0 and smaller "
+                         "than the stride (%lld) or the dilation (%lld)",
+                         (long long)op, (long long)s, (long long)dl);
                 return nbi_shape_error(n, what);
             }
         }
@@ -133,15 +143,18 @@ static nb_status conv_infer(const nbi_node *n, nb_tensor *out) {
     if (!is_transposed(n)) {
         int64_t eh = g.dh * (g.KH - 1) + 1, ew = g.dw * (g.KW - 1) + 1;
         if (eh > g.H + g.pt + g.pb || ew > g.W + g.pl + g.pr) {
-            snprintf(what, sizeof what, "the kernel (%lldx%lld, %lldx%lld with dilation) is "
-                     "larger than the padded input (%lldx%lld)", (long long)g.KH,
-                     (long long)g.KW, (long long)eh, (long long)ew,
+            snprintf(what, sizeof what,
+                     "the kernel (%lldx%lld, %lldx%lld with dilation) is "
+                     "larger than the padded input (%lldx%lld)",
+                     (long long)g.KH, (long long)g.KW, (long long)eh, (long long)ew,
                      (long long)(g.H + g.pt + g.pb), (long long)(g.W + g.pl + g.pr));
             return nbi_shape_error(n, what);
         }
     } else if (g.H < 1 || g.W < 1) {
-        snprintf(what, sizeof what, "the output would be %lldx%lld: the padding is too large "
-                 "for this input, stride and kernel", (long long)g.H, (long long)g.W);
+        snprintf(what, sizeof what,
+                 "the output would be %lldx%lld: the padding is too large "
+                 "for this input, stride and kernel",
+                 (long long)g.H, (long long)g.W);
         return nbi_shape_error(n, what);
     }
     out->dtype = NB_F32;
@@ -190,8 +203,8 @@ static nb_status conv_forward(nb_ctx *ctx, nbi_node *n) {
     const int relu = n->attrs->i[A_RELU] != 0;
     float *y = n->out->data;
     if (!is_transposed(n))
-        return nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, relu ? NBI_CONV_RELU : 0,
-                                y, 0);
+        return nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, relu ? NBI_CONV_RELU : 0, y,
+                                0);
     /* y = convᵀ(x, w) + b: the adjoint accumulates, so start from the bias (or zero) */
     const int64_t P = g.H * g.W;
     for (int64_t i = 0; i < g.N * g.C; i++) {
@@ -335,8 +348,8 @@ static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k
             return NB_OK;
         }
     }
-    return nbi_error(NB_ERR_STATE, "%s check case %d: no inputs clear of the ReLU kink",
-                     def->name, k);
+    return nbi_error(NB_ERR_STATE, "%s check case %d: no inputs clear of the ReLU kink", def->name,
+                     k);
 }
 
 #define NCASES(a) ((int)(sizeof a / sizeof a[0]))
@@ -367,7 +380,9 @@ const nbi_op_def nbi_op_conv_transpose2d = {
 
 /* ---- public functions ----------------------------------------------------------------------- */
 
-static int64_t or1(int64_t v) { return v ? v : 1; }
+static int64_t or1(int64_t v) {
+    return v ? v : 1;
+}
 
 /* Fills attrs from opts for `dims` spatial dimensions (1 or 2); kernel extents for "same". */
 static nb_status attrs_of(const char *op, const nb_conv_opts *o, int dims, const nb_tensor *w,
@@ -389,9 +404,10 @@ static nb_status attrs_of(const char *op, const nb_conv_opts *o, int dims, const
         a[A_OPH + slot] = o->output_padding[d];
         if (o->same) {
             if (a[A_SH + slot] != 1)
-                return nbi_error(NB_ERR_ARG, "%s: padding \"same\" needs stride 1, got stride "
-                                 "%lld (PyTorch has the same rule)", op,
-                                 (long long)a[A_SH + slot]);
+                return nbi_error(NB_ERR_ARG,
+                                 "%s: padding \"same\" needs stride 1, got stride "
+                                 "%lld (PyTorch has the same rule)",
+                                 op, (long long)a[A_SH + slot]);
             if (!w || w->rank != dims + 2) return NB_OK; /* infer reports the weight */
             int64_t total = a[A_DH + slot] * (w->shape[2 + d] - 1);
             a[A_PT + 2 * slot] = total / 2;
@@ -405,8 +421,8 @@ static nb_status attrs_of(const char *op, const nb_conv_opts *o, int dims, const
     return NB_OK;
 }
 
-static nb_tensor *conv_call(nb_ctx *ctx, int op, int dims, nb_tensor *x, nb_tensor *w,
-                            nb_tensor *b, const nb_conv_opts *o) {
+static nb_tensor *conv_call(nb_ctx *ctx, int op, int dims, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                            const nb_conv_opts *o) {
     nb_tensor *in[3] = {x, w, b};
     nbi_attrs a;
     if (!ctx) return nbi_apply(ctx, op, in, b ? 3 : 2, NULL); /* reports it */
@@ -415,7 +431,7 @@ static nb_tensor *conv_call(nb_ctx *ctx, int op, int dims, nb_tensor *x, nb_tens
         if (s != NB_OK) return nbi_fail(ctx, s);
         if (o && o->same && op == NBI_OP_CONV_TRANSPOSE2D) {
             nbi_error(NB_ERR_ARG, "conv_transpose2d: padding \"same\" is not defined for a "
-                      "transposed convolution (give pad explicitly)");
+                                  "transposed convolution (give pad explicitly)");
             return nbi_fail(ctx, NB_ERR_ARG);
         }
         if (op != NBI_OP_CONV_TRANSPOSE2D && o && (o->output_padding[0] || o->output_padding[1])) {

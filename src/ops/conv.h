@@ -27,14 +27,13 @@ enum {
     NBI_CONV_RELU = 2,       /* forward applies max(·, 0); backward masks with y > 0 */
 };
 
-nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                           const float *w, const float *bias, int flags, float *out,
-                           int64_t chunk);
+nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *w,
+                           const float *bias, int flags, float *out, int64_t chunk);
 
 /* Any of din, dw, dbias may be NULL (in is read only for dw; y only with NBI_CONV_RELU);
  * flags: NBI_CONV_RELU or 0. */
-nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                            const float *dout, const float *y, int flags, const float *w,
-                            float *din, float *dw, float *dbias, int64_t chunk);
+nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *dout,
+                            const float *y, int flags, const float *w, float *din, float *dw,
+                            float *dbias, int64_t chunk);
 
 #endif

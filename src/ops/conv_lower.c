@@ -29,14 +29,14 @@
 
 typedef struct job {
     const nbi_conv_geom *g;
-    int64_t nb, pieces;          /* samples per piece, number of pieces */
+    int64_t nb, pieces; /* samples per piece, number of pieces */
     const float *in, *w, *bias, *dout, *y;
     float *out, *din;
-    float *dwp, *dbp;            /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
+    float *dwp, *dbp; /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
     int flags;
-    float *scratch;              /* per member: col [Kc·nb·P] then yt [O·nb·P] */
+    float *scratch; /* per member: col [Kc·nb·P] then yt [O·nb·P] */
     int64_t scratch_per;
-    int64_t next;                /* the next piece to claim */
+    int64_t next; /* the next piece to claim */
     nb_status status;
 } job;
 
@@ -105,7 +105,8 @@ static void delta_row(const job *j, int64_t at, int64_t P, float *d, float *db) 
     if (db) *db += sum8(d, P);
 }
 
-/* ---- a piece ------------------------------------------------------------------------------------ */
+/* ---- a piece ------------------------------------------------------------------------------------
+ */
 
 typedef struct piece_scratch {
     float *col, *yt;
@@ -213,9 +214,8 @@ static void job_init(job *j, const nbi_conv_geom *g, int flags, const float *w, 
     j->w = w;
 }
 
-nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                           const float *w, const float *bias, int flags, float *out,
-                           int64_t chunk) {
+nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *w,
+                           const float *bias, int flags, float *out, int64_t chunk) {
     if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
@@ -228,9 +228,9 @@ nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
     return s;
 }
 
-nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
-                            const float *dout, const float *y, int flags, const float *w,
-                            float *din, float *dw, float *dbias, int64_t chunk) {
+nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *dout,
+                            const float *y, int flags, const float *w, float *din, float *dw,
+                            float *dbias, int64_t chunk) {
     if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;

@@ -75,8 +75,8 @@ const nbi_op_def nbi_op_dropout = {
     .infer = dropout_infer,
     .forward = dropout_forward,
     .backward = dropout_backward,
-    .check = {.gen = dropout_gen, .cases = 3, .atol = 1e-4f, .rtol = 1e-4f, .lo = -2.0f,
-              .hi = 2.0f},
+    .check =
+        {.gen = dropout_gen, .cases = 3, .atol = 1e-4f, .rtol = 1e-4f, .lo = -2.0f, .hi = 2.0f},
 };
 
 nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, float p, int training, nb_rng *rng) {

@@ -66,20 +66,21 @@ static nb_status bn_infer(const nbi_node *n, nb_tensor *out) {
     static const char *const names[4] = {"weight", "bias", "running_mean", "running_var"};
     for (int i = 0; i < 4; i++) {
         if (per[i] && (per[i]->rank != 1 || per[i]->shape[0] != C)) {
-            snprintf(what, sizeof what, "%s must be [%lld], one per channel (axis 1)",
-                     names[i], (long long)C);
+            snprintf(what, sizeof what, "%s must be [%lld], one per channel (axis 1)", names[i],
+                     (long long)C);
             return nbi_shape_error(n, what);
         }
     }
     for (int i = 2; i < 4; i++) {
         if (per[i] && (per[i]->flags & NB_TF_REQUIRES_GRAD)) {
-            snprintf(what, sizeof what, "%s must not require a gradient (it is a statistic, "
-                     "not a parameter)", names[i]);
+            snprintf(what, sizeof what,
+                     "%s must not require a gradient (it is a statistic, "
+                     "not a parameter)",
+                     names[i]);
             return nbi_shape_error(n, what);
         }
         if (per[i] && !nb_tensor_is_contiguous(per[i])) {
-            snprintf(what, sizeof what, "%s must be contiguous (it is updated in place)",
-                     names[i]);
+            snprintf(what, sizeof what, "%s must be contiguous (it is updated in place)", names[i]);
             return nbi_shape_error(n, what);
         }
     }
@@ -87,8 +88,10 @@ static nb_status bn_infer(const nbi_node *n, nb_tensor *out) {
         return nbi_shape_error(n, "evaluation mode needs running_mean and running_var");
     int64_t M = C ? x->numel / C : 0;
     if (a[A_TRAIN] && M < 2 && x->numel > 0) {
-        snprintf(what, sizeof what, "training needs more than one value per channel, got %lld "
-                 "(a batch of one [N=1, C] has no variance)", (long long)M);
+        snprintf(what, sizeof what,
+                 "training needs more than one value per channel, got %lld "
+                 "(a batch of one [N=1, C] has no variance)",
+                 (long long)M);
         return nbi_shape_error(n, what);
     }
     out->dtype = NB_F32;
@@ -238,8 +241,7 @@ static const struct {
 };
 #define BN_CASES ((int)(sizeof bn_cases / sizeof bn_cases[0]))
 
-static nb_status bn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
-                        nbi_check_case *c) {
+static nb_status bn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k, nbi_check_case *c) {
     (void)def;
     int64_t C = bn_cases[k].shape[1];
     memset(&c->attrs, 0, sizeof c->attrs);
@@ -251,8 +253,8 @@ static nb_status bn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
     c->attrs.f[1] = 0.1f;
     c->has_attrs = 1;
     int m = 0;
-    c->in[m++] = nbi_gen_input(ctx, rng, bn_cases[k].rank, bn_cases[k].shape, -2.0f, 2.0f,
-                               NULL, 0, 0.0f);
+    c->in[m++] =
+        nbi_gen_input(ctx, rng, bn_cases[k].rank, bn_cases[k].shape, -2.0f, 2.0f, NULL, 0, 0.0f);
     if (bn_cases[k].w) c->in[m++] = nbi_gen_input(ctx, rng, 1, &C, 0.5f, 1.5f, NULL, 0, 0.0f);
     if (bn_cases[k].b) c->in[m++] = nbi_gen_input(ctx, rng, 1, &C, -1.0f, 1.0f, NULL, 0, 0.0f);
     if (bn_cases[k].run) {
@@ -294,8 +296,10 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight, nb_tensor
         return nbi_fail(ctx, NB_ERR_ARG);
     }
     if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f)) {
-        nbi_error(NB_ERR_ARG, "batch_norm: need eps > 0 and 0 <= momentum <= 1, got eps %g, "
-                  "momentum %g", (double)eps, (double)momentum);
+        nbi_error(NB_ERR_ARG,
+                  "batch_norm: need eps > 0 and 0 <= momentum <= 1, got eps %g, "
+                  "momentum %g",
+                  (double)eps, (double)momentum);
         return nbi_fail(ctx, NB_ERR_ARG);
     }
     if (running_mean) {

@@ -44,17 +44,20 @@ static nb_status pool_infer(const nbi_node *n, nb_tensor *out) {
     if (x->dtype != NB_F32 || x->rank != 4)
         return nbi_shape_error(n, "input must be f32 [N, C, H, W]");
     if (a[A_KH] < 1 || a[A_KW] < 1 || a[A_SH] < 1 || a[A_SW] < 1 || a[A_DH] < 1 || a[A_DW] < 1) {
-        snprintf(what, sizeof what, "kernel (%lld, %lld), stride (%lld, %lld) and dilation "
-                 "(%lld, %lld) must be >= 1", (long long)a[A_KH], (long long)a[A_KW],
-                 (long long)a[A_SH], (long long)a[A_SW], (long long)a[A_DH], (long long)a[A_DW]);
+        snprintf(what, sizeof what,
+                 "kernel (%lld, %lld), stride (%lld, %lld) and dilation "
+                 "(%lld, %lld) must be >= 1",
+                 (long long)a[A_KH], (long long)a[A_KW], (long long)a[A_SH], (long long)a[A_SW],
+                 (long long)a[A_DH], (long long)a[A_DW]);
         return nbi_shape_error(n, what);
     }
     for (int k = 0; k < 4; k++) {
         int64_t p = a[A_PT + k], kern = a[k < 2 ? A_KH : A_KW];
         if (p < 0 || 2 * p > kern) {
-            snprintf(what, sizeof what, "padding %lld must be between 0 and half the kernel "
-                     "size %lld (so every window overlaps the image)", (long long)p,
-                     (long long)kern);
+            snprintf(what, sizeof what,
+                     "padding %lld must be between 0 and half the kernel "
+                     "size %lld (so every window overlaps the image)",
+                     (long long)p, (long long)kern);
             return nbi_shape_error(n, what);
         }
     }
@@ -62,8 +65,10 @@ static nb_status pool_infer(const nbi_node *n, nb_tensor *out) {
     geom_of(n, &g);
     int64_t eh = g.dh * (g.KH - 1) + 1, ew = g.dw * (g.KW - 1) + 1;
     if (eh > g.H + g.pt + g.pb || ew > g.W + g.pl + g.pr) {
-        snprintf(what, sizeof what, "the window (%lldx%lld) is larger than the padded input "
-                 "(%lldx%lld)", (long long)eh, (long long)ew, (long long)(g.H + g.pt + g.pb),
+        snprintf(what, sizeof what,
+                 "the window (%lldx%lld) is larger than the padded input "
+                 "(%lldx%lld)",
+                 (long long)eh, (long long)ew, (long long)(g.H + g.pt + g.pb),
                  (long long)(g.W + g.pl + g.pr));
         return nbi_shape_error(n, what);
     }
@@ -83,8 +88,8 @@ static nb_status max_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *x = nbi_contig(ctx, n->in[0]);
     if (!x) return ctx->status;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    int32_t *arg = nbi_ctx_alloc(ctx, (size_t)(n->out->numel ? n->out->numel : 1) * 4,
-                                 "max_pool2d");
+    int32_t *arg =
+        nbi_ctx_alloc(ctx, (size_t)(n->out->numel ? n->out->numel : 1) * 4, "max_pool2d");
     if (!arg) return ctx->status;
     nbi_maxpool_forward(&g, g.N * g.C, x->data, n->out->data, arg);
     if (n->recording)

@@ -17,15 +17,15 @@ static int64_t tap(const nbi_conv_geom *g, int64_t i, int64_t j, int64_t a, int6
     return ih * g->W + iw;
 }
 
-#define FOR_TAPS                                                                             \
-    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, plane = g->H * g->W;         \
-    for (int64_t n = 0; n < g->N; n++)                                                       \
-        for (int64_t o = 0; o < g->O; o++)                                                   \
-            for (int64_t i = 0; i < g->OH; i++)                                              \
+#define FOR_TAPS                                                                                   \
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, plane = g->H * g->W;               \
+    for (int64_t n = 0; n < g->N; n++)                                                             \
+        for (int64_t o = 0; o < g->O; o++)                                                         \
+            for (int64_t i = 0; i < g->OH; i++)                                                    \
                 for (int64_t j = 0; j < g->OW; j++)
 
-void nbi_conv_ref_forward(const nbi_conv_geom *g, const float *x, const float *w,
-                          const float *b, float *y) {
+void nbi_conv_ref_forward(const nbi_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y) {
     FOR_TAPS {
         double acc = b ? (double)b[o] : 0.0;
         int64_t grp = o / Og;
