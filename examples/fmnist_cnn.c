@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
             train,
             &(nb_loader_opts){.batch_size = batch, .shuffle = 1, .prefetch = 1, .norm = &to_unit},
             &train_ld) != NB_OK ||
-        nb_loader_new(test, &(nb_loader_opts){.batch_size = 1000, .norm = &to_unit}, &test_ld) !=
+        nb_loader_new(test, &(nb_loader_opts){.batch_size = 250, .norm = &to_unit}, &test_ld) !=
             NB_OK)
         die("loaders");
 
