@@ -153,3 +153,7 @@ clean:
 	rm -rf build build-asan build-tsan build-*
 
 -include $(LIB_OBJ:.o=.d)
+
+# The link flags a program using the static library needs (for scripts).
+print-ldlibs:
+	@echo $(LDLIBS)
