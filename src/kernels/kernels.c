@@ -1,8 +1,22 @@
 /* kernels/kernels.c — the kernel table: reference kernels first, then whatever the CPU runs
- * faster (BLIS's order: install the reference, override per CPU). */
+ * faster (BLIS's order: install the reference, override per CPU).
+ *
+ * One binary runs on any x86-64: the AVX2 and AVX-512 files are compiled with their own
+ * -m flags and called only after cpuid says the CPU (and, for AVX-512's wider registers, the
+ * operating system's XSAVE state — __builtin_cpu_supports checks both) has the instructions.
+ * Elsewhere the portable C GEMM and the reference elementwise kernels run. */
 #include "kernels/kernels.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/pool.h"
+
+#ifdef NB_USE_CBLAS
+#include <cblas.h>
+#endif
 
 nbi_kernels nbi_k;
 nbi_kernels nbi_k_ref;
@@ -19,9 +33,88 @@ static void fill_ref(nbi_kernels *k) {
     k->log_softmax = nbi_ref_log_softmax;
 }
 
+#define SGEMM_FOR(NAME, ARCH)                                                                 \
+    static nb_status NAME(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,      \
+                          const float *A, int64_t lda, const float *B, int64_t ldb,          \
+                          float beta, float *C, int64_t ldc) {                               \
+        return nbi_sgemm_arch(&ARCH, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);  \
+    }
+SGEMM_FOR(sgemm_c, nbi_gemm_arch_c)
+#if defined(__x86_64__) || defined(__i386__)
+SGEMM_FOR(sgemm_avx2, nbi_gemm_arch_avx2)
+SGEMM_FOR(sgemm_avx512, nbi_gemm_arch_avx512)
+#endif
+
+#ifdef NB_USE_CBLAS
+/* BLAS=openblas: GEMM through CBLAS, row-major, after nabla's own argument checks. */
+static nb_status sgemm_cblas(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t lda, const float *B, int64_t ldb,
+                             float beta, float *C, int64_t ldc) {
+    nb_status s = nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    if (s != NB_OK) return s;
+    if (M == 0 || N == 0) return NB_OK;
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || lda > INT32_MAX ||
+        ldb > INT32_MAX || ldc > INT32_MAX)
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "nb_sgemm: %lld x %lld x %lld is beyond CBLAS's 32-bit sizes",
+                         (long long)M, (long long)K, (long long)N);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    return NB_OK;
+}
+#endif
+
+/* Does this CPU (and OS) run `isa`? */
+static bool cpu_runs(const char *isa) {
+    if (!strcmp(isa, "ref") || !strcmp(isa, "c")) return true;
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!strcmp(isa, "avx2")) return avx2;
+    if (!strcmp(isa, "avx512")) return avx2 && __builtin_cpu_supports("avx512f");
+#endif
+    return false;
+}
+
+bool nbi_kernels_for(const char *isa, nbi_kernels *k) {
+    if (!cpu_runs(isa)) return false;
+    fill_ref(k);
+    if (!strcmp(isa, "ref")) return true;
+    k->isa = "c";
+    k->sgemm = sgemm_c;
+#if defined(__x86_64__) || defined(__i386__)
+    if (!strcmp(isa, "avx2")) {
+        k->isa = "avx2";
+        k->sgemm = sgemm_avx2;
+    } else if (!strcmp(isa, "avx512")) {
+        k->isa = "avx512";
+        k->sgemm = sgemm_avx512;
+    }
+#endif
+    return true;
+}
+
 static void init_once(void) {
     fill_ref(&nbi_k_ref);
-    nbi_k = nbi_k_ref;
+    static const char *const order[] = {"avx512", "avx2", "c"};
+    const char *want = getenv("NB_ISA");
+    int start = 0;
+    if (want && !strcmp(want, "ref")) {
+        nbi_k = nbi_k_ref;
+        start = 3;
+    }
+    for (int i = 0; i < 3; i++)
+        if (want && !strcmp(want, order[i])) start = i;
+    for (int i = start; i < 3; i++)
+        if (nbi_kernels_for(order[i], &nbi_k)) break;
+    if (start == 3) nbi_k = nbi_k_ref;
+#ifdef NB_USE_CBLAS
+    static char name[32];
+    strcpy(name, nbi_k.isa);
+    strcat(name, "+openblas");
+    nbi_k.isa = name;
+    nbi_k.sgemm = sgemm_cblas;
+#endif
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

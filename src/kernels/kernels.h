@@ -84,6 +84,10 @@ extern nbi_kernels nbi_k_ref;
 /* Detects the CPU once and fills nbi_k. Safe to call from any thread, any number of times. */
 void nbi_kernels_init(void);
 
+/* Fills *k with the kernels of one instruction set ("ref", "c", "avx2", "avx512"), so that
+ * tests and benchmarks can compare them; false when this CPU or build cannot run it. */
+bool nbi_kernels_for(const char *isa, nbi_kernels *k);
+
 /* ---- reference kernels (kernels/ref) ------------------------------------------------------ */
 extern nbi_unary_fn const nbi_ref_unary[NBI_U_COUNT];
 extern nbi_unary_bwd_fn const nbi_ref_unary_bwd[NBI_U_COUNT];

@@ -1,0 +1,64 @@
+/* kernels/gemm/gemm.h — the blocked GEMM's moving parts, shared by the driver (gemm.c) and
+ * the per-ISA micro-kernels (gemm_c.c, x86/gemm_avx2.c, x86/gemm_avx512.c).
+ *
+ * Row-major C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C. An ISA supplies an MR x NR
+ * micro-kernel (MR rows of C broadcast from A, NR columns loaded as vectors from B), the two
+ * packing routines that lay panels out for it, a direct path for small problems, and the
+ * cache block sizes MC, KC, NC that suit the CPU — all as data in one nbi_gemm_arch. See
+ * docs/KERNELS.md for the loops and the reasons behind the numbers. */
+#ifndef NBI_GEMM_H
+#define NBI_GEMM_H
+
+#include "kernels/kernels.h"
+
+/* C[0:m, 0:n] = Ap Bp + (beta == 0 ? 0 : beta C) over k steps, for m <= MR, n <= NR.
+ * Ap holds k groups of MR floats (column p of the row panel, alpha folded in), Bp holds k
+ * groups of NR floats (row p of the column panel), both zero-padded to full width. beta == 0
+ * never reads C (NaN there does not leak). Every element's sum runs p = 0..k-1 in order, one
+ * fused multiply-add each, whatever m and n are: edge tiles round exactly as full ones. */
+typedef void (*nbi_ukr_fn)(int64_t k, const float *ap, const float *bp, float beta, float *c,
+                           int64_t ldc, int m, int n);
+
+/* Packs alpha op(A)[i0 : i0+m, p0 : p0+k] into ceil(m/MR) row panels, panel r at
+ * dst + r*MR*k, laid out as the micro-kernel reads it. */
+typedef void (*nbi_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0, int64_t m,
+                              int64_t p0, int64_t k, float alpha, float *dst);
+/* Packs op(B)[p0 : p0+k, j0 : j0+n] into ceil(n/NR) column panels, panel c at
+ * dst + c*NR*k. */
+typedef void (*nbi_pack_b_fn)(int tb, const float *B, int64_t ldb, int64_t p0, int64_t k,
+                              int64_t j0, int64_t n, float *dst);
+
+/* The whole GEMM without packing, for problems too small to repay it. Arguments are
+ * already checked, M, N, K > 0 and alpha != 0. */
+typedef void (*nbi_small_fn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t lda, const float *B, int64_t ldb,
+                             float beta, float *C, int64_t ldc);
+
+typedef struct nbi_gemm_arch {
+    const char *name;
+    int mr, nr;            /* micro-tile */
+    int64_t mc, kc, nc;    /* largest blocks: A block mc x kc, B block kc x nc */
+    int64_t small_mnk;     /* M*N*K at or below which `small` runs ... */
+    int64_t small_kn;      /* ... provided K*N is at most this (its transposed-B buffer) */
+    int64_t par_flops;     /* 2MNK per thread below which extra threads do not pay */
+    nbi_ukr_fn ukr;
+    nbi_pack_a_fn pack_a;
+    nbi_pack_b_fn pack_b;
+    nbi_small_fn small;
+} nbi_gemm_arch;
+
+extern const nbi_gemm_arch nbi_gemm_arch_c;
+#if defined(__x86_64__) || defined(__i386__)
+extern const nbi_gemm_arch nbi_gemm_arch_avx2;
+extern const nbi_gemm_arch nbi_gemm_arch_avx512;
+#endif
+
+/* The blocked GEMM on one arch, threads from the pool. Checks its arguments. */
+nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N,
+                         int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* C = beta C over an M x N block (beta == 0 writes zeros, NaN in C included). */
+void nbi_gemm_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc);
+
+#endif
