@@ -19,7 +19,7 @@ NBI_INLINE vf vzero(void) { return _mm256_setzero_ps(); }
 NBI_INLINE vf vset1(float x) { return _mm256_set1_ps(x); }
 NBI_INLINE vf vload(const float *p) { return _mm256_loadu_ps(p); }
 NBI_INLINE void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
-/* lanes [0, n) for 0 <= n <= VL */
+/* lanes [0, n): none for n <= 0, all for n >= VL */
 NBI_INLINE vmask vmask_n(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n > VL ? VL : n)),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

@@ -23,9 +23,9 @@ NBI_INLINE vf vzero(void) { return _mm512_setzero_ps(); }
 NBI_INLINE vf vset1(float x) { return _mm512_set1_ps(x); }
 NBI_INLINE vf vload(const float *p) { return _mm512_loadu_ps(p); }
 NBI_INLINE void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
-/* lanes [0, n) for 0 <= n <= VL */
+/* lanes [0, n): none for n <= 0, all for n >= VL */
 NBI_INLINE vmask vmask_n(int64_t n) {
-    return (vmask)(n >= VL ? 0xFFFFu : ((1u << (unsigned)n) - 1u));
+    return (vmask)(n >= VL ? 0xFFFFu : n <= 0 ? 0u : ((1u << (unsigned)n) - 1u));
 }
 NBI_INLINE vf vload_m(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
 NBI_INLINE void vstore_m(float *p, vmask m, vf v) { _mm512_mask_storeu_ps(p, m, v); }

@@ -1,0 +1,180 @@
+/* test_threads — the thread pool: every task runs exactly once at any pool size (more threads
+ * than cores included), team barriers order the phases, nested and concurrent parallel calls
+ * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused.
+ * `make tsan` runs this file under ThreadSanitizer. */
+#include "nbtest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "kernels/pool.h"
+
+typedef struct count_job {
+    atomic_int *hits;
+    atomic_int calls;
+} count_job;
+
+static void count_task(void *arg, int64_t t) {
+    count_job *j = arg;
+    atomic_fetch_add(&j->hits[t], 1);
+    atomic_fetch_add(&j->calls, 1);
+}
+
+static void test_parallel_for_covers_each_task_once(void) {
+    static const int64_t ns[] = {0, 1, 2, 3, 7, 64, 1000};
+    int saved = nb_get_threads();
+    for (int nt = 1; nt <= 4; nt++) {
+        CHECK_OK(nb_set_threads(nt));
+        CHECK(nb_get_threads() == nt);
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            int64_t n = ns[k];
+            atomic_int *hits = calloc((size_t)(n ? n : 1), sizeof *hits);
+            count_job j = {hits, 0};
+            for (int rep = 0; rep < 20; rep++) nbi_parallel_for(n, count_task, &j);
+            int ok = atomic_load(&j.calls) == 20 * n;
+            for (int64_t t = 0; t < n; t++) ok &= atomic_load(&hits[t]) == 20;
+            CHECK_MSG(ok, "%d threads, %lld tasks: wrong coverage", nt, (long long)n);
+            free(hits);
+        }
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* Phase k writes slot[tid] = k; after the barrier every member must see all slots at k. */
+typedef struct phase_job {
+    int slot[NBI_MAX_THREADS];
+    atomic_int errors;
+    atomic_int members;
+} phase_job;
+
+static void phase_member(void *arg, const nbi_team *t) {
+    phase_job *j = arg;
+    atomic_fetch_add(&j->members, 1);
+    for (int k = 1; k <= 200; k++) {
+        j->slot[t->tid] = k;
+        nbi_team_barrier(t);
+        for (int i = 0; i < t->nt; i++)
+            if (j->slot[i] != k) atomic_fetch_add(&j->errors, 1);
+        nbi_team_barrier(t);
+    }
+}
+
+static void test_team_barrier(void) {
+    int saved = nb_get_threads();
+    for (int nt = 1; nt <= 3; nt++) {
+        CHECK_OK(nb_set_threads(nt));
+        phase_job j;
+        memset(&j, 0, sizeof j);
+        nbi_parallel_team(nt, phase_member, &j);
+        CHECK(atomic_load(&j.errors) == 0);
+        CHECK(atomic_load(&j.members) == nt);
+        /* a team smaller than the pool */
+        memset(&j, 0, sizeof j);
+        nbi_parallel_team(1, phase_member, &j);
+        CHECK(atomic_load(&j.members) == 1 && atomic_load(&j.errors) == 0);
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* A task that itself calls parallel_for: the inner call must run inline (the pool is busy). */
+typedef struct nest_job {
+    atomic_int inner_calls;
+} nest_job;
+
+static void inner_task(void *arg, int64_t t) {
+    (void)t;
+    nest_job *j = arg;
+    atomic_fetch_add(&j->inner_calls, 1);
+}
+
+static void outer_task(void *arg, int64_t t) {
+    (void)t;
+    nbi_parallel_for(10, inner_task, arg);
+}
+
+static void test_nested_runs_inline(void) {
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(2));
+    nest_job j = {0};
+    nbi_parallel_for(8, outer_task, &j);
+    CHECK(atomic_load(&j.inner_calls) == 80);
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* Two user threads using the pool (and GEMM) at once: both finish with correct results. */
+typedef struct user_arg {
+    int ok;
+} user_arg;
+
+static void *user_thread(void *p) {
+    user_arg *u = p;
+    u->ok = 1;
+    enum { n = 96 };
+    static _Thread_local float A[n * n], B[n * n], C[n * n];
+    for (int i = 0; i < n * n; i++) {
+        A[i] = (float)(i % 7) - 3.0f;
+        B[i] = (float)(i % 5) - 2.0f;
+    }
+    for (int rep = 0; rep < 30; rep++) {
+        count_job j = {calloc(100, sizeof(atomic_int)), 0};
+        nbi_parallel_for(100, count_task, &j);
+        if (atomic_load(&j.calls) != 100) u->ok = 0;
+        free(j.hits);
+        if (nb_sgemm(0, 0, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n) != NB_OK) u->ok = 0;
+        /* small integers: the sum is exact in any order */
+        for (int i = 0; i < n; i += 17)
+            for (int jj = 0; jj < n; jj += 13) {
+                float e = 0.0f;
+                for (int k = 0; k < n; k++) e += A[i * n + k] * B[k * n + jj];
+                if (C[i * n + jj] != e) u->ok = 0;
+            }
+    }
+    return NULL;
+}
+
+static void test_concurrent_callers(void) {
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(2));
+    pthread_t th[3];
+    user_arg ua[3];
+    for (int i = 0; i < 3; i++) CHECK(pthread_create(&th[i], NULL, user_thread, &ua[i]) == 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(ua[i].ok);
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+static void test_set_threads_errors(void) {
+    int n = nb_get_threads();
+    CHECK(n >= 1 && n <= NBI_MAX_THREADS);
+    CHECK(nb_set_threads(0) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "nb_set_threads") != NULL);
+    CHECK(nb_set_threads(NBI_MAX_THREADS + 1) == NB_ERR_ARG);
+    CHECK(nb_get_threads() == n);
+}
+
+static void test_split_range(void) {
+    /* the shares tile [0, n) in order, cut at multiples of the grain */
+    for (int64_t n = 0; n < 70; n += 3)
+        for (int nt = 1; nt <= 5; nt++) {
+            int64_t prev = 0;
+            for (int t = 0; t < nt; t++) {
+                int64_t lo, hi;
+                nbi_split_range(n, 16, t, nt, &lo, &hi);
+                CHECK(lo == prev && hi >= lo && (hi == n || hi % 16 == 0));
+                prev = hi;
+            }
+            CHECK(prev == n);
+        }
+}
+
+static const nbt_case cases[] = {
+    {"parallel_for_covers_each_task_once", test_parallel_for_covers_each_task_once},
+    {"team_barrier", test_team_barrier},
+    {"nested_runs_inline", test_nested_runs_inline},
+    {"concurrent_callers", test_concurrent_callers},
+    {"set_threads_errors", test_set_threads_errors},
+    {"split_range", test_split_range},
+};
+NBT_MAIN(cases)
