@@ -160,7 +160,7 @@ static void bench_shape(shape s, const int *threads, int nthreads, int rounds) {
 }
 
 int main(int argc, char **argv) {
-    have_blas = blas_dl_open(&blas);
+    have_blas = getenv("BENCH_NO_BLAS") ? 0 : blas_dl_open(&blas);
     int threads[8] = {1, 2}, nthreads = 2;
     const char *e = getenv("BENCH_THREADS");
     if (e) {

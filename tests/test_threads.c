@@ -1,5 +1,6 @@
 /* test_threads — the thread pool: every task runs exactly once at any pool size (more threads
- * than cores included), team barriers order the phases, nested and concurrent parallel calls
+ * than cores included), parallel_run shares claimed work and leaves no member behind,
+ * progress waits hold, nested and concurrent parallel calls
  * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused.
  * `make tsan` runs this file under ThreadSanitizer. */
 #include "nbtest.h"
@@ -40,40 +41,87 @@ static void test_parallel_for_covers_each_task_once(void) {
     CHECK_OK(nb_set_threads(saved));
 }
 
-/* Phase k writes slot[tid] = k; after the barrier every member must see all slots at k. */
-typedef struct phase_job {
-    int slot[NBI_MAX_THREADS];
-    atomic_int errors;
-    atomic_int members;
-} phase_job;
+/* parallel_run: the caller always runs fn; workers may join; work claimed from a counter is
+ * done exactly once whoever joins; and the call returns only when no member is inside. */
+typedef struct run_job {
+    _Atomic int64_t next;
+    atomic_int members, inside, max_inside;
+    int64_t n;
+    atomic_int *hits;
+} run_job;
 
-static void phase_member(void *arg, const nbi_team *t) {
-    phase_job *j = arg;
+static void run_member(void *arg) {
+    run_job *j = arg;
     atomic_fetch_add(&j->members, 1);
-    for (int k = 1; k <= 200; k++) {
-        j->slot[t->tid] = k;
-        nbi_team_barrier(t);
-        for (int i = 0; i < t->nt; i++)
-            if (j->slot[i] != k) atomic_fetch_add(&j->errors, 1);
-        nbi_team_barrier(t);
+    int in = atomic_fetch_add(&j->inside, 1) + 1;
+    int m = atomic_load(&j->max_inside);
+    while (in > m && !atomic_compare_exchange_weak(&j->max_inside, &m, in)) {
     }
+    for (int64_t t; (t = atomic_fetch_add(&j->next, 1)) < j->n;) {
+        atomic_fetch_add(&j->hits[t], 1);
+        for (volatile int spin = 0; spin < 200; spin++) {
+        }
+    }
+    atomic_fetch_sub(&j->inside, 1);
 }
 
-static void test_team_barrier(void) {
+static void test_parallel_run(void) {
     int saved = nb_get_threads();
     for (int nt = 1; nt <= 3; nt++) {
         CHECK_OK(nb_set_threads(nt));
-        phase_job j;
+        for (int rep = 0; rep < 50; rep++) {
+            run_job j;
+            memset(&j, 0, sizeof j);
+            j.n = 500;
+            j.hits = calloc((size_t)j.n, sizeof *j.hits);
+            nbi_parallel_run(nt, run_member, &j);
+            /* returned: nobody inside, and nobody enters later */
+            CHECK(atomic_load(&j.inside) == 0);
+            int members = atomic_load(&j.members);
+            CHECK(members >= 1 && members <= nt && atomic_load(&j.max_inside) <= nt);
+            int ok = 1;
+            for (int64_t t = 0; t < j.n; t++) ok &= atomic_load(&j.hits[t]) == 1;
+            CHECK_MSG(ok, "%d threads: a piece ran twice or never", nt);
+            for (volatile int spin = 0; spin < 1000; spin++) {
+            }
+            CHECK(atomic_load(&j.members) == members);
+            free(j.hits);
+        }
+        /* want = 1 keeps the work on the caller */
+        run_job j;
         memset(&j, 0, sizeof j);
-        nbi_parallel_team(nt, phase_member, &j);
-        CHECK(atomic_load(&j.errors) == 0);
-        CHECK(atomic_load(&j.members) == nt);
-        /* a team smaller than the pool */
-        memset(&j, 0, sizeof j);
-        nbi_parallel_team(1, phase_member, &j);
-        CHECK(atomic_load(&j.members) == 1 && atomic_load(&j.errors) == 0);
+        j.n = 10;
+        j.hits = calloc((size_t)j.n, sizeof *j.hits);
+        nbi_parallel_run(1, run_member, &j);
+        CHECK(atomic_load(&j.members) == 1);
+        free(j.hits);
     }
     CHECK_OK(nb_set_threads(saved));
+}
+
+/* nbi_wait_count waits for another member's progress. */
+typedef struct relay_job {
+    _Atomic int64_t stage;
+    atomic_int claimed;
+    atomic_int order_ok;
+} relay_job;
+
+static void relay_member(void *arg) {
+    relay_job *j = arg;
+    /* whoever claims piece k waits until pieces 0..k-1 have finished, then finishes k */
+    for (int k; (k = atomic_fetch_add(&j->claimed, 1)) < 100;) {
+        nbi_wait_count(&j->stage, k);
+        if (atomic_load(&j->stage) != k) atomic_store(&j->order_ok, 0);
+        atomic_store(&j->stage, k + 1);
+    }
+}
+
+static void test_wait_count(void) {
+    relay_job j;
+    memset(&j, 0, sizeof j);
+    atomic_store(&j.order_ok, 1);
+    nbi_parallel_run(nb_get_threads(), relay_member, &j);
+    CHECK(atomic_load(&j.stage) == 100 && atomic_load(&j.order_ok) == 1);
 }
 
 /* A task that itself calls parallel_for: the inner call must run inline (the pool is busy). */
@@ -171,7 +219,8 @@ static void test_split_range(void) {
 
 static const nbt_case cases[] = {
     {"parallel_for_covers_each_task_once", test_parallel_for_covers_each_task_once},
-    {"team_barrier", test_team_barrier},
+    {"parallel_run", test_parallel_run},
+    {"wait_count", test_wait_count},
     {"nested_runs_inline", test_nested_runs_inline},
     {"concurrent_callers", test_concurrent_callers},
     {"set_threads_errors", test_set_threads_errors},

@@ -3,14 +3,14 @@
  * A job is published by writing its fields and then bumping the generation counter `gen`.
  * Workers watch `gen`: they spin on it for a short while (a wake costs nothing while they
  * spin) and then sleep on it with a futex; the publisher wakes sleepers only when there are
- * any. Every worker acknowledges every job by decrementing `pending` (members after running
- * their part), so the next job is never published while a worker could still be reading the
- * current one. The caller runs member 0 itself and then waits for `pending` to reach zero the
- * same way: spin, then futex.
+ * any. A worker that sees a new generation enters (inside++) and then checks that the job is
+ * still open (the last closed generation is the one before); the caller, when its own share is done, closes the
+ * job and waits only for the workers inside it. So a worker that wakes late never holds the
+ * caller up, and never touches a job that has ended.
  *
- * The wait/wake pairs are Dekker-style: the sleeper announces itself (sleepers++) and then
- * re-reads the word it waits on; the waker changes the word and then reads the announcement,
- * both with sequentially consistent atomics, so one of the two always sees the other. */
+ * The pairs "announce, then re-check" (inside++ / read closed against closed = g / read
+ * inside; sleepers++ / re-read gen against gen++ / read sleepers) are Dekker-style, with
+ * sequentially consistent atomics: one side of each pair always sees the other. */
 #define _GNU_SOURCE
 #include "kernels/pool.h"
 
@@ -102,16 +102,12 @@ typedef struct pool {
     atomic_uint gen;
     atomic_int gen_sleepers;
     int stop;
-    int nt;
-    nbi_team_fn fn;
+    int want; /* workers 1 .. want-1 may join */
+    nbi_job_fn fn;
     void *arg;
 
-    atomic_uint pending; /* workers yet to acknowledge the job */
-    atomic_int pending_sleepers;
-
-    /* the team barrier */
-    atomic_uint bar_count, bar_gen;
-    atomic_int bar_sleepers;
+    atomic_uint closed; /* the generation of the last job that ended */
+    atomic_int inside;  /* workers inside the current job's fn */
 } pool;
 
 static pool P;
@@ -130,28 +126,29 @@ static void *worker_main(void *p) {
     for (;;) {
         seen = wait_change(&P.gen, seen, &P.gen_sleepers);
         if (P.stop) break;
-        if (tid < P.nt) {
-            nbi_team team = {tid, P.nt};
-            P.fn(P.arg, &team);
-        }
-        if (atomic_fetch_sub(&P.pending, 1) == 1 && atomic_load(&P.pending_sleepers))
-            word_wake_all(&P.pending);
+        atomic_fetch_add(&P.inside, 1);
+        /* Jobs run one at a time and each closes before the next is published, so job
+         * `seen` is still open exactly when the last closed one is its predecessor. */
+        if (atomic_load(&P.closed) == seen - 1u && tid < P.want) P.fn(P.arg);
+        atomic_fetch_sub(&P.inside, 1);
     }
-    if (atomic_fetch_sub(&P.pending, 1) == 1 && atomic_load(&P.pending_sleepers))
-        word_wake_all(&P.pending);
     return NULL;
 }
 
-static void publish(void) {
-    atomic_store(&P.pending, (unsigned)(P.n - 1));
-    atomic_fetch_add(&P.gen, 1);
+/* Publishes the job in P.fn/P.arg/P.want; returns its generation. */
+static unsigned publish(void) {
+    unsigned g = atomic_fetch_add(&P.gen, 1) + 1;
     if (atomic_load(&P.gen_sleepers)) word_wake_all(&P.gen);
+    return g;
 }
 
-static void wait_pending(void) {
-    unsigned v;
-    while ((v = atomic_load_explicit(&P.pending, memory_order_acquire)) != 0)
-        wait_change(&P.pending, v, &P.pending_sleepers);
+static void spin_until_zero(atomic_int *x) {
+    for (int i = 0; atomic_load_explicit(x, memory_order_acquire) != 0; i++) {
+        if (i < 4096)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 /* Stops the workers; the caller owns P.busy. */
@@ -159,7 +156,6 @@ static void stop_workers(void) {
     if (P.n <= 1) return;
     P.stop = 1;
     publish();
-    wait_pending();
     for (int i = 1; i < P.n; i++) pthread_join(P.workers[i], NULL);
     P.stop = 0;
     P.n = 1;
@@ -169,6 +165,7 @@ static void stop_workers(void) {
 static int start_workers(int n) {
     P.n = 1;
     unsigned g = atomic_load(&P.gen);
+    atomic_store(&P.closed, g); /* nothing open */
     for (int i = 1; i < n; i++) {
         starts[i] = (worker_start){i, g};
         if (pthread_create(&P.workers[i], NULL, worker_main, &starts[i]) != 0) break;
@@ -222,37 +219,32 @@ int nbi_pool_threads(void) {
     return P.n;
 }
 
-void nbi_parallel_team(int want, nbi_team_fn fn, void *arg) {
+void nbi_parallel_run(int want, nbi_job_fn fn, void *arg) {
     ensure_pool();
-    int nt = want < P.n ? want : P.n;
-    if (nt <= 1 || !try_own()) {
-        nbi_team solo = {0, 1};
-        fn(arg, &solo);
+    if (want <= 1 || P.n <= 1 || !try_own()) {
+        fn(arg);
         return;
     }
-    P.nt = nt;
+    P.want = want;
     P.fn = fn;
     P.arg = arg;
-    publish();
-    nbi_team me = {0, nt};
-    fn(arg, &me);
-    wait_pending();
+    unsigned g = publish();
+    fn(arg);
+    atomic_store(&P.closed, g);
+    spin_until_zero(&P.inside);
     atomic_store(&P.busy, 0);
 }
 
-void nbi_team_barrier(const nbi_team *team) {
-    if (team->nt <= 1) return;
-    unsigned g = atomic_load_explicit(&P.bar_gen, memory_order_acquire);
-    if (atomic_fetch_add(&P.bar_count, 1) == (unsigned)team->nt - 1) {
-        atomic_store(&P.bar_count, 0);
-        atomic_fetch_add(&P.bar_gen, 1);
-        if (atomic_load(&P.bar_sleepers)) word_wake_all(&P.bar_gen);
-    } else {
-        wait_change(&P.bar_gen, g, &P.bar_sleepers);
+void nbi_wait_count(const _Atomic int64_t *counter, int64_t target) {
+    for (int i = 0; atomic_load_explicit(counter, memory_order_acquire) < target; i++) {
+        if (i < 4096)
+            cpu_relax();
+        else
+            sched_yield();
     }
 }
 
-/* parallel_for as a team whose members take tasks from a shared counter. */
+/* parallel_for: members take task numbers from a shared counter. */
 typedef struct for_job {
     nbi_task_fn fn;
     void *arg;
@@ -260,8 +252,7 @@ typedef struct for_job {
     _Atomic int64_t next;
 } for_job;
 
-static void for_member(void *p, const nbi_team *team) {
-    (void)team;
+static void for_member(void *p) {
     for_job *j = p;
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
@@ -277,7 +268,7 @@ void nbi_parallel_for(int64_t n_tasks, nbi_task_fn fn, void *arg) {
         return;
     }
     for_job j = {fn, arg, n_tasks, 0};
-    nbi_parallel_team(n_tasks < NBI_MAX_THREADS ? (int)n_tasks : NBI_MAX_THREADS, for_member, &j);
+    nbi_parallel_run(n_tasks < NBI_MAX_THREADS ? (int)n_tasks : NBI_MAX_THREADS, for_member, &j);
 }
 
 void nbi_split_range(int64_t n, int64_t grain, int tid, int nt, int64_t *lo, int64_t *hi) {

@@ -1,16 +1,21 @@
 /* kernels/pool.h — the persistent thread pool behind every parallel kernel.
  *
  * One pool per process, created on first use with nb_set_threads(n), else $NB_THREADS, else
- * the number of cores this process may run on. The calling thread always takes part (it is
- * thread 0), so a pool of n threads starts n - 1 workers. Workers wait for work by spinning
- * briefly and then sleeping on a futex (a condition-free sleep on Linux, polling elsewhere).
+ * the number of cores this process may run on. The calling thread always takes part, so a
+ * pool of n threads starts n - 1 workers. Idle workers spin briefly and then sleep on a futex
+ * (Linux; elsewhere they poll with sched_yield).
+ *
+ * Work is claimed, not assigned: a job's pieces are taken from shared counters by whoever
+ * comes, and the caller never waits for a worker that has not started. On a machine shared
+ * with other programs a descheduled worker then costs at most the piece it holds, instead of
+ * stalling a barrier (which is how static-partition pools come to run slower on two threads
+ * than on one under load).
  *
  * No oversubscription: a parallel call made while the pool is busy — from a task running
  * inside the pool, or from a second user thread — runs inline on the calling thread instead
- * of queueing or starting more threads. Callers must therefore produce the same result
- * whatever team size they get; every kernel here splits work so that each output element is
- * computed by exactly one thread in a fixed order, which makes results independent of the
- * thread count. */
+ * of queueing or starting more threads. Every kernel splits its work so that each output
+ * element is computed by exactly one thread in a fixed order, so results are independent of
+ * the thread count and of who claimed what. */
 #ifndef NBI_POOL_H
 #define NBI_POOL_H
 
@@ -19,21 +24,22 @@
 #define NBI_MAX_THREADS 64
 
 /* fn(arg, task) for every task in [0, n_tasks), spread over the pool; returns when all have
- * run. Tasks are handed out dynamically, so a task must not depend on which thread runs it or
+ * run. Tasks are claimed dynamically, so a task must not depend on which thread runs it or
  * in what order. */
 typedef void (*nbi_task_fn)(void *arg, int64_t task);
 void nbi_parallel_for(int64_t n_tasks, nbi_task_fn fn, void *arg);
 
-/* A team: fn(arg, team) runs once on each of team->nt threads (team->tid = 0 .. nt-1, the
- * caller is 0), which may meet at nbi_team_barrier. nt is at most `want` and may be 1. */
-typedef struct nbi_team {
-    int tid, nt;
-} nbi_team;
-typedef void (*nbi_team_fn)(void *arg, const nbi_team *team);
-void nbi_parallel_team(int want, nbi_team_fn fn, void *arg);
-/* Every member of the team waits here until all have arrived; memory written before the
- * barrier by any member is visible to all after it. A no-op for a team of one. */
-void nbi_team_barrier(const nbi_team *team);
+/* fn(arg) runs on the calling thread and on each of up to want - 1 pool workers that arrive
+ * while the call is in progress; it returns once the caller's fn has returned and no worker
+ * is still inside fn. Members share the work through `arg`, claiming pieces from atomic
+ * counters, so the caller alone can do everything: a worker that is slow to wake (asleep,
+ * or descheduled on a busy machine) simply finds nothing left, and is never waited for. */
+typedef void (*nbi_job_fn)(void *arg);
+void nbi_parallel_run(int want, nbi_job_fn fn, void *arg);
+
+/* Spin-then-yield until *counter >= target (acquire): for dependencies between claimed
+ * pieces of one job. */
+void nbi_wait_count(const _Atomic int64_t *counter, int64_t target);
 
 /* The number of threads a parallel call may use now (pool size, caller included); creates
  * the pool on first call. Kernels use it to decide whether splitting is worth it. */

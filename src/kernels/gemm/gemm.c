@@ -11,10 +11,10 @@
  * micro-kernel loads B as vectors and broadcasts A, so the broadcast operand (A) is the one
  * kept in L1 and the vector operand (B) streams, as in BLIS's column-major kernels.
  *
- * Threads: one team per call. Every member packs a share of the panels into shared buffers,
- * meets the others at one barrier, then computes its own rectangle of micro-tiles. Packing
- * buffers alternate between two halves, so the next block can be packed while a slower
- * member still computes on the last one: one barrier per block, not two.
+ * Threads: the loop nest becomes a numbered stream of pack and compute tasks that the
+ * caller and any pool workers that arrive claim in order (see "tasks" below); packing
+ * buffers alternate between two halves so that the next block is packed while the last one
+ * is still being multiplied. Nobody waits for a thread that has not started.
  *
  * Determinism: a C element's value depends only on the K blocking (fixed by the shape) and
  * on the micro-kernel's in-order sum, never on which thread computed it or on the tile
@@ -103,23 +103,31 @@ void nbi_gemm_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
     }
 }
 
-/* Splits a ma x np grid of micro-tiles over nt threads as tm x tn rectangles: the shape that
- * gives the busiest thread the fewest tiles, preferring column splits (each thread then
- * streams only its own part of the B block, which stays in its own L2). */
-static void tile_grid(int64_t ma, int64_t np, int nt, int *tm, int *tn) {
-    int64_t best = INT64_MAX;
-    *tm = nt;
-    *tn = 1;
-    for (int d = nt; d >= 1; d--) {
-        if (nt % d) continue;
-        int64_t cost = ceil_div(ma, nt / d) * ceil_div(np, d);
-        if (cost < best) {
-            best = cost;
-            *tn = d;
-            *tm = nt / d;
-        }
-    }
-}
+/* ---- the blocked GEMM as a stream of claimed tasks -------------------------------------------
+ *
+ * The loop nest is cut into block iterations s = 0, 1, ... (one per (jc, pc, ic)), each with
+ * pack tasks (panels of the B block when ic = 0, panels of the A block) followed by compute
+ * tasks (rectangles of micro-tiles). All tasks of all iterations are numbered in that order
+ * and claimed from one counter, so every member walks the same sequence and a task's
+ * dependencies always lie at lower numbers, claimed by running threads: no deadlock, and no
+ * wait for a thread that has not started.
+ *   compute task of s  needs every pack task of s done;
+ *   pack task of s     overwrites the buffer half that iteration s-2 read (A) or that the
+ *                      previous B block's iterations read, so it needs every compute task of
+ *                      iterations <= s-2 done. Waiting for s-2 and s-3 suffices: by
+ *                      induction each of those waited for the ones before.
+ *   compute task of s  also updates the C tiles that the previous K block of the same
+ *                      (jc, ic) updated; that iteration is <= s-2 (done, see above) unless M
+ *                      fits one MC block, when it is s-1: then it waits for s-1 too.
+ * Completion is counted per iteration in a ring of RING counters, each accumulating the
+ * iterations congruent to it; the target for iteration s is the sum of those counts up to s
+ * (each member tracks it while walking). No task of s + RING can finish before all of s, so a
+ * counter reaching its target means exactly "all of s done". */
+#define RING 8
+
+typedef struct padded_counter {
+    _Alignas(64) _Atomic int64_t v;
+} padded_counter;
 
 typedef struct gemm_job {
     const nbi_gemm_arch *g;
@@ -131,51 +139,120 @@ typedef struct gemm_job {
     int64_t lda, ldb, ldc;
     int64_t mc, kc, nc;
     float *ap[2], *bp[2];
+    int64_t ga, gb;   /* panels per A / B pack task */
+    int64_t ctasks;   /* compute tasks wanted per iteration */
+    int64_t total;    /* tasks in all */
+    padded_counter next, pdone[RING], cdone[RING];
 } gemm_job;
 
-static void gemm_team(void *arg, const nbi_team *t) {
-    const gemm_job *j = arg;
-    const nbi_gemm_arch *g = j->g;
-    const int64_t MR = g->mr, NR = g->nr;
-    int64_t it = 0, bt = 0;
-    for (int64_t jc = 0; jc < j->N; jc += j->nc) {
-        int64_t ncur = min64(j->nc, j->N - jc), np = ceil_div(ncur, NR);
-        for (int64_t pc = 0; pc < j->K; pc += j->kc, bt++) {
-            int64_t kcur = min64(j->kc, j->K - pc);
-            float beta = pc == 0 ? j->beta : 1.0f;
-            float *bp = j->bp[bt & 1];
-            for (int64_t ic = 0; ic < j->M; ic += j->mc, it++) {
-                int64_t mcur = min64(j->mc, j->M - ic), ma = ceil_div(mcur, MR);
-                float *ap = j->ap[it & 1];
-                int64_t lo, hi;
-                if (ic == 0) {
-                    nbi_split_range(np, 1, t->tid, t->nt, &lo, &hi);
-                    if (hi > lo)
-                        g->pack_b(j->tb, j->B, j->ldb, pc, kcur, jc + lo * NR,
-                                  min64(ncur, hi * NR) - lo * NR, bp + lo * NR * kcur);
-                }
-                nbi_split_range(ma, 1, t->tid, t->nt, &lo, &hi);
-                if (hi > lo)
-                    g->pack_a(j->ta, j->A, j->lda, ic + lo * MR, min64(mcur, hi * MR) - lo * MR,
-                              pc, kcur, j->alpha, ap + lo * MR * kcur);
-                nbi_team_barrier(t);
+/* One block iteration and its task counts. */
+typedef struct blk {
+    int64_t s, jc, pc, ic, bt;
+    int64_t ncur, kcur, mcur, np, ma;
+    int64_t nbp, nap, nct, nrt; /* B pack, A pack tasks; compute grid nrt x nct */
+} blk;
 
-                int tm, tn;
-                tile_grid(ma, np, t->nt, &tm, &tn);
-                int64_t r0, r1, c0, c1;
-                nbi_split_range(ma, 1, t->tid / tn, tm, &r0, &r1);
-                nbi_split_range(np, 1, t->tid % tn, tn, &c0, &c1);
-                for (int64_t ir = r0; ir < r1; ir++) {
-                    int m = (int)min64(MR, mcur - ir * MR);
-                    const float *a = ap + ir * MR * kcur;
-                    float *crow = j->C + (ic + ir * MR) * j->ldc + jc;
-                    for (int64_t jr = c0; jr < c1; jr++) {
-                        int n = (int)min64(NR, ncur - jr * NR);
-                        g->ukr(kcur, a, bp + jr * NR * kcur, beta, crow + jr * NR, j->ldc, m, n);
-                    }
-                }
-            }
+static void blk_counts(const gemm_job *j, blk *b) {
+    b->ncur = min64(j->nc, j->N - b->jc);
+    b->kcur = min64(j->kc, j->K - b->pc);
+    b->mcur = min64(j->mc, j->M - b->ic);
+    b->np = ceil_div(b->ncur, j->g->nr);
+    b->ma = ceil_div(b->mcur, j->g->mr);
+    b->nbp = b->ic == 0 ? ceil_div(b->np, j->gb) : 0;
+    b->nap = ceil_div(b->ma, j->ga);
+    /* split columns first: a member then streams only part of the B block */
+    b->nct = min64(b->np, j->ctasks);
+    b->nrt = min64(b->ma, ceil_div(j->ctasks, b->nct));
+}
+
+static void blk_first(const gemm_job *j, blk *b) {
+    memset(b, 0, sizeof *b);
+    blk_counts(j, b);
+}
+
+static int blk_next(const gemm_job *j, blk *b) {
+    b->s++;
+    b->ic += j->mc;
+    if (b->ic >= j->M) {
+        b->ic = 0;
+        b->pc += j->kc;
+        b->bt++;
+        if (b->pc >= j->K) {
+            b->pc = 0;
+            b->jc += j->nc;
+            if (b->jc >= j->N) return 0;
         }
+    }
+    blk_counts(j, b);
+    return 1;
+}
+
+static void pack_task(const gemm_job *j, const blk *b, int64_t k) {
+    const nbi_gemm_arch *g = j->g;
+    int64_t lo, hi;
+    if (k < b->nbp) {
+        lo = k * j->gb;
+        hi = min64(b->np, lo + j->gb);
+        g->pack_b(j->tb, j->B, j->ldb, b->pc, b->kcur, b->jc + lo * g->nr,
+                  min64(b->ncur, hi * g->nr) - lo * g->nr, j->bp[b->bt & 1] + lo * g->nr * b->kcur);
+    } else {
+        lo = (k - b->nbp) * j->ga;
+        hi = min64(b->ma, lo + j->ga);
+        g->pack_a(j->ta, j->A, j->lda, b->ic + lo * g->mr, min64(b->mcur, hi * g->mr) - lo * g->mr,
+                  b->pc, b->kcur, j->alpha, j->ap[b->s & 1] + lo * g->mr * b->kcur);
+    }
+}
+
+static void compute_task(const gemm_job *j, const blk *b, int64_t k) {
+    const nbi_gemm_arch *g = j->g;
+    const int64_t MR = g->mr, NR = g->nr, kc = b->kcur;
+    float beta = b->pc == 0 ? j->beta : 1.0f; /* beta scales C once, in the first K block */
+    const float *ap = j->ap[b->s & 1], *bp = j->bp[b->bt & 1];
+    int64_t r0, r1, c0, c1;
+    nbi_split_range(b->ma, 1, (int)(k / b->nct), (int)b->nrt, &r0, &r1);
+    nbi_split_range(b->np, 1, (int)(k % b->nct), (int)b->nct, &c0, &c1);
+    for (int64_t ir = r0; ir < r1; ir++) {
+        int m = (int)min64(MR, b->mcur - ir * MR);
+        const float *a = ap + ir * MR * kc;
+        float *crow = j->C + (b->ic + ir * MR) * j->ldc + b->jc;
+        for (int64_t jr = c0; jr < c1; jr++) {
+            int n = (int)min64(NR, b->ncur - jr * NR);
+            g->ukr(kc, a, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, n);
+        }
+    }
+}
+
+static void gemm_member(void *arg) {
+    gemm_job *j = arg;
+    int64_t ptarget[RING] = {0}, ctarget[RING] = {0};
+    int64_t claim = atomic_fetch_add(&j->next.v, 1), base = 0;
+    blk b;
+    blk_first(j, &b);
+    while (claim < j->total) {
+        int r = (int)(b.s % RING);
+        int64_t npk = b.nbp + b.nap, end = base + npk + b.nct * b.nrt;
+        ptarget[r] += npk;
+        ctarget[r] += b.nct * b.nrt;
+        while (claim < end) {
+            int64_t k = claim - base;
+            if (k < npk) {
+                if (b.s >= 2) nbi_wait_count(&j->cdone[(b.s - 2) % RING].v, ctarget[(b.s - 2) % RING]);
+                if (b.s >= 3) nbi_wait_count(&j->cdone[(b.s - 3) % RING].v, ctarget[(b.s - 3) % RING]);
+                pack_task(j, &b, k);
+                atomic_fetch_add(&j->pdone[r].v, 1);
+            } else {
+                nbi_wait_count(&j->pdone[r].v, ptarget[r]);
+                /* C's tiles were last updated by the previous K block of this (jc, ic);
+                 * when that is iteration s-1 (a single ic block) it may still run. */
+                if (b.pc > 0 && j->mc >= j->M)
+                    nbi_wait_count(&j->cdone[(b.s - 1) % RING].v, ctarget[(b.s - 1) % RING]);
+                compute_task(j, &b, k - npk);
+                atomic_fetch_add(&j->cdone[r].v, 1);
+            }
+            claim = atomic_fetch_add(&j->next.v, 1);
+        }
+        base = end;
+        if (!blk_next(j, &b)) break;
     }
 }
 
@@ -195,30 +272,46 @@ nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int6
         return NB_OK;
     }
 
-    gemm_job j = {g, ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 0, 0, 0, {0}, {0}};
+    /* The job is large (counters on their own cache lines): keep it with the buffers. */
+    gemm_job *j;
     /* Blocks as even as the largest sizes allow: K = 784 with KC = 384 gives 3 x 262, not
      * 384 + 384 + 16 (a thin last block wastes a pass over C). */
-    j.kc = ceil_div(K, ceil_div(K, g->kc));
-    j.nc = round_up(ceil_div(N, ceil_div(N, g->nc)), g->nr);
-    j.mc = round_up(ceil_div(M, ceil_div(M, g->mc)), g->mr);
-    size_t a_sz = (size_t)(j.mc * j.kc), b_sz = (size_t)(j.kc * j.nc);
-    /* two halves of each, each half rounded to a cache line */
-    a_sz = (a_sz + 15) & ~(size_t)15;
+    int64_t kc = ceil_div(K, ceil_div(K, g->kc));
+    int64_t nc = round_up(ceil_div(N, ceil_div(N, g->nc)), g->nr);
+    int64_t mc = round_up(ceil_div(M, ceil_div(M, g->mc)), g->mr);
+    size_t a_sz = (size_t)(mc * kc), b_sz = (size_t)(kc * nc);
+    a_sz = (a_sz + 15) & ~(size_t)15; /* each half starts on a cache line */
     b_sz = (b_sz + 15) & ~(size_t)15;
-    float *buf = thread_buffer(2 * (a_sz + b_sz));
+    size_t job_sz = (sizeof(gemm_job) + 63) / sizeof(float) & ~(size_t)15;
+    float *buf = thread_buffer(job_sz + 2 * (a_sz + b_sz));
     if (!buf) return NB_ERR_NOMEM;
-    j.ap[0] = buf;
-    j.ap[1] = buf + a_sz;
-    j.bp[0] = buf + 2 * a_sz;
-    j.bp[1] = buf + 2 * a_sz + b_sz;
+    j = (gemm_job *)(void *)buf;
+    memset(j, 0, sizeof *j);
+    *j = (gemm_job){.g = g, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha,
+                    .beta = beta, .A = A, .B = B, .C = C, .lda = lda, .ldb = ldb, .ldc = ldc,
+                    .mc = mc, .kc = kc, .nc = nc};
+    j->ap[0] = buf + job_sz;
+    j->ap[1] = j->ap[0] + a_sz;
+    j->bp[0] = j->ap[1] + a_sz;
+    j->bp[1] = j->bp[0] + b_sz;
 
+    /* Threads: as many as the work feeds (par_flops each), at most the pool. */
     double flops = 2.0 * (double)M * (double)N * (double)K;
     int64_t want = (int64_t)(flops / (double)g->par_flops);
-    int64_t tiles = ceil_div(min64(M, j.mc), g->mr) * ceil_div(min64(N, j.nc), g->nr);
-    if (want > tiles) want = tiles;
+    int pool = nbi_pool_threads();
+    if (want > pool) want = pool;
     if (want < 1) want = 1;
-    if (want > NBI_MAX_THREADS) want = NBI_MAX_THREADS;
-    nbi_parallel_team((int)want, gemm_team, &j);
+    /* Pieces: one of each per iteration alone; with helpers, a few per member so that
+     * whoever is fastest takes more. */
+    int64_t maxp = ceil_div(min64(N, nc), g->nr), maxa = ceil_div(min64(M, mc), g->mr);
+    j->gb = want == 1 ? maxp : ceil_div(maxp, want);
+    j->ga = want == 1 ? maxa : ceil_div(maxa, want);
+    j->ctasks = want == 1 ? 1 : 3 * want;
+    blk b;
+    blk_first(j, &b);
+    do j->total += b.nbp + b.nap + b.nct * b.nrt;
+    while (blk_next(j, &b));
+    nbi_parallel_run((int)want, gemm_member, j);
     return NB_OK;
 }
 
