@@ -1,8 +1,9 @@
 /* bench/bench_gemm.c — nabla's SGEMM against OpenBLAS, shape by shape, at 1 and 2 threads.
  *
- * For each shape and thread count: one warm-up call of each, then ROUNDS rounds that time
- * nabla and OpenBLAS alternately (the order flips every round, so drift in the machine's
- * load hits both alike); each timing repeats the call for at least 20 ms. The table shows
+ * For each shape and thread count: ROUNDS rounds that time nabla and OpenBLAS alternately
+ * (the order flips every round, so drift in the machine's load hits both alike), each timing
+ * in a fresh child process (see in_child) after a warm-up call, repeating the call for at
+ * least 20 ms. The table shows
  * the median GFLOP/s of each and their ratio, and the spread (max/min of nabla's rounds) as
  * a noise indicator. OpenBLAS is loaded with dlopen (bench/blas_dl.h): without it, only
  * nabla's column is printed.
@@ -13,6 +14,8 @@
  * Environment: BENCH_THREADS="1 2" (default), BENCH_ROUNDS=7. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,32 +54,46 @@ static const shape quick_list[] = {
     {"dX", 64, 256, 784, 0, 1},      {"dW", 784, 64, 256, 1, 0},
 };
 
-static blas_dl blas;
-static int have_blas;
-
 typedef struct problem {
     shape s;
-    float *A, *B, *C, *C2;
+    float *A, *B, *C;
     int lda, ldb;
 } problem;
+
+static blas_dl blas;
 
 static void run_nabla(const problem *p) {
     nb_status st = nb_sgemm(p->s.ta, p->s.tb, p->s.M, p->s.N, p->s.K, 1.0f, p->A, p->lda, p->B,
                             p->ldb, 0.0f, p->C, p->s.N);
     if (st != NB_OK) {
         fprintf(stderr, "nb_sgemm failed: %s\n", nb_last_error());
-        exit(1);
+        _exit(1);
     }
 }
 
 static void run_blas(const problem *p) {
     blas.sgemm(BLAS_ROW_MAJOR, p->s.ta ? BLAS_TRANS : BLAS_NO_TRANS,
                p->s.tb ? BLAS_TRANS : BLAS_NO_TRANS, p->s.M, p->s.N, p->s.K, 1.0f, p->A, p->lda,
-               p->B, p->ldb, 0.0f, p->C2, p->s.N);
+               p->B, p->ldb, 0.0f, p->C, p->s.N);
 }
 
-/* seconds per call, repeating for at least 20 ms */
+static int problem_make(problem *p, shape s) {
+    *p = (problem){s, NULL, NULL, NULL, s.ta ? s.M : s.K, s.tb ? s.K : s.N};
+    size_t na = (size_t)s.M * s.K, nb = (size_t)s.K * s.N, nc = (size_t)s.M * s.N;
+    p->A = malloc(na * sizeof(float));
+    p->B = malloc(nb * sizeof(float));
+    p->C = malloc(nc * sizeof(float));
+    if (!p->A || !p->B || !p->C) return 0;
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    for (size_t i = 0; i < na; i++) p->A[i] = nb_rng_uniform(&rng) - 0.5f;
+    for (size_t i = 0; i < nb; i++) p->B[i] = nb_rng_uniform(&rng) - 0.5f;
+    return 1;
+}
+
+/* seconds per call, repeating for at least 20 ms after one warm-up call */
 static double time_calls(void (*fn)(const problem *), const problem *p) {
+    fn(p);
     int reps = 0;
     double t0 = nb_time(), t;
     do {
@@ -86,6 +103,57 @@ static double time_calls(void (*fn)(const problem *), const problem *p) {
     } while (t - t0 < 0.02);
     return (t - t0) / reps;
 }
+
+/* Each measurement runs in a child process of its own: two libraries' thread pools in one
+ * process fight over the cores (OpenBLAS's idle threads spin for a long while after each
+ * call), which would measure the fight, not the GEMMs. The parent starts no threads.
+ * which: 0 = nabla, 1 = OpenBLAS, 2 = max |nabla - OpenBLAS| / max |C| at 1 thread. */
+static double in_child(shape s, int which, int nt) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1.0;
+    pid_t pid = fork();
+    if (pid < 0) return -1.0;
+    if (pid == 0) {
+        close(fd[0]);
+        double r = -1.0;
+        problem p;
+        if (problem_make(&p, s)) {
+            if (which == 0) {
+                nb_set_threads(nt);
+                r = time_calls(run_nabla, &p);
+            } else if (blas_dl_open(&blas)) {
+                if (blas.set_threads) blas.set_threads(nt);
+                if (which == 1) {
+                    r = time_calls(run_blas, &p);
+                } else {
+                    size_t nc = (size_t)s.M * s.N;
+                    float *ref = malloc(nc * sizeof *ref);
+                    run_blas(&p);
+                    memcpy(ref, p.C, nc * sizeof *ref);
+                    nb_set_threads(nt);
+                    run_nabla(&p);
+                    double err = 0.0, scale = 0.0;
+                    for (size_t i = 0; i < nc; i++) {
+                        err = fmax(err, fabs((double)p.C[i] - ref[i]));
+                        scale = fmax(scale, fabs((double)ref[i]));
+                    }
+                    r = err / (scale > 0 ? scale : 1);
+                }
+            }
+        }
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    double r = -1.0;
+    if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r) r = -1.0;
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return r;
+}
+
+static int have_blas;
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -98,38 +166,25 @@ static double median(double *v, int n) {
 }
 
 static void bench_shape(shape s, const int *threads, int nthreads, int rounds) {
-    problem p = {s, NULL, NULL, NULL, NULL, s.ta ? s.M : s.K, s.tb ? s.K : s.N};
-    size_t na = (size_t)s.M * s.K, nb = (size_t)s.K * s.N, nc = (size_t)s.M * s.N;
-    p.A = nb_malloc(na * sizeof(float));
-    p.B = nb_malloc(nb * sizeof(float));
-    p.C = nb_malloc(nc * sizeof(float));
-    p.C2 = nb_malloc(nc * sizeof(float));
-    if (!p.A || !p.B || !p.C || !p.C2) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    nb_rng rng;
-    nb_rng_seed(&rng, 1);
-    for (size_t i = 0; i < na; i++) p.A[i] = nb_rng_uniform(&rng) - 0.5f;
-    for (size_t i = 0; i < nb; i++) p.B[i] = nb_rng_uniform(&rng) - 0.5f;
     double flops = 2.0 * s.M * s.N * s.K;
     char name[64];
     snprintf(name, sizeof name, "%dx%dx%d%s", s.M, s.K, s.N,
              s.ta ? " Aᵀ" : (s.tb ? " Bᵀ" : ""));
+    double err = have_blas ? in_child(s, 2, 1) : -1.0;
     for (int ti = 0; ti < nthreads; ti++) {
         int nt = threads[ti];
-        nb_set_threads(nt);
-        if (have_blas && blas.set_threads) blas.set_threads(nt);
         double tn[64], tb[64];
-        run_nabla(&p); /* warm-up: buffers, pool, caches */
-        if (have_blas) run_blas(&p);
         for (int r = 0; r < rounds; r++) {
             if (r % 2 == 0) {
-                tn[r] = time_calls(run_nabla, &p);
-                if (have_blas) tb[r] = time_calls(run_blas, &p);
+                tn[r] = in_child(s, 0, nt);
+                if (have_blas) tb[r] = in_child(s, 1, nt);
             } else {
-                if (have_blas) tb[r] = time_calls(run_blas, &p);
-                tn[r] = time_calls(run_nabla, &p);
+                if (have_blas) tb[r] = in_child(s, 1, nt);
+                tn[r] = in_child(s, 0, nt);
+            }
+            if (tn[r] <= 0 || (have_blas && tb[r] <= 0)) {
+                fprintf(stderr, "bench_gemm: a measurement failed for %s\n", name);
+                exit(1);
             }
         }
         double lo = tn[0], hi = tn[0];
@@ -139,28 +194,27 @@ static void bench_shape(shape s, const int *threads, int nthreads, int rounds) {
         }
         double gn = flops / median(tn, rounds) * 1e-9;
         if (have_blas) {
-            double err = 0.0, scale = 0.0;
-            for (size_t i = 0; i < nc; i++) {
-                err = fmax(err, fabs((double)p.C[i] - p.C2[i]));
-                scale = fmax(scale, fabs((double)p.C2[i]));
-            }
             double gb = flops / median(tb, rounds) * 1e-9;
             printf("%-6s %-18s %3d %9.1f %9.1f %7.2f %7.2f  %.1e\n", s.what, name, nt, gn, gb,
-                   gn / gb, hi / lo, err / (scale > 0 ? scale : 1));
+                   gn / gb, hi / lo, err);
         } else {
             printf("%-6s %-18s %3d %9.1f %9s %7s %7.2f\n", s.what, name, nt, gn, "-", "-",
                    hi / lo);
         }
         fflush(stdout);
     }
-    nb_free(p.A);
-    nb_free(p.B);
-    nb_free(p.C);
-    nb_free(p.C2);
 }
 
 int main(int argc, char **argv) {
-    have_blas = getenv("BENCH_NO_BLAS") ? 0 : blas_dl_open(&blas);
+    /* probe for OpenBLAS in a child: loading it here would start its threads in the parent */
+    have_blas = 0;
+    if (!getenv("BENCH_NO_BLAS")) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(blas_dl_open(&blas) ? 0 : 1);
+        int st = 1;
+        if (pid > 0) waitpid(pid, &st, 0);
+        have_blas = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
     int threads[8] = {1, 2}, nthreads = 2;
     const char *e = getenv("BENCH_THREADS");
     if (e) {
@@ -174,11 +228,10 @@ int main(int argc, char **argv) {
     int rounds = 7;
     e = getenv("BENCH_ROUNDS");
     if (e && atoi(e) > 0 && atoi(e) <= 64) rounds = atoi(e);
-    printf("nabla SGEMM (isa %s) vs %s%s\n", nb_kernel_isa(),
-           have_blas ? "OpenBLAS " : "no OpenBLAS found",
-           have_blas && blas.corename ? blas.corename() : "");
-    printf("median of %d interleaved rounds; spread = slowest/fastest nabla round; err = max "
-           "|nabla - OpenBLAS| / max |C|\n",
+    printf("nabla SGEMM (isa %s) vs %s\n", nb_kernel_isa(),
+           have_blas ? "OpenBLAS (dlopen, own process)" : "no OpenBLAS found");
+    printf("GFLOP/s, median of %d interleaved rounds; spread = slowest/fastest nabla round; "
+           "err = max |nabla - OpenBLAS| / max |C|\n",
            rounds);
     printf("%-6s %-18s %3s %9s %9s %7s %7s  %s\n", "kernel", "shape MxKxN", "thr", "nabla",
            "OpenBLAS", "ratio", "spread", "err");

@@ -80,34 +80,36 @@ bool nbi_kernels_for(const char *isa, nbi_kernels *k) {
     if (!cpu_runs(isa)) return false;
     fill_ref(k);
     if (!strcmp(isa, "ref")) return true;
-    k->isa = "c";
+    k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
     k->sgemm = sgemm_c;
 #if defined(__x86_64__) || defined(__i386__)
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";
         k->sgemm = sgemm_avx2;
+        nbi_elementwise_avx2(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = sgemm_avx512;
+        nbi_elementwise_avx512(k);
     }
 #endif
     return true;
 }
 
+/* The best instruction set this CPU runs, or a lower one named by NB_ISA; then the
+ * elementwise entries go through the thread-splitting fronts. */
 static void init_once(void) {
     fill_ref(&nbi_k_ref);
-    static const char *const order[] = {"avx512", "avx2", "c"};
+    static const char *const order[] = {"avx512", "avx2", "c", "ref"};
     const char *want = getenv("NB_ISA");
     int start = 0;
-    if (want && !strcmp(want, "ref")) {
-        nbi_k = nbi_k_ref;
-        start = 3;
-    }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (want && !strcmp(want, order[i])) start = i;
-    for (int i = start; i < 3; i++)
-        if (nbi_kernels_for(order[i], &nbi_k)) break;
-    if (start == 3) nbi_k = nbi_k_ref;
+    nbi_kernels raw = nbi_k_ref;
+    for (int i = start; i < 4; i++)
+        if (nbi_kernels_for(order[i], &raw)) break;
+    nbi_k = raw;
+    nbi_parallel_kernels(&nbi_k, &raw);
 #ifdef NB_USE_CBLAS
     static char name[32];
     strcpy(name, nbi_k.isa);

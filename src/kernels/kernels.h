@@ -97,6 +97,17 @@ extern nbi_rows_fn const nbi_ref_log_softmax;
 nb_status nbi_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
+/* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
+ * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
+void nbi_elementwise_avx2(nbi_kernels *k);
+void nbi_elementwise_avx512(nbi_kernels *k);
+
+/* Thread-splitting fronts (kernels/parallel.c): nbi_k's elementwise entries call these,
+ * which cut large arrays (rows for softmax) into pieces run on the pool by the kernels in
+ * *raw. The pieces are cut at multiples of 16 elements, so no two threads share a cache
+ * line of the output. */
+void nbi_parallel_kernels(nbi_kernels *k, const nbi_kernels *raw);
+
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
                           int64_t lda, const float *B, int64_t ldb, const float *C, int64_t ldc);

@@ -84,6 +84,14 @@ NBI_INLINE float vhmax(vf a) {
     return _mm_cvtss_f32(q);
 }
 
+/* m ? a : b by a tail mask; masked load with `fill` in the lanes outside the mask */
+NBI_INLINE vf vsel_mask(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m)); }
+NBI_INLINE vf vload_mf(const float *p, vmask m, vf fill) {
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+/* non-temporal store of a full vector (p 32-byte aligned) */
+NBI_INLINE void vstream(float *p, vf v) { _mm256_stream_ps(p, v); }
+
 NBI_INLINE void vprefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
 
 #endif

@@ -90,6 +90,12 @@ NBI_INLINE float vhmax(vf a) {
     return _mm_cvtss_f32(q);
 }
 
+/* m ? a : b by a tail mask; masked load with `fill` in the lanes outside the mask */
+NBI_INLINE vf vsel_mask(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
+NBI_INLINE vf vload_mf(const float *p, vmask m, vf fill) { return _mm512_mask_loadu_ps(fill, m, p); }
+/* non-temporal store of a full vector (p 64-byte aligned) */
+NBI_INLINE void vstream(float *p, vf v) { _mm512_stream_ps(p, v); }
+
 NBI_INLINE void vprefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
 
 #endif
