@@ -147,10 +147,12 @@ static void test_block_edges(void) {
     }
 }
 
-/* The direct path: tiny problems (the XOR network's 4x2 . 2x4) in every transpose case. */
+/* The direct path: tiny problems (the XOR network's 4x2 . 2x4), one column of micro-tiles
+ * (N <= NR: 10 classes), one row of them (M <= MR), in every transpose case. */
 static void test_small_path(void) {
-    static const int64_t shapes[][3] = {{4, 4, 2}, {1, 1, 1}, {4, 1, 4}, {3, 17, 5},
-                                        {12, 32, 8}, {13, 33, 2}, {2, 100, 3}, {31, 31, 31}};
+    static const int64_t shapes[][3] = {{4, 4, 2},    {1, 1, 1},    {4, 1, 4},   {3, 17, 5},
+                                        {12, 32, 8},  {13, 33, 2},  {2, 100, 3}, {31, 31, 31},
+                                        {300, 10, 400}, {77, 16, 250}, {5, 300, 700}, {1, 500, 3}};
     nb_rng rng;
     nb_rng_seed(&rng, 13);
     for (int is = 1; is < N_ISAS; is++) {
@@ -250,7 +252,7 @@ static void test_freivalds(void) {
 /* The same problem at 1, 2 and 3 threads must give bitwise identical C. */
 static void test_thread_count_independence(void) {
     static const int64_t shapes[][3] = {{300, 500, 400}, {64, 784, 256}, {37, 1000, 129},
-                                        {640, 70, 33}};
+                                        {640, 70, 33},   {2000, 300, 10}, {3000, 150, 7}};
     nb_rng rng;
     nb_rng_seed(&rng, 15);
     int saved = nb_get_threads();

@@ -256,6 +256,60 @@ static void gemm_member(void *arg) {
     }
 }
 
+/* ---- the direct path ---------------------------------------------------------------------- */
+
+/* Chosen by shape alone, never by thread count (so results do not depend on it):
+ *   tiny problems, where packing costs more than the multiplication;
+ *   a single column of micro-tiles (N <= NR), where each packed A panel would be read once;
+ *   a single row of micro-tiles (M <= MR) with B as stored, where each packed B panel would.
+ * A Bᵀ is transposed into a buffer of at most NBI_DIRECT_KN floats first. */
+static int use_direct(const nbi_gemm_arch *g, int tb, int64_t M, int64_t N, int64_t K) {
+    if (tb && K * N > NBI_DIRECT_KN) return 0;
+    return M <= g->small_mnk / N / K || N <= g->nr || (M <= g->mr && !tb);
+}
+
+typedef struct direct_job {
+    const nbi_gemm_arch *g;
+    int ta;
+    int64_t M, N, K, rows; /* rows per task, a multiple of MR */
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int64_t lda, ldb, ldc;
+} direct_job;
+
+static void direct_task(void *arg, int64_t t) {
+    const direct_job *j = arg;
+    int64_t i0 = t * j->rows, i1 = min64(j->M, i0 + j->rows);
+    j->g->direct(j->ta, i0, i1, j->N, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->beta, j->C,
+                 j->ldc);
+}
+
+static nb_status direct_path(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N,
+                             int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                             int64_t ldb, float beta, float *C, int64_t ldc) {
+    float bt[NBI_DIRECT_KN];
+    if (tb) { /* op(B) = Bᵀ, K x N: make its rows contiguous */
+        for (int64_t p = 0; p < K; p++)
+            for (int64_t j = 0; j < N; j++) bt[p * N + j] = B[j * ldb + p];
+        B = bt;
+        ldb = N;
+    }
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int64_t want = (int64_t)(flops / (double)g->par_flops), panels = ceil_div(M, g->mr);
+    if (want > nbi_pool_threads()) want = nbi_pool_threads();
+    if (want <= 1 || panels < 2) {
+        g->direct(ta, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return NB_OK;
+    }
+    /* a few row blocks per thread, whole micro-panels each */
+    int64_t tasks = min64(panels, 4 * want);
+    direct_job j = {g, ta, M, N, K, ceil_div(panels, tasks) * g->mr, alpha, beta, A, B, C,
+                    lda, ldb, ldc};
+    nbi_parallel_for(ceil_div(M, j.rows), direct_task, &j);
+    return NB_OK;
+}
+
 nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N,
                          int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                          int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -266,11 +320,8 @@ nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int6
         nbi_gemm_scale_c(M, N, beta, C, ldc);
         return NB_OK;
     }
-    /* The direct path, chosen by shape alone (never by thread count). */
-    if (M <= g->small_mnk / N / K && K * N <= g->small_kn) {
-        g->small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return NB_OK;
-    }
+    if (use_direct(g, tb, M, N, K))
+        return direct_path(g, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 
     /* The job is large (counters on their own cache lines): keep it with the buffers. */
     gemm_job *j;

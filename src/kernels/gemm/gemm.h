@@ -28,23 +28,26 @@ typedef void (*nbi_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0, i
 typedef void (*nbi_pack_b_fn)(int tb, const float *B, int64_t ldb, int64_t p0, int64_t k,
                               int64_t j0, int64_t n, float *dst);
 
-/* The whole GEMM without packing, for problems too small to repay it. Arguments are
- * already checked, M, N, K > 0 and alpha != 0. */
-typedef void (*nbi_small_fn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                             const float *A, int64_t lda, const float *B, int64_t ldb,
-                             float beta, float *C, int64_t ldc);
+/* The direct path: rows [i0, i1) of C = alpha op(A) B + beta C computed straight from A and
+ * from B, which here is op(B) itself, K x N row-major (the driver transposes a Bᵀ first, at
+ * most NBI_DIRECT_KN floats of it). No packing: for problems too small to repay it, and for
+ * a single column (or row) of micro-tiles, where packed panels would be read only once.
+ * M, N, K > 0 and alpha != 0. */
+typedef void (*nbi_direct_fn)(int ta, int64_t i0, int64_t i1, int64_t N, int64_t K, float alpha,
+                              const float *A, int64_t lda, const float *B, int64_t ldb,
+                              float beta, float *C, int64_t ldc);
+#define NBI_DIRECT_KN 4096
 
 typedef struct nbi_gemm_arch {
     const char *name;
     int mr, nr;            /* micro-tile */
     int64_t mc, kc, nc;    /* largest blocks: A block mc x kc, B block kc x nc */
-    int64_t small_mnk;     /* M*N*K at or below which `small` runs ... */
-    int64_t small_kn;      /* ... provided K*N is at most this (its transposed-B buffer) */
+    int64_t small_mnk;     /* M*N*K at or below which the direct path runs */
     int64_t par_flops;     /* 2MNK per thread below which extra threads do not pay */
     nbi_ukr_fn ukr;
     nbi_pack_a_fn pack_a;
     nbi_pack_b_fn pack_b;
-    nbi_small_fn small;
+    nbi_direct_fn direct;
 } nbi_gemm_arch;
 
 extern const nbi_gemm_arch nbi_gemm_arch_c;

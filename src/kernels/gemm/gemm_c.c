@@ -59,21 +59,18 @@ static void pack_b_c(int tb, const float *B, int64_t ldb, int64_t p0, int64_t k,
     }
 }
 
-/* Small problems: the definition, row by row, with the j loop innermost (vectorisable). */
-static void small_c(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                    float *C, int64_t ldc) {
+/* The direct path: the definition, row by row, with the j loop innermost (vectorisable). */
+static void direct_c(int ta, int64_t i0, int64_t i1, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                     float *C, int64_t ldc) {
     float acc[64];
-    for (int64_t i = 0; i < M; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         for (int64_t j0 = 0; j0 < N; j0 += 64) {
             int64_t nn = N - j0 < 64 ? N - j0 : 64;
             for (int64_t j = 0; j < nn; j++) acc[j] = 0.0f;
             for (int64_t p = 0; p < K; p++) {
                 float a = ta ? A[p * lda + i] : A[i * lda + p];
-                if (tb)
-                    for (int64_t j = 0; j < nn; j++) acc[j] += a * B[(j0 + j) * ldb + p];
-                else
-                    for (int64_t j = 0; j < nn; j++) acc[j] += a * B[p * ldb + j0 + j];
+                for (int64_t j = 0; j < nn; j++) acc[j] += a * B[p * ldb + j0 + j];
             }
             float *c = C + i * ldc + j0;
             for (int64_t j = 0; j < nn; j++)
@@ -90,10 +87,9 @@ const nbi_gemm_arch nbi_gemm_arch_c = {
     .kc = 256,
     .nc = 512,
     .small_mnk = 16 * 16 * 16,
-    .small_kn = 1 << 30,
     .par_flops = 1000000,
     .ukr = ukr_c,
     .pack_a = pack_a_c,
     .pack_b = pack_b_c,
-    .small = small_c,
+    .direct = direct_c,
 };

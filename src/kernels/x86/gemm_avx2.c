@@ -16,7 +16,6 @@
 #define KC 256
 #define NC 512
 #define SMALL_MNK (32 * 32 * 32)
-#define SMALL_KN 4096
 #define PAR_FLOPS 1000000
 
 #include "kernels/x86/gemm.inc"

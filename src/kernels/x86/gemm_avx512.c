@@ -20,7 +20,6 @@
 #define KC 384
 #define NC 512
 #define SMALL_MNK (32 * 32 * 32)
-#define SMALL_KN 4096
 #define PAR_FLOPS 2000000
 
 #include "kernels/x86/gemm.inc"
