@@ -33,18 +33,6 @@ static void fill_ref(nbi_kernels *k) {
     k->log_softmax = nbi_ref_log_softmax;
 }
 
-#define SGEMM_FOR(NAME, ARCH)                                                                 \
-    static nb_status NAME(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,      \
-                          const float *A, int64_t lda, const float *B, int64_t ldb,          \
-                          float beta, float *C, int64_t ldc) {                               \
-        return nbi_sgemm_arch(&ARCH, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);  \
-    }
-SGEMM_FOR(sgemm_c, nbi_gemm_arch_c)
-#if defined(__x86_64__) || defined(__i386__)
-SGEMM_FOR(sgemm_avx2, nbi_gemm_arch_avx2)
-SGEMM_FOR(sgemm_avx512, nbi_gemm_arch_avx512)
-#endif
-
 #ifdef NB_USE_CBLAS
 /* BLAS=openblas: GEMM through CBLAS, row-major, after nabla's own argument checks. */
 static nb_status sgemm_cblas(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
@@ -81,15 +69,15 @@ bool nbi_kernels_for(const char *isa, nbi_kernels *k) {
     fill_ref(k);
     if (!strcmp(isa, "ref")) return true;
     k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
-    k->sgemm = sgemm_c;
+    k->sgemm = nbi_sgemm_c;
 #if defined(__x86_64__) || defined(__i386__)
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";
-        k->sgemm = sgemm_avx2;
+        k->sgemm = nbi_sgemm_avx2;
         nbi_elementwise_avx2(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
-        k->sgemm = sgemm_avx512;
+        k->sgemm = nbi_sgemm_avx512;
         nbi_elementwise_avx512(k);
     }
 #endif

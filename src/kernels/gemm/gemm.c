@@ -263,66 +263,56 @@ static void gemm_member(void *arg) {
  *   a single column of micro-tiles (N <= NR), where each packed A panel would be read once;
  *   a single row of micro-tiles (M <= MR) with B as stored, where each packed B panel would.
  * A Bᵀ is transposed into a buffer of at most NBI_DIRECT_KN floats first. */
-static int use_direct(const nbi_gemm_arch *g, int tb, int64_t M, int64_t N, int64_t K) {
-    if (tb && K * N > NBI_DIRECT_KN) return 0;
-    return M <= g->small_mnk / N / K || N <= g->nr || (M <= g->mr && !tb);
+static inline int use_direct(const nbi_gemm_arch *g, int tb, int64_t M, int64_t N, int64_t K) {
+    /* sizes below 2^20 cannot overflow the products (and need no division: this runs on
+     * every call, and calls of a few nanoseconds matter for tiny networks) */
+    int small_dims = (M | N | K) < ((int64_t)1 << 20);
+    if (tb && (!small_dims || K * N > NBI_DIRECT_KN)) return 0;
+    if (small_dims ? M * N * K <= g->small_mnk : M <= g->small_mnk / N / K) return 1;
+    return N <= g->nr || (M <= g->mr && !tb);
 }
 
 typedef struct direct_job {
     const nbi_gemm_arch *g;
-    int ta;
-    int64_t M, N, K, rows; /* rows per task, a multiple of MR */
-    float alpha, beta;
-    const float *A, *B;
-    float *C;
-    int64_t lda, ldb, ldc;
+    const nbi_gemm_call *c;
+    int64_t rows; /* per task, a multiple of MR */
 } direct_job;
 
 static void direct_task(void *arg, int64_t t) {
     const direct_job *j = arg;
-    int64_t i0 = t * j->rows, i1 = min64(j->M, i0 + j->rows);
-    j->g->direct(j->ta, i0, i1, j->N, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->beta, j->C,
-                 j->ldc);
+    int64_t i0 = t * j->rows;
+    j->g->direct(j->c, i0, min64(j->c->M, i0 + j->rows));
 }
 
-static nb_status direct_path(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N,
-                             int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                             int64_t ldb, float beta, float *C, int64_t ldc) {
+static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) {
+    nbi_gemm_call c = *call;
     float bt[NBI_DIRECT_KN];
-    if (tb) { /* op(B) = Bᵀ, K x N: make its rows contiguous */
-        for (int64_t p = 0; p < K; p++)
-            for (int64_t j = 0; j < N; j++) bt[p * N + j] = B[j * ldb + p];
-        B = bt;
-        ldb = N;
+    if (c.tb) { /* op(B) = Bᵀ, K x N: make its rows contiguous */
+        for (int64_t p = 0; p < c.K; p++)
+            for (int64_t j = 0; j < c.N; j++) bt[p * c.N + j] = c.B[j * c.ldb + p];
+        c.B = bt;
+        c.ldb = c.N;
+        c.tb = 0;
     }
-    double flops = 2.0 * (double)M * (double)N * (double)K;
-    int64_t want = (int64_t)(flops / (double)g->par_flops), panels = ceil_div(M, g->mr);
-    if (want > nbi_pool_threads()) want = nbi_pool_threads();
+    double flops = 2.0 * (double)c.M * (double)c.N * (double)c.K;
+    int64_t want = (int64_t)(flops / (double)g->par_flops), panels = ceil_div(c.M, g->mr);
+    if (want > 1 && want > nbi_pool_threads()) want = nbi_pool_threads();
     if (want <= 1 || panels < 2) {
-        g->direct(ta, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        g->direct(&c, 0, c.M);
         return NB_OK;
     }
     /* a few row blocks per thread, whole micro-panels each */
     int64_t tasks = min64(panels, 4 * want);
-    direct_job j = {g, ta, M, N, K, ceil_div(panels, tasks) * g->mr, alpha, beta, A, B, C,
-                    lda, ldb, ldc};
-    nbi_parallel_for(ceil_div(M, j.rows), direct_task, &j);
+    direct_job j = {g, &c, ceil_div(panels, tasks) * g->mr};
+    nbi_parallel_for(ceil_div(c.M, j.rows), direct_task, &j);
     return NB_OK;
 }
 
-nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N,
-                         int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                         int64_t ldb, float beta, float *C, int64_t ldc) {
-    nb_status s = nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-    if (s != NB_OK) return s;
-    if (M == 0 || N == 0) return NB_OK;
-    if (K == 0 || alpha == 0.0f) { /* BLAS: A and B are not read, C = beta C */
-        nbi_gemm_scale_c(M, N, beta, C, ldc);
-        return NB_OK;
-    }
-    if (use_direct(g, tb, M, N, K))
-        return direct_path(g, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+/* ---- the blocked path --------------------------------------------------------------------- */
 
+static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c) {
+    const int ta = c->ta, tb = c->tb;
+    const int64_t M = c->M, N = c->N, K = c->K;
     /* The job is large (counters on their own cache lines): keep it with the buffers. */
     gemm_job *j;
     /* Blocks as even as the largest sizes allow: K = 784 with KC = 384 gives 3 x 262, not
@@ -338,9 +328,9 @@ nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int6
     if (!buf) return NB_ERR_NOMEM;
     j = (gemm_job *)(void *)buf;
     memset(j, 0, sizeof *j);
-    *j = (gemm_job){.g = g, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha,
-                    .beta = beta, .A = A, .B = B, .C = C, .lda = lda, .ldb = ldb, .ldc = ldc,
-                    .mc = mc, .kc = kc, .nc = nc};
+    *j = (gemm_job){.g = g, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = c->alpha,
+                    .beta = c->beta, .A = c->A, .B = c->B, .C = c->C, .lda = c->lda,
+                    .ldb = c->ldb, .ldc = c->ldc, .mc = mc, .kc = kc, .nc = nc};
     j->ap[0] = buf + job_sz;
     j->ap[1] = j->ap[0] + a_sz;
     j->bp[0] = j->ap[1] + a_sz;
@@ -365,6 +355,47 @@ nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int6
     nbi_parallel_run((int)want, gemm_member, j);
     return NB_OK;
 }
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+/* The whole entry, inlined into each arch's table function: argument checks (the detailed
+ * message comes from nbi_sgemm_check only when one fails), the BLAS special cases, then the
+ * direct or the blocked path. */
+static inline __attribute__((always_inline)) nb_status
+sgemm_entry(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N, int64_t K,
+            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+            float *C, int64_t ldc) {
+    int64_t acols = ta ? M : K, bcols = tb ? K : N;
+    if (NBI_UNLIKELY((M | N | K) < 0 || lda < acols || lda < 1 || ldb < bcols || ldb < 1 ||
+                     ldc < N || ldc < 1 || ((M && N) && !C) || ((M && N && K) && (!A || !B))))
+        return nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    if (M == 0 || N == 0) return NB_OK;
+    if (K == 0 || alpha == 0.0f) { /* BLAS: A and B are not read, C = beta C */
+        nbi_gemm_scale_c(M, N, beta, C, ldc);
+        return NB_OK;
+    }
+    nbi_gemm_call c = {ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    if (use_direct(g, tb, M, N, K)) {
+        if (!tb && M <= g->mr && N <= g->nr) { /* one tile: straight to the kernel */
+            g->tile(&c);
+            return NB_OK;
+        }
+        return direct_path(g, &c);
+    }
+    return blocked_path(g, &c);
+}
+
+#define SGEMM_ENTRY(NAME, ARCH)                                                               \
+    nb_status NAME(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,             \
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,     \
+                   float *C, int64_t ldc) {                                                  \
+        return sgemm_entry(&ARCH, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);     \
+    }
+SGEMM_ENTRY(nbi_sgemm_c, nbi_gemm_arch_c)
+#if defined(__x86_64__) || defined(__i386__)
+SGEMM_ENTRY(nbi_sgemm_avx2, nbi_gemm_arch_avx2)
+SGEMM_ENTRY(nbi_sgemm_avx512, nbi_gemm_arch_avx512)
+#endif
 
 /* ---- strided-batched GEMM ----------------------------------------------------------------- */
 

@@ -28,14 +28,25 @@ typedef void (*nbi_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0, i
 typedef void (*nbi_pack_b_fn)(int tb, const float *B, int64_t ldb, int64_t p0, int64_t k,
                               int64_t j0, int64_t n, float *dst);
 
+/* One GEMM call's arguments, passed by address below the entry point (thirteen arguments
+ * copied through every level cost more than a tiny product). */
+typedef struct nbi_gemm_call {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int64_t lda, ldb, ldc;
+} nbi_gemm_call;
+
 /* The direct path: rows [i0, i1) of C = alpha op(A) B + beta C computed straight from A and
- * from B, which here is op(B) itself, K x N row-major (the driver transposes a Bᵀ first, at
- * most NBI_DIRECT_KN floats of it). No packing: for problems too small to repay it, and for
- * a single column (or row) of micro-tiles, where packed panels would be read only once.
- * M, N, K > 0 and alpha != 0. */
-typedef void (*nbi_direct_fn)(int ta, int64_t i0, int64_t i1, int64_t N, int64_t K, float alpha,
-                              const float *A, int64_t lda, const float *B, int64_t ldb,
-                              float beta, float *C, int64_t ldc);
+ * from B, which here is op(B) itself, K x N row-major (c->tb is 0: the driver transposes a
+ * Bᵀ first, at most NBI_DIRECT_KN floats of it). No packing: for problems too small to
+ * repay it, and for a single column (or row) of micro-tiles, where packed panels would be
+ * read only once. M, N, K > 0 and alpha != 0. */
+typedef void (*nbi_direct_fn)(const nbi_gemm_call *c, int64_t i0, int64_t i1);
+/* The direct path for a problem of one micro-tile (M <= MR, N <= NR, B as stored). */
+typedef void (*nbi_tile_fn)(const nbi_gemm_call *c);
 #define NBI_DIRECT_KN 4096
 
 typedef struct nbi_gemm_arch {
@@ -48,6 +59,7 @@ typedef struct nbi_gemm_arch {
     nbi_pack_a_fn pack_a;
     nbi_pack_b_fn pack_b;
     nbi_direct_fn direct;
+    nbi_tile_fn tile;
 } nbi_gemm_arch;
 
 extern const nbi_gemm_arch nbi_gemm_arch_c;
@@ -56,10 +68,18 @@ extern const nbi_gemm_arch nbi_gemm_arch_avx2;
 extern const nbi_gemm_arch nbi_gemm_arch_avx512;
 #endif
 
-/* The blocked GEMM on one arch, threads from the pool. Checks its arguments. */
-nb_status nbi_sgemm_arch(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N,
-                         int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                         int64_t ldb, float beta, float *C, int64_t ldc);
+/* The GEMM entry points of the kernel table, one per arch (gemm.c). */
+nb_status nbi_sgemm_c(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc);
+#if defined(__x86_64__) || defined(__i386__)
+nb_status nbi_sgemm_avx2(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc);
+nb_status nbi_sgemm_avx512(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                           float *C, int64_t ldc);
+#endif
 
 /* C = beta C over an M x N block (beta == 0 writes zeros, NaN in C included). */
 void nbi_gemm_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc);

@@ -60,24 +60,26 @@ static void pack_b_c(int tb, const float *B, int64_t ldb, int64_t p0, int64_t k,
 }
 
 /* The direct path: the definition, row by row, with the j loop innermost (vectorisable). */
-static void direct_c(int ta, int64_t i0, int64_t i1, int64_t N, int64_t K, float alpha,
-                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                     float *C, int64_t ldc) {
+static void direct_c(const nbi_gemm_call *c, int64_t i0, int64_t i1) {
+    const int64_t N = c->N, K = c->K;
     float acc[64];
     for (int64_t i = i0; i < i1; i++) {
         for (int64_t j0 = 0; j0 < N; j0 += 64) {
             int64_t nn = N - j0 < 64 ? N - j0 : 64;
             for (int64_t j = 0; j < nn; j++) acc[j] = 0.0f;
             for (int64_t p = 0; p < K; p++) {
-                float a = ta ? A[p * lda + i] : A[i * lda + p];
-                for (int64_t j = 0; j < nn; j++) acc[j] += a * B[p * ldb + j0 + j];
+                float a = c->ta ? c->A[p * c->lda + i] : c->A[i * c->lda + p];
+                const float *b = c->B + p * c->ldb + j0;
+                for (int64_t j = 0; j < nn; j++) acc[j] += a * b[j];
             }
-            float *c = C + i * ldc + j0;
+            float *cr = c->C + i * c->ldc + j0;
             for (int64_t j = 0; j < nn; j++)
-                c[j] = beta == 0.0f ? alpha * acc[j] : alpha * acc[j] + beta * c[j];
+                cr[j] = c->beta == 0.0f ? c->alpha * acc[j] : c->alpha * acc[j] + c->beta * cr[j];
         }
     }
 }
+
+static void tile_c(const nbi_gemm_call *c) { direct_c(c, 0, c->M); }
 
 const nbi_gemm_arch nbi_gemm_arch_c = {
     .name = "c",
@@ -92,4 +94,5 @@ const nbi_gemm_arch nbi_gemm_arch_c = {
     .pack_a = pack_a_c,
     .pack_b = pack_b_c,
     .direct = direct_c,
+    .tile = tile_c,
 };
