@@ -95,8 +95,10 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
 tsan:
-	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" TSAN=1 build-tsan/tests/test_threads
+	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" TSAN=1 build-tsan/tests/test_threads build-tsan/tests/test_gemm
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_gemm thread_count_independence
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_gemm batched
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

@@ -101,7 +101,7 @@ typedef struct pool {
     /* the current job, written before gen is bumped */
     atomic_uint gen;
     atomic_int gen_sleepers;
-    int stop;
+    atomic_int stop;
     int want; /* workers 1 .. want-1 may join */
     nbi_job_fn fn;
     void *arg;
@@ -125,7 +125,7 @@ static void *worker_main(void *p) {
     unsigned seen = ws->gen;
     for (;;) {
         seen = wait_change(&P.gen, seen, &P.gen_sleepers);
-        if (P.stop) break;
+        if (atomic_load(&P.stop)) break;
         atomic_fetch_add(&P.inside, 1);
         /* Jobs run one at a time and each closes before the next is published, so job
          * `seen` is still open exactly when the last closed one is its predecessor. */
@@ -154,10 +154,10 @@ static void spin_until_zero(atomic_int *x) {
 /* Stops the workers; the caller owns P.busy. */
 static void stop_workers(void) {
     if (P.n <= 1) return;
-    P.stop = 1;
+    atomic_store(&P.stop, 1);
     publish();
     for (int i = 1; i < P.n; i++) pthread_join(P.workers[i], NULL);
-    P.stop = 0;
+    atomic_store(&P.stop, 0);
     P.n = 1;
 }
 
