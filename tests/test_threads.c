@@ -3,10 +3,13 @@
  * progress waits hold, nested and concurrent parallel calls
  * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused.
  * `make tsan` runs this file under ThreadSanitizer. */
+#define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/pool.h"
 
@@ -193,6 +196,42 @@ static void test_concurrent_callers(void) {
     CHECK_OK(nb_set_threads(saved));
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_BUILD 1
+#endif
+#endif
+#ifndef TSAN_BUILD
+#define TSAN_BUILD 0
+#endif
+
+/* A forked child has none of the parent's workers: parallel calls still complete (on the
+ * caller), and nb_set_threads starts fresh workers there. */
+static void test_fork_child(void) {
+    CHECK_OK(nb_set_threads(2));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        atomic_int hits[64];
+        for (int i = 0; i < 64; i++) atomic_init(&hits[i], 0);
+        count_job j = {hits, 0};
+        nbi_parallel_for(64, count_task, &j);
+        int ok = atomic_load(&j.calls) == 64;
+#if !TSAN_BUILD /* ThreadSanitizer refuses to start threads after a multi-threaded fork */
+        ok &= nb_set_threads(3) == NB_OK && nb_get_threads() == 3;
+#endif
+        atomic_store(&j.calls, 0);
+        nbi_parallel_for(64, count_task, &j);
+        ok &= atomic_load(&j.calls) == 64;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_set_threads_errors(void) {
     int n = nb_get_threads();
     CHECK(n >= 1 && n <= NBI_MAX_THREADS);
@@ -223,6 +262,7 @@ static const nbt_case cases[] = {
     {"wait_count", test_wait_count},
     {"nested_runs_inline", test_nested_runs_inline},
     {"concurrent_callers", test_concurrent_callers},
+    {"fork_child", test_fork_child},
     {"set_threads_errors", test_set_threads_errors},
     {"split_range", test_split_range},
 };

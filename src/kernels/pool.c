@@ -190,7 +190,18 @@ static int clamp_threads(long n) {
     return n < 1 ? 1 : (n > NBI_MAX_THREADS ? NBI_MAX_THREADS : (int)n);
 }
 
+/* A child of fork() has only the forking thread: forget the parent's workers (the child
+ * then runs everything inline until nb_set_threads starts new ones). */
+static void after_fork_in_child(void) {
+    P.n = 1;
+    atomic_store(&P.busy, 0);
+    atomic_store(&P.inside, 0);
+    atomic_store(&P.gen_sleepers, 0);
+    atomic_store(&P.closed, atomic_load(&P.gen));
+}
+
 static void pool_init(void) {
+    pthread_atfork(NULL, NULL, after_fork_in_child);
     int n = core_count();
     const char *e = getenv("NB_THREADS");
     if (e && *e) {
