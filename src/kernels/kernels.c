@@ -55,7 +55,7 @@ static nb_status sgemm_cblas(int ta, int tb, int64_t M, int64_t N, int64_t K, fl
 /* Does this CPU (and OS) run `isa`? */
 static bool cpu_runs(const char *isa) {
     if (!strcmp(isa, "ref") || !strcmp(isa, "c")) return true;
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#if NBI_X86
     __builtin_cpu_init();
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (!strcmp(isa, "avx2")) return avx2;
@@ -70,7 +70,7 @@ bool nbi_kernels_for(const char *isa, nbi_kernels *k) {
     if (!strcmp(isa, "ref")) return true;
     k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
     k->sgemm = nbi_sgemm_c;
-#if defined(__x86_64__) || defined(__i386__)
+#if NBI_X86
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";
         k->sgemm = nbi_sgemm_avx2;

@@ -10,6 +10,15 @@
 #include "base/base.h"
 #include "nabla/kernels.h"
 
+/* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
+ * on any other architecture (the portable C GEMM and the reference kernels), which lets an
+ * x86 machine test that configuration. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(NB_PORTABLE)
+#define NBI_X86 1
+#else
+#define NBI_X86 0
+#endif
+
 /* Unary elementwise kernels: forward y = f(x; p) and backward gx += gy * f'(x, y; p).
  * NBI_UNARY(ID, name, n_params) */
 #define NBI_UNARY_LIST(X)    \

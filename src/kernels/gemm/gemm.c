@@ -392,7 +392,7 @@ sgemm_entry(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N, int64_
         return sgemm_entry(&ARCH, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);     \
     }
 SGEMM_ENTRY(nbi_sgemm_c, nbi_gemm_arch_c)
-#if defined(__x86_64__) || defined(__i386__)
+#if NBI_X86
 SGEMM_ENTRY(nbi_sgemm_avx2, nbi_gemm_arch_avx2)
 SGEMM_ENTRY(nbi_sgemm_avx512, nbi_gemm_arch_avx512)
 #endif

@@ -63,7 +63,7 @@ typedef struct nbi_gemm_arch {
 } nbi_gemm_arch;
 
 extern const nbi_gemm_arch nbi_gemm_arch_c;
-#if defined(__x86_64__) || defined(__i386__)
+#if NBI_X86
 extern const nbi_gemm_arch nbi_gemm_arch_avx2;
 extern const nbi_gemm_arch nbi_gemm_arch_avx512;
 #endif
@@ -72,7 +72,7 @@ extern const nbi_gemm_arch nbi_gemm_arch_avx512;
 nb_status nbi_sgemm_c(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                       float *C, int64_t ldc);
-#if defined(__x86_64__) || defined(__i386__)
+#if NBI_X86
 nb_status nbi_sgemm_avx2(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc);

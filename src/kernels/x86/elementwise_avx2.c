@@ -1,6 +1,8 @@
 /* kernels/x86/elementwise_avx2.c — the elementwise kernels (x86/elementwise.inc) compiled
  * for AVX2 + FMA: 8 lanes, tails under VMASKMOVPS. */
-#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/kernels.h"
+
+#if NBI_X86
 #include "kernels/x86/simd_avx2.h"
 
 #define FILL_NAME nbi_elementwise_avx2

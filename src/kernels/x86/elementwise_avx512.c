@@ -1,6 +1,8 @@
 /* kernels/x86/elementwise_avx512.c — the elementwise kernels (x86/elementwise.inc) compiled
  * for AVX-512F: 16 lanes, tails under k-masks, VSCALEFPS for exp's power of two. */
-#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/kernels.h"
+
+#if NBI_X86
 #include "kernels/x86/simd_avx512.h"
 
 #define FILL_NAME nbi_elementwise_avx512

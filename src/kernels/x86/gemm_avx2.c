@@ -5,7 +5,9 @@
  * Haswell shape; 12 independent chains cover two FMA pipes of 4-cycle latency.
  * Block sizes: KC = 256 keeps the A micro-panel (6 KB) in L1 with room for B's stream;
  * KC x NC = 256 x 512 x 4 B = 512 KB of B in L2. */
-#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/kernels.h"
+
+#if NBI_X86
 #include "kernels/x86/simd_avx2.h"
 
 #define MR 6

@@ -8,7 +8,9 @@
  * Block sizes: KC = 384 keeps the A micro-panel (12 x 384 x 4 B = 18 KB) in the 48 KB L1
  * while B streams; KC x NC = 384 x 512 x 4 B = 768 KB of B stays in the 1 MB L2; MC bounds
  * the shared A block (MC x KC = 288 KB). */
-#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/kernels.h"
+
+#if NBI_X86
 #include "kernels/x86/simd_avx512.h"
 
 #define MR 12
