@@ -2,8 +2,9 @@
  *
  * Op code calls nbi_k.<kernel>; the table starts out holding the scalar reference kernels
  * (kernels/ref/, always built: the fallback and the oracle tests compare against) and
- * nbi_kernels_init() replaces entries with the fastest versions this CPU runs. Nothing here
- * knows about tensors. */
+ * nbi_kernels_init() replaces entries with the fastest versions this CPU runs (cpuid), then
+ * routes the elementwise entries through fronts that split large arrays over the thread
+ * pool. Nothing here knows about tensors. See docs/KERNELS.md. */
 #ifndef NBI_KERNELS_H
 #define NBI_KERNELS_H
 
@@ -90,11 +91,13 @@ extern nbi_kernels nbi_k;
  * fast kernels against it. */
 extern nbi_kernels nbi_k_ref;
 
-/* Detects the CPU once and fills nbi_k. Safe to call from any thread, any number of times. */
+/* Detects the CPU once and fills nbi_k (NB_ISA may name a lower level). Safe to call from
+ * any thread, any number of times. */
 void nbi_kernels_init(void);
 
-/* Fills *k with the kernels of one instruction set ("ref", "c", "avx2", "avx512"), so that
- * tests and benchmarks can compare them; false when this CPU or build cannot run it. */
+/* Fills *k with the kernels of one instruction set ("ref", "c", "avx2", "avx512"), each
+ * running on the calling thread only (GEMM still uses the pool), so that tests and
+ * benchmarks can compare them; false when this CPU or build cannot run it. */
 bool nbi_kernels_for(const char *isa, nbi_kernels *k);
 
 /* ---- reference kernels (kernels/ref) ------------------------------------------------------ */
