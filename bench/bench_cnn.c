@@ -7,8 +7,7 @@
  *     bench_cnn [--threads N] [--batch B] [--steps S] [--repeats R] [--breakdown]
  *
  * Prints the median over R timings of S steps (after a warm-up) in samples/second, and the
- * peak resident set size. --threads sets NB_THREADS before nabla starts its pool (so it must
- * come from the command line, not be changed later). --breakdown times each layer's forward
+ * peak resident set size. --threads sets the size of nabla's thread pool (nb_set_threads). --breakdown times each layer's forward
  * and backward on its own, at the step's shapes (median of R·S runs each), and the optimizer
  * step. The breakdown reports the fastest of its runs (the least disturbed by other work on
  * a shared machine), the step rates their median. */
@@ -203,7 +202,7 @@ int main(int argc, char **argv) {
         }
     }
     if (batch < 1 || steps < 1 || repeats < 1) return 2;
-    if (threads) setenv("NB_THREADS", threads, 1); /* before the pool starts */
+    if (threads && nb_set_threads(atoi(threads)) != NB_OK) die("--threads");
     nb_model *m = build();
     nb_sgd_opts so = nb_sgd_defaults(0.01);
     nb_optim *opt = nb_sgd_new(nb_model_params(m), &so);

@@ -100,7 +100,7 @@ static double evaluate(nb_model *m, nb_ctx *ctx, nb_loader *test) {
 
 int main(int argc, char **argv) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
-    int epochs = 10, batch = 64, use_sgd = 0, augment = 0, strong = 0;
+    int epochs = 10, batch = 64, use_sgd = 0, augment = 0, strong = 0, threads = 0;
     double lr = 0.0;
     int64_t limit = 0;
     for (int i = 1; i < argc; i++) {
@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
             limit = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            setenv("NB_THREADS", argv[++i], 1);
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--sgd"))
             use_sgd = 1;
         else if (!strcmp(argv[i], "--model") && i + 1 < argc)
@@ -130,6 +130,7 @@ int main(int argc, char **argv) {
         }
     }
     if (epochs < 1 || batch < 1) return 2;
+    if (threads > 0 && nb_set_threads(threads) != NB_OK) die("--threads");
     char p[4][1024];
     static const char *const files[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                                          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};

@@ -324,6 +324,45 @@ static void test_lowered_vs_reference(void) {
     nb_ctx_free(ctx);
 }
 
+/* Pieces shared between threads give the same bits as one thread: every output and every
+ * partial gradient sum is computed by one member in a fixed order. */
+static void test_threads_same_result(void) {
+    nbi_conv_geom g = {.N = 37, .C = 6, .H = 9, .W = 8, .O = 10, .KH = 3, .KW = 3, .sh = 1,
+                       .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1, .dh = 1, .dw = 1,
+                       .groups = 2};
+    g.OH = 9;
+    g.OW = 8;
+    int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g), ny = g.N * g.O * g.OH * g.OW;
+    float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
+    float *dy = malloc(sizeof(float) * (size_t)ny), *b = calloc((size_t)g.O, sizeof(float));
+    float *y[2], *dx[2], *dw[2], *db[2];
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    fill(x, nx, &rng);
+    fill(w, nw, &rng);
+    fill(dy, ny, &rng);
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    int before = nb_get_threads();
+    for (int t = 0; t < 2; t++) {
+        CHECK_OK(nb_set_threads(t + 1));
+        y[t] = malloc(sizeof(float) * (size_t)ny);
+        dx[t] = calloc((size_t)nx, sizeof(float));
+        dw[t] = calloc((size_t)nw, sizeof(float));
+        db[t] = calloc((size_t)g.O, sizeof(float));
+        nb_ctx_reset(ctx);
+        CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_RELU, y[t], 2)); /* 19 pieces */
+        CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, y[t], NBI_CONV_RELU, w, dx[t], dw[t], db[t], 2));
+    }
+    CHECK(memcmp(y[0], y[1], sizeof(float) * (size_t)ny) == 0);
+    CHECK(memcmp(dx[0], dx[1], sizeof(float) * (size_t)nx) == 0);
+    CHECK(memcmp(dw[0], dw[1], sizeof(float) * (size_t)nw) == 0);
+    CHECK(memcmp(db[0], db[1], sizeof(float) * (size_t)g.O) == 0);
+    CHECK_OK(nb_set_threads(before));
+    for (int t = 0; t < 2; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
+    free(x), free(w), free(dy), free(b);
+    nb_ctx_free(ctx);
+}
+
 /* The 2x2 stride-2 fast path of max pooling against the general loop (reached through a
  * bottom padding that changes nothing on an even height), with ties and a NaN. */
 static void test_maxpool_fast_path(void) {
@@ -536,6 +575,7 @@ static const nbt_case cases[] = {
     {"batch_norm_parity", test_batch_norm_parity},
     {"dropout_scale_parity", test_dropout_scale_parity},
     {"lowered_vs_reference", test_lowered_vs_reference},
+    {"threads_same_result", test_threads_same_result},
     {"fused_relu", test_fused_relu},
     {"maxpool_fast_path", test_maxpool_fast_path},
     {"dropout", test_dropout},

@@ -24,7 +24,9 @@
  * piece. */
 #include "ops/conv.h"
 #include "kernels/kernels.h"
+#include "kernels/pool.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 typedef struct job {
@@ -36,8 +38,10 @@ typedef struct job {
     int flags;
     float *scratch; /* per member: col [Kc·nb·P] then yt [O·nb·P] */
     int64_t scratch_per;
-    int64_t next; /* the next piece to claim */
-    nb_status status;
+    int is_forward;
+    _Atomic int64_t next;  /* the next piece to claim */
+    _Atomic int members;   /* members that joined (each takes its own scratch) */
+    _Atomic int status;
 } job;
 
 /* ---- the element-wise passes ------------------------------------------------------------------
@@ -171,25 +175,39 @@ static piece_scratch scratch_layout(const job *j, float *base) {
     return sc;
 }
 
-/* One member: claims pieces until none is left (or one failed). */
-static void member(job *j, int is_forward, float *scratch) {
-    const piece_scratch sc = scratch_layout(j, scratch);
+/* One member of the job: takes the next scratch slot, then claims pieces until none is left
+ * (or one failed). Runs on the caller and on every pool worker that joins. */
+static void member(void *arg) {
+    job *j = arg;
+    int me = atomic_fetch_add(&j->members, 1);
+    const piece_scratch sc = scratch_layout(j, j->scratch + (int64_t)me * j->scratch_per);
     for (;;) {
-        int64_t piece = j->next++;
-        if (piece >= j->pieces || j->status != NB_OK) return;
-        nb_status s = is_forward ? forward_piece(j, piece, &sc) : backward_piece(j, piece, &sc);
-        if (s != NB_OK) j->status = s;
+        int64_t piece = atomic_fetch_add(&j->next, 1);
+        if (piece >= j->pieces || atomic_load(&j->status) != NB_OK) return;
+        nb_status s = j->is_forward ? forward_piece(j, piece, &sc) : backward_piece(j, piece, &sc);
+        if (s != NB_OK) atomic_store(&j->status, (int)s);
     }
 }
 
+/* Runs the job on up to one member per piece (at most the pool's threads), each with its
+ * own scratch. A GEMM called from a member runs on that member's thread alone (the pool
+ * never nests); with a single piece the caller runs it and the GEMM may use every thread. */
 static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
+    int64_t want = nbi_pool_threads();
+    if (want > j->pieces) want = j->pieces;
     j->scratch_per = (nbi_conv_kc(j->g) + j->g->O) * j->nb * j->g->OH * j->g->OW;
-    j->scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)j->scratch_per, "conv scratch");
+    j->scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j->scratch_per * want),
+                               "conv scratch");
     if (!j->scratch) return ctx->status;
-    j->next = 0;
-    j->status = NB_OK;
-    member(j, is_forward, j->scratch);
-    return j->status;
+    j->is_forward = is_forward;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->members, 0);
+    atomic_init(&j->status, NB_OK);
+    if (want > 1)
+        nbi_parallel_run((int)want, member, j);
+    else
+        member(j);
+    return (nb_status)atomic_load(&j->status);
 }
 
 /* ---- setting a job up ---------------------------------------------------------------------- */

@@ -8,6 +8,7 @@
  * attrs.i: 0 KH, 1 KW, 2 sh, 3 sw, 4 pt, 5 pb, 6 pl, 7 pr, 8 dh, 9 dw, 10 exclude_pad. */
 #include "autograd/autograd.h"
 #include "kernels/conv.h"
+#include "kernels/pool.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,41 @@ static void geom_of(const nbi_node *n, nbi_conv_geom *g) {
     g->dw = a[A_DW];
     g->OH = (g->H + g->pt + g->pb - g->dh * (g->KH - 1) - 1) / g->sh + 1;
     g->OW = (g->W + g->pl + g->pr - g->dw * (g->KW - 1) - 1) / g->sw + 1;
+}
+
+/* The planes (N·C of them) cut into tasks for the thread pool; each plane is pooled by one
+ * task, so the result does not depend on the number of threads. */
+#define PLANES_PER_TASK 32
+
+typedef struct pool_task {
+    const nbi_conv_geom *g;
+    int kind; /* 0 max forward, 1 max backward, 2 avg forward, 3 avg backward */
+    int count_pad;
+    const float *in;
+    float *out;
+    int32_t *arg;
+} pool_task;
+
+static void pool_run(void *p, int64_t t) {
+    const pool_task *k = p;
+    const nbi_conv_geom *g = k->g;
+    int64_t p0 = t * PLANES_PER_TASK, np = g->N * g->C - p0;
+    if (np > PLANES_PER_TASK) np = PLANES_PER_TASK;
+    const int64_t HW = g->H * g->W, P = g->OH * g->OW;
+    switch (k->kind) {
+    case 0: nbi_maxpool_forward(g, np, k->in + p0 * HW, k->out + p0 * P, k->arg + p0 * P); break;
+    case 1: nbi_maxpool_backward(g, np, k->in + p0 * P, k->arg + p0 * P, k->out + p0 * HW); break;
+    case 2: nbi_avgpool_forward(g, np, k->count_pad, k->in + p0 * HW, k->out + p0 * P); break;
+    default: nbi_avgpool_backward(g, np, k->count_pad, k->in + p0 * P, k->out + p0 * HW); break;
+    }
+}
+
+static void pool_all(const pool_task *k) {
+    int64_t tasks = (k->g->N * k->g->C + PLANES_PER_TASK - 1) / PLANES_PER_TASK;
+    if (tasks > 1 && nbi_pool_threads() > 1)
+        nbi_parallel_for(tasks, pool_run, (void *)k);
+    else
+        for (int64_t t = 0; t < tasks; t++) pool_run((void *)k, t);
 }
 
 static nb_status pool_infer(const nbi_node *n, nb_tensor *out) {
@@ -91,7 +127,7 @@ static nb_status max_forward(nb_ctx *ctx, nbi_node *n) {
     int32_t *arg =
         nbi_ctx_alloc(ctx, (size_t)(n->out->numel ? n->out->numel : 1) * 4, "max_pool2d");
     if (!arg) return ctx->status;
-    nbi_maxpool_forward(&g, g.N * g.C, x->data, n->out->data, arg);
+    pool_all(&(pool_task){&g, 0, 0, x->data, n->out->data, arg});
     if (n->recording)
         n->saved = arg;
     else
@@ -105,7 +141,7 @@ static nb_status max_backward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    nbi_maxpool_backward(&g, g.N * g.C, n->out->grad->data, n->saved, gx->data);
+    pool_all(&(pool_task){&g, 1, 0, n->out->grad->data, gx->data, n->saved});
     return NB_OK;
 }
 
@@ -114,7 +150,7 @@ static nb_status avg_forward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *x = nbi_contig(ctx, n->in[0]);
     if (!x) return ctx->status;
-    nbi_avgpool_forward(&g, g.N * g.C, !n->attrs->i[A_EXCL], x->data, n->out->data);
+    pool_all(&(pool_task){&g, 2, !n->attrs->i[A_EXCL], x->data, n->out->data, NULL});
     return NB_OK;
 }
 
@@ -124,7 +160,7 @@ static nb_status avg_backward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    nbi_avgpool_backward(&g, g.N * g.C, !n->attrs->i[A_EXCL], n->out->grad->data, gx->data);
+    pool_all(&(pool_task){&g, 3, !n->attrs->i[A_EXCL], n->out->grad->data, gx->data, NULL});
     return NB_OK;
 }
 
