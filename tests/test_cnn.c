@@ -99,6 +99,56 @@ static void test_fmnist_shapes_and_init(void) {
     nb_model_free(m);
 }
 
+/* The model runs conv2d + maxpool2d as one fused op; the same network written op by op with
+ * the model's parameters gives the same bits: logits and every parameter's gradient. */
+static void test_fused_layers_match_ops(void) {
+    nb_model *m = fmnist_cnn(3);
+    if (!m) return;
+    nb_params *ps = nb_model_params(m);
+    nb_rng rng;
+    nb_rng_seed(&rng, 4);
+    nb_tensor *x = nb_rand(NULL, NB_DIMS(5, 1, 28, 28), 0.0f, 1.0f, &rng);
+    nb_tensor *lab = nb_tensor_new(NULL, NB_I32, 1, (int64_t[]){5});
+    for (int i = 0; i < 5; i++) nb_i32(lab)[i] = i * 3 % 10;
+    int64_t total = nb_params_numel(ps);
+    float *g_model = malloc(sizeof(float) * (size_t)total);
+    float logits[2][50];
+    for (int way = 0; way < 2; way++) {
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        nb_model_zero_grad(m);
+        nb_tensor *y;
+        if (way == 0) {
+            y = nb_model_forward(m, ctx, x);
+        } else {
+            nb_conv_opts relu = {.relu = 1};
+            nb_pool_opts two = {.kernel = {2, 2}};
+            nb_tensor *h = nb_conv2d(ctx, x, nb_params_find(ps, "conv2d_1.weight"),
+                                     nb_params_find(ps, "conv2d_1.bias"), &relu);
+            h = nb_max_pool2d(ctx, h, &two);
+            h = nb_conv2d(ctx, h, nb_params_find(ps, "conv2d_2.weight"),
+                          nb_params_find(ps, "conv2d_2.bias"), &relu);
+            h = nb_flatten(ctx, nb_max_pool2d(ctx, h, &two));
+            h = nb_relu(ctx, nb_add(ctx, nb_matmul(ctx, h, nb_params_find(ps, "dense_1.weight")),
+                                    nb_params_find(ps, "dense_1.bias")));
+            y = nb_add(ctx, nb_matmul(ctx, h, nb_params_find(ps, "dense_2.weight")),
+                       nb_params_find(ps, "dense_2.bias"));
+        }
+        CHECK_PTR(y);
+        if (y) memcpy(logits[way], y->data, sizeof logits[way]);
+        CHECK_OK(nb_backward(ctx, nb_cross_entropy(ctx, y, lab, NB_REDUCE_MEAN)));
+        if (way == 0)
+            memcpy(g_model, nb_params_grad(ps), sizeof(float) * (size_t)total);
+        else
+            CHECK(memcmp(g_model, nb_params_grad(ps), sizeof(float) * (size_t)total) == 0);
+        nb_ctx_free(ctx);
+    }
+    CHECK(memcmp(logits[0], logits[1], sizeof logits[0]) == 0);
+    free(g_model);
+    nb_tensor_free(x);
+    nb_tensor_free(lab);
+    nb_model_free(m);
+}
+
 static void expect_add_error(nb_model *m, nb_status got, const char *a, const char *b) {
     int64_t before = nb_model_param_count(m);
     CHECK(got == NB_ERR_SHAPE);
@@ -283,6 +333,7 @@ static void test_learns_bars(void) {
 
 static const nbt_case cases[] = {
     {"fmnist_shapes_and_init", test_fmnist_shapes_and_init},
+    {"fused_layers_match_ops", test_fused_layers_match_ops},
     {"layer_errors", test_layer_errors},
     {"conv_options", test_conv_options},
     {"batchnorm_layer", test_batchnorm_layer},

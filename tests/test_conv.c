@@ -297,11 +297,11 @@ static void test_lowered_vs_reference(void) {
                          (long long)chunks[ci], relu);
                 int fl = relu ? NBI_CONV_RELU : 0;
                 nb_ctx_reset(ctx);
-                CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, fl, y1, chunks[ci]));
+                CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, fl, y1, NULL, chunks[ci]));
                 close_arrays(what, y1, yr, ny);
                 if (!relu) { /* accumulate mode adds conv(x, w) + b on top: 2·y0 */
-                    CHECK_OK(
-                        nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1, chunks[ci]));
+                    CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_ACCUMULATE, y1, NULL,
+                                              chunks[ci]));
                     for (int64_t i = 0; i < ny; i++) y1[i] *= 0.5f;
                     close_arrays(what, y1, y0, ny);
                 }
@@ -309,7 +309,8 @@ static void test_lowered_vs_reference(void) {
                 for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
                 for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
                 for (int64_t i = 0; i < g.O; i++) db1[i] = 1.0f;
-                CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1, chunks[ci]));
+                CHECK_OK(
+                    nbi_conv_backward(ctx, &g, x, dy, yr, fl, w, dx1, dw1, db1, NULL, chunks[ci]));
                 for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
                 for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
                 for (int64_t i = 0; i < g.O; i++) db1[i] -= 1.0f;
@@ -327,8 +328,21 @@ static void test_lowered_vs_reference(void) {
 /* Pieces shared between threads give the same bits as one thread: every output and every
  * partial gradient sum is computed by one member in a fixed order. */
 static void test_threads_same_result(void) {
-    nbi_conv_geom g = {.N = 37, .C = 6, .H = 9, .W = 8, .O = 10, .KH = 3, .KW = 3, .sh = 1,
-                       .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1, .dh = 1, .dw = 1,
+    nbi_conv_geom g = {.N = 37,
+                       .C = 6,
+                       .H = 9,
+                       .W = 8,
+                       .O = 10,
+                       .KH = 3,
+                       .KW = 3,
+                       .sh = 1,
+                       .sw = 1,
+                       .pt = 1,
+                       .pb = 1,
+                       .pl = 1,
+                       .pr = 1,
+                       .dh = 1,
+                       .dw = 1,
                        .groups = 2};
     g.OH = 9;
     g.OW = 8;
@@ -350,8 +364,9 @@ static void test_threads_same_result(void) {
         dw[t] = calloc((size_t)nw, sizeof(float));
         db[t] = calloc((size_t)g.O, sizeof(float));
         nb_ctx_reset(ctx);
-        CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_RELU, y[t], 2)); /* 19 pieces */
-        CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, y[t], NBI_CONV_RELU, w, dx[t], dw[t], db[t], 2));
+        CHECK_OK(nbi_conv_forward(ctx, &g, x, w, b, NBI_CONV_RELU, y[t], NULL, 2)); /* 19 pieces */
+        CHECK_OK(nbi_conv_backward(ctx, &g, x, dy, y[t], NBI_CONV_RELU, w, dx[t], dw[t], db[t],
+                                   NULL, 2));
     }
     CHECK(memcmp(y[0], y[1], sizeof(float) * (size_t)ny) == 0);
     CHECK(memcmp(dx[0], dx[1], sizeof(float) * (size_t)nx) == 0);
@@ -361,6 +376,63 @@ static void test_threads_same_result(void) {
     for (int t = 0; t < 2; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
     free(x), free(w), free(dy), free(b);
     nb_ctx_free(ctx);
+}
+
+/* conv2d with a fused max pooling (and ReLU) against conv2d (relu) then max_pool2d: the same
+ * bits forward and backward, through several pieces, on 1 and 2 threads, with windows that do
+ * not tile the output (floor) and random signs (windows entirely negative included). */
+static void test_fused_pool(void) {
+    static const struct {
+        int64_t N, C, H, W, O, K, pool;
+        int relu;
+    } cases[] = {
+        {5, 3, 11, 10, 4, 3, 2, 1},  /* 9x8 output: the last row is dropped by the pooling */
+        {3, 2, 9, 9, 3, 2, 3, 0},    /* 8x8 output, 3x3 windows, no ReLU */
+        {70, 1, 12, 12, 4, 5, 2, 1}, /* the CNN's first layer, small: many pieces */
+    };
+    nb_rng rng;
+    nb_rng_seed(&rng, 33);
+    int before = nb_get_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O, K = cases[k].K;
+        nb_tensor *in[3] = {nb_rand(NULL, NB_DIMS(N, C, cases[k].H, cases[k].W), -1, 1, &rng),
+                            nb_rand(NULL, NB_DIMS(O, C, K, K), -1, 1, &rng),
+                            nb_rand(NULL, NB_DIMS(O), -1, 1, &rng)};
+        for (int threads = 1; threads <= 2; threads++) {
+            CHECK_OK(nb_set_threads(threads));
+            nb_ctx *ctx[2] = {nb_ctx_new(NULL), nb_ctx_new(NULL)};
+            nb_tensor *y[2], *t[2][3];
+            for (int fused = 0; fused < 2; fused++) {
+                for (int i = 0; i < 3; i++) {
+                    t[fused][i] = nb_tensor_clone(ctx[fused], in[i]);
+                    nb_requires_grad(t[fused][i], 1);
+                }
+                int64_t p = cases[k].pool;
+                nb_conv_opts o = {.relu = cases[k].relu};
+                if (fused) o.max_pool[0] = o.max_pool[1] = p;
+                y[fused] = nb_conv2d(ctx[fused], t[fused][0], t[fused][1], t[fused][2], &o);
+                if (!fused) y[0] = nb_max_pool2d(ctx[0], y[0], &(nb_pool_opts){.kernel = {p, p}});
+                CHECK_PTR(y[fused]);
+            }
+            if (y[0] && y[1]) {
+                CHECK(nb_tensor_same_shape(y[0], y[1]));
+                CHECK(memcmp(y[0]->data, y[1]->data, sizeof(float) * (size_t)y[0]->numel) == 0);
+                nb_tensor *g = nb_rand(NULL, y[0]->rank, y[0]->shape, -1, 1, &rng);
+                CHECK_OK(nb_backward_with(ctx[0], y[0], g));
+                CHECK_OK(nb_backward_with(ctx[1], y[1], g));
+                for (int i = 0; i < 3; i++)
+                    CHECK_MSG(t[0][i]->grad && t[1][i]->grad &&
+                                  memcmp(t[0][i]->grad->data, t[1][i]->grad->data,
+                                         sizeof(float) * (size_t)in[i]->numel) == 0,
+                              "case %zu, %d threads: gradient of input %d differs", k, threads, i);
+                nb_tensor_free(g);
+            }
+            nb_ctx_free(ctx[0]);
+            nb_ctx_free(ctx[1]);
+        }
+        for (int i = 0; i < 3; i++) nb_tensor_free(in[i]);
+    }
+    CHECK_OK(nb_set_threads(before));
 }
 
 /* The 2x2 stride-2 fast path of max pooling against the general loop (reached through a
@@ -577,6 +649,7 @@ static const nbt_case cases[] = {
     {"lowered_vs_reference", test_lowered_vs_reference},
     {"threads_same_result", test_threads_same_result},
     {"fused_relu", test_fused_relu},
+    {"fused_pool", test_fused_pool},
     {"maxpool_fast_path", test_maxpool_fast_path},
     {"dropout", test_dropout},
     {"errors", test_errors},

@@ -120,6 +120,10 @@ typedef struct nb_conv_opts {
                                   below the stride or the dilation */
     int relu;                  /* 1: y = max(conv + b, 0) fused in one op (the same values and
                                   gradients as nb_relu after it, in fewer passes over memory) */
+    int64_t max_pool[2];       /* conv2d only: (kh, kw) > 0 fuses a max pooling with window =
+                                  stride = kh x kw and no padding after the conv (and ReLU):
+                                  nb_max_pool2d's values and gradients, without ever writing
+                                  the conv output; kw 0 means kh */
 } nb_conv_opts;
 
 /* opts may be NULL (stride 1, no padding, no dilation, one group). */

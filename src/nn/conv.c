@@ -4,6 +4,8 @@
  *
  * a composition of ops (conv2d with its bias, then the activation; a ReLU is fused into the
  * conv2d op, which saves two passes over the output each way), so its backward is the ops'.
+ * Followed by a max-pooling layer whose window is its stride, it runs with it as one conv2d
+ * op with the pooling fused (conv_forward_pair): the conv output is never written.
  * Defaults follow PyTorch, whose layouts it shares, so weights move between the two unchanged: W ~
  * kaiming_uniform(a = √5), which is U(±1/sqrt(fan_in)), and b ~ U(±1/sqrt(fan_in)), fan_in =
  * C/groups·KH·KW. */
@@ -86,6 +88,24 @@ static nb_tensor *conv_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *
     return c->op.relu ? z : nb_activate(f->ctx, z, c->o.activation, c->o.alpha);
 }
 
+/* conv2d (with a ReLU or no activation) followed by a max pooling whose window is its stride,
+ * without padding or dilation: one op that never writes the conv output (nb_conv2d's
+ * max_pool option; the same values and gradients as the two layers run one by one). */
+static int conv_forward_pair(const nbi_layer *l, const nbi_layer *next, const nbi_fwd *f,
+                             nb_tensor *x, nb_tensor **y) {
+    const conv_layer *c = (const conv_layer *)l;
+    const nb_pool_opts *p = nbi_maxpool_layer_opts(next);
+    if (!p || (!c->op.relu && c->o.activation != NB_ACT_NONE)) return 0;
+    for (int d = 0; d < 2; d++)
+        if (p->stride[d] != p->kernel[d] || p->dilation[d] != 1) return 0;
+    if (p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3]) return 0;
+    nb_conv_opts op = c->op;
+    op.max_pool[0] = p->kernel[0];
+    op.max_pool[1] = p->kernel[1];
+    *y = nb_conv2d(f->ctx, x, c->W, c->b, &op);
+    return 1;
+}
+
 static void conv_describe(const nbi_layer *l, char *buf, size_t n) {
     const conv_layer *c = (const conv_layer *)l;
     const nb_conv2d_opts *o = &c->o;
@@ -117,6 +137,7 @@ static const nbi_layer_vt conv_vt = {
     .build = conv_build,
     .forward = conv_forward,
     .describe = conv_describe,
+    .forward_pair = conv_forward_pair,
 };
 
 static int64_t or1(int64_t v) {

@@ -223,6 +223,13 @@ nb_tensor *nb_model_forward_rng(const nb_model *m, nb_ctx *ctx, nb_tensor *x, nb
     for (int i = 0; i < m->n && x; i++) {
         const nbi_layer *l = m->layers[i];
         ctx->scope = l->name;
+        nb_tensor *y;
+        if (l->vt->forward_pair && i + 1 < m->n &&
+            l->vt->forward_pair(l, m->layers[i + 1], &f, x, &y)) {
+            x = y; /* this layer and the next, as one fused op */
+            i++;
+            continue;
+        }
         x = l->vt->forward(l, &f, x);
     }
     ctx->scope = scope;

@@ -62,6 +62,11 @@ typedef struct nbi_layer_vt {
     nb_status (*build)(nbi_layer *l, nb_params *ps, nb_rng *rng);     /* NULL: no parameters */
     nb_tensor *(*forward)(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x);
     void (*describe)(const nbi_layer *l, char *buf, size_t n);
+    /* Optional: runs this layer and the next together when a fused op computes their
+     * composition (conv2d + ReLU + max pooling); returns 1 with the result in *y, or 0 (and
+     * does nothing) to have them run one by one. */
+    int (*forward_pair)(const nbi_layer *l, const nbi_layer *next, const nbi_fwd *f,
+                        nb_tensor *x, nb_tensor **y);
 } nbi_layer_vt;
 
 #define NBI_LAYER_NAME_MAX 64
@@ -92,6 +97,10 @@ nb_status nbi_layer_param(nbi_layer *l, nb_params *ps, const char *what, int ran
  * gradient. Forward may update state in training mode only; optimizers never see it. */
 nb_status nbi_layer_state(nbi_layer *l, const char *what, int rank, const int64_t *shape,
                           nb_tensor **out);
+
+/* The options of a max-pooling layer (stride and dilation resolved), or NULL if l is another
+ * kind of layer: for layers that fuse with a pooling after them. */
+const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l);
 
 /* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);

@@ -81,6 +81,10 @@ static const nbi_layer_vt avg_vt = {
     .describe = pool_describe,
 };
 
+const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l) {
+    return l && l->vt == &max_vt ? &((const pool_layer *)l)->o : NULL;
+}
+
 static nb_status pool_add(nb_model *m, const nbi_layer_vt *vt, const nb_pool_opts *opts,
                           const char *name) {
     const char *fn = vt == &max_vt ? "nb_model_maxpool2d" : "nb_model_avgpool2d";

@@ -13,16 +13,37 @@
  * over the output (and the mask y > 0 applied in the same pass over the gradient); the tests
  * compare it with the composition conv then relu.
  *
+ * With attrs.i[12..13] = (kh, kw) a max pooling (window = stride = kh x kw, no padding)
+ * follows inside the op (conv2d only): the conv output is never written, only the pooled
+ * output and the window maxima's positions (see nbi_conv_pool); the tests compare it with
+ * conv (relu) then max_pool2d.
+ *
  * attrs.i: 0 sh, 1 sw, 2 pt, 3 pb, 4 pl, 5 pr, 6 dh, 7 dw, 8 groups, 9 output_padding h,
- * 10 output_padding w, 11 relu. conv1d stores its settings in the w entries (h ones are trivial)
- * and runs as a 2-D convolution of height 1. A bias is the optional third input. */
+ * 10 output_padding w, 11 relu, 12 pool h, 13 pool w. conv1d stores its settings in the w entries
+ * (h ones are trivial) and runs as a 2-D convolution of height 1. A bias is the optional third
+ * input. */
 #include "ops/conv.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { A_SH, A_SW, A_PT, A_PB, A_PL, A_PR, A_DH, A_DW, A_GROUPS, A_OPH, A_OPW, A_RELU };
+enum {
+    A_SH,
+    A_SW,
+    A_PT,
+    A_PB,
+    A_PL,
+    A_PR,
+    A_DH,
+    A_DW,
+    A_GROUPS,
+    A_OPH,
+    A_OPW,
+    A_RELU,
+    A_POOLH,
+    A_POOLW
+};
 
 static bool is_transposed(const nbi_node *n) {
     return n->op == NBI_OP_CONV_TRANSPOSE2D;
@@ -157,6 +178,18 @@ static nb_status conv_infer(const nbi_node *n, nb_tensor *out) {
                  (long long)g.H, (long long)g.W);
         return nbi_shape_error(n, what);
     }
+    int64_t ph = a[A_POOLH], pw = a[A_POOLW];
+    if (ph || pw) {
+        if (n->op != NBI_OP_CONV2D || ph < 1 || pw < 1 || ph > g.OH || pw > g.OW) {
+            snprintf(what, sizeof what,
+                     "a fused max pooling %lldx%lld needs conv2d and a window within the "
+                     "%lldx%lld output",
+                     (long long)ph, (long long)pw, (long long)g.OH, (long long)g.OW);
+            return nbi_shape_error(n, what);
+        }
+        g.OH /= ph;
+        g.OW /= pw;
+    }
     out->dtype = NB_F32;
     out->rank = rank;
     out->shape[0] = g.N;
@@ -172,46 +205,69 @@ static nb_status conv_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* Contiguous inputs; copies made for strided ones are kept for backward when recording. */
-static nb_status contig_inputs(nb_ctx *ctx, nbi_node *n, nb_tensor **t) {
-    bool copied = false;
+/* What backward needs beyond the node: contiguous copies of strided inputs, and the
+ * positions of the window maxima of a fused pooling. */
+typedef struct conv_saved {
+    nb_tensor *t[3];
+    int32_t *arg;
+} conv_saved;
+
+/* Contiguous inputs (copies for strided ones) in t; sv, when recording, keeps them. */
+static nb_status contig_inputs(nb_ctx *ctx, nbi_node *n, nb_tensor **t, conv_saved **sv) {
+    *sv = NULL;
     for (int i = 0; i < n->n_in; i++) {
         t[i] = nbi_contig(ctx, n->in[i]);
         if (!t[i]) return ctx->status;
-        copied |= t[i] != n->in[i];
     }
-    if (copied && n->recording) {
-        nb_tensor **keep = nbi_ctx_alloc(ctx, 3 * sizeof *keep, nbi_ops[n->op]->name);
-        if (!keep) return ctx->status;
-        for (int i = 0; i < n->n_in; i++) keep[i] = t[i];
-        n->saved = keep;
+    if (n->recording) {
+        *sv = nbi_ctx_zalloc(ctx, sizeof **sv, nbi_ops[n->op]->name);
+        if (!*sv) return ctx->status;
+        for (int i = 0; i < n->n_in; i++) (*sv)->t[i] = t[i];
+        n->saved = *sv;
     }
     return NB_OK;
 }
 
 static void saved_inputs(const nbi_node *n, nb_tensor **t) {
-    for (int i = 0; i < n->n_in; i++) t[i] = n->saved ? ((nb_tensor **)n->saved)[i] : n->in[i];
+    const conv_saved *sv = n->saved;
+    for (int i = 0; i < n->n_in; i++) t[i] = sv ? sv->t[i] : n->in[i];
 }
 
 static nb_status conv_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *t[3];
-    nb_status s = contig_inputs(ctx, n, t);
+    conv_saved *sv;
+    nb_status s = contig_inputs(ctx, n, t, &sv);
     if (s != NB_OK) return s;
     nbi_conv_geom g;
     geom_of(n, &g);
     const float *bias = n->n_in == 3 ? t[2]->data : NULL;
     const int relu = n->attrs->i[A_RELU] != 0;
     float *y = n->out->data;
+    if (n->attrs->i[A_POOLH]) {
+        /* the window maxima's positions: kept for backward, or scratch */
+        nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
+        int32_t *arg = nbi_ctx_alloc(
+            ctx, sizeof(int32_t) * (size_t)(n->out->numel ? n->out->numel : 1), "conv2d");
+        if (!arg) return ctx->status;
+        nbi_conv_pool pool = {n->attrs->i[A_POOLH], n->attrs->i[A_POOLW], arg};
+        s = nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, relu ? NBI_CONV_RELU : 0, y,
+                             &pool, 0);
+        if (sv)
+            sv->arg = arg;
+        else
+            nbi_arena_release(&ctx->arena, m);
+        return s;
+    }
     if (!is_transposed(n))
         return nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, relu ? NBI_CONV_RELU : 0, y,
-                                0);
+                                NULL, 0);
     /* y = convᵀ(x, w) + b: the adjoint accumulates, so start from the bias (or zero) */
     const int64_t P = g.H * g.W;
     for (int64_t i = 0; i < g.N * g.C; i++) {
         float v = bias ? bias[i % g.C] : 0.0f;
         for (int64_t p = 0; p < P; p++) y[i * P + p] = v;
     }
-    s = nbi_conv_backward(ctx, &g, NULL, t[0]->data, NULL, 0, t[1]->data, y, NULL, NULL, 0);
+    s = nbi_conv_backward(ctx, &g, NULL, t[0]->data, NULL, 0, t[1]->data, y, NULL, NULL, NULL, 0);
     if (s == NB_OK && relu)
         for (int64_t i = 0; i < n->out->numel; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
     return s;
@@ -232,9 +288,12 @@ static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
     const float *gy = n->out->grad->data, *y = n->out->data;
     float *dx = grad_of(ctx, n, 0), *dw = grad_of(ctx, n, 1), *db = grad_of(ctx, n, 2);
     if (ctx->status != NB_OK) return ctx->status;
-    if (!is_transposed(n))
+    if (!is_transposed(n)) {
+        const conv_saved *sv = n->saved;
+        nbi_conv_pool pool = {n->attrs->i[A_POOLH], n->attrs->i[A_POOLW], sv->arg};
         return nbi_conv_backward(ctx, &g, t[0]->data, gy, y, relu ? NBI_CONV_RELU : 0, t[1]->data,
-                                 dx, dw, db, 0);
+                                 dx, dw, db, pool.kh ? &pool : NULL, 0);
+    }
     /* the transposed convolution: δ = dy (⊙ [y > 0]) in its own layout [N, C, H, W] */
     const float *d = gy;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
@@ -245,9 +304,9 @@ static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
         d = mask;
     }
     nb_status s = NB_OK;
-    if (dx) s = nbi_conv_forward(ctx, &g, d, t[1]->data, NULL, NBI_CONV_ACCUMULATE, dx, 0);
+    if (dx) s = nbi_conv_forward(ctx, &g, d, t[1]->data, NULL, NBI_CONV_ACCUMULATE, dx, NULL, 0);
     if (dw && s == NB_OK)
-        s = nbi_conv_backward(ctx, &g, d, t[0]->data, NULL, 0, t[1]->data, NULL, dw, NULL, 0);
+        s = nbi_conv_backward(ctx, &g, d, t[0]->data, NULL, 0, t[1]->data, NULL, dw, NULL, NULL, 0);
     if (db && s == NB_OK) { /* db[c] += Σ_{n,p} δ[n,c,p] */
         const int64_t P = g.H * g.W;
         for (int64_t i = 0; i < g.N * g.C; i++) {
@@ -266,33 +325,68 @@ typedef struct conv_case {
     int64_t N, C, H, W, O, KH, KW; /* transposed: C = Cin, O = Cout */
     int64_t s[2], pad[4], d[2], groups, op[2];
     int bias, relu;
+    int64_t pool; /* fused max pooling, pool x pool */
 } conv_case;
 
 /* Odd sizes; each case exercises a different part of the geometry. */
 static const conv_case conv2d_cases[] = {
-    {2, 3, 5, 6, 4, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0}, /* plain */
-    {1, 2, 7, 5, 3, 3, 2, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1, 0}, /* stride 2, pad 1 */
-    {2, 2, 7, 7, 3, 3, 3, {1, 2}, {1, 0, 2, 1}, {2, 2}, 1, {0, 0}, 0, 0}, /* dilation, uneven pad */
-    {1, 4, 6, 5, 6, 2, 3, {2, 1}, {0, 1, 1, 0}, {1, 1}, 2, {0, 0}, 1, 0}, /* 2 groups */
-    {2, 3, 5, 5, 6, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 3, {0, 0}, 1, 0}, /* depthwise x2 */
-    {2, 5, 3, 4, 3, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0}, /* 1x1 */
-    {1, 2, 4, 6, 2, 3, 5, {1, 1}, {1, 1, 2, 2}, {1, 1}, 1, {0, 0}, 1, 0}, /* "same" 3x5 */
-    {1, 2, 5, 4, 3, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1, 1}, /* fused relu */
-    {2, 2, 5, 5, 2, 3, 2, {2, 1}, {0, 1, 0, 0}, {1, 1}, 2, {0, 0}, 0, 1}, /* relu, groups */
+    {2, 3, 5, 6, 4, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0, 0}, /* plain */
+    {1, 2, 7, 5, 3, 3, 2, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1, 0, 0}, /* stride 2, pad 1 */
+    {2, 2, 7, 7, 3, 3, 3, {1, 2}, {1, 0, 2, 1}, {2, 2}, 1, {0, 0}, 0, 0, 0}, /* dilation, uneven pad
+                                                                              */
+    {1, 4, 6, 5, 6, 2, 3, {2, 1}, {0, 1, 1, 0}, {1, 1}, 2, {0, 0}, 1, 0, 0}, /* 2 groups */
+    {2, 3, 5, 5, 6, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 3, {0, 0}, 1, 0, 0}, /* depthwise x2 */
+    {2, 5, 3, 4, 3, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0, 0}, /* 1x1 */
+    {1, 2, 4, 6, 2, 3, 5, {1, 1}, {1, 1, 2, 2}, {1, 1}, 1, {0, 0}, 1, 0, 0}, /* "same" 3x5 */
+    {1, 2, 5, 4, 3, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, {0, 0}, 1, 1, 0}, /* fused relu */
+    {2, 2, 5, 5, 2, 3, 2, {2, 1}, {0, 1, 0, 0}, {1, 1}, 2, {0, 0}, 0, 1, 0}, /* relu, groups */
+    {1, 1, 5, 5, 2, 2, 2, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 1, 2}, /* relu + pool */
+    {1, 2, 5, 4, 2, 2, 2, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0, 2}, /* pool, floor */
 };
 static const conv_case conv1d_cases[] = {
-    {2, 3, 1, 9, 4, 1, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0},
-    {2, 4, 1, 11, 6, 1, 3, {1, 2}, {0, 0, 2, 1}, {1, 2}, 2, {0, 0}, 1, 0},
-    {1, 3, 1, 8, 3, 1, 4, {1, 3}, {0, 0, 1, 1}, {1, 1}, 3, {0, 0}, 0, 0},
-    {2, 2, 1, 7, 3, 1, 3, {1, 2}, {0, 0, 1, 1}, {1, 1}, 1, {0, 0}, 1, 1}, /* fused relu */
+    {2, 3, 1, 9, 4, 1, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0, 0},
+    {2, 4, 1, 11, 6, 1, 3, {1, 2}, {0, 0, 2, 1}, {1, 2}, 2, {0, 0}, 1, 0, 0},
+    {1, 3, 1, 8, 3, 1, 4, {1, 3}, {0, 0, 1, 1}, {1, 1}, 3, {0, 0}, 0, 0, 0},
+    {2, 2, 1, 7, 3, 1, 3, {1, 2}, {0, 0, 1, 1}, {1, 1}, 1, {0, 0}, 1, 1, 0}, /* fused relu */
 };
 static const conv_case convt_cases[] = {
-    {2, 3, 4, 3, 2, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0}, /* plain */
-    {1, 2, 3, 4, 3, 3, 2, {2, 2}, {1, 1, 0, 0}, {1, 1}, 1, {1, 1}, 1, 0}, /* stride 2, out pad */
-    {2, 4, 3, 3, 2, 2, 3, {2, 1}, {1, 1, 1, 1}, {1, 2}, 2, {1, 1}, 0, 0}, /* groups, dilation */
-    {1, 2, 3, 3, 2, 3, 3, {1, 1}, {1, 1, 1, 1}, {3, 2}, 1, {2, 0}, 1, 0}, /* out pad < dilation */
-    {1, 2, 2, 3, 2, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 1}, /* fused relu */
+    {2, 3, 4, 3, 2, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 0, 0}, /* plain */
+    {1, 2, 3, 4, 3, 3, 2, {2, 2}, {1, 1, 0, 0}, {1, 1}, 1, {1, 1}, 1, 0, 0}, /* stride 2, out pad */
+    {2, 4, 3, 3, 2, 2, 3, {2, 1}, {1, 1, 1, 1}, {1, 2}, 2, {1, 1}, 0, 0, 0}, /* groups, dilation */
+    {1, 2, 3, 3, 2, 3, 3, {1, 1}, {1, 1, 1, 1}, {3, 2}, 1, {2, 0}, 1, 0, 0}, /* out pad < dilation
+                                                                              */
+    {1, 2, 2, 3, 2, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, {0, 0}, 1, 1, 0}, /* fused relu */
 };
+
+/* Are the conv outputs z [N, O, OH, OW] far enough from the kinks of a fused ReLU (|z| >=
+ * 0.05) and pooling (each window's largest value, after the ReLU, leads the next by >= 0.07),
+ * so that no ±2h step of an input (which moves z by at most 2h < 0.032) changes the branch? */
+static bool clear_of_kinks(const nb_tensor *z, int relu, int64_t pool) {
+    const float *v = z->data;
+    for (int64_t i = 0; relu && i < z->numel; i++)
+        if (fabsf(v[i]) < 0.05f) return false;
+    if (!pool) return true;
+    const int64_t OH = z->shape[2], OW = z->shape[3];
+    for (int64_t pl = 0; pl < z->shape[0] * z->shape[1]; pl++)
+        for (int64_t i = 0; i + pool <= OH; i += pool)
+            for (int64_t j = 0; j + pool <= OW; j += pool) {
+                float top = -INFINITY, next = -INFINITY;
+                for (int64_t a = 0; a < pool; a++)
+                    for (int64_t b = 0; b < pool; b++) {
+                        float u = v[(pl * OH + i + a) * OW + j + b];
+                        if (relu && u < 0.0f) u = 0.0f;
+                        if (u > top) {
+                            next = top;
+                            top = u;
+                        } else if (u > next) {
+                            next = u;
+                        }
+                    }
+                if (top > 0.0f || !relu)
+                    if (top - next < 0.07f) return false;
+            }
+    return true;
+}
 
 static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
                           nbi_check_case *c) {
@@ -335,21 +429,19 @@ static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k
         if (cc->bias) c->in[2] = nbi_gen_input(ctx, rng, 1, &cc->O, -1.0f, 1.0f, NULL, 0, 0.0f);
         for (int i = 0; i < c->n_in; i++)
             if (!c->in[i]) return ctx->status;
-        if (!cc->relu) return NB_OK;
+        if (!cc->relu && !cc->pool) return NB_OK;
         int was = nb_grad_enabled(ctx, 0);
         int op = one_d ? NBI_OP_CONV1D : tr ? NBI_OP_CONV_TRANSPOSE2D : NBI_OP_CONV2D;
-        nb_tensor *z = nbi_apply(ctx, op, c->in, c->n_in, &c->attrs); /* a[A_RELU] still 0 */
+        nb_tensor *z = nbi_apply(ctx, op, c->in, c->n_in, &c->attrs); /* no relu, no pool yet */
         nb_grad_enabled(ctx, was);
         if (!z) return ctx->status;
-        bool clear = true;
-        for (int64_t i = 0; clear && i < z->numel; i++) clear = fabsf(nb_f32(z)[i]) >= 0.05f;
-        if (clear) {
-            a[A_RELU] = 1;
+        if (clear_of_kinks(z, cc->relu, cc->pool)) {
+            a[A_RELU] = cc->relu;
+            a[A_POOLH] = a[A_POOLW] = cc->pool;
             return NB_OK;
         }
     }
-    return nbi_error(NB_ERR_STATE, "%s check case %d: no inputs clear of the ReLU kink", def->name,
-                     k);
+    return nbi_error(NB_ERR_STATE, "%s check case %d: no inputs clear of the kinks", def->name, k);
 }
 
 #define NCASES(a) ((int)(sizeof a / sizeof a[0]))
@@ -394,6 +486,8 @@ static nb_status attrs_of(const char *op, const nb_conv_opts *o, int dims, const
     int64_t *a = at->i;
     a[A_GROUPS] = or1(o->groups);
     a[A_RELU] = o->relu != 0;
+    a[A_POOLH] = o->max_pool[0];
+    a[A_POOLW] = o->max_pool[1] ? o->max_pool[1] : o->max_pool[0];
     /* spatial dimension d of the op goes to slot h (d = 0 of 2) or w */
     for (int d = 0; d < dims; d++) {
         int slot = dims == 1 ? 1 : d;

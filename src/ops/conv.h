@@ -27,13 +27,27 @@ enum {
     NBI_CONV_RELU = 2,       /* forward applies max(·, 0); backward masks with y > 0 */
 };
 
+/* Max pooling fused after the convolution (and its ReLU): windows kh x kw with stride kh, kw
+ * and no padding over each output plane. The conv output itself is never written: forward
+ * writes the pooled output [N, O, OH/kh, OW/kw] and arg (the flat index within the conv
+ * output plane of each window's first maximum, as nbi_maxpool_forward), and backward takes
+ * the pooled dout and y with that arg. Because ReLU is monotone, pool(relu(z)) = relu(pool(z))
+ * and the gradient reaches z only at a window's maximum, and only if the pooled value is > 0:
+ * the composition's values and gradients exactly. */
+typedef struct nbi_conv_pool {
+    int64_t kh, kw;
+    int32_t *arg;
+} nbi_conv_pool;
+
+/* pool may be NULL (no pooling; it excludes NBI_CONV_ACCUMULATE). */
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *w,
-                           const float *bias, int flags, float *out, int64_t chunk);
+                           const float *bias, int flags, float *out, const nbi_conv_pool *pool,
+                           int64_t chunk);
 
 /* Any of din, dw, dbias may be NULL (in is read only for dw; y only with NBI_CONV_RELU);
- * flags: NBI_CONV_RELU or 0. */
+ * flags: NBI_CONV_RELU or 0; pool as in forward (dout and y are then pooled). */
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *dout,
                             const float *y, int flags, const float *w, float *din, float *dw,
-                            float *dbias, int64_t chunk);
+                            float *dbias, const nbi_conv_pool *pool, int64_t chunk);
 
 #endif

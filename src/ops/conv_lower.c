@@ -36,11 +36,14 @@ typedef struct job {
     float *out, *din;
     float *dwp, *dbp; /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
     int flags;
+    int pooled; /* max pooling fused: pg is its geometry over an output plane */
+    nbi_conv_geom pg;
+    int32_t *arg;
     float *scratch; /* per member: col [Kc·nb·P] then yt [O·nb·P] */
     int64_t scratch_per;
     int is_forward;
-    _Atomic int64_t next;  /* the next piece to claim */
-    _Atomic int members;   /* members that joined (each takes its own scratch) */
+    _Atomic int64_t next; /* the next piece to claim */
+    _Atomic int members;  /* members that joined (each takes its own scratch) */
     _Atomic int status;
 } job;
 
@@ -109,11 +112,10 @@ static void delta_row(const job *j, int64_t at, int64_t P, float *d, float *db) 
     if (db) *db += sum8(d, P);
 }
 
-/* ---- a piece ------------------------------------------------------------------------------------
- */
+/* ---- a piece ------------------------------------------------------------------------------- */
 
 typedef struct piece_scratch {
-    float *col, *yt;
+    float *col, *yt, *row; /* row: one output plane [P] (fused pooling) */
 } piece_scratch;
 
 static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
@@ -128,12 +130,21 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
                                   0.0f, sc->yt + grp * Og * ld, ld);
         if (s != NB_OK) return s;
     }
-    /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]) */
+    /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]); pooled: the same into a row, then its
+     * windows' maxima */
     const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
+    const int64_t PP = j->pg.OH * j->pg.OW;
     for (int64_t n = 0; n < nb; n++)
-        for (int64_t o = 0; o < g->O; o++)
-            epilogue(sc->yt + o * ld + n * P, j->out + ((n0 + n) * g->O + o) * P, P,
-                     j->bias ? j->bias[o] : 0.0f, relu, acc);
+        for (int64_t o = 0; o < g->O; o++) {
+            const float *src = sc->yt + o * ld + n * P, b = j->bias ? j->bias[o] : 0.0f;
+            if (!j->pooled) {
+                epilogue(src, j->out + ((n0 + n) * g->O + o) * P, P, b, relu, acc);
+                continue;
+            }
+            epilogue(src, sc->row, P, b, relu, 0);
+            const int64_t at = ((n0 + n) * g->O + o) * PP;
+            nbi_maxpool_forward(&j->pg, 1, sc->row, j->out + at, j->arg + at);
+        }
     return NB_OK;
 }
 
@@ -145,9 +156,23 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
     /* δ [O, nb·P] from dout [nb, O, P]; Σδ per channel */
     float *db = j->dbp ? j->dbp + piece * g->O : NULL, *dyt = sc->yt;
     if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
-    for (int64_t n = 0; n < nb; n++)
-        for (int64_t o = 0; o < g->O; o++)
-            delta_row(j, ((n0 + n) * g->O + o) * P, P, dyt + o * ld + n * P, db ? db + o : NULL);
+    if (!j->pooled) {
+        for (int64_t n = 0; n < nb; n++)
+            for (int64_t o = 0; o < g->O; o++)
+                delta_row(j, ((n0 + n) * g->O + o) * P, P, dyt + o * ld + n * P,
+                          db ? db + o : NULL);
+    } else { /* the pooled δ (masked by pooled y > 0), scattered to each window's maximum */
+        const int64_t PP = j->pg.OH * j->pg.OW;
+        for (int64_t n = 0; n < nb; n++)
+            for (int64_t o = 0; o < g->O; o++) {
+                const int64_t at = ((n0 + n) * g->O + o) * PP;
+                float *d = dyt + o * ld + n * P;
+                delta_row(j, at, PP, sc->row, NULL);
+                memset(d, 0, sizeof(float) * (size_t)P);
+                nbi_maxpool_backward(&j->pg, 1, sc->row, j->arg + at, d);
+                if (db) db[o] += sum8(d, P); /* over the whole plane, as unfused */
+            }
+    }
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dy_g = dyt + grp * Og * ld, *w_g = j->w + grp * Og * Kc;
         const int64_t at = n0 * img + grp * Cg * g->H * g->W;
@@ -170,8 +195,16 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
 
 /* ---- running a job ------------------------------------------------------------------------- */
 
+/* Per member: col [Kc·nb·P], yt [O·nb·P], row [P]. */
+static int64_t scratch_size(const job *j) {
+    int64_t P = j->g->OH * j->g->OW;
+    return (nbi_conv_kc(j->g) + j->g->O) * j->nb * P + P;
+}
+
 static piece_scratch scratch_layout(const job *j, float *base) {
-    piece_scratch sc = {base, base + nbi_conv_kc(j->g) * j->nb * j->g->OH * j->g->OW};
+    int64_t P = j->g->OH * j->g->OW;
+    piece_scratch sc = {base, base + nbi_conv_kc(j->g) * j->nb * P, NULL};
+    sc.row = sc.yt + j->g->O * j->nb * P;
     return sc;
 }
 
@@ -195,9 +228,9 @@ static void member(void *arg) {
 static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
     int64_t want = nbi_pool_threads();
     if (want > j->pieces) want = j->pieces;
-    j->scratch_per = (nbi_conv_kc(j->g) + j->g->O) * j->nb * j->g->OH * j->g->OW;
-    j->scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j->scratch_per * want),
-                               "conv scratch");
+    j->scratch_per = scratch_size(j);
+    j->scratch =
+        nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j->scratch_per * want), "conv scratch");
     if (!j->scratch) return ctx->status;
     j->is_forward = is_forward;
     atomic_init(&j->next, 0);
@@ -223,21 +256,37 @@ static int64_t piece_samples(const nbi_conv_geom *g, int64_t chunk) {
     return nb < g->N ? nb : g->N;
 }
 
-static void job_init(job *j, const nbi_conv_geom *g, int flags, const float *w, int64_t chunk) {
+static void job_init(job *j, const nbi_conv_geom *g, int flags, const float *w,
+                     const nbi_conv_pool *pool, int64_t chunk) {
     memset(j, 0, sizeof *j);
     j->g = g;
     j->nb = piece_samples(g, chunk);
     j->pieces = (g->N + j->nb - 1) / j->nb;
     j->flags = flags;
     j->w = w;
+    if (!pool) return;
+    /* the pooling windows over one output plane: stride = window, no padding */
+    nbi_conv_geom *pg = &j->pg;
+    pg->N = pg->C = pg->O = pg->groups = 1;
+    pg->H = g->OH;
+    pg->W = g->OW;
+    pg->KH = pg->sh = pool->kh;
+    pg->KW = pg->sw = pool->kw;
+    pg->dh = pg->dw = 1;
+    pg->OH = g->OH / pool->kh;
+    pg->OW = g->OW / pool->kw;
+    j->pooled = 1;
+    j->arg = pool->arg;
 }
 
 nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *w,
-                           const float *bias, int flags, float *out, int64_t chunk) {
+                           const float *bias, int flags, float *out, const nbi_conv_pool *pool,
+                           int64_t chunk) {
     if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
-    job_init(&j, g, flags, w, chunk);
+    NBI_ASSERT(!pool || !(flags & NBI_CONV_ACCUMULATE));
+    job_init(&j, g, flags, w, pool, chunk);
     j.in = in;
     j.bias = bias;
     j.out = out;
@@ -248,11 +297,11 @@ nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
 
 nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *dout,
                             const float *y, int flags, const float *w, float *din, float *dw,
-                            float *dbias, int64_t chunk) {
+                            float *dbias, const nbi_conv_pool *pool, int64_t chunk) {
     if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
-    job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, chunk);
+    job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, pool, chunk);
     nb_status s = NB_OK;
     j.in = in;
     j.dout = dout;
