@@ -7,10 +7,10 @@
  *     bench_cnn [--threads N] [--batch B] [--steps S] [--repeats R] [--breakdown]
  *
  * Prints the median over R timings of S steps (after a warm-up) in samples/second, and the
- * peak resident set size. --threads sets the size of nabla's thread pool (nb_set_threads). --breakdown times each layer's forward
- * and backward on its own, at the step's shapes (median of R·S runs each), and the optimizer
- * step. The breakdown reports the fastest of its runs (the least disturbed by other work on
- * a shared machine), the step rates their median. */
+ * peak resident set size. --threads sets the size of nabla's thread pool (nb_set_threads).
+ * --breakdown times each layer's forward and backward on its own, at the step's shapes (median of
+ * R·S runs each), and the optimizer step. The breakdown reports the fastest of its runs (the least
+ * disturbed by other work on a shared machine), the step rates their median. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,18 +72,14 @@ static nb_tensor *p(nb_params *ps, const char *name) {
     return t;
 }
 
-/* the layer's op: conv2d with the ReLU fused */
+/* the layers' op: conv2d with the ReLU and the 2x2 max pooling fused, as the model runs it */
 static nb_tensor *st_conv1(nb_ctx *c, nb_tensor *x, nb_params *ps) {
     return nb_conv2d(c, x, p(ps, "conv2d_1.weight"), p(ps, "conv2d_1.bias"),
-                     &(nb_conv_opts){.relu = 1});
+                     &(nb_conv_opts){.relu = 1, .max_pool = {2, 2}});
 }
 static nb_tensor *st_conv2(nb_ctx *c, nb_tensor *x, nb_params *ps) {
     return nb_conv2d(c, x, p(ps, "conv2d_2.weight"), p(ps, "conv2d_2.bias"),
-                     &(nb_conv_opts){.relu = 1});
-}
-static nb_tensor *st_pool(nb_ctx *c, nb_tensor *x, nb_params *ps) {
-    (void)ps;
-    return nb_max_pool2d(c, x, &(nb_pool_opts){.kernel = {2, 2}});
+                     &(nb_conv_opts){.relu = 1, .max_pool = {2, 2}});
 }
 static nb_tensor *st_flatten(nb_ctx *c, nb_tensor *x, nb_params *ps) {
     (void)ps;
@@ -98,9 +94,8 @@ static nb_tensor *st_dense2(nb_ctx *c, nb_tensor *x, nb_params *ps) {
 
 static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double step_s) {
     static const stage stages[] = {
-        {"conv2d_1 (relu)", st_conv1}, {"maxpool2d_1", st_pool},  {"conv2d_2 (relu)", st_conv2},
-        {"maxpool2d_2", st_pool},      {"flatten_1", st_flatten}, {"dense_1 + relu", st_dense1},
-        {"dense_2", st_dense2},
+        {"conv2d_1 + pool_1", st_conv1}, {"conv2d_2 + pool_2", st_conv2}, {"flatten_1", st_flatten},
+        {"dense_1 + relu", st_dense1},   {"dense_2", st_dense2},
     };
     const int ns = (int)(sizeof stages / sizeof stages[0]);
     nb_params *ps = nb_model_params(m);
