@@ -11,7 +11,9 @@
  *
  * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
  * the work that must touch every element anyway: the bias and the ReLU on the way out
- * (forward), the ReLU mask and the bias gradient on the way in (backward). A piece holds
+ * (forward), the ReLU mask and the bias gradient on the way in (backward); a fused max
+ * pooling is applied to each output plane while it is in cache, so the conv output is never
+ * written (nbi_conv_pool in ops/conv.h). A piece holds
  * enough samples for about 512 GEMM columns (one GEMM per piece packs W once per piece, not
  * once per sample) and its column matrix is made just before the GEMM reads it. Every GEMM
  * goes through the kernel table (nbi_k.sgemm). docs/conv.md has the measurements behind
@@ -39,7 +41,7 @@ typedef struct job {
     int pooled; /* max pooling fused: pg is its geometry over an output plane */
     nbi_conv_geom pg;
     int32_t *arg;
-    float *scratch; /* per member: col [Kc·nb·P] then yt [O·nb·P] */
+    float *scratch; /* per member: col [Kc·nb·P], yt [O·nb·P], row [P] */
     int64_t scratch_per;
     int is_forward;
     _Atomic int64_t next; /* the next piece to claim */
