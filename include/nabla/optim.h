@@ -112,6 +112,25 @@ int64_t nb_optim_step_count(const nb_optim *o);
 /* "sgd", "adam", "adamw", "rmsprop", "adagrad". */
 const char *nb_optim_name(const nb_optim *o);
 
+/* ---- optimizer state, for checkpoints and exact resume ------------------------------------
+ * The state is one flat f32 buffer of nb_optim_state_slots() slots, each as long as the
+ * parameter buffer and laid out like it (parameter p's slice of slot k starts at
+ * k·nb_params_numel + p's offset). The slots are named as in PyTorch's optimizer state_dict:
+ *   sgd "momentum_buffer" (with momentum);  adam/adamw "exp_avg", "exp_avg_sq",
+ *   "max_exp_avg_sq" (amsgrad);  rmsprop "square_avg", "momentum_buffer", "grad_avg"
+ *   (the second with momentum or centered, the third centered);  adagrad "sum".
+ * Copying the parameters, this buffer and the step count into a fresh optimizer of the same
+ * kind and settings makes it continue exactly as the original would have. */
+int nb_optim_state_slots(const nb_optim *o);
+/* The name of slot k, NULL out of range. */
+const char *nb_optim_state_slot_name(const nb_optim *o, int k);
+/* Floats in the state buffer (slots × parameters), and the buffer itself (NULL if empty). */
+int64_t nb_optim_state_numel(const nb_optim *o);
+float *nb_optim_state(nb_optim *o);
+/* Sets the number of steps taken (t >= 0): Adam's bias corrections and an attached schedule
+ * continue from there. */
+nb_status nb_optim_set_step_count(nb_optim *o, int64_t t);
+
 /* ---- learning-rate schedules ---------------------------------------------------------------
  * A schedule is a value: a closed-form function from the step number t = 0, 1, 2, ... to a
  * learning rate, equal to what the matching torch.optim.lr_scheduler yields at its t-th

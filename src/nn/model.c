@@ -231,6 +231,12 @@ int nb_model_output_shape(const nb_model *m, int64_t *shape) {
     return r;
 }
 
+int nb_model_input_shape(const nb_model *m, int64_t *shape) {
+    if (!m || !shape) return 0;
+    for (int i = 0; i < m->in_rank; i++) shape[i] = m->in_shape[i];
+    return m->in_rank;
+}
+
 /* ---- summary -------------------------------------------------------------------------------- */
 
 #define RULE_W 86
