@@ -11,7 +11,7 @@
  *     ...
  *     nb_metrics *mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY |
  *                                     NB_METRIC_CONFUSION, 10, 0);
- *     nb_evaluate(model, test, &(nb_eval_opts){.loss = NB_LOSS_CROSS_ENTROPY}, mt);
+ *     nb_evaluate(model, test, NULL, mt);                  // then nb_metrics_result(mt, &v)
  *
  * The library never prints on its own: progress goes to the FILE* given in the options (NULL
  * or verbose 0: nothing). Files (history CSV, SVG plot) are written atomically. Checkpoints
@@ -292,14 +292,14 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
 
 typedef struct nb_eval_opts {
     int64_t batch_size;       /* default 256 */
-    nb_loss_kind loss;
-    const nb_norm *norm;
+    const nb_norm *norm;      /* applied to every batch; NULL: none */
     int prefetch;
 } nb_eval_opts;
 
-/* Runs the model in inference mode over ds and accumulates into mt (reset first). The model's
- * training/inference mode is restored afterwards. A dataset that does not fit the model gives
- * NB_ERR_SHAPE naming the model's first layer and both shapes. */
+/* Runs the model in inference mode over ds and accumulates into mt (reset first); the loss
+ * is mt's (nb_metrics_new). opts may be NULL. The model's training/inference mode is restored
+ * afterwards. A dataset that does not fit the model gives NB_ERR_SHAPE naming the model's
+ * first layer (or, for y, its last) and both shapes. */
 nb_status nb_evaluate(nb_model *model, const nb_dataset *ds, const nb_eval_opts *opts,
                       nb_metrics *mt);
 
