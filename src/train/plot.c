@@ -108,6 +108,8 @@ static void curve(FILE *f, const panel *p, const nb_history *h, getter get, int 
     }
 }
 
+/* clamp01: an accuracy panel (axis within [0, 1], legend at the bottom, below the rising
+ * curves; the loss panel's is at the top, above the falling ones). */
 static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, const char *name,
                        int clamp01) {
     /* data ranges */
@@ -175,8 +177,8 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
     /* curves */
     curve(f, &p, h, get, 0, COLOR_TRAIN);
     if (has_val) curve(f, &p, h, get, 1, COLOR_VAL);
-    /* legend, top right of the plot area */
-    double lx = p.x0 + p.w - 110, ly = p.y0 + 8;
+    /* legend, at the right of the plot area */
+    double lx = p.x0 + p.w - 110, ly = clamp01 ? p.y0 + p.h - 8 - (has_val ? 40 : 22) : p.y0 + 8;
     fprintf(f, "<g class=\"legend\" font-size=\"11\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"104\" "
             "height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n", lx, ly,
             has_val ? 40 : 22);
