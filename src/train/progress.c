@@ -136,14 +136,14 @@ void nbi_progress_epoch_end(nbi_progress *p, const nb_epoch_record *r, int best)
     size_t k;
     if (p->bar) {
         bar_text(bar, 1, 1);
-        k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld %s %lld/%lld - %.1fs - %.0f "
+        k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld %s %lld/%lld - %.*fs - %.0f "
                              "samples/s", (long long)r->epoch, (long long)p->epochs, bar,
-                             (long long)p->num_batches, (long long)p->num_batches, r->seconds,
-                             r->samples_per_s);
+                             (long long)p->num_batches, (long long)p->num_batches,
+                             r->seconds < 10 ? 2 : 1, r->seconds, r->samples_per_s);
     } else {
-        k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld - %.1fs - %.0f samples/s",
-                             (long long)r->epoch, (long long)p->epochs, r->seconds,
-                             r->samples_per_s);
+        k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld - %.*fs - %.0f samples/s",
+                             (long long)r->epoch, (long long)p->epochs, r->seconds < 10 ? 2 : 1,
+                             r->seconds, r->samples_per_s);
     }
     if (p->verbose >= 2 && k < sizeof line)
         k += (size_t)snprintf(line + k, sizeof line - k, " - lr %.4g", r->lr);
