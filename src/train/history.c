@@ -291,9 +291,10 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
                                  : "a finite number or nothing");
         }
         if (r->epoch < 1 || (out.n && r->epoch <= out.rec[out.n - 1].epoch)) {
+            long long e = (long long)r->epoch;
             nb_history_free(&out);
             return nbi_error(NB_ERR_FORMAT, "%s:%d:1: epochs must start at 1 and increase "
-                             "(got %lld)", name, line, (long long)r->epoch);
+                             "(got %lld)", name, line, e);
         }
         r->has_val = has_val && !isnan(r->val.loss);
         out.n++;
