@@ -9,7 +9,9 @@
  * bench/torch/fmnist_mlp.py trains the same recipe in PyTorch. This program prints progress,
  * then the test accuracy, the training speed and the peak resident memory:
  *     build/examples/fmnist_mlp [--epochs N] [--data DIR] [--seed S] [--prefetch]
- *                               [--csv FILE] [--svg FILE] [--quiet] */
+ *                               [--test-each-epoch] [--csv FILE] [--svg FILE] [--quiet]
+ * --test-each-epoch reports the test set's loss and accuracy after every epoch (as val_*),
+ * to follow accuracy against epochs; nothing is decided from them (no early stopping). */
 #define _POSIX_C_SOURCE 200809L
 #include <nabla.h>
 
@@ -39,7 +41,7 @@ int main(int argc, char **argv) {
     const char *dir = "/usr/share/datasets/fashion-mnist", *csv = NULL, *svg = NULL;
     int64_t epochs = 1;
     uint64_t seed = 1;
-    int prefetch = 0, quiet = 0;
+    int prefetch = 0, quiet = 0, test_each = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
             epochs = atoll(argv[++i]);
@@ -55,9 +57,11 @@ int main(int argc, char **argv) {
             prefetch = 1;
         else if (strcmp(argv[i], "--quiet") == 0)
             quiet = 1;
+        else if (strcmp(argv[i], "--test-each-epoch") == 0)
+            test_each = 1;
         else {
             fprintf(stderr, "usage: %s [--epochs N] [--data DIR] [--seed S] [--prefetch] "
-                    "[--csv FILE] [--svg FILE] [--quiet]\n", argv[0]);
+                    "[--test-each-epoch] [--csv FILE] [--svg FILE] [--quiet]\n", argv[0]);
             return 2;
         }
     }
@@ -99,8 +103,9 @@ int main(int argc, char **argv) {
     fo.seed = seed;
     fo.norm = &norm;
     fo.prefetch = prefetch;
+    if (test_each) fo.val = test;
     fo.progress = stdout;
-    fo.verbose = quiet ? 0 : 1;
+    fo.verbose = quiet && !test_each ? 0 : 1;
     fo.csv_path = csv;
     fo.svg_path = svg;
     fflush(stdout);
