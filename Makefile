@@ -47,6 +47,14 @@ LDLIBS  += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 endif
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+# The per-ISA kernels (src/kernels/x86/*_avx2.c, *_avx512.c) alone get the instruction-set
+# flags; kernels.c calls them only after cpuid says the CPU runs them, so one binary runs on
+# any x86-64. Elsewhere those files compile to nothing.
+ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
+$(BUILD)/src/kernels/x86/%_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/kernels/x86/%_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
+endif
 LIB_A   := $(BUILD)/libnabla.a
 LIB_SO  := $(BUILD)/libnabla.so
 
@@ -80,9 +88,10 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB_A)
+# Benchmarks load OpenBLAS (when installed) with dlopen to compare against it.
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS) -ldl
 
 examples: $(EXAMPLES)
 
@@ -113,9 +122,12 @@ check: test
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
+# The tests that run threads (shared models, the thread pool, prefetch), under TSan.
+TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_data.c tests/test_train.c)))
 tsan:
-	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" TSAN=1 build-tsan/tests/test_threads
-	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
+	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" $(addprefix build-tsan/tests/,$(TSAN_BINS))
+	@for t in $(TSAN_BINS); do echo "== tsan $$t"; TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >/dev/null || exit 1; done
+	@echo "tsan: clean"
 
 # Fuzzing: tests/fuzz/fuzz_*.c are libFuzzer harnesses; the library is built with coverage
 # and sanitizers in build-fuzz/, and each harness runs for FUZZ_SECONDS on a copy of its
@@ -165,3 +177,7 @@ clean:
 	rm -rf build build-asan build-tsan build-*
 
 -include $(LIB_OBJ:.o=.d)
+
+# The link flags a program using the static library needs (for scripts).
+print-ldlibs:
+	@echo $(LDLIBS)
