@@ -324,9 +324,23 @@ static void test_early_stopping(void) {
     fo.on_epoch = count_epochs;
     fo.hook_user = &epochs_seen;
     fo.state = &st;
-    fo.verbose = 0;
+    fo.verbose = 2;
+    FILE *pf = tmpfile();
+    fo.progress = pf;
+    fo.progress_mode = NB_PROGRESS_LINES;
     nb_history h = {0};
     CHECK_OK(nb_fit(m, opt, small, &fo, &h));
+    fo.verbose = 0;
+    /* verbose 2: a header, a line per epoch with "(best)" on improvement, the stop, the
+     * restore */
+    char *out = slurp(pf);
+    fclose(pf);
+    CHECK_MSG(strncmp(out, "training on 180 samples (3 batches of 64); sgd, loss cross_entropy, "
+                      "610 parameters\nepoch 1/10 - ", 81) == 0, "%s", out);
+    CHECK(count_str(out, "(best)") == 1 && count_char(out, '\n') == 7);
+    CHECK(strstr(out, "\nearly stopping after epoch 4: lr has not improved by more than 0 for 3 "
+                      "epochs; best 0.01 at epoch 1\nrestored the weights of epoch 1 (lr 0.01)\n"));
+    free(out);
     CHECK_MSG(h.n == 4, "stopped after %d epochs, expected 4", h.n);
     CHECK(st.stopped == 1 && st.epoch == 4 && st.best_epoch == 1 && st.wait == 3);
     CHECK(epochs_seen == 4);

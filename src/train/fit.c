@@ -284,11 +284,13 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
 
     nbi_progress pr;
     nbi_progress_init(&pr, o.progress, o.verbose, o.progress_mode, o.epochs, mflags, o.top_k);
-    nbi_progress_note(&pr, 2, "training on %lld samples (%lld batches of %lld)%s%lld%s; %s, "
-                      "loss %s, %lld parameters", (long long)samples, (long long)num_batches,
-                      (long long)o.batch_size, va ? ", validating on " : "",
-                      va ? (long long)nb_dataset_len(va) : 0LL, va ? " samples" : "",
-                      nb_optim_name(opt), nb_loss_name(o.loss), (long long)nparams);
+    char vtext[64] = "";
+    if (va)
+        snprintf(vtext, sizeof vtext, ", validating on %lld samples", (long long)nb_dataset_len(va));
+    nbi_progress_note(&pr, 2, "training on %lld samples (%lld batches of %lld)%s; %s, loss %s, "
+                      "%lld parameters", (long long)samples, (long long)num_batches,
+                      (long long)o.batch_size, vtext, nb_optim_name(opt), nb_loss_name(o.loss),
+                      (long long)nparams);
     if (start > 0)
         nbi_progress_note(&pr, 1, "resuming after epoch %lld (step %lld)", (long long)start,
                           (long long)st->step);
