@@ -1,8 +1,8 @@
 /* train/progress.c — what fit tells the user while it trains, on the stream the caller gave.
  *
  * On a terminal (isatty on that stream), a live bar per epoch, redrawn in place with '\r' at
- * most ten times a second:
- *     epoch 3/10 [=========>..........] 450/938 - 48712 samples/s - ETA 5s - loss 0.4123 - ...
+ * most ten times a second (cut to the terminal's width):
+ *     epoch 3/10 [=========>..........] 450/938 - ETA 5s - loss 0.4123 - ... - 48712 samples/s
  * and, when the epoch ends, the same line completed with the time and validation metrics.
  * Elsewhere (a pipe, a file, a CI log) only that final line, once per epoch:
  *     epoch 3/10 - 12.3s - 48712 samples/s - loss 0.4123 - accuracy 0.8512 - val_loss ...
@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define BAR_WIDTH 20
@@ -32,6 +33,11 @@ void nbi_progress_init(nbi_progress *p, FILE *f, int verbose, nb_progress_mode m
         else if (mode == NB_PROGRESS_AUTO)
             p->bar = isatty(fileno(p->f));
     }
+    /* A live line longer than the terminal would wrap, and '\r' would then redraw only its
+     * last row: the bar is cut to the width (the final line of an epoch is not). */
+    struct winsize ws;
+    if (p->bar && ioctl(fileno(p->f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+        p->width = ws.ws_col;
 }
 
 static void metric_part(char *buf, size_t n, size_t *k, const char *prefix,
@@ -123,10 +129,13 @@ void nbi_progress_batch(nbi_progress *p, int64_t batch, int64_t done,
     char bar[BAR_WIDTH + 3], eta[32], line[512];
     bar_text(bar, batch + 1, p->num_batches);
     fmt_duration(eta, sizeof eta, rate > 0 ? (double)(p->samples - done) / rate : -1.0);
-    size_t k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld %s %lld/%lld - %.0f samples/s"
-                                " - ETA %s", (long long)p->epoch, (long long)p->epochs, bar,
-                                (long long)(batch + 1), (long long)p->num_batches, rate, eta);
+    /* the speed last: on a narrow terminal it is what the cut removes */
+    size_t k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld %s %lld/%lld - ETA %s",
+                                (long long)p->epoch, (long long)p->epochs, bar,
+                                (long long)(batch + 1), (long long)p->num_batches, eta);
     if (k < sizeof line) metric_part(line, sizeof line, &k, "", run, p->metrics, p->top_k);
+    if (k < sizeof line) snprintf(line + k, sizeof line - k, " - %.0f samples/s", rate);
+    if (p->width > 0 && strlen(line) >= (size_t)p->width) line[p->width - 1] = 0;
     draw(p, line);
 }
 

@@ -74,6 +74,7 @@ typedef struct nbi_progress {
     double t0;            /* epoch start */
     double last_draw;
     int last_len;         /* characters of the bar now on screen */
+    int width;            /* the terminal's columns (0: unknown) */
 } nbi_progress;
 
 void nbi_progress_init(nbi_progress *p, FILE *f, int verbose, nb_progress_mode mode,
