@@ -112,25 +112,6 @@ int64_t nb_optim_step_count(const nb_optim *o);
 /* "sgd", "adam", "adamw", "rmsprop", "adagrad". */
 const char *nb_optim_name(const nb_optim *o);
 
-/* ---- optimizer state, for checkpoints and exact resume ------------------------------------
- * The state is one flat f32 buffer of nb_optim_state_slots() slots, each as long as the
- * parameter buffer and laid out like it (parameter p's slice of slot k starts at
- * k·nb_params_numel + p's offset). The slots are named as in PyTorch's optimizer state_dict:
- *   sgd "momentum_buffer" (with momentum);  adam/adamw "exp_avg", "exp_avg_sq",
- *   "max_exp_avg_sq" (amsgrad);  rmsprop "square_avg", "momentum_buffer", "grad_avg"
- *   (the second with momentum or centered, the third centered);  adagrad "sum".
- * Copying the parameters, this buffer and the step count into a fresh optimizer of the same
- * kind and settings makes it continue exactly as the original would have. */
-int nb_optim_state_slots(const nb_optim *o);
-/* The name of slot k, NULL out of range. */
-const char *nb_optim_state_slot_name(const nb_optim *o, int k);
-/* Floats in the state buffer (slots × parameters), and the buffer itself (NULL if empty). */
-int64_t nb_optim_state_numel(const nb_optim *o);
-float *nb_optim_state(nb_optim *o);
-/* Sets the number of steps taken (t >= 0): Adam's bias corrections and an attached schedule
- * continue from there. */
-nb_status nb_optim_set_step_count(nb_optim *o, int64_t t);
-
 /* ---- learning-rate schedules ---------------------------------------------------------------
  * A schedule is a value: a closed-form function from the step number t = 0, 1, 2, ... to a
  * learning rate, equal to what the matching torch.optim.lr_scheduler yields at its t-th
@@ -187,6 +168,55 @@ nb_status nb_schedule_check(const nb_schedule *s);
 double nb_schedule_lr(const nb_schedule *s, int64_t t);
 /* Attaches a copy of a (checked) schedule: step t then runs at nb_schedule_lr(s, t). */
 nb_status nb_optim_set_schedule(nb_optim *o, const nb_schedule *s);
+
+/* ---- optimizers as values, and their state (for model files and resuming) ----------------
+ * A configuration names the algorithm and holds its settings, so that a spec file or a
+ * checkpoint can describe an optimizer and make it again. The state of an optimizer is its
+ * step count, its learning rate (and schedule) and a few slots of per-parameter floats
+ * (PyTorch's names: "exp_avg", "exp_avg_sq", "max_exp_avg_sq" for Adam; "momentum_buffer"
+ * for SGD; "square_avg", "momentum_buffer", "grad_avg" for RMSprop; "sum" for Adagrad), each
+ * slot laid out like the parameter store's flat buffer. Copying all of it into a fresh
+ * optimizer of the same configuration over the same store makes the next steps bit-identical. */
+typedef enum nb_optim_kind {
+    NB_OPTIM_SGD = 0,
+    NB_OPTIM_ADAM,
+    NB_OPTIM_ADAMW,
+    NB_OPTIM_RMSPROP,
+    NB_OPTIM_ADAGRAD,
+    NB_OPTIM_KIND_COUNT
+} nb_optim_kind;
+
+typedef struct nb_optim_config {
+    nb_optim_kind kind;
+    union { /* the member of the kind (adam for NB_OPTIM_ADAMW too) */
+        nb_sgd_opts sgd;
+        nb_adam_opts adam;
+        nb_rmsprop_opts rmsprop;
+        nb_adagrad_opts adagrad;
+    } u;
+} nb_optim_config;
+
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad" (NULL out of range), and back (-1 if unknown). */
+const char *nb_optim_kind_name(nb_optim_kind k);
+int nb_optim_kind_from_name(const char *name);
+/* PyTorch's defaults for a kind (see above) with the given learning rate. */
+nb_optim_config nb_optim_config_default(nb_optim_kind k, double lr);
+/* An optimizer from a configuration (nb_sgd_new, nb_adam_new, ... by kind). NULL on error. */
+nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c);
+/* The configuration of an optimizer; its lr is the current fixed learning rate (the one it
+ * was made with, or the last nb_optim_set_lr), which a schedule, when attached, overrides. */
+nb_optim_config nb_optim_get_config(const nb_optim *o);
+/* 1 and a copy of the attached schedule in *s, or 0 when none is attached. */
+int nb_optim_get_schedule(const nb_optim *o, nb_schedule *s);
+
+/* Number of state slots (0 for plain SGD), a slot's PyTorch name, and its buffer: *n gets the
+ * number of floats (the store's parameter count). NULL out of range. */
+int nb_optim_state_slots(const nb_optim *o);
+const char *nb_optim_state_name(const nb_optim *o, int k);
+float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n);
+/* Sets the number of steps taken (what bias corrections and schedules count from), as a
+ * checkpoint restores it; t >= 0. */
+nb_status nb_optim_set_step_count(nb_optim *o, int64_t t);
 
 /* ---- gradient clipping (torch.nn.utils) ----------------------------------------------------
  * By global L2 norm, over all gradients of the store as one vector: if norm > max_norm the

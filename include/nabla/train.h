@@ -152,7 +152,7 @@ nb_status nb_history_write_svg(const nb_history *h, const char *path, const char
 
 /* ---- training state, for exact resume --------------------------------------------------------
  * Everything fit needs, besides the model's parameters and the optimizer's state (see
- * nb_optim_state in optim.h), to continue a run bit for bit: a plain struct, to be saved with
+ * nb_optim_state_buffer in optim.h), to continue a run bit for bit: a plain struct, to be saved with
  * a checkpoint and restored before calling fit again with the same options (and the same data
  * and thread count). The schedule's position is `step` for per-step schedules and `epoch` for
  * per-epoch ones. */
@@ -282,7 +282,7 @@ nb_fit_opts nb_fit_defaults(void);
 
 /* Trains model with opt on train. history (may be NULL) gets one record per epoch appended.
  * A resumed run (state->epoch > 0) needs the optimizer in the state it had then (parameters,
- * nb_optim_state, nb_optim_set_step_count) and the same options; the history may hold the
+ * nb_optim_state_buffer, nb_optim_set_step_count) and the same options; the history may hold the
  * earlier epochs (nb_history_read_csv), records after state->epoch are dropped. Returns NB_OK
  * when the epochs are done or a callback or early stopping ended training. */
 nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,

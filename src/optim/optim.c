@@ -81,28 +81,6 @@ nb_status nb_optim_set_schedule(nb_optim *o, const nb_schedule *s) {
 }
 
 int64_t nb_optim_step_count(const nb_optim *o) { return o ? o->t : 0; }
-
-nb_status nb_optim_set_step_count(nb_optim *o, int64_t t) {
-    if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_set_step_count: optimizer is NULL");
-    if (t < 0)
-        return nbi_error(NB_ERR_ARG, "nb_optim_set_step_count (%s): step count must be >= 0, "
-                         "got %lld", o->vt->name, (long long)t);
-    o->t = t;
-    return NB_OK;
-}
-
-int nb_optim_state_slots(const nb_optim *o) { return o ? o->n_slots : 0; }
-
-const char *nb_optim_state_slot_name(const nb_optim *o, int k) {
-    if (!o || k < 0 || k >= o->n_slots) return NULL;
-    return o->vt->slot_names[k];
-}
-
-int64_t nb_optim_state_numel(const nb_optim *o) {
-    return o && o->state ? (int64_t)o->n_slots * o->n : 0;
-}
-
-float *nb_optim_state(nb_optim *o) { return o ? o->state : NULL; }
 const char *nb_optim_name(const nb_optim *o) { return o ? o->vt->name : NULL; }
 
 void nb_optim_zero_grad(nb_optim *o) {

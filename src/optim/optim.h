@@ -11,11 +11,11 @@
 
 typedef struct nbi_optim_vt {
     const char *name;
+    nb_optim_kind kind;
+    const char *slots[NBI_OPTIM_MAX_SLOTS]; /* PyTorch's names of the state slots, in order */
     /* One update of p[0..n) from g[0..n) at learning rate lr; o->t is the number of steps
      * taken before this one. Allocates nothing. */
     void (*step)(nb_optim *o, float *p, const float *g, int64_t n, double lr);
-    /* The state slots' names, as in PyTorch's optimizer state_dict ("exp_avg", ...). */
-    const char *slot_names[NBI_OPTIM_MAX_SLOTS];
 } nbi_optim_vt;
 
 struct nb_optim {

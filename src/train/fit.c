@@ -183,7 +183,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
     } else if (st->epoch < 0 || st->step != nb_optim_step_count(opt)) {
         return nbi_error(NB_ERR_STATE, "%s: the training state is at step %lld (epoch %lld) but "
                          "the optimizer has taken %lld steps; restore the optimizer's state "
-                         "(nb_optim_state, nb_optim_set_step_count) with the parameters", fn,
+                         "(nb_optim_state_buffer, nb_optim_set_step_count) with the parameters", fn,
                          (long long)st->step, (long long)st->epoch,
                          (long long)nb_optim_step_count(opt));
     }
