@@ -9,7 +9,8 @@
  *   stats.h     moments, covariance, discrete distributions, entropy, samplers
  *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
  *   nn.h        parameters, initialisers, layers, models
- *   optim.h     optimizers, learning-rate schedules, gradient clipping */
+ *   optim.h     optimizers, learning-rate schedules, gradient clipping
+ *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
 #ifndef NABLA_H
 #define NABLA_H
 
@@ -23,6 +24,7 @@
 #include "nabla/nn.h"
 #include "nabla/optim.h"
 #include "nabla/data.h"
+#include "nabla/train.h"
 #include "nabla/augment.h"
 
 #endif

@@ -244,6 +244,9 @@ void nb_model_zero_grad(nb_model *m);
 int nb_model_layer_count(const nb_model *m);
 /* The name of layer i ("dense_1"), NULL out of range. */
 const char *nb_model_layer_name(const nb_model *m, int i);
+/* The per-sample input shape of the model; shape must hold NB_MAX_RANK entries. Returns the
+ * rank. */
+int nb_model_input_shape(const nb_model *m, int64_t *shape);
 /* The per-sample output shape of the model (of its last layer; the input shape if empty);
  * shape must hold NB_MAX_RANK entries. Returns the rank. */
 int nb_model_output_shape(const nb_model *m, int64_t *shape);
