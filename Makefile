@@ -6,6 +6,7 @@
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan       the threading tests under ThreadSanitizer
 #   make bench      build and run the benchmarks
+#   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
 #
 # BUILD=dir puts every output under dir (default build/); BLAS=openblas routes GEMM to
@@ -28,6 +29,18 @@ LDFLAGS := $(LDFLAGS_EXTRA)
 LIB_SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 LIB_SRC := $(filter-out src/dist/% src/cuda/%,$(LIB_SRC))
 
+# zlib, for gzip-compressed IDX files: found through pkg-config or a compile probe. ZLIB=0
+# builds without it (a .gz input then gives a message saying how to get it).
+ifndef ZLIB
+ZLIB := $(shell pkg-config --exists zlib 2>/dev/null && echo 1 || \
+	(printf '\043include <zlib.h>\nint main(void){return zlibVersion()==0;}\n' | \
+	$(CC) -x c - -o /dev/null -lz >/dev/null 2>&1 && echo 1 || echo 0))
+endif
+ifeq ($(ZLIB),1)
+CFLAGS  += -DNB_HAVE_ZLIB
+LDLIBS  += -lz
+endif
+
 ifeq ($(BLAS),openblas)
 CFLAGS  += -DNB_USE_CBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -43,7 +56,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib examples demo test check asan tsan bench install uninstall clean format
+.PHONY: all lib examples demo test check asan tsan bench fuzz fuzz-build install uninstall clean format
 all: lib examples
 
 lib: $(LIB_A) $(LIB_SO)
@@ -88,6 +101,32 @@ asan:
 tsan:
 	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" TSAN=1 build-tsan/tests/test_threads
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
+
+# Fuzzing: tests/fuzz/fuzz_*.c are libFuzzer harnesses; the library is built with coverage
+# and sanitizers in build-fuzz/, and each harness runs for FUZZ_SECONDS on a copy of its
+# committed seed corpus (tests/fuzz/corpus/<name>/), so new inputs never touch the tree.
+# A crash, leak, sanitizer report or failed invariant stops with the input saved under
+# build-fuzz/ (replay it: build-fuzz/fuzz/<name> <file>). FUZZ_ARGS passes more options.
+FUZZ_SECONDS ?= 30
+FUZZ_ARGS    ?=
+FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-build
+	@for f in $(FUZZERS); do \
+	    rm -rf build-fuzz/corpus/$$f && mkdir -p build-fuzz/corpus/$$f && \
+	    cp tests/fuzz/corpus/$$f/* build-fuzz/corpus/$$f/ && \
+	    echo "== $$f: $(FUZZ_SECONDS) s" && \
+	    build-fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/$$f- $(FUZZ_ARGS) build-fuzz/corpus/$$f || exit 1; \
+	done
+
+fuzz-build: $(FUZZERS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

@@ -7,6 +7,7 @@
  *   kernels.h   GEMM and the compute layer
  *   linalg.h    LU, solve, inverse, determinant, Cholesky, QR, least squares
  *   stats.h     moments, covariance, discrete distributions, entropy, samplers
+ *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping */
 #ifndef NABLA_H
@@ -21,5 +22,6 @@
 #include "nabla/stats.h"
 #include "nabla/nn.h"
 #include "nabla/optim.h"
+#include "nabla/data.h"
 
 #endif

@@ -1,0 +1,38 @@
+/* io/io.h — internal file helpers shared by the data loaders and the model files: reading a
+ * whole file with its size checked, and atomic writes (temporary file in the same directory,
+ * flushed, fsync'd, renamed over the target), so that a crash mid-write never leaves a
+ * half-written file where a good one was. */
+#ifndef NBI_IO_H
+#define NBI_IO_H
+
+#include "base/base.h"
+
+#include <stdio.h>
+
+/* Reads all of the regular file at path into a fresh buffer (nbi_malloc; a zero byte is
+ * appended after the data, not counted in *len). `what` names the reader in messages
+ * ("IDX", "CSV"). Fails with NB_ERR_IO naming the file and the system's reason. */
+nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf, size_t *len);
+
+/* An atomic write in progress. */
+typedef struct nbi_atomic_file {
+    FILE *f;
+    char *path;     /* the target */
+    char *tmp;      /* the temporary file beside it */
+    nb_status err;  /* the first write error, reported by commit */
+} nbi_atomic_file;
+
+/* Creates the temporary file "<path>.tmp-<pid>-<n>" (mode 0666 less the umask). */
+nb_status nbi_atomic_open(nbi_atomic_file *af, const char *path);
+/* Appends n bytes; an error is remembered and returned here and by commit. */
+nb_status nbi_atomic_write(nbi_atomic_file *af, const void *buf, size_t n);
+/* fflush, fsync, close, rename over the target, fsync the directory. On any failure the
+ * temporary file is removed and the target is untouched. Always releases af. */
+nb_status nbi_atomic_commit(nbi_atomic_file *af);
+/* Gives up: closes and removes the temporary file. No-op on a released af. */
+void nbi_atomic_abort(nbi_atomic_file *af);
+
+/* The whole of buf written atomically to path. */
+nb_status nbi_write_file_atomic(const char *path, const void *buf, size_t n);
+
+#endif
