@@ -177,9 +177,20 @@ void nb_model_zero_grad(nb_model *m);
 int nb_model_layer_count(const nb_model *m);
 /* The name of layer i ("dense_1"), NULL out of range. */
 const char *nb_model_layer_name(const nb_model *m, int i);
+/* The per-sample input shape of the model; shape must hold NB_MAX_RANK entries. Returns the
+ * rank. */
+int nb_model_input_shape(const nb_model *m, int64_t *shape);
 /* The per-sample output shape of the model (of its last layer; the input shape if empty);
  * shape must hold NB_MAX_RANK entries. Returns the rank. */
 int nb_model_output_shape(const nb_model *m, int64_t *shape);
+
+/* The model's architecture as text in the spec format (docs/spec.md): "nabla-spec 1", the
+ * input line, then one line per layer, each with every setting that differs from its
+ * default (and the layer's name when it is not the default one), so that parsing the text
+ * and building it gives the same model, parameter for parameter. Writes at most n bytes
+ * (NUL included) to buf, like snprintf, and returns the length of the whole text; 0 on
+ * error (NULL model, out of memory). */
+size_t nb_model_spec(const nb_model *m, char *buf, size_t n);
 
 /* A Keras-like table: layer name and kind, output shape, parameter count, configuration;
  * then the totals. */

@@ -169,6 +169,55 @@ double nb_schedule_lr(const nb_schedule *s, int64_t t);
 /* Attaches a copy of a (checked) schedule: step t then runs at nb_schedule_lr(s, t). */
 nb_status nb_optim_set_schedule(nb_optim *o, const nb_schedule *s);
 
+/* ---- optimizers as values, and their state (for model files and resuming) ----------------
+ * A configuration names the algorithm and holds its settings, so that a spec file or a
+ * checkpoint can describe an optimizer and make it again. The state of an optimizer is its
+ * step count, its learning rate (and schedule) and a few slots of per-parameter floats
+ * (PyTorch's names: "exp_avg", "exp_avg_sq", "max_exp_avg_sq" for Adam; "momentum_buffer"
+ * for SGD; "square_avg", "momentum_buffer", "grad_avg" for RMSprop; "sum" for Adagrad), each
+ * slot laid out like the parameter store's flat buffer. Copying all of it into a fresh
+ * optimizer of the same configuration over the same store makes the next steps bit-identical. */
+typedef enum nb_optim_kind {
+    NB_OPTIM_SGD = 0,
+    NB_OPTIM_ADAM,
+    NB_OPTIM_ADAMW,
+    NB_OPTIM_RMSPROP,
+    NB_OPTIM_ADAGRAD,
+    NB_OPTIM_KIND_COUNT
+} nb_optim_kind;
+
+typedef struct nb_optim_config {
+    nb_optim_kind kind;
+    union { /* the member of the kind (adam for NB_OPTIM_ADAMW too) */
+        nb_sgd_opts sgd;
+        nb_adam_opts adam;
+        nb_rmsprop_opts rmsprop;
+        nb_adagrad_opts adagrad;
+    } u;
+} nb_optim_config;
+
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad" (NULL out of range), and back (-1 if unknown). */
+const char *nb_optim_kind_name(nb_optim_kind k);
+int nb_optim_kind_from_name(const char *name);
+/* PyTorch's defaults for a kind (see above) with the given learning rate. */
+nb_optim_config nb_optim_config_default(nb_optim_kind k, double lr);
+/* An optimizer from a configuration (nb_sgd_new, nb_adam_new, ... by kind). NULL on error. */
+nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c);
+/* The configuration of an optimizer; its lr is the current fixed learning rate (the one it
+ * was made with, or the last nb_optim_set_lr), which a schedule, when attached, overrides. */
+nb_optim_config nb_optim_get_config(const nb_optim *o);
+/* 1 and a copy of the attached schedule in *s, or 0 when none is attached. */
+int nb_optim_get_schedule(const nb_optim *o, nb_schedule *s);
+
+/* Number of state slots (0 for plain SGD), a slot's PyTorch name, and its buffer: *n gets the
+ * number of floats (the store's parameter count). NULL out of range. */
+int nb_optim_state_slots(const nb_optim *o);
+const char *nb_optim_state_name(const nb_optim *o, int k);
+float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n);
+/* Sets the number of steps taken (what bias corrections and schedules count from), as a
+ * checkpoint restores it; t >= 0. */
+nb_status nb_optim_set_step_count(nb_optim *o, int64_t t);
+
 /* ---- gradient clipping (torch.nn.utils) ----------------------------------------------------
  * By global L2 norm, over all gradients of the store as one vector: if norm > max_norm the
  * gradients are scaled by max_norm / (norm + 1e-6). Returns the norm before clipping (NaN,

@@ -223,6 +223,17 @@ const char *nb_model_layer_name(const nb_model *m, int i) {
     return m->layers[i]->name;
 }
 
+const nbi_layer *nbi_model_layer(const nb_model *m, int i) {
+    if (!m || i < 0 || i >= m->n) return NULL;
+    return m->layers[i];
+}
+
+int nb_model_input_shape(const nb_model *m, int64_t *shape) {
+    if (!m || !shape) return 0;
+    for (int i = 0; i < m->in_rank; i++) shape[i] = m->in_shape[i];
+    return m->in_rank;
+}
+
 int nb_model_output_shape(const nb_model *m, int64_t *shape) {
     if (!m || !shape) return 0;
     int r = m->n ? m->layers[m->n - 1]->out_rank : m->in_rank;

@@ -27,7 +27,7 @@ static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, doubl
     }
 }
 
-static const nbi_optim_vt adagrad_vt = {"adagrad", adagrad_step};
+static const nbi_optim_vt adagrad_vt = {"adagrad", NB_OPTIM_ADAGRAD, {"sum"}, adagrad_step};
 
 nb_adagrad_opts nb_adagrad_defaults(double lr) {
     nb_adagrad_opts o;

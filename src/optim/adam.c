@@ -51,8 +51,10 @@ static void adamw_step(nb_optim *o, float *p, const float *g, int64_t n, double 
     update(o, p, g, n, lr, true);
 }
 
-static const nbi_optim_vt adam_vt = {"adam", adam_step};
-static const nbi_optim_vt adamw_vt = {"adamw", adamw_step};
+static const nbi_optim_vt adam_vt = {
+    "adam", NB_OPTIM_ADAM, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, adam_step};
+static const nbi_optim_vt adamw_vt = {
+    "adamw", NB_OPTIM_ADAMW, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, adamw_step};
 
 nb_adam_opts nb_adam_defaults(double lr) {
     nb_adam_opts o;

@@ -11,6 +11,8 @@
 
 typedef struct nbi_optim_vt {
     const char *name;
+    nb_optim_kind kind;
+    const char *slots[NBI_OPTIM_MAX_SLOTS]; /* PyTorch's names of the state slots, in order */
     /* One update of p[0..n) from g[0..n) at learning rate lr; o->t is the number of steps
      * taken before this one. Allocates nothing. */
     void (*step)(nb_optim *o, float *p, const float *g, int64_t n, double lr);

@@ -39,7 +39,8 @@ static void rmsprop_step(nb_optim *o, float *p, const float *g, int64_t n, doubl
     }
 }
 
-static const nbi_optim_vt rmsprop_vt = {"rmsprop", rmsprop_step};
+static const nbi_optim_vt rmsprop_vt = {
+    "rmsprop", NB_OPTIM_RMSPROP, {"square_avg", "momentum_buffer", "grad_avg"}, rmsprop_step};
 
 nb_rmsprop_opts nb_rmsprop_defaults(double lr) {
     nb_rmsprop_opts o;

@@ -33,7 +33,7 @@ static void sgd_step(nb_optim *o, float *p, const float *g, int64_t n, double lr
     }
 }
 
-static const nbi_optim_vt sgd_vt = {"sgd", sgd_step};
+static const nbi_optim_vt sgd_vt = {"sgd", NB_OPTIM_SGD, {"momentum_buffer"}, sgd_step};
 
 nb_sgd_opts nb_sgd_defaults(double lr) {
     nb_sgd_opts o;
