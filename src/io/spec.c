@@ -91,6 +91,7 @@ static nb_status at_line(nbi_line *l, int col, nb_status s) {
     const char *colon = strstr(e, ": ");
     if (!strncmp(e, "nb_", 3) && colon) e = colon + 2;
     snprintf(msg, sizeof msg, "%s", e);
+    if (strstr(msg, "out of memory")) s = NB_ERR_NOMEM;
     l->reported = true;
     return nbi_error(s, "%s:%d:%d: %s", l->file, l->line, col, msg);
 }
@@ -163,6 +164,12 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
     return s;
 }
 
+/* An option the line must have (PyTorch's schedulers have no default for it either). */
+static nb_status required(nbi_line *l, const char *key, const char *form) {
+    if (nbi_opt_col(l, key)) return NB_OK;
+    return nbi_line_error(l, l->end_col, "schedule %s needs %s=%s", l->pos[0].s, key, form);
+}
+
 nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
     const char *kind;
     nb_status s = nbi_pos_word(l, 0, "a schedule (constant, step, multistep, exponential, "
@@ -175,18 +182,23 @@ nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
     if (!strcmp(kind, "constant")) {
         sc = nb_schedule_constant(0.0);
     } else if (!strcmp(kind, "step")) {
-        s = nbi_opt_int(l, "step_size", "step_size", 1, 0, &step_size);
+        s = required(l, "step_size", "STEPS");
+        if (s == NB_OK) s = nbi_opt_int(l, "step_size", "step_size", 1, 0, &step_size);
         if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
         sc = nb_schedule_step(0.0, step_size, gamma);
     } else if (!strcmp(kind, "multistep")) {
-        s = nbi_opt_ints(l, "milestones", "milestones", 1, ms, NB_SCHEDULE_MAX_MILESTONES, &nms);
+        s = required(l, "milestones", "STEP,STEP,...");
+        if (s == NB_OK)
+            s = nbi_opt_ints(l, "milestones", "milestones", 1, ms, NB_SCHEDULE_MAX_MILESTONES, &nms);
         if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
         sc = nb_schedule_multistep(0.0, ms, nms, gamma);
     } else if (!strcmp(kind, "exponential")) {
-        s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
+        s = required(l, "gamma", "FACTOR");
+        if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
         sc = nb_schedule_exponential(0.0, gamma);
     } else if (!strcmp(kind, "cosine")) {
-        s = nbi_opt_int(l, "t_max", "t_max (steps of the half period)", 1, 0, &t_max);
+        s = required(l, "t_max", "STEPS");
+        if (s == NB_OK) s = nbi_opt_int(l, "t_max", "t_max (steps of the half period)", 1, 0, &t_max);
         if (s == NB_OK) s = nbi_opt_double(l, "eta_min", "eta_min", 0, 0, &eta_min);
         sc = nb_schedule_cosine(0.0, t_max, eta_min);
     } else if (!strcmp(kind, "linear")) {
