@@ -168,7 +168,7 @@ static nb_status read_norm(const nb_safetensors *st, nb_norm *norm) {
         s = bad_meta(st, "nabla.norm.div", "as many values as nabla.norm.shift");
     if (s == NB_OK) {
         s = nb_norm_set(norm, k, pf[0] == '1', ns, shift, div);
-        if (s != NB_OK) {
+        if (s != NB_OK && s != NB_ERR_NOMEM) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nb_last_error());
             s = nbi_error(NB_ERR_FORMAT, "%s: the stored normalisation is invalid: %s",
