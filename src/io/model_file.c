@@ -172,24 +172,8 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
 
     nbi_text t;
     nbi_text_init(&t);
-    size_t n = nb_model_spec(m, NULL, 0);
-    if (!n) return NB_ERR_NOMEM;
-    char *arch = nbi_malloc(n + 1);
-    if (!arch) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
-    nb_model_spec(m, arch, n + 1);
-    nbi_text_puts(&t, arch);
-    nbi_free(arch);
-    if (o->spec) {
-        size_t k = nb_spec_training_text(o->spec, NULL, 0);
-        char *train = nbi_malloc(k + 1);
-        if (!train) {
-            nbi_text_free(&t);
-            return nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
-        }
-        nb_spec_training_text(o->spec, train, k + 1);
-        nbi_text_puts(&t, train);
-        nbi_free(train);
-    }
+    nbi_model_spec_text(m, &t);
+    if (o->spec) nbi_spec_training_text(o->spec, &t);
     meta_add_text(md, "nabla.spec", &t);
 
     if (o->norm && o->norm->kind != NB_NORM_NONE) {

@@ -576,7 +576,8 @@ nb_status nbi_st_header(const nbi_st_entry *e, int n, const char *const *meta, i
         at += bytes;
     }
     nbi_text_puts(json, "}");
-    while ((json->len + 8) % 8) nbi_text_puts(json, " ");
+    static const char spaces[8] = "       ";
+    nbi_text_put(json, spaces, (8 - json->len % 8) % 8); /* 8 + len: a multiple of 8 */
     nb_status s = nbi_text_status(json, what);
     if (s != NB_OK) return s;
     uint64_t h = json->len;

@@ -494,6 +494,22 @@ static void data_text(const nb_data_spec *d, nbi_text *t) {
     nbi_text_free(&tmp);
 }
 
+void nbi_spec_training_text(const nb_spec *s, nbi_text *t) {
+    if (s->has_loss) nbi_text_printf(t, "loss %s\n", s->loss);
+    if (s->has_optim) {
+        nbi_spec_optim_text(&s->optim, t);
+        nbi_text_puts(t, "\n");
+    }
+    if (s->has_schedule) {
+        nbi_spec_schedule_text(&s->schedule, t);
+        nbi_text_puts(t, "\n");
+    }
+    if (s->has_batch) nbi_text_printf(t, "batch %lld\n", (long long)s->batch);
+    if (s->has_epochs) nbi_text_printf(t, "epochs %lld\n", (long long)s->epochs);
+    if (s->has_seed) nbi_text_printf(t, "seed %llu\n", (unsigned long long)s->seed);
+    data_text(&s->data, t);
+}
+
 size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n) {
     if (!s) {
         nbi_error(NB_ERR_ARG, "nb_spec_training_text: spec is NULL");
@@ -501,19 +517,7 @@ size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n) {
     }
     nbi_text t;
     nbi_text_init(&t);
-    if (s->has_loss) nbi_text_printf(&t, "loss %s\n", s->loss);
-    if (s->has_optim) {
-        nbi_spec_optim_text(&s->optim, &t);
-        nbi_text_puts(&t, "\n");
-    }
-    if (s->has_schedule) {
-        nbi_spec_schedule_text(&s->schedule, &t);
-        nbi_text_puts(&t, "\n");
-    }
-    if (s->has_batch) nbi_text_printf(&t, "batch %lld\n", (long long)s->batch);
-    if (s->has_epochs) nbi_text_printf(&t, "epochs %lld\n", (long long)s->epochs);
-    if (s->has_seed) nbi_text_printf(&t, "seed %llu\n", (unsigned long long)s->seed);
-    data_text(&s->data, &t);
+    nbi_spec_training_text(s, &t);
     if (nbi_text_status(&t, "nb_spec_training_text") != NB_OK) {
         nbi_text_free(&t);
         return 0;

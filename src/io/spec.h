@@ -101,6 +101,8 @@ void nbi_spec_layer_kinds(char *buf, size_t n);
 nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out);
 nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out);
 void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *out);
+/* nb_spec_training_text into a growing text (out of memory is the text's status). */
+void nbi_spec_training_text(const nb_spec *s, nbi_text *out);
 void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *out);
 
 #endif

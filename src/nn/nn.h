@@ -96,6 +96,9 @@ nb_status nbi_model_push(nb_model *m, nbi_layer *l, const char *name);
 nb_status nbi_layer_param(nbi_layer *l, nb_params *ps, const char *what, int rank,
                           const int64_t *shape, nb_tensor **out);
 
+/* nb_model_spec into a growing text (out of memory is the text's status). */
+void nbi_model_spec_text(const nb_model *m, nbi_text *out);
+
 /* Layer i of a model (NULL out of range). */
 const nbi_layer *nbi_model_layer(const nb_model *m, int i);
 

@@ -68,6 +68,24 @@ static int kind_index(const nb_model *m, int i) {
     return k;
 }
 
+void nbi_model_spec_text(const nb_model *m, nbi_text *t) {
+    int64_t shape[NB_MAX_RANK];
+    int rank = nb_model_input_shape(m, shape);
+    nbi_text_puts(t, "nabla-spec 1\ninput");
+    for (int i = 0; i < rank; i++) nbi_text_printf(t, " %lld", (long long)shape[i]);
+    if (rank == 0) nbi_text_puts(t, " scalar");
+    nbi_text_puts(t, "\n");
+    for (int i = 0; i < nb_model_layer_count(m); i++) {
+        const nbi_layer *l = nbi_model_layer(m, i);
+        NBI_ASSERT(l->vt->spec);
+        l->vt->spec(l, t);
+        char def[NBI_LAYER_NAME_MAX + 16];
+        snprintf(def, sizeof def, "%s_%d", l->vt->stem, kind_index(m, i));
+        if (strcmp(def, l->name) != 0) nbi_text_printf(t, " name=%s", l->name);
+        nbi_text_puts(t, "\n");
+    }
+}
+
 size_t nb_model_spec(const nb_model *m, char *buf, size_t n) {
     if (!m) {
         nbi_error(NB_ERR_ARG, "nb_model_spec: model is NULL");
@@ -75,21 +93,7 @@ size_t nb_model_spec(const nb_model *m, char *buf, size_t n) {
     }
     nbi_text t;
     nbi_text_init(&t);
-    int64_t shape[NB_MAX_RANK];
-    int rank = nb_model_input_shape(m, shape);
-    nbi_text_puts(&t, "nabla-spec 1\ninput");
-    for (int i = 0; i < rank; i++) nbi_text_printf(&t, " %lld", (long long)shape[i]);
-    if (rank == 0) nbi_text_puts(&t, " scalar");
-    nbi_text_puts(&t, "\n");
-    for (int i = 0; i < nb_model_layer_count(m); i++) {
-        const nbi_layer *l = nbi_model_layer(m, i);
-        NBI_ASSERT(l->vt->spec);
-        l->vt->spec(l, &t);
-        char def[NBI_LAYER_NAME_MAX + 16];
-        snprintf(def, sizeof def, "%s_%d", l->vt->stem, kind_index(m, i));
-        if (strcmp(def, l->name) != 0) nbi_text_printf(&t, " name=%s", l->name);
-        nbi_text_puts(&t, "\n");
-    }
+    nbi_model_spec_text(m, &t);
     if (nbi_text_status(&t, "nb_model_spec") != NB_OK) {
         nbi_text_free(&t);
         return 0;
