@@ -47,6 +47,14 @@ LDLIBS  += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 endif
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+# The per-ISA kernels (src/kernels/x86/*_avx2.c, *_avx512.c) alone get the instruction-set
+# flags; kernels.c calls them only after cpuid says the CPU runs them, so one binary runs on
+# any x86-64. Elsewhere those files compile to nothing.
+ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
+$(BUILD)/src/kernels/x86/%_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/kernels/x86/%_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
+endif
 LIB_A   := $(BUILD)/libnabla.a
 LIB_SO  := $(BUILD)/libnabla.so
 
@@ -80,9 +88,10 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB_A)
+# Benchmarks load OpenBLAS (when installed) with dlopen to compare against it.
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS) -ldl
 
 examples: $(EXAMPLES)
 
@@ -153,3 +162,7 @@ clean:
 	rm -rf build build-asan build-tsan build-*
 
 -include $(LIB_OBJ:.o=.d)
+
+# The link flags a program using the static library needs (for scripts).
+print-ldlibs:
+	@echo $(LDLIBS)

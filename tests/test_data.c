@@ -49,13 +49,17 @@ static unsigned char *slurp(const char *path, size_t *len) {
 }
 
 static char tmpdir[256];
+static void cleanup(void);
 
 static const char *tmp_path(const char *name) {
     static char buf[400];
     if (!tmpdir[0]) {
         const char *t = getenv("TMPDIR");
         snprintf(tmpdir, sizeof tmpdir, "%s/nabla-test-data-XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(tmpdir)) tmpdir[0] = 0;
+        if (!mkdtemp(tmpdir))
+            tmpdir[0] = 0;
+        else
+            atexit(cleanup); /* also when a single test is run */
     }
     snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
     return buf;
@@ -1141,10 +1145,6 @@ static void cleanup(void) {
     rmdir(tmpdir);
 }
 
-static void test_zz_cleanup(void) {
-    cleanup();
-    CHECK(access(tmpdir, F_OK) != 0 || !tmpdir[0]);
-}
 
 static const nbt_case cases[] = {
     {"idx_plain", test_idx_plain},
@@ -1169,7 +1169,6 @@ static const nbt_case cases[] = {
     {"normalisation", test_normalisation},
     {"allocation_failures", test_allocation_failures},
     {"fashion_mnist", test_fashion_mnist},
-    {"zz_cleanup", test_zz_cleanup},
 };
 
 NBT_MAIN(cases)

@@ -61,10 +61,10 @@ nb_status nb_idx_read(const char *path, nb_array *out);
 nb_status nb_idx_parse(const void *buf, size_t len, const char *name, nb_array *out);
 
 /* ---- NumPy .npy ----------------------------------------------------------------------------
- * Versions 1.0, 2.0 and 3.0 headers; little-endian (or byte-order-free) u1, i1, i2, i4, i8,
- * f4, f8 in C order. Fortran order, big-endian data and other dtypes give
- * NB_ERR_UNSUPPORTED. Writes are atomic (temporary file, fsync, rename) and byte-identical to
- * what numpy.save writes for the same array. */
+ * Versions 1.0, 2.0 and 3.0 headers; u1, i1, i2, i4, i8, f4, f8 and b1 (read as u8), little-
+ * or big-endian, in C order. Fortran order (when two dimensions exceed 1) and other dtypes
+ * give NB_ERR_UNSUPPORTED. Writes are atomic (temporary file, fsync, rename) and
+ * byte-identical to what numpy.save writes for the same array. */
 nb_status nb_npy_read(const char *path, nb_array *out);
 nb_status nb_npy_parse(const void *buf, size_t len, const char *name, nb_array *out);
 nb_status nb_npy_write(const char *path, const nb_array *a);
@@ -89,7 +89,8 @@ typedef struct nb_csv_opts {
     int num_classes;            /* length of classes */
 } nb_csv_opts;
 
-/* The defaults: ',' and the last column as the label. */
+/* The defaults: ',' and the last column as the label. (A zeroed nb_csv_opts labels the
+ * first column: label_index 0.) */
 nb_csv_opts nb_csv_opts_default(void);
 
 typedef struct nb_csv {
@@ -227,8 +228,8 @@ int64_t nb_loader_num_batches(const nb_loader *ld);
 nb_status nb_loader_epoch(nb_loader *ld, nb_rng *rng);
 /* The next batch of the epoch, b->size == 0 once it is over. With ctx, b->x and b->y are new
  * tensors in ctx (gone at nb_ctx_reset); with ctx NULL they belong to the loader and stay
- * valid until the next call. Neither allocates from the heap once running (the arena keeps
- * its chunks across resets). */
+ * valid until the next call on the loader. Neither allocates from the heap once running (the
+ * arena keeps its chunks across resets). A loader is used from one thread. */
 nb_status nb_loader_next(nb_loader *ld, nb_ctx *ctx, nb_batch *b);
 /* The same into the caller's contiguous tensors: x f32 with batch_size * features elements
  * (any shape), y i32 / f32 with batch_size * y_dim (or NULL). *size gets the number of

@@ -311,9 +311,24 @@ static nb_status number_cell(parser *p, int64_t col, float *out) {
     return NB_OK;
 }
 
+/* Rows the rest of the buffer can hold at most: no more than its line ends (+1), and no more
+ * than its bytes allow, since a valid row of n non-empty cells takes at least 2n - 1 bytes.
+ * Both bounds follow the data itself, so a lying header cannot inflate them; for an ordinary
+ * file the first is exact and the buffers never grow (or move) afterwards. */
+static int64_t row_bound(const parser *p) {
+    const char *s = p->t.s + p->t.i, *end = p->t.s + p->t.n;
+    size_t lf = 0, cr = 0;
+    for (const char *q = s; (q = memchr(q, '\n', (size_t)(end - q))); q++) lf++;
+    for (const char *q = s; (q = memchr(q, '\r', (size_t)(end - q))); q++) cr++;
+    size_t by_lines = (lf > cr ? lf : cr) + 1;
+    size_t by_size = (size_t)(end - s) / (2 * (size_t)p->ncols - 1) + 1;
+    size_t b = by_lines < by_size ? by_lines : by_size;
+    return b > (size_t)INT64_MAX / 8 ? INT64_MAX / 8 : (int64_t)b;
+}
+
 static nb_status grow_rows(parser *p) {
     if (p->rows < p->cap) return NB_OK;
-    int64_t cap = p->cap ? p->cap * 2 : 256;
+    int64_t cap = p->cap ? p->cap * 2 : row_bound(p);
     int64_t feat = p->ncols - (p->label >= 0);
     size_t xb;
     if (!nbi_mul_size((size_t)cap, (size_t)feat * sizeof(float), &xb))
@@ -490,10 +505,15 @@ static nb_status finish(parser *p, nb_csv *out) {
     size_t xb = (size_t)p->rows * (size_t)feat * sizeof(float);
     out->rows = p->rows;
     out->cols = feat;
-    out->x = nbi_malloc(xb ? xb : 1);
+    if (p->rows == p->cap && p->x) { /* the usual case: hand the buffer over as it is */
+        out->x = p->x;
+        p->x = NULL;
+    } else {
+        out->x = nbi_malloc(xb ? xb : 1);
+        if (out->x && xb) memcpy(out->x, p->x, xb);
+    }
     out->col_names = nbi_calloc((size_t)feat, sizeof(char *));
     if (!out->x || !out->col_names) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
-    if (xb) memcpy(out->x, p->x, xb);
     for (int64_t c = 0, k = 0; c < p->ncols; c++) {
         if (c == p->label) {
             out->label_name = p->header[c];

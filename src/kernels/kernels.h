@@ -2,13 +2,23 @@
  *
  * Op code calls nbi_k.<kernel>; the table starts out holding the scalar reference kernels
  * (kernels/ref/, always built: the fallback and the oracle tests compare against) and
- * nbi_kernels_init() replaces entries with the fastest versions this CPU runs. Nothing here
- * knows about tensors. */
+ * nbi_kernels_init() replaces entries with the fastest versions this CPU runs (cpuid), then
+ * routes the elementwise entries through fronts that split large arrays over the thread
+ * pool. Nothing here knows about tensors. See docs/KERNELS.md. */
 #ifndef NBI_KERNELS_H
 #define NBI_KERNELS_H
 
 #include "base/base.h"
 #include "nabla/kernels.h"
+
+/* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
+ * on any other architecture (the portable C GEMM and the reference kernels), which lets an
+ * x86 machine test that configuration. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(NB_PORTABLE)
+#define NBI_X86 1
+#else
+#define NBI_X86 0
+#endif
 
 /* Unary elementwise kernels: forward y = f(x; p) and backward gx += gy * f'(x, y; p).
  * NBI_UNARY(ID, name, n_params) */
@@ -86,8 +96,14 @@ extern nbi_kernels nbi_k;
  * fast kernels against it. */
 extern nbi_kernels nbi_k_ref;
 
-/* Detects the CPU once and fills nbi_k. Safe to call from any thread, any number of times. */
+/* Detects the CPU once and fills nbi_k (NB_ISA may name a lower level). Safe to call from
+ * any thread, any number of times. */
 void nbi_kernels_init(void);
+
+/* Fills *k with the kernels of one instruction set ("ref", "c", "avx2", "avx512"), each
+ * running on the calling thread only (GEMM still uses the pool), so that tests and
+ * benchmarks can compare them; false when this CPU or build cannot run it. */
+bool nbi_kernels_for(const char *isa, nbi_kernels *k);
 
 /* ---- reference kernels (kernels/ref) ------------------------------------------------------ */
 extern nbi_unary_fn const nbi_ref_unary[NBI_U_COUNT];
@@ -100,6 +116,17 @@ extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
 nb_status nbi_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
+/* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
+ * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
+void nbi_elementwise_avx2(nbi_kernels *k);
+void nbi_elementwise_avx512(nbi_kernels *k);
+
+/* Thread-splitting fronts (kernels/parallel.c): nbi_k's elementwise entries call these,
+ * which cut large arrays (rows for softmax) into pieces run on the pool by the kernels in
+ * *raw. The pieces are cut at multiples of 16 elements, so no two threads share a cache
+ * line of the output. */
+void nbi_parallel_kernels(nbi_kernels *k, const nbi_kernels *raw);
+
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
                           int64_t lda, const float *B, int64_t ldb, const float *C, int64_t ldc);

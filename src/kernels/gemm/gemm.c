@@ -1,0 +1,457 @@
+/* kernels/gemm/gemm.c — the BLIS-style GEMM driver: five loops around a micro-kernel.
+ *
+ *   for jc in N step NC:                      B block  kc x nc   (lives in L2)
+ *     for pc in K step KC:                    pack B block; beta applies at pc = 0 only
+ *       for ic in M step MC:                  pack A block mc x kc (alpha folded in)
+ *         for ir in mc step MR:               A micro-panel MR x kc (lives in L1)
+ *           for jr in nc step NR:             B micro-panel kc x NR (streams from L2)
+ *             C[ir:ir+MR, jr:jr+NR] (+)= Ap[ir] Bp[jr]       the micro-kernel
+ *
+ * The order of the two inner loops follows BLIS with the roles of A and B swapped: our
+ * micro-kernel loads B as vectors and broadcasts A, so the broadcast operand (A) is the one
+ * kept in L1 and the vector operand (B) streams, as in BLIS's column-major kernels.
+ *
+ * Threads: the loop nest becomes a numbered stream of pack and compute tasks that the
+ * caller and any pool workers that arrive claim in order (see "tasks" below); packing
+ * buffers alternate between two halves so that the next block is packed while the last one
+ * is still being multiplied. Nobody waits for a thread that has not started.
+ *
+ * Determinism: a C element's value depends only on the K blocking (fixed by the shape) and
+ * on the micro-kernel's in-order sum, never on which thread computed it or on the tile
+ * position. Which path runs (direct or blocked) also depends only on the shape. So results
+ * are bitwise identical for any thread count. */
+#define _POSIX_C_SOURCE 200809L
+#include "kernels/gemm/gemm.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "kernels/pool.h"
+
+/* ---- packing buffers: one per calling thread, kept and grown ---------------------------- */
+
+/* A training step calls GEMM many times with the same shapes; allocating its buffers each
+ * time would cost more than a small GEMM. Each calling thread keeps one buffer, grown when a
+ * larger problem comes and freed when the thread exits. */
+typedef struct gemm_buf {
+    size_t cap; /* floats */
+    float *data;
+} gemm_buf;
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static int buf_key_ok;
+
+static void buf_destroy(void *p) {
+    gemm_buf *b = p;
+    nbi_free(b->data);
+    nbi_free(b);
+}
+
+static void buf_key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_destroy) == 0; }
+
+static float *thread_buffer(size_t floats) {
+    pthread_once(&buf_once, buf_key_init);
+    if (!buf_key_ok) {
+        nbi_error(NB_ERR_NOMEM, "nb_sgemm: no thread-specific key for the packing buffer");
+        return NULL;
+    }
+    gemm_buf *b = pthread_getspecific(buf_key);
+    if (b && b->cap >= floats) return b->data;
+    size_t bytes;
+    if (!nbi_mul_size(floats, sizeof(float), &bytes)) {
+        nbi_error(NB_ERR_NOMEM, "nb_sgemm: packing buffer of %zu floats overflows", floats);
+        return NULL;
+    }
+    float *d = nbi_malloc_for("nb_sgemm packing buffer", bytes);
+    if (!d) return NULL;
+    if (!b) {
+        b = nbi_malloc_for("nb_sgemm packing buffer", sizeof *b);
+        if (!b) {
+            nbi_free(d);
+            return NULL;
+        }
+        b->data = NULL;
+        if (pthread_setspecific(buf_key, b) != 0) {
+            nbi_free(d);
+            nbi_free(b);
+            nbi_error(NB_ERR_NOMEM, "nb_sgemm: cannot keep the packing buffer");
+            return NULL;
+        }
+    }
+    nbi_free(b->data);
+    b->data = d;
+    b->cap = floats;
+    return d;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+void nbi_gemm_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (beta == 0.0f)
+            memset(c, 0, (size_t)N * sizeof *c);
+        else
+            for (int64_t j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+/* ---- the blocked GEMM as a stream of claimed tasks -------------------------------------------
+ *
+ * The loop nest is cut into block iterations s = 0, 1, ... (one per (jc, pc, ic)), each with
+ * pack tasks (panels of the B block when ic = 0, panels of the A block) followed by compute
+ * tasks (rectangles of micro-tiles). All tasks of all iterations are numbered in that order
+ * and claimed from one counter, so every member walks the same sequence and a task's
+ * dependencies always lie at lower numbers, claimed by running threads: no deadlock, and no
+ * wait for a thread that has not started.
+ *   compute task of s  needs every pack task of s done;
+ *   pack task of s     overwrites the buffer half that iteration s-2 read (A) or that the
+ *                      previous B block's iterations read, so it needs every compute task of
+ *                      iterations <= s-2 done. Waiting for s-2 and s-3 suffices: by
+ *                      induction each of those waited for the ones before.
+ *   compute task of s  also updates the C tiles that the previous K block of the same
+ *                      (jc, ic) updated; that iteration is <= s-2 (done, see above) unless M
+ *                      fits one MC block, when it is s-1: then it waits for s-1 too.
+ * Completion is counted per iteration in a ring of RING counters, each accumulating the
+ * iterations congruent to it; the target for iteration s is the sum of those counts up to s
+ * (each member tracks it while walking). No task of s + RING can finish before all of s, so a
+ * counter reaching its target means exactly "all of s done". */
+#define RING 8
+
+typedef struct padded_counter {
+    _Alignas(64) _Atomic int64_t v;
+} padded_counter;
+
+typedef struct gemm_job {
+    const nbi_gemm_arch *g;
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int64_t lda, ldb, ldc;
+    int64_t mc, kc, nc;
+    float *ap[2], *bp[2];
+    int64_t ga, gb;   /* panels per A / B pack task */
+    int64_t ctasks;   /* compute tasks wanted per iteration */
+    int64_t total;    /* tasks in all */
+    padded_counter next, pdone[RING], cdone[RING];
+} gemm_job;
+
+/* One block iteration and its task counts. */
+typedef struct blk {
+    int64_t s, jc, pc, ic, bt;
+    int64_t ncur, kcur, mcur, np, ma;
+    int64_t nbp, nap, nct, nrt; /* B pack, A pack tasks; compute grid nrt x nct */
+} blk;
+
+static void blk_counts(const gemm_job *j, blk *b) {
+    b->ncur = min64(j->nc, j->N - b->jc);
+    b->kcur = min64(j->kc, j->K - b->pc);
+    b->mcur = min64(j->mc, j->M - b->ic);
+    b->np = ceil_div(b->ncur, j->g->nr);
+    b->ma = ceil_div(b->mcur, j->g->mr);
+    b->nbp = b->ic == 0 ? ceil_div(b->np, j->gb) : 0;
+    b->nap = ceil_div(b->ma, j->ga);
+    /* split columns first: a member then streams only part of the B block */
+    b->nct = min64(b->np, j->ctasks);
+    b->nrt = min64(b->ma, ceil_div(j->ctasks, b->nct));
+}
+
+static void blk_first(const gemm_job *j, blk *b) {
+    memset(b, 0, sizeof *b);
+    blk_counts(j, b);
+}
+
+static int blk_next(const gemm_job *j, blk *b) {
+    b->s++;
+    b->ic += j->mc;
+    if (b->ic >= j->M) {
+        b->ic = 0;
+        b->pc += j->kc;
+        b->bt++;
+        if (b->pc >= j->K) {
+            b->pc = 0;
+            b->jc += j->nc;
+            if (b->jc >= j->N) return 0;
+        }
+    }
+    blk_counts(j, b);
+    return 1;
+}
+
+static void pack_task(const gemm_job *j, const blk *b, int64_t k) {
+    const nbi_gemm_arch *g = j->g;
+    int64_t lo, hi;
+    if (k < b->nbp) {
+        lo = k * j->gb;
+        hi = min64(b->np, lo + j->gb);
+        g->pack_b(j->tb, j->B, j->ldb, b->pc, b->kcur, b->jc + lo * g->nr,
+                  min64(b->ncur, hi * g->nr) - lo * g->nr, j->bp[b->bt & 1] + lo * g->nr * b->kcur);
+    } else {
+        lo = (k - b->nbp) * j->ga;
+        hi = min64(b->ma, lo + j->ga);
+        g->pack_a(j->ta, j->A, j->lda, b->ic + lo * g->mr, min64(b->mcur, hi * g->mr) - lo * g->mr,
+                  b->pc, b->kcur, j->alpha, j->ap[b->s & 1] + lo * g->mr * b->kcur);
+    }
+}
+
+static void compute_task(const gemm_job *j, const blk *b, int64_t k) {
+    const nbi_gemm_arch *g = j->g;
+    const int64_t MR = g->mr, NR = g->nr, kc = b->kcur;
+    float beta = b->pc == 0 ? j->beta : 1.0f; /* beta scales C once, in the first K block */
+    const float *ap = j->ap[b->s & 1], *bp = j->bp[b->bt & 1];
+    int64_t r0, r1, c0, c1;
+    nbi_split_range(b->ma, 1, (int)(k / b->nct), (int)b->nrt, &r0, &r1);
+    nbi_split_range(b->np, 1, (int)(k % b->nct), (int)b->nct, &c0, &c1);
+    for (int64_t ir = r0; ir < r1; ir++) {
+        int m = (int)min64(MR, b->mcur - ir * MR);
+        const float *a = ap + ir * MR * kc;
+        float *crow = j->C + (b->ic + ir * MR) * j->ldc + b->jc;
+        for (int64_t jr = c0; jr < c1; jr++) {
+            int n = (int)min64(NR, b->ncur - jr * NR);
+            g->ukr(kc, a, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, n);
+        }
+    }
+}
+
+static void gemm_member(void *arg) {
+    gemm_job *j = arg;
+    int64_t ptarget[RING] = {0}, ctarget[RING] = {0};
+    int64_t claim = atomic_fetch_add(&j->next.v, 1), base = 0;
+    blk b;
+    blk_first(j, &b);
+    while (claim < j->total) {
+        int r = (int)(b.s % RING);
+        int64_t npk = b.nbp + b.nap, end = base + npk + b.nct * b.nrt;
+        ptarget[r] += npk;
+        ctarget[r] += b.nct * b.nrt;
+        while (claim < end) {
+            int64_t k = claim - base;
+            if (k < npk) {
+                if (b.s >= 2) nbi_wait_count(&j->cdone[(b.s - 2) % RING].v, ctarget[(b.s - 2) % RING]);
+                if (b.s >= 3) nbi_wait_count(&j->cdone[(b.s - 3) % RING].v, ctarget[(b.s - 3) % RING]);
+                pack_task(j, &b, k);
+                atomic_fetch_add(&j->pdone[r].v, 1);
+            } else {
+                nbi_wait_count(&j->pdone[r].v, ptarget[r]);
+                /* C's tiles were last updated by the previous K block of this (jc, ic);
+                 * when that is iteration s-1 (a single ic block) it may still run. */
+                if (b.pc > 0 && j->mc >= j->M)
+                    nbi_wait_count(&j->cdone[(b.s - 1) % RING].v, ctarget[(b.s - 1) % RING]);
+                compute_task(j, &b, k - npk);
+                atomic_fetch_add(&j->cdone[r].v, 1);
+            }
+            claim = atomic_fetch_add(&j->next.v, 1);
+        }
+        base = end;
+        if (!blk_next(j, &b)) break;
+    }
+}
+
+/* ---- the direct path ---------------------------------------------------------------------- */
+
+/* Chosen by shape alone, never by thread count (so results do not depend on it):
+ *   tiny problems, where packing costs more than the multiplication;
+ *   a single column of micro-tiles (N <= NR), where each packed A panel would be read once;
+ *   a single row of micro-tiles (M <= MR) with B as stored, where each packed B panel would.
+ * A Bᵀ is transposed into a buffer of at most NBI_DIRECT_KN floats first. */
+static inline int use_direct(const nbi_gemm_arch *g, int tb, int64_t M, int64_t N, int64_t K) {
+    /* sizes below 2^20 cannot overflow the products (and need no division: this runs on
+     * every call, and calls of a few nanoseconds matter for tiny networks) */
+    int small_dims = (M | N | K) < ((int64_t)1 << 20);
+    if (tb && (!small_dims || K * N > NBI_DIRECT_KN)) return 0;
+    if (small_dims ? M * N * K <= g->small_mnk : M <= g->small_mnk / N / K) return 1;
+    return N <= g->nr || (M <= g->mr && !tb);
+}
+
+typedef struct direct_job {
+    const nbi_gemm_arch *g;
+    const nbi_gemm_call *c;
+    int64_t rows; /* per task, a multiple of MR */
+} direct_job;
+
+static void direct_task(void *arg, int64_t t) {
+    const direct_job *j = arg;
+    int64_t i0 = t * j->rows;
+    j->g->direct(j->c, i0, min64(j->c->M, i0 + j->rows));
+}
+
+static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) {
+    nbi_gemm_call c = *call;
+    float bt[NBI_DIRECT_KN];
+    if (c.tb) { /* op(B) = Bᵀ, K x N: make its rows contiguous */
+        for (int64_t p = 0; p < c.K; p++)
+            for (int64_t j = 0; j < c.N; j++) bt[p * c.N + j] = c.B[j * c.ldb + p];
+        c.B = bt;
+        c.ldb = c.N;
+        c.tb = 0;
+    }
+    double flops = 2.0 * (double)c.M * (double)c.N * (double)c.K;
+    int64_t want = (int64_t)(flops / (double)g->par_flops), panels = ceil_div(c.M, g->mr);
+    if (want > 1 && want > nbi_pool_threads()) want = nbi_pool_threads();
+    if (want <= 1 || panels < 2) {
+        g->direct(&c, 0, c.M);
+        return NB_OK;
+    }
+    /* a few row blocks per thread, whole micro-panels each */
+    int64_t tasks = min64(panels, 4 * want);
+    direct_job j = {g, &c, ceil_div(panels, tasks) * g->mr};
+    nbi_parallel_for(ceil_div(c.M, j.rows), direct_task, &j);
+    return NB_OK;
+}
+
+/* ---- the blocked path --------------------------------------------------------------------- */
+
+static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c) {
+    const int ta = c->ta, tb = c->tb;
+    const int64_t M = c->M, N = c->N, K = c->K;
+    /* The job is large (counters on their own cache lines): keep it with the buffers. */
+    gemm_job *j;
+    /* Blocks as even as the largest sizes allow: K = 784 with KC = 384 gives 3 x 262, not
+     * 384 + 384 + 16 (a thin last block wastes a pass over C). */
+    int64_t kc = ceil_div(K, ceil_div(K, g->kc));
+    int64_t nc = round_up(ceil_div(N, ceil_div(N, g->nc)), g->nr);
+    int64_t mc = round_up(ceil_div(M, ceil_div(M, g->mc)), g->mr);
+    size_t a_sz = (size_t)(mc * kc), b_sz = (size_t)(kc * nc);
+    a_sz = (a_sz + 15) & ~(size_t)15; /* each half starts on a cache line */
+    b_sz = (b_sz + 15) & ~(size_t)15;
+    size_t job_sz = (sizeof(gemm_job) + 63) / sizeof(float) & ~(size_t)15;
+    float *buf = thread_buffer(job_sz + 2 * (a_sz + b_sz));
+    if (!buf) return NB_ERR_NOMEM;
+    j = (gemm_job *)(void *)buf;
+    memset(j, 0, sizeof *j);
+    *j = (gemm_job){.g = g, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = c->alpha,
+                    .beta = c->beta, .A = c->A, .B = c->B, .C = c->C, .lda = c->lda,
+                    .ldb = c->ldb, .ldc = c->ldc, .mc = mc, .kc = kc, .nc = nc};
+    j->ap[0] = buf + job_sz;
+    j->ap[1] = j->ap[0] + a_sz;
+    j->bp[0] = j->ap[1] + a_sz;
+    j->bp[1] = j->bp[0] + b_sz;
+
+    /* Threads: as many as the work feeds (par_flops each), at most the pool. */
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int64_t want = (int64_t)(flops / (double)g->par_flops);
+    int pool = nbi_pool_threads();
+    if (want > pool) want = pool;
+    if (want < 1) want = 1;
+    /* Pieces: one of each per iteration alone; with helpers, a few per member so that
+     * whoever is fastest takes more. */
+    int64_t maxp = ceil_div(min64(N, nc), g->nr), maxa = ceil_div(min64(M, mc), g->mr);
+    j->gb = want == 1 ? maxp : ceil_div(maxp, want);
+    j->ga = want == 1 ? maxa : ceil_div(maxa, want);
+    j->ctasks = want == 1 ? 1 : 3 * want;
+    blk b;
+    blk_first(j, &b);
+    do j->total += b.nbp + b.nap + b.nct * b.nrt;
+    while (blk_next(j, &b));
+    nbi_parallel_run((int)want, gemm_member, j);
+    return NB_OK;
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+/* The whole entry, inlined into each arch's table function: argument checks (the detailed
+ * message comes from nbi_sgemm_check only when one fails), the BLAS special cases, then the
+ * direct or the blocked path. */
+static inline __attribute__((always_inline)) nb_status
+sgemm_entry(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N, int64_t K,
+            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+            float *C, int64_t ldc) {
+    int64_t acols = ta ? M : K, bcols = tb ? K : N;
+    if (NBI_UNLIKELY((M | N | K) < 0 || lda < acols || lda < 1 || ldb < bcols || ldb < 1 ||
+                     ldc < N || ldc < 1 || ((M && N) && !C) || ((M && N && K) && (!A || !B))))
+        return nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    if (M == 0 || N == 0) return NB_OK;
+    if (K == 0 || alpha == 0.0f) { /* BLAS: A and B are not read, C = beta C */
+        nbi_gemm_scale_c(M, N, beta, C, ldc);
+        return NB_OK;
+    }
+    nbi_gemm_call c = {ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    if (use_direct(g, tb, M, N, K)) {
+        if (!tb && M <= g->mr && N <= g->nr) { /* one tile: straight to the kernel */
+            g->tile(&c);
+            return NB_OK;
+        }
+        return direct_path(g, &c);
+    }
+    return blocked_path(g, &c);
+}
+
+#define SGEMM_ENTRY(NAME, ARCH)                                                               \
+    nb_status NAME(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,             \
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,     \
+                   float *C, int64_t ldc) {                                                  \
+        return sgemm_entry(&ARCH, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);     \
+    }
+SGEMM_ENTRY(nbi_sgemm_c, nbi_gemm_arch_c)
+#if NBI_X86
+SGEMM_ENTRY(nbi_sgemm_avx2, nbi_gemm_arch_avx2)
+SGEMM_ENTRY(nbi_sgemm_avx512, nbi_gemm_arch_avx512)
+#endif
+
+/* ---- strided-batched GEMM ----------------------------------------------------------------- */
+
+typedef struct batch_job {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int64_t lda, ldb, ldc, sa, sb, sc;
+    atomic_int status;
+} batch_job;
+
+static void batch_task(void *arg, int64_t b) {
+    batch_job *j = arg;
+    nb_status s = nbi_k.sgemm(j->ta, j->tb, j->M, j->N, j->K, j->alpha, j->A + b * j->sa, j->lda,
+                              j->B + b * j->sb, j->ldb, j->beta, j->C + b * j->sc, j->ldc);
+    if (s != NB_OK) atomic_store(&j->status, (int)s);
+}
+
+nb_status nb_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t lda, int64_t stride_a, const float *B,
+                           int64_t ldb, int64_t stride_b, float beta, float *C, int64_t ldc,
+                           int64_t stride_c, int64_t batch) {
+    nbi_kernels_init();
+    int ta = trans_a != 0, tb = trans_b != 0;
+    if (batch < 0 || stride_a < 0 || stride_b < 0 || stride_c < 0)
+        return nbi_error(NB_ERR_ARG,
+                         "nb_sgemm_batched: batch=%lld and the strides (%lld, %lld, %lld) must "
+                         "not be negative",
+                         (long long)batch, (long long)stride_a, (long long)stride_b,
+                         (long long)stride_c);
+    nb_status s = nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    if (s != NB_OK) return s;
+    if (batch == 0 || M == 0 || N == 0) return NB_OK;
+    if (batch > 1 && stride_c < (M - 1) * ldc + N)
+        return nbi_error(NB_ERR_ARG,
+                         "nb_sgemm_batched: stride_c=%lld makes the %lld x %lld C matrices "
+                         "overlap (ldc=%lld); it must be at least %lld",
+                         (long long)stride_c, (long long)M, (long long)N, (long long)ldc,
+                         (long long)((M - 1) * ldc + N));
+    batch_job j = {ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, stride_a, stride_b,
+                   stride_c, NB_OK};
+    /* Many or small matrices: one thread per matrix (the GEMMs then run single-threaded,
+     * nested calls never fan out). Few large ones: one after another, each on all threads.
+     * Either way each C element is computed the same way. */
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int nt = nbi_pool_threads();
+    if (nt > 1 && (batch >= 4 * (int64_t)nt || flops < 4e6)) {
+        nbi_parallel_for(batch, batch_task, &j);
+    } else {
+        for (int64_t b = 0; b < batch; b++) batch_task(&j, b);
+    }
+    s = (nb_status)atomic_load(&j.status);
+    if (s != NB_OK)
+        return nbi_error(s, "nb_sgemm_batched: %s while multiplying %lld x %lld x %lld matrices",
+                         nb_status_str(s), (long long)M, (long long)K, (long long)N);
+    return NB_OK;
+}

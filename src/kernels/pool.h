@@ -1,0 +1,52 @@
+/* kernels/pool.h — the persistent thread pool behind every parallel kernel.
+ *
+ * One pool per process, created on first use with nb_set_threads(n), else $NB_THREADS, else
+ * the number of cores this process may run on. The calling thread always takes part, so a
+ * pool of n threads starts n - 1 workers. Idle workers spin briefly and then sleep on a futex
+ * (Linux; elsewhere they poll with sched_yield).
+ *
+ * Work is claimed, not assigned: a job's pieces are taken from shared counters by whoever
+ * comes, and the caller never waits for a worker that has not started. On a machine shared
+ * with other programs a descheduled worker then costs at most the piece it holds, instead of
+ * stalling a barrier (which is how static-partition pools come to run slower on two threads
+ * than on one under load).
+ *
+ * No oversubscription: a parallel call made while the pool is busy — from a task running
+ * inside the pool, or from a second user thread — runs inline on the calling thread instead
+ * of queueing or starting more threads. Every kernel splits its work so that each output
+ * element is computed by exactly one thread in a fixed order, so results are independent of
+ * the thread count and of who claimed what. */
+#ifndef NBI_POOL_H
+#define NBI_POOL_H
+
+#include "base/base.h"
+
+#define NBI_MAX_THREADS 64
+
+/* fn(arg, task) for every task in [0, n_tasks), spread over the pool; returns when all have
+ * run. Tasks are claimed dynamically, so a task must not depend on which thread runs it or
+ * in what order. */
+typedef void (*nbi_task_fn)(void *arg, int64_t task);
+void nbi_parallel_for(int64_t n_tasks, nbi_task_fn fn, void *arg);
+
+/* fn(arg) runs on the calling thread and on each of up to want - 1 pool workers that arrive
+ * while the call is in progress; it returns once the caller's fn has returned and no worker
+ * is still inside fn. Members share the work through `arg`, claiming pieces from atomic
+ * counters, so the caller alone can do everything: a worker that is slow to wake (asleep,
+ * or descheduled on a busy machine) simply finds nothing left, and is never waited for. */
+typedef void (*nbi_job_fn)(void *arg);
+void nbi_parallel_run(int want, nbi_job_fn fn, void *arg);
+
+/* Spin-then-yield until *counter >= target (acquire): for dependencies between claimed
+ * pieces of one job. */
+void nbi_wait_count(const _Atomic int64_t *counter, int64_t target);
+
+/* The number of threads a parallel call may use now (pool size, caller included); creates
+ * the pool on first call. Kernels use it to decide whether splitting is worth it. */
+int nbi_pool_threads(void);
+
+/* Contiguous share [*lo, *hi) of n items for member `tid` of `nt`, balanced to within one
+ * item of `grain` (n is cut at multiples of grain). */
+void nbi_split_range(int64_t n, int64_t grain, int tid, int nt, int64_t *lo, int64_t *hi);
+
+#endif

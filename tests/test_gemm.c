@@ -1,0 +1,369 @@
+/* test_gemm — the blocked GEMM of every instruction set this CPU runs (portable C, AVX2,
+ * AVX-512) against the definition, computed here in double precision:
+ *   all four transpose cases, alpha and beta (beta = 0 over a NaN-filled C), leading
+ *   dimensions larger than the rows, sizes on both sides of the micro-tile (MR, NR) and
+ *   cache-block (MC, KC, NC) edges, the direct small path, the Freivalds check on large
+ *   sizes, bitwise equality of results at 1, 2 and 3 threads, strided batches, and the
+ *   argument errors.
+ * Each element must be within the forward error bound of a K-term dot product,
+ *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
+#include "nbtest.h"
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/kernels.h"
+
+static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+#define N_ISAS 4
+
+typedef struct mats {
+    int64_t M, N, K, lda, ldb, ldc;
+    float *A, *B, *C, *C0;
+} mats;
+
+static float *alloc_f(size_t n) {
+    float *p = nb_malloc((n ? n : 1) * sizeof(float));
+    CHECK_PTR(p);
+    return p;
+}
+
+/* op(A) is M x K, op(B) is K x N, each stored with its leading dimension plus `pad`. */
+static mats make(int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t pad, nb_rng *rng,
+                 int nan_c) {
+    mats m = {M, N, K, 0, 0, 0, NULL, NULL, NULL, NULL};
+    int64_t arows = ta ? K : M, acols = ta ? M : K, brows = tb ? N : K, bcols = tb ? K : N;
+    m.lda = acols + pad;
+    m.ldb = bcols + pad;
+    m.ldc = N + pad;
+    if (m.lda < 1) m.lda = 1;
+    if (m.ldb < 1) m.ldb = 1;
+    if (m.ldc < 1) m.ldc = 1;
+    size_t na = (size_t)(arows * m.lda), nb = (size_t)(brows * m.ldb), nc = (size_t)(M * m.ldc);
+    m.A = alloc_f(na);
+    m.B = alloc_f(nb);
+    m.C = alloc_f(nc);
+    m.C0 = alloc_f(nc);
+    for (size_t i = 0; i < na; i++) m.A[i] = nb_rng_uniform(rng) * 2.0f - 1.0f;
+    for (size_t i = 0; i < nb; i++) m.B[i] = nb_rng_uniform(rng) * 2.0f - 1.0f;
+    for (size_t i = 0; i < nc; i++) m.C0[i] = nan_c ? NAN : nb_rng_uniform(rng) * 2.0f - 1.0f;
+    return m;
+}
+
+static void release(mats *m) {
+    nb_free(m->A);
+    nb_free(m->B);
+    nb_free(m->C);
+    nb_free(m->C0);
+}
+
+/* Runs one GEMM with table k and checks every element against the double-precision
+ * definition and that the padding of C is untouched. Returns the failure count. */
+static int check_gemm(const nbi_kernels *k, int ta, int tb, mats *m, float alpha, float beta) {
+    memcpy(m->C, m->C0, (size_t)(m->M * m->ldc) * sizeof(float));
+    nb_status s = k->sgemm(ta, tb, m->M, m->N, m->K, alpha, m->A, m->lda, m->B, m->ldb, beta,
+                           m->C, m->ldc);
+    CHECK_OK(s);
+    if (s != NB_OK) return 1;
+    int bad = 0;
+    for (int64_t i = 0; i < m->M; i++) {
+        for (int64_t j = 0; j < m->ldc; j++) {
+            float got = m->C[i * m->ldc + j], c0 = m->C0[i * m->ldc + j];
+            if (j >= m->N) { /* padding: must be untouched (NaN stays NaN) */
+                if (memcmp(&got, &c0, sizeof got) != 0 && bad++ < 3)
+                    CHECK_MSG(0, "%s: padding C[%lld,%lld] was written", k->isa, (long long)i,
+                              (long long)j);
+                continue;
+            }
+            double exact = 0.0, mag = 0.0;
+            for (int64_t p = 0; p < m->K; p++) {
+                double a = ta ? m->A[p * m->lda + i] : m->A[i * m->lda + p];
+                double b = tb ? m->B[j * m->ldb + p] : m->B[p * m->ldb + j];
+                exact += a * b;
+                mag += fabs(a * b);
+            }
+            exact *= alpha;
+            mag *= fabs(alpha);
+            if (beta != 0.0f) {
+                exact += (double)beta * c0;
+                mag += fabs((double)beta * c0);
+            }
+            double tol = 2.0 * (double)(m->K + 2) * 0x1p-24 * mag + 1e-30;
+            if (!(fabs(got - exact) <= tol) && bad++ < 3)
+                CHECK_MSG(0,
+                          "%s ta=%d tb=%d %lldx%lldx%lld alpha=%g beta=%g: C[%lld,%lld] = %.9g, "
+                          "expected %.9g (tol %.3g)",
+                          k->isa, ta, tb, (long long)m->M, (long long)m->K, (long long)m->N,
+                          alpha, beta, (long long)i, (long long)j, got, exact, tol);
+        }
+    }
+    return bad;
+}
+
+static int table_for(int i, nbi_kernels *k) { return nbi_kernels_for(isas[i], k); }
+
+/* Sizes around the tiles (MR 4/6/12, NR 16/32) and a few odd ones, every transpose case,
+ * alpha/beta, padded leading dimensions. */
+static void test_tile_edges(void) {
+    static const int64_t Ms[] = {1, 5, 6, 7, 11, 12, 13, 25, 37};
+    static const int64_t Ns[] = {1, 7, 15, 16, 17, 31, 32, 33, 65};
+    static const int64_t Ks[] = {1, 2, 9, 40};
+    static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.75f}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    for (int is = 0; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        int n = 0;
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+                int64_t K = Ks[(mi + ni) % 4];
+                int ta = (int)(mi & 1), tb = (int)((mi + ni) / 2 % 2);
+                int c = (int)((mi * 3 + ni) % 3);
+                mats m = make(ta, tb, Ms[mi], Ns[ni], K, (int64_t)(ni % 3), &rng, c == 0);
+                n += check_gemm(&k, ta, tb, &m, ab[c][0], ab[c][1]);
+                release(&m);
+            }
+        CHECK_MSG(n == 0, "%s: %d elements off", k.isa, n);
+    }
+}
+
+/* Blocked path across the cache-block edges: K around KC (256, 384), M around MC (128..192),
+ * N around NC (512), all four transposes. */
+static void test_block_edges(void) {
+    static const int64_t shapes[][3] = {
+        {129, 33, 257}, {193, 70, 385}, {50, 513, 100}, {145, 530, 30}, {64, 40, 769},
+    };
+    nb_rng rng;
+    nb_rng_seed(&rng, 12);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1;
+                mats m = make(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 3, &rng, t == 1);
+                check_gemm(&k, ta, tb, &m, t == 2 ? 0.5f : 1.0f, t == 1 ? 0.0f : 0.25f);
+                release(&m);
+            }
+    }
+}
+
+/* The direct path: tiny problems (the XOR network's 4x2 . 2x4), one column of micro-tiles
+ * (N <= NR: 10 classes), one row of them (M <= MR), in every transpose case. */
+static void test_small_path(void) {
+    static const int64_t shapes[][3] = {{4, 4, 2},    {1, 1, 1},    {4, 1, 4},   {3, 17, 5},
+                                        {12, 32, 8},  {13, 33, 2},  {2, 100, 3}, {31, 31, 31},
+                                        {300, 10, 400}, {77, 16, 250}, {5, 300, 700}, {1, 500, 3}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 13);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1;
+                mats m = make(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], t, &rng, t == 3);
+                check_gemm(&k, ta, tb, &m, t == 0 ? 1.0f : 1.5f, t == 3 ? 0.0f : 1.0f);
+                check_gemm(&k, ta, tb, &m, 1.0f, 0.0f);
+                release(&m);
+            }
+    }
+}
+
+/* K = 0 and alpha = 0 scale C by beta without reading A or B (NaN there stays out). */
+static void test_degenerate(void) {
+    for (int is = 0; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        float A[6] = {NAN, 1, 2, 3, 4, 5}, B[6] = {1, NAN, 2, 3, 4, 5};
+        float C[4] = {1, 2, 3, 4};
+        CHECK_OK(k.sgemm(0, 0, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2));
+        CHECK(C[0] == 0.5f && C[3] == 2.0f);
+        if (strcmp(k.isa, "ref") != 0) { /* the reference computes alpha * sum literally */
+            CHECK_OK(k.sgemm(0, 0, 2, 2, 3, 0.0f, A, 3, B, 2, 2.0f, C, 2));
+            CHECK(C[0] == 1.0f && C[3] == 4.0f);
+            CHECK_OK(k.sgemm(0, 0, 2, 2, 3, 0.0f, A, 3, B, 2, 0.0f, C, 2));
+            CHECK(C[0] == 0.0f && C[1] == 0.0f && C[2] == 0.0f && C[3] == 0.0f);
+        }
+        CHECK_OK(k.sgemm(0, 0, 0, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2)); /* M = 0: nothing */
+    }
+}
+
+static void test_errors(void) {
+    float A[4] = {0}, B[4] = {0}, C[4] = {0};
+    CHECK(nb_sgemm(0, 0, -1, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "negative") != NULL);
+    CHECK(nb_sgemm(0, 0, 2, 2, 2, 1.0f, A, 1, B, 2, 0.0f, C, 2) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "lda=1") != NULL);
+    CHECK(nb_sgemm(1, 0, 2, 2, 1, 1.0f, A, 1, B, 2, 0.0f, C, 2) == NB_ERR_ARG); /* lda < M */
+    CHECK(nb_sgemm(0, 1, 2, 2, 2, 1.0f, A, 2, B, 1, 0.0f, C, 2) == NB_ERR_ARG);
+    CHECK(nb_sgemm(0, 0, 2, 3, 2, 1.0f, A, 2, B, 3, 0.0f, C, 2) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "ldc=2") != NULL);
+    CHECK(nb_sgemm(0, 0, 2, 2, 2, 1.0f, NULL, 2, B, 2, 0.0f, C, 2) == NB_ERR_ARG);
+    CHECK(nb_sgemm_batched(0, 0, 2, 2, 2, 1.0f, A, 2, 0, B, 2, 0, 0.0f, C, 2, 1, 2) ==
+          NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "overlap") != NULL);
+    CHECK(nb_sgemm_batched(0, 0, 2, 2, 2, 1.0f, A, 2, -1, B, 2, 0, 0.0f, C, 2, 4, 1) ==
+          NB_ERR_ARG);
+}
+
+/* Freivalds: for random r, C r must equal A (B r). Checks large products in O(n^2). */
+static void test_freivalds(void) {
+    static const int64_t shapes[][3] = {{1000, 1100, 900}, {777, 64, 1030}, {64, 3072, 768}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 14);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int ta = (int)(s & 1), tb = (int)(s == 1);
+            int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+            if (!strcmp(k.isa, "c")) { /* the portable kernel is slow (under ASan, very) */
+                M = M / 3 + 1;
+                N = N / 3 + 2;
+            }
+            mats m = make(ta, tb, M, N, K, 0, &rng, 1);
+            CHECK_OK(k.sgemm(ta, tb, M, N, K, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, m.C, m.ldc));
+            double *r = malloc((size_t)N * sizeof *r), *br = malloc((size_t)K * sizeof *br);
+            for (int64_t j = 0; j < N; j++) r[j] = nb_rng_uniform(&rng) - 0.5;
+            for (int64_t p = 0; p < K; p++) {
+                double acc = 0.0;
+                for (int64_t j = 0; j < N; j++)
+                    acc += (tb ? m.B[j * m.ldb + p] : m.B[p * m.ldb + j]) * r[j];
+                br[p] = acc;
+            }
+            double worst = 0.0;
+            for (int64_t i = 0; i < M; i++) {
+                double cr = 0.0, abr = 0.0;
+                for (int64_t j = 0; j < N; j++) cr += m.C[i * m.ldc + j] * r[j];
+                for (int64_t p = 0; p < K; p++) abr += (ta ? m.A[p * m.lda + i] : m.A[i * m.lda + p]) * br[p];
+                /* Rounding leaves each C element off by about u K / 3 (a random walk of K
+                 * steps over partial sums of size sqrt(K)/3), so C r is off by about
+                 * 0.3 sqrt(N) u K / 3; allow 100 times that. One wrong product term (about
+                 * 0.25 * 0.3) or a lost K block is far larger. */
+                double tol = 10.0 * 0x1p-24 * (double)K * sqrt((double)N);
+                double d = fabs(cr - abr) / tol;
+                worst = d > worst ? d : worst;
+            }
+            CHECK_MSG(worst <= 1.0, "%s %lldx%lldx%lld: Freivalds mismatch %.3g of tolerance",
+                      k.isa, (long long)M, (long long)K, (long long)N, worst);
+            free(r);
+            free(br);
+            release(&m);
+        }
+    }
+}
+
+/* The same problem at 1, 2 and 3 threads must give bitwise identical C. */
+static void test_thread_count_independence(void) {
+    static const int64_t shapes[][3] = {{300, 500, 400}, {64, 784, 256}, {37, 1000, 129},
+                                        {640, 70, 33},   {2000, 300, 10}, {3000, 150, 7}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 15);
+    int saved = nb_get_threads();
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int ta = (int)(s & 1), tb = (int)(s >> 1 & 1);
+            int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+            mats m = make(ta, tb, M, N, K, 1, &rng, 0);
+            size_t nc = (size_t)(M * m.ldc);
+            float *first = alloc_f(nc);
+            for (int nt = 1; nt <= 3; nt++) {
+                CHECK_OK(nb_set_threads(nt));
+                memcpy(m.C, m.C0, nc * sizeof(float));
+                CHECK_OK(k.sgemm(ta, tb, M, N, K, 0.75f, m.A, m.lda, m.B, m.ldb, 0.5f, m.C, m.ldc));
+                if (nt == 1)
+                    memcpy(first, m.C, nc * sizeof(float));
+                else
+                    CHECK_MSG(memcmp(first, m.C, nc * sizeof(float)) == 0,
+                              "%s %lldx%lldx%lld: %d threads differ from 1", k.isa,
+                              (long long)M, (long long)K, (long long)N, nt);
+            }
+            nb_free(first);
+            release(&m);
+        }
+    }
+    /* Several K blocks over one M block: successive K blocks update the same C tiles, the
+     * ordering most easily broken. Repeat: a race shows up only sometimes. */
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        mats m = make(0, 0, 40, 100, 1000, 0, &rng, 0);
+        size_t nc = (size_t)(40 * m.ldc);
+        float *first = alloc_f(nc);
+        CHECK_OK(nb_set_threads(1));
+        CHECK_OK(k.sgemm(0, 0, 40, 100, 1000, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, first, m.ldc));
+        CHECK_OK(nb_set_threads(3));
+        int diff = 0;
+        for (int rep = 0; rep < 30; rep++) {
+            CHECK_OK(k.sgemm(0, 0, 40, 100, 1000, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, m.C, m.ldc));
+            diff += memcmp(first, m.C, nc * sizeof(float)) != 0;
+        }
+        CHECK_MSG(diff == 0, "%s: %d of 30 runs at 3 threads differ from 1 thread", k.isa, diff);
+        nb_free(first);
+        release(&m);
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* Strided batches equal the GEMMs one by one, bitwise (B shared with stride 0). */
+static void test_batched(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 16);
+    static const int64_t shapes[][4] = {{5, 7, 9, 10}, {64, 100, 48, 3}, {4, 2, 4, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2], nb = shapes[s][3];
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1;
+            int64_t lda = (ta ? M : K) + 1, ldb = ta ? N : N + 2, ldc = N + 1;
+            if (tb) ldb = K + 2;
+            int64_t sa = (ta ? K : M) * lda + 5, sc = M * ldc + 3;
+            float *A = alloc_f((size_t)(sa * nb)), *B = alloc_f((size_t)((tb ? N : K) * ldb));
+            float *C = alloc_f((size_t)(sc * nb)), *D = alloc_f((size_t)(sc * nb));
+            for (int64_t i = 0; i < sa * nb; i++) A[i] = nb_rng_uniform(&rng) - 0.5f;
+            for (int64_t i = 0; i < (tb ? N : K) * ldb; i++) B[i] = nb_rng_uniform(&rng) - 0.5f;
+            for (int64_t i = 0; i < sc * nb; i++) C[i] = D[i] = nb_rng_uniform(&rng);
+            CHECK_OK(nb_sgemm_batched(ta, tb, M, N, K, 1.5f, A, lda, sa, B, ldb, 0, 0.5f, C, ldc,
+                                      sc, nb));
+            for (int64_t b = 0; b < nb; b++)
+                CHECK_OK(nb_sgemm(ta, tb, M, N, K, 1.5f, A + b * sa, lda, B, ldb, 0.5f,
+                                  D + b * sc, ldc));
+            CHECK_MSG(memcmp(C, D, (size_t)(sc * nb) * sizeof(float)) == 0,
+                      "batched %lldx%lldx%lld x%lld t=%d differs from the loop", (long long)M,
+                      (long long)K, (long long)N, (long long)nb, t);
+            nb_free(A);
+            nb_free(B);
+            nb_free(C);
+            nb_free(D);
+        }
+    }
+}
+
+static void test_dispatch(void) {
+    const char *isa = nb_kernel_isa();
+    CHECK(isa != NULL);
+    nbi_kernels k;
+    CHECK(nbi_kernels_for("ref", &k) && nbi_kernels_for("c", &k));
+    CHECK(!nbi_kernels_for("no-such-isa", &k));
+    /* the table in use must be the best one this CPU runs, unless NB_ISA lowered it */
+    if (!getenv("NB_ISA")) {
+        const char *best = nbi_kernels_for("avx512", &k) ? "avx512"
+                           : nbi_kernels_for("avx2", &k) ? "avx2"
+                                                         : "c";
+        CHECK_MSG(strncmp(isa, best, strlen(best)) == 0, "isa %s, expected %s", isa, best);
+    }
+}
+
+static const nbt_case cases[] = {
+    {"tile_edges", test_tile_edges},
+    {"block_edges", test_block_edges},
+    {"small_path", test_small_path},
+    {"degenerate", test_degenerate},
+    {"errors", test_errors},
+    {"freivalds", test_freivalds},
+    {"thread_count_independence", test_thread_count_independence},
+    {"batched", test_batched},
+    {"dispatch", test_dispatch},
+};
+NBT_MAIN(cases)

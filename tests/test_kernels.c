@@ -1,0 +1,331 @@
+/* test_kernels — the vectorised elementwise kernels (AVX2, AVX-512: whichever this CPU runs)
+ * against their scalar twins in kernels/ref/:
+ *   - exp, sigmoid and tanh over dense sweeps of the float line (every float in exp's
+ *     underflow range), NaN, ±inf, ±0, overflow and underflow, in ulps from expf/tanhf;
+ *   - every unary forward and backward kernel on odd sizes (0, 1, 7, 15, 16, 17, 33, 257,
+ *     1000, 1025) at odd offsets, bitwise where the formula is IEEE arithmetic only, and in
+ *     ulps where it calls exp/tanh; no write past the end;
+ *   - the binary kernels for every stride pattern (1,1), (1,0), (0,1), (0,0) and general;
+ *   - row-wise softmax / log-softmax, including -inf, huge values and NaN;
+ *   - the thread-splitting fronts in nbi_k: the same bits at 1, 2 and 3 threads. */
+#include "nbtest.h"
+
+#include <float.h>
+
+#include "kernels/kernels.h"
+
+static const char *const simd_isas[] = {"avx2", "avx512"};
+
+static uint32_t bits_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float float_of(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Distance in units in the last place (the number of floats between a and b); 0 for two
+ * NaNs, huge for a NaN and a number. */
+static int64_t ulp_diff(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : INT64_MAX;
+    int64_t ia = (int64_t)bits_of(a), ib = (int64_t)bits_of(b);
+    if (ia & 0x80000000) ia = 0x80000000 - ia; /* map to a monotone integer line */
+    if (ib & 0x80000000) ib = 0x80000000 - ib;
+    return ia > ib ? ia - ib : ib - ia;
+}
+
+/* ---- vector math sweeps ------------------------------------------------------------------- */
+
+typedef float (*scalar_fn)(float);
+static float sigmoid_ref(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Runs kernel `fn` (a forward unary kernel) over xs and returns the worst ulp distance to
+ * ref; reports the first few offenders above max_ulp. */
+static int64_t sweep(const char *isa, const char *what, nbi_unary_fn fn, scalar_fn ref,
+                     const float *xs, int64_t n, float *ys, int64_t max_ulp) {
+    fn(n, xs, ys, NULL);
+    int64_t worst = 0;
+    int shown = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t d = ulp_diff(ys[i], ref(xs[i]));
+        if (d > worst) worst = d;
+        if (d > max_ulp && shown++ < 3)
+            CHECK_MSG(0, "%s %s(%.9g) = %.9g, expected %.9g (%lld ulp)", isa, what, xs[i], ys[i],
+                      ref(xs[i]), (long long)d);
+    }
+    return worst;
+}
+
+static void test_exp_sigmoid_tanh_sweeps(void) {
+    /* every 509th bit pattern (all exponents, both signs), every float in [-104, -87] where
+     * exp underflows gradually, a band around the overflow threshold, and specials */
+    const int64_t cap = (1LL << 32) / 509 + (1 << 22) + 4096 + 16;
+    float *xs = malloc((size_t)cap * sizeof *xs), *ys = malloc((size_t)cap * sizeof *ys);
+    int64_t n = 0;
+    for (uint64_t u = 0; u < (1ULL << 32); u += 509) xs[n++] = float_of((uint32_t)u);
+    for (uint32_t u = bits_of(-87.0f); u <= bits_of(-104.0f); u += 1) xs[n++] = float_of(u);
+    for (int i = -2048; i < 2048; i++) xs[n++] = float_of((uint32_t)((int64_t)bits_of(88.7228f) + i));
+    const float specials[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-45f, -1e-45f,
+                              FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX, 88.72283935546875f,
+                              88.72284698486328f, -103.97208f, -87.33654f};
+    for (size_t i = 0; i < sizeof specials / sizeof *specials; i++) xs[n++] = specials[i];
+    CHECK(n <= cap);
+    for (size_t is = 0; is < 2; is++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(simd_isas[is], &k)) continue;
+        int64_t we = sweep(k.isa, "exp", k.unary[NBI_U_EXP], expf, xs, n, ys, 1);
+        int64_t ws = sweep(k.isa, "sigmoid", k.unary[NBI_U_SIGMOID], sigmoid_ref, xs, n, ys, 4);
+        int64_t wt = sweep(k.isa, "tanh", k.unary[NBI_U_TANH], tanhf, xs, n, ys, 3);
+        printf("  %s over %lld values: exp %lld ulp, sigmoid %lld ulp, tanh %lld ulp\n", k.isa,
+               (long long)n, (long long)we, (long long)ws, (long long)wt);
+    }
+    free(xs);
+    free(ys);
+}
+
+/* ---- unary kernels against their reference twins ------------------------------------------ */
+
+typedef struct unary_case {
+    nbi_unary_id id;
+    float lo, hi;     /* input range */
+    int exact;        /* bitwise equal to the reference */
+    float p[2];
+} unary_case;
+
+static const unary_case unary_cases[] = {
+    {NBI_U_EXP, -90.0f, 90.0f, 0, {0}},         {NBI_U_SQRT, 0.0f, 100.0f, 1, {0}},
+    {NBI_U_ABS, -5.0f, 5.0f, 1, {0}},           {NBI_U_NEG, -5.0f, 5.0f, 1, {0}},
+    {NBI_U_SIGMOID, -30.0f, 30.0f, 0, {0}},     {NBI_U_TANH, -12.0f, 12.0f, 0, {0}},
+    {NBI_U_RELU, -3.0f, 3.0f, 1, {0}},          {NBI_U_LEAKY_RELU, -3.0f, 3.0f, 1, {0.01f}},
+    {NBI_U_GELU_TANH, -6.0f, 6.0f, 0, {0}},     {NBI_U_SILU, -20.0f, 20.0f, 0, {0}},
+    {NBI_U_CLAMP, -3.0f, 3.0f, 1, {-1.0f, 2.0f}}, {NBI_U_ADD_SCALAR, -3.0f, 3.0f, 1, {0.3f}},
+    {NBI_U_MUL_SCALAR, -3.0f, 3.0f, 1, {-1.7f}}, {NBI_U_DIV_SCALAR, -3.0f, 3.0f, 1, {0.7f}},
+    {NBI_U_RSUB_SCALAR, -3.0f, 3.0f, 1, {2.5f}}, {NBI_U_RDIV_SCALAR, 0.1f, 3.0f, 1, {2.5f}},
+    {NBI_U_LOG, 0.01f, 10.0f, 1, {0}},          {NBI_U_POW_SCALAR, 0.1f, 3.0f, 1, {1.5f}},
+};
+
+static const int64_t sizes[] = {0, 1, 7, 15, 16, 17, 33, 257, 1000, 1025};
+#define PAD 24 /* canary floats around each array */
+#define CANARY 12345.678f
+
+/* a == b bitwise (NaN payloads aside), or within max_ulp of b, or — for sums that cancel —
+ * within max_ulp ulps of the magnitude `scale` */
+static int close_enough(float a, float b, int exact, int64_t max_ulp, float scale) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (exact) return bits_of(a) == bits_of(b);
+    if (ulp_diff(a, b) <= max_ulp) return 1;
+    return fabsf(a - b) <= (float)max_ulp * 0x1p-23f * scale;
+}
+
+static void fill(float *v, int64_t n, float lo, float hi, nb_rng *rng, int specials) {
+    for (int64_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * nb_rng_uniform(rng);
+    if (specials && n > 8) { /* the kinks and the values that trip careless vector code */
+        v[0] = 0.0f;
+        v[1] = -0.0f;
+        v[2] = NAN;
+        v[3] = INFINITY;
+        v[4] = -INFINITY;
+    }
+}
+
+static void test_unary_against_reference(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    float *buf = malloc(6 * (1025 + 2 * PAD + 4) * sizeof *buf);
+    for (size_t is = 0; is < 2; is++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(simd_isas[is], &k)) continue;
+        for (size_t c = 0; c < sizeof unary_cases / sizeof *unary_cases; c++) {
+            const unary_case *uc = &unary_cases[c];
+            int bad = 0;
+            for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+                int64_t n = sizes[si], off = (int64_t)(si % 4), stride = n + 2 * PAD + 4;
+                float *x = buf + PAD + off, *y = x + stride, *yr = y + stride;
+                float *gy = yr + stride, *gx = gy + stride, *gxr = gx + stride;
+                for (int64_t i = -PAD; i < n + PAD; i++) y[i] = gx[i] = CANARY;
+                fill(x, n, uc->lo, uc->hi, &rng, uc->exact);
+                fill(gy, n, -1.0f, 1.0f, &rng, 0);
+                fill(gxr, n, -1.0f, 1.0f, &rng, 0);
+                memcpy(gx, gxr, (size_t)n * sizeof *gx);
+                k.unary[uc->id](n, x, y, uc->p);
+                nbi_ref_unary[uc->id](n, x, yr, uc->p);
+                /* gelu_tanh's 1 + tanh(u) cancels for negative x: judge it by |x| */
+                for (int64_t i = 0; i < n; i++)
+                    if (!close_enough(y[i], yr[i], uc->exact, 4, fabsf(yr[i]) + fabsf(x[i])) &&
+                        bad++ < 3)
+                        CHECK_MSG(0, "%s unary %d n=%lld: y[%lld] = %.9g, reference %.9g (x %.9g)",
+                                  k.isa, uc->id, (long long)n, (long long)i, y[i], yr[i], x[i]);
+                /* backward from the reference output, so only the derivative differs */
+                k.unary_bwd[uc->id](n, x, yr, gy, gx, uc->p);
+                nbi_ref_unary_bwd[uc->id](n, x, yr, gy, gxr, uc->p);
+                for (int64_t i = 0; i < n; i++) {
+                    float scale = fabsf(gxr[i]) + 4.0f * fabsf(gy[i]);
+                    if (!close_enough(gx[i], gxr[i], uc->exact, 8, scale) && bad++ < 3)
+                        CHECK_MSG(0, "%s unary bwd %d n=%lld: gx[%lld] = %.9g, reference %.9g",
+                                  k.isa, uc->id, (long long)n, (long long)i, gx[i], gxr[i]);
+                }
+                for (int64_t i = -PAD; i < 0; i++)
+                    if ((y[i] != CANARY || gx[i] != CANARY) && bad++ < 3)
+                        CHECK_MSG(0, "%s unary %d n=%lld wrote before the start", k.isa, uc->id,
+                                  (long long)n);
+                for (int64_t i = n; i < n + PAD; i++)
+                    if ((y[i] != CANARY || gx[i] != CANARY) && bad++ < 3)
+                        CHECK_MSG(0, "%s unary %d n=%lld wrote past the end", k.isa, uc->id,
+                                  (long long)n);
+            }
+        }
+    }
+    free(buf);
+}
+
+/* ---- binary kernels ----------------------------------------------------------------------- */
+
+static void test_binary_strides(void) {
+    static const int64_t strides[][2] = {{1, 1}, {1, 0}, {0, 1}, {0, 0}, {2, 1}, {1, 3}, {3, 0}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 22);
+    float *a = malloc(3 * 1100 * sizeof *a), *b = malloc(3 * 1100 * sizeof *b);
+    float *y = malloc((1100 + PAD) * sizeof *y), *yr = malloc(1100 * sizeof *yr);
+    fill(a, 3 * 1100, -4.0f, 4.0f, &rng, 1);
+    fill(b, 3 * 1100, -4.0f, 4.0f, &rng, 1);
+    b[7] = 0.0f; /* division by zero: ±inf or NaN, as the reference */
+    for (size_t is = 0; is < 2; is++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(simd_isas[is], &k)) continue;
+        for (int op = 0; op < NBI_B_COUNT; op++)
+            for (size_t s = 0; s < sizeof strides / sizeof *strides; s++)
+                for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+                    int64_t n = sizes[si], sa = strides[s][0], sb = strides[s][1];
+                    for (int64_t i = 0; i < n + PAD; i++) y[i] = CANARY;
+                    k.binary[op](n, a + 1, sa, b + 2, sb, y);
+                    nbi_ref_binary[op](n, a + 1, sa, b + 2, sb, yr);
+                    int ok = 1;
+                    for (int64_t i = 0; i < n; i++) ok &= close_enough(y[i], yr[i], op != NBI_B_POW, 0, 0);
+                    for (int64_t i = n; i < n + PAD; i++) ok &= y[i] == CANARY;
+                    CHECK_MSG(ok, "%s binary op %d strides (%lld,%lld) n=%lld differs", k.isa, op,
+                              (long long)sa, (long long)sb, (long long)n);
+                }
+    }
+    free(a);
+    free(b);
+    free(y);
+    free(yr);
+}
+
+/* ---- softmax ------------------------------------------------------------------------------ */
+
+static void test_softmax_rows(void) {
+    static const int64_t cols_list[] = {1, 7, 16, 17, 33, 257, 1000};
+    nb_rng rng;
+    nb_rng_seed(&rng, 23);
+    for (size_t is = 0; is < 2; is++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(simd_isas[is], &k)) continue;
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
+            int64_t cols = cols_list[ci], rows = 5, n = rows * cols;
+            float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)(n + PAD) * sizeof *y);
+            float *yr = malloc((size_t)n * sizeof *yr);
+            fill(x, n, -20.0f, 20.0f, &rng, 0);
+            if (cols >= 7) {
+                x[cols + 3] = -INFINITY; /* row 1: a zero probability */
+                x[2 * cols + 1] = 1e30f;  /* row 2: huge, must not overflow */
+                x[3 * cols + 2] = NAN;    /* row 3: NaN spreads over the row */
+            }
+            for (int lg = 0; lg < 2; lg++) {
+                for (int64_t i = 0; i < n + PAD; i++) y[i] = CANARY;
+                (lg ? k.log_softmax : k.softmax)(rows, cols, x, y);
+                (lg ? nbi_ref_log_softmax : nbi_ref_softmax)(rows, cols, x, yr);
+                int bad = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    float tol = lg ? 4e-6f * (1.0f + fabsf(yr[i])) : 4e-6f * fabsf(yr[i]) + 1e-30f;
+                    int ok = (isnan(y[i]) && isnan(yr[i])) || y[i] == yr[i] ||
+                             fabsf(y[i] - yr[i]) <= tol;
+                    if (!ok && bad++ < 3)
+                        CHECK_MSG(0, "%s %s cols=%lld: y[%lld] = %.9g, reference %.9g", k.isa,
+                                  lg ? "log_softmax" : "softmax", (long long)cols, (long long)i,
+                                  y[i], yr[i]);
+                }
+                for (int64_t i = n; i < n + PAD; i++)
+                    if (y[i] != CANARY && bad++ < 3) CHECK_MSG(0, "%s softmax wrote past the end", k.isa);
+                if (!lg) { /* rows without NaN sum to 1 */
+                    for (int64_t r = 0; r < rows; r++) {
+                        double s = 0.0;
+                        for (int64_t j = 0; j < cols; j++) s += y[r * cols + j];
+                        if (!isnan(s)) CHECK_CLOSE(s, 1.0, 1e-5, 0.0);
+                    }
+                }
+            }
+            free(x);
+            free(y);
+            free(yr);
+        }
+    }
+}
+
+/* ---- the thread-splitting fronts ---------------------------------------------------------- */
+
+/* Runs four fronts at the current thread count into out[0..3]. */
+static void run_fronts(const float *x, const float *b, int64_t n, int64_t rows, int64_t cols,
+                       const float *y_tanh, float *const out[4]) {
+    nbi_k.unary[NBI_U_TANH](n, x, out[0], NULL);
+    for (int64_t i = 0; i < n; i++) out[1][i] = 0.5f;
+    nbi_k.unary_bwd[NBI_U_TANH](n, x, y_tanh, b, out[1], NULL);
+    nbi_k.binary[NBI_B_MUL](n, x, 1, b, 1, out[2]);
+    nbi_k.softmax(rows, cols, x, out[3]);
+}
+
+static void test_parallel_fronts(void) {
+    const int64_t n = 300007, rows = 299, cols = 1001; /* rows * cols <= n */
+    nb_rng rng;
+    nb_rng_seed(&rng, 24);
+    float *x = malloc((size_t)n * sizeof *x), *b = malloc((size_t)n * sizeof *b);
+    float *one[4], *many[4];
+    for (int i = 0; i < 4; i++) {
+        one[i] = malloc((size_t)n * sizeof(float));
+        many[i] = malloc((size_t)n * sizeof(float));
+    }
+    fill(x, n, -5.0f, 5.0f, &rng, 0);
+    fill(b, n, -5.0f, 5.0f, &rng, 0);
+    int saved = nb_get_threads();
+    nbi_kernels_init();
+    CHECK_OK(nb_set_threads(1));
+    run_fronts(x, b, n, rows, cols, x, one);
+    static const char *const names[4] = {"tanh", "tanh backward", "mul", "softmax"};
+    for (int nt = 2; nt <= 3; nt++) {
+        CHECK_OK(nb_set_threads(nt));
+        run_fronts(x, b, n, rows, cols, x, many);
+        for (int i = 0; i < 4; i++)
+            CHECK_MSG(memcmp(one[i], many[i], (size_t)(i == 3 ? rows * cols : n) * sizeof(float)) == 0,
+                      "%s: %d threads give different bits than 1", names[i], nt);
+    }
+    /* and the fronts agree with the single-threaded kernel of the same ISA */
+    nbi_kernels raw;
+    const char *isa = !strncmp(nbi_k.isa, "avx512", 6) ? "avx512"
+                      : !strncmp(nbi_k.isa, "avx2", 4) ? "avx2"
+                                                       : "ref";
+    CHECK(nbi_kernels_for(isa, &raw));
+    raw.softmax(rows, cols, x, many[3]);
+    raw.unary[NBI_U_TANH](n, x, many[0], NULL);
+    CHECK(memcmp(many[3], one[3], (size_t)(rows * cols) * sizeof(float)) == 0);
+    CHECK(memcmp(many[0], one[0], (size_t)n * sizeof(float)) == 0);
+    CHECK_OK(nb_set_threads(saved));
+    free(x);
+    free(b);
+    for (int i = 0; i < 4; i++) {
+        free(one[i]);
+        free(many[i]);
+    }
+}
+
+static const nbt_case cases[] = {
+    {"exp_sigmoid_tanh_sweeps", test_exp_sigmoid_tanh_sweeps},
+    {"unary_against_reference", test_unary_against_reference},
+    {"binary_strides", test_binary_strides},
+    {"softmax_rows", test_softmax_rows},
+    {"parallel_fronts", test_parallel_fronts},
+};
+NBT_MAIN(cases)

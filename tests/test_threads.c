@@ -1,0 +1,269 @@
+/* test_threads — the thread pool: every task runs exactly once at any pool size (more threads
+ * than cores included), parallel_run shares claimed work and leaves no member behind,
+ * progress waits hold, nested and concurrent parallel calls
+ * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused.
+ * `make tsan` runs this file under ThreadSanitizer. */
+#define _POSIX_C_SOURCE 200809L
+#include "nbtest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernels/pool.h"
+
+typedef struct count_job {
+    atomic_int *hits;
+    atomic_int calls;
+} count_job;
+
+static void count_task(void *arg, int64_t t) {
+    count_job *j = arg;
+    atomic_fetch_add(&j->hits[t], 1);
+    atomic_fetch_add(&j->calls, 1);
+}
+
+static void test_parallel_for_covers_each_task_once(void) {
+    static const int64_t ns[] = {0, 1, 2, 3, 7, 64, 1000};
+    int saved = nb_get_threads();
+    for (int nt = 1; nt <= 4; nt++) {
+        CHECK_OK(nb_set_threads(nt));
+        CHECK(nb_get_threads() == nt);
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            int64_t n = ns[k];
+            atomic_int *hits = calloc((size_t)(n ? n : 1), sizeof *hits);
+            count_job j = {hits, 0};
+            for (int rep = 0; rep < 20; rep++) nbi_parallel_for(n, count_task, &j);
+            int ok = atomic_load(&j.calls) == 20 * n;
+            for (int64_t t = 0; t < n; t++) ok &= atomic_load(&hits[t]) == 20;
+            CHECK_MSG(ok, "%d threads, %lld tasks: wrong coverage", nt, (long long)n);
+            free(hits);
+        }
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* parallel_run: the caller always runs fn; workers may join; work claimed from a counter is
+ * done exactly once whoever joins; and the call returns only when no member is inside. */
+typedef struct run_job {
+    _Atomic int64_t next;
+    atomic_int members, inside, max_inside;
+    int64_t n;
+    atomic_int *hits;
+} run_job;
+
+static void run_member(void *arg) {
+    run_job *j = arg;
+    atomic_fetch_add(&j->members, 1);
+    int in = atomic_fetch_add(&j->inside, 1) + 1;
+    int m = atomic_load(&j->max_inside);
+    while (in > m && !atomic_compare_exchange_weak(&j->max_inside, &m, in)) {
+    }
+    for (int64_t t; (t = atomic_fetch_add(&j->next, 1)) < j->n;) {
+        atomic_fetch_add(&j->hits[t], 1);
+        for (volatile int spin = 0; spin < 200; spin++) {
+        }
+    }
+    atomic_fetch_sub(&j->inside, 1);
+}
+
+static void test_parallel_run(void) {
+    int saved = nb_get_threads();
+    for (int nt = 1; nt <= 3; nt++) {
+        CHECK_OK(nb_set_threads(nt));
+        for (int rep = 0; rep < 50; rep++) {
+            run_job j;
+            memset(&j, 0, sizeof j);
+            j.n = 500;
+            j.hits = calloc((size_t)j.n, sizeof *j.hits);
+            nbi_parallel_run(nt, run_member, &j);
+            /* returned: nobody inside, and nobody enters later */
+            CHECK(atomic_load(&j.inside) == 0);
+            int members = atomic_load(&j.members);
+            CHECK(members >= 1 && members <= nt && atomic_load(&j.max_inside) <= nt);
+            int ok = 1;
+            for (int64_t t = 0; t < j.n; t++) ok &= atomic_load(&j.hits[t]) == 1;
+            CHECK_MSG(ok, "%d threads: a piece ran twice or never", nt);
+            for (volatile int spin = 0; spin < 1000; spin++) {
+            }
+            CHECK(atomic_load(&j.members) == members);
+            free(j.hits);
+        }
+        /* want = 1 keeps the work on the caller */
+        run_job j;
+        memset(&j, 0, sizeof j);
+        j.n = 10;
+        j.hits = calloc((size_t)j.n, sizeof *j.hits);
+        nbi_parallel_run(1, run_member, &j);
+        CHECK(atomic_load(&j.members) == 1);
+        free(j.hits);
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* nbi_wait_count waits for another member's progress. */
+typedef struct relay_job {
+    _Atomic int64_t stage;
+    atomic_int claimed;
+    atomic_int order_ok;
+} relay_job;
+
+static void relay_member(void *arg) {
+    relay_job *j = arg;
+    /* whoever claims piece k waits until pieces 0..k-1 have finished, then finishes k */
+    for (int k; (k = atomic_fetch_add(&j->claimed, 1)) < 100;) {
+        nbi_wait_count(&j->stage, k);
+        if (atomic_load(&j->stage) != k) atomic_store(&j->order_ok, 0);
+        atomic_store(&j->stage, k + 1);
+    }
+}
+
+static void test_wait_count(void) {
+    relay_job j;
+    memset(&j, 0, sizeof j);
+    atomic_store(&j.order_ok, 1);
+    nbi_parallel_run(nb_get_threads(), relay_member, &j);
+    CHECK(atomic_load(&j.stage) == 100 && atomic_load(&j.order_ok) == 1);
+}
+
+/* A task that itself calls parallel_for: the inner call must run inline (the pool is busy). */
+typedef struct nest_job {
+    atomic_int inner_calls;
+} nest_job;
+
+static void inner_task(void *arg, int64_t t) {
+    (void)t;
+    nest_job *j = arg;
+    atomic_fetch_add(&j->inner_calls, 1);
+}
+
+static void outer_task(void *arg, int64_t t) {
+    (void)t;
+    nbi_parallel_for(10, inner_task, arg);
+}
+
+static void test_nested_runs_inline(void) {
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(2));
+    nest_job j = {0};
+    nbi_parallel_for(8, outer_task, &j);
+    CHECK(atomic_load(&j.inner_calls) == 80);
+    CHECK_OK(nb_set_threads(saved));
+}
+
+/* Two user threads using the pool (and GEMM) at once: both finish with correct results. */
+typedef struct user_arg {
+    int ok;
+} user_arg;
+
+static void *user_thread(void *p) {
+    user_arg *u = p;
+    u->ok = 1;
+    enum { n = 96 };
+    static _Thread_local float A[n * n], B[n * n], C[n * n];
+    for (int i = 0; i < n * n; i++) {
+        A[i] = (float)(i % 7) - 3.0f;
+        B[i] = (float)(i % 5) - 2.0f;
+    }
+    for (int rep = 0; rep < 30; rep++) {
+        count_job j = {calloc(100, sizeof(atomic_int)), 0};
+        nbi_parallel_for(100, count_task, &j);
+        if (atomic_load(&j.calls) != 100) u->ok = 0;
+        free(j.hits);
+        if (nb_sgemm(0, 0, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n) != NB_OK) u->ok = 0;
+        /* small integers: the sum is exact in any order */
+        for (int i = 0; i < n; i += 17)
+            for (int jj = 0; jj < n; jj += 13) {
+                float e = 0.0f;
+                for (int k = 0; k < n; k++) e += A[i * n + k] * B[k * n + jj];
+                if (C[i * n + jj] != e) u->ok = 0;
+            }
+    }
+    return NULL;
+}
+
+static void test_concurrent_callers(void) {
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(2));
+    pthread_t th[3];
+    user_arg ua[3];
+    for (int i = 0; i < 3; i++) CHECK(pthread_create(&th[i], NULL, user_thread, &ua[i]) == 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(ua[i].ok);
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_BUILD 1
+#endif
+#endif
+#ifndef TSAN_BUILD
+#define TSAN_BUILD 0
+#endif
+
+/* A forked child has none of the parent's workers: parallel calls still complete (on the
+ * caller), and nb_set_threads starts fresh workers there. */
+static void test_fork_child(void) {
+    CHECK_OK(nb_set_threads(2));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        atomic_int hits[64];
+        for (int i = 0; i < 64; i++) atomic_init(&hits[i], 0);
+        count_job j = {hits, 0};
+        nbi_parallel_for(64, count_task, &j);
+        int ok = atomic_load(&j.calls) == 64;
+#if !TSAN_BUILD /* ThreadSanitizer refuses to start threads after a multi-threaded fork */
+        ok &= nb_set_threads(3) == NB_OK && nb_get_threads() == 3;
+#endif
+        atomic_store(&j.calls, 0);
+        nbi_parallel_for(64, count_task, &j);
+        ok &= atomic_load(&j.calls) == 64;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_set_threads_errors(void) {
+    int n = nb_get_threads();
+    CHECK(n >= 1 && n <= NBI_MAX_THREADS);
+    CHECK(nb_set_threads(0) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "nb_set_threads") != NULL);
+    CHECK(nb_set_threads(NBI_MAX_THREADS + 1) == NB_ERR_ARG);
+    CHECK(nb_get_threads() == n);
+}
+
+static void test_split_range(void) {
+    /* the shares tile [0, n) in order, cut at multiples of the grain */
+    for (int64_t n = 0; n < 70; n += 3)
+        for (int nt = 1; nt <= 5; nt++) {
+            int64_t prev = 0;
+            for (int t = 0; t < nt; t++) {
+                int64_t lo, hi;
+                nbi_split_range(n, 16, t, nt, &lo, &hi);
+                CHECK(lo == prev && hi >= lo && (hi == n || hi % 16 == 0));
+                prev = hi;
+            }
+            CHECK(prev == n);
+        }
+}
+
+static const nbt_case cases[] = {
+    {"parallel_for_covers_each_task_once", test_parallel_for_covers_each_task_once},
+    {"parallel_run", test_parallel_run},
+    {"wait_count", test_wait_count},
+    {"nested_runs_inline", test_nested_runs_inline},
+    {"concurrent_callers", test_concurrent_callers},
+    {"fork_child", test_fork_child},
+    {"set_threads_errors", test_set_threads_errors},
+    {"split_range", test_split_range},
+};
+NBT_MAIN(cases)
