@@ -243,7 +243,7 @@ static void test_errors(void) {
          "t.spec:3:14: unknown initialiser 'lecun'"},
         {"nabla-spec 1\ninput 4\ndense 3 init=uniform:1:1\n", NB_ERR_FORMAT, "needs A < B"},
         {"nabla-spec 1\ninput 4\ndense 3 init=constant:x\n", NB_ERR_FORMAT,
-         "t.spec:3:23: expected a number in initialiser 'constant:x', got 'x'"},
+         "t.spec:3:23: expected a number (in the range of a float) in initialiser 'constant:x', got 'x'"},
         {"nabla-spec 1\ninput 4\ndense 3 alpha=1 alpha=2\n", NB_ERR_FORMAT,
          "t.spec:3:17: option 'alpha' is given twice (first at column 9)"},
         {"nabla-spec 1\ninput 4\ndense 3 name=\"a b\n", NB_ERR_FORMAT, "t.spec:3:14: unterminated quote"},

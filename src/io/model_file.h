@@ -18,4 +18,7 @@ typedef struct nbi_pinfo {
 
 nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi);
 
+/* nb_model_load on a parsed file (the fuzzer's entry point). */
+nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model_file *info);
+
 #endif

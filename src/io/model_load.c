@@ -336,16 +336,14 @@ void nb_model_file_free(nb_model_file *info) {
     memset(info, 0, sizeof *info);
 }
 
-nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info) {
+nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model_file *info) {
     if (info) memset(info, 0, sizeof *info);
-    if (!model) return nbi_error(NB_ERR_ARG, "nb_model_load: model is NULL");
     *model = NULL;
-    nb_safetensors *st;
-    nb_status s = nb_safetensors_read(path, &st);
-    if (s != NB_OK) return s;
+    const char *path = st->name;
     const char *ver = nb_safetensors_meta(st, "nabla.format_version");
     const char *text = nb_safetensors_meta(st, "nabla.spec");
     int64_t version = 0;
+    nb_status s = NB_OK;
     if (!ver || !text) {
         s = nbi_error(NB_ERR_FORMAT, "%s: a safetensors file without nabla's metadata (%s is "
                       "missing): it holds weights only; build the model from its spec and load "
@@ -358,12 +356,15 @@ nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info)
                       "nabla's (%d): update nabla", path, (long long)version,
                       NB_MODEL_FORMAT_VERSION);
     }
+    /* Every parameter must be in the file, at 2 bytes or more: a spec that asks for more is
+     * refused before its parameters are allocated. */
+    int64_t limit = (int64_t)(st->data_len / 2) + 1;
     nb_spec *spec = NULL;
     nb_model *m = NULL;
     char name[512];
     snprintf(name, sizeof name, "%s [nabla.spec]", path);
-    if (s == NB_OK) s = nb_spec_parse(text, strlen(text), name, NULL, &spec);
-    if (s == NB_OK) s = nb_spec_build(spec, &m);
+    if (s == NB_OK) s = nbi_spec_parse(text, strlen(text), name, NULL, limit, &spec);
+    if (s == NB_OK) s = nbi_spec_build(spec, limit, &m);
     if (s == NB_OK) s = load_params(m, st);
     if (s == NB_OK && info) {
         info->format_version = (int)version;
@@ -374,7 +375,6 @@ nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info)
         if (s == NB_OK) s = read_info(st, m, info);
     }
     nb_spec_free(spec);
-    nb_safetensors_free(st);
     if (s != NB_OK) {
         if (info) nb_model_file_free(info);
         nb_model_free(m);
@@ -382,4 +382,16 @@ nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info)
     }
     *model = m;
     return NB_OK;
+}
+
+nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info) {
+    if (info) memset(info, 0, sizeof *info);
+    if (!model) return nbi_error(NB_ERR_ARG, "nb_model_load: model is NULL");
+    *model = NULL;
+    nb_safetensors *st;
+    nb_status s = nb_safetensors_read(path, &st);
+    if (s != NB_OK) return s;
+    s = nbi_model_from_st(st, model, info);
+    nb_safetensors_free(st);
+    return s;
 }

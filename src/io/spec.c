@@ -8,7 +8,9 @@
  * not fit — is reported while the line it comes from is known. */
 #include "io/spec.h"
 #include "io/io.h"
+#include "nn/nn.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -355,7 +357,7 @@ static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
     if (!strcmp(word, "none") && !rest) {
         d->norm = NB_NORM_NONE;
     } else if (!strcmp(word, "scale") && rest) {
-        if (!nbi_tok_to_double(l, rest, &b) || !(b != 0.0))
+        if (!nbi_tok_to_double(l, rest, &b) || !((float)b != 0.0f) || !isfinite((float)b))
             return nbi_line_error(l, col, "expected scale:D with a non-zero number D (x' = "
                                   "x / D), got '%s'", v);
         d->norm = NB_NORM_CONST;
@@ -370,7 +372,7 @@ static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
             memcpy(num, rest, al);
             num[al] = 0;
             ok = nbi_tok_to_double(l, num, &a) && nbi_tok_to_double(l, rest + al + 1, &b) &&
-                 b != 0.0;
+                 (float)b != 0.0f && isfinite((float)a) && isfinite((float)b);
         }
         if (!ok)
             return nbi_line_error(l, col, "expected const:SHIFT:DIV with DIV non-zero (x' = "
@@ -664,6 +666,11 @@ static nb_status parse_header(nbi_line *l) {
 
 nb_status nb_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
                         nb_spec **out) {
+    return nbi_spec_parse(text, len, name, base_dir, 0, out);
+}
+
+nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                         int64_t limit, nb_spec **out) {
     if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_parse: out is NULL");
     *out = NULL;
     if (!text && len) return nbi_error(NB_ERR_ARG, "nb_spec_parse: text is NULL");
@@ -714,7 +721,7 @@ nb_status nb_spec_parse(const char *text, size_t len, const char *name, const ch
     }
     if (st == NB_OK && s->has_input) {
         nb_model *m = NULL;
-        st = nb_spec_build(s, &m);
+        st = nbi_spec_build(s, limit, &m);
         nb_model_free(m);
     }
     if (st != NB_OK) {
@@ -749,6 +756,10 @@ nb_status nb_spec_read(const char *path, nb_spec **out) {
 }
 
 nb_status nb_spec_build(const nb_spec *s, nb_model **out) {
+    return nbi_spec_build(s, 0, out);
+}
+
+nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
     if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_build: out is NULL");
     *out = NULL;
     if (!s) return nbi_error(NB_ERR_ARG, "nb_spec_build: spec is NULL");
@@ -757,6 +768,7 @@ nb_status nb_spec_build(const nb_spec *s, nb_model **out) {
                          "model (add e.g. 'input 784' and the layers)", s->priv->name);
     nb_model *m = nb_model_new(s->in_rank, s->in_shape, s->seed);
     if (!m) return NB_ERR_NOMEM;
+    nb_model_params(m)->limit = limit;
     nb_status st = NB_OK;
     for (int i = 0; i < s->priv->n && st == NB_OK; i++) {
         const layer_line *ll = &s->priv->layers[i];
@@ -767,6 +779,7 @@ nb_status nb_spec_build(const nb_spec *s, nb_model **out) {
         NBI_ASSERT(st != NB_OK || known);
         nbi_line_free(&l);
     }
+    nb_model_params(m)->limit = 0;
     if (st != NB_OK) {
         nb_model_free(m);
         return st;

@@ -87,6 +87,12 @@ nb_status nbi_line_done(nbi_line *l, int max_pos);
 bool nbi_tok_to_int(const char *s, int64_t *out);
 bool nbi_tok_to_double(nbi_line *l, const char *s, double *out);
 
+/* nb_spec_parse and nb_spec_build with a bound on the model's size: limit > 0 refuses a model
+ * of more than `limit` parameters (before allocating them), for specs from untrusted files. */
+nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                         int64_t limit, nb_spec **out);
+nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out);
+
 /* ---- layer lines (spec_layers.c) --------------------------------------------------------- */
 
 /* Builds the layer of line l onto m: the layer-kind table's parser for l->kind. false in

@@ -3,6 +3,7 @@
 #include "io/spec.h"
 #include "data/data.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -229,6 +230,9 @@ nb_status nbi_opt_float(nbi_line *l, const char *key, const char *what, double l
                         float *out) {
     double v = *out;
     nb_status s = nbi_opt_double(l, key, what, lo, hi, &v);
+    if (s == NB_OK && !isfinite((float)v))
+        return nbi_line_error(l, nbi_opt_col(l, key), "%s is out of the range of a float, got "
+                              "%g", what, v);
     if (s == NB_OK) *out = (float)v;
     return s;
 }
@@ -328,9 +332,9 @@ nb_status nbi_opt_init(nbi_line *l, const char *key, nb_init *out) {
             return nbi_line_error(l, o->val.col, "too many numbers in initialiser '%s'", v);
         memcpy(buf, p, len);
         buf[len] = 0;
-        if (!nbi_tok_to_double(l, buf, &num[n]))
-            return nbi_line_error(l, o->val.col + (int)(p - v), "expected a number in "
-                                  "initialiser '%s', got '%s'", v, buf);
+        if (!nbi_tok_to_double(l, buf, &num[n]) || !isfinite((float)num[n]))
+            return nbi_line_error(l, o->val.col + (int)(p - v), "expected a number (in the "
+                                  "range of a float) in initialiser '%s', got '%s'", v, buf);
         n++;
         p += len;
     }

@@ -43,6 +43,8 @@ struct nb_params {
     int64_t numel, cap;
     nbi_param **items; /* in order of addition */
     int n, cap_items;
+    int64_t limit;     /* > 0: adding past this many scalars fails (a model built from an
+                          untrusted file may not be larger than the file) */
 };
 
 /* nb_params_add with a status (the tensor in *out). */
