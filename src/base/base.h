@@ -34,6 +34,9 @@ void nbi_text_printf(nbi_text *t, const char *fmt, ...) NBI_PRINTF(2, 3);
  * with '.' as the decimal point whatever the locale. */
 void nbi_text_float(nbi_text *t, float v);
 void nbi_text_double(nbi_text *t, double v);
+/* A value of the spec format: as it is, or in double quotes (with \" and \\) when it would
+ * not read back as one word (blanks, quotes, '#', or empty). No newlines. */
+void nbi_text_value(nbi_text *t, const char *v);
 /* NB_OK, or NB_ERR_NOMEM (with a message naming `what`) if an append failed. */
 nb_status nbi_text_status(const nbi_text *t, const char *what);
 /* The text (never NULL: "" when empty), owned by t. */
@@ -123,6 +126,9 @@ void nbi_text_printf(nbi_text *t, const char *fmt, ...) NBI_PRINTF(2, 3);
  * with '.' as the decimal point whatever the locale. */
 void nbi_text_float(nbi_text *t, float v);
 void nbi_text_double(nbi_text *t, double v);
+/* A value of the spec format: as it is, or in double quotes (with \" and \\) when it would
+ * not read back as one word (blanks, quotes, '#', or empty). No newlines. */
+void nbi_text_value(nbi_text *t, const char *v);
 /* NB_OK, or NB_ERR_NOMEM (with a message naming `what`) if an append failed. */
 nb_status nbi_text_status(const nbi_text *t, const char *what);
 /* The text (never NULL: "" when empty), owned by t. */

@@ -126,6 +126,23 @@ void nbi_fmt_double(char *buf, size_t n, double v) {
     fix_point(buf);
 }
 
+void nbi_text_value(nbi_text *t, const char *v) {
+    bool plain = v[0] != 0;
+    for (const char *p = v; *p; p++)
+        if (*p == ' ' || *p == '\t' || *p == '"' || *p == '\\' || *p == '#' || *p == '\r')
+            plain = false;
+    if (plain) {
+        nbi_text_puts(t, v);
+        return;
+    }
+    nbi_text_puts(t, "\"");
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\') nbi_text_puts(t, "\\");
+        nbi_text_put(t, p, 1);
+    }
+    nbi_text_puts(t, "\"");
+}
+
 void nbi_text_float(nbi_text *t, float v) {
     char b[48];
     nbi_fmt_float(b, sizeof b, v);

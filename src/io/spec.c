@@ -427,24 +427,6 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
     return s;
 }
 
-/* A value for a canonical line, quoted when it would not read back as one word. */
-static void put_value(nbi_text *t, const char *v) {
-    bool plain = v[0] != 0;
-    for (const char *p = v; *p; p++)
-        if (*p == ' ' || *p == '\t' || *p == '"' || *p == '\\' || *p == '#' || *p == '\r')
-            plain = false;
-    if (plain) {
-        nbi_text_puts(t, v);
-        return;
-    }
-    nbi_text_puts(t, "\"");
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\') nbi_text_puts(t, "\\");
-        nbi_text_put(t, p, 1);
-    }
-    nbi_text_puts(t, "\"");
-}
-
 static void data_text(const nb_data_spec *d, nbi_text *t) {
     const char *keys[] = {"train", "train_labels", "val", "val_labels", "test", "test_labels",
                           "label"};
@@ -454,7 +436,7 @@ static void data_text(const nb_data_spec *d, nbi_text *t) {
     for (int i = 0; i < 7; i++) {
         if (!vals[i]) continue;
         nbi_text_printf(t, " %s=", keys[i]);
-        put_value(t, vals[i]);
+        nbi_text_value(t, vals[i]);
     }
     if (d->format[0]) nbi_text_printf(t, " format=%s", d->format);
     if (d->has_val_split) {

@@ -81,7 +81,10 @@ void nbi_model_spec_text(const nb_model *m, nbi_text *t) {
         l->vt->spec(l, t);
         char def[NBI_LAYER_NAME_MAX + 16];
         snprintf(def, sizeof def, "%s_%d", l->vt->stem, kind_index(m, i));
-        if (strcmp(def, l->name) != 0) nbi_text_printf(t, " name=%s", l->name);
+        if (strcmp(def, l->name) != 0) {
+            nbi_text_puts(t, " name=");
+            nbi_text_value(t, l->name);
+        }
         nbi_text_puts(t, "\n");
     }
 }
