@@ -95,8 +95,23 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_A)
 
 examples: $(EXAMPLES)
 
-demo: $(BUILD)/examples/xor
+# XOR, then the digits classifier (data/digits/, shipped), then one epoch of the Fashion-MNIST
+# MLP when Debian's dataset-fashion-mnist is installed.
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+demo: $(BUILD)/examples/xor $(BUILD)/examples/digits $(BUILD)/examples/fmnist_mlp
+	@echo "== XOR: a 2-4-1 sigmoid network, plain gradient descent"
 	$(BUILD)/examples/xor
+	@echo "== digits: 8x8 handwritten digits, 64-64-10 MLP"
+	$(BUILD)/examples/digits
+	@if [ -d "$(FMNIST_DIR)" ] && [ "$(ZLIB)" != 1 ]; then \
+	    echo "== Fashion-MNIST: skipped (its IDX files are gzip-compressed and this build has no zlib; apt-get install zlib1g-dev)"; \
+	elif [ -d "$(FMNIST_DIR)" ]; then \
+	    echo "== Fashion-MNIST: 784-256-128-10 MLP, one epoch"; \
+	    echo "$(BUILD)/examples/fmnist_mlp --data $(FMNIST_DIR) --epochs 1"; \
+	    $(BUILD)/examples/fmnist_mlp --data "$(FMNIST_DIR)" --epochs 1 || exit 1; \
+	else \
+	    echo "== Fashion-MNIST: skipped ($(FMNIST_DIR) not found; apt-get install dataset-fashion-mnist)"; \
+	fi
 
 test: $(TESTS)
 	@sh tests/run.sh $(BUILD)/tests

@@ -10,7 +10,8 @@
  *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
  *   io.h        the spec format, safetensors model files, PyTorch interop
  *   nn.h        parameters, initialisers, layers, models
- *   optim.h     optimizers, learning-rate schedules, gradient clipping */
+ *   optim.h     optimizers, learning-rate schedules, gradient clipping
+ *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
 #ifndef NABLA_H
 #define NABLA_H
 
@@ -25,5 +26,6 @@
 #include "nabla/optim.h"
 #include "nabla/data.h"
 #include "nabla/io.h"
+#include "nabla/train.h"
 
 #endif

@@ -107,8 +107,8 @@ nb_optim *nb_spec_optim(const nb_spec *s, nb_params *ps);
  * (0 and the error set when out of memory). */
 size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n);
 
-/* The loss names the "loss" line accepts: "cross_entropy", "nll", "mse", "l1", "bce",
- * "bce_with_logits"; NULL-terminated. */
+/* The loss names the "loss" line accepts: "cross_entropy", "nll", "mse", "l1" (or "mae"),
+ * "bce", "bce_with_logits" (or "bce_logits"); NULL-terminated. */
 const char *const *nb_spec_loss_names(void);
 
 /* ---- safetensors -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ struct nbi_spec_priv {
 };
 
 static const char *const loss_names[] = {
-    "cross_entropy", "nll", "mse", "l1", "bce", "bce_with_logits", NULL,
+    "cross_entropy", "nll", "mse", "l1", "mae", "bce", "bce_with_logits", "bce_logits", NULL,
 };
 
 const char *const *nb_spec_loss_names(void) { return loss_names; }
@@ -581,7 +581,8 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
         for (int i = 0; loss_names[i]; i++) ok = ok || !strcmp(loss_names[i], name);
         if (!ok)
             return nbi_line_error(l, l->pos[0].col, "unknown loss '%s' (expected one of: "
-                                  "cross_entropy, nll, mse, l1, bce, bce_with_logits)", name);
+                                  "cross_entropy, nll, mse, l1 (or mae), bce, bce_with_logits "
+                                  "(or bce_logits))", name);
         snprintf(s->loss, sizeof s->loss, "%s", name);
         s->has_loss = 1;
         return nbi_line_done(l, 1);

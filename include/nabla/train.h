@@ -1,0 +1,317 @@
+/* nabla/train.h — training a model on a dataset, Keras-style: fit, evaluate, predict; the
+ * metrics they report; the per-epoch history (kept in memory, logged as CSV, plotted as SVG);
+ * early stopping, checkpoint and progress callbacks; and the training state that lets an
+ * interrupted run continue bit for bit.
+ *
+ *     nb_fit_opts fo = nb_fit_defaults();
+ *     fo.epochs = 10;  fo.batch_size = 64;  fo.loss = NB_LOSS_CROSS_ENTROPY;
+ *     fo.metrics = NB_METRIC_ACCURACY;  fo.val_split = 0.1;  fo.progress = stderr;
+ *     nb_history h = {0};
+ *     nb_status s = nb_fit(model, opt, train, &fo, &h);   // one line (or a live bar) per epoch
+ *     ...
+ *     nb_metrics *mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY |
+ *                                     NB_METRIC_CONFUSION, 10, 0);
+ *     nb_evaluate(model, test, NULL, mt);                  // then nb_metrics_result(mt, &v)
+ *
+ * The library never prints on its own: progress goes to the FILE* given in the options (NULL
+ * or verbose 0: nothing). Files (history CSV, SVG plot) are written atomically. Checkpoints
+ * are the caller's: fit calls a function the caller supplies (e.g. one that calls the model
+ * file writer) and knows nothing of file formats.
+ *
+ * A training epoch allocates nothing from the heap once running: batches come from the data
+ * loader's buffers (prefetched on another thread when asked), activations from a context
+ * arena reset after each step, metrics accumulate into buffers made before the first epoch. */
+#ifndef NABLA_TRAIN_H
+#define NABLA_TRAIN_H
+
+#include "nabla/data.h"
+#include "nabla/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- losses --------------------------------------------------------------------------------
+ * What the model's output means and what the data's y must be:
+ *   CROSS_ENTROPY  logits [N, C], y class labels (i32) in [0, C)    softmax cross-entropy
+ *   NLL            log-probabilities [N, C], y labels               negative log-likelihood
+ *   MSE, MAE       any output, y f32 targets of the output's shape  mean squared / absolute
+ *   BCE            probabilities in [0, 1], y f32 targets in [0, 1] binary cross-entropy
+ *   BCE_LOGITS     logits, y f32 targets in [0, 1]                  the same from logits
+ * Every loss is the mean over the batch (PyTorch's default reduction). */
+typedef enum nb_loss_kind {
+    NB_LOSS_CROSS_ENTROPY = 0,
+    NB_LOSS_NLL,
+    NB_LOSS_MSE,
+    NB_LOSS_MAE,
+    NB_LOSS_BCE,
+    NB_LOSS_BCE_LOGITS,
+    NB_LOSS_COUNT
+} nb_loss_kind;
+
+/* "cross_entropy", "nll", "mse", "mae", "bce", "bce_logits"; NULL for an unknown value. */
+const char *nb_loss_name(nb_loss_kind k);
+/* The kind with that name (the names above; also "mean_squared_error", "l1",
+ * "categorical_crossentropy", "binary_crossentropy"); -1 if there is none. */
+int nb_loss_from_name(const char *name);
+/* The loss of a batch as an op in ctx (recorded on the tape): a one-element tensor. The
+ * message of an error names the loss and the shapes and says what y must be. */
+nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor *y);
+
+/* ---- metrics -------------------------------------------------------------------------------
+ * The loss is always measured; these add more, as bit flags:
+ *   ACCURACY   classifiers (CROSS_ENTROPY, NLL): argmax of the output == label; binary
+ *              outputs (BCE: p > 0.5, BCE_LOGITS: x > 0) against targets > 0.5; regression
+ *              outputs: not defined (an error)
+ *   TOP_K      the label among the k largest outputs (ties: the earlier index ranks higher)
+ *   MSE, MAE   mean squared / absolute error between output and target, over every element
+ *              (for labels: against the one-hot vector of the label)
+ *   CONFUSION  counts[true][predicted], num_classes x num_classes (binary: 2 x 2) */
+enum {
+    NB_METRIC_ACCURACY = 1u << 0,
+    NB_METRIC_TOP_K = 1u << 1,
+    NB_METRIC_MSE = 1u << 2,
+    NB_METRIC_MAE = 1u << 3,
+    NB_METRIC_CONFUSION = 1u << 4,
+};
+
+/* The values of the metrics over the samples seen (NaN for those not measured). */
+typedef struct nb_metric_values {
+    double loss;
+    double accuracy;
+    double top_k;      /* top-k accuracy */
+    double mse;
+    double mae;
+    int64_t count;     /* samples */
+} nb_metric_values;
+
+/* An accumulator of metrics over batches. num_classes is needed for the confusion matrix and
+ * top-k (0: no confusion matrix); top_k 0 means 5. Holds its buffers from creation on, so
+ * updates allocate nothing. */
+typedef struct nb_metrics nb_metrics;
+
+nb_metrics *nb_metrics_new(nb_loss_kind loss, unsigned which, int num_classes, int top_k);
+void nb_metrics_free(nb_metrics *mt); /* NULL is a no-op */
+void nb_metrics_reset(nb_metrics *mt);
+/* Adds a batch: pred [N, ...] (the model's output), y its labels (i32 [N]) or targets (f32,
+ * pred's shape), and batch_loss the batch's mean loss (NaN: not tracked). */
+nb_status nb_metrics_update(nb_metrics *mt, const nb_tensor *pred, const nb_tensor *y,
+                            double batch_loss);
+/* The metrics so far: the loss is the sample-weighted mean of the batch losses. */
+void nb_metrics_result(const nb_metrics *mt, nb_metric_values *out);
+/* The confusion matrix (row = true class, column = predicted; row-major), or NULL when not
+ * measured; *k gets its size. */
+const int64_t *nb_metrics_confusion(const nb_metrics *mt, int *k);
+/* The matrix as an aligned table with row and column totals and per-class recall;
+ * class_names may be NULL (then 0, 1, ...). */
+nb_status nb_confusion_print(const int64_t *cm, int k, const char *const *class_names, FILE *f);
+
+/* ---- history ------------------------------------------------------------------------------- */
+
+/* One epoch of training. */
+typedef struct nb_epoch_record {
+    int64_t epoch;          /* 1-based */
+    int64_t step;           /* optimizer steps taken at the end of the epoch */
+    double lr;              /* the learning rate of the epoch's last step */
+    double seconds;         /* wall time of the training part (validation excluded) */
+    double samples_per_s;   /* training samples / seconds */
+    nb_metric_values train;
+    nb_metric_values val;   /* NaN values and count 0 without validation */
+    int has_val;
+} nb_epoch_record;
+
+/* Every epoch of a run (of several runs when a resumed fit appends). Start with a zeroed
+ * struct; fit appends; nb_history_free releases. `metrics` and `top_k` say which columns the
+ * CSV has. */
+typedef struct nb_history {
+    nb_epoch_record *rec;
+    int n, cap;
+    unsigned metrics;
+    int top_k;
+} nb_history;
+
+void nb_history_free(nb_history *h); /* frees the records and zeroes h; NULL is a no-op */
+/* Value of a metric by name: "loss", "accuracy", "top5_accuracy" (top<k>), "mse", "mae",
+ * "lr", "seconds", "samples_per_s", each of the first five with a "val_" prefix for
+ * validation. NB_ERR_ARG (the message lists the names) for an unknown name. */
+nb_status nb_record_value(const nb_epoch_record *r, const char *name, int top_k, double *out);
+
+/* The history as CSV: a header "epoch,step,lr,seconds,samples_per_s,loss,..." then one row
+ * per epoch (metrics in the order loss, accuracy, top<k>_accuracy, mse, mae; then the same
+ * with val_; only those measured; numbers with 9 significant digits, empty for NaN).
+ * Written atomically (temporary file, fsync, rename). */
+nb_status nb_history_write_csv(const nb_history *h, const char *path);
+/* Reads such a file back (to continue a log after a resume), replacing h's records. A
+ * malformed file gives NB_ERR_FORMAT with the line and column. */
+nb_status nb_history_read_csv(nb_history *h, const char *path);
+nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const char *name);
+/* An SVG plot of the loss (left panel) and accuracy (right panel; only when measured) against
+ * the epoch, train and validation curves, with axes, ticks, labels and a legend. `title` may be
+ * NULL. Written atomically. */
+nb_status nb_history_write_svg(const nb_history *h, const char *path, const char *title);
+
+/* ---- training state, for exact resume --------------------------------------------------------
+ * Everything fit needs, besides the model's parameters and the optimizer's state (see
+ * nb_optim_state_buffer in optim.h), to continue a run bit for bit: a plain struct, to be saved with
+ * a checkpoint and restored before calling fit again with the same options (and the same data
+ * and thread count). The schedule's position is `step` for per-step schedules and `epoch` for
+ * per-epoch ones. */
+#define NB_TRAIN_STATE_VERSION 1
+
+typedef struct nb_train_state {
+    int version;            /* 0: fresh (fit seeds it from nb_fit_opts.seed); else 1 */
+    int64_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps taken (= nb_optim_step_count) */
+    nb_rng shuffle_rng;     /* draws each epoch's sample order */
+    nb_rng dropout_rng;     /* draws dropout masks in training forwards */
+    double best;            /* the monitored metric's best value (NaN: none yet) */
+    int64_t best_epoch;     /* the epoch that reached it (0: none) */
+    int64_t wait;           /* epochs since then without improvement */
+    int stopped;            /* 1: early stopping ended the run */
+} nb_train_state;
+
+/* A fresh state: epoch 0, both generators derived from seed (as fit does). */
+void nb_train_state_init(nb_train_state *st, uint64_t seed);
+
+/* ---- callbacks --------------------------------------------------------------------------- */
+
+enum {
+    NB_CHECKPOINT_PERIODIC = 1u << 0, /* every checkpoint_every epochs */
+    NB_CHECKPOINT_BEST = 1u << 1,     /* the monitored metric improved */
+};
+
+/* What a checkpoint function gets: the model and optimizer after the epoch, the training
+ * state (epoch = the epoch just finished), the epoch's record, and why (NB_CHECKPOINT_*
+ * flags; both when both apply). A non-OK return stops fit with that status. */
+typedef struct nb_checkpoint_info {
+    nb_model *model;
+    nb_optim *optim;
+    const nb_train_state *state;
+    const nb_epoch_record *record;
+    unsigned reason;
+} nb_checkpoint_info;
+typedef nb_status (*nb_checkpoint_fn)(const nb_checkpoint_info *info, void *user);
+
+/* After every batch: a non-zero return stops training after this batch (the epoch is then
+ * recorded as it stands). */
+typedef struct nb_batch_info {
+    int64_t epoch;          /* 1-based */
+    int64_t batch;          /* 0-based within the epoch */
+    int64_t num_batches;
+    int64_t size;           /* samples in this batch */
+    int64_t step;           /* optimizer steps taken, this one included */
+    double loss;            /* this batch's loss */
+    double lr;              /* the rate this step used */
+} nb_batch_info;
+typedef int (*nb_batch_fn)(const nb_batch_info *b, void *user);
+/* After every epoch (after validation, early stopping and checkpoints): non-zero stops. */
+typedef int (*nb_epoch_fn)(const nb_epoch_record *r, const nb_train_state *st, void *user);
+
+/* ---- fit ----------------------------------------------------------------------------------- */
+
+typedef enum nb_monitor_mode {
+    NB_MONITOR_AUTO = 0, /* max for accuracies, min for the rest */
+    NB_MONITOR_MIN,
+    NB_MONITOR_MAX,
+} nb_monitor_mode;
+
+typedef enum nb_progress_mode {
+    NB_PROGRESS_AUTO = 0, /* a live bar when the stream is a terminal, lines otherwise */
+    NB_PROGRESS_BAR,
+    NB_PROGRESS_LINES,
+} nb_progress_mode;
+
+typedef struct nb_fit_opts {
+    int64_t epochs;           /* train until this many epochs are done (a resumed run too) */
+    int64_t batch_size;       /* default 32 */
+    nb_loss_kind loss;        /* default CROSS_ENTROPY */
+    unsigned metrics;         /* NB_METRIC_* (the loss is always there) */
+    int top_k;                /* for NB_METRIC_TOP_K; default 5 */
+    uint64_t seed;            /* seeds a fresh training state and the validation split */
+    int no_shuffle;           /* 1: the dataset's order every epoch */
+    int drop_last;            /* 1: skip a final partial batch */
+    int prefetch;             /* 1: assemble the next batch on a background thread */
+    const nb_norm *norm;      /* applied to every batch (train, validation); NULL: none */
+
+    /* validation, after every epoch: a separate set, or a held-out fraction of `train`
+     * (nb_dataset_split with `seed`); neither: no validation */
+    const nb_dataset *val;
+    double val_split;
+    int64_t val_batch_size;   /* default 256 */
+
+    /* learning rate: a schedule, stepped per optimizer step or per epoch; NULL: the
+     * optimizer's own rate (or the schedule already attached to it) */
+    const nb_schedule *schedule;
+    int schedule_per_epoch;
+
+    /* the monitored metric, for early stopping, restoring and best checkpoints: a name as for
+     * nb_record_value; NULL: "val_loss" with validation, else "loss" */
+    const char *monitor;
+    nb_monitor_mode mode;
+    double min_delta;         /* an improvement must beat the best by more than this */
+    int early_stopping;       /* 1: stop after `patience` epochs without improvement */
+    int patience;
+    int restore_best;         /* 1: at the end, put back the weights of the best epoch */
+
+    nb_checkpoint_fn checkpoint;
+    void *checkpoint_user;
+    int checkpoint_every;     /* > 0: every N epochs */
+    int checkpoint_best;      /* 1: whenever the monitored metric improves */
+
+    nb_batch_fn on_batch;
+    nb_epoch_fn on_epoch;
+    void *hook_user;
+
+    /* progress on `progress` (NULL: none). verbose 0: nothing; 1: a bar or a line per epoch
+     * and the reason training stopped; 2: also a header (samples, batches, optimizer) and,
+     * on a terminal, each epoch's line kept after its bar */
+    FILE *progress;
+    int verbose;
+    nb_progress_mode progress_mode;
+
+    const char *csv_path;     /* the history as CSV after every epoch (NULL: none) */
+    const char *svg_path;     /* the plot after every epoch (NULL: none) */
+
+    /* in: where to start (zeroed: a fresh run); out: where training ended. NULL: fit uses a
+     * fresh state of its own. */
+    nb_train_state *state;
+} nb_fit_opts;
+
+/* The defaults above (epochs 1, batch 32, cross-entropy, verbose 1, no progress stream). */
+nb_fit_opts nb_fit_defaults(void);
+
+/* Trains model with opt on train. history (may be NULL) gets one record per epoch appended.
+ * A resumed run (state->epoch > 0) needs the optimizer in the state it had then (parameters,
+ * nb_optim_state_buffer, nb_optim_set_step_count) and the same options; the history may hold the
+ * earlier epochs (nb_history_read_csv), records after state->epoch are dropped. Returns NB_OK
+ * when the epochs are done or a callback or early stopping ended training. */
+nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
+                 const nb_fit_opts *opts, nb_history *history);
+
+/* ---- evaluate and predict ------------------------------------------------------------------ */
+
+typedef struct nb_eval_opts {
+    int64_t batch_size;       /* default 256 */
+    const nb_norm *norm;      /* applied to every batch; NULL: none */
+    int prefetch;
+} nb_eval_opts;
+
+/* Runs the model in inference mode over ds and accumulates into mt (reset first); the loss
+ * is mt's (nb_metrics_new). opts may be NULL. The model's training/inference mode is restored
+ * afterwards. A dataset that does not fit the model gives NB_ERR_SHAPE naming the model's
+ * first layer (or, for y, its last) and both shapes. */
+nb_status nb_evaluate(nb_model *model, const nb_dataset *ds, const nb_eval_opts *opts,
+                      nb_metrics *mt);
+
+/* The model's outputs for every sample of x ([N, input shape...] or [N, features]), in
+ * inference mode and batches of batch_size (0: 256): a new heap tensor [N, output shape...]
+ * (nb_tensor_free), or NULL with the error set. */
+nb_tensor *nb_predict(nb_model *model, const nb_tensor *x, int64_t batch_size);
+/* The same over a dataset's samples, normalised by norm (may be NULL). */
+nb_tensor *nb_predict_dataset(nb_model *model, const nb_dataset *ds, const nb_norm *norm,
+                              int64_t batch_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,98 @@
+/* train/train.h — internals shared by the training files: the progress reporter, the one
+ * batch loop that evaluation, validation and prediction share, and shape checks of a dataset
+ * against a model. */
+#ifndef NBI_TRAIN_H
+#define NBI_TRAIN_H
+
+#include "base/base.h"
+#include "nabla/train.h"
+
+#include <stdio.h>
+
+/* Is this loss a classifier's (output [N, C], y labels)? */
+static inline int nbi_loss_is_classifier(nb_loss_kind k) {
+    return k == NB_LOSS_CROSS_ENTROPY || k == NB_LOSS_NLL;
+}
+/* Is it a binary classifier's (outputs compared with 0.5 / 0 for accuracy)? */
+static inline int nbi_loss_is_binary(nb_loss_kind k) {
+    return k == NB_LOSS_BCE || k == NB_LOSS_BCE_LOGITS;
+}
+
+/* The loss an accumulator was made for. */
+nb_loss_kind nbi_metrics_loss(const nb_metrics *mt);
+
+/* Feeds epoch's value v of the monitored metric into st (best, best_epoch, wait): returns 1
+ * if it improved on the best by more than min_delta (or is the first value), else 0 and
+ * wait grows by one. NaN never improves. Keras's EarlyStopping rule. */
+int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
+                     double min_delta);
+
+/* Room for n records in all. */
+nb_status nbi_history_reserve(nb_history *h, int64_t n);
+
+/* ---- model and data shapes ---------------------------------------------------------------- */
+
+/* What a batch must look like for a model: its per-sample input shape (for the view that
+ * reshapes a flat batch) and its per-sample output. */
+typedef struct nbi_model_io {
+    int in_rank;
+    int64_t in_shape[NB_MAX_RANK];
+    int64_t in_features;   /* product of in_shape */
+    int out_rank;
+    int64_t out_shape[NB_MAX_RANK];
+    int64_t out_features;
+} nbi_model_io;
+
+void nbi_model_io_get(const nb_model *m, nbi_model_io *io);
+
+/* Checks that ds's samples fit the model's input (same number of features) and, when
+ * need_y, that its y suits the loss and the model's output. `fn` names the caller; the
+ * message names the model's first (or last) layer and both shapes. */
+nb_status nbi_check_data(const char *fn, const nb_model *m, const nbi_model_io *io,
+                         const nb_dataset *ds, int need_y, nb_loss_kind loss);
+
+/* A batch of the loader (flat [b, features]) viewed with the model's input shape, in ctx. */
+nb_tensor *nbi_batch_input(nb_ctx *ctx, const nbi_model_io *io, nb_tensor *flat, int64_t b);
+
+/* Runs the model (inference mode, no grad) over every batch of an epoch of ld and
+ * accumulates the loss and metrics into mt (not reset here). ctx is reset per batch. */
+nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb_ctx *ctx,
+                          nb_loss_kind loss, nb_metrics *mt);
+
+/* ---- progress ------------------------------------------------------------------------------ */
+
+typedef struct nbi_progress {
+    FILE *f;              /* NULL: silent */
+    int verbose;
+    int bar;              /* 1: live bar (terminal), 0: lines */
+    int64_t epochs;
+    int64_t epoch;
+    int64_t num_batches;
+    int64_t samples;      /* training samples per epoch */
+    unsigned metrics;
+    int top_k;
+    double t0;            /* epoch start */
+    double last_draw;
+    int last_len;         /* characters of the bar now on screen */
+    int width;            /* the terminal's columns (0: unknown) */
+} nbi_progress;
+
+void nbi_progress_init(nbi_progress *p, FILE *f, int verbose, nb_progress_mode mode,
+                       int64_t epochs, unsigned metrics, int top_k);
+void nbi_progress_epoch_begin(nbi_progress *p, int64_t epoch, int64_t num_batches,
+                              int64_t samples);
+/* After each batch: `done` samples so far, the running metrics. Redraws at most 10 times a
+ * second (and at the last batch). */
+void nbi_progress_batch(nbi_progress *p, int64_t batch, int64_t done,
+                        const nb_metric_values *run);
+/* The epoch's final line (on a terminal it replaces the bar). best: 1 if the monitored
+ * metric improved. */
+void nbi_progress_epoch_end(nbi_progress *p, const nb_epoch_record *r, int best);
+/* A free-form line (verbose >= level), after clearing a bar if one is showing. */
+void nbi_progress_note(nbi_progress *p, int level, const char *fmt, ...) NBI_PRINTF(3, 4);
+
+/* "loss 0.4123 - accuracy 0.8512 - val_loss ..." for a record, into buf. */
+void nbi_format_metrics(char *buf, size_t n, const nb_epoch_record *r, unsigned metrics,
+                        int top_k);
+
+#endif
