@@ -166,7 +166,10 @@ static void test_nabla_to_torch(void) {
         snprintf(model, sizeof model, "%s/model.safetensors", dir);
         snprintf(expect, sizeof expect, "%s/expected.txt", dir);
     }
-    nb_save_opts so = {.optim = opt, .has_progress = 1, .epoch = 1, .step = 20};
+    nb_run_state run = {.epoch = 1, .step = 20, .best = NAN};
+    nb_rng_seed(&run.shuffle_rng, 1);
+    nb_rng_seed(&run.dropout_rng, 2);
+    nb_save_opts so = {.optim = opt, .run = &run};
     CHECK_OK(nb_model_save(m, model, &so));
     write_fixture(expect, x, y);
 
@@ -212,7 +215,7 @@ static void test_committed_nabla_file(void) {
     if (m && fx) {
         compare_model(m, fx, "x", "y");
         CHECK(info.optim && nb_optim_step_count(info.optim) == 20);
-        CHECK(info.has_progress && info.epoch == 1 && info.step == 20);
+        CHECK(info.has_run && info.run.epoch == 1 && info.run.step == 20);
         CHECK(nb_optim_state_slots(info.optim) == 2);
     }
     nb_model_file_free(&info);

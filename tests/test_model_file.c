@@ -434,8 +434,11 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
     CHECK_OK(nb_norm_set(&norm, NB_NORM_STANDARD, 1, 6, shift, div));
     const char *classes[3] = {"cat", "dog", "a b"};
     const char *meta[2] = {"author", "test"};
-    nb_save_opts so = {.spec = spec, .norm = &norm, .optim = o, .has_progress = 1, .epoch = 3,
-                       .step = 21, .rng = &rng, .has_best = 1, .best = 0.1 + 0.2,
+    nb_rng drng;
+    nb_rng_seed(&drng, 5);
+    nb_run_state run = {.epoch = 3, .step = 21, .shuffle_rng = rng, .dropout_rng = drng,
+                        .best = 0.1 + 0.2, .best_epoch = 2, .wait = 1, .stopped = 1};
+    nb_save_opts so = {.spec = spec, .norm = &norm, .optim = o, .run = &run,
                        .monitor = "val_loss", .classes = classes, .num_classes = 3,
                        .meta = meta, .n_meta = 1};
     const char *path = tmp("ckpt.safetensors");
@@ -451,11 +454,15 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
         for (int i = 0; i < nb_model_layer_count(m); i++)
             CHECK(!strcmp(nb_model_layer_name(m, i), nb_model_layer_name(m2, i)));
         CHECK(info.format_version == 1);
-        CHECK(info.has_progress && info.epoch == 3 && info.step == 21);
-        CHECK(info.has_rng && !memcmp(info.rng.s, rng.s, sizeof rng.s));
-        CHECK(info.rng.has_spare == rng.has_spare && info.rng.spare == rng.spare);
-        CHECK(nb_rng_u64(&info.rng) == nb_rng_u64(&rng));
-        CHECK(info.has_best && info.best == 0.1 + 0.2 && !strcmp(info.monitor, "val_loss"));
+        const nb_run_state *r = &info.run;
+        CHECK(info.has_run && r->epoch == 3 && r->step == 21 && r->best_epoch == 2);
+        CHECK(r->wait == 1 && r->stopped == 1);
+        CHECK(!memcmp(r->shuffle_rng.s, rng.s, sizeof rng.s));
+        CHECK(r->shuffle_rng.has_spare == rng.has_spare && r->shuffle_rng.spare == rng.spare);
+        CHECK(!memcmp(&r->dropout_rng, &drng, sizeof drng));
+        nb_rng r2 = r->shuffle_rng;
+        CHECK(nb_rng_normal(&r2, 0, 1) == nb_rng_normal(&rng, 0, 1));
+        CHECK(r->best == 0.1 + 0.2 && !strcmp(info.monitor, "val_loss"));
         CHECK(info.num_classes == 3 && !strcmp(info.classes[2], "a b"));
         CHECK(info.norm.kind == NB_NORM_STANDARD && info.norm.per_feature && info.norm.n == 6);
         CHECK(same_floats(info.norm.shift, shift, 6) && same_floats(info.norm.div, div, 6));
@@ -549,7 +556,7 @@ static void test_torch_names_and_layout(void) {
     nb_model *m2;
     nb_model_file info;
     CHECK_OK(nb_model_load(path, &m2, &info));
-    CHECK(!info.optim && !info.has_rng && !info.has_progress && !info.has_best);
+    CHECK(!info.optim && !info.has_run && !info.monitor);
     CHECK(info.norm.kind == NB_NORM_NONE && info.num_classes == 0);
     nb_model_file_free(&info);
     nb_model_free(m2);
@@ -631,9 +638,14 @@ static void test_bad_metadata(void) {
         {"nabla.rng", "12 34", "metadata 'nabla.rng' is malformed", NB_ERR_FORMAT},
         {"nabla.rng", "0000000000000000 0000000000000000 0000000000000000 0000000000000000 00000000 0",
          "not all zero", NB_ERR_FORMAT},
+        {"nabla.rng.dropout", "0123456789abcdef 0123456789abcdef 0123456789abcdef 0123456789abcdeg 00000000 0",
+         "metadata 'nabla.rng.dropout' is malformed", NB_ERR_FORMAT},
         {"nabla.norm", "zscore", "metadata 'nabla.norm' is malformed", NB_ERR_FORMAT},
         {"nabla.epoch", "-3", "metadata 'nabla.epoch' is malformed", NB_ERR_FORMAT},
+        {"nabla.wait", "x", "metadata 'nabla.wait' is malformed", NB_ERR_FORMAT},
+        {"nabla.stopped", "2", "metadata 'nabla.stopped' is malformed: expected 0 or 1", NB_ERR_FORMAT},
         {"nabla.best", "best", "metadata 'nabla.best' is malformed", NB_ERR_FORMAT},
+        {"nabla.extra", "1", "", NB_OK},
         {"nabla.optim", "optimizer adam lr=x", "[nabla.optim]:1:19: expected a number for the learning rate", NB_ERR_FORMAT},
         {"nabla.optim", "optimizer sgd lr=0.1 momentum=0.5", "optimizer's state tensor 'optim.momentum_buffer.0.weight' is missing", NB_ERR_FORMAT},
         {"nabla.optim.schedule", "schedule cosine base_lr=1", "needs t_max", NB_ERR_FORMAT},
@@ -644,10 +656,14 @@ static void test_bad_metadata(void) {
     const char *names[2] = {"0.weight", "0.bias"};
     const char *path = tmp("meta.safetensors");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *meta[12] = {"nabla.format_version", "1", "nabla.spec",
+        const char *rng = "0123456789abcdef 0123456789abcdef 0123456789abcdef "
+                          "0123456789abcdef 3f800000 1";
+        const char *meta[40] = {"nabla.format_version", "1", "nabla.spec",
                                 "nabla-spec 1\ninput 3\ndense 1\n", "nabla.optim",
-                                "optimizer sgd lr=0.1"};
-        int n = 3;
+                                "optimizer sgd lr=0.1", "nabla.epoch", "1", "nabla.step", "2",
+                                "nabla.best_epoch", "1", "nabla.wait", "0", "nabla.stopped", "0",
+                                "nabla.rng", rng, "nabla.rng.dropout", rng, "nabla.best", "nan"};
+        int n = 11;
         for (int k = 0; k < n; k++)
             if (!strcmp(meta[2 * k], cases[i].key)) meta[2 * k + 1] = cases[i].value;
         bool found = false;
@@ -668,8 +684,23 @@ static void test_bad_metadata(void) {
         nb_status s = nb_model_load(path, &m, &info);
         CHECK_MSG(s == cases[i].status, "case %zu: %s (%s)", i, nb_status_str(s), nb_last_error());
         CHECK_MSG(strstr(nb_last_error(), cases[i].msg), "case %zu: %s", i, nb_last_error());
+        if (cases[i].status == NB_OK) {
+            CHECK(m && info.has_run && isnan(info.run.best) && info.run.step == 2);
+            nb_model_file_free(&info);
+            nb_model_free(m);
+            continue;
+        }
         CHECK(m == NULL && info.spec == NULL && info.optim == NULL);
     }
+    /* an incomplete run state is refused */
+    const char *part[6] = {"nabla.format_version", "1", "nabla.spec",
+                           "nabla-spec 1\ninput 3\ndense 1\n", "nabla.epoch", "1"};
+    CHECK_OK(nb_safetensors_write(path, 2, names, a, 3, part));
+    nb_model *m = NULL;
+    nb_model_file info;
+    CHECK(nb_model_load(path, &m, &info) == NB_ERR_FORMAT && !m);
+    CHECK(strstr(nb_last_error(), "'nabla.step' is malformed") &&
+          strstr(nb_last_error(), "the run state is incomplete"));
 }
 
 /* ---- saves that fail --------------------------------------------------------------------- */
@@ -747,8 +778,10 @@ static void test_load_allocation_failures(void) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     const char *cls[2] = {"x", "y"};
-    nb_save_opts so = {.spec = spec, .optim = o, .norm = &norm, .rng = &rng, .has_progress = 1,
-                       .has_best = 1, .best = 1, .monitor = "m", .classes = cls, .num_classes = 2};
+    nb_run_state run = {.epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng,
+                        .best = NAN};
+    nb_save_opts so = {.spec = spec, .optim = o, .norm = &norm, .run = &run, .monitor = "m",
+                       .classes = cls, .num_classes = 2};
     const char *path = tmp("alloc.safetensors");
     CHECK_OK(nb_model_save(m, path, &so));
     bool done = false;
@@ -761,7 +794,8 @@ static void test_load_allocation_failures(void) {
         CHECK_MSG(s == NB_OK || s == NB_ERR_NOMEM, "allocation %ld: %s (%s)", k,
                   nb_status_str(s), nb_last_error());
         done = s == NB_OK;
-        if (done) CHECK(info.optim && info.num_classes == 2 && info.norm.kind == NB_NORM_CONST);
+        if (done) CHECK(info.optim && info.num_classes == 2 && info.norm.kind == NB_NORM_CONST &&
+                        info.has_run && isnan(info.run.best) && info.run.step == 2);
         nb_model_file_free(&info);
         nb_model_free(m2);
     }

@@ -161,17 +161,26 @@ nb_status nb_safetensors_write(const char *path, int n, const char *const *names
  * drop the keys that start with "optim."). */
 #define NB_MODEL_FORMAT_VERSION 1
 
+/* The state of a training run that a checkpoint keeps, so that training resumed from it
+ * continues bit for bit (the fields of train.h's nb_train_state, which the nabla tool copies
+ * in and out). */
+typedef struct nb_run_state {
+    int64_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps taken */
+    nb_rng shuffle_rng;     /* draws each epoch's sample order */
+    nb_rng dropout_rng;     /* draws dropout masks */
+    double best;            /* the monitored metric's best value (NaN: none yet) */
+    int64_t best_epoch;     /* the epoch that reached it (0: none) */
+    int64_t wait;           /* epochs since then without improvement */
+    int stopped;            /* 1: early stopping ended the run */
+} nb_run_state;
+
 typedef struct nb_save_opts {
     const nb_spec *spec;        /* training settings stored after the architecture */
     const nb_norm *norm;        /* the input normalisation */
     const nb_optim *optim;      /* settings, step count, learning rate, schedule, state */
-    int has_progress;           /* 1: store epoch and step */
-    int64_t epoch;              /* epochs completed */
-    int64_t step;               /* optimizer steps / batches seen */
-    const nb_rng *rng;          /* the training generator's state */
-    int has_best;               /* 1: store the best monitored value */
-    double best;
-    const char *monitor;        /* its name ("val_loss") */
+    const nb_run_state *run;    /* a checkpoint's training state; NULL: none */
+    const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
     const char *const *classes; /* class names (no newlines), num_classes of them */
     int num_classes;
     const char *const *meta;    /* n_meta more key/value pairs (keys not "format" nor "nabla.*") */
@@ -190,13 +199,9 @@ typedef struct nb_model_file {
     nb_optim *optim;            /* over the loaded model's parameters, state restored; NULL
                                    when the file has none. nb_model_file_free frees it unless
                                    you set this to NULL to keep it. */
-    int has_progress;
-    int64_t epoch, step;
-    int has_rng;
-    nb_rng rng;
-    int has_best;
-    double best;
-    char *monitor;
+    int has_run;
+    nb_run_state run;           /* a checkpoint's training state, when has_run */
+    char *monitor;              /* NULL when none was stored */
     char **classes;
     int num_classes;
 } nb_model_file;

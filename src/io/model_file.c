@@ -17,10 +17,11 @@
  *
  * Metadata (all strings; docs/model-files.md lists them): "format" = "pt",
  * "nabla.format_version" = "1", "nabla.spec" the architecture (nb_model_spec) followed by the
- * training lines, "nabla.norm*" the normalisation, "nabla.epoch"/"nabla.step",
- * "nabla.rng", "nabla.best"/"nabla.monitor", "nabla.classes", "nabla.optim" (the optimizer's
- * spec line), "nabla.optim.step", "nabla.optim.schedule". Numbers are written so that they
- * read back bit for bit. */
+ * training lines, "nabla.norm*" the normalisation, the run state of a checkpoint
+ * ("nabla.epoch", "nabla.step", "nabla.rng", "nabla.rng.dropout", "nabla.best",
+ * "nabla.best_epoch", "nabla.wait", "nabla.stopped"), "nabla.monitor", "nabla.classes",
+ * "nabla.optim" (the optimizer's spec line), "nabla.optim.step", "nabla.optim.schedule".
+ * Numbers are written so that they read back bit for bit. */
 #include "io/model_file.h"
 #include "io/spec.h"
 #include "data/data.h"
@@ -162,6 +163,14 @@ static void floats_text(nbi_text *t, const float *v, int64_t n) {
     }
 }
 
+/* A generator's state: four 64-bit words, the spare normal's bits, whether it is there. */
+static void rng_text(const nb_rng *r, char *buf, size_t n) {
+    uint32_t spare;
+    memcpy(&spare, &r->spare, 4);
+    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32
+             " %d", r->s[0], r->s[1], r->s[2], r->s[3], spare, r->has_spare ? 1 : 0);
+}
+
 static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) {
     const char *what = "nb_model_save";
     char buf[128];
@@ -190,28 +199,30 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         floats_text(&t, nm->div, nm->n);
         meta_add_text(md, "nabla.norm.div", &t);
     }
-    if (o->has_progress) {
-        if (o->epoch < 0 || o->step < 0)
-            return nbi_error(NB_ERR_ARG, "%s: epoch (%lld) and step (%lld) must be >= 0", what,
-                             (long long)o->epoch, (long long)o->step);
-        snprintf(buf, sizeof buf, "%lld", (long long)o->epoch);
-        meta_add(md, "nabla.epoch", buf);
-        snprintf(buf, sizeof buf, "%lld", (long long)o->step);
-        meta_add(md, "nabla.step", buf);
-    }
-    if (o->rng) {
-        uint32_t spare;
-        memcpy(&spare, &o->rng->spare, 4);
-        snprintf(buf, sizeof buf, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64
-                 " %08" PRIx32 " %d", o->rng->s[0], o->rng->s[1], o->rng->s[2], o->rng->s[3],
-                 spare, o->rng->has_spare ? 1 : 0);
+    if (o->run) {
+        const nb_run_state *r = o->run;
+        if (r->epoch < 0 || r->step < 0 || r->best_epoch < 0 || r->wait < 0)
+            return nbi_error(NB_ERR_ARG, "%s: the run state has a negative count (epoch %lld, "
+                             "step %lld, best epoch %lld, wait %lld)", what, (long long)r->epoch,
+                             (long long)r->step, (long long)r->best_epoch, (long long)r->wait);
+        const struct {
+            const char *key;
+            int64_t v;
+        } counts[] = {{"nabla.epoch", r->epoch}, {"nabla.step", r->step},
+                      {"nabla.best_epoch", r->best_epoch}, {"nabla.wait", r->wait},
+                      {"nabla.stopped", r->stopped ? 1 : 0}};
+        for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+            snprintf(buf, sizeof buf, "%lld", (long long)counts[i].v);
+            meta_add(md, counts[i].key, buf);
+        }
+        rng_text(&r->shuffle_rng, buf, sizeof buf);
         meta_add(md, "nabla.rng", buf);
-    }
-    if (o->has_best) {
-        nbi_fmt_double(buf, sizeof buf, o->best);
+        rng_text(&r->dropout_rng, buf, sizeof buf);
+        meta_add(md, "nabla.rng.dropout", buf);
+        nbi_fmt_double(buf, sizeof buf, r->best);
         meta_add(md, "nabla.best", buf);
-        meta_add(md, "nabla.monitor", o->monitor ? o->monitor : "");
     }
+    if (o->monitor) meta_add(md, "nabla.monitor", o->monitor);
     if (o->num_classes > 0) {
         if (!o->classes) return nbi_error(NB_ERR_ARG, "%s: classes is NULL", what);
         nbi_text_init(&t);

@@ -10,6 +10,7 @@
 #include "io/spec.h"
 #include "data/data.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -193,10 +194,9 @@ static bool hex_u64(const char **p, int digits, uint64_t *out) {
     return true;
 }
 
-static nb_status read_rng(const nb_safetensors *st, nb_rng *rng, int *has) {
-    const char *v = nb_safetensors_meta(st, "nabla.rng");
-    *has = v != NULL;
-    if (!v) return NB_OK;
+static nb_status read_rng(const nb_safetensors *st, const char *key, nb_rng *rng) {
+    const char *v = nb_safetensors_meta(st, key);
+    if (!v) return bad_meta(st, key, "a generator's state (the key is missing)");
     const char *p = v;
     uint64_t x;
     bool ok = true;
@@ -205,12 +205,47 @@ static nb_status read_rng(const nb_safetensors *st, nb_rng *rng, int *has) {
     }
     ok = ok && hex_u64(&p, 8, &x) && *p++ == ' ' && (p[0] == '0' || p[0] == '1') && !p[1];
     if (!ok || (rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3]) == 0)
-        return bad_meta(st, "nabla.rng", "four 16-digit hex words (not all zero), an 8-digit "
-                        "hex float and 0 or 1");
+        return bad_meta(st, key, "four 16-digit hex words (not all zero), an 8-digit hex float "
+                        "and 0 or 1");
     uint32_t bits = (uint32_t)x;
     memcpy(&rng->spare, &bits, 4);
     rng->has_spare = p[0] == '1';
     return NB_OK;
+}
+
+/* The run state: all of its keys or none. */
+static nb_status read_run(const nb_safetensors *st, nb_model_file *info) {
+    static const char *const keys[] = {"nabla.epoch", "nabla.step", "nabla.best_epoch",
+                                       "nabla.wait", "nabla.stopped"};
+    nb_run_state *r = &info->run;
+    int64_t *vals[] = {&r->epoch, &r->step, &r->best_epoch, &r->wait, NULL};
+    bool any = nb_safetensors_meta(st, "nabla.rng") || nb_safetensors_meta(st, "nabla.best");
+    for (int i = 0; i < 5; i++) any = any || nb_safetensors_meta(st, keys[i]);
+    if (!any) return NB_OK;
+    nb_status s = NB_OK;
+    for (int i = 0; i < 5 && s == NB_OK; i++) {
+        int64_t v;
+        bool has;
+        s = meta_int(st, keys[i], &v, &has);
+        if (s == NB_OK && !has) s = bad_meta(st, keys[i], "a non-negative integer (the run "
+                                             "state is incomplete)");
+        if (s == NB_OK && i < 4) *vals[i] = v;
+        if (s == NB_OK && i == 4) {
+            if (v > 1) s = bad_meta(st, keys[i], "0 or 1");
+            r->stopped = (int)v;
+        }
+    }
+    if (s == NB_OK) s = read_rng(st, "nabla.rng", &r->shuffle_rng);
+    if (s == NB_OK) s = read_rng(st, "nabla.rng.dropout", &r->dropout_rng);
+    const char *best = nb_safetensors_meta(st, "nabla.best");
+    if (s == NB_OK) {
+        if (best && !strcmp(best, "nan"))
+            r->best = NAN;
+        else if (!best || !to_double(best, strlen(best), &r->best))
+            s = bad_meta(st, "nabla.best", "a number or nan");
+    }
+    info->has_run = s == NB_OK;
+    return s;
 }
 
 static char *dup_str(const char *s) {
@@ -302,23 +337,10 @@ static nb_status read_optim(const nb_safetensors *st, nb_model *m, nb_model_file
 
 static nb_status read_info(const nb_safetensors *st, nb_model *m, nb_model_file *info) {
     nb_status s = read_norm(st, &info->norm);
-    bool has_e = false, has_s = false;
-    if (s == NB_OK) s = meta_int(st, "nabla.epoch", &info->epoch, &has_e);
-    if (s == NB_OK) s = meta_int(st, "nabla.step", &info->step, &has_s);
-    if (s == NB_OK && has_e != has_s)
-        s = bad_meta(st, has_e ? "nabla.step" : "nabla.epoch", "nabla.epoch and nabla.step "
-                     "together");
-    info->has_progress = has_e && has_s;
-    if (s == NB_OK) s = read_rng(st, &info->rng, &info->has_rng);
-    const char *best = nb_safetensors_meta(st, "nabla.best");
-    if (s == NB_OK && best) {
-        if (!to_double(best, strlen(best), &info->best))
-            s = bad_meta(st, "nabla.best", "a number");
-        info->has_best = 1;
-        const char *mon = nb_safetensors_meta(st, "nabla.monitor");
-        if (s == NB_OK && !(info->monitor = dup_str(mon ? mon : "")))
-            s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
-    }
+    if (s == NB_OK) s = read_run(st, info);
+    const char *mon = nb_safetensors_meta(st, "nabla.monitor");
+    if (s == NB_OK && mon && !(info->monitor = dup_str(mon)))
+        s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
     if (s == NB_OK) s = read_classes(st, info);
     if (s == NB_OK) s = read_optim(st, m, info);
     return s;

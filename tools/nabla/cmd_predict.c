@@ -54,7 +54,7 @@ static out_kind output_kind(const nb_model *m, const nb_spec *spec, int64_t outp
         if (!strcmp(loss, "nll")) return OUT_LOGPROBS;
     } else if (outputs == 1) {
         if (!strcmp(act, "sigmoid") || !strcmp(loss, "bce")) return OUT_PROB1;
-        if (!strcmp(loss, "bce_with_logits")) return OUT_LOGIT1;
+        if (!strcmp(loss, "bce_with_logits") || !strcmp(loss, "bce_logits")) return OUT_LOGIT1;
     }
     return OUT_VALUES;
 }
