@@ -256,8 +256,9 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
         if (nb_csv_read(path, &o, &c) != NB_OK) return cli_lib_error(a);
         out->n = c.rows;
         out->features = c.cols;
-        out->x = malloc(sizeof(float) * (size_t)(c.rows * c.cols ? c.rows * c.cols : 1));
-        if (out->x && c.rows * c.cols) memcpy(out->x, c.x, sizeof(float) * (size_t)(c.rows * c.cols));
+        int64_t n = c.rows * c.cols;
+        out->x = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+        if (out->x && n > 0) memcpy(out->x, c.x, sizeof(float) * (size_t)n);
         if (c.labels) {
             out->labels = malloc(sizeof(int32_t) * (size_t)(c.rows ? c.rows : 1));
             if (out->labels && c.rows) memcpy(out->labels, c.labels, sizeof(int32_t) * (size_t)c.rows);
@@ -277,4 +278,36 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
     if (rc == CLI_OK && labels_path) rc = read_labels(a, labels_path, format, out);
     if (rc != CLI_OK) cli_rows_free(out);
     return rc;
+}
+
+/* ---- datasets ------------------------------------------------------------------------------ */
+
+int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
+                     const char *format, const char *label_col, nb_dataset **out) {
+    *out = NULL;
+    const char *fmt = format_of(path, format);
+    nb_status s;
+    if (!strcmp(fmt, "csv")) {
+        if (labels_path)
+            return cli_error(a, CLI_USAGE, "a CSV file holds its labels in a column: choose it "
+                             "with a label= in the spec's data line or --label, not a labels "
+                             "file");
+        nb_csv_opts o = nb_csv_opts_default();
+        if (label_col) {
+            char *end;
+            long idx = strtol(label_col, &end, 10);
+            if (*label_col && !*end)
+                o.label_index = (int)idx;
+            else
+                o.label_name = label_col;
+        }
+        s = nb_dataset_load_csv(path, &o, out);
+    } else if (!strcmp(fmt, "npy")) {
+        s = nb_dataset_load_npy(path, labels_path, out);
+    } else if (!strcmp(fmt, "idx")) {
+        s = nb_dataset_load_idx(path, labels_path, out);
+    } else {
+        return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", fmt);
+    }
+    return s == NB_OK ? CLI_OK : cli_lib_error(a);
 }

@@ -88,6 +88,11 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
                   const char *labels_path, cli_rows *out);
 void cli_rows_free(cli_rows *r);
 
+/* A dataset from a file: IDX images (+ an IDX labels file), .npy x (+ .npy y), or a CSV file
+ * whose label column is label_col (name or index; NULL: the last column). */
+int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
+                     const char *format, const char *label_col, nb_dataset **out);
+
 /* The per-sample size of the model's input. */
 int64_t cli_model_features(const nb_model *m);
 

@@ -6,6 +6,7 @@
  * PyTorch, say) is described by its tensors, or as a model when --spec says what it is. */
 #include "cli.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -39,9 +40,9 @@ static const char *norm_name(nb_norm_kind k) {
 
 static void print_model(const nb_model *m, const nb_model_file *info) {
     int64_t shape[NB_MAX_RANK];
-    int r = nb_model_input_shape(m, shape);
+    int rank = nb_model_input_shape(m, shape);
     printf("input:         ");
-    print_shape(r, shape);
+    print_shape(rank, shape);
     printf(" per sample\n\n");
     nb_model_summary(m, stdout);
     const nb_norm *n = &info->norm;
@@ -52,9 +53,16 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
         else
             printf(" with shift %g, div %g\n", (double)n->shift[0], (double)n->div[0]);
     }
-    if (info->has_progress)
-        printf("progress:      %lld epoch%s, %lld step%s\n", (long long)info->epoch,
-               info->epoch == 1 ? "" : "s", (long long)info->step, info->step == 1 ? "" : "s");
+    if (info->has_run) {
+        const nb_run_state *r = &info->run;
+        printf("progress:      %lld epoch%s, %lld step%s%s\n", (long long)r->epoch,
+               r->epoch == 1 ? "" : "s", (long long)r->step, r->step == 1 ? "" : "s",
+               r->stopped ? ", stopped early" : "");
+        if (!isnan(r->best))
+            printf("best:          %s = %.6g at epoch %lld\n",
+                   info->monitor && info->monitor[0] ? info->monitor : "(unnamed)", r->best,
+                   (long long)r->best_epoch);
+    }
     if (info->optim) {
         const nb_optim *o = info->optim;
         printf("optimizer:     %s, learning rate %g, %lld steps taken, state:", nb_optim_name(o),
@@ -63,10 +71,7 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
             printf("%s %s", k ? "," : "", nb_optim_state_name(o, k));
         printf("%s\n", nb_optim_state_slots(o) ? "" : " none");
     }
-    if (info->has_rng) printf("generator:     saved (training resumes where it stopped)\n");
-    if (info->has_best)
-        printf("best:          %s = %.6g\n", info->monitor && info->monitor[0] ? info->monitor
-                                                                          : "(unnamed)", info->best);
+    if (info->has_run) printf("generator:     saved (training resumes where it stopped)\n");
     if (info->num_classes) {
         printf("classes:       ");
         for (int i = 0; i < info->num_classes; i++)
