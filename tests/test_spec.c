@@ -353,6 +353,35 @@ static void test_read_file(void) {
     CHECK(strstr(nb_last_error(), "m.spec") != NULL);
 }
 
+/* The example specs stay valid (the data paths need not exist to parse). */
+static void test_examples(void) {
+    static const char *const files[] = {"examples/specs/fmnist_mlp.spec",
+                                        "examples/specs/fmnist_logreg.spec",
+                                        "examples/specs/digits_mlp.spec"};
+    for (int i = 0; i < 3; i++) {
+        nb_spec *s = NULL;
+        CHECK_OK(nb_spec_read(files[i], &s));
+        if (!s) continue;
+        CHECK(s->has_input && s->in_shape[0] > 0 && s->n_layers >= 1 && s->data.train);
+        CHECK(s->has_loss && !strcmp(s->loss, "cross_entropy") && s->optim.kind == NB_OPTIM_ADAM);
+        nb_spec_free(s);
+    }
+    nb_spec *s = NULL;
+    CHECK_OK(nb_spec_read("examples/specs/fmnist_mlp.spec", &s));
+    if (s) {
+        CHECK(s->batch == 64 && s->epochs == 10 && s->optim.u.adam.lr == 1e-3);
+        CHECK(!strcmp(s->data.test, "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"));
+        nb_model *m = NULL;
+        CHECK_OK(nb_spec_build(s, &m));
+        CHECK(nb_model_param_count(m) == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+        nb_model_free(m);
+    }
+    nb_spec_free(s);
+    CHECK_OK(nb_spec_read("examples/specs/digits_mlp.spec", &s));
+    if (s) CHECK(!strcmp(s->data.train, "examples/specs/../../data/digits/digits.csv"));
+    nb_spec_free(s);
+}
+
 /* The learning rate set from outside (a command line's --lr) moves the schedule's base too. */
 static void test_set_lr(void) {
     nb_spec *s = parse("nabla-spec 1\noptimizer sgd lr=0.5\nschedule step step_size=2 gamma=0.5\n");
@@ -447,6 +476,7 @@ static const nbt_case cases[] = {
     {"errors", test_errors},
     {"whitespace", test_whitespace},
     {"read_file", test_read_file},
+    {"examples", test_examples},
     {"set_lr", test_set_lr},
     {"number_text", test_number_text},
     {"allocation_failures", test_allocation_failures},
