@@ -806,6 +806,35 @@ static void test_load_allocation_failures(void) {
     nb_spec_free(spec);
 }
 
+/* The longest layer name, in a checkpoint with Adam's longest slot name. */
+static void test_long_names(void) {
+    char name[64], text[256];
+    memset(name, 'n', 63);
+    name[63] = 0;
+    snprintf(text, sizeof text, "nabla-spec 1\ninput 2\ndense 2 relu\ndense 1 name=%s\n", name);
+    nb_spec *spec = spec_of(text);
+    nb_model *m = NULL, *m2 = NULL;
+    if (spec) CHECK_OK(nb_spec_build(spec, &m));
+    if (!m) return;
+    nb_adam_opts ao = nb_adam_defaults(0.1);
+    ao.amsgrad = 1;
+    nb_optim *o = nb_adam_new(nb_model_params(m), &ao);
+    const char *path = tmp("long.safetensors");
+    CHECK_OK(nb_model_save(m, path, &(nb_save_opts){.optim = o}));
+    nb_safetensors *st = NULL;
+    CHECK_OK(nb_safetensors_read(path, &st));
+    CHECK(nb_safetensors_find(st, "optim.max_exp_avg_sq.2.weight") >= 0);
+    nb_safetensors_free(st);
+    nb_model_file info;
+    CHECK_OK(nb_model_load(path, &m2, &info));
+    CHECK(m2 && !strcmp(nb_model_layer_name(m2, 1), name) && info.optim);
+    nb_model_file_free(&info);
+    nb_model_free(m2);
+    nb_optim_free(o);
+    nb_model_free(m);
+    nb_spec_free(spec);
+}
+
 static void test_save_arguments(void) {
     nb_spec *spec = spec_of("nabla-spec 1\ninput 2\ndense 1\n");
     nb_model *m = NULL, *other = NULL;
@@ -859,6 +888,7 @@ static const nbt_case cases[] = {
     {"bad_metadata", test_bad_metadata},
     {"failed_save_keeps_old_file", test_failed_save_keeps_old_file},
     {"load_allocation_failures", test_load_allocation_failures},
+    {"long_names", test_long_names},
     {"save_arguments", test_save_arguments},
     {"cleanup", test_cleanup},
 };

@@ -275,32 +275,35 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     nb_params *ps = nb_model_params(m);
     int np = nb_params_len(ps);
     const nb_optim *opt = o->optim;
-    if (opt && nb_optim_get_config(opt).kind < NB_OPTIM_KIND_COUNT) {
+    int slots = opt ? nb_optim_state_slots(opt) : 0;
+    if (slots > 0) {
         int64_t n;
         nb_optim_state_buffer((nb_optim *)opt, 0, &n);
-        if (nb_optim_state_slots(opt) > 0 && n != nb_params_numel(ps))
+        if (n != nb_params_numel(ps))
             return nbi_error(NB_ERR_ARG, "%s: the optimizer covers %lld parameters, the model "
                              "has %lld: pass the model's own optimizer", what, (long long)n,
                              (long long)nb_params_numel(ps));
     }
-    int slots = opt ? nb_optim_state_slots(opt) : 0;
     int nt = np * (1 + slots);
 
+    /* room for "optim.<slot>.<torch name>" */
+    enum { NAME_MAX_LEN = sizeof(((nbi_pinfo *)0)->torch) + 32 };
     meta md;
     memset(&md, 0, sizeof md);
     nbi_pinfo *pi = nbi_malloc(sizeof *pi * (size_t)(np ? np : 1));
     nbi_st_entry *e = nbi_malloc(sizeof *e * (size_t)(nt ? nt : 1));
-    char *names = nbi_malloc((size_t)(nt ? nt : 1) * 128);
+    char *names = nbi_malloc((size_t)(nt ? nt : 1) * NAME_MAX_LEN);
     nb_status s = pi && e && names ? NB_OK : nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
     for (int i = 0; i < np && s == NB_OK; i++) s = nbi_param_info(m, i, &pi[i]);
     for (int k = 0; k <= slots && s == NB_OK; k++) {
         for (int i = 0; i < np; i++) {
             nbi_st_entry *en = &e[k * np + i];
-            char *nm = names + (size_t)(k * np + i) * 128;
+            char *nm = names + (size_t)(k * np + i) * NAME_MAX_LEN;
             if (k == 0)
-                snprintf(nm, 128, "%s", pi[i].torch);
+                snprintf(nm, NAME_MAX_LEN, "%s", pi[i].torch);
             else
-                snprintf(nm, 128, "optim.%s.%s", nb_optim_state_name(opt, k - 1), pi[i].torch);
+                snprintf(nm, NAME_MAX_LEN, "optim.%s.%s", nb_optim_state_name(opt, k - 1),
+                         pi[i].torch);
             en->name = nm;
             en->dtype = NBI_ST_F32;
             en->rank = pi[i].rank;
