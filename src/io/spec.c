@@ -63,8 +63,14 @@ void nb_spec_free(nb_spec *s) {
     nbi_free(s);
 }
 
+/* More layers than any real network has: a bound on what a (hostile) spec can allocate. */
+#define MAX_LAYERS 65536
+
 static nb_status add_layer_line(nb_spec *s, const char *text, size_t len, int line) {
     nbi_spec_priv *p = s->priv;
+    if (p->n == MAX_LAYERS)
+        return nbi_error(NB_ERR_FORMAT, "%s:%d:1: too many layers (at most %d)", p->name, line,
+                         MAX_LAYERS);
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 16;
         layer_line *ls = nbi_malloc(sizeof *ls * (size_t)cap);
