@@ -309,6 +309,19 @@ static void test_errors(void) {
     }
 }
 
+/* A spec cannot ask for an unbounded number of layers. */
+static void test_layer_limit(void) {
+    size_t n = 65537, len = 0;
+    char *t = malloc(32 + n * 16);
+    len += (size_t)sprintf(t, "nabla-spec 1\ninput 2\n");
+    for (size_t i = 0; i < n; i++) len += (size_t)sprintf(t + len, "activation relu\n");
+    nb_spec *s = NULL;
+    CHECK(nb_spec_parse(t, len, "t.spec", NULL, &s) == NB_ERR_FORMAT && !s);
+    CHECK_MSG(strstr(nb_last_error(), "t.spec:65539:1: too many layers (at most 65536)"), "%s",
+              nb_last_error());
+    free(t);
+}
+
 /* CRLF line ends, tabs, and a final line without a newline. */
 static void test_whitespace(void) {
     const char *t = "nabla-spec 1\r\ninput\t3\r\n\tdense 2\ttanh  \r\nbatch 5";
@@ -474,6 +487,7 @@ static const nbt_case cases[] = {
     {"names", test_names},
     {"model_spec_from_c", test_model_spec_from_c},
     {"errors", test_errors},
+    {"layer_limit", test_layer_limit},
     {"whitespace", test_whitespace},
     {"read_file", test_read_file},
     {"examples", test_examples},
