@@ -381,6 +381,28 @@ static void test_predict(void) {
     done(&r);
 }
 
+/* IDX input (images 5 x 3 x 4, bytes) into a model whose samples are [3, 4]; a regression
+ * model prints its output values, all of a sample's on one line. */
+static void test_predict_idx(void) {
+    const char *text = "nabla-spec 1\ninput 3 4\ndense 2 tanh\nloss mse\nseed 3\n";
+    nb_spec *spec = NULL;
+    nb_model *m = NULL;
+    CHECK_OK(nb_spec_parse(text, strlen(text), "idx.spec", NULL, &spec));
+    if (spec) CHECK_OK(nb_spec_build(spec, &m));
+    if (!m) return;
+    CHECK_OK(nb_model_save(m, tmp("idx.safetensors"), &(nb_save_opts){.spec = spec}));
+    result r = run((const char *[]){"predict", tmp("idx.safetensors"), "tests/data/images_u8.idx",
+                                    NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    /* 5 images: one line each, the [3, 2] output (dense acts on the last axis) */
+    CHECK_MSG(count_lines(r.out) == 5, "%s", r.out);
+    double v[8];
+    CHECK(fields(r.out, v, 8) == 6 && fabs(v[0]) <= 1 && fabs(v[5]) <= 1);
+    done(&r);
+    nb_model_free(m);
+    nb_spec_free(spec);
+}
+
 static void test_predict_torch_weights(void) {
     /* PyTorch's outputs for interop_a (tests/ref/interop.txt): --raw with --spec */
     nbt_fixture *fx = nbt_fixture_load("tests/ref/interop.txt");
@@ -476,6 +498,7 @@ static const nbt_case cases[] = {
     {"resume_is_exact", test_resume_is_exact},
     {"info", test_info},
     {"predict", test_predict},
+    {"predict_idx", test_predict_idx},
     {"predict_torch_weights", test_predict_torch_weights},
     {"eval", test_eval},
     {"export", test_export},
