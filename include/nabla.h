@@ -27,5 +27,6 @@
 #include "nabla/data.h"
 #include "nabla/io.h"
 #include "nabla/train.h"
+#include "nabla/augment.h"
 
 #endif

@@ -160,17 +160,84 @@ nb_status nb_model_dense_with(nb_model *m, int64_t units, const nb_dense_opts *o
 /* Appends an activation on its own (Keras's Activation layer). */
 nb_status nb_model_activation(nb_model *m, nb_activation act, float alpha);
 
+/* ---- convolutional layers (samples [C, H, W]; PyTorch's NCHW / OIHW layouts) ----------------
+ * Each layer checks its input when appended and says, naming itself and the shapes, what
+ * does not fit (a kernel larger than its padded input, channels that do not divide by groups,
+ * a sample of the wrong rank). */
+
+/* Options of a conv2d layer; zero fields take the defaults: stride 1, no padding, dilation 1,
+ * one group, a bias, no activation, PyTorch's initialisation (kaiming_uniform with a = √5 for
+ * the weight, i.e. U(±1/sqrt(fan_in)), and U(±1/sqrt(fan_in)) for the bias, fan_in =
+ * C/groups·KH·KW), the name "conv2d_<k>". The weight is [filters, C/groups, KH, KW]. */
+typedef struct nb_conv2d_opts {
+    int64_t kernel[2];     /* KH, KW; KW 0 means square */
+    int64_t stride[2];     /* 0 means 1 */
+    int64_t dilation[2];   /* 0 means 1 */
+    int64_t pad[4];        /* top, bottom, left, right */
+    int same;              /* 1: padding "same" (stride 1): output size = input size */
+    int64_t groups;        /* 0 means 1; filters = groups = C is depthwise */
+    nb_activation activation;
+    float alpha;
+    int no_bias;
+    nb_init weight_init;   /* default: PyTorch's (see above) */
+    nb_init bias_init;     /* default: PyTorch's */
+    const char *name;
+} nb_conv2d_opts;
+
+/* A square kernel, stride 1, no padding: [C, H, W] → [filters, H−k+1, W−k+1]. */
+nb_status nb_model_conv2d(nb_model *m, int64_t filters, int64_t kernel, nb_activation act);
+nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opts *opts);
+
+/* Pooling layers: window kernel×kernel moved by stride (0: the kernel size), no padding.
+ * The _with forms take every option of nb_pool_opts (ops.h) and a name (NULL: default). */
+nb_status nb_model_maxpool2d(nb_model *m, int64_t kernel, int64_t stride);
+nb_status nb_model_maxpool2d_with(nb_model *m, const nb_pool_opts *opts, const char *name);
+nb_status nb_model_avgpool2d(nb_model *m, int64_t kernel, int64_t stride);
+nb_status nb_model_avgpool2d_with(nb_model *m, const nb_pool_opts *opts, const char *name);
+/* [C, H, W] → [C]: the mean of each channel. */
+nb_status nb_model_global_avgpool2d(nb_model *m);
+/* [d1, d2, ...] → [d1·d2·...] */
+nb_status nb_model_flatten(nb_model *m);
+
+/* Batch normalisation over axis 1 of the batch (samples [C] or [C, ...]: BatchNorm1d/2d).
+ * Parameters "<name>.weight" (ones) and "<name>.bias" (zeros) unless no_affine; state
+ * "<name>.running_mean" (zeros) and "<name>.running_var" (ones), updated by training-mode
+ * forwards (see nb_batch_norm in ops.h) and used in inference mode. */
+typedef struct nb_batchnorm_opts {
+    float momentum;   /* 0 means PyTorch's 0.1; use a tiny value for "almost none" */
+    float eps;        /* 0 means 1e-5 */
+    int no_affine;
+    const char *name;
+} nb_batchnorm_opts;
+nb_status nb_model_batchnorm(nb_model *m);
+nb_status nb_model_batchnorm_with(nb_model *m, const nb_batchnorm_opts *opts);
+
+/* Inverted dropout with probability p in training mode (needs nb_model_forward_rng), the
+ * identity in inference mode. */
+nb_status nb_model_dropout(nb_model *m, float p);
+
 /* Training mode (the default) or inference mode: layers such as dropout and batchnorm behave
  * differently in each. Like PyTorch's model.train() / model.eval(). Returns the previous one. */
 int nb_model_train(nb_model *m, int training);
 
 /* Runs the model on x, shaped [batch, <input shape>], in ctx; returns the output (NULL on
  * error, with the message naming the layer). Each layer runs with nb_ctx_scope set to its
- * name, so check mode and shape errors name it too. Does not write to the model. */
+ * name, so check mode and shape errors name it too. Writes nothing to the model except, in
+ * training mode, the running statistics of batchnorm layers (as PyTorch does). */
 nb_tensor *nb_model_forward(const nb_model *m, nb_ctx *ctx, nb_tensor *x);
+/* The same with a generator for the layers that draw in training mode (dropout masks): a
+ * model with active dropout needs this form to train. The generator advances; the same
+ * state gives the same masks. rng may be NULL (then it is nb_model_forward). Two threads
+ * running one model need two generators. */
+nb_tensor *nb_model_forward_rng(const nb_model *m, nb_ctx *ctx, nb_tensor *x, nb_rng *rng);
 
 /* The parameter store (for an optimizer, clipping, saving). */
 nb_params *nb_model_params(const nb_model *m);
+/* The store of non-trainable state: batchnorm's "<layer>.running_mean" and
+ * "<layer>.running_var" (PyTorch's buffers). Saved and loaded with the model; never given to
+ * an optimizer (its gradient buffer stays unused). Counted as "Non-trainable params" in the
+ * summary; nb_model_param_count counts trainable parameters only. */
+nb_params *nb_model_state(const nb_model *m);
 int64_t nb_model_param_count(const nb_model *m);
 void nb_model_zero_grad(nb_model *m);
 

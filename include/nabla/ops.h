@@ -97,6 +97,85 @@ nb_tensor *nb_max(nb_ctx *ctx, nb_tensor *x, unsigned axes, int keepdims);
 /* Index of the first maximum along one axis, as an i32 tensor (not differentiable). */
 nb_tensor *nb_argmax(nb_ctx *ctx, nb_tensor *x, int axis, int keepdims);
 
+/* ---- convolution (NCHW activations and OIHW weights: PyTorch's layouts) --------------------
+ * conv2d:  x [N, C, H, W], w [O, C/groups, KH, KW], b [O] or NULL  →  y [N, O, OH, OW] with
+ *          y[n,o,i,j] = b[o] + Σ_{c,a,b} w[o,c,a,b] x[n, g·C/groups + c, i·sh − pt + a·dh,
+ *                                                        j·sw − pl + b·dw]
+ *          (g the group of o, x zero outside the image),
+ *          OH = floor((H + pt + pb − dh·(KH − 1) − 1) / sh) + 1, and likewise OW.
+ * conv1d:  the same on x [N, C, L], w [O, C/groups, K] (index 0 of the per-dimension fields).
+ * conv_transpose2d: PyTorch's ConvTranspose2d, the adjoint of conv2d: x [N, Cin, H, W],
+ *          w [Cin, Cout/groups, KH, KW], b [Cout] → y [N, Cout, OH, OW] with
+ *          OH = (H − 1)·sh − pt − pb + dh·(KH − 1) + output_padding_h + 1.
+ * Options are per spatial dimension in order (h, w); zero fields take the defaults. */
+typedef struct nb_conv_opts {
+    int64_t stride[2];         /* 0 means 1 */
+    int64_t dilation[2];       /* 0 means 1 */
+    int64_t pad[4];            /* zero padding before and after each dimension: top, bottom,
+                                  left, right (conv1d: left, right) */
+    int same;                  /* 1: PyTorch's padding="same" (overrides pad; stride must be 1):
+                                  total dh·(KH−1), half before, the odd one after */
+    int64_t groups;            /* 0 means 1; groups = C = O is a depthwise convolution */
+    int64_t output_padding[2]; /* conv_transpose2d only: added to the far side of the output,
+                                  below the stride or the dilation */
+    int relu;                  /* 1: y = max(conv + b, 0) fused in one op (the same values and
+                                  gradients as nb_relu after it, in fewer passes over memory) */
+    int64_t max_pool[2];       /* conv2d only: (kh, kw) > 0 fuses a max pooling with window =
+                                  stride = kh x kw and no padding after the conv (and ReLU):
+                                  nb_max_pool2d's values and gradients, without ever writing
+                                  the conv output; kw 0 means kh */
+} nb_conv_opts;
+
+/* opts may be NULL (stride 1, no padding, no dilation, one group). */
+nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                     const nb_conv_opts *opts);
+nb_tensor *nb_conv1d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                     const nb_conv_opts *opts);
+nb_tensor *nb_conv_transpose2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                               const nb_conv_opts *opts);
+
+/* ---- pooling (x [N, C, H, W]) ----------------------------------------------------------------
+ * Windows of kernel KH×KW moved by the stride over the image padded by pad (top, bottom,
+ * left, right; each at most half the kernel, as PyTorch requires); output sizes as conv2d's.
+ * max: padding never wins; the gradient goes to the first maximal element of each window.
+ * avg: divides by KH·KW (PyTorch's default count_include_pad=True) or, with exclude_pad, by
+ * the number of image elements in the window. Floor rounding (PyTorch's ceil_mode=False). */
+typedef struct nb_pool_opts {
+    int64_t kernel[2];   /* required */
+    int64_t stride[2];   /* 0 means the kernel size (PyTorch's default) */
+    int64_t pad[4];
+    int64_t dilation[2]; /* max only; 0 means 1 */
+    int exclude_pad;     /* avg only: 1 = count_include_pad=False */
+} nb_pool_opts;
+
+nb_tensor *nb_max_pool2d(nb_ctx *ctx, nb_tensor *x, const nb_pool_opts *opts);
+nb_tensor *nb_avg_pool2d(nb_ctx *ctx, nb_tensor *x, const nb_pool_opts *opts);
+/* The mean over every position: [N, C, H, W] → [N, C] (nb_mean over axes 2 and 3). */
+nb_tensor *nb_global_avg_pool2d(nb_ctx *ctx, nb_tensor *x);
+/* [N, d1, d2, ...] → [N, d1·d2·...] (a reshape; a view of contiguous input). */
+nb_tensor *nb_flatten(nb_ctx *ctx, nb_tensor *x);
+
+/* ---- normalisation and dropout --------------------------------------------------------------
+ * Batch normalisation over channel axis 1 of x [N, C] or [N, C, ...] (PyTorch's BatchNorm1d
+ * and BatchNorm2d): per channel c, with the statistics over every other axis (M values),
+ *   training:  μ = mean, σ² = (1/M) Σ (x − μ)²  (biased), y = γ (x − μ)/sqrt(σ² + eps) + β,
+ *              and, when running statistics are given, in place:
+ *              running_mean ← (1 − momentum) running_mean + momentum μ
+ *              running_var  ← (1 − momentum) running_var  + momentum σ² M/(M − 1)  (unbiased)
+ *   eval:      y = γ (x − running_mean)/sqrt(running_var + eps) + β  (running stats required)
+ * weight γ [C] and bias β [C] may be NULL (no affine); the running statistics are [C] f32
+ * tensors without gradients. Training needs M > 1. PyTorch's defaults: momentum 0.1,
+ * eps 1e-5. The gradient flows through the batch statistics in training mode. */
+nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight, nb_tensor *bias,
+                         nb_tensor *running_mean, nb_tensor *running_var, int training,
+                         float momentum, float eps);
+
+/* Inverted dropout: in training, each element is zeroed with probability p and the others
+ * scaled by 1/(1 − p), so the expectation is unchanged; otherwise (or for p = 0) x itself.
+ * The mask is drawn from rng (which advances by one 64-bit draw per call, whatever the size
+ * of x); the same rng state gives the same mask. 0 <= p <= 1 (p = 1 gives zeros). */
+nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, float p, int training, nb_rng *rng);
+
 /* ---- losses (pred first, then target) ---------------------------------------------------- */
 nb_tensor *nb_mse_loss(nb_ctx *ctx, nb_tensor *pred, nb_tensor *target, nb_reduction r);
 nb_tensor *nb_l1_loss(nb_ctx *ctx, nb_tensor *pred, nb_tensor *target, nb_reduction r);

@@ -18,6 +18,7 @@ struct nb_model {
     int in_rank;
     int64_t in_shape[NB_MAX_RANK];
     nb_params *params;
+    nb_params *state; /* non-trainable state (running statistics), saved but not optimised */
     nb_rng rng; /* initialises the layers, in order */
     nbi_layer **layers;
     int n, cap;
@@ -56,7 +57,9 @@ nb_model *nb_model_new(int rank, const int64_t *input_shape, uint64_t seed) {
     if (!m) return NULL;
     memset(m, 0, sizeof *m);
     m->params = nb_params_new();
-    if (!m->params) {
+    m->state = m->params ? nb_params_new() : NULL;
+    if (!m->state) {
+        nb_params_free(m->params);
         nbi_free(m);
         return NULL;
     }
@@ -72,6 +75,7 @@ void nb_model_free(nb_model *m) {
     for (int i = 0; i < m->n; i++) nbi_free(m->layers[i]);
     nbi_free(m->layers);
     nb_params_free(m->params);
+    nb_params_free(m->state);
     nbi_free(m);
 }
 
@@ -139,20 +143,22 @@ static nb_status push(nb_model *m, nbi_layer *l, const char *name) {
         m->cap = cap;
     }
 
-    int n0 = m->params->n;
-    int64_t numel0 = m->params->numel;
+    int n0 = m->params->n, s0 = m->state->n;
+    int64_t numel0 = m->params->numel + m->state->numel;
     nb_rng rng0 = m->rng;
+    l->state = m->state;
     if (l->vt->build) {
         s = l->vt->build(l, m->params, &m->rng);
         if (s != NB_OK) {
             nbi_params_truncate(m->params, n0);
+            nbi_params_truncate(m->state, s0);
             m->rng = rng0;
             return s;
         }
     }
     l->first_param = n0;
     l->n_params = m->params->n - n0;
-    l->param_count = m->params->numel - numel0;
+    l->param_count = m->params->numel + m->state->numel - numel0;
     m->layers[m->n++] = l;
     return NB_OK;
 }
@@ -170,6 +176,14 @@ nb_status nbi_layer_param(nbi_layer *l, nb_params *ps, const char *what, int ran
     return nbi_params_add(ps, full, rank, shape, out);
 }
 
+nb_status nbi_layer_state(nbi_layer *l, const char *what, int rank, const int64_t *shape,
+                          nb_tensor **out) {
+    NBI_ASSERT(l->state);
+    nb_status s = nbi_layer_param(l, l->state, what, rank, shape, out);
+    if (s == NB_OK) nb_requires_grad(*out, 0);
+    return s;
+}
+
 int nb_model_train(nb_model *m, int training) {
     if (!m) return 0;
     int prev = m->training;
@@ -178,6 +192,10 @@ int nb_model_train(nb_model *m, int training) {
 }
 
 nb_tensor *nb_model_forward(const nb_model *m, nb_ctx *ctx, nb_tensor *x) {
+    return nb_model_forward_rng(m, ctx, x, NULL);
+}
+
+nb_tensor *nb_model_forward_rng(const nb_model *m, nb_ctx *ctx, nb_tensor *x, nb_rng *rng) {
     if (!ctx) {
         nbi_error(NB_ERR_ARG, "nb_model_forward: context is NULL (create one with nb_ctx_new)");
         return NULL;
@@ -202,11 +220,18 @@ nb_tensor *nb_model_forward(const nb_model *m, nb_ctx *ctx, nb_tensor *x) {
                   nb_shape_str(x, got, sizeof got), want);
         return nbi_fail(ctx, NB_ERR_SHAPE);
     }
-    nbi_fwd f = {ctx, m->training};
+    nbi_fwd f = {ctx, m->training, rng};
     const char *scope = ctx->scope;
     for (int i = 0; i < m->n && x; i++) {
         const nbi_layer *l = m->layers[i];
         ctx->scope = l->name;
+        nb_tensor *y;
+        if (l->vt->forward_pair && i + 1 < m->n &&
+            l->vt->forward_pair(l, m->layers[i + 1], &f, x, &y)) {
+            x = y; /* this layer and the next, as one fused op */
+            i++;
+            continue;
+        }
         x = l->vt->forward(l, &f, x);
     }
     ctx->scope = scope;
@@ -214,6 +239,7 @@ nb_tensor *nb_model_forward(const nb_model *m, nb_ctx *ctx, nb_tensor *x) {
 }
 
 nb_params *nb_model_params(const nb_model *m) { return m ? m->params : NULL; }
+nb_params *nb_model_state(const nb_model *m) { return m ? m->state : NULL; }
 int64_t nb_model_param_count(const nb_model *m) { return m ? m->params->numel : 0; }
 void nb_model_zero_grad(nb_model *m) {
     if (m) nb_params_zero_grad(m->params);
@@ -271,10 +297,11 @@ nb_status nb_model_summary(const nb_model *m, FILE *f) {
                 conf[0] ? " " : "", conf);
     }
     rule(f, '=');
-    long long total = (long long)m->params->numel;
+    long long trainable = (long long)m->params->numel, fixed = (long long)m->state->numel;
+    long long total = trainable + fixed;
     fprintf(f, "Total params: %lld (%lld bytes)\n", total, total * 4);
-    fprintf(f, "Trainable params: %lld\n", total);
-    fprintf(f, "Non-trainable params: 0\n");
+    fprintf(f, "Trainable params: %lld\n", trainable);
+    fprintf(f, "Non-trainable params: %lld\n", fixed);
     rule(f, '_');
     if (ferror(f)) return nbi_error(NB_ERR_IO, "nb_model_summary: writing failed");
     return NB_OK;

@@ -57,11 +57,14 @@ void nbi_params_truncate(nb_params *ps, int n);
 
 typedef struct nbi_layer nbi_layer;
 
-/* What a forward call runs with; a struct so that later needs (a generator for dropout, say)
- * add a field rather than change every layer. */
+/* What a forward call runs with; a struct so that later needs add a field rather than change
+ * every layer. rng is the caller's generator for layers that draw in training mode (dropout);
+ * NULL when the caller gave none (nb_model_forward), which such a layer reports as an error
+ * only if it would draw. */
 typedef struct nbi_fwd {
     nb_ctx *ctx;
     int training;
+    nb_rng *rng;
 } nbi_fwd;
 
 typedef struct nbi_layer_vt {
@@ -71,6 +74,11 @@ typedef struct nbi_layer_vt {
     nb_status (*build)(nbi_layer *l, nb_params *ps, nb_rng *rng);     /* NULL: no parameters */
     nb_tensor *(*forward)(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x);
     void (*describe)(const nbi_layer *l, char *buf, size_t n);
+    /* Optional: runs this layer and the next together when a fused op computes their
+     * composition (conv2d + ReLU + max pooling); returns 1 with the result in *y, or 0 (and
+     * does nothing) to have them run one by one. */
+    int (*forward_pair)(const nbi_layer *l, const nbi_layer *next, const nbi_fwd *f,
+                        nb_tensor *x, nb_tensor **y);
     void (*spec)(const nbi_layer *l, nbi_text *out);
     int (*torch_modules)(const nbi_layer *l); /* NULL: 1 */
     unsigned torch_transposed;                /* bit i: parameter i is the 2-D transpose of
@@ -86,7 +94,9 @@ struct nbi_layer {
     int64_t in_shape[NB_MAX_RANK];
     int64_t out_shape[NB_MAX_RANK];
     int first_param, n_params;             /* its parameters in the store */
-    int64_t param_count;
+    int64_t param_count;                   /* trainable parameters and state, in scalars */
+    nb_params *state;                      /* the model's store of non-trainable state, for
+                                              build (see nbi_layer_state) */
 };
 
 /* Appends layer l (allocated with nbi_malloc, vt set, settings filled; the model takes it
@@ -98,6 +108,15 @@ nb_status nbi_model_push(nb_model *m, nbi_layer *l, const char *name);
 nb_status nbi_layer_param(nbi_layer *l, nb_params *ps, const char *what, int rank,
                           const int64_t *shape, nb_tensor **out);
 
+/* Declares non-trainable state "<layer name>.<what>" of a layer being built (batchnorm's
+ * running statistics: PyTorch's buffers) in the model's state store, zero-valued, without a
+ * gradient. Forward may update state in training mode only; optimizers never see it. */
+nb_status nbi_layer_state(nbi_layer *l, const char *what, int rank, const int64_t *shape,
+                          nb_tensor **out);
+
+/* The options of a max-pooling layer (stride and dilation resolved), or NULL if l is another
+ * kind of layer: for layers that fuse with a pooling after them. */
+const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l);
 /* nb_model_spec into a growing text (out of memory is the text's status). */
 void nbi_model_spec_text(const nb_model *m, nbi_text *out);
 

@@ -64,8 +64,7 @@ int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
 
 /* The forward pass of a training step, with the generator of layers that draw (dropout). */
 static nb_tensor *train_forward(nb_model *m, nb_ctx *ctx, nb_tensor *x, nb_rng *dropout_rng) {
-    (void)dropout_rng; /* drawn from by dropout layers, once the model has them */
-    return nb_model_forward(m, ctx, x);
+    return nb_model_forward_rng(m, ctx, x, dropout_rng);
 }
 
 /* Everything fit makes, freed in one place. */

@@ -1,0 +1,79 @@
+/* kernels/conv.h — the loops under convolution and pooling, on raw float pointers.
+ *
+ * One geometry describes a 2-D convolution (a 1-D one is the case H = KH = 1):
+ *
+ *   input  x [N, C, H, W]            weight w [O, C/groups, KH, KW]      output y [N, O, OH, OW]
+ *   y[n,o,i,j] = Σ_{c,a,b} w[o,c,a,b] · x[n, g·C/groups + c, i·sh − pt + a·dh, j·sw − pl + b·dw]
+ *
+ * with g = o / (O/groups) the group of o and x read as 0 outside the image (zero padding).
+ * The production path lowers it to a matrix product (im2col): for one group and a chunk of
+ * nb samples, the column matrix
+ *
+ *   col[(c,a,b), (n,i,j)] = x[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw]        [Cg·KH·KW, nb·OH·OW]
+ *
+ * turns the convolution into Y_g[Og, nb·P] = W_g[Og, Cg·KH·KW] · col (P = OH·OW), and its
+ * adjoint col2im scatters a column matrix back onto an image (accumulating), which gives the
+ * gradient with respect to x from dcol = W_gᵀ · dY_g. The reference kernels (ref/conv.c) are
+ * the definition written as plain loops: the oracle the lowered path is tested against. */
+#ifndef NBI_CONV_KERNELS_H
+#define NBI_CONV_KERNELS_H
+
+#include "base/base.h"
+
+typedef struct nbi_conv_geom {
+    int64_t N, C, H, W;     /* input: batch, channels, height, width */
+    int64_t O, KH, KW;      /* output channels, kernel height and width */
+    int64_t OH, OW;         /* output height and width */
+    int64_t sh, sw;         /* stride */
+    int64_t pt, pb, pl, pr; /* padding: top, bottom, left, right (the far sides only
+                               bound OH, OW and average pooling's windows) */
+    int64_t dh, dw;         /* dilation */
+    int64_t groups;
+} nbi_conv_geom;
+
+/* Cg·KH·KW: the rows of a group's column matrix (the length of one filter). */
+static inline int64_t nbi_conv_kc(const nbi_conv_geom *g) {
+    return g->C / g->groups * g->KH * g->KW;
+}
+
+/* ---- lowering (kernels/conv.c) ------------------------------------------------------------ */
+
+/* col [Cg·KH·KW, nb·OH·OW] from nb samples starting at x (which points at the group's first
+ * channel of the chunk's first sample; samples are C·H·W apart). */
+void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col);
+/* x += the adjoint of im2col applied to col: every column entry is added to the input
+ * element it was read from (entries that fell in the padding are dropped). */
+void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
+
+/* ---- reference convolution (kernels/ref/conv.c): the definition, loop by loop ----------- */
+
+/* y = conv(x, w) + b (b may be NULL); y is written, not accumulated. */
+void nbi_conv_ref_forward(const nbi_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y);
+/* dx += convᵀ(dy, w):  dx[n,c,ih,iw] += Σ w[o,c',a,b] dy[n,o,i,j] over the taps reading it. */
+void nbi_conv_ref_backward_data(const nbi_conv_geom *g, const float *dy, const float *w, float *dx);
+/* dw += Σ_{n,i,j} dy[n,o,i,j] · x[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw]. */
+void nbi_conv_ref_backward_weight(const nbi_conv_geom *g, const float *x, const float *dy,
+                                  float *dw);
+
+/* ---- pooling (kernels/pooling.c) ----------------------------------------------------------------
+ * Over planes: x [planes, H, W] → y [planes, OH, OW] with window KH×KW, stride, padding
+ * (pt, pl) as in the convolution geometry (C = O = planes, groups and dilation unused). */
+
+/* y = max over the window (padding never wins: it is −∞); arg[k] = the flat index in the
+ * plane (ih·W + iw) of the first maximal element, for backward. NaN wins, as in PyTorch. */
+void nbi_maxpool_forward(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
+                         int32_t *arg);
+/* dx[arg] += dy */
+void nbi_maxpool_backward(const nbi_conv_geom *g, int64_t planes, const float *dy,
+                          const int32_t *arg, float *dx);
+/* y = mean over the window: divided by KH·KW when count_pad (PyTorch's count_include_pad,
+ * counting padding inside the padded image but not beyond it), else by the number of image
+ * elements in the window. */
+void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *x,
+                         float *y);
+/* dx += dy / divisor over each window */
+void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *dy,
+                          float *dx);
+
+#endif

@@ -1,0 +1,162 @@
+/* kernels/pooling.c — max and average pooling over [planes, H, W] (see kernels/conv.h).
+ *
+ *   max:  y[p,i,j] = max_{a<KH, b<KW} x[p, i·sh − pt + a·dh, j·sw − pl + b·dw]    (image only)
+ *         dx[p, arg[p,i,j]] += dy[p,i,j]
+ *   avg:  y[p,i,j] = (1/D) Σ_{window ∩ image} x,   dx += dy / D over the window ∩ image
+ *
+ * D is KH·KW clipped to the padded image (PyTorch's count_include_pad = True) or the number
+ * of image elements in the window (False). A window always overlaps the image when the
+ * padding is at most half the kernel, which the ops require (as PyTorch does). */
+#include "kernels/conv.h"
+
+#include <math.h>
+
+static inline int64_t imax(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
+static inline int64_t imin(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
+/* v replaces the running maximum m: strictly greater keeps the first maximum, and a NaN
+ * beats any number (once). */
+static inline int beats(float v, float m) {
+    return v > m || (v != v && m == m);
+}
+
+/* One output of the 2x2 window at column q of rows r0, r1 (flat index of r0[0] is base),
+ * written with selects rather than branches: random signs would mispredict them. */
+#define MAX2X2(OUT, AT, q)                                                                         \
+    do {                                                                                           \
+        float a_ = r0[q], b_ = r0[q + 1], c_ = r1[q], d_ = r1[q + 1], m_ = a_;                     \
+        int32_t at_ = base + (int32_t)(q);                                                         \
+        int t_ = beats(b_, m_);                                                                    \
+        m_ = t_ ? b_ : m_;                                                                         \
+        at_ = t_ ? base + (int32_t)(q) + 1 : at_;                                                  \
+        t_ = beats(c_, m_);                                                                        \
+        m_ = t_ ? c_ : m_;                                                                         \
+        at_ = t_ ? base + W + (int32_t)(q) : at_;                                                  \
+        t_ = beats(d_, m_);                                                                        \
+        m_ = t_ ? d_ : m_;                                                                         \
+        at_ = t_ ? base + W + (int32_t)(q) + 1 : at_;                                              \
+        OUT = m_;                                                                                  \
+        AT = at_;                                                                                  \
+    } while (0)
+
+/* A row of outputs of the 2x2 window, stride 2: blocks of 8 the compiler vectorises. */
+static void maxpool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
+                            int32_t *restrict as, int64_t OW, int32_t base, int32_t W) {
+    int64_t j = 0;
+    for (; j + 8 <= OW; j += 8)
+        for (int k = 0; k < 8; k++) MAX2X2(y[j + k], as[j + k], 2 * (j + k));
+    for (; j < OW; j++) MAX2X2(y[j], as[j], 2 * j);
+}
+
+/* The 2x2 window with stride 2 and no padding, the common case, without bounds checks. */
+static void maxpool_2x2(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
+                        int32_t *arg) {
+    const int64_t W = g->W, plane = g->H * W, P = g->OH * g->OW;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t i = 0; i < g->OH; i++) {
+            const float *r0 = x + p * plane + 2 * i * W;
+            maxpool_2x2_row(r0, r0 + W, y + p * P + i * g->OW, arg + p * P + i * g->OW, g->OW,
+                            (int32_t)(2 * i * W), (int32_t)W);
+        }
+}
+
+void nbi_maxpool_forward(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
+                         int32_t *arg) {
+    if (g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
+        g->pt == 0 && g->pl == 0 && g->pb == 0 && g->pr == 0) {
+        maxpool_2x2(g, planes, x, y, arg);
+        return;
+    }
+    const int64_t plane = g->H * g->W, P = g->OH * g->OW;
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xs = x + p * plane;
+        float *ys = y + p * P;
+        int32_t *as = arg + p * P;
+        for (int64_t i = 0; i < g->OH; i++) {
+            for (int64_t j = 0; j < g->OW; j++) {
+                float best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t a = 0; a < g->KH; a++) {
+                    int64_t ih = i * g->sh - g->pt + a * g->dh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int64_t b = 0; b < g->KW; b++) {
+                        int64_t iw = j * g->sw - g->pl + b * g->dw;
+                        if (iw < 0 || iw >= g->W) continue;
+                        float v = xs[ih * g->W + iw];
+                        if (at < 0 || beats(v, best)) {
+                            best = v;
+                            at = ih * g->W + iw;
+                        }
+                    }
+                }
+                ys[i * g->OW + j] = best;
+                as[i * g->OW + j] = (int32_t)at;
+            }
+        }
+    }
+}
+
+void nbi_maxpool_backward(const nbi_conv_geom *g, int64_t planes, const float *dy,
+                          const int32_t *arg, float *dx) {
+    const int64_t plane = g->H * g->W, P = g->OH * g->OW;
+    for (int64_t p = 0; p < planes; p++) {
+        float *xs = dx + p * plane;
+        const float *ds = dy + p * P;
+        const int32_t *as = arg + p * P;
+        for (int64_t k = 0; k < P; k++)
+            if (as[k] >= 0) xs[as[k]] += ds[k];
+    }
+}
+
+/* The window of output (i, j) clipped to the image, [h0, h1) × [w0, w1), and its divisor. */
+static float window(const nbi_conv_geom *g, int count_pad, int64_t i, int64_t j, int64_t *h0,
+                    int64_t *h1, int64_t *w0, int64_t *w1) {
+    int64_t hs = i * g->sh - g->pt, ws = j * g->sw - g->pl;
+    int64_t he = imin(hs + g->KH, g->H + g->pb), we = imin(ws + g->KW, g->W + g->pr);
+    int64_t padded = (he - hs) * (we - ws);
+    *h0 = imax(hs, 0);
+    *w0 = imax(ws, 0);
+    *h1 = imin(he, g->H);
+    *w1 = imin(we, g->W);
+    int64_t inside = (*h1 - *h0) * (*w1 - *w0);
+    return (float)(count_pad ? padded : inside);
+}
+
+void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *x,
+                         float *y) {
+    const int64_t plane = g->H * g->W, P = g->OH * g->OW;
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xs = x + p * plane;
+        float *ys = y + p * P;
+        for (int64_t i = 0; i < g->OH; i++)
+            for (int64_t j = 0; j < g->OW; j++) {
+                int64_t h0, h1, w0, w1;
+                float d = window(g, count_pad, i, j, &h0, &h1, &w0, &w1);
+                float s = 0.0f;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++) s += xs[ih * g->W + iw];
+                ys[i * g->OW + j] = s / d;
+            }
+    }
+}
+
+void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *dy,
+                          float *dx) {
+    const int64_t plane = g->H * g->W, P = g->OH * g->OW;
+    for (int64_t p = 0; p < planes; p++) {
+        float *xs = dx + p * plane;
+        const float *ds = dy + p * P;
+        for (int64_t i = 0; i < g->OH; i++)
+            for (int64_t j = 0; j < g->OW; j++) {
+                int64_t h0, h1, w0, w1;
+                float d = window(g, count_pad, i, j, &h0, &h1, &w0, &w1);
+                float v = ds[i * g->OW + j] / d;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++) xs[ih * g->W + iw] += v;
+            }
+    }
+}
