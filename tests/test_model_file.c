@@ -511,6 +511,62 @@ static void test_round_trip_bit_exact(void) {
     round_trip_with(&c, false);
 }
 
+/* A CNN with batch normalisation: the running statistics (the model's state) are saved under
+ * PyTorch's buffer names, with num_batches_tracked, and come back bit for bit. */
+static void test_cnn_state(void) {
+    const char *text = "nabla-spec 1\ninput 1 6 6\nconv2d 3 3 relu pad=1\nbatchnorm\n"
+                       "maxpool2d 2\nflatten\ndense 2\n";
+    nb_spec *spec = spec_of(text);
+    nb_model *m = NULL;
+    if (spec) CHECK_OK(nb_spec_build(spec, &m));
+    if (!m) return;
+    /* a few training forwards move the running statistics */
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    float x[4 * 36];
+    for (int i = 0; i < 4 * 36; i++) x[i] = (float)((i * 13) % 17) / 8.0f - 1.0f;
+    for (int k = 0; k < 3; k++) {
+        nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, 4, (int64_t[]){4, 1, 6, 6});
+        CHECK_PTR(nb_model_forward(m, ctx, xt));
+        nb_ctx_reset(ctx);
+    }
+    nb_params *state = nb_model_state(m);
+    CHECK(nb_params_len(state) == 2 && ((float *)nb_params_data(state))[0] != 0.0f);
+    const char *path = tmp("cnn.safetensors");
+    CHECK_OK(nb_model_save(m, path, NULL));
+    nb_safetensors *st = NULL;
+    CHECK_OK(nb_safetensors_read(path, &st));
+    /* Conv2d 0, ReLU 1, BatchNorm2d 2, MaxPool2d 3, Flatten 4, Linear 5 */
+    static const char *const want[] = {"0.weight", "0.bias", "2.weight", "2.bias",
+                                       "2.running_mean", "2.running_var", "5.weight", "5.bias"};
+    for (int i = 0; st && i < 8; i++)
+        CHECK_MSG(nb_safetensors_find(st, want[i]) >= 0, "no tensor %s", want[i]);
+    int k = nb_safetensors_find(st, "2.num_batches_tracked");
+    const char *dt;
+    int64_t shape[NB_MAX_RANK];
+    CHECK(k >= 0 && nb_safetensors_shape(st, k, &dt, shape) == 0 && !strcmp(dt, "I64"));
+    CHECK(nb_safetensors_count(st) == 9);
+    nb_safetensors_free(st);
+    nb_model *m2 = NULL;
+    CHECK_OK(nb_model_load(path, &m2, NULL));
+    if (m2) {
+        nb_params *s2 = nb_model_state(m2);
+        CHECK(same_floats(nb_params_data(state), nb_params_data(s2), nb_params_numel(state)));
+        CHECK(same_floats(nb_params_data(nb_model_params(m)), nb_params_data(nb_model_params(m2)),
+                          nb_model_param_count(m)));
+        /* and the same outputs in inference mode */
+        nb_model_train(m, 0);
+        nb_model_train(m2, 0);
+        nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, 4, (int64_t[]){4, 1, 6, 6});
+        nb_tensor *y1 = nb_contiguous(ctx, nb_model_forward(m, ctx, xt));
+        nb_tensor *y2 = nb_contiguous(ctx, nb_model_forward(m2, ctx, xt));
+        CHECK(y1 && y2 && same_floats(y1->data, y2->data, 8));
+    }
+    nb_ctx_free(ctx);
+    nb_model_free(m2);
+    nb_model_free(m);
+    nb_spec_free(spec);
+}
+
 /* Names and layout are PyTorch's: Sequential indices, Linear weights [out, in]. */
 static void test_torch_names_and_layout(void) {
     nb_spec *spec = spec_of(mlp_spec);
@@ -884,6 +940,7 @@ static const nbt_case cases[] = {
     {"st_truncations_and_flips", test_st_truncations_and_flips},
     {"round_trip_bit_exact", test_round_trip_bit_exact},
     {"torch_names_and_layout", test_torch_names_and_layout},
+    {"cnn_state", test_cnn_state},
     {"load_weights", test_load_weights},
     {"bad_metadata", test_bad_metadata},
     {"failed_save_keeps_old_file", test_failed_save_keeps_old_file},

@@ -151,6 +151,26 @@ static void test_round_trip_every_kind(void) {
                "dense 3 softmax name=dense_12\n"
                "dense 2 relu\n"
                "activation softmax\n");
+    /* the convolutional layers, with every option */
+    round_trip("nabla-spec 1\ninput 3 16 12\n"
+               "conv2d 8 3 relu pad=1 init=kaiming_normal bias_init=constant:0.1\n"
+               "maxpool2d 2\n"
+               "conv2d 8 3,1 leaky_relu alpha=0.2 stride=1,2 pad=1,0 dilation=2,1 groups=4\n"
+               "batchnorm momentum=0.2 eps=0.001\n"
+               "avgpool2d 3 stride=1 pad=1 exclude_pad=true name=smooth\n"
+               "conv2d 6 3 same=true bias=false name=c3\n"
+               "batchnorm affine=false\n"
+               "maxpool2d 3,2 stride=1 pad=1,0 dilation=1,2\n"
+               "conv2d 4 1 pad=0,1,1,0\n"
+               "global_avgpool2d name=gap\n"
+               "dropout 0.25 name=drop\n"
+               "dense 5 tanh\n"
+               "activation softmax\n");
+    round_trip("nabla-spec 1\ninput 1 8 8\nconv2d 2 3 tanh\nflatten name=flat\ndropout 0.5\n"
+               "batchnorm\ndense 3\n");
+    /* a layer named like another kind's default name: defaults skip it */
+    round_trip("nabla-spec 1\ninput 1 8 8\nflatten name=dropout_1\ndropout 0.1\ndropout 0.2\n"
+               "dense 2\n");
     /* every optimizer, every schedule, every data key and normalisation */
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss mse\n"
                "optimizer sgd lr=0.1 momentum=0.9 nesterov=true weight_decay=1e-4\n"
@@ -254,7 +274,29 @@ static void test_errors(void) {
         {"nabla-spec 1\ninput 1 -28 28\n", NB_ERR_FORMAT,
          "t.spec:2:9: expected a positive integer for a dimension of the input, got '-28'"},
         {"nabla-spec 1\ninput 1 2 3 4 5 6 7 8\n", NB_ERR_FORMAT, "t.spec:2:21: a sample has at most 7 dimensions"},
-        {"nabla-spec 1\ninput 4\nconv2d 3\n", NB_ERR_FORMAT, "t.spec:3:1: unknown line 'conv2d' (expected a layer"},
+        {"nabla-spec 1\ninput 4\nconv3d 3\n", NB_ERR_FORMAT, "t.spec:3:1: unknown line 'conv3d' (expected a layer — dense, activation, conv2d, maxpool2d"},
+        {"nabla-spec 1\ninput 4\nconv2d 3\n", NB_ERR_FORMAT,
+         "t.spec:3:9: expected the kernel size (N, or H,W) after '3'"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 3 3x3\n", NB_ERR_FORMAT,
+         "t.spec:3:10: expected the kernel size as a positive integer or two of them as H,W, got '3x3'"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 3 3 pad=1 same=true\n", NB_ERR_FORMAT,
+         "t.spec:3:16: pad= and same=true exclude each other"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 3 3 pad=1,2,3\n", NB_ERR_FORMAT,
+         "t.spec:3:16: expected pad=P, pad=H,W or pad=TOP,BOTTOM,LEFT,RIGHT, got 3 numbers"},
+        {"nabla-spec 1\ninput 4\nconv2d 3 3\n", NB_ERR_SHAPE,
+         "t.spec:3:1: conv2d 'conv2d_1': input (None, 4) must have samples [C, H, W]"},
+        {"nabla-spec 1\ninput 1 4 4\nconv2d 3 5\n", NB_ERR_SHAPE, "is larger than its input 4x4"},
+        {"nabla-spec 1\ninput 1 4 4\nmaxpool2d 2 exclude_pad=true\n", NB_ERR_FORMAT,
+         "t.spec:3:13: unknown option 'exclude_pad' for 'maxpool2d' (expected one of: stride, "
+         "pad, dilation, name)"},
+        {"nabla-spec 1\ninput 1 4 4\ndropout 1\n", NB_ERR_FORMAT,
+         "t.spec:3:9: the dropout probability must be in [0, 1), got '1'"},
+        {"nabla-spec 1\ninput 1 4 4\nbatchnorm momentum=0\n", NB_ERR_FORMAT,
+         "batchnorm needs momentum in (0, 1]"},
+        {"nabla-spec 1\ninput 1 4 4\nflatten x\n", NB_ERR_FORMAT,
+         "t.spec:3:9: unexpected 'x': 'flatten' takes 0 positional arguments"},
+        {"nabla-spec 1\ninput 1 4 4\nflatten name=a\ndropout 0.5 name=a\n", NB_ERR_ARG,
+         "t.spec:4:1: Dropout layer: the model already has a layer named 'a'"},
         {"nabla-spec 1\ninput 4\ndense 3 name=a\ndense 3 name=a\n", NB_ERR_ARG,
          "t.spec:4:1: Dense layer: the model already has a layer named 'a'"},
         {"nabla-spec 1\ninput 4\ndense 3 name=a.b\n", NB_ERR_ARG, "t.spec:3:1: Dense layer: name 'a.b'"},

@@ -33,15 +33,21 @@
 
 /* ---- names and layouts ------------------------------------------------------------------- */
 
-/* For parameter i of the store: its layer, its index within the layer, and its torch
- * module index. false if no layer owns it. */
-static bool param_owner(const nb_model *m, int i, const nbi_layer **owner, int *k, int *module) {
+/* The layer that owns tensor i of a store (parameters: by index; state: by the name's
+ * "<layer>." prefix), the tensor's index among the layer's parameters, and the layer's first
+ * torch module index. false if no layer owns it. */
+static bool owner_of(const nb_model *m, bool state, int i, const nbi_layer **owner, int *k,
+                     int *module) {
+    const char *nm = state ? nb_model_state(m)->items[i]->name : NULL;
     int mod = 0;
     for (int li = 0; li < nb_model_layer_count(m); li++) {
         const nbi_layer *l = nbi_model_layer(m, li);
-        if (i >= l->first_param && i < l->first_param + l->n_params) {
+        size_t len = strlen(l->name);
+        bool mine = state ? !strncmp(nm, l->name, len) && nm[len] == '.'
+                          : i >= l->first_param && i < l->first_param + l->n_params;
+        if (mine) {
             *owner = l;
-            *k = i - l->first_param;
+            *k = state ? -1 : i - l->first_param;
             *module = mod;
             return true;
         }
@@ -50,20 +56,21 @@ static bool param_owner(const nb_model *m, int i, const nbi_layer **owner, int *
     return false;
 }
 
-nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
-    nb_params *ps = nb_model_params(m);
+nb_status nbi_tensor_info(const nb_model *m, bool state, int i, nbi_pinfo *pi) {
+    nb_params *ps = state ? nb_model_state(m) : nb_model_params(m);
     nb_tensor *t = nb_params_at(ps, i);
     const nbi_layer *l;
     int k, module;
-    if (!t || !param_owner(m, i, &l, &k, &module))
-        return nbi_error(NB_ERR_ARG, "model files: parameter %d belongs to no layer", i);
+    if (!t || !owner_of(m, state, i, &l, &k, &module))
+        return nbi_error(NB_ERR_ARG, "model files: %s %d belongs to no layer",
+                         state ? "state tensor" : "parameter", i);
     const char *nm = ps->items[i]->name;
     const char *what = strchr(nm, '.');
     snprintf(pi->torch, sizeof pi->torch, "%d.%s", module, what ? what + 1 : nm);
     pi->nabla = nm;
     pi->t = t;
     pi->offset = ps->items[i]->offset;
-    pi->transposed = k < 32 && (l->vt->torch_transposed >> k & 1u) && t->rank == 2;
+    pi->transposed = k >= 0 && k < 32 && (l->vt->torch_transposed >> k & 1u) && t->rank == 2;
     pi->rank = t->rank;
     for (int d = 0; d < t->rank; d++) pi->shape[d] = t->shape[d];
     if (pi->transposed) {
@@ -71,6 +78,10 @@ nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
         pi->shape[1] = t->shape[0];
     }
     return NB_OK;
+}
+
+nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
+    return nbi_tensor_info(m, false, i, pi);
 }
 
 nb_status nb_model_torch_name(const nb_model *m, int i, char *buf, size_t n) {
@@ -284,32 +295,53 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
                              "has %lld: pass the model's own optimizer", what, (long long)n,
                              (long long)nb_params_numel(ps));
     }
-    int nt = np * (1 + slots);
+    /* The tensors, in this order: parameters, state (batchnorm's running statistics), one
+     * num_batches_tracked per running_mean (PyTorch's BatchNorm has it; strict loading wants
+     * it; nabla does not count batches, so it is 0), then the optimizer's slots. */
+    nb_params *sts = nb_model_state(m);
+    int ns = nb_params_len(sts), nbt = 0;
+    for (int i = 0; i < ns; i++) {
+        const char *nm = sts->items[i]->name, *dot = strrchr(nm, '.');
+        nbt += dot && !strcmp(dot, ".running_mean");
+    }
+    int nps = np + ns, nt = nps + nbt + np * slots;
 
     /* room for "optim.<slot>.<torch name>" */
     enum { NAME_MAX_LEN = sizeof(((nbi_pinfo *)0)->torch) + 32 };
     meta md;
     memset(&md, 0, sizeof md);
-    nbi_pinfo *pi = nbi_malloc(sizeof *pi * (size_t)(np ? np : 1));
+    nbi_pinfo *pi = nbi_malloc(sizeof *pi * (size_t)(nps ? nps : 1));
     nbi_st_entry *e = nbi_malloc(sizeof *e * (size_t)(nt ? nt : 1));
     char *names = nbi_malloc((size_t)(nt ? nt : 1) * NAME_MAX_LEN);
     nb_status s = pi && e && names ? NB_OK : nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
-    for (int i = 0; i < np && s == NB_OK; i++) s = nbi_param_info(m, i, &pi[i]);
-    for (int k = 0; k <= slots && s == NB_OK; k++) {
-        for (int i = 0; i < np; i++) {
-            nbi_st_entry *en = &e[k * np + i];
-            char *nm = names + (size_t)(k * np + i) * NAME_MAX_LEN;
-            if (k == 0)
-                snprintf(nm, NAME_MAX_LEN, "%s", pi[i].torch);
-            else
-                snprintf(nm, NAME_MAX_LEN, "optim.%s.%s", nb_optim_state_name(opt, k - 1),
-                         pi[i].torch);
-            en->name = nm;
-            en->dtype = NBI_ST_F32;
-            en->rank = pi[i].rank;
-            memcpy(en->shape, pi[i].shape, sizeof en->shape);
+    for (int i = 0; i < nps && s == NB_OK; i++)
+        s = nbi_tensor_info(m, i >= np, i >= np ? i - np : i, &pi[i]);
+    int n = 0;
+    for (int i = 0; i < nps && s == NB_OK; i++, n++) {
+        snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "%s", pi[i].torch);
+        e[n] = (nbi_st_entry){.name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32,
+                              .rank = pi[i].rank};
+        memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
+    }
+    for (int i = np; i < nps && s == NB_OK; i++) {
+        char *dot = strrchr(pi[i].torch, '.');
+        if (!dot || strcmp(dot, ".running_mean")) continue;
+        char *nm = names + (size_t)n * NAME_MAX_LEN;
+        snprintf(nm, NAME_MAX_LEN, "%.*snum_batches_tracked", (int)(dot + 1 - pi[i].torch),
+                 pi[i].torch);
+        e[n] = (nbi_st_entry){.name = nm, .dtype = NBI_ST_I64, .rank = 0};
+        n++;
+    }
+    for (int k = 0; k < slots && s == NB_OK; k++) {
+        for (int i = 0; i < np; i++, n++) {
+            snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "optim.%s.%s",
+                     nb_optim_state_name(opt, k), pi[i].torch);
+            e[n] = (nbi_st_entry){.name = names + (size_t)n * NAME_MAX_LEN,
+                                  .dtype = NBI_ST_F32, .rank = pi[i].rank};
+            memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
         }
     }
+    NBI_ASSERT(s != NB_OK || n == nt);
     if (s == NB_OK) s = build_meta(m, o, &md);
     nbi_text json;
     nbi_text_init(&json);
@@ -322,9 +354,12 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     if (s == NB_OK) {
         s = nbi_atomic_write(&af, len8, 8);
         if (s == NB_OK) s = nbi_atomic_write(&af, json.buf, json.len);
-        for (int k = 0; k <= slots && s == NB_OK; k++) {
-            const float *base = k == 0 ? nb_params_data(ps)
-                                       : nb_optim_state_buffer((nb_optim *)opt, k - 1, NULL);
+        for (int i = 0; i < nps && s == NB_OK; i++)
+            s = write_values(&af, nb_params_data(i < np ? ps : sts) + pi[i].offset, &pi[i]);
+        static const unsigned char zero[8] = {0};
+        for (int i = 0; i < nbt && s == NB_OK; i++) s = nbi_atomic_write(&af, zero, 8);
+        for (int k = 0; k < slots && s == NB_OK; k++) {
+            const float *base = nb_optim_state_buffer((nb_optim *)opt, k, NULL);
             for (int i = 0; i < np && s == NB_OK; i++)
                 s = write_values(&af, base + pi[i].offset, &pi[i]);
         }

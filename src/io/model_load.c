@@ -70,17 +70,20 @@ static nb_status missing(const nb_safetensors *st, const nbi_pinfo *pi) {
                      st->n == 1 ? "" : "s", st->n ? ": " : "", have, st->n > 6 ? ", ..." : "");
 }
 
+/* The parameters and the state (running statistics); num_batches_tracked is not read. */
 static nb_status load_params(nb_model *m, const nb_safetensors *st) {
-    nb_params *ps = nb_model_params(m);
-    for (int i = 0; i < nb_params_len(ps); i++) {
-        nbi_pinfo pi;
-        nb_status s = nbi_param_info(m, i, &pi);
-        if (s != NB_OK) return s;
-        const nbi_st_tensor *t = find(st, pi.torch);
-        if (!t) t = find(st, pi.nabla);
-        if (!t) return missing(st, &pi);
-        s = fill(st, t, &pi, nb_params_data(ps) + pi.offset, false);
-        if (s != NB_OK) return s;
+    for (int state = 0; state < 2; state++) {
+        nb_params *ps = state ? nb_model_state(m) : nb_model_params(m);
+        for (int i = 0; i < nb_params_len(ps); i++) {
+            nbi_pinfo pi;
+            nb_status s = nbi_tensor_info(m, state, i, &pi);
+            if (s != NB_OK) return s;
+            const nbi_st_tensor *t = find(st, pi.torch);
+            if (!t) t = find(st, pi.nabla);
+            if (!t) return missing(st, &pi);
+            s = fill(st, t, &pi, nb_params_data(ps) + pi.offset, false);
+            if (s != NB_OK) return s;
+        }
     }
     return NB_OK;
 }
@@ -91,16 +94,19 @@ nb_status nb_model_load_weights(nb_model *m, const char *path) {
     nb_status s = nb_safetensors_read(path, &st);
     if (s != NB_OK) return s;
     /* into a copy first, so that a failure leaves the model as it was */
-    nb_params *ps = nb_model_params(m);
-    size_t bytes = (size_t)nb_params_numel(ps) * sizeof(float);
-    float *keep = nbi_malloc(bytes ? bytes : 1);
+    nb_params *ps = nb_model_params(m), *sts = nb_model_state(m);
+    size_t pb = (size_t)nb_params_numel(ps) * sizeof(float);
+    size_t sb = (size_t)nb_params_numel(sts) * sizeof(float);
+    float *keep = nbi_malloc(pb + sb + 1);
     if (!keep) {
         nb_safetensors_free(st);
         return nbi_error(NB_ERR_NOMEM, "nb_model_load_weights: out of memory");
     }
-    if (bytes) memcpy(keep, nb_params_data(ps), bytes);
+    if (pb) memcpy(keep, nb_params_data(ps), pb);
+    if (sb) memcpy((char *)keep + pb, nb_params_data(sts), sb);
     s = load_params(m, st);
-    if (s != NB_OK && bytes) memcpy(nb_params_data(ps), keep, bytes);
+    if (s != NB_OK && pb) memcpy(nb_params_data(ps), keep, pb);
+    if (s != NB_OK && sb) memcpy(nb_params_data(sts), (char *)keep + pb, sb);
     nbi_free(keep);
     nb_safetensors_free(st);
     return s;

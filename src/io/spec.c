@@ -758,6 +758,7 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
     nb_model *m = nb_model_new(s->in_rank, s->in_shape, s->seed);
     if (!m) return NB_ERR_NOMEM;
     nb_model_params(m)->limit = limit;
+    nb_model_state(m)->limit = limit;
     nb_status st = NB_OK;
     for (int i = 0; i < s->priv->n && st == NB_OK; i++) {
         const layer_line *ll = &s->priv->layers[i];
@@ -769,6 +770,7 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
         nbi_line_free(&l);
     }
     nb_model_params(m)->limit = 0;
+    nb_model_state(m)->limit = 0;
     if (st != NB_OK) {
         nb_model_free(m);
         return st;

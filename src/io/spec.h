@@ -59,6 +59,12 @@ nb_status nbi_pos_int(nbi_line *l, int i, const char *what, int64_t lo, int64_t 
 /* A required word; `what` names it for the message when it is missing. */
 nb_status nbi_pos_word(nbi_line *l, int i, const char *what, const char **out);
 
+/* A required number in [lo, hi). */
+nb_status nbi_pos_double(nbi_line *l, int i, const char *what, double lo, double hi,
+                         double *out);
+/* A required size pair: "3" (3 and 3) or "3,2"; each >= lo. */
+nb_status nbi_pos_pair(nbi_line *l, int i, const char *what, int64_t lo, int64_t out[2]);
+
 /* Options: each leaves *out as it is when the key is absent. */
 nb_status nbi_opt_int(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t hi,
                       int64_t *out);
@@ -69,6 +75,9 @@ nb_status nbi_opt_float(nbi_line *l, const char *key, const char *what, double l
                         float *out);
 nb_status nbi_opt_bool(nbi_line *l, const char *key, int *out);
 nb_status nbi_opt_str(nbi_line *l, const char *key, const char **out);
+/* A size pair, "3" or "3,2", each >= lo. */
+nb_status nbi_opt_pair(nbi_line *l, const char *key, const char *what, int64_t lo,
+                       int64_t out[2]);
 /* A comma-separated list of at most max integers >= lo ("2,3"); *count gets their number. */
 nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo,
                        int64_t *out, int max, int *count);

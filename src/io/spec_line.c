@@ -181,6 +181,48 @@ nb_status nbi_pos_word(nbi_line *l, int i, const char *what, const char **out) {
     return NB_OK;
 }
 
+nb_status nbi_pos_double(nbi_line *l, int i, const char *what, double lo, double hi,
+                         double *out) {
+    if (!nbi_pos_has(l, i))
+        return nbi_line_error(l, l->end_col, "expected a number for %s after '%s'", what,
+                              i == 0 ? l->kind.s : l->pos[i - 1].s);
+    double v;
+    if (!nbi_tok_to_double(l, l->pos[i].s, &v))
+        return nbi_line_error(l, l->pos[i].col, "expected a number for %s, got '%s'", what,
+                              l->pos[i].s);
+    if (!(v >= lo && v < hi))
+        return nbi_line_error(l, l->pos[i].col, "%s must be in [%g, %g), got '%s'", what, lo, hi,
+                              l->pos[i].s);
+    *out = v;
+    return NB_OK;
+}
+
+/* "A" or "A,B" (integers >= lo) in s; false otherwise. */
+static bool parse_pair(const char *s, int64_t lo, int64_t out[2]) {
+    char buf[48];
+    const char *c = strchr(s, ',');
+    size_t n = c ? (size_t)(c - s) : strlen(s);
+    if (n >= sizeof buf) return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    if (!nbi_tok_to_int(buf, &out[0]) || out[0] < lo) return false;
+    if (!c) {
+        out[1] = out[0];
+        return true;
+    }
+    return nbi_tok_to_int(c + 1, &out[1]) && out[1] >= lo;
+}
+
+nb_status nbi_pos_pair(nbi_line *l, int i, const char *what, int64_t lo, int64_t out[2]) {
+    if (!nbi_pos_has(l, i))
+        return nbi_line_error(l, l->end_col, "expected %s (N, or H,W) after '%s'", what,
+                              i == 0 ? l->kind.s : l->pos[i - 1].s);
+    if (!parse_pair(l->pos[i].s, lo, out))
+        return nbi_line_error(l, l->pos[i].col, "expected %s as %s or two of them as H,W, got "
+                              "'%s'", what, int_phrase(lo), l->pos[i].s);
+    return NB_OK;
+}
+
 /* ---- options --------------------------------------------------------------------------- */
 
 /* The option `key`, marked used (NULL when absent); remembers the key for messages. */
@@ -257,6 +299,16 @@ nb_status nbi_opt_str(nbi_line *l, const char *key, const char **out) {
     if (!o) return NB_OK;
     if (!o->val.s[0]) return nbi_line_error(l, o->val.col, "option '%s' has an empty value", key);
     *out = o->val.s;
+    return NB_OK;
+}
+
+nb_status nbi_opt_pair(nbi_line *l, const char *key, const char *what, int64_t lo,
+                       int64_t out[2]) {
+    nbi_opt *o = find_opt(l, key);
+    if (!o) return NB_OK;
+    if (!parse_pair(o->val.s, lo, out))
+        return nbi_line_error(l, o->val.col, "expected %s as %s or two of them as H,W, got '%s'",
+                              what, int_phrase(lo), o->val.s);
     return NB_OK;
 }
 
