@@ -163,8 +163,10 @@ static void meta_free(meta *md) {
 }
 
 static const char *norm_kind_name(nb_norm_kind k) {
-    return k == NB_NORM_CONST ? "const" : k == NB_NORM_STANDARD ? "standard"
-           : k == NB_NORM_MINMAX ? "minmax" : "none";
+    return k == NB_NORM_CONST      ? "const"
+           : k == NB_NORM_STANDARD ? "standard"
+           : k == NB_NORM_MINMAX   ? "minmax"
+                                   : "none";
 }
 
 static void floats_text(nbi_text *t, const float *v, int64_t n) {
@@ -178,8 +180,8 @@ static void floats_text(nbi_text *t, const float *v, int64_t n) {
 static void rng_text(const nb_rng *r, char *buf, size_t n) {
     uint32_t spare;
     memcpy(&spare, &r->spare, 4);
-    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32
-             " %d", r->s[0], r->s[1], r->s[2], r->s[3], spare, r->has_spare ? 1 : 0);
+    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32 " %d",
+             r->s[0], r->s[1], r->s[2], r->s[3], spare, r->has_spare ? 1 : 0);
 }
 
 static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) {
@@ -213,14 +215,18 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
     if (o->run) {
         const nb_run_state *r = o->run;
         if (r->epoch < 0 || r->step < 0 || r->best_epoch < 0 || r->wait < 0)
-            return nbi_error(NB_ERR_ARG, "%s: the run state has a negative count (epoch %lld, "
-                             "step %lld, best epoch %lld, wait %lld)", what, (long long)r->epoch,
-                             (long long)r->step, (long long)r->best_epoch, (long long)r->wait);
+            return nbi_error(NB_ERR_ARG,
+                             "%s: the run state has a negative count (epoch %lld, "
+                             "step %lld, best epoch %lld, wait %lld)",
+                             what, (long long)r->epoch, (long long)r->step,
+                             (long long)r->best_epoch, (long long)r->wait);
         const struct {
             const char *key;
             int64_t v;
-        } counts[] = {{"nabla.epoch", r->epoch}, {"nabla.step", r->step},
-                      {"nabla.best_epoch", r->best_epoch}, {"nabla.wait", r->wait},
+        } counts[] = {{"nabla.epoch", r->epoch},
+                      {"nabla.step", r->step},
+                      {"nabla.best_epoch", r->best_epoch},
+                      {"nabla.wait", r->wait},
                       {"nabla.stopped", r->stopped ? 1 : 0}};
         for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
             snprintf(buf, sizeof buf, "%lld", (long long)counts[i].v);
@@ -240,8 +246,8 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         for (int i = 0; i < o->num_classes; i++) {
             if (!o->classes[i] || strchr(o->classes[i], '\n')) {
                 nbi_text_free(&t);
-                return nbi_error(NB_ERR_ARG, "%s: class name %d is NULL or holds a newline",
-                                 what, i);
+                return nbi_error(NB_ERR_ARG, "%s: class name %d is NULL or holds a newline", what,
+                                 i);
             }
             if (i) nbi_text_puts(&t, "\n");
             nbi_text_puts(&t, o->classes[i]);
@@ -269,8 +275,10 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         if (!k || !v)
             return nbi_error(NB_ERR_ARG, "%s: metadata pair %d has a NULL key or value", what, i);
         if (!strcmp(k, "format") || !strncmp(k, "nabla.", 6))
-            return nbi_error(NB_ERR_ARG, "%s: metadata key '%s' is reserved (\"format\" and "
-                             "\"nabla.*\" are nabla's own)", what, k);
+            return nbi_error(NB_ERR_ARG,
+                             "%s: metadata key '%s' is reserved (\"format\" and "
+                             "\"nabla.*\" are nabla's own)",
+                             what, k);
         meta_add(md, k, v);
     }
     if (md->oom) return nbi_error(NB_ERR_NOMEM, "%s: out of memory building the metadata", what);
@@ -291,9 +299,10 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
         int64_t n;
         nb_optim_state_buffer((nb_optim *)opt, 0, &n);
         if (n != nb_params_numel(ps))
-            return nbi_error(NB_ERR_ARG, "%s: the optimizer covers %lld parameters, the model "
-                             "has %lld: pass the model's own optimizer", what, (long long)n,
-                             (long long)nb_params_numel(ps));
+            return nbi_error(NB_ERR_ARG,
+                             "%s: the optimizer covers %lld parameters, the model "
+                             "has %lld: pass the model's own optimizer",
+                             what, (long long)n, (long long)nb_params_numel(ps));
     }
     /* The tensors, in this order: parameters, state (batchnorm's running statistics), one
      * num_batches_tracked per running_mean (PyTorch's BatchNorm has it; strict loading wants
@@ -319,8 +328,8 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     int n = 0;
     for (int i = 0; i < nps && s == NB_OK; i++, n++) {
         snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "%s", pi[i].torch);
-        e[n] = (nbi_st_entry){.name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32,
-                              .rank = pi[i].rank};
+        e[n] = (nbi_st_entry){
+            .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = pi[i].rank};
         memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
     }
     for (int i = np; i < nps && s == NB_OK; i++) {
@@ -336,8 +345,8 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
         for (int i = 0; i < np; i++, n++) {
             snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "optim.%s.%s",
                      nb_optim_state_name(opt, k), pi[i].torch);
-            e[n] = (nbi_st_entry){.name = names + (size_t)n * NAME_MAX_LEN,
-                                  .dtype = NBI_ST_F32, .rank = pi[i].rank};
+            e[n] = (nbi_st_entry){
+                .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = pi[i].rank};
             memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
         }
     }

@@ -13,7 +13,7 @@ typedef struct nbi_pinfo {
     int64_t offset;                      /* where it starts in the store's flat buffers */
     bool transposed;                     /* stored as the 2-D transpose of ours */
     int rank;
-    int64_t shape[NB_MAX_RANK];          /* its shape in the file */
+    int64_t shape[NB_MAX_RANK]; /* its shape in the file */
 } nbi_pinfo;
 
 nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi);

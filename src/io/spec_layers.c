@@ -50,7 +50,8 @@ static nb_status opt_pad(nbi_line *l, int64_t pad[4]) {
     nb_status s = nbi_opt_ints(l, "pad", "the padding", 0, v, 4, &n);
     if (s != NB_OK || n == 0) return s;
     if (n == 3)
-        return nbi_line_error(l, nbi_opt_col(l, "pad"), "expected pad=P, pad=H,W or "
+        return nbi_line_error(l, nbi_opt_col(l, "pad"),
+                              "expected pad=P, pad=H,W or "
                               "pad=TOP,BOTTOM,LEFT,RIGHT, got 3 numbers");
     if (n == 1) v[1] = v[2] = v[3] = v[0];
     if (n == 2) {
@@ -114,8 +115,12 @@ static nb_status parse_pool(nb_model *m, nbi_line *l, bool max) {
     return max ? nb_model_maxpool2d_with(m, &o, name) : nb_model_avgpool2d_with(m, &o, name);
 }
 
-static nb_status parse_maxpool2d(nb_model *m, nbi_line *l) { return parse_pool(m, l, true); }
-static nb_status parse_avgpool2d(nb_model *m, nbi_line *l) { return parse_pool(m, l, false); }
+static nb_status parse_maxpool2d(nb_model *m, nbi_line *l) {
+    return parse_pool(m, l, true);
+}
+static nb_status parse_avgpool2d(nb_model *m, nbi_line *l) {
+    return parse_pool(m, l, false);
+}
 
 /* global_avgpool2d [name=N] */
 static nb_status parse_global_avgpool2d(nb_model *m, nbi_line *l) {
@@ -169,14 +174,10 @@ static const struct {
     const char *kind;
     nb_status (*parse)(nb_model *m, nbi_line *l);
 } layer_kinds[] = {
-    {"dense", parse_dense},
-    {"activation", parse_activation},
-    {"conv2d", parse_conv2d},
-    {"maxpool2d", parse_maxpool2d},
-    {"avgpool2d", parse_avgpool2d},
-    {"global_avgpool2d", parse_global_avgpool2d},
-    {"batchnorm", parse_batchnorm},
-    {"dropout", parse_dropout},
+    {"dense", parse_dense},         {"activation", parse_activation},
+    {"conv2d", parse_conv2d},       {"maxpool2d", parse_maxpool2d},
+    {"avgpool2d", parse_avgpool2d}, {"global_avgpool2d", parse_global_avgpool2d},
+    {"batchnorm", parse_batchnorm}, {"dropout", parse_dropout},
     {"flatten", parse_flatten},
 };
 
