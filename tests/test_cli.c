@@ -120,13 +120,12 @@ static int count_lines(const char *s) {
 }
 
 /* A failure: the exit code, one line on stderr starting "nabla", containing `msg`. */
-#define CHECK_FAILS(r, code, msg)                                                            \
-    do {                                                                                     \
-        CHECK_MSG((r).rc == (code), "exit %d, expected %d; stderr: %s", (r).rc, (code),      \
-                  (r).err);                                                                  \
-        CHECK_MSG(count_lines((r).err) == 1 && !strncmp((r).err, "nabla", 5),                \
-                  "stderr is not one line starting 'nabla': [%s]", (r).err);                 \
-        CHECK_MSG(strstr((r).err, (msg)) != NULL, "stderr [%s] lacks [%s]", (r).err, (msg)); \
+#define CHECK_FAILS(r, code, msg)                                                                  \
+    do {                                                                                           \
+        CHECK_MSG((r).rc == (code), "exit %d, expected %d; stderr: %s", (r).rc, (code), (r).err);  \
+        CHECK_MSG(count_lines((r).err) == 1 && !strncmp((r).err, "nabla", 5),                      \
+                  "stderr is not one line starting 'nabla': [%s]", (r).err);                       \
+        CHECK_MSG(strstr((r).err, (msg)) != NULL, "stderr [%s] lacks [%s]", (r).err, (msg));       \
     } while (0)
 
 static void write_text(const char *path, const char *text) {
@@ -142,7 +141,8 @@ static const char *digits_spec(void) {
     snprintf(text, sizeof text,
              "nabla-spec 1\ninput 64\ndense 32 relu\ndense 10\nloss cross_entropy\n"
              "optimizer adam lr=3e-3\nbatch 32\nepochs 3\nseed 1\n"
-             "data train=\"%s\" val_split=0.2 normalize=scale:16\n", digits);
+             "data train=\"%s\" val_split=0.2 normalize=scale:16\n",
+             digits);
     snprintf(path, sizeof path, "%s/digits.spec", dir);
     write_text(path, text);
     return path;
@@ -262,27 +262,45 @@ static bool same_file(const char *a, const char *b) {
     return same;
 }
 
+/* A CNN with batch normalisation and dropout on the same data (samples as 1 x 8 x 8). */
+static const char *digits_cnn_spec(void) {
+    static char path[300];
+    char text[8192];
+    snprintf(text, sizeof text,
+             "nabla-spec 1\ninput 1 8 8\nconv2d 4 3 relu pad=1\nbatchnorm\nmaxpool2d 2\n"
+             "flatten\ndropout 0.2\ndense 10\nloss cross_entropy\noptimizer adam lr=3e-3\n"
+             "batch 32\nepochs 3\nseed 2\n"
+             "data train=\"%s\" val_split=0.2 normalize=scale:16\n",
+             digits);
+    snprintf(path, sizeof path, "%s/digits_cnn.spec", dir);
+    write_text(path, text);
+    return path;
+}
+
 static void test_resume_is_exact(void) {
-    const char *spec = digits_spec();
-    result r = run((const char *[]){"train", spec, "--out", tmp("full.safetensors"), "--quiet",
-                                    NULL});
-    CHECK(r.rc == 0);
-    done(&r);
-    r = run((const char *[]){"train", spec, "--epochs", "2", "--checkpoint", tmp("c2.safetensors"),
-                             "--out", tmp("part.safetensors"), "--quiet", NULL});
-    CHECK(r.rc == 0);
-    done(&r);
-    r = run((const char *[]){"train", spec, "--resume", tmp("c2.safetensors"), "--out",
-                             tmp("resumed.safetensors"), NULL});
-    CHECK_MSG(r.rc == 0, "%s", r.err);
-    CHECK(strstr(r.err, "epoch 3/3") && !strstr(r.err, "epoch 2/3"));
-    done(&r);
-    CHECK_MSG(same_file(tmp("full.safetensors"), tmp("resumed.safetensors")),
-              "the resumed run's model differs from the uninterrupted run's");
-    /* a model file without training state cannot be resumed */
-    r = run((const char *[]){"train", spec, "--resume", tmp("full.safetensors"), NULL});
-    CHECK_FAILS(r, 1, "is not a checkpoint");
-    done(&r);
+    for (int k = 0; k < 2; k++) {
+        const char *spec = k == 0 ? digits_spec() : digits_cnn_spec();
+        result r =
+            run((const char *[]){"train", spec, "--out", tmp("full.safetensors"), "--quiet", NULL});
+        CHECK(r.rc == 0);
+        done(&r);
+        r = run((const char *[]){"train", spec, "--epochs", "2", "--checkpoint",
+                                 tmp("c2.safetensors"), "--out", tmp("part.safetensors"), "--quiet",
+                                 NULL});
+        CHECK(r.rc == 0);
+        done(&r);
+        r = run((const char *[]){"train", spec, "--resume", tmp("c2.safetensors"), "--out",
+                                 tmp("resumed.safetensors"), NULL});
+        CHECK_MSG(r.rc == 0, "%s", r.err);
+        CHECK(strstr(r.err, "epoch 3/3") && !strstr(r.err, "epoch 2/3"));
+        done(&r);
+        CHECK_MSG(same_file(tmp("full.safetensors"), tmp("resumed.safetensors")),
+                  "the resumed run's model differs from the uninterrupted run's");
+        /* a model file without training state cannot be resumed */
+        r = run((const char *[]){"train", spec, "--resume", tmp("full.safetensors"), NULL});
+        CHECK_FAILS(r, 1, "is not a checkpoint");
+        done(&r);
+    }
 }
 
 static void test_info(void) {
@@ -367,8 +385,8 @@ static void test_predict(void) {
               r.out);
     done(&r2);
     /* --raw: the ten logits; --out: to a file */
-    r2 = run((const char *[]){"predict", model, tmp("five.npy"), "--raw", "--out",
-                              tmp("pred.txt"), NULL});
+    r2 = run((const char *[]){"predict", model, tmp("five.npy"), "--raw", "--out", tmp("pred.txt"),
+                              NULL});
     size_t len;
     char *txt = slurp(tmp("pred.txt"), &len);
     CHECK(r2.rc == 0 && r2.out_len == 0 && count_lines(txt) == 5 && fields(txt, v, 16) == 10);
@@ -381,14 +399,39 @@ static void test_predict(void) {
     done(&r);
 }
 
+/* IDX input (images 5 x 3 x 4, bytes) into a model whose samples are [3, 4]; a regression
+ * model prints its output values, all of a sample's on one line. */
+static void test_predict_idx(void) {
+    const char *text = "nabla-spec 1\ninput 3 4\ndense 2 tanh\nloss mse\nseed 3\n";
+    nb_spec *spec = NULL;
+    nb_model *m = NULL;
+    CHECK_OK(nb_spec_parse(text, strlen(text), "idx.spec", NULL, &spec));
+    if (spec) CHECK_OK(nb_spec_build(spec, &m));
+    if (!m) return;
+    CHECK_OK(nb_model_save(m, tmp("idx.safetensors"), &(nb_save_opts){.spec = spec}));
+    result r =
+        run((const char *[]){"predict", tmp("idx.safetensors"), "tests/data/images_u8.idx", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    /* 5 images: one line each, the [3, 2] output (dense acts on the last axis) */
+    CHECK_MSG(count_lines(r.out) == 5, "%s", r.out);
+    double v[8];
+    CHECK(fields(r.out, v, 8) == 6 && fabs(v[0]) <= 1 && fabs(v[5]) <= 1);
+    done(&r);
+    nb_model_free(m);
+    nb_spec_free(spec);
+}
+
 static void test_predict_torch_weights(void) {
     /* PyTorch's outputs for interop_a (tests/ref/interop.txt): --raw with --spec */
     nbt_fixture *fx = nbt_fixture_load("tests/ref/interop.txt");
     CHECK_PTR(fx);
     if (!fx) return;
     const nbt_array *x = nbt_fixture_get(fx, "a.x"), *y = nbt_fixture_get(fx, "a.y");
-    nb_array a = {.type = NB_ELEM_F32, .rank = 2, .shape = {x->shape[0], x->shape[1]},
-                  .numel = x->numel, .data = x->data};
+    nb_array a = {.type = NB_ELEM_F32,
+                  .rank = 2,
+                  .shape = {x->shape[0], x->shape[1]},
+                  .numel = x->numel,
+                  .data = x->data};
     CHECK_OK(nb_npy_write(tmp("a_x.npy"), &a));
     result r = run((const char *[]){"predict", "tests/ref/interop_a.safetensors", tmp("a_x.npy"),
                                     "--spec", "tests/ref/interop_a.spec", "--raw", NULL});
@@ -409,8 +452,8 @@ static void test_predict_torch_weights(void) {
 
 static void test_eval(void) {
     const char *model = tmp("digits.safetensors");
-    result r = run((const char *[]){"eval", model, "--data", digits, "--top-k", "3",
-                                    "--confusion", NULL});
+    result r =
+        run((const char *[]){"eval", model, "--data", digits, "--top-k", "3", "--confusion", NULL});
     CHECK_MSG(r.rc == 0, "%s", r.err);
     double acc = 0, top = 0;
     const char *p = strstr(r.out, "accuracy  ");
@@ -476,6 +519,7 @@ static const nbt_case cases[] = {
     {"resume_is_exact", test_resume_is_exact},
     {"info", test_info},
     {"predict", test_predict},
+    {"predict_idx", test_predict_idx},
     {"predict_torch_weights", test_predict_torch_weights},
     {"eval", test_eval},
     {"export", test_export},

@@ -85,7 +85,9 @@ static void alloc_on(long fail) {
     nb_set_allocator(&(nb_allocator){test_alloc, test_free, NULL});
 }
 
-static void alloc_off(void) { nb_set_allocator(NULL); }
+static void alloc_off(void) {
+    nb_set_allocator(NULL);
+}
 
 /* ---- safetensors ------------------------------------------------------------------------- */
 
@@ -172,8 +174,8 @@ static nb_status parse_text(const char *json, const unsigned char *data, size_t 
 
 static void test_st_dtypes(void) {
     /* F16: 1.0 = 0x3C00, -2.5 = 0xC100, 2^-24 = 0x0001, inf = 0x7C00; BF16: 1.0 = 0x3F80 */
-    unsigned char d[] = {0x00, 0x3C, 0x00, 0xC1, 0x01, 0x00, 0x00, 0x7C, 0x80, 0x3F, 1, 0,
-                         0x34, 0x12};
+    unsigned char d[] = {0x00, 0x3C, 0x00, 0xC1, 0x01, 0x00, 0x00,
+                         0x7C, 0x80, 0x3F, 1,    0,    0x34, 0x12};
     const char *j = "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]},"
                     "\"b\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[8,10]},"
                     "\"q\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[10,12]},"
@@ -215,8 +217,8 @@ static void test_st_hostile(void) {
          "expected '}' or ',' in the header"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},}", 4, NB_ERR_FORMAT,
          "expected a string (a tensor name) at byte"},
-        {"{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
-         NB_ERR_UNSUPPORTED, "tensor 'a' has dtype 'F33'"},
+        {"{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, NB_ERR_UNSUPPORTED,
+         "tensor 'a' has dtype 'F33'"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, NB_ERR_FORMAT,
          "tensor 'a' (F32, 1 dimensions) needs a different number of bytes but its "
          "data_offsets span 4"},
@@ -225,35 +227,37 @@ static void test_st_hostile(void) {
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, NB_ERR_FORMAT,
          "data_offsets [4, 0] outside"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, NB_ERR_FORMAT,
-         "starts at byte 0 of the data, where 4 was expected"},
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+         4, NB_ERR_FORMAT, "starts at byte 0 of the data, where 4 was expected"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, NB_ERR_FORMAT,
          "tensor 'a' starts at byte 4 of the data, where 0 was expected"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6, NB_ERR_FORMAT,
          "the tensors cover 4 bytes of a 6-byte data section"},
         {"{}", 3, NB_ERR_FORMAT, "3 bytes of data follow a header that names no tensor"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, NB_ERR_FORMAT,
-         "tensor 'a' appears twice"},
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         8, NB_ERR_FORMAT, "tensor 'a' appears twice"},
         {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, NB_ERR_FORMAT,
          "metadata key 'k' appears twice"},
-        {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, NB_ERR_FORMAT, "__metadata__ appears twice"},
+        {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, NB_ERR_FORMAT,
+         "__metadata__ appears twice"},
         {"{\"__metadata__\":{\"k\":1}}", 0, NB_ERR_FORMAT,
          "expected a string value for metadata key 'k'"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,4294967296],"
-         "\"data_offsets\":[0,0]}}", 0, NB_ERR_FORMAT, "needs more than 2^64 bytes"},
+         "\"data_offsets\":[0,0]}}",
+         0, NB_ERR_FORMAT, "needs more than 2^64 bytes"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,0]}}", 0, NB_ERR_FORMAT,
          "expected a non-negative integer (a dimension of the shape)"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}", 1, NB_ERR_FORMAT,
          "expected an integer, without fraction or exponent"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[01],\"data_offsets\":[0,1]}}", 1, NB_ERR_FORMAT,
          "a number with a leading zero"},
-        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[18446744073709551616],\"data_offsets\":[0,1]}}",
-         1, NB_ERR_FORMAT, "an integer larger than 2^64 - 1"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[18446744073709551616],\"data_offsets\":[0,1]}}", 1,
+         NB_ERR_FORMAT, "an integer larger than 2^64 - 1"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1,
          NB_ERR_UNSUPPORTED, "more than 8 dimensions"},
-        {"{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}", 1,
-         NB_ERR_FORMAT, "\\u0000 is not allowed"},
+        {"{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}", 1, NB_ERR_FORMAT,
+         "\\u0000 is not allowed"},
         {"{\"a\xff\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}", 1, NB_ERR_FORMAT,
          "invalid UTF-8"},
         {"{\"\xc0\xaf\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}", 1, NB_ERR_FORMAT,
@@ -264,9 +268,10 @@ static void test_st_hostile(void) {
         {"{\"a\tb\":{}}", 0, NB_ERR_FORMAT, "a control character must be escaped"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[]}}", 0, NB_ERR_FORMAT,
          "the entry of tensor 'a' has no 'data_offsets'"},
-        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1],\"x\":1}}", 1,
-         NB_ERR_FORMAT, "unknown key 'x' in the entry of tensor 'a'"},
-        {"{\"a\":{\"dtype\":\"U8\",\"dtype\":\"U8\"}}", 0, NB_ERR_FORMAT, "key 'dtype' appears twice"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1],\"x\":1}}", 1, NB_ERR_FORMAT,
+         "unknown key 'x' in the entry of tensor 'a'"},
+        {"{\"a\":{\"dtype\":\"U8\",\"dtype\":\"U8\"}}", 0, NB_ERR_FORMAT,
+         "key 'dtype' appears twice"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}} x", 1, NB_ERR_FORMAT,
          "expected only padding (spaces) after the header's object"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0 1]}}", 1, NB_ERR_FORMAT,
@@ -347,7 +352,8 @@ static void test_st_truncations_and_flips(void) {
         alloc_off();
         CHECK(s == NB_OK || s == NB_ERR_FORMAT || s == NB_ERR_UNSUPPORTED);
         CHECK((s == NB_OK) == (st != NULL));
-        CHECK_MSG(big <= 2 * len + 4096, "allocated %zu bytes at once for a %zu-byte file", big, len);
+        CHECK_MSG(big <= 2 * len + 4096, "allocated %zu bytes at once for a %zu-byte file", big,
+                  len);
         for (int i = 0; st && i < nb_safetensors_count(st); i++) {
             nb_array x;
             if (nb_safetensors_get(st, i, &x) == NB_OK) nb_array_free(&x);
@@ -436,11 +442,23 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
     const char *meta[2] = {"author", "test"};
     nb_rng drng;
     nb_rng_seed(&drng, 5);
-    nb_run_state run = {.epoch = 3, .step = 21, .shuffle_rng = rng, .dropout_rng = drng,
-                        .best = 0.1 + 0.2, .best_epoch = 2, .wait = 1, .stopped = 1};
-    nb_save_opts so = {.spec = spec, .norm = &norm, .optim = o, .run = &run,
-                       .monitor = "val_loss", .classes = classes, .num_classes = 3,
-                       .meta = meta, .n_meta = 1};
+    nb_run_state run = {.epoch = 3,
+                        .step = 21,
+                        .shuffle_rng = rng,
+                        .dropout_rng = drng,
+                        .best = 0.1 + 0.2,
+                        .best_epoch = 2,
+                        .wait = 1,
+                        .stopped = 1};
+    nb_save_opts so = {.spec = spec,
+                       .norm = &norm,
+                       .optim = o,
+                       .run = &run,
+                       .monitor = "val_loss",
+                       .classes = classes,
+                       .num_classes = 3,
+                       .meta = meta,
+                       .n_meta = 1};
     const char *path = tmp("ckpt.safetensors");
     CHECK_OK(nb_model_save(m, path, &so));
 
@@ -511,6 +529,62 @@ static void test_round_trip_bit_exact(void) {
     round_trip_with(&c, false);
 }
 
+/* A CNN with batch normalisation: the running statistics (the model's state) are saved under
+ * PyTorch's buffer names, with num_batches_tracked, and come back bit for bit. */
+static void test_cnn_state(void) {
+    const char *text = "nabla-spec 1\ninput 1 6 6\nconv2d 3 3 relu pad=1\nbatchnorm\n"
+                       "maxpool2d 2\nflatten\ndense 2\n";
+    nb_spec *spec = spec_of(text);
+    nb_model *m = NULL;
+    if (spec) CHECK_OK(nb_spec_build(spec, &m));
+    if (!m) return;
+    /* a few training forwards move the running statistics */
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    float x[4 * 36];
+    for (int i = 0; i < 4 * 36; i++) x[i] = (float)((i * 13) % 17) / 8.0f - 1.0f;
+    for (int k = 0; k < 3; k++) {
+        nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, 4, (int64_t[]){4, 1, 6, 6});
+        CHECK_PTR(nb_model_forward(m, ctx, xt));
+        nb_ctx_reset(ctx);
+    }
+    nb_params *state = nb_model_state(m);
+    CHECK(nb_params_len(state) == 2 && ((float *)nb_params_data(state))[0] != 0.0f);
+    const char *path = tmp("cnn.safetensors");
+    CHECK_OK(nb_model_save(m, path, NULL));
+    nb_safetensors *st = NULL;
+    CHECK_OK(nb_safetensors_read(path, &st));
+    /* Conv2d 0, ReLU 1, BatchNorm2d 2, MaxPool2d 3, Flatten 4, Linear 5 */
+    static const char *const want[] = {"0.weight",       "0.bias",        "2.weight", "2.bias",
+                                       "2.running_mean", "2.running_var", "5.weight", "5.bias"};
+    for (int i = 0; st && i < 8; i++)
+        CHECK_MSG(nb_safetensors_find(st, want[i]) >= 0, "no tensor %s", want[i]);
+    int k = nb_safetensors_find(st, "2.num_batches_tracked");
+    const char *dt;
+    int64_t shape[NB_MAX_RANK];
+    CHECK(k >= 0 && nb_safetensors_shape(st, k, &dt, shape) == 0 && !strcmp(dt, "I64"));
+    CHECK(nb_safetensors_count(st) == 9);
+    nb_safetensors_free(st);
+    nb_model *m2 = NULL;
+    CHECK_OK(nb_model_load(path, &m2, NULL));
+    if (m2) {
+        nb_params *s2 = nb_model_state(m2);
+        CHECK(same_floats(nb_params_data(state), nb_params_data(s2), nb_params_numel(state)));
+        CHECK(same_floats(nb_params_data(nb_model_params(m)), nb_params_data(nb_model_params(m2)),
+                          nb_model_param_count(m)));
+        /* and the same outputs in inference mode */
+        nb_model_train(m, 0);
+        nb_model_train(m2, 0);
+        nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, 4, (int64_t[]){4, 1, 6, 6});
+        nb_tensor *y1 = nb_contiguous(ctx, nb_model_forward(m, ctx, xt));
+        nb_tensor *y2 = nb_contiguous(ctx, nb_model_forward(m2, ctx, xt));
+        CHECK(y1 && y2 && same_floats(y1->data, y2->data, 8));
+    }
+    nb_ctx_free(ctx);
+    nb_model_free(m2);
+    nb_model_free(m);
+    nb_spec_free(spec);
+}
+
 /* Names and layout are PyTorch's: Sequential indices, Linear weights [out, in]. */
 static void test_torch_names_and_layout(void) {
     nb_spec *spec = spec_of(mlp_spec);
@@ -519,8 +593,8 @@ static void test_torch_names_and_layout(void) {
     if (!m) return;
     const char *path = tmp("plain.safetensors");
     CHECK_OK(nb_model_save(m, path, NULL));
-    static const char *const want[] = {"0.weight", "0.bias", "2.weight", "2.bias",
-                                       "4.weight", "4.bias"};
+    static const char *const want[] = {"0.weight", "0.bias",   "2.weight",
+                                       "2.bias",   "4.weight", "4.bias"};
     /* dense_1 tanh = Linear, Tanh (0, 1); dense_2 = Linear (2); activation relu (3);
      * head sigmoid = Linear, Sigmoid (4, 5) */
     nb_safetensors *st = NULL;
@@ -606,12 +680,14 @@ static void test_load_weights(void) {
     CHECK_OK(nb_safetensors_write(path, 4, torch, c, 0, NULL));
     CHECK(nb_model_load_weights(m, path) == NB_ERR_SHAPE);
     CHECK_MSG(strstr(nb_last_error(), "tensor '2.weight' has shape [2, 3], but parameter "
-                     "dense_2.weight needs [1, 2] (PyTorch's layout: [out, in])"), "%s",
-              nb_last_error());
+                                      "dense_2.weight needs [1, 2] (PyTorch's layout: [out, in])"),
+              "%s", nb_last_error());
     CHECK(W[0] == 6 && W[1] == 3); /* unchanged */
     int32_t ints[6] = {0};
     nb_array e[4] = {{.type = NB_ELEM_I32, .rank = 2, .shape = {2, 3}, .numel = 6, .data = ints},
-                     a[1], a[2], a[3]};
+                     a[1],
+                     a[2],
+                     a[3]};
     CHECK_OK(nb_safetensors_write(path, 4, torch, e, 0, NULL));
     CHECK(nb_model_load_weights(m, path) == NB_ERR_FORMAT);
     CHECK(strstr(nb_last_error(), "dtype I32"));
@@ -631,23 +707,32 @@ static void test_bad_metadata(void) {
         nb_status status;
     } cases[] = {
         {"nabla.format_version", "2", "model format version 2 is newer", NB_ERR_UNSUPPORTED},
-        {"nabla.format_version", "one", "metadata 'nabla.format_version' is malformed", NB_ERR_FORMAT},
-        {"nabla.spec", "nabla-spec 1\ninput 2\ndense x\n", "[nabla.spec]:3:7: expected a positive integer", NB_ERR_FORMAT},
-        {"nabla.spec", "nabla-spec 1\ninput 2\ndense 2\n", "parameter dense_1.weight needs [2, 2]", NB_ERR_SHAPE},
-        {"nabla.spec", "nabla-spec 1\ninput 3\ndense 1 name=a\ndense 1\n", "no tensor '1.weight' (nor 'dense_2.weight')", NB_ERR_FORMAT},
+        {"nabla.format_version", "one", "metadata 'nabla.format_version' is malformed",
+         NB_ERR_FORMAT},
+        {"nabla.spec", "nabla-spec 1\ninput 2\ndense x\n",
+         "[nabla.spec]:3:7: expected a positive integer", NB_ERR_FORMAT},
+        {"nabla.spec", "nabla-spec 1\ninput 2\ndense 2\n", "parameter dense_1.weight needs [2, 2]",
+         NB_ERR_SHAPE},
+        {"nabla.spec", "nabla-spec 1\ninput 3\ndense 1 name=a\ndense 1\n",
+         "no tensor '1.weight' (nor 'dense_2.weight')", NB_ERR_FORMAT},
         {"nabla.rng", "12 34", "metadata 'nabla.rng' is malformed", NB_ERR_FORMAT},
-        {"nabla.rng", "0000000000000000 0000000000000000 0000000000000000 0000000000000000 00000000 0",
+        {"nabla.rng",
+         "0000000000000000 0000000000000000 0000000000000000 0000000000000000 00000000 0",
          "not all zero", NB_ERR_FORMAT},
-        {"nabla.rng.dropout", "0123456789abcdef 0123456789abcdef 0123456789abcdef 0123456789abcdeg 00000000 0",
+        {"nabla.rng.dropout",
+         "0123456789abcdef 0123456789abcdef 0123456789abcdef 0123456789abcdeg 00000000 0",
          "metadata 'nabla.rng.dropout' is malformed", NB_ERR_FORMAT},
         {"nabla.norm", "zscore", "metadata 'nabla.norm' is malformed", NB_ERR_FORMAT},
         {"nabla.epoch", "-3", "metadata 'nabla.epoch' is malformed", NB_ERR_FORMAT},
         {"nabla.wait", "x", "metadata 'nabla.wait' is malformed", NB_ERR_FORMAT},
-        {"nabla.stopped", "2", "metadata 'nabla.stopped' is malformed: expected 0 or 1", NB_ERR_FORMAT},
+        {"nabla.stopped", "2", "metadata 'nabla.stopped' is malformed: expected 0 or 1",
+         NB_ERR_FORMAT},
         {"nabla.best", "best", "metadata 'nabla.best' is malformed", NB_ERR_FORMAT},
         {"nabla.extra", "1", "", NB_OK},
-        {"nabla.optim", "optimizer adam lr=x", "[nabla.optim]:1:19: expected a number for the learning rate", NB_ERR_FORMAT},
-        {"nabla.optim", "optimizer sgd lr=0.1 momentum=0.5", "optimizer's state tensor 'optim.momentum_buffer.0.weight' is missing", NB_ERR_FORMAT},
+        {"nabla.optim", "optimizer adam lr=x",
+         "[nabla.optim]:1:19: expected a number for the learning rate", NB_ERR_FORMAT},
+        {"nabla.optim", "optimizer sgd lr=0.1 momentum=0.5",
+         "optimizer's state tensor 'optim.momentum_buffer.0.weight' is missing", NB_ERR_FORMAT},
         {"nabla.optim.schedule", "schedule cosine base_lr=1", "needs t_max", NB_ERR_FORMAT},
     };
     float w[3] = {1, 2, 3}, b1[1] = {0};
@@ -658,11 +743,28 @@ static void test_bad_metadata(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *rng = "0123456789abcdef 0123456789abcdef 0123456789abcdef "
                           "0123456789abcdef 3f800000 1";
-        const char *meta[40] = {"nabla.format_version", "1", "nabla.spec",
-                                "nabla-spec 1\ninput 3\ndense 1\n", "nabla.optim",
-                                "optimizer sgd lr=0.1", "nabla.epoch", "1", "nabla.step", "2",
-                                "nabla.best_epoch", "1", "nabla.wait", "0", "nabla.stopped", "0",
-                                "nabla.rng", rng, "nabla.rng.dropout", rng, "nabla.best", "nan"};
+        const char *meta[40] = {"nabla.format_version",
+                                "1",
+                                "nabla.spec",
+                                "nabla-spec 1\ninput 3\ndense 1\n",
+                                "nabla.optim",
+                                "optimizer sgd lr=0.1",
+                                "nabla.epoch",
+                                "1",
+                                "nabla.step",
+                                "2",
+                                "nabla.best_epoch",
+                                "1",
+                                "nabla.wait",
+                                "0",
+                                "nabla.stopped",
+                                "0",
+                                "nabla.rng",
+                                rng,
+                                "nabla.rng.dropout",
+                                rng,
+                                "nabla.best",
+                                "nan"};
         int n = 11;
         for (int k = 0; k < n; k++)
             if (!strcmp(meta[2 * k], cases[i].key)) meta[2 * k + 1] = cases[i].value;
@@ -693,8 +795,9 @@ static void test_bad_metadata(void) {
         CHECK(m == NULL && info.spec == NULL && info.optim == NULL);
     }
     /* an incomplete run state is refused */
-    const char *part[6] = {"nabla.format_version", "1", "nabla.spec",
-                           "nabla-spec 1\ninput 3\ndense 1\n", "nabla.epoch", "1"};
+    const char *part[6] = {"nabla.format_version", "1",
+                           "nabla.spec",           "nabla-spec 1\ninput 3\ndense 1\n",
+                           "nabla.epoch",          "1"};
     CHECK_OK(nb_safetensors_write(path, 2, names, a, 3, part));
     nb_model *m = NULL;
     nb_model_file info;
@@ -717,7 +820,8 @@ static void test_failed_save_keeps_old_file(void) {
     unsigned char *before = slurp(path, &len0);
     CHECK(before && len0 > 16000);
     /* new weights, and a bigger file (the optimizer's state) */
-    for (int64_t i = 0; i < nb_model_param_count(m); i++) nb_params_data(nb_model_params(m))[i] += 1;
+    for (int64_t i = 0; i < nb_model_param_count(m); i++)
+        nb_params_data(nb_model_params(m))[i] += 1;
     nb_save_opts so = {.optim = o};
 
     /* 1. the file system refuses the write midway: RLIMIT_FSIZE (with SIGXFSZ ignored, a
@@ -731,7 +835,8 @@ static void test_failed_save_keeps_old_file(void) {
     nb_status s = nb_model_save(m, path, &so);
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
-    CHECK_MSG(s == NB_ERR_IO, "save past the size limit: %s (%s)", nb_status_str(s), nb_last_error());
+    CHECK_MSG(s == NB_ERR_IO, "save past the size limit: %s (%s)", nb_status_str(s),
+              nb_last_error());
     CHECK(strstr(nb_last_error(), "keep.safetensors.tmp-") != NULL);
     size_t len1;
     unsigned char *after = slurp(path, &len1);
@@ -745,8 +850,8 @@ static void test_failed_save_keeps_old_file(void) {
         alloc_on(k);
         s = nb_model_save(m, path, &so);
         alloc_off();
-        CHECK_MSG(s == NB_OK || s == NB_ERR_NOMEM, "allocation %ld: %s (%s)", k,
-                  nb_status_str(s), nb_last_error());
+        CHECK_MSG(s == NB_OK || s == NB_ERR_NOMEM, "allocation %ld: %s (%s)", k, nb_status_str(s),
+                  nb_last_error());
         done = s == NB_OK;
         if (!done) {
             after = slurp(path, &len1);
@@ -771,17 +876,22 @@ static void test_load_allocation_failures(void) {
     nb_model *m = NULL;
     if (spec) CHECK_OK(nb_spec_build(spec, &m));
     if (!m) return;
-    nb_optim *o = nb_rmsprop_new(nb_model_params(m), &(nb_rmsprop_opts){.lr = 0.01, .alpha = 0.9,
-                                                                      .eps = 1e-8, .momentum = 0.5});
+    nb_optim *o =
+        nb_rmsprop_new(nb_model_params(m),
+                       &(nb_rmsprop_opts){.lr = 0.01, .alpha = 0.9, .eps = 1e-8, .momentum = 0.5});
     nb_norm norm = {0};
     nb_norm_const(&norm, 1, 2);
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     const char *cls[2] = {"x", "y"};
-    nb_run_state run = {.epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng,
-                        .best = NAN};
-    nb_save_opts so = {.spec = spec, .optim = o, .norm = &norm, .run = &run, .monitor = "m",
-                       .classes = cls, .num_classes = 2};
+    nb_run_state run = {.epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
+    nb_save_opts so = {.spec = spec,
+                       .optim = o,
+                       .norm = &norm,
+                       .run = &run,
+                       .monitor = "m",
+                       .classes = cls,
+                       .num_classes = 2};
     const char *path = tmp("alloc.safetensors");
     CHECK_OK(nb_model_save(m, path, &so));
     bool done = false;
@@ -791,11 +901,12 @@ static void test_load_allocation_failures(void) {
         alloc_on(k);
         nb_status s = nb_model_load(path, &m2, &info);
         alloc_off();
-        CHECK_MSG(s == NB_OK || s == NB_ERR_NOMEM, "allocation %ld: %s (%s)", k,
-                  nb_status_str(s), nb_last_error());
+        CHECK_MSG(s == NB_OK || s == NB_ERR_NOMEM, "allocation %ld: %s (%s)", k, nb_status_str(s),
+                  nb_last_error());
         done = s == NB_OK;
-        if (done) CHECK(info.optim && info.num_classes == 2 && info.norm.kind == NB_NORM_CONST &&
-                        info.has_run && isnan(info.run.best) && info.run.step == 2);
+        if (done)
+            CHECK(info.optim && info.num_classes == 2 && info.norm.kind == NB_NORM_CONST &&
+                  info.has_run && isnan(info.run.best) && info.run.step == 2);
         nb_model_file_free(&info);
         nb_model_free(m2);
     }
@@ -884,6 +995,7 @@ static const nbt_case cases[] = {
     {"st_truncations_and_flips", test_st_truncations_and_flips},
     {"round_trip_bit_exact", test_round_trip_bit_exact},
     {"torch_names_and_layout", test_torch_names_and_layout},
+    {"cnn_state", test_cnn_state},
     {"load_weights", test_load_weights},
     {"bad_metadata", test_bad_metadata},
     {"failed_save_keeps_old_file", test_failed_save_keeps_old_file},

@@ -151,6 +151,26 @@ static void test_round_trip_every_kind(void) {
                "dense 3 softmax name=dense_12\n"
                "dense 2 relu\n"
                "activation softmax\n");
+    /* the convolutional layers, with every option */
+    round_trip("nabla-spec 1\ninput 3 16 12\n"
+               "conv2d 8 3 relu pad=1 init=kaiming_normal bias_init=constant:0.1\n"
+               "maxpool2d 2\n"
+               "conv2d 8 3,1 leaky_relu alpha=0.2 stride=1,2 pad=1,0 dilation=2,1 groups=4\n"
+               "batchnorm momentum=0.2 eps=0.001\n"
+               "avgpool2d 3 stride=1 pad=1 exclude_pad=true name=smooth\n"
+               "conv2d 6 3 same=true bias=false name=c3\n"
+               "batchnorm affine=false\n"
+               "maxpool2d 3,2 stride=1 pad=1,0 dilation=1,2\n"
+               "conv2d 4 1 pad=0,1,1,0\n"
+               "global_avgpool2d name=gap\n"
+               "dropout 0.25 name=drop\n"
+               "dense 5 tanh\n"
+               "activation softmax\n");
+    round_trip("nabla-spec 1\ninput 1 8 8\nconv2d 2 3 tanh\nflatten name=flat\ndropout 0.5\n"
+               "batchnorm\ndense 3\n");
+    /* a layer named like another kind's default name: defaults skip it */
+    round_trip("nabla-spec 1\ninput 1 8 8\nflatten name=dropout_1\ndropout 0.1\ndropout 0.2\n"
+               "dense 2\n");
     /* every optimizer, every schedule, every data key and normalisation */
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss mse\n"
                "optimizer sgd lr=0.1 momentum=0.9 nesterov=true weight_decay=1e-4\n"
@@ -184,7 +204,8 @@ static void test_names(void) {
         char buf[256];
         nb_model_spec(m, buf, sizeof buf);
         CHECK_MSG(!strcmp(buf, "nabla-spec 1\ninput 2\ndense 3 name=dense_2\ndense 3 "
-                          "name=dense_3\ndense 1 name=dense_4\n"), "got:\n%s", buf);
+                               "name=dense_3\ndense 1 name=dense_4\n"),
+                  "got:\n%s", buf);
         /* snprintf-like truncation */
         size_t need = nb_model_spec(m, buf, 10);
         CHECK(need == strlen("nabla-spec 1\ninput 2\ndense 3 name=dense_2\ndense 3 "
@@ -199,14 +220,17 @@ static void test_names(void) {
 static void test_model_spec_from_c(void) {
     nb_model *m = nb_model_new(1, (int64_t[]){4}, 1);
     nb_model_dense(m, 8, NB_ACT_RELU);
-    nb_dense_opts o = {.activation = NB_ACT_LEAKY_RELU, .alpha = 0.25f, .no_bias = 1,
+    nb_dense_opts o = {.activation = NB_ACT_LEAKY_RELU,
+                       .alpha = 0.25f,
+                       .no_bias = 1,
                        .weight_init = {.kind = NB_INIT_UNIFORM, .a = -0.5f, .b = 0.5f}};
     nb_model_dense_with(m, 3, &o);
     nb_model_activation(m, NB_ACT_SOFTMAX, 0);
     char buf[512];
     nb_model_spec(m, buf, sizeof buf);
     CHECK_MSG(!strcmp(buf, "nabla-spec 1\ninput 4\ndense 8 relu\ndense 3 leaky_relu alpha=0.25 "
-                      "bias=false init=uniform:-0.5:0.5\nactivation softmax\n"), "got:\n%s", buf);
+                           "bias=false init=uniform:-0.5:0.5\nactivation softmax\n"),
+              "got:\n%s", buf);
     nb_model_free(m);
 }
 
@@ -220,9 +244,12 @@ static void test_errors(void) {
     static const bad_case cases[] = {
         {"", NB_ERR_FORMAT, "t.spec: empty spec"},
         {"# only a comment\n", NB_ERR_FORMAT, "first line must be 'nabla-spec 1'"},
-        {"nabla-spec\n", NB_ERR_FORMAT, "t.spec:1:11: expected a positive integer for the format version"},
-        {"nabla-spec 2\n", NB_ERR_UNSUPPORTED, "t.spec:1:12: spec format version 2 is not supported"},
-        {"input 3\n", NB_ERR_FORMAT, "t.spec:1:1: expected 'nabla-spec 1' as the first line, got 'input'"},
+        {"nabla-spec\n", NB_ERR_FORMAT,
+         "t.spec:1:11: expected a positive integer for the format version"},
+        {"nabla-spec 2\n", NB_ERR_UNSUPPORTED,
+         "t.spec:1:12: spec format version 2 is not supported"},
+        {"input 3\n", NB_ERR_FORMAT,
+         "t.spec:1:1: expected 'nabla-spec 1' as the first line, got 'input'"},
         {"nabla-spec 1\nnabla-spec 1\n", NB_ERR_FORMAT, "t.spec:2:1: a second 'nabla-spec' line"},
         {"nabla-spec 1\ninput 784\ndense abc relu\n", NB_ERR_FORMAT,
          "t.spec:3:7: expected a positive integer for the number of units, got 'abc'"},
@@ -243,58 +270,113 @@ static void test_errors(void) {
          "t.spec:3:14: unknown initialiser 'lecun'"},
         {"nabla-spec 1\ninput 4\ndense 3 init=uniform:1:1\n", NB_ERR_FORMAT, "needs A < B"},
         {"nabla-spec 1\ninput 4\ndense 3 init=constant:x\n", NB_ERR_FORMAT,
-         "t.spec:3:23: expected a number (in the range of a float) in initialiser 'constant:x', got 'x'"},
+         "t.spec:3:23: expected a number (in the range of a float) in initialiser 'constant:x', "
+         "got 'x'"},
         {"nabla-spec 1\ninput 4\ndense 3 alpha=1 alpha=2\n", NB_ERR_FORMAT,
          "t.spec:3:17: option 'alpha' is given twice (first at column 9)"},
-        {"nabla-spec 1\ninput 4\ndense 3 name=\"a b\n", NB_ERR_FORMAT, "t.spec:3:14: unterminated quote"},
-        {"nabla-spec 1\ninput 4\ndense 3 =4\n", NB_ERR_FORMAT, "t.spec:3:9: an option needs a name"},
+        {"nabla-spec 1\ninput 4\ndense 3 name=\"a b\n", NB_ERR_FORMAT,
+         "t.spec:3:14: unterminated quote"},
+        {"nabla-spec 1\ninput 4\ndense 3 =4\n", NB_ERR_FORMAT,
+         "t.spec:3:9: an option needs a name"},
         {"nabla-spec 1\ndense 3\n", NB_ERR_FORMAT, "t.spec:2:1: a layer before the input line"},
-        {"nabla-spec 1\ninput 4\ndense 3\ninput 4\n", NB_ERR_FORMAT, "t.spec:4:1: a second 'input' line (the first is line 2)"},
+        {"nabla-spec 1\ninput 4\ndense 3\ninput 4\n", NB_ERR_FORMAT,
+         "t.spec:4:1: a second 'input' line (the first is line 2)"},
         {"nabla-spec 1\ninput\n", NB_ERR_FORMAT, "t.spec:2:6: expected the shape of one sample"},
         {"nabla-spec 1\ninput 1 -28 28\n", NB_ERR_FORMAT,
          "t.spec:2:9: expected a positive integer for a dimension of the input, got '-28'"},
-        {"nabla-spec 1\ninput 1 2 3 4 5 6 7 8\n", NB_ERR_FORMAT, "t.spec:2:21: a sample has at most 7 dimensions"},
-        {"nabla-spec 1\ninput 4\nconv2d 3\n", NB_ERR_FORMAT, "t.spec:3:1: unknown line 'conv2d' (expected a layer"},
+        {"nabla-spec 1\ninput 1 2 3 4 5 6 7 8\n", NB_ERR_FORMAT,
+         "t.spec:2:21: a sample has at most 7 dimensions"},
+        {"nabla-spec 1\ninput 4\nconv3d 3\n", NB_ERR_FORMAT,
+         "t.spec:3:1: unknown line 'conv3d' (expected a layer — dense, activation, conv2d, "
+         "maxpool2d"},
+        {"nabla-spec 1\ninput 4\nconv2d 3\n", NB_ERR_FORMAT,
+         "t.spec:3:9: expected the kernel size (N, or H,W) after '3'"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 3 3x3\n", NB_ERR_FORMAT,
+         "t.spec:3:10: expected the kernel size as a positive integer or two of them as H,W, got "
+         "'3x3'"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 3 3 pad=1 same=true\n", NB_ERR_FORMAT,
+         "t.spec:3:16: pad= and same=true exclude each other"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 3 3 pad=1,2,3\n", NB_ERR_FORMAT,
+         "t.spec:3:16: expected pad=P, pad=H,W or pad=TOP,BOTTOM,LEFT,RIGHT, got 3 numbers"},
+        {"nabla-spec 1\ninput 4\nconv2d 3 3\n", NB_ERR_SHAPE,
+         "t.spec:3:1: conv2d 'conv2d_1': input (None, 4) must have samples [C, H, W]"},
+        {"nabla-spec 1\ninput 1 4 4\nconv2d 3 5\n", NB_ERR_SHAPE, "is larger than its input 4x4"},
+        {"nabla-spec 1\ninput 1 4 4\nmaxpool2d 2 exclude_pad=true\n", NB_ERR_FORMAT,
+         "t.spec:3:13: unknown option 'exclude_pad' for 'maxpool2d' (expected one of: stride, "
+         "pad, dilation, name)"},
+        {"nabla-spec 1\ninput 1 4 4\ndropout 1\n", NB_ERR_FORMAT,
+         "t.spec:3:9: the dropout probability must be in [0, 1), got '1'"},
+        {"nabla-spec 1\ninput 1 4 4\nbatchnorm momentum=0\n", NB_ERR_FORMAT,
+         "batchnorm needs momentum in (0, 1]"},
+        {"nabla-spec 1\ninput 1 4 4\nflatten x\n", NB_ERR_FORMAT,
+         "t.spec:3:9: unexpected 'x': 'flatten' takes 0 positional arguments"},
+        {"nabla-spec 1\ninput 1 4 4\nflatten name=a\ndropout 0.5 name=a\n", NB_ERR_ARG,
+         "t.spec:4:1: Dropout layer: the model already has a layer named 'a'"},
         {"nabla-spec 1\ninput 4\ndense 3 name=a\ndense 3 name=a\n", NB_ERR_ARG,
          "t.spec:4:1: Dense layer: the model already has a layer named 'a'"},
-        {"nabla-spec 1\ninput 4\ndense 3 name=a.b\n", NB_ERR_ARG, "t.spec:3:1: Dense layer: name 'a.b'"},
-        {"nabla-spec 1\ninput scalar\ndense 3\n", NB_ERR_SHAPE, "t.spec:3:1: dense 'dense_1': its input is a scalar"},
+        {"nabla-spec 1\ninput 4\ndense 3 name=a.b\n", NB_ERR_ARG,
+         "t.spec:3:1: Dense layer: name 'a.b'"},
+        {"nabla-spec 1\ninput scalar\ndense 3\n", NB_ERR_SHAPE,
+         "t.spec:3:1: dense 'dense_1': its input is a scalar"},
         {"nabla-spec 1\nloss hinge\n", NB_ERR_FORMAT, "t.spec:2:6: unknown loss 'hinge'"},
-        {"nabla-spec 1\nloss mse\nloss l1\n", NB_ERR_FORMAT, "t.spec:3:1: a second 'loss' line (the first is line 2)"},
-        {"nabla-spec 1\noptimizer lbfgs\n", NB_ERR_FORMAT, "t.spec:2:11: unknown optimizer 'lbfgs'"},
+        {"nabla-spec 1\nloss mse\nloss l1\n", NB_ERR_FORMAT,
+         "t.spec:3:1: a second 'loss' line (the first is line 2)"},
+        {"nabla-spec 1\noptimizer lbfgs\n", NB_ERR_FORMAT,
+         "t.spec:2:11: unknown optimizer 'lbfgs'"},
         {"nabla-spec 1\noptimizer adam lr=fast\n", NB_ERR_FORMAT,
          "t.spec:2:19: expected a number for the learning rate, got 'fast'"},
-        {"nabla-spec 1\noptimizer adam lr=-1\n", NB_ERR_FORMAT, "t.spec:2:19: the learning rate must be >= 0"},
-        {"nabla-spec 1\noptimizer adam beta1=1\n", NB_ERR_FORMAT, "t.spec:2:11: beta1 must be in [0, 1), got 1"},
-        {"nabla-spec 1\noptimizer sgd nesterov=true\n", NB_ERR_FORMAT, "t.spec:2:11: Nesterov momentum needs momentum > 0"},
+        {"nabla-spec 1\noptimizer adam lr=-1\n", NB_ERR_FORMAT,
+         "t.spec:2:19: the learning rate must be >= 0"},
+        {"nabla-spec 1\noptimizer adam beta1=1\n", NB_ERR_FORMAT,
+         "t.spec:2:11: beta1 must be in [0, 1), got 1"},
+        {"nabla-spec 1\noptimizer sgd nesterov=true\n", NB_ERR_FORMAT,
+         "t.spec:2:11: Nesterov momentum needs momentum > 0"},
         {"nabla-spec 1\noptimizer sgd momentum=0.9 betas=1\n", NB_ERR_FORMAT,
          "t.spec:2:28: unknown option 'betas' for 'optimizer' (expected one of: momentum, "
          "dampening, weight_decay, nesterov, lr)"},
-        {"nabla-spec 1\nschedule cosine\n", NB_ERR_FORMAT, "t.spec:2:16: schedule cosine needs t_max="},
-        {"nabla-spec 1\nschedule step\n", NB_ERR_FORMAT, "t.spec:2:14: schedule step needs step_size="},
-        {"nabla-spec 1\nschedule triangle\n", NB_ERR_FORMAT, "t.spec:2:10: unknown schedule 'triangle'"},
+        {"nabla-spec 1\nschedule cosine\n", NB_ERR_FORMAT,
+         "t.spec:2:16: schedule cosine needs t_max="},
+        {"nabla-spec 1\nschedule step\n", NB_ERR_FORMAT,
+         "t.spec:2:14: schedule step needs step_size="},
+        {"nabla-spec 1\nschedule triangle\n", NB_ERR_FORMAT,
+         "t.spec:2:10: unknown schedule 'triangle'"},
         {"nabla-spec 1\nschedule multistep milestones=5,x\n", NB_ERR_FORMAT,
          "t.spec:2:33: expected a positive integer for milestones (comma-separated), got 'x'"},
-        {"nabla-spec 1\nschedule multistep milestones=5,3\n", NB_ERR_FORMAT, "t.spec:2:10: multistep: milestones must increase"},
+        {"nabla-spec 1\nschedule multistep milestones=5,3\n", NB_ERR_FORMAT,
+         "t.spec:2:10: multistep: milestones must increase"},
         {"nabla-spec 1\nschedule step step_size=2 warmup=0\n", NB_ERR_FORMAT,
          "t.spec:2:34: expected a positive integer for warmup (steps), got '0'"},
-        {"nabla-spec 1\nbatch 0\n", NB_ERR_FORMAT, "t.spec:2:7: expected a positive integer for the batch size, got '0'"},
-        {"nabla-spec 1\nepochs ten\n", NB_ERR_FORMAT, "t.spec:2:8: expected a positive integer for the number of epochs, got 'ten'"},
-        {"nabla-spec 1\nseed -1\n", NB_ERR_FORMAT, "t.spec:2:6: expected a non-negative integer for the seed, got '-1'"},
-        {"nabla-spec 1\nseed 99999999999999999999999\n", NB_ERR_FORMAT, "t.spec:2:6: expected a non-negative integer"},
+        {"nabla-spec 1\nbatch 0\n", NB_ERR_FORMAT,
+         "t.spec:2:7: expected a positive integer for the batch size, got '0'"},
+        {"nabla-spec 1\nepochs ten\n", NB_ERR_FORMAT,
+         "t.spec:2:8: expected a positive integer for the number of epochs, got 'ten'"},
+        {"nabla-spec 1\nseed -1\n", NB_ERR_FORMAT,
+         "t.spec:2:6: expected a non-negative integer for the seed, got '-1'"},
+        {"nabla-spec 1\nseed 99999999999999999999999\n", NB_ERR_FORMAT,
+         "t.spec:2:6: expected a non-negative integer"},
         {"nabla-spec 1\nbatch 4 8\n", NB_ERR_FORMAT, "t.spec:2:9: unexpected '8'"},
-        {"nabla-spec 1\nbatch 4 x=1\n", NB_ERR_FORMAT, "t.spec:2:9: 'batch' takes no options, got 'x'"},
-        {"nabla-spec 1\ndata normalize=zscore\n", NB_ERR_FORMAT, "t.spec:2:16: unknown normalisation 'zscore'"},
-        {"nabla-spec 1\ndata normalize=scale:0\n", NB_ERR_FORMAT, "t.spec:2:16: expected scale:D with a non-zero number D"},
-        {"nabla-spec 1\ndata normalize=const:1\n", NB_ERR_FORMAT, "t.spec:2:16: expected const:SHIFT:DIV"},
-        {"nabla-spec 1\ndata val_split=1\n", NB_ERR_FORMAT, "t.spec:2:16: val_split must be in [0, 1)"},
-        {"nabla-spec 1\ndata val_split=-0.5\n", NB_ERR_FORMAT, "t.spec:2:16: val_split (a fraction) must be in [0, 1]"},
-        {"nabla-spec 1\ndata format=hdf5\n", NB_ERR_FORMAT, "t.spec:2:13: unknown data format 'hdf5'"},
+        {"nabla-spec 1\nbatch 4 x=1\n", NB_ERR_FORMAT,
+         "t.spec:2:9: 'batch' takes no options, got 'x'"},
+        {"nabla-spec 1\ndata normalize=zscore\n", NB_ERR_FORMAT,
+         "t.spec:2:16: unknown normalisation 'zscore'"},
+        {"nabla-spec 1\ndata normalize=scale:0\n", NB_ERR_FORMAT,
+         "t.spec:2:16: expected scale:D with a non-zero number D"},
+        {"nabla-spec 1\ndata normalize=const:1\n", NB_ERR_FORMAT,
+         "t.spec:2:16: expected const:SHIFT:DIV"},
+        {"nabla-spec 1\ndata val_split=1\n", NB_ERR_FORMAT,
+         "t.spec:2:16: val_split must be in [0, 1)"},
+        {"nabla-spec 1\ndata val_split=-0.5\n", NB_ERR_FORMAT,
+         "t.spec:2:16: val_split (a fraction) must be in [0, 1]"},
+        {"nabla-spec 1\ndata format=hdf5\n", NB_ERR_FORMAT,
+         "t.spec:2:13: unknown data format 'hdf5'"},
         {"nabla-spec 1\ndata train=a\ndata train=b\n", NB_ERR_FORMAT,
          "t.spec:3:12: 'train' was already given on an earlier data line"},
-        {"nabla-spec 1\ndata train=\n", NB_ERR_FORMAT, "t.spec:2:12: option 'train' has an empty value"},
-        {"nabla-spec 1\ndata trian=a\n", NB_ERR_FORMAT, "t.spec:2:6: unknown option 'trian' for 'data'"},
-        {"nabla-spec 1\ndata x\n", NB_ERR_FORMAT, "t.spec:2:6: unexpected 'x': 'data' takes 0 positional arguments"},
+        {"nabla-spec 1\ndata train=\n", NB_ERR_FORMAT,
+         "t.spec:2:12: option 'train' has an empty value"},
+        {"nabla-spec 1\ndata trian=a\n", NB_ERR_FORMAT,
+         "t.spec:2:6: unknown option 'trian' for 'data'"},
+        {"nabla-spec 1\ndata x\n", NB_ERR_FORMAT,
+         "t.spec:2:6: unexpected 'x': 'data' takes 0 positional arguments"},
         {"nabla-spec 1\ninput 4\ndense 3 name=\"a\\x\"\n", NB_ERR_FORMAT, "may only escape"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -307,6 +389,19 @@ static void test_errors(void) {
                   cases[i].msg);
         CHECK(s == NULL);
     }
+}
+
+/* A spec cannot ask for an unbounded number of layers. */
+static void test_layer_limit(void) {
+    size_t n = 65537, len = 0;
+    char *t = malloc(32 + n * 16);
+    len += (size_t)sprintf(t, "nabla-spec 1\ninput 2\n");
+    for (size_t i = 0; i < n; i++) len += (size_t)sprintf(t + len, "activation relu\n");
+    nb_spec *s = NULL;
+    CHECK(nb_spec_parse(t, len, "t.spec", NULL, &s) == NB_ERR_FORMAT && !s);
+    CHECK_MSG(strstr(nb_last_error(), "t.spec:65539:1: too many layers (at most 65536)"), "%s",
+              nb_last_error());
+    free(t);
 }
 
 /* CRLF line ends, tabs, and a final line without a newline. */
@@ -474,6 +569,7 @@ static const nbt_case cases[] = {
     {"names", test_names},
     {"model_spec_from_c", test_model_spec_from_c},
     {"errors", test_errors},
+    {"layer_limit", test_layer_limit},
     {"whitespace", test_whitespace},
     {"read_file", test_read_file},
     {"examples", test_examples},

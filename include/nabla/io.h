@@ -53,10 +53,10 @@ typedef struct nb_data_spec {
     char *train, *train_labels; /* IDX images + labels, .npy x + y, or one CSV file */
     char *val, *val_labels;     /* an explicit validation set (else val_split of train) */
     char *test, *test_labels;
-    char format[8];             /* "idx", "npy", "csv", or "" to tell by the file name */
-    char *label;                /* CSV: the label column's name or (signed) index; NULL: last */
+    char format[8]; /* "idx", "npy", "csv", or "" to tell by the file name */
+    char *label;    /* CSV: the label column's name or (signed) index; NULL: last */
     int has_val_split;
-    double val_split;           /* fraction of train held out for validation; default 0 */
+    double val_split; /* fraction of train held out for validation; default 0 */
     int has_norm;
     nb_norm_kind norm;          /* default NB_NORM_NONE */
     int norm_per_feature;       /* standard / minmax: one (shift, div) per feature */
@@ -67,21 +67,21 @@ typedef struct nbi_spec_priv nbi_spec_priv;
 
 typedef struct nb_spec {
     int has_input;
-    int in_rank;                 /* the shape of one sample */
+    int in_rank; /* the shape of one sample */
     int64_t in_shape[NB_MAX_RANK];
-    int n_layers;                /* layer lines */
+    int n_layers; /* layer lines */
     int has_loss;
-    char loss[24];               /* one of nb_spec_loss_names(); "" when not given */
+    char loss[24]; /* one of nb_spec_loss_names(); "" when not given */
     int has_optim;
-    nb_optim_config optim;       /* default: Adam with PyTorch's defaults, lr 1e-3 */
+    nb_optim_config optim; /* default: Adam with PyTorch's defaults, lr 1e-3 */
     int has_schedule;
-    nb_schedule schedule;        /* its base_lr is the optimizer's lr */
+    nb_schedule schedule; /* its base_lr is the optimizer's lr */
     int has_batch, has_epochs, has_seed;
-    int64_t batch;               /* default 32 */
-    int64_t epochs;              /* default 1 */
-    uint64_t seed;               /* initialises the layers; default 0 */
+    int64_t batch;  /* default 32 */
+    int64_t epochs; /* default 1 */
+    uint64_t seed;  /* initialises the layers; default 0 */
     nb_data_spec data;
-    nbi_spec_priv *priv;         /* the layer lines, for nb_spec_build */
+    nbi_spec_priv *priv; /* the layer lines, for nb_spec_build */
 } nb_spec;
 
 /* Parses a spec. `name` names the text in messages ("mlp.spec"); base_dir (may be NULL)
@@ -121,8 +121,7 @@ typedef struct nb_safetensors nb_safetensors;
 /* Reads and validates a whole file. */
 nb_status nb_safetensors_read(const char *path, nb_safetensors **out);
 /* Validates a buffer, which must outlive the result (tensors point into it). */
-nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
-                               nb_safetensors **out);
+nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name, nb_safetensors **out);
 void nb_safetensors_free(nb_safetensors *st);
 
 int nb_safetensors_count(const nb_safetensors *st);
@@ -165,14 +164,14 @@ nb_status nb_safetensors_write(const char *path, int n, const char *const *names
  * continues bit for bit (the fields of train.h's nb_train_state, which the nabla tool copies
  * in and out). */
 typedef struct nb_run_state {
-    int64_t epoch;          /* epochs completed */
-    int64_t step;           /* optimizer steps taken */
-    nb_rng shuffle_rng;     /* draws each epoch's sample order */
-    nb_rng dropout_rng;     /* draws dropout masks */
-    double best;            /* the monitored metric's best value (NaN: none yet) */
-    int64_t best_epoch;     /* the epoch that reached it (0: none) */
-    int64_t wait;           /* epochs since then without improvement */
-    int stopped;            /* 1: early stopping ended the run */
+    int64_t epoch;      /* epochs completed */
+    int64_t step;       /* optimizer steps taken */
+    nb_rng shuffle_rng; /* draws each epoch's sample order */
+    nb_rng dropout_rng; /* draws dropout masks */
+    double best;        /* the monitored metric's best value (NaN: none yet) */
+    int64_t best_epoch; /* the epoch that reached it (0: none) */
+    int64_t wait;       /* epochs since then without improvement */
+    int stopped;        /* 1: early stopping ended the run */
 } nb_run_state;
 
 typedef struct nb_save_opts {
@@ -183,7 +182,7 @@ typedef struct nb_save_opts {
     const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
     const char *const *classes; /* class names (no newlines), num_classes of them */
     int num_classes;
-    const char *const *meta;    /* n_meta more key/value pairs (keys not "format" nor "nabla.*") */
+    const char *const *meta; /* n_meta more key/value pairs (keys not "format" nor "nabla.*") */
     int n_meta;
 } nb_save_opts;
 
@@ -193,15 +192,15 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
 /* What a model file holds besides the weights. */
 typedef struct nb_model_file {
     int format_version;
-    nb_spec *spec;              /* the stored spec (architecture + training settings) */
+    nb_spec *spec; /* the stored spec (architecture + training settings) */
     char *spec_text;
-    nb_norm norm;               /* kind NB_NORM_NONE when none was stored */
-    nb_optim *optim;            /* over the loaded model's parameters, state restored; NULL
-                                   when the file has none. nb_model_file_free frees it unless
-                                   you set this to NULL to keep it. */
+    nb_norm norm;    /* kind NB_NORM_NONE when none was stored */
+    nb_optim *optim; /* over the loaded model's parameters, state restored; NULL
+                        when the file has none. nb_model_file_free frees it unless
+                        you set this to NULL to keep it. */
     int has_run;
-    nb_run_state run;           /* a checkpoint's training state, when has_run */
-    char *monitor;              /* NULL when none was stored */
+    nb_run_state run; /* a checkpoint's training state, when has_run */
+    char *monitor;    /* NULL when none was stored */
     char **classes;
     int num_classes;
 } nb_model_file;

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void nbi_text_init(nbi_text *t) { memset(t, 0, sizeof *t); }
+void nbi_text_init(nbi_text *t) {
+    memset(t, 0, sizeof *t);
+}
 
 static bool reserve(nbi_text *t, size_t extra) {
     if (t->oom) return false;
@@ -52,7 +54,9 @@ void nbi_text_put(nbi_text *t, const char *s, size_t n) {
     t->buf[t->len] = 0;
 }
 
-void nbi_text_puts(nbi_text *t, const char *s) { nbi_text_put(t, s, strlen(s)); }
+void nbi_text_puts(nbi_text *t, const char *s) {
+    nbi_text_put(t, s, strlen(s));
+}
 
 void nbi_text_printf(nbi_text *t, const char *fmt, ...) {
     if (t->oom) return;
@@ -78,7 +82,9 @@ nb_status nbi_text_status(const nbi_text *t, const char *what) {
     return NB_OK;
 }
 
-const char *nbi_text_str(const nbi_text *t) { return t->buf ? t->buf : ""; }
+const char *nbi_text_str(const nbi_text *t) {
+    return t->buf ? t->buf : "";
+}
 
 void nbi_text_free(nbi_text *t) {
     nbi_free(t->buf);

@@ -26,10 +26,10 @@ nb_status nbi_json_error(nbi_json *j, const char *fmt, ...) {
                          msg, at);
     unsigned char c = (unsigned char)*j->p;
     if (c >= 0x20 && c < 0x7f)
-        return nbi_error(NB_ERR_FORMAT, "%s: %s at byte %zu of the file, got '%c'", j->name,
-                         msg, at, (char)c);
-    return nbi_error(NB_ERR_FORMAT, "%s: %s at byte %zu of the file, got byte 0x%02x", j->name,
-                     msg, at, c);
+        return nbi_error(NB_ERR_FORMAT, "%s: %s at byte %zu of the file, got '%c'", j->name, msg,
+                         at, (char)c);
+    return nbi_error(NB_ERR_FORMAT, "%s: %s at byte %zu of the file, got byte 0x%02x", j->name, msg,
+                     at, c);
 }
 
 void nbi_json_init(nbi_json *j, const char *p, size_t n, size_t base, const char *name) {
@@ -39,7 +39,9 @@ void nbi_json_init(nbi_json *j, const char *p, size_t n, size_t base, const char
     j->name = name;
 }
 
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static bool is_ws(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 int nbi_json_peek(nbi_json *j) {
     while (j->p < j->end && is_ws(*j->p)) j->p++;
@@ -61,8 +63,10 @@ static int hex4(const char *p) {
     int v = 0;
     for (int i = 0; i < 4; i++) {
         char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -137,8 +141,7 @@ nb_status nbi_json_string(nbi_json *j, nbi_text *out, const char *what) {
             break;
         }
         if (c < 0x20)
-            return nbi_json_error(j, "a control character must be escaped in a string (%s)",
-                                  what);
+            return nbi_json_error(j, "a control character must be escaped in a string (%s)", what);
         if (c == '\\') {
             if (j->end - j->p < 2) {
                 j->p = j->end;
@@ -163,11 +166,13 @@ nb_status nbi_json_string(nbi_json *j, nbi_text *out, const char *what) {
             uint32_t cp = (uint32_t)u;
             j->p += 6;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                int lo = j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u'
-                             ? hex4(j->p + 2) : -1;
+                int lo =
+                    j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u' ? hex4(j->p + 2) : -1;
                 if (lo < 0xDC00 || lo > 0xDFFF)
-                    return nbi_json_error(j, "a high surrogate \\u%04X must be followed by a "
-                                          "low one (%s)", (unsigned)cp, what);
+                    return nbi_json_error(j,
+                                          "a high surrogate \\u%04X must be followed by a "
+                                          "low one (%s)",
+                                          (unsigned)cp, what);
                 cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
                 j->p += 6;
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
@@ -207,8 +212,7 @@ nb_status nbi_json_u64(nbi_json *j, uint64_t *out, const char *what) {
         return nbi_json_error(j, "a number with a leading zero (%s)", what);
     }
     if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E'))
-        return nbi_json_error(j, "expected an integer, without fraction or exponent (%s)",
-                              what);
+        return nbi_json_error(j, "expected an integer, without fraction or exponent (%s)", what);
     *out = v;
     return NB_OK;
 }

@@ -7,8 +7,8 @@
 
 typedef struct nbi_json {
     const char *start, *p, *end;
-    size_t base;       /* the file offset of start, for messages */
-    const char *name;  /* the file's name, for messages */
+    size_t base;      /* the file offset of start, for messages */
+    const char *name; /* the file's name, for messages */
 } nbi_json;
 
 void nbi_json_init(nbi_json *j, const char *p, size_t n, size_t base, const char *name);

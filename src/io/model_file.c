@@ -33,15 +33,21 @@
 
 /* ---- names and layouts ------------------------------------------------------------------- */
 
-/* For parameter i of the store: its layer, its index within the layer, and its torch
- * module index. false if no layer owns it. */
-static bool param_owner(const nb_model *m, int i, const nbi_layer **owner, int *k, int *module) {
+/* The layer that owns tensor i of a store (parameters: by index; state: by the name's
+ * "<layer>." prefix), the tensor's index among the layer's parameters, and the layer's first
+ * torch module index. false if no layer owns it. */
+static bool owner_of(const nb_model *m, bool state, int i, const nbi_layer **owner, int *k,
+                     int *module) {
+    const char *nm = state ? nb_model_state(m)->items[i]->name : NULL;
     int mod = 0;
     for (int li = 0; li < nb_model_layer_count(m); li++) {
         const nbi_layer *l = nbi_model_layer(m, li);
-        if (i >= l->first_param && i < l->first_param + l->n_params) {
+        size_t len = strlen(l->name);
+        bool mine = state ? !strncmp(nm, l->name, len) && nm[len] == '.'
+                          : i >= l->first_param && i < l->first_param + l->n_params;
+        if (mine) {
             *owner = l;
-            *k = i - l->first_param;
+            *k = state ? -1 : i - l->first_param;
             *module = mod;
             return true;
         }
@@ -50,20 +56,21 @@ static bool param_owner(const nb_model *m, int i, const nbi_layer **owner, int *
     return false;
 }
 
-nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
-    nb_params *ps = nb_model_params(m);
+nb_status nbi_tensor_info(const nb_model *m, bool state, int i, nbi_pinfo *pi) {
+    nb_params *ps = state ? nb_model_state(m) : nb_model_params(m);
     nb_tensor *t = nb_params_at(ps, i);
     const nbi_layer *l;
     int k, module;
-    if (!t || !param_owner(m, i, &l, &k, &module))
-        return nbi_error(NB_ERR_ARG, "model files: parameter %d belongs to no layer", i);
+    if (!t || !owner_of(m, state, i, &l, &k, &module))
+        return nbi_error(NB_ERR_ARG, "model files: %s %d belongs to no layer",
+                         state ? "state tensor" : "parameter", i);
     const char *nm = ps->items[i]->name;
     const char *what = strchr(nm, '.');
     snprintf(pi->torch, sizeof pi->torch, "%d.%s", module, what ? what + 1 : nm);
     pi->nabla = nm;
     pi->t = t;
     pi->offset = ps->items[i]->offset;
-    pi->transposed = k < 32 && (l->vt->torch_transposed >> k & 1u) && t->rank == 2;
+    pi->transposed = k >= 0 && k < 32 && (l->vt->torch_transposed >> k & 1u) && t->rank == 2;
     pi->rank = t->rank;
     for (int d = 0; d < t->rank; d++) pi->shape[d] = t->shape[d];
     if (pi->transposed) {
@@ -71,6 +78,10 @@ nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
         pi->shape[1] = t->shape[0];
     }
     return NB_OK;
+}
+
+nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
+    return nbi_tensor_info(m, false, i, pi);
 }
 
 nb_status nb_model_torch_name(const nb_model *m, int i, char *buf, size_t n) {
@@ -152,8 +163,10 @@ static void meta_free(meta *md) {
 }
 
 static const char *norm_kind_name(nb_norm_kind k) {
-    return k == NB_NORM_CONST ? "const" : k == NB_NORM_STANDARD ? "standard"
-           : k == NB_NORM_MINMAX ? "minmax" : "none";
+    return k == NB_NORM_CONST      ? "const"
+           : k == NB_NORM_STANDARD ? "standard"
+           : k == NB_NORM_MINMAX   ? "minmax"
+                                   : "none";
 }
 
 static void floats_text(nbi_text *t, const float *v, int64_t n) {
@@ -167,8 +180,8 @@ static void floats_text(nbi_text *t, const float *v, int64_t n) {
 static void rng_text(const nb_rng *r, char *buf, size_t n) {
     uint32_t spare;
     memcpy(&spare, &r->spare, 4);
-    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32
-             " %d", r->s[0], r->s[1], r->s[2], r->s[3], spare, r->has_spare ? 1 : 0);
+    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32 " %d",
+             r->s[0], r->s[1], r->s[2], r->s[3], spare, r->has_spare ? 1 : 0);
 }
 
 static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) {
@@ -202,14 +215,18 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
     if (o->run) {
         const nb_run_state *r = o->run;
         if (r->epoch < 0 || r->step < 0 || r->best_epoch < 0 || r->wait < 0)
-            return nbi_error(NB_ERR_ARG, "%s: the run state has a negative count (epoch %lld, "
-                             "step %lld, best epoch %lld, wait %lld)", what, (long long)r->epoch,
-                             (long long)r->step, (long long)r->best_epoch, (long long)r->wait);
+            return nbi_error(NB_ERR_ARG,
+                             "%s: the run state has a negative count (epoch %lld, "
+                             "step %lld, best epoch %lld, wait %lld)",
+                             what, (long long)r->epoch, (long long)r->step,
+                             (long long)r->best_epoch, (long long)r->wait);
         const struct {
             const char *key;
             int64_t v;
-        } counts[] = {{"nabla.epoch", r->epoch}, {"nabla.step", r->step},
-                      {"nabla.best_epoch", r->best_epoch}, {"nabla.wait", r->wait},
+        } counts[] = {{"nabla.epoch", r->epoch},
+                      {"nabla.step", r->step},
+                      {"nabla.best_epoch", r->best_epoch},
+                      {"nabla.wait", r->wait},
                       {"nabla.stopped", r->stopped ? 1 : 0}};
         for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
             snprintf(buf, sizeof buf, "%lld", (long long)counts[i].v);
@@ -229,8 +246,8 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         for (int i = 0; i < o->num_classes; i++) {
             if (!o->classes[i] || strchr(o->classes[i], '\n')) {
                 nbi_text_free(&t);
-                return nbi_error(NB_ERR_ARG, "%s: class name %d is NULL or holds a newline",
-                                 what, i);
+                return nbi_error(NB_ERR_ARG, "%s: class name %d is NULL or holds a newline", what,
+                                 i);
             }
             if (i) nbi_text_puts(&t, "\n");
             nbi_text_puts(&t, o->classes[i]);
@@ -258,8 +275,10 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         if (!k || !v)
             return nbi_error(NB_ERR_ARG, "%s: metadata pair %d has a NULL key or value", what, i);
         if (!strcmp(k, "format") || !strncmp(k, "nabla.", 6))
-            return nbi_error(NB_ERR_ARG, "%s: metadata key '%s' is reserved (\"format\" and "
-                             "\"nabla.*\" are nabla's own)", what, k);
+            return nbi_error(NB_ERR_ARG,
+                             "%s: metadata key '%s' is reserved (\"format\" and "
+                             "\"nabla.*\" are nabla's own)",
+                             what, k);
         meta_add(md, k, v);
     }
     if (md->oom) return nbi_error(NB_ERR_NOMEM, "%s: out of memory building the metadata", what);
@@ -280,36 +299,58 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
         int64_t n;
         nb_optim_state_buffer((nb_optim *)opt, 0, &n);
         if (n != nb_params_numel(ps))
-            return nbi_error(NB_ERR_ARG, "%s: the optimizer covers %lld parameters, the model "
-                             "has %lld: pass the model's own optimizer", what, (long long)n,
-                             (long long)nb_params_numel(ps));
+            return nbi_error(NB_ERR_ARG,
+                             "%s: the optimizer covers %lld parameters, the model "
+                             "has %lld: pass the model's own optimizer",
+                             what, (long long)n, (long long)nb_params_numel(ps));
     }
-    int nt = np * (1 + slots);
+    /* The tensors, in this order: parameters, state (batchnorm's running statistics), one
+     * num_batches_tracked per running_mean (PyTorch's BatchNorm has it; strict loading wants
+     * it; nabla does not count batches, so it is 0), then the optimizer's slots. */
+    nb_params *sts = nb_model_state(m);
+    int ns = nb_params_len(sts), nbt = 0;
+    for (int i = 0; i < ns; i++) {
+        const char *nm = sts->items[i]->name, *dot = strrchr(nm, '.');
+        nbt += dot && !strcmp(dot, ".running_mean");
+    }
+    int nps = np + ns, nt = nps + nbt + np * slots;
 
     /* room for "optim.<slot>.<torch name>" */
     enum { NAME_MAX_LEN = sizeof(((nbi_pinfo *)0)->torch) + 32 };
     meta md;
     memset(&md, 0, sizeof md);
-    nbi_pinfo *pi = nbi_malloc(sizeof *pi * (size_t)(np ? np : 1));
+    nbi_pinfo *pi = nbi_malloc(sizeof *pi * (size_t)(nps ? nps : 1));
     nbi_st_entry *e = nbi_malloc(sizeof *e * (size_t)(nt ? nt : 1));
     char *names = nbi_malloc((size_t)(nt ? nt : 1) * NAME_MAX_LEN);
     nb_status s = pi && e && names ? NB_OK : nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
-    for (int i = 0; i < np && s == NB_OK; i++) s = nbi_param_info(m, i, &pi[i]);
-    for (int k = 0; k <= slots && s == NB_OK; k++) {
-        for (int i = 0; i < np; i++) {
-            nbi_st_entry *en = &e[k * np + i];
-            char *nm = names + (size_t)(k * np + i) * NAME_MAX_LEN;
-            if (k == 0)
-                snprintf(nm, NAME_MAX_LEN, "%s", pi[i].torch);
-            else
-                snprintf(nm, NAME_MAX_LEN, "optim.%s.%s", nb_optim_state_name(opt, k - 1),
-                         pi[i].torch);
-            en->name = nm;
-            en->dtype = NBI_ST_F32;
-            en->rank = pi[i].rank;
-            memcpy(en->shape, pi[i].shape, sizeof en->shape);
+    for (int i = 0; i < nps && s == NB_OK; i++)
+        s = nbi_tensor_info(m, i >= np, i >= np ? i - np : i, &pi[i]);
+    int n = 0;
+    for (int i = 0; i < nps && s == NB_OK; i++, n++) {
+        snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "%s", pi[i].torch);
+        e[n] = (nbi_st_entry){
+            .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = pi[i].rank};
+        memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
+    }
+    for (int i = np; i < nps && s == NB_OK; i++) {
+        char *dot = strrchr(pi[i].torch, '.');
+        if (!dot || strcmp(dot, ".running_mean")) continue;
+        char *nm = names + (size_t)n * NAME_MAX_LEN;
+        snprintf(nm, NAME_MAX_LEN, "%.*snum_batches_tracked", (int)(dot + 1 - pi[i].torch),
+                 pi[i].torch);
+        e[n] = (nbi_st_entry){.name = nm, .dtype = NBI_ST_I64, .rank = 0};
+        n++;
+    }
+    for (int k = 0; k < slots && s == NB_OK; k++) {
+        for (int i = 0; i < np; i++, n++) {
+            snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "optim.%s.%s",
+                     nb_optim_state_name(opt, k), pi[i].torch);
+            e[n] = (nbi_st_entry){
+                .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = pi[i].rank};
+            memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
         }
     }
+    NBI_ASSERT(s != NB_OK || n == nt);
     if (s == NB_OK) s = build_meta(m, o, &md);
     nbi_text json;
     nbi_text_init(&json);
@@ -322,9 +363,12 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     if (s == NB_OK) {
         s = nbi_atomic_write(&af, len8, 8);
         if (s == NB_OK) s = nbi_atomic_write(&af, json.buf, json.len);
-        for (int k = 0; k <= slots && s == NB_OK; k++) {
-            const float *base = k == 0 ? nb_params_data(ps)
-                                       : nb_optim_state_buffer((nb_optim *)opt, k - 1, NULL);
+        for (int i = 0; i < nps && s == NB_OK; i++)
+            s = write_values(&af, nb_params_data(i < np ? ps : sts) + pi[i].offset, &pi[i]);
+        static const unsigned char zero[8] = {0};
+        for (int i = 0; i < nbt && s == NB_OK; i++) s = nbi_atomic_write(&af, zero, 8);
+        for (int k = 0; k < slots && s == NB_OK; k++) {
+            const float *base = nb_optim_state_buffer((nb_optim *)opt, k, NULL);
             for (int i = 0; i < np && s == NB_OK; i++)
                 s = write_values(&af, base + pi[i].offset, &pi[i]);
         }

@@ -13,10 +13,13 @@ typedef struct nbi_pinfo {
     int64_t offset;                      /* where it starts in the store's flat buffers */
     bool transposed;                     /* stored as the 2-D transpose of ours */
     int rank;
-    int64_t shape[NB_MAX_RANK];          /* its shape in the file */
+    int64_t shape[NB_MAX_RANK]; /* its shape in the file */
 } nbi_pinfo;
 
 nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi);
+/* The same for tensor i of the parameters (state false) or of the state store (state true:
+ * batchnorm's running statistics, never transposed). */
+nb_status nbi_tensor_info(const nb_model *m, bool state, int i, nbi_pinfo *pi);
 
 /* nb_model_load on a parsed file (the fuzzer's entry point). */
 nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model_file *info);

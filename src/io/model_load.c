@@ -38,8 +38,10 @@ static nb_status fill(const nb_safetensors *st, const nbi_st_tensor *t, const nb
         char got[160], want[160];
         shape_text(t->rank, t->shape, got, sizeof got);
         shape_text(pi->rank, pi->shape, want, sizeof want);
-        return nbi_error(NB_ERR_SHAPE, "%s: tensor '%s' has shape %s, but parameter %s needs "
-                         "%s%s", st->name, t->name, got, pi->nabla, want,
+        return nbi_error(NB_ERR_SHAPE,
+                         "%s: tensor '%s' has shape %s, but parameter %s needs "
+                         "%s%s",
+                         st->name, t->name, got, pi->nabla, want,
                          pi->transposed ? " (PyTorch's layout: [out, in])" : "");
     }
     int64_t n = pi->t->numel;
@@ -65,22 +67,27 @@ static nb_status missing(const nb_safetensors *st, const nbi_pinfo *pi) {
         int r = snprintf(have + w, sizeof have - w, "%s'%s'", i ? ", " : "", st->t[i].name);
         if (r > 0) w += (size_t)r;
     }
-    return nbi_error(NB_ERR_FORMAT, "%s: no tensor '%s' (nor '%s') for parameter %s; the file "
-                     "has %d tensor%s%s%s%s", st->name, pi->torch, pi->nabla, pi->nabla, st->n,
-                     st->n == 1 ? "" : "s", st->n ? ": " : "", have, st->n > 6 ? ", ..." : "");
+    return nbi_error(NB_ERR_FORMAT,
+                     "%s: no tensor '%s' (nor '%s') for parameter %s; the file "
+                     "has %d tensor%s%s%s%s",
+                     st->name, pi->torch, pi->nabla, pi->nabla, st->n, st->n == 1 ? "" : "s",
+                     st->n ? ": " : "", have, st->n > 6 ? ", ..." : "");
 }
 
+/* The parameters and the state (running statistics); num_batches_tracked is not read. */
 static nb_status load_params(nb_model *m, const nb_safetensors *st) {
-    nb_params *ps = nb_model_params(m);
-    for (int i = 0; i < nb_params_len(ps); i++) {
-        nbi_pinfo pi;
-        nb_status s = nbi_param_info(m, i, &pi);
-        if (s != NB_OK) return s;
-        const nbi_st_tensor *t = find(st, pi.torch);
-        if (!t) t = find(st, pi.nabla);
-        if (!t) return missing(st, &pi);
-        s = fill(st, t, &pi, nb_params_data(ps) + pi.offset, false);
-        if (s != NB_OK) return s;
+    for (int state = 0; state < 2; state++) {
+        nb_params *ps = state ? nb_model_state(m) : nb_model_params(m);
+        for (int i = 0; i < nb_params_len(ps); i++) {
+            nbi_pinfo pi;
+            nb_status s = nbi_tensor_info(m, state, i, &pi);
+            if (s != NB_OK) return s;
+            const nbi_st_tensor *t = find(st, pi.torch);
+            if (!t) t = find(st, pi.nabla);
+            if (!t) return missing(st, &pi);
+            s = fill(st, t, &pi, nb_params_data(ps) + pi.offset, false);
+            if (s != NB_OK) return s;
+        }
     }
     return NB_OK;
 }
@@ -91,16 +98,19 @@ nb_status nb_model_load_weights(nb_model *m, const char *path) {
     nb_status s = nb_safetensors_read(path, &st);
     if (s != NB_OK) return s;
     /* into a copy first, so that a failure leaves the model as it was */
-    nb_params *ps = nb_model_params(m);
-    size_t bytes = (size_t)nb_params_numel(ps) * sizeof(float);
-    float *keep = nbi_malloc(bytes ? bytes : 1);
+    nb_params *ps = nb_model_params(m), *sts = nb_model_state(m);
+    size_t pb = (size_t)nb_params_numel(ps) * sizeof(float);
+    size_t sb = (size_t)nb_params_numel(sts) * sizeof(float);
+    float *keep = nbi_malloc(pb + sb + 1);
     if (!keep) {
         nb_safetensors_free(st);
         return nbi_error(NB_ERR_NOMEM, "nb_model_load_weights: out of memory");
     }
-    if (bytes) memcpy(keep, nb_params_data(ps), bytes);
+    if (pb) memcpy(keep, nb_params_data(ps), pb);
+    if (sb) memcpy((char *)keep + pb, nb_params_data(sts), sb);
     s = load_params(m, st);
-    if (s != NB_OK && bytes) memcpy(nb_params_data(ps), keep, bytes);
+    if (s != NB_OK && pb) memcpy(nb_params_data(ps), keep, pb);
+    if (s != NB_OK && sb) memcpy(nb_params_data(sts), (char *)keep + pb, sb);
     nbi_free(keep);
     nb_safetensors_free(st);
     return s;
@@ -155,8 +165,10 @@ static nb_status meta_floats(const nb_safetensors *st, const char *key, float **
 static nb_status read_norm(const nb_safetensors *st, nb_norm *norm) {
     const char *kind = nb_safetensors_meta(st, "nabla.norm");
     if (!kind) return NB_OK;
-    nb_norm_kind k = !strcmp(kind, "const") ? NB_NORM_CONST : !strcmp(kind, "standard")
-                     ? NB_NORM_STANDARD : !strcmp(kind, "minmax") ? NB_NORM_MINMAX : NB_NORM_NONE;
+    nb_norm_kind k = !strcmp(kind, "const")      ? NB_NORM_CONST
+                     : !strcmp(kind, "standard") ? NB_NORM_STANDARD
+                     : !strcmp(kind, "minmax")   ? NB_NORM_MINMAX
+                                                 : NB_NORM_NONE;
     if (k == NB_NORM_NONE) return bad_meta(st, "nabla.norm", "const, standard or minmax");
     const char *pf = nb_safetensors_meta(st, "nabla.norm.per_feature");
     if (!pf || (strcmp(pf, "0") && strcmp(pf, "1")))
@@ -172,8 +184,8 @@ static nb_status read_norm(const nb_safetensors *st, nb_norm *norm) {
         if (s != NB_OK && s != NB_ERR_NOMEM) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nb_last_error());
-            s = nbi_error(NB_ERR_FORMAT, "%s: the stored normalisation is invalid: %s",
-                          st->name, msg);
+            s = nbi_error(NB_ERR_FORMAT, "%s: the stored normalisation is invalid: %s", st->name,
+                          msg);
         }
     }
     nbi_free(shift);
@@ -205,7 +217,8 @@ static nb_status read_rng(const nb_safetensors *st, const char *key, nb_rng *rng
     }
     ok = ok && hex_u64(&p, 8, &x) && *p++ == ' ' && (p[0] == '0' || p[0] == '1') && !p[1];
     if (!ok || (rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3]) == 0)
-        return bad_meta(st, key, "four 16-digit hex words (not all zero), an 8-digit hex float "
+        return bad_meta(st, key,
+                        "four 16-digit hex words (not all zero), an 8-digit hex float "
                         "and 0 or 1");
     uint32_t bits = (uint32_t)x;
     memcpy(&rng->spare, &bits, 4);
@@ -227,8 +240,10 @@ static nb_status read_run(const nb_safetensors *st, nb_model_file *info) {
         int64_t v;
         bool has;
         s = meta_int(st, keys[i], &v, &has);
-        if (s == NB_OK && !has) s = bad_meta(st, keys[i], "a non-negative integer (the run "
-                                             "state is incomplete)");
+        if (s == NB_OK && !has)
+            s = bad_meta(st, keys[i],
+                         "a non-negative integer (the run "
+                         "state is incomplete)");
         if (s == NB_OK && i < 4) *vals[i] = v;
         if (s == NB_OK && i == 4) {
             if (v > 1) s = bad_meta(st, keys[i], "0 or 1");
@@ -327,8 +342,10 @@ static nb_status read_optim(const nb_safetensors *st, nb_model *m, nb_model_file
             snprintf(tn, sizeof tn, "optim.%s.%s", nb_optim_state_name(o, k), pi.torch);
             const nbi_st_tensor *tt = find(st, tn);
             if (!tt)
-                return nbi_error(NB_ERR_FORMAT, "%s: the optimizer's state tensor '%s' is "
-                                 "missing", st->name, tn);
+                return nbi_error(NB_ERR_FORMAT,
+                                 "%s: the optimizer's state tensor '%s' is "
+                                 "missing",
+                                 st->name, tn);
             if ((s = fill(st, tt, &pi, buf + pi.offset, true)) != NB_OK) return s;
         }
     }
@@ -367,16 +384,18 @@ nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model
     int64_t version = 0;
     nb_status s = NB_OK;
     if (!ver || !text) {
-        s = nbi_error(NB_ERR_FORMAT, "%s: a safetensors file without nabla's metadata (%s is "
+        s = nbi_error(NB_ERR_FORMAT,
+                      "%s: a safetensors file without nabla's metadata (%s is "
                       "missing): it holds weights only; build the model from its spec and load "
-                      "them with nb_model_load_weights (nabla: --spec SPEC)", path,
-                      !ver ? "nabla.format_version" : "nabla.spec");
+                      "them with nb_model_load_weights (nabla: --spec SPEC)",
+                      path, !ver ? "nabla.format_version" : "nabla.spec");
     } else if (!nbi_tok_to_int(ver, &version) || version < 1) {
         s = bad_meta(st, "nabla.format_version", "a positive integer");
     } else if (version > NB_MODEL_FORMAT_VERSION) {
-        s = nbi_error(NB_ERR_UNSUPPORTED, "%s: model format version %lld is newer than this "
-                      "nabla's (%d): update nabla", path, (long long)version,
-                      NB_MODEL_FORMAT_VERSION);
+        s = nbi_error(NB_ERR_UNSUPPORTED,
+                      "%s: model format version %lld is newer than this "
+                      "nabla's (%d): update nabla",
+                      path, (long long)version, NB_MODEL_FORMAT_VERSION);
     }
     /* Every parameter must be in the file, at 2 bytes or more: a spec that asks for more is
      * refused before its parameters are allocated. */

@@ -38,8 +38,12 @@ static const struct {
     [NBI_ST_U64] = {"U64", 8},
 };
 
-size_t nbi_st_dtype_size(nbi_st_dtype d) { return dtypes[d].size; }
-const char *nbi_st_dtype_name(nbi_st_dtype d) { return dtypes[d].name; }
+size_t nbi_st_dtype_size(nbi_st_dtype d) {
+    return dtypes[d].size;
+}
+const char *nbi_st_dtype_name(nbi_st_dtype d) {
+    return dtypes[d].name;
+}
 
 static uint64_t le64(const unsigned char *p) {
     uint64_t v = 0;
@@ -64,7 +68,9 @@ void nb_safetensors_free(nb_safetensors *st) {
     nbi_free(st);
 }
 
-int nb_safetensors_count(const nb_safetensors *st) { return st ? st->n : 0; }
+int nb_safetensors_count(const nb_safetensors *st) {
+    return st ? st->n : 0;
+}
 
 const char *nb_safetensors_name(const nb_safetensors *st, int i) {
     return st && i >= 0 && i < st->n ? st->t[i].name : NULL;
@@ -93,7 +99,9 @@ const char *nb_safetensors_meta(const nb_safetensors *st, const char *key) {
     return NULL;
 }
 
-int nb_safetensors_meta_count(const nb_safetensors *st) { return st ? st->n_meta : 0; }
+int nb_safetensors_meta_count(const nb_safetensors *st) {
+    return st ? st->n_meta : 0;
+}
 const char *nb_safetensors_meta_key(const nb_safetensors *st, int i) {
     return st && i >= 0 && i < st->n_meta ? st->mkey[i] : NULL;
 }
@@ -101,7 +109,8 @@ const char *nb_safetensors_meta_value(const nb_safetensors *st, int i) {
     return st && i >= 0 && i < st->n_meta ? st->mval[i] : NULL;
 }
 
-/* ---- element conversion ----------------------------------------------------------------------- */
+/* ---- element conversion -----------------------------------------------------------------------
+ */
 
 /* IEEE binary16 to binary32: exact (every half is a float). */
 static float half_to_float(uint16_t h) {
@@ -162,25 +171,40 @@ nb_status nb_safetensors_get(const nb_safetensors *st, int i, nb_array *out) {
     nb_elem e;
     switch (t->dtype) {
     case NBI_ST_BOOL:
-    case NBI_ST_U8: e = NB_ELEM_U8; break;
-    case NBI_ST_I8: e = NB_ELEM_I8; break;
-    case NBI_ST_I16: e = NB_ELEM_I16; break;
-    case NBI_ST_I32: e = NB_ELEM_I32; break;
-    case NBI_ST_I64: e = NB_ELEM_I64; break;
+    case NBI_ST_U8:
+        e = NB_ELEM_U8;
+        break;
+    case NBI_ST_I8:
+        e = NB_ELEM_I8;
+        break;
+    case NBI_ST_I16:
+        e = NB_ELEM_I16;
+        break;
+    case NBI_ST_I32:
+        e = NB_ELEM_I32;
+        break;
+    case NBI_ST_I64:
+        e = NB_ELEM_I64;
+        break;
     case NBI_ST_F16:
     case NBI_ST_BF16:
-    case NBI_ST_F32: e = NB_ELEM_F32; break;
-    case NBI_ST_F64: e = NB_ELEM_F64; break;
+    case NBI_ST_F32:
+        e = NB_ELEM_F32;
+        break;
+    case NBI_ST_F64:
+        e = NB_ELEM_F64;
+        break;
     default:
-        return nbi_error(NB_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, which nabla does not "
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has dtype %s, which nabla does not "
                          "read (it reads BOOL, U8, I8, I16, I32, I64, F16, BF16, F32, F64)",
                          st->name, t->name, dtypes[t->dtype].name);
     }
     size_t es = nb_elem_size(e), bytes = (size_t)t->numel * es; /* <= 2x the file: checked */
     void *data = nbi_malloc(bytes ? bytes : 1);
     if (!data)
-        return nbi_error(NB_ERR_NOMEM, "%s: out of memory for tensor '%s' (%zu bytes)",
-                         st->name, t->name, bytes);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory for tensor '%s' (%zu bytes)", st->name,
+                         t->name, bytes);
     if (e == NB_ELEM_F32) {
         float *f = data;
         for (int64_t k = 0; k < t->numel; k++) f[k] = nbi_st_get_f32(st, t, k);
@@ -196,7 +220,8 @@ nb_status nb_safetensors_get(const nb_safetensors *st, int i, nb_array *out) {
     return NB_OK;
 }
 
-/* ---- the reader --------------------------------------------------------------------------------- */
+/* ---- the reader ---------------------------------------------------------------------------------
+ */
 
 typedef struct parser {
     nb_safetensors *st;
@@ -222,12 +247,15 @@ static nb_status parse_meta(parser *p) {
         if ((s = nbi_json_string(&p->j, &p->key, "a metadata key")) != NB_OK) return s;
         if ((s = nbi_json_expect(&p->j, ':', "after a metadata key")) != NB_OK) return s;
         if (nbi_json_peek(&p->j) != '"')
-            return nbi_json_error(&p->j, "expected a string value for metadata key '%s' "
-                                  "(metadata maps strings to strings)", nbi_text_str(&p->key));
+            return nbi_json_error(&p->j,
+                                  "expected a string value for metadata key '%s' "
+                                  "(metadata maps strings to strings)",
+                                  nbi_text_str(&p->key));
         if ((s = nbi_json_string(&p->j, &p->val, "a metadata value")) != NB_OK) return s;
         if (st->n_meta == st->cap_meta) {
             int cap = st->cap_meta ? 2 * st->cap_meta : 8;
-            char **k = nbi_malloc(sizeof *k * (size_t)cap), **v = nbi_malloc(sizeof *v * (size_t)cap);
+            char **k = nbi_malloc(sizeof *k * (size_t)cap),
+                 **v = nbi_malloc(sizeof *v * (size_t)cap);
             if (!k || !v) {
                 nbi_free(k);
                 nbi_free(v);
@@ -264,8 +292,8 @@ static nb_status parse_shape(parser *p, nbi_st_tensor *t) {
     for (;;) {
         uint64_t d;
         if (t->rank == NB_MAX_RANK) {
-            nbi_json_error(&p->j, "tensor '%s' has more than %d dimensions, nabla's limit",
-                           t->name, NB_MAX_RANK);
+            nbi_json_error(&p->j, "tensor '%s' has more than %d dimensions, nabla's limit", t->name,
+                           NB_MAX_RANK);
             return NB_ERR_UNSUPPORTED;
         }
         if ((s = nbi_json_u64(&p->j, &d, "a dimension of the shape")) != NB_OK) return s;
@@ -287,15 +315,20 @@ static nb_status parse_tensor(parser *p, nbi_st_tensor *t) {
                 return s;
             if ((s = nbi_json_expect(&p->j, ':', "after a key")) != NB_OK) return s;
             const char *k = nbi_text_str(&p->key);
-            int which = !strcmp(k, "dtype") ? 0 : !strcmp(k, "shape") ? 1
-                        : !strcmp(k, "data_offsets") ? 2 : -1;
+            int which = !strcmp(k, "dtype")          ? 0
+                        : !strcmp(k, "shape")        ? 1
+                        : !strcmp(k, "data_offsets") ? 2
+                                                     : -1;
             if (which < 0)
-                return nbi_error(NB_ERR_FORMAT, "%s: unknown key '%s' in the entry of tensor "
-                                 "'%s' (expected dtype, shape and data_offsets)", p->st->name,
-                                 k, t->name);
+                return nbi_error(NB_ERR_FORMAT,
+                                 "%s: unknown key '%s' in the entry of tensor "
+                                 "'%s' (expected dtype, shape and data_offsets)",
+                                 p->st->name, k, t->name);
             if (seen[which])
-                return nbi_error(NB_ERR_FORMAT, "%s: key '%s' appears twice in the entry of "
-                                 "tensor '%s'", p->st->name, k, t->name);
+                return nbi_error(NB_ERR_FORMAT,
+                                 "%s: key '%s' appears twice in the entry of "
+                                 "tensor '%s'",
+                                 p->st->name, k, t->name);
             seen[which] = true;
             if (which == 0) {
                 if ((s = nbi_json_string(&p->j, &p->val, "the dtype")) != NB_OK) return s;
@@ -303,9 +336,10 @@ static nb_status parse_tensor(parser *p, nbi_st_tensor *t) {
                 for (int i = 0; i < NBI_ST_DTYPE_COUNT; i++)
                     if (!strcmp(dtypes[i].name, nbi_text_str(&p->val))) d = i;
                 if (d < 0)
-                    return nbi_error(NB_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype '%s', which "
-                                     "nabla does not know", p->st->name, t->name,
-                                     nbi_text_str(&p->val));
+                    return nbi_error(NB_ERR_UNSUPPORTED,
+                                     "%s: tensor '%s' has dtype '%s', which "
+                                     "nabla does not know",
+                                     p->st->name, t->name, nbi_text_str(&p->val));
                 t->dtype = (nbi_st_dtype)d;
             } else if (which == 1) {
                 if ((s = parse_shape(p, t)) != NB_OK) return s;
@@ -318,20 +352,20 @@ static nb_status parse_tensor(parser *p, nbi_st_tensor *t) {
                     return s;
             }
             if (nbi_json_accept(&p->j, ',')) continue;
-            if ((s = nbi_json_expect(&p->j, '}', "or ',' in a tensor's entry")) != NB_OK)
-                return s;
+            if ((s = nbi_json_expect(&p->j, '}', "or ',' in a tensor's entry")) != NB_OK) return s;
             break;
         }
     }
     static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
     for (int i = 0; i < 3; i++)
         if (!seen[i])
-            return nbi_error(NB_ERR_FORMAT, "%s: the entry of tensor '%s' has no '%s'",
-                             p->st->name, t->name, keys[i]);
+            return nbi_error(NB_ERR_FORMAT, "%s: the entry of tensor '%s' has no '%s'", p->st->name,
+                             t->name, keys[i]);
     /* Its size: the product of the shape (0 if any dimension is 0) times the dtype's size,
      * which must be exactly the span of its offsets, inside the data section. */
     if (t->begin > t->end || t->end > p->st->data_len)
-        return nbi_error(NB_ERR_FORMAT, "%s: tensor '%s' has data_offsets [%llu, %llu] outside "
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: tensor '%s' has data_offsets [%llu, %llu] outside "
                          "the data section of %zu bytes (the file is truncated or corrupt)",
                          p->st->name, t->name, (unsigned long long)t->begin,
                          (unsigned long long)t->end, p->st->data_len);
@@ -342,10 +376,14 @@ static nb_status parse_tensor(parser *p, nbi_st_tensor *t) {
         ok = (uint64_t)t->shape[i] <= SIZE_MAX && nbi_mul_size(numel, (size_t)t->shape[i], &numel);
     if (zero) numel = 0;
     if (!ok || !nbi_mul_size(numel, dtypes[t->dtype].size, &bytes) || bytes != t->end - t->begin)
-        return nbi_error(NB_ERR_FORMAT, "%s: tensor '%s' (%s, %d dimensions) needs %s bytes "
-                         "but its data_offsets span %llu", p->st->name, t->name,
-                         dtypes[t->dtype].name, t->rank, ok ? "a different number of" : "more "
-                         "than 2^64", (unsigned long long)(t->end - t->begin));
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: tensor '%s' (%s, %d dimensions) needs %s bytes "
+                         "but its data_offsets span %llu",
+                         p->st->name, t->name, dtypes[t->dtype].name, t->rank,
+                         ok ? "a different number of"
+                            : "more "
+                              "than 2^64",
+                         (unsigned long long)(t->end - t->begin));
     t->numel = (int64_t)numel;
     return NB_OK;
 }
@@ -381,8 +419,10 @@ static nb_status check_layout(nb_safetensors *st) {
     int most = st->n > st->n_meta ? st->n : st->n_meta;
     if (most == 0) {
         if (st->data_len)
-            return nbi_error(NB_ERR_FORMAT, "%s: %zu bytes of data follow a header that names no "
-                             "tensor", st->name, st->data_len);
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s: %zu bytes of data follow a header that names no "
+                             "tensor",
+                             st->name, st->data_len);
         return NB_OK;
     }
     size_t bytes = sizeof(span) > sizeof(char *) ? sizeof(span) : sizeof(char *);
@@ -406,16 +446,19 @@ static nb_status check_layout(nb_safetensors *st) {
         for (int i = 0; i < st->n && s == NB_OK; i++) {
             const nbi_st_tensor *t = &st->t[sp[i].idx];
             if (sp[i].begin != at)
-                s = nbi_error(NB_ERR_FORMAT, "%s: tensor '%s' starts at byte %llu of the data, "
+                s = nbi_error(NB_ERR_FORMAT,
+                              "%s: tensor '%s' starts at byte %llu of the data, "
                               "where %llu was expected: tensors must be contiguous, without "
-                              "gaps or overlaps", st->name, t->name,
-                              (unsigned long long)sp[i].begin, (unsigned long long)at);
+                              "gaps or overlaps",
+                              st->name, t->name, (unsigned long long)sp[i].begin,
+                              (unsigned long long)at);
             at = sp[i].end;
         }
         if (s == NB_OK && at != st->data_len)
-            s = nbi_error(NB_ERR_FORMAT, "%s: the tensors cover %llu bytes of a %zu-byte data "
-                          "section (the file has trailing bytes or is corrupt)", st->name,
-                          (unsigned long long)at, st->data_len);
+            s = nbi_error(NB_ERR_FORMAT,
+                          "%s: the tensors cover %llu bytes of a %zu-byte data "
+                          "section (the file has trailing bytes or is corrupt)",
+                          st->name, (unsigned long long)at, st->data_len);
     }
     nbi_free(scratch);
     return s;
@@ -472,16 +515,19 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
     if (!name) name = "safetensors";
     const unsigned char *b = buf;
     if (len < 8)
-        return nbi_error(NB_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file (it "
-                         "starts with an 8-byte header length)", name, len);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: %zu bytes is too short for a safetensors file (it "
+                         "starts with an 8-byte header length)",
+                         name, len);
     uint64_t hlen = le64(b);
     if (hlen > len - 8)
-        return nbi_error(NB_ERR_FORMAT, "%s: the header length %llu exceeds the %zu bytes that "
-                         "follow it (the file is truncated, or not safetensors)", name,
-                         (unsigned long long)hlen, len - 8);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: the header length %llu exceeds the %zu bytes that "
+                         "follow it (the file is truncated, or not safetensors)",
+                         name, (unsigned long long)hlen, len - 8);
     if (hlen > HEADER_LIMIT)
-        return nbi_error(NB_ERR_FORMAT, "%s: a header of %llu bytes is over the 100 MB limit",
-                         name, (unsigned long long)hlen);
+        return nbi_error(NB_ERR_FORMAT, "%s: a header of %llu bytes is over the 100 MB limit", name,
+                         (unsigned long long)hlen);
     nb_safetensors *st = nbi_malloc(sizeof *st);
     if (!st) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     memset(st, 0, sizeof *st);
@@ -562,8 +608,7 @@ nb_status nbi_st_header(const nbi_st_entry *e, int n, const char *const *meta, i
         bool ok = e[i].rank >= 0 && e[i].rank <= NB_MAX_RANK;
         for (int k = 0; ok && k < e[i].rank; k++)
             ok = e[i].shape[k] >= 0 && nbi_mul_size(numel, (size_t)e[i].shape[k], &numel);
-        if (!ok || !nbi_mul_size(numel, dtypes[e[i].dtype].size, &bytes) ||
-            at > UINT64_MAX - bytes)
+        if (!ok || !nbi_mul_size(numel, dtypes[e[i].dtype].size, &bytes) || at > UINT64_MAX - bytes)
             return nbi_error(NB_ERR_ARG, "%s: tensor '%s' has a bad shape or is too large", what,
                              e[i].name);
         if (i || n_meta) nbi_text_puts(json, ",");
@@ -603,14 +648,22 @@ nb_status nbi_st_write_le(nbi_atomic_file *af, const void *p, size_t n, size_t e
 
 static nbi_st_dtype elem_dtype(nb_elem e) {
     switch (e) {
-    case NB_ELEM_U8: return NBI_ST_U8;
-    case NB_ELEM_I8: return NBI_ST_I8;
-    case NB_ELEM_I16: return NBI_ST_I16;
-    case NB_ELEM_I32: return NBI_ST_I32;
-    case NB_ELEM_I64: return NBI_ST_I64;
-    case NB_ELEM_F32: return NBI_ST_F32;
-    case NB_ELEM_F64: return NBI_ST_F64;
-    default: return NBI_ST_DTYPE_COUNT;
+    case NB_ELEM_U8:
+        return NBI_ST_U8;
+    case NB_ELEM_I8:
+        return NBI_ST_I8;
+    case NB_ELEM_I16:
+        return NBI_ST_I16;
+    case NB_ELEM_I32:
+        return NBI_ST_I32;
+    case NB_ELEM_I64:
+        return NBI_ST_I64;
+    case NB_ELEM_F32:
+        return NBI_ST_F32;
+    case NB_ELEM_F64:
+        return NBI_ST_F64;
+    default:
+        return NBI_ST_DTYPE_COUNT;
     }
 }
 
@@ -629,17 +682,20 @@ nb_status nb_safetensors_write(const char *path, int n, const char *const *names
         e[i].rank = a->rank;
         if (e[i].dtype == NBI_ST_DTYPE_COUNT || a->rank < 0 || a->rank > NB_MAX_RANK ||
             (a->numel && !a->data))
-            s = nbi_error(NB_ERR_ARG, "%s: array %d ('%s') has a bad type, rank or no data",
-                          what, i, names[i] ? names[i] : "?");
+            s = nbi_error(NB_ERR_ARG, "%s: array %d ('%s') has a bad type, rank or no data", what,
+                          i, names[i] ? names[i] : "?");
         int64_t numel = 1;
         for (int k = 0; s == NB_OK && k < a->rank; k++) {
             e[i].shape[k] = a->shape[k];
             numel = a->shape[k] >= 0 && numel <= INT64_MAX / (a->shape[k] ? a->shape[k] : 1)
-                        ? numel * a->shape[k] : -1;
+                        ? numel * a->shape[k]
+                        : -1;
         }
         if (s == NB_OK && numel != a->numel)
-            s = nbi_error(NB_ERR_ARG, "%s: array %d ('%s') has numel %lld but its shape holds "
-                          "%lld", what, i, names[i] ? names[i] : "?", (long long)a->numel,
+            s = nbi_error(NB_ERR_ARG,
+                          "%s: array %d ('%s') has numel %lld but its shape holds "
+                          "%lld",
+                          what, i, names[i] ? names[i] : "?", (long long)a->numel,
                           (long long)numel);
     }
     nbi_text json;

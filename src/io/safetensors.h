@@ -46,7 +46,7 @@ struct nb_safetensors {
     size_t data_len;
     nbi_st_tensor *t;
     int n, cap;
-    char **mkey, **mval;       /* metadata, in header order */
+    char **mkey, **mval; /* metadata, in header order */
     int n_meta, cap_meta;
 };
 

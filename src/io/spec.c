@@ -21,7 +21,7 @@ typedef struct layer_line {
 } layer_line;
 
 struct nbi_spec_priv {
-    char *name;          /* the text's name, for messages */
+    char *name; /* the text's name, for messages */
     layer_line *layers;
     int n, cap;
 };
@@ -30,7 +30,9 @@ static const char *const loss_names[] = {
     "cross_entropy", "nll", "mse", "l1", "mae", "bce", "bce_with_logits", "bce_logits", NULL,
 };
 
-const char *const *nb_spec_loss_names(void) { return loss_names; }
+const char *const *nb_spec_loss_names(void) {
+    return loss_names;
+}
 
 /* ---- memory --------------------------------------------------------------------------------- */
 
@@ -63,8 +65,14 @@ void nb_spec_free(nb_spec *s) {
     nbi_free(s);
 }
 
+/* More layers than any real network has: a bound on what a (hostile) spec can allocate. */
+#define MAX_LAYERS 65536
+
 static nb_status add_layer_line(nb_spec *s, const char *text, size_t len, int line) {
     nbi_spec_priv *p = s->priv;
+    if (p->n == MAX_LAYERS)
+        return nbi_error(NB_ERR_FORMAT, "%s:%d:1: too many layers (at most %d)", p->name, line,
+                         MAX_LAYERS);
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 16;
         layer_line *ls = nbi_malloc(sizeof *ls * (size_t)cap);
@@ -104,10 +112,12 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
     if (s != NB_OK) return s;
     int k = nb_optim_kind_from_name(kind);
     if (k < 0)
-        return nbi_line_error(l, l->pos[0].col, "unknown optimizer '%s' (expected one of: sgd, "
-                              "adam, adamw, rmsprop, adagrad)", kind);
-    nb_optim_config c = nb_optim_config_default((nb_optim_kind)k, k == NB_OPTIM_RMSPROP ||
-                                                k == NB_OPTIM_ADAGRAD ? 1e-2 : 1e-3);
+        return nbi_line_error(l, l->pos[0].col,
+                              "unknown optimizer '%s' (expected one of: sgd, "
+                              "adam, adamw, rmsprop, adagrad)",
+                              kind);
+    nb_optim_config c = nb_optim_config_default(
+        (nb_optim_kind)k, k == NB_OPTIM_RMSPROP || k == NB_OPTIM_ADAGRAD ? 1e-2 : 1e-3);
     double *lr = NULL;
     switch (c.kind) {
     case NB_OPTIM_SGD:
@@ -133,8 +143,7 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
         s = nbi_opt_double(l, "alpha", "alpha", 0, 0, &c.u.rmsprop.alpha);
         if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.rmsprop.eps);
         if (s == NB_OK)
-            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0,
-                               &c.u.rmsprop.weight_decay);
+            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.rmsprop.weight_decay);
         if (s == NB_OK) s = nbi_opt_double(l, "momentum", "momentum", 0, 0, &c.u.rmsprop.momentum);
         if (s == NB_OK) s = nbi_opt_bool(l, "centered", &c.u.rmsprop.centered);
         break;
@@ -142,11 +151,10 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
         lr = &c.u.adagrad.lr;
         s = nbi_opt_double(l, "lr_decay", "lr_decay", 0, 0, &c.u.adagrad.lr_decay);
         if (s == NB_OK)
-            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0,
-                               &c.u.adagrad.weight_decay);
+            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.adagrad.weight_decay);
         if (s == NB_OK)
-            s = nbi_opt_double(l, "initial_accumulator_value", "initial_accumulator_value", 0,
-                               0, &c.u.adagrad.initial_accumulator_value);
+            s = nbi_opt_double(l, "initial_accumulator_value", "initial_accumulator_value", 0, 0,
+                               &c.u.adagrad.initial_accumulator_value);
         if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.adagrad.eps);
         break;
     case NB_OPTIM_KIND_COUNT:
@@ -174,8 +182,10 @@ static nb_status required(nbi_line *l, const char *key, const char *form) {
 
 nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
     const char *kind;
-    nb_status s = nbi_pos_word(l, 0, "a schedule (constant, step, multistep, exponential, "
-                               "cosine, linear)", &kind);
+    nb_status s = nbi_pos_word(l, 0,
+                               "a schedule (constant, step, multistep, exponential, "
+                               "cosine, linear)",
+                               &kind);
     if (s != NB_OK) return s;
     nb_schedule sc;
     int64_t step_size = 1, t_max = 1, total = 5, warm = 0, ms[NB_SCHEDULE_MAX_MILESTONES];
@@ -191,7 +201,8 @@ nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
     } else if (!strcmp(kind, "multistep")) {
         s = required(l, "milestones", "STEP,STEP,...");
         if (s == NB_OK)
-            s = nbi_opt_ints(l, "milestones", "milestones", 1, ms, NB_SCHEDULE_MAX_MILESTONES, &nms);
+            s = nbi_opt_ints(l, "milestones", "milestones", 1, ms, NB_SCHEDULE_MAX_MILESTONES,
+                             &nms);
         if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
         sc = nb_schedule_multistep(0.0, ms, nms, gamma);
     } else if (!strcmp(kind, "exponential")) {
@@ -200,7 +211,8 @@ nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
         sc = nb_schedule_exponential(0.0, gamma);
     } else if (!strcmp(kind, "cosine")) {
         s = required(l, "t_max", "STEPS");
-        if (s == NB_OK) s = nbi_opt_int(l, "t_max", "t_max (steps of the half period)", 1, 0, &t_max);
+        if (s == NB_OK)
+            s = nbi_opt_int(l, "t_max", "t_max (steps of the half period)", 1, 0, &t_max);
         if (s == NB_OK) s = nbi_opt_double(l, "eta_min", "eta_min", 0, 0, &eta_min);
         sc = nb_schedule_cosine(0.0, t_max, eta_min);
     } else if (!strcmp(kind, "linear")) {
@@ -209,12 +221,13 @@ nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
         if (s == NB_OK) s = nbi_opt_int(l, "total_iters", "total_iters", 1, 0, &total);
         sc = nb_schedule_linear(0.0, sf, ef, total);
     } else {
-        return nbi_line_error(l, l->pos[0].col, "unknown schedule '%s' (expected one of: "
-                              "constant, step, multistep, exponential, cosine, linear)", kind);
+        return nbi_line_error(l, l->pos[0].col,
+                              "unknown schedule '%s' (expected one of: "
+                              "constant, step, multistep, exponential, cosine, linear)",
+                              kind);
     }
     if (s == NB_OK) s = nbi_opt_int(l, "warmup", "warmup (steps)", 1, 0, &warm);
-    if (s == NB_OK)
-        s = nbi_opt_double(l, "warmup_start_factor", "warmup_start_factor", 0, 1, &wsf);
+    if (s == NB_OK) s = nbi_opt_double(l, "warmup_start_factor", "warmup_start_factor", 0, 1, &wsf);
     if (s == NB_OK) s = nbi_line_done(l, 1);
     if (s != NB_OK) return s;
     if (warm > 0) sc = nb_schedule_warmup(sc, warm, wsf);
@@ -335,8 +348,10 @@ static nb_status data_path(nbi_line *l, const char *key, const char *base_dir, c
     nb_status s = nbi_opt_str(l, key, &v);
     if (s != NB_OK || !v) return s;
     if (*field)
-        return nbi_line_error(l, nbi_opt_col(l, key), "'%s' was already given on an earlier "
-                              "data line", key);
+        return nbi_line_error(l, nbi_opt_col(l, key),
+                              "'%s' was already given on an earlier "
+                              "data line",
+                              key);
     return resolve(l, base_dir, v, field);
 }
 
@@ -358,8 +373,10 @@ static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
         d->norm = NB_NORM_NONE;
     } else if (!strcmp(word, "scale") && rest) {
         if (!nbi_tok_to_double(l, rest, &b) || !((float)b != 0.0f) || !isfinite((float)b))
-            return nbi_line_error(l, col, "expected scale:D with a non-zero number D (x' = "
-                                  "x / D), got '%s'", v);
+            return nbi_line_error(l, col,
+                                  "expected scale:D with a non-zero number D (x' = "
+                                  "x / D), got '%s'",
+                                  v);
         d->norm = NB_NORM_CONST;
         d->norm_shift = 0.0f;
         d->norm_div = (float)b;
@@ -375,8 +392,10 @@ static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
                  (float)b != 0.0f && isfinite((float)a) && isfinite((float)b);
         }
         if (!ok)
-            return nbi_line_error(l, col, "expected const:SHIFT:DIV with DIV non-zero (x' = "
-                                  "(x - SHIFT) / DIV), got '%s'", v);
+            return nbi_line_error(l, col,
+                                  "expected const:SHIFT:DIV with DIV non-zero (x' = "
+                                  "(x - SHIFT) / DIV), got '%s'",
+                                  v);
         d->norm = NB_NORM_CONST;
         d->norm_shift = (float)a;
         d->norm_div = (float)b;
@@ -385,26 +404,30 @@ static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
         d->norm = word[0] == 's' ? NB_NORM_STANDARD : NB_NORM_MINMAX;
         d->norm_per_feature = rest != NULL;
     } else {
-        return nbi_line_error(l, col, "unknown normalisation '%s' (expected none, scale:D, "
+        return nbi_line_error(l, col,
+                              "unknown normalisation '%s' (expected none, scale:D, "
                               "const:SHIFT:DIV, standard, standard:per_feature, minmax or "
-                              "minmax:per_feature)", v);
+                              "minmax:per_feature)",
+                              v);
     }
     return NB_OK;
 }
 
 static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) {
-    static const char *const keys[] = {"train", "train_labels", "val", "val_labels",
-                                       "test", "test_labels"};
-    char **fields[] = {&d->train, &d->train_labels, &d->val, &d->val_labels, &d->test,
-                       &d->test_labels};
+    static const char *const keys[] = {"train",      "train_labels", "val",
+                                       "val_labels", "test",         "test_labels"};
+    char **fields[] = {&d->train,      &d->train_labels, &d->val,
+                       &d->val_labels, &d->test,         &d->test_labels};
     nb_status s = NB_OK;
     for (int i = 0; i < 6 && s == NB_OK; i++) s = data_path(l, keys[i], base_dir, fields[i]);
     const char *fmt = NULL, *label = NULL;
     if (s == NB_OK) s = nbi_opt_str(l, "format", &fmt);
     if (s == NB_OK && fmt) {
         if (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "csv"))
-            return nbi_line_error(l, nbi_opt_col(l, "format"), "unknown data format '%s' "
-                                  "(expected idx, npy or csv)", fmt);
+            return nbi_line_error(l, nbi_opt_col(l, "format"),
+                                  "unknown data format '%s' "
+                                  "(expected idx, npy or csv)",
+                                  fmt);
         snprintf(d->format, sizeof d->format, "%s", fmt);
     }
     if (s == NB_OK) s = nbi_opt_str(l, "label", &label);
@@ -417,8 +440,10 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
     if (s == NB_OK) s = nbi_opt_double(l, "val_split", "val_split (a fraction)", 0, 1, &vs);
     if (s == NB_OK && vs >= 0.0) {
         if (vs >= 1.0)
-            return nbi_line_error(l, nbi_opt_col(l, "val_split"), "val_split must be in "
-                                  "[0, 1), got %g", vs);
+            return nbi_line_error(l, nbi_opt_col(l, "val_split"),
+                                  "val_split must be in "
+                                  "[0, 1), got %g",
+                                  vs);
         d->has_val_split = 1;
         d->val_split = vs;
     }
@@ -428,10 +453,10 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
 }
 
 static void data_text(const nb_data_spec *d, nbi_text *t) {
-    const char *keys[] = {"train", "train_labels", "val", "val_labels", "test", "test_labels",
-                          "label"};
-    const char *vals[] = {d->train, d->train_labels, d->val, d->val_labels, d->test,
-                          d->test_labels, d->label};
+    const char *keys[] = {"train", "train_labels", "val",  "val_labels",
+                          "test",  "test_labels",  "label"};
+    const char *vals[] = {d->train, d->train_labels, d->val,  d->val_labels,
+                          d->test,  d->test_labels,  d->label};
     size_t start = t->len;
     for (int i = 0; i < 7; i++) {
         if (!vals[i]) continue;
@@ -446,7 +471,9 @@ static void data_text(const nb_data_spec *d, nbi_text *t) {
     if (d->has_norm) {
         nbi_text_puts(t, " normalize=");
         switch (d->norm) {
-        case NB_NORM_NONE: nbi_text_puts(t, "none"); break;
+        case NB_NORM_NONE:
+            nbi_text_puts(t, "none");
+            break;
         case NB_NORM_CONST:
             if (d->norm_shift == 0.0f) {
                 nbi_text_puts(t, "scale:");
@@ -540,11 +567,14 @@ static nb_status parse_input(nb_spec *s, nbi_line *l) {
         s->in_rank = 0;
     } else {
         if (l->n_pos == 0)
-            return nbi_line_error(l, l->end_col, "expected the shape of one sample after "
+            return nbi_line_error(l, l->end_col,
+                                  "expected the shape of one sample after "
                                   "'input' (e.g. 'input 784' or 'input 1 28 28')");
         if (l->n_pos > NB_MAX_RANK - 1)
-            return nbi_line_error(l, l->pos[NB_MAX_RANK - 1].col, "a sample has at most %d "
-                                  "dimensions", NB_MAX_RANK - 1);
+            return nbi_line_error(l, l->pos[NB_MAX_RANK - 1].col,
+                                  "a sample has at most %d "
+                                  "dimensions",
+                                  NB_MAX_RANK - 1);
         for (int i = 0; i < l->n_pos; i++) {
             nb_status st = nbi_pos_int(l, i, "a dimension of the input", 1, &s->in_shape[i]);
             if (st != NB_OK) return st;
@@ -569,8 +599,10 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
     if (!strcmp(k, "input")) {
         if ((st = once(r, l, L_INPUT)) != NB_OK) return st;
         if (s->n_layers)
-            return nbi_line_error(l, l->kind.col, "the input line must come before the first "
-                                  "layer (line %d)", s->priv->layers[0].line);
+            return nbi_line_error(l, l->kind.col,
+                                  "the input line must come before the first "
+                                  "layer (line %d)",
+                                  s->priv->layers[0].line);
         return parse_input(s, l);
     }
     if (!strcmp(k, "loss")) {
@@ -580,9 +612,11 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
         bool ok = false;
         for (int i = 0; loss_names[i]; i++) ok = ok || !strcmp(loss_names[i], name);
         if (!ok)
-            return nbi_line_error(l, l->pos[0].col, "unknown loss '%s' (expected one of: "
+            return nbi_line_error(l, l->pos[0].col,
+                                  "unknown loss '%s' (expected one of: "
                                   "cross_entropy, nll, mse, l1 (or mae), bce, bce_with_logits "
-                                  "(or bce_logits))", name);
+                                  "(or bce_logits))",
+                                  name);
         snprintf(s->loss, sizeof s->loss, "%s", name);
         s->has_loss = 1;
         return nbi_line_done(l, 1);
@@ -621,12 +655,15 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
     if (!known) {
         char kinds[256];
         nbi_spec_layer_kinds(kinds, sizeof kinds);
-        return nbi_line_error(l, l->kind.col, "unknown line '%s' (expected a layer — %s — or "
+        return nbi_line_error(l, l->kind.col,
+                              "unknown line '%s' (expected a layer — %s — or "
                               "one of: input, loss, optimizer, schedule, batch, epochs, seed, "
-                              "data)", k, kinds);
+                              "data)",
+                              k, kinds);
     }
     if (!s->has_input)
-        return nbi_line_error(l, l->kind.col, "a layer before the input line: start the model "
+        return nbi_line_error(l, l->kind.col,
+                              "a layer before the input line: start the model "
                               "with 'input <shape of one sample>', e.g. 'input 784'");
     return add_layer_line(s, text, len, l->line);
 }
@@ -634,14 +671,18 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
 /* The header line: "nabla-spec <version>". */
 static nb_status parse_header(nbi_line *l) {
     if (strcmp(l->kind.s, "nabla-spec") != 0)
-        return nbi_line_error(l, l->kind.col, "expected 'nabla-spec 1' as the first line, got "
-                              "'%s'", l->kind.s);
+        return nbi_line_error(l, l->kind.col,
+                              "expected 'nabla-spec 1' as the first line, got "
+                              "'%s'",
+                              l->kind.s);
     int64_t v;
     nb_status s = nbi_pos_int(l, 0, "the format version", 1, &v);
     if (s != NB_OK) return s;
     if (v != NB_SPEC_VERSION) {
-        nbi_line_error(l, l->pos[0].col, "spec format version %lld is not supported: this "
-                       "nabla reads version %d", (long long)v, NB_SPEC_VERSION);
+        nbi_line_error(l, l->pos[0].col,
+                       "spec format version %lld is not supported: this "
+                       "nabla reads version %d",
+                       (long long)v, NB_SPEC_VERSION);
         return NB_ERR_UNSUPPORTED;
     }
     return nbi_line_done(l, 1);
@@ -693,8 +734,8 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
         pos = end + 1;
     }
     if (st == NB_OK && !header)
-        st = nbi_error(NB_ERR_FORMAT, "%s: empty spec: the first line must be 'nabla-spec 1'",
-                       name);
+        st =
+            nbi_error(NB_ERR_FORMAT, "%s: empty spec: the first line must be 'nabla-spec 1'", name);
     if (st == NB_OK && s->has_schedule) {
         nb_optim_config *c = &s->optim;
         s->schedule.base_lr = c->kind == NB_OPTIM_SGD       ? c->u.sgd.lr
@@ -747,11 +788,14 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
     *out = NULL;
     if (!s) return nbi_error(NB_ERR_ARG, "nb_spec_build: spec is NULL");
     if (!s->has_input)
-        return nbi_error(NB_ERR_FORMAT, "%s: the spec has no 'input' line, so it describes no "
-                         "model (add e.g. 'input 784' and the layers)", s->priv->name);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: the spec has no 'input' line, so it describes no "
+                         "model (add e.g. 'input 784' and the layers)",
+                         s->priv->name);
     nb_model *m = nb_model_new(s->in_rank, s->in_shape, s->seed);
     if (!m) return NB_ERR_NOMEM;
     nb_model_params(m)->limit = limit;
+    nb_model_state(m)->limit = limit;
     nb_status st = NB_OK;
     for (int i = 0; i < s->priv->n && st == NB_OK; i++) {
         const layer_line *ll = &s->priv->layers[i];
@@ -763,6 +807,7 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
         nbi_line_free(&l);
     }
     nb_model_params(m)->limit = 0;
+    nb_model_state(m)->limit = 0;
     if (st != NB_OK) {
         nb_model_free(m);
         return st;
@@ -774,14 +819,24 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
 nb_status nb_spec_set_lr(nb_spec *s, double lr) {
     if (!s) return nbi_error(NB_ERR_ARG, "nb_spec_set_lr: spec is NULL");
     if (!(lr >= 0.0) || lr > 1e300)
-        return nbi_error(NB_ERR_ARG, "nb_spec_set_lr: the learning rate must be finite and "
-                         ">= 0, got %g", lr);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_spec_set_lr: the learning rate must be finite and "
+                         ">= 0, got %g",
+                         lr);
     nb_optim_config *c = &s->optim;
     switch (c->kind) {
-    case NB_OPTIM_SGD: c->u.sgd.lr = lr; break;
-    case NB_OPTIM_RMSPROP: c->u.rmsprop.lr = lr; break;
-    case NB_OPTIM_ADAGRAD: c->u.adagrad.lr = lr; break;
-    default: c->u.adam.lr = lr; break;
+    case NB_OPTIM_SGD:
+        c->u.sgd.lr = lr;
+        break;
+    case NB_OPTIM_RMSPROP:
+        c->u.rmsprop.lr = lr;
+        break;
+    case NB_OPTIM_ADAGRAD:
+        c->u.adagrad.lr = lr;
+        break;
+    default:
+        c->u.adam.lr = lr;
+        break;
     }
     s->has_optim = 1;
     s->schedule.base_lr = lr;

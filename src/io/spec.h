@@ -30,7 +30,7 @@ typedef struct nbi_opt {
 typedef struct nbi_line {
     const char *file; /* for messages */
     int line;
-    int end_col;      /* the column just after the last character */
+    int end_col; /* the column just after the last character */
     nbi_tok kind;
     nbi_tok pos[NBI_LINE_MAX_TOKENS];
     int n_pos;
@@ -39,8 +39,8 @@ typedef struct nbi_line {
     char *scratch;
     const char *known[NBI_LINE_MAX_KEYS]; /* the option keys asked for, for messages */
     int n_known;
-    bool reported;                        /* a positioned error was set */
-    void *c_locale;                       /* number parsing's cache */
+    bool reported;  /* a positioned error was set */
+    void *c_locale; /* number parsing's cache */
 } nbi_line;
 
 /* Splits text[0..n) (one line, no newline) into l. A line that is blank or a comment gets
@@ -59,6 +59,11 @@ nb_status nbi_pos_int(nbi_line *l, int i, const char *what, int64_t lo, int64_t 
 /* A required word; `what` names it for the message when it is missing. */
 nb_status nbi_pos_word(nbi_line *l, int i, const char *what, const char **out);
 
+/* A required number in [lo, hi). */
+nb_status nbi_pos_double(nbi_line *l, int i, const char *what, double lo, double hi, double *out);
+/* A required size pair: "3" (3 and 3) or "3,2"; each >= lo. */
+nb_status nbi_pos_pair(nbi_line *l, int i, const char *what, int64_t lo, int64_t out[2]);
+
 /* Options: each leaves *out as it is when the key is absent. */
 nb_status nbi_opt_int(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t hi,
                       int64_t *out);
@@ -69,9 +74,11 @@ nb_status nbi_opt_float(nbi_line *l, const char *key, const char *what, double l
                         float *out);
 nb_status nbi_opt_bool(nbi_line *l, const char *key, int *out);
 nb_status nbi_opt_str(nbi_line *l, const char *key, const char **out);
+/* A size pair, "3" or "3,2", each >= lo. */
+nb_status nbi_opt_pair(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t out[2]);
 /* A comma-separated list of at most max integers >= lo ("2,3"); *count gets their number. */
-nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo,
-                       int64_t *out, int max, int *count);
+nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t *out,
+                       int max, int *count);
 /* An initialiser: zeros, constant:A, uniform:A:B, normal:MEAN:STD, xavier_uniform[:GAIN],
  * xavier_normal, kaiming_uniform, kaiming_normal (glorot_* and he_* are the same). */
 nb_status nbi_opt_init(nbi_line *l, const char *key, nb_init *out);

@@ -6,6 +6,7 @@
  * → nb_model_spec → the same text). To add a layer kind: write its spec function in its
  * nn/ file, then one parse function and one table entry here, and a line in the test. */
 #include "io/spec.h"
+#include "nn/nn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -42,12 +43,142 @@ static nb_status parse_activation(nb_model *m, nbi_line *l) {
     return nb_model_activation(m, act, alpha);
 }
 
+/* pad=P (every side), pad=H,W (top and bottom H, left and right W) or pad=T,B,L,R. */
+static nb_status opt_pad(nbi_line *l, int64_t pad[4]) {
+    int64_t v[4];
+    int n = 0;
+    nb_status s = nbi_opt_ints(l, "pad", "the padding", 0, v, 4, &n);
+    if (s != NB_OK || n == 0) return s;
+    if (n == 3)
+        return nbi_line_error(l, nbi_opt_col(l, "pad"),
+                              "expected pad=P, pad=H,W or "
+                              "pad=TOP,BOTTOM,LEFT,RIGHT, got 3 numbers");
+    if (n == 1) v[1] = v[2] = v[3] = v[0];
+    if (n == 2) {
+        v[2] = v[3] = v[1];
+        v[1] = v[0];
+    }
+    memcpy(pad, v, sizeof v);
+    return NB_OK;
+}
+
+/* A name for the kinds whose public adder takes none: given to the layer once it is added. */
+static nb_status rename_last(nb_model *m, const char *name) {
+    return name ? nbi_model_rename_last(m, name) : NB_OK;
+}
+
+/* conv2d FILTERS KERNEL [ACTIVATION] [alpha=A] [stride=S] [pad=P | same=true] [dilation=D]
+ *        [groups=G] [bias=false] [init=I] [bias_init=I] [name=N] */
+static nb_status parse_conv2d(nb_model *m, nbi_line *l) {
+    nb_conv2d_opts o;
+    memset(&o, 0, sizeof o);
+    int64_t filters;
+    int bias = 1, same = 0;
+    nb_status s = nbi_pos_int(l, 0, "the number of filters", 1, &filters);
+    if (s == NB_OK) s = nbi_pos_pair(l, 1, "the kernel size", 1, o.kernel);
+    if (s == NB_OK && nbi_pos_has(l, 2)) s = nbi_tok_activation(l, &l->pos[2], &o.activation);
+    if (s == NB_OK) s = nbi_opt_float(l, "alpha", "alpha", 0.0, 0.0, &o.alpha);
+    if (s == NB_OK) s = nbi_opt_pair(l, "stride", "the stride", 1, o.stride);
+    if (s == NB_OK) s = opt_pad(l, o.pad);
+    if (s == NB_OK) s = nbi_opt_bool(l, "same", &same);
+    if (s == NB_OK) s = nbi_opt_pair(l, "dilation", "the dilation", 1, o.dilation);
+    if (s == NB_OK) s = nbi_opt_int(l, "groups", "the number of groups", 1, 0, &o.groups);
+    if (s == NB_OK) s = nbi_opt_bool(l, "bias", &bias);
+    if (s == NB_OK) s = nbi_opt_init(l, "init", &o.weight_init);
+    if (s == NB_OK) s = nbi_opt_init(l, "bias_init", &o.bias_init);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &o.name);
+    if (s == NB_OK) s = nbi_line_done(l, 3);
+    if (s != NB_OK) return s;
+    if (same && nbi_opt_col(l, "pad"))
+        return nbi_line_error(l, nbi_opt_col(l, "pad"), "pad= and same=true exclude each other");
+    o.same = same;
+    o.no_bias = !bias;
+    return nb_model_conv2d_with(m, filters, &o);
+}
+
+/* maxpool2d KERNEL [stride=S] [pad=P] [dilation=D] [name=N];
+ * avgpool2d KERNEL [stride=S] [pad=P] [exclude_pad=true] [name=N] */
+static nb_status parse_pool(nb_model *m, nbi_line *l, bool max) {
+    nb_pool_opts o;
+    memset(&o, 0, sizeof o);
+    const char *name = NULL;
+    int exclude = 0;
+    nb_status s = nbi_pos_pair(l, 0, "the window size", 1, o.kernel);
+    if (s == NB_OK) s = nbi_opt_pair(l, "stride", "the stride", 1, o.stride);
+    if (s == NB_OK) s = opt_pad(l, o.pad);
+    if (s == NB_OK && max) s = nbi_opt_pair(l, "dilation", "the dilation", 1, o.dilation);
+    if (s == NB_OK && !max) s = nbi_opt_bool(l, "exclude_pad", &exclude);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    if (s != NB_OK) return s;
+    o.exclude_pad = exclude;
+    return max ? nb_model_maxpool2d_with(m, &o, name) : nb_model_avgpool2d_with(m, &o, name);
+}
+
+static nb_status parse_maxpool2d(nb_model *m, nbi_line *l) {
+    return parse_pool(m, l, true);
+}
+static nb_status parse_avgpool2d(nb_model *m, nbi_line *l) {
+    return parse_pool(m, l, false);
+}
+
+/* global_avgpool2d [name=N] */
+static nb_status parse_global_avgpool2d(nb_model *m, nbi_line *l) {
+    const char *name = NULL;
+    nb_status s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    if (s == NB_OK) s = nb_model_global_avgpool2d(m);
+    return s == NB_OK ? rename_last(m, name) : s;
+}
+
+/* batchnorm [momentum=M] [eps=E] [affine=false] [name=N] */
+static nb_status parse_batchnorm(nb_model *m, nbi_line *l) {
+    nb_batchnorm_opts o;
+    memset(&o, 0, sizeof o);
+    int affine = 1;
+    o.momentum = 0.1f;
+    o.eps = 1e-5f;
+    nb_status s = nbi_opt_float(l, "momentum", "momentum", 0.0, 1.0, &o.momentum);
+    if (s == NB_OK) s = nbi_opt_float(l, "eps", "eps", 0.0, 0.0, &o.eps);
+    if (s == NB_OK) s = nbi_opt_bool(l, "affine", &affine);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &o.name);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    if (s != NB_OK) return s;
+    if (!(o.momentum > 0.0f) || !(o.eps > 0.0f))
+        return nbi_line_error(l, l->kind.col, "batchnorm needs momentum in (0, 1] and eps > 0");
+    o.no_affine = !affine;
+    return nb_model_batchnorm_with(m, &o);
+}
+
+/* dropout P [name=N] */
+static nb_status parse_dropout(nb_model *m, nbi_line *l) {
+    double p;
+    const char *name = NULL;
+    nb_status s = nbi_pos_double(l, 0, "the dropout probability", 0.0, 1.0, &p);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    if (s == NB_OK) s = nb_model_dropout(m, (float)p);
+    return s == NB_OK ? rename_last(m, name) : s;
+}
+
+/* flatten [name=N] */
+static nb_status parse_flatten(nb_model *m, nbi_line *l) {
+    const char *name = NULL;
+    nb_status s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    if (s == NB_OK) s = nb_model_flatten(m);
+    return s == NB_OK ? rename_last(m, name) : s;
+}
+
 static const struct {
     const char *kind;
     nb_status (*parse)(nb_model *m, nbi_line *l);
 } layer_kinds[] = {
-    {"dense", parse_dense},
-    {"activation", parse_activation},
+    {"dense", parse_dense},         {"activation", parse_activation},
+    {"conv2d", parse_conv2d},       {"maxpool2d", parse_maxpool2d},
+    {"avgpool2d", parse_avgpool2d}, {"global_avgpool2d", parse_global_avgpool2d},
+    {"batchnorm", parse_batchnorm}, {"dropout", parse_dropout},
+    {"flatten", parse_flatten},
 };
 
 #define N_KINDS (sizeof layer_kinds / sizeof layer_kinds[0])

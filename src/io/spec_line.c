@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 nb_status nbi_line_error(nbi_line *l, int col, const char *fmt, ...) {
     char msg[768];
@@ -46,13 +48,15 @@ static nb_status read_token(nbi_line *l, const char *text, size_t n, size_t *i, 
             size_t start = k++;
             for (;;) {
                 if (k >= n)
-                    return nbi_line_error(l, (int)start + 1, "unterminated quote: a quoted "
+                    return nbi_line_error(l, (int)start + 1,
+                                          "unterminated quote: a quoted "
                                           "value must end with '\"' on the same line");
                 char c = text[k++];
                 if (c == '"') break;
                 if (c == '\\') {
                     if (k >= n || (text[k] != '"' && text[k] != '\\'))
-                        return nbi_line_error(l, (int)k, "in a quoted value, '\\' may only "
+                        return nbi_line_error(l, (int)k,
+                                              "in a quoted value, '\\' may only "
                                               "escape '\"' or '\\'");
                     c = text[k++];
                 }
@@ -108,8 +112,10 @@ nb_status nbi_line_split(nbi_line *l, const char *file, int line, const char *te
             if (s != NB_OK) return s;
             for (int k = 0; k < l->n_opt; k++)
                 if (key_eq(l->opt[k].key.s, op->key.s))
-                    return nbi_line_error(l, col, "option '%s' is given twice (first at "
-                                          "column %d)", op->key.s, l->opt[k].key.col);
+                    return nbi_line_error(l, col,
+                                          "option '%s' is given twice (first at "
+                                          "column %d)",
+                                          op->key.s, l->opt[k].key.col);
             l->n_opt++;
         } else {
             nbi_tok *t = count == 1 ? &l->kind : &l->pos[l->n_pos++];
@@ -147,12 +153,13 @@ static const char *int_phrase(int64_t lo) {
     return lo == 1 ? "a positive integer" : lo == 0 ? "a non-negative integer" : "an integer";
 }
 
-static nb_status bad_int(nbi_line *l, const nbi_tok *t, const char *what, int64_t lo,
-                         int64_t hi) {
+static nb_status bad_int(nbi_line *l, const nbi_tok *t, const char *what, int64_t lo, int64_t hi) {
     if (lo > 1 || lo < 0 || hi > lo) {
         if (hi > lo)
-            return nbi_line_error(l, t->col, "expected an integer in [%lld, %lld] for %s, got "
-                                  "'%s'", (long long)lo, (long long)hi, what, t->s);
+            return nbi_line_error(l, t->col,
+                                  "expected an integer in [%lld, %lld] for %s, got "
+                                  "'%s'",
+                                  (long long)lo, (long long)hi, what, t->s);
         return nbi_line_error(l, t->col, "expected an integer >= %lld for %s, got '%s'",
                               (long long)lo, what, t->s);
     }
@@ -161,12 +168,14 @@ static nb_status bad_int(nbi_line *l, const nbi_tok *t, const char *what, int64_
 
 /* ---- positional arguments ---------------------------------------------------------------- */
 
-bool nbi_pos_has(const nbi_line *l, int i) { return i >= 0 && i < l->n_pos; }
+bool nbi_pos_has(const nbi_line *l, int i) {
+    return i >= 0 && i < l->n_pos;
+}
 
 nb_status nbi_pos_int(nbi_line *l, int i, const char *what, int64_t lo, int64_t *out) {
     if (!nbi_pos_has(l, i))
-        return nbi_line_error(l, l->end_col, "expected %s for %s after '%s'", int_phrase(lo),
-                              what, i == 0 ? l->kind.s : l->pos[i - 1].s);
+        return nbi_line_error(l, l->end_col, "expected %s for %s after '%s'", int_phrase(lo), what,
+                              i == 0 ? l->kind.s : l->pos[i - 1].s);
     int64_t v;
     if (!nbi_tok_to_int(l->pos[i].s, &v) || v < lo) return bad_int(l, &l->pos[i], what, lo, 0);
     *out = v;
@@ -178,6 +187,49 @@ nb_status nbi_pos_word(nbi_line *l, int i, const char *what, const char **out) {
         return nbi_line_error(l, l->end_col, "expected %s after '%s'", what,
                               i == 0 ? l->kind.s : l->pos[i - 1].s);
     *out = l->pos[i].s;
+    return NB_OK;
+}
+
+nb_status nbi_pos_double(nbi_line *l, int i, const char *what, double lo, double hi, double *out) {
+    if (!nbi_pos_has(l, i))
+        return nbi_line_error(l, l->end_col, "expected a number for %s after '%s'", what,
+                              i == 0 ? l->kind.s : l->pos[i - 1].s);
+    double v;
+    if (!nbi_tok_to_double(l, l->pos[i].s, &v))
+        return nbi_line_error(l, l->pos[i].col, "expected a number for %s, got '%s'", what,
+                              l->pos[i].s);
+    if (!(v >= lo && v < hi))
+        return nbi_line_error(l, l->pos[i].col, "%s must be in [%g, %g), got '%s'", what, lo, hi,
+                              l->pos[i].s);
+    *out = v;
+    return NB_OK;
+}
+
+/* "A" or "A,B" (integers >= lo) in s; false otherwise. */
+static bool parse_pair(const char *s, int64_t lo, int64_t out[2]) {
+    char buf[48];
+    const char *c = strchr(s, ',');
+    size_t n = c ? (size_t)(c - s) : strlen(s);
+    if (n >= sizeof buf) return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    if (!nbi_tok_to_int(buf, &out[0]) || out[0] < lo) return false;
+    if (!c) {
+        out[1] = out[0];
+        return true;
+    }
+    return nbi_tok_to_int(c + 1, &out[1]) && out[1] >= lo;
+}
+
+nb_status nbi_pos_pair(nbi_line *l, int i, const char *what, int64_t lo, int64_t out[2]) {
+    if (!nbi_pos_has(l, i))
+        return nbi_line_error(l, l->end_col, "expected %s (N, or H,W) after '%s'", what,
+                              i == 0 ? l->kind.s : l->pos[i - 1].s);
+    if (!parse_pair(l->pos[i].s, lo, out))
+        return nbi_line_error(l, l->pos[i].col,
+                              "expected %s as %s or two of them as H,W, got "
+                              "'%s'",
+                              what, int_phrase(lo), l->pos[i].s);
     return NB_OK;
 }
 
@@ -214,12 +266,11 @@ nb_status nbi_opt_double(nbi_line *l, const char *key, const char *what, double 
     if (!o) return NB_OK;
     double v;
     if (!nbi_tok_to_double(l, o->val.s, &v))
-        return nbi_line_error(l, o->val.col, "expected a number for %s, got '%s'", what,
-                              o->val.s);
+        return nbi_line_error(l, o->val.col, "expected a number for %s, got '%s'", what, o->val.s);
     if (v < lo || (hi > lo && v > hi)) {
         if (hi > lo)
-            return nbi_line_error(l, o->val.col, "%s must be in [%g, %g], got '%s'", what, lo,
-                                  hi, o->val.s);
+            return nbi_line_error(l, o->val.col, "%s must be in [%g, %g], got '%s'", what, lo, hi,
+                                  o->val.s);
         return nbi_line_error(l, o->val.col, "%s must be >= %g, got '%s'", what, lo, o->val.s);
     }
     *out = v;
@@ -231,8 +282,10 @@ nb_status nbi_opt_float(nbi_line *l, const char *key, const char *what, double l
     double v = *out;
     nb_status s = nbi_opt_double(l, key, what, lo, hi, &v);
     if (s == NB_OK && !isfinite((float)v))
-        return nbi_line_error(l, nbi_opt_col(l, key), "%s is out of the range of a float, got "
-                              "%g", what, v);
+        return nbi_line_error(l, nbi_opt_col(l, key),
+                              "%s is out of the range of a float, got "
+                              "%g",
+                              what, v);
     if (s == NB_OK) *out = (float)v;
     return s;
 }
@@ -246,8 +299,8 @@ nb_status nbi_opt_bool(nbi_line *l, const char *key, int *out) {
     } else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) {
         *out = 0;
     } else {
-        return nbi_line_error(l, o->val.col, "expected true or false for %s, got '%s'",
-                              o->key.s, v);
+        return nbi_line_error(l, o->val.col, "expected true or false for %s, got '%s'", o->key.s,
+                              v);
     }
     return NB_OK;
 }
@@ -260,8 +313,17 @@ nb_status nbi_opt_str(nbi_line *l, const char *key, const char **out) {
     return NB_OK;
 }
 
-nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo,
-                       int64_t *out, int max, int *count) {
+nb_status nbi_opt_pair(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t out[2]) {
+    nbi_opt *o = find_opt(l, key);
+    if (!o) return NB_OK;
+    if (!parse_pair(o->val.s, lo, out))
+        return nbi_line_error(l, o->val.col, "expected %s as %s or two of them as H,W, got '%s'",
+                              what, int_phrase(lo), o->val.s);
+    return NB_OK;
+}
+
+nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t *out,
+                       int max, int *count) {
     nbi_opt *o = find_opt(l, key);
     if (!o) return NB_OK;
     int n = 0;
@@ -275,11 +337,13 @@ nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t l
         memcpy(buf, p, len);
         buf[len] = 0;
         if (n >= max)
-            return nbi_line_error(l, o->val.col, "%s takes at most %d values, got '%s'", what,
-                                  max, o->val.s);
+            return nbi_line_error(l, o->val.col, "%s takes at most %d values, got '%s'", what, max,
+                                  o->val.s);
         if (!nbi_tok_to_int(buf, &v) || v < lo)
-            return nbi_line_error(l, o->val.col + (int)(p - o->val.s), "expected %s for %s "
-                                  "(comma-separated), got '%s'", int_phrase(lo), what, buf);
+            return nbi_line_error(l, o->val.col + (int)(p - o->val.s),
+                                  "expected %s for %s "
+                                  "(comma-separated), got '%s'",
+                                  int_phrase(lo), what, buf);
         out[n++] = v;
         if (!c) break;
         p = c + 1;
@@ -317,7 +381,8 @@ nb_status nbi_opt_init(nbi_line *l, const char *key, nb_init *out) {
         if (strlen(init_names[k].name) == nlen && !strncmp(init_names[k].name, v, nlen))
             found = (int)k;
     if (found < 0)
-        return nbi_line_error(l, o->val.col, "unknown initialiser '%.*s' (expected zeros, "
+        return nbi_line_error(l, o->val.col,
+                              "unknown initialiser '%.*s' (expected zeros, "
                               "constant:A, uniform:A:B, normal:MEAN:STD, xavier_uniform, "
                               "xavier_normal, kaiming_uniform, kaiming_normal, glorot_*, he_*)",
                               (int)nlen, v);
@@ -333,8 +398,10 @@ nb_status nbi_opt_init(nbi_line *l, const char *key, nb_init *out) {
         memcpy(buf, p, len);
         buf[len] = 0;
         if (!nbi_tok_to_double(l, buf, &num[n]) || !isfinite((float)num[n]))
-            return nbi_line_error(l, o->val.col + (int)(p - v), "expected a number (in the "
-                                  "range of a float) in initialiser '%s', got '%s'", v, buf);
+            return nbi_line_error(l, o->val.col + (int)(p - v),
+                                  "expected a number (in the "
+                                  "range of a float) in initialiser '%s', got '%s'",
+                                  v, buf);
         n++;
         p += len;
     }
@@ -343,7 +410,10 @@ nb_status nbi_opt_init(nbi_line *l, const char *key, nb_init *out) {
         static const char *const forms[] = {"", "constant:A", "uniform:A:B or normal:MEAN:STD"};
         return nbi_line_error(l, o->val.col, "initialiser '%s' takes %s, got '%s'",
                               init_names[found].name,
-                              want < 0 ? "at most one number (the gain)" : want == 0 ? "no numbers" : forms[want], v);
+                              want < 0    ? "at most one number (the gain)"
+                              : want == 0 ? "no numbers"
+                                          : forms[want],
+                              v);
     }
     nb_init in;
     memset(&in, 0, sizeof in);
@@ -393,9 +463,11 @@ int nbi_opt_col(const nbi_line *l, const char *key) {
 
 nb_status nbi_line_done(nbi_line *l, int max_pos) {
     if (l->n_pos > max_pos)
-        return nbi_line_error(l, l->pos[max_pos].col, "unexpected '%s': '%s' takes %s%d "
-                              "positional argument%s", l->pos[max_pos].s, l->kind.s,
-                              max_pos ? "at most " : "", max_pos, max_pos == 1 ? "" : "s");
+        return nbi_line_error(l, l->pos[max_pos].col,
+                              "unexpected '%s': '%s' takes %s%d "
+                              "positional argument%s",
+                              l->pos[max_pos].s, l->kind.s, max_pos ? "at most " : "", max_pos,
+                              max_pos == 1 ? "" : "s");
     for (int k = 0; k < l->n_opt; k++) {
         if (l->opt[k].used) continue;
         char list[512] = "";
@@ -407,8 +479,10 @@ nb_status nbi_line_done(nbi_line *l, int max_pos) {
         if (!l->n_known)
             return nbi_line_error(l, l->opt[k].key.col, "'%s' takes no options, got '%s'",
                                   l->kind.s, l->opt[k].key.s);
-        return nbi_line_error(l, l->opt[k].key.col, "unknown option '%s' for '%s' (expected "
-                              "one of: %s)", l->opt[k].key.s, l->kind.s, list);
+        return nbi_line_error(l, l->opt[k].key.col,
+                              "unknown option '%s' for '%s' (expected "
+                              "one of: %s)",
+                              l->opt[k].key.s, l->kind.s, list);
     }
     return NB_OK;
 }

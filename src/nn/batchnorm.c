@@ -55,6 +55,21 @@ static void bn_describe(const nbi_layer *l, char *buf, size_t n) {
              b->affine ? "" : ", no affine");
 }
 
+/* batchnorm [momentum=M] [eps=E] [affine=false] */
+static void bn_spec(const nbi_layer *l, nbi_text *out) {
+    const bn_layer *b = (const bn_layer *)l;
+    nbi_text_puts(out, "batchnorm");
+    if (b->momentum != 0.1f) {
+        nbi_text_puts(out, " momentum=");
+        nbi_text_float(out, b->momentum);
+    }
+    if (b->eps != 1e-5f) {
+        nbi_text_puts(out, " eps=");
+        nbi_text_float(out, b->eps);
+    }
+    if (!b->affine) nbi_text_puts(out, " affine=false");
+}
+
 static const nbi_layer_vt bn_vt = {
     .kind = "BatchNorm",
     .stem = "batchnorm",
@@ -62,6 +77,7 @@ static const nbi_layer_vt bn_vt = {
     .build = bn_build,
     .forward = bn_forward,
     .describe = bn_describe,
+    .spec = bn_spec, /* nn.BatchNorm1d/2d: weight, bias, running_mean, running_var */
 };
 
 nb_status nb_model_batchnorm_with(nb_model *m, const nb_batchnorm_opts *opts) {

@@ -130,6 +130,59 @@ static void conv_describe(const nbi_layer *l, char *buf, size_t n) {
              act, o->no_bias ? ", no bias" : "");
 }
 
+/* Spec text of a padding: "P" (all sides), "H,W" (top = bottom, left = right) or "T,B,L,R". */
+static void pad_text(const int64_t *p, nbi_text *out) {
+    if (p[0] == p[1] && p[1] == p[2] && p[2] == p[3])
+        nbi_text_printf(out, "%lld", (long long)p[0]);
+    else if (p[0] == p[1] && p[2] == p[3])
+        nbi_text_printf(out, "%lld,%lld", (long long)p[0], (long long)p[2]);
+    else
+        nbi_text_printf(out, "%lld,%lld,%lld,%lld", (long long)p[0], (long long)p[1],
+                        (long long)p[2], (long long)p[3]);
+}
+
+/* conv2d FILTERS KERNEL [ACTIVATION [alpha=A]] [stride=S] [pad=P | same=true] [dilation=D]
+ *        [groups=G] [bias=false] [init=I] [bias_init=I] */
+static void conv_spec(const nbi_layer *l, nbi_text *out) {
+    const conv_layer *c = (const conv_layer *)l;
+    const nb_conv2d_opts *o = &c->o;
+    nbi_text_printf(out, "conv2d %lld ", (long long)c->filters);
+    nbi_pair_text(o->kernel, out);
+    if (o->activation != NB_ACT_NONE) {
+        nbi_text_puts(out, " ");
+        nbi_activation_spec(o->activation, o->alpha, out);
+    }
+    if (o->stride[0] != 1 || o->stride[1] != 1) {
+        nbi_text_puts(out, " stride=");
+        nbi_pair_text(o->stride, out);
+    }
+    if (o->same) {
+        nbi_text_puts(out, " same=true");
+    } else if (o->pad[0] || o->pad[1] || o->pad[2] || o->pad[3]) {
+        nbi_text_puts(out, " pad=");
+        pad_text(o->pad, out);
+    }
+    if (o->dilation[0] != 1 || o->dilation[1] != 1) {
+        nbi_text_puts(out, " dilation=");
+        nbi_pair_text(o->dilation, out);
+    }
+    if (o->groups != 1) nbi_text_printf(out, " groups=%lld", (long long)o->groups);
+    if (o->no_bias) nbi_text_puts(out, " bias=false");
+    if (o->weight_init.kind != NB_INIT_DEFAULT) {
+        nbi_text_puts(out, " init=");
+        nbi_init_text(&o->weight_init, out);
+    }
+    if (!o->no_bias && o->bias_init.kind != NB_INIT_DEFAULT) {
+        nbi_text_puts(out, " bias_init=");
+        nbi_init_text(&o->bias_init, out);
+    }
+}
+
+/* nn.Conv2d, then the activation's module when there is one. */
+static int conv_torch_modules(const nbi_layer *l) {
+    return ((const conv_layer *)l)->o.activation == NB_ACT_NONE ? 1 : 2;
+}
+
 static const nbi_layer_vt conv_vt = {
     .kind = "Conv2D",
     .stem = "conv2d",
@@ -138,6 +191,8 @@ static const nbi_layer_vt conv_vt = {
     .forward = conv_forward,
     .describe = conv_describe,
     .forward_pair = conv_forward_pair,
+    .spec = conv_spec,
+    .torch_modules = conv_torch_modules, /* weights [out, in, kh, kw], as nn.Conv2d's */
 };
 
 static int64_t or1(int64_t v) {

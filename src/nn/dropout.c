@@ -34,12 +34,19 @@ static void dropout_describe(const nbi_layer *l, char *buf, size_t n) {
     snprintf(buf, n, "p = %g", (double)((const dropout_layer *)l)->p);
 }
 
+/* dropout P */
+static void dropout_spec(const nbi_layer *l, nbi_text *out) {
+    nbi_text_puts(out, "dropout ");
+    nbi_text_float(out, ((const dropout_layer *)l)->p);
+}
+
 static const nbi_layer_vt dropout_vt = {
     .kind = "Dropout",
     .stem = "dropout",
     .output_shape = same_shape,
     .forward = dropout_forward,
     .describe = dropout_describe,
+    .spec = dropout_spec,
 };
 
 nb_status nb_model_dropout(nb_model *m, float p) {

@@ -17,11 +17,17 @@ static nb_tensor *flatten_forward(const nbi_layer *l, const nbi_fwd *f, nb_tenso
     return nb_flatten(f->ctx, x);
 }
 
+static void flatten_spec(const nbi_layer *l, nbi_text *out) {
+    (void)l;
+    nbi_text_puts(out, "flatten");
+}
+
 static const nbi_layer_vt flatten_vt = {
     .kind = "Flatten",
     .stem = "flatten",
     .output_shape = flatten_output_shape,
     .forward = flatten_forward,
+    .spec = flatten_spec,
 };
 
 nb_status nb_model_flatten(nb_model *m) {

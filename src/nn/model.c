@@ -96,19 +96,36 @@ static void default_name(const nb_model *m, const nbi_layer *l, char *buf, size_
     }
 }
 
+/* A name the user gave: 1..63 printable characters, no '.', not taken. */
+static nb_status check_name(const nb_model *m, const char *kind, const char *name) {
+    size_t len = strlen(name);
+    bool printable = true;
+    for (const char *p = name; *p; p++) printable = printable && (unsigned char)*p >= 0x20;
+    if (len == 0 || len >= NBI_LAYER_NAME_MAX || strchr(name, '.') || !printable)
+        return nbi_error(NB_ERR_ARG, "%s layer: name '%s' must have 1..%d printable "
+                         "characters and no '.'", kind, name, NBI_LAYER_NAME_MAX - 1);
+    if (find_layer(m, name))
+        return nbi_error(NB_ERR_ARG, "%s layer: the model already has a layer named '%s'",
+                         kind, name);
+    return NB_OK;
+}
+
+nb_status nbi_model_rename_last(nb_model *m, const char *name) {
+    NBI_ASSERT(m && m->n > 0);
+    nbi_layer *l = m->layers[m->n - 1];
+    NBI_ASSERT(l->n_params == 0 && l->param_count == 0);
+    if (!strcmp(l->name, name)) return NB_OK;
+    nb_status s = check_name(m, l->vt->kind, name);
+    if (s == NB_OK) memcpy(l->name, name, strlen(name) + 1);
+    return s;
+}
+
 static nb_status push(nb_model *m, nbi_layer *l, const char *name) {
     const char *kind = l->vt->kind;
     if (name) {
-        size_t len = strlen(name);
-        bool printable = true;
-        for (const char *p = name; *p; p++) printable = printable && (unsigned char)*p >= 0x20;
-        if (len == 0 || len >= NBI_LAYER_NAME_MAX || strchr(name, '.') || !printable)
-            return nbi_error(NB_ERR_ARG, "%s layer: name '%s' must have 1..%d printable "
-                             "characters and no '.'", kind, name, NBI_LAYER_NAME_MAX - 1);
-        if (find_layer(m, name))
-            return nbi_error(NB_ERR_ARG, "%s layer: the model already has a layer named '%s'",
-                             kind, name);
-        memcpy(l->name, name, len + 1);
+        nb_status s = check_name(m, kind, name);
+        if (s != NB_OK) return s;
+        memcpy(l->name, name, strlen(name) + 1);
     } else {
         default_name(m, l, l->name, sizeof l->name);
     }

@@ -120,6 +120,13 @@ const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l);
 /* nb_model_spec into a growing text (out of memory is the text's status). */
 void nbi_model_spec_text(const nb_model *m, nbi_text *out);
 
+/* Renames the last layer, one without parameters or state (the kinds whose public adder
+ * takes no name: dropout, flatten, global pooling), as the spec reader needs. */
+nb_status nbi_model_rename_last(nb_model *m, const char *name);
+
+/* Spec text of a pair of sizes: "3" when both are equal, else "3,2". */
+void nbi_pair_text(const int64_t *v, nbi_text *out);
+
 /* Layer i of a model (NULL out of range). */
 const nbi_layer *nbi_model_layer(const nb_model *m, int i);
 

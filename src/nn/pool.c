@@ -65,12 +65,40 @@ static void pool_describe(const nbi_layer *l, char *buf, size_t n) {
     if (k < n && o->exclude_pad) snprintf(buf + k, n - k, ", exclude pad");
 }
 
+/* maxpool2d KERNEL [stride=S] [pad=P] [dilation=D];  avgpool2d KERNEL [stride=S] [pad=P]
+ * [exclude_pad=true] */
+static void pool_spec(const nbi_layer *l, nbi_text *out) {
+    const nb_pool_opts *o = &((const pool_layer *)l)->o;
+    const int64_t *p = o->pad;
+    nbi_text_printf(out, "%s ", l->vt->stem);
+    nbi_pair_text(o->kernel, out);
+    if (o->stride[0] != o->kernel[0] || o->stride[1] != o->kernel[1]) {
+        nbi_text_puts(out, " stride=");
+        nbi_pair_text(o->stride, out);
+    }
+    if (p[0] || p[1] || p[2] || p[3]) {
+        if (p[0] == p[1] && p[1] == p[2] && p[2] == p[3])
+            nbi_text_printf(out, " pad=%lld", (long long)p[0]);
+        else if (p[0] == p[1] && p[2] == p[3])
+            nbi_text_printf(out, " pad=%lld,%lld", (long long)p[0], (long long)p[2]);
+        else
+            nbi_text_printf(out, " pad=%lld,%lld,%lld,%lld", (long long)p[0], (long long)p[1],
+                            (long long)p[2], (long long)p[3]);
+    }
+    if (o->dilation[0] != 1 || o->dilation[1] != 1) {
+        nbi_text_puts(out, " dilation=");
+        nbi_pair_text(o->dilation, out);
+    }
+    if (o->exclude_pad) nbi_text_puts(out, " exclude_pad=true");
+}
+
 static const nbi_layer_vt max_vt = {
     .kind = "MaxPool2D",
     .stem = "maxpool2d",
     .output_shape = pool_output_shape,
     .forward = max_forward,
     .describe = pool_describe,
+    .spec = pool_spec,
 };
 
 static const nbi_layer_vt avg_vt = {
@@ -79,6 +107,7 @@ static const nbi_layer_vt avg_vt = {
     .output_shape = pool_output_shape,
     .forward = avg_forward,
     .describe = pool_describe,
+    .spec = pool_spec,
 };
 
 const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l) {
@@ -161,11 +190,24 @@ static nb_tensor *gap_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x
     return nb_global_avg_pool2d(f->ctx, x);
 }
 
+static void gap_spec(const nbi_layer *l, nbi_text *out) {
+    (void)l;
+    nbi_text_puts(out, "global_avgpool2d");
+}
+
+/* nn.AdaptiveAvgPool2d(1), then nn.Flatten(): PyTorch needs two modules for [C, H, W] → [C]. */
+static int gap_torch_modules(const nbi_layer *l) {
+    (void)l;
+    return 2;
+}
+
 static const nbi_layer_vt gap_vt = {
     .kind = "GlobalAvgPool2D",
     .stem = "global_avgpool2d",
     .output_shape = gap_output_shape,
     .forward = gap_forward,
+    .spec = gap_spec,
+    .torch_modules = gap_torch_modules,
 };
 
 nb_status nb_model_global_avgpool2d(nb_model *m) {

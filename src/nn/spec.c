@@ -49,6 +49,13 @@ void nbi_init_text(const nb_init *init, nbi_text *out) {
     }
 }
 
+void nbi_pair_text(const int64_t *v, nbi_text *out) {
+    if (v[0] == v[1])
+        nbi_text_printf(out, "%lld", (long long)v[0]);
+    else
+        nbi_text_printf(out, "%lld,%lld", (long long)v[0], (long long)v[1]);
+}
+
 void nbi_activation_spec(nb_activation act, float alpha, nbi_text *out) {
     const char *nm = nb_activation_name(act);
     NBI_ASSERT(nm);

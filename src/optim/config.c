@@ -26,12 +26,23 @@ nb_optim_config nb_optim_config_default(nb_optim_kind k, double lr) {
     memset(&c, 0, sizeof c);
     c.kind = k;
     switch (k) {
-    case NB_OPTIM_SGD: c.u.sgd = nb_sgd_defaults(lr); break;
-    case NB_OPTIM_ADAM: c.u.adam = nb_adam_defaults(lr); break;
-    case NB_OPTIM_ADAMW: c.u.adam = nb_adamw_defaults(lr); break;
-    case NB_OPTIM_RMSPROP: c.u.rmsprop = nb_rmsprop_defaults(lr); break;
-    case NB_OPTIM_ADAGRAD: c.u.adagrad = nb_adagrad_defaults(lr); break;
-    case NB_OPTIM_KIND_COUNT: break;
+    case NB_OPTIM_SGD:
+        c.u.sgd = nb_sgd_defaults(lr);
+        break;
+    case NB_OPTIM_ADAM:
+        c.u.adam = nb_adam_defaults(lr);
+        break;
+    case NB_OPTIM_ADAMW:
+        c.u.adam = nb_adamw_defaults(lr);
+        break;
+    case NB_OPTIM_RMSPROP:
+        c.u.rmsprop = nb_rmsprop_defaults(lr);
+        break;
+    case NB_OPTIM_ADAGRAD:
+        c.u.adagrad = nb_adagrad_defaults(lr);
+        break;
+    case NB_OPTIM_KIND_COUNT:
+        break;
     }
     return c;
 }
@@ -42,12 +53,18 @@ nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c) {
         return NULL;
     }
     switch (c->kind) {
-    case NB_OPTIM_SGD: return nb_sgd_new(ps, &c->u.sgd);
-    case NB_OPTIM_ADAM: return nb_adam_new(ps, &c->u.adam);
-    case NB_OPTIM_ADAMW: return nb_adamw_new(ps, &c->u.adam);
-    case NB_OPTIM_RMSPROP: return nb_rmsprop_new(ps, &c->u.rmsprop);
-    case NB_OPTIM_ADAGRAD: return nb_adagrad_new(ps, &c->u.adagrad);
-    case NB_OPTIM_KIND_COUNT: break;
+    case NB_OPTIM_SGD:
+        return nb_sgd_new(ps, &c->u.sgd);
+    case NB_OPTIM_ADAM:
+        return nb_adam_new(ps, &c->u.adam);
+    case NB_OPTIM_ADAMW:
+        return nb_adamw_new(ps, &c->u.adam);
+    case NB_OPTIM_RMSPROP:
+        return nb_rmsprop_new(ps, &c->u.rmsprop);
+    case NB_OPTIM_ADAGRAD:
+        return nb_adagrad_new(ps, &c->u.adagrad);
+    case NB_OPTIM_KIND_COUNT:
+        break;
     }
     nbi_error(NB_ERR_ARG, "nb_optim_new: unknown optimizer kind %d (use an NB_OPTIM_* value)",
               (int)c->kind);
@@ -60,12 +77,25 @@ nb_optim_config nb_optim_get_config(const nb_optim *o) {
     if (!o) return c;
     c.kind = o->vt->kind;
     switch (c.kind) {
-    case NB_OPTIM_SGD: c.u.sgd = o->opt.sgd; c.u.sgd.lr = o->lr; break;
+    case NB_OPTIM_SGD:
+        c.u.sgd = o->opt.sgd;
+        c.u.sgd.lr = o->lr;
+        break;
     case NB_OPTIM_ADAM:
-    case NB_OPTIM_ADAMW: c.u.adam = o->opt.adam; c.u.adam.lr = o->lr; break;
-    case NB_OPTIM_RMSPROP: c.u.rmsprop = o->opt.rmsprop; c.u.rmsprop.lr = o->lr; break;
-    case NB_OPTIM_ADAGRAD: c.u.adagrad = o->opt.adagrad; c.u.adagrad.lr = o->lr; break;
-    case NB_OPTIM_KIND_COUNT: break;
+    case NB_OPTIM_ADAMW:
+        c.u.adam = o->opt.adam;
+        c.u.adam.lr = o->lr;
+        break;
+    case NB_OPTIM_RMSPROP:
+        c.u.rmsprop = o->opt.rmsprop;
+        c.u.rmsprop.lr = o->lr;
+        break;
+    case NB_OPTIM_ADAGRAD:
+        c.u.adagrad = o->opt.adagrad;
+        c.u.adagrad.lr = o->lr;
+        break;
+    case NB_OPTIM_KIND_COUNT:
+        break;
     }
     return c;
 }
@@ -76,7 +106,9 @@ int nb_optim_get_schedule(const nb_optim *o, nb_schedule *s) {
     return 1;
 }
 
-int nb_optim_state_slots(const nb_optim *o) { return o ? o->n_slots : 0; }
+int nb_optim_state_slots(const nb_optim *o) {
+    return o ? o->n_slots : 0;
+}
 
 const char *nb_optim_state_name(const nb_optim *o, int k) {
     if (!o || k < 0 || k >= o->n_slots) return NULL;
@@ -93,8 +125,10 @@ float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n) {
 nb_status nb_optim_set_step_count(nb_optim *o, int64_t t) {
     if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_set_step_count: optimizer is NULL");
     if (t < 0)
-        return nbi_error(NB_ERR_ARG, "nb_optim_set_step_count: the step count must be >= 0, "
-                         "got %lld", (long long)t);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_optim_set_step_count: the step count must be >= 0, "
+                         "got %lld",
+                         (long long)t);
     o->t = t;
     return NB_OK;
 }

@@ -63,7 +63,8 @@ static void round_trip(const nb_safetensors *st, const unsigned char *data) {
         for (int i = 0; i < n; i++) {
             const nbi_st_tensor *a = &st->t[order[i]], *b = &back->t[i];
             if (strcmp(a->name, b->name) || a->dtype != b->dtype || a->rank != b->rank ||
-                memcmp(a->shape, b->shape, sizeof a->shape) || a->end - a->begin != b->end - b->begin)
+                memcmp(a->shape, b->shape, sizeof a->shape) ||
+                a->end - a->begin != b->end - b->begin)
                 abort();
             if (a->end > a->begin &&
                 memcmp(st->data + a->begin, back->data + b->begin, (size_t)(a->end - a->begin)))

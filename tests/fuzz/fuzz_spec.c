@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         if (strcmp(c1, c2)) abort();
         nb_params *p1 = nb_model_params(m), *p2 = nb_model_params(m2);
         if (nb_params_numel(p1) != nb_params_numel(p2)) abort();
-        if (nb_params_numel(p1) &&
-            memcmp(nb_params_data(p1), nb_params_data(p2), sizeof(float) * (size_t)nb_params_numel(p1)))
+        if (nb_params_numel(p1) && memcmp(nb_params_data(p1), nb_params_data(p2),
+                                          sizeof(float) * (size_t)nb_params_numel(p1)))
             abort();
         free(c1);
         free(c2);

@@ -10,7 +10,11 @@ PyTorch's own state_dict names and layouts, plus inputs and PyTorch's outputs:
   interop_b.safetensors  an MLP through every other activation (GELU, LeakyReLU(0.2) after
                          a Linear without bias, ELU, Softplus, SiLU, Sigmoid, then Softmax),
                          whose metadata carries nabla.spec, so nabla loads it alone
-  interop.txt            a.x, a.y, b.x, b.y: inputs and PyTorch's outputs (float32)
+  interop_c.safetensors  a small CNN: Conv2d + ReLU, MaxPool2d, Conv2d, BatchNorm2d (its
+                         running statistics moved by a few training-mode batches), Tanh,
+                         Flatten, Dropout, Linear, with nabla.spec in its metadata; PyTorch's
+                         outputs in eval mode
+  interop.txt            a.x, a.y, b.x, b.y, c.x, c.y: inputs and PyTorch's outputs (float32)
 
 Run from the repository root with Debian's python3 (which has torch):
 
@@ -49,6 +53,19 @@ activation softmax
 """
 
 
+SPEC_C = """nabla-spec 1
+input 1 12 12
+conv2d 4 3 relu pad=1
+maxpool2d 2
+conv2d 6 3
+batchnorm
+activation tanh
+flatten
+dropout 0.5
+dense 3
+"""
+
+
 def state(model):
     return {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
 
@@ -65,17 +82,34 @@ def main():
     assert [type(m) for m in sequential_from_spec(SPEC_B)] == [type(m) for m in b]
     assert list(sequential_from_spec(SPEC_A).state_dict()) == list(a.state_dict())
 
+    c = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6), nn.Tanh(), nn.Flatten(),
+                      nn.Dropout(0.5), nn.Linear(96, 3))
+    assert [type(m) for m in sequential_from_spec(SPEC_C)] == [type(m) for m in c]
+    c.train()
+    with torch.no_grad():
+        for _ in range(3):  # move the running statistics away from (0, 1)
+            c(torch.randn(16, 1, 12, 12) * 1.5 + 0.3)
+    c.eval()
+
     xa = torch.randn(32, 8) * 2
     xb = torch.randn(32, 6) * 2
     with torch.no_grad():
         ya = a(xa)
         yb = b(xb)
+    xc = torch.randn(10, 1, 12, 12)
+    with torch.no_grad():
+        yc = c(xc)
 
     safetensors_io.save(os.path.join(HERE, "interop_a.safetensors"), state(a), {"format": "pt"})
     with open(os.path.join(HERE, "interop_a.spec"), "w") as f:
         f.write(SPEC_A)
     safetensors_io.save(os.path.join(HERE, "interop_b.safetensors"), state(b),
                         {"format": "pt", "nabla.format_version": "1", "nabla.spec": SPEC_B})
+
+    safetensors_io.save(os.path.join(HERE, "interop_c.safetensors"),
+                        {k: v.detach().numpy() for k, v in c.state_dict().items()},
+                        {"format": "pt", "nabla.format_version": "1", "nabla.spec": SPEC_C})
 
     fx = FixtureWriter(os.path.join(HERE, "interop.txt"),
                        "PyTorch MLP inputs and outputs for tests/test_interop.c "
@@ -84,6 +118,8 @@ def main():
     fx.add("a.y", ya)
     fx.add("b.x", xb)
     fx.add("b.y", yb)
+    fx.add("c.x", xc)
+    fx.add("c.y", yc)
     fx.write()
 
 

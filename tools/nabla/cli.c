@@ -49,8 +49,7 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a) {
                 return cli_error(a, CLI_USAGE, "unknown option '--%.*s' (see 'nabla %s --help')",
                                  (int)len, name, cmd->name);
             const cli_opt *o = &cmd->opts[k];
-            if (a->val[k])
-                return cli_error(a, CLI_USAGE, "option --%s is given twice", o->name);
+            if (a->val[k]) return cli_error(a, CLI_USAGE, "option --%s is given twice", o->name);
             if (!o->arg) {
                 if (eq) return cli_error(a, CLI_USAGE, "option --%s takes no value", o->name);
                 a->val[k] = "";
@@ -64,8 +63,10 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a) {
             continue;
         }
         if (!only_pos && s[0] == '-' && s[1] && strcmp(s, "-") != 0)
-            return cli_error(a, CLI_USAGE, "unknown option '%s' (options are spelled --name; see "
-                             "'nabla %s --help')", s, cmd->name);
+            return cli_error(a, CLI_USAGE,
+                             "unknown option '%s' (options are spelled --name; see "
+                             "'nabla %s --help')",
+                             s, cmd->name);
         if (a->n_pos == CLI_MAX_POS || a->n_pos == cmd->max_pos)
             return cli_error(a, CLI_USAGE, "unexpected argument '%s' (usage: nabla %s %s)", s,
                              cmd->name, cmd->usage);
@@ -82,7 +83,9 @@ const char *cli_get(const cli_args *a, const char *name) {
     return k < 0 ? NULL : a->val[k];
 }
 
-bool cli_flag(const cli_args *a, const char *name) { return cli_get(a, name) != NULL; }
+bool cli_flag(const cli_args *a, const char *name) {
+    return cli_get(a, name) != NULL;
+}
 
 int cli_int(const cli_args *a, const char *name, int64_t lo, int64_t hi, int64_t *out) {
     const char *v = cli_get(a, name);
@@ -104,8 +107,8 @@ int cli_double(const cli_args *a, const char *name, double lo, double hi, double
     errno = 0;
     double x = strtod(v, &end);
     if (!*v || *end || errno || !(x >= lo && x <= hi))
-        return cli_error(a, CLI_USAGE, "--%s expects a number in [%g, %g], got '%s'", name, lo,
-                         hi, v);
+        return cli_error(a, CLI_USAGE, "--%s expects a number in [%g, %g], got '%s'", name, lo, hi,
+                         v);
     *out = x;
     return CLI_OK;
 }
@@ -189,8 +192,10 @@ static const char *format_of(const char *path, const char *format) {
 /* An array's values as n rows of features floats. */
 static int array_rows(const cli_args *a, const char *path, const nb_array *arr, cli_rows *out) {
     if (arr->rank < 1)
-        return cli_error(a, CLI_FAIL, "%s: a scalar is not a list of samples (expected the "
-                         "samples along the first axis)", path);
+        return cli_error(a, CLI_FAIL,
+                         "%s: a scalar is not a list of samples (expected the "
+                         "samples along the first axis)",
+                         path);
     out->n = arr->shape[0];
     out->features = arr->shape[0] ? arr->numel / arr->shape[0] : 0;
     nb_tensor *t = nb_array_to_tensor(NULL, arr, NB_F32);
@@ -208,13 +213,15 @@ static int array_rows(const cli_args *a, const char *path, const nb_array *arr, 
 static int read_labels(const cli_args *a, const char *path, const char *format, cli_rows *out) {
     nb_array arr;
     (void)format; /* labels are IDX or .npy by their own name */
-    nb_status s = !strcmp(format_of(path, NULL), "npy") ? nb_npy_read(path, &arr)
-                                                            : nb_idx_read(path, &arr);
+    nb_status s =
+        !strcmp(format_of(path, NULL), "npy") ? nb_npy_read(path, &arr) : nb_idx_read(path, &arr);
     if (s != NB_OK) return cli_lib_error(a);
     int rc = CLI_OK;
     if (arr.numel != out->n || (arr.rank != 1 && !(arr.rank == 2 && arr.shape[1] == 1)))
-        rc = cli_error(a, CLI_FAIL, "%s: %lld labels for %lld samples (expected one integer per "
-                       "sample)", path, (long long)arr.numel, (long long)out->n);
+        rc = cli_error(a, CLI_FAIL,
+                       "%s: %lld labels for %lld samples (expected one integer per "
+                       "sample)",
+                       path, (long long)arr.numel, (long long)out->n);
     nb_tensor *t = rc == CLI_OK ? nb_array_to_tensor(NULL, &arr, NB_I32) : NULL;
     if (rc == CLI_OK && !t) rc = cli_lib_error(a);
     if (rc == CLI_OK) {
@@ -222,8 +229,8 @@ static int read_labels(const cli_args *a, const char *path, const char *format, 
         const int32_t *v = t->data;
         for (int64_t i = 0; out->labels && i < out->n; i++) {
             if (v[i] < 0) {
-                rc = cli_error(a, CLI_FAIL, "%s: label %lld is negative (%d)", path,
-                               (long long)i, v[i]);
+                rc = cli_error(a, CLI_FAIL, "%s: label %lld is negative (%d)", path, (long long)i,
+                               v[i]);
                 break;
             }
             out->labels[i] = v[i];
@@ -261,7 +268,8 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
         if (out->x && n > 0) memcpy(out->x, c.x, sizeof(float) * (size_t)n);
         if (c.labels) {
             out->labels = malloc(sizeof(int32_t) * (size_t)(c.rows ? c.rows : 1));
-            if (out->labels && c.rows) memcpy(out->labels, c.labels, sizeof(int32_t) * (size_t)c.rows);
+            if (out->labels && c.rows)
+                memcpy(out->labels, c.labels, sizeof(int32_t) * (size_t)c.rows);
             out->num_classes = c.num_classes;
         }
         nb_csv_free(&c);
@@ -289,7 +297,8 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
     nb_status s;
     if (!strcmp(fmt, "csv")) {
         if (labels_path)
-            return cli_error(a, CLI_USAGE, "a CSV file holds its labels in a column: choose it "
+            return cli_error(a, CLI_USAGE,
+                             "a CSV file holds its labels in a column: choose it "
                              "with a label= in the spec's data line or --label, not a labels "
                              "file");
         nb_csv_opts o = nb_csv_opts_default();

@@ -33,7 +33,7 @@ typedef struct cli_cmd {
     const char *description; /* paragraphs for nabla <name> --help */
     const cli_opt *opts;
     int n_opts;
-    int min_pos, max_pos;    /* positional arguments */
+    int min_pos, max_pos; /* positional arguments */
     int (*run)(cli_args *a);
 } cli_cmd;
 
@@ -97,7 +97,6 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
 int64_t cli_model_features(const nb_model *m);
 
 /* The commands. */
-extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info,
-    cli_cmd_export;
+extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;
 
 #endif

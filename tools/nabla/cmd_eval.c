@@ -39,7 +39,8 @@ static int run(cli_args *a) {
     }
     nb_dataset *ds = NULL;
     if (!path)
-        rc = cli_error(a, CLI_USAGE, "no data to evaluate on: give --data PATH (the model's "
+        rc = cli_error(a, CLI_USAGE,
+                       "no data to evaluate on: give --data PATH (the model's "
                        "spec names no test set)");
     const char *fmt = cli_get(a, "format"), *label = cli_get(a, "label");
     if (!fmt && d && d->format[0]) fmt = d->format;
@@ -49,15 +50,18 @@ static int run(cli_args *a) {
     if (rc == CLI_OK) {
         nb_dataset_get_info(ds, &di);
         if (!di.has_y)
-            rc = cli_error(a, CLI_FAIL, "%s has no labels to compare with (IDX and .npy data "
-                           "need --labels)", path);
+            rc = cli_error(a, CLI_FAIL,
+                           "%s has no labels to compare with (IDX and .npy data "
+                           "need --labels)",
+                           path);
     }
     nb_metrics *mt = NULL;
     nb_loss_kind loss = NB_LOSS_CROSS_ENTROPY;
     if (rc == CLI_OK) {
         int lk = info.spec && info.spec->has_loss ? nb_loss_from_name(info.spec->loss) : -1;
-        loss = lk >= 0 ? (nb_loss_kind)lk : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY
-                                                                  : NB_LOSS_MSE;
+        loss = lk >= 0                ? (nb_loss_kind)lk
+               : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY
+                                      : NB_LOSS_MSE;
         bool cls = loss == NB_LOSS_CROSS_ENTROPY || loss == NB_LOSS_NLL || loss == NB_LOSS_BCE ||
                    loss == NB_LOSS_BCE_LOGITS;
         unsigned which = cls ? NB_METRIC_ACCURACY : NB_METRIC_MSE | NB_METRIC_MAE;

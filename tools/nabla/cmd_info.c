@@ -34,8 +34,10 @@ static void print_tensors(const nb_safetensors *st) {
 }
 
 static const char *norm_name(nb_norm_kind k) {
-    return k == NB_NORM_CONST ? "constant" : k == NB_NORM_STANDARD ? "standardise"
-           : k == NB_NORM_MINMAX ? "min-max" : "none";
+    return k == NB_NORM_CONST      ? "constant"
+           : k == NB_NORM_STANDARD ? "standardise"
+           : k == NB_NORM_MINMAX   ? "min-max"
+                                   : "none";
 }
 
 static void print_model(const nb_model *m, const nb_model_file *info) {
@@ -80,7 +82,9 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
     }
 }
 
-static bool nabla_key(const char *k) { return !strcmp(k, "format") || !strncmp(k, "nabla.", 6); }
+static bool nabla_key(const char *k) {
+    return !strcmp(k, "format") || !strncmp(k, "nabla.", 6);
+}
 
 static int run(cli_args *a) {
     const char *path = a->pos[0], *spec = cli_get(a, "spec");

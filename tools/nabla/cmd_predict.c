@@ -25,7 +25,14 @@ static const cli_opt opts[] = {
     {"threads", "N", "worker threads (default: NB_THREADS or the cores available)"},
 };
 
-typedef enum out_kind { OUT_VALUES, OUT_PROBS, OUT_LOGITS, OUT_LOGPROBS, OUT_PROB1, OUT_LOGIT1 } out_kind;
+typedef enum out_kind {
+    OUT_VALUES,
+    OUT_PROBS,
+    OUT_LOGITS,
+    OUT_LOGPROBS,
+    OUT_PROB1,
+    OUT_LOGIT1
+} out_kind;
 
 /* The activation the model ends with, from its canonical spec ("" when none). */
 static void last_activation(const nb_model *m, char *act, size_t n) {
@@ -76,8 +83,9 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind,
     double mx = -INFINITY, sum = 0;
     for (int64_t j = 0; j < k; j++) mx = (double)y[j] > mx ? (double)y[j] : mx;
     for (int64_t j = 0; j < k; j++) {
-        pp[j] = kind == OUT_PROBS ? (double)y[j] : kind == OUT_LOGPROBS ? exp((double)y[j])
-                                                                        : exp((double)y[j] - mx);
+        pp[j] = kind == OUT_PROBS      ? (double)y[j]
+                : kind == OUT_LOGPROBS ? exp((double)y[j])
+                                       : exp((double)y[j] - mx);
         sum += pp[j];
     }
     int64_t best = 0;
@@ -141,8 +149,8 @@ static int run(cli_args *a) {
     int64_t out_shape[NB_MAX_RANK], outputs = 1;
     int orank = nb_model_output_shape(m, out_shape);
     for (int i = 0; i < orank; i++) outputs *= out_shape[i];
-    out_kind kind = cli_flag(a, "raw") || orank > 1 ? OUT_VALUES
-                                                     : output_kind(m, info.spec, outputs);
+    out_kind kind =
+        cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(m, info.spec, outputs);
     const char *out_path = cli_get(a, "out");
     FILE *f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) rc = cli_error(a, CLI_FAIL, "cannot write '%s'", out_path);
@@ -159,10 +167,13 @@ static int run(cli_args *a) {
                 w += snprintf(shape + w, sizeof shape - (size_t)w, "%s%lld", d ? ", " : "",
                               (long long)in[d]);
             snprintf(shape + w, sizeof shape - (size_t)w, "]");
-            rc = cli_error(a, CLI_FAIL, "%s: its samples have %lld values each; the model takes "
-                           "%lld (%s)%s", a->pos[i], (long long)r.features, (long long)features,
-                           shape, cli_get(a, "label") ? "" : " — if the file has a label column, "
-                           "leave it out with --label");
+            rc = cli_error(a, CLI_FAIL,
+                           "%s: its samples have %lld values each; the model takes "
+                           "%lld (%s)%s",
+                           a->pos[i], (long long)r.features, (long long)features, shape,
+                           cli_get(a, "label") ? ""
+                                               : " — if the file has a label column, "
+                                                 "leave it out with --label");
         } else {
             rc = predict_rows(a, m, &info, &r, batch, kind, outputs, f);
         }

@@ -35,8 +35,9 @@ static const cli_opt opts[] = {
     {"best", "FILE", "a checkpoint saved whenever the monitored metric improves"},
     {"resume", "CKPT", "continue the run a checkpoint stopped (same spec and options)"},
     {"early-stop", "N", "stop after N epochs without improvement of the monitored metric"},
-    {"monitor", "NAME", "the metric to monitor: val_loss (default with validation), loss, "
-                        "val_accuracy, ..."},
+    {"monitor", "NAME",
+     "the metric to monitor: val_loss (default with validation), loss, "
+     "val_accuracy, ..."},
     {"log", "CSV", "the history of every epoch as CSV"},
     {"plot", "SVG", "loss and accuracy curves as an SVG plot"},
     {"prefetch", NULL, "prepare the next batch on another thread"},
@@ -89,9 +90,14 @@ static nb_save_opts save_opts(const run *r) {
 static nb_status save_checkpoint(const nb_checkpoint_info *ci, void *user) {
     const run *r = user;
     const nb_train_state *st = ci->state;
-    nb_run_state rs = {.epoch = st->epoch, .step = st->step, .shuffle_rng = st->shuffle_rng,
-                       .dropout_rng = st->dropout_rng, .best = st->best,
-                       .best_epoch = st->best_epoch, .wait = st->wait, .stopped = st->stopped};
+    nb_run_state rs = {.epoch = st->epoch,
+                       .step = st->step,
+                       .shuffle_rng = st->shuffle_rng,
+                       .dropout_rng = st->dropout_rng,
+                       .best = st->best,
+                       .best_epoch = st->best_epoch,
+                       .wait = st->wait,
+                       .stopped = st->stopped};
     nb_save_opts so = save_opts(r);
     so.optim = ci->optim;
     so.run = &rs;
@@ -117,8 +123,10 @@ static int apply_overrides(cli_args *a, nb_spec *s) {
     if (rc == CLI_OK && opt) {
         int k = nb_optim_kind_from_name(opt);
         if (k < 0)
-            return cli_error(a, CLI_USAGE, "--opt: unknown optimizer '%s' (expected sgd, adam, "
-                             "adamw, rmsprop or adagrad)", opt);
+            return cli_error(a, CLI_USAGE,
+                             "--opt: unknown optimizer '%s' (expected sgd, adam, "
+                             "adamw, rmsprop or adagrad)",
+                             opt);
         double lr = s->optim.kind == NB_OPTIM_SGD       ? s->optim.u.sgd.lr
                     : s->optim.kind == NB_OPTIM_RMSPROP ? s->optim.u.rmsprop.lr
                     : s->optim.kind == NB_OPTIM_ADAGRAD ? s->optim.u.adagrad.lr
@@ -143,21 +151,24 @@ static int load_data(cli_args *a, run *r) {
     const char *label = pick(a, "label", d->label);
     const char *train = pick(a, "data", d->train);
     if (!train)
-        return cli_error(a, CLI_USAGE, "no training data: give --data PATH, or train= on the "
+        return cli_error(a, CLI_USAGE,
+                         "no training data: give --data PATH, or train= on the "
                          "spec's data line");
     int rc = cli_load_dataset(a, train, pick(a, "labels", d->train_labels), fmt, label, &r->train);
     const char *val = pick(a, "val", d->val), *test = pick(a, "test", d->test);
     if (rc == CLI_OK && val)
         rc = cli_load_dataset(a, val, pick(a, "val-labels", d->val_labels), fmt, label, &r->val);
     if (rc == CLI_OK && test)
-        rc = cli_load_dataset(a, test, pick(a, "test-labels", d->test_labels), fmt, label,
-                              &r->test);
+        rc =
+            cli_load_dataset(a, test, pick(a, "test-labels", d->test_labels), fmt, label, &r->test);
     if (rc != CLI_OK) return rc;
     nb_dataset_info di;
     nb_dataset_get_info(r->train, &di);
     if (!di.has_y)
-        return cli_error(a, CLI_FAIL, "%s has no labels or targets to learn (IDX and .npy data "
-                         "need a labels file: --labels or train_labels=)", train);
+        return cli_error(a, CLI_FAIL,
+                         "%s has no labels or targets to learn (IDX and .npy data "
+                         "need a labels file: --labels or train_labels=)",
+                         train);
     /* class names (CSV labels that were words) go into the model file */
     if (di.y_dtype == NB_I32 && di.num_classes > 0 && nb_dataset_class_name(r->train, 0)) {
         r->classes = calloc((size_t)di.num_classes, sizeof *r->classes);
@@ -204,9 +215,10 @@ static int build(cli_args *a, run *r, nb_train_state *st) {
     }
     if (nb_model_load(resume, &r->model, &r->ckpt) != NB_OK) return cli_lib_error(a);
     if (!r->ckpt.optim || !r->ckpt.has_run)
-        return cli_error(a, CLI_FAIL, "%s is not a checkpoint: it has no %s (checkpoints are "
-                         "written by --checkpoint or --best)", resume,
-                         r->ckpt.optim ? "training state" : "optimizer state");
+        return cli_error(a, CLI_FAIL,
+                         "%s is not a checkpoint: it has no %s (checkpoints are "
+                         "written by --checkpoint or --best)",
+                         resume, r->ckpt.optim ? "training state" : "optimizer state");
     r->optim = r->ckpt.optim;
     r->ckpt.optim = NULL;
     const nb_run_state *rs = &r->ckpt.run;
@@ -289,8 +301,9 @@ static int run_train(cli_args *a) {
     nb_dataset_info di;
     nb_dataset_get_info(r.train, &di);
     int lk = r.spec->has_loss ? nb_loss_from_name(r.spec->loss) : -1;
-    nb_loss_kind loss = lk >= 0 ? (nb_loss_kind)lk
-                                : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY : NB_LOSS_MSE;
+    nb_loss_kind loss = lk >= 0                ? (nb_loss_kind)lk
+                        : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY
+                                               : NB_LOSS_MSE;
     nb_fit_opts fo = nb_fit_defaults();
     fo.epochs = r.spec->epochs;
     fo.batch_size = r.spec->batch;

@@ -18,10 +18,12 @@ static const cli_cmd *const commands[] = {
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f) {
-    fprintf(f, "nabla %s — train, evaluate and run neural networks\n\n"
-               "usage: nabla COMMAND [ARGUMENTS] [OPTIONS]\n"
-               "       nabla --version\n"
-               "       nabla --help\n\ncommands:\n", NB_VERSION);
+    fprintf(f,
+            "nabla %s — train, evaluate and run neural networks\n\n"
+            "usage: nabla COMMAND [ARGUMENTS] [OPTIONS]\n"
+            "       nabla --version\n"
+            "       nabla --help\n\ncommands:\n",
+            NB_VERSION);
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\nRun 'nabla COMMAND --help' for a command's arguments and options. Model files "
@@ -55,7 +57,9 @@ int main(int argc, char **argv) {
         }
         return rc;
     }
-    fprintf(stderr, "nabla: unknown command '%s' (commands: train, eval, predict, info, export; "
-                    "see 'nabla --help')\n", c);
+    fprintf(stderr,
+            "nabla: unknown command '%s' (commands: train, eval, predict, info, export; "
+            "see 'nabla --help')\n",
+            c);
     return CLI_USAGE;
 }
