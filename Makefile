@@ -59,13 +59,15 @@ LIB_A   := $(BUILD)/libnabla.a
 LIB_SO  := $(BUILD)/libnabla.so
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c examples/guide/*.c))
+TOOL_SRC := $(wildcard tools/nabla/*.c)
+TOOL     := $(BUILD)/nabla
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib examples demo test check asan tsan bench fuzz fuzz-build install uninstall clean format
-all: lib examples
+.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-build install uninstall clean format
+all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -79,6 +81,12 @@ $(LIB_A): $(LIB_OBJ)
 
 $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The command-line tool (tools/nabla): the only program of the project that ends the process.
+tool: $(TOOL)
+
+$(TOOL): $(TOOL_SRC) $(wildcard tools/nabla/*.h) $(LIB_A)
+	$(CC) $(CFLAGS) $(TOOL_SRC) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -113,7 +121,7 @@ demo: $(BUILD)/examples/xor $(BUILD)/examples/digits $(BUILD)/examples/fmnist_ml
 	    echo "== Fashion-MNIST: skipped ($(FMNIST_DIR) not found; apt-get install dataset-fashion-mnist)"; \
 	fi
 
-test: $(TESTS)
+test: $(TESTS) $(TOOL)
 	@sh tests/run.sh $(BUILD)/tests
 
 check: test
@@ -158,17 +166,19 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_A)
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
-install: lib
+install: lib tool
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/nabla
 	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/nabla/*.h $(DESTDIR)$(PREFIX)/include/nabla/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NB_VERSION "\(.*\)"/\1/p' include/nabla/base.h)|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/include/nabla.h
-	rm -f $(DESTDIR)$(PREFIX)/lib/libnabla.a $(DESTDIR)$(PREFIX)/lib/libnabla.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
+	rm -f $(DESTDIR)$(PREFIX)/lib/libnabla.a $(DESTDIR)$(PREFIX)/lib/libnabla.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc $(DESTDIR)$(PREFIX)/bin/nabla
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -3,13 +3,17 @@
  * in PyTorch is bench/torch/mlp.py (same model, data shapes, optimizer and step), so the two
  * can be run side by side:
  *
- *     build/bench/bench_mlp [steps]
+ *     build/bench/bench_mlp [steps]                     the whole table
+ *     build/bench/bench_mlp --threads 2 --batch 64 --opt sgd [--steps N]   one line, in the
+ *                                                       format of bench/torch/mlp.py
  *     OMP_WAIT_POLICY=passive /usr/bin/python3 bench/torch/mlp.py --threads 2 --batch 64 --opt sgd
+ *     sh bench/compare_mlp.sh [ROUNDS]                  both, interleaved, with medians
  *
  * Each configuration: 20 warm-up steps, then the median of 5 timed runs of `steps` steps. */
 #include <nabla.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -65,6 +69,26 @@ static double run(int batch, int adam, int threads, int steps) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && argv[1][0] == '-') {
+        int threads = 1, batch = 64, adam = 0, steps = 200;
+        for (int i = 1; i + 1 < argc; i += 2) {
+            if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--opt")) adam = !strcmp(argv[i + 1], "adam");
+            else {
+                fprintf(stderr, "bench_mlp: unknown option %s\n", argv[i]);
+                return 2;
+            }
+        }
+        if (threads < 1 || batch < 1 || steps < 1) {
+            fprintf(stderr, "bench_mlp: threads, batch and steps must be positive\n");
+            return 2;
+        }
+        printf("nabla %s mlp 784-256-128-10 batch %d %s threads %d: %.0f samples/s (median of 5)\n",
+               NB_VERSION, batch, adam ? "adam" : "sgd", threads, run(batch, adam, threads, steps));
+        return 0;
+    }
     int steps = argc > 1 ? atoi(argv[1]) : 200;
     printf("nabla %s (%s kernels) mlp 784-256-128-10, softmax cross-entropy, %d steps x 5\n",
            NB_VERSION, nb_kernel_isa(), steps);

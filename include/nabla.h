@@ -8,6 +8,7 @@
  *   linalg.h    LU, solve, inverse, determinant, Cholesky, QR, least squares
  *   stats.h     moments, covariance, discrete distributions, entropy, samplers
  *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
+ *   io.h        the spec format, safetensors model files, PyTorch interop
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping
  *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
@@ -24,6 +25,7 @@
 #include "nabla/nn.h"
 #include "nabla/optim.h"
 #include "nabla/data.h"
+#include "nabla/io.h"
 #include "nabla/train.h"
 #include "nabla/augment.h"
 

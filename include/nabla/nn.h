@@ -251,6 +251,14 @@ int nb_model_input_shape(const nb_model *m, int64_t *shape);
  * shape must hold NB_MAX_RANK entries. Returns the rank. */
 int nb_model_output_shape(const nb_model *m, int64_t *shape);
 
+/* The model's architecture as text in the spec format (docs/spec.md): "nabla-spec 1", the
+ * input line, then one line per layer, each with every setting that differs from its
+ * default (and the layer's name when it is not the default one), so that parsing the text
+ * and building it gives the same model, parameter for parameter. Writes at most n bytes
+ * (NUL included) to buf, like snprintf, and returns the length of the whole text; 0 on
+ * error (NULL model, out of memory). */
+size_t nb_model_spec(const nb_model *m, char *buf, size_t n);
+
 /* A Keras-like table: layer name and kind, output shape, parameter count, configuration;
  * then the totals. */
 nb_status nb_model_summary(const nb_model *m, FILE *f);

@@ -78,6 +78,13 @@ static void act_describe(const nbi_layer *l, char *buf, size_t n) {
     nbi_activation_text(a->act, a->alpha, buf, n);
 }
 
+/* activation NAME [alpha=A] */
+static void act_spec(const nbi_layer *l, nbi_text *out) {
+    const act_layer *a = (const act_layer *)l;
+    nbi_text_puts(out, "activation ");
+    nbi_activation_spec(a->act, a->alpha, out);
+}
+
 static const nbi_layer_vt act_vt = {
     .kind = "Activation",
     .stem = "activation",
@@ -85,6 +92,7 @@ static const nbi_layer_vt act_vt = {
     .build = NULL,
     .forward = act_forward,
     .describe = act_describe,
+    .spec = act_spec,
 };
 
 nb_status nb_model_activation(nb_model *m, nb_activation act, float alpha) {

@@ -69,6 +69,34 @@ static void dense_describe(const nbi_layer *l, char *buf, size_t n) {
              d->bias ? "" : ", no bias");
 }
 
+static bool same_init(const nb_init *a, const nb_init *b) {
+    return a->kind == b->kind && a->a == b->a && a->b == b->b && a->gain == b->gain;
+}
+
+/* dense UNITS [ACTIVATION [alpha=A]] [bias=false] [init=I] [bias_init=I] */
+static void dense_spec(const nbi_layer *l, nbi_text *out) {
+    const dense *d = (const dense *)l;
+    nbi_text_printf(out, "dense %lld", (long long)d->units);
+    if (d->act != NB_ACT_NONE) {
+        nbi_text_puts(out, " ");
+        nbi_activation_spec(d->act, d->alpha, out);
+    }
+    if (!d->bias) nbi_text_puts(out, " bias=false");
+    if (!same_init(&d->weight_init, &(nb_init){.kind = NB_INIT_XAVIER_UNIFORM})) {
+        nbi_text_puts(out, " init=");
+        nbi_init_text(&d->weight_init, out);
+    }
+    if (d->bias && !same_init(&d->bias_init, &(nb_init){.kind = NB_INIT_ZEROS})) {
+        nbi_text_puts(out, " bias_init=");
+        nbi_init_text(&d->bias_init, out);
+    }
+}
+
+/* nn.Linear, then the activation's module when there is one. */
+static int dense_torch_modules(const nbi_layer *l) {
+    return ((const dense *)l)->act == NB_ACT_NONE ? 1 : 2;
+}
+
 static const nbi_layer_vt dense_vt = {
     .kind = "Dense",
     .stem = "dense",
@@ -76,6 +104,9 @@ static const nbi_layer_vt dense_vt = {
     .build = dense_build,
     .forward = dense_forward,
     .describe = dense_describe,
+    .spec = dense_spec,
+    .torch_modules = dense_torch_modules,
+    .torch_transposed = 1u << 0, /* the weight: [in, units] here, [units, in] in nn.Linear */
 };
 
 nb_status nb_model_dense_with(nb_model *m, int64_t units, const nb_dense_opts *opts) {

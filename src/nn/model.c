@@ -100,9 +100,11 @@ static nb_status push(nb_model *m, nbi_layer *l, const char *name) {
     const char *kind = l->vt->kind;
     if (name) {
         size_t len = strlen(name);
-        if (len == 0 || len >= NBI_LAYER_NAME_MAX || strchr(name, '.'))
-            return nbi_error(NB_ERR_ARG, "%s layer: name '%s' must have 1..%d characters and "
-                             "no '.'", kind, name, NBI_LAYER_NAME_MAX - 1);
+        bool printable = true;
+        for (const char *p = name; *p; p++) printable = printable && (unsigned char)*p >= 0x20;
+        if (len == 0 || len >= NBI_LAYER_NAME_MAX || strchr(name, '.') || !printable)
+            return nbi_error(NB_ERR_ARG, "%s layer: name '%s' must have 1..%d printable "
+                             "characters and no '.'", kind, name, NBI_LAYER_NAME_MAX - 1);
         if (find_layer(m, name))
             return nbi_error(NB_ERR_ARG, "%s layer: the model already has a layer named '%s'",
                              kind, name);
@@ -247,6 +249,11 @@ int nb_model_layer_count(const nb_model *m) { return m ? m->n : 0; }
 const char *nb_model_layer_name(const nb_model *m, int i) {
     if (!m || i < 0 || i >= m->n) return NULL;
     return m->layers[i]->name;
+}
+
+const nbi_layer *nbi_model_layer(const nb_model *m, int i) {
+    if (!m || i < 0 || i >= m->n) return NULL;
+    return m->layers[i];
 }
 
 int nb_model_input_shape(const nb_model *m, int64_t *shape) {

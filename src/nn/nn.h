@@ -9,7 +9,17 @@
  *     build          declares the layer's parameters in the store and initialises them
  *     forward        x → y from ops only (their backward comes with them); reads the layer
  *                    and its parameters, writes neither
- *     describe       its settings in a few words, for the summary ("4 units, sigmoid") */
+ *     describe       its settings in a few words, for the summary ("4 units, sigmoid")
+ *     spec           its line of the spec format ("dense 4 sigmoid init=he_normal"): the kind
+ *                    and every setting that differs from the default, but not the name,
+ *                    which nb_model_spec adds when it is not the default one. The spec
+ *                    parser (src/io/spec_layers.c) reads the line back: one table entry per
+ *                    kind, and a round-trip test checks that the two agree.
+ *     torch          how the layer maps onto a PyTorch nn.Sequential, for model files that
+ *                    torch's load_state_dict reads directly: the number of modules it stands
+ *                    for (a dense layer with an activation is nn.Linear then the activation:
+ *                    2), and which of its parameters torch stores transposed (a dense weight
+ *                    is [in, out] here and [out, in] in nn.Linear). */
 #ifndef NBI_NN_H
 #define NBI_NN_H
 
@@ -33,6 +43,8 @@ struct nb_params {
     int64_t numel, cap;
     nbi_param **items; /* in order of addition */
     int n, cap_items;
+    int64_t limit;     /* > 0: adding past this many scalars fails (a model built from an
+                          untrusted file may not be larger than the file) */
 };
 
 /* nb_params_add with a status (the tensor in *out). */
@@ -67,6 +79,10 @@ typedef struct nbi_layer_vt {
      * does nothing) to have them run one by one. */
     int (*forward_pair)(const nbi_layer *l, const nbi_layer *next, const nbi_fwd *f,
                         nb_tensor *x, nb_tensor **y);
+    void (*spec)(const nbi_layer *l, nbi_text *out);
+    int (*torch_modules)(const nbi_layer *l); /* NULL: 1 */
+    unsigned torch_transposed;                /* bit i: parameter i is the 2-D transpose of
+                                                 torch's */
 } nbi_layer_vt;
 
 #define NBI_LAYER_NAME_MAX 64
@@ -101,6 +117,17 @@ nb_status nbi_layer_state(nbi_layer *l, const char *what, int rank, const int64_
 /* The options of a max-pooling layer (stride and dilation resolved), or NULL if l is another
  * kind of layer: for layers that fuse with a pooling after them. */
 const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l);
+/* nb_model_spec into a growing text (out of memory is the text's status). */
+void nbi_model_spec_text(const nb_model *m, nbi_text *out);
+
+/* Layer i of a model (NULL out of range). */
+const nbi_layer *nbi_model_layer(const nb_model *m, int i);
+
+/* Spec-format text of an initialiser ("xavier_uniform", "uniform:-0.1:0.1", "constant:0.5")
+ * and of an activation with its alpha ("relu", "leaky_relu alpha=0.2"), for layers' spec
+ * functions. */
+void nbi_init_text(const nb_init *init, nbi_text *out);
+void nbi_activation_spec(nb_activation act, float alpha, nbi_text *out);
 
 /* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);

@@ -63,6 +63,9 @@ nb_status nbi_params_add(nb_params *ps, const char *name, int rank, const int64_
                          "store (names must be unique)", name);
     if (ps->n == INT32_MAX || numel > INT64_MAX / 4 - ps->numel)
         return nbi_error(NB_ERR_ARG, "nb_params_add '%s': the store is full", name);
+    if (ps->limit > 0 && numel > ps->limit - ps->numel)
+        return nbi_error(NB_ERR_ARG, "nb_params_add '%s': %lld more scalars would pass the "
+                         "store's limit of %lld", name, (long long)numel, (long long)ps->limit);
 
     /* Take everything that can fail first; commit only when all of it is in hand. */
     size_t len = strlen(name);

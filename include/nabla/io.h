@@ -1,0 +1,227 @@
+/* nabla/io.h — the spec format (a model and its training recipe as text), model files in
+ * safetensors format with their metadata (architecture, normalisation, training state), and
+ * the PyTorch interop that comes with them.
+ *
+ *     nb_spec *spec;
+ *     nb_spec_read("mlp.spec", &spec);              // errors say file:line:column
+ *     nb_model *m;
+ *     nb_spec_build(spec, &m);                      // the layers, initialised from spec->seed
+ *     ... train ...
+ *     nb_model_save(m, "mlp.safetensors", &(nb_save_opts){.spec = spec, .norm = &norm});
+ *     nb_model *back;
+ *     nb_model_load("mlp.safetensors", &back, NULL); // the file says what to build
+ *
+ * Files are treated as hostile: every length and offset of a safetensors file is checked
+ * against its real size before anything is read, sizes are overflow-checked, and nothing is
+ * allocated that the file could not hold. A malformed file gives NB_ERR_FORMAT with a message
+ * naming the file and what is wrong. Saves are atomic (temporary file, fsync, rename): a crash
+ * mid-save leaves the previous file intact. docs/spec.md and docs/model-files.md describe
+ * both formats in full. */
+#ifndef NABLA_IO_H
+#define NABLA_IO_H
+
+#include "nabla/data.h"
+#include "nabla/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the spec format ---------------------------------------------------------------------
+ * Line-oriented text, first line "nabla-spec 1"; one layer per line, then the loss, the
+ * optimizer, the schedule, batch size, epochs, seed and data defaults. '#' starts a comment.
+ *
+ *     nabla-spec 1
+ *     input 784
+ *     dense 256 relu init=kaiming_uniform
+ *     dense 10
+ *     loss cross_entropy
+ *     optimizer adam lr=1e-3
+ *     batch 64
+ *     epochs 10
+ *     data train=train-images-idx3-ubyte.gz train_labels=train-labels-idx1-ubyte.gz
+ *          val_split=0.1 normalize=scale:255      (one line in a real file)
+ *
+ * Fields not given in the text keep the defaults below, and a has_* flag says whether the
+ * text set them (a canonical text names only those). */
+#define NB_SPEC_VERSION 1
+
+/* Where the data comes from and how it is prepared (the "data" line). Paths are NULL when not
+ * given; relative paths are resolved against the directory of the spec file (nb_spec_read)
+ * or the base_dir given to nb_spec_parse. */
+typedef struct nb_data_spec {
+    char *train, *train_labels; /* IDX images + labels, .npy x + y, or one CSV file */
+    char *val, *val_labels;     /* an explicit validation set (else val_split of train) */
+    char *test, *test_labels;
+    char format[8];             /* "idx", "npy", "csv", or "" to tell by the file name */
+    char *label;                /* CSV: the label column's name or (signed) index; NULL: last */
+    int has_val_split;
+    double val_split;           /* fraction of train held out for validation; default 0 */
+    int has_norm;
+    nb_norm_kind norm;          /* default NB_NORM_NONE */
+    int norm_per_feature;       /* standard / minmax: one (shift, div) per feature */
+    float norm_shift, norm_div; /* NB_NORM_CONST: x' = (x - shift) / div */
+} nb_data_spec;
+
+typedef struct nbi_spec_priv nbi_spec_priv;
+
+typedef struct nb_spec {
+    int has_input;
+    int in_rank;                 /* the shape of one sample */
+    int64_t in_shape[NB_MAX_RANK];
+    int n_layers;                /* layer lines */
+    int has_loss;
+    char loss[24];               /* one of nb_spec_loss_names(); "" when not given */
+    int has_optim;
+    nb_optim_config optim;       /* default: Adam with PyTorch's defaults, lr 1e-3 */
+    int has_schedule;
+    nb_schedule schedule;        /* its base_lr is the optimizer's lr */
+    int has_batch, has_epochs, has_seed;
+    int64_t batch;               /* default 32 */
+    int64_t epochs;              /* default 1 */
+    uint64_t seed;               /* initialises the layers; default 0 */
+    nb_data_spec data;
+    nbi_spec_priv *priv;         /* the layer lines, for nb_spec_build */
+} nb_spec;
+
+/* Parses a spec. `name` names the text in messages ("mlp.spec"); base_dir (may be NULL)
+ * resolves relative data paths. Every line is checked, layers included (the model is built
+ * once, with a check of every shape), so a spec that parses also builds. An error names
+ * name:line:column and says what was expected. */
+nb_status nb_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                        nb_spec **out);
+nb_status nb_spec_read(const char *path, nb_spec **out);
+void nb_spec_free(nb_spec *s); /* NULL is a no-op */
+
+/* The model of the spec's input and layer lines, initialised from s->seed. */
+nb_status nb_spec_build(const nb_spec *s, nb_model **out);
+/* Sets the learning rate of the spec's optimizer (and the base of its schedule): what a
+ * command line's --lr does. */
+nb_status nb_spec_set_lr(nb_spec *s, double lr);
+/* The spec's optimizer over ps, with its schedule attached when it has one. NULL on error. */
+nb_optim *nb_spec_optim(const nb_spec *s, nb_params *ps);
+
+/* Canonical text of the training lines (loss, optimizer, schedule, batch, epochs, seed,
+ * data), each written only if the text set it; with nb_model_spec's architecture before it,
+ * this is a complete spec. snprintf-like: writes at most n bytes, returns the full length
+ * (0 and the error set when out of memory). */
+size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n);
+
+/* The loss names the "loss" line accepts: "cross_entropy", "nll", "mse", "l1" (or "mae"),
+ * "bce", "bce_with_logits" (or "bce_logits"); NULL-terminated. */
+const char *const *nb_spec_loss_names(void);
+
+/* ---- safetensors -------------------------------------------------------------------------
+ * An 8-byte little-endian header length N, N bytes of JSON (an object: "__metadata__" maps
+ * strings to strings; every other key is a tensor with "dtype", "shape" and "data_offsets"
+ * [begin, end) into the data that follows), padded with spaces to a multiple of 8, then the
+ * tensors' little-endian bytes, contiguous, in offset order, with nothing left over. */
+typedef struct nb_safetensors nb_safetensors;
+
+/* Reads and validates a whole file. */
+nb_status nb_safetensors_read(const char *path, nb_safetensors **out);
+/* Validates a buffer, which must outlive the result (tensors point into it). */
+nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
+                               nb_safetensors **out);
+void nb_safetensors_free(nb_safetensors *st);
+
+int nb_safetensors_count(const nb_safetensors *st);
+/* The i-th tensor in the order of the header (NULL out of range). */
+const char *nb_safetensors_name(const nb_safetensors *st, int i);
+/* Index of the tensor with this name, -1 if none. */
+int nb_safetensors_find(const nb_safetensors *st, const char *name);
+/* The dtype as the file spells it ("F32", "BF16", ...), its rank and shape (shape holds
+ * NB_MAX_RANK entries; NULL to skip). Returns the rank, -1 out of range. */
+int nb_safetensors_shape(const nb_safetensors *st, int i, const char **dtype, int64_t *shape);
+/* A copy of tensor i as an array: U8, I8, I16, I32, I64, F32, F64 as they are; F16 and BF16
+ * converted to F32; BOOL as U8. Other dtypes give NB_ERR_UNSUPPORTED. */
+nb_status nb_safetensors_get(const nb_safetensors *st, int i, nb_array *out);
+/* Metadata: the value of a key (NULL if absent), or the i-th pair in header order. */
+const char *nb_safetensors_meta(const nb_safetensors *st, const char *key);
+int nb_safetensors_meta_count(const nb_safetensors *st);
+const char *nb_safetensors_meta_key(const nb_safetensors *st, int i);
+const char *nb_safetensors_meta_value(const nb_safetensors *st, int i);
+
+/* Writes n arrays (names unique, non-empty) and n_meta metadata pairs (meta[2i] the key,
+ * meta[2i + 1] the value), atomically. Arrays of every nb_elem type are written with the
+ * matching safetensors dtype. */
+nb_status nb_safetensors_write(const char *path, int n, const char *const *names,
+                               const nb_array *arrays, int n_meta, const char *const *meta);
+
+/* ---- model files -------------------------------------------------------------------------
+ * A model file is a safetensors file whose tensors are the model's parameters under
+ * PyTorch's nn.Sequential names ("0.weight", "0.bias", "2.weight", ...; a dense layer with an
+ * activation counts as two modules, Linear then the activation) in PyTorch's layout (a dense
+ * weight is stored [out, in], as nn.Linear's), so torch's load_state_dict reads the file
+ * directly into the matching nn.Sequential. The metadata makes the file self-describing:
+ * "format" is "pt", "nabla.format_version" is 1, "nabla.spec" the architecture (and the
+ * training settings when given), and the keys described in docs/model-files.md hold the
+ * normalisation and the optional training state. A checkpoint also holds the optimizer's
+ * state as tensors "optim.<slot>.<parameter name>" (load it in PyTorch with strict=False, or
+ * drop the keys that start with "optim."). */
+#define NB_MODEL_FORMAT_VERSION 1
+
+/* The state of a training run that a checkpoint keeps, so that training resumed from it
+ * continues bit for bit (the fields of train.h's nb_train_state, which the nabla tool copies
+ * in and out). */
+typedef struct nb_run_state {
+    int64_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps taken */
+    nb_rng shuffle_rng;     /* draws each epoch's sample order */
+    nb_rng dropout_rng;     /* draws dropout masks */
+    double best;            /* the monitored metric's best value (NaN: none yet) */
+    int64_t best_epoch;     /* the epoch that reached it (0: none) */
+    int64_t wait;           /* epochs since then without improvement */
+    int stopped;            /* 1: early stopping ended the run */
+} nb_run_state;
+
+typedef struct nb_save_opts {
+    const nb_spec *spec;        /* training settings stored after the architecture */
+    const nb_norm *norm;        /* the input normalisation */
+    const nb_optim *optim;      /* settings, step count, learning rate, schedule, state */
+    const nb_run_state *run;    /* a checkpoint's training state; NULL: none */
+    const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
+    const char *const *classes; /* class names (no newlines), num_classes of them */
+    int num_classes;
+    const char *const *meta;    /* n_meta more key/value pairs (keys not "format" nor "nabla.*") */
+    int n_meta;
+} nb_save_opts;
+
+/* Saves the model (opts may be NULL: the architecture and weights only). Atomic. */
+nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts *opts);
+
+/* What a model file holds besides the weights. */
+typedef struct nb_model_file {
+    int format_version;
+    nb_spec *spec;              /* the stored spec (architecture + training settings) */
+    char *spec_text;
+    nb_norm norm;               /* kind NB_NORM_NONE when none was stored */
+    nb_optim *optim;            /* over the loaded model's parameters, state restored; NULL
+                                   when the file has none. nb_model_file_free frees it unless
+                                   you set this to NULL to keep it. */
+    int has_run;
+    nb_run_state run;           /* a checkpoint's training state, when has_run */
+    char *monitor;              /* NULL when none was stored */
+    char **classes;
+    int num_classes;
+} nb_model_file;
+
+/* Loads a model file written by nb_model_save: builds the model from "nabla.spec" and fills
+ * its parameters. info may be NULL (weights only); otherwise it receives the rest, to be
+ * released with nb_model_file_free. */
+nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info);
+void nb_model_file_free(nb_model_file *info);
+
+/* Fills an existing model's parameters from a safetensors file: each parameter is looked up
+ * under its PyTorch name, then its nabla name ("dense_1.weight"), and must have PyTorch's
+ * shape (F32, F64, F16 or BF16). Extra tensors in the file are ignored. This is how weights
+ * written by PyTorch load into a model built from a spec. */
+nb_status nb_model_load_weights(nb_model *m, const char *path);
+
+/* The PyTorch nn.Sequential name of parameter i of the model's store ("2.weight"). */
+nb_status nb_model_torch_name(const nb_model *m, int i, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

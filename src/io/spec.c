@@ -1,0 +1,802 @@
+/* io/spec.c — the spec format: reading a spec text into an nb_spec, building its model, and
+ * writing the training lines back in canonical form (docs/spec.md is the reference).
+ *
+ * A spec is read line by line. The first line that is not blank or a comment must be
+ * "nabla-spec 1". The architecture lines (input, then one line per layer) are kept as text
+ * and built by nb_spec_build through the layer-kind table (spec_layers.c); parsing builds
+ * them once too, so that every error — a bad number, an unknown option, a shape that does
+ * not fit — is reported while the line it comes from is known. */
+#include "io/spec.h"
+#include "io/io.h"
+#include "nn/nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct layer_line {
+    char *text;
+    size_t len;
+    int line;
+} layer_line;
+
+struct nbi_spec_priv {
+    char *name;          /* the text's name, for messages */
+    layer_line *layers;
+    int n, cap;
+};
+
+static const char *const loss_names[] = {
+    "cross_entropy", "nll", "mse", "l1", "mae", "bce", "bce_with_logits", "bce_logits", NULL,
+};
+
+const char *const *nb_spec_loss_names(void) { return loss_names; }
+
+/* ---- memory --------------------------------------------------------------------------------- */
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s);
+    char *d = nbi_malloc(n + 1);
+    if (d) memcpy(d, s, n + 1);
+    return d;
+}
+
+static void free_data(nb_data_spec *d) {
+    nbi_free(d->train);
+    nbi_free(d->train_labels);
+    nbi_free(d->val);
+    nbi_free(d->val_labels);
+    nbi_free(d->test);
+    nbi_free(d->test_labels);
+    nbi_free(d->label);
+}
+
+void nb_spec_free(nb_spec *s) {
+    if (!s) return;
+    if (s->priv) {
+        for (int i = 0; i < s->priv->n; i++) nbi_free(s->priv->layers[i].text);
+        nbi_free(s->priv->layers);
+        nbi_free(s->priv->name);
+        nbi_free(s->priv);
+    }
+    free_data(&s->data);
+    nbi_free(s);
+}
+
+static nb_status add_layer_line(nb_spec *s, const char *text, size_t len, int line) {
+    nbi_spec_priv *p = s->priv;
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        layer_line *ls = nbi_malloc(sizeof *ls * (size_t)cap);
+        if (!ls) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->name);
+        if (p->n) memcpy(ls, p->layers, sizeof *ls * (size_t)p->n);
+        nbi_free(p->layers);
+        p->layers = ls;
+        p->cap = cap;
+    }
+    char *t = nbi_malloc(len + 1);
+    if (!t) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->name);
+    memcpy(t, text, len);
+    t[len] = 0;
+    p->layers[p->n++] = (layer_line){t, len, line};
+    s->n_layers = p->n;
+    return NB_OK;
+}
+
+/* ---- optimizer and schedule lines ------------------------------------------------------------ */
+
+/* A library message (from an optimizer or schedule check) at the line's position. */
+static nb_status at_line(nbi_line *l, int col, nb_status s) {
+    char msg[768];
+    const char *e = nb_last_error();
+    /* "nb_adam_new: beta1 must be ..." -> "beta1 must be ...": the line says which call */
+    const char *colon = strstr(e, ": ");
+    if (!strncmp(e, "nb_", 3) && colon) e = colon + 2;
+    snprintf(msg, sizeof msg, "%s", e);
+    if (strstr(msg, "out of memory")) s = NB_ERR_NOMEM;
+    l->reported = true;
+    return nbi_error(s, "%s:%d:%d: %s", l->file, l->line, col, msg);
+}
+
+nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
+    const char *kind;
+    nb_status s = nbi_pos_word(l, 0, "an optimizer (sgd, adam, adamw, rmsprop, adagrad)", &kind);
+    if (s != NB_OK) return s;
+    int k = nb_optim_kind_from_name(kind);
+    if (k < 0)
+        return nbi_line_error(l, l->pos[0].col, "unknown optimizer '%s' (expected one of: sgd, "
+                              "adam, adamw, rmsprop, adagrad)", kind);
+    nb_optim_config c = nb_optim_config_default((nb_optim_kind)k, k == NB_OPTIM_RMSPROP ||
+                                                k == NB_OPTIM_ADAGRAD ? 1e-2 : 1e-3);
+    double *lr = NULL;
+    switch (c.kind) {
+    case NB_OPTIM_SGD:
+        lr = &c.u.sgd.lr;
+        s = nbi_opt_double(l, "momentum", "momentum", 0, 0, &c.u.sgd.momentum);
+        if (s == NB_OK) s = nbi_opt_double(l, "dampening", "dampening", 0, 0, &c.u.sgd.dampening);
+        if (s == NB_OK)
+            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.sgd.weight_decay);
+        if (s == NB_OK) s = nbi_opt_bool(l, "nesterov", &c.u.sgd.nesterov);
+        break;
+    case NB_OPTIM_ADAM:
+    case NB_OPTIM_ADAMW:
+        lr = &c.u.adam.lr;
+        s = nbi_opt_double(l, "beta1", "beta1", 0, 0, &c.u.adam.beta1);
+        if (s == NB_OK) s = nbi_opt_double(l, "beta2", "beta2", 0, 0, &c.u.adam.beta2);
+        if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.adam.eps);
+        if (s == NB_OK)
+            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.adam.weight_decay);
+        if (s == NB_OK) s = nbi_opt_bool(l, "amsgrad", &c.u.adam.amsgrad);
+        break;
+    case NB_OPTIM_RMSPROP:
+        lr = &c.u.rmsprop.lr;
+        s = nbi_opt_double(l, "alpha", "alpha", 0, 0, &c.u.rmsprop.alpha);
+        if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.rmsprop.eps);
+        if (s == NB_OK)
+            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0,
+                               &c.u.rmsprop.weight_decay);
+        if (s == NB_OK) s = nbi_opt_double(l, "momentum", "momentum", 0, 0, &c.u.rmsprop.momentum);
+        if (s == NB_OK) s = nbi_opt_bool(l, "centered", &c.u.rmsprop.centered);
+        break;
+    case NB_OPTIM_ADAGRAD:
+        lr = &c.u.adagrad.lr;
+        s = nbi_opt_double(l, "lr_decay", "lr_decay", 0, 0, &c.u.adagrad.lr_decay);
+        if (s == NB_OK)
+            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0,
+                               &c.u.adagrad.weight_decay);
+        if (s == NB_OK)
+            s = nbi_opt_double(l, "initial_accumulator_value", "initial_accumulator_value", 0,
+                               0, &c.u.adagrad.initial_accumulator_value);
+        if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.adagrad.eps);
+        break;
+    case NB_OPTIM_KIND_COUNT:
+        break;
+    }
+    if (s == NB_OK) s = nbi_opt_double(l, "lr", "the learning rate", 0, 0, lr);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    if (s != NB_OK) return s;
+    /* The optimizer's own checks (beta1 < 1, Nesterov's conditions), on an empty store. */
+    nb_params *ps = nb_params_new();
+    if (!ps) return at_line(l, l->kind.col, NB_ERR_NOMEM);
+    nb_optim *o = nb_optim_new(ps, &c);
+    if (!o) s = at_line(l, l->pos[0].col, NB_ERR_FORMAT);
+    nb_optim_free(o);
+    nb_params_free(ps);
+    if (s == NB_OK) *out = c;
+    return s;
+}
+
+/* An option the line must have (PyTorch's schedulers have no default for it either). */
+static nb_status required(nbi_line *l, const char *key, const char *form) {
+    if (nbi_opt_col(l, key)) return NB_OK;
+    return nbi_line_error(l, l->end_col, "schedule %s needs %s=%s", l->pos[0].s, key, form);
+}
+
+nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
+    const char *kind;
+    nb_status s = nbi_pos_word(l, 0, "a schedule (constant, step, multistep, exponential, "
+                               "cosine, linear)", &kind);
+    if (s != NB_OK) return s;
+    nb_schedule sc;
+    int64_t step_size = 1, t_max = 1, total = 5, warm = 0, ms[NB_SCHEDULE_MAX_MILESTONES];
+    double gamma = 0.1, eta_min = 0.0, sf = 1.0 / 3.0, ef = 1.0, wsf = 1.0 / 3.0;
+    int nms = 0;
+    if (!strcmp(kind, "constant")) {
+        sc = nb_schedule_constant(0.0);
+    } else if (!strcmp(kind, "step")) {
+        s = required(l, "step_size", "STEPS");
+        if (s == NB_OK) s = nbi_opt_int(l, "step_size", "step_size", 1, 0, &step_size);
+        if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
+        sc = nb_schedule_step(0.0, step_size, gamma);
+    } else if (!strcmp(kind, "multistep")) {
+        s = required(l, "milestones", "STEP,STEP,...");
+        if (s == NB_OK)
+            s = nbi_opt_ints(l, "milestones", "milestones", 1, ms, NB_SCHEDULE_MAX_MILESTONES, &nms);
+        if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
+        sc = nb_schedule_multistep(0.0, ms, nms, gamma);
+    } else if (!strcmp(kind, "exponential")) {
+        s = required(l, "gamma", "FACTOR");
+        if (s == NB_OK) s = nbi_opt_double(l, "gamma", "gamma", 0, 0, &gamma);
+        sc = nb_schedule_exponential(0.0, gamma);
+    } else if (!strcmp(kind, "cosine")) {
+        s = required(l, "t_max", "STEPS");
+        if (s == NB_OK) s = nbi_opt_int(l, "t_max", "t_max (steps of the half period)", 1, 0, &t_max);
+        if (s == NB_OK) s = nbi_opt_double(l, "eta_min", "eta_min", 0, 0, &eta_min);
+        sc = nb_schedule_cosine(0.0, t_max, eta_min);
+    } else if (!strcmp(kind, "linear")) {
+        s = nbi_opt_double(l, "start_factor", "start_factor", 0, 0, &sf);
+        if (s == NB_OK) s = nbi_opt_double(l, "end_factor", "end_factor", 0, 0, &ef);
+        if (s == NB_OK) s = nbi_opt_int(l, "total_iters", "total_iters", 1, 0, &total);
+        sc = nb_schedule_linear(0.0, sf, ef, total);
+    } else {
+        return nbi_line_error(l, l->pos[0].col, "unknown schedule '%s' (expected one of: "
+                              "constant, step, multistep, exponential, cosine, linear)", kind);
+    }
+    if (s == NB_OK) s = nbi_opt_int(l, "warmup", "warmup (steps)", 1, 0, &warm);
+    if (s == NB_OK)
+        s = nbi_opt_double(l, "warmup_start_factor", "warmup_start_factor", 0, 1, &wsf);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    if (s != NB_OK) return s;
+    if (warm > 0) sc = nb_schedule_warmup(sc, warm, wsf);
+    if (nb_schedule_check(&sc) != NB_OK) return at_line(l, l->pos[0].col, NB_ERR_FORMAT);
+    *out = sc;
+    return NB_OK;
+}
+
+/* " key=value" for a double that differs from the default. */
+static void opt_d(nbi_text *t, const char *key, double v, double def) {
+    if (v == def) return;
+    nbi_text_printf(t, " %s=", key);
+    nbi_text_double(t, v);
+}
+
+void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *t) {
+    nb_optim_config d = nb_optim_config_default(c->kind, 0.0);
+    nbi_text_printf(t, "optimizer %s lr=", nb_optim_kind_name(c->kind));
+    switch (c->kind) {
+    case NB_OPTIM_SGD:
+        nbi_text_double(t, c->u.sgd.lr);
+        opt_d(t, "momentum", c->u.sgd.momentum, d.u.sgd.momentum);
+        opt_d(t, "dampening", c->u.sgd.dampening, d.u.sgd.dampening);
+        opt_d(t, "weight_decay", c->u.sgd.weight_decay, d.u.sgd.weight_decay);
+        if (c->u.sgd.nesterov) nbi_text_puts(t, " nesterov=true");
+        break;
+    case NB_OPTIM_ADAM:
+    case NB_OPTIM_ADAMW:
+        nbi_text_double(t, c->u.adam.lr);
+        opt_d(t, "beta1", c->u.adam.beta1, d.u.adam.beta1);
+        opt_d(t, "beta2", c->u.adam.beta2, d.u.adam.beta2);
+        opt_d(t, "eps", c->u.adam.eps, d.u.adam.eps);
+        opt_d(t, "weight_decay", c->u.adam.weight_decay, d.u.adam.weight_decay);
+        if (c->u.adam.amsgrad) nbi_text_puts(t, " amsgrad=true");
+        break;
+    case NB_OPTIM_RMSPROP:
+        nbi_text_double(t, c->u.rmsprop.lr);
+        opt_d(t, "alpha", c->u.rmsprop.alpha, d.u.rmsprop.alpha);
+        opt_d(t, "eps", c->u.rmsprop.eps, d.u.rmsprop.eps);
+        opt_d(t, "weight_decay", c->u.rmsprop.weight_decay, d.u.rmsprop.weight_decay);
+        opt_d(t, "momentum", c->u.rmsprop.momentum, d.u.rmsprop.momentum);
+        if (c->u.rmsprop.centered) nbi_text_puts(t, " centered=true");
+        break;
+    case NB_OPTIM_ADAGRAD:
+        nbi_text_double(t, c->u.adagrad.lr);
+        opt_d(t, "lr_decay", c->u.adagrad.lr_decay, d.u.adagrad.lr_decay);
+        opt_d(t, "weight_decay", c->u.adagrad.weight_decay, d.u.adagrad.weight_decay);
+        opt_d(t, "initial_accumulator_value", c->u.adagrad.initial_accumulator_value,
+              d.u.adagrad.initial_accumulator_value);
+        opt_d(t, "eps", c->u.adagrad.eps, d.u.adagrad.eps);
+        break;
+    case NB_OPTIM_KIND_COUNT:
+        break;
+    }
+}
+
+void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *t) {
+    nbi_text_puts(t, "schedule ");
+    switch (s->kind) {
+    case NB_SCHED_CONSTANT:
+        nbi_text_puts(t, "constant");
+        break;
+    case NB_SCHED_STEP:
+        nbi_text_printf(t, "step step_size=%lld gamma=", (long long)s->step_size);
+        nbi_text_double(t, s->gamma);
+        break;
+    case NB_SCHED_MULTISTEP:
+        nbi_text_puts(t, "multistep milestones=");
+        for (int i = 0; i < s->n_milestones; i++)
+            nbi_text_printf(t, "%s%lld", i ? "," : "", (long long)s->milestones[i]);
+        nbi_text_puts(t, " gamma=");
+        nbi_text_double(t, s->gamma);
+        break;
+    case NB_SCHED_EXPONENTIAL:
+        nbi_text_puts(t, "exponential gamma=");
+        nbi_text_double(t, s->gamma);
+        break;
+    case NB_SCHED_COSINE:
+        nbi_text_printf(t, "cosine t_max=%lld eta_min=", (long long)s->t_max);
+        nbi_text_double(t, s->eta_min);
+        break;
+    case NB_SCHED_LINEAR:
+        nbi_text_puts(t, "linear start_factor=");
+        nbi_text_double(t, s->start_factor);
+        nbi_text_puts(t, " end_factor=");
+        nbi_text_double(t, s->end_factor);
+        nbi_text_printf(t, " total_iters=%lld", (long long)s->total_iters);
+        break;
+    }
+    if (s->warmup_steps > 0) {
+        nbi_text_printf(t, " warmup=%lld warmup_start_factor=", (long long)s->warmup_steps);
+        nbi_text_double(t, s->warmup_start_factor);
+    }
+}
+
+/* ---- the data line ------------------------------------------------------------------------- */
+
+/* path, or base_dir/path when path is relative. */
+static nb_status resolve(nbi_line *l, const char *base_dir, const char *path, char **out) {
+    nbi_text t;
+    nbi_text_init(&t);
+    if (base_dir && base_dir[0] && path[0] != '/') {
+        nbi_text_puts(&t, base_dir);
+        if (base_dir[strlen(base_dir) - 1] != '/') nbi_text_puts(&t, "/");
+    }
+    nbi_text_puts(&t, path);
+    nb_status s = nbi_text_status(&t, l->file);
+    if (s == NB_OK) {
+        *out = dup_str(nbi_text_str(&t));
+        if (!*out) s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", l->file);
+    }
+    nbi_text_free(&t);
+    return s;
+}
+
+static nb_status data_path(nbi_line *l, const char *key, const char *base_dir, char **field) {
+    const char *v = NULL;
+    nb_status s = nbi_opt_str(l, key, &v);
+    if (s != NB_OK || !v) return s;
+    if (*field)
+        return nbi_line_error(l, nbi_opt_col(l, key), "'%s' was already given on an earlier "
+                              "data line", key);
+    return resolve(l, base_dir, v, field);
+}
+
+static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
+    const char *v = NULL;
+    nb_status s = nbi_opt_str(l, "normalize", &v);
+    if (s != NB_OK || !v) return s;
+    int col = nbi_opt_col(l, "normalize");
+    double a = 0, b = 0;
+    char word[32];
+    size_t wl = strcspn(v, ":");
+    const char *rest = v[wl] ? v + wl + 1 : NULL;
+    if (wl >= sizeof word) wl = sizeof word - 1;
+    memcpy(word, v, wl);
+    word[wl] = 0;
+    d->has_norm = 1;
+    d->norm_per_feature = 0;
+    if (!strcmp(word, "none") && !rest) {
+        d->norm = NB_NORM_NONE;
+    } else if (!strcmp(word, "scale") && rest) {
+        if (!nbi_tok_to_double(l, rest, &b) || !((float)b != 0.0f) || !isfinite((float)b))
+            return nbi_line_error(l, col, "expected scale:D with a non-zero number D (x' = "
+                                  "x / D), got '%s'", v);
+        d->norm = NB_NORM_CONST;
+        d->norm_shift = 0.0f;
+        d->norm_div = (float)b;
+    } else if (!strcmp(word, "const") && rest) {
+        char num[64];
+        size_t al = strcspn(rest, ":");
+        if (al >= sizeof num || !rest[al]) al = sizeof num; /* forces the error below */
+        bool ok = al < sizeof num;
+        if (ok) {
+            memcpy(num, rest, al);
+            num[al] = 0;
+            ok = nbi_tok_to_double(l, num, &a) && nbi_tok_to_double(l, rest + al + 1, &b) &&
+                 (float)b != 0.0f && isfinite((float)a) && isfinite((float)b);
+        }
+        if (!ok)
+            return nbi_line_error(l, col, "expected const:SHIFT:DIV with DIV non-zero (x' = "
+                                  "(x - SHIFT) / DIV), got '%s'", v);
+        d->norm = NB_NORM_CONST;
+        d->norm_shift = (float)a;
+        d->norm_div = (float)b;
+    } else if ((!strcmp(word, "standard") || !strcmp(word, "minmax")) &&
+               (!rest || !strcmp(rest, "per_feature") || !strcmp(rest, "per-feature"))) {
+        d->norm = word[0] == 's' ? NB_NORM_STANDARD : NB_NORM_MINMAX;
+        d->norm_per_feature = rest != NULL;
+    } else {
+        return nbi_line_error(l, col, "unknown normalisation '%s' (expected none, scale:D, "
+                              "const:SHIFT:DIV, standard, standard:per_feature, minmax or "
+                              "minmax:per_feature)", v);
+    }
+    return NB_OK;
+}
+
+static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) {
+    static const char *const keys[] = {"train", "train_labels", "val", "val_labels",
+                                       "test", "test_labels"};
+    char **fields[] = {&d->train, &d->train_labels, &d->val, &d->val_labels, &d->test,
+                       &d->test_labels};
+    nb_status s = NB_OK;
+    for (int i = 0; i < 6 && s == NB_OK; i++) s = data_path(l, keys[i], base_dir, fields[i]);
+    const char *fmt = NULL, *label = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "format", &fmt);
+    if (s == NB_OK && fmt) {
+        if (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "csv"))
+            return nbi_line_error(l, nbi_opt_col(l, "format"), "unknown data format '%s' "
+                                  "(expected idx, npy or csv)", fmt);
+        snprintf(d->format, sizeof d->format, "%s", fmt);
+    }
+    if (s == NB_OK) s = nbi_opt_str(l, "label", &label);
+    if (s == NB_OK && label) {
+        nbi_free(d->label);
+        d->label = dup_str(label);
+        if (!d->label) s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", l->file);
+    }
+    double vs = -1.0;
+    if (s == NB_OK) s = nbi_opt_double(l, "val_split", "val_split (a fraction)", 0, 1, &vs);
+    if (s == NB_OK && vs >= 0.0) {
+        if (vs >= 1.0)
+            return nbi_line_error(l, nbi_opt_col(l, "val_split"), "val_split must be in "
+                                  "[0, 1), got %g", vs);
+        d->has_val_split = 1;
+        d->val_split = vs;
+    }
+    if (s == NB_OK) s = parse_norm(l, d);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    return s;
+}
+
+static void data_text(const nb_data_spec *d, nbi_text *t) {
+    const char *keys[] = {"train", "train_labels", "val", "val_labels", "test", "test_labels",
+                          "label"};
+    const char *vals[] = {d->train, d->train_labels, d->val, d->val_labels, d->test,
+                          d->test_labels, d->label};
+    size_t start = t->len;
+    for (int i = 0; i < 7; i++) {
+        if (!vals[i]) continue;
+        nbi_text_printf(t, " %s=", keys[i]);
+        nbi_text_value(t, vals[i]);
+    }
+    if (d->format[0]) nbi_text_printf(t, " format=%s", d->format);
+    if (d->has_val_split) {
+        nbi_text_puts(t, " val_split=");
+        nbi_text_double(t, d->val_split);
+    }
+    if (d->has_norm) {
+        nbi_text_puts(t, " normalize=");
+        switch (d->norm) {
+        case NB_NORM_NONE: nbi_text_puts(t, "none"); break;
+        case NB_NORM_CONST:
+            if (d->norm_shift == 0.0f) {
+                nbi_text_puts(t, "scale:");
+            } else {
+                nbi_text_puts(t, "const:");
+                nbi_text_float(t, d->norm_shift);
+                nbi_text_puts(t, ":");
+            }
+            nbi_text_float(t, d->norm_div);
+            break;
+        case NB_NORM_STANDARD:
+        case NB_NORM_MINMAX:
+            nbi_text_puts(t, d->norm == NB_NORM_STANDARD ? "standard" : "minmax");
+            if (d->norm_per_feature) nbi_text_puts(t, ":per_feature");
+            break;
+        }
+    }
+    if (t->len == start) return;
+    /* "data" goes before the options written above */
+    nbi_text tmp;
+    nbi_text_init(&tmp);
+    nbi_text_puts(&tmp, "data");
+    nbi_text_put(&tmp, nbi_text_str(t) + start, t->len - start);
+    nbi_text_puts(&tmp, "\n");
+    t->len = start;
+    if (!t->oom) t->buf[start] = 0;
+    nbi_text_put(t, nbi_text_str(&tmp), tmp.len);
+    if (tmp.oom) t->oom = true;
+    nbi_text_free(&tmp);
+}
+
+void nbi_spec_training_text(const nb_spec *s, nbi_text *t) {
+    if (s->has_loss) nbi_text_printf(t, "loss %s\n", s->loss);
+    if (s->has_optim) {
+        nbi_spec_optim_text(&s->optim, t);
+        nbi_text_puts(t, "\n");
+    }
+    if (s->has_schedule) {
+        nbi_spec_schedule_text(&s->schedule, t);
+        nbi_text_puts(t, "\n");
+    }
+    if (s->has_batch) nbi_text_printf(t, "batch %lld\n", (long long)s->batch);
+    if (s->has_epochs) nbi_text_printf(t, "epochs %lld\n", (long long)s->epochs);
+    if (s->has_seed) nbi_text_printf(t, "seed %llu\n", (unsigned long long)s->seed);
+    data_text(&s->data, t);
+}
+
+size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n) {
+    if (!s) {
+        nbi_error(NB_ERR_ARG, "nb_spec_training_text: spec is NULL");
+        return 0;
+    }
+    nbi_text t;
+    nbi_text_init(&t);
+    nbi_spec_training_text(s, &t);
+    if (nbi_text_status(&t, "nb_spec_training_text") != NB_OK) {
+        nbi_text_free(&t);
+        return 0;
+    }
+    size_t len = t.len;
+    if (buf && n) {
+        size_t k = len < n - 1 ? len : n - 1;
+        memcpy(buf, nbi_text_str(&t), k);
+        buf[k] = 0;
+    }
+    nbi_text_free(&t);
+    return len;
+}
+
+/* ---- the reader -------------------------------------------------------------------------- */
+
+typedef struct reader {
+    nb_spec *s;
+    const char *base_dir;
+    int line_of[8]; /* where each single line was: input, loss, optimizer, schedule, batch,
+                       epochs, seed, the header */
+} reader;
+
+enum { L_INPUT, L_LOSS, L_OPTIM, L_SCHED, L_BATCH, L_EPOCHS, L_SEED };
+
+static nb_status once(reader *r, nbi_line *l, int which) {
+    if (r->line_of[which])
+        return nbi_line_error(l, l->kind.col, "a second '%s' line (the first is line %d)",
+                              l->kind.s, r->line_of[which]);
+    r->line_of[which] = l->line;
+    return NB_OK;
+}
+
+static nb_status parse_input(nb_spec *s, nbi_line *l) {
+    if (l->n_pos == 1 && !strcmp(l->pos[0].s, "scalar")) {
+        s->in_rank = 0;
+    } else {
+        if (l->n_pos == 0)
+            return nbi_line_error(l, l->end_col, "expected the shape of one sample after "
+                                  "'input' (e.g. 'input 784' or 'input 1 28 28')");
+        if (l->n_pos > NB_MAX_RANK - 1)
+            return nbi_line_error(l, l->pos[NB_MAX_RANK - 1].col, "a sample has at most %d "
+                                  "dimensions", NB_MAX_RANK - 1);
+        for (int i = 0; i < l->n_pos; i++) {
+            nb_status st = nbi_pos_int(l, i, "a dimension of the input", 1, &s->in_shape[i]);
+            if (st != NB_OK) return st;
+        }
+        s->in_rank = l->n_pos;
+    }
+    s->has_input = 1;
+    return nbi_line_done(l, l->n_pos);
+}
+
+static nb_status parse_count(nbi_line *l, const char *what, int64_t *out) {
+    nb_status s = nbi_pos_int(l, 0, what, 1, out);
+    return s != NB_OK ? s : nbi_line_done(l, 1);
+}
+
+static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len) {
+    nb_spec *s = r->s;
+    const char *k = l->kind.s;
+    nb_status st;
+    if (!strcmp(k, "nabla-spec"))
+        return nbi_line_error(l, l->kind.col, "a second 'nabla-spec' line");
+    if (!strcmp(k, "input")) {
+        if ((st = once(r, l, L_INPUT)) != NB_OK) return st;
+        if (s->n_layers)
+            return nbi_line_error(l, l->kind.col, "the input line must come before the first "
+                                  "layer (line %d)", s->priv->layers[0].line);
+        return parse_input(s, l);
+    }
+    if (!strcmp(k, "loss")) {
+        if ((st = once(r, l, L_LOSS)) != NB_OK) return st;
+        const char *name;
+        if ((st = nbi_pos_word(l, 0, "a loss name", &name)) != NB_OK) return st;
+        bool ok = false;
+        for (int i = 0; loss_names[i]; i++) ok = ok || !strcmp(loss_names[i], name);
+        if (!ok)
+            return nbi_line_error(l, l->pos[0].col, "unknown loss '%s' (expected one of: "
+                                  "cross_entropy, nll, mse, l1 (or mae), bce, bce_with_logits "
+                                  "(or bce_logits))", name);
+        snprintf(s->loss, sizeof s->loss, "%s", name);
+        s->has_loss = 1;
+        return nbi_line_done(l, 1);
+    }
+    if (!strcmp(k, "optimizer")) {
+        if ((st = once(r, l, L_OPTIM)) != NB_OK) return st;
+        s->has_optim = 1;
+        return nbi_spec_parse_optim(l, &s->optim);
+    }
+    if (!strcmp(k, "schedule")) {
+        if ((st = once(r, l, L_SCHED)) != NB_OK) return st;
+        s->has_schedule = 1;
+        return nbi_spec_parse_schedule(l, &s->schedule);
+    }
+    if (!strcmp(k, "batch")) {
+        if ((st = once(r, l, L_BATCH)) != NB_OK) return st;
+        s->has_batch = 1;
+        return parse_count(l, "the batch size", &s->batch);
+    }
+    if (!strcmp(k, "epochs")) {
+        if ((st = once(r, l, L_EPOCHS)) != NB_OK) return st;
+        s->has_epochs = 1;
+        return parse_count(l, "the number of epochs", &s->epochs);
+    }
+    if (!strcmp(k, "seed")) {
+        if ((st = once(r, l, L_SEED)) != NB_OK) return st;
+        int64_t v;
+        if ((st = nbi_pos_int(l, 0, "the seed", 0, &v)) != NB_OK) return st;
+        s->seed = (uint64_t)v;
+        s->has_seed = 1;
+        return nbi_line_done(l, 1);
+    }
+    if (!strcmp(k, "data")) return parse_data(l, r->base_dir, &s->data);
+    /* A layer: kept as text, built (and so checked) at the end. */
+    bool known = nbi_spec_is_layer(k);
+    if (!known) {
+        char kinds[256];
+        nbi_spec_layer_kinds(kinds, sizeof kinds);
+        return nbi_line_error(l, l->kind.col, "unknown line '%s' (expected a layer — %s — or "
+                              "one of: input, loss, optimizer, schedule, batch, epochs, seed, "
+                              "data)", k, kinds);
+    }
+    if (!s->has_input)
+        return nbi_line_error(l, l->kind.col, "a layer before the input line: start the model "
+                              "with 'input <shape of one sample>', e.g. 'input 784'");
+    return add_layer_line(s, text, len, l->line);
+}
+
+/* The header line: "nabla-spec <version>". */
+static nb_status parse_header(nbi_line *l) {
+    if (strcmp(l->kind.s, "nabla-spec") != 0)
+        return nbi_line_error(l, l->kind.col, "expected 'nabla-spec 1' as the first line, got "
+                              "'%s'", l->kind.s);
+    int64_t v;
+    nb_status s = nbi_pos_int(l, 0, "the format version", 1, &v);
+    if (s != NB_OK) return s;
+    if (v != NB_SPEC_VERSION) {
+        nbi_line_error(l, l->pos[0].col, "spec format version %lld is not supported: this "
+                       "nabla reads version %d", (long long)v, NB_SPEC_VERSION);
+        return NB_ERR_UNSUPPORTED;
+    }
+    return nbi_line_done(l, 1);
+}
+
+nb_status nb_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                        nb_spec **out) {
+    return nbi_spec_parse(text, len, name, base_dir, 0, out);
+}
+
+nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                         int64_t limit, nb_spec **out) {
+    if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_parse: out is NULL");
+    *out = NULL;
+    if (!text && len) return nbi_error(NB_ERR_ARG, "nb_spec_parse: text is NULL");
+    if (!name) name = "spec";
+    nb_spec *s = nbi_malloc(sizeof *s);
+    if (!s) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
+    memset(s, 0, sizeof *s);
+    s->priv = nbi_malloc(sizeof *s->priv);
+    if (!s->priv || !(memset(s->priv, 0, sizeof *s->priv), s->priv->name = dup_str(name))) {
+        nb_spec_free(s);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
+    }
+    s->optim = nb_optim_config_default(NB_OPTIM_ADAM, 1e-3);
+    s->batch = 32;
+    s->epochs = 1;
+
+    reader r = {.s = s, .base_dir = base_dir};
+    bool header = false;
+    nb_status st = NB_OK;
+    size_t pos = 0;
+    int line = 0;
+    while (st == NB_OK && pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        line++;
+        nbi_line l;
+        st = nbi_line_split(&l, s->priv->name, line, text + pos, end - pos);
+        if (st == NB_OK && l.kind.s) {
+            if (!header) {
+                st = parse_header(&l);
+                header = true;
+            } else {
+                st = parse_line(&r, &l, text + pos, end - pos);
+            }
+        }
+        nbi_line_free(&l);
+        pos = end + 1;
+    }
+    if (st == NB_OK && !header)
+        st = nbi_error(NB_ERR_FORMAT, "%s: empty spec: the first line must be 'nabla-spec 1'",
+                       name);
+    if (st == NB_OK && s->has_schedule) {
+        nb_optim_config *c = &s->optim;
+        s->schedule.base_lr = c->kind == NB_OPTIM_SGD       ? c->u.sgd.lr
+                              : c->kind == NB_OPTIM_RMSPROP ? c->u.rmsprop.lr
+                              : c->kind == NB_OPTIM_ADAGRAD ? c->u.adagrad.lr
+                                                            : c->u.adam.lr;
+    }
+    if (st == NB_OK && s->has_input) {
+        nb_model *m = NULL;
+        st = nbi_spec_build(s, limit, &m);
+        nb_model_free(m);
+    }
+    if (st != NB_OK) {
+        nb_spec_free(s);
+        return st;
+    }
+    *out = s;
+    return NB_OK;
+}
+
+nb_status nb_spec_read(const char *path, nb_spec **out) {
+    if (out) *out = NULL;
+    unsigned char *buf;
+    size_t len;
+    nb_status s = nbi_read_file(path, "spec", &buf, &len);
+    if (s != NB_OK) return s;
+    /* relative data paths are relative to the spec file's directory */
+    char *dir = dup_str(path);
+    if (!dir) {
+        nbi_free(buf);
+        return nbi_error(NB_ERR_NOMEM, "spec '%s': out of memory", path);
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    else
+        dir[0] = 0;
+    s = nb_spec_parse((const char *)buf, len, path, dir, out);
+    nbi_free(dir);
+    nbi_free(buf);
+    return s;
+}
+
+nb_status nb_spec_build(const nb_spec *s, nb_model **out) {
+    return nbi_spec_build(s, 0, out);
+}
+
+nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
+    if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_build: out is NULL");
+    *out = NULL;
+    if (!s) return nbi_error(NB_ERR_ARG, "nb_spec_build: spec is NULL");
+    if (!s->has_input)
+        return nbi_error(NB_ERR_FORMAT, "%s: the spec has no 'input' line, so it describes no "
+                         "model (add e.g. 'input 784' and the layers)", s->priv->name);
+    nb_model *m = nb_model_new(s->in_rank, s->in_shape, s->seed);
+    if (!m) return NB_ERR_NOMEM;
+    nb_model_params(m)->limit = limit;
+    nb_status st = NB_OK;
+    for (int i = 0; i < s->priv->n && st == NB_OK; i++) {
+        const layer_line *ll = &s->priv->layers[i];
+        nbi_line l;
+        st = nbi_line_split(&l, s->priv->name, ll->line, ll->text, ll->len);
+        bool known = false;
+        if (st == NB_OK) st = nbi_spec_layer(m, &l, &known);
+        NBI_ASSERT(st != NB_OK || known);
+        nbi_line_free(&l);
+    }
+    nb_model_params(m)->limit = 0;
+    if (st != NB_OK) {
+        nb_model_free(m);
+        return st;
+    }
+    *out = m;
+    return NB_OK;
+}
+
+nb_status nb_spec_set_lr(nb_spec *s, double lr) {
+    if (!s) return nbi_error(NB_ERR_ARG, "nb_spec_set_lr: spec is NULL");
+    if (!(lr >= 0.0) || lr > 1e300)
+        return nbi_error(NB_ERR_ARG, "nb_spec_set_lr: the learning rate must be finite and "
+                         ">= 0, got %g", lr);
+    nb_optim_config *c = &s->optim;
+    switch (c->kind) {
+    case NB_OPTIM_SGD: c->u.sgd.lr = lr; break;
+    case NB_OPTIM_RMSPROP: c->u.rmsprop.lr = lr; break;
+    case NB_OPTIM_ADAGRAD: c->u.adagrad.lr = lr; break;
+    default: c->u.adam.lr = lr; break;
+    }
+    s->has_optim = 1;
+    s->schedule.base_lr = lr;
+    return NB_OK;
+}
+
+nb_optim *nb_spec_optim(const nb_spec *s, nb_params *ps) {
+    if (!s) {
+        nbi_error(NB_ERR_ARG, "nb_spec_optim: spec is NULL");
+        return NULL;
+    }
+    nb_optim *o = nb_optim_new(ps, &s->optim);
+    if (o && s->has_schedule && nb_optim_set_schedule(o, &s->schedule) != NB_OK) {
+        nb_optim_free(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,114 @@
+/* io/spec.h — internals of the spec reader: one line split into tokens, and the getters a
+ * line's parser uses to read its arguments, each of which reports a bad value as
+ * "file:line:column: expected ..., got '...'".
+ *
+ * A line is its kind (the first word), positional arguments, and key=value options (a value
+ * may be written in double quotes, with \" and \\ inside). Keys are matched with '-' and
+ * '_' the same (val-split is val_split). A parser asks for what it knows; nbi_line_done then
+ * reports whatever it did not ask for (an unknown option, naming the ones it accepts, or an
+ * extra positional argument). */
+#ifndef NBI_IO_SPEC_H
+#define NBI_IO_SPEC_H
+
+#include "base/base.h"
+#include "nabla/io.h"
+#include "nabla/nn.h"
+
+#define NBI_LINE_MAX_TOKENS 64
+#define NBI_LINE_MAX_KEYS 24
+
+typedef struct nbi_tok {
+    const char *s; /* NUL-terminated, unescaped (in the line's scratch buffer) */
+    int col;       /* 1-based byte column in the line */
+} nbi_tok;
+
+typedef struct nbi_opt {
+    nbi_tok key, val;
+    bool used;
+} nbi_opt;
+
+typedef struct nbi_line {
+    const char *file; /* for messages */
+    int line;
+    int end_col;      /* the column just after the last character */
+    nbi_tok kind;
+    nbi_tok pos[NBI_LINE_MAX_TOKENS];
+    int n_pos;
+    nbi_opt opt[NBI_LINE_MAX_TOKENS];
+    int n_opt;
+    char *scratch;
+    const char *known[NBI_LINE_MAX_KEYS]; /* the option keys asked for, for messages */
+    int n_known;
+    bool reported;                        /* a positioned error was set */
+    void *c_locale;                       /* number parsing's cache */
+} nbi_line;
+
+/* Splits text[0..n) (one line, no newline) into l. A line that is blank or a comment gets
+ * l->kind.s == NULL. Errors (an unterminated quote, a repeated option, too many tokens) are
+ * positioned. Release with nbi_line_free, even after an error. */
+nb_status nbi_line_split(nbi_line *l, const char *file, int line, const char *text, size_t n);
+void nbi_line_free(nbi_line *l);
+
+/* "file:line:col: " + the message, as the calling thread's error (NB_ERR_FORMAT). */
+nb_status nbi_line_error(nbi_line *l, int col, const char *fmt, ...) NBI_PRINTF(3, 4);
+
+/* Positional argument i (0 is the first after the kind). */
+bool nbi_pos_has(const nbi_line *l, int i);
+/* A required integer >= lo; `what` is "the number of units". */
+nb_status nbi_pos_int(nbi_line *l, int i, const char *what, int64_t lo, int64_t *out);
+/* A required word; `what` names it for the message when it is missing. */
+nb_status nbi_pos_word(nbi_line *l, int i, const char *what, const char **out);
+
+/* Options: each leaves *out as it is when the key is absent. */
+nb_status nbi_opt_int(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t hi,
+                      int64_t *out);
+/* A finite number >= lo (and <= hi when hi > lo). */
+nb_status nbi_opt_double(nbi_line *l, const char *key, const char *what, double lo, double hi,
+                         double *out);
+nb_status nbi_opt_float(nbi_line *l, const char *key, const char *what, double lo, double hi,
+                        float *out);
+nb_status nbi_opt_bool(nbi_line *l, const char *key, int *out);
+nb_status nbi_opt_str(nbi_line *l, const char *key, const char **out);
+/* A comma-separated list of at most max integers >= lo ("2,3"); *count gets their number. */
+nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo,
+                       int64_t *out, int max, int *count);
+/* An initialiser: zeros, constant:A, uniform:A:B, normal:MEAN:STD, xavier_uniform[:GAIN],
+ * xavier_normal, kaiming_uniform, kaiming_normal (glorot_* and he_* are the same). */
+nb_status nbi_opt_init(nbi_line *l, const char *key, nb_init *out);
+
+/* An activation name ("relu"; "none", "linear" and "identity" are NB_ACT_NONE) in token t. */
+nb_status nbi_tok_activation(nbi_line *l, const nbi_tok *t, nb_activation *out);
+/* The column of option key's value (0 if absent). */
+int nbi_opt_col(const nbi_line *l, const char *key);
+/* Reports an option the parser did not ask for, or a positional argument beyond max_pos. */
+nb_status nbi_line_done(nbi_line *l, int max_pos);
+
+/* Number parsing for tokens: strict decimal, locale-independent. */
+bool nbi_tok_to_int(const char *s, int64_t *out);
+bool nbi_tok_to_double(nbi_line *l, const char *s, double *out);
+
+/* nb_spec_parse and nb_spec_build with a bound on the model's size: limit > 0 refuses a model
+ * of more than `limit` parameters (before allocating them), for specs from untrusted files. */
+nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                         int64_t limit, nb_spec **out);
+nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out);
+
+/* ---- layer lines (spec_layers.c) --------------------------------------------------------- */
+
+/* Builds the layer of line l onto m: the layer-kind table's parser for l->kind. false in
+ * *known when the kind is not a layer kind (nothing is reported then). */
+nb_status nbi_spec_layer(nb_model *m, nbi_line *l, bool *known);
+bool nbi_spec_is_layer(const char *kind);
+/* The layer kinds, comma-separated, for messages. */
+void nbi_spec_layer_kinds(char *buf, size_t n);
+
+/* The optimizer and schedule lines' readers and writers, shared with the model files (which
+ * store the optimizer as its spec line). */
+nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out);
+nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out);
+void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *out);
+/* nb_spec_training_text into a growing text (out of memory is the text's status). */
+void nbi_spec_training_text(const nb_spec *s, nbi_text *out);
+void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *out);
+
+#endif

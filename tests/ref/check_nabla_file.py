@@ -1,0 +1,72 @@
+"""Checks that PyTorch reads a nabla model file and reproduces nabla's predictions.
+
+    /usr/bin/python3 tests/ref/check_nabla_file.py MODEL.safetensors EXPECTED.txt [...]
+
+(any number of MODEL EXPECTED pairs). MODEL is a file written by nabla (nb_model_save); EXPECTED is a fixture (tests/ref format)
+with `x` (inputs) and `y` (nabla's outputs). The script parses the safetensors file by hand,
+builds the nn.Sequential that the file's "nabla.spec" metadata describes, loads the weights
+with load_state_dict(strict=True) — after dropping a checkpoint's "optim.*" tensors, the
+optimizer's state — runs x and compares with y (1e-5 relative + 1e-6 absolute). Exit status
+0 when everything agrees; a one-line reason and 1 otherwise; 77 (skip) without torch."""
+import os
+import sys
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:
+    print("torch is not installed (Debian: apt install python3-torch); skipped")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+from torch_from_spec import sequential_from_spec  # noqa: E402
+
+
+def read_fixture(path):
+    out, lines = {}, [ln for ln in open(path).read().splitlines() if not ln.startswith("#")]
+    for head, vals in zip(lines[0::2], lines[1::2]):
+        h = head.split()
+        rank = int(h[1])
+        shape = [int(d) for d in h[2:2 + rank]]
+        out[h[0]] = np.array([float(v) for v in vals.split()], dtype=np.float32).reshape(shape)
+    return out
+
+
+def check(model_path, expected_path):
+    tensors, meta = safetensors_io.load(model_path)
+    if meta.get("format") != "pt" or meta.get("nabla.format_version") != "1":
+        print(f"{model_path}: not a nabla model file (metadata {sorted(meta)})")
+        return 1
+    model = sequential_from_spec(meta["nabla.spec"])
+    weights = {k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith("optim.")}
+    model.load_state_dict(weights, strict=True)
+    model.eval()
+    fx = read_fixture(expected_path)
+    with torch.no_grad():
+        y = model(torch.from_numpy(fx["x"])).numpy()
+    want = fx["y"]
+    if y.shape != want.shape:
+        print(f"{model_path}: PyTorch's output has shape {y.shape}, nabla's {want.shape}")
+        return 1
+    err = np.abs(y - want) - (1e-6 + 1e-5 * np.abs(want))
+    if (err > 0).any():
+        i = np.unravel_index(np.argmax(err), err.shape)
+        print(f"{model_path}: PyTorch and nabla differ at {i}: {y[i]!r} vs {want[i]!r}")
+        return 1
+    print(f"ok: PyTorch reproduces the {want.size} outputs of {os.path.basename(model_path)} "
+          f"(largest difference {np.abs(y - want).max():.3g})")
+    return 0
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or len(args) % 2:
+        print("usage: check_nabla_file.py MODEL.safetensors EXPECTED.txt [...]")
+        return 2
+    return max(check(args[i], args[i + 1]) for i in range(0, len(args), 2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

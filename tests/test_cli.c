@@ -1,0 +1,485 @@
+/* tests/test_cli.c — the `nabla` command, run as a program: good and bad input, output, exit
+ * codes. Every failure must exit non-zero with exactly one line on standard error; progress
+ * written to a file (not a terminal) must be one plain line per epoch; a run resumed from a
+ * checkpoint must save the very bytes an uninterrupted run saves.
+ *
+ * The binary is the nabla next to this test's build directory (build/nabla for
+ * build/tests/test_cli; NABLA_BIN overrides). The tests train on the shipped digits data
+ * (data/digits/digits.csv), a few epochs at a time. */
+#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#include "nbtest.h"
+#include "fixture.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char bin[4200];
+static char dir[64];
+static char digits[4096]; /* absolute path of the digits CSV */
+
+typedef struct result {
+    int rc;
+    char *out, *err;
+    size_t out_len, err_len;
+} result;
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *len = 0;
+        return calloc(1, 1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    b[*len] = 0;
+    fclose(f);
+    return b;
+}
+
+static void setup(void) {
+    if (bin[0]) return;
+    const char *env = getenv("NABLA_BIN");
+    if (env) {
+        snprintf(bin, sizeof bin, "%s", env);
+    } else {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n < 0) abort();
+        self[n] = 0;
+        *strrchr(self, '/') = 0; /* .../build/tests */
+        *strrchr(self, '/') = 0; /* .../build */
+        snprintf(bin, sizeof bin, "%s/nabla", self);
+    }
+    snprintf(dir, sizeof dir, "/tmp/nabla-cli-XXXXXX");
+    if (!mkdtemp(dir)) abort();
+    if (!realpath("data/digits/digits.csv", digits)) abort();
+}
+
+static const char *tmp(const char *name) {
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+/* Runs nabla with the arguments (NULL-terminated), stdout and stderr to files. */
+static result run(const char *const *args) {
+    setup();
+    result r = {0};
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = bin;
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    char out[300], err[300];
+    snprintf(out, sizeof out, "%s/.stdout", dir);
+    snprintf(err, sizeof err, "%s/.stderr", dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int e = posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (e != 0) {
+        r.rc = -1;
+        r.out = calloc(1, 1);
+        r.err = calloc(1, 1);
+        return r;
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = slurp(out, &r.out_len);
+    r.err = slurp(err, &r.err_len);
+    return r;
+}
+
+static void done(result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A failure: the exit code, one line on stderr starting "nabla", containing `msg`. */
+#define CHECK_FAILS(r, code, msg)                                                            \
+    do {                                                                                     \
+        CHECK_MSG((r).rc == (code), "exit %d, expected %d; stderr: %s", (r).rc, (code),      \
+                  (r).err);                                                                  \
+        CHECK_MSG(count_lines((r).err) == 1 && !strncmp((r).err, "nabla", 5),                \
+                  "stderr is not one line starting 'nabla': [%s]", (r).err);                 \
+        CHECK_MSG(strstr((r).err, (msg)) != NULL, "stderr [%s] lacks [%s]", (r).err, (msg)); \
+    } while (0)
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The digits spec, trained for `epochs` epochs. */
+static const char *digits_spec(void) {
+    static char path[300];
+    char text[8192];
+    snprintf(text, sizeof text,
+             "nabla-spec 1\ninput 64\ndense 32 relu\ndense 10\nloss cross_entropy\n"
+             "optimizer adam lr=3e-3\nbatch 32\nepochs 3\nseed 1\n"
+             "data train=\"%s\" val_split=0.2 normalize=scale:16\n", digits);
+    snprintf(path, sizeof path, "%s/digits.spec", dir);
+    write_text(path, text);
+    return path;
+}
+
+/* ---- the basics -------------------------------------------------------------------------- */
+
+static void test_version_and_help(void) {
+    result r = run((const char *[]){"--version", NULL});
+    CHECK(r.rc == 0 && !strcmp(r.out, "nabla " NB_VERSION "\n") && r.err_len == 0);
+    done(&r);
+    r = run((const char *[]){"--help", NULL});
+    CHECK(r.rc == 0 && strstr(r.out, "usage: nabla COMMAND"));
+    static const char *cmds[] = {"train", "eval", "predict", "info", "export"};
+    for (int i = 0; i < 5; i++) CHECK_MSG(strstr(r.out, cmds[i]), "--help lacks %s", cmds[i]);
+    done(&r);
+    for (int i = 0; i < 5; i++) {
+        r = run((const char *[]){cmds[i], "--help", NULL});
+        char want[64];
+        snprintf(want, sizeof want, "usage: nabla %s ", cmds[i]);
+        CHECK_MSG(r.rc == 0 && strstr(r.out, want) && strstr(r.out, "--help"), "%s --help: %d %s",
+                  cmds[i], r.rc, r.out);
+        done(&r);
+    }
+    r = run((const char *[]){NULL});
+    CHECK(r.rc == 2 && strstr(r.err, "usage"));
+    done(&r);
+}
+
+static void test_usage_errors(void) {
+    result r = run((const char *[]){"fly", NULL});
+    CHECK_FAILS(r, 2, "unknown command 'fly'");
+    done(&r);
+    r = run((const char *[]){"train", NULL});
+    CHECK_FAILS(r, 2, "missing argument (usage: nabla train SPEC");
+    done(&r);
+    r = run((const char *[]){"train", "x.spec", "--epochz", "3", NULL});
+    CHECK_FAILS(r, 2, "unknown option '--epochz'");
+    done(&r);
+    r = run((const char *[]){"train", "x.spec", "--epochs", NULL});
+    CHECK_FAILS(r, 2, "option --epochs needs a value");
+    done(&r);
+    r = run((const char *[]){"train", digits_spec(), "--epochs", "zero", NULL});
+    CHECK_FAILS(r, 2, "--epochs expects an integer");
+    done(&r);
+    r = run((const char *[]){"train", digits_spec(), "--threads", "0", NULL});
+    CHECK_FAILS(r, 2, "--threads expects an integer in [1, 64]");
+    done(&r);
+    r = run((const char *[]){"train", digits_spec(), "--opt", "lion", NULL});
+    CHECK_FAILS(r, 2, "unknown optimizer 'lion'");
+    done(&r);
+    r = run((const char *[]){"info", "a", "b", NULL});
+    CHECK_FAILS(r, 2, "unexpected argument 'b'");
+    done(&r);
+    r = run((const char *[]){"predict", "m", "-x", NULL});
+    CHECK_FAILS(r, 2, "unknown option '-x'");
+    done(&r);
+    r = run((const char *[]){"info", "m", "--tensors=yes", NULL});
+    CHECK_FAILS(r, 2, "option --tensors takes no value");
+    done(&r);
+}
+
+static void test_file_errors(void) {
+    result r = run((const char *[]){"train", tmp("missing.spec"), NULL});
+    CHECK_FAILS(r, 1, "missing.spec");
+    done(&r);
+    const char *bad = tmp("bad.spec");
+    write_text(bad, "nabla-spec 1\ninput 64\ndense 32 rleu\n");
+    r = run((const char *[]){"train", bad, NULL});
+    CHECK_FAILS(r, 1, "bad.spec:3:10: unknown activation 'rleu'");
+    done(&r);
+    const char *nodata = tmp("nodata.spec");
+    write_text(nodata, "nabla-spec 1\ninput 64\ndense 10\n");
+    r = run((const char *[]){"train", nodata, NULL});
+    CHECK_FAILS(r, 2, "no training data");
+    done(&r);
+    const char *garbage = tmp("garbage.safetensors");
+    write_text(garbage, "this is not a model");
+    r = run((const char *[]){"info", garbage, NULL});
+    CHECK_FAILS(r, 1, "garbage.safetensors");
+    done(&r);
+    r = run((const char *[]){"predict", garbage, digits, NULL});
+    CHECK_FAILS(r, 1, "the header length");
+    done(&r);
+    r = run((const char *[]){"eval", tmp("none.safetensors"), "--data", digits, NULL});
+    CHECK_FAILS(r, 1, "cannot open");
+    done(&r);
+}
+
+/* ---- training, resuming, and using the model --------------------------------------------- */
+
+static void test_train_progress_lines(void) {
+    const char *model = tmp("digits.safetensors");
+    result r = run((const char *[]){"train", digits_spec(), "--out", model, NULL});
+    CHECK_MSG(r.rc == 0, "train failed: %s", r.err);
+    /* not a terminal: one plain line per epoch, then where the model went */
+    CHECK_MSG(count_lines(r.err) == 4, "stderr:\n%s", r.err);
+    CHECK(!strncmp(r.err, "epoch 1/3 - ", 12) && strstr(r.err, "\nepoch 2/3 - ") &&
+          strstr(r.err, "\nepoch 3/3 - "));
+    CHECK(strstr(r.err, "val_accuracy") && !strchr(r.err, '\r') && !strchr(r.err, '\033'));
+    CHECK(strstr(r.err, "saved ") && r.out_len == 0);
+    done(&r);
+    CHECK(access(model, F_OK) == 0);
+    /* quiet: nothing */
+    r = run((const char *[]){"train", digits_spec(), "--out", tmp("q.safetensors"), "--quiet",
+                             "--epochs", "1", NULL});
+    CHECK(r.rc == 0 && r.err_len == 0 && r.out_len == 0);
+    done(&r);
+}
+
+static bool same_file(const char *a, const char *b) {
+    size_t la, lb;
+    char *x = slurp(a, &la), *y = slurp(b, &lb);
+    bool same = la == lb && la > 0 && !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return same;
+}
+
+static void test_resume_is_exact(void) {
+    const char *spec = digits_spec();
+    result r = run((const char *[]){"train", spec, "--out", tmp("full.safetensors"), "--quiet",
+                                    NULL});
+    CHECK(r.rc == 0);
+    done(&r);
+    r = run((const char *[]){"train", spec, "--epochs", "2", "--checkpoint", tmp("c2.safetensors"),
+                             "--out", tmp("part.safetensors"), "--quiet", NULL});
+    CHECK(r.rc == 0);
+    done(&r);
+    r = run((const char *[]){"train", spec, "--resume", tmp("c2.safetensors"), "--out",
+                             tmp("resumed.safetensors"), NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    CHECK(strstr(r.err, "epoch 3/3") && !strstr(r.err, "epoch 2/3"));
+    done(&r);
+    CHECK_MSG(same_file(tmp("full.safetensors"), tmp("resumed.safetensors")),
+              "the resumed run's model differs from the uninterrupted run's");
+    /* a model file without training state cannot be resumed */
+    r = run((const char *[]){"train", spec, "--resume", tmp("full.safetensors"), NULL});
+    CHECK_FAILS(r, 1, "is not a checkpoint");
+    done(&r);
+}
+
+static void test_info(void) {
+    const char *model = tmp("digits.safetensors");
+    result r = run((const char *[]){"info", model, NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    CHECK(strstr(r.out, "nabla model file, version 1"));
+    CHECK(strstr(r.out, "dense_1 (Dense)") && strstr(r.out, "(None, 32)"));
+    CHECK(strstr(r.out, "Total params: 2410"));
+    CHECK(strstr(r.out, "normalisation: constant") && strstr(r.out, "div 16"));
+    CHECK(strstr(r.out, "  dense 32 relu\n") && strstr(r.out, "  optimizer adam lr=0.003\n"));
+    CHECK(!strstr(r.out, "\ntensors ("));
+    done(&r);
+    r = run((const char *[]){"info", model, "--tensors", NULL});
+    CHECK(r.rc == 0 && strstr(r.out, "tensors (4):") && strstr(r.out, "0.weight") &&
+          strstr(r.out, "[32, 64]") && strstr(r.out, "2.bias"));
+    done(&r);
+    /* weights written by PyTorch: the tensors, or the model with --spec */
+    r = run((const char *[]){"info", "tests/ref/interop_a.safetensors", NULL});
+    CHECK(r.rc == 0 && strstr(r.out, "without nabla's metadata") && strstr(r.out, "4.bias"));
+    done(&r);
+    r = run((const char *[]){"info", "tests/ref/interop_a.safetensors", "--spec",
+                             "tests/ref/interop_a.spec", NULL});
+    CHECK(r.rc == 0 && strstr(r.out, "Total params: 413"));
+    done(&r);
+}
+
+/* Fields of a line, split on spaces. */
+static int fields(const char *line, double *v, int max) {
+    int n = 0;
+    const char *p = line;
+    while (*p && *p != '\n' && n < max) {
+        char *end;
+        v[n++] = strtod(p, &end);
+        if (end == p) return -1;
+        p = end;
+        while (*p == ' ') p++;
+    }
+    return n;
+}
+
+static void test_predict(void) {
+    const char *model = tmp("digits.safetensors");
+    char label[8] = "64";
+    result r = run((const char *[]){"predict", model, digits, "--label", label, NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    CHECK(count_lines(r.out) == 1797 && r.err_len == 0);
+    /* class, then ten probabilities summing to 1, the class the most likely */
+    double v[16];
+    const char *line = r.out;
+    int bad = 0;
+    for (int i = 0; i < 1797 && line; i++) {
+        int n = fields(line, v, 16);
+        double sum = 0, best = -1;
+        int arg = -1;
+        for (int k = 1; k < n; k++) {
+            sum += v[k];
+            if (v[k] > best) {
+                best = v[k];
+                arg = k - 1;
+            }
+        }
+        bad += n != 11 || fabs(sum - 1) > 1e-4 || arg != (int)v[0];
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    CHECK_MSG(bad == 0, "%d malformed prediction lines", bad);
+
+    /* the same samples from a .npy file (scaled inside, as trained) give the same lines */
+    nb_csv c;
+    nb_csv_opts o = nb_csv_opts_default();
+    CHECK_OK(nb_csv_read(digits, &o, &c));
+    nb_array a = {.type = NB_ELEM_F32, .rank = 2, .shape = {5, 64}, .numel = 5 * 64, .data = c.x};
+    CHECK_OK(nb_npy_write(tmp("five.npy"), &a));
+    nb_csv_free(&c);
+    result r2 = run((const char *[]){"predict", model, tmp("five.npy"), NULL});
+    CHECK(r2.rc == 0 && count_lines(r2.out) == 5);
+    const char *end5 = r.out;
+    for (int i = 0; i < 5; i++) end5 = strchr(end5, '\n') + 1;
+    CHECK_MSG(r2.out_len == (size_t)(end5 - r.out) && !strncmp(r.out, r2.out, r2.out_len),
+              "npy predictions differ from CSV ones:\n%s---\n%.*s", r2.out, (int)(end5 - r.out),
+              r.out);
+    done(&r2);
+    /* --raw: the ten logits; --out: to a file */
+    r2 = run((const char *[]){"predict", model, tmp("five.npy"), "--raw", "--out",
+                              tmp("pred.txt"), NULL});
+    size_t len;
+    char *txt = slurp(tmp("pred.txt"), &len);
+    CHECK(r2.rc == 0 && r2.out_len == 0 && count_lines(txt) == 5 && fields(txt, v, 16) == 10);
+    free(txt);
+    done(&r2);
+    done(&r);
+    /* a file whose samples do not fit */
+    r = run((const char *[]){"predict", model, digits, NULL});
+    CHECK_FAILS(r, 1, "its samples have 65 values each; the model takes 64 ([64])");
+    done(&r);
+}
+
+static void test_predict_torch_weights(void) {
+    /* PyTorch's outputs for interop_a (tests/ref/interop.txt): --raw with --spec */
+    nbt_fixture *fx = nbt_fixture_load("tests/ref/interop.txt");
+    CHECK_PTR(fx);
+    if (!fx) return;
+    const nbt_array *x = nbt_fixture_get(fx, "a.x"), *y = nbt_fixture_get(fx, "a.y");
+    nb_array a = {.type = NB_ELEM_F32, .rank = 2, .shape = {x->shape[0], x->shape[1]},
+                  .numel = x->numel, .data = x->data};
+    CHECK_OK(nb_npy_write(tmp("a_x.npy"), &a));
+    result r = run((const char *[]){"predict", "tests/ref/interop_a.safetensors", tmp("a_x.npy"),
+                                    "--spec", "tests/ref/interop_a.spec", "--raw", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    float got[32 * 5];
+    int n = 0;
+    for (const char *p = r.out; *p && n < 32 * 5;) {
+        char *end;
+        got[n++] = strtof(p, &end);
+        if (end == p) break;
+        p = end;
+    }
+    CHECK(n == y->numel);
+    if (n == y->numel) nbt_compare("a.y", got, y->data, n, 1e-6, 1e-5);
+    done(&r);
+    nbt_fixture_free(fx);
+}
+
+static void test_eval(void) {
+    const char *model = tmp("digits.safetensors");
+    result r = run((const char *[]){"eval", model, "--data", digits, "--top-k", "3",
+                                    "--confusion", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    double acc = 0, top = 0;
+    const char *p = strstr(r.out, "accuracy  ");
+    if (p) acc = atof(p + 10);
+    p = strstr(r.out, "top-3     ");
+    if (p) top = atof(p + 10);
+    CHECK(strstr(r.out, "samples   1797\n") && strstr(r.out, "(cross_entropy)"));
+    CHECK_MSG(acc > 0.85 && top >= acc, "accuracy %g, top-3 %g", acc, top);
+    CHECK(strstr(r.out, "confusion matrix") && strstr(r.out, "recall"));
+    done(&r);
+    r = run((const char *[]){"eval", model, NULL});
+    CHECK_FAILS(r, 2, "no data to evaluate on");
+    done(&r);
+}
+
+static void test_export(void) {
+    const char *model = tmp("digits.safetensors");
+    result r = run((const char *[]){"export", model, "--out", tmp("npy"), NULL});
+    CHECK_MSG(r.rc == 0 && count_lines(r.out) == 4, "%s%s", r.out, r.err);
+    done(&r);
+    nb_array a;
+    CHECK_OK(nb_npy_read(tmp("npy/0.weight.npy"), &a));
+    CHECK(a.type == NB_ELEM_F32 && a.rank == 2 && a.shape[0] == 32 && a.shape[1] == 64);
+    nb_array_free(&a);
+    r = run((const char *[]){"export", model, "2.bias", "--out", tmp("npy2"), NULL});
+    CHECK(r.rc == 0 && count_lines(r.out) == 1);
+    done(&r);
+    r = run((const char *[]){"export", model, "9.weight", "--out", tmp("npy2"), NULL});
+    CHECK_FAILS(r, 1, "has no tensor '9.weight'");
+    done(&r);
+    r = run((const char *[]){"export", model, NULL});
+    CHECK_FAILS(r, 2, "--out DIR is required");
+    done(&r);
+}
+
+static void remove_tree(const char *path) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char p[512];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            remove_tree(p);
+        else
+            unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(path);
+}
+
+static void test_cleanup(void) {
+    if (dir[0]) remove_tree(dir);
+    CHECK(access(dir, F_OK) != 0);
+}
+
+static const nbt_case cases[] = {
+    {"version_and_help", test_version_and_help},
+    {"usage_errors", test_usage_errors},
+    {"file_errors", test_file_errors},
+    {"train_progress_lines", test_train_progress_lines},
+    {"resume_is_exact", test_resume_is_exact},
+    {"info", test_info},
+    {"predict", test_predict},
+    {"predict_torch_weights", test_predict_torch_weights},
+    {"eval", test_eval},
+    {"export", test_export},
+    {"cleanup", test_cleanup},
+};
+
+NBT_MAIN(cases)

@@ -1,0 +1,313 @@
+/* tools/nabla/cli.c — option parsing, help text, one-line errors, and the loading every
+ * command needs: models (a model file, or weights plus a spec) and input rows. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+static int find_opt(const cli_cmd *cmd, const char *name, size_t len) {
+    for (int i = 0; i < cmd->n_opts; i++)
+        if (strlen(cmd->opts[i].name) == len && !strncmp(cmd->opts[i].name, name, len)) return i;
+    return -1;
+}
+
+void cli_print_help(const cli_cmd *cmd, FILE *f) {
+    fprintf(f, "usage: nabla %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->description);
+    if (cmd->n_opts) fprintf(f, "\noptions:\n");
+    for (int i = 0; i < cmd->n_opts; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", cmd->opts[i].name, cmd->opts[i].arg ? " " : "",
+                 cmd->opts[i].arg ? cmd->opts[i].arg : "");
+        fprintf(f, "  %-22s %s\n", left, cmd->opts[i].help);
+    }
+    fprintf(f, "  %-22s %s\n", "--help", "show this help");
+}
+
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a) {
+    memset(a, 0, sizeof *a);
+    a->cmd = cmd;
+    bool only_pos = false;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (!only_pos && !strcmp(s, "--")) {
+            only_pos = true;
+            continue;
+        }
+        if (!only_pos && (!strcmp(s, "--help") || !strcmp(s, "-h"))) {
+            cli_print_help(cmd, stdout);
+            return CLI_HELP;
+        }
+        if (!only_pos && s[0] == '-' && s[1] == '-') {
+            const char *name = s + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            int k = find_opt(cmd, name, len);
+            if (k < 0)
+                return cli_error(a, CLI_USAGE, "unknown option '--%.*s' (see 'nabla %s --help')",
+                                 (int)len, name, cmd->name);
+            const cli_opt *o = &cmd->opts[k];
+            if (a->val[k])
+                return cli_error(a, CLI_USAGE, "option --%s is given twice", o->name);
+            if (!o->arg) {
+                if (eq) return cli_error(a, CLI_USAGE, "option --%s takes no value", o->name);
+                a->val[k] = "";
+            } else if (eq) {
+                a->val[k] = eq + 1;
+            } else if (i + 1 < argc) {
+                a->val[k] = argv[++i];
+            } else {
+                return cli_error(a, CLI_USAGE, "option --%s needs a value (%s)", o->name, o->arg);
+            }
+            continue;
+        }
+        if (!only_pos && s[0] == '-' && s[1] && strcmp(s, "-") != 0)
+            return cli_error(a, CLI_USAGE, "unknown option '%s' (options are spelled --name; see "
+                             "'nabla %s --help')", s, cmd->name);
+        if (a->n_pos == CLI_MAX_POS || a->n_pos == cmd->max_pos)
+            return cli_error(a, CLI_USAGE, "unexpected argument '%s' (usage: nabla %s %s)", s,
+                             cmd->name, cmd->usage);
+        a->pos[a->n_pos++] = s;
+    }
+    if (a->n_pos < cmd->min_pos)
+        return cli_error(a, CLI_USAGE, "missing argument (usage: nabla %s %s)", cmd->name,
+                         cmd->usage);
+    return CLI_OK;
+}
+
+const char *cli_get(const cli_args *a, const char *name) {
+    int k = find_opt(a->cmd, name, strlen(name));
+    return k < 0 ? NULL : a->val[k];
+}
+
+bool cli_flag(const cli_args *a, const char *name) { return cli_get(a, name) != NULL; }
+
+int cli_int(const cli_args *a, const char *name, int64_t lo, int64_t hi, int64_t *out) {
+    const char *v = cli_get(a, name);
+    if (!v) return CLI_OK;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        return cli_error(a, CLI_USAGE, "--%s expects an integer in [%lld, %lld], got '%s'", name,
+                         (long long)lo, (long long)hi, v);
+    *out = x;
+    return CLI_OK;
+}
+
+int cli_double(const cli_args *a, const char *name, double lo, double hi, double *out) {
+    const char *v = cli_get(a, name);
+    if (!v) return CLI_OK;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (!*v || *end || errno || !(x >= lo && x <= hi))
+        return cli_error(a, CLI_USAGE, "--%s expects a number in [%g, %g], got '%s'", name, lo,
+                         hi, v);
+    *out = x;
+    return CLI_OK;
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+int cli_error(const cli_args *a, int code, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(stderr, "nabla%s%s: %s\n", a && a->cmd ? " " : "", a && a->cmd ? a->cmd->name : "",
+            msg);
+    return code;
+}
+
+int cli_lib_error(const cli_args *a) {
+    const char *e = nb_last_error();
+    return cli_error(a, CLI_FAIL, "%s", e[0] ? e : "failed (no message)");
+}
+
+int cli_threads(const cli_args *a) {
+    int64_t n = 0;
+    int rc = cli_int(a, "threads", 1, 64, &n);
+    if (rc != CLI_OK) return rc;
+    if (n > 0 && nb_set_threads((int)n) != NB_OK) return cli_lib_error(a);
+    return CLI_OK;
+}
+
+/* ---- models -------------------------------------------------------------------------------- */
+
+int cli_load_model(const cli_args *a, const char *path, const char *spec_path, nb_model **m,
+                   nb_model_file *info) {
+    memset(info, 0, sizeof *info);
+    *m = NULL;
+    if (!spec_path) return nb_model_load(path, m, info) == NB_OK ? CLI_OK : cli_lib_error(a);
+    nb_spec *spec = NULL;
+    if (nb_spec_read(spec_path, &spec) != NB_OK || nb_spec_build(spec, m) != NB_OK ||
+        nb_model_load_weights(*m, path) != NB_OK) {
+        int rc = cli_lib_error(a);
+        nb_model_free(*m);
+        *m = NULL;
+        nb_spec_free(spec);
+        return rc;
+    }
+    info->spec = spec;
+    return CLI_OK;
+}
+
+int64_t cli_model_features(const nb_model *m) {
+    int64_t shape[NB_MAX_RANK], n = 1;
+    int r = nb_model_input_shape(m, shape);
+    for (int i = 0; i < r; i++) n *= shape[i];
+    return n;
+}
+
+/* ---- input rows ---------------------------------------------------------------------------- */
+
+void cli_rows_free(cli_rows *r) {
+    free(r->x);
+    free(r->labels);
+    memset(r, 0, sizeof *r);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* "idx", "npy" or "csv" for a path (by --format, else the name). */
+static const char *format_of(const char *path, const char *format) {
+    if (format) return format;
+    if (ends_with(path, ".csv") || ends_with(path, ".CSV")) return "csv";
+    if (ends_with(path, ".npy")) return "npy";
+    return "idx";
+}
+
+/* An array's values as n rows of features floats. */
+static int array_rows(const cli_args *a, const char *path, const nb_array *arr, cli_rows *out) {
+    if (arr->rank < 1)
+        return cli_error(a, CLI_FAIL, "%s: a scalar is not a list of samples (expected the "
+                         "samples along the first axis)", path);
+    out->n = arr->shape[0];
+    out->features = arr->shape[0] ? arr->numel / arr->shape[0] : 0;
+    nb_tensor *t = nb_array_to_tensor(NULL, arr, NB_F32);
+    if (!t) return cli_lib_error(a);
+    out->x = malloc(sizeof(float) * (size_t)(arr->numel ? arr->numel : 1));
+    if (!out->x) {
+        nb_tensor_free(t);
+        return cli_error(a, CLI_FAIL, "%s: out of memory", path);
+    }
+    if (arr->numel) memcpy(out->x, t->data, sizeof(float) * (size_t)arr->numel);
+    nb_tensor_free(t);
+    return CLI_OK;
+}
+
+static int read_labels(const cli_args *a, const char *path, const char *format, cli_rows *out) {
+    nb_array arr;
+    (void)format; /* labels are IDX or .npy by their own name */
+    nb_status s = !strcmp(format_of(path, NULL), "npy") ? nb_npy_read(path, &arr)
+                                                            : nb_idx_read(path, &arr);
+    if (s != NB_OK) return cli_lib_error(a);
+    int rc = CLI_OK;
+    if (arr.numel != out->n || (arr.rank != 1 && !(arr.rank == 2 && arr.shape[1] == 1)))
+        rc = cli_error(a, CLI_FAIL, "%s: %lld labels for %lld samples (expected one integer per "
+                       "sample)", path, (long long)arr.numel, (long long)out->n);
+    nb_tensor *t = rc == CLI_OK ? nb_array_to_tensor(NULL, &arr, NB_I32) : NULL;
+    if (rc == CLI_OK && !t) rc = cli_lib_error(a);
+    if (rc == CLI_OK) {
+        out->labels = malloc(sizeof(int32_t) * (size_t)(out->n ? out->n : 1));
+        const int32_t *v = t->data;
+        for (int64_t i = 0; out->labels && i < out->n; i++) {
+            if (v[i] < 0) {
+                rc = cli_error(a, CLI_FAIL, "%s: label %lld is negative (%d)", path,
+                               (long long)i, v[i]);
+                break;
+            }
+            out->labels[i] = v[i];
+            if (v[i] + 1 > out->num_classes) out->num_classes = v[i] + 1;
+        }
+    }
+    nb_tensor_free(t);
+    nb_array_free(&arr);
+    return rc;
+}
+
+int cli_read_rows(const cli_args *a, const char *path, const char *format, const char *label_col,
+                  const char *labels_path, cli_rows *out) {
+    memset(out, 0, sizeof *out);
+    const char *fmt = format_of(path, format);
+    int rc;
+    if (!strcmp(fmt, "csv")) {
+        nb_csv_opts o = nb_csv_opts_default();
+        if (label_col) {
+            char *end;
+            long idx = strtol(label_col, &end, 10);
+            if (*label_col && !*end)
+                o.label_index = (int)idx;
+            else
+                o.label_name = label_col;
+        } else {
+            o.no_label = 1;
+        }
+        nb_csv c;
+        if (nb_csv_read(path, &o, &c) != NB_OK) return cli_lib_error(a);
+        out->n = c.rows;
+        out->features = c.cols;
+        int64_t n = c.rows * c.cols;
+        out->x = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+        if (out->x && n > 0) memcpy(out->x, c.x, sizeof(float) * (size_t)n);
+        if (c.labels) {
+            out->labels = malloc(sizeof(int32_t) * (size_t)(c.rows ? c.rows : 1));
+            if (out->labels && c.rows) memcpy(out->labels, c.labels, sizeof(int32_t) * (size_t)c.rows);
+            out->num_classes = c.num_classes;
+        }
+        nb_csv_free(&c);
+        rc = out->x ? CLI_OK : cli_error(a, CLI_FAIL, "%s: out of memory", path);
+    } else if (!strcmp(fmt, "npy") || !strcmp(fmt, "idx")) {
+        nb_array arr;
+        nb_status s = !strcmp(fmt, "npy") ? nb_npy_read(path, &arr) : nb_idx_read(path, &arr);
+        if (s != NB_OK) return cli_lib_error(a);
+        rc = array_rows(a, path, &arr, out);
+        nb_array_free(&arr);
+    } else {
+        return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", fmt);
+    }
+    if (rc == CLI_OK && labels_path) rc = read_labels(a, labels_path, format, out);
+    if (rc != CLI_OK) cli_rows_free(out);
+    return rc;
+}
+
+/* ---- datasets ------------------------------------------------------------------------------ */
+
+int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
+                     const char *format, const char *label_col, nb_dataset **out) {
+    *out = NULL;
+    const char *fmt = format_of(path, format);
+    nb_status s;
+    if (!strcmp(fmt, "csv")) {
+        if (labels_path)
+            return cli_error(a, CLI_USAGE, "a CSV file holds its labels in a column: choose it "
+                             "with a label= in the spec's data line or --label, not a labels "
+                             "file");
+        nb_csv_opts o = nb_csv_opts_default();
+        if (label_col) {
+            char *end;
+            long idx = strtol(label_col, &end, 10);
+            if (*label_col && !*end)
+                o.label_index = (int)idx;
+            else
+                o.label_name = label_col;
+        }
+        s = nb_dataset_load_csv(path, &o, out);
+    } else if (!strcmp(fmt, "npy")) {
+        s = nb_dataset_load_npy(path, labels_path, out);
+    } else if (!strcmp(fmt, "idx")) {
+        s = nb_dataset_load_idx(path, labels_path, out);
+    } else {
+        return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", fmt);
+    }
+    return s == NB_OK ? CLI_OK : cli_lib_error(a);
+}

@@ -1,0 +1,150 @@
+/* tools/nabla/cmd_info.c — `nabla info MODEL`: what a model file holds.
+ *
+ * The architecture (a layer table with output shapes and parameter counts), the spec, the
+ * normalisation, the training state and the other metadata; --tensors lists the tensors with
+ * their dtypes and shapes. A safetensors file without nabla's metadata (weights written by
+ * PyTorch, say) is described by its tensors, or as a model when --spec says what it is. */
+#include "cli.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const cli_opt opts[] = {
+    {"spec", "SPEC", "the architecture, for a file of weights without nabla's metadata"},
+    {"tensors", NULL, "list every tensor with its dtype and shape"},
+};
+
+static void print_shape(int rank, const int64_t *shape) {
+    printf("[");
+    for (int i = 0; i < rank; i++) printf("%s%lld", i ? ", " : "", (long long)shape[i]);
+    printf("]");
+}
+
+static void print_tensors(const nb_safetensors *st) {
+    printf("tensors (%d):\n", nb_safetensors_count(st));
+    for (int i = 0; i < nb_safetensors_count(st); i++) {
+        const char *dt;
+        int64_t shape[NB_MAX_RANK];
+        int r = nb_safetensors_shape(st, i, &dt, shape);
+        printf("  %-40s %-5s ", nb_safetensors_name(st, i), dt);
+        print_shape(r, shape);
+        printf("\n");
+    }
+}
+
+static const char *norm_name(nb_norm_kind k) {
+    return k == NB_NORM_CONST ? "constant" : k == NB_NORM_STANDARD ? "standardise"
+           : k == NB_NORM_MINMAX ? "min-max" : "none";
+}
+
+static void print_model(const nb_model *m, const nb_model_file *info) {
+    int64_t shape[NB_MAX_RANK];
+    int rank = nb_model_input_shape(m, shape);
+    printf("input:         ");
+    print_shape(rank, shape);
+    printf(" per sample\n\n");
+    nb_model_summary(m, stdout);
+    const nb_norm *n = &info->norm;
+    if (n->kind != NB_NORM_NONE) {
+        printf("normalisation: %s, x' = (x - shift) / div", norm_name(n->kind));
+        if (n->per_feature)
+            printf(", per feature (%lld values)\n", (long long)n->n);
+        else
+            printf(" with shift %g, div %g\n", (double)n->shift[0], (double)n->div[0]);
+    }
+    if (info->has_run) {
+        const nb_run_state *r = &info->run;
+        printf("progress:      %lld epoch%s, %lld step%s%s\n", (long long)r->epoch,
+               r->epoch == 1 ? "" : "s", (long long)r->step, r->step == 1 ? "" : "s",
+               r->stopped ? ", stopped early" : "");
+        if (!isnan(r->best))
+            printf("best:          %s = %.6g at epoch %lld\n",
+                   info->monitor && info->monitor[0] ? info->monitor : "(unnamed)", r->best,
+                   (long long)r->best_epoch);
+    }
+    if (info->optim) {
+        const nb_optim *o = info->optim;
+        printf("optimizer:     %s, learning rate %g, %lld steps taken, state:", nb_optim_name(o),
+               nb_optim_lr(o), (long long)nb_optim_step_count(o));
+        for (int k = 0; k < nb_optim_state_slots(o); k++)
+            printf("%s %s", k ? "," : "", nb_optim_state_name(o, k));
+        printf("%s\n", nb_optim_state_slots(o) ? "" : " none");
+    }
+    if (info->has_run) printf("generator:     saved (training resumes where it stopped)\n");
+    if (info->num_classes) {
+        printf("classes:       ");
+        for (int i = 0; i < info->num_classes; i++)
+            printf("%s%d=%s", i ? ", " : "", i, info->classes[i]);
+        printf("\n");
+    }
+}
+
+static bool nabla_key(const char *k) { return !strcmp(k, "format") || !strncmp(k, "nabla.", 6); }
+
+static int run(cli_args *a) {
+    const char *path = a->pos[0], *spec = cli_get(a, "spec");
+    nb_safetensors *st;
+    if (nb_safetensors_read(path, &st) != NB_OK) return cli_lib_error(a);
+    struct stat sb;
+    long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    const char *ver = nb_safetensors_meta(st, "nabla.format_version");
+    const char *lib = nb_safetensors_meta(st, "nabla.version");
+    printf("file:          %s (%lld bytes, %d tensors)\n", path, size, nb_safetensors_count(st));
+    if (ver)
+        printf("format:        nabla model file, version %s%s%s\n", ver,
+               lib ? ", written by nabla " : "", lib ? lib : "");
+    else
+        printf("format:        safetensors without nabla's metadata (weights only)\n");
+    int rc = CLI_OK;
+    if (ver || spec) {
+        nb_model *m;
+        nb_model_file info;
+        rc = cli_load_model(a, path, spec, &m, &info);
+        if (rc == CLI_OK) {
+            print_model(m, &info);
+            const char *text = info.spec_text;
+            if (text) {
+                printf("spec:\n");
+                for (const char *p = text; *p;) {
+                    size_t n = strcspn(p, "\n");
+                    printf("  %.*s\n", (int)n, p);
+                    p += n + (p[n] == '\n');
+                }
+            }
+            nb_model_file_free(&info);
+            nb_model_free(m);
+        }
+    } else {
+        printf("(give --spec SPEC to read it as a model)\n");
+    }
+    int other = 0;
+    for (int i = 0; i < nb_safetensors_meta_count(st); i++)
+        other += !nabla_key(nb_safetensors_meta_key(st, i));
+    if (rc == CLI_OK && other) {
+        printf("metadata:\n");
+        for (int i = 0; i < nb_safetensors_meta_count(st); i++) {
+            const char *k = nb_safetensors_meta_key(st, i);
+            if (!nabla_key(k)) printf("  %s = %s\n", k, nb_safetensors_meta_value(st, i));
+        }
+    }
+    if (rc == CLI_OK && (cli_flag(a, "tensors") || !(ver || spec))) print_tensors(st);
+    nb_safetensors_free(st);
+    return rc;
+}
+
+const cli_cmd cli_cmd_info = {
+    .name = "info",
+    .usage = "MODEL [--spec SPEC] [--tensors]",
+    .summary = "describe a model file: layers, shapes, parameters, training state",
+    .description =
+        "Prints what the model file MODEL holds: its architecture as a table of layers with\n"
+        "their output shapes and parameter counts, the total, the spec it was built from, the\n"
+        "input normalisation, the training state of a checkpoint (epoch, step, optimizer,\n"
+        "best monitored value) and any other metadata.",
+    .opts = opts,
+    .n_opts = (int)(sizeof opts / sizeof opts[0]),
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run,
+};
