@@ -452,13 +452,22 @@ static void test_read_file(void) {
 static void test_examples(void) {
     static const char *const files[] = {"examples/specs/fmnist_mlp.spec",
                                         "examples/specs/fmnist_logreg.spec",
-                                        "examples/specs/digits_mlp.spec"};
-    for (int i = 0; i < 3; i++) {
+                                        "examples/specs/digits_mlp.spec",
+                                        "examples/specs/fmnist_cnn.spec",
+                                        "examples/specs/fmnist_cnn_bn.spec"};
+    static const int64_t params[] = {235146, 7850, -1, 184586, -1};
+    for (int i = 0; i < 5; i++) {
         nb_spec *s = NULL;
         CHECK_OK(nb_spec_read(files[i], &s));
         if (!s) continue;
         CHECK(s->has_input && s->in_shape[0] > 0 && s->n_layers >= 1 && s->data.train);
         CHECK(s->has_loss && !strcmp(s->loss, "cross_entropy") && s->optim.kind == NB_OPTIM_ADAM);
+        nb_model *m = NULL;
+        CHECK_OK(nb_spec_build(s, &m));
+        if (m && params[i] >= 0)
+            CHECK_MSG(nb_model_param_count(m) == params[i], "%s: %lld parameters", files[i],
+                      (long long)nb_model_param_count(m));
+        nb_model_free(m);
         nb_spec_free(s);
     }
     nb_spec *s = NULL;
