@@ -17,36 +17,6 @@
 #define NBI_PRINTF(f, a)
 #define NBI_LIKELY(x) (x)
 #define NBI_UNLIKELY(x) (x)
-/* ---- growing text ------------------------------------------------------------------------
- * A NUL-terminated string built by appending (spec lines, JSON headers). Out of memory is
- * sticky: later appends do nothing and nbi_text_status reports NB_ERR_NOMEM. */
-typedef struct nbi_text {
-    char *buf;     /* nbi_malloc'd; NULL until the first append */
-    size_t len, cap;
-    bool oom;
-} nbi_text;
-
-void nbi_text_init(nbi_text *t);
-void nbi_text_put(nbi_text *t, const char *s, size_t n);
-void nbi_text_puts(nbi_text *t, const char *s);
-void nbi_text_printf(nbi_text *t, const char *fmt, ...) NBI_PRINTF(2, 3);
-/* The shortest decimal text that reads back as exactly v ("0.1", "1e-08", "nan", "inf"),
- * with '.' as the decimal point whatever the locale. */
-void nbi_text_float(nbi_text *t, float v);
-void nbi_text_double(nbi_text *t, double v);
-/* A value of the spec format: as it is, or in double quotes (with \" and \\) when it would
- * not read back as one word (blanks, quotes, '#', or empty). No newlines. */
-void nbi_text_value(nbi_text *t, const char *v);
-/* NB_OK, or NB_ERR_NOMEM (with a message naming `what`) if an append failed. */
-nb_status nbi_text_status(const nbi_text *t, const char *what);
-/* The text (never NULL: "" when empty), owned by t. */
-const char *nbi_text_str(const nbi_text *t);
-void nbi_text_free(nbi_text *t);
-
-/* Writes the shortest text of v that reads back exactly into buf (at least 32 bytes). */
-void nbi_fmt_float(char *buf, size_t n, float v);
-void nbi_fmt_double(char *buf, size_t n, double v);
-
 #endif
 
 #define NBI_ALIGN 64
