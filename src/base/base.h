@@ -104,6 +104,10 @@ nb_status nbi_text_status(const nbi_text *t, const char *what);
 /* The text (never NULL: "" when empty), owned by t. */
 const char *nbi_text_str(const nbi_text *t);
 void nbi_text_free(nbi_text *t);
+/* Hands t over snprintf-style: copies up to n-1 characters and a NUL into buf (if any),
+ * frees t and returns the full length; 0 (with an out-of-memory message naming `what`) if an
+ * append had failed. */
+size_t nbi_text_export(nbi_text *t, const char *what, char *buf, size_t n);
 
 /* Writes the shortest text of v that reads back exactly into buf (at least 32 bytes). */
 void nbi_fmt_float(char *buf, size_t n, float v);

@@ -160,3 +160,18 @@ void nbi_text_double(nbi_text *t, double v) {
     nbi_fmt_double(b, sizeof b, v);
     nbi_text_puts(t, b);
 }
+
+size_t nbi_text_export(nbi_text *t, const char *what, char *buf, size_t n) {
+    if (nbi_text_status(t, what) != NB_OK) {
+        nbi_text_free(t);
+        return 0;
+    }
+    size_t len = t->len;
+    if (buf && n) {
+        size_t k = len < n - 1 ? len : n - 1;
+        memcpy(buf, nbi_text_str(t), k);
+        buf[k] = 0;
+    }
+    nbi_text_free(t);
+    return len;
+}

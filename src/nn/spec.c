@@ -104,16 +104,5 @@ size_t nb_model_spec(const nb_model *m, char *buf, size_t n) {
     nbi_text t;
     nbi_text_init(&t);
     nbi_model_spec_text(m, &t);
-    if (nbi_text_status(&t, "nb_model_spec") != NB_OK) {
-        nbi_text_free(&t);
-        return 0;
-    }
-    size_t len = t.len;
-    if (buf && n) {
-        size_t k = len < n - 1 ? len : n - 1;
-        memcpy(buf, nbi_text_str(&t), k);
-        buf[k] = 0;
-    }
-    nbi_text_free(&t);
-    return len;
+    return nbi_text_export(&t, "nb_model_spec", buf, n);
 }
