@@ -11,12 +11,11 @@ optimizer's state — runs x and compares with y (1e-5 relative + 1e-6 absolute)
 import os
 import sys
 
-import numpy as np
-
 try:
+    import numpy as np
     import torch
-except ImportError:
-    print("torch is not installed (Debian: apt install python3-torch); skipped")
+except ImportError as e:
+    print(f"{e.name} is not installed (Debian: apt install python3-numpy python3-torch); skipped")
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
