@@ -8,6 +8,8 @@
  *   linalg.h    LU, solve, inverse, determinant, Cholesky, QR, least squares
  *   stats.h     moments, covariance, discrete distributions, entropy, samplers
  *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
+ *   text.h      corpora, tokenizers (bytes, characters, BPE), language-model batches,
+ *               labelled text, sampling the next token
  *   io.h        the spec format, safetensors model files, PyTorch interop
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping
@@ -25,6 +27,7 @@
 #include "nabla/nn.h"
 #include "nabla/optim.h"
 #include "nabla/data.h"
+#include "nabla/text.h"
 #include "nabla/io.h"
 #include "nabla/train.h"
 #include "nabla/augment.h"
