@@ -98,5 +98,6 @@ int64_t cli_model_features(const nb_model *m);
 
 /* The commands. */
 extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;
+extern const cli_cmd cli_cmd_tokenize;
 
 #endif
