@@ -207,8 +207,10 @@ static nb_status count_encoded(nb_tokenizer *t, const void *text, size_t len) {
 typedef struct chars_seen {
     const nb_tokenizer *t;
     const unsigned char *text;
-    uint8_t *seen; /* one bit per code point */
+    uint64_t *seen; /* one bit per code point */
 } chars_seen;
+
+#define SEEN_WORDS (0x110000 / 64)
 
 static nb_status mark_chars(void *user, size_t start, size_t end, int32_t special) {
     chars_seen *cs = user;
@@ -226,18 +228,21 @@ static nb_status mark_chars(void *user, size_t start, size_t end, int32_t specia
             i++;
             continue;
         }
-        cs->seen[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+        cs->seen[cp >> 6] |= (uint64_t)1 << (cp & 63);
         i += k;
     }
     return NB_OK;
 }
 
+/* The characters of the text (outside special tokens), in code-point order: a bitmap of the
+ * 0x110000 code points, read back a 64-bit word at a time. */
 static nb_status build_chars(nb_tokenizer *t, const unsigned char *text, size_t len) {
-    chars_seen cs = {t, text, nbi_calloc(0x110000 / 8, 1)};
+    chars_seen cs = {t, text, nbi_calloc(SEEN_WORDS, sizeof(uint64_t))};
     if (!cs.seen) return nbi_error(NB_ERR_NOMEM, "tokenizer: out of memory");
     nb_status st = nbi_tok_segments(t, text, len, true, mark_chars, &cs);
     int64_t k = 0;
-    for (uint32_t c = 0; !st && c < 0x110000; c++) k += cs.seen[c >> 3] >> (c & 7) & 1;
+    for (size_t w = 0; !st && w < SEEN_WORDS; w++)
+        for (uint64_t b = cs.seen[w]; b; b &= b - 1) k++;
     if (!st && k == 0)
         st = nbi_error(NB_ERR_ARG, "tokenizer: the corpus is empty (no characters to build a "
                                    "vocabulary from)");
@@ -245,8 +250,9 @@ static nb_status build_chars(nb_tokenizer *t, const unsigned char *text, size_t 
         st = nbi_error(NB_ERR_NOMEM, "tokenizer: out of memory");
     if (!st) {
         t->base = 0;
-        for (uint32_t c = 0; c < 0x110000; c++)
-            if (cs.seen[c >> 3] >> (c & 7) & 1) t->chars[t->base++] = c;
+        for (size_t w = 0; w < SEEN_WORDS; w++)
+            for (uint32_t c = 0; cs.seen[w] && c < 64; c++)
+                if (cs.seen[w] >> c & 1) t->chars[t->base++] = (uint32_t)(w * 64 + c);
     }
     nbi_free(cs.seen);
     return st;
