@@ -22,8 +22,8 @@ int main(int argc, char **argv) {
     const char *special[] = {"<|eos|>", "<|pad|>"};
     const int64_t vocabs[] = {512, 2048};
     for (int v = 0; v < 2; v++) {
-        nb_tokenizer_opts o = {.kind = NB_TOK_BPE, .vocab_size = vocabs[v], .special = special,
-                               .n_special = 2};
+        nb_tokenizer_opts o = {
+            .kind = NB_TOK_BPE, .vocab_size = vocabs[v], .special = special, .n_special = 2};
         double train = 1e30, enc = 1e30, dec = 1e30;
         int64_t n = 0;
         for (int rep = 0; rep < 3; rep++) {
