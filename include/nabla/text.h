@@ -38,7 +38,8 @@ void nb_corpus_free(nb_corpus *c);
 /* ---- tokenizers -----------------------------------------------------------------------------
  * Ids: the base symbols first (256 bytes, or the corpus's characters in code-point order),
  * then, for BPE, one id per merge in the order learned (merge k makes id 256 + k), then the
- * special tokens in the order given. */
+ * special tokens in the order given. A tokenizer never changes once made: threads may share
+ * one (every encode call has its own scratch memory). */
 typedef enum nb_tok_kind {
     NB_TOK_BYTE = 0, /* 256 symbols, one per byte */
     NB_TOK_CHAR,     /* the Unicode characters (UTF-8 code points) seen in the corpus */

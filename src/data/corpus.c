@@ -28,6 +28,16 @@ char *nbi_path_join(const char *dir, const char *name) {
     return p;
 }
 
+char *nbi_str_dup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = nbi_malloc(n);
+    if (!p)
+        nbi_error(NB_ERR_NOMEM, "out of memory");
+    else
+        memcpy(p, s, n);
+    return p;
+}
+
 void nbi_free_names(char **names, int n) {
     for (int i = 0; names && i < n; i++) nbi_free(names[i]);
     nbi_free(names);
@@ -113,7 +123,7 @@ static nb_status paths_of(const char *path, char ***paths, int *n) {
         return nbi_error(NB_ERR_IO, "corpus: cannot open '%s': %s", path, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) {
         *paths = nbi_malloc(sizeof(char *));
-        if (!*paths || !((*paths)[0] = nbi_path_join("", path))) {
+        if (!*paths || !((*paths)[0] = nbi_str_dup(path))) {
             nbi_free(*paths);
             *paths = NULL;
             return nbi_error(NB_ERR_NOMEM, "corpus: out of memory");

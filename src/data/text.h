@@ -114,5 +114,7 @@ nb_status nbi_list_dir(const char *dir, bool want_dirs, char ***names, int *n);
 void nbi_free_names(char **names, int n);
 /* dir + "/" + name, nbi_malloc'd (NULL and the error set when out of memory). */
 char *nbi_path_join(const char *dir, const char *name);
+/* A copy of s, nbi_malloc'd (NULL and the error set when out of memory). */
+char *nbi_str_dup(const char *s);
 
 #endif

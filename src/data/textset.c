@@ -290,7 +290,7 @@ static nb_status select_rows(const nb_textset *s, const int64_t *rows, int64_t n
         return nbi_error(NB_ERR_NOMEM, "nb_textset_split: out of memory");
     }
     for (int k = 0; k < s->num_classes; k++) {
-        char *c = nbi_path_join("", s->classes[k]);
+        char *c = nbi_str_dup(s->classes[k]);
         if (!c) {
             nb_textset_free(out);
             return NB_ERR_NOMEM;
@@ -348,9 +348,11 @@ nb_status nb_textset_split(const nb_textset *s, double val_fraction, uint64_t se
 
 nb_status nb_textset_gather(const nb_textset *s, const int64_t *idx, int64_t n, nb_tensor *x,
                             nb_tensor *y, nb_tensor *mask) {
-    if (!s || !x || n < 0 || (n && !idx))
+    if (!s || !x || n < 0 || (n && !idx) || s->len < 1)
         return nbi_error(NB_ERR_ARG, "nb_textset_gather: need a text set, indices and x");
     int64_t T = s->len;
+    if (n > INT64_MAX / T)
+        return nbi_error(NB_ERR_ARG, "nb_textset_gather: %lld records is too many", (long long)n);
     if (x->dtype != NB_I32 || x->numel != n * T || !nb_tensor_is_contiguous(x) ||
         (y && (y->dtype != NB_I32 || y->numel != n || !nb_tensor_is_contiguous(y))) ||
         (mask && (mask->dtype != NB_F32 || mask->numel != n * T || !nb_tensor_is_contiguous(mask))))
