@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     if (!net || nb_model_dense(net, 64, NB_ACT_RELU) || nb_model_dense(net, 10, NB_ACT_NONE))
         goto fail;
     nb_model_summary(net, stdout);
-    nb_adam_opts ao = nb_adam_defaults(1e-3);
+    nb_adam_opts ao = {.lr = 1e-3};
     adam = nb_adam_new(nb_model_params(net), &ao);
     if (!adam) goto fail;
 

@@ -163,11 +163,11 @@ int main(int argc, char **argv) {
     nb_model_summary(m, stdout);
     nb_optim *opt;
     if (use_sgd) {
-        nb_sgd_opts o = nb_sgd_defaults(lr > 0 ? lr : 0.05);
+        nb_sgd_opts o = {.lr = lr > 0 ? lr : 0.05};
         o.momentum = 0.9;
         opt = nb_sgd_new(nb_model_params(m), &o);
     } else {
-        nb_adam_opts o = nb_adam_defaults(lr > 0 ? lr : 1e-3);
+        nb_adam_opts o = {.lr = lr > 0 ? lr : 1e-3};
         opt = nb_adam_new(nb_model_params(m), &o);
     }
     nb_ctx *ctx = nb_ctx_new(NULL);

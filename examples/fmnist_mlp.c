@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
         dense_torch(net, 128, 10, NB_ACT_NONE))
         goto fail;
     if (!quiet) nb_model_summary(net, stdout);
-    nb_adam_opts ao = nb_adam_defaults(1e-3);
+    nb_adam_opts ao = {.lr = 1e-3};
     adam = nb_adam_new(nb_model_params(net), &ao);
     if (!adam) goto fail;
 

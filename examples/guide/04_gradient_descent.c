@@ -59,10 +59,10 @@ static double train_with(const char *which, int steps) {
     else if (which[0] == 's') /* "sgd+momentum" */
         opt = nb_sgd_new(ps, &(nb_sgd_opts){.lr = 0.05, .momentum = 0.9});
     else if (which[0] == 'r') {
-        nb_rmsprop_opts o = nb_rmsprop_defaults(0.005);
+        nb_rmsprop_opts o = {.lr = 0.005};
         opt = nb_rmsprop_new(ps, &o);
     } else {
-        nb_adam_opts o = nb_adam_defaults(0.01);
+        nb_adam_opts o = {.lr = 0.01};
         opt = nb_adam_new(ps, &o);
     }
     nb_ctx *ctx = nb_ctx_new(NULL);

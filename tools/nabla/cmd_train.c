@@ -127,11 +127,10 @@ static int apply_overrides(cli_args *a, nb_spec *s) {
                              "--opt: unknown optimizer '%s' (expected sgd, adam, "
                              "adamw, rmsprop or adagrad)",
                              opt);
-        double lr = s->optim.kind == NB_OPTIM_SGD       ? s->optim.u.sgd.lr
-                    : s->optim.kind == NB_OPTIM_RMSPROP ? s->optim.u.rmsprop.lr
-                    : s->optim.kind == NB_OPTIM_ADAGRAD ? s->optim.u.adagrad.lr
-                                                        : s->optim.u.adam.lr;
-        s->optim = nb_optim_config_default((nb_optim_kind)k, lr);
+        /* PyTorch's defaults for the new kind; a rate the spec set carries over */
+        nb_optim_config c = {.kind = (nb_optim_kind)k};
+        if (s->has_optim) nb_optim_config_set_lr(&c, nb_optim_config_lr(&s->optim));
+        s->optim = c;
         s->has_optim = 1;
     }
     double lr = -1;
