@@ -371,8 +371,7 @@ static void test_predict(void) {
 
     /* the same samples from a .npy file (scaled inside, as trained) give the same lines */
     nb_csv c;
-    nb_csv_opts o = nb_csv_opts_default();
-    CHECK_OK(nb_csv_read(digits, &o, &c));
+    CHECK_OK(nb_csv_read(digits, &(nb_csv_opts){0}, &c));
     nb_array a = {.type = NB_ELEM_F32, .rank = 2, .shape = {5, 64}, .numel = 5 * 64, .data = c.x};
     CHECK_OK(nb_npy_write(tmp("five.npy"), &a));
     nb_csv_free(&c);

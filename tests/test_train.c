@@ -293,7 +293,7 @@ static int count_epochs(const nb_epoch_record *r, const nb_train_state *st, void
 /* The monitored value scripted through the learning rate: a per-epoch multistep schedule
  * gives lr = 1, 1, 0.5, 0.5, 0.5, 0.25, ... for epochs 1, 2, ...; monitoring "lr" in max mode
  * sees its best at epoch 1 and nothing better after, so with patience 3 training stops at
- * epoch 4, and restore_best puts back epoch 1's weights. */
+ * epoch 4, and NB_RESTORE_BEST puts back epoch 1's weights. */
 static void test_early_stopping(void) {
     nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
     CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest)); /* 180 samples */
@@ -306,7 +306,7 @@ static void test_early_stopping(void) {
     ckpt_log cl = {0};
     int epochs_seen = 0;
     nb_train_state st = {0};
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = 10;
     fo.batch_size = 64;
     fo.norm = &norm;
@@ -316,7 +316,7 @@ static void test_early_stopping(void) {
     fo.mode = NB_MONITOR_MAX;
     fo.early_stopping = 1;
     fo.patience = 3;
-    fo.restore_best = 1;
+    fo.restore = NB_RESTORE_BEST;
     fo.checkpoint = record_ckpt;
     fo.checkpoint_user = &cl;
     fo.checkpoint_every = 2;
@@ -330,7 +330,7 @@ static void test_early_stopping(void) {
     fo.progress_mode = NB_PROGRESS_LINES;
     nb_history h = {0};
     CHECK_OK(nb_fit(m, opt, small, &fo, &h));
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
     /* verbose 2: a header, a line per epoch with "(best)" on improvement, the stop, the
      * restore */
     char *out = slurp(pf);
@@ -396,7 +396,7 @@ static nb_status short_run(FILE *progress, int verbose, nb_progress_mode mode, i
     nb_optim *opt = nb_adam_new(nb_model_params(m), NULL);
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = epochs;
     fo.batch_size = 32;
     fo.metrics = NB_METRIC_ACCURACY | NB_METRIC_TOP_K;
@@ -452,9 +452,9 @@ static void test_progress_lines(void) {
     CHECK(count_str(s, " - lr 0.001 - ") == 2);
     free(s);
 
-    /* verbose 0: nothing; a forced bar: redrawn with \r, one finished line per epoch */
+    /* quiet: nothing; a forced bar: redrawn with \r, one finished line per epoch */
     f = tmpfile();
-    CHECK_OK(short_run(f, 0, NB_PROGRESS_AUTO, 1, NULL, NULL, NULL));
+    CHECK_OK(short_run(f, NB_VERBOSE_QUIET, NB_PROGRESS_AUTO, 1, NULL, NULL, NULL));
     CHECK(ftell(f) == 0);
     fclose(f);
     f = tmpfile();
@@ -469,7 +469,7 @@ static void test_progress_lines(void) {
 static void test_csv_history(void) {
     const char *path = "build/test_train_history.csv";
     nb_history h = {0};
-    CHECK_OK(short_run(NULL, 0, NB_PROGRESS_AUTO, 3, path, NULL, &h));
+    CHECK_OK(short_run(NULL, NB_VERBOSE_QUIET, NB_PROGRESS_AUTO, 3, path, NULL, &h));
     CHECK(h.n == 3);
     char *s = read_path(path);
     CHECK_PTR(s);
@@ -528,7 +528,7 @@ static void test_csv_history(void) {
 static void test_svg_plot(void) {
     const char *path = "build/test_train_plot.svg";
     nb_history h = {0};
-    CHECK_OK(short_run(NULL, 0, NB_PROGRESS_AUTO, 3, NULL, path, &h));
+    CHECK_OK(short_run(NULL, NB_VERBOSE_QUIET, NB_PROGRESS_AUTO, 3, NULL, path, &h));
     char *s = read_path(path);
     CHECK_PTR(s);
     if (!s) return;
@@ -588,7 +588,7 @@ static void resume_case(int adam) {
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
     nb_schedule sch = adam ? nb_schedule_cosine(2e-3, 60, 1e-4) : nb_schedule_step(0.05, 1, 0.7);
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.batch_size = 40; /* a partial last batch */
     fo.metrics = NB_METRIC_ACCURACY;
     fo.norm = &norm;
@@ -596,7 +596,7 @@ static void resume_case(int adam) {
     fo.seed = 99;
     fo.schedule = &sch;
     fo.schedule_per_epoch = !adam;
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
 
     run a = make_run(1, adam);
     nb_train_state sa = {0};
@@ -711,7 +711,7 @@ static void no_alloc_case(int prefetch) {
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
     alloc_probe p = {0, -1, 4};
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = p.epochs;
     fo.metrics = NB_METRIC_ACCURACY | NB_METRIC_TOP_K | NB_METRIC_MSE;
     fo.norm = &norm;
@@ -719,7 +719,7 @@ static void no_alloc_case(int prefetch) {
     fo.prefetch = prefetch;
     fo.on_batch = probe_batch;
     fo.hook_user = &p;
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
     nb_history h = {0};
     CHECK_OK(nb_fit(m, opt, small, &fo, &h));
     CHECK_MSG(p.at_end == p.at_start, "%ld allocations in epochs 2..4 (prefetch %d)",
@@ -750,13 +750,13 @@ static void test_digits_accuracy(void) {
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
     nb_schedule cos = nb_schedule_cosine(3e-3, 20, 1e-4);
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = 20;
     fo.norm = &norm;
     fo.seed = 7;
     fo.schedule = &cos;
     fo.schedule_per_epoch = 1;
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
     CHECK_OK(nb_fit(m, opt, train, &fo, NULL));
     nb_metrics *mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY | NB_METRIC_CONFUSION,
                                     10, 0);
@@ -863,8 +863,8 @@ static void test_eval_predict_errors(void) {
 
     /* fit: bad options */
     nb_optim *opt = nb_sgd_new(nb_model_params(m), NULL);
-    nb_fit_opts fo = nb_fit_defaults();
-    fo.verbose = 0;
+    nb_fit_opts fo = {0};
+    fo.verbose = NB_VERBOSE_QUIET;
     CHECK(nb_fit(m, opt, d63, &fo, NULL) == NB_ERR_SHAPE);
     fo.val_split = 1.0;
     CHECK(nb_fit(m, opt, dok, &fo, NULL) == NB_ERR_ARG);

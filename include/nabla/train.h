@@ -3,9 +3,8 @@
  * early stopping, checkpoint and progress callbacks; and the training state that lets an
  * interrupted run continue bit for bit.
  *
- *     nb_fit_opts fo = nb_fit_defaults();
- *     fo.epochs = 10;  fo.batch_size = 64;  fo.loss = NB_LOSS_CROSS_ENTROPY;
- *     fo.metrics = NB_METRIC_ACCURACY;  fo.val_split = 0.1;  fo.progress = stderr;
+ *     nb_fit_opts fo = {.epochs = 10, .batch_size = 64, .metrics = NB_METRIC_ACCURACY,
+ *                       .val_split = 0.1, .progress = stderr};   // zero fields: defaults
  *     nb_history h = {0};
  *     nb_status s = nb_fit(model, opt, train, &fo, &h);   // one line (or a live bar) per epoch
  *     ...
@@ -221,8 +220,21 @@ typedef enum nb_progress_mode {
     NB_PROGRESS_LINES,
 } nb_progress_mode;
 
+typedef enum nb_restore_mode {
+    NB_RESTORE_AUTO = 0, /* the best epoch's weights when early stopping ended the run (Keras's
+                            EarlyStopping(restore_best_weights=True)), else the last epoch's */
+    NB_RESTORE_BEST,     /* the best epoch's weights, however the run ended */
+    NB_RESTORE_LAST,     /* the last epoch's weights, always */
+} nb_restore_mode;
+
+/* verbose: nothing at all, even with a progress stream. */
+#define NB_VERBOSE_QUIET (-1)
+
+/* The options of fit, zero-initialised: every field left 0 takes the default in its comment
+ * (Keras's fit defaults where PyTorch has none), and NULL options are the all-zero struct. */
 typedef struct nb_fit_opts {
-    int64_t epochs;           /* train until this many epochs are done (a resumed run too) */
+    int64_t epochs;           /* train until this many epochs are done (a resumed run too);
+                                 default 1 */
     int64_t batch_size;       /* default 32 */
     nb_loss_kind loss;        /* default CROSS_ENTROPY */
     unsigned metrics;         /* NB_METRIC_* (the loss is always there) */
@@ -250,8 +262,9 @@ typedef struct nb_fit_opts {
     nb_monitor_mode mode;
     double min_delta;         /* an improvement must beat the best by more than this */
     int early_stopping;       /* 1: stop after `patience` epochs without improvement */
-    int patience;
-    int restore_best;         /* 1: at the end, put back the weights of the best epoch */
+    int patience;             /* 0 as Keras: stop at the first epoch that does not improve */
+    nb_restore_mode restore;  /* which weights the model has when fit returns; default: the
+                                 best epoch's when early stopping ended the run */
 
     nb_checkpoint_fn checkpoint;
     void *checkpoint_user;
@@ -262,9 +275,10 @@ typedef struct nb_fit_opts {
     nb_epoch_fn on_epoch;
     void *hook_user;
 
-    /* progress on `progress` (NULL: none). verbose 0: nothing; 1: a bar or a line per epoch
-     * and the reason training stopped; 2: also a header (samples, batches, optimizer) and,
-     * on a terminal, each epoch's line kept after its bar */
+    /* progress on `progress` (NULL: none). verbose 1 (the default, also 0): a bar or a line
+     * per epoch and the reason training stopped; 2: also a header (samples, batches,
+     * optimizer) and, on a terminal, each epoch's line kept after its bar; NB_VERBOSE_QUIET:
+     * nothing */
     FILE *progress;
     int verbose;
     nb_progress_mode progress_mode;
@@ -277,9 +291,6 @@ typedef struct nb_fit_opts {
     nb_train_state *state;
 } nb_fit_opts;
 
-/* The defaults above (epochs 1, batch 32, cross-entropy, verbose 1, no progress stream). */
-nb_fit_opts nb_fit_defaults(void);
-
 /* Trains model with opt on train. history (may be NULL) gets one record per epoch appended.
  * A resumed run (state->epoch > 0) needs the optimizer in the state it had then (parameters,
  * nb_optim_state_buffer, nb_optim_set_step_count) and the same options; the history may hold the
@@ -290,7 +301,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
 
 /* ---- evaluate and predict ------------------------------------------------------------------ */
 
-typedef struct nb_eval_opts {
+typedef struct nb_eval_opts { /* zero-initialised: every 0 field is the default */
     int64_t batch_size;       /* default 256 */
     const nb_norm *norm;      /* applied to every batch; NULL: none */
     int prefetch;

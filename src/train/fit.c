@@ -20,18 +20,6 @@
 #include <math.h>
 #include <string.h>
 
-nb_fit_opts nb_fit_defaults(void) {
-    nb_fit_opts o;
-    memset(&o, 0, sizeof o);
-    o.epochs = 1;
-    o.batch_size = 32;
-    o.loss = NB_LOSS_CROSS_ENTROPY;
-    o.top_k = 5;
-    o.val_batch_size = 256;
-    o.verbose = 1;
-    return o;
-}
-
 void nb_train_state_init(nb_train_state *st, uint64_t seed) {
     if (!st) return;
     memset(st, 0, sizeof *st);
@@ -92,7 +80,10 @@ static void run_free(fit_run *r) {
 /* Checks the options and fills in the defaults. */
 static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
     const char *fn = "nb_fit";
-    *o = in ? *in : nb_fit_defaults();
+    if (in)
+        *o = *in;
+    else
+        memset(o, 0, sizeof *o); /* NULL: every default */
     if (o->epochs == 0) o->epochs = 1;
     if (o->batch_size == 0) o->batch_size = 32;
     if (o->val_batch_size == 0) o->val_batch_size = 256;
@@ -118,8 +109,13 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         nb_status s = nb_schedule_check(o->schedule);
         if (s != NB_OK) return s;
     }
-    if ((unsigned)o->mode > NB_MONITOR_MAX || (unsigned)o->progress_mode > NB_PROGRESS_LINES)
-        return nbi_error(NB_ERR_ARG, "%s: unknown monitor mode or progress mode", fn);
+    if ((unsigned)o->mode > NB_MONITOR_MAX || (unsigned)o->progress_mode > NB_PROGRESS_LINES ||
+        (unsigned)o->restore > NB_RESTORE_LAST)
+        return nbi_error(NB_ERR_ARG, "%s: unknown monitor, progress or restore mode", fn);
+    if (o->verbose < NB_VERBOSE_QUIET)
+        return nbi_error(NB_ERR_ARG, "%s: verbose must be 0, 1, 2 or NB_VERBOSE_QUIET, got %d", fn,
+                         o->verbose);
+    o->verbose = o->verbose == 0 ? 1 : o->verbose < 0 ? 0 : o->verbose; /* 0 inside: silent */
     return NB_OK;
 }
 
@@ -245,7 +241,10 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
                          (o.mode == NB_MONITOR_AUTO && strstr(monitor, "accuracy") != NULL);
     const int64_t nparams = nb_params_numel(nb_model_params(model));
     float *params = nb_params_data(nb_model_params(model));
-    if (o.restore_best && nparams > 0) {
+    /* a copy of the best weights, when they may be put back at the end */
+    const int may_restore =
+        o.restore == NB_RESTORE_BEST || (o.restore == NB_RESTORE_AUTO && o.early_stopping);
+    if (may_restore && nparams > 0) {
         r.best_params = nbi_malloc_for("nb_fit: best weights", sizeof(float) * (size_t)nparams);
         if (!r.best_params) {
             s = NB_ERR_NOMEM;
@@ -405,7 +404,9 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
                               st->best, (long long)st->best_epoch);
     }
 
-    if (s == NB_OK && o.restore_best && h->n > 0 && st->best_epoch > 0 &&
+    const int restore = o.restore == NB_RESTORE_BEST ||
+                        (o.restore == NB_RESTORE_AUTO && o.early_stopping && st->stopped);
+    if (s == NB_OK && restore && h->n > 0 && st->best_epoch > 0 &&
         st->best_epoch != h->rec[h->n - 1].epoch) {
         if (have_best) {
             memcpy(params, r.best_params, sizeof(float) * (size_t)nparams);

@@ -303,7 +303,7 @@ static int run_train(cli_args *a) {
     nb_loss_kind loss = lk >= 0                ? (nb_loss_kind)lk
                         : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY
                                                : NB_LOSS_MSE;
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = r.spec->epochs;
     fo.batch_size = r.spec->batch;
     fo.loss = loss;
@@ -323,7 +323,7 @@ static int run_train(cli_args *a) {
     fo.checkpoint_every = r.periodic_path ? (int)every : 0;
     fo.checkpoint_best = r.best_path != NULL;
     fo.progress = stderr;
-    fo.verbose = cli_flag(a, "quiet") ? 0 : cli_flag(a, "verbose") ? 2 : 1;
+    fo.verbose = cli_flag(a, "quiet") ? NB_VERBOSE_QUIET : cli_flag(a, "verbose") ? 2 : 1;
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
