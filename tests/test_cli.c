@@ -303,6 +303,75 @@ static void test_resume_is_exact(void) {
     }
 }
 
+/* A copy of the safetensors file src at dst with metadata `key` set to `value`, every tensor
+ * and the other keys as they were. */
+static bool rewrite_meta(const char *src, const char *dst, const char *key, const char *value) {
+    nb_safetensors *st = NULL;
+    if (nb_safetensors_read(src, &st) != NB_OK) return false;
+    int n = nb_safetensors_count(st), nm = nb_safetensors_meta_count(st);
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    nb_array *arrays = calloc((size_t)n + 1, sizeof *arrays);
+    const char **meta = calloc(2 * (size_t)nm + 2, sizeof *meta);
+    bool ok = names && arrays && meta;
+    for (int i = 0; ok && i < n; i++) {
+        names[i] = nb_safetensors_name(st, i);
+        ok = nb_safetensors_get(st, i, &arrays[i]) == NB_OK;
+    }
+    for (int i = 0; ok && i < nm; i++) {
+        meta[2 * i] = nb_safetensors_meta_key(st, i);
+        meta[2 * i + 1] = strcmp(meta[2 * i], key) ? nb_safetensors_meta_value(st, i) : value;
+    }
+    ok = ok && nb_safetensors_write(dst, n, names, arrays, nm, meta) == NB_OK;
+    for (int i = 0; arrays && i < n; i++) nb_array_free(&arrays[i]);
+    free(names);
+    free(arrays);
+    free(meta);
+    nb_safetensors_free(st);
+    return ok;
+}
+
+/* A crafted checkpoint (issue 16): counts at the edge of int64 must be refused with a message
+ * naming the key, not overflow the epoch loop (a crash writing the history) or the optimizer's
+ * step counter (NaN weights saved with exit 0). */
+static void test_resume_crafted_checkpoint(void) {
+    const char *spec = digits_spec();
+    char ck[256], bad[256], out[256]; /* tmp() reuses its buffers */
+    snprintf(ck, sizeof ck, "%s", tmp("c1.safetensors"));
+    snprintf(bad, sizeof bad, "%s", tmp("crafted.safetensors"));
+    snprintf(out, sizeof out, "%s", tmp("crafted_out.safetensors"));
+    result r = run((const char *[]){"train", spec, "--epochs", "1", "--checkpoint", ck, "--out",
+                                    tmp("c1out.safetensors"), "--quiet", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    done(&r);
+    static const struct {
+        const char *key, *value, *msg;
+    } cases[] = {
+        {"nabla.epoch", "9223372036854775807", "epoch 9223372036854775807 is out of range"},
+        {"nabla.step", "9223372036854775807", "step 9223372036854775807 is out of range"},
+        {"nabla.optim.step", "9223372036854775807", "nabla.optim.step"},
+        {"nabla.best_epoch", "5", "best_epoch 5 is out of range [0, 1]"},
+        {"nabla.wait", "1073741825", "wait 1073741825 is out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(rewrite_meta(ck, bad, cases[i].key, cases[i].value));
+        r = run(
+            (const char *[]){"train", spec, "--resume", bad, "--epochs", "3", "--out", out, NULL});
+        CHECK_FAILS(r, 1, cases[i].msg);
+        CHECK_MSG(strstr(r.err, "crafted.safetensors") != NULL, "%s", r.err);
+        if (getenv("NB_VERBOSE")) printf("     %s", r.err);
+        done(&r);
+        CHECK(access(out, F_OK) != 0);                /* nothing saved */
+        r = run((const char *[]){"info", bad, NULL}); /* the reader refuses it everywhere */
+        CHECK_FAILS(r, 1, cases[i].key[6] == 'o' ? "nabla.optim.step" : "run state");
+        done(&r);
+    }
+    /* the step count the optimizer and the state agree on, at the optimizer's limit + 1 */
+    CHECK(rewrite_meta(ck, bad, "nabla.optim.step", "9007199254740993"));
+    r = run((const char *[]){"train", spec, "--resume", bad, NULL});
+    CHECK_FAILS(r, 1, "must be in [0, 9007199254740992]");
+    done(&r);
+}
+
 static void test_info(void) {
     const char *model = tmp("digits.safetensors");
     result r = run((const char *[]){"info", model, NULL});
@@ -516,6 +585,7 @@ static const nbt_case cases[] = {
     {"file_errors", test_file_errors},
     {"train_progress_lines", test_train_progress_lines},
     {"resume_is_exact", test_resume_is_exact},
+    {"resume_crafted_checkpoint", test_resume_crafted_checkpoint},
     {"info", test_info},
     {"predict", test_predict},
     {"predict_idx", test_predict_idx},

@@ -442,14 +442,14 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
     const char *meta[2] = {"author", "test"};
     nb_rng drng;
     nb_rng_seed(&drng, 5);
-    nb_run_state run = {.epoch = 3,
-                        .step = 21,
-                        .shuffle_rng = rng,
-                        .dropout_rng = drng,
-                        .best = 0.1 + 0.2,
-                        .best_epoch = 2,
-                        .wait = 1,
-                        .stopped = 1};
+    nb_train_state run = {.epoch = 3,
+                          .step = 21,
+                          .shuffle_rng = rng,
+                          .dropout_rng = drng,
+                          .best = 0.1 + 0.2,
+                          .best_epoch = 2,
+                          .wait = 1,
+                          .stopped = 1};
     nb_save_opts so = {.spec = spec,
                        .norm = &norm,
                        .optim = o,
@@ -472,7 +472,7 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
         for (int i = 0; i < nb_model_layer_count(m); i++)
             CHECK(!strcmp(nb_model_layer_name(m, i), nb_model_layer_name(m2, i)));
         CHECK(info.format_version == 1);
-        const nb_run_state *r = &info.run;
+        const nb_train_state *r = &info.run;
         CHECK(info.has_run && r->epoch == 3 && r->step == 21 && r->best_epoch == 2);
         CHECK(r->wait == 1 && r->stopped == 1);
         CHECK(!memcmp(r->shuffle_rng.s, rng.s, sizeof rng.s));
@@ -884,7 +884,8 @@ static void test_load_allocation_failures(void) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     const char *cls[2] = {"x", "y"};
-    nb_run_state run = {.epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
+    nb_train_state run = {
+        .epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
     nb_save_opts so = {.spec = spec,
                        .optim = o,
                        .norm = &norm,

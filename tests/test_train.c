@@ -687,6 +687,99 @@ static void test_resume_bit_identical(void) {
     resume_case(0);
 }
 
+/* A state from outside is checked before fit runs from it (issue 16: epoch 2^63 − 1
+ * overflowed the loop, a step count at INT64_MAX overflowed Adam's t). */
+static void test_state_checked(void) {
+    nb_train_state st;
+    nb_train_state_init(&st, 3);
+    CHECK_OK(nb_train_state_check(&st));
+    CHECK(st.version == NB_TRAIN_STATE_VERSION && st.epoch == 0 && isnan(st.best));
+    static const struct {
+        int field;
+        int64_t v;
+        const char *msg;
+    } bad[] = {
+        {0, INT64_MAX, "epoch 9223372036854775807 is out of range [0, 1073741824]"},
+        {0, -1, "epoch -1"},
+        {1, INT64_MAX, "step 9223372036854775807 is out of range [0, 9007199254740992]"},
+        {2, 1, "best_epoch 1 is out of range [0, 0]"},
+        {3, -2, "wait -2"},
+        {4, 2, "stopped must be 0 or 1"},
+        {5, 7, "version 7"},
+        {6, 0, "all zero"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nb_train_state b = st;
+        switch (bad[i].field) {
+        case 0:
+            b.epoch = bad[i].v;
+            break;
+        case 1:
+            b.step = bad[i].v;
+            break;
+        case 2:
+            b.best_epoch = bad[i].v;
+            break;
+        case 3:
+            b.wait = bad[i].v;
+            break;
+        case 4:
+            b.stopped = (int)bad[i].v;
+            break;
+        case 5:
+            b.version = (int)bad[i].v;
+            break;
+        default:
+            memset(&b.dropout_rng, 0, sizeof b.dropout_rng);
+            break;
+        }
+        CHECK(nb_train_state_check(&b) == NB_ERR_ARG);
+        CHECK_MSG(strstr(nb_last_error(), bad[i].msg) != NULL, "case %zu: %s", i, nb_last_error());
+    }
+    CHECK(nb_train_state_check(NULL) == NB_ERR_ARG);
+
+    /* fit refuses such a state before touching the model */
+    nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
+    CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest));
+    nb_model *m = digits_model(5, 8);
+    nb_optim *opt = nb_adam_new(nb_model_params(m), NULL);
+    const int64_t n = nb_params_numel(nb_model_params(m));
+    float *before = malloc(sizeof(float) * (size_t)n);
+    memcpy(before, nb_params_data(nb_model_params(m)), sizeof(float) * (size_t)n);
+    nb_train_state huge = st;
+    huge.epoch = INT64_MAX;
+    nb_history h = {0};
+    CHECK(nb_fit(m, opt, small, &(nb_fit_opts){.epochs = 3, .state = &huge}, &h) == NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "nb_fit: training state: epoch 9223372036854775807"), "%s",
+              nb_last_error());
+    CHECK(h.n == 0 && nb_optim_step_count(opt) == 0);
+    CHECK(!memcmp(before, nb_params_data(nb_model_params(m)), sizeof(float) * (size_t)n));
+    CHECK(nb_fit(m, opt, small, &(nb_fit_opts){.epochs = INT64_MAX}, NULL) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "epochs") != NULL);
+
+    /* the optimizer's own counter: set to its limit, it refuses to step past it */
+    CHECK(nb_optim_set_step_count(opt, INT64_MAX) == NB_ERR_ARG);
+    CHECK(nb_optim_set_step_count(opt, NB_OPTIM_MAX_STEPS + 1) == NB_ERR_ARG);
+    CHECK_OK(nb_optim_set_step_count(opt, NB_OPTIM_MAX_STEPS));
+    CHECK(nb_optim_step(opt) == NB_ERR_STATE);
+    CHECK(strstr(nb_last_error(), "the most an optimizer takes") != NULL);
+    CHECK(!memcmp(before, nb_params_data(nb_model_params(m)), sizeof(float) * (size_t)n));
+    CHECK_OK(nb_optim_set_step_count(opt, NB_OPTIM_MAX_STEPS - 1));
+    CHECK_OK(nb_optim_step(opt)); /* the last one: finite weights */
+    const float *p = nb_params_data(nb_model_params(m));
+    int finite = 1;
+    for (int64_t i = 0; i < n; i++) finite &= isfinite(p[i]) != 0;
+    CHECK(finite);
+
+    free(before);
+    nb_history_free(&h);
+    nb_optim_free(opt);
+    nb_model_free(m);
+    nb_dataset_free(small);
+    nb_dataset_free(rest);
+    nb_dataset_free(all);
+}
+
 /* ---- no allocation in the steady state ----------------------------------------------------- */
 
 typedef struct alloc_probe {
@@ -900,6 +993,7 @@ static const nbt_case cases[] = {
     {"csv_history", test_csv_history},
     {"svg_plot", test_svg_plot},
     {"resume_bit_identical", test_resume_bit_identical},
+    {"state_checked", test_state_checked},
     {"no_alloc_in_epochs", test_no_alloc_in_epochs},
     {"digits_accuracy", test_digits_accuracy},
     {"eval_predict_errors", test_eval_predict_errors},

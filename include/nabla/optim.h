@@ -223,8 +223,12 @@ int nb_optim_state_slots(const nb_optim *o);
 const char *nb_optim_state_name(const nb_optim *o, int k);
 float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n);
 /* Sets the number of steps taken (what bias corrections and schedules count from), as a
- * checkpoint restores it; t >= 0. */
+ * checkpoint restores it; 0 <= t <= NB_OPTIM_MAX_STEPS. */
 nb_status nb_optim_set_step_count(nb_optim *o, int64_t t);
+/* The most steps an optimizer takes (2^53: step counts stay exact in the double arithmetic of
+ * bias corrections and schedules, and nowhere near int64 overflow); nb_optim_step refuses the
+ * step after it. */
+#define NB_OPTIM_MAX_STEPS ((int64_t)1 << 53)
 
 /* ---- gradient clipping (torch.nn.utils) ----------------------------------------------------
  * By global L2 norm, over all gradients of the store as one vector: if norm > max_norm the

@@ -25,6 +25,7 @@
 
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/train_state.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -149,28 +150,7 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
  * NULL. Written atomically. */
 nb_status nb_history_write_svg(const nb_history *h, const char *path, const char *title);
 
-/* ---- training state, for exact resume --------------------------------------------------------
- * Everything fit needs, besides the model's parameters and the optimizer's state (see
- * nb_optim_state_buffer in optim.h), to continue a run bit for bit: a plain struct, to be saved with
- * a checkpoint and restored before calling fit again with the same options (and the same data
- * and thread count). The schedule's position is `step` for per-step schedules and `epoch` for
- * per-epoch ones. */
-#define NB_TRAIN_STATE_VERSION 1
-
-typedef struct nb_train_state {
-    int version;            /* 0: fresh (fit seeds it from nb_fit_opts.seed); else 1 */
-    int64_t epoch;          /* epochs completed */
-    int64_t step;           /* optimizer steps taken (= nb_optim_step_count) */
-    nb_rng shuffle_rng;     /* draws each epoch's sample order */
-    nb_rng dropout_rng;     /* draws dropout masks in training forwards */
-    double best;            /* the monitored metric's best value (NaN: none yet) */
-    int64_t best_epoch;     /* the epoch that reached it (0: none) */
-    int64_t wait;           /* epochs since then without improvement */
-    int stopped;            /* 1: early stopping ended the run */
-} nb_train_state;
-
-/* A fresh state: epoch 0, both generators derived from seed (as fit does). */
-void nb_train_state_init(nb_train_state *st, uint64_t seed);
+/* ---- training state, for exact resume: nb_train_state (train_state.h) ---------------------- */
 
 /* ---- callbacks --------------------------------------------------------------------------- */
 

@@ -244,11 +244,11 @@ float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n) {
 
 nb_status nb_optim_set_step_count(nb_optim *o, int64_t t) {
     if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_set_step_count: optimizer is NULL");
-    if (t < 0)
+    if (t < 0 || t > NB_OPTIM_MAX_STEPS)
         return nbi_error(NB_ERR_ARG,
-                         "nb_optim_set_step_count: the step count must be >= 0, "
+                         "nb_optim_set_step_count: the step count must be in [0, %lld], "
                          "got %lld",
-                         (long long)t);
+                         (long long)NB_OPTIM_MAX_STEPS, (long long)t);
     o->t = t;
     return NB_OK;
 }

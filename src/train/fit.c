@@ -20,17 +20,6 @@
 #include <math.h>
 #include <string.h>
 
-void nb_train_state_init(nb_train_state *st, uint64_t seed) {
-    if (!st) return;
-    memset(st, 0, sizeof *st);
-    st->version = NB_TRAIN_STATE_VERSION;
-    nb_rng root;
-    nb_rng_seed(&root, seed);
-    st->shuffle_rng = nb_rng_split(&root);
-    st->dropout_rng = nb_rng_split(&root);
-    st->best = NAN;
-}
-
 int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
                      double min_delta) {
     int better;
@@ -88,6 +77,9 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
     if (o->batch_size == 0) o->batch_size = 32;
     if (o->val_batch_size == 0) o->val_batch_size = 256;
     if (o->top_k == 0) o->top_k = 5;
+    if (o->epochs > NB_TRAIN_MAX_EPOCHS)
+        return nbi_error(NB_ERR_ARG, "%s: %lld epochs is more than the %lld a run can hold", fn,
+                         (long long)o->epochs, (long long)NB_TRAIN_MAX_EPOCHS);
     if (o->epochs < 0 || o->batch_size < 0 || o->val_batch_size < 0 || o->top_k < 0)
         return nbi_error(NB_ERR_ARG, "%s: epochs, batch_size, val_batch_size and top_k must be "
                          "> 0 (0 takes the default); got %lld, %lld, %lld, %d", fn,
@@ -172,10 +164,9 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
     if (!o.state || st->version == 0) {
         nb_train_state_init(st, o.seed);
         st->step = nb_optim_step_count(opt);
-    } else if (st->version != NB_TRAIN_STATE_VERSION) {
-        return nbi_error(NB_ERR_ARG, "%s: training state version %d is not %d (made by another "
-                         "nabla?)", fn, st->version, NB_TRAIN_STATE_VERSION);
-    } else if (st->epoch < 0 || st->step != nb_optim_step_count(opt)) {
+    } else if (nb_train_state_check(st) != NB_OK) {
+        return nbi_error(NB_ERR_ARG, "%s: %s", fn, nb_last_error());
+    } else if (st->step != nb_optim_step_count(opt)) {
         return nbi_error(NB_ERR_STATE, "%s: the training state is at step %lld (epoch %lld) but "
                          "the optimizer has taken %lld steps; restore the optimizer's state "
                          "(nb_optim_state_buffer, nb_optim_set_step_count) with the parameters", fn,

@@ -89,18 +89,9 @@ static nb_save_opts save_opts(const run *r) {
 /* fit's checkpoint callback: a model file with the optimizer and the run state. */
 static nb_status save_checkpoint(const nb_checkpoint_info *ci, void *user) {
     const run *r = user;
-    const nb_train_state *st = ci->state;
-    nb_run_state rs = {.epoch = st->epoch,
-                       .step = st->step,
-                       .shuffle_rng = st->shuffle_rng,
-                       .dropout_rng = st->dropout_rng,
-                       .best = st->best,
-                       .best_epoch = st->best_epoch,
-                       .wait = st->wait,
-                       .stopped = st->stopped};
     nb_save_opts so = save_opts(r);
     so.optim = ci->optim;
-    so.run = &rs;
+    so.run = ci->state;
     so.monitor = r->monitor;
     nb_status s = NB_OK;
     if ((ci->reason & NB_CHECKPOINT_PERIODIC) && r->periodic_path)
@@ -220,15 +211,7 @@ static int build(cli_args *a, run *r, nb_train_state *st) {
                          resume, r->ckpt.optim ? "training state" : "optimizer state");
     r->optim = r->ckpt.optim;
     r->ckpt.optim = NULL;
-    const nb_run_state *rs = &r->ckpt.run;
-    st->epoch = rs->epoch;
-    st->step = rs->step;
-    st->shuffle_rng = rs->shuffle_rng;
-    st->dropout_rng = rs->dropout_rng;
-    st->best = rs->best;
-    st->best_epoch = rs->best_epoch;
-    st->wait = rs->wait;
-    st->stopped = rs->stopped;
+    *st = r->ckpt.run; /* the state fit left in the checkpoint, checked when it was read */
     return CLI_OK;
 }
 
