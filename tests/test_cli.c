@@ -372,6 +372,100 @@ static void test_resume_crafted_checkpoint(void) {
     done(&r);
 }
 
+/* The parameters of two model files are the same bits. */
+static bool same_weights(const char *a, const char *b) {
+    nb_model *ma = NULL, *mb = NULL;
+    bool same = nb_model_load(a, &ma, NULL) == NB_OK && nb_model_load(b, &mb, NULL) == NB_OK;
+    if (same) {
+        nb_params *pa = nb_model_params(ma), *pb = nb_model_params(mb);
+        same = nb_params_numel(pa) == nb_params_numel(pb) &&
+               !memcmp(nb_params_data(pa), nb_params_data(pb),
+                       sizeof(float) * (size_t)nb_params_numel(pa));
+    }
+    nb_model_free(ma);
+    nb_model_free(mb);
+    return same;
+}
+
+/* --early-stop keeps the best epoch's weights (Keras's restore_best_weights), printing so;
+ * --no-restore-best keeps the last epoch's (issue 12). With this rate and patience 1 the run
+ * stops after epoch 3, its best being epoch 2. */
+static void test_early_stop_restores_best(void) {
+    const char *spec = digits_spec();
+    char best[256], last[256], out[256];
+    snprintf(best, sizeof best, "%s", tmp("es_best.safetensors"));
+    snprintf(last, sizeof last, "%s", tmp("es_last.safetensors"));
+    snprintf(out, sizeof out, "%s", tmp("es_out.safetensors"));
+    for (int keep_last = 0; keep_last < 2; keep_last++) {
+        result r =
+            run((const char *[]){"train", spec, "--lr", "0.05", "--epochs", "12", "--early-stop",
+                                 "1", "--best", best, "--checkpoint", last, "--out", out,
+                                 keep_last ? "--no-restore-best" : "--verbose", NULL});
+        CHECK_MSG(r.rc == 0, "%s", r.err);
+        CHECK_MSG(strstr(r.err, "early stopping after epoch 3: val_loss has not improved") &&
+                      strstr(r.err, "best 0.12"),
+                  "%s", r.err);
+        CHECK(!strstr(r.err, "epoch 4/12"));
+        CHECK((strstr(r.err, "restored the weights of epoch 2 (val_loss 0.12") != NULL) ==
+              !keep_last);
+        done(&r);
+        /* the model saved: the best checkpoint's weights, or the last epoch's */
+        CHECK_MSG(same_weights(out, best) == !keep_last, "keep_last %d", keep_last);
+        CHECK_MSG(same_weights(out, last) == (bool)keep_last, "keep_last %d", keep_last);
+    }
+    result r = run((const char *[]){"train", spec, "--no-restore-best", NULL});
+    CHECK_FAILS(r, 2, "--no-restore-best needs --early-stop");
+    done(&r);
+}
+
+/* Training that diverges (issue 12: --lr 1000 trained to NaN, saved the model, exit 0): a
+ * regression whose loss overflows in its first epoch fails with the epoch and step, saves
+ * nothing over --out, and leaves the checkpoint of an earlier good run as it was. */
+static void test_divergence_fails(void) {
+    float x[64 * 2], y[64];
+    for (int i = 0; i < 64; i++) {
+        x[2 * i] = (float)(i % 8) / 4.0f - 1.0f;
+        x[2 * i + 1] = (float)(i / 8) / 4.0f - 1.0f;
+        y[i] = 3.0f * x[2 * i] - 2.0f * x[2 * i + 1] + 0.5f;
+    }
+    char xp[256], yp[256], sp[256], ck[256], out[256];
+    snprintf(xp, sizeof xp, "%s", tmp("line_x.npy"));
+    snprintf(yp, sizeof yp, "%s", tmp("line_y.npy"));
+    snprintf(sp, sizeof sp, "%s", tmp("line.spec"));
+    snprintf(ck, sizeof ck, "%s", tmp("line_ck.safetensors"));
+    snprintf(out, sizeof out, "%s", tmp("line_out.safetensors"));
+    CHECK_OK(nb_npy_write(
+        xp,
+        &(nb_array){.type = NB_ELEM_F32, .rank = 2, .shape = {64, 2}, .numel = 128, .data = x}));
+    CHECK_OK(nb_npy_write(
+        yp, &(nb_array){.type = NB_ELEM_F32, .rank = 2, .shape = {64, 1}, .numel = 64, .data = y}));
+    write_text(sp, "nabla-spec 1\ninput 2\ndense 1\nloss mse\noptimizer sgd lr=0.01\n"
+                   "batch 8\nepochs 3\nseed 1\n");
+    result r = run((const char *[]){"train", sp, "--data", xp, "--labels", yp, "--checkpoint", ck,
+                                    "--out", tmp("line_good.safetensors"), "--quiet", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    done(&r);
+    size_t n0;
+    char *ck0 = slurp(ck, &n0);
+    for (int check = 0; check < 2; check++) {
+        if (check) setenv("NB_CHECK", "1", 1);
+        r = run((const char *[]){"train", sp, "--data", xp, "--labels", yp, "--lr", "1000",
+                                 "--checkpoint", ck, "--out", out, NULL});
+        if (check) unsetenv("NB_CHECK");
+        CHECK_FAILS(r, 1, "training diverged");
+        CHECK_MSG(strstr(r.err, "epoch 1") && strstr(r.err, "step "), "%s", r.err);
+        if (check) CHECK_MSG(strstr(r.err, "check mode: op '"), "%s", r.err);
+        if (getenv("NB_VERBOSE")) printf("     %s", r.err);
+        done(&r);
+        CHECK(access(out, F_OK) != 0); /* no model with non-finite weights */
+        size_t n1;
+        char *ck1 = slurp(ck, &n1);
+        CHECK(n1 == n0 && n0 > 0 && !memcmp(ck0, ck1, n0)); /* the good checkpoint stays */
+        free(ck1);
+    }
+    free(ck0);
+}
+
 static void test_info(void) {
     const char *model = tmp("digits.safetensors");
     result r = run((const char *[]){"info", model, NULL});
@@ -586,6 +680,8 @@ static const nbt_case cases[] = {
     {"train_progress_lines", test_train_progress_lines},
     {"resume_is_exact", test_resume_is_exact},
     {"resume_crafted_checkpoint", test_resume_crafted_checkpoint},
+    {"early_stop_restores_best", test_early_stop_restores_best},
+    {"divergence_fails", test_divergence_fails},
     {"info", test_info},
     {"predict", test_predict},
     {"predict_idx", test_predict_idx},

@@ -152,6 +152,81 @@ nb_status nb_history_write_svg(const nb_history *h, const char *path, const char
 
 /* ---- training state, for exact resume: nb_train_state (train_state.h) ---------------------- */
 
+/* ---- one training step ----------------------------------------------------------------------
+ * What fit does with every batch, as a function of its own for loops of your own:
+ *
+ *     ŷ = model(x)               forward in the model's current mode, recorded on ctx's tape
+ *     L = loss(ŷ, y)             the batch mean; a NaN or infinite L stops here (below)
+ *     ∇ = ∂L/∂θ                  gradients zeroed, then nb_backward into the flat buffer
+ *     on_grad(∇)                 the gradient hook, with every gradient final
+ *     clip(∇)                    clip_grad_norm, then clip_grad_value, when set
+ *     θ ← update(θ, ∇, lr(t))    the optimizer (nb_optim_step)
+ *
+ * The hook sits between backward and the update, where a data-parallel run averages the
+ * gradients of its replicas (an all-reduce over nb_params_grad: one flat buffer, in the
+ * store's order), where gradients are inspected or transformed, and before the clipping, so
+ * that clipping sees the averaged gradient as torch's DDP + clip_grad_norm_ does.
+ *
+ * Where an overlapped all-reduce would hook in: the hook above runs once, after the whole
+ * backward sweep. To overlap communication with the sweep, the notification has to come from
+ * autograd's sweep (autograd/tape.c, sweep()): a parameter is a leaf, so its gradient is
+ * final as soon as the sweep has passed the earliest tape node that reads it. Recording that
+ * node per parameter when the forward pass records the tape lets the sweep announce
+ * "parameter i ready" right after that node's backward; since the store lays parameters out
+ * in creation order and backward meets the last layers first, consecutive parameters form
+ * buckets (one contiguous slice of the gradient buffer each) whose reduction can start while
+ * earlier layers are still being differentiated. on_grad would then be called after waiting
+ * for the outstanding reductions. nabla does not do this yet; the hook is the seam.
+ *
+ * A step never allocates from the heap once ctx's arena has grown to the step's size. */
+
+/* What the gradient hook sees. */
+typedef struct nb_grad_info {
+    nb_model *model;
+    nb_optim *optim;
+    nb_params *params; /* the model's store: nb_params_grad(params) holds every gradient,
+                          one float per parameter, in the store's order (nb_params_at) */
+    int64_t epoch;     /* as given in nb_step_opts (fit: 1-based) */
+    int64_t batch;     /* as given (fit: 0-based within the epoch) */
+    int64_t step;      /* optimizer steps taken before this one */
+    int64_t size;      /* samples in the batch */
+    double loss;       /* the batch's loss */
+} nb_grad_info;
+/* A non-OK return skips the update and ends the step (and fit) with that status. */
+typedef nb_status (*nb_grad_fn)(const nb_grad_info *g, void *user);
+
+/* The options of a step, zero-initialised: every 0 field is the default. */
+typedef struct nb_step_opts {
+    nb_loss_kind loss;     /* default CROSS_ENTROPY */
+    nb_rng *dropout_rng;   /* draws the masks of layers that drop (nb_model_forward_rng);
+                              NULL: a model without them */
+    nb_grad_fn on_grad;    /* the gradient hook; NULL: none */
+    void *user;            /* passed to on_grad */
+    float clip_grad_norm;  /* > 0: scale the gradients to this global L2 norm at most
+                              (torch.nn.utils.clip_grad_norm_); 0: no clipping */
+    float clip_grad_value; /* > 0: clamp each gradient to [-v, v] (clip_grad_value_) */
+    int64_t epoch, batch;  /* passed to on_grad and named in messages */
+} nb_step_opts;
+
+/* What a step did. */
+typedef struct nb_step_result {
+    double loss;     /* the batch's mean loss */
+    double lr;       /* the learning rate the update used */
+    float grad_norm; /* the global gradient norm before clipping (NaN: not measured, i.e.
+                        no clip_grad_norm) */
+    nb_tensor *out;  /* the model's output, in ctx until nb_ctx_reset */
+} nb_step_result;
+
+/* One step on a batch: x [b, input shape...] (f32), y the batch's labels or targets as the
+ * loss wants them (nb_loss_apply). opts may be NULL; res may be NULL. Returns NB_OK after the
+ * update. A loss or gradient that is NaN or infinite is NB_ERR_NUMERIC before the update, with
+ * a message naming the epoch, batch and step (and the first non-finite gradient's parameter),
+ * and the parameters as they were; under check mode (NB_CHECK=1) the op that first produced
+ * the value is named instead. The model is run in its current mode: put it in training mode
+ * first (fit does). */
+nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x, nb_tensor *y,
+                        const nb_step_opts *opts, nb_step_result *res);
+
 /* ---- callbacks --------------------------------------------------------------------------- */
 
 enum {
@@ -251,9 +326,14 @@ typedef struct nb_fit_opts {
     int checkpoint_every;     /* > 0: every N epochs */
     int checkpoint_best;      /* 1: whenever the monitored metric improves */
 
+    /* the gradients, each step between backward and the update (see nb_train_step) */
+    nb_grad_fn on_grad;    /* the gradient hook (an all-reduce goes here); NULL: none */
+    float clip_grad_norm;  /* > 0: clip to this global L2 norm (after on_grad) */
+    float clip_grad_value; /* > 0: clamp each gradient to [-v, v] */
+
     nb_batch_fn on_batch;
     nb_epoch_fn on_epoch;
-    void *hook_user;
+    void *hook_user; /* passed to on_grad, on_batch and on_epoch */
 
     /* progress on `progress` (NULL: none). verbose 1 (the default, also 0): a bar or a line
      * per epoch and the reason training stopped; 2: also a header (samples, batches,
@@ -271,11 +351,17 @@ typedef struct nb_fit_opts {
     nb_train_state *state;
 } nb_fit_opts;
 
-/* Trains model with opt on train. history (may be NULL) gets one record per epoch appended.
+/* Trains model with opt on train: for each epoch, nb_train_step over the batches, then
+ * validation, the monitor, early stopping, logs, checkpoints and the callbacks above.
+ * history (may be NULL) gets one record per epoch appended.
  * A resumed run (state->epoch > 0) needs the optimizer in the state it had then (parameters,
  * nb_optim_state_buffer, nb_optim_set_step_count) and the same options; the history may hold the
  * earlier epochs (nb_history_read_csv), records after state->epoch are dropped. Returns NB_OK
- * when the epochs are done or a callback or early stopping ended training. */
+ * when the epochs are done or a callback or early stopping ended training.
+ * Training that diverges — a NaN or infinite loss or gradient, or parameters that are no
+ * longer finite at the end of an epoch — returns NB_ERR_NUMERIC, with a message naming the
+ * epoch and step, before the epoch is recorded, logged or checkpointed: the last good
+ * checkpoint stays the last one written. */
 nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
                  const nb_fit_opts *opts, nb_history *history);
 

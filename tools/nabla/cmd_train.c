@@ -6,7 +6,8 @@
  * bar on a terminal, one line per epoch otherwise), checkpoints are model files with the whole
  * training state, from which --resume continues bit for bit. At the end the model is saved
  * (--out) and, when there is a test set, evaluated on it; the test metrics go to standard
- * output. */
+ * output. Training that diverges (a NaN or infinite loss, gradient or weight) fails with the
+ * epoch and step: nothing is saved over --out, and the checkpoints keep the last good epoch. */
 #include "cli.h"
 
 #include <math.h>
@@ -34,7 +35,10 @@ static const cli_opt opts[] = {
     {"every", "N", "epochs between checkpoints (default 1)"},
     {"best", "FILE", "a checkpoint saved whenever the monitored metric improves"},
     {"resume", "CKPT", "continue the run a checkpoint stopped (same spec and options)"},
-    {"early-stop", "N", "stop after N epochs without improvement of the monitored metric"},
+    {"early-stop", "N",
+     "stop after N epochs without improvement of the monitored metric; the model keeps "
+     "the best epoch's weights"},
+    {"no-restore-best", NULL, "with --early-stop: keep the last epoch's weights instead"},
     {"monitor", "NAME",
      "the metric to monitor: val_loss (default with validation), loss, "
      "val_accuracy, ..."},
@@ -266,6 +270,8 @@ static int run_train(cli_args *a) {
     int64_t every = 1, patience = 0;
     if (rc == CLI_OK) rc = cli_int(a, "every", 1, INT32_MAX, &every);
     if (rc == CLI_OK) rc = cli_int(a, "early-stop", 1, INT32_MAX, &patience);
+    if (rc == CLI_OK && cli_flag(a, "no-restore-best") && patience == 0)
+        rc = cli_error(a, CLI_USAGE, "--no-restore-best needs --early-stop N");
     if (rc == CLI_OK && nb_spec_read(a->pos[0], &r.spec) != NB_OK) rc = cli_lib_error(a);
     if (rc == CLI_OK && !r.spec->has_input && !cli_get(a, "resume"))
         rc = cli_error(a, CLI_FAIL, "%s describes no model: it needs an input line and layers",
@@ -298,6 +304,7 @@ static int run_train(cli_args *a) {
     fo.monitor = cli_get(a, "monitor");
     fo.early_stopping = patience > 0;
     fo.patience = (int)patience;
+    fo.restore = cli_flag(a, "no-restore-best") ? NB_RESTORE_LAST : NB_RESTORE_AUTO;
     r.periodic_path = cli_get(a, "checkpoint");
     r.best_path = cli_get(a, "best");
     r.monitor = fo.monitor ? fo.monitor : fit_val ? "val_loss" : "loss";
@@ -334,7 +341,10 @@ const cli_cmd cli_cmd_train = {
         "one line per epoch otherwise. The trained model is saved (--out) as safetensors with\n"
         "its architecture and normalisation; with a test set, the test loss and accuracy are\n"
         "printed. --checkpoint saves the whole training state, and --resume continues from it\n"
-        "exactly as if the run had not stopped.",
+        "exactly as if the run had not stopped. With --early-stop the saved model has the\n"
+        "weights of the best epoch (--no-restore-best: the last). A run whose loss or weights\n"
+        "become NaN or infinite stops with an error naming the epoch and step, and saves\n"
+        "nothing.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,
