@@ -1,7 +1,8 @@
 /* nabla/train.h — training a model on a dataset, Keras-style: fit, evaluate, predict; the
  * metrics they report; the per-epoch history (kept in memory, logged as CSV, plotted as SVG);
- * early stopping, checkpoint and progress callbacks; and the training state that lets an
- * interrupted run continue bit for bit.
+ * early stopping, checkpoint and progress callbacks; and one training step (nb_train_step)
+ * with the gradient hook between backward and the update, which fit repeats and loops of your
+ * own can call.
  *
  *     nb_fit_opts fo = {.epochs = 10, .batch_size = 64, .metrics = NB_METRIC_ACCURACY,
  *                       .val_split = 0.1, .progress = stderr};   // zero fields: defaults
@@ -13,7 +14,7 @@
  *     nb_evaluate(model, test, NULL, mt);                  // then nb_metrics_result(mt, &v)
  *
  * The library never prints on its own: progress goes to the FILE* given in the options (NULL
- * or verbose 0: nothing). Files (history CSV, SVG plot) are written atomically. Checkpoints
+ * or NB_VERBOSE_QUIET: nothing). Files (history CSV, SVG plot) are written atomically. Checkpoints
  * are the caller's: fit calls a function the caller supplies (e.g. one that calls the model
  * file writer) and knows nothing of file formats.
  *
@@ -150,7 +151,8 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
  * NULL. Written atomically. */
 nb_status nb_history_write_svg(const nb_history *h, const char *path, const char *title);
 
-/* ---- training state, for exact resume: nb_train_state (train_state.h) ---------------------- */
+/* The training state, for exact resume, is nb_train_state (nabla/train_state.h): the struct
+ * fit advances, a checkpoint function receives and a model file stores. */
 
 /* ---- one training step ----------------------------------------------------------------------
  * What fit does with every batch, as a function of its own for loops of your own:
@@ -346,8 +348,9 @@ typedef struct nb_fit_opts {
     const char *csv_path;     /* the history as CSV after every epoch (NULL: none) */
     const char *svg_path;     /* the plot after every epoch (NULL: none) */
 
-    /* in: where to start (zeroed: a fresh run); out: where training ended. NULL: fit uses a
-     * fresh state of its own. */
+    /* in: where to start (zeroed: a fresh run; else checked by nb_train_state_check, and its
+     * step must be the optimizer's); out: where training ended. NULL: fit uses a fresh state
+     * of its own. A resumed model file's nb_model_file.run goes here as it is. */
     nb_train_state *state;
 } nb_fit_opts;
 
