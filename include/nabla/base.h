@@ -43,8 +43,8 @@ const char *nb_last_error(void);
 void nb_clear_error(void);
 
 /* ---- options structs ------------------------------------------------------------------
- * Every options struct of nabla (nb_adam_opts, nb_optim_config, nb_fit_opts, nb_csv_opts,
- * nb_loader_opts, ...) is meant to be zero-initialised, and a field left 0 takes its default
+ * Every options struct of nabla (nb_adam_opts, nb_optim_config, nb_fit_opts, nb_step_opts,
+ * nb_csv_opts, ...) is meant to be zero-initialised, and a field left 0 takes its default
  * — PyTorch's where PyTorch has one — so that
  *
  *     nb_adam_new(ps, &(nb_adam_opts){.lr = 1e-2})      is   torch.optim.Adam(p, lr=1e-2)
@@ -61,7 +61,9 @@ void nb_clear_error(void);
  * floating-point option, adds no fields, and survives a round trip: a configuration read back
  * from an optimizer (nb_optim_get_config) spells its zeros NB_ZERO, so it makes the same
  * optimizer again. Integer and flag fields are laid out so that their 0 is the default
- * (a flag says "no_..." where the default is on); each header comment says what 0 means. */
+ * (a flag says "no_..." where the default is on); each header comment says what 0 means. A
+ * field with no default (a loader's batch_size, a pooling kernel) is an error at 0, never a
+ * silent value. */
 #define NB_ZERO (-0.0)
 
 /* ---- memory -------------------------------------------------------------------------- */
