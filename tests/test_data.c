@@ -470,7 +470,15 @@ static void test_csv_classes(void) {
     CHECK_OK(nb_csv_read(D "iris_crlf.csv", NULL, &c));
     check_iris(&c);
     nb_csv_free(&c);
-    nb_csv_opts o = {0};
+    nb_csv_opts o = {0}; /* zeroed: the defaults, as NULL (the last column is the label) */
+    CHECK_OK(nb_csv_read(D "iris.csv", &o, &c));
+    check_iris(&c);
+    nb_csv_free(&c);
+    o.label_column = -1;
+    CHECK_OK(nb_csv_read(D "iris.csv", &o, &c));
+    check_iris(&c);
+    nb_csv_free(&c);
+    o = (nb_csv_opts){0};
     o.label_name = "species";
     CHECK_OK(nb_csv_read(D "iris.csv", &o, &c));
     check_iris(&c);

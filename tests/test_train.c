@@ -979,6 +979,34 @@ static void test_step_and_hook(void) {
     nb_dataset_free(all);
 }
 
+/* A zeroed nb_fit_opts and NULL are the same run: 1 epoch of batches of 32, cross-entropy,
+ * and, given a stream, one progress line (verbose 0 is the default, 1). */
+static void test_fit_zero_opts_are_defaults(void) {
+    nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
+    CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest)); /* 180 samples */
+    nb_model *a = digits_model(9, 12), *b = digits_model(9, 12);
+    nb_optim *oa = nb_sgd_new(nb_model_params(a), &(nb_sgd_opts){.lr = 0.1});
+    nb_optim *ob = nb_sgd_new(nb_model_params(b), &(nb_sgd_opts){.lr = 0.1});
+    nb_history h = {0};
+    CHECK_OK(nb_fit(a, oa, small, NULL, &h));
+    CHECK(h.n == 1 && h.rec[0].step == 6 && !h.rec[0].has_val); /* ceil(180 / 32) */
+    FILE *f = tmpfile();
+    CHECK_OK(nb_fit(b, ob, small, &(nb_fit_opts){.progress = f}, NULL));
+    char *s = slurp(f);
+    fclose(f);
+    CHECK_MSG(count_char(s, '\n') == 1 && !strncmp(s, "epoch 1/1 - ", 12), "%s", s);
+    free(s);
+    CHECK(same_params(a, b));
+    nb_history_free(&h);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    nb_model_free(a);
+    nb_model_free(b);
+    nb_dataset_free(small);
+    nb_dataset_free(rest);
+    nb_dataset_free(all);
+}
+
 /* ---- divergence ----------------------------------------------------------------------------
  * A linear regression with a rate far above 2/λmax: every step multiplies the error by about
  * −2000, so the loss overflows to Inf within a few steps (issue 12: --lr 1000 trained to NaN
@@ -1364,6 +1392,7 @@ static const nbt_case cases[] = {
     {"resume_bit_identical", test_resume_bit_identical},
     {"state_checked", test_state_checked},
     {"step_and_hook", test_step_and_hook},
+    {"fit_zero_opts_are_defaults", test_fit_zero_opts_are_defaults},
     {"divergence", test_divergence},
     {"restore_best_default", test_restore_best_default},
     {"no_alloc_in_epochs", test_no_alloc_in_epochs},
