@@ -1152,6 +1152,8 @@ static void restore_case(nb_restore_mode mode, int early, int want_epoch) {
                       .checkpoint = record_ckpt,
                       .checkpoint_user = &cl,
                       .checkpoint_every = 1};
+    nb_train_state st = {0};
+    fo.state = &st;
     nb_history h = {0};
     CHECK_OK(nb_fit(m, opt, small, &fo, &h));
     CHECK(h.n == 4 && cl.calls == 4);
@@ -1160,6 +1162,20 @@ static void restore_case(nb_restore_mode mode, int early, int want_epoch) {
         CHECK_MSG(!memcmp(p, cl.params[i], sizeof(float) * (size_t)cl.n) == (i + 1 == want_epoch),
                   "mode %d, early %d: the weights are%s epoch %d's", (int)mode, early,
                   i + 1 == want_epoch ? " not" : "", i + 1);
+    if (early) {
+        /* fit again on the stopped run: nothing happens, nothing is restored, one note */
+        FILE *f = tmpfile();
+        fo.progress = f;
+        CHECK_OK(nb_fit(m, opt, small, &fo, &h));
+        char *out = slurp(f);
+        fclose(f);
+        CHECK_MSG(!strcmp(out, "resuming after epoch 4 (step 12)\n"
+                               "early stopping already ended this run at epoch 4\n"),
+                  "[%s]", out);
+        free(out);
+        CHECK(h.n == 4 && cl.calls == 4 && st.epoch == 4);
+        CHECK(!memcmp(p, cl.params[want_epoch - 1], sizeof(float) * (size_t)cl.n));
+    }
     for (int i = 0; i < cl.calls; i++) free(cl.params[i]);
     nb_history_free(&h);
     nb_norm_free(&norm);

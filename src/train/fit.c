@@ -394,16 +394,19 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
     nb_train_state *st = r->st;
     const int64_t epoch = rec->epoch;
     nb_params *ps = nb_model_params(r->model);
-    const int64_t at = nbi_find_nonfinite(nb_params_data(ps), r->nparams);
-    if (at >= 0) {
+    for (int k = 0; k < 2; k++) { /* the parameters, then the state (running statistics) */
+        nb_params *store = k == 0 ? ps : nb_model_state(r->model);
+        const int64_t n = k == 0 ? r->nparams : r->nstate;
+        const int64_t at = n > 0 ? nbi_find_nonfinite(nb_params_data(store), n) : -1;
+        if (at < 0) continue;
         int64_t i;
-        const char *name = nbi_param_at(ps, at, &i);
-        const float v = nb_params_data(ps)[at];
+        const char *name = nbi_param_at(store, at, &i);
+        const float v = nb_params_data(store)[at];
         return nbi_error(NB_ERR_NUMERIC,
-                         "nb_fit: training diverged in epoch %lld (by step "
-                         "%lld): parameter '%s' is %s at element %lld (lower the learning rate "
-                         "or clip the gradients)",
-                         (long long)epoch, (long long)st->step, name,
+                         "nb_fit: training diverged in epoch %lld (by step %lld): %s '%s' is %s "
+                         "at element %lld (lower the learning rate or clip the gradients)",
+                         (long long)epoch, (long long)st->step, k == 0 ? "parameter" : "state",
+                         name,
                          isnan(v) ? "NaN"
                          : v > 0  ? "+Inf"
                                   : "-Inf",
@@ -497,16 +500,17 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const 
     r.h = history ? history : &r.local;
     nb_status s = resolve_opts(&r.o, opts);
     if (s == NB_OK) s = fit_start(&r, train);
-    int stop = s != NB_OK || r.st->stopped; /* a run early stopping ended does not go on */
+    const int stopped_before = s == NB_OK && r.st->stopped; /* early stopping ended it */
+    int stop = s != NB_OK || stopped_before;
     for (int64_t epoch = stop ? 0 : r.st->epoch + 1; !stop && epoch <= r.o.epochs; epoch++) {
         nb_epoch_record rec;
         s = fit_epoch(&r, epoch, &rec, &stop);
         if (s == NB_OK) s = fit_end_epoch(&r, &rec, &stop);
         if (s != NB_OK) stop = 1;
     }
-    if (s == NB_OK)
+    if (s == NB_OK && !stopped_before)
         fit_finish(&r);
-    else
+    else if (s != NB_OK)
         nbi_progress_clear(&r.pr); /* the caller's message goes on a line of its own */
     nb_model_train(model, 1);
     run_free(&r);
