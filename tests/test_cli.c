@@ -194,6 +194,10 @@ static void test_usage_errors(void) {
     r = run((const char *[]){"train", digits_spec(), "--opt", "lion", NULL});
     CHECK_FAILS(r, 2, "unknown optimizer 'lion'");
     done(&r);
+    /* a message that wraps another one (it used to be formatted into itself: issue 16) */
+    r = run((const char *[]){"train", digits_spec(), "--monitor", "bogus", "--quiet", NULL});
+    CHECK_FAILS(r, 1, "nabla train: nb_fit: monitor: unknown metric 'bogus': use loss, ");
+    done(&r);
     r = run((const char *[]){"info", "a", "b", NULL});
     CHECK_FAILS(r, 2, "unexpected argument 'b'");
     done(&r);
