@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
     if (batch < 1 || steps < 1 || repeats < 1) return 2;
     if (threads && nb_set_threads(atoi(threads)) != NB_OK) die("--threads");
     nb_model *m = build();
-    nb_sgd_opts so = nb_sgd_defaults(0.01);
+    nb_sgd_opts so = {.lr = 0.01};
     nb_optim *opt = nb_sgd_new(nb_model_params(m), &so);
     if (!opt) die("optimizer");
     nb_ctx *ctx = nb_ctx_new(NULL);

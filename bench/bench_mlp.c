@@ -28,7 +28,7 @@ static double run(int batch, int adam, int threads, int steps) {
     nb_model_dense(m, 10, NB_ACT_NONE);
     nb_optim *opt;
     if (adam) {
-        nb_adam_opts o = nb_adam_defaults(1e-3);
+        nb_adam_opts o = {.lr = 1e-3};
         opt = nb_adam_new(nb_model_params(m), &o);
     } else {
         opt = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.01});

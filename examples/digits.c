@@ -55,24 +55,21 @@ int main(int argc, char **argv) {
     if (!net || nb_model_dense(net, 64, NB_ACT_RELU) || nb_model_dense(net, 10, NB_ACT_NONE))
         goto fail;
     nb_model_summary(net, stdout);
-    nb_adam_opts ao = nb_adam_defaults(1e-3);
-    adam = nb_adam_new(nb_model_params(net), &ao);
+    adam = nb_adam_new(nb_model_params(net), &(nb_adam_opts){.lr = 1e-3});
     if (!adam) goto fail;
 
     nb_schedule cos = nb_schedule_cosine(3e-3, epochs, 1e-4);
-    nb_fit_opts fo = nb_fit_defaults();
-    fo.epochs = epochs;
-    fo.batch_size = 32;
-    fo.loss = NB_LOSS_CROSS_ENTROPY;
-    fo.metrics = NB_METRIC_ACCURACY;
-    fo.seed = 7;
-    fo.norm = &norm;
-    fo.val_split = 0.1;
-    fo.schedule = &cos;
-    fo.schedule_per_epoch = 1;
-    fo.progress = stdout;
-    fo.csv_path = csv;
-    fo.svg_path = svg;
+    /* every field not named is 0: its default (batch 32, cross-entropy, ...) */
+    nb_fit_opts fo = {.epochs = epochs,
+                      .metrics = NB_METRIC_ACCURACY,
+                      .seed = 7,
+                      .norm = &norm,
+                      .val_split = 0.1,
+                      .schedule = &cos,
+                      .schedule_per_epoch = 1,
+                      .progress = stdout,
+                      .csv_path = csv,
+                      .svg_path = svg};
     fflush(stdout);
     if (nb_fit(net, adam, train, &fo, &hist) != NB_OK) goto fail;
 

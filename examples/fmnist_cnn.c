@@ -162,14 +162,11 @@ int main(int argc, char **argv) {
     if (!m) die("building the model");
     nb_model_summary(m, stdout);
     nb_optim *opt;
-    if (use_sgd) {
-        nb_sgd_opts o = nb_sgd_defaults(lr > 0 ? lr : 0.05);
-        o.momentum = 0.9;
-        opt = nb_sgd_new(nb_model_params(m), &o);
-    } else {
-        nb_adam_opts o = nb_adam_defaults(lr > 0 ? lr : 1e-3);
-        opt = nb_adam_new(nb_model_params(m), &o);
-    }
+    if (use_sgd)
+        opt = nb_sgd_new(nb_model_params(m),
+                         &(nb_sgd_opts){.lr = lr > 0 ? lr : 0.05, .momentum = 0.9});
+    else /* lr 0: Adam's default, 1e-3 */
+        opt = nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = lr > 0 ? lr : 0});
     nb_ctx *ctx = nb_ctx_new(NULL);
     if (!opt || !ctx) die("setup");
     nb_rng rng, drop_rng;

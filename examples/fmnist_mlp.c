@@ -91,23 +91,20 @@ int main(int argc, char **argv) {
         dense_torch(net, 128, 10, NB_ACT_NONE))
         goto fail;
     if (!quiet) nb_model_summary(net, stdout);
-    nb_adam_opts ao = nb_adam_defaults(1e-3);
-    adam = nb_adam_new(nb_model_params(net), &ao);
+    adam = nb_adam_new(nb_model_params(net), &(nb_adam_opts){.lr = 1e-3});
     if (!adam) goto fail;
 
-    nb_fit_opts fo = nb_fit_defaults();
-    fo.epochs = epochs;
-    fo.batch_size = 64;
-    fo.loss = NB_LOSS_CROSS_ENTROPY;
-    fo.metrics = NB_METRIC_ACCURACY;
-    fo.seed = seed;
-    fo.norm = &norm;
-    fo.prefetch = prefetch;
-    if (test_each) fo.val = test;
-    fo.progress = stdout;
-    fo.verbose = quiet && !test_each ? 0 : 1;
-    fo.csv_path = csv;
-    fo.svg_path = svg;
+    nb_fit_opts fo = {.epochs = epochs,
+                      .batch_size = 64,
+                      .metrics = NB_METRIC_ACCURACY,
+                      .seed = seed,
+                      .norm = &norm,
+                      .prefetch = prefetch,
+                      .val = test_each ? test : NULL,
+                      .progress = stdout,
+                      .verbose = quiet && !test_each ? NB_VERBOSE_QUIET : 1,
+                      .csv_path = csv,
+                      .svg_path = svg};
     fflush(stdout);
     double t1 = nb_time();
     if (nb_fit(net, adam, train, &fo, &hist) != NB_OK) goto fail;

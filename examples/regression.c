@@ -34,8 +34,7 @@ int main(void) {
         goto fail;
     nb_model_summary(net, stdout);
 
-    nb_adam_opts o = nb_adam_defaults(1e-2);
-    nb_optim *adam = nb_adam_new(nb_model_params(net), &o);
+    nb_optim *adam = nb_adam_new(nb_model_params(net), &(nb_adam_opts){.lr = 1e-2});
     const int64_t steps = (int64_t)EPOCHS * (N_TRAIN / BATCH);
     nb_schedule sched = nb_schedule_warmup(nb_schedule_cosine(1e-2, steps - 100, 1e-4), 100, 0.1);
     nb_ctx *ctx = nb_ctx_new(NULL);

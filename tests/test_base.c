@@ -19,6 +19,23 @@ static void test_error_message_per_thread(void) {
     CHECK(nb_last_error()[0] == '\0');
     CHECK(nbi_error(NB_ERR_ARG, "thing %d went wrong", 42) == NB_ERR_ARG);
     CHECK(strcmp(nb_last_error(), "thing 42 went wrong") == 0);
+    /* wrapping the message in itself (the argument points into the message buffer) */
+    CHECK(nbi_error(NB_ERR_STATE, "outer: %s (%d)", nb_last_error(), 7) == NB_ERR_STATE);
+    CHECK_MSG(strcmp(nb_last_error(), "outer: thing 42 went wrong (7)") == 0, "[%s]",
+              nb_last_error());
+    nbi_error(NB_ERR_ARG, "%s|%s", nb_last_error(), nb_last_error());
+    CHECK_MSG(strcmp(nb_last_error(),
+                     "outer: thing 42 went wrong (7)|outer: thing 42 went wrong (7)") == 0,
+              "[%s]", nb_last_error());
+    /* longer than the buffer: cut, still terminated, the start intact */
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    nbi_error(NB_ERR_ARG, "a%s", big);
+    for (int i = 0; i < 4; i++) nbi_error(NB_ERR_ARG, "ab%s", nb_last_error());
+    size_t n = strlen(nb_last_error());
+    CHECK(n > 500 && n < sizeof big);
+    CHECK(!strncmp(nb_last_error(), "ababababaxx", 11));
     nb_clear_error();
 }
 
@@ -118,7 +135,7 @@ static void test_rng_distributions(void) {
     }
     CHECK(lo >= 0.0f && hi < 1.0f);
     double mean = s / n, var = s2 / n - mean * mean;
-    CHECK_CLOSE(mean, 2.0, 0.03, 0);  /* 5 standard errors: 3/sqrt(n) = 0.0067 */
+    CHECK_CLOSE(mean, 2.0, 0.03, 0); /* 5 standard errors: 3/sqrt(n) = 0.0067 */
     CHECK_CLOSE(var, 9.0, 0.15, 0);
     CHECK_CLOSE(bern / n, 0.3, 0.006, 0);
     float p[4] = {0.1f, 0.0f, 0.6f, 0.3f};

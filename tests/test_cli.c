@@ -194,6 +194,10 @@ static void test_usage_errors(void) {
     r = run((const char *[]){"train", digits_spec(), "--opt", "lion", NULL});
     CHECK_FAILS(r, 2, "unknown optimizer 'lion'");
     done(&r);
+    /* a message that wraps another one (it used to be formatted into itself: issue 16) */
+    r = run((const char *[]){"train", digits_spec(), "--monitor", "bogus", "--quiet", NULL});
+    CHECK_FAILS(r, 1, "nabla train: nb_fit: monitor: unknown metric 'bogus': use loss, ");
+    done(&r);
     r = run((const char *[]){"info", "a", "b", NULL});
     CHECK_FAILS(r, 2, "unexpected argument 'b'");
     done(&r);
@@ -303,6 +307,169 @@ static void test_resume_is_exact(void) {
     }
 }
 
+/* A copy of the safetensors file src at dst with metadata `key` set to `value`, every tensor
+ * and the other keys as they were. */
+static bool rewrite_meta(const char *src, const char *dst, const char *key, const char *value) {
+    nb_safetensors *st = NULL;
+    if (nb_safetensors_read(src, &st) != NB_OK) return false;
+    int n = nb_safetensors_count(st), nm = nb_safetensors_meta_count(st);
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    nb_array *arrays = calloc((size_t)n + 1, sizeof *arrays);
+    const char **meta = calloc(2 * (size_t)nm + 2, sizeof *meta);
+    bool ok = names && arrays && meta;
+    for (int i = 0; ok && i < n; i++) {
+        names[i] = nb_safetensors_name(st, i);
+        ok = nb_safetensors_get(st, i, &arrays[i]) == NB_OK;
+    }
+    for (int i = 0; ok && i < nm; i++) {
+        meta[2 * i] = nb_safetensors_meta_key(st, i);
+        meta[2 * i + 1] = strcmp(meta[2 * i], key) ? nb_safetensors_meta_value(st, i) : value;
+    }
+    ok = ok && nb_safetensors_write(dst, n, names, arrays, nm, meta) == NB_OK;
+    for (int i = 0; arrays && i < n; i++) nb_array_free(&arrays[i]);
+    free(names);
+    free(arrays);
+    free(meta);
+    nb_safetensors_free(st);
+    return ok;
+}
+
+/* A crafted checkpoint (issue 16): counts at the edge of int64 must be refused with a message
+ * naming the key, not overflow the epoch loop (a crash writing the history) or the optimizer's
+ * step counter (NaN weights saved with exit 0). */
+static void test_resume_crafted_checkpoint(void) {
+    const char *spec = digits_spec();
+    char ck[256], bad[256], out[256]; /* tmp() reuses its buffers */
+    snprintf(ck, sizeof ck, "%s", tmp("c1.safetensors"));
+    snprintf(bad, sizeof bad, "%s", tmp("crafted.safetensors"));
+    snprintf(out, sizeof out, "%s", tmp("crafted_out.safetensors"));
+    result r = run((const char *[]){"train", spec, "--epochs", "1", "--checkpoint", ck, "--out",
+                                    tmp("c1out.safetensors"), "--quiet", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    done(&r);
+    static const struct {
+        const char *key, *value, *msg;
+    } cases[] = {
+        {"nabla.epoch", "9223372036854775807", "epoch 9223372036854775807 is out of range"},
+        {"nabla.step", "9223372036854775807", "step 9223372036854775807 is out of range"},
+        {"nabla.optim.step", "9223372036854775807", "nabla.optim.step"},
+        {"nabla.best_epoch", "5", "best_epoch 5 is out of range [0, 1]"},
+        {"nabla.wait", "1073741825", "wait 1073741825 is out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(rewrite_meta(ck, bad, cases[i].key, cases[i].value));
+        r = run(
+            (const char *[]){"train", spec, "--resume", bad, "--epochs", "3", "--out", out, NULL});
+        CHECK_FAILS(r, 1, cases[i].msg);
+        CHECK_MSG(strstr(r.err, "crafted.safetensors") != NULL, "%s", r.err);
+        if (getenv("NB_VERBOSE")) printf("     %s", r.err);
+        done(&r);
+        CHECK(access(out, F_OK) != 0);                /* nothing saved */
+        r = run((const char *[]){"info", bad, NULL}); /* the reader refuses it everywhere */
+        CHECK_FAILS(r, 1, cases[i].key[6] == 'o' ? "nabla.optim.step" : "run state");
+        done(&r);
+    }
+    /* the step count the optimizer and the state agree on, at the optimizer's limit + 1 */
+    CHECK(rewrite_meta(ck, bad, "nabla.optim.step", "9007199254740993"));
+    r = run((const char *[]){"train", spec, "--resume", bad, NULL});
+    CHECK_FAILS(r, 1, "must be in [0, 9007199254740992]");
+    done(&r);
+}
+
+/* The parameters of two model files are the same bits. */
+static bool same_weights(const char *a, const char *b) {
+    nb_model *ma = NULL, *mb = NULL;
+    bool same = nb_model_load(a, &ma, NULL) == NB_OK && nb_model_load(b, &mb, NULL) == NB_OK;
+    if (same) {
+        nb_params *pa = nb_model_params(ma), *pb = nb_model_params(mb);
+        same = nb_params_numel(pa) == nb_params_numel(pb) &&
+               !memcmp(nb_params_data(pa), nb_params_data(pb),
+                       sizeof(float) * (size_t)nb_params_numel(pa));
+    }
+    nb_model_free(ma);
+    nb_model_free(mb);
+    return same;
+}
+
+/* --early-stop keeps the best epoch's weights (Keras's restore_best_weights), printing so;
+ * --no-restore-best keeps the last epoch's (issue 12). With this rate and patience 1 the run
+ * stops after epoch 3, its best being epoch 2. */
+static void test_early_stop_restores_best(void) {
+    const char *spec = digits_spec();
+    char best[256], last[256], out[256];
+    snprintf(best, sizeof best, "%s", tmp("es_best.safetensors"));
+    snprintf(last, sizeof last, "%s", tmp("es_last.safetensors"));
+    snprintf(out, sizeof out, "%s", tmp("es_out.safetensors"));
+    for (int keep_last = 0; keep_last < 2; keep_last++) {
+        result r =
+            run((const char *[]){"train", spec, "--lr", "0.05", "--epochs", "12", "--early-stop",
+                                 "1", "--best", best, "--checkpoint", last, "--out", out,
+                                 keep_last ? "--no-restore-best" : "--verbose", NULL});
+        CHECK_MSG(r.rc == 0, "%s", r.err);
+        CHECK_MSG(strstr(r.err, "early stopping after epoch 3: val_loss has not improved") &&
+                      strstr(r.err, "best 0.12"),
+                  "%s", r.err);
+        CHECK(!strstr(r.err, "epoch 4/12"));
+        CHECK((strstr(r.err, "restored the weights of epoch 2 (val_loss 0.12") != NULL) ==
+              !keep_last);
+        done(&r);
+        /* the model saved: the best checkpoint's weights, or the last epoch's */
+        CHECK_MSG(same_weights(out, best) == !keep_last, "keep_last %d", keep_last);
+        CHECK_MSG(same_weights(out, last) == (bool)keep_last, "keep_last %d", keep_last);
+    }
+    result r = run((const char *[]){"train", spec, "--no-restore-best", NULL});
+    CHECK_FAILS(r, 2, "--no-restore-best needs --early-stop");
+    done(&r);
+}
+
+/* Training that diverges (issue 12: --lr 1000 trained to NaN, saved the model, exit 0): a
+ * regression whose loss overflows in its first epoch fails with the epoch and step, saves
+ * nothing over --out, and leaves the checkpoint of an earlier good run as it was. */
+static void test_divergence_fails(void) {
+    float x[64 * 2], y[64];
+    for (int i = 0; i < 64; i++) {
+        x[2 * i] = (float)(i % 8) / 4.0f - 1.0f;
+        x[2 * i + 1] = (float)(i / 8) / 4.0f - 1.0f;
+        y[i] = 3.0f * x[2 * i] - 2.0f * x[2 * i + 1] + 0.5f;
+    }
+    char xp[256], yp[256], sp[256], ck[256], out[256];
+    snprintf(xp, sizeof xp, "%s", tmp("line_x.npy"));
+    snprintf(yp, sizeof yp, "%s", tmp("line_y.npy"));
+    snprintf(sp, sizeof sp, "%s", tmp("line.spec"));
+    snprintf(ck, sizeof ck, "%s", tmp("line_ck.safetensors"));
+    snprintf(out, sizeof out, "%s", tmp("line_out.safetensors"));
+    CHECK_OK(nb_npy_write(
+        xp,
+        &(nb_array){.type = NB_ELEM_F32, .rank = 2, .shape = {64, 2}, .numel = 128, .data = x}));
+    CHECK_OK(nb_npy_write(
+        yp, &(nb_array){.type = NB_ELEM_F32, .rank = 2, .shape = {64, 1}, .numel = 64, .data = y}));
+    write_text(sp, "nabla-spec 1\ninput 2\ndense 1\nloss mse\noptimizer sgd lr=0.01\n"
+                   "batch 8\nepochs 3\nseed 1\n");
+    result r = run((const char *[]){"train", sp, "--data", xp, "--labels", yp, "--checkpoint", ck,
+                                    "--out", tmp("line_good.safetensors"), "--quiet", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    done(&r);
+    size_t n0;
+    char *ck0 = slurp(ck, &n0);
+    for (int check = 0; check < 2; check++) {
+        if (check) setenv("NB_CHECK", "1", 1);
+        r = run((const char *[]){"train", sp, "--data", xp, "--labels", yp, "--lr", "1000",
+                                 "--checkpoint", ck, "--out", out, NULL});
+        if (check) unsetenv("NB_CHECK");
+        CHECK_FAILS(r, 1, "training diverged");
+        CHECK_MSG(strstr(r.err, "epoch 1") && strstr(r.err, "step "), "%s", r.err);
+        if (check) CHECK_MSG(strstr(r.err, "check mode: op '"), "%s", r.err);
+        if (getenv("NB_VERBOSE")) printf("     %s", r.err);
+        done(&r);
+        CHECK(access(out, F_OK) != 0); /* no model with non-finite weights */
+        size_t n1;
+        char *ck1 = slurp(ck, &n1);
+        CHECK(n1 == n0 && n0 > 0 && !memcmp(ck0, ck1, n0)); /* the good checkpoint stays */
+        free(ck1);
+    }
+    free(ck0);
+}
+
 static void test_info(void) {
     const char *model = tmp("digits.safetensors");
     result r = run((const char *[]){"info", model, NULL});
@@ -371,8 +538,7 @@ static void test_predict(void) {
 
     /* the same samples from a .npy file (scaled inside, as trained) give the same lines */
     nb_csv c;
-    nb_csv_opts o = nb_csv_opts_default();
-    CHECK_OK(nb_csv_read(digits, &o, &c));
+    CHECK_OK(nb_csv_read(digits, &(nb_csv_opts){0}, &c));
     nb_array a = {.type = NB_ELEM_F32, .rank = 2, .shape = {5, 64}, .numel = 5 * 64, .data = c.x};
     CHECK_OK(nb_npy_write(tmp("five.npy"), &a));
     nb_csv_free(&c);
@@ -517,6 +683,9 @@ static const nbt_case cases[] = {
     {"file_errors", test_file_errors},
     {"train_progress_lines", test_train_progress_lines},
     {"resume_is_exact", test_resume_is_exact},
+    {"resume_crafted_checkpoint", test_resume_crafted_checkpoint},
+    {"early_stop_restores_best", test_early_stop_restores_best},
+    {"divergence_fails", test_divergence_fails},
     {"info", test_info},
     {"predict", test_predict},
     {"predict_idx", test_predict_idx},

@@ -293,7 +293,7 @@ static void test_learns_bars(void) {
     CHECK_OK(nb_model_dropout(m, 0.1f));
     CHECK_OK(nb_model_global_avgpool2d(m));
     CHECK_OK(nb_model_dense(m, 2, NB_ACT_NONE));
-    nb_adam_opts ao = nb_adam_defaults(0.05);
+    nb_adam_opts ao = {.lr = 0.05};
     nb_optim *opt = nb_adam_new(nb_model_params(m), &ao);
     CHECK_PTR(opt);
     nb_ctx *ctx = nb_ctx_new(NULL);

@@ -470,7 +470,15 @@ static void test_csv_classes(void) {
     CHECK_OK(nb_csv_read(D "iris_crlf.csv", NULL, &c));
     check_iris(&c);
     nb_csv_free(&c);
-    nb_csv_opts o = nb_csv_opts_default();
+    nb_csv_opts o = {0}; /* zeroed: the defaults, as NULL (the last column is the label) */
+    CHECK_OK(nb_csv_read(D "iris.csv", &o, &c));
+    check_iris(&c);
+    nb_csv_free(&c);
+    o.label_column = -1;
+    CHECK_OK(nb_csv_read(D "iris.csv", &o, &c));
+    check_iris(&c);
+    nb_csv_free(&c);
+    o = (nb_csv_opts){0};
     o.label_name = "species";
     CHECK_OK(nb_csv_read(D "iris.csv", &o, &c));
     check_iris(&c);
@@ -488,13 +496,15 @@ static void test_csv_classes(void) {
     CHECK_ERR(nb_csv_read(D "iris.csv", &o, &c), NB_ERR_FORMAT,
               "iris.csv:3: column 5 ('species'): the label is not one of the 2 known classes: "
               "\"versicolor\"");
-    o = nb_csv_opts_default();
+    o = (nb_csv_opts){0};
     o.label_name = "colour";
     CHECK_ERR(nb_csv_read(D "iris.csv", &o, &c), NB_ERR_ARG, "no column is named 'colour'");
-    o = nb_csv_opts_default();
-    o.label_index = 5;
+    o = (nb_csv_opts){0};
+    o.label_column = 6;
     CHECK_ERR(nb_csv_read(D "iris.csv", &o, &c), NB_ERR_ARG, "out of range");
-    o.label_index = 0; /* sepal_length as label: numbers with fractions are class names */
+    o.label_column = -6;
+    CHECK_ERR(nb_csv_read(D "iris.csv", &o, &c), NB_ERR_ARG, "label column -6 (from the end: 6)");
+    o.label_column = 1; /* sepal_length as label: numbers with fractions are class names */
     CHECK_ERR(nb_csv_read(D "iris.csv", &o, &c), NB_ERR_FORMAT, "cannot read as a number");
     o.no_label = 1;
     CHECK_ERR(nb_csv_read(D "iris.csv", &o, &c), NB_ERR_FORMAT,
@@ -503,7 +513,7 @@ static void test_csv_classes(void) {
 
 static void test_csv_quotes_and_options(void) {
     nb_csv c;
-    nb_csv_opts o = nb_csv_opts_default();
+    nb_csv_opts o = {0};
     o.label_name = "name";
     CHECK_OK(nb_csv_read(D "quoted.csv", &o, &c));
     CHECK(c.rows == 3 && c.cols == 2);
@@ -521,8 +531,8 @@ static void test_csv_quotes_and_options(void) {
     CHECK(c.labels && memcmp(c.labels, want_l, sizeof want_l) == 0);
     nb_csv_free(&c);
 
-    o = nb_csv_opts_default();
-    o.label_index = 0;
+    o = (nb_csv_opts){0};
+    o.label_column = 1; /* the first column */
     CHECK_OK(nb_csv_read(D "int_labels.csv", &o, &c));
     const int32_t il[3] = {2, 0, 5};
     CHECK(c.labels && memcmp(c.labels, il, sizeof il) == 0);
@@ -530,7 +540,7 @@ static void test_csv_quotes_and_options(void) {
     CHECK(c.cols == 2 && c.x && c.x[5] == 6.0f);
     nb_csv_free(&c);
 
-    o = nb_csv_opts_default();
+    o = (nb_csv_opts){0};
     o.delimiter = ';';
     o.label_is_target = 1;
     CHECK_OK(nb_csv_read(D "target.csv", &o, &c));
@@ -538,7 +548,7 @@ static void test_csv_quotes_and_options(void) {
     if (c.targets) CHECK(c.targets[0] == 0.5f && c.targets[1] == -1.25f);
     nb_csv_free(&c);
 
-    o = nb_csv_opts_default();
+    o = (nb_csv_opts){0};
     o.no_label = 1;
     CHECK_OK(nb_csv_read(D "numbers.csv", &o, &c));
     CHECK(c.cols == 2 && c.labels == NULL && c.label_name == NULL);
@@ -659,7 +669,7 @@ static void test_dataset_sources(void) {
     CHECK_ERR(nb_dataset_gather(ds, idx, 2, NULL, x, y), NB_ERR_ARG, "index 5 is out of range");
     nb_dataset_free(ds);
 
-    nb_csv_opts o = nb_csv_opts_default();
+    nb_csv_opts o = {0};
     o.delimiter = ';';
     o.label_is_target = 1;
     CHECK_OK(nb_dataset_load_csv(D "target.csv", &o, &ds));

@@ -218,7 +218,7 @@ static void test_nabla_to_torch(void) {
         float *x = malloc(sizeof(float) * (size_t)(NX * nc->in)), y[NX * 3];
         for (int64_t i = 0; i < NX * nc->in; i++) x[i] = nb_rng_normal(&r, 0, 2);
         CHECK(predict(m, x, NX, nc->in, y, nc->out));
-        nb_run_state run = {.epoch = 1, .step = 20, .best = NAN};
+        nb_train_state run = {.epoch = 1, .step = 20, .best = NAN};
         nb_rng_seed(&run.shuffle_rng, 1);
         nb_rng_seed(&run.dropout_rng, 2);
         nb_save_opts so = {.optim = opt, .run = &run};

@@ -442,14 +442,14 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
     const char *meta[2] = {"author", "test"};
     nb_rng drng;
     nb_rng_seed(&drng, 5);
-    nb_run_state run = {.epoch = 3,
-                        .step = 21,
-                        .shuffle_rng = rng,
-                        .dropout_rng = drng,
-                        .best = 0.1 + 0.2,
-                        .best_epoch = 2,
-                        .wait = 1,
-                        .stopped = 1};
+    nb_train_state run = {.epoch = 3,
+                          .step = 21,
+                          .shuffle_rng = rng,
+                          .dropout_rng = drng,
+                          .best = 0.1 + 0.2,
+                          .best_epoch = 2,
+                          .wait = 1,
+                          .stopped = 1};
     nb_save_opts so = {.spec = spec,
                        .norm = &norm,
                        .optim = o,
@@ -472,7 +472,7 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
         for (int i = 0; i < nb_model_layer_count(m); i++)
             CHECK(!strcmp(nb_model_layer_name(m, i), nb_model_layer_name(m2, i)));
         CHECK(info.format_version == 1);
-        const nb_run_state *r = &info.run;
+        const nb_train_state *r = &info.run;
         CHECK(info.has_run && r->epoch == 3 && r->step == 21 && r->best_epoch == 2);
         CHECK(r->wait == 1 && r->stopped == 1);
         CHECK(!memcmp(r->shuffle_rng.s, rng.s, sizeof rng.s));
@@ -509,23 +509,23 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
 }
 
 static void test_round_trip_bit_exact(void) {
-    nb_optim_config c = nb_optim_config_default(NB_OPTIM_ADAM, 0.01);
+    nb_optim_config c = {.kind = NB_OPTIM_ADAM, .u.adam.lr = 0.01};
     c.u.adam.amsgrad = 1;
     round_trip_with(&c, true);
-    c = nb_optim_config_default(NB_OPTIM_SGD, 0.05);
+    c = (nb_optim_config){.kind = NB_OPTIM_SGD, .u.sgd.lr = 0.05};
     c.u.sgd.momentum = 0.9;
     c.u.sgd.nesterov = 1;
     round_trip_with(&c, false);
-    c = nb_optim_config_default(NB_OPTIM_RMSPROP, 0.003);
+    c = (nb_optim_config){.kind = NB_OPTIM_RMSPROP, .u.rmsprop.lr = 0.003};
     c.u.rmsprop.centered = 1;
     c.u.rmsprop.momentum = 0.3;
     round_trip_with(&c, true);
-    c = nb_optim_config_default(NB_OPTIM_ADAGRAD, 0.1);
+    c = (nb_optim_config){.kind = NB_OPTIM_ADAGRAD, .u.adagrad.lr = 0.1};
     c.u.adagrad.lr_decay = 0.01;
     round_trip_with(&c, false);
-    c = nb_optim_config_default(NB_OPTIM_ADAMW, 1.0 / 3.0);
+    c = (nb_optim_config){.kind = NB_OPTIM_ADAMW, .u.adam.lr = 1.0 / 3.0};
     round_trip_with(&c, false);
-    c = nb_optim_config_default(NB_OPTIM_SGD, 0.1); /* no state slots at all */
+    c = (nb_optim_config){.kind = NB_OPTIM_SGD, .u.sgd.lr = 0.1}; /* no state slots at all */
     round_trip_with(&c, false);
 }
 
@@ -884,7 +884,8 @@ static void test_load_allocation_failures(void) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     const char *cls[2] = {"x", "y"};
-    nb_run_state run = {.epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
+    nb_train_state run = {
+        .epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
     nb_save_opts so = {.spec = spec,
                        .optim = o,
                        .norm = &norm,
@@ -927,7 +928,7 @@ static void test_long_names(void) {
     nb_model *m = NULL, *m2 = NULL;
     if (spec) CHECK_OK(nb_spec_build(spec, &m));
     if (!m) return;
-    nb_adam_opts ao = nb_adam_defaults(0.1);
+    nb_adam_opts ao = {.lr = 0.1};
     ao.amsgrad = 1;
     nb_optim *o = nb_adam_new(nb_model_params(m), &ao);
     const char *path = tmp("long.safetensors");

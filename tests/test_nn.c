@@ -604,7 +604,7 @@ static nb_status train_step(nb_model *m, nb_optim *opt, nb_ctx *ctx) {
 static void test_steady_state_no_alloc(void) {
     counting_on(-1);
     nb_model *m = xor_model(3);
-    nb_adam_opts ao = nb_adam_defaults(1e-2);
+    nb_adam_opts ao = {.lr = 1e-2};
     nb_optim *opt = nb_adam_new(nb_model_params(m), &ao);
     nb_ctx *ctx = nb_ctx_new(NULL);
     CHECK(m && opt && ctx);
@@ -632,7 +632,7 @@ static int run_with_failure(long n) {
     if (s == NB_OK) s = nb_model_dense(m, 1, NB_ACT_SIGMOID);
     nb_optim *opt = NULL;
     if (s == NB_OK) {
-        nb_adam_opts ao = nb_adam_defaults(1e-2);
+        nb_adam_opts ao = {.lr = 1e-2};
         ao.amsgrad = 1;
         opt = nb_adam_new(nb_model_params(m), &ao);
         if (!opt) s = NB_ERR_NOMEM;

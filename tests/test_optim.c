@@ -36,57 +36,74 @@ static nb_optim *sgd_nesterov(nb_params *ps) {
 static nb_optim *sgd_weight_decay(nb_params *ps) {
     return nb_sgd_new(ps, &(nb_sgd_opts){.lr = 0.1, .momentum = 0.5, .weight_decay = 0.1});
 }
+/* Adam, AdamW, RMSprop and Adagrad from {.lr = x} alone: every other setting is PyTorch's
+ * default because the field was left 0 (gen_optim.py calls the torch class with lr only). */
 static nb_optim *adam(nb_params *ps) {
-    nb_adam_opts o = nb_adam_defaults(0.1);
-    return nb_adam_new(ps, &o);
+    return nb_adam_new(ps, &(nb_adam_opts){.lr = 0.1});
 }
 static nb_optim *adam_amsgrad(nb_params *ps) {
-    nb_adam_opts o = nb_adam_defaults(0.1);
-    o.beta1 = 0.8;
-    o.beta2 = 0.5;
-    o.amsgrad = 1;
-    return nb_adam_new(ps, &o);
+    return nb_adam_new(ps, &(nb_adam_opts){.lr = 0.1, .beta1 = 0.8, .beta2 = 0.5, .amsgrad = 1});
 }
 static nb_optim *adam_weight_decay(nb_params *ps) {
-    nb_adam_opts o = nb_adam_defaults(0.1);
-    o.weight_decay = 0.1;
-    return nb_adam_new(ps, &o);
+    return nb_adam_new(ps, &(nb_adam_opts){.lr = 0.1, .weight_decay = 0.1});
 }
 static nb_optim *adamw(nb_params *ps) {
-    nb_adam_opts o = nb_adamw_defaults(0.1);
-    o.weight_decay = 0.1;
-    return nb_adamw_new(ps, &o);
+    return nb_adamw_new(ps, &(nb_adam_opts){.lr = 0.1, .weight_decay = 0.1});
 }
 static nb_optim *adamw_amsgrad(nb_params *ps) {
-    nb_adam_opts o = nb_adamw_defaults(0.05);
-    o.beta2 = 0.6;
-    o.weight_decay = 0.2;
-    o.amsgrad = 1;
-    return nb_adamw_new(ps, &o);
+    return nb_adamw_new(
+        ps, &(nb_adam_opts){.lr = 0.05, .beta2 = 0.6, .weight_decay = 0.2, .amsgrad = 1});
+}
+static nb_optim *adamw_lr_only(nb_params *ps) { /* weight decay: AdamW's default 0.01 */
+    return nb_adamw_new(ps, &(nb_adam_opts){.lr = 0.1});
 }
 static nb_optim *rmsprop(nb_params *ps) {
-    nb_rmsprop_opts o = nb_rmsprop_defaults(0.01);
-    return nb_rmsprop_new(ps, &o);
+    return nb_rmsprop_new(ps, &(nb_rmsprop_opts){.lr = 0.01});
 }
 static nb_optim *rmsprop_centered_momentum(nb_params *ps) {
-    nb_rmsprop_opts o = nb_rmsprop_defaults(0.01);
-    o.alpha = 0.9;
-    o.centered = 1;
-    o.momentum = 0.9;
-    o.weight_decay = 0.05;
-    return nb_rmsprop_new(ps, &o);
+    return nb_rmsprop_new(
+        ps, &(nb_rmsprop_opts){
+                .lr = 0.01, .alpha = 0.9, .centered = 1, .momentum = 0.9, .weight_decay = 0.05});
 }
 static nb_optim *adagrad(nb_params *ps) {
-    nb_adagrad_opts o = nb_adagrad_defaults(0.1);
-    return nb_adagrad_new(ps, &o);
+    return nb_adagrad_new(ps, &(nb_adagrad_opts){.lr = 0.1});
 }
 static nb_optim *adagrad_decay(nb_params *ps) {
-    nb_adagrad_opts o = nb_adagrad_defaults(0.2);
-    o.lr_decay = 0.05;
-    o.initial_accumulator_value = 0.1;
-    o.eps = 1e-6;
-    o.weight_decay = 0.01;
-    return nb_adagrad_new(ps, &o);
+    return nb_adagrad_new(ps, &(nb_adagrad_opts){.lr = 0.2,
+                                                 .lr_decay = 0.05,
+                                                 .initial_accumulator_value = 0.1,
+                                                 .eps = 1e-6,
+                                                 .weight_decay = 0.01});
+}
+
+/* Nothing set at all: the zero struct, NULL and an all-default configuration are each the
+ * torch class called with no settings (SGD with PyTorch's lr=1e-3). */
+static nb_optim *sgd_all_default(nb_params *ps) {
+    return nb_sgd_new(ps, &(nb_sgd_opts){0});
+}
+static nb_optim *adam_all_default(nb_params *ps) {
+    return nb_adam_new(ps, NULL);
+}
+static nb_optim *adamw_all_default(nb_params *ps) {
+    return nb_optim_new(ps, &(nb_optim_config){.kind = NB_OPTIM_ADAMW});
+}
+static nb_optim *rmsprop_all_default(nb_params *ps) {
+    return nb_rmsprop_new(ps, &(nb_rmsprop_opts){0});
+}
+static nb_optim *adagrad_all_default(nb_params *ps) {
+    return nb_adagrad_new(ps, NULL);
+}
+
+/* A real zero where the default is not zero: NB_ZERO. */
+static nb_optim *adam_beta1_zero(nb_params *ps) {
+    return nb_adam_new(ps, &(nb_adam_opts){.lr = 0.1, .beta1 = NB_ZERO});
+}
+static nb_optim *adamw_no_decay(nb_params *ps) {
+    return nb_adamw_new(ps, &(nb_adam_opts){.lr = 0.1, .weight_decay = NB_ZERO});
+}
+static nb_optim *rmsprop_alpha_zero(nb_params *ps) {
+    return nb_optim_new(ps, &(nb_optim_config){.kind = NB_OPTIM_RMSPROP,
+                                               .u.rmsprop = {.lr = 0.01, .alpha = NB_ZERO}});
 }
 
 typedef struct config {
@@ -104,10 +121,19 @@ static const config configs[] = {
     {"adam_weight_decay", adam_weight_decay},
     {"adamw", adamw},
     {"adamw_amsgrad", adamw_amsgrad},
+    {"adamw_lr_only", adamw_lr_only},
     {"rmsprop", rmsprop},
     {"rmsprop_centered_momentum", rmsprop_centered_momentum},
     {"adagrad", adagrad},
     {"adagrad_decay", adagrad_decay},
+    {"sgd_all_default", sgd_all_default},
+    {"adam_all_default", adam_all_default},
+    {"adamw_all_default", adamw_all_default},
+    {"rmsprop_all_default", rmsprop_all_default},
+    {"adagrad_all_default", adagrad_all_default},
+    {"adam_beta1_zero", adam_beta1_zero},
+    {"adamw_no_decay", adamw_no_decay},
+    {"rmsprop_alpha_zero", rmsprop_alpha_zero},
 };
 
 /* A store holding one parameter vector "p" = p0. */
@@ -315,16 +341,10 @@ static void test_errors(void) {
     CHECK(nb_sgd_new(ps, &(nb_sgd_opts){.lr = -0.1}) == NULL);
     CHECK(strstr(nb_last_error(), "lr") != NULL);
     CHECK(nb_sgd_new(NULL, NULL) == NULL);
-    nb_adam_opts ao = nb_adam_defaults(1e-3);
-    ao.beta2 = 1.0;
-    CHECK(nb_adam_new(ps, &ao) == NULL);
+    CHECK(nb_adam_new(ps, &(nb_adam_opts){.lr = 1e-3, .beta2 = 1.0}) == NULL);
     CHECK(strstr(nb_last_error(), "beta2") != NULL);
-    nb_rmsprop_opts ro = nb_rmsprop_defaults(1e-2);
-    ro.momentum = -1.0;
-    CHECK(nb_rmsprop_new(ps, &ro) == NULL);
-    nb_adagrad_opts go = nb_adagrad_defaults(1e-2);
-    go.lr_decay = NAN;
-    CHECK(nb_adagrad_new(ps, &go) == NULL);
+    CHECK(nb_rmsprop_new(ps, &(nb_rmsprop_opts){.lr = 1e-2, .momentum = -1.0}) == NULL);
+    CHECK(nb_adagrad_new(ps, &(nb_adagrad_opts){.lr = 1e-2, .lr_decay = NAN}) == NULL);
 
     /* defaults */
     nb_optim *opt = nb_adamw_new(ps, NULL);
@@ -346,6 +366,72 @@ static void test_errors(void) {
     nb_optim_free(opt);
     nb_optim_free(NULL);
     CHECK(nb_optim_step(NULL) == NB_ERR_ARG);
+    nb_params_free(ps);
+}
+
+/* One way to get defaults: a zero field. A configuration read back is complete (every default
+ * filled in, zeros spelled NB_ZERO) and makes the same optimizer again; the spec format
+ * writes and reads a real zero as "0". */
+static void test_defaults_and_real_zeros(void) {
+    nb_tensor *p;
+    nb_params *ps = store_with_p0(&p);
+    if (!ps) return;
+    nb_optim *o = nb_adamw_new(ps, &(nb_adam_opts){.lr = 1e-2});
+    nb_optim_config c = nb_optim_get_config(o);
+    CHECK(c.kind == NB_OPTIM_ADAMW && c.u.adam.lr == 1e-2 && c.u.adam.beta1 == 0.9 &&
+          c.u.adam.beta2 == 0.999 && c.u.adam.eps == 1e-8 && c.u.adam.weight_decay == 1e-2);
+    nb_optim_free(o);
+
+    o = nb_adamw_new(ps, &(nb_adam_opts){.lr = 1e-2, .beta1 = NB_ZERO, .weight_decay = NB_ZERO});
+    c = nb_optim_get_config(o);
+    CHECK(c.u.adam.beta1 == 0.0 && signbit(c.u.adam.beta1)); /* NB_ZERO: stays a zero */
+    CHECK(c.u.adam.weight_decay == 0.0 && signbit(c.u.adam.weight_decay));
+    CHECK(c.u.adam.beta2 == 0.999 && !c.u.adam.amsgrad);
+    nb_optim *o2 = nb_optim_new(ps, &c); /* the read-back configuration: the same optimizer */
+    nb_optim_config c2 = nb_optim_get_config(o2);
+    CHECK(!memcmp(&c, &c2, sizeof c));
+    nb_optim_free(o2);
+    nb_optim_free(o);
+
+    /* the learning rate of a configuration: a 0 set is a real zero */
+    nb_optim_config r = {.kind = NB_OPTIM_RMSPROP};
+    CHECK(nb_optim_config_lr(&r) == 0.0);
+    CHECK_OK(nb_optim_config_set_lr(&r, 0.0));
+    o = nb_optim_new(ps, &r);
+    CHECK(o && nb_optim_lr(o) == 0.0);
+    nb_optim_free(o);
+    r = (nb_optim_config){.kind = NB_OPTIM_RMSPROP};
+    o = nb_optim_new(ps, &r);
+    CHECK(o && nb_optim_lr(o) == 1e-2); /* unset: RMSprop's default */
+    nb_optim_free(o);
+    CHECK(nb_optim_config_set_lr(&r, -1.0) == NB_ERR_ARG);
+    CHECK(nb_optim_config_set_lr(&r, NAN) == NB_ERR_ARG);
+    CHECK(nb_optim_config_set_lr(NULL, 1.0) == NB_ERR_ARG);
+
+    /* a bad value is still an error, not a default: only +0.0 means "not set" */
+    CHECK(nb_adam_new(ps, &(nb_adam_opts){.beta1 = -0.5}) == NULL);
+    CHECK(strstr(nb_last_error(), "beta1") != NULL);
+    CHECK(nb_adam_new(ps, &(nb_adam_opts){.eps = NAN}) == NULL);
+
+    /* the spec format: "beta1=0" is a real zero; an absent setting is the default; both
+     * written back as the text says them */
+    const char *text = "nabla-spec 1\ninput 3\ndense 2\noptimizer adamw beta1=0 lr=0.01\n";
+    nb_spec *spec = NULL;
+    CHECK_OK(nb_spec_parse(text, strlen(text), "z.spec", NULL, &spec));
+    if (spec) {
+        CHECK(spec->optim.u.adam.beta1 == 0.0 && spec->optim.u.adam.weight_decay == 1e-2);
+        nb_optim *so = nb_spec_optim(spec, ps);
+        CHECK(so && nb_optim_get_config(so).u.adam.beta1 == 0.0);
+        nb_optim_free(so);
+        char buf[512];
+        nb_spec_training_text(spec, buf, sizeof buf);
+        CHECK_MSG(strstr(buf, "optimizer adamw lr=0.01 beta1=0\n") != NULL, "%s", buf);
+        CHECK_OK(nb_spec_set_lr(spec, 0.0)); /* --lr 0: a real zero, not Adam's 1e-3 */
+        so = nb_spec_optim(spec, ps);
+        CHECK(so && nb_optim_lr(so) == 0.0);
+        nb_optim_free(so);
+        nb_spec_free(spec);
+    }
     nb_params_free(ps);
 }
 
@@ -415,6 +501,7 @@ static const nbt_case cases[] = {
     {"schedule_errors", test_schedule_errors},
     {"clipping", test_clipping},
     {"errors", test_errors},
+    {"defaults_and_real_zeros", test_defaults_and_real_zeros},
     {"zero_grad", test_zero_grad},
     {"step_allocates_nothing", test_step_allocates_nothing},
     {"cleanup", test_cleanup},

@@ -293,7 +293,7 @@ static int count_epochs(const nb_epoch_record *r, const nb_train_state *st, void
 /* The monitored value scripted through the learning rate: a per-epoch multistep schedule
  * gives lr = 1, 1, 0.5, 0.5, 0.5, 0.25, ... for epochs 1, 2, ...; monitoring "lr" in max mode
  * sees its best at epoch 1 and nothing better after, so with patience 3 training stops at
- * epoch 4, and restore_best puts back epoch 1's weights. */
+ * epoch 4, and NB_RESTORE_BEST puts back epoch 1's weights. */
 static void test_early_stopping(void) {
     nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
     CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest)); /* 180 samples */
@@ -306,7 +306,7 @@ static void test_early_stopping(void) {
     ckpt_log cl = {0};
     int epochs_seen = 0;
     nb_train_state st = {0};
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = 10;
     fo.batch_size = 64;
     fo.norm = &norm;
@@ -316,7 +316,7 @@ static void test_early_stopping(void) {
     fo.mode = NB_MONITOR_MAX;
     fo.early_stopping = 1;
     fo.patience = 3;
-    fo.restore_best = 1;
+    fo.restore = NB_RESTORE_BEST;
     fo.checkpoint = record_ckpt;
     fo.checkpoint_user = &cl;
     fo.checkpoint_every = 2;
@@ -330,7 +330,7 @@ static void test_early_stopping(void) {
     fo.progress_mode = NB_PROGRESS_LINES;
     nb_history h = {0};
     CHECK_OK(nb_fit(m, opt, small, &fo, &h));
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
     /* verbose 2: a header, a line per epoch with "(best)" on improvement, the stop, the
      * restore */
     char *out = slurp(pf);
@@ -396,7 +396,7 @@ static nb_status short_run(FILE *progress, int verbose, nb_progress_mode mode, i
     nb_optim *opt = nb_adam_new(nb_model_params(m), NULL);
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = epochs;
     fo.batch_size = 32;
     fo.metrics = NB_METRIC_ACCURACY | NB_METRIC_TOP_K;
@@ -452,9 +452,9 @@ static void test_progress_lines(void) {
     CHECK(count_str(s, " - lr 0.001 - ") == 2);
     free(s);
 
-    /* verbose 0: nothing; a forced bar: redrawn with \r, one finished line per epoch */
+    /* quiet: nothing; a forced bar: redrawn with \r, one finished line per epoch */
     f = tmpfile();
-    CHECK_OK(short_run(f, 0, NB_PROGRESS_AUTO, 1, NULL, NULL, NULL));
+    CHECK_OK(short_run(f, NB_VERBOSE_QUIET, NB_PROGRESS_AUTO, 1, NULL, NULL, NULL));
     CHECK(ftell(f) == 0);
     fclose(f);
     f = tmpfile();
@@ -469,7 +469,7 @@ static void test_progress_lines(void) {
 static void test_csv_history(void) {
     const char *path = "build/test_train_history.csv";
     nb_history h = {0};
-    CHECK_OK(short_run(NULL, 0, NB_PROGRESS_AUTO, 3, path, NULL, &h));
+    CHECK_OK(short_run(NULL, NB_VERBOSE_QUIET, NB_PROGRESS_AUTO, 3, path, NULL, &h));
     CHECK(h.n == 3);
     char *s = read_path(path);
     CHECK_PTR(s);
@@ -528,7 +528,7 @@ static void test_csv_history(void) {
 static void test_svg_plot(void) {
     const char *path = "build/test_train_plot.svg";
     nb_history h = {0};
-    CHECK_OK(short_run(NULL, 0, NB_PROGRESS_AUTO, 3, NULL, path, &h));
+    CHECK_OK(short_run(NULL, NB_VERBOSE_QUIET, NB_PROGRESS_AUTO, 3, NULL, path, &h));
     char *s = read_path(path);
     CHECK_PTR(s);
     if (!s) return;
@@ -588,7 +588,7 @@ static void resume_case(int adam) {
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
     nb_schedule sch = adam ? nb_schedule_cosine(2e-3, 60, 1e-4) : nb_schedule_step(0.05, 1, 0.7);
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.batch_size = 40; /* a partial last batch */
     fo.metrics = NB_METRIC_ACCURACY;
     fo.norm = &norm;
@@ -596,7 +596,7 @@ static void resume_case(int adam) {
     fo.seed = 99;
     fo.schedule = &sch;
     fo.schedule_per_epoch = !adam;
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
 
     run a = make_run(1, adam);
     nb_train_state sa = {0};
@@ -687,6 +687,512 @@ static void test_resume_bit_identical(void) {
     resume_case(0);
 }
 
+/* A state from outside is checked before fit runs from it (issue 16: epoch 2^63 − 1
+ * overflowed the loop, a step count at INT64_MAX overflowed Adam's t). */
+static void test_state_checked(void) {
+    nb_train_state st;
+    nb_train_state_init(&st, 3);
+    CHECK_OK(nb_train_state_check(&st));
+    CHECK(st.version == NB_TRAIN_STATE_VERSION && st.epoch == 0 && isnan(st.best));
+    static const struct {
+        int field;
+        int64_t v;
+        const char *msg;
+    } bad[] = {
+        {0, INT64_MAX, "epoch 9223372036854775807 is out of range [0, 1073741824]"},
+        {0, -1, "epoch -1"},
+        {1, INT64_MAX, "step 9223372036854775807 is out of range [0, 9007199254740992]"},
+        {2, 1, "best_epoch 1 is out of range [0, 0]"},
+        {3, -2, "wait -2"},
+        {4, 2, "stopped must be 0 or 1"},
+        {5, 7, "version 7"},
+        {6, 0, "all zero"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nb_train_state b = st;
+        switch (bad[i].field) {
+        case 0:
+            b.epoch = bad[i].v;
+            break;
+        case 1:
+            b.step = bad[i].v;
+            break;
+        case 2:
+            b.best_epoch = bad[i].v;
+            break;
+        case 3:
+            b.wait = bad[i].v;
+            break;
+        case 4:
+            b.stopped = (int)bad[i].v;
+            break;
+        case 5:
+            b.version = (int)bad[i].v;
+            break;
+        default:
+            memset(&b.dropout_rng, 0, sizeof b.dropout_rng);
+            break;
+        }
+        CHECK(nb_train_state_check(&b) == NB_ERR_ARG);
+        CHECK_MSG(strstr(nb_last_error(), bad[i].msg) != NULL, "case %zu: %s", i, nb_last_error());
+    }
+    CHECK(nb_train_state_check(NULL) == NB_ERR_ARG);
+
+    /* fit refuses such a state before touching the model */
+    nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
+    CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest));
+    nb_model *m = digits_model(5, 8);
+    nb_optim *opt = nb_adam_new(nb_model_params(m), NULL);
+    const int64_t n = nb_params_numel(nb_model_params(m));
+    float *before = malloc(sizeof(float) * (size_t)n);
+    memcpy(before, nb_params_data(nb_model_params(m)), sizeof(float) * (size_t)n);
+    nb_train_state huge = st;
+    huge.epoch = INT64_MAX;
+    nb_history h = {0};
+    CHECK(nb_fit(m, opt, small, &(nb_fit_opts){.epochs = 3, .state = &huge}, &h) == NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "nb_fit: training state: epoch 9223372036854775807"), "%s",
+              nb_last_error());
+    CHECK(h.n == 0 && nb_optim_step_count(opt) == 0);
+    CHECK(!memcmp(before, nb_params_data(nb_model_params(m)), sizeof(float) * (size_t)n));
+    CHECK(nb_fit(m, opt, small, &(nb_fit_opts){.epochs = INT64_MAX}, NULL) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "epochs") != NULL);
+
+    /* the optimizer's own counter: set to its limit, it refuses to step past it */
+    CHECK(nb_optim_set_step_count(opt, INT64_MAX) == NB_ERR_ARG);
+    CHECK(nb_optim_set_step_count(opt, NB_OPTIM_MAX_STEPS + 1) == NB_ERR_ARG);
+    CHECK_OK(nb_optim_set_step_count(opt, NB_OPTIM_MAX_STEPS));
+    CHECK(nb_optim_step(opt) == NB_ERR_STATE);
+    CHECK(strstr(nb_last_error(), "the most an optimizer takes") != NULL);
+    CHECK(!memcmp(before, nb_params_data(nb_model_params(m)), sizeof(float) * (size_t)n));
+    CHECK_OK(nb_optim_set_step_count(opt, NB_OPTIM_MAX_STEPS - 1));
+    CHECK_OK(nb_optim_step(opt)); /* the last one: finite weights */
+    const float *p = nb_params_data(nb_model_params(m));
+    int finite = 1;
+    for (int64_t i = 0; i < n; i++) finite &= isfinite(p[i]) != 0;
+    CHECK(finite);
+
+    free(before);
+    nb_history_free(&h);
+    nb_optim_free(opt);
+    nb_model_free(m);
+    nb_dataset_free(small);
+    nb_dataset_free(rest);
+    nb_dataset_free(all);
+}
+
+/* ---- the step, the gradient hook, clipping ------------------------------------------------- */
+
+static bool same_params(nb_model *a, nb_model *b) {
+    nb_params *pa = nb_model_params(a), *pb = nb_model_params(b);
+    return nb_params_numel(pa) == nb_params_numel(pb) &&
+           !memcmp(nb_params_data(pa), nb_params_data(pb),
+                   sizeof(float) * (size_t)nb_params_numel(pa));
+}
+
+typedef struct hook_log {
+    int calls;
+    int64_t last_step, last_batch, last_epoch, last_size;
+    double last_loss;
+    float scale;        /* gradients *= scale */
+    float clamp;        /* > 0: clamp to [-clamp, clamp] */
+    int fail_at;        /* > 0: fail on this call */
+    int nan_at;         /* > 0: put a NaN in the gradients on this call */
+    bool grads_nonzero; /* every call saw gradients that backward had filled */
+} hook_log;
+
+static nb_status grad_hook(const nb_grad_info *g, void *user) {
+    hook_log *hl = user;
+    hl->calls++;
+    hl->last_step = g->step;
+    hl->last_batch = g->batch;
+    hl->last_epoch = g->epoch;
+    hl->last_size = g->size;
+    hl->last_loss = g->loss;
+    float *gr = nb_params_grad(g->params);
+    const int64_t n = nb_params_numel(g->params);
+    bool any = false;
+    for (int64_t i = 0; i < n; i++) any |= gr[i] != 0.0f;
+    if (!any) hl->grads_nonzero = false;
+    if (hl->fail_at && hl->calls == hl->fail_at)
+        return nbi_error(NB_ERR_IO, "all-reduce failed (scripted)");
+    for (int64_t i = 0; i < n; i++) {
+        gr[i] = gr[i] * hl->scale;
+        if (hl->clamp > 0 && gr[i] > hl->clamp) gr[i] = hl->clamp;
+        if (hl->clamp > 0 && gr[i] < -hl->clamp) gr[i] = -hl->clamp;
+    }
+    if (hl->nan_at && hl->calls == hl->nan_at) gr[n - 1] = NAN;
+    return NB_OK;
+}
+
+static int log_batch(const nb_batch_info *b, void *user) {
+    hook_log *hl = user;
+    /* the hook ran for this batch, before its update: it saw the step count before it */
+    CHECK(hl->last_step == b->step - 1 && hl->last_batch == b->batch &&
+          hl->last_epoch == b->epoch && hl->last_size == b->size && hl->last_loss == b->loss);
+    return 0;
+}
+
+/* nb_fit is a driver over nb_train_step: a loop of steps over the same batches gives the
+ * same bits. The gradient hook runs between backward and the update, and what it does to the
+ * gradients is what the update uses: halving them is halving SGD's rate (exactly: a power of
+ * two), clamping them is clip_grad_value. */
+static void test_step_and_hook(void) {
+    nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
+    CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest)); /* 180 samples */
+    nb_norm norm = {0};
+    nb_norm_const(&norm, 0, 16);
+
+    /* fit (no shuffle) against a loop of nb_train_step */
+    nb_model *a = digits_model(9, 12), *b = digits_model(9, 12);
+    nb_optim *oa = nb_adam_new(nb_model_params(a), &(nb_adam_opts){.lr = 1e-2});
+    nb_optim *ob = nb_adam_new(nb_model_params(b), &(nb_adam_opts){.lr = 1e-2});
+    CHECK_OK(nb_fit(a, oa, small,
+                    &(nb_fit_opts){.epochs = 2, .batch_size = 50, .no_shuffle = 1, .norm = &norm},
+                    NULL));
+    nb_loader *ld = NULL;
+    CHECK_OK(nb_loader_new(small, &(nb_loader_opts){.batch_size = 50, .norm = &norm}, &ld));
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    int steps = 0;
+    for (int e = 0; e < 2 && ld; e++) {
+        CHECK_OK(nb_loader_epoch(ld, NULL));
+        nb_batch bt;
+        while (nb_loader_next(ld, NULL, &bt) == NB_OK && bt.size > 0) {
+            nb_ctx_reset(ctx);
+            nb_step_result res;
+            CHECK_OK(nb_train_step(b, ob, ctx, nb_reshape(ctx, bt.x, NB_DIMS(bt.size, 64)), bt.y,
+                                   NULL, &res));
+            CHECK(res.lr == 1e-2 && res.loss > 0 && isnan(res.grad_norm) && res.out &&
+                  res.out->shape[1] == 10);
+            steps++;
+        }
+    }
+    CHECK(steps == 8 && nb_optim_step_count(ob) == 8 && nb_optim_step_count(oa) == 8);
+    CHECK_MSG(same_params(a, b), "a loop of nb_train_step differs from nb_fit");
+    nb_loader_free(ld);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    nb_model_free(a);
+    nb_model_free(b);
+
+    /* the hook: halving the gradients = halving plain SGD's rate, bit for bit */
+    a = digits_model(9, 12);
+    b = digits_model(9, 12);
+    oa = nb_sgd_new(nb_model_params(a), &(nb_sgd_opts){.lr = 0.5});
+    ob = nb_sgd_new(nb_model_params(b), &(nb_sgd_opts){.lr = 0.25});
+    hook_log hl = {.scale = 0.5f, .grads_nonzero = true};
+    nb_fit_opts fo = {.epochs = 2, .batch_size = 64, .norm = &norm, .seed = 4};
+    CHECK_OK(nb_fit(b, ob, small, &fo, NULL));
+    fo.on_grad = grad_hook;
+    fo.on_batch = log_batch;
+    fo.hook_user = &hl;
+    CHECK_OK(nb_fit(a, oa, small, &fo, NULL));
+    CHECK(hl.calls == 6 && hl.grads_nonzero); /* 3 batches of 180, 2 epochs */
+    CHECK_MSG(same_params(a, b), "scaling the gradients in the hook is not scaling the rate");
+
+    /* clip_grad_value is the same as clamping in the hook */
+    nb_model_free(a);
+    nb_model_free(b);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    a = digits_model(9, 12);
+    b = digits_model(9, 12);
+    oa = nb_sgd_new(nb_model_params(a), &(nb_sgd_opts){.lr = 0.5});
+    ob = nb_sgd_new(nb_model_params(b), &(nb_sgd_opts){.lr = 0.5});
+    hl = (hook_log){.scale = 1.0f, .clamp = 1e-3f, .grads_nonzero = true};
+    fo = (nb_fit_opts){.epochs = 1, .norm = &norm, .seed = 4, .clip_grad_value = 1e-3f};
+    CHECK_OK(nb_fit(b, ob, small, &fo, NULL));
+    fo = (nb_fit_opts){
+        .epochs = 1, .norm = &norm, .seed = 4, .on_grad = grad_hook, .hook_user = &hl};
+    CHECK_OK(nb_fit(a, oa, small, &fo, NULL));
+    CHECK(hl.calls == 6);
+    CHECK_MSG(same_params(a, b), "clip_grad_value differs from clamping in the hook");
+
+    /* clip_grad_norm in a step: the update moves the parameters by at most lr · max_norm */
+    nb_params *ps = nb_model_params(a);
+    const int64_t n = nb_params_numel(ps);
+    float *before = malloc(sizeof(float) * (size_t)n);
+    memcpy(before, nb_params_data(ps), sizeof(float) * (size_t)n);
+    nb_ctx_reset(ctx);
+    float xs[3 * 64];
+    for (int i = 0; i < 3 * 64; i++) xs[i] = (float)(i % 17) / 4.0f;
+    int32_t ys[3] = {1, 7, 3};
+    nb_tensor *x = nb_tensor_from(ctx, NB_F32, xs, NB_DIMS(3, 64));
+    nb_tensor *y = nb_tensor_from(ctx, NB_I32, ys, NB_DIMS(3));
+    nb_step_result res;
+    CHECK_OK(nb_train_step(a, oa, ctx, x, y, &(nb_step_opts){.clip_grad_norm = 1e-3f}, &res));
+    double d2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)nb_params_data(ps)[i] - before[i];
+        d2 += d * d;
+    }
+    CHECK_MSG(res.grad_norm > 1e-3f && sqrt(d2) <= 0.5 * 1e-3 * (1 + 1e-4) &&
+                  sqrt(d2) > 0.5 * 1e-3 * 0.99,
+              "norm %g, moved %g", (double)res.grad_norm, sqrt(d2));
+
+    /* a hook's error ends the step before the update, and fit with it */
+    memcpy(before, nb_params_data(ps), sizeof(float) * (size_t)n);
+    const int64_t t = nb_optim_step_count(oa);
+    hl = (hook_log){.scale = 1.0f, .fail_at = 1, .grads_nonzero = true};
+    nb_ctx_reset(ctx);
+    x = nb_tensor_from(ctx, NB_F32, xs, NB_DIMS(3, 64));
+    y = nb_tensor_from(ctx, NB_I32, ys, NB_DIMS(3));
+    CHECK(nb_train_step(a, oa, ctx, x, y, &(nb_step_opts){.on_grad = grad_hook, .user = &hl},
+                        NULL) == NB_ERR_IO);
+    CHECK(nb_optim_step_count(oa) == t && !memcmp(before, nb_params_data(ps), sizeof(float) * n));
+    hl = (hook_log){.scale = 1.0f, .fail_at = 2, .grads_nonzero = true};
+    nb_history h = {0};
+    CHECK(nb_fit(a, oa, small,
+                 &(nb_fit_opts){.norm = &norm, .on_grad = grad_hook, .hook_user = &hl},
+                 &h) == NB_ERR_IO);
+    CHECK(strstr(nb_last_error(), "all-reduce failed") && h.n == 0 && hl.calls == 2);
+    CHECK(nb_optim_step_count(oa) == t + 1);
+
+    /* a NaN the hook puts in the gradients: refused before the update, the parameter named */
+    memcpy(before, nb_params_data(ps), sizeof(float) * (size_t)n);
+    hl = (hook_log){.scale = 1.0f, .nan_at = 1, .grads_nonzero = true};
+    nb_ctx_reset(ctx);
+    x = nb_tensor_from(ctx, NB_F32, xs, NB_DIMS(3, 64));
+    y = nb_tensor_from(ctx, NB_I32, ys, NB_DIMS(3));
+    CHECK(nb_train_step(a, oa, ctx, x, y,
+                        &(nb_step_opts){.on_grad = grad_hook, .user = &hl, .epoch = 7, .batch = 2},
+                        NULL) == NB_ERR_NUMERIC);
+    CHECK_MSG(strstr(nb_last_error(), "the gradient of step 9 (epoch 7, batch 3) is NaN at "
+                                      "element 9 of 'dense_2.bias'"),
+              "%s", nb_last_error());
+    CHECK(!memcmp(before, nb_params_data(ps), sizeof(float) * n));
+    /* bad options */
+    CHECK(nb_train_step(a, oa, ctx, x, y, &(nb_step_opts){.clip_grad_norm = -1}, NULL) ==
+          NB_ERR_ARG);
+    CHECK(nb_train_step(NULL, oa, ctx, x, y, NULL, NULL) == NB_ERR_ARG);
+    CHECK(nb_fit(a, oa, small, &(nb_fit_opts){.clip_grad_value = NAN}, NULL) == NB_ERR_ARG);
+
+    free(before);
+    nb_history_free(&h);
+    nb_ctx_free(ctx);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    nb_model_free(a);
+    nb_model_free(b);
+    nb_norm_free(&norm);
+    nb_dataset_free(small);
+    nb_dataset_free(rest);
+    nb_dataset_free(all);
+}
+
+/* A zeroed nb_fit_opts and NULL are the same run: 1 epoch of batches of 32, cross-entropy,
+ * and, given a stream, one progress line (verbose 0 is the default, 1). */
+static void test_fit_zero_opts_are_defaults(void) {
+    nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
+    CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest)); /* 180 samples */
+    nb_model *a = digits_model(9, 12), *b = digits_model(9, 12);
+    nb_optim *oa = nb_sgd_new(nb_model_params(a), &(nb_sgd_opts){.lr = 0.1});
+    nb_optim *ob = nb_sgd_new(nb_model_params(b), &(nb_sgd_opts){.lr = 0.1});
+    nb_history h = {0};
+    CHECK_OK(nb_fit(a, oa, small, NULL, &h));
+    CHECK(h.n == 1 && h.rec[0].step == 6 && !h.rec[0].has_val); /* ceil(180 / 32) */
+    FILE *f = tmpfile();
+    CHECK_OK(nb_fit(b, ob, small, &(nb_fit_opts){.progress = f}, NULL));
+    char *s = slurp(f);
+    fclose(f);
+    CHECK_MSG(count_char(s, '\n') == 1 && !strncmp(s, "epoch 1/1 - ", 12), "%s", s);
+    free(s);
+    CHECK(same_params(a, b));
+    nb_history_free(&h);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    nb_model_free(a);
+    nb_model_free(b);
+    nb_dataset_free(small);
+    nb_dataset_free(rest);
+    nb_dataset_free(all);
+}
+
+/* ---- divergence ----------------------------------------------------------------------------
+ * A linear regression with a rate far above 2/λmax: every step multiplies the error by about
+ * −2000, so the loss overflows to Inf within a few steps (issue 12: --lr 1000 trained to NaN
+ * and returned NB_OK). */
+
+static nb_dataset *line_data(void) {
+    float x[64 * 2], y[64];
+    for (int i = 0; i < 64; i++) {
+        x[2 * i] = (float)(i % 8) / 4.0f - 1.0f;
+        x[2 * i + 1] = (float)(i / 8) / 4.0f - 1.0f;
+        y[i] = 3.0f * x[2 * i] - 2.0f * x[2 * i + 1] + 0.5f;
+    }
+    nb_array ax = {.type = NB_ELEM_F32, .rank = 2, .shape = {64, 2}, .numel = 128, .data = x};
+    nb_array ay = {.type = NB_ELEM_F32, .rank = 2, .shape = {64, 1}, .numel = 64, .data = y};
+    nb_dataset *ds = NULL;
+    CHECK_OK(nb_dataset_from_arrays(&ax, &ay, &ds));
+    return ds;
+}
+
+static void test_divergence(void) {
+    nb_dataset *ds = line_data();
+    for (int check = 0; check < 2; check++) {
+        if (check) setenv("NB_CHECK", "1", 1);
+        nb_model *m = nb_model_new(NB_DIMS(2), 1);
+        CHECK_OK(nb_model_dense(m, 1, NB_ACT_NONE));
+        /* a sane epoch first (a small rate), then the divergent one */
+        nb_optim *o = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.01});
+        ckpt_log cl = {0};
+        nb_train_state st = {0};
+        nb_history h = {0};
+        const char *log = "build/test_train_diverge.csv";
+        nb_fit_opts fo = {.epochs = 1,
+                          .batch_size = 8,
+                          .loss = NB_LOSS_MSE,
+                          .state = &st,
+                          .checkpoint = record_ckpt,
+                          .checkpoint_user = &cl,
+                          .checkpoint_every = 1,
+                          .csv_path = log};
+        CHECK_OK(nb_fit(m, o, ds, &fo, &h));
+        CHECK(h.n == 1 && cl.calls == 1 && st.epoch == 1);
+        char *log1 = read_path(log);
+        CHECK_OK(nb_optim_set_lr(o, 1000.0));
+        fo.epochs = 5;
+        nb_status s = nb_fit(m, o, ds, &fo, &h);
+        CHECK_MSG(s == NB_ERR_NUMERIC, "status %d: %s", (int)s, nb_last_error());
+        const char *e = nb_last_error();
+        CHECK_MSG(!strncmp(e, "nb_fit: training diverged", 25) && strstr(e, "epoch 2") &&
+                      strstr(e, "step "),
+                  "%s", e);
+        if (check)
+            CHECK_MSG(strstr(e, "check mode: op '") != NULL, "%s", e);
+        else
+            CHECK_MSG(strstr(e, "is +Inf") || strstr(e, "is NaN"), "%s", e);
+        if (getenv("NB_VERBOSE")) printf("     %s\n", e);
+        /* nothing of the diverged epoch: no record, no checkpoint, the log as it was */
+        CHECK(h.n == 1 && cl.calls == 1 && st.epoch == 1);
+        char *log2 = read_path(log);
+        CHECK(log1 && log2 && !strcmp(log1, log2));
+        free(log1);
+        free(log2);
+        remove(log);
+        /* the checkpoint's weights (epoch 1) are finite; so are the model's, under check mode
+         * or not, since a step that would make them otherwise is refused */
+        const float *p = nb_params_data(nb_model_params(m));
+        for (int i = 0; i < 3; i++) CHECK(isfinite(cl.params[0][i]) && isfinite(p[i]));
+        for (int i = 0; i < cl.calls; i++) free(cl.params[i]);
+        nb_history_free(&h);
+        nb_optim_free(o);
+        nb_model_free(m);
+        if (check) unsetenv("NB_CHECK");
+    }
+
+    /* an update that overflows where the loss and gradients did not (one batch per epoch):
+     * caught at the end of the epoch, before its record, log and checkpoint */
+    {
+        nb_model *m = nb_model_new(NB_DIMS(2), 1);
+        CHECK_OK(nb_model_dense(m, 1, NB_ACT_NONE));
+        nb_optim *o = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 3.4e38});
+        ckpt_log cl = {0};
+        nb_history h = {0};
+        nb_status s = nb_fit(m, o, ds,
+                             &(nb_fit_opts){.epochs = 2,
+                                            .batch_size = 64,
+                                            .loss = NB_LOSS_MSE,
+                                            .checkpoint = record_ckpt,
+                                            .checkpoint_user = &cl,
+                                            .checkpoint_every = 1},
+                             &h);
+        CHECK(s == NB_ERR_NUMERIC && h.n == 0 && cl.calls == 0 && nb_optim_step_count(o) == 1);
+        CHECK_MSG(strstr(nb_last_error(), "nb_fit: training diverged in epoch 1 (by step 1): "
+                                          "parameter 'dense_1."),
+                  "%s", nb_last_error());
+        nb_history_free(&h);
+        nb_optim_free(o);
+        nb_model_free(m);
+    }
+
+    /* the step itself: a loss that is not finite stops before backward, parameters untouched */
+    nb_model *m = nb_model_new(NB_DIMS(2), 1);
+    CHECK_OK(nb_model_dense(m, 1, NB_ACT_NONE));
+    nb_optim *o = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.1});
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.check = -1});
+    float xs[2] = {1.0f, INFINITY}, ys[1] = {0.0f}, before[3];
+    memcpy(before, nb_params_data(nb_model_params(m)), sizeof before);
+    nb_tensor *x = nb_tensor_from(ctx, NB_F32, xs, NB_DIMS(1, 2));
+    nb_tensor *y = nb_tensor_from(ctx, NB_F32, ys, NB_DIMS(1, 1));
+    nb_step_result res;
+    CHECK(nb_train_step(m, o, ctx, x, y, &(nb_step_opts){.loss = NB_LOSS_MSE}, &res) ==
+          NB_ERR_NUMERIC);
+    CHECK_MSG(strstr(nb_last_error(), "nb_train_step: the loss of step 1 is "), "%s",
+              nb_last_error());
+    CHECK(!isfinite(res.loss) && isnan(res.lr) && nb_optim_step_count(o) == 0);
+    CHECK(!memcmp(before, nb_params_data(nb_model_params(m)), sizeof before));
+    nb_ctx_free(ctx);
+    nb_optim_free(o);
+    nb_model_free(m);
+    nb_dataset_free(ds);
+}
+
+/* Early stopping restores the best weights by default (Keras's restore_best_weights), and
+ * NB_RESTORE_LAST keeps the last epoch's. Without early stopping the default keeps the last.
+ * The monitored value is scripted as in test_early_stopping: best at epoch 1, stop at 4. */
+static void restore_case(nb_restore_mode mode, int early, int want_epoch) {
+    nb_dataset *all = digits_all(), *small = NULL, *rest = NULL;
+    CHECK_OK(nb_dataset_split(all, 0.9, 3, &small, &rest));
+    nb_model *m = digits_model(5, 8);
+    nb_optim *opt = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.01});
+    nb_norm norm = {0};
+    CHECK_OK(nb_norm_const(&norm, 0, 16));
+    nb_schedule sch = nb_schedule_multistep(0.01, (const int64_t[]){2, 5}, 2, 0.5);
+    ckpt_log cl = {0};
+    nb_fit_opts fo = {.epochs = early ? 10 : 4,
+                      .batch_size = 64,
+                      .norm = &norm,
+                      .schedule = &sch,
+                      .schedule_per_epoch = 1,
+                      .monitor = "lr",
+                      .mode = NB_MONITOR_MAX,
+                      .early_stopping = early,
+                      .patience = 3,
+                      .restore = mode,
+                      .checkpoint = record_ckpt,
+                      .checkpoint_user = &cl,
+                      .checkpoint_every = 1};
+    nb_train_state st = {0};
+    fo.state = &st;
+    nb_history h = {0};
+    CHECK_OK(nb_fit(m, opt, small, &fo, &h));
+    CHECK(h.n == 4 && cl.calls == 4);
+    const float *p = nb_params_data(nb_model_params(m));
+    for (int i = 0; i < cl.calls; i++)
+        CHECK_MSG(!memcmp(p, cl.params[i], sizeof(float) * (size_t)cl.n) == (i + 1 == want_epoch),
+                  "mode %d, early %d: the weights are%s epoch %d's", (int)mode, early,
+                  i + 1 == want_epoch ? " not" : "", i + 1);
+    if (early) {
+        /* fit again on the stopped run: nothing happens, nothing is restored, one note */
+        FILE *f = tmpfile();
+        fo.progress = f;
+        CHECK_OK(nb_fit(m, opt, small, &fo, &h));
+        char *out = slurp(f);
+        fclose(f);
+        CHECK_MSG(!strcmp(out, "resuming after epoch 4 (step 12)\n"
+                               "early stopping already ended this run at epoch 4\n"),
+                  "[%s]", out);
+        free(out);
+        CHECK(h.n == 4 && cl.calls == 4 && st.epoch == 4);
+        CHECK(!memcmp(p, cl.params[want_epoch - 1], sizeof(float) * (size_t)cl.n));
+    }
+    for (int i = 0; i < cl.calls; i++) free(cl.params[i]);
+    nb_history_free(&h);
+    nb_norm_free(&norm);
+    nb_optim_free(opt);
+    nb_model_free(m);
+    nb_dataset_free(small);
+    nb_dataset_free(rest);
+    nb_dataset_free(all);
+}
+
+static void test_restore_best_default(void) {
+    restore_case(NB_RESTORE_AUTO, 1, 1);
+    restore_case(NB_RESTORE_LAST, 1, 4);
+    restore_case(NB_RESTORE_AUTO, 0, 4);
+    restore_case(NB_RESTORE_BEST, 0, 1);
+}
+
 /* ---- no allocation in the steady state ----------------------------------------------------- */
 
 typedef struct alloc_probe {
@@ -711,7 +1217,7 @@ static void no_alloc_case(int prefetch) {
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
     alloc_probe p = {0, -1, 4};
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = p.epochs;
     fo.metrics = NB_METRIC_ACCURACY | NB_METRIC_TOP_K | NB_METRIC_MSE;
     fo.norm = &norm;
@@ -719,7 +1225,7 @@ static void no_alloc_case(int prefetch) {
     fo.prefetch = prefetch;
     fo.on_batch = probe_batch;
     fo.hook_user = &p;
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
     nb_history h = {0};
     CHECK_OK(nb_fit(m, opt, small, &fo, &h));
     CHECK_MSG(p.at_end == p.at_start, "%ld allocations in epochs 2..4 (prefetch %d)",
@@ -750,13 +1256,13 @@ static void test_digits_accuracy(void) {
     nb_norm norm = {0};
     nb_norm_const(&norm, 0, 16);
     nb_schedule cos = nb_schedule_cosine(3e-3, 20, 1e-4);
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = 20;
     fo.norm = &norm;
     fo.seed = 7;
     fo.schedule = &cos;
     fo.schedule_per_epoch = 1;
-    fo.verbose = 0;
+    fo.verbose = NB_VERBOSE_QUIET;
     CHECK_OK(nb_fit(m, opt, train, &fo, NULL));
     nb_metrics *mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY | NB_METRIC_CONFUSION,
                                     10, 0);
@@ -863,8 +1369,8 @@ static void test_eval_predict_errors(void) {
 
     /* fit: bad options */
     nb_optim *opt = nb_sgd_new(nb_model_params(m), NULL);
-    nb_fit_opts fo = nb_fit_defaults();
-    fo.verbose = 0;
+    nb_fit_opts fo = {0};
+    fo.verbose = NB_VERBOSE_QUIET;
     CHECK(nb_fit(m, opt, d63, &fo, NULL) == NB_ERR_SHAPE);
     fo.val_split = 1.0;
     CHECK(nb_fit(m, opt, dok, &fo, NULL) == NB_ERR_ARG);
@@ -900,6 +1406,11 @@ static const nbt_case cases[] = {
     {"csv_history", test_csv_history},
     {"svg_plot", test_svg_plot},
     {"resume_bit_identical", test_resume_bit_identical},
+    {"state_checked", test_state_checked},
+    {"step_and_hook", test_step_and_hook},
+    {"fit_zero_opts_are_defaults", test_fit_zero_opts_are_defaults},
+    {"divergence", test_divergence},
+    {"restore_best_default", test_restore_best_default},
     {"no_alloc_in_epochs", test_no_alloc_in_epochs},
     {"digits_accuracy", test_digits_accuracy},
     {"eval_predict_errors", test_eval_predict_errors},

@@ -58,13 +58,10 @@ static double train_with(const char *which, int steps) {
         opt = nb_sgd_new(ps, &(nb_sgd_opts){.lr = 0.05});
     else if (which[0] == 's') /* "sgd+momentum" */
         opt = nb_sgd_new(ps, &(nb_sgd_opts){.lr = 0.05, .momentum = 0.9});
-    else if (which[0] == 'r') {
-        nb_rmsprop_opts o = nb_rmsprop_defaults(0.005);
-        opt = nb_rmsprop_new(ps, &o);
-    } else {
-        nb_adam_opts o = nb_adam_defaults(0.01);
-        opt = nb_adam_new(ps, &o);
-    }
+    else if (which[0] == 'r') /* torch.optim.RMSprop(lr=0.005): alpha 0.99, eps 1e-8 */
+        opt = nb_rmsprop_new(ps, &(nb_rmsprop_opts){.lr = 0.005});
+    else /* torch.optim.Adam(lr=0.01): betas (0.9, 0.999), eps 1e-8 */
+        opt = nb_adam_new(ps, &(nb_adam_opts){.lr = 0.01});
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_rng rng;
     nb_rng_seed(&rng, 11);

@@ -42,6 +42,30 @@ const char *nb_last_error(void);
 /* Clears the calling thread's error message. */
 void nb_clear_error(void);
 
+/* ---- options structs ------------------------------------------------------------------
+ * Every options struct of nabla (nb_adam_opts, nb_optim_config, nb_fit_opts, nb_step_opts,
+ * nb_csv_opts, ...) is meant to be zero-initialised, and a field left 0 takes its default
+ * — PyTorch's where PyTorch has one — so that
+ *
+ *     nb_adam_new(ps, &(nb_adam_opts){.lr = 1e-2})      is   torch.optim.Adam(p, lr=1e-2)
+ *
+ * and a NULL options pointer means the same as an all-zero struct. There is no other way to
+ * get defaults. Where 0 is a meaningful setting that differs from the default (Adam's
+ * beta1 = 0, AdamW's weight_decay = 0, an eps of 0, a learning rate of 0), write NB_ZERO:
+ *
+ *     nb_adamw_new(ps, &(nb_adam_opts){.lr = 1e-2, .weight_decay = NB_ZERO})   // no decay
+ *
+ * NB_ZERO is -0.0: it is 0 in every computation, and its sign bit tells it apart from the
+ * +0.0 of a field nobody set. A sentinel inside the value (rather than a "has_x" flag beside
+ * every field, or a different default convention per field) keeps one spelling for every
+ * floating-point option, adds no fields, and survives a round trip: a configuration read back
+ * from an optimizer (nb_optim_get_config) spells its zeros NB_ZERO, so it makes the same
+ * optimizer again. Integer and flag fields are laid out so that their 0 is the default
+ * (a flag says "no_..." where the default is on); each header comment says what 0 means. A
+ * field with no default (a loader's batch_size, a pooling kernel) is an error at 0, never a
+ * silent value. */
+#define NB_ZERO (-0.0)
+
 /* ---- memory -------------------------------------------------------------------------- */
 
 /* Every allocation nabla makes goes through this hook. Set it before any other call (it is

@@ -78,20 +78,18 @@ nb_status nb_npy_write_tensor(const char *path, const nb_tensor *t);
  * feature and must hold numbers (decimal, optional exponent; NaN, infinity and empty cells
  * are errors). The label column holds either non-negative integers (used as they are) or
  * class names, which are mapped to 0..K-1 in sorted (byte) order, or in the order of
- * opts.classes when given. */
+ * opts.classes when given. Options are zero-initialised (NULL opts is the same): a ','
+ * delimiter and the last column as the label. */
 typedef struct nb_csv_opts {
     char delimiter;             /* 0 means ',' */
-    const char *label_name;     /* the label column by header name; NULL: by label_index */
-    int label_index;            /* 0-based; negative counts from the end (-1: last column) */
+    const char *label_name;     /* the label column by header name; NULL: by label_column */
+    int label_column;           /* 1, 2, ... from the first column, -1, -2, ... from the last;
+                                   0: the last (1-based, so that 0 can be the default) */
     int no_label;               /* 1: every column is a feature (inputs to predict) */
     int label_is_target;        /* 1: the label column is a number to regress (f32), not a class */
     const char *const *classes; /* optional known class names: label cells must be one of them */
     int num_classes;            /* length of classes */
 } nb_csv_opts;
-
-/* The defaults: ',' and the last column as the label. (A zeroed nb_csv_opts labels the
- * first column: label_index 0.) */
-nb_csv_opts nb_csv_opts_default(void);
 
 typedef struct nb_csv {
     int64_t rows;

@@ -22,6 +22,7 @@
 
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/train_state.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -160,25 +161,11 @@ nb_status nb_safetensors_write(const char *path, int n, const char *const *names
  * drop the keys that start with "optim."). */
 #define NB_MODEL_FORMAT_VERSION 1
 
-/* The state of a training run that a checkpoint keeps, so that training resumed from it
- * continues bit for bit (the fields of train.h's nb_train_state, which the nabla tool copies
- * in and out). */
-typedef struct nb_run_state {
-    int64_t epoch;      /* epochs completed */
-    int64_t step;       /* optimizer steps taken */
-    nb_rng shuffle_rng; /* draws each epoch's sample order */
-    nb_rng dropout_rng; /* draws dropout masks */
-    double best;        /* the monitored metric's best value (NaN: none yet) */
-    int64_t best_epoch; /* the epoch that reached it (0: none) */
-    int64_t wait;       /* epochs since then without improvement */
-    int stopped;        /* 1: early stopping ended the run */
-} nb_run_state;
-
 typedef struct nb_save_opts {
     const nb_spec *spec;        /* training settings stored after the architecture */
     const nb_norm *norm;        /* the input normalisation */
     const nb_optim *optim;      /* settings, step count, learning rate, schedule, state */
-    const nb_run_state *run;    /* a checkpoint's training state; NULL: none */
+    const nb_train_state *run;  /* a checkpoint's training state (train_state.h); NULL: none */
     const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
     const char *const *classes; /* class names (no newlines), num_classes of them */
     int num_classes;
@@ -199,7 +186,8 @@ typedef struct nb_model_file {
                         when the file has none. nb_model_file_free frees it unless
                         you set this to NULL to keep it. */
     int has_run;
-    nb_run_state run; /* a checkpoint's training state, when has_run */
+    nb_train_state run; /* a checkpoint's training state, when has_run: checked
+                           (nb_train_state_check), ready for nb_fit_opts.state */
     char *monitor;    /* NULL when none was stored */
     char **classes;
     int num_classes;

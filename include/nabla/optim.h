@@ -5,13 +5,20 @@
  * flat buffer allocated when the optimizer is made. A step allocates nothing. The update
  * rules are torch.optim's, operation for operation in f32 (the tests compare with PyTorch):
  *
- *     nb_optim *opt = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.1});
+ *     nb_optim *opt = nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = 1e-2});
  *     for (...) {
  *         nb_optim_zero_grad(opt);
  *         ... forward, loss, nb_backward(ctx, loss) ...
  *         nb_optim_step(opt);
  *         nb_ctx_reset(ctx);
  *     }
+ *
+ * Options structs are zero-initialised and every field left 0 takes PyTorch's default (the
+ * table below), so the line above is torch.optim.Adam(params, lr=1e-2): betas (0.9, 0.999),
+ * eps 1e-8. A NULL options pointer is the all-zero struct. Where a real 0 differs from the
+ * default (beta1 = 0, AdamW's weight_decay = 0, eps = 0, lr = 0), write NB_ZERO (base.h):
+ *
+ *     nb_adamw_new(ps, &(nb_adam_opts){.lr = 1e-2, .weight_decay = NB_ZERO});
  *
  * Hyperparameters are doubles, as in Python, so that 0.999 means what PyTorch means by it;
  * the per-element arithmetic is f32. Unlike PyTorch, which skips parameters whose .grad is
@@ -31,7 +38,7 @@ typedef struct nb_optim nb_optim;
 /* ---- SGD: torch.optim.SGD ------------------------------------------------------------------
  *   g ← g + wd·p;   b ← g (first step), μ·b + (1 − dampening)·g (after);
  *   d ← g + μ·b (Nesterov) or b (momentum) or g (plain);   p ← p − lr·d
- * Every field zero is plain gradient descent, so {.lr = 0.1} is a complete setting. */
+ * Every other field zero is plain gradient descent, so {.lr = 0.1} is a complete setting. */
 typedef struct nb_sgd_opts {
     double lr;
     double momentum;
@@ -75,22 +82,17 @@ typedef struct nb_adagrad_opts {
     double eps;
 } nb_adagrad_opts;
 
-/* PyTorch's defaults with the given learning rate:
- *   SGD      momentum 0, dampening 0, weight decay 0, no Nesterov
- *   Adam     betas (0.9, 0.999), eps 1e-8, weight decay 0, no amsgrad
+/* The defaults of a field left 0 (torch.optim's):
+ *   SGD      lr 1e-3, momentum 0, dampening 0, weight decay 0, no Nesterov
+ *   Adam     lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0, no amsgrad
  *   AdamW    the same with weight decay 0.01
- *   RMSprop  alpha 0.99, eps 1e-8, weight decay 0, momentum 0, not centered
- *   Adagrad  lr_decay 0, weight decay 0, initial accumulator 0, eps 1e-10
- * Change fields after:  nb_adam_opts o = nb_adam_defaults(1e-3); o.amsgrad = 1; */
-nb_sgd_opts nb_sgd_defaults(double lr);
-nb_adam_opts nb_adam_defaults(double lr);
-nb_adam_opts nb_adamw_defaults(double lr);
-nb_rmsprop_opts nb_rmsprop_defaults(double lr);
-nb_adagrad_opts nb_adagrad_defaults(double lr);
+ *   RMSprop  lr 1e-2, alpha 0.99, eps 1e-8, weight decay 0, momentum 0, not centered
+ *   Adagrad  lr 1e-2, lr_decay 0, weight decay 0, initial accumulator 0, eps 1e-10
+ * (PyTorch's SGD had no default lr before 2.2; it is 1e-3 since.) */
 
 /* Optimizers over every parameter now in `ps` (add no parameters afterwards: the next step
- * reports it). opts NULL means the defaults with PyTorch's default lr (1e-3 for SGD, Adam,
- * AdamW; 1e-2 for RMSprop, Adagrad). Settings are validated here; NULL on error. */
+ * reports it). opts NULL is the all-zero struct: every default. Settings are validated here;
+ * NULL on error. */
 nb_optim *nb_sgd_new(nb_params *ps, const nb_sgd_opts *opts);
 nb_optim *nb_adam_new(nb_params *ps, const nb_adam_opts *opts);
 nb_optim *nb_adamw_new(nb_params *ps, const nb_adam_opts *opts);
@@ -199,12 +201,18 @@ typedef struct nb_optim_config {
 /* "sgd", "adam", "adamw", "rmsprop", "adagrad" (NULL out of range), and back (-1 if unknown). */
 const char *nb_optim_kind_name(nb_optim_kind k);
 int nb_optim_kind_from_name(const char *name);
-/* PyTorch's defaults for a kind (see above) with the given learning rate. */
-nb_optim_config nb_optim_config_default(nb_optim_kind k, double lr);
-/* An optimizer from a configuration (nb_sgd_new, nb_adam_new, ... by kind). NULL on error. */
+/* An optimizer from a configuration (nb_sgd_new, nb_adam_new, ... by kind): zero fields take
+ * the defaults, as everywhere, so (nb_optim_config){.kind = NB_OPTIM_ADAM} is a complete
+ * Adam. NULL on error. */
 nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c);
-/* The configuration of an optimizer; its lr is the current fixed learning rate (the one it
- * was made with, or the last nb_optim_set_lr), which a schedule, when attached, overrides. */
+/* The learning rate of a configuration (the member of its kind; 0 when left to the default). */
+double nb_optim_config_lr(const nb_optim_config *c);
+/* Sets it, whatever the kind: finite and >= 0, and 0 is a real zero (stored as NB_ZERO). */
+nb_status nb_optim_config_set_lr(nb_optim_config *c, double lr);
+/* The configuration of an optimizer, complete: every default filled in and every zero spelled
+ * NB_ZERO, so nb_optim_new(ps, &c) makes the same optimizer. Its lr is the current fixed
+ * learning rate (the one it was made with, or the last nb_optim_set_lr), which a schedule,
+ * when attached, overrides. */
 nb_optim_config nb_optim_get_config(const nb_optim *o);
 /* 1 and a copy of the attached schedule in *s, or 0 when none is attached. */
 int nb_optim_get_schedule(const nb_optim *o, nb_schedule *s);
@@ -215,8 +223,12 @@ int nb_optim_state_slots(const nb_optim *o);
 const char *nb_optim_state_name(const nb_optim *o, int k);
 float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n);
 /* Sets the number of steps taken (what bias corrections and schedules count from), as a
- * checkpoint restores it; t >= 0. */
+ * checkpoint restores it; 0 <= t <= NB_OPTIM_MAX_STEPS. */
 nb_status nb_optim_set_step_count(nb_optim *o, int64_t t);
+/* The most steps an optimizer takes (2^53: step counts stay exact in the double arithmetic of
+ * bias corrections and schedules, and nowhere near int64 overflow); nb_optim_step refuses the
+ * step after it. */
+#define NB_OPTIM_MAX_STEPS ((int64_t)1 << 53)
 
 /* ---- gradient clipping (torch.nn.utils) ----------------------------------------------------
  * By global L2 norm, over all gradients of the store as one vector: if norm > max_norm the

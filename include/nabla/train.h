@@ -1,11 +1,11 @@
 /* nabla/train.h — training a model on a dataset, Keras-style: fit, evaluate, predict; the
  * metrics they report; the per-epoch history (kept in memory, logged as CSV, plotted as SVG);
- * early stopping, checkpoint and progress callbacks; and the training state that lets an
- * interrupted run continue bit for bit.
+ * early stopping, checkpoint and progress callbacks; and one training step (nb_train_step)
+ * with the gradient hook between backward and the update, which fit repeats and loops of your
+ * own can call.
  *
- *     nb_fit_opts fo = nb_fit_defaults();
- *     fo.epochs = 10;  fo.batch_size = 64;  fo.loss = NB_LOSS_CROSS_ENTROPY;
- *     fo.metrics = NB_METRIC_ACCURACY;  fo.val_split = 0.1;  fo.progress = stderr;
+ *     nb_fit_opts fo = {.epochs = 10, .batch_size = 64, .metrics = NB_METRIC_ACCURACY,
+ *                       .val_split = 0.1, .progress = stderr};   // zero fields: defaults
  *     nb_history h = {0};
  *     nb_status s = nb_fit(model, opt, train, &fo, &h);   // one line (or a live bar) per epoch
  *     ...
@@ -14,7 +14,7 @@
  *     nb_evaluate(model, test, NULL, mt);                  // then nb_metrics_result(mt, &v)
  *
  * The library never prints on its own: progress goes to the FILE* given in the options (NULL
- * or verbose 0: nothing). Files (history CSV, SVG plot) are written atomically. Checkpoints
+ * or NB_VERBOSE_QUIET: nothing). Files (history CSV, SVG plot) are written atomically. Checkpoints
  * are the caller's: fit calls a function the caller supplies (e.g. one that calls the model
  * file writer) and knows nothing of file formats.
  *
@@ -26,6 +26,7 @@
 
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/train_state.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -150,28 +151,83 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
  * NULL. Written atomically. */
 nb_status nb_history_write_svg(const nb_history *h, const char *path, const char *title);
 
-/* ---- training state, for exact resume --------------------------------------------------------
- * Everything fit needs, besides the model's parameters and the optimizer's state (see
- * nb_optim_state_buffer in optim.h), to continue a run bit for bit: a plain struct, to be saved with
- * a checkpoint and restored before calling fit again with the same options (and the same data
- * and thread count). The schedule's position is `step` for per-step schedules and `epoch` for
- * per-epoch ones. */
-#define NB_TRAIN_STATE_VERSION 1
+/* The training state, for exact resume, is nb_train_state (nabla/train_state.h): the struct
+ * fit advances, a checkpoint function receives and a model file stores. */
 
-typedef struct nb_train_state {
-    int version;            /* 0: fresh (fit seeds it from nb_fit_opts.seed); else 1 */
-    int64_t epoch;          /* epochs completed */
-    int64_t step;           /* optimizer steps taken (= nb_optim_step_count) */
-    nb_rng shuffle_rng;     /* draws each epoch's sample order */
-    nb_rng dropout_rng;     /* draws dropout masks in training forwards */
-    double best;            /* the monitored metric's best value (NaN: none yet) */
-    int64_t best_epoch;     /* the epoch that reached it (0: none) */
-    int64_t wait;           /* epochs since then without improvement */
-    int stopped;            /* 1: early stopping ended the run */
-} nb_train_state;
+/* ---- one training step ----------------------------------------------------------------------
+ * What fit does with every batch, as a function of its own for loops of your own:
+ *
+ *     ŷ = model(x)               forward in the model's current mode, recorded on ctx's tape
+ *     L = loss(ŷ, y)             the batch mean; a NaN or infinite L stops here (below)
+ *     ∇ = ∂L/∂θ                  gradients zeroed, then nb_backward into the flat buffer
+ *     on_grad(∇)                 the gradient hook, with every gradient final
+ *     clip(∇)                    clip_grad_norm, then clip_grad_value, when set
+ *     θ ← update(θ, ∇, lr(t))    the optimizer (nb_optim_step)
+ *
+ * The hook sits between backward and the update, where a data-parallel run averages the
+ * gradients of its replicas (an all-reduce over nb_params_grad: one flat buffer, in the
+ * store's order), where gradients are inspected or transformed, and before the clipping, so
+ * that clipping sees the averaged gradient as torch's DDP + clip_grad_norm_ does.
+ *
+ * Where an overlapped all-reduce would hook in: the hook above runs once, after the whole
+ * backward sweep. To overlap communication with the sweep, the notification has to come from
+ * autograd's sweep (autograd/tape.c, sweep()): a parameter is a leaf, so its gradient is
+ * final as soon as the sweep has passed the earliest tape node that reads it. Recording that
+ * node per parameter when the forward pass records the tape lets the sweep announce
+ * "parameter i ready" right after that node's backward; since the store lays parameters out
+ * in creation order and backward meets the last layers first, consecutive parameters form
+ * buckets (one contiguous slice of the gradient buffer each) whose reduction can start while
+ * earlier layers are still being differentiated. on_grad would then be called after waiting
+ * for the outstanding reductions. nabla does not do this yet; the hook is the seam.
+ *
+ * A step never allocates from the heap once ctx's arena has grown to the step's size. */
 
-/* A fresh state: epoch 0, both generators derived from seed (as fit does). */
-void nb_train_state_init(nb_train_state *st, uint64_t seed);
+/* What the gradient hook sees. */
+typedef struct nb_grad_info {
+    nb_model *model;
+    nb_optim *optim;
+    nb_params *params; /* the model's store: nb_params_grad(params) holds every gradient,
+                          one float per parameter, in the store's order (nb_params_at) */
+    int64_t epoch;     /* as given in nb_step_opts (fit: 1-based) */
+    int64_t batch;     /* as given (fit: 0-based within the epoch) */
+    int64_t step;      /* optimizer steps taken before this one */
+    int64_t size;      /* samples in the batch */
+    double loss;       /* the batch's loss */
+} nb_grad_info;
+/* A non-OK return skips the update and ends the step (and fit) with that status. */
+typedef nb_status (*nb_grad_fn)(const nb_grad_info *g, void *user);
+
+/* The options of a step, zero-initialised: every 0 field is the default. */
+typedef struct nb_step_opts {
+    nb_loss_kind loss;     /* default CROSS_ENTROPY */
+    nb_rng *dropout_rng;   /* draws the masks of layers that drop (nb_model_forward_rng);
+                              NULL: a model without them */
+    nb_grad_fn on_grad;    /* the gradient hook; NULL: none */
+    void *user;            /* passed to on_grad */
+    float clip_grad_norm;  /* > 0: scale the gradients to this global L2 norm at most
+                              (torch.nn.utils.clip_grad_norm_); 0: no clipping */
+    float clip_grad_value; /* > 0: clamp each gradient to [-v, v] (clip_grad_value_) */
+    int64_t epoch, batch;  /* passed to on_grad and named in messages */
+} nb_step_opts;
+
+/* What a step did. */
+typedef struct nb_step_result {
+    double loss;     /* the batch's mean loss */
+    double lr;       /* the learning rate the update used */
+    float grad_norm; /* the global gradient norm before clipping (NaN: not measured, i.e.
+                        no clip_grad_norm) */
+    nb_tensor *out;  /* the model's output, in ctx until nb_ctx_reset */
+} nb_step_result;
+
+/* One step on a batch: x [b, input shape...] (f32), y the batch's labels or targets as the
+ * loss wants them (nb_loss_apply). opts may be NULL; res may be NULL. Returns NB_OK after the
+ * update. A loss or gradient that is NaN or infinite is NB_ERR_NUMERIC before the update, with
+ * a message naming the epoch, batch and step (and the first non-finite gradient's parameter),
+ * and the parameters as they were; under check mode (NB_CHECK=1) the op that first produced
+ * the value is named instead. The model is run in its current mode: put it in training mode
+ * first (fit does). */
+nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x, nb_tensor *y,
+                        const nb_step_opts *opts, nb_step_result *res);
 
 /* ---- callbacks --------------------------------------------------------------------------- */
 
@@ -221,8 +277,21 @@ typedef enum nb_progress_mode {
     NB_PROGRESS_LINES,
 } nb_progress_mode;
 
+typedef enum nb_restore_mode {
+    NB_RESTORE_AUTO = 0, /* the best epoch's weights when early stopping ended the run (Keras's
+                            EarlyStopping(restore_best_weights=True)), else the last epoch's */
+    NB_RESTORE_BEST,     /* the best epoch's weights, however the run ended */
+    NB_RESTORE_LAST,     /* the last epoch's weights, always */
+} nb_restore_mode;
+
+/* verbose: nothing at all, even with a progress stream. */
+#define NB_VERBOSE_QUIET (-1)
+
+/* The options of fit, zero-initialised: every field left 0 takes the default in its comment
+ * (Keras's fit defaults where PyTorch has none), and NULL options are the all-zero struct. */
 typedef struct nb_fit_opts {
-    int64_t epochs;           /* train until this many epochs are done (a resumed run too) */
+    int64_t epochs;           /* train until this many epochs are done (a resumed run too);
+                                 default 1 */
     int64_t batch_size;       /* default 32 */
     nb_loss_kind loss;        /* default CROSS_ENTROPY */
     unsigned metrics;         /* NB_METRIC_* (the loss is always there) */
@@ -250,21 +319,28 @@ typedef struct nb_fit_opts {
     nb_monitor_mode mode;
     double min_delta;         /* an improvement must beat the best by more than this */
     int early_stopping;       /* 1: stop after `patience` epochs without improvement */
-    int patience;
-    int restore_best;         /* 1: at the end, put back the weights of the best epoch */
+    int patience;             /* 0 as Keras: stop at the first epoch that does not improve */
+    nb_restore_mode restore;  /* which weights the model has when fit returns; default: the
+                                 best epoch's when early stopping ended the run */
 
     nb_checkpoint_fn checkpoint;
     void *checkpoint_user;
     int checkpoint_every;     /* > 0: every N epochs */
     int checkpoint_best;      /* 1: whenever the monitored metric improves */
 
+    /* the gradients, each step between backward and the update (see nb_train_step) */
+    nb_grad_fn on_grad;    /* the gradient hook (an all-reduce goes here); NULL: none */
+    float clip_grad_norm;  /* > 0: clip to this global L2 norm (after on_grad) */
+    float clip_grad_value; /* > 0: clamp each gradient to [-v, v] */
+
     nb_batch_fn on_batch;
     nb_epoch_fn on_epoch;
-    void *hook_user;
+    void *hook_user; /* passed to on_grad, on_batch and on_epoch */
 
-    /* progress on `progress` (NULL: none). verbose 0: nothing; 1: a bar or a line per epoch
-     * and the reason training stopped; 2: also a header (samples, batches, optimizer) and,
-     * on a terminal, each epoch's line kept after its bar */
+    /* progress on `progress` (NULL: none). verbose 1 (the default, also 0): a bar or a line
+     * per epoch and the reason training stopped; 2: also a header (samples, batches,
+     * optimizer) and, on a terminal, each epoch's line kept after its bar; NB_VERBOSE_QUIET:
+     * nothing */
     FILE *progress;
     int verbose;
     nb_progress_mode progress_mode;
@@ -272,25 +348,29 @@ typedef struct nb_fit_opts {
     const char *csv_path;     /* the history as CSV after every epoch (NULL: none) */
     const char *svg_path;     /* the plot after every epoch (NULL: none) */
 
-    /* in: where to start (zeroed: a fresh run); out: where training ended. NULL: fit uses a
-     * fresh state of its own. */
+    /* in: where to start (zeroed: a fresh run; else checked by nb_train_state_check, and its
+     * step must be the optimizer's); out: where training ended. NULL: fit uses a fresh state
+     * of its own. A resumed model file's nb_model_file.run goes here as it is. */
     nb_train_state *state;
 } nb_fit_opts;
 
-/* The defaults above (epochs 1, batch 32, cross-entropy, verbose 1, no progress stream). */
-nb_fit_opts nb_fit_defaults(void);
-
-/* Trains model with opt on train. history (may be NULL) gets one record per epoch appended.
+/* Trains model with opt on train: for each epoch, nb_train_step over the batches, then
+ * validation, the monitor, early stopping, logs, checkpoints and the callbacks above.
+ * history (may be NULL) gets one record per epoch appended.
  * A resumed run (state->epoch > 0) needs the optimizer in the state it had then (parameters,
  * nb_optim_state_buffer, nb_optim_set_step_count) and the same options; the history may hold the
  * earlier epochs (nb_history_read_csv), records after state->epoch are dropped. Returns NB_OK
- * when the epochs are done or a callback or early stopping ended training. */
+ * when the epochs are done or a callback or early stopping ended training.
+ * Training that diverges — a NaN or infinite loss or gradient, or parameters that are no
+ * longer finite at the end of an epoch — returns NB_ERR_NUMERIC, with a message naming the
+ * epoch and step, before the epoch is recorded, logged or checkpointed: the last good
+ * checkpoint stays the last one written. */
 nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
                  const nb_fit_opts *opts, nb_history *history);
 
 /* ---- evaluate and predict ------------------------------------------------------------------ */
 
-typedef struct nb_eval_opts {
+typedef struct nb_eval_opts { /* zero-initialised: every 0 field is the default */
     int64_t batch_size;       /* default 256 */
     const nb_norm *norm;      /* applied to every batch; NULL: none */
     int prefetch;

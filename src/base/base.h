@@ -22,7 +22,9 @@
 #define NBI_ALIGN 64
 
 /* Sets the calling thread's error message and returns `s`, so that error paths read
- * `return nbi_error(NB_ERR_SHAPE, "add: ...", ...);`. */
+ * `return nbi_error(NB_ERR_SHAPE, "add: ...", ...);`. An argument may be nb_last_error()
+ * (to wrap the message of a call that failed underneath): the text is formatted apart and
+ * then copied. */
 nb_status nbi_error(nb_status s, const char *fmt, ...) NBI_PRINTF(2, 3);
 
 /* A broken internal invariant: a bug in nabla, not in the caller's program. Always on. */

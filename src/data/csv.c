@@ -17,14 +17,6 @@
 
 #define MAX_CLASSES 65536
 
-nb_csv_opts nb_csv_opts_default(void) {
-    nb_csv_opts o;
-    memset(&o, 0, sizeof o);
-    o.delimiter = ',';
-    o.label_index = -1;
-    return o;
-}
-
 /* ---- the tokenizer ---------------------------------------------------------------------- */
 
 typedef struct tok {
@@ -438,10 +430,14 @@ static nb_status parse_header_row(parser *p) {
                              cols, k + 40 >= sizeof cols ? ", ..." : "");
         }
     } else {
-        int64_t li = p->o.label_index < 0 ? p->ncols + p->o.label_index : p->o.label_index;
+        /* 1, 2, ... from the first column; -1, -2, ... from the last; 0: the last */
+        const int col = p->o.label_column ? p->o.label_column : -1;
+        int64_t li = col < 0 ? p->ncols + col : (int64_t)col - 1;
         if (li < 0 || li >= p->ncols)
-            return nbi_error(NB_ERR_ARG, "%s: label column index %d is out of range for %lld "
-                             "columns", t->name, p->o.label_index, (long long)p->ncols);
+            return nbi_error(
+                NB_ERR_ARG, "%s: label column %d (%s %lld) is out of range for %lld columns",
+                t->name, col, col < 0 ? "from the end:" : "index from 0:",
+                (long long)(col < 0 ? -(int64_t)col : (int64_t)col - 1), (long long)p->ncols);
         p->label = li;
     }
     if (p->ncols - (p->label >= 0) < 1)
@@ -582,7 +578,7 @@ nb_status nb_csv_parse(const void *buf, size_t len, const char *name, const nb_c
     if (!buf && len) return nbi_error(NB_ERR_ARG, "%s: the buffer is NULL", name);
     parser p;
     memset(&p, 0, sizeof p);
-    p.o = opts ? *opts : nb_csv_opts_default();
+    if (opts) p.o = *opts; /* else every field 0: the defaults */
     if (!p.o.delimiter) p.o.delimiter = ',';
     if (p.o.delimiter == '"' || p.o.delimiter == '\n' || p.o.delimiter == '\r')
         return nbi_error(NB_ERR_ARG, "%s: the delimiter cannot be a quote or a newline", name);

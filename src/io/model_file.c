@@ -213,7 +213,7 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         meta_add_text(md, "nabla.norm.div", &t);
     }
     if (o->run) {
-        const nb_run_state *r = o->run;
+        const nb_train_state *r = o->run;
         if (r->epoch < 0 || r->step < 0 || r->best_epoch < 0 || r->wait < 0)
             return nbi_error(NB_ERR_ARG,
                              "%s: the run state has a negative count (epoch %lld, "

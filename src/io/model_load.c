@@ -226,11 +226,18 @@ static nb_status read_rng(const nb_safetensors *st, const char *key, nb_rng *rng
     return NB_OK;
 }
 
+/* A run state whose values are each well-formed but together impossible (nb_train_state_check
+ * says which). */
+static nb_status bad_run_state(const nb_safetensors *st) {
+    return nbi_error(NB_ERR_FORMAT, "%s: the stored run state is invalid: %s", st->name,
+                     nb_last_error());
+}
+
 /* The run state: all of its keys or none. */
 static nb_status read_run(const nb_safetensors *st, nb_model_file *info) {
     static const char *const keys[] = {"nabla.epoch", "nabla.step", "nabla.best_epoch",
                                        "nabla.wait", "nabla.stopped"};
-    nb_run_state *r = &info->run;
+    nb_train_state *r = &info->run;
     int64_t *vals[] = {&r->epoch, &r->step, &r->best_epoch, &r->wait, NULL};
     bool any = nb_safetensors_meta(st, "nabla.rng") || nb_safetensors_meta(st, "nabla.best");
     for (int i = 0; i < 5; i++) any = any || nb_safetensors_meta(st, keys[i]);
@@ -258,6 +265,10 @@ static nb_status read_run(const nb_safetensors *st, nb_model_file *info) {
             r->best = NAN;
         else if (!best || !to_double(best, strlen(best), &r->best))
             s = bad_meta(st, "nabla.best", "a number or nan");
+    }
+    if (s == NB_OK) { /* every count within what a run can reach (train_state.c) */
+        r->version = NB_TRAIN_STATE_VERSION;
+        if (nb_train_state_check(r) != NB_OK) s = bad_run_state(st);
     }
     info->has_run = s == NB_OK;
     return s;
@@ -319,7 +330,8 @@ static nb_status read_optim(const nb_safetensors *st, nb_model *m, nb_model_file
     int64_t t = 0;
     bool has;
     if ((s = meta_int(st, "nabla.optim.step", &t, &has)) != NB_OK) return s;
-    if ((s = nb_optim_set_step_count(o, t)) != NB_OK) return s;
+    if ((s = nb_optim_set_step_count(o, t)) != NB_OK) /* out of range: refused there */
+        return nbi_error(NB_ERR_FORMAT, "%s: nabla.optim.step: %s", st->name, nb_last_error());
     if (nb_safetensors_meta(st, "nabla.optim.schedule")) {
         nb_schedule sc;
         double base = 0.0;

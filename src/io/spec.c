@@ -9,6 +9,7 @@
 #include "io/spec.h"
 #include "io/io.h"
 #include "nn/nn.h"
+#include "optim/optim.h" /* nbi_optim_resolve: the defaults a spec leaves out */
 
 #include <math.h>
 #include <stdio.h>
@@ -106,6 +107,14 @@ static nb_status at_line(nbi_line *l, int col, nb_status s) {
     return nbi_error(s, "%s:%d:%d: %s", l->file, l->line, col, msg);
 }
 
+/* A setting of the optimizer line: left as it is (0: the default) when absent; a value of 0
+ * written in the text is a real zero, NB_ZERO. */
+static nb_status setting(nbi_line *l, const char *key, const char *what, double *out) {
+    nb_status s = nbi_opt_double(l, key, what, 0, 0, out);
+    if (s == NB_OK && nbi_opt_col(l, key) && *out == 0.0) *out = NB_ZERO;
+    return s;
+}
+
 nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
     const char *kind;
     nb_status s = nbi_pos_word(l, 0, "an optimizer (sgd, adam, adamw, rmsprop, adagrad)", &kind);
@@ -116,51 +125,46 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
                               "unknown optimizer '%s' (expected one of: sgd, "
                               "adam, adamw, rmsprop, adagrad)",
                               kind);
-    nb_optim_config c = nb_optim_config_default(
-        (nb_optim_kind)k, k == NB_OPTIM_RMSPROP || k == NB_OPTIM_ADAGRAD ? 1e-2 : 1e-3);
+    nb_optim_config c = {.kind = (nb_optim_kind)k}; /* what the line leaves out: the defaults */
     double *lr = NULL;
     switch (c.kind) {
     case NB_OPTIM_SGD:
         lr = &c.u.sgd.lr;
-        s = nbi_opt_double(l, "momentum", "momentum", 0, 0, &c.u.sgd.momentum);
-        if (s == NB_OK) s = nbi_opt_double(l, "dampening", "dampening", 0, 0, &c.u.sgd.dampening);
-        if (s == NB_OK)
-            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.sgd.weight_decay);
+        s = setting(l, "momentum", "momentum", &c.u.sgd.momentum);
+        if (s == NB_OK) s = setting(l, "dampening", "dampening", &c.u.sgd.dampening);
+        if (s == NB_OK) s = setting(l, "weight_decay", "weight_decay", &c.u.sgd.weight_decay);
         if (s == NB_OK) s = nbi_opt_bool(l, "nesterov", &c.u.sgd.nesterov);
         break;
     case NB_OPTIM_ADAM:
     case NB_OPTIM_ADAMW:
         lr = &c.u.adam.lr;
-        s = nbi_opt_double(l, "beta1", "beta1", 0, 0, &c.u.adam.beta1);
-        if (s == NB_OK) s = nbi_opt_double(l, "beta2", "beta2", 0, 0, &c.u.adam.beta2);
-        if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.adam.eps);
-        if (s == NB_OK)
-            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.adam.weight_decay);
+        s = setting(l, "beta1", "beta1", &c.u.adam.beta1);
+        if (s == NB_OK) s = setting(l, "beta2", "beta2", &c.u.adam.beta2);
+        if (s == NB_OK) s = setting(l, "eps", "eps", &c.u.adam.eps);
+        if (s == NB_OK) s = setting(l, "weight_decay", "weight_decay", &c.u.adam.weight_decay);
         if (s == NB_OK) s = nbi_opt_bool(l, "amsgrad", &c.u.adam.amsgrad);
         break;
     case NB_OPTIM_RMSPROP:
         lr = &c.u.rmsprop.lr;
-        s = nbi_opt_double(l, "alpha", "alpha", 0, 0, &c.u.rmsprop.alpha);
-        if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.rmsprop.eps);
-        if (s == NB_OK)
-            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.rmsprop.weight_decay);
-        if (s == NB_OK) s = nbi_opt_double(l, "momentum", "momentum", 0, 0, &c.u.rmsprop.momentum);
+        s = setting(l, "alpha", "alpha", &c.u.rmsprop.alpha);
+        if (s == NB_OK) s = setting(l, "eps", "eps", &c.u.rmsprop.eps);
+        if (s == NB_OK) s = setting(l, "weight_decay", "weight_decay", &c.u.rmsprop.weight_decay);
+        if (s == NB_OK) s = setting(l, "momentum", "momentum", &c.u.rmsprop.momentum);
         if (s == NB_OK) s = nbi_opt_bool(l, "centered", &c.u.rmsprop.centered);
         break;
     case NB_OPTIM_ADAGRAD:
         lr = &c.u.adagrad.lr;
-        s = nbi_opt_double(l, "lr_decay", "lr_decay", 0, 0, &c.u.adagrad.lr_decay);
+        s = setting(l, "lr_decay", "lr_decay", &c.u.adagrad.lr_decay);
+        if (s == NB_OK) s = setting(l, "weight_decay", "weight_decay", &c.u.adagrad.weight_decay);
         if (s == NB_OK)
-            s = nbi_opt_double(l, "weight_decay", "weight_decay", 0, 0, &c.u.adagrad.weight_decay);
-        if (s == NB_OK)
-            s = nbi_opt_double(l, "initial_accumulator_value", "initial_accumulator_value", 0, 0,
-                               &c.u.adagrad.initial_accumulator_value);
-        if (s == NB_OK) s = nbi_opt_double(l, "eps", "eps", 0, 0, &c.u.adagrad.eps);
+            s = setting(l, "initial_accumulator_value", "initial_accumulator_value",
+                        &c.u.adagrad.initial_accumulator_value);
+        if (s == NB_OK) s = setting(l, "eps", "eps", &c.u.adagrad.eps);
         break;
     case NB_OPTIM_KIND_COUNT:
         break;
     }
-    if (s == NB_OK) s = nbi_opt_double(l, "lr", "the learning rate", 0, 0, lr);
+    if (s == NB_OK) s = setting(l, "lr", "the learning rate", lr);
     if (s == NB_OK) s = nbi_line_done(l, 1);
     if (s != NB_OK) return s;
     /* The optimizer's own checks (beta1 < 1, Nesterov's conditions), on an empty store. */
@@ -170,6 +174,8 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
     if (!o) s = at_line(l, l->pos[0].col, NB_ERR_FORMAT);
     nb_optim_free(o);
     nb_params_free(ps);
+    nbi_optim_resolve(&c); /* complete: what it runs with, zeros spelled NB_ZERO */
+    nbi_optim_spell(&c);
     if (s == NB_OK) *out = c;
     return s;
 }
@@ -236,19 +242,27 @@ nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out) {
     return NB_OK;
 }
 
+/* A setting as text: a zero (NB_ZERO too) is "0", which the reader takes as a real zero. */
+static void setting_text(nbi_text *t, double v) {
+    nbi_text_double(t, v == 0.0 ? 0.0 : v);
+}
+
 /* " key=value" for a double that differs from the default. */
 static void opt_d(nbi_text *t, const char *key, double v, double def) {
     if (v == def) return;
     nbi_text_printf(t, " %s=", key);
-    nbi_text_double(t, v);
+    setting_text(t, v);
 }
 
-void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *t) {
-    nb_optim_config d = nb_optim_config_default(c->kind, 0.0);
+void nbi_spec_optim_text(const nb_optim_config *in, nbi_text *t) {
+    nb_optim_config full = *in, d = {.kind = in->kind};
+    nbi_optim_resolve(&full); /* what it runs with, against the defaults of its kind */
+    nbi_optim_resolve(&d);
+    const nb_optim_config *c = &full;
     nbi_text_printf(t, "optimizer %s lr=", nb_optim_kind_name(c->kind));
+    setting_text(t, nb_optim_config_lr(c));
     switch (c->kind) {
     case NB_OPTIM_SGD:
-        nbi_text_double(t, c->u.sgd.lr);
         opt_d(t, "momentum", c->u.sgd.momentum, d.u.sgd.momentum);
         opt_d(t, "dampening", c->u.sgd.dampening, d.u.sgd.dampening);
         opt_d(t, "weight_decay", c->u.sgd.weight_decay, d.u.sgd.weight_decay);
@@ -256,7 +270,6 @@ void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *t) {
         break;
     case NB_OPTIM_ADAM:
     case NB_OPTIM_ADAMW:
-        nbi_text_double(t, c->u.adam.lr);
         opt_d(t, "beta1", c->u.adam.beta1, d.u.adam.beta1);
         opt_d(t, "beta2", c->u.adam.beta2, d.u.adam.beta2);
         opt_d(t, "eps", c->u.adam.eps, d.u.adam.eps);
@@ -264,7 +277,6 @@ void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *t) {
         if (c->u.adam.amsgrad) nbi_text_puts(t, " amsgrad=true");
         break;
     case NB_OPTIM_RMSPROP:
-        nbi_text_double(t, c->u.rmsprop.lr);
         opt_d(t, "alpha", c->u.rmsprop.alpha, d.u.rmsprop.alpha);
         opt_d(t, "eps", c->u.rmsprop.eps, d.u.rmsprop.eps);
         opt_d(t, "weight_decay", c->u.rmsprop.weight_decay, d.u.rmsprop.weight_decay);
@@ -272,7 +284,6 @@ void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *t) {
         if (c->u.rmsprop.centered) nbi_text_puts(t, " centered=true");
         break;
     case NB_OPTIM_ADAGRAD:
-        nbi_text_double(t, c->u.adagrad.lr);
         opt_d(t, "lr_decay", c->u.adagrad.lr_decay, d.u.adagrad.lr_decay);
         opt_d(t, "weight_decay", c->u.adagrad.weight_decay, d.u.adagrad.weight_decay);
         opt_d(t, "initial_accumulator_value", c->u.adagrad.initial_accumulator_value,
@@ -696,7 +707,9 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
         nb_spec_free(s);
         return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     }
-    s->optim = nb_optim_config_default(NB_OPTIM_ADAM, 1e-3);
+    s->optim = (nb_optim_config){.kind = NB_OPTIM_ADAM};
+    nbi_optim_resolve(&s->optim); /* Adam with PyTorch's defaults, spelled out */
+    nbi_optim_spell(&s->optim);
     s->batch = 32;
     s->epochs = 1;
 
@@ -812,21 +825,8 @@ nb_status nb_spec_set_lr(nb_spec *s, double lr) {
                          "nb_spec_set_lr: the learning rate must be finite and "
                          ">= 0, got %g",
                          lr);
-    nb_optim_config *c = &s->optim;
-    switch (c->kind) {
-    case NB_OPTIM_SGD:
-        c->u.sgd.lr = lr;
-        break;
-    case NB_OPTIM_RMSPROP:
-        c->u.rmsprop.lr = lr;
-        break;
-    case NB_OPTIM_ADAGRAD:
-        c->u.adagrad.lr = lr;
-        break;
-    default:
-        c->u.adam.lr = lr;
-        break;
-    }
+    nb_status st = nb_optim_config_set_lr(&s->optim, lr); /* 0 stays a real zero */
+    if (st != NB_OK) return st;
     s->has_optim = 1;
     s->schedule.base_lr = lr;
     return NB_OK;

@@ -29,17 +29,12 @@ static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, doubl
 
 static const nbi_optim_vt adagrad_vt = {"adagrad", NB_OPTIM_ADAGRAD, {"sum"}, adagrad_step};
 
-nb_adagrad_opts nb_adagrad_defaults(double lr) {
-    nb_adagrad_opts o;
-    memset(&o, 0, sizeof o);
-    o.lr = lr;
-    o.eps = 1e-10;
-    return o;
-}
-
 nb_optim *nb_adagrad_new(nb_params *ps, const nb_adagrad_opts *opts) {
     const char *fn = "nb_adagrad_new";
-    nb_adagrad_opts o = opts ? *opts : nb_adagrad_defaults(1e-2);
+    nb_optim_config c = {.kind = NB_OPTIM_ADAGRAD};
+    if (opts) c.u.adagrad = *opts;
+    nbi_optim_resolve(&c); /* zero fields: PyTorch's defaults */
+    const nb_adagrad_opts o = c.u.adagrad;
     if (nbi_check_hyper(fn, "lr_decay", o.lr_decay, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "initial_accumulator_value", o.initial_accumulator_value, 0.0,

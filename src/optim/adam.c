@@ -56,24 +56,12 @@ static const nbi_optim_vt adam_vt = {
 static const nbi_optim_vt adamw_vt = {
     "adamw", NB_OPTIM_ADAMW, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, adamw_step};
 
-nb_adam_opts nb_adam_defaults(double lr) {
-    nb_adam_opts o;
-    memset(&o, 0, sizeof o);
-    o.lr = lr;
-    o.beta1 = 0.9;
-    o.beta2 = 0.999;
-    o.eps = 1e-8;
-    return o;
-}
-
-nb_adam_opts nb_adamw_defaults(double lr) {
-    nb_adam_opts o = nb_adam_defaults(lr);
-    o.weight_decay = 1e-2;
-    return o;
-}
-
 static nb_optim *make(const char *fn, const nbi_optim_vt *vt, nb_params *ps,
-                      const nb_adam_opts *o) {
+                      const nb_adam_opts *opts) {
+    nb_optim_config c = {.kind = vt->kind};
+    if (opts) c.u.adam = *opts;
+    nbi_optim_resolve(&c); /* zero fields: PyTorch's defaults (AdamW's weight decay 0.01) */
+    const nb_adam_opts *o = &c.u.adam;
     if (nbi_check_hyper(fn, "beta1", o->beta1, 0.0, 1.0) != NB_OK ||
         nbi_check_hyper(fn, "beta2", o->beta2, 0.0, 1.0) != NB_OK ||
         nbi_check_hyper(fn, "eps", o->eps, 0.0, 0.0) != NB_OK ||
@@ -85,11 +73,9 @@ static nb_optim *make(const char *fn, const nbi_optim_vt *vt, nb_params *ps,
 }
 
 nb_optim *nb_adam_new(nb_params *ps, const nb_adam_opts *opts) {
-    nb_adam_opts o = opts ? *opts : nb_adam_defaults(1e-3);
-    return make("nb_adam_new", &adam_vt, ps, &o);
+    return make("nb_adam_new", &adam_vt, ps, opts);
 }
 
 nb_optim *nb_adamw_new(nb_params *ps, const nb_adam_opts *opts) {
-    nb_adam_opts o = opts ? *opts : nb_adamw_defaults(1e-3);
-    return make("nb_adamw_new", &adamw_vt, ps, &o);
+    return make("nb_adamw_new", &adamw_vt, ps, opts);
 }

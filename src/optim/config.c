@@ -1,8 +1,10 @@
 /* optim/config.c — optimizers as values (kind + settings) and access to their state, which
  * is what a spec file describes and what a checkpoint saves and restores: the settings, the
- * step count, the learning rate and schedule, and the per-parameter state slots. */
+ * step count, the learning rate and schedule, and the per-parameter state slots. Also the one
+ * table of default settings (PyTorch's), which every optimizer constructor goes through. */
 #include "optim/optim.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *const kind_names[NB_OPTIM_KIND_COUNT] = {
@@ -21,30 +23,147 @@ int nb_optim_kind_from_name(const char *name) {
     return -1;
 }
 
-nb_optim_config nb_optim_config_default(nb_optim_kind k, double lr) {
-    nb_optim_config c;
-    memset(&c, 0, sizeof c);
-    c.kind = k;
-    switch (k) {
-    case NB_OPTIM_SGD:
-        c.u.sgd = nb_sgd_defaults(lr);
+/* ---- defaults ------------------------------------------------------------------------------
+ * The one table of defaults: PyTorch's. A field that is +0.0 was not set and takes the
+ * default; NB_ZERO (-0.0) is a real zero (see base.h). */
+
+/* v, or def when v is an unset field; a real zero comes out as +0.0 for the arithmetic. */
+static double pick(double v, double def) {
+    if (v != 0.0 || isnan(v)) return v;
+    return signbit(v) ? 0.0 : def;
+}
+
+/* A setting as a configuration spells it: a zero becomes NB_ZERO, so it stays a zero. */
+static double spell(double v) {
+    return v == 0.0 ? NB_ZERO : v;
+}
+
+void nbi_optim_resolve(nb_optim_config *c) {
+    switch (c->kind) {
+    case NB_OPTIM_SGD: { /* torch.optim.SGD (lr=1e-3 since PyTorch 2.2; earlier: required) */
+        nb_sgd_opts *o = &c->u.sgd;
+        o->lr = pick(o->lr, 1e-3);
+        o->momentum = pick(o->momentum, 0.0);
+        o->dampening = pick(o->dampening, 0.0);
+        o->weight_decay = pick(o->weight_decay, 0.0);
         break;
+    }
     case NB_OPTIM_ADAM:
-        c.u.adam = nb_adam_defaults(lr);
+    case NB_OPTIM_ADAMW: { /* torch.optim.Adam / AdamW: betas (0.9, 0.999), eps 1e-8 */
+        nb_adam_opts *o = &c->u.adam;
+        o->lr = pick(o->lr, 1e-3);
+        o->beta1 = pick(o->beta1, 0.9);
+        o->beta2 = pick(o->beta2, 0.999);
+        o->eps = pick(o->eps, 1e-8);
+        o->weight_decay = pick(o->weight_decay, c->kind == NB_OPTIM_ADAMW ? 1e-2 : 0.0);
         break;
-    case NB_OPTIM_ADAMW:
-        c.u.adam = nb_adamw_defaults(lr);
+    }
+    case NB_OPTIM_RMSPROP: { /* torch.optim.RMSprop: alpha 0.99, eps 1e-8 */
+        nb_rmsprop_opts *o = &c->u.rmsprop;
+        o->lr = pick(o->lr, 1e-2);
+        o->alpha = pick(o->alpha, 0.99);
+        o->eps = pick(o->eps, 1e-8);
+        o->weight_decay = pick(o->weight_decay, 0.0);
+        o->momentum = pick(o->momentum, 0.0);
         break;
-    case NB_OPTIM_RMSPROP:
-        c.u.rmsprop = nb_rmsprop_defaults(lr);
+    }
+    case NB_OPTIM_ADAGRAD: { /* torch.optim.Adagrad: eps 1e-10 */
+        nb_adagrad_opts *o = &c->u.adagrad;
+        o->lr = pick(o->lr, 1e-2);
+        o->lr_decay = pick(o->lr_decay, 0.0);
+        o->weight_decay = pick(o->weight_decay, 0.0);
+        o->initial_accumulator_value = pick(o->initial_accumulator_value, 0.0);
+        o->eps = pick(o->eps, 1e-10);
         break;
-    case NB_OPTIM_ADAGRAD:
-        c.u.adagrad = nb_adagrad_defaults(lr);
-        break;
+    }
     case NB_OPTIM_KIND_COUNT:
         break;
     }
-    return c;
+}
+
+void nbi_optim_spell(nb_optim_config *c) {
+    switch (c->kind) {
+    case NB_OPTIM_SGD: {
+        nb_sgd_opts *o = &c->u.sgd;
+        o->lr = spell(o->lr);
+        o->momentum = spell(o->momentum);
+        o->dampening = spell(o->dampening);
+        o->weight_decay = spell(o->weight_decay);
+        break;
+    }
+    case NB_OPTIM_ADAM:
+    case NB_OPTIM_ADAMW: {
+        nb_adam_opts *o = &c->u.adam;
+        o->lr = spell(o->lr);
+        o->beta1 = spell(o->beta1);
+        o->beta2 = spell(o->beta2);
+        o->eps = spell(o->eps);
+        o->weight_decay = spell(o->weight_decay);
+        break;
+    }
+    case NB_OPTIM_RMSPROP: {
+        nb_rmsprop_opts *o = &c->u.rmsprop;
+        o->lr = spell(o->lr);
+        o->alpha = spell(o->alpha);
+        o->eps = spell(o->eps);
+        o->weight_decay = spell(o->weight_decay);
+        o->momentum = spell(o->momentum);
+        break;
+    }
+    case NB_OPTIM_ADAGRAD: {
+        nb_adagrad_opts *o = &c->u.adagrad;
+        o->lr = spell(o->lr);
+        o->lr_decay = spell(o->lr_decay);
+        o->weight_decay = spell(o->weight_decay);
+        o->initial_accumulator_value = spell(o->initial_accumulator_value);
+        o->eps = spell(o->eps);
+        break;
+    }
+    case NB_OPTIM_KIND_COUNT:
+        break;
+    }
+}
+
+double nb_optim_config_lr(const nb_optim_config *c) {
+    if (!c) return NAN;
+    switch (c->kind) {
+    case NB_OPTIM_SGD:
+        return c->u.sgd.lr;
+    case NB_OPTIM_RMSPROP:
+        return c->u.rmsprop.lr;
+    case NB_OPTIM_ADAGRAD:
+        return c->u.adagrad.lr;
+    default:
+        return c->u.adam.lr;
+    }
+}
+
+nb_status nb_optim_config_set_lr(nb_optim_config *c, double lr) {
+    if (!c) return nbi_error(NB_ERR_ARG, "nb_optim_config_set_lr: the configuration is NULL");
+    if (!isfinite(lr) || lr < 0.0)
+        return nbi_error(NB_ERR_ARG,
+                         "nb_optim_config_set_lr: the learning rate must be finite and >= 0, "
+                         "got %g",
+                         lr);
+    if ((unsigned)c->kind >= NB_OPTIM_KIND_COUNT)
+        return nbi_error(NB_ERR_ARG, "nb_optim_config_set_lr: unknown optimizer kind %d",
+                         (int)c->kind);
+    lr = spell(lr); /* a rate set to 0 is a real zero, not "the default" */
+    switch (c->kind) {
+    case NB_OPTIM_SGD:
+        c->u.sgd.lr = lr;
+        break;
+    case NB_OPTIM_RMSPROP:
+        c->u.rmsprop.lr = lr;
+        break;
+    case NB_OPTIM_ADAGRAD:
+        c->u.adagrad.lr = lr;
+        break;
+    default:
+        c->u.adam.lr = lr;
+        break;
+    }
+    return NB_OK;
 }
 
 nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c) {
@@ -97,6 +216,7 @@ nb_optim_config nb_optim_get_config(const nb_optim *o) {
     case NB_OPTIM_KIND_COUNT:
         break;
     }
+    nbi_optim_spell(&c); /* the optimizer's settings are plain numbers: zeros -> NB_ZERO */
     return c;
 }
 
@@ -124,11 +244,11 @@ float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n) {
 
 nb_status nb_optim_set_step_count(nb_optim *o, int64_t t) {
     if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_set_step_count: optimizer is NULL");
-    if (t < 0)
+    if (t < 0 || t > NB_OPTIM_MAX_STEPS)
         return nbi_error(NB_ERR_ARG,
-                         "nb_optim_set_step_count: the step count must be >= 0, "
+                         "nb_optim_set_step_count: the step count must be in [0, %lld], "
                          "got %lld",
-                         (long long)t);
+                         (long long)NB_OPTIM_MAX_STEPS, (long long)t);
     o->t = t;
     return NB_OK;
 }

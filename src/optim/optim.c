@@ -94,6 +94,11 @@ nb_status nb_optim_step(nb_optim *o) {
                          "the optimizer was made and has %lld now; make the optimizer after "
                          "the last layer is added", o->vt->name, (long long)o->n,
                          (long long)o->ps->numel);
+    if (o->t >= NB_OPTIM_MAX_STEPS)
+        return nbi_error(NB_ERR_STATE,
+                         "nb_optim_step (%s): %lld steps taken, the most an "
+                         "optimizer takes",
+                         o->vt->name, (long long)o->t);
     double lr = o->lr;
     if (o->has_sched) lr = nb_schedule_lr(&o->sched, o->t);
     o->vt->step(o, o->ps->data, o->ps->grad, o->n, lr);

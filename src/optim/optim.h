@@ -42,6 +42,12 @@ struct nb_optim {
 nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, double lr,
                         int n_slots);
 
+/* Fills the settings an optimizer runs with: every unset field (+0.0) takes PyTorch's default
+ * for the kind, and NB_ZERO becomes a plain 0.0 (config.c holds the one table of defaults). */
+void nbi_optim_resolve(nb_optim_config *c);
+/* Spells every zero of resolved settings NB_ZERO: the complete, explicit form that
+ * nb_optim_get_config returns and nb_optim_new turns back into the same optimizer. */
+void nbi_optim_spell(nb_optim_config *c);
 /* Checks that a hyperparameter is finite and >= lo (and < hi when hi > lo). */
 nb_status nbi_check_hyper(const char *fn, const char *what, double v, double lo, double hi);
 

@@ -42,18 +42,12 @@ static void rmsprop_step(nb_optim *o, float *p, const float *g, int64_t n, doubl
 static const nbi_optim_vt rmsprop_vt = {
     "rmsprop", NB_OPTIM_RMSPROP, {"square_avg", "momentum_buffer", "grad_avg"}, rmsprop_step};
 
-nb_rmsprop_opts nb_rmsprop_defaults(double lr) {
-    nb_rmsprop_opts o;
-    memset(&o, 0, sizeof o);
-    o.lr = lr;
-    o.alpha = 0.99;
-    o.eps = 1e-8;
-    return o;
-}
-
 nb_optim *nb_rmsprop_new(nb_params *ps, const nb_rmsprop_opts *opts) {
     const char *fn = "nb_rmsprop_new";
-    nb_rmsprop_opts o = opts ? *opts : nb_rmsprop_defaults(1e-2);
+    nb_optim_config c = {.kind = NB_OPTIM_RMSPROP};
+    if (opts) c.u.rmsprop = *opts;
+    nbi_optim_resolve(&c); /* zero fields: PyTorch's defaults */
+    const nb_rmsprop_opts o = c.u.rmsprop;
     if (nbi_check_hyper(fn, "alpha", o.alpha, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "eps", o.eps, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK ||

@@ -35,16 +35,12 @@ static void sgd_step(nb_optim *o, float *p, const float *g, int64_t n, double lr
 
 static const nbi_optim_vt sgd_vt = {"sgd", NB_OPTIM_SGD, {"momentum_buffer"}, sgd_step};
 
-nb_sgd_opts nb_sgd_defaults(double lr) {
-    nb_sgd_opts o;
-    memset(&o, 0, sizeof o);
-    o.lr = lr;
-    return o;
-}
-
 nb_optim *nb_sgd_new(nb_params *ps, const nb_sgd_opts *opts) {
     const char *fn = "nb_sgd_new";
-    nb_sgd_opts o = opts ? *opts : nb_sgd_defaults(1e-3);
+    nb_optim_config c = {.kind = NB_OPTIM_SGD};
+    if (opts) c.u.sgd = *opts;
+    nbi_optim_resolve(&c); /* zero fields: PyTorch's defaults */
+    const nb_sgd_opts o = c.u.sgd;
     if (nbi_check_hyper(fn, "momentum", o.momentum, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "dampening", o.dampening, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK)

@@ -1,47 +1,25 @@
-/* train/fit.c — the training loop: epochs of mini-batch gradient descent with validation,
- * early stopping, checkpoints, hooks, progress and logs.
+/* train/fit.c — the training loop: epochs of nb_train_step (step.c) over the batches, then
+ * validation, the monitored metric, early stopping, logs, checkpoints and the callbacks.
  *
- * One step, for a batch (x, y) of b samples:
- *     ŷ = model(x)                  forward, recorded on the tape (training mode)
- *     L = loss(ŷ, y)                the batch mean
- *     ∇ = ∂L/∂θ                     nb_backward into the flat gradient buffer (zeroed first)
- *     θ ← update(θ, ∇, lr(t))       the optimizer; t = steps so far (per-step schedules)
- * then the context is reset, releasing the step's tensors at once.
+ *     fit_start       options, data, loaders, metrics, the monitor, the state, the history
+ *     for each epoch:
+ *       fit_epoch     the learning rate, a fresh order, nb_train_step per batch, on_batch
+ *       fit_end_epoch finite parameters?, validation, monitor, early stopping, record, logs,
+ *                     checkpoint, on_epoch
+ *     fit_finish      the best weights back, when asked
  *
  * Everything random draws from the training state: the shuffle of each epoch from
  * shuffle_rng, dropout masks from dropout_rng. With the parameters and the optimizer state,
- * the state is all a run needs to continue exactly (see nb_train_state in train.h).
+ * the state is all a run needs to continue exactly (nabla/train_state.h).
  *
  * Nothing in the batch loop allocates from the heap: the loader fills its own buffers (on
  * another thread when prefetching), the context's arena keeps its chunks across resets, the
  * metric accumulators and history records exist before the first epoch. */
 #include "train/train.h"
+#include "autograd/autograd.h" /* nbi_find_nonfinite */
 
 #include <math.h>
 #include <string.h>
-
-nb_fit_opts nb_fit_defaults(void) {
-    nb_fit_opts o;
-    memset(&o, 0, sizeof o);
-    o.epochs = 1;
-    o.batch_size = 32;
-    o.loss = NB_LOSS_CROSS_ENTROPY;
-    o.top_k = 5;
-    o.val_batch_size = 256;
-    o.verbose = 1;
-    return o;
-}
-
-void nb_train_state_init(nb_train_state *st, uint64_t seed) {
-    if (!st) return;
-    memset(st, 0, sizeof *st);
-    st->version = NB_TRAIN_STATE_VERSION;
-    nb_rng root;
-    nb_rng_seed(&root, seed);
-    st->shuffle_rng = nb_rng_split(&root);
-    st->dropout_rng = nb_rng_split(&root);
-    st->best = NAN;
-}
 
 int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
                      double min_delta) {
@@ -62,19 +40,32 @@ int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
     return better;
 }
 
-/* The forward pass of a training step, with the generator of layers that draw (dropout). */
-static nb_tensor *train_forward(nb_model *m, nb_ctx *ctx, nb_tensor *x, nb_rng *dropout_rng) {
-    return nb_model_forward_rng(m, ctx, x, dropout_rng);
-}
-
-/* Everything fit makes, freed in one place. */
+/* A run of fit: its inputs, everything it makes (freed in one place), what it derives. */
 typedef struct fit_run {
+    nb_model *model;
+    nb_optim *opt;
+    nb_fit_opts o;      /* resolved: the defaults filled in */
+    nb_train_state *st; /* the caller's, or own_state */
+    nb_train_state own_state;
+    nb_history *h; /* the caller's, or local */
+    nb_history local;
+    nbi_model_io io;
+
     nb_dataset *split_train, *split_val;
+    const nb_dataset *tr, *va; /* what is trained on and validated on */
     nb_loader *train_ld, *val_ld;
     nb_ctx *ctx;
     nb_metrics *train_mt, *val_mt;
-    float *best_params;
-    nb_history local;
+    unsigned mflags; /* the metrics measured (no confusion matrix) */
+    int64_t num_batches, samples;
+
+    const char *monitor;
+    int maximize;
+    float *best; /* the best epoch's parameters, then the model's state */
+    int64_t nparams, nstate;
+    int have_best; /* best holds the weights of st->best_epoch */
+
+    nbi_progress pr;
 } fit_run;
 
 static void run_free(fit_run *r) {
@@ -85,18 +76,26 @@ static void run_free(fit_run *r) {
     nb_ctx_free(r->ctx);
     nb_metrics_free(r->train_mt);
     nb_metrics_free(r->val_mt);
-    nbi_free(r->best_params);
+    nbi_free(r->best);
     nb_history_free(&r->local);
 }
 
-/* Checks the options and fills in the defaults. */
+/* ---- options ------------------------------------------------------------------------------- */
+
+/* Checks the options and fills in the defaults (a NULL or zeroed struct is every default). */
 static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
     const char *fn = "nb_fit";
-    *o = in ? *in : nb_fit_defaults();
+    if (in)
+        *o = *in;
+    else
+        memset(o, 0, sizeof *o);
     if (o->epochs == 0) o->epochs = 1;
     if (o->batch_size == 0) o->batch_size = 32;
     if (o->val_batch_size == 0) o->val_batch_size = 256;
     if (o->top_k == 0) o->top_k = 5;
+    if (o->epochs > NB_TRAIN_MAX_EPOCHS)
+        return nbi_error(NB_ERR_ARG, "%s: %lld epochs is more than the %lld a run can hold", fn,
+                         (long long)o->epochs, (long long)NB_TRAIN_MAX_EPOCHS);
     if (o->epochs < 0 || o->batch_size < 0 || o->val_batch_size < 0 || o->top_k < 0)
         return nbi_error(NB_ERR_ARG, "%s: epochs, batch_size, val_batch_size and top_k must be "
                          "> 0 (0 takes the default); got %lld, %lld, %lld, %d", fn,
@@ -118,8 +117,19 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         nb_status s = nb_schedule_check(o->schedule);
         if (s != NB_OK) return s;
     }
-    if ((unsigned)o->mode > NB_MONITOR_MAX || (unsigned)o->progress_mode > NB_PROGRESS_LINES)
-        return nbi_error(NB_ERR_ARG, "%s: unknown monitor mode or progress mode", fn);
+    if ((unsigned)o->mode > NB_MONITOR_MAX || (unsigned)o->progress_mode > NB_PROGRESS_LINES ||
+        (unsigned)o->restore > NB_RESTORE_LAST)
+        return nbi_error(NB_ERR_ARG, "%s: unknown monitor, progress or restore mode", fn);
+    if (!(o->clip_grad_norm >= 0.0f) || isinf(o->clip_grad_norm) || !(o->clip_grad_value >= 0.0f) ||
+        isinf(o->clip_grad_value))
+        return nbi_error(NB_ERR_ARG,
+                         "%s: clip_grad_norm and clip_grad_value must be finite and "
+                         ">= 0 (0: no clipping)",
+                         fn);
+    if (o->verbose < NB_VERBOSE_QUIET)
+        return nbi_error(NB_ERR_ARG, "%s: verbose must be 0, 1, 2 or NB_VERBOSE_QUIET, got %d", fn,
+                         o->verbose);
+    o->verbose = o->verbose == 0 ? 1 : o->verbose < 0 ? 0 : o->verbose; /* 0 inside: silent */
     return NB_OK;
 }
 
@@ -145,280 +155,363 @@ static nb_status check_monitor(const nb_fit_opts *o, int has_val, const char *na
     return NB_OK;
 }
 
-static nb_status write_logs(const nb_fit_opts *o, const nb_history *h) {
-    nb_status s = NB_OK;
-    if (o->csv_path) s = nb_history_write_csv(h, o->csv_path);
-    if (s == NB_OK && o->svg_path) s = nb_history_write_svg(h, o->svg_path, NULL);
-    return s;
+/* ---- the start ----------------------------------------------------------------------------- */
+
+/* The training state: a fresh one from the seed, or the caller's, checked. */
+static nb_status start_state(fit_run *r) {
+    const char *fn = "nb_fit";
+    r->st = r->o.state ? r->o.state : &r->own_state;
+    nb_train_state *st = r->st;
+    if (!r->o.state || st->version == 0) {
+        nb_train_state_init(st, r->o.seed);
+        st->step = nb_optim_step_count(r->opt);
+        return NB_OK;
+    }
+    if (nb_train_state_check(st) != NB_OK)
+        return nbi_error(NB_ERR_ARG, "%s: %s", fn, nb_last_error());
+    if (st->step != nb_optim_step_count(r->opt))
+        return nbi_error(NB_ERR_STATE,
+                         "%s: the training state is at step %lld (epoch %lld) but "
+                         "the optimizer has taken %lld steps; restore the optimizer's state "
+                         "(nb_optim_state_buffer, nb_optim_set_step_count) with the parameters",
+                         fn, (long long)st->step, (long long)st->epoch,
+                         (long long)nb_optim_step_count(r->opt));
+    return NB_OK;
 }
 
-nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
-                 const nb_fit_opts *opts, nb_history *history) {
-    const char *fn = "nb_fit";
-    if (!model || !opt || !train)
-        return nbi_error(NB_ERR_ARG, "%s: %s is NULL", fn,
-                         !model ? "the model" : !opt ? "the optimizer" : "the training set");
-    nb_fit_opts o;
-    nb_status s = resolve_opts(&o, opts);
-    if (s != NB_OK) return s;
-
-    nbi_model_io io;
-    nbi_model_io_get(model, &io);
-    s = nbi_check_data(fn, model, &io, train, 1, o.loss);
-    if (s != NB_OK) return s;
-    if (o.val) {
-        s = nbi_check_data("nb_fit (validation set)", model, &io, o.val, 1, o.loss);
+/* The training set (or its split), the validation set, their loaders. */
+static nb_status start_data(fit_run *r, const nb_dataset *train) {
+    const nb_fit_opts *o = &r->o;
+    nb_status s;
+    r->tr = train;
+    r->va = o->val;
+    if (o->val_split > 0.0) {
+        s = nb_dataset_split(train, o->val_split, o->seed, &r->split_train, &r->split_val);
         if (s != NB_OK) return s;
+        r->tr = r->split_train;
+        r->va = r->split_val;
     }
+    nb_loader_opts lo = {.batch_size = o->batch_size,
+                         .shuffle = !o->no_shuffle,
+                         .drop_last = o->drop_last,
+                         .flatten = 1,
+                         .prefetch = o->prefetch,
+                         .norm = o->norm};
+    if ((s = nb_loader_new(r->tr, &lo, &r->train_ld)) != NB_OK) return s;
+    if (r->va) {
+        nb_loader_opts vo = {.batch_size = o->val_batch_size,
+                             .flatten = 1,
+                             .prefetch = o->prefetch,
+                             .norm = o->norm};
+        if ((s = nb_loader_new(r->va, &vo, &r->val_ld)) != NB_OK) return s;
+    }
+    r->num_batches = nb_loader_num_batches(r->train_ld);
+    r->samples = o->drop_last ? r->num_batches * o->batch_size : nb_dataset_len(r->tr);
+    if (r->num_batches == 0)
+        return nbi_error(NB_ERR_ARG, "nb_fit: no training batch: %lld samples, batch size %lld%s",
+                         (long long)nb_dataset_len(r->tr), (long long)o->batch_size,
+                         o->drop_last ? " with drop_last" : "");
+    return NB_OK;
+}
 
-    nb_train_state own_state;
-    nb_train_state *st = o.state ? o.state : &own_state;
-    if (!o.state || st->version == 0) {
-        nb_train_state_init(st, o.seed);
-        st->step = nb_optim_step_count(opt);
-    } else if (st->version != NB_TRAIN_STATE_VERSION) {
-        return nbi_error(NB_ERR_ARG, "%s: training state version %d is not %d (made by another "
-                         "nabla?)", fn, st->version, NB_TRAIN_STATE_VERSION);
-    } else if (st->epoch < 0 || st->step != nb_optim_step_count(opt)) {
-        return nbi_error(NB_ERR_STATE, "%s: the training state is at step %lld (epoch %lld) but "
-                         "the optimizer has taken %lld steps; restore the optimizer's state "
-                         "(nb_optim_state_buffer, nb_optim_set_step_count) with the parameters", fn,
-                         (long long)st->step, (long long)st->epoch,
-                         (long long)nb_optim_step_count(opt));
-    }
-    const int64_t start = st->epoch;
+/* The metric accumulators, the monitor, the buffer for the best weights. */
+static nb_status start_metrics(fit_run *r) {
+    const nb_fit_opts *o = &r->o;
+    r->mflags = o->metrics & ~(unsigned)NB_METRIC_CONFUSION;
+    /* classes from the model's output (2 for a binary output) */
+    int classes = nbi_loss_is_classifier(o->loss) ? (int)r->io.out_shape[0] : 0;
+    r->train_mt = nb_metrics_new(o->loss, r->mflags, classes, o->top_k);
+    if (!r->train_mt) return nbi_error(NB_ERR_ARG, "nb_fit: %s", nb_last_error());
+    if (r->va && !(r->val_mt = nb_metrics_new(o->loss, r->mflags, classes, o->top_k)))
+        return NB_ERR_NOMEM;
 
-    fit_run r;
-    memset(&r, 0, sizeof r);
-    nb_history *h = history ? history : &r.local;
+    r->monitor = o->monitor ? o->monitor : r->va ? "val_loss" : "loss";
+    nb_status s = check_monitor(o, r->va != NULL, r->monitor);
+    if (s != NB_OK) return s;
+    r->maximize = o->mode == NB_MONITOR_MAX ||
+                  (o->mode == NB_MONITOR_AUTO && strstr(r->monitor, "accuracy") != NULL);
 
-    /* data: the training set (or its split) and the validation set */
-    const nb_dataset *tr = train, *va = o.val;
-    if (o.val_split > 0.0) {
-        s = nb_dataset_split(train, o.val_split, o.seed, &r.split_train, &r.split_val);
-        if (s != NB_OK) goto done;
-        tr = r.split_train;
-        va = r.split_val;
+    /* a copy of the best epoch's weights (and the model's state, batchnorm's running
+     * statistics), when they may be put back at the end */
+    const int may_restore =
+        o->restore == NB_RESTORE_BEST || (o->restore == NB_RESTORE_AUTO && o->early_stopping);
+    nb_params *state = nb_model_state(r->model);
+    r->nparams = nb_params_numel(nb_model_params(r->model));
+    r->nstate = state ? nb_params_numel(state) : 0;
+    if (may_restore && r->nparams + r->nstate > 0) {
+        r->best = nbi_malloc_for("nb_fit: best weights",
+                                 sizeof(float) * (size_t)(r->nparams + r->nstate));
+        if (!r->best) return NB_ERR_NOMEM;
     }
-    nb_loader_opts lo = {.batch_size = o.batch_size, .shuffle = !o.no_shuffle,
-                         .drop_last = o.drop_last, .flatten = 1, .prefetch = o.prefetch,
-                         .norm = o.norm};
-    s = nb_loader_new(tr, &lo, &r.train_ld);
-    if (s != NB_OK) goto done;
-    if (va) {
-        nb_loader_opts vo = {.batch_size = o.val_batch_size, .flatten = 1,
-                             .prefetch = o.prefetch, .norm = o.norm};
-        s = nb_loader_new(va, &vo, &r.val_ld);
-        if (s != NB_OK) goto done;
-    }
-    const int64_t num_batches = nb_loader_num_batches(r.train_ld);
-    int64_t samples = nb_dataset_len(tr);
-    if (o.drop_last) samples = num_batches * o.batch_size;
-    if (num_batches == 0) {
-        s = nbi_error(NB_ERR_ARG, "%s: no training batch: %lld samples, batch size %lld%s", fn,
-                      (long long)nb_dataset_len(tr), (long long)o.batch_size,
-                      o.drop_last ? " with drop_last" : "");
-        goto done;
-    }
+    return NB_OK;
+}
 
-    /* metrics: classes from the model's output (2 for a binary output) */
-    unsigned mflags = o.metrics & ~(unsigned)NB_METRIC_CONFUSION;
-    int classes = nbi_loss_is_classifier(o.loss) ? (int)io.out_shape[0] : 0;
-    r.train_mt = nb_metrics_new(o.loss, mflags, classes, o.top_k);
-    if (!r.train_mt) {
-        s = nbi_error(NB_ERR_ARG, "%s: %s", fn, nb_last_error());
-        goto done;
-    }
-    if (va) {
-        r.val_mt = nb_metrics_new(o.loss, mflags, classes, o.top_k);
-        if (!r.val_mt) {
-            s = NB_ERR_NOMEM;
-            goto done;
-        }
-    }
-
-    /* the monitored metric */
-    const char *monitor = o.monitor ? o.monitor : va ? "val_loss" : "loss";
-    s = check_monitor(&o, va != NULL, monitor);
-    if (s != NB_OK) goto done;
-    const int maximize = o.mode == NB_MONITOR_MAX ||
-                         (o.mode == NB_MONITOR_AUTO && strstr(monitor, "accuracy") != NULL);
-    const int64_t nparams = nb_params_numel(nb_model_params(model));
-    float *params = nb_params_data(nb_model_params(model));
-    if (o.restore_best && nparams > 0) {
-        r.best_params = nbi_malloc_for("nb_fit: best weights", sizeof(float) * (size_t)nparams);
-        if (!r.best_params) {
-            s = NB_ERR_NOMEM;
-            goto done;
-        }
-    }
-    int have_best = 0; /* best_params holds the weights of st->best_epoch */
+/* Options, state, data, metrics, history, context, schedule, the progress header. */
+static nb_status fit_start(fit_run *r, const nb_dataset *train) {
+    const char *fn = "nb_fit";
+    const nb_fit_opts *o = &r->o;
+    nbi_model_io_get(r->model, &r->io);
+    nb_status s = nbi_check_data(fn, r->model, &r->io, train, 1, o->loss);
+    if (s == NB_OK && o->val)
+        s = nbi_check_data("nb_fit (validation set)", r->model, &r->io, o->val, 1, o->loss);
+    if (s == NB_OK) s = start_state(r);
+    if (s == NB_OK) s = start_data(r, train);
+    if (s == NB_OK) s = start_metrics(r);
+    if (s != NB_OK) return s;
 
     /* history: earlier epochs of a resumed run stay (from the caller, or from the CSV log) */
-    if (start > 0 && h->n == 0 && o.csv_path) {
-        nb_status rs = nb_history_read_csv(h, o.csv_path);
-        if (rs == NB_ERR_FORMAT) {
-            s = rs;
-            goto done;
-        }
+    const int64_t start = r->st->epoch;
+    nb_history *h = r->h;
+    if (start > 0 && h->n == 0 && o->csv_path) {
+        nb_status rs = nb_history_read_csv(h, o->csv_path);
+        if (rs == NB_ERR_FORMAT) return rs;
         if (rs != NB_OK) nb_clear_error(); /* no earlier log: start one */
     }
     while (h->n > 0 && h->rec[h->n - 1].epoch > start) h->n--;
-    h->metrics = mflags;
-    h->top_k = o.top_k;
-    s = nbi_history_reserve(h, (int64_t)h->n + (o.epochs > start ? o.epochs - start : 0));
-    if (s != NB_OK) goto done;
+    h->metrics = r->mflags;
+    h->top_k = o->top_k;
+    s = nbi_history_reserve(h, (int64_t)h->n + (o->epochs > start ? o->epochs - start : 0));
+    if (s != NB_OK) return s;
 
-    r.ctx = nb_ctx_new(NULL);
-    if (!r.ctx) {
-        s = NB_ERR_NOMEM;
-        goto done;
-    }
-
+    if (!(r->ctx = nb_ctx_new(NULL))) return NB_ERR_NOMEM;
     /* the learning rate: a per-step schedule is attached; a per-epoch one is set each epoch */
-    if (o.schedule && !o.schedule_per_epoch) {
-        s = nb_optim_set_schedule(opt, o.schedule);
-        if (s != NB_OK) goto done;
-    }
+    if (o->schedule && !o->schedule_per_epoch &&
+        (s = nb_optim_set_schedule(r->opt, o->schedule)) != NB_OK)
+        return s;
 
-    nbi_progress pr;
-    nbi_progress_init(&pr, o.progress, o.verbose, o.progress_mode, o.epochs, mflags, o.top_k);
+    nbi_progress *pr = &r->pr;
+    nbi_progress_init(pr, o->progress, o->verbose, o->progress_mode, o->epochs, r->mflags,
+                      o->top_k);
     char vtext[64] = "";
-    if (va)
-        snprintf(vtext, sizeof vtext, ", validating on %lld samples", (long long)nb_dataset_len(va));
-    nbi_progress_note(&pr, 2, "training on %lld samples (%lld batches of %lld)%s; %s, loss %s, "
-                      "%lld parameters", (long long)samples, (long long)num_batches,
-                      (long long)o.batch_size, vtext, nb_optim_name(opt), nb_loss_name(o.loss),
-                      (long long)nparams);
+    if (r->va)
+        snprintf(vtext, sizeof vtext, ", validating on %lld samples",
+                 (long long)nb_dataset_len(r->va));
+    nbi_progress_note(pr, 2,
+                      "training on %lld samples (%lld batches of %lld)%s; %s, loss %s, "
+                      "%lld parameters",
+                      (long long)r->samples, (long long)r->num_batches, (long long)o->batch_size,
+                      vtext, nb_optim_name(r->opt), nb_loss_name(o->loss), (long long)r->nparams);
     if (start > 0)
-        nbi_progress_note(&pr, 1, "resuming after epoch %lld (step %lld)", (long long)start,
-                          (long long)st->step);
-    if (st->stopped) {
-        nbi_progress_note(&pr, 1, "early stopping already ended this run at epoch %lld",
+        nbi_progress_note(pr, 1, "resuming after epoch %lld (step %lld)", (long long)start,
+                          (long long)r->st->step);
+    if (r->st->stopped)
+        nbi_progress_note(pr, 1, "early stopping already ended this run at epoch %lld",
                           (long long)start);
-        goto done;
-    }
+    return NB_OK;
+}
 
-    int stop = 0;
-    for (int64_t epoch = start + 1; epoch <= o.epochs && !stop; epoch++) {
-        nb_model_train(model, 1);
-        if (o.schedule && o.schedule_per_epoch) {
-            s = nb_optim_set_lr(opt, nb_schedule_lr(o.schedule, epoch - 1));
-            if (s != NB_OK) break;
+/* ---- an epoch ------------------------------------------------------------------------------ */
+
+/* A step that diverged, or whose forward or backward pass check mode stopped: the message
+ * says where (nb_train_step's own message already names the epoch, batch and step). */
+static nb_status diverged(const fit_run *r, nb_status s, int64_t epoch, int64_t batch) {
+    if (s != NB_ERR_NUMERIC) return s; /* a shape, memory, a hook's own status: as it is */
+    const char *e = nb_last_error();
+    if (!strncmp(e, "nb_train_step: ", 15))
+        return nbi_error(s, "nb_fit: training diverged: %s", e + 15);
+    return nbi_error(s,
+                     "nb_fit: training diverged in epoch %lld at step %lld (batch %lld of "
+                     "%lld): %s",
+                     (long long)epoch, (long long)nb_optim_step_count(r->opt) + 1,
+                     (long long)batch + 1, (long long)r->num_batches, e);
+}
+
+/* The learning rate, a fresh order, a step per batch; fills the record's training part.
+ * *stop: on_batch asked to stop. */
+static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int *stop) {
+    const nb_fit_opts *o = &r->o;
+    nb_train_state *st = r->st;
+    nb_status s;
+    nb_model_train(r->model, 1);
+    if (o->schedule && o->schedule_per_epoch &&
+        (s = nb_optim_set_lr(r->opt, nb_schedule_lr(o->schedule, epoch - 1))) != NB_OK)
+        return s;
+    if ((s = nb_loader_epoch(r->train_ld, o->no_shuffle ? NULL : &st->shuffle_rng)) != NB_OK)
+        return s;
+    nb_metrics_reset(r->train_mt);
+    nbi_progress_epoch_begin(&r->pr, epoch, r->num_batches, r->samples);
+    const double t0 = nb_time();
+    int64_t done = 0;
+    double lr = nb_optim_lr(r->opt);
+    nb_step_opts so = {.loss = o->loss,
+                       .dropout_rng = &st->dropout_rng,
+                       .on_grad = o->on_grad,
+                       .user = o->hook_user,
+                       .clip_grad_norm = o->clip_grad_norm,
+                       .clip_grad_value = o->clip_grad_value,
+                       .epoch = epoch};
+    for (int64_t bi = 0;; bi++) {
+        nb_batch b;
+        s = nb_loader_next(r->train_ld, NULL, &b);
+        if (s != NB_OK || b.size == 0) break;
+        nb_ctx_reset(r->ctx);
+        nb_tensor *x = nbi_batch_input(r->ctx, &r->io, b.x, b.size);
+        nb_step_result res;
+        so.batch = bi;
+        s = nb_train_step(r->model, r->opt, r->ctx, x, b.y, &so, &res);
+        if (s != NB_OK) {
+            s = diverged(r, s, epoch, bi);
+            break;
         }
-        s = nb_loader_epoch(r.train_ld, lo.shuffle ? &st->shuffle_rng : NULL);
+        lr = res.lr;
+        st->step = nb_optim_step_count(r->opt);
+        nb_tensor *out = res.out;
+        if (!nb_tensor_is_contiguous(out)) out = nb_contiguous(r->ctx, out);
+        s = out ? nb_metrics_update(r->train_mt, out, b.y, res.loss) : nb_ctx_status(r->ctx);
         if (s != NB_OK) break;
-        nb_metrics_reset(r.train_mt);
-        nbi_progress_epoch_begin(&pr, epoch, num_batches, samples);
-        const double t0 = nb_time();
-        int64_t done_samples = 0;
-        double lr = nb_optim_lr(opt);
-        for (int64_t bi = 0;; bi++) {
-            nb_batch b;
-            s = nb_loader_next(r.train_ld, NULL, &b);
-            if (s != NB_OK || b.size == 0) break;
-            nb_ctx_reset(r.ctx);
-            nb_tensor *x = nbi_batch_input(r.ctx, &io, b.x, b.size);
-            nb_tensor *out = train_forward(model, r.ctx, x, &st->dropout_rng);
-            nb_tensor *loss = nb_loss_apply(r.ctx, o.loss, out, b.y);
-            if (!loss) {
-                s = nb_ctx_status(r.ctx) != NB_OK ? nb_ctx_status(r.ctx) : NB_ERR_ARG;
+        done += b.size;
+        if (r->pr.bar) {
+            nb_metric_values run;
+            nb_metrics_result(r->train_mt, &run);
+            nbi_progress_batch(&r->pr, bi, done, &run);
+        }
+        if (o->on_batch) {
+            nb_batch_info info = {epoch, bi, r->num_batches, b.size, st->step, res.loss, lr};
+            if (o->on_batch(&info, o->hook_user)) {
+                *stop = 1;
                 break;
             }
-            nb_optim_zero_grad(opt);
-            s = nb_backward(r.ctx, loss);
-            if (s != NB_OK) break;
-            lr = nb_optim_lr(opt);
-            s = nb_optim_step(opt);
-            if (s != NB_OK) break;
-            st->step = nb_optim_step_count(opt);
-            const double bl = (double)nb_item(loss);
-            if (!nb_tensor_is_contiguous(out)) out = nb_contiguous(r.ctx, out);
-            s = out ? nb_metrics_update(r.train_mt, out, b.y, bl) : nb_ctx_status(r.ctx);
-            if (s != NB_OK) break;
-            done_samples += b.size;
-            if (pr.bar) {
-                nb_metric_values run;
-                nb_metrics_result(r.train_mt, &run);
-                nbi_progress_batch(&pr, bi, done_samples, &run);
-            }
-            if (o.on_batch) {
-                nb_batch_info bi_info = {epoch, bi, num_batches, b.size, st->step, bl, lr};
-                if (o.on_batch(&bi_info, o.hook_user)) {
-                    stop = 1;
-                    break;
-                }
-            }
         }
-        nb_ctx_reset(r.ctx);
-        if (s != NB_OK) break;
+    }
+    nb_ctx_reset(r->ctx);
+    if (s != NB_OK) return s;
+    memset(rec, 0, sizeof *rec);
+    rec->epoch = epoch;
+    rec->step = st->step;
+    rec->lr = lr;
+    rec->seconds = nb_time() - t0;
+    rec->samples_per_s = rec->seconds > 0 ? (double)done / rec->seconds : 0.0;
+    nb_metrics_result(r->train_mt, &rec->train);
+    nb_metrics_result(NULL, &rec->val);
+    return NB_OK;
+}
 
+/* After the batches: the parameters are still finite (an update can overflow where the
+ * gradients did not), validation, the monitor, early stopping, the record, logs, checkpoint,
+ * on_epoch. Nothing is recorded, logged or checkpointed for an epoch that diverged. */
+static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
+    const nb_fit_opts *o = &r->o;
+    nb_train_state *st = r->st;
+    const int64_t epoch = rec->epoch;
+    nb_params *ps = nb_model_params(r->model);
+    for (int k = 0; k < 2; k++) { /* the parameters, then the state (running statistics) */
+        nb_params *store = k == 0 ? ps : nb_model_state(r->model);
+        const int64_t n = k == 0 ? r->nparams : r->nstate;
+        const int64_t at = n > 0 ? nbi_find_nonfinite(nb_params_data(store), n) : -1;
+        if (at < 0) continue;
+        int64_t i;
+        const char *name = nbi_param_at(store, at, &i);
+        const float v = nb_params_data(store)[at];
+        return nbi_error(NB_ERR_NUMERIC,
+                         "nb_fit: training diverged in epoch %lld (by step %lld): %s '%s' is %s "
+                         "at element %lld (lower the learning rate or clip the gradients)",
+                         (long long)epoch, (long long)st->step, k == 0 ? "parameter" : "state",
+                         name,
+                         isnan(v) ? "NaN"
+                         : v > 0  ? "+Inf"
+                                  : "-Inf",
+                         (long long)i);
+    }
+    nb_status s;
+    if (r->va) {
+        nb_metrics_reset(r->val_mt);
+        s = nbi_eval_loader(r->model, &r->io, r->val_ld, r->ctx, o->loss, r->val_mt);
+        if (s != NB_OK) return s;
+        nb_metrics_result(r->val_mt, &rec->val);
+        rec->has_val = 1;
+    }
+    nb_model_train(r->model, 1);
+
+    /* the state after this epoch, then what it says about stopping */
+    st->epoch = epoch;
+    double mv;
+    nb_record_value(rec, r->monitor, o->top_k, &mv);
+    const int improved = nbi_monitor_step(st, epoch, mv, r->maximize, o->min_delta);
+    if (improved && r->best) {
+        memcpy(r->best, nb_params_data(ps), sizeof(float) * (size_t)r->nparams);
+        if (r->nstate > 0)
+            memcpy(r->best + r->nparams, nb_params_data(nb_model_state(r->model)),
+                   sizeof(float) * (size_t)r->nstate);
+        r->have_best = 1;
+    }
+    if (o->early_stopping && st->wait >= o->patience && st->wait > 0) {
+        st->stopped = 1;
+        *stop = 1;
+    }
+
+    nb_history *h = r->h;
+    h->rec[h->n++] = *rec;
+    nbi_progress_epoch_end(&r->pr, rec, improved);
+    if (o->csv_path && (s = nb_history_write_csv(h, o->csv_path)) != NB_OK) return s;
+    if (o->svg_path && (s = nb_history_write_svg(h, o->svg_path, NULL)) != NB_OK) return s;
+    unsigned why = 0;
+    if (o->checkpoint_every > 0 && epoch % o->checkpoint_every == 0) why |= NB_CHECKPOINT_PERIODIC;
+    if (o->checkpoint_best && improved) why |= NB_CHECKPOINT_BEST;
+    if (why && o->checkpoint) {
+        nb_checkpoint_info ci = {r->model, r->opt, st, &h->rec[h->n - 1], why};
+        if ((s = o->checkpoint(&ci, o->checkpoint_user)) != NB_OK) return s;
+    }
+    if (o->on_epoch && o->on_epoch(&h->rec[h->n - 1], st, o->hook_user)) *stop = 1;
+    if (st->stopped)
+        nbi_progress_note(&r->pr, 1,
+                          "early stopping after epoch %lld: %s has not improved by "
+                          "more than %g for %lld epochs; best %.6g at epoch %lld",
+                          (long long)epoch, r->monitor, o->min_delta, (long long)st->wait, st->best,
+                          (long long)st->best_epoch);
+    return NB_OK;
+}
+
+/* ---- the end ------------------------------------------------------------------------------- */
+
+/* The best epoch's weights back, when the options ask for them (nb_restore_mode). */
+static void fit_finish(fit_run *r) {
+    const nb_train_state *st = r->st;
+    const nb_history *h = r->h;
+    const int restore = r->o.restore == NB_RESTORE_BEST ||
+                        (r->o.restore == NB_RESTORE_AUTO && r->o.early_stopping && st->stopped);
+    if (!restore || h->n == 0 || st->best_epoch == 0 || st->best_epoch == h->rec[h->n - 1].epoch)
+        return;
+    if (!r->have_best) {
+        nbi_progress_note(&r->pr, 1,
+                          "the best weights (epoch %lld) predate this resumed run; "
+                          "keeping the last epoch's (load the best checkpoint for them)",
+                          (long long)st->best_epoch);
+        return;
+    }
+    memcpy(nb_params_data(nb_model_params(r->model)), r->best, sizeof(float) * (size_t)r->nparams);
+    if (r->nstate > 0)
+        memcpy(nb_params_data(nb_model_state(r->model)), r->best + r->nparams,
+               sizeof(float) * (size_t)r->nstate);
+    nbi_progress_note(&r->pr, 1, "restored the weights of epoch %lld (%s %.6g)",
+                      (long long)st->best_epoch, r->monitor, st->best);
+}
+
+nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const nb_fit_opts *opts,
+                 nb_history *history) {
+    if (!model || !opt || !train)
+        return nbi_error(NB_ERR_ARG, "nb_fit: %s is NULL",
+                         !model ? "the model"
+                         : !opt ? "the optimizer"
+                                : "the training set");
+    fit_run r;
+    memset(&r, 0, sizeof r);
+    r.model = model;
+    r.opt = opt;
+    r.h = history ? history : &r.local;
+    nb_status s = resolve_opts(&r.o, opts);
+    if (s == NB_OK) s = fit_start(&r, train);
+    const int stopped_before = s == NB_OK && r.st->stopped; /* early stopping ended it */
+    int stop = s != NB_OK || stopped_before;
+    for (int64_t epoch = stop ? 0 : r.st->epoch + 1; !stop && epoch <= r.o.epochs; epoch++) {
         nb_epoch_record rec;
-        memset(&rec, 0, sizeof rec);
-        rec.epoch = epoch;
-        rec.step = st->step;
-        rec.lr = lr;
-        rec.seconds = nb_time() - t0;
-        rec.samples_per_s = rec.seconds > 0 ? (double)done_samples / rec.seconds : 0.0;
-        nb_metrics_result(r.train_mt, &rec.train);
-        nb_metrics_result(NULL, &rec.val);
-        if (va) {
-            nb_metrics_reset(r.val_mt);
-            s = nbi_eval_loader(model, &io, r.val_ld, r.ctx, o.loss, r.val_mt);
-            if (s != NB_OK) break;
-            nb_metrics_result(r.val_mt, &rec.val);
-            rec.has_val = 1;
-        }
-        nb_model_train(model, 1);
-
-        /* the state after this epoch, then what it says about stopping */
-        st->epoch = epoch;
-        double mv;
-        nb_record_value(&rec, monitor, o.top_k, &mv);
-        const int improved = nbi_monitor_step(st, epoch, mv, maximize, o.min_delta);
-        if (improved && r.best_params) {
-            memcpy(r.best_params, params, sizeof(float) * (size_t)nparams);
-            have_best = 1;
-        }
-        if (o.early_stopping && st->wait >= o.patience && st->wait > 0) {
-            st->stopped = 1;
-            stop = 1;
-        }
-
-        h->rec[h->n++] = rec;
-        nbi_progress_epoch_end(&pr, &rec, improved);
-        s = write_logs(&o, h);
-        if (s != NB_OK) break;
-        unsigned why = 0;
-        if (o.checkpoint_every > 0 && epoch % o.checkpoint_every == 0) why |= NB_CHECKPOINT_PERIODIC;
-        if (o.checkpoint_best && improved) why |= NB_CHECKPOINT_BEST;
-        if (why && o.checkpoint) {
-            nb_checkpoint_info ci = {model, opt, st, &h->rec[h->n - 1], why};
-            s = o.checkpoint(&ci, o.checkpoint_user);
-            if (s != NB_OK) break;
-        }
-        if (o.on_epoch && o.on_epoch(&h->rec[h->n - 1], st, o.hook_user)) stop = 1;
-        if (st->stopped)
-            nbi_progress_note(&pr, 1, "early stopping after epoch %lld: %s has not improved by "
-                              "more than %g for %lld epochs; best %.6g at epoch %lld",
-                              (long long)epoch, monitor, o.min_delta, (long long)st->wait,
-                              st->best, (long long)st->best_epoch);
+        s = fit_epoch(&r, epoch, &rec, &stop);
+        if (s == NB_OK) s = fit_end_epoch(&r, &rec, &stop);
+        if (s != NB_OK) stop = 1;
     }
-
-    if (s == NB_OK && o.restore_best && h->n > 0 && st->best_epoch > 0 &&
-        st->best_epoch != h->rec[h->n - 1].epoch) {
-        if (have_best) {
-            memcpy(params, r.best_params, sizeof(float) * (size_t)nparams);
-            nbi_progress_note(&pr, 1, "restored the weights of epoch %lld (%s %.6g)",
-                              (long long)st->best_epoch, monitor, st->best);
-        } else {
-            nbi_progress_note(&pr, 1, "the best weights (epoch %lld) predate this resumed run; "
-                              "keeping the last epoch's (load the best checkpoint for them)",
-                              (long long)st->best_epoch);
-        }
-    }
-
-done:
+    if (s == NB_OK && !stopped_before)
+        fit_finish(&r);
+    else if (s != NB_OK)
+        nbi_progress_clear(&r.pr); /* the caller's message goes on a line of its own */
     nb_model_train(model, 1);
     run_free(&r);
     return s;

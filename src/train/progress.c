@@ -6,8 +6,8 @@
  * and, when the epoch ends, the same line completed with the time and validation metrics.
  * Elsewhere (a pipe, a file, a CI log) only that final line, once per epoch:
  *     epoch 3/10 - 12.3s - 48712 samples/s - loss 0.4123 - accuracy 0.8512 - val_loss ...
- * Nothing is printed with verbose 0 or without a stream. The library never writes to stdout
- * unless the caller passes stdout here. */
+ * Nothing is printed at verbose 0 (nb_fit_opts' NB_VERBOSE_QUIET) or without a stream. The
+ * library never writes to stdout unless the caller passes stdout here. */
 #include "train/train.h"
 
 #include <math.h>
@@ -169,6 +169,12 @@ void nbi_progress_epoch_end(nbi_progress *p, const nb_epoch_record *r, int best)
     } else {
         fprintf(p->f, "%s\n", line);
     }
+    fflush(p->f);
+}
+
+void nbi_progress_clear(nbi_progress *p) {
+    if (!p->f) return;
+    clear_bar(p);
     fflush(p->f);
 }
 

@@ -30,6 +30,10 @@ int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
 /* Room for n records in all. */
 nb_status nbi_history_reserve(nb_history *h, int64_t n);
 
+/* The name of the parameter of ps that holds element `flat` of the store's flat buffers, and
+ * (index, may be NULL) the element's index within it. */
+const char *nbi_param_at(nb_params *ps, int64_t flat, int64_t *index);
+
 /* ---- model and data shapes ---------------------------------------------------------------- */
 
 /* What a batch must look like for a model: its per-sample input shape (for the view that
@@ -88,6 +92,8 @@ void nbi_progress_batch(nbi_progress *p, int64_t batch, int64_t done,
 /* The epoch's final line (on a terminal it replaces the bar). best: 1 if the monitored
  * metric improved. */
 void nbi_progress_epoch_end(nbi_progress *p, const nb_epoch_record *r, int best);
+/* Clears a bar if one is showing (before an error is reported on the same stream). */
+void nbi_progress_clear(nbi_progress *p);
 /* A free-form line (verbose >= level), after clearing a bar if one is showing. */
 void nbi_progress_note(nbi_progress *p, int level, const char *fmt, ...) NBI_PRINTF(3, 4);
 

@@ -17,14 +17,18 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (size < 1) return 0;
     unsigned sel = data[0];
-    nb_csv_opts o = nb_csv_opts_default();
+    nb_csv_opts o = {0};
     static const char delims[4] = {',', ';', '\t', '|'};
     static const char *const known[3] = {"a", "b", "label"};
     o.delimiter = delims[sel & 3];
     switch ((sel >> 2) & 7) {
     case 0: break; /* the last column */
-    case 1: o.label_index = 0; break;
-    case 2: o.label_index = (int)(sel >> 5) - 4; break;
+    case 1:
+        o.label_column = 1;
+        break;
+    case 2:
+        o.label_column = (int)(sel >> 5) - 4;
+        break; /* -4..3: 0 is the default */
     case 3: o.label_name = "label"; break;
     case 4: o.no_label = 1; break;
     case 5: o.label_is_target = 1; break;
@@ -32,7 +36,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         o.classes = known;
         o.num_classes = 3;
         break;
-    default: o.label_index = 1; break;
+    default:
+        o.label_column = 2;
+        break;
     }
     nb_csv c;
     if (nb_csv_parse(data + 1, size - 1, "fuzz", &o, &c) != NB_OK) {

@@ -7,7 +7,8 @@ gradient is a fixed function of p that C reproduces exactly in float32:
 
 (the gradient of |p - target|² + p⁴/40; the cubic term makes the steps non-trivial). The
 fixture holds p0, target and, for each configuration, the 10 parameter vectors after each
-step. Gradient clipping is checked on grad(p0); every learning-rate schedule is recorded
+step. Configurations that pass only lr (or nothing) check nabla's defaults — a zero field is
+PyTorch's default — and those that pass a 0 where the default is not 0 check NB_ZERO. Gradient clipping is checked on grad(p0); every learning-rate schedule is recorded
 over 20 steps (the lr in force at steps 0..19).
 
     /usr/bin/python3 tests/ref/gen_optim.py      # from the repository root
@@ -47,12 +48,25 @@ CONFIGS = [
     ("adamw", torch.optim.AdamW, dict(lr=0.1, weight_decay=0.1)),
     ("adamw_amsgrad", torch.optim.AdamW, dict(lr=0.05, betas=(0.9, 0.6), weight_decay=0.2,
                                               amsgrad=True)),
+    # lr only: every other setting is the class's default (nabla: a struct {.lr = x})
+    ("adamw_lr_only", torch.optim.AdamW, dict(lr=0.1)),
     ("rmsprop", torch.optim.RMSprop, dict(lr=0.01)),
     ("rmsprop_centered_momentum", torch.optim.RMSprop,
      dict(lr=0.01, alpha=0.9, centered=True, momentum=0.9, weight_decay=0.05)),
     ("adagrad", torch.optim.Adagrad, dict(lr=0.1)),
     ("adagrad_decay", torch.optim.Adagrad,
      dict(lr=0.2, lr_decay=0.05, initial_accumulator_value=0.1, eps=1e-6, weight_decay=0.01)),
+    # nothing set: the class's defaults, lr included (nabla: an all-zero struct or NULL).
+    # SGD's lr had no default before PyTorch 2.2; 1e-3 is the default it has had since.
+    ("sgd_all_default", torch.optim.SGD, dict(lr=1e-3)),
+    ("adam_all_default", torch.optim.Adam, dict()),
+    ("adamw_all_default", torch.optim.AdamW, dict()),
+    ("rmsprop_all_default", torch.optim.RMSprop, dict()),
+    ("adagrad_all_default", torch.optim.Adagrad, dict()),
+    # a real zero where the default is not zero (nabla: NB_ZERO)
+    ("adam_beta1_zero", torch.optim.Adam, dict(lr=0.1, betas=(0.0, 0.999))),
+    ("adamw_no_decay", torch.optim.AdamW, dict(lr=0.1, weight_decay=0.0)),
+    ("rmsprop_alpha_zero", torch.optim.RMSprop, dict(lr=0.01, alpha=0.0)),
 ]
 
 

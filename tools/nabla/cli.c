@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,18 +243,25 @@ static int read_labels(const cli_args *a, const char *path, const char *format, 
     return rc;
 }
 
+/* A column index of the command line (from 0; negative from the end) as nb_csv_opts counts
+ * columns (from 1; negative from the end), out-of-range values kept out of range. */
+static int label_column(long idx) {
+    if (idx >= 0) return idx < INT_MAX ? (int)idx + 1 : INT_MAX;
+    return idx > INT_MIN ? (int)idx : INT_MIN;
+}
+
 int cli_read_rows(const cli_args *a, const char *path, const char *format, const char *label_col,
                   const char *labels_path, cli_rows *out) {
     memset(out, 0, sizeof *out);
     const char *fmt = format_of(path, format);
     int rc;
     if (!strcmp(fmt, "csv")) {
-        nb_csv_opts o = nb_csv_opts_default();
+        nb_csv_opts o = {0};
         if (label_col) {
             char *end;
             long idx = strtol(label_col, &end, 10);
             if (*label_col && !*end)
-                o.label_index = (int)idx;
+                o.label_column = label_column(idx);
             else
                 o.label_name = label_col;
         } else {
@@ -301,12 +309,12 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
                              "a CSV file holds its labels in a column: choose it "
                              "with a label= in the spec's data line or --label, not a labels "
                              "file");
-        nb_csv_opts o = nb_csv_opts_default();
+        nb_csv_opts o = {0};
         if (label_col) {
             char *end;
             long idx = strtol(label_col, &end, 10);
             if (*label_col && !*end)
-                o.label_index = (int)idx;
+                o.label_column = label_column(idx);
             else
                 o.label_name = label_col;
         }

@@ -56,7 +56,7 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
             printf(" with shift %g, div %g\n", (double)n->shift[0], (double)n->div[0]);
     }
     if (info->has_run) {
-        const nb_run_state *r = &info->run;
+        const nb_train_state *r = &info->run;
         printf("progress:      %lld epoch%s, %lld step%s%s\n", (long long)r->epoch,
                r->epoch == 1 ? "" : "s", (long long)r->step, r->step == 1 ? "" : "s",
                r->stopped ? ", stopped early" : "");

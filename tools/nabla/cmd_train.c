@@ -6,7 +6,8 @@
  * bar on a terminal, one line per epoch otherwise), checkpoints are model files with the whole
  * training state, from which --resume continues bit for bit. At the end the model is saved
  * (--out) and, when there is a test set, evaluated on it; the test metrics go to standard
- * output. */
+ * output. Training that diverges (a NaN or infinite loss, gradient or weight) fails with the
+ * epoch and step: nothing is saved over --out, and the checkpoints keep the last good epoch. */
 #include "cli.h"
 
 #include <math.h>
@@ -34,7 +35,10 @@ static const cli_opt opts[] = {
     {"every", "N", "epochs between checkpoints (default 1)"},
     {"best", "FILE", "a checkpoint saved whenever the monitored metric improves"},
     {"resume", "CKPT", "continue the run a checkpoint stopped (same spec and options)"},
-    {"early-stop", "N", "stop after N epochs without improvement of the monitored metric"},
+    {"early-stop", "N",
+     "stop after N epochs without improvement of the monitored metric; the model keeps "
+     "the best epoch's weights"},
+    {"no-restore-best", NULL, "with --early-stop: keep the last epoch's weights instead"},
     {"monitor", "NAME",
      "the metric to monitor: val_loss (default with validation), loss, "
      "val_accuracy, ..."},
@@ -89,18 +93,9 @@ static nb_save_opts save_opts(const run *r) {
 /* fit's checkpoint callback: a model file with the optimizer and the run state. */
 static nb_status save_checkpoint(const nb_checkpoint_info *ci, void *user) {
     const run *r = user;
-    const nb_train_state *st = ci->state;
-    nb_run_state rs = {.epoch = st->epoch,
-                       .step = st->step,
-                       .shuffle_rng = st->shuffle_rng,
-                       .dropout_rng = st->dropout_rng,
-                       .best = st->best,
-                       .best_epoch = st->best_epoch,
-                       .wait = st->wait,
-                       .stopped = st->stopped};
     nb_save_opts so = save_opts(r);
     so.optim = ci->optim;
-    so.run = &rs;
+    so.run = ci->state;
     so.monitor = r->monitor;
     nb_status s = NB_OK;
     if ((ci->reason & NB_CHECKPOINT_PERIODIC) && r->periodic_path)
@@ -127,11 +122,10 @@ static int apply_overrides(cli_args *a, nb_spec *s) {
                              "--opt: unknown optimizer '%s' (expected sgd, adam, "
                              "adamw, rmsprop or adagrad)",
                              opt);
-        double lr = s->optim.kind == NB_OPTIM_SGD       ? s->optim.u.sgd.lr
-                    : s->optim.kind == NB_OPTIM_RMSPROP ? s->optim.u.rmsprop.lr
-                    : s->optim.kind == NB_OPTIM_ADAGRAD ? s->optim.u.adagrad.lr
-                                                        : s->optim.u.adam.lr;
-        s->optim = nb_optim_config_default((nb_optim_kind)k, lr);
+        /* PyTorch's defaults for the new kind; a rate the spec set carries over */
+        nb_optim_config c = {.kind = (nb_optim_kind)k};
+        if (s->has_optim) nb_optim_config_set_lr(&c, nb_optim_config_lr(&s->optim));
+        s->optim = c;
         s->has_optim = 1;
     }
     double lr = -1;
@@ -221,15 +215,7 @@ static int build(cli_args *a, run *r, nb_train_state *st) {
                          resume, r->ckpt.optim ? "training state" : "optimizer state");
     r->optim = r->ckpt.optim;
     r->ckpt.optim = NULL;
-    const nb_run_state *rs = &r->ckpt.run;
-    st->epoch = rs->epoch;
-    st->step = rs->step;
-    st->shuffle_rng = rs->shuffle_rng;
-    st->dropout_rng = rs->dropout_rng;
-    st->best = rs->best;
-    st->best_epoch = rs->best_epoch;
-    st->wait = rs->wait;
-    st->stopped = rs->stopped;
+    *st = r->ckpt.run; /* the state fit left in the checkpoint, checked when it was read */
     return CLI_OK;
 }
 
@@ -284,6 +270,8 @@ static int run_train(cli_args *a) {
     int64_t every = 1, patience = 0;
     if (rc == CLI_OK) rc = cli_int(a, "every", 1, INT32_MAX, &every);
     if (rc == CLI_OK) rc = cli_int(a, "early-stop", 1, INT32_MAX, &patience);
+    if (rc == CLI_OK && cli_flag(a, "no-restore-best") && patience == 0)
+        rc = cli_error(a, CLI_USAGE, "--no-restore-best needs --early-stop N");
     if (rc == CLI_OK && nb_spec_read(a->pos[0], &r.spec) != NB_OK) rc = cli_lib_error(a);
     if (rc == CLI_OK && !r.spec->has_input && !cli_get(a, "resume"))
         rc = cli_error(a, CLI_FAIL, "%s describes no model: it needs an input line and layers",
@@ -304,7 +292,7 @@ static int run_train(cli_args *a) {
     nb_loss_kind loss = lk >= 0                ? (nb_loss_kind)lk
                         : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY
                                                : NB_LOSS_MSE;
-    nb_fit_opts fo = nb_fit_defaults();
+    nb_fit_opts fo = {0};
     fo.epochs = r.spec->epochs;
     fo.batch_size = r.spec->batch;
     fo.loss = loss;
@@ -316,6 +304,7 @@ static int run_train(cli_args *a) {
     fo.monitor = cli_get(a, "monitor");
     fo.early_stopping = patience > 0;
     fo.patience = (int)patience;
+    fo.restore = cli_flag(a, "no-restore-best") ? NB_RESTORE_LAST : NB_RESTORE_AUTO;
     r.periodic_path = cli_get(a, "checkpoint");
     r.best_path = cli_get(a, "best");
     r.monitor = fo.monitor ? fo.monitor : fit_val ? "val_loss" : "loss";
@@ -324,7 +313,7 @@ static int run_train(cli_args *a) {
     fo.checkpoint_every = r.periodic_path ? (int)every : 0;
     fo.checkpoint_best = r.best_path != NULL;
     fo.progress = stderr;
-    fo.verbose = cli_flag(a, "quiet") ? 0 : cli_flag(a, "verbose") ? 2 : 1;
+    fo.verbose = cli_flag(a, "quiet") ? NB_VERBOSE_QUIET : cli_flag(a, "verbose") ? 2 : 1;
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
@@ -352,7 +341,10 @@ const cli_cmd cli_cmd_train = {
         "one line per epoch otherwise. The trained model is saved (--out) as safetensors with\n"
         "its architecture and normalisation; with a test set, the test loss and accuracy are\n"
         "printed. --checkpoint saves the whole training state, and --resume continues from it\n"
-        "exactly as if the run had not stopped.",
+        "exactly as if the run had not stopped. With --early-stop the saved model has the\n"
+        "weights of the best epoch (--no-restore-best: the last). A run whose loss or weights\n"
+        "become NaN or infinite stops with an error naming the epoch and step, and saves\n"
+        "nothing.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,
