@@ -9,6 +9,7 @@
  *   stats.h     moments, covariance, discrete distributions, entropy, samplers
  *   data.h      IDX, CSV and .npy files; datasets, batches, normalisation
  *   io.h        the spec format, safetensors model files, PyTorch interop
+ *   file.h      atomic writes, output paths checked before long work
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping
  *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
@@ -26,6 +27,7 @@
 #include "nabla/optim.h"
 #include "nabla/data.h"
 #include "nabla/io.h"
+#include "nabla/file.h"
 #include "nabla/train.h"
 #include "nabla/augment.h"
 
