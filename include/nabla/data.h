@@ -99,7 +99,7 @@ typedef struct nb_csv {
     float *x;             /* rows x cols, row-major */
     int32_t *labels;      /* rows class indices, or NULL (no label, or a target) */
     float *targets;       /* rows values when label_is_target, else NULL */
-    char **col_names;     /* cols feature column names */
+    char **col_names; /* cols feature column names (one block: freed by nb_csv_free) */
     char *label_name;     /* the label column's name, or NULL */
     char **classes;       /* class names when the labels were names, else NULL */
     int num_classes;      /* classes' length; for integer labels, the largest + 1 */
