@@ -382,6 +382,64 @@ static void test_csv_excerpts(void) {
     free(text);
 }
 
+/* ---- model files: messages and consistency ----------------------------------------------------
+ */
+
+/* A safetensors file from a JSON header and n zero bytes of data. */
+static void write_st(const char *path, const char *json, size_t n) {
+    size_t h = strlen(json), pad = (8 - h % 8) % 8, total = 8 + h + pad + n;
+    unsigned char *b = calloc(1, total);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((h + pad) >> (8 * i));
+    memcpy(b + 8, json, h);
+    memset(b + 8 + h, ' ', pad);
+    write_bytes(path, b, total);
+    free(b);
+}
+
+static void test_safetensors_messages(void) {
+    nb_safetensors *st = NULL;
+    write_st(tmp("rank.st"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4);
+    CHECK(nb_safetensors_read(tmp("rank.st"), &st) == NB_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(nb_last_error(), "tensor 'a' has more than 8 dimensions") &&
+                  !strstr(nb_last_error(), "got"),
+              "%s", nb_last_error());
+    write_st(tmp("bytes.st"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,4]}}",
+             4);
+    CHECK(nb_safetensors_read(tmp("bytes.st"), &st) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "its shape takes 12 bytes (3 elements of 4)"), "%s",
+              nb_last_error());
+}
+
+static void test_class_names_fit_outputs(void) {
+    const char *text = "nabla-spec 1\ninput 2\ndense 3\nloss cross_entropy\n";
+    nb_spec *spec = NULL;
+    nb_model *m = NULL;
+    CHECK_OK(nb_spec_parse(text, strlen(text), "c.spec", NULL, &spec));
+    if (spec) CHECK_OK(nb_spec_build(spec, &m));
+    if (!m) return;
+    const char *five[5] = {"a", "b", "c", "d", "e"};
+    nb_save_opts so = {.spec = spec, .classes = five, .num_classes = 5};
+    nb_status s = nb_model_save(m, tmp("five.safetensors"), &so);
+    nb_model *back = NULL;
+    nb_model_file info;
+    if (s == NB_OK) {
+        /* the writer let it through: the reader must not */
+        CHECK(nb_model_load(tmp("five.safetensors"), &back, &info) == NB_ERR_FORMAT);
+        CHECK_MSG(strstr(nb_last_error(), "names 5 classes but the model has 3 outputs"), "%s",
+                  nb_last_error());
+        CHECK(back == NULL);
+    }
+    so.num_classes = 3;
+    CHECK_OK(nb_model_save(m, tmp("three.safetensors"), &so));
+    CHECK_OK(nb_model_load(tmp("three.safetensors"), &back, &info));
+    CHECK(info.num_classes == 3);
+    nb_model_file_free(&info);
+    nb_model_free(back);
+    nb_model_free(m);
+    nb_spec_free(spec);
+}
+
 static void remove_tree(const char *path) {
     DIR *d = opendir(path);
     struct dirent *e;
@@ -411,6 +469,8 @@ static const nbt_case cases[] = {
     {"history_reads_inf", test_history_reads_inf},
     {"plot_coordinates_finite", test_plot_coordinates_finite},
     {"csv_excerpts", test_csv_excerpts},
+    {"safetensors_messages", test_safetensors_messages},
+    {"class_names_fit_outputs", test_class_names_fit_outputs},
     {"cleanup", test_cleanup},
 };
 
