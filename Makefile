@@ -96,6 +96,17 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
+# The hostile-input suite (tests/hostile/): gen_inputs writes bad inputs into a temporary
+# directory at test time, and test_hostile feeds them to every command of the tool.
+TESTS += $(BUILD)/tests/test_hostile
+$(BUILD)/tests/hostile/gen_inputs: tests/hostile/gen_inputs.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/test_hostile: tests/hostile/test_hostile.c $(BUILD)/tests/hostile/gen_inputs $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
 # Benchmarks load OpenBLAS (when installed) with dlopen to compare against it.
 $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)

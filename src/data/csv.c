@@ -401,10 +401,12 @@ static nb_status label_cell(parser *p, int64_t col) {
     }
     char cn[40];
     if (p->names_full && !p->all_int)
-        return nbi_error(NB_ERR_FORMAT, "%s:%lld: the label column '%s' holds more than %d "
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s:%lld: the label column '%s' holds more than %d "
                          "distinct class names; is it the right column? (for a numeric "
-                         "target, set label_is_target)", p->t.name, (long long)p->t.fline,
-                         col_text(p, col, cn, sizeof cn), MAX_CLASSES);
+                         "target, set label_is_target)",
+                         p->t.name, (long long)p->t.fline, col_text(p, col, cn, sizeof cn),
+                         MAX_CLASSES);
     return NB_OK;
 }
 
@@ -460,8 +462,10 @@ static nb_status parse_header_row(parser *p) {
             for (int64_t c = 0; c < p->ncols && k + 40 < sizeof cols; c++)
                 k += (size_t)snprintf(cols + k, sizeof cols - k, "%s'%s'", c ? ", " : "",
                                       col_text(p, c, cn, sizeof cn));
-            return nbi_error(NB_ERR_ARG, "%s: no column is named '%s' (the header has %lld "
-                             "columns: %s%s)", t->name,
+            return nbi_error(NB_ERR_ARG,
+                             "%s: no column is named '%s' (the header has %lld "
+                             "columns: %s%s)",
+                             t->name,
                              excerpt(p->o.label_name, strlen(p->o.label_name), want, sizeof want),
                              (long long)p->ncols, cols, k + 40 >= sizeof cols ? ", ..." : "");
         }
@@ -474,8 +478,10 @@ static nb_status parse_header_row(parser *p) {
     }
     char cn[40];
     if (p->ncols - (p->label >= 0) < 1)
-        return nbi_error(NB_ERR_FORMAT, "%s: no feature columns: the header has only the "
-                         "label column '%s'", t->name, col_text(p, p->label, cn, sizeof cn));
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: no feature columns: the header has only the "
+                         "label column '%s'",
+                         t->name, col_text(p, p->label, cn, sizeof cn));
     return NB_OK;
 }
 

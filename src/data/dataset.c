@@ -180,8 +180,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
         s->has_y = 1;
         if (nbi_elem_is_int(y->type)) {
             if (!(y->rank == 1 || (y->rank == 2 && y->shape[1] == 1))) {
-                st = nbi_error(NB_ERR_SHAPE, "%s: integer labels must have shape [n] or [n, 1]; "
-                               "y has rank %d", y_what, y->rank);
+                st = nbi_error(NB_ERR_SHAPE,
+                               "%s: integer labels must have shape [n] or [n, 1]; "
+                               "y has rank %d",
+                               y_what, y->rank);
                 goto fail;
             }
             s->y_dtype = NB_I32;
@@ -197,8 +199,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             for (int64_t i = 0; i < n; i++) {
                 double v = nbi_elem_get(y->type, y->data, i);
                 if (!(v >= 0 && v <= 2147483646.0)) {
-                    st = nbi_error(NB_ERR_FORMAT, "%s: label %lld is %.0f; class labels must be "
-                                   "integers from 0 to 2^31 - 2", y_what, (long long)i, v);
+                    st = nbi_error(NB_ERR_FORMAT,
+                                   "%s: label %lld is %.0f; class labels must be "
+                                   "integers from 0 to 2^31 - 2",
+                                   y_what, (long long)i, v);
                     goto fail;
                 }
                 lab[i] = (int32_t)v;
@@ -220,8 +224,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             size_t yb;
             if (!nbi_shape_bytes(s->y_rank, s->y_shape, sizeof(float), &s->y_dim, &yb) ||
                 s->y_dim == 0) {
-                st = nbi_error(NB_ERR_SHAPE, "%s: the targets' sample shape is empty or too "
-                               "large", y_what);
+                st = nbi_error(NB_ERR_SHAPE,
+                               "%s: the targets' sample shape is empty or too "
+                               "large",
+                               y_what);
                 goto fail;
             }
             if (y->type == NB_ELEM_F32 && owned) {

@@ -69,10 +69,11 @@ nb_status nb_norm_set(nb_norm *norm, nb_norm_kind kind, int per_feature, int64_t
                              "both must be finite and div non-zero", (long long)i,
                              (double)shift[i], (double)div[i]);
         if (fabsf(div[i]) < FLT_MIN)
-            return nbi_error(NB_ERR_ARG, "nb_norm_set: parameter %lld has div %g, below the "
+            return nbi_error(NB_ERR_ARG,
+                             "nb_norm_set: parameter %lld has div %g, below the "
                              "smallest normal float32 (%g): dividing by it would overflow "
-                             "ordinary inputs to infinity", (long long)i, (double)div[i],
-                             (double)FLT_MIN);
+                             "ordinary inputs to infinity",
+                             (long long)i, (double)div[i], (double)FLT_MIN);
     }
     nb_status st = alloc_params(norm, kind, per_feature, n);
     if (st) return st;

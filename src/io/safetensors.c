@@ -378,8 +378,8 @@ static nb_status parse_tensor(parser *p, nbi_st_tensor *t) {
     if (!ok || bytes != t->end - t->begin) {
         char need[80] = "";
         if (ok)
-            snprintf(need, sizeof need, ": its shape takes %zu bytes (%zu elements of %zu)",
-                     bytes, numel, dtypes[t->dtype].size);
+            snprintf(need, sizeof need, ": its shape takes %zu bytes (%zu elements of %zu)", bytes,
+                     numel, dtypes[t->dtype].size);
         return nbi_error(NB_ERR_FORMAT,
                          "%s: tensor '%s' (%s, %d dimensions) needs %s bytes but its "
                          "data_offsets span %llu%s",
