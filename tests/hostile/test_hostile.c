@@ -252,6 +252,8 @@ static const hcase cases[] = {
     {{"eval", M, "--data", "@in.fifo", "--format", "csv"}, 1, "FIFO", NULL, 0, NULL, NULL},
     {{"predict", M, "@in.fifo"}, 1, "FIFO", NULL, 0, NULL, NULL},
     {{"predict", "@in.fifo", "@small.csv"}, 1, "FIFO", NULL, 0, NULL, NULL},
+    /* "-" is standard input (here empty), the one non-regular input read on purpose */
+    {{"predict", M, "-"}, 1, "(standard input): the file is empty", NULL, 0, NULL, NULL},
     {{"train", "@in.fifo"}, 1, "FIFO", NULL, 0, NULL, NULL},
     {{"train", "@fast.spec", "--data", "@in.fifo", "--format", "csv", "--out", "@m1.safetensors"},
      1,
