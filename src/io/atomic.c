@@ -144,7 +144,7 @@ static bool stale_pid(const char *rest, long *pid) {
     char *end;
     errno = 0;
     long p = strtol(rest, &end, 10);
-    if (end == rest || *end != '-' || errno || p <= 0) return false;
+    if (end == rest || *end != '-' || errno || p <= 0 || p > 0x7fffffffL) return false;
     const char *h = end + 1;
     if (!*h) return false;
     for (; *h; h++)

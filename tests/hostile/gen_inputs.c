@@ -159,9 +159,8 @@ static void models(void) {
     const char *cls = "nabla-spec 1\ninput 4\ndense 3 softmax\nloss nll\nseed 1\n";
     const char *abc[3] = {"a", "b", "c"};
     model("model.safetensors", cls, (nb_save_opts){.classes = abc, .num_classes = 3});
-    const char *evil[3] = {"\x1b]0;owned\x07", "\x1b[2J\x1b[31mred",
-                           "\xc2\x9b"
-                           "6n"};
+    /* OSC title, clear screen + colour, and a C1 CSI (U+009B as UTF-8) asking for a report */
+    const char *evil[3] = {"\x1b]0;owned\x07", "\x1b[2J\x1b[31mred", "\xc2\x9b\x36n"};
     const char *meta[4] = {"comment", "\x1b]52;c;ZWNobyBvd25lZA==\x07 clipboard", "\x1b[5mkey",
                            "value"};
     model("evil.safetensors", cls,
