@@ -7,6 +7,7 @@
 #   make tsan       the threading tests under ThreadSanitizer
 #   make bench      build and run the benchmarks
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
+#   make fuzz-long  a campaign: each harness for FUZZ_SECONDS, executions and findings recorded
 #   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
 #
 # BUILD=dir puts every output under dir (default build/); BLAS=openblas routes GEMM to
@@ -66,7 +67,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-build install uninstall clean format
+.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -93,6 +94,17 @@ $(BUILD)/examples/%: examples/%.c $(LIB_A)
 	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+# The hostile-input suite (tests/hostile/): gen_inputs writes bad inputs into a temporary
+# directory at test time, and test_hostile feeds them to every command of the tool.
+TESTS += $(BUILD)/tests/test_hostile
+$(BUILD)/tests/hostile/gen_inputs: tests/hostile/gen_inputs.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/test_hostile: tests/hostile/test_hostile.c $(BUILD)/tests/hostile/gen_inputs $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
@@ -156,6 +168,14 @@ fuzz:
 	    build-fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	        -artifact_prefix=build-fuzz/$$f- $(FUZZ_ARGS) build-fuzz/corpus/$$f || exit 1; \
 	done
+
+# A longer campaign: each harness for FUZZ_SECONDS on a working corpus kept in
+# build-fuzz/corpus-long/ (seeded from the committed one), with executions, coverage and
+# findings recorded in build-fuzz/campaign/campaign.md. FUZZERS_LONG picks harnesses.
+FUZZERS_LONG ?= $(FUZZERS)
+fuzz-long:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-build
+	sh tests/fuzz/campaign.sh build-fuzz $(FUZZ_SECONDS) $(FUZZERS_LONG)
 
 fuzz-build: $(FUZZERS:%=$(BUILD)/fuzz/%)
 

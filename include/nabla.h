@@ -11,6 +11,7 @@
  *   text.h      corpora, tokenizers (bytes, characters, BPE), language-model batches,
  *               labelled text, sampling the next token
  *   io.h        the spec format, safetensors model files, PyTorch interop
+ *   file.h      atomic writes, output paths checked before long work
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping
  *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
@@ -29,6 +30,7 @@
 #include "nabla/data.h"
 #include "nabla/text.h"
 #include "nabla/io.h"
+#include "nabla/file.h"
 #include "nabla/train.h"
 #include "nabla/augment.h"
 

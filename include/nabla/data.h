@@ -68,6 +68,9 @@ nb_status nb_idx_parse(const void *buf, size_t len, const char *name, nb_array *
 nb_status nb_npy_read(const char *path, nb_array *out);
 nb_status nb_npy_parse(const void *buf, size_t len, const char *name, nb_array *out);
 nb_status nb_npy_write(const char *path, const nb_array *a);
+/* The same with the atomic writer's flags (nabla/file.h: NB_ATOMIC_NO_SYNC, _NO_CLEAN), for
+ * many files in a row made durable together by one nb_sync_dir. */
+nb_status nb_npy_write_flags(const char *path, const nb_array *a, unsigned flags);
 /* Any tensor (f32 -> '<f4', i32 -> '<i4'; strided tensors are written in logical order). */
 nb_status nb_npy_write_tensor(const char *path, const nb_tensor *t);
 
@@ -97,7 +100,7 @@ typedef struct nb_csv {
     float *x;             /* rows x cols, row-major */
     int32_t *labels;      /* rows class indices, or NULL (no label, or a target) */
     float *targets;       /* rows values when label_is_target, else NULL */
-    char **col_names;     /* cols feature column names */
+    char **col_names;     /* cols feature column names (one block: freed by nb_csv_free) */
     char *label_name;     /* the label column's name, or NULL */
     char **classes;       /* class names when the labels were names, else NULL */
     int num_classes;      /* classes' length; for integer labels, the largest + 1 */

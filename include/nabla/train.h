@@ -88,8 +88,10 @@ typedef struct nb_metric_values {
 
 /* An accumulator of metrics over batches. num_classes is needed for the confusion matrix and
  * top-k (0: no confusion matrix); top_k 0 means 5. Holds its buffers from creation on, so
- * updates allocate nothing. */
+ * updates allocate nothing. The confusion matrix is kept for at most NB_CONFUSION_MAX_CLASSES
+ * classes (8 MiB of counts); more is refused at creation rather than allocated. */
 typedef struct nb_metrics nb_metrics;
+#define NB_CONFUSION_MAX_CLASSES 1024
 
 nb_metrics *nb_metrics_new(nb_loss_kind loss, unsigned which, int num_classes, int top_k);
 void nb_metrics_free(nb_metrics *mt); /* NULL is a no-op */

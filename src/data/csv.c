@@ -237,9 +237,11 @@ static int names_add(names *nm, const char *s, size_t n) {
 typedef struct parser {
     tok t;
     nb_csv_opts o;
-    int64_t ncols;        /* columns in the header */
-    int64_t label;        /* the label column, -1 for none */
-    char **header;        /* ncols names */
+    int64_t ncols;   /* columns in the header */
+    int64_t label;   /* the label column, -1 for none */
+    char *names;     /* the header's names, one after another, each NUL-terminated */
+    size_t *name_at; /* ncols offsets into names */
+    size_t names_len, names_cap;
     int64_t rows, cap;    /* rows parsed and allocated */
     float *x;
     float *target;
@@ -260,25 +262,36 @@ static char *dup_text(const char *s, size_t n) {
     return p;
 }
 
-/* The cell text, shortened and made printable, for messages. */
-static const char *cell_text(const tok *t, char *buf, size_t cap) {
+/* Text of the file, shortened and made printable, for messages: the file's contents never
+ * reach a message (or a terminal) beyond a short excerpt with its control bytes replaced. */
+static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
     size_t k = 0;
-    for (size_t i = 0; i < t->flen && k + 4 < cap; i++) {
-        char c = t->f[i];
+    for (size_t i = 0; i < n && k + 4 < cap; i++) {
+        char c = s[i];
         buf[k++] = (c >= 32 && c < 127) ? c : '?';
     }
-    if (t->flen > k) {
+    if (n > k) {
         buf[k++] = '.', buf[k++] = '.', buf[k++] = '.';
     }
     buf[k] = 0;
     return buf;
 }
 
+static const char *col_name(const parser *p, int64_t col) {
+    return p->names + p->name_at[col];
+}
+
+/* The name of a column as an excerpt. */
+static const char *col_text(const parser *p, int64_t col, char *buf, size_t cap) {
+    const char *s = col_name(p, col);
+    return excerpt(s, strlen(s), buf, cap);
+}
+
 static nb_status cell_error(parser *p, int64_t col, const char *what) {
-    char txt[48];
+    char txt[48], cn[40];
     return nbi_error(NB_ERR_FORMAT, "%s:%lld: column %lld ('%s'): %s \"%s\"", p->t.name,
-                     (long long)p->t.fline, (long long)col + 1, p->header[col], what,
-                     cell_text(&p->t, txt, sizeof txt));
+                     (long long)p->t.fline, (long long)col + 1, col_text(p, col, cn, sizeof cn),
+                     what, excerpt(p->t.f, p->t.flen, txt, sizeof txt));
 }
 
 static nb_status number_cell(parser *p, int64_t col, float *out) {
@@ -378,11 +391,14 @@ static nb_status label_cell(parser *p, int64_t col) {
             p->lab_id[r] = id;
         }
     }
+    char cn[40];
     if (p->names_full && !p->all_int)
-        return nbi_error(NB_ERR_FORMAT, "%s:%lld: the label column '%s' holds more than %d "
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s:%lld: the label column '%s' holds more than %d "
                          "distinct class names; is it the right column? (for a numeric "
-                         "target, set label_is_target)", p->t.name, (long long)p->t.fline,
-                         p->header[col], MAX_CLASSES);
+                         "target, set label_is_target)",
+                         p->t.name, (long long)p->t.fline, col_text(p, col, cn, sizeof cn),
+                         MAX_CLASSES);
     return NB_OK;
 }
 
@@ -392,25 +408,38 @@ static nb_status parse_header_row(parser *p) {
     if (!next_record(t))
         return nbi_error(NB_ERR_FORMAT, "%s: the file is empty (a CSV file needs a header row "
                          "naming its columns)", t->name);
+    /* The names go one after another into one growing block, with an offset per column:
+     * a header of a million short names costs their bytes, not a million allocations. */
     int64_t cap = 0;
     for (bool eor = false; !eor;) {
         nb_status st = next_field(t, p->ncols, &eor);
         if (st) return st;
         if (p->ncols == cap) {
             int64_t nc = cap ? cap * 2 : 16;
-            char **h = nbi_malloc((size_t)nc * sizeof *h);
+            size_t *h = nbi_malloc((size_t)nc * sizeof *h);
             if (!h) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", t->name);
-            if (p->ncols) memcpy(h, p->header, (size_t)p->ncols * sizeof *h);
-            nbi_free(p->header);
-            p->header = h;
+            if (p->ncols) memcpy(h, p->name_at, (size_t)p->ncols * sizeof *h);
+            nbi_free(p->name_at);
+            p->name_at = h;
             cap = nc;
         }
         if (memchr(t->f, 0, t->flen))
             return nbi_error(NB_ERR_FORMAT, "%s:%lld: column %lld: the header holds a NUL byte",
                              t->name, (long long)t->fline, (long long)p->ncols + 1);
-        p->header[p->ncols] = dup_text(t->f, t->flen);
-        if (!p->header[p->ncols]) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", t->name);
-        p->ncols++;
+        if (p->names_cap - p->names_len < t->flen + 1) {
+            size_t nc = p->names_cap ? p->names_cap : 256;
+            while (nc - p->names_len < t->flen + 1) nc *= 2;
+            char *nb = nbi_malloc(nc);
+            if (!nb) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", t->name);
+            if (p->names_len) memcpy(nb, p->names, p->names_len);
+            nbi_free(p->names);
+            p->names = nb;
+            p->names_cap = nc;
+        }
+        memcpy(p->names + p->names_len, t->f, t->flen);
+        p->names[p->names_len + t->flen] = 0;
+        p->name_at[p->ncols++] = p->names_len;
+        p->names_len += t->flen + 1;
     }
     /* The label column. */
     p->label = -1;
@@ -418,16 +447,19 @@ static nb_status parse_header_row(parser *p) {
         /* none */
     } else if (p->o.label_name) {
         for (int64_t c = 0; c < p->ncols && p->label < 0; c++)
-            if (strcmp(p->header[c], p->o.label_name) == 0) p->label = c;
+            if (strcmp(col_name(p, c), p->o.label_name) == 0) p->label = c;
         if (p->label < 0) {
-            char cols[200];
+            char cols[200], cn[40], want[40];
             size_t k = 0;
             for (int64_t c = 0; c < p->ncols && k + 40 < sizeof cols; c++)
-                k += (size_t)snprintf(cols + k, sizeof cols - k, "%s'%.32s'", c ? ", " : "",
-                                      p->header[c]);
-            return nbi_error(NB_ERR_ARG, "%s: no column is named '%s' (the header has %lld "
-                             "columns: %s%s)", t->name, p->o.label_name, (long long)p->ncols,
-                             cols, k + 40 >= sizeof cols ? ", ..." : "");
+                k += (size_t)snprintf(cols + k, sizeof cols - k, "%s'%s'", c ? ", " : "",
+                                      col_text(p, c, cn, sizeof cn));
+            return nbi_error(NB_ERR_ARG,
+                             "%s: no column is named '%s' (the header has %lld "
+                             "columns: %s%s)",
+                             t->name,
+                             excerpt(p->o.label_name, strlen(p->o.label_name), want, sizeof want),
+                             (long long)p->ncols, cols, k + 40 >= sizeof cols ? ", ..." : "");
         }
     } else {
         /* 1, 2, ... from the first column; -1, -2, ... from the last; 0: the last */
@@ -440,9 +472,12 @@ static nb_status parse_header_row(parser *p) {
                 (long long)(col < 0 ? -(int64_t)col : (int64_t)col - 1), (long long)p->ncols);
         p->label = li;
     }
+    char cn[40];
     if (p->ncols - (p->label >= 0) < 1)
-        return nbi_error(NB_ERR_FORMAT, "%s: no feature columns: the header has only the "
-                         "label column '%s'", t->name, p->header[p->label]);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: no feature columns: the header has only the "
+                         "label column '%s'",
+                         t->name, col_text(p, p->label, cn, sizeof cn));
     return NB_OK;
 }
 
@@ -508,16 +543,19 @@ static nb_status finish(parser *p, nb_csv *out) {
         out->x = nbi_malloc(xb ? xb : 1);
         if (out->x && xb) memcpy(out->x, p->x, xb);
     }
-    out->col_names = nbi_calloc((size_t)feat, sizeof(char *));
-    if (!out->x || !out->col_names) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
-    for (int64_t c = 0, k = 0; c < p->ncols; c++) {
-        if (c == p->label) {
-            out->label_name = p->header[c];
-        } else {
-            out->col_names[k++] = p->header[c];
-        }
-        p->header[c] = NULL;
+    /* col_names: one block, the pointers followed by the names they point to */
+    size_t pb = (size_t)feat * sizeof(char *), nb;
+    out->col_names = nbi_add_size(pb, p->names_len, &nb) ? nbi_malloc(nb) : NULL;
+    if (p->label >= 0) {
+        const char *ln = col_name(p, p->label);
+        out->label_name = dup_text(ln, strlen(ln));
     }
+    if (!out->x || !out->col_names || (p->label >= 0 && !out->label_name))
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
+    char *text = (char *)out->col_names + pb;
+    memcpy(text, p->names, p->names_len);
+    for (int64_t c = 0, k = 0; c < p->ncols; c++)
+        if (c != p->label) out->col_names[k++] = text + p->name_at[c];
     if (p->label < 0) return NB_OK;
     size_t rb = (size_t)(p->rows ? p->rows : 1);
     if (p->o.label_is_target) {
@@ -557,8 +595,6 @@ static nb_status finish(parser *p, nb_csv *out) {
 
 void nb_csv_free(nb_csv *c) {
     if (!c) return;
-    if (c->col_names)
-        for (int64_t i = 0; i < c->cols; i++) nbi_free(c->col_names[i]);
     if (c->classes)
         for (int i = 0; i < c->num_classes; i++) nbi_free(c->classes[i]);
     nbi_free(c->col_names);
@@ -604,8 +640,8 @@ nb_status nb_csv_parse(const void *buf, size_t len, const char *name, const nb_c
     if (!st) st = parse_rows(&p);
     if (!st) st = finish(&p, out);
     if (st) nb_csv_free(out);
-    for (int64_t c = 0; c < p.ncols; c++) nbi_free(p.header[c]);
-    nbi_free(p.header);
+    nbi_free(p.names);
+    nbi_free(p.name_at);
     nbi_free(p.x), nbi_free(p.target), nbi_free(p.lab_int), nbi_free(p.lab_id);
     nbi_free(p.t.scratch);
     names_free(&p.nm);

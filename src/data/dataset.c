@@ -85,15 +85,41 @@ static void drop(nb_array *x, nb_array *y, bool owned, char **names, int num_nam
     nbi_free(names);
 }
 
+/* Every stored value must be finite, as the CSV reader demands of its cells: a NaN or an
+ * infinity in a .npy or IDX file (or a float64 too large for float32) would otherwise reach
+ * the loss as NaN many steps later. `src` is the array as read, for the value it held. */
+static nb_status check_finite(const float *v, int64_t n, int64_t per, const nb_array *src,
+                              const char *what, const char *which) {
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(v[i])) continue;
+        double orig = src->data ? nbi_elem_get(src->type, src->data, i) : (double)v[i];
+        int64_t r = i / per, c = i % per;
+        if (isfinite(orig))
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s: %s %lld, value %lld is %g, too large for "
+                             "float32",
+                             what, which, (long long)r, (long long)c, orig);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: %s %lld, value %lld is %s; NaN and infinity are "
+                         "not supported (fill or drop them first)",
+                         what, which, (long long)r, (long long)c,
+                         isnan(orig) ? "NaN"
+                         : orig > 0  ? "inf"
+                                     : "-inf");
+    }
+    return NB_OK;
+}
+
 /* The stored form of x (u8 or f32) and y (i32 labels or f32 targets). With `owned`, the
  * arrays' buffers are taken when they already have that form (and freed otherwise). The
- * class names (num_names strings) are always taken. */
+ * class names (num_names strings) are always taken. `what` names x (and both) in messages,
+ * `y_what` names y. */
 static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int num_names,
-                       const char *what, nb_dataset **out) {
+                       const char *what, const char *y_what, nb_dataset **out) {
     *out = NULL;
     nb_status st = check_array(x, what, "x");
     bool has_y = y && (y->data || y->numel || y->rank);
-    if (!st && has_y) st = check_array(y, what, "y");
+    if (!st && has_y) st = check_array(y, y_what, "y");
     if (!st && x->rank < 1)
         st = nbi_error(NB_ERR_SHAPE, "%s: x must have a first (sample) dimension; it is a "
                        "scalar", what);
@@ -140,6 +166,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
         st = nbi_error(NB_ERR_NOMEM, "%s: out of memory for %lld samples", what, (long long)n);
         goto fail;
     }
+    if (s->x_type == NB_ELEM_F32) {
+        st = check_finite(s->x, x->numel, s->features, x, what, "sample");
+        if (st) goto fail;
+    }
     /* y */
     if (has_y) {
         if (y->rank < 1 || y->shape[0] != n) {
@@ -150,8 +180,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
         s->has_y = 1;
         if (nbi_elem_is_int(y->type)) {
             if (!(y->rank == 1 || (y->rank == 2 && y->shape[1] == 1))) {
-                st = nbi_error(NB_ERR_SHAPE, "%s: integer labels must have shape [n] or [n, 1]; "
-                               "y has rank %d", what, y->rank);
+                st = nbi_error(NB_ERR_SHAPE,
+                               "%s: integer labels must have shape [n] or [n, 1]; "
+                               "y has rank %d",
+                               y_what, y->rank);
                 goto fail;
             }
             s->y_dtype = NB_I32;
@@ -167,8 +199,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             for (int64_t i = 0; i < n; i++) {
                 double v = nbi_elem_get(y->type, y->data, i);
                 if (!(v >= 0 && v <= 2147483646.0)) {
-                    st = nbi_error(NB_ERR_FORMAT, "%s: label %lld is %.0f; class labels must be "
-                                   "integers from 0 to 2^31 - 2", what, (long long)i, v);
+                    st = nbi_error(NB_ERR_FORMAT,
+                                   "%s: label %lld is %.0f; class labels must be "
+                                   "integers from 0 to 2^31 - 2",
+                                   y_what, (long long)i, v);
                     goto fail;
                 }
                 lab[i] = (int32_t)v;
@@ -178,7 +212,7 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             if (names) {
                 if (maxl >= num_names) {
                     st = nbi_error(NB_ERR_FORMAT, "%s: label %lld has no class name (%d names)",
-                                   what, (long long)maxl, num_names);
+                                   y_what, (long long)maxl, num_names);
                     goto fail;
                 }
                 s->num_classes = num_names;
@@ -190,8 +224,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
             size_t yb;
             if (!nbi_shape_bytes(s->y_rank, s->y_shape, sizeof(float), &s->y_dim, &yb) ||
                 s->y_dim == 0) {
-                st = nbi_error(NB_ERR_SHAPE, "%s: the targets' sample shape is empty or too "
-                               "large", what);
+                st = nbi_error(NB_ERR_SHAPE,
+                               "%s: the targets' sample shape is empty or too "
+                               "large",
+                               y_what);
                 goto fail;
             }
             if (y->type == NB_ELEM_F32 && owned) {
@@ -205,6 +241,8 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
                 }
                 nbi_elem_to_f32(y->type, y->data, y->numel, s->y);
             }
+            st = check_finite(s->y, y->numel, s->y_dim, y, y_what, "the target of sample");
+            if (st) goto fail;
         }
     }
     s->names = names;
@@ -235,7 +273,7 @@ fail:
 
 nb_status nbi_dataset_adopt(nb_array *x, nb_array *y, char **class_names, int num_names,
                             const char *what, nb_dataset **out) {
-    return build(x, y, true, class_names, num_names, what, out);
+    return build(x, y, true, class_names, num_names, what, what, out);
 }
 
 nb_status nb_dataset_from_arrays(const nb_array *x, const nb_array *y, nb_dataset **out) {
@@ -244,7 +282,8 @@ nb_status nb_dataset_from_arrays(const nb_array *x, const nb_array *y, nb_datase
     if (!x) return nbi_error(NB_ERR_ARG, "nb_dataset_from_arrays: x is NULL");
     nb_array xc = *x, yc;
     if (y) yc = *y;
-    return build(&xc, y ? &yc : NULL, false, NULL, 0, "nb_dataset_from_arrays", out);
+    return build(&xc, y ? &yc : NULL, false, NULL, 0, "nb_dataset_from_arrays",
+                 "nb_dataset_from_arrays (y)", out);
 }
 
 /* Reads x and optional y with `reader` and checks that their counts agree. */
@@ -271,7 +310,7 @@ static nb_status load_pair(nb_status (*reader)(const char *, nb_array *), const 
                              y_path, (long long)ny);
         }
     }
-    return build(&x, y_path ? &y : NULL, true, NULL, 0, x_path, out);
+    return build(&x, y_path ? &y : NULL, true, NULL, 0, x_path, y_path, out);
 }
 
 nb_status nb_dataset_load_idx(const char *images_path, const char *labels_path,
@@ -340,7 +379,7 @@ nb_status nb_dataset_from_csv(const nb_csv *csv, nb_dataset **out) {
     char **names;
     nb_status st = copy_names(c.classes, c.num_classes, &names);
     if (st) return st;
-    return build(&x, has_y ? &y : NULL, false, names, names ? c.num_classes : 0, "CSV", out);
+    return build(&x, has_y ? &y : NULL, false, names, names ? c.num_classes : 0, "CSV", "CSV", out);
 }
 
 nb_status nb_dataset_load_csv(const char *path, const nb_csv_opts *opts, nb_dataset **out) {
@@ -361,7 +400,7 @@ nb_status nb_dataset_load_csv(const char *path, const nb_csv_opts *opts, nb_data
     c.classes = NULL;
     c.num_classes = 0;
     nb_csv_free(&c);
-    return build(&x, has_y ? &y : NULL, true, names, nn, path, out);
+    return build(&x, has_y ? &y : NULL, true, names, nn, path, path, out);
 }
 
 /* ---- queries ------------------------------------------------------------------------- */

@@ -5,7 +5,8 @@
  * itself or a gzip stream over it, so both paths share every check: the header is read and
  * validated, the data size is computed with overflow checks and compared with what the file
  * can hold (its exact remaining size, or deflate's 1032:1 bound for gzip) before any
- * allocation, and the data must end exactly where the header says. */
+ * allocation, and the data must end exactly where the header says. Gzip data is inflated into
+ * a buffer that grows with what really comes out, so memory follows the data, not the claim. */
 #include "data/data.h"
 #include "io/io.h"
 
@@ -38,6 +39,39 @@ static bool idx_type(unsigned code, nb_elem *e) {
     case 0x0E: *e = NB_ELEM_F64; return true;
     default: return false;
     }
+}
+
+/* Reads `bytes` bytes of gzip data into a buffer that grows (doubling, from 64 KiB) as the
+ * data really inflates: a header that lies about the size costs only as much memory as the
+ * data that is there, whatever the 1032:1 bound allowed it to claim. */
+static nb_status read_growing(src *s, size_t bytes, void **out, size_t *got) {
+    size_t cap = bytes < ((size_t)1 << 16) ? bytes : (size_t)1 << 16, have = 0;
+    unsigned char *buf = nbi_malloc(cap ? cap : 1);
+    if (!buf) return NB_ERR_NOMEM;
+    nb_status st = NB_OK;
+    for (;;) {
+        size_t k;
+        st = src_read(s, buf + have, cap - have, &k);
+        have += k;
+        if (st != NB_OK || have < cap || cap == bytes) break;
+        size_t ncap = cap > bytes / 2 ? bytes : 2 * cap;
+        unsigned char *nb = nbi_malloc(ncap);
+        if (!nb) {
+            st = NB_ERR_NOMEM;
+            break;
+        }
+        memcpy(nb, buf, have);
+        nbi_free(buf);
+        buf = nb;
+        cap = ncap;
+    }
+    if (st != NB_OK) {
+        nbi_free(buf);
+        return st;
+    }
+    *out = buf;
+    *got = have;
+    return NB_OK;
 }
 
 static char *dims_text(int rank, const int64_t *d, char *buf, size_t n) {
@@ -105,11 +139,19 @@ static nb_status parse(src *s, size_t file_len, const char *name, nb_array *out)
                          "corrupt", name, dims_text(rank, shape, dims, sizeof dims),
                          nb_elem_name(type), bytes, file_len);
     }
-    void *data = nbi_malloc(bytes ? bytes : 1);
-    if (!data)
-        return nbi_error(NB_ERR_NOMEM, "%s: out of memory for %s %s elements (%zu bytes)", name,
-                         dims_text(rank, shape, dims, sizeof dims), nb_elem_name(type), bytes);
-    st = src_read(s, data, bytes, &got);
+    void *data = NULL;
+    if (!s->gz) {
+        data = nbi_malloc(bytes ? bytes : 1);
+        if (!data)
+            return nbi_error(NB_ERR_NOMEM, "%s: out of memory for %s %s elements (%zu bytes)", name,
+                             dims_text(rank, shape, dims, sizeof dims), nb_elem_name(type), bytes);
+        st = src_read(s, data, bytes, &got);
+    } else {
+        st = read_growing(s, bytes, &data, &got);
+        if (st == NB_ERR_NOMEM)
+            st = nbi_error(NB_ERR_NOMEM, "%s: out of memory for %s %s elements (%zu bytes)", name,
+                           dims_text(rank, shape, dims, sizeof dims), nb_elem_name(type), bytes);
+    }
     if (st == NB_OK && got < bytes)
         st = nbi_error(NB_ERR_FORMAT, "%s: truncated IDX file: the header declares %s %s "
                        "elements (%zu bytes of data) but the data ends after %zu bytes", name,

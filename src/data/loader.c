@@ -152,9 +152,12 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
         if (st) return st;
     }
     int64_t B = opts->batch_size;
+    /* No batch holds more than the dataset: a batch size far above it (a user's "all at
+     * once") costs the samples that are there, not batch_size rows. */
+    int64_t rows = B < info.n ? B : info.n > 0 ? info.n : 1;
     size_t xb, yb = 0, ob;
-    if (!nbi_mul_size((size_t)B, (size_t)info.features * sizeof(float), &xb) ||
-        (info.has_y && !nbi_mul_size((size_t)B, (size_t)info.y_dim * 4, &yb)) ||
+    if (!nbi_mul_size((size_t)rows, (size_t)info.features * sizeof(float), &xb) ||
+        (info.has_y && !nbi_mul_size((size_t)rows, (size_t)info.y_dim * 4, &yb)) ||
         !nbi_mul_size((size_t)info.n, sizeof(int64_t), &ob))
         return nbi_error(NB_ERR_ARG, "nb_loader_new: batch_size %lld is too large",
                          (long long)B);

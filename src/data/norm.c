@@ -7,10 +7,15 @@
  *   min-max      shift = min,                 div = max - min
  *   constant     shift, div given (e.g. 0 and 255 for bytes)
  * Sums are taken in double and in two passes (mean first, then squared deviations), which is
- * how numpy computes x.std(); a feature with no spread keeps div = 1. */
+ * how numpy computes x.std(); a feature with no spread keeps div = 1, and so does one whose
+ * spread is below float32's normal range (it is no spread a float can show). A divisor must be
+ * a normal float: dividing by a subnormal one (below 1.2e-38) turns ordinary inputs into
+ * infinities, so nb_norm_set refuses it — a model file or a spec that asks for one included. */
 #include "data/data.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void nb_norm_free(nb_norm *norm) {
@@ -58,11 +63,18 @@ nb_status nb_norm_set(nb_norm *norm, nb_norm_kind kind, int per_feature, int64_t
     if (!per_feature && n != 1)
         return nbi_error(NB_ERR_ARG, "nb_norm_set: a global normalisation has 1 parameter, "
                          "not %lld", (long long)n);
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
         if (!isfinite(shift[i]) || !isfinite(div[i]) || div[i] == 0.0f)
             return nbi_error(NB_ERR_ARG, "nb_norm_set: parameter %lld is (shift %g, div %g); "
                              "both must be finite and div non-zero", (long long)i,
                              (double)shift[i], (double)div[i]);
+        if (fabsf(div[i]) < FLT_MIN)
+            return nbi_error(NB_ERR_ARG,
+                             "nb_norm_set: parameter %lld has div %g, below the "
+                             "smallest normal float32 (%g): dividing by it would overflow "
+                             "ordinary inputs to infinity",
+                             (long long)i, (double)div[i], (double)FLT_MIN);
+    }
     nb_status st = alloc_params(norm, kind, per_feature, n);
     if (st) return st;
     memcpy(norm->shift, shift, (size_t)n * sizeof(float));
@@ -126,11 +138,25 @@ nb_status nb_norm_fit(nb_norm *norm, const nb_dataset *ds, nb_norm_kind kind, in
         st = nbi_dataset_rows(ds, visit, &c);
     }
     if (!st) st = alloc_params(norm, kind, per_feature, n);
+    /* A spread beyond float32 (values near both ends of its range) would make x - shift
+     * overflow however it is divided: refused. */
+    for (int64_t k = 0; !st && k < n; k++) {
+        if (isfinite((float)(c.mx[k] - c.b[k]))) continue;
+        char which[48] = "the data";
+        if (per_feature) snprintf(which, sizeof which, "feature %lld", (long long)k);
+        st = nbi_error(NB_ERR_ARG,
+                       "nb_norm_fit: %s spans [%g, %g], wider than float32 can "
+                       "hold; rescale the data first",
+                       which, c.b[k], c.mx[k]);
+    }
+    if (st) nb_norm_free(norm);
     if (!st && kind == NB_NORM_MINMAX) {
         for (int64_t k = 0; k < n; k++) {
             double range = c.mx[k] - c.b[k];
             norm->shift[k] = (float)c.b[k];
-            norm->div[k] = range > 0 && isfinite((float)range) ? (float)range : 1.0f;
+            norm->div[k] = range > 0 && isfinite((float)range) && (float)range >= FLT_MIN
+                               ? (float)range
+                               : 1.0f;
         }
     } else if (!st) {
         double count = c.count; /* samples per parameter: N, or N x features */
@@ -141,7 +167,7 @@ nb_status nb_norm_fit(nb_norm *norm, const nb_dataset *ds, nb_norm_kind kind, in
         for (int64_t k = 0; !st && k < n; k++) {
             double sd = sqrt(c.b[k] / count);
             norm->shift[k] = (float)c.a[k];
-            norm->div[k] = sd > 0 && (float)sd > 0 && isfinite((float)sd) ? (float)sd : 1.0f;
+            norm->div[k] = sd > 0 && (float)sd >= FLT_MIN && isfinite((float)sd) ? (float)sd : 1.0f;
         }
         if (st) nb_norm_free(norm);
     }

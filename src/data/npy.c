@@ -9,6 +9,7 @@
  * numpy.save's bytes exactly, growth padding included, so files round-trip byte for byte. */
 #include "data/data.h"
 #include "io/io.h"
+#include "nabla/file.h"
 #include "tensor/tensor.h"
 
 #include <stdio.h>
@@ -335,32 +336,43 @@ nb_status nbi_npy_encode(const nb_array *a, unsigned char **buf, size_t *len) {
     return NB_OK;
 }
 
-nb_status nb_npy_write(const char *path, const nb_array *a) {
+nb_status nb_npy_write_flags(const char *path, const nb_array *a, unsigned flags) {
     size_t bytes;
     nb_status st = check_array(a, "nb_npy_write", &bytes);
     if (st) return st;
+    if (flags & ~(unsigned)(NB_ATOMIC_NO_SYNC | NB_ATOMIC_NO_CLEAN))
+        return nbi_error(NB_ERR_ARG, "nb_npy_write_flags: unknown flags 0x%x", flags);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char hdr[HDR_CAP + 128];
+    size_t h = 0;
     if (!nbi_host_is_le() && nb_elem_size(a->type) > 1) {
         /* Big-endian host: encode (which swaps) into a buffer and write that. */
-        unsigned char *buf;
-        size_t len;
         st = nbi_npy_encode(a, &buf, &len);
         if (st) return st;
-        st = nbi_write_file_atomic(path, buf, len);
-        nbi_free(buf);
-        return st;
+    } else {
+        h = encode_header(a, hdr);
     }
-    char hdr[HDR_CAP + 128];
-    size_t h = encode_header(a, hdr);
     nbi_atomic_file af;
-    st = nbi_atomic_open(&af, path);
-    if (st) return st;
-    st = nbi_atomic_write(&af, hdr, h);
-    if (st == NB_OK) st = nbi_atomic_write(&af, a->data, bytes);
-    if (st) {
-        nbi_atomic_abort(&af);
-        return st;
+    st = nbi_atomic_open_flags(&af, path, flags);
+    if (st == NB_OK) {
+        if (buf) {
+            st = nbi_atomic_write(&af, buf, len);
+        } else {
+            st = nbi_atomic_write(&af, hdr, h);
+            if (st == NB_OK) st = nbi_atomic_write(&af, a->data, bytes);
+        }
+        if (st)
+            nbi_atomic_abort(&af);
+        else
+            st = nbi_atomic_commit(&af);
     }
-    return nbi_atomic_commit(&af);
+    nbi_free(buf);
+    return st;
+}
+
+nb_status nb_npy_write(const char *path, const nb_array *a) {
+    return nb_npy_write_flags(path, a, 0);
 }
 
 nb_status nb_npy_write_tensor(const char *path, const nb_tensor *t) {

@@ -15,7 +15,9 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
     *buf = NULL;
     *len = 0;
     if (!path) return nbi_error(NB_ERR_ARG, "%s: the file path is NULL", what);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+     * fstat then refuses it (and devices) before any read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return nbi_error(NB_ERR_IO, "%s: cannot open '%s': %s", what, path, strerror(errno));
     struct stat st;
@@ -26,7 +28,8 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return nbi_error(NB_ERR_IO, "%s: '%s' is not a regular file", what, path);
+        return nbi_error(NB_ERR_IO, "%s: cannot read '%s': it is %s, not a regular file", what,
+                         path, nbi_file_kind(st.st_mode));
     }
     if (st.st_size < 0 || (uint64_t)st.st_size >= (uint64_t)SIZE_MAX) {
         close(fd);
@@ -36,8 +39,8 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
     unsigned char *p = nbi_malloc(size + 1);
     if (!p) {
         close(fd);
-        return nbi_error(NB_ERR_NOMEM, "%s: out of memory reading '%s' (%zu bytes)", what,
-                         path, size);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory reading '%s' (%zu bytes)", what, path,
+                         size);
     }
     size_t got = 0;
     while (got < size) {

@@ -17,13 +17,25 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
 /* An atomic write in progress. */
 typedef struct nbi_atomic_file {
     FILE *f;
-    char *path;     /* the target */
+    char *path;     /* the target (a symbolic link resolved to the file it points to) */
     char *tmp;      /* the temporary file beside it */
     nb_status err;  /* the first write error, reported by commit */
+    unsigned flags; /* NBI_ATOMIC_* */
 } nbi_atomic_file;
 
-/* Creates the temporary file "<path>.tmp-<pid>-<n>" (mode 0666 less the umask). */
+/* Flags of nbi_atomic_open_flags (the same values as the public NB_ATOMIC_*). */
+enum {
+    NBI_ATOMIC_NO_SYNC = 1, /* no fsync of the file and its directory at commit */
+    NBI_ATOMIC_NO_CLEAN = 2 /* no search for stale temporary files of the target */
+};
+
+/* Creates the temporary file "<path>.tmp-<pid>-<n>" beside the target: mode 0666 less the
+ * umask for a new file, the mode (and, where allowed, owner and group) of the file it
+ * replaces. Refuses a target that is not absent, a regular file or a link to one (a device,
+ * a FIFO, a directory, a dangling link), and first removes temporary files of the same target
+ * left by processes that no longer run. */
 nb_status nbi_atomic_open(nbi_atomic_file *af, const char *path);
+nb_status nbi_atomic_open_flags(nbi_atomic_file *af, const char *path, unsigned flags);
 /* Appends n bytes; an error is remembered and returned here and by commit. */
 nb_status nbi_atomic_write(nbi_atomic_file *af, const void *buf, size_t n);
 /* fflush, fsync, close, rename over the target, fsync the directory. On any failure the
@@ -34,5 +46,20 @@ void nbi_atomic_abort(nbi_atomic_file *af);
 
 /* The whole of buf written atomically to path. */
 nb_status nbi_write_file_atomic(const char *path, const void *buf, size_t n);
+
+/* What an output path really names: the path itself, or the file a symbolic link points to
+ * (*target, nbi_malloc'd), whether it exists, and then its permission bits, owner and group.
+ * Fails, naming what the path is, for anything but an absent path, a regular file or a link
+ * to one. */
+nb_status nbi_output_target(const char *path, char **target, bool *exists, unsigned *mode,
+                            long *uid, long *gid);
+/* "a directory", "a character device", "a FIFO (named pipe)", ... for a st_mode. */
+const char *nbi_file_kind(unsigned mode);
+/* Removes, in dir, the temporary files of ours whose writer no longer runs: those named
+ * "<base_prefix><pid>-<hex>" (base_prefix ends in ".tmp-"), or with base_prefix NULL any
+ * "<name>.tmp-<pid>-<hex>". Only regular files owned by this user; errors are ignored. */
+void nbi_atomic_clean_stale(const char *dir, const char *base_prefix);
+/* fsync of the directory that holds path (errors ignored: some file systems refuse it). */
+void nbi_sync_dir_of(const char *path);
 
 #endif

@@ -371,6 +371,18 @@ static nb_status read_info(const nb_safetensors *st, nb_model *m, nb_model_file 
     if (s == NB_OK && mon && !(info->monitor = dup_str(mon)))
         s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
     if (s == NB_OK) s = read_classes(st, info);
+    if (s == NB_OK && info->num_classes) {
+        /* names for more classes than the model can predict: a corrupt or spliced file (one
+         * output is a binary classifier's: two classes) */
+        int64_t shape[NB_MAX_RANK], outs = 1;
+        int r = nb_model_output_shape(m, shape);
+        for (int i = 0; i < r; i++) outs *= shape[i];
+        if (info->num_classes > (outs == 1 ? 2 : outs))
+            s = nbi_error(NB_ERR_FORMAT,
+                          "%s: metadata 'nabla.classes' names %d classes but the model has "
+                          "%lld output%s",
+                          st->name, info->num_classes, (long long)outs, outs == 1 ? "" : "s");
+    }
     if (s == NB_OK) s = read_optim(st, m, info);
     return s;
 }

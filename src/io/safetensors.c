@@ -291,11 +291,10 @@ static nb_status parse_shape(parser *p, nbi_st_tensor *t) {
     if (s != NB_OK || nbi_json_accept(&p->j, ']')) return s;
     for (;;) {
         uint64_t d;
-        if (t->rank == NB_MAX_RANK) {
-            nbi_json_error(&p->j, "tensor '%s' has more than %d dimensions, nabla's limit", t->name,
-                           NB_MAX_RANK);
-            return NB_ERR_UNSUPPORTED;
-        }
+        if (t->rank == NB_MAX_RANK)
+            return nbi_error(NB_ERR_UNSUPPORTED,
+                             "%s: tensor '%s' has more than %d dimensions; nabla reads at most %d",
+                             p->st->name, t->name, NB_MAX_RANK, NB_MAX_RANK);
         if ((s = nbi_json_u64(&p->j, &d, "a dimension of the shape")) != NB_OK) return s;
         if (d > (uint64_t)INT64_MAX)
             return nbi_json_error(&p->j, "a dimension above 2^63 - 1 in tensor '%s'", t->name);
@@ -375,15 +374,19 @@ static nb_status parse_tensor(parser *p, nbi_st_tensor *t) {
     for (int i = 0; i < t->rank && !zero && ok; i++)
         ok = (uint64_t)t->shape[i] <= SIZE_MAX && nbi_mul_size(numel, (size_t)t->shape[i], &numel);
     if (zero) numel = 0;
-    if (!ok || !nbi_mul_size(numel, dtypes[t->dtype].size, &bytes) || bytes != t->end - t->begin)
+    ok = ok && nbi_mul_size(numel, dtypes[t->dtype].size, &bytes);
+    if (!ok || bytes != t->end - t->begin) {
+        char need[80] = "";
+        if (ok)
+            snprintf(need, sizeof need, ": its shape takes %zu bytes (%zu elements of %zu)", bytes,
+                     numel, dtypes[t->dtype].size);
         return nbi_error(NB_ERR_FORMAT,
-                         "%s: tensor '%s' (%s, %d dimensions) needs %s bytes "
-                         "but its data_offsets span %llu",
+                         "%s: tensor '%s' (%s, %d dimensions) needs %s bytes but its "
+                         "data_offsets span %llu%s",
                          p->st->name, t->name, dtypes[t->dtype].name, t->rank,
-                         ok ? "a different number of"
-                            : "more "
-                              "than 2^64",
-                         (unsigned long long)(t->end - t->begin));
+                         ok ? "a different number of" : "more than 2^64",
+                         (unsigned long long)(t->end - t->begin), need);
+    }
     t->numel = (int64_t)numel;
     return NB_OK;
 }

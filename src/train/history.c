@@ -5,7 +5,8 @@
  * CSV columns: epoch, step, lr, seconds, samples_per_s, then loss and each measured metric
  * (accuracy, top<k>_accuracy, mse, mae), then the same with a val_ prefix when any epoch was
  * validated. Numbers carry 9 significant digits (enough to give back the same double for
- * the float-derived values); an empty cell is a value not measured. */
+ * the float-derived values); an empty cell is a value not measured; a loss that diverged is
+ * written "inf" (or "-inf") and read back as such, so a resumed run can continue its log. */
 #include "train/train.h"
 #include "io/io.h"
 
@@ -265,7 +266,8 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
                 num[w] = 0;
                 errno = 0;
                 v = strtod(num, &endp);
-                if (*endp || errno == ERANGE || !isfinite(v)) goto bad;
+                /* inf is what the writer writes for a diverged loss; NaN it writes as nothing */
+                if (*endp || (errno == ERANGE && isfinite(v)) || isnan(v)) goto bad;
             } else if (integer) {
                 goto bad; /* epoch and step are never empty */
             }
@@ -288,7 +290,7 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
                              name, line, f0 - a + 1, c.name[j],
                              strcmp(c.name[j], "epoch") == 0 || strcmp(c.name[j], "step") == 0
                                  ? "a non-negative integer"
-                                 : "a finite number or nothing");
+                                 : "a number, inf, -inf or nothing");
         }
         if (r->epoch < 1 || (out.n && r->epoch <= out.rec[out.n - 1].epoch)) {
             long long e = (long long)r->epoch;

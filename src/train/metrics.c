@@ -66,9 +66,13 @@ nb_metrics *nb_metrics_new(nb_loss_kind loss, unsigned which, int num_classes, i
                       num_classes);
             return NULL;
         }
-        if (num_classes < 1 || num_classes > 65536) {
-            nbi_error(NB_ERR_ARG, "%s: the confusion matrix needs num_classes in 1..65536, got "
-                      "%d", fn, num_classes);
+        if (num_classes < 1 || num_classes > NB_CONFUSION_MAX_CLASSES) {
+            /* k^2 counts: 40 000 classes would be 12.8 GB, allocated before one sample */
+            nbi_error(NB_ERR_ARG,
+                      "%s: a confusion matrix is kept for 1 to %d classes, not %d "
+                      "(%d x %d counts would take %.3g GB)",
+                      fn, NB_CONFUSION_MAX_CLASSES, num_classes, num_classes, num_classes,
+                      (double)num_classes * (double)num_classes * 8e-9);
             return NULL;
         }
     }

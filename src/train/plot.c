@@ -3,7 +3,9 @@
  * times a power of ten), grid lines, axis labels, the train curve (solid) and the validation
  * curve (dashed), and a legend. Plain SVG 1.1 that any browser shows; written atomically.
  *
- * A value that was not measured (NaN) breaks its curve rather than drawing to zero. */
+ * A value that was not measured (NaN), or one no plot can place (an infinite loss, or beyond
+ * ±1e300), breaks its curve rather than drawing to zero or off to infinity: every coordinate
+ * written is a finite number. */
 #include "train/train.h"
 #include "io/io.h"
 
@@ -17,6 +19,11 @@
 #define M_TOP 56.0    /* the title and the panel title */
 #define M_BOTTOM 48.0 /* the x tick labels and the axis label */
 #define MARKER_MAX 60 /* points get markers up to this many epochs */
+
+/* Can v be placed on an axis? (±1e300 keeps every difference of two values finite.) */
+static int plottable(double v) {
+    return isfinite(v) && fabs(v) <= 1e300;
+}
 
 static const char *const COLOR_TRAIN = "#1f77b4";
 static const char *const COLOR_VAL = "#ff7f0e";
@@ -72,6 +79,13 @@ static double get_acc(const nb_epoch_record *r, int val) {
     return val ? (r->has_val ? r->val.accuracy : NAN) : r->train.accuracy;
 }
 
+/* The number of steps from lo to hi: counted, not walked with t += step, which stops moving
+ * when the step is below the precision of t (values near 1e300 that differ by an ulp). */
+static int ticks(const axis *a) {
+    double n = floor((a->hi - a->lo) / a->step + 1e-6);
+    return n >= 0 && n <= 100 ? (int)n : 0;
+}
+
 typedef struct panel {
     double x0, y0, w, h; /* the plot area */
     axis ax, ay;
@@ -87,7 +101,7 @@ static void curve(FILE *f, const panel *p, const nb_history *h, getter get, int 
     int open = 0;
     for (int i = 0; i < h->n; i++) {
         double v = get(&h->rec[i], val);
-        if (isnan(v)) {
+        if (!plottable(v)) {
             if (open) fputs("\"/>\n", f);
             open = 0;
             continue;
@@ -102,7 +116,7 @@ static void curve(FILE *f, const panel *p, const nb_history *h, getter get, int 
     if (h->n > MARKER_MAX) return;
     for (int i = 0; i < h->n; i++) {
         double v = get(&h->rec[i], val);
-        if (!isnan(v))
+        if (plottable(v))
             fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>\n",
                     px(p, (double)h->rec[i].epoch), py(p, v), color);
     }
@@ -121,7 +135,7 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
         xhi = fmax(xhi, e);
         for (int v = 0; v < 2; v++) {
             double y = get(&h->rec[i], v);
-            if (isnan(y) || isinf(y)) continue;
+            if (!plottable(y)) continue;
             ylo = fmin(ylo, y);
             yhi = fmax(yhi, y);
             has_val |= v;
@@ -147,8 +161,8 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
             "font-weight=\"bold\">%s</text>\n", p.x0 + p.w / 2, M_TOP - 12, name);
     /* grid and ticks */
     fputs("<g font-size=\"11\" fill=\"#333\">\n", f);
-    for (double t = p.ay.lo; t <= p.ay.hi + p.ay.step * 1e-6; t += p.ay.step) {
-        double y = py(&p, t);
+    for (int i = 0, n = ticks(&p.ay); i <= n; i++) {
+        double t = p.ay.lo + i * p.ay.step, y = py(&p, t);
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e5e5e5\"/>\n",
                 p.x0, y, p.x0 + p.w, y);
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#333\"/>\n",
@@ -156,8 +170,8 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%.*f</text>\n", p.x0 - 8,
                 y + 4, p.ay.decimals, fabs(t) < p.ay.step * 1e-9 ? 0.0 : t);
     }
-    for (double t = p.ax.lo; t <= p.ax.hi + 1e-9; t += p.ax.step) {
-        double x = px(&p, t);
+    for (int i = 0, n = ticks(&p.ax); i <= n; i++) {
+        double t = p.ax.lo + i * p.ax.step, x = px(&p, t);
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e5e5e5\"/>\n",
                 x, p.y0, x, p.y0 + p.h);
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#333\"/>\n", x,

@@ -3,8 +3,9 @@
  *
  * Beyond "no crash, no leak, no undefined behaviour", it checks what a successful parse
  * promises: epochs from 1 upwards, strictly increasing; has_val only with a validation loss;
- * and that writing the history back out and reading it again gives the same records. Run
- * through `make fuzz`. */
+ * and that writing the history back out and reading it again gives the same records. The SVG
+ * plot of it is then drawn: it must finish and hold only finite numbers. Run through
+ * `make fuzz`. */
 #include "nabla.h"
 
 #include <math.h>
@@ -35,6 +36,16 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         for (int i = 0; i < h.n; i++)
             if (r.rec[i].epoch != h.rec[i].epoch || r.rec[i].step != h.rec[i].step) abort();
         nb_history_free(&r);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "/tmp/nabla-fuzz-history-%d.svg", (int)getpid());
+    if (nb_history_write_svg(&h, path, "fuzz") == NB_OK) {
+        FILE *f = fopen(path, "rb");
+        static char svg[1 << 22];
+        size_t n = f ? fread(svg, 1, sizeof svg - 1, f) : 0;
+        if (f) fclose(f);
+        svg[n] = 0;
+        if (!n || strstr(svg, "inf") || strstr(svg, "nan")) abort();
         remove(path);
     }
     nb_history_free(&h);

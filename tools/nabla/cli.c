@@ -1,12 +1,16 @@
 /* tools/nabla/cli.c — option parsing, help text, one-line errors, and the loading every
- * command needs: models (a model file, or weights plus a spec) and input rows. */
+ * command needs: models (a model file, or weights plus a spec), input rows (from files or,
+ * for "-", standard input) and datasets; and the check of output paths before the work. */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -117,21 +121,49 @@ int cli_double(const cli_args *a, const char *name, double lo, double hi, double
 /* ---- errors -------------------------------------------------------------------------------- */
 
 int cli_error(const cli_args *a, int code, const char *fmt, ...) {
-    char msg[2048];
+    char msg[2048], safe[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one line, and nothing a terminal would obey: messages quote paths and names from files */
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
+    cli_escape(safe, sizeof safe, msg, sizeof msg);
     fprintf(stderr, "nabla%s%s: %s\n", a && a->cmd ? " " : "", a && a->cmd ? a->cmd->name : "",
-            msg);
+            safe);
     return code;
 }
 
 int cli_lib_error(const cli_args *a) {
     const char *e = nb_last_error();
-    return cli_error(a, CLI_FAIL, "%s", e[0] ? e : "failed (no message)");
+    char note[256];
+    return cli_error(a, CLI_FAIL, "%s%s", e[0] ? e : "failed (no message)",
+                     cli_memory_note(note, sizeof note));
+}
+
+/* ---- outputs ------------------------------------------------------------------------------- */
+
+static bool same_file(const char *p, const char *q) {
+    if (!strcmp(p, q)) return true;
+    struct stat a, b;
+    return stat(p, &a) == 0 && stat(q, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int cli_check_outputs(const cli_args *a, const char *const *names, const char *const *paths) {
+    for (int i = 0; names[i]; i++) {
+        if (!paths[i]) continue;
+        for (int j = 0; j < i; j++)
+            if (paths[j] && same_file(paths[i], paths[j]))
+                return cli_error(a, CLI_USAGE,
+                                 "--%s and --%s name the same file '%s'; give "
+                                 "each its own",
+                                 names[j], names[i], paths[i]);
+        if (nb_output_check(paths[i]) != NB_OK)
+            return cli_error(a, CLI_FAIL, "--%s: %s (checked before starting)", names[i],
+                             nb_last_error());
+    }
+    return CLI_OK;
 }
 
 int cli_threads(const cli_args *a) {
@@ -172,8 +204,8 @@ int64_t cli_model_features(const nb_model *m) {
 /* ---- input rows ---------------------------------------------------------------------------- */
 
 void cli_rows_free(cli_rows *r) {
-    free(r->x);
-    free(r->labels);
+    cli_free(r->x);
+    cli_free(r->labels);
     memset(r, 0, sizeof *r);
 }
 
@@ -182,9 +214,10 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* "idx", "npy" or "csv" for a path (by --format, else the name). */
+/* "idx", "npy" or "csv" for a path (by --format, else the name; standard input: CSV). */
 static const char *format_of(const char *path, const char *format) {
     if (format) return format;
+    if (!strcmp(path, "-")) return "csv";
     if (ends_with(path, ".csv") || ends_with(path, ".CSV")) return "csv";
     if (ends_with(path, ".npy")) return "npy";
     return "idx";
@@ -201,13 +234,31 @@ static int array_rows(const cli_args *a, const char *path, const nb_array *arr, 
     out->features = arr->shape[0] ? arr->numel / arr->shape[0] : 0;
     nb_tensor *t = nb_array_to_tensor(NULL, arr, NB_F32);
     if (!t) return cli_lib_error(a);
-    out->x = malloc(sizeof(float) * (size_t)(arr->numel ? arr->numel : 1));
+    out->x = cli_malloc(sizeof(float) * (size_t)arr->numel);
     if (!out->x) {
         nb_tensor_free(t);
-        return cli_error(a, CLI_FAIL, "%s: out of memory", path);
+        return cli_lib_error(a);
     }
     if (arr->numel) memcpy(out->x, t->data, sizeof(float) * (size_t)arr->numel);
     nb_tensor_free(t);
+    /* NaN and infinity are refused here as the CSV reader refuses them */
+    for (int64_t i = 0; i < arr->numel; i++) {
+        if (isfinite(out->x[i])) continue;
+        double v = arr->type == NB_ELEM_F64 ? ((const double *)arr->data)[i] : out->x[i];
+        int64_t r = i / out->features, c = i % out->features;
+        if (isfinite(v))
+            return cli_error(a, CLI_FAIL,
+                             "%s: sample %lld, value %lld is %g, too large for "
+                             "float32",
+                             path, (long long)r, (long long)c, v);
+        return cli_error(a, CLI_FAIL,
+                         "%s: sample %lld, value %lld is %s; NaN and infinity are "
+                         "not supported (fill or drop them first)",
+                         path, (long long)r, (long long)c,
+                         isnan(v) ? "NaN"
+                         : v > 0  ? "inf"
+                                  : "-inf");
+    }
     return CLI_OK;
 }
 
@@ -226,7 +277,8 @@ static int read_labels(const cli_args *a, const char *path, const char *format, 
     nb_tensor *t = rc == CLI_OK ? nb_array_to_tensor(NULL, &arr, NB_I32) : NULL;
     if (rc == CLI_OK && !t) rc = cli_lib_error(a);
     if (rc == CLI_OK) {
-        out->labels = malloc(sizeof(int32_t) * (size_t)(out->n ? out->n : 1));
+        out->labels = cli_malloc(sizeof(int32_t) * (size_t)out->n);
+        if (!out->labels) rc = cli_lib_error(a);
         const int32_t *v = t->data;
         for (int64_t i = 0; out->labels && i < out->n; i++) {
             if (v[i] < 0) {
@@ -250,11 +302,53 @@ static int label_column(long idx) {
     return idx > INT_MIN ? (int)idx : INT_MIN;
 }
 
+/* All of standard input (a pipe is the one non-regular input nabla reads), in memory counted
+ * against the limit. */
+static int read_stdin(const cli_args *a, unsigned char **buf, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = cli_malloc(cap);
+    if (!b) return cli_lib_error(a);
+    for (;;) {
+        if (n == cap) {
+            unsigned char *nb = cap <= SIZE_MAX / 2 ? cli_malloc(2 * cap) : NULL;
+            if (!nb) {
+                cli_free(b);
+                return cli_lib_error(a);
+            }
+            memcpy(nb, b, n);
+            cli_free(b);
+            b = nb;
+            cap *= 2;
+        }
+        size_t k = fread(b + n, 1, cap - n, stdin);
+        n += k;
+        if (k == 0) break;
+    }
+    if (ferror(stdin)) {
+        cli_free(b);
+        return cli_error(a, CLI_FAIL, "cannot read standard input: %s", strerror(errno));
+    }
+    *buf = b;
+    *len = n;
+    return CLI_OK;
+}
+
 int cli_read_rows(const cli_args *a, const char *path, const char *format, const char *label_col,
                   const char *labels_path, cli_rows *out) {
     memset(out, 0, sizeof *out);
     const char *fmt = format_of(path, format);
+    if (strcmp(fmt, "csv") && strcmp(fmt, "npy") && strcmp(fmt, "idx"))
+        return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", fmt);
+    bool from_stdin = !strcmp(path, "-");
+    const char *name = from_stdin ? "(standard input)" : path;
+    unsigned char *in = NULL;
+    size_t in_len = 0;
+    if (from_stdin) {
+        int rc = read_stdin(a, &in, &in_len);
+        if (rc != CLI_OK) return rc;
+    }
     int rc;
+    nb_status s;
     if (!strcmp(fmt, "csv")) {
         nb_csv_opts o = {0};
         if (label_col) {
@@ -268,29 +362,34 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
             o.no_label = 1;
         }
         nb_csv c;
-        if (nb_csv_read(path, &o, &c) != NB_OK) return cli_lib_error(a);
+        s = from_stdin ? nb_csv_parse(in, in_len, name, &o, &c) : nb_csv_read(path, &o, &c);
+        cli_free(in);
+        if (s != NB_OK) return cli_lib_error(a);
+        /* the buffers move over (nabla's allocator made them, cli_free frees them) */
         out->n = c.rows;
         out->features = c.cols;
-        int64_t n = c.rows * c.cols;
-        out->x = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-        if (out->x && n > 0) memcpy(out->x, c.x, sizeof(float) * (size_t)n);
-        if (c.labels) {
-            out->labels = malloc(sizeof(int32_t) * (size_t)(c.rows ? c.rows : 1));
-            if (out->labels && c.rows)
-                memcpy(out->labels, c.labels, sizeof(int32_t) * (size_t)c.rows);
-            out->num_classes = c.num_classes;
-        }
+        out->x = c.x;
+        out->labels = c.labels;
+        out->num_classes = c.labels ? c.num_classes : 0;
+        c.x = NULL;
+        c.labels = NULL;
         nb_csv_free(&c);
-        rc = out->x ? CLI_OK : cli_error(a, CLI_FAIL, "%s: out of memory", path);
-    } else if (!strcmp(fmt, "npy") || !strcmp(fmt, "idx")) {
-        nb_array arr;
-        nb_status s = !strcmp(fmt, "npy") ? nb_npy_read(path, &arr) : nb_idx_read(path, &arr);
-        if (s != NB_OK) return cli_lib_error(a);
-        rc = array_rows(a, path, &arr, out);
-        nb_array_free(&arr);
+        rc = CLI_OK;
     } else {
-        return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", fmt);
+        nb_array arr;
+        if (from_stdin)
+            s = !strcmp(fmt, "npy") ? nb_npy_parse(in, in_len, name, &arr)
+                                    : nb_idx_parse(in, in_len, name, &arr);
+        else
+            s = !strcmp(fmt, "npy") ? nb_npy_read(path, &arr) : nb_idx_read(path, &arr);
+        cli_free(in);
+        if (s != NB_OK) return cli_lib_error(a);
+        rc = array_rows(a, name, &arr, out);
+        nb_array_free(&arr);
     }
+    if (rc == CLI_OK && out->n == 0)
+        rc = cli_error(a, CLI_FAIL, "%s holds no samples%s: nothing to do", name,
+                       !strcmp(fmt, "csv") ? " (only a header row)" : "");
     if (rc == CLI_OK && labels_path) rc = read_labels(a, labels_path, format, out);
     if (rc != CLI_OK) cli_rows_free(out);
     return rc;
@@ -326,5 +425,12 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
     } else {
         return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", fmt);
     }
-    return s == NB_OK ? CLI_OK : cli_lib_error(a);
+    if (s != NB_OK) return cli_lib_error(a);
+    if (nb_dataset_len(*out) == 0) {
+        nb_dataset_free(*out);
+        *out = NULL;
+        return cli_error(a, CLI_FAIL, "%s holds no samples%s: nothing to do", path,
+                         !strcmp(fmt, "csv") ? " (only a header row)" : "");
+    }
+    return CLI_OK;
 }

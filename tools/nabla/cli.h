@@ -11,6 +11,8 @@
 #include "nabla.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = 3 /* --help was printed */ };
@@ -95,6 +97,30 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
 
 /* The per-sample size of the model's input. */
 int64_t cli_model_features(const nb_model *m);
+
+/* ---- safety: the memory limit and text from files (memory.c, escape.c) ---------------------- */
+
+/* Installs the memory-limited allocator: --max-memory SIZE, else NABLA_MAX_MEMORY, else the
+ * machine's physical memory; 0 or "none" for no limit. Call before any other nabla call. */
+int cli_memory_setup(const cli_args *a);
+/* "" or, after the limit refused an allocation, a note saying so (for error messages). */
+const char *cli_memory_note(char *buf, size_t n);
+/* Allocation counted against the limit (nb_malloc); cli_free(NULL) is a no-op. */
+void *cli_malloc(size_t n);
+void cli_free(void *p);
+
+/* text with control characters, bidirectional overrides and invalid UTF-8 shown as \xNN or
+ * \u{NNNN}, at most max_in bytes of it (then "..."), into out (cap bytes); returns the
+ * length written. */
+size_t cli_escape(char *out, size_t cap, const char *text, size_t max_in);
+/* All of text, escaped so, to f; the _lines form keeps its line breaks. */
+void cli_put_escaped(FILE *f, const char *text);
+void cli_put_escaped_lines(FILE *f, const char *text);
+
+/* Checks every output path an option names (and that no two name the same file) before the
+ * work starts: CLI_OK or the failure printed. names: the options, NULL-terminated; paths:
+ * their values (NULL: not given). */
+int cli_check_outputs(const cli_args *a, const char *const *names, const char *const *paths);
 
 /* The commands. */
 extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;

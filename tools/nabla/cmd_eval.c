@@ -1,8 +1,10 @@
 /* tools/nabla/cmd_eval.c — `nabla eval MODEL`: measure a trained model on labelled data.
  *
- * The data is --data (with --labels for IDX and .npy files), or the test set named in the
- * spec stored in the model file. The loss is the model's (its spec's loss line; else
- * cross-entropy for class labels, MSE for targets); classifiers also get accuracy, and
+ * The data is --data (with --labels for IDX and .npy files), or — only when asked with
+ * --use-stored-data — the test set named in the spec stored in the model file: a model file
+ * from elsewhere must not decide which files of this machine are opened. The loss is the model's
+ * (its spec's loss line; else cross-entropy for class labels, MSE for targets); classifiers also
+ * get accuracy, and
  * --top-k and --confusion add top-k accuracy and the confusion matrix. */
 #include "cli.h"
 
@@ -18,7 +20,11 @@ static const cli_opt opts[] = {
     {"batch", "N", "samples per forward pass (default 256)"},
     {"top-k", "K", "also report top-K accuracy"},
     {"confusion", NULL, "also print the confusion matrix"},
+    {"use-stored-data", NULL, "without --data: the test set the model's stored spec names"},
     {"threads", "N", "worker threads (default: NB_THREADS or the cores available)"},
+    {"max-memory", "SIZE",
+     "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
+     "default: NABLA_MAX_MEMORY or the machine's memory)"},
 };
 
 static int run(cli_args *a) {
@@ -33,15 +39,17 @@ static int run(cli_args *a) {
     if (rc != CLI_OK) return rc;
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
-    if (!path && d && d->test) {
+    bool stored = !path && d && d->test;
+    if (stored && cli_flag(a, "use-stored-data")) {
         path = d->test;
         labels = d->test_labels;
     }
     nb_dataset *ds = NULL;
     if (!path)
-        rc = cli_error(a, CLI_USAGE,
-                       "no data to evaluate on: give --data PATH (the model's "
-                       "spec names no test set)");
+        rc = cli_error(a, CLI_USAGE, "no data to evaluate on: give --data PATH (%s)",
+                       stored ? "the model's stored spec names a test set; --use-stored-data "
+                                "evaluates on it"
+                              : "the model's spec names no test set");
     const char *fmt = cli_get(a, "format"), *label = cli_get(a, "label");
     if (!fmt && d && d->format[0]) fmt = d->format;
     if (!label && d) label = d->label;
@@ -92,9 +100,21 @@ static int run(cli_args *a) {
         const int64_t *cm = nb_metrics_confusion(mt, &k);
         if (cm) {
             printf("\n");
-            const char *const *names =
-                info.classes && info.num_classes == k ? (const char *const *)info.classes : NULL;
-            if (nb_confusion_print(cm, k, names, stdout) != NB_OK) rc = cli_lib_error(a);
+            /* class names come from the model file: escaped before they reach a terminal */
+            char **names = NULL, *text = NULL;
+            if (info.classes && info.num_classes == k) {
+                names = cli_malloc(sizeof *names * (size_t)k);
+                text = cli_malloc((size_t)k * 64);
+                for (int i = 0; names && text && i < k; i++) {
+                    names[i] = text + (size_t)i * 64;
+                    cli_escape(names[i], 64, info.classes[i], 32);
+                }
+            }
+            if (nb_confusion_print(cm, k, names && text ? (const char *const *)names : NULL,
+                                   stdout) != NB_OK)
+                rc = cli_lib_error(a);
+            cli_free(names);
+            cli_free(text);
         }
     }
     nb_metrics_free(mt);

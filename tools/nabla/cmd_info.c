@@ -3,16 +3,25 @@
  * The architecture (a layer table with output shapes and parameter counts), the spec, the
  * normalisation, the training state and the other metadata; --tensors lists the tensors with
  * their dtypes and shapes. A safetensors file without nabla's metadata (weights written by
- * PyTorch, say) is described by its tensors, or as a model when --spec says what it is. */
+ * PyTorch, say) is described by its tensors, or as a model when --spec says what it is.
+ *
+ * Everything printed that comes from the file — names, metadata, the stored spec, class
+ * names — goes through cli_put_escaped: a model file cannot send escape sequences to the
+ * terminal. Long metadata values are cut to an excerpt with their length. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "cli.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 static const cli_opt opts[] = {
     {"spec", "SPEC", "the architecture, for a file of weights without nabla's metadata"},
     {"tensors", NULL, "list every tensor with its dtype and shape"},
+    {"max-memory", "SIZE",
+     "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
+     "default: NABLA_MAX_MEMORY or the machine's memory)"},
 };
 
 static void print_shape(int rank, const int64_t *shape) {
@@ -27,7 +36,9 @@ static void print_tensors(const nb_safetensors *st) {
         const char *dt;
         int64_t shape[NB_MAX_RANK];
         int r = nb_safetensors_shape(st, i, &dt, shape);
-        printf("  %-40s %-5s ", nb_safetensors_name(st, i), dt);
+        char name[160];
+        size_t w = cli_escape(name, sizeof name, nb_safetensors_name(st, i), 120);
+        printf("  %s%*s %-5s ", name, w < 40 ? (int)(40 - w) : 0, "", dt);
         print_shape(r, shape);
         printf("\n");
     }
@@ -46,7 +57,16 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
     printf("input:         ");
     print_shape(rank, shape);
     printf(" per sample\n\n");
-    nb_model_summary(m, stdout);
+    /* layer names come from the stored spec (name=): the summary is escaped too */
+    char *sum = NULL;
+    size_t sum_len = 0;
+    FILE *mf = open_memstream(&sum, &sum_len);
+    if (mf) {
+        nb_model_summary(m, mf);
+        fclose(mf);
+        if (sum) cli_put_escaped_lines(stdout, sum);
+        free(sum);
+    }
     const nb_norm *n = &info->norm;
     if (n->kind != NB_NORM_NONE) {
         printf("normalisation: %s, x' = (x - shift) / div", norm_name(n->kind));
@@ -60,10 +80,12 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
         printf("progress:      %lld epoch%s, %lld step%s%s\n", (long long)r->epoch,
                r->epoch == 1 ? "" : "s", (long long)r->step, r->step == 1 ? "" : "s",
                r->stopped ? ", stopped early" : "");
-        if (!isnan(r->best))
-            printf("best:          %s = %.6g at epoch %lld\n",
-                   info->monitor && info->monitor[0] ? info->monitor : "(unnamed)", r->best,
-                   (long long)r->best_epoch);
+        if (!isnan(r->best)) {
+            printf("best:          ");
+            cli_put_escaped(stdout,
+                            info->monitor && info->monitor[0] ? info->monitor : "(unnamed)");
+            printf(" = %.6g at epoch %lld\n", r->best, (long long)r->best_epoch);
+        }
     }
     if (info->optim) {
         const nb_optim *o = info->optim;
@@ -76,8 +98,10 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
     if (info->has_run) printf("generator:     saved (training resumes where it stopped)\n");
     if (info->num_classes) {
         printf("classes:       ");
-        for (int i = 0; i < info->num_classes; i++)
-            printf("%s%d=%s", i ? ", " : "", i, info->classes[i]);
+        for (int i = 0; i < info->num_classes; i++) {
+            printf("%s%d=", i ? ", " : "", i);
+            cli_put_escaped(stdout, info->classes[i]);
+        }
         printf("\n");
     }
 }
@@ -94,11 +118,16 @@ static int run(cli_args *a) {
     long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
     const char *ver = nb_safetensors_meta(st, "nabla.format_version");
     const char *lib = nb_safetensors_meta(st, "nabla.version");
-    printf("file:          %s (%lld bytes, %d tensors)\n", path, size, nb_safetensors_count(st));
-    if (ver)
-        printf("format:        nabla model file, version %s%s%s\n", ver,
-               lib ? ", written by nabla " : "", lib ? lib : "");
-    else
+    printf("file:          ");
+    cli_put_escaped(stdout, path);
+    printf(" (%lld bytes, %d tensors)\n", size, nb_safetensors_count(st));
+    if (ver) {
+        char v1[64], v2[64];
+        cli_escape(v1, sizeof v1, ver, 32);
+        cli_escape(v2, sizeof v2, lib ? lib : "", 32);
+        printf("format:        nabla model file, version %s%s%s\n", v1,
+               lib ? ", written by nabla " : "", v2);
+    } else
         printf("format:        safetensors without nabla's metadata (weights only)\n");
     int rc = CLI_OK;
     if (ver || spec) {
@@ -112,7 +141,14 @@ static int run(cli_args *a) {
                 printf("spec:\n");
                 for (const char *p = text; *p;) {
                     size_t n = strcspn(p, "\n");
-                    printf("  %.*s\n", (int)n, p);
+                    char *line = cli_malloc(n + 1);
+                    if (!line) break;
+                    memcpy(line, p, n);
+                    line[n] = 0;
+                    printf("  ");
+                    cli_put_escaped(stdout, line);
+                    printf("\n");
+                    cli_free(line);
                     p += n + (p[n] == '\n');
                 }
             }
@@ -129,7 +165,14 @@ static int run(cli_args *a) {
         printf("metadata:\n");
         for (int i = 0; i < nb_safetensors_meta_count(st); i++) {
             const char *k = nb_safetensors_meta_key(st, i);
-            if (!nabla_key(k)) printf("  %s = %s\n", k, nb_safetensors_meta_value(st, i));
+            if (nabla_key(k)) continue;
+            const char *v = nb_safetensors_meta_value(st, i);
+            char kb[160], vb[1024];
+            cli_escape(kb, sizeof kb, k, 100);
+            cli_escape(vb, sizeof vb, v, 200);
+            printf("  %s = %s", kb, vb);
+            if (strlen(v) > 200) printf(" (%zu bytes)", strlen(v));
+            printf("\n");
         }
     }
     if (rc == CLI_OK && (cli_flag(a, "tensors") || !(ver || spec))) print_tensors(st);

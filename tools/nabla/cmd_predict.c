@@ -23,6 +23,9 @@ static const cli_opt opts[] = {
     {"raw", NULL, "print the raw outputs (no class, no probabilities)"},
     {"out", "FILE", "write the predictions to FILE instead of standard output"},
     {"threads", "N", "worker threads (default: NB_THREADS or the cores available)"},
+    {"max-memory", "SIZE",
+     "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
+     "default: NABLA_MAX_MEMORY or the machine's memory)"},
 };
 
 typedef enum out_kind {
@@ -73,7 +76,7 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind,
         fprintf(f, "\n");
         return;
     }
-    double p[4096], *pp = k <= 4096 ? p : malloc(sizeof(double) * (size_t)k);
+    double p[4096], *pp = k <= 4096 ? p : cli_malloc(sizeof(double) * (size_t)k);
     if (!pp) return;
     if (kind == OUT_PROB1 || kind == OUT_LOGIT1) {
         double q = kind == OUT_PROB1 ? (double)y[0] : 1.0 / (1.0 + exp(-(double)y[0]));
@@ -94,12 +97,12 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind,
         if (pp[j] > pp[best]) best = j;
     }
     if (info->classes && best < info->num_classes)
-        fprintf(f, "%s", info->classes[best]);
+        cli_put_escaped(f, info->classes[best]); /* names from the file: no terminal codes */
     else
         fprintf(f, "%lld", (long long)best);
     for (int64_t j = 0; j < k; j++) fprintf(f, " %.6g", pp[j]);
     fprintf(f, "\n");
-    if (pp != p) free(pp);
+    if (pp != p) cli_free(pp);
 }
 
 /* Runs rows through the model in batches and prints one line per sample. */
@@ -109,8 +112,9 @@ static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, con
     int rank = nb_model_input_shape(m, in + 1);
     nb_ctx *ctx = nb_ctx_new(NULL);
     if (!ctx) return cli_lib_error(a);
-    float *x = malloc(sizeof(float) * (size_t)(batch * r->features));
-    int rc = x ? CLI_OK : cli_error(a, CLI_FAIL, "out of memory");
+    if (batch > r->n) batch = r->n; /* --batch 16777216 on 10 samples: room for 10 */
+    float *x = cli_malloc(sizeof(float) * (size_t)(batch * r->features));
+    int rc = x ? CLI_OK : cli_lib_error(a);
     for (int64_t i = 0; rc == CLI_OK && i < r->n; i += batch) {
         int64_t b = r->n - i < batch ? r->n - i : batch;
         memcpy(x, r->x + i * r->features, sizeof(float) * (size_t)(b * r->features));
@@ -131,7 +135,7 @@ static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, con
         for (int64_t s = 0; s < b; s++) print_row(f, yd + s * outputs, outputs, kind, info);
         nb_ctx_reset(ctx);
     }
-    free(x);
+    cli_free(x);
     nb_ctx_free(ctx);
     return rc;
 }
@@ -141,19 +145,25 @@ static int run(cli_args *a) {
     int rc = cli_int(a, "batch", 1, 1 << 24, &batch);
     if (rc == CLI_OK) rc = cli_threads(a);
     if (rc != CLI_OK) return rc;
+    /* --out: written atomically (a failed run leaves the old file), and opened first, so that
+     * a path that cannot be written fails before any work, with the system's reason */
+    const char *out_path = cli_get(a, "out");
+    nb_atomic_file *af = NULL;
+    if (out_path && nb_atomic_open(out_path, 0, &af) != NB_OK) return cli_lib_error(a);
+    FILE *f = af ? nb_atomic_stream(af) : stdout;
     nb_model *m;
     nb_model_file info;
     rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
-    if (rc != CLI_OK) return rc;
+    if (rc != CLI_OK) {
+        nb_atomic_abort(af);
+        return rc;
+    }
     nb_model_train(m, 0);
     int64_t out_shape[NB_MAX_RANK], outputs = 1;
     int orank = nb_model_output_shape(m, out_shape);
     for (int i = 0; i < orank; i++) outputs *= out_shape[i];
     out_kind kind =
         cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(m, info.spec, outputs);
-    const char *out_path = cli_get(a, "out");
-    FILE *f = out_path ? fopen(out_path, "w") : stdout;
-    if (!f) rc = cli_error(a, CLI_FAIL, "cannot write '%s'", out_path);
     int64_t features = cli_model_features(m);
     for (int i = 1; rc == CLI_OK && i < a->n_pos; i++) {
         cli_rows r;
@@ -179,8 +189,10 @@ static int run(cli_args *a) {
         }
         cli_rows_free(&r);
     }
-    if (f && f != stdout && fclose(f) != 0 && rc == CLI_OK)
-        rc = cli_error(a, CLI_FAIL, "cannot write '%s'", out_path);
+    if (af && rc == CLI_OK)
+        rc = nb_atomic_commit(af) == NB_OK ? CLI_OK : cli_lib_error(a);
+    else
+        nb_atomic_abort(af);
     nb_model_file_free(&info);
     nb_model_free(m);
     return rc;
@@ -195,7 +207,8 @@ const cli_cmd cli_cmd_predict = {
         "along the first axis), normalised as the model was trained, and prints one line per\n"
         "sample: for a classifier, the predicted class (its name when the model has class\n"
         "names) followed by the probability of every class; for a binary classifier, 0 or 1\n"
-        "and the probability of 1; otherwise the output values.",
+        "and the probability of 1; otherwise the output values. An INPUT of - reads standard\n"
+        "input (CSV unless --format says otherwise); --out FILE is replaced atomically.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 2,

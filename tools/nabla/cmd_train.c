@@ -47,6 +47,9 @@ static const cli_opt opts[] = {
     {"prefetch", NULL, "prepare the next batch on another thread"},
     {"quiet", NULL, "no progress output"},
     {"verbose", NULL, "more progress output (a header, every epoch's line kept)"},
+    {"max-memory", "SIZE",
+     "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
+     "default: NABLA_MAX_MEMORY or the machine's memory)"},
 };
 
 /* Everything the run holds, released in one place. */
@@ -277,6 +280,16 @@ static int run_train(cli_args *a) {
         rc = cli_error(a, CLI_FAIL, "%s describes no model: it needs an input line and layers",
                        a->pos[0]);
     if (rc == CLI_OK) rc = apply_overrides(a, r.spec);
+    if (rc == CLI_OK) {
+        r.out = cli_get(a, "out") ? copy_str(cli_get(a, "out")) : default_out(a->pos[0]);
+        if (!r.out) rc = cli_error(a, CLI_FAIL, "out of memory");
+    }
+    /* Every file the run will write is checked now, not after the last epoch. */
+    static const char *const outputs[] = {"out", "checkpoint", "best", "log", "plot", NULL};
+    const char *paths[] = {
+        r.out, cli_get(a, "checkpoint"), cli_get(a, "best"), cli_get(a, "log"), cli_get(a, "plot"),
+        NULL};
+    if (rc == CLI_OK) rc = cli_check_outputs(a, outputs, paths);
     if (rc == CLI_OK) rc = load_data(a, &r);
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);
@@ -318,8 +331,6 @@ static int run_train(cli_args *a) {
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
     r.quiet = cli_flag(a, "quiet");
-    r.out = cli_get(a, "out") ? copy_str(cli_get(a, "out")) : default_out(a->pos[0]);
-    if (!r.out) rc = cli_error(a, CLI_FAIL, "out of memory");
     if (rc == CLI_OK && nb_fit(r.model, r.optim, fit_train, &fo, NULL) != NB_OK)
         rc = cli_lib_error(a);
     nb_save_opts so = save_opts(&r);

@@ -52,6 +52,8 @@ int main(int argc, char **argv) {
         int rc = cli_parse(commands[i], argc - 2, argv + 2, &a);
         if (rc == CLI_HELP) return CLI_OK;
         if (rc != CLI_OK) return rc;
+        rc = cli_memory_setup(&a); /* before any other nabla call */
+        if (rc != CLI_OK) return rc;
         rc = commands[i]->run(&a);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "nabla %s: cannot write the output\n", c);
