@@ -24,7 +24,7 @@
 /* Runs n samples of x through the model in inference mode; y gets n * out floats. */
 static bool predict(nb_model *m, const float *x, int64_t n, int64_t in, float *y, int64_t out) {
     nb_ctx *ctx = nb_ctx_new(NULL);
-    nb_model_train(m, 0);
+    nb_model_set_training(m, 0);
     int64_t shape[NB_MAX_RANK + 1], features = 1;
     int rank = nb_model_input_shape(m, shape + 1);
     for (int i = 1; i <= rank; i++) features *= shape[i];

@@ -529,8 +529,12 @@ static void test_model_errors(void) {
 
 static void test_train_eval_flag(void) {
     nb_model *m = xor_model(1);
-    CHECK(nb_model_train(m, 0) == 1);
-    CHECK(nb_model_train(m, 1) == 0);
+    CHECK(nb_model_training(m) == 1); /* training mode by default */
+    CHECK_OK(nb_model_set_training(m, 0));
+    CHECK(nb_model_training(m) == 0);
+    CHECK_OK(nb_model_set_training(m, 1));
+    CHECK(nb_model_training(m) == 1);
+    CHECK(nb_model_set_training(NULL, 1) == NB_ERR_ARG);
     nb_model_free(m);
 }
 
@@ -549,7 +553,7 @@ static void *infer(void *arg) {
     w->ok = ctx != NULL;
     for (int rep = 0; w->ok && rep < 200; rep++) {
         nb_grad_enabled(ctx, rep % 2); /* with and without a tape */
-        nb_tensor *y = nb_model_forward(w->m, ctx, (nb_tensor *)w->x);
+        nb_tensor *y = nb_model_infer(w->m, ctx, (nb_tensor *)w->x); /* const: shared */
         if (!y || y->numel > 64) {
             w->ok = 0;
             break;

@@ -301,7 +301,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
 
     int stop = 0;
     for (int64_t epoch = start + 1; epoch <= o.epochs && !stop; epoch++) {
-        nb_model_train(model, 1);
+        nb_model_set_training(model, 1);
         if (o.schedule && o.schedule_per_epoch) {
             s = nb_optim_set_lr(opt, nb_schedule_lr(o.schedule, epoch - 1));
             if (s != NB_OK) break;
@@ -369,7 +369,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
             nb_metrics_result(r.val_mt, &rec.val);
             rec.has_val = 1;
         }
-        nb_model_train(model, 1);
+        nb_model_set_training(model, 1);
 
         /* the state after this epoch, then what it says about stopping */
         st->epoch = epoch;
@@ -419,7 +419,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train,
     }
 
 done:
-    nb_model_train(model, 1);
+    nb_model_set_training(model, 1);
     run_free(&r);
     return s;
 }

@@ -6,6 +6,8 @@
  * --top-k and --confusion add top-k accuracy and the confusion matrix. */
 #include "cli.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -31,6 +33,11 @@ static int run(cli_args *a) {
     nb_model_file info;
     rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) return rc;
+    if ((rc = cli_check_plain(a, m)) != CLI_OK) {
+        nb_model_file_free(&info);
+        nb_model_free(m);
+        return rc;
+    }
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
     if (!path && d && d->test) {
@@ -92,9 +99,11 @@ static int run(cli_args *a) {
         const int64_t *cm = nb_metrics_confusion(mt, &k);
         if (cm) {
             printf("\n");
-            const char *const *names =
-                info.classes && info.num_classes == k ? (const char *const *)info.classes : NULL;
+            const char **names = NULL; /* the model's class names, when it has k of them */
+            if (nb_model_class_count(m) == k && (names = malloc(sizeof *names * (size_t)k)))
+                for (int c = 0; c < k; c++) names[c] = nb_model_class_name(m, c);
             if (nb_confusion_print(cm, k, names, stdout) != NB_OK) rc = cli_lib_error(a);
+            free(names);
         }
     }
     nb_metrics_free(mt);
