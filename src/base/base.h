@@ -75,9 +75,14 @@ static inline bool nbi_add_i64(int64_t a, int64_t b, int64_t *out) {
 /* ---- string map ---------------------------------------------------------------------------
  * Strings to non-negative ints in expected constant time (base/strmap.c), for name lookups
  * that must stay linear overall. Keys are borrowed: they must outlive their entries. */
+typedef struct nbi_strmap_slot {
+    uint64_t hash;
+    const char *key; /* NULL: an empty slot */
+    int val;
+} nbi_strmap_slot;
+
 typedef struct nbi_strmap {
-    const char **keys; /* cap slots, NULL when empty */
-    int *vals;
+    nbi_strmap_slot *slots; /* cap of them */
     size_t n, cap;
 } nbi_strmap;
 

@@ -77,6 +77,7 @@ void nb_safetensors_free(nb_safetensors *st) {
     nbi_free(st->owned);
     nbi_free(st->name);
     nbi_strmap_free(&st->index);
+    nbi_free(st->win);
     if (st->fd >= 0) close(st->fd);
     nbi_free(st);
 }
@@ -177,12 +178,16 @@ float nbi_st_get_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t i
     return to_f32(t->dtype, st->data + t->begin + (size_t)i * dtypes[t->dtype].size);
 }
 
-/* n bytes at offset off of the data section: from memory, or read from the file. */
-static nb_status read_bytes(const nb_safetensors *st, uint64_t off, void *dst, size_t n) {
-    if (st->data) {
-        memcpy(dst, st->data + off, n);
-        return NB_OK;
-    }
+#define WINDOW 65536
+
+struct nbi_st_window {
+    uint64_t at; /* offset in the data section of buf[0] */
+    size_t len;  /* bytes held */
+    unsigned char buf[WINDOW];
+};
+
+/* n bytes at offset off of the file's data section, straight into dst. */
+static nb_status pread_data(const nb_safetensors *st, uint64_t off, void *dst, size_t n) {
     unsigned char *d = dst;
     while (n) {
         ssize_t r = pread(st->fd, d, n, (off_t)(st->data_off + off));
@@ -195,6 +200,29 @@ static nb_status read_bytes(const nb_safetensors *st, uint64_t off, void *dst, s
         off += (uint64_t)r;
         n -= (size_t)r;
     }
+    return NB_OK;
+}
+
+/* n bytes at offset off of the data section: from memory, or from the file through a window
+ * (many small tensors in a row), or straight from the file (a large one). */
+static nb_status read_bytes(const nb_safetensors *st, uint64_t off, void *dst, size_t n) {
+    if (st->data) {
+        memcpy(dst, st->data + off, n);
+        return NB_OK;
+    }
+    struct nbi_st_window *w = st->win;
+    if (!w || n > WINDOW / 4) return pread_data(st, off, dst, n);
+    if (off < w->at || off + n > w->at + w->len) {
+        uint64_t left = st->data_len - off;
+        w->at = off;
+        w->len = left < WINDOW ? (size_t)left : WINDOW;
+        nb_status s = pread_data(st, off, w->buf, w->len);
+        if (s != NB_OK) {
+            w->len = 0;
+            return s;
+        }
+    }
+    memcpy(dst, w->buf + (off - w->at), n);
     return NB_OK;
 }
 
@@ -698,9 +726,11 @@ nb_status nbi_st_open(const char *path, nb_safetensors **out) {
         close(fd);
         return s;
     }
-    (*out)->owned = head; /* metadata and names were copied, but keep it simple: one owner */
+    (*out)->owned = head;
     (*out)->fd = fd;
     (*out)->data_off = 8 + hlen;
+    if (((*out)->win = nbi_malloc(sizeof *(*out)->win)))
+        (*out)->win->len = 0; /* else: unbuffered */
     return NB_OK;
 }
 

@@ -44,9 +44,11 @@ struct nb_safetensors {
     unsigned char *owned;      /* the file's bytes (or its header) when nabla read it */
     const unsigned char *data; /* the data section in memory; NULL: in the file (fd) */
     size_t data_len;
-    int fd;            /* an open file (nbi_st_open), -1 otherwise */
-    uint64_t data_off; /* where the data section starts in it */
-    nbi_strmap index;  /* tensor name → index */
+    int fd;                    /* an open file (nbi_st_open), -1 otherwise */
+    uint64_t data_off;         /* where the data section starts in it */
+    struct nbi_st_window *win; /* the last bytes read from it: tensors read in file order
+                                  cost one read per window, not one per tensor */
+    nbi_strmap index;          /* tensor name → index */
     nbi_st_tensor *t;
     int n, cap;
     char **mkey, **mval; /* metadata, in header order */

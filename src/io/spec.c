@@ -652,8 +652,35 @@ static nb_status check_size(const nb_spec *s, int64_t limit) {
     return NB_OK;
 }
 
+static nb_status parse(const char *text, size_t len, const char *name, const char *base_dir,
+                       int64_t limit, nb_spec **out, nb_model **dry);
+
 nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
                          int64_t limit, nb_spec **out) {
+    return parse(text, len, name, base_dir, limit, out, NULL);
+}
+
+nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
+                               nb_spec **spec, nb_model **model) {
+    *model = NULL;
+    nb_model *m = NULL;
+    nb_status s = parse(text, len, name, NULL, limit, spec, &m);
+    if (s == NB_OK && !m)
+        s = nbi_error(NB_ERR_FORMAT, "%s: the spec has no 'input' line, so it describes no model",
+                      name);
+    if (s == NB_OK) s = nbi_model_materialize(m);
+    if (s != NB_OK) {
+        nb_model_free(m);
+        nb_spec_free(*spec);
+        *spec = NULL;
+        return s;
+    }
+    *model = m;
+    return NB_OK;
+}
+
+static nb_status parse(const char *text, size_t len, const char *name, const char *base_dir,
+                       int64_t limit, nb_spec **out, nb_model **dry) {
     if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_parse: out is NULL");
     *out = NULL;
     if (!text && len) return nbi_error(NB_ERR_ARG, "nb_spec_parse: text is NULL");
@@ -704,12 +731,15 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
                               : c->kind == NB_OPTIM_ADAGRAD ? c->u.adagrad.lr
                                                             : c->u.adam.lr;
     }
-    if (st == NB_OK && s->has_input) st = nbi_arch_check(s->arch, s->seed);
+    nb_model *m = NULL;
+    if (st == NB_OK && s->has_input) st = nbi_arch_check(s->arch, s->seed, dry ? &m : NULL);
     if (st == NB_OK && s->has_input) st = check_size(s, limit);
     if (st != NB_OK) {
+        nb_model_free(m);
         nb_spec_free(s);
         return st;
     }
+    if (dry) *dry = m;
     *out = s;
     return NB_OK;
 }
@@ -756,12 +786,10 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
                          nbi_arch_name(s->arch));
     nb_status st = check_size(s, limit);
     if (st != NB_OK) return st;
-    nb_model *m = nb_model_new_graph(s->seed);
-    if (!m) return NB_ERR_NOMEM;
-    int64_t np, ns;
-    nbi_arch_size(s->arch, &np, &ns);
-    st = nbi_model_reserve(m, np, ns); /* one allocation each, at the final size */
-    if (st == NB_OK) st = nbi_arch_build(s->arch, m);
+    /* shapes first, then the stores allocated once, at their exact size */
+    nb_model *m = NULL;
+    st = nbi_arch_dry(s->arch, s->seed, &m);
+    if (st == NB_OK) st = nbi_model_materialize(m);
     if (st != NB_OK) {
         nb_model_free(m);
         return st;

@@ -36,7 +36,8 @@ typedef struct nbi_line {
     int n_pos;
     nbi_opt opt[NBI_LINE_MAX_TOKENS];
     int n_opt;
-    char *scratch;
+    char *scratch; /* small, or nbi_malloc'd for a long line */
+    char small[256];
     const char *known[NBI_LINE_MAX_KEYS]; /* the option keys asked for, for messages */
     int n_known;
     bool reported;  /* a positioned error was set */
@@ -102,6 +103,10 @@ bool nbi_tok_to_double(nbi_line *l, const char *s, double *out);
 nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
                          int64_t limit, nb_spec **out);
 nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out);
+/* Both at once, building the model once (a model file's load): the parse's checked model is
+ * made real rather than built again. */
+nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
+                               nb_spec **spec, nb_model **model);
 
 /* ---- architecture lines (spec_arch.c) ------------------------------------------------------ */
 
@@ -121,8 +126,11 @@ bool nbi_arch_is_line(const char *kind);
 nb_status nbi_arch_add(nb_spec_arch *a, nbi_line *l, const char *text, size_t len);
 /* Builds the lines onto m, in order. */
 nb_status nbi_arch_build(const nb_spec_arch *a, nb_model *m);
-/* Builds them once on a model that only counts: every shape checked, the size recorded. */
-nb_status nbi_arch_check(nb_spec_arch *a, uint64_t seed);
+/* Builds them on a model that only counts (every shape checked), into *out. */
+nb_status nbi_arch_dry(const nb_spec_arch *a, uint64_t seed, nb_model **out);
+/* The same, recording the model's size in the arch; the dry model goes to *keep (or is freed
+ * when keep is NULL). */
+nb_status nbi_arch_check(nb_spec_arch *a, uint64_t seed, nb_model **keep);
 
 /* An input line's contents. */
 typedef struct nbi_arch_in {

@@ -18,14 +18,14 @@
 #include <string.h>
 
 typedef struct arch_line {
-    char *text;
-    size_t len;
+    size_t at, len; /* in the text buffer */
     int line;
 } arch_line;
 
 struct nb_spec_arch {
-    char *name;  /* the text's name, for messages */
-    int version; /* of the format: 1 or 2 */
+    char *name;    /* the text's name, for messages */
+    int version;   /* of the format: 1 or 2 */
+    nbi_text text; /* every line's text, one after the other */
     arch_line *lines;
     int n, cap;
     int n_layers; /* layer and reuse lines */
@@ -40,6 +40,7 @@ struct nb_spec_arch {
 nb_spec_arch *nbi_arch_new(const char *name, int version) {
     nb_spec_arch *a = nbi_calloc(1, sizeof *a);
     if (!a) return NULL;
+    nbi_text_init(&a->text);
     size_t n = strlen(name);
     a->name = nbi_malloc(n + 1);
     if (!a->name) {
@@ -53,7 +54,7 @@ nb_spec_arch *nbi_arch_new(const char *name, int version) {
 
 void nbi_arch_free(nb_spec_arch *a) {
     if (!a) return;
-    for (int i = 0; i < a->n; i++) nbi_free(a->lines[i].text);
+    nbi_text_free(&a->text);
     nbi_free(a->lines);
     nbi_free(a->name);
     nbi_free(a);
@@ -178,11 +179,10 @@ nb_status nbi_arch_add(nb_spec_arch *a, nbi_line *l, const char *text, size_t le
         a->lines = ls;
         a->cap = cap;
     }
-    char *t = nbi_malloc(len + 1);
-    if (!t) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", a->name);
-    memcpy(t, text, len);
-    t[len] = 0;
-    a->lines[a->n++] = (arch_line){t, len, l->line};
+    size_t at = a->text.len;
+    nbi_text_put(&a->text, text, len);
+    if (a->text.oom) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", a->name);
+    a->lines[a->n++] = (arch_line){at, len, l->line};
     if (input) a->n_inputs++;
     if (output) a->has_output = true;
     if (!input && !output) a->n_layers++;
@@ -306,21 +306,35 @@ nb_status nbi_arch_build(const nb_spec_arch *a, nb_model *m) {
     for (int i = 0; i < a->n && s == NB_OK; i++) {
         const arch_line *al = &a->lines[i];
         nbi_line l;
-        s = nbi_line_split(&l, a->name, al->line, al->text, al->len);
+        s = nbi_line_split(&l, a->name, al->line, nbi_text_str(&a->text) + al->at, al->len);
         if (s == NB_OK) s = build_line(a, &l, m, &prev);
         nbi_line_free(&l);
     }
     return s;
 }
 
-nb_status nbi_arch_check(nb_spec_arch *a, uint64_t seed) {
+nb_status nbi_arch_dry(const nb_spec_arch *a, uint64_t seed, nb_model **out) {
+    *out = NULL;
     nb_model *m = nbi_model_new_dry(seed);
     if (!m) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", a->name);
     nb_status s = nbi_arch_build(a, m);
-    if (s == NB_OK) {
-        a->n_params = nb_model_param_count(m);
-        a->n_state = nb_model_state_count(m);
+    if (s != NB_OK) {
+        nb_model_free(m);
+        return s;
     }
-    nb_model_free(m);
-    return s;
+    *out = m;
+    return NB_OK;
+}
+
+nb_status nbi_arch_check(nb_spec_arch *a, uint64_t seed, nb_model **keep) {
+    nb_model *m;
+    nb_status s = nbi_arch_dry(a, seed, &m);
+    if (s != NB_OK) return s;
+    a->n_params = nb_model_param_count(m);
+    a->n_state = nb_model_state_count(m);
+    if (keep)
+        *keep = m;
+    else
+        nb_model_free(m);
+    return NB_OK;
 }

@@ -23,7 +23,7 @@ nb_status nbi_line_error(nbi_line *l, int col, const char *fmt, ...) {
 }
 
 void nbi_line_free(nbi_line *l) {
-    nbi_free(l->scratch);
+    if (l->scratch != l->small) nbi_free(l->scratch);
     l->scratch = NULL;
     nbi_num_locale_free(l->c_locale);
     l->c_locale = NULL;
@@ -80,7 +80,7 @@ nb_status nbi_line_split(nbi_line *l, const char *file, int line, const char *te
     l->line = line;
     l->end_col = (int)n + 1;
     /* Unescaped tokens are never longer than the text, plus one NUL each. */
-    l->scratch = nbi_malloc(2 * n + 2);
+    l->scratch = 2 * n + 2 <= sizeof l->small ? l->small : nbi_malloc(2 * n + 2);
     if (!l->scratch)
         return nbi_error(NB_ERR_NOMEM, "%s:%d: out of memory reading the line", file, line);
     char *o = l->scratch;

@@ -106,8 +106,8 @@ static nb_status run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
         if (!need[c]) continue;
         const nbi_call *call = &m->calls[c];
         for (int i = 0; i < call->n_in; i++)
-            if (call->in[i] >= 0 && m->nodes[call->in[i]].call >= 0)
-                need[m->nodes[call->in[i]].call] = 1;
+            if (nbi_call_in(call)[i] >= 0 && m->nodes[nbi_call_in(call)[i]].call >= 0)
+                need[m->nodes[nbi_call_in(call)[i]].call] = 1;
     }
 
     nbi_fwd f = {ctx, training, rng};
@@ -119,15 +119,15 @@ static nb_status run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
         const nbi_layer *l = m->layers[call->layer];
         bool ok = true;
         for (int i = 0; i < call->n_in; i++) {
-            x[i] = call->in[i] >= 0 ? val[call->in[i]] : NULL;
-            ok = ok && (call->in[i] < 0 || x[i]);
+            x[i] = nbi_call_in(call)[i] >= 0 ? val[nbi_call_in(call)[i]] : NULL;
+            ok = ok && (nbi_call_in(call)[i] < 0 || x[i]);
         }
         if (!ok) break; /* an earlier call failed: the context holds its error */
         ctx->scope = l->name;
         const nbi_call *next = c + 1 < m->n_calls ? &m->calls[c + 1] : NULL;
         nb_tensor *y;
         if (l->vt->forward_pair && next && need[c + 1] && call->n_out == 1 && next->n_in == 1 &&
-            next->in[0] == call->first_out && m->nodes[call->first_out].uses == 1 &&
+            nbi_call_in(next)[0] == call->first_out && m->nodes[call->first_out].uses == 1 &&
             !is_output(outs, n_outs, call->first_out) &&
             l->vt->forward_pair(l, m->layers[next->layer], &f, x[0], &y)) {
             val[next->first_out] = y; /* this call and the next, as one fused op */

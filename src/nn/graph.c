@@ -262,8 +262,8 @@ static int add_call(nb_model *m, nbi_layer *l, bool is_new, const int *in, int n
         else
             snprintf(names[k], len, "%s:%d", base, k);
     }
-    int *in_arr = nbi_malloc_for(fn, sizeof *in_arr * (size_t)(n_in ? n_in : 1));
-    if (!in_arr) {
+    int *in_arr = NULL;
+    if (n_in > NBI_CALL_SMALL && !(in_arr = nbi_malloc_for(fn, sizeof *in_arr * (size_t)n_in))) {
         for (int k = 0; k < n_out; k++) nbi_free(names[k]);
         return -(int)NB_ERR_NOMEM;
     }
@@ -307,9 +307,10 @@ static int add_call(nb_model *m, nbi_layer *l, bool is_new, const int *in, int n
     memset(c, 0, sizeof *c);
     c->layer = l->index;
     c->n_in = n_in;
-    c->in = in_arr;
+    c->big = in_arr;
+    int *cin = in_arr ? in_arr : c->small;
     for (int i = 0; i < n_in; i++) {
-        c->in[i] = idx[i];
+        cin[i] = idx[i];
         if (idx[i] >= 0) m->nodes[idx[i]].uses++;
     }
     c->first_out = m->n_nodes;

@@ -103,7 +103,7 @@ nb_model *nb_model_new(int rank, const int64_t *input_shape, uint64_t seed) {
 void nb_model_free(nb_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_layers; i++) nbi_free(m->layers[i]);
-    for (int i = 0; i < m->n_calls; i++) nbi_free(m->calls[i].in);
+    for (int i = 0; i < m->n_calls; i++) nbi_free(m->calls[i].big);
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].owns_name) nbi_free((char *)m->nodes[i].name);
     for (int i = 0; i < m->n_classes; i++) nbi_free(m->classes[i]);
@@ -121,9 +121,20 @@ void nb_model_free(nb_model *m) {
     nbi_free(m);
 }
 
-nb_status nbi_model_reserve(nb_model *m, int64_t params, int64_t state) {
-    nb_status s = nbi_params_reserve(m->params, params, "the model's parameters");
-    return s == NB_OK ? nbi_params_reserve(m->state, state, "the model's state") : s;
+/* Building declares every parameter before drawing any (build, then init, layer by layer),
+ * and draws come only from init, in layer order: initialising the layers of a dry model in
+ * order now draws exactly what building the model for real would have drawn. */
+nb_status nbi_model_materialize(nb_model *m) {
+    NBI_ASSERT(m && m->dry);
+    nb_status s = nbi_params_materialize(m->params, NBI_GRAD_LAZY, "the model's parameters");
+    if (s == NB_OK) s = nbi_params_materialize(m->state, NBI_GRAD_NONE, "the model's state");
+    if (s != NB_OK) return s;
+    m->dry = false;
+    for (int i = 0; i < m->n_layers && s == NB_OK; i++) {
+        nbi_layer *l = m->layers[i];
+        if (l->vt->init) s = l->vt->init(l, &m->rng);
+    }
+    return s;
 }
 
 /* ---- training mode ---------------------------------------------------------------------- */

@@ -25,12 +25,21 @@ typedef struct nbi_gnode {
 
 #define NBI_MAX_IN 256 /* inputs of one call (a concat of many nodes) */
 
+#define NBI_CALL_SMALL 3
+
 typedef struct nbi_call {
     int layer;
     int n_in;
-    int *in; /* node indices (-1: an optional input not given); nbi_malloc'd */
+    int small[NBI_CALL_SMALL]; /* the inputs of a call with few: node indices (-1: an
+                                  optional input not given) */
+    int *big;                  /* nbi_malloc'd, for more */
     int first_out, n_out;
 } nbi_call;
+
+/* A call's inputs (the array moves with the call list, so it is found, not kept). */
+static inline const int *nbi_call_in(const nbi_call *c) {
+    return c->big ? c->big : c->small;
+}
 
 /* Per layer kind: how many layers of it the model has, and the k of its last default name
  * (default names are "<stem>_<k>" for the k-th of the kind, skipping names taken; see

@@ -11,9 +11,10 @@
 /* A model that checks shapes and counts parameters without allocating or drawing them (a
  * spec's check before anything big is allocated). It cannot run. */
 nb_model *nbi_model_new_dry(uint64_t seed);
-/* Room for this many scalars of parameters and of state, allocated once, so that building a
- * model of a known size never regrows its buffers. */
-nb_status nbi_model_reserve(nb_model *m, int64_t params, int64_t state);
+/* Turns a dry model into one that runs: its stores allocated once, at their exact size, and
+ * every layer initialised, in order, with the very values the same calls would have drawn on
+ * a model built for real. On failure the model is unusable (free it). */
+nb_status nbi_model_materialize(nb_model *m);
 /* nb_model_spec into a growing text (out of memory is the text's status). */
 void nbi_model_spec_text(const nb_model *m, nbi_text *out);
 

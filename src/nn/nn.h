@@ -47,14 +47,15 @@
 /* ---- the parameter store ------------------------------------------------------------------ */
 
 /* One parameter: its tensor, the view of its gradient, where both start in the flat buffers,
- * the layer that declared it, and its name. One allocation each, so the tensors' addresses
- * never move. */
+ * the layer that declared it, and its name. Taken from the store's arena, where it never
+ * moves, so the tensors' addresses stay valid. */
 typedef struct nbi_param {
     nb_tensor value;
     nb_tensor grad;
     int64_t offset;
-    int owner;   /* the model's layer index; -1 for nb_params_add */
-    char name[]; /* NUL-terminated */
+    int owner;           /* the model's layer index; -1 for nb_params_add */
+    nbi_arena_mark mark; /* the arena before it: a rollback releases back to it */
+    char name[];         /* NUL-terminated */
 } nbi_param;
 
 /* When a store makes its gradient buffer. */
@@ -71,8 +72,8 @@ struct nb_params {
     int64_t numel, cap;
     nbi_param **items; /* in order of addition */
     int n, cap_items;
+    nbi_arena mem;    /* the nbi_param records: one allocation per many parameters */
     nbi_strmap index; /* name → position */
-    int64_t limit;    /* > 0: adding past this many scalars fails */
     int grad_mode;    /* NBI_GRAD_* */
 };
 
@@ -84,8 +85,8 @@ nb_status nbi_params_add_owned(nb_params *ps, const char *name, int rank, const 
                                int owner, nb_tensor **out);
 /* Removes the parameters added after the first n (rolls back a failed layer). */
 void nbi_params_truncate(nb_params *ps, int n);
-/* Gives the buffers room for `total` scalars at once (no later growth up to it). */
-nb_status nbi_params_reserve(nb_params *ps, int64_t total, const char *what);
+/* Gives a dry store its buffers, at exactly its size, zero-valued (grad_mode: what it becomes). */
+nb_status nbi_params_materialize(nb_params *ps, int grad_mode, const char *what);
 /* Makes the gradient buffer if the store has none yet (NBI_GRAD_LAZY); no-op otherwise. */
 nb_status nbi_params_need_grad(nb_params *ps);
 /* Parameter i of the store with its bookkeeping (NULL out of range). */

@@ -5,9 +5,10 @@
  * gradient buffer directly.
  *
  * Growth. The buffers grow geometrically as parameters are added one by one (growing moves
- * them, so every view is re-pointed), unless nbi_params_reserve gave them their final size
- * first, as a model built from a spec or a file does: then they are allocated once. An add
- * that fails changes nothing.
+ * them, so every view is re-pointed). A model built from a spec or a file is first built
+ * "dry" — names and shapes only, no buffers (NBI_GRAD_DRY) — and then its buffers are
+ * allocated once, at their exact size (nbi_params_materialize). An add that fails changes
+ * nothing.
  *
  * Gradients on demand. A model's store (nbi_params_new_for_model) makes its gradient buffer
  * only when something needs it (nbi_params_need_grad: a forward that records a tape, an
@@ -29,6 +30,7 @@ static nb_params *store_new(int grad_mode) {
     if (!ps) return NULL;
     memset(ps, 0, sizeof *ps);
     nbi_strmap_init(&ps->index);
+    nbi_arena_init(&ps->mem, 16384);
     ps->grad_mode = grad_mode;
     return ps;
 }
@@ -42,7 +44,7 @@ nb_params *nbi_params_new_mode(int grad_mode) {
 
 void nb_params_free(nb_params *ps) {
     if (!ps) return;
-    for (int i = 0; i < ps->n; i++) nbi_free(ps->items[i]);
+    nbi_arena_free(&ps->mem);
     nbi_free(ps->items);
     nbi_free(ps->data);
     nbi_free(ps->grad);
@@ -94,9 +96,12 @@ static nb_status regrow(nb_params *ps, int64_t cap, const char *what) {
         nbi_free(data);
         return NB_ERR_NOMEM;
     }
-    if (ps->numel) {
+    if (ps->numel && ps->data) {
         memcpy(data, ps->data, (size_t)ps->numel * sizeof(float));
         if (grad && ps->grad) memcpy(grad, ps->grad, (size_t)ps->numel * sizeof(float));
+    } else if (ps->numel) { /* a dry store made real: every parameter starts at 0 */
+        memset(data, 0, (size_t)ps->numel * sizeof(float));
+        if (grad) memset(grad, 0, (size_t)ps->numel * sizeof(float));
     }
     nbi_free(ps->data);
     nbi_free(ps->grad);
@@ -107,12 +112,13 @@ static nb_status regrow(nb_params *ps, int64_t cap, const char *what) {
     return NB_OK;
 }
 
-nb_status nbi_params_reserve(nb_params *ps, int64_t total, const char *what) {
-    if (total <= ps->cap) return NB_OK;
-    if (ps->limit > 0 && total > ps->limit)
-        return nbi_error(NB_ERR_ARG, "%s: %lld parameters pass the limit of %lld", what,
-                         (long long)total, (long long)ps->limit);
-    return regrow(ps, total, what);
+nb_status nbi_params_materialize(nb_params *ps, int grad_mode, const char *what) {
+    NBI_ASSERT(ps->grad_mode == NBI_GRAD_DRY && grad_mode != NBI_GRAD_DRY);
+    ps->grad_mode = grad_mode;
+    ps->cap = 0;
+    nb_status s = regrow(ps, ps->numel, what); /* exactly: the size is known */
+    if (s != NB_OK) ps->grad_mode = NBI_GRAD_DRY;
+    return s;
 }
 
 nb_status nbi_params_need_grad(nb_params *ps) {
@@ -144,17 +150,14 @@ nb_status nbi_params_add_owned(nb_params *ps, const char *name, int rank, const 
                          name);
     if (ps->n == INT32_MAX - 1 || numel > INT64_MAX / 8 - ps->numel)
         return nbi_error(NB_ERR_ARG, "nb_params_add '%s': the store is full", name);
-    if (ps->limit > 0 && numel > ps->limit - ps->numel)
-        return nbi_error(NB_ERR_ARG,
-                         "nb_params_add '%s': %lld more scalars would pass the "
-                         "store's limit of %lld",
-                         name, (long long)numel, (long long)ps->limit);
 
     /* Take everything that can fail first; commit only when all of it is in hand. */
     size_t len = strlen(name);
-    nbi_param *p = nbi_malloc_for(what, sizeof *p + len + 1);
-    if (!p) return NB_ERR_NOMEM;
+    nbi_arena_mark mark = nbi_arena_mark_get(&ps->mem);
+    nbi_param *p = nbi_arena_alloc(&ps->mem, sizeof *p + len + 1, 16);
+    if (!p) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
     memset(p, 0, sizeof *p);
+    p->mark = mark;
     memcpy(p->name, name, len + 1);
     if (ps->n == ps->cap_items) {
         int cap_items = ps->cap_items ? 2 * ps->cap_items : 8;
@@ -176,7 +179,7 @@ nb_status nbi_params_add_owned(nb_params *ps, const char *name, int rank, const 
         if (cap < need) cap = need;
         if ((s = regrow(ps, cap, what)) != NB_OK) {
             nbi_strmap_remove(&ps->index, p->name);
-            nbi_free(p);
+            nbi_arena_release(&ps->mem, mark);
             return s;
         }
     }
@@ -201,7 +204,7 @@ nb_status nbi_params_add_owned(nb_params *ps, const char *name, int rank, const 
     return NB_OK;
 
 fail:
-    nbi_free(p);
+    nbi_arena_release(&ps->mem, mark);
     return NB_ERR_NOMEM;
 }
 
@@ -221,7 +224,7 @@ void nbi_params_truncate(nb_params *ps, int n) {
         nbi_param *p = ps->items[--ps->n];
         ps->numel = p->offset;
         nbi_strmap_remove(&ps->index, p->name);
-        nbi_free(p);
+        nbi_arena_release(&ps->mem, p->mark);
     }
 }
 

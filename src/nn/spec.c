@@ -93,13 +93,13 @@ static void name_opt(nbi_text *t, const char *name, const char *def) {
 
 /* " in=a,b" unless the call takes just the node before it; "-" for an input left out. */
 static void in_opt(const nb_model *m, nbi_text *t, const nbi_call *c, int prev) {
-    if (c->n_in == 1 && c->in[0] == prev) return;
+    if (c->n_in == 1 && nbi_call_in(c)[0] == prev) return;
     nbi_text_puts(t, " in=");
     nbi_text tmp;
     nbi_text_init(&tmp);
     for (int i = 0; i < c->n_in; i++) {
         if (i) nbi_text_puts(&tmp, ",");
-        nbi_text_puts(&tmp, c->in[i] >= 0 ? m->nodes[c->in[i]].name : "-");
+        nbi_text_puts(&tmp, nbi_call_in(c)[i] >= 0 ? m->nodes[nbi_call_in(c)[i]].name : "-");
     }
     nbi_text_value(t, nbi_text_str(&tmp));
     if (tmp.oom) t->oom = true;

@@ -19,7 +19,7 @@ static void inputs_text(const nb_model *m, const nbi_call *c, char *buf, size_t 
     buf[0] = 0;
     for (int i = 0; i < c->n_in && w < n; i++) {
         int r = snprintf(buf + w, n - w, "%s%s", i ? ", " : "",
-                         c->in[i] >= 0 ? m->nodes[c->in[i]].name : "-");
+                         nbi_call_in(c)[i] >= 0 ? m->nodes[nbi_call_in(c)[i]].name : "-");
         if (r < 0) break;
         w += (size_t)r;
     }
