@@ -17,6 +17,7 @@
 #include "nbtest.h"
 #include "fixture.h"
 
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -478,6 +479,115 @@ static void test_graph_file(void) {
     nb_model_free(m);
 }
 
+/* ---- allocations ------------------------------------------------------------------------------
+ */
+
+static long n_alloc, n_live, fail_at = -1;
+
+static void *count_alloc(size_t size, size_t align, void *user) {
+    (void)user;
+    if (++n_alloc == fail_at) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1))
+        return NULL;
+    n_live++;
+    return p;
+}
+
+static void count_free(void *p, void *user) {
+    (void)user;
+    if (p) n_live--;
+    free(p);
+}
+
+static void counting(long fail) {
+    n_alloc = n_live = 0;
+    fail_at = fail;
+    nb_set_allocator(&(nb_allocator){count_alloc, count_free, NULL});
+}
+
+/* One training step of graph b (two outputs, a reused layer, a split). */
+static nb_status graph_step(nb_model *m, nb_optim *o, nb_ctx *ctx) {
+    static const float x[12] = {0.5f, -1, 2, 0.25f, -0.5f, 1, 1, 0, -2, 0.75f, 0.5f, -1};
+    nb_tensor *in = nb_tensor_from(ctx, NB_F32, (void *)x, NB_DIMS(2, 6)), *out[2];
+    nb_status s = nb_model_forward_multi(m, ctx, &in, 1, out, 2, NULL);
+    nb_optim_zero_grad(o);
+    if (s == NB_OK)
+        s = nb_backward(ctx, nb_add(ctx, nb_sum(ctx, out[0], NB_ALL_AXES, 0),
+                                    nb_mean(ctx, nb_mul(ctx, out[1], out[1]), NB_ALL_AXES, 0)));
+    if (s == NB_OK) s = nb_optim_step(o);
+    nb_ctx_reset(ctx);
+    return s;
+}
+
+/* A graph's training step allocates nothing once warm, like a sequential model's. */
+static void test_graph_steady_state(void) {
+    counting(-1);
+    nb_model *m = graph_b(3);
+    nb_optim *o = m ? nb_adam_new(nb_model_params(m), NULL) : NULL;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    long at3 = 0;
+    for (int step = 1; step <= 8 && o && ctx; step++) {
+        if (step == 3) at3 = n_alloc;
+        CHECK_OK(graph_step(m, o, ctx));
+    }
+    CHECK_MSG(n_alloc == at3, "%ld allocations in steps 3..8", n_alloc - at3);
+    nb_ctx_free(ctx);
+    nb_optim_free(o);
+    nb_model_free(m);
+    CHECK_MSG(n_live == 0, "%ld allocations not freed", n_live);
+    nb_set_allocator(NULL);
+}
+
+/* Building a graph (reuse, split, outputs), a spec of it, and a training step with the Nth
+ * allocation failing, for every N: an error every time, a model left as it was, nothing
+ * leaked. */
+static void test_graph_fault_injection(void) {
+    long n;
+    for (n = 1; n < 20000; n++) {
+        counting(n);
+        nb_model *m = nb_model_new_graph(5);
+        nb_status s = m ? NB_OK : NB_ERR_NOMEM;
+        int t = 0;
+        if (s == NB_OK) { /* one check at the end: a failure passes through the calls after it */
+            int x = nb_model_input(m, "x", NB_F32, NB_DIMS(6));
+            int h = nb_model_dense_on(m, x, 6,
+                                      &(nb_dense_opts){.activation = NB_ACT_TANH, .name = "d"});
+            h = nb_model_reuse(m, "d", NB_NODES(h), NULL);
+            h = nb_model_add(m, NB_NODES(x, h), NULL);
+            t = nb_model_split(m, h, (const int64_t[]){2, 4}, 2, -1, NULL);
+            if (t < 0) s = (nb_status)-t;
+        }
+        if (s == NB_OK) s = nb_model_set_outputs(m, NB_NODES(t, t + 1));
+        if (s == NB_OK && nb_model_spec(m, NULL, 0) == 0) s = NB_ERR_NOMEM;
+        nb_optim *o = NULL;
+        nb_ctx *ctx = NULL;
+        if (s == NB_OK && !(o = nb_adam_new(nb_model_params(m), NULL))) s = NB_ERR_NOMEM;
+        if (s == NB_OK && !(ctx = nb_ctx_new(&(nb_ctx_opts){.arena_chunk = 512}))) s = NB_ERR_NOMEM;
+        if (s == NB_OK) {
+            static const float xv[6] = {1, 2, 3, 4, 5, 6};
+            nb_tensor *in = nb_tensor_from(ctx, NB_F32, (void *)xv, NB_DIMS(1, 6)), *out[2];
+            s = nb_model_forward_multi(m, ctx, &in, 1, out, 2, NULL);
+            if (s == NB_OK) s = nb_backward(ctx, nb_sum(ctx, out[1], NB_ALL_AXES, 0));
+            if (s == NB_OK) s = nb_optim_step(o);
+        }
+        bool failed = n_alloc >= n;
+        if (failed)
+            CHECK_MSG(s == NB_ERR_NOMEM && strstr(nb_last_error(), "memory"),
+                      "allocation %ld failed: %s (%s)", n, nb_status_str(s), nb_last_error());
+        else
+            CHECK_MSG(s == NB_OK, "no failure, yet %s (%s)", nb_status_str(s), nb_last_error());
+        nb_ctx_free(ctx);
+        nb_optim_free(o);
+        nb_model_free(m);
+        CHECK_MSG(n_live == 0, "allocation %ld failed: %ld not freed", n, n_live);
+        nb_set_allocator(NULL);
+        if (!failed) break;
+    }
+    printf("     %ld allocations, each failed in turn\n", n - 1);
+    CHECK(n > 10 && n < 20000);
+}
+
 /* ---- linear time ------------------------------------------------------------------------------
  */
 
@@ -540,6 +650,8 @@ static const nbt_case cases[] = {
     {"node_api_errors", test_node_api_errors},
     {"run_time_dims_and_tokens", test_run_time_dims_and_tokens},
     {"graph_file", test_graph_file},
+    {"graph_steady_state", test_graph_steady_state},
+    {"graph_fault_injection", test_graph_fault_injection},
     {"many_layers", test_many_layers},
 };
 

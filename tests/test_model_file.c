@@ -884,11 +884,7 @@ static void test_load_allocation_failures(void) {
     nb_rng_seed(&rng, 1);
     const char *cls[2] = {"x", "y"};
     nb_run_state run = {.epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
-    nb_save_opts so = {.spec = spec,
-                       .optim = o,
-                       .norm = &norm,
-                       .run = &run,
-                       .monitor = "m"};
+    nb_save_opts so = {.spec = spec, .optim = o, .norm = &norm, .run = &run, .monitor = "m"};
     CHECK_OK(nb_model_set_classes(m, cls, 2));
     const char *path = tmp("alloc.safetensors");
     CHECK_OK(nb_model_save(m, path, &so));
@@ -990,6 +986,68 @@ static void cleanup(void) {
     rmdir(tmpdir);
 }
 
+/* ---- memory ---------------------------------------------------------------------------- */
+
+/* A line "<key>: <n> kB" of /proc/self/status, in bytes; -1 if unreadable. */
+static long long status_bytes(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long long v = -1;
+    size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atoll(line + n + 1) * 1024;
+    fclose(f);
+    return v;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+/* Loading a model file costs about the file's size in memory, not two or three times it: the
+ * tensors are read from the file straight into the parameters, allocated once, and there is
+ * no gradient buffer until training needs one. The peak resident size is measured (Linux:
+ * /proc/self/clear_refs resets it, /proc/self/status reports it); elsewhere, and under
+ * sanitizers, whose shadow memory would be counted, the measure is skipped. */
+static void test_load_memory(void) {
+#ifdef SANITIZED
+    printf("     skipped under a sanitizer\n");
+#else
+    nb_model *m = nb_model_new(NB_DIMS(1024), 1);
+    CHECK_OK(nb_model_dense(m, 4096, NB_ACT_RELU));
+    CHECK_OK(nb_model_dense(m, 2048, NB_ACT_NONE)); /* 12.6 M parameters: 50 MB */
+    const char *path = tmp("big.safetensors");
+    CHECK_OK(nb_model_save(m, path, NULL));
+    nb_model_free(m);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    bool reset = f && fputs("5", f) >= 0;
+    if (f) reset = fclose(f) == 0 && reset;
+    long long before = status_bytes("VmRSS");
+    if (!reset || before < 0) {
+        printf("     skipped: no /proc/self/clear_refs to reset the peak\n");
+        unlink(path);
+        return;
+    }
+    nb_model *back = NULL;
+    CHECK_OK(nb_model_load(path, &back, NULL));
+    long long peak = status_bytes("VmHWM") - before, size = (long long)sb.st_size;
+    printf("     a %.1f MB file loaded with a peak of %.1f MB more resident memory (%.2fx)\n",
+           (double)size / 1e6, (double)peak / 1e6, (double)peak / (double)size);
+    CHECK_MSG(peak <= size + size / 5, "loading a %lld-byte file took %lld bytes at its peak", size,
+              peak);
+    CHECK(back && nb_model_param_count(back) == 1024LL * 4096 + 4096 + 4096LL * 2048 + 2048);
+    nb_model_free(back);
+    unlink(path);
+#endif
+}
+
 static void test_cleanup(void) {
     if (tmpdir[0]) cleanup();
     CHECK(1);
@@ -1009,6 +1067,7 @@ static const nbt_case cases[] = {
     {"load_allocation_failures", test_load_allocation_failures},
     {"long_names", test_long_names},
     {"save_arguments", test_save_arguments},
+    {"load_memory", test_load_memory},
     {"cleanup", test_cleanup},
 };
 

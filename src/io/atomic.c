@@ -40,15 +40,15 @@ nb_status nbi_atomic_open(nbi_atomic_file *af, const char *path) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int fd = -1, err = 0;
     for (unsigned attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(af->tmp, cap, "%s.tmp-%ld-%lx%u", path, (long)getpid(),
-                 (unsigned long)ts.tv_nsec, attempt);
+        snprintf(af->tmp, cap, "%s.tmp-%ld-%lx%u", path, (long)getpid(), (unsigned long)ts.tv_nsec,
+                 attempt);
         fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         err = errno;
         if (fd < 0 && err != EEXIST) break;
     }
     if (fd < 0) {
-        nb_status s = nbi_error(NB_ERR_IO, "cannot create a temporary file beside '%s': %s",
-                                path, strerror(err));
+        nb_status s = nbi_error(NB_ERR_IO, "cannot create a temporary file beside '%s': %s", path,
+                                strerror(err));
         release(af);
         return s;
     }
@@ -57,8 +57,8 @@ nb_status nbi_atomic_open(nbi_atomic_file *af, const char *path) {
         err = errno;
         close(fd);
         unlink(af->tmp);
-        nb_status s = nbi_error(NB_ERR_IO, "cannot open a stream on '%s': %s", af->tmp,
-                                strerror(err));
+        nb_status s =
+            nbi_error(NB_ERR_IO, "cannot open a stream on '%s': %s", af->tmp, strerror(err));
         release(af);
         return s;
     }

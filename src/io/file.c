@@ -36,8 +36,8 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
     unsigned char *p = nbi_malloc(size + 1);
     if (!p) {
         close(fd);
-        return nbi_error(NB_ERR_NOMEM, "%s: out of memory reading '%s' (%zu bytes)", what,
-                         path, size);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory reading '%s' (%zu bytes)", what, path,
+                         size);
     }
     size_t got = 0;
     while (got < size) {

@@ -17,9 +17,9 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
 /* An atomic write in progress. */
 typedef struct nbi_atomic_file {
     FILE *f;
-    char *path;     /* the target */
-    char *tmp;      /* the temporary file beside it */
-    nb_status err;  /* the first write error, reported by commit */
+    char *path;    /* the target */
+    char *tmp;     /* the temporary file beside it */
+    nb_status err; /* the first write error, reported by commit */
 } nbi_atomic_file;
 
 /* Creates the temporary file "<path>.tmp-<pid>-<n>" (mode 0666 less the umask). */

@@ -421,7 +421,7 @@ nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model
     nb_model *m = NULL;
     char name[512];
     snprintf(name, sizeof name, "%s [nabla.spec]", path);
-    if (s == NB_OK) s = nbi_spec_parse_build(text, strlen(text), name, limit, &spec, &m);
+    if (s == NB_OK) s = nbi_spec_parse_build(text, strlen(text), name, limit, false, &spec, &m);
     if (s == NB_OK) s = load_tensors(m, st);
     if (s == NB_OK) s = read_classes(st, m);
     if (s == NB_OK && info) {

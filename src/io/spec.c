@@ -661,14 +661,14 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
 }
 
 nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
-                               nb_spec **spec, nb_model **model) {
+                               bool init, nb_spec **spec, nb_model **model) {
     *model = NULL;
     nb_model *m = NULL;
     nb_status s = parse(text, len, name, NULL, limit, spec, &m);
     if (s == NB_OK && !m)
         s = nbi_error(NB_ERR_FORMAT, "%s: the spec has no 'input' line, so it describes no model",
                       name);
-    if (s == NB_OK) s = nbi_model_materialize(m);
+    if (s == NB_OK) s = nbi_model_materialize(m, init);
     if (s != NB_OK) {
         nb_model_free(m);
         nb_spec_free(*spec);
@@ -789,7 +789,7 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
     /* shapes first, then the stores allocated once, at their exact size */
     nb_model *m = NULL;
     st = nbi_arch_dry(s->arch, s->seed, &m);
-    if (st == NB_OK) st = nbi_model_materialize(m);
+    if (st == NB_OK) st = nbi_model_materialize(m, true);
     if (st != NB_OK) {
         nb_model_free(m);
         return st;

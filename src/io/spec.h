@@ -104,9 +104,10 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
                          int64_t limit, nb_spec **out);
 nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out);
 /* Both at once, building the model once (a model file's load): the parse's checked model is
- * made real rather than built again. */
+ * made real rather than built again; init false leaves its parameters at 0 (every one of
+ * them is read from the file next). */
 nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
-                               nb_spec **spec, nb_model **model);
+                               bool init, nb_spec **spec, nb_model **model);
 
 /* ---- architecture lines (spec_arch.c) ------------------------------------------------------ */
 
@@ -150,6 +151,7 @@ nb_status nbi_arch_nodes(nbi_line *l, const nb_model *m, const char *list, int c
  * l->kind.s must be a layer kind. */
 nb_status nbi_spec_layer(nb_model *m, nbi_line *l, int version, const int *in, int n_in, int *node);
 bool nbi_spec_is_layer(const char *kind);
+bool nbi_spec_is_graph_layer(const char *kind); /* add, concat, split: version 2 only */
 /* The layer kinds, comma-separated, for messages. */
 void nbi_spec_layer_kinds(char *buf, size_t n);
 

@@ -168,6 +168,11 @@ nb_status nbi_arch_add(nb_spec_arch *a, nbi_line *l, const char *text, size_t le
         if (!output && a->n_layers == MAX_LAYERS)
             return nbi_error(NB_ERR_FORMAT, "%s:%d:1: too many layers (at most %d)", a->name,
                              l->line, MAX_LAYERS);
+        if (a->version < 2 && nbi_spec_is_graph_layer(k))
+            return nbi_line_error(l, l->kind.col,
+                                  "'%s' needs 'nabla-spec 2' as the first line (this spec is "
+                                  "version 1, a chain of layers)",
+                                  k);
         if (a->version < 2 && nbi_opt_col(l, "in")) return needs_v2(l, nbi_opt_col(l, "in"), "in=");
     }
     if (a->n == a->cap) {

@@ -272,6 +272,12 @@ nb_status nbi_spec_layer(nb_model *m, nbi_line *l, int version, const int *in, i
     return NB_ERR_FORMAT;
 }
 
+bool nbi_spec_is_graph_layer(const char *kind) {
+    for (size_t k = 0; k < N_KINDS; k++)
+        if (!strcmp(layer_kinds[k].kind, kind)) return layer_kinds[k].graph;
+    return false;
+}
+
 bool nbi_spec_is_layer(const char *kind) {
     for (size_t k = 0; k < N_KINDS; k++)
         if (!strcmp(layer_kinds[k].kind, kind)) return true;

@@ -135,8 +135,9 @@ int nb_model_input(nb_model *m, const char *name, nb_dtype dtype, int rank, cons
     if (name) {
         nb_status s = check_new_name(m, fn, name);
         if (s != NB_OK) return -(int)s;
-    } else { /* "input", then "input_2", "input_3", ... skipping names taken */
-        for (k = m->input_k + 1;; k++) {
+    } else { /* "input", then "input_2", "input_3", ... (the k-th input), skipping names taken */
+        k = m->n_inputs + 1 > m->input_k + 1 ? m->n_inputs + 1 : m->input_k + 1;
+        for (;; k++) {
             if (k == 1)
                 snprintf(def, sizeof def, "input");
             else

@@ -124,13 +124,13 @@ void nb_model_free(nb_model *m) {
 /* Building declares every parameter before drawing any (build, then init, layer by layer),
  * and draws come only from init, in layer order: initialising the layers of a dry model in
  * order now draws exactly what building the model for real would have drawn. */
-nb_status nbi_model_materialize(nb_model *m) {
+nb_status nbi_model_materialize(nb_model *m, bool init) {
     NBI_ASSERT(m && m->dry);
     nb_status s = nbi_params_materialize(m->params, NBI_GRAD_LAZY, "the model's parameters");
     if (s == NB_OK) s = nbi_params_materialize(m->state, NBI_GRAD_NONE, "the model's state");
     if (s != NB_OK) return s;
     m->dry = false;
-    for (int i = 0; i < m->n_layers && s == NB_OK; i++) {
+    for (int i = 0; init && i < m->n_layers && s == NB_OK; i++) {
         nbi_layer *l = m->layers[i];
         if (l->vt->init) s = l->vt->init(l, &m->rng);
     }

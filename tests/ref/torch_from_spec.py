@@ -256,12 +256,13 @@ def graph_from_spec(text):
         if kind == "input":
             if "name" in opts:
                 name = opts["name"]
-            else:
-                input_k += 1
-                name = "input" if input_k == 1 else f"input_{input_k}"
-                while name in taken:
-                    input_k += 1
-                    name = f"input_{input_k}"
+            else:  # the k-th input: "input", "input_2", ... skipping names taken
+                k = max(n_inputs + 1, input_k + 1)
+                while ("input" if k == 1 else f"input_{k}") in taken:
+                    k += 1
+                name = "input" if k == 1 else f"input_{k}"
+                input_k = k
+            n_inputs += 1
             dims = [] if pos == ["scalar"] else [-1 if d in ("None", "-1") else int(d) for d in pos]
             g.inputs.append(name)
             shapes[name] = dims
