@@ -32,12 +32,14 @@
  * chain of calls can be checked once at the end. nb_model_reuse calls an existing layer again
  * on other nodes: the two calls share its parameters, and its gradient is the sum of both.
  *
- * Threads: nb_model_infer never writes to the model (const), so any number of threads may
- * run it on one model at once, each with its own context (and, for backward through it, its
- * own gradient-free use: see nb_model_infer). nb_model_forward may write: batchnorm's
- * running statistics in training mode, and the gradient buffer on first use. Pointers into
- * the store (a parameter's data, the flat buffers) stay valid until the next parameter is
- * added. */
+ * Node handles are positive ints (1, 2, ...); 0 means "no node" (an optional input left out:
+ * zeroed options do it by themselves).
+ *
+ * Threads: nb_model_infer takes a const model and never writes to it, so any number of
+ * threads may run it on one model at once, each with its own context. nb_model_forward may
+ * write: batchnorm's running statistics in training mode, and the gradient buffer on first
+ * use. Pointers into the store (a parameter's data, the flat buffers) stay valid until the
+ * next parameter is added. */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
 
