@@ -446,6 +446,9 @@ static void test_graph_model(void) {
     r = run((const char *[]){"predict", tmp("two.safetensors"), digits, "--label", label, NULL});
     CHECK_FAILS(r, 1, "the model has 1 inputs and 2 outputs");
     done(&r);
+    r = run((const char *[]){"train", spec, "--out", tmp("two2.safetensors"), NULL});
+    CHECK_FAILS(r, 1, "the model has 1 inputs and 2 outputs");
+    done(&r);
 }
 
 /* IDX input (images 5 x 3 x 4, bytes) into a model whose samples are [3, 4]; a regression

@@ -301,6 +301,7 @@ static int run_train(cli_args *a) {
     if (rc == CLI_OK) rc = load_data(a, &r);
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);
+    if (rc == CLI_OK) rc = cli_check_plain(a, r.model); /* one input of a fixed size, one output */
     const nb_dataset *fit_train = NULL, *fit_val = NULL;
     if (rc == CLI_OK) rc = prepare(a, &r, &fit_train, &fit_val);
     if (rc != CLI_OK) {
