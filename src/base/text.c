@@ -1,5 +1,6 @@
 /* base/text.c — a growing string for the text nabla writes (spec lines, safetensors JSON
- * headers, metadata), and numbers printed so that they read back bit for bit.
+ * headers, metadata), numbers printed so that they read back bit for bit, and the UTF-8
+ * check for the strings a file will hold (nbi_utf8_valid).
  *
  * A float is printed with the fewest significant digits (1 to 9 for f32, 1 to 17 for f64)
  * that strtof/strtod turn back into the same value: 0.1f prints "0.1", not "0.100000001".

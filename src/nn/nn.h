@@ -136,7 +136,7 @@ typedef struct nbi_layer_vt {
     const char *kind;   /* "Dense": the summary's type column */
     const char *stem;   /* "dense": default names are <stem>_<k> */
     int min_in, max_in; /* inputs a call takes; max_in 0: any number >= min_in. Inputs from
-                           min_in on are optional: a call may pass -1 for them */
+                           min_in on are optional: a call may pass node 0 for them */
     unsigned flags;     /* NBI_LAYER_* */
     nb_status (*infer)(const nbi_layer *l, const nbi_shape *in, int n_in, nbi_shape *out,
                        int *n_out); /* at most NBI_MAX_OUT outputs */
@@ -176,9 +176,9 @@ struct nbi_layer {
 };
 
 /* Adds layer l (allocated with nbi_malloc, vt set, settings filled; the model takes it over
- * and frees it on failure) called on the n_in nodes in[] (-1: an optional input not given).
- * name NULL means "<stem>_<k>". Returns the first output node, or a negative status. An
- * input node that is negative is an earlier failure: it is returned as it is (the message
+ * and frees it on failure) called on the n_in node handles in[] (0: an optional input left
+ * out). name NULL means "<stem>_<k>". Returns the first output node, or a negative status. An
+ * input handle that is negative is an earlier failure: it is returned as it is (the message
  * stands). `fn` names the public function for messages. */
 int nbi_model_push(nb_model *m, nbi_layer *l, const int *in, int n_in, const char *name,
                    const char *fn);
