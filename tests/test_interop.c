@@ -7,9 +7,10 @@
  * nabla → PyTorch: a model trained here is saved (a checkpoint, optimizer state included) with
  * its inputs and predictions; tests/ref/check_nabla_file.py rebuilds it in PyTorch from the
  * file alone and must reproduce the predictions. That part runs when /usr/bin/python3 has
- * torch, and is skipped with a note otherwise. Three nabla-written files (an MLP, a CNN with
- * batch normalisation and dropout, and a graph: a residual block, a reused layer, a
- * concatenation) and their outputs are also committed (tests/ref/nabla_*),
+ * torch, and is skipped with a note otherwise. Four nabla-written files (an MLP, a CNN with
+ * batch normalisation and dropout, and two graphs: a convolutional residual block with a
+ * reused layer and a concatenation, and a dense residual block) and their outputs are also
+ * committed (tests/ref/nabla_*),
  * so that the format stays readable by both sides: nabla checks them here on every run.
  * NABLA_REGEN_INTEROP=1 rewrites them. */
 #define _POSIX_C_SOURCE 200809L
@@ -116,6 +117,10 @@ static const nabla_case nabla_cases[] = {
      "dense 6 relu\ndense 6 tanh name=shared\nreuse shared\nconcat in=dense_1,shared@2\n"
      "dense 3\nloss mse\noptimizer adam lr=0.01\n",
      "nabla_graph", 72, 3},
+    /* a dense residual block: dense, relu, dense, batchnorm, added to its input, relu */
+    {"nabla-spec 2\ninput 8 name=x\ndense 16 relu\ndense 8\nbatchnorm\nadd in=x,batchnorm_1\n"
+     "activation relu\ndense 3\nloss mse\noptimizer adam lr=0.01\n",
+     "nabla_graph_dense", 8, 3},
 };
 
 #define NX 24
