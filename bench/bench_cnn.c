@@ -51,8 +51,8 @@ static void die(const char *what) {
 
 static nb_model *build(void) {
     nb_model *m = nb_model_new(NB_DIMS(1, 28, 28), 42);
-    if (!m || nb_model_conv2d(m, 32, 5, NB_ACT_RELU) || nb_model_maxpool2d(m, 2, 0) ||
-        nb_model_conv2d(m, 64, 5, NB_ACT_RELU) || nb_model_maxpool2d(m, 2, 0) ||
+    if (!m || nb_model_conv2d(m, 32, 5, NB_ACT_RELU) || nb_model_max_pool2d(m, 2, 0) ||
+        nb_model_conv2d(m, 64, 5, NB_ACT_RELU) || nb_model_max_pool2d(m, 2, 0) ||
         nb_model_flatten(m) || nb_model_dense(m, 128, NB_ACT_RELU) ||
         nb_model_dense(m, 10, NB_ACT_NONE))
         die("building the model");

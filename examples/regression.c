@@ -65,7 +65,7 @@ int main(void) {
     }
 
     /* the clean curve on a grid, in inference mode */
-    nb_model_train(net, 0);
+    nb_model_set_training(net, 0);
     nb_grad_enabled(ctx, 0);
     nb_ctx_reset(ctx);
     float gx[N_TEST];

@@ -7,9 +7,15 @@
 #include <string.h>
 
 static const char *const names[NB_ACT_COUNT] = {
-    [NB_ACT_NONE] = "linear",     [NB_ACT_SIGMOID] = "sigmoid", [NB_ACT_TANH] = "tanh",
-    [NB_ACT_RELU] = "relu",       [NB_ACT_LEAKY_RELU] = "leaky_relu", [NB_ACT_ELU] = "elu",
-    [NB_ACT_GELU] = "gelu",       [NB_ACT_SILU] = "silu",       [NB_ACT_SOFTPLUS] = "softplus",
+    [NB_ACT_NONE] = "linear",
+    [NB_ACT_SIGMOID] = "sigmoid",
+    [NB_ACT_TANH] = "tanh",
+    [NB_ACT_RELU] = "relu",
+    [NB_ACT_LEAKY_RELU] = "leaky_relu",
+    [NB_ACT_ELU] = "elu",
+    [NB_ACT_GELU] = "gelu",
+    [NB_ACT_SILU] = "silu",
+    [NB_ACT_SOFTPLUS] = "softplus",
     [NB_ACT_SOFTMAX] = "softmax",
 };
 
@@ -62,15 +68,26 @@ typedef struct act_layer {
     float alpha;
 } act_layer;
 
-static nb_status act_output_shape(const nbi_layer *l, int *rank, int64_t *shape) {
-    *rank = l->in_rank;
-    memcpy(shape, l->in_shape, sizeof l->in_shape);
+static nb_status act_infer(const nbi_layer *l, const nbi_shape *in, int n_in, nbi_shape *out,
+                           int *n_out) {
+    nb_status s = nbi_layer_want_f32(l, in, n_in);
+    if (s != NB_OK) return s;
+    out[0] = in[0];
+    *n_out = 1;
     return NB_OK;
 }
 
-static nb_tensor *act_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
+static void act_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *const *in, int n_in,
+                        nb_tensor **out) {
+    (void)n_in;
     const act_layer *a = (const act_layer *)l;
-    return nb_activate(f->ctx, x, a->act, a->alpha);
+    out[0] = nb_activate(f->ctx, in[0], a->act, a->alpha);
+}
+
+static nb_activation act_activation(const nbi_layer *l, float *alpha) {
+    const act_layer *a = (const act_layer *)l;
+    *alpha = a->alpha;
+    return a->act;
 }
 
 static void act_describe(const nbi_layer *l, char *buf, size_t n) {
@@ -88,22 +105,30 @@ static void act_spec(const nbi_layer *l, nbi_text *out) {
 static const nbi_layer_vt act_vt = {
     .kind = "Activation",
     .stem = "activation",
-    .output_shape = act_output_shape,
-    .build = NULL,
+    .min_in = 1,
+    .max_in = 1,
+    .infer = act_infer,
     .forward = act_forward,
     .describe = act_describe,
     .spec = act_spec,
+    .activation = act_activation,
 };
 
-nb_status nb_model_activation(nb_model *m, nb_activation act, float alpha) {
-    if (!m) return nbi_error(NB_ERR_ARG, "nb_model_activation: model is NULL");
+int nb_model_activation_on(nb_model *m, int x, nb_activation act, float alpha, const char *name) {
+    const char *fn = "nb_model_activation";
+    if (!m) return -(int)nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
+    if (x < 0) return x;
     if ((unsigned)act >= NB_ACT_COUNT)
-        return nbi_error(NB_ERR_ARG, "nb_model_activation: unknown activation %d", (int)act);
-    act_layer *a = nbi_malloc_for("nb_model_activation", sizeof *a);
-    if (!a) return NB_ERR_NOMEM;
+        return -(int)nbi_error(NB_ERR_ARG, "%s: unknown activation %d", fn, (int)act);
+    act_layer *a = nbi_malloc_for(fn, sizeof *a);
+    if (!a) return -(int)NB_ERR_NOMEM;
     memset(a, 0, sizeof *a);
     a->base.vt = &act_vt;
     a->act = act;
     a->alpha = alpha;
-    return nbi_model_push(m, &a->base, NULL);
+    return nbi_model_push(m, &a->base, &x, 1, name, fn);
+}
+
+nb_status nb_model_activation(nb_model *m, nb_activation act, float alpha) {
+    return nbi_node_status(nb_model_activation_on(m, nbi_model_last(m), act, alpha, NULL));
 }

@@ -21,7 +21,8 @@ float nb_clip_grad_norm(nb_params *ps, float max_norm) {
                   (double)max_norm);
         return NAN;
     }
-    float *g = ps->grad;
+    float *g = nb_params_grad(ps); /* made zero on first need */
+    if (!g && ps->numel) return NAN;
     double ss = 0.0;
     for (int64_t i = 0; i < ps->numel; i++) ss += (double)g[i] * (double)g[i];
     const float norm = (float)sqrt(ss);
@@ -36,7 +37,8 @@ nb_status nb_clip_grad_value(nb_params *ps, float clip) {
     if (!(clip >= 0.0f) || isinf(clip))
         return nbi_error(NB_ERR_ARG, "nb_clip_grad_value: clip must be finite and >= 0, got %g",
                          (double)clip);
-    float *g = ps->grad;
+    float *g = nb_params_grad(ps); /* made zero on first need */
+    if (!g && ps->numel) return NB_ERR_NOMEM;
     for (int64_t i = 0; i < ps->numel; i++) {
         /* NaN stays NaN, as with torch.clamp */
         if (g[i] > clip)

@@ -322,7 +322,7 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
     const nb_fit_opts *o = &r->o;
     nb_train_state *st = r->st;
     nb_status s;
-    nb_model_train(r->model, 1);
+    nb_model_set_training(r->model, 1);
     if (o->schedule && o->schedule_per_epoch &&
         (s = nb_optim_set_lr(r->opt, nb_schedule_lr(o->schedule, epoch - 1))) != NB_OK)
         return s;
@@ -420,7 +420,7 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
         nb_metrics_result(r->val_mt, &rec->val);
         rec->has_val = 1;
     }
-    nb_model_train(r->model, 1);
+    nb_model_set_training(r->model, 1);
 
     /* the state after this epoch, then what it says about stopping */
     st->epoch = epoch;
@@ -512,7 +512,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const 
         fit_finish(&r);
     else if (s != NB_OK)
         nbi_progress_clear(&r.pr); /* the caller's message goes on a line of its own */
-    nb_model_train(model, 1);
+    nb_model_set_training(model, 1);
     run_free(&r);
     return s;
 }
