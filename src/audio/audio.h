@@ -17,6 +17,9 @@ nb_status nbi_audio_alloc(nb_audio *a, int64_t frames, int channels, int rate, c
  * (CENTER: the odd sample at the end). */
 void nbi_fix_length(const float *x, int64_t n, float *y, int64_t length, nb_align align);
 
+/* NB_ERR_ARG naming the first range of a that is malformed (see nb_audio_augment). */
+nb_status nbi_audio_aug_check(const nb_audio_aug *a);
+
 /* Names of the enumerations in the text form ("hann", "reflect", ...); NULL when out of
  * range. */
 const char *nbi_window_name(nb_window_kind k);
