@@ -11,7 +11,10 @@
  *   io.h        the spec format, safetensors model files, PyTorch interop
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping
- *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
+ *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state
+ *   augment.h   random shifts and flips of image batches
+ *   audio.h     WAV files, resampling, spectral features, audio augmentation, manifest
+ *               datasets */
 #ifndef NABLA_H
 #define NABLA_H
 
@@ -28,5 +31,6 @@
 #include "nabla/io.h"
 #include "nabla/train.h"
 #include "nabla/augment.h"
+#include "nabla/audio.h"
 
 #endif

@@ -12,7 +12,7 @@
 #include "audio/audio.h"
 #include "data/data.h"
 
-#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
