@@ -184,7 +184,7 @@ typedef struct nb_features {
     nb_align align;
     int64_t n_fft;      /* FFT length (any length ≥ 2) */
     int64_t win_length; /* window length ≤ n_fft, centred in the frame; 0: n_fft */
-    int64_t hop;        /* frame step; 0: win_length / 4 (torch's default) */
+    int64_t hop;        /* frame step; 0: n_fft / 4 (torch.stft's default) */
     nb_window_kind window;
     int periodic;        /* 1: periodic window (torch's default) */
     int center;          /* 1: pad n_fft/2 on both sides first (torch's default) */
@@ -339,9 +339,10 @@ typedef struct nb_audio_data_opts {
  * result does not depend on the thread count) into a dataset of samples [1, n_feat, n_frames]
  * and the manifest's labels (and class names). With copies, sample i·(copies + 1) is clip i
  * and the next `copies` are its augmented versions. When the features are stored as bytes,
- * *dequant (may be NULL) gets the constant normalisation that maps them back (x = q · div⁻¹ −
- * shift · div⁻¹ in nb_norm's terms); otherwise it is set to NB_NORM_NONE. A clip that cannot
- * be read or featurised fails the whole call with its path in the message. */
+ * *dequant (may be NULL) gets the constant normalisation (q − shift) / div that maps them back
+ * to x = lo + q·(hi − lo)/255 (pass it as the loader's or nb_fit's norm); otherwise it is set
+ * to NB_NORM_NONE. A clip that cannot be read or featurised fails the whole call with its path
+ * in the message. */
 nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts, nb_dataset **out,
                            nb_norm *dequant);
 /* nb_manifest_read then nb_audio_dataset. */

@@ -1,7 +1,7 @@
 /* fuzz_wav — libFuzzer harness for the WAV reader on memory buffers.
  *
  * A failed parse leaves no audio and says why. A successful one promises 1..64 channels, a
- * rate in 1..1536000, finite samples within what the encoding can hold, and a data chunk that
+ * rate in 1..1536000, finite samples within [-1, 1] for integer encodings, and a data chunk that
  * fits the buffer (frames × channels × bytes per sample <= size); writing the audio again in
  * its own encoding and reading that back gives the same samples, bit for bit. Run through
  * `make fuzz`. */
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (n * bytes[info.encoding] > size) abort();
     const int is_float = info.encoding == NB_WAV_F32 || info.encoding == NB_WAV_F64;
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(a.data[i]) || (!is_float && (a.data[i] < -1.0f || a.data[i] >= 1.0f)))
+        if (!isfinite(a.data[i]) || (!is_float && (a.data[i] < -1.0f || a.data[i] > 1.0f)))
             abort();
     unsigned char *buf;
     size_t len;
