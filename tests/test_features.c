@@ -393,6 +393,11 @@ static void checks(void) {
     f.resample.rolloff = 0;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "resample_rolloff"));
     f = nb_features_default();
+    f.n_fft = 1; /* one bin makes no filterbank (found by fuzz_features) */
+    CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "n_fft must be >= 2"));
+    f.n_mels = 0;
+    CHECK_OK(nb_features_check(&f));
+    f = nb_features_default();
     f.center = 2;
     CHECK(nb_features_check(&f) == NB_ERR_ARG);
     CHECK(nb_features_check(NULL) == NB_ERR_ARG);

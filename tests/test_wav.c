@@ -329,6 +329,16 @@ static void wav_hostile(void) {
         expect(&h, p, len);
         p[len - 4 + 2] = 0x80; /* 0x7f800000: +inf */
         expect(&h, p, len);
+        /* a 64-bit float beyond float's range would become an infinity (found by fuzz_wav) */
+        nbi_audio_alloc(&a, 3, 1, 8000, "test");
+        nb_wav_encode(&a, NB_WAV_F64, &buf, &len);
+        memcpy(p, buf, len);
+        nb_free(buf);
+        nb_audio_free(&a);
+        const double big = 1e300;
+        memcpy(p + len - 8, &big, 8); /* little-endian hosts: the file's byte order */
+        hostile h2 = {"f64 beyond float", NB_ERR_FORMAT, "not a finite number in float's range"};
+        expect(&h2, p, len);
     }
     /* WAVE_FORMAT_EXTENSIBLE: a short extension, an unknown sub-format, valid bits > bits */
     {

@@ -42,8 +42,9 @@ nb_status nb_audio_to_mono(nb_audio *a);
  * RIFF/WAVE with PCM (unsigned 8-bit; signed 16, 24, 32-bit) or IEEE float (32, 64-bit)
  * samples, the plain fmt chunk or WAVE_FORMAT_EXTENSIBLE, any number of channels up to 64,
  * rates from 1 Hz to 1 536 000 Hz. Integer samples are scaled by 2^−(bits−1) (8-bit: (v − 128)
- * / 128), as soundfile and torchaudio do; float samples must be finite. Chunks other than fmt
- * and data are skipped; bytes after the RIFF chunk are ignored. */
+ * / 128), as soundfile and torchaudio do; float samples must be finite (64-bit ones within
+ * float's range). Chunks other than fmt and data are skipped; bytes after the RIFF chunk are
+ * ignored. */
 typedef enum nb_wav_encoding {
     NB_WAV_U8 = 0,
     NB_WAV_S16,

@@ -80,6 +80,7 @@ nb_status nb_features_check(const nb_features *f) {
     if (!(f->power > 0.0 && f->power <= 16.0)) return bad("power", "must be in (0, 16]");
     if (f->n_mels < 0 || f->n_mels > MAX_MELS) return bad("n_mels", "must be 0 .. 4096");
     if (f->n_mels > 0) {
+        if (f->n_fft < 2) return bad("n_fft", "must be >= 2 for a mel filterbank (two bins)");
         if (!(f->f_min >= 0.0 && f->f_max >= 0.0 && isfinite(f->f_max)))
             return bad("f_min or f_max", "must be finite and >= 0");
         if (!(fmax_of(f) <= 0.5 * f->rate && f->f_min < fmax_of(f)))

@@ -14,6 +14,7 @@
 #include "data/data.h"
 #include "io/io.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -205,7 +206,7 @@ static int64_t decode(nb_wav_encoding e, const unsigned char *p, int64_t n, floa
             uint64_t u = (uint64_t)nbi_le32(p + 8 * i) | (uint64_t)nbi_le32(p + 8 * i + 4) << 32;
             double v;
             memcpy(&v, &u, 8);
-            if (!isfinite(v)) return i;
+            if (!(fabs(v) <= FLT_MAX)) return i; /* NaN, infinite, or beyond float's range */
             y[i] = (float)v;
         }
         break;
@@ -298,7 +299,7 @@ nb_status nb_wav_parse(const void *buf, size_t len, const char *name, nb_audio *
         nb_audio_free(out);
         return nbi_error(NB_ERR_FORMAT,
                          "%s: sample %lld (frame %lld, channel %lld) is not a "
-                         "finite number",
+                         "finite number in float's range",
                          name, (long long)bad, (long long)(bad / f.channels),
                          (long long)(bad % f.channels));
     }
