@@ -7,7 +7,8 @@
 # en-gb-x-rp, en-gb-x-gbclan, en-gb-x-gbcwmd, en-029, en-us-nyc) × 13 variants (+m1 … +m8,
 # +f1 … +f5) = 104 synthetic speakers, each at 3 speeds (130, 165, 200 words a minute) × 3
 # pitches (35, 50, 65): 9360 clips. espeak-ng writes 22.05 kHz WAV; sox converts each to
-# 16 kHz mono 16-bit PCM (no dither, so reruns are byte-identical for one espeak-ng and sox).
+# 16 kHz mono 16-bit PCM, 1 dB down (no dither, so reruns are byte-identical for one
+# espeak-ng and sox).
 #
 # Writes, under DIR (default data/speech/digits, which git ignores):
 #   wav/<voice>+<variant>/<digit>_s<speed>_p<pitch>.wav
@@ -22,9 +23,12 @@
 # (en-029 and en-gb-x-gbcwmd) that training never hears at all: 26 speakers.
 #
 # --quick makes 40 clips (voices en-us and en-gb-scotland × variants +m1 and +f2, one speed
-# and pitch) for tests; --dry-run writes the three CSV files but no audio. The full corpus takes about 9 minutes on one core of a 2020s x86
-# machine (about 55 ms of espeak-ng and sox per clip, mostly start-up); -j runs that many
-# clips at once (default: the number of cores). It needs about 230 MB.
+# and pitch) for tests; --dry-run writes the three CSV files but no audio.
+#
+# Time: about 10 minutes of CPU for the full corpus (some 65 ms a clip, mostly starting
+# espeak-ng and sox), divided by -j (default: the number of cores) on an otherwise idle
+# machine; measured 46 minutes at -j 2 on a 2-core machine shared with other builds. It takes
+# about 240 MB of disk.
 set -eu
 
 out=data/speech/digits
@@ -39,7 +43,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --dry-run) dry=1; shift ;;
     --split) split=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "make_digits.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -117,13 +121,14 @@ else
     : >"$list"
 fi
 
-# one clip: espeak-ng to a temporary 22.05 kHz file, sox to 16 kHz mono 16-bit
+# one clip: espeak-ng to a temporary 22.05 kHz file, sox to 16 kHz mono 16-bit, 1 dB lower
+# (espeak-ng speaks near full scale and the resampler's ringing would clip a few samples)
 # shellcheck disable=SC2016
 xargs -r -P "$jobs" -L 1 sh -c '
     set -e
     tmp="$5.22k.tmp"
     espeak-ng -v "$1" -s "$2" -p "$3" -w "$tmp" "$4"
-    sox -D "$tmp" -r 16000 -c 1 -b 16 -e signed-integer "$5"
+    sox -D "$tmp" -r 16000 -c 1 -b 16 -e signed-integer "$5" gain -1
     rm -f "$tmp"
 ' make_digits <"$list"
 rm -f "$list"
