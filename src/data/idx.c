@@ -7,7 +7,7 @@
  * can hold (its exact remaining size, or deflate's 1032:1 bound for gzip) before any
  * allocation, and the data must end exactly where the header says. */
 #include "data/data.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -24,7 +24,6 @@
  * Numbers are written so that they read back bit for bit. */
 #include "io/model_file.h"
 #include "io/spec.h"
-#include "data/data.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
  * entries by the header's length, arrays by the data they copy. */
 #include "io/safetensors.h"
 #include "io/json.h"
-#include "data/data.h"
+#include "base/file.h"
 
 #include <math.h>
 #include <stdlib.h>

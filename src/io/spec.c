@@ -7,7 +7,7 @@
  * them once too, so that every error — a bad number, an unknown option, a shape that does
  * not fit — is reported while the line it comes from is known. */
 #include "io/spec.h"
-#include "io/io.h"
+#include "base/file.h"
 #include "nn/nn.h"
 
 #include <math.h>

@@ -7,7 +7,7 @@
  * validated. Numbers carry 9 significant digits (enough to give back the same double for
  * the float-derived values); an empty cell is a value not measured. */
 #include "train/train.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,7 +5,7 @@
  *
  * A value that was not measured (NaN) breaks its curve rather than drawing to zero. */
 #include "train/train.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,11 +1,11 @@
-/* io/atomic.c — atomic file replacement.
+/* base/atomic.c — atomic file replacement.
  *
  * The data goes to a temporary file in the target's directory (rename is atomic only within
  * one file system), which is flushed, fsync'd and renamed over the target; the directory is
  * then fsync'd so that the rename itself survives a power loss. A reader sees either the old
  * file or the complete new one, never a mix. */
 #define _POSIX_C_SOURCE 200809L
-#include "io/io.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
