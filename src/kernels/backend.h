@@ -69,7 +69,50 @@ struct nbi_backend {
                                int64_t K, float alpha, const float *A, int64_t lda,
                                int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b,
                                float beta, float *C, int64_t ldc, int64_t stride_c, int64_t batch);
+
+    /* ---- seqops: the sequence ops (geometry and formulas in kernels/seq.h) ----------------
+     * embedding: y[t] = W[ids[t]] for n ids into rows of D; returns -1, or the position of the
+     * first id outside [0, V) (y is then not written). embedding_bwd: gW[ids[t]] += gy[t] for
+     * ids other than pad (pad < 0: none), each row summed in token order. */
+    int64_t (*embedding)(const nbi_backend *be, int64_t n, const int32_t *ids, int64_t V,
+                         int64_t D, const float *W, float *y);
+    void (*embedding_bwd)(const nbi_backend *be, int64_t n, const int32_t *ids, int64_t pad,
+                          int64_t V, int64_t D, const float *gy, float *gW);
+    /* layer norm (rms = 0) or RMS norm (rms = 1) of `rows` rows of D; backward accumulates
+     * into gx, gw, gb (each may be NULL) with nbi_norm_ws_floats(rows, D) floats of ws */
+    void (*norm)(const nbi_backend *be, int rms, int64_t rows, int64_t D, const float *x,
+                 const float *w, const float *b, float eps, float *y, float *mean, float *rstd);
+    void (*norm_bwd)(const nbi_backend *be, int rms, int64_t rows, int64_t D, const float *x,
+                     const float *w, const float *mean, const float *rstd, const float *gy,
+                     float *gx, float *gw, float *gb, float *ws);
+    /* token cross-entropy of `rows` rows of V logits: loss[r] and lse[r]; *total = Σ loss (in
+     * row order, double), *count = the rows not ignored. Returns -1, or the first row whose
+     * target is neither in [0, V) nor `ignore` (nothing else is then written). */
+    int64_t (*xent)(const nbi_backend *be, int64_t rows, int64_t V, const float *x,
+                    const int32_t *tgt, int64_t ignore, float eps, float *loss, float *lse,
+                    double *total, int64_t *count);
+    void (*xent_bwd)(const nbi_backend *be, int64_t rows, int64_t V, const float *x,
+                     const int32_t *tgt, int64_t ignore, float eps, const float *lse,
+                     const float *scale, int64_t scale_stride, float *gx);
+    /* fused scaled dot-product attention over every head; backward accumulates */
+    void (*attention)(const nbi_backend *be, const nbi_attn_geom *g, const float *q,
+                      const float *k, const float *v, float *o, float *lse);
+    void (*attention_bwd)(const nbi_backend *be, const nbi_attn_geom *g, const float *q,
+                          const float *k, const float *v, const float *o, const float *lse,
+                          const float *go, float *gq, float *gk, float *gv);
+    /* one recurrent layer in one direction, and its backpropagation through time */
+    nb_status (*rnn)(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p);
+    nb_status (*rnn_bwd)(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
+                         const nbi_rnn_grads *gr);
+    /* ---- end seqops ---- */
 };
+
+/* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them
+ * the recurrence (kernels/rnn_cpu.c). */
+void nbi_backend_cpu_seq(nbi_backend *be);
+nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p);
+nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
+                          const nbi_rnn_grads *gr);
 
 /* Fills *be for `device` (NULL or "" means "cpu") with a budget of `threads` threads (0 = the
  * whole pool). `what` names the caller in messages. NB_ERR_ARG for an unknown device or a

@@ -200,6 +200,7 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->log_softmax_bwd = cpu_log_softmax_bwd;
     be->sgemm = cpu_sgemm;
     be->sgemm_batched = cpu_sgemm_batched;
+    nbi_backend_cpu_seq(be); /* seqops: the sequence ops' entries */
 }
 
 /* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */

@@ -28,6 +28,7 @@ static void fill_ref(nbi_kernels *k) {
     k->log_softmax = nbi_ref_log_softmax;
     k->softmax_bwd = nbi_ref_softmax_bwd;
     k->log_softmax_bwd = nbi_ref_log_softmax_bwd;
+    nbi_seq_fill_ref(k); /* seqops: the sequence ops' reference kernels */
 }
 
 /* Does this CPU (and OS) run `isa`? */

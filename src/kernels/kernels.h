@@ -12,6 +12,8 @@
 
 #include "base/base.h"
 #include "nabla/kernels.h"
+/* seqops: the sequence ops' kernel families (types, geometry, the dropout hash) */
+#include "kernels/seq.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -92,6 +94,20 @@ typedef struct nbi_kernels {
     nbi_rows_fn log_softmax;
     nbi_rows_bwd_fn softmax_bwd;
     nbi_rows_bwd_fn log_softmax_bwd;
+
+    /* ---- seqops: the sequence ops' families (kernels/seq.h) ---------------------------- */
+    nbi_embed_fn embed;
+    nbi_embed_bwd_fn embed_bwd;
+    nbi_norm_fn norm;
+    nbi_norm_bwd_fn norm_bwd;
+    nbi_xent_fn xent;
+    nbi_xent_bwd_fn xent_bwd;
+    nbi_attn_fn attn;
+    nbi_attn_bwd_fn attn_bwd;
+    nbi_rnn_step_fn rnn_step;
+    nbi_rnn_step_bwd_fn rnn_step_bwd;
+    nbi_colsum_fn colsum;
+    /* ---- end seqops ---- */
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
