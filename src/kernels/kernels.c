@@ -54,10 +54,12 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         k->isa = "avx2";
         k->sgemm = nbi_sgemm_avx2;
         nbi_elementwise_avx2(k);
+        nbi_seq_avx2(k); /* seqops: the sequence ops' vector kernels */
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
         nbi_elementwise_avx512(k);
+        nbi_seq_avx512(k); /* seqops */
     }
 #endif
 }
