@@ -40,6 +40,6 @@ END {
     for (key in ops) {
         split(key, p, "|")
         tt = median("torch", key); nn = median("nabla", key)
-        printf "%-52s threads %s: torch %9.3f  nabla %9.3f  torch/nabla %5.2f\n", p[1], p[2], tt, nn, nn > 0 ? tt / nn : 0
+        printf "%-52s threads %s: torch %9.3f  nabla %9.3f  torch/nabla %5.2f\n", p[1], p[2], tt, nn, (nn > 0 ? tt / nn : 0)
     }
 }' "$OUT" | sort
