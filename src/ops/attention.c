@@ -72,6 +72,9 @@ static nb_status attn_infer(const nbi_node *n, nb_tensor *out) {
     out->shape[1] = q->shape[1];
     out->shape[2] = Tq;
     out->shape[3] = v->shape[3];
+    int64_t numel;
+    if (nbi_check_shape("attention", 4, out->shape, &numel) != NB_OK)
+        return nbi_shape_error(n, "the result has too many elements");
     return NB_OK;
 }
 

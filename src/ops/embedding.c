@@ -44,6 +44,9 @@ static nb_status embedding_infer(const nbi_node *n, nb_tensor *out) {
     out->rank = ids->rank + 1;
     memcpy(out->shape, ids->shape, (size_t)ids->rank * sizeof *out->shape);
     out->shape[ids->rank] = W->shape[1];
+    int64_t numel;
+    if (nbi_check_shape("embedding", out->rank, out->shape, &numel) != NB_OK)
+        return nbi_shape_error(n, "the result has too many elements");
     return NB_OK;
 }
 
