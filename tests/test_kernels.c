@@ -7,12 +7,13 @@
  *     ulps where it calls exp/tanh; no write past the end;
  *   - the binary kernels for every stride pattern (1,1), (1,0), (0,1), (0,0) and general;
  *   - row-wise softmax / log-softmax, including -inf, huge values and NaN;
- *   - the thread-splitting fronts in nbi_k: the same bits at 1, 2 and 3 threads. */
+ *   - the CPU back end's thread-splitting entries: the same bits at 1, 2 and 3 threads,
+ *     whether the pool's size or the back end's budget limits them. */
 #include "nbtest.h"
 
 #include <float.h>
 
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 static const char *const simd_isas[] = {"avx2", "avx512"};
 
@@ -268,14 +269,14 @@ static void test_softmax_rows(void) {
 
 /* ---- the thread-splitting fronts ---------------------------------------------------------- */
 
-/* Runs four fronts at the current thread count into out[0..3]. */
-static void run_fronts(const float *x, const float *b, int64_t n, int64_t rows, int64_t cols,
-                       const float *y_tanh, float *const out[4]) {
-    nbi_k.unary[NBI_U_TANH](n, x, out[0], NULL);
+/* Runs four back-end entries into out[0..3]. */
+static void run_fronts(const nbi_backend *be, const float *x, const float *b, int64_t n,
+                       int64_t rows, int64_t cols, const float *y_tanh, float *const out[4]) {
+    be->unary(be, NBI_U_TANH, n, x, out[0], NULL);
     for (int64_t i = 0; i < n; i++) out[1][i] = 0.5f;
-    nbi_k.unary_bwd[NBI_U_TANH](n, x, y_tanh, b, out[1], NULL);
-    nbi_k.binary[NBI_B_MUL](n, x, 1, b, 1, out[2]);
-    nbi_k.softmax(rows, cols, x, out[3]);
+    be->unary_bwd(be, NBI_U_TANH, n, x, y_tanh, b, out[1], NULL);
+    be->binary(be, NBI_B_MUL, n, x, 1, b, 1, out[2]);
+    be->softmax(be, rows, cols, x, out[3]);
 }
 
 static void test_parallel_fronts(void) {
@@ -291,25 +292,31 @@ static void test_parallel_fronts(void) {
     fill(x, n, -5.0f, 5.0f, &rng, 0);
     fill(b, n, -5.0f, 5.0f, &rng, 0);
     int saved = nb_get_threads();
-    nbi_kernels_init();
+    const nbi_backend *be = nbi_backend_default();
     CHECK_OK(nb_set_threads(1));
-    run_fronts(x, b, n, rows, cols, x, one);
+    run_fronts(be, x, b, n, rows, cols, x, one);
     static const char *const names[4] = {"tanh", "tanh backward", "mul", "softmax"};
     for (int nt = 2; nt <= 3; nt++) {
         CHECK_OK(nb_set_threads(nt));
-        run_fronts(x, b, n, rows, cols, x, many);
+        run_fronts(be, x, b, n, rows, cols, x, many);
         for (int i = 0; i < 4; i++)
             CHECK_MSG(memcmp(one[i], many[i], (size_t)(i == 3 ? rows * cols : n) * sizeof(float)) == 0,
                       "%s: %d threads give different bits than 1", names[i], nt);
     }
-    /* and the fronts agree with the single-threaded kernel of the same ISA */
-    nbi_kernels raw;
-    const char *isa = !strncmp(nbi_k.isa, "avx512", 6) ? "avx512"
-                      : !strncmp(nbi_k.isa, "avx2", 4) ? "avx2"
-                                                       : "ref";
-    CHECK(nbi_kernels_for(isa, &raw));
-    raw.softmax(rows, cols, x, many[3]);
-    raw.unary[NBI_U_TANH](n, x, many[0], NULL);
+    /* a back end's own budget: 1 and 2 threads of a pool of 3 */
+    for (int budget = 1; budget <= 2; budget++) {
+        nbi_backend own;
+        CHECK_OK(nbi_backend_init(&own, "cpu", budget, "test"));
+        CHECK(nbi_backend_threads(&own) == budget);
+        run_fronts(&own, x, b, n, rows, cols, x, many);
+        for (int i = 0; i < 4; i++)
+            CHECK_MSG(memcmp(one[i], many[i], (size_t)(i == 3 ? rows * cols : n) * sizeof(float)) == 0,
+                      "%s: a budget of %d threads gives different bits", names[i], budget);
+    }
+    /* and the entries agree with the single-threaded kernel of the same set */
+    const nbi_kernels *raw = be->k;
+    raw->softmax(rows, cols, x, many[3]);
+    raw->unary[NBI_U_TANH](n, x, many[0], NULL);
     CHECK(memcmp(many[3], one[3], (size_t)(rows * cols) * sizeof(float)) == 0);
     CHECK(memcmp(many[0], one[0], (size_t)n * sizeof(float)) == 0);
     CHECK_OK(nb_set_threads(saved));

@@ -197,7 +197,7 @@ static nb_status run_pass(job *j, pass_kind pass) {
     j->pass = pass;
     atomic_store(&j->failed, 0);
     j->err_clip = -1;
-    nbi_parallel_for(j->m->n, task, j);
+    nbi_parallel_for(nbi_pool_threads(), j->m->n, task, j); /* the whole pool: nb_set_threads */
     if (j->err_clip >= 0) return nbi_error(j->err, "%s", j->msg);
     return NB_OK;
 }

@@ -7,7 +7,7 @@
  * copies each needed field; arrays grow with the rows actually present, so a hostile file
  * costs memory in proportion to its size only. Errors name the file and line. */
 #include "audio/audio.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  * everything from the block alignment, which must match channels × bytes per sample. */
 #include "audio/audio.h"
 #include "data/data.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <float.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/* autograd/autograd.h — the context, the tape and the op registry.
+/* autograd/autograd.h — the tape and the op registry.
  *
  * Every op is one nbi_op_def: a shape rule (infer), a forward, a backward and a gradient-check
  * spec, defined together in its src/ops/ file and listed once in ops.def. nbi_apply is the one
@@ -14,7 +14,7 @@
 /* ---- op identifiers, from the one list --------------------------------------------------- */
 typedef enum nbi_op_id {
 #define NB_OP(ID, name) NBI_OP_##ID,
-#include "ops/ops.def"
+#include "nabla/ops.def"
 #undef NB_OP
     NBI_OP_COUNT
 } nbi_op_id;
@@ -85,43 +85,18 @@ struct nbi_op_def {
 };
 
 #define NB_OP(ID, name) extern const nbi_op_def nbi_op_##name;
-#include "ops/ops.def"
+#include "nabla/ops.def"
 #undef NB_OP
 
+/* The registry (ops/registry.c): nbi_ops[NBI_OP_ID] = &nbi_op_name for every op. */
 extern const nbi_op_def *const nbi_ops[NBI_OP_COUNT];
-
-/* ---- the context ---------------------------------------------------------------------------- */
-struct nb_ctx {
-    nbi_arena arena;
-    nbi_node *tape;          /* newest node; older ones through ->prev */
-    nb_status status;        /* sticky: the first error since reset */
-    int grad_enabled;
-    int check;
-    int backward_done;
-    const char *scope;
-    uint64_t n_nodes;
-};
 
 /* The op call path. `attrs` may be NULL; it is copied when the node is recorded. */
 nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const nbi_attrs *attrs);
 
-/* Records `s` as the context's sticky status (if none yet) and returns NULL. */
-nb_tensor *nbi_fail(nb_ctx *ctx, nb_status s);
-
-/* Arena allocation in the context; sets an out-of-memory error naming `what` on failure. */
-void *nbi_ctx_alloc_failed(nb_ctx *ctx, size_t size, const char *what);
-static inline void *nbi_ctx_alloc(nb_ctx *ctx, size_t size, const char *what) {
-    void *p = nbi_arena_alloc(&ctx->arena, size, NBI_ALIGN);
-    return NBI_LIKELY(p != NULL) ? p : nbi_ctx_alloc_failed(ctx, size, what);
-}
-void *nbi_ctx_zalloc(nb_ctx *ctx, size_t size, const char *what);
-
 /* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: in the
  * arena for context tensors, on the heap for heap leaves. NULL on allocation failure. */
 nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t);
-
-/* t itself when contiguous, else a contiguous copy in the arena (not recorded). */
-nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t);
 
 /* Does input i of node n need its gradient? */
 static inline bool nbi_needs_grad(const nbi_node *n, int i) {

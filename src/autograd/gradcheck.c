@@ -139,6 +139,11 @@ static nb_tensor *run(nb_ctx *ctx, nbi_check_case *c) {
 }
 
 nb_status nbi_gradcheck_case(int op, nbi_check_case *c, nbi_gradcheck_report *rep) {
+    return nbi_gradcheck_case_on(NULL, op, c, rep);
+}
+
+nb_status nbi_gradcheck_case_on(const nbi_backend *be, int op, nbi_check_case *c,
+                                nbi_gradcheck_report *rep) {
     const nbi_op_def *def = nbi_ops[op];
     c->op_id = op;
     memset(rep, 0, sizeof *rep);
@@ -149,6 +154,7 @@ nb_status nbi_gradcheck_case(int op, nbi_check_case *c, nbi_gradcheck_report *re
         st = NB_ERR_NOMEM;
         goto done;
     }
+    if (be) ctx->be = scratch->be = be;
     nb_tensor *y = run(ctx, c);
     if (!y) {
         st = nb_ctx_status(ctx);

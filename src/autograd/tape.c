@@ -12,12 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const nbi_op_def *const nbi_ops[NBI_OP_COUNT] = {
-#define NB_OP(ID, name) [NBI_OP_##ID] = &nbi_op_##name,
-#include "ops/ops.def"
-#undef NB_OP
-};
-
 int64_t nbi_find_nonfinite(const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(x[i])) return i;
@@ -224,14 +218,6 @@ nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
     memset(g->data, 0, (size_t)g->numel * sizeof(float));
     t->grad = g;
     return g;
-}
-
-nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
-    if (nb_tensor_is_contiguous(t)) return t;
-    nb_tensor *c = nbi_tensor_like(ctx, t, t->dtype);
-    if (!c) return NULL;
-    nb_tensor_copy(c, t);
-    return c;
 }
 
 static nb_status sweep(nb_ctx *ctx) {

@@ -22,8 +22,8 @@
  * of a file of n tensors costs O(n). */
 #define _POSIX_C_SOURCE 200809L
 #include "io/safetensors.h"
-#include "io/json.h"
-#include "data/data.h"
+#include "base/json.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>

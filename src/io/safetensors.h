@@ -4,7 +4,7 @@
 #define NBI_SAFETENSORS_H
 
 #include "base/base.h"
-#include "io/io.h"
+#include "base/file.h"
 #include "nabla/io.h"
 
 /* The dtypes of the format (the names are the ones the header spells). */

@@ -8,7 +8,7 @@
  * error — a bad number, an unknown option, a shape that does not fit — is reported while
  * the line it comes from is known, and the model's size is known before it is allocated. */
 #include "io/spec.h"
-#include "io/io.h"
+#include "base/file.h"
 #include "nn/model_io.h"
 #include "optim/optim.h" /* nbi_optim_resolve: the defaults a spec leaves out */
 

@@ -1,15 +1,19 @@
-/* kernels/kernels.h — hot loops on raw float pointers, behind one table.
+/* kernels/kernels.h — hot loops on raw float pointers: the CPU's kernel sets.
  *
- * Op code calls nbi_k.<kernel>; the table starts out holding the scalar reference kernels
- * (kernels/ref/, always built: the fallback and the oracle tests compare against) and
- * nbi_kernels_init() replaces entries with the fastest versions this CPU runs (cpuid), then
- * routes the elementwise entries through fronts that split large arrays over the thread
- * pool. Nothing here knows about tensors. See docs/KERNELS.md. */
+ * A kernel set (nbi_kernels) is a table of single-threaded kernels for one instruction set:
+ * "ref" holds the scalar reference kernels (kernels/ref/, always built: the fallback and the
+ * oracle tests compare against); "c", "avx2" and "avx512" start from it and replace entries
+ * with faster versions. The sets are built once and never change. Op code does not call
+ * them directly: it calls its context's back end (kernels/backend.h), whose CPU entries split
+ * large work over the thread pool and run one set's kernels on the pieces. Nothing here knows
+ * about tensors. See docs/KERNELS.md and docs/BACKENDS.md. */
 #ifndef NBI_KERNELS_H
 #define NBI_KERNELS_H
 
 #include "base/base.h"
 #include "nabla/kernels.h"
+/* seqops: the sequence ops' kernel families (types, geometry, the dropout hash) */
+#include "kernels/seq.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -69,9 +73,10 @@ typedef enum nbi_binary_id {
 typedef void (*nbi_binary_fn)(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
                               float *y);
 
-typedef nb_status (*nbi_sgemm_fn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                                  const float *A, int64_t lda, const float *B, int64_t ldb,
-                                  float beta, float *C, int64_t ldc);
+/* GEMM on at most nt threads of the pool (see nb_sgemm for the arguments). */
+typedef nb_status (*nbi_sgemm_fn)(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                  float alpha, const float *A, int64_t lda, const float *B,
+                                  int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* Row-wise softmax / log-softmax over `cols` contiguous values, `rows` times. */
 typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y);
@@ -89,21 +94,33 @@ typedef struct nbi_kernels {
     nbi_rows_fn log_softmax;
     nbi_rows_bwd_fn softmax_bwd;
     nbi_rows_bwd_fn log_softmax_bwd;
+
+    /* ---- seqops: the sequence ops' families (kernels/seq.h) ---------------------------- */
+    nbi_embed_fn embed;
+    nbi_embed_bwd_fn embed_bwd;
+    nbi_norm_fn norm;
+    nbi_norm_bwd_fn norm_bwd;
+    nbi_xent_fn xent;
+    nbi_xent_bwd_fn xent_bwd;
+    nbi_attn_fn attn;
+    nbi_attn_bwd_fn attn_bwd;
+    nbi_rnn_step_fn rnn_step;
+    nbi_rnn_step_bwd_fn rnn_step_bwd;
+    nbi_colsum_fn colsum;
+    /* ---- end seqops ---- */
 } nbi_kernels;
 
-extern nbi_kernels nbi_k;
-/* The reference table (filled by nbi_kernels_init), kept whole for tests that compare the
- * fast kernels against it. */
-extern nbi_kernels nbi_k_ref;
+/* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
+ * and immutable afterwards; NULL when this CPU or build cannot run it. Thread-safe. */
+const nbi_kernels *nbi_kernel_set(const char *isa);
 
-/* Detects the CPU once and fills nbi_k (NB_ISA may name a lower level). Safe to call from
- * any thread, any number of times. */
-void nbi_kernels_init(void);
-
-/* Fills *k with the kernels of one instruction set ("ref", "c", "avx2", "avx512"), each
- * running on the calling thread only (GEMM still uses the pool), so that tests and
- * benchmarks can compare them; false when this CPU or build cannot run it. */
+/* A copy of that set, for tests that change an entry (a wrong derivative, to prove that a
+ * test catches it); false when this CPU or build cannot run it. */
 bool nbi_kernels_for(const char *isa, nbi_kernels *k);
+
+/* The best instruction set this CPU runs, or the lower one named by NB_ISA (ref, c, avx2,
+ * avx512) in the environment. */
+const char *nbi_best_isa(void);
 
 /* ---- reference kernels (kernels/ref) ------------------------------------------------------ */
 extern nbi_unary_fn const nbi_ref_unary[NBI_U_COUNT];
@@ -113,19 +130,13 @@ extern nbi_rows_fn const nbi_ref_softmax;
 extern nbi_rows_fn const nbi_ref_log_softmax;
 extern nbi_rows_bwd_fn const nbi_ref_softmax_bwd;
 extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
-nb_status nbi_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+nb_status nbi_sgemm_ref(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);
 void nbi_elementwise_avx512(nbi_kernels *k);
-
-/* Thread-splitting fronts (kernels/parallel.c): nbi_k's elementwise entries call these,
- * which cut large arrays (rows for softmax) into pieces run on the pool by the kernels in
- * *raw. The pieces are cut at multiples of 16 elements, so no two threads share a cache
- * line of the output. */
-void nbi_parallel_kernels(nbi_kernels *k, const nbi_kernels *raw);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,

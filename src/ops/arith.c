@@ -5,7 +5,7 @@
  * accumulates into each input's gradient through *its* broadcast strides, so summing over the
  * broadcast dimensions (un-broadcasting) falls out of the stride being 0. */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 
@@ -19,14 +19,16 @@ static nb_status binary_infer(const nbi_node *n, nb_tensor *out) {
 }
 
 typedef struct run_ctx {
-    nbi_binary_fn fn;
+    const nbi_backend *be;
+    int id;
     const float *a, *b;
     float *y;
 } run_ctx;
 
 static void fwd_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
     run_ctx *r = user;
-    r->fn(len, r->a + off[1], inner[1], r->b + off[2], inner[2], r->y + off[0]);
+    r->be->binary(r->be, r->id, len, r->a + off[1], inner[1], r->b + off[2], inner[2],
+                  r->y + off[0]);
 }
 
 /* ---- the row-broadcast fast path ------------------------------------------------------------
@@ -72,18 +74,17 @@ static inline int64_t row_off(int64_t nx, int64_t i, int64_t C) {
 }
 
 static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
-    (void)ctx;
     nb_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
-    const nbi_op_def *def = nbi_ops[n->op];
-    nbi_binary_fn fn = nbi_k.binary[def->aux];
+    const nbi_backend *be = ctx->be;
+    const int id = nbi_ops[n->op]->aux;
     rows r;
     if (rows_of(a, b, y, &r)) {
         const float *pa = a->data, *pb = b->data;
         float *py = y->data;
         int64_t sa = r.na > 1, sb = r.nb > 1;
         for (int64_t i = 0; i < r.R; i++)
-            fn(r.C, pa + row_off(r.na, i, r.C), sa, pb + row_off(r.nb, i, r.C), sb,
-               py + i * r.C);
+            be->binary(be, id, r.C, pa + row_off(r.na, i, r.C), sa, pb + row_off(r.nb, i, r.C), sb,
+                       py + i * r.C);
         return NB_OK;
     }
     int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
@@ -92,7 +93,7 @@ static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
     const int64_t *st[3] = {y->stride, sa, sb};
     nbi_iter it;
     nbi_iter_init(&it, y->rank, y->shape, 3, st);
-    run_ctx rc = {fn, a->data, b->data, y->data};
+    run_ctx rc = {be, id, a->data, b->data, y->data};
     nbi_iter_run(&it, fwd_run, &rc);
     return NB_OK;
 }

@@ -16,7 +16,7 @@
  * written (nbi_conv_pool in ops/conv.h). A piece holds
  * enough samples for about 512 GEMM columns (one GEMM per piece packs W once per piece, not
  * once per sample) and its column matrix is made just before the GEMM reads it. Every GEMM
- * goes through the kernel table (nbi_k.sgemm). docs/conv.md has the measurements behind
+ * goes through the context's back end (be->sgemm). docs/conv.md has the measurements behind
  * these choices, and the alternatives that lost (a lowering through NHWC images, keeping the
  * column matrices from forward for backward).
  *
@@ -25,13 +25,13 @@
  * of their own, added in piece order at the end, so the result is the same whoever ran which
  * piece. */
 #include "ops/conv.h"
-#include "kernels/kernels.h"
-#include "kernels/pool.h"
+#include "kernels/backend.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
 typedef struct job {
+    const nbi_backend *be;
     const nbi_conv_geom *g;
     int64_t nb, pieces; /* samples per piece, number of pieces */
     const float *in, *w, *bias, *dout, *y;
@@ -128,7 +128,7 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
     for (int64_t grp = 0; grp < g->groups; grp++) {
         nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, sc->col);
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        nb_status s = nbi_k.sgemm(0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc, sc->col, ld,
+        nb_status s = j->be->sgemm(j->be, 0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc, sc->col, ld,
                                   0.0f, sc->yt + grp * Og * ld, ld);
         if (s != NB_OK) return s;
     }
@@ -182,12 +182,12 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
         if (j->dwp) {
             nbi_im2col(g, j->in + at, nb, sc->col);
             /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
-            s = nbi_k.sgemm(0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
+            s = j->be->sgemm(j->be, 0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
                             j->dwp + piece * g->O * Kc + grp * Og * Kc, Kc);
         }
         if (j->din && s == NB_OK) {
             /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
-            s = nbi_k.sgemm(1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col, ld);
+            s = j->be->sgemm(j->be, 1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col, ld);
             if (s == NB_OK) nbi_col2im(g, sc->col, nb, j->din + at);
         }
         if (s != NB_OK) return s;
@@ -228,7 +228,7 @@ static void member(void *arg) {
  * own scratch. A GEMM called from a member runs on that member's thread alone (the pool
  * never nests); with a single piece the caller runs it and the GEMM may use every thread. */
 static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
-    int64_t want = nbi_pool_threads();
+    int64_t want = nbi_backend_threads(ctx->be);
     if (want > j->pieces) want = j->pieces;
     j->scratch_per = scratch_size(j);
     j->scratch =
@@ -289,6 +289,7 @@ nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in,
     job j;
     NBI_ASSERT(!pool || !(flags & NBI_CONV_ACCUMULATE));
     job_init(&j, g, flags, w, pool, chunk);
+    j.be = ctx->be;
     j.in = in;
     j.bias = bias;
     j.out = out;
@@ -304,6 +305,7 @@ nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
     job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, pool, chunk);
+    j.be = ctx->be;
     nb_status s = NB_OK;
     j.in = in;
     j.dout = dout;

@@ -10,7 +10,7 @@
  * with no broadcasting machinery. A dense layer's forward is this op and an activation. All
  * leading dimensions of x are rows: x is read as a matrix [M, in], M = numel / in. */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <string.h>
 
@@ -56,7 +56,7 @@ static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
         beta = 1.0f;
     }
     if (M == 0 || out == 0) return NB_OK;
-    return nbi_k.sgemm(0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out), beta, y,
+    return ctx->be->sgemm(ctx->be, 0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out), beta, y,
                        ld(out));
 }
 
@@ -74,14 +74,14 @@ static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
     if (nbi_needs_grad(n, 0) && in > 0) { /* dx[M,in] += dy[M,out] · Wᵀ */
         nb_tensor *g = nbi_grad(ctx, n->in[0]);
         if (!g) return ctx->status;
-        s = nbi_k.sgemm(0, 1, M, in, out, 1.0f, gy, ld(out), W->data, ld(out), 1.0f, g->data,
+        s = ctx->be->sgemm(ctx->be, 0, 1, M, in, out, 1.0f, gy, ld(out), W->data, ld(out), 1.0f, g->data,
                         ld(in));
         if (s != NB_OK) return s;
     }
     if (nbi_needs_grad(n, 1) && in > 0) { /* dW[in,out] += xᵀ · dy */
         nb_tensor *g = nbi_grad(ctx, n->in[1]);
         if (!g) return ctx->status;
-        s = nbi_k.sgemm(1, 0, in, out, M, 1.0f, x->data, ld(in), gy, ld(out), 1.0f, g->data,
+        s = ctx->be->sgemm(ctx->be, 1, 0, in, out, M, 1.0f, x->data, ld(in), gy, ld(out), 1.0f, g->data,
                         ld(out));
         if (s != NB_OK) return s;
     }

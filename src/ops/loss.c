@@ -11,7 +11,7 @@
  * Pointwise losses never broadcast: pred and target shapes must be equal (PyTorch only
  * warns; a silent broadcast of [N] against [N, 1] is a classic bug). */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 
@@ -323,7 +323,7 @@ static nb_status cross_entropy_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *lp = nbi_tensor_alloc(ctx, NB_F32, 2, x->shape);
     float *l = nbi_ctx_alloc(ctx, (size_t)(N ? N : 1) * sizeof *l, "cross_entropy");
     if (!lp || !l) return ctx->status;
-    nbi_k.log_softmax(N, C, x->data, lp->data);
+    ctx->be->log_softmax(ctx->be, N, C, x->data, lp->data);
     const float *lpp = lp->data;
     const int32_t *y = lab->data;
     for (int64_t i = 0; i < N; i++) l[i] = -lpp[i * C + y[i * lab->stride[0]]];

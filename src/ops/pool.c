@@ -8,7 +8,7 @@
  * attrs.i: 0 KH, 1 KW, 2 sh, 3 sw, 4 pt, 5 pb, 6 pl, 7 pr, 8 dh, 9 dw, 10 exclude_pad. */
 #include "autograd/autograd.h"
 #include "kernels/conv.h"
-#include "kernels/pool.h"
+#include "kernels/backend.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,12 +65,9 @@ static void pool_run(void *p, int64_t t) {
     }
 }
 
-static void pool_all(const pool_task *k) {
+static void pool_all(const nbi_backend *be, const pool_task *k) {
     int64_t tasks = (k->g->N * k->g->C + PLANES_PER_TASK - 1) / PLANES_PER_TASK;
-    if (tasks > 1 && nbi_pool_threads() > 1)
-        nbi_parallel_for(tasks, pool_run, (void *)k);
-    else
-        for (int64_t t = 0; t < tasks; t++) pool_run((void *)k, t);
+    nbi_parallel_for(nbi_backend_threads(be), tasks, pool_run, (void *)k);
 }
 
 static nb_status pool_infer(const nbi_node *n, nb_tensor *out) {
@@ -127,7 +124,7 @@ static nb_status max_forward(nb_ctx *ctx, nbi_node *n) {
     int32_t *arg =
         nbi_ctx_alloc(ctx, (size_t)(n->out->numel ? n->out->numel : 1) * 4, "max_pool2d");
     if (!arg) return ctx->status;
-    pool_all(&(pool_task){&g, 0, 0, x->data, n->out->data, arg});
+    pool_all(ctx->be, &(pool_task){&g, 0, 0, x->data, n->out->data, arg});
     if (n->recording)
         n->saved = arg;
     else
@@ -141,7 +138,7 @@ static nb_status max_backward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    pool_all(&(pool_task){&g, 1, 0, n->out->grad->data, gx->data, n->saved});
+    pool_all(ctx->be, &(pool_task){&g, 1, 0, n->out->grad->data, gx->data, n->saved});
     return NB_OK;
 }
 
@@ -150,7 +147,7 @@ static nb_status avg_forward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *x = nbi_contig(ctx, n->in[0]);
     if (!x) return ctx->status;
-    pool_all(&(pool_task){&g, 2, !n->attrs->i[A_EXCL], x->data, n->out->data, NULL});
+    pool_all(ctx->be, &(pool_task){&g, 2, !n->attrs->i[A_EXCL], x->data, n->out->data, NULL});
     return NB_OK;
 }
 
@@ -160,7 +157,7 @@ static nb_status avg_backward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    pool_all(&(pool_task){&g, 3, !n->attrs->i[A_EXCL], n->out->grad->data, gx->data, NULL});
+    pool_all(ctx->be, &(pool_task){&g, 3, !n->attrs->i[A_EXCL], n->out->grad->data, gx->data, NULL});
     return NB_OK;
 }
 

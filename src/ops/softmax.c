@@ -12,7 +12,7 @@
  * axis the [C, inner] blocks are transposed, a tile of columns at a time, into rows of C in a
  * scratch buffer, run through the kernel, and transposed back (see bench/bench_softmax.c). */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,7 +73,9 @@ static void tile_from_rows(const float *src, int64_t C, int64_t inner, int64_t i
 }
 
 static nb_status softmax_forward(nb_ctx *ctx, nbi_node *n) {
-    nbi_rows_fn fn = n->op == NBI_OP_SOFTMAX ? nbi_k.softmax : nbi_k.log_softmax;
+    const nbi_backend *be = ctx->be;
+    void (*fn)(const nbi_backend *, int64_t, int64_t, const float *, float *) =
+        n->op == NBI_OP_SOFTMAX ? be->softmax : be->log_softmax;
     int64_t outer, C, inner;
     split(n->in[0], norm_axis(n->in[0], n->attrs->i[0]), &outer, &C, &inner);
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena); /* everything below is scratch */
@@ -82,7 +84,7 @@ static nb_status softmax_forward(nb_ctx *ctx, nbi_node *n) {
     const float *xp = x->data;
     float *yp = n->out->data;
     if (inner == 1) {
-        fn(outer, C, xp, yp);
+        fn(be, outer, C, xp, yp);
     } else {
         float *buf = nbi_ctx_alloc(ctx, 2 * (size_t)(C * TILE) * sizeof *buf, "softmax");
         if (!buf) return ctx->status;
@@ -91,7 +93,7 @@ static nb_status softmax_forward(nb_ctx *ctx, nbi_node *n) {
             for (int64_t i0 = 0; i0 < inner; i0 += TILE) {
                 int64_t t = inner - i0 < TILE ? inner - i0 : TILE;
                 tile_to_rows(xp + o * C * inner, C, inner, i0, t, buf);
-                fn(t, C, buf, rows);
+                fn(be, t, C, buf, rows);
                 tile_from_rows(rows, C, inner, i0, t, yp + o * C * inner, 0);
             }
     }
@@ -103,13 +105,15 @@ static nb_status softmax_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *g = nbi_grad(ctx, n->in[0]); /* before the mark: it outlives this call */
     if (!g) return ctx->status;
-    nbi_rows_bwd_fn fn = n->op == NBI_OP_SOFTMAX ? nbi_k.softmax_bwd : nbi_k.log_softmax_bwd;
+    const nbi_backend *be = ctx->be;
+    void (*fn)(const nbi_backend *, int64_t, int64_t, const float *, const float *, float *) =
+        n->op == NBI_OP_SOFTMAX ? be->softmax_bwd : be->log_softmax_bwd;
     int64_t outer, C, inner;
     split(n->out, norm_axis(n->in[0], n->attrs->i[0]), &outer, &C, &inner);
     const float *yp = n->out->data, *gyp = n->out->grad->data;
     float *gp = g->data;
     if (inner == 1) {
-        fn(outer, C, yp, gyp, gp);
+        fn(be, outer, C, yp, gyp, gp);
         return NB_OK;
     }
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
@@ -123,7 +127,7 @@ static nb_status softmax_backward(nb_ctx *ctx, nbi_node *n) {
             tile_to_rows(yp + off, C, inner, i0, t, ry);
             tile_to_rows(gyp + off, C, inner, i0, t, rgy);
             memset(rgx, 0, (size_t)(t * C) * sizeof *rgx);
-            fn(t, C, ry, rgy, rgx);
+            fn(be, t, C, ry, rgy, rgx);
             tile_from_rows(rgx, C, inner, i0, t, gp + off, 1);
         }
     nbi_arena_release(&ctx->arena, m);

@@ -3,7 +3,7 @@
  * softplus). Each is a kernel pair in kernels/ref/unary.c plus one line here giving its
  * registry entry, its public function and its gradient-check domain. */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 
@@ -21,7 +21,7 @@ static nb_status unary_forward(nb_ctx *ctx, nbi_node *n) {
     if (!x) return ctx->status;
     if (x != n->in[0] && n->recording) n->saved = x; /* backward reads contiguous x */
     const float *p = n->attrs ? n->attrs->f : NULL;
-    nbi_k.unary[nbi_ops[n->op]->aux](x->numel, x->data, n->out->data, p);
+    ctx->be->unary(ctx->be, nbi_ops[n->op]->aux, x->numel, x->data, n->out->data, p);
     return NB_OK;
 }
 
@@ -31,8 +31,8 @@ static nb_status unary_backward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *g = nbi_grad(ctx, n->in[0]);
     if (!g) return ctx->status;
     const float *p = n->attrs ? n->attrs->f : NULL;
-    nbi_k.unary_bwd[nbi_ops[n->op]->aux](x->numel, x->data, n->out->data, n->out->grad->data,
-                                         g->data, p);
+    ctx->be->unary_bwd(ctx->be, nbi_ops[n->op]->aux, x->numel, x->data, n->out->data,
+                       n->out->grad->data, g->data, p);
     return NB_OK;
 }
 

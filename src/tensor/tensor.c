@@ -1,6 +1,5 @@
 /* tensor/tensor.c — making, filling, copying and freeing tensors; shape arithmetic. */
 #include "tensor/tensor.h"
-#include "autograd/autograd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -374,6 +373,14 @@ void nb_requires_grad(nb_tensor *t, int on) {
         t->flags |= NB_TF_REQUIRES_GRAD;
     else
         t->flags &= ~(unsigned)NB_TF_REQUIRES_GRAD;
+}
+
+nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
+    if (nb_tensor_is_contiguous(t)) return t;
+    nb_tensor *c = nbi_tensor_like(ctx, t, t->dtype);
+    if (!c) return NULL;
+    nb_tensor_copy(c, t);
+    return c;
 }
 
 /* ---- broadcasting ------------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 
 #include "base/base.h"
 #include "nabla/tensor.h"
+#include "tensor/ctx.h"
 
 static inline size_t nbi_dtype_size(nb_dtype dt) { return dt == NB_I32 ? 4 : 4; }
 static inline const char *nbi_dtype_name(nb_dtype dt) { return dt == NB_I32 ? "i32" : "f32"; }
@@ -24,6 +25,9 @@ nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *s
 nb_tensor *nbi_tensor_like(nb_ctx *ctx, const nb_tensor *t, nb_dtype dt);
 /* A header only (data NULL), in ctx's arena or on the heap. */
 nb_tensor *nbi_tensor_header(nb_ctx *ctx);
+
+/* t itself when contiguous, else a contiguous copy in the arena (not recorded). */
+nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t);
 
 /* Broadcasts two shapes into out (rank *out_rank); false if incompatible. */
 bool nbi_broadcast_shape(int ra, const int64_t *sa, int rb, const int64_t *sb, int *out_rank,

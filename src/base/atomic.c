@@ -1,4 +1,4 @@
-/* io/atomic.c — atomic file replacement, and what it will and will not replace.
+/* base/atomic.c — atomic file replacement, and what it will and will not replace.
  *
  * The data goes to a temporary file in the target's directory (rename is atomic only within
  * one file system), which is flushed, fsync'd and renamed over the target; the directory is
@@ -15,7 +15,7 @@
  * NAME_MAX). One left behind by a process killed mid-write is removed by the next write to the
  * same target, once no process with that pid runs. */
 #define _XOPEN_SOURCE 700 /* realpath */
-#include "io/io.h"
+#include "base/file.h"
 
 #include <dirent.h>
 #include <errno.h>

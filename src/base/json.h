@@ -1,4 +1,4 @@
-/* io/json.h — a strict JSON reader for safetensors headers (objects, arrays, strings and
+/* base/json.h — a strict JSON reader for safetensors headers (objects, arrays, strings and
  * non-negative integers; nothing else is needed there) and JSON string escaping. */
 #ifndef NBI_JSON_H
 #define NBI_JSON_H

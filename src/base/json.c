@@ -1,4 +1,4 @@
-/* io/json.c — a small strict JSON reader for safetensors headers, and the writer's string
+/* base/json.c — a small strict JSON reader for safetensors headers, and the writer's string
  * escaping.
  *
  * RFC 8259, as much of it as the header needs: objects, arrays, strings and non-negative
@@ -8,7 +8,7 @@
  * 2^64 - 1. Anything else — a fraction, an exponent, true/false/null, a trailing comma — is an
  * error that says what was expected and at which byte of the file. Nesting is bounded by the
  * callers (the header is two levels deep), so nothing here recurses. */
-#include "io/json.h"
+#include "base/json.h"
 
 #include <stdarg.h>
 #include <stdio.h>

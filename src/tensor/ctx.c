@@ -1,13 +1,16 @@
-/* autograd/ctx.c — contexts: the arena, grad and check modes, scopes, sticky errors. */
+/* tensor/ctx.c — contexts: the arena, the back end, grad and check modes, scopes, sticky
+ * errors. */
 #define _POSIX_C_SOURCE 200809L
-#include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "tensor/ctx.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts) {
-    nbi_kernels_init();
+    nbi_backend be;
+    nb_status s =
+        nbi_backend_init(&be, opts ? opts->device : NULL, opts ? opts->threads : 0, "nb_ctx_new");
+    if (s != NB_OK) return NULL;
     nb_ctx *ctx = nbi_malloc(sizeof *ctx);
     if (!ctx) {
         nbi_error(NB_ERR_NOMEM, "nb_ctx_new: out of memory");
@@ -15,6 +18,8 @@ nb_ctx *nb_ctx_new(const nb_ctx_opts *opts) {
     }
     memset(ctx, 0, sizeof *ctx);
     nbi_arena_init(&ctx->arena, opts ? opts->arena_chunk : 0);
+    ctx->be_own = be;
+    ctx->be = &ctx->be_own;
     ctx->grad_enabled = 1;
     int check = opts ? opts->check : 0;
     if (check == 0) {
@@ -40,9 +45,18 @@ void nb_ctx_reset(nb_ctx *ctx) {
     ctx->n_nodes = 0;
 }
 
-nb_status nb_ctx_status(const nb_ctx *ctx) { return ctx ? ctx->status : NB_ERR_ARG; }
-size_t nb_ctx_used(const nb_ctx *ctx) { return ctx ? ctx->arena.used_total : 0; }
-size_t nb_ctx_peak(const nb_ctx *ctx) { return ctx ? ctx->arena.peak : 0; }
+nb_status nb_ctx_status(const nb_ctx *ctx) {
+    return ctx ? ctx->status : NB_ERR_ARG;
+}
+size_t nb_ctx_used(const nb_ctx *ctx) {
+    return ctx ? ctx->arena.used_total : 0;
+}
+size_t nb_ctx_peak(const nb_ctx *ctx) {
+    return ctx ? ctx->arena.peak : 0;
+}
+const char *nb_ctx_device(const nb_ctx *ctx) {
+    return ctx ? ctx->be->name : NULL;
+}
 
 int nb_grad_enabled(nb_ctx *ctx, int on) {
     if (!ctx) return 0;

@@ -1,9 +1,9 @@
-/* io/file.c — reading a whole file into memory, checked against its real size.
+/* base/file.c — reading a whole file into memory, checked against its real size; byte swaps.
  *
  * Every parser in nabla works on a buffer whose length is the file's true size, so a header
  * that claims more data than the file holds is caught before any allocation it asks for. */
 #define _POSIX_C_SOURCE 200809L
-#include "io/io.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,4 +60,14 @@ nb_status nbi_read_file(const char *path, const char *what, unsigned char **buf,
     *buf = p;
     *len = got;
     return NB_OK;
+}
+
+void nbi_swap_bytes(void *data, size_t n, size_t es) {
+    unsigned char *p = data;
+    for (size_t i = 0; i < n; i++, p += es)
+        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
+            unsigned char t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
 }

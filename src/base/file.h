@@ -1,9 +1,9 @@
-/* io/io.h — internal file helpers shared by the data loaders and the model files: reading a
- * whole file with its size checked, and atomic writes (temporary file in the same directory,
- * flushed, fsync'd, renamed over the target), so that a crash mid-write never leaves a
- * half-written file where a good one was. */
-#ifndef NBI_IO_H
-#define NBI_IO_H
+/* base/file.h — file helpers shared by the data loaders, the model files and training logs:
+ * reading a whole file with its size checked, atomic writes (temporary file in the same
+ * directory, flushed, fsync'd, renamed over the target), so that a crash mid-write never
+ * leaves a half-written file where a good one was, and the byte order of binary formats. */
+#ifndef NBI_FILE_H
+#define NBI_FILE_H
 
 #include "base/base.h"
 
@@ -61,5 +61,20 @@ const char *nbi_file_kind(unsigned mode);
 void nbi_atomic_clean_stale(const char *dir, const char *base_prefix);
 /* fsync of the directory that holds path (errors ignored: some file systems refuse it). */
 void nbi_sync_dir_of(const char *path);
+
+/* ---- byte order ------------------------------------------------------------------------- */
+static inline uint32_t nbi_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint32_t nbi_le32(const unsigned char *p) {
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+static inline uint16_t nbi_le16(const unsigned char *p) { return (uint16_t)(p[1] << 8 | p[0]); }
+static inline bool nbi_host_is_le(void) {
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+/* Reverses the bytes of each of n elements of size `es` in place. */
+void nbi_swap_bytes(void *data, size_t n, size_t es);
 
 #endif
