@@ -138,6 +138,9 @@ void nbi_activation_spec(nb_activation act, float alpha, nbi_text *out);
 
 /* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);
+/* Does the activation take the layer's alpha (leaky_relu, elu: the ALPHA flag of its line in
+ * nabla/ops.def)? */
+bool nbi_activation_has_alpha(nb_activation act);
 
 /* "[N,4]"-style text of a per-sample shape with the batch as None: "(None, 4)". */
 void nbi_batch_shape_str(int rank, const int64_t *shape, char *buf, size_t n);

@@ -87,9 +87,12 @@ static void log_softmax_bwd_ref(int64_t rows, int64_t cols, const float *y, cons
     }
 }
 
-/* The table entries live here so that every static kernel stays file-local. */
-#define NBI_REF_BINARY_ENTRIES {add_ref, sub_ref, mul_ref, div_ref, pow_ref}
-nbi_binary_fn const nbi_ref_binary[NBI_B_COUNT] = NBI_REF_BINARY_ENTRIES;
+/* The table, from the NB_BINARY lines of nabla/ops.def: an entry without its kernel above
+ * does not compile. */
+nbi_binary_fn const nbi_ref_binary[NBI_B_COUNT] = {
+#define NB_BINARY(ID, name) [NBI_B_##ID] = name##_ref,
+#include "nabla/ops.def"
+};
 nbi_rows_fn const nbi_ref_softmax = softmax_ref;
 nbi_rows_fn const nbi_ref_log_softmax = log_softmax_ref;
 nbi_rows_bwd_fn const nbi_ref_softmax_bwd = softmax_bwd_ref;
