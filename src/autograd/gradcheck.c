@@ -44,6 +44,17 @@ nb_tensor *nbi_gen_input(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shap
     return t;
 }
 
+void nbi_gen_ladder(nb_tensor *x, float start, float step, nb_rng *rng) {
+    float *p = x->data;
+    for (int64_t i = 0; i < x->numel; i++) p[i] = start + step * (float)i;
+    for (int64_t i = x->numel - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)nb_rng_below(rng, (uint64_t)i + 1);
+        float t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+}
+
 void nbi_gen_broadcast_pair(nb_rng *rng, int k, int *ra, int64_t *sa, int *rb, int64_t *sb) {
     int64_t d[3];
     nbi_gen_shape(rng, 3, 4, d);

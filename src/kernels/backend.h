@@ -50,6 +50,32 @@ struct nbi_backend {
     void (*binary)(const nbi_backend *be, int id, int64_t n, const float *a, int64_t sa,
                    const float *b, int64_t sb, float *y);
 
+    /* the backward of binary op `id` for input `which` (0: a, 1: b) over one run:
+     * g += ∂(a op b)/∂input · gy, all strided (g's stride 0 sums over broadcast dims) */
+    void (*binary_bwd)(const nbi_backend *be, int id, int which, int64_t len, const float *gy,
+                       int64_t so, const float *y, const float *a, int64_t sa, const float *b,
+                       int64_t sb, float *g, int64_t sg);
+
+    /* ---- strided operands (iterator: operand 0 written, 1 read) and reductions ------------ */
+    void (*copy_strided)(const nbi_backend *be, const nbi_iter *it, void *dst, const void *src);
+    void (*acc_strided)(const nbi_backend *be, const nbi_iter *it, float *dst, const float *src);
+    void (*acc_div_strided)(const nbi_backend *be, const nbi_iter *it, float *dst,
+                            const float *src, float div);
+    /* y[o] = Σ or mean over group o (operand 1 has stride 0 along the reduced axes); acc is
+     * scratch of ngroups doubles */
+    void (*sum_strided)(const nbi_backend *be, const nbi_iter *it, const float *x, double *acc,
+                        int64_t ngroups, int64_t count, int mean, float *y);
+    /* best[o], pos[o]: the first maximum of group o (NaN wins) and its offset in operand 2 */
+    void (*max_strided)(const nbi_backend *be, const nbi_iter *it, const float *x, float *best,
+                        int64_t *pos, int64_t ngroups);
+    void (*scatter_add)(const nbi_backend *be, int64_t n, const int64_t *pos, const float *gy,
+                        float *gx);
+    void (*index_narrow)(const nbi_backend *be, int64_t n, const int64_t *pos, int32_t *y);
+    void (*fill)(const nbi_backend *be, int64_t n, float *y, float v);
+    void (*add_into)(const nbi_backend *be, int64_t n, const float *x, float *y);
+    /* the index of the first NaN or infinity, or -1 */
+    int64_t (*find_nonfinite)(const nbi_backend *be, int64_t n, const float *x);
+
     /* ---- rows ---------------------------------------------------------------------------- */
     /* softmax and log-softmax of `rows` rows of `cols` contiguous values, and their backward
      * from the output y and its gradient gy, accumulating into gx */

@@ -165,6 +165,71 @@ static void cpu_log_softmax_bwd(const nbi_backend *be, int64_t r, int64_t cols, 
     be->k->log_softmax_bwd(r, cols, y, gy, gx);
 }
 
+/* ---- strided operands, reductions, dense steps: the reference kernels, on one thread ---- */
+
+static void cpu_binary_bwd(const nbi_backend *be, int id, int which, int64_t len,
+                           const float *gy, int64_t so, const float *y, const float *a,
+                           int64_t sa, const float *b, int64_t sb, float *g, int64_t sg) {
+    (void)be;
+    nbi_ref_binary_bwd(id, which, len, gy, so, y, a, sa, b, sb, g, sg);
+}
+
+static void cpu_copy_strided(const nbi_backend *be, const nbi_iter *it, void *dst,
+                             const void *src) {
+    (void)be;
+    nbi_ref_copy_strided(it, dst, src);
+}
+
+static void cpu_acc_strided(const nbi_backend *be, const nbi_iter *it, float *dst,
+                            const float *src) {
+    (void)be;
+    nbi_ref_acc_strided(it, dst, src);
+}
+
+static void cpu_acc_div_strided(const nbi_backend *be, const nbi_iter *it, float *dst,
+                                const float *src, float div) {
+    (void)be;
+    nbi_ref_acc_div_strided(it, dst, src, div);
+}
+
+static void cpu_sum_strided(const nbi_backend *be, const nbi_iter *it, const float *x,
+                            double *acc, int64_t ngroups, int64_t count, int mean, float *y) {
+    (void)be;
+    nbi_ref_sum_strided(it, x, acc, ngroups, count, mean, y);
+}
+
+static void cpu_max_strided(const nbi_backend *be, const nbi_iter *it, const float *x,
+                            float *best, int64_t *pos, int64_t ngroups) {
+    (void)be;
+    nbi_ref_max_strided(it, x, best, pos, ngroups);
+}
+
+static void cpu_scatter_add(const nbi_backend *be, int64_t n, const int64_t *pos,
+                            const float *gy, float *gx) {
+    (void)be;
+    nbi_ref_scatter_add(n, pos, gy, gx);
+}
+
+static void cpu_index_narrow(const nbi_backend *be, int64_t n, const int64_t *pos, int32_t *y) {
+    (void)be;
+    nbi_ref_index_narrow(n, pos, y);
+}
+
+static void cpu_fill(const nbi_backend *be, int64_t n, float *y, float v) {
+    (void)be;
+    nbi_ref_fill(n, y, v);
+}
+
+static void cpu_add_into(const nbi_backend *be, int64_t n, const float *x, float *y) {
+    (void)be;
+    nbi_ref_add_into(n, x, y);
+}
+
+static int64_t cpu_find_nonfinite(const nbi_backend *be, int64_t n, const float *x) {
+    (void)be;
+    return nbi_ref_find_nonfinite(n, x);
+}
+
 /* ---- matrix products ---------------------------------------------------------------------- */
 
 static nb_status cpu_sgemm(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,
@@ -198,6 +263,17 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->log_softmax = cpu_log_softmax;
     be->softmax_bwd = cpu_softmax_bwd;
     be->log_softmax_bwd = cpu_log_softmax_bwd;
+    be->binary_bwd = cpu_binary_bwd;
+    be->copy_strided = cpu_copy_strided;
+    be->acc_strided = cpu_acc_strided;
+    be->acc_div_strided = cpu_acc_div_strided;
+    be->sum_strided = cpu_sum_strided;
+    be->max_strided = cpu_max_strided;
+    be->scatter_add = cpu_scatter_add;
+    be->index_narrow = cpu_index_narrow;
+    be->fill = cpu_fill;
+    be->add_into = cpu_add_into;
+    be->find_nonfinite = cpu_find_nonfinite;
     be->sgemm = cpu_sgemm;
     be->sgemm_batched = cpu_sgemm_batched;
 }

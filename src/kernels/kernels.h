@@ -11,6 +11,7 @@
 #define NBI_KERNELS_H
 
 #include "base/base.h"
+#include "kernels/iter.h"
 #include "nabla/kernels.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
@@ -95,6 +96,24 @@ extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
 nb_status nbi_sgemm_ref(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
+void nbi_ref_binary_bwd(int id, int which, int64_t len, const float *gy, int64_t so,
+                        const float *y, const float *a, int64_t sa, const float *b, int64_t sb,
+                        float *g, int64_t sg);
+
+/* Strided operands and reductions (kernels/ref/strided.c). */
+void nbi_ref_copy_strided(const nbi_iter *it, void *dst, const void *src);
+void nbi_ref_acc_strided(const nbi_iter *it, float *dst, const float *src);
+void nbi_ref_acc_div_strided(const nbi_iter *it, float *dst, const float *src, float div);
+void nbi_ref_sum_strided(const nbi_iter *it, const float *x, double *acc, int64_t ngroups,
+                         int64_t count, int mean, float *y);
+void nbi_ref_max_strided(const nbi_iter *it, const float *x, float *best, int64_t *pos,
+                         int64_t ngroups);
+void nbi_ref_scatter_add(int64_t n, const int64_t *pos, const float *gy, float *gx);
+void nbi_ref_index_narrow(int64_t n, const int64_t *pos, int32_t *y);
+void nbi_ref_fill(int64_t n, float *y, float v);
+void nbi_ref_add_into(int64_t n, const float *x, float *y);
+int64_t nbi_ref_find_nonfinite(int64_t n, const float *x);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);
