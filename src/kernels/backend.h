@@ -87,6 +87,27 @@ struct nbi_backend {
     void (*log_softmax_bwd)(const nbi_backend *be, int64_t rows, int64_t cols, const float *y,
                             const float *gy, float *gx);
 
+    /* ---- losses (kinds NBI_LOSS_*, reduction as nb_reduction) ----------------------------- */
+    void (*pair_loss)(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,
+                      const float *t, float *y);
+    void (*pair_loss_bwd)(const nbi_backend *be, int kind, int reduction, int64_t n,
+                          const float *p, const float *t, const float *gy, float *gp, float *gt);
+    /* -x[i, y_i] over rows i·rs and columns ·cs, reduced; its backward into contiguous gx */
+    void (*nll)(const nbi_backend *be, int reduction, int64_t N, const float *x, int64_t rs,
+                int64_t cs, const int32_t *labels, int64_t ls, float *out);
+    void (*nll_bwd)(const nbi_backend *be, int reduction, int64_t N, int64_t C, const float *gy,
+                    const int32_t *labels, int64_t ls, float *gx);
+    /* gx += s_i (exp(lp_i) - onehot(y_i)) from the log-softmax lp */
+    void (*cross_entropy_bwd)(const nbi_backend *be, int reduction, int64_t N, int64_t C,
+                              const float *gy, const float *lp, const int32_t *labels,
+                              int64_t ls, float *gx);
+    /* validation: the first element outside [lo, hi] (NaN included) / the first label outside
+     * [0, C); -1 when there is none */
+    int64_t (*find_outside)(const nbi_backend *be, int64_t n, const float *x, float lo,
+                            float hi);
+    int64_t (*find_bad_label)(const nbi_backend *be, int64_t N, const int32_t *labels,
+                              int64_t ls, int64_t C);
+
     /* ---- matrix products (row-major; arguments as nb_sgemm and nb_sgemm_batched) -------- */
     nb_status (*sgemm)(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,
                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,

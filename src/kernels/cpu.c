@@ -230,6 +230,50 @@ static int64_t cpu_find_nonfinite(const nbi_backend *be, int64_t n, const float 
     return nbi_ref_find_nonfinite(n, x);
 }
 
+static void cpu_pair_loss(const nbi_backend *be, int kind, int reduction, int64_t n,
+                          const float *p, const float *t, float *y) {
+    (void)be;
+    nbi_ref_pair_loss(kind, reduction, n, p, t, y);
+}
+
+static void cpu_pair_loss_bwd(const nbi_backend *be, int kind, int reduction, int64_t n,
+                              const float *p, const float *t, const float *gy, float *gp,
+                              float *gt) {
+    (void)be;
+    nbi_ref_pair_loss_bwd(kind, reduction, n, p, t, gy, gp, gt);
+}
+
+static void cpu_nll(const nbi_backend *be, int reduction, int64_t N, const float *x, int64_t rs,
+                    int64_t cs, const int32_t *labels, int64_t ls, float *out) {
+    (void)be;
+    nbi_ref_nll(reduction, N, x, rs, cs, labels, ls, out);
+}
+
+static void cpu_nll_bwd(const nbi_backend *be, int reduction, int64_t N, int64_t C,
+                        const float *gy, const int32_t *labels, int64_t ls, float *gx) {
+    (void)be;
+    nbi_ref_nll_bwd(reduction, N, C, gy, labels, ls, gx);
+}
+
+static void cpu_cross_entropy_bwd(const nbi_backend *be, int reduction, int64_t N, int64_t C,
+                                  const float *gy, const float *lp, const int32_t *labels,
+                                  int64_t ls, float *gx) {
+    (void)be;
+    nbi_ref_cross_entropy_bwd(reduction, N, C, gy, lp, labels, ls, gx);
+}
+
+static int64_t cpu_find_outside(const nbi_backend *be, int64_t n, const float *x, float lo,
+                                float hi) {
+    (void)be;
+    return nbi_ref_find_outside(n, x, lo, hi);
+}
+
+static int64_t cpu_find_bad_label(const nbi_backend *be, int64_t N, const int32_t *labels,
+                                  int64_t ls, int64_t C) {
+    (void)be;
+    return nbi_ref_find_bad_label(N, labels, ls, C);
+}
+
 /* ---- matrix products ---------------------------------------------------------------------- */
 
 static nb_status cpu_sgemm(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,
@@ -274,6 +318,13 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->fill = cpu_fill;
     be->add_into = cpu_add_into;
     be->find_nonfinite = cpu_find_nonfinite;
+    be->pair_loss = cpu_pair_loss;
+    be->pair_loss_bwd = cpu_pair_loss_bwd;
+    be->nll = cpu_nll;
+    be->nll_bwd = cpu_nll_bwd;
+    be->cross_entropy_bwd = cpu_cross_entropy_bwd;
+    be->find_outside = cpu_find_outside;
+    be->find_bad_label = cpu_find_bad_label;
     be->sgemm = cpu_sgemm;
     be->sgemm_batched = cpu_sgemm_batched;
 }

@@ -114,6 +114,21 @@ void nbi_ref_fill(int64_t n, float *y, float v);
 void nbi_ref_add_into(int64_t n, const float *x, float *y);
 int64_t nbi_ref_find_nonfinite(int64_t n, const float *x);
 
+/* Losses (kernels/ref/loss.c); reduction is nb_reduction's value (0 mean, 1 sum, 2 none). */
+enum { NBI_LOSS_MSE, NBI_LOSS_L1, NBI_LOSS_BCE, NBI_LOSS_BCE_LOGITS };
+void nbi_ref_pair_loss(int kind, int reduction, int64_t n, const float *p, const float *t,
+                       float *y);
+void nbi_ref_pair_loss_bwd(int kind, int reduction, int64_t n, const float *p, const float *t,
+                           const float *gy, float *gp, float *gt);
+void nbi_ref_nll(int reduction, int64_t N, const float *x, int64_t rs, int64_t cs,
+                 const int32_t *labels, int64_t ls, float *out);
+void nbi_ref_nll_bwd(int reduction, int64_t N, int64_t C, const float *gy,
+                     const int32_t *labels, int64_t ls, float *gx);
+void nbi_ref_cross_entropy_bwd(int reduction, int64_t N, int64_t C, const float *gy,
+                               const float *lp, const int32_t *labels, int64_t ls, float *gx);
+int64_t nbi_ref_find_outside(int64_t n, const float *x, float lo, float hi);
+int64_t nbi_ref_find_bad_label(int64_t N, const int32_t *labels, int64_t ls, int64_t C);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);
