@@ -108,6 +108,13 @@ struct nbi_backend {
     int64_t (*find_bad_label)(const nbi_backend *be, int64_t N, const int32_t *labels,
                               int64_t ls, int64_t C);
 
+    /* ---- optimizers ------------------------------------------------------------------------ */
+    /* one fused update of p from g and the state slots s0..s2 (nbi_update says which) */
+    void (*optim_update)(const nbi_backend *be, const nbi_update *u, int64_t n, float *p,
+                         const float *g, float *s0, float *s1, float *s2);
+    /* Σ x² in double, in index order */
+    double (*sum_squares)(const nbi_backend *be, int64_t n, const float *x);
+
     /* ---- matrix products (row-major; arguments as nb_sgemm and nb_sgemm_batched) -------- */
     nb_status (*sgemm)(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,
                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,

@@ -274,6 +274,39 @@ static int64_t cpu_find_bad_label(const nbi_backend *be, int64_t N, const int32_
     return nbi_ref_find_bad_label(N, labels, ls, C);
 }
 
+/* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
+
+typedef struct update_job {
+    const nbi_update *u;
+    int64_t n, len;
+    float *p, *s0, *s1, *s2;
+    const float *g;
+} update_job;
+
+static void update_task(void *arg, int64_t t) {
+    const update_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+#define AT(q) ((q) ? (q) + lo : NULL)
+    nbi_ref_optim_update(j->u, hi - lo, j->p + lo, j->g + lo, AT(j->s0), AT(j->s1), AT(j->s2));
+#undef AT
+}
+
+static void cpu_optim_update(const nbi_backend *be, const nbi_update *u, int64_t n, float *p,
+                             const float *g, float *s0, float *s1, float *s2) {
+    int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        nbi_ref_optim_update(u, n, p, g, s0, s1, s2);
+        return;
+    }
+    update_job j = {u, n, piece_len(n, nt), p, s0, s1, s2, g};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, update_task, &j);
+}
+
+static double cpu_sum_squares(const nbi_backend *be, int64_t n, const float *x) {
+    (void)be;
+    return nbi_ref_sum_squares(n, x);
+}
+
 /* ---- matrix products ---------------------------------------------------------------------- */
 
 static nb_status cpu_sgemm(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,
@@ -325,6 +358,8 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->cross_entropy_bwd = cpu_cross_entropy_bwd;
     be->find_outside = cpu_find_outside;
     be->find_bad_label = cpu_find_bad_label;
+    be->optim_update = cpu_optim_update;
+    be->sum_squares = cpu_sum_squares;
     be->sgemm = cpu_sgemm;
     be->sgemm_batched = cpu_sgemm_batched;
 }

@@ -129,6 +129,26 @@ void nbi_ref_cross_entropy_bwd(int reduction, int64_t N, int64_t C, const float 
 int64_t nbi_ref_find_outside(int64_t n, const float *x, float lo, float hi);
 int64_t nbi_ref_find_bad_label(int64_t N, const int32_t *labels, int64_t ls, int64_t C);
 
+/* Optimizer updates over flat buffers (kernels/ref/optim.c): the step's scalars, in f32 as
+ * torch.optim rounds them. nlr is -lr (SGD, RMSprop), -lr / (1 - β1^t) (Adam), -lr / (1 +
+ * (t-1) lr_decay) (Adagrad). */
+enum { NBI_UPDATE_SGD, NBI_UPDATE_ADAM, NBI_UPDATE_RMSPROP, NBI_UPDATE_ADAGRAD };
+typedef struct nbi_update {
+    int kind;
+    float nlr, wd, eps;
+    float mu, keep;           /* SGD's momentum and 1 - dampening; RMSprop's momentum */
+    int nesterov, first;      /* SGD: Nesterov; the first step (the buffer takes d itself) */
+    float b1, c1, b2, c2, bc2; /* Adam: β1, 1-β1, β2, 1-β2, sqrt(1 - β2^t) */
+    float decay;              /* AdamW: 1 - lr wd */
+    int amsgrad, decoupled;
+    float a, ca;              /* RMSprop: α, 1-α */
+    int centered;
+} nbi_update;
+/* p, g: the flat buffers; s0..s2: the optimizer's state slots (those it has) */
+void nbi_ref_optim_update(const nbi_update *u, int64_t n, float *p, const float *g, float *s0,
+                          float *s1, float *s2);
+double nbi_ref_sum_squares(int64_t n, const float *x);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);

@@ -41,6 +41,10 @@ static void acc_run(int64_t len, const int64_t *off, const int64_t *inner, void 
     float *d = (float *)(void *)c->d + off[0];
     const float *s = (const float *)(const void *)c->s + off[1];
     int64_t sd = inner[0], ss = inner[1];
+    if (sd == 1 && ss == 1) { /* contiguous runs (a bias's gradient, row by row): vectorised */
+        for (int64_t i = 0; i < len; i++) d[i] += s[i];
+        return;
+    }
     for (int64_t i = 0; i < len; i++) d[i * sd] += s[i * ss];
 }
 
