@@ -18,6 +18,7 @@
 #ifndef NBI_BACKEND_H
 #define NBI_BACKEND_H
 
+#include "kernels/conv.h"
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 
@@ -107,6 +108,27 @@ struct nbi_backend {
                             float hi);
     int64_t (*find_bad_label)(const nbi_backend *be, int64_t N, const int32_t *labels,
                               int64_t ls, int64_t C);
+
+    /* ---- pooling over planes x [N·C, H, W] (kernels/conv.h): kind NBI_POOL_*; max keeps the
+     * flat index of each window's first maximum in arg, its backward scatters through it;
+     * count_pad: average pooling's divisor counts the padding ------------------------------ */
+    void (*pool)(const nbi_backend *be, int kind, const nbi_conv_geom *g, int count_pad,
+                 const float *in, float *out, int32_t *arg);
+
+    /* ---- batch normalisation and dropout --------------------------------------------------
+     * bn_stats: per-channel mean and 1/sqrt(var + eps) (training: of x, updating the running
+     * statistics; eval: of the running statistics); bn_apply: y = γ (x − μ)/σ̃ + β (w, b may
+     * be NULL); bn_backward: dx, dγ, dβ accumulated (any may be NULL) */
+    void (*bn_stats)(const nbi_backend *be, const nbi_bn *g, const float *x, float *mean,
+                     float *invstd);
+    void (*bn_apply)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *mean,
+                     const float *invstd, const float *w, const float *b, float *y);
+    void (*bn_backward)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
+                        const float *mean, const float *invstd, const float *w, float *dx,
+                        float *dw, float *db);
+    /* inverted dropout with the mask of `seed` (see ops/dropout.c): y = or += (acc) x·m/(1-p) */
+    void (*dropout)(const nbi_backend *be, uint64_t seed, float p, int64_t n, const float *x,
+                    float *y, int acc);
 
     /* ---- optimizers ------------------------------------------------------------------------ */
     /* one fused update of p from g and the state slots s0..s2 (nbi_update says which) */

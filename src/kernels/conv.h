@@ -76,4 +76,7 @@ void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad, 
 void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *dy,
                           float *dx);
 
+/* The back end's pool entry runs one of these over all N·C planes. */
+enum { NBI_POOL_MAX, NBI_POOL_MAX_BWD, NBI_POOL_AVG, NBI_POOL_AVG_BWD };
+
 #endif

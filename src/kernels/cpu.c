@@ -274,6 +274,106 @@ static int64_t cpu_find_bad_label(const nbi_backend *be, int64_t N, const int32_
     return nbi_ref_find_bad_label(N, labels, ls, C);
 }
 
+/* ---- pooling: the planes (N·C of them) cut into tasks; each plane is pooled by one task,
+ * so the result does not depend on the number of threads ------------------------------------ */
+
+#define PLANES_PER_TASK 32
+
+typedef struct pool_job {
+    const nbi_conv_geom *g;
+    int kind, count_pad;
+    const float *in;
+    float *out;
+    int32_t *arg;
+} pool_job;
+
+static void pool_task(void *p, int64_t t) {
+    const pool_job *k = p;
+    const nbi_conv_geom *g = k->g;
+    int64_t p0 = t * PLANES_PER_TASK, np = g->N * g->C - p0;
+    if (np > PLANES_PER_TASK) np = PLANES_PER_TASK;
+    const int64_t HW = g->H * g->W, P = g->OH * g->OW;
+    switch (k->kind) {
+    case NBI_POOL_MAX:
+        nbi_maxpool_forward(g, np, k->in + p0 * HW, k->out + p0 * P, k->arg + p0 * P);
+        break;
+    case NBI_POOL_MAX_BWD:
+        nbi_maxpool_backward(g, np, k->in + p0 * P, k->arg + p0 * P, k->out + p0 * HW);
+        break;
+    case NBI_POOL_AVG:
+        nbi_avgpool_forward(g, np, k->count_pad, k->in + p0 * HW, k->out + p0 * P);
+        break;
+    default:
+        nbi_avgpool_backward(g, np, k->count_pad, k->in + p0 * P, k->out + p0 * HW);
+        break;
+    }
+}
+
+static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, int count_pad,
+                     const float *in, float *out, int32_t *arg) {
+    pool_job j = {g, kind, count_pad, in, out, arg};
+    int64_t tasks = (g->N * g->C + PLANES_PER_TASK - 1) / PLANES_PER_TASK;
+    nbi_parallel_for(nbi_backend_threads(be), tasks, pool_task, &j);
+}
+
+/* ---- batch normalisation: channels spread over the pool (each channel's sums in one fixed
+ * order, whoever computes them) ------------------------------------------------------------ */
+
+typedef struct bn_job {
+    int kind; /* 0 stats, 1 apply, 2 backward */
+    const nbi_bn *g;
+    int64_t per; /* channels per task */
+    const float *x, *gy, *mean, *invstd, *w, *b;
+    float *mean_out, *invstd_out, *y, *dx, *dw, *db;
+} bn_job;
+
+static void bn_task(void *arg, int64_t t) {
+    const bn_job *j = arg;
+    int64_t c0 = t * j->per, c1 = c0 + j->per < j->g->C ? c0 + j->per : j->g->C;
+    if (j->kind == 0)
+        nbi_ref_bn_stats(j->g, c0, c1, j->x, j->mean_out, j->invstd_out);
+    else if (j->kind == 1)
+        nbi_ref_bn_apply(j->g, c0, c1, j->x, j->mean, j->invstd, j->w, j->b, j->y);
+    else
+        nbi_ref_bn_backward(j->g, c0, c1, j->x, j->gy, j->mean, j->invstd, j->w, j->dx, j->dw,
+                            j->db);
+}
+
+static void bn_run(const nbi_backend *be, bn_job *j) {
+    const int64_t C = j->g->C, total = j->g->N * C * j->g->S;
+    int nt = total < PAR_MIN || C < 2 ? 1 : nbi_backend_threads(be);
+    j->per = nt == 1 ? (C ? C : 1) : (C + 4 * nt - 1) / (4 * nt);
+    nbi_parallel_for(nt, C ? (C + j->per - 1) / j->per : 0, bn_task, j);
+}
+
+static void cpu_bn_stats(const nbi_backend *be, const nbi_bn *g, const float *x, float *mean,
+                         float *invstd) {
+    bn_job j = {.kind = 0, .g = g, .x = x, .mean_out = mean, .invstd_out = invstd};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_apply(const nbi_backend *be, const nbi_bn *g, const float *x,
+                         const float *mean, const float *invstd, const float *w, const float *b,
+                         float *y) {
+    bn_job j = {.kind = 1, .g = g, .x = x, .mean = mean, .invstd = invstd, .w = w, .b = b,
+                .y = y};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_backward(const nbi_backend *be, const nbi_bn *g, const float *x,
+                            const float *gy, const float *mean, const float *invstd,
+                            const float *w, float *dx, float *dw, float *db) {
+    bn_job j = {.kind = 2, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd, .w = w,
+                .dx = dx, .dw = dw, .db = db};
+    bn_run(be, &j);
+}
+
+static void cpu_dropout(const nbi_backend *be, uint64_t seed, float p, int64_t n,
+                        const float *x, float *y, int acc) {
+    (void)be;
+    nbi_ref_dropout(seed, p, n, x, y, acc);
+}
+
 /* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
 
 typedef struct update_job {
@@ -358,6 +458,11 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->cross_entropy_bwd = cpu_cross_entropy_bwd;
     be->find_outside = cpu_find_outside;
     be->find_bad_label = cpu_find_bad_label;
+    be->pool = cpu_pool;
+    be->bn_stats = cpu_bn_stats;
+    be->bn_apply = cpu_bn_apply;
+    be->bn_backward = cpu_bn_backward;
+    be->dropout = cpu_dropout;
     be->optim_update = cpu_optim_update;
     be->sum_squares = cpu_sum_squares;
     be->sgemm = cpu_sgemm;

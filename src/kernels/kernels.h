@@ -149,6 +149,23 @@ void nbi_ref_optim_update(const nbi_update *u, int64_t n, float *p, const float 
                           float *s1, float *s2);
 double nbi_ref_sum_squares(int64_t n, const float *x);
 
+/* Batch normalisation of x [N, C, S] per channel, and dropout (kernels/ref/norm.c). */
+typedef struct nbi_bn {
+    int64_t N, C, S;
+    int training;
+    float eps, momentum;
+    float *run_mean, *run_var; /* NULL without running statistics (training only) */
+} nbi_bn;
+void nbi_ref_bn_stats(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, float *mean,
+                      float *invstd);
+void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                      const float *mean, const float *invstd, const float *w, const float *b,
+                      float *y);
+void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                         const float *gy, const float *mean, const float *invstd,
+                         const float *w, float *dx, float *dw, float *db);
+void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);
