@@ -115,6 +115,23 @@ struct nbi_backend {
     void (*pool)(const nbi_backend *be, int kind, const nbi_conv_geom *g, int count_pad,
                  const float *in, float *out, int32_t *arg);
 
+    /* ---- convolution (kernels/conv.h): conv_scratch floats of scratch for a pass, then the
+     * pass; relu_mask and plane_sums for the transposed convolution's own layout ---------- */
+    int64_t (*conv_scratch)(const nbi_backend *be, const nbi_conv_geom *g, int forward,
+                            int has_dw, int has_db, const nbi_conv_pool *pool, int64_t chunk);
+    nb_status (*conv_forward)(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                              const float *w, const float *bias, int flags, float *out,
+                              const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                              int64_t room);
+    nb_status (*conv_backward)(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                               const float *dout, const float *y, int flags, const float *w,
+                               float *din, float *dw, float *dbias, const nbi_conv_pool *pool,
+                               int64_t chunk, float *scratch, int64_t room);
+    void (*relu_mask)(const nbi_backend *be, int64_t n, const float *gy, const float *y,
+                      float *d);
+    void (*plane_sums)(const nbi_backend *be, int64_t N, int64_t C, int64_t P, const float *d,
+                       float *db);
+
     /* ---- batch normalisation and dropout --------------------------------------------------
      * bn_stats: per-channel mean and 1/sqrt(var + eps) (training: of x, updating the running
      * statistics; eval: of the running statistics); bn_apply: y = γ (x − μ)/σ̃ + β (w, b may

@@ -316,6 +316,43 @@ static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, in
     nbi_parallel_for(nbi_backend_threads(be), tasks, pool_task, &j);
 }
 
+/* ---- convolution: the lowering onto the kernel set's GEMM, pieces on the pool ------------ */
+
+static int64_t cpu_conv_scratch(const nbi_backend *be, const nbi_conv_geom *g, int forward,
+                                int has_dw, int has_db, const nbi_conv_pool *pool,
+                                int64_t chunk) {
+    return nbi_conv_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool, chunk);
+}
+
+static nb_status cpu_conv_forward(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                                  const float *w, const float *bias, int flags, float *out,
+                                  const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                  int64_t room) {
+    return nbi_conv_lower_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out,
+                                  pool, chunk, scratch, room);
+}
+
+static nb_status cpu_conv_backward(const nbi_backend *be, const nbi_conv_geom *g,
+                                   const float *in, const float *dout, const float *y,
+                                   int flags, const float *w, float *din, float *dw,
+                                   float *dbias, const nbi_conv_pool *pool, int64_t chunk,
+                                   float *scratch, int64_t room) {
+    return nbi_conv_lower_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w, din,
+                                   dw, dbias, pool, chunk, scratch, room);
+}
+
+static void cpu_relu_mask(const nbi_backend *be, int64_t n, const float *gy, const float *y,
+                          float *d) {
+    (void)be;
+    nbi_relu_mask(gy, y, d, n);
+}
+
+static void cpu_plane_sums(const nbi_backend *be, int64_t N, int64_t C, int64_t P,
+                           const float *d, float *db) {
+    (void)be;
+    nbi_plane_sums(N, C, P, d, db);
+}
+
 /* ---- batch normalisation: channels spread over the pool (each channel's sums in one fixed
  * order, whoever computes them) ------------------------------------------------------------ */
 
@@ -459,6 +496,11 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->find_outside = cpu_find_outside;
     be->find_bad_label = cpu_find_bad_label;
     be->pool = cpu_pool;
+    be->conv_scratch = cpu_conv_scratch;
+    be->conv_forward = cpu_conv_forward;
+    be->conv_backward = cpu_conv_backward;
+    be->relu_mask = cpu_relu_mask;
+    be->plane_sums = cpu_plane_sums;
     be->bn_stats = cpu_bn_stats;
     be->bn_apply = cpu_bn_apply;
     be->bn_backward = cpu_bn_backward;
