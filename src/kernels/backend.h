@@ -88,6 +88,13 @@ struct nbi_backend {
     void (*log_softmax_bwd)(const nbi_backend *be, int64_t rows, int64_t cols, const float *y,
                             const float *gy, float *gx);
 
+    /* ---- moments: y[o] = Σ (x − μ)² / dof over group o (its square root with is_std), and
+     * the backward accumulating into gx ------------------------------------------------------ */
+    void (*moments_var)(const nbi_backend *be, const nbi_groups *g, const float *x, double dof,
+                        int is_std, float *y);
+    void (*moments_var_bwd)(const nbi_backend *be, const nbi_groups *g, const float *x,
+                            const float *gy, double dof, int is_std, float *gx);
+
     /* ---- losses (kinds NBI_LOSS_*, reduction as nb_reduction) ----------------------------- */
     void (*pair_loss)(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,
                       const float *t, float *y);

@@ -411,6 +411,18 @@ static void cpu_dropout(const nbi_backend *be, uint64_t seed, float p, int64_t n
     nbi_ref_dropout(seed, p, n, x, y, acc);
 }
 
+static void cpu_moments_var(const nbi_backend *be, const nbi_groups *g, const float *x,
+                            double dof, int is_std, float *y) {
+    (void)be;
+    nbi_ref_moments_var(g, x, dof, is_std, y);
+}
+
+static void cpu_moments_var_bwd(const nbi_backend *be, const nbi_groups *g, const float *x,
+                                const float *gy, double dof, int is_std, float *gx) {
+    (void)be;
+    nbi_ref_moments_var_bwd(g, x, gy, dof, is_std, gx);
+}
+
 /* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
 
 typedef struct update_job {
@@ -505,6 +517,8 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->bn_apply = cpu_bn_apply;
     be->bn_backward = cpu_bn_backward;
     be->dropout = cpu_dropout;
+    be->moments_var = cpu_moments_var;
+    be->moments_var_bwd = cpu_moments_var_bwd;
     be->optim_update = cpu_optim_update;
     be->sum_squares = cpu_sum_squares;
     be->sgemm = cpu_sgemm;

@@ -166,6 +166,21 @@ void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x
                          const float *w, float *dx, float *dw, float *db);
 void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
 
+/* Variance and standard deviation over groups (kernels/ref/moments.c): the kept dimensions
+ * index the groups, the reduced ones walk a group; strides in x (sx) and in x's contiguous
+ * gradient (sg). */
+typedef struct nbi_walk {
+    int rank;
+    int64_t shape[NB_MAX_RANK], sx[NB_MAX_RANK], sg[NB_MAX_RANK];
+} nbi_walk;
+typedef struct nbi_groups {
+    nbi_walk kept, red;
+    int64_t nout, N; /* groups, elements per group */
+} nbi_groups;
+void nbi_ref_moments_var(const nbi_groups *g, const float *x, double dof, int is_std, float *y);
+void nbi_ref_moments_var_bwd(const nbi_groups *g, const float *x, const float *gy, double dof,
+                             int is_std, float *gx);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);

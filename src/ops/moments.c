@@ -8,37 +8,14 @@
  *           ∂L/∂X = Xc (G + Gᵀ) / (N − ddof)
  *
  * Sums run in double, two passes (mean, then squared deviations). Backward recomputes the
- * means instead of keeping them on the tape. */
+ * means instead of keeping them on the tape. var and std run in the back end
+ * (kernels/ref/moments.c) over the groups' geometry made here. */
+#include "kernels/backend.h"
 #include "nabla/stats.h"
 #include "ops/linalg_batch.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ---- walking a tensor's kept and reduced dimensions ---------------------------------------- */
-
-/* Row-major walk over `rank` dimensions with two offset sets (x's strides, the gradient's). */
-typedef struct walk2 {
-    int rank;
-    int64_t shape[NB_MAX_RANK], s1[NB_MAX_RANK], s2[NB_MAX_RANK], idx[NB_MAX_RANK];
-    int64_t o1, o2;
-} walk2;
-
-static void w2_reset(walk2 *w) {
-    memset(w->idx, 0, sizeof w->idx);
-    w->o1 = w->o2 = 0;
-}
-
-static void w2_next(walk2 *w) {
-    for (int d = w->rank - 1; d >= 0; d--) {
-        w->o1 += w->s1[d];
-        w->o2 += w->s2[d];
-        if (++w->idx[d] < w->shape[d]) return;
-        w->o1 -= w->s1[d] * w->shape[d];
-        w->o2 -= w->s2[d] * w->shape[d];
-        w->idx[d] = 0;
-    }
-}
 
 /* The axes mask for a tensor of this rank: NB_ALL_AXES means every axis; an empty mask
  * reduces nothing (groups of one element, as numpy's axis=()). */
@@ -46,34 +23,28 @@ static unsigned norm_mask(unsigned axes, int rank) {
     return axes == NB_ALL_AXES ? (1u << rank) - 1u : axes;
 }
 
-/* Splits x's dimensions into kept (outer walk) and reduced (inner walk); strides in x and in
- * a contiguous tensor of x's shape (its gradient). */
-typedef struct groups {
-    walk2 kept, red;
-    int64_t nout, N;
-} groups;
-
-static void groups_init(groups *g, const nb_tensor *x, unsigned mask) {
+/* Splits x's dimensions into kept (the groups) and reduced (within a group), with strides in
+ * x and in a contiguous tensor of x's shape (its gradient): the kernels' geometry. */
+static void groups_of(const nb_tensor *x, unsigned mask, nbi_groups *g) {
     int64_t cs[NB_MAX_RANK], s = 1;
     for (int d = x->rank - 1; d >= 0; d--) {
         cs[d] = s;
         s *= x->shape[d];
     }
-    g->kept.rank = g->red.rank = 0;
+    memset(g, 0, sizeof *g);
     g->nout = g->N = 1;
     for (int d = 0; d < x->rank; d++) {
-        walk2 *w = (mask >> d) & 1u ? &g->red : &g->kept;
+        int red = (mask >> d) & 1u;
+        nbi_walk *w = red ? &g->red : &g->kept;
         w->shape[w->rank] = x->shape[d];
-        w->s1[w->rank] = x->stride[d];
-        w->s2[w->rank] = cs[d];
+        w->sx[w->rank] = x->stride[d];
+        w->sg[w->rank] = cs[d];
         w->rank++;
-        if ((mask >> d) & 1u)
+        if (red)
             g->N *= x->shape[d];
         else
             g->nout *= x->shape[d];
     }
-    w2_reset(&g->kept);
-    w2_reset(&g->red);
 }
 
 /* ---- var and std ------------------------------------------------------------------------------ */
@@ -111,35 +82,12 @@ static nb_status var_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* Mean and Σ (x − μ)² of the group whose kept walk is at g->kept. */
-static void group_moments(groups *g, const float *x, double *mu, double *ss) {
-    double s = 0.0;
-    w2_reset(&g->red);
-    for (int64_t j = 0; j < g->N; j++, w2_next(&g->red)) s += x[g->kept.o1 + g->red.o1];
-    double m = s / (double)g->N, q = 0.0;
-    w2_reset(&g->red);
-    for (int64_t j = 0; j < g->N; j++, w2_next(&g->red)) {
-        double d = x[g->kept.o1 + g->red.o1] - m;
-        q += d * d;
-    }
-    *mu = m;
-    *ss = q;
-}
-
 static nb_status var_forward(nb_ctx *ctx, nbi_node *n) {
-    (void)ctx;
     const nb_tensor *x = n->in[0];
-    bool is_std = nbi_ops[n->op]->aux == 1;
-    groups g;
-    groups_init(&g, x, norm_mask((unsigned)n->attrs->i[0], x->rank));
-    double dof = (double)(g.N - n->attrs->i[1]);
-    float *y = n->out->data;
-    for (int64_t o = 0; o < g.nout; o++, w2_next(&g.kept)) {
-        double mu, ss;
-        group_moments(&g, x->data, &mu, &ss);
-        double v = ss / dof;
-        y[o] = (float)(is_std ? sqrt(v) : v);
-    }
+    nbi_groups g;
+    groups_of(x, norm_mask((unsigned)n->attrs->i[0], x->rank), &g);
+    ctx->be->moments_var(ctx->be, &g, x->data, (double)(g.N - n->attrs->i[1]),
+                         nbi_ops[n->op]->aux == 1, n->out->data);
     return NB_OK;
 }
 
@@ -148,26 +96,10 @@ static nb_status var_backward(nb_ctx *ctx, nbi_node *n) {
     const nb_tensor *x = n->in[0];
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    bool is_std = nbi_ops[n->op]->aux == 1;
-    groups g;
-    groups_init(&g, x, norm_mask((unsigned)n->attrs->i[0], x->rank));
-    double dof = (double)(g.N - n->attrs->i[1]);
-    const float *gy = n->out->grad->data, *xp = x->data;
-    float *gp = gx->data;
-    for (int64_t o = 0; o < g.nout; o++, w2_next(&g.kept)) {
-        double mu, ss;
-        group_moments(&g, xp, &mu, &ss);
-        double coef;
-        if (is_std) {
-            double sd = sqrt(ss / dof);
-            coef = sd > 0.0 ? gy[o] / (dof * sd) : 0.0;
-        } else {
-            coef = 2.0 * gy[o] / dof;
-        }
-        w2_reset(&g.red);
-        for (int64_t j = 0; j < g.N; j++, w2_next(&g.red))
-            gp[g.kept.o2 + g.red.o2] += (float)(coef * (xp[g.kept.o1 + g.red.o1] - mu));
-    }
+    nbi_groups g;
+    groups_of(x, norm_mask((unsigned)n->attrs->i[0], x->rank), &g);
+    ctx->be->moments_var_bwd(ctx->be, &g, x->data, n->out->grad->data,
+                             (double)(g.N - n->attrs->i[1]), nbi_ops[n->op]->aux == 1, gx->data);
     return NB_OK;
 }
 
