@@ -102,7 +102,7 @@ static void check_against_torch(const char *device, const unary_entry *e, const 
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.device = device, .check = -1});
     if (!ctx) return; /* a kernel set this CPU lacks */
     nb_tensor *x = nb_tensor_copy_of(ctx, xs->data, 1, &xs->numel);
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nbi_attrs a = {.f = {e->a0, e->a1}};
     nb_tensor *y = nbi_apply(ctx, e->op, &x, 1, e->np ? &a : NULL);
     nb_tensor *loss = nb_sum(ctx, y, NB_ALL_AXES, 0);

@@ -220,7 +220,7 @@ nb_status nb_model_dropout(nb_model *m, float p);
 int nb_model_train(nb_model *m, int training);
 
 /* Runs the model on x, shaped [batch, <input shape>], in ctx; returns the output (NULL on
- * error, with the message naming the layer). Each layer runs with nb_ctx_scope set to its
+ * error, with the message naming the layer). Each layer runs with nb_ctx_set_scope set to its
  * name, so check mode and shape errors name it too. Writes nothing to the model except, in
  * training mode, the running statistics of batchnorm layers (as PyTorch does). */
 nb_tensor *nb_model_forward(const nb_model *m, nb_ctx *ctx, nb_tensor *x);

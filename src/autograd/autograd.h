@@ -28,15 +28,16 @@ typedef struct nbi_attrs {
 
 /* ---- a tape node --------------------------------------------------------------------------- */
 #define NBI_INLINE_IN 3
-struct nbi_node {
+typedef struct nb_node nbi_node; /* public and opaque as nb_node (nabla/tensor.h) */
+struct nb_node {
     int op;                          /* nbi_op_id */
     int n_in;
     nb_tensor **in;                  /* inputs: in_inline or an arena array */
     nb_tensor *out;
     const nbi_attrs *attrs;          /* NULL when the op has none */
     void *saved;                     /* op-specific data forward keeps for backward */
-    const char *scope;               /* the model part that ran it (nb_ctx_scope) */
-    struct nbi_node *prev;           /* the node recorded before this one */
+    const char *scope;               /* the model part that ran it (nb_ctx_set_scope) */
+    struct nb_node *prev;            /* the node recorded before this one */
     nb_tensor *in_inline[NBI_INLINE_IN];
     int recording;                   /* forward may keep `saved` only when set */
     nb_tensor *grad_space;           /* room for out's gradient, taken by nbi_grad */

@@ -197,7 +197,7 @@ nb_status nbi_layer_state(nbi_layer *l, const char *what, int rank, const int64_
                           nb_tensor **out) {
     NBI_ASSERT(l->state);
     nb_status s = nbi_layer_param(l, l->state, what, rank, shape, out);
-    if (s == NB_OK) nb_requires_grad(*out, 0);
+    if (s == NB_OK) nb_tensor_set_requires_grad(*out, 0);
     return s;
 }
 

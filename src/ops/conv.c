@@ -462,10 +462,10 @@ static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k
         for (int i = 0; i < c->n_in; i++)
             if (!c->in[i]) return ctx->status;
         if (!cc->relu && !cc->pool) return NB_OK;
-        int was = nb_grad_enabled(ctx, 0);
+        int was = nb_ctx_set_grad(ctx, 0);
         int op = one_d ? NBI_OP_CONV1D : tr ? NBI_OP_CONV_TRANSPOSE2D : NBI_OP_CONV2D;
         nb_tensor *z = nbi_apply(ctx, op, c->in, c->n_in, &c->attrs); /* no relu, no pool yet */
-        nb_grad_enabled(ctx, was);
+        nb_ctx_set_grad(ctx, was);
         if (!z) return ctx->status;
         if (clear_of_kinks(z, cc->relu, cc->pool)) {
             a[A_RELU] = cc->relu;

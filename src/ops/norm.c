@@ -205,8 +205,8 @@ static nb_status bn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k, 
         nb_tensor *rm = nbi_gen_input(ctx, rng, 1, &C, -0.5f, 0.5f, NULL, 0, 0.0f);
         nb_tensor *rv = nbi_gen_input(ctx, rng, 1, &C, 0.5f, 2.0f, NULL, 0, 0.0f);
         if (!rm || !rv) return ctx->status;
-        nb_requires_grad(rm, 0);
-        nb_requires_grad(rv, 0);
+        nb_tensor_set_requires_grad(rm, 0);
+        nb_tensor_set_requires_grad(rv, 0);
         c->in[m++] = rm;
         c->in[m++] = rv;
     }

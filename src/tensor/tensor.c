@@ -354,7 +354,7 @@ nb_status nb_tensor_fill(nb_tensor *t, float v) {
     return NB_OK;
 }
 
-void nb_requires_grad(nb_tensor *t, int on) {
+void nb_tensor_set_requires_grad(nb_tensor *t, int on) {
     if (!t || t->dtype != NB_F32) return;
     if (on)
         t->flags |= NB_TF_REQUIRES_GRAD;
