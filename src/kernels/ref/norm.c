@@ -147,9 +147,10 @@ void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x
     }
 }
 
-/* Inverted dropout of n values: element i is dropped when the i-th 32-bit draw of a xoshiro
- * stream seeded with `seed` is below p·2³², else scaled by 1/(1 − p); y = or += (acc) that.
- * The stream is sequential, so the mask is one pass on one thread. */
+/* Inverted dropout of n values: element i is multiplied by 0 when the i-th 32-bit draw of a
+ * xoshiro stream seeded with `seed` is below p·2³², else by 1/(1 − p); y = or += (acc) that.
+ * Multiplied, as PyTorch's x · mask, so a dropped NaN stays NaN. The stream is sequential, so
+ * the mask is one pass on one thread. */
 void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc) {
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     const uint64_t threshold = (uint64_t)((double)p * 4294967296.0); /* p · 2³² */
@@ -159,7 +160,7 @@ void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y
     for (int64_t i = 0; i < n; i++) {
         if ((i & 1) == 0) bits = nb_rng_u64(&r);
         uint64_t u = (i & 1) ? bits >> 32 : bits & 0xffffffffu;
-        float v = u < threshold ? 0.0f : x[i] * scale;
+        float v = x[i] * (u < threshold ? 0.0f : scale);
         if (acc)
             y[i] += v;
         else
