@@ -94,6 +94,12 @@ struct nbi_backend {
                         int is_std, float *y);
     void (*moments_var_bwd)(const nbi_backend *be, const nbi_groups *g, const float *x,
                             const float *gy, double dof, int is_std, float *gx);
+    /* covariance / correlation of one [N, V] item (scratch: N·V + V·V doubles); -1, or the
+     * first variable of zero variance (correlation); and the covariance's backward */
+    int64_t (*cov)(const nbi_backend *be, int corr, int64_t N, int64_t V, const float *x,
+                   int64_t rs, int64_t cs, double dof, double *scratch, float *y);
+    void (*cov_bwd)(const nbi_backend *be, int64_t N, int64_t V, const float *x, int64_t rs,
+                    int64_t cs, const float *G, double dof, double *scratch, float *gx);
 
     /* ---- losses (kinds NBI_LOSS_*, reduction as nb_reduction) ----------------------------- */
     void (*pair_loss)(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,

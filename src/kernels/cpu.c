@@ -423,6 +423,18 @@ static void cpu_moments_var_bwd(const nbi_backend *be, const nbi_groups *g, cons
     nbi_ref_moments_var_bwd(g, x, gy, dof, is_std, gx);
 }
 
+static int64_t cpu_cov(const nbi_backend *be, int corr, int64_t N, int64_t V, const float *x,
+                       int64_t rs, int64_t cs, double dof, double *scratch, float *y) {
+    (void)be;
+    return nbi_ref_cov(corr, N, V, x, rs, cs, dof, scratch, y);
+}
+
+static void cpu_cov_bwd(const nbi_backend *be, int64_t N, int64_t V, const float *x, int64_t rs,
+                        int64_t cs, const float *G, double dof, double *scratch, float *gx) {
+    (void)be;
+    nbi_ref_cov_bwd(N, V, x, rs, cs, G, dof, scratch, gx);
+}
+
 /* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
 
 typedef struct update_job {
@@ -519,6 +531,8 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->dropout = cpu_dropout;
     be->moments_var = cpu_moments_var;
     be->moments_var_bwd = cpu_moments_var_bwd;
+    be->cov = cpu_cov;
+    be->cov_bwd = cpu_cov_bwd;
     be->optim_update = cpu_optim_update;
     be->sum_squares = cpu_sum_squares;
     be->sgemm = cpu_sgemm;

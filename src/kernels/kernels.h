@@ -180,6 +180,13 @@ typedef struct nbi_groups {
 void nbi_ref_moments_var(const nbi_groups *g, const float *x, double dof, int is_std, float *y);
 void nbi_ref_moments_var_bwd(const nbi_groups *g, const float *x, const float *gy, double dof,
                              int is_std, float *gx);
+/* Covariance (or correlation, corr = 1) of one [N, V] item, x strided (rs, cs), in scratch of
+ * N·V + V·V doubles; returns -1, or for a correlation the first variable of zero variance.
+ * Its backward dX += Xc (G + Gᵀ) / dof into contiguous gx. */
+int64_t nbi_ref_cov(int corr, int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                    double dof, double *scratch, float *y);
+void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                     const float *G, double dof, double *scratch, float *gx);
 
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */

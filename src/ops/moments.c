@@ -193,37 +193,13 @@ static nb_status cov_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* Xc (N×V, double) of batch item k: the data minus its column means. */
-static void centred(const nb_tensor *x, const int64_t *st, int64_t k, double *xc) {
-    int tb = x->rank - 2;
-    int64_t N = x->shape[tb], V = x->shape[tb + 1];
-    const float *p = (const float *)x->data + nbi_lb_off(tb, x->shape, st, k);
-    nbi_mat_load(xc, p, N, V, x->stride[tb], x->stride[tb + 1]);
-    for (int64_t j = 0; j < V; j++) {
-        double m = 0.0;
-        for (int64_t i = 0; i < N; i++) m += xc[i * V + j];
-        m /= (double)N;
-        for (int64_t i = 0; i < N; i++) xc[i * V + j] -= m;
-    }
-}
-
-/* C (V×V, double) = Xcᵀ Xc / dof */
-static void cov_of(const double *xc, int64_t N, int64_t V, double dof, double *c) {
-    for (int64_t a = 0; a < V; a++)
-        for (int64_t b = a; b < V; b++) {
-            double s = 0.0;
-            for (int64_t i = 0; i < N; i++) s += xc[i * V + a] * xc[i * V + b];
-            c[a * V + b] = c[b * V + a] = s / dof;
-        }
-}
-
 static int64_t batch_count(int r, const int64_t *shape) {
     int64_t c = 1;
     for (int i = 0; i < r; i++) c *= shape[i];
     return c;
 }
 
-/* which 0: covariance (ddof from attrs); 1: correlation */
+/* which 0: covariance (ddof from attrs); 1: correlation. One back-end call per batch item. */
 static nb_status cov_run(nb_ctx *ctx, const nb_tensor *x, int64_t ddof, int which, float *y,
                          const char *fn) {
     int tb = x->rank - 2;
@@ -231,30 +207,20 @@ static nb_status cov_run(nb_ctx *ctx, const nb_tensor *x, int64_t ddof, int whic
     int64_t st[NB_MAX_RANK];
     nbi_lb_strides(x, tb, tb, x->shape, st);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *xc = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), fn);
-    if (!xc) return ctx->status;
-    double *c = xc + N * V;
+    double *scratch = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), fn);
+    if (!scratch) return ctx->status;
+    const nbi_backend *be = ctx->be;
     nb_status s = NB_OK;
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        centred(x, st, k, xc);
-        cov_of(xc, N, V, (double)(N - ddof), c);
-        float *yk = y + k * V * V;
-        if (which == 0) {
-            for (int64_t i = 0; i < V * V; i++) yk[i] = (float)c[i];
-            continue;
+        const float *xk = (const float *)x->data + nbi_lb_off(tb, x->shape, st, k);
+        int64_t j = be->cov(be, which, N, V, xk, x->stride[tb], x->stride[tb + 1],
+                            (double)(N - ddof), scratch, y + k * V * V);
+        if (j >= 0) {
+            char what[256];
+            nbi_lb_what(what, sizeof what, x, tb, tb, x->shape, k);
+            s = nbi_error(NB_ERR_ARG, "%s: variable %lld of %s has zero variance, so its "
+                          "correlation is undefined", fn, (long long)j, what);
         }
-        for (int64_t j = 0; j < V; j++)
-            if (!(c[j * V + j] > 0.0)) {
-                char what[256];
-                nbi_lb_what(what, sizeof what, x, tb, tb, x->shape, k);
-                s = nbi_error(NB_ERR_ARG, "%s: variable %lld of %s has zero variance, so its "
-                              "correlation is undefined", fn, (long long)j, what);
-                break;
-            }
-        for (int64_t a = 0; s == NB_OK && a < V; a++)
-            for (int64_t b = 0; b < V; b++)
-                yk[a * V + b] = a == b ? 1.0f
-                                       : (float)(c[a * V + b] / sqrt(c[a * V + a] * c[b * V + b]));
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -276,22 +242,14 @@ static nb_status cov_backward(nb_ctx *ctx, nbi_node *n) {
     int64_t st[NB_MAX_RANK];
     nbi_lb_strides(x, tb, tb, x->shape, st);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *xc = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), "cov backward");
-    if (!xc) return ctx->status;
-    double *gs = xc + N * V;
-    for (int64_t k = 0; k < count; k++) {
-        centred(x, st, k, xc);
-        const float *G = (const float *)n->out->grad->data + k * V * V;
-        for (int64_t a = 0; a < V; a++)
-            for (int64_t b = 0; b < V; b++) gs[a * V + b] = ((double)G[a * V + b] + G[b * V + a]) / dof;
-        float *gk = (float *)gx->data + k * N * V;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t b = 0; b < V; b++) {
-                double s = 0.0;
-                for (int64_t a = 0; a < V; a++) s += xc[i * V + a] * gs[a * V + b];
-                gk[i * V + b] += (float)s;
-            }
-    }
+    double *scratch = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), "cov backward");
+    if (!scratch) return ctx->status;
+    const nbi_backend *be = ctx->be;
+    for (int64_t k = 0; k < count; k++)
+        be->cov_bwd(be, N, V, (const float *)x->data + nbi_lb_off(tb, x->shape, st, k),
+                    x->stride[tb], x->stride[tb + 1],
+                    (const float *)n->out->grad->data + k * V * V, dof, scratch,
+                    (float *)gx->data + k * N * V);
     nbi_arena_release(&ctx->arena, mark);
     return NB_OK;
 }

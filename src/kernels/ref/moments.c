@@ -80,3 +80,57 @@ void nbi_ref_moments_var_bwd(const nbi_groups *g, const float *x, const float *g
             gx[k.og + r.og] += (float)(coef * (x[k.ox + r.ox] - mu));
     }
 }
+
+/* ---- covariance and correlation of one [N, V] item (observations in rows) ----------------
+ *   Xc = X − column means,  C = Xcᵀ Xc / dof,  corr_ab = C_ab / sqrt(C_aa C_bb)
+ *   backward of C:  dX += Xc (G + Gᵀ) / dof
+ * in double; scratch holds N·V + V·V doubles. */
+
+/* Xc (N×V, double): x (strides rs, cs) minus its column means */
+static void centred(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs, double *xc) {
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < V; j++) xc[i * V + j] = x[i * rs + j * cs];
+    for (int64_t j = 0; j < V; j++) {
+        double m = 0.0;
+        for (int64_t i = 0; i < N; i++) m += xc[i * V + j];
+        m /= (double)N;
+        for (int64_t i = 0; i < N; i++) xc[i * V + j] -= m;
+    }
+}
+
+int64_t nbi_ref_cov(int corr, int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                    double dof, double *scratch, float *y) {
+    double *xc = scratch, *c = scratch + N * V;
+    centred(N, V, x, rs, cs, xc);
+    for (int64_t a = 0; a < V; a++) /* C = Xcᵀ Xc / dof, symmetric */
+        for (int64_t b = a; b < V; b++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < N; i++) s += xc[i * V + a] * xc[i * V + b];
+            c[a * V + b] = c[b * V + a] = s / dof;
+        }
+    if (!corr) {
+        for (int64_t i = 0; i < V * V; i++) y[i] = (float)c[i];
+        return -1;
+    }
+    for (int64_t j = 0; j < V; j++)
+        if (!(c[j * V + j] > 0.0)) return j; /* zero variance: no correlation */
+    for (int64_t a = 0; a < V; a++)
+        for (int64_t b = 0; b < V; b++)
+            y[a * V + b] =
+                a == b ? 1.0f : (float)(c[a * V + b] / sqrt(c[a * V + a] * c[b * V + b]));
+    return -1;
+}
+
+void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs, const float *G,
+                     double dof, double *scratch, float *gx) {
+    double *xc = scratch, *gs = scratch + N * V;
+    centred(N, V, x, rs, cs, xc);
+    for (int64_t a = 0; a < V; a++)
+        for (int64_t b = 0; b < V; b++) gs[a * V + b] = ((double)G[a * V + b] + G[b * V + a]) / dof;
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t b = 0; b < V; b++) {
+            double s = 0.0;
+            for (int64_t a = 0; a < V; a++) s += xc[i * V + a] * gs[a * V + b];
+            gx[i * V + b] += (float)s;
+        }
+}
