@@ -236,6 +236,106 @@ static void test_parity(void) {
     if (saved < 2) CHECK_OK(nb_set_threads(saved));
 }
 
+/* ---- the threaded entries on inputs large enough to be split ---------------------------- */
+
+static float *filled(int64_t n, nb_rng *rng, float lo, float hi) {
+    float *p = malloc((size_t)n * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = nb_rng_uniform_range(rng, lo, hi);
+    return p;
+}
+
+/* The optimizer updates and batch norm split their work over the pool: at budgets of 1, 2
+ * and 3 threads they give the bits of the single-threaded reference kernels. */
+static void test_threaded_entries(void) {
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(3));
+    nb_rng rng;
+    nb_rng_seed(&rng, 77);
+    const int64_t n = 300007;
+    float *p0 = filled(n, &rng, -1, 1), *g = filled(n, &rng, -1, 1), *s0 = filled(n, &rng, 0, 1);
+    float *p = malloc((size_t)n * 4), *s[3], *pr = malloc((size_t)n * 4), *sr[3];
+    for (int k = 0; k < 3; k++) {
+        s[k] = malloc((size_t)n * 4);
+        sr[k] = malloc((size_t)n * 4);
+    }
+    const nbi_update ups[4] = {
+        {.kind = NBI_UPDATE_SGD, .nlr = -0.1f, .wd = 0.01f, .mu = 0.9f, .keep = 1.0f},
+        {.kind = NBI_UPDATE_ADAM,
+         .nlr = -0.01f,
+         .eps = 1e-8f,
+         .b1 = 0.9f,
+         .c1 = 0.1f,
+         .b2 = 0.999f,
+         .c2 = 0.001f,
+         .bc2 = 0.05f,
+         .amsgrad = 1},
+        {.kind = NBI_UPDATE_RMSPROP,
+         .nlr = -0.01f,
+         .eps = 1e-8f,
+         .mu = 0.5f,
+         .a = 0.99f,
+         .ca = 0.01f,
+         .centered = 1},
+        {.kind = NBI_UPDATE_ADAGRAD, .nlr = -0.01f, .eps = 1e-10f, .wd = 0.1f},
+    };
+    for (int u = 0; u < 4; u++) {
+        memcpy(pr, p0, (size_t)n * 4);
+        for (int k = 0; k < 3; k++) memcpy(sr[k], s0, (size_t)n * 4);
+        nbi_ref_optim_update(&ups[u], n, pr, g, sr[0], sr[1], sr[2]);
+        for (int budget = 1; budget <= 3; budget++) {
+            nbi_backend be;
+            CHECK_OK(nbi_backend_init(&be, "cpu", budget, "test"));
+            memcpy(p, p0, (size_t)n * 4);
+            for (int k = 0; k < 3; k++) memcpy(s[k], s0, (size_t)n * 4);
+            be.optim_update(&be, &ups[u], n, p, g, s[0], s[1], s[2]);
+            CHECK_MSG(memcmp(p, pr, (size_t)n * 4) == 0 && memcmp(s[0], sr[0], (size_t)n * 4) == 0,
+                      "update kind %d at %d threads differs from the reference", u, budget);
+        }
+    }
+    /* batch norm of x [8, 16, 2500]: statistics, normalisation, backward */
+    const nbi_bn geo = {.N = 8, .C = 16, .S = 2500, .training = 1, .eps = 1e-5f};
+    const int64_t m = geo.N * geo.C * geo.S;
+    float *x = filled(m, &rng, -2, 2), *gy = filled(m, &rng, -1, 1);
+    float mean[16], inv[16], meanr[16], invr[16], dw[16], db[16], dwr[16], dbr[16];
+    float *y = calloc((size_t)m, 4), *yr = calloc((size_t)m, 4);
+    float *dx = calloc((size_t)m, 4), *dxr = calloc((size_t)m, 4);
+    nbi_ref_bn_stats(&geo, 0, 16, x, meanr, invr);
+    nbi_ref_bn_apply(&geo, 0, 16, x, meanr, invr, NULL, NULL, yr);
+    memset(dwr, 0, sizeof dwr);
+    memset(dbr, 0, sizeof dbr);
+    nbi_ref_bn_backward(&geo, 0, 16, x, gy, meanr, invr, NULL, dxr, dwr, dbr);
+    for (int budget = 1; budget <= 3; budget++) {
+        nbi_backend be;
+        CHECK_OK(nbi_backend_init(&be, "cpu", budget, "test"));
+        memset(dx, 0, (size_t)m * 4);
+        memset(dw, 0, sizeof dw);
+        memset(db, 0, sizeof db);
+        be.bn_stats(&be, &geo, x, mean, inv);
+        be.bn_apply(&be, &geo, x, mean, inv, NULL, NULL, y);
+        be.bn_backward(&be, &geo, x, gy, mean, inv, NULL, dx, dw, db);
+        CHECK_MSG(!memcmp(mean, meanr, sizeof mean) && !memcmp(inv, invr, sizeof inv) &&
+                      !memcmp(y, yr, (size_t)m * 4) && !memcmp(dx, dxr, (size_t)m * 4) &&
+                      !memcmp(dw, dwr, sizeof dw) && !memcmp(db, dbr, sizeof db),
+                  "batch norm at %d threads differs from the reference", budget);
+    }
+    free(p0);
+    free(g);
+    free(s0);
+    free(p);
+    free(pr);
+    for (int k = 0; k < 3; k++) {
+        free(s[k]);
+        free(sr[k]);
+    }
+    free(x);
+    free(gy);
+    free(y);
+    free(yr);
+    free(dx);
+    free(dxr);
+    CHECK_OK(nb_set_threads(saved));
+}
+
 /* ---- NaN propagation ------------------------------------------------------------------------ */
 
 static int all_nan(const nb_tensor *t) {
@@ -304,6 +404,7 @@ static const nbt_case cases[] = {
     {"same_op_every_device", test_same_op_every_device},
     {"cpu_memory", test_cpu_memory},
     {"parity", test_parity},
+    {"threaded_entries", test_threaded_entries},
     {"nan_propagation", test_nan_propagation},
 };
 NBT_MAIN(cases)
