@@ -51,17 +51,16 @@ extern "C" {
 
 /* ---- activations --------------------------------------------------------------------------- */
 
+/* NB_ACT_NONE (identity: a linear layer), then one value per NB_ACT / NB_ACT_OP line of
+ * nabla/ops.def, in its order: NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU, NB_ACT_LEAKY_RELU
+ * (alpha 0 means PyTorch's 0.01), NB_ACT_ELU (alpha 0 means 1), NB_ACT_GELU (exact),
+ * NB_ACT_SILU, NB_ACT_SOFTPLUS (PyTorch's beta 1, threshold 20), NB_ACT_MISH,
+ * NB_ACT_SOFTMAX (along the last axis). Files store activations by name, not number. */
 typedef enum nb_activation {
-    NB_ACT_NONE = 0, /* identity (a linear layer) */
-    NB_ACT_SIGMOID,  /* 1 / (1 + e^-x) */
-    NB_ACT_TANH,
-    NB_ACT_RELU,       /* max(x, 0) */
-    NB_ACT_LEAKY_RELU, /* x if x > 0 else alpha x;      alpha 0 means PyTorch's 0.01 */
-    NB_ACT_ELU,        /* x if x > 0 else alpha (e^x-1); alpha 0 means 1 */
-    NB_ACT_GELU,       /* x Φ(x), exact */
-    NB_ACT_SILU,       /* x σ(x) */
-    NB_ACT_SOFTPLUS,   /* log(1 + e^x), PyTorch's beta 1 and threshold 20 */
-    NB_ACT_SOFTMAX,    /* along the last axis */
+    NB_ACT_NONE = 0,
+#define NB_ACT(ID, name, NP, CHECK, ACT) NB_ACT_##ID,
+#define NB_ACT_OP(ID, name, GAIN) NB_ACT_##ID,
+#include "nabla/ops.def"
     NB_ACT_COUNT
 } nb_activation;
 
@@ -296,7 +295,7 @@ int nb_model_training(const nb_model *m); /* 1 in training mode, 0 in inference 
 
 /* Runs a model with one input and one output on x, shaped [batch, <input shape>], in ctx;
  * returns the output (NULL on error, with the message naming the layer). Each layer runs
- * with nb_ctx_scope set to its name, so check mode and shape errors name it too. In training
+ * with nb_ctx_set_scope set to its name, so check mode and shape errors name it too. In training
  * mode it writes the running statistics of batchnorm layers (as PyTorch does); when ctx
  * records a tape, it makes the store's gradient buffer on first use. */
 nb_tensor *nb_model_forward(nb_model *m, nb_ctx *ctx, nb_tensor *x);

@@ -25,16 +25,23 @@ typedef enum nb_reduction {
     NB_REDUCE_NONE = 2, /* one loss per element / sample */
 } nb_reduction;
 
-/* ---- arithmetic (broadcasting) ----------------------------------------------------------- */
-nb_tensor *nb_add(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_sub(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_mul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_div(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-/* a ** b elementwise; a must be positive where b's gradient is wanted. */
-nb_tensor *nb_pow(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_neg(nb_ctx *ctx, nb_tensor *x);
+/* ---- elementwise ops and activations ----------------------------------------------------
+ * Declared from nabla/ops.def, which says what each computes: the broadcasting binary ops
+ *   nb_add, nb_sub, nb_mul, nb_div, nb_pow            (nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
+ * and the elementwise functions without parameters
+ *   nb_neg, nb_exp, nb_log, nb_sqrt, nb_abs, nb_sigmoid, nb_tanh, nb_relu, nb_gelu,
+ *   nb_gelu_tanh, nb_silu, nb_mish, ...                 (nb_ctx *ctx, nb_tensor *x) */
+#define NB_BINARY(ID, name) nb_tensor *nb_##name(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
+#define NB_UNARY(ID, name, NP, CHECK) NB_DECLARE_UNARY_##NP(name)
+#define NB_DECLARE_UNARY_0(name) nb_tensor *nb_##name(nb_ctx *ctx, nb_tensor *x);
+#define NB_DECLARE_UNARY_1(name)
+#define NB_DECLARE_UNARY_2(name)
+#include "nabla/ops.def"
+#undef NB_DECLARE_UNARY_0
+#undef NB_DECLARE_UNARY_1
+#undef NB_DECLARE_UNARY_2
 
-/* scalar forms */
+/* ---- elementwise ops with parameters (their formulas: nabla/ops.def) ------------------- */
 nb_tensor *nb_add_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x + s */
 nb_tensor *nb_sub_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x - s */
 nb_tensor *nb_rsub_scalar(nb_ctx *ctx, nb_tensor *x, float s); /* s - x */
@@ -42,26 +49,14 @@ nb_tensor *nb_mul_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x * s */
 nb_tensor *nb_div_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x / s */
 nb_tensor *nb_rdiv_scalar(nb_ctx *ctx, nb_tensor *x, float s); /* s / x */
 nb_tensor *nb_pow_scalar(nb_ctx *ctx, nb_tensor *x, float p);  /* x ** p */
-
-/* ---- elementwise math -------------------------------------------------------------------- */
-nb_tensor *nb_exp(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_log(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_sqrt(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_abs(nb_ctx *ctx, nb_tensor *x);
-/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. */
+/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. NB_ERR_ARG if lo > hi. */
 nb_tensor *nb_clamp(nb_ctx *ctx, nb_tensor *x, float lo, float hi);
-
-/* ---- activations ------------------------------------------------------------------------- */
-nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_relu(nb_ctx *ctx, nb_tensor *x); /* gradient 0 at x = 0, as PyTorch */
 nb_tensor *nb_leaky_relu(nb_ctx *ctx, nb_tensor *x, float negative_slope);
 nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, float alpha);
-nb_tensor *nb_gelu(nb_ctx *ctx, nb_tensor *x);      /* exact: x Φ(x) */
-nb_tensor *nb_gelu_tanh(nb_ctx *ctx, nb_tensor *x); /* the tanh approximation */
-nb_tensor *nb_silu(nb_ctx *ctx, nb_tensor *x);      /* x σ(x) */
 /* log(1 + exp(beta x)) / beta, linear above threshold (PyTorch's defaults: 1, 20). */
 nb_tensor *nb_softplus(nb_ctx *ctx, nb_tensor *x, float beta, float threshold);
+
+/* ---- softmax along an axis ---------------------------------------------------------------- */
 nb_tensor *nb_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 

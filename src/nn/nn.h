@@ -226,6 +226,9 @@ void nbi_activation_spec(nb_activation act, float alpha, nbi_text *out);
 
 /* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);
+/* Does the activation take the layer's alpha (leaky_relu, elu: the ALPHA flag of its line in
+ * nabla/ops.def)? */
+bool nbi_activation_has_alpha(nb_activation act);
 
 /* A name given to a layer or a node: 1..63 characters, valid UTF-8, none of them a control
  * character, '.', ',' or ':' (parameters are "<layer>.<what>"; a spec lists nodes as
