@@ -989,6 +989,15 @@ static void cleanup(void) {
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#ifndef SANITIZED
 /* A line "<key>: <n> kB" of /proc/self/status, in bytes; -1 if unreadable. */
 static long long status_bytes(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -1001,13 +1010,6 @@ static long long status_bytes(const char *key) {
     fclose(f);
     return v;
 }
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
 #endif
 
 /* Loading a model file costs about the file's size in memory, not two or three times it: the
