@@ -355,7 +355,7 @@ static void test_errors(void) {
          "t.spec:2:11: Nesterov momentum needs momentum > 0"},
         {"nabla-spec 1\noptimizer sgd momentum=0.9 betas=1\n", NB_ERR_FORMAT,
          "t.spec:2:28: unknown option 'betas' for 'optimizer' (expected one of: momentum, "
-         "dampening, weight_decay, nesterov, lr)"},
+         "dampening, weight_decay, nesterov, lr, decay)"},
         {"nabla-spec 1\nschedule cosine\n", NB_ERR_FORMAT,
          "t.spec:2:16: schedule cosine needs t_max="},
         {"nabla-spec 1\nschedule step\n", NB_ERR_FORMAT,

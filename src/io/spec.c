@@ -123,6 +123,17 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
         break;
     }
     if (s == NB_OK) s = setting(l, "lr", "the learning rate", lr);
+    const char *decay = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "decay", &decay);
+    if (s == NB_OK && decay) {
+        if (!strcmp(decay, "matrices"))
+            c.decay = NB_DECAY_MATRICES;
+        else if (strcmp(decay, "all") != 0)
+            return nbi_line_error(l, nbi_opt_col(l, "decay"),
+                                  "expected decay=all (every parameter) or decay=matrices (tensors "
+                                  "of rank >= 2 only), got '%s'",
+                                  decay);
+    }
     if (s == NB_OK) s = nbi_line_done(l, 1);
     if (s != NB_OK) return s;
     /* The optimizer's own checks (beta1 < 1, Nesterov's conditions), on an empty store. */
@@ -251,6 +262,7 @@ void nbi_spec_optim_text(const nb_optim_config *in, nbi_text *t) {
     case NB_OPTIM_KIND_COUNT:
         break;
     }
+    if (c->decay == NB_DECAY_MATRICES) nbi_text_puts(t, " decay=matrices");
 }
 
 void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *t) {

@@ -12,13 +12,15 @@
 #include <math.h>
 #include <string.h>
 
-static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void adagrad_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_adagrad_opts *s = &o->opt.adagrad;
     const double t = (double)(o->t + 1);
     const float nclr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay)));
-    const float eps = (float)s->eps, wd = (float)s->weight_decay;
+    const float eps = (float)s->eps, wd = (float)weight_decay;
+    float *p = o->ps->data;
+    const float *g = o->ps->grad;
     float *sum = o->slot[0];
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float gi = g[i];
         if (wd != 0.0f) gi = gi + wd * p[i];
         sum[i] = sum[i] + gi * gi;

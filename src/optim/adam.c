@@ -14,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-static void update(nb_optim *o, float *p, const float *g, int64_t n, double lr,
+static void update(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay,
                    bool decoupled) {
     const nb_adam_opts *s = &o->opt.adam;
     const double t = (double)(o->t + 1);
@@ -22,13 +22,15 @@ static void update(nb_optim *o, float *p, const float *g, int64_t n, double lr,
     const float b2 = (float)s->beta2, c2 = (float)(1.0 - s->beta2);
     const float nstep = (float)(-(lr / (1.0 - pow(s->beta1, t))));
     const float bc2 = (float)sqrt(1.0 - pow(s->beta2, t));
-    const float eps = (float)s->eps, wd = (float)s->weight_decay;
+    const float eps = (float)s->eps, wd = (float)weight_decay;
+    float *p = o->ps->data;
+    const float *g = o->ps->grad;
     float *m = o->slot[0], *v = o->slot[1], *vmax = o->slot[2];
-    if (decoupled && s->weight_decay != 0.0) {
-        const float decay = (float)(1.0 - lr * s->weight_decay);
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] * decay;
+    if (decoupled && weight_decay != 0.0) {
+        const float decay = (float)(1.0 - lr * weight_decay);
+        for (int64_t i = i0; i < i1; i++) p[i] = p[i] * decay;
     }
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float gi = g[i];
         if (!decoupled && wd != 0.0f) gi = gi + wd * p[i];
         m[i] = m[i] * b1 + c1 * gi;
@@ -43,12 +45,12 @@ static void update(nb_optim *o, float *p, const float *g, int64_t n, double lr,
     }
 }
 
-static void adam_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
-    update(o, p, g, n, lr, false);
+static void adam_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double wd) {
+    update(o, i0, i1, lr, wd, false);
 }
 
-static void adamw_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
-    update(o, p, g, n, lr, true);
+static void adamw_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double wd) {
+    update(o, i0, i1, lr, wd, true);
 }
 
 static const nbi_optim_vt adam_vt = {

@@ -12,13 +12,15 @@
 #include <math.h>
 #include <string.h>
 
-static void rmsprop_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void rmsprop_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_rmsprop_opts *s = &o->opt.rmsprop;
     const float a = (float)s->alpha, ca = (float)(1.0 - s->alpha);
-    const float eps = (float)s->eps, wd = (float)s->weight_decay, mu = (float)s->momentum;
+    const float eps = (float)s->eps, wd = (float)weight_decay, mu = (float)s->momentum;
+    float *p = o->ps->data;
+    const float *g = o->ps->grad;
     const float nlr = (float)(-lr);
     float *v = o->slot[0], *b = o->slot[1], *gavg = o->slot[2];
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float gi = g[i];
         if (wd != 0.0f) gi = gi + wd * p[i];
         v[i] = v[i] * a + ca * gi * gi;

@@ -12,17 +12,19 @@
 
 #include <string.h>
 
-static void sgd_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void sgd_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_sgd_opts *s = &o->opt.sgd;
-    const float wd = (float)s->weight_decay, mu = (float)s->momentum;
+    const float wd = (float)weight_decay, mu = (float)s->momentum;
+    float *p = o->ps->data;
+    const float *g = o->ps->grad;
     const float keep = (float)(1.0 - s->dampening), nlr = (float)(-lr);
     float *b = o->slot[0];
     if (mu == 0.0f && wd == 0.0f) { /* plain gradient descent */
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] + nlr * g[i];
+        for (int64_t i = i0; i < i1; i++) p[i] = p[i] + nlr * g[i];
         return;
     }
     const bool first = o->t == 0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float d = g[i];
         if (wd != 0.0f) d = d + wd * p[i];
         if (mu != 0.0f) {
