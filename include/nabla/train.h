@@ -35,6 +35,8 @@ extern "C" {
 /* ---- losses --------------------------------------------------------------------------------
  * What the model's output means and what the data's y must be:
  *   CROSS_ENTROPY  logits [N, C], y class labels (i32) in [0, C)    softmax cross-entropy
+ *                  (or a language model's logits [N, T, V] and next tokens [N, T]: the
+ *                  mean over every position, nb_cross_entropy_ex)
  *   NLL            log-probabilities [N, C], y labels               negative log-likelihood
  *   MSE, MAE       any output, y f32 targets of the output's shape  mean squared / absolute
  *   BCE            probabilities in [0, 1], y f32 targets in [0, 1] binary cross-entropy
