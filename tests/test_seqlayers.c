@@ -324,6 +324,454 @@ static void test_decode_refusals(void) {
     nb_model_free(m);
 }
 
+/* ---- gradients by finite differences ----------------------------------------------------------
+ */
+
+/* L = Σ_k Σ w_k ⊙ y_k over the model's outputs, in double from the f32 outputs; the w_k are
+ * the same pseudo-random values every call. grads: backward's gradient of L with respect to
+ * every parameter is left in the store, and the first input's in gx. */
+static double fd_loss(nb_model *m, nb_tensor *const *in, int n_in, bool grads, float *gx) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_grad_enabled(ctx, grads);
+    nb_tensor *x0 = in[0];
+    if (grads && gx) { /* a copy of x that takes a gradient */
+        x0 = nb_tensor_new(ctx, NB_F32, in[0]->rank, in[0]->shape);
+        memcpy(x0->data, in[0]->data, sizeof(float) * (size_t)in[0]->numel);
+        nb_requires_grad(x0, 1);
+    }
+    nb_tensor *xs[4] = {x0, n_in > 1 ? in[1] : NULL, n_in > 2 ? in[2] : NULL, NULL};
+    nb_tensor *out[4] = {NULL};
+    const int n_out = nb_model_output_count(m);
+    if (grads) nb_model_zero_grad(m);
+    nb_status s = nb_model_forward_multi(m, ctx, xs, n_in, out, n_out, NULL);
+    CHECK_MSG(s == NB_OK, "forward: %s", nb_last_error());
+    double l = 0;
+    nb_tensor *loss = NULL;
+    for (int k = 0; s == NB_OK && k < n_out; k++) {
+        nb_tensor *y = nb_contiguous(ctx, out[k]);
+        nb_tensor *w = nb_tensor_new(ctx, NB_F32, y->rank, y->shape);
+        for (int64_t i = 0; i < y->numel; i++) {
+            nb_f32(w)[i] = (float)((i * 37 + k * 11) % 29 - 14) / 16.0f;
+            l += (double)nb_f32(w)[i] * (double)nb_f32(y)[i];
+        }
+        if (grads) {
+            nb_tensor *term = nb_sum(ctx, nb_mul(ctx, out[k], w), NB_ALL_AXES, 0);
+            loss = loss ? nb_add(ctx, loss, term) : term;
+        }
+    }
+    if (grads && loss) {
+        CHECK_OK(nb_backward(ctx, loss));
+        if (gx && x0->grad) memcpy(gx, x0->grad->data, sizeof(float) * (size_t)x0->numel);
+    }
+    nb_ctx_free(ctx);
+    return l;
+}
+
+/* Every parameter's gradient and the first input's against fourth-order central differences
+ * (−L(+2h) + 8 L(+h) − 8 L(−h) + L(−2h)) / 12h, with values on a 2^-10 grid and h = 2^-6 so
+ * that every step is exact in f32. */
+static void fd_check(const char *what, nb_model *m, nb_tensor *const *in, int n_in) {
+    nb_params *ps = nb_model_params(m);
+    float *p = nb_params_data(ps);
+    const int64_t np = nb_params_numel(ps);
+    nb_rng r;
+    nb_rng_seed(&r, 77);
+    for (int64_t i = 0; i < np; i++) p[i] = (float)((int)nb_rng_below(&r, 1025) - 512) / 1024.0f;
+    for (int i = 0; i < nb_params_len(ps); i++) { /* norm gains near 1 */
+        nb_tensor *t = nb_params_at(ps, i);
+        if (strstr(t->name, "ln_") && strstr(t->name, "weight"))
+            for (int64_t j = 0; j < t->numel; j++) nb_f32(t)[j] += 1.0f;
+    }
+    float *x = nb_f32(in[0]);
+    float *gx = malloc(sizeof(float) * (size_t)in[0]->numel);
+    fd_loss(m, in, n_in, true, gx);
+    float *g = malloc(sizeof(float) * (size_t)np);
+    memcpy(g, nb_params_grad(ps), sizeof(float) * (size_t)np);
+    const float h = 1.0f / 64.0f, steps[4] = {2 * h, h, -h, -2 * h};
+    int bad = 0;
+    for (int64_t i = 0; i < np + in[0]->numel && bad < 5; i++) {
+        float *v = i < np ? &p[i] : &x[i - np];
+        const float v0 = *v;
+        double l[4];
+        for (int k = 0; k < 4; k++) {
+            *v = v0 + steps[k];
+            l[k] = fd_loss(m, in, n_in, false, NULL);
+        }
+        *v = v0;
+        const double num = (-l[0] + 8 * l[1] - 8 * l[2] + l[3]) / (12.0 * h);
+        const double ana = i < np ? g[i] : gx[i - np];
+        if (fabs(num - ana) > 1e-3 + 2e-3 * fabs(num)) {
+            bad++;
+            CHECK_MSG(0, "%s: %s %lld: analytic %.7g, numeric %.7g", what,
+                      i < np ? "parameter" : "input", (long long)(i < np ? i : i - np), ana, num);
+        }
+    }
+    free(g);
+    free(gx);
+}
+
+/* A small LSTM layer — two layers, bidirectional, initial states, lengths — end to end. */
+static void test_lstm_gradcheck(void) {
+    nb_model *m = build_spec("nabla-spec 2\ninput 4 3 name=x\ninput 4 3 name=h0\n"
+                             "input scalar dtype=i32 name=len\n"
+                             "lstm 3 layers=2 bidirectional=true in=x,h0,-,len\n"
+                             "output lstm_1 lstm_1:1 lstm_1:2\n",
+                             1);
+    if (!m) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){2, 4, 3});
+    nb_tensor *h0 = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){2, 4, 3});
+    nb_tensor *len = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){2});
+    for (int i = 0; i < 24; i++) {
+        nb_f32(x)[i] = (float)((i * 13) % 17 - 8) / 16.0f;
+        nb_f32(h0)[i] = (float)((i * 7) % 11 - 5) / 16.0f;
+    }
+    nb_i32(len)[0] = 4;
+    nb_i32(len)[1] = 2;
+    fd_check("lstm", m, (nb_tensor *[]){x, h0, len}, 3);
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
+/* A transformer block, causal, with a key padding mask, end to end. */
+static void test_transformer_gradcheck(void) {
+    nb_model *m = build_spec("nabla-spec 2\ninput 5 8 name=x\ninput 5 dtype=i32 name=pad\n"
+                             "transformer 8 heads=2 ffn=12 causal=true in=x,pad\n",
+                             1);
+    if (!m) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){2, 5, 8});
+    nb_tensor *pad = nb_tensor_new(ctx, NB_I32, 2, (int64_t[]){2, 5});
+    for (int i = 0; i < 80; i++) nb_f32(x)[i] = (float)((i * 29) % 33 - 16) / 16.0f;
+    for (int i = 0; i < 10; i++) nb_i32(pad)[i] = i == 4 || i == 8 || i == 9;
+    fd_check("transformer", m, (nb_tensor *[]){x, pad}, 2);
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
+/* ---- dropout, composition, tying ----------------------------------------------------------------
+ */
+
+/* Dropout between the layers of a recurrent stack is nb_dropout on the lower layer's output,
+ * drawn from the forward's generator; inference has none. */
+static void test_recurrent_dropout(void) {
+    nb_model *m = build_spec("nabla-spec 2\ninput 5 3 name=x\nlstm 4 layers=2 dropout=0.5\n", 2);
+    if (!m) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    nb_tensor *x = nb_randn(ctx, NB_DIMS(2, 5, 3), 0, 1, &r);
+    nb_tensor *W[8];
+    for (int i = 0; i < 8; i++) W[i] = nb_params_at(nb_model_params(m), i);
+    for (int train = 0; train < 2; train++) {
+        CHECK_OK(nb_model_set_training(m, train));
+        nb_rng a, b;
+        nb_rng_seed(&a, 11);
+        nb_rng_seed(&b, 11);
+        nb_tensor *y = nb_model_forward_rng(m, ctx, x, &a);
+        nb_rnn_out o = nb_lstm(ctx, x, NULL, NULL, W[0], W[1], W[2], W[3], NULL);
+        nb_tensor *mid = nb_dropout(ctx, o.y, 0.5f, train, &b);
+        nb_rnn_out o2 = nb_lstm(ctx, mid, NULL, NULL, W[4], W[5], W[6], W[7], NULL);
+        CHECK(y && o2.y);
+        if (y && o2.y) CHECK(!memcmp(y->data, o2.y->data, sizeof(float) * 40));
+        /* the masks matter: training differs from inference */
+        if (train && y) {
+            nb_tensor *yi = nb_model_infer(m, ctx, x);
+            CHECK(yi && memcmp(y->data, yi->data, sizeof(float) * 40));
+        }
+    }
+    /* training with dropout and no generator: an error that says what to do */
+    CHECK(!nb_model_forward(m, ctx, x));
+    CHECK_MSG(strstr(nb_last_error(), "needs a generator"), "%s", nb_last_error());
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
+/* The transformer block is the graph of its parts (layer norm, attention, add, dense, gelu). */
+static void test_block_is_its_parts(void) {
+    nb_model *b = build_spec("nabla-spec 2\ninput 6 8 name=x\n"
+                             "transformer 8 heads=2 ffn=12 causal=true\n",
+                             1);
+    nb_model *g = build_spec("nabla-spec 2\ninput 6 8 name=x\nlayernorm\n"
+                             "attention 8 heads=2 causal=true\nadd in=x,attention_1\nlayernorm\n"
+                             "dense 12 gelu\ndense 8\nadd in=add_1,dense_2\n",
+                             2);
+    if (!b || !g) goto done;
+    perturb(b, 5);
+    /* the block's tensors in order are the graph's, up to the transposed dense weights */
+    nb_params *pb = nb_model_params(b), *pg = nb_model_params(g);
+    CHECK(nb_params_len(pb) == 12 && nb_params_len(pg) == 12);
+    CHECK(nb_params_numel(pb) == nb_params_numel(pg));
+    memcpy(nb_params_data(pg), nb_params_data(pb), sizeof(float) * (size_t)nb_params_numel(pb));
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    nb_tensor *x = nb_randn(ctx, NB_DIMS(3, 6, 8), 0, 1, &r);
+    nb_tensor *yb = nb_model_infer(b, ctx, x), *yg = nb_model_infer(g, ctx, x);
+    CHECK(yb && yg);
+    if (yb && yg) nbt_compare("block vs parts", yb->data, yg->data, 144, 1e-6, 1e-6);
+    /* and the file names are the torch module's */
+    nb_model_tensor mt;
+    CHECK_OK(nb_model_tensor_at(b, 4, &mt));
+    CHECK(!strcmp(mt.name, "transformer_1.attn.out_proj.weight") && mt.transposed);
+    CHECK_OK(nb_model_tensor_at(b, 10, &mt));
+    CHECK(!strcmp(mt.name, "transformer_1.mlp.proj.weight") && mt.transposed && mt.shape[0] == 8 &&
+          mt.shape[1] == 12);
+    nb_ctx_free(ctx);
+done:
+    nb_model_free(b);
+    nb_model_free(g);
+}
+
+/* A head tied to the embedding holds no weight of its own: the gradient of the one matrix is
+ * the embedding's scatter plus the head's, and a file stores it once. */
+static void test_weight_tying(void) {
+    const char *tied = "nabla-spec 2\ninput 5 dtype=i32 name=tokens\nembedding 7 4\n"
+                       "tied_dense embedding_1\n";
+    const char *untied = "nabla-spec 2\ninput 5 dtype=i32 name=tokens\nembedding 7 4\n"
+                         "dense 7 bias=false\n";
+    nb_model *t = build_spec(tied, 1), *u = build_spec(untied, 1);
+    if (!t || !u) goto done;
+    CHECK(nb_params_len(nb_model_params(t)) == 1 && nb_model_param_count(t) == 28);
+    float *E = nb_params_data(nb_model_params(u)), *H = E + 28; /* the dense weight [4, 7] */
+    memcpy(E, nb_params_data(nb_model_params(t)), sizeof(float) * 28);
+    for (int v = 0; v < 7; v++)
+        for (int d = 0; d < 4; d++) H[d * 7 + v] = E[v * 4 + d]; /* Eᵀ */
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *ids = nb_tensor_new(ctx, NB_I32, 2, (int64_t[]){2, 5});
+    for (int i = 0; i < 10; i++) nb_i32(ids)[i] = (i * 3) % 7;
+    nb_tensor *yt = nb_model_forward(t, ctx, ids), *yu = nb_model_forward(u, ctx, ids);
+    CHECK(yt && yu);
+    if (!yt || !yu) {
+        nb_ctx_free(ctx);
+        goto done;
+    }
+    nbt_compare("tied logits", yt->data, yu->data, 70, 1e-6, 1e-6);
+    CHECK_OK(nb_backward(ctx, nb_add(ctx, nb_sum(ctx, nb_mul(ctx, yt, yt), NB_ALL_AXES, 0),
+                                     nb_sum(ctx, nb_mul(ctx, yu, yu), NB_ALL_AXES, 0))));
+    const float *gt = nb_params_grad(nb_model_params(t)), *gu = nb_params_grad(nb_model_params(u));
+    float want[28];
+    for (int v = 0; v < 7; v++)
+        for (int d = 0; d < 4; d++) want[v * 4 + d] = gu[v * 4 + d] + gu[28 + d * 7 + v];
+    nbt_compare("tied gradient", gt, want, 28, 1e-5, 1e-5);
+    nb_ctx_free(ctx);
+    /* the file: one matrix, under the embedding's name */
+    char path[] = "/tmp/nabla-tied-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_OK(nb_model_save(t, path, NULL));
+    nb_safetensors *st = NULL;
+    CHECK_OK(nb_safetensors_read(path, &st));
+    CHECK(st && nb_safetensors_count(st) == 1 &&
+          nb_safetensors_find(st, "embedding_1.weight") == 0);
+    nb_safetensors_free(st);
+    nb_model *back = NULL;
+    CHECK_OK(nb_model_load(path, &back, NULL));
+    if (back) {
+        CHECK(!memcmp(nb_params_data(nb_model_params(back)), nb_params_data(nb_model_params(t)),
+                      sizeof(float) * 28));
+        nb_ctx *c2 = nb_ctx_new(NULL);
+        nb_tensor *ids2 = nb_tensor_new(c2, NB_I32, 2, (int64_t[]){2, 5});
+        memcpy(ids2->data, ids->data, sizeof(int32_t) * 10);
+        nb_tensor *yb = nb_model_infer(back, c2, ids2);
+        nb_tensor *yt2 = nb_model_infer(t, c2, ids2);
+        CHECK(yb && yt2 && !memcmp(yb->data, yt2->data, sizeof(float) * 70));
+        nb_ctx_free(c2);
+    }
+    nb_model_free(back);
+    unlink(path);
+    /* only an embedding can be tied to */
+    nb_model *m = nb_model_new_graph(1);
+    int x = nb_model_input(m, "x", NB_F32, NB_DIMS(3, 4));
+    int h = nb_model_dense_on(m, x, 4, NULL);
+    CHECK(nb_model_tied_dense_on(m, h, "dense_1", 0, NULL) == -(int)NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "not an embedding: 'dense_1'"), "%s", nb_last_error());
+    CHECK(nb_model_tied_dense_on(m, h, "nope", 0, NULL) == -(int)NB_ERR_ARG);
+    nb_model_free(m);
+done:
+    nb_model_free(t);
+    nb_model_free(u);
+}
+
+/* ---- bad input
+ * ------------------------------------------------------------------------------------ */
+
+static void test_bad_input(void) {
+    nb_model *m = build_spec("nabla-spec 2\ninput None dtype=i32 name=tokens\nembedding 6 4\n"
+                             "positional 5\nlstm 3\ndense 6 in=lstm_1\n",
+                             1);
+    if (!m) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *ids = nb_tensor_new(ctx, NB_I32, 2, (int64_t[]){2, 3});
+    for (int i = 0; i < 6; i++) nb_i32(ids)[i] = i;
+    nb_i32(ids)[4] = 6; /* beyond the vocabulary */
+    CHECK(!nb_model_forward(m, ctx, ids) && nb_ctx_status(ctx) == NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "embedding") && strstr(nb_last_error(), "6") &&
+                  strstr(nb_last_error(), "[1,1]"),
+              "%s", nb_last_error());
+    nb_ctx_reset(ctx);
+    ids = nb_tensor_new(ctx, NB_I32, 2, (int64_t[]){1, 2});
+    nb_i32(ids)[0] = -1;
+    nb_i32(ids)[1] = 0;
+    CHECK(!nb_model_forward(m, ctx, ids) && nb_ctx_status(ctx) == NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "-1"), "%s", nb_last_error());
+    /* f32 where the model takes token ids */
+    nb_ctx_free(ctx);
+    ctx = nb_ctx_new(NULL);
+    CHECK(!nb_model_forward(m, ctx, nb_zeros(ctx, NB_DIMS(2, 3))));
+    CHECK_MSG(strstr(nb_last_error(), "i32"), "%s", nb_last_error());
+    /* a sequence longer than the positional table */
+    nb_ctx_free(ctx);
+    ctx = nb_ctx_new(NULL);
+    ids = nb_tensor_new(ctx, NB_I32, 2, (int64_t[]){1, 6});
+    memset(ids->data, 0, sizeof(int32_t) * 6);
+    CHECK(!nb_model_forward(m, ctx, ids) && nb_ctx_status(ctx) == NB_ERR_SHAPE);
+    CHECK_MSG(strstr(nb_last_error(), "positions 0..5 do not fit its table of 5"), "%s",
+              nb_last_error());
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+
+    /* an embedding on f32 values, when the model is built */
+    m = nb_model_new_graph(1);
+    int x = nb_model_input(m, "x", NB_F32, NB_DIMS(-1));
+    CHECK(nb_model_embedding_on(m, x, 5, 3, NULL) == -(int)NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "embedding 'embedding_1': its input (None, None) holds f32"),
+              "%s", nb_last_error());
+    nb_model_free(m);
+    nb_spec *s = NULL;
+    const char *bad = "nabla-spec 2\ninput 8\nembedding 5 3\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
+    CHECK_MSG(strstr(nb_last_error(), "b.spec:3:") && strstr(nb_last_error(), "f32"), "%s",
+              nb_last_error());
+    /* settings that cannot work */
+    bad = "nabla-spec 2\ninput 4 6\nattention 6 heads=4\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "4 heads do not divide the width 6"), "%s", nb_last_error());
+    bad = "nabla-spec 2\ninput 4 6\ntransformer 8\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
+    CHECK_MSG(strstr(nb_last_error(), "[T, 8]"), "%s", nb_last_error());
+    bad = "nabla-spec 2\ninput 4 6\ninput 5 4 name=h\nlstm 4 in=input,h\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
+    CHECK_MSG(strstr(nb_last_error(), "initial state"), "%s", nb_last_error());
+    bad = "nabla-spec 2\ninput 4 6\nlstm 4 in=input,-,-,-,input\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "at most 4 nodes"), "%s", nb_last_error());
+
+    /* a mask with a token after padding; lengths beyond T */
+    m = build_spec("nabla-spec 2\ninput 4 2 name=x\ninput 4 name=mask\ngru 3 in=x,-,mask\n", 1);
+    if (m) {
+        ctx = nb_ctx_new(NULL);
+        nb_tensor *in[2] = {nb_ones(ctx, NB_DIMS(2, 4, 2)), nb_ones(ctx, NB_DIMS(2, 4))};
+        nb_f32(in[1])[5] = 0; /* sample 1: 1 0 1 1 */
+        nb_tensor *out[1];
+        CHECK(nb_model_infer_multi(m, ctx, in, 2, out, 1) == NB_ERR_ARG);
+        CHECK_MSG(strstr(nb_last_error(), "mask of sample 1 has a token at position 2 after "
+                                          "padding"),
+                  "%s", nb_last_error());
+        nb_ctx_free(ctx);
+        nb_model_free(m);
+    }
+    m = build_spec("nabla-spec 2\ninput 4 2 name=x\ninput scalar dtype=i32 name=n\n"
+                   "rnn 3 in=x,-,n\n",
+                   1);
+    if (m) {
+        ctx = nb_ctx_new(NULL);
+        nb_tensor *n = nb_tensor_new(ctx, NB_I32, 1, (int64_t[]){2});
+        nb_i32(n)[0] = 4;
+        nb_i32(n)[1] = 9;
+        nb_tensor *in[2] = {nb_ones(ctx, NB_DIMS(2, 4, 2)), n}, *out[1];
+        CHECK(nb_model_infer_multi(m, ctx, in, 2, out, 1) != NB_OK);
+        CHECK_MSG(strstr(nb_last_error(), "sample 1 is 9, outside [0, 4]"), "%s", nb_last_error());
+        nb_ctx_free(ctx);
+        nb_model_free(m);
+    }
+}
+
+/* ---- training steps allocate nothing once warm --------------------------------------------------
+ */
+
+static long n_alloc, n_live;
+
+static void *count_alloc(size_t size, size_t align, void *user) {
+    (void)user;
+    n_alloc++;
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1))
+        return NULL;
+    n_live++;
+    return p;
+}
+
+static void count_free(void *p, void *user) {
+    (void)user;
+    if (p) n_live--;
+    free(p);
+}
+
+/* Eight steps of nb_train_step on language-model batches (cross-entropy over [B, T, V]) with
+ * AdamW, decay on matrices only, clipping and dropout: steps 3 to 8 allocate nothing, and
+ * everything is freed at the end. (The run is made twice, counted the second time: GEMM keeps
+ * a packing buffer per thread for the thread's life, which the first run makes.) */
+static void run_steps(const char *body, int64_t V, bool counted) {
+    n_alloc = n_live = 0;
+    if (counted) nb_set_allocator(&(nb_allocator){count_alloc, count_free, NULL});
+    char spec[1024];
+    snprintf(spec, sizeof spec, "nabla-spec 2\ninput None dtype=i32 name=tokens\n%s", body);
+    nb_model *m = build_spec(spec, 1);
+    nb_optim *o = m ? nb_optim_new(nb_model_params(m),
+                                   &(nb_optim_config){.kind = NB_OPTIM_ADAMW,
+                                                      .u.adam = {.lr = 1e-3, .beta2 = 0.95},
+                                                      .decay = NB_DECAY_MATRICES})
+                    : NULL;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    int32_t xs[4 * 16], ys[4 * 16];
+    for (int i = 0; i < 64; i++) {
+        xs[i] = (int32_t)((i * 7) % V);
+        ys[i] = (int32_t)((i * 7 + 3) % V);
+    }
+    nb_rng drop;
+    nb_rng_seed(&drop, 5);
+    nb_step_opts so = {.loss = NB_LOSS_CROSS_ENTROPY, .dropout_rng = &drop, .clip_grad_norm = 1.0f};
+    long at3 = 0;
+    double first = 0, last = 0;
+    for (int step = 1; step <= 8 && o && ctx; step++) {
+        if (step == 3) at3 = n_alloc;
+        nb_tensor *x = nb_tensor_from(ctx, NB_I32, xs, NB_DIMS(4, 16));
+        nb_tensor *y = nb_tensor_from(ctx, NB_I32, ys, NB_DIMS(4, 16));
+        nb_step_result r;
+        CHECK_OK(nb_train_step(m, o, ctx, x, y, &so, &r));
+        if (step == 1) first = r.loss;
+        last = r.loss;
+        nb_ctx_reset(ctx);
+    }
+    if (counted)
+        CHECK_MSG(n_alloc == at3, "%s: %ld allocations in steps 3..8", body, n_alloc - at3);
+    CHECK_MSG(last < first, "%s: the loss went from %g to %g", body, first, last);
+    nb_ctx_free(ctx);
+    nb_optim_free(o);
+    nb_model_free(m);
+    if (counted) CHECK_MSG(n_live == 0, "%ld allocations not freed", n_live);
+    nb_set_allocator(NULL);
+}
+
+static void steady_state(const char *body, int64_t V) {
+    run_steps(body, V, false);
+    run_steps(body, V, true);
+}
+
+static void test_steady_state_char_lstm(void) {
+    steady_state("embedding 20 16\nlstm 32 layers=2 dropout=0.1\ndense 20\n", 20);
+}
+
+static void test_steady_state_char_gpt(void) {
+    steady_state("embedding 20 16\npositional 16\n"
+                 "transformer 16 heads=4 causal=true dropout=0.1\n"
+                 "transformer 16 heads=4 causal=true dropout=0.1\nlayernorm\n"
+                 "tied_dense embedding_1\n",
+                 20);
+}
+
 /* ---- the table of tests -----------------------------------------------------------------------
  */
 
@@ -338,6 +786,14 @@ static const nbt_case tests[] = {
     {"embedding_parity", test_embedding_parity},
     {"decode_matches_forward", test_decode_matches_forward},
     {"decode_refusals", test_decode_refusals},
+    {"lstm_gradcheck", test_lstm_gradcheck},
+    {"transformer_gradcheck", test_transformer_gradcheck},
+    {"recurrent_dropout", test_recurrent_dropout},
+    {"block_is_its_parts", test_block_is_its_parts},
+    {"weight_tying", test_weight_tying},
+    {"bad_input", test_bad_input},
+    {"steady_state_char_lstm", test_steady_state_char_lstm},
+    {"steady_state_char_gpt", test_steady_state_char_gpt},
 };
 
 NBT_MAIN(tests)
