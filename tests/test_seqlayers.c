@@ -772,6 +772,98 @@ static void test_steady_state_char_gpt(void) {
                  20);
 }
 
+/* ---- the tokenizer in the model file ------------------------------------------------------------
+ */
+
+static char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    *n = buf ? fread(buf, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_tokenizer_in_model_file(void) {
+    static const char text[] = "to be or not to be, that is the question.";
+    nb_tokenizer *tok = NULL;
+    CHECK_OK(
+        nb_tokenizer_train(text, sizeof text - 1, &(nb_tokenizer_opts){.kind = NB_TOK_CHAR}, &tok));
+    if (!tok) return;
+    const int64_t V = nb_tokenizer_vocab_size(tok);
+    char spec[256];
+    snprintf(spec, sizeof spec,
+             "nabla-spec 2\ninput None dtype=i32 name=tokens\nembedding %lld 8\nlstm 8\n"
+             "dense %lld in=lstm_1\n",
+             (long long)V, (long long)V);
+    nb_model *m = build_spec(spec, 1);
+    if (!m) {
+        nb_tokenizer_free(tok);
+        return;
+    }
+    CHECK(!nb_model_has_tokenizer(m));
+    CHECK_OK(nb_model_set_tokenizer(m, tok));
+    char path[] = "/tmp/nabla-tok-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_OK(nb_model_save(m, path, NULL));
+    nb_safetensors *st = NULL;
+    CHECK_OK(nb_safetensors_read(path, &st));
+    CHECK(st && nb_safetensors_meta(st, "nabla.tokenizer") &&
+          strstr(nb_safetensors_meta(st, "nabla.tokenizer"), "nabla-tokenizer"));
+    nb_safetensors_free(st);
+    /* load, and the tokenizer encodes as the original; save again, load again */
+    for (int round = 0; round < 2; round++) {
+        nb_model *back = NULL;
+        CHECK_OK(nb_model_load(path, &back, NULL));
+        nb_tokenizer *t2 = NULL;
+        if (back) CHECK_OK(nb_model_get_tokenizer(back, &t2));
+        CHECK(t2 && nb_tokenizer_vocab_size(t2) == V);
+        if (t2) {
+            int32_t *a = NULL, *b = NULL;
+            int64_t na = 0, nb = 0;
+            CHECK_OK(nb_tokenizer_encode(tok, text, sizeof text - 1, 0, &a, &na));
+            CHECK_OK(nb_tokenizer_encode(t2, text, sizeof text - 1, 0, &b, &nb));
+            CHECK(na == nb && a && b && !memcmp(a, b, sizeof *a * (size_t)na));
+            nb_free(a);
+            nb_free(b);
+        }
+        if (back && round == 0) CHECK_OK(nb_model_save(back, path, NULL));
+        nb_tokenizer_free(t2);
+        nb_model_free(back);
+    }
+    /* a hostile file: the tokenizer's text damaged, the header still valid */
+    size_t n = 0;
+    char *bytes = read_all(path, &n);
+    char *at = bytes ? strstr(bytes + 8, "nabla-tokenizer") : NULL;
+    CHECK(at != NULL);
+    if (at) {
+        memcpy(at, "nabla-tokenizes", 15);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(bytes, 1, n, f) == n);
+        if (f) fclose(f);
+        nb_model *bad = NULL;
+        CHECK(nb_model_load(path, &bad, NULL) == NB_ERR_FORMAT && !bad);
+        CHECK_MSG(strstr(nb_last_error(), "[nabla.tokenizer]"), "%s", nb_last_error());
+    }
+    free(bytes);
+    unlink(path);
+    /* more tokens than the embedding has rows */
+    nb_model *small = build_spec("nabla-spec 2\ninput None dtype=i32\nembedding 4 8\ndense 4\n", 1);
+    CHECK(small && nb_model_set_tokenizer(small, tok) == NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "the model's embedding takes ids below 4"), "%s",
+              nb_last_error());
+    CHECK_OK(nb_model_set_tokenizer(m, NULL)); /* removed */
+    CHECK(!nb_model_has_tokenizer(m));
+    nb_model_free(small);
+    nb_model_free(m);
+    nb_tokenizer_free(tok);
+}
+
 /* ---- the table of tests -----------------------------------------------------------------------
  */
 
@@ -794,6 +886,7 @@ static const nbt_case tests[] = {
     {"bad_input", test_bad_input},
     {"steady_state_char_lstm", test_steady_state_char_lstm},
     {"steady_state_char_gpt", test_steady_state_char_gpt},
+    {"tokenizer_in_model_file", test_tokenizer_in_model_file},
 };
 
 NBT_MAIN(tests)

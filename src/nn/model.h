@@ -87,6 +87,8 @@ struct nb_model {
 
     char **classes;
     int n_classes;
+
+    char *tokenizer; /* its JSON text (io/model_tokenizer.c), saved as "nabla.tokenizer"; NULL */
 };
 
 /* A decoding step's extra: per call, where its state starts in buf (-1: it keeps none), and
