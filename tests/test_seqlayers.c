@@ -217,8 +217,8 @@ static void decode_case(const char *body, int64_t B, int64_t T, int64_t V, const
     for (int64_t i = 0; i < B * T; i++) nb_i32(ids)[i] = (int32_t)nb_rng_below(&r, (uint64_t)V);
     nb_tensor *full = nb_model_infer(m, ctx, ids);
     CHECK_MSG(full && full->rank == 3 && full->shape[2] == V, "full forward: %s", nb_last_error());
-    nb_decoder *d = nb_decoder_new(m, B, T);
-    CHECK_MSG(d != NULL, "decoder: %s", nb_last_error());
+    nb_decoder *d = NULL;
+    CHECK_OK(nb_decoder_new(m, B, T, &d));
     int64_t t = 0;
     double worst = 0;
     for (int c = 0; d && full && t < T; c++) {
@@ -278,25 +278,25 @@ static void test_decode_refusals(void) {
     nb_model *m = build_spec("nabla-spec 2\ninput None dtype=i32\nembedding 5 4\n"
                              "lstm 3 bidirectional=true\ndense 5\n",
                              1);
-    CHECK(m && !nb_decoder_new(m, 1, 4));
+    nb_decoder *d = NULL;
+    CHECK(m && nb_decoder_new(m, 1, 4, &d) == NB_ERR_ARG && !d);
     CHECK_MSG(strstr(nb_last_error(), "'lstm_1' is bidirectional"), "%s", nb_last_error());
     nb_model_free(m);
     m = build_spec("nabla-spec 2\ninput None dtype=i32\nembedding 5 4\nattention 4\ndense 5\n", 1);
-    CHECK(m && !nb_decoder_new(m, 1, 4));
+    CHECK(m && nb_decoder_new(m, 1, 4, &d) == NB_ERR_ARG && !d);
     CHECK_MSG(strstr(nb_last_error(), "'attention_1' is not causal"), "%s", nb_last_error());
     nb_model_free(m);
     m = build_spec("nabla-spec 2\ninput 6\ndense 2\n", 1);
-    CHECK(m && !nb_decoder_new(m, 1, 4));
+    CHECK(m && nb_decoder_new(m, 1, 4, &d) == NB_ERR_ARG && !d);
     CHECK_MSG(strstr(nb_last_error(), "token ids"), "%s", nb_last_error());
     nb_model_free(m);
     m = build_spec("nabla-spec 2\ninput None dtype=i32\nembedding 5 4\npositional 6\n"
                    "transformer 4 causal=true\ndense 5\n",
                    1);
     CHECK(m && nb_model_context_length(m) == 6);
-    CHECK(m && !nb_decoder_new(m, 1, 7));
+    CHECK(m && nb_decoder_new(m, 1, 7, &d) == NB_ERR_ARG && !d);
     CHECK_MSG(strstr(nb_last_error(), "at most 6"), "%s", nb_last_error());
-    nb_decoder *d = m ? nb_decoder_new(m, 2, 6) : NULL;
-    CHECK_PTR(d);
+    if (m) CHECK_OK(nb_decoder_new(m, 2, 6, &d));
     nb_ctx *ctx = nb_ctx_new(NULL);
     if (d) {
         nb_tensor *ids = nb_zeros(ctx, NB_DIMS(2, 4));
@@ -864,6 +864,104 @@ static void test_tokenizer_in_model_file(void) {
     nb_tokenizer_free(tok);
 }
 
+/* ---- generation --------------------------------------------------------------------------------
+ */
+
+typedef struct streamed {
+    int32_t tok[64];
+    int n, stop_after;
+} streamed;
+
+static int on_token(int32_t token, void *user) {
+    streamed *s = user;
+    if (s->n < 64) s->tok[s->n] = token;
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+/* The reference: the full forward over the window each time (nanoGPT's loop), the window
+ * starting again on its last half when full, as nb_generate's does; the same draws. */
+static void generate_by_hand(nb_model *m, const int32_t *prompt, int64_t np, int64_t cap,
+                             const nb_sample_opts *so, nb_rng *rng, int32_t *out, int64_t n) {
+    int32_t win[256];
+    int64_t w = np < cap ? np : cap;
+    memcpy(win, prompt + np - w, sizeof(int32_t) * (size_t)w);
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    for (int64_t k = 0; k < n; k++) {
+        nb_tensor *x = nb_tensor_from(ctx, NB_I32, win, 2, (int64_t[]){1, w});
+        nb_tensor *y = nb_contiguous(ctx, nb_model_infer(m, ctx, x));
+        CHECK(y != NULL);
+        if (!y) break;
+        const int64_t V = y->shape[2];
+        CHECK_OK(nb_sample_logits(nb_f32(y) + (w - 1) * V, V, so, rng, &out[k]));
+        if (w == cap) {
+            memmove(win, win + cap - cap / 2, sizeof(int32_t) * (size_t)(cap / 2));
+            w = cap / 2;
+        }
+        win[w++] = out[k];
+        nb_ctx_reset(ctx);
+    }
+    nb_ctx_free(ctx);
+}
+
+static void generate_case(const char *body, int64_t cap, const nb_sample_opts *so, int64_t n) {
+    char spec[1024];
+    snprintf(spec, sizeof spec, "nabla-spec 2\ninput None dtype=i32\n%s", body);
+    nb_model *m = build_spec(spec, 3);
+    if (!m) return;
+    perturb(m, 8);
+    const int32_t prompt[5] = {1, 4, 2, 0, 3};
+    int32_t got[64], want[64];
+    nb_rng a, b;
+    nb_rng_seed(&a, 21);
+    nb_rng_seed(&b, 21);
+    generate_by_hand(m, prompt, 5, cap, so, &b, want, n);
+    streamed st = {.n = 0};
+    nb_generate_opts go = {.max_tokens = n, .sample = so, .on_token = on_token, .user = &st};
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    int64_t made = -1;
+    CHECK_OK(nb_generate(m, ctx, prompt, 5, &go, &a, got, &made));
+    CHECK(made == n && st.n == n);
+    CHECK_MSG(!memcmp(got, want, sizeof(int32_t) * (size_t)n) &&
+                  !memcmp(st.tok, want, sizeof(int32_t) * (size_t)n),
+              "%s: generated tokens differ from the full forward's", body);
+    /* a callback that stops after 3; a stop token */
+    st = (streamed){.stop_after = 3};
+    CHECK_OK(nb_generate(m, ctx, prompt, 5, &go, &a, NULL, &made));
+    CHECK(made == 3 && st.n == 3);
+    go = (nb_generate_opts){.max_tokens = n, .sample = so, .stop_at = 1, .stop_id = want[2]};
+    nb_rng_seed(&a, 21);
+    CHECK_OK(nb_generate(m, ctx, prompt, 5, &go, &a, got, &made));
+    int first = 0;
+    while (want[first] != want[2]) first++;
+    CHECK_MSG(made == first, "stopped after %lld tokens, expected %d", (long long)made, first);
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
+static void test_generate(void) {
+    const nb_sample_opts greedy = {.temperature = 0, .top_k = 0, .top_p = 1};
+    const nb_sample_opts warm = {.temperature = 0.8, .top_k = 5, .top_p = 0.9};
+    /* a GPT whose 8 positions the 5 + 20 tokens overflow: the window slides */
+    const char *gpt = "embedding 6 8\npositional 8\ntransformer 8 heads=2 causal=true\n"
+                      "layernorm\ntied_dense embedding_1\n";
+    generate_case(gpt, 8, &greedy, 20);
+    generate_case(gpt, 8, &warm, 20);
+    generate_case("embedding 6 8\nlstm 8 layers=2\ndense 6\n", 25, &warm, 20);
+    /* errors */
+    nb_model *m = build_spec("nabla-spec 2\ninput None dtype=i32\nembedding 6 4\ndense 6\n", 1);
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    const int32_t p[1] = {0};
+    int32_t out[4];
+    int64_t n;
+    nb_generate_opts go = {.max_tokens = 4};
+    CHECK(nb_generate(m, ctx, p, 0, &go, NULL, out, &n) == NB_ERR_ARG);
+    CHECK(nb_generate(m, ctx, p, 1, &go, NULL, out, &n) == NB_ERR_ARG); /* temperature 1 */
+    CHECK_MSG(strstr(nb_last_error(), "needs a generator"), "%s", nb_last_error());
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
 /* ---- the table of tests -----------------------------------------------------------------------
  */
 
@@ -887,6 +985,7 @@ static const nbt_case tests[] = {
     {"steady_state_char_lstm", test_steady_state_char_lstm},
     {"steady_state_char_gpt", test_steady_state_char_gpt},
     {"tokenizer_in_model_file", test_tokenizer_in_model_file},
+    {"generate", test_generate},
 };
 
 NBT_MAIN(tests)

@@ -380,8 +380,8 @@ int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transfor
 typedef struct nb_decoder nb_decoder;
 
 /* A decoder for `batch` sequences of at most max_len positions (its caches are allocated
- * here, once). NULL on error. */
-nb_decoder *nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len);
+ * here, once) into *out; the message of an error names the layer that cannot decode. */
+nb_status nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len, nb_decoder **out);
 void nb_decoder_free(nb_decoder *d); /* NULL is a no-op */
 /* Back to position 0 (the caches forgotten). */
 void nb_decoder_reset(nb_decoder *d);
@@ -390,7 +390,7 @@ int64_t nb_decoder_position(const nb_decoder *d);
 int64_t nb_decoder_capacity(const nb_decoder *d);
 /* Feeds the next n positions of every sequence: ids i32 [batch, n] → the model's first output
  * at those positions, [batch, n, V], in ctx (until nb_ctx_reset). NULL on error, with the
- * position unchanged. */
+ * position unchanged (but caches possibly written: reset the decoder before going on). */
 nb_tensor *nb_decoder_step(nb_decoder *d, nb_ctx *ctx, nb_tensor *ids);
 /* The most positions the model takes (the smallest learned positional table), or -1 when
  * nothing limits it. */

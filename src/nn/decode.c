@@ -28,42 +28,40 @@ struct nb_decoder {
     int64_t *offset; /* per call: where its state starts, -1 for none */
 };
 
-nb_decoder *nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len) {
+nb_status nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len, nb_decoder **out) {
     const char *fn = "nb_decoder_new";
-    if (!m) {
-        nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
-        return NULL;
-    }
+    if (!out) return nbi_error(NB_ERR_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!m) return nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
     if (batch < 1 || max_len < 1) {
-        nbi_error(NB_ERR_ARG, "%s: need a batch and a length of at least 1, got %lld and %lld", fn,
-                  (long long)batch, (long long)max_len);
-        return NULL;
+        return nbi_error(NB_ERR_ARG,
+                         "%s: need a batch and a length of at least 1, got %lld and %lld", fn,
+                         (long long)batch, (long long)max_len);
     }
     if (m->dry) {
-        nbi_error(NB_ERR_STATE, "%s: this model only checks shapes; it cannot run", fn);
-        return NULL;
+        return nbi_error(NB_ERR_STATE, "%s: this model only checks shapes; it cannot run", fn);
     }
     if (m->n_inputs != 1 || m->nodes[m->inputs[0]].shape.dtype != NB_I32 ||
         m->nodes[m->inputs[0]].shape.rank != 1) {
-        nbi_error(NB_ERR_ARG,
-                  "%s: the model must take one input of token ids, i32 [T] (it has %d input%s)", fn,
-                  m->n_inputs, m->n_inputs == 1 ? " of another kind" : "s");
-        return NULL;
+        return nbi_error(
+            NB_ERR_ARG,
+            "%s: the model must take one input of token ids, i32 [T] (it has %d input%s)", fn,
+            m->n_inputs, m->n_inputs == 1 ? " of another kind" : "s");
     }
     const int64_t ctx_len = nb_model_context_length(m);
     if (ctx_len > 0 && max_len > ctx_len) {
-        nbi_error(NB_ERR_ARG,
-                  "%s: %lld positions asked for; the model takes at most %lld (its positional "
-                  "table)",
-                  fn, (long long)max_len, (long long)ctx_len);
-        return NULL;
+        return nbi_error(
+            NB_ERR_ARG,
+            "%s: %lld positions asked for; the model takes at most %lld (its positional "
+            "table)",
+            fn, (long long)max_len, (long long)ctx_len);
     }
     nb_decoder *d = nbi_malloc_for(fn, sizeof *d);
     int64_t *off = nbi_malloc_for(fn, sizeof *off * (size_t)(m->n_calls ? m->n_calls : 1));
     if (!d || !off) {
         nbi_free(d);
         nbi_free(off);
-        return NULL;
+        return NB_ERR_NOMEM;
     }
     memset(d, 0, sizeof *d);
     d->m = m;
@@ -87,10 +85,13 @@ nb_decoder *nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len) {
             }
         }
         int64_t n = l->vt->decode_floats(l, in, call->n_in, batch, max_len);
-        if (n < 0 || !nbi_add_i64(total, n, &total) || total > INT64_MAX / 8) {
-            if (n >= 0) nbi_error(NB_ERR_NOMEM, "%s: the decoding state's size overflows", fn);
+        if (n < 0) {
             nb_decoder_free(d);
-            return NULL;
+            return NB_ERR_ARG; /* the layer's message says why */
+        }
+        if (!nbi_add_i64(total, n, &total) || total > INT64_MAX / 8) {
+            nb_decoder_free(d);
+            return nbi_error(NB_ERR_NOMEM, "%s: the decoding state's size overflows", fn);
         }
         if (n > 0) off[c] = total - n;
     }
@@ -98,12 +99,13 @@ nb_decoder *nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len) {
         d->buf = nbi_malloc_for(fn, sizeof(float) * (size_t)total);
         if (!d->buf) {
             nb_decoder_free(d);
-            return NULL;
+            return NB_ERR_NOMEM;
         }
         memset(d->buf, 0, sizeof(float) * (size_t)total);
     }
     d->floats = total;
-    return d;
+    *out = d;
+    return NB_OK;
 }
 
 void nb_decoder_free(nb_decoder *d) {
