@@ -15,6 +15,7 @@ deterministic):
   block      a pre-LN transformer block (4 heads, ffn 24, causal)
   gpt        a char-GPT in miniature: embedding, learned positions, a causal block, layernorm
              and an output head tied to the embedding (with its own bias)
+  charlstm   a char-LSTM in miniature: embedding, a 2-layer LSTM, a dense head on [T, H]
   emb        an embedding with padding_idx, sinusoidal positions, a dense head on [T, E]
 
 For each: seqlayers_<key>.safetensors holds the parameters under the layers' names with
@@ -90,6 +91,12 @@ transformer 8 heads=2 causal=true
 layernorm
 tied_dense embedding_1 bias=true
 """,
+    "charlstm": """nabla-spec 2
+input None dtype=i32 name=tokens
+embedding 12 8
+lstm 10 layers=2
+dense 12
+""",
     "emb": """nabla-spec 2
 input 5 dtype=i32 name=tokens
 embedding 9 6 padding_idx=0
@@ -123,6 +130,8 @@ def inputs_for(key, g, gen):
         return [torch.randn(B, 7, 16, generator=gen)]
     if key == "gpt":
         return [torch.randint(0, 11, (B, 6), generator=gen, dtype=torch.int32)]
+    if key == "charlstm":
+        return [torch.randint(0, 12, (B, 7), generator=gen, dtype=torch.int32)]
     if key == "emb":
         ids = torch.randint(0, 9, (B, 5), generator=gen, dtype=torch.int32)
         ids[0, 1] = 0  # the padding row is looked up, and gets no gradient
