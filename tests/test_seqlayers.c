@@ -1088,6 +1088,40 @@ static void test_lm_files_in_torch(void) {
     nb_tokenizer_free(tok);
 }
 
+/* ---- the example specs
+ * ---------------------------------------------------------------------------- */
+
+/* examples/specs/char_*.spec parse, build with the parameter counts of their PyTorch modules
+ * (torch_from_spec.py: 411904, 437760, 3257856), and decode. */
+static void test_example_specs(void) {
+    static const char *const files[3] = {"examples/specs/char_lstm.spec",
+                                         "examples/specs/char_gpt.spec",
+                                         "examples/specs/char_gpt_large.spec"};
+    static const int64_t params[3] = {411904, 437760, 3257856}, context[3] = {-1, 64, 128};
+    for (int i = 0; i < 3; i++) {
+        nb_spec *s = NULL;
+        nb_model *m = NULL;
+        CHECK_OK(nb_spec_read(files[i], &s));
+        if (s) CHECK_OK(nb_spec_build(s, &m));
+        if (!m) {
+            nb_spec_free(s);
+            continue;
+        }
+        CHECK_MSG(nb_model_param_count(m) == params[i], "%s: %lld parameters", files[i],
+                  (long long)nb_model_param_count(m));
+        CHECK(nb_model_context_length(m) == context[i]);
+        CHECK(s->has_loss && !strcmp(s->loss, "cross_entropy"));
+        if (i > 0)
+            CHECK(s->optim.kind == NB_OPTIM_ADAMW && s->optim.decay == NB_DECAY_MATRICES &&
+                  s->has_clip && s->clip_norm == 1.0 && s->optim.u.adam.beta2 == 0.95);
+        nb_decoder *d = NULL;
+        CHECK_OK(nb_decoder_new(m, 1, 16, &d));
+        nb_decoder_free(d);
+        nb_model_free(m);
+        nb_spec_free(s);
+    }
+}
+
 /* ---- the table of tests -----------------------------------------------------------------------
  */
 
@@ -1114,6 +1148,7 @@ static const nbt_case tests[] = {
     {"tokenizer_in_model_file", test_tokenizer_in_model_file},
     {"generate", test_generate},
     {"lm_files_in_torch", test_lm_files_in_torch},
+    {"example_specs", test_example_specs},
 };
 
 NBT_MAIN(tests)

@@ -230,6 +230,19 @@ static void test_round_trip_every_kind(void) {
                "schedule exponential gamma=0.99\ndata normalize=none\n");
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss bce\noptimizer sgd lr=1\n"
                "schedule constant\n");
+    /* gradient clipping; weight decay on the matrices only */
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nloss mse\n"
+               "optimizer adamw lr=0.001 beta2=0.95 weight_decay=0.1 decay=matrices\n"
+               "clip norm=1\nbatch 32\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nclip norm=0.5 value=0.1\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nclip value=2\n");
+    nb_spec *bad = NULL;
+    CHECK(nb_spec_parse("nabla-spec 1\nclip\n", 17, "c.spec", NULL, &bad) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "c.spec:2:1: 'clip' needs norm=N"), "%s", nb_last_error());
+    CHECK(nb_spec_parse("nabla-spec 1\nclip norm=-1\n", 25, "c.spec", NULL, &bad) == NB_ERR_FORMAT);
+    CHECK(nb_spec_parse("nabla-spec 1\nclip norm=1\nclip norm=2\n", 36, "c.spec", NULL, &bad) ==
+          NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "a second 'clip' line"), "%s", nb_last_error());
 }
 
 /* The canonical text of a spec with non-default names: names survive the round trip. */

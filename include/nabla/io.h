@@ -33,7 +33,7 @@ extern "C" {
  * Line-oriented text, first line "nabla-spec 1" (a chain of layers) or "nabla-spec 2" (a graph:
  * several inputs, in= to name a line's inputs, add, concat, split, reuse, output); one layer
  * per line, then the loss, the optimizer, the schedule, batch size, epochs, seed and data
- * defaults. '#' starts a comment.
+ * defaults, and gradient clipping ("clip norm=1"). '#' starts a comment.
  *
  *     nabla-spec 1
  *     input 784
@@ -81,6 +81,9 @@ typedef struct nb_spec {
     nb_optim_config optim; /* default: Adam with PyTorch's defaults, lr 1e-3 */
     int has_schedule;
     nb_schedule schedule; /* its base_lr is the optimizer's lr */
+    int has_clip;
+    double clip_norm;  /* > 0: gradients scaled to this global L2 norm at most; 0: none */
+    double clip_value; /* > 0: each gradient clamped to [-v, v]; 0: none */
     int has_batch, has_epochs, has_seed;
     int64_t batch;  /* default 32 */
     int64_t epochs; /* default 1 */

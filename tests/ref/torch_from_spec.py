@@ -399,6 +399,10 @@ def _words(raw):
     return out
 
 
+# the lines of a spec that are not the architecture's
+TRAINING_LINES = ("loss", "optimizer", "schedule", "clip", "batch", "epochs", "seed", "data")
+
+
 def _version(text):
     for raw in text.splitlines():
         w = _words(raw)
@@ -478,7 +482,7 @@ def graph_from_spec(text):
 
     for raw in text.splitlines():
         words = _words(raw)
-        if not words or words[0] == "nabla-spec":
+        if not words or words[0] in ("nabla-spec",) + TRAINING_LINES:
             continue
         kind, args = words[0], words[1:]
         pos = [a for a in args if "=" not in a]
