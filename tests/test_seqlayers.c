@@ -453,6 +453,48 @@ static void test_transformer_gradcheck(void) {
     nb_model_free(m);
 }
 
+/* nb_attention_qkv is nb_attention on the heads cut out of the packed projection: the same
+ * values, and the same gradient of qkv, with a key mask and the causal offset. */
+static void test_attention_qkv_op(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_rng r;
+    nb_rng_seed(&r, 12);
+    const int64_t B = 2, T = 37, H = 3, d = 5, E = H * d;
+    nb_tensor *qkv = nb_randn(ctx, NB_DIMS(B, T, 3 * E), 0, 1, &r);
+    nb_tensor *mask = nb_tensor_new(ctx, NB_I32, 2, (int64_t[]){B, T});
+    for (int64_t i = 0; i < B * T; i++) nb_i32(mask)[i] = i % T > 30;
+    nb_tensor *w = nb_randn(ctx, NB_DIMS(B, T, E), 0, 1, &r);
+    nb_requires_grad(qkv, 1);
+    nb_attention_opts o = {.causal = 1};
+    nb_tensor *a = nb_attention_qkv(ctx, qkv, H, mask, &o);
+    nb_tensor *heads[3];
+    for (int k = 0; k < 3; k++) /* [B, T, E] → [B, H, T, d] */
+        heads[k] = nb_permute(
+            ctx,
+            nb_reshape(ctx, nb_contiguous(ctx, nb_slice(ctx, qkv, 2, k * E, (k + 1) * E, 1)),
+                       NB_DIMS(B, T, H, d)),
+            (int[]){0, 2, 1, 3});
+    nb_tensor *b = nb_reshape(
+        ctx,
+        nb_contiguous(ctx,
+                      nb_permute(ctx, nb_attention(ctx, heads[0], heads[1], heads[2], mask, &o),
+                                 (int[]){0, 2, 1, 3})),
+        NB_DIMS(B, T, E));
+    CHECK(a && b);
+    if (a && b) {
+        nbt_compare("qkv op", a->data, b->data, a->numel, 1e-6, 1e-5);
+        CHECK_OK(
+            nb_backward(ctx, nb_add(ctx, nb_sum(ctx, nb_mul(ctx, a, w), NB_ALL_AXES, 0),
+                                    nb_neg(ctx, nb_sum(ctx, nb_mul(ctx, b, w), NB_ALL_AXES, 0)))));
+        /* the two paths' gradients cancel */
+        double worst = 0;
+        for (int64_t i = 0; qkv->grad && i < qkv->numel; i++)
+            worst = fmax(worst, fabs(nb_f32(qkv->grad)[i]));
+        CHECK_MSG(qkv->grad && worst < 1e-5, "gradients differ by %g", worst);
+    }
+    nb_ctx_free(ctx);
+}
+
 /* ---- dropout, composition, tying ----------------------------------------------------------------
  */
 
@@ -1139,6 +1181,7 @@ static const nbt_case tests[] = {
     {"decode_refusals", test_decode_refusals},
     {"lstm_gradcheck", test_lstm_gradcheck},
     {"transformer_gradcheck", test_transformer_gradcheck},
+    {"attention_qkv_op", test_attention_qkv_op},
     {"recurrent_dropout", test_recurrent_dropout},
     {"block_is_its_parts", test_block_is_its_parts},
     {"weight_tying", test_weight_tying},

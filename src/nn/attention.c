@@ -3,9 +3,11 @@
  * called as self-attention, attn(x, x, x), with its parameter names.
  *
  * The heads' queries, keys and values are one GEMM (x W_in, W_in [E, 3E]); the attention of
- * all heads is one fused op (nb_attention: tiles and an online softmax, no T × T matrix);
- * the heads joined go through the output projection, a second GEMM. The causal mask and the
- * key padding mask are the op's. */
+ * all heads is one fused op that reads them where the GEMM wrote them and writes the heads
+ * side by side where the output projection, a second GEMM, reads them (nb_attention_qkv:
+ * tiles and an online softmax, no T × T matrix, no copy of q, k, v or of the result either
+ * way). The causal mask and the key padding mask are the op's. A decoding step appends the
+ * new keys and values to the call's cache and runs nb_attention on views of it. */
 #include "nn/mha.h"
 
 #include <math.h>
@@ -99,22 +101,25 @@ nb_tensor *nbi_mha_forward(const nbi_mha *a, const nbi_layer *l, const nbi_fwd *
     }
     nb_tensor *qkv = nb_linear(ctx, x, a->w_in, a->b_in); /* [B, T, 3E] */
     if (!qkv) return NULL;
-    nb_tensor *q = heads_of(ctx, nb_slice(ctx, qkv, 2, 0, E, 1), H);
-    nb_tensor *k = heads_of(ctx, nb_slice(ctx, qkv, 2, E, 2 * E, 1), H);
-    nb_tensor *v = heads_of(ctx, nb_slice(ctx, qkv, 2, 2 * E, 3 * E, 1), H);
-    if (f->decoding && f->state) { /* the keys and values of every position so far */
-        float *kc = f->state, *vc = f->state + B * f->max_len * E;
-        k = cache_append(ctx, kc, k, f->pos, f->max_len);
-        v = cache_append(ctx, vc, v, f->pos, f->max_len);
-    }
     nb_attention_opts o = {.causal = a->causal,
                            .dropout = drop ? a->dropout : 0.0f,
                            .training = drop,
                            .rng = drop ? f->rng : NULL};
-    nb_tensor *att = nb_attention(ctx, q, k, v, key_mask, &o); /* [B, H, T, d] */
-    if (!att) return NULL;
-    nb_tensor *joined = nb_reshape(ctx, nb_permute(ctx, att, (int[]){0, 2, 1, 3}), 3,
-                                   (int64_t[]){B, T, E}); /* heads side by side */
+    nb_tensor *joined; /* [B, T, E]: the heads side by side */
+    if (!f->decoding || !f->state) {
+        /* the heads read straight from the packed projection: nothing is copied */
+        joined = nb_attention_qkv(ctx, qkv, H, key_mask, &o);
+    } else { /* the new queries against the keys and values of every position so far */
+        nb_tensor *q = heads_of(ctx, nb_slice(ctx, qkv, 2, 0, E, 1), H);
+        nb_tensor *k = heads_of(ctx, nb_slice(ctx, qkv, 2, E, 2 * E, 1), H);
+        nb_tensor *v = heads_of(ctx, nb_slice(ctx, qkv, 2, 2 * E, 3 * E, 1), H);
+        float *kc = f->state, *vc = f->state + B * f->max_len * E;
+        k = cache_append(ctx, kc, k, f->pos, f->max_len); /* views of the cache */
+        v = cache_append(ctx, vc, v, f->pos, f->max_len);
+        nb_tensor *att = nb_attention(ctx, q, k, v, NULL, &o); /* [B, H, T, d] */
+        joined =
+            nb_reshape(ctx, nb_permute(ctx, att, (int[]){0, 2, 1, 3}), 3, (int64_t[]){B, T, E});
+    }
     return nb_linear(ctx, joined, a->w_out, a->b_out);
 }
 
