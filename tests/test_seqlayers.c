@@ -19,6 +19,7 @@
 #include "nbtest.h"
 #include "fixture.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1164,6 +1165,56 @@ static void test_example_specs(void) {
     }
 }
 
+/* ---- threads -----------------------------------------------------------------------------------
+ */
+
+typedef struct decode_job {
+    const nb_model *m;
+    float logits[2 * 12 * 9];
+    int ok;
+} decode_job;
+
+/* Decodes 12 positions of two sequences one at a time with a decoder and context of its own. */
+static void *decode_thread(void *arg) {
+    decode_job *j = arg;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_decoder *d = NULL;
+    j->ok = ctx && nb_decoder_new(j->m, 2, 12, &d) == NB_OK;
+    for (int t = 0; j->ok && t < 12; t++) {
+        int32_t ids[2] = {t % 9, (3 * t + 1) % 9};
+        nb_tensor *y = nb_decoder_step(d, ctx, nb_tensor_from(ctx, NB_I32, ids, NB_DIMS(2, 1)));
+        j->ok = y != NULL;
+        for (int b = 0; y && b < 2; b++)
+            memcpy(j->logits + (b * 12 + t) * 9, nb_f32(y) + b * 9, sizeof(float) * 9);
+        nb_ctx_reset(ctx);
+    }
+    nb_decoder_free(d);
+    nb_ctx_free(ctx);
+    return NULL;
+}
+
+/* Threads decode with one model at once, each with its own decoder (make tsan runs this). */
+static void test_decode_threads(void) {
+    nb_model *m = build_spec("nabla-spec 2\ninput None dtype=i32\nembedding 9 8\npositional 12\n"
+                             "transformer 8 heads=2 causal=true\nlstm 8\ndense 9\n",
+                             2);
+    if (!m) return;
+    perturb(m, 3);
+    decode_job one = {.m = m}, jobs[3];
+    decode_thread(&one);
+    CHECK(one.ok);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (decode_job){.m = m};
+        CHECK(pthread_create(&th[i], NULL, decode_thread, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].ok && !memcmp(jobs[i].logits, one.logits, sizeof one.logits));
+    }
+    nb_model_free(m);
+}
+
 /* ---- the table of tests -----------------------------------------------------------------------
  */
 
@@ -1192,6 +1243,7 @@ static const nbt_case tests[] = {
     {"generate", test_generate},
     {"lm_files_in_torch", test_lm_files_in_torch},
     {"example_specs", test_example_specs},
+    {"decode_threads", test_decode_threads},
 };
 
 NBT_MAIN(tests)
