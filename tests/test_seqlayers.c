@@ -695,6 +695,16 @@ static void test_bad_input(void) {
     bad = "nabla-spec 2\ninput 4 6\nattention 6 heads=4\n";
     CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) == NB_ERR_FORMAT);
     CHECK_MSG(strstr(nb_last_error(), "4 heads do not divide the width 6"), "%s", nb_last_error());
+    bad = "nabla-spec 2\ninput 4 6\nattention 9223372036854775807\n"; /* 3E overflows */
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
+    CHECK_MSG(strstr(nb_last_error(), "too large") || strstr(nb_last_error(), "[T, "), "%s",
+              nb_last_error());
+    bad = "nabla-spec 2\ninput 4 6\nlstm 4611686018427387904\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
+    bad = "nabla-spec 2\ninput None dtype=i32\nembedding 4294967296 4294967296\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
+    bad = "nabla-spec 2\ninput 4 6\npositional 4611686018427387904\n";
+    CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
     bad = "nabla-spec 2\ninput 4 6\ntransformer 8\n";
     CHECK(nb_spec_parse(bad, strlen(bad), "b.spec", NULL, &s) != NB_OK);
     CHECK_MSG(strstr(nb_last_error(), "[T, 8]"), "%s", nb_last_error());

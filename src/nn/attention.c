@@ -17,6 +17,8 @@
 /* ---- the shared part ------------------------------------------------------------------------ */
 
 nb_status nbi_mha_check(const nbi_mha *a, const char *who) {
+    if (a->E > INT64_MAX / 8) /* 3E and 4E below must not overflow */
+        return nbi_error(NB_ERR_ARG, "%s: a width of %lld is too large", who, (long long)a->E);
     if (a->E < 1 || a->heads < 1 || a->E % a->heads != 0)
         return nbi_error(NB_ERR_ARG,
                          "%s: %lld heads do not divide the width %lld (each head takes E / heads "
