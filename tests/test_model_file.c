@@ -402,7 +402,7 @@ static void check_same_optim(nb_optim *a, nb_optim *b) {
     CHECK(a && b);
     if (!a || !b) return;
     nb_optim_config ca = nb_optim_get_config(a), cb = nb_optim_get_config(b);
-    CHECK(ca.kind == cb.kind && !memcmp(&ca.u, &cb.u, sizeof ca.u));
+    CHECK(ca.kind == cb.kind && !memcmp(&ca.u, &cb.u, sizeof ca.u) && ca.decay == cb.decay);
     CHECK(nb_optim_step_count(a) == nb_optim_step_count(b));
     CHECK(nb_optim_lr(a) == nb_optim_lr(b));
     CHECK(nb_optim_state_slots(a) == nb_optim_state_slots(b));
@@ -523,6 +523,9 @@ static void test_round_trip_bit_exact(void) {
     c.u.adagrad.lr_decay = 0.01;
     round_trip_with(&c, false);
     c = (nb_optim_config){.kind = NB_OPTIM_ADAMW, .u.adam.lr = 1.0 / 3.0};
+    round_trip_with(&c, false);
+    c.decay = NB_DECAY_MATRICES; /* weight decay on the matrices only: kept by the checkpoint */
+    c.u.adam.weight_decay = 0.1;
     round_trip_with(&c, false);
     c = (nb_optim_config){.kind = NB_OPTIM_SGD, .u.sgd.lr = 0.1}; /* no state slots at all */
     round_trip_with(&c, false);
