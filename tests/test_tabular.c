@@ -5,6 +5,7 @@
  * unknown category, a missing value the model cannot fill, a missing column). The fixtures
  * are the CSV files of tests/data/tabular/, one per dialect. */
 #include "nbtest.h"
+#include "fixture.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -373,6 +374,158 @@ static void test_stratified_split_and_folds(void) {
     nb_dataset_free(ds);
 }
 
+/* ---- losses and metrics against PyTorch and scikit-learn (tests/ref/gen_tabular.py) -------- */
+
+static const nbt_array *get(const nbt_fixture *fx, const char *name) {
+    const nbt_array *a = nbt_fixture_get(fx, name);
+    CHECK_MSG(a != NULL, "fixture array %s missing", name);
+    return a;
+}
+
+static void test_losses_vs_torch(void) {
+    nbt_fixture *fx = nbt_fixture_load("tests/ref/tabular.txt");
+    CHECK_PTR(fx);
+    if (!fx) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    /* Huber, delta 1 */
+    const nbt_array *hp = get(fx, "huber_pred"), *hy = get(fx, "huber_y");
+    nb_tensor *p = nb_tensor_from(ctx, NB_F32, hp->data, 2, hp->shape);
+    nb_tensor *y = nb_tensor_from(ctx, NB_F32, hy->data, 2, hy->shape);
+    p = nb_tensor_clone(ctx, p);
+    nb_requires_grad(p, 1);
+    nb_tensor *l = nb_loss_apply(ctx, NB_LOSS_HUBER, p, y);
+    CHECK_OK(nb_backward(ctx, l));
+    if (l && p->grad) {
+        CHECK_CLOSE(nb_item(l), get(fx, "huber_loss")->data[0], 1e-7, 1e-6);
+        nbt_compare("huber grad", nb_f32(p->grad), get(fx, "huber_grad")->data, p->numel, 1e-7,
+                    1e-5);
+    }
+    CHECK(nb_loss_from_name("huber") == NB_LOSS_HUBER &&
+          !strcmp(nb_loss_name(NB_LOSS_HUBER), "huber"));
+    nb_ctx_reset(ctx);
+    /* cross-entropy with class weights */
+    const nbt_array *z = get(fx, "wce_logits"), *lab = get(fx, "wce_labels"),
+                    *w = get(fx, "wce_weight");
+    int32_t labels[8];
+    for (int i = 0; i < 8; i++) labels[i] = (int32_t)lab->data[i];
+    nb_tensor *zt = nb_tensor_clone(ctx, nb_tensor_from(ctx, NB_F32, z->data, 2, z->shape));
+    nb_tensor *lt = nb_tensor_from(ctx, NB_I32, labels, 1, (int64_t[]){8});
+    nb_requires_grad(zt, 1);
+    l = nb_loss_apply_weighted(ctx, NB_LOSS_CROSS_ENTROPY, zt, lt, w->data, 3);
+    CHECK_OK(nb_backward(ctx, l));
+    if (l && zt->grad) {
+        CHECK_CLOSE(nb_item(l), get(fx, "wce_loss")->data[0], 1e-7, 1e-6);
+        nbt_compare("weighted ce grad", nb_f32(zt->grad), get(fx, "wce_grad")->data, zt->numel,
+                    1e-7, 1e-5);
+    }
+    nb_ctx_reset(ctx);
+    /* a regression's loss takes no class weights; a label without one is an error */
+    CHECK(nb_loss_apply_weighted(ctx, NB_LOSS_MSE, zt, zt, w->data, 3) == NULL);
+    CHECK(has(nb_last_error(), "takes no class weights"));
+    nb_ctx_reset(ctx);
+    CHECK(nb_loss_apply_weighted(ctx, NB_LOSS_CROSS_ENTROPY, zt, lt, w->data, 2) == NULL);
+    CHECK(has(nb_last_error(), "label 2 has no class weight"));
+    nb_ctx_free(ctx);
+    nbt_fixture_free(fx);
+}
+
+/* Feeds pred and y to a new accumulator in two batches (the split must not matter). */
+static nb_metric_values measure(nb_loss_kind loss, unsigned which, int k, int64_t outputs,
+                                const float *pred, int64_t n, int64_t d, const void *y,
+                                nb_dtype ydt) {
+    nb_metric_values v;
+    nb_metrics *mt = nb_metrics_new_outputs(loss, which, k, 0, outputs);
+    CHECK_PTR(mt);
+    int64_t h = n / 3;
+    for (int part = 0; mt && part < 2; part++) {
+        int64_t a = part ? h : 0, b = part ? n : h;
+        nb_tensor *pt =
+            nb_tensor_from(NULL, NB_F32, (void *)(pred + a * d), 2, (int64_t[]){b - a, d});
+        nb_tensor *yt =
+            ydt == NB_I32
+                ? nb_tensor_from(NULL, NB_I32, (int32_t *)y + a, 1, (int64_t[]){b - a})
+                : nb_tensor_from(NULL, NB_F32, (float *)y + a * d, 2, (int64_t[]){b - a, d});
+        CHECK_OK(nb_metrics_update(mt, pt, yt, NAN));
+        nb_tensor_free(pt);
+        nb_tensor_free(yt);
+    }
+    nb_metrics_result(mt, &v);
+    nb_metrics_free(mt);
+    return v;
+}
+
+static void test_metrics_vs_sklearn(void) {
+    nbt_fixture *fx = nbt_fixture_load("tests/ref/tabular.txt");
+    CHECK_PTR(fx);
+    if (!fx) return;
+    const double tol = 2e-6;
+    /* regression: R², RMSE, MAE averaged over two outputs */
+    const nbt_array *ry = get(fx, "reg_y"), *rp = get(fx, "reg_pred");
+    nb_metric_values v = measure(NB_LOSS_MSE, NB_METRIC_R2 | NB_METRIC_RMSE | NB_METRIC_MAE, 0, 2,
+                                 rp->data, 20, 2, ry->data, NB_F32);
+    CHECK_CLOSE(v.r2, get(fx, "reg_r2")->data[0], tol, tol);
+    CHECK_CLOSE(v.rmse, get(fx, "reg_rmse")->data[0], tol, tol);
+    CHECK_CLOSE(v.mae, get(fx, "reg_mae")->data[0], tol, tol);
+    CHECK(isnan(v.accuracy) && isnan(v.f1_macro));
+    /* three classes */
+    const nbt_array *mz = get(fx, "mc_logits"), *ml = get(fx, "mc_labels");
+    int32_t lab[30];
+    for (int i = 0; i < 30; i++) lab[i] = (int32_t)ml->data[i];
+    v = measure(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY | NB_METRIC_F1 | NB_METRIC_ROC_AUC, 3, 0,
+                mz->data, 30, 3, lab, NB_I32);
+    const float *want = get(fx, "mc_metrics")->data;
+    CHECK_CLOSE(v.accuracy, want[0], tol, tol);
+    CHECK_CLOSE(v.precision_macro, want[1], tol, tol);
+    CHECK_CLOSE(v.recall_macro, want[2], tol, tol);
+    CHECK_CLOSE(v.f1_macro, want[3], tol, tol);
+    CHECK_CLOSE(v.f1_micro, want[4], tol, tol);
+    CHECK_CLOSE(v.roc_auc, want[5], tol, tol);
+    CHECK(isnan(v.f1)); /* class 1's own only for two classes */
+    /* the same through log-probabilities (nll) */
+    float logp[90];
+    for (int i = 0; i < 30; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < 3; j++) mx = fmax(mx, mz->data[3 * i + j]);
+        for (int j = 0; j < 3; j++) sum += exp(mz->data[3 * i + j] - mx);
+        for (int j = 0; j < 3; j++) logp[3 * i + j] = (float)(mz->data[3 * i + j] - mx - log(sum));
+    }
+    nb_metric_values v2 =
+        measure(NB_LOSS_NLL, NB_METRIC_F1 | NB_METRIC_ROC_AUC, 3, 0, logp, 30, 3, lab, NB_I32);
+    CHECK_CLOSE(v2.roc_auc, want[5], 1e-5, 1e-5);
+    CHECK_CLOSE(v2.f1_macro, want[3], tol, tol);
+    /* binary: one logit per sample */
+    const nbt_array *bz = get(fx, "bin_logits"), *bl = get(fx, "bin_labels");
+    v = measure(NB_LOSS_BCE_LOGITS, NB_METRIC_ACCURACY | NB_METRIC_F1 | NB_METRIC_ROC_AUC, 0, 1,
+                bz->data, 25, 1, bl->data, NB_F32);
+    want = get(fx, "bin_metrics")->data;
+    CHECK_CLOSE(v.accuracy, want[0], tol, tol);
+    CHECK_CLOSE(v.precision, want[1], tol, tol);
+    CHECK_CLOSE(v.recall, want[2], tol, tol);
+    CHECK_CLOSE(v.f1, want[3], tol, tol);
+    CHECK_CLOSE(v.f1_macro, want[4], tol, tol);
+    CHECK_CLOSE(v.f1_micro, want[5], tol, tol);
+    CHECK_CLOSE(v.roc_auc, want[6], tol, tol);
+    /* multilabel: three yes/no outputs */
+    const nbt_array *lz = get(fx, "ml_logits"), *ll = get(fx, "ml_labels");
+    v = measure(NB_LOSS_BCE_LOGITS, NB_METRIC_F1 | NB_METRIC_ROC_AUC, 0, 3, lz->data, 15, 3,
+                ll->data, NB_F32);
+    want = get(fx, "ml_metrics")->data;
+    CHECK_CLOSE(v.precision_macro, want[0], tol, tol);
+    CHECK_CLOSE(v.recall_macro, want[1], tol, tol);
+    CHECK_CLOSE(v.f1_macro, want[2], tol, tol);
+    CHECK_CLOSE(v.f1_micro, want[3], tol, tol);
+    CHECK_CLOSE(v.roc_auc, get(fx, "ml_auc")->data[0], tol, tol);
+    /* refusals: R² of a classifier, F1 of a regression, per-output sums of the wrong width */
+    CHECK(nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_R2, 3, 0) == NULL);
+    CHECK(nb_metrics_new(NB_LOSS_MSE, NB_METRIC_F1, 0, 0) == NULL);
+    nb_metrics *mt = nb_metrics_new_outputs(NB_LOSS_MSE, NB_METRIC_R2, 0, 0, 3);
+    nb_tensor *pt = nb_tensor_from(NULL, NB_F32, rp->data, 2, (int64_t[]){20, 2});
+    CHECK(nb_metrics_update(mt, pt, pt, NAN) == NB_ERR_SHAPE && has(nb_last_error(), "3 outputs"));
+    nb_tensor_free(pt);
+    nb_metrics_free(mt);
+    nbt_fixture_free(fx);
+}
+
 static const nbt_case cases[] = {
     {"delimiters_detected", test_delimiters_detected},
     {"header_detection", test_header_detection},
@@ -382,6 +535,8 @@ static const nbt_case cases[] = {
     {"tabular_encode", test_tabular_encode},
     {"tabular_regression", test_tabular_regression},
     {"stratified_split_and_folds", test_stratified_split_and_folds},
+    {"losses_vs_torch", test_losses_vs_torch},
+    {"metrics_vs_sklearn", test_metrics_vs_sklearn},
 };
 
 NBT_MAIN(cases)

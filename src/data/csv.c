@@ -696,24 +696,22 @@ static nb_status finish(parser *p, nb_csv *out) {
     if (p->nlab == 0) return NB_OK;
     const char *ln = col_name(p, p->lab_col[0]);
     out->label_name = dup_text(ln, strlen(ln));
-    out->target_names = nbi_calloc((size_t)p->nlab, sizeof *out->target_names);
-    if (!out->label_name || !out->target_names)
-        return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
-    out->num_targets = p->nlab;
-    for (int k = 0; k < p->nlab; k++) {
-        const char *s = col_name(p, p->lab_col[k]);
-        if (!(out->target_names[k] = dup_text(s, strlen(s))))
-            return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
-    }
+    if (!out->label_name) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
     size_t rb = (size_t)(p->rows ? p->rows : 1);
     if (p->o.label_is_target) {
+        out->target_names = nbi_calloc((size_t)p->nlab, sizeof *out->target_names);
+        if (!out->target_names) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
+        for (int k = 0; k < p->nlab; k++, out->num_targets = k) {
+            const char *s = col_name(p, p->lab_col[k]);
+            if (!(out->target_names[k] = dup_text(s, strlen(s))))
+                return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
+        }
         size_t tb = (size_t)p->rows * (size_t)p->nlab * sizeof(float);
         out->targets = nbi_malloc(tb ? tb : 1);
         if (!out->targets) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
         if (tb) memcpy(out->targets, p->target, tb);
         return NB_OK;
     }
-    out->num_targets = 0; /* class labels, not targets */
     out->labels = nbi_malloc(rb * sizeof(int32_t));
     if (!out->labels) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->t.name);
     if (!p->o.classes && p->all_int) {
