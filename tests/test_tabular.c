@@ -4,11 +4,14 @@
  * encode, dataset), stratified splits and folds, target normalisation; the refusals (an
  * unknown category, a missing value the model cannot fill, a missing column). The fixtures
  * are the CSV files of tests/data/tabular/, one per dialect. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include "nbtest.h"
 #include "fixture.h"
 
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define D "tests/data/tabular/"
 
@@ -526,6 +529,231 @@ static void test_metrics_vs_sklearn(void) {
     nbt_fixture_free(fx);
 }
 
+/* ---- the spec: data-line options, input auto; model files keep the table ------------------- */
+
+static void test_spec_table_options(void) {
+    const char *text = "nabla-spec 1\ndense 8 relu\ndense 2\nloss cross_entropy\n"
+                       "data train=t.csv label=species task=classification test_split=0.25 "
+                       "header=no delimiter=tab missing=median categorical=colour,size "
+                       "class_weight=balanced normalize=standard normalize_targets=none\n";
+    nb_spec *s = NULL;
+    CHECK_OK(nb_spec_parse(text, strlen(text), "t.spec", NULL, &s));
+    if (!s) return;
+    const nb_data_spec *d = &s->data;
+    CHECK(s->has_input && s->input_auto && d->has_task && d->task == NB_TASK_CLASSIFICATION);
+    CHECK(d->has_test_split && d->test_split == 0.25 && d->header == NB_CSV_HEADER_NO);
+    CHECK(d->delimiter == '\t' && d->has_missing && d->missing == NB_MISSING_MEDIAN);
+    CHECK(d->categorical && !strcmp(d->categorical, "colour,size") && d->class_weight == 1);
+    CHECK(d->has_target_norm && d->target_norm == 0);
+    CHECK(d->norm == NB_NORM_STANDARD && d->norm_per_feature == 1); /* per feature by default */
+    /* the canonical text says it all again */
+    char buf[1024];
+    nb_spec_training_text(s, buf, sizeof buf);
+    CHECK_MSG(has(buf, " normalize=standard task=classification test_split=0.25 header=no "
+                       "delimiter=tab missing=median categorical=colour,size "
+                       "class_weight=balanced normalize_targets=none"),
+              "%s", buf);
+    /* input auto: no model until the data's width is known; then every line is checked */
+    nb_model *m = NULL;
+    CHECK_ERR(nb_spec_build(s, &m), NB_ERR_ARG, "the input is 'input auto'");
+    CHECK_OK(nb_spec_set_input_width(s, 5));
+    CHECK_OK(nb_spec_build(s, &m));
+    if (m) {
+        char spec[256];
+        nb_model_spec(m, spec, sizeof spec);
+        CHECK_MSG(has(spec, "input 5\ndense 8 relu\n"), "%s", spec);
+        nb_model_free(m);
+    }
+    nb_spec_free(s);
+    const char *global = "nabla-spec 1\ninput auto\ndense 1\ndata normalize=minmax:global\n";
+    CHECK_OK(nb_spec_parse(global, strlen(global), "g.spec", NULL, &s));
+    if (s) {
+        CHECK(s->input_auto && s->data.norm == NB_NORM_MINMAX && !s->data.norm_per_feature);
+        nb_spec_training_text(s, buf, sizeof buf);
+        CHECK(has(buf, "normalize=minmax:global"));
+        nb_spec_free(s);
+    }
+    /* a shape error of an auto input is found at its line when the width comes */
+    const char *conv = "nabla-spec 1\ninput auto\nconv2d 4 3\n";
+    CHECK_OK(nb_spec_parse(conv, strlen(conv), "c.spec", NULL, &s));
+    if (s) {
+        CHECK_ERR(nb_spec_set_input_width(s, 7), NB_ERR_SHAPE, "c.spec:3:");
+        CHECK_ERR(nb_spec_build(s, &m), NB_ERR_ARG, "input auto");
+        nb_spec_free(s);
+    }
+    /* bad values are named at their column */
+    const struct {
+        const char *line, *msg;
+    } bad[] = {
+        {"data task=clustering\n", "t.spec:2:11: unknown task 'clustering' (expected "
+                                   "classification, regression, multilabel)"},
+        {"data delimiter=ab\n", "expected one character (or tab, comma, semicolon, pipe)"},
+        {"data missing=drop\n", "unknown missing 'drop'"},
+        {"data test_split=1\n", "test_split must be in [0, 1)"},
+        {"data normalize=standard:per_row\n", "unknown normalisation 'standard:per_row'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char t[256];
+        snprintf(t, sizeof t, "nabla-spec 1\n%s", bad[i].line);
+        CHECK_ERR(nb_spec_parse(t, strlen(t), "t.spec", NULL, &s), NB_ERR_FORMAT, bad[i].msg);
+    }
+    CHECK(nb_loss_from_name("huber") == NB_LOSS_HUBER);
+    const char *hub = "nabla-spec 1\ninput 2\ndense 1\nloss huber\n";
+    CHECK_OK(nb_spec_parse(hub, strlen(hub), "h.spec", NULL, &s));
+    nb_spec_free(s);
+}
+
+/* A copy of safetensors file src at dst with metadata `key` set to `value`. */
+static bool rewrite_meta(const char *src, const char *dst, const char *key, const char *value) {
+    nb_safetensors *st = NULL;
+    if (nb_safetensors_read(src, &st) != NB_OK) return false;
+    int n = nb_safetensors_count(st), nm = nb_safetensors_meta_count(st);
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    nb_array *arrays = calloc((size_t)n + 1, sizeof *arrays);
+    const char **meta = calloc(2 * (size_t)nm + 2, sizeof *meta);
+    bool ok = names && arrays && meta;
+    for (int i = 0; ok && i < n; i++) {
+        names[i] = nb_safetensors_name(st, i);
+        ok = nb_safetensors_get(st, i, &arrays[i]) == NB_OK;
+    }
+    for (int i = 0; ok && i < nm; i++) {
+        meta[2 * i] = nb_safetensors_meta_key(st, i);
+        meta[2 * i + 1] = strcmp(meta[2 * i], key) ? nb_safetensors_meta_value(st, i) : value;
+    }
+    ok = ok && nb_safetensors_write(dst, n, names, arrays, nm, meta) == NB_OK;
+    for (int i = 0; arrays && i < n; i++) nb_array_free(&arrays[i]);
+    free(names);
+    free(arrays);
+    free(meta);
+    nb_safetensors_free(st);
+    return ok;
+}
+
+static void test_model_file_table(void) {
+    char dir[] = "/tmp/nabla-tab-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[64], data[96], path[96];
+    snprintf(sub, sizeof sub, "%s/models", dir);
+    snprintf(data, sizeof data, "%s/data.csv", dir);
+    snprintf(path, sizeof path, "%s/m.safetensors", sub);
+    CHECK(mkdir(sub, 0700) == 0);
+    FILE *f = fopen(data, "w");
+    if (f) {
+        fputs("a,b\n1,2\n", f);
+        fclose(f);
+    }
+    nb_csv c;
+    read_mixed(&c);
+    nb_tabular t;
+    CHECK_OK(nb_tabular_fit(&t, &c, &(nb_tabular_opts){.missing = NB_MISSING_MEAN}));
+    nb_csv_free(&c);
+    char text[512];
+    snprintf(text, sizeof text, "nabla-spec 1\ndense 2\nloss cross_entropy\ndata test=%s\n", data);
+    nb_spec *s = NULL;
+    nb_model *m = NULL;
+    CHECK_OK(nb_spec_parse(text, strlen(text), "m.spec", NULL, &s));
+    if (s) CHECK_OK(nb_spec_set_input_width(s, t.features));
+    if (s) CHECK_OK(nb_spec_build(s, &m));
+    if (!m) {
+        nb_spec_free(s);
+        nb_tabular_free(&t);
+        return;
+    }
+    CHECK_OK(nb_model_save(m, path, &(nb_save_opts){.spec = s, .tabular = &t}));
+    /* a table whose width is not the model's is refused before the file is written */
+    nb_tabular wrong;
+    CHECK_OK(nb_tabular_copy(&wrong, &t));
+    wrong.columns[1].num_categories = 2;
+    wrong.features = 4;
+    CHECK_ERR(nb_model_save(m, path, &(nb_save_opts){.tabular = &wrong}), NB_ERR_ARG,
+              "the table makes 4 features but the model takes 5");
+    wrong.columns[1].num_categories = 3;
+    nb_tabular_free(&wrong);
+    /* loaded from another working directory: the table, and the data path found */
+    char cwd[4096];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir("/") == 0);
+    nb_model *back = NULL;
+    nb_model_file info;
+    CHECK_OK(nb_model_load(path, &back, &info));
+    CHECK(chdir(cwd) == 0);
+    if (back) {
+        CHECK(info.has_tabular && info.tabular.features == 5 && info.tabular.named);
+        CHECK(info.tabular.task == NB_TASK_CLASSIFICATION &&
+              info.tabular.missing == NB_MISSING_MEAN);
+        CHECK(info.tabular.columns && !strcmp(info.tabular.columns[2].name, "note, quoted"));
+        CHECK(info.tabular.columns[1].num_categories == 3 &&
+              !strcmp(info.tabular.columns[1].categories[2], "red"));
+        CHECK(info.tabular.columns[0].fill == t.columns[0].fill);
+        CHECK(!strcmp(info.tabular.targets[0], "label"));
+        /* stored relative to the model's directory, resolved against it */
+        CHECK_MSG(has(info.spec_text, "test=../data.csv"), "%s", info.spec_text);
+        CHECK_MSG(info.spec->data.test && access(info.spec->data.test, F_OK) == 0, "%s",
+                  info.spec->data.test ? info.spec->data.test : "(none)");
+        nb_model_file_free(&info);
+        nb_model_free(back);
+    }
+    /* a regression's targets and their normalisation */
+    const char *ys[] = {"y1", "y2", "y3"};
+    CHECK_OK(nb_csv_read(D "multi_target.csv",
+                         &(nb_csv_opts){.label_names = ys, .num_labels = 3, .label_is_target = 1},
+                         &c));
+    nb_tabular tr;
+    CHECK_OK(nb_tabular_fit(&tr, &c, &(nb_tabular_opts){.standardize_targets = 1}));
+    nb_csv_free(&c);
+    const char *rt = "nabla-spec 1\ninput 2\ndense 3\nloss mse\n";
+    nb_spec *rs = NULL;
+    nb_model *rm = NULL;
+    CHECK_OK(nb_spec_parse(rt, strlen(rt), "r.spec", NULL, &rs));
+    if (rs) CHECK_OK(nb_spec_build(rs, &rm));
+    if (rm) {
+        CHECK_OK(nb_model_save(rm, path, &(nb_save_opts){.spec = rs, .tabular = &tr}));
+        CHECK_OK(nb_model_load(path, &back, &info));
+        if (back) {
+            CHECK(info.has_tabular && info.tabular.num_targets == 3 &&
+                  info.tabular.target_norm.n == 3 && info.tabular.named == 1);
+            CHECK(info.tabular.target_norm.div[2] == tr.target_norm.div[2]);
+            nb_model_file_free(&info);
+            nb_model_free(back);
+        }
+    }
+    nb_model_free(rm);
+    nb_spec_free(rs);
+    nb_tabular_free(&tr);
+    /* a model file's table is checked like the rest of it */
+    static const struct {
+        const char *key, *value, *msg;
+    } bad[] = {
+        {"nabla.columns", "[\"a\"", "expected ']'"},
+        {"nabla.columns", "[\"a\",\"b\",\"c\"]",
+         "the stored table makes 3 features, but the model takes 2"},
+        {"nabla.task", "clustering", "metadata 'nabla.task' is malformed"},
+        {"nabla.targets.div", "1,0,1", "the stored target normalisation is invalid"},
+        {"nabla.targets", "[\"y1\"]", "a shift and a divisor per target"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char bp[128];
+        snprintf(bp, sizeof bp, "%s/bad.safetensors", sub);
+        if (!rewrite_meta(path, bp, bad[i].key, bad[i].value)) {
+            CHECK_MSG(0, "cannot rewrite %s", bad[i].key);
+            continue;
+        }
+        back = NULL;
+        nb_status st = nb_model_load(bp, &back, &info);
+        CHECK_MSG(st == NB_ERR_FORMAT && has(nb_last_error(), bad[i].msg), "%s: %s", bad[i].key,
+                  nb_last_error());
+        CHECK(back == NULL);
+        unlink(bp);
+    }
+    unlink(path);
+    unlink(data);
+    rmdir(sub);
+    rmdir(dir);
+    nb_model_free(m);
+    nb_spec_free(s);
+    nb_tabular_free(&t);
+}
+
 static const nbt_case cases[] = {
     {"delimiters_detected", test_delimiters_detected},
     {"header_detection", test_header_detection},
@@ -537,6 +765,8 @@ static const nbt_case cases[] = {
     {"stratified_split_and_folds", test_stratified_split_and_folds},
     {"losses_vs_torch", test_losses_vs_torch},
     {"metrics_vs_sklearn", test_metrics_vs_sklearn},
+    {"spec_table_options", test_spec_table_options},
+    {"model_file_table", test_model_file_table},
 };
 
 NBT_MAIN(cases)
