@@ -148,6 +148,12 @@ nb_status nb_csv_read(const char *path, const nb_csv_opts *opts, nb_csv *out);
 nb_status nb_csv_parse(const void *buf, size_t len, const char *name, const nb_csv_opts *opts,
                        nb_csv *out);
 void nb_csv_free(nb_csv *c);
+/* What nb_csv_parse would decide from the first record alone: the delimiter, whether the
+ * record is a header (with opts' names counting as for header=auto) and how many columns it
+ * has. Any output may be NULL. For a caller that must choose columns by name or by position
+ * before reading: a file without a header has only positions. */
+nb_status nb_csv_sniff(const void *buf, size_t len, const char *name, const nb_csv_opts *opts,
+                       char *delimiter, int *header, int64_t *columns);
 
 /* ---- datasets ----------------------------------------------------------------------------
  * n samples of x (each of a fixed sample shape) with optional y: class labels (i32, one per

@@ -513,6 +513,7 @@ static nb_status assign_columns(parser *p) {
     return NB_OK;
 }
 
+/* The first record: the names (or column_1, ...) and whether it was a header. */
 static nb_status parse_header(parser *p) {
     nbi_csv_tok *t = &p->t;
     if (t->n >= 3 && memcmp(t->s, "\xEF\xBB\xBF", 3) == 0) t->i = 3; /* UTF-8 BOM */
@@ -570,7 +571,7 @@ static nb_status parse_header(parser *p) {
         t->line = first_line;
         if (st) return st;
     }
-    return assign_columns(p);
+    return NB_OK;
 }
 
 /* ---- rows ---------------------------------------------------------------------------------- */
@@ -797,6 +798,7 @@ nb_status nb_csv_parse(const void *buf, size_t len, const char *name, const nb_c
             st = nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     }
     if (!st) st = parse_header(&p);
+    if (!st) st = assign_columns(&p);
     if (!st) st = parse_rows(&p);
     if (!st) st = finish(&p, out);
     if (st) nb_csv_free(out);
@@ -810,6 +812,35 @@ nb_status nb_csv_parse(const void *buf, size_t len, const char *name, const nb_c
     nbi_free(p.x), nbi_free(p.target), nbi_free(p.lab_int), nbi_free(p.lab_id);
     nbi_free(p.t.scratch);
     nbi_names_free(&p.nm);
+    nbi_num_locale_free(p.locale);
+    return st;
+}
+
+nb_status nb_csv_sniff(const void *buf, size_t len, const char *name, const nb_csv_opts *opts,
+                       char *delimiter, int *header, int64_t *columns) {
+    if (!name) name = "CSV data";
+    if (!buf && len) return nbi_error(NB_ERR_ARG, "%s: the buffer is NULL", name);
+    parser p;
+    memset(&p, 0, sizeof p);
+    if (opts) p.o = *opts;
+    if (!p.o.delimiter) p.o.delimiter = nbi_csv_sniff_delimiter(buf ? buf : "", len);
+    if (p.o.delimiter == '"' || p.o.delimiter == '\n' || p.o.delimiter == '\r' ||
+        p.o.delimiter == ' ' || (unsigned)p.o.header > NB_CSV_HEADER_NO)
+        return nbi_error(NB_ERR_ARG, "%s: a bad delimiter or header mode", name);
+    p.t.s = buf ? buf : "";
+    p.t.n = len;
+    p.t.delim = p.o.delimiter;
+    p.t.line = 1;
+    p.t.name = name;
+    nb_status st = parse_header(&p);
+    if (!st) {
+        if (delimiter) *delimiter = p.o.delimiter;
+        if (header) *header = p.header;
+        if (columns) *columns = p.ncols;
+    }
+    nbi_free(p.names);
+    nbi_free(p.name_at);
+    nbi_free(p.t.scratch);
     nbi_num_locale_free(p.locale);
     return st;
 }
