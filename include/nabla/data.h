@@ -192,6 +192,9 @@ typedef struct nb_dataset_info {
 
 void nb_dataset_get_info(const nb_dataset *ds, nb_dataset_info *info);
 int64_t nb_dataset_len(const nb_dataset *ds);
+/* Copies the class labels of ds's samples (nb_dataset_len of them) into labels;
+ * NB_ERR_ARG when ds has targets or no y. */
+nb_status nb_dataset_labels(const nb_dataset *ds, int32_t *labels);
 /* The name of class k when the labels came from names (CSV), else NULL. */
 const char *nb_dataset_class_name(const nb_dataset *ds, int k);
 

@@ -411,6 +411,8 @@ nb_status nb_dataset_load_csv(const char *path, const nb_csv_opts *opts, nb_data
 
 /* ---- queries ------------------------------------------------------------------------- */
 
+static inline int64_t row_of(const nb_dataset *ds, int64_t i);
+
 int64_t nb_dataset_len(const nb_dataset *ds) {
     return ds ? ds->n : 0;
 }
@@ -430,6 +432,16 @@ void nb_dataset_get_info(const nb_dataset *ds, nb_dataset_info *info) {
     memcpy(info->y_shape, s->y_shape, sizeof info->y_shape);
     info->y_dim = s->has_y ? s->y_dim : 0;
     info->num_classes = s->num_classes;
+}
+
+nb_status nb_dataset_labels(const nb_dataset *ds, int32_t *labels) {
+    if (!ds || !labels) return nbi_error(NB_ERR_ARG, "nb_dataset_labels: NULL argument");
+    const store *s = ds->st;
+    if (!s->has_y || s->y_dtype != NB_I32)
+        return nbi_error(NB_ERR_ARG, "nb_dataset_labels: the dataset has %s, not class labels",
+                         s->has_y ? "f32 targets" : "no y");
+    for (int64_t i = 0; i < ds->n; i++) labels[i] = ((const int32_t *)s->y)[row_of(ds, i)];
+    return NB_OK;
 }
 
 const char *nb_dataset_class_name(const nb_dataset *ds, int k) {

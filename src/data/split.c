@@ -140,18 +140,9 @@ static nb_status labels_of(const nb_dataset *ds, int32_t **out) {
     nb_dataset_info info;
     nb_dataset_get_info(ds, &info);
     if (!info.has_y || info.y_dtype != NB_I32) return NB_OK;
-    int64_t n = info.n;
-    int64_t *idx = nbi_malloc(sizeof *idx * (size_t)(n ? n : 1));
-    int32_t *lab = nbi_malloc(sizeof *lab * (size_t)(n ? n : 1));
-    float *x = NULL;
-    size_t xb;
-    if (nbi_mul_size((size_t)(n ? n : 1), (size_t)info.features * sizeof(float), &xb))
-        x = nbi_malloc(xb);
-    nb_status st = idx && lab && x ? NB_OK : nbi_error(NB_ERR_NOMEM, "split: out of memory");
-    for (int64_t i = 0; !st && i < n; i++) idx[i] = i;
-    if (!st) st = nb_dataset_gather(ds, idx, n, NULL, x, lab);
-    nbi_free(idx);
-    nbi_free(x);
+    int32_t *lab = nbi_malloc(sizeof *lab * (size_t)(info.n ? info.n : 1));
+    if (!lab) return nbi_error(NB_ERR_NOMEM, "split: out of memory");
+    nb_status st = nb_dataset_labels(ds, lab);
     if (st) {
         nbi_free(lab);
         return st;

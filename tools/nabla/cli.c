@@ -327,7 +327,7 @@ static int label_column(long idx) {
 
 /* All of standard input (a pipe is the one non-regular input nabla reads), in memory counted
  * against the limit. */
-static int read_stdin(const cli_args *a, unsigned char **buf, size_t *len) {
+int cli_read_stdin(const cli_args *a, unsigned char **buf, size_t *len) {
     size_t cap = 1 << 16, n = 0;
     unsigned char *b = cli_malloc(cap);
     if (!b) return cli_lib_error(a);
@@ -367,7 +367,7 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
     unsigned char *in = NULL;
     size_t in_len = 0;
     if (from_stdin) {
-        int rc = read_stdin(a, &in, &in_len);
+        int rc = cli_read_stdin(a, &in, &in_len);
         if (rc != CLI_OK) return rc;
     }
     int rc;

@@ -80,7 +80,8 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const n
         if (pp[j] > pp[best]) best = j;
     }
     if (best < nb_model_class_count(m))
-        cli_put_escaped(f, nb_model_class_name(m, (int)best)); /* names from the file: no terminal codes */
+        cli_put_escaped(
+            f, nb_model_class_name(m, (int)best)); /* names from the file: no terminal codes */
     else
         fprintf(f, "%lld", (long long)best);
     for (int64_t j = 0; j < k; j++) fprintf(f, " %.6g", pp[j]);
