@@ -91,9 +91,11 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
 void cli_rows_free(cli_rows *r);
 
 /* A dataset from a file: IDX images (+ an IDX labels file), .npy x (+ .npy y), or a CSV file
- * whose label column is label_col (name or index; NULL: the last column). */
+ * (or standard input, "-") whose label column is label_col (name or index; NULL: the last
+ * column), class names numbered as model m numbers them when it has names (m may be NULL). */
 int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
-                     const char *format, const char *label_col, nb_dataset **out);
+                     const char *format, const char *label_col, const nb_model *m,
+                     nb_dataset **out);
 
 /* CLI_OK when the model has one f32 input of a fixed size and one output (what the commands
  * run), else the failure, said. */
@@ -108,6 +110,8 @@ int64_t cli_model_features(const nb_model *m);
 int cli_read_stdin(const cli_args *a, unsigned char **buf, size_t *len);
 /* A whole file, or standard input for "-" (cli_free releases it). */
 int cli_input_read(const cli_args *a, const char *path, unsigned char **buf, size_t *len);
+/* Whether a path names CSV by itself: "-" (standard input), *.csv, *.tsv. */
+bool cli_is_csv_name(const char *path);
 /* "(standard input)" for "-", else the path. */
 const char *cli_input_name(const char *path);
 

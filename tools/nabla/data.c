@@ -60,14 +60,6 @@ int cli_idx_folder(const cli_args *a, const char *path, const char *which, char 
                      path, in, ln);
 }
 
-static bool is_csv(const char *path, const char *format) {
-    if (format) return !strcmp(format, "csv");
-    size_t n = strlen(path);
-    return !strcmp(path, "-") ||
-           (n > 4 && (!strcmp(path + n - 4, ".csv") || !strcmp(path + n - 4, ".CSV") ||
-                      !strcmp(path + n - 4, ".tsv")));
-}
-
 static void release_parts(cli_data *d) {
     nb_dataset_free(d->train);
     nb_dataset_free(d->val);
@@ -102,10 +94,10 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
         if (!o->test &&
             cli_idx_folder(a, o->train, "t10k", &d->idx_test, &d->idx_test_labels) != CLI_OK)
             return CLI_FAIL;
-        rc = cli_load_dataset(a, images, labels, "idx", NULL, &d->file);
+        rc = cli_load_dataset(a, images, labels, "idx", NULL, NULL, &d->file);
         free(images);
         free(labels);
-    } else if (is_csv(o->train, o->format)) {
+    } else if ((o->format ? !strcmp(o->format, "csv") : cli_is_csv_name(o->train))) {
         if (o->train_labels)
             return cli_error(a, CLI_USAGE,
                              "a CSV file holds its labels in a column: choose it with a label= "
@@ -121,7 +113,7 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
             memcpy(d->labels, d->table.csv.labels, sizeof *d->labels * (size_t)d->n);
         }
     } else {
-        rc = cli_load_dataset(a, o->train, o->train_labels, o->format, NULL, &d->file);
+        rc = cli_load_dataset(a, o->train, o->train_labels, o->format, NULL, NULL, &d->file);
     }
     if (rc != CLI_OK) return rc;
     if (!d->is_table) {
@@ -142,9 +134,10 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
         }
         const char *test = o->test ? o->test : d->idx_test;
         const char *test_labels = o->test ? o->test_labels : d->idx_test_labels;
-        if (o->val) rc = cli_load_dataset(a, o->val, o->val_labels, o->format, NULL, &d->val_file);
+        if (o->val)
+            rc = cli_load_dataset(a, o->val, o->val_labels, o->format, NULL, NULL, &d->val_file);
         if (rc == CLI_OK && test)
-            rc = cli_load_dataset(a, test, test_labels, o->format, NULL, &d->test_file);
+            rc = cli_load_dataset(a, test, test_labels, o->format, NULL, NULL, &d->test_file);
         if (rc != CLI_OK) return rc;
     }
     d->part = cli_malloc((size_t)(d->n ? d->n : 1));

@@ -233,10 +233,27 @@ int cli_table_read_for(const cli_args *a, const char *path, const cli_table_for 
         }
         if (nb_csv_sniff(buf, len, name, &o, NULL, &header, &ncols) != NB_OK) rc = cli_lib_error(a);
     }
+    char **cats = NULL;
+    int ncat = o.num_categorical;
     if (rc == CLI_OK && !header) {
-        /* no names: the model's columns by position, its label column(s) last */
+        /* no names: the model's columns by position, its label column(s) last, its
+         * categorical columns by their places */
         o.columns = NULL;
         o.num_columns = 0;
+        cats = ncat ? cli_malloc(sizeof *cats * (size_t)ncat) : NULL;
+        if (ncat && !cats) rc = cli_lib_error(a);
+        int k = 0;
+        for (int64_t j = 0; rc == CLI_OK && j < t->num_columns; j++) {
+            if (t->columns[j].num_categories <= 0) continue;
+            if (!(cats[k] = cli_malloc(32))) {
+                rc = cli_lib_error(a);
+                break;
+            }
+            snprintf(cats[k++], 32, "column_%lld", (long long)j + 1);
+        }
+        ncat = k;
+        o.categorical = (const char *const *)cats;
+        o.num_categorical = k;
         if (!f->with_labels) {
             o.no_label = 1;
         } else if (!f->label && t->task == NB_TASK_CLASSIFICATION) {
@@ -245,13 +262,13 @@ int cli_table_read_for(const cli_args *a, const char *path, const cli_table_for 
         } else if (!f->label) {
             synth = cli_malloc(sizeof *synth * (size_t)t->num_targets);
             if (!synth) rc = cli_lib_error(a);
-            for (int k = 0; rc == CLI_OK && k < t->num_targets; k++) {
-                synth[k] = cli_malloc(32);
-                if (!synth[k]) {
+            if (synth) memset(synth, 0, sizeof *synth * (size_t)t->num_targets);
+            for (int q = 0; rc == CLI_OK && q < t->num_targets; q++) {
+                if (!(synth[q] = cli_malloc(32))) {
                     rc = cli_lib_error(a);
                     break;
                 }
-                snprintf(synth[k], 32, "column_%lld", (long long)(ncols - t->num_targets + 1 + k));
+                snprintf(synth[q], 32, "column_%lld", (long long)(ncols - t->num_targets + 1 + q));
             }
             o.label_names = (const char *const *)synth;
             o.num_labels = t->num_targets;
@@ -273,6 +290,8 @@ int cli_table_read_for(const cli_args *a, const char *path, const cli_table_for 
                        t->named ? "a file with a header row is matched by column name"
                                 : "by position",
                        f->with_labels ? "" : "; leave a label column out with --label");
+    for (int k = 0; cats && k < ncat; k++) cli_free(cats[k]);
+    cli_free(cats);
     for (int k = 0; synth && k < t->num_targets; k++) cli_free(synth[k]);
     cli_free(synth);
     cli_free(names);
