@@ -317,8 +317,14 @@ static nb_history diverged(void) {
         r->lr = 0.1;
         r->seconds = 1;
         r->samples_per_s = 100;
-        r->train = (nb_metric_values){loss[i], 0.5, NAN, NAN, NAN, 10};
-        r->val = (nb_metric_values){i == 1 ? -INFINITY : 0.25, 0.5, NAN, NAN, NAN, 5};
+        r->train = (nb_metric_values){
+            .loss = loss[i], .accuracy = 0.5, .top_k = NAN, .mse = NAN, .mae = NAN, .count = 10};
+        r->val = (nb_metric_values){.loss = i == 1 ? -INFINITY : 0.25,
+                                    .accuracy = 0.5,
+                                    .top_k = NAN,
+                                    .mse = NAN,
+                                    .mae = NAN,
+                                    .count = 5};
         r->has_val = 1;
     }
     return h;

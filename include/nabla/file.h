@@ -60,6 +60,11 @@ nb_status nb_output_dir(const char *dir);
  * has it, else sync) and the directory itself. */
 nb_status nb_sync_dir(const char *dir);
 
+/* Reads a whole regular file into *buf (nb_free releases it; a NUL follows the *len bytes).
+ * A FIFO, a device or a directory is refused at once (never waited on), with a message
+ * naming the path. */
+nb_status nb_file_read(const char *path, void **buf, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,20 +58,36 @@ typedef struct nb_data_spec {
     char *val, *val_labels;     /* an explicit validation set (else val_split of train) */
     char *test, *test_labels;
     char format[8]; /* "idx", "npy", "csv", or "" to tell by the file name */
-    char *label;    /* CSV: the label column's name or (signed) index; NULL: last */
+    char *label;    /* CSV: the label column's name or (signed) index, or several names
+                       separated by commas (targets); NULL: the last column */
     int has_val_split;
     double val_split; /* fraction of train held out for validation; default 0 */
     int has_norm;
     nb_norm_kind norm;          /* default NB_NORM_NONE */
-    int norm_per_feature;       /* standard / minmax: one (shift, div) per feature */
+    int norm_per_feature;       /* standard / minmax: one (shift, div) per feature (the
+                                   default); 0: one for all (standard:global) */
     float norm_shift, norm_div; /* NB_NORM_CONST: x' = (x - shift) / div */
+    /* tables (CSV) */
+    int has_task;
+    nb_task task;               /* default: from the loss, else from the label column */
+    int has_test_split;
+    double test_split;          /* fraction of train held out as the test set; default 0 */
+    nb_csv_header header;       /* default NB_CSV_HEADER_AUTO */
+    char delimiter;             /* 0: detected */
+    int has_missing;
+    nb_missing missing;         /* default NB_MISSING_ERROR */
+    char *categorical;          /* comma-separated names of text columns to one-hot encode */
+    int class_weight;           /* 1: balanced (n / (k n_c)); 0: none */
+    int has_target_norm;
+    int target_norm;            /* regression: 1 standardise the targets (the default), 0 not */
 } nb_data_spec;
 
 /* The architecture lines of a spec: opaque, owned by the spec, read by nb_spec_build. */
 typedef struct nb_spec_arch nb_spec_arch;
 
 typedef struct nb_spec {
-    int has_input;
+    int has_input;  /* 1 also for 'input auto', and when layers come without an input line */
+    int input_auto; /* the input's width comes from the data: nb_spec_set_input_width */
     int in_rank; /* the shape of one sample (of the first input; -1: known at run time) */
     int64_t in_shape[NB_MAX_RANK];
     int n_layers; /* layer lines (reuse lines included) */
@@ -105,6 +121,9 @@ void nb_spec_free(nb_spec *s); /* NULL is a no-op */
  * allocated once, at their final size; a model whose values and gradients would not fit in
  * the machine's memory is refused with a message saying how big it is. */
 nb_status nb_spec_build(const nb_spec *s, nb_model **out);
+/* Gives an 'input auto' spec its width (the data's features) and checks the architecture
+ * on it, every error at its line; nb_spec_build needs it before it can build such a spec. */
+nb_status nb_spec_set_input_width(nb_spec *s, int64_t features);
 /* Sets the learning rate of the spec's optimizer (and the base of its schedule): what a
  * command line's --lr does. */
 nb_status nb_spec_set_lr(nb_spec *s, double lr);
@@ -118,7 +137,7 @@ nb_optim *nb_spec_optim(const nb_spec *s, nb_params *ps);
 size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n);
 
 /* The loss names the "loss" line accepts: "cross_entropy", "nll", "mse", "l1" (or "mae"),
- * "bce", "bce_with_logits" (or "bce_logits"); NULL-terminated. */
+ * "bce", "bce_with_logits" (or "bce_logits"), "huber"; NULL-terminated. */
 const char *const *nb_spec_loss_names(void);
 
 /* ---- safetensors -------------------------------------------------------------------------
@@ -177,6 +196,8 @@ typedef struct nb_save_opts {
     const nb_optim *optim;      /* settings, step count, learning rate, schedule, state */
     const nb_train_state *run;  /* a checkpoint's training state (train_state.h); NULL: none */
     const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
+    const nb_tabular *tabular;  /* how the model reads a table: its columns (names, categories,
+                                   fill values), task, label columns, target normalisation */
     const char *const *meta; /* n_meta more key/value pairs (keys not "format" nor "nabla.*";
                                 valid UTF-8) */
     int n_meta;
@@ -184,7 +205,8 @@ typedef struct nb_save_opts {
 
 /* Saves the model (opts may be NULL: the architecture, the weights and the model's class
  * names). Atomic. Everything is checked before the file is opened: a save fails with a
- * message rather than write a file that nabla could not read back. */
+ * message rather than write a file that nabla could not read back. The spec's data paths are
+ * stored relative to the directory of `path` (nb_model_load resolves them against it). */
 nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts *opts);
 
 /* What a model file holds besides the weights. */
@@ -200,12 +222,16 @@ typedef struct nb_model_file {
     nb_train_state run; /* a checkpoint's training state, when has_run: checked
                            (nb_train_state_check), ready for nb_fit_opts.state */
     char *monitor;    /* NULL when none was stored */
+    int has_tabular;
+    nb_tabular tabular; /* when has_tabular: how the model reads a table (checked: its
+                           features are the model's input width) */
 } nb_model_file;
 
 /* Loads a model file written by nb_model_save: builds the model from "nabla.spec" (allocating
  * its parameters once) and reads the tensors straight into them (the file is never held in
  * memory whole), with its class names. info may be NULL (weights only); otherwise it
- * receives the rest, to be released with nb_model_file_free. */
+ * receives the rest, to be released with nb_model_file_free; the stored spec's relative data
+ * paths are resolved against the model file's directory. */
 nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info);
 void nb_model_file_free(nb_model_file *info);
 

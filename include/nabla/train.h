@@ -42,6 +42,9 @@ extern "C" {
  *   MSE, MAE       any output, y f32 targets of the output's shape  mean squared / absolute
  *   BCE            probabilities in [0, 1], y f32 targets in [0, 1] binary cross-entropy
  *   BCE_LOGITS     logits, y f32 targets in [0, 1]                  the same from logits
+ *   HUBER          any output, y f32 targets of the output's shape  ½d² for |d| ≤ 1, |d| − ½
+ *                                                                   beyond (torch's HuberLoss,
+ *                                                                   delta 1), d = ŷ − y
  * Every loss is the mean over the batch (PyTorch's default reduction). */
 typedef enum nb_loss_kind {
     NB_LOSS_CROSS_ENTROPY = 0,
@@ -50,10 +53,12 @@ typedef enum nb_loss_kind {
     NB_LOSS_MAE,
     NB_LOSS_BCE,
     NB_LOSS_BCE_LOGITS,
+    NB_LOSS_HUBER,
     NB_LOSS_COUNT
 } nb_loss_kind;
 
-/* "cross_entropy", "nll", "mse", "mae", "bce", "bce_logits"; NULL for an unknown value. */
+/* "cross_entropy", "nll", "mse", "mae", "bce", "bce_logits", "huber"; NULL for an unknown
+ * value. */
 const char *nb_loss_name(nb_loss_kind k);
 /* The kind with that name (the names above; also "mean_squared_error", "l1",
  * "categorical_crossentropy", "binary_crossentropy"); -1 if there is none. */
@@ -61,6 +66,12 @@ int nb_loss_from_name(const char *name);
 /* The loss of a batch as an op in ctx (recorded on the tape): a one-element tensor. The
  * message of an error names the loss and the shapes and says what y must be. */
 nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor *y);
+/* The same with a weight per class for CROSS_ENTROPY and NLL: Σ w[y_i] l_i / Σ w[y_i], the
+ * weighted mean of torch's CrossEntropyLoss(weight=w) (class_weight NULL: nb_loss_apply).
+ * Other losses take no class weights (an error). Keras's class_weight='balanced' is
+ * w_c = n / (k n_c). */
+nb_tensor *nb_loss_apply_weighted(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor *y,
+                                  const float *class_weight, int num_classes);
 
 /* ---- metrics -------------------------------------------------------------------------------
  * The loss is always measured; these add more, as bit flags:
@@ -70,13 +81,32 @@ nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor
  *   TOP_K      the label among the k largest outputs (ties: the earlier index ranks higher)
  *   MSE, MAE   mean squared / absolute error between output and target, over every element
  *              (for labels: against the one-hot vector of the label)
- *   CONFUSION  counts[true][predicted], num_classes x num_classes (binary: 2 x 2) */
+ *   CONFUSION  counts[true][predicted], num_classes x num_classes (binary: 2 x 2)
+ *   R2         regressions: R² = 1 - Σ(y - ŷ)² / Σ(y - ȳ)² per output, averaged over the
+ *              outputs (scikit-learn's r2_score; an output that does not vary scores 1 when
+ *              predicted exactly, else 0)
+ *   RMSE       regressions: √(mean (y - ŷ)²) per output, averaged over the outputs
+ *              (root_mean_squared_error)
+ *   F1         classifiers: precision, recall and F1 per class from the confusion counts,
+ *              macro-averaged over the classes present in the labels or the predictions, and
+ *              micro-averaged (= accuracy for one label per sample); for two classes also those
+ *              of class 1. Binary outputs (BCE): each output a yes/no label (multilabel: macro
+ *              over the labels, micro over all decisions)
+ *   ROC_AUC    classifiers: the area under the ROC curve of class 1 (two classes, one binary
+ *              output), else one-vs-rest of each class's probability (softmax of the logits),
+ *              macro-averaged over the classes (or labels) with both positives and negatives;
+ *              ties share their ranks (the Mann-Whitney U form of the trapezoidal area). It
+ *              keeps every sample's scores, in buffers that grow with the data. */
 enum {
     NB_METRIC_ACCURACY = 1u << 0,
     NB_METRIC_TOP_K = 1u << 1,
     NB_METRIC_MSE = 1u << 2,
     NB_METRIC_MAE = 1u << 3,
     NB_METRIC_CONFUSION = 1u << 4,
+    NB_METRIC_R2 = 1u << 5,
+    NB_METRIC_RMSE = 1u << 6,
+    NB_METRIC_F1 = 1u << 7,
+    NB_METRIC_ROC_AUC = 1u << 8,
 };
 
 /* The values of the metrics over the samples seen (NaN for those not measured). */
@@ -87,6 +117,11 @@ typedef struct nb_metric_values {
     double mse;
     double mae;
     int64_t count;     /* samples */
+    double r2;
+    double rmse;
+    double precision, recall, f1; /* of class 1: two classes, or one binary output */
+    double precision_macro, recall_macro, f1_macro, f1_micro;
+    double roc_auc;
 } nb_metric_values;
 
 /* An accumulator of metrics over batches. num_classes is needed for the confusion matrix and
@@ -97,6 +132,10 @@ typedef struct nb_metrics nb_metrics;
 #define NB_CONFUSION_MAX_CLASSES 1024
 
 nb_metrics *nb_metrics_new(nb_loss_kind loss, unsigned which, int num_classes, int top_k);
+/* The same with the number of values per sample, which R2, RMSE (per output) and, for binary
+ * outputs, F1 and ROC_AUC (per label) need to keep their sums from the start; 0: one. */
+nb_metrics *nb_metrics_new_outputs(nb_loss_kind loss, unsigned which, int num_classes, int top_k,
+                                   int64_t outputs);
 void nb_metrics_free(nb_metrics *mt); /* NULL is a no-op */
 void nb_metrics_reset(nb_metrics *mt);
 /* Adds a batch: pred [N, ...] (the model's output), y its labels (i32 [N]) or targets (f32,
@@ -213,6 +252,9 @@ typedef struct nb_step_opts {
                               (torch.nn.utils.clip_grad_norm_); 0: no clipping */
     float clip_grad_value; /* > 0: clamp each gradient to [-v, v] (clip_grad_value_) */
     int64_t epoch, batch;  /* passed to on_grad and named in messages */
+    const float *class_weight; /* cross_entropy / nll: a weight per class (nb_loss_apply_weighted);
+                                  NULL: none */
+    int num_class_weights;
 } nb_step_opts;
 
 /* What a step did. */
@@ -271,7 +313,7 @@ typedef int (*nb_epoch_fn)(const nb_epoch_record *r, const nb_train_state *st, v
 /* ---- fit ----------------------------------------------------------------------------------- */
 
 typedef enum nb_monitor_mode {
-    NB_MONITOR_AUTO = 0, /* max for accuracies, min for the rest */
+    NB_MONITOR_AUTO = 0, /* max for accuracies and r2, min for the rest */
     NB_MONITOR_MIN,
     NB_MONITOR_MAX,
 } nb_monitor_mode;
@@ -306,6 +348,13 @@ typedef struct nb_fit_opts {
     int drop_last;            /* 1: skip a final partial batch */
     int prefetch;             /* 1: assemble the next batch on a background thread */
     const nb_norm *norm;      /* applied to every batch (train, validation); NULL: none */
+    const nb_norm *target_norm; /* applied to the f32 targets of every batch (train and
+                                   validation): the losses and metrics of the run are in its
+                                   units; NULL: none */
+    const float *class_weight; /* training loss only (cross_entropy, nll): a weight per class,
+                                  nb_loss_apply_weighted; validation is unweighted, as Keras's
+                                  class_weight. NULL: none */
+    int num_class_weights;
 
     /* validation, after every epoch: a separate set, or a held-out fraction of `train`
      * (nb_dataset_split with `seed`); neither: no validation */
@@ -379,6 +428,9 @@ typedef struct nb_eval_opts { /* zero-initialised: every 0 field is the default 
     int64_t batch_size;       /* default 256 */
     const nb_norm *norm;      /* applied to every batch; NULL: none */
     int prefetch;
+    const nb_norm *target_norm; /* the model was trained on targets normalised so: its outputs
+                                   are taken back (nb_norm_invert) before the loss and the
+                                   metrics, which so are in the targets' own units */
 } nb_eval_opts;
 
 /* Runs the model in inference mode over ds and accumulates into mt (reset first); the loss

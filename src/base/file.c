@@ -4,6 +4,7 @@
  * that claims more data than the file holds is caught before any allocation it asks for. */
 #define _POSIX_C_SOURCE 200809L
 #include "base/file.h"
+#include "nabla/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,4 +71,12 @@ void nbi_swap_bytes(void *data, size_t n, size_t es) {
             p[a] = p[b];
             p[b] = t;
         }
+}
+
+nb_status nb_file_read(const char *path, void **buf, size_t *len) {
+    if (!buf || !len) return nbi_error(NB_ERR_ARG, "nb_file_read: NULL argument");
+    unsigned char *b;
+    nb_status s = nbi_read_file(path, "file", &b, len);
+    *buf = s == NB_OK ? b : NULL;
+    return s;
 }

@@ -52,6 +52,58 @@ typedef enum nbi_num {
 nbi_num nbi_parse_double(const char *s, size_t n, double *out, void **c_locale);
 void nbi_num_locale_free(void *c_locale);
 
+/* ---- a set of names (names.c) -----------------------------------------------------------
+ * Byte strings numbered 0, 1, ... in the order they were first added (copied; expected O(1)
+ * lookups): a label column's class names, a text column's categories. */
+typedef struct nbi_names {
+    char **name; /* by id, NUL-terminated copies */
+    size_t *len;
+    int count, cap;
+    int32_t *slot; /* hash table of ids, -1 empty */
+    size_t nslots;
+} nbi_names;
+
+void nbi_names_free(nbi_names *nm);
+/* The id of s[0..n), or -1. */
+int nbi_names_find(const nbi_names *nm, const char *s, size_t n);
+/* The id of s[0..n), adding it when new; -1 when out of memory. */
+int nbi_names_add(nbi_names *nm, const char *s, size_t n);
+/* order[0..count) gets the ids sorted by their strings' bytes. */
+nb_status nbi_names_sorted(const nbi_names *nm, int *order);
+
+/* ---- CSV text (csv_tok.c) -----------------------------------------------------------------
+ * The field tokenizer the CSV reader is built on: RFC 4180 fields (quoted ones with doubled
+ * quotes, delimiters and newlines inside), LF, CRLF or CR records, blank lines skipped; the
+ * physical line of every field is tracked for messages. */
+typedef struct nbi_csv_tok {
+    const char *s;
+    size_t n, i;
+    char delim;
+    int64_t line; /* physical line at position i (1-based) */
+    /* the field just read */
+    const char *f;
+    size_t flen;
+    bool quoted;
+    int64_t fline; /* the line it started on */
+    char *scratch; /* unescaped text of quoted fields with doubled quotes */
+    size_t scap;
+    const char *name;
+} nbi_csv_tok;
+
+/* Skips blank lines; false at the end of the data. */
+bool nbi_csv_next_record(nbi_csv_tok *t);
+/* Reads one field (column col, for messages); *eor is set when it ends its record. */
+nb_status nbi_csv_next_field(nbi_csv_tok *t, int64_t col, bool *eor);
+/* The delimiter of text whose first record (after a byte-order mark and blank lines) has the
+ * most of ',', ';', tab and '|' outside quotes; ',' on a tie or when it has none. */
+char nbi_csv_sniff_delimiter(const char *s, size_t n);
+/* Whether s[0..n) (blanks around it allowed) marks a missing value: nothing, NA, N/A, NaN,
+ * null (in any case) or ?. */
+bool nbi_csv_is_missing(const char *s, size_t n);
+/* Text from a file, shortened to fit cap (with "...") and with every byte outside printable
+ * ASCII shown as '?': files reach messages only as short, harmless excerpts. */
+const char *nbi_csv_excerpt(const char *s, size_t n, char *buf, size_t cap);
+
 /* ---- datasets --------------------------------------------------------------------------- */
 /* Builds a dataset from x and y (y may be NULL or empty), taking their buffers when the
  * stored form matches (u8 or f32 x, i32 labels, f32 targets) and copying otherwise. x and y
@@ -64,6 +116,12 @@ nb_dataset *nbi_dataset_ref(const nb_dataset *ds);
 /* Calls fn once for every sample of ds, in order, with its row as f32 (bytes converted). */
 nb_status nbi_dataset_rows(const nb_dataset *ds,
                            void (*fn)(const float *row, int64_t F, void *user), void *user);
+
+/* ---- tables ------------------------------------------------------------------------------ */
+/* Checks a table description from elsewhere (a model file): a known task, columns with names
+ * (unique when named) and unique categories, the features their sum, target names, a target
+ * normalisation of the targets' size. NB_ERR_FORMAT naming `what`. */
+nb_status nbi_tabular_check(const nb_tabular *t, const char *what);
 
 /* ---- normalisation ---------------------------------------------------------------------- */
 /* Checks that norm is well formed and has parameters for `features` features. */

@@ -13,20 +13,20 @@
 
 typedef struct store {
     atomic_int refs;
-    int64_t n;                           /* samples stored */
+    int64_t n; /* samples stored */
     int sample_rank;
     int64_t sample_shape[NB_MAX_RANK - 1];
     int64_t features;
-    nb_elem x_type;                      /* NB_ELEM_U8 or NB_ELEM_F32 */
-    void *x;                             /* n x features */
+    nb_elem x_type; /* NB_ELEM_U8 or NB_ELEM_F32 */
+    void *x;        /* n x features */
     int has_y;
     nb_dtype y_dtype;
     int y_rank;
     int64_t y_shape[NB_MAX_RANK - 1];
     int64_t y_dim;
-    void *y;                             /* n labels (i32) or n x y_dim targets (f32) */
+    void *y; /* n labels (i32) or n x y_dim targets (f32) */
     int num_classes;
-    char **names;                        /* num_names class names, or NULL */
+    char **names; /* num_names class names, or NULL */
     int num_names;
 } store;
 
@@ -71,8 +71,10 @@ static nb_status check_array(const nb_array *a, const char *what, const char *wh
     if ((unsigned)a->type >= NB_ELEM_COUNT || a->rank < 0 || a->rank > NB_MAX_RANK ||
         !nbi_shape_bytes(a->rank, a->shape, nb_elem_size(a->type), &numel, &bytes) ||
         numel != a->numel || (numel && !a->data))
-        return nbi_error(NB_ERR_ARG, "%s: the %s array is malformed (type, rank, shape, numel "
-                         "or data do not agree)", what, which);
+        return nbi_error(NB_ERR_ARG,
+                         "%s: the %s array is malformed (type, rank, shape, numel "
+                         "or data do not agree)",
+                         what, which);
     return NB_OK;
 }
 
@@ -121,8 +123,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
     bool has_y = y && (y->data || y->numel || y->rank);
     if (!st && has_y) st = check_array(y, y_what, "y");
     if (!st && x->rank < 1)
-        st = nbi_error(NB_ERR_SHAPE, "%s: x must have a first (sample) dimension; it is a "
-                       "scalar", what);
+        st = nbi_error(NB_ERR_SHAPE,
+                       "%s: x must have a first (sample) dimension; it is a "
+                       "scalar",
+                       what);
     store *s = st ? NULL : nbi_malloc(sizeof *s);
     if (!st && !s) st = nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
     if (st) {
@@ -142,8 +146,10 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
         goto fail;
     }
     if (s->features == 0) {
-        st = nbi_error(NB_ERR_SHAPE, "%s: the samples have no features (x has a zero "
-                       "dimension)", what);
+        st = nbi_error(NB_ERR_SHAPE,
+                       "%s: the samples have no features (x has a zero "
+                       "dimension)",
+                       what);
         goto fail;
     }
     /* x */
@@ -305,16 +311,16 @@ static nb_status load_pair(nb_status (*reader)(const char *, nb_array *), const 
         if (x.rank < 1 || y.rank < 1 || nx != ny) {
             nb_array_free(&x);
             nb_array_free(&y);
-            return nbi_error(NB_ERR_SHAPE, "%s: '%s' holds %lld samples but '%s' holds %lld "
-                             "labels; they must come in pairs", kind, x_path, (long long)nx,
-                             y_path, (long long)ny);
+            return nbi_error(NB_ERR_SHAPE,
+                             "%s: '%s' holds %lld samples but '%s' holds %lld "
+                             "labels; they must come in pairs",
+                             kind, x_path, (long long)nx, y_path, (long long)ny);
         }
     }
     return build(&x, y_path ? &y : NULL, true, NULL, 0, x_path, y_path, out);
 }
 
-nb_status nb_dataset_load_idx(const char *images_path, const char *labels_path,
-                              nb_dataset **out) {
+nb_status nb_dataset_load_idx(const char *images_path, const char *labels_path, nb_dataset **out) {
     return load_pair(nb_idx_read, "IDX", images_path, labels_path, out);
 }
 
@@ -341,11 +347,11 @@ static nb_status csv_arrays(nb_csv *c, nb_array *x, nb_array *y, bool *has_y) {
     } else if (c->targets) {
         y->type = NB_ELEM_F32;
         y->rank = 2;
-        y->shape[1] = 1;
+        y->shape[1] = c->num_targets > 0 ? c->num_targets : 1;
         y->data = c->targets;
     }
     y->shape[0] = c->rows;
-    y->numel = c->rows;
+    y->numel = c->rows * (c->targets ? y->shape[1] : 1);
     return NB_OK;
 }
 
@@ -405,7 +411,11 @@ nb_status nb_dataset_load_csv(const char *path, const nb_csv_opts *opts, nb_data
 
 /* ---- queries ------------------------------------------------------------------------- */
 
-int64_t nb_dataset_len(const nb_dataset *ds) { return ds ? ds->n : 0; }
+static inline int64_t row_of(const nb_dataset *ds, int64_t i);
+
+int64_t nb_dataset_len(const nb_dataset *ds) {
+    return ds ? ds->n : 0;
+}
 
 void nb_dataset_get_info(const nb_dataset *ds, nb_dataset_info *info) {
     memset(info, 0, sizeof *info);
@@ -424,6 +434,16 @@ void nb_dataset_get_info(const nb_dataset *ds, nb_dataset_info *info) {
     info->num_classes = s->num_classes;
 }
 
+nb_status nb_dataset_labels(const nb_dataset *ds, int32_t *labels) {
+    if (!ds || !labels) return nbi_error(NB_ERR_ARG, "nb_dataset_labels: NULL argument");
+    const store *s = ds->st;
+    if (!s->has_y || s->y_dtype != NB_I32)
+        return nbi_error(NB_ERR_ARG, "nb_dataset_labels: the dataset has %s, not class labels",
+                         s->has_y ? "f32 targets" : "no y");
+    for (int64_t i = 0; i < ds->n; i++) labels[i] = ((const int32_t *)s->y)[row_of(ds, i)];
+    return NB_OK;
+}
+
 const char *nb_dataset_class_name(const nb_dataset *ds, int k) {
     if (!ds || k < 0 || k >= ds->st->num_names) return NULL;
     return ds->st->names[k];
@@ -435,8 +455,7 @@ static inline int64_t row_of(const nb_dataset *ds, int64_t i) {
     return ds->rows ? ds->rows[i] : i;
 }
 
-nb_status nb_dataset_subset(const nb_dataset *ds, const int64_t *idx, int64_t n,
-                            nb_dataset **out) {
+nb_status nb_dataset_subset(const nb_dataset *ds, const int64_t *idx, int64_t n, nb_dataset **out) {
     if (!out) return nbi_error(NB_ERR_ARG, "nb_dataset_subset: out is NULL");
     *out = NULL;
     if (!ds || n < 0 || (n > 0 && !idx))
@@ -449,9 +468,10 @@ nb_status nb_dataset_subset(const nb_dataset *ds, const int64_t *idx, int64_t n,
     for (int64_t i = 0; i < n; i++) {
         if (idx[i] < 0 || idx[i] >= ds->n) {
             nbi_free(rows);
-            return nbi_error(NB_ERR_ARG, "nb_dataset_subset: index %lld (position %lld) is out "
-                             "of range for %lld samples", (long long)idx[i], (long long)i,
-                             (long long)ds->n);
+            return nbi_error(NB_ERR_ARG,
+                             "nb_dataset_subset: index %lld (position %lld) is out "
+                             "of range for %lld samples",
+                             (long long)idx[i], (long long)i, (long long)ds->n);
         }
         rows[i] = row_of(ds, idx[i]);
     }
@@ -493,9 +513,10 @@ nb_status nb_dataset_split(const nb_dataset *ds, double val_fraction, uint64_t s
     int64_t n = ds->n;
     int64_t nv = (int64_t)floor(val_fraction * (double)n + 0.5);
     if (nv < 1 || nv >= n)
-        return nbi_error(NB_ERR_ARG, "nb_dataset_split: a validation fraction of %g of %lld "
-                         "samples leaves one part empty (%lld for validation)", val_fraction,
-                         (long long)n, (long long)nv);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_dataset_split: a validation fraction of %g of %lld "
+                         "samples leaves one part empty (%lld for validation)",
+                         val_fraction, (long long)n, (long long)nv);
     /* A seeded Fisher-Yates permutation; its first nv positions are the validation set. Both
      * parts are then listed in the original order. */
     int64_t *perm = nbi_malloc((size_t)n * sizeof(int64_t));
@@ -522,8 +543,10 @@ nb_status nb_dataset_split(const nb_dataset *ds, double val_fraction, uint64_t s
     *train = wrap(ds->st, n - nv, tr);
     *val = *train ? wrap(ds->st, nv, va) : NULL;
     if (!*train || !*val) {
-        if (*train) nb_dataset_free(*train);
-        else nbi_free(tr);
+        if (*train)
+            nb_dataset_free(*train);
+        else
+            nbi_free(tr);
         nbi_free(va);
         *train = *val = NULL;
         return NB_ERR_NOMEM;
@@ -547,8 +570,10 @@ nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t n,
     }
     for (int64_t i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= ds->n)
-            return nbi_error(NB_ERR_ARG, "nb_dataset_gather: index %lld is out of range for "
-                             "%lld samples", (long long)idx[i], (long long)ds->n);
+            return nbi_error(NB_ERR_ARG,
+                             "nb_dataset_gather: index %lld is out of range for "
+                             "%lld samples",
+                             (long long)idx[i], (long long)ds->n);
     /* For bytes under one global (shift, div), a 256-entry table gives exactly the values
      * the formula would. */
     float lut[256];
@@ -589,8 +614,8 @@ nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t n,
     return NB_OK;
 }
 
-nb_status nbi_dataset_rows(const nb_dataset *ds, void (*fn)(const float *row, int64_t F,
-                                                            void *user), void *user) {
+nb_status nbi_dataset_rows(const nb_dataset *ds,
+                           void (*fn)(const float *row, int64_t F, void *user), void *user) {
     const store *s = ds->st;
     int64_t F = s->features;
     float *tmp = NULL;

@@ -22,32 +22,33 @@
 enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY, SLOT_INUSE };
 
 typedef struct slot {
-    float *x;       /* batch_size x features */
-    void *y;        /* batch_size x y_dim (i32 or f32), or NULL */
+    float *x; /* batch_size x features */
+    void *y;  /* batch_size x y_dim (i32 or f32), or NULL */
     nb_tensor tx, ty;
     int state;
-    int64_t batch;  /* which batch of the epoch it holds */
+    int64_t batch; /* which batch of the epoch it holds */
 } slot;
 
 struct nb_loader {
-    nb_dataset *ds;          /* our own reference to the samples */
+    nb_dataset *ds; /* our own reference to the samples */
     nb_dataset_info info;
-    nb_norm norm;            /* a copy; kind NONE when there is none */
+    nb_norm norm;        /* a copy; kind NONE when there is none */
+    nb_norm target_norm; /* the same for f32 targets */
     int64_t B;
     int shuffle, drop_last, flatten, prefetch;
     int64_t nbatches;
-    int64_t *order;          /* the epoch's sample order */
+    int64_t *order; /* the epoch's sample order */
     int started;
-    int64_t consume;         /* the next batch to hand out */
+    int64_t consume; /* the next batch to hand out */
     slot slot[2];
-    int held;                /* the slot handed out as loader-owned tensors, or -1 */
+    int held; /* the slot handed out as loader-owned tensors, or -1 */
     /* prefetch */
     pthread_t th;
     int th_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, busy;
-    int64_t produce;         /* the next batch the worker will build */
+    int64_t produce; /* the next batch the worker will build */
 };
 
 static int64_t batch_size_of(const nb_loader *ld, int64_t b) {
@@ -56,9 +57,12 @@ static int64_t batch_size_of(const nb_loader *ld, int64_t b) {
 }
 
 static void fill(nb_loader *ld, int64_t b, float *x, void *y) {
-    nb_status st = nb_dataset_gather(ld->ds, ld->order + b * ld->B, batch_size_of(ld, b),
+    int64_t n = batch_size_of(ld, b);
+    nb_status st = nb_dataset_gather(ld->ds, ld->order + b * ld->B, n,
                                      ld->norm.kind != NB_NORM_NONE ? &ld->norm : NULL, x, y);
-    NBI_ASSERT(st == NB_OK); /* indices and normalisation were checked at creation */
+    if (st == NB_OK && y && ld->target_norm.kind != NB_NORM_NONE)
+        st = nb_norm_apply(&ld->target_norm, y, n, ld->info.y_dim);
+    NBI_ASSERT(st == NB_OK); /* indices and normalisations were checked at creation */
 }
 
 /* The batch's x and y shapes for `size` samples. */
@@ -134,6 +138,7 @@ void nb_loader_free(nb_loader *ld) {
     }
     nbi_free(ld->order);
     nb_norm_free(&ld->norm);
+    nb_norm_free(&ld->target_norm);
     nb_dataset_free(ld->ds);
     nbi_free(ld);
 }
@@ -151,6 +156,15 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
         nb_status st = nbi_norm_check(opts->norm, info.features, "nb_loader_new");
         if (st) return st;
     }
+    if (opts->target_norm && opts->target_norm->kind != NB_NORM_NONE) {
+        if (!info.has_y || info.y_dtype != NB_F32)
+            return nbi_error(NB_ERR_ARG,
+                             "nb_loader_new: a target normalisation needs f32 "
+                             "targets; the dataset has %s",
+                             info.has_y ? "class labels" : "no y");
+        nb_status st = nbi_norm_check(opts->target_norm, info.y_dim, "nb_loader_new (targets)");
+        if (st) return st;
+    }
     int64_t B = opts->batch_size;
     /* No batch holds more than the dataset: a batch size far above it (a user's "all at
      * once") costs the samples that are there, not batch_size rows. */
@@ -159,8 +173,7 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
     if (!nbi_mul_size((size_t)rows, (size_t)info.features * sizeof(float), &xb) ||
         (info.has_y && !nbi_mul_size((size_t)rows, (size_t)info.y_dim * 4, &yb)) ||
         !nbi_mul_size((size_t)info.n, sizeof(int64_t), &ob))
-        return nbi_error(NB_ERR_ARG, "nb_loader_new: batch_size %lld is too large",
-                         (long long)B);
+        return nbi_error(NB_ERR_ARG, "nb_loader_new: batch_size %lld is too large", (long long)B);
     nb_loader *ld = nbi_malloc(sizeof *ld);
     if (!ld) return nbi_error(NB_ERR_NOMEM, "nb_loader_new: out of memory");
     memset(ld, 0, sizeof *ld);
@@ -178,6 +191,9 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
     if (!st && opts->norm && opts->norm->kind != NB_NORM_NONE)
         st = nb_norm_set(&ld->norm, opts->norm->kind, opts->norm->per_feature, opts->norm->n,
                          opts->norm->shift, opts->norm->div);
+    const nb_norm *tn = opts->target_norm;
+    if (!st && tn && tn->kind != NB_NORM_NONE)
+        st = nb_norm_set(&ld->target_norm, tn->kind, tn->per_feature, tn->n, tn->shift, tn->div);
     if (!st) {
         ld->order = nbi_malloc(ob ? ob : 1);
         for (int k = 0; k < 2; k++) {
@@ -211,7 +227,9 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
     return NB_OK;
 }
 
-int64_t nb_loader_num_batches(const nb_loader *ld) { return ld ? ld->nbatches : 0; }
+int64_t nb_loader_num_batches(const nb_loader *ld) {
+    return ld ? ld->nbatches : 0;
+}
 
 nb_status nb_loader_epoch(nb_loader *ld, nb_rng *rng) {
     if (!ld) return nbi_error(NB_ERR_ARG, "nb_loader_epoch: the loader is NULL");
@@ -330,14 +348,17 @@ nb_status nb_loader_next_into(nb_loader *ld, nb_tensor *x, nb_tensor *y, int64_t
     *size = 0;
     int64_t F = ld->info.features;
     if (x->dtype != NB_F32 || !nb_tensor_is_contiguous(x) || x->numel != ld->B * F)
-        return nbi_error(NB_ERR_SHAPE, "nb_loader_next_into: x must be a contiguous f32 tensor "
+        return nbi_error(NB_ERR_SHAPE,
+                         "nb_loader_next_into: x must be a contiguous f32 tensor "
                          "of batch_size x features = %lld x %lld elements (it has %lld)",
                          (long long)ld->B, (long long)F, (long long)x->numel);
     if (y && ld->info.has_y &&
         (y->dtype != ld->info.y_dtype || !nb_tensor_is_contiguous(y) ||
          y->numel != ld->B * ld->info.y_dim))
-        return nbi_error(NB_ERR_SHAPE, "nb_loader_next_into: y must be a contiguous %s tensor "
-                         "of %lld elements", ld->info.y_dtype == NB_I32 ? "i32" : "f32",
+        return nbi_error(NB_ERR_SHAPE,
+                         "nb_loader_next_into: y must be a contiguous %s tensor "
+                         "of %lld elements",
+                         ld->info.y_dtype == NB_I32 ? "i32" : "f32",
                          (long long)(ld->B * ld->info.y_dim));
     int64_t b;
     nb_status st = begin(ld, "nb_loader_next_into", &b);

@@ -31,8 +31,10 @@ nb_status nbi_norm_check(const nb_norm *norm, int64_t features, const char *what
         return nbi_error(NB_ERR_ARG, "%s: the normalisation is not initialised", what);
     int64_t want = norm->per_feature ? features : 1;
     if (norm->n != want)
-        return nbi_error(NB_ERR_SHAPE, "%s: the normalisation has %lld parameters but the data "
-                         "has %lld features", what, (long long)norm->n, (long long)features);
+        return nbi_error(NB_ERR_SHAPE,
+                         "%s: the normalisation has %lld parameters but the data "
+                         "has %lld features",
+                         what, (long long)norm->n, (long long)features);
     return NB_OK;
 }
 
@@ -61,13 +63,16 @@ nb_status nb_norm_set(nb_norm *norm, nb_norm_kind kind, int per_feature, int64_t
     if (kind == NB_NORM_NONE) return NB_OK;
     if (!shift || !div) return nbi_error(NB_ERR_ARG, "nb_norm_set: shift or div is NULL");
     if (!per_feature && n != 1)
-        return nbi_error(NB_ERR_ARG, "nb_norm_set: a global normalisation has 1 parameter, "
-                         "not %lld", (long long)n);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_norm_set: a global normalisation has 1 parameter, "
+                         "not %lld",
+                         (long long)n);
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(shift[i]) || !isfinite(div[i]) || div[i] == 0.0f)
-            return nbi_error(NB_ERR_ARG, "nb_norm_set: parameter %lld is (shift %g, div %g); "
-                             "both must be finite and div non-zero", (long long)i,
-                             (double)shift[i], (double)div[i]);
+            return nbi_error(NB_ERR_ARG,
+                             "nb_norm_set: parameter %lld is (shift %g, div %g); "
+                             "both must be finite and div non-zero",
+                             (long long)i, (double)shift[i], (double)div[i]);
         if (fabsf(div[i]) < FLT_MIN)
             return nbi_error(NB_ERR_ARG,
                              "nb_norm_set: parameter %lld has div %g, below the "
@@ -89,9 +94,9 @@ nb_status nb_norm_const(nb_norm *norm, float shift, float div) {
 typedef struct acc {
     int64_t F;
     int per_feature;
-    int pass;          /* 0: sums (and min/max), 1: squared deviations */
-    double *a, *b;     /* pass 0: sum, min; pass 1: sum of squares */
-    double *mx;        /* max */
+    int pass;      /* 0: sums (and min/max), 1: squared deviations */
+    double *a, *b; /* pass 0: sum, min; pass 1: sum of squares */
+    double *mx;    /* max */
     double count;
 } acc;
 
@@ -118,9 +123,8 @@ nb_status nb_norm_fit(nb_norm *norm, const nb_dataset *ds, nb_norm_kind kind, in
     if (!ds) return nbi_error(NB_ERR_ARG, "nb_norm_fit: the dataset is NULL");
     if (kind != NB_NORM_STANDARD && kind != NB_NORM_MINMAX)
         return nbi_error(NB_ERR_ARG, "nb_norm_fit: only NB_NORM_STANDARD and NB_NORM_MINMAX are "
-                         "fitted to data (use nb_norm_const for a constant)");
-    if (nb_dataset_len(ds) < 1)
-        return nbi_error(NB_ERR_ARG, "nb_norm_fit: the dataset is empty");
+                                     "fitted to data (use nb_norm_const for a constant)");
+    if (nb_dataset_len(ds) < 1) return nbi_error(NB_ERR_ARG, "nb_norm_fit: the dataset is empty");
     nb_dataset_info info;
     nb_dataset_get_info(ds, &info);
     int64_t n = per_feature ? info.features : 1;
@@ -190,4 +194,59 @@ nb_status nb_norm_apply(const nb_norm *norm, float *x, int64_t rows, int64_t fea
         }
     }
     return NB_OK;
+}
+
+nb_status nb_norm_invert(const nb_norm *norm, float *x, int64_t rows, int64_t features) {
+    if (!norm || (rows * features > 0 && !x) || rows < 0 || features < 1)
+        return nbi_error(NB_ERR_ARG, "nb_norm_invert: need a norm, data and features >= 1");
+    nb_status st = nbi_norm_check(norm, features, "nb_norm_invert");
+    if (st || norm->kind == NB_NORM_NONE) return st;
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = x + r * features;
+        for (int64_t f = 0; f < features; f++) {
+            int64_t k = norm->per_feature ? f : 0;
+            row[f] = row[f] * norm->div[k] + norm->shift[k];
+        }
+    }
+    return NB_OK;
+}
+
+/* The targets are gathered into a dataset of their own (as its x), whose parameters are then
+ * those of nb_norm_fit: one computation, one set of rules (zero spread, float32's range). */
+nb_status nb_norm_fit_targets(nb_norm *norm, const nb_dataset *ds, nb_norm_kind kind,
+                              int per_feature) {
+    if (!norm) return nbi_error(NB_ERR_ARG, "nb_norm_fit_targets: norm is NULL");
+    memset(norm, 0, sizeof *norm);
+    if (!ds) return nbi_error(NB_ERR_ARG, "nb_norm_fit_targets: the dataset is NULL");
+    nb_dataset_info info;
+    nb_dataset_get_info(ds, &info);
+    if (!info.has_y || info.y_dtype != NB_F32)
+        return nbi_error(NB_ERR_ARG, "nb_norm_fit_targets: the dataset has %s, not f32 targets",
+                         info.has_y ? "class labels" : "no y");
+    if (info.n < 1) return nbi_error(NB_ERR_ARG, "nb_norm_fit_targets: the dataset is empty");
+    size_t xb, yb;
+    if (!nbi_mul_size((size_t)info.n, (size_t)info.features * sizeof(float), &xb) ||
+        !nbi_mul_size((size_t)info.n, (size_t)info.y_dim * sizeof(float), &yb))
+        return nbi_error(NB_ERR_NOMEM, "nb_norm_fit_targets: the dataset is too large");
+    int64_t *idx = nbi_malloc((size_t)info.n * sizeof *idx);
+    float *x = nbi_malloc(xb), *y = nbi_malloc(yb);
+    nb_status st =
+        idx && x && y ? NB_OK : nbi_error(NB_ERR_NOMEM, "nb_norm_fit_targets: out of memory");
+    for (int64_t i = 0; !st && i < info.n; i++) idx[i] = i;
+    if (!st) st = nb_dataset_gather(ds, idx, info.n, NULL, x, y);
+    nbi_free(idx);
+    nbi_free(x);
+    nb_dataset *t = NULL;
+    if (!st) {
+        nb_array a = {.type = NB_ELEM_F32,
+                      .rank = 2,
+                      .shape = {info.n, info.y_dim},
+                      .numel = info.n * info.y_dim,
+                      .data = y};
+        st = nb_dataset_from_arrays(&a, NULL, &t);
+    }
+    nbi_free(y);
+    if (!st) st = nb_norm_fit(norm, t, kind, per_feature);
+    nb_dataset_free(t);
+    return st;
 }

@@ -29,6 +29,7 @@
  * for bit. Everything is checked (every string valid UTF-8, names unique) before the file is
  * opened: nabla does not write a file it cannot read. */
 #include "io/model_file.h"
+#include "base/json.h"
 #include "io/spec.h"
 #include "data/data.h"
 #include "nn/model_io.h"
@@ -140,7 +141,82 @@ static void rng_text(const nb_rng *r, char *buf, size_t n) {
              r->s[0], r->s[1], r->s[2], r->s[3], spare, r->has_spare ? 1 : 0);
 }
 
-static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) {
+/* A JSON array of strings. */
+static void json_strings(nbi_text *t, char *const *v, int64_t n) {
+    nbi_text_puts(t, "[");
+    for (int64_t i = 0; i < n; i++) {
+        if (i) nbi_text_puts(t, ",");
+        nbi_json_put_string(t, v[i]);
+    }
+    nbi_text_puts(t, "]");
+}
+
+/* The table description: nabla.task, nabla.missing, nabla.columns (a JSON array of names),
+ * nabla.columns.named, nabla.columns.fill (numbers), nabla.columns.categories (a JSON object
+ * from a column's index to its categories), nabla.targets (a JSON array), and
+ * nabla.targets.shift / .div (the target normalisation). */
+static nb_status table_meta(const nb_model *m, const nb_tabular *tb, meta *md) {
+    const char *what = "nb_model_save";
+    char buf[64];
+    nb_status s = nbi_tabular_check(tb, what);
+    if (s != NB_OK) return s;
+    int64_t shape[NB_MAX_RANK], width = 1;
+    int r = nb_model_input_shape(m, shape);
+    for (int i = 0; i < r; i++) width *= shape[i];
+    if (width != tb->features)
+        return nbi_error(NB_ERR_ARG, "%s: the table makes %lld features but the model takes %lld",
+                         what, (long long)tb->features, (long long)width);
+    meta_add(md, "nabla.task", nb_task_name(tb->task));
+    meta_add(md, "nabla.missing", nb_missing_name(tb->missing));
+    nbi_text t;
+    nbi_text_init(&t);
+    nbi_text_puts(&t, "[");
+    for (int64_t j = 0; j < tb->num_columns; j++) {
+        if (j) nbi_text_puts(&t, ",");
+        nbi_json_put_string(&t, tb->columns[j].name);
+    }
+    nbi_text_puts(&t, "]");
+    meta_add_text(md, "nabla.columns", &t);
+    meta_add(md, "nabla.columns.named", tb->named ? "1" : "0");
+    if (tb->missing != NB_MISSING_ERROR) {
+        nbi_text_init(&t);
+        for (int64_t j = 0; j < tb->num_columns; j++) {
+            if (j) nbi_text_puts(&t, ",");
+            nbi_text_float(&t, tb->columns[j].fill);
+        }
+        meta_add_text(md, "nabla.columns.fill", &t);
+    }
+    nbi_text_init(&t);
+    int cats = 0;
+    for (int64_t j = 0; j < tb->num_columns; j++) {
+        const nb_tabular_column *c = &tb->columns[j];
+        if (c->num_categories <= 0) continue;
+        snprintf(buf, sizeof buf, "%s\"%lld\":", cats++ ? "," : "{", (long long)j);
+        nbi_text_puts(&t, buf);
+        json_strings(&t, c->categories, c->num_categories);
+    }
+    if (cats) {
+        nbi_text_puts(&t, "}");
+        meta_add_text(md, "nabla.columns.categories", &t);
+    } else {
+        nbi_text_free(&t);
+    }
+    nbi_text_init(&t);
+    json_strings(&t, tb->targets, tb->num_targets);
+    meta_add_text(md, "nabla.targets", &t);
+    const nb_norm *n = &tb->target_norm;
+    if (n->kind != NB_NORM_NONE) {
+        nbi_text_init(&t);
+        floats_text(&t, n->shift, n->n);
+        meta_add_text(md, "nabla.targets.shift", &t);
+        nbi_text_init(&t);
+        floats_text(&t, n->div, n->n);
+        meta_add_text(md, "nabla.targets.div", &t);
+    }
+    return NB_OK;
+}
+
+static nb_status build_meta(const nb_model *m, const nb_save_opts *o, const char *path, meta *md) {
     const char *what = "nb_model_save";
     char buf[128];
     meta_add(md, "format", "pt");
@@ -151,7 +227,21 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
     nbi_text t;
     nbi_text_init(&t);
     nbi_model_spec_text(m, &t);
-    if (o->spec) nbi_spec_training_text(o->spec, &t);
+    if (o->spec) { /* data paths as seen from the model file's directory */
+        char *dir = nbi_malloc(strlen(path) + 2);
+        if (!dir) {
+            nbi_text_free(&t);
+            return nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
+        }
+        strcpy(dir, path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            slash[slash == dir ? 1 : 0] = 0;
+        else
+            strcpy(dir, ".");
+        nbi_spec_training_text_at(o->spec, dir, &t);
+        nbi_free(dir);
+    }
     meta_add_text(md, "nabla.spec", &t);
 
     if (o->norm && o->norm->kind != NB_NORM_NONE) {
@@ -196,6 +286,10 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         meta_add(md, "nabla.best", buf);
     }
     if (o->monitor) meta_add(md, "nabla.monitor", o->monitor);
+    if (o->tabular) {
+        nb_status s = table_meta(m, o->tabular, md);
+        if (s != NB_OK) return s;
+    }
     if (nb_model_class_count(m) > 0) {
         nbi_text_init(&t);
         for (int i = 0; i < nb_model_class_count(m); i++) {
@@ -288,7 +382,7 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
         }
     }
     NBI_ASSERT(s != NB_OK || n == nt);
-    if (s == NB_OK) s = build_meta(m, o, &md);
+    if (s == NB_OK) s = build_meta(m, o, path ? path : "", &md);
     nbi_text json;
     nbi_text_init(&json);
     unsigned char len8[8];

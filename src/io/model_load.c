@@ -12,6 +12,7 @@
  * from a checkpoint continues bit for bit. Every malformed entry is an NB_ERR_FORMAT naming
  * the file and the key. */
 #include "io/model_file.h"
+#include "base/json.h"
 #include "io/spec.h"
 #include "data/data.h"
 
@@ -394,6 +395,191 @@ static nb_status read_optim(const nb_safetensors *st, nb_model *m, nb_model_file
     return NB_OK;
 }
 
+/* ---- tables ---------------------------------------------------------------------------------- */
+
+/* A JSON array of strings from j into a new array of copies (*n of them). */
+static nb_status json_strings(nbi_json *j, char ***out, int64_t *n, const char *what) {
+    *out = NULL;
+    *n = 0;
+    nb_status s = nbi_json_expect(j, '[', what);
+    int64_t cap = 0;
+    char **v = NULL;
+    nbi_text t;
+    nbi_text_init(&t);
+    if (s == NB_OK && !nbi_json_accept(j, ']')) {
+        do {
+            s = nbi_json_string(j, &t, what);
+            if (s != NB_OK) break;
+            if (*n == cap) {
+                int64_t nc = cap ? 2 * cap : 16;
+                char **nv = nbi_malloc(sizeof *nv * (size_t)nc);
+                if (!nv) {
+                    s = nbi_error(NB_ERR_NOMEM, "out of memory reading %s", what);
+                    break;
+                }
+                if (*n) memcpy(nv, v, sizeof *nv * (size_t)*n);
+                nbi_free(v);
+                v = nv;
+                cap = nc;
+            }
+            if (!(v[*n] = dup_str(nbi_text_str(&t)))) {
+                s = nbi_error(NB_ERR_NOMEM, "out of memory reading %s", what);
+                break;
+            }
+            (*n)++;
+        } while (nbi_json_accept(j, ','));
+        if (s == NB_OK) s = nbi_json_expect(j, ']', what);
+    }
+    nbi_text_free(&t);
+    if (s != NB_OK) {
+        for (int64_t i = 0; i < *n; i++) nbi_free(v[i]);
+        nbi_free(v);
+        *n = 0;
+        return s;
+    }
+    *out = v;
+    return NB_OK;
+}
+
+/* A whole metadata value that is one JSON array of strings. */
+static nb_status meta_strings(const nb_safetensors *st, const char *key, char ***out, int64_t *n) {
+    const char *v = nb_safetensors_meta(st, key);
+    if (!v) return bad_meta(st, key, "a JSON array of strings (the key is missing)");
+    char name[512];
+    snprintf(name, sizeof name, "%s [%s]", st->name, key);
+    nbi_json j;
+    nbi_json_init(&j, v, strlen(v), 0, name);
+    nb_status s = json_strings(&j, out, n, key);
+    if (s == NB_OK && nbi_json_peek(&j) != -1) {
+        for (int64_t i = 0; i < *n; i++) nbi_free((*out)[i]);
+        nbi_free(*out);
+        *out = NULL;
+        s = bad_meta(st, key, "one JSON array of strings and nothing after it");
+    }
+    return s;
+}
+
+/* nabla.columns.categories: {"j": [categories], ...} onto the columns. */
+static nb_status read_categories(const nb_safetensors *st, nb_tabular *t) {
+    const char *key = "nabla.columns.categories", *v = nb_safetensors_meta(st, key);
+    if (!v) return NB_OK;
+    char name[512];
+    snprintf(name, sizeof name, "%s [%s]", st->name, key);
+    nbi_json j;
+    nbi_json_init(&j, v, strlen(v), 0, name);
+    nbi_text idx;
+    nbi_text_init(&idx);
+    nb_status s = nbi_json_expect(&j, '{', key);
+    if (s == NB_OK && !nbi_json_accept(&j, '}')) {
+        do {
+            int64_t c = -1;
+            s = nbi_json_string(&j, &idx, key);
+            if (s == NB_OK &&
+                (!nbi_tok_to_int(nbi_text_str(&idx), &c) || c < 0 || c >= t->num_columns))
+                s = bad_meta(st, key, "column numbers of nabla.columns as keys");
+            if (s == NB_OK && t->columns[c].num_categories)
+                s = bad_meta(st, key, "each column once");
+            if (s == NB_OK) s = nbi_json_expect(&j, ':', key);
+            int64_t n = 0;
+            if (s == NB_OK) s = json_strings(&j, &t->columns[c].categories, &n, key);
+            if (s == NB_OK && (n < 1 || n > (1 << 16)))
+                s = bad_meta(st, key, "1 to 65536 categories");
+            if (s == NB_OK) t->columns[c].num_categories = (int)n;
+        } while (s == NB_OK && nbi_json_accept(&j, ','));
+        if (s == NB_OK) s = nbi_json_expect(&j, '}', key);
+    }
+    if (s == NB_OK && nbi_json_peek(&j) != -1) s = bad_meta(st, key, "one JSON object");
+    nbi_text_free(&idx);
+    return s;
+}
+
+static nb_status read_table(const nb_safetensors *st, const nb_model *m, nb_model_file *info) {
+    const char *task = nb_safetensors_meta(st, "nabla.task");
+    if (!task) return NB_OK;
+    nb_tabular *t = &info->tabular;
+    int tk = nb_task_from_name(task);
+    if (tk <= 0) return bad_meta(st, "nabla.task", "classification, regression or multilabel");
+    t->task = (nb_task)tk;
+    const char *mi = nb_safetensors_meta(st, "nabla.missing");
+    int mk = mi ? nb_missing_from_name(mi) : -1;
+    if (mk < 0) return bad_meta(st, "nabla.missing", "error, mean, median or zero");
+    t->missing = (nb_missing)mk;
+    const char *named = nb_safetensors_meta(st, "nabla.columns.named");
+    if (!named || (strcmp(named, "0") && strcmp(named, "1")))
+        return bad_meta(st, "nabla.columns.named", "0 or 1");
+    t->named = named[0] == '1';
+    char **names = NULL;
+    int64_t nc = 0;
+    nb_status s = meta_strings(st, "nabla.columns", &names, &nc);
+    if (s == NB_OK && nc < 1) s = bad_meta(st, "nabla.columns", "at least one column");
+    if (s == NB_OK && !(t->columns = nbi_calloc((size_t)nc, sizeof *t->columns)))
+        s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
+    for (int64_t j = 0; j < nc; j++) {
+        if (t->columns)
+            t->columns[j].name = names[j];
+        else
+            nbi_free(names[j]);
+    }
+    nbi_free(names);
+    if (s != NB_OK) return s;
+    t->num_columns = nc;
+    if (t->missing != NB_MISSING_ERROR) {
+        float *fill = NULL;
+        int64_t nf = 0;
+        s = meta_floats(st, "nabla.columns.fill", &fill, &nf);
+        if (s == NB_OK && nf != nc) s = bad_meta(st, "nabla.columns.fill", "a number per column");
+        for (int64_t j = 0; s == NB_OK && j < nc; j++) t->columns[j].fill = fill[j];
+        nbi_free(fill);
+        if (s != NB_OK) return s;
+    }
+    if ((s = read_categories(st, t)) != NB_OK) return s;
+    for (int64_t j = 0; j < nc; j++)
+        if (!nbi_add_i64(t->features,
+                         t->columns[j].num_categories ? t->columns[j].num_categories : 1,
+                         &t->features))
+            return bad_meta(st, "nabla.columns", "a table of fewer features");
+    int64_t nt = 0;
+    if ((s = meta_strings(st, "nabla.targets", &t->targets, &nt)) != NB_OK) return s;
+    if (nt < 1 || nt > (1 << 20)) return bad_meta(st, "nabla.targets", "1 or more label columns");
+    t->num_targets = (int)nt;
+    if (nb_safetensors_meta(st, "nabla.targets.shift") ||
+        nb_safetensors_meta(st, "nabla.targets.div")) {
+        float *shift = NULL, *div = NULL;
+        int64_t ns = 0, nd = 0;
+        s = meta_floats(st, "nabla.targets.shift", &shift, &ns);
+        if (s == NB_OK) s = meta_floats(st, "nabla.targets.div", &div, &nd);
+        if (s == NB_OK && (ns != nt || nd != nt))
+            s = bad_meta(st, "nabla.targets.div", "a shift and a divisor per target");
+        if (s == NB_OK &&
+            nb_norm_set(&t->target_norm, NB_NORM_STANDARD, 1, nt, shift, div) != NB_OK)
+            s = nbi_error(NB_ERR_FORMAT, "%s: the stored target normalisation is invalid: %s",
+                          st->name, nb_last_error());
+        nbi_free(shift);
+        nbi_free(div);
+        if (s != NB_OK) return s;
+    }
+    char what[512];
+    snprintf(what, sizeof what, "%s: the stored table", st->name);
+    if ((s = nbi_tabular_check(t, what)) != NB_OK) return s;
+    int64_t shape[NB_MAX_RANK], width = 1, outs = 1;
+    int r = nb_model_input_shape(m, shape);
+    for (int i = 0; i < r; i++) width *= shape[i];
+    r = nb_model_output_shape(m, shape);
+    for (int i = 0; i < r; i++) outs *= shape[i];
+    if (width != t->features)
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: the stored table makes %lld features, but the model "
+                         "takes %lld",
+                         st->name, (long long)t->features, (long long)width);
+    if (t->task != NB_TASK_CLASSIFICATION && outs != t->num_targets)
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: the stored table has %d targets, but the model has "
+                         "%lld outputs",
+                         st->name, t->num_targets, (long long)outs);
+    info->has_tabular = 1;
+    return NB_OK;
+}
+
 static nb_status read_info(const nb_safetensors *st, nb_model *m, nb_model_file *info) {
     nb_status s = read_norm(st, &info->norm);
     if (s == NB_OK) s = read_run(st, info);
@@ -401,6 +587,7 @@ static nb_status read_info(const nb_safetensors *st, nb_model *m, nb_model_file 
     if (s == NB_OK && mon && !(info->monitor = dup_str(mon)))
         s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
     if (s == NB_OK) s = read_optim(st, m, info);
+    if (s == NB_OK) s = read_table(st, m, info);
     return s;
 }
 
@@ -411,6 +598,7 @@ void nb_model_file_free(nb_model_file *info) {
     nb_norm_free(&info->norm);
     nb_optim_free(info->optim);
     nbi_free(info->monitor);
+    nb_tabular_free(&info->tabular);
     memset(info, 0, sizeof *info);
 }
 
@@ -443,7 +631,16 @@ nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model
     nb_model *m = NULL;
     char name[512];
     snprintf(name, sizeof name, "%s [nabla.spec]", path);
-    if (s == NB_OK) s = nbi_spec_parse_build(text, strlen(text), name, limit, false, &spec, &m);
+    char *dir = dup_str(path); /* the model file's directory: its data paths' base */
+    if (!dir) s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    else if (dir)
+        dir[0] = 0;
+    if (s == NB_OK)
+        s = nbi_spec_parse_build(text, strlen(text), name, dir, limit, false, &spec, &m);
+    nbi_free(dir);
     if (s == NB_OK) s = load_tensors(m, st);
     if (s == NB_OK) s = read_classes(st, m);
     if (s == NB_OK) s = nbi_model_read_tokenizer(st, m);

@@ -17,7 +17,8 @@
 #include <string.h>
 
 static const char *const loss_names[] = {
-    "cross_entropy", "nll", "mse", "l1", "mae", "bce", "bce_with_logits", "bce_logits", NULL,
+    "cross_entropy",   "nll",        "mse",   "l1", "mae", "bce",
+    "bce_with_logits", "bce_logits", "huber", NULL,
 };
 
 const char *const *nb_spec_loss_names(void) {
@@ -41,6 +42,7 @@ static void free_data(nb_data_spec *d) {
     nbi_free(d->test);
     nbi_free(d->test_labels);
     nbi_free(d->label);
+    nbi_free(d->categorical);
 }
 
 void nb_spec_free(nb_spec *s) {
@@ -386,17 +388,109 @@ static nb_status parse_norm(nbi_line *l, nb_data_spec *d) {
         d->norm_shift = (float)a;
         d->norm_div = (float)b;
     } else if ((!strcmp(word, "standard") || !strcmp(word, "minmax")) &&
-               (!rest || !strcmp(rest, "per_feature") || !strcmp(rest, "per-feature"))) {
+               (!rest || !strcmp(rest, "per_feature") || !strcmp(rest, "per-feature") ||
+                !strcmp(rest, "global"))) {
+        /* per feature (scikit-learn's StandardScaler, MinMaxScaler) unless :global */
         d->norm = word[0] == 's' ? NB_NORM_STANDARD : NB_NORM_MINMAX;
-        d->norm_per_feature = rest != NULL;
+        d->norm_per_feature = !rest || strcmp(rest, "global") != 0;
     } else {
         return nbi_line_error(l, col,
                               "unknown normalisation '%s' (expected none, scale:D, "
-                              "const:SHIFT:DIV, standard, standard:per_feature, minmax or "
-                              "minmax:per_feature)",
+                              "const:SHIFT:DIV, standard, standard:global, minmax or "
+                              "minmax:global)",
                               v);
     }
     return NB_OK;
+}
+
+/* A word of a fixed set: its index, or the error listing them. */
+static nb_status one_of(nbi_line *l, const char *key, const char *const *words, int n, int *out) {
+    const char *v = NULL;
+    nb_status s = nbi_opt_str(l, key, &v);
+    if (s != NB_OK || !v) return s;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, words[i])) {
+            *out = i;
+            return NB_OK;
+        }
+    char list[160];
+    size_t w = 0;
+    for (int i = 0; i < n; i++)
+        w += (size_t)snprintf(list + w, sizeof list - w, "%s%s", i ? ", " : "", words[i]);
+    return nbi_line_error(l, nbi_opt_col(l, key), "unknown %s '%s' (expected %s)", key, v, list);
+}
+
+/* The options of tables: task, test_split, header, delimiter, missing, categorical,
+ * class_weight, normalize_targets. */
+static nb_status parse_table(nbi_line *l, nb_data_spec *d) {
+    static const char *const tasks[] = {"classification", "regression", "multilabel"};
+    static const char *const headers[] = {"auto", "yes", "no"};
+    static const char *const missing[] = {"error", "mean", "median", "zero"};
+    static const char *const weights[] = {"none", "balanced"};
+    static const char *const tnorm[] = {"none", "standard"};
+    int k = -1;
+    nb_status s = one_of(l, "task", tasks, 3, &k);
+    if (s == NB_OK && k >= 0) {
+        d->has_task = 1;
+        d->task = (nb_task)(k + 1);
+    }
+    k = -1;
+    if (s == NB_OK) s = one_of(l, "header", headers, 3, &k);
+    if (s == NB_OK && k >= 0) d->header = (nb_csv_header)k;
+    k = -1;
+    if (s == NB_OK) s = one_of(l, "missing", missing, 4, &k);
+    if (s == NB_OK && k >= 0) {
+        d->has_missing = 1;
+        d->missing = (nb_missing)k;
+    }
+    k = -1;
+    if (s == NB_OK) s = one_of(l, "class_weight", weights, 2, &k);
+    if (s == NB_OK && k >= 0) d->class_weight = k;
+    k = -1;
+    if (s == NB_OK) s = one_of(l, "normalize_targets", tnorm, 2, &k);
+    if (s == NB_OK && k >= 0) {
+        d->has_target_norm = 1;
+        d->target_norm = k;
+    }
+    double ts = -1.0;
+    if (s == NB_OK) s = nbi_opt_double(l, "test_split", "test_split (a fraction)", 0, 1, &ts);
+    if (s == NB_OK && ts >= 0.0) {
+        if (ts >= 1.0)
+            return nbi_line_error(l, nbi_opt_col(l, "test_split"),
+                                  "test_split must be in [0, 1), got %g", ts);
+        d->has_test_split = 1;
+        d->test_split = ts;
+    }
+    const char *v = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "delimiter", &v);
+    if (s == NB_OK && v) {
+        char c = !strcmp(v, "tab") || !strcmp(v, "\\t") ? '\t'
+                 : !strcmp(v, "comma")                  ? ','
+                 : !strcmp(v, "semicolon")              ? ';'
+                 : !strcmp(v, "pipe")                   ? '|'
+                 : strlen(v) == 1                       ? v[0]
+                                                        : 0;
+        if (!c || c == '"' || c == ' ' || c == '\n' || c == '\r' || (unsigned char)c >= 0x80)
+            return nbi_line_error(l, nbi_opt_col(l, "delimiter"),
+                                  "expected one character (or tab, comma, semicolon, pipe) for "
+                                  "the delimiter, not a quote or a space, got '%s'",
+                                  v);
+        d->delimiter = c;
+    }
+    v = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "categorical", &v);
+    if (s == NB_OK && v) {
+        if (d->categorical)
+            return nbi_line_error(l, nbi_opt_col(l, "categorical"),
+                                  "'categorical' was already given on an earlier data line");
+        if (!nbi_utf8_valid(v, strlen(v)))
+            return nbi_line_error(l, nbi_opt_col(l, "categorical"),
+                                  "the column names are not "
+                                  "valid UTF-8");
+        if (!(d->categorical = dup_str(v)))
+            return nbi_error(NB_ERR_NOMEM, "%s: out of memory", l->file);
+    }
+    return s;
 }
 
 static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) {
@@ -439,11 +533,12 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
         d->val_split = vs;
     }
     if (s == NB_OK) s = parse_norm(l, d);
+    if (s == NB_OK) s = parse_table(l, d);
     if (s == NB_OK) s = nbi_line_done(l, 0);
     return s;
 }
 
-static void data_text(const nb_data_spec *d, nbi_text *t) {
+static void data_text(const nb_data_spec *d, const char *dir, nbi_text *t) {
     const char *keys[] = {"train", "train_labels", "val",  "val_labels",
                           "test",  "test_labels",  "label"};
     const char *vals[] = {d->train, d->train_labels, d->val,  d->val_labels,
@@ -452,7 +547,16 @@ static void data_text(const nb_data_spec *d, nbi_text *t) {
     for (int i = 0; i < 7; i++) {
         if (!vals[i]) continue;
         nbi_text_printf(t, " %s=", keys[i]);
-        nbi_text_value(t, vals[i]);
+        if (dir && i < 6) { /* a path, as seen from dir */
+            nbi_text rel;
+            nbi_text_init(&rel);
+            nbi_path_from_dir(vals[i], dir, &rel);
+            if (rel.oom) t->oom = true;
+            nbi_text_value(t, nbi_text_str(&rel));
+            nbi_text_free(&rel);
+        } else {
+            nbi_text_value(t, vals[i]);
+        }
     }
     if (d->format[0]) nbi_text_printf(t, " format=%s", d->format);
     if (d->has_val_split) {
@@ -478,10 +582,33 @@ static void data_text(const nb_data_spec *d, nbi_text *t) {
         case NB_NORM_STANDARD:
         case NB_NORM_MINMAX:
             nbi_text_puts(t, d->norm == NB_NORM_STANDARD ? "standard" : "minmax");
-            if (d->norm_per_feature) nbi_text_puts(t, ":per_feature");
+            if (!d->norm_per_feature) nbi_text_puts(t, ":global");
             break;
         }
     }
+    if (d->has_task) nbi_text_printf(t, " task=%s", nb_task_name(d->task));
+    if (d->has_test_split) {
+        nbi_text_puts(t, " test_split=");
+        nbi_text_double(t, d->test_split);
+    }
+    if (d->header != NB_CSV_HEADER_AUTO)
+        nbi_text_printf(t, " header=%s", d->header == NB_CSV_HEADER_YES ? "yes" : "no");
+    if (d->delimiter) {
+        char dv[2] = {d->delimiter, 0};
+        nbi_text_puts(t, " delimiter=");
+        if (d->delimiter == '\t')
+            nbi_text_puts(t, "tab");
+        else
+            nbi_text_value(t, dv);
+    }
+    if (d->has_missing) nbi_text_printf(t, " missing=%s", nb_missing_name(d->missing));
+    if (d->categorical) {
+        nbi_text_puts(t, " categorical=");
+        nbi_text_value(t, d->categorical);
+    }
+    if (d->class_weight) nbi_text_puts(t, " class_weight=balanced");
+    if (d->has_target_norm)
+        nbi_text_printf(t, " normalize_targets=%s", d->target_norm ? "standard" : "none");
     if (t->len == start) return;
     /* "data" goes before the options written above */
     nbi_text tmp;
@@ -497,6 +624,10 @@ static void data_text(const nb_data_spec *d, nbi_text *t) {
 }
 
 void nbi_spec_training_text(const nb_spec *s, nbi_text *t) {
+    nbi_spec_training_text_at(s, NULL, t);
+}
+
+void nbi_spec_training_text_at(const nb_spec *s, const char *dir, nbi_text *t) {
     if (s->has_loss) nbi_text_printf(t, "loss %s\n", s->loss);
     if (s->has_optim) {
         nbi_spec_optim_text(&s->optim, t);
@@ -521,7 +652,7 @@ void nbi_spec_training_text(const nb_spec *s, nbi_text *t) {
     if (s->has_batch) nbi_text_printf(t, "batch %lld\n", (long long)s->batch);
     if (s->has_epochs) nbi_text_printf(t, "epochs %lld\n", (long long)s->epochs);
     if (s->has_seed) nbi_text_printf(t, "seed %llu\n", (unsigned long long)s->seed);
-    data_text(&s->data, t);
+    data_text(&s->data, dir, t);
 }
 
 size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n) {
@@ -562,7 +693,13 @@ static nb_status parse_count(nbi_line *l, const char *what, int64_t *out) {
 /* An architecture line: kept for the build; the first input's shape is the spec's. */
 static nb_status arch_line(nb_spec *s, nbi_line *l, const char *text, size_t len) {
     nb_status st = nbi_arch_add(s->arch, l, text, len);
-    if (st != NB_OK || strcmp(l->kind.s, "input") != 0) {
+    if (st == NB_OK && nbi_arch_input_auto(s->arch) && !s->has_input) {
+        s->has_input = 1; /* 'input auto', written or implied by a first layer line */
+        s->input_auto = 1;
+        s->in_rank = 1;
+        s->in_shape[0] = 0;
+    }
+    if (st != NB_OK || strcmp(l->kind.s, "input") != 0 || s->input_auto) {
         s->n_layers = nbi_arch_layers(s->arch);
         return st;
     }
@@ -708,14 +845,16 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
     return parse(text, len, name, base_dir, limit, out, NULL);
 }
 
-nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
-                               bool init, nb_spec **spec, nb_model **model) {
+nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, const char *base_dir,
+                               int64_t limit, bool init, nb_spec **spec, nb_model **model) {
     *model = NULL;
     nb_model *m = NULL;
-    nb_status s = parse(text, len, name, NULL, limit, spec, &m);
+    nb_status s = parse(text, len, name, base_dir, limit, spec, &m);
     if (s == NB_OK && !m)
-        s = nbi_error(NB_ERR_FORMAT, "%s: the spec has no 'input' line, so it describes no model",
-                      name);
+        s = nbi_error(NB_ERR_FORMAT,
+                      "%s: the spec has %s, so it describes no model of a known "
+                      "size",
+                      name, (*spec)->input_auto ? "'input auto'" : "no 'input' line");
     if (s == NB_OK) s = nbi_model_materialize(m, init);
     if (s != NB_OK) {
         nb_model_free(m);
@@ -782,8 +921,9 @@ static nb_status parse(const char *text, size_t len, const char *name, const cha
                                                             : c->u.adam.lr;
     }
     nb_model *m = NULL;
-    if (st == NB_OK && s->has_input) st = nbi_arch_check(s->arch, s->seed, dry ? &m : NULL);
-    if (st == NB_OK && s->has_input) st = check_size(s, limit);
+    bool sized = s->has_input && !s->input_auto; /* an auto input waits for the data */
+    if (st == NB_OK && sized) st = nbi_arch_check(s->arch, s->seed, dry ? &m : NULL);
+    if (st == NB_OK && sized) st = check_size(s, limit);
     if (st != NB_OK) {
         nb_model_free(m);
         nb_spec_free(s);
@@ -834,6 +974,11 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
                          "%s: the spec has no 'input' line, so it describes no "
                          "model (add e.g. 'input 784' and the layers)",
                          nbi_arch_name(s->arch));
+    if (s->input_auto && nbi_arch_auto_width(s->arch) < 1)
+        return nbi_error(NB_ERR_ARG,
+                         "%s: the input is 'input auto': give it the data's width first "
+                         "(nb_spec_set_input_width)",
+                         nbi_arch_name(s->arch));
     nb_status st = check_size(s, limit);
     if (st != NB_OK) return st;
     /* shapes first, then the stores allocated once, at their exact size */
@@ -845,6 +990,27 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
         return st;
     }
     *out = m;
+    return NB_OK;
+}
+
+nb_status nb_spec_set_input_width(nb_spec *s, int64_t features) {
+    if (!s || !s->arch) return nbi_error(NB_ERR_ARG, "nb_spec_set_input_width: spec is NULL");
+    if (!s->input_auto)
+        return nbi_error(NB_ERR_ARG, "%s: the input is not 'input auto' (its shape is the spec's)",
+                         nbi_arch_name(s->arch));
+    if (features < 1)
+        return nbi_error(NB_ERR_ARG, "%s: an input of %lld features", nbi_arch_name(s->arch),
+                         (long long)features);
+    int64_t was = nbi_arch_auto_width(s->arch);
+    nbi_arch_set_auto_width(s->arch, features);
+    nb_status st = nbi_arch_check(s->arch, s->seed, NULL);
+    if (st == NB_OK) st = check_size(s, 0);
+    if (st != NB_OK) {
+        nbi_arch_set_auto_width(s->arch, was);
+        return st;
+    }
+    s->in_rank = 1;
+    s->in_shape[0] = features;
     return NB_OK;
 }
 

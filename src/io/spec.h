@@ -106,8 +106,8 @@ nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out);
 /* Both at once, building the model once (a model file's load): the parse's checked model is
  * made real rather than built again; init false leaves its parameters at 0 (every one of
  * them is read from the file next). */
-nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
-                               bool init, nb_spec **spec, nb_model **model);
+nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, const char *base_dir,
+                               int64_t limit, bool init, nb_spec **spec, nb_model **model);
 
 /* ---- architecture lines (spec_arch.c) ------------------------------------------------------ */
 
@@ -139,7 +139,13 @@ typedef struct nbi_arch_in {
     int64_t shape[NB_MAX_RANK]; /* -1: known at run time (version 2: None) */
     nb_dtype dtype;
     const char *name; /* NULL: the default */
+    bool is_auto;     /* 'input auto': one dimension, the data's width (shape[0] 0 here) */
 } nbi_arch_in;
+/* 'input auto' (written, or implied by a layer before any input line): the model's width is
+ * the data's, set before the architecture is built. */
+bool nbi_arch_input_auto(const nb_spec_arch *a);
+int64_t nbi_arch_auto_width(const nb_spec_arch *a);
+void nbi_arch_set_auto_width(nb_spec_arch *a, int64_t width);
 nb_status nbi_arch_input(nbi_line *l, int version, nbi_arch_in *in);
 /* Node names in a comma-separated list ("a,b:1,-") into handles (0 for "-"). */
 nb_status nbi_arch_nodes(nbi_line *l, const nb_model *m, const char *list, int col, int *nodes,
@@ -162,6 +168,11 @@ nb_status nbi_spec_parse_schedule(nbi_line *l, nb_schedule *out);
 void nbi_spec_optim_text(const nb_optim_config *c, nbi_text *out);
 /* nb_spec_training_text into a growing text (out of memory is the text's status). */
 void nbi_spec_training_text(const nb_spec *s, nbi_text *out);
+/* The same with the data paths written relative to directory dir (a model file's). */
+void nbi_spec_training_text_at(const nb_spec *s, const char *dir, nbi_text *out);
+/* path as seen from directory dir (io/paths.c): relative to it when both can be made
+ * absolute, else path as it is. Appended to t. */
+void nbi_path_from_dir(const char *path, const char *dir, nbi_text *t);
 void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *out);
 
 #endif

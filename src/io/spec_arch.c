@@ -31,6 +31,8 @@ struct nb_spec_arch {
     int n_layers; /* layer and reuse lines */
     int n_inputs;
     bool has_output;
+    bool auto_input;           /* the input is 'input auto' (written, or left out) */
+    int64_t auto_width;        /* its width once the data says it (0: not yet) */
     int64_t n_params, n_state; /* the model's size, from the parse's check */
 };
 
@@ -78,6 +80,18 @@ void nbi_arch_size(const nb_spec_arch *a, int64_t *params, int64_t *state) {
     *state = a->n_state;
 }
 
+bool nbi_arch_input_auto(const nb_spec_arch *a) {
+    return a->auto_input;
+}
+
+int64_t nbi_arch_auto_width(const nb_spec_arch *a) {
+    return a->auto_width;
+}
+
+void nbi_arch_set_auto_width(nb_spec_arch *a, int64_t width) {
+    a->auto_width = width;
+}
+
 bool nbi_arch_is_line(const char *kind) {
     return !strcmp(kind, "input") || !strcmp(kind, "reuse") || !strcmp(kind, "output") ||
            nbi_spec_is_layer(kind);
@@ -100,6 +114,10 @@ nb_status nbi_arch_input(nbi_line *l, int version, nbi_arch_in *in) {
     in->dtype = NB_F32;
     if (l->n_pos == 1 && !strcmp(l->pos[0].s, "scalar")) {
         in->rank = 0;
+    } else if (l->n_pos == 1 && !strcmp(l->pos[0].s, "auto")) {
+        in->rank = 1;
+        in->shape[0] = 0; /* the width of the data: nb_spec_set_input_width */
+        in->is_auto = true;
     } else {
         if (l->n_pos == 0)
             return nbi_line_error(l, l->end_col,
@@ -144,7 +162,26 @@ nb_status nbi_arch_add(nb_spec_arch *a, nbi_line *l, const char *text, size_t le
     const char *k = l->kind.s;
     bool input = !strcmp(k, "input"), output = !strcmp(k, "output");
     bool reuse = !strcmp(k, "reuse");
+    if (!input && !output && !reuse && a->n_inputs == 0) {
+        /* no input line: the model takes the data's width, as 'input auto' says */
+        nbi_line in;
+        nb_status st = nbi_line_split(&in, l->file, l->line, "input auto", 10);
+        if (st == NB_OK) st = nbi_arch_add(a, &in, "input auto", 10);
+        nbi_line_free(&in);
+        if (st != NB_OK) return st;
+    }
     if (input) {
+        if (l->n_pos == 1 && !strcmp(l->pos[0].s, "auto")) {
+            if (a->n_inputs > 0 || nbi_opt_col(l, "dtype"))
+                return nbi_line_error(l, l->pos[0].col,
+                                      "'input auto' is the one input of a model, of float "
+                                      "features (its width comes from the data)");
+            a->auto_input = true;
+        } else if (a->auto_input) {
+            return nbi_line_error(l, l->kind.col,
+                                  "a second input after 'input auto' (which takes the data's "
+                                  "width as the model's one input)");
+        }
         if (a->version < 2 && a->n_inputs > 0)
             return nbi_line_error(l, l->kind.col, "a second 'input' line (the first is line %d)%s",
                                   a->lines[0].line,
@@ -286,6 +323,12 @@ static nb_status build_line(const nb_spec_arch *a, nbi_line *l, nb_model *m, int
         nbi_arch_in in;
         s = nbi_arch_input(l, a->version, &in);
         if (s != NB_OK) return s;
+        if (in.is_auto && a->auto_width < 1)
+            return nbi_line_error(l, l->pos[0].col,
+                                  "'input auto': the width comes from the data, which is not "
+                                  "known yet (nb_spec_set_input_width; nabla train reads it "
+                                  "from the data)");
+        if (in.is_auto) in.shape[0] = a->auto_width;
         node = nb_model_input(m, in.name, in.dtype, in.rank, in.shape);
         s = at_line(l, node < 0 ? (nb_status)-node : NB_OK);
     } else if (!strcmp(k, "reuse")) {

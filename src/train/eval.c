@@ -8,6 +8,7 @@
  * put back afterwards. */
 #include "train/train.h"
 #include "autograd/autograd.h"
+#include "data/data.h" /* nbi_norm_check */
 
 #include <string.h>
 
@@ -54,41 +55,49 @@ nb_status nbi_check_data(const char *fn, const nb_model *m, const nbi_model_io *
     if (info.features != io->in_features) {
         shape_text(io->in_rank, io->in_shape, want, sizeof want);
         shape_text(info.sample_rank, info.sample_shape, got, sizeof got);
-        return nbi_error(NB_ERR_SHAPE, "%s: the data's samples have shape %s (%lld values) but "
+        return nbi_error(NB_ERR_SHAPE,
+                         "%s: the data's samples have shape %s (%lld values) but "
                          "the model's first layer '%s' takes input %s (%lld values); check the "
-                         "data file or the model's input shape", fn, got,
-                         (long long)info.features, first_layer(m), want,
+                         "data file or the model's input shape",
+                         fn, got, (long long)info.features, first_layer(m), want,
                          (long long)io->in_features);
     }
     if (!need_y) return NB_OK;
     shape_text(io->out_rank, io->out_shape, want, sizeof want);
     if (!info.has_y)
-        return nbi_error(NB_ERR_ARG, "%s: the data has no labels or targets (loss %s needs "
-                         "them)", fn, nb_loss_name(loss));
+        return nbi_error(NB_ERR_ARG,
+                         "%s: the data has no labels or targets (loss %s needs "
+                         "them)",
+                         fn, nb_loss_name(loss));
     if (nbi_loss_is_classifier(loss)) {
         if (info.y_dtype != NB_I32)
-            return nbi_error(NB_ERR_ARG, "%s: loss %s needs class labels, but the data has f32 "
-                             "targets (use mse/mae/bce, or integer labels)", fn,
-                             nb_loss_name(loss));
+            return nbi_error(NB_ERR_ARG,
+                             "%s: loss %s needs class labels, but the data has f32 "
+                             "targets (use mse/mae/bce, or integer labels)",
+                             fn, nb_loss_name(loss));
         if (io->out_rank != 1)
-            return nbi_error(NB_ERR_SHAPE, "%s: loss %s needs one score per class, [C], but the "
-                             "last layer '%s' outputs %s per sample", fn, nb_loss_name(loss),
-                             last_layer(m), want);
+            return nbi_error(NB_ERR_SHAPE,
+                             "%s: loss %s needs one score per class, [C], but the "
+                             "last layer '%s' outputs %s per sample",
+                             fn, nb_loss_name(loss), last_layer(m), want);
         if (info.num_classes > io->out_shape[0])
-            return nbi_error(NB_ERR_SHAPE, "%s: the data has %d classes (labels 0..%d) but the "
-                             "last layer '%s' has %lld outputs; give it at least %d units", fn,
-                             info.num_classes, info.num_classes - 1, last_layer(m),
+            return nbi_error(NB_ERR_SHAPE,
+                             "%s: the data has %d classes (labels 0..%d) but the "
+                             "last layer '%s' has %lld outputs; give it at least %d units",
+                             fn, info.num_classes, info.num_classes - 1, last_layer(m),
                              (long long)io->out_shape[0], info.num_classes);
     } else {
         if (info.y_dtype != NB_F32)
-            return nbi_error(NB_ERR_ARG, "%s: loss %s needs f32 targets, but the data has class "
-                             "labels (use cross_entropy, or load the column as a target)", fn,
-                             nb_loss_name(loss));
+            return nbi_error(NB_ERR_ARG,
+                             "%s: loss %s needs f32 targets, but the data has class "
+                             "labels (use cross_entropy, or load the column as a target)",
+                             fn, nb_loss_name(loss));
         if (info.y_dim != io->out_features) {
             shape_text(info.y_rank, info.y_shape, got, sizeof got);
-            return nbi_error(NB_ERR_SHAPE, "%s: the data's targets have shape %s (%lld values) "
-                             "but the last layer '%s' outputs %s (%lld values)", fn, got,
-                             (long long)info.y_dim, last_layer(m), want,
+            return nbi_error(NB_ERR_SHAPE,
+                             "%s: the data's targets have shape %s (%lld values) "
+                             "but the last layer '%s' outputs %s (%lld values)",
+                             fn, got, (long long)info.y_dim, last_layer(m), want,
                              (long long)io->out_features);
         }
     }
@@ -103,7 +112,7 @@ nb_tensor *nbi_batch_input(nb_ctx *ctx, const nbi_model_io *io, nb_tensor *flat,
 }
 
 nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb_ctx *ctx,
-                          nb_loss_kind loss, nb_metrics *mt) {
+                          nb_loss_kind loss, const nb_norm *target_norm, nb_metrics *mt) {
     nb_status s = nb_loader_epoch(ld, NULL);
     if (s != NB_OK) return s;
     int was_training = nb_model_training(m);
@@ -115,6 +124,11 @@ nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb
         if (s != NB_OK || b.size == 0) break;
         nb_ctx_reset(ctx);
         nb_tensor *out = nb_model_forward(m, ctx, nbi_batch_input(ctx, io, b.x, b.size));
+        if (out && target_norm) { /* y = y' div + shift, on a copy (no tape: grad is off) */
+            out = nb_tensor_clone(ctx, out);
+            if (out) s = nb_norm_invert(target_norm, nb_f32(out), b.size, io->out_features);
+            if (s != NB_OK) break;
+        }
         nb_tensor *l = nb_loss_apply(ctx, loss, out, b.y);
         if (l) out = nbi_contig(ctx, out);
         if (!l || !out) {
@@ -135,7 +149,9 @@ nb_status nb_evaluate(nb_model *model, const nb_dataset *ds, const nb_eval_opts 
     const char *fn = "nb_evaluate";
     if (!model || !ds || !mt)
         return nbi_error(NB_ERR_ARG, "%s: %s is NULL", fn,
-                         !model ? "the model" : !ds ? "the dataset" : "the metrics accumulator");
+                         !model ? "the model"
+                         : !ds  ? "the dataset"
+                                : "the metrics accumulator");
     nb_eval_opts o = opts ? *opts : (nb_eval_opts){0};
     if (o.batch_size == 0) o.batch_size = 256;
     if (o.batch_size < 0)
@@ -146,9 +162,11 @@ nb_status nb_evaluate(nb_model *model, const nb_dataset *ds, const nb_eval_opts 
     nb_loss_kind loss = nbi_metrics_loss(mt);
     nb_status s = nbi_check_data(fn, model, &io, ds, 1, loss);
     if (s != NB_OK) return s;
+    const nb_norm *tn = o.target_norm && o.target_norm->kind != NB_NORM_NONE ? o.target_norm : NULL;
+    if (tn && (s = nbi_norm_check(tn, io.out_features, fn)) != NB_OK) return s;
     nb_loader *ld = NULL;
-    nb_loader_opts lo = {.batch_size = o.batch_size, .flatten = 1, .prefetch = o.prefetch,
-                         .norm = o.norm};
+    nb_loader_opts lo = {
+        .batch_size = o.batch_size, .flatten = 1, .prefetch = o.prefetch, .norm = o.norm};
     s = nb_loader_new(ds, &lo, &ld);
     if (s != NB_OK) return s;
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -157,7 +175,7 @@ nb_status nb_evaluate(nb_model *model, const nb_dataset *ds, const nb_eval_opts 
         return NB_ERR_NOMEM;
     }
     nb_metrics_reset(mt);
-    s = nbi_eval_loader(model, &io, ld, ctx, loss, mt);
+    s = nbi_eval_loader(model, &io, ld, ctx, loss, tn, mt);
     nb_ctx_free(ctx);
     nb_loader_free(ld);
     return s;
@@ -205,10 +223,11 @@ nb_tensor *nb_predict(nb_model *model, const nb_tensor *x, int64_t batch_size) {
     const int64_t n = x->shape[0];
     if (prod(x->rank - 1, x->shape + 1) != io.in_features) {
         shape_text(io.in_rank, io.in_shape, want, sizeof want);
-        nbi_error(NB_ERR_SHAPE, "%s: input %s has %lld values per sample but the model's first "
-                  "layer '%s' takes input %s (%lld values)", fn, nb_shape_str(x, got, sizeof got),
-                  (long long)prod(x->rank - 1, x->shape + 1), first_layer(model), want,
-                  (long long)io.in_features);
+        nbi_error(NB_ERR_SHAPE,
+                  "%s: input %s has %lld values per sample but the model's first "
+                  "layer '%s' takes input %s (%lld values)",
+                  fn, nb_shape_str(x, got, sizeof got), (long long)prod(x->rank - 1, x->shape + 1),
+                  first_layer(model), want, (long long)io.in_features);
         return NULL;
     }
     nb_tensor *xc = NULL; /* a contiguous copy, if x is not */

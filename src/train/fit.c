@@ -21,8 +21,7 @@
 #include <math.h>
 #include <string.h>
 
-int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
-                     double min_delta) {
+int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize, double min_delta) {
     int better;
     if (isnan(v))
         better = 0;
@@ -97,9 +96,10 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         return nbi_error(NB_ERR_ARG, "%s: %lld epochs is more than the %lld a run can hold", fn,
                          (long long)o->epochs, (long long)NB_TRAIN_MAX_EPOCHS);
     if (o->epochs < 0 || o->batch_size < 0 || o->val_batch_size < 0 || o->top_k < 0)
-        return nbi_error(NB_ERR_ARG, "%s: epochs, batch_size, val_batch_size and top_k must be "
-                         "> 0 (0 takes the default); got %lld, %lld, %lld, %d", fn,
-                         (long long)o->epochs, (long long)o->batch_size,
+        return nbi_error(NB_ERR_ARG,
+                         "%s: epochs, batch_size, val_batch_size and top_k must be "
+                         "> 0 (0 takes the default); got %lld, %lld, %lld, %d",
+                         fn, (long long)o->epochs, (long long)o->batch_size,
                          (long long)o->val_batch_size, o->top_k);
     if (!nb_loss_name(o->loss))
         return nbi_error(NB_ERR_ARG, "%s: unknown loss kind %d", fn, (int)o->loss);
@@ -111,8 +111,10 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         return nbi_error(NB_ERR_ARG, "%s: patience, checkpoint_every and min_delta must be >= 0",
                          fn);
     if ((o->checkpoint_every > 0 || o->checkpoint_best) && !o->checkpoint)
-        return nbi_error(NB_ERR_ARG, "%s: checkpoints asked for (checkpoint_every or "
-                         "checkpoint_best) but no checkpoint function given", fn);
+        return nbi_error(NB_ERR_ARG,
+                         "%s: checkpoints asked for (checkpoint_every or "
+                         "checkpoint_best) but no checkpoint function given",
+                         fn);
     if (o->schedule) {
         nb_status s = nb_schedule_check(o->schedule);
         if (s != NB_OK) return s;
@@ -126,6 +128,16 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
                          "%s: clip_grad_norm and clip_grad_value must be finite and "
                          ">= 0 (0: no clipping)",
                          fn);
+    if (o->class_weight) {
+        if (o->num_class_weights < 1)
+            return nbi_error(NB_ERR_ARG, "%s: class_weight needs num_class_weights >= 1", fn);
+        for (int i = 0; i < o->num_class_weights; i++)
+            if (!(o->class_weight[i] >= 0.0f) || isinf(o->class_weight[i]))
+                return nbi_error(NB_ERR_ARG,
+                                 "%s: class weight %d is %g; weights are finite and "
+                                 ">= 0",
+                                 fn, i, (double)o->class_weight[i]);
+    }
     if (o->verbose < NB_VERBOSE_QUIET)
         return nbi_error(NB_ERR_ARG, "%s: verbose must be 0, 1, 2 or NB_VERBOSE_QUIET, got %d", fn,
                          o->verbose);
@@ -142,16 +154,22 @@ static nb_status check_monitor(const nb_fit_opts *o, int has_val, const char *na
     if (s != NB_OK) return nbi_error(s, "nb_fit: monitor: %s", nb_last_error());
     const char *m = strncmp(name, "val_", 4) == 0 ? name + 4 : name;
     if (m != name && !has_val)
-        return nbi_error(NB_ERR_ARG, "nb_fit: monitor '%s' needs validation data (give val or "
-                         "val_split)", name);
-    unsigned need = strcmp(m, "accuracy") == 0 ? NB_METRIC_ACCURACY
-                    : strcmp(m, "mse") == 0    ? NB_METRIC_MSE
-                    : strcmp(m, "mae") == 0    ? NB_METRIC_MAE
+        return nbi_error(NB_ERR_ARG,
+                         "nb_fit: monitor '%s' needs validation data (give val or "
+                         "val_split)",
+                         name);
+    unsigned need = strcmp(m, "accuracy") == 0  ? NB_METRIC_ACCURACY
+                    : strcmp(m, "mse") == 0     ? NB_METRIC_MSE
+                    : strcmp(m, "mae") == 0     ? NB_METRIC_MAE
+                    : strcmp(m, "r2") == 0      ? NB_METRIC_R2
+                    : strcmp(m, "rmse") == 0    ? NB_METRIC_RMSE
                     : strncmp(m, "top", 3) == 0 ? NB_METRIC_TOP_K
-                                               : 0;
+                                                : 0;
     if (need && !(o->metrics & need))
-        return nbi_error(NB_ERR_ARG, "nb_fit: monitor '%s' is not measured; add its metric to "
-                         "nb_fit_opts.metrics", name);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_fit: monitor '%s' is not measured; add its metric to "
+                         "nb_fit_opts.metrics",
+                         name);
     return NB_OK;
 }
 
@@ -196,13 +214,15 @@ static nb_status start_data(fit_run *r, const nb_dataset *train) {
                          .drop_last = o->drop_last,
                          .flatten = 1,
                          .prefetch = o->prefetch,
-                         .norm = o->norm};
+                         .norm = o->norm,
+                         .target_norm = o->target_norm};
     if ((s = nb_loader_new(r->tr, &lo, &r->train_ld)) != NB_OK) return s;
     if (r->va) {
         nb_loader_opts vo = {.batch_size = o->val_batch_size,
                              .flatten = 1,
                              .prefetch = o->prefetch,
-                             .norm = o->norm};
+                             .norm = o->norm,
+                             .target_norm = o->target_norm};
         if ((s = nb_loader_new(r->va, &vo, &r->val_ld)) != NB_OK) return s;
     }
     r->num_batches = nb_loader_num_batches(r->train_ld);
@@ -218,18 +238,24 @@ static nb_status start_data(fit_run *r, const nb_dataset *train) {
 static nb_status start_metrics(fit_run *r) {
     const nb_fit_opts *o = &r->o;
     r->mflags = o->metrics & ~(unsigned)NB_METRIC_CONFUSION;
+    if (r->mflags & (NB_METRIC_F1 | NB_METRIC_ROC_AUC))
+        return nbi_error(NB_ERR_ARG, "nb_fit: F1 and ROC-AUC are not kept per epoch; measure "
+                                     "them with nb_evaluate");
     /* classes from the model's output (2 for a binary output) */
     int classes = nbi_loss_is_classifier(o->loss) ? (int)r->io.out_shape[0] : 0;
-    r->train_mt = nb_metrics_new(o->loss, r->mflags, classes, o->top_k);
+    r->train_mt = nb_metrics_new_outputs(o->loss, r->mflags, classes, o->top_k, r->io.out_features);
     if (!r->train_mt) return nbi_error(NB_ERR_ARG, "nb_fit: %s", nb_last_error());
-    if (r->va && !(r->val_mt = nb_metrics_new(o->loss, r->mflags, classes, o->top_k)))
+    if (r->va && !(r->val_mt = nb_metrics_new_outputs(o->loss, r->mflags, classes, o->top_k,
+                                                      r->io.out_features)))
         return NB_ERR_NOMEM;
 
     r->monitor = o->monitor ? o->monitor : r->va ? "val_loss" : "loss";
     nb_status s = check_monitor(o, r->va != NULL, r->monitor);
     if (s != NB_OK) return s;
+    const char *m = strncmp(r->monitor, "val_", 4) == 0 ? r->monitor + 4 : r->monitor;
     r->maximize = o->mode == NB_MONITOR_MAX ||
-                  (o->mode == NB_MONITOR_AUTO && strstr(r->monitor, "accuracy") != NULL);
+                  (o->mode == NB_MONITOR_AUTO &&
+                   (strstr(r->monitor, "accuracy") != NULL || strcmp(m, "r2") == 0));
 
     /* a copy of the best epoch's weights (and the model's state, batchnorm's running
      * statistics), when they may be put back at the end */
@@ -334,6 +360,8 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
     int64_t done = 0;
     double lr = nb_optim_lr(r->opt);
     nb_step_opts so = {.loss = o->loss,
+                       .class_weight = o->class_weight,
+                       .num_class_weights = o->num_class_weights,
                        .dropout_rng = &st->dropout_rng,
                        .on_grad = o->on_grad,
                        .user = o->hook_user,
@@ -416,7 +444,7 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
     nb_status s;
     if (r->va) {
         nb_metrics_reset(r->val_mt);
-        s = nbi_eval_loader(r->model, &r->io, r->val_ld, r->ctx, o->loss, r->val_mt);
+        s = nbi_eval_loader(r->model, &r->io, r->val_ld, r->ctx, o->loss, NULL, r->val_mt);
         if (s != NB_OK) return s;
         nb_metrics_result(r->val_mt, &rec->val);
         rec->has_val = 1;

@@ -3,10 +3,10 @@
  * which a resumed run uses to continue the log.
  *
  * CSV columns: epoch, step, lr, seconds, samples_per_s, then loss and each measured metric
- * (accuracy, top<k>_accuracy, mse, mae), then the same with a val_ prefix when any epoch was
- * validated. Numbers carry 9 significant digits (enough to give back the same double for
- * the float-derived values); an empty cell is a value not measured; a loss that diverged is
- * written "inf" (or "-inf") and read back as such, so a resumed run can continue its log. */
+ * (accuracy, top<k>_accuracy, mse, mae, r2, rmse), then the same with a val_ prefix when any epoch
+ * was validated. Numbers carry 9 significant digits (enough to give back the same double for the
+ * float-derived values); an empty cell is a value not measured; a loss that diverged is written
+ * "inf" (or "-inf") and read back as such, so a resumed run can continue its log. */
 #include "train/train.h"
 #include "base/file.h"
 
@@ -43,6 +43,8 @@ static double *metric_field(nb_metric_values *v, const char *name, int top_k) {
     if (strcmp(name, "accuracy") == 0) return &v->accuracy;
     if (strcmp(name, "mse") == 0) return &v->mse;
     if (strcmp(name, "mae") == 0) return &v->mae;
+    if (strcmp(name, "r2") == 0) return &v->r2;
+    if (strcmp(name, "rmse") == 0) return &v->rmse;
     char tk[32];
     snprintf(tk, sizeof tk, "top%d_accuracy", top_k > 0 ? top_k : 5);
     if (strcmp(name, tk) == 0) return &v->top_k;
@@ -58,24 +60,25 @@ static double *record_field(nb_epoch_record *r, const char *name, int top_k) {
 }
 
 nb_status nb_record_value(const nb_epoch_record *r, const char *name, int top_k, double *out) {
-    if (!r || !name || !out)
-        return nbi_error(NB_ERR_ARG, "nb_record_value: NULL argument");
+    if (!r || !name || !out) return nbi_error(NB_ERR_ARG, "nb_record_value: NULL argument");
     if (strcmp(name, "epoch") == 0) {
         *out = (double)r->epoch;
         return NB_OK;
     }
     double *f = record_field((nb_epoch_record *)r, name, top_k);
     if (!f)
-        return nbi_error(NB_ERR_ARG, "unknown metric '%s': use loss, accuracy, top%d_accuracy, "
-                         "mse or mae, each optionally with a val_ prefix, or lr, seconds, "
-                         "samples_per_s", name, top_k > 0 ? top_k : 5);
+        return nbi_error(NB_ERR_ARG,
+                         "unknown metric '%s': use loss, accuracy, top%d_accuracy, "
+                         "mse, mae, r2 or rmse, each optionally with a val_ prefix, or lr, "
+                         "seconds, samples_per_s",
+                         name, top_k > 0 ? top_k : 5);
     *out = *f;
     return NB_OK;
 }
 
 /* ---- columns ------------------------------------------------------------------------------- */
 
-#define MAX_COLS 16
+#define MAX_COLS 24
 
 typedef struct columns {
     int n;
@@ -105,6 +108,14 @@ static void metric_cols(columns *c, const char *prefix, unsigned metrics, int to
     }
     if (metrics & NB_METRIC_MAE) {
         snprintf(b, sizeof b, "%smae", prefix);
+        add_col(c, b);
+    }
+    if (metrics & NB_METRIC_R2) {
+        snprintf(b, sizeof b, "%sr2", prefix);
+        add_col(c, b);
+    }
+    if (metrics & NB_METRIC_RMSE) {
+        snprintf(b, sizeof b, "%srmse", prefix);
         add_col(c, b);
     }
 }
@@ -155,7 +166,8 @@ nb_status nb_history_write_csv(const nb_history *h, const char *path) {
 /* ---- reading ------------------------------------------------------------------------------- */
 
 static nb_metric_values nan_values(void) {
-    nb_metric_values v = {NAN, NAN, NAN, NAN, NAN, 0};
+    nb_metric_values v;
+    nb_metrics_result(NULL, &v); /* every value NaN, the count 0 */
     return v;
 }
 
@@ -176,8 +188,10 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
         return nbi_error(NB_ERR_ARG, "nb_history_parse_csv: NULL argument");
     size_t pos = 0, a, b;
     if (!next_line(buf, len, &pos, &a, &b))
-        return nbi_error(NB_ERR_FORMAT, "%s: empty file, expected a history header "
-                         "(epoch,step,lr,...)", name);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: empty file, expected a history header "
+                         "(epoch,step,lr,...)",
+                         name);
     /* the header: known names only, epoch first */
     columns c = {0};
     unsigned metrics = 0;
@@ -204,6 +218,10 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
             metrics |= NB_METRIC_MSE;
         else if (strcmp(m, "mae") == 0)
             metrics |= NB_METRIC_MAE;
+        else if (strcmp(m, "r2") == 0)
+            metrics |= NB_METRIC_R2;
+        else if (strcmp(m, "rmse") == 0)
+            metrics |= NB_METRIC_RMSE;
         else if (sscanf(m, "top%d%23s", &k, tail) == 2 && strcmp(tail, "_accuracy") == 0 &&
                  k >= 1 && k < 100000) {
             if (top_k && top_k != k)
@@ -211,13 +229,15 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
                                  col0 - a + 1);
             top_k = k;
             metrics |= NB_METRIC_TOP_K;
-        } else if (strcmp(m, "loss") != 0 && (m != c.name[c.n] ||
-                                              (strcmp(m, "epoch") != 0 && strcmp(m, "step") != 0 &&
-                                               strcmp(m, "lr") != 0 && strcmp(m, "seconds") != 0 &&
-                                               strcmp(m, "samples_per_s") != 0)))
-            return nbi_error(NB_ERR_FORMAT, "%s:1:%zu: unknown column '%s' (expected epoch, step, "
+        } else if (strcmp(m, "loss") != 0 &&
+                   (m != c.name[c.n] ||
+                    (strcmp(m, "epoch") != 0 && strcmp(m, "step") != 0 && strcmp(m, "lr") != 0 &&
+                     strcmp(m, "seconds") != 0 && strcmp(m, "samples_per_s") != 0)))
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s:1:%zu: unknown column '%s' (expected epoch, step, "
                              "lr, seconds, samples_per_s, loss, accuracy, top<k>_accuracy, mse, "
-                             "mae, or val_ forms)", name, col0 - a + 1, c.name[c.n]);
+                             "mae, r2, rmse, or val_ forms)",
+                             name, col0 - a + 1, c.name[c.n]);
         for (int j = 0; j < c.n; j++)
             if (strcmp(c.name[j], c.name[c.n]) == 0)
                 return nbi_error(NB_ERR_FORMAT, "%s:1:%zu: column '%s' appears twice", name,
@@ -295,8 +315,10 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
         if (r->epoch < 1 || (out.n && r->epoch <= out.rec[out.n - 1].epoch)) {
             long long e = (long long)r->epoch;
             nb_history_free(&out);
-            return nbi_error(NB_ERR_FORMAT, "%s:%d:1: epochs must start at 1 and increase "
-                             "(got %lld)", name, line, e);
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s:%d:1: epochs must start at 1 and increase "
+                             "(got %lld)",
+                             name, line, e);
         }
         r->has_val = has_val && !isnan(r->val.loss);
         out.n++;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const names[NB_LOSS_COUNT] = {
-    "cross_entropy", "nll", "mse", "mae", "bce", "bce_logits",
+    "cross_entropy", "nll", "mse", "mae", "bce", "bce_logits", "huber",
 };
 
 const char *nb_loss_name(nb_loss_kind k) {
@@ -31,10 +31,72 @@ int nb_loss_from_name(const char *name) {
         {"l1", NB_LOSS_MAE},
         {"binary_crossentropy", NB_LOSS_BCE},
         {"bce_with_logits", NB_LOSS_BCE_LOGITS},
+        {"huber_loss", NB_LOSS_HUBER},
+        {"smooth_l1", NB_LOSS_HUBER}, /* the same at beta = delta = 1 */
     };
     for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
         if (strcmp(name, alias[i].name) == 0) return (int)alias[i].k;
     return -1;
+}
+
+/* Huber with delta 1 as ops (so its backward comes with them): m = min(|d|, 1),
+ * h = ½ m² + (|d| − m), which is ½ d² for |d| ≤ 1 and |d| − ½ beyond; the batch mean. */
+static nb_tensor *huber(nb_ctx *ctx, nb_tensor *pred, nb_tensor *y) {
+    if (!nb_tensor_same_shape(pred, y)) {
+        char ps[96], ys[96];
+        return nbi_fail(ctx, nbi_error(NB_ERR_SHAPE,
+                                       "loss huber: the output %s and the targets "
+                                       "%s differ in shape",
+                                       nb_shape_str(pred, ps, sizeof ps),
+                                       nb_shape_str(y, ys, sizeof ys)));
+    }
+    nb_tensor *a = nb_abs(ctx, nb_sub(ctx, pred, y));
+    nb_tensor *m = nb_clamp(ctx, a, 0.0f, 1.0f);
+    nb_tensor *h = nb_add(ctx, nb_mul_scalar(ctx, nb_mul(ctx, m, m), 0.5f), nb_sub(ctx, a, m));
+    return nb_mean(ctx, h, NB_ALL_AXES, 0);
+}
+
+nb_tensor *nb_loss_apply_weighted(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor *y,
+                                  const float *class_weight, int num_classes) {
+    if (!class_weight) return nb_loss_apply(ctx, k, pred, y);
+    if (!ctx) {
+        nbi_error(NB_ERR_ARG, "nb_loss_apply_weighted: context is NULL");
+        return NULL;
+    }
+    if (!pred || !y) return nb_loss_apply(ctx, k, pred, y); /* its message */
+    if (k != NB_LOSS_CROSS_ENTROPY && k != NB_LOSS_NLL)
+        return nbi_fail(ctx, nbi_error(NB_ERR_ARG,
+                                       "loss %s takes no class weights (only "
+                                       "cross_entropy and nll do)",
+                                       nb_loss_name(k) ? nb_loss_name(k) : "?"));
+    if (y->dtype != NB_I32 || !nb_tensor_is_contiguous(y) || num_classes < 1)
+        return nbi_fail(ctx, nbi_error(NB_ERR_ARG,
+                                       "loss %s with class weights: y must be "
+                                       "contiguous i32 labels and the weights at least one",
+                                       names[k]));
+    /* w_i = class_weight[y_i], a constant of the step */
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, &y->numel);
+    if (!w) return NULL;
+    const int32_t *lab = nb_i32(y);
+    float *wd = nb_f32(w);
+    for (int64_t i = 0; i < y->numel; i++) {
+        if (lab[i] < 0 || lab[i] >= num_classes)
+            return nbi_fail(ctx, nbi_error(NB_ERR_ARG,
+                                           "loss %s: label %d has no class weight "
+                                           "(%d weights)",
+                                           names[k], (int)lab[i], num_classes));
+        wd[i] = class_weight[lab[i]];
+    }
+    nb_tensor *l = k == NB_LOSS_CROSS_ENTROPY ? nb_cross_entropy(ctx, pred, y, NB_REDUCE_NONE)
+                                              : nb_nll_loss(ctx, pred, y, NB_REDUCE_NONE);
+    if (!l) return NULL;
+    double total = 0;
+    for (int64_t i = 0; i < y->numel; i++) total += wd[i];
+    if (!(total > 0))
+        return nbi_fail(ctx, nbi_error(NB_ERR_ARG, "loss %s: the batch's class weights sum to %g",
+                                       names[k], total));
+    l = nb_reshape(ctx, l, 1, &y->numel);
+    return nb_div_scalar(ctx, nb_sum(ctx, nb_mul(ctx, l, w), NB_ALL_AXES, 0), (float)total);
 }
 
 nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor *y) {
@@ -53,16 +115,20 @@ nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor
          * (F.cross_entropy on the flattened positions) */
         if (pred->rank > 2) return nb_cross_entropy_ex(ctx, pred, y, NB_REDUCE_MEAN, -100, 0.0f);
         return nb_cross_entropy(ctx, pred, y, NB_REDUCE_MEAN);
-    case NB_LOSS_NLL: return nb_nll_loss(ctx, pred, y, NB_REDUCE_MEAN);
+    case NB_LOSS_NLL:
+        return nb_nll_loss(ctx, pred, y, NB_REDUCE_MEAN);
     case NB_LOSS_MSE:
     case NB_LOSS_MAE:
     case NB_LOSS_BCE:
     case NB_LOSS_BCE_LOGITS:
+    case NB_LOSS_HUBER:
         if (y->dtype != NB_F32) {
-            return nbi_fail(ctx, nbi_error(NB_ERR_ARG, "loss %s: y must be f32 targets of the "
+            return nbi_fail(ctx, nbi_error(NB_ERR_ARG,
+                                           "loss %s: y must be f32 targets of the "
                                            "output's shape, got class labels (i32); use "
                                            "cross_entropy for labels, or load the column as "
-                                           "a target", names[k]));
+                                           "a target",
+                                           names[k]));
         }
         /* Targets stored [N] for outputs [N, 1] (or any equal count per sample): view them
          * with the output's shape. The loss ops themselves never broadcast. */
@@ -72,9 +138,9 @@ nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor
         if (k == NB_LOSS_MSE) return nb_mse_loss(ctx, pred, y, NB_REDUCE_MEAN);
         if (k == NB_LOSS_MAE) return nb_l1_loss(ctx, pred, y, NB_REDUCE_MEAN);
         if (k == NB_LOSS_BCE) return nb_bce_loss(ctx, pred, y, NB_REDUCE_MEAN);
+        if (k == NB_LOSS_HUBER) return huber(ctx, pred, y);
         return nb_bce_logits_loss(ctx, pred, y, NB_REDUCE_MEAN);
     default:
-        return nbi_fail(ctx, nbi_error(NB_ERR_ARG, "nb_loss_apply: unknown loss kind %d",
-                                       (int)k));
+        return nbi_fail(ctx, nbi_error(NB_ERR_ARG, "nb_loss_apply: unknown loss kind %d", (int)k));
     }
 }

@@ -14,7 +14,7 @@
 
 #define PANEL_W 480.0
 #define PANEL_H 360.0
-#define M_LEFT 64.0   /* room for the y tick labels and the axis label */
+#define M_LEFT 64.0 /* room for the y tick labels and the axis label */
 #define M_RIGHT 16.0
 #define M_TOP 56.0    /* the title and the panel title */
 #define M_BOTTOM 48.0 /* the x tick labels and the axis label */
@@ -61,11 +61,20 @@ static axis make_axis(double lo, double hi, int ticks, int integer) {
 static void escape(FILE *f, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -91,8 +100,12 @@ typedef struct panel {
     axis ax, ay;
 } panel;
 
-static double px(const panel *p, double x) { return p->x0 + (x - p->ax.lo) / (p->ax.hi - p->ax.lo) * p->w; }
-static double py(const panel *p, double y) { return p->y0 + p->h - (y - p->ay.lo) / (p->ay.hi - p->ay.lo) * p->h; }
+static double px(const panel *p, double x) {
+    return p->x0 + (x - p->ax.lo) / (p->ax.hi - p->ax.lo) * p->w;
+}
+static double py(const panel *p, double y) {
+    return p->y0 + p->h - (y - p->ay.lo) / (p->ay.hi - p->ay.lo) * p->h;
+}
 
 /* One curve: polylines over runs of measured values, and markers. */
 static void curve(FILE *f, const panel *p, const nb_history *h, getter get, int val,
@@ -107,8 +120,10 @@ static void curve(FILE *f, const panel *p, const nb_history *h, getter get, int 
             continue;
         }
         if (!open)
-            fprintf(f, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s "
-                    "points=\"", val ? "val" : "train", color, dash);
+            fprintf(f,
+                    "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s "
+                    "points=\"",
+                    val ? "val" : "train", color, dash);
         fprintf(f, "%s%.2f,%.2f", open ? " " : "", px(p, (double)h->rec[i].epoch), py(p, v));
         open = 1;
     }
@@ -157,8 +172,10 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
     }
 
     fprintf(f, "<g class=\"panel\" id=\"%s\">\n", name);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\" "
-            "font-weight=\"bold\">%s</text>\n", p.x0 + p.w / 2, M_TOP - 12, name);
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\" "
+            "font-weight=\"bold\">%s</text>\n",
+            p.x0 + p.w / 2, M_TOP - 12, name);
     /* grid and ticks */
     fputs("<g font-size=\"11\" fill=\"#333\">\n", f);
     for (int i = 0, n = ticks(&p.ay); i <= n; i++) {
@@ -167,8 +184,8 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
                 p.x0, y, p.x0 + p.w, y);
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#333\"/>\n",
                 p.x0 - 5, y, p.x0, y);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%.*f</text>\n", p.x0 - 8,
-                y + 4, p.ay.decimals, fabs(t) < p.ay.step * 1e-9 ? 0.0 : t);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%.*f</text>\n", p.x0 - 8, y + 4,
+                p.ay.decimals, fabs(t) < p.ay.step * 1e-9 ? 0.0 : t);
     }
     for (int i = 0, n = ticks(&p.ax); i <= n; i++) {
         double t = p.ax.lo + i * p.ax.step, x = px(&p, t);
@@ -185,25 +202,29 @@ static void draw_panel(FILE *f, double ox, const nb_history *h, getter get, cons
             p.y0 + p.h, p.x0 + p.w);
     fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\">epoch</text>\n",
             p.x0 + p.w / 2, PANEL_H - 10);
-    fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" "
-            "transform=\"rotate(-90 %.2f %.2f)\">%s</text>\n", ox + 16, p.y0 + p.h / 2, ox + 16,
-            p.y0 + p.h / 2, name);
+    fprintf(f,
+            "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" "
+            "transform=\"rotate(-90 %.2f %.2f)\">%s</text>\n",
+            ox + 16, p.y0 + p.h / 2, ox + 16, p.y0 + p.h / 2, name);
     /* curves */
     curve(f, &p, h, get, 0, COLOR_TRAIN);
     if (has_val) curve(f, &p, h, get, 1, COLOR_VAL);
     /* legend, at the right of the plot area */
     double lx = p.x0 + p.w - 110, ly = clamp01 ? p.y0 + p.h - 8 - (has_val ? 40 : 22) : p.y0 + 8;
-    fprintf(f, "<g class=\"legend\" font-size=\"11\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"104\" "
-            "height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n", lx, ly,
-            has_val ? 40 : 22);
-    fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
-            "stroke-width=\"2\"/>\n<text x=\"%.2f\" y=\"%.2f\">train</text>\n", lx + 8, ly + 11,
-            lx + 32, ly + 11, COLOR_TRAIN, lx + 38, ly + 15);
+    fprintf(f,
+            "<g class=\"legend\" font-size=\"11\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"104\" "
+            "height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+            lx, ly, has_val ? 40 : 22);
+    fprintf(f,
+            "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
+            "stroke-width=\"2\"/>\n<text x=\"%.2f\" y=\"%.2f\">train</text>\n",
+            lx + 8, ly + 11, lx + 32, ly + 11, COLOR_TRAIN, lx + 38, ly + 15);
     if (has_val)
-        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
+        fprintf(f,
+                "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
                 "stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n<text x=\"%.2f\" y=\"%.2f\">"
-                "validation</text>\n", lx + 8, ly + 29, lx + 32, ly + 29, COLOR_VAL, lx + 38,
-                ly + 33);
+                "validation</text>\n",
+                lx + 8, ly + 29, lx + 32, ly + 29, COLOR_VAL, lx + 38, ly + 33);
     fputs("</g>\n</g>\n", f);
 }
 
@@ -216,9 +237,10 @@ nb_status nb_history_write_svg(const nb_history *h, const char *path, const char
     nb_status s = nbi_atomic_open(&af, path);
     if (s != NB_OK) return s;
     FILE *f = af.f;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
-            "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n", W, PANEL_H,
-            W, PANEL_H);
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
+            "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n",
+            W, PANEL_H, W, PANEL_H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%.1f\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">", W / 2);
     escape(f, title ? title : "training history");

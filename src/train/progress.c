@@ -19,8 +19,8 @@
 #define BAR_WIDTH 20
 #define REDRAW_S 0.1
 
-void nbi_progress_init(nbi_progress *p, FILE *f, int verbose, nb_progress_mode mode,
-                       int64_t epochs, unsigned metrics, int top_k) {
+void nbi_progress_init(nbi_progress *p, FILE *f, int verbose, nb_progress_mode mode, int64_t epochs,
+                       unsigned metrics, int top_k) {
     memset(p, 0, sizeof *p);
     p->f = verbose > 0 ? f : NULL;
     p->verbose = verbose;
@@ -36,18 +36,17 @@ void nbi_progress_init(nbi_progress *p, FILE *f, int verbose, nb_progress_mode m
     /* A live line longer than the terminal would wrap, and '\r' would then redraw only its
      * last row: the bar is cut to the width (the final line of an epoch is not). */
     struct winsize ws;
-    if (p->bar && ioctl(fileno(p->f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
-        p->width = ws.ws_col;
+    if (p->bar && ioctl(fileno(p->f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) p->width = ws.ws_col;
 }
 
 static void metric_part(char *buf, size_t n, size_t *k, const char *prefix,
                         const nb_metric_values *v, unsigned metrics, int top_k) {
-#define PUT(...)                                                                   \
-    do {                                                                           \
-        if (*k < n) {                                                              \
-            int w_ = snprintf(buf + *k, n - *k, __VA_ARGS__);                       \
-            if (w_ > 0) *k += (size_t)w_;                                          \
-        }                                                                          \
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (*k < n) {                                                                              \
+            int w_ = snprintf(buf + *k, n - *k, __VA_ARGS__);                                      \
+            if (w_ > 0) *k += (size_t)w_;                                                          \
+        }                                                                                          \
     } while (0)
     if (!isnan(v->loss)) PUT(" - %sloss %.4f", prefix, v->loss);
     if ((metrics & NB_METRIC_ACCURACY) && !isnan(v->accuracy))
@@ -56,6 +55,8 @@ static void metric_part(char *buf, size_t n, size_t *k, const char *prefix,
         PUT(" - %stop%d_accuracy %.4f", prefix, top_k, v->top_k);
     if ((metrics & NB_METRIC_MSE) && !isnan(v->mse)) PUT(" - %smse %.4g", prefix, v->mse);
     if ((metrics & NB_METRIC_MAE) && !isnan(v->mae)) PUT(" - %smae %.4g", prefix, v->mae);
+    if ((metrics & NB_METRIC_R2) && !isnan(v->r2)) PUT(" - %sr2 %.4f", prefix, v->r2);
+    if ((metrics & NB_METRIC_RMSE) && !isnan(v->rmse)) PUT(" - %srmse %.4g", prefix, v->rmse);
 #undef PUT
 }
 
@@ -103,8 +104,7 @@ static void bar_text(char *b, int64_t done, int64_t total) {
     int fill = total > 0 ? (int)((double)BAR_WIDTH * (double)done / (double)total) : BAR_WIDTH;
     if (fill > BAR_WIDTH) fill = BAR_WIDTH;
     b[0] = '[';
-    for (int i = 0; i < BAR_WIDTH; i++)
-        b[1 + i] = i < fill ? '=' : (i == fill ? '>' : '.');
+    for (int i = 0; i < BAR_WIDTH; i++) b[1 + i] = i < fill ? '=' : (i == fill ? '>' : '.');
     b[1 + BAR_WIDTH] = ']';
     b[2 + BAR_WIDTH] = 0;
 }
@@ -117,8 +117,7 @@ static void draw(nbi_progress *p, const char *line) {
     p->last_len = len;
 }
 
-void nbi_progress_batch(nbi_progress *p, int64_t batch, int64_t done,
-                        const nb_metric_values *run) {
+void nbi_progress_batch(nbi_progress *p, int64_t batch, int64_t done, const nb_metric_values *run) {
     if (!p->f || !p->bar) return;
     double now = nb_time();
     int last = batch + 1 >= p->num_batches;
@@ -145,8 +144,10 @@ void nbi_progress_epoch_end(nbi_progress *p, const nb_epoch_record *r, int best)
     size_t k;
     if (p->bar) {
         bar_text(bar, 1, 1);
-        k = (size_t)snprintf(line, sizeof line, "epoch %lld/%lld %s %lld/%lld - %.*fs - %.0f "
-                             "samples/s", (long long)r->epoch, (long long)p->epochs, bar,
+        k = (size_t)snprintf(line, sizeof line,
+                             "epoch %lld/%lld %s %lld/%lld - %.*fs - %.0f "
+                             "samples/s",
+                             (long long)r->epoch, (long long)p->epochs, bar,
                              (long long)p->num_batches, (long long)p->num_batches,
                              r->seconds < 10 ? 2 : 1, r->seconds, r->samples_per_s);
     } else {
@@ -160,8 +161,7 @@ void nbi_progress_epoch_end(nbi_progress *p, const nb_epoch_record *r, int best)
         metric_part(line, sizeof line, &k, "", &r->train, p->metrics, p->top_k);
         if (r->has_val) metric_part(line, sizeof line, &k, "val_", &r->val, p->metrics, p->top_k);
     }
-    if (p->verbose >= 2 && best && k < sizeof line)
-        snprintf(line + k, sizeof line - k, " (best)");
+    if (p->verbose >= 2 && best && k < sizeof line) snprintf(line + k, sizeof line - k, " (best)");
     if (p->bar) {
         draw(p, line);
         fputc('\n', p->f);

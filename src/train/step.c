@@ -76,7 +76,8 @@ nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *
 
     /* forward and loss: an op's error (a shape, check mode's NaN) stands as the op put it */
     nb_tensor *out = nb_model_forward_rng(model, ctx, x, o.dropout_rng);
-    nb_tensor *loss = nb_loss_apply(ctx, o.loss, out, y);
+    nb_tensor *loss =
+        nb_loss_apply_weighted(ctx, o.loss, out, y, o.class_weight, o.num_class_weights);
     if (!loss) return nb_ctx_status(ctx) != NB_OK ? nb_ctx_status(ctx) : NB_ERR_ARG;
     r->out = out;
     r->loss = (double)nb_item(loss);

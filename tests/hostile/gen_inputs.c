@@ -9,7 +9,8 @@
  *   header_only.csv    a header and no rows
  *   secret.csv         a file a model's stored spec points at (test=)
  *   model.safetensors  a good 4 -> 3 classifier with class names
- *   evil.safetensors   class names and metadata holding terminal escape sequences
+ *   evil.safetensors   class names and metadata holding terminal escape sequences (evil.csv:
+ *                      data labelled with those names)
  *   stored.safetensors a model whose stored spec names secret.csv as its test set
  *   classes5.safetensors  five class names for three outputs
  *   conf40000.safetensors 40 000 outputs (a 12.8 GB confusion matrix if made dense)
@@ -166,6 +167,13 @@ static void models(void) {
     const char *meta[4] = {"comment", "\x1b]52;c;ZWNobyBvd25lZA==\x07 clipboard", "\x1b[5mkey",
                            "value"};
     model("evil.safetensors", cls, evil, 3, (nb_save_opts){.meta = meta, .n_meta = 2});
+    /* data labelled with those names (eval maps a file's class names through the model's) */
+    char evil_csv[512];
+    snprintf(evil_csv, sizeof evil_csv,
+             "f1,f2,f3,f4,label\n0.1,0.2,0.3,0.4,\"%s\"\n0.5,0.1,0.9,0.2,\"%s\"\n"
+             "0.3,0.3,0.1,0.8,\"%s\"\n",
+             evil[0], evil[1], evil[2]);
+    put("evil.csv", evil_csv, strlen(evil_csv));
     char stored[4096];
     snprintf(stored, sizeof stored, "%sdata test=\"%s\" format=csv\n", cls, at("secret.csv"));
     model("stored.safetensors", stored, NULL, 0, (nb_save_opts){0});

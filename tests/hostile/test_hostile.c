@@ -452,7 +452,7 @@ static const hcase cases[] = {
      0,
      NULL,
      NULL},
-    {{"eval", "@evil.safetensors", "--data", "@small.csv", "--confusion"},
+    {{"eval", "@evil.safetensors", "--data", "@evil.csv", "--confusion"},
      0,
      "confusion matrix",
      NULL,

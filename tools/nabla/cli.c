@@ -237,11 +237,18 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+bool cli_is_csv_name(const char *path) {
+    size_t n = strlen(path);
+    return !strcmp(path, "-") ||
+           (n > 4 && (!strcmp(path + n - 4, ".csv") || !strcmp(path + n - 4, ".CSV") ||
+                      !strcmp(path + n - 4, ".tsv")));
+}
+
 /* "idx", "npy" or "csv" for a path (by --format, else the name; standard input: CSV). */
 static const char *format_of(const char *path, const char *format) {
     if (format) return format;
     if (!strcmp(path, "-")) return "csv";
-    if (ends_with(path, ".csv") || ends_with(path, ".CSV")) return "csv";
+    if (cli_is_csv_name(path)) return "csv";
     if (ends_with(path, ".npy")) return "npy";
     return "idx";
 }
@@ -327,7 +334,7 @@ static int label_column(long idx) {
 
 /* All of standard input (a pipe is the one non-regular input nabla reads), in memory counted
  * against the limit. */
-static int read_stdin(const cli_args *a, unsigned char **buf, size_t *len) {
+int cli_read_stdin(const cli_args *a, unsigned char **buf, size_t *len) {
     size_t cap = 1 << 16, n = 0;
     unsigned char *b = cli_malloc(cap);
     if (!b) return cli_lib_error(a);
@@ -367,7 +374,7 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
     unsigned char *in = NULL;
     size_t in_len = 0;
     if (from_stdin) {
-        int rc = read_stdin(a, &in, &in_len);
+        int rc = cli_read_stdin(a, &in, &in_len);
         if (rc != CLI_OK) return rc;
     }
     int rc;
@@ -420,8 +427,54 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
+/* A table's labels renumbered as the model's class names number them; a label the model does
+ * not know is refused with its row and name. */
+static int map_classes(const cli_args *a, const char *name, const nb_model *m, nb_csv *c) {
+    int k = nb_model_class_count(m), nk = c->num_classes > 0 ? c->num_classes : 1;
+    int *map = cli_malloc(sizeof *map * (size_t)nk);
+    if (!map) return cli_lib_error(a);
+    for (int i = 0; i < nk; i++) map[i] = -2; /* not looked up yet */
+    int rc = CLI_OK;
+    for (int64_t r = 0; r < c->rows && rc == CLI_OK; r++) {
+        int32_t l = c->labels[r];
+        if (map[l] == -2) {
+            char num[24];
+            const char *text = c->classes ? c->classes[l] : num;
+            if (!c->classes) snprintf(num, sizeof num, "%d", (int)l);
+            map[l] = -1;
+            for (int j = 0; j < k && map[l] < 0; j++)
+                if (!strcmp(nb_model_class_name(m, j), text)) map[l] = j;
+        }
+        if (map[l] < 0) {
+            char e[64], known[200];
+            size_t w = 0;
+            cli_escape(e, sizeof e, c->classes ? c->classes[l] : "?", 32);
+            if (!c->classes) snprintf(e, sizeof e, "%d", (int)l);
+            for (int j = 0; j < k && w + 40 < sizeof known; j++) {
+                if (j) w += (size_t)snprintf(known + w, sizeof known - w, ", ");
+                w += cli_escape(known + w, sizeof known - w, nb_model_class_name(m, j), 24);
+            }
+            rc = cli_error(a, CLI_FAIL,
+                           "%s: row %lld: the label '%s' is not one of the model's %d classes "
+                           "(%s%s)",
+                           name, (long long)r + 1, e, k, known,
+                           w + 40 >= sizeof known ? ", ..." : "");
+            break;
+        }
+        c->labels[r] = map[l];
+    }
+    cli_free(map);
+    if (rc != CLI_OK) return rc;
+    for (int i = 0; c->classes && i < c->num_classes; i++) cli_free(c->classes[i]);
+    cli_free(c->classes);
+    c->classes = NULL;
+    c->num_classes = k;
+    return CLI_OK;
+}
+
 int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
-                     const char *format, const char *label_col, nb_dataset **out) {
+                     const char *format, const char *label_col, const nb_model *m,
+                     nb_dataset **out) {
     *out = NULL;
     const char *fmt = format_of(path, format);
     nb_status s;
@@ -440,7 +493,24 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
             else
                 o.label_name = label_col;
         }
-        s = nb_dataset_load_csv(path, &o, out);
+        unsigned char *buf;
+        size_t len;
+        int rc = cli_input_read(a, path, &buf, &len);
+        if (rc != CLI_OK) return rc;
+        nb_csv c;
+        s = nb_csv_parse(buf, len, cli_input_name(path), &o, &c);
+        cli_free(buf);
+        if (s != NB_OK) return cli_lib_error(a);
+        /* class names as the model numbers them, not afresh (issue 12); when the widths
+         * differ, evaluation says so first */
+        if (m && nb_model_class_count(m) > 0 && c.labels && c.cols == cli_model_features(m))
+            rc = map_classes(a, cli_input_name(path), m, &c);
+        if (rc == CLI_OK) {
+            s = nb_dataset_from_csv(&c, out);
+            if (s != NB_OK) rc = cli_lib_error(a);
+        }
+        nb_csv_free(&c);
+        if (rc != CLI_OK) return rc;
     } else if (!strcmp(fmt, "npy")) {
         s = nb_dataset_load_npy(path, labels_path, out);
     } else if (!strcmp(fmt, "idx")) {

@@ -17,7 +17,7 @@
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = 3 /* --help was printed */ };
 
-#define CLI_MAX_OPTS 32
+#define CLI_MAX_OPTS 48
 #define CLI_MAX_POS 256
 
 typedef struct cli_args cli_args;
@@ -91,9 +91,11 @@ int cli_read_rows(const cli_args *a, const char *path, const char *format, const
 void cli_rows_free(cli_rows *r);
 
 /* A dataset from a file: IDX images (+ an IDX labels file), .npy x (+ .npy y), or a CSV file
- * whose label column is label_col (name or index; NULL: the last column). */
+ * (or standard input, "-") whose label column is label_col (name or index; NULL: the last
+ * column), class names numbered as model m numbers them when it has names (m may be NULL). */
 int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
-                     const char *format, const char *label_col, nb_dataset **out);
+                     const char *format, const char *label_col, const nb_model *m,
+                     nb_dataset **out);
 
 /* CLI_OK when the model has one f32 input of a fixed size and one output (what the commands
  * run), else the failure, said. */
@@ -101,6 +103,160 @@ int cli_check_plain(const cli_args *a, const nb_model *m);
 
 /* The per-sample size of the model's input. */
 int64_t cli_model_features(const nb_model *m);
+
+/* ---- tables (table.c) ------------------------------------------------------------------------ */
+
+/* Standard input, all of it, in memory counted against the limit (cli_free releases it). */
+int cli_read_stdin(const cli_args *a, unsigned char **buf, size_t *len);
+/* A whole file, or standard input for "-" (cli_free releases it). */
+int cli_input_read(const cli_args *a, const char *path, unsigned char **buf, size_t *len);
+/* Whether a path names CSV by itself: "-" (standard input), *.csv, *.tsv. */
+bool cli_is_csv_name(const char *path);
+/* "(standard input)" for "-", else the path. */
+const char *cli_input_name(const char *path);
+
+/* "a,b,c" split into items (pointing into text). */
+typedef struct cli_list {
+    char *text;
+    const char **item;
+    int n;
+} cli_list;
+int cli_list_split(const cli_args *a, const char *s, cli_list *l); /* s NULL: empty */
+void cli_list_free(cli_list *l);
+/* The label option into o: an integer is a column index from 0 (negative from the end), else
+ * a name; labels (when it has several items) are several target columns. */
+void cli_label_opts(const char *label, const cli_list *labels, nb_csv_opts *o);
+
+/* What the spec's data line and the command line say about a training table. */
+typedef struct cli_table_opts {
+    const char *label; /* a name, an index or names separated by commas; NULL: the last */
+    nb_task task;      /* AUTO: from the loss, else from the label column */
+    const char *loss;  /* the spec's loss, or NULL */
+    nb_csv_header header;
+    char delimiter; /* 0: detected */
+    nb_missing missing;
+    const char *categorical; /* names separated by commas, or NULL */
+} cli_table_opts;
+
+/* A training table, read for its task. */
+typedef struct cli_table {
+    nb_csv csv;
+    nb_task task;     /* decided: never AUTO */
+    const char *name; /* for messages */
+    cli_list labels, cats;
+    char note[200]; /* how the task was inferred, when it was ("" otherwise) */
+} cli_table;
+int cli_table_read(const cli_args *a, const char *path, const cli_table_opts *o, cli_table *t);
+void cli_table_free(cli_table *t);
+
+/* A later table read as a model trained on a table expects it: by column name when the file
+ * has a header (and the model's columns are named), else by position, the label column(s)
+ * last; with_labels: its label column(s) (--label overrides), class names mapped through the
+ * model's. */
+typedef struct cli_table_for {
+    const nb_tabular *tab;
+    const char *label;
+    int with_labels;
+    nb_csv_header header;
+    char delimiter;
+    const char *const *classes; /* the model's class names, or NULL */
+    int num_classes;
+} cli_table_for;
+int cli_table_read_for(const cli_args *a, const char *path, const cli_table_for *f, nb_csv *out);
+
+/* ---- metrics, as commands report them (report.c) --------------------------------------------- */
+
+typedef struct cli_metric {
+    const char *name;
+    double value;
+    int ratio; /* printed %.4f (else %.6g) */
+} cli_metric;
+/* The metrics to measure for a loss: accuracy, F1 and ROC-AUC for classifiers; R², RMSE, MAE
+ * and MSE for regressions. */
+unsigned cli_report_metrics(nb_loss_kind loss);
+/* The measured values (NaN ones left out), in a fixed order; the count. */
+int cli_report_values(const nb_metric_values *v, nb_loss_kind loss, int top_k, cli_metric *out,
+                      int max);
+/* "samples N", then "name value" per metric, one a line (the loss with its function). */
+void cli_report_lines(FILE *f, const nb_metric_values *v, nb_loss_kind loss, int top_k);
+/* prefix "N samples, loss x, accuracy y, ..." on one line. */
+void cli_report_line(FILE *f, const char *prefix, const nb_metric_values *v, nb_loss_kind loss,
+                     int top_k);
+/* One JSON object. */
+void cli_report_json(FILE *f, const nb_metric_values *v, nb_loss_kind loss, int top_k,
+                     const char *task);
+
+/* ---- the training data of a run (data.c) ------------------------------------------------------
+ */
+
+typedef struct cli_data_opts {
+    const char *train, *train_labels, *val, *val_labels, *test, *test_labels;
+    const char *format;
+    cli_table_opts table; /* for CSV data */
+} cli_data_opts;
+
+enum { CLI_PART_TRAIN = 0, CLI_PART_VAL, CLI_PART_TEST };
+
+typedef struct cli_data {
+    cli_data_opts o;
+    int is_table;
+    cli_table table;                  /* a table: the training file */
+    nb_dataset *file;                 /* otherwise: the training file's samples */
+    nb_dataset *val_file, *test_file; /* separate files (tables: read by cli_data_make) */
+    char *idx_test, *idx_test_labels; /* an IDX folder's t10k files */
+    nb_tabular tab;                   /* tables: fitted by cli_data_fit */
+    int has_tab;
+    nb_task task;
+    int64_t n;                      /* samples (rows) of the training file */
+    int32_t *labels;                /* their class labels (to stratify), or NULL */
+    unsigned char *part;            /* per sample: CLI_PART_* */
+    nb_dataset *train, *val, *test; /* the parts, made by cli_data_make */
+    int64_t features;               /* a sample's width once encoded */
+} cli_data;
+
+/* Reads the training file (and, for IDX/.npy data, the val and test files); decides the task. */
+int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d);
+/* Assigns the parts: the test_split and val_split fractions held out (stratified by class for
+ * classification), with the seed. A separate val file replaces val_split. */
+int cli_data_split(const cli_args *a, cli_data *d, double test_split, double val_split,
+                   uint64_t seed);
+/* Fold k of `folds` as the test part, the rest training (val_split held out of it). */
+int cli_data_fold(const cli_args *a, cli_data *d, int folds, int k, double val_split,
+                  uint64_t seed);
+/* Fits the table's description on the training part (fills, targets' standardisation). */
+int cli_data_fit(const cli_args *a, cli_data *d, nb_missing missing, int standardize_targets);
+/* The datasets of the parts (and of separate val/test files), labels turned into 0/1 targets
+ * with NB_TABULAR_LABELS_AS_TARGETS. Earlier parts are released first. */
+int cli_data_make(const cli_args *a, cli_data *d, unsigned flags);
+void cli_data_free(cli_data *d);
+
+/* The IDX files of a folder with the standard names (<which>-images-idx3-ubyte[.gz] and
+ * <which>-labels-idx1-ubyte[.gz], which "train" or "t10k"): CLI_OK with both found (malloc'd),
+ * CLI_FAIL (said) when path is a folder without them, and *images NULL when path is no folder. */
+int cli_idx_folder(const cli_args *a, const char *path, const char *which, char **images,
+                   char **labels);
+
+/* The loss a run trains with: the spec's, checked against the task, else the task's
+ * (classification: cross_entropy, or bce_with_logits for a model with one output;
+ * regression: mse; multilabel: bce_with_logits). */
+int cli_decide_loss(const cli_args *a, const nb_spec *spec, nb_task task, int64_t outputs,
+                    nb_loss_kind *loss);
+
+/* ---- train and cv (spec_opts.c) ---------------------------------------------------------------
+ */
+
+/* The command line's options over the spec's settings, written into the spec (training lines
+ * and data line), so that the model file's stored spec says what the run did. Options a
+ * command does not have are skipped. */
+int cli_spec_options(cli_args *a, nb_spec *s);
+/* "tab", "comma", "semicolon", "pipe" or one character. */
+int cli_delimiter(const cli_args *a, const char *v, char *out);
+/* The data options of a spec, for cli_data_load. */
+void cli_spec_data_opts(const nb_spec *s, cli_data_opts *o);
+/* Balanced class weights, n / (k n_c), from the training part's labels (k classes). */
+int cli_class_weights(const cli_args *a, const nb_dataset *train, int k, float **out);
+/* The spec's normalisation, fitted on the training part (zeroed: none). */
+int cli_fit_norm(const cli_args *a, const nb_spec *s, const nb_dataset *train, nb_norm *norm);
 
 /* ---- safety: the memory limit and text from files (memory.c, escape.c) ---------------------- */
 
@@ -128,6 +284,6 @@ int cli_check_outputs(const cli_args *a, const char *const *names, const char *c
 
 /* The commands. */
 extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;
-extern const cli_cmd cli_cmd_tokenize;
+extern const cli_cmd cli_cmd_tokenize, cli_cmd_cv;
 
 #endif

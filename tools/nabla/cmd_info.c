@@ -96,6 +96,27 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
         printf("%s\n", nb_optim_state_slots(o) ? "" : " none");
     }
     if (info->has_run) printf("generator:     saved (training resumes where it stopped)\n");
+    const nb_tabular *t = info->has_tabular ? &info->tabular : NULL;
+    if (t) {
+        printf("table:         %s, %lld columns (%s) -> %lld features, label%s ",
+               nb_task_name(t->task), (long long)t->num_columns,
+               t->named ? "matched by name" : "by position", (long long)t->features,
+               t->num_targets > 1 ? "s" : "");
+        for (int k = 0; k < t->num_targets; k++) {
+            if (k) printf(", ");
+            cli_put_escaped(stdout, t->targets[k]);
+        }
+        printf("\n               missing values: %s", nb_missing_name(t->missing));
+        if (t->target_norm.kind != NB_NORM_NONE) printf("; targets standardised");
+        printf("\ncolumns:       ");
+        for (int64_t j = 0; j < t->num_columns && j < 32; j++) {
+            printf("%s", j ? ", " : "");
+            cli_put_escaped(stdout, t->columns[j].name);
+            if (t->columns[j].num_categories)
+                printf(" (%d categories)", t->columns[j].num_categories);
+        }
+        printf("%s\n", t->num_columns > 32 ? ", ..." : "");
+    }
     if (nb_model_class_count(m)) {
         printf("classes:       ");
         for (int i = 0; i < nb_model_class_count(m); i++) {
@@ -110,10 +131,77 @@ static bool nabla_key(const char *k) {
     return !strcmp(k, "format") || !strncmp(k, "nabla.", 6);
 }
 
+/* Whether text is a spec: its first word (after blank lines and comments) is nabla-spec. */
+static bool is_spec_text(const char *t, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n')) i++;
+        if (i < n && t[i] == '#') {
+            while (i < n && t[i] != '\n') i++;
+            continue;
+        }
+        return n - i >= 10 && !memcmp(t + i, "nabla-spec", 10);
+    }
+    return false;
+}
+
+/* A spec file: its model (when its input is known), its training settings, its text. */
+static int describe_spec(cli_args *a, const char *path, const char *text) {
+    nb_spec *s = NULL;
+    if (nb_spec_read(path, &s) != NB_OK) return cli_lib_error(a);
+    printf("file:          ");
+    cli_put_escaped(stdout, path);
+    printf(" (a spec: the model and its training; 'nabla train' trains it)\n");
+    int rc = CLI_OK;
+    if (s->input_auto) {
+        printf("input:         auto (the width of the training data)\n");
+    } else if (s->has_input) {
+        nb_model *m = NULL;
+        nb_model_file info;
+        memset(&info, 0, sizeof info);
+        if (nb_spec_build(s, &m) != NB_OK) {
+            rc = cli_lib_error(a);
+        } else {
+            print_model(m, &info);
+            nb_model_free(m);
+        }
+    }
+    if (rc == CLI_OK) {
+        printf("spec:\n");
+        for (const char *p = text; *p;) {
+            size_t n = strcspn(p, "\n");
+            char *line = cli_malloc(n + 1);
+            if (!line) break;
+            memcpy(line, p, n);
+            line[n] = 0;
+            printf("  ");
+            cli_put_escaped(stdout, line);
+            printf("\n");
+            cli_free(line);
+            p += n + (p[n] == '\n');
+        }
+    }
+    nb_spec_free(s);
+    return rc;
+}
+
 static int run(cli_args *a) {
     const char *path = a->pos[0], *spec = cli_get(a, "spec");
     nb_safetensors *st;
-    if (nb_safetensors_read(path, &st) != NB_OK) return cli_lib_error(a);
+    if (nb_safetensors_read(path, &st) != NB_OK) {
+        /* not a model file: a spec, perhaps (issue 12: it was reported as a bad header) */
+        char err[1024];
+        snprintf(err, sizeof err, "%s", nb_last_error());
+        void *buf = NULL;
+        size_t len = 0;
+        int rc = CLI_FAIL;
+        if (nb_file_read(path, &buf, &len) == NB_OK && is_spec_text(buf, len))
+            rc = describe_spec(a, path, buf);
+        else
+            cli_error(a, CLI_FAIL, "%s", err);
+        nb_free(buf);
+        return rc;
+    }
     struct stat sb;
     long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
     const char *ver = nb_safetensors_meta(st, "nabla.format_version");
@@ -182,13 +270,14 @@ static int run(cli_args *a) {
 
 const cli_cmd cli_cmd_info = {
     .name = "info",
-    .usage = "MODEL [--spec SPEC] [--tensors]",
+    .usage = "MODEL|SPEC [--spec SPEC] [--tensors]",
     .summary = "describe a model file: layers, shapes, parameters, training state",
     .description =
         "Prints what the model file MODEL holds: its architecture as a table of layers with\n"
         "their output shapes and parameter counts, the total, the spec it was built from, the\n"
         "input normalisation, the training state of a checkpoint (epoch, step, optimizer,\n"
-        "best monitored value) and any other metadata.",
+        "best monitored value), the table it reads (columns, task, labels) and any other\n"
+        "metadata. Given a spec file instead, describes the model the spec builds.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,

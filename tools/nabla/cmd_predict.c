@@ -1,13 +1,17 @@
 /* tools/nabla/cmd_predict.c — `nabla predict MODEL INPUT...`: run a model on files of samples.
  *
  * Inputs are CSV (every column a feature, unless --label names a column to leave out), .npy
- * or IDX files whose first axis is the samples; the model file's normalisation is applied
- * first. One line per sample comes out, in order:
+ * or IDX files whose first axis is the samples; - is standard input. A model trained on a
+ * table reads a CSV file as it read its training file: the columns by name, in any order and
+ * with others (the label) besides, when the file has a header, by position when it has none;
+ * a column the model needs and the file lacks is refused, naming it; categories one-hot
+ * encoded, missing values filled as stored. The model file's normalisation is applied first.
+ * One line per sample comes out, in order:
  *   a classifier (the model ends in softmax, or its loss is cross_entropy or nll):
- *       the class (its name when the file has class names), then the K probabilities
+ *       the class (its name when the model has class names); --proba: then the K probabilities
  *   a binary classifier (one output and sigmoid, bce or bce_with_logits):
- *       the class (0 or 1), then the probability of class 1
- *   anything else: the output values
+ *       the class (its name, or 0 or 1); --proba: then the probability of class 1
+ *   anything else (a regression): the output values, in the targets' units
  * --raw prints the model's outputs as they are in every case. */
 #include "cli.h"
 
@@ -21,6 +25,9 @@ static const cli_opt opts[] = {
     {"label", "COL", "CSV: a label column (name or index) to leave out of the features"},
     {"batch", "N", "samples per forward pass (default 256)"},
     {"raw", NULL, "print the raw outputs (no class, no probabilities)"},
+    {"proba", NULL, "after each class, the probability of every class (binary: of class 1)"},
+    {"header", "MODE", "CSV: auto, yes or no: is the first row the column names"},
+    {"delimiter", "C", "CSV: one character, or tab, semicolon, pipe (default: detected)"},
     {"out", "FILE", "write the predictions to FILE instead of standard output"},
     {"threads", "N", "worker threads (default: NB_THREADS or the cores available)"},
     {"max-memory", "SIZE",
@@ -53,7 +60,16 @@ static out_kind output_kind(const nb_model *m, const nb_spec *spec, int64_t outp
     return OUT_VALUES;
 }
 
-static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const nb_model *m) {
+/* The class: its name when the model has one, else its number. */
+static void put_class(FILE *f, int64_t k, const nb_model *m) {
+    if (k < nb_model_class_count(m))
+        cli_put_escaped(f, nb_model_class_name(m, (int)k)); /* names from the file: escaped */
+    else
+        fprintf(f, "%lld", (long long)k);
+}
+
+static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const nb_model *m,
+                      bool proba) {
     if (kind == OUT_VALUES) {
         for (int64_t j = 0; j < k; j++) fprintf(f, "%s%.7g", j ? " " : "", (double)y[j]);
         fprintf(f, "\n");
@@ -63,7 +79,9 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const n
     if (!pp) return;
     if (kind == OUT_PROB1 || kind == OUT_LOGIT1) {
         double q = kind == OUT_PROB1 ? (double)y[0] : 1.0 / (1.0 + exp(-(double)y[0]));
-        fprintf(f, "%d %.6g\n", q > 0.5, q);
+        put_class(f, q > 0.5, m);
+        if (proba) fprintf(f, " %.6g", q);
+        fprintf(f, "\n");
         return;
     }
     double mx = -INFINITY, sum = 0;
@@ -79,11 +97,8 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const n
         if (kind == OUT_LOGITS) pp[j] /= sum;
         if (pp[j] > pp[best]) best = j;
     }
-    if (best < nb_model_class_count(m))
-        cli_put_escaped(f, nb_model_class_name(m, (int)best)); /* names from the file: no terminal codes */
-    else
-        fprintf(f, "%lld", (long long)best);
-    for (int64_t j = 0; j < k; j++) fprintf(f, " %.6g", pp[j]);
+    put_class(f, best, m);
+    for (int64_t j = 0; proba && j < k; j++) fprintf(f, " %.6g", pp[j]);
     fprintf(f, "\n");
     if (pp != p) cli_free(pp);
 }
@@ -91,6 +106,12 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const n
 /* Runs rows through the model in batches and prints one line per sample. */
 static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, const cli_rows *r,
                         int64_t batch, out_kind kind, int64_t outputs, FILE *f) {
+    bool proba = cli_flag(a, "proba");
+    /* a regression trained on standardised targets: its outputs back in their units */
+    const nb_norm *tn = info->has_tabular && info->tabular.target_norm.kind != NB_NORM_NONE &&
+                                kind == OUT_VALUES && !cli_flag(a, "raw")
+                            ? &info->tabular.target_norm
+                            : NULL;
     int64_t in[NB_MAX_RANK + 1];
     int rank = nb_model_input_shape(m, in + 1);
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -114,12 +135,44 @@ static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, con
             rc = cli_lib_error(a);
             break;
         }
+        if (tn && nb_norm_invert(tn, y->data, b, outputs) != NB_OK) {
+            rc = cli_lib_error(a);
+            break;
+        }
         const float *yd = y->data;
-        for (int64_t s = 0; s < b; s++) print_row(f, yd + s * outputs, outputs, kind, m);
+        for (int64_t s = 0; s < b; s++) print_row(f, yd + s * outputs, outputs, kind, m, proba);
         nb_ctx_reset(ctx);
     }
     cli_free(x);
     nb_ctx_free(ctx);
+    return rc;
+}
+
+/* A table's rows, encoded as the model's table says. */
+static int table_rows(cli_args *a, const char *path, const nb_model_file *info, cli_rows *out) {
+    memset(out, 0, sizeof *out);
+    const nb_tabular *t = &info->tabular;
+    const nb_data_spec *d = info->spec ? &info->spec->data : NULL;
+    cli_table_for f = {.tab = t, .label = cli_get(a, "label")};
+    f.with_labels = f.label != NULL; /* a column to leave out of a file without a header */
+    f.header = d ? d->header : NB_CSV_HEADER_AUTO;
+    f.delimiter = d ? d->delimiter : 0;
+    const char *h = cli_get(a, "header"), *dl = cli_get(a, "delimiter");
+    if (h) {
+        if (strcmp(h, "auto") && strcmp(h, "yes") && strcmp(h, "no"))
+            return cli_error(a, CLI_USAGE, "--header: expected auto, yes or no, got '%s'", h);
+        f.header = h[0] == 'y'   ? NB_CSV_HEADER_YES
+                   : h[0] == 'n' ? NB_CSV_HEADER_NO
+                                 : NB_CSV_HEADER_AUTO;
+    }
+    if (dl && cli_delimiter(a, dl, &f.delimiter) != CLI_OK) return CLI_USAGE;
+    nb_csv c;
+    int rc = cli_table_read_for(a, path, &f, &c);
+    if (rc != CLI_OK) return rc;
+    if (nb_tabular_encode(t, &c, &out->x) != NB_OK) rc = cli_lib_error(a);
+    out->n = c.rows;
+    out->features = t->features;
+    nb_csv_free(&c);
     return rc;
 }
 
@@ -154,9 +207,14 @@ static int run(cli_args *a) {
     out_kind kind =
         cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(m, info.spec, outputs);
     int64_t features = cli_model_features(m);
+    const char *fmt = cli_get(a, "format");
     for (int i = 1; rc == CLI_OK && i < a->n_pos; i++) {
         cli_rows r;
-        rc = cli_read_rows(a, a->pos[i], cli_get(a, "format"), cli_get(a, "label"), NULL, &r);
+        bool csv = fmt ? !strcmp(fmt, "csv") : cli_is_csv_name(a->pos[i]);
+        if (info.has_tabular && csv)
+            rc = table_rows(a, a->pos[i], &info, &r);
+        else
+            rc = cli_read_rows(a, a->pos[i], fmt, cli_get(a, "label"), NULL, &r);
         if (rc != CLI_OK) break;
         if (r.features != features) {
             char shape[128];
@@ -195,9 +253,12 @@ const cli_cmd cli_cmd_predict = {
         "Runs the model in MODEL on the samples of each INPUT file (CSV, .npy or IDX, samples\n"
         "along the first axis), normalised as the model was trained, and prints one line per\n"
         "sample: for a classifier, the predicted class (its name when the model has class\n"
-        "names) followed by the probability of every class; for a binary classifier, 0 or 1\n"
-        "and the probability of 1; otherwise the output values. An INPUT of - reads standard\n"
-        "input (CSV unless --format says otherwise); --out FILE is replaced atomically.",
+        "names), with --proba followed by the probability of every class (a binary\n"
+        "classifier: of class 1); otherwise (a regression) the output values. A model trained\n"
+        "on a CSV table reads its columns by name when the file has a header (any order, other\n"
+        "columns ignored) and refuses a file that lacks one it needs. An INPUT of - reads\n"
+        "standard input (CSV unless --format says otherwise); --out FILE is replaced\n"
+        "atomically.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 2,

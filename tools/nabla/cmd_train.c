@@ -5,9 +5,16 @@
  * override each of them. Training is train.h's nb_fit: progress goes to standard error (a live
  * bar on a terminal, one line per epoch otherwise), checkpoints are model files with the whole
  * training state, from which --resume continues bit for bit. At the end the model is saved
- * (--out) and, when there is a test set, evaluated on it; the test metrics go to standard
- * output. Training that diverges (a NaN or infinite loss, gradient or weight) fails with the
- * epoch and step: nothing is saved over --out, and the checkpoints keep the last good epoch. */
+ * (--out) and, when there is a test set (a file, or --test-split of the training data), evaluated
+ * on it; the test metrics go to standard output. Training that diverges (a NaN or infinite loss,
+ * gradient or weight) fails with the epoch and step: nothing is saved over --out, and the
+ * checkpoints keep the last good epoch.
+ *
+ * A CSV training file is a table (data.c, table.c): the task is said (--task, task=), implied by
+ * the loss, or read from the label column; text columns listed as categorical are one-hot
+ * encoded, missing values filled as --missing says, a regression's targets standardised, and
+ * all of it is fitted on the training part and stored in the model file, which so reads every
+ * later table the same way. 'input auto' (or no input line) takes the data's width. */
 #include "cli.h"
 
 #include <math.h>
@@ -15,14 +22,18 @@
 #include <string.h>
 
 static const cli_opt opts[] = {
-    {"data", "PATH", "training data: IDX images, .npy samples or CSV (the spec's train=)"},
+    {"data", "PATH",
+     "training data: IDX images (or their folder), .npy samples, or CSV (- for "
+     "standard input) (the spec's train=)"},
     {"labels", "PATH", "training labels for IDX or .npy data (train_labels=)"},
     {"val", "PATH", "a validation set, instead of a split of the training data (val=)"},
     {"val-labels", "PATH", "its labels (val_labels=)"},
     {"test", "PATH", "a test set, evaluated after training (test=)"},
     {"test-labels", "PATH", "its labels (test_labels=)"},
     {"format", "FMT", "csv, npy or idx (format=; default: by the file name)"},
-    {"label", "COL", "CSV: the label column, by name or index (label=; default: the last)"},
+    {"label", "COL",
+     "CSV: the label column, by name or index from 0, or names a,b,c of several "
+     "targets (label=; default: the last)"},
     {"epochs", "N", "train until N epochs are done (epochs)"},
     {"batch", "N", "samples per batch (batch)"},
     {"opt", "NAME", "sgd, adam, adamw, rmsprop or adagrad, PyTorch's defaults (optimizer)"},
@@ -50,18 +61,30 @@ static const cli_opt opts[] = {
     {"max-memory", "SIZE",
      "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
      "default: NABLA_MAX_MEMORY or the machine's memory)"},
+    {"task", "TASK",
+     "classification, regression or multilabel (task=; default: from the loss or "
+     "the label column)"},
+    {"test-split", "F", "hold out the fraction F of the data as the test set (test_split)"},
+    {"header", "MODE", "CSV: auto, yes or no: is the first row the column names (header=)"},
+    {"delimiter", "C",
+     "CSV: the delimiter: one character, or tab, semicolon, pipe (delimiter=; "
+     "default: detected)"},
+    {"missing", "RULE",
+     "CSV: error, mean, median or zero: what a missing value becomes (missing=)"},
+    {"categorical", "COLS", "CSV: text columns to one-hot encode, comma-separated (categorical=)"},
 };
 
 /* Everything the run holds, released in one place. */
 typedef struct run {
     nb_spec *spec;
-    nb_dataset *train, *val, *test, *split_train, *split_val;
+    cli_data data;
     nb_model *model;
     nb_optim *optim;
     nb_norm norm;
     nb_model_file ckpt;
-    char **classes;
-    int num_classes;
+    nb_loss_kind loss;
+    float *class_weight;
+    int num_class_weights;
     char *out;
     const char *monitor;
     const char *periodic_path, *best_path;
@@ -70,16 +93,12 @@ typedef struct run {
 
 static void run_free(run *r) {
     nb_spec_free(r->spec);
-    nb_dataset_free(r->train);
-    nb_dataset_free(r->val);
-    nb_dataset_free(r->test);
-    nb_dataset_free(r->split_train);
-    nb_dataset_free(r->split_val);
+    cli_data_free(&r->data);
     nb_optim_free(r->optim);
     nb_model_free(r->model);
     nb_norm_free(&r->norm);
     nb_model_file_free(&r->ckpt);
-    free(r->classes);
+    cli_free(r->class_weight);
     free(r->out);
 }
 
@@ -88,6 +107,7 @@ static nb_save_opts save_opts(const run *r) {
     memset(&so, 0, sizeof so);
     so.spec = r->spec;
     so.norm = r->norm.kind != NB_NORM_NONE ? &r->norm : NULL;
+    so.tabular = r->data.has_tab ? &r->data.tab : NULL;
     return so;
 }
 
@@ -106,120 +126,18 @@ static nb_status save_checkpoint(const nb_checkpoint_info *ci, void *user) {
     return s;
 }
 
-/* Command-line options over the spec's settings. */
-static int apply_overrides(cli_args *a, nb_spec *s) {
-    int rc = cli_int(a, "epochs", 1, INT64_MAX, &s->epochs);
-    if (rc == CLI_OK) rc = cli_int(a, "batch", 1, INT64_MAX, &s->batch);
-    int64_t seed = (int64_t)s->seed;
-    if (rc == CLI_OK) rc = cli_int(a, "seed", 0, INT64_MAX, &seed);
-    s->seed = (uint64_t)seed;
-    if (rc == CLI_OK) rc = cli_double(a, "val-split", 0.0, 0.999999, &s->data.val_split);
-    if (rc == CLI_OK && cli_get(a, "val-split")) s->data.has_val_split = 1;
-    const char *opt = cli_get(a, "opt");
-    if (rc == CLI_OK && opt) {
-        int k = nb_optim_kind_from_name(opt);
-        if (k < 0)
-            return cli_error(a, CLI_USAGE,
-                             "--opt: unknown optimizer '%s' (expected sgd, adam, "
-                             "adamw, rmsprop or adagrad)",
-                             opt);
-        /* PyTorch's defaults for the new kind; a rate the spec set carries over */
-        nb_optim_config c = {.kind = (nb_optim_kind)k};
-        if (s->has_optim) nb_optim_config_set_lr(&c, nb_optim_config_lr(&s->optim));
-        s->optim = c;
-        s->has_optim = 1;
-    }
-    double lr = -1;
-    if (rc == CLI_OK) rc = cli_double(a, "lr", 0.0, 1e6, &lr);
-    if (rc == CLI_OK && lr >= 0 && nb_spec_set_lr(s, lr) != NB_OK) rc = cli_lib_error(a);
-    return rc;
-}
-
-static const char *pick(const cli_args *a, const char *opt, const char *from_spec) {
-    const char *v = cli_get(a, opt);
-    return v ? v : from_spec;
-}
-
-static int load_data(cli_args *a, run *r) {
-    const nb_data_spec *d = &r->spec->data;
-    const char *fmt = pick(a, "format", d->format[0] ? d->format : NULL);
-    const char *label = pick(a, "label", d->label);
-    const char *train = pick(a, "data", d->train);
-    if (!train)
-        return cli_error(a, CLI_USAGE,
-                         "no training data: give --data PATH, or train= on the "
-                         "spec's data line");
-    int rc = cli_load_dataset(a, train, pick(a, "labels", d->train_labels), fmt, label, &r->train);
-    const char *val = pick(a, "val", d->val), *test = pick(a, "test", d->test);
-    if (rc == CLI_OK && val)
-        rc = cli_load_dataset(a, val, pick(a, "val-labels", d->val_labels), fmt, label, &r->val);
-    if (rc == CLI_OK && test)
-        rc =
-            cli_load_dataset(a, test, pick(a, "test-labels", d->test_labels), fmt, label, &r->test);
-    if (rc != CLI_OK) return rc;
-    nb_dataset_info di;
-    nb_dataset_get_info(r->train, &di);
-    if (!di.has_y)
-        return cli_error(a, CLI_FAIL,
-                         "%s has no labels or targets to learn (IDX and .npy data "
-                         "need a labels file: --labels or train_labels=)",
-                         train);
-    /* class names (CSV labels that were words) go onto the model, and into its file */
-    if (di.y_dtype == NB_I32 && di.num_classes > 0 && nb_dataset_class_name(r->train, 0)) {
-        r->classes = calloc((size_t)di.num_classes, sizeof *r->classes);
-        if (!r->classes) return cli_error(a, CLI_FAIL, "out of memory");
-        for (int k = 0; k < di.num_classes; k++)
-            r->classes[k] = (char *)nb_dataset_class_name(r->train, k);
-        r->num_classes = di.num_classes;
-    }
-    return CLI_OK;
-}
-
-/* The validation split and the normalisation (fitted on the training part only). */
-static int prepare(cli_args *a, run *r, const nb_dataset **fit_train, const nb_dataset **fit_val) {
-    const nb_spec *s = r->spec;
-    *fit_train = r->train;
-    *fit_val = r->val;
-    if (!r->val && s->data.val_split > 0) {
-        if (nb_dataset_split(r->train, s->data.val_split, s->seed, &r->split_train,
-                             &r->split_val) != NB_OK)
-            return cli_lib_error(a);
-        *fit_train = r->split_train;
-        *fit_val = r->split_val;
-    }
-    if (r->ckpt.norm.kind != NB_NORM_NONE) { /* a resumed run keeps its normalisation */
-        const nb_norm *n = &r->ckpt.norm;
-        if (nb_norm_set(&r->norm, n->kind, n->per_feature, n->n, n->shift, n->div) != NB_OK)
-            return cli_lib_error(a);
-        return CLI_OK;
-    }
-    if (!s->data.has_norm || s->data.norm == NB_NORM_NONE) return CLI_OK;
-    nb_status st = s->data.norm == NB_NORM_CONST
-                       ? nb_norm_const(&r->norm, s->data.norm_shift, s->data.norm_div)
-                       : nb_norm_fit(&r->norm, *fit_train, s->data.norm, s->data.norm_per_feature);
-    return st == NB_OK ? CLI_OK : cli_lib_error(a);
-}
-
-/* Before training, so that a name a model file cannot hold stops the run at its start. */
-static int set_classes(cli_args *a, run *r) {
-    if (!r->classes) return CLI_OK;
-    nb_status s = nb_model_set_classes(r->model, (const char *const *)r->classes, r->num_classes);
-    return s == NB_OK ? CLI_OK : cli_lib_error(a);
-}
-
+/* The model: the spec's (its 'input auto' given the data's width), or the checkpoint's. */
 static int build(cli_args *a, run *r, nb_train_state *st) {
     const char *resume = cli_get(a, "resume");
     nb_train_state_init(st, r->spec->seed);
+    if (r->spec->input_auto && nb_spec_set_input_width(r->spec, r->data.features) != NB_OK)
+        return cli_lib_error(a);
     if (!resume) {
         if (nb_spec_build(r->spec, &r->model) != NB_OK) return cli_lib_error(a);
-        int rc = set_classes(a, r);
-        if (rc != CLI_OK) return rc;
         r->optim = nb_spec_optim(r->spec, nb_model_params(r->model));
         return r->optim ? CLI_OK : cli_lib_error(a);
     }
     if (nb_model_load(resume, &r->model, &r->ckpt) != NB_OK) return cli_lib_error(a);
-    int rc = set_classes(a, r);
-    if (rc != CLI_OK) return rc;
     if (!r->ckpt.optim || !r->ckpt.has_run)
         return cli_error(a, CLI_FAIL,
                          "%s is not a checkpoint: it has no %s (checkpoints are "
@@ -231,6 +149,61 @@ static int build(cli_args *a, run *r, nb_train_state *st) {
     return CLI_OK;
 }
 
+/* Class names (CSV labels that were words) onto the model, and into its file: set before
+ * training, so that a name a model file cannot hold stops the run at its start. */
+static int set_classes(cli_args *a, run *r) {
+    const nb_dataset *tr = r->data.train;
+    nb_dataset_info di;
+    nb_dataset_get_info(tr, &di);
+    const nb_csv *c = &r->data.table.csv;
+    int k = r->data.is_table && c->classes                         ? c->num_classes
+            : di.y_dtype == NB_I32 && nb_dataset_class_name(tr, 0) ? di.num_classes
+                                                                   : 0;
+    if (!k) return CLI_OK;
+    const char **names = cli_malloc(sizeof *names * (size_t)k);
+    if (!names) return cli_lib_error(a);
+    for (int i = 0; i < k; i++)
+        names[i] = r->data.is_table ? c->classes[i] : nb_dataset_class_name(tr, i);
+    nb_status s = nb_model_set_classes(r->model, names, k);
+    cli_free(names);
+    return s == NB_OK ? CLI_OK : cli_lib_error(a);
+}
+
+/* The loss, and the datasets in the form it wants. */
+static int prepare(cli_args *a, run *r) {
+    int64_t shape[NB_MAX_RANK], outputs = 1;
+    int orank = nb_model_output_shape(r->model, shape);
+    for (int i = 0; i < orank; i++) outputs *= shape[i];
+    int rc = cli_decide_loss(a, r->spec, r->data.task, outputs, &r->loss);
+    bool bin = r->loss == NB_LOSS_BCE || r->loss == NB_LOSS_BCE_LOGITS;
+    unsigned flags =
+        r->data.task == NB_TASK_CLASSIFICATION && bin ? NB_TABULAR_LABELS_AS_TARGETS : 0;
+    if (rc == CLI_OK && flags && r->data.table.csv.num_classes > 2)
+        rc = cli_error(a, CLI_FAIL,
+                       "loss %s is a binary classifier's, but the labels have %d classes (use "
+                       "cross_entropy and an output per class)",
+                       nb_loss_name(r->loss), r->data.table.csv.num_classes);
+    if (rc == CLI_OK) rc = cli_data_make(a, &r->data, flags);
+    if (rc == CLI_OK) rc = set_classes(a, r);
+    if (rc == CLI_OK && r->spec->data.class_weight) {
+        if (r->data.task != NB_TASK_CLASSIFICATION || flags)
+            return cli_error(a, CLI_USAGE,
+                             "class_weight=balanced weighs the classes of a "
+                             "cross-entropy classifier; this run's loss is %s",
+                             nb_loss_name(r->loss));
+        r->num_class_weights = (int)outputs;
+        rc = cli_class_weights(a, r->data.train, r->num_class_weights, &r->class_weight);
+    }
+    if (rc != CLI_OK) return rc;
+    if (r->ckpt.norm.kind != NB_NORM_NONE) { /* a resumed run keeps its normalisation */
+        const nb_norm *n = &r->ckpt.norm;
+        return nb_norm_set(&r->norm, n->kind, n->per_feature, n->n, n->shift, n->div) == NB_OK
+                   ? CLI_OK
+                   : cli_lib_error(a);
+    }
+    return cli_fit_norm(a, r->spec, r->data.train, &r->norm);
+}
+
 static unsigned metrics_for(nb_loss_kind loss) {
     return loss == NB_LOSS_CROSS_ENTROPY || loss == NB_LOSS_NLL || loss == NB_LOSS_BCE ||
                    loss == NB_LOSS_BCE_LOGITS
@@ -238,20 +211,28 @@ static unsigned metrics_for(nb_loss_kind loss) {
                : NB_METRIC_MAE;
 }
 
-static int test_eval(cli_args *a, run *r, nb_loss_kind loss, unsigned metrics) {
-    nb_dataset_info di;
-    nb_dataset_get_info(r->test, &di);
-    nb_metrics *mt = nb_metrics_new(loss, metrics, di.num_classes, 0);
+/* The metrics of the test set, on one line: "test: N samples, loss x, accuracy y, ...". */
+static int test_eval(cli_args *a, run *r) {
+    int64_t shape[NB_MAX_RANK], outputs = 1;
+    int orank = nb_model_output_shape(r->model, shape);
+    for (int i = 0; i < orank; i++) outputs *= shape[i];
+    bool cls = r->loss == NB_LOSS_CROSS_ENTROPY || r->loss == NB_LOSS_NLL;
+    int classes = cls ? (int)outputs : 0;
+    unsigned which = cli_report_metrics(r->loss);
+    if (cls && (classes < 1 || classes > NB_CONFUSION_MAX_CLASSES))
+        which &= ~(unsigned)NB_METRIC_F1;
+    nb_metrics *mt = nb_metrics_new_outputs(r->loss, which, classes, 0, outputs);
     if (!mt) return cli_lib_error(a);
-    nb_eval_opts eo = {.batch_size = 256, .norm = r->norm.kind != NB_NORM_NONE ? &r->norm : NULL};
-    int rc = nb_evaluate(r->model, r->test, &eo, mt) == NB_OK ? CLI_OK : cli_lib_error(a);
+    const nb_tabular *t = r->data.has_tab ? &r->data.tab : NULL;
+    nb_eval_opts eo = {.batch_size = 256,
+                       .norm = r->norm.kind != NB_NORM_NONE ? &r->norm : NULL,
+                       .target_norm =
+                           t && t->target_norm.kind != NB_NORM_NONE ? &t->target_norm : NULL};
+    int rc = nb_evaluate(r->model, r->data.test, &eo, mt) == NB_OK ? CLI_OK : cli_lib_error(a);
     if (rc == CLI_OK) {
         nb_metric_values v;
         nb_metrics_result(mt, &v);
-        printf("test: %lld samples, loss %.6g", (long long)v.count, v.loss);
-        if (!isnan(v.accuracy)) printf(", accuracy %.4f", v.accuracy);
-        if (!isnan(v.mae)) printf(", mae %.6g", v.mae);
-        printf("\n");
+        cli_report_line(stdout, "test: ", &v, r->loss, 5);
     }
     nb_metrics_free(mt);
     return rc;
@@ -275,6 +256,30 @@ static char *default_out(const char *path) {
     return out;
 }
 
+/* The data: read, split, the table fitted on the training part. */
+static int load_data(cli_args *a, run *r) {
+    cli_data_opts o;
+    cli_spec_data_opts(r->spec, &o);
+    if (cli_get(a, "data")) o.train = cli_get(a, "data"); /* "-": standard input */
+    int rc = cli_data_load(a, &o, &r->data);
+    if (rc != CLI_OK) return rc;
+    if (r->data.table.note[0] && !r->quiet) fprintf(stderr, "note: %s\n", r->data.table.note);
+    const nb_data_spec *d = &r->spec->data;
+    rc = cli_data_split(a, &r->data, d->has_test_split ? d->test_split : 0,
+                        d->has_val_split ? d->val_split : 0, r->spec->seed);
+    /* a regression's targets are standardised unless the spec says normalize_targets=none */
+    int standardize = r->data.task == NB_TASK_REGRESSION && (!d->has_target_norm || d->target_norm);
+    if (rc == CLI_OK)
+        rc = cli_data_fit(a, &r->data, d->has_missing ? d->missing : NB_MISSING_ERROR, standardize);
+    if (rc == CLI_OK && r->data.has_tab) r->data.features = r->data.tab.features;
+    if (rc == CLI_OK && r->data.task == NB_TASK_AUTO) r->data.task = NB_TASK_CLASSIFICATION;
+    if (rc == CLI_OK && d->has_task == 0 && r->data.is_table) { /* what was decided, stored */
+        r->spec->data.has_task = 1;
+        r->spec->data.task = r->data.task;
+    }
+    return rc;
+}
+
 static int run_train(cli_args *a) {
     run r;
     memset(&r, 0, sizeof r);
@@ -286,9 +291,13 @@ static int run_train(cli_args *a) {
         rc = cli_error(a, CLI_USAGE, "--no-restore-best needs --early-stop N");
     if (rc == CLI_OK && nb_spec_read(a->pos[0], &r.spec) != NB_OK) rc = cli_lib_error(a);
     if (rc == CLI_OK && !r.spec->has_input && !cli_get(a, "resume"))
-        rc = cli_error(a, CLI_FAIL, "%s describes no model: it needs an input line and layers",
+        rc = cli_error(a, CLI_FAIL,
+                       "%s describes no model: it needs layers (and an input line, "
+                       "or 'input auto')",
                        a->pos[0]);
-    if (rc == CLI_OK) rc = apply_overrides(a, r.spec);
+    r.quiet = cli_flag(a, "quiet");
+    bool epochs_said = r.spec && (r.spec->has_epochs || cli_get(a, "epochs"));
+    if (rc == CLI_OK) rc = cli_spec_options(a, r.spec);
     if (rc == CLI_OK) {
         r.out = cli_get(a, "out") ? copy_str(cli_get(a, "out")) : default_out(a->pos[0]);
         if (!r.out) rc = cli_error(a, CLI_FAIL, "out of memory");
@@ -303,52 +312,50 @@ static int run_train(cli_args *a) {
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);
     if (rc == CLI_OK) rc = cli_check_plain(a, r.model); /* one input of a fixed size, one output */
-    const nb_dataset *fit_train = NULL, *fit_val = NULL;
-    if (rc == CLI_OK) rc = prepare(a, &r, &fit_train, &fit_val);
+    if (rc == CLI_OK) rc = prepare(a, &r);
     if (rc != CLI_OK) {
         run_free(&r);
         return rc;
     }
-    nb_dataset_info di;
-    nb_dataset_get_info(r.train, &di);
-    int lk = r.spec->has_loss ? nb_loss_from_name(r.spec->loss) : -1;
-    nb_loss_kind loss = lk >= 0                ? (nb_loss_kind)lk
-                        : di.y_dtype == NB_I32 ? NB_LOSS_CROSS_ENTROPY
-                                               : NB_LOSS_MSE;
+    if (!epochs_said && !r.quiet)
+        fprintf(stderr, "note: the spec has no 'epochs' line: training 1 epoch (add 'epochs N', "
+                        "or --epochs N)\n");
+    const nb_tabular *t = r.data.has_tab ? &r.data.tab : NULL;
     nb_fit_opts fo = {0};
     fo.epochs = r.spec->epochs;
     fo.batch_size = r.spec->batch;
-    fo.loss = loss;
-    fo.metrics = metrics_for(loss);
+    fo.loss = r.loss;
+    fo.metrics = metrics_for(r.loss);
     fo.seed = r.spec->seed;
     fo.prefetch = cli_flag(a, "prefetch");
     fo.norm = r.norm.kind != NB_NORM_NONE ? &r.norm : NULL;
-    fo.val = fit_val;
+    fo.target_norm = t && t->target_norm.kind != NB_NORM_NONE ? &t->target_norm : NULL;
+    fo.class_weight = r.class_weight;
+    fo.num_class_weights = r.num_class_weights;
+    fo.val = r.data.val;
     fo.monitor = cli_get(a, "monitor");
     fo.early_stopping = patience > 0;
     fo.patience = (int)patience;
     fo.restore = cli_flag(a, "no-restore-best") ? NB_RESTORE_LAST : NB_RESTORE_AUTO;
     r.periodic_path = cli_get(a, "checkpoint");
     r.best_path = cli_get(a, "best");
-    r.monitor = fo.monitor ? fo.monitor : fit_val ? "val_loss" : "loss";
+    r.monitor = fo.monitor ? fo.monitor : r.data.val ? "val_loss" : "loss";
     fo.checkpoint = save_checkpoint;
     fo.checkpoint_user = &r;
     fo.checkpoint_every = r.periodic_path ? (int)every : 0;
     fo.checkpoint_best = r.best_path != NULL;
     fo.progress = stderr;
-    fo.verbose = cli_flag(a, "quiet") ? NB_VERBOSE_QUIET : cli_flag(a, "verbose") ? 2 : 1;
+    fo.verbose = r.quiet ? NB_VERBOSE_QUIET : cli_flag(a, "verbose") ? 2 : 1;
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
     fo.clip_grad_norm = (float)r.spec->clip_norm; /* the spec's clip line (0: none) */
     fo.clip_grad_value = (float)r.spec->clip_value;
-    r.quiet = cli_flag(a, "quiet");
-    if (rc == CLI_OK && nb_fit(r.model, r.optim, fit_train, &fo, NULL) != NB_OK)
-        rc = cli_lib_error(a);
+    if (nb_fit(r.model, r.optim, r.data.train, &fo, NULL) != NB_OK) rc = cli_lib_error(a);
     nb_save_opts so = save_opts(&r);
     if (rc == CLI_OK && nb_model_save(r.model, r.out, &so) != NB_OK) rc = cli_lib_error(a);
     if (rc == CLI_OK && !r.quiet) fprintf(stderr, "saved %s\n", r.out);
-    if (rc == CLI_OK && r.test) rc = test_eval(a, &r, loss, fo.metrics);
+    if (rc == CLI_OK && r.data.test) rc = test_eval(a, &r);
     run_free(&r);
     return rc;
 }
@@ -360,14 +367,17 @@ const cli_cmd cli_cmd_train = {
     .description =
         "Builds the model that SPEC describes (docs/spec.md) and trains it with the spec's\n"
         "loss, optimizer, schedule, batch size and epochs on the spec's data; the options\n"
-        "below override the spec. Progress goes to standard error: a live bar on a terminal,\n"
-        "one line per epoch otherwise. The trained model is saved (--out) as safetensors with\n"
-        "its architecture and normalisation; with a test set, the test loss and accuracy are\n"
-        "printed. --checkpoint saves the whole training state, and --resume continues from it\n"
-        "exactly as if the run had not stopped. With --early-stop the saved model has the\n"
-        "weights of the best epoch (--no-restore-best: the last). A run whose loss or weights\n"
-        "become NaN or infinite stops with an error naming the epoch and step, and saves\n"
-        "nothing.",
+        "below override the spec (and are stored with the model). Progress goes to standard\n"
+        "error: a live bar on a terminal, one line per epoch otherwise. The trained model is\n"
+        "saved (--out) as safetensors with its architecture and normalisation; with a test set\n"
+        "(--test, or --test-split of the data) its metrics are printed. A CSV file is a table\n"
+        "(docs/tabular.md): --task says what the label column is (else the loss, else the\n"
+        "column decides), categorical text columns are one-hot encoded, missing values filled,\n"
+        "and the model file keeps how, for eval and predict. --checkpoint saves the whole\n"
+        "training state, and --resume continues from it exactly as if the run had not stopped.\n"
+        "With --early-stop the saved model has the weights of the best epoch (--no-restore-best:\n"
+        "the last). A run whose loss or weights become NaN or infinite stops with an error\n"
+        "naming the epoch and step, and saves nothing.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,
