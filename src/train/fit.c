@@ -14,15 +14,19 @@
  *
  * Nothing in the batch loop allocates from the heap: the loader fills its own buffers (on
  * another thread when prefetching), the context's arena keeps its chunks across resets, the
- * metric accumulators and history records exist before the first epoch. */
+ * metric accumulators exist before the first epoch. The history has room for the first
+ * HISTORY_FIRST epochs from the start and doubles, between epochs, when it is full: a run of
+ * 10⁹ epochs reserves nothing it has not reached. */
 #include "train/train.h"
 #include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
 #include <math.h>
 #include <string.h>
 
-int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize,
-                     double min_delta) {
+/* Epoch records reserved when fit starts; more are made as epochs complete. */
+#define HISTORY_FIRST 64
+
+int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize, double min_delta) {
     int better;
     if (isnan(v))
         better = 0;
@@ -97,9 +101,10 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         return nbi_error(NB_ERR_ARG, "%s: %lld epochs is more than the %lld a run can hold", fn,
                          (long long)o->epochs, (long long)NB_TRAIN_MAX_EPOCHS);
     if (o->epochs < 0 || o->batch_size < 0 || o->val_batch_size < 0 || o->top_k < 0)
-        return nbi_error(NB_ERR_ARG, "%s: epochs, batch_size, val_batch_size and top_k must be "
-                         "> 0 (0 takes the default); got %lld, %lld, %lld, %d", fn,
-                         (long long)o->epochs, (long long)o->batch_size,
+        return nbi_error(NB_ERR_ARG,
+                         "%s: epochs, batch_size, val_batch_size and top_k must be "
+                         "> 0 (0 takes the default); got %lld, %lld, %lld, %d",
+                         fn, (long long)o->epochs, (long long)o->batch_size,
                          (long long)o->val_batch_size, o->top_k);
     if (!nb_loss_name(o->loss))
         return nbi_error(NB_ERR_ARG, "%s: unknown loss kind %d", fn, (int)o->loss);
@@ -111,8 +116,10 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         return nbi_error(NB_ERR_ARG, "%s: patience, checkpoint_every and min_delta must be >= 0",
                          fn);
     if ((o->checkpoint_every > 0 || o->checkpoint_best) && !o->checkpoint)
-        return nbi_error(NB_ERR_ARG, "%s: checkpoints asked for (checkpoint_every or "
-                         "checkpoint_best) but no checkpoint function given", fn);
+        return nbi_error(NB_ERR_ARG,
+                         "%s: checkpoints asked for (checkpoint_every or "
+                         "checkpoint_best) but no checkpoint function given",
+                         fn);
     if (o->schedule) {
         nb_status s = nb_schedule_check(o->schedule);
         if (s != NB_OK) return s;
@@ -142,16 +149,20 @@ static nb_status check_monitor(const nb_fit_opts *o, int has_val, const char *na
     if (s != NB_OK) return nbi_error(s, "nb_fit: monitor: %s", nb_last_error());
     const char *m = strncmp(name, "val_", 4) == 0 ? name + 4 : name;
     if (m != name && !has_val)
-        return nbi_error(NB_ERR_ARG, "nb_fit: monitor '%s' needs validation data (give val or "
-                         "val_split)", name);
-    unsigned need = strcmp(m, "accuracy") == 0 ? NB_METRIC_ACCURACY
-                    : strcmp(m, "mse") == 0    ? NB_METRIC_MSE
-                    : strcmp(m, "mae") == 0    ? NB_METRIC_MAE
+        return nbi_error(NB_ERR_ARG,
+                         "nb_fit: monitor '%s' needs validation data (give val or "
+                         "val_split)",
+                         name);
+    unsigned need = strcmp(m, "accuracy") == 0  ? NB_METRIC_ACCURACY
+                    : strcmp(m, "mse") == 0     ? NB_METRIC_MSE
+                    : strcmp(m, "mae") == 0     ? NB_METRIC_MAE
                     : strncmp(m, "top", 3) == 0 ? NB_METRIC_TOP_K
-                                               : 0;
+                                                : 0;
     if (need && !(o->metrics & need))
-        return nbi_error(NB_ERR_ARG, "nb_fit: monitor '%s' is not measured; add its metric to "
-                         "nb_fit_opts.metrics", name);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_fit: monitor '%s' is not measured; add its metric to "
+                         "nb_fit_opts.metrics",
+                         name);
     return NB_OK;
 }
 
@@ -270,7 +281,8 @@ static nb_status fit_start(fit_run *r, const nb_dataset *train) {
     while (h->n > 0 && h->rec[h->n - 1].epoch > start) h->n--;
     h->metrics = r->mflags;
     h->top_k = o->top_k;
-    s = nbi_history_reserve(h, (int64_t)h->n + (o->epochs > start ? o->epochs - start : 0));
+    const int64_t left = o->epochs > start ? o->epochs - start : 0;
+    s = nbi_history_reserve(h, (int64_t)h->n + (left < HISTORY_FIRST ? left : HISTORY_FIRST));
     if (s != NB_OK) return s;
 
     if (!(r->ctx = nb_ctx_new(NULL))) return NB_ERR_NOMEM;
@@ -505,7 +517,9 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const 
     int stop = s != NB_OK || stopped_before;
     for (int64_t epoch = stop ? 0 : r.st->epoch + 1; !stop && epoch <= r.o.epochs; epoch++) {
         nb_epoch_record rec;
-        s = fit_epoch(&r, epoch, &rec, &stop);
+        if (r.h->n == r.h->cap) /* room for this epoch's record before it is trained */
+            s = nbi_history_reserve(r.h, r.h->cap ? 2 * (int64_t)r.h->cap : HISTORY_FIRST);
+        if (s == NB_OK) s = fit_epoch(&r, epoch, &rec, &stop);
         if (s == NB_OK) s = fit_end_epoch(&r, &rec, &stop);
         if (s != NB_OK) stop = 1;
     }

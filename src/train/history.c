@@ -21,10 +21,12 @@ void nb_history_free(nb_history *h) {
     memset(h, 0, sizeof *h);
 }
 
-/* fit reserves the run's epochs before the first, so appending never allocates. */
+/* Room for n records (fit: a first block, then doubling before an epoch that would not fit),
+ * so that appending never allocates. At most NB_TRAIN_MAX_EPOCHS (2^30) records. */
 nb_status nbi_history_reserve(nb_history *h, int64_t n) {
     if (n <= h->cap) return NB_OK;
-    if (n > (int64_t)1 << 30)
+    if (n > NB_TRAIN_MAX_EPOCHS && h->cap < NB_TRAIN_MAX_EPOCHS) n = NB_TRAIN_MAX_EPOCHS;
+    if (n > NB_TRAIN_MAX_EPOCHS)
         return nbi_error(NB_ERR_ARG, "history: %lld epochs is too many", (long long)n);
     nb_epoch_record *r = nbi_malloc_for("history", sizeof *r * (size_t)n);
     if (!r) return NB_ERR_NOMEM;
@@ -58,17 +60,18 @@ static double *record_field(nb_epoch_record *r, const char *name, int top_k) {
 }
 
 nb_status nb_record_value(const nb_epoch_record *r, const char *name, int top_k, double *out) {
-    if (!r || !name || !out)
-        return nbi_error(NB_ERR_ARG, "nb_record_value: NULL argument");
+    if (!r || !name || !out) return nbi_error(NB_ERR_ARG, "nb_record_value: NULL argument");
     if (strcmp(name, "epoch") == 0) {
         *out = (double)r->epoch;
         return NB_OK;
     }
     double *f = record_field((nb_epoch_record *)r, name, top_k);
     if (!f)
-        return nbi_error(NB_ERR_ARG, "unknown metric '%s': use loss, accuracy, top%d_accuracy, "
+        return nbi_error(NB_ERR_ARG,
+                         "unknown metric '%s': use loss, accuracy, top%d_accuracy, "
                          "mse or mae, each optionally with a val_ prefix, or lr, seconds, "
-                         "samples_per_s", name, top_k > 0 ? top_k : 5);
+                         "samples_per_s",
+                         name, top_k > 0 ? top_k : 5);
     *out = *f;
     return NB_OK;
 }
@@ -176,8 +179,10 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
         return nbi_error(NB_ERR_ARG, "nb_history_parse_csv: NULL argument");
     size_t pos = 0, a, b;
     if (!next_line(buf, len, &pos, &a, &b))
-        return nbi_error(NB_ERR_FORMAT, "%s: empty file, expected a history header "
-                         "(epoch,step,lr,...)", name);
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: empty file, expected a history header "
+                         "(epoch,step,lr,...)",
+                         name);
     /* the header: known names only, epoch first */
     columns c = {0};
     unsigned metrics = 0;
@@ -211,13 +216,15 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
                                  col0 - a + 1);
             top_k = k;
             metrics |= NB_METRIC_TOP_K;
-        } else if (strcmp(m, "loss") != 0 && (m != c.name[c.n] ||
-                                              (strcmp(m, "epoch") != 0 && strcmp(m, "step") != 0 &&
-                                               strcmp(m, "lr") != 0 && strcmp(m, "seconds") != 0 &&
-                                               strcmp(m, "samples_per_s") != 0)))
-            return nbi_error(NB_ERR_FORMAT, "%s:1:%zu: unknown column '%s' (expected epoch, step, "
+        } else if (strcmp(m, "loss") != 0 &&
+                   (m != c.name[c.n] ||
+                    (strcmp(m, "epoch") != 0 && strcmp(m, "step") != 0 && strcmp(m, "lr") != 0 &&
+                     strcmp(m, "seconds") != 0 && strcmp(m, "samples_per_s") != 0)))
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s:1:%zu: unknown column '%s' (expected epoch, step, "
                              "lr, seconds, samples_per_s, loss, accuracy, top<k>_accuracy, mse, "
-                             "mae, or val_ forms)", name, col0 - a + 1, c.name[c.n]);
+                             "mae, or val_ forms)",
+                             name, col0 - a + 1, c.name[c.n]);
         for (int j = 0; j < c.n; j++)
             if (strcmp(c.name[j], c.name[c.n]) == 0)
                 return nbi_error(NB_ERR_FORMAT, "%s:1:%zu: column '%s' appears twice", name,
@@ -295,8 +302,10 @@ nb_status nb_history_parse_csv(nb_history *h, const char *buf, size_t len, const
         if (r->epoch < 1 || (out.n && r->epoch <= out.rec[out.n - 1].epoch)) {
             long long e = (long long)r->epoch;
             nb_history_free(&out);
-            return nbi_error(NB_ERR_FORMAT, "%s:%d:1: epochs must start at 1 and increase "
-                             "(got %lld)", name, line, e);
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s:%d:1: epochs must start at 1 and increase "
+                             "(got %lld)",
+                             name, line, e);
         }
         r->has_val = has_val && !isnan(r->val.loss);
         out.n++;
