@@ -997,7 +997,7 @@ static void generate_case(const char *body, int64_t cap, const nb_sample_opts *s
 }
 
 static void test_generate(void) {
-    const nb_sample_opts greedy = {.temperature = 0, .top_k = 0, .top_p = 1};
+    const nb_sample_opts greedy = {.temperature = NB_ZERO, .top_k = 0, .top_p = 1};
     const nb_sample_opts warm = {.temperature = 0.8, .top_k = 5, .top_p = 0.9};
     /* a GPT whose 8 positions the 5 + 20 tokens overflow: the window slides */
     const char *gpt = "embedding 6 8\npositional 8\ntransformer 8 heads=2 causal=true\n"
