@@ -229,6 +229,12 @@ static void test_textset_fortunes(void) {
     const char *paths[] = {tmp("f")};
     CHECK_OK(nb_textset_load_fortunes(paths, 1, t, &o, &s));
     CHECK(s.n == 4 && s.len == 6 && s.num_classes == 2 && s.pad_id == 257);
+    {   /* zeroed options pad with the tokenizer's <|pad|> as -1 does */
+        nb_textset z;
+        CHECK_OK(nb_textset_load_fortunes(paths, 1, t, &(nb_textset_opts){.len = 6}, &z));
+        CHECK(z.pad_id == 257 && z.n == s.n && !memcmp(z.ids, s.ids, sizeof *z.ids * 6 * 4));
+        nb_textset_free(&z);
+    }
     if (s.n == 4 && s.num_classes == 2) {
         CHECK(!strcmp(s.classes[0], "cats") && !strcmp(s.classes[1], "dogs"));
         check_row(&s, 0, "Meow.", 0);
@@ -252,9 +258,19 @@ static void test_textset_fortunes(void) {
     CHECK_OK(nb_tokenizer_train("", 0, &bo, &plain));
     CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
     CHECK(contains(nb_last_error(), "<|pad|>"));
-    o.pad_id = 0;
+    o.pad_id = 0; /* 0 is the tokenizer's <|pad|>, which it has not */
+    CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
+    CHECK(contains(nb_last_error(), "<|pad|>"));
+    o.use_pad_id = 1; /* id 0 itself */
     CHECK_OK(nb_textset_load_fortunes(paths, 1, plain, &o, &s));
     CHECK(s.pad_id == 0);
+    nb_textset_free(&s);
+    o.pad_id = -1; /* negative with use_pad_id: out of range */
+    CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
+    o.use_pad_id = 0;
+    o.pad_id = 7; /* > 0: that id, no flag needed */
+    CHECK_OK(nb_textset_load_fortunes(paths, 1, plain, &o, &s));
+    CHECK(s.pad_id == 7);
     nb_textset_free(&s);
     o.pad_id = 256;
     CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);

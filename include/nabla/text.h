@@ -188,7 +188,9 @@ typedef struct nb_textset {
 
 typedef struct nb_textset_opts {
     int64_t len;              /* tokens per record, > 0 */
-    int32_t pad_id;           /* < 0: the tokenizer's "<|pad|>" (an error if it has none) */
+    int32_t pad_id;           /* > 0: pad with this id; 0 (or < 0): the tokenizer's "<|pad|>"
+                                 (an error if it has none) */
+    int use_pad_id;           /* 1: pad with pad_id even when it is 0 */
     int flags;                /* as nb_tokenizer_encode */
     char delimiter;           /* CSV: 0 means ',' */
     const char *text_column;  /* CSV: NULL means "text" */
