@@ -133,7 +133,7 @@ demo: $(BUILD)/examples/xor $(BUILD)/examples/digits $(BUILD)/examples/fmnist_ml
 	    echo "== Fashion-MNIST: skipped ($(FMNIST_DIR) not found; apt-get install dataset-fashion-mnist)"; \
 	fi
 
-test: $(TESTS) $(BUILD)/tests/test_includes $(TOOL)
+test: $(TESTS) $(BUILD)/tests/test_includes $(BUILD)/tests/test_ops_loops $(TOOL)
 	@sh tests/run.sh $(BUILD)/tests
 
 # The include rule (tests/check_includes.sh: no file includes from a layer above its own),
@@ -141,6 +141,13 @@ test: $(TESTS) $(BUILD)/tests/test_includes $(TOOL)
 $(BUILD)/tests/test_includes: tests/check_includes.sh
 	@mkdir -p $(dir $@)
 	@printf '#!/bin/sh\nexec sh tests/check_includes.sh --all\n' > $@
+	@chmod +x $@
+
+# No loop over tensor data in op code (tests/scripts/ops_loops.sh: every such loop is a
+# kernel behind the back end), run the same way.
+$(BUILD)/tests/test_ops_loops: tests/scripts/ops_loops.sh
+	@mkdir -p $(dir $@)
+	@printf '#!/bin/sh\nexec sh tests/scripts/ops_loops.sh --all\n' > $@
 	@chmod +x $@
 
 check: test

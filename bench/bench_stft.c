@@ -107,8 +107,7 @@ int main(int argc, char **argv) {
     }
     printf("bench_stft: %lld clips of 1 s at 16 kHz (%s), best of %d\n", (long long)n,
            manifest ? manifest : "synthetic", reps);
-    nb_features f = nb_features_default();
-    f.length = RATE;
+    nb_features f = {.length = RATE};
     nb_featurizer *fz;
     if (nb_featurizer_new(&f, &fz) != NB_OK) return 1;
     float *out = malloc(sizeof(float) * 40 * 101);
@@ -126,8 +125,7 @@ int main(int argc, char **argv) {
     bench_rfft(400, reps);
     bench_rfft(512, reps);
     if (manifest) {
-        nb_features g = nb_features_default();
-        g.length = RATE;
+        nb_features g = {.length = RATE};
         nb_audio_data_opts o;
         memset(&o, 0, sizeof o);
         o.features = &g;

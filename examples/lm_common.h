@@ -163,8 +163,8 @@ static void lm_generate(const char *who, const nb_model *m, const nb_tokenizer *
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_rng rng;
     nb_rng_seed(&rng, 7);
-    nb_sample_opts so = nb_sample_opts_default();
-    so.temperature = temperature;
+    /* --temperature 0 is greedy: a real 0, NB_ZERO (a zeroed field means the default, 1) */
+    nb_sample_opts so = {.temperature = temperature == 0 ? NB_ZERO : temperature};
     nb_generate_opts go = {
         .max_tokens = count, .sample = &so, .on_token = lm_print_token, .user = (void *)tok};
     printf("--- %d bytes at temperature %g:\n%s", count, temperature, prompt);

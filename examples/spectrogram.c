@@ -6,7 +6,8 @@
  * The file may have any rate and channel count: it is mixed down and resampled to the
  * pipeline's rate (16 kHz by default) first. The pipeline is nabla's default with --mels bands
  * (32) in dB, 70 dB deep; --features replaces it by a text form (see docs/audio.md) read over
- * the defaults, e.g. "n_mels=64 log=db top_db=80", or "n_mels=0" for linear frequencies. Without a file it makes one: a rising whistle with a click in the middle,
+ * the defaults, e.g. "n_mels=64 log=db top_db=80", or "n_mels=0" (--mels 0) for linear
+ * frequencies. Without a file it makes one: a rising whistle with a click in the middle,
  * written to spectrogram_demo.wav. */
 #include <nabla.h>
 
@@ -118,10 +119,7 @@ int main(int argc, char **argv) {
     } else if (nb_wav_read(file, &a, &info) != NB_OK) {
         die(file);
     }
-    nb_features f = nb_features_default();
-    f.n_mels = mels;
-    f.log = NB_LOG_DB;
-    f.top_db = 70;
+    nb_features f = {.n_mels = mels, .no_mel = mels == 0, .log = NB_LOG_DB, .top_db = 70};
     if (text && nb_features_parse(text, strlen(text), &f) != NB_OK) die("--features");
     nb_featurizer *fz;
     nb_tensor *S;

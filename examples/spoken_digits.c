@@ -58,10 +58,7 @@ int main(int argc, char **argv) {
     }
 
     /* the features: 1 s of 16 kHz audio → [40 mel bands, 101 frames] */
-    nb_features f = nb_features_default();
-    f.length = 16000;
-    f.align = NB_ALIGN_CENTER;
-    f.norm = NB_UTT_MEANVAR;
+    nb_features f = {.length = 16000, .align = NB_ALIGN_CENTER, .norm = NB_UTT_MEANVAR};
     char text[1024];
     nb_features_format(&f, text, sizeof text);
     printf("features: %s\n", text);

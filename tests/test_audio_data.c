@@ -334,12 +334,11 @@ static const char *make_clips(void) {
 }
 
 static nb_features tone_features(void) {
-    nb_features f = nb_features_default();
-    f.length = 4800; /* 0.3 s at 16 kHz */
-    f.n_fft = 256;
-    f.hop = 160;
-    f.n_mels = 24;
-    f.norm = NB_UTT_NONE;
+    nb_features f = {.length = 4800, /* 0.3 s at 16 kHz */
+                     .n_fft = 256,
+                     .hop = 160,
+                     .n_mels = 24,
+                     .norm = NB_UTT_NONE};
     return f;
 }
 

@@ -80,13 +80,13 @@ static void stft_parity(void) {
         snprintf(name, sizeof name, "stft_%s_torch", sc->name);
         const nbt_array *th_ref = get(name);
         if (!x || !np_ref || !th_ref) continue;
-        nb_features f = nb_features_default();
+        nb_features f = {0};
         f.n_fft = sc->n_fft;
         f.hop = sc->hop;
         f.win_length = sc->win_length;
         f.window = sc->window;
-        f.periodic = sc->periodic;
-        f.center = sc->center;
+        f.symmetric = !sc->periodic;
+        f.no_center = !sc->center;
         f.pad = sc->pad;
         f.normalized = sc->normalized;
         int64_t T = 0;
@@ -209,11 +209,7 @@ static void pipeline_parity(void) {
 static void featurize_file(void) {
     nb_audio a;
     CHECK_OK(nb_wav_read("tests/data/audio/py_s16_stereo_22k.wav", &a, NULL));
-    nb_features f = nb_features_default();
-    f.n_fft = 64;
-    f.hop = 16;
-    f.n_mels = 8;
-    f.norm = NB_UTT_MEANVAR;
+    nb_features f = {.n_fft = 64, .hop = 16, .n_mels = 8, .norm = NB_UTT_MEANVAR};
     nb_featurizer *fz;
     CHECK_OK(nb_featurizer_new(&f, &fz));
     nb_tensor *t = NULL;
@@ -251,7 +247,7 @@ static void featurize_file(void) {
             }
             const double v = q2 / (double)T;
             CHECK_CLOSE(s / (double)T, 0.0, 1e-5, 0);
-            CHECK_CLOSE(s2 / (double)T, v / (v + f.norm_eps), 1e-5, 1e-5);
+            CHECK_CLOSE(s2 / (double)T, v / (v + 1e-5), 1e-5, 1e-5); /* norm_eps 0: 1e-5 */
         }
         free(raw);
         nb_featurizer_free(fz2);
@@ -267,7 +263,7 @@ static void featurize_file(void) {
 /* ---- the text form ------------------------------------------------------------------------ */
 
 static void text_form(void) {
-    nb_features d = nb_features_default();
+    nb_features d = {0};
     char buf[1024];
     size_t n = nb_features_format(&d, buf, sizeof buf);
     CHECK(n > 0 && n < sizeof buf && strlen(buf) == n);
@@ -291,8 +287,8 @@ static void text_form(void) {
     f.win_length = 441;
     f.hop = 221;
     f.window = NB_WINDOW_HAMMING;
-    f.periodic = 0;
-    f.center = 0;
+    f.symmetric = 1;
+    f.no_center = 1;
     f.pad = NB_PAD_CIRCULAR;
     f.normalized = 1;
     f.power = 1.0;
@@ -364,59 +360,64 @@ static void text_form(void) {
     CHECK(nb_features_format(&f, buf, sizeof buf) == 0 && buf[0] == 0);
 }
 
+/* Every 0 is a default, so the checks' bad values are negative or too large: a rate of -1, a
+ * derived hop of 0 (10 ms at 50 Hz), a power of -1, a rolloff of 1.5. */
 static void checks(void) {
-    nb_features f = nb_features_default();
+    nb_features f = {0};
     CHECK_OK(nb_features_check(&f));
-    f.rate = 0;
+    f.rate = -1;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "rate"));
-    f = nb_features_default();
+    f = (nb_features){0};
     f.win_length = 401;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "win_length"));
-    f = nb_features_default();
+    f = (nb_features){0};
     f.n_fft = 3;
+    f.rate = 50;
     f.hop = 0;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "hop"));
-    f = nb_features_default();
-    f.power = 0;
+    f = (nb_features){0};
+    f.power = -1;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "power"));
-    f = nb_features_default();
+    f = (nb_features){0};
     f.f_min = 9000;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "f_min"));
-    f = nb_features_default();
+    f = (nb_features){0};
     f.n_mfcc = 13;
     f.log = NB_LOG_NONE;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "n_mfcc"));
-    f = nb_features_default();
+    f = (nb_features){0};
     f.pad = (nb_pad_mode)7;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "pad"));
-    f = nb_features_default();
-    f.resample.rolloff = 0;
+    f = (nb_features){0};
+    f.resample.rolloff = 1.5;
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "resample_rolloff"));
-    f = nb_features_default();
+    f = (nb_features){0};
     f.n_fft = 1; /* one bin makes no filterbank (found by fuzz_features) */
     CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "n_fft must be >= 2"));
-    f.n_mels = 0;
+    f.no_mel = 1;
     CHECK_OK(nb_features_check(&f));
-    f = nb_features_default();
-    f.center = 2;
+    f.n_mels = 8; /* bands, and no filterbank */
+    CHECK(nb_features_check(&f) == NB_ERR_ARG && strstr(nb_last_error(), "no_mel"));
+    f = (nb_features){0};
+    f.no_center = 2;
     CHECK(nb_features_check(&f) == NB_ERR_ARG);
     CHECK(nb_features_check(NULL) == NB_ERR_ARG);
     /* shapes: torch's frame counts */
-    f = nb_features_default();
+    f = (nb_features){0};
     int64_t F, T;
     CHECK_OK(nb_features_shape(&f, 16000, &F, &T));
     CHECK(F == 40 && T == 101);
-    f.center = 0;
+    f.no_center = 1;
     CHECK_OK(nb_features_shape(&f, 16000, &F, &T));
     CHECK(T == 1 + (16000 - 400) / 160);
     CHECK(nb_features_shape(&f, 399, &F, &T) == NB_ERR_ARG);
-    f.center = 1;
+    f.no_center = 0;
     CHECK(nb_features_shape(&f, 200, &F, &T) == NB_ERR_ARG); /* reflect needs > 200 */
     CHECK(strstr(nb_last_error(), "reflect-pad"));
     f.pad = NB_PAD_CONSTANT;
     CHECK_OK(nb_features_shape(&f, 0, &F, &T));
     CHECK(T == 1);
-    f.n_mels = 0;
+    f.no_mel = 1;
     CHECK_OK(nb_features_shape(&f, 1000, &F, &T));
     CHECK(F == 201);
     f.length = 16000;
@@ -478,6 +479,74 @@ static void teardown(void) {
     fx = NULL;
 }
 
+/* ---- zero means the defaults -------------------------------------------------------------- */
+
+/* A zeroed nb_features is what nb_features_default() used to return: the same
+ * settings written out, the same canonical text, the same features bit for bit. The text's
+ * own spellings keep their meaning: hop=0 is n_fft / 4, n_mels=0 no filterbank,
+ * resample_beta=0 a real 0 (NB_ZERO in the struct). */
+static void zero_is_default(void) {
+    const nb_features old = {.rate = 16000,
+                             .n_fft = 400,
+                             .hop = 160,
+                             .window = NB_WINDOW_HANN,
+                             .pad = NB_PAD_REFLECT,
+                             .power = 2.0,
+                             .n_mels = 40,
+                             .mel_scale = NB_MEL_HTK,
+                             .log = NB_LOG_LN,
+                             .log_eps = 1e-6,
+                             .amin = 1e-10,
+                             .norm = NB_UTT_NONE,
+                             .norm_eps = 1e-5,
+                             .resample = {24, 0.9, 8.0}};
+    const nb_features zero = {0};
+    char a[1024], b[1024];
+    CHECK(nb_features_format(&zero, a, sizeof a) > 0);
+    CHECK(nb_features_format(&old, b, sizeof b) > 0);
+    CHECK_MSG(strcmp(a, b) == 0, "{0}: %s\nold defaults: %s", a, b);
+    nb_featurizer *fz0 = NULL, *fz1 = NULL, *fz2 = NULL;
+    CHECK_OK(nb_featurizer_new(&zero, &fz0));
+    CHECK_OK(nb_featurizer_new(&old, &fz1));
+    CHECK(nb_featurizer_new(NULL, &fz2) == NB_ERR_ARG && fz2 == NULL); /* a pipeline is needed */
+    if (!fz0 || !fz1) {
+        nb_featurizer_free(fz0), nb_featurizer_free(fz1);
+        return;
+    }
+    /* the featurizer keeps the settings with the defaults filled in */
+    const nb_features *r = nb_featurizer_features(fz0);
+    CHECK(r->rate == 16000 && r->n_fft == 400 && r->hop == 160 && r->n_mels == 40 &&
+          r->power == 2.0 && r->log_eps == 1e-6 && r->resample.zero_crossings == 24);
+    enum { N = 4000 };
+    static float x[N], y0[40 * 26], y1[40 * 26];
+    for (int i = 0; i < N; i++) x[i] = (float)(0.3 * sin(0.05 * i + 0.0001 * i * i));
+    int64_t F, T;
+    CHECK_OK(nb_features_shape(&zero, N, &F, &T));
+    CHECK(F == 40 && T == 26);
+    CHECK_OK(nb_featurizer_run(fz0, x, N, y0));
+    CHECK_OK(nb_featurizer_run(fz1, x, N, y1));
+    CHECK(memcmp(y0, y1, sizeof y0) == 0);
+    nb_featurizer_free(fz0), nb_featurizer_free(fz1);
+    /* the rate scales the time-based defaults: 25 ms frames every 10 ms */
+    nb_features f8 = {.rate = 8000};
+    CHECK_OK(nb_features_shape(&f8, 8000, &F, &T));
+    CHECK(T == 101); /* 1 + 8000 / 80 */
+    /* the text form's own spellings */
+    nb_features g;
+    const char *t = "n_fft=512 hop=0 n_mels=0 periodic=0 center=0 resample_beta=0";
+    CHECK_OK(nb_features_parse(t, strlen(t), &g));
+    CHECK(g.hop == 128 && g.no_mel == 1 && g.n_mels == 0 && g.symmetric == 1 && g.no_center == 1 &&
+          g.resample.beta == 0.0 && signbit(g.resample.beta));
+    CHECK(nb_features_format(&g, a, sizeof a) > 0);
+    CHECK_MSG(strstr(a, " hop=128 ") && strstr(a, " n_mels=0 ") && strstr(a, " periodic=0 ") &&
+                  strstr(a, " center=0 ") && strstr(a, " resample_beta=0"),
+              "%s", a);
+    /* a 0 the text never allowed is still refused there */
+    CHECK(nb_features_parse("rate=0", 6, &g) == NB_ERR_FORMAT && strstr(nb_last_error(), "rate"));
+    CHECK(nb_features_parse("power=0", 7, &g) == NB_ERR_FORMAT);
+    CHECK(nb_features_parse("periodic=2", 10, &g) == NB_ERR_FORMAT);
+}
+
 static const nbt_case cases[] = {
     {"stft_parity", stft_parity},
     {"mel_parity", mel_parity},
@@ -485,6 +554,7 @@ static const nbt_case cases[] = {
     {"featurize_file", featurize_file},
     {"text_form", text_form},
     {"checks", checks},
+    {"zero_is_default", zero_is_default},
     {"windows_dct_padding", windows_dct_padding},
     {"teardown", teardown},
 };

@@ -6,10 +6,15 @@
  * nabla also computes in double, so the two differ by about κ(A) · 1e-16 (negligible for the
  * matrices here, κ ≤ 1e6) plus the rounding of each side's result to float32 (half an ulp
  * each). Hence rtol = 1e-6 (≈ 8 ulps) with atol = 1e-6 · max|reference| for entries that
- * cancel to near zero. */
+ * cancel to near zero.
+ *
+ * backend_entries checks that the tensor forms reach their data only through the context's
+ * back end (its linalg entries, counted by a wrapping back end), as every op does. */
 #include "nbtest.h"
 
 #include "fixture.h"
+#include "kernels/backend.h"
+#include "tensor/ctx.h"
 
 #define RT 1e-6
 
@@ -557,6 +562,169 @@ static void count_free(void *p, void *u) {
     free(p);
 }
 
+/* ---- the back end's linalg entries ------------------------------------------------------ */
+
+/* A back end that counts its linalg calls and forwards them to the CPU back end. */
+static const nbi_backend *cpu_be;
+static int n_inverse, n_inverse_bwd, n_solve, n_solve_bwd, n_det, n_det_bwd, n_lu, n_chol,
+    n_chol_solve, n_qr, n_lstsq;
+
+static nbi_la_res c_inverse(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
+                            int64_t cs, double *w, float *y, int64_t ldy) {
+    (void)be;
+    n_inverse++;
+    return cpu_be->la_inverse(cpu_be, n, a, rs, cs, w, y, ldy);
+}
+static void c_inverse_bwd(const nbi_backend *be, int64_t n, const float *y, const float *gy,
+                          double *w, float *ga) {
+    (void)be;
+    n_inverse_bwd++;
+    cpu_be->la_inverse_bwd(cpu_be, n, y, gy, w, ga);
+}
+static nbi_la_res c_solve(const nbi_backend *be, int64_t n, int64_t k, const float *a, int64_t rs,
+                          int64_t cs, int fresh, const float *b, int64_t brs, int64_t bcs,
+                          double *w, float *x, int64_t ldx) {
+    (void)be;
+    n_solve++;
+    return cpu_be->la_solve(cpu_be, n, k, a, rs, cs, fresh, b, brs, bcs, w, x, ldx);
+}
+static nbi_la_res c_solve_bwd(const nbi_backend *be, int64_t n, int64_t k, const float *a,
+                              int64_t rs, int64_t cs, int fresh, const float *x, const float *gx,
+                              double *w, float *gb, float *ga) {
+    (void)be;
+    n_solve_bwd++;
+    return cpu_be->la_solve_bwd(cpu_be, n, k, a, rs, cs, fresh, x, gx, w, gb, ga);
+}
+static nbi_la_res c_det(const nbi_backend *be, int64_t n, const float *a, int64_t rs, int64_t cs,
+                        int fresh, double *w, float *det, float *la, float *sign, float *rc) {
+    (void)be;
+    n_det++;
+    return cpu_be->la_det(cpu_be, n, a, rs, cs, fresh, w, det, la, sign, rc);
+}
+static nbi_la_res c_det_bwd(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
+                            int64_t cs, int fresh, int log_form, const float *g, double *w,
+                            float *ga) {
+    (void)be;
+    n_det_bwd++;
+    return cpu_be->la_det_bwd(cpu_be, n, a, rs, cs, fresh, log_form, g, w, ga);
+}
+static nbi_la_res c_lu(const nbi_backend *be, int64_t n, const float *a, int64_t rs, int64_t cs,
+                       double *w, float *lu, int64_t ld, int32_t *piv) {
+    (void)be;
+    n_lu++;
+    return cpu_be->la_lu(cpu_be, n, a, rs, cs, w, lu, ld, piv);
+}
+static nbi_la_res c_chol(const nbi_backend *be, int64_t n, const float *a, int64_t rs, int64_t cs,
+                         double *w, float *l, int64_t ldl) {
+    (void)be;
+    n_chol++;
+    return cpu_be->la_cholesky(cpu_be, n, a, rs, cs, w, l, ldl);
+}
+static nbi_la_res c_chol_solve(const nbi_backend *be, int64_t n, int64_t k, const float *l,
+                               int64_t rs, int64_t cs, const float *b, int64_t brs, int64_t bcs,
+                               double *w, float *x, int64_t ldx) {
+    (void)be;
+    n_chol_solve++;
+    return cpu_be->la_cholesky_solve(cpu_be, n, k, l, rs, cs, b, brs, bcs, w, x, ldx);
+}
+static nbi_la_res c_qr(const nbi_backend *be, int64_t m, int64_t n, const float *a, int64_t rs,
+                       int64_t cs, double *w, float *q, int64_t ldq, float *r, int64_t ldr) {
+    (void)be;
+    n_qr++;
+    return cpu_be->la_qr(cpu_be, m, n, a, rs, cs, w, q, ldq, r, ldr);
+}
+static nbi_la_res c_lstsq(const nbi_backend *be, int64_t m, int64_t n, int64_t k, const float *a,
+                          int64_t rs, int64_t cs, const float *b, int64_t brs, int64_t bcs,
+                          double *w, float *x, int64_t ldx) {
+    (void)be;
+    n_lstsq++;
+    return cpu_be->la_lstsq(cpu_be, m, n, k, a, rs, cs, b, brs, bcs, w, x, ldx);
+}
+
+/* [count, n, n] strictly diagonally dominant matrices (invertible, symmetric positive
+ * definite when sym). */
+static nb_tensor *dominant(nb_ctx *ctx, int64_t count, int64_t n, int sym, nb_rng *rng) {
+    nb_tensor *t = nb_zeros(ctx, NB_DIMS(count, n, n));
+    float *p = nb_f32(t);
+    for (int64_t k = 0; k < count; k++)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j <= i; j++) {
+                float v = i == j ? (float)n + 1.0f : nb_rng_uniform_range(rng, -1.0f, 1.0f);
+                p[(k * n + i) * n + j] = v;
+                p[(k * n + j) * n + i] = sym || i == j ? v : nb_rng_uniform_range(rng, -1, 1);
+            }
+    return t;
+}
+
+static void test_backend_entries(void) {
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.device = "cpu:ref"});
+    CHECK_PTR(ctx);
+    if (!ctx) return;
+    cpu_be = ctx->be;
+    nbi_backend counting = *ctx->be;
+    counting.la_inverse = c_inverse;
+    counting.la_inverse_bwd = c_inverse_bwd;
+    counting.la_solve = c_solve;
+    counting.la_solve_bwd = c_solve_bwd;
+    counting.la_det = c_det;
+    counting.la_det_bwd = c_det_bwd;
+    counting.la_lu = c_lu;
+    counting.la_cholesky = c_chol;
+    counting.la_cholesky_solve = c_chol_solve;
+    counting.la_qr = c_qr;
+    counting.la_lstsq = c_lstsq;
+    ctx->be = &counting;
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    nb_tensor *a = dominant(ctx, 3, 4, 0, &rng), *spd = dominant(ctx, 3, 4, 1, &rng);
+    nb_tensor *b = nb_rand(ctx, NB_DIMS(3, 4, 2), -1.0f, 1.0f, &rng);
+    nb_tensor_set_requires_grad(a, 1);
+    nb_tensor_set_requires_grad(b, 1);
+    /* A⁻¹ B through the inverse and through solve: the same X */
+    nb_tensor *x1 = nb_matmul(ctx, nb_inverse(ctx, a), b), *x2 = nb_solve(ctx, a, b);
+    nb_tensor *l1 = nb_add(ctx, nb_sum(ctx, nb_mul(ctx, x1, x2), NB_ALL_AXES, 0),
+                           nb_sum(ctx, nb_add(ctx, nb_det(ctx, a), nb_logabsdet(ctx, a)),
+                                  NB_ALL_AXES, 0));
+    CHECK_PTR(l1);
+    if (x1 && x2) nbt_compare("inverse vs solve", nb_f32(x1), nb_f32(x2), 24, 1e-5, 1e-5);
+    CHECK_OK(nb_backward(ctx, l1));
+    CHECK_MSG(n_inverse == 3 && n_inverse_bwd == 3, "inverse %d, backward %d", n_inverse,
+              n_inverse_bwd);
+    CHECK_MSG(n_solve == 3 && n_solve_bwd == 3, "solve %d, backward %d", n_solve, n_solve_bwd);
+    CHECK_MSG(n_det == 6 && n_det_bwd == 6, "det %d, backward %d", n_det, n_det_bwd);
+    /* a broadcast A: one solve call per item of the batch, the factors kept */
+    n_solve = 0;
+    CHECK_PTR(nb_solve(ctx, nb_slice(ctx, a, 0, 0, 1, 1), b));
+    CHECK(n_solve == 3);
+    nb_tensor *lu, *piv, *sign, *lad, *q, *r;
+    CHECK_OK(nb_lu(ctx, a, &lu, &piv));
+    CHECK_OK(nb_slogdet(ctx, a, &sign, &lad));
+    CHECK_PTR(nb_rcond(ctx, a));
+    CHECK_MSG(n_lu == 3 && n_det == 12, "lu %d, det %d", n_lu, n_det);
+    nb_tensor *l = nb_cholesky(ctx, spd);
+    CHECK_PTR(nb_cholesky_solve(ctx, l, b));
+    CHECK_MSG(n_chol == 3 && n_chol_solve == 3, "cholesky %d, solve %d", n_chol, n_chol_solve);
+    CHECK_OK(nb_qr(ctx, a, &q, &r));
+    CHECK_PTR(nb_lstsq(ctx, a, b));
+    CHECK_MSG(n_qr == 3 && n_lstsq == 3, "qr %d, lstsq %d", n_qr, n_lstsq);
+    ctx->be = cpu_be;
+    nb_ctx_free(ctx);
+}
+
+/* Workspace sizes that overflow are SIZE_MAX (refused by the allocation), never wrapped. */
+static void test_workspace_overflow(void) {
+    int64_t big = INT64_C(1) << 40;
+    CHECK(nbi_la_work_lu(big) == SIZE_MAX);
+    CHECK(nbi_la_work_solve(4, INT64_MAX) == SIZE_MAX);
+    CHECK(nbi_la_work_lstsq(big, big, 1) == SIZE_MAX);
+    CHECK(nbi_la_work_qr(big, 3) != SIZE_MAX); /* 2^40 · 3 doubles: large, but counted */
+    CHECK(nbi_la_work_lu(3) == 3 + 9 + 12);
+    float a[1] = {1}, x[1];
+    CHECK_STATUS(nb_linalg_lstsq(1, 1, INT64_C(1) << 31, a, 1, a, INT64_C(1) << 31, x,
+                                 INT64_C(1) << 31),
+                 NB_ERR_ARG); /* the sizes are refused before anything is allocated */
+}
+
 static nb_status run_all_raw(void) {
     float a[9] = {4, 1, 0, 1, 3, 1, 0, 1, 2}, b[3] = {1, 2, 3}, o[9], q[9], r[9];
     int64_t piv[3];
@@ -616,6 +784,8 @@ static const nbt_case cases[] = {
     {"det_gradient", test_det_gradient},
     {"random_residual", test_random_residual},
     {"allocation_failures", test_allocation_failures},
+    {"backend_entries", test_backend_entries},
+    {"workspace_overflow", test_workspace_overflow},
 };
 /* The fixture is loaded once for all tests (from the repository root, where tests run). */
 int main(int argc, char **argv) {

@@ -223,7 +223,7 @@ static void test_decay_matrices(void) {
             CHECK(want && want->numel == STEPS * 17);
             nb_params *ps = nb_params_new();
             for (int i = 0; i < 4; i++) {
-                char nm[8];
+                char nm[16];
                 snprintf(nm, sizeof nm, "p%d", i);
                 CHECK_PTR(nb_params_add(ps, nm, shapes[i][1] ? 2 : 1, shapes[i]));
             }

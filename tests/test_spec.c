@@ -706,6 +706,43 @@ static void test_allocation_failures(void) {
     CHECK(done);
 }
 
+/* The C API's spellings of layer kinds (max_pool2d as nb_model_max_pool2d, batch_norm,
+ * layer_norm, rms_norm, avg_pool2d, global_avg_pool2d) read as the spec's short ones: the same
+ * model, the same canonical text (which keeps the short spellings), the same weights. */
+static void test_c_spellings(void) {
+    static const char *const pairs[][2] = {
+        {"nabla-spec 1\ninput 2 8 8\nconv2d 4 3\nbatchnorm momentum=0.2\nmaxpool2d 2\n"
+         "avgpool2d 2 stride=1\nglobal_avgpool2d\n",
+         "nabla-spec 1\ninput 2 8 8\nconv2d 4 3\nbatch_norm momentum=0.2\nmax_pool2d 2\n"
+         "avg_pool2d 2 stride=1\nglobal_avg_pool2d\n"},
+        {"nabla-spec 1\ninput 6 8\nlayernorm eps=1e-3\nrmsnorm affine=false\ndense 3\n",
+         "nabla-spec 1\ninput 6 8\nlayer_norm eps=1e-3\nrms_norm affine=false\ndense 3\n"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        nb_spec *a = parse(pairs[i][0]), *b = parse(pairs[i][1]);
+        nb_model *ma = NULL, *mb = NULL;
+        if (a) CHECK_OK(nb_spec_build(a, &ma));
+        if (b) CHECK_OK(nb_spec_build(b, &mb));
+        if (ma && mb) {
+            char *ca = canonical(a, ma), *cb = canonical(b, mb);
+            CHECK_MSG(!strcmp(ca, cb), "%s---\n%s", ca, cb);
+            CHECK(!strstr(cb, "_pool2d") && !strstr(cb, "_norm"));
+            nb_params *pa = nb_model_params(ma), *pb = nb_model_params(mb);
+            CHECK(nb_params_numel(pa) == nb_params_numel(pb));
+            if (nb_params_numel(pa) == nb_params_numel(pb))
+                CHECK(!memcmp(nb_params_data(pa), nb_params_data(pb),
+                              sizeof(float) * (size_t)nb_params_numel(pa)));
+            free(ca);
+            free(cb);
+        }
+        nb_model_free(ma);
+        nb_model_free(mb);
+        nb_spec_free(a);
+        nb_spec_free(b);
+        round_trip(pairs[i][1]);
+    }
+}
+
 static const nbt_case cases[] = {
     {"parse_full", test_parse_full},
     {"defaults", test_defaults},
@@ -720,6 +757,7 @@ static const nbt_case cases[] = {
     {"set_lr", test_set_lr},
     {"number_text", test_number_text},
     {"allocation_failures", test_allocation_failures},
+    {"c_spellings", test_c_spellings},
 };
 
 NBT_MAIN(cases)

@@ -164,9 +164,7 @@ static void quick_corpus(void) {
     if (f) fclose(f);
     CHECK(rows == 41);
     /* a dataset of 1-second log-mel features */
-    nb_features feat = nb_features_default();
-    feat.length = 16000;
-    feat.norm = NB_UTT_MEANVAR;
+    nb_features feat = {.length = 16000, .norm = NB_UTT_MEANVAR};
     nb_audio_data_opts o;
     memset(&o, 0, sizeof o);
     o.features = &feat;

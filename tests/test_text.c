@@ -229,6 +229,12 @@ static void test_textset_fortunes(void) {
     const char *paths[] = {tmp("f")};
     CHECK_OK(nb_textset_load_fortunes(paths, 1, t, &o, &s));
     CHECK(s.n == 4 && s.len == 6 && s.num_classes == 2 && s.pad_id == 257);
+    {   /* zeroed options pad with the tokenizer's <|pad|> as -1 does */
+        nb_textset z;
+        CHECK_OK(nb_textset_load_fortunes(paths, 1, t, &(nb_textset_opts){.len = 6}, &z));
+        CHECK(z.pad_id == 257 && z.n == s.n && !memcmp(z.ids, s.ids, sizeof *z.ids * 6 * 4));
+        nb_textset_free(&z);
+    }
     if (s.n == 4 && s.num_classes == 2) {
         CHECK(!strcmp(s.classes[0], "cats") && !strcmp(s.classes[1], "dogs"));
         check_row(&s, 0, "Meow.", 0);
@@ -252,9 +258,19 @@ static void test_textset_fortunes(void) {
     CHECK_OK(nb_tokenizer_train("", 0, &bo, &plain));
     CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
     CHECK(contains(nb_last_error(), "<|pad|>"));
-    o.pad_id = 0;
+    o.pad_id = 0; /* 0 is the tokenizer's <|pad|>, which it has not */
+    CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
+    CHECK(contains(nb_last_error(), "<|pad|>"));
+    o.use_pad_id = 1; /* id 0 itself */
     CHECK_OK(nb_textset_load_fortunes(paths, 1, plain, &o, &s));
     CHECK(s.pad_id == 0);
+    nb_textset_free(&s);
+    o.pad_id = -1; /* negative with use_pad_id: out of range */
+    CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
+    o.use_pad_id = 0;
+    o.pad_id = 7; /* > 0: that id, no flag needed */
+    CHECK_OK(nb_textset_load_fortunes(paths, 1, plain, &o, &s));
+    CHECK(s.pad_id == 7);
     nb_textset_free(&s);
     o.pad_id = 256;
     CHECK(nb_textset_load_fortunes(paths, 1, plain, &o, &s) == NB_ERR_ARG);
@@ -435,7 +451,7 @@ static void test_sample_distribution(void) {
     const float l[8] = {1.0f, 2.5f, -0.5f, 2.0f, 0.3f, -INFINITY, 1.7f, 0.0f};
     bool all[8] = {1, 1, 1, 1, 1, 0, 1, 1};
     double p[8];
-    nb_sample_opts o = nb_sample_opts_default();
+    nb_sample_opts o = {0};
     o.temperature = 0.7;
     softmax(l, 8, 0.7, all, p);
     chi_square("temperature 0.7", l, 8, &o, p, 1);
@@ -480,7 +496,7 @@ static void test_sample_distribution(void) {
 
 static void test_sample_edge_cases(void) {
     const float l[6] = {0.5f, 3.0f, 3.0f, -1.0f, 2.0f, 0.0f};
-    nb_sample_opts greedy = {0.0, 0, 1.0}, o = nb_sample_opts_default();
+    nb_sample_opts greedy = {NB_ZERO, 0, 1.0}, o = {0};
     nb_rng rng;
     nb_rng_seed(&rng, 11);
     int32_t tok;
@@ -529,13 +545,47 @@ static void test_sample_edge_cases(void) {
     float none[3] = {-INFINITY, -INFINITY, -INFINITY};
     CHECK(nb_sample_logits(none, 3, &o, &rng, &tok) == NB_ERR_NUMERIC);
     CHECK(contains(nb_last_error(), "all 3 logits are -inf"));
-    nb_sample_opts bads[] = {{-1.0, 0, 1.0}, {NAN, 0, 1.0}, {INFINITY, 0, 1.0},
-                             {1.0, -2, 1.0}, {1.0, 0, 0.0}, {1.0, 0, 1.5}};
+    nb_sample_opts bads[] = {{-1.0, 0, 1.0}, {NAN, 0, 1.0},  {INFINITY, 0, 1.0},
+                             {1.0, -2, 1.0}, {1.0, 0, -0.5}, {1.0, 0, 1.5}};
     for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++)
         CHECK_MSG(nb_sample_logits(l, 6, &bads[i], &rng, &tok) == NB_ERR_ARG, "options %zu", i);
     CHECK(nb_sample_logits(l, 0, &o, &rng, &tok) == NB_ERR_ARG);
     CHECK(nb_sample_logits(l, 6, &o, NULL, &tok) == NB_ERR_ARG);
     CHECK(contains(nb_last_error(), "rng"));
+}
+
+/* A zeroed nb_sample_opts (and NULL) is the old nb_sample_opts_default(), temperature 1, top_k
+ * 0, top_p 1: the same tokens from the same seed, draw for draw; and a real zero temperature,
+ * NB_ZERO, is greedy. */
+static void test_sample_zero_opts(void) {
+    const float l[6] = {0.5f, 3.0f, 3.0f, -1.0f, 2.0f, 0.0f};
+    const nb_sample_opts zero = {0}, old = {1.0, 0, 1.0}, tz = {.temperature = NB_ZERO},
+                         half = {.temperature = 0.5}, halfp = {0.5, 0, 1.0};
+    nb_rng a, b, c;
+    nb_rng_seed(&a, 21);
+    nb_rng_seed(&b, 21);
+    nb_rng_seed(&c, 21);
+    int differ = 0, mismatch = 0, greedy = 0;
+    for (int i = 0; i < 2000; i++) {
+        int32_t t0, t1, t2;
+        CHECK_OK(nb_sample_logits(l, 6, &zero, &a, &t0));
+        CHECK_OK(nb_sample_logits(l, 6, NULL, &b, &t1));
+        CHECK_OK(nb_sample_logits(l, 6, &old, &c, &t2));
+        mismatch += t0 != t2 || t1 != t2;
+        differ += t0 != 1;
+        CHECK_OK(nb_sample_logits(l, 6, &half, &a, &t0));
+        CHECK_OK(nb_sample_logits(l, 6, &halfp, &b, &t1));
+        CHECK_OK(nb_sample_logits(l, 6, &halfp, &c, &t2));
+        mismatch += t0 != t2 || t1 != t2;
+        CHECK_OK(nb_sample_logits(l, 6, &tz, &a, &t0));
+        greedy += t0 == 1; /* the lower id of the tie */
+    }
+    CHECK_MSG(mismatch == 0, "%d of 4000 draws differ from the old defaults'", mismatch);
+    CHECK(greedy == 2000);
+    CHECK(differ > 500); /* the default samples: it is not greedy */
+    /* greedy draws nothing: a ends where b and c do, though it made 2000 more calls */
+    CHECK(!memcmp(a.s, b.s, sizeof a.s));
+    CHECK(!memcmp(a.s, c.s, sizeof a.s));
 }
 
 /* ---- the real corpus ------------------------------------------------------------------------ */
@@ -677,6 +727,7 @@ static const nbt_case cases[] = {
     {"textset_split_gather", test_textset_split_gather},
     {"sample_distribution", test_sample_distribution},
     {"sample_edge_cases", test_sample_edge_cases},
+    {"sample_zero_opts", test_sample_zero_opts},
     {"fortunes_corpus", test_fortunes_corpus},
     {"alloc_failures", test_alloc_failures},
 };

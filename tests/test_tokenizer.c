@@ -539,6 +539,8 @@ static void test_json_errors(void) {
         {HEAD "\"kind\": \"byte\", \"special\": [], \"corpus_bytes\": 1.5}", NB_ERR_FORMAT,
          "fraction"},
         {HEAD "\"kind\": \"byte\", \"special\": [", NB_ERR_FORMAT, "a special token"},
+        /* the end of a tokenizer file is not "the JSON header" of a safetensors file */
+        {HEAD "\"kind\": \"byte\", \"special\": [", NB_ERR_FORMAT, "but the JSON text ends"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_tokenizer *t = (nb_tokenizer *)1;

@@ -1396,6 +1396,59 @@ static void test_eval_predict_errors(void) {
     nb_model_free(m);
 }
 
+/* ---- a history that grows -------------------------------------------------------------------- */
+
+static size_t biggest; /* the largest allocation seen */
+
+static void *size_alloc(size_t size, size_t align, void *user) {
+    if (size > biggest) biggest = size;
+    return count_alloc(size, align, user);
+}
+
+static int stop_at(const nb_epoch_record *r, const nb_train_state *st, void *user) {
+    (void)st;
+    return r->epoch >= *(const int64_t *)user;
+}
+
+/* A run asked for 10⁹ epochs reserves history for the epochs it reaches, not for 10⁹ (144 GB
+ * of records, "history: out of memory"): stopped after 3 it holds a first block; run for 70
+ * it has doubled once; no allocation is near the size of 10⁹ records. */
+static void test_history_grows(void) {
+    nb_set_allocator(&(nb_allocator){size_alloc, count_free, NULL});
+    n_alloc = n_live = 0;
+    biggest = 0;
+    nb_dataset *all = digits_all(), *tiny = NULL;
+    int64_t idx[32];
+    for (int i = 0; i < 32; i++) idx[i] = i;
+    if (all) CHECK_OK(nb_dataset_subset(all, idx, 32, &tiny));
+    nb_model *m = digits_model(5, 8);
+    nb_optim *opt = m ? nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 1e-3}) : NULL;
+    if (!tiny || !opt) {
+        CHECK(0);
+    } else {
+        int64_t last = 3;
+        nb_fit_opts fo = {.epochs = 1000000000, .batch_size = 32, .on_epoch = stop_at,
+                          .hook_user = &last, .verbose = NB_VERBOSE_QUIET};
+        nb_history h = {0};
+        CHECK_OK(nb_fit(m, opt, tiny, &fo, &h));
+        CHECK_MSG(h.n == 3 && h.cap == 64, "%d records, room for %d", h.n, h.cap);
+        nb_history_free(&h);
+        last = 70;
+        fo.epochs = 100;
+        CHECK_OK(nb_fit(m, opt, tiny, &fo, &h));
+        CHECK_MSG(h.n == 70 && h.cap == 128, "%d records, room for %d", h.n, h.cap);
+        for (int i = 0; i < h.n; i++) CHECK(h.rec[i].epoch == i + 1);
+        nb_history_free(&h);
+        CHECK_MSG(biggest < ((size_t)1 << 24), "an allocation of %zu bytes", biggest);
+    }
+    nb_optim_free(opt);
+    nb_model_free(m);
+    nb_dataset_free(tiny);
+    nb_dataset_free(all);
+    CHECK_MSG(n_live == 0, "%ld allocations not freed", n_live);
+    nb_set_allocator(NULL);
+}
+
 static const nbt_case cases[] = {
     {"metrics_classifier", test_metrics_classifier},
     {"metrics_binary_and_regression", test_metrics_binary_and_regression},
@@ -1412,6 +1465,7 @@ static const nbt_case cases[] = {
     {"divergence", test_divergence},
     {"restore_best_default", test_restore_best_default},
     {"no_alloc_in_epochs", test_no_alloc_in_epochs},
+    {"history_grows", test_history_grows},
     {"digits_accuracy", test_digits_accuracy},
     {"eval_predict_errors", test_eval_predict_errors},
 };

@@ -497,7 +497,7 @@ static void resample_frequency_response(void) {
 
 /* y[j] by the formula of nabla/audio.h, in double, taps from its definition */
 static double direct(const float *x, int64_t n, int64_t from, int64_t to, int64_t j) {
-    const nb_resample_opts o = nb_resample_defaults();
+    const nb_resample_opts o = {24, 0.9, 8.0}; /* the defaults */
     const double r = o.rolloff * (double)(from < to ? from : to) / (double)from;
     const double hw = o.zero_crossings / r, u = (double)j * (double)from / (double)to;
     double s = 0, i0b = 0, term = 1;
@@ -567,14 +567,14 @@ static void resample_audio_and_errors(void) {
     CHECK_OK(nb_audio_resample(&a, 16000, NULL));
     CHECK(a.data[5] == first && a.rate == 16000);
     nb_audio_free(&a);
-    nb_resample_opts o = nb_resample_defaults();
+    nb_resample_opts o = {0};
     CHECK(nb_resampler_new(0, 16000, NULL, &r) == NB_ERR_ARG && r == NULL);
     CHECK(nb_resampler_new(16000, 2000000000, NULL, &r) == NB_ERR_ARG);
     o.rolloff = 1.5;
     CHECK(nb_resampler_new(8000, 16000, &o, &r) == NB_ERR_ARG);
     CHECK(strstr(nb_last_error(), "rolloff") != NULL);
-    o = nb_resample_defaults();
-    o.zero_crossings = 0;
+    o = (nb_resample_opts){0};
+    o.zero_crossings = -1; /* 0 is the default, 24 */
     CHECK(nb_resampler_new(8000, 16000, &o, &r) == NB_ERR_ARG);
     CHECK(nb_resampler_new(1000000000, 1, NULL, &r) == NB_ERR_ARG);
     CHECK(strstr(nb_last_error(), "extreme") != NULL);
@@ -588,6 +588,39 @@ static void resample_audio_and_errors(void) {
     nb_resampler_free(NULL);
 }
 
+/* A zeroed nb_resample_opts (and NULL) is the old nb_resample_defaults(), {24, 0.9, 8}: the
+ * same samples; NB_ZERO's beta is a real 0 (the plain windowless sinc), not the default. */
+static void resample_zero_opts(void) {
+    const nb_resample_opts zero = {0}, old = {24, 0.9, 8.0}, b0 = {.beta = NB_ZERO},
+                           tiny = {.beta = 1e-300};
+    enum { N = 441 };
+    float x[N], y[4][N];
+    for (int i = 0; i < N; i++) x[i] = (float)sin(0.3 * i) * (float)(i % 5) * 0.2f;
+    const nb_resample_opts *opts[4] = {&zero, NULL, &old, &b0};
+    int64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        nb_resampler *r;
+        CHECK_OK(nb_resampler_new(44100, 16000, opts[k], &r));
+        if (!r) return;
+        m = nb_resampler_out_len(r, N);
+        nb_resampler_run(r, x, N, 1, y[k], 1);
+        nb_resampler_free(r);
+    }
+    CHECK(m > 100 && m < N);
+    CHECK(memcmp(y[0], y[2], sizeof(float) * (size_t)m) == 0);
+    CHECK(memcmp(y[1], y[2], sizeof(float) * (size_t)m) == 0);
+    CHECK(memcmp(y[3], y[2], sizeof(float) * (size_t)m) != 0); /* β = 0 is another filter */
+    /* ... the one a β of almost 0 gives */
+    nb_resampler *r;
+    CHECK_OK(nb_resampler_new(44100, 16000, &tiny, &r));
+    if (r) {
+        float yt[N];
+        nb_resampler_run(r, x, N, 1, yt, 1);
+        for (int64_t j = 0; j < m; j++) CHECK_CLOSE(yt[j], y[3][j], 1e-6, 0);
+        nb_resampler_free(r);
+    }
+}
+
 static const nbt_case cases[] = {
     {"wav_reference_files", wav_reference_files},
     {"wav_espeak_sox", wav_espeak_sox},
@@ -597,5 +630,6 @@ static const nbt_case cases[] = {
     {"resample_frequency_response", resample_frequency_response},
     {"resample_formula", resample_formula},
     {"resample_audio_and_errors", resample_audio_and_errors},
+    {"resample_zero_opts", resample_zero_opts},
 };
 NBT_MAIN(cases)

@@ -88,14 +88,14 @@ nb_status nb_wav_encode(const nb_audio *a, nb_wav_encoding enc, unsigned char **
  * and x = 0 outside the signal. The output has ceil(n · to / from) samples (torchaudio's
  * length). With the defaults, 0 – 0.8 of the lower Nyquist frequency passes within 0.001 dB,
  * the transition band lies between 0.8 and 1, and tones above the Nyquist frequency (which
- * would alias) come out more than 80 dB down (tests/test_wav.c measures both). */
+ * would alias) come out more than 80 dB down (tests/test_wav.c measures both).
+ *
+ * The options are zero-initialised: a field left 0 takes its default, and NULL is {0}. */
 typedef struct nb_resample_opts {
-    int zero_crossings; /* half-width of the sinc in its zero crossings; default 24 */
-    double rolloff;     /* cutoff as a fraction of the lower Nyquist frequency; default 0.9 */
-    double beta;        /* Kaiser window shape; default 8 */
+    int zero_crossings; /* half-width of the sinc in its zero crossings; 0: 24 */
+    double rolloff;     /* cutoff as a fraction of the lower Nyquist frequency; 0: 0.9 */
+    double beta;        /* Kaiser window shape; 0: 8 (NB_ZERO: a real 0, the plain sinc) */
 } nb_resample_opts;
-
-nb_resample_opts nb_resample_defaults(void);
 
 /* A resampler for one pair of rates (its filter computed once; read-only afterwards, so
  * threads may share it). opts may be NULL for the defaults. */
@@ -153,7 +153,14 @@ nb_status nb_dct_matrix(int64_t n_out, int64_t n_in, float *D);
  *
  * It has a one-line text form ("audio/1 rate=16000 n_fft=400 ...", every field as key=value;
  * nb_features_format writes all of them, nb_features_parse accepts any subset over the
- * defaults), which model files store so that prediction featurises exactly as training did. */
+ * defaults), which model files store so that prediction featurises exactly as training did.
+ *
+ * The struct is zero-initialised: every field left 0 takes its default (the comment says
+ * which), so {0} is 16 kHz; 25 ms Hann frames every 10 ms (n_fft 400, hop 160), centred with
+ * reflection; power spectrum; 40 HTK mel bands over 0 – 8 kHz; ln(x + 1e-6); no MFCC, no
+ * normalisation; clips kept at their length. Flags whose default is on are spelled as their
+ * opposite (symmetric, no_center, no_mel). (The functions below want a pipeline and refuse
+ * NULL; nb_audio_data_opts.features NULL is {0}.) */
 typedef enum nb_pad_mode {
     NB_PAD_REFLECT = 0, /* torch.stft's default: x[1], x[2], ... mirrored without the edge */
     NB_PAD_CONSTANT,    /* zeros */
@@ -162,10 +169,10 @@ typedef enum nb_pad_mode {
 } nb_pad_mode;
 
 typedef enum nb_log_kind {
-    NB_LOG_NONE = 0,
-    NB_LOG_LN, /* ln(x + log_eps) (torchaudio MFCC's log_mels) */
-    NB_LOG_DB  /* 10·log10(max(x, amin)), then max(·, peak − top_db) when top_db > 0, the peak
-                  taken over the utterance (torchaudio's AmplitudeToDB for power) */
+    NB_LOG_LN = 0, /* ln(x + log_eps) (torchaudio MFCC's log_mels): the default */
+    NB_LOG_NONE,   /* the spectrum as it is */
+    NB_LOG_DB      /* 10·log10(max(x, amin)), then max(·, peak − top_db) when top_db > 0, the
+                      peak taken over the utterance (torchaudio's AmplitudeToDB for power) */
 } nb_log_kind;
 
 typedef enum nb_utt_norm {
@@ -180,43 +187,45 @@ typedef enum nb_align {
 } nb_align;
 
 typedef struct nb_features {
-    int rate;       /* the pipeline's sample rate, Hz; clips are resampled to it */
+    int rate;       /* the pipeline's sample rate, Hz; clips are resampled to it; 0: 16000 */
     int64_t length; /* samples per clip after padding with zeros or cutting; 0: as is */
     nb_align align;
-    int64_t n_fft;      /* FFT length (any length ≥ 2) */
+    int64_t n_fft;      /* FFT length (any length ≥ 2); 0: 25 ms, rate / 40 (400 at 16 kHz) */
     int64_t win_length; /* window length ≤ n_fft, centred in the frame; 0: n_fft */
-    int64_t hop;        /* frame step; 0: n_fft / 4 (torch.stft's default) */
+    int64_t hop;        /* frame step; 0: 10 ms, rate / 100 (160 at 16 kHz) */
     nb_window_kind window;
-    int periodic;        /* 1: periodic window (torch's default) */
-    int center;          /* 1: pad n_fft/2 on both sides first (torch's default) */
+    int symmetric;       /* 1: symmetric window; 0: periodic (torch's default) */
+    int no_center;       /* 1: frames start at sample 0; 0: pad n_fft/2 on both sides first
+                            (torch's default) */
     nb_pad_mode pad;     /* how to pad when centring */
     int normalized;      /* 1: the STFT times 1/√n_fft (torch.stft's normalized=True) */
-    double power;        /* > 0: 2 power spectrum, 1 magnitude */
-    int64_t n_mels;      /* 0: keep the n_fft/2 + 1 linear-frequency bins */
+    double power;        /* > 0: 2 power spectrum, 1 magnitude; 0: 2 */
+    int64_t n_mels;      /* mel bands; 0: 40 */
+    int no_mel;          /* 1: no filterbank, keep the n_fft/2 + 1 linear-frequency bins */
     double f_min, f_max; /* mel range, Hz; f_max 0: rate / 2 */
     nb_mel_scale mel_scale;
     nb_mel_norm mel_norm;
     nb_log_kind log;
-    double log_eps; /* LN: the offset; default 1e-6 */
-    double amin;    /* DB: the floor; default 1e-10 */
+    double log_eps; /* LN: the offset; 0: 1e-6 */
+    double amin;    /* DB: the floor; 0: 1e-10 */
     double top_db;  /* DB: dynamic range kept below the peak; 0: all */
-    int64_t n_mfcc; /* > 0: the first n_mfcc DCT-II coefficients (needs log, ≤ n_mels) */
+    int64_t n_mfcc; /* > 0: the first n_mfcc DCT-II coefficients (needs mel bands, a log,
+                       n_mfcc ≤ n_mels); 0: none */
     nb_utt_norm norm;
-    double norm_eps; /* default 1e-5 */
+    double norm_eps; /* 0: 1e-5 */
     nb_resample_opts resample;
 } nb_features;
 
-/* 16 kHz; 25 ms Hann frames every 10 ms (n_fft 400, hop 160), centred with reflection; power
- * spectrum; 40 HTK mel bands over 0 – 8 kHz; ln(x + 1e-6); no MFCC, no normalisation; clips
- * kept at their length. */
-nb_features nb_features_default(void);
-/* NB_ERR_ARG naming the first field that is out of range or inconsistent. */
+/* NB_ERR_ARG naming the first field that is out of range or inconsistent (its defaults
+ * filled in first). */
 nb_status nb_features_check(const nb_features *f);
 /* The text form, snprintf-style: writes up to n − 1 characters and a NUL into buf (which may
  * be NULL when n is 0) and returns the full length (0 with the error set when f is invalid). */
 size_t nb_features_format(const nb_features *f, char *buf, size_t n);
 /* Reads a text form: an optional "audio/1" first, then key=value words (blanks between), over
- * nb_features_default(). NB_ERR_FORMAT names an unknown or repeated key or a bad value. */
+ * the defaults. The text spells every setting as a value (periodic=1, center=1, n_mels=0 for
+ * linear bins, hop=0 for n_fft / 4 as torch.stft) and *out receives them all, defaults filled
+ * in. NB_ERR_FORMAT names an unknown or repeated key or a bad value. */
 nb_status nb_features_parse(const char *text, size_t len, nb_features *out);
 /* The shape of the features of a clip of `samples` samples at the pipeline's rate (after the
  * length fix when length > 0): NB_ERR_ARG when it is too short to make one frame. */
@@ -228,6 +237,7 @@ nb_status nb_features_shape(const nb_features *f, int64_t samples, int64_t *n_fe
 typedef struct nb_featurizer nb_featurizer;
 nb_status nb_featurizer_new(const nb_features *f, nb_featurizer **out);
 void nb_featurizer_free(nb_featurizer *fz);
+/* The featurizer's pipeline, with the defaults of its zero fields filled in. */
 const nb_features *nb_featurizer_features(const nb_featurizer *fz);
 /* out [n_feat, n_frames] (nb_features_shape of n) from a mono signal x of n samples at the
  * pipeline's rate; the length fix is applied first. */
@@ -327,8 +337,8 @@ typedef enum nb_audio_store {
 } nb_audio_store;
 
 typedef struct nb_audio_data_opts {
-    const nb_features *features; /* NULL: nb_features_default() (whose length 0 needs clips
-                                    of equal length) */
+    const nb_features *features; /* NULL: the defaults, {0} (whose length 0 needs clips of
+                                    equal length) */
     nb_audio_store store;
     size_t max_bytes;        /* AUTO's budget; 0: half the physical memory */
     int copies;              /* augmented copies of every clip, besides the clip */

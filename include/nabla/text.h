@@ -188,7 +188,9 @@ typedef struct nb_textset {
 
 typedef struct nb_textset_opts {
     int64_t len;              /* tokens per record, > 0 */
-    int32_t pad_id;           /* < 0: the tokenizer's "<|pad|>" (an error if it has none) */
+    int32_t pad_id;           /* > 0: pad with this id; 0 (or < 0): the tokenizer's "<|pad|>"
+                                 (an error if it has none) */
+    int use_pad_id;           /* 1: pad with pad_id even when it is 0 */
     int flags;                /* as nb_tokenizer_encode */
     char delimiter;           /* CSV: 0 means ',' */
     const char *text_column;  /* CSV: NULL means "text" */
@@ -224,14 +226,16 @@ nb_status nb_textset_gather(const nb_textset *s, const int64_t *idx, int64_t n, 
  * top_p (nucleus sampling). Ties in ordering go to the lower id. One 53-bit uniform is drawn
  * from rng per call (none when greedy), so a seed fixes the sequence. -inf logits are never
  * drawn; a NaN or +inf logit, or no finite logit, is an error. Filtering (top_k or top_p)
- * allocates 16 bytes per candidate for the call. */
+ * allocates 16 bytes per candidate for the call.
+ *
+ * Options are zero-initialised, every 0 field the default (NULL: all defaults), so {0} samples
+ * the model's distribution and {.temperature = NB_ZERO} (a real 0, nabla/base.h) is greedy. */
 typedef struct nb_sample_opts {
-    double temperature; /* >= 0; 1: the model's distribution */
+    double temperature; /* >= 0; 0: 1, the model's distribution; NB_ZERO: greedy */
     int64_t top_k;      /* 0: all */
-    double top_p;       /* in (0, 1]; 1: all */
+    double top_p;       /* in (0, 1]; 0: 1, all */
 } nb_sample_opts;
 
-nb_sample_opts nb_sample_opts_default(void); /* temperature 1, top_k 0, top_p 1 */
 /* o may be NULL for the defaults; rng may be NULL when greedy. */
 nb_status nb_sample_logits(const float *logits, int64_t V, const nb_sample_opts *o, nb_rng *rng,
                            int32_t *token);

@@ -461,7 +461,7 @@ typedef int (*nb_token_fn)(int32_t token, void *user); /* nonzero: stop */
 
 typedef struct nb_generate_opts {
     int64_t max_tokens;           /* tokens to draw (out holds at least this many) */
-    const nb_sample_opts *sample; /* NULL: nb_sample_opts_default() (temperature 1) */
+    const nb_sample_opts *sample; /* NULL: the defaults, {0} (temperature 1) */
     int stop_at;                  /* 1: stop_id ends the text (it is not given nor written) */
     int32_t stop_id;
     nb_token_fn on_token; /* may be NULL */
@@ -470,7 +470,7 @@ typedef struct nb_generate_opts {
 
 /* Draws up to opts->max_tokens tokens after prompt[0..n_prompt) (n_prompt >= 1) into out,
  * their number in *n_out (fewer when stopped). rng draws the samples (NULL only when
- * greedy: temperature 0); the same state gives the same text. */
+ * greedy: temperature NB_ZERO); the same state gives the same text. */
 nb_status nb_generate(const nb_model *m, nb_ctx *ctx, const int32_t *prompt, int64_t n_prompt,
                       const nb_generate_opts *opts, nb_rng *rng, int32_t *out, int64_t *n_out);
 

@@ -20,6 +20,15 @@ void nbi_fix_length(const float *x, int64_t n, float *y, int64_t length, nb_alig
 /* NB_ERR_ARG naming the first range of a that is malformed (see nb_audio_augment). */
 nb_status nbi_audio_aug_check(const nb_audio_aug *a);
 
+/* The pipeline with the defaults of its zero fields filled in (nabla/audio.h); NULL is {0}.
+ * Every function of the layer works on the result, and the featurizer keeps it. */
+nb_features nbi_features_resolve(const nb_features *f);
+/* nb_features_check of a resolved pipeline: no field is taken for a default any more, so a
+ * text's explicit rate=0 or power=0 is refused as before. */
+nb_status nbi_features_check_resolved(const nb_features *f);
+/* The resampler's options with the defaults of zero fields (24, 0.9, 8; NB_ZERO beta: 0). */
+nb_resample_opts nbi_resample_resolve(const nb_resample_opts *o);
+
 /* Names of the enumerations in the text form ("hann", "reflect", ...); NULL when out of
  * range. */
 const char *nbi_window_name(nb_window_kind k);

@@ -218,8 +218,8 @@ nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts,
     nb_audio_data_opts o;
     memset(&o, 0, sizeof o);
     if (opts) o = *opts;
-    const nb_features fdef = nb_features_default();
-    const nb_features *f = o.features ? o.features : &fdef;
+    const nb_features fres = nbi_features_resolve(o.features);
+    const nb_features *f = &fres;
     if (!m || m->n < 1 || !m->paths || !m->labels)
         return nbi_error(NB_ERR_ARG, "audio dataset: the manifest is empty");
     if (o.copies < 0 || o.copies > MAX_COPIES)

@@ -17,42 +17,26 @@
 #define MAX_LENGTH (INT64_C(1) << 40)
 #define MAX_MELS 4096
 
-nb_features nb_features_default(void) {
-    nb_features f;
-    memset(&f, 0, sizeof f);
-    f.rate = 16000;
-    f.length = 0;
-    f.align = NB_ALIGN_START;
-    f.n_fft = 400;
-    f.win_length = 0;
-    f.hop = 160;
-    f.window = NB_WINDOW_HANN;
-    f.periodic = 1;
-    f.center = 1;
-    f.pad = NB_PAD_REFLECT;
-    f.normalized = 0;
-    f.power = 2.0;
-    f.n_mels = 40;
-    f.f_min = 0.0;
-    f.f_max = 0.0;
-    f.mel_scale = NB_MEL_HTK;
-    f.mel_norm = NB_MEL_NORM_NONE;
-    f.log = NB_LOG_LN;
-    f.log_eps = 1e-6;
-    f.amin = 1e-10;
-    f.top_db = 0.0;
-    f.n_mfcc = 0;
-    f.norm = NB_UTT_NONE;
-    f.norm_eps = 1e-5;
-    f.resample = nb_resample_defaults();
+/* The defaults of audio.h for every field left 0: rate 16 kHz, 25 ms frames every 10 ms, 40
+ * mel bands, power 2, the log's and normalisation's epsilons, the resampler's settings. Fields
+ * whose 0 is itself the setting (length, win_length, f_max, top_db, n_mfcc, the enumerations'
+ * first values) stay 0, so that the text form keeps its spelling. Idempotent. */
+nb_features nbi_features_resolve(const nb_features *in) {
+    nb_features f = in ? *in : (nb_features){0};
+    if (f.rate == 0) f.rate = 16000;
+    if (f.n_fft == 0) f.n_fft = f.rate / 40;
+    if (f.hop == 0) f.hop = f.rate / 100;
+    if (f.n_mels == 0 && !f.no_mel) f.n_mels = 40;
+    if (f.power == 0.0) f.power = 2.0;
+    if (f.log_eps == 0.0) f.log_eps = 1e-6;
+    if (f.amin == 0.0) f.amin = 1e-10;
+    if (f.norm_eps == 0.0) f.norm_eps = 1e-5;
+    f.resample = nbi_resample_resolve(&f.resample);
     return f;
 }
 
 static int64_t win_len(const nb_features *f) {
     return f->win_length ? f->win_length : f->n_fft;
-}
-static int64_t hop_len(const nb_features *f) {
-    return f->hop ? f->hop : f->n_fft / 4;
 }
 static double fmax_of(const nb_features *f) {
     return f->f_max > 0 ? f->f_max : 0.5 * f->rate;
@@ -62,23 +46,28 @@ static nb_status bad(const char *field, const char *why) {
     return nbi_error(NB_ERR_ARG, "audio features: %s %s", field, why);
 }
 
-nb_status nb_features_check(const nb_features *f) {
-    if (!f) return nbi_error(NB_ERR_ARG, "audio features: NULL");
+static nb_status shape_resolved(const nb_features *f, int64_t samples, int64_t *n_feat,
+                                int64_t *n_frames);
+
+nb_status nbi_features_check_resolved(const nb_features *f) {
     if (f->rate < 1 || f->rate > MAX_RATE) return bad("rate", "must be 1 .. 1536000 Hz");
     if (f->length < 0 || f->length > MAX_LENGTH) return bad("length", "must be 0 .. 2^40");
     if ((unsigned)f->align > NB_ALIGN_CENTER) return bad("align", "is not start or center");
     if (f->n_fft < 1 || f->n_fft > MAX_NFFT) return bad("n_fft", "must be 1 .. 2^20");
     if (f->win_length < 0 || f->win_length > f->n_fft)
         return bad("win_length", "must be 0 (n_fft) .. n_fft");
-    if (f->hop < 0 || f->hop > MAX_NFFT) return bad("hop", "must be 0 (n_fft/4) .. 2^20");
-    if (hop_len(f) < 1) return bad("hop", "is 0 (n_fft / 4 with n_fft < 4): set it");
+    if (f->hop < 0 || f->hop > MAX_NFFT) return bad("hop", "must be 0 (10 ms) .. 2^20");
+    if (f->hop < 1)
+        return bad("hop",
+                   "is 0 (10 ms at a rate below 100 Hz, or n_fft / 4 with n_fft < 4): set it");
     if ((unsigned)f->window > NB_WINDOW_RECT) return bad("window", "is not hann, hamming or rect");
-    if ((f->periodic | f->center | f->normalized) & ~1)
-        return bad("periodic, center or normalized", "must be 0 or 1");
+    if ((f->symmetric | f->no_center | f->normalized | f->no_mel) & ~1)
+        return bad("symmetric, no_center, normalized or no_mel", "must be 0 or 1");
     if ((unsigned)f->pad > NB_PAD_CIRCULAR)
         return bad("pad", "is not reflect, constant, replicate or circular");
     if (!(f->power > 0.0 && f->power <= 16.0)) return bad("power", "must be in (0, 16]");
-    if (f->n_mels < 0 || f->n_mels > MAX_MELS) return bad("n_mels", "must be 0 .. 4096");
+    if (f->n_mels < 0 || f->n_mels > MAX_MELS) return bad("n_mels", "must be 0 (40) .. 4096");
+    if (f->no_mel && f->n_mels) return bad("n_mels", "is set, and no_mel asks for no mel bands");
     if (f->n_mels > 0) {
         if (f->n_fft < 2) return bad("n_fft", "must be >= 2 for a mel filterbank (two bins)");
         if (!(f->f_min >= 0.0 && f->f_max >= 0.0 && isfinite(f->f_max)))
@@ -90,13 +79,13 @@ nb_status nb_features_check(const nb_features *f) {
         if ((unsigned)f->mel_norm > NB_MEL_NORM_SLANEY)
             return bad("mel_norm", "is not none or slaney");
     }
-    if ((unsigned)f->log > NB_LOG_DB) return bad("log", "is not none, ln or db");
+    if ((unsigned)f->log > NB_LOG_DB) return bad("log", "is not ln, none or db");
     if (!(f->log_eps > 0.0 && isfinite(f->log_eps))) return bad("log_eps", "must be > 0");
     if (!(f->amin > 0.0 && isfinite(f->amin))) return bad("amin", "must be > 0");
     if (!(f->top_db >= 0.0 && isfinite(f->top_db))) return bad("top_db", "must be >= 0");
     if (f->n_mfcc < 0) return bad("n_mfcc", "must be >= 0");
     if (f->n_mfcc > 0 && (f->n_mels == 0 || f->log == NB_LOG_NONE || f->n_mfcc > f->n_mels))
-        return bad("n_mfcc", "needs n_mels > 0, a log, and n_mfcc <= n_mels");
+        return bad("n_mfcc", "needs mel bands, a log, and n_mfcc <= n_mels");
     if ((unsigned)f->norm > NB_UTT_MEANVAR) return bad("norm", "is not none, mean or meanvar");
     if (!(f->norm_eps > 0.0 && isfinite(f->norm_eps))) return bad("norm_eps", "must be > 0");
     const nb_resample_opts *r = &f->resample;
@@ -107,28 +96,35 @@ nb_status nb_features_check(const nb_features *f) {
     if (!(r->beta >= 0.0 && r->beta <= 50.0)) return bad("resample_beta", "must be in [0, 50]");
     if (f->length > 0) {
         int64_t a, b;
-        nb_status st = nb_features_shape(f, f->length, &a, &b);
+        nb_status st = shape_resolved(f, f->length, &a, &b);
         if (st) return st;
     }
     return NB_OK;
 }
 
+nb_status nb_features_check(const nb_features *f) {
+    if (!f) return nbi_error(NB_ERR_ARG, "audio features: NULL");
+    const nb_features r = nbi_features_resolve(f);
+    return nbi_features_check_resolved(&r);
+}
+
 /* frames of a signal of n samples, or −1 (with the error set) when it makes none */
 static int64_t frame_count(const nb_features *f, int64_t n) {
-    const int64_t pad = f->center ? f->n_fft / 2 : 0, hop = hop_len(f);
-    if (f->center && f->pad == NB_PAD_REFLECT && n <= pad) {
+    const int center = !f->no_center;
+    const int64_t pad = center ? f->n_fft / 2 : 0, hop = f->hop;
+    if (center && f->pad == NB_PAD_REFLECT && n <= pad) {
         nbi_error(NB_ERR_ARG,
                   "audio features: %lld samples are too few to reflect-pad by %lld "
                   "(n_fft / 2); use a longer clip, a length, or pad=constant",
                   (long long)n, (long long)pad);
         return -1;
     }
-    if (f->center && f->pad != NB_PAD_CONSTANT && n < 1) {
+    if (center && f->pad != NB_PAD_CONSTANT && n < 1) {
         nbi_error(NB_ERR_ARG, "audio features: an empty clip cannot be padded by %s",
                   nbi_pad_name(f->pad));
         return -1;
     }
-    if (f->center && f->pad == NB_PAD_CIRCULAR && n < pad) {
+    if (center && f->pad == NB_PAD_CIRCULAR && n < pad) {
         nbi_error(NB_ERR_ARG,
                   "audio features: %lld samples are too few to pad circularly by "
                   "%lld",
@@ -140,7 +136,7 @@ static int64_t frame_count(const nb_features *f, int64_t n) {
         nbi_error(NB_ERR_ARG,
                   "audio features: %lld samples make no frame of %lld (center "
                   "%d)",
-                  (long long)n, (long long)f->n_fft, f->center);
+                  (long long)n, (long long)f->n_fft, center);
         return -1;
     }
     return 1 + (len - f->n_fft) / hop;
@@ -150,8 +146,8 @@ static int64_t feat_count(const nb_features *f) {
     return f->n_mfcc ? f->n_mfcc : f->n_mels ? f->n_mels : f->n_fft / 2 + 1;
 }
 
-nb_status nb_features_shape(const nb_features *f, int64_t samples, int64_t *n_feat,
-                            int64_t *n_frames) {
+static nb_status shape_resolved(const nb_features *f, int64_t samples, int64_t *n_feat,
+                                int64_t *n_frames) {
     if (f->length > 0) samples = f->length;
     if (samples < 0 || samples > MAX_LENGTH)
         return nbi_error(NB_ERR_ARG, "audio features: %lld samples", (long long)samples);
@@ -160,6 +156,13 @@ nb_status nb_features_shape(const nb_features *f, int64_t samples, int64_t *n_fe
     *n_feat = feat_count(f);
     *n_frames = fr;
     return NB_OK;
+}
+
+nb_status nb_features_shape(const nb_features *f, int64_t samples, int64_t *n_feat,
+                            int64_t *n_frames) {
+    if (!f) return nbi_error(NB_ERR_ARG, "audio features: NULL");
+    const nb_features r = nbi_features_resolve(f);
+    return shape_resolved(&r, samples, n_feat, n_frames);
 }
 
 /* ---- padding ----------------------------------------------------------------------------- */
@@ -223,17 +226,18 @@ const nb_features *nb_featurizer_features(const nb_featurizer *fz) {
 static nb_status make_window(const nb_features *f, float *w) {
     const int64_t wl = win_len(f), left = (f->n_fft - wl) / 2;
     memset(w, 0, sizeof(float) * (size_t)f->n_fft);
-    return nb_window(f->window, wl, f->periodic, w + left);
+    return nb_window(f->window, wl, !f->symmetric, w + left);
 }
 
-nb_status nb_featurizer_new(const nb_features *f, nb_featurizer **out) {
+nb_status nb_featurizer_new(const nb_features *opts, nb_featurizer **out) {
     *out = NULL;
-    nb_status st = nb_features_check(f);
+    nb_status st = nb_features_check(opts);
     if (st) return st;
     nb_featurizer *fz = nbi_calloc(1, sizeof *fz);
     if (!fz) return nbi_error(NB_ERR_NOMEM, "featurizer: out of memory");
-    fz->f = *f;
-    fz->hop = hop_len(f);
+    fz->f = nbi_features_resolve(opts);
+    const nb_features *f = &fz->f;
+    fz->hop = f->hop;
     fz->K = f->n_fft / 2 + 1;
     fz->scale = f->normalized ? (float)(1.0 / sqrt((double)f->n_fft)) : 1.0f;
     st = nbi_rfft_new(f->n_fft, &fz->fft);
@@ -278,7 +282,7 @@ nb_status nb_featurizer_new(const nb_features *f, nb_featurizer **out) {
 static nb_status stft_frames(const nb_featurizer *fz, const float *x, int64_t n, int64_t frames,
                              float *S) {
     const nb_features *f = &fz->f;
-    const int64_t pad = f->center ? f->n_fft / 2 : 0, len = n + 2 * pad;
+    const int64_t pad = f->no_center ? 0 : f->n_fft / 2, len = n + 2 * pad;
     float *xp = nbi_malloc_for("stft", sizeof(float) * (size_t)(len + nbi_stft_work(fz->fft)));
     if (!xp) return NB_ERR_NOMEM;
     if (pad)
@@ -334,7 +338,7 @@ nb_status nb_featurizer_run(const nb_featurizer *fz, const float *x, int64_t n, 
     const nb_features *f = &fz->f;
     if (!x && n > 0) return nbi_error(NB_ERR_ARG, "featurizer: NULL samples");
     int64_t F, T;
-    nb_status st = nb_features_shape(f, n, &F, &T);
+    nb_status st = shape_resolved(f, n, &F, &T);
     if (st) return st;
     const int64_t L = f->length > 0 ? f->length : n, K = fz->K;
     const int64_t M = f->n_mels, C = f->n_mfcc;
@@ -393,7 +397,7 @@ nb_status nb_featurize_audio(const nb_featurizer *fz, const nb_audio *a, nb_tens
     st = nb_audio_to_mono(&m);
     if (!st) st = nb_audio_resample(&m, fz->f.rate, &fz->f.resample);
     int64_t F = 0, T = 0;
-    if (!st) st = nb_features_shape(&fz->f, m.frames, &F, &T);
+    if (!st) st = shape_resolved(&fz->f, m.frames, &F, &T);
     if (!st) {
         int64_t shape[2] = {F, T};
         *out = nb_tensor_new(NULL, NB_F32, 2, shape);
@@ -410,20 +414,23 @@ nb_status nb_featurize_audio(const nb_featurizer *fz, const nb_audio *a, nb_tens
 
 nb_status nb_stft(const nb_features *f, const float *x, int64_t n, float *out, int64_t *n_frames) {
     if (n_frames) *n_frames = 0;
+    if (!f) return nbi_error(NB_ERR_ARG, "nb_stft: NULL features");
     /* the STFT's fields of f over the defaults: no length fix, mel, log or normalisation */
-    nb_features g = nb_features_default();
-    g.rate = f->rate;
-    g.n_fft = f->n_fft;
-    g.win_length = f->win_length;
-    g.hop = f->hop;
-    g.window = f->window;
-    g.periodic = f->periodic;
-    g.center = f->center;
-    g.pad = f->pad;
-    g.normalized = f->normalized;
-    g.n_mels = 0;
+    const nb_features r = nbi_features_resolve(f);
+    nb_features g = {0};
+    g.rate = r.rate;
+    g.n_fft = r.n_fft;
+    g.win_length = r.win_length;
+    g.hop = r.hop;
+    g.window = r.window;
+    g.symmetric = r.symmetric;
+    g.no_center = r.no_center;
+    g.pad = r.pad;
+    g.normalized = r.normalized;
+    g.no_mel = 1;
     g.log = NB_LOG_NONE;
-    nb_status st = nb_features_check(&g);
+    g = nbi_features_resolve(&g);
+    nb_status st = nbi_features_check_resolved(&g);
     if (st) return st;
     if (!x && n > 0) return nbi_error(NB_ERR_ARG, "nb_stft: NULL samples");
     const int64_t T = frame_count(&g, n);

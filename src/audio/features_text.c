@@ -6,9 +6,14 @@
  * every field in a fixed order with numbers in their shortest exact form, so the text is
  * canonical and reads back into the same value; the reader takes any subset in any order over
  * the defaults (so a person can write "n_mels=64 n_mfcc=13"), refuses unknown or repeated
- * keys and values that are not numbers or names of the field's kind, and checks the result
- * with nb_features_check. Model files keep this text so prediction featurises exactly as
- * training did. */
+ * keys and values that are not numbers or names of the field's kind, and checks the result.
+ *
+ * The text spells values, not the struct's zero-means-default: periodic=1 and center=1 are
+ * the struct's symmetric = 0 and no_center = 0, n_mels=0 is no_mel, hop=0 is n_fft / 4 (what
+ * audio/1 has always meant), resample_beta=0 a real 0, and a 0 where 0 is not a valid value
+ * (rate=0, power=0) is an error, as it always was. The writer fills in the defaults first, so
+ * {0} and the values it stands for write the same text. Model files keep this text so prediction
+ * featurises exactly as training did. */
 #include "audio/audio.h"
 #include "data/data.h"
 
@@ -23,7 +28,7 @@ static const char *const window_names[] = {"hann", "hamming", "rect"};
 static const char *const pad_names[] = {"reflect", "constant", "replicate", "circular"};
 static const char *const scale_names[] = {"htk", "slaney"};
 static const char *const mel_norm_names[] = {"none", "slaney"};
-static const char *const log_names[] = {"none", "ln", "db"};
+static const char *const log_names[] = {"ln", "none", "db"}; /* nb_log_kind's order */
 static const char *const utt_names[] = {"none", "mean", "meanvar"};
 static const char *const align_names[] = {"start", "center"};
 
@@ -52,7 +57,10 @@ const char *nbi_align_name(nb_align a) {
 
 /* ---- the fields, once, for both directions ------------------------------------------------ */
 
-typedef enum { T_INT, T_I64, T_DBL, T_ENUM } ftype;
+/* T_NOT: a flag the text spells as its opposite (periodic=1 is symmetric = 0); T_MELS: n_mels,
+ * whose 0 in the text is no_mel; T_HOP: hop, whose 0 in the text is n_fft / 4 (torch.stft's
+ * default, audio/1's meaning); T_ZDBL: a double whose 0 in the text is a real 0 (NB_ZERO). */
+typedef enum { T_INT, T_I64, T_DBL, T_ENUM, T_NOT, T_MELS, T_HOP, T_ZDBL } ftype;
 
 typedef struct field {
     const char *key;
@@ -68,6 +76,8 @@ typedef struct field {
     { k, T_I64, offsetof(nb_features, m), NULL, 0 }
 #define F_DBL(k, m)                                                                                \
     { k, T_DBL, offsetof(nb_features, m), NULL, 0 }
+#define F_T(k, m, t)                                                                               \
+    { k, t, offsetof(nb_features, m), NULL, 0 }
 #define F_ENUM(k, m, t)                                                                            \
     { k, T_ENUM, offsetof(nb_features, m), t, (int)(sizeof t / sizeof *t) }
 
@@ -77,14 +87,14 @@ static const field fields[] = {
     F_ENUM("align", align, align_names),
     F_I64("n_fft", n_fft),
     F_I64("win_length", win_length),
-    F_I64("hop", hop),
+    F_T("hop", hop, T_HOP),
     F_ENUM("window", window, window_names),
-    F_INT("periodic", periodic),
-    F_INT("center", center),
+    F_T("periodic", symmetric, T_NOT),
+    F_T("center", no_center, T_NOT),
     F_ENUM("pad", pad, pad_names),
     F_INT("normalized", normalized),
     F_DBL("power", power),
-    F_I64("n_mels", n_mels),
+    F_T("n_mels", n_mels, T_MELS),
     F_DBL("f_min", f_min),
     F_DBL("f_max", f_max),
     F_ENUM("mel_scale", mel_scale, scale_names),
@@ -98,7 +108,7 @@ static const field fields[] = {
     F_DBL("norm_eps", norm_eps),
     F_INT("resample_zeros", resample.zero_crossings),
     F_DBL("resample_rolloff", resample.rolloff),
-    F_DBL("resample_beta", resample.beta),
+    F_T("resample_beta", resample.beta, T_ZDBL),
 };
 #define N_FIELDS (sizeof fields / sizeof *fields)
 
@@ -109,9 +119,10 @@ _Static_assert(sizeof(nb_window_kind) == sizeof(int) && sizeof(nb_pad_mode) == s
                    sizeof(nb_align) == sizeof(int),
                "the text form stores enumerations as int");
 
-size_t nb_features_format(const nb_features *f, char *buf, size_t n) {
+size_t nb_features_format(const nb_features *opts, char *buf, size_t n) {
     if (buf && n) buf[0] = 0;
-    if (nb_features_check(f)) return 0;
+    if (nb_features_check(opts)) return 0;
+    const nb_features r = nbi_features_resolve(opts), *f = &r;
     nbi_text t;
     nbi_text_init(&t);
     nbi_text_puts(&t, VERSION_WORD);
@@ -123,11 +134,21 @@ size_t nb_features_format(const nb_features *f, char *buf, size_t n) {
         case T_INT:
             nbi_text_printf(&t, "%d", *(const int *)p);
             break;
+        case T_NOT:
+            nbi_text_printf(&t, "%d", !*(const int *)p);
+            break;
         case T_I64:
+        case T_HOP: /* resolved: never 0 */
             nbi_text_printf(&t, "%lld", (long long)*(const int64_t *)p);
+            break;
+        case T_MELS:
+            nbi_text_printf(&t, "%lld", f->no_mel ? 0LL : (long long)*(const int64_t *)p);
             break;
         case T_DBL:
             nbi_text_double(&t, *(const double *)p);
+            break;
+        case T_ZDBL: /* NB_ZERO is written 0 */
+            nbi_text_double(&t, *(const double *)p == 0.0 ? 0.0 : *(const double *)p);
             break;
         case T_ENUM:
             nbi_text_puts(&t, fd->names[*(const int *)p]);
@@ -169,18 +190,19 @@ static nb_status bad_value(const field *fd, const char *v, size_t vn) {
                                   fd->names[i]);
         if (k < sizeof names) snprintf(names + k, sizeof names - k, ")");
     }
-    const char *kind = fd->type == T_DBL    ? " (a number)"
-                       : fd->type == T_ENUM ? ""
-                                            : " (an integer)";
+    const char *kind = fd->type == T_DBL || fd->type == T_ZDBL ? " (a number)"
+                       : fd->type == T_ENUM                    ? ""
+                       : fd->type == T_NOT                     ? " (0 or 1)"
+                                                               : " (an integer)";
     return nbi_error(NB_ERR_FORMAT, "audio features: %s=%.*s%s is not a valid value%s%s", fd->key,
                      (int)(vn > 40 ? 40 : vn), v, vn > 40 ? "..." : "", kind, names);
 }
 
 nb_status nb_features_parse(const char *text, size_t len, nb_features *out) {
-    nb_features f = nb_features_default();
+    nb_features f = nbi_features_resolve(NULL);
     *out = f;
     if (!text && len) return nbi_error(NB_ERR_ARG, "audio features: NULL text");
-    bool seen[N_FIELDS] = {false};
+    bool seen[N_FIELDS] = {false}, quarter_hop = false;
     void *loc = NULL;
     size_t i = 0;
     bool first = true;
@@ -240,6 +262,26 @@ nb_status nb_features_parse(const char *text, size_t len, nb_features *out) {
             ok = parse_i64(v, vn, INT64_MIN + 1, INT64_MAX, &iv);
             if (ok) *(int64_t *)p = iv;
             break;
+        case T_HOP:
+            ok = parse_i64(v, vn, INT64_MIN + 1, INT64_MAX, &iv);
+            if (ok) *(int64_t *)p = iv;
+            quarter_hop = ok && iv == 0; /* n_fft / 4, once n_fft is known */
+            break;
+        case T_MELS:
+            ok = parse_i64(v, vn, INT64_MIN + 1, INT64_MAX, &iv);
+            if (ok) {
+                *(int64_t *)p = iv;
+                f.no_mel = iv == 0;
+            }
+            break;
+        case T_NOT:
+            ok = parse_i64(v, vn, 0, 1, &iv);
+            if (ok) *(int *)p = !iv;
+            break;
+        case T_ZDBL:
+            ok = vn > 0 && nbi_parse_double(v, vn, &dv, &loc) == NBI_NUM_OK;
+            if (ok) *(double *)p = dv == 0.0 ? NB_ZERO : dv;
+            break;
         case T_DBL:
             ok = vn > 0 && nbi_parse_double(v, vn, &dv, &loc) == NBI_NUM_OK;
             if (ok) *(double *)p = dv;
@@ -259,7 +301,8 @@ nb_status nb_features_parse(const char *text, size_t len, nb_features *out) {
         }
     }
     nbi_num_locale_free(loc);
-    if (nb_features_check(&f)) { /* the check's message, as a format error of the text */
+    if (quarter_hop) f.hop = f.n_fft / 4;
+    if (nbi_features_check_resolved(&f)) { /* its message, as a format error of the text */
         char msg[512];
         snprintf(msg, sizeof msg, "%s", nb_last_error());
         return nbi_error(NB_ERR_FORMAT, "%s", msg);

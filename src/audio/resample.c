@@ -33,8 +33,11 @@ struct nb_resampler {
     float *table; /* Q × (2K + 1), or NULL: taps computed per output */
 };
 
-nb_resample_opts nb_resample_defaults(void) {
-    nb_resample_opts o = {24, 0.9, 8.0};
+nb_resample_opts nbi_resample_resolve(const nb_resample_opts *in) {
+    nb_resample_opts o = in ? *in : (nb_resample_opts){0};
+    if (o.zero_crossings == 0) o.zero_crossings = 24;
+    if (o.rolloff == 0.0) o.rolloff = 0.9;
+    if (o.beta == 0.0 && !signbit(o.beta)) o.beta = 8.0; /* NB_ZERO (-0.0) stays: a real 0 */
     return o;
 }
 
@@ -81,7 +84,7 @@ void nb_resampler_free(nb_resampler *r) {
 nb_status nb_resampler_new(int64_t from_rate, int64_t to_rate, const nb_resample_opts *opts,
                            nb_resampler **out) {
     *out = NULL;
-    nb_resample_opts o = opts ? *opts : nb_resample_defaults();
+    const nb_resample_opts o = nbi_resample_resolve(opts);
     if (from_rate < 1 || to_rate < 1 || from_rate > MAX_RATE || to_rate > MAX_RATE)
         return nbi_error(NB_ERR_ARG,
                          "resample: rates %lld -> %lld Hz are out of range (1 .. "

@@ -1,13 +1,13 @@
-/* base/json.c — a small strict JSON reader for safetensors headers, and the writer's string
- * escaping.
+/* base/json.c — a small strict JSON reader, for safetensors headers (io/safetensors.c) and
+ * tokenizer files (data/tokenizer_json.c), and the writer's string escaping.
  *
- * RFC 8259, as much of it as the header needs: objects, arrays, strings and non-negative
+ * RFC 8259, as much of it as they need: objects, arrays, strings and non-negative
  * integers. A string must be valid UTF-8 with every control character escaped; \uXXXX escapes
  * (surrogate pairs included) are decoded to UTF-8; \u0000 is refused, since names and
  * metadata become C strings. Integers are plain digits without a leading zero, at most
  * 2^64 - 1. Anything else — a fraction, an exponent, true/false/null, a trailing comma — is an
  * error that says what was expected and at which byte of the file. Nesting is bounded by the
- * callers (the header is two levels deep), so nothing here recurses. */
+ * callers (a safetensors header is two levels deep), so nothing here recurses. */
 #include "base/json.h"
 
 #include <stdarg.h>
@@ -22,8 +22,8 @@ nb_status nbi_json_error(nbi_json *j, const char *fmt, ...) {
     va_end(ap);
     size_t at = (size_t)(j->p - j->start) + j->base;
     if (j->p >= j->end)
-        return nbi_error(NB_ERR_FORMAT, "%s: %s, but the JSON header ends at byte %zu", j->name,
-                         msg, at);
+        return nbi_error(NB_ERR_FORMAT, "%s: %s, but %s ends at byte %zu", j->name, msg, j->text,
+                         at);
     unsigned char c = (unsigned char)*j->p;
     if (c >= 0x20 && c < 0x7f)
         return nbi_error(NB_ERR_FORMAT, "%s: %s at byte %zu of the file, got '%c'", j->name, msg,
@@ -37,6 +37,7 @@ void nbi_json_init(nbi_json *j, const char *p, size_t n, size_t base, const char
     j->end = p + n;
     j->base = base;
     j->name = name;
+    j->text = "the JSON text";
 }
 
 static bool is_ws(char c) {

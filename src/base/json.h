@@ -1,5 +1,6 @@
-/* base/json.h — a strict JSON reader for safetensors headers (objects, arrays, strings and
- * non-negative integers; nothing else is needed there) and JSON string escaping. */
+/* base/json.h — a strict JSON reader (objects, arrays, strings and non-negative integers:
+ * what safetensors headers and nabla's tokenizer files need, nothing else) and JSON string
+ * escaping. */
 #ifndef NBI_JSON_H
 #define NBI_JSON_H
 
@@ -9,6 +10,8 @@ typedef struct nbi_json {
     const char *start, *p, *end;
     size_t base;      /* the file offset of start, for messages */
     const char *name; /* the file's name, for messages */
+    const char *text; /* what the JSON is, for messages: "the JSON text" unless the caller
+                         says more ("the JSON header" of a safetensors file) */
 } nbi_json;
 
 void nbi_json_init(nbi_json *j, const char *p, size_t n, size_t base, const char *name);
@@ -20,7 +23,8 @@ nb_status nbi_json_expect(nbi_json *j, char c, const char *what);
 /* A string, decoded to UTF-8 into out (replacing its contents). `what` is for messages. */
 nb_status nbi_json_string(nbi_json *j, nbi_text *out, const char *what);
 nb_status nbi_json_u64(nbi_json *j, uint64_t *out, const char *what);
-/* "<name>: <message> at byte N of the file, got 'c'" (NB_ERR_FORMAT). */
+/* "<name>: <message> at byte N of the file, got 'c'", or "<name>: <message>, but <text> ends
+ * at byte N" at the end (NB_ERR_FORMAT). */
 nb_status nbi_json_error(nbi_json *j, const char *fmt, ...) NBI_PRINTF(2, 3);
 
 /* s as a JSON string, quoted and escaped. */

@@ -4,7 +4,8 @@
  * With temperature τ > 0 the distribution is the softmax of l / τ:
  *     p_i = exp((l_i - m) / τ) / Σ_j exp((l_j - m) / τ),    m = max_j l_j
  * (subtracting m changes nothing but keeps exp from overflowing; sums are in double). τ < 1
- * sharpens it, τ > 1 flattens it, τ → 0 tends to the argmax, which τ = 0 takes directly.
+ * sharpens it, τ > 1 flattens it, τ → 0 tends to the argmax, which τ = 0 takes directly
+ * (NB_ZERO in the options, whose plain 0 means the default τ = 1).
  * top-k keeps the k largest logits; top-p then keeps the shortest prefix, in order of falling
  * probability, whose probabilities reach top_p of the kept mass (Holtzman et al. 2019); the
  * draw renormalises over what is kept. Orders break ties by the lower id, and every call draws
@@ -15,9 +16,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-nb_sample_opts nb_sample_opts_default(void) {
-    nb_sample_opts o = {1.0, 0, 1.0};
-    return o;
+/* The options with their defaults filled in: a zero temperature is 1 (NB_ZERO, a real 0, is
+ * greedy), a zero top_p is 1; NULL is the all-zero struct. */
+static nb_sample_opts resolve(const nb_sample_opts *o) {
+    nb_sample_opts r = o ? *o : (nb_sample_opts){0};
+    if (r.temperature == 0.0 && !signbit(r.temperature)) r.temperature = 1.0;
+    if (r.top_p == 0.0) r.top_p = 1.0;
+    return r;
 }
 
 typedef struct cand {
@@ -70,16 +75,16 @@ nb_status nb_sample_logits(const float *logits, int64_t V, const nb_sample_opts 
                            int32_t *token) {
     if (!token) return nbi_error(NB_ERR_ARG, "nb_sample_logits: token is NULL");
     *token = -1;
-    nb_sample_opts d = nb_sample_opts_default();
-    if (!o) o = &d;
+    const nb_sample_opts r = resolve(o);
+    o = &r;
     if (!logits || V < 1 || V > INT32_MAX)
         return nbi_error(NB_ERR_ARG, "nb_sample_logits: need 1 to 2^31 - 1 logits, got %lld",
                          (long long)V);
     if (!(o->temperature >= 0.0 && o->temperature < INFINITY) || o->top_k < 0 ||
         !(o->top_p > 0.0 && o->top_p <= 1.0))
         return nbi_error(NB_ERR_ARG,
-                         "nb_sample_logits: temperature %g must be finite and >= 0, "
-                         "top_k %lld >= 0 and top_p %g in (0, 1]",
+                         "nb_sample_logits: temperature %g must be finite and >= 0 (NB_ZERO: "
+                         "greedy), top_k %lld >= 0 and top_p %g in (0, 1]",
                          o->temperature, (long long)o->top_k, o->top_p);
     int64_t best = -1, finite = 0;
     for (int64_t i = 0; i < V; i++) {
@@ -105,7 +110,7 @@ nb_status nb_sample_logits(const float *logits, int64_t V, const nb_sample_opts 
     }
     if (!rng)
         return nbi_error(NB_ERR_ARG, "nb_sample_logits: sampling needs an rng (or "
-                                     "temperature 0 for greedy)");
+                                     "temperature NB_ZERO for greedy)");
     double m = logits[best], tau = o->temperature;
     if (o->top_p >= 1.0 && (o->top_k == 0 || o->top_k >= finite)) {
         /* The whole distribution, walked in id order. */

@@ -35,15 +35,17 @@ nb_status nbi_tsb_init(nbi_tsb *b, const nb_tokenizer *t, const nb_textset_opts 
         return nbi_error(NB_ERR_ARG, "%s: len %lld tokens per record must be in [1, 2^31 - 1]",
                          what, (long long)o->len);
     b->o = *o;
-    b->pad = o->pad_id;
-    if (b->pad < 0) {
+    /* zero-initialised options pad with the tokenizer's own pad token; id 0 needs use_pad_id */
+    b->pad = o->pad_id > 0 || o->use_pad_id ? o->pad_id : -1;
+    if (b->pad < 0 && !o->use_pad_id) {
         b->pad = nb_tokenizer_special_id(t, "<|pad|>");
         if (b->pad < 0)
-            return nbi_error(NB_ERR_ARG,
-                             "%s: the tokenizer has no <|pad|> token; give pad_id (or "
-                             "train the tokenizer with a <|pad|> special token)",
-                             what);
-    } else if (b->pad >= nb_tokenizer_vocab_size(t)) {
+            return nbi_error(
+                NB_ERR_ARG,
+                "%s: the tokenizer has no <|pad|> token; give pad_id (with use_pad_id for id 0, or "
+                "train the tokenizer with a <|pad|> special token)",
+                what);
+    } else if (b->pad < 0 || b->pad >= nb_tokenizer_vocab_size(t)) {
         return nbi_error(NB_ERR_ARG,
                          "%s: pad_id %d is out of range for a vocabulary of %lld "
                          "tokens",

@@ -558,6 +558,7 @@ static nb_status check_layout(nb_safetensors *st) {
 static nb_status parse_header(parser *p, const unsigned char *buf, uint64_t hlen) {
     nb_safetensors *st = p->st;
     nbi_json_init(&p->j, (const char *)buf + 8, (size_t)hlen, 8, st->name);
+    p->j.text = "the JSON header";
     if (hlen == 0 || buf[8] != '{')
         return nbi_json_error(&p->j, "expected the JSON header to start with '{'");
     p->j.p++;

@@ -435,6 +435,14 @@ static const struct {
     {"add", parse_add, true, true},
     {"concat", parse_concat, true, true},
     {"split", parse_split, true, false},
+    /* the C API's spellings of the same layers (nb_model_max_pool2d, nb_model_batch_norm, ...),
+     * read as the short ones; the writer and model files keep the short ones */
+    {"max_pool2d", parse_maxpool2d, false, false},
+    {"avg_pool2d", parse_avgpool2d, false, false},
+    {"global_avg_pool2d", parse_global_avgpool2d, false, false},
+    {"batch_norm", parse_batchnorm, false, false},
+    {"layer_norm", parse_layernorm, false, false},
+    {"rms_norm", parse_rmsnorm, false, false},
 };
 
 #define N_KINDS (sizeof layer_kinds / sizeof layer_kinds[0])

@@ -20,6 +20,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/kernels.h"
+#include "kernels/linalg.h"
 #include "kernels/pool.h"
 
 typedef struct nbi_backend nbi_backend;
@@ -211,6 +212,42 @@ struct nbi_backend {
     nb_status (*rnn_bwd)(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
                          const nbi_rnn_grads *gr);
     /* ---- end seqops ---- */
+
+    /* ---- linear algebra (kernels/linalg.h): one matrix per call, factored in double with a
+     * workspace w of nbi_la_work_* doubles from the caller. A is read at a[i·rs + j·cs] and B
+     * at b[i·brs + j·bcs] (any view); outputs are written row by row with leading dimension
+     * ld; gradients are contiguous and accumulate. fresh = 0 reuses the factors of A left in
+     * w by the previous call. Each returns what went wrong, if anything (nbi_la_error turns
+     * it into a message): a non-finite input, a singular or ill-conditioned matrix. ------ */
+    nbi_la_res (*la_inverse)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
+                             int64_t cs, double *w, float *y, int64_t ldy);
+    void (*la_inverse_bwd)(const nbi_backend *be, int64_t n, const float *y, const float *gy,
+                           double *w, float *ga);
+    nbi_la_res (*la_solve)(const nbi_backend *be, int64_t n, int64_t nrhs, const float *a,
+                           int64_t rs, int64_t cs, int fresh, const float *b, int64_t brs,
+                           int64_t bcs, double *w, float *x, int64_t ldx);
+    nbi_la_res (*la_solve_bwd)(const nbi_backend *be, int64_t n, int64_t nrhs, const float *a,
+                               int64_t rs, int64_t cs, int fresh, const float *x,
+                               const float *gx, double *w, float *gb, float *ga);
+    /* det, log|det|, sign and rcond as asked (NULL: not wanted) */
+    nbi_la_res (*la_det)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
+                         int64_t cs, int fresh, double *w, float *det, float *logabsdet,
+                         float *sign, float *rcond);
+    nbi_la_res (*la_det_bwd)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
+                             int64_t cs, int fresh, int log_form, const float *g, double *w,
+                             float *ga);
+    nbi_la_res (*la_lu)(const nbi_backend *be, int64_t n, const float *a, int64_t rs, int64_t cs,
+                        double *w, float *lu, int64_t ld, int32_t *piv);
+    nbi_la_res (*la_cholesky)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
+                              int64_t cs, double *w, float *l, int64_t ldl);
+    nbi_la_res (*la_cholesky_solve)(const nbi_backend *be, int64_t n, int64_t nrhs,
+                                    const float *l, int64_t rs, int64_t cs, const float *b,
+                                    int64_t brs, int64_t bcs, double *w, float *x, int64_t ldx);
+    nbi_la_res (*la_qr)(const nbi_backend *be, int64_t m, int64_t n, const float *a, int64_t rs,
+                        int64_t cs, double *w, float *q, int64_t ldq, float *r, int64_t ldr);
+    nbi_la_res (*la_lstsq)(const nbi_backend *be, int64_t m, int64_t n, int64_t nrhs,
+                           const float *a, int64_t rs, int64_t cs, const float *b, int64_t brs,
+                           int64_t bcs, double *w, float *x, int64_t ldx);
 };
 
 /* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them
@@ -219,6 +256,9 @@ void nbi_backend_cpu_seq(nbi_backend *be);
 nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p);
 nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
                           const nbi_rnn_grads *gr);
+
+/* Installs the CPU back end's linear algebra entries (kernels/linalg.c). */
+void nbi_backend_cpu_linalg(nbi_backend *be);
 
 /* Fills *be for `device` (NULL or "" means "cpu") with a budget of `threads` threads (0 = the
  * whole pool). `what` names the caller in messages. NB_ERR_ARG for an unknown device or a

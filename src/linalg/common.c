@@ -1,134 +1,32 @@
-/* linalg/common.c — what every factorisation shares: copying f32 matrices (any strides) into
- * the double working copy and back, the 1-norm, the condition estimator, and triangular
- * solves with an upper-triangular R. */
+/* linalg/common.c — what the raw routines share: argument checks, workspaces, names of
+ * matrices in messages. */
 #include "linalg/linalg.h"
 
-#include <math.h>
 #include <stdio.h>
 
-int64_t nbi_mat_load(double *dst, const float *src, int64_t rows, int64_t cols, int64_t rs,
-                     int64_t cs) {
-    int64_t bad = -1;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) {
-            float v = src[i * rs + j * cs];
-            if (bad < 0 && !isfinite(v)) bad = i * cols + j;
-            dst[i * cols + j] = v;
-        }
-    return bad;
-}
-
-void nbi_mat_store(float *dst, int64_t rs, int64_t cs, const double *src, int64_t rows,
-                   int64_t cols) {
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) dst[i * rs + j * cs] = (float)src[i * cols + j];
-}
-
-void nbi_mat_pos(int64_t flat, int64_t cols, char *buf, size_t n) {
-    snprintf(buf, n, "[%lld][%lld]", (long long)(cols ? flat / cols : 0),
-             (long long)(cols ? flat % cols : 0));
-}
-
-nb_status nbi_mat_nonfinite(const char *fn, const char *what, const float *src, int64_t flat,
-                            int64_t cols, int64_t rs, int64_t cs) {
-    char pos[64];
-    nbi_mat_pos(flat, cols, pos, sizeof pos);
-    float v = src[(flat / cols) * rs + (flat % cols) * cs];
-    return nbi_error(NB_ERR_ARG, "%s: %s has %s at %s; linear algebra needs finite values", fn,
-                     what, isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"), pos);
-}
-
-double nbi_norm1(const double *a, int64_t rows, int64_t cols) {
-    double best = 0.0;
-    for (int64_t j = 0; j < cols; j++) {
-        double s = 0.0;
-        for (int64_t i = 0; i < rows; i++) s += fabs(a[i * cols + j]);
-        if (s > best) best = s;
-    }
-    return best;
-}
-
-static double norm1_vec(const double *x, int64_t n) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += fabs(x[i]);
-    return s;
-}
-
-/* Hager's estimator: ‖A⁻¹‖₁ = max over ‖x‖₁ ≤ 1 of ‖A⁻¹x‖₁, a convex function whose maximum
- * sits at a vertex e_j. From x, y = A⁻¹x, ξ = sign(y), z = A⁻ᵀξ is a subgradient; if no
- * vertex improves on x (‖z‖∞ ≤ zᵀx) x is a local maximum, else jump to e_argmax|z|. Higham's
- * safeguard adds the alternating vector b_i = (−1)^i (1 + i/(n−1)), which catches the
- * matrices that fool the gradient steps; the answer is the larger of the two. */
-double nbi_inv_norm1_est(int64_t n, nbi_solve_fn solve, const void *f, double *work) {
-    double *x = work, *y = work + n, *z = work + 2 * n;
-    if (n == 0) return 0.0;
-    if (n == 1) {
-        y[0] = 1.0;
-        solve(f, 0, y);
-        return fabs(y[0]);
-    }
-    for (int64_t i = 0; i < n; i++) x[i] = 1.0 / (double)n;
-    double est = 0.0;
-    for (int iter = 0; iter < 5; iter++) {
-        for (int64_t i = 0; i < n; i++) y[i] = x[i];
-        solve(f, 0, y);
-        double e = norm1_vec(y, n);
-        if (iter > 0 && e <= est) break; /* no progress: the previous vertex was the best */
-        est = e;
-        for (int64_t i = 0; i < n; i++) z[i] = y[i] >= 0.0 ? 1.0 : -1.0;
-        solve(f, 1, z);
-        int64_t j = 0;
-        double zx = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            if (fabs(z[i]) > fabs(z[j])) j = i;
-            zx += z[i] * x[i];
-        }
-        if (iter > 0 && fabs(z[j]) <= zx) break;
-        for (int64_t i = 0; i < n; i++) x[i] = 0.0;
-        x[j] = 1.0;
-    }
-    for (int64_t i = 0; i < n; i++)
-        y[i] = (i % 2 ? -1.0 : 1.0) * (1.0 + (double)i / (double)(n - 1));
-    solve(f, 0, y);
-    double alt = 2.0 * norm1_vec(y, n) / (3.0 * (double)n);
-    return alt > est ? alt : est;
-}
-
-void nbi_tri_upper_solve(const double *r, int64_t ldr, int64_t k, int trans, double *x,
-                         int64_t nrhs) {
-    if (!trans) { /* back substitution: x_i = (x_i − Σ_{j>i} r_ij x_j) / r_ii */
-        for (int64_t i = k - 1; i >= 0; i--) {
-            double *xi = x + i * nrhs;
-            for (int64_t j = i + 1; j < k; j++) {
-                double rij = r[i * ldr + j];
-                const double *xj = x + j * nrhs;
-                for (int64_t c = 0; c < nrhs; c++) xi[c] -= rij * xj[c];
-            }
-            double d = r[i * ldr + i];
-            for (int64_t c = 0; c < nrhs; c++) xi[c] /= d;
-        }
-    } else { /* Rᵀ is lower triangular: x_i = (x_i − Σ_{j<i} r_ji x_j) / r_ii */
-        for (int64_t i = 0; i < k; i++) {
-            double *xi = x + i * nrhs;
-            for (int64_t j = 0; j < i; j++) {
-                double rji = r[j * ldr + i];
-                const double *xj = x + j * nrhs;
-                for (int64_t c = 0; c < nrhs; c++) xi[c] -= rji * xj[c];
-            }
-            double d = r[i * ldr + i];
-            for (int64_t c = 0; c < nrhs; c++) xi[c] /= d;
-        }
-    }
-}
-
-nb_status nbi_check_mat(const char *fn, const char *name, int64_t rows, int64_t cols,
-                        const void *p, int64_t ld) {
+nb_status nbi_check_mat(const char *fn, const char *name, int64_t rows, int64_t cols, const void *p,
+                        int64_t ld) {
     if (rows < 0 || cols < 0)
         return nbi_error(NB_ERR_ARG, "%s: %s has negative size %lldx%lld", fn, name,
                          (long long)rows, (long long)cols);
     if (rows > 0 && cols > 0 && !p) return nbi_error(NB_ERR_ARG, "%s: %s is NULL", fn, name);
     if (rows > 0 && ld < cols)
-        return nbi_error(NB_ERR_ARG, "%s: leading dimension of %s is %lld, less than its %lld "
-                         "columns", fn, name, (long long)ld, (long long)cols);
+        return nbi_error(NB_ERR_ARG,
+                         "%s: leading dimension of %s is %lld, less than its %lld "
+                         "columns",
+                         fn, name, (long long)ld, (long long)cols);
     return NB_OK;
+}
+
+double *nbi_la_alloc(const char *fn, size_t count) {
+    size_t bytes;
+    if (!nbi_mul_size(count ? count : 1, sizeof(double), &bytes)) {
+        nbi_error(NB_ERR_NOMEM, "%s: the workspace size overflows", fn);
+        return NULL;
+    }
+    return nbi_malloc_for(fn, bytes);
+}
+
+void nbi_la_what(char *buf, size_t cap, int64_t rows, int64_t cols, const char *noun) {
+    snprintf(buf, cap, "the %lldx%lld %s", (long long)rows, (long long)cols, noun);
 }

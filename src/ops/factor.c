@@ -5,11 +5,10 @@
  * no gradient (the differentiable linear algebra is in ops/linalg.c). They follow the ops'
  * error rule all the same: on failure the context's sticky status is set and NULL (or the
  * status) returned, with a message naming the function, the matrix and its shape. The work is
- * done by the double-precision kernels of src/linalg/. */
+ * done by the back end's linalg entries (kernels/linalg.h), one matrix per call, in double;
+ * these functions walk the batch. */
 #include "ops/linalg_batch.h"
 
-#include <float.h>
-#include <math.h>
 #include <string.h>
 
 /* Common entry checks: a context, non-NULL f32 inputs (a NULL input means an earlier op
@@ -78,17 +77,20 @@ static int64_t batch_count(int r, const int64_t *shape) {
     return c;
 }
 
-/* Loads matrix k (of a's own batch) into d; NB_ARG error naming it if not finite. */
-static nb_status load_item(const char *fn, const nb_tensor *a, int64_t k, double *d) {
+/* Item k of a's own batch: where its matrix starts. */
+static const float *item(const nb_tensor *a, int64_t k) {
     int tb = a->rank - 2;
-    int64_t rows = a->shape[tb], cols = a->shape[tb + 1], st[NB_MAX_RANK];
+    int64_t st[NB_MAX_RANK];
     nbi_lb_strides(a, tb, tb, a->shape, st);
-    const float *src = (const float *)a->data + nbi_lb_off(tb, a->shape, st, k);
-    int64_t bad = nbi_mat_load(d, src, rows, cols, a->stride[tb], a->stride[tb + 1]);
-    if (bad < 0) return NB_OK;
+    return nb_f32(a) + nbi_lb_off(tb, a->shape, st, k);
+}
+
+/* The message of a kernel's outcome for item k of t (its batch broadcast to r dimensions). */
+static nb_status item_fail(const char *fn, const nb_tensor *t, int r, const int64_t *shape,
+                           int64_t k, const nbi_la_res *res) {
     char what[256];
-    nbi_lb_what(what, sizeof what, a, tb, tb, a->shape, k);
-    return nbi_mat_nonfinite(fn, what, src, bad, cols, a->stride[tb], a->stride[tb + 1]);
+    nbi_lb_what(what, sizeof what, t, t->rank - 2, r, shape, k);
+    return nbi_la_error(res, fn, what);
 }
 
 /* ---- LU, slogdet, rcond: one LU per matrix ----------------------------------------------- */
@@ -97,29 +99,24 @@ static nb_status load_item(const char *fn, const nb_tensor *a, int64_t k, double
  * 2 rcond into o1. */
 static nb_status lu_family(nb_ctx *ctx, const char *fn, nb_tensor *a, int which, nb_tensor *o1,
                            nb_tensor *o2) {
+    const nbi_backend *be = ctx->be;
     int r = a->rank - 2;
     int64_t n = a->shape[r], count = batch_count(r, a->shape);
+    int64_t rs = a->stride[r], cs = a->stride[r + 1];
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *d = nbi_lb_scratch(ctx, (size_t)(n * n + 4 * n), fn);
-    if (!d) return ctx->status;
-    nbi_lu f = {.n = n, .a = d, .piv = (int64_t *)(d + n * n)};
-    double *est = d + n * n + n;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_lu(n), fn);
+    if (!w) return ctx->status;
     nb_status s = NB_OK;
-    for (int64_t k = 0; k < count; k++) {
-        if ((s = load_item(fn, a, k, d)) != NB_OK) break;
-        nbi_lu_factor(&f);
-        if (which == 0) {
-            nbi_mat_store((float *)o1->data + k * n * n, n, 1, d, n, n);
-            for (int64_t i = 0; i < n; i++) ((int32_t *)o2->data)[k * n + i] = (int32_t)f.piv[i];
-        } else if (which == 1) {
-            int sign = 0;
-            double la = -INFINITY;
-            if (nbi_lu_rcond(&f, est) >= (double)n * DBL_EPSILON) la = nbi_lu_logabsdet(&f, &sign);
-            ((float *)o1->data)[k] = (float)sign;
-            ((float *)o2->data)[k] = (float)la;
-        } else {
-            ((float *)o1->data)[k] = (float)nbi_lu_rcond(&f, est);
-        }
+    for (int64_t k = 0; k < count && s == NB_OK; k++) {
+        nbi_la_res res;
+        if (which == 0)
+            res = be->la_lu(be, n, item(a, k), rs, cs, w, nb_f32(o1) + k * n * n, n,
+                            nb_i32(o2) + k * n);
+        else
+            res = be->la_det(be, n, item(a, k), rs, cs, 1, w, NULL,
+                             which == 1 ? nb_f32(o2) + k : NULL, which == 1 ? nb_f32(o1) + k : NULL,
+                             which == 2 ? nb_f32(o1) + k : NULL);
+        if (res.code != NBI_LA_OK) s = item_fail(fn, a, r, a->shape, k, &res);
     }
     nbi_arena_release(&ctx->arena, mark);
     if (s != NB_OK) nbi_fail(ctx, s);
@@ -181,24 +178,17 @@ nb_tensor *nb_cholesky(nb_ctx *ctx, nb_tensor *a) {
     if (!enter(ctx, fn, &a, 1) || !square_ok(ctx, fn, a)) return NULL;
     nb_tensor *l = nbi_tensor_alloc(ctx, NB_F32, a->rank, a->shape);
     if (!l) return nbi_fail(ctx, NB_ERR_NOMEM);
+    const nbi_backend *be = ctx->be;
     int r = a->rank - 2;
     int64_t n = a->shape[r], count = batch_count(r, a->shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *d = nbi_lb_scratch(ctx, (size_t)(n * n), fn);
-    if (!d) return NULL;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_cholesky(n), fn);
+    if (!w) return NULL;
     nb_status s = NB_OK;
-    char what[256];
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = load_item(fn, a, k, d)) != NB_OK) break;
-        nbi_lb_what(what, sizeof what, a, r, r, a->shape, k);
-        if ((s = nbi_chol_check_symmetric(fn, what, d, n)) != NB_OK) break;
-        double pivot;
-        int64_t bad = nbi_chol_factor(d, n, &pivot);
-        if (bad) {
-            s = nbi_chol_not_spd(fn, what, bad, pivot);
-            break;
-        }
-        nbi_mat_store((float *)l->data + k * n * n, n, 1, d, n, n);
+        nbi_la_res res = be->la_cholesky(be, n, item(a, k), a->stride[r], a->stride[r + 1], w,
+                                         nb_f32(l) + k * n * n, n);
+        if (res.code != NBI_LA_OK) s = item_fail(fn, a, r, a->shape, k, &res);
     }
     nbi_arena_release(&ctx->arena, mark);
     return s == NB_OK ? l : nbi_fail(ctx, s);
@@ -207,17 +197,17 @@ nb_tensor *nb_cholesky(nb_ctx *ctx, nb_tensor *a) {
 /* ---- solvers with a right-hand side: B [m] or B [..., m, k] ------------------------------ */
 
 typedef struct pair {
-    int r;                         /* output batch rank */
-    int64_t shape[NB_MAX_RANK];    /* output batch shape */
+    int r;                      /* output batch rank */
+    int64_t shape[NB_MAX_RANK]; /* output batch shape */
     int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
-    int tb;                        /* B's batch rank */
-    int64_t K, rs, cs;             /* B's columns and element strides */
+    int tb;            /* B's batch rank */
+    int64_t K, rs, cs; /* B's columns and element strides */
 } pair;
 
 /* Shapes for X = f(A, B) with A [..., m, n] and B [m] or [..., m, k]: X [..., n] or
  * [..., n, k]. Fills out_rank/out_shape. */
-static bool pair_shape(nb_ctx *ctx, const char *fn, const nb_tensor *a, const nb_tensor *b,
-                       pair *p, int *out_rank, int64_t *out_shape) {
+static bool pair_shape(nb_ctx *ctx, const char *fn, const nb_tensor *a, const nb_tensor *b, pair *p,
+                       int *out_rank, int64_t *out_shape) {
     if (a->rank < 2) {
         shape_fail(ctx, fn, "A must be a matrix [..., m, n]", a, b);
         return false;
@@ -257,22 +247,12 @@ static bool pair_shape(nb_ctx *ctx, const char *fn, const nb_tensor *a, const nb
     return true;
 }
 
-/* Loads A's and B's batch item k (broadcast) into da (rows×cols) and db (rows×K). */
-static nb_status pair_load(const char *fn, const nb_tensor *a, const nb_tensor *b,
-                           const pair *p, int64_t k, double *da, double *db) {
-    int ta = a->rank - 2;
-    int64_t rows = a->shape[ta], cols = a->shape[ta + 1];
-    const float *A = (const float *)a->data + nbi_lb_off(p->r, p->shape, p->sa, k);
-    const float *B = (const float *)b->data + nbi_lb_off(p->r, p->shape, p->sb, k);
-    int64_t bad = nbi_mat_load(da, A, rows, cols, a->stride[ta], a->stride[ta + 1]);
-    if (bad >= 0) {
-        char what[256];
-        nbi_lb_what(what, sizeof what, a, ta, p->r, p->shape, k);
-        return nbi_mat_nonfinite(fn, what, A, bad, cols, a->stride[ta], a->stride[ta + 1]);
-    }
-    bad = nbi_mat_load(db, B, rows, p->K, p->rs, p->cs);
-    if (bad >= 0) return nbi_mat_nonfinite(fn, "B", B, bad, p->K, p->rs, p->cs);
-    return NB_OK;
+/* A's and B's matrices of batch item k (broadcast). */
+static const float *pair_a(const nb_tensor *a, const pair *p, int64_t k) {
+    return nb_f32(a) + nbi_lb_off(p->r, p->shape, p->sa, k);
+}
+static const float *pair_b(const nb_tensor *b, const pair *p, int64_t k) {
+    return nb_f32(b) + nbi_lb_off(p->r, p->shape, p->sb, k);
 }
 
 nb_tensor *nb_cholesky_solve(nb_ctx *ctx, nb_tensor *l, nb_tensor *b) {
@@ -285,21 +265,18 @@ nb_tensor *nb_cholesky_solve(nb_ctx *ctx, nb_tensor *l, nb_tensor *b) {
     if (!pair_shape(ctx, fn, l, b, &p, &xr, xs)) return NULL;
     nb_tensor *x = nbi_tensor_alloc(ctx, NB_F32, xr, xs);
     if (!x) return nbi_fail(ctx, NB_ERR_NOMEM);
-    int64_t n = l->shape[l->rank - 1], K = p.K, count = batch_count(p.r, p.shape);
+    const nbi_backend *be = ctx->be;
+    int tl = l->rank - 2;
+    int64_t n = l->shape[tl + 1], K = p.K, count = batch_count(p.r, p.shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *d = nbi_lb_scratch(ctx, (size_t)(n * n + n * K + 3 * n), fn);
-    if (!d) return NULL;
-    double *db = d + n * n, *est = db + n * K;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_cholesky_solve(n, K), fn);
+    if (!w) return NULL;
     nb_status s = NB_OK;
-    char what[256];
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = pair_load(fn, l, b, &p, k, d, db)) != NB_OK) break;
-        for (int64_t i = 0; i < n; i++) /* only the lower triangle is L */
-            for (int64_t j = i + 1; j < n; j++) d[i * n + j] = 0.0;
-        nbi_lb_what(what, sizeof what, l, l->rank - 2, p.r, p.shape, k);
-        if ((s = nbi_chol_check_solvable(fn, what, d, n, est)) != NB_OK) break;
-        nbi_chol_solve(d, n, db, K);
-        nbi_mat_store((float *)x->data + k * n * K, K, 1, db, n, K);
+        nbi_la_res res =
+            be->la_cholesky_solve(be, n, K, pair_a(l, &p, k), l->stride[tl], l->stride[tl + 1],
+                                  pair_b(b, &p, k), p.rs, p.cs, w, nb_f32(x) + k * n * K, K);
+        if (res.code != NBI_LA_OK) s = item_fail(fn, l, p.r, p.shape, k, &res);
     }
     nbi_arena_release(&ctx->arena, mark);
     return s == NB_OK ? x : nbi_fail(ctx, s);
@@ -315,19 +292,18 @@ nb_tensor *nb_lstsq(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) {
     if (!pair_shape(ctx, fn, a, b, &p, &xr, xs)) return NULL;
     nb_tensor *x = nbi_tensor_alloc(ctx, NB_F32, xr, xs);
     if (!x) return nbi_fail(ctx, NB_ERR_NOMEM);
-    int64_t m = a->shape[a->rank - 2], n = a->shape[a->rank - 1], K = p.K;
-    int64_t big = m > n ? m : n, count = batch_count(p.r, p.shape);
+    const nbi_backend *be = ctx->be;
+    int ta = a->rank - 2;
+    int64_t m = a->shape[ta], n = a->shape[ta + 1], K = p.K, count = batch_count(p.r, p.shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *d = nbi_lb_scratch(ctx, (size_t)(m * n + big * K) + nbi_lstsq_work(m, n), fn);
-    if (!d) return NULL;
-    double *db = d + m * n, *w = db + big * K;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_lstsq(m, n, K), fn);
+    if (!w) return NULL;
     nb_status s = NB_OK;
-    char what[256];
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = pair_load(fn, a, b, &p, k, d, db)) != NB_OK) break;
-        nbi_lb_what(what, sizeof what, a, a->rank - 2, p.r, p.shape, k);
-        if ((s = nbi_lstsq_d(fn, what, d, m, n, db, K, w)) != NB_OK) break;
-        nbi_mat_store((float *)x->data + k * n * K, K, 1, db, n, K);
+        nbi_la_res res =
+            be->la_lstsq(be, m, n, K, pair_a(a, &p, k), a->stride[ta], a->stride[ta + 1],
+                         pair_b(b, &p, k), p.rs, p.cs, w, nb_f32(x) + k * n * K, K);
+        if (res.code != NBI_LA_OK) s = item_fail(fn, a, p.r, p.shape, k, &res);
     }
     nbi_arena_release(&ctx->arena, mark);
     return s == NB_OK ? x : nbi_fail(ctx, s);
@@ -354,17 +330,16 @@ nb_status nb_qr(nb_ctx *ctx, nb_tensor *a, nb_tensor **q, nb_tensor **r) {
     nb_tensor *Q = nbi_tensor_alloc(ctx, NB_F32, a->rank, qs);
     nb_tensor *R = Q ? nbi_tensor_alloc(ctx, NB_F32, a->rank, rs) : NULL;
     if (!R) return nomem(ctx);
+    const nbi_backend *be = ctx->be;
     int64_t count = batch_count(tb, a->shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *d = nbi_lb_scratch(ctx, (size_t)(m * n + m * kk + kk * n) + nbi_qr_work(m, n), fn);
-    if (!d) return ctx->status;
-    double *qd = d + m * n, *rd = qd + m * kk, *w = rd + kk * n;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_qr(m, n), fn);
+    if (!w) return ctx->status;
     nb_status s = NB_OK;
-    for (int64_t k = 0; k < count; k++) {
-        if ((s = load_item(fn, a, k, d)) != NB_OK) break;
-        nbi_qr_explicit(d, m, n, qd, rd, w);
-        nbi_mat_store((float *)Q->data + k * m * kk, kk, 1, qd, m, kk);
-        nbi_mat_store((float *)R->data + k * kk * n, n, 1, rd, kk, n);
+    for (int64_t k = 0; k < count && s == NB_OK; k++) {
+        nbi_la_res res = be->la_qr(be, m, n, item(a, k), a->stride[tb], a->stride[tb + 1], w,
+                                   nb_f32(Q) + k * m * kk, kk, nb_f32(R) + k * kk * n, n);
+        if (res.code != NBI_LA_OK) s = item_fail(fn, a, tb, a->shape, k, &res);
     }
     nbi_arena_release(&ctx->arena, mark);
     if (s != NB_OK) {

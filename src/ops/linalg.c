@@ -6,15 +6,14 @@
  *   d = det A            dA = g · det A · A⁻ᵀ                     (Jacobi's formula)
  *   l = log|det A|       dA = g · A⁻ᵀ
  *
- * Each matrix is copied to double, factored P A = L U (linalg/lu.c) and solved there; the
- * result is rounded to f32 once. Backward factors A again rather than keeping every factor
- * alive on the tape: the tape then holds nothing beyond the op's inputs and output. Singular
- * or ill-conditioned matrices fail with NB_ERR_SINGULAR naming the op, the matrix and the
- * pivot or condition estimate (see include/nabla/linalg.h). */
+ * The ops walk the batch (broadcasting, and the name of each matrix for messages); the back
+ * end's linalg entries (kernels/linalg.h) do the rest, one matrix per call: copy it to double,
+ * factor P A = L U, solve, round the result to f32 once. Backward factors A again rather than
+ * keeping every factor alive on the tape: the tape then holds nothing beyond the op's inputs
+ * and output. Singular or ill-conditioned matrices fail with NB_ERR_SINGULAR naming the op,
+ * the matrix and the pivot or condition estimate (see include/nabla/linalg.h). */
 #include "ops/linalg_batch.h"
 
-#include <float.h>
-#include <math.h>
 #include <string.h>
 
 static int64_t batch_count(int r, const int64_t *shape) {
@@ -35,74 +34,42 @@ static nb_status square_infer(const nbi_node *n, nb_tensor *out, bool keep_matri
     return NB_OK;
 }
 
-/* Walks the matrices of A [..., n, n] (broadcast to an r-dimensional batch), loading and
- * factoring each one; consecutive items that are the same matrix are factored once. */
-typedef struct lu_walk {
+/* Walks the matrices of A [..., n, n] broadcast to an r-dimensional batch: where item k's
+ * matrix starts, and whether it is another matrix than the previous item's (a broadcast A is
+ * factored once for the run of items that share it). Only offsets: the kernels read the data. */
+typedef struct a_walk {
     const nb_tensor *a;
     int tb, r;
     const int64_t *bshape;
     int64_t st[NB_MAX_RANK];
-    int64_t last;           /* offset of the matrix now in f, or -1 */
-    nbi_lu f;
-    double *est;            /* 3n doubles for the condition estimate */
-} lu_walk;
+    int64_t rs, cs; /* element strides of A's rows and columns */
+    int64_t last;   /* offset of the previous item's matrix, or -1 */
+} a_walk;
 
-static bool walk_init(nb_ctx *ctx, lu_walk *w, const nb_tensor *a, int r, const int64_t *bshape,
-                      const char *what) {
-    int64_t n = a->shape[a->rank - 1];
+static void walk_init(a_walk *w, const nb_tensor *a, int r, const int64_t *bshape) {
     w->a = a;
     w->tb = a->rank - 2;
     w->r = r;
     w->bshape = bshape;
     nbi_lb_strides(a, w->tb, r, bshape, w->st);
+    w->rs = a->stride[w->tb];
+    w->cs = a->stride[w->tb + 1];
     w->last = -1;
-    double *d = nbi_lb_scratch(ctx, (size_t)(n * n + 4 * n), what);
-    if (!d) return false;
-    w->f.n = n;
-    w->f.a = d;
-    w->f.piv = (int64_t *)(d + n * n);
-    w->est = d + n * n + n;
-    return true;
 }
 
-/* Factors item k. check: 0 none, 1 zero pivot or rcond < FLT_EPSILON (a solve follows),
- * 2 numerically singular in double (rcond < n·DBL_EPSILON). *rc receives the estimate when
- * check != 0. */
-static nb_status walk_factor(lu_walk *w, int64_t k, const char *fn, int check, double *rc) {
-    int64_t n = w->f.n, off = nbi_lb_off(w->r, w->bshape, w->st, k);
-    const float *src = (const float *)w->a->data + off;
-    int64_t rs = w->a->stride[w->tb], cs = w->a->stride[w->tb + 1];
+/* Item k's matrix; *fresh is 0 when it is the previous item's (its factors are kept). */
+static const float *walk_at(a_walk *w, int64_t k, int *fresh) {
+    int64_t off = nbi_lb_off(w->r, w->bshape, w->st, k);
+    *fresh = off != w->last;
+    w->last = off;
+    return (const float *)w->a->data + off;
+}
+
+/* The message of a kernel's outcome for item k, naming the matrix ("matrix [1] of ..."). */
+static nb_status walk_fail(const a_walk *w, int64_t k, const nbi_la_res *res, const char *fn) {
     char what[256];
-    if (off != w->last) {
-        w->last = -1;
-        int64_t bad = nbi_mat_load(w->f.a, src, n, n, rs, cs);
-        if (bad >= 0) {
-            nbi_lb_what(what, sizeof what, w->a, w->tb, w->r, w->bshape, k);
-            return nbi_mat_nonfinite(fn, what, src, bad, n, rs, cs);
-        }
-        nbi_lu_factor(&w->f);
-        w->last = off;
-    }
-    if (check == 1) {
-        /* cheap path first: the message is only built on failure */
-        double r = nbi_lu_rcond(&w->f, w->est);
-        if (rc) *rc = r;
-        if (w->f.zero < 0 && r >= NB_LINALG_RCOND_MIN) return NB_OK;
-        nbi_lb_what(what, sizeof what, w->a, w->tb, w->r, w->bshape, k);
-        return nbi_lu_check(&w->f, w->est, fn, what, NULL);
-    }
-    if (check == 2) {
-        double r = nbi_lu_rcond(&w->f, w->est);
-        if (rc) *rc = r;
-        if (r < (double)n * DBL_EPSILON) {
-            nbi_lb_what(what, sizeof what, w->a, w->tb, w->r, w->bshape, k);
-            return nbi_error(NB_ERR_SINGULAR,
-                             "%s: %s is singular (reciprocal condition estimate %.3g): the "
-                             "gradient det(A) A⁻ᵀ is not computed there",
-                             fn, what, r);
-        }
-    }
-    return NB_OK;
+    nbi_lb_what(what, sizeof what, w->a, w->tb, w->r, w->bshape, k);
+    return nbi_la_error(res, fn, what);
 }
 
 /* ---- inverse -------------------------------------------------------------------------------- */
@@ -112,19 +79,20 @@ static nb_status inverse_infer(const nbi_node *n, nb_tensor *out) {
 }
 
 static nb_status inverse_forward(nb_ctx *ctx, nbi_node *n) {
+    const nbi_backend *be = ctx->be;
     nb_tensor *a = n->in[0], *y = n->out;
     int r = a->rank - 2;
     int64_t N = a->shape[a->rank - 1], count = batch_count(r, a->shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    lu_walk w;
-    double *x = nbi_lb_scratch(ctx, (size_t)(N * N), "inverse");
-    nb_status s = (x && walk_init(ctx, &w, a, r, a->shape, "inverse")) ? NB_OK : ctx->status;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_inverse(N), "inverse");
+    nb_status s = w ? NB_OK : ctx->status;
+    a_walk aw;
+    walk_init(&aw, a, r, a->shape);
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = walk_factor(&w, k, "inverse", 1, NULL)) != NB_OK) break;
-        memset(x, 0, sizeof(double) * (size_t)(N * N));
-        for (int64_t i = 0; i < N; i++) x[i * N + i] = 1.0;
-        nbi_lu_solve(&w.f, 0, x, N); /* A⁻¹ = A⁻¹ I */
-        nbi_mat_store((float *)y->data + k * N * N, N, 1, x, N, N);
+        int fresh;
+        const float *A = walk_at(&aw, k, &fresh);
+        nbi_la_res res = be->la_inverse(be, N, A, aw.rs, aw.cs, w, nb_f32(y) + k * N * N, N);
+        if (res.code != NBI_LA_OK) s = walk_fail(&aw, k, &res, "inverse");
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -133,30 +101,17 @@ static nb_status inverse_forward(nb_ctx *ctx, nbi_node *n) {
 /* dA −= Yᵀ (dY Yᵀ), per matrix, in double */
 static nb_status inverse_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
+    const nbi_backend *be = ctx->be;
     nb_tensor *a = n->in[0], *y = n->out;
     nb_tensor *ga = nbi_grad(ctx, a);
     if (!ga) return ctx->status;
     int64_t N = a->shape[a->rank - 1], count = batch_count(a->rank - 2, a->shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *t = nbi_lb_scratch(ctx, (size_t)(N * N), "inverse backward");
-    if (!t) return ctx->status;
-    for (int64_t k = 0; k < count; k++) {
-        const float *Y = (const float *)y->data + k * N * N;
-        const float *G = (const float *)y->grad->data + k * N * N;
-        float *GA = (float *)ga->data + k * N * N;
-        for (int64_t i = 0; i < N; i++) /* t = dY Yᵀ */
-            for (int64_t j = 0; j < N; j++) {
-                double s = 0.0;
-                for (int64_t l = 0; l < N; l++) s += (double)G[i * N + l] * Y[j * N + l];
-                t[i * N + j] = s;
-            }
-        for (int64_t i = 0; i < N; i++) /* dA −= Yᵀ t */
-            for (int64_t j = 0; j < N; j++) {
-                double s = 0.0;
-                for (int64_t l = 0; l < N; l++) s += (double)Y[l * N + i] * t[l * N + j];
-                GA[i * N + j] -= (float)s;
-            }
-    }
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_inverse(N), "inverse backward");
+    if (!w) return ctx->status;
+    for (int64_t k = 0; k < count; k++)
+        be->la_inverse_bwd(be, N, nb_f32(y) + k * N * N, nb_f32(y->grad) + k * N * N, w,
+                           nb_f32(ga) + k * N * N);
     nbi_arena_release(&ctx->arena, mark);
     return NB_OK;
 }
@@ -165,9 +120,9 @@ static nb_status inverse_backward(nb_ctx *ctx, nbi_node *n) {
 
 /* The right-hand side's geometry: a vector B [n] (K = 1) or a batch of matrices [..., n, K]. */
 typedef struct rhs {
-    int tb;          /* B's batch rank */
+    int tb; /* B's batch rank */
     int64_t K;
-    int64_t rs, cs;  /* element strides of B's rows and columns */
+    int64_t rs, cs; /* element strides of B's rows and columns */
 } rhs;
 
 static rhs rhs_of(const nb_tensor *b) {
@@ -221,25 +176,25 @@ static int solve_batch(const nb_tensor *b, const nb_tensor *x) {
 }
 
 static nb_status solve_forward(nb_ctx *ctx, nbi_node *n) {
+    const nbi_backend *be = ctx->be;
     nb_tensor *a = n->in[0], *b = n->in[1], *x = n->out;
     rhs h = rhs_of(b);
     int r = solve_batch(b, x);
-    int64_t N = a->shape[a->rank - 1], count = batch_count(r, x->shape), bst[NB_MAX_RANK];
+    int64_t N = a->shape[a->rank - 1], K = h.K, count = batch_count(r, x->shape);
+    int64_t bst[NB_MAX_RANK];
     nbi_lb_strides(b, h.tb, r, x->shape, bst);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    lu_walk w;
-    double *t = nbi_lb_scratch(ctx, (size_t)(N * h.K), "solve");
-    nb_status s = (t && walk_init(ctx, &w, a, r, x->shape, "solve")) ? NB_OK : ctx->status;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_solve(N, K), "solve");
+    nb_status s = w ? NB_OK : ctx->status;
+    a_walk aw;
+    walk_init(&aw, a, r, x->shape);
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = walk_factor(&w, k, "solve", 1, NULL)) != NB_OK) break;
-        const float *B = (const float *)b->data + nbi_lb_off(r, x->shape, bst, k);
-        int64_t bad = nbi_mat_load(t, B, N, h.K, h.rs, h.cs);
-        if (bad >= 0) {
-            s = nbi_mat_nonfinite("solve", "B", B, bad, h.K, h.rs, h.cs);
-            break;
-        }
-        nbi_lu_solve(&w.f, 0, t, h.K);
-        nbi_mat_store((float *)x->data + k * N * h.K, h.K, 1, t, N, h.K);
+        int fresh;
+        const float *A = walk_at(&aw, k, &fresh);
+        const float *B = nb_f32(b) + nbi_lb_off(r, x->shape, bst, k);
+        nbi_la_res res = be->la_solve(be, N, K, A, aw.rs, aw.cs, fresh, B, h.rs, h.cs, w,
+                                      nb_f32(x) + k * N * K, K);
+        if (res.code != NBI_LA_OK) s = walk_fail(&aw, k, &res, "solve");
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -248,6 +203,7 @@ static nb_status solve_forward(nb_ctx *ctx, nbi_node *n) {
 /* dB += A⁻ᵀ dX;  dA −= (A⁻ᵀ dX) Xᵀ. Broadcast operands accumulate over the batch items that
  * share them (their gradient strides are 0 there). */
 static nb_status solve_backward(nb_ctx *ctx, nbi_node *n) {
+    const nbi_backend *be = ctx->be;
     nb_tensor *a = n->in[0], *b = n->in[1], *x = n->out;
     bool need_a = nbi_needs_grad(n, 0), need_b = nbi_needs_grad(n, 1);
     if (!need_a && !need_b) return NB_OK;
@@ -260,29 +216,18 @@ static nb_status solve_backward(nb_ctx *ctx, nbi_node *n) {
     if (ga) nbi_lb_strides(ga, a->rank - 2, r, x->shape, gast);
     if (gb) nbi_lb_strides(gb, h.tb, r, x->shape, gbst);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    lu_walk w;
-    double *t = nbi_lb_scratch(ctx, (size_t)(N * K), "solve backward");
-    nb_status s = (t && walk_init(ctx, &w, a, r, x->shape, "solve backward")) ? NB_OK
-                                                                            : ctx->status;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_solve(N, K), "solve backward");
+    nb_status s = w ? NB_OK : ctx->status;
+    a_walk aw;
+    walk_init(&aw, a, r, x->shape);
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = walk_factor(&w, k, "solve backward", 1, NULL)) != NB_OK) break;
-        const float *G = (const float *)x->grad->data + k * N * K;
-        for (int64_t i = 0; i < N * K; i++) t[i] = G[i];
-        nbi_lu_solve(&w.f, 1, t, K); /* t = A⁻ᵀ dX = dB */
-        if (gb) {
-            float *GB = (float *)gb->data + nbi_lb_off(r, x->shape, gbst, k);
-            for (int64_t i = 0; i < N * K; i++) GB[i] += (float)t[i];
-        }
-        if (ga) {
-            const float *X = (const float *)x->data + k * N * K;
-            float *GA = (float *)ga->data + nbi_lb_off(r, x->shape, gast, k);
-            for (int64_t i = 0; i < N; i++)
-                for (int64_t j = 0; j < N; j++) {
-                    double acc = 0.0;
-                    for (int64_t c = 0; c < K; c++) acc += t[i * K + c] * X[j * K + c];
-                    GA[i * N + j] -= (float)acc;
-                }
-        }
+        int fresh;
+        const float *A = walk_at(&aw, k, &fresh);
+        float *GA = ga ? nb_f32(ga) + nbi_lb_off(r, x->shape, gast, k) : NULL;
+        float *GB = gb ? nb_f32(gb) + nbi_lb_off(r, x->shape, gbst, k) : NULL;
+        nbi_la_res res = be->la_solve_bwd(be, N, K, A, aw.rs, aw.cs, fresh, nb_f32(x) + k * N * K,
+                                          nb_f32(x->grad) + k * N * K, w, GB, GA);
+        if (res.code != NBI_LA_OK) s = walk_fail(&aw, k, &res, "solve backward");
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -297,23 +242,24 @@ static nb_status det_infer(const nbi_node *n, nb_tensor *out) {
 /* aux 0: det A; aux 1: log|det A|. A numerically singular matrix (rcond < n·DBL_EPSILON)
  * gets 0 / −∞: see nb_linalg_det. */
 static nb_status det_forward(nb_ctx *ctx, nbi_node *n) {
+    const nbi_backend *be = ctx->be;
     nb_tensor *a = n->in[0], *y = n->out;
     bool log_form = nbi_ops[n->op]->aux == 1;
     const char *fn = nbi_ops[n->op]->name;
     int r = a->rank - 2;
-    int64_t count = batch_count(r, a->shape);
+    int64_t N = a->shape[a->rank - 1], count = batch_count(r, a->shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    lu_walk w;
-    nb_status s = walk_init(ctx, &w, a, r, a->shape, fn) ? NB_OK : ctx->status;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_lu(N), fn);
+    nb_status s = w ? NB_OK : ctx->status;
+    a_walk aw;
+    walk_init(&aw, a, r, a->shape);
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        double rc;
-        if ((s = walk_factor(&w, k, fn, 0, NULL)) != NB_OK) break;
-        rc = nbi_lu_rcond(&w.f, w.est);
-        bool singular = rc < (double)w.f.n * DBL_EPSILON;
-        int sign;
-        double v = log_form ? (singular ? -INFINITY : nbi_lu_logabsdet(&w.f, &sign))
-                            : (singular ? 0.0 : nbi_lu_det(&w.f));
-        ((float *)y->data)[k] = (float)v;
+        int fresh;
+        const float *A = walk_at(&aw, k, &fresh);
+        float *out = nb_f32(y) + k;
+        nbi_la_res res = be->la_det(be, N, A, aw.rs, aw.cs, fresh, w, log_form ? NULL : out,
+                                    log_form ? out : NULL, NULL, NULL);
+        if (res.code != NBI_LA_OK) s = walk_fail(&aw, k, &res, fn);
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -323,6 +269,7 @@ static nb_status det_forward(nb_ctx *ctx, nbi_node *n) {
  * logdet: dA += g · A⁻ᵀ          (an inverse: needs A well-conditioned, as nb_inverse) */
 static nb_status det_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
+    const nbi_backend *be = ctx->be;
     nb_tensor *a = n->in[0], *y = n->out;
     nb_tensor *ga = nbi_grad(ctx, a);
     if (!ga) return ctx->status;
@@ -331,18 +278,16 @@ static nb_status det_backward(nb_ctx *ctx, nbi_node *n) {
     int r = a->rank - 2;
     int64_t N = a->shape[a->rank - 1], count = batch_count(r, a->shape);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    lu_walk w;
-    double *t = nbi_lb_scratch(ctx, (size_t)(N * N), fn);
-    nb_status s = (t && walk_init(ctx, &w, a, r, a->shape, fn)) ? NB_OK : ctx->status;
+    double *w = nbi_lb_scratch(ctx, nbi_la_work_inverse(N), fn);
+    nb_status s = w ? NB_OK : ctx->status;
+    a_walk aw;
+    walk_init(&aw, a, r, a->shape);
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        if ((s = walk_factor(&w, k, fn, log_form ? 1 : 2, NULL)) != NB_OK) break;
-        memset(t, 0, sizeof(double) * (size_t)(N * N));
-        for (int64_t i = 0; i < N; i++) t[i * N + i] = 1.0;
-        nbi_lu_solve(&w.f, 1, t, N); /* t = A⁻ᵀ */
-        double scale = ((const float *)y->grad->data)[k];
-        if (!log_form) scale *= nbi_lu_det(&w.f);
-        float *GA = (float *)ga->data + k * N * N;
-        for (int64_t i = 0; i < N * N; i++) GA[i] += (float)(scale * t[i]);
+        int fresh;
+        const float *A = walk_at(&aw, k, &fresh);
+        nbi_la_res res = be->la_det_bwd(be, N, A, aw.rs, aw.cs, fresh, log_form,
+                                        nb_f32(y->grad) + k, w, nb_f32(ga) + k * N * N);
+        if (res.code != NBI_LA_OK) s = walk_fail(&aw, k, &res, fn);
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -355,8 +300,7 @@ static nb_status det_backward(nb_ctx *ctx, nbi_node *n) {
  * dominant entries are then moved off the diagonal — row i goes to row (i + 1) mod n, which
  * keeps κ — so that partial pivoting must swap rows and the pivoted paths (P, Pᵀ in the
  * transposed solves of backward) are exercised. */
-static nb_tensor *gen_square(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shape,
-                             float sign) {
+static nb_tensor *gen_square(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shape, float sign) {
     nb_tensor *t = nbi_gen_input(ctx, rng, rank, shape, -1.0f, 1.0f, NULL, 0, 0.0f);
     if (!t) return NULL;
     int64_t n = shape[rank - 1], count = t->numel / (n * n);
@@ -372,7 +316,9 @@ static nb_tensor *gen_square(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *
     return t;
 }
 
-static int64_t gen_order(nb_rng *rng) { return 2 + (int64_t)nb_rng_below(rng, 3); } /* 2..4 */
+static int64_t gen_order(nb_rng *rng) {
+    return 2 + (int64_t)nb_rng_below(rng, 3);
+} /* 2..4 */
 
 /* inverse: [1,1]; [n,n]; [2,n,n]; [n,n] with a negative diagonal */
 static nb_status inverse_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
@@ -395,13 +341,39 @@ static nb_status solve_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int 
     int64_t sa[4], sb[4];
     int ra = 2, rb = 2;
     switch (k) {
-    case 0: sa[0] = sa[1] = n; sb[0] = n; sb[1] = m; break;
-    case 1: sa[0] = sa[1] = n; rb = 1; sb[0] = n; break;
-    case 2: ra = rb = 3; sa[0] = sb[0] = 2; sa[1] = sa[2] = n; sb[1] = n; sb[2] = m; break;
-    case 3: sa[0] = sa[1] = n; rb = 3; sb[0] = 3; sb[1] = n; sb[2] = m; break;
+    case 0:
+        sa[0] = sa[1] = n;
+        sb[0] = n;
+        sb[1] = m;
+        break;
+    case 1:
+        sa[0] = sa[1] = n;
+        rb = 1;
+        sb[0] = n;
+        break;
+    case 2:
+        ra = rb = 3;
+        sa[0] = sb[0] = 2;
+        sa[1] = sa[2] = n;
+        sb[1] = n;
+        sb[2] = m;
+        break;
+    case 3:
+        sa[0] = sa[1] = n;
+        rb = 3;
+        sb[0] = 3;
+        sb[1] = n;
+        sb[2] = m;
+        break;
     default:
-        ra = 4; sa[0] = 2; sa[1] = 1; sa[2] = sa[3] = n;
-        rb = 3; sb[0] = 3; sb[1] = n; sb[2] = 1;
+        ra = 4;
+        sa[0] = 2;
+        sa[1] = 1;
+        sa[2] = sa[3] = n;
+        rb = 3;
+        sb[0] = 3;
+        sb[1] = n;
+        sb[2] = 1;
         break;
     }
     c->n_in = 2;
@@ -468,7 +440,9 @@ nb_tensor *nb_solve(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) {
     return nbi_apply(ctx, NBI_OP_SOLVE, in, 2, NULL);
 }
 
-nb_tensor *nb_det(nb_ctx *ctx, nb_tensor *a) { return nbi_apply(ctx, NBI_OP_DET, &a, 1, NULL); }
+nb_tensor *nb_det(nb_ctx *ctx, nb_tensor *a) {
+    return nbi_apply(ctx, NBI_OP_DET, &a, 1, NULL);
+}
 
 nb_tensor *nb_logabsdet(nb_ctx *ctx, nb_tensor *a) {
     return nbi_apply(ctx, NBI_OP_LOGABSDET, &a, 1, NULL);

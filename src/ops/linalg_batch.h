@@ -5,7 +5,7 @@
 #define NBI_OPS_LINALG_BATCH_H
 
 #include "autograd/autograd.h"
-#include "linalg/linalg.h"
+#include "kernels/backend.h"
 
 #include <stdio.h>
 

@@ -222,7 +222,7 @@ static nb_status rnn_backward(nb_ctx *ctx, nbi_node *n) {
 #define RELU_MARGIN 0.1f
 
 /* Does the relu cell (no lengths, direction as given) keep its pre-activations clear of 0? */
-static bool relu_clear(const nbi_check_case *c, int reverse) {
+static bool gen_relu_clear(const nbi_check_case *c, int reverse) {
     const nb_tensor *x = c->in[0], *h0 = c->in[1], *Wi = c->in[2], *Wh = c->in[3];
     const nb_tensor *bi = c->in[4], *bh = c->in[5];
     const int64_t B = x->shape[0], T = x->shape[1], I = x->shape[2], H = Wh->shape[1];
@@ -291,7 +291,7 @@ static nb_status rnn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
         c->attrs.i[A_C0] = full && kind == NBI_RNN_LSTM;
         c->attrs.i[A_LEN] = lens;
         c->has_attrs = 1;
-        if (!relu || relu_clear(c, reverse)) return NB_OK;
+        if (!relu || gen_relu_clear(c, reverse)) return NB_OK;
     }
     return nbi_error(NB_ERR_STATE, "rnn: no relu case clear of the kink in 1000 draws");
 }

@@ -14,12 +14,17 @@
  *
  * Nothing in the batch loop allocates from the heap: the loader fills its own buffers (on
  * another thread when prefetching), the context's arena keeps its chunks across resets, the
- * metric accumulators and history records exist before the first epoch. */
+ * metric accumulators exist before the first epoch. The history has room for the first
+ * HISTORY_FIRST epochs from the start and doubles, between epochs, when it is full: a run of
+ * 10⁹ epochs reserves nothing it has not reached. */
 #include "train/train.h"
 #include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
 #include <math.h>
 #include <string.h>
+
+/* Epoch records reserved when fit starts; more are made as epochs complete. */
+#define HISTORY_FIRST 64
 
 int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize, double min_delta) {
     int better;
@@ -296,7 +301,8 @@ static nb_status fit_start(fit_run *r, const nb_dataset *train) {
     while (h->n > 0 && h->rec[h->n - 1].epoch > start) h->n--;
     h->metrics = r->mflags;
     h->top_k = o->top_k;
-    s = nbi_history_reserve(h, (int64_t)h->n + (o->epochs > start ? o->epochs - start : 0));
+    const int64_t left = o->epochs > start ? o->epochs - start : 0;
+    s = nbi_history_reserve(h, (int64_t)h->n + (left < HISTORY_FIRST ? left : HISTORY_FIRST));
     if (s != NB_OK) return s;
 
     if (!(r->ctx = nb_ctx_new(NULL))) return NB_ERR_NOMEM;
@@ -533,7 +539,9 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const 
     int stop = s != NB_OK || stopped_before;
     for (int64_t epoch = stop ? 0 : r.st->epoch + 1; !stop && epoch <= r.o.epochs; epoch++) {
         nb_epoch_record rec;
-        s = fit_epoch(&r, epoch, &rec, &stop);
+        if (r.h->n == r.h->cap) /* room for this epoch's record before it is trained */
+            s = nbi_history_reserve(r.h, r.h->cap ? 2 * (int64_t)r.h->cap : HISTORY_FIRST);
+        if (s == NB_OK) s = fit_epoch(&r, epoch, &rec, &stop);
         if (s == NB_OK) s = fit_end_epoch(&r, &rec, &stop);
         if (s != NB_OK) stop = 1;
     }

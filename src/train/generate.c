@@ -14,6 +14,7 @@
  * cost stays O(N) per token, amortised, however long the text. */
 #include "train/train.h"
 
+#include <math.h>
 #include <string.h>
 
 static nb_status feed(nb_decoder *d, nb_ctx *ctx, const int32_t *ids, int64_t n, float **last,
@@ -48,12 +49,14 @@ nb_status nb_generate(const nb_model *m, nb_ctx *ctx, const int32_t *prompt, int
     if (opts->max_tokens < 0 || (opts->max_tokens > 0 && !out && !opts->on_token))
         return nbi_error(NB_ERR_ARG, "%s: %lld tokens asked for%s", fn, (long long)opts->max_tokens,
                          opts->max_tokens > 0 ? " with nowhere to put them" : "");
-    nb_sample_opts so = opts->sample ? *opts->sample : nb_sample_opts_default();
-    if (so.temperature != 0.0 && !rng)
+    /* a zeroed nb_sample_opts (or NULL) is the defaults, temperature 1; NB_ZERO is greedy */
+    const nb_sample_opts so = opts->sample ? *opts->sample : (nb_sample_opts){0};
+    const int greedy = so.temperature == 0.0 && signbit(so.temperature);
+    if (!greedy && !rng)
         return nbi_error(NB_ERR_ARG,
                          "%s: sampling at temperature %g needs a generator (or "
-                         "temperature 0: greedy)",
-                         fn, so.temperature);
+                         "temperature NB_ZERO: greedy)",
+                         fn, so.temperature == 0.0 ? 1.0 : so.temperature);
     /* the window: the model's context, or everything when nothing limits it */
     int64_t cap = nb_model_context_length(m), total;
     if (!nbi_add_i64(n_prompt, opts->max_tokens, &total))

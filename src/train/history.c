@@ -21,10 +21,12 @@ void nb_history_free(nb_history *h) {
     memset(h, 0, sizeof *h);
 }
 
-/* fit reserves the run's epochs before the first, so appending never allocates. */
+/* Room for n records (fit: a first block, then doubling before an epoch that would not fit),
+ * so that appending never allocates. At most NB_TRAIN_MAX_EPOCHS (2^30) records. */
 nb_status nbi_history_reserve(nb_history *h, int64_t n) {
     if (n <= h->cap) return NB_OK;
-    if (n > (int64_t)1 << 30)
+    if (n > NB_TRAIN_MAX_EPOCHS && h->cap < NB_TRAIN_MAX_EPOCHS) n = NB_TRAIN_MAX_EPOCHS;
+    if (n > NB_TRAIN_MAX_EPOCHS)
         return nbi_error(NB_ERR_ARG, "history: %lld epochs is too many", (long long)n);
     nb_epoch_record *r = nbi_malloc_for("history", sizeof *r * (size_t)n);
     if (!r) return NB_ERR_NOMEM;
