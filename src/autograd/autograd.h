@@ -100,6 +100,10 @@ struct nb_ctx {
     int backward_done;
     const char *scope;
     uint64_t n_nodes;
+    nb_grad_ready_fn grad_ready; /* nb_ctx_on_grad_ready; NULL: off */
+    void *grad_ready_user;
+    nb_ctx_sum_fn sum;           /* nb_ctx_set_sum: across replicas; NULL: none */
+    void *sum_user;
 };
 
 /* The op call path. `attrs` may be NULL; it is copied when the node is recorded. */

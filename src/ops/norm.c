@@ -17,6 +17,11 @@
  * double. The running statistics are updated in place during forward (as PyTorch does) and
  * are never differentiated.
  *
+ * Synchronised batch norm (data-parallel runs; PyTorch's SyncBatchNorm): when the context has
+ * a sum hook (nb_ctx_set_sum), the per-channel sums of forward (Σx with the count M, then
+ * Σ(x − μ)²) and of backward (Σ dy, Σ dy x̂) are summed over every replica before use, so the
+ * statistics and their gradients are those of the global batch; the arithmetic is the same.
+ *
  * Inputs: x, then, as attrs.i flags say, weight γ, bias β, running_mean and running_var.
  * attrs.i: 0 training, 1 has weight, 2 has bias, 3 has running statistics;
  * attrs.f: 0 eps, 1 momentum. */
@@ -49,6 +54,8 @@ static bn_in inputs_of(const nbi_node *n) {
 typedef struct bn_saved {
     nb_tensor *x; /* contiguous */
     float *mean, *invstd;
+    double M;   /* values per channel the statistics were taken over (all replicas') */
+    int synced; /* the statistics were summed over the replicas (nb_ctx_set_sum) */
 } bn_saved;
 
 static nb_status bn_infer(const nbi_node *n, nb_tensor *out) {
@@ -165,6 +172,45 @@ static void affine(const float *restrict x, float *restrict y, int64_t n, float 
     for (; i < n; i++) y[i] = x[i] * scale + shift;
 }
 
+/* Training statistics: μ and 1/σ̃ per channel, and the running statistics updated. With a sum
+ * hook (nb_ctx_set_sum: a data-parallel run with synchronised batch norm), the per-channel
+ * sums and the count are summed over every replica first, so that μ and σ² are those of the
+ * whole global batch: Σx and M, then Σ(x − μ)² about the global μ (two passes, as below). */
+static nb_status bn_train_stats(nb_ctx *ctx, const float *xp, int64_t N, int64_t C, int64_t S,
+                                float eps, float mom, float *mean, float *invstd, float *rm,
+                                float *rv, double *Mout) {
+    double *acc = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(C + 1), "batch_norm");
+    if (!acc) return ctx->status;
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < N; i++) s += sum_of(xp + (i * C + c) * S, S);
+        acc[c] = s;
+    }
+    acc[C] = (double)(N * S);
+    nb_status st = ctx->sum ? ctx->sum(acc, C + 1, ctx->sum_user) : NB_OK;
+    if (st != NB_OK) return st;
+    const double M = acc[C];
+    for (int64_t c = 0; c < C; c++) {
+        double mu = M ? acc[c] / M : 0.0;
+        mean[c] = (float)mu;
+        double q = 0.0;
+        for (int64_t i = 0; i < N; i++) q += sq_of(xp + (i * C + c) * S, S, (float)mu);
+        acc[c] = q;
+    }
+    st = ctx->sum ? ctx->sum(acc, C, ctx->sum_user) : NB_OK;
+    if (st != NB_OK) return st;
+    for (int64_t c = 0; c < C; c++) {
+        double var = M ? acc[c] / M : 0.0;
+        invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+        if (rm && M > 1) {
+            rm[c] = (1.0f - mom) * rm[c] + mom * mean[c];
+            rv[c] = (1.0f - mom) * rv[c] + mom * (float)(acc[c] / (M - 1));
+        }
+    }
+    *Mout = M;
+    return NB_OK;
+}
+
 static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     bn_in in = inputs_of(n);
     const int64_t *a = n->attrs->i;
@@ -173,7 +219,6 @@ static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     if (!x) return ctx->status;
     int64_t N, C, S;
     dims_of(x, &N, &C, &S);
-    const int64_t M = N * S;
     nbi_arena_mark mk = nbi_arena_mark_get(&ctx->arena);
     bn_saved *sv = nbi_ctx_alloc(ctx, sizeof *sv, "batch_norm");
     float *mean = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1), "batch_norm");
@@ -181,21 +226,12 @@ static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     if (!sv || !mean || !invstd) return ctx->status;
     const float *xp = x->data;
     float *rm = in.rm ? in.rm->data : NULL, *rv = in.rv ? in.rv->data : NULL;
-    for (int64_t c = 0; c < C; c++) {
-        if (a[A_TRAIN]) {
-            /* two passes: the mean, then the squares about it (no cancellation) */
-            double s = 0.0, q = 0.0;
-            for (int64_t i = 0; i < N; i++) s += sum_of(xp + (i * C + c) * S, S);
-            double mu = M ? s / (double)M : 0.0;
-            for (int64_t i = 0; i < N; i++) q += sq_of(xp + (i * C + c) * S, S, (float)mu);
-            double var = M ? q / (double)M : 0.0;
-            mean[c] = (float)mu;
-            invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
-            if (rm && M > 1) {
-                rm[c] = (1.0f - mom) * rm[c] + mom * (float)mu;
-                rv[c] = (1.0f - mom) * rv[c] + mom * (float)(q / (double)(M - 1));
-            }
-        } else {
+    double M = (double)(N * S);
+    if (a[A_TRAIN]) {
+        nb_status st = bn_train_stats(ctx, xp, N, C, S, eps, mom, mean, invstd, rm, rv, &M);
+        if (st != NB_OK) return st;
+    } else {
+        for (int64_t c = 0; c < C; c++) {
             mean[c] = rm[c];
             invstd[c] = (float)(1.0 / sqrt((double)rv[c] + (double)eps));
         }
@@ -213,6 +249,8 @@ static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
         sv->x = x;
         sv->mean = mean;
         sv->invstd = invstd;
+        sv->M = M;
+        sv->synced = a[A_TRAIN] && ctx->sum;
         n->saved = sv;
     } else {
         nbi_arena_release(&ctx->arena, mk);
@@ -241,7 +279,6 @@ static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
     const int train = n->attrs->i[A_TRAIN] != 0;
     int64_t N, C, S;
     dims_of(sv->x, &N, &C, &S);
-    const double M = (double)(N * S);
     const float *xp = sv->x->data, *gy = n->out->grad->data;
     const float *w = in.w ? in.w->data : NULL;
     float *dx = NULL, *dw = NULL, *db = NULL;
@@ -262,9 +299,14 @@ static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
         if (!g) return ctx->status;
         db = g->data;
     }
+    /* Σ dy and Σ dy x̂ = (1/σ̃) Σ dy (x − μ) per channel: dβ and dγ are this replica's share
+     * (the gradient all-reduce adds the rest); the dx terms use the sums over every replica
+     * when the statistics were synchronised (then dy is on the global loss's scale) */
+    double *sums = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * C + 1), "batch_norm");
+    if (!sums) return ctx->status;
     for (int64_t c = 0; c < C; c++) {
         const float mu = sv->mean[c], is = sv->invstd[c];
-        double sg = 0.0, sgx = 0.0; /* Σ dy, Σ dy x̂ = (1/σ̃) Σ dy (x − μ) */
+        double sg = 0.0, sgx = 0.0;
         for (int64_t i = 0; i < N; i++) {
             const float *xs = xp + (i * C + c) * S, *gs = gy + (i * C + c) * S;
             sg += sum_of(gs, S);
@@ -273,7 +315,18 @@ static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
         sgx *= (double)is;
         if (db) db[c] += (float)sg;
         if (dw) dw[c] += (float)sgx;
-        if (!dx) continue;
+        sums[c] = sg;
+        sums[C + c] = sgx;
+    }
+    if (!dx) return NB_OK;
+    const double M = sv->M;
+    if (sv->synced && ctx->sum) {
+        nb_status st = ctx->sum(sums, 2 * C, ctx->sum_user);
+        if (st != NB_OK) return st;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = sv->mean[c], is = sv->invstd[c];
+        const double sg = sums[c], sgx = sums[C + c];
         const float gamma = w ? w[c] : 1.0f;
         /* g = γ dy: mean(g) = γ Σdy / M, mean(g x̂) = γ Σdy x̂ / M */
         const float mg = train ? (float)(gamma * sg / M) : 0.0f;
