@@ -30,6 +30,8 @@ nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, d
     o->vt = vt;
     o->ps = ps;
     o->n = ps->numel;
+    o->lo = 0;
+    o->len = o->n;
     o->lr = lr;
     o->n_slots = n_slots;
     if (n_slots > 0 && o->n > 0) {
@@ -101,7 +103,31 @@ nb_status nb_optim_step(nb_optim *o) {
                          o->vt->name, (long long)o->t);
     double lr = o->lr;
     if (o->has_sched) lr = nb_schedule_lr(&o->sched, o->t);
-    o->vt->step(o, o->ps->data, o->ps->grad, o->n, lr);
+    o->vt->step(o, o->ps->data + o->lo, o->ps->grad + o->lo, o->len, lr);
     o->t++;
+    return NB_OK;
+}
+
+nb_status nbi_optim_shard(nb_optim *o, int64_t lo, int64_t hi) {
+    const char *fn = "nbi_optim_shard";
+    if (!o) return nbi_error(NB_ERR_ARG, "%s: optimizer is NULL", fn);
+    if (lo < o->lo || hi < lo || hi > o->lo + o->len)
+        return nbi_error(NB_ERR_ARG, "%s: [%lld, %lld) is not within [%lld, %lld)", fn,
+                         (long long)lo, (long long)hi, (long long)o->lo,
+                         (long long)(o->lo + o->len));
+    const int64_t len = hi - lo;
+    float *state = NULL;
+    if (o->n_slots > 0 && len > 0) {
+        state = nbi_malloc_for(fn, sizeof(float) * (size_t)len * (size_t)o->n_slots);
+        if (!state) return NB_ERR_NOMEM;
+        for (int k = 0; k < o->n_slots; k++)
+            memcpy(state + (size_t)k * (size_t)len, o->slot[k] + (lo - o->lo),
+                   sizeof(float) * (size_t)len);
+    }
+    nbi_free(o->state);
+    o->state = state;
+    for (int k = 0; k < o->n_slots; k++) o->slot[k] = state ? state + (size_t)k * (size_t)len : NULL;
+    o->lo = lo;
+    o->len = len;
     return NB_OK;
 }

@@ -21,6 +21,11 @@ static inline int nbi_loss_is_binary(nb_loss_kind k) {
 /* The loss an accumulator was made for. */
 nb_loss_kind nbi_metrics_loss(const nb_metrics *mt);
 
+/* Replaces mt's sums and counts with their sums over the replicas of a data-parallel run, so
+ * that every replica holds the metrics of all samples seen by any. */
+#define NBI_METRICS_SUMS 9
+nb_status nbi_metrics_sum(nb_metrics *mt, const nb_replicas *rp);
+
 /* Feeds epoch's value v of the monitored metric into st (best, best_epoch, wait): returns 1
  * if it improved on the best by more than min_delta (or is the first value), else 0 and
  * wait grows by one. NaN never improves. Keras's EarlyStopping rule. */
