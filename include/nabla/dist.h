@@ -47,6 +47,10 @@ int nb_dist_size(const nb_dist *d);
 const char *nb_dist_host(const nb_dist *d);
 /* 1 once an operation timed out: the other processes can no longer be relied on. */
 int nb_dist_broken(const nb_dist *d);
+/* 1 when the last failure was one every process reported alike (another process's failure
+ * passed on by nb_dist_agree, or models that differ): a program then need not print it on
+ * every process. */
+int nb_dist_error_shared(const nb_dist *d);
 /* Ends every process of the job (MPI_Abort) with code. For programs (the nabla tool calls it
  * after a timeout); the library never calls it on its own. */
 void nb_dist_abort(nb_dist *d, int code);

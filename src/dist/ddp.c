@@ -326,7 +326,8 @@ static nb_status check_same(nb_ddp *x) {
     s = rc == MPI_SUCCESS ? nbi_dist_wait(d, 1, &req, "nb_ddp_new: comparing the models")
                           : nbi_dist_mpi_error(rc, "nb_ddp_new");
     for (int r = 1; s == NB_OK && r < d->size; r++)
-        if (all[3 * r] != all[0])
+        if (all[3 * r] != all[0]) {
+            d->shared = 1; /* every process finds it */
             s = nbi_error(NB_ERR_ARG,
                           "nb_ddp_new: rank %d's model or optimizer differs from rank 0's "
                           "(%lld parameters in %lld tensors against %lld in %lld; or another "
@@ -334,6 +335,7 @@ static nb_status check_same(nb_ddp *x) {
                           "build the same model",
                           r, (long long)all[3 * r + 1], (long long)all[3 * r + 2],
                           (long long)all[1], (long long)all[2]);
+        }
     nbi_free(all);
     return s;
 }

@@ -91,6 +91,9 @@ const char *nb_dist_host(const nb_dist *d) {
 int nb_dist_broken(const nb_dist *d) {
     return d ? d->broken : 0;
 }
+int nb_dist_error_shared(const nb_dist *d) {
+    return d ? d->shared : 0;
+}
 
 void nb_dist_abort(nb_dist *d, int code) {
     MPI_Abort(d ? d->comm : MPI_COMM_WORLD, code);
@@ -115,16 +118,14 @@ nb_status nbi_dist_poll(nb_dist *d, nbi_poll_fn progress, void *arg, const char 
                          "longer in step",
                          what);
     const double t0 = now();
-    for (long spin = 0;; spin++) {
+    for (;;) {
         int done = progress(arg);
         if (done < 0) return nbi_error(NB_ERR_IO, "%s: %s", what, nb_last_error());
         if (done) return NB_OK;
-        /* yield first (another process on this core may be the one we wait for), then sleep
-         * a little, 50 µs to 1 ms, so that a long wait does not take a core from the others */
-        if (spin < 200) {
-            sched_yield();
-            continue;
-        }
+        /* MPI moves large messages only while it is called: poll hard, yielding the core
+         * (another process on it may be the one we wait for), for the first 0.1 s; then
+         * sleep 100 µs between polls, and 1 ms after 5 s, so that a long wait leaves the
+         * cores to the others */
         const double waited = now() - t0;
         if (waited > d->timeout) {
             d->broken = 1;
@@ -133,8 +134,11 @@ nb_status nbi_dist_poll(nb_dist *d, nbi_poll_fn progress, void *arg, const char 
                              "them has died or hangs (the limit is the timeout, %g s)",
                              what, d->rank, d->size, waited, d->timeout);
         }
-        long ns = spin < 2000 ? 50000 : 1000000;
-        struct timespec ts = {0, ns};
+        if (waited < 0.1) {
+            sched_yield();
+            continue;
+        }
+        struct timespec ts = {0, waited < 5.0 ? 100000 : 1000000};
         nanosleep(&ts, NULL);
     }
 }
@@ -226,6 +230,7 @@ nb_status nb_dist_agree(nb_dist *d, nb_status s) {
         if (all[r] != 0.0 && first < 0) first = r;
     nbi_free(all);
     if (w != NB_OK) return s != NB_OK ? s : w;
+    d->shared = s == NB_OK && first >= 0;
     if (s != NB_OK) return s; /* this process's own message stands */
     if (first >= 0)
         return nbi_error(NB_ERR_STATE,

@@ -15,6 +15,7 @@ struct nb_dist {
     int rank, size;
     int we_init;    /* nb_dist_init called MPI_Init */
     int broken;     /* a wait timed out */
+    int shared;     /* the last failure was reported alike by every process */
     double timeout; /* seconds */
     char host[MPI_MAX_PROCESSOR_NAME + 1];
     double *scratch; /* nb_dist_sum's gathered vectors */

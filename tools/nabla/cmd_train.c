@@ -50,6 +50,13 @@ static const cli_opt opts[] = {
     {"max-memory", "SIZE",
      "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
      "default: NABLA_MAX_MEMORY or the machine's memory)"},
+    /* data-parallel training (an MPI build, under mpirun or srun; docs/distributed.md) */
+    {"dist-info", NULL, "print the processes, the gradient buckets and all-reduce times; no training"},
+    {"zero", NULL, "ZeRO-1: each process keeps 1/N of the optimizer state"},
+    {"deterministic", NULL, "sum gradients in a fixed order: bit-identical runs at a fixed N"},
+    {"no-sync-bn", NULL, "batch norm with each process's own statistics (default: the global batch's)"},
+    {"bucket-kb", "N", "gradients per all-reduce bucket, in KiB (default 1024)"},
+    {"dist-timeout", "S", "seconds to wait for the other processes before failing (default 300)"},
 };
 
 /* Everything the run holds, released in one place. */
@@ -266,10 +273,20 @@ static char *default_out(const char *path) {
     return out;
 }
 
+/* A failure of the run proper: printed unless another process reports it (cli_dist_reports). */
+static int run_failed(cli_args *a, const cli_dist *cd, nb_status s) {
+    if (!cli_dist_reports(cd, s)) return CLI_FAIL;
+    if (cd->rank == 0) return cli_lib_error(a);
+    return cli_error(a, CLI_FAIL, "process %d: %s", cd->rank, nb_last_error());
+}
+
 static int run_train(cli_args *a) {
+    cli_dist cd;
+    int rc = cli_dist_start(a, &cd);
+    if (rc != CLI_OK) return cli_dist_end(&cd, rc);
     run r;
     memset(&r, 0, sizeof r);
-    int rc = cli_threads(a);
+    rc = cli_threads(a);
     int64_t every = 1, patience = 0;
     if (rc == CLI_OK) rc = cli_int(a, "every", 1, INT32_MAX, &every);
     if (rc == CLI_OK) rc = cli_int(a, "early-stop", 1, INT32_MAX, &patience);
@@ -289,15 +306,25 @@ static int run_train(cli_args *a) {
     const char *paths[] = {
         r.out, cli_get(a, "checkpoint"), cli_get(a, "best"), cli_get(a, "log"), cli_get(a, "plot"),
         NULL};
-    if (rc == CLI_OK) rc = cli_check_outputs(a, outputs, paths);
+    if (rc == CLI_OK && cd.rank == 0 && !cli_flag(a, "dist-info")) /* process 0 writes */
+        rc = cli_check_outputs(a, outputs, paths);
     if (rc == CLI_OK) rc = load_data(a, &r);
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);
     const nb_dataset *fit_train = NULL, *fit_val = NULL;
     if (rc == CLI_OK) rc = prepare(a, &r, &fit_train, &fit_val);
+    if (rc == CLI_OK && cli_flag(a, "dist-info")) {
+        rc = cli_dist_info(a, &cd, r.model, r.optim);
+        run_free(&r);
+        return cli_dist_end(&cd, rc);
+    }
+    if (rc == CLI_OK && cd.size > 1) {
+        rc = cli_dist_wrap(a, &cd, r.model, r.optim);
+        if (rc == CLI_FAIL) rc = run_failed(a, &cd, NB_ERR_ARG);
+    }
     if (rc != CLI_OK) {
         run_free(&r);
-        return rc;
+        return cli_dist_end(&cd, rc);
     }
     nb_dataset_info di;
     nb_dataset_get_info(r.train, &di);
@@ -325,20 +352,22 @@ static int run_train(cli_args *a) {
     fo.checkpoint_user = &r;
     fo.checkpoint_every = r.periodic_path ? (int)every : 0;
     fo.checkpoint_best = r.best_path != NULL;
-    fo.progress = stderr;
+    fo.progress = stderr; /* fit silences every process but the first */
     fo.verbose = cli_flag(a, "quiet") ? NB_VERBOSE_QUIET : cli_flag(a, "verbose") ? 2 : 1;
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
-    r.quiet = cli_flag(a, "quiet");
-    if (rc == CLI_OK && nb_fit(r.model, r.optim, fit_train, &fo, NULL) != NB_OK)
-        rc = cli_lib_error(a);
+    r.quiet = cli_flag(a, "quiet") || cd.rank != 0;
+    nb_status fs = rc == CLI_OK ? cli_dist_fit(&cd, r.model, r.optim, fit_train, &fo) : NB_OK;
+    if (fs != NB_OK) rc = run_failed(a, &cd, fs);
+    /* the model and the test metrics: process 0's (every process holds the same weights) */
     nb_save_opts so = save_opts(&r);
-    if (rc == CLI_OK && nb_model_save(r.model, r.out, &so) != NB_OK) rc = cli_lib_error(a);
+    if (rc == CLI_OK && cd.rank == 0 && nb_model_save(r.model, r.out, &so) != NB_OK)
+        rc = cli_lib_error(a);
     if (rc == CLI_OK && !r.quiet) fprintf(stderr, "saved %s\n", r.out);
-    if (rc == CLI_OK && r.test) rc = test_eval(a, &r, loss, fo.metrics);
+    if (rc == CLI_OK && r.test && cd.rank == 0) rc = test_eval(a, &r, loss, fo.metrics);
     run_free(&r);
-    return rc;
+    return cli_dist_end(&cd, rc);
 }
 
 const cli_cmd cli_cmd_train = {
@@ -355,7 +384,11 @@ const cli_cmd cli_cmd_train = {
         "exactly as if the run had not stopped. With --early-stop the saved model has the\n"
         "weights of the best epoch (--no-restore-best: the last). A run whose loss or weights\n"
         "become NaN or infinite stops with an error naming the epoch and step, and saves\n"
-        "nothing.",
+        "nothing.\n\n"
+        "Under mpirun or srun, a build with MPI (make MPI=1) trains data-parallel: each of\n"
+        "the N processes takes --batch samples of every global batch of N x batch, the\n"
+        "gradients are summed while backward runs, and process 0 alone prints and writes;\n"
+        "--resume works with any number of processes (docs/distributed.md).",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,
