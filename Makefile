@@ -204,7 +204,7 @@ test-mpi:
 	$(MAKE) MPI=1 mpi-build
 	sh tests/mpi/run.sh $(if $(filter 1,$(MPI)),$(BUILD),build-mpi)
 
-mpi-build: $(MPI_TESTS:%=$(BUILD)/tests/mpi/%) $(BUILD)/tests/mpi/compare_models $(TOOL)
+mpi-build: $(MPI_TESTS:%=$(BUILD)/tests/mpi/%) $(BUILD)/tests/mpi/compare_models $(TOOL) $(BUILD)/bench/bench_dist
 
 $(BUILD)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -76,18 +76,20 @@ typedef enum nb_dist_algo {
 
 /* Options, zero-initialised: every 0 field is the default. */
 typedef struct nb_ddp_opts {
-    int64_t bucket_bytes; /* gradients per bucket (a bucket closes at the first parameter that
-                             takes it to this size or more); default 1 MiB */
-    nb_dist_algo algo;    /* default NB_DIST_MPI */
-    int deterministic;    /* 1: a fixed order of additions, so that a run is bit-reproducible
-                             run after run at a given process count (implies NB_DIST_RING) */
-    int zero;             /* 1: ZeRO-1, optimizer state sharded over the processes */
-    int no_sync_bn;       /* 1: batch norm normalises with each replica's own statistics
-                             (PyTorch DDP's default; running statistics are then rank 0's,
-                             broadcast after every epoch); 0: synchronised over the global
-                             batch, the statistics of one process with the whole batch */
-    int no_overlap;       /* 1: start summing only after backward (to measure the overlap) */
-    double timeout;       /* seconds a wait may take; 0: the nb_dist's (default 300) */
+    int64_t bucket_bytes;   /* gradients per bucket (a bucket closes at the first parameter that
+                               takes it to this size or more); default 1 MiB */
+    nb_dist_algo algo;      /* default NB_DIST_MPI */
+    int deterministic;      /* 1: a fixed order of additions, so that a run is bit-reproducible
+                               run after run at a given process count (implies NB_DIST_RING) */
+    int zero;               /* 1: ZeRO-1, optimizer state sharded over the processes */
+    int no_sync_bn;         /* 1: batch norm normalises with each replica's own statistics
+                               (PyTorch DDP's default; running statistics are then rank 0's,
+                               broadcast after every epoch); 0: synchronised over the global
+                               batch, the statistics of one process with the whole batch */
+    int no_overlap;         /* 1: start summing only after backward (to measure the overlap) */
+    int no_progress_thread; /* 1: no thread moving the sums along while backward computes
+                             (then only the gradient-ready hook and the final wait do) */
+    double timeout;         /* seconds a wait may take; 0: the nb_dist's (default 300) */
 } nb_ddp_opts;
 
 typedef struct nb_ddp nb_ddp;

@@ -18,16 +18,20 @@
  * 0 holds the last parameters, and a bucket closes at the first parameter that takes it to
  * bucket_bytes or more. A parameter is never split between buckets.
  *
- * Communication is started from autograd's hook and advanced by polling (each hook call
- * tests the buckets in flight): MPI's non-blocking collectives and the ring move only when
- * MPI is called. */
+ * Communication is started from autograd's hook. MPI's non-blocking collectives and the ring
+ * move only while MPI is called, so a progress thread (Horovod's design) tests the buckets in
+ * flight every few tens of microseconds while backward computes, and sleeps when none is;
+ * without MPI_THREAD_MULTIPLE (or with no_progress_thread) the hook calls and the final wait
+ * do the polling alone. The bucket states and their requests are touched only under `mu`. */
 #define _POSIX_C_SOURCE 200809L
 #include "dist/dist.h"
 #include "optim/optim.h" /* nbi_optim_shard */
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 enum { B_WAITING, B_LAUNCHED, B_DONE };
 
@@ -61,6 +65,12 @@ struct nb_ddp {
     int *shard_counts, *shard_displs;
     float *zrecv;   /* MPI: this rank's reduced parts, shard-sized */
     nb_optim *full; /* gathered for a checkpoint (rank 0) */
+    /* the progress thread */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int th_on, stop, inflight; /* inflight: buckets started and not done */
+    int failed;                /* progress met an MPI error */
     /* measurements */
     nb_ddp_stats st;
     double t_first; /* the first bucket of the step started */
@@ -93,6 +103,8 @@ static int launch(nb_ddp *x, int k) {
     }
     if (x->next == 0 && k == 0) x->t_first = now();
     b->state = B_LAUNCHED;
+    x->inflight++;
+    if (x->th_on) pthread_cond_signal(&x->cv);
     return 0;
 }
 
@@ -117,13 +129,46 @@ static int progress(void *arg) {
                 return -1;
             }
         }
-        if (done < 0) return -1;
-        if (done)
+        if (done < 0) {
+            x->failed = 1;
+            return -1;
+        }
+        if (done) {
             b->state = B_DONE;
-        else
+            x->inflight--;
+        } else {
             all = 0;
+        }
     }
     return all;
+}
+
+/* progress() under the lock, for nbi_dist_poll */
+static int progress_locked(void *arg) {
+    nb_ddp *x = arg;
+    pthread_mutex_lock(&x->mu);
+    int r = x->failed ? -1 : progress(x);
+    pthread_mutex_unlock(&x->mu);
+    return r;
+}
+
+/* The progress thread: while buckets are in flight, test them every 20 µs. */
+static void *progress_main(void *arg) {
+    nb_ddp *x = arg;
+    pthread_mutex_lock(&x->mu);
+    while (!x->stop) {
+        if (x->inflight == 0 || x->failed) {
+            pthread_cond_wait(&x->cv, &x->mu);
+            continue;
+        }
+        (void)progress(x);
+        pthread_mutex_unlock(&x->mu);
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&x->mu);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
 }
 
 /* Starts, in plan order, every bucket whose gradients are final. */
@@ -149,11 +194,14 @@ static void on_grad_ready(nb_tensor *leaf, void *impl) {
             hi = mid - 1;
     }
     if (x->param_off[lo] != off) return;
+    pthread_mutex_lock(&x->mu);
     bucket *b = &x->b[x->param_bucket[lo]];
     if (b->pending > 0) b->pending--;
-    if (x->o.no_overlap) return;
-    launch_ready(x);
-    if (x->next > 0) (void)progress(x); /* move what is in flight along */
+    if (!x->o.no_overlap) {
+        launch_ready(x);
+        if (x->next > 0 && !x->th_on) (void)progress(x); /* move what is in flight along */
+    }
+    pthread_mutex_unlock(&x->mu);
 }
 
 /* ---- the replicas' functions ------------------------------------------------------------- */
@@ -188,11 +236,15 @@ static nb_status step_begin(void *impl, int64_t local, int64_t *global) {
 static nb_status grad_end(void *impl, double *loss) {
     nb_ddp *x = impl;
     const double t_end = now();
+    pthread_mutex_lock(&x->mu);
     x->st.early_buckets += x->early;
     if (x->t_first > 0.0) x->st.backward_s += t_end - x->t_first;
-    while (x->next < x->nb) /* buckets with parameters backward never reached, or no_overlap */
-        if (launch(x, x->next++) < 0) return NB_ERR_IO;
-    nb_status s = nbi_dist_poll(x->d, progress, x, "nb_ddp: summing the gradients");
+    int bad = 0;
+    while (x->next < x->nb && !bad) /* parameters backward never reached, or no_overlap */
+        bad = launch(x, x->next++) < 0;
+    pthread_mutex_unlock(&x->mu);
+    if (bad) return NB_ERR_IO;
+    nb_status s = nbi_dist_poll(x->d, progress_locked, x, "nb_ddp: summing the gradients");
     x->st.wait_s += now() - t_end;
     if (s != NB_OK) return s;
     if (x->o.zero && x->o.algo != NB_DIST_RING) { /* the reduced shard into place */
@@ -471,6 +523,15 @@ static nb_status rings(nb_ddp *x) {
 
 void nb_ddp_free(nb_ddp *x) {
     if (!x) return;
+    if (x->th_on) {
+        pthread_mutex_lock(&x->mu);
+        x->stop = 1;
+        pthread_cond_signal(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        pthread_join(x->th, NULL);
+    }
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->mu);
     for (int k = 0; x->b && k < x->nb; k++) {
         nbi_ring_free(&x->b[k].ring);
         nbi_free(x->b[k].counts);
@@ -496,6 +557,8 @@ nb_status nb_ddp_new(nb_dist *d, nb_model *m, nb_optim *opt, const nb_ddp_opts *
     nb_ddp *x = nbi_malloc_for(fn, sizeof *x);
     if (!x) return NB_ERR_NOMEM;
     memset(x, 0, sizeof *x);
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
     x->d = d;
     x->m = m;
     x->opt = opt;
@@ -525,6 +588,10 @@ nb_status nb_ddp_new(nb_dist *d, nb_model *m, nb_optim *opt, const nb_ddp_opts *
     if (s == NB_OK) s = nb_dist_agree(d, plan(x));
     if (s == NB_OK && x->o.zero) s = nb_dist_agree(d, shard(x));
     if (s == NB_OK && x->o.algo == NB_DIST_RING) s = nb_dist_agree(d, rings(x));
+    if (s == NB_OK && d->thread_multiple && !x->o.no_progress_thread && d->size > 1) {
+        x->th_on = pthread_create(&x->th, NULL, progress_main, x) == 0;
+        if (!x->th_on) s = nbi_error(NB_ERR_STATE, "%s: cannot start the progress thread", fn);
+    }
     if (s != NB_OK) {
         nb_ddp_free(x);
         return s;

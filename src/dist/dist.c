@@ -38,12 +38,15 @@ nb_status nb_dist_init(int *argc, char ***argv, nb_dist **out) {
     MPI_Initialized(&started);
     MPI_Finalized(&ended);
     if (ended) return nbi_error(NB_ERR_STATE, "%s: MPI was already finalised", fn);
-    int we_init = 0;
+    int we_init = 0, provided = MPI_THREAD_SINGLE;
     if (!started) {
-        int provided;
-        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        /* several threads may call MPI at once: the training thread and nb_ddp's progress
+         * thread, which moves gradient sums along while backward computes */
+        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
         if (rc != MPI_SUCCESS) return nbi_dist_mpi_error(rc, fn);
         we_init = 1;
+    } else {
+        MPI_Query_thread(&provided);
     }
     nb_dist *d = nbi_malloc_for(fn, sizeof *d);
     if (!d) {
@@ -52,6 +55,7 @@ nb_status nb_dist_init(int *argc, char ***argv, nb_dist **out) {
     }
     memset(d, 0, sizeof *d);
     d->we_init = we_init;
+    d->thread_multiple = provided >= MPI_THREAD_MULTIPLE;
     d->timeout = 300.0;
     MPI_Comm_dup(MPI_COMM_WORLD, &d->comm);
     MPI_Comm_dup(MPI_COMM_WORLD, &d->ring_comm);

@@ -13,10 +13,11 @@ struct nb_dist {
     MPI_Comm comm;      /* collectives */
     MPI_Comm ring_comm; /* the ring's point-to-point messages */
     int rank, size;
-    int we_init;    /* nb_dist_init called MPI_Init */
-    int broken;     /* a wait timed out */
-    int shared;     /* the last failure was reported alike by every process */
-    double timeout; /* seconds */
+    int we_init;         /* nb_dist_init called MPI_Init */
+    int thread_multiple; /* MPI may be called from several threads at once */
+    int broken;          /* a wait timed out */
+    int shared;          /* the last failure was reported alike by every process */
+    double timeout;      /* seconds */
     char host[MPI_MAX_PROCESSOR_NAME + 1];
     double *scratch; /* nb_dist_sum's gathered vectors */
     int64_t scratch_n;

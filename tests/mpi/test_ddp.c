@@ -205,6 +205,23 @@ static void equivalence(int kind, const nb_ddp_opts *dopt, const char *what) {
 
 static void test_equivalence_mpi(void) {
     for (int k = 0; k < KINDS; k++) equivalence(k, &(nb_ddp_opts){.bucket_bytes = 256}, "mpi");
+    /* the hook and the final wait alone moving the sums */
+    equivalence(MLP, &(nb_ddp_opts){.bucket_bytes = 256, .no_progress_thread = 1},
+                "mpi, no progress thread");
+    equivalence(CNN, &(nb_ddp_opts){.no_overlap = 1}, "mpi, not overlapped");
+}
+
+/* Per-process batch norm (PyTorch DDP's default): not the whole batch's statistics, but every
+ * process ends with the same parameters and (rank 0's, broadcast) running statistics. */
+static void test_per_process_batchnorm(void) {
+    nb_dataset *tr = make_data(CNN, NTRAIN, 1), *va = make_data(CNN, NVAL, 2);
+    run_out got;
+    run_ddp(CNN, tr, va, &(nb_ddp_opts){.no_sync_bn = 1}, &got);
+    CHECK(got.n > 0 && same_everywhere(&got));
+    CHECK(got.h.n == EPOCHS && isfinite(got.h.rec[EPOCHS - 1].val.loss));
+    run_free(&got);
+    nb_dataset_free(tr);
+    nb_dataset_free(va);
 }
 
 static void test_equivalence_ring(void) {
@@ -301,6 +318,7 @@ static const nbt_case cases[] = {
     {"equivalence_mpi", test_equivalence_mpi},
     {"equivalence_ring", test_equivalence_ring},
     {"equivalence_zero", test_equivalence_zero},
+    {"per_process_batchnorm", test_per_process_batchnorm},
     {"zero_memory", test_zero_memory},
     {"deterministic_repeats", test_deterministic_repeats},
 };
