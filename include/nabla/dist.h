@@ -77,7 +77,7 @@ typedef enum nb_dist_algo {
 /* Options, zero-initialised: every 0 field is the default. */
 typedef struct nb_ddp_opts {
     int64_t bucket_bytes;   /* gradients per bucket (a bucket closes at the first parameter that
-                               takes it to this size or more); default 1 MiB */
+                               takes it to this size or more); default 256 KiB */
     nb_dist_algo algo;      /* default NB_DIST_MPI */
     int deterministic;      /* 1: a fixed order of additions, so that a run is bit-reproducible
                                run after run at a given process count (implies NB_DIST_RING) */

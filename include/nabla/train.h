@@ -171,16 +171,10 @@ nb_status nb_history_write_svg(const nb_history *h, const char *path, const char
  * store's order), where gradients are inspected or transformed, and before the clipping, so
  * that clipping sees the averaged gradient as torch's DDP + clip_grad_norm_ does.
  *
- * Where an overlapped all-reduce would hook in: the hook above runs once, after the whole
- * backward sweep. To overlap communication with the sweep, the notification has to come from
- * autograd's sweep (autograd/tape.c, sweep()): a parameter is a leaf, so its gradient is
- * final as soon as the sweep has passed the earliest tape node that reads it. Recording that
- * node per parameter when the forward pass records the tape lets the sweep announce
- * "parameter i ready" right after that node's backward; since the store lays parameters out
- * in creation order and backward meets the last layers first, consecutive parameters form
- * buckets (one contiguous slice of the gradient buffer each) whose reduction can start while
- * earlier layers are still being differentiated. on_grad would then be called after waiting
- * for the outstanding reductions. nabla does not do this yet; the hook is the seam.
+ * An overlapped all-reduce starts earlier: autograd announces each parameter's gradient as
+ * soon as it is final (nb_ctx_on_grad_ready, after the oldest tape node that reads it), and a
+ * data-parallel step (nb_step_opts.replicas, below) sums buckets of them while backward goes
+ * on; on_grad then runs after the sums are waited for, on the summed gradients.
  *
  * A step never allocates from the heap once ctx's arena has grown to the step's size. */
 

@@ -565,7 +565,7 @@ nb_status nb_ddp_new(nb_dist *d, nb_model *m, nb_optim *opt, const nb_ddp_opts *
     x->ps = nb_model_params(m);
     x->nparams = nb_params_len(x->ps);
     if (opts) x->o = *opts;
-    if (x->o.bucket_bytes == 0) x->o.bucket_bytes = 1 << 20;
+    if (x->o.bucket_bytes == 0) x->o.bucket_bytes = 256 << 10;
     if (x->o.deterministic) x->o.algo = NB_DIST_RING;
     if (x->o.timeout > 0) nb_dist_set_timeout(d, x->o.timeout);
     nb_status s = NB_OK;

@@ -185,6 +185,18 @@ nb_status nb_dist_bcast(nb_dist *d, void *buf, size_t bytes) {
     return NB_OK;
 }
 
+/* Room for n doubles in d->scratch (kept: steps allocate nothing once it has grown). */
+static double *scratch(nb_dist *d, int64_t n, const char *fn) {
+    if (n > d->scratch_n) {
+        double *p = nbi_malloc_for(fn, sizeof(double) * (size_t)n);
+        if (!p) return NULL;
+        nbi_free(d->scratch);
+        d->scratch = p;
+        d->scratch_n = n;
+    }
+    return d->scratch;
+}
+
 nb_status nb_dist_sum(nb_dist *d, double *v, int64_t n) {
     const char *fn = "nb_dist_sum";
     if (!d || (!v && n > 0) || n < 0 || n > INT_MAX / 2)
@@ -192,14 +204,7 @@ nb_status nb_dist_sum(nb_dist *d, double *v, int64_t n) {
     if (n == 0) return NB_OK;
     /* gathered, then added in rank order on every process: the same bits everywhere, and
      * the same run after run, whatever algorithm MPI would pick for an all-reduce */
-    const int64_t need = n * d->size;
-    if (need > d->scratch_n) {
-        double *p = nbi_malloc_for(fn, sizeof(double) * (size_t)need);
-        if (!p) return NB_ERR_NOMEM;
-        nbi_free(d->scratch);
-        d->scratch = p;
-        d->scratch_n = need;
-    }
+    if (!scratch(d, n * d->size, fn)) return NB_ERR_NOMEM;
     MPI_Request req;
     int rc = MPI_Iallgather(v, (int)n, MPI_DOUBLE, d->scratch, (int)n, MPI_DOUBLE, d->comm, &req);
     if (rc != MPI_SUCCESS) return nbi_dist_mpi_error(rc, fn);
@@ -221,10 +226,8 @@ nb_status nb_dist_agree(nb_dist *d, nb_status s) {
                                                  "out; the processes are no longer in step");
     double v[1] = {s != NB_OK ? 1.0 : 0.0};
     /* each rank's flag gathered: the lowest failing rank is named */
-    int64_t n = d->size;
-    double *all = nbi_malloc_for("nb_dist_agree", sizeof(double) * (size_t)n);
+    double *all = scratch(d, d->size, "nb_dist_agree");
     if (!all) return NB_ERR_NOMEM;
-    all[0] = 0;
     MPI_Request req;
     int rc = MPI_Iallgather(&v[0], 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, d->comm, &req);
     nb_status w = rc == MPI_SUCCESS ? nbi_dist_wait(d, 1, &req, "nb_dist_agree (an all-gather)")
@@ -232,7 +235,6 @@ nb_status nb_dist_agree(nb_dist *d, nb_status s) {
     int first = -1;
     for (int r = 0; w == NB_OK && r < d->size; r++)
         if (all[r] != 0.0 && first < 0) first = r;
-    nbi_free(all);
     if (w != NB_OK) return s != NB_OK ? s : w;
     d->shared = s == NB_OK && first >= 0;
     if (s != NB_OK) return s; /* this process's own message stands */

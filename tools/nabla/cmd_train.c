@@ -55,7 +55,7 @@ static const cli_opt opts[] = {
     {"zero", NULL, "ZeRO-1: each process keeps 1/N of the optimizer state"},
     {"deterministic", NULL, "sum gradients in a fixed order: bit-identical runs at a fixed N"},
     {"no-sync-bn", NULL, "batch norm with each process's own statistics (default: the global batch's)"},
-    {"bucket-kb", "N", "gradients per all-reduce bucket, in KiB (default 1024)"},
+    {"bucket-kb", "N", "gradients per all-reduce bucket, in KiB (default 256)"},
     {"dist-timeout", "S", "seconds to wait for the other processes before failing (default 300)"},
 };
 

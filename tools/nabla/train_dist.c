@@ -94,7 +94,7 @@ int cli_dist_start(const cli_args *a, cli_dist *cd) {
 
 static int ddp_opts(const cli_args *a, nb_ddp_opts *o) {
     memset(o, 0, sizeof *o);
-    int64_t kb = 1024;
+    int64_t kb = 256;
     int rc = cli_int(a, "bucket-kb", 1, INT64_MAX / 1024, &kb);
     o->bucket_bytes = kb * 1024;
     o->zero = cli_flag(a, "zero");
@@ -131,7 +131,13 @@ int cli_dist_info(const cli_args *a, cli_dist *cd, nb_model *m, nb_optim *opt) {
     nb_ddp_bucket b[256];
     int nb = nb_ddp_buckets(ddp, b, 256);
     nb_params *ps = nb_model_params(m);
+    nb_ddp_stats st;
+    nb_ddp_get_stats(ddp, &st);
     if (lead) {
+        printf("optimizer state on process 0: %lld bytes (%s, %d slot%s for %lld parameters%s)\n",
+               (long long)st.optim_bytes, nb_optim_name(opt), nb_optim_state_slots(opt),
+               nb_optim_state_slots(opt) == 1 ? "" : "s", (long long)nb_params_numel(ps),
+               o.zero ? "; ZeRO-1: this process's shard" : "");
         printf("bucket plan: %d bucket%s of at least %lld KiB, sent last layer first (%s%s)\n", nb,
                nb == 1 ? "" : "s", (long long)(o.bucket_bytes / 1024),
                o.deterministic ? "ring, deterministic" : "MPI_Iallreduce",
