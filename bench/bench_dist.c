@@ -80,7 +80,11 @@ static nb_model *make_model(const char *kind) {
 /* Mean seconds of a training step over `steps` (after 2 to warm up), the slower process's;
  * ddp may be NULL; barrier: a barrier after every step (lock-step without data). */
 static double time_steps(nb_model *m, nb_optim *opt, nb_ddp *ddp, nb_tensor *x, nb_tensor *y,
-                         int steps, int barrier) {
+                         int steps, int barrier, const float *start) {
+    /* every measurement from the same parameters: weights drifting apart (into denormals,
+     * say) would change the arithmetic's speed between measurements */
+    nb_params *ps = nb_model_params(m);
+    memcpy(nb_params_data(ps), start, sizeof(float) * (size_t)nb_params_numel(ps));
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_step_opts so = {.replicas = ddp ? nb_ddp_replicas(ddp) : NULL,
                        .global_size = x->shape[0] * (ddp ? nb_dist_size(D) : 1)};
@@ -116,8 +120,10 @@ static int overlap(const char *kind, int64_t B, int steps, int64_t bucket_kb) {
     nb_tensor *x = nb_randn(NULL, r + 1, shape, 0.0f, 1.0f, &g);
     nb_tensor *y = nb_tensor_new(NULL, NB_I32, 1, shape);
     for (int64_t i = 0; i < B; i++) ((int32_t *)y->data)[i] = (int32_t)(i % 10);
-    nb_optim *opt = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.01});
+    nb_optim *opt = nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 1e-3});
     const int64_t bytes = 4 * nb_params_numel(nb_model_params(m));
+    float *start = malloc((size_t)bytes);
+    memcpy(start, nb_params_data(nb_model_params(m)), (size_t)bytes);
 
     /* rounds of every measurement in turn, so that a change of load touches all alike;
      * medians over the rounds */
@@ -135,11 +141,11 @@ static int overlap(const char *kind, int64_t B, int steps, int64_t bucket_kb) {
     }
     nbk = nb_ddp_buckets(ddp[0], NULL, 0);
     for (int rd = 0; rd < ROUNDS; rd++) {
-        t[T1][rd] = time_steps(m, opt, NULL, x, y, steps, 0);
-        t[TSYNC][rd] = time_steps(m, opt, NULL, x, y, steps, 1);
-        t[TOV][rd] = time_steps(m, opt, ddp[0], x, y, steps, 0);
+        t[T1][rd] = time_steps(m, opt, NULL, x, y, steps, 0, start);
+        t[TSYNC][rd] = time_steps(m, opt, NULL, x, y, steps, 1, start);
+        t[TOV][rd] = time_steps(m, opt, ddp[0], x, y, steps, 0, start);
         nb_ddp_get_stats(ddp[0], &st[0]);
-        t[TNO][rd] = time_steps(m, opt, ddp[1], x, y, steps, 0);
+        t[TNO][rd] = time_steps(m, opt, ddp[1], x, y, steps, 0, start);
         nb_ddp_get_stats(ddp[1], &st[1]);
         if (nb_dist_time_allreduce(D, NB_DIST_MPI, bytes, steps, &t[TAR][rd]) != NB_OK) {
             fprintf(stderr, "bench_dist: %s\n", nb_last_error());
@@ -172,6 +178,7 @@ static int overlap(const char *kind, int64_t B, int steps, int64_t bucket_kb) {
                1.0 - (tov - t1) / tar, 1.0 - (tov - ts) / tar, 1.0 - (tno - t1) / tar,
                1.0 - (tno - ts) / tar);
     }
+    free(start);
     nb_tensor_free(x);
     nb_tensor_free(y);
     nb_optim_free(opt);
