@@ -454,6 +454,11 @@ static nb_status plan(nb_ddp *x) {
         x->nb++;
         i--;
     }
+    if (x->o.algo == NB_DIST_RING && x->nb > 30000) /* each ring has its own message tag */
+        return nbi_error(NB_ERR_ARG,
+                         "%s: %d buckets is more than the ring's 30000; raise "
+                         "bucket_bytes (now %lld)",
+                         fn, x->nb, (long long)x->o.bucket_bytes);
     return NB_OK;
 }
 
