@@ -23,6 +23,12 @@ SPEC=$root/examples/specs/digits_mlp.spec
 
 pass=0
 fail=0
+# the processes whose parent is $1 (from /proc: procps may not be installed)
+children() {
+    for d in /proc/[0-9]*; do
+        [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)" = "$1" ] && echo "${d#/proc/}"
+    done
+}
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
@@ -134,7 +140,7 @@ while [ ! -s kck.safetensors ] && [ $i -lt 300 ]; do
     i=$((i + 1))
 done
 sleep 0.5
-victim=$(pgrep -P $job | tail -n 1)
+victim=$(children $job | tail -n 1)
 [ -n "$victim" ] && kill -9 "$victim"
 t0=$(date +%s)
 i=0
@@ -144,7 +150,7 @@ while kill -0 $job 2>/dev/null && [ $i -lt 600 ]; do
 done
 if kill -0 $job 2>/dev/null; then
     kill -9 $job
-    kill -9 $(pgrep -P $job) 2>/dev/null
+    kill -9 $(children $job) 2>/dev/null
 fi
 wait $job
 rc=$?
