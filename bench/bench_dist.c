@@ -67,9 +67,9 @@ static nb_model *make_model(const char *kind) {
     } else { /* examples/specs/fmnist_cnn.spec */
         m = nb_model_new(NB_DIMS(1, 28, 28), 42);
         nb_model_conv2d(m, 32, 5, NB_ACT_RELU);
-        nb_model_maxpool2d(m, 2, 0);
+        nb_model_max_pool2d(m, 2, 0);
         nb_model_conv2d(m, 64, 5, NB_ACT_RELU);
-        nb_model_maxpool2d(m, 2, 0);
+        nb_model_max_pool2d(m, 2, 0);
         nb_model_flatten(m);
         nb_model_dense(m, 128, NB_ACT_RELU);
         nb_model_dense(m, 10, NB_ACT_NONE);

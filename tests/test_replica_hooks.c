@@ -52,9 +52,9 @@ static nb_status run_bn(nb_ctx *ctx, const float *x, const float *dy, int64_t lo
     nb_tensor *w = nb_full(NULL, NB_DIMS(C), 1.25f), *b = nb_full(NULL, NB_DIMS(C), -0.5f);
     nb_tensor *rmt = nb_tensor_from(ctx, NB_F32, rm, NB_DIMS(C));
     nb_tensor *rvt = nb_tensor_from(ctx, NB_F32, rv, NB_DIMS(C));
-    nb_requires_grad(xt, 1);
-    nb_requires_grad(w, 1);
-    nb_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(xt, 1);
+    nb_tensor_set_requires_grad(w, 1);
+    nb_tensor_set_requires_grad(b, 1);
     nb_tensor *yt = nb_batch_norm(ctx, xt, w, b, rmt, rvt, 1, 0.1f, 1e-5f);
     nb_tensor *g = nb_tensor_from(ctx, NB_F32, (float *)dy + lo * per, NB_DIMS(n, C, H, W));
     nb_status s = yt ? nb_backward_with(ctx, yt, g) : nb_ctx_status(ctx);

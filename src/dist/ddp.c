@@ -1,7 +1,7 @@
-/* dist/ddp.c — the data-parallel wrapper: a model and its optimizer replicated on every
- * process, kept in step by summing gradients in buckets while backward runs (PyTorch's
- * DistributedDataParallel, Horovod), optionally with the optimizer state sharded (ZeRO-1, as
- * in llm.c and DeepSpeed).
+/* dist/ddp.c — the data-parallel wrapper (making one; ddp_bucket.c and ddp_step.c run it): a model
+ * and its optimizer replicated on every process, kept in step by summing gradients in buckets while
+ * backward runs (PyTorch's DistributedDataParallel, Horovod), optionally with the optimizer state
+ * sharded (ZeRO-1, as in llm.c and DeepSpeed).
  *
  *   start     same model everywhere? (a hash of architecture, names, sizes and optimizer)
  *             rank 0's parameters, state and optimizer state broadcast; checked equal
@@ -24,309 +24,11 @@
  * without MPI_THREAD_MULTIPLE (or with no_progress_thread) the hook calls and the final wait
  * do the polling alone. The bucket states and their requests are touched only under `mu`. */
 #define _POSIX_C_SOURCE 200809L
-#include "dist/dist.h"
+#include "dist/ddp.h"
 #include "optim/optim.h" /* nbi_optim_shard */
 
 #include <limits.h>
-#include <math.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
-
-enum { B_WAITING, B_LAUNCHED, B_DONE };
-
-typedef struct bucket {
-    int64_t lo, hi;  /* gradient elements */
-    int first, last; /* parameters */
-    int pending;     /* parameters not announced yet this step */
-    int state;
-    MPI_Request req;          /* NB_DIST_MPI */
-    nbi_ring ring;            /* NB_DIST_RING */
-    int *counts;              /* ZeRO-1 with MPI: each rank's part of the bucket */
-    int64_t part_lo, part_hi; /* ZeRO-1: this rank's part, [lo, hi) ∩ its shard */
-} bucket;
-
-struct nb_ddp {
-    nb_dist *d;
-    nb_model *m;
-    nb_optim *opt;
-    nb_params *ps;
-    nb_ddp_opts o;
-    nb_replicas rp;
-    int nparams;
-    int64_t *param_off; /* each parameter's offset in the flat buffers (ascending) */
-    int *param_bucket;
-    bucket *b;
-    int nb;
-    int next; /* the next bucket to start */
-    int64_t local, global;
-    /* ZeRO-1 */
-    int64_t *shard_off; /* size + 1 */
-    int *shard_counts, *shard_displs;
-    float *zrecv;   /* MPI: this rank's reduced parts, shard-sized */
-    nb_optim *full; /* gathered for a checkpoint (rank 0) */
-    /* the progress thread */
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int th_on, stop, inflight; /* inflight: buckets started and not done */
-    int failed;                /* progress met an MPI error */
-    /* measurements */
-    nb_ddp_stats st;
-    double t_first; /* the first bucket of the step started */
-    int early;      /* buckets started during backward this step */
-};
-
-static double now(void) {
-    return MPI_Wtime();
-}
-
-/* ---- buckets ------------------------------------------------------------------------------ */
-
-static int launch(nb_ddp *x, int k) {
-    bucket *b = &x->b[k];
-    nb_dist *d = x->d;
-    float *g = nb_params_grad(x->ps);
-    int rc = MPI_SUCCESS;
-    if (x->o.algo == NB_DIST_RING) {
-        nbi_ring_start(&b->ring, d);
-    } else if (x->o.zero) {
-        rc = MPI_Ireduce_scatter(g + b->lo, x->zrecv + (b->part_lo - x->shard_off[d->rank]),
-                                 b->counts, MPI_FLOAT, MPI_SUM, d->comm, &b->req);
-    } else {
-        rc = MPI_Iallreduce(MPI_IN_PLACE, g + b->lo, (int)(b->hi - b->lo), MPI_FLOAT, MPI_SUM,
-                            d->comm, &b->req);
-    }
-    if (rc != MPI_SUCCESS) {
-        nbi_dist_mpi_error(rc, "nb_ddp (starting a bucket)");
-        return -1;
-    }
-    if (x->next == 0 && k == 0) x->t_first = now();
-    b->state = B_LAUNCHED;
-    x->inflight++;
-    if (x->th_on) pthread_cond_signal(&x->cv);
-    return 0;
-}
-
-/* Tests every bucket in flight: 1 when all are done, 0 if not, -1 on an MPI error. */
-static int progress(void *arg) {
-    nb_ddp *x = arg;
-    int all = 1;
-    for (int k = 0; k < x->nb; k++) {
-        bucket *b = &x->b[k];
-        if (b->state == B_DONE) continue;
-        if (b->state == B_WAITING) {
-            all = 0;
-            continue;
-        }
-        int done = 0;
-        if (x->o.algo == NB_DIST_RING) {
-            done = nbi_ring_progress(&b->ring, x->d);
-        } else {
-            int rc = MPI_Test(&b->req, &done, MPI_STATUS_IGNORE);
-            if (rc != MPI_SUCCESS) {
-                nbi_dist_mpi_error(rc, "nb_ddp (a bucket)");
-                return -1;
-            }
-        }
-        if (done < 0) {
-            x->failed = 1;
-            return -1;
-        }
-        if (done) {
-            b->state = B_DONE;
-            x->inflight--;
-        } else {
-            all = 0;
-        }
-    }
-    return all;
-}
-
-/* progress() under the lock, for nbi_dist_poll */
-static int progress_locked(void *arg) {
-    nb_ddp *x = arg;
-    pthread_mutex_lock(&x->mu);
-    int r = x->failed ? -1 : progress(x);
-    pthread_mutex_unlock(&x->mu);
-    return r;
-}
-
-/* The progress thread: while buckets are in flight, test them every 20 µs. */
-static void *progress_main(void *arg) {
-    nb_ddp *x = arg;
-    pthread_mutex_lock(&x->mu);
-    while (!x->stop) {
-        if (x->inflight == 0 || x->failed) {
-            pthread_cond_wait(&x->cv, &x->mu);
-            continue;
-        }
-        (void)progress(x);
-        pthread_mutex_unlock(&x->mu);
-        struct timespec ts = {0, 20000};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&x->mu);
-    }
-    pthread_mutex_unlock(&x->mu);
-    return NULL;
-}
-
-/* Starts, in plan order, every bucket whose gradients are final. */
-static void launch_ready(nb_ddp *x) {
-    while (x->next < x->nb && x->b[x->next].pending == 0) {
-        if (launch(x, x->next) < 0) return; /* grad_end's wait reports it */
-        x->early++;
-        x->next++;
-    }
-}
-
-/* autograd's gradient-ready hook */
-static void on_grad_ready(nb_tensor *leaf, void *impl) {
-    nb_ddp *x = impl;
-    const int64_t off = (const float *)leaf->data - nb_params_data(x->ps);
-    if (off < 0 || off >= nb_params_numel(x->ps)) return; /* not one of our parameters */
-    int lo = 0, hi = x->nparams - 1;                      /* the parameter starting at off */
-    while (lo < hi) {
-        int mid = (lo + hi + 1) / 2;
-        if (x->param_off[mid] <= off)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    if (x->param_off[lo] != off) return;
-    pthread_mutex_lock(&x->mu);
-    bucket *b = &x->b[x->param_bucket[lo]];
-    if (b->pending > 0) b->pending--;
-    if (!x->o.no_overlap) {
-        launch_ready(x);
-        if (x->next > 0 && !x->th_on) (void)progress(x); /* move what is in flight along */
-    }
-    pthread_mutex_unlock(&x->mu);
-}
-
-/* ---- the replicas' functions ------------------------------------------------------------- */
-
-static nb_status step_begin(void *impl, int64_t local, int64_t *global) {
-    nb_ddp *x = impl;
-    if (x->full) { /* a checkpoint's gathered optimizer is no longer needed */
-        nb_optim_free(x->full);
-        x->full = NULL;
-    }
-    if (*global == 0) {
-        double v = (double)local;
-        nb_status s = nb_dist_sum(x->d, &v, 1);
-        if (s != NB_OK) return s;
-        *global = (int64_t)v;
-    }
-    if (local < 1 || *global < local)
-        return nbi_error(NB_ERR_ARG, "nb_ddp: rank %d has %lld samples of a global batch of %lld",
-                         x->d->rank, (long long)local, (long long)*global);
-    x->local = local;
-    x->global = *global;
-    for (int k = 0; k < x->nb; k++) {
-        x->b[k].pending = x->b[k].last - x->b[k].first + 1;
-        x->b[k].state = B_WAITING;
-    }
-    x->next = 0;
-    x->early = 0;
-    x->t_first = 0.0;
-    return NB_OK;
-}
-
-static nb_status grad_end(void *impl, double *loss) {
-    nb_ddp *x = impl;
-    const double t_end = now();
-    pthread_mutex_lock(&x->mu);
-    x->st.early_buckets += x->early;
-    if (x->t_first > 0.0) x->st.backward_s += t_end - x->t_first;
-    int bad = 0;
-    while (x->next < x->nb && !bad) /* parameters backward never reached, or no_overlap */
-        bad = launch(x, x->next++) < 0;
-    pthread_mutex_unlock(&x->mu);
-    if (bad) return NB_ERR_IO;
-    nb_status s = nbi_dist_poll(x->d, progress_locked, x, "nb_ddp: summing the gradients");
-    x->st.wait_s += now() - t_end;
-    if (s != NB_OK) return s;
-    if (x->o.zero && x->o.algo != NB_DIST_RING) { /* the reduced shard into place */
-        const int64_t lo = x->shard_off[x->d->rank], hi = x->shard_off[x->d->rank + 1];
-        memcpy(nb_params_grad(x->ps) + lo, x->zrecv, sizeof(float) * (size_t)(hi - lo));
-    }
-    /* the global batch's mean loss: Σ over replicas of (local/global) · local mean */
-    double v = *loss * ((double)x->local / (double)x->global);
-    if ((s = nb_dist_sum(x->d, &v, 1)) != NB_OK) return s;
-    *loss = v;
-    x->st.steps++;
-    return NB_OK;
-}
-
-static nb_status update(void *impl, nb_optim *opt) {
-    nb_ddp *x = impl;
-    const double t0 = now();
-    nb_status s = nb_optim_step(opt);
-    /* every replica must take part in the gather even if its own update failed */
-    if (x->o.zero) {
-        MPI_Request req;
-        int rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, nb_params_data(x->ps),
-                                 x->shard_counts, x->shard_displs, MPI_FLOAT, x->d->comm, &req);
-        nb_status w = rc == MPI_SUCCESS
-                          ? nbi_dist_wait(x->d, 1, &req, "nb_ddp: gathering the parameters")
-                          : nbi_dist_mpi_error(rc, "nb_ddp: gathering the parameters");
-        if (s == NB_OK) s = w;
-    }
-    x->st.update_s += now() - t0;
-    return s;
-}
-
-static nb_status sum(double *v, int64_t n, void *impl) {
-    nb_ddp *x = impl;
-    return nb_dist_sum(x->d, v, n);
-}
-
-static nb_status agree(void *impl, nb_status s) {
-    nb_ddp *x = impl;
-    return nb_dist_agree(x->d, s);
-}
-
-/* Per-replica batch norm: the running statistics become rank 0's. */
-static nb_status sync_state(void *impl) {
-    nb_ddp *x = impl;
-    nb_params *st = nb_model_state(x->m);
-    const int64_t n = st ? nb_params_numel(st) : 0;
-    return n > 0 ? nb_dist_bcast(x->d, nb_params_data(st), sizeof(float) * (size_t)n) : NB_OK;
-}
-
-/* ZeRO-1: the shards gathered into a whole optimizer on rank 0, for its checkpoint. */
-static nb_status full_optim(void *impl, nb_optim *opt, nb_optim **out) {
-    nb_ddp *x = impl;
-    *out = opt;
-    if (!x->o.zero) return NB_OK;
-    nb_dist *d = x->d;
-    *out = NULL;
-    nb_status s = NB_OK;
-    nb_optim_free(x->full);
-    x->full = NULL;
-    if (d->rank == 0) {
-        nb_optim_config c = nb_optim_get_config(opt);
-        nb_schedule sc;
-        x->full = nb_optim_new(x->ps, &c);
-        if (!x->full) s = NB_ERR_NOMEM;
-        if (s == NB_OK && nb_optim_get_schedule(opt, &sc)) s = nb_optim_set_schedule(x->full, &sc);
-        if (s == NB_OK) s = nb_optim_set_step_count(x->full, nb_optim_step_count(opt));
-    }
-    s = nb_dist_agree(d, s);
-    for (int k = 0; s == NB_OK && k < nb_optim_state_slots(opt); k++) {
-        int64_t n;
-        float *mine = nb_optim_state_buffer(opt, k, &n);
-        float *all = d->rank == 0 ? nb_optim_state_buffer(x->full, k, NULL) : NULL;
-        MPI_Request req;
-        int rc = MPI_Igatherv(mine, (int)n, MPI_FLOAT, all, x->shard_counts, x->shard_displs,
-                              MPI_FLOAT, 0, d->comm, &req);
-        s = rc == MPI_SUCCESS ? nbi_dist_wait(d, 1, &req, "nb_ddp: gathering the optimizer state")
-                              : nbi_dist_mpi_error(rc, "nb_ddp: gathering the optimizer state");
-    }
-    if (s == NB_OK) *out = x->full;
-    return s;
-}
 
 /* ---- making one ----------------------------------------------------------------------------- */
 
@@ -594,7 +296,7 @@ nb_status nb_ddp_new(nb_dist *d, nb_model *m, nb_optim *opt, const nb_ddp_opts *
     if (s == NB_OK && x->o.zero) s = nb_dist_agree(d, shard(x));
     if (s == NB_OK && x->o.algo == NB_DIST_RING) s = nb_dist_agree(d, rings(x));
     if (s == NB_OK && d->thread_multiple && !x->o.no_progress_thread && d->size > 1) {
-        x->th_on = pthread_create(&x->th, NULL, progress_main, x) == 0;
+        x->th_on = pthread_create(&x->th, NULL, nbi_ddp_progress_main, x) == 0;
         if (!x->th_on) s = nbi_error(NB_ERR_STATE, "%s: cannot start the progress thread", fn);
     }
     if (s != NB_OK) {
@@ -606,14 +308,7 @@ nb_status nb_ddp_new(nb_dist *d, nb_model *m, nb_optim *opt, const nb_ddp_opts *
     rp->size = d->size;
     rp->impl = x;
     rp->sync_bn = !x->o.no_sync_bn;
-    rp->step_begin = step_begin;
-    rp->grad_ready = on_grad_ready;
-    rp->grad_end = grad_end;
-    rp->update = update;
-    rp->sum = sum;
-    rp->agree = agree;
-    rp->sync_state = x->o.no_sync_bn ? sync_state : NULL;
-    rp->full_optim = full_optim;
+    nbi_ddp_set_functions(x);
     x->st.bytes = (int64_t)sizeof(float) * nb_params_numel(x->ps);
     *out = x;
     return NB_OK;

@@ -15,17 +15,22 @@
  *
  * (the two subtracted terms are the paths through μ and through σ²). Statistics are summed in
  * double. The running statistics are updated in place during forward (as PyTorch does) and
- * are never differentiated.
+ * are never differentiated. The loops are the back end's (kernels/ref/norm.c), channel by
+ * channel.
  *
  * Synchronised batch norm (data-parallel runs; PyTorch's SyncBatchNorm): when the context has
- * a sum hook (nb_ctx_set_sum), the per-channel sums of forward (Σx with the count M, then
- * Σ(x − μ)²) and of backward (Σ dy, Σ dy x̂) are summed over every replica before use, so the
- * statistics and their gradients are those of the global batch; the arithmetic is the same.
+ * a sum hook (nb_ctx_set_sum), training runs the back end's entries in phases and the
+ * per-channel sums of each phase are summed over every replica before the next: Σx with the
+ * count M, then Σ(x − μ)² about the global μ; in backward Σdy and Σdy x̂. μ, σ² and the dx
+ * terms are then those of the global batch; dγ and dβ stay this replica's share (the gradient
+ * all-reduce adds the rest). The arithmetic is the single-pass entries'; without a hook those
+ * run, in one pass over each channel.
  *
  * Inputs: x, then, as attrs.i flags say, weight γ, bias β, running_mean and running_var.
  * attrs.i: 0 training, 1 has weight, 2 has bias, 3 has running statistics;
  * attrs.f: 0 eps, 1 momentum. */
 #include "autograd/autograd.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -107,150 +112,70 @@ static nb_status bn_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* ---- the loops over one plane of S values, in blocks of 16 the compiler vectorises; sums in
- * 16 float lanes added in double (no reassociation needed, accurate for planes of thousands
- * of values) -------------------------------------------------------------------------------- */
-
-#define LANES 16
-
-static double lanes_total(const float *acc) {
-    double t = 0.0;
-    for (int k = 0; k < LANES; k++) t += acc[k];
-    return t;
+/* The kernels' geometry: x [N, C, S], S the product of the trailing axes. */
+static nbi_bn geom_of(const nbi_node *n, const nb_tensor *x, const bn_in *in) {
+    nbi_bn g = {.N = x->shape[0],
+                .C = x->shape[1],
+                .S = 1,
+                .training = n->attrs->i[A_TRAIN] != 0,
+                .eps = n->attrs->f[0],
+                .momentum = n->attrs->f[1],
+                .run_mean = in->rm ? in->rm->data : NULL,
+                .run_var = in->rv ? in->rv->data : NULL};
+    for (int d = 2; d < x->rank; d++) g.S *= x->shape[d];
+    return g;
 }
 
-/* Σ x */
-static double sum_of(const float *restrict x, int64_t n) {
-    float acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += x[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += x[i];
-    return lanes_total(acc);
-}
-
-/* Σ (x − mu)² */
-static double sq_of(const float *restrict x, int64_t n, float mu) {
-    float acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float d = x[i + k] - mu;
-            acc[k] += d * d;
-        }
-    for (int k = 0; i < n; i++, k++) {
-        float d = x[i] - mu;
-        acc[k] += d * d;
-    }
-    return lanes_total(acc);
-}
-
-/* Σ g·(x − mu) */
-static double dot_of(const float *restrict g, const float *restrict x, int64_t n, float mu) {
-    float acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += g[i + k] * (x[i + k] - mu);
-    for (int k = 0; i < n; i++, k++) acc[k] += g[i] * (x[i] - mu);
-    return lanes_total(acc);
-}
-
-/* Geometry: x [N, C, S] */
-static void dims_of(const nb_tensor *x, int64_t *N, int64_t *C, int64_t *S) {
-    *N = x->shape[0];
-    *C = x->shape[1];
-    *S = 1;
-    for (int d = 2; d < x->rank; d++) *S *= x->shape[d];
-}
-
-/* y = x·scale + shift */
-static void affine(const float *restrict x, float *restrict y, int64_t n, float scale,
-                   float shift) {
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) y[i + k] = x[i + k] * scale + shift;
-    for (; i < n; i++) y[i] = x[i] * scale + shift;
-}
-
-/* Training statistics: μ and 1/σ̃ per channel, and the running statistics updated. With a sum
- * hook (nb_ctx_set_sum: a data-parallel run with synchronised batch norm), the per-channel
- * sums and the count are summed over every replica first, so that μ and σ² are those of the
- * whole global batch: Σx and M, then Σ(x − μ)² about the global μ (two passes, as below). */
-static nb_status bn_train_stats(nb_ctx *ctx, const float *xp, int64_t N, int64_t C, int64_t S,
-                                float eps, float mom, float *mean, float *invstd, float *rm,
-                                float *rv, double *Mout) {
-    double *acc = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(C + 1), "batch_norm");
-    if (!acc) return ctx->status;
-    for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int64_t i = 0; i < N; i++) s += sum_of(xp + (i * C + c) * S, S);
-        acc[c] = s;
-    }
-    acc[C] = (double)(N * S);
-    nb_status st = ctx->sum ? ctx->sum(acc, C + 1, ctx->sum_user) : NB_OK;
+/* Training statistics summed over the replicas (nb_ctx_set_sum): Σx and the count M, then
+ * μ = Σx/M and Σ(x − μ)² about it, each summed over every replica before use; then 1/σ̃ and
+ * the running statistics from the global sums. *M_out: the global M. */
+static nb_status synced_stats(nb_ctx *ctx, const nbi_bn *g, const float *x, float *mean,
+                              float *invstd, double *M_out) {
+    const nbi_backend *be = ctx->be;
+    /* sx: Σx per channel and the count; sq: Σ(x − μ)² per channel */
+    double *sx = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * g->C + 1), "batch_norm");
+    if (!sx) return ctx->status;
+    double *sq = sx + g->C + 1;
+    be->bn_sum_x(be, g, x, sx);
+    sx[g->C] = (double)(g->N * g->S);
+    nb_status st = ctx->sum(sx, g->C + 1, ctx->sum_user);
     if (st != NB_OK) return st;
-    const double M = acc[C];
-    for (int64_t c = 0; c < C; c++) {
-        double mu = M ? acc[c] / M : 0.0;
-        mean[c] = (float)mu;
-        double q = 0.0;
-        for (int64_t i = 0; i < N; i++) q += sq_of(xp + (i * C + c) * S, S, (float)mu);
-        acc[c] = q;
-    }
-    st = ctx->sum ? ctx->sum(acc, C, ctx->sum_user) : NB_OK;
-    if (st != NB_OK) return st;
-    for (int64_t c = 0; c < C; c++) {
-        double var = M ? acc[c] / M : 0.0;
-        invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
-        if (rm && M > 1) {
-            rm[c] = (1.0f - mom) * rm[c] + mom * mean[c];
-            rv[c] = (1.0f - mom) * rv[c] + mom * (float)(acc[c] / (M - 1));
-        }
-    }
-    *Mout = M;
+    const double M = sx[g->C];
+    be->bn_sum_sq(be, g, x, sx, M, mean, sq);
+    if ((st = ctx->sum(sq, g->C, ctx->sum_user)) != NB_OK) return st;
+    be->bn_var(be, g, sq, M, mean, invstd);
+    *M_out = M;
     return NB_OK;
 }
 
 static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     bn_in in = inputs_of(n);
-    const int64_t *a = n->attrs->i;
-    const float eps = n->attrs->f[0], mom = n->attrs->f[1];
     nb_tensor *x = nbi_contig(ctx, in.x);
     if (!x) return ctx->status;
-    int64_t N, C, S;
-    dims_of(x, &N, &C, &S);
+    const nbi_bn g = geom_of(n, x, &in);
+    const size_t C = (size_t)(g.C ? g.C : 1);
     nbi_arena_mark mk = nbi_arena_mark_get(&ctx->arena);
     bn_saved *sv = nbi_ctx_alloc(ctx, sizeof *sv, "batch_norm");
-    float *mean = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1), "batch_norm");
-    float *invstd = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1), "batch_norm");
+    float *mean = nbi_ctx_alloc(ctx, sizeof(float) * C, "batch_norm");
+    float *invstd = nbi_ctx_alloc(ctx, sizeof(float) * C, "batch_norm");
     if (!sv || !mean || !invstd) return ctx->status;
-    const float *xp = x->data;
-    float *rm = in.rm ? in.rm->data : NULL, *rv = in.rv ? in.rv->data : NULL;
-    double M = (double)(N * S);
-    if (a[A_TRAIN]) {
-        nb_status st = bn_train_stats(ctx, xp, N, C, S, eps, mom, mean, invstd, rm, rv, &M);
+    const nbi_backend *be = ctx->be;
+    const int synced = g.training && ctx->sum;
+    double M = (double)(g.N * g.S);
+    if (synced) {
+        nb_status st = synced_stats(ctx, &g, x->data, mean, invstd, &M);
         if (st != NB_OK) return st;
     } else {
-        for (int64_t c = 0; c < C; c++) {
-            mean[c] = rm[c];
-            invstd[c] = (float)(1.0 / sqrt((double)rv[c] + (double)eps));
-        }
+        be->bn_stats(be, &g, x->data, mean, invstd);
     }
-    const float *w = in.w ? in.w->data : NULL, *b = in.b ? in.b->data : NULL;
-    float *y = n->out->data;
-    for (int64_t i = 0; i < N; i++)
-        for (int64_t c = 0; c < C; c++) {
-            /* y = γ (x − μ)/σ̃ + β = scale x + shift */
-            float scale = invstd[c] * (w ? w[c] : 1.0f);
-            float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
-            affine(xp + (i * C + c) * S, y + (i * C + c) * S, S, scale, shift);
-        }
+    be->bn_apply(be, &g, x->data, mean, invstd, in.w ? in.w->data : NULL,
+                 in.b ? in.b->data : NULL, n->out->data);
     if (n->recording) {
         sv->x = x;
         sv->mean = mean;
         sv->invstd = invstd;
         sv->M = M;
-        sv->synced = a[A_TRAIN] && ctx->sum;
+        sv->synced = synced;
         n->saved = sv;
     } else {
         nbi_arena_release(&ctx->arena, mk);
@@ -258,29 +183,9 @@ static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     return NB_OK;
 }
 
-/* dx += (1/σ̃) (γ dy − mean(g) − x̂ mean(g x̂)) */
-static void bn_dx(const float *restrict x, const float *restrict gy, float *restrict dx, int64_t n,
-                  float mu, float is, float gamma, float mg, float mgx) {
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float xh = (x[j + k] - mu) * is;
-            dx[j + k] += is * (gamma * gy[j + k] - mg - xh * mgx);
-        }
-    for (; j < n; j++) {
-        float xh = (x[j] - mu) * is;
-        dx[j] += is * (gamma * gy[j] - mg - xh * mgx);
-    }
-}
-
 static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
     bn_in in = inputs_of(n);
     const bn_saved *sv = n->saved;
-    const int train = n->attrs->i[A_TRAIN] != 0;
-    int64_t N, C, S;
-    dims_of(sv->x, &N, &C, &S);
-    const float *xp = sv->x->data, *gy = n->out->grad->data;
-    const float *w = in.w ? in.w->data : NULL;
     float *dx = NULL, *dw = NULL, *db = NULL;
     int k = 1;
     if (nbi_needs_grad(n, 0)) {
@@ -299,42 +204,21 @@ static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
         if (!g) return ctx->status;
         db = g->data;
     }
-    /* Σ dy and Σ dy x̂ = (1/σ̃) Σ dy (x − μ) per channel: dβ and dγ are this replica's share
-     * (the gradient all-reduce adds the rest); the dx terms use the sums over every replica
-     * when the statistics were synchronised (then dy is on the global loss's scale) */
-    double *sums = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * C + 1), "batch_norm");
+    const nbi_bn g = geom_of(n, sv->x, &in);
+    const nbi_backend *be = ctx->be;
+    const float *xp = sv->x->data, *gy = n->out->grad->data, *w = in.w ? in.w->data : NULL;
+    if (!sv->synced || !dx) {
+        be->bn_backward(be, &g, xp, gy, sv->mean, sv->invstd, w, dx, dw, db);
+        return NB_OK;
+    }
+    /* Σ dy and Σ dy x̂ per channel give dβ and dγ (this replica's share); summed over every
+     * replica they give dx's two mean terms over the global batch */
+    double *sums = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(g.C ? 2 * g.C : 1), "batch_norm");
     if (!sums) return ctx->status;
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = sv->mean[c], is = sv->invstd[c];
-        double sg = 0.0, sgx = 0.0;
-        for (int64_t i = 0; i < N; i++) {
-            const float *xs = xp + (i * C + c) * S, *gs = gy + (i * C + c) * S;
-            sg += sum_of(gs, S);
-            sgx += dot_of(gs, xs, S, mu);
-        }
-        sgx *= (double)is;
-        if (db) db[c] += (float)sg;
-        if (dw) dw[c] += (float)sgx;
-        sums[c] = sg;
-        sums[C + c] = sgx;
-    }
-    if (!dx) return NB_OK;
-    const double M = sv->M;
-    if (sv->synced && ctx->sum) {
-        nb_status st = ctx->sum(sums, 2 * C, ctx->sum_user);
-        if (st != NB_OK) return st;
-    }
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = sv->mean[c], is = sv->invstd[c];
-        const double sg = sums[c], sgx = sums[C + c];
-        const float gamma = w ? w[c] : 1.0f;
-        /* g = γ dy: mean(g) = γ Σdy / M, mean(g x̂) = γ Σdy x̂ / M */
-        const float mg = train ? (float)(gamma * sg / M) : 0.0f;
-        const float mgx = train ? (float)(gamma * sgx / M) : 0.0f;
-        for (int64_t i = 0; i < N; i++)
-            bn_dx(xp + (i * C + c) * S, gy + (i * C + c) * S, dx + (i * C + c) * S, S, mu, is,
-                  gamma, mg, mgx);
-    }
+    be->bn_grad_sums(be, &g, xp, gy, sv->mean, sv->invstd, dw, db, sums);
+    nb_status st = ctx->sum(sums, 2 * g.C, ctx->sum_user);
+    if (st != NB_OK) return st;
+    be->bn_grad_x(be, &g, xp, gy, sv->mean, sv->invstd, w, sums, sv->M, dx);
     return NB_OK;
 }
 
@@ -374,8 +258,8 @@ static nb_status bn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k, 
         nb_tensor *rm = nbi_gen_input(ctx, rng, 1, &C, -0.5f, 0.5f, NULL, 0, 0.0f);
         nb_tensor *rv = nbi_gen_input(ctx, rng, 1, &C, 0.5f, 2.0f, NULL, 0, 0.0f);
         if (!rm || !rv) return ctx->status;
-        nb_requires_grad(rm, 0);
-        nb_requires_grad(rv, 0);
+        nb_tensor_set_requires_grad(rm, 0);
+        nb_tensor_set_requires_grad(rv, 0);
         c->in[m++] = rm;
         c->in[m++] = rv;
     }

@@ -15,16 +15,12 @@
 static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
     const nb_adagrad_opts *s = &o->opt.adagrad;
     const double t = (double)(o->t + 1);
-    const float nclr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay)));
-    const float eps = (float)s->eps, wd = (float)s->weight_decay;
-    float *sum = o->slot[0];
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        if (wd != 0.0f) gi = gi + wd * p[i];
-        sum[i] = sum[i] + gi * gi;
-        float std = sqrtf(sum[i]) + eps;
-        p[i] = p[i] + nclr * gi / std;
-    }
+    nbi_update u = {.kind = NBI_UPDATE_ADAGRAD,
+                    .nlr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay))),
+                    .wd = (float)s->weight_decay,
+                    .eps = (float)s->eps};
+    const nbi_backend *be = nbi_backend_default();
+    be->optim_update(be, &u, n, p, g, o->slot[0], NULL, NULL);
 }
 
 static const nbi_optim_vt adagrad_vt = {"adagrad", NB_OPTIM_ADAGRAD, {"sum"}, adagrad_step};

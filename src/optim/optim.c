@@ -24,6 +24,8 @@ nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, d
         return NULL;
     }
     if (nbi_check_hyper(fn, "lr", lr, 0.0, 0.0) != NB_OK) return NULL;
+    /* a model's store makes its gradient buffer on first need: the optimizer needs it */
+    if (ps->numel > 0 && !nb_params_grad(ps)) return NULL;
     nb_optim *o = nbi_malloc_for(fn, sizeof *o);
     if (!o) return NULL;
     memset(o, 0, sizeof *o);

@@ -4,6 +4,7 @@
 #ifndef NBI_OPTIM_H
 #define NBI_OPTIM_H
 
+#include "kernels/backend.h"
 #include "nn/nn.h"
 #include "nabla/optim.h"
 

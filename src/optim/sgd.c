@@ -14,23 +14,15 @@
 
 static void sgd_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
     const nb_sgd_opts *s = &o->opt.sgd;
-    const float wd = (float)s->weight_decay, mu = (float)s->momentum;
-    const float keep = (float)(1.0 - s->dampening), nlr = (float)(-lr);
-    float *b = o->slot[0];
-    if (mu == 0.0f && wd == 0.0f) { /* plain gradient descent */
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] + nlr * g[i];
-        return;
-    }
-    const bool first = o->t == 0;
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i];
-        if (wd != 0.0f) d = d + wd * p[i];
-        if (mu != 0.0f) {
-            b[i] = first ? d : b[i] * mu + keep * d;
-            d = s->nesterov ? d + mu * b[i] : b[i];
-        }
-        p[i] = p[i] + nlr * d;
-    }
+    nbi_update u = {.kind = NBI_UPDATE_SGD,
+                    .nlr = (float)(-lr),
+                    .wd = (float)s->weight_decay,
+                    .mu = (float)s->momentum,
+                    .keep = (float)(1.0 - s->dampening),
+                    .nesterov = s->nesterov != 0,
+                    .first = o->t == 0};
+    const nbi_backend *be = nbi_backend_default();
+    be->optim_update(be, &u, n, p, g, o->slot[0], NULL, NULL);
 }
 
 static const nbi_optim_vt sgd_vt = {"sgd", NB_OPTIM_SGD, {"momentum_buffer"}, sgd_step};

@@ -12,7 +12,7 @@
  * step started from, and the message says where. The scan of the gradients is one pass over
  * the flat buffer, small next to the backward pass that filled it. */
 #include "train/train.h"
-#include "autograd/autograd.h" /* nbi_find_nonfinite */
+#include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
 #include <math.h>
 #include <string.h>
@@ -45,15 +45,13 @@ static void where_text(const nb_step_opts *o, char *buf, size_t n) {
 /* The seam of a data-parallel step when this replica holds only part of the reduced gradient
  * ([lo, hi): ZeRO-1): clipping by norm takes the norm over every replica's part (a sum of
  * squares summed across them), and whether a gradient is not finite is agreed by all. */
-static float clip_norm_part(const nb_replicas *rp, float *g, int64_t lo, int64_t hi, float max_norm,
-                            nb_status *st) {
-    double ss = 0.0;
-    for (int64_t i = lo; i < hi; i++) ss += (double)g[i] * (double)g[i];
+static float clip_norm_part(const nbi_backend *be, const nb_replicas *rp, float *g, int64_t lo,
+                            int64_t hi, float max_norm, nb_status *st) {
+    double ss = be->sum_squares(be, hi - lo, g + lo);
     *st = rp->sum(&ss, 1, rp->impl);
     const float norm = (float)sqrt(ss);
     const float c = max_norm / (norm + 1e-6f); /* as nb_clip_grad_norm */
-    if (c < 1.0f || isnan(c))
-        for (int64_t i = lo; i < hi; i++) g[i] = g[i] * c;
+    if (c < 1.0f || isnan(c)) be->unary(be, NBI_U_MUL_SCALAR, hi - lo, g + lo, g + lo, &c);
     return norm;
 }
 
@@ -128,13 +126,13 @@ static nb_status data_parallel_step(nb_model *model, nb_optim *opt, nb_ctx *ctx,
     }
     float *g = nb_params_grad(ps);
     if (o.clip_grad_norm > 0.0f) {
-        r->grad_norm = part ? clip_norm_part(rp, g, lo, hi, o.clip_grad_norm, &s)
+        r->grad_norm = part ? clip_norm_part(ctx->be, rp, g, lo, hi, o.clip_grad_norm, &s)
                             : nb_clip_grad_norm(ps, o.clip_grad_norm);
         if (part && s != NB_OK) return s;
     }
     if (o.clip_grad_value > 0.0f && (s = nb_clip_grad_value(ps, o.clip_grad_value)) != NB_OK)
         return s;
-    int64_t at = nbi_find_nonfinite(g + lo, hi - lo);
+    int64_t at = ctx->be->find_nonfinite(ctx->be, hi - lo, g + lo);
     if (at >= 0) at += lo;
     if (part && (s = rp->agree(rp->impl, at >= 0 ? NB_ERR_NUMERIC : NB_OK)) != NB_OK && at < 0)
         return nbi_error(s,

@@ -58,9 +58,9 @@ static nb_model *make_model(int kind, int wider) {
     } else if (kind == CNN) {
         m = nb_model_new(NB_DIMS(1, 8, 8), 12);
         nb_model_conv2d(m, 4 + wider, 3, NB_ACT_NONE);
-        nb_model_batchnorm(m);
+        nb_model_batch_norm(m);
         nb_model_activation(m, NB_ACT_RELU, 0);
-        nb_model_maxpool2d(m, 2, 0);
+        nb_model_max_pool2d(m, 2, 0);
         nb_model_flatten(m);
         nb_model_dense(m, 5, NB_ACT_NONE);
     } else {
@@ -70,7 +70,7 @@ static nb_model *make_model(int kind, int wider) {
         nb_model_conv2d_with(
             m, 8,
             &(nb_conv2d_opts){.kernel = {1, 3}, .pad = {0, 0, 2, 0}, .activation = NB_ACT_TANH});
-        nb_model_global_avgpool2d(m);
+        nb_model_global_avg_pool2d(m);
         nb_model_dense(m, 5, NB_ACT_NONE);
     }
     return m;
