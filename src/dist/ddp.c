@@ -33,7 +33,7 @@
 /* ---- making one ----------------------------------------------------------------------------- */
 
 /* What must be the same on every process: the architecture (the spec text), every parameter's
- * name and size, the state's size, the optimizer's kind and learning rate. */
+ * name and size, the state's size, the optimizer's kind, learning rate and decay rule. */
 static uint64_t signature(nb_model *m, nb_optim *opt, nb_status *s) {
     uint64_t h = NBI_FNV_START;
     size_t n = nb_model_spec(m, NULL, 0);
@@ -57,6 +57,8 @@ static uint64_t signature(nb_model *m, nb_optim *opt, nb_status *s) {
     h = nbi_fnv(h, on, strlen(on) + 1);
     double lr = nb_optim_lr(opt);
     h = nbi_fnv(h, &lr, sizeof lr);
+    const int decay = (int)nb_optim_decay(opt); /* which parameters decay */
+    h = nbi_fnv(h, &decay, sizeof decay);
     *s = NB_OK;
     return h;
 }
@@ -85,8 +87,8 @@ static nb_status check_same(nb_ddp *x) {
             s = nbi_error(NB_ERR_ARG,
                           "nb_ddp_new: rank %d's model or optimizer differs from rank 0's "
                           "(%lld parameters in %lld tensors against %lld in %lld; or another "
-                          "architecture, names, optimizer or learning rate): every process must "
-                          "build the same model",
+                          "architecture, names, optimizer, learning rate or decay rule): every "
+                          "process must build the same model",
                           r, (long long)all[3 * r + 1], (long long)all[3 * r + 2],
                           (long long)all[1], (long long)all[2]);
         }

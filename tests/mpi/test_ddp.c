@@ -76,10 +76,18 @@ static nb_model *make_model(int kind, int wider) {
     return m;
 }
 
+/* The sequence model's Adam decays its matrices only (two parameter groups: ZeRO-1's shards
+ * cut across the runs of decaying and non-decaying parameters). */
 static nb_optim *make_optim(int kind, nb_model *m) {
     if (kind == CNN)
         return nb_sgd_new(nb_model_params(m), &(nb_sgd_opts){.lr = 0.05, .momentum = 0.9});
-    return nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = 3e-3});
+    if (kind == MLP) return nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = 3e-3});
+    nb_optim *o = nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = 3e-3, .weight_decay = 0.1});
+    if (o && nb_optim_set_decay(o, NB_DECAY_MATRICES) != NB_OK) {
+        nb_optim_free(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* 150 training samples: 9 global batches of 16 and one of 6 (cut unevenly over 4 processes),

@@ -367,6 +367,8 @@ static int run_train(cli_args *a) {
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
+    fo.clip_grad_norm = (float)r.spec->clip_norm; /* the spec's clip line (0: none) */
+    fo.clip_grad_value = (float)r.spec->clip_value;
     r.quiet = cli_flag(a, "quiet") || cd.rank != 0;
     nb_status fs = rc == CLI_OK ? cli_dist_fit(&cd, r.model, r.optim, fit_train, &fo) : NB_OK;
     if (fs != NB_OK) rc = run_failed(a, &cd, fs);
