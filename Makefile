@@ -9,10 +9,19 @@
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make fuzz-long  a campaign: each harness for FUZZ_SECONDS, executions and findings recorded
 #   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
+#   make MPI=1      the same with the MPI back end (src/dist), in build-mpi/
+#   make test-mpi   the distributed tests under mpirun (needs libopenmpi-dev, openmpi-bin)
 #
 # BUILD=dir puts every output under dir (default build/); BLAS=openblas routes GEMM to
 # OpenBLAS through CBLAS.
 
+# MPI=1: the data-parallel back end (src/dist, nabla/dist.h) with Debian's OpenMPI
+# (libopenmpi-dev): everything is compiled with mpicc, into build-mpi/ by default, and
+# `nabla train` runs under mpirun. make test-mpi runs the distributed tests.
+ifeq ($(MPI),1)
+CC      := mpicc
+BUILD   ?= build-mpi
+endif
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -29,6 +38,10 @@ LDFLAGS := $(LDFLAGS_EXTRA)
 # Library sources: every .c under src/ except the optional back ends.
 LIB_SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 LIB_SRC := $(filter-out src/dist/% src/cuda/%,$(LIB_SRC))
+ifeq ($(MPI),1)
+LIB_SRC += $(sort $(wildcard src/dist/*.c))
+CFLAGS  += -DNB_HAVE_MPI
+endif
 
 # zlib, for gzip-compressed IDX files: found through pkg-config or a compile probe. ZLIB=0
 # builds without it (a .gz input then gives a message saying how to get it).
@@ -63,11 +76,11 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c 
 TOOL_SRC := $(wildcard tools/nabla/*.c)
 TOOL     := $(BUILD)/nabla
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_dist.c,$(wildcard bench/bench_*.c)))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format
+.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -157,7 +170,7 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
 # The tests that run threads (shared models, the thread pool, prefetch), under TSan.
-TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c)))
+TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c tests/test_replica_hooks.c)))
 tsan:
 	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" $(addprefix build-tsan/tests/,$(TSAN_BINS))
 	@for t in $(TSAN_BINS); do echo "== tsan $$t"; TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >/dev/null || exit 1; done
@@ -196,6 +209,20 @@ fuzz-build: $(FUZZERS:%=$(BUILD)/fuzz/%)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+# The distributed tests (tests/mpi/): the MPI build in build-mpi/, then tests/mpi/run.sh runs
+# each test program under mpirun with 1, 2 and 4 processes (oversubscribed, loopback only) and
+# the command-line scenarios (resume across process counts, a process killed or hanging).
+MPI_TESTS := $(patsubst tests/mpi/%.c,%,$(wildcard tests/mpi/test_*.c))
+test-mpi:
+	$(MAKE) MPI=1 mpi-build
+	sh tests/mpi/run.sh $(if $(filter 1,$(MPI)),$(BUILD),build-mpi)
+
+mpi-build: $(MPI_TESTS:%=$(BUILD)/tests/mpi/%) $(BUILD)/tests/mpi/compare_models $(TOOL) $(BUILD)/bench/bench_dist
+
+$(BUILD)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

@@ -148,6 +148,99 @@ static void test_reset_reuses_memory(void) {
     nb_ctx_free(ctx);
 }
 
+/* ---- gradient-ready notification ------------------------------------------------------------ */
+
+typedef struct ready_log {
+    const nb_tensor *leaf[8];
+    float snap[8][16]; /* the gradient when announced */
+    int n;
+} ready_log;
+
+static void on_ready(nb_tensor *leaf, void *user) {
+    ready_log *lg = user;
+    if (lg->n >= 8) return;
+    lg->leaf[lg->n] = leaf;
+    int64_t k = leaf->grad && leaf->grad->numel <= 16 ? leaf->grad->numel : 0;
+    if (k) memcpy(lg->snap[lg->n], leaf->grad->data, (size_t)k * sizeof(float));
+    lg->n++;
+}
+
+/* Each leaf is announced once, after its oldest reader, with its final gradient: w is read
+ * first and last (z = tanh(w x) * w), so it comes after b (read only by the newest node);
+ * u is read only off the loss's path and is still announced (it will get no gradient); c
+ * takes no gradient and is never announced. */
+static void test_grad_ready_once_final(void) {
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    ready_log lg;
+    memset(&lg, 0, sizeof lg);
+    nb_ctx_on_grad_ready(ctx, on_ready, &lg);
+    nb_tensor *w = nb_full(NULL, NB_DIMS(3), 0.5f);
+    nb_tensor *b = nb_full(NULL, NB_DIMS(3), 0.25f);
+    nb_tensor *u = nb_full(NULL, NB_DIMS(3), 2.0f);
+    nb_tensor *x = nb_full(ctx, NB_DIMS(3), 1.5f);
+    nb_tensor *c = nb_full(ctx, NB_DIMS(3), 3.0f);
+    nb_tensor_set_requires_grad(w, 1);
+    nb_tensor_set_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(u, 1);
+    nb_tensor *dead = nb_mul(ctx, u, c); /* recorded, not on the loss's path */
+    CHECK_PTR(dead);
+    nb_tensor *y = nb_tanh(ctx, nb_mul(ctx, w, x));
+    nb_tensor *z = nb_add(ctx, nb_mul(ctx, y, w), b);
+    nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, z, c), NB_ALL_AXES, 0);
+    CHECK_OK(nb_backward(ctx, loss));
+    CHECK(lg.n == 3);
+    CHECK(lg.leaf[0] == b && lg.leaf[1] == w && lg.leaf[2] == u);
+    for (int k = 0; k < lg.n && k < 2; k++)
+        for (int i = 0; i < 3; i++) CHECK(lg.snap[k][i] == ((float *)lg.leaf[k]->grad->data)[i]);
+    CHECK(u->grad == NULL); /* no gradient reached it */
+    /* the setting stays across a reset, and off means off */
+    nb_ctx_reset(ctx);
+    memset(&lg, 0, sizeof lg);
+    nb_tensor *l2 = nb_sum(ctx, nb_mul(ctx, w, w), NB_ALL_AXES, 0);
+    CHECK_OK(nb_backward(ctx, l2));
+    CHECK(lg.n == 1 && lg.leaf[0] == w);
+    nb_ctx_reset(ctx);
+    nb_ctx_on_grad_ready(ctx, NULL, &lg);
+    memset(&lg, 0, sizeof lg);
+    CHECK_OK(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, w, b), NB_ALL_AXES, 0)));
+    CHECK(lg.n == 0);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+    nb_tensor_free(u);
+    nb_ctx_free(ctx);
+}
+
+/* In a model, backward meets the last layer first: its parameters are announced before the
+ * first layer's, and every announced gradient is already the final one. */
+static void test_grad_ready_model_order(void) {
+    nb_model *m = nb_model_new(NB_DIMS(3), 7);
+    CHECK_OK(nb_model_dense(m, 4, NB_ACT_TANH));
+    CHECK_OK(nb_model_dense(m, 2, NB_ACT_NONE));
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    ready_log lg;
+    memset(&lg, 0, sizeof lg);
+    nb_ctx_on_grad_ready(ctx, on_ready, &lg);
+    nb_tensor *x = nb_full(ctx, NB_DIMS(5, 3), 0.3f);
+    nb_tensor *out = nb_model_forward(m, ctx, x);
+    nb_model_zero_grad(m);
+    CHECK_OK(nb_backward(ctx, nb_sum(ctx, nb_mul(ctx, out, out), NB_ALL_AXES, 0)));
+    nb_params *ps = nb_model_params(m);
+    CHECK(lg.n == 4);
+    /* dense_2's weight and bias (store indices 2, 3) before dense_1's (0, 1) */
+    int pos[4] = {-1, -1, -1, -1};
+    for (int k = 0; k < lg.n; k++)
+        for (int i = 0; i < 4; i++)
+            if (lg.leaf[k] == nb_params_at(ps, i)) pos[i] = k;
+    CHECK(pos[0] >= 2 && pos[1] >= 2 && pos[2] >= 0 && pos[2] < 2 && pos[3] >= 0 && pos[3] < 2);
+    for (int k = 0; k < lg.n; k++) {
+        const nb_tensor *g = lg.leaf[k]->grad;
+        for (int64_t i = 0; i < g->numel && i < 16; i++)
+            CHECK(lg.snap[k][i] == ((const float *)g->data)[i]);
+    }
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
 static const nbt_case cases[] = {
     {"chain_rule_by_hand", test_chain_rule_by_hand},
     {"reuse_accumulates", test_reuse_accumulates},
@@ -157,5 +250,7 @@ static const nbt_case cases[] = {
     {"check_mode_names_the_op", test_check_mode_names_the_op},
     {"check_mode_backward", test_check_mode_backward},
     {"reset_reuses_memory", test_reset_reuses_memory},
+    {"grad_ready_once_final", test_grad_ready_once_final},
+    {"grad_ready_model_order", test_grad_ready_model_order},
 };
 NBT_MAIN(cases)

@@ -336,6 +336,86 @@ static void test_threaded_entries(void) {
     CHECK_OK(nb_set_threads(saved));
 }
 
+/* ---- batch norm in phases (synchronised batch norm's entries) ----------------------------- */
+
+/* One geometry: the reference single-pass entries, against the phases (bn_sum_x, bn_sum_sq,
+ * bn_var; bn_grad_sums, bn_grad_x) with nothing summed between them, from the reference
+ * kernels and from the CPU back end at budgets of 1, 2 and 3 threads: the same bits for the
+ * statistics, the running statistics, dx, dγ and dβ. */
+static void bn_phases_case(nbi_bn geo, nb_rng *rng) {
+    const int64_t C = geo.C, m = geo.N * geo.C * geo.S;
+    const double M = (double)(geo.N * geo.S);
+    float *x = filled(m, rng, -2, 2), *gy = filled(m, rng, -1, 1), *w = filled(C, rng, 0.5f, 1.5f);
+    float *rm0 = filled(C, rng, -0.5f, 0.5f), *rv0 = filled(C, rng, 0.5f, 2.0f);
+    /* per channel: mean, invstd, running mean, running var, dγ, dβ (want, got) */
+    float *f = calloc((size_t)(12 * C), sizeof *f);
+    float *mr = f, *ir = f + C, *rmr = f + 2 * C, *rvr = f + 3 * C, *dwr = f + 4 * C,
+          *dbr = f + 5 * C;
+    float *mg = f + 6 * C, *ig = f + 7 * C, *rmg = f + 8 * C, *rvg = f + 9 * C, *dwg = f + 10 * C,
+          *dbg = f + 11 * C;
+    double *sx = calloc((size_t)(4 * C), sizeof *sx), *sq = sx + C, *sums = sx + 2 * C;
+    float *dxr = calloc((size_t)m, 4), *dxg = calloc((size_t)m, 4);
+    memcpy(rmr, rm0, (size_t)C * 4);
+    memcpy(rvr, rv0, (size_t)C * 4);
+    nbi_bn gr = geo;
+    gr.run_mean = rmr;
+    gr.run_var = rvr;
+    nbi_ref_bn_stats(&gr, 0, C, x, mr, ir);
+    nbi_ref_bn_backward(&gr, 0, C, x, gy, mr, ir, w, dxr, dwr, dbr);
+    for (int budget = 0; budget <= 3; budget++) { /* 0: the reference phases themselves */
+        nbi_backend be;
+        CHECK_OK(nbi_backend_init(&be, "cpu", budget ? budget : 1, "test"));
+        memcpy(rmg, rm0, (size_t)C * 4);
+        memcpy(rvg, rv0, (size_t)C * 4);
+        memset(dwg, 0, (size_t)C * 4);
+        memset(dbg, 0, (size_t)C * 4);
+        memset(dxg, 0, (size_t)m * 4);
+        nbi_bn gg = geo;
+        gg.run_mean = rmg;
+        gg.run_var = rvg;
+        if (budget == 0) {
+            nbi_ref_bn_sum_x(&gg, 0, C, x, sx);
+            nbi_ref_bn_sum_sq(&gg, 0, C, x, sx, M, mg, sq);
+            nbi_ref_bn_var(&gg, 0, C, sq, M, mg, ig);
+            nbi_ref_bn_grad_sums(&gg, 0, C, x, gy, mg, ig, dwg, dbg, sums);
+            nbi_ref_bn_grad_x(&gg, 0, C, x, gy, mg, ig, w, sums, M, dxg);
+        } else {
+            be.bn_sum_x(&be, &gg, x, sx);
+            be.bn_sum_sq(&be, &gg, x, sx, M, mg, sq);
+            be.bn_var(&be, &gg, sq, M, mg, ig);
+            be.bn_grad_sums(&be, &gg, x, gy, mg, ig, dwg, dbg, sums);
+            be.bn_grad_x(&be, &gg, x, gy, mg, ig, w, sums, M, dxg);
+        }
+        CHECK_MSG(!memcmp(mg, mr, (size_t)(6 * C) * 4) && !memcmp(dxg, dxr, (size_t)m * 4),
+                  "batch norm [%lld, %lld, %lld] in phases (%s, %d threads) differs from the "
+                  "single-pass reference",
+                  (long long)geo.N, (long long)C, (long long)geo.S, budget ? "cpu" : "ref",
+                  budget ? budget : 1);
+    }
+    free(x);
+    free(gy);
+    free(w);
+    free(rm0);
+    free(rv0);
+    free(f);
+    free(sx);
+    free(dxr);
+    free(dxg);
+}
+
+static void test_bn_phases(void) {
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(3));
+    nb_rng rng;
+    nb_rng_seed(&rng, 78);
+    bn_phases_case((nbi_bn){.N = 3, .C = 5, .S = 37, .training = 1, .eps = 1e-5f, .momentum = 0.1f},
+                   &rng); /* odd sizes: the blocks of 16 and their tails */
+    bn_phases_case(
+        (nbi_bn){.N = 8, .C = 16, .S = 2500, .training = 1, .eps = 1e-5f, .momentum = 0.1f},
+        &rng); /* large enough to be split over the pool */
+    CHECK_OK(nb_set_threads(saved));
+}
+
 /* ---- NaN propagation ------------------------------------------------------------------------ */
 
 static int all_nan(const nb_tensor *t) {
@@ -405,6 +485,7 @@ static const nbt_case cases[] = {
     {"cpu_memory", test_cpu_memory},
     {"parity", test_parity},
     {"threaded_entries", test_threaded_entries},
+    {"bn_phases", test_bn_phases},
     {"nan_propagation", test_nan_propagation},
 };
 NBT_MAIN(cases)

@@ -1156,8 +1156,78 @@ static void cleanup(void) {
 }
 
 
+
+/* Sharded loaders (data-parallel runs): N loaders with batch B and the same rng state yield,
+ * between them and in shard order, exactly the batches of one loader with batch N·B; a last
+ * global batch of L < N·B samples is cut into near-equal parts, and one smaller than N is
+ * left out. */
+static void test_loader_shards(void) {
+    enum { N = 103, F = 2 };
+    static float xv[N * F];
+    static int32_t yv[N];
+    for (int i = 0; i < N; i++) {
+        xv[i * F] = (float)i;
+        xv[i * F + 1] = -(float)i;
+        yv[i] = i % 7;
+    }
+    nb_array xa = {NB_ELEM_F32, 2, {N, F}, N * F, xv}, ya = {NB_ELEM_I32, 1, {N}, N, yv};
+    nb_dataset *ds = NULL;
+    CHECK_OK(nb_dataset_from_arrays(&xa, &ya, &ds));
+    if (!ds) return;
+    for (int shards = 2; shards <= 4; shards += 2) {
+        const int64_t B = 5, G = B * shards;
+        nb_loader *whole, *part[4];
+        CHECK_OK(nb_loader_new(ds, &(nb_loader_opts){.batch_size = G, .shuffle = 1}, &whole));
+        for (int r = 0; r < shards; r++)
+            CHECK_OK(nb_loader_new(
+                ds, &(nb_loader_opts){.batch_size = B, .shuffle = 1, .shards = shards, .shard = r},
+                &part[r]));
+        /* 103 = 10·10 + 3 (2 shards: the 3 are split 1 + 2); 103 = 5·20 + 3 < 4 (4 shards:
+         * left out) */
+        const int64_t want = shards == 2 ? 11 : 5;
+        CHECK(nb_loader_num_batches(part[0]) == want);
+        nb_rng g;
+        nb_rng_seed(&g, 9);
+        nb_rng keep = g;
+        CHECK_OK(nb_loader_epoch(whole, &g));
+        for (int r = 0; r < shards; r++) {
+            nb_rng c = keep;
+            CHECK_OK(nb_loader_epoch(part[r], &c));
+        }
+        int64_t seen = 0;
+        for (int64_t k = 0; k < want; k++) {
+            nb_batch w, p;
+            CHECK_OK(nb_loader_next(whole, NULL, &w));
+            int64_t at = 0;
+            for (int r = 0; r < shards; r++) {
+                CHECK_OK(nb_loader_next(part[r], NULL, &p));
+                CHECK(p.global == w.size && p.index == k);
+                CHECK(p.size == w.size * (r + 1) / shards - w.size * r / shards);
+                for (int64_t i = 0; i < p.size; i++) {
+                    CHECK(nb_i32(p.y)[i] == nb_i32(w.y)[at + i]);
+                    CHECK(nb_f32(p.x)[i * F] == nb_f32(w.x)[(at + i) * F]);
+                }
+                at += p.size;
+            }
+            CHECK(at == w.size);
+            seen += at;
+        }
+        CHECK(seen == (shards == 2 ? N : 100));
+        nb_batch end;
+        CHECK_OK(nb_loader_next(part[shards - 1], NULL, &end));
+        CHECK(end.size == 0);
+        nb_loader_free(whole);
+        for (int r = 0; r < shards; r++) nb_loader_free(part[r]);
+    }
+    nb_loader *ld;
+    CHECK_ERR(nb_loader_new(ds, &(nb_loader_opts){.batch_size = 4, .shards = 2, .shard = 2}, &ld),
+              NB_ERR_ARG, "shard 2 of 2");
+    nb_dataset_free(ds);
+}
+
 static const nbt_case cases[] = {
     {"idx_plain", test_idx_plain},
+    {"loader_shards", test_loader_shards},
     {"idx_gzip", test_idx_gzip},
     {"idx_types", test_idx_types},
     {"idx_malformed", test_idx_malformed},

@@ -70,6 +70,25 @@ nb_status nb_backward(nb_ctx *ctx, nb_tensor *loss);
 /* The same from any tensor with a given upstream gradient (same shape as t). */
 nb_status nb_backward_with(nb_ctx *ctx, nb_tensor *t, const nb_tensor *grad_of_t);
 
+/* Gradient-ready notification: during backward, fn(leaf, user) is called once for each leaf
+ * that requires a gradient (a parameter, or a tensor marked with nb_tensor_set_requires_grad)
+ * and was read by the recorded tape, as soon as its gradient is final: right after the sweep
+ * has passed the oldest tape node that reads it (nothing older can add to it). Leaves that feed
+ * only the last layers are announced first. A data-parallel run starts reducing a bucket of
+ * gradients from here while earlier layers are still being differentiated. fn must not touch
+ * the context; NULL turns it off. The setting stays across nb_ctx_reset. Costs nothing while
+ * off; while on, one pass over the tape before the sweep (a table of leaves in the arena). */
+typedef void (*nb_grad_ready_fn)(nb_tensor *leaf, void *user);
+void nb_ctx_on_grad_ready(nb_ctx *ctx, nb_grad_ready_fn fn, void *user);
+
+/* A sum across the replicas of a data-parallel run, for ops whose statistics span the whole
+ * batch (batch normalisation, in training mode): replaces v[0..n) with its sum over every
+ * replica, the same bits on each. The op calls it in the same order on every replica. NULL
+ * (the default): this process's batch is the whole batch. The setting stays across
+ * nb_ctx_reset. */
+typedef nb_status (*nb_ctx_sum_fn)(double *v, int64_t n, void *user);
+void nb_ctx_set_sum(nb_ctx *ctx, nb_ctx_sum_fn fn, void *user);
+
 #ifdef __cplusplus
 }
 #endif

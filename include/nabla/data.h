@@ -380,6 +380,13 @@ typedef struct nb_loader_opts {
     const nb_norm *norm; /* copied at creation; NULL: values as stored */
     const nb_norm *target_norm; /* f32 targets normalised the same way (y_dim parameters, or
                                    one); copied; NULL: targets as stored */
+    /* Sharding, for data-parallel runs: with shards = N > 1, a batch of the epoch's order is
+     * N * batch_size samples (the global batch) and this loader yields part `shard` (0-based)
+     * of each: samples [L·shard/N, L·(shard+1)/N) of a global batch of L. Every shard draws
+     * the same order from the same rng state, so N loaders see between them exactly the
+     * batches of one loader with batch size N * batch_size. A final global batch with fewer
+     * than N samples (one shard would get none) is left out. 0 or 1: no sharding. */
+    int shards, shard;
 } nb_loader_opts;
 
 typedef struct nb_batch {
@@ -387,6 +394,7 @@ typedef struct nb_batch {
     nb_tensor *y;   /* [b] i32 labels or [b, ...] f32 targets; NULL without y */
     int64_t size;   /* b; 0 at the end of the epoch */
     int64_t index;  /* the batch's number within the epoch */
+    int64_t global; /* samples of the batch over all shards (size unless sharded) */
 } nb_batch;
 
 typedef struct nb_loader nb_loader;

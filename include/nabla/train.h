@@ -213,18 +213,57 @@ nb_status nb_history_write_svg(const nb_history *h, const char *path, const char
  * store's order), where gradients are inspected or transformed, and before the clipping, so
  * that clipping sees the averaged gradient as torch's DDP + clip_grad_norm_ does.
  *
- * Where an overlapped all-reduce would hook in: the hook above runs once, after the whole
- * backward sweep. To overlap communication with the sweep, the notification has to come from
- * autograd's sweep (autograd/tape.c, sweep()): a parameter is a leaf, so its gradient is
- * final as soon as the sweep has passed the earliest tape node that reads it. Recording that
- * node per parameter when the forward pass records the tape lets the sweep announce
- * "parameter i ready" right after that node's backward; since the store lays parameters out
- * in creation order and backward meets the last layers first, consecutive parameters form
- * buckets (one contiguous slice of the gradient buffer each) whose reduction can start while
- * earlier layers are still being differentiated. on_grad would then be called after waiting
- * for the outstanding reductions. nabla does not do this yet; the hook is the seam.
+ * An overlapped all-reduce starts earlier: autograd announces each parameter's gradient as
+ * soon as it is final (nb_ctx_on_grad_ready, after the oldest tape node that reads it), and a
+ * data-parallel step (nb_step_opts.replicas, below) sums buckets of them while backward goes
+ * on; on_grad then runs after the sums are waited for, on the summed gradients.
  *
  * A step never allocates from the heap once ctx's arena has grown to the step's size. */
+
+/* ---- data parallelism: the replicas of a run, as the step and fit see them ----------------
+ * A data-parallel run (src/dist, MPI: nabla/dist.h, which fills this table) keeps one replica
+ * of the model per process; each takes its part of every global batch, and between backward
+ * and the update the replicas' gradients are combined so that every replica takes the step
+ * one process would take on the whole global batch. The step and fit call these functions
+ * (each on every replica, in the same order: they may be collective operations):
+ *
+ *   step_begin   the batch's samples here (local) and over all replicas (*global; 0: the
+ *                replicas add their local counts up). Backward is then seeded with
+ *                local/global instead of 1, so that each replica's gradient is its share of
+ *                the global batch's mean gradient, and the shares only have to be summed.
+ *   grad_ready   installed as the context's gradient-ready hook (nb_ctx_on_grad_ready):
+ *                buckets of final gradients start their sum while backward goes on
+ *   grad_end     after backward: waits until every gradient in [grad_lo, grad_hi) of the
+ *                store holds the sum over the replicas; *loss in: this replica's mean loss,
+ *                out: the global batch's mean loss
+ *   update       the optimizer step (NULL: nb_optim_step); ZeRO-1 updates this replica's
+ *                shard and then gathers the parameters
+ *   sum          n doubles summed over the replicas, the same bits on each (metrics; batch
+ *                norm's statistics when sync_bn, through nb_ctx_set_sum)
+ *   agree        NB_OK on every replica if s is NB_OK on every replica, else the same error
+ *                on all (a replica that failed alone does not leave the others waiting)
+ *   sync_state   the model's non-trainable state (running statistics) made equal to
+ *                replica 0's (NULL: nothing to do, e.g. with sync_bn)
+ *   full_optim   (a collective) an optimizer holding the whole state, for a checkpoint
+ *                written by replica 0: *full is opt itself unless the state is sharded, in
+ *                which case replica 0 gets a gathered copy (valid until the next call) and
+ *                the others NULL
+ * Replica 0 alone prints progress and writes logs, plots and checkpoints. */
+typedef struct nb_replicas {
+    int rank, size; /* this replica, of `size` */
+    void *impl;     /* passed to every function below */
+    int sync_bn;    /* 1: batch norm's statistics over the global batch */
+    int64_t grad_lo, grad_hi; /* the part of the flat gradient buffer that grad_end reduces on
+                                 this replica; 0, 0: all of it */
+    nb_status (*step_begin)(void *impl, int64_t local, int64_t *global);
+    void (*grad_ready)(nb_tensor *leaf, void *impl);
+    nb_status (*grad_end)(void *impl, double *loss);
+    nb_status (*update)(void *impl, nb_optim *opt);
+    nb_status (*sum)(double *v, int64_t n, void *impl);
+    nb_status (*agree)(void *impl, nb_status s);
+    nb_status (*sync_state)(void *impl);
+    nb_status (*full_optim)(void *impl, nb_optim *opt, nb_optim **full);
+} nb_replicas;
 
 /* What the gradient hook sees. */
 typedef struct nb_grad_info {
@@ -255,11 +294,15 @@ typedef struct nb_step_opts {
     const float *class_weight; /* cross_entropy / nll: a weight per class (nb_loss_apply_weighted);
                                   NULL: none */
     int num_class_weights;
+    /* a data-parallel step (see nb_replicas): x is this replica's part of a global batch of
+     * global_size samples (0: the replicas count them). NULL: a step of one process. */
+    const nb_replicas *replicas;
+    int64_t global_size;
 } nb_step_opts;
 
 /* What a step did. */
 typedef struct nb_step_result {
-    double loss;     /* the batch's mean loss */
+    double loss;     /* the batch's mean loss (data-parallel: the global batch's) */
     double lr;       /* the learning rate the update used */
     float grad_norm; /* the global gradient norm before clipping (NaN: not measured, i.e.
                         no clip_grad_norm) */
@@ -390,6 +433,13 @@ typedef struct nb_fit_opts {
     nb_batch_fn on_batch;
     nb_epoch_fn on_epoch;
     void *hook_user; /* passed to on_grad, on_batch and on_epoch */
+
+    /* a data-parallel run (nb_replicas; NULL: one process): batch_size and val_batch_size
+     * are per replica, each replica trains on its shard of every global batch of
+     * size * batch_size (the same shuffled order everywhere), metrics are summed over the
+     * replicas, and replica 0 alone prints, logs, plots and checkpoints. The callbacks run on
+     * every replica; a stop asked by on_batch or on_epoch on any replica stops all. */
+    const nb_replicas *replicas;
 
     /* progress on `progress` (NULL: none). verbose 1 (the default, also 0): a bar or a line
      * per epoch and the reason training stopped; 2: also a header (samples, batches,

@@ -4,7 +4,9 @@
  * Backward: seed dL/dL = 1, then for each node from newest to oldest whose output received a
  * gradient, call its backward, which accumulates into its inputs' gradients. Because ops run
  * eagerly, the tape order is a topological order of the graph: by the time a node is reached,
- * every use of its output (all newer nodes) has already contributed to its gradient. */
+ * every use of its output (all newer nodes) has already contributed to its gradient. With a
+ * gradient-ready hook (nb_ctx_on_grad_ready), each leaf is announced right after the sweep
+ * passes the oldest node that reads it. */
 #include "autograd/autograd.h"
 #include "tensor/tensor.h"
 
@@ -215,9 +217,75 @@ nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
     return g;
 }
 
+/* ---- gradient-ready notification (nb_ctx_on_grad_ready) --------------------------------------
+ * A leaf's gradient is final once the sweep has passed the oldest node that reads it. One
+ * pass over the tape, newest to oldest, leaves in an open-addressing table (in the arena) the
+ * oldest reader of every leaf; the sweep announces a leaf after that node. */
+
+typedef struct leaf_slot {
+    const nb_tensor *leaf;
+    const nbi_node *oldest; /* NULL once announced */
+} leaf_slot;
+
+typedef struct leaf_table {
+    leaf_slot *slot;
+    size_t mask; /* capacity − 1, a power of two */
+} leaf_table;
+
+static inline bool is_leaf(const nb_tensor *t) {
+    return !t->node && (t->flags & NB_TF_REQUIRES_GRAD);
+}
+
+static leaf_slot *leaf_find(const leaf_table *lt, const nb_tensor *t) {
+    size_t h = ((uintptr_t)t >> 4) * (size_t)0x9E3779B97F4A7C15ull; /* Fibonacci hashing */
+    for (size_t i = h & lt->mask;; i = (i + 1) & lt->mask)
+        if (lt->slot[i].leaf == t || !lt->slot[i].leaf) return &lt->slot[i];
+}
+
+static nb_status leaf_table_build(nb_ctx *ctx, leaf_table *lt) {
+    size_t reads = 0;
+    for (const nbi_node *n = ctx->tape; n; n = n->prev)
+        for (int i = 0; i < n->n_in; i++) reads += is_leaf(n->in[i]);
+    size_t cap = 16;
+    while (cap < 2 * reads) cap *= 2; /* at most half full */
+    size_t bytes;
+    if (!nbi_mul_size(cap, sizeof(leaf_slot), &bytes))
+        return nbi_error(NB_ERR_NOMEM, "nb_backward: leaf table size overflows");
+    lt->slot = nbi_ctx_zalloc(ctx, bytes, "nb_backward (gradient-ready table)");
+    if (!lt->slot) return ctx->status;
+    lt->mask = cap - 1;
+    for (const nbi_node *n = ctx->tape; n; n = n->prev) /* newest to oldest: the last wins */
+        for (int i = 0; i < n->n_in; i++)
+            if (is_leaf(n->in[i])) {
+                leaf_slot *s = leaf_find(lt, n->in[i]);
+                s->leaf = n->in[i];
+                s->oldest = n;
+            }
+    return NB_OK;
+}
+
+/* After node n: announce the leaves whose oldest reader it is. */
+static void announce_ready(nb_ctx *ctx, const leaf_table *lt, const nbi_node *n) {
+    for (int i = 0; i < n->n_in; i++) {
+        if (!is_leaf(n->in[i])) continue;
+        leaf_slot *s = leaf_find(lt, n->in[i]);
+        if (s->oldest != n) continue;
+        s->oldest = NULL; /* once, even when n reads it twice */
+        ctx->grad_ready(n->in[i], ctx->grad_ready_user);
+    }
+}
+
 static nb_status sweep(nb_ctx *ctx) {
+    leaf_table lt = {NULL, 0};
+    if (ctx->grad_ready) {
+        nb_status s = leaf_table_build(ctx, &lt);
+        if (s != NB_OK) return s;
+    }
     for (nbi_node *n = ctx->tape; n; n = n->prev) {
-        if (!n->out->grad) continue; /* not on a path to the loss */
+        if (!n->out->grad) { /* not on a path to the loss */
+            if (lt.slot) announce_ready(ctx, &lt, n);
+            continue;
+        }
         const nbi_op_def *def = nbi_ops[n->op];
         nb_status s = def->backward(ctx, n);
         if (s != NB_OK) return s;
@@ -233,6 +301,7 @@ static nb_status sweep(nb_ctx *ctx) {
                 }
             }
         }
+        if (lt.slot) announce_ready(ctx, &lt, n);
     }
     return NB_OK;
 }

@@ -1,5 +1,6 @@
 /* data/loader.c — mini-batches from a dataset: per-epoch order (shuffled from an explicit
- * RNG), batch assembly, and an optional prefetch thread.
+ * RNG), batch assembly, an optional prefetch thread, and sharding for data-parallel runs (each
+ * of N loaders takes its part of every global batch of the same order).
  *
  * Two batch buffers ("slots") are made once, at creation; assembling a batch writes into a
  * slot, a context's arena or the caller's tensors, so a running loader never allocates.
@@ -35,6 +36,7 @@ struct nb_loader {
     nb_norm norm;        /* a copy; kind NONE when there is none */
     nb_norm target_norm; /* the same for f32 targets */
     int64_t B;
+    int64_t shards, shard; /* this loader's part of each global batch of shards * B */
     int shuffle, drop_last, flatten, prefetch;
     int64_t nbatches;
     int64_t *order; /* the epoch's sample order */
@@ -51,14 +53,25 @@ struct nb_loader {
     int64_t produce; /* the next batch the worker will build */
 };
 
+/* Global batch b covers order[b·G, b·G + L), G = shards·B; this shard takes
+ * [L·shard/shards, L·(shard+1)/shards) of it. *global gets L. */
+static int64_t shard_range(const nb_loader *ld, int64_t b, int64_t *first, int64_t *global) {
+    const int64_t G = ld->shards * ld->B, left = ld->info.n - b * G;
+    const int64_t L = left < G ? left : G;
+    const int64_t lo = L * ld->shard / ld->shards, hi = L * (ld->shard + 1) / ld->shards;
+    if (first) *first = b * G + lo;
+    if (global) *global = L;
+    return hi - lo;
+}
+
 static int64_t batch_size_of(const nb_loader *ld, int64_t b) {
-    int64_t left = ld->info.n - b * ld->B;
-    return left < ld->B ? left : ld->B;
+    return shard_range(ld, b, NULL, NULL);
 }
 
 static void fill(nb_loader *ld, int64_t b, float *x, void *y) {
-    int64_t n = batch_size_of(ld, b);
-    nb_status st = nb_dataset_gather(ld->ds, ld->order + b * ld->B, n,
+    int64_t first;
+    const int64_t n = shard_range(ld, b, &first, NULL);
+    nb_status st = nb_dataset_gather(ld->ds, ld->order + first, n,
                                      ld->norm.kind != NB_NORM_NONE ? &ld->norm : NULL, x, y);
     if (st == NB_OK && y && ld->target_norm.kind != NB_NORM_NONE)
         st = nb_norm_apply(&ld->target_norm, y, n, ld->info.y_dim);
@@ -165,7 +178,16 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
         nb_status st = nbi_norm_check(opts->target_norm, info.y_dim, "nb_loader_new (targets)");
         if (st) return st;
     }
+    if (opts->shards < 0 || opts->shard < 0 || (opts->shards > 1 && opts->shard >= opts->shards) ||
+        (opts->shards <= 1 && opts->shard != 0))
+        return nbi_error(NB_ERR_ARG, "nb_loader_new: shard %d of %d: need 0 <= shard < shards",
+                         opts->shard, opts->shards);
     int64_t B = opts->batch_size;
+    const int64_t shards = opts->shards > 1 ? opts->shards : 1;
+    if (B > INT64_MAX / shards)
+        return nbi_error(NB_ERR_ARG, "nb_loader_new: batch_size %lld x %lld shards overflows",
+                         (long long)B, (long long)shards);
+    const int64_t G = B * shards; /* the global batch */
     /* No batch holds more than the dataset: a batch size far above it (a user's "all at
      * once") costs the samples that are there, not batch_size rows. */
     int64_t rows = B < info.n ? B : info.n > 0 ? info.n : 1;
@@ -183,7 +205,9 @@ nb_status nb_loader_new(const nb_dataset *ds, const nb_loader_opts *opts, nb_loa
     ld->drop_last = opts->drop_last;
     ld->flatten = opts->flatten;
     ld->held = -1;
-    ld->nbatches = opts->drop_last ? info.n / B : (info.n + B - 1) / B;
+    ld->shards = shards;
+    ld->shard = shards > 1 ? opts->shard : 0;
+    ld->nbatches = opts->drop_last ? info.n / G : info.n / G + (info.n % G >= shards);
     ld->produce = ld->nbatches; /* the worker waits for the first epoch */
     nb_status st = NB_OK;
     ld->ds = nbi_dataset_ref(ds);
@@ -308,11 +332,13 @@ nb_status nb_loader_next(nb_loader *ld, nb_ctx *ctx, nb_batch *out) {
         out->index = ld->nbatches;
         return NB_OK;
     }
-    int64_t size = batch_size_of(ld, b), xs[NB_MAX_RANK], ys[NB_MAX_RANK];
+    int64_t global, xs[NB_MAX_RANK], ys[NB_MAX_RANK];
+    int64_t size = shard_range(ld, b, NULL, &global);
     int xr = x_shape(ld, size, xs), yr = y_shape(ld, size, ys);
     nb_dtype ydt = ld->info.y_dtype;
     out->size = size;
     out->index = b;
+    out->global = global;
     if (!ctx) {
         slot *s = take(ld, b);
         ld->held = (int)(s - ld->slot);

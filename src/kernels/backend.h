@@ -157,6 +157,23 @@ struct nbi_backend {
     void (*bn_backward)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
                         const float *mean, const float *invstd, const float *w, float *dx,
                         float *dw, float *db);
+    /* the same in phases, for synchronised batch norm: the op sums each phase's per-channel
+     * sums over the replicas before the next (nbi_ref_bn_sum_x etc. in kernels.h say what
+     * each computes; M: the values per channel over every replica). bn_sum_x: sx[c] = Σx;
+     * bn_sum_sq: mean = Σx/M, sq[c] = Σ(x − mean)²; bn_var: 1/σ̃ and the running statistics;
+     * bn_grad_sums: Σdy, Σdy x̂ into sums[2C], dβ and dγ accumulated; bn_grad_x: dx
+     * accumulated from the sums. Unsynchronised, they give bn_stats's and bn_backward's bits. */
+    void (*bn_sum_x)(const nbi_backend *be, const nbi_bn *g, const float *x, double *sx);
+    void (*bn_sum_sq)(const nbi_backend *be, const nbi_bn *g, const float *x, const double *sx,
+                      double M, float *mean, double *sq);
+    void (*bn_var)(const nbi_backend *be, const nbi_bn *g, const double *sq, double M,
+                   const float *mean, float *invstd);
+    void (*bn_grad_sums)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
+                         const float *mean, const float *invstd, float *dw, float *db,
+                         double *sums);
+    void (*bn_grad_x)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
+                      const float *mean, const float *invstd, const float *w, const double *sums,
+                      double M, float *dx);
     /* inverted dropout with the mask of `seed` (see ops/dropout.c): y = or += (acc) x·m/(1-p) */
     void (*dropout)(const nbi_backend *be, uint64_t seed, float p, int64_t n, const float *x,
                     float *y, int acc);

@@ -356,24 +356,44 @@ static void cpu_plane_sums(const nbi_backend *be, int64_t N, int64_t C, int64_t 
 /* ---- batch normalisation: channels spread over the pool (each channel's sums in one fixed
  * order, whoever computes them) ------------------------------------------------------------ */
 
+enum { BN_STATS, BN_APPLY, BN_BACKWARD, BN_SUM_X, BN_SUM_SQ, BN_GRAD_SUMS, BN_GRAD_X };
+
 typedef struct bn_job {
-    int kind; /* 0 stats, 1 apply, 2 backward */
+    int kind; /* BN_... */
     const nbi_bn *g;
     int64_t per; /* channels per task */
     const float *x, *gy, *mean, *invstd, *w, *b;
     float *mean_out, *invstd_out, *y, *dx, *dw, *db;
+    const double *sums_in; /* Σx (BN_SUM_SQ); Σdy, Σdy x̂ (BN_GRAD_X) */
+    double *sums_out;      /* BN_SUM_X, BN_SUM_SQ, BN_GRAD_SUMS */
+    double M;              /* the values per channel over every replica (the phases) */
 } bn_job;
 
 static void bn_task(void *arg, int64_t t) {
     const bn_job *j = arg;
     int64_t c0 = t * j->per, c1 = c0 + j->per < j->g->C ? c0 + j->per : j->g->C;
-    if (j->kind == 0)
-        nbi_ref_bn_stats(j->g, c0, c1, j->x, j->mean_out, j->invstd_out);
-    else if (j->kind == 1)
+    switch (j->kind) {
+    case BN_STATS: nbi_ref_bn_stats(j->g, c0, c1, j->x, j->mean_out, j->invstd_out); break;
+    case BN_APPLY:
         nbi_ref_bn_apply(j->g, c0, c1, j->x, j->mean, j->invstd, j->w, j->b, j->y);
-    else
+        break;
+    case BN_BACKWARD:
         nbi_ref_bn_backward(j->g, c0, c1, j->x, j->gy, j->mean, j->invstd, j->w, j->dx, j->dw,
                             j->db);
+        break;
+    case BN_SUM_X: nbi_ref_bn_sum_x(j->g, c0, c1, j->x, j->sums_out); break;
+    case BN_SUM_SQ:
+        nbi_ref_bn_sum_sq(j->g, c0, c1, j->x, j->sums_in, j->M, j->mean_out, j->sums_out);
+        break;
+    case BN_GRAD_SUMS:
+        nbi_ref_bn_grad_sums(j->g, c0, c1, j->x, j->gy, j->mean, j->invstd, j->dw, j->db,
+                             j->sums_out);
+        break;
+    default:
+        nbi_ref_bn_grad_x(j->g, c0, c1, j->x, j->gy, j->mean, j->invstd, j->w, j->sums_in, j->M,
+                          j->dx);
+        break;
+    }
 }
 
 static void bn_run(const nbi_backend *be, bn_job *j) {
@@ -385,23 +405,59 @@ static void bn_run(const nbi_backend *be, bn_job *j) {
 
 static void cpu_bn_stats(const nbi_backend *be, const nbi_bn *g, const float *x, float *mean,
                          float *invstd) {
-    bn_job j = {.kind = 0, .g = g, .x = x, .mean_out = mean, .invstd_out = invstd};
+    bn_job j = {.kind = BN_STATS, .g = g, .x = x, .mean_out = mean, .invstd_out = invstd};
     bn_run(be, &j);
 }
 
 static void cpu_bn_apply(const nbi_backend *be, const nbi_bn *g, const float *x,
                          const float *mean, const float *invstd, const float *w, const float *b,
                          float *y) {
-    bn_job j = {.kind = 1, .g = g, .x = x, .mean = mean, .invstd = invstd, .w = w, .b = b,
-                .y = y};
+    bn_job j = {.kind = BN_APPLY, .g = g, .x = x, .mean = mean, .invstd = invstd, .w = w,
+                .b = b, .y = y};
     bn_run(be, &j);
 }
 
 static void cpu_bn_backward(const nbi_backend *be, const nbi_bn *g, const float *x,
                             const float *gy, const float *mean, const float *invstd,
                             const float *w, float *dx, float *dw, float *db) {
-    bn_job j = {.kind = 2, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd, .w = w,
-                .dx = dx, .dw = dw, .db = db};
+    bn_job j = {.kind = BN_BACKWARD, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd,
+                .w = w, .dx = dx, .dw = dw, .db = db};
+    bn_run(be, &j);
+}
+
+/* the phases of synchronised batch norm: threaded as the entries above, but bn_var, a few
+ * operations per channel */
+static void cpu_bn_sum_x(const nbi_backend *be, const nbi_bn *g, const float *x, double *sx) {
+    bn_job j = {.kind = BN_SUM_X, .g = g, .x = x, .sums_out = sx};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_sum_sq(const nbi_backend *be, const nbi_bn *g, const float *x,
+                          const double *sx, double M, float *mean, double *sq) {
+    bn_job j = {.kind = BN_SUM_SQ, .g = g, .x = x, .sums_in = sx, .M = M, .mean_out = mean,
+                .sums_out = sq};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_var(const nbi_backend *be, const nbi_bn *g, const double *sq, double M,
+                       const float *mean, float *invstd) {
+    (void)be;
+    nbi_ref_bn_var(g, 0, g->C, sq, M, mean, invstd);
+}
+
+static void cpu_bn_grad_sums(const nbi_backend *be, const nbi_bn *g, const float *x,
+                             const float *gy, const float *mean, const float *invstd, float *dw,
+                             float *db, double *sums) {
+    bn_job j = {.kind = BN_GRAD_SUMS, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd,
+                .dw = dw, .db = db, .sums_out = sums};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_grad_x(const nbi_backend *be, const nbi_bn *g, const float *x,
+                          const float *gy, const float *mean, const float *invstd,
+                          const float *w, const double *sums, double M, float *dx) {
+    bn_job j = {.kind = BN_GRAD_X, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd,
+                .w = w, .sums_in = sums, .M = M, .dx = dx};
     bn_run(be, &j);
 }
 
@@ -528,6 +584,11 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->bn_stats = cpu_bn_stats;
     be->bn_apply = cpu_bn_apply;
     be->bn_backward = cpu_bn_backward;
+    be->bn_sum_x = cpu_bn_sum_x;
+    be->bn_sum_sq = cpu_bn_sum_sq;
+    be->bn_var = cpu_bn_var;
+    be->bn_grad_sums = cpu_bn_grad_sums;
+    be->bn_grad_x = cpu_bn_grad_x;
     be->dropout = cpu_dropout;
     be->moments_var = cpu_moments_var;
     be->moments_var_bwd = cpu_moments_var_bwd;

@@ -180,6 +180,27 @@ void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
 void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
                          const float *gy, const float *mean, const float *invstd,
                          const float *w, float *dx, float *dw, float *db);
+/* The same in phases, for synchronised batch norm (ops/norm.c sums each phase's per-channel
+ * sums over the replicas between the calls); M is the count of values per channel the
+ * statistics span (every replica's). With nothing added between them the phases give the
+ * bits of the three entries above (one per-channel code).
+ *   sum_x      sx[c] = Σ x
+ *   sum_sq     mean[c] = (float)(sx[c] / M), then sq[c] = Σ (x − mean[c])²
+ *   var        invstd[c] = 1/sqrt(sq[c]/M + eps); running statistics updated (when M > 1)
+ *   grad_sums  sums[c] = Σ dy, sums[C + c] = Σ dy x̂; dβ += Σ dy, dγ += Σ dy x̂ (dw, db may be
+ *              NULL)
+ *   grad_x     dx += (1/σ̃)(γ dy − γ sums[c]/M − x̂ γ sums[C + c]/M)  (training; eval: γ dy/σ̃) */
+void nbi_ref_bn_sum_x(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, double *sx);
+void nbi_ref_bn_sum_sq(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const double *sx,
+                       double M, float *mean, double *sq);
+void nbi_ref_bn_var(const nbi_bn *g, int64_t c0, int64_t c1, const double *sq, double M,
+                    const float *mean, float *invstd);
+void nbi_ref_bn_grad_sums(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                          const float *gy, const float *mean, const float *invstd, float *dw,
+                          float *db, double *sums);
+void nbi_ref_bn_grad_x(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *gy,
+                       const float *mean, const float *invstd, const float *w,
+                       const double *sums, double M, float *dx);
 void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
 
 /* Variance and standard deviation over groups (kernels/ref/moments.c): the kept dimensions

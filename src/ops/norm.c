@@ -18,6 +18,14 @@
  * are never differentiated. The loops are the back end's (kernels/ref/norm.c), channel by
  * channel.
  *
+ * Synchronised batch norm (data-parallel runs; PyTorch's SyncBatchNorm): when the context has
+ * a sum hook (nb_ctx_set_sum), training runs the back end's entries in phases and the
+ * per-channel sums of each phase are summed over every replica before the next: Σx with the
+ * count M, then Σ(x − μ)² about the global μ; in backward Σdy and Σdy x̂. μ, σ² and the dx
+ * terms are then those of the global batch; dγ and dβ stay this replica's share (the gradient
+ * all-reduce adds the rest). The arithmetic is the single-pass entries'; without a hook those
+ * run, in one pass over each channel.
+ *
  * Inputs: x, then, as attrs.i flags say, weight γ, bias β, running_mean and running_var.
  * attrs.i: 0 training, 1 has weight, 2 has bias, 3 has running statistics;
  * attrs.f: 0 eps, 1 momentum. */
@@ -51,6 +59,8 @@ static bn_in inputs_of(const nbi_node *n) {
 typedef struct bn_saved {
     nb_tensor *x; /* contiguous */
     float *mean, *invstd;
+    double M;   /* values per channel the statistics were taken over (all replicas') */
+    int synced; /* the statistics were summed over the replicas (nb_ctx_set_sum) */
 } bn_saved;
 
 static nb_status bn_infer(const nbi_node *n, nb_tensor *out) {
@@ -116,6 +126,28 @@ static nbi_bn geom_of(const nbi_node *n, const nb_tensor *x, const bn_in *in) {
     return g;
 }
 
+/* Training statistics summed over the replicas (nb_ctx_set_sum): Σx and the count M, then
+ * μ = Σx/M and Σ(x − μ)² about it, each summed over every replica before use; then 1/σ̃ and
+ * the running statistics from the global sums. *M_out: the global M. */
+static nb_status synced_stats(nb_ctx *ctx, const nbi_bn *g, const float *x, float *mean,
+                              float *invstd, double *M_out) {
+    const nbi_backend *be = ctx->be;
+    /* sx: Σx per channel and the count; sq: Σ(x − μ)² per channel */
+    double *sx = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * g->C + 1), "batch_norm");
+    if (!sx) return ctx->status;
+    double *sq = sx + g->C + 1;
+    be->bn_sum_x(be, g, x, sx);
+    sx[g->C] = (double)(g->N * g->S);
+    nb_status st = ctx->sum(sx, g->C + 1, ctx->sum_user);
+    if (st != NB_OK) return st;
+    const double M = sx[g->C];
+    be->bn_sum_sq(be, g, x, sx, M, mean, sq);
+    if ((st = ctx->sum(sq, g->C, ctx->sum_user)) != NB_OK) return st;
+    be->bn_var(be, g, sq, M, mean, invstd);
+    *M_out = M;
+    return NB_OK;
+}
+
 static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     bn_in in = inputs_of(n);
     nb_tensor *x = nbi_contig(ctx, in.x);
@@ -128,13 +160,22 @@ static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     float *invstd = nbi_ctx_alloc(ctx, sizeof(float) * C, "batch_norm");
     if (!sv || !mean || !invstd) return ctx->status;
     const nbi_backend *be = ctx->be;
-    be->bn_stats(be, &g, x->data, mean, invstd);
+    const int synced = g.training && ctx->sum;
+    double M = (double)(g.N * g.S);
+    if (synced) {
+        nb_status st = synced_stats(ctx, &g, x->data, mean, invstd, &M);
+        if (st != NB_OK) return st;
+    } else {
+        be->bn_stats(be, &g, x->data, mean, invstd);
+    }
     be->bn_apply(be, &g, x->data, mean, invstd, in.w ? in.w->data : NULL,
                  in.b ? in.b->data : NULL, n->out->data);
     if (n->recording) {
         sv->x = x;
         sv->mean = mean;
         sv->invstd = invstd;
+        sv->M = M;
+        sv->synced = synced;
         n->saved = sv;
     } else {
         nbi_arena_release(&ctx->arena, mk);
@@ -164,8 +205,20 @@ static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
         db = g->data;
     }
     const nbi_bn g = geom_of(n, sv->x, &in);
-    ctx->be->bn_backward(ctx->be, &g, sv->x->data, n->out->grad->data, sv->mean, sv->invstd,
-                         in.w ? in.w->data : NULL, dx, dw, db);
+    const nbi_backend *be = ctx->be;
+    const float *xp = sv->x->data, *gy = n->out->grad->data, *w = in.w ? in.w->data : NULL;
+    if (!sv->synced || !dx) {
+        be->bn_backward(be, &g, xp, gy, sv->mean, sv->invstd, w, dx, dw, db);
+        return NB_OK;
+    }
+    /* Σ dy and Σ dy x̂ per channel give dβ and dγ (this replica's share); summed over every
+     * replica they give dx's two mean terms over the global batch */
+    double *sums = nbi_ctx_alloc(ctx, sizeof(double) * (size_t)(g.C ? 2 * g.C : 1), "batch_norm");
+    if (!sums) return ctx->status;
+    be->bn_grad_sums(be, &g, xp, gy, sv->mean, sv->invstd, dw, db, sums);
+    nb_status st = ctx->sum(sums, 2 * g.C, ctx->sum_user);
+    if (st != NB_OK) return st;
+    be->bn_grad_x(be, &g, xp, gy, sv->mean, sv->invstd, w, sums, sv->M, dx);
     return NB_OK;
 }
 

@@ -255,7 +255,7 @@ const char *nb_optim_state_name(const nb_optim *o, int k) {
 float *nb_optim_state_buffer(nb_optim *o, int k, int64_t *n) {
     if (n) *n = 0;
     if (!o || k < 0 || k >= o->n_slots) return NULL;
-    if (n) *n = o->n;
+    if (n) *n = o->len; /* o->n unless sharded */
     return o->slot[k];
 }
 

@@ -7,7 +7,10 @@
  * tensors of rank >= 2 with the weight decay, the others with weight_decay 0 — with every
  * other setting and the step count shared. The store is cut once, when the rule is set, into
  * runs of consecutive parameters on the same side, and a step is one loop per run with the
- * run's decay: the same arithmetic as the two groups, and still no allocation. */
+ * run's decay: the same arithmetic as the two groups, and still no allocation.
+ *
+ * A sharded optimizer (ZeRO-1, nbi_optim_shard) keeps state for [lo, lo + len) of the store
+ * only and updates that part alone: each run's overlap with it. */
 #include "optim/optim.h"
 
 #include <math.h>
@@ -52,6 +55,8 @@ nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, d
     o->vt = vt;
     o->ps = ps;
     o->n = ps->numel;
+    o->lo = 0;
+    o->len = o->n;
     o->lr = lr;
     o->n_slots = n_slots;
     if (n_slots > 0 && o->n > 0) {
@@ -130,12 +135,42 @@ nb_status nb_optim_step(nb_optim *o) {
     double lr = o->lr;
     if (o->has_sched) lr = nb_schedule_lr(&o->sched, o->t);
     const double wd = weight_decay(o);
-    if (!o->runs)
-        o->vt->step(o, 0, o->n, lr, wd);
-    else
-        for (int r = 0; r < o->n_runs; r++)
-            o->vt->step(o, o->runs[r].begin, o->runs[r].end, lr, o->runs[r].decay ? wd : 0.0);
+    /* the part this optimizer updates, [lo, hi): the whole store unless sharded (ZeRO-1) */
+    const int64_t lo = o->lo, hi = o->lo + o->len;
+    if (!o->runs) {
+        if (hi > lo) o->vt->step(o, lo, hi, lr, wd);
+    } else {
+        for (int r = 0; r < o->n_runs; r++) { /* each run's overlap with [lo, hi) */
+            const int64_t b = o->runs[r].begin > lo ? o->runs[r].begin : lo;
+            const int64_t e = o->runs[r].end < hi ? o->runs[r].end : hi;
+            if (e > b) o->vt->step(o, b, e, lr, o->runs[r].decay ? wd : 0.0);
+        }
+    }
     o->t++;
+    return NB_OK;
+}
+
+nb_status nbi_optim_shard(nb_optim *o, int64_t lo, int64_t hi) {
+    const char *fn = "nbi_optim_shard";
+    if (!o) return nbi_error(NB_ERR_ARG, "%s: optimizer is NULL", fn);
+    if (lo < o->lo || hi < lo || hi > o->lo + o->len)
+        return nbi_error(NB_ERR_ARG, "%s: [%lld, %lld) is not within [%lld, %lld)", fn,
+                         (long long)lo, (long long)hi, (long long)o->lo,
+                         (long long)(o->lo + o->len));
+    const int64_t len = hi - lo;
+    float *state = NULL;
+    if (o->n_slots > 0 && len > 0) {
+        state = nbi_malloc_for(fn, sizeof(float) * (size_t)len * (size_t)o->n_slots);
+        if (!state) return NB_ERR_NOMEM;
+        for (int k = 0; k < o->n_slots; k++)
+            memcpy(state + (size_t)k * (size_t)len, o->slot[k] + (lo - o->lo),
+                   sizeof(float) * (size_t)len);
+    }
+    nbi_free(o->state);
+    o->state = state;
+    for (int k = 0; k < o->n_slots; k++) o->slot[k] = state ? state + (size_t)k * (size_t)len : NULL;
+    o->lo = lo;
+    o->len = len;
     return NB_OK;
 }
 

@@ -32,7 +32,9 @@ struct nb_optim {
     const nbi_optim_vt *vt;
     nb_params *ps;
     int64_t n;                        /* parameter count when made */
-    float *state;                     /* n_slots * n floats, one allocation */
+    int64_t lo, len;                  /* the part it updates: [lo, lo + len) of the store's
+                                         buffers, 0 and n unless sharded (nbi_optim_shard) */
+    float *state;                     /* n_slots * len floats, one allocation */
     float *slot[NBI_OPTIM_MAX_SLOTS]; /* views into state */
     int n_slots;
     int64_t t; /* steps taken */
@@ -50,15 +52,22 @@ struct nb_optim {
     } opt;
 };
 
-/* State slot k from element i0 on, or NULL where the optimizer keeps no such slot. */
+/* State slot k from element i0 of the store on (i0 >= o->lo: the state covers only
+ * [lo, lo + len) when sharded), or NULL where the optimizer keeps no such slot. */
 static inline float *nbi_optim_slot(const nb_optim *o, int k, int64_t i0) {
-    return o->slot[k] ? o->slot[k] + i0 : NULL;
+    return o->slot[k] ? o->slot[k] + (i0 - o->lo) : NULL;
 }
 
 /* Makes an optimizer over ps with n_slots zeroed state slots; `fn` names the caller in
  * errors. The caller fills o->opt. */
 nb_optim *nbi_optim_new(const char *fn, const nbi_optim_vt *vt, nb_params *ps, double lr,
                         int n_slots);
+
+/* Makes o update only [lo, hi) of its store (ZeRO-1: each replica of a data-parallel run
+ * updates its own shard): its state shrinks to that range — the range's values are kept, the
+ * rest freed — and nb_optim_step, nb_optim_state_buffer work on the range alone. hi - lo may
+ * be 0. Fails (changing nothing) on a bad range or no memory. */
+nb_status nbi_optim_shard(nb_optim *o, int64_t lo, int64_t hi);
 
 /* Fills the settings an optimizer runs with: every unset field (+0.0) takes PyTorch's default
  * for the kind, and NB_ZERO becomes a plain 0.0 (config.c holds the one table of defaults). */

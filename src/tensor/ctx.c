@@ -1,5 +1,6 @@
 /* tensor/ctx.c — contexts: the arena, the back end, grad and check modes, scopes, sticky
- * errors. */
+ * errors, and the two hooks of data-parallel training (gradient-ready notification, sums
+ * across replicas). */
 #define _POSIX_C_SOURCE 200809L
 #include "tensor/ctx.h"
 
@@ -79,6 +80,18 @@ const char *nb_ctx_set_scope(nb_ctx *ctx, const char *scope) {
     const char *prev = ctx->scope;
     ctx->scope = scope;
     return prev;
+}
+
+void nb_ctx_on_grad_ready(nb_ctx *ctx, nb_grad_ready_fn fn, void *user) {
+    if (!ctx) return;
+    ctx->grad_ready = fn;
+    ctx->grad_ready_user = fn ? user : NULL;
+}
+
+void nb_ctx_set_sum(nb_ctx *ctx, nb_ctx_sum_fn fn, void *user) {
+    if (!ctx) return;
+    ctx->sum = fn;
+    ctx->sum_user = fn ? user : NULL;
 }
 
 nb_tensor *nbi_fail(nb_ctx *ctx, nb_status s) {

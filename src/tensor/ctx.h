@@ -26,6 +26,11 @@ struct nb_ctx {
     int backward_done;
     int check;         /* check mode: scan every result for NaN/Inf */
     const char *scope; /* the model part now running (nb_ctx_set_scope) */
+    /* the hooks of data-parallel training (they stay across nb_ctx_reset) */
+    nb_grad_ready_fn grad_ready; /* nb_ctx_on_grad_ready; NULL: off */
+    void *grad_ready_user;
+    nb_ctx_sum_fn sum; /* nb_ctx_set_sum: a sum across replicas; NULL: none */
+    void *sum_user;
 };
 
 /* Records `s` as the context's sticky status (if none yet) and returns NULL. */

@@ -16,7 +16,13 @@
  * another thread when prefetching), the context's arena keeps its chunks across resets, the
  * metric accumulators exist before the first epoch. The history has room for the first
  * HISTORY_FIRST epochs from the start and doubles, between epochs, when it is full: a run of
- * 10⁹ epochs reserves nothing it has not reached. */
+ * 10⁹ epochs reserves nothing it has not reached.
+ *
+ * A data-parallel run (nb_fit_opts.replicas) is the same loop on every replica: each loader
+ * yields its shard of every global batch, the step combines the gradients, the metrics are
+ * summed over the replicas at the end of the epoch (so every replica sees the same numbers and
+ * takes the same early-stopping decision), and replica 0 alone prints, logs and checkpoints;
+ * whatever only it does is followed by an agreement, so a failure there stops every replica. */
 #include "train/train.h"
 #include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
@@ -48,8 +54,10 @@ int nbi_monitor_step(nb_train_state *st, int64_t epoch, double v, int maximize, 
 typedef struct fit_run {
     nb_model *model;
     nb_optim *opt;
-    nb_fit_opts o;      /* resolved: the defaults filled in */
-    nb_train_state *st; /* the caller's, or own_state */
+    nb_fit_opts o;         /* resolved: the defaults filled in */
+    const nb_replicas *rp; /* NULL: one process */
+    int lead;              /* this process prints, logs and checkpoints (replica 0) */
+    nb_train_state *st;    /* the caller's, or own_state */
     nb_train_state own_state;
     nb_history *h; /* the caller's, or local */
     nb_history local;
@@ -147,6 +155,16 @@ static nb_status resolve_opts(nb_fit_opts *o, const nb_fit_opts *in) {
         return nbi_error(NB_ERR_ARG, "%s: verbose must be 0, 1, 2 or NB_VERBOSE_QUIET, got %d", fn,
                          o->verbose);
     o->verbose = o->verbose == 0 ? 1 : o->verbose < 0 ? 0 : o->verbose; /* 0 inside: silent */
+    const nb_replicas *rp = o->replicas;
+    if (rp && (rp->size < 1 || rp->rank < 0 || rp->rank >= rp->size || !rp->step_begin ||
+               !rp->grad_end || !rp->sum || !rp->agree || !rp->full_optim))
+        return nbi_error(NB_ERR_ARG, "%s: replicas: replica %d of %d, or a function missing", fn,
+                         rp->rank, rp->size);
+    if (rp && rp->rank != 0) { /* replica 0 alone prints and writes */
+        o->progress = NULL;
+        o->csv_path = NULL;
+        o->svg_path = NULL;
+    }
     return NB_OK;
 }
 
@@ -214,28 +232,36 @@ static nb_status start_data(fit_run *r, const nb_dataset *train) {
         r->tr = r->split_train;
         r->va = r->split_val;
     }
+    const int shards = r->rp ? r->rp->size : 1, shard = r->rp ? r->rp->rank : 0;
     nb_loader_opts lo = {.batch_size = o->batch_size,
                          .shuffle = !o->no_shuffle,
                          .drop_last = o->drop_last,
                          .flatten = 1,
                          .prefetch = o->prefetch,
                          .norm = o->norm,
-                         .target_norm = o->target_norm};
+                         .target_norm = o->target_norm,
+
+                         .shards = shards,
+                         .shard = shard};
     if ((s = nb_loader_new(r->tr, &lo, &r->train_ld)) != NB_OK) return s;
     if (r->va) {
         nb_loader_opts vo = {.batch_size = o->val_batch_size,
                              .flatten = 1,
                              .prefetch = o->prefetch,
                              .norm = o->norm,
-                             .target_norm = o->target_norm};
+                             .target_norm = o->target_norm,
+
+                             .shards = shards,
+                             .shard = shard};
         if ((s = nb_loader_new(r->va, &vo, &r->val_ld)) != NB_OK) return s;
     }
     r->num_batches = nb_loader_num_batches(r->train_ld);
-    r->samples = o->drop_last ? r->num_batches * o->batch_size : nb_dataset_len(r->tr);
+    r->samples = o->drop_last ? r->num_batches * o->batch_size * shards : nb_dataset_len(r->tr);
+    if (r->samples > nb_dataset_len(r->tr)) r->samples = nb_dataset_len(r->tr);
     if (r->num_batches == 0)
-        return nbi_error(NB_ERR_ARG, "nb_fit: no training batch: %lld samples, batch size %lld%s",
+        return nbi_error(NB_ERR_ARG, "nb_fit: no training batch: %lld samples, batch size %lld%s%s",
                          (long long)nb_dataset_len(r->tr), (long long)o->batch_size,
-                         o->drop_last ? " with drop_last" : "");
+                         shards > 1 ? " per replica" : "", o->drop_last ? " with drop_last" : "");
     return NB_OK;
 }
 
@@ -321,8 +347,13 @@ static nb_status fit_start(fit_run *r, const nb_dataset *train) {
     nbi_progress_note(pr, 2,
                       "training on %lld samples (%lld batches of %lld)%s; %s, loss %s, "
                       "%lld parameters",
-                      (long long)r->samples, (long long)r->num_batches, (long long)o->batch_size,
-                      vtext, nb_optim_name(r->opt), nb_loss_name(o->loss), (long long)r->nparams);
+                      (long long)r->samples, (long long)r->num_batches,
+                      (long long)(o->batch_size * (r->rp ? r->rp->size : 1)), vtext,
+                      nb_optim_name(r->opt), nb_loss_name(o->loss), (long long)r->nparams);
+    if (r->rp)
+        nbi_progress_note(pr, 2, "data parallel: %d replicas, %lld samples each per batch%s",
+                          r->rp->size, (long long)o->batch_size,
+                          r->rp->sync_bn ? ", batch norm synchronised" : "");
     if (start > 0)
         nbi_progress_note(pr, 1, "resuming after epoch %lld (step %lld)", (long long)start,
                           (long long)r->st->step);
@@ -373,7 +404,8 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
                        .user = o->hook_user,
                        .clip_grad_norm = o->clip_grad_norm,
                        .clip_grad_value = o->clip_grad_value,
-                       .epoch = epoch};
+                       .epoch = epoch,
+                       .replicas = r->rp};
     for (int64_t bi = 0;; bi++) {
         nb_batch b;
         s = nb_loader_next(r->train_ld, NULL, &b);
@@ -382,6 +414,7 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
         nb_tensor *x = nbi_batch_input(r->ctx, &r->io, b.x, b.size);
         nb_step_result res;
         so.batch = bi;
+        so.global_size = b.global;
         s = nb_train_step(r->model, r->opt, r->ctx, x, b.y, &so, &res);
         if (s != NB_OK) {
             s = diverged(r, s, epoch, bi);
@@ -391,9 +424,11 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
         st->step = nb_optim_step_count(r->opt);
         nb_tensor *out = res.out;
         if (!nb_tensor_is_contiguous(out)) out = nb_contiguous(r->ctx, out);
+        /* res.loss is the global batch's with replicas: weighted by this shard's size, the
+         * replicas' sums add up to the global batch's */
         s = out ? nb_metrics_update(r->train_mt, out, b.y, res.loss) : nb_ctx_status(r->ctx);
         if (s != NB_OK) break;
-        done += b.size;
+        done += b.global;
         if (r->pr.bar) {
             nb_metric_values run;
             nb_metrics_result(r->train_mt, &run);
@@ -401,7 +436,9 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
         }
         if (o->on_batch) {
             nb_batch_info info = {epoch, bi, r->num_batches, b.size, st->step, res.loss, lr};
-            if (o->on_batch(&info, o->hook_user)) {
+            double want = o->on_batch(&info, o->hook_user) != 0;
+            if (r->rp && (s = r->rp->sum(&want, 1, r->rp->impl)) != NB_OK) break;
+            if (want > 0) {
                 *stop = 1;
                 break;
             }
@@ -409,6 +446,7 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
     }
     nb_ctx_reset(r->ctx);
     if (s != NB_OK) return s;
+    if (r->rp && (s = nbi_metrics_sum(r->train_mt, r->rp)) != NB_OK) return s;
     memset(rec, 0, sizeof *rec);
     rec->epoch = epoch;
     rec->step = st->step;
@@ -448,9 +486,12 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
                          (long long)i);
     }
     nb_status s;
+    if (r->rp && r->rp->sync_state && (s = r->rp->sync_state(r->rp->impl)) != NB_OK) return s;
     if (r->va) {
         nb_metrics_reset(r->val_mt);
         s = nbi_eval_loader(r->model, &r->io, r->val_ld, r->ctx, o->loss, NULL, r->val_mt);
+        if (r->rp) s = r->rp->agree(r->rp->impl, s);
+        if (s == NB_OK && r->rp) s = nbi_metrics_sum(r->val_mt, r->rp);
         if (s != NB_OK) return s;
         nb_metrics_result(r->val_mt, &rec->val);
         rec->has_val = 1;
@@ -477,16 +518,30 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
     nb_history *h = r->h;
     h->rec[h->n++] = *rec;
     nbi_progress_epoch_end(&r->pr, rec, improved);
-    if (o->csv_path && (s = nb_history_write_csv(h, o->csv_path)) != NB_OK) return s;
-    if (o->svg_path && (s = nb_history_write_svg(h, o->svg_path, NULL)) != NB_OK) return s;
+    s = NB_OK;
+    if (o->csv_path) s = nb_history_write_csv(h, o->csv_path);
+    if (s == NB_OK && o->svg_path) s = nb_history_write_svg(h, o->svg_path, NULL);
     unsigned why = 0;
     if (o->checkpoint_every > 0 && epoch % o->checkpoint_every == 0) why |= NB_CHECKPOINT_PERIODIC;
     if (o->checkpoint_best && improved) why |= NB_CHECKPOINT_BEST;
     if (why && o->checkpoint) {
-        nb_checkpoint_info ci = {r->model, r->opt, st, &h->rec[h->n - 1], why};
-        if ((s = o->checkpoint(&ci, o->checkpoint_user)) != NB_OK) return s;
+        /* with replicas: the whole optimizer state (gathered from the shards under ZeRO-1),
+         * written by replica 0 */
+        nb_optim *full = r->opt;
+        nb_status gs = r->rp ? r->rp->full_optim(r->rp->impl, r->opt, &full) : NB_OK;
+        if (s == NB_OK) s = gs;
+        if (s == NB_OK && r->lead) {
+            nb_checkpoint_info ci = {r->model, full, st, &h->rec[h->n - 1], why};
+            s = o->checkpoint(&ci, o->checkpoint_user);
+        }
     }
-    if (o->on_epoch && o->on_epoch(&h->rec[h->n - 1], st, o->hook_user)) *stop = 1;
+    if (r->rp) s = r->rp->agree(r->rp->impl, s);
+    if (s != NB_OK) return s;
+    if (o->on_epoch) {
+        double want = o->on_epoch(&h->rec[h->n - 1], st, o->hook_user) != 0;
+        if (r->rp && (s = r->rp->sum(&want, 1, r->rp->impl)) != NB_OK) return s;
+        if (want > 0) *stop = 1;
+    }
     if (st->stopped)
         nbi_progress_note(&r->pr, 1,
                           "early stopping after epoch %lld: %s has not improved by "
@@ -534,7 +589,10 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const 
     r.opt = opt;
     r.h = history ? history : &r.local;
     nb_status s = resolve_opts(&r.o, opts);
+    r.rp = s == NB_OK ? r.o.replicas : NULL;
+    r.lead = !r.rp || r.rp->rank == 0;
     if (s == NB_OK) s = fit_start(&r, train);
+    if (r.rp) s = r.rp->agree(r.rp->impl, s); /* a replica that cannot start stops them all */
     const int stopped_before = s == NB_OK && r.st->stopped; /* early stopping ended it */
     int stop = s != NB_OK || stopped_before;
     for (int64_t epoch = stop ? 0 : r.st->epoch + 1; !stop && epoch <= r.o.epochs; epoch++) {

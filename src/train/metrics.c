@@ -137,6 +137,27 @@ nb_loss_kind nbi_metrics_loss(const nb_metrics *mt) {
     return mt->loss;
 }
 
+/* Counts travel as doubles: exact below 2^53 samples. The confusion matrix stays local (fit
+ * does not keep one). */
+nb_status nbi_metrics_sum(nb_metrics *mt, const nb_replicas *rp) {
+    double v[NBI_METRICS_SUMS] = {mt->loss_sum,          (double)mt->loss_n,     (double)mt->n,
+                                  (double)mt->correct,   (double)mt->acc_total,
+                                  (double)mt->topk_correct, mt->se,              mt->ae,
+                                  (double)mt->err_n};
+    nb_status s = rp->sum(v, NBI_METRICS_SUMS, rp->impl);
+    if (s != NB_OK) return s;
+    mt->loss_sum = v[0];
+    mt->loss_n = (int64_t)v[1];
+    mt->n = (int64_t)v[2];
+    mt->correct = (int64_t)v[3];
+    mt->acc_total = (int64_t)v[4];
+    mt->topk_correct = (int64_t)v[5];
+    mt->se = v[6];
+    mt->ae = v[7];
+    mt->err_n = (int64_t)v[8];
+    return NB_OK;
+}
+
 void nb_metrics_free(nb_metrics *mt) {
     if (!mt) return;
     nbi_free(mt->cm);

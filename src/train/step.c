@@ -42,6 +42,120 @@ static void where_text(const nb_step_opts *o, char *buf, size_t n) {
         snprintf(buf, n, " (epoch %lld, batch %lld)", (long long)o->epoch, (long long)o->batch + 1);
 }
 
+/* The seam of a data-parallel step when this replica holds only part of the reduced gradient
+ * ([lo, hi): ZeRO-1): clipping by norm takes the norm over every replica's part (a sum of
+ * squares summed across them), and whether a gradient is not finite is agreed by all. */
+static float clip_norm_part(const nbi_backend *be, const nb_replicas *rp, float *g, int64_t lo,
+                            int64_t hi, float max_norm, nb_status *st) {
+    double ss = be->sum_squares(be, hi - lo, g + lo);
+    *st = rp->sum(&ss, 1, rp->impl);
+    const float norm = (float)sqrt(ss);
+    const float c = max_norm / (norm + 1e-6f); /* as nb_clip_grad_norm */
+    if (c < 1.0f || isnan(c)) be->unary(be, NBI_U_MUL_SCALAR, hi - lo, g + lo, g + lo, &c);
+    return norm;
+}
+
+/* The step proper (its options checked). With replicas, every replica goes through backward
+ * and grad_end even when its own loss is not finite, so that none is left waiting in a
+ * collective; the error is then the same on all (the global loss is not finite). */
+static nb_status data_parallel_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x,
+                                    nb_tensor *y, const nb_step_opts *op, nb_step_result *r) {
+    static const char fn[] = "nb_train_step";
+    const nb_step_opts o = *op;
+    const nb_replicas *rp = o.replicas;
+    int64_t global = o.global_size ? o.global_size : x->shape[0];
+    nb_status s;
+    if (rp) {
+        global = o.global_size;
+        if ((s = rp->step_begin(rp->impl, x->shape[0], &global)) != NB_OK) return s;
+        nb_ctx_set_sum(ctx, rp->sync_bn ? rp->sum : NULL, rp->impl);
+        nb_ctx_on_grad_ready(ctx, rp->grad_ready, rp->impl);
+    }
+    const int64_t step = nb_optim_step_count(opt) + 1; /* the step this is, counted from 1 */
+    char where[96];
+    where_text(&o, where, sizeof where);
+
+    /* forward and loss: an op's error (a shape, check mode's NaN) stands as the op put it */
+    nb_tensor *out = nb_model_forward_rng(model, ctx, x, o.dropout_rng);
+    nb_tensor *loss =
+        nb_loss_apply_weighted(ctx, o.loss, out, y, o.class_weight, o.num_class_weights);
+    if (!loss) return nb_ctx_status(ctx) != NB_OK ? nb_ctx_status(ctx) : NB_ERR_ARG;
+    r->out = out;
+    r->loss = (double)nb_item(loss);
+    if (!isfinite(r->loss) && !rp)
+        return nbi_error(NB_ERR_NUMERIC,
+                         "%s: the loss of step %lld%s is %s; the parameters are those before "
+                         "the step (lower the learning rate, or run with NB_CHECK=1 to name the "
+                         "op that first made a non-finite value)",
+                         fn, (long long)step, where, nonfinite_name(r->loss));
+
+    /* backward, then the seam: the replicas' sum, the hook, clipping. A replica's backward is
+     * seeded with its share of the global batch, local/global: the sum of the replicas'
+     * gradients is then the global batch's mean gradient. */
+    nb_optim_zero_grad(opt);
+    if (!rp) {
+        s = nb_backward(ctx, loss);
+    } else {
+        nb_tensor *seed =
+            nb_full(ctx, loss->rank, loss->shape, (float)((double)x->shape[0] / (double)global));
+        s = seed ? nb_backward_with(ctx, loss, seed) : nb_ctx_status(ctx);
+    }
+    if (s != NB_OK) return s;
+    nb_params *ps = nb_model_params(model);
+    int64_t lo = 0, hi = nb_params_numel(ps); /* the part of the gradient this step holds */
+    if (rp) {
+        const double mine = r->loss;
+        if ((s = rp->grad_end(rp->impl, &r->loss)) != NB_OK) return s;
+        if (!isfinite(mine) || !isfinite(r->loss))
+            return nbi_error(NB_ERR_NUMERIC,
+                             "%s: the loss of step %lld%s is %s (on replica %d of %d: %s); "
+                             "the parameters are those before the step (lower the learning "
+                             "rate, or run with NB_CHECK=1 to name the op that first made a "
+                             "non-finite value)",
+                             fn, (long long)step, where, nonfinite_name(r->loss), rp->rank,
+                             rp->size, isfinite(mine) ? "finite here" : nonfinite_name(mine));
+        if (rp->grad_hi > rp->grad_lo) {
+            lo = rp->grad_lo;
+            hi = rp->grad_hi;
+        }
+    }
+    const int part = hi - lo != nb_params_numel(ps); /* ZeRO-1: a shard of it */
+    if (o.on_grad) {
+        nb_grad_info g = {model, opt, ps, o.epoch, o.batch, step - 1, x->shape[0], r->loss};
+        s = o.on_grad(&g, o.user);
+        if (s != NB_OK) return s;
+    }
+    float *g = nb_params_grad(ps);
+    if (o.clip_grad_norm > 0.0f) {
+        r->grad_norm = part ? clip_norm_part(ctx->be, rp, g, lo, hi, o.clip_grad_norm, &s)
+                            : nb_clip_grad_norm(ps, o.clip_grad_norm);
+        if (part && s != NB_OK) return s;
+    }
+    if (o.clip_grad_value > 0.0f && (s = nb_clip_grad_value(ps, o.clip_grad_value)) != NB_OK)
+        return s;
+    int64_t at = ctx->be->find_nonfinite(ctx->be, hi - lo, g + lo);
+    if (at >= 0) at += lo;
+    if (part && (s = rp->agree(rp->impl, at >= 0 ? NB_ERR_NUMERIC : NB_OK)) != NB_OK && at < 0)
+        return nbi_error(s,
+                         "%s: the gradient of step %lld%s is not finite on another replica "
+                         "(loss %g); the parameters are those before the step",
+                         fn, (long long)step, where, r->loss);
+    if (at >= 0) {
+        int64_t i;
+        const char *name = nbi_param_at(ps, at, &i);
+        return nbi_error(NB_ERR_NUMERIC,
+                         "%s: the gradient of step %lld%s is %s at element %lld of '%s' (loss "
+                         "%g); the parameters are those before the step (lower the learning "
+                         "rate, clip the gradients, or run with NB_CHECK=1 to name the op)",
+                         fn, (long long)step, where, nonfinite_name(g[at]), (long long)i, name,
+                         r->loss);
+    }
+
+    /* the update */
+    r->lr = nb_optim_lr(opt);
+    return rp && rp->update ? rp->update(rp->impl, opt) : nb_optim_step(opt);
+}
+
 nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x, nb_tensor *y,
                         const nb_step_opts *opts, nb_step_result *res) {
     static const char fn[] = "nb_train_step";
@@ -70,51 +184,11 @@ nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *
                          "%s: clip_grad_norm and clip_grad_value must be finite and >= 0 (0: "
                          "no clipping), got %g and %g",
                          fn, (double)o.clip_grad_norm, (double)o.clip_grad_value);
-    const int64_t step = nb_optim_step_count(opt) + 1; /* the step this is, counted from 1 */
-    char where[96];
-    where_text(&o, where, sizeof where);
-
-    /* forward and loss: an op's error (a shape, check mode's NaN) stands as the op put it */
-    nb_tensor *out = nb_model_forward_rng(model, ctx, x, o.dropout_rng);
-    nb_tensor *loss =
-        nb_loss_apply_weighted(ctx, o.loss, out, y, o.class_weight, o.num_class_weights);
-    if (!loss) return nb_ctx_status(ctx) != NB_OK ? nb_ctx_status(ctx) : NB_ERR_ARG;
-    r->out = out;
-    r->loss = (double)nb_item(loss);
-    if (!isfinite(r->loss))
-        return nbi_error(NB_ERR_NUMERIC,
-                         "%s: the loss of step %lld%s is %s; the parameters are those before "
-                         "the step (lower the learning rate, or run with NB_CHECK=1 to name the "
-                         "op that first made a non-finite value)",
-                         fn, (long long)step, where, nonfinite_name(r->loss));
-
-    /* backward, then the seam: the hook (all-reduce), clipping */
-    nb_optim_zero_grad(opt);
-    nb_status s = nb_backward(ctx, loss);
-    if (s != NB_OK) return s;
-    nb_params *ps = nb_model_params(model);
-    if (o.on_grad) {
-        nb_grad_info g = {model, opt, ps, o.epoch, o.batch, step - 1, x->shape[0], r->loss};
-        s = o.on_grad(&g, o.user);
-        if (s != NB_OK) return s;
-    }
-    if (o.clip_grad_norm > 0.0f) r->grad_norm = nb_clip_grad_norm(ps, o.clip_grad_norm);
-    if (o.clip_grad_value > 0.0f && (s = nb_clip_grad_value(ps, o.clip_grad_value)) != NB_OK)
-        return s;
-    const float *g = nb_params_grad(ps);
-    const int64_t at = ctx->be->find_nonfinite(ctx->be, nb_params_numel(ps), g);
-    if (at >= 0) {
-        int64_t i;
-        const char *name = nbi_param_at(ps, at, &i);
-        return nbi_error(NB_ERR_NUMERIC,
-                         "%s: the gradient of step %lld%s is %s at element %lld of '%s' (loss "
-                         "%g); the parameters are those before the step (lower the learning "
-                         "rate, clip the gradients, or run with NB_CHECK=1 to name the op)",
-                         fn, (long long)step, where, nonfinite_name(g[at]), (long long)i, name,
-                         r->loss);
-    }
-
-    /* the update */
-    r->lr = nb_optim_lr(opt);
-    return nb_optim_step(opt);
+    if (o.global_size < 0)
+        return nbi_error(NB_ERR_ARG, "%s: global_size must be >= 0, got %lld", fn,
+                         (long long)o.global_size);
+    nb_status s = data_parallel_step(model, opt, ctx, x, y, &o, r);
+    nb_ctx_on_grad_ready(ctx, NULL, NULL); /* the replicas' hooks were for this step */
+    nb_ctx_set_sum(ctx, NULL, NULL);
+    return s;
 }

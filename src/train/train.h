@@ -32,6 +32,11 @@ void nbi_scores_from_binary(const int64_t *counts, int64_t outputs, nb_metric_va
  * column has both positives and negatives (or out of memory). */
 double nbi_roc_auc(const float *scores, const int32_t *truth, int64_t n, int dim, int binary);
 
+/* Replaces mt's sums and counts with their sums over the replicas of a data-parallel run, so
+ * that every replica holds the metrics of all samples seen by any. */
+#define NBI_METRICS_SUMS 9
+nb_status nbi_metrics_sum(nb_metrics *mt, const nb_replicas *rp);
+
 /* Feeds epoch's value v of the monitored metric into st (best, best_epoch, wait): returns 1
  * if it improved on the best by more than min_delta (or is the first value), else 0 and
  * wait grows by one. NaN never improves. Keras's EarlyStopping rule. */

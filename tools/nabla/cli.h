@@ -17,7 +17,7 @@
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = 3 /* --help was printed */ };
 
-#define CLI_MAX_OPTS 48
+#define CLI_MAX_OPTS 56
 #define CLI_MAX_POS 256
 
 typedef struct cli_args cli_args;
@@ -257,6 +257,35 @@ void cli_spec_data_opts(const nb_spec *s, cli_data_opts *o);
 int cli_class_weights(const cli_args *a, const nb_dataset *train, int k, float **out);
 /* The spec's normalisation, fitted on the training part (zeroed: none). */
 int cli_fit_norm(const cli_args *a, const nb_spec *s, const nb_dataset *train, nb_norm *norm);
+
+/* ---- data-parallel training (train_dist.c) ---------------------------------------------------
+ * `nabla train` as one of several processes (mpirun, srun): in a build with MPI (make MPI=1)
+ * the processes train one model data-parallel (nabla/dist.h); process 0 alone prints, writes
+ * logs, plots, checkpoints and the model. A build without MPI refuses to run as one of
+ * several processes (each would train alone and write the same files) and refuses the
+ * distributed options. */
+typedef struct cli_dist {
+    int rank, size;
+    void *d;   /* nb_dist * (MPI builds) */
+    void *ddp; /* nb_ddp * */
+} cli_dist;
+/* Starts the process group when running under an MPI launcher or with --dist-info. */
+int cli_dist_start(const cli_args *a, cli_dist *cd);
+/* --dist-info: the processes, the bucket plan of the model, measured all-reduce times (on
+ * standard output, from process 0). */
+int cli_dist_info(const cli_args *a, cli_dist *cd, nb_model *m, nb_optim *opt);
+/* Wraps the model for data-parallel training (a no-op for one process). CLI_FAIL leaves the
+ * library's message unprinted, for cli_dist_reports to decide. */
+int cli_dist_wrap(const cli_args *a, cli_dist *cd, nb_model *m, nb_optim *opt);
+/* nb_fit, data parallel when wrapped. */
+nb_status cli_dist_fit(cli_dist *cd, nb_model *m, nb_optim *opt, const nb_dataset *train,
+                       const nb_fit_opts *fo);
+/* Whether this process reports a failure: process 0 always; the others only for a failure of
+ * their own (not one that every process shares, nor another process's, echoed). */
+int cli_dist_reports(const cli_dist *cd, nb_status s);
+/* Ends the group: finalises MPI, or, when an operation timed out, ends every process of the
+ * job (MPI_Abort with rc), since none can finish in step with the others. Returns rc. */
+int cli_dist_end(cli_dist *cd, int rc);
 
 /* ---- safety: the memory limit and text from files (memory.c, escape.c) ---------------------- */
 

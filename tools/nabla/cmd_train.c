@@ -72,6 +72,15 @@ static const cli_opt opts[] = {
     {"missing", "RULE",
      "CSV: error, mean, median or zero: what a missing value becomes (missing=)"},
     {"categorical", "COLS", "CSV: text columns to one-hot encode, comma-separated (categorical=)"},
+    /* data-parallel training (an MPI build, under mpirun or srun; docs/distributed.md) */
+    {"dist-info", NULL,
+     "print the processes, the gradient buckets and all-reduce times; no training"},
+    {"zero", NULL, "ZeRO-1: each process keeps 1/N of the optimizer state"},
+    {"deterministic", NULL, "sum gradients in a fixed order: bit-identical runs at a fixed N"},
+    {"no-sync-bn", NULL,
+     "batch norm with each process's own statistics (default: the global batch's)"},
+    {"bucket-kb", "N", "gradients per all-reduce bucket, in KiB (default 256)"},
+    {"dist-timeout", "S", "seconds to wait for the other processes before failing (default 300)"},
 };
 
 /* Everything the run holds, released in one place. */
@@ -280,10 +289,20 @@ static int load_data(cli_args *a, run *r) {
     return rc;
 }
 
+/* A failure of the run proper: printed unless another process reports it (cli_dist_reports). */
+static int run_failed(cli_args *a, const cli_dist *cd, nb_status s) {
+    if (!cli_dist_reports(cd, s)) return CLI_FAIL;
+    if (cd->rank == 0) return cli_lib_error(a);
+    return cli_error(a, CLI_FAIL, "process %d: %s", cd->rank, nb_last_error());
+}
+
 static int run_train(cli_args *a) {
+    cli_dist cd;
+    int rc = cli_dist_start(a, &cd);
+    if (rc != CLI_OK) return cli_dist_end(&cd, rc);
     run r;
     memset(&r, 0, sizeof r);
-    int rc = cli_threads(a);
+    rc = cli_threads(a);
     int64_t every = 1, patience = 0;
     if (rc == CLI_OK) rc = cli_int(a, "every", 1, INT32_MAX, &every);
     if (rc == CLI_OK) rc = cli_int(a, "early-stop", 1, INT32_MAX, &patience);
@@ -307,15 +326,25 @@ static int run_train(cli_args *a) {
     const char *paths[] = {
         r.out, cli_get(a, "checkpoint"), cli_get(a, "best"), cli_get(a, "log"), cli_get(a, "plot"),
         NULL};
-    if (rc == CLI_OK) rc = cli_check_outputs(a, outputs, paths);
+    if (rc == CLI_OK && cd.rank == 0 && !cli_flag(a, "dist-info")) /* process 0 writes */
+        rc = cli_check_outputs(a, outputs, paths);
     if (rc == CLI_OK) rc = load_data(a, &r);
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);
     if (rc == CLI_OK) rc = cli_check_plain(a, r.model); /* one input of a fixed size, one output */
     if (rc == CLI_OK) rc = prepare(a, &r);
+    if (rc == CLI_OK && cli_flag(a, "dist-info")) {
+        rc = cli_dist_info(a, &cd, r.model, r.optim);
+        run_free(&r);
+        return cli_dist_end(&cd, rc);
+    }
+    if (rc == CLI_OK && cd.size > 1) {
+        rc = cli_dist_wrap(a, &cd, r.model, r.optim);
+        if (rc == CLI_FAIL) rc = run_failed(a, &cd, NB_ERR_ARG);
+    }
     if (rc != CLI_OK) {
         run_free(&r);
-        return rc;
+        return cli_dist_end(&cd, rc);
     }
     if (!epochs_said && !r.quiet)
         fprintf(stderr, "note: the spec has no 'epochs' line: training 1 epoch (add 'epochs N', "
@@ -351,13 +380,17 @@ static int run_train(cli_args *a) {
     fo.state = &st;
     fo.clip_grad_norm = (float)r.spec->clip_norm; /* the spec's clip line (0: none) */
     fo.clip_grad_value = (float)r.spec->clip_value;
-    if (nb_fit(r.model, r.optim, r.data.train, &fo, NULL) != NB_OK) rc = cli_lib_error(a);
+    r.quiet = r.quiet || cd.rank != 0;
+    nb_status fs = rc == CLI_OK ? cli_dist_fit(&cd, r.model, r.optim, r.data.train, &fo) : NB_OK;
+    if (fs != NB_OK) rc = run_failed(a, &cd, fs);
+    /* the model and the test metrics: process 0's (every process holds the same weights) */
     nb_save_opts so = save_opts(&r);
-    if (rc == CLI_OK && nb_model_save(r.model, r.out, &so) != NB_OK) rc = cli_lib_error(a);
+    if (rc == CLI_OK && cd.rank == 0 && nb_model_save(r.model, r.out, &so) != NB_OK)
+        rc = cli_lib_error(a);
     if (rc == CLI_OK && !r.quiet) fprintf(stderr, "saved %s\n", r.out);
-    if (rc == CLI_OK && r.data.test) rc = test_eval(a, &r);
+    if (rc == CLI_OK && r.data.test && cd.rank == 0) rc = test_eval(a, &r);
     run_free(&r);
-    return rc;
+    return cli_dist_end(&cd, rc);
 }
 
 const cli_cmd cli_cmd_train = {
@@ -377,7 +410,11 @@ const cli_cmd cli_cmd_train = {
         "training state, and --resume continues from it exactly as if the run had not stopped.\n"
         "With --early-stop the saved model has the weights of the best epoch (--no-restore-best:\n"
         "the last). A run whose loss or weights become NaN or infinite stops with an error\n"
-        "naming the epoch and step, and saves nothing.",
+        "naming the epoch and step, and saves nothing.\n\n"
+        "Under mpirun or srun, a build with MPI (make MPI=1) trains data-parallel: each of\n"
+        "the N processes takes --batch samples of every global batch of N x batch, the\n"
+        "gradients are summed while backward runs, and process 0 alone prints and writes;\n"
+        "--resume works with any number of processes (docs/distributed.md).",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,

@@ -8,6 +8,12 @@
  *   backward     dβ += Σ dy,  dγ += Σ dy x̂,  dx += (1/σ̃)(γ dy − mean(γ dy) − x̂ mean(γ dy x̂))
  *                (the means only in training)
  *
+ * Synchronised batch norm (a data-parallel run: ops/norm.c) needs the same work in phases,
+ * with the per-channel sums added up over every replica between them: Σx (then μ = Σx/M over
+ * all replicas' M values), Σ(x − μ)² (then 1/σ̃ and the running statistics), and in backward
+ * Σdy and Σdy x̂ (then dx). Both forms run the same per-channel code below (channel_*), so with
+ * nothing added between the phases they give the bits of the single-pass entries.
+ *
  * Every function works on the channels [c0, c1), so channels can be spread over threads:
  * a channel's sums run in one fixed order whoever computes them. The loops over a plane of
  * S values run in blocks of 16 the compiler vectorises; sums go into 16 float lanes added in
@@ -69,23 +75,91 @@ static void affine(const float *restrict x, float *restrict y, int64_t n, float 
     for (; i < n; i++) y[i] = x[i] * scale + shift;
 }
 
+/* ---- one channel: the sums of its N planes of S values, each plane's sum added in double,
+ * in plane order ----------------------------------------------------------------------------- */
+
+/* Σ x over channel c */
+static double channel_sum(const nbi_bn *g, int64_t c, const float *x) {
+    double s = 0.0;
+    for (int64_t i = 0; i < g->N; i++) s += sum_of(x + (i * g->C + c) * g->S, g->S);
+    return s;
+}
+
+/* Σ (x − mu)² over channel c */
+static double channel_sq(const nbi_bn *g, int64_t c, const float *x, float mu) {
+    double q = 0.0;
+    for (int64_t i = 0; i < g->N; i++) q += sq_of(x + (i * g->C + c) * g->S, g->S, mu);
+    return q;
+}
+
+/* μ = Σx / M, as the float the normalisation uses */
+static float channel_mean(double sx, double M) {
+    return (float)(M ? sx / M : 0.0);
+}
+
+/* From q = Σ (x − μ)² over M values: 1/σ̃ = 1/sqrt(q/M + eps), and the running statistics
+ * r_μ ← (1 − m) r_μ + m μ,  r_σ² ← (1 − m) r_σ² + m q/(M − 1) (the unbiased variance) */
+static void channel_var(const nbi_bn *g, int64_t c, double q, double M, const float *mean,
+                        float *invstd) {
+    double var = M ? q / M : 0.0;
+    invstd[c] = (float)(1.0 / sqrt(var + (double)g->eps));
+    if (g->run_mean && M > 1) {
+        const float mom = g->momentum;
+        g->run_mean[c] = (1.0f - mom) * g->run_mean[c] + mom * mean[c];
+        g->run_var[c] = (1.0f - mom) * g->run_var[c] + mom * (float)(q / (M - 1.0));
+    }
+}
+
+/* Σ dy and Σ dy x̂ = (1/σ̃) Σ dy (x − μ) over channel c */
+static void channel_grad_sums(const nbi_bn *g, int64_t c, const float *x, const float *gy, float mu,
+                              float is, double *sg_out, double *sgx_out) {
+    double sg = 0.0, sgx = 0.0;
+    for (int64_t i = 0; i < g->N; i++) {
+        const float *xs = x + (i * g->C + c) * g->S, *gs = gy + (i * g->C + c) * g->S;
+        sg += sum_of(gs, g->S);
+        sgx += dot_of(gs, xs, g->S, mu);
+    }
+    *sg_out = sg;
+    *sgx_out = sgx * (double)is;
+}
+
+/* dx += (1/σ̃) (γ dy − mean(g) − x̂ mean(g x̂)) */
+static void bn_dx(const float *restrict x, const float *restrict gy, float *restrict dx, int64_t n,
+                  float mu, float is, float gamma, float mg, float mgx) {
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            float xh = (x[j + k] - mu) * is;
+            dx[j + k] += is * (gamma * gy[j + k] - mg - xh * mgx);
+        }
+    for (; j < n; j++) {
+        float xh = (x[j] - mu) * is;
+        dx[j] += is * (gamma * gy[j] - mg - xh * mgx);
+    }
+}
+
+/* dx of channel c from its sums sg = Σ dy and sgx = Σ dy x̂ over M values */
+static void channel_grad_x(const nbi_bn *g, int64_t c, const float *x, const float *gy, float mu,
+                           float is, float gamma, double sg, double sgx, double M, float *dx) {
+    /* g = γ dy: mean(g) = γ Σdy / M, mean(g x̂) = γ Σdy x̂ / M */
+    const float mg = g->training ? (float)(gamma * sg / M) : 0.0f;
+    const float mgx = g->training ? (float)(gamma * sgx / M) : 0.0f;
+    for (int64_t i = 0; i < g->N; i++) {
+        const int64_t o = (i * g->C + c) * g->S;
+        bn_dx(x + o, gy + o, dx + o, g->S, mu, is, gamma, mg, mgx);
+    }
+}
+
+/* ---- the single-pass entries ---------------------------------------------------------------- */
+
 void nbi_ref_bn_stats(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, float *mean,
                       float *invstd) {
-    const int64_t N = g->N, C = g->C, S = g->S, M = N * S;
+    const double M = (double)(g->N * g->S);
     for (int64_t c = c0; c < c1; c++) {
         if (g->training) {
-            double s = 0.0, q = 0.0;
-            for (int64_t i = 0; i < N; i++) s += sum_of(x + (i * C + c) * S, S);
-            double mu = M ? s / (double)M : 0.0;
-            for (int64_t i = 0; i < N; i++) q += sq_of(x + (i * C + c) * S, S, (float)mu);
-            double var = M ? q / (double)M : 0.0;
-            mean[c] = (float)mu;
-            invstd[c] = (float)(1.0 / sqrt(var + (double)g->eps));
-            if (g->run_mean && M > 1) {
-                const float mom = g->momentum;
-                g->run_mean[c] = (1.0f - mom) * g->run_mean[c] + mom * (float)mu;
-                g->run_var[c] = (1.0f - mom) * g->run_var[c] + mom * (float)(q / (double)(M - 1));
-            }
+            /* two passes: the mean, then the squares about it (no cancellation) */
+            mean[c] = channel_mean(channel_sum(g, c, x), M);
+            channel_var(g, c, channel_sq(g, c, x, mean[c]), M, mean, invstd);
         } else {
             mean[c] = g->run_mean[c];
             invstd[c] = (float)(1.0 / sqrt((double)g->run_var[c] + (double)g->eps));
@@ -105,46 +179,57 @@ void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, c
         }
 }
 
-/* dx += (1/σ̃) (γ dy − mean(g) − x̂ mean(g x̂)) */
-static void bn_dx(const float *restrict x, const float *restrict gy, float *restrict dx, int64_t n,
-                  float mu, float is, float gamma, float mg, float mgx) {
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float xh = (x[j + k] - mu) * is;
-            dx[j + k] += is * (gamma * gy[j + k] - mg - xh * mgx);
-        }
-    for (; j < n; j++) {
-        float xh = (x[j] - mu) * is;
-        dx[j] += is * (gamma * gy[j] - mg - xh * mgx);
-    }
-}
-
 void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *gy,
                          const float *mean, const float *invstd, const float *w, float *dx,
                          float *dw, float *db) {
-    const int64_t N = g->N, C = g->C, S = g->S;
-    const double M = (double)(N * S);
+    const double M = (double)(g->N * g->S);
     for (int64_t c = c0; c < c1; c++) {
-        const float mu = mean[c], is = invstd[c];
-        double sg = 0.0, sgx = 0.0; /* Σ dy, Σ dy x̂ = (1/σ̃) Σ dy (x − μ) */
-        for (int64_t i = 0; i < N; i++) {
-            const float *xs = x + (i * C + c) * S, *gs = gy + (i * C + c) * S;
-            sg += sum_of(gs, S);
-            sgx += dot_of(gs, xs, S, mu);
-        }
-        sgx *= (double)is;
+        double sg, sgx;
+        channel_grad_sums(g, c, x, gy, mean[c], invstd[c], &sg, &sgx);
         if (db) db[c] += (float)sg;
         if (dw) dw[c] += (float)sgx;
-        if (!dx) continue;
-        const float gamma = w ? w[c] : 1.0f;
-        /* g = γ dy: mean(g) = γ Σdy / M, mean(g x̂) = γ Σdy x̂ / M */
-        const float mg = g->training ? (float)(gamma * sg / M) : 0.0f;
-        const float mgx = g->training ? (float)(gamma * sgx / M) : 0.0f;
-        for (int64_t i = 0; i < N; i++)
-            bn_dx(x + (i * C + c) * S, gy + (i * C + c) * S, dx + (i * C + c) * S, S, mu, is, gamma,
-                  mg, mgx);
+        if (dx) channel_grad_x(g, c, x, gy, mean[c], invstd[c], w ? w[c] : 1.0f, sg, sgx, M, dx);
     }
+}
+
+/* ---- the phases of synchronised batch norm -------------------------------------------------- */
+
+void nbi_ref_bn_sum_x(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, double *sx) {
+    for (int64_t c = c0; c < c1; c++) sx[c] = channel_sum(g, c, x);
+}
+
+void nbi_ref_bn_sum_sq(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const double *sx,
+                       double M, float *mean, double *sq) {
+    for (int64_t c = c0; c < c1; c++) {
+        mean[c] = channel_mean(sx[c], M);
+        sq[c] = channel_sq(g, c, x, mean[c]);
+    }
+}
+
+void nbi_ref_bn_var(const nbi_bn *g, int64_t c0, int64_t c1, const double *sq, double M,
+                    const float *mean, float *invstd) {
+    for (int64_t c = c0; c < c1; c++) channel_var(g, c, sq[c], M, mean, invstd);
+}
+
+void nbi_ref_bn_grad_sums(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                          const float *gy, const float *mean, const float *invstd, float *dw,
+                          float *db, double *sums) {
+    for (int64_t c = c0; c < c1; c++) {
+        double sg, sgx;
+        channel_grad_sums(g, c, x, gy, mean[c], invstd[c], &sg, &sgx);
+        if (db) db[c] += (float)sg;
+        if (dw) dw[c] += (float)sgx;
+        sums[c] = sg;
+        sums[g->C + c] = sgx;
+    }
+}
+
+void nbi_ref_bn_grad_x(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *gy,
+                       const float *mean, const float *invstd, const float *w,
+                       const double *sums, double M, float *dx) {
+    for (int64_t c = c0; c < c1; c++)
+        channel_grad_x(g, c, x, gy, mean[c], invstd[c], w ? w[c] : 1.0f, sums[c], sums[g->C + c],
+                       M, dx);
 }
 
 /* Inverted dropout of n values: element i is multiplied by 0 when the i-th 32-bit draw of a
