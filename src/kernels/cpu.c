@@ -435,9 +435,11 @@ static void cpu_cov_bwd(const nbi_backend *be, int64_t N, int64_t V, const float
     nbi_ref_cov_bwd(N, V, x, rs, cs, G, dof, scratch, gx);
 }
 
-/* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
+/* ---- optimizers: the kernel set's fused update (vector where the set has one, bitwise equal
+ * to the reference); every element on its own, so pieces over the pool give the same bits --- */
 
 typedef struct update_job {
+    nbi_optim_fn fn;
     const nbi_update *u;
     int64_t n, len;
     float *p, *s0, *s1, *s2;
@@ -448,7 +450,7 @@ static void update_task(void *arg, int64_t t) {
     const update_job *j = arg;
     int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
 #define AT(q) ((q) ? (q) + lo : NULL)
-    nbi_ref_optim_update(j->u, hi - lo, j->p + lo, j->g + lo, AT(j->s0), AT(j->s1), AT(j->s2));
+    j->fn(j->u, hi - lo, j->p + lo, j->g + lo, AT(j->s0), AT(j->s1), AT(j->s2));
 #undef AT
 }
 
@@ -456,10 +458,10 @@ static void cpu_optim_update(const nbi_backend *be, const nbi_update *u, int64_t
                              const float *g, float *s0, float *s1, float *s2) {
     int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
     if (nt == 1) {
-        nbi_ref_optim_update(u, n, p, g, s0, s1, s2);
+        be->k->optim_update(u, n, p, g, s0, s1, s2);
         return;
     }
-    update_job j = {u, n, piece_len(n, nt), p, s0, s1, s2, g};
+    update_job j = {be->k->optim_update, u, n, piece_len(n, nt), p, s0, s1, s2, g};
     nbi_parallel_for(nt, (n + j.len - 1) / j.len, update_task, &j);
 }
 
