@@ -2,7 +2,9 @@
  *   - the optimizers' fused vector updates (kernels/x86/optim.inc) against
  *     nbi_ref_optim_update, bitwise, for every kind and every combination of its options,
  *     with NaN and ±inf among the gradients, on sizes 0..67 and a few large odd ones at odd
- *     offsets, with canaries past the end of every buffer. */
+ *     offsets, with canaries past the end of every buffer;
+ *   - the step's scan for non-finite gradients against nbi_ref_find_nonfinite, with none,
+ *     one or two NaN / ±inf placed everywhere in odd sizes. */
 #include "nbtest.h"
 
 #include "kernels/backend.h"
@@ -149,7 +151,49 @@ static void test_optim_against_reference(void) {
     for (int b = 0; b < 5; b++) free(init[b]);
 }
 
+/* ---- the scan for non-finite values --------------------------------------------------------- */
+
+static void test_find_nonfinite_against_reference(void) {
+    static const float bad[] = {NAN, INFINITY, -INFINITY};
+    static const int64_t sizes[] = {0, 1, 7, 8, 15, 17, 127, 128, 129, 255, 256, 257, 1000, 4099};
+    const int64_t cap = 4099 + OPAD;
+    float *buf = malloc(sizeof(float) * (size_t)cap);
+    int ran = 0;
+    for (int si = 0; si < 2; si++) {
+        const nbi_kernels *k = nbi_kernel_set(simd_isas[si]);
+        if (!k) continue;
+        CHECK(k->find_nonfinite != nbi_ref_find_nonfinite);
+        for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+            const int64_t n = sizes[z];
+            float *x = buf + OPAD;
+            for (int64_t i = 0; i < n; i++) x[i] = (float)(i % 13) * 1e30f - 6e30f; /* finite */
+            CHECK(k->find_nonfinite(n, x) == -1);
+            CHECK(nbi_ref_find_nonfinite(n, x) == -1);
+            const int64_t step = n > 300 ? 37 : 1;
+            for (int64_t at = 0; at < n; at += step)
+                for (int b = 0; b < 3; b++) {
+                    x[at] = bad[b];
+                    if (at + 5 < n) x[at + 5] = bad[(b + 1) % 3]; /* a later one does not count */
+                    const int64_t want = nbi_ref_find_nonfinite(n, x),
+                                  got = k->find_nonfinite(n, x);
+                    CHECK(want == at);
+                    if (got != want) {
+                        CHECK_MSG(0, "%s find_nonfinite n %lld: %lld, reference %lld",
+                                  simd_isas[si], (long long)n, (long long)got, (long long)want);
+                        break;
+                    }
+                    x[at] = 1.0f;
+                    if (at + 5 < n) x[at + 5] = 1.0f;
+                }
+            ran++;
+        }
+    }
+    if (!ran) printf("  (no vector kernel set on this CPU: nothing to compare)\n");
+    free(buf);
+}
+
 static const nbt_case cases[] = {
     {"optim_against_reference", test_optim_against_reference},
+    {"find_nonfinite_against_reference", test_find_nonfinite_against_reference},
 };
 NBT_MAIN(cases)

@@ -32,6 +32,7 @@ static void fill_ref(nbi_kernels *k) {
     nbi_seq_fill_ref(k); /* seqops: the sequence ops' reference kernels */
     /* speed: the optimizers' fused updates */
     k->optim_update = nbi_ref_optim_update;
+    k->find_nonfinite = nbi_ref_find_nonfinite;
 }
 
 /* Does this CPU (and OS) run `isa`? */

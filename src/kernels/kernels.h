@@ -95,6 +95,8 @@ typedef struct nbi_kernels {
 
     /* ---- speed: fused optimizer updates (ref/optim.c, x86/optim.inc) ----------------------- */
     nbi_optim_fn optim_update;
+    /* the index of the first NaN or infinity in x[0..n), or -1 (nbi_ref_find_nonfinite) */
+    int64_t (*find_nonfinite)(int64_t n, const float *x);
     /* ---- end speed ---- */
 } nbi_kernels;
 
