@@ -2,6 +2,7 @@
  * instruction counts (callgrind) that do not depend on the machine's load:
  *
  *     bench_steps WORKLOAD N
+ *     bench_steps                  (make bench) every workload a few times, wall time per rep
  *
  *     xor        one epoch of examples/xor.c (2-4-1 sigmoid, full batch, SGD lr 0.1)
  *     mlp-sgd    one step of the MLP 784-256-128-10 (ReLU), batch 64, SGD lr 0.01
@@ -14,10 +15,12 @@
  * One thread (nb_set_threads(1)); callgrind runs the AVX2 kernels (valgrind does not emulate
  * AVX-512), so the counts are those of the AVX2 kernel set. Uses only the public API, so the
  * same file builds against an older tree for before/after pairs. */
+#define _POSIX_C_SOURCE 200809L
 #include <nabla.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void die(const char *what) {
     fprintf(stderr, "bench_steps: %s: %s\n", what, nb_last_error());
@@ -104,14 +107,37 @@ static void adam_run(long n) {
     nb_model_free(m);
 }
 
+static int run(const char *w, long n);
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 1) { /* make bench: a smoke run of each, timed (not for claims: see callgrind.sh) */
+        static const char *const all[] = {"xor", "mlp-sgd", "mlp-adam", "adam-235k", "cnn-sgd"};
+        static const long reps[] = {10000, 20, 20, 50, 2};
+        if (nb_set_threads(1) != NB_OK) return 2;
+        for (int i = 0; i < 5; i++) {
+            double t0 = now();
+            if (run(all[i], reps[i])) return 2;
+            printf("bench_steps %-10s %10.1f us per repetition (1 thread, setup included)\n",
+                   all[i], (now() - t0) / (double)reps[i] * 1e6);
+        }
+        return 0;
+    }
     if (argc != 3) {
         fprintf(stderr, "usage: bench_steps xor|mlp-sgd|mlp-adam|cnn-sgd|adam-235k N\n");
         return 2;
     }
     long n = atol(argv[2]);
     if (n < 0 || nb_set_threads(1) != NB_OK) return 2;
-    const char *w = argv[1];
+    return run(argv[1], n);
+}
+
+static int run(const char *w, long n) {
     if (!strcmp(w, "xor"))
         xor_run(n);
     else if (!strcmp(w, "mlp-sgd") || !strcmp(w, "mlp-adam"))
