@@ -4,10 +4,13 @@
  *     with NaN and ±inf among the gradients, on sizes 0..67 and a few large odd ones at odd
  *     offsets, with canaries past the end of every buffer;
  *   - the step's scan for non-finite gradients against nbi_ref_find_nonfinite, with none,
- *     one or two NaN / ±inf placed everywhere in odd sizes. */
+ *     one or two NaN / ±inf placed everywhere in odd sizes;
+ *   - the dense layer's bias rows (bias_rows, acc_rows, through the CPU back end) against the
+ *     strided-iterator composition they replace in ops/linear.c, bitwise, on odd shapes. */
 #include "nbtest.h"
 
 #include "kernels/backend.h"
+#include "kernels/iter.h"
 
 static const char *const simd_isas[] = {"avx2", "avx512"};
 
@@ -192,7 +195,53 @@ static void test_find_nonfinite_against_reference(void) {
     free(buf);
 }
 
+/* ---- a dense layer's bias rows -----------------------------------------------------------------
+ */
+
+static void test_bias_rows_against_iterator(void) {
+    static const int64_t dims[] = {0, 1, 2, 3, 7, 16, 17, 33, 130};
+    const nbi_backend *be = nbi_backend_default();
+    nb_rng rng;
+    nb_rng_seed(&rng, 9);
+    for (size_t a = 0; a < sizeof dims / sizeof *dims; a++)
+        for (size_t c = 0; c < sizeof dims / sizeof *dims; c++) {
+            const int64_t M = dims[a], N = dims[c], mn = M * N;
+            float *b = malloc(sizeof(float) * (size_t)(N + 1));
+            float *y0 = malloc(sizeof(float) * (size_t)(mn + 1)),
+                  *y1 = malloc(sizeof(float) * (size_t)(mn + 1));
+            float *g0 = malloc(sizeof(float) * (size_t)(N + 1)),
+                  *g1 = malloc(sizeof(float) * (size_t)(N + 1));
+            for (int64_t j = 0; j < N; j++) {
+                b[j] = 2.0f * nb_rng_uniform(&rng) - 1.0f;
+                g0[j] = g1[j] = 0.1f * nb_rng_uniform(&rng);
+            }
+            for (int64_t i = 0; i <= mn; i++) y0[i] = y1[i] = 1e3f * nb_rng_uniform(&rng) - 500.0f;
+            const int64_t shape[2] = {M, N}, sy[2] = {N, 1}, sb[2] = {0, 1};
+            const int64_t *st[2] = {sy, sb}, *sa[2] = {sb, sy};
+            nbi_iter it;
+            nbi_iter_init(&it, 2, shape, 2, st);
+            nbi_ref_copy_strided(&it, y0, b);
+            be->bias_rows(be, M, N, b, y1);
+            CHECK(!memcmp(y0, y1, sizeof(float) * (size_t)(mn + 1))); /* and nothing past */
+            nbi_iter_init(&it, 2, shape, 2, sa);
+            nbi_ref_acc_strided(&it, g0, y0);
+            be->acc_rows(be, M, N, y1, g1);
+            for (int64_t j = 0; j < N; j++)
+                if (!same_bits(g0[j], g1[j])) {
+                    CHECK_MSG(0, "acc_rows %lld x %lld: [%lld] = %.9g, iterator %.9g", (long long)M,
+                              (long long)N, (long long)j, g1[j], g0[j]);
+                    break;
+                }
+            free(b);
+            free(y0);
+            free(y1);
+            free(g0);
+            free(g1);
+        }
+}
+
 static const nbt_case cases[] = {
+    {"bias_rows_against_iterator", test_bias_rows_against_iterator},
     {"optim_against_reference", test_optim_against_reference},
     {"find_nonfinite_against_reference", test_find_nonfinite_against_reference},
 };

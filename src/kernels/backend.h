@@ -211,6 +211,13 @@ struct nbi_backend {
     nb_status (*rnn_bwd)(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
                          const nbi_rnn_grads *gr);
     /* ---- end seqops ---- */
+
+    /* ---- speed: a dense layer's bias, contiguous rows, no iterator ------------------------ */
+    /* y[r, :] = b for the M rows of N; g[:] += x[r, :] row by row, r = 0..M-1 in order (the
+     * same sums as acc_strided over a stride-0 destination) */
+    void (*bias_rows)(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y);
+    void (*acc_rows)(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g);
+    /* ---- end speed ---- */
 };
 
 /* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them

@@ -487,6 +487,18 @@ static nb_status cpu_sgemm_batched(const nbi_backend *be, int ta, int tb, int64_
                                   stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
 }
 
+/* ---- speed: a dense layer's bias rows (one pass; small next to the GEMMs around them) --- */
+
+static void cpu_bias_rows(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y) {
+    (void)be;
+    nbi_ref_bias_rows(M, N, b, y);
+}
+
+static void cpu_acc_rows(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g) {
+    (void)be;
+    nbi_ref_acc_rows(M, N, x, g);
+}
+
 void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     memset(be, 0, sizeof *be);
     be->threads = threads;
@@ -540,6 +552,9 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->sgemm = cpu_sgemm;
     be->sgemm_batched = cpu_sgemm_batched;
     nbi_backend_cpu_seq(be); /* seqops: the sequence ops' entries */
+    /* speed */
+    be->bias_rows = cpu_bias_rows;
+    be->acc_rows = cpu_acc_rows;
 }
 
 /* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */

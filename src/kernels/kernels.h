@@ -171,6 +171,9 @@ struct nbi_update {
     float a, ca;              /* RMSprop: α, 1-α */
     int centered;
 };
+/* speed: y[r, :] = b for M rows of N; g[:] += x[r, :] for r = 0..M-1 in order */
+void nbi_ref_bias_rows(int64_t M, int64_t N, const float *b, float *y);
+void nbi_ref_acc_rows(int64_t M, int64_t N, const float *x, float *g);
 /* p, g: the flat buffers; s0..s2: the optimizer's state slots (those it has) */
 void nbi_ref_optim_update(const nbi_update *u, int64_t n, float *p, const float *g, float *s0,
                           float *s1, float *s2);
