@@ -58,8 +58,10 @@ row() {
 # value SPEC FILE WALL -> "KIND NUMBER" (KIND rate or time), or nothing
 value() {
     case $1 in
-    rate:* | time:*)
-        awk -v re="${1#*:}" -v kind="${1%%:*}" 'index($0, re) { line = $0 }
+    rate:* | time:*) # KIND:REGEX or KIND:REGEX@WORD (only lines that contain WORD)
+        spec=${1#*:}
+        case $spec in *@*) word=${spec##*@} spec=${spec%@*} ;; *) word="" ;; esac
+        awk -v re="$spec" -v word="$word" -v kind="${1%%:*}" 'index($0, re) && index($0, word) { line = $0 }
             END { if (line == "") exit 1; p = index(line, re); pre = substr(line, 1, p - 1)
                   n = split(pre, w, " "); if (n) print kind, w[n] }' "$2"
         ;;

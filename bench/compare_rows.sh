@@ -5,7 +5,8 @@
 #
 # A command runs under sh from the repository root ($B is the build directory, $PY Debian's
 # python3 with torch). A VALUE says which number a run gives and whether more is better:
-#   rate:REGEX  the number just before REGEX on the last line that has it (more is better)
+#   rate:REGEX  the number just before REGEX on the last line that has it (more is better);
+#               rate:REGEX@WORD looks only at lines that also contain WORD
 #   time:REGEX  the same, in seconds (less is better)
 #   wall        the command's whole-process wall time in seconds (less is better)
 #   wall-rate   the last line's number divided by the wall time (a rate: samples per second)
@@ -63,4 +64,13 @@ row xor-10k 0 numpy "$PY bench/xor_numpy.py --runs 3" 'time:s for 10000' \
 if [ -x "$B/bench/bench_seq" ]; then
     row seq-ops-1t 0 torch "$TORCH bench/torch/seq_ops.py --threads 1 --reps 10" 'sum-ms' \
         "$B/bench/bench_seq --threads 1 --reps 10" 'sum-ms'
+fi
+# the language models' whole training steps (bench_lm and its twin bench/torch/lm.py)
+if [ -x "$B/bench/bench_lm" ]; then
+    for t in 1 2; do
+        for m in char_lstm char_gpt; do
+            row "lm-$m-${t}t" 0 torch "$TORCH bench/torch/lm.py --threads $t --steps 20" \
+                "rate:tokens/s@$m" "$B/bench/bench_lm --threads $t --steps 20" "rate:tokens/s@$m"
+        done
+    done
 fi
