@@ -6,6 +6,7 @@
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan       the threading tests under ThreadSanitizer
 #   make bench      build and run the benchmarks
+#   make compare    nabla against PyTorch / numpy, interleaved, as one table (MODE=quick|full)
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make fuzz-long  a campaign: each harness for FUZZ_SECONDS, executions and findings recorded
 #   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
@@ -80,7 +81,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_dist.
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build
+.PHONY: all lib tool examples demo test check asan tsan bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -226,6 +227,11 @@ $(BUILD)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# bench/compare.sh: every workload of bench/compare_rows.sh against its peer, interleaved
+MODE ?= quick
+compare: $(BENCHES) $(TOOL) $(EXAMPLES)
+	BUILD=$(BUILD) sh bench/compare.sh $(MODE)
 
 install: lib tool
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -265,6 +265,13 @@ struct nbi_backend {
     nbi_la_res (*la_lstsq)(const nbi_backend *be, int64_t m, int64_t n, int64_t nrhs,
                            const float *a, int64_t rs, int64_t cs, const float *b, int64_t brs,
                            int64_t bcs, double *w, float *x, int64_t ldx);
+
+    /* ---- speed: a dense layer's bias, contiguous rows, no iterator ------------------------ */
+    /* y[r, :] = b for the M rows of N; g[:] += x[r, :] row by row, r = 0..M-1 in order (the
+     * same sums as acc_strided over a stride-0 destination) */
+    void (*bias_rows)(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y);
+    void (*acc_rows)(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g);
+    /* ---- end speed ---- */
 };
 
 /* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them

@@ -225,9 +225,9 @@ static void cpu_add_into(const nbi_backend *be, int64_t n, const float *x, float
     nbi_ref_add_into(n, x, y);
 }
 
+/* speed: the kernel set's scan (a vector pass where the set has one, the same index) */
 static int64_t cpu_find_nonfinite(const nbi_backend *be, int64_t n, const float *x) {
-    (void)be;
-    return nbi_ref_find_nonfinite(n, x);
+    return be->k->find_nonfinite(n, x);
 }
 
 static void cpu_pair_loss(const nbi_backend *be, int kind, int reduction, int64_t n,
@@ -491,9 +491,11 @@ static void cpu_cov_bwd(const nbi_backend *be, int64_t N, int64_t V, const float
     nbi_ref_cov_bwd(N, V, x, rs, cs, G, dof, scratch, gx);
 }
 
-/* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
+/* ---- optimizers: the kernel set's fused update (vector where the set has one, bitwise equal
+ * to the reference); every element on its own, so pieces over the pool give the same bits --- */
 
 typedef struct update_job {
+    nbi_optim_fn fn;
     const nbi_update *u;
     int64_t n, len;
     float *p, *s0, *s1, *s2;
@@ -504,7 +506,7 @@ static void update_task(void *arg, int64_t t) {
     const update_job *j = arg;
     int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
 #define AT(q) ((q) ? (q) + lo : NULL)
-    nbi_ref_optim_update(j->u, hi - lo, j->p + lo, j->g + lo, AT(j->s0), AT(j->s1), AT(j->s2));
+    j->fn(j->u, hi - lo, j->p + lo, j->g + lo, AT(j->s0), AT(j->s1), AT(j->s2));
 #undef AT
 }
 
@@ -512,10 +514,10 @@ static void cpu_optim_update(const nbi_backend *be, const nbi_update *u, int64_t
                              const float *g, float *s0, float *s1, float *s2) {
     int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
     if (nt == 1) {
-        nbi_ref_optim_update(u, n, p, g, s0, s1, s2);
+        be->k->optim_update(u, n, p, g, s0, s1, s2);
         return;
     }
-    update_job j = {u, n, piece_len(n, nt), p, s0, s1, s2, g};
+    update_job j = {be->k->optim_update, u, n, piece_len(n, nt), p, s0, s1, s2, g};
     nbi_parallel_for(nt, (n + j.len - 1) / j.len, update_task, &j);
 }
 
@@ -539,6 +541,18 @@ static nb_status cpu_sgemm_batched(const nbi_backend *be, int ta, int tb, int64_
                                    int64_t batch) {
     return nbi_sgemm_batched_with(be->k->sgemm, be->threads, ta, tb, M, N, K, alpha, A, lda,
                                   stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
+}
+
+/* ---- speed: a dense layer's bias rows (one pass; small next to the GEMMs around them) --- */
+
+static void cpu_bias_rows(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y) {
+    (void)be;
+    nbi_ref_bias_rows(M, N, b, y);
+}
+
+static void cpu_acc_rows(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g) {
+    (void)be;
+    nbi_ref_acc_rows(M, N, x, g);
 }
 
 void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
@@ -600,6 +614,9 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->sgemm_batched = cpu_sgemm_batched;
     nbi_backend_cpu_seq(be); /* seqops: the sequence ops' entries */
     nbi_backend_cpu_linalg(be);
+    /* speed */
+    be->bias_rows = cpu_bias_rows;
+    be->acc_rows = cpu_acc_rows;
 }
 
 /* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */

@@ -30,6 +30,9 @@ static void fill_ref(nbi_kernels *k) {
     k->softmax_bwd = nbi_ref_softmax_bwd;
     k->log_softmax_bwd = nbi_ref_log_softmax_bwd;
     nbi_seq_fill_ref(k); /* seqops: the sequence ops' reference kernels */
+    /* speed: the optimizers' fused updates */
+    k->optim_update = nbi_ref_optim_update;
+    k->find_nonfinite = nbi_ref_find_nonfinite;
 }
 
 /* Does this CPU (and OS) run `isa`? */
@@ -56,11 +59,15 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         k->sgemm = nbi_sgemm_avx2;
         nbi_elementwise_avx2(k);
         nbi_seq_avx2(k); /* seqops: the sequence ops' vector kernels */
+        /* speed: the optimizers' fused updates */
+        nbi_optim_avx2(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
         nbi_elementwise_avx512(k);
         nbi_seq_avx512(k); /* seqops */
+        /* speed */
+        nbi_optim_avx512(k);
     }
 #endif
 }

@@ -59,6 +59,11 @@ typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y
 typedef void (*nbi_rows_bwd_fn)(int64_t rows, int64_t cols, const float *y, const float *gy,
                                 float *gx);
 
+/* speed: one fused optimizer update over n elements of the flat buffers (nbi_update below) */
+typedef struct nbi_update nbi_update;
+typedef void (*nbi_optim_fn)(const nbi_update *u, int64_t n, float *p, const float *g, float *s0,
+                             float *s1, float *s2);
+
 typedef struct nbi_kernels {
     const char *isa;
     nbi_unary_fn unary[NBI_U_COUNT];
@@ -87,6 +92,12 @@ typedef struct nbi_kernels {
     nbi_rnn_step_bwd_fn rnn_step_bwd;
     nbi_colsum_fn colsum;
     /* ---- end seqops ---- */
+
+    /* ---- speed: fused optimizer updates (ref/optim.c, x86/optim.inc) ----------------------- */
+    nbi_optim_fn optim_update;
+    /* the index of the first NaN or infinity in x[0..n), or -1 (nbi_ref_find_nonfinite) */
+    int64_t (*find_nonfinite)(int64_t n, const float *x);
+    /* ---- end speed ---- */
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
@@ -149,7 +160,7 @@ int64_t nbi_ref_find_bad_label(int64_t N, const int32_t *labels, int64_t ls, int
  * torch.optim rounds them. nlr is -lr (SGD, RMSprop), -lr / (1 - β1^t) (Adam), -lr / (1 +
  * (t-1) lr_decay) (Adagrad). */
 enum { NBI_UPDATE_SGD, NBI_UPDATE_ADAM, NBI_UPDATE_RMSPROP, NBI_UPDATE_ADAGRAD };
-typedef struct nbi_update {
+struct nbi_update {
     int kind;
     float nlr, wd, eps;
     float mu, keep;           /* SGD's momentum and 1 - dampening; RMSprop's momentum */
@@ -159,7 +170,10 @@ typedef struct nbi_update {
     int amsgrad, decoupled;
     float a, ca;              /* RMSprop: α, 1-α */
     int centered;
-} nbi_update;
+};
+/* speed: y[r, :] = b for M rows of N; g[:] += x[r, :] for r = 0..M-1 in order */
+void nbi_ref_bias_rows(int64_t M, int64_t N, const float *b, float *y);
+void nbi_ref_acc_rows(int64_t M, int64_t N, const float *x, float *g);
 /* p, g: the flat buffers; s0..s2: the optimizer's state slots (those it has) */
 void nbi_ref_optim_update(const nbi_update *u, int64_t n, float *p, const float *g, float *s0,
                           float *s1, float *s2);
@@ -229,6 +243,9 @@ void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t c
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);
 void nbi_elementwise_avx512(nbi_kernels *k);
+/* speed: the optimizers' vector updates (kernels/x86/optim.inc), bitwise equal to the reference */
+void nbi_optim_avx2(nbi_kernels *k);
+void nbi_optim_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,

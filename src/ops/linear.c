@@ -50,12 +50,16 @@ static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
     if (n->n_in > 2) { /* y = b in every row (b read with stride 0 down the rows), then
                           y += x W */
         nb_tensor *b = n->in[2];
-        const int64_t shape[2] = {M, out}, sy[2] = {out, 1}, sb[2] = {0, b->stride[0]};
-        const int64_t *st[2] = {sy, sb};
-        nbi_iter it;
-        nbi_iter_init(&it, 2, shape, 2, st);
-        ctx->be->copy_strided(ctx->be, &it, y, b->data);
         beta = 1.0f;
+        if (b->stride[0] == 1 || out == 1) { /* contiguous b: row copies, no iterator */
+            ctx->be->bias_rows(ctx->be, M, out, b->data, y);
+        } else {
+            const int64_t shape[2] = {M, out}, sy[2] = {out, 1}, sb[2] = {0, b->stride[0]};
+            const int64_t *st[2] = {sy, sb};
+            nbi_iter it;
+            nbi_iter_init(&it, 2, shape, 2, st);
+            ctx->be->copy_strided(ctx->be, &it, y, b->data);
+        }
     }
     if (M == 0 || out == 0) return NB_OK;
     return ctx->be->sgemm(ctx->be, 0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out), beta, y,
@@ -90,11 +94,15 @@ static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
     if (n->n_in > 2 && nbi_needs_grad(n, 2)) { /* db[out] += Σ_rows dy */
         nb_tensor *g = nbi_grad(ctx, n->in[2]);
         if (!g) return ctx->status;
-        const int64_t shape[2] = {M, out}, sg[2] = {0, 1}, sy[2] = {out, 1};
-        const int64_t *st[2] = {sg, sy};
-        nbi_iter it;
-        nbi_iter_init(&it, 2, shape, 2, st);
-        ctx->be->acc_strided(ctx->be, &it, g->data, gy); /* row by row, in order */
+        if (g->stride[0] == 1 || out == 1) { /* row by row, in order, no iterator */
+            ctx->be->acc_rows(ctx->be, M, out, gy, g->data);
+        } else {
+            const int64_t shape[2] = {M, out}, sg[2] = {0, g->stride[0]}, sy[2] = {out, 1};
+            const int64_t *st[2] = {sg, sy};
+            nbi_iter it;
+            nbi_iter_init(&it, 2, shape, 2, st);
+            ctx->be->acc_strided(ctx->be, &it, g->data, gy); /* row by row, in order */
+        }
     }
     return NB_OK;
 }

@@ -161,6 +161,20 @@ void nbi_ref_add_into(int64_t n, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+/* speed: a dense layer's bias. y[r, :] = b for M rows of N */
+void nbi_ref_bias_rows(int64_t M, int64_t N, const float *b, float *y) {
+    for (int64_t r = 0; r < M; r++) memcpy(y + r * N, b, (size_t)N * sizeof(float));
+}
+
+/* g[:] += x[r, :] for r = 0..M-1 in order: element j sees ((g + x0) + x1) + ..., the sums of
+ * acc_strided with a stride-0 destination, so the bits are those of that composition */
+void nbi_ref_acc_rows(int64_t M, int64_t N, const float *x, float *g) {
+    for (int64_t r = 0; r < M; r++) {
+        const float *row = x + r * N;
+        for (int64_t j = 0; j < N; j++) g[j] += row[j];
+    }
+}
+
 /* the index of the first NaN or infinity in x[0..n), or -1 */
 int64_t nbi_ref_find_nonfinite(int64_t n, const float *x) {
     for (int64_t i = 0; i < n; i++)

@@ -1,0 +1,76 @@
+# bench/compare_rows.sh — the workloads of `make compare` (bench/compare.sh sources this file).
+# One call of `row` per workload and thread count; to add a workload, add a row:
+#
+#   row NAME FLOPS  PEER-LABEL 'PEER-COMMAND' PEER-VALUE  'NABLA-COMMAND' NABLA-VALUE
+#
+# A command runs under sh from the repository root ($B is the build directory, $PY Debian's
+# python3 with torch). A VALUE says which number a run gives and whether more is better:
+#   rate:REGEX  the number just before REGEX on the last line that has it (more is better);
+#               rate:REGEX@WORD looks only at lines that also contain WORD
+#   time:REGEX  the same, in seconds (less is better)
+#   wall        the command's whole-process wall time in seconds (less is better)
+#   wall-rate   the last line's number divided by the wall time (a rate: samples per second)
+#   gemm:T:C    bench_gemm's GFLOP/s at T threads, column C (4: nabla, 5: OpenBLAS)
+#   sum-ms      the sum of the "fwd+bwd X ms" numbers (bench_seq, seq_ops.py), in seconds
+# Both sides of a row must give the same kind (a rate, or seconds); the ratio is always
+# "how many times faster nabla is" (above 1: nabla wins). FLOPS, when known, is the work per
+# unit of the value (per sample for a rate, per run for seconds), for the percentage of the
+# FMA peak measured by bench_peak; 0 when unknown. Rows whose tool is missing are skipped.
+#
+# FLOPs per training sample: forward 2·params-ish multiply-adds, backward twice that, so
+# 3 · 2 · (784·256 + 256·128 + 128·10) = 1.41 MFLOP for the MLP; the CNN's 22.0 MFLOP is
+# docs/conv.md's count of its convolutions and dense layers (forward + both backward GEMMs).
+
+MLP_FLOPS=1410048
+CNN_FLOPS=22000000
+TORCH="OMP_WAIT_POLICY=passive $PY"
+FM=/usr/share/datasets/fashion-mnist
+
+# the CLI, whole process (load, 5 epochs, test) vs PyTorch's timed epochs, Adam, batch 64
+if [ -r "$FM/train-images-idx3-ubyte.gz" ]; then
+    row cli-mlp-adam-1t 0 torch \
+        "$TORCH bench/torch/fmnist_mlp.py --epochs 5 --threads 1 --data $FM" \
+        'rate:samples/s; peak' \
+        "$B/nabla train examples/specs/fmnist_mlp.spec --epochs 5 --opt adam --batch 64 --threads 1 --quiet --out \$TMPD/m.safetensors && echo \"\$((5 * 60000))\"" \
+        'wall-rate'
+    row cli-cnn-sgd-1t 0 torch \
+        "$TORCH bench/torch/cnn.py --threads 1 --batch 64 --opt sgd --steps 40 --repeats 3" \
+        'rate:samples/s' \
+        "$B/nabla train examples/specs/fmnist_cnn.spec --epochs 1 --opt sgd --batch 64 --threads 1 --quiet --out \$TMPD/c.safetensors && echo 60000" \
+        'wall-rate'
+fi
+for t in 1 2; do
+    row "mlp-sgd-${t}t" $MLP_FLOPS torch \
+        "$TORCH bench/torch/mlp.py --threads $t --batch 64 --opt sgd --steps 200" 'rate:samples/s' \
+        "$B/bench/bench_mlp --threads $t --batch 64 --opt sgd --steps 200" 'rate:samples/s'
+    row "mlp-adam-${t}t" $MLP_FLOPS torch \
+        "$TORCH bench/torch/mlp.py --threads $t --batch 64 --opt adam --steps 200" 'rate:samples/s' \
+        "$B/bench/bench_mlp --threads $t --batch 64 --opt adam --steps 200" 'rate:samples/s'
+    row "cnn-sgd-${t}t" $CNN_FLOPS torch \
+        "$TORCH bench/torch/cnn.py --threads $t --batch 64 --opt sgd --steps 40 --repeats 3" \
+        'rate:samples/s' \
+        "$B/bench/bench_cnn --threads $t --batch 64 --steps 40 --repeats 3" 'rate:samples/s'
+done
+# SGEMM against OpenBLAS (bench_gemm runs both, interleaved, in one process; skipped rows
+# print no OpenBLAS column when it is not installed). FLOPS 1e9: the value is in GFLOP/s.
+for t in 1 2; do
+    row "sgemm-512-${t}t" 1000000000 openblas "$B/bench/bench_gemm 512 512 512" "gemm:$t:5" \
+        "$B/bench/bench_gemm 512 512 512" "gemm:$t:4"
+done
+# XOR 2-4-1, 10 000 epochs: numpy's training loop vs the example as a whole process
+row xor-10k 0 numpy "$PY bench/xor_numpy.py --runs 3" 'time:s for 10000' \
+    "$B/examples/xor" 'wall'
+# the sequence models' ops (forward + backward per op, summed by bench_seq's own lines)
+if [ -x "$B/bench/bench_seq" ]; then
+    row seq-ops-1t 0 torch "$TORCH bench/torch/seq_ops.py --threads 1 --reps 10" 'sum-ms' \
+        "$B/bench/bench_seq --threads 1 --reps 10" 'sum-ms'
+fi
+# the language models' whole training steps (bench_lm and its twin bench/torch/lm.py)
+if [ -x "$B/bench/bench_lm" ]; then
+    for t in 1 2; do
+        for m in char_lstm char_gpt; do
+            row "lm-$m-${t}t" 0 torch "$TORCH bench/torch/lm.py --threads $t --steps 20" \
+                "rate:tokens/s@$m" "$B/bench/bench_lm --threads $t --steps 20" "rate:tokens/s@$m"
+        done
+    done
+fi
