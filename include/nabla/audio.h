@@ -235,6 +235,12 @@ nb_status nb_featurizer_run(const nb_featurizer *fz, const float *x, int64_t n, 
 /* The whole pipeline from a clip (any rate and channel count: mixed down and resampled);
  * *out is a new heap tensor [n_feat, n_frames]. */
 nb_status nb_featurize_audio(const nb_featurizer *fz, const nb_audio *a, nb_tensor **out);
+/* The pipeline as differentiable ops in ctx (audio/features_op.c): x [L] or [B, L] at the
+ * pipeline's rate (no resampling here; the length fix is applied) → [n_feat, n_frames] or
+ * [B, n_feat, n_frames], the nb_featurizer_run values up to float rounding, built from
+ * nb_stft_op, nb_spec_power, nb_filterbank (mel and DCT), log, and mean/variance over frames,
+ * so a gradient reaches x. NULL with the error set on bad features or input. */
+nb_tensor *nb_features_apply(nb_ctx *ctx, const nb_features *f, nb_tensor *x);
 
 /* The complex STFT alone, torch.stft(x, n_fft, hop, win_length, window, center, pad_mode,
  * normalized, onesided=True, return_complex=True) seen through torch.view_as_real:
