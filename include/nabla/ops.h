@@ -215,7 +215,8 @@ nb_tensor *nb_cross_entropy_ex(nb_ctx *ctx, nb_tensor *logits, nb_tensor *target
 
 /* Scaled dot-product attention, one fused op: q [B, H, Tq, d], k [B, H, Tk, d],
  * v [B, H, Tk, dv] → [B, H, Tq, dv], o_i = Σ_j softmax_j(scale q_i·k_j + mask)_j v_j, computed
- * in tiles with an online softmax (no Tq × Tk matrix is stored). key_mask [B, Tk] may be NULL,
+ * in tiles with an online softmax (no Tq × Tk matrix is stored); q, k, v may be views whose
+ * rows (the last axis) are contiguous — nothing is copied. key_mask [B, Tk] may be NULL,
  * f32 (added to the scores: −inf removes a key) or i32 (nonzero: the key is ignored, as
  * nn.MultiheadAttention's key_padding_mask); it takes no gradient. With causal, query i sees
  * keys j <= Tk − Tq + i: Tq = Tk is ordinary causal self-attention, Tq < Tk lets new queries
@@ -229,6 +230,13 @@ typedef struct nb_attention_opts {
 } nb_attention_opts;
 nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v,
                         nb_tensor *key_mask, const nb_attention_opts *opts);
+/* Self-attention of `heads` heads straight from a QKV projection's packed output:
+ * qkv [B, T, 3E] (q, k, v side by side; head h at features h·d .. (h+1)·d of each,
+ * d = E/heads) → [B, T, E] (the heads side by side, ready for the output projection). The
+ * same values and gradients as nb_attention on the heads cut out of qkv, without cutting
+ * them: the kernels read and write the packed layouts. key_mask [B, T] or NULL. */
+nb_tensor *nb_attention_qkv(nb_ctx *ctx, nb_tensor *qkv, int64_t heads, nb_tensor *key_mask,
+                            const nb_attention_opts *opts);
 
 /* Recurrent layers, one layer in one direction, with PyTorch's layouts, gate order and
  * equations (nn.RNN, nn.LSTM: gates i, f, g, o; nn.GRU: gates r, z, n, the reset gate applied

@@ -7,6 +7,9 @@
 #include "io/safetensors.h"
 #include "nabla/nn.h"
 
+/* The file's "nabla.tokenizer" onto the model, checked (io/model_tokenizer.c). */
+nb_status nbi_model_read_tokenizer(const nb_safetensors *st, nb_model *m);
+
 /* nb_model_load on an opened or parsed file (the fuzzer's entry point). */
 nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model_file *info);
 

@@ -12,15 +12,16 @@
 #include <math.h>
 #include <string.h>
 
-static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void adagrad_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_adagrad_opts *s = &o->opt.adagrad;
     const double t = (double)(o->t + 1);
     nbi_update u = {.kind = NBI_UPDATE_ADAGRAD,
                     .nlr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay))),
-                    .wd = (float)s->weight_decay,
+                    .wd = (float)weight_decay,
                     .eps = (float)s->eps};
     const nbi_backend *be = nbi_backend_default();
-    be->optim_update(be, &u, n, p, g, o->slot[0], NULL, NULL);
+    be->optim_update(be, &u, i1 - i0, o->ps->data + i0, o->ps->grad + i0, nbi_optim_slot(o, 0, i0),
+                     NULL, NULL);
 }
 
 static const nbi_optim_vt adagrad_vt = {"adagrad", NB_OPTIM_ADAGRAD, {"sum"}, adagrad_step};
@@ -33,8 +34,8 @@ nb_optim *nb_adagrad_new(nb_params *ps, const nb_adagrad_opts *opts) {
     const nb_adagrad_opts o = c.u.adagrad;
     if (nbi_check_hyper(fn, "lr_decay", o.lr_decay, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK ||
-        nbi_check_hyper(fn, "initial_accumulator_value", o.initial_accumulator_value, 0.0,
-                        0.0) != NB_OK ||
+        nbi_check_hyper(fn, "initial_accumulator_value", o.initial_accumulator_value, 0.0, 0.0) !=
+            NB_OK ||
         nbi_check_hyper(fn, "eps", o.eps, 0.0, 0.0) != NB_OK)
         return NULL;
     nb_optim *opt = nbi_optim_new(fn, &adagrad_vt, ps, o.lr, 1);

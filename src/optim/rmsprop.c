@@ -12,18 +12,19 @@
 #include <math.h>
 #include <string.h>
 
-static void rmsprop_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void rmsprop_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_rmsprop_opts *s = &o->opt.rmsprop;
     nbi_update u = {.kind = NBI_UPDATE_RMSPROP,
                     .nlr = (float)(-lr),
-                    .wd = (float)s->weight_decay,
+                    .wd = (float)weight_decay,
                     .eps = (float)s->eps,
                     .mu = (float)s->momentum,
                     .a = (float)s->alpha,
                     .ca = (float)(1.0 - s->alpha),
                     .centered = s->centered != 0};
     const nbi_backend *be = nbi_backend_default();
-    be->optim_update(be, &u, n, p, g, o->slot[0], o->slot[1], o->slot[2]);
+    be->optim_update(be, &u, i1 - i0, o->ps->data + i0, o->ps->grad + i0, nbi_optim_slot(o, 0, i0),
+                     nbi_optim_slot(o, 1, i0), nbi_optim_slot(o, 2, i0));
 }
 
 static const nbi_optim_vt rmsprop_vt = {
