@@ -304,7 +304,9 @@ nb_status nb_specaugment_batch(nb_tensor *x, const nb_specaug *o, nb_rng *rng);
  * column and optionally a `group` column (also `speaker`); other columns are ignored. Paths
  * are relative to the manifest's folder unless absolute. Labels that are all non-negative
  * integers are used as they are; otherwise the distinct names are numbered in sorted order.
- * Groups (speakers, voices) are numbered in order of appearance. */
+ * An optional `name` (or `word`) column names the classes of integer labels (kept when every
+ * label has exactly one name). Groups (speakers, voices) are numbered in order of
+ * appearance. */
 typedef struct nb_manifest {
     int64_t n;
     char **paths;

@@ -57,7 +57,7 @@ typedef struct nb_data_spec {
     char *train, *train_labels; /* IDX images + labels, .npy x + y, or one CSV file */
     char *val, *val_labels;     /* an explicit validation set (else val_split of train) */
     char *test, *test_labels;
-    char format[8]; /* "idx", "npy", "csv", or "" to tell by the file name */
+    char format[8]; /* "idx", "npy", "csv", "audio", or "" to tell by the file name */
     char *label;    /* CSV: the label column's name or (signed) index; NULL: last */
     int has_val_split;
     double val_split; /* fraction of train held out for validation; default 0 */
@@ -65,6 +65,11 @@ typedef struct nb_data_spec {
     nb_norm_kind norm;          /* default NB_NORM_NONE */
     int norm_per_feature;       /* standard / minmax: one (shift, div) per feature */
     float norm_shift, norm_div; /* NB_NORM_CONST: x' = (x - shift) / div */
+    /* format "audio" (audio=PATH is train=PATH format=audio): the paths are manifests of WAV
+     * clips (nabla/audio.h), featurised by this pipeline, nb_features' text form in canonical
+     * order (NULL: the defaults), which the model file keeps so that prediction featurises as
+     * training did. */
+    char *features;
 } nb_data_spec;
 
 /* The architecture lines of a spec: opaque, owned by the spec, read by nb_spec_build. */

@@ -22,6 +22,7 @@ static const cli_opt opts[] = {
     {"batch", "N", "samples per forward pass (default 256)"},
     {"top-k", "K", "also report top-K accuracy"},
     {"confusion", NULL, "also print the confusion matrix"},
+    {"confusion-svg", "FILE", "audio manifests: also draw the confusion matrix as SVG"},
     {"use-stored-data", NULL, "without --data: the test set the model's stored spec names"},
     {"threads", "N", "worker threads (default: NB_THREADS or the cores available)"},
     {"max-memory", "SIZE",
@@ -47,7 +48,9 @@ static int run(cli_args *a) {
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
     bool stored = !path && d && d->test;
-    if (stored && cli_flag(a, "use-stored-data")) {
+    /* a model trained on audio manifests evaluates on its test manifest by default */
+    bool audio = d && !strcmp(d->format, "audio") && !cli_get(a, "format");
+    if (stored && (cli_flag(a, "use-stored-data") || audio)) {
         path = d->test;
         labels = d->test_labels;
     }
@@ -60,7 +63,9 @@ static int run(cli_args *a) {
     const char *fmt = cli_get(a, "format"), *label = cli_get(a, "label");
     if (!fmt && d && d->format[0]) fmt = d->format;
     if (!label && d) label = d->label;
-    if (rc == CLI_OK) rc = cli_load_dataset(a, path, labels, fmt, label, &ds);
+    if (rc == CLI_OK)
+        rc = audio ? cli_load_audio(a, path, d->features, &ds)
+                   : cli_load_dataset(a, path, labels, fmt, label, &ds);
     nb_dataset_info di;
     if (rc == CLI_OK) {
         nb_dataset_get_info(ds, &di);
@@ -125,6 +130,12 @@ static int run(cli_args *a) {
             cli_free(text);
         }
     }
+    /* audio: the accuracy per group (voice, speaker) of the manifest, and the SVG picture */
+    if (rc == CLI_OK && audio)
+        rc = cli_audio_report(a, m, path, ds, info.norm.kind != NB_NORM_NONE ? &info.norm : NULL,
+                              cli_get(a, "confusion-svg"));
+    else if (rc == CLI_OK && cli_get(a, "confusion-svg"))
+        rc = cli_error(a, CLI_USAGE, "--confusion-svg is for models trained on audio manifests");
     nb_metrics_free(mt);
     nb_dataset_free(ds);
     nb_model_file_free(&info);
@@ -140,7 +151,9 @@ const cli_cmd cli_cmd_eval = {
         "Runs the model in MODEL over labelled samples (--data, or the test set its spec\n"
         "names), normalised as in training, and prints the number of samples, the loss and,\n"
         "for classifiers, the accuracy (with --top-k, top-k accuracy; with --confusion, the\n"
-        "confusion matrix); for regression, MSE and MAE.",
+        "confusion matrix); for regression, MSE and MAE. A model trained on audio manifests\n"
+        "(data audio=) evaluates on its test manifest by default, featurised as in training,\n"
+        "and also prints the accuracy per group (voice) of the manifest.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,

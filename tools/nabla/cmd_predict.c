@@ -8,7 +8,9 @@
  *   a binary classifier (one output and sigmoid, bce or bce_with_logits):
  *       the class (0 or 1), then the probability of class 1
  *   anything else: the output values
- * --raw prints the model's outputs as they are in every case. */
+ * --raw prints the model's outputs as they are in every case. A model trained on audio
+ * (data audio=) takes WAV files, and manifests of them, featurised by the pipeline its file
+ * stores. */
 #include "cli.h"
 
 #include <math.h>
@@ -154,9 +156,19 @@ static int run(cli_args *a) {
     out_kind kind =
         cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(m, info.spec, outputs);
     int64_t features = cli_model_features(m);
+    /* a model trained on audio manifests featurises WAV files (and manifests) as in training */
+    const bool audio = info.spec && !strcmp(info.spec->data.format, "audio");
     for (int i = 1; rc == CLI_OK && i < a->n_pos; i++) {
         cli_rows r;
-        rc = cli_read_rows(a, a->pos[i], cli_get(a, "format"), cli_get(a, "label"), NULL, &r);
+        if (audio && (cli_is_wav(a->pos[i]) || !cli_get(a, "format")))
+            rc = cli_audio_rows(a, a->pos[i], info.spec->data.features, features, &r);
+        else if (cli_is_wav(a->pos[i]))
+            rc = cli_error(a, CLI_FAIL,
+                           "%s: the model was not trained on audio (its spec has no data "
+                           "audio=), so it has no feature pipeline for a WAV file",
+                           a->pos[i]);
+        else
+            rc = cli_read_rows(a, a->pos[i], cli_get(a, "format"), cli_get(a, "label"), NULL, &r);
         if (rc != CLI_OK) break;
         if (r.features != features) {
             char shape[128];
@@ -197,7 +209,9 @@ const cli_cmd cli_cmd_predict = {
         "sample: for a classifier, the predicted class (its name when the model has class\n"
         "names) followed by the probability of every class; for a binary classifier, 0 or 1\n"
         "and the probability of 1; otherwise the output values. An INPUT of - reads standard\n"
-        "input (CSV unless --format says otherwise); --out FILE is replaced atomically.",
+        "input (CSV unless --format says otherwise); --out FILE is replaced atomically.\n"
+        "A model trained on audio (data audio=) takes WAV files, or manifests of them, and\n"
+        "featurises them with the pipeline stored in the model file.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 2,

@@ -149,13 +149,20 @@ static int load_data(cli_args *a, run *r) {
         return cli_error(a, CLI_USAGE,
                          "no training data: give --data PATH, or train= on the "
                          "spec's data line");
-    int rc = cli_load_dataset(a, train, pick(a, "labels", d->train_labels), fmt, label, &r->train);
     const char *val = pick(a, "val", d->val), *test = pick(a, "test", d->test);
-    if (rc == CLI_OK && val)
-        rc = cli_load_dataset(a, val, pick(a, "val-labels", d->val_labels), fmt, label, &r->val);
-    if (rc == CLI_OK && test)
-        rc =
-            cli_load_dataset(a, test, pick(a, "test-labels", d->test_labels), fmt, label, &r->test);
+    int rc;
+    if (fmt && !strcmp(fmt, "audio")) { /* manifests of WAV clips, featurised once */
+        rc = cli_load_audio(a, train, d->features, &r->train);
+        if (rc == CLI_OK && val) rc = cli_load_audio(a, val, d->features, &r->val);
+        if (rc == CLI_OK && test) rc = cli_load_audio(a, test, d->features, &r->test);
+    } else {
+        rc = cli_load_dataset(a, train, pick(a, "labels", d->train_labels), fmt, label, &r->train);
+        if (rc == CLI_OK && val)
+            rc = cli_load_dataset(a, val, pick(a, "val-labels", d->val_labels), fmt, label, &r->val);
+        if (rc == CLI_OK && test)
+            rc = cli_load_dataset(a, test, pick(a, "test-labels", d->test_labels), fmt, label,
+                                  &r->test);
+    }
     if (rc != CLI_OK) return rc;
     nb_dataset_info di;
     nb_dataset_get_info(r->train, &di);
