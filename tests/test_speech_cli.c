@@ -6,6 +6,8 @@
  *     the accuracy, the accuracy per voice and, with --confusion-svg, an SVG picture;
  *   - `nabla predict MODEL a.wav b.wav` prints a digit's name per file, and on a manifest one
  *     line per row; `nabla info` shows the feature pipeline stored in the file;
+ *   - the recurrent path: a rank-2 input takes frames [T, F], a GRU, global_avgpool1d (and
+ *     that layer's values against the definition);
  *   - a WAV with a bad header gives one clear error line; a WAV given to a model that was not
  *     trained on audio is refused.
  * Skipped with a note when espeak-ng or sox is not installed. The binary is the nabla next to
@@ -13,6 +15,8 @@
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
+
+#include "nabla.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -219,6 +223,66 @@ static void train_eval_predict(void) {
     done(&r);
 }
 
+/* The recurrent recogniser's path: a rank-2 input takes the frames as a sequence [T, F]
+ * (the dataset's and predict's transposition), a GRU, the mean over time. */
+static void gru_on_frames(void) {
+    setup();
+    if (!corpus_ok) return;
+    write_file(tmp("gru.spec"),
+               "nabla-spec 2\n"
+               "input 51 20\n"
+               "gru 24\n"
+               "global_avgpool1d\n"
+               "dense 10\n"
+               "loss cross_entropy\n"
+               "optimizer adam lr=1e-2\n"
+               "batch 8\n"
+               "epochs 30\n"
+               "seed 1\n"
+               "data audio=digits/train.csv test=digits/test.csv\n"
+               "data features=\"rate=8000 length=6400 align=center n_fft=256 hop=128 "
+               "n_mels=20 f_max=4000 log=ln norm=meanvar\"\n");
+    char model[256];
+    snprintf(model, sizeof model, "%s", tmp("gru.safetensors"));
+    result r = run((const char *[]){"train", tmp("gru.spec"), "--out", model, "--quiet", NULL});
+    CHECK_MSG(r.rc == 0, "train: exit %d: %s", r.rc, r.err);
+    done(&r);
+    r = run((const char *[]){"eval", model, "--data", tmp("digits/train.csv"), NULL});
+    const char *acc = strstr(r.out, "accuracy  ");
+    double a = acc ? atof(acc + 10) : 0.0;
+    CHECK_MSG(r.rc == 0 && a >= 0.5, "GRU training-voice accuracy %.3f: %s%s", a, r.out, r.err);
+    done(&r);
+    r = run((const char *[]){"predict", model, tmp("digits/wav/en-us+m1/3_s165_p50.wav"), NULL});
+    CHECK_MSG(r.rc == 0 && strchr(r.out, ' '), "predict: %s%s", r.out, r.err);
+    done(&r);
+}
+
+/* global_avgpool1d: [T, C] → the mean over T, against the definition */
+static void timepool_values(void) {
+    nb_model *m = nb_model_new(NB_DIMS(5, 3), 0);
+    CHECK_PTR(m);
+    CHECK_OK(nb_model_global_avg_pool1d(m));
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 3, (int64_t[]){2, 5, 3});
+    float *xd = x->data;
+    for (int i = 0; i < 30; i++) xd[i] = (float)(i * i % 7) - 2.5f;
+    nb_tensor *y = nb_model_infer(m, ctx, x);
+    CHECK_MSG(y && y->rank == 2 && y->shape[0] == 2 && y->shape[1] == 3, "%s", nb_last_error());
+    for (int b = 0; y && b < 2; b++)
+        for (int c = 0; c < 3; c++) {
+            double s = 0;
+            for (int t = 0; t < 5; t++) s += xd[(b * 5 + t) * 3 + c];
+            CHECK_CLOSE(nb_tensor_get(y, (int64_t[]){b, c}), s / 5, 1e-6, 1e-6);
+        }
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+    /* not a sequence of vectors */
+    nb_model *bad = nb_model_new(NB_DIMS(1, 4, 4), 0);
+    CHECK(nb_model_global_avg_pool1d(bad) == NB_ERR_SHAPE);
+    CHECK_MSG(strstr(nb_last_error(), "[T, C]") != NULL, "%s", nb_last_error());
+    nb_model_free(bad);
+}
+
 static void wav_needs_audio_model(void) {
     setup();
     /* a model that was not trained on audio has no pipeline for a WAV file */
@@ -245,6 +309,8 @@ static void cleanup(void) {
 
 static const nbt_case cases[] = {
     {"train_eval_predict", train_eval_predict},
+    {"gru_on_frames", gru_on_frames},
+    {"timepool_values", timepool_values},
     {"wav_needs_audio_model", wav_needs_audio_model},
     {"cleanup", cleanup},
 };

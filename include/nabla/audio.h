@@ -342,6 +342,8 @@ typedef struct nb_audio_data_opts {
     int copies;              /* augmented copies of every clip, besides the clip */
     const nb_audio_aug *aug; /* how copies are made (needed when copies > 0) */
     uint64_t seed;           /* copies' draws depend only on (seed, clip, copy) */
+    int frames_first;        /* samples [n_frames, n_feat], a sequence of frames (recurrent
+                                models), instead of [1, n_feat, n_frames] */
 } nb_audio_data_opts;
 
 /* Decodes and featurises every clip of m once (clips in parallel on the thread pool; the

@@ -16,13 +16,14 @@ static int features_of(const cli_args *a, const char *text, nb_features *f) {
     return nb_features_parse(text, strlen(text), f) == NB_OK ? CLI_OK : cli_lib_error(a);
 }
 
-int cli_load_audio(const cli_args *a, const char *manifest, const char *features,
+int cli_load_audio(const cli_args *a, const char *manifest, const char *features, int frames_first,
                    nb_dataset **out) {
     *out = NULL;
     nb_features f;
     int rc = features_of(a, features, &f);
     if (rc != CLI_OK) return rc;
-    nb_audio_data_opts o = {.features = &f, .store = NB_AUDIO_STORE_F32};
+    nb_audio_data_opts o = {
+        .features = &f, .store = NB_AUDIO_STORE_F32, .frames_first = frames_first};
     if (nb_audio_dataset_load(manifest, &o, out, NULL) != NB_OK) return cli_lib_error(a);
     return CLI_OK;
 }
@@ -38,7 +39,7 @@ bool cli_is_wav(const char *path) {
 
 /* One clip's features into x (F·T floats), checked against the model's input size. */
 static int featurize_file(const cli_args *a, const nb_featurizer *fz, const char *path,
-                          int64_t features, float *x) {
+                          int64_t features, int frames_first, float *x) {
     nb_audio clip;
     if (nb_wav_read(path, &clip, NULL) != NB_OK) return cli_lib_error(a);
     nb_tensor *t = NULL;
@@ -52,14 +53,18 @@ static int featurize_file(const cli_args *a, const nb_featurizer *fz, const char
                        "pipeline a fixed length (features=\"length=...\") when training",
                        path, (long long)t->numel, (long long)t->shape[0], (long long)t->shape[1],
                        (long long)features);
-    else
+    else if (!frames_first)
         memcpy(x, t->data, sizeof(float) * (size_t)features);
+    else /* [F, T] → [T, F]: the frames as a sequence */
+        for (int64_t fi = 0, F = t->shape[0], T = t->shape[1]; fi < F; fi++)
+            for (int64_t ti = 0; ti < T; ti++)
+                x[ti * F + fi] = ((const float *)t->data)[fi * T + ti];
     nb_tensor_free(t);
     return rc;
 }
 
 int cli_audio_rows(const cli_args *a, const char *path, const char *features_text, int64_t features,
-                   cli_rows *out) {
+                   int frames_first, cli_rows *out) {
     memset(out, 0, sizeof *out);
     nb_features f;
     int rc = features_of(a, features_text, &f);
@@ -76,7 +81,8 @@ int cli_audio_rows(const cli_args *a, const char *path, const char *features_tex
         if (!out->x || (!wav && !out->labels)) rc = cli_error(a, CLI_FAIL, "out of memory");
     }
     for (int64_t i = 0; rc == CLI_OK && i < n; i++) {
-        rc = featurize_file(a, fz, wav ? path : m.paths[i], features, out->x + i * features);
+        rc = featurize_file(a, fz, wav ? path : m.paths[i], features, frames_first,
+                            out->x + i * features);
         if (!wav) out->labels[i] = m.labels[i];
     }
     out->n = n;
@@ -274,4 +280,9 @@ void cli_audio_print_pipeline(const char *text) {
         if (nb_features_shape(&f, f.length, &F, &T) == NB_OK)
             printf("  → [%lld features, %lld frames] per clip\n", (long long)F, (long long)T);
     }
+}
+
+int cli_frames_first(const nb_model *m) {
+    int64_t shape[NB_MAX_RANK];
+    return nb_model_input_shape(m, shape) == 2;
 }

@@ -64,7 +64,7 @@ static int run(cli_args *a) {
     if (!fmt && d && d->format[0]) fmt = d->format;
     if (!label && d) label = d->label;
     if (rc == CLI_OK)
-        rc = audio ? cli_load_audio(a, path, d->features, &ds)
+        rc = audio ? cli_load_audio(a, path, d->features, cli_frames_first(m), &ds)
                    : cli_load_dataset(a, path, labels, fmt, label, &ds);
     nb_dataset_info di;
     if (rc == CLI_OK) {

@@ -82,7 +82,8 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const n
         if (pp[j] > pp[best]) best = j;
     }
     if (best < nb_model_class_count(m))
-        cli_put_escaped(f, nb_model_class_name(m, (int)best)); /* names from the file: no terminal codes */
+        cli_put_escaped(
+            f, nb_model_class_name(m, (int)best)); /* names from the file: no terminal codes */
     else
         fprintf(f, "%lld", (long long)best);
     for (int64_t j = 0; j < k; j++) fprintf(f, " %.6g", pp[j]);
@@ -161,7 +162,8 @@ static int run(cli_args *a) {
     for (int i = 1; rc == CLI_OK && i < a->n_pos; i++) {
         cli_rows r;
         if (audio && (cli_is_wav(a->pos[i]) || !cli_get(a, "format")))
-            rc = cli_audio_rows(a, a->pos[i], info.spec->data.features, features, &r);
+            rc = cli_audio_rows(a, a->pos[i], info.spec->data.features, features,
+                                cli_frames_first(m), &r);
         else if (cli_is_wav(a->pos[i]))
             rc = cli_error(a, CLI_FAIL,
                            "%s: the model was not trained on audio (its spec has no data "

@@ -151,14 +151,16 @@ static int load_data(cli_args *a, run *r) {
                          "spec's data line");
     const char *val = pick(a, "val", d->val), *test = pick(a, "test", d->test);
     int rc;
-    if (fmt && !strcmp(fmt, "audio")) { /* manifests of WAV clips, featurised once */
-        rc = cli_load_audio(a, train, d->features, &r->train);
-        if (rc == CLI_OK && val) rc = cli_load_audio(a, val, d->features, &r->val);
-        if (rc == CLI_OK && test) rc = cli_load_audio(a, test, d->features, &r->test);
+    if (fmt && !strcmp(fmt, "audio")) {       /* manifests of WAV clips, featurised once */
+        const int ff = r->spec->in_rank == 2; /* a sequence model: frames [T, F] */
+        rc = cli_load_audio(a, train, d->features, ff, &r->train);
+        if (rc == CLI_OK && val) rc = cli_load_audio(a, val, d->features, ff, &r->val);
+        if (rc == CLI_OK && test) rc = cli_load_audio(a, test, d->features, ff, &r->test);
     } else {
         rc = cli_load_dataset(a, train, pick(a, "labels", d->train_labels), fmt, label, &r->train);
         if (rc == CLI_OK && val)
-            rc = cli_load_dataset(a, val, pick(a, "val-labels", d->val_labels), fmt, label, &r->val);
+            rc =
+                cli_load_dataset(a, val, pick(a, "val-labels", d->val_labels), fmt, label, &r->val);
         if (rc == CLI_OK && test)
             rc = cli_load_dataset(a, test, pick(a, "test-labels", d->test_labels), fmt, label,
                                   &r->test);
