@@ -283,6 +283,26 @@ static void timepool_values(void) {
     nb_model_free(bad);
 }
 
+/* a manifest's name (word) column names integer classes, only when consistent and complete */
+static void manifest_names(void) {
+    static const char good[] = "path,label,word\na.wav,1,one\nb.wav,0,zero\nc.wav,1,one\n";
+    nb_manifest m;
+    CHECK_OK(nb_manifest_parse(good, strlen(good), "good", NULL, &m));
+    CHECK(m.classes && m.num_classes == 2 && !strcmp(m.classes[0], "zero") &&
+          !strcmp(m.classes[1], "one") && m.labels[0] == 1);
+    nb_manifest_free(&m);
+    static const char clash[] = "path,label,name\na.wav,1,one\nb.wav,0,zero\nc.wav,1,uno\n";
+    CHECK_OK(nb_manifest_parse(clash, strlen(clash), "clash", NULL, &m));
+    CHECK(m.classes == NULL && m.num_classes == 2);
+    nb_manifest_free(&m);
+    static const char gap[] = "path,label,name\na.wav,2,two\nb.wav,0,zero\n";
+    CHECK_OK(nb_manifest_parse(gap, strlen(gap), "gap", NULL, &m));
+    CHECK(m.classes == NULL && m.num_classes == 3);
+    nb_manifest_free(&m);
+    static const char twice[] = "path,label,name,word\na.wav,1,one,one\n";
+    CHECK(nb_manifest_parse(twice, strlen(twice), "twice", NULL, &m) == NB_ERR_FORMAT);
+}
+
 static void wav_needs_audio_model(void) {
     setup();
     /* a model that was not trained on audio has no pipeline for a WAV file */
@@ -311,6 +331,7 @@ static const nbt_case cases[] = {
     {"train_eval_predict", train_eval_predict},
     {"gru_on_frames", gru_on_frames},
     {"timepool_values", timepool_values},
+    {"manifest_names", manifest_names},
     {"wav_needs_audio_model", wav_needs_audio_model},
     {"cleanup", cleanup},
 };
