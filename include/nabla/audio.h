@@ -218,6 +218,9 @@ typedef struct nb_features {
 
 /* NB_ERR_ARG naming the first field that is out of range or inconsistent (its defaults
  * filled in first). */
+/* The pipeline as it runs: f with every zero field that stands for a default filled in (what
+ * the featurizer keeps; for reports such as `nabla info`). NULL is {0}. */
+nb_features nb_features_resolved(const nb_features *f);
 nb_status nb_features_check(const nb_features *f);
 /* The text form, snprintf-style: writes up to n − 1 characters and a NUL into buf (which may
  * be NULL when n is 0) and returns the full length (0 with the error set when f is invalid). */
@@ -245,6 +248,12 @@ nb_status nb_featurizer_run(const nb_featurizer *fz, const float *x, int64_t n, 
 /* The whole pipeline from a clip (any rate and channel count: mixed down and resampled);
  * *out is a new heap tensor [n_feat, n_frames]. */
 nb_status nb_featurize_audio(const nb_featurizer *fz, const nb_audio *a, nb_tensor **out);
+/* The pipeline as differentiable ops in ctx (audio/features_op.c): x [L] or [B, L] at the
+ * pipeline's rate (no resampling here; the length fix is applied) → [n_feat, n_frames] or
+ * [B, n_feat, n_frames], the nb_featurizer_run values up to float rounding, built from
+ * nb_stft_op, nb_spec_power, nb_filterbank (mel and DCT), log, and mean/variance over frames,
+ * so a gradient reaches x. NULL with the error set on bad features or input. */
+nb_tensor *nb_features_apply(nb_ctx *ctx, const nb_features *f, nb_tensor *x);
 
 /* The complex STFT alone, torch.stft(x, n_fft, hop, win_length, window, center, pad_mode,
  * normalized, onesided=True, return_complex=True) seen through torch.view_as_real:
@@ -308,7 +317,9 @@ nb_status nb_specaugment_batch(nb_tensor *x, const nb_specaug *o, nb_rng *rng);
  * column and optionally a `group` column (also `speaker`); other columns are ignored. Paths
  * are relative to the manifest's folder unless absolute. Labels that are all non-negative
  * integers are used as they are; otherwise the distinct names are numbered in sorted order.
- * Groups (speakers, voices) are numbered in order of appearance. */
+ * An optional `name` (or `word`) column names the classes of integer labels (kept when every
+ * label has exactly one name). Groups (speakers, voices) are numbered in order of
+ * appearance. */
 typedef struct nb_manifest {
     int64_t n;
     char **paths;
@@ -344,6 +355,8 @@ typedef struct nb_audio_data_opts {
     int copies;              /* augmented copies of every clip, besides the clip */
     const nb_audio_aug *aug; /* how copies are made (needed when copies > 0) */
     uint64_t seed;           /* copies' draws depend only on (seed, clip, copy) */
+    int frames_first;        /* samples [n_frames, n_feat], a sequence of frames (recurrent
+                                models), instead of [1, n_feat, n_frames] */
 } nb_audio_data_opts;
 
 /* Decodes and featurises every clip of m once (clips in parallel on the thread pool; the

@@ -57,7 +57,7 @@ typedef struct nb_data_spec {
     char *train, *train_labels; /* IDX images + labels, .npy x + y, or one CSV file */
     char *val, *val_labels;     /* an explicit validation set (else val_split of train) */
     char *test, *test_labels;
-    char format[8]; /* "idx", "npy", "csv", or "" to tell by the file name */
+    char format[8]; /* "idx", "npy", "csv", "audio", or "" to tell by the file name */
     char *label;    /* CSV: the label column's name or (signed) index, or several names
                        separated by commas (targets); NULL: the last column */
     int has_val_split;
@@ -80,6 +80,11 @@ typedef struct nb_data_spec {
     int class_weight;           /* 1: balanced (n / (k n_c)); 0: none */
     int has_target_norm;
     int target_norm;            /* regression: 1 standardise the targets (the default), 0 not */
+    /* format "audio" (audio=PATH is train=PATH format=audio): the paths are manifests of WAV
+     * clips (nabla/audio.h), featurised by this pipeline, nb_features' text form in canonical
+     * order (NULL: the defaults), which the model file keeps so that prediction featurises as
+     * training did. */
+    char *features;
 } nb_data_spec;
 
 /* The architecture lines of a spec: opaque, owned by the spec, read by nb_spec_build. */

@@ -244,6 +244,10 @@ int nb_model_avg_pool2d_on(nb_model *m, int x, const nb_pool_opts *opts, const c
 /* [C, H, W] → [C]: the mean of each channel. */
 nb_status nb_model_global_avg_pool2d(nb_model *m);
 int nb_model_global_avg_pool2d_on(nb_model *m, int x, const char *name);
+/* [T, C] → [C]: the mean over a sequence's positions (a recurrent layer's outputs over time;
+ * nn/timepool.c). */
+nb_status nb_model_global_avg_pool1d(nb_model *m);
+int nb_model_global_avg_pool1d_on(nb_model *m, int x, const char *name);
 /* [d1, d2, ...] → [d1·d2·...] (every dimension known) */
 nb_status nb_model_flatten(nb_model *m);
 int nb_model_flatten_on(nb_model *m, int x, const char *name);

@@ -262,6 +262,24 @@ nb_rnn_out nb_gru(nb_ctx *ctx, nb_tensor *x, nb_tensor *h0, nb_tensor *W_ih, nb_
                   nb_tensor *b_ih, nb_tensor *b_hh, const nb_rnn_opts *opts);
 /* ---- end seqops ---- */
 
+/* ---- spectral features (ops/spectral.c) -----------------------------------------------------
+ * The STFT with PyTorch's conventions: x [L] or [B, L], window [win_length ≤ n_fft] (centred
+ * in the frame, as torch.stft pads it) → [K, T, 2] or [B, K, T, 2], K = n_fft/2 + 1, T =
+ * 1 + (L + 2·pad − n_fft)/hop with pad = n_fft/2 when `center` (padding by `pad_mode`, the
+ * values of nb_pad_mode in nabla/audio.h: 0 reflect, 1 constant, 2 replicate, 3 circular),
+ * else 0; normalized multiplies by 1/√n_fft. Equal to torch.view_as_real(torch.stft(x, n_fft,
+ * hop, window=window, center=center, pad_mode=..., normalized=normalized, onesided=True,
+ * return_complex=True)). Differentiable in x and in the window. */
+nb_tensor *nb_stft_op(nb_ctx *ctx, nb_tensor *x, nb_tensor *window, int64_t n_fft, int64_t hop,
+                      int center, int pad_mode, int normalized);
+/* |S|^power of a complex tensor [..., 2] → [...] (power 2: the power spectrum, 1: the
+ * magnitude; any power > 0). */
+nb_tensor *nb_spec_power(nb_ctx *ctx, nb_tensor *S, float power);
+/* y [..., M, T] = W [M, K] applied to every frame of x [..., K, T] (a mel filterbank from
+ * nb_mel_filterbank, or the DCT of nb_dct_matrix); only the non-zero band of each row of W
+ * is visited. Differentiable in x and W. */
+nb_tensor *nb_filterbank(nb_ctx *ctx, nb_tensor *x, nb_tensor *W);
+
 #ifdef __cplusplus
 }
 #endif

@@ -112,6 +112,27 @@ static nb_status load_clip(job *j, int64_t i, float **x, int64_t *n) {
     return NB_OK;
 }
 
+/* Every sample [1, F, T] of x becomes [T, F] (the frames as a sequence), in place through one
+ * sample's buffer. */
+static nb_status to_frames_first(nb_array *x, int64_t rows, int64_t F, int64_t T) {
+    const size_t esz = x->type == NB_ELEM_F32 ? sizeof(float) : 1;
+    unsigned char *tmp = nbi_malloc((size_t)(F * T) * esz);
+    if (!tmp) return nbi_error(NB_ERR_NOMEM, "audio dataset: out of memory");
+    for (int64_t r = 0; r < rows; r++) {
+        unsigned char *s = (unsigned char *)x->data + (size_t)(r * F * T) * esz;
+        memcpy(tmp, s, (size_t)(F * T) * esz);
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(s + (size_t)(t * F + f) * esz, tmp + (size_t)(f * T + t) * esz, esz);
+    }
+    nbi_free(tmp);
+    x->rank = 3;
+    x->shape[1] = T;
+    x->shape[2] = F;
+    x->shape[3] = 0;
+    return NB_OK;
+}
+
 /* features of one sample into out [F·T] (the shape checked against the data set's) */
 static nb_status featurize(job *j, int64_t i, const float *x, int64_t n, float *out) {
     int64_t F, T;
@@ -322,6 +343,7 @@ nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts,
             st = run_pass(j, PASS_U8);
         }
     }
+    if (!st && o.frames_first) st = to_frames_first(&x, rows, j->F, j->T);
     for (int64_t i = 0; !st && i < rows; i++) ((int32_t *)y.data)[i] = m->labels[i / j->per];
     /* the class names go with the dataset */
     char **names = NULL;

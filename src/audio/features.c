@@ -35,6 +35,10 @@ nb_features nbi_features_resolve(const nb_features *in) {
     return f;
 }
 
+nb_features nb_features_resolved(const nb_features *f) {
+    return nbi_features_resolve(f);
+}
+
 static int64_t win_len(const nb_features *f) {
     return f->win_length ? f->win_length : f->n_fft;
 }

@@ -200,8 +200,42 @@ static nb_status resolve_labels(nb_manifest *m, char **texts, const char *name) 
 typedef struct row {
     char *path;
     char *label;
+    char *cname; /* the `name` (or `word`) column: the class name of an integer label */
     int32_t group;
 } row;
+
+static nb_status free_names(char **cl, int n, nb_status st) {
+    for (int c = 0; c < n; c++) nbi_free(cl[c]);
+    nbi_free(cl);
+    return st;
+}
+
+/* Integer labels with a name column: classes[label] = the first name given for it. When some
+ * label in 0 .. num_classes − 1 has no name, or one label has two names, the labels stay
+ * unnamed (the names are ignored, as if the column were absent). */
+static nb_status name_classes(nb_manifest *m, const row *rows, const char *name) {
+    if (m->num_classes < 1 || m->num_classes > MAX_NAMES) return NB_OK;
+    char **cl = nbi_calloc((size_t)m->num_classes, sizeof(char *));
+    if (!cl) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
+    bool ok = true;
+    for (int64_t i = 0; i < m->n && ok; i++) {
+        const char *nm = rows[i].cname;
+        char **slot = &cl[m->labels[i]];
+        if (!nm)
+            ok = false;
+        else if (*slot)
+            ok = strcmp(*slot, nm) == 0;
+        else if (!(*slot = dup_n(nm, strlen(nm))))
+            return free_names(cl, m->num_classes,
+                              nbi_error(NB_ERR_NOMEM, "%s: out of memory", name));
+    }
+    for (int c = 0; c < m->num_classes && ok; c++) ok = cl[c] != NULL;
+    if (ok) {
+        m->classes = cl;
+        return NB_OK;
+    }
+    return free_names(cl, m->num_classes, NB_OK);
+}
 
 static char *join_path(const char *dir, const char *p, size_t n) {
     if (!dir || !*dir || (n && p[0] == '/')) return dup_n(p, n);
@@ -257,7 +291,7 @@ nb_status nb_manifest_parse(const void *buf, size_t len, const char *name, const
     int gcap = 0;
     nb_status st = NB_OK;
     /* the header */
-    int cols = 0, c_path = -1, c_label = -1, c_group = -1;
+    int cols = 0, c_path = -1, c_label = -1, c_group = -1, c_name = -1;
     if (!next_record(&t))
         st = nbi_error(NB_ERR_FORMAT, "%s: empty (a header naming path and label is needed)", name);
     while (!st) {
@@ -266,11 +300,12 @@ nb_status nb_manifest_parse(const void *buf, size_t len, const char *name, const
         int *slot = name_is(t.field, "path")                                   ? &c_path
                     : name_is(t.field, "label")                                ? &c_label
                     : name_is(t.field, "group") || name_is(t.field, "speaker") ? &c_group
+                    : name_is(t.field, "name") || name_is(t.field, "word")     ? &c_name
                                                                                : NULL;
         if (slot && *slot >= 0)
             st = nbi_error(NB_ERR_FORMAT,
                            "%s:1: column '%s' appears twice (group and speaker "
-                           "are one column)",
+                           "are one column, name and word another)",
                            name, t.field);
         else if (slot)
             *slot = cols;
@@ -327,6 +362,9 @@ nb_status nb_manifest_parse(const void *buf, size_t len, const char *name, const
                 if (!r->label) st = nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
             } else if (col == c_group) {
                 st = group_index(&m, &gcap, t.field, name, &r->group);
+            } else if (col == c_name && t.flen > 0) {
+                r->cname = dup_n(t.field, t.flen);
+                if (!r->cname) st = nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
             }
             if (st || t.end_of_record) break;
         }
@@ -355,8 +393,10 @@ nb_status nb_manifest_parse(const void *buf, size_t len, const char *name, const
         }
         st = resolve_labels(&m, texts, name);
     }
+    if (!st && c_name >= 0 && !m.classes) st = name_classes(&m, rows, name);
     for (int64_t i = 0; i < m.n && rows; i++) nbi_free(rows[i].path);
     for (int64_t i = 0; i < m.n && rows; i++) nbi_free(rows[i].label);
+    for (int64_t i = 0; i < m.n && rows; i++) nbi_free(rows[i].cname);
     nbi_free(rows);
     nbi_free(texts);
     if (!st && !m.groups) { /* no group column: no group names either */

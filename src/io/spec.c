@@ -9,6 +9,7 @@
  * the line it comes from is known, and the model's size is known before it is allocated. */
 #include "io/spec.h"
 #include "base/file.h"
+#include "nabla/audio.h" /* the features= of audio data: parsed and written canonically */
 #include "nn/model_io.h"
 #include "optim/optim.h" /* nbi_optim_resolve: the defaults a spec leaves out */
 
@@ -43,6 +44,7 @@ static void free_data(nb_data_spec *d) {
     nbi_free(d->test_labels);
     nbi_free(d->label);
     nbi_free(d->categorical);
+    nbi_free(d->features);
 }
 
 void nb_spec_free(nb_spec *s) {
@@ -500,15 +502,34 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
                        &d->val_labels, &d->test,         &d->test_labels};
     nb_status s = NB_OK;
     for (int i = 0; i < 6 && s == NB_OK; i++) s = data_path(l, keys[i], base_dir, fields[i]);
-    const char *fmt = NULL, *label = NULL;
+    const char *fmt = NULL, *label = NULL, *audio = NULL, *feat = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "audio", &audio);
+    if (s == NB_OK && audio) { /* audio=PATH: train=PATH format=audio */
+        if (d->train)
+            return nbi_line_error(l, nbi_opt_col(l, "audio"),
+                                  "audio= names the training manifest, already given by train=");
+        s = resolve(l, base_dir, audio, &d->train);
+        if (s == NB_OK) snprintf(d->format, sizeof d->format, "audio");
+    }
     if (s == NB_OK) s = nbi_opt_str(l, "format", &fmt);
     if (s == NB_OK && fmt) {
-        if (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "csv"))
+        if (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "csv") && strcmp(fmt, "audio"))
             return nbi_line_error(l, nbi_opt_col(l, "format"),
                                   "unknown data format '%s' "
-                                  "(expected idx, npy or csv)",
+                                  "(expected idx, npy, csv or audio)",
                                   fmt);
         snprintf(d->format, sizeof d->format, "%s", fmt);
+    }
+    if (s == NB_OK) s = nbi_opt_str(l, "features", &feat);
+    if (s == NB_OK && feat) {
+        nb_features f;
+        if (nb_features_parse(feat, strlen(feat), &f) != NB_OK)
+            return nbi_line_error(l, nbi_opt_col(l, "features"), "features: %s", nb_last_error());
+        size_t n = nb_features_format(&f, NULL, 0);
+        nbi_free(d->features);
+        d->features = n ? nbi_malloc(n + 1) : NULL;
+        if (!d->features) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", l->file);
+        nb_features_format(&f, d->features, n + 1);
     }
     if (s == NB_OK) s = nbi_opt_str(l, "label", &label);
     if (s == NB_OK && label && !nbi_utf8_valid(label, strlen(label)))
@@ -559,6 +580,10 @@ static void data_text(const nb_data_spec *d, const char *dir, nbi_text *t) {
         }
     }
     if (d->format[0]) nbi_text_printf(t, " format=%s", d->format);
+    if (d->features) {
+        nbi_text_puts(t, " features=");
+        nbi_text_value(t, d->features);
+    }
     if (d->has_val_split) {
         nbi_text_puts(t, " val_split=");
         nbi_text_double(t, d->val_split);

@@ -141,6 +141,15 @@ static nb_status parse_global_avgpool2d(nb_model *m, nbi_line *l, const int *in,
     return s == NB_OK ? took(nb_model_global_avg_pool2d_on(m, in[0], name), node) : s;
 }
 
+/* global_avgpool1d [name=N]: [T, C] → [C] */
+static nb_status parse_global_avgpool1d(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    const char *name = NULL;
+    nb_status s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    return s == NB_OK ? took(nb_model_global_avg_pool1d_on(m, in[0], name), node) : s;
+}
+
 /* batchnorm [momentum=M] [eps=E] [affine=false] [name=N] */
 static nb_status parse_batchnorm(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
     (void)n;
@@ -418,6 +427,7 @@ static const struct {
     {"maxpool2d", parse_maxpool2d, false, false},
     {"avgpool2d", parse_avgpool2d, false, false},
     {"global_avgpool2d", parse_global_avgpool2d, false, false},
+    {"global_avgpool1d", parse_global_avgpool1d, false, false},
     {"batchnorm", parse_batchnorm, false, false},
     {"dropout", parse_dropout, false, false},
     {"flatten", parse_flatten, false, false},

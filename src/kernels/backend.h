@@ -22,6 +22,7 @@
 #include "kernels/kernels.h"
 #include "kernels/linalg.h"
 #include "kernels/pool.h"
+#include "kernels/spectral.h"
 
 typedef struct nbi_backend nbi_backend;
 
@@ -272,6 +273,23 @@ struct nbi_backend {
     void (*bias_rows)(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y);
     void (*acc_rows)(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g);
     /* ---- end speed ---- */
+    /* ---- spectral features (kernels/spectral.h; CPU: kernels/spectral_cpu.c) -------------
+     * stft: S [B, K, T, 2] from x [B, L] and the window w [win]. stft_bwd accumulates
+     * dx [B, L] += and dw [win] += (either may be NULL: not wanted) from dS.
+     * spec_power: P[i] = |S[i]|^power over n complex values; its backward accumulates.
+     * band: y [B, M, T] = W x along K (see nbi_band_geom); band_bwd accumulates dx and dW
+     * (either may be NULL). The entries that need work space return NB_ERR_NOMEM. */
+    nb_status (*stft)(const nbi_backend *be, const nbi_stft_geom *g, const float *x,
+                      const float *w, float *S);
+    nb_status (*stft_bwd)(const nbi_backend *be, const nbi_stft_geom *g, const float *x,
+                          const float *w, const float *dS, float *dx, float *dw);
+    void (*spec_power)(const nbi_backend *be, int64_t n, const float *S, float power, float *P);
+    void (*spec_power_bwd)(const nbi_backend *be, int64_t n, const float *S, float power,
+                           const float *dP, float *dS);
+    nb_status (*band)(const nbi_backend *be, const nbi_band_geom *g, const float *W,
+                      const float *x, float *y);
+    nb_status (*band_bwd)(const nbi_backend *be, const nbi_band_geom *g, const float *W,
+                          const float *x, const float *dy, float *dx, float *dW);
 };
 
 /* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them
@@ -283,6 +301,8 @@ nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nb
 
 /* Installs the CPU back end's linear algebra entries (kernels/linalg.c). */
 void nbi_backend_cpu_linalg(nbi_backend *be);
+/* Installs the CPU back end's spectral entries (kernels/spectral_cpu.c). */
+void nbi_backend_cpu_spectral(nbi_backend *be);
 
 /* Fills *be for `device` (NULL or "" means "cpu") with a budget of `threads` threads (0 = the
  * whole pool). `what` names the caller in messages. NB_ERR_ARG for an unknown device or a

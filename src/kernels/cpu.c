@@ -617,6 +617,7 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     /* speed */
     be->bias_rows = cpu_bias_rows;
     be->acc_rows = cpu_acc_rows;
+    nbi_backend_cpu_spectral(be);
 }
 
 /* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */

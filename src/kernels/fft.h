@@ -31,9 +31,13 @@
 /* ---- complex FFT -------------------------------------------------------------------------- */
 typedef struct nbi_fft nbi_fft;
 
-/* A plan for length n ≥ 1 (NB_ERR_ARG for n < 1, NB_ERR_NOMEM). */
+/* A plan for length n ≥ 1 (NB_ERR_ARG for n < 1, NB_ERR_NOMEM), in one allocation. */
 nb_status nbi_fft_new(int64_t n, nbi_fft **out);
-void nbi_fft_free(nbi_fft *p);
+void nbi_fft_free(nbi_fft *p); /* NULL is a no-op */
+/* The same plan built in memory the caller owns (an op's arena): nbi_fft_bytes(n) bytes,
+ * 64-byte aligned (0: n outside 1 .. 2^30). Nothing to free but the memory. */
+size_t nbi_fft_bytes(int64_t n);
+nbi_fft *nbi_fft_place(void *mem, int64_t n);
 int64_t nbi_fft_len(const nbi_fft *p);
 /* Floats of work space a call needs. */
 size_t nbi_fft_work(const nbi_fft *p);
@@ -46,6 +50,8 @@ typedef struct nbi_rfft nbi_rfft;
 
 nb_status nbi_rfft_new(int64_t n, nbi_rfft **out);
 void nbi_rfft_free(nbi_rfft *p);
+size_t nbi_rfft_bytes(int64_t n);
+nbi_rfft *nbi_rfft_place(void *mem, int64_t n);
 int64_t nbi_rfft_len(const nbi_rfft *p);
 size_t nbi_rfft_work(const nbi_rfft *p);
 /* X[0 .. n/2] (complex, n/2 + 1 pairs) = rfft(x[0 .. n)). */

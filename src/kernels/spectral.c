@@ -4,7 +4,7 @@
  *
  * Each loop runs on the calling thread and visits frames, rows and columns in a fixed order,
  * so its results do not depend on who calls it; callers parallelise over whole signals. */
-#include "kernels/fft.h"
+#include "kernels/spectral.h"
 
 #include <math.h>
 #include <string.h>
@@ -87,6 +87,78 @@ void nbi_band_adjoint(const float *W, const int32_t *lo, const int32_t *hi, int6
             const float *wm = W + m * cols;
             const float g = dyr[m];
             for (int64_t c = lo[m]; c < hi[m]; c++) dxr[c] += wm[c] * g;
+        }
+    }
+}
+
+/* ---- padding for centred frames ----------------------------------------------------------- */
+
+/* The index of x that padded position i (0 ≤ i < n + 2·pad) reads, or −1 for a zero. */
+static int64_t pad_src(int64_t i, int64_t n, int64_t pad, int mode) {
+    int64_t j = i - pad;
+    if (j >= 0 && j < n) return j;
+    switch (mode) {
+    case NBI_PAD_REFLECT:
+        return j < 0 ? -j : 2 * (n - 1) - j;
+    case NBI_PAD_REPLICATE:
+        return j < 0 ? 0 : n - 1;
+    case NBI_PAD_CIRCULAR:
+        return j < 0 ? j + n : j - n;
+    default:
+        return -1;
+    }
+}
+
+void nbi_pad1d(const float *x, int64_t n, int64_t pad, int mode, float *xp) {
+    for (int64_t i = 0; i < n + 2 * pad; i++) {
+        int64_t s = pad_src(i, n, pad, mode);
+        xp[i] = s < 0 ? 0.0f : x[s];
+    }
+}
+
+void nbi_pad1d_adjoint(const float *dxp, int64_t n, int64_t pad, int mode, float *dx) {
+    /* Padᵀ: every padded position gives its gradient back to the sample it copied, in
+     * ascending position order. */
+    for (int64_t i = 0; i < n + 2 * pad; i++) {
+        int64_t s = pad_src(i, n, pad, mode);
+        if (s >= 0) dx[s] += dxp[i];
+    }
+}
+
+/* ---- band-matrix products along the second-last axis --------------------------------------- */
+
+void nbi_band_limits(int64_t M, int64_t K, const float *W, int32_t *lo, int32_t *hi) {
+    for (int64_t m = 0; m < M; m++) {
+        const float *w = W + m * K;
+        int64_t a = 0, b = K;
+        while (a < K && w[a] == 0.0f) a++;
+        while (b > a && w[b - 1] == 0.0f) b--;
+        lo[m] = (int32_t)(a < b ? a : 0);
+        hi[m] = (int32_t)(a < b ? b : 0);
+    }
+}
+
+void nbi_band_rows(int64_t M, int64_t K, int64_t T, const float *W, const int32_t *lo,
+                   const int32_t *hi, const float *x, float *y) {
+    /* y[m, :] = Σ_k W[m, k]·x[k, :], k ascending: each element's products added in order */
+    for (int64_t m = 0; m < M; m++) {
+        float *ym = y + m * T;
+        for (int64_t t = 0; t < T; t++) ym[t] = 0.0f;
+        for (int64_t k = lo[m]; k < hi[m]; k++) {
+            const float w = W[m * K + k], *xk = x + k * T;
+            for (int64_t t = 0; t < T; t++) ym[t] += w * xk[t];
+        }
+    }
+}
+
+void nbi_band_rows_adjoint(int64_t M, int64_t K, int64_t T, const float *W, const int32_t *lo,
+                           const int32_t *hi, const float *dy, float *dx) {
+    for (int64_t m = 0; m < M; m++) {
+        const float *dym = dy + m * T;
+        for (int64_t k = lo[m]; k < hi[m]; k++) {
+            const float w = W[m * K + k];
+            float *dxk = dx + k * T;
+            for (int64_t t = 0; t < T; t++) dxk[t] += w * dym[t];
         }
     }
 }

@@ -193,6 +193,8 @@ typedef struct cli_data_opts {
     const char *train, *train_labels, *val, *val_labels, *test, *test_labels;
     const char *format;
     cli_table_opts table; /* for CSV data */
+    const char *features; /* format "audio": the feature pipeline's text (NULL: defaults) */
+    int frames_first;     /* format "audio": samples as frames [T, F] (a sequence model) */
 } cli_data_opts;
 
 enum { CLI_PART_TRAIN = 0, CLI_PART_VAL, CLI_PART_TEST };
@@ -294,6 +296,21 @@ int cli_dist_end(cli_dist *cd, int rc);
 int cli_memory_setup(const cli_args *a);
 /* "" or, after the limit refused an allocation, a note saying so (for error messages). */
 const char *cli_memory_note(char *buf, size_t n);
+/* Audio (audio_cli.c): a manifest's clips featurised by the pipeline in `features` (the text
+ * form of nb_features; NULL: the defaults) into a dataset [1, n_feat, n_frames], or
+ * [n_frames, n_feat] with frames_first (a model whose input has rank 2); a WAV file or
+ * a manifest into rows of `features` values each (a manifest's labels kept); eval's report
+ * on a manifest: accuracy per group and, when svg_path is set, the confusion matrix as SVG. */
+int cli_load_audio(const cli_args *a, const char *manifest, const char *features, int frames_first,
+                   nb_dataset **out);
+bool cli_is_wav(const char *path);
+int cli_frames_first(const nb_model *m); /* its input has rank 2: frames [T, F] */
+int cli_audio_rows(const cli_args *a, const char *path, const char *features_text, int64_t features,
+                   int frames_first, cli_rows *out);
+void cli_audio_print_pipeline(const char *features_text); /* for nabla info */
+int cli_audio_report(const cli_args *a, const nb_model *m, const char *manifest,
+                     const nb_dataset *ds, const nb_norm *norm, const char *svg_path);
+
 /* Allocation counted against the limit (nb_malloc); cli_free(NULL) is a no-op. */
 void *cli_malloc(size_t n);
 void cli_free(void *p);

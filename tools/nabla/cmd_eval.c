@@ -33,6 +33,7 @@ static const cli_opt opts[] = {
     {"json", NULL, "print the metrics as one JSON object"},
     {"header", "MODE", "CSV: auto, yes or no: is the first row the column names"},
     {"delimiter", "C", "CSV: one character, or tab, semicolon, pipe (default: detected)"},
+    {"confusion-svg", "FILE", "audio manifests: also draw the confusion matrix as SVG"},
     {"use-stored-data", NULL, "without --data: the test set the model's stored spec names"},
     {"threads", "N", "worker threads (default: NB_THREADS or the cores available)"},
     {"max-memory", "SIZE",
@@ -94,7 +95,9 @@ static int run(cli_args *a) {
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
     bool stored = !path && d && d->test;
-    if (stored && cli_flag(a, "use-stored-data")) {
+    /* a model trained on audio manifests evaluates on its test manifest by default */
+    bool audio = d && !strcmp(d->format, "audio") && !cli_get(a, "format");
+    if (stored && (cli_flag(a, "use-stored-data") || audio)) {
         path = d->test; /* resolved against the model file's directory when it was read */
         labels = d->test_labels;
     }
@@ -109,7 +112,7 @@ static int run(cli_args *a) {
     if (!label && d) label = d->label;
     /* an IDX folder: its test files */
     char *images = NULL, *ilabels = NULL;
-    if (rc == CLI_OK) rc = cli_idx_folder(a, path, "t10k", &images, &ilabels);
+    if (rc == CLI_OK && !audio) rc = cli_idx_folder(a, path, "t10k", &images, &ilabels);
     if (rc == CLI_OK && images) {
         path = images;
         labels = ilabels;
@@ -125,7 +128,8 @@ static int run(cli_args *a) {
         rc = cli_decide_loss(a, info.spec, info.tabular.task, outputs, &loss);
         if (rc == CLI_OK) rc = load_table(a, path, m, &info, loss, &ds);
     } else if (rc == CLI_OK) {
-        rc = cli_load_dataset(a, path, labels, fmt, label, m, &ds);
+        rc = audio ? cli_load_audio(a, path, d->features, cli_frames_first(m), &ds)
+                   : cli_load_dataset(a, path, labels, fmt, label, m, &ds);
     }
     nb_dataset_info di;
     if (rc == CLI_OK) {
@@ -199,6 +203,12 @@ static int run(cli_args *a) {
     }
     free(images);
     free(ilabels);
+    /* audio: the accuracy per group (voice, speaker) of the manifest, and the SVG picture */
+    if (rc == CLI_OK && audio)
+        rc = cli_audio_report(a, m, path, ds, info.norm.kind != NB_NORM_NONE ? &info.norm : NULL,
+                              cli_get(a, "confusion-svg"));
+    else if (rc == CLI_OK && cli_get(a, "confusion-svg"))
+        rc = cli_error(a, CLI_USAGE, "--confusion-svg is for models trained on audio manifests");
     nb_metrics_free(mt);
     nb_dataset_free(ds);
     nb_model_file_free(&info);
@@ -217,7 +227,9 @@ const cli_cmd cli_cmd_eval = {
         "accuracy, precision, recall and F1 (macro and micro averages) and ROC-AUC (with\n"
         "--top-k, top-k accuracy; with --confusion, the confusion matrix); for regressions R²,\n"
         "RMSE, MAE and MSE in the targets' units. A model trained on a CSV table reads the file\n"
-        "as it was trained: columns by name, classes and categories by the names it knows.",
+        "as it was trained: columns by name, classes and categories by the names it knows.\n"
+        "A model trained on audio manifests (data audio=) evaluates on its test manifest by\n"
+        "default, featurised as in training, and also prints the accuracy per group (voice).",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,

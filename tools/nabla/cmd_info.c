@@ -125,6 +125,8 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
         }
         printf("\n");
     }
+    if (info->spec && !strcmp(info->spec->data.format, "audio"))
+        cli_audio_print_pipeline(info->spec->data.features);
 }
 
 static bool nabla_key(const char *k) {

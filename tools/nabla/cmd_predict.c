@@ -12,7 +12,9 @@
  *   a binary classifier (one output and sigmoid, bce or bce_with_logits):
  *       the class (its name, or 0 or 1); --proba: then the probability of class 1
  *   anything else (a regression): the output values, in the targets' units
- * --raw prints the model's outputs as they are in every case. */
+ * --raw prints the model's outputs as they are in every case. A model trained on audio
+ * (data audio=) takes WAV files, and manifests of them, featurised by the pipeline its file
+ * stores. */
 #include "cli.h"
 
 #include <math.h>
@@ -208,10 +210,20 @@ static int run(cli_args *a) {
         cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(m, info.spec, outputs);
     int64_t features = cli_model_features(m);
     const char *fmt = cli_get(a, "format");
+    /* a model trained on audio manifests featurises WAV files (and manifests) as in training */
+    const bool audio = info.spec && !strcmp(info.spec->data.format, "audio");
     for (int i = 1; rc == CLI_OK && i < a->n_pos; i++) {
         cli_rows r;
         bool csv = fmt ? !strcmp(fmt, "csv") : cli_is_csv_name(a->pos[i]);
-        if (info.has_tabular && csv)
+        if (audio && (cli_is_wav(a->pos[i]) || !fmt))
+            rc = cli_audio_rows(a, a->pos[i], info.spec->data.features, features,
+                                cli_frames_first(m), &r);
+        else if (cli_is_wav(a->pos[i]))
+            rc = cli_error(a, CLI_FAIL,
+                           "%s: the model was not trained on audio (its spec has no data "
+                           "audio=), so it has no feature pipeline for a WAV file",
+                           a->pos[i]);
+        else if (info.has_tabular && csv)
             rc = table_rows(a, a->pos[i], &info, &r);
         else
             rc = cli_read_rows(a, a->pos[i], fmt, cli_get(a, "label"), NULL, &r);
@@ -258,7 +270,9 @@ const cli_cmd cli_cmd_predict = {
         "on a CSV table reads its columns by name when the file has a header (any order, other\n"
         "columns ignored) and refuses a file that lacks one it needs. An INPUT of - reads\n"
         "standard input (CSV unless --format says otherwise); --out FILE is replaced\n"
-        "atomically.",
+        "atomically.\n"
+        "A model trained on audio (data audio=) takes WAV files, or manifests of them, and\n"
+        "featurises them with the pipeline stored in the model file.",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 2,

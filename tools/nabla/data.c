@@ -112,6 +112,8 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
             if (!d->labels) return cli_lib_error(a);
             memcpy(d->labels, d->table.csv.labels, sizeof *d->labels * (size_t)d->n);
         }
+    } else if (o->format && !strcmp(o->format, "audio")) { /* manifests of WAV clips */
+        rc = cli_load_audio(a, o->train, o->features, o->frames_first, &d->file);
     } else {
         rc = cli_load_dataset(a, o->train, o->train_labels, o->format, NULL, NULL, &d->file);
     }
@@ -134,10 +136,15 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
         }
         const char *test = o->test ? o->test : d->idx_test;
         const char *test_labels = o->test ? o->test_labels : d->idx_test_labels;
+        const bool audio = o->format && !strcmp(o->format, "audio");
         if (o->val)
-            rc = cli_load_dataset(a, o->val, o->val_labels, o->format, NULL, NULL, &d->val_file);
+            rc = audio ? cli_load_audio(a, o->val, o->features, o->frames_first, &d->val_file)
+                       : cli_load_dataset(a, o->val, o->val_labels, o->format, NULL, NULL,
+                                          &d->val_file);
         if (rc == CLI_OK && test)
-            rc = cli_load_dataset(a, test, test_labels, o->format, NULL, NULL, &d->test_file);
+            rc = audio
+                     ? cli_load_audio(a, test, o->features, o->frames_first, &d->test_file)
+                     : cli_load_dataset(a, test, test_labels, o->format, NULL, NULL, &d->test_file);
         if (rc != CLI_OK) return rc;
     }
     d->part = cli_malloc((size_t)(d->n ? d->n : 1));

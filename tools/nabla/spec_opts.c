@@ -136,6 +136,8 @@ void cli_spec_data_opts(const nb_spec *s, cli_data_opts *o) {
     o->test = d->test;
     o->test_labels = d->test_labels;
     o->format = d->format[0] ? d->format : NULL;
+    o->features = d->features;
+    o->frames_first = s->in_rank == 2; /* a sequence model over frames [T, F] */
     o->table.label = d->label;
     o->table.task = d->has_task ? d->task : NB_TASK_AUTO;
     o->table.loss = s->has_loss ? s->loss : NULL;
