@@ -105,6 +105,24 @@ struct nbi_backend {
     nb_status (*rnn_bwd)(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
                          const nbi_rnn_grads *gr);
     /* ---- end seqops ---- */
+
+    /* ---- int8: quantized inference (kernels/qgemm.h, CPU entries in kernels/qgemm_cpu.c) --
+     * qgemm: C = the requantized (or dequantized) u8 A [M, K4] · packed s8 B + bias, over M
+     * rows and N columns. quantize: q = the u8 quantization of n floats; returns -1, or the
+     * index of the first NaN or infinite x. q_im2col: the im2col rows of n samples of u8
+     * feature maps [H, W, C] (sample i at x + i·x_stride, its rows at col + i·col_stride).
+     * q_maxpool: max pooling of n such samples. All integer, so every kernel set gives the
+     * same bits at any thread count. */
+    void (*qgemm)(const nbi_backend *be, int64_t M, int64_t N, int64_t K4, const uint8_t *A,
+                  int64_t lda, const int8_t *Bp, const nbi_qepi *e, void *C, int64_t ldc);
+    int64_t (*quantize)(const nbi_backend *be, int64_t n, const float *x, float inv,
+                        int32_t zero, int32_t lo, int32_t hi, uint8_t *q);
+    void (*q_im2col)(const nbi_backend *be, const nbi_q_geom *g, int64_t n, const uint8_t *x,
+                     int64_t x_stride, uint8_t pad, int64_t K4, uint8_t *col,
+                     int64_t col_stride);
+    void (*q_maxpool)(const nbi_backend *be, const nbi_q_geom *g, int64_t n, const uint8_t *x,
+                      int64_t x_stride, uint8_t *y, int64_t y_stride);
+    /* ---- end int8 ---- */
 };
 
 /* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them
@@ -113,6 +131,9 @@ void nbi_backend_cpu_seq(nbi_backend *be);
 nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p);
 nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
                           const nbi_rnn_grads *gr);
+
+/* int8: installs the CPU back end's int8 entries (kernels/qgemm_cpu.c). */
+void nbi_backend_cpu_int8(nbi_backend *be);
 
 /* Fills *be for `device` (NULL or "" means "cpu") with a budget of `threads` threads (0 = the
  * whole pool). `what` names the caller in messages. NB_ERR_ARG for an unknown device or a

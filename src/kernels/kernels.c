@@ -29,6 +29,7 @@ static void fill_ref(nbi_kernels *k) {
     k->softmax_bwd = nbi_ref_softmax_bwd;
     k->log_softmax_bwd = nbi_ref_log_softmax_bwd;
     nbi_seq_fill_ref(k); /* seqops: the sequence ops' reference kernels */
+    nbi_int8_fill_ref(k); /* int8: the quantized-inference reference kernels */
 }
 
 /* Does this CPU (and OS) run `isa`? */
@@ -49,6 +50,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
     if (!strcmp(isa, "ref")) return;
     k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
     k->sgemm = nbi_sgemm_c;
+    nbi_int8_fill(k, isa); /* int8: the level's best int8 kernels this CPU runs */
 #if NBI_X86
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";

@@ -14,6 +14,8 @@
 #include "nabla/kernels.h"
 /* seqops: the sequence ops' kernel families (types, geometry, the dropout hash) */
 #include "kernels/seq.h"
+/* int8: the quantized-inference kernel family (product, requantization, quantization) */
+#include "kernels/qgemm.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -108,6 +110,12 @@ typedef struct nbi_kernels {
     nbi_rnn_step_bwd_fn rnn_step_bwd;
     nbi_colsum_fn colsum;
     /* ---- end seqops ---- */
+
+    /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
+    nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
+    nbi_quantize_fn quantize; /* f32 -> u8 */
+    const char *qgemm_isa;    /* which product it is: "ref", "c", "avx2", "avxvnni", ... */
+    /* ---- end int8 ---- */
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
