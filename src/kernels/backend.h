@@ -115,11 +115,10 @@ struct nbi_backend {
      * same bits at any thread count. */
     void (*qgemm)(const nbi_backend *be, int64_t M, int64_t N, int64_t K4, const uint8_t *A,
                   int64_t lda, const int8_t *Bp, const nbi_qepi *e, void *C, int64_t ldc);
-    int64_t (*quantize)(const nbi_backend *be, int64_t n, const float *x, float inv,
-                        int32_t zero, int32_t lo, int32_t hi, uint8_t *q);
+    int64_t (*quantize)(const nbi_backend *be, int64_t n, const float *x, float inv, int32_t zero,
+                        int32_t lo, int32_t hi, uint8_t *q);
     void (*q_im2col)(const nbi_backend *be, const nbi_q_geom *g, int64_t n, const uint8_t *x,
-                     int64_t x_stride, uint8_t pad, int64_t K4, uint8_t *col,
-                     int64_t col_stride);
+                     int64_t x_stride, uint8_t pad, int64_t K4, uint8_t *col, int64_t col_stride);
     void (*q_maxpool)(const nbi_backend *be, const nbi_q_geom *g, int64_t n, const uint8_t *x,
                       int64_t x_stride, uint8_t *y, int64_t y_stride);
     /* ---- end int8 ---- */

@@ -201,7 +201,8 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->sgemm = cpu_sgemm;
     be->sgemm_batched = cpu_sgemm_batched;
     nbi_backend_cpu_seq(be); /* seqops: the sequence ops' entries */
-    nbi_backend_cpu_int8(be); /* int8: quantized inference's entries */
+    /* int8: quantized inference's entries */
+    nbi_backend_cpu_int8(be);
 }
 
 /* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */

@@ -29,7 +29,8 @@ static void fill_ref(nbi_kernels *k) {
     k->softmax_bwd = nbi_ref_softmax_bwd;
     k->log_softmax_bwd = nbi_ref_log_softmax_bwd;
     nbi_seq_fill_ref(k); /* seqops: the sequence ops' reference kernels */
-    nbi_int8_fill_ref(k); /* int8: the quantized-inference reference kernels */
+    /* int8: the quantized-inference reference kernels */
+    nbi_int8_fill_ref(k);
 }
 
 /* Does this CPU (and OS) run `isa`? */

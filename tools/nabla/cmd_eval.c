@@ -5,7 +5,8 @@
  * from elsewhere must not decide which files of this machine are opened. The loss is the model's
  * (its spec's loss line; else cross-entropy for class labels, MSE for targets); classifiers also
  * get accuracy, and
- * --top-k and --confusion add top-k accuracy and the confusion matrix. */
+ * --top-k and --confusion add top-k accuracy and the confusion matrix. An int8 model file
+ * (nabla quantize) is evaluated by its integer inference. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -35,15 +36,10 @@ static int run(cli_args *a) {
     if (rc == CLI_OK) rc = cli_int(a, "top-k", 1, 1000, &top_k);
     if (rc == CLI_OK) rc = cli_threads(a);
     if (rc != CLI_OK) return rc;
-    nb_model *m;
+    cli_model m; /* a float model, or an int8 one */
     nb_model_file info;
-    rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
+    rc = cli_load_any(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) return rc;
-    if ((rc = cli_check_plain(a, m)) != CLI_OK) {
-        nb_model_file_free(&info);
-        nb_model_free(m);
-        return rc;
-    }
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
     bool stored = !path && d && d->test;
@@ -83,7 +79,7 @@ static int run(cli_args *a) {
         if (top_k) which |= NB_METRIC_TOP_K;
         if (cli_flag(a, "confusion")) which |= NB_METRIC_CONFUSION;
         int64_t out_shape[NB_MAX_RANK];
-        int orank = nb_model_output_shape(m, out_shape);
+        int orank = cli_any_output_shape(&m, out_shape);
         int classes = orank == 1 ? (int)out_shape[0] : di.num_classes;
         if (loss == NB_LOSS_BCE || loss == NB_LOSS_BCE_LOGITS) classes = 2;
         mt = nb_metrics_new(loss, which, classes, (int)top_k);
@@ -92,7 +88,7 @@ static int run(cli_args *a) {
     if (rc == CLI_OK) {
         nb_eval_opts eo = {.batch_size = batch,
                            .norm = info.norm.kind != NB_NORM_NONE ? &info.norm : NULL};
-        if (nb_evaluate(m, ds, &eo, mt) != NB_OK) rc = cli_lib_error(a);
+        if (cli_any_evaluate(&m, ds, &eo, mt) != NB_OK) rc = cli_lib_error(a);
     }
     if (rc == CLI_OK) {
         nb_metric_values v;
@@ -110,12 +106,12 @@ static int run(cli_args *a) {
             /* the model's class names, when it has k of them: escaped before they reach a
              * terminal (they come from the model file) */
             char **names = NULL, *text = NULL;
-            if (nb_model_class_count(m) == k) {
+            if (cli_any_class_count(&m) == k) {
                 names = cli_malloc(sizeof *names * (size_t)k);
                 text = cli_malloc((size_t)k * 64);
                 for (int i = 0; names && text && i < k; i++) {
                     names[i] = text + (size_t)i * 64;
-                    cli_escape(names[i], 64, nb_model_class_name(m, i), 32);
+                    cli_escape(names[i], 64, cli_any_class_name(&m, i), 32);
                 }
             }
             if (nb_confusion_print(cm, k, names && text ? (const char *const *)names : NULL,
@@ -128,7 +124,7 @@ static int run(cli_args *a) {
     nb_metrics_free(mt);
     nb_dataset_free(ds);
     nb_model_file_free(&info);
-    nb_model_free(m);
+    cli_model_free(&m);
     return rc;
 }
 
@@ -140,7 +136,8 @@ const cli_cmd cli_cmd_eval = {
         "Runs the model in MODEL over labelled samples (--data, or the test set its spec\n"
         "names), normalised as in training, and prints the number of samples, the loss and,\n"
         "for classifiers, the accuracy (with --top-k, top-k accuracy; with --confusion, the\n"
-        "confusion matrix); for regression, MSE and MAE.",
+        "confusion matrix); for regression, MSE and MAE. MODEL may be an int8 model file\n"
+        "(nabla quantize).",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,

@@ -5,6 +5,7 @@
  *     nabla predict mlp.safetensors images.npy
  *     nabla info mlp.safetensors
  *     nabla tokenize train /usr/share/games/fortunes --vocab 2048 --out tok.json
+ *     nabla quantize mlp.safetensors --calib train-images-idx3-ubyte.gz
  *
  * This is the only place in nabla where the process ends: every command returns its status,
  * which becomes the exit code (0 success, 1 failure, 2 usage error), and every failure has
@@ -14,8 +15,8 @@
 #include <string.h>
 
 static const cli_cmd *const commands[] = {
-    &cli_cmd_train, &cli_cmd_eval,   &cli_cmd_predict,
-    &cli_cmd_info,  &cli_cmd_export, &cli_cmd_tokenize,
+    &cli_cmd_train,  &cli_cmd_eval,     &cli_cmd_predict,  &cli_cmd_info,
+    &cli_cmd_export, &cli_cmd_tokenize, &cli_cmd_quantize,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -63,7 +64,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr,
             "nabla: unknown command '%s' (commands: train, eval, predict, info, export, "
-            "tokenize; "
+            "tokenize, quantize; "
             "see 'nabla --help')\n",
             c);
     return CLI_USAGE;
