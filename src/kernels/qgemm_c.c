@@ -58,25 +58,59 @@ void nbi_qgemm_c(int64_t M, int64_t N, int64_t K4, const uint8_t *A, int64_t lda
 
 /* ---- u8 feature maps, channels last ---------------------------------------------------- */
 
+/* n bytes from s to d (not overlapping) in fixed-size pieces that compile to plain loads and
+ * stores: a channel run of a feature map is a few to a few hundred bytes, where a call to
+ * memcpy costs more than the copy. The pieces overlap at the end; they write the same bytes. */
+static inline void copy_n(uint8_t *restrict d, const uint8_t *restrict s, int64_t n) {
+    if (n >= 16) {
+        int64_t k = 0;
+        for (; k + 16 <= n; k += 16) memcpy(d + k, s + k, 16);
+        if (k < n) memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        for (int64_t k = 0; k < n; k++) d[k] = s[k];
+    }
+}
+
+/* o = max(o, a) bytewise; the 16-byte blocks have a trip count the compiler vectorises */
+static inline void max_into(uint8_t *restrict o, const uint8_t *restrict a, int64_t n) {
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int j = 0; j < 16; j++) o[k + j] = a[k + j] > o[k + j] ? a[k + j] : o[k + j];
+    for (; k < n; k++) o[k] = a[k] > o[k] ? a[k] : o[k];
+}
+
 void nbi_q_im2col(const nbi_q_geom *g, const uint8_t *x, uint8_t pad, int64_t K4, uint8_t *col) {
-    const int64_t C = g->C, K = g->KH * g->KW * C;
+    const int64_t C = g->C, K = g->KH * g->KW * C, run = g->KW * C;
     for (int64_t oh = 0; oh < g->OH; oh++) {
         for (int64_t ow = 0; ow < g->OW; ow++) {
             uint8_t *row = col + (oh * g->OW + ow) * K4;
+            int64_t iw0 = ow * g->sw - g->pl;
+            /* the window's columns inside the input, without dilation: one run of KW·C bytes */
+            bool whole = g->dw == 1 && iw0 >= 0 && iw0 + g->KW <= g->W;
             for (int64_t kh = 0; kh < g->KH; kh++) {
                 int64_t ih = oh * g->sh + kh * g->dh - g->pt;
-                for (int64_t kw = 0; kw < g->KW; kw++) {
-                    int64_t iw = ow * g->sw + kw * g->dw - g->pl;
-                    uint8_t *dst = row + (kh * g->KW + kw) * C;
-                    if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
-                        memset(dst, pad, (size_t)C);
-                    else if (C == 1)
-                        *dst = x[ih * g->W + iw];
-                    else
-                        memcpy(dst, x + (ih * g->W + iw) * C, (size_t)C);
+                uint8_t *dst = row + kh * run;
+                if (ih < 0 || ih >= g->H) {
+                    memset(dst, pad, (size_t)run);
+                } else if (whole) {
+                    copy_n(dst, x + (ih * g->W + iw0) * C, run);
+                } else {
+                    for (int64_t kw = 0; kw < g->KW; kw++) {
+                        int64_t iw = iw0 + kw * g->dw;
+                        if (iw < 0 || iw >= g->W)
+                            memset(dst + kw * C, pad, (size_t)C);
+                        else
+                            copy_n(dst + kw * C, x + (ih * g->W + iw) * C, C);
+                    }
                 }
             }
-            if (K4 > K) memset(row + K, 0, (size_t)(K4 - K));
+            for (int64_t k = K; k < K4; k++) row[k] = 0;
         }
     }
 }
@@ -94,12 +128,11 @@ void nbi_q_maxpool(const nbi_q_geom *g, const uint8_t *x, uint8_t *y) {
                     int64_t iw = ow * g->sw + kw * g->dw - g->pl;
                     if (iw < 0 || iw >= g->W) continue;
                     const uint8_t *in = x + (ih * g->W + iw) * C;
-                    if (first) {
-                        memcpy(out, in, (size_t)C);
-                        first = 0;
-                    } else {
-                        for (int64_t c = 0; c < C; c++) out[c] = in[c] > out[c] ? in[c] : out[c];
-                    }
+                    if (first)
+                        copy_n(out, in, C);
+                    else
+                        max_into(out, in, C);
+                    first = 0;
                 }
             }
             if (first) memset(out, 0, (size_t)C); /* a window wholly in the padding */

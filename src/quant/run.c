@@ -2,7 +2,8 @@
  *
  * A batch's activations live in two u8 buffers of the context's arena, used in turn; each
  * sample's values are stored channels last and padded to a multiple of 4 bytes (the products
- * read rows 4 bytes at a time: the padding meets zero weights, but is zeroed all the same).
+ * read rows 4 bytes at a time: the padding meets zero weights, but is zeroed all the same,
+ * by each step that writes it).
  * A conv2d step lowers the whole batch with im2col into a third buffer and runs one product
  * of batch · OH · OW rows. The last product writes f32 straight into the output tensor (a
  * conv2d's [OH·OW, N] rows transposed to [N, OH, OW]); the float tail runs as ops on it.
@@ -68,8 +69,6 @@ nb_tensor *nb_qmodel_infer(const nb_qmodel *q, nb_ctx *ctx, nb_tensor *x) {
     uint8_t *col = col_max ? nbi_ctx_alloc(ctx, (size_t)(B * col_max) + 64, fn) : NULL;
     float *tmp = tmp_max ? nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(B * tmp_max), fn) : NULL;
     if (!y || !buf[0] || !buf[1] || (col_max && !col) || (tmp_max && !tmp)) return NULL;
-    memset(buf[0], 0, act_bytes);
-    memset(buf[1], 0, act_bytes);
 
     /* the input: quantized in its layout [C, H, W], then stored channels last */
     const nbi_qact *a0 = &q->acts[0];
@@ -95,8 +94,8 @@ nb_tensor *nb_qmodel_infer(const nb_qmodel *q, nb_ctx *ctx, nb_tensor *x) {
                     for (int64_t p = 0; p < P; p++) dst[p * C + c] = src[c * P + p];
             else
                 memcpy(dst, src, (size_t)F);
+            memset(dst + F, 0, (size_t)(in_b - F));
         }
-        memset(buf[1], 0, (size_t)(B * F));
     }
 
     for (int i = 0; i < q->n_steps; i++) {
@@ -165,8 +164,23 @@ nb_tensor *nb_qmodel_infer(const nb_qmodel *q, nb_ctx *ctx, nb_tensor *x) {
                 memcpy(out + b * ob, in + b * ib, (size_t)nbi_qshape_size(&s->in));
             break;
         }
+        int64_t size = nbi_qshape_size(&s->out);
+        if (s->act_out >= 0 && ob > size) /* the padding of each sample */
+            for (int64_t b = 0; b < B; b++) memset(out + b * ob + size, 0, (size_t)(ob - size));
         cur = 1 - cur;
     }
-    for (int i = 0; i < q->n_tail && y; i++) y = nb_activate(ctx, y, q->tail[i], q->tail_alpha[i]);
+    /* The float tail (a softmax, ...) runs on the reference kernels whatever the device, so
+     * that the whole output is the same bits everywhere (the vector exp differs from the
+     * scalar one in the last bits); it is [batch, outputs] values, a negligible cost. */
+    if (q->n_tail && y) {
+        nbi_backend ref;
+        nb_status s = nbi_backend_init(&ref, "cpu:ref", 1, fn);
+        if (s != NB_OK) return fail(ctx, s);
+        const nbi_backend *keep = ctx->be;
+        ctx->be = &ref;
+        for (int i = 0; i < q->n_tail && y; i++)
+            y = nb_activate(ctx, y, q->tail[i], q->tail_alpha[i]);
+        ctx->be = keep;
+    }
     return y;
 }
