@@ -85,28 +85,33 @@ static inline void max_into(uint8_t *restrict o, const uint8_t *restrict a, int6
     for (; k < n; k++) o[k] = a[k] > o[k] ? a[k] : o[k];
 }
 
-void nbi_q_im2col(const nbi_q_geom *g, const uint8_t *x, uint8_t pad, int64_t K4, uint8_t *col) {
-    const int64_t C = g->C, K = g->KH * g->KW * C, run = g->KW * C;
-    for (int64_t oh = 0; oh < g->OH; oh++) {
-        for (int64_t ow = 0; ow < g->OW; ow++) {
-            uint8_t *row = col + (oh * g->OW + ow) * K4;
-            int64_t iw0 = ow * g->sw - g->pl;
+/* The geometry is read into locals first: stores through uint8_t pointers may alias anything,
+ * and would otherwise make the compiler reload every field after every byte written. */
+void nbi_q_im2col(const nbi_q_geom *g, const uint8_t *restrict x, uint8_t pad, int64_t K4,
+                  uint8_t *restrict col) {
+    const int64_t C = g->C, H = g->H, W = g->W, KH = g->KH, KW = g->KW, sh = g->sh, sw = g->sw;
+    const int64_t dh = g->dh, dw = g->dw, pt = g->pt, pl = g->pl, OH = g->OH, OW = g->OW;
+    const int64_t K = KH * KW * C, run = KW * C;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        for (int64_t ow = 0; ow < OW; ow++) {
+            uint8_t *row = col + (oh * OW + ow) * K4;
+            int64_t iw0 = ow * sw - pl;
             /* the window's columns inside the input, without dilation: one run of KW·C bytes */
-            bool whole = g->dw == 1 && iw0 >= 0 && iw0 + g->KW <= g->W;
-            for (int64_t kh = 0; kh < g->KH; kh++) {
-                int64_t ih = oh * g->sh + kh * g->dh - g->pt;
+            bool whole = dw == 1 && iw0 >= 0 && iw0 + KW <= W;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * sh + kh * dh - pt;
                 uint8_t *dst = row + kh * run;
-                if (ih < 0 || ih >= g->H) {
+                if (ih < 0 || ih >= H) {
                     memset(dst, pad, (size_t)run);
                 } else if (whole) {
-                    copy_n(dst, x + (ih * g->W + iw0) * C, run);
+                    copy_n(dst, x + (ih * W + iw0) * C, run);
                 } else {
-                    for (int64_t kw = 0; kw < g->KW; kw++) {
-                        int64_t iw = iw0 + kw * g->dw;
-                        if (iw < 0 || iw >= g->W)
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        int64_t iw = iw0 + kw * dw;
+                        if (iw < 0 || iw >= W)
                             memset(dst + kw * C, pad, (size_t)C);
                         else
-                            copy_n(dst + kw * C, x + (ih * g->W + iw) * C, C);
+                            copy_n(dst + kw * C, x + (ih * W + iw) * C, C);
                     }
                 }
             }
@@ -115,19 +120,20 @@ void nbi_q_im2col(const nbi_q_geom *g, const uint8_t *x, uint8_t pad, int64_t K4
     }
 }
 
-void nbi_q_maxpool(const nbi_q_geom *g, const uint8_t *x, uint8_t *y) {
-    const int64_t C = g->C;
-    for (int64_t oh = 0; oh < g->OH; oh++) {
-        for (int64_t ow = 0; ow < g->OW; ow++) {
-            uint8_t *out = y + (oh * g->OW + ow) * C;
+void nbi_q_maxpool(const nbi_q_geom *g, const uint8_t *restrict x, uint8_t *restrict y) {
+    const int64_t C = g->C, H = g->H, W = g->W, KH = g->KH, KW = g->KW, sh = g->sh, sw = g->sw;
+    const int64_t dh = g->dh, dw = g->dw, pt = g->pt, pl = g->pl, OH = g->OH, OW = g->OW;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        for (int64_t ow = 0; ow < OW; ow++) {
+            uint8_t *out = y + (oh * OW + ow) * C;
             int first = 1;
-            for (int64_t kh = 0; kh < g->KH; kh++) {
-                int64_t ih = oh * g->sh + kh * g->dh - g->pt;
-                if (ih < 0 || ih >= g->H) continue;
-                for (int64_t kw = 0; kw < g->KW; kw++) {
-                    int64_t iw = ow * g->sw + kw * g->dw - g->pl;
-                    if (iw < 0 || iw >= g->W) continue;
-                    const uint8_t *in = x + (ih * g->W + iw) * C;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * sh + kh * dh - pt;
+                if (ih < 0 || ih >= H) continue;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    int64_t iw = ow * sw + kw * dw - pl;
+                    if (iw < 0 || iw >= W) continue;
+                    const uint8_t *in = x + (ih * W + iw) * C;
                     if (first)
                         copy_n(out, in, C);
                     else

@@ -15,6 +15,7 @@
  * and scale = (b − a) / 127, zero = rne(−a / scale) (nbi_qrange). */
 #include "quant/quant.h"
 #include "tensor/ctx.h"
+#include "tensor/tensor.h"
 
 #include <math.h>
 #include <string.h>
@@ -173,7 +174,7 @@ static nb_status forward(const nb_qmodel *q, const fplan *fp, nb_ctx *ctx, nb_te
         }
         if (x && s->act_out >= 1 && s->op != NBI_QOP_RELU && s->op != NBI_QOP_MAXPOOL &&
             s->op != NBI_QOP_FLATTEN) {
-            x = nb_contiguous(ctx, x);
+            x = nbi_contig(ctx, x);
             if (x) record(&st[s->act_out], x->data, x->numel, pass);
         }
     }

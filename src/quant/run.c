@@ -11,6 +11,7 @@
  * written to the model. */
 #include "quant/quant.h"
 #include "tensor/ctx.h"
+#include "tensor/tensor.h"
 
 #include <string.h>
 
@@ -47,7 +48,7 @@ nb_tensor *nb_qmodel_infer(const nb_qmodel *q, nb_ctx *ctx, nb_tensor *x) {
                               fn, (long long)F, x->rank, x->dtype == NB_F32 ? "f32" : "not f32"));
     const nbi_backend *be = ctx->be;
     const int64_t B = x->shape[0];
-    x = nb_contiguous(ctx, x);
+    x = nbi_contig(ctx, x); /* itself when contiguous: no copy */
     if (!x) return NULL;
     /* the largest activation and im2col block of the batch */
     int64_t act_max = sample_bytes(&q->in), col_max = 0, tmp_max = 0;
