@@ -365,6 +365,22 @@ static nb_status load_from(const nb_safetensors *st, nb_qmodel *q, nb_model_file
     return s;
 }
 
+nb_status nbi_qmodel_from_st(const nb_safetensors *st, nb_qmodel **out, nb_model_file *info) {
+    if (info) memset(info, 0, sizeof *info);
+    *out = NULL;
+    nb_qmodel *q = nbi_malloc_for("nb_qmodel_load", sizeof *q);
+    if (!q) return NB_ERR_NOMEM;
+    memset(q, 0, sizeof *q);
+    nb_status s = load_from(st, q, info);
+    if (s != NB_OK) {
+        if (info) nb_model_file_free(info);
+        nb_qmodel_free(q);
+        return s;
+    }
+    *out = q;
+    return NB_OK;
+}
+
 nb_status nb_qmodel_load(const char *path, nb_qmodel **out, nb_model_file *info) {
     if (info) memset(info, 0, sizeof *info);
     if (!out) return nbi_error(NB_ERR_ARG, "nb_qmodel_load: out is NULL");
@@ -373,18 +389,9 @@ nb_status nb_qmodel_load(const char *path, nb_qmodel **out, nb_model_file *info)
     nb_safetensors *st;
     nb_status s = nbi_st_open(path, &st);
     if (s != NB_OK) return s;
-    nb_qmodel *q = nbi_malloc_for("nb_qmodel_load", sizeof *q);
-    if (!q) s = NB_ERR_NOMEM;
-    if (q) memset(q, 0, sizeof *q);
-    if (s == NB_OK) s = load_from(st, q, info);
+    s = nbi_qmodel_from_st(st, out, info);
     nb_safetensors_free(st);
-    if (s != NB_OK) {
-        if (info) nb_model_file_free(info);
-        nb_qmodel_free(q);
-        return s;
-    }
-    *out = q;
-    return NB_OK;
+    return s;
 }
 
 int nb_qmodel_is_file(const char *path) {

@@ -102,6 +102,9 @@ nb_status nbi_qstep_finish(nb_qmodel *q, nbi_qstep *s, const char *what);
 nb_status nbi_qcalibrate(nb_qmodel *q, const nb_dataset *ds, const nb_quant_opts *o);
 /* The scale and zero point of range [a, b] (a <= 0 <= b) on [0, NBI_Q_ACT_MAX]. */
 void nbi_qrange(double a, double b, float *scale, int32_t *zero);
+/* nb_qmodel_load on an opened or parsed file (the fuzzer's entry point). */
+struct nb_safetensors;
+nb_status nbi_qmodel_from_st(const struct nb_safetensors *st, nb_qmodel **out, nb_model_file *info);
 /* Frees the steps' buffers and the model's strings (not q itself). */
 void nbi_qmodel_clear(nb_qmodel *q);
 
