@@ -113,7 +113,7 @@ static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double st
         for (int r = 0; r < runs; r++) {
             nb_ctx_reset(ctx);
             nb_tensor *x = nb_tensor_clone(ctx, in);
-            if (s > 0) nb_requires_grad(x, 1); /* the images need no gradient */
+            if (s > 0) nb_tensor_set_requires_grad(x, 1); /* the images need no gradient */
             double t0 = nb_time();
             nb_tensor *y = stages[s].run(ctx, x, ps);
             double t1 = nb_time();
@@ -141,7 +141,7 @@ static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double st
         for (int r = 0; r < runs; r++) {
             nb_ctx_reset(ctx);
             nb_tensor *x = nb_tensor_clone(ctx, in);
-            nb_requires_grad(x, 1);
+            nb_tensor_set_requires_grad(x, 1);
             double t0 = nb_time();
             nb_tensor *loss = nb_cross_entropy(ctx, x, lab, NB_REDUCE_MEAN);
             double t1 = nb_time();

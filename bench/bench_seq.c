@@ -31,7 +31,7 @@ static nb_tensor *param(bench *b, int rank, const int64_t *shape, float std, int
     nb_tensor *t = nb_randn(NULL, rank, shape, 0.0f, std, &b->rng);
     if (!t) return NULL;
     if (grad) {
-        nb_requires_grad(t, 1);
+        nb_tensor_set_requires_grad(t, 1);
         t->grad = nb_zeros(NULL, rank, shape);
     }
     b->leaves[b->n_leaves++] = t;

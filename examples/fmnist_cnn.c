@@ -85,7 +85,7 @@ static double evaluate(nb_model *m, nb_ctx *ctx, nb_loader *test) {
     if (nb_loader_epoch(test, NULL) != NB_OK) die("test loader");
     for (;;) {
         nb_ctx_reset(ctx);
-        nb_grad_enabled(ctx, 0);
+        nb_ctx_set_grad(ctx, 0);
         nb_batch b;
         if (nb_loader_next(test, ctx, &b) != NB_OK) die("test loader");
         if (b.size == 0) break;
@@ -94,7 +94,7 @@ static double evaluate(nb_model *m, nb_ctx *ctx, nb_loader *test) {
         for (int64_t k = 0; k < b.size; k++) right += nb_i32(pred)[k] == nb_i32(b.y)[k];
         seen += b.size;
     }
-    nb_grad_enabled(ctx, 1);
+    nb_ctx_set_grad(ctx, 1);
     nb_model_set_training(m, was);
     return (double)right / (double)seen;
 }

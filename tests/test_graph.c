@@ -145,7 +145,7 @@ static void against_torch(nb_model *m, const nbt_fixture *fx, const char *key, i
         return;
     }
     nb_tensor *x = from_fixture(ctx, xa);
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *out[4] = {NULL};
     CHECK_OK(nb_model_set_training(m, 1));
     nb_model_zero_grad(m);
@@ -238,7 +238,7 @@ static void test_residual_dense_reuse_concat_split(void) {
 /* x [2, 3] → d (tanh) → d again: L = Σ w ⊙ y, in double from the f32 outputs. */
 static double reuse_loss(nb_model *m, const float *x, const float *w) {
     nb_ctx *ctx = nb_ctx_new(NULL);
-    nb_grad_enabled(ctx, 0);
+    nb_ctx_set_grad(ctx, 0);
     nb_tensor *xt = nb_tensor_from(ctx, NB_F32, (void *)x, NB_DIMS(2, 3));
     nb_tensor *y = nb_model_forward(m, ctx, xt);
     double l = 0;

@@ -402,7 +402,7 @@ static void check_same_optim(nb_optim *a, nb_optim *b) {
     CHECK(a && b);
     if (!a || !b) return;
     nb_optim_config ca = nb_optim_get_config(a), cb = nb_optim_get_config(b);
-    CHECK(ca.kind == cb.kind && !memcmp(&ca.u, &cb.u, sizeof ca.u));
+    CHECK(ca.kind == cb.kind && !memcmp(&ca.u, &cb.u, sizeof ca.u) && ca.decay == cb.decay);
     CHECK(nb_optim_step_count(a) == nb_optim_step_count(b));
     CHECK(nb_optim_lr(a) == nb_optim_lr(b));
     CHECK(nb_optim_state_slots(a) == nb_optim_state_slots(b));
@@ -523,6 +523,9 @@ static void test_round_trip_bit_exact(void) {
     c.u.adagrad.lr_decay = 0.01;
     round_trip_with(&c, false);
     c = (nb_optim_config){.kind = NB_OPTIM_ADAMW, .u.adam.lr = 1.0 / 3.0};
+    round_trip_with(&c, false);
+    c.decay = NB_DECAY_MATRICES; /* weight decay on the matrices only: kept by the checkpoint */
+    c.u.adam.weight_decay = 0.1;
     round_trip_with(&c, false);
     c = (nb_optim_config){.kind = NB_OPTIM_SGD, .u.sgd.lr = 0.1}; /* no state slots at all */
     round_trip_with(&c, false);
@@ -989,6 +992,15 @@ static void cleanup(void) {
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#ifndef SANITIZED
 /* A line "<key>: <n> kB" of /proc/self/status, in bytes; -1 if unreadable. */
 static long long status_bytes(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -1001,13 +1013,6 @@ static long long status_bytes(const char *key) {
     fclose(f);
     return v;
 }
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
 #endif
 
 /* Loading a model file costs about the file's size in memory, not two or three times it: the

@@ -364,9 +364,9 @@ static void test_linear_equals_composition(void) {
             xs[v] = nb_tensor_clone(ctx, x);
             Ws[v] = nb_tensor_clone(ctx, W);
             bs[v] = b ? nb_tensor_clone(ctx, b) : NULL;
-            nb_requires_grad(xs[v], 1);
-            nb_requires_grad(Ws[v], 1);
-            if (b) nb_requires_grad(bs[v], 1);
+            nb_tensor_set_requires_grad(xs[v], 1);
+            nb_tensor_set_requires_grad(Ws[v], 1);
+            if (b) nb_tensor_set_requires_grad(bs[v], 1);
         }
         nb_tensor *x0 = k == 2 ? nb_transpose(ctx, xs[0], 0, 1) : xs[0];
         nb_tensor *x1 = k == 2 ? nb_transpose(ctx, xs[1], 0, 1) : xs[1];
@@ -552,7 +552,7 @@ static void *infer(void *arg) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     w->ok = ctx != NULL;
     for (int rep = 0; w->ok && rep < 200; rep++) {
-        nb_grad_enabled(ctx, rep % 2); /* with and without a tape */
+        nb_ctx_set_grad(ctx, rep % 2); /* with and without a tape */
         nb_tensor *y = nb_model_infer(w->m, ctx, (nb_tensor *)w->x); /* const: shared */
         if (!y || y->numel > 64) {
             w->ok = 0;

@@ -46,7 +46,7 @@ static const nbt_array *get(const char *c, const char *what) {
 static nb_tensor *leaf(nb_ctx *ctx, const nbt_array *a, int rg) {
     if (!a) return NULL;
     nb_tensor *t = nb_tensor_copy_of(ctx, a->data, a->rank, a->shape);
-    if (t && rg) nb_requires_grad(t, 1);
+    if (t && rg) nb_tensor_set_requires_grad(t, 1);
     return t;
 }
 
@@ -303,7 +303,7 @@ static void test_cross_entropy_matches_plain(void) {
 static nb_tensor *leaf_of(nb_ctx *ctx, nb_rng *rng, nb_tensor **leaves, int *nl, int rank,
                           const int64_t *shape) {
     nb_tensor *t = nb_randn(ctx, rank, shape, 0.0f, 1.0f, rng);
-    if (t) nb_requires_grad(t, 1);
+    if (t) nb_tensor_set_requires_grad(t, 1);
     leaves[(*nl)++] = t;
     return t;
 }
@@ -445,9 +445,9 @@ static void test_attention_all_masked(void) {
         nb_tensor *q = nb_randn(ctx, NB_DIMS(2, 2, 3, 4), 0.0f, 1.0f, &rng);
         nb_tensor *k = nb_randn(ctx, NB_DIMS(2, 2, 5, 4), 0.0f, 1.0f, &rng);
         nb_tensor *v = nb_randn(ctx, NB_DIMS(2, 2, 5, 4), 0.0f, 1.0f, &rng);
-        nb_requires_grad(q, 1);
-        nb_requires_grad(k, 1);
-        nb_requires_grad(v, 1);
+        nb_tensor_set_requires_grad(q, 1);
+        nb_tensor_set_requires_grad(k, 1);
+        nb_tensor_set_requires_grad(v, 1);
         nb_tensor *mask = nb_tensor_new(ctx, NB_I32, NB_DIMS(2, 5));
         for (int i = 0; i < 10; i++) nb_i32(mask)[i] = i >= 5 || i == 2; /* sample 1: all */
         nb_tensor *y = nb_attention(ctx, q, k, v, mask, NULL);
@@ -486,7 +486,7 @@ static void test_rnn_views(void) {
     nb_tensor *x = nb_randn(ctx, NB_DIMS(B, T, I), 0.0f, 1.0f, &rng);
     nb_tensor *Wi = nb_randn(ctx, NB_DIMS(4 * H, I), 0.0f, 0.5f, &rng);
     nb_tensor *Wh = nb_randn(ctx, NB_DIMS(4 * H, H), 0.0f, 0.5f, &rng);
-    nb_requires_grad(Wh, 1);
+    nb_tensor_set_requires_grad(Wh, 1);
     nb_rnn_out r = nb_lstm(ctx, x, NULL, NULL, Wi, Wh, NULL, NULL, NULL);
     CHECK(r.y && r.h && r.c);
     if (!r.y || !r.h || !r.c) return;
@@ -638,7 +638,7 @@ static nb_status make_params(nb_tensor **P, nb_tensor **ids, nb_tensor **tg) {
         int rank = shapes[i][1] == 1 ? 1 : 2;
         P[i] = nb_randn(NULL, rank, shapes[i], 0.0f, 0.3f, &rng);
         if (!P[i]) return NB_ERR_NOMEM;
-        nb_requires_grad(P[i], 1);
+        nb_tensor_set_requires_grad(P[i], 1);
     }
     *ids = nb_tensor_new(NULL, NB_I32, NB_DIMS(4, 8));
     *tg = nb_tensor_new(NULL, NB_I32, NB_DIMS(4, 8));

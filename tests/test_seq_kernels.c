@@ -248,6 +248,86 @@ static void test_colsum(void) {
 
 /* ---- attention ------------------------------------------------------------------------------ */
 
+/* An operand [B, H, T, n] copied into a strided layout — positions first, heads side by side,
+ * 3 floats of padding after each position (as a QKV projection's packed output holds them):
+ * sb = T·(H·n + 3), sh = n, st = H·n + 3. */
+static nbi_attn_rows spread_rows(int64_t H, int64_t T, int64_t n) {
+    return (nbi_attn_rows){T * (H * n + 3), n, H * n + 3};
+}
+static float *spread(const float *src, int64_t B, int64_t H, int64_t T, int64_t n) {
+    const nbi_attn_rows r = spread_rows(H, T, n);
+    float *p = buf(B * r.sb);
+    for (int64_t i = 0; i < B * r.sb; i++) p[i] = -7.0f; /* the padding: never read */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(p + b * r.sb + h * r.sh + t * r.st, src + ((b * H + h) * T + t) * n,
+                       sizeof(float) * (size_t)n);
+    return p;
+}
+static float *gather(const float *p, int64_t B, int64_t H, int64_t T, int64_t n) {
+    const nbi_attn_rows r = spread_rows(H, T, n);
+    float *out = buf(B * H * T * n);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(out + ((b * H + h) * T + t) * n, p + b * r.sb + h * r.sh + t * r.st,
+                       sizeof(float) * (size_t)n);
+    return out;
+}
+
+/* The same case with every operand and gradient strided: the vector kernel and the
+ * reference, gathered back, give the contiguous reference's results. */
+static void strided_attention(const nbi_kernels *k, const nbi_attn_geom *g0, const float *q,
+                              const float *kk, const float *v, const float *go, nb_rng *rng,
+                              const char *what0) {
+    const nbi_kernels *r = ref_set();
+    const int64_t B = g0->B, H = g0->H, Tq = g0->Tq, Tk = g0->Tk, d = g0->d, dv = g0->dv;
+    const int64_t BH = B * H, nq = BH * Tq * d, nk = BH * Tk * d, nv = BH * Tk * dv;
+    const int64_t no = BH * Tq * dv;
+    char what[128];
+    snprintf(what, sizeof what, "%s strided", what0);
+    /* the contiguous reference, gradients from 0 */
+    float *o = buf(no), *l = buf(BH * Tq), *gq = buf(nq), *gk = buf(nk), *gv = buf(nv);
+    memset(gq, 0, sizeof(float) * (size_t)nq);
+    memset(gk, 0, sizeof(float) * (size_t)nk);
+    memset(gv, 0, sizeof(float) * (size_t)nv);
+    r->attn(g0, 0, BH, q, kk, v, o, l);
+    r->attn_bwd(g0, 0, BH, q, kk, v, o, l, go, gq, gk, gv);
+    nbi_attn_geom g = *g0;
+    g.q = g.gq = spread_rows(H, Tq, d);
+    g.k = g.gk = spread_rows(H, Tk, d);
+    g.v = g.gv = spread_rows(H, Tk, dv);
+    g.o = g.go = spread_rows(H, Tq, dv);
+    float *sq = spread(q, B, H, Tq, d), *sk = spread(kk, B, H, Tk, d),
+          *sv = spread(v, B, H, Tk, dv);
+    float *sgo = spread(go, B, H, Tq, dv);
+    for (int which = 0; which < 2; which++) {
+        const nbi_kernels *kern = which ? r : k;
+        float *so = spread(o, B, H, Tq, dv), *sl = buf(BH * Tq);
+        float *zq = buf(nq), *zk = buf(nk), *zv = buf(nv);
+        memset(zq, 0, sizeof(float) * (size_t)nq);
+        memset(zk, 0, sizeof(float) * (size_t)nk);
+        memset(zv, 0, sizeof(float) * (size_t)nv);
+        float *sgq = spread(zq, B, H, Tq, d), *sgk = spread(zk, B, H, Tk, d);
+        float *sgv = spread(zv, B, H, Tk, dv);
+        kern->attn(&g, 0, BH, sq, sk, sv, so, sl);
+        kern->attn_bwd(&g, 0, BH, sq, sk, sv, so, sl, sgo, sgq, sgk, sgv);
+        float *back[4] = {gather(so, B, H, Tq, dv), gather(sgq, B, H, Tq, d),
+                          gather(sgk, B, H, Tk, d), gather(sgv, B, H, Tk, dv)};
+        agree(what, back[0], o, no, 2e-5, 1.0);
+        agree(what, sl, l, BH * Tq, 1e-5, 1.0);
+        agree(what, back[1], gq, nq, 5e-5, 1.0);
+        agree(what, back[2], gk, nk, 5e-5, 1.0);
+        agree(what, back[3], gv, nv, 5e-5, 1.0);
+        float *fs[] = {so, sl, zq, zk, zv, sgq, sgk, sgv, back[0], back[1], back[2], back[3]};
+        for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+    }
+    (void)rng;
+    float *fs[] = {o, l, gq, gk, gv, sq, sk, sv, sgo};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+}
+
 typedef struct attn_case {
     int64_t B, H, Tq, Tk, d, dv;
     int causal, mask; /* mask: 0 none, 1 additive, 2 ignore, 3 ignore every key of sample 0 */
@@ -281,18 +361,18 @@ static void test_attention(void) {
                 mign[i] = ac->mask == 3 ? i < ac->Tk : nb_rng_below(&rng, 4) == 0;
                 if (nb_rng_below(&rng, 5) == 0) madd[i] = -INFINITY;
             }
-            nbi_attn_geom g = {ac->B,
-                               ac->H,
-                               ac->Tq,
-                               ac->Tk,
-                               ac->d,
-                               ac->dv,
-                               1.0f / sqrtf((float)ac->d),
-                               ac->causal,
-                               ac->mask == 1 ? madd : NULL,
-                               ac->mask >= 2 ? mign : NULL,
-                               ac->p,
-                               0x1234567890abcdefULL + ci};
+            nbi_attn_geom g = {.B = ac->B,
+                               .H = ac->H,
+                               .Tq = ac->Tq,
+                               .Tk = ac->Tk,
+                               .d = ac->d,
+                               .dv = ac->dv,
+                               .scale = 1.0f / sqrtf((float)ac->d),
+                               .causal = ac->causal,
+                               .mask_add = ac->mask == 1 ? madd : NULL,
+                               .mask_ignore = ac->mask >= 2 ? mign : NULL,
+                               .p_drop = ac->p,
+                               .seed = 0x1234567890abcdefULL + ci};
             float *o = buf(no), *orf = buf(no), *l = buf(BH * ac->Tq), *lr = buf(BH * ac->Tq);
             k->attn(&g, 0, BH, q, kk, v, o, l);
             r->attn(&g, 0, BH, q, kk, v, orf, lr);
@@ -311,6 +391,7 @@ static void test_attention(void) {
             k->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, NULL, gk, NULL);
             r->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, NULL, gkr, NULL);
             agree(what, gk, gkr, nk, 5e-5, 1.0);
+            strided_attention(k, &g, q, kk, v, go, &rng, what);
             float *fs[] = {q, kk, v, madd, o, orf, l, lr, go, gq, gqr, gk, gkr, gv, gvr};
             for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
             free(mign);

@@ -181,6 +181,24 @@ static void test_round_trip_every_kind(void) {
     round_trip("nabla-spec 2\ninput None 16 name=seq\ndense 8 relu\ndense 16\nadd in=seq,dense_2\n"
                "activation relu\n");
     round_trip("nabla-spec 2\ninput 4 dtype=i32 name=ids\ninput 3\ninput 2 name=input\n");
+    /* the sequence layers, with every option: token ids, states, lengths and masks */
+    round_trip("nabla-spec 2\ninput None dtype=i32 name=tokens\ninput scalar dtype=i32 name=len\n"
+               "input 4 12 name=h0\ninput None name=mask\ninput None dtype=i32 name=pad\n"
+               "embedding 50 12 padding_idx=3 init=normal:0:0.02 in=tokens\n"
+               "positional 64 init=uniform:-0.1:0.1\nsinusoidal\n"
+               "layernorm eps=0.001 affine=false\nrmsnorm eps=1e-05\nrmsnorm affine=false\n"
+               "lstm 12 layers=2 bidirectional=true dropout=0.25 bias=false in=rmsnorm_2,h0,-,len\n"
+               "gru 6 layers=2 in=lstm_1,-,mask\nrnn 5 relu bidirectional=true\nrnn 12\n"
+               "attention 12 heads=3 causal=true dropout=0.1 bias=false in=rnn_2,pad\n"
+               "attention 12 in=attention_1,mask\n"
+               "transformer 12 heads=2 ffn=20 causal=true dropout=0.2 eps=0.0001 bias=false "
+               "in=attention_2,pad\n"
+               "transformer 12 heads=4\ntied_dense embedding_1 bias=true\n"
+               "tied_dense embedding_1 in=transformer_2 name=head\ndense 7 in=transformer_2\n"
+               "output tied_dense_1 head dense_1 lstm_1:1 lstm_1:2 gru_1:1\n");
+    /* the norms, positions, attention and blocks as a chain: version 1 */
+    round_trip("nabla-spec 1\ninput 10 8\npositional 10\nsinusoidal\nlayernorm\nrmsnorm\n"
+               "attention 8 heads=2 causal=true\ntransformer 8 heads=4 ffn=16\ndense 3\n");
     /* a version-2 text that is a chain is written back as version 1 */
     nb_spec *s2 = parse("nabla-spec 2\ninput 4\ndense 3 in=input\nactivation relu\n");
     nb_model *m2 = NULL;
@@ -212,6 +230,19 @@ static void test_round_trip_every_kind(void) {
                "schedule exponential gamma=0.99\ndata normalize=none\n");
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss bce\noptimizer sgd lr=1\n"
                "schedule constant\n");
+    /* gradient clipping; weight decay on the matrices only */
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nloss mse\n"
+               "optimizer adamw lr=0.001 beta2=0.95 weight_decay=0.1 decay=matrices\n"
+               "clip norm=1\nbatch 32\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nclip norm=0.5 value=0.1\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nclip value=2\n");
+    nb_spec *bad = NULL;
+    CHECK(nb_spec_parse("nabla-spec 1\nclip\n", 17, "c.spec", NULL, &bad) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "c.spec:2:1: 'clip' needs norm=N"), "%s", nb_last_error());
+    CHECK(nb_spec_parse("nabla-spec 1\nclip norm=-1\n", 25, "c.spec", NULL, &bad) == NB_ERR_FORMAT);
+    CHECK(nb_spec_parse("nabla-spec 1\nclip norm=1\nclip norm=2\n", 36, "c.spec", NULL, &bad) ==
+          NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "a second 'clip' line"), "%s", nb_last_error());
 }
 
 /* The canonical text of a spec with non-default names: names survive the round trip. */
@@ -355,7 +386,7 @@ static void test_errors(void) {
          "t.spec:2:11: Nesterov momentum needs momentum > 0"},
         {"nabla-spec 1\noptimizer sgd momentum=0.9 betas=1\n", NB_ERR_FORMAT,
          "t.spec:2:28: unknown option 'betas' for 'optimizer' (expected one of: momentum, "
-         "dampening, weight_decay, nesterov, lr)"},
+         "dampening, weight_decay, nesterov, lr, decay)"},
         {"nabla-spec 1\nschedule cosine\n", NB_ERR_FORMAT,
          "t.spec:2:16: schedule cosine needs t_max="},
         {"nabla-spec 1\nschedule step\n", NB_ERR_FORMAT,

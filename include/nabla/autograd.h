@@ -49,8 +49,10 @@ size_t nb_ctx_peak(const nb_ctx *ctx);
  * ("+openblas" follows when GEMM goes to OpenBLAS). */
 const char *nb_ctx_device(const nb_ctx *ctx);
 
-/* Grad mode: when off, ops record nothing (inference). Returns the previous setting. */
-int nb_grad_enabled(nb_ctx *ctx, int on);
+/* Grad mode: when off, ops record nothing (inference). Sets it and returns the previous
+ * setting; nb_ctx_grad_enabled reads it (1 for a new context; 0 for NULL). */
+int nb_ctx_set_grad(nb_ctx *ctx, int on);
+int nb_ctx_grad_enabled(const nb_ctx *ctx);
 
 /* Check mode: after every op, forward and backward, look for NaN and infinity; the first op
  * that makes one stops the step with NB_ERR_NUMERIC and a message naming the op, its input
@@ -60,7 +62,7 @@ int nb_ctx_set_check(nb_ctx *ctx, int on);
 
 /* Names the part of a model now running ("dense_1"); ops record it, and check-mode and
  * shape errors report it. The string must outlive the step. Returns the previous scope. */
-const char *nb_ctx_scope(nb_ctx *ctx, const char *scope);
+const char *nb_ctx_set_scope(nb_ctx *ctx, const char *scope);
 
 /* dL/d(everything) for a scalar (one-element) loss: seeds dL/dloss = 1 and sweeps the tape.
  * Leaves' gradients accumulate; call nb_model_zero_grad (or zero them) between steps. */

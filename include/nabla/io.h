@@ -22,6 +22,7 @@
 
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/text.h"
 #include "nabla/train_state.h"
 
 #ifdef __cplusplus
@@ -32,7 +33,7 @@ extern "C" {
  * Line-oriented text, first line "nabla-spec 1" (a chain of layers) or "nabla-spec 2" (a graph:
  * several inputs, in= to name a line's inputs, add, concat, split, reuse, output); one layer
  * per line, then the loss, the optimizer, the schedule, batch size, epochs, seed and data
- * defaults. '#' starts a comment.
+ * defaults, and gradient clipping ("clip norm=1"). '#' starts a comment.
  *
  *     nabla-spec 1
  *     input 784
@@ -80,6 +81,9 @@ typedef struct nb_spec {
     nb_optim_config optim; /* default: Adam with PyTorch's defaults, lr 1e-3 */
     int has_schedule;
     nb_schedule schedule; /* its base_lr is the optimizer's lr */
+    int has_clip;
+    double clip_norm;  /* > 0: gradients scaled to this global L2 norm at most; 0: none */
+    double clip_value; /* > 0: each gradient clamped to [-v, v]; 0: none */
     int has_batch, has_epochs, has_seed;
     int64_t batch;  /* default 32 */
     int64_t epochs; /* default 1 */
@@ -210,6 +214,17 @@ void nb_model_file_free(nb_model_file *info);
  * shape (F32, F64, F16 or BF16). Extra tensors in the file are ignored. This is how weights
  * written by PyTorch load into a model built from a spec. */
 nb_status nb_model_load_weights(nb_model *m, const char *path);
+
+/* The tokenizer a language model reads its text with. It is kept on the model — copied, as
+ * nb_tokenizer_json's text — like its class names, so it travels through a save and a load:
+ * model files store it as the metadata "nabla.tokenizer". A tokenizer with more tokens than
+ * the rows of the embedding the model's token input goes through is refused (and, in a file,
+ * is NB_ERR_FORMAT). t NULL removes it. */
+nb_status nb_model_set_tokenizer(nb_model *m, const nb_tokenizer *t);
+/* A new tokenizer read from the model's (release with nb_tokenizer_free); *out is NULL when
+ * the model has none. */
+nb_status nb_model_get_tokenizer(const nb_model *m, nb_tokenizer **out);
+int nb_model_has_tokenizer(const nb_model *m);
 
 /* The PyTorch name of parameter i of the model's store ("2.weight"; nb_model_tensor_at). */
 nb_status nb_model_torch_name(const nb_model *m, int i, char *buf, size_t n);

@@ -51,17 +51,16 @@ extern "C" {
 
 /* ---- activations --------------------------------------------------------------------------- */
 
+/* NB_ACT_NONE (identity: a linear layer), then one value per NB_ACT / NB_ACT_OP line of
+ * nabla/ops.def, in its order: NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU, NB_ACT_LEAKY_RELU
+ * (alpha 0 means PyTorch's 0.01), NB_ACT_ELU (alpha 0 means 1), NB_ACT_GELU (exact),
+ * NB_ACT_SILU, NB_ACT_SOFTPLUS (PyTorch's beta 1, threshold 20), NB_ACT_MISH,
+ * NB_ACT_SOFTMAX (along the last axis). Files store activations by name, not number. */
 typedef enum nb_activation {
-    NB_ACT_NONE = 0, /* identity (a linear layer) */
-    NB_ACT_SIGMOID,  /* 1 / (1 + e^-x) */
-    NB_ACT_TANH,
-    NB_ACT_RELU,       /* max(x, 0) */
-    NB_ACT_LEAKY_RELU, /* x if x > 0 else alpha x;      alpha 0 means PyTorch's 0.01 */
-    NB_ACT_ELU,        /* x if x > 0 else alpha (e^x-1); alpha 0 means 1 */
-    NB_ACT_GELU,       /* x Φ(x), exact */
-    NB_ACT_SILU,       /* x σ(x) */
-    NB_ACT_SOFTPLUS,   /* log(1 + e^x), PyTorch's beta 1 and threshold 20 */
-    NB_ACT_SOFTMAX,    /* along the last axis */
+    NB_ACT_NONE = 0,
+#define NB_ACT(ID, name, NP, CHECK, ACT) NB_ACT_##ID,
+#define NB_ACT_OP(ID, name, GAIN) NB_ACT_##ID,
+#include "nabla/ops.def"
     NB_ACT_COUNT
 } nb_activation;
 
@@ -268,6 +267,134 @@ int nb_model_batch_norm_on(nb_model *m, int x, const nb_batch_norm_opts *opts);
 nb_status nb_model_dropout(nb_model *m, float p);
 int nb_model_dropout_on(nb_model *m, int x, float p, const char *name);
 
+/* ---- sequence layers (language models) -----------------------------------------------------
+ * Samples are sequences: token ids, i32 [T], or vectors [T, E], where T may be known only at
+ * run time (-1). Every layer here is the PyTorch module of the same name parameter for
+ * parameter (names and layouts: docs/model-files.md), so model files load into torch with
+ * load_state_dict(strict=True). Their optional inputs (initial states, lengths, masks) are
+ * node handles in the options (0: none). The dense layer acts on the last axis, so
+ * nb_model_dense_on on [T, E] is the per-position projection (a language model's head:
+ * logits [T, V]). */
+
+/* An embedding (nn.Embedding): ids i32 [...] → [..., dim]; weight [vocab, dim], N(0, 1). */
+typedef struct nb_embedding_opts {
+    int padding;         /* 1: row padding_idx starts at 0 and gets no gradient */
+    int64_t padding_idx; /* in [0, vocab) */
+    nb_init init;        /* default {NB_INIT_NORMAL, 0, 1} */
+    const char *name;
+} nb_embedding_opts;
+nb_status nb_model_embedding(nb_model *m, int64_t vocab, int64_t dim);
+int nb_model_embedding_on(nb_model *m, int x, int64_t vocab, int64_t dim,
+                          const nb_embedding_opts *opts);
+
+/* Positional embeddings: x [T, E] → x + P[t] for every position t. Learned: a table P
+ * [max_len, E] ("<name>.weight", an nn.Embedding's, N(0, 1) unless init says otherwise; init
+ * may be NULL); a sequence longer than max_len is an error. Sinusoidal (Vaswani et al.):
+ * P[t, 2i] = sin(t / 10000^(2i/E)), P[t, 2i+1] = cos(...), no parameters. */
+int nb_model_positional_on(nb_model *m, int x, int64_t max_len, const nb_init *init,
+                           const char *name);
+int nb_model_sinusoidal_on(nb_model *m, int x, const char *name);
+
+/* An output head tied to an embedding (weight tying): logits = x Eᵀ (+ b) with E the weight
+ * [vocab, dim] of the embedding layer named `embedding`, shared (one parameter, one
+ * gradient, stored once); x [..., dim] → [..., vocab]. bias: its own "<name>.bias" [vocab]. */
+int nb_model_tied_dense_on(nb_model *m, int x, const char *embedding, int bias, const char *name);
+
+/* Layer normalisation (nn.LayerNorm over the last axis: weight 1, bias 0, eps 1e-5) and RMS
+ * normalisation (nn.RMSNorm: weight 1, eps float32's epsilon). opts may be NULL. */
+typedef struct nb_norm_layer_opts {
+    float eps;     /* 0: the default */
+    int no_affine; /* 1: no weight (and bias) */
+    const char *name;
+} nb_norm_layer_opts;
+nb_status nb_model_layer_norm(nb_model *m, const nb_norm_layer_opts *opts);
+int nb_model_layer_norm_on(nb_model *m, int x, const nb_norm_layer_opts *opts);
+nb_status nb_model_rms_norm(nb_model *m, const nb_norm_layer_opts *opts);
+int nb_model_rms_norm_on(nb_model *m, int x, const nb_norm_layer_opts *opts);
+
+/* Recurrent layers: nn.RNN, nn.LSTM, nn.GRU with batch_first=True — `layers` stacked layers,
+ * one or two directions, dropout between layers in training, PyTorch's gate order, names
+ * (weight_ih_l0, weight_hh_l0_reverse, ...) and initialisation (U(±1/√hidden)). x [T, I] →
+ * outputs y [T, D·hidden] (the returned node), h_n [L·D, hidden] (node + 1) and, for LSTM,
+ * c_n [L·D, hidden] (node + 2), with D = 2 when bidirectional and L = layers. Optional input
+ * nodes: h0 and c0 [L·D, hidden] (zeros when not given; per sample, so a batch holds
+ * [B, L·D, hidden], where PyTorch's are [L·D, B, hidden]); lengths, an i32 scalar per sample
+ * (positions t >= length keep the state and output 0, as pack_padded_sequence), or a mask
+ * [T] (i32 or f32, nonzero at tokens, tokens first) counted into lengths. */
+typedef struct nb_rnn_layer_opts {
+    int layers; /* 0 means 1 */
+    int bidirectional;
+    float dropout; /* between layers, in training; [0, 1) */
+    int no_bias;
+    nb_activation activation; /* rnn: NB_ACT_TANH (0 too) or NB_ACT_RELU; lstm, gru: 0 */
+    int h0, c0, lengths;      /* optional input nodes; 0: none */
+    const char *name;
+} nb_rnn_layer_opts;
+int nb_model_rnn_on(nb_model *m, int x, int64_t hidden, const nb_rnn_layer_opts *opts);
+int nb_model_lstm_on(nb_model *m, int x, int64_t hidden, const nb_rnn_layer_opts *opts);
+int nb_model_gru_on(nb_model *m, int x, int64_t hidden, const nb_rnn_layer_opts *opts);
+
+/* Multi-head self-attention (nn.MultiheadAttention(width, heads, batch_first=True) called on
+ * (x, x, x)): x [T, width] → [T, width]. Parameters in_proj_weight [3·width, width],
+ * in_proj_bias, out_proj.weight, out_proj.bias (PyTorch's names and layouts). causal: position
+ * t attends to positions <= t. key_mask: an optional node [T], i32 (nonzero: ignore that key,
+ * as key_padding_mask) or f32 (added to the scores). dropout: on the attention weights. */
+typedef struct nb_attention_layer_opts {
+    int64_t heads; /* 0 means 1; must divide the width */
+    int causal;
+    float dropout;
+    int no_bias;
+    int key_mask; /* optional node; 0: none */
+    const char *name;
+} nb_attention_layer_opts;
+int nb_model_attention_on(nb_model *m, int x, int64_t width, const nb_attention_layer_opts *opts);
+
+/* A pre-LN transformer block (GPT-2's): h = x + dropout(attn(ln_1(x))),
+ * y = h + dropout(mlp.proj(gelu(mlp.fc(ln_2(h))))); x [T, width] → [T, width]. Parameters
+ * named as the TransformerBlock module of tests/ref/torch_from_spec.py (ln_1, attn — an
+ * nn.MultiheadAttention —, ln_2, mlp.fc, mlp.proj). dropout: on the attention weights and
+ * after each branch. */
+typedef struct nb_transformer_opts {
+    int64_t heads; /* 0 means 1; must divide the width */
+    int64_t ffn;   /* the MLP's width; 0 means 4·width */
+    int causal;
+    float dropout;
+    float eps;    /* the layer norms'; 0 means 1e-5 */
+    int no_bias;  /* 1: the four projections without biases */
+    int key_mask; /* optional node, as the attention layer's */
+    const char *name;
+} nb_transformer_opts;
+int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transformer_opts *opts);
+
+/* ---- incremental decoding -------------------------------------------------------------------
+ * A decoder runs a model on a sequence a few positions at a time — a prompt, then one token
+ * per step — keeping what each layer needs of the positions already seen: an attention
+ * layer's keys and values (a KV cache, so a step costs O(T), not O(T²)), a recurrent layer's
+ * h and c. The model's first input must be token ids i32 [T]; its first output is the
+ * logits [T, V]. Every step gives the same logits, to rounding, as a forward over the whole
+ * sequence so far would at those positions. Layers that need the whole sequence refuse (a
+ * bidirectional recurrent layer, attention that is not causal). Runs in inference mode
+ * without a tape and writes nothing to the model: threads may each decode with their own
+ * decoder and context. */
+typedef struct nb_decoder nb_decoder;
+
+/* A decoder for `batch` sequences of at most max_len positions (its caches are allocated
+ * here, once) into *out; the message of an error names the layer that cannot decode. */
+nb_status nb_decoder_new(const nb_model *m, int64_t batch, int64_t max_len, nb_decoder **out);
+void nb_decoder_free(nb_decoder *d); /* NULL is a no-op */
+/* Back to position 0 (the caches forgotten). */
+void nb_decoder_reset(nb_decoder *d);
+/* Positions fed so far, and the most it takes. */
+int64_t nb_decoder_position(const nb_decoder *d);
+int64_t nb_decoder_capacity(const nb_decoder *d);
+/* Feeds the next n positions of every sequence: ids i32 [batch, n] → the model's first output
+ * at those positions, [batch, n, V], in ctx (until nb_ctx_reset). NULL on error, with the
+ * position unchanged (but caches possibly written: reset the decoder before going on). */
+nb_tensor *nb_decoder_step(nb_decoder *d, nb_ctx *ctx, nb_tensor *ids);
+/* The most positions the model takes (the smallest learned positional table), or -1 when
+ * nothing limits it. */
+int64_t nb_model_context_length(const nb_model *m);
+
 /* ---- graphs ------------------------------------------------------------------------------ */
 
 /* The elementwise sum of n >= 2 nodes of one shape (a residual connection; Keras's Add). */
@@ -296,7 +423,7 @@ int nb_model_training(const nb_model *m); /* 1 in training mode, 0 in inference 
 
 /* Runs a model with one input and one output on x, shaped [batch, <input shape>], in ctx;
  * returns the output (NULL on error, with the message naming the layer). Each layer runs
- * with nb_ctx_scope set to its name, so check mode and shape errors name it too. In training
+ * with nb_ctx_set_scope set to its name, so check mode and shape errors name it too. In training
  * mode it writes the running statistics of batchnorm layers (as PyTorch does); when ctx
  * records a tape, it makes the store's gradient buffer on first use. */
 nb_tensor *nb_model_forward(nb_model *m, nb_ctx *ctx, nb_tensor *x);

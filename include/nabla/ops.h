@@ -25,16 +25,23 @@ typedef enum nb_reduction {
     NB_REDUCE_NONE = 2, /* one loss per element / sample */
 } nb_reduction;
 
-/* ---- arithmetic (broadcasting) ----------------------------------------------------------- */
-nb_tensor *nb_add(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_sub(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_mul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_div(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-/* a ** b elementwise; a must be positive where b's gradient is wanted. */
-nb_tensor *nb_pow(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_neg(nb_ctx *ctx, nb_tensor *x);
+/* ---- elementwise ops and activations ----------------------------------------------------
+ * Declared from nabla/ops.def, which says what each computes: the broadcasting binary ops
+ *   nb_add, nb_sub, nb_mul, nb_div, nb_pow            (nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
+ * and the elementwise functions without parameters
+ *   nb_neg, nb_exp, nb_log, nb_sqrt, nb_abs, nb_sigmoid, nb_tanh, nb_relu, nb_gelu,
+ *   nb_gelu_tanh, nb_silu, nb_mish, ...                 (nb_ctx *ctx, nb_tensor *x) */
+#define NB_BINARY(ID, name) nb_tensor *nb_##name(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
+#define NB_UNARY(ID, name, NP, CHECK) NB_DECLARE_UNARY_##NP(name)
+#define NB_DECLARE_UNARY_0(name) nb_tensor *nb_##name(nb_ctx *ctx, nb_tensor *x);
+#define NB_DECLARE_UNARY_1(name)
+#define NB_DECLARE_UNARY_2(name)
+#include "nabla/ops.def"
+#undef NB_DECLARE_UNARY_0
+#undef NB_DECLARE_UNARY_1
+#undef NB_DECLARE_UNARY_2
 
-/* scalar forms */
+/* ---- elementwise ops with parameters (their formulas: nabla/ops.def) ------------------- */
 nb_tensor *nb_add_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x + s */
 nb_tensor *nb_sub_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x - s */
 nb_tensor *nb_rsub_scalar(nb_ctx *ctx, nb_tensor *x, float s); /* s - x */
@@ -42,26 +49,14 @@ nb_tensor *nb_mul_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x * s */
 nb_tensor *nb_div_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x / s */
 nb_tensor *nb_rdiv_scalar(nb_ctx *ctx, nb_tensor *x, float s); /* s / x */
 nb_tensor *nb_pow_scalar(nb_ctx *ctx, nb_tensor *x, float p);  /* x ** p */
-
-/* ---- elementwise math -------------------------------------------------------------------- */
-nb_tensor *nb_exp(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_log(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_sqrt(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_abs(nb_ctx *ctx, nb_tensor *x);
-/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. */
+/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. NB_ERR_ARG if lo > hi. */
 nb_tensor *nb_clamp(nb_ctx *ctx, nb_tensor *x, float lo, float hi);
-
-/* ---- activations ------------------------------------------------------------------------- */
-nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_relu(nb_ctx *ctx, nb_tensor *x); /* gradient 0 at x = 0, as PyTorch */
 nb_tensor *nb_leaky_relu(nb_ctx *ctx, nb_tensor *x, float negative_slope);
 nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, float alpha);
-nb_tensor *nb_gelu(nb_ctx *ctx, nb_tensor *x);      /* exact: x Φ(x) */
-nb_tensor *nb_gelu_tanh(nb_ctx *ctx, nb_tensor *x); /* the tanh approximation */
-nb_tensor *nb_silu(nb_ctx *ctx, nb_tensor *x);      /* x σ(x) */
 /* log(1 + exp(beta x)) / beta, linear above threshold (PyTorch's defaults: 1, 20). */
 nb_tensor *nb_softplus(nb_ctx *ctx, nb_tensor *x, float beta, float threshold);
+
+/* ---- softmax along an axis ---------------------------------------------------------------- */
 nb_tensor *nb_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 
@@ -220,7 +215,8 @@ nb_tensor *nb_cross_entropy_ex(nb_ctx *ctx, nb_tensor *logits, nb_tensor *target
 
 /* Scaled dot-product attention, one fused op: q [B, H, Tq, d], k [B, H, Tk, d],
  * v [B, H, Tk, dv] → [B, H, Tq, dv], o_i = Σ_j softmax_j(scale q_i·k_j + mask)_j v_j, computed
- * in tiles with an online softmax (no Tq × Tk matrix is stored). key_mask [B, Tk] may be NULL,
+ * in tiles with an online softmax (no Tq × Tk matrix is stored); q, k, v may be views whose
+ * rows (the last axis) are contiguous — nothing is copied. key_mask [B, Tk] may be NULL,
  * f32 (added to the scores: −inf removes a key) or i32 (nonzero: the key is ignored, as
  * nn.MultiheadAttention's key_padding_mask); it takes no gradient. With causal, query i sees
  * keys j <= Tk − Tq + i: Tq = Tk is ordinary causal self-attention, Tq < Tk lets new queries
@@ -234,6 +230,13 @@ typedef struct nb_attention_opts {
 } nb_attention_opts;
 nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v,
                         nb_tensor *key_mask, const nb_attention_opts *opts);
+/* Self-attention of `heads` heads straight from a QKV projection's packed output:
+ * qkv [B, T, 3E] (q, k, v side by side; head h at features h·d .. (h+1)·d of each,
+ * d = E/heads) → [B, T, E] (the heads side by side, ready for the output projection). The
+ * same values and gradients as nb_attention on the heads cut out of qkv, without cutting
+ * them: the kernels read and write the packed layouts. key_mask [B, T] or NULL. */
+nb_tensor *nb_attention_qkv(nb_ctx *ctx, nb_tensor *qkv, int64_t heads, nb_tensor *key_mask,
+                            const nb_attention_opts *opts);
 
 /* Recurrent layers, one layer in one direction, with PyTorch's layouts, gate order and
  * equations (nn.RNN, nn.LSTM: gates i, f, g, o; nn.GRU: gates r, z, n, the reset gate applied

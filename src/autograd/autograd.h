@@ -28,15 +28,16 @@ typedef struct nbi_attrs {
 
 /* ---- a tape node --------------------------------------------------------------------------- */
 #define NBI_INLINE_IN 3
-struct nbi_node {
+typedef struct nb_node nbi_node; /* public and opaque as nb_node (nabla/tensor.h) */
+struct nb_node {
     int op;                          /* nbi_op_id */
     int n_in;
     nb_tensor **in;                  /* inputs: in_inline or an arena array */
     nb_tensor *out;
     const nbi_attrs *attrs;          /* NULL when the op has none */
     void *saved;                     /* op-specific data forward keeps for backward */
-    const char *scope;               /* the model part that ran it (nb_ctx_scope) */
-    struct nbi_node *prev;           /* the node recorded before this one */
+    const char *scope;               /* the model part that ran it (nb_ctx_set_scope) */
+    struct nb_node *prev;            /* the node recorded before this one */
     nb_tensor *in_inline[NBI_INLINE_IN];
     int recording;                   /* forward may keep `saved` only when set */
     nb_tensor *grad_space;           /* room for out's gradient, taken by nbi_grad */
@@ -106,8 +107,6 @@ static inline bool nbi_needs_grad(const nbi_node *n, int i) {
 /* "op: " prefixed error about shapes: "add: cannot broadcast f32[2,3] and f32[4]". */
 nb_status nbi_shape_error(const nbi_node *n, const char *what);
 
-/* Scans a f32 buffer for NaN/Inf; returns the index of the first, or -1. */
-int64_t nbi_find_nonfinite(const float *x, int64_t n);
 
 /* ---- helpers for check-spec generators ---------------------------------------------------- */
 /* Shared generators: one input of a random shape (unary), or two broadcasting inputs. Values
@@ -120,6 +119,9 @@ nb_status nbi_gen_binary(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
  * them). */
 nb_tensor *nbi_gen_input(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shape, float lo,
                            float hi, const float *kinks, int nk, float gap);
+/* Fills x (contiguous f32) with start, start + step, ... in a random order: distinct values
+ * far enough apart that no finite-difference step changes which one is largest. */
+void nbi_gen_ladder(nb_tensor *x, float start, float step, nb_rng *rng);
 /* Random shape of rank r with dims in [1, maxd]. */
 void nbi_gen_shape(nb_rng *rng, int r, int64_t maxd, int64_t *shape);
 /* Broadcast partner shapes for case k: k=0 same shape, k=1 b broadcast along rows, k=2 a

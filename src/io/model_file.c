@@ -23,7 +23,8 @@
  * (nb_model_spec) followed by the training lines, "nabla.classes" the model's class names,
  * "nabla.norm*" the normalisation, the run state of a checkpoint ("nabla.epoch", "nabla.step",
  * "nabla.rng", "nabla.rng.dropout", "nabla.best", "nabla.best_epoch", "nabla.wait",
- * "nabla.stopped"), "nabla.monitor", "nabla.optim" (the optimizer's spec line),
+ * "nabla.stopped"), "nabla.monitor", "nabla.tokenizer" (a language model's tokenizer,
+ * nb_tokenizer_json's text), "nabla.optim" (the optimizer's spec line),
  * "nabla.optim.step", "nabla.optim.schedule". Numbers are written so that they read back bit
  * for bit. Everything is checked (every string valid UTF-8, names unique) before the file is
  * opened: nabla does not write a file it cannot read. */
@@ -221,6 +222,8 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         }
         meta_add_text(md, "nabla.classes", &t);
     }
+    const char *tok = nbi_model_tokenizer_text(m);
+    if (tok) meta_add(md, "nabla.tokenizer", tok);
     if (o->optim) {
         nb_optim_config c = nb_optim_get_config(o->optim);
         nbi_text_init(&t);

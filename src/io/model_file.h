@@ -14,6 +14,8 @@
  * int8 model files (quant/). */
 nb_status nbi_meta_norm_write(const nb_norm *nm, const char *what, char *kv[8]);
 nb_status nbi_meta_norm_read(const nb_safetensors *st, nb_norm *norm);
+/* The file's "nabla.tokenizer" onto the model, checked (io/model_tokenizer.c). */
+nb_status nbi_model_read_tokenizer(const nb_safetensors *st, nb_model *m);
 
 /* nb_model_load on an opened or parsed file (the fuzzer's entry point). */
 nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model_file *info);

@@ -451,6 +451,7 @@ nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model
     if (s == NB_OK) s = nbi_spec_parse_build(text, strlen(text), name, limit, false, &spec, &m);
     if (s == NB_OK) s = load_tensors(m, st);
     if (s == NB_OK) s = read_classes(st, m);
+    if (s == NB_OK) s = nbi_model_read_tokenizer(st, m);
     if (s == NB_OK && info) {
         info->format_version = (int)version;
         info->spec = spec;

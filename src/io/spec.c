@@ -123,6 +123,17 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
         break;
     }
     if (s == NB_OK) s = setting(l, "lr", "the learning rate", lr);
+    const char *decay = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "decay", &decay);
+    if (s == NB_OK && decay) {
+        if (!strcmp(decay, "matrices"))
+            c.decay = NB_DECAY_MATRICES;
+        else if (strcmp(decay, "all") != 0)
+            return nbi_line_error(l, nbi_opt_col(l, "decay"),
+                                  "expected decay=all (every parameter) or decay=matrices (tensors "
+                                  "of rank >= 2 only), got '%s'",
+                                  decay);
+    }
     if (s == NB_OK) s = nbi_line_done(l, 1);
     if (s != NB_OK) return s;
     /* The optimizer's own checks (beta1 < 1, Nesterov's conditions), on an empty store. */
@@ -251,6 +262,7 @@ void nbi_spec_optim_text(const nb_optim_config *in, nbi_text *t) {
     case NB_OPTIM_KIND_COUNT:
         break;
     }
+    if (c->decay == NB_DECAY_MATRICES) nbi_text_puts(t, " decay=matrices");
 }
 
 void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *t) {
@@ -494,6 +506,18 @@ void nbi_spec_training_text(const nb_spec *s, nbi_text *t) {
         nbi_spec_schedule_text(&s->schedule, t);
         nbi_text_puts(t, "\n");
     }
+    if (s->has_clip) {
+        nbi_text_puts(t, "clip");
+        if (s->clip_norm > 0) {
+            nbi_text_puts(t, " norm=");
+            nbi_text_double(t, s->clip_norm);
+        }
+        if (s->clip_value > 0) {
+            nbi_text_puts(t, " value=");
+            nbi_text_double(t, s->clip_value);
+        }
+        nbi_text_puts(t, "\n");
+    }
     if (s->has_batch) nbi_text_printf(t, "batch %lld\n", (long long)s->batch);
     if (s->has_epochs) nbi_text_printf(t, "epochs %lld\n", (long long)s->epochs);
     if (s->has_seed) nbi_text_printf(t, "seed %llu\n", (unsigned long long)s->seed);
@@ -517,10 +541,10 @@ typedef struct reader {
     nb_spec *s;
     const char *base_dir;
     int line_of[8]; /* where each single line was: loss, optimizer, schedule, batch, epochs,
-                       seed */
+                       seed, clip */
 } reader;
 
-enum { L_LOSS, L_OPTIM, L_SCHED, L_BATCH, L_EPOCHS, L_SEED };
+enum { L_LOSS, L_OPTIM, L_SCHED, L_BATCH, L_EPOCHS, L_SEED, L_CLIP };
 
 static nb_status once(reader *r, nbi_line *l, int which) {
     if (r->line_of[which])
@@ -605,14 +629,27 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
         s->has_seed = 1;
         return nbi_line_done(l, 1);
     }
+    if (!strcmp(k, "clip")) { /* clip [norm=N] [value=V]: torch.nn.utils' clip_grad_* */
+        if ((st = once(r, l, L_CLIP)) != NB_OK) return st;
+        st = nbi_opt_double(l, "norm", "the largest gradient norm", 0, 0, &s->clip_norm);
+        if (st == NB_OK)
+            st = nbi_opt_double(l, "value", "the largest gradient value", 0, 0, &s->clip_value);
+        if (st == NB_OK) st = nbi_line_done(l, 0);
+        if (st == NB_OK && !(s->clip_norm > 0) && !(s->clip_value > 0))
+            return nbi_line_error(l, l->kind.col,
+                                  "'clip' needs norm=N (the gradients' largest global L2 norm) "
+                                  "or value=V (each gradient's largest magnitude), above 0");
+        s->has_clip = st == NB_OK;
+        return st;
+    }
     if (!strcmp(k, "data")) return parse_data(l, r->base_dir, &s->data);
     if (nbi_arch_is_line(k)) return arch_line(s, l, text, len);
-    char kinds[256];
+    char kinds[512];
     nbi_spec_layer_kinds(kinds, sizeof kinds);
     return nbi_line_error(l, l->kind.col,
                           "unknown line '%s' (expected a layer — %s — or "
-                          "one of: input, reuse, output, loss, optimizer, schedule, batch, "
-                          "epochs, seed, data)",
+                          "one of: input, reuse, output, loss, optimizer, schedule, clip, "
+                          "batch, epochs, seed, data)",
                           k, kinds);
 }
 

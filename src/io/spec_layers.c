@@ -217,6 +217,182 @@ static nb_status parse_split(nb_model *m, nbi_line *l, const int *in, int n, int
     return s == NB_OK ? took(nb_model_split(m, in[0], sizes, count, (int)axis, name), node) : s;
 }
 
+/* ---- sequence layers --------------------------------------------------------------------- */
+
+/* Optional input k of a line's in= list: its node, or 0 (left out, or "-"). */
+static int opt_in(const int *in, int n, int k) {
+    return k < n ? in[k] : 0;
+}
+
+/* Refuses more nodes in in= than the layer takes. */
+static nb_status max_in(nbi_line *l, int n, int most, const char *what) {
+    if (n <= most) return NB_OK;
+    return nbi_line_error(l, nbi_opt_col(l, "in"), "'%s' takes at most %d nodes (%s), got %d",
+                          l->kind.s, most, what, n);
+}
+
+/* embedding VOCAB DIM [padding_idx=P] [init=I] [name=N] */
+static nb_status parse_embedding(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    nb_embedding_opts o;
+    memset(&o, 0, sizeof o);
+    int64_t vocab, dim, pad = -1;
+    nb_status s = nbi_pos_int(l, 0, "the vocabulary size", 1, &vocab);
+    if (s == NB_OK) s = nbi_pos_int(l, 1, "the embedding's dimension", 1, &dim);
+    if (s == NB_OK) s = nbi_opt_int(l, "padding_idx", "the padding index", 0, vocab - 1, &pad);
+    if (s == NB_OK) s = nbi_opt_init(l, "init", &o.init);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &o.name);
+    if (s == NB_OK) s = nbi_line_done(l, 2);
+    if (s != NB_OK) return s;
+    o.padding = pad >= 0;
+    o.padding_idx = pad >= 0 ? pad : 0;
+    return took(nb_model_embedding_on(m, in[0], vocab, dim, &o), node);
+}
+
+/* positional MAX_LEN [init=I] [name=N] */
+static nb_status parse_positional(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    int64_t max_len;
+    nb_init init;
+    memset(&init, 0, sizeof init);
+    const char *name = NULL;
+    nb_status s = nbi_pos_int(l, 0, "the number of positions (the longest sequence)", 1, &max_len);
+    if (s == NB_OK) s = nbi_opt_init(l, "init", &init);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    return s == NB_OK ? took(nb_model_positional_on(m, in[0], max_len, &init, name), node) : s;
+}
+
+/* sinusoidal [name=N] */
+static nb_status parse_sinusoidal(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    const char *name = NULL;
+    nb_status s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    return s == NB_OK ? took(nb_model_sinusoidal_on(m, in[0], name), node) : s;
+}
+
+/* tied_dense EMBEDDING [bias=true] [name=N] */
+static nb_status parse_tied_dense(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    const char *target, *name = NULL;
+    int bias = 0;
+    nb_status s = nbi_pos_word(l, 0, "the embedding layer whose weight the head shares", &target);
+    if (s == NB_OK) s = nbi_opt_bool(l, "bias", &bias);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    return s == NB_OK ? took(nb_model_tied_dense_on(m, in[0], target, bias, name), node) : s;
+}
+
+/* layernorm|rmsnorm [eps=E] [affine=false] [name=N] */
+static nb_status parse_norm(nb_model *m, nbi_line *l, bool rms, const int *in, int *node) {
+    nb_norm_layer_opts o;
+    memset(&o, 0, sizeof o);
+    int affine = 1;
+    nb_status s = nbi_opt_float(l, "eps", "eps", 0.0, 0.0, &o.eps);
+    if (s == NB_OK && nbi_opt_col(l, "eps") && !(o.eps > 0.0f))
+        return nbi_line_error(l, nbi_opt_col(l, "eps"), "eps must be positive");
+    if (s == NB_OK) s = nbi_opt_bool(l, "affine", &affine);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &o.name);
+    if (s == NB_OK) s = nbi_line_done(l, 0);
+    if (s != NB_OK) return s;
+    o.no_affine = !affine;
+    return took(rms ? nb_model_rms_norm_on(m, in[0], &o) : nb_model_layer_norm_on(m, in[0], &o),
+                node);
+}
+static nb_status parse_layernorm(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    return parse_norm(m, l, false, in, node);
+}
+static nb_status parse_rmsnorm(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    (void)n;
+    return parse_norm(m, l, true, in, node);
+}
+
+/* rnn|lstm|gru HIDDEN [tanh|relu] [layers=L] [bidirectional=true] [dropout=P] [bias=false]
+ *     [in=X,H0[,C0],LENGTHS] [name=N] */
+static nb_status parse_recurrent(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    const bool lstm = !strcmp(l->kind.s, "lstm"), rnn = !strcmp(l->kind.s, "rnn");
+    nb_rnn_layer_opts o;
+    memset(&o, 0, sizeof o);
+    int64_t hidden, layers = 1;
+    int bi = 0, bias = 1;
+    nb_status s = nbi_pos_int(l, 0, "the number of hidden units", 1, &hidden);
+    if (s == NB_OK && rnn && nbi_pos_has(l, 1)) {
+        s = nbi_tok_activation(l, &l->pos[1], &o.activation);
+        if (s == NB_OK && o.activation != NB_ACT_TANH && o.activation != NB_ACT_RELU)
+            return nbi_line_error(l, l->pos[1].col, "an rnn's activation is tanh or relu, got '%s'",
+                                  l->pos[1].s);
+    }
+    if (s == NB_OK) s = nbi_opt_int(l, "layers", "the number of layers", 1, 256, &layers);
+    if (s == NB_OK) s = nbi_opt_bool(l, "bidirectional", &bi);
+    if (s == NB_OK) s = nbi_opt_float(l, "dropout", "dropout", 0.0, 1.0, &o.dropout);
+    if (s == NB_OK) s = nbi_opt_bool(l, "bias", &bias);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &o.name);
+    if (s == NB_OK) s = nbi_line_done(l, rnn ? 2 : 1);
+    if (s == NB_OK) s = max_in(l, n, lstm ? 4 : 3, lstm ? "x, h0, c0, lengths" : "x, h0, lengths");
+    if (s != NB_OK) return s;
+    if (!(o.dropout < 1.0f))
+        return nbi_line_error(l, nbi_opt_col(l, "dropout"), "dropout must be in [0, 1)");
+    o.layers = (int)layers;
+    o.bidirectional = bi;
+    o.no_bias = !bias;
+    o.h0 = opt_in(in, n, 1);
+    if (lstm) o.c0 = opt_in(in, n, 2);
+    o.lengths = opt_in(in, n, lstm ? 3 : 2);
+    int r = lstm  ? nb_model_lstm_on(m, in[0], hidden, &o)
+            : rnn ? nb_model_rnn_on(m, in[0], hidden, &o)
+                  : nb_model_gru_on(m, in[0], hidden, &o);
+    return took(r, node);
+}
+
+/* attention WIDTH [heads=H] [causal=true] [dropout=P] [bias=false] [in=X,MASK] [name=N];
+ * transformer WIDTH [heads=H] [ffn=F] [causal=true] [dropout=P] [eps=E] [bias=false]
+ *     [in=X,MASK] [name=N] */
+static nb_status parse_attention(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
+    const bool block = !strcmp(l->kind.s, "transformer");
+    int64_t width, heads = 1, ffn = 0;
+    int causal = 0, bias = 1;
+    float dropout = 0.0f, eps = 0.0f;
+    const char *name = NULL;
+    nb_status s = nbi_pos_int(l, 0, "the width (features per position)", 1, &width);
+    if (s == NB_OK) s = nbi_opt_int(l, "heads", "the number of heads", 1, 0, &heads);
+    if (s == NB_OK && block) s = nbi_opt_int(l, "ffn", "the MLP's width", 1, 0, &ffn);
+    if (s == NB_OK) s = nbi_opt_bool(l, "causal", &causal);
+    if (s == NB_OK) s = nbi_opt_float(l, "dropout", "dropout", 0.0, 1.0, &dropout);
+    if (s == NB_OK && block) s = nbi_opt_float(l, "eps", "eps", 0.0, 0.0, &eps);
+    if (s == NB_OK) s = nbi_opt_bool(l, "bias", &bias);
+    if (s == NB_OK) s = nbi_opt_str(l, "name", &name);
+    if (s == NB_OK) s = nbi_line_done(l, 1);
+    if (s == NB_OK) s = max_in(l, n, 2, "x and a key mask");
+    if (s != NB_OK) return s;
+    if (!(dropout < 1.0f))
+        return nbi_line_error(l, nbi_opt_col(l, "dropout"), "dropout must be in [0, 1)");
+    if (nbi_opt_col(l, "eps") && !(eps > 0.0f))
+        return nbi_line_error(l, nbi_opt_col(l, "eps"), "eps must be positive");
+    if (width % heads != 0)
+        return nbi_line_error(l, nbi_opt_col(l, "heads"), "%lld heads do not divide the width %lld",
+                              (long long)heads, (long long)width);
+    if (block) {
+        nb_transformer_opts o = {.heads = heads,
+                                 .ffn = ffn,
+                                 .causal = causal,
+                                 .dropout = dropout,
+                                 .eps = eps,
+                                 .no_bias = !bias,
+                                 .key_mask = opt_in(in, n, 1),
+                                 .name = name};
+        return took(nb_model_transformer_on(m, in[0], width, &o), node);
+    }
+    nb_attention_layer_opts o = {.heads = heads,
+                                 .causal = causal,
+                                 .dropout = dropout,
+                                 .no_bias = !bias,
+                                 .key_mask = opt_in(in, n, 1),
+                                 .name = name};
+    return took(nb_model_attention_on(m, in[0], width, &o), node);
+}
+
 static nb_status parse_dense1(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
     (void)n;
     return parse_dense(m, l, in, node);
@@ -245,6 +421,17 @@ static const struct {
     {"batchnorm", parse_batchnorm, false, false},
     {"dropout", parse_dropout, false, false},
     {"flatten", parse_flatten, false, false},
+    {"embedding", parse_embedding, true, false},
+    {"positional", parse_positional, false, false},
+    {"sinusoidal", parse_sinusoidal, false, false},
+    {"tied_dense", parse_tied_dense, true, false},
+    {"layernorm", parse_layernorm, false, false},
+    {"rmsnorm", parse_rmsnorm, false, false},
+    {"rnn", parse_recurrent, true, true},
+    {"lstm", parse_recurrent, true, true},
+    {"gru", parse_recurrent, true, true},
+    {"attention", parse_attention, false, true},
+    {"transformer", parse_attention, false, true},
     {"add", parse_add, true, true},
     {"concat", parse_concat, true, true},
     {"split", parse_split, true, false},

@@ -18,6 +18,7 @@
 #ifndef NBI_BACKEND_H
 #define NBI_BACKEND_H
 
+#include "kernels/conv.h"
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 
@@ -50,6 +51,32 @@ struct nbi_backend {
     void (*binary)(const nbi_backend *be, int id, int64_t n, const float *a, int64_t sa,
                    const float *b, int64_t sb, float *y);
 
+    /* the backward of binary op `id` for input `which` (0: a, 1: b) over one run:
+     * g += ∂(a op b)/∂input · gy, all strided (g's stride 0 sums over broadcast dims) */
+    void (*binary_bwd)(const nbi_backend *be, int id, int which, int64_t len, const float *gy,
+                       int64_t so, const float *y, const float *a, int64_t sa, const float *b,
+                       int64_t sb, float *g, int64_t sg);
+
+    /* ---- strided operands (iterator: operand 0 written, 1 read) and reductions ------------ */
+    void (*copy_strided)(const nbi_backend *be, const nbi_iter *it, void *dst, const void *src);
+    void (*acc_strided)(const nbi_backend *be, const nbi_iter *it, float *dst, const float *src);
+    void (*acc_div_strided)(const nbi_backend *be, const nbi_iter *it, float *dst,
+                            const float *src, float div);
+    /* y[o] = Σ or mean over group o (operand 1 has stride 0 along the reduced axes); acc is
+     * scratch of ngroups doubles */
+    void (*sum_strided)(const nbi_backend *be, const nbi_iter *it, const float *x, double *acc,
+                        int64_t ngroups, int64_t count, int mean, float *y);
+    /* best[o], pos[o]: the first maximum of group o (NaN wins) and its offset in operand 2 */
+    void (*max_strided)(const nbi_backend *be, const nbi_iter *it, const float *x, float *best,
+                        int64_t *pos, int64_t ngroups);
+    void (*scatter_add)(const nbi_backend *be, int64_t n, const int64_t *pos, const float *gy,
+                        float *gx);
+    void (*index_narrow)(const nbi_backend *be, int64_t n, const int64_t *pos, int32_t *y);
+    void (*fill)(const nbi_backend *be, int64_t n, float *y, float v);
+    void (*add_into)(const nbi_backend *be, int64_t n, const float *x, float *y);
+    /* the index of the first NaN or infinity, or -1 */
+    int64_t (*find_nonfinite)(const nbi_backend *be, int64_t n, const float *x);
+
     /* ---- rows ---------------------------------------------------------------------------- */
     /* softmax and log-softmax of `rows` rows of `cols` contiguous values, and their backward
      * from the output y and its gradient gy, accumulating into gx */
@@ -60,6 +87,85 @@ struct nbi_backend {
                         const float *gy, float *gx);
     void (*log_softmax_bwd)(const nbi_backend *be, int64_t rows, int64_t cols, const float *y,
                             const float *gy, float *gx);
+
+    /* ---- moments: y[o] = Σ (x − μ)² / dof over group o (its square root with is_std), and
+     * the backward accumulating into gx ------------------------------------------------------ */
+    void (*moments_var)(const nbi_backend *be, const nbi_groups *g, const float *x, double dof,
+                        int is_std, float *y);
+    void (*moments_var_bwd)(const nbi_backend *be, const nbi_groups *g, const float *x,
+                            const float *gy, double dof, int is_std, float *gx);
+    /* covariance / correlation of one [N, V] item (scratch: N·V + V·V doubles); -1, or the
+     * first variable of zero variance (correlation); and the covariance's backward */
+    int64_t (*cov)(const nbi_backend *be, int corr, int64_t N, int64_t V, const float *x,
+                   int64_t rs, int64_t cs, double dof, double *scratch, float *y);
+    void (*cov_bwd)(const nbi_backend *be, int64_t N, int64_t V, const float *x, int64_t rs,
+                    int64_t cs, const float *G, double dof, double *scratch, float *gx);
+
+    /* ---- losses (kinds NBI_LOSS_*, reduction as nb_reduction) ----------------------------- */
+    void (*pair_loss)(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,
+                      const float *t, float *y);
+    void (*pair_loss_bwd)(const nbi_backend *be, int kind, int reduction, int64_t n,
+                          const float *p, const float *t, const float *gy, float *gp, float *gt);
+    /* -x[i, y_i] over rows i·rs and columns ·cs, reduced; its backward into contiguous gx */
+    void (*nll)(const nbi_backend *be, int reduction, int64_t N, const float *x, int64_t rs,
+                int64_t cs, const int32_t *labels, int64_t ls, float *out);
+    void (*nll_bwd)(const nbi_backend *be, int reduction, int64_t N, int64_t C, const float *gy,
+                    const int32_t *labels, int64_t ls, float *gx);
+    /* gx += s_i (exp(lp_i) - onehot(y_i)) from the log-softmax lp */
+    void (*cross_entropy_bwd)(const nbi_backend *be, int reduction, int64_t N, int64_t C,
+                              const float *gy, const float *lp, const int32_t *labels,
+                              int64_t ls, float *gx);
+    /* validation: the first element outside [lo, hi] (NaN included) / the first label outside
+     * [0, C); -1 when there is none */
+    int64_t (*find_outside)(const nbi_backend *be, int64_t n, const float *x, float lo,
+                            float hi);
+    int64_t (*find_bad_label)(const nbi_backend *be, int64_t N, const int32_t *labels,
+                              int64_t ls, int64_t C);
+
+    /* ---- pooling over planes x [N·C, H, W] (kernels/conv.h): kind NBI_POOL_*; max keeps the
+     * flat index of each window's first maximum in arg, its backward scatters through it;
+     * count_pad: average pooling's divisor counts the padding ------------------------------ */
+    void (*pool)(const nbi_backend *be, int kind, const nbi_conv_geom *g, int count_pad,
+                 const float *in, float *out, int32_t *arg);
+
+    /* ---- convolution (kernels/conv.h): conv_scratch floats of scratch for a pass, then the
+     * pass; relu_mask and plane_sums for the transposed convolution's own layout ---------- */
+    int64_t (*conv_scratch)(const nbi_backend *be, const nbi_conv_geom *g, int forward,
+                            int has_dw, int has_db, const nbi_conv_pool *pool, int64_t chunk);
+    nb_status (*conv_forward)(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                              const float *w, const float *bias, int flags, float *out,
+                              const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                              int64_t room);
+    nb_status (*conv_backward)(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                               const float *dout, const float *y, int flags, const float *w,
+                               float *din, float *dw, float *dbias, const nbi_conv_pool *pool,
+                               int64_t chunk, float *scratch, int64_t room);
+    void (*relu_mask)(const nbi_backend *be, int64_t n, const float *gy, const float *y,
+                      float *d);
+    void (*plane_sums)(const nbi_backend *be, int64_t N, int64_t C, int64_t P, const float *d,
+                       float *db);
+
+    /* ---- batch normalisation and dropout --------------------------------------------------
+     * bn_stats: per-channel mean and 1/sqrt(var + eps) (training: of x, updating the running
+     * statistics; eval: of the running statistics); bn_apply: y = γ (x − μ)/σ̃ + β (w, b may
+     * be NULL); bn_backward: dx, dγ, dβ accumulated (any may be NULL) */
+    void (*bn_stats)(const nbi_backend *be, const nbi_bn *g, const float *x, float *mean,
+                     float *invstd);
+    void (*bn_apply)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *mean,
+                     const float *invstd, const float *w, const float *b, float *y);
+    void (*bn_backward)(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
+                        const float *mean, const float *invstd, const float *w, float *dx,
+                        float *dw, float *db);
+    /* inverted dropout with the mask of `seed` (see ops/dropout.c): y = or += (acc) x·m/(1-p) */
+    void (*dropout)(const nbi_backend *be, uint64_t seed, float p, int64_t n, const float *x,
+                    float *y, int acc);
+
+    /* ---- optimizers ------------------------------------------------------------------------ */
+    /* one fused update of p from g and the state slots s0..s2 (nbi_update says which) */
+    void (*optim_update)(const nbi_backend *be, const nbi_update *u, int64_t n, float *p,
+                         const float *g, float *s0, float *s1, float *s2);
+    /* Σ x² in double, in index order */
+    double (*sum_squares)(const nbi_backend *be, int64_t n, const float *x);
 
     /* ---- matrix products (row-major; arguments as nb_sgemm and nb_sgemm_batched) -------- */
     nb_status (*sgemm)(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,

@@ -21,6 +21,7 @@ static void fill_ref(nbi_kernels *k) {
     for (int i = 0; i < NBI_U_COUNT; i++) {
         k->unary[i] = nbi_ref_unary[i];
         k->unary_bwd[i] = nbi_ref_unary_bwd[i];
+        k->unary_ulp[i] = 0;
     }
     for (int i = 0; i < NBI_B_COUNT; i++) k->binary[i] = nbi_ref_binary[i];
     k->sgemm = nbi_sgemm_ref;

@@ -11,6 +11,7 @@
 #define NBI_KERNELS_H
 
 #include "base/base.h"
+#include "kernels/iter.h"
 #include "nabla/kernels.h"
 /* seqops: the sequence ops' kernel families (types, geometry, the dropout hash) */
 #include "kernels/seq.h"
@@ -26,35 +27,11 @@
 #define NBI_X86 0
 #endif
 
-/* Unary elementwise kernels: forward y = f(x; p) and backward gx += gy * f'(x, y; p).
- * NBI_UNARY(ID, name, n_params) */
-#define NBI_UNARY_LIST(X)    \
-    X(EXP, exp, 0)           \
-    X(LOG, log, 0)           \
-    X(SQRT, sqrt, 0)         \
-    X(ABS, abs, 0)           \
-    X(NEG, neg, 0)           \
-    X(SIGMOID, sigmoid, 0)   \
-    X(TANH, tanh, 0)         \
-    X(RELU, relu, 0)         \
-    X(LEAKY_RELU, leaky_relu, 1) \
-    X(ELU, elu, 1)           \
-    X(GELU, gelu, 0)         \
-    X(GELU_TANH, gelu_tanh, 0) \
-    X(SILU, silu, 0)         \
-    X(SOFTPLUS, softplus, 2) \
-    X(CLAMP, clamp, 2)       \
-    X(ADD_SCALAR, add_scalar, 1) \
-    X(MUL_SCALAR, mul_scalar, 1) \
-    X(DIV_SCALAR, div_scalar, 1) \
-    X(RSUB_SCALAR, rsub_scalar, 1) \
-    X(RDIV_SCALAR, rdiv_scalar, 1) \
-    X(POW_SCALAR, pow_scalar, 1)
-
+/* Unary elementwise kernels, one pair per NB_UNARY / NB_ACT line of nabla/ops.def: forward
+ * y = f(x; p) and backward gx += gy * f'(x, y; p). */
 typedef enum nbi_unary_id {
-#define X(ID, name, np) NBI_U_##ID,
-    NBI_UNARY_LIST(X)
-#undef X
+#define NB_UNARY(ID, name, NP, CHECK) NBI_U_##ID,
+#include "nabla/ops.def"
     NBI_U_COUNT
 } nbi_unary_id;
 
@@ -62,13 +39,11 @@ typedef void (*nbi_unary_fn)(int64_t n, const float *x, float *y, const float *p
 typedef void (*nbi_unary_bwd_fn)(int64_t n, const float *x, const float *y, const float *gy,
                                  float *gx, const float *p);
 
-/* Binary elementwise kernels with strides on the inputs (0 = broadcast) and a contiguous
- * output: y[i] = a[i*sa] op b[i*sb]. */
-#define NBI_BINARY_LIST(X) X(ADD, add) X(SUB, sub) X(MUL, mul) X(DIV, div) X(POW, pow)
+/* Binary elementwise kernels, one per NB_BINARY line of nabla/ops.def, with strides on the
+ * inputs (0 = broadcast) and a contiguous output: y[i] = a[i*sa] op b[i*sb]. */
 typedef enum nbi_binary_id {
-#define X(ID, name) NBI_B_##ID,
-    NBI_BINARY_LIST(X)
-#undef X
+#define NB_BINARY(ID, name) NBI_B_##ID,
+#include "nabla/ops.def"
     NBI_B_COUNT
 } nbi_binary_id;
 
@@ -90,6 +65,10 @@ typedef struct nbi_kernels {
     const char *isa;
     nbi_unary_fn unary[NBI_U_COUNT];
     nbi_unary_bwd_fn unary_bwd[NBI_U_COUNT];
+    /* How far the set's unary kernels (forward and backward) may be from the reference, in
+     * units in the last place: 0 where they are the same IEEE arithmetic (bitwise equal),
+     * a few where they call a vector exp or tanh. tests/test_kernels.c holds them to it. */
+    unsigned char unary_ulp[NBI_U_COUNT];
     nbi_binary_fn binary[NBI_B_COUNT];
     nbi_sgemm_fn sgemm;
     nbi_rows_fn softmax;
@@ -141,6 +120,98 @@ extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
 nb_status nbi_sgemm_ref(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
+void nbi_ref_binary_bwd(int id, int which, int64_t len, const float *gy, int64_t so,
+                        const float *y, const float *a, int64_t sa, const float *b, int64_t sb,
+                        float *g, int64_t sg);
+
+/* Strided operands and reductions (kernels/ref/strided.c). */
+void nbi_ref_copy_strided(const nbi_iter *it, void *dst, const void *src);
+void nbi_ref_acc_strided(const nbi_iter *it, float *dst, const float *src);
+void nbi_ref_acc_div_strided(const nbi_iter *it, float *dst, const float *src, float div);
+void nbi_ref_sum_strided(const nbi_iter *it, const float *x, double *acc, int64_t ngroups,
+                         int64_t count, int mean, float *y);
+void nbi_ref_max_strided(const nbi_iter *it, const float *x, float *best, int64_t *pos,
+                         int64_t ngroups);
+void nbi_ref_scatter_add(int64_t n, const int64_t *pos, const float *gy, float *gx);
+void nbi_ref_index_narrow(int64_t n, const int64_t *pos, int32_t *y);
+void nbi_ref_fill(int64_t n, float *y, float v);
+void nbi_ref_add_into(int64_t n, const float *x, float *y);
+int64_t nbi_ref_find_nonfinite(int64_t n, const float *x);
+
+/* Losses (kernels/ref/loss.c); reduction is nb_reduction's value (0 mean, 1 sum, 2 none). */
+enum { NBI_LOSS_MSE, NBI_LOSS_L1, NBI_LOSS_BCE, NBI_LOSS_BCE_LOGITS };
+void nbi_ref_pair_loss(int kind, int reduction, int64_t n, const float *p, const float *t,
+                       float *y);
+void nbi_ref_pair_loss_bwd(int kind, int reduction, int64_t n, const float *p, const float *t,
+                           const float *gy, float *gp, float *gt);
+void nbi_ref_nll(int reduction, int64_t N, const float *x, int64_t rs, int64_t cs,
+                 const int32_t *labels, int64_t ls, float *out);
+void nbi_ref_nll_bwd(int reduction, int64_t N, int64_t C, const float *gy,
+                     const int32_t *labels, int64_t ls, float *gx);
+void nbi_ref_cross_entropy_bwd(int reduction, int64_t N, int64_t C, const float *gy,
+                               const float *lp, const int32_t *labels, int64_t ls, float *gx);
+int64_t nbi_ref_find_outside(int64_t n, const float *x, float lo, float hi);
+int64_t nbi_ref_find_bad_label(int64_t N, const int32_t *labels, int64_t ls, int64_t C);
+
+/* Optimizer updates over flat buffers (kernels/ref/optim.c): the step's scalars, in f32 as
+ * torch.optim rounds them. nlr is -lr (SGD, RMSprop), -lr / (1 - β1^t) (Adam), -lr / (1 +
+ * (t-1) lr_decay) (Adagrad). */
+enum { NBI_UPDATE_SGD, NBI_UPDATE_ADAM, NBI_UPDATE_RMSPROP, NBI_UPDATE_ADAGRAD };
+typedef struct nbi_update {
+    int kind;
+    float nlr, wd, eps;
+    float mu, keep;           /* SGD's momentum and 1 - dampening; RMSprop's momentum */
+    int nesterov, first;      /* SGD: Nesterov; the first step (the buffer takes d itself) */
+    float b1, c1, b2, c2, bc2; /* Adam: β1, 1-β1, β2, 1-β2, sqrt(1 - β2^t) */
+    float decay;              /* AdamW: 1 - lr wd */
+    int amsgrad, decoupled;
+    float a, ca;              /* RMSprop: α, 1-α */
+    int centered;
+} nbi_update;
+/* p, g: the flat buffers; s0..s2: the optimizer's state slots (those it has) */
+void nbi_ref_optim_update(const nbi_update *u, int64_t n, float *p, const float *g, float *s0,
+                          float *s1, float *s2);
+double nbi_ref_sum_squares(int64_t n, const float *x);
+
+/* Batch normalisation of x [N, C, S] per channel, and dropout (kernels/ref/norm.c). */
+typedef struct nbi_bn {
+    int64_t N, C, S;
+    int training;
+    float eps, momentum;
+    float *run_mean, *run_var; /* NULL without running statistics (training only) */
+} nbi_bn;
+void nbi_ref_bn_stats(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, float *mean,
+                      float *invstd);
+void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                      const float *mean, const float *invstd, const float *w, const float *b,
+                      float *y);
+void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                         const float *gy, const float *mean, const float *invstd,
+                         const float *w, float *dx, float *dw, float *db);
+void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
+
+/* Variance and standard deviation over groups (kernels/ref/moments.c): the kept dimensions
+ * index the groups, the reduced ones walk a group; strides in x (sx) and in x's contiguous
+ * gradient (sg). */
+typedef struct nbi_walk {
+    int rank;
+    int64_t shape[NB_MAX_RANK], sx[NB_MAX_RANK], sg[NB_MAX_RANK];
+} nbi_walk;
+typedef struct nbi_groups {
+    nbi_walk kept, red;
+    int64_t nout, N; /* groups, elements per group */
+} nbi_groups;
+void nbi_ref_moments_var(const nbi_groups *g, const float *x, double dof, int is_std, float *y);
+void nbi_ref_moments_var_bwd(const nbi_groups *g, const float *x, const float *gy, double dof,
+                             int is_std, float *gx);
+/* Covariance (or correlation, corr = 1) of one [N, V] item, x strided (rs, cs), in scratch of
+ * N·V + V·V doubles; returns -1, or for a correlation the first variable of zero variance.
+ * Its backward dX += Xc (G + Gᵀ) / dof into contiguous gx. */
+int64_t nbi_ref_cov(int corr, int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                    double dof, double *scratch, float *y);
+void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                     const float *G, double dof, double *scratch, float *gx);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);

@@ -53,8 +53,24 @@ typedef void (*nbi_xent_bwd_fn)(int64_t rows, int64_t V, const float *x, const i
                                 int64_t scale_stride, float *gx);
 
 /* ---- scaled dot-product attention ------------------------------------------------------------ */
-/* q [B, H, Tq, d], k [B, H, Tk, d], v [B, H, Tk, dv], o [B, H, Tq, dv], all contiguous;
- * lse [B, H, Tq]. Query i of a head sees key j when
+/* Where the rows of an attention operand are: element c of row (position) i of head h of
+ * sample b is at base + b·sb + h·sh + i·st + c — each row contiguous, the rows anywhere. All
+ * three 0 means contiguous [B, H, T, n] (sb = H·T·n, sh = T·n, st = n). So one kernel reads
+ * [B, H, T, d] tensors, views of a KV cache, and the packed output of a QKV projection
+ * ([B, T, 3E]: q of head h at b·T·3E + i·3E + h·d) without copying them. */
+typedef struct nbi_attn_rows {
+    int64_t sb, sh, st;
+} nbi_attn_rows;
+
+static inline nbi_attn_rows nbi_attn_rows_of(const nbi_attn_rows *r, int64_t H, int64_t T,
+                                             int64_t n) {
+    if (r->sb || r->sh || r->st) return *r;
+    return (nbi_attn_rows){H * T * n, T * n, n};
+}
+
+/* q [B, H, Tq, d], k [B, H, Tk, d], v [B, H, Tk, dv], o [B, H, Tq, dv] laid out as their
+ * nbi_attn_rows say (the gradients gq, gk, gv, go each as theirs); lse [B, H, Tq], the masks
+ * [B, Tk], contiguous. Query i of a head sees key j when
  *   j <= Tk − Tq + i (causal only; the offset serves generation with a KV cache),
  *   mask_ignore[b, j] == 0 (when given), and
  * its score s_ij = scale q_i·k_j + mask_add[b, j] (when given) is not −inf. A query that
@@ -67,6 +83,8 @@ typedef struct nbi_attn_geom {
     const int32_t *mask_ignore; /* [B, Tk] or NULL */
     float p_drop;               /* dropout on the attention weights, 0 <= p < 1 */
     uint64_t seed;              /* the dropout mask's seed (nbi_drop_key) */
+    nbi_attn_rows q, k, v, o;   /* the operands' layouts (zero: contiguous) */
+    nbi_attn_rows gq, gk, gv, go; /* the gradients' (backward) */
 } nbi_attn_geom;
 
 /* Heads bh in [bh0, bh1) (bh = b·H + h): o and lse. */

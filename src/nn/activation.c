@@ -6,43 +6,36 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The names, from the NB_ACT / NB_ACT_OP lines of nabla/ops.def. */
 static const char *const names[NB_ACT_COUNT] = {
     [NB_ACT_NONE] = "linear",
-    [NB_ACT_SIGMOID] = "sigmoid",
-    [NB_ACT_TANH] = "tanh",
-    [NB_ACT_RELU] = "relu",
-    [NB_ACT_LEAKY_RELU] = "leaky_relu",
-    [NB_ACT_ELU] = "elu",
-    [NB_ACT_GELU] = "gelu",
-    [NB_ACT_SILU] = "silu",
-    [NB_ACT_SOFTPLUS] = "softplus",
-    [NB_ACT_SOFTMAX] = "softmax",
+#define NB_ACT(ID, name, NP, CHECK, ACT) [NB_ACT_##ID] = #name,
+#define NB_ACT_OP(ID, name, GAIN) [NB_ACT_##ID] = #name,
+#include "nabla/ops.def"
 };
 
 const char *nb_activation_name(nb_activation act) {
     return (unsigned)act < NB_ACT_COUNT ? names[act] : NULL;
 }
 
+/* An elementwise activation: its op with the parameters of ACT = (P0, P1, ALPHA, GAIN), p[0]
+ * being the caller's alpha when ALPHA is 1 and alpha is not 0. */
+#define UNPACK(...) __VA_ARGS__
+#define APPLY(ID, NP, ...) APPLY_(ID, NP, __VA_ARGS__)
+#define APPLY_(ID, NP, P0, P1, ALPHA, GAIN)                                                 \
+    do {                                                                                    \
+        nbi_attrs a = {.f = {(ALPHA) && alpha != 0.0f ? alpha : (float)(P0), (float)(P1)}};  \
+        return nbi_apply(ctx, NBI_OP_##ID, &x, 1, (NP) ? &a : NULL);                        \
+    } while (0)
+
 nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha) {
     switch (act) {
     case NB_ACT_NONE:
         return x;
-    case NB_ACT_SIGMOID:
-        return nb_sigmoid(ctx, x);
-    case NB_ACT_TANH:
-        return nb_tanh(ctx, x);
-    case NB_ACT_RELU:
-        return nb_relu(ctx, x);
-    case NB_ACT_LEAKY_RELU:
-        return nb_leaky_relu(ctx, x, alpha != 0.0f ? alpha : 0.01f);
-    case NB_ACT_ELU:
-        return nb_elu(ctx, x, alpha != 0.0f ? alpha : 1.0f);
-    case NB_ACT_GELU:
-        return nb_gelu(ctx, x);
-    case NB_ACT_SILU:
-        return nb_silu(ctx, x);
-    case NB_ACT_SOFTPLUS:
-        return nb_softplus(ctx, x, 1.0f, 20.0f);
+#define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
+    case NB_ACT_##ID:                                                                       \
+        APPLY(ID, NP, UNPACK ACT);
+#include "nabla/ops.def"
     case NB_ACT_SOFTMAX:
         return nb_softmax(ctx, x, -1);
     case NB_ACT_COUNT:
@@ -52,9 +45,21 @@ nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha
     return nbi_fail(ctx, NB_ERR_ARG);
 }
 
+bool nbi_activation_has_alpha(nb_activation act) {
+    switch (act) {
+#define TAKES_ALPHA(P0, P1, ALPHA, GAIN) return (ALPHA) != 0;
+#define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
+    case NB_ACT_##ID:                                                                       \
+        TAKES_ALPHA ACT
+#include "nabla/ops.def"
+    default:
+        return false;
+    }
+}
+
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n) {
     const char *nm = nb_activation_name(act);
-    if ((act == NB_ACT_LEAKY_RELU || act == NB_ACT_ELU) && alpha != 0.0f)
+    if (nbi_activation_has_alpha(act) && alpha != 0.0f)
         snprintf(buf, n, "%s(%g)", nm, (double)alpha);
     else
         snprintf(buf, n, "%s", nm ? nm : "?");

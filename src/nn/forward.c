@@ -8,20 +8,24 @@
  *
  * nb_model_infer is the const path: inference mode, nothing written to the model. The
  * nb_model_forward family runs in the model's mode, writes batchnorm's running statistics in
- * training mode, and makes the gradient buffer when the context records a tape. */
+ * training mode, and makes the gradient buffer when the context records a tape. A decoder's
+ * step (nn/decode.c) is the const path with each call given its state buffer and the
+ * position of the inputs' first element. */
 #include "nn/model.h"
 
 #include <string.h>
 
-static bool fits(const nbi_gnode *g, const nb_tensor *x) {
+/* Whether x [batch, ...] fits node g; from_dim 1 leaves the sequence axis free (a decoding
+ * step feeds a few positions of a sequence whose length the node may fix). */
+static bool fits(const nbi_gnode *g, const nb_tensor *x, int from_dim) {
     if (x->dtype != g->shape.dtype || x->rank != g->shape.rank + 1) return false;
-    for (int i = 0; i < g->shape.rank; i++)
+    for (int i = from_dim; i < g->shape.rank; i++)
         if (g->shape.dim[i] >= 0 && x->shape[i + 1] != g->shape.dim[i]) return false;
     return true;
 }
 
 static nb_status check_inputs(const nb_model *m, nb_ctx *ctx, nb_tensor *const *in, int n_in,
-                              const char *fn) {
+                              bool decoding, const char *fn) {
     for (int i = 0; i < n_in; i++) {
         if (in[i]) continue;
         /* an earlier op failed (its message stands), or the caller passed NULL */
@@ -32,7 +36,7 @@ static nb_status check_inputs(const nb_model *m, nb_ctx *ctx, nb_tensor *const *
     }
     for (int i = 0; i < n_in; i++) {
         const nbi_gnode *g = &m->nodes[m->inputs[i]];
-        if (!fits(g, in[i])) {
+        if (!fits(g, in[i], decoding ? 1 : 0)) {
             char got[96], want[128];
             nbi_batch_shape_str(g->shape.rank, g->shape.dim, want, sizeof want);
             char which[96] = "";
@@ -64,8 +68,9 @@ static bool is_output(const int *outs, int n, int node) {
     return false;
 }
 
-static nb_status run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
-                     nb_tensor *const *in, int n_in, nb_tensor **out, int n_out, const char *fn) {
+nb_status nbi_model_run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
+                        nb_tensor *const *in, int n_in, nb_tensor **out, int n_out,
+                        const nbi_decode *dec, const char *fn) {
     for (int k = 0; k < n_out; k++) out[k] = NULL;
     if (!ctx) return nbi_error(NB_ERR_ARG, "%s: context is NULL (create one with nb_ctx_new)", fn);
     if (!m) {
@@ -88,7 +93,7 @@ static nb_status run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
         nbi_fail(ctx, s);
         return s;
     }
-    if ((s = check_inputs(m, ctx, in, n_in, fn)) != NB_OK) return s;
+    if ((s = check_inputs(m, ctx, in, n_in, dec != NULL, fn)) != NB_OK) return s;
 
     nb_tensor **val = nbi_ctx_alloc(ctx, sizeof *val * (size_t)(m->n_nodes + 1), fn);
     unsigned char *need = nbi_ctx_alloc(ctx, (size_t)m->n_calls + 1, fn);
@@ -110,7 +115,12 @@ static nb_status run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
                 need[m->nodes[nbi_call_in(call)[i]].call] = 1;
     }
 
-    nbi_fwd f = {ctx, training, rng};
+    nbi_fwd f = {.ctx = ctx, .training = training, .rng = rng};
+    if (dec) {
+        f.decoding = 1;
+        f.pos = dec->pos;
+        f.max_len = dec->max_len;
+    }
     const char *scope = ctx->scope;
     nb_tensor *x[NBI_MAX_IN];
     for (int c = 0; c < m->n_calls; c++) {
@@ -124,11 +134,12 @@ static nb_status run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
         }
         if (!ok) break; /* an earlier call failed: the context holds its error */
         ctx->scope = l->name;
+        if (dec) f.state = dec->offset[c] >= 0 ? dec->buf + dec->offset[c] : NULL;
         const nbi_call *next = c + 1 < m->n_calls ? &m->calls[c + 1] : NULL;
         nb_tensor *y;
-        if (l->vt->forward_pair && next && need[c + 1] && call->n_out == 1 && next->n_in == 1 &&
-            nbi_call_in(next)[0] == call->first_out && m->nodes[call->first_out].uses == 1 &&
-            !is_output(outs, n_outs, call->first_out) &&
+        if (l->vt->forward_pair && !dec && next && need[c + 1] && call->n_out == 1 &&
+            next->n_in == 1 && nbi_call_in(next)[0] == call->first_out &&
+            m->nodes[call->first_out].uses == 1 && !is_output(outs, n_outs, call->first_out) &&
             l->vt->forward_pair(l, m->layers[next->layer], &f, x[0], &y)) {
             val[next->first_out] = y; /* this call and the next, as one fused op */
             c++;
@@ -164,13 +175,13 @@ nb_status nb_model_forward_multi(nb_model *m, nb_ctx *ctx, nb_tensor *const *in,
     const char *fn = "nb_model_forward_multi";
     nb_status s = need_grad(m, ctx);
     if (s != NB_OK) return s;
-    return run(m, ctx, m ? m->training : 0, rng, in, n_in, out, n_out, fn);
+    return nbi_model_run(m, ctx, m ? m->training : 0, rng, in, n_in, out, n_out, NULL, fn);
 }
 
 nb_tensor *nb_model_forward_rng(nb_model *m, nb_ctx *ctx, nb_tensor *x, nb_rng *rng) {
     nb_tensor *y = NULL;
     if (need_grad(m, ctx) == NB_OK)
-        run(m, ctx, m ? m->training : 0, rng, &x, 1, &y, 1, "nb_model_forward");
+        nbi_model_run(m, ctx, m ? m->training : 0, rng, &x, 1, &y, 1, NULL, "nb_model_forward");
     return y;
 }
 
@@ -180,11 +191,11 @@ nb_tensor *nb_model_forward(nb_model *m, nb_ctx *ctx, nb_tensor *x) {
 
 nb_status nb_model_infer_multi(const nb_model *m, nb_ctx *ctx, nb_tensor *const *in, int n_in,
                                nb_tensor **out, int n_out) {
-    return run(m, ctx, 0, NULL, in, n_in, out, n_out, "nb_model_infer_multi");
+    return nbi_model_run(m, ctx, 0, NULL, in, n_in, out, n_out, NULL, "nb_model_infer_multi");
 }
 
 nb_tensor *nb_model_infer(const nb_model *m, nb_ctx *ctx, nb_tensor *x) {
     nb_tensor *y = NULL;
-    run(m, ctx, 0, NULL, &x, 1, &y, 1, "nb_model_infer");
+    nbi_model_run(m, ctx, 0, NULL, &x, 1, &y, 1, NULL, "nb_model_infer");
     return y;
 }

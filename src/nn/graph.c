@@ -368,6 +368,11 @@ int nbi_model_push(nb_model *m, nbi_layer *l, const int *in, int n_in, const cha
     return r;
 }
 
+const nbi_layer *nbi_model_layer_named(const nb_model *m, const char *name) {
+    int i = m && name ? nbi_strmap_get(&m->layer_names, name) : -1;
+    return i >= 0 ? m->layers[i] : NULL;
+}
+
 int nb_model_reuse(nb_model *m, const char *layer, const int *in, int n, const char *name) {
     const char *fn = "nb_model_reuse";
     if (!m) return -(int)nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);

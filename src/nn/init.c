@@ -121,20 +121,23 @@ nb_status nb_init_kaiming_normal(nb_tensor *t, int64_t fan, float gain, nb_rng *
     return nb_init_normal(t, 0.0f, (float)((double)gain / sqrt((double)fan)), rng);
 }
 
+/* The gains of the NB_ACT / NB_ACT_OP lines of nabla/ops.def: GAIN is an expression of p0,
+ * the activation's first parameter (the caller's alpha, or the line's default P0). */
 float nb_init_gain(nb_activation act, float alpha) {
     switch (act) {
-    case NB_ACT_TANH:
-        return 5.0f / 3.0f;
-    case NB_ACT_RELU:
-    case NB_ACT_ELU:
-    case NB_ACT_GELU:
-    case NB_ACT_SILU:
-    case NB_ACT_SOFTPLUS:
-        return (float)sqrt(2.0);
-    case NB_ACT_LEAKY_RELU: {
-        double a = alpha != 0.0f ? (double)alpha : 0.01;
-        return (float)sqrt(2.0 / (1.0 + a * a));
+#define GAIN_OF(P0, P1, ALPHA, GAIN)                                                        \
+    {                                                                                       \
+        double p0 = (ALPHA) && alpha != 0.0f ? (double)alpha : (double)(P0);                \
+        (void)p0;                                                                           \
+        return (float)(GAIN);                                                               \
     }
+#define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
+    case NB_ACT_##ID:                                                                       \
+        GAIN_OF ACT
+#define NB_ACT_OP(ID, name, GAIN)                                                           \
+    case NB_ACT_##ID:                                                                       \
+        return (float)(GAIN);
+#include "nabla/ops.def"
     default:
         return 1.0f;
     }

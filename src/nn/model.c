@@ -108,6 +108,7 @@ void nb_model_free(nb_model *m) {
         if (m->nodes[i].owns_name) nbi_free((char *)m->nodes[i].name);
     for (int i = 0; i < m->n_classes; i++) nbi_free(m->classes[i]);
     nbi_free(m->classes);
+    nbi_free(m->tokenizer);
     nbi_free(m->layers);
     nbi_free(m->calls);
     nbi_free(m->nodes);
@@ -194,6 +195,36 @@ int nb_model_class_count(const nb_model *m) {
 
 const char *nb_model_class_name(const nb_model *m, int i) {
     return m && i >= 0 && i < m->n_classes ? m->classes[i] : NULL;
+}
+
+/* ---- the tokenizer's text ------------------------------------------------------------------- */
+
+nb_status nbi_model_set_tokenizer_text(nb_model *m, const char *json) {
+    char *copy = NULL;
+    if (json) {
+        size_t n = strlen(json);
+        copy = nbi_malloc_for("nb_model_set_tokenizer", n + 1);
+        if (!copy) return NB_ERR_NOMEM;
+        memcpy(copy, json, n + 1);
+    }
+    nbi_free(m->tokenizer);
+    m->tokenizer = copy;
+    return NB_OK;
+}
+
+const char *nbi_model_tokenizer_text(const nb_model *m) {
+    return m ? m->tokenizer : NULL;
+}
+
+int64_t nbi_model_vocab(const nb_model *m) {
+    if (!m || m->n_inputs < 1 || m->nodes[m->inputs[0]].shape.dtype != NB_I32) return -1;
+    for (int c = 0; c < m->n_calls; c++) {
+        const nbi_call *call = &m->calls[c];
+        const nbi_layer *l = m->layers[call->layer];
+        if (call->n_in >= 1 && nbi_call_in(call)[0] == m->inputs[0] && nbi_is_embedding(l))
+            return nb_params_at(m->params, l->first_param)->shape[0];
+    }
+    return -1;
 }
 
 /* ---- queries ------------------------------------------------------------------------------ */

@@ -87,7 +87,23 @@ struct nb_model {
 
     char **classes;
     int n_classes;
+
+    char *tokenizer; /* its JSON text (io/model_tokenizer.c), saved as "nabla.tokenizer"; NULL */
 };
+
+/* A decoding step's extra: per call, where its state starts in buf (-1: it keeps none), and
+ * the position of the inputs' first element. */
+typedef struct nbi_decode {
+    float *buf;
+    const int64_t *offset; /* one per call */
+    int64_t pos, max_len;
+} nbi_decode;
+
+/* Runs the calls the outputs need on in[] (forward.c): in `training` mode with rng for the
+ * layers that draw, or as a decoding step when dec is given. */
+nb_status nbi_model_run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rng,
+                        nb_tensor *const *in, int n_in, nb_tensor **out, int n_out,
+                        const nbi_decode *dec, const char *fn);
 
 /* The model's outputs (the default when none were set): their count, into *nodes. */
 int nbi_model_outputs(const nb_model *m, const int **nodes);

@@ -19,4 +19,13 @@ nb_status nbi_model_materialize(nb_model *m, bool init);
 /* nb_model_spec into a growing text (out of memory is the text's status). */
 void nbi_model_spec_text(const nb_model *m, nbi_text *out);
 
+/* The tokenizer a language model reads its text with, as nb_tokenizer_json's text (the layers
+ * above nn parse and write it: io/model_tokenizer.c); NULL removes it, and a model without
+ * one gives NULL. */
+nb_status nbi_model_set_tokenizer_text(nb_model *m, const char *json);
+const char *nbi_model_tokenizer_text(const nb_model *m);
+/* The ids the model's token input takes: the rows of the embedding called on its first input
+ * (an i32 one), or -1 when there is none. */
+int64_t nbi_model_vocab(const nb_model *m);
+
 #endif

@@ -31,6 +31,11 @@
  *                    and a round-trip test checks that the two agree.
  *     activation     the activation the layer ends with, for a caller that must know what an
  *                    output means (nabla predict: probabilities after softmax or sigmoid)
+ *     decode_floats  for incremental decoding (nn/decode.c): the state a call keeps between
+ *                    steps (an attention layer's KV cache, a recurrent layer's h and c), or
+ *                    an error for a layer that cannot run one position at a time
+ *     context        the most positions the layer takes (a learned positional embedding's
+ *                    table), for generation's window
  *     torch          how the layer maps onto PyTorch, for model files that torch's
  *                    load_state_dict reads directly: the number of nn.Sequential modules it
  *                    stands for in a chain model (a dense layer with an activation is
@@ -119,6 +124,14 @@ typedef struct nbi_fwd {
     nb_ctx *ctx;
     int training;
     nb_rng *rng;
+    /* Incremental decoding (nb_decoder, nn/decode.c): the inputs are the next positions of
+     * sequences already begun, pos of them fed before. state is this call's buffer of
+     * decode_floats floats (zero at position 0), kept between steps, which the layer reads
+     * and updates (the keys and values seen so far; the recurrent state); NULL when the call
+     * keeps none, and in an ordinary forward, where decoding is 0 and pos 0. */
+    int decoding;
+    int64_t pos, max_len;
+    float *state;
 } nbi_fwd;
 
 /* What build declares into. */
@@ -187,6 +200,15 @@ typedef struct nbi_layer_vt {
     void (*describe)(const nbi_layer *l, char *buf, size_t n);
     void (*spec)(const nbi_layer *l, nbi_text *out);
     nb_activation (*activation)(const nbi_layer *l, float *alpha); /* NULL: none */
+    /* Incremental decoding: the floats of state a call on inputs of these per-sample shapes
+     * keeps for a batch of B sequences of at most max_len positions (0: none); -1, with the
+     * error set, for a layer that cannot decode one position at a time (a bidirectional
+     * recurrent layer, attention that is not causal). NULL: a layer that acts on each
+     * position alone (dense, norms, activations), which decodes as it runs. */
+    int64_t (*decode_floats)(const nbi_layer *l, const nbi_shape *in, int n_in, int64_t B,
+                             int64_t max_len);
+    /* The most positions the layer takes (a learned positional table's rows); NULL: no limit. */
+    int64_t (*context)(const nbi_layer *l);
     int (*torch_modules)(const nbi_layer *l);                      /* NULL: 1 */
     unsigned torch_transposed; /* bit i: parameter i is the 2-D transpose of torch's */
     const char *torch_counter; /* an I64 buffer torch keeps and nabla does not, stored as 0
@@ -215,6 +237,11 @@ struct nbi_layer {
  * stands). `fn` names the public function for messages. */
 int nbi_model_push(nb_model *m, nbi_layer *l, const int *in, int n_in, const char *name,
                    const char *fn);
+
+/* The layer named `name`, or NULL. */
+const nbi_layer *nbi_model_layer_named(const nb_model *m, const char *name);
+/* Whether l is an embedding layer (whose one parameter is "<name>.weight" [vocab, dim]). */
+bool nbi_is_embedding(const nbi_layer *l);
 
 /* The handle of the model's last node (what the sequential adders append after); 0 if none. */
 int nbi_model_last(const nb_model *m);
@@ -264,6 +291,9 @@ void nbi_activation_spec(nb_activation act, float alpha, nbi_text *out);
 
 /* An activation for a summary: "sigmoid", "leaky_relu(0.2)". */
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);
+/* Does the activation take the layer's alpha (leaky_relu, elu: the ALPHA flag of its line in
+ * nabla/ops.def)? */
+bool nbi_activation_has_alpha(nb_activation act);
 
 /* A name given to a layer or a node: 1..63 characters, valid UTF-8, none of them a control
  * character, '.', ',' or ':' (parameters are "<layer>.<what>"; a spec lists nodes as

@@ -63,7 +63,7 @@ void nbi_activation_spec(nb_activation act, float alpha, nbi_text *out) {
     const char *nm = nb_activation_name(act);
     NBI_ASSERT(nm);
     nbi_text_puts(out, nm);
-    if ((act == NB_ACT_LEAKY_RELU || act == NB_ACT_ELU) && alpha != 0.0f) {
+    if (nbi_activation_has_alpha(act) && alpha != 0.0f) {
         nbi_text_puts(out, " alpha=");
         nbi_text_float(out, alpha);
     }

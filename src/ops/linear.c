@@ -47,12 +47,14 @@ static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
     const int64_t M = in ? x->numel / in : n->out->numel / (out ? out : 1);
     float *y = n->out->data;
     float beta = 0.0f;
-    if (n->n_in > 2) { /* y = b in every row, then y += x W */
-        nb_tensor *b = nbi_contig(ctx, n->in[2]);
-        if (!b) return ctx->status;
-        const float *bp = b->data;
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < out; j++) y[i * out + j] = bp[j];
+    if (n->n_in > 2) { /* y = b in every row (b read with stride 0 down the rows), then
+                          y += x W */
+        nb_tensor *b = n->in[2];
+        const int64_t shape[2] = {M, out}, sy[2] = {out, 1}, sb[2] = {0, b->stride[0]};
+        const int64_t *st[2] = {sy, sb};
+        nbi_iter it;
+        nbi_iter_init(&it, 2, shape, 2, st);
+        ctx->be->copy_strided(ctx->be, &it, y, b->data);
         beta = 1.0f;
     }
     if (M == 0 || out == 0) return NB_OK;
@@ -88,9 +90,11 @@ static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
     if (n->n_in > 2 && nbi_needs_grad(n, 2)) { /* db[out] += Σ_rows dy */
         nb_tensor *g = nbi_grad(ctx, n->in[2]);
         if (!g) return ctx->status;
-        float *gb = g->data;
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < out; j++) gb[j] += gy[i * out + j];
+        const int64_t shape[2] = {M, out}, sg[2] = {0, 1}, sy[2] = {out, 1};
+        const int64_t *st[2] = {sg, sy};
+        nbi_iter it;
+        nbi_iter_init(&it, 2, shape, 2, st);
+        ctx->be->acc_strided(ctx->be, &it, g->data, gy); /* row by row, in order */
     }
     return NB_OK;
 }

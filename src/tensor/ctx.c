@@ -58,12 +58,14 @@ const char *nb_ctx_device(const nb_ctx *ctx) {
     return ctx ? ctx->be->name : NULL;
 }
 
-int nb_grad_enabled(nb_ctx *ctx, int on) {
+int nb_ctx_set_grad(nb_ctx *ctx, int on) {
     if (!ctx) return 0;
     int prev = ctx->grad_enabled;
     ctx->grad_enabled = on != 0;
     return prev;
 }
+
+int nb_ctx_grad_enabled(const nb_ctx *ctx) { return ctx ? ctx->grad_enabled : 0; }
 
 int nb_ctx_set_check(nb_ctx *ctx, int on) {
     if (!ctx) return 0;
@@ -72,7 +74,7 @@ int nb_ctx_set_check(nb_ctx *ctx, int on) {
     return prev;
 }
 
-const char *nb_ctx_scope(nb_ctx *ctx, const char *scope) {
+const char *nb_ctx_set_scope(nb_ctx *ctx, const char *scope) {
     if (!ctx) return NULL;
     const char *prev = ctx->scope;
     ctx->scope = scope;

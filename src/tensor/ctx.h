@@ -12,7 +12,7 @@
 #include "kernels/backend.h"
 #include "nabla/autograd.h"
 
-struct nbi_node; /* a tape entry (autograd/autograd.h) */
+struct nb_node; /* a tape entry (autograd/autograd.h) */
 
 struct nb_ctx {
     nbi_arena arena;
@@ -20,12 +20,12 @@ struct nb_ctx {
     nbi_backend be_own;
     nb_status status; /* sticky: the first error since reset */
     /* the tape's state (autograd/) */
-    struct nbi_node *tape; /* newest node; older ones through ->prev */
+    struct nb_node *tape; /* newest node; older ones through ->prev */
     uint64_t n_nodes;
     int grad_enabled;
     int backward_done;
     int check;         /* check mode: scan every result for NaN/Inf */
-    const char *scope; /* the model part now running (nb_ctx_scope) */
+    const char *scope; /* the model part now running (nb_ctx_set_scope) */
 };
 
 /* Records `s` as the context's sticky status (if none yet) and returns NULL. */

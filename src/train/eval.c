@@ -108,7 +108,7 @@ nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb
     if (s != NB_OK) return s;
     int was_training = nb_model_training(m);
     nb_model_set_training(m, 0);
-    int had_grad = nb_grad_enabled(ctx, 0);
+    int had_grad = nb_ctx_set_grad(ctx, 0);
     for (;;) {
         nb_batch b;
         s = nb_loader_next(ld, NULL, &b);
@@ -125,7 +125,7 @@ nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb
         if (s != NB_OK) break;
     }
     nb_ctx_reset(ctx);
-    nb_grad_enabled(ctx, had_grad);
+    nb_ctx_set_grad(ctx, had_grad);
     nb_model_set_training(m, was_training);
     return s;
 }
@@ -222,7 +222,7 @@ nb_tensor *nb_predict(nb_model *model, const nb_tensor *x, int64_t batch_size) {
     nb_status s = ctx ? NB_OK : NB_ERR_NOMEM;
     int was_training = nb_model_training(model);
     nb_model_set_training(model, 0);
-    if (ctx) nb_grad_enabled(ctx, 0);
+    if (ctx) nb_ctx_set_grad(ctx, 0);
     for (int64_t i = 0; s == NB_OK && i < n; i += batch_size) {
         int64_t b = n - i < batch_size ? n - i : batch_size;
         nb_tensor flat = *x; /* rows i .. i+b as a flat view */
@@ -262,7 +262,7 @@ nb_tensor *nb_predict_dataset(nb_model *model, const nb_dataset *ds, const nb_no
     nb_status s = ctx ? nb_loader_epoch(ld, NULL) : NB_ERR_NOMEM;
     int was_training = nb_model_training(model);
     nb_model_set_training(model, 0);
-    if (ctx) nb_grad_enabled(ctx, 0);
+    if (ctx) nb_ctx_set_grad(ctx, 0);
     int64_t done = 0;
     while (s == NB_OK) {
         nb_batch b;

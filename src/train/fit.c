@@ -16,7 +16,7 @@
  * another thread when prefetching), the context's arena keeps its chunks across resets, the
  * metric accumulators and history records exist before the first epoch. */
 #include "train/train.h"
-#include "autograd/autograd.h" /* nbi_find_nonfinite */
+#include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
 #include <math.h>
 #include <string.h>
@@ -397,7 +397,8 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
     for (int k = 0; k < 2; k++) { /* the parameters, then the state (running statistics) */
         nb_params *store = k == 0 ? ps : nb_model_state(r->model);
         const int64_t n = k == 0 ? r->nparams : r->nstate;
-        const int64_t at = n > 0 ? nbi_find_nonfinite(nb_params_data(store), n) : -1;
+        const int64_t at =
+            n > 0 ? r->ctx->be->find_nonfinite(r->ctx->be, n, nb_params_data(store)) : -1;
         if (at < 0) continue;
         int64_t i;
         const char *name = nbi_param_at(store, at, &i);

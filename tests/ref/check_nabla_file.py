@@ -3,7 +3,8 @@
     /usr/bin/python3 tests/ref/check_nabla_file.py MODEL.safetensors EXPECTED.txt [...]
 
 (any number of MODEL EXPECTED pairs). MODEL is a file written by nabla (nb_model_save); EXPECTED is a fixture (tests/ref format)
-with `x` (inputs) and `y` (nabla's outputs; y0, y1, ... for a model with several). The script
+with `x` (inputs; token ids written as numbers when the model's input is dtype=i32) and `y`
+(nabla's outputs; y0, y1, ... for a model with several). The script
 parses the safetensors file by hand, builds the torch module that the file's "nabla.spec"
 metadata describes (an nn.Sequential for a chain of layers, format 1; a module with one
 submodule per layer for a graph, format 2: torch_from_spec.build_from_spec), loads the weights
@@ -22,7 +23,16 @@ except ImportError as e:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
-from torch_from_spec import build_from_spec  # noqa: E402
+from torch_from_spec import _words, build_from_spec  # noqa: E402
+
+
+def first_input_is_ids(spec):
+    """Whether the spec's first input line says dtype=i32 (token ids)."""
+    for raw in spec.splitlines():
+        w = _words(raw)
+        if w and w[0] == "input":
+            return "dtype=i32" in w[1:]
+    return False
 
 
 def read_fixture(path):
@@ -45,8 +55,11 @@ def check(model_path, expected_path):
     model.load_state_dict(weights, strict=True)
     model.eval()
     fx = read_fixture(expected_path)
+    x = torch.from_numpy(fx["x"])
+    if first_input_is_ids(meta["nabla.spec"]):
+        x = x.long()
     with torch.no_grad():
-        ys = model(torch.from_numpy(fx["x"]))
+        ys = model(x)
     ys = ys if isinstance(ys, tuple) else (ys,)
     names = ["y"] if len(ys) == 1 and "y" in fx else [f"y{k}" for k in range(len(ys))]
     total = 0

@@ -340,6 +340,8 @@ static int run_train(cli_args *a) {
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
+    fo.clip_grad_norm = (float)r.spec->clip_norm; /* the spec's clip line (0: none) */
+    fo.clip_grad_value = (float)r.spec->clip_value;
     r.quiet = cli_flag(a, "quiet");
     if (rc == CLI_OK && nb_fit(r.model, r.optim, fit_train, &fo, NULL) != NB_OK)
         rc = cli_lib_error(a);

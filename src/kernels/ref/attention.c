@@ -44,19 +44,28 @@ static float keep_factor(const nbi_attn_geom *g, uint32_t key, int64_t j) {
                : 1.0f / (1.0f - g->p_drop);
 }
 
+/* The start of head (b, h) of an operand laid out as r. */
+static inline int64_t head_at(const nbi_attn_rows *r, int64_t b, int64_t h) {
+    return b * r->sb + h * r->sh;
+}
+
 static void attn_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const float *q,
                      const float *k, const float *v, float *o, float *lse) {
-    const int64_t Tq = g->Tq, Tk = g->Tk, d = g->d, dv = g->dv;
+    const int64_t Tq = g->Tq, Tk = g->Tk, d = g->d, dv = g->dv, H = g->H;
+    const nbi_attn_rows Q = nbi_attn_rows_of(&g->q, H, Tq, d),
+                        Kr = nbi_attn_rows_of(&g->k, H, Tk, d);
+    const nbi_attn_rows Vr = nbi_attn_rows_of(&g->v, H, Tk, dv),
+                        O = nbi_attn_rows_of(&g->o, H, Tq, dv);
     for (int64_t bh = bh0; bh < bh1; bh++) {
-        const int64_t b = bh / g->H;
-        const float *K = k + bh * Tk * d, *Vv = v + bh * Tk * dv;
+        const int64_t b = bh / H, h = bh % H;
+        const float *K = k + head_at(&Kr, b, h), *Vv = v + head_at(&Vr, b, h);
         for (int64_t i = 0; i < Tq; i++) {
             const int64_t row = bh * Tq + i, je = keys_end(g, i);
-            const float *qi = q + row * d;
-            float *oi = o + row * dv;
+            const float *qi = q + head_at(&Q, b, h) + i * Q.st;
+            float *oi = o + head_at(&O, b, h) + i * O.st;
             float m = -INFINITY;
             for (int64_t j = 0; j < je; j++) {
-                float s = score(g, b, qi, K + j * d, j);
+                float s = score(g, b, qi, K + j * Kr.st, j);
                 m = s > m ? s : m;
             }
             memset(oi, 0, (size_t)dv * sizeof *oi);
@@ -65,12 +74,13 @@ static void attn_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const flo
                 continue;
             }
             double l = 0.0;
-            for (int64_t j = 0; j < je; j++) l += exp((double)score(g, b, qi, K + j * d, j) - m);
+            for (int64_t j = 0; j < je; j++)
+                l += exp((double)score(g, b, qi, K + j * Kr.st, j) - m);
             const uint32_t key = nbi_drop_key(g->seed, (uint64_t)row);
             for (int64_t j = 0; j < je; j++) {
-                float p = (float)(exp((double)score(g, b, qi, K + j * d, j) - m) / l);
+                float p = (float)(exp((double)score(g, b, qi, K + j * Kr.st, j) - m) / l);
                 float wgt = p * keep_factor(g, key, j);
-                const float *vj = Vv + j * dv;
+                const float *vj = Vv + j * Vr.st;
                 for (int64_t c = 0; c < dv; c++) oi[c] += wgt * vj[c];
             }
             lse[row] = (float)((double)m + log(l));
@@ -81,20 +91,30 @@ static void attn_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const flo
 static void attn_bwd_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const float *q,
                          const float *k, const float *v, const float *o, const float *lse,
                          const float *go, float *gq, float *gk, float *gv) {
-    const int64_t Tq = g->Tq, Tk = g->Tk, d = g->d, dv = g->dv;
+    const int64_t Tq = g->Tq, Tk = g->Tk, d = g->d, dv = g->dv, H = g->H;
+    const nbi_attn_rows Q = nbi_attn_rows_of(&g->q, H, Tq, d),
+                        Kr = nbi_attn_rows_of(&g->k, H, Tk, d);
+    const nbi_attn_rows Vr = nbi_attn_rows_of(&g->v, H, Tk, dv),
+                        O = nbi_attn_rows_of(&g->o, H, Tq, dv);
+    const nbi_attn_rows GQ = nbi_attn_rows_of(&g->gq, H, Tq, d);
+    const nbi_attn_rows GK = nbi_attn_rows_of(&g->gk, H, Tk, d);
+    const nbi_attn_rows GV = nbi_attn_rows_of(&g->gv, H, Tk, dv);
+    const nbi_attn_rows GO = nbi_attn_rows_of(&g->go, H, Tq, dv);
     for (int64_t bh = bh0; bh < bh1; bh++) {
-        const int64_t b = bh / g->H;
-        const float *K = k + bh * Tk * d, *Vv = v + bh * Tk * dv;
+        const int64_t b = bh / H, h = bh % H;
+        const float *K = k + head_at(&Kr, b, h), *Vv = v + head_at(&Vr, b, h);
         for (int64_t i = 0; i < Tq; i++) {
             const int64_t row = bh * Tq + i, je = keys_end(g, i);
             const float L = lse[row];
             if (L == -INFINITY) continue; /* o_i = 0 whatever the inputs */
-            const float *qi = q + row * d, *gi = go + row * dv, *oi = o + row * dv;
+            const float *qi = q + head_at(&Q, b, h) + i * Q.st;
+            const float *gi = go + head_at(&GO, b, h) + i * GO.st;
+            const float *oi = o + head_at(&O, b, h) + i * O.st;
             float Di = 0.0f;
             for (int64_t c = 0; c < dv; c++) Di += gi[c] * oi[c];
             const uint32_t key = nbi_drop_key(g->seed, (uint64_t)row);
             for (int64_t j = 0; j < je; j++) {
-                const float *kj = K + j * d, *vj = Vv + j * dv;
+                const float *kj = K + j * Kr.st, *vj = Vv + j * Vr.st;
                 float p = expf(score(g, b, qi, kj, j) - L);
                 if (p == 0.0f) continue; /* masked out, or too small to matter */
                 float z = keep_factor(g, key, j), gdv = 0.0f;
@@ -102,15 +122,15 @@ static void attn_bwd_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const
                 float ds = p * (z * gdv - Di) * g->scale;
                 if (gv) {
                     float wgt = z * p;
-                    float *gvj = gv + (bh * Tk + j) * dv;
+                    float *gvj = gv + head_at(&GV, b, h) + j * GV.st;
                     for (int64_t c = 0; c < dv; c++) gvj[c] += wgt * gi[c];
                 }
                 if (gq) {
-                    float *gqi = gq + row * d;
+                    float *gqi = gq + head_at(&GQ, b, h) + i * GQ.st;
                     for (int64_t c = 0; c < d; c++) gqi[c] += ds * kj[c];
                 }
                 if (gk) {
-                    float *gkj = gk + (bh * Tk + j) * d;
+                    float *gkj = gk + head_at(&GK, b, h) + j * GK.st;
                     for (int64_t c = 0; c < d; c++) gkj[c] += ds * qi[c];
                 }
             }

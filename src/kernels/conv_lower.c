@@ -1,4 +1,4 @@
-/* ops/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
+/* kernels/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
  * one piece of the batch at a time.
  *
  * For a piece of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
@@ -13,25 +13,28 @@
  * the work that must touch every element anyway: the bias and the ReLU on the way out
  * (forward), the ReLU mask and the bias gradient on the way in (backward); a fused max
  * pooling is applied to each output plane while it is in cache, so the conv output is never
- * written (nbi_conv_pool in ops/conv.h). A piece holds
+ * written (nbi_conv_pool in kernels/conv.h). A piece holds
  * enough samples for about 512 GEMM columns (one GEMM per piece packs W once per piece, not
- * once per sample) and its column matrix is made just before the GEMM reads it. Every GEMM
- * goes through the context's back end (be->sgemm). docs/conv.md has the measurements behind
- * these choices, and the alternatives that lost (a lowering through NHWC images, keeping the
- * column matrices from forward for backward).
+ * once per sample) and its column matrix is made just before the GEMM reads it. The GEMMs
+ * are the kernel set's. This is the CPU back end's conv_forward and conv_backward
+ * (kernels/cpu.c); scratch memory is the caller's (nbi_conv_scratch floats of it). docs/conv.md has
+ * the measurements behind these choices, and the alternatives that lost (a lowering through NHWC
+ * images, keeping the column matrices from forward for backward).
  *
  * Pieces are claimed one by one from a counter by the members of a job (`member`), each
  * member with its own scratch; the weight and bias gradients of piece p go to partial sums
  * of their own, added in piece order at the end, so the result is the same whoever ran which
  * piece. */
-#include "ops/conv.h"
-#include "kernels/backend.h"
+#include "kernels/conv.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
 typedef struct job {
-    const nbi_backend *be;
+    const nbi_kernels *k;
+    int gemm_nt; /* threads each GEMM may use: all of the budget with one member, else 1 */
     const nbi_conv_geom *g;
     int64_t nb, pieces; /* samples per piece, number of pieces */
     const float *in, *w, *bias, *dout, *y;
@@ -65,11 +68,11 @@ static void epilogue(const float *restrict s, float *restrict d, int64_t n, floa
         for (; i + 16 <= n; i += 16)
             for (int k = 0; k < 16; k++) {
                 float v = s[i + k] + b;
-                d[i + k] = v > 0.0f ? v : 0.0f;
+                d[i + k] = v < 0.0f ? 0.0f : v; /* relu: NaN and -0 pass, as nb_relu */
             }
         for (; i < n; i++) {
             float v = s[i] + b;
-            d[i] = v > 0.0f ? v : 0.0f;
+            d[i] = v < 0.0f ? 0.0f : v;
         }
     } else {
         for (; i + 16 <= n; i += 16)
@@ -78,19 +81,19 @@ static void epilogue(const float *restrict s, float *restrict d, int64_t n, floa
     }
 }
 
-/* d = s ⊙ [y > 0] (the ReLU's derivative, 0 at 0 as PyTorch); s is read unconditionally so
- * that the choice is a select, not a conditional load */
-static void relu_mask(const float *restrict s, const float *restrict y, float *restrict d,
-                      int64_t n) {
+/* d = s where y > 0 or y is NaN, else 0: the ReLU's backward from its output y, PyTorch's
+ * threshold_backward (0 at 0); s is read unconditionally so that the choice is a select, not
+ * a conditional load */
+void nbi_relu_mask(const float *restrict s, const float *restrict y, float *restrict d, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
         for (int k = 0; k < 16; k++) {
             float v = s[i + k];
-            d[i + k] = y[i + k] > 0.0f ? v : 0.0f;
+            d[i + k] = y[i + k] <= 0.0f ? 0.0f : v;
         }
     for (; i < n; i++) {
         float v = s[i];
-        d[i] = y[i] > 0.0f ? v : 0.0f;
+        d[i] = y[i] <= 0.0f ? 0.0f : v;
     }
 }
 
@@ -105,10 +108,18 @@ static float sum8(const float *restrict v, int64_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+void nbi_plane_sums(int64_t N, int64_t C, int64_t P, const float *d, float *db) {
+    for (int64_t i = 0; i < N * C; i++) {
+        float acc = 0.0f;
+        for (int64_t p = 0; p < P; p++) acc += d[i * P + p];
+        db[i % C] += acc;
+    }
+}
+
 /* δ of one (sample, channel): dout, masked by y > 0 after a ReLU, into d; Σδ added to *db */
 static void delta_row(const job *j, int64_t at, int64_t P, float *d, float *db) {
     if (j->flags & NBI_CONV_RELU)
-        relu_mask(j->dout + at, j->y + at, d, P);
+        nbi_relu_mask(j->dout + at, j->y + at, d, P);
     else
         memcpy(d, j->dout + at, sizeof(float) * (size_t)P);
     if (db) *db += sum8(d, P);
@@ -128,8 +139,8 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
     for (int64_t grp = 0; grp < g->groups; grp++) {
         nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, sc->col);
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        nb_status s = j->be->sgemm(j->be, 0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc, sc->col, ld,
-                                  0.0f, sc->yt + grp * Og * ld, ld);
+        nb_status s = j->k->sgemm(j->gemm_nt, 0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc,
+                                  sc->col, ld, 0.0f, sc->yt + grp * Og * ld, ld);
         if (s != NB_OK) return s;
     }
     /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]); pooled: the same into a row, then its
@@ -182,12 +193,13 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
         if (j->dwp) {
             nbi_im2col(g, j->in + at, nb, sc->col);
             /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
-            s = j->be->sgemm(j->be, 0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
+            s = j->k->sgemm(j->gemm_nt, 0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
                             j->dwp + piece * g->O * Kc + grp * Og * Kc, Kc);
         }
         if (j->din && s == NB_OK) {
             /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
-            s = j->be->sgemm(j->be, 1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col, ld);
+            s = j->k->sgemm(j->gemm_nt, 1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col,
+                            ld);
             if (s == NB_OK) nbi_col2im(g, sc->col, nb, j->din + at);
         }
         if (s != NB_OK) return s;
@@ -224,16 +236,17 @@ static void member(void *arg) {
     }
 }
 
-/* Runs the job on up to one member per piece (at most the pool's threads), each with its
- * own scratch. A GEMM called from a member runs on that member's thread alone (the pool
- * never nests); with a single piece the caller runs it and the GEMM may use every thread. */
-static nb_status run(nb_ctx *ctx, job *j, int is_forward) {
-    int64_t want = nbi_backend_threads(ctx->be);
+/* Runs the job on up to one member per piece (at most nt threads, and as many as the
+ * scratch has room for), each with its own scratch. A GEMM called from a member runs on that
+ * member's thread alone; with a single member it may use all nt threads. */
+static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forward) {
+    int64_t want = nt;
     if (want > j->pieces) want = j->pieces;
     j->scratch_per = scratch_size(j);
-    j->scratch =
-        nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j->scratch_per * want), "conv scratch");
-    if (!j->scratch) return ctx->status;
+    if (want > room / j->scratch_per) want = room / j->scratch_per;
+    NBI_ASSERT(want >= 1); /* the caller sized the scratch with nbi_conv_scratch */
+    j->scratch = scratch;
+    j->gemm_nt = want > 1 ? 1 : nt;
     j->is_forward = is_forward;
     atomic_init(&j->next, 0);
     atomic_init(&j->members, 0);
@@ -281,52 +294,66 @@ static void job_init(job *j, const nbi_conv_geom *g, int flags, const float *w,
     j->arg = pool->arg;
 }
 
-nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *w,
-                           const float *bias, int flags, float *out, const nbi_conv_pool *pool,
-                           int64_t chunk) {
+int64_t nbi_conv_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw, int has_db,
+                         const nbi_conv_pool *pool, int64_t chunk) {
+    if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return 0;
+    job j;
+    job_init(&j, g, 0, NULL, pool, chunk);
+    int64_t want = nt < j.pieces ? nt : j.pieces;
+    if (want < 1) want = 1;
+    int64_t n = scratch_size(&j) * want;
+    if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
+    if (!forward && has_db) n += j.pieces * g->O;
+    return n;
+}
+
+nb_status nbi_conv_lower_forward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                 const float *in, const float *w, const float *bias, int flags,
+                                 float *out, const nbi_conv_pool *pool, int64_t chunk,
+                                 float *scratch, int64_t room) {
     if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
-    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
     NBI_ASSERT(!pool || !(flags & NBI_CONV_ACCUMULATE));
     job_init(&j, g, flags, w, pool, chunk);
-    j.be = ctx->be;
+    j.k = k;
     j.in = in;
     j.bias = bias;
     j.out = out;
-    nb_status s = run(ctx, &j, 1);
-    nbi_arena_release(&ctx->arena, m);
-    return s;
+    return run(&j, nt, scratch, room, 1);
 }
 
-nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *dout,
-                            const float *y, int flags, const float *w, float *din, float *dw,
-                            float *dbias, const nbi_conv_pool *pool, int64_t chunk) {
+nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                  const float *in, const float *dout, const float *y, int flags,
+                                  const float *w, float *din, float *dw, float *dbias,
+                                  const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                  int64_t room) {
     if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
-    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     job j;
     job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, pool, chunk);
-    j.be = ctx->be;
-    nb_status s = NB_OK;
+    j.k = k;
     j.in = in;
     j.dout = dout;
     j.y = y;
     j.din = din;
+    /* the per-piece partial sums first, then the members' scratch */
     const int64_t wsize = g->O * nbi_conv_kc(g);
-    if (s == NB_OK && dw) {
-        j.dwp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * wsize), "conv");
-        if (!j.dwp) s = ctx->status;
+    if (dw) {
+        j.dwp = scratch;
+        scratch += j.pieces * wsize;
+        room -= j.pieces * wsize;
     }
-    if (s == NB_OK && dbias) {
-        j.dbp = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(j.pieces * g->O), "conv");
-        if (!j.dbp) s = ctx->status;
+    if (dbias) {
+        j.dbp = scratch;
+        scratch += j.pieces * g->O;
+        room -= j.pieces * g->O;
     }
-    if (s == NB_OK) s = run(ctx, &j, 0);
+    nb_status s = run(&j, nt, scratch, room, 0);
     if (s == NB_OK && dw) {
         /* the pieces' sums, added in piece order */
-        for (int64_t k = 0; k < wsize; k++) {
+        for (int64_t q = 0; q < wsize; q++) {
             float acc = 0.0f;
-            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + k];
-            dw[k] += acc;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + q];
+            dw[q] += acc;
         }
     }
     if (s == NB_OK && dbias)
@@ -335,6 +362,5 @@ nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in
             for (int64_t p = 0; p < j.pieces; p++) acc += j.dbp[p * g->O + o];
             dbias[o] += acc;
         }
-    nbi_arena_release(&ctx->arena, m);
     return s;
 }
