@@ -69,6 +69,10 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
 $(BUILD)/src/kernels/x86/%_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
 $(BUILD)/src/kernels/x86/%_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
+# int8 (kernels/x86/qgemm_*.c): the dot-product instructions of quantized inference
+$(BUILD)/src/kernels/x86/%_avxvnni.o: CFLAGS += -mavxvnni -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/kernels/x86/%_avx512bw.o: CFLAGS += -mavx512f -mavx512bw -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/kernels/x86/%_avx512vnni.o: CFLAGS += -mavx512f -mavx512bw -mavx512vnni -mavx2 -mfma -ffp-contract=off
 endif
 LIB_A   := $(BUILD)/libnabla.a
 LIB_SO  := $(BUILD)/libnabla.so
@@ -171,7 +175,7 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
 # The tests that run threads (shared models, the thread pool, prefetch), under TSan.
-TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c tests/test_replica_hooks.c tests/test_spectral_ops.c)))
+TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c tests/test_replica_hooks.c tests/test_spectral_ops.c tests/test_quant.c tests/test_qkernels.c)))
 tsan:
 	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" $(addprefix build-tsan/tests/,$(TSAN_BINS))
 	@for t in $(TSAN_BINS); do echo "== tsan $$t"; TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >/dev/null || exit 1; done

@@ -37,5 +37,6 @@
 #include "nabla/train.h"
 #include "nabla/augment.h"
 #include "nabla/audio.h"
+#include "nabla/quant.h"
 
 #endif

@@ -3,7 +3,7 @@
 # src/ or tools/ includes ("#include "...") only from its own layer or below, and a public
 # header (include/) only other public headers. Layers, bottom to top:
 #
-#   base kernels tensor linalg stats autograd ops nn optim data audio io train dist tools
+#   base kernels tensor linalg stats autograd ops nn optim data audio io train dist quant tools
 #
 # "nabla/..." (the public headers) may be included from anywhere; a name without a folder
 # ("cli.h") is a file of the includer's own folder. A folder under src/ that is not in the
@@ -17,7 +17,7 @@
 #
 # POSIX sh and awk only: the core is tested with nothing but a C compiler and make.
 
-LAYERS="base kernels tensor linalg stats autograd ops nn optim data audio io train dist tools"
+LAYERS="base kernels tensor linalg stats autograd ops nn optim data audio io train dist quant tools"
 
 check() {
     root=$1

@@ -216,6 +216,31 @@ static nb_status table_meta(const nb_model *m, const nb_tabular *tb, meta *md) {
     return NB_OK;
 }
 
+nb_status nbi_meta_norm_write(const nb_norm *nm, const char *what, char *kv[8]) {
+    memset(kv, 0, sizeof(char *) * 8);
+    if (nm->n < 1 || !nm->shift || !nm->div || (!nm->per_feature && nm->n != 1))
+        return nbi_error(NB_ERR_ARG, "%s: the normalisation has %lld parameters%s", what,
+                         (long long)nm->n, nm->per_feature ? "" : " (expected 1)");
+    meta md;
+    memset(&md, 0, sizeof md);
+    meta_add(&md, "nabla.norm", norm_kind_name(nm->kind));
+    meta_add(&md, "nabla.norm.per_feature", nm->per_feature ? "1" : "0");
+    nbi_text t;
+    nbi_text_init(&t);
+    floats_text(&t, nm->shift, nm->n);
+    meta_add_text(&md, "nabla.norm.shift", &t);
+    nbi_text_init(&t);
+    floats_text(&t, nm->div, nm->n);
+    meta_add_text(&md, "nabla.norm.div", &t);
+    if (md.oom) {
+        meta_free(&md);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory building the metadata", what);
+    }
+    memcpy(kv, md.kv, sizeof(char *) * 8);
+    nbi_free(md.kv);
+    return NB_OK;
+}
+
 static nb_status build_meta(const nb_model *m, const nb_save_opts *o, const char *path, meta *md) {
     const char *what = "nb_model_save";
     char buf[128];
@@ -245,18 +270,11 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, const char
     meta_add_text(md, "nabla.spec", &t);
 
     if (o->norm && o->norm->kind != NB_NORM_NONE) {
-        const nb_norm *nm = o->norm;
-        if (nm->n < 1 || !nm->shift || !nm->div || (!nm->per_feature && nm->n != 1))
-            return nbi_error(NB_ERR_ARG, "%s: the normalisation has %lld parameters%s", what,
-                             (long long)nm->n, nm->per_feature ? "" : " (expected 1)");
-        meta_add(md, "nabla.norm", norm_kind_name(nm->kind));
-        meta_add(md, "nabla.norm.per_feature", nm->per_feature ? "1" : "0");
-        nbi_text_init(&t);
-        floats_text(&t, nm->shift, nm->n);
-        meta_add_text(md, "nabla.norm.shift", &t);
-        nbi_text_init(&t);
-        floats_text(&t, nm->div, nm->n);
-        meta_add_text(md, "nabla.norm.div", &t);
+        char *kv[8];
+        nb_status s = nbi_meta_norm_write(o->norm, what, kv);
+        if (s != NB_OK) return s;
+        for (int i = 0; i < 4; i++) meta_add(md, kv[2 * i], kv[2 * i + 1]);
+        for (int i = 0; i < 8; i++) nbi_free(kv[i]);
     }
     if (o->run) {
         const nb_train_state *r = o->run;

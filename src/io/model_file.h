@@ -7,6 +7,13 @@
 #include "io/safetensors.h"
 #include "nabla/nn.h"
 
+/* The normalisation as model files store it (docs/model-files.md): its metadata pairs,
+ * "nabla.norm", "nabla.norm.per_feature", "nabla.norm.shift", "nabla.norm.div", into kv[0..7]
+ * (keys and values, nbi_malloc'd; free them with nbi_free), numbers written to read back bit
+ * for bit; and the reader of those keys (none present: *norm stays NB_NORM_NONE). Shared with
+ * int8 model files (quant/). */
+nb_status nbi_meta_norm_write(const nb_norm *nm, const char *what, char *kv[8]);
+nb_status nbi_meta_norm_read(const nb_safetensors *st, nb_norm *norm);
 /* The file's "nabla.tokenizer" onto the model, checked (io/model_tokenizer.c). */
 nb_status nbi_model_read_tokenizer(const nb_safetensors *st, nb_model *m);
 

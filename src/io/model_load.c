@@ -179,7 +179,7 @@ static nb_status meta_floats(const nb_safetensors *st, const char *key, float **
     return NB_OK;
 }
 
-static nb_status read_norm(const nb_safetensors *st, nb_norm *norm) {
+nb_status nbi_meta_norm_read(const nb_safetensors *st, nb_norm *norm) {
     const char *kind = nb_safetensors_meta(st, "nabla.norm");
     if (!kind) return NB_OK;
     nb_norm_kind k = !strcmp(kind, "const")      ? NB_NORM_CONST
@@ -581,7 +581,7 @@ static nb_status read_table(const nb_safetensors *st, const nb_model *m, nb_mode
 }
 
 static nb_status read_info(const nb_safetensors *st, nb_model *m, nb_model_file *info) {
-    nb_status s = read_norm(st, &info->norm);
+    nb_status s = nbi_meta_norm_read(st, &info->norm);
     if (s == NB_OK) s = read_run(st, info);
     const char *mon = nb_safetensors_meta(st, "nabla.monitor");
     if (s == NB_OK && mon && !(info->monitor = dup_str(mon)))
@@ -610,7 +610,12 @@ nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model
     const char *text = nb_safetensors_meta(st, "nabla.spec");
     int64_t version = 0;
     nb_status s = NB_OK;
-    if (!ver || !text) {
+    if (!ver && nb_safetensors_meta(st, "nabla.quant.format_version")) {
+        s = nbi_error(NB_ERR_FORMAT,
+                      "%s: an int8 quantized model (nabla quantize): load it with "
+                      "nb_qmodel_load, not as a float model",
+                      path);
+    } else if (!ver || !text) {
         s = nbi_error(NB_ERR_FORMAT,
                       "%s: a safetensors file without nabla's metadata (%s is "
                       "missing): it holds weights only; build the model from its spec and load "

@@ -62,8 +62,8 @@ struct nbi_backend {
     /* ---- strided operands (iterator: operand 0 written, 1 read) and reductions ------------ */
     void (*copy_strided)(const nbi_backend *be, const nbi_iter *it, void *dst, const void *src);
     void (*acc_strided)(const nbi_backend *be, const nbi_iter *it, float *dst, const float *src);
-    void (*acc_div_strided)(const nbi_backend *be, const nbi_iter *it, float *dst,
-                            const float *src, float div);
+    void (*acc_div_strided)(const nbi_backend *be, const nbi_iter *it, float *dst, const float *src,
+                            float div);
     /* y[o] = Σ or mean over group o (operand 1 has stride 0 along the reduced axes); acc is
      * scratch of ngroups doubles */
     void (*sum_strided)(const nbi_backend *be, const nbi_iter *it, const float *x, double *acc,
@@ -106,8 +106,8 @@ struct nbi_backend {
     /* ---- losses (kinds NBI_LOSS_*, reduction as nb_reduction) ----------------------------- */
     void (*pair_loss)(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,
                       const float *t, float *y);
-    void (*pair_loss_bwd)(const nbi_backend *be, int kind, int reduction, int64_t n,
-                          const float *p, const float *t, const float *gy, float *gp, float *gt);
+    void (*pair_loss_bwd)(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,
+                          const float *t, const float *gy, float *gp, float *gt);
     /* -x[i, y_i] over rows i·rs and columns ·cs, reduced; its backward into contiguous gx */
     void (*nll)(const nbi_backend *be, int reduction, int64_t N, const float *x, int64_t rs,
                 int64_t cs, const int32_t *labels, int64_t ls, float *out);
@@ -115,14 +115,13 @@ struct nbi_backend {
                     const int32_t *labels, int64_t ls, float *gx);
     /* gx += s_i (exp(lp_i) - onehot(y_i)) from the log-softmax lp */
     void (*cross_entropy_bwd)(const nbi_backend *be, int reduction, int64_t N, int64_t C,
-                              const float *gy, const float *lp, const int32_t *labels,
-                              int64_t ls, float *gx);
+                              const float *gy, const float *lp, const int32_t *labels, int64_t ls,
+                              float *gx);
     /* validation: the first element outside [lo, hi] (NaN included) / the first label outside
      * [0, C); -1 when there is none */
-    int64_t (*find_outside)(const nbi_backend *be, int64_t n, const float *x, float lo,
-                            float hi);
-    int64_t (*find_bad_label)(const nbi_backend *be, int64_t N, const int32_t *labels,
-                              int64_t ls, int64_t C);
+    int64_t (*find_outside)(const nbi_backend *be, int64_t n, const float *x, float lo, float hi);
+    int64_t (*find_bad_label)(const nbi_backend *be, int64_t N, const int32_t *labels, int64_t ls,
+                              int64_t C);
 
     /* ---- pooling over planes x [N·C, H, W] (kernels/conv.h): kind NBI_POOL_*; max keeps the
      * flat index of each window's first maximum in arg, its backward scatters through it;
@@ -132,8 +131,8 @@ struct nbi_backend {
 
     /* ---- convolution (kernels/conv.h): conv_scratch floats of scratch for a pass, then the
      * pass; relu_mask and plane_sums for the transposed convolution's own layout ---------- */
-    int64_t (*conv_scratch)(const nbi_backend *be, const nbi_conv_geom *g, int forward,
-                            int has_dw, int has_db, const nbi_conv_pool *pool, int64_t chunk);
+    int64_t (*conv_scratch)(const nbi_backend *be, const nbi_conv_geom *g, int forward, int has_dw,
+                            int has_db, const nbi_conv_pool *pool, int64_t chunk);
     nb_status (*conv_forward)(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
                               const float *w, const float *bias, int flags, float *out,
                               const nbi_conv_pool *pool, int64_t chunk, float *scratch,
@@ -142,8 +141,7 @@ struct nbi_backend {
                                const float *dout, const float *y, int flags, const float *w,
                                float *din, float *dw, float *dbias, const nbi_conv_pool *pool,
                                int64_t chunk, float *scratch, int64_t room);
-    void (*relu_mask)(const nbi_backend *be, int64_t n, const float *gy, const float *y,
-                      float *d);
+    void (*relu_mask)(const nbi_backend *be, int64_t n, const float *gy, const float *y, float *d);
     void (*plane_sums)(const nbi_backend *be, int64_t N, int64_t C, int64_t P, const float *d,
                        float *db);
 
@@ -199,8 +197,8 @@ struct nbi_backend {
      * embedding: y[t] = W[ids[t]] for n ids into rows of D; returns -1, or the position of the
      * first id outside [0, V) (y is then not written). embedding_bwd: gW[ids[t]] += gy[t] for
      * ids other than pad (pad < 0: none), each row summed in token order. */
-    int64_t (*embedding)(const nbi_backend *be, int64_t n, const int32_t *ids, int64_t V,
-                         int64_t D, const float *W, float *y);
+    int64_t (*embedding)(const nbi_backend *be, int64_t n, const int32_t *ids, int64_t V, int64_t D,
+                         const float *W, float *y);
     void (*embedding_bwd)(const nbi_backend *be, int64_t n, const int32_t *ids, int64_t pad,
                           int64_t V, int64_t D, const float *gy, float *gW);
     /* layer norm (rms = 0) or RMS norm (rms = 1) of `rows` rows of D; backward accumulates
@@ -220,8 +218,8 @@ struct nbi_backend {
                      const int32_t *tgt, int64_t ignore, float eps, const float *lse,
                      const float *scale, int64_t scale_stride, float *gx);
     /* fused scaled dot-product attention over every head; backward accumulates */
-    void (*attention)(const nbi_backend *be, const nbi_attn_geom *g, const float *q,
-                      const float *k, const float *v, float *o, float *lse);
+    void (*attention)(const nbi_backend *be, const nbi_attn_geom *g, const float *q, const float *k,
+                      const float *v, float *o, float *lse);
     void (*attention_bwd)(const nbi_backend *be, const nbi_attn_geom *g, const float *q,
                           const float *k, const float *v, const float *o, const float *lse,
                           const float *go, float *gq, float *gk, float *gv);
@@ -245,12 +243,12 @@ struct nbi_backend {
                            int64_t rs, int64_t cs, int fresh, const float *b, int64_t brs,
                            int64_t bcs, double *w, float *x, int64_t ldx);
     nbi_la_res (*la_solve_bwd)(const nbi_backend *be, int64_t n, int64_t nrhs, const float *a,
-                               int64_t rs, int64_t cs, int fresh, const float *x,
-                               const float *gx, double *w, float *gb, float *ga);
+                               int64_t rs, int64_t cs, int fresh, const float *x, const float *gx,
+                               double *w, float *gb, float *ga);
     /* det, log|det|, sign and rcond as asked (NULL: not wanted) */
-    nbi_la_res (*la_det)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
-                         int64_t cs, int fresh, double *w, float *det, float *logabsdet,
-                         float *sign, float *rcond);
+    nbi_la_res (*la_det)(const nbi_backend *be, int64_t n, const float *a, int64_t rs, int64_t cs,
+                         int fresh, double *w, float *det, float *logabsdet, float *sign,
+                         float *rcond);
     nbi_la_res (*la_det_bwd)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
                              int64_t cs, int fresh, int log_form, const float *g, double *w,
                              float *ga);
@@ -258,9 +256,9 @@ struct nbi_backend {
                         double *w, float *lu, int64_t ld, int32_t *piv);
     nbi_la_res (*la_cholesky)(const nbi_backend *be, int64_t n, const float *a, int64_t rs,
                               int64_t cs, double *w, float *l, int64_t ldl);
-    nbi_la_res (*la_cholesky_solve)(const nbi_backend *be, int64_t n, int64_t nrhs,
-                                    const float *l, int64_t rs, int64_t cs, const float *b,
-                                    int64_t brs, int64_t bcs, double *w, float *x, int64_t ldx);
+    nbi_la_res (*la_cholesky_solve)(const nbi_backend *be, int64_t n, int64_t nrhs, const float *l,
+                                    int64_t rs, int64_t cs, const float *b, int64_t brs,
+                                    int64_t bcs, double *w, float *x, int64_t ldx);
     nbi_la_res (*la_qr)(const nbi_backend *be, int64_t m, int64_t n, const float *a, int64_t rs,
                         int64_t cs, double *w, float *q, int64_t ldq, float *r, int64_t ldr);
     nbi_la_res (*la_lstsq)(const nbi_backend *be, int64_t m, int64_t n, int64_t nrhs,
@@ -279,17 +277,33 @@ struct nbi_backend {
      * spec_power: P[i] = |S[i]|^power over n complex values; its backward accumulates.
      * band: y [B, M, T] = W x along K (see nbi_band_geom); band_bwd accumulates dx and dW
      * (either may be NULL). The entries that need work space return NB_ERR_NOMEM. */
-    nb_status (*stft)(const nbi_backend *be, const nbi_stft_geom *g, const float *x,
-                      const float *w, float *S);
+    nb_status (*stft)(const nbi_backend *be, const nbi_stft_geom *g, const float *x, const float *w,
+                      float *S);
     nb_status (*stft_bwd)(const nbi_backend *be, const nbi_stft_geom *g, const float *x,
                           const float *w, const float *dS, float *dx, float *dw);
     void (*spec_power)(const nbi_backend *be, int64_t n, const float *S, float power, float *P);
     void (*spec_power_bwd)(const nbi_backend *be, int64_t n, const float *S, float power,
                            const float *dP, float *dS);
-    nb_status (*band)(const nbi_backend *be, const nbi_band_geom *g, const float *W,
-                      const float *x, float *y);
+    nb_status (*band)(const nbi_backend *be, const nbi_band_geom *g, const float *W, const float *x,
+                      float *y);
     nb_status (*band_bwd)(const nbi_backend *be, const nbi_band_geom *g, const float *W,
                           const float *x, const float *dy, float *dx, float *dW);
+    /* ---- int8: quantized inference (kernels/qgemm.h, CPU entries in kernels/qgemm_cpu.c) --
+     * qgemm: C = the requantized (or dequantized) u8 A [M, K4] · packed s8 B + bias, over M
+     * rows and N columns. quantize: q = the u8 quantization of n floats; returns -1, or the
+     * index of the first NaN or infinite x. q_im2col: the im2col rows of n samples of u8
+     * feature maps [H, W, C] (sample i at x + i·x_stride, its rows at col + i·col_stride).
+     * q_maxpool: max pooling of n such samples. All integer, so every kernel set gives the
+     * same bits at any thread count. */
+    void (*qgemm)(const nbi_backend *be, int64_t M, int64_t N, int64_t K4, const uint8_t *A,
+                  int64_t lda, const int8_t *Bp, const nbi_qepi *e, void *C, int64_t ldc);
+    int64_t (*quantize)(const nbi_backend *be, int64_t n, const float *x, float inv, int32_t zero,
+                        int32_t lo, int32_t hi, uint8_t *q);
+    void (*q_im2col)(const nbi_backend *be, const nbi_q_geom *g, int64_t n, const uint8_t *x,
+                     int64_t x_stride, uint8_t pad, int64_t K4, uint8_t *col, int64_t col_stride);
+    void (*q_maxpool)(const nbi_backend *be, const nbi_q_geom *g, int64_t n, const uint8_t *x,
+                      int64_t x_stride, uint8_t *y, int64_t y_stride);
+    /* ---- end int8 ---- */
 };
 
 /* seqops: installs the CPU back end's sequence-op entries (kernels/seq_cpu.c), among them
@@ -303,6 +317,8 @@ nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nb
 void nbi_backend_cpu_linalg(nbi_backend *be);
 /* Installs the CPU back end's spectral entries (kernels/spectral_cpu.c). */
 void nbi_backend_cpu_spectral(nbi_backend *be);
+/* int8: installs the CPU back end's int8 entries (kernels/qgemm_cpu.c). */
+void nbi_backend_cpu_int8(nbi_backend *be);
 
 /* Fills *be for `device` (NULL or "" means "cpu") with a budget of `threads` threads (0 = the
  * whole pool). `what` names the caller in messages. NB_ERR_ARG for an unknown device or a

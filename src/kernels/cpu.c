@@ -167,9 +167,9 @@ static void cpu_log_softmax_bwd(const nbi_backend *be, int64_t r, int64_t cols, 
 
 /* ---- strided operands, reductions, dense steps: the reference kernels, on one thread ---- */
 
-static void cpu_binary_bwd(const nbi_backend *be, int id, int which, int64_t len,
-                           const float *gy, int64_t so, const float *y, const float *a,
-                           int64_t sa, const float *b, int64_t sb, float *g, int64_t sg) {
+static void cpu_binary_bwd(const nbi_backend *be, int id, int which, int64_t len, const float *gy,
+                           int64_t so, const float *y, const float *a, int64_t sa, const float *b,
+                           int64_t sb, float *g, int64_t sg) {
     (void)be;
     nbi_ref_binary_bwd(id, which, len, gy, so, y, a, sa, b, sb, g, sg);
 }
@@ -192,20 +192,20 @@ static void cpu_acc_div_strided(const nbi_backend *be, const nbi_iter *it, float
     nbi_ref_acc_div_strided(it, dst, src, div);
 }
 
-static void cpu_sum_strided(const nbi_backend *be, const nbi_iter *it, const float *x,
-                            double *acc, int64_t ngroups, int64_t count, int mean, float *y) {
+static void cpu_sum_strided(const nbi_backend *be, const nbi_iter *it, const float *x, double *acc,
+                            int64_t ngroups, int64_t count, int mean, float *y) {
     (void)be;
     nbi_ref_sum_strided(it, x, acc, ngroups, count, mean, y);
 }
 
-static void cpu_max_strided(const nbi_backend *be, const nbi_iter *it, const float *x,
-                            float *best, int64_t *pos, int64_t ngroups) {
+static void cpu_max_strided(const nbi_backend *be, const nbi_iter *it, const float *x, float *best,
+                            int64_t *pos, int64_t ngroups) {
     (void)be;
     nbi_ref_max_strided(it, x, best, pos, ngroups);
 }
 
-static void cpu_scatter_add(const nbi_backend *be, int64_t n, const int64_t *pos,
-                            const float *gy, float *gx) {
+static void cpu_scatter_add(const nbi_backend *be, int64_t n, const int64_t *pos, const float *gy,
+                            float *gx) {
     (void)be;
     nbi_ref_scatter_add(n, pos, gy, gx);
 }
@@ -230,8 +230,8 @@ static int64_t cpu_find_nonfinite(const nbi_backend *be, int64_t n, const float 
     return be->k->find_nonfinite(n, x);
 }
 
-static void cpu_pair_loss(const nbi_backend *be, int kind, int reduction, int64_t n,
-                          const float *p, const float *t, float *y) {
+static void cpu_pair_loss(const nbi_backend *be, int kind, int reduction, int64_t n, const float *p,
+                          const float *t, float *y) {
     (void)be;
     nbi_ref_pair_loss(kind, reduction, n, p, t, y);
 }
@@ -249,8 +249,8 @@ static void cpu_nll(const nbi_backend *be, int reduction, int64_t N, const float
     nbi_ref_nll(reduction, N, x, rs, cs, labels, ls, out);
 }
 
-static void cpu_nll_bwd(const nbi_backend *be, int reduction, int64_t N, int64_t C,
-                        const float *gy, const int32_t *labels, int64_t ls, float *gx) {
+static void cpu_nll_bwd(const nbi_backend *be, int reduction, int64_t N, int64_t C, const float *gy,
+                        const int32_t *labels, int64_t ls, float *gx) {
     (void)be;
     nbi_ref_nll_bwd(reduction, N, C, gy, labels, ls, gx);
 }
@@ -319,8 +319,7 @@ static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, in
 /* ---- convolution: the lowering onto the kernel set's GEMM, pieces on the pool ------------ */
 
 static int64_t cpu_conv_scratch(const nbi_backend *be, const nbi_conv_geom *g, int forward,
-                                int has_dw, int has_db, const nbi_conv_pool *pool,
-                                int64_t chunk) {
+                                int has_dw, int has_db, const nbi_conv_pool *pool, int64_t chunk) {
     return nbi_conv_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool, chunk);
 }
 
@@ -328,15 +327,14 @@ static nb_status cpu_conv_forward(const nbi_backend *be, const nbi_conv_geom *g,
                                   const float *w, const float *bias, int flags, float *out,
                                   const nbi_conv_pool *pool, int64_t chunk, float *scratch,
                                   int64_t room) {
-    return nbi_conv_lower_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out,
-                                  pool, chunk, scratch, room);
+    return nbi_conv_lower_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out, pool,
+                                  chunk, scratch, room);
 }
 
-static nb_status cpu_conv_backward(const nbi_backend *be, const nbi_conv_geom *g,
-                                   const float *in, const float *dout, const float *y,
-                                   int flags, const float *w, float *din, float *dw,
-                                   float *dbias, const nbi_conv_pool *pool, int64_t chunk,
-                                   float *scratch, int64_t room) {
+static nb_status cpu_conv_backward(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                                   const float *dout, const float *y, int flags, const float *w,
+                                   float *din, float *dw, float *dbias, const nbi_conv_pool *pool,
+                                   int64_t chunk, float *scratch, int64_t room) {
     return nbi_conv_lower_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w, din,
                                    dw, dbias, pool, chunk, scratch, room);
 }
@@ -347,8 +345,8 @@ static void cpu_relu_mask(const nbi_backend *be, int64_t n, const float *gy, con
     nbi_relu_mask(gy, y, d, n);
 }
 
-static void cpu_plane_sums(const nbi_backend *be, int64_t N, int64_t C, int64_t P,
-                           const float *d, float *db) {
+static void cpu_plane_sums(const nbi_backend *be, int64_t N, int64_t C, int64_t P, const float *d,
+                           float *db) {
     (void)be;
     nbi_plane_sums(N, C, P, d, db);
 }
@@ -373,7 +371,9 @@ static void bn_task(void *arg, int64_t t) {
     const bn_job *j = arg;
     int64_t c0 = t * j->per, c1 = c0 + j->per < j->g->C ? c0 + j->per : j->g->C;
     switch (j->kind) {
-    case BN_STATS: nbi_ref_bn_stats(j->g, c0, c1, j->x, j->mean_out, j->invstd_out); break;
+    case BN_STATS:
+        nbi_ref_bn_stats(j->g, c0, c1, j->x, j->mean_out, j->invstd_out);
+        break;
     case BN_APPLY:
         nbi_ref_bn_apply(j->g, c0, c1, j->x, j->mean, j->invstd, j->w, j->b, j->y);
         break;
@@ -381,7 +381,9 @@ static void bn_task(void *arg, int64_t t) {
         nbi_ref_bn_backward(j->g, c0, c1, j->x, j->gy, j->mean, j->invstd, j->w, j->dx, j->dw,
                             j->db);
         break;
-    case BN_SUM_X: nbi_ref_bn_sum_x(j->g, c0, c1, j->x, j->sums_out); break;
+    case BN_SUM_X:
+        nbi_ref_bn_sum_x(j->g, c0, c1, j->x, j->sums_out);
+        break;
     case BN_SUM_SQ:
         nbi_ref_bn_sum_sq(j->g, c0, c1, j->x, j->sums_in, j->M, j->mean_out, j->sums_out);
         break;
@@ -409,19 +411,26 @@ static void cpu_bn_stats(const nbi_backend *be, const nbi_bn *g, const float *x,
     bn_run(be, &j);
 }
 
-static void cpu_bn_apply(const nbi_backend *be, const nbi_bn *g, const float *x,
-                         const float *mean, const float *invstd, const float *w, const float *b,
-                         float *y) {
-    bn_job j = {.kind = BN_APPLY, .g = g, .x = x, .mean = mean, .invstd = invstd, .w = w,
-                .b = b, .y = y};
+static void cpu_bn_apply(const nbi_backend *be, const nbi_bn *g, const float *x, const float *mean,
+                         const float *invstd, const float *w, const float *b, float *y) {
+    bn_job j = {
+        .kind = BN_APPLY, .g = g, .x = x, .mean = mean, .invstd = invstd, .w = w, .b = b, .y = y};
     bn_run(be, &j);
 }
 
-static void cpu_bn_backward(const nbi_backend *be, const nbi_bn *g, const float *x,
-                            const float *gy, const float *mean, const float *invstd,
-                            const float *w, float *dx, float *dw, float *db) {
-    bn_job j = {.kind = BN_BACKWARD, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd,
-                .w = w, .dx = dx, .dw = dw, .db = db};
+static void cpu_bn_backward(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
+                            const float *mean, const float *invstd, const float *w, float *dx,
+                            float *dw, float *db) {
+    bn_job j = {.kind = BN_BACKWARD,
+                .g = g,
+                .x = x,
+                .gy = gy,
+                .mean = mean,
+                .invstd = invstd,
+                .w = w,
+                .dx = dx,
+                .dw = dw,
+                .db = db};
     bn_run(be, &j);
 }
 
@@ -432,10 +441,10 @@ static void cpu_bn_sum_x(const nbi_backend *be, const nbi_bn *g, const float *x,
     bn_run(be, &j);
 }
 
-static void cpu_bn_sum_sq(const nbi_backend *be, const nbi_bn *g, const float *x,
-                          const double *sx, double M, float *mean, double *sq) {
-    bn_job j = {.kind = BN_SUM_SQ, .g = g, .x = x, .sums_in = sx, .M = M, .mean_out = mean,
-                .sums_out = sq};
+static void cpu_bn_sum_sq(const nbi_backend *be, const nbi_bn *g, const float *x, const double *sx,
+                          double M, float *mean, double *sq) {
+    bn_job j = {
+        .kind = BN_SUM_SQ, .g = g, .x = x, .sums_in = sx, .M = M, .mean_out = mean, .sums_out = sq};
     bn_run(be, &j);
 }
 
@@ -448,27 +457,42 @@ static void cpu_bn_var(const nbi_backend *be, const nbi_bn *g, const double *sq,
 static void cpu_bn_grad_sums(const nbi_backend *be, const nbi_bn *g, const float *x,
                              const float *gy, const float *mean, const float *invstd, float *dw,
                              float *db, double *sums) {
-    bn_job j = {.kind = BN_GRAD_SUMS, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd,
-                .dw = dw, .db = db, .sums_out = sums};
+    bn_job j = {.kind = BN_GRAD_SUMS,
+                .g = g,
+                .x = x,
+                .gy = gy,
+                .mean = mean,
+                .invstd = invstd,
+                .dw = dw,
+                .db = db,
+                .sums_out = sums};
     bn_run(be, &j);
 }
 
-static void cpu_bn_grad_x(const nbi_backend *be, const nbi_bn *g, const float *x,
-                          const float *gy, const float *mean, const float *invstd,
-                          const float *w, const double *sums, double M, float *dx) {
-    bn_job j = {.kind = BN_GRAD_X, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd,
-                .w = w, .sums_in = sums, .M = M, .dx = dx};
+static void cpu_bn_grad_x(const nbi_backend *be, const nbi_bn *g, const float *x, const float *gy,
+                          const float *mean, const float *invstd, const float *w,
+                          const double *sums, double M, float *dx) {
+    bn_job j = {.kind = BN_GRAD_X,
+                .g = g,
+                .x = x,
+                .gy = gy,
+                .mean = mean,
+                .invstd = invstd,
+                .w = w,
+                .sums_in = sums,
+                .M = M,
+                .dx = dx};
     bn_run(be, &j);
 }
 
-static void cpu_dropout(const nbi_backend *be, uint64_t seed, float p, int64_t n,
-                        const float *x, float *y, int acc) {
+static void cpu_dropout(const nbi_backend *be, uint64_t seed, float p, int64_t n, const float *x,
+                        float *y, int acc) {
     (void)be;
     nbi_ref_dropout(seed, p, n, x, y, acc);
 }
 
-static void cpu_moments_var(const nbi_backend *be, const nbi_groups *g, const float *x,
-                            double dof, int is_std, float *y) {
+static void cpu_moments_var(const nbi_backend *be, const nbi_groups *g, const float *x, double dof,
+                            int is_std, float *y) {
     (void)be;
     nbi_ref_moments_var(g, x, dof, is_std, y);
 }
@@ -618,6 +642,8 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->bias_rows = cpu_bias_rows;
     be->acc_rows = cpu_acc_rows;
     nbi_backend_cpu_spectral(be);
+    /* int8: quantized inference's entries */
+    nbi_backend_cpu_int8(be);
 }
 
 /* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */

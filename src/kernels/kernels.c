@@ -33,6 +33,8 @@ static void fill_ref(nbi_kernels *k) {
     /* speed: the optimizers' fused updates */
     k->optim_update = nbi_ref_optim_update;
     k->find_nonfinite = nbi_ref_find_nonfinite;
+    /* int8: the quantized-inference reference kernels */
+    nbi_int8_fill_ref(k);
 }
 
 /* Does this CPU (and OS) run `isa`? */
@@ -53,6 +55,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
     if (!strcmp(isa, "ref")) return;
     k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
     k->sgemm = nbi_sgemm_c;
+    nbi_int8_fill(k, isa); /* int8: the level's best int8 kernels this CPU runs */
 #if NBI_X86
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";

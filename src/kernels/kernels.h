@@ -15,6 +15,8 @@
 #include "nabla/kernels.h"
 /* seqops: the sequence ops' kernel families (types, geometry, the dropout hash) */
 #include "kernels/seq.h"
+/* int8: the quantized-inference kernel family (product, requantization, quantization) */
+#include "kernels/qgemm.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -98,6 +100,11 @@ typedef struct nbi_kernels {
     /* the index of the first NaN or infinity in x[0..n), or -1 (nbi_ref_find_nonfinite) */
     int64_t (*find_nonfinite)(int64_t n, const float *x);
     /* ---- end speed ---- */
+    /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
+    nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
+    nbi_quantize_fn quantize; /* f32 -> u8 */
+    const char *qgemm_isa;    /* which product it is: "ref", "c", "avx2", "avxvnni", ... */
+    /* ---- end int8 ---- */
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
@@ -123,9 +130,9 @@ extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
 nb_status nbi_sgemm_ref(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
-void nbi_ref_binary_bwd(int id, int which, int64_t len, const float *gy, int64_t so,
-                        const float *y, const float *a, int64_t sa, const float *b, int64_t sb,
-                        float *g, int64_t sg);
+void nbi_ref_binary_bwd(int id, int which, int64_t len, const float *gy, int64_t so, const float *y,
+                        const float *a, int64_t sa, const float *b, int64_t sb, float *g,
+                        int64_t sg);
 
 /* Strided operands and reductions (kernels/ref/strided.c). */
 void nbi_ref_copy_strided(const nbi_iter *it, void *dst, const void *src);
@@ -149,8 +156,8 @@ void nbi_ref_pair_loss_bwd(int kind, int reduction, int64_t n, const float *p, c
                            const float *gy, float *gp, float *gt);
 void nbi_ref_nll(int reduction, int64_t N, const float *x, int64_t rs, int64_t cs,
                  const int32_t *labels, int64_t ls, float *out);
-void nbi_ref_nll_bwd(int reduction, int64_t N, int64_t C, const float *gy,
-                     const int32_t *labels, int64_t ls, float *gx);
+void nbi_ref_nll_bwd(int reduction, int64_t N, int64_t C, const float *gy, const int32_t *labels,
+                     int64_t ls, float *gx);
 void nbi_ref_cross_entropy_bwd(int reduction, int64_t N, int64_t C, const float *gy,
                                const float *lp, const int32_t *labels, int64_t ls, float *gx);
 int64_t nbi_ref_find_outside(int64_t n, const float *x, float lo, float hi);
@@ -163,12 +170,12 @@ enum { NBI_UPDATE_SGD, NBI_UPDATE_ADAM, NBI_UPDATE_RMSPROP, NBI_UPDATE_ADAGRAD }
 struct nbi_update {
     int kind;
     float nlr, wd, eps;
-    float mu, keep;           /* SGD's momentum and 1 - dampening; RMSprop's momentum */
-    int nesterov, first;      /* SGD: Nesterov; the first step (the buffer takes d itself) */
+    float mu, keep;            /* SGD's momentum and 1 - dampening; RMSprop's momentum */
+    int nesterov, first;       /* SGD: Nesterov; the first step (the buffer takes d itself) */
     float b1, c1, b2, c2, bc2; /* Adam: β1, 1-β1, β2, 1-β2, sqrt(1 - β2^t) */
-    float decay;              /* AdamW: 1 - lr wd */
+    float decay;               /* AdamW: 1 - lr wd */
     int amsgrad, decoupled;
-    float a, ca;              /* RMSprop: α, 1-α */
+    float a, ca; /* RMSprop: α, 1-α */
     int centered;
 };
 /* speed: y[r, :] = b for M rows of N; g[:] += x[r, :] for r = 0..M-1 in order */
@@ -188,12 +195,11 @@ typedef struct nbi_bn {
 } nbi_bn;
 void nbi_ref_bn_stats(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, float *mean,
                       float *invstd);
-void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
-                      const float *mean, const float *invstd, const float *w, const float *b,
-                      float *y);
-void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
-                         const float *gy, const float *mean, const float *invstd,
-                         const float *w, float *dx, float *dw, float *db);
+void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *mean,
+                      const float *invstd, const float *w, const float *b, float *y);
+void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *gy,
+                         const float *mean, const float *invstd, const float *w, float *dx,
+                         float *dw, float *db);
 /* The same in phases, for synchronised batch norm (ops/norm.c sums each phase's per-channel
  * sums over the replicas between the calls); M is the count of values per channel the
  * statistics span (every replica's). With nothing added between them the phases give the
@@ -209,12 +215,12 @@ void nbi_ref_bn_sum_sq(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, 
                        double M, float *mean, double *sq);
 void nbi_ref_bn_var(const nbi_bn *g, int64_t c0, int64_t c1, const double *sq, double M,
                     const float *mean, float *invstd);
-void nbi_ref_bn_grad_sums(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
-                          const float *gy, const float *mean, const float *invstd, float *dw,
-                          float *db, double *sums);
+void nbi_ref_bn_grad_sums(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *gy,
+                          const float *mean, const float *invstd, float *dw, float *db,
+                          double *sums);
 void nbi_ref_bn_grad_x(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, const float *gy,
-                       const float *mean, const float *invstd, const float *w,
-                       const double *sums, double M, float *dx);
+                       const float *mean, const float *invstd, const float *w, const double *sums,
+                       double M, float *dx);
 void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
 
 /* Variance and standard deviation over groups (kernels/ref/moments.c): the kept dimensions
@@ -236,8 +242,8 @@ void nbi_ref_moments_var_bwd(const nbi_groups *g, const float *x, const float *g
  * Its backward dX += Xc (G + Gᵀ) / dof into contiguous gx. */
 int64_t nbi_ref_cov(int corr, int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
                     double dof, double *scratch, float *y);
-void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
-                     const float *G, double dof, double *scratch, float *gx);
+void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs, const float *G,
+                     double dof, double *scratch, float *gx);
 
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */

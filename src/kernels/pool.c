@@ -4,9 +4,9 @@
  * Workers watch `gen`: they spin on it for a short while (a wake costs nothing while they
  * spin) and then sleep on it with a futex; the publisher wakes sleepers only when there are
  * any. A worker that sees a new generation enters (inside++) and then checks that the job is
- * still open (the last closed generation is the one before); the caller, when its own share is done, closes the
- * job and waits only for the workers inside it. So a worker that wakes late never holds the
- * caller up, and never touches a job that has ended.
+ * still open (the last closed generation is the one before); the caller, when its own share is
+ * done, closes the job and waits only for the workers inside it. So a worker that wakes late never
+ * holds the caller up, and never touches a job that has ended.
  *
  * The pairs "announce, then re-check" (inside++ / read closed against closed = g / read
  * inside; sleepers++ / re-read gen against gen++ / read sleepers) are Dekker-style, with
@@ -218,7 +218,9 @@ static void pool_init(void) {
     start_workers(clamp_threads(n));
 }
 
-static void ensure_pool(void) { pthread_once(&pool_once, pool_init); }
+static void ensure_pool(void) {
+    pthread_once(&pool_once, pool_init);
+}
 
 static int try_own(void) {
     int expect = 0;
@@ -314,11 +316,12 @@ nb_status nb_set_threads(int n) {
         int got = start_workers(n);
         if (got != n)
             s = nbi_error(NB_ERR_NOMEM,
-                          "nb_set_threads: the system refused a thread; running %d of %d", got,
-                          n);
+                          "nb_set_threads: the system refused a thread; running %d of %d", got, n);
     }
     atomic_store(&P.busy, 0);
     return s;
 }
 
-int nb_get_threads(void) { return nbi_pool_threads(); }
+int nb_get_threads(void) {
+    return nbi_pool_threads();
+}

@@ -79,11 +79,11 @@ typedef struct nbi_attn_geom {
     int64_t B, H, Tq, Tk, d, dv;
     float scale;
     int causal;
-    const float *mask_add;      /* [B, Tk] or NULL */
-    const int32_t *mask_ignore; /* [B, Tk] or NULL */
-    float p_drop;               /* dropout on the attention weights, 0 <= p < 1 */
-    uint64_t seed;              /* the dropout mask's seed (nbi_drop_key) */
-    nbi_attn_rows q, k, v, o;   /* the operands' layouts (zero: contiguous) */
+    const float *mask_add;        /* [B, Tk] or NULL */
+    const int32_t *mask_ignore;   /* [B, Tk] or NULL */
+    float p_drop;                 /* dropout on the attention weights, 0 <= p < 1 */
+    uint64_t seed;                /* the dropout mask's seed (nbi_drop_key) */
+    nbi_attn_rows q, k, v, o;     /* the operands' layouts (zero: contiguous) */
     nbi_attn_rows gq, gk, gv, go; /* the gradients' (backward) */
 } nbi_attn_geom;
 

@@ -107,6 +107,13 @@ static void act_spec(const nbi_layer *l, nbi_text *out) {
     nbi_activation_spec(a->act, a->alpha, out);
 }
 
+static void act_view(const nbi_layer *l, nbi_layer_view *v) {
+    const act_layer *a = (const act_layer *)l;
+    v->kind = NBI_VIEW_ACTIVATION;
+    v->act = a->act;
+    v->alpha = a->alpha;
+}
+
 static const nbi_layer_vt act_vt = {
     .kind = "Activation",
     .stem = "activation",
@@ -117,6 +124,7 @@ static const nbi_layer_vt act_vt = {
     .describe = act_describe,
     .spec = act_spec,
     .activation = act_activation,
+    .view = act_view,
 };
 
 int nb_model_activation_on(nb_model *m, int x, nb_activation act, float alpha, const char *name) {

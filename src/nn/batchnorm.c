@@ -94,6 +94,16 @@ static void bn_spec(const nbi_layer *l, nbi_text *out) {
     if (!b->affine) nbi_text_puts(out, " affine=false");
 }
 
+static void bn_view(const nbi_layer *l, nbi_layer_view *v) {
+    const bn_layer *b = (const bn_layer *)l;
+    v->kind = NBI_VIEW_BATCHNORM;
+    v->weight = b->weight;
+    v->bias = b->bias;
+    v->mean = b->rmean;
+    v->var = b->rvar;
+    v->eps = b->eps;
+}
+
 static const nbi_layer_vt bn_vt = {
     .kind = "BatchNorm",
     .stem = "batchnorm",
@@ -106,6 +116,7 @@ static const nbi_layer_vt bn_vt = {
     .describe = bn_describe,
     .spec = bn_spec, /* nn.BatchNorm1d/2d: weight, bias, running_mean, running_var */
     .torch_counter = "num_batches_tracked", /* torch counts batches; nabla does not */
+    .view = bn_view,
 };
 
 int nb_model_batch_norm_on(nb_model *m, int x, const nb_batch_norm_opts *opts) {

@@ -211,6 +211,22 @@ static void conv_spec(const nbi_layer *l, nbi_text *out) {
     }
 }
 
+static void conv_view(const nbi_layer *l, nbi_layer_view *v) {
+    const conv_layer *c = (const conv_layer *)l;
+    v->kind = NBI_VIEW_CONV2D;
+    v->act = c->o.activation;
+    v->alpha = c->o.alpha;
+    v->weight = c->W;
+    v->bias = c->b;
+    for (int d = 0; d < 2; d++) {
+        v->kernel[d] = c->o.kernel[d];
+        v->stride[d] = c->op.stride[d];
+        v->dilation[d] = c->op.dilation[d];
+    }
+    memcpy(v->pad, c->op.pad, sizeof v->pad); /* "same" resolved */
+    v->groups = c->op.groups;
+}
+
 /* nn.Conv2d, then the activation's module when there is one. */
 static int conv_torch_modules(const nbi_layer *l) {
     return ((const conv_layer *)l)->o.activation == NB_ACT_NONE ? 1 : 2;
@@ -230,6 +246,7 @@ static const nbi_layer_vt conv_vt = {
     .spec = conv_spec,
     .activation = conv_activation,
     .torch_modules = conv_torch_modules, /* weights [out, in, kh, kw], as nn.Conv2d's */
+    .view = conv_view,
 };
 
 static int64_t or1(int64_t v) {

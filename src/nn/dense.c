@@ -123,6 +123,15 @@ static void dense_spec(const nbi_layer *l, nbi_text *out) {
     }
 }
 
+static void dense_view(const nbi_layer *l, nbi_layer_view *v) {
+    const dense *d = (const dense *)l;
+    v->kind = NBI_VIEW_DENSE;
+    v->act = d->act;
+    v->alpha = d->alpha;
+    v->weight = d->W;
+    v->bias = d->b;
+}
+
 /* nn.Linear, then the activation's module when there is one. */
 static int dense_torch_modules(const nbi_layer *l) {
     return ((const dense *)l)->act == NB_ACT_NONE ? 1 : 2;
@@ -142,6 +151,7 @@ static const nbi_layer_vt dense_vt = {
     .activation = dense_activation,
     .torch_modules = dense_torch_modules,
     .torch_transposed = 1u << 0, /* the weight: [in, units] here, [units, in] in nn.Linear */
+    .view = dense_view,
 };
 
 int nb_model_dense_on(nb_model *m, int x, int64_t units, const nb_dense_opts *opts) {

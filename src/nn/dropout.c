@@ -47,6 +47,11 @@ static void dropout_spec(const nbi_layer *l, nbi_text *out) {
     nbi_text_float(out, ((const dropout_layer *)l)->p);
 }
 
+static void dropout_view(const nbi_layer *l, nbi_layer_view *v) {
+    (void)l;
+    v->kind = NBI_VIEW_DROPOUT;
+}
+
 static const nbi_layer_vt dropout_vt = {
     .kind = "Dropout",
     .stem = "dropout",
@@ -56,6 +61,7 @@ static const nbi_layer_vt dropout_vt = {
     .forward = dropout_forward,
     .describe = dropout_describe,
     .spec = dropout_spec,
+    .view = dropout_view,
 };
 
 int nb_model_dropout_on(nb_model *m, int x, float p, const char *name) {

@@ -43,6 +43,11 @@ static void flatten_spec(const nbi_layer *l, nbi_text *out) {
     nbi_text_puts(out, "flatten");
 }
 
+static void flatten_view(const nbi_layer *l, nbi_layer_view *v) {
+    (void)l;
+    v->kind = NBI_VIEW_FLATTEN;
+}
+
 static const nbi_layer_vt flatten_vt = {
     .kind = "Flatten",
     .stem = "flatten",
@@ -51,6 +56,7 @@ static const nbi_layer_vt flatten_vt = {
     .infer = flatten_infer,
     .forward = flatten_forward,
     .spec = flatten_spec,
+    .view = flatten_view,
 };
 
 int nb_model_flatten_on(nb_model *m, int x, const char *name) {

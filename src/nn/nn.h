@@ -145,6 +145,38 @@ typedef struct nbi_build {
     1u /* a graph-only kind (add, concat, split): spec version 2, and no                           \
           module of a PyTorch nn.Sequential */
 
+/* ---- what a layer is, for the layers above nn (quant/ plans a quantized model from it) ---- */
+
+typedef enum nbi_view_kind {
+    NBI_VIEW_OTHER = 0, /* a kind without a view */
+    NBI_VIEW_DENSE,
+    NBI_VIEW_CONV2D,
+    NBI_VIEW_MAXPOOL2D,
+    NBI_VIEW_AVGPOOL2D,
+    NBI_VIEW_GLOBAL_AVGPOOL2D,
+    NBI_VIEW_FLATTEN,
+    NBI_VIEW_ACTIVATION,
+    NBI_VIEW_DROPOUT,
+    NBI_VIEW_BATCHNORM,
+} nbi_view_kind;
+
+/* A layer's settings and tensors, as its kind's `view` gives them (fields that do not apply
+ * are 0 or NULL). Tensors are the layer's own (in a dry model their data is NULL). */
+typedef struct nbi_layer_view {
+    nbi_view_kind kind;
+    nb_activation act; /* dense, conv2d, activation */
+    float alpha;
+    /* dense [in, units]; conv2d [filters, C/groups, KH, KW]; batchnorm gamma (NULL without
+     * affine) */
+    const nb_tensor *weight;
+    const nb_tensor *bias;       /* dense, conv2d (NULL without one); batchnorm beta */
+    const nb_tensor *mean, *var; /* batchnorm's running statistics */
+    float eps;                   /* batchnorm */
+    /* conv2d, pooling: resolved (pad: top, bottom, left, right) */
+    int64_t kernel[2], stride[2], dilation[2], pad[4], groups;
+    int exclude_pad; /* average pooling */
+} nbi_layer_view;
+
 typedef struct nbi_layer_vt {
     const char *kind;   /* "Dense": the summary's type column */
     const char *stem;   /* "dense": default names are <stem>_<k> */
@@ -181,6 +213,7 @@ typedef struct nbi_layer_vt {
     unsigned torch_transposed; /* bit i: parameter i is the 2-D transpose of torch's */
     const char *torch_counter; /* an I64 buffer torch keeps and nabla does not, stored as 0
                                   ("num_batches_tracked"); NULL: none */
+    void (*view)(const nbi_layer *l, nbi_layer_view *v); /* NULL: NBI_VIEW_OTHER */
 } nbi_layer_vt;
 
 #define NBI_LAYER_NAME_MAX 64
@@ -241,6 +274,11 @@ bool nbi_window_sizes(int64_t d, int64_t pad0, int64_t pad1, int64_t k, int64_t 
 /* The options of a max-pooling layer (stride and dilation resolved), or NULL if l is another
  * kind of layer: for layers that fuse with a pooling after them. */
 const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l);
+
+/* Layer i of the model (in the order they were added) as a view, with its name and the index
+ * of its first parameter in the store (-1 when it has none); NB_ERR_ARG out of range. */
+nb_status nbi_model_layer_view(const nb_model *m, int i, nbi_layer_view *v, const char **name,
+                               int *first_param);
 
 /* Spec text of a pair of sizes: "3" when both are equal, else "3,2". */
 void nbi_pair_text(const int64_t *v, nbi_text *out);

@@ -115,6 +115,9 @@ static void pool_spec(const nbi_layer *l, nbi_text *out) {
     if (o->exclude_pad) nbi_text_puts(out, " exclude_pad=true");
 }
 
+static void max_view(const nbi_layer *l, nbi_layer_view *v);
+static void avg_view(const nbi_layer *l, nbi_layer_view *v);
+
 static const nbi_layer_vt max_vt = {
     .kind = "MaxPool2D",
     .stem = "maxpool2d",
@@ -124,6 +127,7 @@ static const nbi_layer_vt max_vt = {
     .forward = max_forward,
     .describe = pool_describe,
     .spec = pool_spec,
+    .view = max_view,
 };
 
 static const nbi_layer_vt avg_vt = {
@@ -135,7 +139,28 @@ static const nbi_layer_vt avg_vt = {
     .forward = avg_forward,
     .describe = pool_describe,
     .spec = pool_spec,
+    .view = avg_view,
 };
+
+static void pool_view(const nbi_layer *l, nbi_layer_view *v) {
+    const nb_pool_opts *o = &((const pool_layer *)l)->o;
+    v->kind = l->vt == &max_vt ? NBI_VIEW_MAXPOOL2D : NBI_VIEW_AVGPOOL2D;
+    for (int d = 0; d < 2; d++) {
+        v->kernel[d] = o->kernel[d];
+        v->stride[d] = o->stride[d];
+        v->dilation[d] = o->dilation[d];
+    }
+    memcpy(v->pad, o->pad, sizeof v->pad);
+    v->exclude_pad = o->exclude_pad;
+}
+
+static void max_view(const nbi_layer *l, nbi_layer_view *v) {
+    pool_view(l, v);
+}
+
+static void avg_view(const nbi_layer *l, nbi_layer_view *v) {
+    pool_view(l, v);
+}
 
 const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l) {
     return l && l->vt == &max_vt ? &((const pool_layer *)l)->o : NULL;
@@ -246,6 +271,11 @@ static int gap_torch_modules(const nbi_layer *l) {
     return 2;
 }
 
+static void gap_view(const nbi_layer *l, nbi_layer_view *v) {
+    (void)l;
+    v->kind = NBI_VIEW_GLOBAL_AVGPOOL2D;
+}
+
 static const nbi_layer_vt gap_vt = {
     .kind = "GlobalAvgPool2D",
     .stem = "global_avgpool2d",
@@ -255,6 +285,7 @@ static const nbi_layer_vt gap_vt = {
     .forward = gap_forward,
     .spec = gap_spec,
     .torch_modules = gap_torch_modules,
+    .view = gap_view,
 };
 
 int nb_model_global_avg_pool2d_on(nb_model *m, int x, const char *name) {

@@ -194,6 +194,56 @@ int cli_load_model(const cli_args *a, const char *path, const char *spec_path, n
     return CLI_OK;
 }
 
+int cli_load_any(const cli_args *a, const char *path, const char *spec_path, cli_model *cm,
+                 nb_model_file *info) {
+    memset(cm, 0, sizeof *cm);
+    if (spec_path || !nb_qmodel_is_file(path)) {
+        int rc = cli_load_model(a, path, spec_path, &cm->m, info);
+        if (rc == CLI_OK && (rc = cli_check_plain(a, cm->m)) != CLI_OK) {
+            nb_model_file_free(info);
+            cli_model_free(cm);
+        }
+        return rc;
+    }
+    return nb_qmodel_load(path, &cm->q, info) == NB_OK ? CLI_OK : cli_lib_error(a);
+}
+
+void cli_model_free(cli_model *cm) {
+    nb_model_free(cm->m);
+    nb_qmodel_free(cm->q);
+    memset(cm, 0, sizeof *cm);
+}
+
+int cli_any_input_shape(const cli_model *cm, int64_t *shape) {
+    return cm->q ? nb_qmodel_input_shape(cm->q, shape) : nb_model_input_shape(cm->m, shape);
+}
+
+int cli_any_output_shape(const cli_model *cm, int64_t *shape) {
+    return cm->q ? nb_qmodel_output_shape(cm->q, shape) : nb_model_output_shape(cm->m, shape);
+}
+
+nb_activation cli_any_output_activation(const cli_model *cm) {
+    return cm->q ? nb_qmodel_output_activation(cm->q, NULL)
+                 : nb_model_output_activation(cm->m, 0, NULL);
+}
+
+int cli_any_class_count(const cli_model *cm) {
+    return cm->q ? nb_qmodel_class_count(cm->q) : nb_model_class_count(cm->m);
+}
+
+const char *cli_any_class_name(const cli_model *cm, int i) {
+    return cm->q ? nb_qmodel_class_name(cm->q, i) : nb_model_class_name(cm->m, i);
+}
+
+nb_tensor *cli_any_infer(const cli_model *cm, nb_ctx *ctx, nb_tensor *x) {
+    return cm->q ? nb_qmodel_infer(cm->q, ctx, x) : nb_model_infer(cm->m, ctx, x);
+}
+
+nb_status cli_any_evaluate(const cli_model *cm, const nb_dataset *ds, const nb_eval_opts *eo,
+                           nb_metrics *mt) {
+    return cm->q ? nb_qmodel_evaluate(cm->q, ds, eo, mt) : nb_evaluate(cm->m, ds, eo, mt);
+}
+
 int cli_check_plain(const cli_args *a, const nb_model *m) {
     int64_t shape[NB_MAX_RANK];
     nb_dtype dt = NB_F32;

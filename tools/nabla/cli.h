@@ -97,6 +97,25 @@ int cli_load_dataset(const cli_args *a, const char *path, const char *labels_pat
                      const char *format, const char *label_col, const nb_model *m,
                      nb_dataset **out);
 
+/* A float model or an int8 one (nabla quantize): what eval and predict run. */
+typedef struct cli_model {
+    nb_model *m;  /* a float model, or NULL */
+    nb_qmodel *q; /* an int8 model, or NULL */
+} cli_model;
+/* An int8 model file (told by its metadata) through nb_qmodel_load, anything else through
+ * cli_load_model; info as there. CLI_OK or the failure printed. */
+int cli_load_any(const cli_args *a, const char *path, const char *spec_path, cli_model *cm,
+                 nb_model_file *info);
+void cli_model_free(cli_model *cm);
+int cli_any_input_shape(const cli_model *cm, int64_t *shape);
+int cli_any_output_shape(const cli_model *cm, int64_t *shape);
+nb_activation cli_any_output_activation(const cli_model *cm);
+int cli_any_class_count(const cli_model *cm);
+const char *cli_any_class_name(const cli_model *cm, int i);
+nb_tensor *cli_any_infer(const cli_model *cm, nb_ctx *ctx, nb_tensor *x);
+nb_status cli_any_evaluate(const cli_model *cm, const nb_dataset *ds, const nb_eval_opts *eo,
+                           nb_metrics *mt);
+
 /* CLI_OK when the model has one f32 input of a fixed size and one output (what the commands
  * run), else the failure, said. */
 int cli_check_plain(const cli_args *a, const nb_model *m);
@@ -330,6 +349,6 @@ int cli_check_outputs(const cli_args *a, const char *const *names, const char *c
 
 /* The commands. */
 extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;
-extern const cli_cmd cli_cmd_tokenize, cli_cmd_cv;
+extern const cli_cmd cli_cmd_tokenize, cli_cmd_cv, cli_cmd_quantize;
 
 #endif

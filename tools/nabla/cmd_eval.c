@@ -10,7 +10,8 @@
  * loss is the model's (its spec's loss line; else the task's); classifiers get accuracy,
  * precision, recall, F1 and ROC-AUC (--top-k and --confusion add top-k accuracy and the
  * confusion matrix), regressions R², RMSE, MAE and MSE, in the targets' own units. One
- * "name value" line per metric, or one JSON object with --json. */
+ * "name value" line per metric, or one JSON object with --json. An int8 model file (nabla
+ * quantize) is evaluated by its integer inference. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -83,20 +84,20 @@ static int run(cli_args *a) {
     if (rc == CLI_OK) rc = cli_int(a, "top-k", 1, 1000, &top_k);
     if (rc == CLI_OK) rc = cli_threads(a);
     if (rc != CLI_OK) return rc;
-    nb_model *m;
+    cli_model m; /* a float model, or an int8 one */
     nb_model_file info;
-    rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
+    rc = cli_load_any(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) return rc;
-    if ((rc = cli_check_plain(a, m)) != CLI_OK) {
+    if (m.m && (rc = cli_check_plain(a, m.m)) != CLI_OK) { /* one input, one output */
         nb_model_file_free(&info);
-        nb_model_free(m);
+        cli_model_free(&m);
         return rc;
     }
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
     bool stored = !path && d && d->test;
     /* a model trained on audio manifests evaluates on its test manifest by default */
-    bool audio = d && !strcmp(d->format, "audio") && !cli_get(a, "format");
+    bool audio = m.m && d && !strcmp(d->format, "audio") && !cli_get(a, "format");
     if (stored && (cli_flag(a, "use-stored-data") || audio)) {
         path = d->test; /* resolved against the model file's directory when it was read */
         labels = d->test_labels;
@@ -119,17 +120,18 @@ static int run(cli_args *a) {
         fmt = "idx";
     }
     int64_t out_shape[NB_MAX_RANK], outputs = 1;
-    int orank = nb_model_output_shape(m, out_shape);
+    int orank = cli_any_output_shape(&m, out_shape);
     for (int i = 0; i < orank; i++) outputs *= out_shape[i];
     nb_loss_kind loss = NB_LOSS_CROSS_ENTROPY;
-    bool table = rc == CLI_OK && info.has_tabular && (!fmt || !strcmp(fmt, "csv")) && !images;
+    bool table =
+        rc == CLI_OK && m.m && info.has_tabular && (!fmt || !strcmp(fmt, "csv")) && !images;
     if (table) {
         /* the loss of a table's model: its spec's, else its task's */
         rc = cli_decide_loss(a, info.spec, info.tabular.task, outputs, &loss);
-        if (rc == CLI_OK) rc = load_table(a, path, m, &info, loss, &ds);
+        if (rc == CLI_OK) rc = load_table(a, path, m.m, &info, loss, &ds);
     } else if (rc == CLI_OK) {
-        rc = audio ? cli_load_audio(a, path, d->features, cli_frames_first(m), &ds)
-                   : cli_load_dataset(a, path, labels, fmt, label, m, &ds);
+        rc = audio ? cli_load_audio(a, path, d->features, cli_frames_first(m.m), &ds)
+                   : cli_load_dataset(a, path, labels, fmt, label, m.m, &ds);
     }
     nb_dataset_info di;
     if (rc == CLI_OK) {
@@ -169,7 +171,7 @@ static int run(cli_args *a) {
         nb_eval_opts eo = {.batch_size = batch,
                            .norm = info.norm.kind != NB_NORM_NONE ? &info.norm : NULL,
                            .target_norm = tn};
-        if (nb_evaluate(m, ds, &eo, mt) != NB_OK) rc = cli_lib_error(a);
+        if (cli_any_evaluate(&m, ds, &eo, mt) != NB_OK) rc = cli_lib_error(a);
     }
     if (rc == CLI_OK) {
         nb_metric_values v;
@@ -186,12 +188,12 @@ static int run(cli_args *a) {
             /* the model's class names, when it has k of them: escaped before they reach a
              * terminal (they come from the model file) */
             char **names = NULL, *text = NULL;
-            if (nb_model_class_count(m) == k) {
+            if (cli_any_class_count(&m) == k) {
                 names = cli_malloc(sizeof *names * (size_t)k);
                 text = cli_malloc((size_t)k * 64);
                 for (int i = 0; names && text && i < k; i++) {
                     names[i] = text + (size_t)i * 64;
-                    cli_escape(names[i], 64, nb_model_class_name(m, i), 32);
+                    cli_escape(names[i], 64, cli_any_class_name(&m, i), 32);
                 }
             }
             if (nb_confusion_print(cm, k, names && text ? (const char *const *)names : NULL,
@@ -205,14 +207,14 @@ static int run(cli_args *a) {
     free(ilabels);
     /* audio: the accuracy per group (voice, speaker) of the manifest, and the SVG picture */
     if (rc == CLI_OK && audio)
-        rc = cli_audio_report(a, m, path, ds, info.norm.kind != NB_NORM_NONE ? &info.norm : NULL,
+        rc = cli_audio_report(a, m.m, path, ds, info.norm.kind != NB_NORM_NONE ? &info.norm : NULL,
                               cli_get(a, "confusion-svg"));
     else if (rc == CLI_OK && cli_get(a, "confusion-svg"))
         rc = cli_error(a, CLI_USAGE, "--confusion-svg is for models trained on audio manifests");
     nb_metrics_free(mt);
     nb_dataset_free(ds);
     nb_model_file_free(&info);
-    nb_model_free(m);
+    cli_model_free(&m);
     return rc;
 }
 
@@ -229,7 +231,8 @@ const cli_cmd cli_cmd_eval = {
         "RMSE, MAE and MSE in the targets' units. A model trained on a CSV table reads the file\n"
         "as it was trained: columns by name, classes and categories by the names it knows.\n"
         "A model trained on audio manifests (data audio=) evaluates on its test manifest by\n"
-        "default, featurised as in training, and also prints the accuracy per group (voice).",
+        "default, featurised as in training, and also prints the accuracy per group (voice).\n"
+        "MODEL may be an int8 model file (nabla quantize).",
     .opts = opts,
     .n_opts = (int)(sizeof opts / sizeof opts[0]),
     .min_pos = 1,

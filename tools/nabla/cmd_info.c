@@ -3,7 +3,9 @@
  * The architecture (a layer table with output shapes and parameter counts), the spec, the
  * normalisation, the training state and the other metadata; --tensors lists the tensors with
  * their dtypes and shapes. A safetensors file without nabla's metadata (weights written by
- * PyTorch, say) is described by its tensors, or as a model when --spec says what it is.
+ * PyTorch, say) is described by its tensors, or as a model when --spec says what it is. An
+ * int8 model file (nabla quantize) shows its layers with their scales and zero points, the
+ * scheme and the calibration.
  *
  * Everything printed that comes from the file — names, metadata, the stored spec, class
  * names — goes through cli_put_escaped: a model file cannot send escape sequences to the
@@ -129,6 +131,52 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
         cli_audio_print_pipeline(info->spec->data.features);
 }
 
+/* An int8 model file: its layers with their scales, the scheme, the calibration, the
+ * normalisation and class names. */
+static void print_qmodel(const nb_qmodel *q, const nb_model_file *info, const nb_safetensors *st) {
+    int64_t shape[NB_MAX_RANK];
+    int rank = nb_qmodel_input_shape(q, shape);
+    printf("input:         ");
+    print_shape(rank, shape);
+    printf(" per sample, f32 (quantized to uint8 by the first layer)\n");
+    rank = nb_qmodel_output_shape(q, shape);
+    printf("output:        ");
+    print_shape(rank, shape);
+    printf(" per sample, f32\n");
+    const char *scheme = nb_safetensors_meta(st, "nabla.quant.scheme");
+    printf("scheme:        ");
+    cli_put_escaped(stdout, scheme ? scheme : "(not stored)");
+    printf("\ncalibration:   ");
+    cli_put_escaped(stdout, nb_qmodel_calibration(q));
+    printf("\nparameters:    %lld bytes (int8 weights, int32 biases, f32 scales)\n\n",
+           (long long)nb_qmodel_param_bytes(q));
+    char *sum = NULL;
+    size_t sum_len = 0;
+    FILE *mf = open_memstream(&sum, &sum_len);
+    if (mf) {
+        nb_qmodel_summary(q, mf);
+        fclose(mf);
+        if (sum) cli_put_escaped_lines(stdout, sum);
+        free(sum);
+    }
+    const nb_norm *n = &info->norm;
+    if (n->kind != NB_NORM_NONE) {
+        printf("normalisation: %s, x' = (x - shift) / div", norm_name(n->kind));
+        if (n->per_feature)
+            printf(", per feature (%lld values)\n", (long long)n->n);
+        else
+            printf(" with shift %g, div %g\n", (double)n->shift[0], (double)n->div[0]);
+    }
+    if (nb_qmodel_class_count(q)) {
+        printf("classes:       ");
+        for (int i = 0; i < nb_qmodel_class_count(q); i++) {
+            printf("%s%d=", i ? ", " : "", i);
+            cli_put_escaped(stdout, nb_qmodel_class_name(q, i));
+        }
+        printf("\n");
+    }
+}
+
 static bool nabla_key(const char *k) {
     return !strcmp(k, "format") || !strncmp(k, "nabla.", 6);
 }
@@ -207,20 +255,44 @@ static int run(cli_args *a) {
     struct stat sb;
     long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
     const char *ver = nb_safetensors_meta(st, "nabla.format_version");
+    const char *qver = nb_safetensors_meta(st, "nabla.quant.format_version");
     const char *lib = nb_safetensors_meta(st, "nabla.version");
     printf("file:          ");
     cli_put_escaped(stdout, path);
     printf(" (%lld bytes, %d tensors)\n", size, nb_safetensors_count(st));
-    if (ver) {
+    if (ver || qver) {
         char v1[64], v2[64];
-        cli_escape(v1, sizeof v1, ver, 32);
+        cli_escape(v1, sizeof v1, ver ? ver : qver, 32);
         cli_escape(v2, sizeof v2, lib ? lib : "", 32);
-        printf("format:        nabla model file, version %s%s%s\n", v1,
+        printf("format:        nabla %smodel file, version %s%s%s\n", ver ? "" : "int8 ", v1,
                lib ? ", written by nabla " : "", v2);
     } else
         printf("format:        safetensors without nabla's metadata (weights only)\n");
     int rc = CLI_OK;
-    if (ver || spec) {
+    if (qver && !ver && !spec) {
+        nb_qmodel *q;
+        nb_model_file info;
+        if (nb_qmodel_load(path, &q, &info) != NB_OK) {
+            rc = cli_lib_error(a);
+        } else {
+            print_qmodel(q, &info, st);
+            printf("spec (of the float model):\n");
+            for (const char *p = info.spec_text; p && *p;) {
+                size_t n = strcspn(p, "\n");
+                char *line = cli_malloc(n + 1);
+                if (!line) break;
+                memcpy(line, p, n);
+                line[n] = 0;
+                printf("  ");
+                cli_put_escaped(stdout, line);
+                printf("\n");
+                cli_free(line);
+                p += n + (p[n] == '\n');
+            }
+            nb_model_file_free(&info);
+            nb_qmodel_free(q);
+        }
+    } else if (ver || spec) {
         nb_model *m;
         nb_model_file info;
         rc = cli_load_model(a, path, spec, &m, &info);
@@ -265,7 +337,7 @@ static int run(cli_args *a) {
             printf("\n");
         }
     }
-    if (rc == CLI_OK && (cli_flag(a, "tensors") || !(ver || spec))) print_tensors(st);
+    if (rc == CLI_OK && (cli_flag(a, "tensors") || !(ver || qver || spec))) print_tensors(st);
     nb_safetensors_free(st);
     return rc;
 }

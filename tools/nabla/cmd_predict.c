@@ -14,7 +14,7 @@
  *   anything else (a regression): the output values, in the targets' units
  * --raw prints the model's outputs as they are in every case. A model trained on audio
  * (data audio=) takes WAV files, and manifests of them, featurised by the pipeline its file
- * stores. */
+ * stores. An int8 model file (nabla quantize) runs its integer inference. */
 #include "cli.h"
 
 #include <math.h>
@@ -48,8 +48,8 @@ typedef enum out_kind {
 
 /* How to read the model's output: from the activation it ends with (the model says), else
  * from the loss it was trained with. */
-static out_kind output_kind(const nb_model *m, const nb_spec *spec, int64_t outputs) {
-    nb_activation act = nb_model_output_activation(m, 0, NULL);
+static out_kind output_kind(const cli_model *m, const nb_spec *spec, int64_t outputs) {
+    nb_activation act = cli_any_output_activation(m);
     const char *loss = spec && spec->has_loss ? spec->loss : "";
     if (outputs > 1) {
         if (act == NB_ACT_SOFTMAX) return OUT_PROBS;
@@ -63,14 +63,14 @@ static out_kind output_kind(const nb_model *m, const nb_spec *spec, int64_t outp
 }
 
 /* The class: its name when the model has one, else its number. */
-static void put_class(FILE *f, int64_t k, const nb_model *m) {
-    if (k < nb_model_class_count(m))
-        cli_put_escaped(f, nb_model_class_name(m, (int)k)); /* names from the file: escaped */
+static void put_class(FILE *f, int64_t k, const cli_model *m) {
+    if (k < cli_any_class_count(m))
+        cli_put_escaped(f, cli_any_class_name(m, (int)k)); /* names from the file: escaped */
     else
         fprintf(f, "%lld", (long long)k);
 }
 
-static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const nb_model *m,
+static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const cli_model *m,
                       bool proba) {
     if (kind == OUT_VALUES) {
         for (int64_t j = 0; j < k; j++) fprintf(f, "%s%.7g", j ? " " : "", (double)y[j]);
@@ -106,8 +106,8 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const n
 }
 
 /* Runs rows through the model in batches and prints one line per sample. */
-static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, const cli_rows *r,
-                        int64_t batch, out_kind kind, int64_t outputs, FILE *f) {
+static int predict_rows(cli_args *a, const cli_model *m, const nb_model_file *info,
+                        const cli_rows *r, int64_t batch, out_kind kind, int64_t outputs, FILE *f) {
     bool proba = cli_flag(a, "proba");
     /* a regression trained on standardised targets: its outputs back in their units */
     const nb_norm *tn = info->has_tabular && info->tabular.target_norm.kind != NB_NORM_NONE &&
@@ -115,7 +115,7 @@ static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, con
                             ? &info->tabular.target_norm
                             : NULL;
     int64_t in[NB_MAX_RANK + 1];
-    int rank = nb_model_input_shape(m, in + 1);
+    int rank = cli_any_input_shape(m, in + 1);
     nb_ctx *ctx = nb_ctx_new(NULL);
     if (!ctx) return cli_lib_error(a);
     if (batch > r->n) batch = r->n; /* --batch 16777216 on 10 samples: room for 10 */
@@ -131,7 +131,7 @@ static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, con
         }
         in[0] = b;
         nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, rank + 1, in);
-        nb_tensor *y = nb_model_infer(m, ctx, xt); /* inference mode, nothing written */
+        nb_tensor *y = cli_any_infer(m, ctx, xt); /* inference mode, nothing written */
         y = y ? nb_contiguous(ctx, y) : NULL;
         if (!y) {
             rc = cli_lib_error(a);
@@ -189,35 +189,35 @@ static int run(cli_args *a) {
     nb_atomic_file *af = NULL;
     if (out_path && nb_atomic_open(out_path, 0, &af) != NB_OK) return cli_lib_error(a);
     FILE *f = af ? nb_atomic_stream(af) : stdout;
-    nb_model *m;
+    cli_model m; /* a float model, or an int8 one */
     nb_model_file info;
-    rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
+    rc = cli_load_any(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) {
         nb_atomic_abort(af);
         return rc;
     }
-    rc = cli_check_plain(a, m);
-    if (rc != CLI_OK) {
+    if (m.m && (rc = cli_check_plain(a, m.m)) != CLI_OK) { /* one input, one output */
         nb_atomic_abort(af);
         nb_model_file_free(&info);
-        nb_model_free(m);
+        cli_model_free(&m);
         return rc;
     }
     int64_t out_shape[NB_MAX_RANK], outputs = 1;
-    int orank = nb_model_output_shape(m, out_shape);
+    int orank = cli_any_output_shape(&m, out_shape);
     for (int i = 0; i < orank; i++) outputs *= out_shape[i];
     out_kind kind =
-        cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(m, info.spec, outputs);
-    int64_t features = cli_model_features(m);
+        cli_flag(a, "raw") || orank > 1 ? OUT_VALUES : output_kind(&m, info.spec, outputs);
+    int64_t in_shape[NB_MAX_RANK], features = 1;
+    for (int d = 0, r = cli_any_input_shape(&m, in_shape); d < r; d++) features *= in_shape[d];
     const char *fmt = cli_get(a, "format");
     /* a model trained on audio manifests featurises WAV files (and manifests) as in training */
-    const bool audio = info.spec && !strcmp(info.spec->data.format, "audio");
+    const bool audio = m.m && info.spec && !strcmp(info.spec->data.format, "audio");
     for (int i = 1; rc == CLI_OK && i < a->n_pos; i++) {
         cli_rows r;
         bool csv = fmt ? !strcmp(fmt, "csv") : cli_is_csv_name(a->pos[i]);
         if (audio && (cli_is_wav(a->pos[i]) || !fmt))
             rc = cli_audio_rows(a, a->pos[i], info.spec->data.features, features,
-                                cli_frames_first(m), &r);
+                                cli_frames_first(m.m), &r);
         else if (cli_is_wav(a->pos[i]))
             rc = cli_error(a, CLI_FAIL,
                            "%s: the model was not trained on audio (its spec has no data "
@@ -231,7 +231,7 @@ static int run(cli_args *a) {
         if (r.features != features) {
             char shape[128];
             int64_t in[NB_MAX_RANK];
-            int k = nb_model_input_shape(m, in), w = snprintf(shape, sizeof shape, "[");
+            int k = cli_any_input_shape(&m, in), w = snprintf(shape, sizeof shape, "[");
             for (int d = 0; d < k; d++)
                 w += snprintf(shape + w, sizeof shape - (size_t)w, "%s%lld", d ? ", " : "",
                               (long long)in[d]);
@@ -244,7 +244,7 @@ static int run(cli_args *a) {
                                                : " — if the file has a label column, "
                                                  "leave it out with --label");
         } else {
-            rc = predict_rows(a, m, &info, &r, batch, kind, outputs, f);
+            rc = predict_rows(a, &m, &info, &r, batch, kind, outputs, f);
         }
         cli_rows_free(&r);
     }
@@ -253,7 +253,7 @@ static int run(cli_args *a) {
     else
         nb_atomic_abort(af);
     nb_model_file_free(&info);
-    nb_model_free(m);
+    cli_model_free(&m);
     return rc;
 }
 

@@ -6,6 +6,7 @@
  *     nabla info mlp.safetensors
  *     nabla cv tabular.spec --data table.csv --folds 5
  *     nabla tokenize train /usr/share/games/fortunes --vocab 2048 --out tok.json
+ *     nabla quantize mlp.safetensors --calib train-images-idx3-ubyte.gz
  *
  * This is the only place in nabla where the process ends: every command returns its status,
  * which becomes the exit code (0 success, 1 failure, 2 usage error), and every failure has
@@ -16,7 +17,7 @@
 
 static const cli_cmd *const commands[] = {
     &cli_cmd_train,  &cli_cmd_eval,     &cli_cmd_predict, &cli_cmd_info,
-    &cli_cmd_export, &cli_cmd_tokenize, &cli_cmd_cv,
+    &cli_cmd_export, &cli_cmd_tokenize, &cli_cmd_cv,      &cli_cmd_quantize,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -64,7 +65,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr,
             "nabla: unknown command '%s' (commands: train, eval, predict, info, export, "
-            "tokenize, cv; "
+            "tokenize, cv, quantize; "
             "see 'nabla --help')\n",
             c);
     return CLI_USAGE;

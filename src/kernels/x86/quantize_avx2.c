@@ -1,0 +1,11 @@
+/* kernels/x86/quantize_avx2.c — the f32 → u8 input quantization (x86/quantize.inc) for AVX2:
+ * 8 values a step. */
+#include "kernels/kernels.h"
+
+#if NBI_X86
+#include "kernels/x86/simd_avx2.h"
+#define QUANTIZE_NAME nbi_quantize_avx2
+#include "kernels/x86/quantize.inc"
+#else
+typedef int nbi_quantize_avx2_unused; /* not an x86 build: nothing to compile */
+#endif

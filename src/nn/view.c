@@ -1,0 +1,21 @@
+/* nn/view.c — a model's layers as the layers above nn see them: each kind's settings and
+ * tensors through its table's `view` (nn/nn.h), without reaching into the layer structs. The
+ * int8 quantizer (quant/) plans a quantized model from these views, on a trained model or on
+ * a dry one built from a stored spec. */
+#include "nn/model.h"
+
+#include <string.h>
+
+nb_status nbi_model_layer_view(const nb_model *m, int i, nbi_layer_view *v, const char **name,
+                               int *first_param) {
+    if (!m || !v) return nbi_error(NB_ERR_ARG, "nbi_model_layer_view: NULL argument");
+    if (i < 0 || i >= m->n_layers)
+        return nbi_error(NB_ERR_ARG, "nbi_model_layer_view: layer %d of %d", i, m->n_layers);
+    const nbi_layer *l = m->layers[i];
+    memset(v, 0, sizeof *v);
+    v->kind = NBI_VIEW_OTHER;
+    if (l->vt->view) l->vt->view(l, v);
+    if (name) *name = l->name;
+    if (first_param) *first_param = l->n_params > 0 ? l->first_param : -1;
+    return NB_OK;
+}
