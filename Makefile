@@ -9,6 +9,8 @@
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make fuzz-long  a campaign: each harness for FUZZ_SECONDS, executions and findings recorded
 #   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
+#   make wasm       the browser page (web/): nabla compiled to WebAssembly by emscripten
+#   make test-web   the page tested in headless Chromium (docs/web.md)
 #
 # BUILD=dir puts every output under dir (default build/); BLAS=openblas routes GEMM to
 # OpenBLAS through CBLAS.
@@ -67,7 +69,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format
+.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format wasm test-web serve-web
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -107,6 +109,13 @@ $(BUILD)/tests/hostile/gen_inputs: tests/hostile/gen_inputs.c $(LIB_A)
 $(BUILD)/tests/test_hostile: tests/hostile/test_hostile.c $(BUILD)/tests/hostile/gen_inputs $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+# The C side of the browser page (web/): tested natively here, compiled to WebAssembly by
+# `make wasm` below.
+WEB_SRC := web/playground.c web/datasets.c
+$(BUILD)/tests/test_web: tests/test_web.c $(WEB_SRC) web/playground.h $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Itests/support -Iweb $< $(WEB_SRC) $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 # Benchmarks load OpenBLAS (when installed) with dlopen to compare against it.
 $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_A)
@@ -183,8 +192,70 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
+# The page's training in native code, to compare with the browser (docs/web.md).
+BENCHES += $(BUILD)/bench/bench_web
+$(BUILD)/bench/bench_web: bench/bench_web.c $(WEB_SRC) web/playground.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iweb $< $(WEB_SRC) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# ---- the browser page (web/, docs/web.md) -------------------------------------------------
+# make wasm: the library's sources and web/*.c compiled by emscripten (Debian's emscripten)
+# into $(BUILD)/web/nabla.js + nabla.wasm, next to a copy of the page. Single-threaded (no
+# -pthread: the pool runs everything on the calling thread, so no SharedArrayBuffer and any
+# static server will do); wasm32 has no x86 kernels, so the portable C GEMM and the reference
+# kernels run, compiled with WebAssembly SIMD128 (WASM_SIMD=0 builds without it).
+# Debian's emcc runs its JavaScript optimiser under node with node-acorn from /usr/share/nodejs,
+# which only Debian's own node searches by default: NODE_PATH names it for any other node.
+EMCC      ?= emcc
+WASM_OPT  ?= -O2
+WASM_SIMD ?= 1
+WASM_DIR  := $(BUILD)/wasm$(if $(filter 1,$(WASM_SIMD)),,-nosimd)
+WEB_OUT   := $(BUILD)/web$(if $(filter 1,$(WASM_SIMD)),,-nosimd)
+WASM_CFLAGS := -std=c11 $(WASM_OPT) $(WARN) -Iinclude -Isrc $(if $(filter 1,$(WASM_SIMD)),-msimd128) $(CFLAGS_EXTRA)
+WASM_LDFLAGS := -sMODULARIZE=1 -sEXPORT_NAME=createNabla -sENVIRONMENT=web \
+	-sALLOW_MEMORY_GROWTH=1 -sWASM_BIGINT=1 -sFILESYSTEM=0 \
+	-sEXPORTED_FUNCTIONS=_malloc,_free,_nb_get_threads,_nb_kernel_isa \
+	-sEXPORTED_RUNTIME_METHODS=ccall,UTF8ToString
+WASM_OBJ  := $(LIB_SRC:%.c=$(WASM_DIR)/%.o) $(WEB_SRC:%.c=$(WASM_DIR)/%.o)
+WEB_PAGE  := $(patsubst web/%,$(WEB_OUT)/%,$(wildcard web/*.html web/*.js web/*.css))
+EMCC_RUN  := NODE_PATH=/usr/share/nodejs$${NODE_PATH:+:$$NODE_PATH} $(EMCC)
+
+$(WASM_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(EMCC_RUN) $(WASM_CFLAGS) -MMD -MP -c $< -o $@
+
+$(WEB_OUT)/nabla.js: $(WASM_OBJ)
+	@mkdir -p $(dir $@)
+	$(EMCC_RUN) $(WASM_OPT) $(WASM_LDFLAGS) $(WASM_OBJ) -o $@
+
+$(WEB_PAGE): $(WEB_OUT)/%: web/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+wasm: $(WEB_OUT)/nabla.js $(WEB_PAGE)
+	@ls -l $(WEB_OUT)/nabla.js $(WEB_OUT)/nabla.wasm | awk '{print $$5, $$NF}'
+
+# make test-web: the page in Debian's chromium, headless, driven by playwright-core (from npm,
+# installed once into web/test/node_modules with --ignore-scripts: no browser is downloaded).
+# The test serves $(WEB_OUT) itself on a free local port; its screenshots go to $(BUILD)/web-test.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+test-web: wasm $(BUILD)/examples/xor $(BUILD)/bench/bench_web
+	@test -n "$(CHROMIUM)" || { echo "test-web: no chromium (apt-get install chromium)"; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+	    { echo "test-web: playwright-core needs Node.js >= 20"; exit 1; }
+	@test -d web/test/node_modules/playwright-core || \
+	    (cd web/test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund)
+	node web/test/test_web.mjs --root $(WEB_OUT) --out $(BUILD)/web-test \
+	    --chromium "$(CHROMIUM)" --xor-native $(BUILD)/examples/xor \
+	    --bench-native $(BUILD)/bench/bench_web
+
+# Serves the built page on http://localhost:$(WEB_PORT)/ (any static server will do).
+WEB_PORT ?= 8000
+serve-web: wasm
+	python3 -m http.server --bind 127.0.0.1 --directory $(WEB_OUT) $(WEB_PORT)
 
 install: lib tool
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -207,6 +278,7 @@ clean:
 	rm -rf build build-asan build-tsan build-*
 
 -include $(LIB_OBJ:.o=.d)
+-include $(wildcard $(WASM_DIR)/src/*/*.d $(WASM_DIR)/src/*/*/*.d $(WASM_DIR)/web/*.d)
 
 # The link flags a program using the static library needs (for scripts).
 print-ldlibs:
