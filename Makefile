@@ -69,7 +69,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format wasm test-web serve-web
+.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format wasm test-web serve-web emcc-check
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -222,6 +222,12 @@ WASM_LDFLAGS := -sMODULARIZE=1 -sEXPORT_NAME=createNabla -sENVIRONMENT=web \
 WASM_OBJ  := $(LIB_SRC:%.c=$(WASM_DIR)/%.o) $(WEB_SRC:%.c=$(WASM_DIR)/%.o)
 WEB_PAGE  := $(patsubst web/%,$(WEB_OUT)/%,$(wildcard web/*.html web/*.js web/*.css))
 EMCC_RUN  := NODE_PATH=/usr/share/nodejs$${NODE_PATH:+:$$NODE_PATH} $(EMCC)
+
+emcc-check:
+	@command -v $(EMCC) >/dev/null 2>&1 || \
+	    { echo "make wasm: $(EMCC) not found (Debian: apt-get install emscripten)"; exit 1; }
+
+$(WASM_OBJ): | emcc-check
 
 $(WASM_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -298,8 +298,16 @@
 
   /* ---- section 2: the playground ------------------------------------------------------------- */
 
-  const pg = { net: 0, view: null, cfg: null, losses: [], running: false, probe: [0.5, 0.5], hovered: null,
-               field: null };
+  const pg = { net: 0, view: null, cfg: null, losses: [], running: false, queued: false,
+               probe: [0.5, 0.5], hovered: null, field: null };
+
+  /* One frame callback at a time, however fast Train and Pause are pressed. */
+  function pgSchedule() {
+    if (!pg.queued) {
+      pg.queued = true;
+      requestAnimationFrame(pgFrame);
+    }
+  }
 
   function pgConfig() {
     const num = (id) => Number($(id).value);
@@ -316,7 +324,7 @@
     pg.running = on;
     $('pg-train').textContent = on ? 'Pause' : 'Train';
     $('playground').dataset.state = on ? 'training' : (pg.net ? 'paused' : 'idle');
-    if (on) requestAnimationFrame(pgFrame);
+    if (on) pgSchedule();
   }
 
   function pgBuild() {
@@ -430,6 +438,7 @@
   }
 
   function pgFrame() {
+    pg.queued = false;
     if (!pg.running || !pg.net) return;
     const t0 = performance.now();
     try {
@@ -444,7 +453,7 @@
       pgSetRunning(false);
     }
     pgDraw(true);
-    if (pg.running) requestAnimationFrame(pgFrame);
+    if (pg.running) pgSchedule();
   }
 
   /* ---- start --------------------------------------------------------------------------------- */
