@@ -69,7 +69,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format wasm test-web serve-web emcc-check
+.PHONY: all lib tool examples demo test check asan tsan bench fuzz fuzz-long fuzz-build install uninstall clean format wasm test-web test-web-run serve-web emcc-check
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -248,10 +248,22 @@ wasm: $(WEB_OUT)/nabla.js $(WEB_PAGE)
 # installed once into web/test/node_modules with --ignore-scripts: no browser is downloaded).
 # The test serves $(WEB_OUT) itself on a free local port; its screenshots go to $(BUILD)/web-test.
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
-test-web: wasm $(BUILD)/examples/xor $(BUILD)/bench/bench_web
-	@test -n "$(CHROMIUM)" || { echo "test-web: no chromium (apt-get install chromium)"; exit 1; }
-	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
-	    { echo "test-web: playwright-core needs Node.js >= 20"; exit 1; }
+# Without emcc, node (>= 20), npm or chromium the test is skipped with a note saying what to
+# install (exit 0): the page's C side is still tested natively by tests/test_web.c.
+test-web:
+	@if ! command -v $(EMCC) >/dev/null 2>&1; then \
+	    echo "test-web: skipped: $(EMCC) not found (Debian: apt-get install emscripten)"; \
+	elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	    echo "test-web: skipped: node or npm not found (Debian: apt-get install nodejs npm)"; \
+	elif ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then \
+	    echo "test-web: skipped: Node.js $$(node --version) is older than 20 (playwright-core needs 20)"; \
+	elif [ -z "$(CHROMIUM)" ]; then \
+	    echo "test-web: skipped: no chromium (Debian: apt-get install chromium)"; \
+	else \
+	    $(MAKE) test-web-run; \
+	fi
+
+test-web-run: wasm $(BUILD)/examples/xor $(BUILD)/bench/bench_web
 	@test -d web/test/node_modules/playwright-core || \
 	    (cd web/test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund)
 	node web/test/test_web.mjs --root $(WEB_OUT) --out $(BUILD)/web-test \

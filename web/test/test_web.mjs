@@ -74,7 +74,7 @@ const browser = await chromium.launch({
 const consoleErrors = [];
 let exitCode = 1;
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1300 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1700 } });
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   page.setDefaultTimeout(60000);
