@@ -142,8 +142,15 @@ demo: $(BUILD)/examples/xor $(BUILD)/examples/digits $(BUILD)/examples/fmnist_ml
 	    echo "== Fashion-MNIST: skipped ($(FMNIST_DIR) not found; apt-get install dataset-fashion-mnist)"; \
 	fi
 
-test: $(TESTS) $(TOOL)
+test: $(TESTS) $(BUILD)/tests/test_includes $(TOOL)
 	@sh tests/run.sh $(BUILD)/tests
+
+# The include rule (tests/check_includes.sh: no file includes from a layer above its own),
+# run by tests/run.sh beside the test binaries, from the repository root.
+$(BUILD)/tests/test_includes: tests/check_includes.sh
+	@mkdir -p $(dir $@)
+	@printf '#!/bin/sh\nexec sh tests/check_includes.sh --all\n' > $@
+	@chmod +x $@
 
 check: test
 
@@ -152,7 +159,7 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
 # The tests that run threads (shared models, the thread pool, prefetch), under TSan.
-TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_data.c tests/test_train.c)))
+TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c)))
 tsan:
 	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" $(addprefix build-tsan/tests/,$(TSAN_BINS))
 	@for t in $(TSAN_BINS); do echo "== tsan $$t"; TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >/dev/null || exit 1; done
@@ -282,7 +289,7 @@ install: lib tool
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/nabla
 	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/nabla/*.h $(DESTDIR)$(PREFIX)/include/nabla/
+	install -m 644 include/nabla/*.h include/nabla/*.def $(DESTDIR)$(PREFIX)/include/nabla/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NB_VERSION "\(.*\)"/\1/p' include/nabla/base.h)|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
 
 uninstall:

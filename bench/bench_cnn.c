@@ -51,8 +51,8 @@ static void die(const char *what) {
 
 static nb_model *build(void) {
     nb_model *m = nb_model_new(NB_DIMS(1, 28, 28), 42);
-    if (!m || nb_model_conv2d(m, 32, 5, NB_ACT_RELU) || nb_model_maxpool2d(m, 2, 0) ||
-        nb_model_conv2d(m, 64, 5, NB_ACT_RELU) || nb_model_maxpool2d(m, 2, 0) ||
+    if (!m || nb_model_conv2d(m, 32, 5, NB_ACT_RELU) || nb_model_max_pool2d(m, 2, 0) ||
+        nb_model_conv2d(m, 64, 5, NB_ACT_RELU) || nb_model_max_pool2d(m, 2, 0) ||
         nb_model_flatten(m) || nb_model_dense(m, 128, NB_ACT_RELU) ||
         nb_model_dense(m, 10, NB_ACT_NONE))
         die("building the model");
@@ -113,7 +113,7 @@ static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double st
         for (int r = 0; r < runs; r++) {
             nb_ctx_reset(ctx);
             nb_tensor *x = nb_tensor_clone(ctx, in);
-            if (s > 0) nb_requires_grad(x, 1); /* the images need no gradient */
+            if (s > 0) nb_tensor_set_requires_grad(x, 1); /* the images need no gradient */
             double t0 = nb_time();
             nb_tensor *y = stages[s].run(ctx, x, ps);
             double t1 = nb_time();
@@ -141,7 +141,7 @@ static void breakdown(nb_model *m, nb_optim *opt, int batch, int runs, double st
         for (int r = 0; r < runs; r++) {
             nb_ctx_reset(ctx);
             nb_tensor *x = nb_tensor_clone(ctx, in);
-            nb_requires_grad(x, 1);
+            nb_tensor_set_requires_grad(x, 1);
             double t0 = nb_time();
             nb_tensor *loss = nb_cross_entropy(ctx, x, lab, NB_REDUCE_MEAN);
             double t1 = nb_time();

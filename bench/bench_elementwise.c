@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
-#include "kernels/pool.h"
+#include "kernels/backend.h"
 #include "nabla.h"
 
 #define N ((int64_t)1 << 24)
 #define ROUNDS 5
 
 static float *x, *x2, *y, *g;
+static const nbi_backend *BE; /* the default back end: "cpu", the whole pool */
 
 typedef struct copy_job {
     int64_t n, len;
@@ -43,20 +43,20 @@ static void run_memcpy(void) {
         return;
     }
     copy_job j = {N, ((N + 4 * nt - 1) / (4 * nt) + 15) & ~(int64_t)15};
-    nbi_parallel_for((N + j.len - 1) / j.len, copy_task, &j);
+    nbi_parallel_for(NBI_MAX_THREADS, (N + j.len - 1) / j.len, copy_task, &j);
 }
 
 static const float prm[2] = {0.5f, 2.0f};
-static void run_relu(void) { nbi_k.unary[NBI_U_RELU](N, x, y, NULL); }
-static void run_exp(void) { nbi_k.unary[NBI_U_EXP](N, x, y, NULL); }
-static void run_sigmoid(void) { nbi_k.unary[NBI_U_SIGMOID](N, x, y, NULL); }
-static void run_tanh(void) { nbi_k.unary[NBI_U_TANH](N, x, y, NULL); }
-static void run_mul_scalar(void) { nbi_k.unary[NBI_U_MUL_SCALAR](N, x, y, prm); }
-static void run_add(void) { nbi_k.binary[NBI_B_ADD](N, x, 1, x2, 1, y); }
-static void run_mul_bcast(void) { nbi_k.binary[NBI_B_MUL](N, x, 1, x2, 0, y); }
-static void run_relu_bwd(void) { nbi_k.unary_bwd[NBI_U_RELU](N, x, NULL, x2, g, NULL); }
-static void run_tanh_bwd(void) { nbi_k.unary_bwd[NBI_U_TANH](N, NULL, x, x2, g, NULL); }
-static void run_softmax(void) { nbi_k.softmax(N / 1024, 1024, x, y); }
+static void run_relu(void) { BE->unary(BE, NBI_U_RELU, N, x, y, NULL); }
+static void run_exp(void) { BE->unary(BE, NBI_U_EXP, N, x, y, NULL); }
+static void run_sigmoid(void) { BE->unary(BE, NBI_U_SIGMOID, N, x, y, NULL); }
+static void run_tanh(void) { BE->unary(BE, NBI_U_TANH, N, x, y, NULL); }
+static void run_mul_scalar(void) { BE->unary(BE, NBI_U_MUL_SCALAR, N, x, y, prm); }
+static void run_add(void) { BE->binary(BE, NBI_B_ADD, N, x, 1, x2, 1, y); }
+static void run_mul_bcast(void) { BE->binary(BE, NBI_B_MUL, N, x, 1, x2, 0, y); }
+static void run_relu_bwd(void) { BE->unary_bwd(BE, NBI_U_RELU, N, x, NULL, x2, g, NULL); }
+static void run_tanh_bwd(void) { BE->unary_bwd(BE, NBI_U_TANH, N, NULL, x, x2, g, NULL); }
+static void run_softmax(void) { BE->softmax(BE, N / 1024, 1024, x, y); }
 
 typedef struct kernel {
     const char *name;
@@ -174,7 +174,6 @@ static void sweep_task(void *arg, int64_t t) {
 }
 
 static void sweep(void) {
-    nbi_kernels_init();
     printf("every float through the %s kernels (single-threaded kernel, pool-parallel sweep)\n",
            nb_kernel_isa());
     struct {
@@ -184,15 +183,11 @@ static void sweep(void) {
     } fns[] = {{"exp vs expf", NBI_U_EXP, expf},
                {"sigmoid vs 1/(1+expf(-x))", NBI_U_SIGMOID, sigmoid_ref},
                {"tanh vs tanhf", NBI_U_TANH, tanhf}};
-    nbi_kernels raw;
-    const char *isa = !strncmp(nbi_k.isa, "avx512", 6) ? "avx512"
-                      : !strncmp(nbi_k.isa, "avx2", 4) ? "avx2"
-                                                       : "ref";
-    if (!nbi_kernels_for(isa, &raw)) return;
+    const nbi_kernels raw = *BE->k;
     for (size_t f = 0; f < sizeof fns / sizeof *fns; f++) {
         sweep_job j = {raw.unary[fns[f].id], fns[f].ref, 0, 0};
         double t0 = nb_time();
-        nbi_parallel_for(4096, sweep_task, &j);
+        nbi_parallel_for(NBI_MAX_THREADS, 4096, sweep_task, &j);
         uint32_t u = (uint32_t)atomic_load(&j.worst_at);
         float at;
         memcpy(&at, &u, sizeof at);
@@ -203,7 +198,7 @@ static void sweep(void) {
 }
 
 int main(int argc, char **argv) {
-    nbi_kernels_init();
+    BE = nbi_backend_default();
     if (argc > 1 && !strcmp(argv[1], "sweep")) {
         sweep();
         return 0;

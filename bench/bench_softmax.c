@@ -11,7 +11,7 @@ static double run(int rank, const int64_t *shape, int axis, int reps) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     nb_tensor *x = nb_randn(NULL, rank, shape, 0.0f, 2.0f, &rng);
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         nb_ctx_reset(ctx);

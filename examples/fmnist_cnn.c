@@ -35,8 +35,8 @@ static void die(const char *what) {
 /* The network of the issue (see the top of the file). */
 static nb_model *issue_cnn(void) {
     nb_model *m = nb_model_new(NB_DIMS(1, 28, 28), 42);
-    if (!m || nb_model_conv2d(m, 32, 5, NB_ACT_RELU) || nb_model_maxpool2d(m, 2, 0) ||
-        nb_model_conv2d(m, 64, 5, NB_ACT_RELU) || nb_model_maxpool2d(m, 2, 0) ||
+    if (!m || nb_model_conv2d(m, 32, 5, NB_ACT_RELU) || nb_model_max_pool2d(m, 2, 0) ||
+        nb_model_conv2d(m, 64, 5, NB_ACT_RELU) || nb_model_max_pool2d(m, 2, 0) ||
         nb_model_flatten(m) || nb_model_dense(m, 128, NB_ACT_RELU) ||
         nb_model_dense(m, 10, NB_ACT_NONE)) {
         nb_model_free(m);
@@ -49,7 +49,7 @@ static nb_model *issue_cnn(void) {
 static nb_status conv_bn_relu(nb_model *m, int64_t filters) {
     nb_conv2d_opts o = {.kernel = {3, 3}, .same = 1, .no_bias = 1};
     nb_status s = nb_model_conv2d_with(m, filters, &o);
-    if (s == NB_OK) s = nb_model_batchnorm(m);
+    if (s == NB_OK) s = nb_model_batch_norm(m);
     if (s == NB_OK) s = nb_model_activation(m, NB_ACT_RELU, 0.0f);
     return s;
 }
@@ -60,10 +60,10 @@ static nb_status conv_bn_relu(nb_model *m, int64_t filters) {
  *   → dense 256 (batch norm, ReLU, dropout 0.5) → dense 10 */
 static nb_model *strong_cnn(void) {
     nb_model *m = nb_model_new(NB_DIMS(1, 28, 28), 42);
-    if (!m || conv_bn_relu(m, 32) || conv_bn_relu(m, 32) || nb_model_maxpool2d(m, 2, 0) ||
+    if (!m || conv_bn_relu(m, 32) || conv_bn_relu(m, 32) || nb_model_max_pool2d(m, 2, 0) ||
         nb_model_dropout(m, 0.25f) || conv_bn_relu(m, 64) || conv_bn_relu(m, 64) ||
-        nb_model_maxpool2d(m, 2, 0) || nb_model_dropout(m, 0.25f) || nb_model_flatten(m) ||
-        nb_model_dense_with(m, 256, &(nb_dense_opts){.no_bias = 1}) || nb_model_batchnorm(m) ||
+        nb_model_max_pool2d(m, 2, 0) || nb_model_dropout(m, 0.25f) || nb_model_flatten(m) ||
+        nb_model_dense_with(m, 256, &(nb_dense_opts){.no_bias = 1}) || nb_model_batch_norm(m) ||
         nb_model_activation(m, NB_ACT_RELU, 0.0f) || nb_model_dropout(m, 0.5f) ||
         nb_model_dense(m, 10, NB_ACT_NONE)) {
         nb_model_free(m);
@@ -79,12 +79,13 @@ static nb_tensor *images(nb_ctx *ctx, nb_tensor *x) {
 
 /* Accuracy on the test set, in inference mode. */
 static double evaluate(nb_model *m, nb_ctx *ctx, nb_loader *test) {
-    int was = nb_model_train(m, 0);
+    int was = nb_model_training(m);
+    nb_model_set_training(m, 0);
     int64_t right = 0, seen = 0;
     if (nb_loader_epoch(test, NULL) != NB_OK) die("test loader");
     for (;;) {
         nb_ctx_reset(ctx);
-        nb_grad_enabled(ctx, 0);
+        nb_ctx_set_grad(ctx, 0);
         nb_batch b;
         if (nb_loader_next(test, ctx, &b) != NB_OK) die("test loader");
         if (b.size == 0) break;
@@ -93,8 +94,8 @@ static double evaluate(nb_model *m, nb_ctx *ctx, nb_loader *test) {
         for (int64_t k = 0; k < b.size; k++) right += nb_i32(pred)[k] == nb_i32(b.y)[k];
         seen += b.size;
     }
-    nb_grad_enabled(ctx, 1);
-    nb_model_train(m, was);
+    nb_ctx_set_grad(ctx, 1);
+    nb_model_set_training(m, was);
     return (double)right / (double)seen;
 }
 

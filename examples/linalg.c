@@ -80,7 +80,7 @@ int main(void) {
 
     /* 6. The gradient of the determinant (Jacobi's formula): d det(A) / dA = det(A) A⁻ᵀ */
     nb_tensor *W = nb_tensor_copy_of(ctx, a_vals, NB_DIMS(3, 3));
-    nb_requires_grad(W, 1);
+    nb_tensor_set_requires_grad(W, 1);
     nb_tensor *d = nb_det(ctx, W);
     nb_backward(ctx, d);
     check(ctx, "det backward");

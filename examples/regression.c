@@ -65,8 +65,8 @@ int main(void) {
     }
 
     /* the clean curve on a grid, in inference mode */
-    nb_model_train(net, 0);
-    nb_grad_enabled(ctx, 0);
+    nb_model_set_training(net, 0);
+    nb_ctx_set_grad(ctx, 0);
     nb_ctx_reset(ctx);
     float gx[N_TEST];
     for (int i = 0; i < N_TEST; i++) gx[i] = (float)(-PI + 2.0 * PI * i / (N_TEST - 1));

@@ -14,7 +14,10 @@
  *   file.h      atomic writes, output paths checked before long work
  *   nn.h        parameters, initialisers, layers, models
  *   optim.h     optimizers, learning-rate schedules, gradient clipping
- *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state */
+ *   train.h     fit, evaluate, predict, metrics, history, callbacks, training state
+ *   augment.h   random shifts and flips of image batches
+ *   audio.h     WAV files, resampling, spectral features, audio augmentation, manifest
+ *               datasets */
 #ifndef NABLA_H
 #define NABLA_H
 
@@ -33,5 +36,6 @@
 #include "nabla/file.h"
 #include "nabla/train.h"
 #include "nabla/augment.h"
+#include "nabla/audio.h"
 
 #endif

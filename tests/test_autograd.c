@@ -9,9 +9,9 @@ static void test_chain_rule_by_hand(void) {
     /* y = sigmoid(w x + b), L = y: dL/dw = y(1-y) x, dL/db = y(1-y), dL/dx = y(1-y) w */
     nb_tensor *w = nb_full(ctx, 0, NULL, 0.5f), *x = nb_full(ctx, 0, NULL, 2.0f),
               *b = nb_full(ctx, 0, NULL, -0.25f);
-    nb_requires_grad(w, 1);
-    nb_requires_grad(x, 1);
-    nb_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(w, 1);
+    nb_tensor_set_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(b, 1);
     nb_tensor *y = nb_sigmoid(ctx, nb_add(ctx, nb_mul(ctx, w, x), b));
     CHECK_PTR(y);
     CHECK_OK(nb_backward(ctx, y));
@@ -28,7 +28,7 @@ static void test_chain_rule_by_hand(void) {
 static void test_reuse_accumulates(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *x = nb_full(ctx, NB_DIMS(3), 3.0f);
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     /* L = Σ (x * x + x) → dL/dx = 2x + 1 = 7 */
     nb_tensor *y = nb_add(ctx, nb_mul(ctx, x, x), x);
     CHECK_OK(nb_backward_with(ctx, y, nb_ones(ctx, NB_DIMS(3))));
@@ -39,8 +39,8 @@ static void test_reuse_accumulates(void) {
 static void test_broadcast_gradient_sums(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *a = nb_ones(ctx, NB_DIMS(4, 3)), *b = nb_full(ctx, NB_DIMS(3), 2.0f);
-    nb_requires_grad(a, 1);
-    nb_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(a, 1);
+    nb_tensor_set_requires_grad(b, 1);
     nb_tensor *y = nb_mul(ctx, a, b); /* b broadcast down 4 rows */
     CHECK(y->rank == 2 && y->shape[0] == 4 && y->shape[1] == 3);
     CHECK_OK(nb_backward_with(ctx, y, nb_ones(ctx, NB_DIMS(4, 3))));
@@ -52,12 +52,15 @@ static void test_broadcast_gradient_sums(void) {
 static void test_no_grad_records_nothing(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *x = nb_ones(ctx, NB_DIMS(2));
-    nb_requires_grad(x, 1);
-    CHECK(nb_grad_enabled(ctx, 0) == 1);
+    nb_tensor_set_requires_grad(x, 1);
+    CHECK(nb_ctx_grad_enabled(ctx) == 1);
+    CHECK(nb_ctx_set_grad(ctx, 0) == 1);
+    CHECK(nb_ctx_grad_enabled(ctx) == 0);
     nb_tensor *y = nb_exp(ctx, x);
     CHECK(y && !(y->flags & NB_TF_REQUIRES_GRAD) && y->node == NULL);
     CHECK(nb_backward_with(ctx, y, nb_ones(ctx, NB_DIMS(2))) == NB_ERR_STATE);
-    nb_grad_enabled(ctx, 1);
+    CHECK(nb_ctx_set_grad(ctx, 1) == 0 && nb_ctx_grad_enabled(ctx) == 1);
+    CHECK(nb_ctx_grad_enabled(NULL) == 0);
     nb_ctx_free(ctx);
 }
 
@@ -85,8 +88,8 @@ static void test_check_mode_names_the_op(void) {
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.check = 1});
     nb_tensor *x = nb_full(ctx, NB_DIMS(2, 2), 1.0f);
     nb_f32(x)[3] = -1.0f;
-    nb_requires_grad(x, 1);
-    nb_ctx_scope(ctx, "dense_2");
+    nb_tensor_set_requires_grad(x, 1);
+    nb_ctx_set_scope(ctx, "dense_2");
     nb_tensor *y = nb_exp(ctx, x); /* fine */
     CHECK_PTR(y);
     nb_tensor *z = nb_log(ctx, nb_sub(ctx, x, nb_scalar(ctx, 0.0f)));
@@ -118,7 +121,7 @@ static void test_check_mode_backward(void) {
     /* sqrt(0) is finite, but its derivative 1/(2·0) is not: caught in backward */
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.check = 1});
     nb_tensor *x = nb_zeros(ctx, NB_DIMS(3));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *y = nb_sqrt(ctx, x);
     CHECK_PTR(y);
     nb_status s = nb_backward_with(ctx, y, nb_ones(ctx, NB_DIMS(3)));
@@ -131,7 +134,7 @@ static void test_check_mode_backward(void) {
 static void test_reset_reuses_memory(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *x = nb_ones(NULL, NB_DIMS(64, 64));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     size_t peak = 0;
     for (int step = 0; step < 3; step++) {
         nb_tensor *y = nb_tanh(ctx, nb_matmul(ctx, x, x));

@@ -565,6 +565,58 @@ static void test_predict(void) {
     done(&r);
 }
 
+/* A graph (a residual MLP, spec version 2) trains, describes itself and predicts through the
+ * command; a model with two outputs is refused with a message. */
+static void test_graph_model(void) {
+    setup();
+    char text[8192];
+    snprintf(text, sizeof text,
+             "nabla-spec 2\ninput 64 name=x\ndense 32 relu\ndense 32 relu\ndense 32\n"
+             "add in=dense_1,dense_3 name=res\nactivation relu\ndense 10\nloss cross_entropy\n"
+             "optimizer adam lr=3e-3\nbatch 32\nepochs 2\nseed 2\n"
+             "data train=\"%s\" normalize=scale:16\n",
+             digits);
+    const char *spec = tmp("res.spec"), *model = tmp("res.safetensors");
+    write_text(spec, text);
+    result r = run((const char *[]){"train", spec, "--out", model, "--quiet", NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    done(&r);
+    r = run((const char *[]){"info", model, NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    CHECK(strstr(r.out, "nabla model file, version 2"));
+    CHECK(strstr(r.out, "Model: graph, input x (None, 64)"));
+    CHECK_MSG(strstr(r.out, "res (Add)") && strstr(r.out, "<- dense_1, dense_3"), "%s", r.out);
+    CHECK(strstr(r.out, "  add in=dense_1,dense_3 name=res\n"));
+    done(&r);
+    char label[8] = "64";
+    r = run((const char *[]){"predict", model, digits, "--label", label, NULL});
+    CHECK_MSG(r.rc == 0, "%s", r.err);
+    CHECK(count_lines(r.out) == 1797);
+    double v[16];
+    CHECK(fields(r.out, v, 16) == 11);
+    done(&r);
+
+    /* two outputs: the command says why it cannot run it */
+    snprintf(text, sizeof text,
+             "nabla-spec 2\ninput 64\ndense 10 name=a\ndense 3 in=input name=b\noutput a b\n"
+             "data train=\"%s\"\n",
+             digits);
+    write_text(spec, text);
+    nb_spec *s = NULL;
+    nb_model *m = NULL;
+    CHECK_OK(nb_spec_read(spec, &s));
+    if (s) CHECK_OK(nb_spec_build(s, &m));
+    if (m) CHECK_OK(nb_model_save(m, tmp("two.safetensors"), NULL));
+    nb_model_free(m);
+    nb_spec_free(s);
+    r = run((const char *[]){"predict", tmp("two.safetensors"), digits, "--label", label, NULL});
+    CHECK_FAILS(r, 1, "the model has 1 inputs and 2 outputs");
+    done(&r);
+    r = run((const char *[]){"train", spec, "--out", tmp("two2.safetensors"), NULL});
+    CHECK_FAILS(r, 1, "the model has 1 inputs and 2 outputs");
+    done(&r);
+}
+
 /* IDX input (images 5 x 3 x 4, bytes) into a model whose samples are [3, 4]; a regression
  * model prints its output values, all of a sample's on one line. */
 static void test_predict_idx(void) {
@@ -692,6 +744,7 @@ static const nbt_case cases[] = {
     {"predict_torch_weights", test_predict_torch_weights},
     {"eval", test_eval},
     {"export", test_export},
+    {"graph_model", test_graph_model},
     {"cleanup", test_cleanup},
 };
 

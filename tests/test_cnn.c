@@ -14,9 +14,9 @@ static nb_model *fmnist_cnn(uint64_t seed) {
     CHECK_PTR(m);
     if (!m) return NULL;
     CHECK_OK(nb_model_conv2d(m, 32, 5, NB_ACT_RELU));
-    CHECK_OK(nb_model_maxpool2d(m, 2, 0));
+    CHECK_OK(nb_model_max_pool2d(m, 2, 0));
     CHECK_OK(nb_model_conv2d(m, 64, 5, NB_ACT_RELU));
-    CHECK_OK(nb_model_maxpool2d(m, 2, 0));
+    CHECK_OK(nb_model_max_pool2d(m, 2, 0));
     CHECK_OK(nb_model_flatten(m));
     CHECK_OK(nb_model_dense(m, 128, NB_ACT_RELU));
     CHECK_OK(nb_model_dense(m, 10, NB_ACT_NONE));
@@ -166,20 +166,20 @@ static void test_layer_errors(void) {
                      "5x5 is larger than its input 4x4");
     expect_add_error(m, nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3}, .groups = 3}),
                      "8 input channels and 4 filters must both divide by groups = 3", "conv2d_2");
-    expect_add_error(m, nb_model_maxpool2d(m, 5, 0), "maxpool2d 'maxpool2d_1'",
+    expect_add_error(m, nb_model_max_pool2d(m, 5, 0), "maxpool2d 'maxpool2d_1'",
                      "window 5x5 is larger than its input 4x4");
     CHECK(nb_model_layer_count(m) == layers);
     CHECK_OK(nb_model_flatten(m));
     expect_add_error(m, nb_model_conv2d(m, 4, 1, NB_ACT_NONE), "conv2d 'conv2d_2'", "[C, H, W]");
-    expect_add_error(m, nb_model_avgpool2d(m, 2, 0), "avgpool2d 'avgpool2d_1'", "(None, 128)");
-    expect_add_error(m, nb_model_global_avgpool2d(m), "global_avgpool2d", "(None, 128)");
+    expect_add_error(m, nb_model_avg_pool2d(m, 2, 0), "avgpool2d 'avgpool2d_1'", "(None, 128)");
+    expect_add_error(m, nb_model_global_avg_pool2d(m), "global_avgpool2d", "(None, 128)");
     /* arguments */
     CHECK(nb_model_conv2d(m, 0, 3, NB_ACT_NONE) == NB_ERR_ARG);
     CHECK(nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3}, .same = 1, .stride = {2}}) ==
           NB_ERR_ARG);
     CHECK(strstr(nb_last_error(), "stride 1") != NULL);
     CHECK(nb_model_dropout(m, 1.0f) == NB_ERR_ARG);
-    CHECK(nb_model_batchnorm_with(m, &(nb_batchnorm_opts){.momentum = 2.0f}) == NB_ERR_ARG);
+    CHECK(nb_model_batch_norm_with(m, &(nb_batch_norm_opts){.momentum = 2.0f}) == NB_ERR_ARG);
     nb_model_free(m);
 }
 
@@ -195,7 +195,7 @@ static void test_conv_options(void) {
     CHECK(nb_model_output_shape(m, s) == 3 && s[1] == 5 && s[2] == 3); /* (9+2-3)/2+1, (10-3)/3+1 */
     nb_tensor *w = nb_params_find(nb_model_params(m), "conv2d_2.weight");
     CHECK(w && w->shape[0] == 8 && w->shape[1] == 1); /* depthwise */
-    CHECK_OK(nb_model_global_avgpool2d(m));
+    CHECK_OK(nb_model_global_avg_pool2d(m));
     CHECK(nb_model_output_shape(m, s) == 1 && s[0] == 8);
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_rng rng;
@@ -209,7 +209,7 @@ static void test_conv_options(void) {
 /* The layer against the op it wraps, through training and inference mode. */
 static void test_batchnorm_layer(void) {
     nb_model *m = nb_model_new(NB_DIMS(3, 2, 2), 1);
-    CHECK_OK(nb_model_batchnorm_with(m, &(nb_batchnorm_opts){.momentum = 0.25f}));
+    CHECK_OK(nb_model_batch_norm_with(m, &(nb_batch_norm_opts){.momentum = 0.25f}));
     CHECK(nb_model_param_count(m) == 6);
     nb_params *st = nb_model_state(m);
     nb_tensor *rm = nb_params_find(st, "batchnorm_1.running_mean");
@@ -229,7 +229,7 @@ static void test_batchnorm_layer(void) {
     CHECK(memcmp(rm->data, rm2->data, 12) == 0 && memcmp(rv->data, rv2->data, 12) == 0);
     CHECK(nb_f32(rm)[1] > 0.25f); /* 0.25 · mean of U(1, 3) */
     /* inference mode reads the statistics and leaves them */
-    nb_model_train(m, 0);
+    nb_model_set_training(m, 0);
     float keep = nb_f32(rm)[1];
     nb_tensor *ye = nb_model_forward(m, ctx, x);
     nb_tensor *ye2 = nb_batch_norm(ctx, x, NULL, NULL, rm2, rv2, 0, 0.25f, 1e-5f);
@@ -266,7 +266,7 @@ static void test_dropout_layer(void) {
     int zeros = 0;
     for (int64_t i = 0; y && i < y->numel; i++) zeros += nb_f32(y)[i] == 0.0f;
     CHECK(zeros > 60 && zeros < 140);
-    nb_model_train(m, 0);
+    nb_model_set_training(m, 0);
     CHECK(nb_model_forward(m, ctx, x) == x);
     nb_ctx_free(ctx);
     nb_model_free(m);
@@ -288,10 +288,10 @@ static void test_learns_bars(void) {
     nb_model *m = nb_model_new(NB_DIMS(1, 8, 8), 7);
     CHECK_OK(nb_model_conv2d_with(
         m, 4, &(nb_conv2d_opts){.kernel = {3}, .same = 1, .activation = NB_ACT_RELU}));
-    CHECK_OK(nb_model_batchnorm(m));
-    CHECK_OK(nb_model_maxpool2d(m, 2, 0));
+    CHECK_OK(nb_model_batch_norm(m));
+    CHECK_OK(nb_model_max_pool2d(m, 2, 0));
     CHECK_OK(nb_model_dropout(m, 0.1f));
-    CHECK_OK(nb_model_global_avgpool2d(m));
+    CHECK_OK(nb_model_global_avg_pool2d(m));
     CHECK_OK(nb_model_dense(m, 2, NB_ACT_NONE));
     nb_adam_opts ao = {.lr = 0.05};
     nb_optim *opt = nb_adam_new(nb_model_params(m), &ao);
@@ -318,7 +318,7 @@ static void test_learns_bars(void) {
         }
         CHECK_OK(nb_optim_step(opt));
     }
-    nb_model_train(m, 0);
+    nb_model_set_training(m, 0);
     make_bars(&rng, B, xb, yb);
     nb_ctx_reset(ctx);
     nb_tensor *x = nb_tensor_from(ctx, NB_F32, xb, 4, (int64_t[]){B, 1, 8, 8});

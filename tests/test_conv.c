@@ -32,7 +32,7 @@ static const nbt_array *get(const char *case_name, const char *what) {
 static nb_tensor *leaf(nb_ctx *ctx, const nbt_array *a, int rg) {
     if (!a) return NULL;
     nb_tensor *t = nb_tensor_copy_of(ctx, a->data, a->rank, a->shape);
-    if (t && rg) nb_requires_grad(t, 1);
+    if (t && rg) nb_tensor_set_requires_grad(t, 1);
     return t;
 }
 
@@ -405,7 +405,7 @@ static void test_fused_pool(void) {
             for (int fused = 0; fused < 2; fused++) {
                 for (int i = 0; i < 3; i++) {
                     t[fused][i] = nb_tensor_clone(ctx[fused], in[i]);
-                    nb_requires_grad(t[fused][i], 1);
+                    nb_tensor_set_requires_grad(t[fused][i], 1);
                 }
                 int64_t p = cases[k].pool;
                 nb_conv_opts o = {.relu = cases[k].relu};
@@ -487,7 +487,7 @@ static void test_fused_relu(void) {
         nb_tensor *t[3];
         for (int i = 0; i < 3; i++) {
             t[i] = nb_tensor_clone(ctx[fused], in[i]);
-            nb_requires_grad(t[i], 1);
+            nb_tensor_set_requires_grad(t[i], 1);
         }
         nb_conv_opts o = {.stride = {2, 1}, .pad = {1, 1, 0, 2}, .groups = 2, .relu = fused};
         y[fused] = nb_conv2d(ctx[fused], t[0], t[1], t[2], &o);
@@ -520,7 +520,7 @@ static void test_dropout(void) {
     nb_rng_seed(&rng, 11);
     again = rng;
     nb_tensor *x = nb_ones(ctx, NB_DIMS(200, 500));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *y = nb_dropout(ctx, x, 0.3f, 1, &rng);
     CHECK_PTR(y);
     if (!y) return;

@@ -59,7 +59,7 @@ static void release(mats *m) {
  * definition and that the padding of C is untouched. Returns the failure count. */
 static int check_gemm(const nbi_kernels *k, int ta, int tb, mats *m, float alpha, float beta) {
     memcpy(m->C, m->C0, (size_t)(m->M * m->ldc) * sizeof(float));
-    nb_status s = k->sgemm(ta, tb, m->M, m->N, m->K, alpha, m->A, m->lda, m->B, m->ldb, beta,
+    nb_status s = k->sgemm(0, ta, tb, m->M, m->N, m->K, alpha, m->A, m->lda, m->B, m->ldb, beta,
                            m->C, m->ldc);
     CHECK_OK(s);
     if (s != NB_OK) return 1;
@@ -176,15 +176,15 @@ static void test_degenerate(void) {
         if (!table_for(is, &k)) continue;
         float A[6] = {NAN, 1, 2, 3, 4, 5}, B[6] = {1, NAN, 2, 3, 4, 5};
         float C[4] = {1, 2, 3, 4};
-        CHECK_OK(k.sgemm(0, 0, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2));
+        CHECK_OK(k.sgemm(0, 0, 0, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2));
         CHECK(C[0] == 0.5f && C[3] == 2.0f);
         if (strcmp(k.isa, "ref") != 0) { /* the reference computes alpha * sum literally */
-            CHECK_OK(k.sgemm(0, 0, 2, 2, 3, 0.0f, A, 3, B, 2, 2.0f, C, 2));
+            CHECK_OK(k.sgemm(0, 0, 0, 2, 2, 3, 0.0f, A, 3, B, 2, 2.0f, C, 2));
             CHECK(C[0] == 1.0f && C[3] == 4.0f);
-            CHECK_OK(k.sgemm(0, 0, 2, 2, 3, 0.0f, A, 3, B, 2, 0.0f, C, 2));
+            CHECK_OK(k.sgemm(0, 0, 0, 2, 2, 3, 0.0f, A, 3, B, 2, 0.0f, C, 2));
             CHECK(C[0] == 0.0f && C[1] == 0.0f && C[2] == 0.0f && C[3] == 0.0f);
         }
-        CHECK_OK(k.sgemm(0, 0, 0, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2)); /* M = 0: nothing */
+        CHECK_OK(k.sgemm(0, 0, 0, 0, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2)); /* M = 0: nothing */
     }
 }
 
@@ -222,7 +222,7 @@ static void test_freivalds(void) {
                 N = N / 3 + 2;
             }
             mats m = make(ta, tb, M, N, K, 0, &rng, 1);
-            CHECK_OK(k.sgemm(ta, tb, M, N, K, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, m.C, m.ldc));
+            CHECK_OK(k.sgemm(0, ta, tb, M, N, K, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, m.C, m.ldc));
             double *r = malloc((size_t)N * sizeof *r), *br = malloc((size_t)K * sizeof *br);
             for (int64_t j = 0; j < N; j++) r[j] = nb_rng_uniform(&rng) - 0.5;
             for (int64_t p = 0; p < K; p++) {
@@ -272,7 +272,7 @@ static void test_thread_count_independence(void) {
             for (int nt = 1; nt <= 3; nt++) {
                 CHECK_OK(nb_set_threads(nt));
                 memcpy(m.C, m.C0, nc * sizeof(float));
-                CHECK_OK(k.sgemm(ta, tb, M, N, K, 0.75f, m.A, m.lda, m.B, m.ldb, 0.5f, m.C, m.ldc));
+                CHECK_OK(k.sgemm(0, ta, tb, M, N, K, 0.75f, m.A, m.lda, m.B, m.ldb, 0.5f, m.C, m.ldc));
                 if (nt == 1)
                     memcpy(first, m.C, nc * sizeof(float));
                 else
@@ -293,11 +293,11 @@ static void test_thread_count_independence(void) {
         size_t nc = (size_t)(40 * m.ldc);
         float *first = alloc_f(nc);
         CHECK_OK(nb_set_threads(1));
-        CHECK_OK(k.sgemm(0, 0, 40, 100, 1000, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, first, m.ldc));
+        CHECK_OK(k.sgemm(0, 0, 0, 40, 100, 1000, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, first, m.ldc));
         CHECK_OK(nb_set_threads(3));
         int diff = 0;
         for (int rep = 0; rep < 30; rep++) {
-            CHECK_OK(k.sgemm(0, 0, 40, 100, 1000, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, m.C, m.ldc));
+            CHECK_OK(k.sgemm(0, 0, 0, 40, 100, 1000, 1.0f, m.A, m.lda, m.B, m.ldb, 0.0f, m.C, m.ldc));
             diff += memcmp(first, m.C, nc * sizeof(float)) != 0;
         }
         CHECK_MSG(diff == 0, "%s: %d of 30 runs at 3 threads differ from 1 thread", k.isa, diff);

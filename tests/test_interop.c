@@ -7,8 +7,10 @@
  * nabla → PyTorch: a model trained here is saved (a checkpoint, optimizer state included) with
  * its inputs and predictions; tests/ref/check_nabla_file.py rebuilds it in PyTorch from the
  * file alone and must reproduce the predictions. That part runs when /usr/bin/python3 has
- * torch, and is skipped with a note otherwise. Two nabla-written files (an MLP and a CNN with
- * batch normalisation and dropout) and their outputs are also committed (tests/ref/nabla_*),
+ * torch, and is skipped with a note otherwise. Four nabla-written files (an MLP, a CNN with
+ * batch normalisation and dropout, and two graphs: a convolutional residual block with a
+ * reused layer and a concatenation, and a dense residual block) and their outputs are also
+ * committed (tests/ref/nabla_*),
  * so that the format stays readable by both sides: nabla checks them here on every run.
  * NABLA_REGEN_INTEROP=1 rewrites them. */
 #define _POSIX_C_SOURCE 200809L
@@ -24,7 +26,7 @@
 /* Runs n samples of x through the model in inference mode; y gets n * out floats. */
 static bool predict(nb_model *m, const float *x, int64_t n, int64_t in, float *y, int64_t out) {
     nb_ctx *ctx = nb_ctx_new(NULL);
-    nb_model_train(m, 0);
+    nb_model_set_training(m, 0);
     int64_t shape[NB_MAX_RANK + 1], features = 1;
     int rank = nb_model_input_shape(m, shape + 1);
     for (int i = 1; i <= rank; i++) features *= shape[i];
@@ -109,6 +111,16 @@ static const nabla_case nabla_cases[] = {
      "conv2d 4 3 tanh\navgpool2d 2 stride=1\nflatten\ndropout 0.3\ndense 3\nloss mse\n"
      "optimizer adam lr=0.01\n",
      "nabla_cnn", 64, 3},
+    /* a graph: a residual block with a 1x1 projection shortcut, a reused layer, a concat */
+    {"nabla-spec 2\ninput 2 6 6 name=x\nconv2d 4 3 relu pad=1\nconv2d 4 3 pad=1\nbatchnorm\n"
+     "conv2d 4 1 in=x name=proj\nadd in=batchnorm_1,proj\nactivation relu\nglobal_avgpool2d\n"
+     "dense 6 relu\ndense 6 tanh name=shared\nreuse shared\nconcat in=dense_1,shared@2\n"
+     "dense 3\nloss mse\noptimizer adam lr=0.01\n",
+     "nabla_graph", 72, 3},
+    /* a dense residual block: dense, relu, dense, batchnorm, added to its input, relu */
+    {"nabla-spec 2\ninput 8 name=x\ndense 16 relu\ndense 8\nbatchnorm\nadd in=x,batchnorm_1\n"
+     "activation relu\ndense 3\nloss mse\noptimizer adam lr=0.01\n",
+     "nabla_graph_dense", 8, 3},
 };
 
 #define NX 24

@@ -2,17 +2,19 @@
  * against their scalar twins in kernels/ref/:
  *   - exp, sigmoid and tanh over dense sweeps of the float line (every float in exp's
  *     underflow range), NaN, ±inf, ±0, overflow and underflow, in ulps from expf/tanhf;
- *   - every unary forward and backward kernel on odd sizes (0, 1, 7, 15, 16, 17, 33, 257,
- *     1000, 1025) at odd offsets, bitwise where the formula is IEEE arithmetic only, and in
- *     ulps where it calls exp/tanh; no write past the end;
+ *   - every unary forward and backward kernel of nabla/ops.def on odd sizes (0, 1, 7, 15,
+ *     16, 17, 33, 257, 1000, 1025) at odd offsets, with NaN, ±inf and ±0 among the inputs,
+ *     bitwise where the set says the formula is IEEE arithmetic only (unary_ulp 0), and
+ *     within the set's ulps where it calls exp/tanh; no write past the end;
  *   - the binary kernels for every stride pattern (1,1), (1,0), (0,1), (0,0) and general;
  *   - row-wise softmax / log-softmax, including -inf, huge values and NaN;
- *   - the thread-splitting fronts in nbi_k: the same bits at 1, 2 and 3 threads. */
+ *   - the CPU back end's thread-splitting entries: the same bits at 1, 2 and 3 threads,
+ *     whether the pool's size or the back end's budget limits them. */
 #include "nbtest.h"
 
 #include <float.h>
 
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 static const char *const simd_isas[] = {"avx2", "avx512"};
 
@@ -89,23 +91,23 @@ static void test_exp_sigmoid_tanh_sweeps(void) {
 
 /* ---- unary kernels against their reference twins ------------------------------------------ */
 
+/* Every unary kernel of nabla/ops.def, on inputs spread over eight times its gradient-check
+ * domain (so well past the kinks and into the saturated ranges), with the parameters the
+ * check uses. */
 typedef struct unary_case {
-    nbi_unary_id id;
-    float lo, hi;     /* input range */
-    int exact;        /* bitwise equal to the reference */
+    const char *name;
+    float lo, hi;
     float p[2];
 } unary_case;
 
-static const unary_case unary_cases[] = {
-    {NBI_U_EXP, -90.0f, 90.0f, 0, {0}},         {NBI_U_SQRT, 0.0f, 100.0f, 1, {0}},
-    {NBI_U_ABS, -5.0f, 5.0f, 1, {0}},           {NBI_U_NEG, -5.0f, 5.0f, 1, {0}},
-    {NBI_U_SIGMOID, -30.0f, 30.0f, 0, {0}},     {NBI_U_TANH, -12.0f, 12.0f, 0, {0}},
-    {NBI_U_RELU, -3.0f, 3.0f, 1, {0}},          {NBI_U_LEAKY_RELU, -3.0f, 3.0f, 1, {0.01f}},
-    {NBI_U_GELU_TANH, -6.0f, 6.0f, 0, {0}},     {NBI_U_SILU, -20.0f, 20.0f, 0, {0}},
-    {NBI_U_CLAMP, -3.0f, 3.0f, 1, {-1.0f, 2.0f}}, {NBI_U_ADD_SCALAR, -3.0f, 3.0f, 1, {0.3f}},
-    {NBI_U_MUL_SCALAR, -3.0f, 3.0f, 1, {-1.7f}}, {NBI_U_DIV_SCALAR, -3.0f, 3.0f, 1, {0.7f}},
-    {NBI_U_RSUB_SCALAR, -3.0f, 3.0f, 1, {2.5f}}, {NBI_U_RDIV_SCALAR, 0.1f, 3.0f, 1, {2.5f}},
-    {NBI_U_LOG, 0.01f, 10.0f, 1, {0}},          {NBI_U_POW_SCALAR, 0.1f, 3.0f, 1, {1.5f}},
+#define UNPACK(...) __VA_ARGS__
+#define CASE(ID, NM, ...) CASE_(ID, NM, __VA_ARGS__)
+#define CASE_(ID, NM, LO, HI, NK, K0, K1, A0, A1)                                           \
+    [NBI_U_##ID] = {#NM, 0.5f * ((LO) + (HI)) - 4.0f * ((HI) - (LO)),                        \
+                    0.5f * ((LO) + (HI)) + 4.0f * ((HI) - (LO)), {A0, A1}},
+static const unary_case unary_cases[NBI_U_COUNT] = {
+#define NB_UNARY(ID, NM, NP, CHECK) CASE(ID, NM, UNPACK CHECK)
+#include "nabla/ops.def"
 };
 
 static const int64_t sizes[] = {0, 1, 7, 15, 16, 17, 33, 257, 1000, 1025};
@@ -139,42 +141,45 @@ static void test_unary_against_reference(void) {
     for (size_t is = 0; is < 2; is++) {
         nbi_kernels k;
         if (!nbi_kernels_for(simd_isas[is], &k)) continue;
-        for (size_t c = 0; c < sizeof unary_cases / sizeof *unary_cases; c++) {
-            const unary_case *uc = &unary_cases[c];
+        for (int id = 0; id < NBI_U_COUNT; id++) {
+            const unary_case *uc = &unary_cases[id];
+            const int exact = k.unary_ulp[id] == 0, ulp = k.unary_ulp[id] ? k.unary_ulp[id] : 1;
             int bad = 0;
+            CHECK_MSG(k.unary[id] && k.unary_bwd[id], "%s: %s has no kernel", k.isa, uc->name);
+            if (!k.unary[id] || !k.unary_bwd[id]) continue;
             for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
                 int64_t n = sizes[si], off = (int64_t)(si % 4), stride = n + 2 * PAD + 4;
                 float *x = buf + PAD + off, *y = x + stride, *yr = y + stride;
                 float *gy = yr + stride, *gx = gy + stride, *gxr = gx + stride;
                 for (int64_t i = -PAD; i < n + PAD; i++) y[i] = gx[i] = CANARY;
-                fill(x, n, uc->lo, uc->hi, &rng, uc->exact);
+                fill(x, n, uc->lo, uc->hi, &rng, 1);
                 fill(gy, n, -1.0f, 1.0f, &rng, 0);
                 fill(gxr, n, -1.0f, 1.0f, &rng, 0);
                 memcpy(gx, gxr, (size_t)n * sizeof *gx);
-                k.unary[uc->id](n, x, y, uc->p);
-                nbi_ref_unary[uc->id](n, x, yr, uc->p);
+                k.unary[id](n, x, y, uc->p);
+                nbi_ref_unary[id](n, x, yr, uc->p);
                 /* gelu_tanh's 1 + tanh(u) cancels for negative x: judge it by |x| */
                 for (int64_t i = 0; i < n; i++)
-                    if (!close_enough(y[i], yr[i], uc->exact, 4, fabsf(yr[i]) + fabsf(x[i])) &&
+                    if (!close_enough(y[i], yr[i], exact, ulp, fabsf(yr[i]) + fabsf(x[i])) &&
                         bad++ < 3)
-                        CHECK_MSG(0, "%s unary %d n=%lld: y[%lld] = %.9g, reference %.9g (x %.9g)",
-                                  k.isa, uc->id, (long long)n, (long long)i, y[i], yr[i], x[i]);
+                        CHECK_MSG(0, "%s %s n=%lld: y[%lld] = %.9g, reference %.9g (x %.9g)",
+                                  k.isa, uc->name, (long long)n, (long long)i, y[i], yr[i], x[i]);
                 /* backward from the reference output, so only the derivative differs */
-                k.unary_bwd[uc->id](n, x, yr, gy, gx, uc->p);
-                nbi_ref_unary_bwd[uc->id](n, x, yr, gy, gxr, uc->p);
+                k.unary_bwd[id](n, x, yr, gy, gx, uc->p);
+                nbi_ref_unary_bwd[id](n, x, yr, gy, gxr, uc->p);
                 for (int64_t i = 0; i < n; i++) {
                     float scale = fabsf(gxr[i]) + 4.0f * fabsf(gy[i]);
-                    if (!close_enough(gx[i], gxr[i], uc->exact, 8, scale) && bad++ < 3)
-                        CHECK_MSG(0, "%s unary bwd %d n=%lld: gx[%lld] = %.9g, reference %.9g",
-                                  k.isa, uc->id, (long long)n, (long long)i, gx[i], gxr[i]);
+                    if (!close_enough(gx[i], gxr[i], exact, 2 * ulp, scale) && bad++ < 3)
+                        CHECK_MSG(0, "%s %s backward n=%lld: gx[%lld] = %.9g, reference %.9g (x %.9g)",
+                                  k.isa, uc->name, (long long)n, (long long)i, gx[i], gxr[i], x[i]);
                 }
                 for (int64_t i = -PAD; i < 0; i++)
                     if ((y[i] != CANARY || gx[i] != CANARY) && bad++ < 3)
-                        CHECK_MSG(0, "%s unary %d n=%lld wrote before the start", k.isa, uc->id,
+                        CHECK_MSG(0, "%s %s n=%lld wrote before the start", k.isa, uc->name,
                                   (long long)n);
                 for (int64_t i = n; i < n + PAD; i++)
                     if ((y[i] != CANARY || gx[i] != CANARY) && bad++ < 3)
-                        CHECK_MSG(0, "%s unary %d n=%lld wrote past the end", k.isa, uc->id,
+                        CHECK_MSG(0, "%s %s n=%lld wrote past the end", k.isa, uc->name,
                                   (long long)n);
             }
         }
@@ -268,14 +273,14 @@ static void test_softmax_rows(void) {
 
 /* ---- the thread-splitting fronts ---------------------------------------------------------- */
 
-/* Runs four fronts at the current thread count into out[0..3]. */
-static void run_fronts(const float *x, const float *b, int64_t n, int64_t rows, int64_t cols,
-                       const float *y_tanh, float *const out[4]) {
-    nbi_k.unary[NBI_U_TANH](n, x, out[0], NULL);
+/* Runs four back-end entries into out[0..3]. */
+static void run_fronts(const nbi_backend *be, const float *x, const float *b, int64_t n,
+                       int64_t rows, int64_t cols, const float *y_tanh, float *const out[4]) {
+    be->unary(be, NBI_U_TANH, n, x, out[0], NULL);
     for (int64_t i = 0; i < n; i++) out[1][i] = 0.5f;
-    nbi_k.unary_bwd[NBI_U_TANH](n, x, y_tanh, b, out[1], NULL);
-    nbi_k.binary[NBI_B_MUL](n, x, 1, b, 1, out[2]);
-    nbi_k.softmax(rows, cols, x, out[3]);
+    be->unary_bwd(be, NBI_U_TANH, n, x, y_tanh, b, out[1], NULL);
+    be->binary(be, NBI_B_MUL, n, x, 1, b, 1, out[2]);
+    be->softmax(be, rows, cols, x, out[3]);
 }
 
 static void test_parallel_fronts(void) {
@@ -291,25 +296,31 @@ static void test_parallel_fronts(void) {
     fill(x, n, -5.0f, 5.0f, &rng, 0);
     fill(b, n, -5.0f, 5.0f, &rng, 0);
     int saved = nb_get_threads();
-    nbi_kernels_init();
+    const nbi_backend *be = nbi_backend_default();
     CHECK_OK(nb_set_threads(1));
-    run_fronts(x, b, n, rows, cols, x, one);
+    run_fronts(be, x, b, n, rows, cols, x, one);
     static const char *const names[4] = {"tanh", "tanh backward", "mul", "softmax"};
     for (int nt = 2; nt <= 3; nt++) {
         CHECK_OK(nb_set_threads(nt));
-        run_fronts(x, b, n, rows, cols, x, many);
+        run_fronts(be, x, b, n, rows, cols, x, many);
         for (int i = 0; i < 4; i++)
             CHECK_MSG(memcmp(one[i], many[i], (size_t)(i == 3 ? rows * cols : n) * sizeof(float)) == 0,
                       "%s: %d threads give different bits than 1", names[i], nt);
     }
-    /* and the fronts agree with the single-threaded kernel of the same ISA */
-    nbi_kernels raw;
-    const char *isa = !strncmp(nbi_k.isa, "avx512", 6) ? "avx512"
-                      : !strncmp(nbi_k.isa, "avx2", 4) ? "avx2"
-                                                       : "ref";
-    CHECK(nbi_kernels_for(isa, &raw));
-    raw.softmax(rows, cols, x, many[3]);
-    raw.unary[NBI_U_TANH](n, x, many[0], NULL);
+    /* a back end's own budget: 1 and 2 threads of a pool of 3 */
+    for (int budget = 1; budget <= 2; budget++) {
+        nbi_backend own;
+        CHECK_OK(nbi_backend_init(&own, "cpu", budget, "test"));
+        CHECK(nbi_backend_threads(&own) == budget);
+        run_fronts(&own, x, b, n, rows, cols, x, many);
+        for (int i = 0; i < 4; i++)
+            CHECK_MSG(memcmp(one[i], many[i], (size_t)(i == 3 ? rows * cols : n) * sizeof(float)) == 0,
+                      "%s: a budget of %d threads gives different bits", names[i], budget);
+    }
+    /* and the entries agree with the single-threaded kernel of the same set */
+    const nbi_kernels *raw = be->k;
+    raw->softmax(rows, cols, x, many[3]);
+    raw->unary[NBI_U_TANH](n, x, many[0], NULL);
     CHECK(memcmp(many[3], one[3], (size_t)(rows * cols) * sizeof(float)) == 0);
     CHECK(memcmp(many[0], one[0], (size_t)n * sizeof(float)) == 0);
     CHECK_OK(nb_set_threads(saved));

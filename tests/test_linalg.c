@@ -495,7 +495,7 @@ static void test_det_gradient(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     float v[4] = {3, 1, 2, 5};
     nb_tensor *a = nb_tensor_copy_of(ctx, v, NB_DIMS(2, 2));
-    nb_requires_grad(a, 1);
+    nb_tensor_set_requires_grad(a, 1);
     nb_tensor *d = nb_det(ctx, a);
     CHECK_PTR(d);
     if (d) {
@@ -508,7 +508,7 @@ static void test_det_gradient(void) {
     nb_ctx_reset(ctx);
     float s[4] = {1, 2, 2, 4};
     a = nb_tensor_copy_of(ctx, s, NB_DIMS(2, 2));
-    nb_requires_grad(a, 1);
+    nb_tensor_set_requires_grad(a, 1);
     d = nb_det(ctx, a);
     CHECK_PTR(d);
     if (d) {

@@ -6,7 +6,7 @@
 /* A [n] f32 tensor from values, requiring a gradient when rg. */
 static nb_tensor *vec(nb_ctx *ctx, int64_t n, const float *v, int rg) {
     nb_tensor *t = nb_tensor_copy_of(ctx, v, 1, &n);
-    if (t && rg) nb_requires_grad(t, 1);
+    if (t && rg) nb_tensor_set_requires_grad(t, 1);
     return t;
 }
 
@@ -84,7 +84,7 @@ static void run_loss_case(const loss_case *c) {
         t = vec(ctx, c->d0, c->t, c->gt != NULL);
     } else {
         p = nb_tensor_copy_of(ctx, c->p, 2, (int64_t[]){c->d0, c->d1});
-        nb_requires_grad(p, 1);
+        nb_tensor_set_requires_grad(p, 1);
         t = nb_tensor_new(ctx, NB_I32, 1, &c->d0);
         for (int64_t i = 0; i < c->d0; i++) nb_i32(t)[i] = (int32_t)c->t[i];
     }
@@ -264,7 +264,7 @@ static void test_strided_and_empty(void) {
     if (pv) {
         pv->stride[0] = 1;
         pv->stride[1] = 3;
-        nb_requires_grad(pv, 1);
+        nb_tensor_set_requires_grad(pv, 1);
         /* pv = [[1, 4], [2, 5], [3, 6]]; target 0: mse sum = 91, grad = 2 pv (as [3, 2]) */
         nb_tensor *t = nb_zeros(ctx, 2, (int64_t[]){3, 2});
         nb_tensor *l = nb_mse_loss(ctx, pv, t, NB_REDUCE_SUM);
@@ -384,7 +384,7 @@ static void test_softmax_stable(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *x = nb_tensor_copy_of(ctx, (float[]){1000, 1001, -1000, -1001}, 2,
                                      (int64_t[]){2, 2});
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *y = nb_softmax(ctx, x, -1), *ly = nb_log_softmax(ctx, x, -1);
     check_vals(y, (float[]){0.268941421f, 0.731058579f, 0.731058579f, 0.268941421f}, 4, 1e-7);
     check_vals(ly, (float[]){-1.31326169f, -0.313261688f, -0.313261688f, -1.31326169f}, 4, 1e-7);
@@ -411,7 +411,7 @@ static void test_softmax_inner_axis(void) {
         nb_rng_seed(&rng, 11);
         nb_tensor *x = nb_randn(ctx, 3, (int64_t[]){A, C, I}, 0.0f, 2.0f, &rng);
         nb_tensor *gy = nb_randn(ctx, 3, (int64_t[]){A, C, I}, 0.0f, 1.0f, &rng);
-        nb_requires_grad(x, 1);
+        nb_tensor_set_requires_grad(x, 1);
         nb_tensor *y = lg ? nb_log_softmax(ctx, x, -2) : nb_softmax(ctx, x, 1);
         CHECK_PTR(y);
         if (!y) {

@@ -402,7 +402,7 @@ static void check_same_optim(nb_optim *a, nb_optim *b) {
     CHECK(a && b);
     if (!a || !b) return;
     nb_optim_config ca = nb_optim_get_config(a), cb = nb_optim_get_config(b);
-    CHECK(ca.kind == cb.kind && !memcmp(&ca.u, &cb.u, sizeof ca.u));
+    CHECK(ca.kind == cb.kind && !memcmp(&ca.u, &cb.u, sizeof ca.u) && ca.decay == cb.decay);
     CHECK(nb_optim_step_count(a) == nb_optim_step_count(b));
     CHECK(nb_optim_lr(a) == nb_optim_lr(b));
     CHECK(nb_optim_state_slots(a) == nb_optim_state_slots(b));
@@ -455,10 +455,9 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
                        .optim = o,
                        .run = &run,
                        .monitor = "val_loss",
-                       .classes = classes,
-                       .num_classes = 3,
                        .meta = meta,
                        .n_meta = 1};
+    CHECK_OK(nb_model_set_classes(m, classes, 3));
     const char *path = tmp("ckpt.safetensors");
     CHECK_OK(nb_model_save(m, path, &so));
 
@@ -481,7 +480,7 @@ static void round_trip_with(const nb_optim_config *cfg, bool sched) {
         nb_rng r2 = r->shuffle_rng;
         CHECK(nb_rng_normal(&r2, 0, 1) == nb_rng_normal(&rng, 0, 1));
         CHECK(r->best == 0.1 + 0.2 && !strcmp(info.monitor, "val_loss"));
-        CHECK(info.num_classes == 3 && !strcmp(info.classes[2], "a b"));
+        CHECK(nb_model_class_count(m2) == 3 && !strcmp(nb_model_class_name(m2, 2), "a b"));
         CHECK(info.norm.kind == NB_NORM_STANDARD && info.norm.per_feature && info.norm.n == 6);
         CHECK(same_floats(info.norm.shift, shift, 6) && same_floats(info.norm.div, div, 6));
         CHECK(info.spec && info.spec->has_loss && !strcmp(info.spec->loss, "mse"));
@@ -524,6 +523,9 @@ static void test_round_trip_bit_exact(void) {
     c.u.adagrad.lr_decay = 0.01;
     round_trip_with(&c, false);
     c = (nb_optim_config){.kind = NB_OPTIM_ADAMW, .u.adam.lr = 1.0 / 3.0};
+    round_trip_with(&c, false);
+    c.decay = NB_DECAY_MATRICES; /* weight decay on the matrices only: kept by the checkpoint */
+    c.u.adam.weight_decay = 0.1;
     round_trip_with(&c, false);
     c = (nb_optim_config){.kind = NB_OPTIM_SGD, .u.sgd.lr = 0.1}; /* no state slots at all */
     round_trip_with(&c, false);
@@ -572,8 +574,8 @@ static void test_cnn_state(void) {
         CHECK(same_floats(nb_params_data(nb_model_params(m)), nb_params_data(nb_model_params(m2)),
                           nb_model_param_count(m)));
         /* and the same outputs in inference mode */
-        nb_model_train(m, 0);
-        nb_model_train(m2, 0);
+        nb_model_set_training(m, 0);
+        nb_model_set_training(m2, 0);
         nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, 4, (int64_t[]){4, 1, 6, 6});
         nb_tensor *y1 = nb_contiguous(ctx, nb_model_forward(m, ctx, xt));
         nb_tensor *y2 = nb_contiguous(ctx, nb_model_forward(m2, ctx, xt));
@@ -631,7 +633,7 @@ static void test_torch_names_and_layout(void) {
     nb_model_file info;
     CHECK_OK(nb_model_load(path, &m2, &info));
     CHECK(!info.optim && !info.has_run && !info.monitor);
-    CHECK(info.norm.kind == NB_NORM_NONE && info.num_classes == 0);
+    CHECK(info.norm.kind == NB_NORM_NONE && nb_model_class_count(m2) == 0);
     nb_model_file_free(&info);
     nb_model_free(m2);
     /* info NULL: the model only */
@@ -706,7 +708,7 @@ static void test_bad_metadata(void) {
         const char *key, *value, *msg;
         nb_status status;
     } cases[] = {
-        {"nabla.format_version", "2", "model format version 2 is newer", NB_ERR_UNSUPPORTED},
+        {"nabla.format_version", "3", "model format version 3 is newer", NB_ERR_UNSUPPORTED},
         {"nabla.format_version", "one", "metadata 'nabla.format_version' is malformed",
          NB_ERR_FORMAT},
         {"nabla.spec", "nabla-spec 1\ninput 2\ndense x\n",
@@ -886,13 +888,8 @@ static void test_load_allocation_failures(void) {
     const char *cls[2] = {"x", "y"};
     nb_train_state run = {
         .epoch = 1, .step = 2, .shuffle_rng = rng, .dropout_rng = rng, .best = NAN};
-    nb_save_opts so = {.spec = spec,
-                       .optim = o,
-                       .norm = &norm,
-                       .run = &run,
-                       .monitor = "m",
-                       .classes = cls,
-                       .num_classes = 2};
+    nb_save_opts so = {.spec = spec, .optim = o, .norm = &norm, .run = &run, .monitor = "m"};
+    CHECK_OK(nb_model_set_classes(m, cls, 2));
     const char *path = tmp("alloc.safetensors");
     CHECK_OK(nb_model_save(m, path, &so));
     bool done = false;
@@ -906,7 +903,7 @@ static void test_load_allocation_failures(void) {
                   nb_last_error());
         done = s == NB_OK;
         if (done)
-            CHECK(info.optim && info.num_classes == 2 && info.norm.kind == NB_NORM_CONST &&
+            CHECK(info.optim && nb_model_class_count(m2) == 2 && info.norm.kind == NB_NORM_CONST &&
                   info.has_run && isnan(info.run.best) && info.run.step == 2);
         nb_model_file_free(&info);
         nb_model_free(m2);
@@ -956,8 +953,17 @@ static void test_save_arguments(void) {
     const char *meta[2] = {"nabla.x", "1"};
     CHECK(nb_model_save(m, path, &(nb_save_opts){.meta = meta, .n_meta = 1}) == NB_ERR_ARG);
     CHECK(strstr(nb_last_error(), "'nabla.x' is reserved"));
+    /* a class name a model file cannot hold is refused when it is set, before any training */
     const char *cls[1] = {"a\nb"};
-    CHECK(nb_model_save(m, path, &(nb_save_opts){.classes = cls, .num_classes = 1}) == NB_ERR_ARG);
+    CHECK(nb_model_set_classes(m, cls, 1) == NB_ERR_ARG && nb_model_class_count(m) == 0);
+    CHECK(strstr(nb_last_error(), "newline"));
+    const char *bad[2] = {"ok", "caf\xe9"}; /* Latin-1, not UTF-8 */
+    CHECK(nb_model_set_classes(m, bad, 2) == NB_ERR_ARG && nb_model_class_count(m) == 0);
+    CHECK(strstr(nb_last_error(), "class name 1 is not valid UTF-8"));
+    /* metadata that is not UTF-8: refused before the file is opened */
+    const char *latin[2] = {"author", "Ren\xe9"};
+    CHECK(nb_model_save(m, path, &(nb_save_opts){.meta = latin, .n_meta = 1}) == NB_ERR_ARG);
+    CHECK(strstr(nb_last_error(), "not valid UTF-8"));
     other = nb_model_new(1, (int64_t[]){5}, 0);
     nb_model_dense(other, 5, NB_ACT_NONE);
     nb_optim *o = nb_adam_new(nb_model_params(other), NULL);
@@ -984,6 +990,70 @@ static void cleanup(void) {
     rmdir(tmpdir);
 }
 
+/* ---- memory ---------------------------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#ifndef SANITIZED
+/* A line "<key>: <n> kB" of /proc/self/status, in bytes; -1 if unreadable. */
+static long long status_bytes(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long long v = -1;
+    size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atoll(line + n + 1) * 1024;
+    fclose(f);
+    return v;
+}
+#endif
+
+/* Loading a model file costs about the file's size in memory, not two or three times it: the
+ * tensors are read from the file straight into the parameters, allocated once, and there is
+ * no gradient buffer until training needs one. The peak resident size is measured (Linux:
+ * /proc/self/clear_refs resets it, /proc/self/status reports it); elsewhere, and under
+ * sanitizers, whose shadow memory would be counted, the measure is skipped. */
+static void test_load_memory(void) {
+#ifdef SANITIZED
+    printf("     skipped under a sanitizer\n");
+#else
+    nb_model *m = nb_model_new(NB_DIMS(1024), 1);
+    CHECK_OK(nb_model_dense(m, 4096, NB_ACT_RELU));
+    CHECK_OK(nb_model_dense(m, 2048, NB_ACT_NONE)); /* 12.6 M parameters: 50 MB */
+    const char *path = tmp("big.safetensors");
+    CHECK_OK(nb_model_save(m, path, NULL));
+    nb_model_free(m);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    bool reset = f && fputs("5", f) >= 0;
+    if (f) reset = fclose(f) == 0 && reset;
+    long long before = status_bytes("VmRSS");
+    if (!reset || before < 0) {
+        printf("     skipped: no /proc/self/clear_refs to reset the peak\n");
+        unlink(path);
+        return;
+    }
+    nb_model *back = NULL;
+    CHECK_OK(nb_model_load(path, &back, NULL));
+    long long peak = status_bytes("VmHWM") - before, size = (long long)sb.st_size;
+    printf("     a %.1f MB file loaded with a peak of %.1f MB more resident memory (%.2fx)\n",
+           (double)size / 1e6, (double)peak / 1e6, (double)peak / (double)size);
+    CHECK_MSG(peak <= size + size / 5, "loading a %lld-byte file took %lld bytes at its peak", size,
+              peak);
+    CHECK(back && nb_model_param_count(back) == 1024LL * 4096 + 4096 + 4096LL * 2048 + 2048);
+    nb_model_free(back);
+    unlink(path);
+#endif
+}
+
 static void test_cleanup(void) {
     if (tmpdir[0]) cleanup();
     CHECK(1);
@@ -1003,6 +1073,7 @@ static const nbt_case cases[] = {
     {"load_allocation_failures", test_load_allocation_failures},
     {"long_names", test_long_names},
     {"save_arguments", test_save_arguments},
+    {"load_memory", test_load_memory},
     {"cleanup", test_cleanup},
 };
 

@@ -364,9 +364,9 @@ static void test_linear_equals_composition(void) {
             xs[v] = nb_tensor_clone(ctx, x);
             Ws[v] = nb_tensor_clone(ctx, W);
             bs[v] = b ? nb_tensor_clone(ctx, b) : NULL;
-            nb_requires_grad(xs[v], 1);
-            nb_requires_grad(Ws[v], 1);
-            if (b) nb_requires_grad(bs[v], 1);
+            nb_tensor_set_requires_grad(xs[v], 1);
+            nb_tensor_set_requires_grad(Ws[v], 1);
+            if (b) nb_tensor_set_requires_grad(bs[v], 1);
         }
         nb_tensor *x0 = k == 2 ? nb_transpose(ctx, xs[0], 0, 1) : xs[0];
         nb_tensor *x1 = k == 2 ? nb_transpose(ctx, xs[1], 0, 1) : xs[1];
@@ -529,8 +529,12 @@ static void test_model_errors(void) {
 
 static void test_train_eval_flag(void) {
     nb_model *m = xor_model(1);
-    CHECK(nb_model_train(m, 0) == 1);
-    CHECK(nb_model_train(m, 1) == 0);
+    CHECK(nb_model_training(m) == 1); /* training mode by default */
+    CHECK_OK(nb_model_set_training(m, 0));
+    CHECK(nb_model_training(m) == 0);
+    CHECK_OK(nb_model_set_training(m, 1));
+    CHECK(nb_model_training(m) == 1);
+    CHECK(nb_model_set_training(NULL, 1) == NB_ERR_ARG);
     nb_model_free(m);
 }
 
@@ -548,8 +552,8 @@ static void *infer(void *arg) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     w->ok = ctx != NULL;
     for (int rep = 0; w->ok && rep < 200; rep++) {
-        nb_grad_enabled(ctx, rep % 2); /* with and without a tape */
-        nb_tensor *y = nb_model_forward(w->m, ctx, (nb_tensor *)w->x);
+        nb_ctx_set_grad(ctx, rep % 2); /* with and without a tape */
+        nb_tensor *y = nb_model_infer(w->m, ctx, (nb_tensor *)w->x); /* const: shared */
         if (!y || y->numel > 64) {
             w->ok = 0;
             break;
@@ -559,6 +563,17 @@ static void *infer(void *arg) {
     }
     nb_ctx_free(ctx);
     return NULL;
+}
+
+static void run_two_threads(const nb_model *m, const nb_tensor *x, const nb_tensor *want) {
+    worker w[2] = {{m, x, {0}, 0}, {m, x, {0}, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, infer, &w[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2 && want; i++) {
+        CHECK(w[i].ok);
+        CHECK(memcmp(w[i].out, want->data, 64 * sizeof(float)) == 0);
+    }
 }
 
 static void test_two_threads(void) {
@@ -571,14 +586,27 @@ static void test_two_threads(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *want = nb_model_forward(m, ctx, x);
     CHECK_PTR(want);
-    worker w[2] = {{m, x, {0}, 0}, {m, x, {0}, 0}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, infer, &w[i]);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < 2 && want; i++) {
-        CHECK(w[i].ok);
-        CHECK(memcmp(w[i].out, want->data, 64 * sizeof(float)) == 0);
-    }
+    run_two_threads(m, x, want);
+    nb_model_free(m);
+
+    /* a graph with batch normalisation and dropout, left in training mode: nb_model_infer
+     * runs it in inference mode and writes nothing (not the running statistics), which
+     * ThreadSanitizer would see (make tsan) */
+    m = nb_model_new_graph(3);
+    int in = nb_model_input(m, "x", NB_F32, NB_DIMS(8));
+    int h = nb_model_dense_on(m, in, 8, &(nb_dense_opts){.activation = NB_ACT_TANH});
+    h = nb_model_batch_norm_on(m, h, NULL);
+    h = nb_model_dropout_on(m, h, 0.5f, NULL);
+    h = nb_model_add(m, NB_NODES(in, h), NULL);
+    h = nb_model_dense_on(m, h, 4, NULL);
+    CHECK(h > 0 && nb_model_training(m));
+    nb_ctx_reset(ctx);
+    want = nb_model_infer(m, ctx, x);
+    CHECK_PTR(want);
+    float before[8];
+    memcpy(before, nb_params_data(nb_model_state(m)), sizeof before); /* running mean */
+    run_two_threads(m, x, want);
+    CHECK(!memcmp(before, nb_params_data(nb_model_state(m)), sizeof before));
     nb_ctx_free(ctx);
     nb_tensor_free(x);
     nb_model_free(m);

@@ -195,6 +195,80 @@ static void test_parity(void) {
     }
 }
 
+/* ---- weight decay on matrices only: torch.optim with two parameter groups ----------------- */
+
+/* gen_optim.py's store: a [2, 3] matrix, a [3] vector, a [3, 2] matrix, a [2] vector, in that
+ * order, decay on the matrices only (nanoGPT's two groups); each configuration made both
+ * ways, the rule in its configuration and set on a made optimizer. */
+static void test_decay_matrices(void) {
+    static const int64_t shapes[4][2] = {{2, 3}, {3, 0}, {3, 2}, {2, 0}};
+    const nbt_array *p0 = get("groups_p0"), *target = get("groups_target");
+    CHECK(p0 && target && p0->numel == 17 && target->numel == 17);
+    if (!p0 || !target) return;
+    const nb_optim_config cfgs[3] = {
+        {.kind = NB_OPTIM_ADAMW,
+         .u.adam = {.lr = 0.1, .beta2 = 0.95, .weight_decay = 0.1},
+         .decay = NB_DECAY_MATRICES},
+        {.kind = NB_OPTIM_ADAM,
+         .u.adam = {.lr = 0.1, .weight_decay = 0.2},
+         .decay = NB_DECAY_MATRICES},
+        {.kind = NB_OPTIM_SGD,
+         .u.sgd = {.lr = 0.1, .momentum = 0.5, .weight_decay = 0.3},
+         .decay = NB_DECAY_MATRICES},
+    };
+    const char *names[3] = {"groups_adamw", "groups_adam", "groups_sgd"};
+    for (int c = 0; c < 3; c++) {
+        for (int way = 0; way < 2; way++) {
+            const nbt_array *want = get(names[c]);
+            CHECK(want && want->numel == STEPS * 17);
+            nb_params *ps = nb_params_new();
+            for (int i = 0; i < 4; i++) {
+                char nm[8];
+                snprintf(nm, sizeof nm, "p%d", i);
+                CHECK_PTR(nb_params_add(ps, nm, shapes[i][1] ? 2 : 1, shapes[i]));
+            }
+            memcpy(nb_params_data(ps), p0->data, sizeof(float) * 17);
+            nb_optim_config cf = cfgs[c];
+            if (way == 1) cf.decay = NB_DECAY_ALL;
+            nb_optim *o = nb_optim_new(ps, &cf);
+            CHECK_PTR(o);
+            if (o && way == 1) CHECK_OK(nb_optim_set_decay(o, NB_DECAY_MATRICES));
+            if (o) CHECK(nb_optim_decay(o) == NB_DECAY_MATRICES);
+            if (o) CHECK(nb_optim_get_config(o).decay == NB_DECAY_MATRICES);
+            for (int s = 0; o && want && s < STEPS; s++) {
+                nb_optim_zero_grad(o);
+                const float *p = nb_params_data(ps);
+                float *g = nb_params_grad(ps);
+                for (int i = 0; i < 17; i++)
+                    g[i] = 2.0f * (p[i] - target->data[i]) + 0.1f * (p[i] * p[i] * p[i]);
+                CHECK_OK(nb_optim_step(o));
+                char what[96];
+                snprintf(what, sizeof what, "%s (%s) step %d", names[c],
+                         way ? "set_decay" : "config", s + 1);
+                nbt_compare(what, p, want->data + s * 17, 17, ATOL, RTOL);
+            }
+            nb_optim_free(o);
+            nb_params_free(ps);
+        }
+    }
+    /* the spec's optimizer line carries the rule, both ways */
+    nb_spec *sp = NULL;
+    const char *text = "nabla-spec 1\ninput 2\ndense 1\n"
+                       "optimizer adamw lr=0.001 beta2=0.95 weight_decay=0.1 decay=matrices\n";
+    CHECK_OK(nb_spec_parse(text, strlen(text), "t", NULL, &sp));
+    if (sp) {
+        CHECK(sp->optim.decay == NB_DECAY_MATRICES);
+        char buf[512];
+        CHECK(nb_spec_training_text(sp, buf, sizeof buf) > 0);
+        CHECK_MSG(strstr(buf, " decay=matrices"), "%s", buf);
+    }
+    nb_spec_free(sp);
+    text = "nabla-spec 1\ninput 2\ndense 1\noptimizer adamw decay=vectors\n";
+    CHECK(nb_spec_parse(text, strlen(text), "t", NULL, &sp) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "t:4:23: expected decay=all"), "%s", nb_last_error());
+    CHECK(nb_optim_set_decay(NULL, NB_DECAY_ALL) == NB_ERR_ARG);
+}
+
 /* ---- schedules ------------------------------------------------------------------------------ */
 
 static void check_schedule(const char *name, const nb_schedule *s) {
@@ -497,6 +571,7 @@ static void test_cleanup(void) {
 
 static const nbt_case cases[] = {
     {"parity_with_torch", test_parity},
+    {"decay_matrices_as_two_groups", test_decay_matrices},
     {"schedules", test_schedules},
     {"schedule_errors", test_schedule_errors},
     {"clipping", test_clipping},

@@ -24,7 +24,7 @@ static const char *const head_name[HEAD_COUNT] = {"mse", "l1", "bce", "bce_logit
 static nb_tensor *leaf(nb_ctx *ctx, const nbt_array *a, int rg) {
     if (!a) return NULL;
     nb_tensor *t = nb_tensor_copy_of(ctx, a->data, a->rank, a->shape);
-    if (t && rg) nb_requires_grad(t, 1);
+    if (t && rg) nb_tensor_set_requires_grad(t, 1);
     return t;
 }
 

@@ -65,7 +65,7 @@ static nb_tensor *iota(nb_ctx *ctx, int rank, const int64_t *shape) {
     nb_tensor *t = nb_zeros(ctx, rank, shape);
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) nb_f32(t)[i] = (float)i;
-    nb_requires_grad(t, 1);
+    nb_tensor_set_requires_grad(t, 1);
     return t;
 }
 
@@ -276,7 +276,7 @@ static void test_concat(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *a = iota(ctx, NB_DIMS(2, 2));
     nb_tensor *b = nb_tensor_copy_of(ctx, (const float[]){10, 11, 12, 13, 14, 15}, NB_DIMS(2, 3));
-    nb_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(b, 1);
     nb_tensor *y = nb_concat(ctx, (nb_tensor *[]){a, b}, 2, -1);
     EXPECT_SHAPE(y, 2, 5);
     EXPECT_VALUES(y, 0, 1, 10, 11, 12, 2, 3, 13, 14, 15);
@@ -297,7 +297,7 @@ static void test_concat(void) {
     float base = 0.0f;
     for (int i = 0; i < 5; i++) {
         xs[i] = nb_full(ctx, NB_DIMS(2, widths[i], 1), base);
-        nb_requires_grad(xs[i], 1);
+        nb_tensor_set_requires_grad(xs[i], 1);
         base += 1.0f;
     }
     nb_tensor *c = nb_concat(ctx, xs, 5, 1);
@@ -365,8 +365,8 @@ static void test_transposed_matmul(void) {
     nb_tensor *a = nb_rand(ctx, NB_DIMS(K, M), -1, 1, &rng); /* used as aᵀ: [M, K] */
     nb_tensor *b = nb_rand(ctx, NB_DIMS(K, N), -1, 1, &rng);
     nb_tensor *g = nb_rand(ctx, NB_DIMS(M, N), -1, 1, &rng);
-    nb_requires_grad(a, 1);
-    nb_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(a, 1);
+    nb_tensor_set_requires_grad(b, 1);
     nb_tensor *c = nb_matmul(ctx, nb_transpose(ctx, a, 0, 1), b);
     EXPECT_SHAPE(c, M, N);
     CHECK_OK(nb_backward_with(ctx, c, g));
@@ -393,8 +393,8 @@ static void test_transposed_matmul(void) {
     /* the same through an explicit copy */
     nb_ctx *ctx2 = nb_ctx_new(NULL);
     nb_tensor *a2 = nb_tensor_clone(ctx2, a), *b2 = nb_tensor_clone(ctx2, b);
-    nb_requires_grad(a2, 1);
-    nb_requires_grad(b2, 1);
+    nb_tensor_set_requires_grad(a2, 1);
+    nb_tensor_set_requires_grad(b2, 1);
     nb_tensor *c2 = nb_matmul(ctx2, nb_contiguous(ctx2, nb_transpose(ctx2, a2, 0, 1)), b2);
     CHECK_OK(nb_backward_with(ctx2, c2, g));
     for (int i = 0; c && c2 && i < M * N; i++) CHECK_CLOSE(at(c, i), at(c2, i), 1e-6, 1e-6);
@@ -477,7 +477,7 @@ static void test_max(void) {
     /* ties: the first maximum of each group gets the gradient */
     nb_tensor *x = nb_tensor_copy_of(ctx, (const float[]){3, 1, 3, -2, 5, 3, 0, 5, 0},
                                      NB_DIMS(3, 3));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *r = nb_max(ctx, x, NB_AXIS(1), 0);
     EXPECT_VALUES(r, 3, 5, 5);
     nb_tensor *c = nb_max(ctx, x, NB_AXIS(0), 1);
@@ -502,7 +502,7 @@ static void test_max(void) {
     EXPECT_VALUES(nb_max(ctx, y, NB_AXIS(1), 0), -INFINITY, NAN, NAN);
     /* a strided input (a transpose), and the gradient through it */
     nb_tensor *m = nb_tensor_copy_of(ctx, (const float[]){1, 9, 2, 8, 3, 7}, NB_DIMS(3, 2));
-    nb_requires_grad(m, 1);
+    nb_tensor_set_requires_grad(m, 1);
     nb_tensor *mt = nb_max(ctx, nb_transpose(ctx, m, 0, 1), NB_AXIS(1), 0); /* rows of mᵀ */
     EXPECT_VALUES(mt, 3, 9);
     CHECK_OK(nb_backward_with(ctx, mt, nb_tensor_copy_of(ctx, (const float[]){-1, 2},
@@ -524,7 +524,7 @@ static void test_argmax(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     nb_tensor *x = nb_tensor_copy_of(ctx, (const float[]){1, 7, 7, 0, 2, 4, 4, 9, 3, 3, 3, 3},
                                      NB_DIMS(3, 4));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *a = nb_argmax(ctx, x, -1, 0);
     CHECK(a && a->dtype == NB_I32 && !(a->flags & NB_TF_REQUIRES_GRAD) && !a->node);
     EXPECT_SHAPE(a, 3);
@@ -567,13 +567,13 @@ static void check_composite(const char *what, compose_fn f, int rank, const int6
     for (int64_t i = 0; i < x->numel; i++)
         p[i] = distinct ? 0.125f * (float)((i * 7) % x->numel) - 2.0f
                         : (float)((int64_t)nb_rng_below(&rng, 2048) - 1024) / 1024.0f;
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *y = f(ctx, x);
     CHECK_PTR(y);
     if (!y) goto done;
     nb_tensor *w = nb_rand(ctx, y->rank, y->shape, -1, 1, &rng);
     CHECK_OK(nb_backward_with(ctx, y, w));
-    nb_grad_enabled(scratch, 0);
+    nb_ctx_set_grad(scratch, 0);
     int bad = 0;
     for (int64_t e = 0; e < x->numel && x->grad; e++) {
         float x0 = p[e];
@@ -640,7 +640,7 @@ static nb_tensor *load(nb_ctx *ctx, const nbt_fixture *fx, const char *name) {
     CHECK_MSG(a != NULL, "fixture has no %s", name);
     if (!a) return NULL;
     nb_tensor *t = nb_tensor_copy_of(ctx, a->data, a->rank, a->shape);
-    nb_requires_grad(t, 1);
+    nb_tensor_set_requires_grad(t, 1);
     return t;
 }
 

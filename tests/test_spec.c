@@ -171,6 +171,46 @@ static void test_round_trip_every_kind(void) {
     /* a layer named like another kind's default name: defaults skip it */
     round_trip("nabla-spec 1\ninput 1 8 8\nflatten name=dropout_1\ndropout 0.1\ndropout 0.2\n"
                "dense 2\n");
+    /* version 2: graphs — several inputs, in=, merges, split outputs, reuse, outputs */
+    round_trip("nabla-spec 2\ninput 3 8 8 name=img\ninput 5 name=meta\n"
+               "conv2d 4 3 relu pad=1 in=img\nbatchnorm\nconv2d 4 3 pad=1 bias=false\n"
+               "add in=conv2d_2,conv2d_1\nglobal_avgpool2d\nconcat in=global_avgpool2d_1,meta\n"
+               "dense 6 name=pre\ndense 6 tanh name=shared\nreuse shared\n"
+               "reuse shared in=shared name=again\nsplit 2,4 axis=0\ndense 3 in=split_1:1\n"
+               "dropout 0.5 in=split_1 name=drop\noutput dense_3 drop again\n");
+    round_trip("nabla-spec 2\ninput None 16 name=seq\ndense 8 relu\ndense 16\nadd in=seq,dense_2\n"
+               "activation relu\n");
+    round_trip("nabla-spec 2\ninput 4 dtype=i32 name=ids\ninput 3\ninput 2 name=input\n");
+    /* the sequence layers, with every option: token ids, states, lengths and masks */
+    round_trip("nabla-spec 2\ninput None dtype=i32 name=tokens\ninput scalar dtype=i32 name=len\n"
+               "input 4 12 name=h0\ninput None name=mask\ninput None dtype=i32 name=pad\n"
+               "embedding 50 12 padding_idx=3 init=normal:0:0.02 in=tokens\n"
+               "positional 64 init=uniform:-0.1:0.1\nsinusoidal\n"
+               "layernorm eps=0.001 affine=false\nrmsnorm eps=1e-05\nrmsnorm affine=false\n"
+               "lstm 12 layers=2 bidirectional=true dropout=0.25 bias=false in=rmsnorm_2,h0,-,len\n"
+               "gru 6 layers=2 in=lstm_1,-,mask\nrnn 5 relu bidirectional=true\nrnn 12\n"
+               "attention 12 heads=3 causal=true dropout=0.1 bias=false in=rnn_2,pad\n"
+               "attention 12 in=attention_1,mask\n"
+               "transformer 12 heads=2 ffn=20 causal=true dropout=0.2 eps=0.0001 bias=false "
+               "in=attention_2,pad\n"
+               "transformer 12 heads=4\ntied_dense embedding_1 bias=true\n"
+               "tied_dense embedding_1 in=transformer_2 name=head\ndense 7 in=transformer_2\n"
+               "output tied_dense_1 head dense_1 lstm_1:1 lstm_1:2 gru_1:1\n");
+    /* the norms, positions, attention and blocks as a chain: version 1 */
+    round_trip("nabla-spec 1\ninput 10 8\npositional 10\nsinusoidal\nlayernorm\nrmsnorm\n"
+               "attention 8 heads=2 causal=true\ntransformer 8 heads=4 ffn=16\ndense 3\n");
+    /* a version-2 text that is a chain is written back as version 1 */
+    nb_spec *s2 = parse("nabla-spec 2\ninput 4\ndense 3 in=input\nactivation relu\n");
+    nb_model *m2 = NULL;
+    if (s2) CHECK_OK(nb_spec_build(s2, &m2));
+    if (m2) {
+        char buf[128];
+        nb_model_spec(m2, buf, sizeof buf);
+        CHECK_MSG(!strcmp(buf, "nabla-spec 1\ninput 4\ndense 3\nactivation relu\n"), "%s", buf);
+        CHECK(nb_model_is_sequential(m2));
+    }
+    nb_model_free(m2);
+    nb_spec_free(s2);
     /* every optimizer, every schedule, every data key and normalisation */
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss mse\n"
                "optimizer sgd lr=0.1 momentum=0.9 nesterov=true weight_decay=1e-4\n"
@@ -190,6 +230,19 @@ static void test_round_trip_every_kind(void) {
                "schedule exponential gamma=0.99\ndata normalize=none\n");
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss bce\noptimizer sgd lr=1\n"
                "schedule constant\n");
+    /* gradient clipping; weight decay on the matrices only */
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nloss mse\n"
+               "optimizer adamw lr=0.001 beta2=0.95 weight_decay=0.1 decay=matrices\n"
+               "clip norm=1\nbatch 32\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nclip norm=0.5 value=0.1\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\nclip value=2\n");
+    nb_spec *bad = NULL;
+    CHECK(nb_spec_parse("nabla-spec 1\nclip\n", 17, "c.spec", NULL, &bad) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "c.spec:2:1: 'clip' needs norm=N"), "%s", nb_last_error());
+    CHECK(nb_spec_parse("nabla-spec 1\nclip norm=-1\n", 25, "c.spec", NULL, &bad) == NB_ERR_FORMAT);
+    CHECK(nb_spec_parse("nabla-spec 1\nclip norm=1\nclip norm=2\n", 36, "c.spec", NULL, &bad) ==
+          NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "a second 'clip' line"), "%s", nb_last_error());
 }
 
 /* The canonical text of a spec with non-default names: names survive the round trip. */
@@ -246,8 +299,8 @@ static void test_errors(void) {
         {"# only a comment\n", NB_ERR_FORMAT, "first line must be 'nabla-spec 1'"},
         {"nabla-spec\n", NB_ERR_FORMAT,
          "t.spec:1:11: expected a positive integer for the format version"},
-        {"nabla-spec 2\n", NB_ERR_UNSUPPORTED,
-         "t.spec:1:12: spec format version 2 is not supported"},
+        {"nabla-spec 3\n", NB_ERR_UNSUPPORTED,
+         "t.spec:1:12: spec format version 3 is not supported"},
         {"input 3\n", NB_ERR_FORMAT,
          "t.spec:1:1: expected 'nabla-spec 1' as the first line, got 'input'"},
         {"nabla-spec 1\nnabla-spec 1\n", NB_ERR_FORMAT, "t.spec:2:1: a second 'nabla-spec' line"},
@@ -333,7 +386,7 @@ static void test_errors(void) {
          "t.spec:2:11: Nesterov momentum needs momentum > 0"},
         {"nabla-spec 1\noptimizer sgd momentum=0.9 betas=1\n", NB_ERR_FORMAT,
          "t.spec:2:28: unknown option 'betas' for 'optimizer' (expected one of: momentum, "
-         "dampening, weight_decay, nesterov, lr)"},
+         "dampening, weight_decay, nesterov, lr, decay)"},
         {"nabla-spec 1\nschedule cosine\n", NB_ERR_FORMAT,
          "t.spec:2:16: schedule cosine needs t_max="},
         {"nabla-spec 1\nschedule step\n", NB_ERR_FORMAT,
@@ -378,6 +431,83 @@ static void test_errors(void) {
         {"nabla-spec 1\ndata x\n", NB_ERR_FORMAT,
          "t.spec:2:6: unexpected 'x': 'data' takes 0 positional arguments"},
         {"nabla-spec 1\ninput 4\ndense 3 name=\"a\\x\"\n", NB_ERR_FORMAT, "may only escape"},
+        /* version 2 features in a version-1 spec */
+        {"nabla-spec 1\ninput 4\ndense 3\nadd in=input,dense_1\n", NB_ERR_FORMAT,
+         "t.spec:4:1: 'add' needs 'nabla-spec 2' as the first line"},
+        {"nabla-spec 1\ninput 4\ndense 3 in=input\n", NB_ERR_FORMAT,
+         "t.spec:3:12: in= needs 'nabla-spec 2'"},
+        {"nabla-spec 1\ninput 4\ndense 4 name=d\nreuse d\n", NB_ERR_FORMAT,
+         "t.spec:4:1: reuse needs 'nabla-spec 2'"},
+        {"nabla-spec 1\ninput 4\ninput 3\n", NB_ERR_FORMAT,
+         "t.spec:3:1: a second 'input' line (the first is line 2); a graph with several inputs "
+         "needs 'nabla-spec 2'"},
+        {"nabla-spec 1\ninput None\n", NB_ERR_FORMAT,
+         "t.spec:2:7: expected a positive integer for a dimension of the input, got 'None'"},
+        /* version 2 errors, at their line and column */
+        {"nabla-spec 2\ninput 4\ndense 3 in=nothing\n", NB_ERR_FORMAT,
+         "t.spec:3:12: no node named 'nothing' before this line"},
+        {"nabla-spec 2\ninput 4\ndense 3 in=input,input\n", NB_ERR_FORMAT,
+         "t.spec:3:12: 'dense' takes one node, got 2 in in="},
+        {"nabla-spec 2\ninput 4\nadd\n", NB_ERR_FORMAT,
+         "t.spec:3:1: 'add' sums 2 or more nodes: give them as in=A,B"},
+        {"nabla-spec 2\ninput 4\ndense 3\nadd in=input,dense_1\n", NB_ERR_SHAPE,
+         "t.spec:4:1: add 'add_1': input 1 (None, 3) does not match input 0 (None, 4)"},
+        {"nabla-spec 2\ninput 4\ndense 3 name=d\nreuse d\n", NB_ERR_SHAPE,
+         "t.spec:4:1: dense 'd' was built for 4 input features"},
+        {"nabla-spec 2\ninput 4\nreuse d\n", NB_ERR_ARG,
+         "t.spec:3:1: nb_model_reuse: the model has no layer named 'd'"},
+        {"nabla-spec 2\ninput 6\nsplit 2,3\n", NB_ERR_SHAPE,
+         "t.spec:3:1: split 'split_1': sizes adding up to 5 cannot cut axis -1"},
+        {"nabla-spec 2\ninput 6\nsplit 2,x\n", NB_ERR_FORMAT,
+         "t.spec:3:9: expected a positive integer for the sizes of the parts"},
+        {"nabla-spec 2\ninput 6\ndense 2\noutput dense_1 dense_9\n", NB_ERR_FORMAT,
+         "t.spec:4:16: no node named 'dense_9' before this line"},
+        {"nabla-spec 2\ninput 6\noutput input\noutput input\n", NB_ERR_FORMAT,
+         "t.spec:4:1: a second 'output' line"},
+        {"nabla-spec 2\ninput 6 dtype=f16\n", NB_ERR_FORMAT,
+         "t.spec:2:15: unknown dtype 'f16' (expected f32, or i32 for token ids)"},
+        {"nabla-spec 2\ninput 6 name=x\ninput 2 name=x\n", NB_ERR_ARG,
+         "t.spec:3:1: nb_model_input: the model already has a node named 'x'"},
+        {"nabla-spec 2\ninput None 6\nflatten\n", NB_ERR_SHAPE,
+         "t.spec:3:1: flatten 'flatten_1': dimension 1 of its input (None, None, 6) is known "
+         "only at run time"},
+        {"nabla-spec 2\ninput 4 dtype=i32\ndense 2\n", NB_ERR_ARG,
+         "t.spec:3:1: dense 'dense_1': input 0 holds i32 values"},
+        {"nabla-spec 2\ninput 4\ndense 3 name=a:b\n", NB_ERR_ARG,
+         "t.spec:3:1: Dense layer: name 'a:b' must have"},
+        /* sizes whose arithmetic overflows: shape errors, never wrapped sizes */
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 1 3 dilation=4611686018427387905\n", NB_ERR_SHAPE,
+         "t.spec:3:1: conv2d 'conv2d_1': kernel 3x3, dilation 4611686018427387905x"
+         "4611686018427387905 and padding 0,0,0,0 on input (None, 1, 8, 8): the sizes overflow"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 1 3 pad=9223372036854775807\n", NB_ERR_SHAPE,
+         "the sizes overflow"},
+        {"nabla-spec 1\ninput 1 8 8\nconv2d 1 3 dilation=4611686018427387904 same=true\n",
+         NB_ERR_ARG,
+         "padding \"same\" for kernel 3 with dilation 4611686018427387904 "
+         "overflows"},
+        {"nabla-spec 1\ninput 1 8 8\nmaxpool2d 9223372036854775807 "
+         "pad=4611686018427387903\n",
+         NB_ERR_SHAPE, "the sizes overflow"},
+        {"nabla-spec 1\ninput 1 8 8\nmaxpool2d 3 dilation=9223372036854775807\n", NB_ERR_SHAPE,
+         "maxpool2d 'maxpool2d_1': window 3x3, dilation"},
+        {"nabla-spec 1\ninput 1 8 8\navgpool2d 4 pad=9223372036854775807\n", NB_ERR_SHAPE,
+         "avgpool2d 'avgpool2d_1': padding 9223372036854775807 is more than half the window 4"},
+        {"nabla-spec 1\ninput 3037000500 3037000500 3\nflatten\n", NB_ERR_SHAPE,
+         "t.spec:3:1: flatten 'flatten_1': its input (None, 3037000500, 3037000500, 3) has too "
+         "many elements per sample (the product overflows)"},
+        {"nabla-spec 1\ninput 2147483648\ndense 1099511627776\n", NB_ERR_SHAPE,
+         "t.spec:3:1: nb_params_add 'dense_1.weight': shape has too many elements"},
+        /* a model larger than the machine: refused when parsed, before anything is allocated */
+        {"nabla-spec 1\ninput 1000000\ndense 1000000000\n", NB_ERR_NOMEM,
+         "t.spec: the model has 1000001000000000 parameters: 8e+06 GB for their values and "
+         "gradients, more than this machine's"},
+        /* what a model file could not hold: refused in the spec, before any training */
+        {"nabla-spec 1\ninput 4\ndense 3 name=caf\xe9\n", NB_ERR_ARG,
+         "t.spec:3:1: Dense layer: name 'caf\xe9' must have 1..63 characters of valid UTF-8"},
+        {"nabla-spec 1\ndata train=\xff.csv\n", NB_ERR_FORMAT,
+         "t.spec:2:1: the path '\xff.csv' is not valid UTF-8"},
+        {"nabla-spec 1\ndata label=\xe9\n", NB_ERR_FORMAT,
+         "t.spec:2:12: the label column '\xe9' is not valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_spec *s = (nb_spec *)1;
@@ -450,11 +580,10 @@ static void test_read_file(void) {
 
 /* The example specs stay valid (the data paths need not exist to parse). */
 static void test_examples(void) {
-    static const char *const files[] = {"examples/specs/fmnist_mlp.spec",
-                                        "examples/specs/fmnist_logreg.spec",
-                                        "examples/specs/digits_mlp.spec",
-                                        "examples/specs/fmnist_cnn.spec",
-                                        "examples/specs/fmnist_cnn_bn.spec"};
+    static const char *const files[] = {
+        "examples/specs/fmnist_mlp.spec", "examples/specs/fmnist_logreg.spec",
+        "examples/specs/digits_mlp.spec", "examples/specs/fmnist_cnn.spec",
+        "examples/specs/fmnist_cnn_bn.spec"};
     static const int64_t params[] = {235146, 7850, -1, 184586, -1};
     for (int i = 0; i < 5; i++) {
         nb_spec *s = NULL;

@@ -173,7 +173,7 @@ static void test_var_gradient(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     float v[4] = {1, 2, 4, 9}; /* μ = 4, Σ(x−μ)² = 9 + 4 + 0 + 25 = 38 */
     nb_tensor *x = nb_tensor_copy_of(ctx, v, NB_DIMS(4));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     nb_tensor *y = nb_var(ctx, x, NB_ALL_AXES, 1, 0);
     CHECK_PTR(y);
     if (y) {
@@ -185,7 +185,7 @@ static void test_var_gradient(void) {
     }
     nb_ctx_reset(ctx);
     x = nb_tensor_copy_of(ctx, v, NB_DIMS(4));
-    nb_requires_grad(x, 1);
+    nb_tensor_set_requires_grad(x, 1);
     y = nb_std(ctx, x, NB_ALL_AXES, 0, 0); /* σ = √(38/4) */
     CHECK_PTR(y);
     if (y) {

@@ -34,7 +34,7 @@ static void test_parallel_for_covers_each_task_once(void) {
             int64_t n = ns[k];
             atomic_int *hits = calloc((size_t)(n ? n : 1), sizeof *hits);
             count_job j = {hits, 0};
-            for (int rep = 0; rep < 20; rep++) nbi_parallel_for(n, count_task, &j);
+            for (int rep = 0; rep < 20; rep++) nbi_parallel_for(NBI_MAX_THREADS, n, count_task, &j);
             int ok = atomic_load(&j.calls) == 20 * n;
             for (int64_t t = 0; t < n; t++) ok &= atomic_load(&hits[t]) == 20;
             CHECK_MSG(ok, "%d threads, %lld tasks: wrong coverage", nt, (long long)n);
@@ -140,14 +140,14 @@ static void inner_task(void *arg, int64_t t) {
 
 static void outer_task(void *arg, int64_t t) {
     (void)t;
-    nbi_parallel_for(10, inner_task, arg);
+    nbi_parallel_for(NBI_MAX_THREADS, 10, inner_task, arg);
 }
 
 static void test_nested_runs_inline(void) {
     int saved = nb_get_threads();
     CHECK_OK(nb_set_threads(2));
     nest_job j = {0};
-    nbi_parallel_for(8, outer_task, &j);
+    nbi_parallel_for(NBI_MAX_THREADS, 8, outer_task, &j);
     CHECK(atomic_load(&j.inner_calls) == 80);
     CHECK_OK(nb_set_threads(saved));
 }
@@ -168,7 +168,7 @@ static void *user_thread(void *p) {
     }
     for (int rep = 0; rep < 30; rep++) {
         count_job j = {calloc(100, sizeof(atomic_int)), 0};
-        nbi_parallel_for(100, count_task, &j);
+        nbi_parallel_for(NBI_MAX_THREADS, 100, count_task, &j);
         if (atomic_load(&j.calls) != 100) u->ok = 0;
         free(j.hits);
         if (nb_sgemm(0, 0, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n) != NB_OK) u->ok = 0;
@@ -217,13 +217,13 @@ static void test_fork_child(void) {
         atomic_int hits[64];
         for (int i = 0; i < 64; i++) atomic_init(&hits[i], 0);
         count_job j = {hits, 0};
-        nbi_parallel_for(64, count_task, &j);
+        nbi_parallel_for(NBI_MAX_THREADS, 64, count_task, &j);
         int ok = atomic_load(&j.calls) == 64;
 #if !TSAN_BUILD /* ThreadSanitizer refuses to start threads after a multi-threaded fork */
         ok &= nb_set_threads(3) == NB_OK && nb_get_threads() == 3;
 #endif
         atomic_store(&j.calls, 0);
-        nbi_parallel_for(64, count_task, &j);
+        nbi_parallel_for(NBI_MAX_THREADS, 64, count_task, &j);
         ok &= atomic_load(&j.calls) == 64;
         _exit(ok ? 0 : 1);
     }

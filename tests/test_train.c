@@ -1360,9 +1360,9 @@ static void test_eval_predict_errors(void) {
     /* a good evaluate restores the model's mode */
     nb_dataset *dok = NULL;
     CHECK_OK(nb_dataset_from_arrays(&bx, &ay, &dok));
-    nb_model_train(m, 1);
+    nb_model_set_training(m, 1);
     CHECK_OK(nb_evaluate(m, dok, &(nb_eval_opts){.batch_size = 3}, mt));
-    CHECK(nb_model_train(m, 1) == 1);
+    CHECK(nb_model_training(m) == 1);
     nb_metric_values v;
     nb_metrics_result(mt, &v);
     CHECK(v.count == 4 && v.loss > 0);

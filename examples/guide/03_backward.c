@@ -26,7 +26,7 @@ int main(void) {
     nb_tensor *W2 = nb_tensor_copy_of(ctx, (float[]){1.0f, -2.0f, 0.5f}, NB_DIMS(3, 1));
     nb_tensor *b2 = nb_tensor_copy_of(ctx, (float[]){0.2f}, NB_DIMS(1));
     nb_tensor *params[4] = {W1, b1, W2, b2};
-    for (int i = 0; i < 4; i++) nb_requires_grad(params[i], 1);
+    for (int i = 0; i < 4; i++) nb_tensor_set_requires_grad(params[i], 1);
 
     /* forward, recorded on the tape */
     nb_tensor *a1 = nb_sigmoid(ctx, nb_add(ctx, nb_matmul(ctx, x, W1), b1));
@@ -40,7 +40,7 @@ int main(void) {
     printf("L = %.6f\n", nb_item(L));
 
     /* by hand, without the tape */
-    nb_grad_enabled(ctx, 0);
+    nb_ctx_set_grad(ctx, 0);
     /* δ₂ = (a₂ - y) ⊙ σ'(z₂), σ'(z) = a (1 - a) */
     nb_tensor *d2 = nb_mul(ctx, err, nb_mul(ctx, a2, nb_rsub_scalar(ctx, a2, 1.0f)));
     /* ∂L/∂W₂ = a₁ᵀ δ₂, ∂L/∂b₂ = Σ_batch δ₂ */

@@ -18,8 +18,8 @@ static int part1(void) {
     for (int i = 0; i < N; i++) nb_f32(y)[i] = 3.0f * nb_f32(x)[i] - 2.0f + nb_rng_normal(&rng, 0, 0.1f);
     /* parameters, heap tensors whose gradients persist */
     nb_tensor *w = nb_zeros(NULL, NB_DIMS(1, 1)), *b = nb_zeros(NULL, NB_DIMS(1));
-    nb_requires_grad(w, 1);
-    nb_requires_grad(b, 1);
+    nb_tensor_set_requires_grad(w, 1);
+    nb_tensor_set_requires_grad(b, 1);
     const float lr = 0.1f;
     for (int step = 0; step <= 200; step++) {
         nb_ctx_reset(ctx);

@@ -27,9 +27,15 @@ typedef struct nb_ctx_opts {
     size_t arena_chunk; /* bytes per arena chunk; 0 = 1 MiB */
     int check;          /* 1: check mode on (see nb_ctx_set_check); -1: off even if NB_CHECK=1;
                            0: from the environment variable NB_CHECK */
+    const char *device; /* where the context's ops run; NULL or "cpu": the best kernels this
+                           CPU runs (NB_ISA may name a lower set); "cpu:ref" (the scalar
+                           reference kernels), "cpu:c", "cpu:avx2", "cpu:avx512": one set */
+    int threads;        /* the most threads one op of this context may use (the thread pool's
+                           size caps it; see nb_set_threads); 0 = the whole pool */
 } nb_ctx_opts;
 
-/* opts may be NULL for the defaults. Returns NULL (and sets the error) on failure. */
+/* opts may be NULL for the defaults. Returns NULL (and sets the error) on failure: out of
+ * memory, an unknown device (NB_ERR_ARG), a device this CPU cannot run (NB_ERR_UNSUPPORTED). */
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts);
 void nb_ctx_free(nb_ctx *ctx);
 /* Releases every tensor and tape entry made in the context; clears its sticky error. */
@@ -39,9 +45,14 @@ nb_status nb_ctx_status(const nb_ctx *ctx);
 /* Bytes in use now, and the most ever in use between resets. */
 size_t nb_ctx_used(const nb_ctx *ctx);
 size_t nb_ctx_peak(const nb_ctx *ctx);
+/* The device the context's ops run on, resolved: "cpu:avx2" for "cpu" on an AVX2 machine
+ * ("+openblas" follows when GEMM goes to OpenBLAS). */
+const char *nb_ctx_device(const nb_ctx *ctx);
 
-/* Grad mode: when off, ops record nothing (inference). Returns the previous setting. */
-int nb_grad_enabled(nb_ctx *ctx, int on);
+/* Grad mode: when off, ops record nothing (inference). Sets it and returns the previous
+ * setting; nb_ctx_grad_enabled reads it (1 for a new context; 0 for NULL). */
+int nb_ctx_set_grad(nb_ctx *ctx, int on);
+int nb_ctx_grad_enabled(const nb_ctx *ctx);
 
 /* Check mode: after every op, forward and backward, look for NaN and infinity; the first op
  * that makes one stops the step with NB_ERR_NUMERIC and a message naming the op, its input
@@ -51,7 +62,7 @@ int nb_ctx_set_check(nb_ctx *ctx, int on);
 
 /* Names the part of a model now running ("dense_1"); ops record it, and check-mode and
  * shape errors report it. The string must outlive the step. Returns the previous scope. */
-const char *nb_ctx_scope(nb_ctx *ctx, const char *scope);
+const char *nb_ctx_set_scope(nb_ctx *ctx, const char *scope);
 
 /* dL/d(everything) for a scalar (one-element) loss: seeds dL/dloss = 1 and sweeps the tape.
  * Leaves' gradients accumulate; call nb_model_zero_grad (or zero them) between steps. */

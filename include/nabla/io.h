@@ -22,6 +22,7 @@
 
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/text.h"
 #include "nabla/train_state.h"
 
 #ifdef __cplusplus
@@ -29,8 +30,10 @@ extern "C" {
 #endif
 
 /* ---- the spec format ---------------------------------------------------------------------
- * Line-oriented text, first line "nabla-spec 1"; one layer per line, then the loss, the
- * optimizer, the schedule, batch size, epochs, seed and data defaults. '#' starts a comment.
+ * Line-oriented text, first line "nabla-spec 1" (a chain of layers) or "nabla-spec 2" (a graph:
+ * several inputs, in= to name a line's inputs, add, concat, split, reuse, output); one layer
+ * per line, then the loss, the optimizer, the schedule, batch size, epochs, seed and data
+ * defaults, and gradient clipping ("clip norm=1"). '#' starts a comment.
  *
  *     nabla-spec 1
  *     input 784
@@ -45,7 +48,7 @@ extern "C" {
  *
  * Fields not given in the text keep the defaults below, and a has_* flag says whether the
  * text set them (a canonical text names only those). */
-#define NB_SPEC_VERSION 1
+#define NB_SPEC_VERSION 2 /* the newest version this nabla reads; it reads 1 too */
 
 /* Where the data comes from and how it is prepared (the "data" line). Paths are NULL when not
  * given; relative paths are resolved against the directory of the spec file (nb_spec_read)
@@ -64,25 +67,29 @@ typedef struct nb_data_spec {
     float norm_shift, norm_div; /* NB_NORM_CONST: x' = (x - shift) / div */
 } nb_data_spec;
 
-typedef struct nbi_spec_priv nbi_spec_priv;
+/* The architecture lines of a spec: opaque, owned by the spec, read by nb_spec_build. */
+typedef struct nb_spec_arch nb_spec_arch;
 
 typedef struct nb_spec {
     int has_input;
-    int in_rank; /* the shape of one sample */
+    int in_rank; /* the shape of one sample (of the first input; -1: known at run time) */
     int64_t in_shape[NB_MAX_RANK];
-    int n_layers; /* layer lines */
+    int n_layers; /* layer lines (reuse lines included) */
     int has_loss;
     char loss[24]; /* one of nb_spec_loss_names(); "" when not given */
     int has_optim;
     nb_optim_config optim; /* default: Adam with PyTorch's defaults, lr 1e-3 */
     int has_schedule;
     nb_schedule schedule; /* its base_lr is the optimizer's lr */
+    int has_clip;
+    double clip_norm;  /* > 0: gradients scaled to this global L2 norm at most; 0: none */
+    double clip_value; /* > 0: each gradient clamped to [-v, v]; 0: none */
     int has_batch, has_epochs, has_seed;
     int64_t batch;  /* default 32 */
     int64_t epochs; /* default 1 */
     uint64_t seed;  /* initialises the layers; default 0 */
     nb_data_spec data;
-    nbi_spec_priv *priv; /* the layer lines, for nb_spec_build */
+    nb_spec_arch *arch; /* the architecture, for nb_spec_build (opaque; owned by the spec) */
 } nb_spec;
 
 /* Parses a spec. `name` names the text in messages ("mlp.spec"); base_dir (may be NULL)
@@ -94,7 +101,9 @@ nb_status nb_spec_parse(const char *text, size_t len, const char *name, const ch
 nb_status nb_spec_read(const char *path, nb_spec **out);
 void nb_spec_free(nb_spec *s); /* NULL is a no-op */
 
-/* The model of the spec's input and layer lines, initialised from s->seed. */
+/* The model of the spec's architecture lines, initialised from s->seed. Its parameters are
+ * allocated once, at their final size; a model whose values and gradients would not fit in
+ * the machine's memory is refused with a message saying how big it is. */
 nb_status nb_spec_build(const nb_spec *s, nb_model **out);
 /* Sets the learning rate of the spec's optimizer (and the base of its schedule): what a
  * command line's --lr does. */
@@ -149,17 +158,18 @@ nb_status nb_safetensors_write(const char *path, int n, const char *const *names
                                const nb_array *arrays, int n_meta, const char *const *meta);
 
 /* ---- model files -------------------------------------------------------------------------
- * A model file is a safetensors file whose tensors are the model's parameters under
- * PyTorch's nn.Sequential names ("0.weight", "0.bias", "2.weight", ...; a dense layer with an
- * activation counts as two modules, Linear then the activation) in PyTorch's layout (a dense
- * weight is stored [out, in], as nn.Linear's), so torch's load_state_dict reads the file
- * directly into the matching nn.Sequential. The metadata makes the file self-describing:
- * "format" is "pt", "nabla.format_version" is 1, "nabla.spec" the architecture (and the
- * training settings when given), and the keys described in docs/model-files.md hold the
+ * A model file is a safetensors file whose tensors are the model's parameters and buffers
+ * under PyTorch's names (nb_model_tensor_at: "0.weight", "2.running_mean" for a chain of
+ * layers, a torch nn.Sequential; "conv2d_1.weight" for a graph, a torch module whose
+ * submodules are named after the layers) in PyTorch's layout (a dense weight is stored
+ * [out, in], as nn.Linear's), so torch's load_state_dict reads the file directly. The
+ * metadata makes the file self-describing: "format" is "pt", "nabla.format_version" is 1 for
+ * a chain and 2 for a graph, "nabla.spec" the architecture (and the training settings when
+ * given), and the keys described in docs/model-files.md hold the class names, the
  * normalisation and the optional training state. A checkpoint also holds the optimizer's
  * state as tensors "optim.<slot>.<parameter name>" (load it in PyTorch with strict=False, or
  * drop the keys that start with "optim."). */
-#define NB_MODEL_FORMAT_VERSION 1
+#define NB_MODEL_FORMAT_VERSION 2 /* the newest this nabla reads and writes */
 
 typedef struct nb_save_opts {
     const nb_spec *spec;        /* training settings stored after the architecture */
@@ -167,13 +177,14 @@ typedef struct nb_save_opts {
     const nb_optim *optim;      /* settings, step count, learning rate, schedule, state */
     const nb_train_state *run;  /* a checkpoint's training state (train_state.h); NULL: none */
     const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
-    const char *const *classes; /* class names (no newlines), num_classes of them */
-    int num_classes;
-    const char *const *meta; /* n_meta more key/value pairs (keys not "format" nor "nabla.*") */
+    const char *const *meta; /* n_meta more key/value pairs (keys not "format" nor "nabla.*";
+                                valid UTF-8) */
     int n_meta;
 } nb_save_opts;
 
-/* Saves the model (opts may be NULL: the architecture and weights only). Atomic. */
+/* Saves the model (opts may be NULL: the architecture, the weights and the model's class
+ * names). Atomic. Everything is checked before the file is opened: a save fails with a
+ * message rather than write a file that nabla could not read back. */
 nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts *opts);
 
 /* What a model file holds besides the weights. */
@@ -189,13 +200,12 @@ typedef struct nb_model_file {
     nb_train_state run; /* a checkpoint's training state, when has_run: checked
                            (nb_train_state_check), ready for nb_fit_opts.state */
     char *monitor;    /* NULL when none was stored */
-    char **classes;
-    int num_classes;
 } nb_model_file;
 
-/* Loads a model file written by nb_model_save: builds the model from "nabla.spec" and fills
- * its parameters. info may be NULL (weights only); otherwise it receives the rest, to be
- * released with nb_model_file_free. */
+/* Loads a model file written by nb_model_save: builds the model from "nabla.spec" (allocating
+ * its parameters once) and reads the tensors straight into them (the file is never held in
+ * memory whole), with its class names. info may be NULL (weights only); otherwise it
+ * receives the rest, to be released with nb_model_file_free. */
 nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info);
 void nb_model_file_free(nb_model_file *info);
 
@@ -205,7 +215,18 @@ void nb_model_file_free(nb_model_file *info);
  * written by PyTorch load into a model built from a spec. */
 nb_status nb_model_load_weights(nb_model *m, const char *path);
 
-/* The PyTorch nn.Sequential name of parameter i of the model's store ("2.weight"). */
+/* The tokenizer a language model reads its text with. It is kept on the model — copied, as
+ * nb_tokenizer_json's text — like its class names, so it travels through a save and a load:
+ * model files store it as the metadata "nabla.tokenizer". A tokenizer with more tokens than
+ * the rows of the embedding the model's token input goes through is refused (and, in a file,
+ * is NB_ERR_FORMAT). t NULL removes it. */
+nb_status nb_model_set_tokenizer(nb_model *m, const nb_tokenizer *t);
+/* A new tokenizer read from the model's (release with nb_tokenizer_free); *out is NULL when
+ * the model has none. */
+nb_status nb_model_get_tokenizer(const nb_model *m, nb_tokenizer **out);
+int nb_model_has_tokenizer(const nb_model *m);
+
+/* The PyTorch name of parameter i of the model's store ("2.weight"; nb_model_tensor_at). */
 nb_status nb_model_torch_name(const nb_model *m, int i, char *buf, size_t n);
 
 #ifdef __cplusplus

@@ -25,16 +25,23 @@ typedef enum nb_reduction {
     NB_REDUCE_NONE = 2, /* one loss per element / sample */
 } nb_reduction;
 
-/* ---- arithmetic (broadcasting) ----------------------------------------------------------- */
-nb_tensor *nb_add(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_sub(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_mul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_div(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-/* a ** b elementwise; a must be positive where b's gradient is wanted. */
-nb_tensor *nb_pow(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_neg(nb_ctx *ctx, nb_tensor *x);
+/* ---- elementwise ops and activations ----------------------------------------------------
+ * Declared from nabla/ops.def, which says what each computes: the broadcasting binary ops
+ *   nb_add, nb_sub, nb_mul, nb_div, nb_pow            (nb_ctx *ctx, nb_tensor *a, nb_tensor *b)
+ * and the elementwise functions without parameters
+ *   nb_neg, nb_exp, nb_log, nb_sqrt, nb_abs, nb_sigmoid, nb_tanh, nb_relu, nb_gelu,
+ *   nb_gelu_tanh, nb_silu, nb_mish, ...                 (nb_ctx *ctx, nb_tensor *x) */
+#define NB_BINARY(ID, name) nb_tensor *nb_##name(nb_ctx *ctx, nb_tensor *a, nb_tensor *b);
+#define NB_UNARY(ID, name, NP, CHECK) NB_DECLARE_UNARY_##NP(name)
+#define NB_DECLARE_UNARY_0(name) nb_tensor *nb_##name(nb_ctx *ctx, nb_tensor *x);
+#define NB_DECLARE_UNARY_1(name)
+#define NB_DECLARE_UNARY_2(name)
+#include "nabla/ops.def"
+#undef NB_DECLARE_UNARY_0
+#undef NB_DECLARE_UNARY_1
+#undef NB_DECLARE_UNARY_2
 
-/* scalar forms */
+/* ---- elementwise ops with parameters (their formulas: nabla/ops.def) ------------------- */
 nb_tensor *nb_add_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x + s */
 nb_tensor *nb_sub_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x - s */
 nb_tensor *nb_rsub_scalar(nb_ctx *ctx, nb_tensor *x, float s); /* s - x */
@@ -42,26 +49,14 @@ nb_tensor *nb_mul_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x * s */
 nb_tensor *nb_div_scalar(nb_ctx *ctx, nb_tensor *x, float s);  /* x / s */
 nb_tensor *nb_rdiv_scalar(nb_ctx *ctx, nb_tensor *x, float s); /* s / x */
 nb_tensor *nb_pow_scalar(nb_ctx *ctx, nb_tensor *x, float p);  /* x ** p */
-
-/* ---- elementwise math -------------------------------------------------------------------- */
-nb_tensor *nb_exp(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_log(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_sqrt(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_abs(nb_ctx *ctx, nb_tensor *x);
-/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. */
+/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. NB_ERR_ARG if lo > hi. */
 nb_tensor *nb_clamp(nb_ctx *ctx, nb_tensor *x, float lo, float hi);
-
-/* ---- activations ------------------------------------------------------------------------- */
-nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_tanh(nb_ctx *ctx, nb_tensor *x);
-nb_tensor *nb_relu(nb_ctx *ctx, nb_tensor *x); /* gradient 0 at x = 0, as PyTorch */
 nb_tensor *nb_leaky_relu(nb_ctx *ctx, nb_tensor *x, float negative_slope);
 nb_tensor *nb_elu(nb_ctx *ctx, nb_tensor *x, float alpha);
-nb_tensor *nb_gelu(nb_ctx *ctx, nb_tensor *x);      /* exact: x Φ(x) */
-nb_tensor *nb_gelu_tanh(nb_ctx *ctx, nb_tensor *x); /* the tanh approximation */
-nb_tensor *nb_silu(nb_ctx *ctx, nb_tensor *x);      /* x σ(x) */
 /* log(1 + exp(beta x)) / beta, linear above threshold (PyTorch's defaults: 1, 20). */
 nb_tensor *nb_softplus(nb_ctx *ctx, nb_tensor *x, float beta, float threshold);
+
+/* ---- softmax along an axis ---------------------------------------------------------------- */
 nb_tensor *nb_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_ctx *ctx, nb_tensor *x, int axis);
 
@@ -188,6 +183,84 @@ nb_tensor *nb_bce_logits_loss(nb_ctx *ctx, nb_tensor *logits, nb_tensor *target,
 nb_tensor *nb_cross_entropy(nb_ctx *ctx, nb_tensor *logits, nb_tensor *labels, nb_reduction r);
 /* Negative log-likelihood from log-probabilities [N, C] and labels i32 [N]. */
 nb_tensor *nb_nll_loss(nb_ctx *ctx, nb_tensor *logp, nb_tensor *labels, nb_reduction r);
+
+/* ---- seqops: sequence ops (language models) --------------------------------------------------
+ * Embedding lookup, PyTorch's F.embedding: ids i32 [...] (values in [0, V)), weight [V, D] →
+ * [..., D]. The gradient is a scatter-add into weight, summed in token order (the same on any
+ * number of threads). padding_idx in [-V, V) (negative counts from the end) names a row that
+ * never receives a gradient; NB_NO_PADDING for none. An id outside [0, V) is an error naming
+ * its position. */
+#define NB_NO_PADDING INT64_MIN
+nb_tensor *nb_embedding(nb_ctx *ctx, nb_tensor *ids, nb_tensor *weight, int64_t padding_idx);
+
+/* Layer normalisation over the last axis (PyTorch's F.layer_norm with normalized_shape = the
+ * last dimension D): y = (x − μ)/sqrt(σ² + eps) ⊙ weight + bias, μ and the biased σ² over each
+ * row of D. weight and bias [D] may be NULL (1 and 0). PyTorch's default eps: 1e-5. */
+nb_tensor *nb_layer_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight, nb_tensor *bias,
+                         float eps);
+/* RMS normalisation over the last axis: y = x / sqrt(mean(x²) + eps) ⊙ weight (weight [D] or
+ * NULL), as torch.nn.RMSNorm (PyTorch 2.4+; its default eps is float32's epsilon). */
+nb_tensor *nb_rms_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *weight, float eps);
+
+/* Cross-entropy of logits [..., V] (classes on the last axis: (B, T, V) for a language
+ * model) and i32 targets [...] with PyTorch's semantics — F.cross_entropy(logits.reshape(-1,
+ * V), targets.reshape(-1), ignore_index=, label_smoothing=, reduction=):
+ *   ℓ = −Σ_c q_c log softmax(x)_c with q = (1 − ε) one_hot(y) + ε/V (ε = label_smoothing in
+ *   [0, 1]); positions whose target is ignore_index give 0 and no gradient; MEAN averages over
+ *   the positions not ignored (NaN if all are), SUM sums, NONE returns [...] (PyTorch's
+ *   defaults: NB_REDUCE_MEAN, ignore_index -100, label_smoothing 0). A target outside [0, V)
+ *   that is not ignore_index is an error naming its position. */
+nb_tensor *nb_cross_entropy_ex(nb_ctx *ctx, nb_tensor *logits, nb_tensor *targets, nb_reduction r,
+                               int64_t ignore_index, float label_smoothing);
+
+/* Scaled dot-product attention, one fused op: q [B, H, Tq, d], k [B, H, Tk, d],
+ * v [B, H, Tk, dv] → [B, H, Tq, dv], o_i = Σ_j softmax_j(scale q_i·k_j + mask)_j v_j, computed
+ * in tiles with an online softmax (no Tq × Tk matrix is stored); q, k, v may be views whose
+ * rows (the last axis) are contiguous — nothing is copied. key_mask [B, Tk] may be NULL,
+ * f32 (added to the scores: −inf removes a key) or i32 (nonzero: the key is ignored, as
+ * nn.MultiheadAttention's key_padding_mask); it takes no gradient. With causal, query i sees
+ * keys j <= Tk − Tq + i: Tq = Tk is ordinary causal self-attention, Tq < Tk lets new queries
+ * attend to a KV cache. A query that sees no key gets 0 (PyTorch: NaN). opts may be NULL. */
+typedef struct nb_attention_opts {
+    int causal;
+    float scale;   /* 0: 1/sqrt(d) */
+    float dropout; /* probability of zeroing each attention weight, in training; [0, 1) */
+    int training;  /* dropout applies only when set */
+    nb_rng *rng;   /* dropout's generator (one draw a call); required with dropout */
+} nb_attention_opts;
+nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v,
+                        nb_tensor *key_mask, const nb_attention_opts *opts);
+/* Self-attention of `heads` heads straight from a QKV projection's packed output:
+ * qkv [B, T, 3E] (q, k, v side by side; head h at features h·d .. (h+1)·d of each,
+ * d = E/heads) → [B, T, E] (the heads side by side, ready for the output projection). The
+ * same values and gradients as nb_attention on the heads cut out of qkv, without cutting
+ * them: the kernels read and write the packed layouts. key_mask [B, T] or NULL. */
+nb_tensor *nb_attention_qkv(nb_ctx *ctx, nb_tensor *qkv, int64_t heads, nb_tensor *key_mask,
+                            const nb_attention_opts *opts);
+
+/* Recurrent layers, one layer in one direction, with PyTorch's layouts, gate order and
+ * equations (nn.RNN, nn.LSTM: gates i, f, g, o; nn.GRU: gates r, z, n, the reset gate applied
+ * to W_hn h + b_hn): x [B, T, I] (batch first), h0 [B, H] (and c0), W_ih [G·H, I],
+ * W_hh [G·H, H], b_ih, b_hh [G·H] with G = 1, 4, 3. h0, c0 and the biases may be NULL (zeros).
+ * Results: y [B, T, H], the final states h [B, H] and, for LSTM, c [B, H] — views of one
+ * packed tensor of the op (all NULL on error). Several layers, both directions and dropout
+ * between layers are built from these. */
+typedef struct nb_rnn_opts {
+    nb_tensor *lengths; /* i32 [B], values in [0, T], or NULL (all T): at steps t >= lengths[b]
+                           sample b keeps its state and outputs 0, as pack_padded_sequence */
+    int reverse;        /* process t = T − 1 down to 0 (each sample from its own last step) */
+    int relu;           /* nb_rnn only: relu instead of tanh */
+} nb_rnn_opts;
+typedef struct nb_rnn_out {
+    nb_tensor *y, *h, *c; /* c: LSTM only */
+} nb_rnn_out;
+nb_rnn_out nb_rnn(nb_ctx *ctx, nb_tensor *x, nb_tensor *h0, nb_tensor *W_ih, nb_tensor *W_hh,
+                  nb_tensor *b_ih, nb_tensor *b_hh, const nb_rnn_opts *opts);
+nb_rnn_out nb_lstm(nb_ctx *ctx, nb_tensor *x, nb_tensor *h0, nb_tensor *c0, nb_tensor *W_ih,
+                   nb_tensor *W_hh, nb_tensor *b_ih, nb_tensor *b_hh, const nb_rnn_opts *opts);
+nb_rnn_out nb_gru(nb_ctx *ctx, nb_tensor *x, nb_tensor *h0, nb_tensor *W_ih, nb_tensor *W_hh,
+                  nb_tensor *b_ih, nb_tensor *b_hh, const nb_rnn_opts *opts);
+/* ---- end seqops ---- */
 
 #ifdef __cplusplus
 }

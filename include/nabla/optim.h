@@ -188,6 +188,17 @@ typedef enum nb_optim_kind {
     NB_OPTIM_KIND_COUNT
 } nb_optim_kind;
 
+/* Which parameters weight decay applies to. NB_DECAY_MATRICES: only tensors of rank >= 2 —
+ * the weights of dense, embedding, recurrent and attention layers — and not biases nor
+ * normalisation gains (nanoGPT's recipe: torch.optim with two parameter groups, the second
+ * with weight_decay 0). The rule is fixed when set: set it after the last layer is added. */
+typedef enum nb_decay {
+    NB_DECAY_ALL = 0, /* every parameter (torch.optim's single group) */
+    NB_DECAY_MATRICES
+} nb_decay;
+nb_status nb_optim_set_decay(nb_optim *o, nb_decay which);
+nb_decay nb_optim_decay(const nb_optim *o);
+
 typedef struct nb_optim_config {
     nb_optim_kind kind;
     union { /* the member of the kind (adam for NB_OPTIM_ADAMW too) */
@@ -196,6 +207,7 @@ typedef struct nb_optim_config {
         nb_rmsprop_opts rmsprop;
         nb_adagrad_opts adagrad;
     } u;
+    nb_decay decay; /* which parameters the weight decay applies to (default: all) */
 } nb_optim_config;
 
 /* "sgd", "adam", "adamw", "rmsprop", "adagrad" (NULL out of range), and back (-1 if unknown). */

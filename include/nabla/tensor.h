@@ -20,7 +20,8 @@ extern "C" {
 typedef enum nb_dtype { NB_F32 = 0, NB_I32 = 1 } nb_dtype;
 
 typedef struct nb_ctx nb_ctx;
-typedef struct nbi_node nbi_node;
+/* A tape entry (nabla/autograd.h): opaque; only nabla's autograd reads it. */
+typedef struct nb_node nb_node;
 
 /* Fields are public to read; change them only through the API. */
 typedef struct nb_tensor {
@@ -32,7 +33,7 @@ typedef struct nb_tensor {
     nb_dtype dtype;
     unsigned flags;                 /* NB_TF_* */
     struct nb_tensor *grad;         /* dL/dthis after nb_backward (same shape, contiguous) */
-    nbi_node *node;                 /* the tape entry that produced it (internal) */
+    nb_node *node;                  /* the tape entry that produced it (opaque), or NULL */
     const char *name;               /* optional: parameters carry theirs */
 } nb_tensor;
 
@@ -84,8 +85,9 @@ float nb_item(const nb_tensor *t);
 nb_status nb_tensor_fill(nb_tensor *t, float v);
 /* Copies src's values into dst (same shape, any strides, f32 or i32 to the same dtype). */
 nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src);
-/* Marks a leaf tensor as one whose gradient nb_backward should compute. */
-void nb_requires_grad(nb_tensor *t, int on);
+/* Marks a leaf f32 tensor as one whose gradient nb_backward should compute (on = 1), or not.
+ * Whether it does is the flag NB_TF_REQUIRES_GRAD. */
+void nb_tensor_set_requires_grad(nb_tensor *t, int on);
 
 /* "f32[2,3]" into buf; returns buf. */
 char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);

@@ -26,6 +26,7 @@
 
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/text.h"
 #include "nabla/train_state.h"
 
 #ifdef __cplusplus
@@ -35,6 +36,8 @@ extern "C" {
 /* ---- losses --------------------------------------------------------------------------------
  * What the model's output means and what the data's y must be:
  *   CROSS_ENTROPY  logits [N, C], y class labels (i32) in [0, C)    softmax cross-entropy
+ *                  (or a language model's logits [N, T, V] and next tokens [N, T]: the
+ *                  mean over every position, nb_cross_entropy_ex)
  *   NLL            log-probabilities [N, C], y labels               negative log-likelihood
  *   MSE, MAE       any output, y f32 targets of the output's shape  mean squared / absolute
  *   BCE            probabilities in [0, 1], y f32 targets in [0, 1] binary cross-entropy
@@ -392,6 +395,32 @@ nb_tensor *nb_predict(nb_model *model, const nb_tensor *x, int64_t batch_size);
 /* The same over a dataset's samples, normalised by norm (may be NULL). */
 nb_tensor *nb_predict_dataset(nb_model *model, const nb_dataset *ds, const nb_norm *norm,
                               int64_t batch_size);
+
+/* ---- generating text ------------------------------------------------------------------------
+ * A language model (token ids i32 [T] in, logits [T, V] out) continues a prompt: each next
+ * token is drawn from the last position's logits by nb_sample_logits (temperature, top-k,
+ * top-p; text.h), through an incremental decoder (nn.h: KV caches and recurrent states, so a
+ * token costs O(T), not O(T²)). A model with a fixed context (a learned positional table of
+ * N positions) sees at most N tokens: when the window is full it starts again on its last
+ * N/2 tokens. Each token is given to on_token as soon as it is drawn — a command line prints
+ * it there — and written to out (which may be NULL when on_token is given). ctx is reset
+ * before every token: give nb_generate a context of its own. */
+typedef int (*nb_token_fn)(int32_t token, void *user); /* nonzero: stop */
+
+typedef struct nb_generate_opts {
+    int64_t max_tokens;           /* tokens to draw (out holds at least this many) */
+    const nb_sample_opts *sample; /* NULL: nb_sample_opts_default() (temperature 1) */
+    int stop_at;                  /* 1: stop_id ends the text (it is not given nor written) */
+    int32_t stop_id;
+    nb_token_fn on_token; /* may be NULL */
+    void *user;
+} nb_generate_opts;
+
+/* Draws up to opts->max_tokens tokens after prompt[0..n_prompt) (n_prompt >= 1) into out,
+ * their number in *n_out (fewer when stopped). rng draws the samples (NULL only when
+ * greedy: temperature 0); the same state gives the same text. */
+nb_status nb_generate(const nb_model *m, nb_ctx *ctx, const int32_t *prompt, int64_t n_prompt,
+                      const nb_generate_opts *opts, nb_rng *rng, int32_t *out, int64_t *n_out);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* autograd/autograd.h — the context, the tape and the op registry.
+/* autograd/autograd.h — the tape and the op registry.
  *
  * Every op is one nbi_op_def: a shape rule (infer), a forward, a backward and a gradient-check
  * spec, defined together in its src/ops/ file and listed once in ops.def. nbi_apply is the one
@@ -14,7 +14,7 @@
 /* ---- op identifiers, from the one list --------------------------------------------------- */
 typedef enum nbi_op_id {
 #define NB_OP(ID, name) NBI_OP_##ID,
-#include "ops/ops.def"
+#include "nabla/ops.def"
 #undef NB_OP
     NBI_OP_COUNT
 } nbi_op_id;
@@ -28,15 +28,16 @@ typedef struct nbi_attrs {
 
 /* ---- a tape node --------------------------------------------------------------------------- */
 #define NBI_INLINE_IN 3
-struct nbi_node {
+typedef struct nb_node nbi_node; /* public and opaque as nb_node (nabla/tensor.h) */
+struct nb_node {
     int op;                          /* nbi_op_id */
     int n_in;
     nb_tensor **in;                  /* inputs: in_inline or an arena array */
     nb_tensor *out;
     const nbi_attrs *attrs;          /* NULL when the op has none */
     void *saved;                     /* op-specific data forward keeps for backward */
-    const char *scope;               /* the model part that ran it (nb_ctx_scope) */
-    struct nbi_node *prev;           /* the node recorded before this one */
+    const char *scope;               /* the model part that ran it (nb_ctx_set_scope) */
+    struct nb_node *prev;            /* the node recorded before this one */
     nb_tensor *in_inline[NBI_INLINE_IN];
     int recording;                   /* forward may keep `saved` only when set */
     nb_tensor *grad_space;           /* room for out's gradient, taken by nbi_grad */
@@ -85,43 +86,18 @@ struct nbi_op_def {
 };
 
 #define NB_OP(ID, name) extern const nbi_op_def nbi_op_##name;
-#include "ops/ops.def"
+#include "nabla/ops.def"
 #undef NB_OP
 
+/* The registry (ops/registry.c): nbi_ops[NBI_OP_ID] = &nbi_op_name for every op. */
 extern const nbi_op_def *const nbi_ops[NBI_OP_COUNT];
-
-/* ---- the context ---------------------------------------------------------------------------- */
-struct nb_ctx {
-    nbi_arena arena;
-    nbi_node *tape;          /* newest node; older ones through ->prev */
-    nb_status status;        /* sticky: the first error since reset */
-    int grad_enabled;
-    int check;
-    int backward_done;
-    const char *scope;
-    uint64_t n_nodes;
-};
 
 /* The op call path. `attrs` may be NULL; it is copied when the node is recorded. */
 nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const nbi_attrs *attrs);
 
-/* Records `s` as the context's sticky status (if none yet) and returns NULL. */
-nb_tensor *nbi_fail(nb_ctx *ctx, nb_status s);
-
-/* Arena allocation in the context; sets an out-of-memory error naming `what` on failure. */
-void *nbi_ctx_alloc_failed(nb_ctx *ctx, size_t size, const char *what);
-static inline void *nbi_ctx_alloc(nb_ctx *ctx, size_t size, const char *what) {
-    void *p = nbi_arena_alloc(&ctx->arena, size, NBI_ALIGN);
-    return NBI_LIKELY(p != NULL) ? p : nbi_ctx_alloc_failed(ctx, size, what);
-}
-void *nbi_ctx_zalloc(nb_ctx *ctx, size_t size, const char *what);
-
 /* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: in the
  * arena for context tensors, on the heap for heap leaves. NULL on allocation failure. */
 nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t);
-
-/* t itself when contiguous, else a contiguous copy in the arena (not recorded). */
-nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t);
 
 /* Does input i of node n need its gradient? */
 static inline bool nbi_needs_grad(const nbi_node *n, int i) {
@@ -131,8 +107,6 @@ static inline bool nbi_needs_grad(const nbi_node *n, int i) {
 /* "op: " prefixed error about shapes: "add: cannot broadcast f32[2,3] and f32[4]". */
 nb_status nbi_shape_error(const nbi_node *n, const char *what);
 
-/* Scans a f32 buffer for NaN/Inf; returns the index of the first, or -1. */
-int64_t nbi_find_nonfinite(const float *x, int64_t n);
 
 /* ---- helpers for check-spec generators ---------------------------------------------------- */
 /* Shared generators: one input of a random shape (unary), or two broadcasting inputs. Values
@@ -145,6 +119,9 @@ nb_status nbi_gen_binary(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
  * them). */
 nb_tensor *nbi_gen_input(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shape, float lo,
                            float hi, const float *kinks, int nk, float gap);
+/* Fills x (contiguous f32) with start, start + step, ... in a random order: distinct values
+ * far enough apart that no finite-difference step changes which one is largest. */
+void nbi_gen_ladder(nb_tensor *x, float start, float step, nb_rng *rng);
 /* Random shape of rank r with dims in [1, maxd]. */
 void nbi_gen_shape(nb_rng *rng, int r, int64_t maxd, int64_t *shape);
 /* Broadcast partner shapes for case k: k=0 same shape, k=1 b broadcast along rows, k=2 a

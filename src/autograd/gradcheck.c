@@ -40,8 +40,19 @@ nb_tensor *nbi_gen_input(nb_ctx *ctx, nb_rng *rng, int rank, const int64_t *shap
             }
         }
     }
-    nb_requires_grad(t, 1);
+    nb_tensor_set_requires_grad(t, 1);
     return t;
+}
+
+void nbi_gen_ladder(nb_tensor *x, float start, float step, nb_rng *rng) {
+    float *p = x->data;
+    for (int64_t i = 0; i < x->numel; i++) p[i] = start + step * (float)i;
+    for (int64_t i = x->numel - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)nb_rng_below(rng, (uint64_t)i + 1);
+        float t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
 }
 
 void nbi_gen_broadcast_pair(nb_rng *rng, int k, int *ra, int64_t *sa, int *rb, int64_t *sb) {
@@ -139,6 +150,11 @@ static nb_tensor *run(nb_ctx *ctx, nbi_check_case *c) {
 }
 
 nb_status nbi_gradcheck_case(int op, nbi_check_case *c, nbi_gradcheck_report *rep) {
+    return nbi_gradcheck_case_on(NULL, op, c, rep);
+}
+
+nb_status nbi_gradcheck_case_on(const nbi_backend *be, int op, nbi_check_case *c,
+                                nbi_gradcheck_report *rep) {
     const nbi_op_def *def = nbi_ops[op];
     c->op_id = op;
     memset(rep, 0, sizeof *rep);
@@ -149,6 +165,7 @@ nb_status nbi_gradcheck_case(int op, nbi_check_case *c, nbi_gradcheck_report *re
         st = NB_ERR_NOMEM;
         goto done;
     }
+    if (be) ctx->be = scratch->be = be;
     nb_tensor *y = run(ctx, c);
     if (!y) {
         st = nb_ctx_status(ctx);
@@ -164,7 +181,7 @@ nb_status nbi_gradcheck_case(int op, nbi_check_case *c, nbi_gradcheck_report *re
     }
     st = nb_backward_with(ctx, y, w);
     if (st != NB_OK) goto done;
-    nb_grad_enabled(scratch, 0);
+    nb_ctx_set_grad(scratch, 0);
     for (int i = 0; i < c->n_in; i++) {
         nb_tensor *x = c->in[i];
         if (x->dtype != NB_F32 || !(x->flags & NB_TF_REQUIRES_GRAD)) continue;

@@ -17,5 +17,8 @@ typedef struct nbi_gradcheck_report {
 /* Runs one case of op `op` (inputs built by its spec's generator, in any context that
  * outlives the call). Returns an error status if the op itself failed. */
 nb_status nbi_gradcheck_case(int op, nbi_check_case *c, nbi_gradcheck_report *rep);
+/* The same with the op run on back end `be` (which outlives the call). */
+nb_status nbi_gradcheck_case_on(const nbi_backend *be, int op, nbi_check_case *c,
+                                nbi_gradcheck_report *rep);
 
 #endif

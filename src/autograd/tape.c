@@ -12,18 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const nbi_op_def *const nbi_ops[NBI_OP_COUNT] = {
-#define NB_OP(ID, name) [NBI_OP_##ID] = &nbi_op_##name,
-#include "ops/ops.def"
-#undef NB_OP
-};
-
-int64_t nbi_find_nonfinite(const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return -1;
-}
-
 /* "f32[2,3], f32[3]" */
 static void inputs_str(const nbi_node *n, char *buf, size_t cap) {
     size_t k = 0;
@@ -55,12 +43,13 @@ nb_status nbi_shape_error(const nbi_node *n, const char *what) {
     return nbi_error(NB_ERR_SHAPE, "%s: %s (inputs %s)", name, what, ins);
 }
 
-static nb_status nonfinite_error(const nbi_node *n, const nb_tensor *t, int64_t at,
-                                 const char *where) {
+static nb_status nonfinite_error(const nbi_backend *be, const nbi_node *n, const nb_tensor *t,
+                                 int64_t at, const char *where) {
     char ins[400], idx[96], sh[96];
     inputs_str(n, ins, sizeof ins);
     index_str(t, at, idx, sizeof idx);
-    float v = ((const float *)t->data)[at];
+    float v;
+    be->to_host(be, &v, (const float *)t->data + at, sizeof v);
     return nbi_error(NB_ERR_NUMERIC,
                      "check mode: op '%s' produced %s in %s at index %s of %s; inputs %s%s%s%s",
                      nbi_ops[n->op]->name, isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"), where,
@@ -178,8 +167,8 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     if (ctx->check && out->dtype == NB_F32) {
         nb_tensor *c = def->is_view ? nbi_contig(ctx, out) : out;
         if (!c) return NULL;
-        int64_t at = nbi_find_nonfinite(c->data, c->numel);
-        if (at >= 0) return nbi_fail(ctx, nonfinite_error(n, c, at, "its output"));
+        int64_t at = ctx->be->find_nonfinite(ctx->be, c->numel, c->data);
+        if (at >= 0) return nbi_fail(ctx, nonfinite_error(ctx->be, n, c, at, "its output"));
     }
     if (rec) {
         out->flags |= NB_TF_REQUIRES_GRAD;
@@ -205,7 +194,7 @@ nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
         g->node = NULL;
         g->name = NULL;
         if (nbi_ops[n->op]->is_view) nbi_set_contiguous(g);
-        memset(g->data, 0, (size_t)g->numel * sizeof(float));
+        ctx->be->fill(ctx->be, g->numel, g->data, 0.0f);
         n->grad_space = NULL;
         t->grad = g;
         return g;
@@ -221,17 +210,9 @@ nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
         g = nbi_tensor_like(ctx, t, NB_F32);
         if (!g) return NULL;
     }
-    memset(g->data, 0, (size_t)g->numel * sizeof(float));
+    ctx->be->fill(ctx->be, g->numel, g->data, 0.0f);
     t->grad = g;
     return g;
-}
-
-nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
-    if (nb_tensor_is_contiguous(t)) return t;
-    nb_tensor *c = nbi_tensor_like(ctx, t, t->dtype);
-    if (!c) return NULL;
-    nb_tensor_copy(c, t);
-    return c;
 }
 
 static nb_status sweep(nb_ctx *ctx) {
@@ -244,11 +225,11 @@ static nb_status sweep(nb_ctx *ctx) {
             for (int i = 0; i < n->n_in; i++) {
                 nb_tensor *g = n->in[i]->grad;
                 if (!g || !nbi_needs_grad(n, i)) continue;
-                int64_t at = nbi_find_nonfinite(g->data, g->numel);
+                int64_t at = ctx->be->find_nonfinite(ctx->be, g->numel, g->data);
                 if (at >= 0) {
                     char what[64];
                     snprintf(what, sizeof what, "the gradient of input %d (backward)", i);
-                    return nonfinite_error(n, g, at, what);
+                    return nonfinite_error(ctx->be, n, g, at, what);
                 }
             }
         }
@@ -269,7 +250,6 @@ nb_status nb_backward_with(nb_ctx *ctx, nb_tensor *t, const nb_tensor *grad_of_t
                          "gradient (grad mode was off, or no parameter took part)");
     nb_tensor *g = nbi_grad(ctx, t);
     if (!g) return ctx->status ? ctx->status : NB_ERR_NOMEM;
-    float *gp = g->data;
     if (grad_of_t) {
         if (!nb_tensor_same_shape(t, grad_of_t) || grad_of_t->dtype != NB_F32) {
             char a[96], b[96];
@@ -279,8 +259,7 @@ nb_status nb_backward_with(nb_ctx *ctx, nb_tensor *t, const nb_tensor *grad_of_t
         /* g += grad_of_t, whatever its strides */
         nb_tensor *c = nbi_contig(ctx, (nb_tensor *)grad_of_t);
         if (!c) return ctx->status;
-        const float *cp = c->data;
-        for (int64_t i = 0; i < g->numel; i++) gp[i] += cp[i];
+        ctx->be->add_into(ctx->be, g->numel, c->data, g->data);
     } else {
         if (t->numel != 1) {
             char a[96];
@@ -289,7 +268,8 @@ nb_status nb_backward_with(nb_ctx *ctx, nb_tensor *t, const nb_tensor *grad_of_t
                              "with nb_sum or nb_mean, or use nb_backward_with)",
                              nb_shape_str(t, a, sizeof a));
         }
-        gp[0] += 1.0f;
+        const float one = 1.0f; /* dL/dL += 1, in place */
+        ctx->be->unary(ctx->be, NBI_U_ADD_SCALAR, 1, g->data, g->data, &one);
     }
     ctx->backward_done = 1;
     nb_status s = sweep(ctx);

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void *default_alloc(size_t size, size_t align, void *user) {
     (void)user;
@@ -182,4 +183,12 @@ void nbi_arena_release(nbi_arena *a, nbi_arena_mark m) {
     m.cur->used = m.used;
     a->cur = m.cur;
     a->used_total = m.used_total;
+}
+
+uint64_t nbi_mem_total(void) {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && size > 0) return (uint64_t)pages * (uint64_t)size;
+#endif
+    return 0;
 }

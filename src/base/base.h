@@ -40,6 +40,9 @@ void *nbi_calloc(size_t n, size_t size); /* zeroed, overflow-checked */
 void nbi_free(void *p);
 /* Like nbi_malloc but sets "<what>: out of memory (N bytes)" on failure. */
 void *nbi_malloc_for(const char *what, size_t size);
+/* The machine's physical memory in bytes (0 if unknown): the bound beyond which a model of
+ * known size is refused up front rather than left to the out-of-memory killer. */
+uint64_t nbi_mem_total(void);
 
 /* a * b and a + b on sizes, false on overflow. */
 static inline bool nbi_mul_size(size_t a, size_t b, size_t *out) {
@@ -52,6 +55,48 @@ static inline bool nbi_add_size(size_t a, size_t b, size_t *out) {
     *out = a + b;
     return true;
 }
+
+/* a * b and a + b on signed 64-bit values (shape arithmetic), false on overflow. */
+static inline bool nbi_mul_i64(int64_t a, int64_t b, int64_t *out) {
+    if (a == 0 || b == 0) {
+        *out = 0;
+        return true;
+    }
+    if (a > 0 ? (b > 0 ? a > INT64_MAX / b : b < INT64_MIN / a)
+              : (b > 0 ? a < INT64_MIN / b : a < INT64_MAX / b))
+        return false;
+    *out = a * b;
+    return true;
+}
+static inline bool nbi_add_i64(int64_t a, int64_t b, int64_t *out) {
+    if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b)) return false;
+    *out = a + b;
+    return true;
+}
+
+/* ---- string map ---------------------------------------------------------------------------
+ * Strings to non-negative ints in expected constant time (base/strmap.c), for name lookups
+ * that must stay linear overall. Keys are borrowed: they must outlive their entries. */
+typedef struct nbi_strmap_slot {
+    uint64_t hash;
+    const char *key; /* NULL: an empty slot */
+    int val;
+} nbi_strmap_slot;
+
+typedef struct nbi_strmap {
+    nbi_strmap_slot *slots; /* cap of them */
+    size_t n, cap;
+} nbi_strmap;
+
+void nbi_strmap_init(nbi_strmap *m);
+void nbi_strmap_free(nbi_strmap *m);
+/* The value of key, or -1. */
+int nbi_strmap_get(const nbi_strmap *m, const char *key);
+/* Adds or replaces; false when out of memory (the map is unchanged). */
+bool nbi_strmap_put(nbi_strmap *m, const char *key, int val);
+/* Makes room for n entries in all, so that puts up to n cannot fail; false when out of memory. */
+bool nbi_strmap_reserve(nbi_strmap *m, size_t n);
+void nbi_strmap_remove(nbi_strmap *m, const char *key);
 
 /* ---- arena: bump allocation, released all at once ---------------------------------------
  * A chain of chunks. Reset keeps every chunk, so a loop that allocates the same amount each
@@ -110,6 +155,10 @@ void nbi_text_free(nbi_text *t);
  * frees t and returns the full length; 0 (with an out-of-memory message naming `what`) if an
  * append had failed. */
 size_t nbi_text_export(nbi_text *t, const char *what, char *buf, size_t n);
+
+/* Whether s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF): what JSON, and so a safetensors header, can hold. */
+bool nbi_utf8_valid(const char *s, size_t n);
 
 /* Writes the shortest text of v that reads back exactly into buf (at least 32 bytes). */
 void nbi_fmt_float(char *buf, size_t n, float v);

@@ -1,5 +1,6 @@
 /* base/text.c — a growing string for the text nabla writes (spec lines, safetensors JSON
- * headers, metadata), and numbers printed so that they read back bit for bit.
+ * headers, metadata), numbers printed so that they read back bit for bit, and the UTF-8
+ * check for the strings a file will hold (nbi_utf8_valid).
  *
  * A float is printed with the fewest significant digits (1 to 9 for f32, 1 to 17 for f64)
  * that strtof/strtod turn back into the same value: 0.1f prints "0.1", not "0.100000001".
@@ -174,4 +175,39 @@ size_t nbi_text_export(nbi_text *t, const char *what, char *buf, size_t n) {
     }
     nbi_text_free(t);
     return len;
+}
+
+bool nbi_utf8_valid(const char *str, size_t n) {
+    const unsigned char *p = (const unsigned char *)str, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if ((size_t)(end - p) < len) return false;
+        for (size_t i = 1; i < len; i++) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
 }

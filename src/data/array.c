@@ -22,16 +22,6 @@ void nb_array_free(nb_array *a) {
     memset(a, 0, sizeof *a);
 }
 
-void nbi_swap_bytes(void *data, size_t n, size_t es) {
-    unsigned char *p = data;
-    for (size_t i = 0; i < n; i++, p += es)
-        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
-            unsigned char t = p[a];
-            p[a] = p[b];
-            p[b] = t;
-        }
-}
-
 bool nbi_shape_bytes(int rank, const int64_t *shape, size_t es, int64_t *numel, size_t *bytes) {
     size_t n = 1;
     for (int i = 0; i < rank; i++) {

@@ -6,7 +6,7 @@
  * files). Adding is all or nothing: a file that cannot be read leaves the corpus as it was. */
 #define _POSIX_C_SOURCE 200809L
 #include "data/text.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
  * integers are used as they are; otherwise the distinct texts are class names, numbered in
  * sorted order (or looked up in the caller's list of known classes). */
 #include "data/data.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,23 +4,10 @@
 #define NBI_DATA_H
 
 #include "base/base.h"
+#include "base/file.h"
 #include "nabla/data.h"
 
-/* ---- byte order ----------------------------------------------------------------------- */
-static inline uint32_t nbi_be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint32_t nbi_le32(const unsigned char *p) {
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-static inline uint16_t nbi_le16(const unsigned char *p) { return (uint16_t)(p[1] << 8 | p[0]); }
-static inline bool nbi_host_is_le(void) {
-    const uint16_t one = 1;
-    return *(const unsigned char *)&one == 1;
-}
-/* Reverses the bytes of each of n elements of size `es` in place. */
-void nbi_swap_bytes(void *data, size_t n, size_t es);
-
+/* ---- sizes ------------------------------------------------------------------------------ */
 /* bytes = numel * elem size for a shape, overflow-checked; false on overflow or a negative
  * dimension. */
 bool nbi_shape_bytes(int rank, const int64_t *shape, size_t es, int64_t *numel, size_t *bytes);

@@ -5,7 +5,7 @@
  * A dataset is (storage, row list): the storage holds every sample once; a subset or split
  * is only a list of row numbers into it, so splitting 60 000 images copies no pixels. */
 #include "data/data.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <math.h>
 #include <stdatomic.h>

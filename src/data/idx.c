@@ -8,7 +8,7 @@
  * allocation, and the data must end exactly where the header says. Gzip data is inflated into
  * a buffer that grows with what really comes out, so memory follows the data, not the claim. */
 #include "data/data.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <inttypes.h>
 #include <stdio.h>

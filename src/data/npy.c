@@ -8,7 +8,7 @@
  * (strings, True/False, tuples of integers); nothing is evaluated. The writer reproduces
  * numpy.save's bytes exactly, growth padding included, so files round-trip byte for byte. */
 #include "data/data.h"
-#include "io/io.h"
+#include "base/file.h"
 #include "nabla/file.h"
 #include "tensor/tensor.h"
 

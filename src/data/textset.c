@@ -7,7 +7,7 @@
  * 0 at padding) for pooling or attention. The matrix grows with the records actually read.
  * The CSV source is textset_csv.c; both go through the builder here. */
 #include "data/textset.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <math.h>
 #include <stdio.h>

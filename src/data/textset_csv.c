@@ -8,7 +8,7 @@
  * trimmed of blanks. The file is read twice: first to learn the classes (their names sorted,
  * or integers used as they are), then to encode the records. */
 #include "data/textset.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,8 +14,8 @@
  * in any order, none unknown. Every array grows with the elements actually present, and the
  * result goes through nbi_tok_finish, which checks every id, length and character. */
 #include "data/text.h"
-#include "io/io.h"
-#include "io/json.h"
+#include "base/file.h"
+#include "base/json.h"
 
 #include <string.h>
 

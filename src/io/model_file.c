@@ -1,105 +1,61 @@
-/* io/model_file.c — saving and loading models (and checkpoints) as safetensors files.
+/* io/model_file.c — saving models (and checkpoints) as safetensors files; loading is
+ * model_load.c.
  *
- * Tensors. Each parameter is stored under its PyTorch nn.Sequential name: a model's layers
- * map onto the modules of a Sequential in order, a layer standing for as many modules as its
- * table says (a dense layer with an activation is Linear then the activation: 2), and a
- * parameter "<layer>.<what>" becomes "<module index>.<what>". A parameter whose layout is the
- * transpose of torch's (the dense weight: [in, out] here, [out, in] in nn.Linear) is stored in
- * torch's layout. So for a nabla model 784-256(relu)-10:
+ * Tensors. Every parameter and state tensor is stored under its PyTorch name, in PyTorch's
+ * layout, as the model gives them (nb_model_tensor_at): for a chain of layers, the names of
+ * a torch nn.Sequential, each layer standing for as many modules as it needs (a dense layer
+ * with an activation is Linear then the activation: 2), and a dense weight transposed to
+ * nn.Linear's [out, in]. So for a nabla model 784-256(relu)-10:
  *
  *     dense_1.weight [784, 256]  ->  "0.weight" [256, 784]       nn.Linear(784, 256)
  *     dense_1.bias   [256]       ->  "0.bias"   [256]            nn.ReLU()   (module 1)
  *     dense_2.weight [256, 10]   ->  "2.weight" [10, 256]        nn.Linear(256, 10)
  *
  * and torch.nn.Sequential(Linear(784,256), ReLU(), Linear(256,10)).load_state_dict reads the
- * file as it is. A checkpoint adds the optimizer's state as "optim.<slot>.<name>" tensors in
- * the same layout ("optim.exp_avg.0.weight").
+ * file as it is. For any other graph the names are the layers' ("conv2d_1.weight"): the
+ * torch module with one submodule per layer, named after it. Batch normalisation's
+ * num_batches_tracked, which torch keeps and nabla does not, is written as 0. A checkpoint
+ * adds the optimizer's state as "optim.<slot>.<name>" tensors in the same layout
+ * ("optim.exp_avg.0.weight").
  *
  * Metadata (all strings; docs/model-files.md lists them): "format" = "pt",
- * "nabla.format_version" = "1", "nabla.spec" the architecture (nb_model_spec) followed by the
- * training lines, "nabla.norm*" the normalisation, the run state of a checkpoint
- * ("nabla.epoch", "nabla.step", "nabla.rng", "nabla.rng.dropout", "nabla.best",
- * "nabla.best_epoch", "nabla.wait", "nabla.stopped"), "nabla.monitor", "nabla.classes",
- * "nabla.optim" (the optimizer's spec line), "nabla.optim.step", "nabla.optim.schedule".
- * Numbers are written so that they read back bit for bit. */
+ * "nabla.format_version" = "1" for a chain and "2" for a graph, "nabla.spec" the architecture
+ * (nb_model_spec) followed by the training lines, "nabla.classes" the model's class names,
+ * "nabla.norm*" the normalisation, the run state of a checkpoint ("nabla.epoch", "nabla.step",
+ * "nabla.rng", "nabla.rng.dropout", "nabla.best", "nabla.best_epoch", "nabla.wait",
+ * "nabla.stopped"), "nabla.monitor", "nabla.tokenizer" (a language model's tokenizer,
+ * nb_tokenizer_json's text), "nabla.optim" (the optimizer's spec line),
+ * "nabla.optim.step", "nabla.optim.schedule". Numbers are written so that they read back bit
+ * for bit. Everything is checked (every string valid UTF-8, names unique) before the file is
+ * opened: nabla does not write a file it cannot read. */
 #include "io/model_file.h"
 #include "io/spec.h"
 #include "data/data.h"
+#include "nn/model_io.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- names and layouts ------------------------------------------------------------------- */
-
-/* The layer that owns tensor i of a store (parameters: by index; state: by the name's
- * "<layer>." prefix), the tensor's index among the layer's parameters, and the layer's first
- * torch module index. false if no layer owns it. */
-static bool owner_of(const nb_model *m, bool state, int i, const nbi_layer **owner, int *k,
-                     int *module) {
-    const char *nm = state ? nb_model_state(m)->items[i]->name : NULL;
-    int mod = 0;
-    for (int li = 0; li < nb_model_layer_count(m); li++) {
-        const nbi_layer *l = nbi_model_layer(m, li);
-        size_t len = strlen(l->name);
-        bool mine = state ? !strncmp(nm, l->name, len) && nm[len] == '.'
-                          : i >= l->first_param && i < l->first_param + l->n_params;
-        if (mine) {
-            *owner = l;
-            *k = state ? -1 : i - l->first_param;
-            *module = mod;
-            return true;
-        }
-        mod += l->vt->torch_modules ? l->vt->torch_modules(l) : 1;
-    }
-    return false;
-}
-
-nb_status nbi_tensor_info(const nb_model *m, bool state, int i, nbi_pinfo *pi) {
-    nb_params *ps = state ? nb_model_state(m) : nb_model_params(m);
-    nb_tensor *t = nb_params_at(ps, i);
-    const nbi_layer *l;
-    int k, module;
-    if (!t || !owner_of(m, state, i, &l, &k, &module))
-        return nbi_error(NB_ERR_ARG, "model files: %s %d belongs to no layer",
-                         state ? "state tensor" : "parameter", i);
-    const char *nm = ps->items[i]->name;
-    const char *what = strchr(nm, '.');
-    snprintf(pi->torch, sizeof pi->torch, "%d.%s", module, what ? what + 1 : nm);
-    pi->nabla = nm;
-    pi->t = t;
-    pi->offset = ps->items[i]->offset;
-    pi->transposed = k >= 0 && k < 32 && (l->vt->torch_transposed >> k & 1u) && t->rank == 2;
-    pi->rank = t->rank;
-    for (int d = 0; d < t->rank; d++) pi->shape[d] = t->shape[d];
-    if (pi->transposed) {
-        pi->shape[0] = t->shape[1];
-        pi->shape[1] = t->shape[0];
-    }
-    return NB_OK;
-}
-
-nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi) {
-    return nbi_tensor_info(m, false, i, pi);
-}
-
 nb_status nb_model_torch_name(const nb_model *m, int i, char *buf, size_t n) {
     if (!m || !buf || !n) return nbi_error(NB_ERR_ARG, "nb_model_torch_name: NULL argument");
-    nbi_pinfo pi;
-    nb_status s = nbi_param_info(m, i, &pi);
-    if (s == NB_OK) snprintf(buf, n, "%s", pi.torch);
+    nb_model_tensor mt;
+    nb_status s = nb_model_tensor_at(m, i, &mt); /* parameters come first */
+    if (s == NB_OK && mt.role != NB_ROLE_PARAM)
+        s = nbi_error(NB_ERR_ARG, "nb_model_torch_name: the model has no parameter %d", i);
+    if (s == NB_OK) snprintf(buf, n, "%s", mt.name);
     return s;
 }
 
 /* ---- saving ---------------------------------------------------------------------------------- */
 
-/* Writes `count` floats of a parameter-shaped buffer in torch's layout: as they are, or
- * transposed from [r, c] to [c, r] through a small buffer. */
-static nb_status write_values(nbi_atomic_file *af, const float *v, const nbi_pinfo *pi) {
-    size_t numel = (size_t)pi->t->numel;
-    if (!pi->transposed) return nbi_st_write_le(af, v, numel, 4);
-    int64_t r = pi->t->shape[0], c = pi->t->shape[1];
+/* Writes a parameter-shaped buffer in torch's layout: as it is, or transposed from [r, c]
+ * to [c, r] through a small buffer. */
+static nb_status write_values(nbi_atomic_file *af, const float *v, const nb_model_tensor *mt) {
+    const nb_tensor *t = mt->tensor;
+    if (!mt->transposed) return nbi_st_write_le(af, v, (size_t)t->numel, 4);
+    int64_t r = t->shape[0], c = t->shape[1];
     float buf[1024];
     size_t k = 0;
     for (int64_t j = 0; j < c; j++) {
@@ -188,8 +144,8 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
     const char *what = "nb_model_save";
     char buf[128];
     meta_add(md, "format", "pt");
-    snprintf(buf, sizeof buf, "%d", NB_MODEL_FORMAT_VERSION);
-    meta_add(md, "nabla.format_version", buf);
+    /* version 1 is what every nabla reads: a chain; a graph needs version 2 */
+    meta_add(md, "nabla.format_version", nb_model_is_sequential(m) ? "1" : "2");
     meta_add(md, "nabla.version", NB_VERSION);
 
     nbi_text t;
@@ -240,20 +196,16 @@ static nb_status build_meta(const nb_model *m, const nb_save_opts *o, meta *md) 
         meta_add(md, "nabla.best", buf);
     }
     if (o->monitor) meta_add(md, "nabla.monitor", o->monitor);
-    if (o->num_classes > 0) {
-        if (!o->classes) return nbi_error(NB_ERR_ARG, "%s: classes is NULL", what);
+    if (nb_model_class_count(m) > 0) {
         nbi_text_init(&t);
-        for (int i = 0; i < o->num_classes; i++) {
-            if (!o->classes[i] || strchr(o->classes[i], '\n')) {
-                nbi_text_free(&t);
-                return nbi_error(NB_ERR_ARG, "%s: class name %d is NULL or holds a newline", what,
-                                 i);
-            }
+        for (int i = 0; i < nb_model_class_count(m); i++) {
             if (i) nbi_text_puts(&t, "\n");
-            nbi_text_puts(&t, o->classes[i]);
+            nbi_text_puts(&t, nb_model_class_name(m, i));
         }
         meta_add_text(md, "nabla.classes", &t);
     }
+    const char *tok = nbi_model_tokenizer_text(m);
+    if (tok) meta_add(md, "nabla.tokenizer", tok);
     if (o->optim) {
         nb_optim_config c = nb_optim_get_config(o->optim);
         nbi_text_init(&t);
@@ -291,63 +243,48 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     nb_save_opts none;
     memset(&none, 0, sizeof none);
     const nb_save_opts *o = opts ? opts : &none;
-    nb_params *ps = nb_model_params(m);
-    int np = nb_params_len(ps);
     const nb_optim *opt = o->optim;
     int slots = opt ? nb_optim_state_slots(opt) : 0;
     if (slots > 0) {
         int64_t n;
         nb_optim_state_buffer((nb_optim *)opt, 0, &n);
-        if (n != nb_params_numel(ps))
+        if (n != nb_model_param_count(m))
             return nbi_error(NB_ERR_ARG,
                              "%s: the optimizer covers %lld parameters, the model "
                              "has %lld: pass the model's own optimizer",
-                             what, (long long)n, (long long)nb_params_numel(ps));
+                             what, (long long)n, (long long)nb_model_param_count(m));
     }
-    /* The tensors, in this order: parameters, state (batchnorm's running statistics), one
-     * num_batches_tracked per running_mean (PyTorch's BatchNorm has it; strict loading wants
-     * it; nabla does not count batches, so it is 0), then the optimizer's slots. */
-    nb_params *sts = nb_model_state(m);
-    int ns = nb_params_len(sts), nbt = 0;
-    for (int i = 0; i < ns; i++) {
-        const char *nm = sts->items[i]->name, *dot = strrchr(nm, '.');
-        nbt += dot && !strcmp(dot, ".running_mean");
+    /* The tensors, in this order: the model's (parameters, state, counters), then the
+     * optimizer's slots for each parameter. */
+    int nm = nb_model_tensor_count(m), np = 0;
+    nb_model_tensor *mt = nbi_malloc(sizeof *mt * (size_t)(nm ? nm : 1));
+    nb_status s = mt ? NB_OK : nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
+    for (int i = 0; i < nm && s == NB_OK; i++) {
+        s = nb_model_tensor_at(m, i, &mt[i]);
+        np += s == NB_OK && mt[i].role == NB_ROLE_PARAM;
     }
-    int nps = np + ns, nt = nps + nbt + np * slots;
-
-    /* room for "optim.<slot>.<torch name>" */
-    enum { NAME_MAX_LEN = sizeof(((nbi_pinfo *)0)->torch) + 32 };
+    int nt = s == NB_OK ? nm + np * slots : 0;
+    /* room for "optim.<slot>.<name>" */
+    enum { NAME_MAX_LEN = sizeof(((nb_model_tensor *)0)->name) + 32 };
     meta md;
     memset(&md, 0, sizeof md);
-    nbi_pinfo *pi = nbi_malloc(sizeof *pi * (size_t)(nps ? nps : 1));
     nbi_st_entry *e = nbi_malloc(sizeof *e * (size_t)(nt ? nt : 1));
     char *names = nbi_malloc((size_t)(nt ? nt : 1) * NAME_MAX_LEN);
-    nb_status s = pi && e && names ? NB_OK : nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
-    for (int i = 0; i < nps && s == NB_OK; i++)
-        s = nbi_tensor_info(m, i >= np, i >= np ? i - np : i, &pi[i]);
+    if (s == NB_OK && (!e || !names)) s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
     int n = 0;
-    for (int i = 0; i < nps && s == NB_OK; i++, n++) {
-        snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "%s", pi[i].torch);
-        e[n] = (nbi_st_entry){
-            .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = pi[i].rank};
-        memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
-    }
-    for (int i = np; i < nps && s == NB_OK; i++) {
-        char *dot = strrchr(pi[i].torch, '.');
-        if (!dot || strcmp(dot, ".running_mean")) continue;
-        char *nm = names + (size_t)n * NAME_MAX_LEN;
-        snprintf(nm, NAME_MAX_LEN, "%.*snum_batches_tracked", (int)(dot + 1 - pi[i].torch),
-                 pi[i].torch);
-        e[n] = (nbi_st_entry){.name = nm, .dtype = NBI_ST_I64, .rank = 0};
-        n++;
+    for (int i = 0; i < nm && s == NB_OK; i++, n++) {
+        e[n] = (nbi_st_entry){.name = mt[i].name,
+                              .dtype = mt[i].role == NB_ROLE_COUNTER ? NBI_ST_I64 : NBI_ST_F32,
+                              .rank = mt[i].rank};
+        memcpy(e[n].shape, mt[i].shape, sizeof e[n].shape);
     }
     for (int k = 0; k < slots && s == NB_OK; k++) {
         for (int i = 0; i < np; i++, n++) {
             snprintf(names + (size_t)n * NAME_MAX_LEN, NAME_MAX_LEN, "optim.%s.%s",
-                     nb_optim_state_name(opt, k), pi[i].torch);
+                     nb_optim_state_name(opt, k), mt[i].name);
             e[n] = (nbi_st_entry){
-                .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = pi[i].rank};
-            memcpy(e[n].shape, pi[i].shape, sizeof e[n].shape);
+                .name = names + (size_t)n * NAME_MAX_LEN, .dtype = NBI_ST_F32, .rank = mt[i].rank};
+            memcpy(e[n].shape, mt[i].shape, sizeof e[n].shape);
         }
     }
     NBI_ASSERT(s != NB_OK || n == nt);
@@ -361,16 +298,17 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     nbi_atomic_file af;
     if (s == NB_OK) s = nbi_atomic_open(&af, path);
     if (s == NB_OK) {
+        static const unsigned char zero[8] = {0};
         s = nbi_atomic_write(&af, len8, 8);
         if (s == NB_OK) s = nbi_atomic_write(&af, json.buf, json.len);
-        for (int i = 0; i < nps && s == NB_OK; i++)
-            s = write_values(&af, nb_params_data(i < np ? ps : sts) + pi[i].offset, &pi[i]);
-        static const unsigned char zero[8] = {0};
-        for (int i = 0; i < nbt && s == NB_OK; i++) s = nbi_atomic_write(&af, zero, 8);
+        for (int i = 0; i < nm && s == NB_OK; i++)
+            s = mt[i].role == NB_ROLE_COUNTER
+                    ? nbi_atomic_write(&af, zero, 8)
+                    : write_values(&af, (const float *)mt[i].tensor->data, &mt[i]);
         for (int k = 0; k < slots && s == NB_OK; k++) {
             const float *base = nb_optim_state_buffer((nb_optim *)opt, k, NULL);
             for (int i = 0; i < np && s == NB_OK; i++)
-                s = write_values(&af, base + pi[i].offset, &pi[i]);
+                s = write_values(&af, base + mt[i].offset, &mt[i]);
         }
         if (s == NB_OK)
             s = nbi_atomic_commit(&af);
@@ -381,6 +319,6 @@ nb_status nb_model_save(const nb_model *m, const char *path, const nb_save_opts 
     meta_free(&md);
     nbi_free(names);
     nbi_free(e);
-    nbi_free(pi);
+    nbi_free(mt);
     return s;
 }

@@ -1,27 +1,16 @@
-/* io/model_file.h — what saving and loading models share: how a parameter of the store is
- * named and laid out in a file (PyTorch's nn.Sequential name and layout). */
+/* io/model_file.h — what saving and loading models share. Both see a model only through its
+ * public interface: nb_model_tensor_at for every tensor's PyTorch name, layout and place,
+ * nb_model_spec for the architecture, the class names, and the flat buffers of its stores. */
 #ifndef NBI_MODEL_FILE_H
 #define NBI_MODEL_FILE_H
 
 #include "io/safetensors.h"
-#include "nn/nn.h"
+#include "nabla/nn.h"
 
-typedef struct nbi_pinfo {
-    char torch[NBI_LAYER_NAME_MAX + 48]; /* "2.weight" */
-    const char *nabla;                   /* "dense_2.weight" */
-    nb_tensor *t;                        /* the parameter */
-    int64_t offset;                      /* where it starts in the store's flat buffers */
-    bool transposed;                     /* stored as the 2-D transpose of ours */
-    int rank;
-    int64_t shape[NB_MAX_RANK]; /* its shape in the file */
-} nbi_pinfo;
+/* The file's "nabla.tokenizer" onto the model, checked (io/model_tokenizer.c). */
+nb_status nbi_model_read_tokenizer(const nb_safetensors *st, nb_model *m);
 
-nb_status nbi_param_info(const nb_model *m, int i, nbi_pinfo *pi);
-/* The same for tensor i of the parameters (state false) or of the state store (state true:
- * batchnorm's running statistics, never transposed). */
-nb_status nbi_tensor_info(const nb_model *m, bool state, int i, nbi_pinfo *pi);
-
-/* nb_model_load on a parsed file (the fuzzer's entry point). */
+/* nb_model_load on an opened or parsed file (the fuzzer's entry point). */
 nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model_file *info);
 
 #endif

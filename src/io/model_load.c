@@ -1,11 +1,16 @@
 /* io/model_load.c — loading model files and checkpoints (see model_file.c for the layout).
  *
- * The file's "nabla.spec" metadata says what to build; the parameters are then filled from
- * the tensors, each found under its PyTorch name (or its nabla name), checked for dtype and
- * shape, and transposed back where nabla's layout differs from torch's. The rest of the
- * metadata — normalisation, progress, generator, optimizer — is read back exactly, so that a
- * run resumed from a checkpoint continues bit for bit. Every malformed entry is an
- * NB_ERR_FORMAT naming the file and the key. */
+ * The file's header is read and checked first, without its data (nbi_st_open). Its
+ * "nabla.spec" metadata says what to build: the spec is checked on a model that only counts
+ * (so a spec asking for more parameters than the file holds is refused before anything is
+ * allocated), then built with its stores allocated once at their final size, and every
+ * tensor is read from the file straight into its place in them — found under its PyTorch
+ * name (or its nabla name), checked for dtype and shape, transposed back where nabla's layout
+ * differs from torch's. Loading a model so costs about the file's size in memory, and no
+ * gradient buffer until training needs one. The rest of the metadata — class names,
+ * normalisation, progress, generator, optimizer — is read back exactly, so that a run resumed
+ * from a checkpoint continues bit for bit. Every malformed entry is an NB_ERR_FORMAT naming
+ * the file and the key. */
 #include "io/model_file.h"
 #include "io/spec.h"
 #include "data/data.h"
@@ -14,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- parameters -------------------------------------------------------------------------- */
+/* ---- tensors --------------------------------------------------------------------------- */
 
 static void shape_text(int rank, const int64_t *shape, char *buf, size_t n) {
     size_t w = 0;
@@ -24,33 +29,40 @@ static void shape_text(int rank, const int64_t *shape, char *buf, size_t n) {
     if (w < n) snprintf(buf + w, n - w, "]");
 }
 
-/* Copies tensor t of the file into dst (the parameter-shaped buffer of pi), transposing when
- * the parameter is stored transposed. f32_only: optimizer state, which must be exact. */
-static nb_status fill(const nb_safetensors *st, const nbi_st_tensor *t, const nbi_pinfo *pi,
+/* Reads tensor t of the file into dst (the buffer of mt's tensor, nabla's layout), transposing
+ * when the tensor is stored transposed. f32_only: optimizer state, which must be exact. */
+static nb_status fill(const nb_safetensors *st, const nbi_st_tensor *t, const nb_model_tensor *mt,
                       float *dst, bool f32_only) {
+    const char *nm = mt->nabla_name;
     if (f32_only ? t->dtype != NBI_ST_F32 : !nbi_st_is_float(t->dtype))
         return nbi_error(NB_ERR_FORMAT, "%s: tensor '%s' has dtype %s; expected %s", st->name,
                          t->name, nbi_st_dtype_name(t->dtype),
                          f32_only ? "F32" : "a float dtype (F32, F64, F16, BF16)");
-    bool same = t->rank == pi->rank;
-    for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == pi->shape[i];
+    bool same = t->rank == mt->rank;
+    for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == mt->shape[i];
     if (!same) {
         char got[160], want[160];
         shape_text(t->rank, t->shape, got, sizeof got);
-        shape_text(pi->rank, pi->shape, want, sizeof want);
+        shape_text(mt->rank, mt->shape, want, sizeof want);
         return nbi_error(NB_ERR_SHAPE,
                          "%s: tensor '%s' has shape %s, but parameter %s needs "
                          "%s%s",
-                         st->name, t->name, got, pi->nabla, want,
-                         pi->transposed ? " (PyTorch's layout: [out, in])" : "");
+                         st->name, t->name, got, nm, want,
+                         mt->transposed ? " (PyTorch's layout: [out, in])" : "");
     }
-    int64_t n = pi->t->numel;
-    if (!pi->transposed) {
-        for (int64_t k = 0; k < n; k++) dst[k] = nbi_st_get_f32(st, t, k);
-    } else {
-        int64_t r = pi->t->shape[0], c = pi->t->shape[1]; /* ours [r, c], the file's [c, r] */
-        for (int64_t j = 0; j < c; j++)
-            for (int64_t i = 0; i < r; i++) dst[i * c + j] = nbi_st_get_f32(st, t, j * r + i);
+    if (!mt->transposed) return nbi_st_read_f32(st, t, 0, t->numel, dst);
+    /* the file's [c, r], read in order, into ours [r, c] */
+    int64_t r = mt->tensor->shape[0], c = mt->tensor->shape[1];
+    float buf[2048];
+    for (int64_t k = 0; k < t->numel;) {
+        int64_t m = t->numel - k < 2048 ? t->numel - k : 2048;
+        nb_status s = nbi_st_read_f32(st, t, k, m, buf);
+        if (s != NB_OK) return s;
+        for (int64_t q = 0; q < m; q++) {
+            int64_t j = (k + q) / r, i = (k + q) % r;
+            dst[i * c + j] = buf[q];
+        }
+        k += m;
     }
     return NB_OK;
 }
@@ -60,7 +72,7 @@ static const nbi_st_tensor *find(const nb_safetensors *st, const char *name) {
     return i < 0 ? NULL : &st->t[i];
 }
 
-static nb_status missing(const nb_safetensors *st, const nbi_pinfo *pi) {
+static nb_status missing(const nb_safetensors *st, const nb_model_tensor *mt) {
     char have[256] = "";
     size_t w = 0;
     for (int i = 0; i < st->n && i < 6 && w < sizeof have; i++) {
@@ -70,24 +82,28 @@ static nb_status missing(const nb_safetensors *st, const nbi_pinfo *pi) {
     return nbi_error(NB_ERR_FORMAT,
                      "%s: no tensor '%s' (nor '%s') for parameter %s; the file "
                      "has %d tensor%s%s%s%s",
-                     st->name, pi->torch, pi->nabla, pi->nabla, st->n, st->n == 1 ? "" : "s",
-                     st->n ? ": " : "", have, st->n > 6 ? ", ..." : "");
+                     st->name, mt->name, mt->nabla_name, mt->nabla_name, st->n,
+                     st->n == 1 ? "" : "s", st->n ? ": " : "", have, st->n > 6 ? ", ..." : "");
 }
 
-/* The parameters and the state (running statistics); num_batches_tracked is not read. */
-static nb_status load_params(nb_model *m, const nb_safetensors *st) {
-    for (int state = 0; state < 2; state++) {
-        nb_params *ps = state ? nb_model_state(m) : nb_model_params(m);
-        for (int i = 0; i < nb_params_len(ps); i++) {
-            nbi_pinfo pi;
-            nb_status s = nbi_tensor_info(m, state, i, &pi);
-            if (s != NB_OK) return s;
-            const nbi_st_tensor *t = find(st, pi.torch);
-            if (!t) t = find(st, pi.nabla);
-            if (!t) return missing(st, &pi);
-            s = fill(st, t, &pi, nb_params_data(ps) + pi.offset, false);
-            if (s != NB_OK) return s;
-        }
+/* The place of a model tensor in its store's flat buffer. */
+static float *place(nb_model *m, const nb_model_tensor *mt) {
+    nb_params *ps = mt->role == NB_ROLE_PARAM ? nb_model_params(m) : nb_model_state(m);
+    return nb_params_data(ps) + mt->offset;
+}
+
+/* The parameters and the state (running statistics); counters (num_batches_tracked) are
+ * not read. */
+static nb_status load_tensors(nb_model *m, const nb_safetensors *st) {
+    for (int i = 0; i < nb_model_tensor_count(m); i++) {
+        nb_model_tensor mt;
+        nb_status s = nb_model_tensor_at(m, i, &mt);
+        if (s != NB_OK) return s;
+        if (mt.role == NB_ROLE_COUNTER) continue;
+        const nbi_st_tensor *t = find(st, mt.name);
+        if (!t) t = find(st, mt.nabla_name);
+        if (!t) return missing(st, &mt);
+        if ((s = fill(st, t, &mt, place(m, &mt), false)) != NB_OK) return s;
     }
     return NB_OK;
 }
@@ -95,7 +111,7 @@ static nb_status load_params(nb_model *m, const nb_safetensors *st) {
 nb_status nb_model_load_weights(nb_model *m, const char *path) {
     if (!m) return nbi_error(NB_ERR_ARG, "nb_model_load_weights: model is NULL");
     nb_safetensors *st;
-    nb_status s = nb_safetensors_read(path, &st);
+    nb_status s = nbi_st_open(path, &st);
     if (s != NB_OK) return s;
     /* into a copy first, so that a failure leaves the model as it was */
     nb_params *ps = nb_model_params(m), *sts = nb_model_state(m);
@@ -108,7 +124,7 @@ nb_status nb_model_load_weights(nb_model *m, const char *path) {
     }
     if (pb) memcpy(keep, nb_params_data(ps), pb);
     if (sb) memcpy((char *)keep + pb, nb_params_data(sts), sb);
-    s = load_params(m, st);
+    s = load_tensors(m, st);
     if (s != NB_OK && pb) memcpy(nb_params_data(ps), keep, pb);
     if (s != NB_OK && sb) memcpy(nb_params_data(sts), (char *)keep + pb, sb);
     nbi_free(keep);
@@ -281,25 +297,39 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-static nb_status read_classes(const nb_safetensors *st, nb_model_file *info) {
+/* The class names, one per line, onto the model. */
+static nb_status read_classes(const nb_safetensors *st, nb_model *m) {
     const char *v = nb_safetensors_meta(st, "nabla.classes");
     if (!v) return NB_OK;
+    size_t len = strlen(v);
     int n = 1;
     for (const char *p = v; *p; p++) n += *p == '\n';
-    info->classes = nbi_malloc(sizeof *info->classes * (size_t)n);
-    if (!info->classes) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
-    memset(info->classes, 0, sizeof *info->classes * (size_t)n);
-    info->num_classes = n;
-    const char *p = v;
-    for (int i = 0; i < n; i++) {
-        size_t len = strcspn(p, "\n");
-        info->classes[i] = nbi_malloc(len + 1);
-        if (!info->classes[i]) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
-        memcpy(info->classes[i], p, len);
-        info->classes[i][len] = 0;
-        p += len + 1;
+    char *copy = nbi_malloc(len + 1);
+    const char **names = nbi_malloc(sizeof *names * (size_t)n);
+    nb_status s = copy && names ? NB_OK : nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
+    if (s == NB_OK) {
+        memcpy(copy, v, len + 1);
+        char *p = copy;
+        for (int i = 0; i < n; i++) {
+            names[i] = p;
+            p += strcspn(p, "\n");
+            if (*p) *p++ = 0;
+        }
+        /* names for more classes than the model can predict: a corrupt or spliced file (one
+         * output is a binary classifier's: two classes) */
+        int64_t shape[NB_MAX_RANK], outs = 1;
+        int r = nb_model_output_shape(m, shape);
+        for (int i = 0; i < r; i++) outs *= shape[i];
+        if (outs > 0 && n > (outs == 1 ? 2 : outs))
+            s = nbi_error(NB_ERR_FORMAT,
+                          "%s: metadata 'nabla.classes' names %d classes but the model has "
+                          "%lld output%s",
+                          st->name, n, (long long)outs, outs == 1 ? "" : "s");
+        if (s == NB_OK) s = nb_model_set_classes(m, names, n);
     }
-    return NB_OK;
+    nbi_free(names);
+    nbi_free(copy);
+    return s;
 }
 
 /* One spec-format line stored in metadata key `key`, split for its reader. */
@@ -347,18 +377,18 @@ static nb_status read_optim(const nb_safetensors *st, nb_model *m, nb_model_file
     }
     for (int k = 0; k < nb_optim_state_slots(o); k++) {
         float *buf = nb_optim_state_buffer(o, k, NULL);
-        for (int i = 0; i < nb_params_len(ps); i++) {
-            nbi_pinfo pi;
-            char tn[sizeof pi.torch + 64];
-            if ((s = nbi_param_info(m, i, &pi)) != NB_OK) return s;
-            snprintf(tn, sizeof tn, "optim.%s.%s", nb_optim_state_name(o, k), pi.torch);
+        for (int i = 0; i < nb_params_len(ps); i++) { /* parameters are the first tensors */
+            nb_model_tensor mt;
+            char tn[sizeof mt.name + 64];
+            if ((s = nb_model_tensor_at(m, i, &mt)) != NB_OK) return s;
+            snprintf(tn, sizeof tn, "optim.%s.%s", nb_optim_state_name(o, k), mt.name);
             const nbi_st_tensor *tt = find(st, tn);
             if (!tt)
                 return nbi_error(NB_ERR_FORMAT,
                                  "%s: the optimizer's state tensor '%s' is "
                                  "missing",
                                  st->name, tn);
-            if ((s = fill(st, tt, &pi, buf + pi.offset, true)) != NB_OK) return s;
+            if ((s = fill(st, tt, &mt, buf + mt.offset, true)) != NB_OK) return s;
         }
     }
     return NB_OK;
@@ -370,19 +400,6 @@ static nb_status read_info(const nb_safetensors *st, nb_model *m, nb_model_file 
     const char *mon = nb_safetensors_meta(st, "nabla.monitor");
     if (s == NB_OK && mon && !(info->monitor = dup_str(mon)))
         s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
-    if (s == NB_OK) s = read_classes(st, info);
-    if (s == NB_OK && info->num_classes) {
-        /* names for more classes than the model can predict: a corrupt or spliced file (one
-         * output is a binary classifier's: two classes) */
-        int64_t shape[NB_MAX_RANK], outs = 1;
-        int r = nb_model_output_shape(m, shape);
-        for (int i = 0; i < r; i++) outs *= shape[i];
-        if (info->num_classes > (outs == 1 ? 2 : outs))
-            s = nbi_error(NB_ERR_FORMAT,
-                          "%s: metadata 'nabla.classes' names %d classes but the model has "
-                          "%lld output%s",
-                          st->name, info->num_classes, (long long)outs, outs == 1 ? "" : "s");
-    }
     if (s == NB_OK) s = read_optim(st, m, info);
     return s;
 }
@@ -394,8 +411,6 @@ void nb_model_file_free(nb_model_file *info) {
     nb_norm_free(&info->norm);
     nb_optim_free(info->optim);
     nbi_free(info->monitor);
-    for (int i = 0; info->classes && i < info->num_classes; i++) nbi_free(info->classes[i]);
-    nbi_free(info->classes);
     memset(info, 0, sizeof *info);
 }
 
@@ -428,9 +443,10 @@ nb_status nbi_model_from_st(const nb_safetensors *st, nb_model **model, nb_model
     nb_model *m = NULL;
     char name[512];
     snprintf(name, sizeof name, "%s [nabla.spec]", path);
-    if (s == NB_OK) s = nbi_spec_parse(text, strlen(text), name, NULL, limit, &spec);
-    if (s == NB_OK) s = nbi_spec_build(spec, limit, &m);
-    if (s == NB_OK) s = load_params(m, st);
+    if (s == NB_OK) s = nbi_spec_parse_build(text, strlen(text), name, limit, false, &spec, &m);
+    if (s == NB_OK) s = load_tensors(m, st);
+    if (s == NB_OK) s = read_classes(st, m);
+    if (s == NB_OK) s = nbi_model_read_tokenizer(st, m);
     if (s == NB_OK && info) {
         info->format_version = (int)version;
         info->spec = spec;
@@ -454,7 +470,7 @@ nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info)
     if (!model) return nbi_error(NB_ERR_ARG, "nb_model_load: model is NULL");
     *model = NULL;
     nb_safetensors *st;
-    nb_status s = nb_safetensors_read(path, &st);
+    nb_status s = nbi_st_open(path, &st); /* the header only: tensors are read into place */
     if (s != NB_OK) return s;
     s = nbi_model_from_st(st, model, info);
     nb_safetensors_free(st);

@@ -5,7 +5,7 @@
  * directory exists", "it is writable", "the file system is not read-only" and "the name is not
  * too long" are all answered by the system itself, the same way the real write will ask. */
 #define _GNU_SOURCE /* syncfs */
-#include "io/io.h"
+#include "base/file.h"
 #include "nabla/file.h"
 
 #include <errno.h>

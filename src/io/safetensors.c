@@ -13,14 +13,25 @@
  * lie in the data section; each tensor's size must equal its shape's product (overflow-checked)
  * times its dtype's size; and the tensors, sorted by offset, must tile the data section
  * exactly — no gap, no overlap, nothing left over. Allocations are bounded by the file's size:
- * entries by the header's length, arrays by the data they copy. */
+ * entries by the header's length, arrays by the data they copy.
+ *
+ * A file can also be opened without reading its data (nbi_st_open): the header is read and
+ * checked against the file's size as above, and tensors are then read straight from the
+ * file into their destination (nbi_st_read_f32), so that loading a model costs its
+ * parameters' memory and not the file's on top. Names are indexed, so finding every tensor
+ * of a file of n tensors costs O(n). */
+#define _POSIX_C_SOURCE 200809L
 #include "io/safetensors.h"
-#include "io/json.h"
-#include "data/data.h"
+#include "base/json.h"
+#include "base/file.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define HEADER_LIMIT 100000000u
 
@@ -65,6 +76,9 @@ void nb_safetensors_free(nb_safetensors *st) {
     nbi_free(st->mval);
     nbi_free(st->owned);
     nbi_free(st->name);
+    nbi_strmap_free(&st->index);
+    nbi_free(st->win);
+    if (st->fd >= 0) close(st->fd);
     nbi_free(st);
 }
 
@@ -78,9 +92,7 @@ const char *nb_safetensors_name(const nb_safetensors *st, int i) {
 
 int nb_safetensors_find(const nb_safetensors *st, const char *name) {
     if (!st || !name) return -1;
-    for (int i = 0; i < st->n; i++)
-        if (!strcmp(st->t[i].name, name)) return i;
-    return -1;
+    return nbi_strmap_get(&st->index, name);
 }
 
 int nb_safetensors_shape(const nb_safetensors *st, int i, const char **dtype, int64_t *shape) {
@@ -134,21 +146,21 @@ bool nbi_st_is_float(nbi_st_dtype d) {
     return d == NBI_ST_F32 || d == NBI_ST_F64 || d == NBI_ST_F16 || d == NBI_ST_BF16;
 }
 
-float nbi_st_get_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t i) {
-    const unsigned char *p = st->data + t->begin + (size_t)i * dtypes[t->dtype].size;
+/* The element of dtype d at p as a float. */
+static float to_f32(nbi_st_dtype d, const unsigned char *p) {
     uint32_t b32 = 0;
     uint64_t b64 = 0;
     float f;
-    double d;
-    switch (t->dtype) {
+    double x;
+    switch (d) {
     case NBI_ST_F32:
         b32 = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         memcpy(&f, &b32, 4);
         return f;
     case NBI_ST_F64:
         b64 = le64(p);
-        memcpy(&d, &b64, 8);
-        return (float)d;
+        memcpy(&x, &b64, 8);
+        return (float)x;
     case NBI_ST_F16:
         return half_to_float((uint16_t)(p[0] | p[1] << 8));
     case NBI_ST_BF16:
@@ -156,9 +168,78 @@ float nbi_st_get_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t i
         memcpy(&f, &b32, 4);
         return f;
     default:
-        NBI_ASSERT(!"nbi_st_get_f32 on a non-float dtype");
+        NBI_ASSERT(0 && "to_f32 on a non-float dtype");
         return 0.0f;
     }
+}
+
+float nbi_st_get_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t i) {
+    NBI_ASSERT(st->data);
+    return to_f32(t->dtype, st->data + t->begin + (size_t)i * dtypes[t->dtype].size);
+}
+
+#define WINDOW 65536
+
+struct nbi_st_window {
+    uint64_t at; /* offset in the data section of buf[0] */
+    size_t len;  /* bytes held */
+    unsigned char buf[WINDOW];
+};
+
+/* n bytes at offset off of the file's data section, straight into dst. */
+static nb_status pread_data(const nb_safetensors *st, uint64_t off, void *dst, size_t n) {
+    unsigned char *d = dst;
+    while (n) {
+        ssize_t r = pread(st->fd, d, n, (off_t)(st->data_off + off));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0)
+            return nbi_error(NB_ERR_IO, "%s: cannot read the data at byte %llu: %s", st->name,
+                             (unsigned long long)(st->data_off + off),
+                             r < 0 ? strerror(errno) : "the file was truncated while read");
+        d += r;
+        off += (uint64_t)r;
+        n -= (size_t)r;
+    }
+    return NB_OK;
+}
+
+/* n bytes at offset off of the data section: from memory, or from the file through a window
+ * (many small tensors in a row), or straight from the file (a large one). */
+static nb_status read_bytes(const nb_safetensors *st, uint64_t off, void *dst, size_t n) {
+    if (st->data) {
+        memcpy(dst, st->data + off, n);
+        return NB_OK;
+    }
+    struct nbi_st_window *w = st->win;
+    if (!w || n > WINDOW / 4) return pread_data(st, off, dst, n);
+    if (off < w->at || off + n > w->at + w->len) {
+        uint64_t left = st->data_len - off;
+        w->at = off;
+        w->len = left < WINDOW ? (size_t)left : WINDOW;
+        nb_status s = pread_data(st, off, w->buf, w->len);
+        if (s != NB_OK) {
+            w->len = 0;
+            return s;
+        }
+    }
+    memcpy(dst, w->buf + (off - w->at), n);
+    return NB_OK;
+}
+
+nb_status nbi_st_read_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t first,
+                          int64_t count, float *dst) {
+    NBI_ASSERT(nbi_st_is_float(t->dtype) && first >= 0 && count >= 0 && first + count <= t->numel);
+    size_t es = dtypes[t->dtype].size;
+    unsigned char buf[16384];
+    size_t per = sizeof buf / es;
+    for (int64_t k = 0; k < count;) {
+        size_t m = (size_t)(count - k) < per ? (size_t)(count - k) : per;
+        nb_status s = read_bytes(st, t->begin + (uint64_t)(first + k) * es, buf, m * es);
+        if (s != NB_OK) return s;
+        for (size_t i = 0; i < m; i++) dst[k + (int64_t)i] = to_f32(t->dtype, buf + i * es);
+        k += (int64_t)m;
+    }
+    return NB_OK;
 }
 
 nb_status nb_safetensors_get(const nb_safetensors *st, int i, nb_array *out) {
@@ -205,12 +286,16 @@ nb_status nb_safetensors_get(const nb_safetensors *st, int i, nb_array *out) {
     if (!data)
         return nbi_error(NB_ERR_NOMEM, "%s: out of memory for tensor '%s' (%zu bytes)", st->name,
                          t->name, bytes);
+    nb_status s;
     if (e == NB_ELEM_F32) {
-        float *f = data;
-        for (int64_t k = 0; k < t->numel; k++) f[k] = nbi_st_get_f32(st, t, k);
+        s = nbi_st_read_f32(st, t, 0, t->numel, data);
     } else {
-        memcpy(data, st->data + t->begin, bytes);
+        s = read_bytes(st, t->begin, data, bytes);
         if (!nbi_host_is_le()) nbi_swap_bytes(data, (size_t)t->numel, es);
+    }
+    if (s != NB_OK) {
+        nbi_free(data);
+        return s;
     }
     out->type = e;
     out->rank = t->rank;
@@ -433,14 +518,17 @@ static nb_status check_layout(nb_safetensors *st) {
     if (!scratch) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
     nb_status s = NB_OK;
     const char *dup;
-    char **names = nbi_malloc(sizeof *names * (size_t)(st->n ? st->n : 1));
-    if (!names) s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
-    for (int i = 0; s == NB_OK && i < st->n; i++) names[i] = st->t[i].name;
-    if (s == NB_OK && (dup = duplicate(names, st->n, scratch)))
-        s = nbi_error(NB_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", st->name, dup);
+    if (!nbi_strmap_reserve(&st->index, (size_t)st->n))
+        s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", st->name);
+    for (int i = 0; s == NB_OK && i < st->n; i++) {
+        if (nbi_strmap_get(&st->index, st->t[i].name) >= 0)
+            s = nbi_error(NB_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", st->name,
+                          st->t[i].name);
+        else
+            nbi_strmap_put(&st->index, st->t[i].name, i); /* room was reserved */
+    }
     if (s == NB_OK && (dup = duplicate(st->mkey, st->n_meta, scratch)))
         s = nbi_error(NB_ERR_FORMAT, "%s: metadata key '%s' appears twice", st->name, dup);
-    nbi_free(names);
     if (s == NB_OK) {
         span *sp = scratch;
         for (int i = 0; i < st->n; i++) sp[i] = (span){st->t[i].begin, st->t[i].end, i};
@@ -510,30 +598,35 @@ static nb_status parse_header(parser *p, const unsigned char *buf, uint64_t hlen
     return check_layout(st);
 }
 
-nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
-                               nb_safetensors **out) {
-    if (!out) return nbi_error(NB_ERR_ARG, "nb_safetensors_parse: out is NULL");
-    *out = NULL;
-    if (!buf && len) return nbi_error(NB_ERR_ARG, "nb_safetensors_parse: buffer is NULL");
-    if (!name) name = "safetensors";
-    const unsigned char *b = buf;
-    if (len < 8)
-        return nbi_error(NB_ERR_FORMAT,
-                         "%s: %zu bytes is too short for a safetensors file (it "
-                         "starts with an 8-byte header length)",
-                         name, len);
-    uint64_t hlen = le64(b);
+/* Checks the 8-byte length at the start of a file of len bytes. */
+static nb_status check_hlen(const char *name, uint64_t hlen, uint64_t len) {
     if (hlen > len - 8)
         return nbi_error(NB_ERR_FORMAT,
-                         "%s: the header length %llu exceeds the %zu bytes that "
+                         "%s: the header length %llu exceeds the %llu bytes that "
                          "follow it (the file is truncated, or not safetensors)",
-                         name, (unsigned long long)hlen, len - 8);
+                         name, (unsigned long long)hlen, (unsigned long long)(len - 8));
     if (hlen > HEADER_LIMIT)
         return nbi_error(NB_ERR_FORMAT, "%s: a header of %llu bytes is over the 100 MB limit", name,
                          (unsigned long long)hlen);
+    return NB_OK;
+}
+
+static nb_status too_short(const char *name, uint64_t len) {
+    return nbi_error(NB_ERR_FORMAT,
+                     "%s: %llu bytes is too short for a safetensors file (it "
+                     "starts with an 8-byte header length)",
+                     name, (unsigned long long)len);
+}
+
+/* A parsed header: head holds the 8 length bytes and the header (hlen bytes); the data
+ * section (data_len bytes) is at `data` in memory, or (data NULL) in st->fd. */
+static nb_status parse_head(const unsigned char *head, uint64_t hlen, const unsigned char *data,
+                            uint64_t data_len, const char *name, nb_safetensors **out) {
     nb_safetensors *st = nbi_malloc(sizeof *st);
     if (!st) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     memset(st, 0, sizeof *st);
+    st->fd = -1;
+    nbi_strmap_init(&st->index);
     size_t nl = strlen(name);
     st->name = nbi_malloc(nl + 1);
     if (!st->name) {
@@ -541,12 +634,16 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
         return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     }
     memcpy(st->name, name, nl + 1);
-    st->data = b + 8 + hlen;
-    st->data_len = len - 8 - (size_t)hlen;
+    if ((uint64_t)(size_t)data_len != data_len) {
+        nb_safetensors_free(st);
+        return nbi_error(NB_ERR_FORMAT, "%s: the data section is too large", name);
+    }
+    st->data = data;
+    st->data_len = (size_t)data_len;
     parser p = {.st = st};
     nbi_text_init(&p.key);
     nbi_text_init(&p.val);
-    nb_status s = parse_header(&p, b, hlen);
+    nb_status s = parse_header(&p, head, hlen);
     nbi_text_free(&p.key);
     nbi_text_free(&p.val);
     if (s != NB_OK) {
@@ -555,6 +652,20 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
     }
     *out = st;
     return NB_OK;
+}
+
+nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
+                               nb_safetensors **out) {
+    if (!out) return nbi_error(NB_ERR_ARG, "nb_safetensors_parse: out is NULL");
+    *out = NULL;
+    if (!buf && len) return nbi_error(NB_ERR_ARG, "nb_safetensors_parse: buffer is NULL");
+    if (!name) name = "safetensors";
+    const unsigned char *b = buf;
+    if (len < 8) return too_short(name, len);
+    uint64_t hlen = le64(b);
+    nb_status s = check_hlen(name, hlen, len);
+    if (s != NB_OK) return s;
+    return parse_head(b, hlen, b + 8 + hlen, len - 8 - hlen, name, out);
 }
 
 nb_status nb_safetensors_read(const char *path, nb_safetensors **out) {
@@ -573,27 +684,105 @@ nb_status nb_safetensors_read(const char *path, nb_safetensors **out) {
     return NB_OK;
 }
 
+/* n bytes at off of fd, all of them. */
+static nb_status pread_all(int fd, const char *path, void *dst, size_t n, uint64_t off) {
+    unsigned char *d = dst;
+    while (n) {
+        ssize_t r = pread(fd, d, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0)
+            return nbi_error(NB_ERR_IO, "safetensors: cannot read '%s': %s", path,
+                             r < 0 ? strerror(errno) : "the file is shorter than its size");
+        d += r;
+        off += (uint64_t)r;
+        n -= (size_t)r;
+    }
+    return NB_OK;
+}
+
+nb_status nbi_st_open(const char *path, nb_safetensors **out) {
+    *out = NULL;
+    if (!path) return nbi_error(NB_ERR_ARG, "safetensors: the file path is NULL");
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; fstat then refuses
+     * it (and devices) before any read (as nbi_read_file does) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return nbi_error(NB_ERR_IO, "safetensors: cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    nb_status s = NB_OK;
+    if (fstat(fd, &sb) != 0)
+        s = nbi_error(NB_ERR_IO, "safetensors: cannot stat '%s': %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        s = nbi_error(NB_ERR_IO, "safetensors: cannot read '%s': it is %s, not a regular file",
+                      path, nbi_file_kind(sb.st_mode));
+    uint64_t len = s == NB_OK ? (uint64_t)sb.st_size : 0, hlen = 0;
+    unsigned char len8[8], *head = NULL;
+    if (s == NB_OK && len < 8) s = too_short(path, len);
+    if (s == NB_OK) s = pread_all(fd, path, len8, 8, 0);
+    if (s == NB_OK) s = check_hlen(path, hlen = le64(len8), len);
+    if (s == NB_OK && !(head = nbi_malloc((size_t)hlen + 8)))
+        s = nbi_error(NB_ERR_NOMEM, "%s: out of memory for the header", path);
+    if (s == NB_OK) {
+        memcpy(head, len8, 8);
+        s = pread_all(fd, path, head + 8, (size_t)hlen, 8);
+    }
+    if (s == NB_OK) s = parse_head(head, hlen, NULL, len - 8 - hlen, path, out);
+    if (s != NB_OK) {
+        nbi_free(head);
+        close(fd);
+        return s;
+    }
+    (*out)->owned = head;
+    (*out)->fd = fd;
+    (*out)->data_off = 8 + hlen;
+    if (((*out)->win = nbi_malloc(sizeof *(*out)->win)))
+        (*out)->win->len = 0; /* else: unbuffered */
+    return NB_OK;
+}
+
 /* ---- the writer ------------------------------------------------------------------------------ */
+
+/* A string the header stores must be valid UTF-8: the reader's strict JSON refuses others. */
+static nb_status check_utf8(const char *what, const char *kind, const char *v) {
+    if (nbi_utf8_valid(v, strlen(v))) return NB_OK;
+    return nbi_error(NB_ERR_ARG,
+                     "%s: %s '%s' is not valid UTF-8 (a safetensors header is "
+                     "JSON text): nothing was written",
+                     what, kind, v);
+}
 
 nb_status nbi_st_header(const nbi_st_entry *e, int n, const char *const *meta, int n_meta,
                         const char *what, nbi_text *json, unsigned char len8[8],
                         uint64_t *data_len) {
-    for (int i = 0; i < n; i++) {
+    nbi_strmap seen;
+    nbi_strmap_init(&seen);
+    nb_status s = nbi_strmap_reserve(&seen, (size_t)(n > n_meta ? n : n_meta))
+                      ? NB_OK
+                      : nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
+    for (int i = 0; i < n && s == NB_OK; i++) {
         if (!e[i].name || !e[i].name[0] || !strcmp(e[i].name, "__metadata__"))
-            return nbi_error(NB_ERR_ARG, "%s: tensor %d has %s name", what, i,
-                             e[i].name && e[i].name[0] ? "a reserved" : "an empty");
-        for (int k = 0; k < i; k++)
-            if (!strcmp(e[k].name, e[i].name))
-                return nbi_error(NB_ERR_ARG, "%s: two tensors are named '%s'", what, e[i].name);
+            s = nbi_error(NB_ERR_ARG, "%s: tensor %d has %s name", what, i,
+                          e[i].name && e[i].name[0] ? "a reserved" : "an empty");
+        else if (nbi_strmap_get(&seen, e[i].name) >= 0)
+            s = nbi_error(NB_ERR_ARG, "%s: two tensors are named '%s'", what, e[i].name);
+        else if ((s = check_utf8(what, "tensor name", e[i].name)) == NB_OK)
+            nbi_strmap_put(&seen, e[i].name, i);
     }
-    for (int i = 0; i < n_meta; i++) {
+    nbi_strmap_free(&seen);
+    nbi_strmap_init(&seen);
+    if (s == NB_OK && !nbi_strmap_reserve(&seen, (size_t)n_meta))
+        s = nbi_error(NB_ERR_NOMEM, "%s: out of memory", what);
+    for (int i = 0; i < n_meta && s == NB_OK; i++) {
         if (!meta[2 * i] || !meta[2 * i + 1])
-            return nbi_error(NB_ERR_ARG, "%s: metadata pair %d has a NULL key or value", what, i);
-        for (int k = 0; k < i; k++)
-            if (!strcmp(meta[2 * k], meta[2 * i]))
-                return nbi_error(NB_ERR_ARG, "%s: metadata key '%s' is given twice", what,
-                                 meta[2 * i]);
+            s = nbi_error(NB_ERR_ARG, "%s: metadata pair %d has a NULL key or value", what, i);
+        else if (nbi_strmap_get(&seen, meta[2 * i]) >= 0)
+            s = nbi_error(NB_ERR_ARG, "%s: metadata key '%s' is given twice", what, meta[2 * i]);
+        else if ((s = check_utf8(what, "metadata key", meta[2 * i])) == NB_OK &&
+                 (s = check_utf8(what, "the value of metadata", meta[2 * i + 1])) == NB_OK)
+            nbi_strmap_put(&seen, meta[2 * i], i);
     }
+    nbi_strmap_free(&seen);
+    if (s != NB_OK) return s;
     nbi_text_puts(json, "{");
     if (n_meta) {
         nbi_text_puts(json, "\"__metadata__\":{");
@@ -626,8 +815,7 @@ nb_status nbi_st_header(const nbi_st_entry *e, int n, const char *const *meta, i
     nbi_text_puts(json, "}");
     static const char spaces[8] = "       ";
     nbi_text_put(json, spaces, (8 - json->len % 8) % 8); /* 8 + len: a multiple of 8 */
-    nb_status s = nbi_text_status(json, what);
-    if (s != NB_OK) return s;
+    if ((s = nbi_text_status(json, what)) != NB_OK) return s;
     uint64_t h = json->len;
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(h >> (8 * i));
     *data_len = at;

@@ -4,7 +4,7 @@
 #define NBI_SAFETENSORS_H
 
 #include "base/base.h"
-#include "io/io.h"
+#include "base/file.h"
 #include "nabla/io.h"
 
 /* The dtypes of the format (the names are the ones the header spells). */
@@ -41,18 +41,31 @@ typedef struct nbi_st_tensor {
 
 struct nb_safetensors {
     char *name;                /* the file's name, for messages */
-    unsigned char *owned;      /* the file's bytes when nabla read it */
-    const unsigned char *data; /* the data section */
+    unsigned char *owned;      /* the file's bytes (or its header) when nabla read it */
+    const unsigned char *data; /* the data section in memory; NULL: in the file (fd) */
     size_t data_len;
+    int fd;                    /* an open file (nbi_st_open), -1 otherwise */
+    uint64_t data_off;         /* where the data section starts in it */
+    struct nbi_st_window *win; /* the last bytes read from it: tensors read in file order
+                                  cost one read per window, not one per tensor */
+    nbi_strmap index;          /* tensor name → index */
     nbi_st_tensor *t;
     int n, cap;
     char **mkey, **mval; /* metadata, in header order */
     int n_meta, cap_meta;
 };
 
-/* Element i of tensor t as a float (F32, F64, F16, BF16; false for other dtypes). */
+/* Whether a dtype converts to f32 (F32, F64, F16, BF16). */
 bool nbi_st_is_float(nbi_st_dtype d);
+/* Element i of tensor t (a float dtype) as a float; the data must be in memory. */
 float nbi_st_get_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t i);
+/* Elements [first, first + count) of tensor t (a float dtype) as floats into dst, from memory
+ * or straight from the file, through a small buffer. */
+nb_status nbi_st_read_f32(const nb_safetensors *st, const nbi_st_tensor *t, int64_t first,
+                          int64_t count, float *dst);
+/* Opens a file and reads and checks its header (against the file's size) without reading
+ * its data, which nbi_st_read_f32 and nb_safetensors_get then read as needed. */
+nb_status nbi_st_open(const char *path, nb_safetensors **out);
 
 /* One tensor for the writer. */
 typedef struct nbi_st_entry {
@@ -65,7 +78,8 @@ typedef struct nbi_st_entry {
 /* The header of a file holding these tensors (in this order, contiguous) and metadata pairs:
  * the 8 length bytes in len8, the JSON (padded with spaces so that the data starts at a
  * multiple of 8) in json, the data section's size in *data_len. Checks names (non-empty,
- * unique, not "__metadata__"), metadata keys (unique) and sizes (overflow). */
+ * unique, not "__metadata__"), metadata keys (unique), that every string is valid UTF-8 (the
+ * reader refuses others), and sizes (overflow). */
 nb_status nbi_st_header(const nbi_st_entry *e, int n, const char *const *meta, int n_meta,
                         const char *what, nbi_text *json, unsigned char len8[8],
                         uint64_t *data_len);

@@ -2,30 +2,19 @@
  * writing the training lines back in canonical form (docs/spec.md is the reference).
  *
  * A spec is read line by line. The first line that is not blank or a comment must be
- * "nabla-spec 1". The architecture lines (input, then one line per layer) are kept as text
- * and built by nb_spec_build through the layer-kind table (spec_layers.c); parsing builds
- * them once too, so that every error — a bad number, an unknown option, a shape that does
- * not fit — is reported while the line it comes from is known. */
+ * "nabla-spec 1" or "nabla-spec 2". The architecture lines (inputs, layers, reuses, outputs)
+ * are kept as text and built by nb_spec_build (spec_arch.c, with the layer-kind table of
+ * spec_layers.c); parsing builds them once too, on a model that only counts, so that every
+ * error — a bad number, an unknown option, a shape that does not fit — is reported while
+ * the line it comes from is known, and the model's size is known before it is allocated. */
 #include "io/spec.h"
-#include "io/io.h"
-#include "nn/nn.h"
+#include "base/file.h"
+#include "nn/model_io.h"
 #include "optim/optim.h" /* nbi_optim_resolve: the defaults a spec leaves out */
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-typedef struct layer_line {
-    char *text;
-    size_t len;
-    int line;
-} layer_line;
-
-struct nbi_spec_priv {
-    char *name; /* the text's name, for messages */
-    layer_line *layers;
-    int n, cap;
-};
 
 static const char *const loss_names[] = {
     "cross_entropy", "nll", "mse", "l1", "mae", "bce", "bce_with_logits", "bce_logits", NULL,
@@ -56,40 +45,9 @@ static void free_data(nb_data_spec *d) {
 
 void nb_spec_free(nb_spec *s) {
     if (!s) return;
-    if (s->priv) {
-        for (int i = 0; i < s->priv->n; i++) nbi_free(s->priv->layers[i].text);
-        nbi_free(s->priv->layers);
-        nbi_free(s->priv->name);
-        nbi_free(s->priv);
-    }
+    nbi_arch_free(s->arch);
     free_data(&s->data);
     nbi_free(s);
-}
-
-/* More layers than any real network has: a bound on what a (hostile) spec can allocate. */
-#define MAX_LAYERS 65536
-
-static nb_status add_layer_line(nb_spec *s, const char *text, size_t len, int line) {
-    nbi_spec_priv *p = s->priv;
-    if (p->n == MAX_LAYERS)
-        return nbi_error(NB_ERR_FORMAT, "%s:%d:1: too many layers (at most %d)", p->name, line,
-                         MAX_LAYERS);
-    if (p->n == p->cap) {
-        int cap = p->cap ? 2 * p->cap : 16;
-        layer_line *ls = nbi_malloc(sizeof *ls * (size_t)cap);
-        if (!ls) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->name);
-        if (p->n) memcpy(ls, p->layers, sizeof *ls * (size_t)p->n);
-        nbi_free(p->layers);
-        p->layers = ls;
-        p->cap = cap;
-    }
-    char *t = nbi_malloc(len + 1);
-    if (!t) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", p->name);
-    memcpy(t, text, len);
-    t[len] = 0;
-    p->layers[p->n++] = (layer_line){t, len, line};
-    s->n_layers = p->n;
-    return NB_OK;
 }
 
 /* ---- optimizer and schedule lines ------------------------------------------------------------ */
@@ -165,6 +123,17 @@ nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out) {
         break;
     }
     if (s == NB_OK) s = setting(l, "lr", "the learning rate", lr);
+    const char *decay = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "decay", &decay);
+    if (s == NB_OK && decay) {
+        if (!strcmp(decay, "matrices"))
+            c.decay = NB_DECAY_MATRICES;
+        else if (strcmp(decay, "all") != 0)
+            return nbi_line_error(l, nbi_opt_col(l, "decay"),
+                                  "expected decay=all (every parameter) or decay=matrices (tensors "
+                                  "of rank >= 2 only), got '%s'",
+                                  decay);
+    }
     if (s == NB_OK) s = nbi_line_done(l, 1);
     if (s != NB_OK) return s;
     /* The optimizer's own checks (beta1 < 1, Nesterov's conditions), on an empty store. */
@@ -293,6 +262,7 @@ void nbi_spec_optim_text(const nb_optim_config *in, nbi_text *t) {
     case NB_OPTIM_KIND_COUNT:
         break;
     }
+    if (c->decay == NB_DECAY_MATRICES) nbi_text_puts(t, " decay=matrices");
 }
 
 void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *t) {
@@ -338,6 +308,11 @@ void nbi_spec_schedule_text(const nb_schedule *s, nbi_text *t) {
 
 /* path, or base_dir/path when path is relative. */
 static nb_status resolve(nbi_line *l, const char *base_dir, const char *path, char **out) {
+    if (!nbi_utf8_valid(path, strlen(path)))
+        return nbi_line_error(l, l->kind.col,
+                              "the path '%s' is not valid UTF-8: model files "
+                              "keep the spec as JSON text, which must be (rename the file)",
+                              path);
     nbi_text t;
     nbi_text_init(&t);
     if (base_dir && base_dir[0] && path[0] != '/') {
@@ -442,6 +417,11 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
         snprintf(d->format, sizeof d->format, "%s", fmt);
     }
     if (s == NB_OK) s = nbi_opt_str(l, "label", &label);
+    if (s == NB_OK && label && !nbi_utf8_valid(label, strlen(label)))
+        return nbi_line_error(l, nbi_opt_col(l, "label"),
+                              "the label column '%s' is not valid "
+                              "UTF-8",
+                              label);
     if (s == NB_OK && label) {
         nbi_free(d->label);
         d->label = dup_str(label);
@@ -526,6 +506,18 @@ void nbi_spec_training_text(const nb_spec *s, nbi_text *t) {
         nbi_spec_schedule_text(&s->schedule, t);
         nbi_text_puts(t, "\n");
     }
+    if (s->has_clip) {
+        nbi_text_puts(t, "clip");
+        if (s->clip_norm > 0) {
+            nbi_text_puts(t, " norm=");
+            nbi_text_double(t, s->clip_norm);
+        }
+        if (s->clip_value > 0) {
+            nbi_text_puts(t, " value=");
+            nbi_text_double(t, s->clip_value);
+        }
+        nbi_text_puts(t, "\n");
+    }
     if (s->has_batch) nbi_text_printf(t, "batch %lld\n", (long long)s->batch);
     if (s->has_epochs) nbi_text_printf(t, "epochs %lld\n", (long long)s->epochs);
     if (s->has_seed) nbi_text_printf(t, "seed %llu\n", (unsigned long long)s->seed);
@@ -548,11 +540,11 @@ size_t nb_spec_training_text(const nb_spec *s, char *buf, size_t n) {
 typedef struct reader {
     nb_spec *s;
     const char *base_dir;
-    int line_of[8]; /* where each single line was: input, loss, optimizer, schedule, batch,
-                       epochs, seed, the header */
+    int line_of[8]; /* where each single line was: loss, optimizer, schedule, batch, epochs,
+                       seed, clip */
 } reader;
 
-enum { L_INPUT, L_LOSS, L_OPTIM, L_SCHED, L_BATCH, L_EPOCHS, L_SEED };
+enum { L_LOSS, L_OPTIM, L_SCHED, L_BATCH, L_EPOCHS, L_SEED, L_CLIP };
 
 static nb_status once(reader *r, nbi_line *l, int which) {
     if (r->line_of[which])
@@ -562,32 +554,29 @@ static nb_status once(reader *r, nbi_line *l, int which) {
     return NB_OK;
 }
 
-static nb_status parse_input(nb_spec *s, nbi_line *l) {
-    if (l->n_pos == 1 && !strcmp(l->pos[0].s, "scalar")) {
-        s->in_rank = 0;
-    } else {
-        if (l->n_pos == 0)
-            return nbi_line_error(l, l->end_col,
-                                  "expected the shape of one sample after "
-                                  "'input' (e.g. 'input 784' or 'input 1 28 28')");
-        if (l->n_pos > NB_MAX_RANK - 1)
-            return nbi_line_error(l, l->pos[NB_MAX_RANK - 1].col,
-                                  "a sample has at most %d "
-                                  "dimensions",
-                                  NB_MAX_RANK - 1);
-        for (int i = 0; i < l->n_pos; i++) {
-            nb_status st = nbi_pos_int(l, i, "a dimension of the input", 1, &s->in_shape[i]);
-            if (st != NB_OK) return st;
-        }
-        s->in_rank = l->n_pos;
-    }
-    s->has_input = 1;
-    return nbi_line_done(l, l->n_pos);
-}
-
 static nb_status parse_count(nbi_line *l, const char *what, int64_t *out) {
     nb_status s = nbi_pos_int(l, 0, what, 1, out);
     return s != NB_OK ? s : nbi_line_done(l, 1);
+}
+
+/* An architecture line: kept for the build; the first input's shape is the spec's. */
+static nb_status arch_line(nb_spec *s, nbi_line *l, const char *text, size_t len) {
+    nb_status st = nbi_arch_add(s->arch, l, text, len);
+    if (st != NB_OK || strcmp(l->kind.s, "input") != 0) {
+        s->n_layers = nbi_arch_layers(s->arch);
+        return st;
+    }
+    nbi_line l2; /* read on a copy: the build reads the line again, from its text */
+    st = nbi_line_split(&l2, l->file, l->line, text, len);
+    nbi_arch_in in;
+    if (st == NB_OK) st = nbi_arch_input(&l2, nbi_arch_version(s->arch), &in);
+    if (st == NB_OK && !s->has_input) {
+        s->has_input = 1;
+        s->in_rank = in.rank;
+        memcpy(s->in_shape, in.shape, sizeof s->in_shape);
+    }
+    nbi_line_free(&l2);
+    return st;
 }
 
 static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len) {
@@ -596,15 +585,6 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
     nb_status st;
     if (!strcmp(k, "nabla-spec"))
         return nbi_line_error(l, l->kind.col, "a second 'nabla-spec' line");
-    if (!strcmp(k, "input")) {
-        if ((st = once(r, l, L_INPUT)) != NB_OK) return st;
-        if (s->n_layers)
-            return nbi_line_error(l, l->kind.col,
-                                  "the input line must come before the first "
-                                  "layer (line %d)",
-                                  s->priv->layers[0].line);
-        return parse_input(s, l);
-    }
     if (!strcmp(k, "loss")) {
         if ((st = once(r, l, L_LOSS)) != NB_OK) return st;
         const char *name;
@@ -649,42 +629,48 @@ static nb_status parse_line(reader *r, nbi_line *l, const char *text, size_t len
         s->has_seed = 1;
         return nbi_line_done(l, 1);
     }
-    if (!strcmp(k, "data")) return parse_data(l, r->base_dir, &s->data);
-    /* A layer: kept as text, built (and so checked) at the end. */
-    bool known = nbi_spec_is_layer(k);
-    if (!known) {
-        char kinds[256];
-        nbi_spec_layer_kinds(kinds, sizeof kinds);
-        return nbi_line_error(l, l->kind.col,
-                              "unknown line '%s' (expected a layer — %s — or "
-                              "one of: input, loss, optimizer, schedule, batch, epochs, seed, "
-                              "data)",
-                              k, kinds);
+    if (!strcmp(k, "clip")) { /* clip [norm=N] [value=V]: torch.nn.utils' clip_grad_* */
+        if ((st = once(r, l, L_CLIP)) != NB_OK) return st;
+        st = nbi_opt_double(l, "norm", "the largest gradient norm", 0, 0, &s->clip_norm);
+        if (st == NB_OK)
+            st = nbi_opt_double(l, "value", "the largest gradient value", 0, 0, &s->clip_value);
+        if (st == NB_OK) st = nbi_line_done(l, 0);
+        if (st == NB_OK && !(s->clip_norm > 0) && !(s->clip_value > 0))
+            return nbi_line_error(l, l->kind.col,
+                                  "'clip' needs norm=N (the gradients' largest global L2 norm) "
+                                  "or value=V (each gradient's largest magnitude), above 0");
+        s->has_clip = st == NB_OK;
+        return st;
     }
-    if (!s->has_input)
-        return nbi_line_error(l, l->kind.col,
-                              "a layer before the input line: start the model "
-                              "with 'input <shape of one sample>', e.g. 'input 784'");
-    return add_layer_line(s, text, len, l->line);
+    if (!strcmp(k, "data")) return parse_data(l, r->base_dir, &s->data);
+    if (nbi_arch_is_line(k)) return arch_line(s, l, text, len);
+    char kinds[512];
+    nbi_spec_layer_kinds(kinds, sizeof kinds);
+    return nbi_line_error(l, l->kind.col,
+                          "unknown line '%s' (expected a layer — %s — or "
+                          "one of: input, reuse, output, loss, optimizer, schedule, clip, "
+                          "batch, epochs, seed, data)",
+                          k, kinds);
 }
 
 /* The header line: "nabla-spec <version>". */
-static nb_status parse_header(nbi_line *l) {
+static nb_status parse_header(nbi_line *l, int *version) {
     if (strcmp(l->kind.s, "nabla-spec") != 0)
         return nbi_line_error(l, l->kind.col,
                               "expected 'nabla-spec 1' as the first line, got "
-                              "'%s'",
+                              "'%s' (or 'nabla-spec 2' for a graph)",
                               l->kind.s);
     int64_t v;
     nb_status s = nbi_pos_int(l, 0, "the format version", 1, &v);
     if (s != NB_OK) return s;
-    if (v != NB_SPEC_VERSION) {
+    if (v > NB_SPEC_VERSION) {
         nbi_line_error(l, l->pos[0].col,
                        "spec format version %lld is not supported: this "
-                       "nabla reads version %d",
+                       "nabla reads versions 1 to %d",
                        (long long)v, NB_SPEC_VERSION);
         return NB_ERR_UNSUPPORTED;
     }
+    *version = (int)v;
     return nbi_line_done(l, 1);
 }
 
@@ -693,8 +679,56 @@ nb_status nb_spec_parse(const char *text, size_t len, const char *name, const ch
     return nbi_spec_parse(text, len, name, base_dir, 0, out);
 }
 
+/* A model of n_params parameters and n_state state scalars for a spec (limit 0) or a file
+ * (limit: what the file can hold). */
+static nb_status check_size(const nb_spec *s, int64_t limit) {
+    int64_t np, ns;
+    nbi_arch_size(s->arch, &np, &ns);
+    const char *name = nbi_arch_name(s->arch);
+    if (limit > 0 && np + ns > limit)
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: the model has %lld parameters and state scalars; "
+                         "the file holds at most %lld (it lies about the model)",
+                         name, (long long)(np + ns), (long long)limit);
+    /* values, and gradients for training: 8 bytes a parameter, 4 a state scalar */
+    uint64_t need = (uint64_t)np * 8u + (uint64_t)ns * 4u, have = nbi_mem_total();
+    if (have && need > have)
+        return nbi_error(NB_ERR_NOMEM,
+                         "%s: the model has %lld parameters: %.3g GB for their "
+                         "values and gradients, more than this machine's %.3g GB of memory",
+                         name, (long long)np, (double)need / 1e9, (double)have / 1e9);
+    return NB_OK;
+}
+
+static nb_status parse(const char *text, size_t len, const char *name, const char *base_dir,
+                       int64_t limit, nb_spec **out, nb_model **dry);
+
 nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
                          int64_t limit, nb_spec **out) {
+    return parse(text, len, name, base_dir, limit, out, NULL);
+}
+
+nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
+                               bool init, nb_spec **spec, nb_model **model) {
+    *model = NULL;
+    nb_model *m = NULL;
+    nb_status s = parse(text, len, name, NULL, limit, spec, &m);
+    if (s == NB_OK && !m)
+        s = nbi_error(NB_ERR_FORMAT, "%s: the spec has no 'input' line, so it describes no model",
+                      name);
+    if (s == NB_OK) s = nbi_model_materialize(m, init);
+    if (s != NB_OK) {
+        nb_model_free(m);
+        nb_spec_free(*spec);
+        *spec = NULL;
+        return s;
+    }
+    *model = m;
+    return NB_OK;
+}
+
+static nb_status parse(const char *text, size_t len, const char *name, const char *base_dir,
+                       int64_t limit, nb_spec **out, nb_model **dry) {
     if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_parse: out is NULL");
     *out = NULL;
     if (!text && len) return nbi_error(NB_ERR_ARG, "nb_spec_parse: text is NULL");
@@ -702,11 +736,11 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
     nb_spec *s = nbi_malloc(sizeof *s);
     if (!s) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     memset(s, 0, sizeof *s);
-    s->priv = nbi_malloc(sizeof *s->priv);
-    if (!s->priv || !(memset(s->priv, 0, sizeof *s->priv), s->priv->name = dup_str(name))) {
+    if (!(s->arch = nbi_arch_new(name, 1))) {
         nb_spec_free(s);
         return nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
     }
+    name = nbi_arch_name(s->arch); /* the spec's copy, which lines point to */
     s->optim = (nb_optim_config){.kind = NB_OPTIM_ADAM};
     nbi_optim_resolve(&s->optim); /* Adam with PyTorch's defaults, spelled out */
     nbi_optim_spell(&s->optim);
@@ -723,10 +757,12 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
         while (end < len && text[end] != '\n') end++;
         line++;
         nbi_line l;
-        st = nbi_line_split(&l, s->priv->name, line, text + pos, end - pos);
+        st = nbi_line_split(&l, name, line, text + pos, end - pos);
         if (st == NB_OK && l.kind.s) {
             if (!header) {
-                st = parse_header(&l);
+                int version = 1;
+                st = parse_header(&l, &version);
+                nbi_arch_set_version(s->arch, version);
                 header = true;
             } else {
                 st = parse_line(&r, &l, text + pos, end - pos);
@@ -745,15 +781,15 @@ nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const c
                               : c->kind == NB_OPTIM_ADAGRAD ? c->u.adagrad.lr
                                                             : c->u.adam.lr;
     }
-    if (st == NB_OK && s->has_input) {
-        nb_model *m = NULL;
-        st = nbi_spec_build(s, limit, &m);
-        nb_model_free(m);
-    }
+    nb_model *m = NULL;
+    if (st == NB_OK && s->has_input) st = nbi_arch_check(s->arch, s->seed, dry ? &m : NULL);
+    if (st == NB_OK && s->has_input) st = check_size(s, limit);
     if (st != NB_OK) {
+        nb_model_free(m);
         nb_spec_free(s);
         return st;
     }
+    if (dry) *dry = m;
     *out = s;
     return NB_OK;
 }
@@ -788,28 +824,22 @@ nb_status nb_spec_build(const nb_spec *s, nb_model **out) {
 nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out) {
     if (!out) return nbi_error(NB_ERR_ARG, "nb_spec_build: out is NULL");
     *out = NULL;
-    if (!s) return nbi_error(NB_ERR_ARG, "nb_spec_build: spec is NULL");
+    if (!s || !s->arch)
+        return nbi_error(NB_ERR_ARG, "nb_spec_build: %s",
+                         s ? "the spec was not made by "
+                             "nb_spec_parse (it has no architecture)"
+                           : "spec is NULL");
     if (!s->has_input)
         return nbi_error(NB_ERR_FORMAT,
                          "%s: the spec has no 'input' line, so it describes no "
                          "model (add e.g. 'input 784' and the layers)",
-                         s->priv->name);
-    nb_model *m = nb_model_new(s->in_rank, s->in_shape, s->seed);
-    if (!m) return NB_ERR_NOMEM;
-    nb_model_params(m)->limit = limit;
-    nb_model_state(m)->limit = limit;
-    nb_status st = NB_OK;
-    for (int i = 0; i < s->priv->n && st == NB_OK; i++) {
-        const layer_line *ll = &s->priv->layers[i];
-        nbi_line l;
-        st = nbi_line_split(&l, s->priv->name, ll->line, ll->text, ll->len);
-        bool known = false;
-        if (st == NB_OK) st = nbi_spec_layer(m, &l, &known);
-        NBI_ASSERT(st != NB_OK || known);
-        nbi_line_free(&l);
-    }
-    nb_model_params(m)->limit = 0;
-    nb_model_state(m)->limit = 0;
+                         nbi_arch_name(s->arch));
+    nb_status st = check_size(s, limit);
+    if (st != NB_OK) return st;
+    /* shapes first, then the stores allocated once, at their exact size */
+    nb_model *m = NULL;
+    st = nbi_arch_dry(s->arch, s->seed, &m);
+    if (st == NB_OK) st = nbi_model_materialize(m, true);
     if (st != NB_OK) {
         nb_model_free(m);
         return st;

@@ -36,7 +36,8 @@ typedef struct nbi_line {
     int n_pos;
     nbi_opt opt[NBI_LINE_MAX_TOKENS];
     int n_opt;
-    char *scratch;
+    char *scratch; /* small, or nbi_malloc'd for a long line */
+    char small[256];
     const char *known[NBI_LINE_MAX_KEYS]; /* the option keys asked for, for messages */
     int n_known;
     bool reported;  /* a positioned error was set */
@@ -77,6 +78,8 @@ nb_status nbi_opt_str(nbi_line *l, const char *key, const char **out);
 /* A size pair, "3" or "3,2", each >= lo. */
 nb_status nbi_opt_pair(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t out[2]);
 /* A comma-separated list of at most max integers >= lo ("2,3"); *count gets their number. */
+nb_status nbi_pos_ints(nbi_line *l, int i, const char *what, int64_t lo, int64_t *out, int max,
+                       int *count);
 nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t *out,
                        int max, int *count);
 /* An initialiser: zeros, constant:A, uniform:A:B, normal:MEAN:STD, xavier_uniform[:GAIN],
@@ -95,17 +98,60 @@ bool nbi_tok_to_int(const char *s, int64_t *out);
 bool nbi_tok_to_double(nbi_line *l, const char *s, double *out);
 
 /* nb_spec_parse and nb_spec_build with a bound on the model's size: limit > 0 refuses a model
- * of more than `limit` parameters (before allocating them), for specs from untrusted files. */
+ * of more than `limit` scalars of parameters and state (before allocating them), for specs
+ * from untrusted files. */
 nb_status nbi_spec_parse(const char *text, size_t len, const char *name, const char *base_dir,
                          int64_t limit, nb_spec **out);
 nb_status nbi_spec_build(const nb_spec *s, int64_t limit, nb_model **out);
+/* Both at once, building the model once (a model file's load): the parse's checked model is
+ * made real rather than built again; init false leaves its parameters at 0 (every one of
+ * them is read from the file next). */
+nb_status nbi_spec_parse_build(const char *text, size_t len, const char *name, int64_t limit,
+                               bool init, nb_spec **spec, nb_model **model);
+
+/* ---- architecture lines (spec_arch.c) ------------------------------------------------------ */
+
+#define NBI_ARCH_MAX_IN 256 /* nodes one line may name */
+
+nb_spec_arch *nbi_arch_new(const char *name, int version);
+void nbi_arch_free(nb_spec_arch *a);
+const char *nbi_arch_name(const nb_spec_arch *a);
+int nbi_arch_version(const nb_spec_arch *a);
+void nbi_arch_set_version(nb_spec_arch *a, int version);
+int nbi_arch_layers(const nb_spec_arch *a); /* layer and reuse lines */
+/* The size of the model (scalars of parameters and of state), known after nbi_arch_check. */
+void nbi_arch_size(const nb_spec_arch *a, int64_t *params, int64_t *state);
+/* Whether a line of this kind belongs to the architecture (input, a layer, reuse, output). */
+bool nbi_arch_is_line(const char *kind);
+/* Keeps an architecture line (checked for its place: input first, version-2 features). */
+nb_status nbi_arch_add(nb_spec_arch *a, nbi_line *l, const char *text, size_t len);
+/* Builds the lines onto m, in order. */
+nb_status nbi_arch_build(const nb_spec_arch *a, nb_model *m);
+/* Builds them on a model that only counts (every shape checked), into *out. */
+nb_status nbi_arch_dry(const nb_spec_arch *a, uint64_t seed, nb_model **out);
+/* The same, recording the model's size in the arch; the dry model goes to *keep (or is freed
+ * when keep is NULL). */
+nb_status nbi_arch_check(nb_spec_arch *a, uint64_t seed, nb_model **keep);
+
+/* An input line's contents. */
+typedef struct nbi_arch_in {
+    int rank;
+    int64_t shape[NB_MAX_RANK]; /* -1: known at run time (version 2: None) */
+    nb_dtype dtype;
+    const char *name; /* NULL: the default */
+} nbi_arch_in;
+nb_status nbi_arch_input(nbi_line *l, int version, nbi_arch_in *in);
+/* Node names in a comma-separated list ("a,b:1,-") into handles (0 for "-"). */
+nb_status nbi_arch_nodes(nbi_line *l, const nb_model *m, const char *list, int col, int *nodes,
+                         int max, int *n);
 
 /* ---- layer lines (spec_layers.c) --------------------------------------------------------- */
 
-/* Builds the layer of line l onto m: the layer-kind table's parser for l->kind. false in
- * *known when the kind is not a layer kind (nothing is reported then). */
-nb_status nbi_spec_layer(nb_model *m, nbi_line *l, bool *known);
+/* Builds the layer of line l onto m, called on the n_in nodes in[]; its node in *node.
+ * l->kind.s must be a layer kind. */
+nb_status nbi_spec_layer(nb_model *m, nbi_line *l, int version, const int *in, int n_in, int *node);
 bool nbi_spec_is_layer(const char *kind);
+bool nbi_spec_is_graph_layer(const char *kind); /* add, concat, split: version 2 only */
 /* The layer kinds, comma-separated, for messages. */
 void nbi_spec_layer_kinds(char *buf, size_t n);
 

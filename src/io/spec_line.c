@@ -23,7 +23,7 @@ nb_status nbi_line_error(nbi_line *l, int col, const char *fmt, ...) {
 }
 
 void nbi_line_free(nbi_line *l) {
-    nbi_free(l->scratch);
+    if (l->scratch != l->small) nbi_free(l->scratch);
     l->scratch = NULL;
     nbi_num_locale_free(l->c_locale);
     l->c_locale = NULL;
@@ -80,7 +80,7 @@ nb_status nbi_line_split(nbi_line *l, const char *file, int line, const char *te
     l->line = line;
     l->end_col = (int)n + 1;
     /* Unescaped tokens are never longer than the text, plus one NUL each. */
-    l->scratch = nbi_malloc(2 * n + 2);
+    l->scratch = 2 * n + 2 <= sizeof l->small ? l->small : nbi_malloc(2 * n + 2);
     if (!l->scratch)
         return nbi_error(NB_ERR_NOMEM, "%s:%d: out of memory reading the line", file, line);
     char *o = l->scratch;
@@ -322,34 +322,47 @@ nb_status nbi_opt_pair(nbi_line *l, const char *key, const char *what, int64_t l
     return NB_OK;
 }
 
-nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t *out,
-                       int max, int *count) {
-    nbi_opt *o = find_opt(l, key);
-    if (!o) return NB_OK;
+/* "2,3,4" in v (at column col): at most max integers >= lo into out, their number in *count. */
+static nb_status parse_ints(nbi_line *l, const char *v, int col, const char *what, int64_t lo,
+                            int64_t *out, int max, int *count) {
     int n = 0;
-    const char *p = o->val.s;
+    const char *p = v;
     char buf[32];
     for (;;) {
         const char *c = strchr(p, ',');
         size_t len = c ? (size_t)(c - p) : strlen(p);
-        int64_t v;
+        int64_t x;
         if (len >= sizeof buf) len = sizeof buf - 1;
         memcpy(buf, p, len);
         buf[len] = 0;
         if (n >= max)
-            return nbi_line_error(l, o->val.col, "%s takes at most %d values, got '%s'", what, max,
-                                  o->val.s);
-        if (!nbi_tok_to_int(buf, &v) || v < lo)
-            return nbi_line_error(l, o->val.col + (int)(p - o->val.s),
+            return nbi_line_error(l, col, "%s takes at most %d values, got '%s'", what, max, v);
+        if (!nbi_tok_to_int(buf, &x) || x < lo)
+            return nbi_line_error(l, col + (int)(p - v),
                                   "expected %s for %s "
                                   "(comma-separated), got '%s'",
                                   int_phrase(lo), what, buf);
-        out[n++] = v;
+        out[n++] = x;
         if (!c) break;
         p = c + 1;
     }
     *count = n;
     return NB_OK;
+}
+
+nb_status nbi_opt_ints(nbi_line *l, const char *key, const char *what, int64_t lo, int64_t *out,
+                       int max, int *count) {
+    nbi_opt *o = find_opt(l, key);
+    if (!o) return NB_OK;
+    return parse_ints(l, o->val.s, o->val.col, what, lo, out, max, count);
+}
+
+nb_status nbi_pos_ints(nbi_line *l, int i, const char *what, int64_t lo, int64_t *out, int max,
+                       int *count) {
+    if (!nbi_pos_has(l, i))
+        return nbi_line_error(l, l->end_col, "expected %s (comma-separated) after '%s'", what,
+                              i == 0 ? l->kind.s : l->pos[i - 1].s);
+    return parse_ints(l, l->pos[i].s, l->pos[i].col, what, lo, out, max, count);
 }
 
 static const struct {

@@ -76,4 +76,62 @@ void nbi_avgpool_forward(const nbi_conv_geom *g, int64_t planes, int count_pad, 
 void nbi_avgpool_backward(const nbi_conv_geom *g, int64_t planes, int count_pad, const float *dy,
                           float *dx);
 
+/* ---- convolution lowered onto GEMM (kernels/conv_lower.c) --------------------------------
+ * Two passes of one geometry g cover every conv op:
+ *   forward    out (+)= act(conv(in, w) + bias)                        conv's forward
+ *   backward   din += convᵀ(δ, w),  dw += Σ δ ⊗ in,  dbias += Σ δ      conv's gradients; the
+ *              adjoint alone is conv_transpose's forward
+ * with δ = dout, or dout where y > 0 when the forward fused a ReLU (y its output).
+ *
+ * The batch is cut into pieces of `chunk` samples (0: enough for about 512 GEMM columns,
+ * within NBI_CONV_PIECE_BYTES of column matrix); pieces are independent and run on up to nt
+ * threads. Weight and bias gradients are summed per piece and the pieces' sums added in piece
+ * order, so the result does not depend on how pieces were shared out. */
+#define NBI_CONV_PIECE_BYTES ((int64_t)4 << 20)
+
+enum {
+    NBI_CONV_ACCUMULATE = 1, /* forward adds to out instead of writing it */
+    NBI_CONV_RELU = 2,       /* forward applies relu; backward masks with y > 0 */
+};
+
+/* Max pooling fused after the convolution (and its ReLU): windows kh x kw with stride kh, kw
+ * and no padding over each output plane. The conv output itself is never written: forward
+ * writes the pooled output [N, O, OH/kh, OW/kw] and arg (the flat index within the conv
+ * output plane of each window's first maximum, as nbi_maxpool_forward), and backward takes
+ * the pooled dout and y with that arg. Because ReLU is monotone, pool(relu(z)) = relu(pool(z))
+ * and the gradient reaches z only at a window's maximum, and only if the pooled value is > 0:
+ * the composition's values and gradients exactly. */
+typedef struct nbi_conv_pool {
+    int64_t kh, kw;
+    int32_t *arg;
+} nbi_conv_pool;
+
+typedef struct nbi_kernels nbi_kernels;
+
+/* Floats of scratch a pass needs on nt threads (backward: with the weight and bias gradients
+ * wanted or not). */
+int64_t nbi_conv_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw, int has_db,
+                         const nbi_conv_pool *pool, int64_t chunk);
+/* pool may be NULL (no pooling; it excludes NBI_CONV_ACCUMULATE). scratch holds `room`
+ * floats, at least nbi_conv_scratch's (fewer threads run when it holds less). */
+nb_status nbi_conv_lower_forward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                 const float *in, const float *w, const float *bias, int flags,
+                                 float *out, const nbi_conv_pool *pool, int64_t chunk,
+                                 float *scratch, int64_t room);
+/* Any of din, dw, dbias may be NULL (in is read only for dw; y only with NBI_CONV_RELU);
+ * flags: NBI_CONV_RELU or 0; pool as in forward (dout and y are then pooled). */
+nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                  const float *in, const float *dout, const float *y, int flags,
+                                  const float *w, float *din, float *dw, float *dbias,
+                                  const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                  int64_t room);
+
+/* d = s where y > 0 (or y is NaN), else 0: a ReLU's backward from its output */
+void nbi_relu_mask(const float *s, const float *y, float *d, int64_t n);
+/* db[c] += Σ_{n,p} d[n, c, p] over d [N, C, P], plane by plane in order */
+void nbi_plane_sums(int64_t N, int64_t C, int64_t P, const float *d, float *db);
+
+/* The back end's pool entry runs one of these over all N·C planes. */
+enum { NBI_POOL_MAX, NBI_POOL_MAX_BWD, NBI_POOL_AVG, NBI_POOL_AVG_BWD };
+
 #endif

@@ -1,15 +1,20 @@
-/* kernels/kernels.h — hot loops on raw float pointers, behind one table.
+/* kernels/kernels.h — hot loops on raw float pointers: the CPU's kernel sets.
  *
- * Op code calls nbi_k.<kernel>; the table starts out holding the scalar reference kernels
- * (kernels/ref/, always built: the fallback and the oracle tests compare against) and
- * nbi_kernels_init() replaces entries with the fastest versions this CPU runs (cpuid), then
- * routes the elementwise entries through fronts that split large arrays over the thread
- * pool. Nothing here knows about tensors. See docs/KERNELS.md. */
+ * A kernel set (nbi_kernels) is a table of single-threaded kernels for one instruction set:
+ * "ref" holds the scalar reference kernels (kernels/ref/, always built: the fallback and the
+ * oracle tests compare against); "c", "avx2" and "avx512" start from it and replace entries
+ * with faster versions. The sets are built once and never change. Op code does not call
+ * them directly: it calls its context's back end (kernels/backend.h), whose CPU entries split
+ * large work over the thread pool and run one set's kernels on the pieces. Nothing here knows
+ * about tensors. See docs/KERNELS.md and docs/BACKENDS.md. */
 #ifndef NBI_KERNELS_H
 #define NBI_KERNELS_H
 
 #include "base/base.h"
+#include "kernels/iter.h"
 #include "nabla/kernels.h"
+/* seqops: the sequence ops' kernel families (types, geometry, the dropout hash) */
+#include "kernels/seq.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -20,35 +25,11 @@
 #define NBI_X86 0
 #endif
 
-/* Unary elementwise kernels: forward y = f(x; p) and backward gx += gy * f'(x, y; p).
- * NBI_UNARY(ID, name, n_params) */
-#define NBI_UNARY_LIST(X)    \
-    X(EXP, exp, 0)           \
-    X(LOG, log, 0)           \
-    X(SQRT, sqrt, 0)         \
-    X(ABS, abs, 0)           \
-    X(NEG, neg, 0)           \
-    X(SIGMOID, sigmoid, 0)   \
-    X(TANH, tanh, 0)         \
-    X(RELU, relu, 0)         \
-    X(LEAKY_RELU, leaky_relu, 1) \
-    X(ELU, elu, 1)           \
-    X(GELU, gelu, 0)         \
-    X(GELU_TANH, gelu_tanh, 0) \
-    X(SILU, silu, 0)         \
-    X(SOFTPLUS, softplus, 2) \
-    X(CLAMP, clamp, 2)       \
-    X(ADD_SCALAR, add_scalar, 1) \
-    X(MUL_SCALAR, mul_scalar, 1) \
-    X(DIV_SCALAR, div_scalar, 1) \
-    X(RSUB_SCALAR, rsub_scalar, 1) \
-    X(RDIV_SCALAR, rdiv_scalar, 1) \
-    X(POW_SCALAR, pow_scalar, 1)
-
+/* Unary elementwise kernels, one pair per NB_UNARY / NB_ACT line of nabla/ops.def: forward
+ * y = f(x; p) and backward gx += gy * f'(x, y; p). */
 typedef enum nbi_unary_id {
-#define X(ID, name, np) NBI_U_##ID,
-    NBI_UNARY_LIST(X)
-#undef X
+#define NB_UNARY(ID, name, NP, CHECK) NBI_U_##ID,
+#include "nabla/ops.def"
     NBI_U_COUNT
 } nbi_unary_id;
 
@@ -56,22 +37,21 @@ typedef void (*nbi_unary_fn)(int64_t n, const float *x, float *y, const float *p
 typedef void (*nbi_unary_bwd_fn)(int64_t n, const float *x, const float *y, const float *gy,
                                  float *gx, const float *p);
 
-/* Binary elementwise kernels with strides on the inputs (0 = broadcast) and a contiguous
- * output: y[i] = a[i*sa] op b[i*sb]. */
-#define NBI_BINARY_LIST(X) X(ADD, add) X(SUB, sub) X(MUL, mul) X(DIV, div) X(POW, pow)
+/* Binary elementwise kernels, one per NB_BINARY line of nabla/ops.def, with strides on the
+ * inputs (0 = broadcast) and a contiguous output: y[i] = a[i*sa] op b[i*sb]. */
 typedef enum nbi_binary_id {
-#define X(ID, name) NBI_B_##ID,
-    NBI_BINARY_LIST(X)
-#undef X
+#define NB_BINARY(ID, name) NBI_B_##ID,
+#include "nabla/ops.def"
     NBI_B_COUNT
 } nbi_binary_id;
 
 typedef void (*nbi_binary_fn)(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
                               float *y);
 
-typedef nb_status (*nbi_sgemm_fn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                                  const float *A, int64_t lda, const float *B, int64_t ldb,
-                                  float beta, float *C, int64_t ldc);
+/* GEMM on at most nt threads of the pool (see nb_sgemm for the arguments). */
+typedef nb_status (*nbi_sgemm_fn)(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                  float alpha, const float *A, int64_t lda, const float *B,
+                                  int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* Row-wise softmax / log-softmax over `cols` contiguous values, `rows` times. */
 typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y);
@@ -83,27 +63,43 @@ typedef struct nbi_kernels {
     const char *isa;
     nbi_unary_fn unary[NBI_U_COUNT];
     nbi_unary_bwd_fn unary_bwd[NBI_U_COUNT];
+    /* How far the set's unary kernels (forward and backward) may be from the reference, in
+     * units in the last place: 0 where they are the same IEEE arithmetic (bitwise equal),
+     * a few where they call a vector exp or tanh. tests/test_kernels.c holds them to it. */
+    unsigned char unary_ulp[NBI_U_COUNT];
     nbi_binary_fn binary[NBI_B_COUNT];
     nbi_sgemm_fn sgemm;
     nbi_rows_fn softmax;
     nbi_rows_fn log_softmax;
     nbi_rows_bwd_fn softmax_bwd;
     nbi_rows_bwd_fn log_softmax_bwd;
+
+    /* ---- seqops: the sequence ops' families (kernels/seq.h) ---------------------------- */
+    nbi_embed_fn embed;
+    nbi_embed_bwd_fn embed_bwd;
+    nbi_norm_fn norm;
+    nbi_norm_bwd_fn norm_bwd;
+    nbi_xent_fn xent;
+    nbi_xent_bwd_fn xent_bwd;
+    nbi_attn_fn attn;
+    nbi_attn_bwd_fn attn_bwd;
+    nbi_rnn_step_fn rnn_step;
+    nbi_rnn_step_bwd_fn rnn_step_bwd;
+    nbi_colsum_fn colsum;
+    /* ---- end seqops ---- */
 } nbi_kernels;
 
-extern nbi_kernels nbi_k;
-/* The reference table (filled by nbi_kernels_init), kept whole for tests that compare the
- * fast kernels against it. */
-extern nbi_kernels nbi_k_ref;
+/* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
+ * and immutable afterwards; NULL when this CPU or build cannot run it. Thread-safe. */
+const nbi_kernels *nbi_kernel_set(const char *isa);
 
-/* Detects the CPU once and fills nbi_k (NB_ISA may name a lower level). Safe to call from
- * any thread, any number of times. */
-void nbi_kernels_init(void);
-
-/* Fills *k with the kernels of one instruction set ("ref", "c", "avx2", "avx512"), each
- * running on the calling thread only (GEMM still uses the pool), so that tests and
- * benchmarks can compare them; false when this CPU or build cannot run it. */
+/* A copy of that set, for tests that change an entry (a wrong derivative, to prove that a
+ * test catches it); false when this CPU or build cannot run it. */
 bool nbi_kernels_for(const char *isa, nbi_kernels *k);
+
+/* The best instruction set this CPU runs, or the lower one named by NB_ISA (ref, c, avx2,
+ * avx512) in the environment. */
+const char *nbi_best_isa(void);
 
 /* ---- reference kernels (kernels/ref) ------------------------------------------------------ */
 extern nbi_unary_fn const nbi_ref_unary[NBI_U_COUNT];
@@ -113,19 +109,105 @@ extern nbi_rows_fn const nbi_ref_softmax;
 extern nbi_rows_fn const nbi_ref_log_softmax;
 extern nbi_rows_bwd_fn const nbi_ref_softmax_bwd;
 extern nbi_rows_bwd_fn const nbi_ref_log_softmax_bwd;
-nb_status nbi_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+nb_status nbi_sgemm_ref(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc);
+void nbi_ref_binary_bwd(int id, int which, int64_t len, const float *gy, int64_t so,
+                        const float *y, const float *a, int64_t sa, const float *b, int64_t sb,
+                        float *g, int64_t sg);
+
+/* Strided operands and reductions (kernels/ref/strided.c). */
+void nbi_ref_copy_strided(const nbi_iter *it, void *dst, const void *src);
+void nbi_ref_acc_strided(const nbi_iter *it, float *dst, const float *src);
+void nbi_ref_acc_div_strided(const nbi_iter *it, float *dst, const float *src, float div);
+void nbi_ref_sum_strided(const nbi_iter *it, const float *x, double *acc, int64_t ngroups,
+                         int64_t count, int mean, float *y);
+void nbi_ref_max_strided(const nbi_iter *it, const float *x, float *best, int64_t *pos,
+                         int64_t ngroups);
+void nbi_ref_scatter_add(int64_t n, const int64_t *pos, const float *gy, float *gx);
+void nbi_ref_index_narrow(int64_t n, const int64_t *pos, int32_t *y);
+void nbi_ref_fill(int64_t n, float *y, float v);
+void nbi_ref_add_into(int64_t n, const float *x, float *y);
+int64_t nbi_ref_find_nonfinite(int64_t n, const float *x);
+
+/* Losses (kernels/ref/loss.c); reduction is nb_reduction's value (0 mean, 1 sum, 2 none). */
+enum { NBI_LOSS_MSE, NBI_LOSS_L1, NBI_LOSS_BCE, NBI_LOSS_BCE_LOGITS };
+void nbi_ref_pair_loss(int kind, int reduction, int64_t n, const float *p, const float *t,
+                       float *y);
+void nbi_ref_pair_loss_bwd(int kind, int reduction, int64_t n, const float *p, const float *t,
+                           const float *gy, float *gp, float *gt);
+void nbi_ref_nll(int reduction, int64_t N, const float *x, int64_t rs, int64_t cs,
+                 const int32_t *labels, int64_t ls, float *out);
+void nbi_ref_nll_bwd(int reduction, int64_t N, int64_t C, const float *gy,
+                     const int32_t *labels, int64_t ls, float *gx);
+void nbi_ref_cross_entropy_bwd(int reduction, int64_t N, int64_t C, const float *gy,
+                               const float *lp, const int32_t *labels, int64_t ls, float *gx);
+int64_t nbi_ref_find_outside(int64_t n, const float *x, float lo, float hi);
+int64_t nbi_ref_find_bad_label(int64_t N, const int32_t *labels, int64_t ls, int64_t C);
+
+/* Optimizer updates over flat buffers (kernels/ref/optim.c): the step's scalars, in f32 as
+ * torch.optim rounds them. nlr is -lr (SGD, RMSprop), -lr / (1 - β1^t) (Adam), -lr / (1 +
+ * (t-1) lr_decay) (Adagrad). */
+enum { NBI_UPDATE_SGD, NBI_UPDATE_ADAM, NBI_UPDATE_RMSPROP, NBI_UPDATE_ADAGRAD };
+typedef struct nbi_update {
+    int kind;
+    float nlr, wd, eps;
+    float mu, keep;           /* SGD's momentum and 1 - dampening; RMSprop's momentum */
+    int nesterov, first;      /* SGD: Nesterov; the first step (the buffer takes d itself) */
+    float b1, c1, b2, c2, bc2; /* Adam: β1, 1-β1, β2, 1-β2, sqrt(1 - β2^t) */
+    float decay;              /* AdamW: 1 - lr wd */
+    int amsgrad, decoupled;
+    float a, ca;              /* RMSprop: α, 1-α */
+    int centered;
+} nbi_update;
+/* p, g: the flat buffers; s0..s2: the optimizer's state slots (those it has) */
+void nbi_ref_optim_update(const nbi_update *u, int64_t n, float *p, const float *g, float *s0,
+                          float *s1, float *s2);
+double nbi_ref_sum_squares(int64_t n, const float *x);
+
+/* Batch normalisation of x [N, C, S] per channel, and dropout (kernels/ref/norm.c). */
+typedef struct nbi_bn {
+    int64_t N, C, S;
+    int training;
+    float eps, momentum;
+    float *run_mean, *run_var; /* NULL without running statistics (training only) */
+} nbi_bn;
+void nbi_ref_bn_stats(const nbi_bn *g, int64_t c0, int64_t c1, const float *x, float *mean,
+                      float *invstd);
+void nbi_ref_bn_apply(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                      const float *mean, const float *invstd, const float *w, const float *b,
+                      float *y);
+void nbi_ref_bn_backward(const nbi_bn *g, int64_t c0, int64_t c1, const float *x,
+                         const float *gy, const float *mean, const float *invstd,
+                         const float *w, float *dx, float *dw, float *db);
+void nbi_ref_dropout(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
+
+/* Variance and standard deviation over groups (kernels/ref/moments.c): the kept dimensions
+ * index the groups, the reduced ones walk a group; strides in x (sx) and in x's contiguous
+ * gradient (sg). */
+typedef struct nbi_walk {
+    int rank;
+    int64_t shape[NB_MAX_RANK], sx[NB_MAX_RANK], sg[NB_MAX_RANK];
+} nbi_walk;
+typedef struct nbi_groups {
+    nbi_walk kept, red;
+    int64_t nout, N; /* groups, elements per group */
+} nbi_groups;
+void nbi_ref_moments_var(const nbi_groups *g, const float *x, double dof, int is_std, float *y);
+void nbi_ref_moments_var_bwd(const nbi_groups *g, const float *x, const float *gy, double dof,
+                             int is_std, float *gx);
+/* Covariance (or correlation, corr = 1) of one [N, V] item, x strided (rs, cs), in scratch of
+ * N·V + V·V doubles; returns -1, or for a correlation the first variable of zero variance.
+ * Its backward dX += Xc (G + Gᵀ) / dof into contiguous gx. */
+int64_t nbi_ref_cov(int corr, int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                    double dof, double *scratch, float *y);
+void nbi_ref_cov_bwd(int64_t N, int64_t V, const float *x, int64_t rs, int64_t cs,
+                     const float *G, double dof, double *scratch, float *gx);
+
 /* The vectorised elementwise kernels (kernels/x86/elementwise.inc): each overrides the
  * entries it has in *k and leaves the rest. Call only where the CPU runs the ISA. */
 void nbi_elementwise_avx2(nbi_kernels *k);
 void nbi_elementwise_avx512(nbi_kernels *k);
-
-/* Thread-splitting fronts (kernels/parallel.c): nbi_k's elementwise entries call these,
- * which cut large arrays (rows for softmax) into pieces run on the pool by the kernels in
- * *raw. The pieces are cut at multiples of 16 elements, so no two threads share a cache
- * line of the output. */
-void nbi_parallel_kernels(nbi_kernels *k, const nbi_kernels *raw);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,

@@ -230,6 +230,11 @@ int nbi_pool_threads(void) {
     return P.n;
 }
 
+int nbi_threads_for(int budget) {
+    int n = nbi_pool_threads();
+    return budget > 0 && budget < n ? budget : n;
+}
+
 void nbi_parallel_run(int want, nbi_job_fn fn, void *arg) {
     ensure_pool();
     if (want <= 1 || P.n <= 1 || !try_own()) {
@@ -272,14 +277,16 @@ static void for_member(void *p) {
     }
 }
 
-void nbi_parallel_for(int64_t n_tasks, nbi_task_fn fn, void *arg) {
+void nbi_parallel_for(int nt, int64_t n_tasks, nbi_task_fn fn, void *arg) {
     if (n_tasks <= 0) return;
-    if (n_tasks == 1) {
-        fn(arg, 0);
+    if (n_tasks == 1 || nt <= 1) {
+        for (int64_t t = 0; t < n_tasks; t++) fn(arg, t);
         return;
     }
     for_job j = {fn, arg, n_tasks, 0};
-    nbi_parallel_run(n_tasks < NBI_MAX_THREADS ? (int)n_tasks : NBI_MAX_THREADS, for_member, &j);
+    int want = nt < NBI_MAX_THREADS ? nt : NBI_MAX_THREADS;
+    if (n_tasks < want) want = (int)n_tasks;
+    nbi_parallel_run(want, for_member, &j);
 }
 
 void nbi_split_range(int64_t n, int64_t grain, int tid, int nt, int64_t *lo, int64_t *hi) {

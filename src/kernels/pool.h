@@ -23,11 +23,12 @@
 
 #define NBI_MAX_THREADS 64
 
-/* fn(arg, task) for every task in [0, n_tasks), spread over the pool; returns when all have
- * run. Tasks are claimed dynamically, so a task must not depend on which thread runs it or
- * in what order. */
+/* fn(arg, task) for every task in [0, n_tasks), spread over at most `nt` threads of the pool
+ * (the caller included; nt <= 1 runs everything on the caller); returns when all have run.
+ * Tasks are claimed dynamically, so a task must not depend on which thread runs it or in
+ * what order. */
 typedef void (*nbi_task_fn)(void *arg, int64_t task);
-void nbi_parallel_for(int64_t n_tasks, nbi_task_fn fn, void *arg);
+void nbi_parallel_for(int nt, int64_t n_tasks, nbi_task_fn fn, void *arg);
 
 /* fn(arg) runs on the calling thread and on each of up to want - 1 pool workers that arrive
  * while the call is in progress; it returns once the caller's fn has returned and no worker
@@ -42,8 +43,14 @@ void nbi_parallel_run(int want, nbi_job_fn fn, void *arg);
 void nbi_wait_count(const _Atomic int64_t *counter, int64_t target);
 
 /* The number of threads a parallel call may use now (pool size, caller included); creates
- * the pool on first call. Kernels use it to decide whether splitting is worth it. */
+ * the pool on first call. */
 int nbi_pool_threads(void);
+
+/* The threads a kernel call with a budget of `budget` threads may use: the budget (0 = no
+ * limit) capped by the pool's size. Back ends carry the budget explicitly (nbi_backend's
+ * `threads`, from nb_ctx_opts.threads), so no kernel consults hidden state to decide how
+ * far to split. */
+int nbi_threads_for(int budget);
 
 /* Contiguous share [*lo, *hi) of n items for member `tid` of `nt`, balanced to within one
  * item of `grain` (n is cut at multiples of grain). */

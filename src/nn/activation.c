@@ -6,37 +6,36 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The names, from the NB_ACT / NB_ACT_OP lines of nabla/ops.def. */
 static const char *const names[NB_ACT_COUNT] = {
-    [NB_ACT_NONE] = "linear",     [NB_ACT_SIGMOID] = "sigmoid", [NB_ACT_TANH] = "tanh",
-    [NB_ACT_RELU] = "relu",       [NB_ACT_LEAKY_RELU] = "leaky_relu", [NB_ACT_ELU] = "elu",
-    [NB_ACT_GELU] = "gelu",       [NB_ACT_SILU] = "silu",       [NB_ACT_SOFTPLUS] = "softplus",
-    [NB_ACT_SOFTMAX] = "softmax",
+    [NB_ACT_NONE] = "linear",
+#define NB_ACT(ID, name, NP, CHECK, ACT) [NB_ACT_##ID] = #name,
+#define NB_ACT_OP(ID, name, GAIN) [NB_ACT_##ID] = #name,
+#include "nabla/ops.def"
 };
 
 const char *nb_activation_name(nb_activation act) {
     return (unsigned)act < NB_ACT_COUNT ? names[act] : NULL;
 }
 
+/* An elementwise activation: its op with the parameters of ACT = (P0, P1, ALPHA, GAIN), p[0]
+ * being the caller's alpha when ALPHA is 1 and alpha is not 0. */
+#define UNPACK(...) __VA_ARGS__
+#define APPLY(ID, NP, ...) APPLY_(ID, NP, __VA_ARGS__)
+#define APPLY_(ID, NP, P0, P1, ALPHA, GAIN)                                                 \
+    do {                                                                                    \
+        nbi_attrs a = {.f = {(ALPHA) && alpha != 0.0f ? alpha : (float)(P0), (float)(P1)}};  \
+        return nbi_apply(ctx, NBI_OP_##ID, &x, 1, (NP) ? &a : NULL);                        \
+    } while (0)
+
 nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha) {
     switch (act) {
     case NB_ACT_NONE:
         return x;
-    case NB_ACT_SIGMOID:
-        return nb_sigmoid(ctx, x);
-    case NB_ACT_TANH:
-        return nb_tanh(ctx, x);
-    case NB_ACT_RELU:
-        return nb_relu(ctx, x);
-    case NB_ACT_LEAKY_RELU:
-        return nb_leaky_relu(ctx, x, alpha != 0.0f ? alpha : 0.01f);
-    case NB_ACT_ELU:
-        return nb_elu(ctx, x, alpha != 0.0f ? alpha : 1.0f);
-    case NB_ACT_GELU:
-        return nb_gelu(ctx, x);
-    case NB_ACT_SILU:
-        return nb_silu(ctx, x);
-    case NB_ACT_SOFTPLUS:
-        return nb_softplus(ctx, x, 1.0f, 20.0f);
+#define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
+    case NB_ACT_##ID:                                                                       \
+        APPLY(ID, NP, UNPACK ACT);
+#include "nabla/ops.def"
     case NB_ACT_SOFTMAX:
         return nb_softmax(ctx, x, -1);
     case NB_ACT_COUNT:
@@ -46,9 +45,21 @@ nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha
     return nbi_fail(ctx, NB_ERR_ARG);
 }
 
+bool nbi_activation_has_alpha(nb_activation act) {
+    switch (act) {
+#define TAKES_ALPHA(P0, P1, ALPHA, GAIN) return (ALPHA) != 0;
+#define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
+    case NB_ACT_##ID:                                                                       \
+        TAKES_ALPHA ACT
+#include "nabla/ops.def"
+    default:
+        return false;
+    }
+}
+
 void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n) {
     const char *nm = nb_activation_name(act);
-    if ((act == NB_ACT_LEAKY_RELU || act == NB_ACT_ELU) && alpha != 0.0f)
+    if (nbi_activation_has_alpha(act) && alpha != 0.0f)
         snprintf(buf, n, "%s(%g)", nm, (double)alpha);
     else
         snprintf(buf, n, "%s", nm ? nm : "?");
@@ -62,15 +73,26 @@ typedef struct act_layer {
     float alpha;
 } act_layer;
 
-static nb_status act_output_shape(const nbi_layer *l, int *rank, int64_t *shape) {
-    *rank = l->in_rank;
-    memcpy(shape, l->in_shape, sizeof l->in_shape);
+static nb_status act_infer(const nbi_layer *l, const nbi_shape *in, int n_in, nbi_shape *out,
+                           int *n_out) {
+    nb_status s = nbi_layer_want_f32(l, in, n_in);
+    if (s != NB_OK) return s;
+    out[0] = in[0];
+    *n_out = 1;
     return NB_OK;
 }
 
-static nb_tensor *act_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
+static void act_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *const *in, int n_in,
+                        nb_tensor **out) {
+    (void)n_in;
     const act_layer *a = (const act_layer *)l;
-    return nb_activate(f->ctx, x, a->act, a->alpha);
+    out[0] = nb_activate(f->ctx, in[0], a->act, a->alpha);
+}
+
+static nb_activation act_activation(const nbi_layer *l, float *alpha) {
+    const act_layer *a = (const act_layer *)l;
+    *alpha = a->alpha;
+    return a->act;
 }
 
 static void act_describe(const nbi_layer *l, char *buf, size_t n) {
@@ -88,22 +110,30 @@ static void act_spec(const nbi_layer *l, nbi_text *out) {
 static const nbi_layer_vt act_vt = {
     .kind = "Activation",
     .stem = "activation",
-    .output_shape = act_output_shape,
-    .build = NULL,
+    .min_in = 1,
+    .max_in = 1,
+    .infer = act_infer,
     .forward = act_forward,
     .describe = act_describe,
     .spec = act_spec,
+    .activation = act_activation,
 };
 
-nb_status nb_model_activation(nb_model *m, nb_activation act, float alpha) {
-    if (!m) return nbi_error(NB_ERR_ARG, "nb_model_activation: model is NULL");
+int nb_model_activation_on(nb_model *m, int x, nb_activation act, float alpha, const char *name) {
+    const char *fn = "nb_model_activation";
+    if (!m) return -(int)nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
+    if (x < 0) return x;
     if ((unsigned)act >= NB_ACT_COUNT)
-        return nbi_error(NB_ERR_ARG, "nb_model_activation: unknown activation %d", (int)act);
-    act_layer *a = nbi_malloc_for("nb_model_activation", sizeof *a);
-    if (!a) return NB_ERR_NOMEM;
+        return -(int)nbi_error(NB_ERR_ARG, "%s: unknown activation %d", fn, (int)act);
+    act_layer *a = nbi_malloc_for(fn, sizeof *a);
+    if (!a) return -(int)NB_ERR_NOMEM;
     memset(a, 0, sizeof *a);
     a->base.vt = &act_vt;
     a->act = act;
     a->alpha = alpha;
-    return nbi_model_push(m, &a->base, NULL);
+    return nbi_model_push(m, &a->base, &x, 1, name, fn);
+}
+
+nb_status nb_model_activation(nb_model *m, nb_activation act, float alpha) {
+    return nbi_node_status(nb_model_activation_on(m, nbi_model_last(m), act, alpha, NULL));
 }

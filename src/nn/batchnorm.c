@@ -15,38 +15,62 @@ typedef struct bn_layer {
     nb_tensor *weight, *bias, *rmean, *rvar;
 } bn_layer;
 
-static nb_status bn_output_shape(const nbi_layer *l, int *rank, int64_t *shape) {
-    if (l->in_rank < 1) {
+static nb_status bn_infer(const nbi_layer *l, const nbi_shape *in, int n_in, nbi_shape *out,
+                          int *n_out) {
+    const bn_layer *b = (const bn_layer *)l;
+    nb_status s = nbi_layer_want_f32(l, in, n_in);
+    if (s != NB_OK) return s;
+    if (in[0].rank < 1)
         return nbi_error(NB_ERR_SHAPE,
                          "batchnorm '%s': its input is a scalar per sample; it "
                          "normalises channels (samples [C] or [C, ...])",
                          l->name);
-    }
-    *rank = l->in_rank;
-    memcpy(shape, l->in_shape, sizeof l->in_shape);
+    char t[128];
+    nbi_layer_in_str(&in[0], t, sizeof t);
+    if (in[0].dim[0] < 1)
+        return nbi_error(NB_ERR_SHAPE,
+                         "batchnorm '%s': the channels of its input %s must be "
+                         "known and at least 1",
+                         l->name, t);
+    if (b->rmean && b->rmean->shape[0] != in[0].dim[0])
+        return nbi_error(NB_ERR_SHAPE,
+                         "batchnorm '%s' was built for %lld channels; it is called "
+                         "again on %s",
+                         l->name, (long long)b->rmean->shape[0], t);
+    out[0] = in[0];
+    *n_out = 1;
     return NB_OK;
 }
 
-static nb_status bn_build(nbi_layer *l, nb_params *ps, nb_rng *rng) {
-    (void)rng;
+static nb_status bn_build(nbi_layer *l, const nbi_shape *in, int n_in, const nbi_build *bd) {
+    (void)n_in;
     bn_layer *b = (bn_layer *)l;
-    int64_t C = l->in_shape[0];
+    int64_t C = in[0].dim[0];
     nb_status s = NB_OK;
     if (b->affine) {
-        s = nbi_layer_param(l, ps, "weight", 1, &C, &b->weight);
-        if (s == NB_OK) s = nb_init_constant(b->weight, 1.0f);
-        if (s == NB_OK) s = nbi_layer_param(l, ps, "bias", 1, &C, &b->bias);
+        s = nbi_layer_param(bd, "weight", 1, &C, &b->weight);
+        if (s == NB_OK) s = nbi_layer_param(bd, "bias", 1, &C, &b->bias);
     }
-    if (s == NB_OK) s = nbi_layer_state(l, "running_mean", 1, &C, &b->rmean);
-    if (s == NB_OK) s = nbi_layer_state(l, "running_var", 1, &C, &b->rvar);
+    if (s == NB_OK) s = nbi_layer_state(bd, "running_mean", 1, &C, &b->rmean);
+    if (s == NB_OK) s = nbi_layer_state(bd, "running_var", 1, &C, &b->rvar);
+    return s;
+}
+
+/* PyTorch's: weight 1, bias 0, running mean 0, running variance 1 (nothing drawn). */
+static nb_status bn_init(nbi_layer *l, nb_rng *rng) {
+    (void)rng;
+    bn_layer *b = (bn_layer *)l;
+    nb_status s = b->weight ? nb_init_constant(b->weight, 1.0f) : NB_OK;
     if (s == NB_OK) s = nb_init_constant(b->rvar, 1.0f);
     return s;
 }
 
-static nb_tensor *bn_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
+static void bn_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *const *in, int n_in,
+                       nb_tensor **out) {
+    (void)n_in;
     const bn_layer *b = (const bn_layer *)l;
-    return nb_batch_norm(f->ctx, x, b->weight, b->bias, b->rmean, b->rvar, f->training, b->momentum,
-                         b->eps);
+    out[0] = nb_batch_norm(f->ctx, in[0], b->weight, b->bias, b->rmean, b->rvar, f->training,
+                           b->momentum, b->eps);
 }
 
 static void bn_describe(const nbi_layer *l, char *buf, size_t n) {
@@ -73,37 +97,46 @@ static void bn_spec(const nbi_layer *l, nbi_text *out) {
 static const nbi_layer_vt bn_vt = {
     .kind = "BatchNorm",
     .stem = "batchnorm",
-    .output_shape = bn_output_shape,
+    .min_in = 1,
+    .max_in = 1,
+    .infer = bn_infer,
     .build = bn_build,
+    .init = bn_init,
     .forward = bn_forward,
     .describe = bn_describe,
     .spec = bn_spec, /* nn.BatchNorm1d/2d: weight, bias, running_mean, running_var */
+    .torch_counter = "num_batches_tracked", /* torch counts batches; nabla does not */
 };
 
-nb_status nb_model_batchnorm_with(nb_model *m, const nb_batchnorm_opts *opts) {
-    nb_batchnorm_opts o;
+int nb_model_batch_norm_on(nb_model *m, int x, const nb_batch_norm_opts *opts) {
+    const char *fn = "nb_model_batch_norm";
+    nb_batch_norm_opts o;
     if (opts)
         o = *opts;
     else
         memset(&o, 0, sizeof o);
-    if (!m) return nbi_error(NB_ERR_ARG, "nb_model_batchnorm: model is NULL");
+    if (!m) return -(int)nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
+    if (x < 0) return x;
     if (o.momentum == 0.0f) o.momentum = 0.1f;
     if (o.eps == 0.0f) o.eps = 1e-5f;
     if (!(o.momentum > 0.0f && o.momentum <= 1.0f) || !(o.eps > 0.0f))
-        return nbi_error(NB_ERR_ARG,
-                         "nb_model_batchnorm: need 0 < momentum <= 1 and eps > 0, "
-                         "got momentum %g, eps %g",
-                         (double)o.momentum, (double)o.eps);
-    bn_layer *b = nbi_malloc_for("nb_model_batchnorm", sizeof *b);
-    if (!b) return NB_ERR_NOMEM;
+        return -(int)nbi_error(NB_ERR_ARG,
+                               "%s: need 0 < momentum <= 1 and eps > 0, got momentum %g, eps %g",
+                               fn, (double)o.momentum, (double)o.eps);
+    bn_layer *b = nbi_malloc_for(fn, sizeof *b);
+    if (!b) return -(int)NB_ERR_NOMEM;
     memset(b, 0, sizeof *b);
     b->base.vt = &bn_vt;
     b->momentum = o.momentum;
     b->eps = o.eps;
     b->affine = !o.no_affine;
-    return nbi_model_push(m, &b->base, o.name);
+    return nbi_model_push(m, &b->base, &x, 1, o.name, fn);
 }
 
-nb_status nb_model_batchnorm(nb_model *m) {
-    return nb_model_batchnorm_with(m, NULL);
+nb_status nb_model_batch_norm_with(nb_model *m, const nb_batch_norm_opts *opts) {
+    return nbi_node_status(nb_model_batch_norm_on(m, nbi_model_last(m), opts));
+}
+
+nb_status nb_model_batch_norm(nb_model *m) {
+    return nb_model_batch_norm_with(m, NULL);
 }

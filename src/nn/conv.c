@@ -23,38 +23,57 @@ typedef struct conv_layer {
     nb_tensor *W, *b;
 } conv_layer;
 
-static nb_status conv_output_shape(const nbi_layer *l, int *rank, int64_t *shape) {
+static nb_status conv_infer(const nbi_layer *l, const nbi_shape *in, int n_in, nbi_shape *out,
+                            int *n_out) {
     const conv_layer *c = (const conv_layer *)l;
     const nb_conv2d_opts *o = &c->o;
-    char in[128];
-    nbi_batch_shape_str(l->in_rank, l->in_shape, in, sizeof in);
-    if (l->in_rank != 3)
+    nb_status st = nbi_layer_want_f32(l, in, n_in);
+    if (st != NB_OK) return st;
+    char b[128];
+    nbi_layer_in_str(&in[0], b, sizeof b);
+    if (in[0].rank != 3)
         return nbi_error(NB_ERR_SHAPE,
                          "conv2d '%s': input %s must have samples [C, H, W] "
                          "(rank 3 per sample; add a channel axis to plain images)",
-                         l->name, in);
-    int64_t C = l->in_shape[0], H = l->in_shape[1], W = l->in_shape[2];
+                         l->name, b);
+    int64_t C = in[0].dim[0], H = in[0].dim[1], W = in[0].dim[2];
+    if (C < 1)
+        return nbi_error(NB_ERR_SHAPE, "conv2d '%s': the channels of its input %s must be known",
+                         l->name, b);
     if (C % o->groups != 0 || c->filters % o->groups != 0)
         return nbi_error(NB_ERR_SHAPE,
                          "conv2d '%s': %lld input channels and %lld filters must "
                          "both divide by groups = %lld (input %s)",
-                         l->name, (long long)C, (long long)c->filters, (long long)o->groups, in);
+                         l->name, (long long)C, (long long)c->filters, (long long)o->groups, b);
+    if (c->W && c->W->shape[1] * o->groups != C)
+        return nbi_error(NB_ERR_SHAPE,
+                         "conv2d '%s' was built for %lld input channels; it is "
+                         "called again on %s",
+                         l->name, (long long)(c->W->shape[1] * o->groups), b);
     const int64_t *p = c->op.pad;
-    int64_t eh = o->dilation[0] * (o->kernel[0] - 1) + 1,
-            ew = o->dilation[1] * (o->kernel[1] - 1) + 1;
-    if (eh > H + p[0] + p[1] || ew > W + p[2] + p[3])
+    int64_t eh, ew, ph, pw;
+    if (!nbi_window_sizes(H, p[0], p[1], o->kernel[0], o->dilation[0], &eh, &ph) ||
+        !nbi_window_sizes(W, p[2], p[3], o->kernel[1], o->dilation[1], &ew, &pw))
+        return nbi_error(NB_ERR_SHAPE,
+                         "conv2d '%s': kernel %lldx%lld, dilation %lldx%lld and "
+                         "padding %lld,%lld,%lld,%lld on input %s: the sizes overflow",
+                         l->name, (long long)o->kernel[0], (long long)o->kernel[1],
+                         (long long)o->dilation[0], (long long)o->dilation[1], (long long)p[0],
+                         (long long)p[1], (long long)p[2], (long long)p[3], b);
+    if ((ph >= 0 && eh > ph) || (pw >= 0 && ew > pw))
         return nbi_error(NB_ERR_SHAPE,
                          "conv2d '%s': the kernel %lldx%lld%s is larger than its "
                          "input %lldx%lld (padded to %lldx%lld; input %s): use a smaller kernel, "
                          "padding, or fewer pooling layers before it",
                          l->name, (long long)o->kernel[0], (long long)o->kernel[1],
                          (eh != o->kernel[0] || ew != o->kernel[1]) ? " (dilated)" : "",
-                         (long long)H, (long long)W, (long long)(H + p[0] + p[1]),
-                         (long long)(W + p[2] + p[3]), in);
-    *rank = 3;
-    shape[0] = c->filters;
-    shape[1] = (H + p[0] + p[1] - eh) / o->stride[0] + 1;
-    shape[2] = (W + p[2] + p[3] - ew) / o->stride[1] + 1;
+                         (long long)H, (long long)W, (long long)ph, (long long)pw, b);
+    out[0].dtype = NB_F32;
+    out[0].rank = 3;
+    out[0].dim[0] = c->filters;
+    out[0].dim[1] = ph < 0 ? -1 : (ph - eh) / o->stride[0] + 1;
+    out[0].dim[2] = pw < 0 ? -1 : (pw - ew) / o->stride[1] + 1;
+    *n_out = 1;
     return NB_OK;
 }
 
@@ -68,24 +87,38 @@ static nb_status init_param(nb_tensor *t, const nb_init *init, int64_t fan_in, i
     return nb_init_uniform(t, -bound, bound, rng);
 }
 
-static nb_status conv_build(nbi_layer *l, nb_params *ps, nb_rng *rng) {
+static nb_status conv_build(nbi_layer *l, const nbi_shape *in, int n_in, const nbi_build *b) {
+    (void)n_in;
     conv_layer *c = (conv_layer *)l;
-    int64_t Cg = l->in_shape[0] / c->o.groups;
-    int64_t ws[4] = {c->filters, Cg, c->o.kernel[0], c->o.kernel[1]};
-    int64_t fan_in = Cg * ws[2] * ws[3], fan_out = c->filters / c->o.groups * ws[2] * ws[3];
-    float gain = nb_init_gain(c->o.activation, c->o.alpha);
-    nb_status s = nbi_layer_param(l, ps, "weight", 4, ws, &c->W);
-    if (s == NB_OK) s = init_param(c->W, &c->o.weight_init, fan_in, fan_out, 0, gain, rng);
-    if (s != NB_OK || c->o.no_bias) return s;
-    s = nbi_layer_param(l, ps, "bias", 1, &c->filters, &c->b);
-    if (s == NB_OK) s = init_param(c->b, &c->o.bias_init, fan_in, fan_out, 1, gain, rng);
+    int64_t ws[4] = {c->filters, in[0].dim[0] / c->o.groups, c->o.kernel[0], c->o.kernel[1]};
+    nb_status s = nbi_layer_param(b, "weight", 4, ws, &c->W);
+    if (s == NB_OK && !c->o.no_bias) s = nbi_layer_param(b, "bias", 1, &c->filters, &c->b);
     return s;
 }
 
-static nb_tensor *conv_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
+/* The weight, then the bias; fans as PyTorch computes them for [out, in/groups, kh, kw]. */
+static nb_status conv_init(nbi_layer *l, nb_rng *rng) {
+    conv_layer *c = (conv_layer *)l;
+    int64_t k = c->o.kernel[0] * c->o.kernel[1];
+    int64_t fan_in = c->W->shape[1] * k, fan_out = c->filters / c->o.groups * k;
+    float gain = nb_init_gain(c->o.activation, c->o.alpha);
+    nb_status s = init_param(c->W, &c->o.weight_init, fan_in, fan_out, 0, gain, rng);
+    if (s == NB_OK && c->b) s = init_param(c->b, &c->o.bias_init, fan_in, fan_out, 1, gain, rng);
+    return s;
+}
+
+static void conv_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *const *in, int n_in,
+                         nb_tensor **out) {
+    (void)n_in;
     const conv_layer *c = (const conv_layer *)l;
-    nb_tensor *z = nb_conv2d(f->ctx, x, c->W, c->b, &c->op); /* a ReLU is fused into it */
-    return c->op.relu ? z : nb_activate(f->ctx, z, c->o.activation, c->o.alpha);
+    nb_tensor *z = nb_conv2d(f->ctx, in[0], c->W, c->b, &c->op); /* a ReLU is fused into it */
+    out[0] = c->op.relu ? z : nb_activate(f->ctx, z, c->o.activation, c->o.alpha);
+}
+
+static nb_activation conv_activation(const nbi_layer *l, float *alpha) {
+    const conv_layer *c = (const conv_layer *)l;
+    *alpha = c->o.alpha;
+    return c->o.activation;
 }
 
 /* conv2d (with a ReLU or no activation) followed by a max pooling whose window is its stride,
@@ -186,12 +219,16 @@ static int conv_torch_modules(const nbi_layer *l) {
 static const nbi_layer_vt conv_vt = {
     .kind = "Conv2D",
     .stem = "conv2d",
-    .output_shape = conv_output_shape,
+    .min_in = 1,
+    .max_in = 1,
+    .infer = conv_infer,
     .build = conv_build,
+    .init = conv_init,
     .forward = conv_forward,
     .describe = conv_describe,
     .forward_pair = conv_forward_pair,
     .spec = conv_spec,
+    .activation = conv_activation,
     .torch_modules = conv_torch_modules, /* weights [out, in, kh, kw], as nn.Conv2d's */
 };
 
@@ -199,38 +236,42 @@ static int64_t or1(int64_t v) {
     return v ? v : 1;
 }
 
-nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opts *opts) {
-    if (!m) return nbi_error(NB_ERR_ARG, "nb_model_conv2d: model is NULL");
+int nb_model_conv2d_on(nb_model *m, int x, int64_t filters, const nb_conv2d_opts *opts) {
+    const char *fn = "nb_model_conv2d";
+    if (!m) return -(int)nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
+    if (x < 0) return x;
     if (!opts)
-        return nbi_error(NB_ERR_ARG, "nb_model_conv2d_with: options are NULL (the "
-                                     "kernel size is required)");
+        return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d_with: options are NULL (the "
+                                           "kernel size is required)");
     nb_conv2d_opts o = *opts;
     if (filters < 1)
-        return nbi_error(NB_ERR_ARG, "nb_model_conv2d: filters must be at least 1, got %lld",
-                         (long long)filters);
+        return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d: filters must be at least 1, got %lld",
+                               (long long)filters);
     if (o.kernel[1] == 0) o.kernel[1] = o.kernel[0];
     if (o.kernel[0] < 1 || o.kernel[1] < 1)
-        return nbi_error(NB_ERR_ARG, "nb_model_conv2d: kernel %lldx%lld must be at least 1x1",
-                         (long long)o.kernel[0], (long long)o.kernel[1]);
+        return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d: kernel %lldx%lld must be at least 1x1",
+                               (long long)o.kernel[0], (long long)o.kernel[1]);
     for (int d = 0; d < 2; d++) {
         o.stride[d] = or1(o.stride[d]);
         o.dilation[d] = or1(o.dilation[d]);
         if (o.stride[d] < 1 || o.dilation[d] < 1)
-            return nbi_error(NB_ERR_ARG, "nb_model_conv2d: stride and dilation must be >= 1");
+            return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d: stride and dilation must be >= 1");
     }
     for (int k = 0; k < 4; k++)
-        if (o.pad[k] < 0) return nbi_error(NB_ERR_ARG, "nb_model_conv2d: padding must be >= 0");
+        if (o.pad[k] < 0)
+            return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d: padding must be >= 0");
     if (o.same && (o.stride[0] != 1 || o.stride[1] != 1))
-        return nbi_error(NB_ERR_ARG,
-                         "nb_model_conv2d: padding \"same\" needs stride 1 (got "
-                         "%lldx%lld)",
-                         (long long)o.stride[0], (long long)o.stride[1]);
+        return -(int)nbi_error(NB_ERR_ARG,
+                               "nb_model_conv2d: padding \"same\" needs stride 1 (got "
+                               "%lldx%lld)",
+                               (long long)o.stride[0], (long long)o.stride[1]);
     o.groups = or1(o.groups);
-    if (o.groups < 1) return nbi_error(NB_ERR_ARG, "nb_model_conv2d: groups must be >= 1");
+    if (o.groups < 1) return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d: groups must be >= 1");
     if ((unsigned)o.activation >= NB_ACT_COUNT)
-        return nbi_error(NB_ERR_ARG, "nb_model_conv2d: unknown activation %d", (int)o.activation);
+        return -(int)nbi_error(NB_ERR_ARG, "nb_model_conv2d: unknown activation %d",
+                               (int)o.activation);
     conv_layer *c = nbi_malloc_for("nb_model_conv2d", sizeof *c);
-    if (!c) return NB_ERR_NOMEM;
+    if (!c) return -(int)NB_ERR_NOMEM;
     memset(c, 0, sizeof *c);
     c->base.vt = &conv_vt;
     c->filters = filters;
@@ -243,14 +284,25 @@ nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opt
     memcpy(c->op.pad, o.pad, sizeof o.pad);
     if (o.same) { /* total padding d·(k − 1), half before, the odd one after (PyTorch's rule) */
         for (int d = 0; d < 2; d++) {
-            int64_t total = o.dilation[d] * (o.kernel[d] - 1);
+            int64_t total;
+            if (!nbi_mul_i64(o.dilation[d], o.kernel[d] - 1, &total)) {
+                nbi_free(c);
+                return -(int)nbi_error(NB_ERR_ARG,
+                                       "%s: padding \"same\" for kernel %lld with "
+                                       "dilation %lld overflows",
+                                       fn, (long long)o.kernel[d], (long long)o.dilation[d]);
+            }
             c->op.pad[2 * d] = total / 2;
             c->op.pad[2 * d + 1] = total - total / 2;
         }
     }
     c->op.groups = o.groups;
     c->op.relu = o.activation == NB_ACT_RELU;
-    return nbi_model_push(m, &c->base, o.name);
+    return nbi_model_push(m, &c->base, &x, 1, o.name, fn);
+}
+
+nb_status nb_model_conv2d_with(nb_model *m, int64_t filters, const nb_conv2d_opts *opts) {
+    return nbi_node_status(nb_model_conv2d_on(m, nbi_model_last(m), filters, opts));
 }
 
 nb_status nb_model_conv2d(nb_model *m, int64_t filters, int64_t kernel, nb_activation act) {

@@ -5,8 +5,9 @@
  * (the row-vector form of z_l = W_l x_l + b_l, so a batch of samples is one matrix product).
  * It is a composition of two ops — nb_linear (x W + b, equal to matmul then add, fused) and
  * the activation — so its backward, δ = f'(z) ⊙ upstream, ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ,
- * ∂L/∂x = δ Wᵀ, is what the tape derives from theirs. W is stored [in, out] (Keras's layout; PyTorch's Linear
- * stores the transpose). Defaults follow Keras: Xavier-uniform weights, zero bias. */
+ * ∂L/∂x = δ Wᵀ, is what the tape derives from theirs. W is stored [in, out] (Keras's layout;
+ * PyTorch's Linear stores the transpose). Defaults follow Keras: Xavier-uniform weights, zero bias.
+ */
 #include "nn/nn.h"
 
 #include <stdio.h>
@@ -22,43 +23,73 @@ typedef struct dense {
     nb_tensor *W, *b; /* views in the model's parameter store */
 } dense;
 
-static nb_status dense_output_shape(const nbi_layer *l, int *rank, int64_t *shape) {
+static nb_status dense_infer(const nbi_layer *l, const nbi_shape *in, int n_in, nbi_shape *out,
+                             int *n_out) {
     const dense *d = (const dense *)l;
-    if (l->in_rank < 1)
-        return nbi_error(NB_ERR_SHAPE, "dense '%s': its input is a scalar per sample; dense "
-                         "acts on the last axis of inputs of rank >= 1", l->name);
-    *rank = l->in_rank;
-    memcpy(shape, l->in_shape, sizeof l->in_shape);
-    shape[l->in_rank - 1] = d->units;
+    nb_status s = nbi_layer_want_f32(l, in, n_in);
+    if (s != NB_OK) return s;
+    int r = in[0].rank;
+    if (r < 1)
+        return nbi_error(NB_ERR_SHAPE,
+                         "dense '%s': its input is a scalar per sample; dense "
+                         "acts on the last axis of inputs of rank >= 1",
+                         l->name);
+    int64_t features = in[0].dim[r - 1];
+    char b[128];
+    nbi_layer_in_str(&in[0], b, sizeof b);
+    if (features < 0)
+        return nbi_error(NB_ERR_SHAPE,
+                         "dense '%s': the last axis of its input %s is known only "
+                         "at run time; dense needs it fixed (its weight is [in, units])",
+                         l->name, b);
+    if (features < 1)
+        return nbi_error(NB_ERR_SHAPE,
+                         "dense '%s': its input has 0 features (the previous "
+                         "layer's output is empty)",
+                         l->name);
+    if (d->W && d->W->shape[0] != features)
+        return nbi_error(NB_ERR_SHAPE,
+                         "dense '%s' was built for %lld input features; it is "
+                         "called again on %s",
+                         l->name, (long long)d->W->shape[0], b);
+    *out = in[0];
+    out->dim[r - 1] = d->units;
+    *n_out = 1;
     return NB_OK;
 }
 
-static nb_status dense_build(nbi_layer *l, nb_params *ps, nb_rng *rng) {
+static nb_status dense_build(nbi_layer *l, const nbi_shape *in, int n_in, const nbi_build *b) {
+    (void)n_in;
     dense *d = (dense *)l;
-    int64_t in = l->in_shape[l->in_rank - 1];
-    if (in < 1)
-        return nbi_error(NB_ERR_SHAPE, "dense '%s': its input has 0 features (the previous "
-                         "layer's output is empty)", l->name);
-    nb_status s = nbi_layer_param(l, ps, "weight", 2, (int64_t[]){in, d->units}, &d->W);
-    if (s != NB_OK) return s;
-    s = nb_init_apply(d->W, &d->weight_init, in, d->units,
-                                nb_init_gain(d->act, d->alpha), rng);
-    if (s != NB_OK) return s;
-    if (d->bias) {
-        s = nbi_layer_param(l, ps, "bias", 1, &d->units, &d->b);
-        if (s != NB_OK) return s;
-        /* The bias's fans, as PyTorch's Linear takes them: fan_in of the weight. */
-        s = nb_init_apply(d->b, &d->bias_init, in, d->units, nb_init_gain(d->act, d->alpha),
-                          rng);
-        if (s != NB_OK) return s;
-    }
-    return NB_OK;
+    int64_t features = in[0].dim[in[0].rank - 1];
+    nb_status s = nbi_layer_param(b, "weight", 2, (int64_t[]){features, d->units}, &d->W);
+    if (s == NB_OK && d->bias) s = nbi_layer_param(b, "bias", 1, &d->units, &d->b);
+    return s;
 }
 
-static nb_tensor *dense_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *x) {
+/* The weight, then the bias, from the generator in that order. The bias's fans are the
+ * weight's, as PyTorch's Linear takes them. */
+static nb_status dense_init(nbi_layer *l, nb_rng *rng) {
+    dense *d = (dense *)l;
+    int64_t in = d->W->shape[0];
+    float gain = nb_init_gain(d->act, d->alpha);
+    nb_status s = nb_init_apply(d->W, &d->weight_init, in, d->units, gain, rng);
+    if (s == NB_OK && d->b) s = nb_init_apply(d->b, &d->bias_init, in, d->units, gain, rng);
+    return s;
+}
+
+static void dense_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *const *in, int n_in,
+                          nb_tensor **out) {
+    (void)n_in;
     const dense *d = (const dense *)l;
-    nb_tensor *z = nb_linear(f->ctx, x, d->W, d->b); /* [..., in] · [in, units] + b */
-    return nb_activate(f->ctx, z, d->act, d->alpha);
+    nb_tensor *z = nb_linear(f->ctx, in[0], d->W, d->b); /* [..., in] · [in, units] + b */
+    out[0] = nb_activate(f->ctx, z, d->act, d->alpha);
+}
+
+static nb_activation dense_activation(const nbi_layer *l, float *alpha) {
+    const dense *d = (const dense *)l;
+    *alpha = d->alpha;
+    return d->act;
 }
 
 static void dense_describe(const nbi_layer *l, char *buf, size_t n) {
@@ -100,30 +131,38 @@ static int dense_torch_modules(const nbi_layer *l) {
 static const nbi_layer_vt dense_vt = {
     .kind = "Dense",
     .stem = "dense",
-    .output_shape = dense_output_shape,
+    .min_in = 1,
+    .max_in = 1,
+    .infer = dense_infer,
     .build = dense_build,
+    .init = dense_init,
     .forward = dense_forward,
     .describe = dense_describe,
     .spec = dense_spec,
+    .activation = dense_activation,
     .torch_modules = dense_torch_modules,
     .torch_transposed = 1u << 0, /* the weight: [in, units] here, [units, in] in nn.Linear */
 };
 
-nb_status nb_model_dense_with(nb_model *m, int64_t units, const nb_dense_opts *opts) {
+int nb_model_dense_on(nb_model *m, int x, int64_t units, const nb_dense_opts *opts) {
+    const char *fn = "nb_model_dense";
     nb_dense_opts o;
     if (opts)
         o = *opts;
     else
         memset(&o, 0, sizeof o);
-    if (!m) return nbi_error(NB_ERR_ARG, "nb_model_dense: model is NULL");
+    if (!m) return -(int)nbi_error(NB_ERR_ARG, "%s: model is NULL", fn);
+    if (x < 0) return x;
     if (units < 1)
-        return nbi_error(NB_ERR_ARG, "nb_model_dense: units must be at least 1, got %lld "
-                         "(the number of outputs of the layer)", (long long)units);
+        return -(int)nbi_error(NB_ERR_ARG,
+                               "%s: units must be at least 1, got %lld (the number "
+                               "of outputs of the layer)",
+                               fn, (long long)units);
     if ((unsigned)o.activation >= NB_ACT_COUNT)
-        return nbi_error(NB_ERR_ARG, "nb_model_dense: unknown activation %d (use an NB_ACT_* "
-                         "value)", (int)o.activation);
-    dense *d = nbi_malloc_for("nb_model_dense", sizeof *d);
-    if (!d) return NB_ERR_NOMEM;
+        return -(int)nbi_error(NB_ERR_ARG, "%s: unknown activation %d (use an NB_ACT_* value)", fn,
+                               (int)o.activation);
+    dense *d = nbi_malloc_for(fn, sizeof *d);
+    if (!d) return -(int)NB_ERR_NOMEM;
     memset(d, 0, sizeof *d);
     d->base.vt = &dense_vt;
     d->units = units;
@@ -134,7 +173,11 @@ nb_status nb_model_dense_with(nb_model *m, int64_t units, const nb_dense_opts *o
     if (d->weight_init.kind == NB_INIT_DEFAULT) d->weight_init.kind = NB_INIT_XAVIER_UNIFORM;
     d->bias_init = o.bias_init;
     if (d->bias_init.kind == NB_INIT_DEFAULT) d->bias_init.kind = NB_INIT_ZEROS;
-    return nbi_model_push(m, &d->base, o.name);
+    return nbi_model_push(m, &d->base, &x, 1, o.name, fn);
+}
+
+nb_status nb_model_dense_with(nb_model *m, int64_t units, const nb_dense_opts *opts) {
+    return nbi_node_status(nb_model_dense_on(m, nbi_model_last(m), units, opts));
 }
 
 nb_status nb_model_dense(nb_model *m, int64_t units, nb_activation act) {

@@ -18,8 +18,10 @@ static nb_status check_target(const char *fn, const nb_tensor *t) {
     if (t->dtype != NB_F32) return nbi_error(NB_ERR_ARG, "%s: tensor must be f32", fn);
     if (!nb_tensor_is_contiguous(t)) {
         char b[96];
-        return nbi_error(NB_ERR_ARG, "%s: tensor %s must be contiguous (initialise the "
-                         "contiguous tensor it views)", fn, nb_shape_str(t, b, sizeof b));
+        return nbi_error(NB_ERR_ARG,
+                         "%s: tensor %s must be contiguous (initialise the "
+                         "contiguous tensor it views)",
+                         fn, nb_shape_str(t, b, sizeof b));
     }
     return NB_OK;
 }
@@ -61,8 +63,10 @@ nb_status nb_init_normal(nb_tensor *t, float mean, float std, nb_rng *rng) {
     if (s == NB_OK) s = check_rng("nb_init_normal", rng);
     if (s != NB_OK) return s;
     if (!(std >= 0.0f) || !isfinite(std) || !isfinite(mean))
-        return nbi_error(NB_ERR_ARG, "nb_init_normal: need a finite mean and std >= 0, got "
-                         "mean %g, std %g", (double)mean, (double)std);
+        return nbi_error(NB_ERR_ARG,
+                         "nb_init_normal: need a finite mean and std >= 0, got "
+                         "mean %g, std %g",
+                         (double)mean, (double)std);
     float *p = t->data;
     for (int64_t i = 0; i < t->numel; i++) p[i] = nb_rng_normal(rng, mean, std);
     return NB_OK;
@@ -70,11 +74,12 @@ nb_status nb_init_normal(nb_tensor *t, float mean, float std, nb_rng *rng) {
 
 static nb_status check_fan(const char *fn, int64_t fan, float gain) {
     if (fan <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: fan must be positive, got %lld (a tensor with a zero "
-                         "dimension has no scale to derive)", fn, (long long)fan);
+        return nbi_error(NB_ERR_ARG,
+                         "%s: fan must be positive, got %lld (a tensor with a zero "
+                         "dimension has no scale to derive)",
+                         fn, (long long)fan);
     if (!(gain >= 0.0f) || !isfinite(gain))
-        return nbi_error(NB_ERR_ARG, "%s: gain must be finite and >= 0, got %g", fn,
-                         (double)gain);
+        return nbi_error(NB_ERR_ARG, "%s: gain must be finite and >= 0, got %g", fn, (double)gain);
     return NB_OK;
 }
 
@@ -116,20 +121,23 @@ nb_status nb_init_kaiming_normal(nb_tensor *t, int64_t fan, float gain, nb_rng *
     return nb_init_normal(t, 0.0f, (float)((double)gain / sqrt((double)fan)), rng);
 }
 
+/* The gains of the NB_ACT / NB_ACT_OP lines of nabla/ops.def: GAIN is an expression of p0,
+ * the activation's first parameter (the caller's alpha, or the line's default P0). */
 float nb_init_gain(nb_activation act, float alpha) {
     switch (act) {
-    case NB_ACT_TANH:
-        return 5.0f / 3.0f;
-    case NB_ACT_RELU:
-    case NB_ACT_ELU:
-    case NB_ACT_GELU:
-    case NB_ACT_SILU:
-    case NB_ACT_SOFTPLUS:
-        return (float)sqrt(2.0);
-    case NB_ACT_LEAKY_RELU: {
-        double a = alpha != 0.0f ? (double)alpha : 0.01;
-        return (float)sqrt(2.0 / (1.0 + a * a));
+#define GAIN_OF(P0, P1, ALPHA, GAIN)                                                        \
+    {                                                                                       \
+        double p0 = (ALPHA) && alpha != 0.0f ? (double)alpha : (double)(P0);                \
+        (void)p0;                                                                           \
+        return (float)(GAIN);                                                               \
     }
+#define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
+    case NB_ACT_##ID:                                                                       \
+        GAIN_OF ACT
+#define NB_ACT_OP(ID, name, GAIN)                                                           \
+    case NB_ACT_##ID:                                                                       \
+        return (float)(GAIN);
+#include "nabla/ops.def"
     default:
         return 1.0f;
     }
@@ -139,8 +147,10 @@ nb_status nb_init_fans(const nb_tensor *t, int64_t *fan_in, int64_t *fan_out) {
     if (!t || !fan_in || !fan_out) return nbi_error(NB_ERR_ARG, "nb_init_fans: NULL argument");
     if (t->rank < 2) {
         char b[96];
-        return nbi_error(NB_ERR_SHAPE, "nb_init_fans: need a weight of rank >= 2 ([out, in, "
-                         "...]), got %s", nb_shape_str(t, b, sizeof b));
+        return nbi_error(NB_ERR_SHAPE,
+                         "nb_init_fans: need a weight of rank >= 2 ([out, in, "
+                         "...]), got %s",
+                         nb_shape_str(t, b, sizeof b));
     }
     int64_t receptive = 1;
     for (int i = 2; i < t->rank; i++) receptive *= t->shape[i];
@@ -175,7 +185,7 @@ nb_status nb_init_apply(nb_tensor *t, const nb_init *init, int64_t fan_in, int64
         return nb_init_kaiming_normal(t, fan_in, kgain, rng);
     case NB_INIT_DEFAULT:
         return nbi_error(NB_ERR_ARG, "nb_init_apply: NB_INIT_DEFAULT has no meaning outside a "
-                         "layer; pick an initialiser");
+                                     "layer; pick an initialiser");
     }
     return nbi_error(NB_ERR_ARG, "nb_init_apply: unknown initialiser kind %d", (int)init->kind);
 }

@@ -1,11 +1,13 @@
 /* ops/arith.c — add, sub, mul, div, pow with NumPy broadcasting.
  *
  * Forward walks the output shape with each input's broadcast strides (0 along broadcast
- * dimensions) and calls a binary kernel per innermost run. Backward walks the same shape and
- * accumulates into each input's gradient through *its* broadcast strides, so summing over the
- * broadcast dimensions (un-broadcasting) falls out of the stride being 0. */
+ * dimensions) and calls the back end's binary kernel per innermost run. Backward walks the
+ * same shape and calls the binary backward kernel per run, which accumulates into each
+ * input's gradient through *its* broadcast strides, so summing over the broadcast dimensions
+ * (un-broadcasting) falls out of the stride being 0. The walks are over shapes and strides;
+ * the kernels touch the data. */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 
@@ -19,14 +21,16 @@ static nb_status binary_infer(const nbi_node *n, nb_tensor *out) {
 }
 
 typedef struct run_ctx {
-    nbi_binary_fn fn;
+    const nbi_backend *be;
+    int id;
     const float *a, *b;
     float *y;
 } run_ctx;
 
 static void fwd_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
     run_ctx *r = user;
-    r->fn(len, r->a + off[1], inner[1], r->b + off[2], inner[2], r->y + off[0]);
+    r->be->binary(r->be, r->id, len, r->a + off[1], inner[1], r->b + off[2], inner[2],
+                  r->y + off[0]);
 }
 
 /* ---- the row-broadcast fast path ------------------------------------------------------------
@@ -72,18 +76,17 @@ static inline int64_t row_off(int64_t nx, int64_t i, int64_t C) {
 }
 
 static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
-    (void)ctx;
     nb_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
-    const nbi_op_def *def = nbi_ops[n->op];
-    nbi_binary_fn fn = nbi_k.binary[def->aux];
+    const nbi_backend *be = ctx->be;
+    const int id = nbi_ops[n->op]->aux;
     rows r;
     if (rows_of(a, b, y, &r)) {
         const float *pa = a->data, *pb = b->data;
         float *py = y->data;
         int64_t sa = r.na > 1, sb = r.nb > 1;
         for (int64_t i = 0; i < r.R; i++)
-            fn(r.C, pa + row_off(r.na, i, r.C), sa, pb + row_off(r.nb, i, r.C), sb,
-               py + i * r.C);
+            be->binary(be, id, r.C, pa + row_off(r.na, i, r.C), sa, pb + row_off(r.nb, i, r.C), sb,
+                       py + i * r.C);
         return NB_OK;
     }
     int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
@@ -92,7 +95,7 @@ static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
     const int64_t *st[3] = {y->stride, sa, sb};
     nbi_iter it;
     nbi_iter_init(&it, y->rank, y->shape, 3, st);
-    run_ctx rc = {fn, a->data, b->data, y->data};
+    run_ctx rc = {be, id, a->data, b->data, y->data};
     nbi_iter_run(&it, fwd_run, &rc);
     return NB_OK;
 }
@@ -100,57 +103,17 @@ static nb_status binary_forward(nb_ctx *ctx, nbi_node *n) {
 /* ---- backward ----------------------------------------------------------------------------- */
 
 typedef struct bwd_ctx {
-    int op, which; /* which input's gradient */
+    const nbi_backend *be;
+    int id, which; /* the kernel; which input's gradient */
     const float *gy, *y, *a, *b;
     float *g;
 } bwd_ctx;
 
 /* operands: 0 = output (gy, y), 1 = a, 2 = b, 3 = the gradient being accumulated */
 static void bwd_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
-    bwd_ctx *c = user;
-    const float *gy = c->gy + off[0], *y = c->y + off[0];
-    const float *a = c->a + off[1], *b = c->b + off[2];
-    float *g = c->g + off[3];
-    int64_t so = inner[0], sa = inner[1], sb = inner[2], sg = inner[3];
-    switch (c->op * 2 + c->which) {
-    case NBI_OP_ADD * 2 + 0:
-    case NBI_OP_ADD * 2 + 1:
-    case NBI_OP_SUB * 2 + 0:
-        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so];
-        break;
-    case NBI_OP_SUB * 2 + 1:
-        for (int64_t i = 0; i < len; i++) g[i * sg] -= gy[i * so];
-        break;
-    case NBI_OP_MUL * 2 + 0:
-        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so] * b[i * sb];
-        break;
-    case NBI_OP_MUL * 2 + 1:
-        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so] * a[i * sa];
-        break;
-    case NBI_OP_DIV * 2 + 0: /* d(a/b)/da = 1/b */
-        for (int64_t i = 0; i < len; i++) g[i * sg] += gy[i * so] / b[i * sb];
-        break;
-    case NBI_OP_DIV * 2 + 1: /* d(a/b)/db = -a/b² */
-        for (int64_t i = 0; i < len; i++) {
-            float bv = b[i * sb];
-            g[i * sg] -= gy[i * so] * a[i * sa] / (bv * bv);
-        }
-        break;
-    case NBI_OP_POW * 2 + 0: /* d(a^b)/da = b a^(b-1), 0 where b = 0 */
-        for (int64_t i = 0; i < len; i++) {
-            float bv = b[i * sb];
-            if (bv != 0.0f) g[i * sg] += gy[i * so] * bv * powf(a[i * sa], bv - 1.0f);
-        }
-        break;
-    case NBI_OP_POW * 2 + 1: /* d(a^b)/db = a^b log a, 0 where a = 0 and b >= 0 */
-        for (int64_t i = 0; i < len; i++) {
-            float av = a[i * sa];
-            if (!(av == 0.0f && b[i * sb] >= 0.0f)) g[i * sg] += gy[i * so] * y[i * so] * logf(av);
-        }
-        break;
-    default:
-        NBI_ASSERT(0);
-    }
+    const bwd_ctx *c = user;
+    c->be->binary_bwd(c->be, c->id, c->which, len, c->gy + off[0], inner[0], c->y + off[0],
+                      c->a + off[1], inner[1], c->b + off[2], inner[2], c->g + off[3], inner[3]);
 }
 
 static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
@@ -163,7 +126,8 @@ static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
             if (!g) return ctx->status;
             int64_t ng = w == 0 ? r.na : r.nb; /* the gradient has its input's shape */
             const int64_t inner[4] = {1, r.na > 1, r.nb > 1, ng > 1};
-            bwd_ctx c = {n->op, w, gy->data, y->data, n->in[0]->data, n->in[1]->data, g->data};
+            bwd_ctx c = {ctx->be, nbi_ops[n->op]->aux, w, gy->data, y->data, n->in[0]->data,
+                         n->in[1]->data, g->data};
             for (int64_t i = 0; i < r.R; i++) {
                 const int64_t off[4] = {i * r.C, row_off(r.na, i, r.C), row_off(r.nb, i, r.C),
                                         row_off(ng, i, r.C)};
@@ -183,7 +147,8 @@ static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
         const int64_t *st[4] = {y->stride, sa, sb, sg};
         nbi_iter it;
         nbi_iter_init(&it, y->rank, y->shape, 4, st);
-        bwd_ctx c = {n->op, w, gy->data, y->data, n->in[0]->data, n->in[1]->data, g->data};
+        bwd_ctx c = {ctx->be, nbi_ops[n->op]->aux, w, gy->data, y->data, n->in[0]->data,
+                     n->in[1]->data, g->data};
         nbi_iter_run(&it, bwd_run, &c);
     }
     return NB_OK;

@@ -1,6 +1,6 @@
 /* ops/conv.c — conv2d, conv1d and conv_transpose2d: shape rules, forward, backward and
- * gradient-check specs. The arithmetic is in ops/conv_lower.c (im2col + GEMM); this file
- * maps each op onto its three products (see ops/conv.h):
+ * gradient-check specs. The arithmetic is the back end's (kernels/conv_lower.c: im2col +
+ * GEMM); this file maps each op onto its three products (see ops/conv.h):
  *
  *   conv (1-D and 2-D)    y  = conv(x, w) + b          dx += convᵀ(dy, w)   dw += Σ dy ⊗ x
  *   conv_transpose2d      y  = convᵀ(x, w) + b         dx += conv(dy, w)    dw += Σ x ⊗ dy
@@ -23,6 +23,7 @@
  * (h ones are trivial) and runs as a 2-D convolution of height 1. A bias is the optional third
  * input. */
 #include "ops/conv.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -233,6 +234,38 @@ static void saved_inputs(const nbi_node *n, nb_tensor **t) {
     for (int i = 0; i < n->n_in; i++) t[i] = sv ? sv->t[i] : n->in[i];
 }
 
+/* ---- the passes, in scratch from the arena ---------------------------------------------- */
+
+nb_status nbi_conv_forward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *w,
+                           const float *bias, int flags, float *out, const nbi_conv_pool *pool,
+                           int64_t chunk) {
+    const nbi_backend *be = ctx->be;
+    int64_t room = be->conv_scratch(be, g, 1, 0, 0, pool, chunk);
+    if (room == 0) return NB_OK;
+    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
+    float *scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)room, "conv scratch");
+    if (!scratch) return ctx->status;
+    nb_status s = be->conv_forward(be, g, in, w, bias, flags, out, pool, chunk, scratch, room);
+    nbi_arena_release(&ctx->arena, m);
+    return s;
+}
+
+nb_status nbi_conv_backward(nb_ctx *ctx, const nbi_conv_geom *g, const float *in, const float *dout,
+                            const float *y, int flags, const float *w, float *din, float *dw,
+                            float *dbias, const nbi_conv_pool *pool, int64_t chunk) {
+    if (!din && !dw && !dbias) return NB_OK;
+    const nbi_backend *be = ctx->be;
+    int64_t room = be->conv_scratch(be, g, 0, dw != NULL, dbias != NULL, pool, chunk);
+    if (room == 0) return NB_OK;
+    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
+    float *scratch = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)room, "conv scratch");
+    if (!scratch) return ctx->status;
+    nb_status s = be->conv_backward(be, g, in, dout, y, flags, w, din, dw, dbias, pool, chunk,
+                                    scratch, room);
+    nbi_arena_release(&ctx->arena, m);
+    return s;
+}
+
 static nb_status conv_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *t[3];
     conv_saved *sv;
@@ -261,15 +294,20 @@ static nb_status conv_forward(nb_ctx *ctx, nbi_node *n) {
     if (!is_transposed(n))
         return nbi_conv_forward(ctx, &g, t[0]->data, t[1]->data, bias, relu ? NBI_CONV_RELU : 0, y,
                                 NULL, 0);
-    /* y = convᵀ(x, w) + b: the adjoint accumulates, so start from the bias (or zero) */
-    const int64_t P = g.H * g.W;
-    for (int64_t i = 0; i < g.N * g.C; i++) {
-        float v = bias ? bias[i % g.C] : 0.0f;
-        for (int64_t p = 0; p < P; p++) y[i * P + p] = v;
+    /* y = convᵀ(x, w) + b: the adjoint accumulates, so start from the bias (read with stride
+     * 0 over the samples and positions of y [N, C, H·W]) or zero */
+    const nbi_backend *be = ctx->be;
+    if (bias) {
+        const int64_t shape[3] = {g.N, g.C, g.H * g.W}, sy[3] = {g.C * g.H * g.W, g.H * g.W, 1};
+        const int64_t sb[3] = {0, 1, 0}, *st[2] = {sy, sb};
+        nbi_iter it;
+        nbi_iter_init(&it, 3, shape, 2, st);
+        be->copy_strided(be, &it, y, bias);
+    } else {
+        be->fill(be, n->out->numel, y, 0.0f);
     }
     s = nbi_conv_backward(ctx, &g, NULL, t[0]->data, NULL, 0, t[1]->data, y, NULL, NULL, NULL, 0);
-    if (s == NB_OK && relu)
-        for (int64_t i = 0; i < n->out->numel; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    if (s == NB_OK && relu) be->unary(be, NBI_U_RELU, n->out->numel, y, y, NULL);
     return s;
 }
 
@@ -300,21 +338,15 @@ static nb_status conv_backward(nb_ctx *ctx, nbi_node *n) {
     if (relu) {
         float *mask = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)n->out->numel, "conv_transpose2d");
         if (!mask) return ctx->status;
-        for (int64_t i = 0; i < n->out->numel; i++) mask[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+        ctx->be->relu_mask(ctx->be, n->out->numel, gy, y, mask);
         d = mask;
     }
     nb_status s = NB_OK;
     if (dx) s = nbi_conv_forward(ctx, &g, d, t[1]->data, NULL, NBI_CONV_ACCUMULATE, dx, NULL, 0);
     if (dw && s == NB_OK)
         s = nbi_conv_backward(ctx, &g, d, t[0]->data, NULL, 0, t[1]->data, NULL, dw, NULL, NULL, 0);
-    if (db && s == NB_OK) { /* db[c] += Σ_{n,p} δ[n,c,p] */
-        const int64_t P = g.H * g.W;
-        for (int64_t i = 0; i < g.N * g.C; i++) {
-            float acc = 0.0f;
-            for (int64_t p = 0; p < P; p++) acc += d[i * P + p];
-            db[i % g.C] += acc;
-        }
-    }
+    if (db && s == NB_OK) /* db[c] += Σ_{n,p} δ[n,c,p] */
+        ctx->be->plane_sums(ctx->be, g.N, g.C, g.H * g.W, d, db);
     nbi_arena_release(&ctx->arena, m);
     return s;
 }
@@ -430,10 +462,10 @@ static nb_status conv_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k
         for (int i = 0; i < c->n_in; i++)
             if (!c->in[i]) return ctx->status;
         if (!cc->relu && !cc->pool) return NB_OK;
-        int was = nb_grad_enabled(ctx, 0);
+        int was = nb_ctx_set_grad(ctx, 0);
         int op = one_d ? NBI_OP_CONV1D : tr ? NBI_OP_CONV_TRANSPOSE2D : NBI_OP_CONV2D;
         nb_tensor *z = nbi_apply(ctx, op, c->in, c->n_in, &c->attrs); /* no relu, no pool yet */
-        nb_grad_enabled(ctx, was);
+        nb_ctx_set_grad(ctx, was);
         if (!z) return ctx->status;
         if (clear_of_kinks(z, cc->relu, cc->pool)) {
             a[A_RELU] = cc->relu;

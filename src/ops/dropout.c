@@ -6,10 +6,11 @@
  * both regenerate the mask from it. The op is therefore a pure function of its input and
  * attributes — re-running it gives the same mask, which is what the gradient check needs —
  * and backward keeps no mask in memory. Element i is dropped when the i-th 32-bit draw of a
- * xoshiro stream seeded with the seed is below p·2³².
+ * xoshiro stream seeded with the seed is below p·2³² (kernels/ref/norm.c).
  *
  * attrs.i: 0 the seed (its bits); attrs.f: 0 p. */
 #include "autograd/autograd.h"
+#include "kernels/backend.h"
 
 #include <string.h>
 
@@ -24,37 +25,21 @@ static nb_status dropout_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* y[i] = x[i] · scale where kept, 0 where dropped (y may be x's gradient: accumulate). */
-static void apply_mask(const nbi_node *n, int64_t count, const float *x, float *y, int acc) {
-    const float p = n->attrs->f[0];
-    const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    const uint64_t threshold = (uint64_t)((double)p * 4294967296.0); /* p · 2³² */
-    nb_rng r;
-    nb_rng_seed(&r, (uint64_t)n->attrs->i[0]);
-    uint64_t bits = 0;
-    for (int64_t i = 0; i < count; i++) {
-        if ((i & 1) == 0) bits = nb_rng_u64(&r);
-        uint64_t u = (i & 1) ? bits >> 32 : bits & 0xffffffffu;
-        float v = u < threshold ? 0.0f : x[i] * scale;
-        if (acc)
-            y[i] += v;
-        else
-            y[i] = v;
-    }
-}
-
 static nb_status dropout_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *x = nbi_contig(ctx, n->in[0]);
     if (!x) return ctx->status;
-    apply_mask(n, x->numel, x->data, n->out->data, 0);
+    ctx->be->dropout(ctx->be, (uint64_t)n->attrs->i[0], n->attrs->f[0], x->numel, x->data,
+                     n->out->data, 0);
     return NB_OK;
 }
 
+/* dx += dy · m / (1 − p): the same mask, regenerated from the seed */
 static nb_status dropout_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *g = nbi_grad(ctx, n->in[0]);
     if (!g) return ctx->status;
-    apply_mask(n, g->numel, n->out->grad->data, g->data, 1);
+    ctx->be->dropout(ctx->be, (uint64_t)n->attrs->i[0], n->attrs->f[0], g->numel,
+                     n->out->grad->data, g->data, 1);
     return NB_OK;
 }
 

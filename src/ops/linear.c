@@ -10,7 +10,7 @@
  * with no broadcasting machinery. A dense layer's forward is this op and an activation. All
  * leading dimensions of x are rows: x is read as a matrix [M, in], M = numel / in. */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <string.h>
 
@@ -47,16 +47,18 @@ static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
     const int64_t M = in ? x->numel / in : n->out->numel / (out ? out : 1);
     float *y = n->out->data;
     float beta = 0.0f;
-    if (n->n_in > 2) { /* y = b in every row, then y += x W */
-        nb_tensor *b = nbi_contig(ctx, n->in[2]);
-        if (!b) return ctx->status;
-        const float *bp = b->data;
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < out; j++) y[i * out + j] = bp[j];
+    if (n->n_in > 2) { /* y = b in every row (b read with stride 0 down the rows), then
+                          y += x W */
+        nb_tensor *b = n->in[2];
+        const int64_t shape[2] = {M, out}, sy[2] = {out, 1}, sb[2] = {0, b->stride[0]};
+        const int64_t *st[2] = {sy, sb};
+        nbi_iter it;
+        nbi_iter_init(&it, 2, shape, 2, st);
+        ctx->be->copy_strided(ctx->be, &it, y, b->data);
         beta = 1.0f;
     }
     if (M == 0 || out == 0) return NB_OK;
-    return nbi_k.sgemm(0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out), beta, y,
+    return ctx->be->sgemm(ctx->be, 0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out), beta, y,
                        ld(out));
 }
 
@@ -74,23 +76,25 @@ static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
     if (nbi_needs_grad(n, 0) && in > 0) { /* dx[M,in] += dy[M,out] · Wᵀ */
         nb_tensor *g = nbi_grad(ctx, n->in[0]);
         if (!g) return ctx->status;
-        s = nbi_k.sgemm(0, 1, M, in, out, 1.0f, gy, ld(out), W->data, ld(out), 1.0f, g->data,
+        s = ctx->be->sgemm(ctx->be, 0, 1, M, in, out, 1.0f, gy, ld(out), W->data, ld(out), 1.0f, g->data,
                         ld(in));
         if (s != NB_OK) return s;
     }
     if (nbi_needs_grad(n, 1) && in > 0) { /* dW[in,out] += xᵀ · dy */
         nb_tensor *g = nbi_grad(ctx, n->in[1]);
         if (!g) return ctx->status;
-        s = nbi_k.sgemm(1, 0, in, out, M, 1.0f, x->data, ld(in), gy, ld(out), 1.0f, g->data,
+        s = ctx->be->sgemm(ctx->be, 1, 0, in, out, M, 1.0f, x->data, ld(in), gy, ld(out), 1.0f, g->data,
                         ld(out));
         if (s != NB_OK) return s;
     }
     if (n->n_in > 2 && nbi_needs_grad(n, 2)) { /* db[out] += Σ_rows dy */
         nb_tensor *g = nbi_grad(ctx, n->in[2]);
         if (!g) return ctx->status;
-        float *gb = g->data;
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < out; j++) gb[j] += gy[i * out + j];
+        const int64_t shape[2] = {M, out}, sg[2] = {0, 1}, sy[2] = {out, 1};
+        const int64_t *st[2] = {sg, sy};
+        nbi_iter it;
+        nbi_iter_init(&it, 2, shape, 2, st);
+        ctx->be->acc_strided(ctx->be, &it, g->data, gy); /* row by row, in order */
     }
     return NB_OK;
 }

@@ -7,11 +7,12 @@
  *   MEAN  L = (1/n) Σ_i ℓ_i   n = elements (pointwise) or samples N (class losses)
  *
  * and backward scales dℓ_i by s_i = gy_i (NONE), gy (SUM) or gy / n (MEAN). Sums are
- * accumulated in double, so their rounding stays far below f32's.
+ * accumulated in double, so their rounding stays far below f32's. The formulas and loops are
+ * kernels (kernels/ref/loss.c); this file checks shapes, labels and probabilities.
  * Pointwise losses never broadcast: pred and target shapes must be equal (PyTorch only
  * warns; a silent broadcast of [N] against [N, 1] is a classic bug). */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 
@@ -32,80 +33,20 @@ static nb_tensor *apply_loss(nb_ctx *ctx, int op, nb_tensor *a, nb_tensor *b, nb
     return nbi_apply(ctx, op, in, 2, &at);
 }
 
-/* The scale of every dℓ_i under SUM (gy) or MEAN (gy / n); NONE scales by gy_i instead. */
-static float reduce_scale(int r, const float *gy, int64_t n) {
-    if (r == NB_REDUCE_MEAN) return gy[0] / (float)n;
-    return gy[0];
-}
-
 /* ---- pointwise losses --------------------------------------------------------------------- */
 
-/* PyTorch clamps the logs of bce at -100, so p = 0 or 1 gives a finite loss. */
-#define BCE_LOG_MIN -100.0f
-/* and keeps the derivative finite with p (1 - p) >= 1e-12 */
-#define BCE_EPS 1e-12f
-
-static float clamped_log(float v) {
-    float l = logf(v);
-    return l > BCE_LOG_MIN ? l : BCE_LOG_MIN;
-}
-
-static float clamped_log1m(float v) { /* log(1 - v) */
-    float l = log1pf(-v);
-    return l > BCE_LOG_MIN ? l : BCE_LOG_MIN;
-}
-
-/* σ(x) without overflow for either sign */
-static float stable_sigmoid(float x) {
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
-
-/* ℓ(p, t) for one element. */
-static float pair_loss(int op, float p, float t) {
+/* The kernel's kind of a pointwise loss op. */
+static int pair_kind(int op) {
     switch (op) {
-    case NBI_OP_MSE_LOSS: { /* (p - t)² */
-        float d = p - t;
-        return d * d;
-    }
-    case NBI_OP_L1_LOSS: /* |p - t| */
-        return fabsf(p - t);
-    case NBI_OP_BCE_LOSS: /* -(t log p + (1 - t) log(1 - p)), logs clamped at -100 */
-        return -(t * clamped_log(p) + (1.0f - t) * clamped_log1m(p));
-    case NBI_OP_BCE_LOGITS_LOSS: /* max(x, 0) - x t + log(1 + exp(-|x|)): never exp of a
-                                    large positive number */
-        return (p > 0.0f ? p : 0.0f) - p * t + log1pf(expf(-fabsf(p)));
+    case NBI_OP_MSE_LOSS:
+        return NBI_LOSS_MSE;
+    case NBI_OP_L1_LOSS:
+        return NBI_LOSS_L1;
+    case NBI_OP_BCE_LOSS:
+        return NBI_LOSS_BCE;
     default:
-        NBI_ASSERT(0);
-        return 0.0f;
-    }
-}
-
-/* dℓ/dp and dℓ/dt for one element. */
-static void pair_deriv(int op, float p, float t, float *dp, float *dt) {
-    switch (op) {
-    case NBI_OP_MSE_LOSS: /* ∂/∂p = 2 (p - t), ∂/∂t = -2 (p - t) */
-        *dp = 2.0f * (p - t);
-        *dt = -*dp;
-        break;
-    case NBI_OP_L1_LOSS: /* ∂/∂p = sign(p - t) (0 at p = t, as PyTorch), ∂/∂t = -sign */
-        *dp = p > t ? 1.0f : (p < t ? -1.0f : 0.0f);
-        *dt = -*dp;
-        break;
-    case NBI_OP_BCE_LOSS: { /* ∂/∂p = (p - t) / (p (1 - p)), the denominator kept >= 1e-12;
-                               ∂/∂t = log(1 - p) - log p, clamped as in the forward */
-        float den = p * (1.0f - p);
-        *dp = (p - t) / (den > BCE_EPS ? den : BCE_EPS);
-        *dt = clamped_log1m(p) - clamped_log(p);
-        break;
-    }
-    case NBI_OP_BCE_LOGITS_LOSS: /* ∂/∂x = σ(x) - t, ∂/∂t = -x */
-        *dp = stable_sigmoid(p) - t;
-        *dt = -p;
-        break;
-    default:
-        NBI_ASSERT(0);
+        NBI_ASSERT(op == NBI_OP_BCE_LOGITS_LOSS);
+        return NBI_LOSS_BCE_LOGITS;
     }
 }
 
@@ -127,24 +68,24 @@ static nb_status pair_infer(const nbi_node *n, nb_tensor *out) {
 
 /* bce takes probabilities: the first element outside [0, 1] (or NaN) is an error that
  * names its index and value (PyTorch raises here too). p is contiguous. */
-static nb_status check_probabilities(const nbi_node *n, const nb_tensor *p) {
-    const float *v = p->data;
-    for (int64_t i = 0; i < p->numel; i++) {
-        if (v[i] >= 0.0f && v[i] <= 1.0f) continue;
-        int64_t idx[NB_MAX_RANK], flat = i;
-        for (int d = p->rank - 1; d >= 0; d--) {
-            idx[d] = flat % p->shape[d];
-            flat /= p->shape[d];
-        }
-        char at[96], sh[96];
-        nbi_dims_str(p->rank, idx, at, sizeof at);
-        return nbi_error(NB_ERR_ARG,
-                         "%s: the prediction must hold probabilities in [0, 1], but element %s "
-                         "of %s is %g (apply nb_sigmoid first, or pass the logits to "
-                         "nb_bce_logits_loss)",
-                         nbi_ops[n->op]->name, at, nb_shape_str(p, sh, sizeof sh), (double)v[i]);
+static nb_status check_probabilities(nb_ctx *ctx, const nbi_node *n, const nb_tensor *p) {
+    const nbi_backend *be = ctx->be;
+    int64_t i = be->find_outside(be, p->numel, p->data, 0.0f, 1.0f);
+    if (i < 0) return NB_OK;
+    float v;
+    be->to_host(be, &v, (const float *)p->data + i, sizeof v);
+    int64_t idx[NB_MAX_RANK], flat = i;
+    for (int d = p->rank - 1; d >= 0; d--) {
+        idx[d] = flat % p->shape[d];
+        flat /= p->shape[d];
     }
-    return NB_OK;
+    char at[96], sh[96];
+    nbi_dims_str(p->rank, idx, at, sizeof at);
+    return nbi_error(NB_ERR_ARG,
+                     "%s: the prediction must hold probabilities in [0, 1], but element %s "
+                     "of %s is %g (apply nb_sigmoid first, or pass the logits to "
+                     "nb_bce_logits_loss)",
+                     nbi_ops[n->op]->name, at, nb_shape_str(p, sh, sizeof sh), (double)v);
 }
 
 static nb_status pair_forward(nb_ctx *ctx, nbi_node *n) {
@@ -159,19 +100,10 @@ static nb_status pair_forward(nb_ctx *ctx, nbi_node *n) {
         keep[1] = t;
         n->saved = keep;
     }
-    const float *pp = p->data, *tp = t->data;
-    float *y = n->out->data;
-    int64_t len = p->numel;
-    int op = n->op, r = (int)n->attrs->i[0];
-    nb_status st = op == NBI_OP_BCE_LOSS ? check_probabilities(n, p) : NB_OK;
-    if (st == NB_OK && r == NB_REDUCE_NONE) {
-        for (int64_t i = 0; i < len; i++) y[i] = pair_loss(op, pp[i], tp[i]);
-    } else if (st == NB_OK) {
-        double s = 0.0;
-        for (int64_t i = 0; i < len; i++) s += (double)pair_loss(op, pp[i], tp[i]);
-        if (r == NB_REDUCE_MEAN) s /= (double)len; /* 0/0 = NaN for an empty input, as PyTorch */
-        y[0] = (float)s;
-    }
+    nb_status st = n->op == NBI_OP_BCE_LOSS ? check_probabilities(ctx, n, p) : NB_OK;
+    if (st == NB_OK)
+        ctx->be->pair_loss(ctx->be, pair_kind(n->op), (int)n->attrs->i[0], p->numel, p->data,
+                           t->data, n->out->data);
     if (!n->recording) nbi_arena_release(&ctx->arena, m); /* the copies, if any */
     return st;
 }
@@ -193,16 +125,8 @@ static nb_status pair_backward(nb_ctx *ctx, nbi_node *n) {
         if (!g) return ctx->status;
         gt = g->data;
     }
-    const float *pp = p->data, *tp = t->data, *gy = n->out->grad->data;
-    int64_t len = p->numel;
-    int op = n->op, r = (int)n->attrs->i[0];
-    float s = reduce_scale(r, gy, len);
-    for (int64_t i = 0; i < len; i++) {
-        float dp, dt, si = r == NB_REDUCE_NONE ? gy[i] : s;
-        pair_deriv(op, pp[i], tp[i], &dp, &dt);
-        if (gp) gp[i] += si * dp;
-        if (gt) gt[i] += si * dt;
-    }
+    ctx->be->pair_loss_bwd(ctx->be, pair_kind(n->op), (int)n->attrs->i[0], p->numel, p->data,
+                           t->data, n->out->grad->data, gp, gt);
     return NB_OK;
 }
 
@@ -281,31 +205,19 @@ static nb_status class_infer(const nbi_node *n, nb_tensor *out) {
 }
 
 /* Every label must be a class: 0 <= label < C. The error names the sample and the value. */
-static nb_status check_labels(const nbi_node *n, const nb_tensor *labels, int64_t C) {
-    const int32_t *l = labels->data;
+static nb_status check_labels(nb_ctx *ctx, const nbi_node *n, const nb_tensor *labels,
+                              int64_t C) {
+    const nbi_backend *be = ctx->be;
     int64_t N = labels->shape[0], st = labels->stride[0];
-    for (int64_t i = 0; i < N; i++) {
-        int32_t v = l[i * st];
-        if (v >= 0 && v < C) continue;
-        return nbi_error(NB_ERR_ARG,
-                         "%s: label of sample %lld is %d, outside the classes [0, %lld) of the "
-                         "[%lld, %lld] scores",
-                         nbi_ops[n->op]->name, (long long)i, (int)v, (long long)C, (long long)N,
-                         (long long)C);
-    }
-    return NB_OK;
-}
-
-/* Writes the per-sample losses ℓ_i (NONE) or their reduction into y. */
-static void reduce_into(float *y, const float *l, int64_t N, int r) {
-    if (r == NB_REDUCE_NONE) {
-        for (int64_t i = 0; i < N; i++) y[i] = l[i];
-        return;
-    }
-    double s = 0.0;
-    for (int64_t i = 0; i < N; i++) s += (double)l[i];
-    if (r == NB_REDUCE_MEAN) s /= (double)N; /* NaN for N = 0, as PyTorch */
-    y[0] = (float)s;
+    int64_t i = be->find_bad_label(be, N, labels->data, st, C);
+    if (i < 0) return NB_OK;
+    int32_t v;
+    be->to_host(be, &v, (const int32_t *)labels->data + i * st, sizeof v);
+    return nbi_error(NB_ERR_ARG,
+                     "%s: label of sample %lld is %d, outside the classes [0, %lld) of the "
+                     "[%lld, %lld] scores",
+                     nbi_ops[n->op]->name, (long long)i, (int)v, (long long)C, (long long)N,
+                     (long long)C);
 }
 
 /* Cross-entropy fused with log-softmax:
@@ -315,19 +227,17 @@ static void reduce_into(float *y, const float *l, int64_t N, int r) {
 static nb_status cross_entropy_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *x = n->in[0], *lab = n->in[1];
     int64_t N = x->shape[0], C = x->shape[1];
-    nb_status s = check_labels(n, lab, C);
+    nb_status s = check_labels(ctx, n, lab, C);
     if (s != NB_OK) return s;
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
     x = nbi_contig(ctx, x);
     if (!x) return ctx->status;
     nb_tensor *lp = nbi_tensor_alloc(ctx, NB_F32, 2, x->shape);
-    float *l = nbi_ctx_alloc(ctx, (size_t)(N ? N : 1) * sizeof *l, "cross_entropy");
-    if (!lp || !l) return ctx->status;
-    nbi_k.log_softmax(N, C, x->data, lp->data);
-    const float *lpp = lp->data;
-    const int32_t *y = lab->data;
-    for (int64_t i = 0; i < N; i++) l[i] = -lpp[i * C + y[i * lab->stride[0]]];
-    reduce_into(n->out->data, l, N, (int)n->attrs->i[0]);
+    if (!lp) return ctx->status;
+    const nbi_backend *be = ctx->be;
+    be->log_softmax(be, N, C, x->data, lp->data);
+    be->nll(be, (int)n->attrs->i[0], N, lp->data, C, 1, lab->data, lab->stride[0],
+            n->out->data);
     if (n->recording)
         n->saved = lp;
     else
@@ -340,18 +250,9 @@ static nb_status cross_entropy_backward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *g = nbi_grad(ctx, n->in[0]);
     if (!g) return ctx->status;
     const nb_tensor *lab = n->in[1], *lp = n->saved;
-    int64_t N = lp->shape[0], C = lp->shape[1];
-    int r = (int)n->attrs->i[0];
-    const float *gy = n->out->grad->data, *lpp = lp->data;
-    const int32_t *y = lab->data;
-    float *gx = g->data, s = reduce_scale(r, gy, N);
-    for (int64_t i = 0; i < N; i++) {
-        float si = r == NB_REDUCE_NONE ? gy[i] : s;
-        const float *row = lpp + i * C;
-        float *grow = gx + i * C;
-        for (int64_t j = 0; j < C; j++) grow[j] += si * expf(row[j]);
-        grow[y[i * lab->stride[0]]] -= si;
-    }
+    ctx->be->cross_entropy_bwd(ctx->be, (int)n->attrs->i[0], lp->shape[0], lp->shape[1],
+                               n->out->grad->data, lp->data, lab->data, lab->stride[0],
+                               g->data);
     return NB_OK;
 }
 
@@ -359,18 +260,10 @@ static nb_status cross_entropy_backward(nb_ctx *ctx, nbi_node *n) {
  * It reads one element per row through the strides, so no copy is needed. */
 static nb_status nll_forward(nb_ctx *ctx, nbi_node *n) {
     const nb_tensor *x = n->in[0], *lab = n->in[1];
-    int64_t N = x->shape[0], C = x->shape[1];
-    nb_status s = check_labels(n, lab, C);
+    nb_status s = check_labels(ctx, n, lab, x->shape[1]);
     if (s != NB_OK) return s;
-    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    float *l = nbi_ctx_alloc(ctx, (size_t)(N ? N : 1) * sizeof *l, "nll_loss");
-    if (!l) return ctx->status;
-    const float *xp = x->data;
-    const int32_t *y = lab->data;
-    for (int64_t i = 0; i < N; i++)
-        l[i] = -xp[i * x->stride[0] + (int64_t)y[i * lab->stride[0]] * x->stride[1]];
-    reduce_into(n->out->data, l, N, (int)n->attrs->i[0]);
-    nbi_arena_release(&ctx->arena, m);
+    ctx->be->nll(ctx->be, (int)n->attrs->i[0], x->shape[0], x->data, x->stride[0], x->stride[1],
+                 lab->data, lab->stride[0], n->out->data);
     return NB_OK;
 }
 
@@ -379,13 +272,8 @@ static nb_status nll_backward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *g = nbi_grad(ctx, n->in[0]);
     if (!g) return ctx->status;
     const nb_tensor *lab = n->in[1];
-    int64_t N = g->shape[0], C = g->shape[1];
-    int r = (int)n->attrs->i[0];
-    const float *gy = n->out->grad->data;
-    const int32_t *y = lab->data;
-    float *gx = g->data, s = reduce_scale(r, gy, N);
-    for (int64_t i = 0; i < N; i++)
-        gx[i * C + y[i * lab->stride[0]]] -= r == NB_REDUCE_NONE ? gy[i] : s;
+    ctx->be->nll_bwd(ctx->be, (int)n->attrs->i[0], g->shape[0], g->shape[1],
+                     n->out->grad->data, lab->data, lab->stride[0], g->data);
     return NB_OK;
 }
 

@@ -8,7 +8,7 @@
  * GEMM with its transpose flag rather than copied; the backward products call GEMM with
  * beta = 1 so they accumulate straight into the gradients. */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <string.h>
 
@@ -147,7 +147,7 @@ static nb_status matmul_forward(nb_ctx *ctx, nbi_node *n) {
     for (int64_t k = 0; k < bt.count; k++) {
         int64_t oa, ob;
         batch_off(&bt, k, bt.sa, bt.sb, &oa, &ob);
-        nb_status s = nbi_k.sgemm(ta, tb, M, N, K, 1.0f, A + oa, lda, B + ob, ldb, 0.0f,
+        nb_status s = ctx->be->sgemm(ctx->be, ta, tb, M, N, K, 1.0f, A + oa, lda, B + ob, ldb, 0.0f,
                                   C + k * M * N, N > 1 ? N : 1);
         if (s != NB_OK) return s;
     }
@@ -185,10 +185,10 @@ static nb_status matmul_backward(nb_ctx *ctx, nbi_node *n) {
             const float *Gk = G + k * M * N;
             nb_status s;
             if (w == 0) /* dA[M,K] += dC[M,N] · op(B)ᵀ */
-                s = nbi_k.sgemm(0, !tb, M, K, N, 1.0f, Gk, ldg, (const float *)b->data + ob, ldb,
+                s = ctx->be->sgemm(ctx->be, 0, !tb, M, K, N, 1.0f, Gk, ldg, (const float *)b->data + ob, ldb,
                                 1.0f, (float *)g->data + ga, K > 1 ? K : 1);
             else /* dB[K,N] += op(A)ᵀ · dC[M,N] */
-                s = nbi_k.sgemm(!ta, 0, K, N, M, 1.0f, (const float *)a->data + oa, lda, Gk, ldg,
+                s = ctx->be->sgemm(ctx->be, !ta, 0, K, N, M, 1.0f, (const float *)a->data + oa, lda, Gk, ldg,
                                 1.0f, (float *)g->data + gbo, N > 1 ? N : 1);
             if (s != NB_OK) return s;
         }

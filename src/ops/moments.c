@@ -8,37 +8,14 @@
  *           ∂L/∂X = Xc (G + Gᵀ) / (N − ddof)
  *
  * Sums run in double, two passes (mean, then squared deviations). Backward recomputes the
- * means instead of keeping them on the tape. */
+ * means instead of keeping them on the tape. var and std run in the back end
+ * (kernels/ref/moments.c) over the groups' geometry made here. */
+#include "kernels/backend.h"
 #include "nabla/stats.h"
 #include "ops/linalg_batch.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ---- walking a tensor's kept and reduced dimensions ---------------------------------------- */
-
-/* Row-major walk over `rank` dimensions with two offset sets (x's strides, the gradient's). */
-typedef struct walk2 {
-    int rank;
-    int64_t shape[NB_MAX_RANK], s1[NB_MAX_RANK], s2[NB_MAX_RANK], idx[NB_MAX_RANK];
-    int64_t o1, o2;
-} walk2;
-
-static void w2_reset(walk2 *w) {
-    memset(w->idx, 0, sizeof w->idx);
-    w->o1 = w->o2 = 0;
-}
-
-static void w2_next(walk2 *w) {
-    for (int d = w->rank - 1; d >= 0; d--) {
-        w->o1 += w->s1[d];
-        w->o2 += w->s2[d];
-        if (++w->idx[d] < w->shape[d]) return;
-        w->o1 -= w->s1[d] * w->shape[d];
-        w->o2 -= w->s2[d] * w->shape[d];
-        w->idx[d] = 0;
-    }
-}
 
 /* The axes mask for a tensor of this rank: NB_ALL_AXES means every axis; an empty mask
  * reduces nothing (groups of one element, as numpy's axis=()). */
@@ -46,34 +23,28 @@ static unsigned norm_mask(unsigned axes, int rank) {
     return axes == NB_ALL_AXES ? (1u << rank) - 1u : axes;
 }
 
-/* Splits x's dimensions into kept (outer walk) and reduced (inner walk); strides in x and in
- * a contiguous tensor of x's shape (its gradient). */
-typedef struct groups {
-    walk2 kept, red;
-    int64_t nout, N;
-} groups;
-
-static void groups_init(groups *g, const nb_tensor *x, unsigned mask) {
+/* Splits x's dimensions into kept (the groups) and reduced (within a group), with strides in
+ * x and in a contiguous tensor of x's shape (its gradient): the kernels' geometry. */
+static void groups_of(const nb_tensor *x, unsigned mask, nbi_groups *g) {
     int64_t cs[NB_MAX_RANK], s = 1;
     for (int d = x->rank - 1; d >= 0; d--) {
         cs[d] = s;
         s *= x->shape[d];
     }
-    g->kept.rank = g->red.rank = 0;
+    memset(g, 0, sizeof *g);
     g->nout = g->N = 1;
     for (int d = 0; d < x->rank; d++) {
-        walk2 *w = (mask >> d) & 1u ? &g->red : &g->kept;
+        int red = (mask >> d) & 1u;
+        nbi_walk *w = red ? &g->red : &g->kept;
         w->shape[w->rank] = x->shape[d];
-        w->s1[w->rank] = x->stride[d];
-        w->s2[w->rank] = cs[d];
+        w->sx[w->rank] = x->stride[d];
+        w->sg[w->rank] = cs[d];
         w->rank++;
-        if ((mask >> d) & 1u)
+        if (red)
             g->N *= x->shape[d];
         else
             g->nout *= x->shape[d];
     }
-    w2_reset(&g->kept);
-    w2_reset(&g->red);
 }
 
 /* ---- var and std ------------------------------------------------------------------------------ */
@@ -111,35 +82,12 @@ static nb_status var_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* Mean and Σ (x − μ)² of the group whose kept walk is at g->kept. */
-static void group_moments(groups *g, const float *x, double *mu, double *ss) {
-    double s = 0.0;
-    w2_reset(&g->red);
-    for (int64_t j = 0; j < g->N; j++, w2_next(&g->red)) s += x[g->kept.o1 + g->red.o1];
-    double m = s / (double)g->N, q = 0.0;
-    w2_reset(&g->red);
-    for (int64_t j = 0; j < g->N; j++, w2_next(&g->red)) {
-        double d = x[g->kept.o1 + g->red.o1] - m;
-        q += d * d;
-    }
-    *mu = m;
-    *ss = q;
-}
-
 static nb_status var_forward(nb_ctx *ctx, nbi_node *n) {
-    (void)ctx;
     const nb_tensor *x = n->in[0];
-    bool is_std = nbi_ops[n->op]->aux == 1;
-    groups g;
-    groups_init(&g, x, norm_mask((unsigned)n->attrs->i[0], x->rank));
-    double dof = (double)(g.N - n->attrs->i[1]);
-    float *y = n->out->data;
-    for (int64_t o = 0; o < g.nout; o++, w2_next(&g.kept)) {
-        double mu, ss;
-        group_moments(&g, x->data, &mu, &ss);
-        double v = ss / dof;
-        y[o] = (float)(is_std ? sqrt(v) : v);
-    }
+    nbi_groups g;
+    groups_of(x, norm_mask((unsigned)n->attrs->i[0], x->rank), &g);
+    ctx->be->moments_var(ctx->be, &g, x->data, (double)(g.N - n->attrs->i[1]),
+                         nbi_ops[n->op]->aux == 1, n->out->data);
     return NB_OK;
 }
 
@@ -148,26 +96,10 @@ static nb_status var_backward(nb_ctx *ctx, nbi_node *n) {
     const nb_tensor *x = n->in[0];
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    bool is_std = nbi_ops[n->op]->aux == 1;
-    groups g;
-    groups_init(&g, x, norm_mask((unsigned)n->attrs->i[0], x->rank));
-    double dof = (double)(g.N - n->attrs->i[1]);
-    const float *gy = n->out->grad->data, *xp = x->data;
-    float *gp = gx->data;
-    for (int64_t o = 0; o < g.nout; o++, w2_next(&g.kept)) {
-        double mu, ss;
-        group_moments(&g, xp, &mu, &ss);
-        double coef;
-        if (is_std) {
-            double sd = sqrt(ss / dof);
-            coef = sd > 0.0 ? gy[o] / (dof * sd) : 0.0;
-        } else {
-            coef = 2.0 * gy[o] / dof;
-        }
-        w2_reset(&g.red);
-        for (int64_t j = 0; j < g.N; j++, w2_next(&g.red))
-            gp[g.kept.o2 + g.red.o2] += (float)(coef * (xp[g.kept.o1 + g.red.o1] - mu));
-    }
+    nbi_groups g;
+    groups_of(x, norm_mask((unsigned)n->attrs->i[0], x->rank), &g);
+    ctx->be->moments_var_bwd(ctx->be, &g, x->data, n->out->grad->data,
+                             (double)(g.N - n->attrs->i[1]), nbi_ops[n->op]->aux == 1, gx->data);
     return NB_OK;
 }
 
@@ -261,37 +193,13 @@ static nb_status cov_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* Xc (N×V, double) of batch item k: the data minus its column means. */
-static void centred(const nb_tensor *x, const int64_t *st, int64_t k, double *xc) {
-    int tb = x->rank - 2;
-    int64_t N = x->shape[tb], V = x->shape[tb + 1];
-    const float *p = (const float *)x->data + nbi_lb_off(tb, x->shape, st, k);
-    nbi_mat_load(xc, p, N, V, x->stride[tb], x->stride[tb + 1]);
-    for (int64_t j = 0; j < V; j++) {
-        double m = 0.0;
-        for (int64_t i = 0; i < N; i++) m += xc[i * V + j];
-        m /= (double)N;
-        for (int64_t i = 0; i < N; i++) xc[i * V + j] -= m;
-    }
-}
-
-/* C (V×V, double) = Xcᵀ Xc / dof */
-static void cov_of(const double *xc, int64_t N, int64_t V, double dof, double *c) {
-    for (int64_t a = 0; a < V; a++)
-        for (int64_t b = a; b < V; b++) {
-            double s = 0.0;
-            for (int64_t i = 0; i < N; i++) s += xc[i * V + a] * xc[i * V + b];
-            c[a * V + b] = c[b * V + a] = s / dof;
-        }
-}
-
 static int64_t batch_count(int r, const int64_t *shape) {
     int64_t c = 1;
     for (int i = 0; i < r; i++) c *= shape[i];
     return c;
 }
 
-/* which 0: covariance (ddof from attrs); 1: correlation */
+/* which 0: covariance (ddof from attrs); 1: correlation. One back-end call per batch item. */
 static nb_status cov_run(nb_ctx *ctx, const nb_tensor *x, int64_t ddof, int which, float *y,
                          const char *fn) {
     int tb = x->rank - 2;
@@ -299,30 +207,20 @@ static nb_status cov_run(nb_ctx *ctx, const nb_tensor *x, int64_t ddof, int whic
     int64_t st[NB_MAX_RANK];
     nbi_lb_strides(x, tb, tb, x->shape, st);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *xc = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), fn);
-    if (!xc) return ctx->status;
-    double *c = xc + N * V;
+    double *scratch = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), fn);
+    if (!scratch) return ctx->status;
+    const nbi_backend *be = ctx->be;
     nb_status s = NB_OK;
     for (int64_t k = 0; k < count && s == NB_OK; k++) {
-        centred(x, st, k, xc);
-        cov_of(xc, N, V, (double)(N - ddof), c);
-        float *yk = y + k * V * V;
-        if (which == 0) {
-            for (int64_t i = 0; i < V * V; i++) yk[i] = (float)c[i];
-            continue;
+        const float *xk = (const float *)x->data + nbi_lb_off(tb, x->shape, st, k);
+        int64_t j = be->cov(be, which, N, V, xk, x->stride[tb], x->stride[tb + 1],
+                            (double)(N - ddof), scratch, y + k * V * V);
+        if (j >= 0) {
+            char what[256];
+            nbi_lb_what(what, sizeof what, x, tb, tb, x->shape, k);
+            s = nbi_error(NB_ERR_ARG, "%s: variable %lld of %s has zero variance, so its "
+                          "correlation is undefined", fn, (long long)j, what);
         }
-        for (int64_t j = 0; j < V; j++)
-            if (!(c[j * V + j] > 0.0)) {
-                char what[256];
-                nbi_lb_what(what, sizeof what, x, tb, tb, x->shape, k);
-                s = nbi_error(NB_ERR_ARG, "%s: variable %lld of %s has zero variance, so its "
-                              "correlation is undefined", fn, (long long)j, what);
-                break;
-            }
-        for (int64_t a = 0; s == NB_OK && a < V; a++)
-            for (int64_t b = 0; b < V; b++)
-                yk[a * V + b] = a == b ? 1.0f
-                                       : (float)(c[a * V + b] / sqrt(c[a * V + a] * c[b * V + b]));
     }
     nbi_arena_release(&ctx->arena, mark);
     return s;
@@ -344,22 +242,14 @@ static nb_status cov_backward(nb_ctx *ctx, nbi_node *n) {
     int64_t st[NB_MAX_RANK];
     nbi_lb_strides(x, tb, tb, x->shape, st);
     nbi_arena_mark mark = nbi_arena_mark_get(&ctx->arena);
-    double *xc = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), "cov backward");
-    if (!xc) return ctx->status;
-    double *gs = xc + N * V;
-    for (int64_t k = 0; k < count; k++) {
-        centred(x, st, k, xc);
-        const float *G = (const float *)n->out->grad->data + k * V * V;
-        for (int64_t a = 0; a < V; a++)
-            for (int64_t b = 0; b < V; b++) gs[a * V + b] = ((double)G[a * V + b] + G[b * V + a]) / dof;
-        float *gk = (float *)gx->data + k * N * V;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t b = 0; b < V; b++) {
-                double s = 0.0;
-                for (int64_t a = 0; a < V; a++) s += xc[i * V + a] * gs[a * V + b];
-                gk[i * V + b] += (float)s;
-            }
-    }
+    double *scratch = nbi_lb_scratch(ctx, (size_t)(N * V + V * V), "cov backward");
+    if (!scratch) return ctx->status;
+    const nbi_backend *be = ctx->be;
+    for (int64_t k = 0; k < count; k++)
+        be->cov_bwd(be, N, V, (const float *)x->data + nbi_lb_off(tb, x->shape, st, k),
+                    x->stride[tb], x->stride[tb + 1],
+                    (const float *)n->out->grad->data + k * V * V, dof, scratch,
+                    (float *)gx->data + k * N * V);
     nbi_arena_release(&ctx->arena, mark);
     return NB_OK;
 }

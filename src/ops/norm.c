@@ -15,12 +15,14 @@
  *
  * (the two subtracted terms are the paths through μ and through σ²). Statistics are summed in
  * double. The running statistics are updated in place during forward (as PyTorch does) and
- * are never differentiated.
+ * are never differentiated. The loops are the back end's (kernels/ref/norm.c), channel by
+ * channel.
  *
  * Inputs: x, then, as attrs.i flags say, weight γ, bias β, running_mean and running_var.
  * attrs.i: 0 training, 1 has weight, 2 has bias, 3 has running statistics;
  * attrs.f: 0 eps, 1 momentum. */
 #include "autograd/autograd.h"
+#include "kernels/backend.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -100,115 +102,35 @@ static nb_status bn_infer(const nbi_node *n, nb_tensor *out) {
     return NB_OK;
 }
 
-/* ---- the loops over one plane of S values, in blocks of 16 the compiler vectorises; sums in
- * 16 float lanes added in double (no reassociation needed, accurate for planes of thousands
- * of values) -------------------------------------------------------------------------------- */
-
-#define LANES 16
-
-static double lanes_total(const float *acc) {
-    double t = 0.0;
-    for (int k = 0; k < LANES; k++) t += acc[k];
-    return t;
-}
-
-/* Σ x */
-static double sum_of(const float *restrict x, int64_t n) {
-    float acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += x[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += x[i];
-    return lanes_total(acc);
-}
-
-/* Σ (x − mu)² */
-static double sq_of(const float *restrict x, int64_t n, float mu) {
-    float acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float d = x[i + k] - mu;
-            acc[k] += d * d;
-        }
-    for (int k = 0; i < n; i++, k++) {
-        float d = x[i] - mu;
-        acc[k] += d * d;
-    }
-    return lanes_total(acc);
-}
-
-/* Σ g·(x − mu) */
-static double dot_of(const float *restrict g, const float *restrict x, int64_t n, float mu) {
-    float acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += g[i + k] * (x[i + k] - mu);
-    for (int k = 0; i < n; i++, k++) acc[k] += g[i] * (x[i] - mu);
-    return lanes_total(acc);
-}
-
-/* Geometry: x [N, C, S] */
-static void dims_of(const nb_tensor *x, int64_t *N, int64_t *C, int64_t *S) {
-    *N = x->shape[0];
-    *C = x->shape[1];
-    *S = 1;
-    for (int d = 2; d < x->rank; d++) *S *= x->shape[d];
-}
-
-/* y = x·scale + shift */
-static void affine(const float *restrict x, float *restrict y, int64_t n, float scale,
-                   float shift) {
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) y[i + k] = x[i + k] * scale + shift;
-    for (; i < n; i++) y[i] = x[i] * scale + shift;
+/* The kernels' geometry: x [N, C, S], S the product of the trailing axes. */
+static nbi_bn geom_of(const nbi_node *n, const nb_tensor *x, const bn_in *in) {
+    nbi_bn g = {.N = x->shape[0],
+                .C = x->shape[1],
+                .S = 1,
+                .training = n->attrs->i[A_TRAIN] != 0,
+                .eps = n->attrs->f[0],
+                .momentum = n->attrs->f[1],
+                .run_mean = in->rm ? in->rm->data : NULL,
+                .run_var = in->rv ? in->rv->data : NULL};
+    for (int d = 2; d < x->rank; d++) g.S *= x->shape[d];
+    return g;
 }
 
 static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     bn_in in = inputs_of(n);
-    const int64_t *a = n->attrs->i;
-    const float eps = n->attrs->f[0], mom = n->attrs->f[1];
     nb_tensor *x = nbi_contig(ctx, in.x);
     if (!x) return ctx->status;
-    int64_t N, C, S;
-    dims_of(x, &N, &C, &S);
-    const int64_t M = N * S;
+    const nbi_bn g = geom_of(n, x, &in);
+    const size_t C = (size_t)(g.C ? g.C : 1);
     nbi_arena_mark mk = nbi_arena_mark_get(&ctx->arena);
     bn_saved *sv = nbi_ctx_alloc(ctx, sizeof *sv, "batch_norm");
-    float *mean = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1), "batch_norm");
-    float *invstd = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1), "batch_norm");
+    float *mean = nbi_ctx_alloc(ctx, sizeof(float) * C, "batch_norm");
+    float *invstd = nbi_ctx_alloc(ctx, sizeof(float) * C, "batch_norm");
     if (!sv || !mean || !invstd) return ctx->status;
-    const float *xp = x->data;
-    float *rm = in.rm ? in.rm->data : NULL, *rv = in.rv ? in.rv->data : NULL;
-    for (int64_t c = 0; c < C; c++) {
-        if (a[A_TRAIN]) {
-            /* two passes: the mean, then the squares about it (no cancellation) */
-            double s = 0.0, q = 0.0;
-            for (int64_t i = 0; i < N; i++) s += sum_of(xp + (i * C + c) * S, S);
-            double mu = M ? s / (double)M : 0.0;
-            for (int64_t i = 0; i < N; i++) q += sq_of(xp + (i * C + c) * S, S, (float)mu);
-            double var = M ? q / (double)M : 0.0;
-            mean[c] = (float)mu;
-            invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
-            if (rm && M > 1) {
-                rm[c] = (1.0f - mom) * rm[c] + mom * (float)mu;
-                rv[c] = (1.0f - mom) * rv[c] + mom * (float)(q / (double)(M - 1));
-            }
-        } else {
-            mean[c] = rm[c];
-            invstd[c] = (float)(1.0 / sqrt((double)rv[c] + (double)eps));
-        }
-    }
-    const float *w = in.w ? in.w->data : NULL, *b = in.b ? in.b->data : NULL;
-    float *y = n->out->data;
-    for (int64_t i = 0; i < N; i++)
-        for (int64_t c = 0; c < C; c++) {
-            /* y = γ (x − μ)/σ̃ + β = scale x + shift */
-            float scale = invstd[c] * (w ? w[c] : 1.0f);
-            float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
-            affine(xp + (i * C + c) * S, y + (i * C + c) * S, S, scale, shift);
-        }
+    const nbi_backend *be = ctx->be;
+    be->bn_stats(be, &g, x->data, mean, invstd);
+    be->bn_apply(be, &g, x->data, mean, invstd, in.w ? in.w->data : NULL,
+                 in.b ? in.b->data : NULL, n->out->data);
     if (n->recording) {
         sv->x = x;
         sv->mean = mean;
@@ -220,30 +142,9 @@ static nb_status bn_forward(nb_ctx *ctx, nbi_node *n) {
     return NB_OK;
 }
 
-/* dx += (1/σ̃) (γ dy − mean(g) − x̂ mean(g x̂)) */
-static void bn_dx(const float *restrict x, const float *restrict gy, float *restrict dx, int64_t n,
-                  float mu, float is, float gamma, float mg, float mgx) {
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float xh = (x[j + k] - mu) * is;
-            dx[j + k] += is * (gamma * gy[j + k] - mg - xh * mgx);
-        }
-    for (; j < n; j++) {
-        float xh = (x[j] - mu) * is;
-        dx[j] += is * (gamma * gy[j] - mg - xh * mgx);
-    }
-}
-
 static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
     bn_in in = inputs_of(n);
     const bn_saved *sv = n->saved;
-    const int train = n->attrs->i[A_TRAIN] != 0;
-    int64_t N, C, S;
-    dims_of(sv->x, &N, &C, &S);
-    const double M = (double)(N * S);
-    const float *xp = sv->x->data, *gy = n->out->grad->data;
-    const float *w = in.w ? in.w->data : NULL;
     float *dx = NULL, *dw = NULL, *db = NULL;
     int k = 1;
     if (nbi_needs_grad(n, 0)) {
@@ -262,26 +163,9 @@ static nb_status bn_backward(nb_ctx *ctx, nbi_node *n) {
         if (!g) return ctx->status;
         db = g->data;
     }
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = sv->mean[c], is = sv->invstd[c];
-        double sg = 0.0, sgx = 0.0; /* Σ dy, Σ dy x̂ = (1/σ̃) Σ dy (x − μ) */
-        for (int64_t i = 0; i < N; i++) {
-            const float *xs = xp + (i * C + c) * S, *gs = gy + (i * C + c) * S;
-            sg += sum_of(gs, S);
-            sgx += dot_of(gs, xs, S, mu);
-        }
-        sgx *= (double)is;
-        if (db) db[c] += (float)sg;
-        if (dw) dw[c] += (float)sgx;
-        if (!dx) continue;
-        const float gamma = w ? w[c] : 1.0f;
-        /* g = γ dy: mean(g) = γ Σdy / M, mean(g x̂) = γ Σdy x̂ / M */
-        const float mg = train ? (float)(gamma * sg / M) : 0.0f;
-        const float mgx = train ? (float)(gamma * sgx / M) : 0.0f;
-        for (int64_t i = 0; i < N; i++)
-            bn_dx(xp + (i * C + c) * S, gy + (i * C + c) * S, dx + (i * C + c) * S, S, mu, is,
-                  gamma, mg, mgx);
-    }
+    const nbi_bn g = geom_of(n, sv->x, &in);
+    ctx->be->bn_backward(ctx->be, &g, sv->x->data, n->out->grad->data, sv->mean, sv->invstd,
+                         in.w ? in.w->data : NULL, dx, dw, db);
     return NB_OK;
 }
 
@@ -321,8 +205,8 @@ static nb_status bn_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k, 
         nb_tensor *rm = nbi_gen_input(ctx, rng, 1, &C, -0.5f, 0.5f, NULL, 0, 0.0f);
         nb_tensor *rv = nbi_gen_input(ctx, rng, 1, &C, 0.5f, 2.0f, NULL, 0, 0.0f);
         if (!rm || !rv) return ctx->status;
-        nb_requires_grad(rm, 0);
-        nb_requires_grad(rv, 0);
+        nb_tensor_set_requires_grad(rm, 0);
+        nb_tensor_set_requires_grad(rv, 0);
         c->in[m++] = rm;
         c->in[m++] = rv;
     }

@@ -1,5 +1,6 @@
 /* ops/pool.c — max and average pooling over the last two axes of NCHW input, global average
- * pooling and flatten. The loops are in kernels/pooling.c; global average pooling and flatten
+ * pooling and flatten. The loops are in kernels/pooling.c, run by the back end's pool entry
+ * (planes spread over the thread pool); global average pooling and flatten
  * are compositions (mean over axes 2 and 3; reshape).
  *
  *   max:  y = max over the window      dx[argmax] += dy   (argmax kept from forward)
@@ -8,7 +9,7 @@
  * attrs.i: 0 KH, 1 KW, 2 sh, 3 sw, 4 pt, 5 pb, 6 pl, 7 pr, 8 dh, 9 dw, 10 exclude_pad. */
 #include "autograd/autograd.h"
 #include "kernels/conv.h"
-#include "kernels/pool.h"
+#include "kernels/backend.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,41 +37,6 @@ static void geom_of(const nbi_node *n, nbi_conv_geom *g) {
     g->dw = a[A_DW];
     g->OH = (g->H + g->pt + g->pb - g->dh * (g->KH - 1) - 1) / g->sh + 1;
     g->OW = (g->W + g->pl + g->pr - g->dw * (g->KW - 1) - 1) / g->sw + 1;
-}
-
-/* The planes (N·C of them) cut into tasks for the thread pool; each plane is pooled by one
- * task, so the result does not depend on the number of threads. */
-#define PLANES_PER_TASK 32
-
-typedef struct pool_task {
-    const nbi_conv_geom *g;
-    int kind; /* 0 max forward, 1 max backward, 2 avg forward, 3 avg backward */
-    int count_pad;
-    const float *in;
-    float *out;
-    int32_t *arg;
-} pool_task;
-
-static void pool_run(void *p, int64_t t) {
-    const pool_task *k = p;
-    const nbi_conv_geom *g = k->g;
-    int64_t p0 = t * PLANES_PER_TASK, np = g->N * g->C - p0;
-    if (np > PLANES_PER_TASK) np = PLANES_PER_TASK;
-    const int64_t HW = g->H * g->W, P = g->OH * g->OW;
-    switch (k->kind) {
-    case 0: nbi_maxpool_forward(g, np, k->in + p0 * HW, k->out + p0 * P, k->arg + p0 * P); break;
-    case 1: nbi_maxpool_backward(g, np, k->in + p0 * P, k->arg + p0 * P, k->out + p0 * HW); break;
-    case 2: nbi_avgpool_forward(g, np, k->count_pad, k->in + p0 * HW, k->out + p0 * P); break;
-    default: nbi_avgpool_backward(g, np, k->count_pad, k->in + p0 * P, k->out + p0 * HW); break;
-    }
-}
-
-static void pool_all(const pool_task *k) {
-    int64_t tasks = (k->g->N * k->g->C + PLANES_PER_TASK - 1) / PLANES_PER_TASK;
-    if (tasks > 1 && nbi_pool_threads() > 1)
-        nbi_parallel_for(tasks, pool_run, (void *)k);
-    else
-        for (int64_t t = 0; t < tasks; t++) pool_run((void *)k, t);
 }
 
 static nb_status pool_infer(const nbi_node *n, nb_tensor *out) {
@@ -127,7 +93,7 @@ static nb_status max_forward(nb_ctx *ctx, nbi_node *n) {
     int32_t *arg =
         nbi_ctx_alloc(ctx, (size_t)(n->out->numel ? n->out->numel : 1) * 4, "max_pool2d");
     if (!arg) return ctx->status;
-    pool_all(&(pool_task){&g, 0, 0, x->data, n->out->data, arg});
+    ctx->be->pool(ctx->be, NBI_POOL_MAX, &g, 0, x->data, n->out->data, arg);
     if (n->recording)
         n->saved = arg;
     else
@@ -141,7 +107,7 @@ static nb_status max_backward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    pool_all(&(pool_task){&g, 1, 0, n->out->grad->data, gx->data, n->saved});
+    ctx->be->pool(ctx->be, NBI_POOL_MAX_BWD, &g, 0, n->out->grad->data, gx->data, n->saved);
     return NB_OK;
 }
 
@@ -150,7 +116,7 @@ static nb_status avg_forward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *x = nbi_contig(ctx, n->in[0]);
     if (!x) return ctx->status;
-    pool_all(&(pool_task){&g, 2, !n->attrs->i[A_EXCL], x->data, n->out->data, NULL});
+    ctx->be->pool(ctx->be, NBI_POOL_AVG, &g, !n->attrs->i[A_EXCL], x->data, n->out->data, NULL);
     return NB_OK;
 }
 
@@ -160,7 +126,8 @@ static nb_status avg_backward(nb_ctx *ctx, nbi_node *n) {
     geom_of(n, &g);
     nb_tensor *gx = nbi_grad(ctx, n->in[0]);
     if (!gx) return ctx->status;
-    pool_all(&(pool_task){&g, 3, !n->attrs->i[A_EXCL], n->out->grad->data, gx->data, NULL});
+    ctx->be->pool(ctx->be, NBI_POOL_AVG_BWD, &g, !n->attrs->i[A_EXCL], n->out->grad->data,
+                  gx->data, NULL);
     return NB_OK;
 }
 
@@ -190,14 +157,7 @@ static nb_status pool_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k
     if (!x) return ctx->status;
     if (def == &nbi_op_max_pool2d) {
         /* Distinct values 1/8 apart, shuffled: no ±2h perturbation changes a window's max. */
-        float *p = x->data;
-        for (int64_t i = 0; i < x->numel; i++) p[i] = -4.0f + 0.125f * (float)i;
-        for (int64_t i = x->numel - 1; i > 0; i--) {
-            int64_t j = (int64_t)nb_rng_below(rng, (uint64_t)i + 1);
-            float t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
+        nbi_gen_ladder(x, -4.0f, 0.125f, rng);
     }
     return NB_OK;
 }

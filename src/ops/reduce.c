@@ -118,123 +118,51 @@ static nb_status reduce_infer(const nbi_node *n, nb_tensor *out) {
 
 /* ---- sum and mean ------------------------------------------------------------------------- */
 
-typedef struct sum_ctx {
-    const float *x;
-    double *acc;
-} sum_ctx;
-
-/* operands: 0 = x, 1 = the accumulator (stride 0 along reduced axes) */
-static void sum_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
-    sum_ctx *c = user;
-    const float *x = c->x + off[0];
-    double *acc = c->acc + off[1];
-    int64_t sx = inner[0], sa = inner[1];
-    if (sa == 0) { /* the run lies inside one group */
-        double s = 0.0;
-        for (int64_t i = 0; i < len; i++) s += (double)x[i * sx];
-        *acc += s;
-    } else {
-        for (int64_t i = 0; i < len; i++) acc[i * sa] += (double)x[i * sx];
-    }
-}
-
 static nb_status sum_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *x = n->in[0], *y = n->out;
-    unsigned mask = node_mask(n);
     red_geom g;
-    geom_of(x, mask, &g);
+    geom_of(x, node_mask(n), &g);
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
-    double *acc = nbi_ctx_zalloc(ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(double),
-                                 nbi_ops[n->op]->name);
+    double *acc = nbi_ctx_alloc(ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(double),
+                                nbi_ops[n->op]->name);
     if (!acc) return ctx->status;
     const int64_t *st[2] = {x->stride, g.ostride};
     nbi_iter it;
     nbi_iter_init(&it, x->rank, x->shape, 2, st);
-    sum_ctx c = {x->data, acc};
-    nbi_iter_run(&it, sum_run, &c);
-    float *yp = y->data;
-    if (n->op == NBI_OP_MEAN) {
-        /* the mean of zero elements is NaN, as in NumPy and PyTorch */
-        for (int64_t i = 0; i < y->numel; i++)
-            yp[i] = g.count ? (float)(acc[i] / (double)g.count) : NAN;
-    } else {
-        for (int64_t i = 0; i < y->numel; i++) yp[i] = (float)acc[i];
-    }
+    ctx->be->sum_strided(ctx->be, &it, x->data, acc, y->numel, g.count, n->op == NBI_OP_MEAN,
+                         y->data);
     nbi_arena_release(&ctx->arena, m);
     return NB_OK;
 }
 
-typedef struct spread_ctx {
-    float *gx;
-    const float *gy;
-    float count; /* N */
-    int divide;  /* mean: dy / N; sum: dy */
-} spread_ctx;
-
-/* operands: 0 = gx (contiguous), 1 = gy (stride 0 along reduced axes) */
-static void spread_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
-    spread_ctx *c = user;
-    float *gx = c->gx + off[0];
-    const float *gy = c->gy + off[1];
-    int64_t sx = inner[0], sy = inner[1];
-    if (c->divide)
-        for (int64_t i = 0; i < len; i++) gx[i * sx] += gy[i * sy] / c->count;
-    else
-        for (int64_t i = 0; i < len; i++) gx[i * sx] += gy[i * sy];
-}
-
-/* dx[i] += dy[o] (sum), dy[o] / N (mean) */
+/* dx[i] += dy[o] (sum), dy[o] / N (mean): gx walked with gy's strides, 0 along reduced axes */
 static nb_status sum_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *x = n->in[0], *g = nbi_grad(ctx, x);
     if (!g) return ctx->status;
-    unsigned mask = node_mask(n);
     red_geom geo;
-    geom_of(x, mask, &geo);
+    geom_of(x, node_mask(n), &geo);
     const int64_t *st[2] = {g->stride, geo.ostride};
     nbi_iter it;
     nbi_iter_init(&it, x->rank, x->shape, 2, st);
-    spread_ctx c = {g->data, n->out->grad->data, (float)geo.count, n->op == NBI_OP_MEAN};
-    nbi_iter_run(&it, spread_run, &c);
+    if (n->op == NBI_OP_MEAN)
+        ctx->be->acc_div_strided(ctx->be, &it, g->data, n->out->grad->data, (float)geo.count);
+    else
+        ctx->be->acc_strided(ctx->be, &it, g->data, n->out->grad->data);
     return NB_OK;
 }
 
 /* ---- max and argmax ----------------------------------------------------------------------- */
 
-typedef struct max_ctx {
-    const float *x;
-    float *best;
-    int64_t *pos;
-} max_ctx;
-
-/* operands: 0 = x, 1 = the group (best and pos), 2 = the position recorded for an element */
-static void max_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
-    max_ctx *c = user;
-    const float *x = c->x + off[0];
-    float *best = c->best + off[1];
-    int64_t *pos = c->pos + off[1];
-    for (int64_t i = 0; i < len; i++) {
-        float v = x[i * inner[0]];
-        int64_t o = i * inner[1];
-        /* strictly greater keeps the first maximum; a NaN beats any number, once */
-        if (pos[o] < 0 || v > best[o] || (isnan(v) && !isnan(best[o]))) {
-            best[o] = v;
-            pos[o] = off[2] + i * inner[2];
-        }
-    }
-}
-
 /* best[o] and pos[o] over the groups of `mask`; pos counted with the strides `pstride`. */
-static void max_scan(const nb_tensor *x, unsigned mask, const int64_t *pstride, float *best,
-                     int64_t *pos, int64_t groups) {
+static void max_scan(const nbi_backend *be, const nb_tensor *x, unsigned mask,
+                     const int64_t *pstride, float *best, int64_t *pos, int64_t groups) {
     red_geom g;
     geom_of(x, mask, &g);
-    for (int64_t o = 0; o < groups; o++) pos[o] = -1;
     const int64_t *st[3] = {x->stride, g.ostride, pstride};
     nbi_iter it;
     nbi_iter_init(&it, x->rank, x->shape, 3, st);
-    max_ctx c = {x->data, best, pos};
-    nbi_iter_run(&it, max_run, &c);
+    be->max_strided(be, &it, x->data, best, pos, groups);
 }
 
 /* y[o] = max; the flat (row-major) index of each winner is kept for backward. */
@@ -249,7 +177,7 @@ static nb_status max_forward(nb_ctx *ctx, nbi_node *n) {
         flat[d] = s;
         s *= x->shape[d];
     }
-    max_scan(x, mask, flat, y->data, pos, y->numel);
+    max_scan(ctx->be, x, mask, flat, y->data, pos, y->numel);
     if (n->recording)
         n->saved = pos;
     else
@@ -262,10 +190,7 @@ static nb_status max_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *g = nbi_grad(ctx, n->in[0]);
     if (!g) return ctx->status;
-    const int64_t *pos = n->saved;
-    const float *gy = n->out->grad->data;
-    float *gx = g->data;
-    for (int64_t o = 0; o < n->out->numel; o++) gx[pos[o]] += gy[o];
+    ctx->be->scatter_add(ctx->be, n->out->numel, n->saved, n->out->grad->data, g->data);
     return NB_OK;
 }
 
@@ -310,9 +235,8 @@ static nb_status argmax_forward(nb_ctx *ctx, nbi_node *n) {
     if (!pos || !best) return ctx->status;
     int64_t unit[NB_MAX_RANK] = {0};
     unit[axis] = 1;
-    max_scan(x, 1u << axis, unit, best, pos, y->numel);
-    int32_t *yp = y->data;
-    for (int64_t o = 0; o < y->numel; o++) yp[o] = (int32_t)pos[o];
+    max_scan(ctx->be, x, 1u << axis, unit, best, pos, y->numel);
+    ctx->be->index_narrow(ctx->be, y->numel, pos, y->data);
     nbi_arena_release(&ctx->arena, m);
     return NB_OK;
 }
@@ -349,18 +273,9 @@ static nb_status reduce_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int
     nb_tensor *x = nbi_gen_input(ctx, rng, r, d, def->check.lo, def->check.hi, NULL, 0, 0.0f);
     c->in[0] = x;
     if (!x) return ctx->status;
-    if (def == &nbi_op_max) {
-        /* Distinct values 1/8 apart (a shuffled ladder), so that no ±2h perturbation of the
-         * finite differences changes which element is the maximum. */
-        float *p = x->data;
-        for (int64_t i = 0; i < x->numel; i++) p[i] = -2.0f + 0.125f * (float)i;
-        for (int64_t i = x->numel - 1; i > 0; i--) {
-            int64_t j = (int64_t)nb_rng_below(rng, (uint64_t)i + 1);
-            float t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-    }
+    /* Distinct values 1/8 apart, so that no ±2h perturbation of the finite differences
+     * changes which element is the maximum. */
+    if (def == &nbi_op_max) nbi_gen_ladder(x, -2.0f, 0.125f, rng);
     return NB_OK;
 }
 

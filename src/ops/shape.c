@@ -21,27 +21,13 @@
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
-typedef struct acc_ctx {
-    float *d;
-    const float *s;
-} acc_ctx;
-
-static void acc_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
-    acc_ctx *c = user;
-    float *d = c->d + off[0];
-    const float *s = c->s + off[1];
-    int64_t sd = inner[0], ss = inner[1];
-    for (int64_t i = 0; i < len; i++) d[i * sd] += s[i * ss];
-}
-
 /* d[map_d(i)] += s[map_s(i)] for every index i of `shape`; the maps are strides. */
-static void accumulate(int rank, const int64_t *shape, float *d, const int64_t *sd,
-                       const float *s, const int64_t *ss) {
+static void accumulate(const nbi_backend *be, int rank, const int64_t *shape, float *d,
+                       const int64_t *sd, const float *s, const int64_t *ss) {
     const int64_t *st[2] = {sd, ss};
     nbi_iter it;
     nbi_iter_init(&it, rank, shape, 2, st);
-    acc_ctx c = {d, s};
-    nbi_iter_run(&it, acc_run, &c);
+    be->acc_strided(be, &it, d, s);
 }
 
 /* Completes a view header: dtype from x, numel from shape, unused dims as nbi_set_contiguous
@@ -70,9 +56,7 @@ static nb_status flat_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *g = nbi_grad(ctx, n->in[0]);
     if (!g) return ctx->status;
-    float *gx = g->data;
-    const float *gy = n->out->grad->data;
-    for (int64_t i = 0; i < g->numel; i++) gx[i] += gy[i];
+    ctx->be->add_into(ctx->be, g->numel, n->out->grad->data, g->data);
     return NB_OK;
 }
 
@@ -187,8 +171,7 @@ static nb_status contiguous_infer(const nbi_node *n, nb_tensor *out) {
 }
 
 static nb_status contiguous_forward(nb_ctx *ctx, nbi_node *n) {
-    (void)ctx;
-    return nb_tensor_copy(n->out, n->in[0]);
+    return nbi_tensor_copy_on(ctx->be, n->out, n->in[0]);
 }
 
 const nbi_op_def nbi_op_contiguous = {
@@ -257,7 +240,7 @@ static nb_status permute_backward(nb_ctx *ctx, nbi_node *n) {
     int r = g->rank;
     int64_t sg[NB_MAX_RANK];
     for (int i = 0; i < r; i++) sg[i] = g->stride[norm_axis(n->attrs->i[i], r)];
-    accumulate(r, gy->shape, g->data, sg, gy->data, gy->stride);
+    accumulate(ctx->be, r, gy->shape, g->data, sg, gy->data, gy->stride);
     return NB_OK;
 }
 
@@ -376,8 +359,8 @@ static nb_status slice_backward(nb_ctx *ctx, nbi_node *n) {
     int64_t st[NB_MAX_RANK];
     for (int i = 0; i < g->rank; i++) st[i] = g->stride[i];
     st[sg.axis] *= sg.step;
-    accumulate(g->rank, gy->shape, (float *)g->data + sg.start * g->stride[sg.axis], st,
-               gy->data, gy->stride);
+    accumulate(ctx->be, g->rank, gy->shape, (float *)g->data + sg.start * g->stride[sg.axis],
+               st, gy->data, gy->stride);
     return NB_OK;
 }
 
@@ -469,7 +452,6 @@ static int64_t concat_offset(const nbi_node *n, int k, int axis) {
 }
 
 static nb_status concat_forward(nb_ctx *ctx, nbi_node *n) {
-    (void)ctx;
     nb_tensor *y = n->out;
     int axis = norm_axis(n->attrs->i[0], y->rank);
     int64_t at = 0;
@@ -480,7 +462,7 @@ static nb_status concat_forward(nb_ctx *ctx, nbi_node *n) {
             for (int i = 0; i < y->rank; i++) block.shape[i] = x->shape[i];
             block.numel = x->numel;
             block.data = (char *)y->data + at * y->stride[axis] * (int64_t)nbi_dtype_size(y->dtype);
-            nb_status s = nb_tensor_copy(&block, x);
+            nb_status s = nbi_tensor_copy_on(ctx->be, &block, x);
             if (s != NB_OK) return s;
         }
         at += x->shape[axis];
@@ -496,7 +478,7 @@ static nb_status concat_backward(nb_ctx *ctx, nbi_node *n) {
         nb_tensor *g = nbi_grad(ctx, n->in[k]);
         if (!g) return ctx->status;
         const float *src = (const float *)gy->data + concat_offset(n, k, axis) * gy->stride[axis];
-        accumulate(g->rank, g->shape, g->data, g->stride, src, gy->stride);
+        accumulate(ctx->be, g->rank, g->shape, g->data, g->stride, src, gy->stride);
     }
     return NB_OK;
 }

@@ -9,10 +9,11 @@
  * The formulas live once, in the row kernels of the kernel table (kernels/ref/binary.c),
  * which work on contiguous rows. The tensor is seen as [outer, C, inner] with C the softmax
  * axis: for the last axis (inner = 1) the kernels run on the data directly; for any other
- * axis the [C, inner] blocks are transposed, a tile of columns at a time, into rows of C in a
- * scratch buffer, run through the kernel, and transposed back (see bench/bench_softmax.c). */
+ * axis the [C, inner] blocks are transposed (the back end's strided copies), a tile of columns
+ * at a time, into rows of C in a scratch buffer, run through the kernel, and transposed back
+ * (see bench/bench_softmax.c). */
 #include "autograd/autograd.h"
-#include "kernels/kernels.h"
+#include "kernels/backend.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -55,25 +56,37 @@ static void split(const nb_tensor *x, int axis, int64_t *outer, int64_t *C, int6
  * for [1024, 256] along axis 0; TILE = 8 tiles run 1.4 to 1.7 times slower. */
 #define TILE 8
 
+/* Columns i0 .. i0 + t of a [C, inner] block and t rows of C, as one walk of shape [C, t]:
+ * the block element (c, i0 + i) has offset c·inner + i, the row element (i, c) i·C + c. */
+static void tile_walk(nbi_iter *it, int64_t C, int64_t inner, int64_t t, int block_first) {
+    const int64_t shape[2] = {C, t}, blk[2] = {inner, 1}, row[2] = {1, C};
+    const int64_t *st[2] = {block_first ? blk : row, block_first ? row : blk};
+    nbi_iter_init(it, 2, shape, 2, st);
+}
+
 /* dst[i, c] = src[c, i0 + i] for i < t: columns i0.. of a [C, inner] block as t rows */
-static void tile_to_rows(const float *src, int64_t C, int64_t inner, int64_t i0, int64_t t,
-                         float *dst) {
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < t; i++) dst[i * C + c] = src[c * inner + i0 + i];
+static void tile_to_rows(const nbi_backend *be, const float *src, int64_t C, int64_t inner,
+                         int64_t i0, int64_t t, float *dst) {
+    nbi_iter it;
+    tile_walk(&it, C, inner, t, 0);
+    be->copy_strided(be, &it, dst, src + i0);
 }
 
 /* dst[c, i0 + i] = src[i, c] (or += when acc): t rows back into columns of the block */
-static void tile_from_rows(const float *src, int64_t C, int64_t inner, int64_t i0, int64_t t,
-                           float *dst, int acc) {
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < t; i++) {
-            float *d = &dst[c * inner + i0 + i];
-            *d = acc ? *d + src[i * C + c] : src[i * C + c];
-        }
+static void tile_from_rows(const nbi_backend *be, const float *src, int64_t C, int64_t inner,
+                           int64_t i0, int64_t t, float *dst, int acc) {
+    nbi_iter it;
+    tile_walk(&it, C, inner, t, 1);
+    if (acc)
+        be->acc_strided(be, &it, dst + i0, src);
+    else
+        be->copy_strided(be, &it, dst + i0, src);
 }
 
 static nb_status softmax_forward(nb_ctx *ctx, nbi_node *n) {
-    nbi_rows_fn fn = n->op == NBI_OP_SOFTMAX ? nbi_k.softmax : nbi_k.log_softmax;
+    const nbi_backend *be = ctx->be;
+    void (*fn)(const nbi_backend *, int64_t, int64_t, const float *, float *) =
+        n->op == NBI_OP_SOFTMAX ? be->softmax : be->log_softmax;
     int64_t outer, C, inner;
     split(n->in[0], norm_axis(n->in[0], n->attrs->i[0]), &outer, &C, &inner);
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena); /* everything below is scratch */
@@ -82,7 +95,7 @@ static nb_status softmax_forward(nb_ctx *ctx, nbi_node *n) {
     const float *xp = x->data;
     float *yp = n->out->data;
     if (inner == 1) {
-        fn(outer, C, xp, yp);
+        fn(be, outer, C, xp, yp);
     } else {
         float *buf = nbi_ctx_alloc(ctx, 2 * (size_t)(C * TILE) * sizeof *buf, "softmax");
         if (!buf) return ctx->status;
@@ -90,9 +103,9 @@ static nb_status softmax_forward(nb_ctx *ctx, nbi_node *n) {
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i0 = 0; i0 < inner; i0 += TILE) {
                 int64_t t = inner - i0 < TILE ? inner - i0 : TILE;
-                tile_to_rows(xp + o * C * inner, C, inner, i0, t, buf);
-                fn(t, C, buf, rows);
-                tile_from_rows(rows, C, inner, i0, t, yp + o * C * inner, 0);
+                tile_to_rows(be, xp + o * C * inner, C, inner, i0, t, buf);
+                fn(be, t, C, buf, rows);
+                tile_from_rows(be, rows, C, inner, i0, t, yp + o * C * inner, 0);
             }
     }
     nbi_arena_release(&ctx->arena, m);
@@ -103,13 +116,15 @@ static nb_status softmax_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *g = nbi_grad(ctx, n->in[0]); /* before the mark: it outlives this call */
     if (!g) return ctx->status;
-    nbi_rows_bwd_fn fn = n->op == NBI_OP_SOFTMAX ? nbi_k.softmax_bwd : nbi_k.log_softmax_bwd;
+    const nbi_backend *be = ctx->be;
+    void (*fn)(const nbi_backend *, int64_t, int64_t, const float *, const float *, float *) =
+        n->op == NBI_OP_SOFTMAX ? be->softmax_bwd : be->log_softmax_bwd;
     int64_t outer, C, inner;
     split(n->out, norm_axis(n->in[0], n->attrs->i[0]), &outer, &C, &inner);
     const float *yp = n->out->data, *gyp = n->out->grad->data;
     float *gp = g->data;
     if (inner == 1) {
-        fn(outer, C, yp, gyp, gp);
+        fn(be, outer, C, yp, gyp, gp);
         return NB_OK;
     }
     nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
@@ -120,11 +135,11 @@ static nb_status softmax_backward(nb_ctx *ctx, nbi_node *n) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i0 = 0; i0 < inner; i0 += TILE) {
             int64_t t = inner - i0 < TILE ? inner - i0 : TILE, off = o * C * inner;
-            tile_to_rows(yp + off, C, inner, i0, t, ry);
-            tile_to_rows(gyp + off, C, inner, i0, t, rgy);
-            memset(rgx, 0, (size_t)(t * C) * sizeof *rgx);
-            fn(t, C, ry, rgy, rgx);
-            tile_from_rows(rgx, C, inner, i0, t, gp + off, 1);
+            tile_to_rows(be, yp + off, C, inner, i0, t, ry);
+            tile_to_rows(be, gyp + off, C, inner, i0, t, rgy);
+            be->fill(be, t * C, rgx, 0.0f);
+            fn(be, t, C, ry, rgy, rgx);
+            tile_from_rows(be, rgx, C, inner, i0, t, gp + off, 1);
         }
     nbi_arena_release(&ctx->arena, m);
     return NB_OK;

@@ -12,19 +12,16 @@
 #include <math.h>
 #include <string.h>
 
-static void adagrad_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void adagrad_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_adagrad_opts *s = &o->opt.adagrad;
     const double t = (double)(o->t + 1);
-    const float nclr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay)));
-    const float eps = (float)s->eps, wd = (float)s->weight_decay;
-    float *sum = o->slot[0];
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        if (wd != 0.0f) gi = gi + wd * p[i];
-        sum[i] = sum[i] + gi * gi;
-        float std = sqrtf(sum[i]) + eps;
-        p[i] = p[i] + nclr * gi / std;
-    }
+    nbi_update u = {.kind = NBI_UPDATE_ADAGRAD,
+                    .nlr = (float)(-(lr / (1.0 + (t - 1.0) * s->lr_decay))),
+                    .wd = (float)weight_decay,
+                    .eps = (float)s->eps};
+    const nbi_backend *be = nbi_backend_default();
+    be->optim_update(be, &u, i1 - i0, o->ps->data + i0, o->ps->grad + i0, nbi_optim_slot(o, 0, i0),
+                     NULL, NULL);
 }
 
 static const nbi_optim_vt adagrad_vt = {"adagrad", NB_OPTIM_ADAGRAD, {"sum"}, adagrad_step};
@@ -37,8 +34,8 @@ nb_optim *nb_adagrad_new(nb_params *ps, const nb_adagrad_opts *opts) {
     const nb_adagrad_opts o = c.u.adagrad;
     if (nbi_check_hyper(fn, "lr_decay", o.lr_decay, 0.0, 0.0) != NB_OK ||
         nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK ||
-        nbi_check_hyper(fn, "initial_accumulator_value", o.initial_accumulator_value, 0.0,
-                        0.0) != NB_OK ||
+        nbi_check_hyper(fn, "initial_accumulator_value", o.initial_accumulator_value, 0.0, 0.0) !=
+            NB_OK ||
         nbi_check_hyper(fn, "eps", o.eps, 0.0, 0.0) != NB_OK)
         return NULL;
     nb_optim *opt = nbi_optim_new(fn, &adagrad_vt, ps, o.lr, 1);

@@ -14,41 +14,34 @@
 #include <math.h>
 #include <string.h>
 
-static void update(nb_optim *o, float *p, const float *g, int64_t n, double lr,
+static void update(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay,
                    bool decoupled) {
     const nb_adam_opts *s = &o->opt.adam;
     const double t = (double)(o->t + 1);
-    const float b1 = (float)s->beta1, c1 = (float)(1.0 - s->beta1);
-    const float b2 = (float)s->beta2, c2 = (float)(1.0 - s->beta2);
-    const float nstep = (float)(-(lr / (1.0 - pow(s->beta1, t))));
-    const float bc2 = (float)sqrt(1.0 - pow(s->beta2, t));
-    const float eps = (float)s->eps, wd = (float)s->weight_decay;
-    float *m = o->slot[0], *v = o->slot[1], *vmax = o->slot[2];
-    if (decoupled && s->weight_decay != 0.0) {
-        const float decay = (float)(1.0 - lr * s->weight_decay);
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] * decay;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        if (!decoupled && wd != 0.0f) gi = gi + wd * p[i];
-        m[i] = m[i] * b1 + c1 * gi;
-        v[i] = v[i] * b2 + c2 * gi * gi;
-        float vi = v[i];
-        if (s->amsgrad) {
-            if (!(vmax[i] >= vi)) vmax[i] = vi;
-            vi = vmax[i];
-        }
-        float denom = sqrtf(vi) / bc2 + eps;
-        p[i] = p[i] + nstep * m[i] / denom;
-    }
+    nbi_update u = {.kind = NBI_UPDATE_ADAM,
+                    .nlr = (float)(-(lr / (1.0 - pow(s->beta1, t)))),
+                    .wd = (float)weight_decay,
+                    .eps = (float)s->eps,
+                    .b1 = (float)s->beta1,
+                    .c1 = (float)(1.0 - s->beta1),
+                    .b2 = (float)s->beta2,
+                    .c2 = (float)(1.0 - s->beta2),
+                    .bc2 = (float)sqrt(1.0 - pow(s->beta2, t)),
+                    /* AdamW decays p by 1 - lr wd first; with wd = 0 nothing decays */
+                    .decoupled = decoupled && weight_decay != 0.0,
+                    .decay = (float)(1.0 - lr * weight_decay),
+                    .amsgrad = s->amsgrad != 0};
+    const nbi_backend *be = nbi_backend_default();
+    be->optim_update(be, &u, i1 - i0, o->ps->data + i0, o->ps->grad + i0, nbi_optim_slot(o, 0, i0),
+                     nbi_optim_slot(o, 1, i0), nbi_optim_slot(o, 2, i0));
 }
 
-static void adam_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
-    update(o, p, g, n, lr, false);
+static void adam_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double wd) {
+    update(o, i0, i1, lr, wd, false);
 }
 
-static void adamw_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
-    update(o, p, g, n, lr, true);
+static void adamw_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double wd) {
+    update(o, i0, i1, lr, wd, true);
 }
 
 static const nbi_optim_vt adam_vt = {

@@ -6,6 +6,7 @@
  * c = max_norm / (‖g‖ + 1e-6) is below 1 every gradient is multiplied by c, so the step keeps
  * its direction and loses only length. A NaN or infinite norm is returned as it is (and, as
  * in PyTorch, scales the gradients by NaN or 0): check the result. */
+#include "kernels/backend.h"
 #include "nn/nn.h"
 #include "nabla/optim.h"
 
@@ -21,13 +22,12 @@ float nb_clip_grad_norm(nb_params *ps, float max_norm) {
                   (double)max_norm);
         return NAN;
     }
-    float *g = ps->grad;
-    double ss = 0.0;
-    for (int64_t i = 0; i < ps->numel; i++) ss += (double)g[i] * (double)g[i];
-    const float norm = (float)sqrt(ss);
+    const nbi_backend *be = nbi_backend_default();
+    float *g = nb_params_grad(ps); /* made zero on first need */
+    if (!g && ps->numel) return NAN;
+    const float norm = (float)sqrt(be->sum_squares(be, ps->numel, g));
     const float c = max_norm / (norm + 1e-6f);
-    if (c < 1.0f || isnan(c))
-        for (int64_t i = 0; i < ps->numel; i++) g[i] = g[i] * c;
+    if (c < 1.0f || isnan(c)) be->unary(be, NBI_U_MUL_SCALAR, ps->numel, g, g, &c); /* g = g c */
     return norm;
 }
 
@@ -36,13 +36,11 @@ nb_status nb_clip_grad_value(nb_params *ps, float clip) {
     if (!(clip >= 0.0f) || isinf(clip))
         return nbi_error(NB_ERR_ARG, "nb_clip_grad_value: clip must be finite and >= 0, got %g",
                          (double)clip);
-    float *g = ps->grad;
-    for (int64_t i = 0; i < ps->numel; i++) {
-        /* NaN stays NaN, as with torch.clamp */
-        if (g[i] > clip)
-            g[i] = clip;
-        else if (g[i] < -clip)
-            g[i] = -clip;
-    }
+    /* g = min(max(g, -clip), clip) in place; NaN stays NaN, as with torch.clamp */
+    float *g = nb_params_grad(ps); /* made zero on first need */
+    if (!g && ps->numel) return NB_ERR_NOMEM;
+    const nbi_backend *be = nbi_backend_default();
+    const float bounds[2] = {-clip, clip};
+    be->unary(be, NBI_U_CLAMP, ps->numel, g, g, bounds);
     return NB_OK;
 }

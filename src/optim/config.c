@@ -166,11 +166,7 @@ nb_status nb_optim_config_set_lr(nb_optim_config *c, double lr) {
     return NB_OK;
 }
 
-nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c) {
-    if (!c) {
-        nbi_error(NB_ERR_ARG, "nb_optim_new: the configuration is NULL");
-        return NULL;
-    }
+static nb_optim *make_kind(nb_params *ps, const nb_optim_config *c) {
     switch (c->kind) {
     case NB_OPTIM_SGD:
         return nb_sgd_new(ps, &c->u.sgd);
@@ -188,6 +184,26 @@ nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c) {
     nbi_error(NB_ERR_ARG, "nb_optim_new: unknown optimizer kind %d (use an NB_OPTIM_* value)",
               (int)c->kind);
     return NULL;
+}
+
+nb_optim *nb_optim_new(nb_params *ps, const nb_optim_config *c) {
+    if (!c) {
+        nbi_error(NB_ERR_ARG, "nb_optim_new: the configuration is NULL");
+        return NULL;
+    }
+    if (c->decay != NB_DECAY_ALL && c->decay != NB_DECAY_MATRICES) {
+        nbi_error(NB_ERR_ARG,
+                  "nb_optim_new: unknown decay rule %d (NB_DECAY_ALL or "
+                  "NB_DECAY_MATRICES)",
+                  (int)c->decay);
+        return NULL;
+    }
+    nb_optim *o = make_kind(ps, c);
+    if (o && c->decay != NB_DECAY_ALL && nb_optim_set_decay(o, c->decay) != NB_OK) {
+        nb_optim_free(o);
+        return NULL;
+    }
+    return o;
 }
 
 nb_optim_config nb_optim_get_config(const nb_optim *o) {
@@ -217,6 +233,7 @@ nb_optim_config nb_optim_get_config(const nb_optim *o) {
         break;
     }
     nbi_optim_spell(&c); /* the optimizer's settings are plain numbers: zeros -> NB_ZERO */
+    c.decay = o->decay;
     return c;
 }
 

@@ -12,31 +12,19 @@
 #include <math.h>
 #include <string.h>
 
-static void rmsprop_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void rmsprop_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_rmsprop_opts *s = &o->opt.rmsprop;
-    const float a = (float)s->alpha, ca = (float)(1.0 - s->alpha);
-    const float eps = (float)s->eps, wd = (float)s->weight_decay, mu = (float)s->momentum;
-    const float nlr = (float)(-lr);
-    float *v = o->slot[0], *b = o->slot[1], *gavg = o->slot[2];
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        if (wd != 0.0f) gi = gi + wd * p[i];
-        v[i] = v[i] * a + ca * gi * gi;
-        float avg;
-        if (s->centered) {
-            gavg[i] = gavg[i] * a + ca * gi;
-            avg = sqrtf(v[i] - gavg[i] * gavg[i]);
-        } else {
-            avg = sqrtf(v[i]);
-        }
-        avg = avg + eps;
-        if (mu > 0.0f) {
-            b[i] = b[i] * mu + gi / avg;
-            p[i] = p[i] + nlr * b[i];
-        } else {
-            p[i] = p[i] + nlr * gi / avg;
-        }
-    }
+    nbi_update u = {.kind = NBI_UPDATE_RMSPROP,
+                    .nlr = (float)(-lr),
+                    .wd = (float)weight_decay,
+                    .eps = (float)s->eps,
+                    .mu = (float)s->momentum,
+                    .a = (float)s->alpha,
+                    .ca = (float)(1.0 - s->alpha),
+                    .centered = s->centered != 0};
+    const nbi_backend *be = nbi_backend_default();
+    be->optim_update(be, &u, i1 - i0, o->ps->data + i0, o->ps->grad + i0, nbi_optim_slot(o, 0, i0),
+                     nbi_optim_slot(o, 1, i0), nbi_optim_slot(o, 2, i0));
 }
 
 static const nbi_optim_vt rmsprop_vt = {

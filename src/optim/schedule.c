@@ -17,7 +17,9 @@ static nb_schedule blank(nb_schedule_kind kind, double base_lr) {
     return s;
 }
 
-nb_schedule nb_schedule_constant(double base_lr) { return blank(NB_SCHED_CONSTANT, base_lr); }
+nb_schedule nb_schedule_constant(double base_lr) {
+    return blank(NB_SCHED_CONSTANT, base_lr);
+}
 
 nb_schedule nb_schedule_step(double base_lr, int64_t step_size, double gamma) {
     nb_schedule s = blank(NB_SCHED_STEP, base_lr);
@@ -26,8 +28,7 @@ nb_schedule nb_schedule_step(double base_lr, int64_t step_size, double gamma) {
     return s;
 }
 
-nb_schedule nb_schedule_multistep(double base_lr, const int64_t *milestones, int n,
-                                  double gamma) {
+nb_schedule nb_schedule_multistep(double base_lr, const int64_t *milestones, int n, double gamma) {
     nb_schedule s = blank(NB_SCHED_MULTISTEP, base_lr);
     s.gamma = gamma;
     /* n out of range is kept as it is and reported by nb_schedule_check */
@@ -77,14 +78,13 @@ nb_status nb_schedule_check(const nb_schedule *s) {
         return BAD("base_lr must be finite and >= 0, got %g", s->base_lr);
     if (s->warmup_steps < 0) return BAD("warmup needs at least 1 step");
     if (s->warmup_steps > 0 && !(s->warmup_start_factor > 0.0 && s->warmup_start_factor <= 1.0))
-        return BAD("the warmup's start_factor must be in (0, 1], got %g",
-                   s->warmup_start_factor);
+        return BAD("the warmup's start_factor must be in (0, 1], got %g", s->warmup_start_factor);
     switch (s->kind) {
     case NB_SCHED_CONSTANT:
         return NB_OK;
     case NB_SCHED_STEP:
-        if (s->step_size < 1) return BAD("step: step_size must be >= 1, got %lld",
-                                         (long long)s->step_size);
+        if (s->step_size < 1)
+            return BAD("step: step_size must be >= 1, got %lld", (long long)s->step_size);
         if (!isfinite(s->gamma) || s->gamma < 0.0)
             return BAD("gamma must be finite and >= 0, got %g", s->gamma);
         return NB_OK;
@@ -99,14 +99,13 @@ nb_status nb_schedule_check(const nb_schedule *s) {
         for (int i = 1; i < s->n_milestones; i++)
             if (s->milestones[i] <= s->milestones[i - 1])
                 return BAD("multistep: milestones must increase (milestone %d is %lld after "
-                           "%lld)", i, (long long)s->milestones[i],
-                           (long long)s->milestones[i - 1]);
+                           "%lld)",
+                           i, (long long)s->milestones[i], (long long)s->milestones[i - 1]);
         if (!isfinite(s->gamma) || s->gamma < 0.0)
             return BAD("gamma must be finite and >= 0, got %g", s->gamma);
         return NB_OK;
     case NB_SCHED_COSINE:
-        if (s->t_max < 1) return BAD("cosine: t_max must be >= 1, got %lld",
-                                     (long long)s->t_max);
+        if (s->t_max < 1) return BAD("cosine: t_max must be >= 1, got %lld", (long long)s->t_max);
         if (!isfinite(s->eta_min) || s->eta_min < 0.0)
             return BAD("cosine: eta_min must be finite and >= 0, got %g", s->eta_min);
         return NB_OK;
@@ -156,8 +155,8 @@ double nb_schedule_lr(const nb_schedule *s, int64_t t) {
     }
     case NB_SCHED_LINEAR: {
         double tt = (double)(t < s->total_iters ? t : s->total_iters);
-        return base * (s->start_factor +
-                       (s->end_factor - s->start_factor) * tt / (double)s->total_iters);
+        return base *
+               (s->start_factor + (s->end_factor - s->start_factor) * tt / (double)s->total_iters);
     }
     }
     return NAN;

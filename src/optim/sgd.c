@@ -12,25 +12,18 @@
 
 #include <string.h>
 
-static void sgd_step(nb_optim *o, float *p, const float *g, int64_t n, double lr) {
+static void sgd_step(nb_optim *o, int64_t i0, int64_t i1, double lr, double weight_decay) {
     const nb_sgd_opts *s = &o->opt.sgd;
-    const float wd = (float)s->weight_decay, mu = (float)s->momentum;
-    const float keep = (float)(1.0 - s->dampening), nlr = (float)(-lr);
-    float *b = o->slot[0];
-    if (mu == 0.0f && wd == 0.0f) { /* plain gradient descent */
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] + nlr * g[i];
-        return;
-    }
-    const bool first = o->t == 0;
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i];
-        if (wd != 0.0f) d = d + wd * p[i];
-        if (mu != 0.0f) {
-            b[i] = first ? d : b[i] * mu + keep * d;
-            d = s->nesterov ? d + mu * b[i] : b[i];
-        }
-        p[i] = p[i] + nlr * d;
-    }
+    nbi_update u = {.kind = NBI_UPDATE_SGD,
+                    .nlr = (float)(-lr),
+                    .wd = (float)weight_decay,
+                    .mu = (float)s->momentum,
+                    .keep = (float)(1.0 - s->dampening),
+                    .nesterov = s->nesterov != 0,
+                    .first = o->t == 0};
+    const nbi_backend *be = nbi_backend_default();
+    be->optim_update(be, &u, i1 - i0, o->ps->data + i0, o->ps->grad + i0, nbi_optim_slot(o, 0, i0),
+                     NULL, NULL);
 }
 
 static const nbi_optim_vt sgd_vt = {"sgd", NB_OPTIM_SGD, {"momentum_buffer"}, sgd_step};
@@ -46,8 +39,10 @@ nb_optim *nb_sgd_new(nb_params *ps, const nb_sgd_opts *opts) {
         nbi_check_hyper(fn, "weight_decay", o.weight_decay, 0.0, 0.0) != NB_OK)
         return NULL;
     if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0)) {
-        nbi_error(NB_ERR_ARG, "%s: Nesterov momentum needs momentum > 0 and dampening 0 (got "
-                  "momentum %g, dampening %g)", fn, o.momentum, o.dampening);
+        nbi_error(NB_ERR_ARG,
+                  "%s: Nesterov momentum needs momentum > 0 and dampening 0 (got "
+                  "momentum %g, dampening %g)",
+                  fn, o.momentum, o.dampening);
         return NULL;
     }
     nb_optim *opt = nbi_optim_new(fn, &sgd_vt, ps, o.lr, o.momentum != 0.0 ? 1 : 0);

@@ -1,6 +1,5 @@
 /* tensor/tensor.c — making, filling, copying and freeing tensors; shape arithmetic. */
 #include "tensor/tensor.h"
-#include "autograd/autograd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -311,24 +310,8 @@ float nb_item(const nb_tensor *t) {
     return t->dtype == NB_I32 ? (float)*(int32_t *)t->data : *(float *)t->data;
 }
 
-/* Copy with arbitrary strides on both sides, through the iterator. */
-typedef struct {
-    const char *src;
-    char *dst;
-} copy_ctx;
-
-static void copy_run(int64_t len, const int64_t *off, const int64_t *inner, void *user) {
-    copy_ctx *c = user;
-    const uint32_t *s = (const uint32_t *)c->src + off[1];
-    uint32_t *d = (uint32_t *)c->dst + off[0];
-    if (inner[0] == 1 && inner[1] == 1) {
-        memmove(d, s, (size_t)len * 4);
-        return;
-    }
-    for (int64_t i = 0; i < len; i++) d[i * inner[0]] = s[i * inner[1]];
-}
-
-nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src) {
+/* Copy with arbitrary strides on both sides: the back end's strided copy. */
+nb_status nbi_tensor_copy_on(const nbi_backend *be, nb_tensor *dst, const nb_tensor *src) {
     if (!dst || !src) return nbi_error(NB_ERR_ARG, "nb_tensor_copy: NULL tensor");
     if (!nb_tensor_same_shape(dst, src) || dst->dtype != src->dtype) {
         char a[96], b[96];
@@ -339,9 +322,12 @@ nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src) {
     nbi_iter it;
     const int64_t *st[2] = {dst->stride, src->stride};
     nbi_iter_init(&it, dst->rank, dst->shape, 2, st);
-    copy_ctx c = {src->data, dst->data};
-    nbi_iter_run(&it, copy_run, &c);
+    be->copy_strided(be, &it, dst->data, src->data);
     return NB_OK;
+}
+
+nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src) {
+    return nbi_tensor_copy_on(nbi_backend_default(), dst, src);
 }
 
 nb_status nb_tensor_fill(nb_tensor *t, float v) {
@@ -368,12 +354,20 @@ nb_status nb_tensor_fill(nb_tensor *t, float v) {
     return NB_OK;
 }
 
-void nb_requires_grad(nb_tensor *t, int on) {
+void nb_tensor_set_requires_grad(nb_tensor *t, int on) {
     if (!t || t->dtype != NB_F32) return;
     if (on)
         t->flags |= NB_TF_REQUIRES_GRAD;
     else
         t->flags &= ~(unsigned)NB_TF_REQUIRES_GRAD;
+}
+
+nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
+    if (nb_tensor_is_contiguous(t)) return t;
+    nb_tensor *c = nbi_tensor_like(ctx, t, t->dtype);
+    if (!c) return NULL;
+    nbi_tensor_copy_on(ctx->be, c, t);
+    return c;
 }
 
 /* ---- broadcasting ------------------------------------------------------------------------ */
@@ -402,60 +396,5 @@ void nbi_broadcast_strides(const nb_tensor *t, int r, const int64_t *shape, int6
             strides[i] = 0;
         else
             strides[i] = t->shape[it] == 1 ? 0 : t->stride[it];
-    }
-}
-
-/* ---- strided iteration -------------------------------------------------------------------- */
-
-void nbi_iter_init(nbi_iter *it, int rank, const int64_t *shape, int n,
-                   const int64_t *const *strides) {
-    NBI_ASSERT(n >= 1 && n <= NBI_ITER_MAX);
-    it->n = n;
-    /* Drop size-1 dimensions, then merge neighbours that are contiguous in every operand. */
-    int r = 0;
-    for (int d = 0; d < rank; d++) {
-        if (shape[d] == 1) continue;
-        if (r > 0) {
-            bool merge = true;
-            for (int k = 0; k < n; k++)
-                if (it->stride[k][r - 1] != strides[k][d] * shape[d]) merge = false;
-            if (merge) {
-                it->shape[r - 1] *= shape[d];
-                for (int k = 0; k < n; k++) it->stride[k][r - 1] = strides[k][d];
-                continue;
-            }
-        }
-        it->shape[r] = shape[d];
-        for (int k = 0; k < n; k++) it->stride[k][r] = strides[k][d];
-        r++;
-    }
-    if (r == 0) {
-        it->shape[0] = 1;
-        for (int k = 0; k < n; k++) it->stride[k][0] = 0;
-        r = 1;
-    }
-    it->rank = r;
-}
-
-void nbi_iter_run(const nbi_iter *it, nbi_iter_fn fn, void *user) {
-    int r = it->rank, n = it->n;
-    int64_t inner[NBI_ITER_MAX], off[NBI_ITER_MAX] = {0};
-    for (int k = 0; k < n; k++) inner[k] = it->stride[k][r - 1];
-    int64_t len = it->shape[r - 1];
-    if (len == 0) return;
-    for (int d = 0; d < r - 1; d++)
-        if (it->shape[d] == 0) return;
-    int64_t idx[NB_MAX_RANK] = {0};
-    for (;;) {
-        fn(len, off, inner, user);
-        int d = r - 2;
-        for (; d >= 0; d--) {
-            idx[d]++;
-            for (int k = 0; k < n; k++) off[k] += it->stride[k][d];
-            if (idx[d] < it->shape[d]) break;
-            for (int k = 0; k < n; k++) off[k] -= it->stride[k][d] * it->shape[d];
-            idx[d] = 0;
-        }
-        if (d < 0) return;
     }
 }

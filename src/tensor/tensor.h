@@ -5,6 +5,8 @@
 
 #include "base/base.h"
 #include "nabla/tensor.h"
+#include "kernels/iter.h"
+#include "tensor/ctx.h"
 
 static inline size_t nbi_dtype_size(nb_dtype dt) { return dt == NB_I32 ? 4 : 4; }
 static inline const char *nbi_dtype_name(nb_dtype dt) { return dt == NB_I32 ? "i32" : "f32"; }
@@ -25,31 +27,18 @@ nb_tensor *nbi_tensor_like(nb_ctx *ctx, const nb_tensor *t, nb_dtype dt);
 /* A header only (data NULL), in ctx's arena or on the heap. */
 nb_tensor *nbi_tensor_header(nb_ctx *ctx);
 
+/* nb_tensor_copy on back end be: dst = src, same shape and dtype, any strides. */
+nb_status nbi_tensor_copy_on(const nbi_backend *be, nb_tensor *dst, const nb_tensor *src);
+
+/* t itself when contiguous, else a contiguous copy in the arena (not recorded). */
+nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t);
+
 /* Broadcasts two shapes into out (rank *out_rank); false if incompatible. */
 bool nbi_broadcast_shape(int ra, const int64_t *sa, int rb, const int64_t *sb, int *out_rank,
                          int64_t *out);
 /* The strides with which `t` is read when broadcast to shape (rank r): t's dims are aligned
  * right; broadcast (size-1 or missing) dims get stride 0. */
 void nbi_broadcast_strides(const nb_tensor *t, int r, const int64_t *shape, int64_t *strides);
-
-/* ---- strided iteration --------------------------------------------------------------------
- * Walks a shape with up to four stride sets, merging dimensions that are contiguous in all of
- * them, and calls fn once per innermost run with that run's length and inner strides: the
- * NumPy ufunc inner-loop design. Pointers are byte-free element offsets. */
-#define NBI_ITER_MAX 4
-typedef struct nbi_iter {
-    int rank;                       /* after merging; at least 1 */
-    int64_t shape[NB_MAX_RANK];
-    int64_t stride[NBI_ITER_MAX][NB_MAX_RANK];
-    int n;                          /* number of operands */
-} nbi_iter;
-
-void nbi_iter_init(nbi_iter *it, int rank, const int64_t *shape, int n,
-                   const int64_t *const *strides);
-/* Calls fn(len, off, inner, user) for every inner run: off[k] is operand k's element offset
- * of the run's first element, inner[k] its stride along the run. */
-typedef void (*nbi_iter_fn)(int64_t len, const int64_t *off, const int64_t *inner, void *user);
-void nbi_iter_run(const nbi_iter *it, nbi_iter_fn fn, void *user);
 
 /* Shape text "[2,3]" (no dtype). */
 char *nbi_dims_str(int rank, const int64_t *shape, char *buf, size_t n);

@@ -106,8 +106,9 @@ nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb
                           nb_loss_kind loss, nb_metrics *mt) {
     nb_status s = nb_loader_epoch(ld, NULL);
     if (s != NB_OK) return s;
-    int was_training = nb_model_train(m, 0);
-    int had_grad = nb_grad_enabled(ctx, 0);
+    int was_training = nb_model_training(m);
+    nb_model_set_training(m, 0);
+    int had_grad = nb_ctx_set_grad(ctx, 0);
     for (;;) {
         nb_batch b;
         s = nb_loader_next(ld, NULL, &b);
@@ -124,8 +125,8 @@ nb_status nbi_eval_loader(nb_model *m, const nbi_model_io *io, nb_loader *ld, nb
         if (s != NB_OK) break;
     }
     nb_ctx_reset(ctx);
-    nb_grad_enabled(ctx, had_grad);
-    nb_model_train(m, was_training);
+    nb_ctx_set_grad(ctx, had_grad);
+    nb_model_set_training(m, was_training);
     return s;
 }
 
@@ -219,15 +220,16 @@ nb_tensor *nb_predict(nb_model *model, const nb_tensor *x, int64_t batch_size) {
     nb_tensor *y = new_output(&io, n);
     nb_ctx *ctx = y ? nb_ctx_new(NULL) : NULL;
     nb_status s = ctx ? NB_OK : NB_ERR_NOMEM;
-    int was_training = nb_model_train(model, 0);
-    if (ctx) nb_grad_enabled(ctx, 0);
+    int was_training = nb_model_training(model);
+    nb_model_set_training(model, 0);
+    if (ctx) nb_ctx_set_grad(ctx, 0);
     for (int64_t i = 0; s == NB_OK && i < n; i += batch_size) {
         int64_t b = n - i < batch_size ? n - i : batch_size;
         nb_tensor flat = *x; /* rows i .. i+b as a flat view */
         flat.data = nb_f32(x) + i * io.in_features;
         s = predict_batch(model, &io, ctx, &flat, b, nb_f32(y) + i * io.out_features);
     }
-    nb_model_train(model, was_training);
+    nb_model_set_training(model, was_training);
     nb_ctx_free(ctx);
     nb_tensor_free(xc);
     if (s != NB_OK) {
@@ -258,8 +260,9 @@ nb_tensor *nb_predict_dataset(nb_model *model, const nb_dataset *ds, const nb_no
     nb_tensor *y = new_output(&io, nb_dataset_len(ds));
     nb_ctx *ctx = y ? nb_ctx_new(NULL) : NULL;
     nb_status s = ctx ? nb_loader_epoch(ld, NULL) : NB_ERR_NOMEM;
-    int was_training = nb_model_train(model, 0);
-    if (ctx) nb_grad_enabled(ctx, 0);
+    int was_training = nb_model_training(model);
+    nb_model_set_training(model, 0);
+    if (ctx) nb_ctx_set_grad(ctx, 0);
     int64_t done = 0;
     while (s == NB_OK) {
         nb_batch b;
@@ -268,7 +271,7 @@ nb_tensor *nb_predict_dataset(nb_model *model, const nb_dataset *ds, const nb_no
         s = predict_batch(model, &io, ctx, b.x, b.size, nb_f32(y) + done * io.out_features);
         done += b.size;
     }
-    nb_model_train(model, was_training);
+    nb_model_set_training(model, was_training);
     nb_ctx_free(ctx);
     nb_loader_free(ld);
     if (s != NB_OK) {

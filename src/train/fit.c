@@ -16,7 +16,7 @@
  * another thread when prefetching), the context's arena keeps its chunks across resets, the
  * metric accumulators and history records exist before the first epoch. */
 #include "train/train.h"
-#include "autograd/autograd.h" /* nbi_find_nonfinite */
+#include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
 #include <math.h>
 #include <string.h>
@@ -322,7 +322,7 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
     const nb_fit_opts *o = &r->o;
     nb_train_state *st = r->st;
     nb_status s;
-    nb_model_train(r->model, 1);
+    nb_model_set_training(r->model, 1);
     if (o->schedule && o->schedule_per_epoch &&
         (s = nb_optim_set_lr(r->opt, nb_schedule_lr(o->schedule, epoch - 1))) != NB_OK)
         return s;
@@ -397,7 +397,8 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
     for (int k = 0; k < 2; k++) { /* the parameters, then the state (running statistics) */
         nb_params *store = k == 0 ? ps : nb_model_state(r->model);
         const int64_t n = k == 0 ? r->nparams : r->nstate;
-        const int64_t at = n > 0 ? nbi_find_nonfinite(nb_params_data(store), n) : -1;
+        const int64_t at =
+            n > 0 ? r->ctx->be->find_nonfinite(r->ctx->be, n, nb_params_data(store)) : -1;
         if (at < 0) continue;
         int64_t i;
         const char *name = nbi_param_at(store, at, &i);
@@ -420,7 +421,7 @@ static nb_status fit_end_epoch(fit_run *r, nb_epoch_record *rec, int *stop) {
         nb_metrics_result(r->val_mt, &rec->val);
         rec->has_val = 1;
     }
-    nb_model_train(r->model, 1);
+    nb_model_set_training(r->model, 1);
 
     /* the state after this epoch, then what it says about stopping */
     st->epoch = epoch;
@@ -512,7 +513,7 @@ nb_status nb_fit(nb_model *model, nb_optim *opt, const nb_dataset *train, const 
         fit_finish(&r);
     else if (s != NB_OK)
         nbi_progress_clear(&r.pr); /* the caller's message goes on a line of its own */
-    nb_model_train(model, 1);
+    nb_model_set_training(model, 1);
     run_free(&r);
     return s;
 }

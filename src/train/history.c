@@ -8,7 +8,7 @@
  * the float-derived values); an empty cell is a value not measured; a loss that diverged is
  * written "inf" (or "-inf") and read back as such, so a resumed run can continue its log. */
 #include "train/train.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <math.h>

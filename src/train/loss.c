@@ -48,7 +48,11 @@ nb_tensor *nb_loss_apply(nb_ctx *ctx, nb_loss_kind k, nb_tensor *pred, nb_tensor
         return NULL;
     }
     switch (k) {
-    case NB_LOSS_CROSS_ENTROPY: return nb_cross_entropy(ctx, pred, y, NB_REDUCE_MEAN);
+    case NB_LOSS_CROSS_ENTROPY:
+        /* a language model's logits [B, T, V] and targets [B, T]: the mean over positions
+         * (F.cross_entropy on the flattened positions) */
+        if (pred->rank > 2) return nb_cross_entropy_ex(ctx, pred, y, NB_REDUCE_MEAN, -100, 0.0f);
+        return nb_cross_entropy(ctx, pred, y, NB_REDUCE_MEAN);
     case NB_LOSS_NLL: return nb_nll_loss(ctx, pred, y, NB_REDUCE_MEAN);
     case NB_LOSS_MSE:
     case NB_LOSS_MAE:

@@ -7,7 +7,7 @@
  * ±1e300), breaks its curve rather than drawing to zero or off to infinity: every coordinate
  * written is a finite number. */
 #include "train/train.h"
-#include "io/io.h"
+#include "base/file.h"
 
 #include <math.h>
 #include <string.h>

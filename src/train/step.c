@@ -12,7 +12,7 @@
  * step started from, and the message says where. The scan of the gradients is one pass over
  * the flat buffer, small next to the backward pass that filled it. */
 #include "train/train.h"
-#include "autograd/autograd.h" /* nbi_find_nonfinite */
+#include "tensor/ctx.h" /* the context's back end: find_nonfinite */
 
 #include <math.h>
 #include <string.h>
@@ -101,7 +101,7 @@ nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *
     if (o.clip_grad_value > 0.0f && (s = nb_clip_grad_value(ps, o.clip_grad_value)) != NB_OK)
         return s;
     const float *g = nb_params_grad(ps);
-    const int64_t at = nbi_find_nonfinite(g, nb_params_numel(ps));
+    const int64_t at = ctx->be->find_nonfinite(ctx->be, nb_params_numel(ps), g);
     if (at >= 0) {
         int64_t i;
         const char *name = nbi_param_at(ps, at, &i);

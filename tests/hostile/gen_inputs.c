@@ -143,13 +143,15 @@ static void arrays(void) {
 }
 
 /* A model from spec text, saved with the given options. */
-static void model(const char *name, const char *spec_text, nb_save_opts so) {
+static void model(const char *name, const char *spec_text, const char *const *classes, int n,
+                  nb_save_opts so) {
     nb_spec *spec = NULL;
     nb_model *m = NULL;
     if (nb_spec_parse(spec_text, strlen(spec_text), name, NULL, &spec) != NB_OK ||
         nb_spec_build(spec, &m) != NB_OK)
         die(name);
     so.spec = spec;
+    if (n && nb_model_set_classes(m, classes, n) != NB_OK) die(name);
     if (nb_model_save(m, at(name), &so) != NB_OK) die(name);
     nb_model_free(m);
     nb_spec_free(spec);
@@ -158,20 +160,20 @@ static void model(const char *name, const char *spec_text, nb_save_opts so) {
 static void models(void) {
     const char *cls = "nabla-spec 1\ninput 4\ndense 3 softmax\nloss nll\nseed 1\n";
     const char *abc[3] = {"a", "b", "c"};
-    model("model.safetensors", cls, (nb_save_opts){.classes = abc, .num_classes = 3});
+    model("model.safetensors", cls, abc, 3, (nb_save_opts){0});
     /* OSC title, clear screen + colour, and a C1 CSI (U+009B as UTF-8) asking for a report */
     const char *evil[3] = {"\x1b]0;owned\x07", "\x1b[2J\x1b[31mred", "\xc2\x9b\x36n"};
     const char *meta[4] = {"comment", "\x1b]52;c;ZWNobyBvd25lZA==\x07 clipboard", "\x1b[5mkey",
                            "value"};
-    model("evil.safetensors", cls,
-          (nb_save_opts){.classes = evil, .num_classes = 3, .meta = meta, .n_meta = 2});
+    model("evil.safetensors", cls, evil, 3, (nb_save_opts){.meta = meta, .n_meta = 2});
     char stored[4096];
     snprintf(stored, sizeof stored, "%sdata test=\"%s\" format=csv\n", cls, at("secret.csv"));
-    model("stored.safetensors", stored, (nb_save_opts){0});
+    model("stored.safetensors", stored, NULL, 0, (nb_save_opts){0});
     const char *five[5] = {"a", "b", "c", "d", "e"};
-    model("classes5.safetensors", cls, (nb_save_opts){.classes = five, .num_classes = 5});
+    model("classes5.safetensors", cls, five, 5, (nb_save_opts){0});
     model("conf40000.safetensors",
-          "nabla-spec 1\ninput 4\ndense 40000\nloss cross_entropy\nseed 1\n", (nb_save_opts){0});
+          "nabla-spec 1\ninput 4\ndense 40000\nloss cross_entropy\nseed 1\n", NULL, 0,
+          (nb_save_opts){0});
 }
 
 /* A safetensors file from a JSON header and n zero bytes of data. */

@@ -11,7 +11,9 @@ class FixtureWriter:
             for line in comment.strip().splitlines():
                 self.lines.append("# " + line)
 
-    def add(self, name, array):
+    def add(self, name, array, digits=9):
+        """digits: significant digits of the values (9, the default, is exact for float32;
+        references compared to a tolerance may use fewer to keep the file small)"""
         if hasattr(array, "detach"):
             array = array.detach()
         a = np.asarray(array, dtype=np.float64)
@@ -19,7 +21,8 @@ class FixtureWriter:
             a = array.detach().cpu().double().numpy()
         a = np.asarray(a, dtype=np.float32)
         head = f"{name} {a.ndim}" + "".join(f" {d}" for d in a.shape)
-        vals = " ".join("%.9g" % v for v in a.reshape(-1))
+        fmt = "%%.%dg" % digits
+        vals = " ".join(fmt % v for v in a.reshape(-1))
         self.lines.append(head)
         self.lines.append(vals if vals else "")
 

@@ -70,6 +70,47 @@ CONFIGS = [
 ]
 
 
+# Parameter groups: weight decay on the matrices only (nanoGPT's recipe; nabla's
+# NB_DECAY_MATRICES). Four tensors in a store's order — a [2, 3] matrix, a [3] vector, a
+# [3, 2] matrix, a [2] vector — the same gradient function elementwise, and the optimizer
+# given two groups: the matrices with the weight decay, the vectors with weight_decay 0.
+GROUP_SHAPES = [(2, 3), (3,), (3, 2), (2,)]
+_gen = torch.Generator().manual_seed(20260202)
+G_P0 = (torch.rand(17, generator=_gen) * 3.0 - 1.5).float()
+G_TARGET = (torch.rand(17, generator=_gen) * 2.0 - 1.0).float()
+GROUP_CONFIGS = [
+    ("groups_adamw", torch.optim.AdamW, dict(lr=0.1, betas=(0.9, 0.95), weight_decay=0.1)),
+    ("groups_adam", torch.optim.Adam, dict(lr=0.1, weight_decay=0.2)),
+    ("groups_sgd", torch.optim.SGD, dict(lr=0.1, momentum=0.5, weight_decay=0.3)),
+]
+
+
+def group_trajectory(cls, kw):
+    ps, k = [], 0
+    for shape in GROUP_SHAPES:
+        n = 1
+        for d in shape:
+            n *= d
+        ps.append(torch.nn.Parameter(G_P0[k:k + n].clone().reshape(shape)))
+        k += n
+    decay = [p for p in ps if p.dim() >= 2]
+    rest = [p for p in ps if p.dim() < 2]
+    opt = cls([{"params": decay}, {"params": rest, "weight_decay": 0.0}], **kw)
+    rows = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        with torch.no_grad():
+            flat = torch.cat([p.detach().reshape(-1) for p in ps])
+            g = 2.0 * (flat - G_TARGET) + 0.1 * (flat * flat * flat)
+            k = 0
+            for p in ps:
+                p.grad = g[k:k + p.numel()].reshape(p.shape).clone()
+                k += p.numel()
+        opt.step()
+        rows.append(torch.cat([p.detach().reshape(-1) for p in ps]))
+    return torch.stack(rows)
+
+
 def trajectory(cls, kw):
     p = torch.nn.Parameter(P0.clone())
     opt = cls([p], **kw)
@@ -135,6 +176,10 @@ def main():
     w.add("clip_value_0.5", p.grad)
     for name, make in SCHEDULES:
         w.add("sched_" + name, schedule(make))
+    w.add("groups_p0", G_P0)
+    w.add("groups_target", G_TARGET)
+    for name, cls, kw in GROUP_CONFIGS:
+        w.add(name, group_trajectory(cls, kw))
     w.write()
     print("wrote", out)
 

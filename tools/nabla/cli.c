@@ -194,6 +194,29 @@ int cli_load_model(const cli_args *a, const char *path, const char *spec_path, n
     return CLI_OK;
 }
 
+int cli_check_plain(const cli_args *a, const nb_model *m) {
+    int64_t shape[NB_MAX_RANK];
+    nb_dtype dt = NB_F32;
+    int rank = nb_model_node_shape(m, nb_model_input_node(m, 0), &dt, shape);
+    if (nb_model_input_count(m) != 1 || nb_model_output_count(m) != 1)
+        return cli_error(a, CLI_FAIL,
+                         "the model has %d inputs and %d outputs; the nabla command runs "
+                         "models with one of each (use the library for the others)",
+                         nb_model_input_count(m), nb_model_output_count(m));
+    if (dt != NB_F32)
+        return cli_error(a, CLI_FAIL,
+                         "the model's input '%s' takes i32 token ids; the nabla "
+                         "command reads float features",
+                         nb_model_node_name(m, nb_model_input_node(m, 0)));
+    for (int i = 0; i < rank; i++)
+        if (shape[i] < 0)
+            return cli_error(a, CLI_FAIL,
+                             "dimension %d of the model's input is known only at "
+                             "run time; the nabla command reads samples of a fixed size",
+                             i + 1);
+    return CLI_OK;
+}
+
 int64_t cli_model_features(const nb_model *m) {
     int64_t shape[NB_MAX_RANK], n = 1;
     int r = nb_model_input_shape(m, shape);

@@ -95,6 +95,10 @@ void cli_rows_free(cli_rows *r);
 int cli_load_dataset(const cli_args *a, const char *path, const char *labels_path,
                      const char *format, const char *label_col, nb_dataset **out);
 
+/* CLI_OK when the model has one f32 input of a fixed size and one output (what the commands
+ * run), else the failure, said. */
+int cli_check_plain(const cli_args *a, const nb_model *m);
+
 /* The per-sample size of the model's input. */
 int64_t cli_model_features(const nb_model *m);
 

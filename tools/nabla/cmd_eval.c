@@ -8,6 +8,8 @@
  * --top-k and --confusion add top-k accuracy and the confusion matrix. */
 #include "cli.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -37,6 +39,11 @@ static int run(cli_args *a) {
     nb_model_file info;
     rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) return rc;
+    if ((rc = cli_check_plain(a, m)) != CLI_OK) {
+        nb_model_file_free(&info);
+        nb_model_free(m);
+        return rc;
+    }
     const nb_data_spec *d = info.spec ? &info.spec->data : NULL;
     const char *path = cli_get(a, "data"), *labels = cli_get(a, "labels");
     bool stored = !path && d && d->test;
@@ -100,14 +107,15 @@ static int run(cli_args *a) {
         const int64_t *cm = nb_metrics_confusion(mt, &k);
         if (cm) {
             printf("\n");
-            /* class names come from the model file: escaped before they reach a terminal */
+            /* the model's class names, when it has k of them: escaped before they reach a
+             * terminal (they come from the model file) */
             char **names = NULL, *text = NULL;
-            if (info.classes && info.num_classes == k) {
+            if (nb_model_class_count(m) == k) {
                 names = cli_malloc(sizeof *names * (size_t)k);
                 text = cli_malloc((size_t)k * 64);
                 for (int i = 0; names && text && i < k; i++) {
                     names[i] = text + (size_t)i * 64;
-                    cli_escape(names[i], 64, info.classes[i], 32);
+                    cli_escape(names[i], 64, nb_model_class_name(m, i), 32);
                 }
             }
             if (nb_confusion_print(cm, k, names && text ? (const char *const *)names : NULL,

@@ -96,11 +96,11 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
         printf("%s\n", nb_optim_state_slots(o) ? "" : " none");
     }
     if (info->has_run) printf("generator:     saved (training resumes where it stopped)\n");
-    if (info->num_classes) {
+    if (nb_model_class_count(m)) {
         printf("classes:       ");
-        for (int i = 0; i < info->num_classes; i++) {
+        for (int i = 0; i < nb_model_class_count(m); i++) {
             printf("%s%d=", i ? ", " : "", i);
-            cli_put_escaped(stdout, info->classes[i]);
+            cli_put_escaped(stdout, nb_model_class_name(m, i));
         }
         printf("\n");
     }

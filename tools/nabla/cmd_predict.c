@@ -37,40 +37,23 @@ typedef enum out_kind {
     OUT_LOGIT1
 } out_kind;
 
-/* The activation the model ends with, from its canonical spec ("" when none). */
-static void last_activation(const nb_model *m, char *act, size_t n) {
-    act[0] = 0;
-    size_t len = nb_model_spec(m, NULL, 0);
-    char *t = malloc(len + 1);
-    if (!t) return;
-    nb_model_spec(m, t, len + 1);
-    if (len && t[len - 1] == '\n') t[--len] = 0;
-    char *line = strrchr(t, '\n');
-    line = line ? line + 1 : t;
-    char w[4][64] = {{0}};
-    int k = sscanf(line, "%63s %63s %63s", w[0], w[1], w[2]);
-    if (k >= 2 && !strcmp(w[0], "activation")) snprintf(act, n, "%s", w[1]);
-    if (k >= 3 && !strcmp(w[0], "dense") && !strchr(w[2], '=')) snprintf(act, n, "%s", w[2]);
-    free(t);
-}
-
+/* How to read the model's output: from the activation it ends with (the model says), else
+ * from the loss it was trained with. */
 static out_kind output_kind(const nb_model *m, const nb_spec *spec, int64_t outputs) {
-    char act[64];
-    last_activation(m, act, sizeof act);
+    nb_activation act = nb_model_output_activation(m, 0, NULL);
     const char *loss = spec && spec->has_loss ? spec->loss : "";
     if (outputs > 1) {
-        if (!strcmp(act, "softmax")) return OUT_PROBS;
+        if (act == NB_ACT_SOFTMAX) return OUT_PROBS;
         if (!strcmp(loss, "cross_entropy")) return OUT_LOGITS;
         if (!strcmp(loss, "nll")) return OUT_LOGPROBS;
     } else if (outputs == 1) {
-        if (!strcmp(act, "sigmoid") || !strcmp(loss, "bce")) return OUT_PROB1;
+        if (act == NB_ACT_SIGMOID || !strcmp(loss, "bce")) return OUT_PROB1;
         if (!strcmp(loss, "bce_with_logits") || !strcmp(loss, "bce_logits")) return OUT_LOGIT1;
     }
     return OUT_VALUES;
 }
 
-static void print_row(FILE *f, const float *y, int64_t k, out_kind kind,
-                      const nb_model_file *info) {
+static void print_row(FILE *f, const float *y, int64_t k, out_kind kind, const nb_model *m) {
     if (kind == OUT_VALUES) {
         for (int64_t j = 0; j < k; j++) fprintf(f, "%s%.7g", j ? " " : "", (double)y[j]);
         fprintf(f, "\n");
@@ -96,8 +79,8 @@ static void print_row(FILE *f, const float *y, int64_t k, out_kind kind,
         if (kind == OUT_LOGITS) pp[j] /= sum;
         if (pp[j] > pp[best]) best = j;
     }
-    if (info->classes && best < info->num_classes)
-        cli_put_escaped(f, info->classes[best]); /* names from the file: no terminal codes */
+    if (best < nb_model_class_count(m))
+        cli_put_escaped(f, nb_model_class_name(m, (int)best)); /* names from the file: no terminal codes */
     else
         fprintf(f, "%lld", (long long)best);
     for (int64_t j = 0; j < k; j++) fprintf(f, " %.6g", pp[j]);
@@ -125,14 +108,14 @@ static int predict_rows(cli_args *a, nb_model *m, const nb_model_file *info, con
         }
         in[0] = b;
         nb_tensor *xt = nb_tensor_from(ctx, NB_F32, x, rank + 1, in);
-        nb_tensor *y = nb_model_forward(m, ctx, xt);
+        nb_tensor *y = nb_model_infer(m, ctx, xt); /* inference mode, nothing written */
         y = y ? nb_contiguous(ctx, y) : NULL;
         if (!y) {
             rc = cli_lib_error(a);
             break;
         }
         const float *yd = y->data;
-        for (int64_t s = 0; s < b; s++) print_row(f, yd + s * outputs, outputs, kind, info);
+        for (int64_t s = 0; s < b; s++) print_row(f, yd + s * outputs, outputs, kind, m);
         nb_ctx_reset(ctx);
     }
     cli_free(x);
@@ -158,7 +141,13 @@ static int run(cli_args *a) {
         nb_atomic_abort(af);
         return rc;
     }
-    nb_model_train(m, 0);
+    rc = cli_check_plain(a, m);
+    if (rc != CLI_OK) {
+        nb_atomic_abort(af);
+        nb_model_file_free(&info);
+        nb_model_free(m);
+        return rc;
+    }
     int64_t out_shape[NB_MAX_RANK], outputs = 1;
     int orank = nb_model_output_shape(m, out_shape);
     for (int i = 0; i < orank; i++) outputs *= out_shape[i];

@@ -88,8 +88,6 @@ static nb_save_opts save_opts(const run *r) {
     memset(&so, 0, sizeof so);
     so.spec = r->spec;
     so.norm = r->norm.kind != NB_NORM_NONE ? &r->norm : NULL;
-    so.classes = (const char *const *)r->classes;
-    so.num_classes = r->classes ? r->num_classes : 0;
     return so;
 }
 
@@ -166,7 +164,7 @@ static int load_data(cli_args *a, run *r) {
                          "%s has no labels or targets to learn (IDX and .npy data "
                          "need a labels file: --labels or train_labels=)",
                          train);
-    /* class names (CSV labels that were words) go into the model file */
+    /* class names (CSV labels that were words) go onto the model, and into its file */
     if (di.y_dtype == NB_I32 && di.num_classes > 0 && nb_dataset_class_name(r->train, 0)) {
         r->classes = calloc((size_t)di.num_classes, sizeof *r->classes);
         if (!r->classes) return cli_error(a, CLI_FAIL, "out of memory");
@@ -202,15 +200,26 @@ static int prepare(cli_args *a, run *r, const nb_dataset **fit_train, const nb_d
     return st == NB_OK ? CLI_OK : cli_lib_error(a);
 }
 
+/* Before training, so that a name a model file cannot hold stops the run at its start. */
+static int set_classes(cli_args *a, run *r) {
+    if (!r->classes) return CLI_OK;
+    nb_status s = nb_model_set_classes(r->model, (const char *const *)r->classes, r->num_classes);
+    return s == NB_OK ? CLI_OK : cli_lib_error(a);
+}
+
 static int build(cli_args *a, run *r, nb_train_state *st) {
     const char *resume = cli_get(a, "resume");
     nb_train_state_init(st, r->spec->seed);
     if (!resume) {
         if (nb_spec_build(r->spec, &r->model) != NB_OK) return cli_lib_error(a);
+        int rc = set_classes(a, r);
+        if (rc != CLI_OK) return rc;
         r->optim = nb_spec_optim(r->spec, nb_model_params(r->model));
         return r->optim ? CLI_OK : cli_lib_error(a);
     }
     if (nb_model_load(resume, &r->model, &r->ckpt) != NB_OK) return cli_lib_error(a);
+    int rc = set_classes(a, r);
+    if (rc != CLI_OK) return rc;
     if (!r->ckpt.optim || !r->ckpt.has_run)
         return cli_error(a, CLI_FAIL,
                          "%s is not a checkpoint: it has no %s (checkpoints are "
@@ -293,6 +302,7 @@ static int run_train(cli_args *a) {
     if (rc == CLI_OK) rc = load_data(a, &r);
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);
+    if (rc == CLI_OK) rc = cli_check_plain(a, r.model); /* one input of a fixed size, one output */
     const nb_dataset *fit_train = NULL, *fit_val = NULL;
     if (rc == CLI_OK) rc = prepare(a, &r, &fit_train, &fit_val);
     if (rc != CLI_OK) {
@@ -330,6 +340,8 @@ static int run_train(cli_args *a) {
     fo.csv_path = cli_get(a, "log");
     fo.svg_path = cli_get(a, "plot");
     fo.state = &st;
+    fo.clip_grad_norm = (float)r.spec->clip_norm; /* the spec's clip line (0: none) */
+    fo.clip_grad_value = (float)r.spec->clip_value;
     r.quiet = cli_flag(a, "quiet");
     if (rc == CLI_OK && nb_fit(r.model, r.optim, fit_train, &fo, NULL) != NB_OK)
         rc = cli_lib_error(a);

@@ -296,7 +296,8 @@ static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) 
     }
     double flops = 2.0 * (double)c.M * (double)c.N * (double)c.K;
     int64_t want = (int64_t)(flops / (double)g->par_flops), panels = ceil_div(c.M, g->mr);
-    if (want > 1 && want > nbi_pool_threads()) want = nbi_pool_threads();
+    int nt = nbi_threads_for(c.nt);
+    if (want > nt) want = nt;
     if (want <= 1 || panels < 2) {
         g->direct(&c, 0, c.M);
         return NB_OK;
@@ -304,7 +305,7 @@ static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) 
     /* a few row blocks per thread, whole micro-panels each */
     int64_t tasks = min64(panels, 4 * want);
     direct_job j = {g, &c, ceil_div(panels, tasks) * g->mr};
-    nbi_parallel_for(ceil_div(c.M, j.rows), direct_task, &j);
+    nbi_parallel_for((int)want, ceil_div(c.M, j.rows), direct_task, &j);
     return NB_OK;
 }
 
@@ -336,10 +337,10 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c) {
     j->bp[0] = j->ap[1] + a_sz;
     j->bp[1] = j->bp[0] + b_sz;
 
-    /* Threads: as many as the work feeds (par_flops each), at most the pool. */
+    /* Threads: as many as the work feeds (par_flops each), at most the call's budget. */
     double flops = 2.0 * (double)M * (double)N * (double)K;
     int64_t want = (int64_t)(flops / (double)g->par_flops);
-    int pool = nbi_pool_threads();
+    int pool = nbi_threads_for(c->nt);
     if (want > pool) want = pool;
     if (want < 1) want = 1;
     /* Pieces: one of each per iteration alone; with helpers, a few per member so that
@@ -362,7 +363,7 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c) {
  * message comes from nbi_sgemm_check only when one fails), the BLAS special cases, then the
  * direct or the blocked path. */
 static inline __attribute__((always_inline)) nb_status
-sgemm_entry(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N, int64_t K,
+sgemm_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
             float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
             float *C, int64_t ldc) {
     int64_t acols = ta ? M : K, bcols = tb ? K : N;
@@ -374,7 +375,7 @@ sgemm_entry(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N, int64_
         nbi_gemm_scale_c(M, N, beta, C, ldc);
         return NB_OK;
     }
-    nbi_gemm_call c = {ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    nbi_gemm_call c = {nt, ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
     if (use_direct(g, tb, M, N, K)) {
         if (!tb && M <= g->mr && N <= g->nr) { /* one tile: straight to the kernel */
             g->tile(&c);
@@ -386,10 +387,10 @@ sgemm_entry(const nbi_gemm_arch *g, int ta, int tb, int64_t M, int64_t N, int64_
 }
 
 #define SGEMM_ENTRY(NAME, ARCH)                                                               \
-    nb_status NAME(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,             \
+    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,     \
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta,     \
                    float *C, int64_t ldc) {                                                  \
-        return sgemm_entry(&ARCH, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);     \
+        return sgemm_entry(&ARCH, nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); \
     }
 SGEMM_ENTRY(nbi_sgemm_c, nbi_gemm_arch_c)
 #if NBI_X86
@@ -400,6 +401,8 @@ SGEMM_ENTRY(nbi_sgemm_avx512, nbi_gemm_arch_avx512)
 /* ---- strided-batched GEMM ----------------------------------------------------------------- */
 
 typedef struct batch_job {
+    nbi_sgemm_fn gemm;
+    int nt; /* threads each GEMM may use */
     int ta, tb;
     int64_t M, N, K;
     float alpha, beta;
@@ -411,16 +414,16 @@ typedef struct batch_job {
 
 static void batch_task(void *arg, int64_t b) {
     batch_job *j = arg;
-    nb_status s = nbi_k.sgemm(j->ta, j->tb, j->M, j->N, j->K, j->alpha, j->A + b * j->sa, j->lda,
-                              j->B + b * j->sb, j->ldb, j->beta, j->C + b * j->sc, j->ldc);
+    nb_status s = j->gemm(j->nt, j->ta, j->tb, j->M, j->N, j->K, j->alpha, j->A + b * j->sa,
+                          j->lda, j->B + b * j->sb, j->ldb, j->beta, j->C + b * j->sc, j->ldc);
     if (s != NB_OK) atomic_store(&j->status, (int)s);
 }
 
-nb_status nb_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                           const float *A, int64_t lda, int64_t stride_a, const float *B,
-                           int64_t ldb, int64_t stride_b, float beta, float *C, int64_t ldc,
-                           int64_t stride_c, int64_t batch) {
-    nbi_kernels_init();
+nb_status nbi_sgemm_batched_with(nbi_sgemm_fn gemm, int nt, int trans_a, int trans_b, int64_t M,
+                                 int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                                 int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b,
+                                 float beta, float *C, int64_t ldc, int64_t stride_c,
+                                 int64_t batch) {
     int ta = trans_a != 0, tb = trans_b != 0;
     if (batch < 0 || stride_a < 0 || stride_b < 0 || stride_c < 0)
         return nbi_error(NB_ERR_ARG,
@@ -437,15 +440,16 @@ nb_status nb_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64
                          "overlap (ldc=%lld); it must be at least %lld",
                          (long long)stride_c, (long long)M, (long long)N, (long long)ldc,
                          (long long)((M - 1) * ldc + N));
-    batch_job j = {ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, stride_a, stride_b,
-                   stride_c, NB_OK};
+    nt = nbi_threads_for(nt);
+    batch_job j = {gemm, nt, ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc,
+                   stride_a, stride_b, stride_c, NB_OK};
     /* Many or small matrices: one thread per matrix (the GEMMs then run single-threaded,
      * nested calls never fan out). Few large ones: one after another, each on all threads.
      * Either way each C element is computed the same way. */
     double flops = 2.0 * (double)M * (double)N * (double)K;
-    int nt = nbi_pool_threads();
     if (nt > 1 && (batch >= 4 * (int64_t)nt || flops < 4e6)) {
-        nbi_parallel_for(batch, batch_task, &j);
+        j.nt = 1; /* one thread per matrix */
+        nbi_parallel_for(nt, batch, batch_task, &j);
     } else {
         for (int64_t b = 0; b < batch; b++) batch_task(&j, b);
     }

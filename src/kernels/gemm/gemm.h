@@ -31,6 +31,7 @@ typedef void (*nbi_pack_b_fn)(int tb, const float *B, int64_t ldb, int64_t p0, i
 /* One GEMM call's arguments, passed by address below the entry point (thirteen arguments
  * copied through every level cost more than a tiny product). */
 typedef struct nbi_gemm_call {
+    int nt; /* the most threads of the pool this call may use */
     int ta, tb;
     int64_t M, N, K;
     float alpha, beta;
@@ -69,17 +70,25 @@ extern const nbi_gemm_arch nbi_gemm_arch_avx512;
 #endif
 
 /* The GEMM entry points of the kernel table, one per arch (gemm.c). */
-nb_status nbi_sgemm_c(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+nb_status nbi_sgemm_c(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                       float *C, int64_t ldc);
 #if NBI_X86
-nb_status nbi_sgemm_avx2(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+nb_status nbi_sgemm_avx2(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc);
-nb_status nbi_sgemm_avx512(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+nb_status nbi_sgemm_avx512(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                            const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                            float *C, int64_t ldc);
 #endif
+
+/* Strided-batched GEMM with one kernel set's GEMM on at most nt threads (nb_sgemm_batched
+ * and the back ends' sgemm_batched entry). */
+nb_status nbi_sgemm_batched_with(nbi_sgemm_fn gemm, int nt, int ta, int tb, int64_t M,
+                                 int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                                 int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b,
+                                 float beta, float *C, int64_t ldc, int64_t stride_c,
+                                 int64_t batch);
 
 /* C = beta C over an M x N block (beta == 0 writes zeros, NaN in C included). */
 void nbi_gemm_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc);

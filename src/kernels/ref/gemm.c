@@ -22,9 +22,10 @@ nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const
     return NB_OK;
 }
 
-nb_status nbi_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+nb_status nbi_sgemm_ref(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                         float *C, int64_t ldc) {
+    (void)nt; /* the definition, one element after another */
     nb_status s = nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
     if (s != NB_OK) return s;
     for (int64_t i = 0; i < M; i++) {

@@ -1,0 +1,366 @@
+/* kernels/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
+ * one piece of the batch at a time.
+ *
+ * For a piece of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
+ * P = OH·OW positions per sample):
+ *
+ *   col   = im2col(x)                       [Kc, nb·P]
+ *   Y_g   = W_g · col                       [Og, Kc]·[Kc, nb·P]           forward
+ *   dW_g += δ_g · colᵀ                      [Og, nb·P]·[nb·P, Kc]         weight gradient
+ *   dcol  = W_gᵀ · δ_g,  dx += col2im(dcol)                               input gradient
+ *
+ * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
+ * the work that must touch every element anyway: the bias and the ReLU on the way out
+ * (forward), the ReLU mask and the bias gradient on the way in (backward); a fused max
+ * pooling is applied to each output plane while it is in cache, so the conv output is never
+ * written (nbi_conv_pool in kernels/conv.h). A piece holds
+ * enough samples for about 512 GEMM columns (one GEMM per piece packs W once per piece, not
+ * once per sample) and its column matrix is made just before the GEMM reads it. The GEMMs
+ * are the kernel set's. This is the CPU back end's conv_forward and conv_backward
+ * (kernels/cpu.c); scratch memory is the caller's (nbi_conv_scratch floats of it). docs/conv.md has
+ * the measurements behind these choices, and the alternatives that lost (a lowering through NHWC
+ * images, keeping the column matrices from forward for backward).
+ *
+ * Pieces are claimed one by one from a counter by the members of a job (`member`), each
+ * member with its own scratch; the weight and bias gradients of piece p go to partial sums
+ * of their own, added in piece order at the end, so the result is the same whoever ran which
+ * piece. */
+#include "kernels/conv.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+typedef struct job {
+    const nbi_kernels *k;
+    int gemm_nt; /* threads each GEMM may use: all of the budget with one member, else 1 */
+    const nbi_conv_geom *g;
+    int64_t nb, pieces; /* samples per piece, number of pieces */
+    const float *in, *w, *bias, *dout, *y;
+    float *out, *din;
+    float *dwp, *dbp; /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
+    int flags;
+    int pooled; /* max pooling fused: pg is its geometry over an output plane */
+    nbi_conv_geom pg;
+    int32_t *arg;
+    float *scratch; /* per member: col [Kc·nb·P], yt [O·nb·P], row [P] */
+    int64_t scratch_per;
+    int is_forward;
+    _Atomic int64_t next; /* the next piece to claim */
+    _Atomic int members;  /* members that joined (each takes its own scratch) */
+    _Atomic int status;
+} job;
+
+/* ---- the element-wise passes ------------------------------------------------------------------
+ * Written in blocks of 16 with restrict pointers so that the compiler vectorises them (and
+ * turns the ReLU's choice into a mask rather than a branch, which random signs mispredict). */
+
+/* d = act(s + b), or d += s + b */
+static void epilogue(const float *restrict s, float *restrict d, int64_t n, float b, int relu,
+                     int acc) {
+    int64_t i = 0;
+    if (acc) {
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++) d[i + k] += s[i + k] + b;
+        for (; i < n; i++) d[i] += s[i] + b;
+    } else if (relu) {
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = s[i + k] + b;
+                d[i + k] = v < 0.0f ? 0.0f : v; /* relu: NaN and -0 pass, as nb_relu */
+            }
+        for (; i < n; i++) {
+            float v = s[i] + b;
+            d[i] = v < 0.0f ? 0.0f : v;
+        }
+    } else {
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++) d[i + k] = s[i + k] + b;
+        for (; i < n; i++) d[i] = s[i] + b;
+    }
+}
+
+/* d = s where y > 0 or y is NaN, else 0: the ReLU's backward from its output y, PyTorch's
+ * threshold_backward (0 at 0); s is read unconditionally so that the choice is a select, not
+ * a conditional load */
+void nbi_relu_mask(const float *restrict s, const float *restrict y, float *restrict d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            float v = s[i + k];
+            d[i + k] = y[i + k] <= 0.0f ? 0.0f : v;
+        }
+    for (; i < n; i++) {
+        float v = s[i];
+        d[i] = y[i] <= 0.0f ? 0.0f : v;
+    }
+}
+
+/* Σ v[0..n) in eight interleaved partial sums (lane k takes v[k], v[k+8], ...), added in a
+ * fixed order: a short dependency chain the compiler can vectorise without reassociating. */
+static float sum8(const float *restrict v, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += v[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+void nbi_plane_sums(int64_t N, int64_t C, int64_t P, const float *d, float *db) {
+    for (int64_t i = 0; i < N * C; i++) {
+        float acc = 0.0f;
+        for (int64_t p = 0; p < P; p++) acc += d[i * P + p];
+        db[i % C] += acc;
+    }
+}
+
+/* δ of one (sample, channel): dout, masked by y > 0 after a ReLU, into d; Σδ added to *db */
+static void delta_row(const job *j, int64_t at, int64_t P, float *d, float *db) {
+    if (j->flags & NBI_CONV_RELU)
+        nbi_relu_mask(j->dout + at, j->y + at, d, P);
+    else
+        memcpy(d, j->dout + at, sizeof(float) * (size_t)P);
+    if (db) *db += sum8(d, P);
+}
+
+/* ---- a piece ------------------------------------------------------------------------------- */
+
+typedef struct piece_scratch {
+    float *col, *yt, *row; /* row: one output plane [P] (fused pooling) */
+} piece_scratch;
+
+static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, sc->col);
+        /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
+        nb_status s = j->k->sgemm(j->gemm_nt, 0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc,
+                                  sc->col, ld, 0.0f, sc->yt + grp * Og * ld, ld);
+        if (s != NB_OK) return s;
+    }
+    /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]); pooled: the same into a row, then its
+     * windows' maxima */
+    const int relu = (j->flags & NBI_CONV_RELU) != 0, acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
+    const int64_t PP = j->pg.OH * j->pg.OW;
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t o = 0; o < g->O; o++) {
+            const float *src = sc->yt + o * ld + n * P, b = j->bias ? j->bias[o] : 0.0f;
+            if (!j->pooled) {
+                epilogue(src, j->out + ((n0 + n) * g->O + o) * P, P, b, relu, acc);
+                continue;
+            }
+            epilogue(src, sc->row, P, b, relu, 0);
+            const int64_t at = ((n0 + n) * g->O + o) * PP;
+            nbi_maxpool_forward(&j->pg, 1, sc->row, j->out + at, j->arg + at);
+        }
+    return NB_OK;
+}
+
+static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
+    /* δ [O, nb·P] from dout [nb, O, P]; Σδ per channel */
+    float *db = j->dbp ? j->dbp + piece * g->O : NULL, *dyt = sc->yt;
+    if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
+    if (!j->pooled) {
+        for (int64_t n = 0; n < nb; n++)
+            for (int64_t o = 0; o < g->O; o++)
+                delta_row(j, ((n0 + n) * g->O + o) * P, P, dyt + o * ld + n * P,
+                          db ? db + o : NULL);
+    } else { /* the pooled δ (masked by pooled y > 0), scattered to each window's maximum */
+        const int64_t PP = j->pg.OH * j->pg.OW;
+        for (int64_t n = 0; n < nb; n++)
+            for (int64_t o = 0; o < g->O; o++) {
+                const int64_t at = ((n0 + n) * g->O + o) * PP;
+                float *d = dyt + o * ld + n * P;
+                delta_row(j, at, PP, sc->row, NULL);
+                memset(d, 0, sizeof(float) * (size_t)P);
+                nbi_maxpool_backward(&j->pg, 1, sc->row, j->arg + at, d);
+                if (db) db[o] += sum8(d, P); /* over the whole plane, as unfused */
+            }
+    }
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        const float *dy_g = dyt + grp * Og * ld, *w_g = j->w + grp * Og * Kc;
+        const int64_t at = n0 * img + grp * Cg * g->H * g->W;
+        nb_status s = NB_OK;
+        if (j->dwp) {
+            nbi_im2col(g, j->in + at, nb, sc->col);
+            /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
+            s = j->k->sgemm(j->gemm_nt, 0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
+                            j->dwp + piece * g->O * Kc + grp * Og * Kc, Kc);
+        }
+        if (j->din && s == NB_OK) {
+            /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
+            s = j->k->sgemm(j->gemm_nt, 1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col,
+                            ld);
+            if (s == NB_OK) nbi_col2im(g, sc->col, nb, j->din + at);
+        }
+        if (s != NB_OK) return s;
+    }
+    return NB_OK;
+}
+
+/* ---- running a job ------------------------------------------------------------------------- */
+
+/* Per member: col [Kc·nb·P], yt [O·nb·P], row [P]. */
+static int64_t scratch_size(const job *j) {
+    int64_t P = j->g->OH * j->g->OW;
+    return (nbi_conv_kc(j->g) + j->g->O) * j->nb * P + P;
+}
+
+static piece_scratch scratch_layout(const job *j, float *base) {
+    int64_t P = j->g->OH * j->g->OW;
+    piece_scratch sc = {base, base + nbi_conv_kc(j->g) * j->nb * P, NULL};
+    sc.row = sc.yt + j->g->O * j->nb * P;
+    return sc;
+}
+
+/* One member of the job: takes the next scratch slot, then claims pieces until none is left
+ * (or one failed). Runs on the caller and on every pool worker that joins. */
+static void member(void *arg) {
+    job *j = arg;
+    int me = atomic_fetch_add(&j->members, 1);
+    const piece_scratch sc = scratch_layout(j, j->scratch + (int64_t)me * j->scratch_per);
+    for (;;) {
+        int64_t piece = atomic_fetch_add(&j->next, 1);
+        if (piece >= j->pieces || atomic_load(&j->status) != NB_OK) return;
+        nb_status s = j->is_forward ? forward_piece(j, piece, &sc) : backward_piece(j, piece, &sc);
+        if (s != NB_OK) atomic_store(&j->status, (int)s);
+    }
+}
+
+/* Runs the job on up to one member per piece (at most nt threads, and as many as the
+ * scratch has room for), each with its own scratch. A GEMM called from a member runs on that
+ * member's thread alone; with a single member it may use all nt threads. */
+static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forward) {
+    int64_t want = nt;
+    if (want > j->pieces) want = j->pieces;
+    j->scratch_per = scratch_size(j);
+    if (want > room / j->scratch_per) want = room / j->scratch_per;
+    NBI_ASSERT(want >= 1); /* the caller sized the scratch with nbi_conv_scratch */
+    j->scratch = scratch;
+    j->gemm_nt = want > 1 ? 1 : nt;
+    j->is_forward = is_forward;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->members, 0);
+    atomic_init(&j->status, NB_OK);
+    if (want > 1)
+        nbi_parallel_run((int)want, member, j);
+    else
+        member(j);
+    return (nb_status)atomic_load(&j->status);
+}
+
+/* ---- setting a job up ---------------------------------------------------------------------- */
+
+/* Samples per piece: enough for a GEMM dimension of about 512 (nb·P), as long as the column
+ * matrix stays within NBI_CONV_PIECE_BYTES; at least one. */
+static int64_t piece_samples(const nbi_conv_geom *g, int64_t chunk) {
+    if (chunk > 0) return chunk < g->N ? chunk : g->N;
+    int64_t P = g->OH * g->OW, per = nbi_conv_kc(g) * P * (int64_t)sizeof(float);
+    int64_t nb = (512 + P - 1) / P;
+    if (per > 0 && nb * per > NBI_CONV_PIECE_BYTES) nb = NBI_CONV_PIECE_BYTES / per;
+    if (nb < 1) nb = 1;
+    return nb < g->N ? nb : g->N;
+}
+
+static void job_init(job *j, const nbi_conv_geom *g, int flags, const float *w,
+                     const nbi_conv_pool *pool, int64_t chunk) {
+    memset(j, 0, sizeof *j);
+    j->g = g;
+    j->nb = piece_samples(g, chunk);
+    j->pieces = (g->N + j->nb - 1) / j->nb;
+    j->flags = flags;
+    j->w = w;
+    if (!pool) return;
+    /* the pooling windows over one output plane: stride = window, no padding */
+    nbi_conv_geom *pg = &j->pg;
+    pg->N = pg->C = pg->O = pg->groups = 1;
+    pg->H = g->OH;
+    pg->W = g->OW;
+    pg->KH = pg->sh = pool->kh;
+    pg->KW = pg->sw = pool->kw;
+    pg->dh = pg->dw = 1;
+    pg->OH = g->OH / pool->kh;
+    pg->OW = g->OW / pool->kw;
+    j->pooled = 1;
+    j->arg = pool->arg;
+}
+
+int64_t nbi_conv_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw, int has_db,
+                         const nbi_conv_pool *pool, int64_t chunk) {
+    if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return 0;
+    job j;
+    job_init(&j, g, 0, NULL, pool, chunk);
+    int64_t want = nt < j.pieces ? nt : j.pieces;
+    if (want < 1) want = 1;
+    int64_t n = scratch_size(&j) * want;
+    if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
+    if (!forward && has_db) n += j.pieces * g->O;
+    return n;
+}
+
+nb_status nbi_conv_lower_forward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                 const float *in, const float *w, const float *bias, int flags,
+                                 float *out, const nbi_conv_pool *pool, int64_t chunk,
+                                 float *scratch, int64_t room) {
+    if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    job j;
+    NBI_ASSERT(!pool || !(flags & NBI_CONV_ACCUMULATE));
+    job_init(&j, g, flags, w, pool, chunk);
+    j.k = k;
+    j.in = in;
+    j.bias = bias;
+    j.out = out;
+    return run(&j, nt, scratch, room, 1);
+}
+
+nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                  const float *in, const float *dout, const float *y, int flags,
+                                  const float *w, float *din, float *dw, float *dbias,
+                                  const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                  int64_t room) {
+    if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    job j;
+    job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, pool, chunk);
+    j.k = k;
+    j.in = in;
+    j.dout = dout;
+    j.y = y;
+    j.din = din;
+    /* the per-piece partial sums first, then the members' scratch */
+    const int64_t wsize = g->O * nbi_conv_kc(g);
+    if (dw) {
+        j.dwp = scratch;
+        scratch += j.pieces * wsize;
+        room -= j.pieces * wsize;
+    }
+    if (dbias) {
+        j.dbp = scratch;
+        scratch += j.pieces * g->O;
+        room -= j.pieces * g->O;
+    }
+    nb_status s = run(&j, nt, scratch, room, 0);
+    if (s == NB_OK && dw) {
+        /* the pieces' sums, added in piece order */
+        for (int64_t q = 0; q < wsize; q++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + q];
+            dw[q] += acc;
+        }
+    }
+    if (s == NB_OK && dbias)
+        for (int64_t o = 0; o < g->O; o++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dbp[p * g->O + o];
+            dbias[o] += acc;
+        }
+    return s;
+}

@@ -1,0 +1,670 @@
+/* kernels/cpu.c — the CPU back end: host memory, and entries that spread a kernel set's
+ * single-threaded kernels over the thread pool.
+ *
+ * Each entry cuts a large array into pieces (at multiples of 16 elements, so that no two
+ * threads write one cache line; whole rows for the row kernels) and runs the back end's
+ * kernel set on each piece via nbi_parallel_for, on at most the back end's thread budget.
+ * Small arrays go straight to the kernel: below PAR_MIN elements a wake-up costs more than it
+ * saves. The kernels compute every element the same way wherever a piece starts or ends
+ * (tails are masked vector code), so results do not depend on the thread count. */
+#include "kernels/backend.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "kernels/gemm/gemm.h"
+
+#ifdef NB_USE_CBLAS
+#include <cblas.h>
+#endif
+
+#define PAR_MIN ((int64_t)1 << 16) /* elements */
+#define PIECE_MIN ((int64_t)1 << 14)
+
+/* Pieces of at least PIECE_MIN elements, about four per thread so that a fast thread can
+ * take more of them. Returns the piece length (a multiple of 16). */
+static int64_t piece_len(int64_t n, int nt) {
+    int64_t len = (n + 4 * nt - 1) / (4 * nt);
+    if (len < PIECE_MIN) len = PIECE_MIN;
+    return (len + 15) & ~(int64_t)15;
+}
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+static void *cpu_alloc(const nbi_backend *be, size_t bytes) {
+    (void)be;
+    return nbi_malloc_for("cpu", bytes);
+}
+
+static void cpu_free(const nbi_backend *be, void *p) {
+    (void)be;
+    nbi_free(p);
+}
+
+static void cpu_copy(const nbi_backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+/* ---- unary -------------------------------------------------------------------------------- */
+
+typedef struct unary_job {
+    const nbi_kernels *k;
+    int id;
+    int64_t n, len;
+    const float *x, *y, *gy, *p;
+    float *out;
+} unary_job;
+
+static void unary_fwd_task(void *arg, int64_t t) {
+    const unary_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+    j->k->unary[j->id](hi - lo, j->x + lo, j->out + lo, j->p);
+}
+
+static void unary_bwd_task(void *arg, int64_t t) {
+    const unary_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+    j->k->unary_bwd[j->id](hi - lo, j->x ? j->x + lo : NULL, j->y ? j->y + lo : NULL, j->gy + lo,
+                           j->out + lo, j->p);
+}
+
+static void cpu_unary(const nbi_backend *be, int id, int64_t n, const float *x, float *y,
+                      const float *p) {
+    int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        be->k->unary[id](n, x, y, p);
+        return;
+    }
+    unary_job j = {be->k, id, n, piece_len(n, nt), x, NULL, NULL, p, y};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, unary_fwd_task, &j);
+}
+
+static void cpu_unary_bwd(const nbi_backend *be, int id, int64_t n, const float *x, const float *y,
+                          const float *gy, float *gx, const float *p) {
+    int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        be->k->unary_bwd[id](n, x, y, gy, gx, p);
+        return;
+    }
+    unary_job j = {be->k, id, n, piece_len(n, nt), x, y, gy, p, gx};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, unary_bwd_task, &j);
+}
+
+/* ---- binary ------------------------------------------------------------------------------- */
+
+typedef struct binary_job {
+    const nbi_kernels *k;
+    int id;
+    int64_t n, len, sa, sb;
+    const float *a, *b;
+    float *y;
+} binary_job;
+
+static void binary_task(void *arg, int64_t t) {
+    const binary_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+    j->k->binary[j->id](hi - lo, j->a + lo * j->sa, j->sa, j->b + lo * j->sb, j->sb, j->y + lo);
+}
+
+static void cpu_binary(const nbi_backend *be, int id, int64_t n, const float *a, int64_t sa,
+                       const float *b, int64_t sb, float *y) {
+    int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        be->k->binary[id](n, a, sa, b, sb, y);
+        return;
+    }
+    binary_job j = {be->k, id, n, piece_len(n, nt), sa, sb, a, b, y};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, binary_task, &j);
+}
+
+/* ---- rows: softmax and log-softmax -------------------------------------------------------- */
+
+typedef struct rows_job {
+    nbi_rows_fn fn;
+    int64_t rows, cols, per;
+    const float *x;
+    float *y;
+} rows_job;
+
+static void rows_task(void *arg, int64_t t) {
+    const rows_job *j = arg;
+    int64_t lo = t * j->per, hi = lo + j->per < j->rows ? lo + j->per : j->rows;
+    j->fn(hi - lo, j->cols, j->x + lo * j->cols, j->y + lo * j->cols);
+}
+
+static void rows(const nbi_backend *be, nbi_rows_fn fn, int64_t r, int64_t cols, const float *x,
+                 float *y) {
+    int nt = r < 2 || r * cols < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        fn(r, cols, x, y);
+        return;
+    }
+    int64_t per = piece_len(r * cols, nt) / (cols > 0 ? cols : 1);
+    if (per < 1) per = 1;
+    rows_job j = {fn, r, cols, per, x, y};
+    nbi_parallel_for(nt, (r + per - 1) / per, rows_task, &j);
+}
+
+static void cpu_softmax(const nbi_backend *be, int64_t r, int64_t cols, const float *x, float *y) {
+    rows(be, be->k->softmax, r, cols, x, y);
+}
+
+static void cpu_log_softmax(const nbi_backend *be, int64_t r, int64_t cols, const float *x,
+                            float *y) {
+    rows(be, be->k->log_softmax, r, cols, x, y);
+}
+
+static void cpu_softmax_bwd(const nbi_backend *be, int64_t r, int64_t cols, const float *y,
+                            const float *gy, float *gx) {
+    be->k->softmax_bwd(r, cols, y, gy, gx);
+}
+
+static void cpu_log_softmax_bwd(const nbi_backend *be, int64_t r, int64_t cols, const float *y,
+                                const float *gy, float *gx) {
+    be->k->log_softmax_bwd(r, cols, y, gy, gx);
+}
+
+/* ---- strided operands, reductions, dense steps: the reference kernels, on one thread ---- */
+
+static void cpu_binary_bwd(const nbi_backend *be, int id, int which, int64_t len,
+                           const float *gy, int64_t so, const float *y, const float *a,
+                           int64_t sa, const float *b, int64_t sb, float *g, int64_t sg) {
+    (void)be;
+    nbi_ref_binary_bwd(id, which, len, gy, so, y, a, sa, b, sb, g, sg);
+}
+
+static void cpu_copy_strided(const nbi_backend *be, const nbi_iter *it, void *dst,
+                             const void *src) {
+    (void)be;
+    nbi_ref_copy_strided(it, dst, src);
+}
+
+static void cpu_acc_strided(const nbi_backend *be, const nbi_iter *it, float *dst,
+                            const float *src) {
+    (void)be;
+    nbi_ref_acc_strided(it, dst, src);
+}
+
+static void cpu_acc_div_strided(const nbi_backend *be, const nbi_iter *it, float *dst,
+                                const float *src, float div) {
+    (void)be;
+    nbi_ref_acc_div_strided(it, dst, src, div);
+}
+
+static void cpu_sum_strided(const nbi_backend *be, const nbi_iter *it, const float *x,
+                            double *acc, int64_t ngroups, int64_t count, int mean, float *y) {
+    (void)be;
+    nbi_ref_sum_strided(it, x, acc, ngroups, count, mean, y);
+}
+
+static void cpu_max_strided(const nbi_backend *be, const nbi_iter *it, const float *x,
+                            float *best, int64_t *pos, int64_t ngroups) {
+    (void)be;
+    nbi_ref_max_strided(it, x, best, pos, ngroups);
+}
+
+static void cpu_scatter_add(const nbi_backend *be, int64_t n, const int64_t *pos,
+                            const float *gy, float *gx) {
+    (void)be;
+    nbi_ref_scatter_add(n, pos, gy, gx);
+}
+
+static void cpu_index_narrow(const nbi_backend *be, int64_t n, const int64_t *pos, int32_t *y) {
+    (void)be;
+    nbi_ref_index_narrow(n, pos, y);
+}
+
+static void cpu_fill(const nbi_backend *be, int64_t n, float *y, float v) {
+    (void)be;
+    nbi_ref_fill(n, y, v);
+}
+
+static void cpu_add_into(const nbi_backend *be, int64_t n, const float *x, float *y) {
+    (void)be;
+    nbi_ref_add_into(n, x, y);
+}
+
+static int64_t cpu_find_nonfinite(const nbi_backend *be, int64_t n, const float *x) {
+    (void)be;
+    return nbi_ref_find_nonfinite(n, x);
+}
+
+static void cpu_pair_loss(const nbi_backend *be, int kind, int reduction, int64_t n,
+                          const float *p, const float *t, float *y) {
+    (void)be;
+    nbi_ref_pair_loss(kind, reduction, n, p, t, y);
+}
+
+static void cpu_pair_loss_bwd(const nbi_backend *be, int kind, int reduction, int64_t n,
+                              const float *p, const float *t, const float *gy, float *gp,
+                              float *gt) {
+    (void)be;
+    nbi_ref_pair_loss_bwd(kind, reduction, n, p, t, gy, gp, gt);
+}
+
+static void cpu_nll(const nbi_backend *be, int reduction, int64_t N, const float *x, int64_t rs,
+                    int64_t cs, const int32_t *labels, int64_t ls, float *out) {
+    (void)be;
+    nbi_ref_nll(reduction, N, x, rs, cs, labels, ls, out);
+}
+
+static void cpu_nll_bwd(const nbi_backend *be, int reduction, int64_t N, int64_t C,
+                        const float *gy, const int32_t *labels, int64_t ls, float *gx) {
+    (void)be;
+    nbi_ref_nll_bwd(reduction, N, C, gy, labels, ls, gx);
+}
+
+static void cpu_cross_entropy_bwd(const nbi_backend *be, int reduction, int64_t N, int64_t C,
+                                  const float *gy, const float *lp, const int32_t *labels,
+                                  int64_t ls, float *gx) {
+    (void)be;
+    nbi_ref_cross_entropy_bwd(reduction, N, C, gy, lp, labels, ls, gx);
+}
+
+static int64_t cpu_find_outside(const nbi_backend *be, int64_t n, const float *x, float lo,
+                                float hi) {
+    (void)be;
+    return nbi_ref_find_outside(n, x, lo, hi);
+}
+
+static int64_t cpu_find_bad_label(const nbi_backend *be, int64_t N, const int32_t *labels,
+                                  int64_t ls, int64_t C) {
+    (void)be;
+    return nbi_ref_find_bad_label(N, labels, ls, C);
+}
+
+/* ---- pooling: the planes (N·C of them) cut into tasks; each plane is pooled by one task,
+ * so the result does not depend on the number of threads ------------------------------------ */
+
+#define PLANES_PER_TASK 32
+
+typedef struct pool_job {
+    const nbi_conv_geom *g;
+    int kind, count_pad;
+    const float *in;
+    float *out;
+    int32_t *arg;
+} pool_job;
+
+static void pool_task(void *p, int64_t t) {
+    const pool_job *k = p;
+    const nbi_conv_geom *g = k->g;
+    int64_t p0 = t * PLANES_PER_TASK, np = g->N * g->C - p0;
+    if (np > PLANES_PER_TASK) np = PLANES_PER_TASK;
+    const int64_t HW = g->H * g->W, P = g->OH * g->OW;
+    switch (k->kind) {
+    case NBI_POOL_MAX:
+        nbi_maxpool_forward(g, np, k->in + p0 * HW, k->out + p0 * P, k->arg + p0 * P);
+        break;
+    case NBI_POOL_MAX_BWD:
+        nbi_maxpool_backward(g, np, k->in + p0 * P, k->arg + p0 * P, k->out + p0 * HW);
+        break;
+    case NBI_POOL_AVG:
+        nbi_avgpool_forward(g, np, k->count_pad, k->in + p0 * HW, k->out + p0 * P);
+        break;
+    default:
+        nbi_avgpool_backward(g, np, k->count_pad, k->in + p0 * P, k->out + p0 * HW);
+        break;
+    }
+}
+
+static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, int count_pad,
+                     const float *in, float *out, int32_t *arg) {
+    pool_job j = {g, kind, count_pad, in, out, arg};
+    int64_t tasks = (g->N * g->C + PLANES_PER_TASK - 1) / PLANES_PER_TASK;
+    nbi_parallel_for(nbi_backend_threads(be), tasks, pool_task, &j);
+}
+
+/* ---- convolution: the lowering onto the kernel set's GEMM, pieces on the pool ------------ */
+
+static int64_t cpu_conv_scratch(const nbi_backend *be, const nbi_conv_geom *g, int forward,
+                                int has_dw, int has_db, const nbi_conv_pool *pool,
+                                int64_t chunk) {
+    return nbi_conv_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool, chunk);
+}
+
+static nb_status cpu_conv_forward(const nbi_backend *be, const nbi_conv_geom *g, const float *in,
+                                  const float *w, const float *bias, int flags, float *out,
+                                  const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                  int64_t room) {
+    return nbi_conv_lower_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out,
+                                  pool, chunk, scratch, room);
+}
+
+static nb_status cpu_conv_backward(const nbi_backend *be, const nbi_conv_geom *g,
+                                   const float *in, const float *dout, const float *y,
+                                   int flags, const float *w, float *din, float *dw,
+                                   float *dbias, const nbi_conv_pool *pool, int64_t chunk,
+                                   float *scratch, int64_t room) {
+    return nbi_conv_lower_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w, din,
+                                   dw, dbias, pool, chunk, scratch, room);
+}
+
+static void cpu_relu_mask(const nbi_backend *be, int64_t n, const float *gy, const float *y,
+                          float *d) {
+    (void)be;
+    nbi_relu_mask(gy, y, d, n);
+}
+
+static void cpu_plane_sums(const nbi_backend *be, int64_t N, int64_t C, int64_t P,
+                           const float *d, float *db) {
+    (void)be;
+    nbi_plane_sums(N, C, P, d, db);
+}
+
+/* ---- batch normalisation: channels spread over the pool (each channel's sums in one fixed
+ * order, whoever computes them) ------------------------------------------------------------ */
+
+typedef struct bn_job {
+    int kind; /* 0 stats, 1 apply, 2 backward */
+    const nbi_bn *g;
+    int64_t per; /* channels per task */
+    const float *x, *gy, *mean, *invstd, *w, *b;
+    float *mean_out, *invstd_out, *y, *dx, *dw, *db;
+} bn_job;
+
+static void bn_task(void *arg, int64_t t) {
+    const bn_job *j = arg;
+    int64_t c0 = t * j->per, c1 = c0 + j->per < j->g->C ? c0 + j->per : j->g->C;
+    if (j->kind == 0)
+        nbi_ref_bn_stats(j->g, c0, c1, j->x, j->mean_out, j->invstd_out);
+    else if (j->kind == 1)
+        nbi_ref_bn_apply(j->g, c0, c1, j->x, j->mean, j->invstd, j->w, j->b, j->y);
+    else
+        nbi_ref_bn_backward(j->g, c0, c1, j->x, j->gy, j->mean, j->invstd, j->w, j->dx, j->dw,
+                            j->db);
+}
+
+static void bn_run(const nbi_backend *be, bn_job *j) {
+    const int64_t C = j->g->C, total = j->g->N * C * j->g->S;
+    int nt = total < PAR_MIN || C < 2 ? 1 : nbi_backend_threads(be);
+    j->per = nt == 1 ? (C ? C : 1) : (C + 4 * nt - 1) / (4 * nt);
+    nbi_parallel_for(nt, C ? (C + j->per - 1) / j->per : 0, bn_task, j);
+}
+
+static void cpu_bn_stats(const nbi_backend *be, const nbi_bn *g, const float *x, float *mean,
+                         float *invstd) {
+    bn_job j = {.kind = 0, .g = g, .x = x, .mean_out = mean, .invstd_out = invstd};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_apply(const nbi_backend *be, const nbi_bn *g, const float *x,
+                         const float *mean, const float *invstd, const float *w, const float *b,
+                         float *y) {
+    bn_job j = {.kind = 1, .g = g, .x = x, .mean = mean, .invstd = invstd, .w = w, .b = b,
+                .y = y};
+    bn_run(be, &j);
+}
+
+static void cpu_bn_backward(const nbi_backend *be, const nbi_bn *g, const float *x,
+                            const float *gy, const float *mean, const float *invstd,
+                            const float *w, float *dx, float *dw, float *db) {
+    bn_job j = {.kind = 2, .g = g, .x = x, .gy = gy, .mean = mean, .invstd = invstd, .w = w,
+                .dx = dx, .dw = dw, .db = db};
+    bn_run(be, &j);
+}
+
+static void cpu_dropout(const nbi_backend *be, uint64_t seed, float p, int64_t n,
+                        const float *x, float *y, int acc) {
+    (void)be;
+    nbi_ref_dropout(seed, p, n, x, y, acc);
+}
+
+static void cpu_moments_var(const nbi_backend *be, const nbi_groups *g, const float *x,
+                            double dof, int is_std, float *y) {
+    (void)be;
+    nbi_ref_moments_var(g, x, dof, is_std, y);
+}
+
+static void cpu_moments_var_bwd(const nbi_backend *be, const nbi_groups *g, const float *x,
+                                const float *gy, double dof, int is_std, float *gx) {
+    (void)be;
+    nbi_ref_moments_var_bwd(g, x, gy, dof, is_std, gx);
+}
+
+static int64_t cpu_cov(const nbi_backend *be, int corr, int64_t N, int64_t V, const float *x,
+                       int64_t rs, int64_t cs, double dof, double *scratch, float *y) {
+    (void)be;
+    return nbi_ref_cov(corr, N, V, x, rs, cs, dof, scratch, y);
+}
+
+static void cpu_cov_bwd(const nbi_backend *be, int64_t N, int64_t V, const float *x, int64_t rs,
+                        int64_t cs, const float *G, double dof, double *scratch, float *gx) {
+    (void)be;
+    nbi_ref_cov_bwd(N, V, x, rs, cs, G, dof, scratch, gx);
+}
+
+/* ---- optimizers: every element on its own, so pieces over the pool give the same bits --- */
+
+typedef struct update_job {
+    const nbi_update *u;
+    int64_t n, len;
+    float *p, *s0, *s1, *s2;
+    const float *g;
+} update_job;
+
+static void update_task(void *arg, int64_t t) {
+    const update_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+#define AT(q) ((q) ? (q) + lo : NULL)
+    nbi_ref_optim_update(j->u, hi - lo, j->p + lo, j->g + lo, AT(j->s0), AT(j->s1), AT(j->s2));
+#undef AT
+}
+
+static void cpu_optim_update(const nbi_backend *be, const nbi_update *u, int64_t n, float *p,
+                             const float *g, float *s0, float *s1, float *s2) {
+    int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        nbi_ref_optim_update(u, n, p, g, s0, s1, s2);
+        return;
+    }
+    update_job j = {u, n, piece_len(n, nt), p, s0, s1, s2, g};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, update_task, &j);
+}
+
+static double cpu_sum_squares(const nbi_backend *be, int64_t n, const float *x) {
+    (void)be;
+    return nbi_ref_sum_squares(n, x);
+}
+
+/* ---- matrix products ---------------------------------------------------------------------- */
+
+static nb_status cpu_sgemm(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                           float beta, float *C, int64_t ldc) {
+    return be->k->sgemm(be->threads, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static nb_status cpu_sgemm_batched(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N,
+                                   int64_t K, float alpha, const float *A, int64_t lda,
+                                   int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b,
+                                   float beta, float *C, int64_t ldc, int64_t stride_c,
+                                   int64_t batch) {
+    return nbi_sgemm_batched_with(be->k->sgemm, be->threads, ta, tb, M, N, K, alpha, A, lda,
+                                  stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
+}
+
+void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
+    memset(be, 0, sizeof *be);
+    be->threads = threads;
+    be->k = k;
+    be->alloc = cpu_alloc;
+    be->free = cpu_free;
+    be->copy = cpu_copy;
+    be->to_host = cpu_copy;
+    be->from_host = cpu_copy;
+    be->unary = cpu_unary;
+    be->unary_bwd = cpu_unary_bwd;
+    be->binary = cpu_binary;
+    be->softmax = cpu_softmax;
+    be->log_softmax = cpu_log_softmax;
+    be->softmax_bwd = cpu_softmax_bwd;
+    be->log_softmax_bwd = cpu_log_softmax_bwd;
+    be->binary_bwd = cpu_binary_bwd;
+    be->copy_strided = cpu_copy_strided;
+    be->acc_strided = cpu_acc_strided;
+    be->acc_div_strided = cpu_acc_div_strided;
+    be->sum_strided = cpu_sum_strided;
+    be->max_strided = cpu_max_strided;
+    be->scatter_add = cpu_scatter_add;
+    be->index_narrow = cpu_index_narrow;
+    be->fill = cpu_fill;
+    be->add_into = cpu_add_into;
+    be->find_nonfinite = cpu_find_nonfinite;
+    be->pair_loss = cpu_pair_loss;
+    be->pair_loss_bwd = cpu_pair_loss_bwd;
+    be->nll = cpu_nll;
+    be->nll_bwd = cpu_nll_bwd;
+    be->cross_entropy_bwd = cpu_cross_entropy_bwd;
+    be->find_outside = cpu_find_outside;
+    be->find_bad_label = cpu_find_bad_label;
+    be->pool = cpu_pool;
+    be->conv_scratch = cpu_conv_scratch;
+    be->conv_forward = cpu_conv_forward;
+    be->conv_backward = cpu_conv_backward;
+    be->relu_mask = cpu_relu_mask;
+    be->plane_sums = cpu_plane_sums;
+    be->bn_stats = cpu_bn_stats;
+    be->bn_apply = cpu_bn_apply;
+    be->bn_backward = cpu_bn_backward;
+    be->dropout = cpu_dropout;
+    be->moments_var = cpu_moments_var;
+    be->moments_var_bwd = cpu_moments_var_bwd;
+    be->cov = cpu_cov;
+    be->cov_bwd = cpu_cov_bwd;
+    be->optim_update = cpu_optim_update;
+    be->sum_squares = cpu_sum_squares;
+    be->sgemm = cpu_sgemm;
+    be->sgemm_batched = cpu_sgemm_batched;
+    nbi_backend_cpu_seq(be); /* seqops: the sequence ops' entries */
+}
+
+/* ---- BLAS=openblas: GEMM through CBLAS ---------------------------------------------------- */
+
+#ifdef NB_USE_CBLAS
+/* Row-major CBLAS after nabla's own argument checks; the thread budget is OpenBLAS's own. */
+static nb_status sgemm_cblas(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                             float *C, int64_t ldc) {
+    (void)nt;
+    nb_status s = nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    if (s != NB_OK) return s;
+    if (M == 0 || N == 0) return NB_OK;
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || lda > INT32_MAX || ldb > INT32_MAX ||
+        ldc > INT32_MAX)
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "nb_sgemm: %lld x %lld x %lld is beyond CBLAS's 32-bit sizes",
+                         (long long)M, (long long)K, (long long)N);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    return NB_OK;
+}
+
+static nb_status cpu_sgemm_cblas(const nbi_backend *be, int ta, int tb, int64_t M, int64_t N,
+                                 int64_t K, float alpha, const float *A, int64_t lda,
+                                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    return sgemm_cblas(be->threads, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static nb_status cpu_sgemm_batched_cblas(const nbi_backend *be, int ta, int tb, int64_t M,
+                                         int64_t N, int64_t K, float alpha, const float *A,
+                                         int64_t lda, int64_t stride_a, const float *B, int64_t ldb,
+                                         int64_t stride_b, float beta, float *C, int64_t ldc,
+                                         int64_t stride_c, int64_t batch) {
+    return nbi_sgemm_batched_with(sgemm_cblas, be->threads, ta, tb, M, N, K, alpha, A, lda,
+                                  stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
+}
+#endif
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+static const char *const names[] = {"cpu:ref", "cpu:c", "cpu:avx2", "cpu:avx512"};
+static const char *const needs[] = {"", "", "AVX2 and FMA", "AVX-512F"};
+
+const char *nbi_backend_devices(void) {
+    return "cpu, cpu:ref, cpu:c, cpu:avx2, cpu:avx512";
+}
+
+nb_status nbi_backend_init(nbi_backend *be, const char *device, int threads, const char *what) {
+    if (threads < 0)
+        return nbi_error(NB_ERR_ARG, "%s: threads=%d must be >= 0 (0 = the whole pool)", what,
+                         threads);
+    int plain = !device || !*device || !strcmp(device, "cpu");
+    const char *isa = NULL;
+    int at = -1;
+    if (plain) {
+        isa = nbi_best_isa();
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(isa, isas[i])) at = i;
+    } else {
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(device, names[i])) at = i;
+        if (at < 0)
+            return nbi_error(NB_ERR_ARG, "%s: unknown device '%s' (this build knows: %s)", what,
+                             device, nbi_backend_devices());
+        isa = isas[at];
+    }
+    const nbi_kernels *k = nbi_kernel_set(isa);
+    if (!k) {
+#if NBI_X86
+        return nbi_error(NB_ERR_UNSUPPORTED, "%s: device '%s' needs %s, which this CPU lacks", what,
+                         device, needs[at]);
+#else
+        (void)needs;
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "%s: device '%s' is x86-only and this build is not for x86 (or was "
+                         "built with -DNB_PORTABLE)",
+                         what, device);
+#endif
+    }
+    nbi_backend_cpu(be, k, threads);
+    be->name = names[at];
+#ifdef NB_USE_CBLAS
+    if (plain) { /* BLAS=openblas routes the default device's GEMM to OpenBLAS */
+        static const char *const blas_names[] = {"cpu:ref+openblas", "cpu:c+openblas",
+                                                 "cpu:avx2+openblas", "cpu:avx512+openblas"};
+        be->name = blas_names[at];
+        be->sgemm = cpu_sgemm_cblas;
+        be->sgemm_batched = cpu_sgemm_batched_cblas;
+    }
+#endif
+    return NB_OK;
+}
+
+/* ---- the context-free calls ----------------------------------------------------------------- */
+
+static nbi_backend default_be;
+
+static void default_once(void) {
+    nb_status s = nbi_backend_init(&default_be, "cpu", 0, "nabla");
+    NBI_ASSERT(s == NB_OK); /* "cpu" always has a kernel set: ref at least */
+}
+
+const nbi_backend *nbi_backend_default(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, default_once);
+    return &default_be;
+}
+
+const char *nb_kernel_isa(void) {
+    const char *n = nbi_backend_default()->name;
+    return n + 4; /* after "cpu:" */
+}
+
+nb_status nb_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                   int64_t ldc) {
+    const nbi_backend *be = nbi_backend_default();
+    return be->sgemm(be, trans_a != 0, trans_b != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+nb_status nb_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t lda, int64_t stride_a, const float *B,
+                           int64_t ldb, int64_t stride_b, float beta, float *C, int64_t ldc,
+                           int64_t stride_c, int64_t batch) {
+    const nbi_backend *be = nbi_backend_default();
+    return be->sgemm_batched(be, trans_a != 0, trans_b != 0, M, N, K, alpha, A, lda, stride_a, B,
+                             ldb, stride_b, beta, C, ldc, stride_c, batch);
+}
