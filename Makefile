@@ -213,14 +213,15 @@ bench: $(BENCHES)
 # into $(BUILD)/web/nabla.js + nabla.wasm, next to a copy of the page. Single-threaded (no
 # -pthread: the pool runs everything on the calling thread, so no SharedArrayBuffer and any
 # static server will do); wasm32 has no x86 kernels, so the portable C GEMM and the reference
-# kernels run, compiled with WebAssembly SIMD128 (WASM_SIMD=0 builds without it).
+# kernels run, as plain wasm32: WASM_SIMD=1 compiles them with WebAssembly SIMD128, which
+# measured slower for the page's small products (docs/web.md).
 # Debian's emcc runs its JavaScript optimiser under node with node-acorn from /usr/share/nodejs,
 # which only Debian's own node searches by default: NODE_PATH names it for any other node.
 EMCC      ?= emcc
 WASM_OPT  ?= -O2
-WASM_SIMD ?= 1
-WASM_DIR  := $(BUILD)/wasm$(if $(filter 1,$(WASM_SIMD)),,-nosimd)
-WEB_OUT   := $(BUILD)/web$(if $(filter 1,$(WASM_SIMD)),,-nosimd)
+WASM_SIMD ?= 0
+WASM_DIR  := $(BUILD)/wasm$(if $(filter 1,$(WASM_SIMD)),-simd)
+WEB_OUT   := $(BUILD)/web$(if $(filter 1,$(WASM_SIMD)),-simd)
 WASM_CFLAGS := -std=c11 $(WASM_OPT) $(WARN) -Iinclude -Isrc $(if $(filter 1,$(WASM_SIMD)),-msimd128) $(CFLAGS_EXTRA)
 WASM_LDFLAGS := -sMODULARIZE=1 -sEXPORT_NAME=createNabla -sENVIRONMENT=web \
 	-sALLOW_MEMORY_GROWTH=1 -sWASM_BIGINT=1 -sFILESYSTEM=0 \
