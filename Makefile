@@ -12,6 +12,9 @@
 #   make install    library, headers, nabla.pc, the tool (PREFIX=/usr/local)
 #   make MPI=1      the same with the MPI back end (src/dist), in build-mpi/
 #   make test-mpi   the distributed tests under mpirun (needs libopenmpi-dev, openmpi-bin)
+
+#   make wasm       the browser page (web/): nabla compiled to WebAssembly by emscripten
+#   make test-web   the page tested in headless Chromium (docs/web.md)
 #
 # BUILD=dir puts every output under dir (default build/); BLAS=openblas routes GEMM to
 # OpenBLAS through CBLAS.
@@ -85,7 +88,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_dist.
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build
+.PHONY: all lib tool examples demo test check asan tsan bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build wasm test-web test-web-run serve-web emcc-check
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -125,6 +128,13 @@ $(BUILD)/tests/hostile/gen_inputs: tests/hostile/gen_inputs.c $(LIB_A)
 $(BUILD)/tests/test_hostile: tests/hostile/test_hostile.c $(BUILD)/tests/hostile/gen_inputs $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+# The C side of the browser page (web/): tested natively here, compiled to WebAssembly by
+# `make wasm` below.
+WEB_SRC := web/playground.c web/datasets.c
+$(BUILD)/tests/test_web: tests/test_web.c $(WEB_SRC) web/playground.h $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Itests/support -Iweb $< $(WEB_SRC) $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 # Benchmarks load OpenBLAS (when installed) with dlopen to compare against it.
 $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_A)
@@ -229,6 +239,12 @@ $(BUILD)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
+# The page's training in native code, to compare with the browser (docs/web.md).
+BENCHES += $(BUILD)/bench/bench_web
+$(BUILD)/bench/bench_web: bench/bench_web.c $(WEB_SRC) web/playground.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iweb $< $(WEB_SRC) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
@@ -236,6 +252,81 @@ bench: $(BENCHES)
 MODE ?= quick
 compare: $(BENCHES) $(TOOL) $(EXAMPLES)
 	BUILD=$(BUILD) sh bench/compare.sh $(MODE)
+
+# ---- the browser page (web/, docs/web.md) -------------------------------------------------
+# make wasm: the library's sources and web/*.c compiled by emscripten (Debian's emscripten)
+# into $(BUILD)/web/nabla.js + nabla.wasm, next to a copy of the page. Single-threaded (no
+# -pthread: the pool runs everything on the calling thread, so no SharedArrayBuffer and any
+# static server will do); wasm32 has no x86 kernels, so the portable C GEMM and the reference
+# kernels run, as plain wasm32: WASM_SIMD=1 compiles them with WebAssembly SIMD128, which
+# measured slower for the page's small products (docs/web.md).
+# Debian's emcc runs its JavaScript optimiser under node with node-acorn from /usr/share/nodejs,
+# which only Debian's own node searches by default: NODE_PATH names it for any other node.
+EMCC      ?= emcc
+WASM_OPT  ?= -O2
+WASM_SIMD ?= 0
+WASM_DIR  := $(BUILD)/wasm$(if $(filter 1,$(WASM_SIMD)),-simd)
+WEB_OUT   := $(BUILD)/web$(if $(filter 1,$(WASM_SIMD)),-simd)
+WASM_CFLAGS := -std=c11 $(WASM_OPT) $(WARN) -Iinclude -Isrc $(if $(filter 1,$(WASM_SIMD)),-msimd128) $(CFLAGS_EXTRA)
+WASM_LDFLAGS := -sMODULARIZE=1 -sEXPORT_NAME=createNabla -sENVIRONMENT=web \
+	-sALLOW_MEMORY_GROWTH=1 -sWASM_BIGINT=1 -sFILESYSTEM=0 \
+	-sEXPORTED_FUNCTIONS=_malloc,_free,_nb_get_threads,_nb_kernel_isa \
+	-sEXPORTED_RUNTIME_METHODS=ccall,UTF8ToString
+WASM_OBJ  := $(LIB_SRC:%.c=$(WASM_DIR)/%.o) $(WEB_SRC:%.c=$(WASM_DIR)/%.o)
+WEB_PAGE  := $(patsubst web/%,$(WEB_OUT)/%,$(wildcard web/*.html web/*.js web/*.css))
+EMCC_RUN  := NODE_PATH=/usr/share/nodejs$${NODE_PATH:+:$$NODE_PATH} $(EMCC)
+
+emcc-check:
+	@command -v $(EMCC) >/dev/null 2>&1 || \
+	    { echo "make wasm: $(EMCC) not found (Debian: apt-get install emscripten)"; exit 1; }
+
+$(WASM_OBJ): | emcc-check
+
+$(WASM_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(EMCC_RUN) $(WASM_CFLAGS) -MMD -MP -c $< -o $@
+
+$(WEB_OUT)/nabla.js: $(WASM_OBJ)
+	@mkdir -p $(dir $@)
+	$(EMCC_RUN) $(WASM_OPT) $(WASM_LDFLAGS) $(WASM_OBJ) -o $@
+
+$(WEB_PAGE): $(WEB_OUT)/%: web/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+wasm: $(WEB_OUT)/nabla.js $(WEB_PAGE)
+	@ls -l $(WEB_OUT)/nabla.js $(WEB_OUT)/nabla.wasm | awk '{print $$5, $$NF}'
+
+# make test-web: the page in Debian's chromium, headless, driven by playwright-core (from npm,
+# installed once into web/test/node_modules with --ignore-scripts: no browser is downloaded).
+# The test serves $(WEB_OUT) itself on a free local port; its screenshots go to $(BUILD)/web-test.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+# Without emcc, node (>= 20), npm or chromium the test is skipped with a note saying what to
+# install (exit 0): the page's C side is still tested natively by tests/test_web.c.
+test-web:
+	@if ! command -v $(EMCC) >/dev/null 2>&1; then \
+	    echo "test-web: skipped: $(EMCC) not found (Debian: apt-get install emscripten)"; \
+	elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	    echo "test-web: skipped: node or npm not found (Debian: apt-get install nodejs npm)"; \
+	elif ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then \
+	    echo "test-web: skipped: Node.js $$(node --version) is older than 20 (playwright-core needs 20)"; \
+	elif [ -z "$(CHROMIUM)" ]; then \
+	    echo "test-web: skipped: no chromium (Debian: apt-get install chromium)"; \
+	else \
+	    $(MAKE) test-web-run; \
+	fi
+
+test-web-run: wasm $(BUILD)/examples/xor $(BUILD)/bench/bench_web
+	@test -d web/test/node_modules/playwright-core || \
+	    (cd web/test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund)
+	node web/test/test_web.mjs --root $(WEB_OUT) --out $(BUILD)/web-test \
+	    --chromium "$(CHROMIUM)" --xor-native $(BUILD)/examples/xor \
+	    --bench-native $(BUILD)/bench/bench_web
+
+# Serves the built page on http://localhost:$(WEB_PORT)/ (any static server will do).
+WEB_PORT ?= 8000
+serve-web: wasm
+	python3 -m http.server --bind 127.0.0.1 --directory $(WEB_OUT) $(WEB_PORT)
 
 install: lib tool
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -258,6 +349,7 @@ clean:
 	rm -rf build build-asan build-tsan build-*
 
 -include $(LIB_OBJ:.o=.d)
+-include $(wildcard $(WASM_DIR)/src/*/*.d $(WASM_DIR)/src/*/*/*.d $(WASM_DIR)/web/*.d)
 
 # The link flags a program using the static library needs (for scripts).
 print-ldlibs:

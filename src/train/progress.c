@@ -8,6 +8,7 @@
  *     epoch 3/10 - 12.3s - 48712 samples/s - loss 0.4123 - accuracy 0.8512 - val_loss ...
  * Nothing is printed at verbose 0 (nb_fit_opts' NB_VERBOSE_QUIET) or without a stream. The
  * library never writes to stdout unless the caller passes stdout here. */
+#define _POSIX_C_SOURCE 200809L /* fileno, isatty: declared by every libc only when asked */
 #include "train/train.h"
 
 #include <math.h>
