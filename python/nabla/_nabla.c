@@ -31,11 +31,13 @@ static PyObject *raise_nb(void) {
 typedef struct {
     PyObject_HEAD
     nb_ctx *ctx;
-    int done; /* backward() ran: new ops go to a new graph */
+    int done;       /* backward() ran: new ops go to a new graph */
+    PyObject *keep; /* list: the Tensors from elsewhere (and Models) its tape reads */
 } Graph;
 
 static void Graph_dealloc(Graph *g) {
     nb_ctx_free(g->ctx);
+    Py_XDECREF(g->keep);
     Py_TYPE(g)->tp_free((PyObject *)g);
 }
 
@@ -54,10 +56,11 @@ static Graph *graph_new(void) {
     Graph *g = PyObject_New(Graph, &GraphType);
     if (!g) return NULL;
     g->done = 0;
-    g->ctx = nb_ctx_new(NULL);
+    g->keep = PyList_New(0);
+    g->ctx = g->keep ? nb_ctx_new(NULL) : NULL;
     if (!g->ctx) {
         Py_DECREF(g);
-        return (Graph *)raise_nb();
+        return g->keep ? (Graph *)raise_nb() : NULL;
     }
     return g;
 }
@@ -223,6 +226,8 @@ static nb_ctx *op_ctx(Tensor **in, int n, Graph **g) {
         }
         *g = current_graph;
     }
+    for (int i = 0; i < n; i++)
+        if (graph_of(in[i]) != *g && PyList_Append((*g)->keep, (PyObject *)in[i]) < 0) return NULL;
     Py_INCREF(*g);
     return (*g)->ctx;
 }
@@ -244,39 +249,27 @@ static PyObject *finish(nb_tensor *r, Graph *g) {
     return o;
 }
 
-/* A float operand becomes a scalar tensor on the heap (*tmp, freed by the caller). */
-static Tensor *as_tensor(PyObject *x, PyObject **tmp) {
-    *tmp = NULL;
-    if (is_tensor(x)) return (Tensor *)x;
-    double d = PyFloat_AsDouble(x);
-    if (d == -1.0 && PyErr_Occurred()) return NULL;
-    nb_tensor *t = nb_scalar(NULL, (float)d);
-    if (!t) return (Tensor *)raise_nb();
-    *tmp = tensor_wrap(t, NULL, 1);
-    return (Tensor *)*tmp;
-}
-
 typedef nb_tensor *(*binop)(nb_ctx *, nb_tensor *, nb_tensor *);
 
+/* A number operand becomes a scalar tensor in the op's own context, which outlives the tape
+ * that reads it. */
 static PyObject *run_binary(PyObject *a, PyObject *b, binop f) {
-    if (!is_tensor(a) && !is_tensor(b)) Py_RETURN_NOTIMPLEMENTED;
-    if ((!is_tensor(a) && !PyNumber_Check(a)) || (!is_tensor(b) && !PyNumber_Check(b)))
+    int ta = is_tensor(a), tb = is_tensor(b);
+    if ((!ta && !tb) || (!ta && !PyNumber_Check(a)) || (!tb && !PyNumber_Check(b)))
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *ta, *tb;
-    Tensor *x = as_tensor(a, &ta);
-    if (!x) return NULL;
-    Tensor *y = as_tensor(b, &tb);
-    if (!y) {
-        Py_XDECREF(ta);
-        return NULL;
-    }
-    Tensor *in[2] = {x, y};
+    double va = 0, vb = 0;
+    if (!ta && (va = PyFloat_AsDouble(a)) == -1.0 && PyErr_Occurred()) return NULL;
+    if (!tb && (vb = PyFloat_AsDouble(b)) == -1.0 && PyErr_Occurred()) return NULL;
+    Tensor *in[2];
+    int n = 0;
+    if (ta) in[n++] = (Tensor *)a;
+    if (tb) in[n++] = (Tensor *)b;
     Graph *g;
-    nb_ctx *ctx = op_ctx(in, 2, &g);
-    PyObject *r = ctx ? finish(f(ctx, x->t, y->t), g) : NULL;
-    Py_XDECREF(ta);
-    Py_XDECREF(tb);
-    return r;
+    nb_ctx *ctx = op_ctx(in, n, &g);
+    if (!ctx) return NULL;
+    nb_tensor *x = ta ? ((Tensor *)a)->t : nb_scalar(ctx, (float)va);
+    nb_tensor *y = tb ? ((Tensor *)b)->t : nb_scalar(ctx, (float)vb);
+    return finish(x && y ? f(ctx, x, y) : NULL, g);
 }
 
 static PyObject *T_add(PyObject *a, PyObject *b) { return run_binary(a, b, nb_add); }
@@ -610,6 +603,7 @@ static PyObject *fn_load(PyObject *self, PyObject *args) {
 }
 
 static int activation_of(const char *name) {
+    if (strcmp(name, "none") == 0 || strcmp(name, "linear") == 0 || !*name) return NB_ACT_NONE;
     for (int k = 0; k < 64; k++) {
         const char *n = nb_activation_name((nb_activation)k);
         if (!n) break;
@@ -673,6 +667,9 @@ static PyObject *M_call(Model *o, PyObject *args, PyObject *kw) {
         }
         g = current_graph;
     }
+    if (PyList_Append(g->keep, (PyObject *)o) < 0 ||
+        (graph_of(in[0]) != g && PyList_Append(g->keep, x) < 0))
+        return NULL;
     Py_INCREF(g);
     return finish(nb_model_forward(o->m, g->ctx, in[0]->t), g);
 }
