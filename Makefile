@@ -226,7 +226,7 @@ test-python: $(LIB_A)
 	else \
 		rm -rf $(BUILD)/python python/build && \
 		NABLA_LIB=$(abspath $(LIB_A)) $(PYTHON) -m pip install -q --no-build-isolation --no-index --no-deps --target $(BUILD)/python ./python && \
-		rm -rf python/build && \
+		rm -rf python/build python/nabla.egg-info && \
 		PYTHONPATH=$(abspath $(BUILD))/python NABLA_ROOT=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests; \
 	fi
 
