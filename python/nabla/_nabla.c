@@ -29,8 +29,7 @@ static PyObject *raise_nb(void) {
 
 /* ---- Graph: a context with its tape ------------------------------------------------------ */
 typedef struct {
-    PyObject_HEAD
-    nb_ctx *ctx;
+    PyObject_HEAD nb_ctx *ctx;
     int done;       /* backward() ran: new ops go to a new graph */
     PyObject *keep; /* list: the Tensors from elsewhere (and Models) its tape reads */
 } Graph;
@@ -67,12 +66,11 @@ static Graph *graph_new(void) {
 
 /* ---- Tensor ------------------------------------------------------------------------------ */
 typedef struct {
-    PyObject_HEAD
-    nb_tensor *t;
+    PyObject_HEAD nb_tensor *t;
     PyObject *owner; /* Graph, or the Tensor whose grad this is, or NULL */
     Py_buffer view;  /* the borrowed buffer (has_view) */
     int has_view;
-    int owns;        /* heap tensor to nb_tensor_free */
+    int owns; /* heap tensor to nb_tensor_free */
 } Tensor;
 
 static PyTypeObject TensorType;
@@ -101,6 +99,7 @@ static void Tensor_dealloc(Tensor *o) {
 /* from_buffer(obj, requires_grad=False): a Tensor over obj's memory (C-contiguous float32 or
  * int32, writable): no copy. */
 static PyObject *from_buffer(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
     static char *names[] = {"obj", "requires_grad", NULL};
     PyObject *obj;
     int rg = 0;
@@ -116,7 +115,8 @@ static PyObject *from_buffer(PyObject *self, PyObject *args, PyObject *kw) {
     else if ((strcmp(f, "i") == 0 || strcmp(f, "l") == 0) && v.itemsize == 4)
         dt = NB_I32;
     else {
-        PyErr_Format(Error, "nabla tensors are float32 or int32; got buffer format '%s' (%zd bytes)",
+        PyErr_Format(Error,
+                     "nabla tensors are float32 or int32; got buffer format '%s' (%zd bytes)",
                      v.format ? v.format : "B", v.itemsize);
         PyBuffer_Release(&v);
         return NULL;
@@ -188,7 +188,9 @@ static PyBufferProcs Tensor_as_buffer = {(getbufferproc)Tensor_getbuffer,
                                          (releasebufferproc)Tensor_releasebuffer};
 
 /* ---- running ops ------------------------------------------------------------------------- */
-static int is_tensor(PyObject *o) { return PyObject_TypeCheck(o, &TensorType); }
+static int is_tensor(PyObject *o) {
+    return PyObject_TypeCheck(o, &TensorType);
+}
 
 static Graph *graph_of(Tensor *t) {
     return t->owner && Py_TYPE(t->owner) == &GraphType ? (Graph *)t->owner : NULL;
@@ -272,10 +274,18 @@ static PyObject *run_binary(PyObject *a, PyObject *b, binop f) {
     return finish(x && y ? f(ctx, x, y) : NULL, g);
 }
 
-static PyObject *T_add(PyObject *a, PyObject *b) { return run_binary(a, b, nb_add); }
-static PyObject *T_sub(PyObject *a, PyObject *b) { return run_binary(a, b, nb_sub); }
-static PyObject *T_mul(PyObject *a, PyObject *b) { return run_binary(a, b, nb_mul); }
-static PyObject *T_div(PyObject *a, PyObject *b) { return run_binary(a, b, nb_div); }
+static PyObject *T_add(PyObject *a, PyObject *b) {
+    return run_binary(a, b, nb_add);
+}
+static PyObject *T_sub(PyObject *a, PyObject *b) {
+    return run_binary(a, b, nb_sub);
+}
+static PyObject *T_mul(PyObject *a, PyObject *b) {
+    return run_binary(a, b, nb_mul);
+}
+static PyObject *T_div(PyObject *a, PyObject *b) {
+    return run_binary(a, b, nb_div);
+}
 static PyObject *T_matmul(PyObject *a, PyObject *b) {
     if (!is_tensor(a) || !is_tensor(b)) Py_RETURN_NOTIMPLEMENTED;
     return run_binary(a, b, nb_matmul);
@@ -298,12 +308,14 @@ static PyObject *run_unary(PyObject *a, unop f) {
     return ctx ? finish(f(ctx, in[0]->t), g) : NULL;
 }
 
-static PyObject *T_neg(PyObject *a) { return run_unary(a, nb_neg); }
+static PyObject *T_neg(PyObject *a) {
+    return run_unary(a, nb_neg);
+}
 
-#define UNARY_FN(name)                                                                        \
-    static PyObject *fn_##name(PyObject *self, PyObject *a) {                                 \
-        (void)self;                                                                           \
-        return run_unary(a, nb_##name);                                                       \
+#define UNARY_FN(name)                                                                             \
+    static PyObject *fn_##name(PyObject *self, PyObject *a) {                                      \
+        (void)self;                                                                                \
+        return run_unary(a, nb_##name);                                                            \
     }
 UNARY_FN(exp)
 UNARY_FN(log)
@@ -347,8 +359,14 @@ static PyObject *reduce(PyObject *args, PyObject *kw,
     nb_ctx *ctx = op_ctx(in, 1, &g);
     return ctx ? finish(f(ctx, in[0]->t, m, keep), g) : NULL;
 }
-static PyObject *fn_sum(PyObject *s, PyObject *a, PyObject *k) { (void)s; return reduce(a, k, nb_sum); }
-static PyObject *fn_mean(PyObject *s, PyObject *a, PyObject *k) { (void)s; return reduce(a, k, nb_mean); }
+static PyObject *fn_sum(PyObject *s, PyObject *a, PyObject *k) {
+    (void)s;
+    return reduce(a, k, nb_sum);
+}
+static PyObject *fn_mean(PyObject *s, PyObject *a, PyObject *k) {
+    (void)s;
+    return reduce(a, k, nb_mean);
+}
 
 static PyObject *fn_softmax(PyObject *self, PyObject *args) {
     (void)self;
@@ -450,7 +468,8 @@ static PyObject *T_get_shape(Tensor *o, void *c) {
     (void)c;
     PyObject *t = PyTuple_New(o->t->rank);
     if (!t) return NULL;
-    for (int i = 0; i < o->t->rank; i++) PyTuple_SET_ITEM(t, i, PyLong_FromLongLong(o->t->shape[i]));
+    for (int i = 0; i < o->t->rank; i++)
+        PyTuple_SET_ITEM(t, i, PyLong_FromLongLong(o->t->shape[i]));
     return t;
 }
 static PyObject *T_get_rg(Tensor *o, void *c) {
@@ -522,8 +541,7 @@ static PyTypeObject TensorType = {
 
 /* ---- Model ------------------------------------------------------------------------------- */
 typedef struct {
-    PyObject_HEAD
-    nb_model *m;
+    PyObject_HEAD nb_model *m;
 } Model;
 
 static PyTypeObject ModelType;
@@ -730,10 +748,14 @@ static PyObject *T_numpy(PyObject *o, PyObject *unused) {
 /* A dataset from two Tensors (copied by nabla). */
 static nb_dataset *dataset_of(Tensor *x, Tensor *y) {
     nb_array ax = {.type = x->t->dtype == NB_F32 ? NB_ELEM_F32 : NB_ELEM_I32,
-                   .rank = x->t->rank, .numel = x->t->numel, .data = x->t->data};
+                   .rank = x->t->rank,
+                   .numel = x->t->numel,
+                   .data = x->t->data};
     memcpy(ax.shape, x->t->shape, sizeof ax.shape);
     nb_array ay = {.type = y->t->dtype == NB_F32 ? NB_ELEM_F32 : NB_ELEM_I32,
-                   .rank = y->t->rank, .numel = y->t->numel, .data = y->t->data};
+                   .rank = y->t->rank,
+                   .numel = y->t->numel,
+                   .data = y->t->data};
     memcpy(ay.shape, y->t->shape, sizeof ay.shape);
     if (!nb_tensor_is_contiguous(x->t) || !nb_tensor_is_contiguous(y->t)) {
         PyErr_SetString(Error, "fit/evaluate need contiguous x and y");
@@ -749,15 +771,15 @@ static nb_dataset *dataset_of(Tensor *x, Tensor *y) {
 
 static PyObject *values_dict(const nb_metric_values *v, const char *prefix, PyObject *d) {
     char k[64];
-#define PUT(field)                                                                            \
-    do {                                                                                      \
-        snprintf(k, sizeof k, "%s" #field, prefix);                                           \
-        PyObject *f = PyFloat_FromDouble(v->field);                                           \
-        if (!f || PyDict_SetItemString(d, k, f) < 0) {                                        \
-            Py_XDECREF(f);                                                                    \
-            return NULL;                                                                      \
-        }                                                                                     \
-        Py_DECREF(f);                                                                         \
+#define PUT(field)                                                                                 \
+    do {                                                                                           \
+        snprintf(k, sizeof k, "%s" #field, prefix);                                                \
+        PyObject *f = PyFloat_FromDouble(v->field);                                                \
+        if (!f || PyDict_SetItemString(d, k, f) < 0) {                                             \
+            Py_XDECREF(f);                                                                         \
+            return NULL;                                                                           \
+        }                                                                                          \
+        Py_DECREF(f);                                                                              \
     } while (0)
     PUT(loss);
     PUT(accuracy);
@@ -775,16 +797,15 @@ static unsigned metrics_of(const char *loss) {
 }
 
 typedef struct {
-    PyObject_HEAD
-    nb_optim *o;
+    PyObject_HEAD nb_optim *o;
     PyObject *model;
 } Optim;
 static PyTypeObject OptimType;
 
 /* fit(optimizer, x, y, epochs, batch_size, loss, seed, shuffle): a list of per-epoch dicts. */
 static PyObject *M_fit(Model *o, PyObject *args, PyObject *kw) {
-    static char *names[] = {"optimizer", "x", "y", "epochs", "batch_size", "loss", "seed",
-                            "shuffle", NULL};
+    static char *names[] = {"optimizer", "x",    "y",       "epochs", "batch_size",
+                            "loss",      "seed", "shuffle", NULL};
     PyObject *opt, *x, *y;
     long long epochs = 1, bs = 32;
     const char *loss = "cross_entropy";
@@ -807,8 +828,12 @@ static PyObject *M_fit(Model *o, PyObject *args, PyObject *kw) {
     Py_DECREF(x);
     Py_DECREF(y);
     if (!ds) return NULL;
-    nb_fit_opts fo = {.epochs = epochs, .batch_size = bs, .loss = (nb_loss_kind)lk,
-                      .metrics = metrics_of(loss), .seed = seed, .no_shuffle = !shuffle};
+    nb_fit_opts fo = {.epochs = epochs,
+                      .batch_size = bs,
+                      .loss = (nb_loss_kind)lk,
+                      .metrics = metrics_of(loss),
+                      .seed = seed,
+                      .no_shuffle = !shuffle};
     nb_history h = {0};
     nb_status st;
     Py_BEGIN_ALLOW_THREADS st = nb_fit(o->m, ((Optim *)opt)->o, ds, &fo, &h);
@@ -975,8 +1000,8 @@ static PyObject *fn_optimizer(PyObject *self, PyObject *args, PyObject *kw) {
     PyObject *model;
     const char *kind = "sgd";
     double lr = 0, mom = 0, wd = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|sddd", names, &ModelType, &model, &kind,
-                                     &lr, &mom, &wd))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|sddd", names, &ModelType, &model, &kind, &lr,
+                                     &mom, &wd))
         return NULL;
     int k = nb_optim_kind_from_name(kind);
     if (k < 0) {
@@ -985,11 +1010,19 @@ static PyObject *fn_optimizer(PyObject *self, PyObject *args, PyObject *kw) {
     }
     nb_optim_config c = {.kind = (nb_optim_kind)k};
     switch (c.kind) {
-    case NB_OPTIM_SGD: c.u.sgd = (nb_sgd_opts){.momentum = mom, .weight_decay = wd}; break;
+    case NB_OPTIM_SGD:
+        c.u.sgd = (nb_sgd_opts){.momentum = mom, .weight_decay = wd};
+        break;
     case NB_OPTIM_ADAM:
-    case NB_OPTIM_ADAMW: c.u.adam = (nb_adam_opts){.weight_decay = wd}; break;
-    case NB_OPTIM_RMSPROP: c.u.rmsprop = (nb_rmsprop_opts){.momentum = mom, .weight_decay = wd}; break;
-    default: c.u.adagrad = (nb_adagrad_opts){.weight_decay = wd}; break;
+    case NB_OPTIM_ADAMW:
+        c.u.adam = (nb_adam_opts){.weight_decay = wd};
+        break;
+    case NB_OPTIM_RMSPROP:
+        c.u.rmsprop = (nb_rmsprop_opts){.momentum = mom, .weight_decay = wd};
+        break;
+    default:
+        c.u.adagrad = (nb_adagrad_opts){.weight_decay = wd};
+        break;
     }
     if (lr != 0 && nb_optim_config_set_lr(&c, lr) != NB_OK) return raise_nb();
     nb_optim *op = nb_optim_new(nb_model_params(((Model *)model)->m), &c);
@@ -1049,13 +1082,20 @@ static PyTypeObject OptimType = {
 };
 
 /* ---- module ------------------------------------------------------------------------------ */
-#define FN(name, doc) {#name, (PyCFunction)fn_##name, METH_O, doc}
+#define FN(name, doc)                                                                              \
+    { #name, (PyCFunction)fn_##name, METH_O, doc }
 static PyMethodDef module_methods[] = {
     {"_set_converter", (PyCFunction)set_converter, METH_O, "internal: nabla._convert"},
     {"from_buffer", (PyCFunction)(void (*)(void))from_buffer, METH_VARARGS | METH_KEYWORDS,
      "A Tensor over a C-contiguous writable float32/int32 buffer (no copy)."},
-    FN(exp, "e**x"), FN(log, "natural log"), FN(sqrt, "square root"), FN(abs, "|x|"),
-    FN(sigmoid, "1/(1+e**-x)"), FN(tanh, "tanh"), FN(relu, "max(x, 0)"), FN(gelu, "x Phi(x)"),
+    FN(exp, "e**x"),
+    FN(log, "natural log"),
+    FN(sqrt, "square root"),
+    FN(abs, "|x|"),
+    FN(sigmoid, "1/(1+e**-x)"),
+    FN(tanh, "tanh"),
+    FN(relu, "max(x, 0)"),
+    FN(gelu, "x Phi(x)"),
     FN(silu, "x sigmoid(x)"),
     {"sum", (PyCFunction)(void (*)(void))fn_sum, METH_VARARGS | METH_KEYWORDS,
      "sum(x, axis=None, keepdims=False)"},
@@ -1072,9 +1112,15 @@ static PyMethodDef module_methods[] = {
      "optimizer(model, kind='sgd', lr=0, momentum=0, weight_decay=0) -> Optimizer"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_nabla",
-                                        "nabla's C extension (see nabla/__init__.py).", -1,
-                                        module_methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
+                                        "_nabla",
+                                        "nabla's C extension (see nabla/__init__.py).",
+                                        -1,
+                                        module_methods,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL};
 
 PyMODINIT_FUNC PyInit__nabla(void) {
     if (PyType_Ready(&GraphType) < 0 || PyType_Ready(&TensorType) < 0 ||

@@ -239,3 +239,13 @@ def test_memory_stays_bounded():
     loop(10000)
     grown = _rss_kib() - before
     assert grown < 4096, f"memory grew by {grown} KiB over 10 000 iterations"
+
+
+def test_tabular_example_runs(repo_root, tmp_path):
+    import sys
+    script = os.path.join(repo_root, "examples", "python", "tabular.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, script], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    acc = float(out.split("'accuracy': ")[1].split(",")[0])
+    assert acc > 0.9, out
