@@ -237,6 +237,8 @@ static nb_ctx *op_ctx(Tensor **in, int n, Graph **g) {
 /* Wraps an op's result: heap clone for scratch results, a graph tensor otherwise. */
 static PyObject *finish(nb_tensor *r, Graph *g) {
     if (!r) {
+        /* The error is sticky in the graph's context: later ops start a fresh graph. */
+        if (g) g->done = 1;
         Py_XDECREF(g);
         return raise_nb();
     }
