@@ -88,7 +88,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_dist.
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test check asan tsan bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build wasm test-web test-web-run serve-web emcc-check
+.PHONY: all lib tool examples demo test test-python check asan tsan bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build wasm test-web test-web-run serve-web emcc-check
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -352,5 +352,19 @@ clean:
 -include $(wildcard $(WASM_DIR)/src/*/*.d $(WASM_DIR)/src/*/*/*.d $(WASM_DIR)/web/*.d)
 
 # The link flags a program using the static library needs (for scripts).
+# The Python package (python/): built with pip into $(BUILD)/python (no network, no
+# build isolation: Debian's python3-setuptools), then its pytest suite. Skipped, with a note,
+# when $(PYTHON) lacks its headers (python3-dev), numpy or pytest.
+PYTHON ?= python3
+test-python: $(LIB_A)
+	@if ! $(PYTHON) -c 'import os, sysconfig, numpy, pytest, setuptools; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then \
+		echo "test-python: skipped ($(PYTHON) lacks python3-dev, numpy, pytest or setuptools)"; \
+	else \
+		rm -rf $(BUILD)/python python/build && \
+		NABLA_LIB=$(abspath $(LIB_A)) $(PYTHON) -m pip install -q --no-build-isolation --no-index --no-deps --target $(BUILD)/python ./python && \
+		rm -rf python/build python/nabla.egg-info && \
+		PYTHONPATH=$(abspath $(BUILD))/python NABLA_ROOT=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests; \
+	fi
+
 print-ldlibs:
 	@echo $(LDLIBS)
