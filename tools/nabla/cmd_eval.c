@@ -86,6 +86,12 @@ static int run(cli_args *a) {
     nb_model_file info;
     rc = cli_load_model(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) return rc;
+    if (nb_model_has_tokenizer(m)) { /* a language model: lm.c */
+        rc = cli_lm_eval(a, m, &info);
+        nb_model_file_free(&info);
+        nb_model_free(m);
+        return rc;
+    }
     if ((rc = cli_check_plain(a, m)) != CLI_OK) {
         nb_model_file_free(&info);
         nb_model_free(m);
