@@ -272,7 +272,114 @@ static void test_train_errors(void) {
     check_fails(ev2, 1, "fewer than a window");
 }
 
+/* A model trained for a few steps on the word corpus (m.safetensors). */
+static void small_model(void) {
+    put_corpus(tmp("c.txt"), 3000);
+    put_spec(tmp("lm.spec"), tmp("c.txt"));
+    const char *tr[] = {"train", tmp("lm.spec"),       "--steps", "30",
+                        "--out", tmp("m.safetensors"), NULL};
+    result r = run(tr);
+    CHECK_MSG(r.rc == 0, "train: exit %d, err '%s'", r.rc, r.err);
+    done(&r);
+}
+
+static result gen(const char *seed, const char *temperature, const char *n) {
+    const char *args[] = {
+        "generate", tmp("m.safetensors"), "--prompt",  "the ",    "--tokens", n,         "--seed",
+        seed,       "--temperature",      temperature, "--top-k", "20",       "--top-p", "0.95",
+        NULL};
+    return run(args);
+}
+
+static void test_generate(void) {
+    small_model();
+    result a = gen("3", "1", "50"), b = gen("3", "1", "50"), c = gen("4", "1", "50");
+    /* the prompt, 50 bytes (a byte tokenizer), a newline */
+    CHECK_MSG(a.rc == 0 && a.out_len == 4 + 50 + 1 && !strncmp(a.out, "the ", 4) &&
+                  a.out[a.out_len - 1] == '\n' && a.err[0] == 0,
+              "exit %d, %zu bytes '%s', err '%s'", a.rc, a.out_len, a.out, a.err);
+    CHECK_MSG(b.rc == 0 && b.out_len == a.out_len && !memcmp(a.out, b.out, a.out_len),
+              "the same seed, different text: '%s' and '%s'", a.out, b.out);
+    CHECK_MSG(c.rc == 0 && (c.out_len != a.out_len || memcmp(a.out, c.out, a.out_len)),
+              "seeds 3 and 4 gave the same text '%s'", a.out);
+    done(&a);
+    done(&b);
+    done(&c);
+    /* greedy: no draws, the seed does not matter */
+    a = gen("1", "0", "30");
+    b = gen("2", "0", "30");
+    CHECK(a.rc == 0 && b.rc == 0 && a.out_len == b.out_len && !memcmp(a.out, b.out, a.out_len));
+    done(&a);
+    done(&b);
+    /* info shows the tokenizer */
+    const char *info[] = {"info", tmp("m.safetensors"), NULL};
+    a = run(info);
+    CHECK_MSG(a.rc == 0 && strstr(a.out, "tokenizer:     byte, 256 tokens"), "info: '%s'", a.out);
+    done(&a);
+}
+
+static void test_generate_errors(void) {
+    small_model();
+    /* a character tokenizer: a prompt with a character it never saw is refused */
+    const char *tk[] = {"tokenize", "train", tmp("c.txt"),    "--kind",
+                        "char",     "--out", tmp("tok.json"), NULL};
+    result r = run(tk);
+    CHECK(r.rc == 0);
+    done(&r);
+    const char *tr[] = {
+        "train", tmp("lm.spec"),          "--tokenizer", tmp("tok.json"), "--steps", "2",
+        "--out", tmp("char.safetensors"), NULL};
+    r = run(tr);
+    CHECK_MSG(r.rc == 0, "train with a char tokenizer: exit %d, err '%s'", r.rc, r.err);
+    done(&r);
+    /* a model that is not a language model: one trained on samples */
+    char digits[4096];
+    if (!realpath("data/digits/digits.csv", digits)) abort();
+    FILE *f = fopen(tmp("plain.spec"), "wb");
+    fprintf(f, "nabla-spec 1\ninput auto\ndense 10\n");
+    fclose(f);
+    const char *pl[] = {
+        "train", tmp("plain.spec"),        "--data", digits, "--epochs", "1", "--quiet",
+        "--out", tmp("plain.safetensors"), NULL};
+    r = run(pl);
+    CHECK_MSG(r.rc == 0, "plain: exit %d, err '%s'", r.rc, r.err);
+    done(&r);
+    struct {
+        const char *args[12];
+        int rc;
+        const char *msg;
+    } cases[] = {
+        {{"generate", tmp("char.safetensors"), "--prompt", "the xylophone", NULL}, 1, "--prompt"},
+        {{"generate", tmp("plain.safetensors"), "--prompt", "hi", NULL}, 1, "not a language model"},
+        {{"generate", tmp("m.safetensors"), "--prompt", "a", "--tokens", "0", NULL}, 2, "--tokens"},
+        {{"generate", tmp("m.safetensors"), "--prompt", "a", "--tokens", "2000000", NULL},
+         2,
+         "--tokens"},
+        {{"generate", tmp("m.safetensors"), NULL}, 2, "--prompt"},
+        {{"generate", tmp("m.safetensors"), "--prompt", "", NULL}, 2, "--prompt"},
+        {{"generate", tmp("m.safetensors"), "--prompt", "a", "--top-p", "0", NULL}, 2, "--top-p"},
+        {{"generate", tmp("m.safetensors"), "--prompt", "a", "--top-k", "300", NULL}, 2, "--top-k"},
+        {{"generate", tmp("m.safetensors"), "--prompt", "a", "--temperature", "-1", NULL},
+         2,
+         "--temperature"},
+        {{"generate", tmp("missing.safetensors"), "--prompt", "a", NULL}, 1, "missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_fails(cases[i].args, cases[i].rc, cases[i].msg);
+    /* the char model's last layer has 256 outputs for 15 tokens: an id it draws past the
+     * vocabulary stops the text with an error (the prompt was already written) */
+    const char *wide[] = {
+        "generate", tmp("char.safetensors"), "--prompt", "the ", "--tokens", "200", "--seed", "1",
+        NULL};
+    r = run(wide);
+    CHECK_MSG(r.rc == 1 && lines(r.err) == 1 && strstr(r.err, "outside the tokenizer's 15 tokens"),
+              "exit %d, err '%s'", r.rc, r.err);
+    done(&r);
+}
+
 static const nbt_case cases[] = {
+    {"generate", test_generate},
+    {"generate_errors", test_generate_errors},
     {"train_eval", test_train_eval},
     {"train_errors", test_train_errors},
 };

@@ -291,6 +291,9 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet);
 /* `nabla eval` of a model with a tokenizer: val_loss and bpc on the held-out part of --data
  * (or, with --use-stored-data, of the text its spec names). */
 int cli_lm_eval(cli_args *a, nb_model *m, const nb_model_file *info);
+/* CLI_OK when m is a language model for tok (an input of ids [T], logits [T, V] out with V at
+ * least tok's vocabulary); *T its context. Otherwise the failure, said. */
+int cli_lm_shape(const cli_args *a, const nb_model *m, const nb_tokenizer *tok, int64_t *T);
 
 /* The commands. */
 extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;

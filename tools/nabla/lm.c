@@ -71,8 +71,7 @@ static int lm_text_load(const cli_args *a, const char *path, const nb_tokenizer 
 
 /* The model's context T (an i32 input [T]) and vocabulary (logits [T, V]), checked against
  * the tokenizer. */
-static int lm_model_shape(const cli_args *a, const nb_model *m, const nb_tokenizer *tok,
-                          int64_t *T) {
+int cli_lm_shape(const cli_args *a, const nb_model *m, const nb_tokenizer *tok, int64_t *T) {
     int64_t in[NB_MAX_RANK], outs[NB_MAX_RANK];
     int ir = nb_model_input_shape(m, in), orank = nb_model_output_shape(m, outs);
     if (nb_model_input_count(m) != 1 || ir != 1 || orank != 2 || outs[0] != in[0])
@@ -163,7 +162,7 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
     double val_fraction = spec->data.has_val_split ? spec->data.val_split : 0.1;
     rc = lm_tokenizer(a, spec->data.tokenizer, &tok);
     if (rc == CLI_OK && nb_spec_build(spec, &m) != NB_OK) rc = cli_lib_error(a);
-    if (rc == CLI_OK) rc = lm_model_shape(a, m, tok, &T);
+    if (rc == CLI_OK) rc = cli_lm_shape(a, m, tok, &T);
     if (rc == CLI_OK && val_fraction <= 0)
         rc = cli_error(a, CLI_USAGE, "a language model's run needs val_split > 0 (default 0.1)");
     if (rc == CLI_OK) rc = lm_text_load(a, text_path, tok, val_fraction, T, 1, &text);
@@ -267,7 +266,7 @@ int cli_lm_eval(cli_args *a, nb_model *m, const nb_model_file *info) {
     double val_fraction = spec && spec->data.has_val_split ? spec->data.val_split : 0.1;
     lm_text text;
     memset(&text, 0, sizeof text);
-    int rc = lm_model_shape(a, m, tok, &T);
+    int rc = cli_lm_shape(a, m, tok, &T);
     if (rc == CLI_OK) rc = lm_text_load(a, path, tok, val_fraction, T, 0, &text);
     nb_ctx *ctx = rc == CLI_OK ? nb_ctx_new(NULL) : NULL;
     if (rc == CLI_OK && !ctx) rc = cli_lib_error(a);

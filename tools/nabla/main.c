@@ -16,7 +16,7 @@
 
 static const cli_cmd *const commands[] = {
     &cli_cmd_train,  &cli_cmd_eval,     &cli_cmd_predict, &cli_cmd_info,
-    &cli_cmd_export, &cli_cmd_tokenize, &cli_cmd_cv,
+    &cli_cmd_export, &cli_cmd_tokenize, &cli_cmd_cv,      &cli_cmd_generate,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
