@@ -83,8 +83,10 @@ static int run(cli_args *a) {
     nb_ctx *ctx = rc == CLI_OK ? nb_ctx_new(NULL) : NULL;
     if (rc == CLI_OK && !ctx) rc = cli_lib_error(a);
     if (rc == CLI_OK) {
-        nb_sample_opts so = nb_sample_opts_default();
-        so.temperature = temperature;
+        nb_sample_opts so;
+        memset(&so, 0, sizeof so);
+        /* -0.0 is a temperature of 0 (greedy) that zeroed-defaults options tell from "unset" */
+        so.temperature = temperature == 0 ? -0.0 : temperature;
         so.top_k = top_k;
         so.top_p = top_p;
         nb_generate_opts go;

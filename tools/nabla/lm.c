@@ -176,7 +176,7 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
     }
     if (rc == CLI_OK && steps == 0) { /* the spec's epochs, each one pass's worth of windows */
         int64_t per = (text.info.train_tokens + B * T - 1) / (B * T);
-        steps = per * spec->epochs;
+        steps = spec->epochs > INT64_MAX / 2 / per ? INT64_MAX / 2 : per * spec->epochs;
     }
     if (eval_every == 0) eval_every = steps > 10 ? steps / 10 : 1;
     if (rc == CLI_OK && !quiet)
@@ -221,8 +221,8 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
                         "step %lld/%lld  loss %.4f  val_loss %.4f  bpc %.4f  %.0f tokens/s  "
                         "%.1fs\n",
                         (long long)s, (long long)steps, sum / (double)since, val,
-                        val / log(2.0) / text.bytes_per_val_token, (double)(s * B * T) / train_time,
-                        nb_time() - t0);
+                        val / log(2.0) / text.bytes_per_val_token,
+                        (double)s * (double)B * (double)T / train_time, nb_time() - t0);
             sum = 0;
             since = 0;
         }
@@ -239,7 +239,8 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
     }
     if (rc == CLI_OK) {
         lm_print_metrics(val, text.bytes_per_val_token);
-        printf("tokens_per_s %.0f\n", train_time > 0 ? (double)(steps * B * T) / train_time : 0.0);
+        printf("tokens_per_s %.0f\n",
+               train_time > 0 ? (double)steps * (double)B * (double)T / train_time : 0.0);
     }
     nb_tensor_free(x);
     nb_tensor_free(y);
