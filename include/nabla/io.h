@@ -69,22 +69,25 @@ typedef struct nb_data_spec {
     float norm_shift, norm_div; /* NB_NORM_CONST: x' = (x - shift) / div */
     /* tables (CSV) */
     int has_task;
-    nb_task task;               /* default: from the loss, else from the label column */
+    nb_task task; /* default: from the loss, else from the label column */
     int has_test_split;
-    double test_split;          /* fraction of train held out as the test set; default 0 */
-    nb_csv_header header;       /* default NB_CSV_HEADER_AUTO */
-    char delimiter;             /* 0: detected */
+    double test_split;    /* fraction of train held out as the test set; default 0 */
+    nb_csv_header header; /* default NB_CSV_HEADER_AUTO */
+    char delimiter;       /* 0: detected */
     int has_missing;
-    nb_missing missing;         /* default NB_MISSING_ERROR */
-    char *categorical;          /* comma-separated names of text columns to one-hot encode */
-    int class_weight;           /* 1: balanced (n / (k n_c)); 0: none */
+    nb_missing missing; /* default NB_MISSING_ERROR */
+    char *categorical;  /* comma-separated names of text columns to one-hot encode */
+    int class_weight;   /* 1: balanced (n / (k n_c)); 0: none */
     int has_target_norm;
-    int target_norm;            /* regression: 1 standardise the targets (the default), 0 not */
+    int target_norm; /* regression: 1 standardise the targets (the default), 0 not */
     /* format "audio" (audio=PATH is train=PATH format=audio): the paths are manifests of WAV
      * clips (nabla/audio.h), featurised by this pipeline, nb_features' text form in canonical
      * order (NULL: the defaults), which the model file keeps so that prediction featurises as
      * training did. */
     char *features;
+    /* language models (docs/spec.md, docs/text.md) */
+    char *text;      /* a text file or a folder of them: windows of next-token prediction */
+    char *tokenizer; /* a tokenizer file (nabla tokenize); NULL: bytes */
 } nb_data_spec;
 
 /* The architecture lines of a spec: opaque, owned by the spec, read by nb_spec_build. */
@@ -93,7 +96,7 @@ typedef struct nb_spec_arch nb_spec_arch;
 typedef struct nb_spec {
     int has_input;  /* 1 also for 'input auto', and when layers come without an input line */
     int input_auto; /* the input's width comes from the data: nb_spec_set_input_width */
-    int in_rank; /* the shape of one sample (of the first input; -1: known at run time) */
+    int in_rank;    /* the shape of one sample (of the first input; -1: known at run time) */
     int64_t in_shape[NB_MAX_RANK];
     int n_layers; /* layer lines (reuse lines included) */
     int has_loss;
@@ -196,15 +199,15 @@ nb_status nb_safetensors_write(const char *path, int n, const char *const *names
 #define NB_MODEL_FORMAT_VERSION 2 /* the newest this nabla reads and writes */
 
 typedef struct nb_save_opts {
-    const nb_spec *spec;        /* training settings stored after the architecture */
-    const nb_norm *norm;        /* the input normalisation */
-    const nb_optim *optim;      /* settings, step count, learning rate, schedule, state */
-    const nb_train_state *run;  /* a checkpoint's training state (train_state.h); NULL: none */
-    const char *monitor;        /* the name of the metric run->best measures ("val_loss") */
-    const nb_tabular *tabular;  /* how the model reads a table: its columns (names, categories,
-                                   fill values), task, label columns, target normalisation */
-    const char *const *meta; /* n_meta more key/value pairs (keys not "format" nor "nabla.*";
-                                valid UTF-8) */
+    const nb_spec *spec;       /* training settings stored after the architecture */
+    const nb_norm *norm;       /* the input normalisation */
+    const nb_optim *optim;     /* settings, step count, learning rate, schedule, state */
+    const nb_train_state *run; /* a checkpoint's training state (train_state.h); NULL: none */
+    const char *monitor;       /* the name of the metric run->best measures ("val_loss") */
+    const nb_tabular *tabular; /* how the model reads a table: its columns (names, categories,
+                                  fill values), task, label columns, target normalisation */
+    const char *const *meta;   /* n_meta more key/value pairs (keys not "format" nor "nabla.*";
+                                  valid UTF-8) */
     int n_meta;
 } nb_save_opts;
 
@@ -226,7 +229,7 @@ typedef struct nb_model_file {
     int has_run;
     nb_train_state run; /* a checkpoint's training state, when has_run: checked
                            (nb_train_state_check), ready for nb_fit_opts.state */
-    char *monitor;    /* NULL when none was stored */
+    char *monitor;      /* NULL when none was stored */
     int has_tabular;
     nb_tabular tabular; /* when has_tabular: how the model reads a table (checked: its
                            features are the model's input width) */

@@ -45,6 +45,8 @@ static void free_data(nb_data_spec *d) {
     nbi_free(d->label);
     nbi_free(d->categorical);
     nbi_free(d->features);
+    nbi_free(d->text);
+    nbi_free(d->tokenizer);
 }
 
 void nb_spec_free(nb_spec *s) {
@@ -496,12 +498,12 @@ static nb_status parse_table(nbi_line *l, nb_data_spec *d) {
 }
 
 static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) {
-    static const char *const keys[] = {"train",      "train_labels", "val",
-                                       "val_labels", "test",         "test_labels"};
-    char **fields[] = {&d->train,      &d->train_labels, &d->val,
-                       &d->val_labels, &d->test,         &d->test_labels};
+    static const char *const keys[] = {"train", "train_labels", "val",  "val_labels",
+                                       "test",  "test_labels",  "text", "tokenizer"};
+    char **fields[] = {&d->train, &d->train_labels, &d->val,  &d->val_labels,
+                       &d->test,  &d->test_labels,  &d->text, &d->tokenizer};
     nb_status s = NB_OK;
-    for (int i = 0; i < 6 && s == NB_OK; i++) s = data_path(l, keys[i], base_dir, fields[i]);
+    for (int i = 0; i < 8 && s == NB_OK; i++) s = data_path(l, keys[i], base_dir, fields[i]);
     const char *fmt = NULL, *label = NULL, *audio = NULL, *feat = NULL;
     if (s == NB_OK) s = nbi_opt_str(l, "audio", &audio);
     if (s == NB_OK && audio) { /* audio=PATH: train=PATH format=audio */
@@ -556,19 +558,26 @@ static nb_status parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d) 
     if (s == NB_OK) s = parse_norm(l, d);
     if (s == NB_OK) s = parse_table(l, d);
     if (s == NB_OK) s = nbi_line_done(l, 0);
+    if (s == NB_OK && d->text && d->train)
+        return nbi_line_error(l, nbi_opt_col(l, "text"),
+                              "text= (a language model's corpus) and train= (samples) "
+                              "cannot both be given");
+    if (s == NB_OK && d->tokenizer && !d->text)
+        return nbi_line_error(l, nbi_opt_col(l, "tokenizer"),
+                              "tokenizer= reads the text of a 'text=' corpus; give text= too");
     return s;
 }
 
 static void data_text(const nb_data_spec *d, const char *dir, nbi_text *t) {
-    const char *keys[] = {"train", "train_labels", "val",  "val_labels",
-                          "test",  "test_labels",  "label"};
-    const char *vals[] = {d->train, d->train_labels, d->val,  d->val_labels,
-                          d->test,  d->test_labels,  d->label};
+    const char *keys[] = {"train",       "train_labels", "val",       "val_labels", "test",
+                          "test_labels", "text",         "tokenizer", "label"};
+    const char *vals[] = {d->train,       d->train_labels, d->val,       d->val_labels, d->test,
+                          d->test_labels, d->text,         d->tokenizer, d->label};
     size_t start = t->len;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 9; i++) {
         if (!vals[i]) continue;
         nbi_text_printf(t, " %s=", keys[i]);
-        if (dir && i < 6) { /* a path, as seen from dir */
+        if (dir && i < 8) { /* a path, as seen from dir */
             nbi_text rel;
             nbi_text_init(&rel);
             nbi_path_from_dir(vals[i], dir, &rel);

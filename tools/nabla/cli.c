@@ -199,7 +199,9 @@ int cli_load_any(const cli_args *a, const char *path, const char *spec_path, cli
     memset(cm, 0, sizeof *cm);
     if (spec_path || !nb_qmodel_is_file(path)) {
         int rc = cli_load_model(a, path, spec_path, &cm->m, info);
-        if (rc == CLI_OK && (rc = cli_check_plain(a, cm->m)) != CLI_OK) {
+        /* a language model (it has a tokenizer) is its commands' own business (lm.c) */
+        if (rc == CLI_OK && !nb_model_has_tokenizer(cm->m) &&
+            (rc = cli_check_plain(a, cm->m)) != CLI_OK) {
             nb_model_file_free(info);
             cli_model_free(cm);
         }

@@ -347,8 +347,21 @@ void cli_put_escaped_lines(FILE *f, const char *text);
  * their values (NULL: not given). */
 int cli_check_outputs(const cli_args *a, const char *const *names, const char *const *paths);
 
+/* ---- language models (lm.c) ----------------------------------------------------------------- */
+
+/* `nabla train` of a spec whose data is text= (or --data): steps of next-token prediction on
+ * random windows, the model saved to out with its tokenizer; prints val_loss, bpc and
+ * tokens_per_s on standard output. */
+int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet);
+/* `nabla eval` of a model with a tokenizer: val_loss and bpc on the held-out part of --data
+ * (or, with --use-stored-data, of the text its spec names). */
+int cli_lm_eval(cli_args *a, nb_model *m, const nb_model_file *info);
+/* CLI_OK when m is a language model for tok (an input of ids [T], logits [T, V] out with V at
+ * least tok's vocabulary); *T its context. Otherwise the failure, said. */
+int cli_lm_shape(const cli_args *a, const nb_model *m, const nb_tokenizer *tok, int64_t *T);
+
 /* The commands. */
 extern const cli_cmd cli_cmd_train, cli_cmd_eval, cli_cmd_predict, cli_cmd_info, cli_cmd_export;
-extern const cli_cmd cli_cmd_tokenize, cli_cmd_cv, cli_cmd_quantize;
+extern const cli_cmd cli_cmd_tokenize, cli_cmd_cv, cli_cmd_quantize, cli_cmd_generate;
 
 #endif

@@ -88,7 +88,8 @@ static int run(cli_args *a) {
     nb_model_file info;
     rc = cli_load_any(a, a->pos[0], cli_get(a, "spec"), &m, &info);
     if (rc != CLI_OK) return rc;
-    if (m.m && (rc = cli_check_plain(a, m.m)) != CLI_OK) { /* one input, one output */
+    if (m.m && nb_model_has_tokenizer(m.m)) { /* a language model: lm.c */
+        rc = cli_lm_eval(a, m.m, &info);
         nb_model_file_free(&info);
         cli_model_free(&m);
         return rc;

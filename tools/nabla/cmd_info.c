@@ -129,6 +129,16 @@ static void print_model(const nb_model *m, const nb_model_file *info) {
     }
     if (info->spec && !strcmp(info->spec->data.format, "audio"))
         cli_audio_print_pipeline(info->spec->data.features);
+    nb_tokenizer *tok = NULL;
+    if (nb_model_has_tokenizer(m) && nb_model_get_tokenizer(m, &tok) == NB_OK && tok) {
+        static const char *const kinds[] = {"byte", "char", "bpe"};
+        nb_tokenizer_info ti;
+        nb_tokenizer_get_info(tok, &ti);
+        printf("tokenizer:     %s, %lld tokens (%lld base, %lld merges, %d special)\n",
+               (unsigned)ti.kind < 3 ? kinds[ti.kind] : "?", (long long)ti.vocab_size,
+               (long long)ti.base, (long long)ti.merges, ti.n_special);
+        nb_tokenizer_free(tok);
+    }
 }
 
 /* An int8 model file: its layers with their scales, the scheme, the calibration, the

@@ -24,7 +24,10 @@
 static const cli_opt opts[] = {
     {"data", "PATH",
      "training data: IDX images (or their folder), .npy samples, or CSV (- for "
-     "standard input) (the spec's train=)"},
+     "standard input) (the spec's train=); for a language model, its text (text=)"},
+    {"tokenizer", "FILE", "a language model's tokenizer, from nabla tokenize (tokenizer=)"},
+    {"steps", "N", "a language model: stop after N optimizer steps (default: epochs' worth)"},
+    {"eval-every", "N", "a language model: the validation loss every N steps (default N/10)"},
     {"labels", "PATH", "training labels for IDX or .npy data (train_labels=)"},
     {"val", "PATH", "a validation set, instead of a split of the training data (val=)"},
     {"val-labels", "PATH", "its labels (val_labels=)"},
@@ -328,6 +331,16 @@ static int run_train(cli_args *a) {
         NULL};
     if (rc == CLI_OK && cd.rank == 0 && !cli_flag(a, "dist-info")) /* process 0 writes */
         rc = cli_check_outputs(a, outputs, paths);
+    if (rc == CLI_OK && !r.spec->data.text &&
+        (cli_get(a, "steps") || cli_get(a, "eval-every") || cli_get(a, "tokenizer")))
+        rc = cli_error(a, CLI_USAGE,
+                       "--steps, --eval-every and --tokenizer are for a language model's run "
+                       "(a spec whose data line says text=PATH)");
+    if (rc == CLI_OK && r.spec->data.text) { /* a language model: lm.c */
+        rc = cli_lm_train(a, r.spec, r.out, r.quiet);
+        run_free(&r);
+        return cli_dist_end(&cd, rc);
+    }
     if (rc == CLI_OK) rc = load_data(a, &r);
     nb_train_state st;
     if (rc == CLI_OK) rc = build(a, &r, &st);

@@ -16,8 +16,8 @@
 #include <string.h>
 
 static const cli_cmd *const commands[] = {
-    &cli_cmd_train,  &cli_cmd_eval,     &cli_cmd_predict, &cli_cmd_info,
-    &cli_cmd_export, &cli_cmd_tokenize, &cli_cmd_cv,      &cli_cmd_quantize,
+    &cli_cmd_train,    &cli_cmd_eval, &cli_cmd_predict,  &cli_cmd_info,     &cli_cmd_export,
+    &cli_cmd_tokenize, &cli_cmd_cv,   &cli_cmd_quantize, &cli_cmd_generate,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr,
             "nabla: unknown command '%s' (commands: train, eval, predict, info, export, "
-            "tokenize, cv, quantize; "
+            "tokenize, cv, quantize, generate; "
             "see 'nabla --help')\n",
             c);
     return CLI_USAGE;

@@ -69,10 +69,13 @@ int cli_spec_options(cli_args *a, nb_spec *s) {
         {"test-labels", offsetof(nb_data_spec, test_labels)},
         {"label", offsetof(nb_data_spec, label)},
         {"categorical", offsetof(nb_data_spec, categorical)},
+        {"tokenizer", offsetof(nb_data_spec, tokenizer)},
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0] && rc == CLI_OK; i++) {
         const char *v = cli_get(a, paths[i].opt);
-        if (v) rc = set_str(a, (char **)((char *)d + paths[i].off), v);
+        size_t off = paths[i].off;
+        if (i == 0 && d->text) off = offsetof(nb_data_spec, text); /* a language model's text */
+        if (v) rc = set_str(a, (char **)((char *)d + off), v);
     }
     const char *v = cli_get(a, "format");
     if (rc == CLI_OK && v) {
