@@ -336,7 +336,7 @@ install: lib tool
 	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/nabla
 	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/nabla/*.h include/nabla/*.def $(DESTDIR)$(PREFIX)/include/nabla/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NB_VERSION "\(.*\)"/\1/p' include/nabla/base.h)|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS_PRIVATE@|$(LDLIBS)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NB_VERSION "\(.*\)"/\1/p' include/nabla/base.h)|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/nabla $(DESTDIR)$(PREFIX)/include/nabla.h

@@ -621,6 +621,38 @@ static void test_examples(void) {
     nb_spec_free(s);
 }
 
+/* The tabular example specs (docs/tabular.md) parse, say what their tables are, and build once
+ * the data gives the input width (their CSV files are made by data/tabular/make_sklearn.py). */
+static void test_tabular_examples(void) {
+    static const char *const files[] = {"examples/specs/iris.spec", "examples/specs/linnerud.spec",
+                                        "examples/specs/binary.spec"};
+    static const char *const labels[] = {"species", "weight,waist,pulse", "target"};
+    static const int64_t widths[] = {4, 3, 12};
+    static const int64_t params[] = {4 * 16 + 16 + 16 * 3 + 3, 3 * 3 + 3,
+                                     12 * 32 + 32 + 32 * 2 + 2};
+    for (int i = 0; i < 3; i++) {
+        nb_spec *s = NULL;
+        CHECK_OK(nb_spec_read(files[i], &s));
+        if (!s) continue;
+        CHECK_MSG(s->input_auto && s->data.train && s->data.test && s->data.label &&
+                      !strcmp(s->data.label, labels[i]),
+                  "%s", files[i]);
+        CHECK(s->data.has_norm && s->data.norm == NB_NORM_STANDARD && s->data.norm_per_feature);
+        CHECK(i != 1 ||
+              (s->data.has_task && s->data.task == NB_TASK_REGRESSION && s->data.has_target_norm &&
+               s->data.target_norm == 1 && !strcmp(s->loss, "mse")));
+        CHECK(i != 2 || (s->data.categorical && !strcmp(s->data.categorical, "colour")));
+        CHECK_OK(nb_spec_set_input_width(s, widths[i]));
+        nb_model *m = NULL;
+        CHECK_OK(nb_spec_build(s, &m));
+        if (m)
+            CHECK_MSG(nb_model_param_count(m) == params[i], "%s: %lld parameters", files[i],
+                      (long long)nb_model_param_count(m));
+        nb_model_free(m);
+        nb_spec_free(s);
+    }
+}
+
 /* The learning rate set from outside (a command line's --lr) moves the schedule's base too. */
 static void test_set_lr(void) {
     nb_spec *s = parse("nabla-spec 1\noptimizer sgd lr=0.5\nschedule step step_size=2 gamma=0.5\n");
@@ -754,6 +786,7 @@ static const nbt_case cases[] = {
     {"whitespace", test_whitespace},
     {"read_file", test_read_file},
     {"examples", test_examples},
+    {"tabular_examples", test_tabular_examples},
     {"set_lr", test_set_lr},
     {"number_text", test_number_text},
     {"allocation_failures", test_allocation_failures},
