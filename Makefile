@@ -357,8 +357,8 @@ clean:
 # when $(PYTHON) lacks its headers (python3-dev), numpy or pytest.
 PYTHON ?= python3
 test-python: $(LIB_A)
-	@if ! $(PYTHON) -c 'import os, sysconfig, numpy, pytest, setuptools; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then \
-		echo "test-python: skipped ($(PYTHON) lacks python3-dev, numpy, pytest or setuptools)"; \
+	@if ! $(PYTHON) -c 'import os, sysconfig, numpy, pytest, setuptools, pip; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then \
+		echo "test-python: skipped ($(PYTHON) lacks python3-dev, pip, numpy, pytest or setuptools)"; \
 	else \
 		rm -rf $(BUILD)/python python/build && \
 		NABLA_LIB=$(abspath $(LIB_A)) $(PYTHON) -m pip install -q --no-build-isolation --no-index --no-deps --target $(BUILD)/python ./python && \
