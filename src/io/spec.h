@@ -161,6 +161,14 @@ bool nbi_spec_is_graph_layer(const char *kind); /* add, concat, split: version 2
 /* The layer kinds, comma-separated, for messages. */
 void nbi_spec_layer_kinds(char *buf, size_t n);
 
+/* The data line (spec_data.c): read into d with paths resolved against base_dir (NULL: as
+ * written); written back (" train=... format=...") with paths as seen from dir (NULL: as
+ * stored). */
+nb_status nbi_spec_parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d);
+void nbi_spec_data_text(const nb_data_spec *d, const char *dir, nbi_text *t);
+/* A copy of s from nbi_malloc (NULL: out of memory). */
+char *nbi_spec_str_dup(const char *s);
+
 /* The optimizer and schedule lines' readers and writers, shared with the model files (which
  * store the optimizer as its spec line). */
 nb_status nbi_spec_parse_optim(nbi_line *l, nb_optim_config *out);
