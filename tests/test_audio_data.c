@@ -233,6 +233,16 @@ static void manifest_parse(void) {
           m.labels[1] == 0 && m.groups == NULL && m.num_groups == 0);
     CHECK(strcmp(m.paths[0], "x.wav") == 0);
     nb_manifest_free(&m);
+    /* integer labels with a word column name their classes, unless two labels share a word */
+    const char *worded = "path,label,word\na.wav,1,one\nb.wav,0,zero\n";
+    CHECK_OK(nb_manifest_parse(worded, strlen(worded), "w.csv", NULL, &m));
+    CHECK(m.classes && m.num_classes == 2 && strcmp(m.classes[0], "zero") == 0 &&
+          strcmp(m.classes[1], "one") == 0);
+    nb_manifest_free(&m);
+    const char *shared = "path,label,word\na.wav,1,one\nb.wav,0,one\n";
+    CHECK_OK(nb_manifest_parse(shared, strlen(shared), "s.csv", NULL, &m));
+    CHECK(m.classes == NULL && m.num_classes == 2 && m.labels[0] == 1);
+    nb_manifest_free(&m);
     static const struct {
         const char *text, *msg;
     } bad[] = {

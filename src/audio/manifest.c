@@ -211,8 +211,8 @@ static nb_status free_names(char **cl, int n, nb_status st) {
 }
 
 /* Integer labels with a name column: classes[label] = the first name given for it. When some
- * label in 0 .. num_classes − 1 has no name, or one label has two names, the labels stay
- * unnamed (the names are ignored, as if the column were absent). */
+ * label in 0 .. num_classes − 1 has no name, one label has two names or two labels share
+ * one, the labels stay unnamed (the names are ignored, as if the column were absent). */
 static nb_status name_classes(nb_manifest *m, const row *rows, const char *name) {
     if (m->num_classes < 1 || m->num_classes > MAX_NAMES) return NB_OK;
     char **cl = nbi_calloc((size_t)m->num_classes, sizeof(char *));
@@ -230,6 +230,16 @@ static nb_status name_classes(nb_manifest *m, const row *rows, const char *name)
                               nbi_error(NB_ERR_NOMEM, "%s: out of memory", name));
     }
     for (int c = 0; c < m->num_classes && ok; c++) ok = cl[c] != NULL;
+    if (ok) { /* distinct: sort a copy of the pointers and compare neighbours */
+        char **srt = nbi_malloc((size_t)m->num_classes * sizeof(char *));
+        if (!srt)
+            return free_names(cl, m->num_classes,
+                              nbi_error(NB_ERR_NOMEM, "%s: out of memory", name));
+        memcpy(srt, cl, (size_t)m->num_classes * sizeof(char *));
+        qsort(srt, (size_t)m->num_classes, sizeof(char *), cmp_str);
+        for (int c = 1; c < m->num_classes && ok; c++) ok = strcmp(srt[c - 1], srt[c]) != 0;
+        nbi_free(srt);
+    }
     if (ok) {
         m->classes = cl;
         return NB_OK;

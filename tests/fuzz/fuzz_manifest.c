@@ -1,8 +1,8 @@
 /* fuzz_manifest — libFuzzer harness for manifests (CSV of path, label and group columns).
  *
  * A failed parse leaves an empty manifest and says why. A successful one has n >= 1 rows,
- * each with a non-empty path and a label below num_classes (class names, when labels were
- * names, sorted and distinct), group numbers below num_groups; splitting it by group (when
+ * each with a non-empty path and a label below num_classes (class names, when there are any,
+ * distinct and non-empty; sorted when the labels themselves were names), group numbers below num_groups; splitting it by group (when
  * it has groups) puts every row on exactly one side and no group on both. Run through
  * `make fuzz`. */
 #include "nabla.h"
@@ -25,8 +25,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         if (m.labels[i] < 0 || m.labels[i] >= m.num_classes) abort();
         if (m.groups && (m.groups[i] < 0 || m.groups[i] >= m.num_groups)) abort();
     }
-    for (int c = 1; m.classes && c < m.num_classes; c++)
-        if (strcmp(m.classes[c - 1], m.classes[c]) >= 0) abort();
+    for (int c = 0; m.classes && c < m.num_classes; c++) {
+        if (!m.classes[c] || !m.classes[c][0]) abort();
+        for (int d = 0; d < c; d++)
+            if (strcmp(m.classes[d], m.classes[c]) == 0) abort();
+    }
     if (m.groups) {
         if (nb_manifest_split_groups(&m, 0.5, 1, &tr, &te) != NB_OK) abort();
         if (tr.n + te.n != m.n) abort();
