@@ -737,7 +737,7 @@ nb_status nbi_st_open(const char *path, nb_safetensors **out) {
     (*out)->fd = fd;
     (*out)->data_off = 8 + hlen;
     if (((*out)->win = nbi_malloc(sizeof *(*out)->win)))
-        (*out)->win->len = 0; /* else: unbuffered */
+        (*out)->win->at = 0, (*out)->win->len = 0; /* else: unbuffered */
     return NB_OK;
 }
 
