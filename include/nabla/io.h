@@ -243,6 +243,13 @@ typedef struct nb_model_file {
 nb_status nb_model_load(const char *path, nb_model **model, nb_model_file *info);
 void nb_model_file_free(nb_model_file *info);
 
+/* Writes the model as an ONNX file (opset 17, IR version 8; docs/onnx.md), atomically: the
+ * input keeps its name with a dynamic batch dimension "N", each layer's output is named as the
+ * layer and each tensor keeps nabla's name. A chain of layers (nb_model_is_sequential) of the
+ * kinds docs/onnx.md lists is exported; any other layer kind, or a graph model, is refused
+ * with NB_ERR_UNSUPPORTED and a message naming the layer and its kind. */
+nb_status nb_model_export_onnx(const nb_model *m, const char *path);
+
 /* Fills an existing model's parameters from a safetensors file: each parameter is looked up
  * under its PyTorch name, then its nabla name ("dense_1.weight"), and must have PyTorch's
  * shape (F32, F64, F16 or BF16). Extra tensors in the file are ignored. This is how weights

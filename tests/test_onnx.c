@@ -1,0 +1,397 @@
+/* tests/test_onnx.c — ONNX files: the protobuf wire format (io/protobuf.c) written and read
+ * back, the reader refusing hostile bytes (truncations, lengths past the end, bad varints,
+ * groups, wrong wire types, nesting too deep); the export (nb_model_export_onnx) of a model of
+ * every exported layer kind, read back with our reader (IR version, opset, op types, a dynamic
+ * batch dimension, initializer names); refusals (a graph model, a layer kind without a
+ * mapping). Then, when the tools are here: onnx.checker.check_model(full_check=True) on each
+ * exported file (/usr/bin/python3 with python3-onnx; tests/scripts/onnx_check.py), and ONNX
+ * Runtime (onnxruntime-node in tests/onnx/node_modules; tests/onnx/run_ort.js) run on the
+ * same input as nabla, outputs within 1e-5. Each of those skips with a note when its tool is
+ * absent. Run from the repository root. */
+#define _GNU_SOURCE /* memmem */
+#include "nbtest.h"
+#include "io/onnx.h"
+#include "io/protobuf.h"
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[64];
+
+static const char *tmp(const char *name) {
+    static char buf[4][200];
+    static int k;
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/nabla-onnx-XXXXXX");
+        if (!mkdtemp(tmpdir)) abort();
+    }
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+/* ---- the wire format -------------------------------------------------------------------- */
+
+static void test_pb_round_trip(void) {
+    nbi_text t;
+    nbi_text_init(&t);
+    const int64_t ints[] = {0, 1, 127, 128, 300, -1, INT64_MAX, INT64_MIN};
+    const float fl[] = {0.0f, -1.5f, 3.25e-7f};
+    nbi_pb_int(&t, 1, 150);
+    nbi_pb_str(&t, 2, "testing");
+    nbi_pb_float(&t, 3, 2.5f);
+    nbi_pb_packed_ints(&t, 4, ints, 8);
+    nbi_pb_packed_floats(&t, 5, fl, 3);
+    nbi_text sub;
+    nbi_text_init(&sub);
+    nbi_pb_int(&sub, 7, -2);
+    nbi_pb_msg(&t, 6, &sub);
+    nbi_text_free(&sub);
+    CHECK_OK(nbi_text_status(&t, "test"));
+    /* the protobuf documentation's own example: field 1 = 150 is 08 96 01 */
+    CHECK(t.len > 3 && (uint8_t)t.buf[0] == 0x08 && (uint8_t)t.buf[1] == 0x96 &&
+          (uint8_t)t.buf[2] == 0x01);
+    nbi_pb_reader r;
+    nbi_pb_reader_init(&r, t.buf, t.len, "mem");
+    nbi_pb_field f;
+    int got = 0;
+    int64_t back[16];
+    size_t nb = 0;
+    int g;
+    while ((g = nbi_pb_next(&r, &f)) == 1) {
+        got++;
+        if (f.number == 1) CHECK(f.wire == NBI_PB_VARINT && f.v == 150);
+        if (f.number == 2) {
+            char *s;
+            CHECK_OK(nbi_pb_string(&r, &f, "s", 100, &s));
+            CHECK(s && !strcmp(s, "testing"));
+            nbi_free(s);
+            CHECK(nbi_pb_string(&r, &f, "s", 3, &s) == NB_ERR_FORMAT); /* too long */
+        }
+        if (f.number == 3) CHECK(f.wire == NBI_PB_I32 && nbi_pb_as_float(&f) == 2.5f);
+        if (f.number == 4) {
+            CHECK_OK(nbi_pb_ints(&r, &f, "ints", back, 16, &nb));
+            CHECK(nb == 8);
+            for (size_t i = 0; i < nb && i < 8; i++) CHECK(back[i] == ints[i]);
+            size_t n2 = 0;
+            CHECK(nbi_pb_ints(&r, &f, "ints", back, 7, &n2) == NB_ERR_FORMAT);
+        }
+        if (f.number == 5) {
+            CHECK(f.len == 12);
+            for (int i = 0; i < 3 && f.len == 12; i++) {
+                uint32_t u = 0;
+                for (int b = 0; b < 4; b++) u |= (uint32_t)f.data[4 * i + b] << (8 * b);
+                float x;
+                memcpy(&x, &u, 4);
+                CHECK(x == fl[i]);
+            }
+        }
+        if (f.number == 6) {
+            nbi_pb_reader s;
+            CHECK_OK(nbi_pb_sub(&r, &f, "sub", &s));
+            nbi_pb_field h;
+            CHECK(nbi_pb_next(&s, &h) == 1 && h.number == 7 && (int64_t)h.v == -2);
+            CHECK(nbi_pb_next(&s, &h) == 0);
+            /* the wrong wire type, named */
+            CHECK(nbi_pb_want(&s, &h, NBI_PB_I32, "Sub.field") == NB_ERR_FORMAT);
+            CHECK(strstr(nb_last_error(), "Sub.field") != NULL);
+        }
+    }
+    CHECK(g == 0 && got == 6);
+    nbi_text_free(&t);
+}
+
+static int read_all(const void *b, size_t n) {
+    nbi_pb_reader r;
+    nbi_pb_reader_init(&r, b, n, "hostile");
+    nbi_pb_field f;
+    int g;
+    while ((g = nbi_pb_next(&r, &f)) == 1) {
+    }
+    return g;
+}
+
+static void test_pb_hostile(void) {
+    const uint8_t trunc_key[] = {0x88};
+    const uint8_t trunc_varint[] = {0x08, 0x96};
+    const uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    const uint8_t over64[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
+    const uint8_t past_end[] = {0x12, 0x05, 'a', 'b'};
+    const uint8_t huge_len[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    const uint8_t group[] = {0x0b, 0x0c};
+    const uint8_t field0[] = {0x00, 0x01};
+    const uint8_t trunc_fixed[] = {0x0d, 0x01, 0x02};
+    const struct {
+        const uint8_t *b;
+        size_t n;
+    } bad[] = {{trunc_key, 1},     {trunc_varint, 2},   {long_varint, 11}, {over64, 11},
+               {past_end, 4},      {huge_len, 10},      {group, 2},        {field0, 2},
+               {trunc_fixed, 3}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int g = read_all(bad[i].b, bad[i].n);
+        CHECK_MSG(g == -(int)NB_ERR_FORMAT, "case %zu: %d", i, g);
+        CHECK(strstr(nb_last_error(), "hostile") != NULL);
+    }
+    const uint8_t max_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    CHECK(read_all(max_varint, 11) == 0);
+    /* nesting: 40 levels of field 1 holding the next */
+    uint8_t deep[200];
+    size_t n = 0;
+    for (int d = 0; d < 40; d++) deep[n++] = 0x0a, deep[n++] = (uint8_t)(2 * (40 - d - 1));
+    nbi_pb_reader r;
+    nbi_pb_reader_init(&r, deep, n, "deep");
+    nb_status st = NB_OK;
+    int depth = 0;
+    for (;;) {
+        nbi_pb_field f;
+        if (nbi_pb_next(&r, &f) != 1) break;
+        nbi_pb_reader s;
+        st = nbi_pb_sub(&r, &f, "Deep.next", &s);
+        if (st != NB_OK) break;
+        r = s;
+        depth++;
+    }
+    CHECK(st == NB_ERR_FORMAT && depth == NBI_PB_MAX_DEPTH);
+}
+
+/* ---- export ----------------------------------------------------------------------------- */
+
+/* A CNN of every exported image kind, with running statistics that are not the defaults. */
+static nb_model *cnn(void) {
+    nb_model *m = nb_model_new(NB_DIMS(3, 9, 9), 11);
+    CHECK_OK(nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3, 3}, .pad = {1, 1, 1, 1},
+                                                          .activation = NB_ACT_RELU}));
+    CHECK_OK(nb_model_batch_norm_with(m, &(nb_batch_norm_opts){.eps = 1e-3f}));
+    CHECK_OK(nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3, 2}, .stride = {2, 1},
+                                                          .dilation = {1, 2}, .pad = {0, 1, 2, 0},
+                                                          .groups = 2,
+                                                          .activation = NB_ACT_LEAKY_RELU,
+                                                          .alpha = 0.2f}));
+    CHECK_OK(nb_model_max_pool2d_with(m, &(nb_pool_opts){.kernel = {2, 2}, .stride = {1, 1}},
+                                      NULL));
+    CHECK_OK(nb_model_avg_pool2d_with(
+        m, &(nb_pool_opts){.kernel = {2, 2}, .stride = {1, 1}, .pad = {1, 1, 1, 1},
+                           .exclude_pad = 1},
+        NULL));
+    CHECK_OK(nb_model_batch_norm_with(m, &(nb_batch_norm_opts){.no_affine = 1}));
+    CHECK_OK(nb_model_dropout(m, 0.3f));
+    CHECK_OK(nb_model_flatten(m));
+    CHECK_OK(nb_model_dense(m, 5, NB_ACT_SOFTMAX));
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    nb_params *st = nb_model_state(m);
+    for (int i = 0; i < nb_params_len(st); i++) {
+        nb_tensor *t = nb_params_at(st, i);
+        for (int64_t k = 0; k < t->numel; k++)
+            nb_f32(t)[k] = strstr(t->name, "var") ? 0.5f + nb_rng_uniform(&rng)
+                                                  : nb_rng_uniform(&rng) - 0.5f;
+    }
+    nb_params *ps = nb_model_params(m);
+    for (int i = 0; i < nb_params_len(ps); i++) {
+        nb_tensor *t = nb_params_at(ps, i);
+        if (strstr(t->name, "batch_norm"))
+            for (int64_t k = 0; k < t->numel; k++) nb_f32(t)[k] += nb_rng_uniform(&rng) - 0.5f;
+    }
+    return m;
+}
+
+/* An MLP with every activation (each as a dense layer's and as a layer of its own). */
+static nb_model *mlp(void) {
+    nb_model *m = nb_model_new(NB_DIMS(6), 3);
+    const nb_activation acts[] = {NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU,  NB_ACT_LEAKY_RELU,
+                                  NB_ACT_ELU,     NB_ACT_GELU, NB_ACT_SILU,  NB_ACT_SOFTPLUS,
+                                  NB_ACT_MISH};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+        CHECK_OK(nb_model_dense_with(m, 7, &(nb_dense_opts){.activation = acts[i],
+                                                            .alpha = i == 4 ? 0.7f : 0.0f}));
+        CHECK_OK(nb_model_activation(m, acts[(i + 3) % 9], 0.0f));
+    }
+    CHECK_OK(nb_model_dense_with(m, 3, &(nb_dense_opts){.no_bias = 1}));
+    CHECK_OK(nb_model_activation(m, NB_ACT_SOFTMAX, 0.0f));
+    return m;
+}
+
+/* Dense on samples [T, F] (MatMul + Add, then MatMul alone), then a flatten. */
+static nb_model *seq_dense(void) {
+    nb_model *m = nb_model_new(NB_DIMS(4, 5), 9);
+    CHECK_OK(nb_model_dense(m, 3, NB_ACT_TANH));
+    CHECK_OK(nb_model_dense_with(m, 2, &(nb_dense_opts){.no_bias = 1}));
+    CHECK_OK(nb_model_flatten(m));
+    return m;
+}
+
+static void test_export_read_back(void) {
+    nb_model *m = cnn();
+    nbi_text t;
+    nbi_text_init(&t);
+    CHECK_OK(nbi_model_onnx_bytes(m, &t));
+    nbi_pb_reader r, g;
+    nbi_pb_reader_init(&r, t.buf, t.len, "export");
+    nbi_pb_field f;
+    int64_t ir = 0, opset = 0;
+    int have_graph = 0;
+    while (nbi_pb_next(&r, &f) == 1) {
+        if (f.number == 1) ir = (int64_t)f.v;
+        if (f.number == 8) {
+            nbi_pb_reader o;
+            nbi_pb_field h;
+            CHECK_OK(nbi_pb_sub(&r, &f, "opset_import", &o));
+            while (nbi_pb_next(&o, &h) == 1)
+                if (h.number == 2) opset = (int64_t)h.v;
+        }
+        if (f.number == 7) {
+            CHECK_OK(nbi_pb_sub(&r, &f, "graph", &g));
+            have_graph = 1;
+        }
+    }
+    CHECK(ir == 8 && opset == 17 && have_graph);
+    char ops[512] = "";
+    int inits = 0, saw_weight = 0, saw_n = 0;
+    while (have_graph && nbi_pb_next(&g, &f) == 1) {
+        nbi_pb_reader s;
+        nbi_pb_field h;
+        if (f.number == 1) { /* node: op_type */
+            CHECK_OK(nbi_pb_sub(&g, &f, "node", &s));
+            while (nbi_pb_next(&s, &h) == 1)
+                if (h.number == 4 && strlen(ops) + h.len + 2 < sizeof ops) {
+                    strncat(ops, (const char *)h.data, h.len);
+                    strcat(ops, " ");
+                }
+        }
+        if (f.number == 5) { /* initializer names */
+            CHECK_OK(nbi_pb_sub(&g, &f, "initializer", &s));
+            inits++;
+            while (nbi_pb_next(&s, &h) == 1)
+                if (h.number == 8 && h.len == 15 && !memcmp(h.data, "conv2d_1.weight", 15))
+                    saw_weight = 1;
+        }
+        if (f.number == 11 && memmem(f.data, f.len, "\x12\x01N", 3)) saw_n = 1;
+    }
+    CHECK_MSG(!strcmp(ops, "Conv Relu BatchNormalization Conv LeakyRelu MaxPool AveragePool "
+                           "BatchNormalization Identity Flatten Gemm Softmax "),
+              "ops: %s", ops);
+    CHECK_MSG(inits == 2 + 4 + 2 + 4 + 2, "%d initializers", inits); /* conv, bn, conv, bn (mean, var, scale, shift), dense */
+    CHECK(saw_weight && saw_n);
+    nbi_text_free(&t);
+    nb_model_free(m);
+}
+
+static void test_export_refusals(void) {
+    /* a graph model */
+    nb_model *g = nb_model_new_graph(1);
+    int x = nb_model_input(g, "x", NB_F32, NB_DIMS(4));
+    int a = nb_model_dense_on(g, x, 4, NULL), b = nb_model_dense_on(g, x, 4, NULL);
+    nb_model_add(g, (int[]){a, b}, 2, NULL);
+    CHECK(nb_model_export_onnx(g, tmp("g.onnx")) == NB_ERR_UNSUPPORTED);
+    CHECK(strstr(nb_last_error(), "graph") != NULL);
+    CHECK(access(tmp("g.onnx"), F_OK) != 0);
+    nb_model_free(g);
+    /* a kind without a mapping: named with its kind */
+    nb_model *m = nb_model_new(NB_DIMS(4, 6), 1);
+    CHECK_OK(nb_model_layer_norm(m, NULL));
+    CHECK(nb_model_export_onnx(m, tmp("ln.onnx")) == NB_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(nb_last_error(), "layernorm_1") != NULL, "%s", nb_last_error());
+    CHECK(access(tmp("ln.onnx"), F_OK) != 0);
+    nb_model_free(m);
+    CHECK(nb_model_export_onnx(NULL, tmp("x.onnx")) == NB_ERR_ARG);
+}
+
+/* ---- the checker and ONNX Runtime ------------------------------------------------------- */
+
+static int run(const char *cmd) {
+    int rc = system(cmd);
+    return rc == -1 ? -1 : (rc >> 8) & 0xff;
+}
+
+static void write_floats(const char *path, const float *v, int64_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(v, 4, (size_t)n, f) == (size_t)n);
+    if (f) fclose(f);
+}
+
+static int ort_missing = -1;
+
+/* Exports m, runs the checker and ONNX Runtime on a random batch of 3; returns max |diff|
+ * (or -1 when ORT was skipped). */
+static double check_model(nb_model *m, const char *name) {
+    char path[200], cmd[1200], inp[256], outp[256];
+    snprintf(path, sizeof path, "%s", tmp(name));
+    CHECK_OK(nb_model_export_onnx(m, path));
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/scripts/onnx_check.py %s >/dev/null", path);
+    int rc = access("/usr/bin/python3", X_OK) == 0 ? run(cmd) : 3;
+    if (rc == 3)
+        printf("  note: the onnx checker skipped (no /usr/bin/python3 with python3-onnx)\n");
+    else
+        CHECK_MSG(rc == 0, "%s fails onnx.checker (rc %d)", name, rc);
+    if (ort_missing == -1) {
+        ort_missing = access("tests/onnx/node_modules/onnxruntime-node/package.json", F_OK) != 0 ||
+                      run("node -e 0 >/dev/null 2>&1") != 0;
+        if (ort_missing)
+            printf("  note: ONNX Runtime skipped (needs node and `npm install --ignore-scripts` "
+                   "in tests/onnx)\n");
+    }
+    if (ort_missing) return -1;
+    int64_t shape[NB_MAX_RANK + 1];
+    int rank = nb_model_input_shape(m, shape + 1);
+    shape[0] = 3;
+    int64_t n = 1;
+    char dims[128] = "";
+    for (int k = 0; k <= rank; k++) {
+        n *= shape[k];
+        snprintf(dims + strlen(dims), sizeof dims - strlen(dims), k ? ",%lld" : "%lld",
+                 (long long)shape[k]);
+    }
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_rng rng;
+    nb_rng_seed(&rng, 77);
+    nb_tensor *x = nb_randn(ctx, rank + 1, shape, 0.0f, 1.5f, &rng);
+    nb_tensor *y = nb_model_infer(m, ctx, x);
+    CHECK_PTR(y);
+    double maxd = -1;
+    snprintf(inp, sizeof inp, "%s.in", path);
+    snprintf(outp, sizeof outp, "%s.out", path);
+    write_floats(inp, nb_f32(x), n);
+    snprintf(cmd, sizeof cmd, "node tests/onnx/run_ort.js %s %s %s %s", path, inp, dims, outp);
+    rc = run(cmd);
+    CHECK_MSG(rc == 0, "%s: ONNX Runtime failed (rc %d)", name, rc);
+    FILE *f = fopen(outp, "rb");
+    if (rc == 0 && f && y) {
+        float *o = malloc(sizeof(float) * (size_t)y->numel);
+        size_t got = fread(o, 4, (size_t)y->numel, f);
+        CHECK_MSG(got == (size_t)y->numel && fgetc(f) == EOF, "%s: %zu values from ORT", name,
+                  got);
+        maxd = 0;
+        for (int64_t k = 0; k < (int64_t)got; k++) {
+            double d = fabs((double)o[k] - nb_f32(y)[k]);
+            if (!(d <= maxd)) maxd = d;
+        }
+        free(o);
+        printf("  %s: max |nabla - ORT| = %.3g over %lld values\n", name, maxd,
+               (long long)y->numel);
+        CHECK_MSG(maxd <= 1e-5, "%s: max difference %g", name, maxd);
+    }
+    if (f) fclose(f);
+    nb_ctx_free(ctx);
+    return maxd;
+}
+
+static void test_checker_and_ort(void) {
+    nb_model *a = mlp(), *b = cnn(), *c = seq_dense();
+    check_model(a, "mlp.onnx");
+    check_model(b, "cnn.onnx");
+    check_model(c, "seq.onnx");
+    nb_model_free(a);
+    nb_model_free(b);
+    nb_model_free(c);
+}
+
+static const nbt_case cases[] = {
+    {"pb_round_trip", test_pb_round_trip},
+    {"pb_hostile", test_pb_hostile},
+    {"export_read_back", test_export_read_back},
+    {"export_refusals", test_export_refusals},
+    {"checker_and_ort", test_checker_and_ort},
+};
+
+NBT_MAIN(cases)
