@@ -6,11 +6,15 @@
  *   - NumPy parity of fft, ifft and rfft on the lengths of tests/ref/audio.txt;
  *   - the adjoints (rfft, STFT, band matrix) by the identity <A x, g> = <x, Aᵀ g>, and the
  *     derivative of |X|^p by finite differences;
+ *   - the frame FFT of every kernel set this CPU runs (nbi_kernels.rfft_frames: vector lanes
+ *     on x86) against the scalar loop, bit for bit, on even, odd, prime-factor and Bluestein
+ *     lengths and frame counts around the lane widths;
  *   - plan errors. */
 #include "nbtest.h"
 
 #include "fixture.h"
 #include "kernels/fft.h"
+#include "kernels/kernels.h"
 
 #include <stdlib.h>
 
@@ -312,6 +316,57 @@ static void plan_errors(void) {
     nbi_rfft_free(NULL);
 }
 
+/* Every set's frame FFT gives the scalar loop's bits: the vector sets run the same IEEE
+ * operations per lane, and fall back to the loop for odd n, Bluestein and the tail frames. */
+static void frames_all_sets(void) {
+    static const int64_t lens[] = {2,  4,  6,   8,   10,  12,  14,  16,  18,  22,  30,  50,
+                                   62, 94, 122, 126, 134, 200, 254, 256, 400, 512, 9,   15,
+                                   33, 401};
+    static const int64_t counts[] = {1, 7, 8, 9, 15, 16, 17, 33};
+    static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    int sets = 0;
+    for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
+        const nbi_kernels *k = nbi_kernel_set(isas[s]);
+        if (!k) {
+            printf("  (the %s set does not run on this CPU: skipped)\n", isas[s]);
+            continue;
+        }
+        sets++;
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+            const int64_t n = lens[i], K = n / 2 + 1, hop = n / 3 + 1;
+            nbi_rfft *p = NULL;
+            CHECK_OK(nbi_rfft_new(n, &p));
+            if (!p) continue;
+            for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+                const int64_t cnt = counts[c], len = (cnt - 1) * hop + n;
+                float *x = malloc(sizeof(float) * (size_t)len), *w = malloc(sizeof(float) * (size_t)n);
+                float *A = malloc(sizeof(float) * (size_t)(2 * K * cnt));
+                float *B = malloc(sizeof(float) * (size_t)(2 * K * cnt));
+                /* an odd offset: the kernels may not assume an aligned work space */
+                float *wk = malloc(sizeof(float) * (nbi_rfft_frames_work(p) + 1));
+                fill(&r, x, len);
+                fill(&r, w, n);
+                nbi_rfft_frames_ref(p, cnt, x, hop, w, A, wk + 1);
+                k->rfft_frames(p, cnt, x, hop, w, B, wk + 1);
+                CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)(2 * K * cnt)) == 0,
+                          "%s frame FFT n=%lld, %lld frames: differs from the scalar loop",
+                          isas[s], (long long)n, (long long)cnt);
+                /* and the loop is the real FFT of each windowed frame */
+                float *fr = malloc(sizeof(float) * (size_t)n), *X = malloc(sizeof(float) * 2 * (size_t)K);
+                for (int64_t t = 0; t < n; t++) fr[t] = w[t] * x[(cnt - 1) * hop + t];
+                nbi_rdft_ref(n, fr, X);
+                double e = maxdiff(X, A + 2 * K * (cnt - 1), 2 * K);
+                CHECK_MSG(e <= tol(n), "frame FFT n=%lld: last frame off by %.3g", (long long)n, e);
+                free(fr), free(X), free(x), free(w), free(A), free(B), free(wk);
+            }
+            nbi_rfft_free(p);
+        }
+    }
+    CHECK(sets >= 2);
+}
+
 static const nbt_case cases[] = {
     {"fft_vs_reference", fft_vs_reference},
     {"rfft_vs_reference", rfft_vs_reference},
@@ -320,6 +375,7 @@ static const nbt_case cases[] = {
     {"stft_loops", stft_loops},
     {"band_matrix", band_matrix},
     {"power_derivative", power_derivative},
+    {"frames_all_sets", frames_all_sets},
     {"plan_errors", plan_errors},
 };
 NBT_MAIN(cases)
