@@ -8,7 +8,8 @@
  *     derivative of |X|^p by finite differences;
  *   - the frame FFT of every kernel set this CPU runs (nbi_kernels.rfft_frames: vector lanes
  *     on x86) against the scalar loop, bit for bit, on even, odd, prime-factor and Bluestein
- *     lengths and frame counts around the lane widths;
+ *     lengths and frame counts around the lane widths; the same for the band-matrix product
+ *     (nbi_kernels.band_apply) on odd row counts, widths and bands;
  *   - plan errors. */
 #include "nbtest.h"
 
@@ -367,6 +368,43 @@ static void frames_all_sets(void) {
     CHECK(sets >= 2);
 }
 
+/* Every set's band-matrix product gives the bits of nbi_band_apply (each lane sums in its
+ * order), on odd shapes, empty bands and rows left over after the lanes. */
+static void band_all_sets(void) {
+    static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+    static const int64_t shapes[][3] = {{1, 1, 1},   {3, 5, 7},    {40, 201, 101}, {13, 40, 9},
+                                        {5, 17, 16}, {7, 33, 17}, {2, 3, 25}};
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+    for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
+        const nbi_kernels *k = nbi_kernel_set(isas[s]);
+        if (!k) continue;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            const int64_t M = shapes[i][0], C = shapes[i][1], n = shapes[i][2];
+            float *W = malloc(sizeof(float) * (size_t)(M * C)), *x = malloc(sizeof(float) * (size_t)(n * C));
+            float *A = malloc(sizeof(float) * (size_t)(n * M)), *B = malloc(sizeof(float) * (size_t)(n * M));
+            int32_t *lo = malloc(sizeof(int32_t) * (size_t)M), *hi = malloc(sizeof(int32_t) * (size_t)M);
+            fill(&r, W, M * C);
+            fill(&r, x, n * C);
+            for (int64_t m = 0; m < M; m++) { /* a band somewhere in [0, C], sometimes empty */
+                lo[m] = (int32_t)((m * 7) % C);
+                hi[m] = (int32_t)(m % 5 == 4 ? lo[m] : lo[m] + (C - lo[m] + 1) / 2);
+            }
+            nbi_band_apply(W, lo, hi, M, C, n, x, A);
+            k->band_apply(W, lo, hi, M, C, n, x, B);
+            CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)(n * M)) == 0,
+                      "%s band product %lldx%lld, %lld rows: differs from the scalar twin", isas[s],
+                      (long long)M, (long long)C, (long long)n);
+            /* and the twin is the product */
+            const int64_t rr = n - 1, mm = M - 1;
+            double e = 0.0;
+            for (int64_t c = lo[mm]; c < hi[mm]; c++) e += (double)W[mm * C + c] * x[rr * C + c];
+            CHECK_CLOSE(A[rr * M + mm], e, 1e-5, 1e-5);
+            free(W), free(x), free(A), free(B), free(lo), free(hi);
+        }
+    }
+}
+
 static const nbt_case cases[] = {
     {"fft_vs_reference", fft_vs_reference},
     {"rfft_vs_reference", rfft_vs_reference},
@@ -376,6 +414,7 @@ static const nbt_case cases[] = {
     {"band_matrix", band_matrix},
     {"power_derivative", power_derivative},
     {"frames_all_sets", frames_all_sets},
+    {"band_all_sets", band_all_sets},
     {"plan_errors", plan_errors},
 };
 NBT_MAIN(cases)

@@ -106,6 +106,10 @@ typedef struct nbi_kernels {
      * kernels/fft.h says what it computes; the vector sets give the same bits) ---- */
     void (*rfft_frames)(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
                         const float *w, float *X, float *work);
+    /* the band-matrix product y = x·Wᵀ (nbi_band_apply in kernels/fft.h, its scalar twin;
+     * the vector sets do 8 rows at once, each lane summing in the twin's order: same bits) */
+    void (*band_apply)(const float *W, const int32_t *lo, const int32_t *hi, int64_t rows_w,
+                       int64_t cols, int64_t n, const float *x, float *y);
     /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
     nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
     nbi_quantize_fn quantize; /* f32 -> u8 */
