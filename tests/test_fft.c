@@ -368,7 +368,7 @@ static void frames_all_sets(void) {
     CHECK(sets >= 2);
 }
 
-/* Every set's band-matrix product gives the bits of nbi_band_apply (each lane sums in its
+/* Every set's band-matrix product and |S|^p give the bits of nbi_band_apply and nbi_spec_power (each lane sums in its
  * order), on odd shapes, empty bands and rows left over after the lanes. */
 static void band_all_sets(void) {
     static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
@@ -402,6 +402,26 @@ static void band_all_sets(void) {
             CHECK_CLOSE(A[rr * M + mm], e, 1e-5, 1e-5);
             free(W), free(x), free(A), free(B), free(lo), free(hi);
         }
+        /* |S|^p: p = 2 in vectors, others by the twin, odd counts */
+        static const int64_t lens[] = {1, 7, 8, 9, 17, 201, 2020};
+        static const float powers[] = {2.0f, 1.0f, 0.5f};
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
+            for (size_t q = 0; q < sizeof powers / sizeof *powers; q++) {
+                const int64_t n = lens[i];
+                float *S = malloc(sizeof(float) * 2 * (size_t)n), *A = malloc(sizeof(float) * (size_t)n);
+                float *B = malloc(sizeof(float) * (size_t)n);
+                fill(&r, S, 2 * n);
+                nbi_spec_power(n, S, powers[q], A);
+                k->spec_power(n, S, powers[q], B);
+                CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)n) == 0,
+                          "%s |S|^%g, n=%lld: differs from the scalar twin", isas[s], powers[q],
+                          (long long)n);
+                CHECK_CLOSE(A[n - 1],
+                            pow((double)S[2 * n - 2] * S[2 * n - 2] + (double)S[2 * n - 1] * S[2 * n - 1],
+                                0.5 * powers[q]),
+                            1e-6, 1e-5);
+                free(S), free(A), free(B);
+            }
     }
 }
 

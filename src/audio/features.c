@@ -369,7 +369,7 @@ nb_status nb_featurizer_run(const nb_featurizer *fz, const float *x, int64_t n, 
         nbi_free(buf);
         return st;
     }
-    nbi_spec_power(T * K, S, (float)f->power, P);
+    nbi_kernel_set(nbi_best_isa())->spec_power(T * K, S, (float)f->power, P);
     float *X = P; /* the current stage, frame-major [T, F_stage] */
     int64_t Fs = K;
     if (M > 0) {

@@ -35,6 +35,7 @@ static void fill_ref(nbi_kernels *k) {
     k->find_nonfinite = nbi_ref_find_nonfinite;
     k->rfft_frames = nbi_rfft_frames_ref; /* speech */
     k->band_apply = nbi_band_apply;
+    k->spec_power = nbi_spec_power;
     /* int8: the quantized-inference reference kernels */
     nbi_int8_fill_ref(k);
 }

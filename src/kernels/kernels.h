@@ -110,6 +110,8 @@ typedef struct nbi_kernels {
      * the vector sets do 8 rows at once, each lane summing in the twin's order: same bits) */
     void (*band_apply)(const float *W, const int32_t *lo, const int32_t *hi, int64_t rows_w,
                        int64_t cols, int64_t n, const float *x, float *y);
+    /* |S|^p (nbi_spec_power, its scalar twin; the vector sets do p = 2 in vectors, same bits) */
+    void (*spec_power)(int64_t n, const float *S, float power, float *P);
     /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
     nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
     nbi_quantize_fn quantize; /* f32 -> u8 */
