@@ -320,9 +320,8 @@ static void plan_errors(void) {
 /* Every set's frame FFT gives the scalar loop's bits: the vector sets run the same IEEE
  * operations per lane, and fall back to the loop for odd n, Bluestein and the tail frames. */
 static void frames_all_sets(void) {
-    static const int64_t lens[] = {2,  4,  6,   8,   10,  12,  14,  16,  18,  22,  30,  50,
-                                   62, 94, 122, 126, 134, 200, 254, 256, 400, 512, 9,   15,
-                                   33, 401};
+    static const int64_t lens[] = {2,  4,   6,   8,   10,  12,  14,  16,  18,  22, 30, 50, 62,
+                                   94, 122, 126, 134, 200, 254, 256, 400, 512, 9,  15, 33, 401};
     static const int64_t counts[] = {1, 7, 8, 9, 15, 16, 17, 33};
     static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
     nb_rng r;
@@ -342,7 +341,8 @@ static void frames_all_sets(void) {
             if (!p) continue;
             for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
                 const int64_t cnt = counts[c], len = (cnt - 1) * hop + n;
-                float *x = malloc(sizeof(float) * (size_t)len), *w = malloc(sizeof(float) * (size_t)n);
+                float *x = malloc(sizeof(float) * (size_t)len),
+                      *w = malloc(sizeof(float) * (size_t)n);
                 float *A = malloc(sizeof(float) * (size_t)(2 * K * cnt));
                 float *B = malloc(sizeof(float) * (size_t)(2 * K * cnt));
                 /* an odd offset: the kernels may not assume an aligned work space */
@@ -352,10 +352,11 @@ static void frames_all_sets(void) {
                 nbi_rfft_frames_ref(p, cnt, x, hop, w, A, wk + 1);
                 k->rfft_frames(p, cnt, x, hop, w, B, wk + 1);
                 CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)(2 * K * cnt)) == 0,
-                          "%s frame FFT n=%lld, %lld frames: differs from the scalar loop",
-                          isas[s], (long long)n, (long long)cnt);
+                          "%s frame FFT n=%lld, %lld frames: differs from the scalar loop", isas[s],
+                          (long long)n, (long long)cnt);
                 /* and the loop is the real FFT of each windowed frame */
-                float *fr = malloc(sizeof(float) * (size_t)n), *X = malloc(sizeof(float) * 2 * (size_t)K);
+                float *fr = malloc(sizeof(float) * (size_t)n),
+                      *X = malloc(sizeof(float) * 2 * (size_t)K);
                 for (int64_t t = 0; t < n; t++) fr[t] = w[t] * x[(cnt - 1) * hop + t];
                 nbi_rdft_ref(n, fr, X);
                 double e = maxdiff(X, A + 2 * K * (cnt - 1), 2 * K);
@@ -368,11 +369,11 @@ static void frames_all_sets(void) {
     CHECK(sets >= 2);
 }
 
-/* Every set's band-matrix product and |S|^p give the bits of nbi_band_apply and nbi_spec_power (each lane sums in its
- * order), on odd shapes, empty bands and rows left over after the lanes. */
+/* Every set's band-matrix product and |S|^p give the bits of nbi_band_apply and nbi_spec_power
+ * (each lane sums in its order), on odd shapes, empty bands and rows left over after the lanes. */
 static void band_all_sets(void) {
     static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
-    static const int64_t shapes[][3] = {{1, 1, 1},   {3, 5, 7},    {40, 201, 101}, {13, 40, 9},
+    static const int64_t shapes[][3] = {{1, 1, 1},   {3, 5, 7},   {40, 201, 101}, {13, 40, 9},
                                         {5, 17, 16}, {7, 33, 17}, {2, 3, 25}};
     nb_rng r;
     nb_rng_seed(&r, 5);
@@ -381,9 +382,12 @@ static void band_all_sets(void) {
         if (!k) continue;
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             const int64_t M = shapes[i][0], C = shapes[i][1], n = shapes[i][2];
-            float *W = malloc(sizeof(float) * (size_t)(M * C)), *x = malloc(sizeof(float) * (size_t)(n * C));
-            float *A = malloc(sizeof(float) * (size_t)(n * M)), *B = malloc(sizeof(float) * (size_t)(n * M));
-            int32_t *lo = malloc(sizeof(int32_t) * (size_t)M), *hi = malloc(sizeof(int32_t) * (size_t)M);
+            float *W = malloc(sizeof(float) * (size_t)(M * C)),
+                  *x = malloc(sizeof(float) * (size_t)(n * C));
+            float *A = malloc(sizeof(float) * (size_t)(n * M)),
+                  *B = malloc(sizeof(float) * (size_t)(n * M));
+            int32_t *lo = malloc(sizeof(int32_t) * (size_t)M),
+                    *hi = malloc(sizeof(int32_t) * (size_t)M);
             fill(&r, W, M * C);
             fill(&r, x, n * C);
             for (int64_t m = 0; m < M; m++) { /* a band somewhere in [0, C], sometimes empty */
@@ -408,7 +412,8 @@ static void band_all_sets(void) {
         for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
             for (size_t q = 0; q < sizeof powers / sizeof *powers; q++) {
                 const int64_t n = lens[i];
-                float *S = malloc(sizeof(float) * 2 * (size_t)n), *A = malloc(sizeof(float) * (size_t)n);
+                float *S = malloc(sizeof(float) * 2 * (size_t)n),
+                      *A = malloc(sizeof(float) * (size_t)n);
                 float *B = malloc(sizeof(float) * (size_t)n);
                 fill(&r, S, 2 * n);
                 nbi_spec_power(n, S, powers[q], A);
@@ -416,10 +421,11 @@ static void band_all_sets(void) {
                 CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)n) == 0,
                           "%s |S|^%g, n=%lld: differs from the scalar twin", isas[s], powers[q],
                           (long long)n);
-                CHECK_CLOSE(A[n - 1],
-                            pow((double)S[2 * n - 2] * S[2 * n - 2] + (double)S[2 * n - 1] * S[2 * n - 1],
-                                0.5 * powers[q]),
-                            1e-6, 1e-5);
+                CHECK_CLOSE(
+                    A[n - 1],
+                    pow((double)S[2 * n - 2] * S[2 * n - 2] + (double)S[2 * n - 1] * S[2 * n - 1],
+                        0.5 * powers[q]),
+                    1e-6, 1e-5);
                 free(S), free(A), free(B);
             }
     }
