@@ -3,6 +3,9 @@
 #include "nbtest.h"
 
 #include "base/base.h"
+#include "base/half.h"
+
+#include <math.h>
 
 static void test_status_strings(void) {
     for (int s = 0; s < NB_STATUS_COUNT; s++) {
@@ -155,8 +158,64 @@ static void test_rng_distributions(void) {
     for (int i = 0; i < 1000; i++) CHECK(nb_rng_below(&r, 7) < 7);
 }
 
+/* binary16: every half round-trips exactly; to_float matches m·2^(e−25) computed in double;
+ * the float midway between two neighbouring halves rounds to the even one, a float just
+ * above or below it to the nearer; overflow, NaN, signed zeros and subnormals. */
+static void half_conversions(void) {
+    int bad_round = 0, bad_value = 0, bad_tie = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        const float f = nbi_half_to_float((uint16_t)h);
+        const uint32_t e = h >> 10 & 0x1F, m = h & 0x3FF;
+        const double mag = e == 0x1F ? (m ? NAN : INFINITY)
+                           : e == 0  ? ldexp((double)m, -24)
+                                     : ldexp((double)(m | 0x400), (int)e - 25);
+        const double want = (h & 0x8000) ? -mag : mag;
+        if (isnan(want) ? !isnan(f) || !signbit(f) != !(h & 0x8000)
+                        : (double)f != want || !signbit(f) != !(h & 0x8000))
+            bad_value++;
+        const uint16_t back = nbi_half_from_float(f);
+        if (isnan(want) ? (back & 0x7E00) != 0x7E00 || (back & 0x8000) != (h & 0x8000) ||
+                              ((h & 0x200) && back != h)
+                        : back != h)
+            bad_round++;
+        /* the midpoint towards the next larger magnitude (finite, below the largest half) */
+        if ((h & 0x7FFF) < 0x7BFF) {
+            const double a = fabs(want), b = (double)fabs(nbi_half_to_float((uint16_t)(h + 1)));
+            const float mid = (float)((a + b) / 2); /* exact: 12 significant bits */
+            const uint16_t even = (h & 1) ? (uint16_t)((h + 1) & 0x7FFF) : (uint16_t)(h & 0x7FFF);
+            const float up = nextafterf(mid, INFINITY), down = nextafterf(mid, 0.0f);
+            if (nbi_half_from_float(mid) != even ||
+                nbi_half_from_float(up) != (uint16_t)((h + 1) & 0x7FFF) ||
+                nbi_half_from_float(down) != (uint16_t)(h & 0x7FFF) ||
+                nbi_half_from_float(-mid) != (uint16_t)(even | 0x8000))
+                bad_tie++;
+        }
+    }
+    CHECK_MSG(bad_value == 0, "%d halves convert to the wrong float", bad_value);
+    CHECK_MSG(bad_round == 0, "%d halves do not round-trip", bad_round);
+    CHECK_MSG(bad_tie == 0, "%d midpoints round wrongly", bad_tie);
+    /* overflow: 65504 is the largest half; 65519.99 rounds down to it, 65520 up to inf */
+    CHECK(nbi_half_from_float(65504.0f) == 0x7BFF);
+    CHECK(nbi_half_from_float(nextafterf(65520.0f, 0.0f)) == 0x7BFF);
+    CHECK(nbi_half_from_float(65520.0f) == 0x7C00);
+    CHECK(nbi_half_from_float(-1e30f) == 0xFC00);
+    CHECK(nbi_half_from_float(INFINITY) == 0x7C00 && nbi_half_from_float(-INFINITY) == 0xFC00);
+    /* NaN stays NaN, quiet; signed zeros; underflow: 2^-25 ties to 0, just above to 2^-24 */
+    const uint16_t qn = nbi_half_from_float(NAN);
+    CHECK((qn & 0x7C00) == 0x7C00 && (qn & 0x3FF) != 0 && (qn & 0x200));
+    CHECK(nbi_half_from_float(0.0f) == 0 && nbi_half_from_float(-0.0f) == 0x8000);
+    CHECK(nbi_half_from_float(ldexpf(1.0f, -25)) == 0);
+    CHECK(nbi_half_from_float(nextafterf(ldexpf(1.0f, -25), 1.0f)) == 1);
+    CHECK(nbi_half_from_float(ldexpf(3.0f, -25)) == 2); /* 1.5 units: ties to even 2 */
+    CHECK(nbi_half_from_float(1e-10f) == 0 && nbi_half_from_float(-1e-10f) == 0x8000);
+    CHECK(nbi_half_from_float(1.0f) == 0x3C00 && nbi_half_from_float(-2.0f) == 0xC000);
+    /* the carry from the largest subnormal into the smallest normal */
+    CHECK(nbi_half_from_float(nextafterf(ldexpf(1.0f, -14), 0.0f)) == 0x0400);
+}
+
 static const nbt_case cases[] = {
     {"status_strings", test_status_strings},
+    {"half_conversions", half_conversions},
     {"error_message_per_thread", test_error_message_per_thread},
     {"allocator_hook", test_allocator_hook},
     {"arena_reuses_chunks", test_arena_reuses_chunks},

@@ -6,11 +6,16 @@
  *   - NumPy parity of fft, ifft and rfft on the lengths of tests/ref/audio.txt;
  *   - the adjoints (rfft, STFT, band matrix) by the identity <A x, g> = <x, Aᵀ g>, and the
  *     derivative of |X|^p by finite differences;
+ *   - the frame FFT of every kernel set this CPU runs (nbi_kernels.rfft_frames: vector lanes
+ *     on x86) against the scalar loop, bit for bit, on even, odd, prime-factor and Bluestein
+ *     lengths and frame counts around the lane widths; the same for the band-matrix product
+ *     (nbi_kernels.band_apply) on odd row counts, widths and bands;
  *   - plan errors. */
 #include "nbtest.h"
 
 #include "fixture.h"
 #include "kernels/fft.h"
+#include "kernels/kernels.h"
 
 #include <stdlib.h>
 
@@ -312,6 +317,120 @@ static void plan_errors(void) {
     nbi_rfft_free(NULL);
 }
 
+/* Every set's frame FFT gives the scalar loop's bits: the vector sets run the same IEEE
+ * operations per lane, and fall back to the loop for odd n, Bluestein and the tail frames. */
+static void frames_all_sets(void) {
+    static const int64_t lens[] = {2,  4,   6,   8,   10,  12,  14,  16,  18,  22, 30, 50, 62,
+                                   94, 122, 126, 134, 200, 254, 256, 400, 512, 9,  15, 33, 401};
+    static const int64_t counts[] = {1, 7, 8, 9, 15, 16, 17, 33};
+    static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    int sets = 0;
+    for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
+        const nbi_kernels *k = nbi_kernel_set(isas[s]);
+        if (!k) {
+            printf("  (the %s set does not run on this CPU: skipped)\n", isas[s]);
+            continue;
+        }
+        sets++;
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+            const int64_t n = lens[i], K = n / 2 + 1, hop = n / 3 + 1;
+            nbi_rfft *p = NULL;
+            CHECK_OK(nbi_rfft_new(n, &p));
+            if (!p) continue;
+            for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+                const int64_t cnt = counts[c], len = (cnt - 1) * hop + n;
+                float *x = malloc(sizeof(float) * (size_t)len),
+                      *w = malloc(sizeof(float) * (size_t)n);
+                float *A = malloc(sizeof(float) * (size_t)(2 * K * cnt));
+                float *B = malloc(sizeof(float) * (size_t)(2 * K * cnt));
+                /* an odd offset: the kernels may not assume an aligned work space */
+                float *wk = malloc(sizeof(float) * (nbi_rfft_frames_work(p) + 1));
+                fill(&r, x, len);
+                fill(&r, w, n);
+                nbi_rfft_frames_ref(p, cnt, x, hop, w, A, wk + 1);
+                k->rfft_frames(p, cnt, x, hop, w, B, wk + 1);
+                CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)(2 * K * cnt)) == 0,
+                          "%s frame FFT n=%lld, %lld frames: differs from the scalar loop", isas[s],
+                          (long long)n, (long long)cnt);
+                /* and the loop is the real FFT of each windowed frame */
+                float *fr = malloc(sizeof(float) * (size_t)n),
+                      *X = malloc(sizeof(float) * 2 * (size_t)K);
+                for (int64_t t = 0; t < n; t++) fr[t] = w[t] * x[(cnt - 1) * hop + t];
+                nbi_rdft_ref(n, fr, X);
+                double e = maxdiff(X, A + 2 * K * (cnt - 1), 2 * K);
+                CHECK_MSG(e <= tol(n), "frame FFT n=%lld: last frame off by %.3g", (long long)n, e);
+                free(fr), free(X), free(x), free(w), free(A), free(B), free(wk);
+            }
+            nbi_rfft_free(p);
+        }
+    }
+    CHECK(sets >= 2);
+}
+
+/* Every set's band-matrix product and |S|^p give the bits of nbi_band_apply and nbi_spec_power
+ * (each lane sums in its order), on odd shapes, empty bands and rows left over after the lanes. */
+static void band_all_sets(void) {
+    static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+    static const int64_t shapes[][3] = {{1, 1, 1},   {3, 5, 7},   {40, 201, 101}, {13, 40, 9},
+                                        {5, 17, 16}, {7, 33, 17}, {2, 3, 25}};
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+    for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
+        const nbi_kernels *k = nbi_kernel_set(isas[s]);
+        if (!k) continue;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            const int64_t M = shapes[i][0], C = shapes[i][1], n = shapes[i][2];
+            float *W = malloc(sizeof(float) * (size_t)(M * C)),
+                  *x = malloc(sizeof(float) * (size_t)(n * C));
+            float *A = malloc(sizeof(float) * (size_t)(n * M)),
+                  *B = malloc(sizeof(float) * (size_t)(n * M));
+            int32_t *lo = malloc(sizeof(int32_t) * (size_t)M),
+                    *hi = malloc(sizeof(int32_t) * (size_t)M);
+            fill(&r, W, M * C);
+            fill(&r, x, n * C);
+            for (int64_t m = 0; m < M; m++) { /* a band somewhere in [0, C], sometimes empty */
+                lo[m] = (int32_t)((m * 7) % C);
+                hi[m] = (int32_t)(m % 5 == 4 ? lo[m] : lo[m] + (C - lo[m] + 1) / 2);
+            }
+            nbi_band_apply(W, lo, hi, M, C, n, x, A);
+            k->band_apply(W, lo, hi, M, C, n, x, B);
+            CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)(n * M)) == 0,
+                      "%s band product %lldx%lld, %lld rows: differs from the scalar twin", isas[s],
+                      (long long)M, (long long)C, (long long)n);
+            /* and the twin is the product */
+            const int64_t rr = n - 1, mm = M - 1;
+            double e = 0.0;
+            for (int64_t c = lo[mm]; c < hi[mm]; c++) e += (double)W[mm * C + c] * x[rr * C + c];
+            CHECK_CLOSE(A[rr * M + mm], e, 1e-5, 1e-5);
+            free(W), free(x), free(A), free(B), free(lo), free(hi);
+        }
+        /* |S|^p: p = 2 in vectors, others by the twin, odd counts */
+        static const int64_t lens[] = {1, 7, 8, 9, 17, 201, 2020};
+        static const float powers[] = {2.0f, 1.0f, 0.5f};
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
+            for (size_t q = 0; q < sizeof powers / sizeof *powers; q++) {
+                const int64_t n = lens[i];
+                float *S = malloc(sizeof(float) * 2 * (size_t)n),
+                      *A = malloc(sizeof(float) * (size_t)n);
+                float *B = malloc(sizeof(float) * (size_t)n);
+                fill(&r, S, 2 * n);
+                nbi_spec_power(n, S, powers[q], A);
+                k->spec_power(n, S, powers[q], B);
+                CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)n) == 0,
+                          "%s |S|^%g, n=%lld: differs from the scalar twin", isas[s], powers[q],
+                          (long long)n);
+                CHECK_CLOSE(
+                    A[n - 1],
+                    pow((double)S[2 * n - 2] * S[2 * n - 2] + (double)S[2 * n - 1] * S[2 * n - 1],
+                        0.5 * powers[q]),
+                    1e-6, 1e-5);
+                free(S), free(A), free(B);
+            }
+    }
+}
+
 static const nbt_case cases[] = {
     {"fft_vs_reference", fft_vs_reference},
     {"rfft_vs_reference", rfft_vs_reference},
@@ -320,6 +439,8 @@ static const nbt_case cases[] = {
     {"stft_loops", stft_loops},
     {"band_matrix", band_matrix},
     {"power_derivative", power_derivative},
+    {"frames_all_sets", frames_all_sets},
+    {"band_all_sets", band_all_sets},
     {"plan_errors", plan_errors},
 };
 NBT_MAIN(cases)

@@ -7,9 +7,11 @@
  * nabla → PyTorch: a model trained here is saved (a checkpoint, optimizer state included) with
  * its inputs and predictions; tests/ref/check_nabla_file.py rebuilds it in PyTorch from the
  * file alone and must reproduce the predictions. That part runs when /usr/bin/python3 has
- * torch, and is skipped with a note otherwise. Four nabla-written files (an MLP, a CNN with
- * batch normalisation and dropout, and two graphs: a convolutional residual block with a
- * reused layer and a concatenation, and a dense residual block) and their outputs are also
+ * torch, and is skipped with a note otherwise. Five nabla-written files (an MLP, a CNN with
+ * batch normalisation and dropout, two graphs: a convolutional residual block with a
+ * reused layer and a concatenation, and a dense residual block; and a GRU over a sequence
+ * averaged over time by global_avgpool1d, the spoken-digit recogniser's shape) and their
+ * outputs are also
  * committed (tests/ref/nabla_*),
  * so that the format stays readable by both sides: nabla checks them here on every run.
  * NABLA_REGEN_INTEROP=1 rewrites them. */
@@ -121,6 +123,10 @@ static const nabla_case nabla_cases[] = {
     {"nabla-spec 2\ninput 8 name=x\ndense 16 relu\ndense 8\nbatchnorm\nadd in=x,batchnorm_1\n"
      "activation relu\ndense 3\nloss mse\noptimizer adam lr=0.01\n",
      "nabla_graph_dense", 8, 3},
+    /* the GRU recogniser's shape: a sequence [T, F] through a GRU, averaged over time */
+    {"nabla-spec 2\ninput 7 5\ngru 6\nglobal_avgpool1d\ndense 3\nloss mse\n"
+     "optimizer adam lr=0.01\n",
+     "nabla_gru_pool", 35, 3},
 };
 
 #define NX 24

@@ -8,6 +8,7 @@
  * padding for centred frames, the logarithm and the per-utterance statistics (in double). */
 #include "audio/audio.h"
 #include "kernels/fft.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -368,17 +369,17 @@ nb_status nb_featurizer_run(const nb_featurizer *fz, const float *x, int64_t n, 
         nbi_free(buf);
         return st;
     }
-    nbi_spec_power(T * K, S, (float)f->power, P);
+    nbi_kernel_set(nbi_best_isa())->spec_power(T * K, S, (float)f->power, P);
     float *X = P; /* the current stage, frame-major [T, F_stage] */
     int64_t Fs = K;
     if (M > 0) {
-        nbi_band_apply(fz->mel, fz->mlo, fz->mhi, M, K, T, P, Mb);
+        nbi_kernel_set(nbi_best_isa())->band_apply(fz->mel, fz->mlo, fz->mhi, M, K, T, P, Mb);
         X = Mb;
         Fs = M;
     }
     apply_log(f, X, T * Fs);
     if (C > 0) {
-        nbi_band_apply(fz->dct, fz->dlo, fz->dhi, C, M, T, Mb, Cb);
+        nbi_kernel_set(nbi_best_isa())->band_apply(fz->dct, fz->dlo, fz->dhi, C, M, T, Mb, Cb);
         X = Cb;
         Fs = C;
     }

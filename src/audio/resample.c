@@ -206,8 +206,12 @@ void nbi_fix_length(const float *x, int64_t n, float *y, int64_t length, nb_alig
     /* off: where x[0] lands in y (negative: the first −off samples of x are cut) */
     int64_t off = align == NB_ALIGN_CENTER ? (length - n) / 2 : 0;
     if (align == NB_ALIGN_CENTER && length < n) off = -((n - length) / 2);
-    for (int64_t i = 0; i < length; i++) {
-        const int64_t k = i - off;
-        y[i] = k >= 0 && k < n ? x[k] : 0.0f;
-    }
+    /* y[i] = x[i − off] where that is inside x, else 0: zeros, a copy, zeros */
+    if (length <= 0) return;
+    const int64_t a = off > 0 ? (off < length ? off : length) : 0;
+    int64_t b = n + off < length ? n + off : length;
+    if (b < a) b = a;
+    memset(y, 0, sizeof(float) * (size_t)a);
+    if (b > a) memcpy(y + a, x + (a - off), sizeof(float) * (size_t)(b - a));
+    memset(y + b, 0, sizeof(float) * (size_t)(length - b));
 }

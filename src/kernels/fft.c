@@ -356,3 +356,26 @@ void nbi_rfft_adjoint(const nbi_rfft *p, const float *G, float *dx, float *work)
     }
     nbi_rfft_inverse(p, g, dx, work + 2 * K);
 }
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+/* the most lanes a vector set uses (AVX-512: 16), and the alignment slack of its buffers */
+#define FRAMES_LANES 16
+
+size_t nbi_rfft_frames_work(const nbi_rfft *p) {
+    const size_t n = (size_t)p->n, scalar = n + nbi_rfft_work(p);
+    /* vector: the paired input (h complex), the spectrum (h + 1) and the passes' 4h, per lane */
+    const size_t h = n / 2, vec = FRAMES_LANES * (8 * h + 2) + FRAMES_LANES;
+    return scalar > vec ? scalar : vec;
+}
+
+void nbi_rfft_frames_ref(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
+                         const float *w, float *X, float *work) {
+    const int64_t n = p->n, K = n / 2 + 1;
+    float *frame = work, *fw = work + n;
+    for (int64_t f = 0; f < count; f++) {
+        const float *xf = x + f * hop;
+        for (int64_t t = 0; t < n; t++) frame[t] = w[t] * xf[t];
+        nbi_rfft_forward(p, frame, X + 2 * K * f, fw);
+    }
+}

@@ -64,6 +64,14 @@ void nbi_rfft_inverse(const nbi_rfft *p, const float *X, float *x, float *work);
  * from n values to 2(n/2 + 1) (what backward through rfft needs). dx is written. */
 void nbi_rfft_adjoint(const nbi_rfft *p, const float *G, float *dx, float *work);
 
+/* Windowed frames through the real FFT: for f < count, X + 2K·f (K = n/2 + 1 complex) gets
+ * rfft(w ⊙ x[f·hop .. f·hop + n)). work: nbi_rfft_frames_work(p) floats. This is the scalar
+ * loop (the kernel table's reference entry, nbi_kernels.rfft_frames); the x86 sets transform
+ * VL frames at once, one per vector lane (kernels/x86/fft.inc), with the same bits. */
+size_t nbi_rfft_frames_work(const nbi_rfft *p);
+void nbi_rfft_frames_ref(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
+                         const float *w, float *X, float *work);
+
 /* ---- reference transforms (kernels/ref/dft.c): the definitions, summed in double ---------- */
 void nbi_dft_ref(int64_t n, int inverse, const float *x, float *y);
 void nbi_rdft_ref(int64_t n, const float *x, float *X);

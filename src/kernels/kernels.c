@@ -33,6 +33,9 @@ static void fill_ref(nbi_kernels *k) {
     /* speed: the optimizers' fused updates */
     k->optim_update = nbi_ref_optim_update;
     k->find_nonfinite = nbi_ref_find_nonfinite;
+    k->rfft_frames = nbi_rfft_frames_ref; /* speech */
+    k->band_apply = nbi_band_apply;
+    k->spec_power = nbi_spec_power;
     /* int8: the quantized-inference reference kernels */
     nbi_int8_fill_ref(k);
 }
@@ -64,6 +67,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_seq_avx2(k); /* seqops: the sequence ops' vector kernels */
         /* speed: the optimizers' fused updates */
         nbi_optim_avx2(k);
+        nbi_fft_avx2(k); /* speech: the frame FFT */
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
@@ -71,6 +75,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_seq_avx512(k); /* seqops */
         /* speed */
         nbi_optim_avx512(k);
+        nbi_fft_avx512(k); /* speech */
     }
 #endif
 }

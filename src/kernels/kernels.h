@@ -17,6 +17,8 @@
 #include "kernels/seq.h"
 /* int8: the quantized-inference kernel family (product, requantization, quantization) */
 #include "kernels/qgemm.h"
+/* speech: the real FFT plans the frame kernel runs */
+#include "kernels/fft.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -100,6 +102,16 @@ typedef struct nbi_kernels {
     /* the index of the first NaN or infinity in x[0..n), or -1 (nbi_ref_find_nonfinite) */
     int64_t (*find_nonfinite)(int64_t n, const float *x);
     /* ---- end speed ---- */
+    /* ---- speech: windowed frames through the real FFT (nbi_rfft_frames_ref in
+     * kernels/fft.h says what it computes; the vector sets give the same bits) ---- */
+    void (*rfft_frames)(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
+                        const float *w, float *X, float *work);
+    /* the band-matrix product y = x·Wᵀ (nbi_band_apply in kernels/fft.h, its scalar twin;
+     * the vector sets do 8 rows at once, each lane summing in the twin's order: same bits) */
+    void (*band_apply)(const float *W, const int32_t *lo, const int32_t *hi, int64_t rows_w,
+                       int64_t cols, int64_t n, const float *x, float *y);
+    /* |S|^p (nbi_spec_power, its scalar twin; the vector sets do p = 2 in vectors, same bits) */
+    void (*spec_power)(int64_t n, const float *S, float power, float *P);
     /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
     nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
     nbi_quantize_fn quantize; /* f32 -> u8 */
@@ -251,6 +263,9 @@ void nbi_elementwise_avx2(nbi_kernels *k);
 void nbi_elementwise_avx512(nbi_kernels *k);
 /* speed: the optimizers' vector updates (kernels/x86/optim.inc), bitwise equal to the reference */
 void nbi_optim_avx2(nbi_kernels *k);
+/* speech: the frame FFT, VL frames at once (kernels/x86/fft.inc) */
+void nbi_fft_avx2(nbi_kernels *k);
+void nbi_fft_avx512(nbi_kernels *k);
 void nbi_optim_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */

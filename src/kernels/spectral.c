@@ -6,25 +6,24 @@
  * so its results do not depend on who calls it; callers parallelise over whole signals. */
 #include "kernels/spectral.h"
 
+#include "kernels/kernels.h"
+
 #include <math.h>
 #include <string.h>
 
 size_t nbi_stft_work(const nbi_rfft *p) {
-    return (size_t)nbi_rfft_len(p) + nbi_rfft_work(p);
+    const size_t a = nbi_rfft_frames_work(p), b = (size_t)nbi_rfft_len(p) + nbi_rfft_work(p);
+    return a > b ? a : b;
 }
 
+/* The frames through the best kernel set's frame FFT (nbi_kernels.rfft_frames: vector lanes
+ * where the CPU has them, the same bits as the scalar loop). */
 void nbi_stft_forward(const nbi_rfft *p, const float *xp, int64_t n_frames, int64_t hop,
                       const float *w, float scale, float *S, float *work) {
-    const int64_t n = nbi_rfft_len(p), K = n / 2 + 1;
-    float *frame = work, *fw = work + n;
-    for (int64_t f = 0; f < n_frames; f++) {
-        const float *x = xp + f * hop;
-        for (int64_t t = 0; t < n; t++) frame[t] = w[t] * x[t];
-        float *s = S + 2 * K * f;
-        nbi_rfft_forward(p, frame, s, fw);
-        if (scale != 1.0f)
-            for (int64_t k = 0; k < 2 * K; k++) s[k] *= scale;
-    }
+    const int64_t K = nbi_rfft_len(p) / 2 + 1;
+    nbi_kernel_set(nbi_best_isa())->rfft_frames(p, n_frames, xp, hop, w, S, work);
+    if (scale != 1.0f)
+        for (int64_t k = 0; k < 2 * K * n_frames; k++) S[k] *= scale;
 }
 
 void nbi_stft_adjoint(const nbi_rfft *p, const float *dS, int64_t n_frames, int64_t hop,

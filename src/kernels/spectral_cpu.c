@@ -28,6 +28,7 @@ static int threads_for(const nbi_backend *be, int64_t work, int64_t items) {
 typedef struct stft_job {
     const nbi_stft_geom *g;
     const nbi_rfft *plan;
+    const nbi_kernels *k; /* the set whose frame FFT the forward runs */
     const float *x, *w, *dS;
     float *S, *dx, *dwb; /* dwb: [B, n_fft] per-signal window gradients (backward), or NULL */
     _Atomic int failed;
@@ -40,12 +41,17 @@ static void full_window(const nbi_stft_geom *g, const float *w, float *wf) {
 }
 
 /* Work floats a piece needs: padded signal (and its gradient), full window, frame, spectrum,
- * FFT work. */
+ * FFT work; the forward's frame-major spectrum [T, K] complex and the frame FFT's work fit in
+ * the same space. */
 static size_t stft_work_floats(const nbi_stft_geom *g, const nbi_rfft *plan) {
     size_t lp = (size_t)(g->L + 2 * g->pad);
-    return 2 * lp + 2 * (size_t)g->n_fft + 2 * (size_t)g->K + nbi_rfft_work(plan);
+    size_t bwd = 2 * (size_t)g->n_fft + 2 * (size_t)g->K + nbi_rfft_work(plan);
+    size_t fwd = (size_t)g->n_fft + 2 * (size_t)(g->K * g->T) + nbi_rfft_frames_work(plan);
+    return 2 * lp + (bwd > fwd ? bwd : fwd);
 }
 
+/* One signal: its frames through the kernel set's frame FFT (vector lanes where it has them)
+ * into a frame-major spectrum, then scaled into torch's layout. */
 static void stft_task(void *arg, int64_t b) {
     stft_job *j = arg;
     const nbi_stft_geom *g = j->g;
@@ -55,20 +61,17 @@ static void stft_task(void *arg, int64_t b) {
         atomic_store(&j->failed, 1);
         return;
     }
-    float *xp = mem, *wf = xp + 2 * lp, *frame = wf + n, *X = frame + n, *fw = X + 2 * K;
+    float *xp = mem, *wf = xp + 2 * lp, *F = wf + n, *fw = F + 2 * K * T;
     full_window(g, j->w, wf);
     nbi_pad1d(j->x + b * g->L, g->L, g->pad, g->pad_mode, xp);
+    j->k->rfft_frames(j->plan, T, xp, g->hop, wf, F, fw);
     float *Sb = j->S + b * K * T * 2;
-    for (int64_t f = 0; f < T; f++) {
-        const float *xf = xp + f * g->hop;
-        for (int64_t t = 0; t < n; t++) frame[t] = wf[t] * xf[t];
-        nbi_rfft_forward(j->plan, frame, X, fw);
-        /* torch's layout [K, T, 2]: bin k of frame f at (k·T + f)·2 */
+    /* torch's layout [K, T, 2]: bin k of frame f at (k·T + f)·2 */
+    for (int64_t f = 0; f < T; f++)
         for (int64_t k = 0; k < K; k++) {
-            Sb[(k * T + f) * 2] = g->scale * X[2 * k];
-            Sb[(k * T + f) * 2 + 1] = g->scale * X[2 * k + 1];
+            Sb[(k * T + f) * 2] = g->scale * F[2 * (f * K + k)];
+            Sb[(k * T + f) * 2 + 1] = g->scale * F[2 * (f * K + k) + 1];
         }
-    }
     nbi_free(mem);
 }
 
@@ -112,6 +115,7 @@ static nb_status run_stft(const nbi_backend *be, stft_job *j, void (*task)(void 
     nb_status st = nbi_rfft_new(g->n_fft, &plan);
     if (st != NB_OK) return st;
     j->plan = plan;
+    j->k = be->k;
     atomic_init(&j->failed, 0);
     int nt = threads_for(be, g->B * (g->L + g->K * g->T * 2), g->B);
     if (nt == 1)

@@ -11,6 +11,7 @@ Sequential modules in order, as nabla's model files name their tensors ("0.weigh
     maxpool2d K ...        nn.MaxPool2d(K, stride, padding, dilation)
     avgpool2d K ...        nn.AvgPool2d(K, stride, padding, count_include_pad)
     global_avgpool2d       nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    global_avgpool1d       the mean over time of a sequence [B, T, C] -> [B, C] (TimeMean)
     batchnorm              nn.BatchNorm1d(C) for samples [C] or [C, L], nn.BatchNorm2d(C) for
                            [C, H, W]
     dropout P              nn.Dropout(P)
@@ -143,6 +144,13 @@ class RMSNorm(nn.Module):
     def forward(self, x):
         y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
         return y * self.weight if self.weight is not None else y
+
+
+class TimeMean(nn.Module):
+    """global_avgpool1d: a sequence [B, T, C] averaged over its T frames, [B, C]."""
+
+    def forward(self, x):
+        return x.mean(dim=1)
 
 
 def _lengths(lengths):
@@ -349,6 +357,9 @@ def sequential_from_spec(text):
         elif kind == "global_avgpool2d":
             mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
             shape = [shape[0]]
+        elif kind == "global_avgpool1d":
+            mods.append(TimeMean())
+            shape = [shape[-1]]
         elif kind == "batchnorm":
             cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
             mods.append(cls(shape[0], eps=float(opts.get("eps", 1e-5)),
