@@ -6,6 +6,9 @@
  * error, never a crash, and leave nothing allocated). */
 #define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
+#include "autograd/autograd.h"
+#include "nn/nn.h"
+#include "ops/linear.h"
 
 #include <pthread.h>
 
@@ -405,6 +408,75 @@ static void test_linear_equals_composition(void) {
     nb_ctx_free(ctx);
 }
 
+/* linear_act, the dense layer's op with its activation fused, equals linear then the
+ * activation's op bit for bit — values and the three gradients — for every elementwise
+ * activation (relu's kink included: the same kernels run), with and without a bias, a strided
+ * x; without gradients (f applied in place) and in check mode (run as the two ops). */
+static void test_linear_act_equals_composition(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 22);
+    int tried = 0;
+    for (int act = 1; act < NB_ACT_COUNT; act++) {
+        int op;
+        float p[2];
+        if (!nbi_activation_op((nb_activation)act, act == NB_ACT_LEAKY_RELU ? 0.2f : 0.0f, &op, p))
+            continue;
+        for (int k = 0; k < 4; k++) {
+            nb_ctx *ctx = nb_ctx_new(NULL);
+            if (k == 3) nb_ctx_set_check(ctx, 1);
+            nb_tensor *x = nb_randn(ctx, NB_DIMS(6, 5), 0.0f, 1.0f, &rng);
+            nb_tensor *W = nb_randn(ctx, NB_DIMS(k == 1 ? 6 : 5, 3), 0.0f, 1.0f, &rng);
+            nb_tensor *b = k == 2 ? NULL : nb_randn(ctx, NB_DIMS(3), 0.0f, 1.0f, &rng);
+            nb_tensor *xs[2], *Ws[2], *bs[2], *ys[2];
+            for (int v = 0; v < 2; v++) {
+                xs[v] = nb_tensor_clone(ctx, x);
+                Ws[v] = nb_tensor_clone(ctx, W);
+                bs[v] = b ? nb_tensor_clone(ctx, b) : NULL;
+                nb_tensor_set_requires_grad(xs[v], 1);
+                nb_tensor_set_requires_grad(Ws[v], 1);
+                if (b) nb_tensor_set_requires_grad(bs[v], 1);
+            }
+            /* k = 1: x [6, 5] used through its transpose [5, 6] */
+            nb_tensor *x0 = k == 1 ? nb_transpose(ctx, xs[0], 0, 1) : xs[0];
+            nb_tensor *x1 = k == 1 ? nb_transpose(ctx, xs[1], 0, 1) : xs[1];
+            ys[0] = nbi_linear_act(ctx, x0, Ws[0], bs[0], op, p);
+            ys[1] = nb_activate(ctx, nb_linear(ctx, x1, Ws[1], bs[1]), (nb_activation)act,
+                                act == NB_ACT_LEAKY_RELU ? 0.2f : 0.0f);
+            CHECK_PTR(ys[0]);
+            CHECK_PTR(ys[1]);
+            if (!ys[0] || !ys[1]) {
+                nb_ctx_free(ctx);
+                continue;
+            }
+            CHECK(ys[0]->node && ys[0]->node->op == (k == 3 ? op : NBI_OP_LINEAR_ACT));
+            nb_tensor *R = nb_randn(ctx, ys[1]->rank, ys[1]->shape, 0.0f, 1.0f, &rng);
+            nb_tensor *sum = nb_add(ctx, nb_sum(ctx, nb_mul(ctx, ys[0], R), NB_ALL_AXES, 0),
+                                    nb_sum(ctx, nb_mul(ctx, ys[1], R), NB_ALL_AXES, 0));
+            CHECK(nb_tensor_same_shape(ys[0], ys[1]));
+            CHECK(memcmp(ys[0]->data, ys[1]->data, sizeof(float) * (size_t)ys[1]->numel) == 0);
+            CHECK_OK(nb_backward(ctx, sum));
+            const nb_tensor *g[3][2] = {{xs[0]->grad, xs[1]->grad},
+                                        {Ws[0]->grad, Ws[1]->grad},
+                                        {b ? bs[0]->grad : NULL, b ? bs[1]->grad : NULL}};
+            for (int q = 0; q < (b ? 3 : 2); q++) {
+                CHECK(g[q][0] && g[q][1]);
+                if (g[q][0] && g[q][1])
+                    CHECK_MSG(memcmp(g[q][0]->data, g[q][1]->data,
+                                     sizeof(float) * (size_t)g[q][1]->numel) == 0,
+                              "%s, case %d, gradient %d", nb_activation_name(act), k, q);
+            }
+            /* without gradients: the same values, f applied where GEMM wrote z */
+            nb_ctx_set_grad(ctx, 0);
+            nb_tensor *y2 = nbi_linear_act(ctx, x0, Ws[0], bs[0], op, p);
+            CHECK(y2 && !y2->node &&
+                  memcmp(y2->data, ys[1]->data, sizeof(float) * (size_t)ys[1]->numel) == 0);
+            nb_ctx_free(ctx);
+            tried++;
+        }
+    }
+    CHECK(tried >= 4 * 9);
+}
+
 /* dense acts on the last axis of a rank-3 input, no_bias, and an activation layer */
 static void test_model_shapes(void) {
     nb_model *m = nb_model_new(NB_DIMS(7, 3), 1);
@@ -702,6 +774,7 @@ static const nbt_case cases[] = {
     {"dense_forward", test_dense_forward},
     {"dense_backward", test_dense_backward},
     {"linear_equals_composition", test_linear_equals_composition},
+    {"linear_act_equals_composition", test_linear_act_equals_composition},
     {"model_shapes", test_model_shapes},
     {"summary", test_summary},
     {"model_errors", test_model_errors},

@@ -18,29 +18,34 @@ const char *nb_activation_name(nb_activation act) {
     return (unsigned)act < NB_ACT_COUNT ? names[act] : NULL;
 }
 
-/* An elementwise activation: its op with the parameters of ACT = (P0, P1, ALPHA, GAIN), p[0]
- * being the caller's alpha when ALPHA is 1 and alpha is not 0. */
+/* An elementwise activation's op and its NP parameters, from ACT = (P0, P1, ALPHA, GAIN):
+ * p[0] is the caller's alpha when ALPHA is 1 and alpha is not 0. Returns NP + 1 (0 for none
+ * and softmax, which are not elementwise ops). */
 #define UNPACK(...) __VA_ARGS__
-#define APPLY(ID, NP, ...) APPLY_(ID, NP, __VA_ARGS__)
-#define APPLY_(ID, NP, P0, P1, ALPHA, GAIN)                                                 \
-    do {                                                                                    \
-        nbi_attrs a = {.f = {(ALPHA) && alpha != 0.0f ? alpha : (float)(P0), (float)(P1)}};  \
-        return nbi_apply(ctx, NBI_OP_##ID, &x, 1, (NP) ? &a : NULL);                        \
-    } while (0)
-
-nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha) {
+#define PARAMS(P0, P1, ALPHA, GAIN)                                                         \
+    p[0] = (ALPHA) && alpha != 0.0f ? alpha : (float)(P0);                                 \
+    p[1] = (float)(P1);
+int nbi_activation_op(nb_activation act, float alpha, int *op, float p[2]) {
     switch (act) {
-    case NB_ACT_NONE:
-        return x;
 #define NB_ACT(ID, name, NP, CHECK, ACT)                                                    \
     case NB_ACT_##ID:                                                                       \
-        APPLY(ID, NP, UNPACK ACT);
+        *op = NBI_OP_##ID;                                                                  \
+        PARAMS ACT                                                                          \
+        return (NP) + 1;
 #include "nabla/ops.def"
-    case NB_ACT_SOFTMAX:
-        return nb_softmax(ctx, x, -1);
-    case NB_ACT_COUNT:
-        break;
+    default:
+        return 0;
     }
+}
+
+nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha) {
+    int op;
+    nbi_attrs a;
+    memset(&a, 0, sizeof a);
+    int np1 = nbi_activation_op(act, alpha, &op, a.f);
+    if (np1) return nbi_apply(ctx, op, &x, 1, np1 > 1 ? &a : NULL);
+    if (act == NB_ACT_NONE) return x;
+    if (act == NB_ACT_SOFTMAX) return nb_softmax(ctx, x, -1);
     nbi_error(NB_ERR_ARG, "nb_activate: unknown activation %d (use an NB_ACT_* value)", (int)act);
     return nbi_fail(ctx, NB_ERR_ARG);
 }

@@ -3,12 +3,14 @@
  *     z = x W + b,   a = f(z)          x [..., in], W [in, units], b [units]
  *
  * (the row-vector form of z_l = W_l x_l + b_l, so a batch of samples is one matrix product).
- * It is a composition of two ops — nb_linear (x W + b, equal to matmul then add, fused) and
- * the activation — so its backward, δ = f'(z) ⊙ upstream, ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ,
- * ∂L/∂x = δ Wᵀ, is what the tape derives from theirs. W is stored [in, out] (Keras's layout;
+ * It is the composition of nb_linear (x W + b, equal to matmul then add, fused) and the
+ * activation, run as one op (linear_act, ops/linear.c) when the activation is elementwise:
+ * its backward, δ = f'(z) ⊙ upstream, ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ, ∂L/∂x = δ Wᵀ, is the
+ * two ops' chained, computed in one node (test_nn checks it against the two ops). W is stored [in, out] (Keras's layout;
  * PyTorch's Linear stores the transpose). Defaults follow Keras: Xavier-uniform weights, zero bias.
  */
 #include "nn/nn.h"
+#include "ops/linear.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -82,8 +84,12 @@ static void dense_forward(const nbi_layer *l, const nbi_fwd *f, nb_tensor *const
                           nb_tensor **out) {
     (void)n_in;
     const dense *d = (const dense *)l;
-    nb_tensor *z = nb_linear(f->ctx, in[0], d->W, d->b); /* [..., in] · [in, units] + b */
-    out[0] = nb_activate(f->ctx, z, d->act, d->alpha);
+    int op;
+    float p[2];
+    if (nbi_activation_op(d->act, d->alpha, &op, p)) /* f(x W + b), one op */
+        out[0] = nbi_linear_act(f->ctx, in[0], d->W, d->b, op, p);
+    else /* [..., in] · [in, units] + b, then none or softmax */
+        out[0] = nb_activate(f->ctx, nb_linear(f->ctx, in[0], d->W, d->b), d->act, d->alpha);
 }
 
 static nb_activation dense_activation(const nbi_layer *l, float *alpha) {

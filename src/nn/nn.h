@@ -294,6 +294,9 @@ void nbi_activation_text(nb_activation act, float alpha, char *buf, size_t n);
 /* Does the activation take the layer's alpha (leaky_relu, elu: the ALPHA flag of its line in
  * nabla/ops.def)? */
 bool nbi_activation_has_alpha(nb_activation act);
+/* The elementwise op of `act` (an NBI_OP_ id) and its parameters; returns the number of
+ * parameters + 1, or 0 when act is none or softmax (nn/activation.c). */
+int nbi_activation_op(nb_activation act, float alpha, int *op, float p[2]);
 
 /* A name given to a layer or a node: 1..63 characters, valid UTF-8, none of them a control
  * character, '.', ',' or ':' (parameters are "<layer>.<what>"; a spec lists nodes as

@@ -1,17 +1,24 @@
-/* ops/linear.c — the affine map of a dense layer as one op:
+/* ops/linear.c — the affine map of a dense layer as one op, and with its activation fused:
  *
- *   y[..., out] = x[..., in] · W[in, out] + b[out]          b optional
+ *   linear:      y[..., out] = x[..., in] · W[in, out] + b[out]          b optional
+ *                dx = dy · Wᵀ,   dW = Σ_rows xᵀ dy,   db = Σ_rows dy
+ *   linear_act:  z = x W + b,  y = f(z)                f an elementwise activation
+ *                dz = dy ⊙ f'(z, y), then dx, dW, db as above from dz
  *
- *   dx = dy · Wᵀ,   dW = Σ_rows xᵀ dy,   db = Σ_rows dy
- *
- * It is exactly nb_add(nb_matmul(x, W), b) (test_nn compares them, values and gradients), in
- * one tape node instead of two and without the intermediate x·W: the bias is written into y
- * first and GEMM accumulates onto it (beta = 1), and backward runs two GEMMs and a column sum
- * with no broadcasting machinery. A dense layer's forward is this op and an activation. All
- * leading dimensions of x are rows: x is read as a matrix [M, in], M = numel / in. */
+ * linear is exactly nb_add(nb_matmul(x, W), b) (test_nn compares them, values and gradients),
+ * in one tape node instead of two and without the intermediate x·W: the bias is written into
+ * y first and GEMM accumulates onto it (beta = 1), and backward runs two GEMMs and a column sum
+ * with no broadcasting machinery. linear_act is exactly the activation's op applied to
+ * linear's result (test_nn again), in one node: z stays in the arena for backward (as the
+ * separate result did), f is applied to it where GEMM left it hot in cache, and backward
+ * forms dz once instead of a gradient tensor, a second node and a second sweep. A dense layer
+ * is this op (nn/dense.c). All leading dimensions of x are rows: x is read as a matrix
+ * [M, in], M = numel / in. */
 #include "autograd/autograd.h"
+#include "ops/linear.h"
 #include "kernels/backend.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static nb_status linear_infer(const nbi_node *n, nb_tensor *out) {
@@ -33,19 +40,18 @@ static nb_status linear_infer(const nbi_node *n, nb_tensor *out) {
 
 static inline int64_t ld(int64_t cols) { return cols > 1 ? cols : 1; }
 
-static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
-    nb_tensor *x = nbi_contig(ctx, n->in[0]), *W = nbi_contig(ctx, n->in[1]);
-    if (!x || !W) return ctx->status;
-    if (n->recording && (x != n->in[0] || W != n->in[1])) {
-        nb_tensor **keep = nbi_ctx_alloc(ctx, 2 * sizeof *keep, "linear");
-        if (!keep) return ctx->status;
-        keep[0] = x;
-        keep[1] = W;
-        n->saved = keep;
-    }
+/* What forward keeps for backward: the contiguous x and W it read (when they are copies of
+ * the inputs) and, for linear_act, z. */
+typedef struct lin_saved {
+    nb_tensor *x, *W;
+    float *z;
+} lin_saved;
+
+/* y = x W + b into y [M, out] */
+static nb_status affine(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, const nb_tensor *W,
+                        float *y) {
     const int64_t in = W->shape[0], out = W->shape[1];
     const int64_t M = in ? x->numel / in : n->out->numel / (out ? out : 1);
-    float *y = n->out->data;
     float beta = 0.0f;
     if (n->n_in > 2) { /* y = b in every row (b read with stride 0 down the rows), then
                           y += x W */
@@ -62,19 +68,44 @@ static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
         }
     }
     if (M == 0 || out == 0) return NB_OK;
-    return ctx->be->sgemm(ctx->be, 0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out), beta, y,
-                       ld(out));
+    return ctx->be->sgemm(ctx->be, 0, 0, M, out, in, 1.0f, x->data, ld(in), W->data, ld(out),
+                          beta, y, ld(out));
 }
 
-static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
+/* The contiguous x and W, kept for backward when they are copies; with `z`, room for z too. */
+static lin_saved *contig_inputs(nb_ctx *ctx, nbi_node *n, bool z, nb_tensor **x, nb_tensor **W) {
+    static lin_saved none;
+    *x = nbi_contig(ctx, n->in[0]);
+    *W = nbi_contig(ctx, n->in[1]);
+    if (!*x || !*W) return NULL;
+    if (!n->recording || (!z && *x == n->in[0] && *W == n->in[1])) return &none;
+    lin_saved *k = nbi_ctx_alloc(ctx, sizeof *k, nbi_ops[n->op]->name);
+    if (!k) return NULL;
+    k->x = *x;
+    k->W = *W;
+    k->z = NULL;
+    if (z && !(k->z = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)n->out->numel,
+                                    nbi_ops[n->op]->name)))
+        return NULL;
+    n->saved = k;
+    return k;
+}
+
+static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
+    nb_tensor *x, *W;
+    if (!contig_inputs(ctx, n, false, &x, &W)) return ctx->status;
+    return affine(ctx, n, x, W, n->out->data);
+}
+
+/* dx += gy Wᵀ, dW += xᵀ gy, db += Σ_rows gy, for gy [M, out] */
+static nb_status affine_backward(nb_ctx *ctx, nbi_node *n, const float *gy) {
     nb_tensor *x = n->in[0], *W = n->in[1];
     if (n->saved) {
-        x = ((nb_tensor **)n->saved)[0];
-        W = ((nb_tensor **)n->saved)[1];
+        x = ((lin_saved *)n->saved)->x;
+        W = ((lin_saved *)n->saved)->W;
     }
     const int64_t in = W->shape[0], out = W->shape[1];
     const int64_t M = out ? n->out->numel / out : 0;
-    const float *gy = n->out->grad->data;
     if (M == 0 || out == 0) return NB_OK; /* no output, no gradient */
     nb_status s;
     if (nbi_needs_grad(n, 0) && in > 0) { /* dx[M,in] += dy[M,out] · Wᵀ */
@@ -107,6 +138,10 @@ static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
     return NB_OK;
 }
 
+static nb_status linear_backward(nb_ctx *ctx, nbi_node *n) {
+    return affine_backward(ctx, n, n->out->grad->data);
+}
+
 /* Check cases: a batch with a bias, rank-3 x, no bias, a single vector x. */
 static nb_status linear_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
                             nbi_check_case *c) {
@@ -115,7 +150,7 @@ static nb_status linear_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int
             N = 1 + (int64_t)nb_rng_below(rng, 4), B = 2 + (int64_t)nb_rng_below(rng, 2);
     int64_t xs[3];
     int xr;
-    switch (k) {
+    switch (k % 4) {
     case 1:
         xr = 3, xs[0] = B, xs[1] = M, xs[2] = K;
         break;
@@ -129,7 +164,7 @@ static nb_status linear_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int
     c->in[0] = nbi_gen_input(ctx, rng, xr, xs, -1.0f, 1.0f, NULL, 0, 0.0f);
     c->in[1] = nbi_gen_input(ctx, rng, 2, (int64_t[]){K, N}, -1.0f, 1.0f, NULL, 0, 0.0f);
     c->n_in = 2;
-    if (k != 2) c->in[c->n_in++] = nbi_gen_input(ctx, rng, 1, &N, -1.0f, 1.0f, NULL, 0, 0.0f);
+    if (k % 4 != 2) c->in[c->n_in++] = nbi_gen_input(ctx, rng, 1, &N, -1.0f, 1.0f, NULL, 0, 0.0f);
     for (int i = 0; i < c->n_in; i++)
         if (!c->in[i]) return ctx->status;
     return NB_OK;
@@ -146,4 +181,76 @@ const nbi_op_def nbi_op_linear = {
 nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *W, nb_tensor *b) {
     nb_tensor *in[3] = {x, W, b};
     return nbi_apply(ctx, NBI_OP_LINEAR, in, b ? 3 : 2, NULL);
+}
+
+/* ---- linear_act: attrs i[0] = the activation's unary op (an NBI_OP_ id), f[0..1] its
+ * parameters. ---- */
+
+static bool is_unary_op(int64_t op) {
+    return op >= 0 && op < NBI_OP_COUNT && nbi_ops[op]->forward == nbi_op_sigmoid.forward &&
+           nbi_ops[op]->infer == nbi_op_sigmoid.infer;
+}
+
+static nb_status linear_act_infer(const nbi_node *n, nb_tensor *out) {
+    if (!n->attrs || !is_unary_op(n->attrs->i[0]))
+        return nbi_shape_error(n, "the activation is not an elementwise op");
+    return linear_infer(n, out);
+}
+
+static nb_status linear_act_forward(nb_ctx *ctx, nbi_node *n) {
+    nb_tensor *x, *W;
+    lin_saved *k = contig_inputs(ctx, n, true, &x, &W);
+    if (!k) return ctx->status;
+    float *y = n->out->data, *z = k->z ? k->z : y; /* not recorded: f in place */
+    nb_status s = affine(ctx, n, x, W, z);
+    if (s != NB_OK) return s;
+    ctx->be->unary(ctx->be, nbi_ops[n->attrs->i[0]]->aux, n->out->numel, z, y, n->attrs->f);
+    return NB_OK;
+}
+
+static nb_status linear_act_backward(nb_ctx *ctx, nbi_node *n) {
+    const lin_saved *k = n->saved;
+    const int64_t numel = n->out->numel;
+    float *gz = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(numel ? numel : 1), "linear_act");
+    if (!gz) return ctx->status;
+    ctx->be->fill(ctx->be, numel, gz, 0.0f); /* dz = dy ⊙ f'(z, y) */
+    ctx->be->unary_bwd(ctx->be, nbi_ops[n->attrs->i[0]]->aux, numel, k->z, n->out->data,
+                       n->out->grad->data, gz, n->attrs->f);
+    return affine_backward(ctx, n, gz);
+}
+
+/* linear's cases, each with a smooth activation (relu's kink is left to test_nn, which
+ * compares the op with its composition). */
+static nb_status linear_act_gen(const nbi_op_def *def, nb_ctx *ctx, nb_rng *rng, int k,
+                                nbi_check_case *c) {
+    static const struct {
+        int op;
+        float p0, p1;
+    } acts[] = {{NBI_OP_SIGMOID, 0, 0}, {NBI_OP_TANH, 0, 0}, {NBI_OP_GELU, 0, 0},
+                {NBI_OP_SILU, 0, 0},    {NBI_OP_SOFTPLUS, 2, 20}, {NBI_OP_MISH, 0, 0}};
+    nb_status s = linear_gen(def, ctx, rng, k, c);
+    c->has_attrs = 1;
+    c->attrs.i[0] = acts[k % 6].op;
+    c->attrs.f[0] = acts[k % 6].p0;
+    c->attrs.f[1] = acts[k % 6].p1;
+    return s;
+}
+
+const nbi_op_def nbi_op_linear_act = {
+    .name = "linear_act",
+    .infer = linear_act_infer,
+    .forward = linear_act_forward,
+    .backward = linear_act_backward,
+    .check = {.gen = linear_act_gen, .cases = 6, .atol = 1e-4f, .rtol = 1e-4f},
+};
+
+nb_tensor *nbi_linear_act(nb_ctx *ctx, nb_tensor *x, nb_tensor *W, nb_tensor *b, int act_op,
+                          const float *p) {
+    nb_tensor *in[3] = {x, W, b};
+    nbi_attrs a = {.i = {act_op}, .f = {p ? p[0] : 0.0f, p ? p[1] : 0.0f}};
+    if (ctx && ctx->check) { /* check mode names the op that made a NaN: keep z a result */
+        nb_tensor *z = nbi_apply(ctx, NBI_OP_LINEAR, in, b ? 3 : 2, NULL);
+        return nbi_apply(ctx, act_op, &z, 1, &a);
+    }
+    return nbi_apply(ctx, NBI_OP_LINEAR_ACT, in, b ? 3 : 2, &a);
 }
