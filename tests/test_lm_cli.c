@@ -1,6 +1,7 @@
 /* tests/test_lm_cli.c — language models through `nabla`, run as a program: `train` on a spec
  * whose data line is text= (the validation loss falls; --steps stops at N; the last lines are
- * val_loss, bpc and tokens_per_s), `eval` of the saved model (the same metrics), `generate`
+ * val_loss, bpc and tokens_per_s; --checkpoint and --resume continue a run bit for bit),
+ * `eval` of the saved model (the same metrics), `generate`
  * (seeded, streamed), and bad input: each failure exits 1 (2 for a usage error) with exactly
  * one line on standard error. The corpora are small texts written by the test.
  *
@@ -272,6 +273,71 @@ static void test_train_errors(void) {
     check_fails(ev2, 1, "fewer than a window");
 }
 
+/* Exact resume: 10 steps straight, and 5 steps with --checkpoint then --resume to 10, write
+ * the same bytes (weights, spec, tokenizer). The model has dropout, the optimizer AdamW with a
+ * warmup and cosine schedule, so the window sampler's and dropout's generators, the step
+ * count, the schedule's position and the optimizer's moments must all carry over. */
+static void test_resume(void) {
+    put_corpus(tmp("c.txt"), 3000);
+    FILE *f = fopen(tmp("drop.spec"), "wb");
+    if (!f) abort();
+    fprintf(f,
+            "nabla-spec 2\ninput 16 dtype=i32 name=tokens\nembedding 256 16\ndropout 0.2\n"
+            "lstm 32\ndense 256\nloss cross_entropy\noptimizer adamw lr=1e-2 weight_decay=0.1\n"
+            "schedule cosine t_max=10 warmup=3\nbatch 8\nseed 0\ndata text=%s\n",
+            tmp("c.txt"));
+    fclose(f);
+    const char *straight[] = {"train", tmp("drop.spec"),      "--steps", "10", "--out",
+                              tmp("straight.safetensors"), NULL};
+    const char *half[] = {"train", tmp("drop.spec"),        "--steps", "5",
+                          "--checkpoint", tmp("ck.safetensors"), "--every", "2",
+                          "--out", tmp("half.safetensors"), NULL};
+    const char *rest[] = {"train",    tmp("drop.spec"),      "--steps", "10",
+                          "--resume", tmp("ck.safetensors"), "--out",   tmp("resumed.safetensors"),
+                          NULL};
+    const char *const *runs[] = {straight, half, rest};
+    for (int i = 0; i < 3; i++) {
+        result r = run(runs[i]);
+        CHECK_MSG(r.rc == 0, "run %d: exit %d, err '%s'", i, r.rc, r.err);
+        if (i == 2) CHECK_MSG(strstr(r.err, "after step 5"), "err '%s'", r.err);
+        done(&r);
+    }
+    size_t na, nb, nh;
+    char *a = slurp(tmp("straight.safetensors"), &na), *b = slurp(tmp("resumed.safetensors"), &nb);
+    char *h = slurp(tmp("half.safetensors"), &nh);
+    CHECK_MSG(na > 1000 && na == nb && !memcmp(a, b, na),
+              "10 steps straight (%zu bytes) and 5 + 5 resumed (%zu bytes) differ", na, nb);
+    CHECK(nh == na && memcmp(a, h, na)); /* the half-way model is another (the test can fail) */
+    free(a);
+    free(b);
+    free(h);
+    /* a resumed run already at its end trains nothing and saves the checkpoint's weights */
+    const char *again[] = {"train",    tmp("drop.spec"),      "--steps", "5",
+                           "--resume", tmp("ck.safetensors"), "--out",   tmp("again.safetensors"),
+                           NULL};
+    result r = run(again);
+    CHECK_MSG(r.rc == 0 && isfinite(metric(r.out, "val_loss")), "exit %d, err '%s'", r.rc, r.err);
+    done(&r);
+    a = slurp(tmp("half.safetensors"), &na);
+    b = slurp(tmp("again.safetensors"), &nb);
+    CHECK(na == nb && !memcmp(a, b, na));
+    free(a);
+    free(b);
+    /* what is refused, and why */
+    const char *plain[] = {"train",    tmp("drop.spec"),            "--steps", "10",
+                           "--resume", tmp("straight.safetensors"), "--out",   tmp("x.st"),
+                           NULL};
+    check_fails(plain, 1, "is not a checkpoint");
+    const char *best[] = {"train", tmp("drop.spec"), "--best", tmp("b.st"), "--out", tmp("x.st"),
+                          NULL};
+    check_fails(best, 2, "has no epochs");
+    const char *stop[] = {"train", tmp("drop.spec"), "--early-stop", "3", "--out", tmp("x.st"),
+                          NULL};
+    check_fails(stop, 2, "has no epochs");
+    const char *every[] = {"train", tmp("drop.spec"), "--every", "3", "--out", tmp("x.st"), NULL};
+    check_fails(every, 2, "--every N needs --checkpoint");
+}
+
 /* A model trained for a few steps on the word corpus (m.safetensors). */
 static void small_model(void) {
     put_corpus(tmp("c.txt"), 3000);
@@ -380,6 +446,7 @@ static void test_generate_errors(void) {
 static const nbt_case cases[] = {
     {"generate", test_generate},
     {"generate_errors", test_generate_errors},
+    {"resume", test_resume},
     {"train_eval", test_train_eval},
     {"train_errors", test_train_errors},
 };

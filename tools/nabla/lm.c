@@ -10,7 +10,10 @@
  * times one pass's worth of windows, ceil(train_tokens / (B T)). The validation loss is the
  * mean cross-entropy over every held-out window (non-overlapping, always the same ones), in
  * nats per token; bpc is the same in bits per byte of the held-out text,
- * val_loss / ln 2 * tokens / bytes (per character for a byte tokenizer on ASCII text). */
+ * val_loss / ln 2 * tokens / bytes (per character for a byte tokenizer on ASCII text).
+ *
+ * --checkpoint saves the model, its optimizer and an nb_train_state (step; shuffle_rng draws
+ * the windows, dropout_rng the masks); --resume continues from one bit for bit. */
 #include "cli.h"
 
 #include <math.h>
@@ -140,34 +143,88 @@ static void lm_print_metrics(double val_loss, double bytes_per_token) {
     printf("bpc %.4f\n", val_loss / log(2.0) / bytes_per_token);
 }
 
+/* The model, its tokenizer and optimizer, and the run's state: fresh from the spec, or
+ * those a checkpoint (--resume) holds. A fresh run draws its windows and its dropout masks
+ * from generators seeded by the spec's seed; the state carries them (shuffle_rng picks the
+ * windows), with the step count, so that a resumed run draws what the unbroken run would. */
+static int lm_start(cli_args *a, const nb_spec *spec, nb_model **m, nb_tokenizer **tok,
+                    nb_optim **o, nb_train_state *st) {
+    const char *resume = cli_get(a, "resume");
+    nb_train_state_init(st, spec->seed);
+    if (!resume) {
+        nb_rng_seed(&st->shuffle_rng, spec->seed);
+        nb_rng_seed(&st->dropout_rng, spec->seed ^ 0x9e3779b97f4a7c15ull);
+        int rc = lm_tokenizer(a, spec->data.tokenizer, tok);
+        if (rc == CLI_OK && nb_spec_build(spec, m) != NB_OK) rc = cli_lib_error(a);
+        if (rc == CLI_OK && nb_model_set_tokenizer(*m, *tok) != NB_OK) rc = cli_lib_error(a);
+        if (rc == CLI_OK && !(*o = nb_spec_optim(spec, nb_model_params(*m))))
+            rc = cli_lib_error(a);
+        return rc;
+    }
+    nb_model_file info;
+    memset(&info, 0, sizeof info);
+    int rc = CLI_OK;
+    if (nb_model_load(resume, m, &info) != NB_OK)
+        rc = cli_lib_error(a);
+    else if (!info.optim || !info.has_run)
+        rc = cli_error(a, CLI_FAIL,
+                       "%s is not a checkpoint: it has no %s (checkpoints are written by "
+                       "--checkpoint)",
+                       resume, info.optim ? "training state" : "optimizer state");
+    else if (nb_model_get_tokenizer(*m, tok) != NB_OK)
+        rc = cli_lib_error(a);
+    if (rc == CLI_OK) {
+        *o = info.optim;
+        info.optim = NULL;
+        *st = info.run; /* checked when the file was read */
+    }
+    nb_model_file_free(&info);
+    return rc;
+}
+
+/* A resumable checkpoint: the model, its optimizer (state, step count, schedule) and st. */
+static int lm_checkpoint(cli_args *a, const char *path, const nb_model *m, const nb_spec *spec,
+                         const nb_optim *o, const nb_train_state *st) {
+    nb_save_opts sv;
+    memset(&sv, 0, sizeof sv);
+    sv.spec = spec;
+    sv.optim = o;
+    sv.run = st;
+    return nb_model_save(m, path, &sv) == NB_OK ? CLI_OK : cli_lib_error(a);
+}
+
 int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
     const char *text_path = cli_get(a, "data") ? cli_get(a, "data") : spec->data.text;
-    int64_t steps = 0, eval_every = 0;
+    const char *ckpt_path = cli_get(a, "checkpoint");
+    int64_t steps = 0, eval_every = 0, every = 0;
     int rc = cli_int(a, "steps", 1, INT64_MAX / 2, &steps);
     if (rc == CLI_OK) rc = cli_int(a, "eval-every", 1, INT64_MAX / 2, &eval_every);
+    if (rc == CLI_OK) rc = cli_int(a, "every", 1, INT64_MAX / 2, &every);
     if (rc != CLI_OK) return rc;
-    if (cli_get(a, "resume") || cli_get(a, "checkpoint") || cli_get(a, "best") ||
-        cli_get(a, "early-stop"))
+    if (cli_get(a, "best") || cli_get(a, "early-stop"))
         return cli_error(a, CLI_USAGE,
-                         "--checkpoint, --best, --resume and --early-stop are not available "
-                         "for a language model's run (text=) yet");
+                         "--best and --early-stop are not available for a language model's "
+                         "run (text=): they act on a metric measured once an epoch, and a "
+                         "run of --steps has no epochs (--eval-every N measures the "
+                         "validation loss every N steps; --checkpoint FILE --every N keeps a "
+                         "resumable state)");
+    if (cli_get(a, "every") && !ckpt_path)
+        return cli_error(a, CLI_USAGE, "--every N needs --checkpoint FILE");
     nb_tokenizer *tok = NULL;
     nb_model *m = NULL;
     nb_optim *o = NULL;
     nb_ctx *ctx = NULL;
     nb_tensor *x = NULL, *y = NULL;
+    nb_train_state st;
     lm_text text;
     memset(&text, 0, sizeof text);
     int64_t T = 0, B = spec->batch;
     double val_fraction = spec->data.has_val_split ? spec->data.val_split : 0.1;
-    rc = lm_tokenizer(a, spec->data.tokenizer, &tok);
-    if (rc == CLI_OK && nb_spec_build(spec, &m) != NB_OK) rc = cli_lib_error(a);
+    if (val_fraction <= 0)
+        return cli_error(a, CLI_USAGE, "a language model's run needs val_split > 0 (default 0.1)");
+    rc = lm_start(a, spec, &m, &tok, &o, &st);
     if (rc == CLI_OK) rc = cli_lm_shape(a, m, tok, &T);
-    if (rc == CLI_OK && val_fraction <= 0)
-        rc = cli_error(a, CLI_USAGE, "a language model's run needs val_split > 0 (default 0.1)");
     if (rc == CLI_OK) rc = lm_text_load(a, text_path, tok, val_fraction, T, 1, &text);
-    if (rc == CLI_OK && nb_model_set_tokenizer(m, tok) != NB_OK) rc = cli_lib_error(a);
-    if (rc == CLI_OK && !(o = nb_spec_optim(spec, nb_model_params(m)))) rc = cli_lib_error(a);
     if (rc == CLI_OK) {
         ctx = nb_ctx_new(NULL);
         x = nb_tensor_new(NULL, NB_I32, 2, (int64_t[]){B, T});
@@ -179,26 +236,27 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
         steps = spec->epochs > INT64_MAX / 2 / per ? INT64_MAX / 2 : per * spec->epochs;
     }
     if (eval_every == 0) eval_every = steps > 10 ? steps / 10 : 1;
+    if (every == 0) every = eval_every;
     if (rc == CLI_OK && !quiet)
         fprintf(stderr, "text: %s, %lld tokens (%lld for training, %lld held out); %lld steps\n",
                 text_path, (long long)text.info.tokens, (long long)text.info.train_tokens,
                 (long long)text.info.val_tokens, (long long)steps);
-    nb_rng pick, drop;
-    nb_rng_seed(&pick, spec->seed);
-    nb_rng_seed(&drop, spec->seed ^ 0x9e3779b97f4a7c15ull);
+    if (rc == CLI_OK && !quiet && cli_get(a, "resume"))
+        fprintf(stderr, "resuming %s after step %lld\n", cli_get(a, "resume"),
+                (long long)st.step);
     nb_step_opts so;
     memset(&so, 0, sizeof so);
     so.loss = NB_LOSS_CROSS_ENTROPY;
-    so.dropout_rng = &drop;
+    so.dropout_rng = &st.dropout_rng;
     so.clip_grad_norm = (float)spec->clip_norm;
     so.clip_grad_value = (float)spec->clip_value;
     double t0 = nb_time(), train_time = 0, sum = 0, val = NAN;
-    int64_t since = 0;
+    int64_t since = 0, first = st.step + 1;
     if (m) nb_model_set_training(m, 1);
-    for (int64_t s = 1; rc == CLI_OK && s <= steps; s++) {
+    for (int64_t s = first; rc == CLI_OK && s <= steps; s++) {
         double ts = nb_time();
         nb_step_result r;
-        if (nb_lm_data_batch(text.data, &pick, x, y) != NB_OK ||
+        if (nb_lm_data_batch(text.data, &st.shuffle_rng, x, y) != NB_OK ||
             nb_train_step(m, o, ctx, x, y, &so, &r) != NB_OK) {
             rc = cli_error(a, CLI_FAIL, "step %lld: %s", (long long)s, nb_last_error());
             break;
@@ -212,6 +270,7 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
                            (long long)s, r.loss);
             break;
         }
+        st.step = s;
         sum += r.loss;
         since++;
         if (s % eval_every == 0 || s == steps) {
@@ -222,11 +281,16 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
                         "%.1fs\n",
                         (long long)s, (long long)steps, sum / (double)since, val,
                         val / log(2.0) / text.bytes_per_val_token,
-                        (double)s * (double)B * (double)T / train_time, nb_time() - t0);
+                        (double)(s - first + 1) * (double)B * (double)T / train_time,
+                        nb_time() - t0);
             sum = 0;
             since = 0;
         }
+        if (rc == CLI_OK && ckpt_path && (s % every == 0 || s == steps))
+            rc = lm_checkpoint(a, ckpt_path, m, spec, o, &st);
     }
+    if (rc == CLI_OK && first > steps) /* a resumed run that had already ended */
+        rc = lm_val_loss(a, m, ctx, text.data, B, T, &val);
     if (m) nb_model_set_training(m, 0);
     if (rc == CLI_OK) {
         nb_save_opts sv;
@@ -240,7 +304,7 @@ int cli_lm_train(cli_args *a, nb_spec *spec, const char *out, bool quiet) {
     if (rc == CLI_OK) {
         lm_print_metrics(val, text.bytes_per_val_token);
         printf("tokens_per_s %.0f\n",
-               train_time > 0 ? (double)steps * (double)B * (double)T / train_time : 0.0);
+               train_time > 0 ? (double)(steps - first + 1) * (double)B * (double)T / train_time : 0.0);
     }
     nb_tensor_free(x);
     nb_tensor_free(y);
