@@ -5,6 +5,7 @@
 #   make test       build and run every test
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan       the threading tests under ThreadSanitizer
+#   make memcheck   every test binary under valgrind memcheck, in parallel with -j
 #   make bench      build and run the benchmarks
 #   make compare    nabla against PyTorch / numpy, interleaved, as one table (MODE=quick|full)
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
@@ -88,7 +89,7 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_dist.
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_HDRS := tests/nbtest.h $(wildcard tests/support/*.h)
 
-.PHONY: all lib tool examples demo test test-python check asan tsan bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build wasm test-web test-web-run serve-web emcc-check
+.PHONY: all lib tool examples demo test test-python check asan tsan memcheck memcheck-run bench compare fuzz fuzz-long fuzz-build install uninstall clean format test-mpi mpi-build wasm test-web test-web-run serve-web emcc-check
 all: lib examples tool
 
 lib: $(LIB_A) $(LIB_SO)
@@ -190,6 +191,23 @@ tsan:
 	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" $(addprefix build-tsan/tests/,$(TSAN_BINS))
 	@for t in $(TSAN_BINS); do echo "== tsan $$t"; TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >/dev/null || exit 1; done
 	@echo "tsan: clean"
+
+# Every test binary under valgrind memcheck (tests/scripts/memcheck.sh), one make job each:
+# errors and definite leaks fail it, naming the binary and its first error; logs, the tests'
+# output and exit codes in $(BUILD)/memcheck/. Skipped with a note where valgrind is absent.
+MEMCHECK_BINS := $(notdir $(TESTS))
+memcheck: $(TESTS) $(TOOL)
+	@if command -v valgrind >/dev/null 2>&1; then \
+	    rm -rf $(BUILD)/memcheck && $(MAKE) --no-print-directory memcheck-run; \
+	else \
+	    echo "memcheck: skipped (valgrind is not installed; apt-get install valgrind)"; \
+	fi
+
+memcheck-run: $(MEMCHECK_BINS:%=$(BUILD)/memcheck/%.rc)
+	@sh tests/scripts/memcheck.sh summary $(BUILD)/memcheck $(MEMCHECK_BINS)
+
+$(BUILD)/memcheck/%.rc: $(BUILD)/tests/%
+	@sh tests/scripts/memcheck.sh run $< $(BUILD)/memcheck
 
 # Fuzzing: tests/fuzz/fuzz_*.c are libFuzzer harnesses; the library is built with coverage
 # and sanitizers in build-fuzz/, and each harness runs for FUZZ_SECONDS on a copy of its
