@@ -473,6 +473,35 @@ static void test_nan_propagation(void) {
         nb_tensor *bn = nb_batch_norm(ctx, bx, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f);
         CHECK_MSG(bn && isnan(nb_f32(bn)[0]) && isnan(nb_f32(bn)[4]) && !isnan(nb_f32(bn)[1]),
                   "%s: batch_norm", dev);
+        /* attention: a NaN key poisons every query that sees it, a NaN query its own row,
+         * as PyTorch's softmax does (the vector kernels masked a NaN score to weight 0, and
+         * every kernel set took a row of NaN scores for one that sees no key: output 0).
+         * 2 queries, 37 keys (more than one tile of the vector kernels), d = dv = 4. */
+        float qa[2 * 4], ka[37 * 4], va[37 * 4];
+        for (int i = 0; i < 8; i++) qa[i] = 0.1f * (float)i;
+        for (int i = 0; i < 37 * 4; i++) ka[i] = 0.01f * (float)(i % 13), va[i] = (float)(i % 7);
+        for (int t = 0; t < 3; t++) {
+            float qt[8], kt[37 * 4];
+            memcpy(qt, qa, sizeof qt);
+            memcpy(kt, ka, sizeof kt);
+            if (t == 0) kt[35 * 4 + 2] = nan; /* key 35: in the second tile */
+            if (t == 1) kt[1 * 4] = nan;      /* key 1: in the first */
+            if (t == 2) qt[4 + 3] = nan;      /* query 1 */
+            nb_tensor *aq = nb_tensor_copy_of(ctx, qt, NB_DIMS(1, 1, 2, 4));
+            nb_tensor *ak = nb_tensor_copy_of(ctx, kt, NB_DIMS(1, 1, 37, 4));
+            nb_tensor *av = nb_tensor_copy_of(ctx, va, NB_DIMS(1, 1, 37, 4));
+            nb_tensor *ao = nb_attention(ctx, aq, ak, av, NULL, NULL);
+            CHECK_MSG(ao && ao->numel == 8, "%s: attention", dev);
+            for (int i = 0; ao && i < 8; i++) {
+                bool want_nan = t < 2 || i >= 4;
+                CHECK_MSG(isnan(nb_f32(ao)[i]) == want_nan,
+                          "%s: attention, NaN in %s: output %d is %g", dev,
+                          t == 2 ? "query 1"
+                          : t    ? "key 1"
+                                 : "key 35",
+                          i, (double)nb_f32(ao)[i]);
+            }
+        }
         CHECK_MSG(nb_ctx_status(ctx) == NB_OK, "%s: %s", dev, nb_last_error());
         nb_ctx_free(ctx);
     }

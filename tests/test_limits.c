@@ -10,14 +10,17 @@
  *   - a subnormal normalisation divisor is refused;
  *   - the history log reads back the "inf" it writes; the SVG plot writes only finite
  *     coordinates and terminates for values an ulp apart near 1e300;
- *   - CSV messages quote the file only as a short excerpt without control bytes.
- * A counting allocator measures allocations (the largest request and the number of calls). */
+ *   - CSV messages quote the file only as a short excerpt without control bytes;
+ *   - a model built from a spec holds its parameter values once, at their final size.
+ * A counting allocator measures allocations (the largest request and the number of calls);
+ * a tracking one, the peak of the bytes allocated at once. */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
 
 #include <dirent.h>
 #include <float.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -76,6 +79,78 @@ static void counting_on(void) {
 
 static void counting_off(void) {
     nb_set_allocator(NULL);
+}
+
+/* ---- a tracking allocator: the peak of the bytes live at once ------------------------------ */
+
+/* Each block's size, by address, in an open-addressing table (a test makes a few thousand
+ * blocks at most). A block freed that it does not know was allocated before it was set, by
+ * posix_memalign, and is freed as the default allocator would. */
+enum { LIVE_SLOTS = 1 << 16 };
+static struct {
+    void *p;
+    size_t size;
+} live_slot[LIVE_SLOTS];
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t live_now, live_peak, live_lost;
+
+static size_t live_hash(const void *p) {
+    return (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull) & (LIVE_SLOTS - 1);
+}
+
+static void *live_alloc(size_t size, size_t align, void *user) {
+    (void)user;
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1))
+        return NULL;
+    pthread_mutex_lock(&live_lock);
+    size_t h = live_hash(p), k = 0;
+    while (live_slot[h].p && k++ < LIVE_SLOTS) h = (h + 1) & (LIVE_SLOTS - 1);
+    if (!live_slot[h].p) {
+        live_slot[h].p = p;
+        live_slot[h].size = size;
+    } else {
+        live_lost++; /* the table is full: the measure is void (checked) */
+    }
+    live_now += size;
+    if (live_now > live_peak) live_peak = live_now;
+    pthread_mutex_unlock(&live_lock);
+    return p;
+}
+
+/* Removes slot h and moves back the entries after it that probed past it. */
+static void live_remove(size_t h) {
+    live_slot[h].p = NULL;
+    for (size_t j = (h + 1) & (LIVE_SLOTS - 1); live_slot[j].p; j = (j + 1) & (LIVE_SLOTS - 1)) {
+        size_t home = live_hash(live_slot[j].p);
+        /* the entry at j may move to h when h lies cyclically in [home, j) */
+        if ((j > h && (home <= h || home > j)) || (j < h && home <= h && home > j)) {
+            live_slot[h] = live_slot[j];
+            live_slot[j].p = NULL;
+            h = j;
+        }
+    }
+}
+
+static void live_free(void *p, void *user) {
+    (void)user;
+    if (!p) return;
+    pthread_mutex_lock(&live_lock);
+    for (size_t h = live_hash(p), k = 0; live_slot[h].p && k < LIVE_SLOTS;
+         h = (h + 1) & (LIVE_SLOTS - 1), k++)
+        if (live_slot[h].p == p) {
+            live_now -= live_slot[h].size;
+            live_remove(h);
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+    free(p);
+}
+
+static void live_on(void) {
+    memset(live_slot, 0, sizeof live_slot);
+    live_now = live_peak = live_lost = 0;
+    nb_set_allocator(&(nb_allocator){live_alloc, live_free, NULL});
 }
 
 /* ---- gzip without zlib: stored (uncompressed) deflate blocks and a CRC-32 ------------------ */
@@ -194,6 +269,35 @@ static void test_confusion_capped(void) {
     mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_CONFUSION, NB_CONFUSION_MAX_CLASSES, 0);
     CHECK_PTR(mt);
     nb_metrics_free(mt);
+}
+
+/* A model built from a spec holds its parameters once: the values in one buffer allocated at
+ * its final size, and no gradient buffer until training asks for one. Issue 16, item 7: the
+ * store grew by doubling with eager gradients, about 4x the parameter bytes at its peak (a
+ * 627 MB spec peaked at 2.45 GB). Measured: the most bytes live at once while the spec is
+ * parsed and the model built, against the 16 MB of its 4 M parameters. */
+static void test_spec_build_peak(void) {
+    const char *text = "nabla-spec 1\ninput 1000\ndense 2000 relu\ndense 1000 relu\ndense 10\n";
+    const size_t params = 1000 * 2000 + 2000 + 2000 * 1000 + 1000 + 1000 * 10 + 10;
+    const size_t bytes = params * sizeof(float);
+    nb_spec *spec = NULL;
+    nb_model *m = NULL;
+    live_on();
+    nb_status s = nb_spec_parse(text, strlen(text), "peak.spec", NULL, &spec);
+    if (s == NB_OK) s = nb_spec_build(spec, &m);
+    size_t peak = live_peak, lost = live_lost;
+    nb_model_free(m);
+    nb_spec_free(spec);
+    size_t after = live_now;
+    counting_off();
+    CHECK_OK(s);
+    CHECK(lost == 0);
+    printf("     %zu parameters (%.1f MB): a peak of %.1f MB live while built (%.2fx)\n", params,
+           (double)bytes / 1e6, (double)peak / 1e6, (double)peak / (double)bytes);
+    CHECK_MSG(peak >= bytes, "a peak of %zu bytes for %zu bytes of parameters", peak, bytes);
+    CHECK_MSG(peak <= bytes + bytes / 10, "a peak of %zu bytes for %zu bytes of parameters (%.2fx)",
+              peak, bytes, (double)peak / (double)bytes);
+    CHECK_MSG(after == 0, "%zu bytes still allocated after the model and spec were freed", after);
 }
 
 /* ---- non-finite values ---------------------------------------------------------------------- */
@@ -472,6 +576,7 @@ static const nbt_case cases[] = {
     {"wide_csv_allocates_little", test_wide_csv_allocates_little},
     {"huge_batch_allocates_for_the_data", test_huge_batch_allocates_for_the_data},
     {"confusion_capped", test_confusion_capped},
+    {"spec_build_peak", test_spec_build_peak},
     {"nonfinite_npy_refused", test_nonfinite_npy_refused},
     {"idx_labels_blamed", test_idx_labels_blamed},
     {"norm_divisor", test_norm_divisor},

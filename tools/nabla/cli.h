@@ -338,6 +338,8 @@ void cli_free(void *p);
  * \u{NNNN}, at most max_in bytes of it (then "..."), into out (cap bytes); returns the
  * length written. */
 size_t cli_escape(char *out, size_t cap, const char *text, size_t max_in);
+/* text is valid UTF-8 (what a model file's JSON header can keep). */
+bool cli_utf8_valid(const char *text);
 /* All of text, escaped so, to f; the _lines form keeps its line breaks. */
 void cli_put_escaped(FILE *f, const char *text);
 void cli_put_escaped_lines(FILE *f, const char *text);

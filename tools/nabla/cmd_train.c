@@ -301,6 +301,24 @@ static int run_failed(cli_args *a, const cli_dist *cd, nb_status s) {
     return cli_error(a, CLI_FAIL, "process %d: %s", cd->rank, nb_last_error());
 }
 
+/* The options the model file keeps in its stored spec, which is JSON text: valid UTF-8,
+ * checked before anything is loaded or trained rather than when the trained model is saved
+ * (a spec's own paths and names are checked when it is parsed, class names and column names
+ * when the data is read, both before training). */
+static int storable_options(cli_args *a) {
+    static const char *const kept[] = {"data",        "labels", "val",         "val-labels", "test",
+                                       "test-labels", "label",  "categorical", "tokenizer"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        const char *v = cli_get(a, kept[i]);
+        if (v && !cli_utf8_valid(v))
+            return cli_error(a, CLI_USAGE,
+                             "--%s: '%s' is not valid UTF-8: the model file keeps it in its "
+                             "stored spec, which is JSON text (rename the file)",
+                             kept[i], v);
+    }
+    return CLI_OK;
+}
+
 static int run_train(cli_args *a) {
     cli_dist cd;
     int rc = cli_dist_start(a, &cd);
@@ -321,6 +339,7 @@ static int run_train(cli_args *a) {
                        a->pos[0]);
     r.quiet = cli_flag(a, "quiet");
     bool epochs_said = r.spec && (r.spec->has_epochs || cli_get(a, "epochs"));
+    if (rc == CLI_OK) rc = storable_options(a);
     if (rc == CLI_OK) rc = cli_spec_options(a, r.spec);
     if (rc == CLI_OK) {
         r.out = cli_get(a, "out") ? copy_str(cli_get(a, "out")) : default_out(a->pos[0]);

@@ -35,6 +35,14 @@ static bool shown_escaped(uint32_t cp) {
            (cp >= 0x2066 && cp <= 0x2069);
 }
 
+bool cli_utf8_valid(const char *text) {
+    const unsigned char *s = (const unsigned char *)text;
+    uint32_t cp;
+    for (size_t i = 0, n; s[i]; i += n)
+        if (!(n = utf8_seq(s + i, &cp))) return false;
+    return true;
+}
+
 size_t cli_escape(char *out, size_t cap, const char *text, size_t max_in) {
     const unsigned char *s = (const unsigned char *)text;
     size_t w = 0, i = 0, len = strlen(text);

@@ -66,7 +66,7 @@ static void attn_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const flo
             float m = -INFINITY;
             for (int64_t j = 0; j < je; j++) {
                 float s = score(g, b, qi, K + j * Kr.st, j);
-                m = s > m ? s : m;
+                m = s > m || s != s ? s : m; /* a NaN score stays, as in PyTorch's softmax */
             }
             memset(oi, 0, (size_t)dv * sizeof *oi);
             if (m == -INFINITY) { /* no key to attend to */
