@@ -345,6 +345,9 @@ static void text_form(void) {
         {"f_max=9000", NB_ERR_FORMAT, "f_max <= rate / 2"},
         {"hop=", NB_ERR_FORMAT, "hop= is not a valid value"},
         {"length=100", NB_ERR_FORMAT, "too few to reflect-pad"},
+        /* fuzz_features: ln(x + 1e-90) in float32 is ln(0) = -inf, and the DCT made NaN */
+        {"log_eps=1e-90", NB_ERR_FORMAT, "log_eps must be a positive float32 of normal size"},
+        {"log=db amin=1e-45", NB_ERR_FORMAT, "amin must be a positive float32"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         g.n_mels = 123;

@@ -10,6 +10,7 @@
 #include "kernels/fft.h"
 #include "kernels/kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -85,8 +86,12 @@ nb_status nbi_features_check_resolved(const nb_features *f) {
             return bad("mel_norm", "is not none or slaney");
     }
     if ((unsigned)f->log > NB_LOG_DB) return bad("log", "is not ln, none or db");
-    if (!(f->log_eps > 0.0 && isfinite(f->log_eps))) return bad("log_eps", "must be > 0");
-    if (!(f->amin > 0.0 && isfinite(f->amin))) return bad("amin", "must be > 0");
+    /* both are used as float32: a value that rounds to 0 (or to a subnormal) would let
+     * ln(0) = -inf through, and the DCT turn -inf into NaN (fuzz_features found 1e-90) */
+    if (!(f->log_eps >= FLT_MIN && f->log_eps <= FLT_MAX))
+        return bad("log_eps", "must be a positive float32 of normal size (1.2e-38 to 3.4e38)");
+    if (!(f->amin >= FLT_MIN && f->amin <= FLT_MAX))
+        return bad("amin", "must be a positive float32 of normal size (1.2e-38 to 3.4e38)");
     if (!(f->top_db >= 0.0 && isfinite(f->top_db))) return bad("top_db", "must be >= 0");
     if (f->n_mfcc < 0) return bad("n_mfcc", "must be >= 0");
     if (f->n_mfcc > 0 && (f->n_mels == 0 || f->log == NB_LOG_NONE || f->n_mfcc > f->n_mels))
