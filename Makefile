@@ -118,6 +118,10 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
+# Examples whose parts live in a header, shared with their test.
+$(BUILD)/examples/char_lstm $(BUILD)/examples/char_gpt: examples/lm_common.h
+$(BUILD)/examples/fortune_classifier $(BUILD)/tests/test_fortune_classifier: examples/fortune_classifier.h
+
 # The hostile-input suite (tests/hostile/): gen_inputs writes bad inputs into a temporary
 # directory at test time, and test_hostile feeds them to every command of the tool.
 TESTS += $(BUILD)/tests/test_hostile
