@@ -366,6 +366,13 @@ typedef struct nb_transformer_opts {
     float eps;    /* the layer norms'; 0 means 1e-5 */
     int no_bias;  /* 1: the four projections without biases */
     int key_mask; /* optional node, as the attention layer's */
+    /* The weights of the four projections. init NB_INIT_DEFAULT (zeroed options): PyTorch's
+     * modules' (in_proj Xavier-uniform, the linears U(±1/√fan_in), weight and bias). Any other
+     * init draws in_proj and mlp.fc from it, and the two residual projections (attn.out_proj,
+     * mlp.proj) from proj_init (NB_INIT_DEFAULT: init too); the four biases then start at 0.
+     * GPT-2's (nanoGPT's) recipe for L blocks is init N(0, 0.02), proj_init
+     * N(0, 0.02/√(2L)). */
+    nb_init init, proj_init;
     const char *name;
 } nb_transformer_opts;
 int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transformer_opts *opts);
