@@ -697,7 +697,8 @@ static void test_eval(void) {
 }
 
 static void test_export(void) {
-    const char *model = tmp("digits.safetensors");
+    char model[300]; /* tmp()'s buffers rotate */
+    snprintf(model, sizeof model, "%s", tmp("digits.safetensors"));
     result r = run((const char *[]){"export", model, "--out", tmp("npy"), NULL});
     CHECK_MSG(r.rc == 0 && count_lines(r.out) == 4, "%s%s", r.out, r.err);
     done(&r);
@@ -713,6 +714,54 @@ static void test_export(void) {
     done(&r);
     r = run((const char *[]){"export", model, NULL});
     CHECK_FAILS(r, 2, "--out DIR is required");
+    done(&r);
+    /* --format onnx: the very bytes nb_model_export_onnx writes for the loaded model */
+    r = run((const char *[]){"export", model, "--format", "onnx", "-o", tmp("digits.onnx"), NULL});
+    CHECK_MSG(r.rc == 0 && strstr(r.out, "digits.onnx") && strstr(r.out, "normalisation"),
+              "%s%s", r.out, r.err);
+    done(&r);
+    nb_model *m;
+    CHECK_OK(nb_model_load(model, &m, NULL));
+    CHECK_OK(nb_model_export_onnx(m, tmp("digits_lib.onnx")));
+    nb_model_free(m);
+    size_t n1, n2;
+    char *b1 = slurp(tmp("digits.onnx"), &n1), *b2 = slurp(tmp("digits_lib.onnx"), &n2);
+    CHECK(n1 > 1000 && n1 == n2 && !memcmp(b1, b2, n1));
+    free(b1);
+    free(b2);
+    r = run((const char *[]){"export", model, "--format", "onnx", "--output", tmp("d2.onnx"), NULL});
+    CHECK_MSG(r.rc == 0 && access(tmp("d2.onnx"), F_OK) == 0, "%s%s", r.out, r.err);
+    done(&r);
+    r = run((const char *[]){"export", model, "--format", "onnx", NULL});
+    CHECK_FAILS(r, 2, "needs -o/--output FILE");
+    done(&r);
+    r = run((const char *[]){"export", model, "--format", "tflite", "-o", tmp("x"), NULL});
+    CHECK_FAILS(r, 2, "--format must be npy or onnx, not 'tflite'");
+    done(&r);
+    r = run((const char *[]){"export", model, "-o", tmp("x"), NULL});
+    CHECK_FAILS(r, 2, "-o/--output FILE is for --format onnx");
+    done(&r);
+    r = run((const char *[]){"export", model, "-x", NULL});
+    CHECK_FAILS(r, 2, "unknown option '-x'");
+    done(&r);
+    r = run((const char *[]){"export", "--help", NULL});
+    CHECK(r.rc == 0 && strstr(r.out, "-o, --output FILE") && strstr(r.out, "--format FMT"));
+    done(&r);
+    /* a model with a layer ONNX export lacks: refused, naming it, nothing written */
+    const char *spec = tmp("ln.spec");
+    FILE *f = fopen(spec, "w");
+    fprintf(f, "nabla-spec 1\ninput 4 6\nlayernorm\n");
+    fclose(f);
+    nb_spec *sp;
+    CHECK_OK(nb_spec_read(spec, &sp));
+    CHECK_OK(nb_spec_build(sp, &m));
+    CHECK_OK(nb_model_save(m, tmp("ln.safetensors"), &(nb_save_opts){.spec = sp}));
+    nb_model_free(m);
+    nb_spec_free(sp);
+    r = run((const char *[]){"export", tmp("ln.safetensors"), "--format", "onnx", "-o",
+                             tmp("ln.onnx"), NULL});
+    CHECK_FAILS(r, 1, "layernorm_1");
+    CHECK(access(tmp("ln.onnx"), F_OK) != 0);
     done(&r);
 }
 

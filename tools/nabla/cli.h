@@ -37,6 +37,7 @@ typedef struct cli_cmd {
     int n_opts;
     int min_pos, max_pos; /* positional arguments */
     int (*run)(cli_args *a);
+    const char *short_opts; /* one-letter aliases, "o=output,x=other": -o is --output */
 } cli_cmd;
 
 struct cli_args {
