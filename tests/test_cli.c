@@ -765,6 +765,49 @@ static void test_export(void) {
     done(&r);
 }
 
+/* A CNN exported by torch.onnx.export (tests/scripts/make_onnx_fixtures.py) runs in
+ * `nabla predict` to PyTorch's outputs; `nabla info` describes it; a damaged file fails in one
+ * line naming it. */
+static void test_onnx_model(void) {
+    const char *model = "tests/data/onnx/torch_cnn.onnx";
+    result r = run((const char *[]){"predict", model, "tests/data/onnx/torch_cnn.input.npy",
+                                    "--raw", NULL});
+    CHECK_MSG(r.rc == 0 && count_lines(r.out) == 3, "%s%s", r.out, r.err);
+    nb_array want;
+    CHECK_OK(nb_npy_read("tests/data/onnx/torch_cnn.output.npy", &want));
+    double maxd = 0;
+    const char *p = r.out;
+    for (int64_t k = 0; k < want.numel && r.rc == 0; k++) {
+        char *end;
+        double v = strtod(p, &end);
+        CHECK(end != p);
+        p = end;
+        double d = fabs(v - ((const float *)want.data)[k]);
+        maxd = d > maxd ? d : maxd;
+    }
+    CHECK_MSG(maxd <= 1e-5, "max |nabla predict - PyTorch| = %g", maxd);
+    nb_array_free(&want);
+    done(&r);
+    r = run((const char *[]){"predict", model, "tests/data/onnx/torch_cnn.input.npy", NULL});
+    CHECK_MSG(r.rc == 0 && !strcmp(r.out, "3\n3\n3\n"), "%s%s", r.out, r.err); /* softmax: a class */
+    done(&r);
+    r = run((const char *[]){"info", model, NULL});
+    CHECK_MSG(r.rc == 0 && strstr(r.out, "ONNX, imported as a chain") &&
+                  strstr(r.out, "conv2d 6 3 stride=2 pad=1,2 dilation=1,2 groups=2"),
+              "%s%s", r.out, r.err);
+    done(&r);
+    size_t n;
+    char *b = slurp(model, &n);
+    FILE *f = fopen(tmp("cut.onnx"), "wb");
+    fwrite(b, 1, n / 2, f);
+    fclose(f);
+    free(b);
+    r = run((const char *[]){"predict", tmp("cut.onnx"), "tests/data/onnx/torch_cnn.input.npy",
+                             NULL});
+    CHECK_FAILS(r, 1, "cut.onnx");
+    done(&r);
+}
+
 static void remove_tree(const char *path) {
     DIR *d = opendir(path);
     struct dirent *e;
@@ -802,6 +845,7 @@ static const nbt_case cases[] = {
     {"predict_torch_weights", test_predict_torch_weights},
     {"eval", test_eval},
     {"export", test_export},
+    {"onnx_model", test_onnx_model},
     {"graph_model", test_graph_model},
     {"cleanup", test_cleanup},
 };

@@ -202,6 +202,8 @@ int cli_load_model(const cli_args *a, const char *path, const char *spec_path, n
                    nb_model_file *info) {
     memset(info, 0, sizeof *info);
     *m = NULL;
+    if (!spec_path && nb_is_onnx_file(path))
+        return nb_model_load_onnx(path, m, info) == NB_OK ? CLI_OK : cli_lib_error(a);
     if (!spec_path) return nb_model_load(path, m, info) == NB_OK ? CLI_OK : cli_lib_error(a);
     nb_spec *spec = NULL;
     if (nb_spec_read(spec_path, &spec) != NB_OK || nb_spec_build(spec, m) != NB_OK ||

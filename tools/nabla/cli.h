@@ -70,7 +70,8 @@ int cli_lib_error(const cli_args *a);
 /* Applies --threads N when given. */
 int cli_threads(const cli_args *a);
 
-/* A model from a model file, or (spec_path given) from a spec plus the file's weights. info
+/* A model from a model file (an ONNX file too: nb_is_onnx_file), or (spec_path given) from a
+ * spec plus the file's weights. info
  * is filled either way (from the file, or holding the spec); release with
  * nb_model_file_free. */
 int cli_load_model(const cli_args *a, const char *path, const char *spec_path, nb_model **m,
