@@ -12,6 +12,7 @@
 #include "nbtest.h"
 #include "io/onnx.h"
 #include "io/protobuf.h"
+#include "base/file.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
@@ -558,20 +559,19 @@ static void t_model(nbi_text *out, const nbi_text *g) {
 
 /* Builds the graph the case asks for, imports it; returns the status (the model is freed). */
 enum { G_OK, G_UNKNOWN_OP, G_MISSING_INIT, G_CYCLE, G_GIANT_INIT, G_SHORT_INIT, G_NEG_DIM,
-       G_GIANT_INPUT, G_NEG_INPUT, G_TWO_PRODUCERS, G_WRONG_WIDTH, G_COUNT };
+       G_GIANT_INPUT, G_NEG_INPUT, G_TWO_PRODUCERS, G_WRONG_WIDTH, G_RESIDUAL, G_COUNT };
 
-static nb_status import_case(int c, nb_model **keep) {
+static void case_bytes(int c, nbi_text *mb) {
     static const float w[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, b[4] = {1, -1, 0.5f, 0};
-    nbi_text g, mb;
+    nbi_text g;
     nbi_text_init(&g);
-    nbi_text_init(&mb);
     int64_t wd[2] = {4, 3}, bd[1] = {4};
     if (c == G_GIANT_INIT) wd[0] = wd[1] = (int64_t)1 << 40;
     if (c == G_NEG_DIM) wd[0] = -4;
     t_init(&g, "W", 2, wd, w, c == G_SHORT_INIT ? 11 : 12);
     t_init(&g, "b", 1, bd, b, 4);
     t_value(&g, 11, "x", c == G_GIANT_INPUT ? (int64_t)1 << 40 : c == G_NEG_INPUT ? -3 : 3);
-    t_value(&g, 12, "y", 4);
+    t_value(&g, 12, c == G_RESIDUAL ? "y2" : "y", 4);
     t_node(&g, "Gemm", "gemm_0", c == G_CYCLE ? "r" : "x", c == G_MISSING_INIT ? "W_gone" : "W",
            "b", "h", "transB", 1);
     if (c == G_WRONG_WIDTH) t_node(&g, "Gemm", "gemm_1", "h", "W", NULL, "h2", "transB", 1);
@@ -579,15 +579,22 @@ static nb_status import_case(int c, nb_model **keep) {
            c == G_CYCLE ? "r" : "y", NULL, 0);
     if (c == G_CYCLE) t_node(&g, "Identity", "id_0", "r", NULL, NULL, "y", NULL, 0);
     if (c == G_TWO_PRODUCERS) t_node(&g, "Relu", "act_1", "h", NULL, NULL, "y", NULL, 0);
-    t_model(&mb, &g);
-    CHECK_OK(nbi_text_status(&mb, "test"));
+    if (c == G_RESIDUAL) t_node(&g, "Add", "add_0", "y", "h", NULL, "y2", NULL, 0);
+    t_model(mb, &g);
+    CHECK_OK(nbi_text_status(mb, "test"));
+    nbi_text_free(&g);
+}
+
+static nb_status import_case(int c, nb_model **keep) {
+    nbi_text mb;
+    nbi_text_init(&mb);
+    case_bytes(c, &mb);
     nb_model *m = NULL;
     nb_status st = nbi_model_from_onnx(mb.buf, mb.len, "case.onnx", &m);
     if (keep)
         *keep = m;
     else
         nb_model_free(m);
-    nbi_text_free(&g);
     nbi_text_free(&mb);
     return st;
 }
@@ -634,8 +641,24 @@ static void test_import_hostile(void) {
                       strstr(nb_last_error(), "case.onnx"),
                   "case %d: status %d, %s", bad[i].c, (int)st, nb_last_error());
     }
+    /* a residual connection: a graph model, relu(h) + h */
+    CHECK_OK(import_case(G_RESIDUAL, &m));
+    if (m) {
+        CHECK(!nb_model_is_sequential(m));
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        float xv[3] = {1, -1, 2};
+        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
+        CHECK(y && y->numel == 4);
+        for (int u = 0; y && u < 4; u++) {
+            float z = (const float[]){1, -1, 0.5f, 0}[u];
+            for (int i = 0; i < 3; i++) z += (float)(3 * u + i + 1) * xv[i];
+            CHECK(nb_f32(y)[u] == (z > 0 ? z : 0) + z);
+        }
+        nb_ctx_free(ctx);
+        nb_model_free(m);
+    }
     /* wrong wire types: the graph as a varint; a node's op_type as a varint */
-    const uint8_t graph_varint[] = {0x08, 0x08, 0x3a - 2, 0x01};
+    const uint8_t graph_varint[] = {0x08, 0x08, 0x38, 0x01};
     nb_model *x = NULL;
     CHECK(nbi_model_from_onnx(graph_varint, sizeof graph_varint, "w.onnx", &x) == NB_ERR_FORMAT);
     CHECK_MSG(strstr(nb_last_error(), "ModelProto.graph") != NULL, "%s", nb_last_error());
@@ -666,6 +689,42 @@ static void test_import_hostile(void) {
     nb_free(buf);
 }
 
+/* With NABLA_ONNX_SEEDS=DIR set, writes the fuzz seeds (tests/fuzz/corpus/fuzz_onnx/): the
+ * hostile cases above, models nabla exports, cut and wire-type-broken files. */
+static void test_write_fuzz_seeds(void) {
+    const char *dir = getenv("NABLA_ONNX_SEEDS");
+    if (!dir) return;
+    static const char *const names[G_COUNT] = {
+        "gemm_relu", "unknown_op", "missing_init", "cycle", "giant_init", "short_init",
+        "neg_dim", "giant_input", "neg_input", "two_producers", "wrong_width", "residual"};
+    char path[400];
+    for (int c = 0; c < G_COUNT; c++) {
+        nbi_text t;
+        nbi_text_init(&t);
+        case_bytes(c, &t);
+        snprintf(path, sizeof path, "%s/%s.onnx", dir, names[c]);
+        CHECK_OK(nbi_write_file_atomic(path, t.buf, t.len));
+        nbi_text_free(&t);
+    }
+    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm};
+    const char *mn[] = {"nabla_mlp", "nabla_cnn", "nabla_seq", "nabla_logsm"};
+    for (int i = 0; i < 4; i++) {
+        nb_model *m = makers[i]();
+        snprintf(path, sizeof path, "%s/%s.onnx", dir, mn[i]);
+        CHECK_OK(nb_model_export_onnx(m, path));
+        nb_model_free(m);
+    }
+    const uint8_t graph_varint[] = {0x08, 0x08, 0x38, 0x01};
+    snprintf(path, sizeof path, "%s/graph_varint.onnx", dir);
+    CHECK_OK(nbi_write_file_atomic(path, graph_varint, sizeof graph_varint));
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(nb_file_read("tests/data/onnx/torch_mlp.onnx", &buf, &len));
+    snprintf(path, sizeof path, "%s/torch_mlp_cut.onnx", dir);
+    CHECK_OK(nbi_write_file_atomic(path, buf, len / 2));
+    nb_free(buf);
+}
+
 static const nbt_case cases[] = {
     {"pb_round_trip", test_pb_round_trip},
     {"pb_hostile", test_pb_hostile},
@@ -675,6 +734,7 @@ static const nbt_case cases[] = {
     {"import_torch", test_import_torch},
     {"import_round_trip", test_import_round_trip},
     {"import_hostile", test_import_hostile},
+    {"write_fuzz_seeds", test_write_fuzz_seeds},
 };
 
 NBT_MAIN(cases)
