@@ -437,6 +437,15 @@ static void test_import_torch(void) {
             printf("  %s: max |nabla - PyTorch| = %.3g over %lld values\n", names[i], maxd,
                    (long long)y->numel);
             CHECK_MSG(maxd <= 1e-5, "%s: max difference %g", names[i], maxd);
+            /* an imported chain saves as a nabla model file that loads to the same outputs */
+            nb_model *back = NULL;
+            CHECK_OK(nb_model_save(m, tmp("imported.safetensors"), NULL));
+            CHECK_OK(nb_model_load(tmp("imported.safetensors"), &back, NULL));
+            nb_tensor *z = back ? nb_model_infer(back, ctx, nb_array_to_tensor(ctx, &x, NB_F32))
+                                : NULL;
+            CHECK(z && z->numel == y->numel &&
+                  !memcmp(z->data, y->data, sizeof(float) * (size_t)y->numel));
+            nb_model_free(back);
         }
         nb_ctx_free(ctx);
         nb_array_free(&x);
