@@ -666,6 +666,27 @@ static void test_import_hostile(void) {
         nb_ctx_free(ctx);
         nb_model_free(m);
     }
+    /* one initializer shared by many nodes: refused once the layers would hold more than twice
+     * the file's weights (3 of its 5 uses fit: the fourth, h3, is refused) */
+    {
+        nbi_text g, mb;
+        nbi_text_init(&g);
+        nbi_text_init(&mb);
+        float *w = calloc(200 * 200, sizeof(float));
+        t_init(&g, "W", 2, (int64_t[]){200, 200}, w, 200 * 200);
+        free(w);
+        t_value(&g, 11, "x", 200);
+        t_value(&g, 12, "h4", 200);
+        const char *hs[] = {"x", "h0", "h1", "h2", "h3", "h4"};
+        for (int k = 0; k < 5; k++) t_node(&g, "Gemm", hs[k + 1], hs[k], "W", NULL, hs[k + 1], NULL, 0);
+        t_model(&mb, &g);
+        nb_model *s = NULL;
+        CHECK(nbi_model_from_onnx(mb.buf, mb.len, "shared.onnx", &s) == NB_ERR_FORMAT && !s);
+        CHECK_MSG(strstr(nb_last_error(), "node 'h3'") && strstr(nb_last_error(), "twice"), "%s",
+                  nb_last_error());
+        nbi_text_free(&g);
+        nbi_text_free(&mb);
+    }
     /* wrong wire types: the graph as a varint; a node's op_type as a varint */
     const uint8_t graph_varint[] = {0x08, 0x08, 0x38, 0x01};
     nb_model *x = NULL;

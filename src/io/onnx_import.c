@@ -88,12 +88,25 @@ const nbi_onnx_attr *nbi_onnx_get_attr(const nbi_onnx_node *nd, const char *name
     return NULL;
 }
 
+nb_status nbi_onnx_take(importer *im, const nbi_onnx_node *nd, int64_t n) {
+    if (n > im->budget)
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "its weights would take nabla past twice "
+                               "the weights the file holds (initializers shared by many nodes)");
+    im->budget -= n;
+    return NB_OK;
+}
+
 /* ---- the graph ---------------------------------------------------------------------------- */
 
 /* Registers every value and counts its uses; refuses dangling inputs. */
 static nb_status link_values(importer *im, const nbi_onnx_value **in) {
     const nbi_onnx_graph *g = im->g;
     nb_status st = NB_OK;
+    im->budget = 1 << 16;
+    for (int i = 0; i < g->n_inits; i++) im->budget += 2 * g->inits[i].n;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_attrs; k++)
+            if (g->nodes[i].attrs[k].has_t) im->budget += 2 * g->nodes[i].attrs[k].t.n;
     for (int i = 0; i < g->n_inits && st == NB_OK; i++) {
         val *v;
         if ((st = add_val(im, g->inits[i].name, V_CONST, -1, &v)) == NB_OK) v->t = &g->inits[i];
@@ -260,6 +273,7 @@ nb_status nbi_onnx_build(const nbi_onnx_graph *g, nb_model **out) {
     if (st == NB_OK && !res)
         st = nbi_error(NB_ERR_FORMAT, "%s: the graph output '%s' is not given by any node",
                        g->what, g->outputs[0].name);
+    if (st == NB_OK) res->uses++; /* a pattern must not swallow the graph's output */
     if (st == NB_OK) st = order_nodes(&im, order);
     if (st == NB_OK) st = make_model(&im, in);
     for (int k = 0; k < g->n_nodes && st == NB_OK; k++) {

@@ -28,6 +28,8 @@ typedef struct nbi_onnx_importer {
     size_t n_slots;
     char *skip; /* per node: consumed by a pattern */
     int64_t (*pad)[4]; /* per node: the zero padding of a Pad before an AveragePool (t, l, b, r) */
+    int64_t budget;    /* weights the layers may still take: twice those the file holds (an
+                          initializer shared by many nodes must not multiply memory) */
 } nbi_onnx_importer;
 
 /* The value of this name, or NULL. */
@@ -40,6 +42,8 @@ nb_status nbi_onnx_refuse(const nbi_onnx_importer *im, const nbi_onnx_node *nd, 
 #endif
     ;
 const nbi_onnx_attr *nbi_onnx_get_attr(const nbi_onnx_node *nd, const char *name);
+/* Takes n weights from the budget, or refuses naming the node. */
+nb_status nbi_onnx_take(nbi_onnx_importer *im, const nbi_onnx_node *nd, int64_t n);
 /* Node i (not a Constant) as layers of im->m; the values it computes get their nabla nodes. */
 nb_status nbi_onnx_run_node(nbi_onnx_importer *im, int i);
 

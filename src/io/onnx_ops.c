@@ -134,8 +134,12 @@ static nb_status dense(importer *im, const nbi_onnx_node *nd, const val *x, int 
         return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "the bias '%s' should have %lld values in one row",
                       b->name, (long long)units);
     if (units < 1) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "a weight without units");
+    if (x->gap)
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "a dense layer on a pooled [C, 1, 1]: "
+                               "Flatten it first");
+    nb_status st = nbi_onnx_take(im, nd, w->n + (b ? b->n : 0));
+    if (st != NB_OK) return st;
     int h = nb_model_dense_on(im->m, x->nb, units, &(nb_dense_opts){.no_bias = !b});
-    nb_status st = NB_OK;
     if (h >= 0) {
         st = fill(im, nd, nb_model_params(im->m), h, "weight", w, trans);
         if (st == NB_OK && b) st = fill(im, nd, nb_model_params(im->m), h, "bias", b, false);
@@ -241,6 +245,7 @@ static nb_status op_conv(importer *im, int i) {
     nb_conv2d_opts o = {.kernel = {k[0], k[1]}, .stride = {s[0], s[1]},
                         .dilation = {d[0], d[1]}, .pad = {p[0], p[2], p[1], p[3]},
                         .groups = groups, .no_bias = !b};
+    if ((st = nbi_onnx_take(im, nd, w->n + (b ? b->n : 0))) != NB_OK) return st;
     int h = nb_model_conv2d_on(im->m, x->nb, w->dims[0], &o);
     if (h >= 0 && (st = fill(im, nd, nb_model_params(im->m), h, "weight", w, false)) != NB_OK)
         return st;
@@ -322,6 +327,7 @@ static nb_status op_batchnorm(importer *im, int i) {
                           t[k]->name, (long long)t[k]->n, (long long)shape[0]);
     /* always affine (ONNX always has scale and shift; a layer without affine exports ones and
      * zeros, which compute the same) */
+    if ((st = nbi_onnx_take(im, nd, 4 * shape[0])) != NB_OK) return st;
     int h = nb_model_batch_norm_on(im->m, x->nb, &(nb_batch_norm_opts){.eps = eps});
     static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
     for (int k = 0; h >= 0 && k < 4; k++)
