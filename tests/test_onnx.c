@@ -7,7 +7,15 @@
  * exported file (/usr/bin/python3 with python3-onnx; tests/scripts/onnx_check.py), and ONNX
  * Runtime (onnxruntime-node in tests/onnx/node_modules; tests/onnx/run_ort.js) run on the
  * same input as nabla, outputs within 1e-5. Each of those skips with a note when its tool is
- * absent. Run from the repository root. */
+ * absent.
+ *
+ * The import (nb_model_load_onnx): the PyTorch fixtures of tests/data/onnx (written by
+ * tests/scripts/make_onnx_fixtures.py) run to PyTorch's outputs within 1e-5 and save as nabla
+ * model files; every exported model comes back giving the very same outputs; hand-made
+ * hostile graphs (unknown op, missing initializer, cycle, giant and negative dims, short data,
+ * a value given twice, an initializer shared past the weight budget, wrong wire types) and
+ * every truncation of a real file are handled cleanly; a residual graph is a graph model.
+ * Run from the repository root. */
 #define _GNU_SOURCE /* memmem */
 #include "nbtest.h"
 #include "io/onnx.h"
