@@ -18,13 +18,17 @@
  * torch.onnx.export writes as Div, Erf, Add, Mul, Mul; Dropout and Identity pass their input
  * on; Add of two computed values is nb_model_add. Anything else is refused with a message
  * naming the op type and the node. */
+#define _POSIX_C_SOURCE 200809L /* open, fstat */
 #include "io/onnx_import.h"
 #include "nabla/file.h"
 #include "nabla/io.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef nbi_onnx_importer importer;
 typedef nbi_onnx_val val;
@@ -336,14 +340,17 @@ nb_status nb_model_load_onnx(const char *path, nb_model **model, nb_model_file *
 int nb_is_onnx_file(const char *path) {
     size_t n = path ? strlen(path) : 0;
     if (n >= 5 && !strcmp(path + n - 5, ".onnx")) return 1;
-    FILE *f = path ? fopen(path, "rb") : NULL;
+    /* only a regular file is looked into (O_NONBLOCK: a FIFO is never waited on) */
+    int fd = path ? open(path, O_RDONLY | O_NONBLOCK) : -1;
+    struct stat sb;
     unsigned char b[3] = {0, 0, 0};
+    bool got = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && read(fd, b, 3) == 3;
+    if (fd >= 0) close(fd);
     /* a ModelProto starts with ir_version (field 1, a varint 3..12) and then another of its
      * fields (producer_name, graph, opset_import, ...); a safetensors file starts with an
      * 8-byte header length, whose third byte is 0 below 16 MB of header */
-    int yes = f && fread(b, 1, 3, f) == 3 && b[0] == 0x08 && b[1] >= 3 && b[1] <= 12 &&
+    int yes = got && b[0] == 0x08 && b[1] >= 3 && b[1] <= 12 &&
               (b[2] == 0x12 || b[2] == 0x1a || b[2] == 0x22 || b[2] == 0x28 || b[2] == 0x32 ||
                b[2] == 0x3a || b[2] == 0x42);
-    if (f) fclose(f);
     return yes;
 }
