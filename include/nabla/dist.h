@@ -87,8 +87,11 @@ typedef struct nb_ddp_opts {
                                broadcast after every epoch); 0: synchronised over the global
                                batch, the statistics of one process with the whole batch */
     int no_overlap;         /* 1: start summing only after backward (to measure the overlap) */
-    int no_progress_thread; /* 1: no thread moving the sums along while backward computes
-                             (then only the gradient-ready hook and the final wait do) */
+    int progress_thread;    /* a thread moving the sums along while backward computes:
+                               0 (auto): when this node has a core to spare for it, i.e. its
+                               processes × their compute threads < its cores; 1: always;
+                               -1: never (then only the gradient-ready hook and the final
+                               wait move them) */
     double timeout;         /* seconds a wait may take; 0: the nb_dist's (default 300) */
 } nb_ddp_opts;
 

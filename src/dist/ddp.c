@@ -21,16 +21,27 @@
  * Communication is started from autograd's hook. MPI's non-blocking collectives and the ring
  * move only while MPI is called, so a progress thread (Horovod's design) tests the buckets in
  * flight every few tens of microseconds while backward computes, and sleeps when none is;
- * without MPI_THREAD_MULTIPLE (or with no_progress_thread) the hook calls and the final wait
- * do the polling alone. The bucket states and their requests are touched only under `mu`. */
+ * without MPI_THREAD_MULTIPLE, or where the node has no core to spare for it (the thread then
+ * takes time from backward: measured 2 ms of an 8 ms CNN step with 2 processes on 2 cores,
+ * docs/distributed.md), the hook calls and the final wait do the polling alone. The bucket states and their requests are touched only under `mu`. */
 #define _POSIX_C_SOURCE 200809L
 #include "dist/ddp.h"
 #include "optim/optim.h" /* nbi_optim_shard */
 
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- making one ----------------------------------------------------------------------------- */
+
+/* The progress thread pays only on a spare core: where every core already computes (this
+ * node's processes × their compute threads ≥ its cores), its polling slows backward more
+ * than moving the sums early gains. */
+static int want_progress_thread(const nb_ddp *x) {
+    if (x->o.progress_thread) return x->o.progress_thread > 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 && (long)x->d->node_size * nb_get_threads() < cores;
+}
 
 /* What must be the same on every process: the architecture (the spec text), every parameter's
  * name and size, the state's size, the optimizer's kind, learning rate and decay rule. */
@@ -297,7 +308,7 @@ nb_status nb_ddp_new(nb_dist *d, nb_model *m, nb_optim *opt, const nb_ddp_opts *
     if (s == NB_OK) s = nb_dist_agree(d, plan(x));
     if (s == NB_OK && x->o.zero) s = nb_dist_agree(d, shard(x));
     if (s == NB_OK && x->o.algo == NB_DIST_RING) s = nb_dist_agree(d, rings(x));
-    if (s == NB_OK && d->thread_multiple && !x->o.no_progress_thread && d->size > 1) {
+    if (s == NB_OK && d->thread_multiple && d->size > 1 && want_progress_thread(x)) {
         x->th_on = pthread_create(&x->th, NULL, nbi_ddp_progress_main, x) == 0;
         if (!x->th_on) s = nbi_error(NB_ERR_STATE, "%s: cannot start the progress thread", fn);
     }

@@ -64,6 +64,13 @@ nb_status nb_dist_init(int *argc, char ***argv, nb_dist **out) {
     MPI_Comm_set_errhandler(d->ring_comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(d->comm, &d->rank);
     MPI_Comm_size(d->comm, &d->size);
+    MPI_Comm node;
+    d->node_size = 1;
+    if (MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+        MPI_Comm_size(node, &d->node_size);
+        MPI_Comm_free(&node);
+    }
     int len = 0;
     MPI_Get_processor_name(d->host, &len);
     d->host[len < 0 ? 0 : len] = '\0';

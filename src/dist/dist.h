@@ -15,6 +15,7 @@ struct nb_dist {
     int rank, size;
     int we_init;         /* nb_dist_init called MPI_Init */
     int thread_multiple; /* MPI may be called from several threads at once */
+    int node_size;       /* processes on this node (sharing its memory), this one included */
     int broken;          /* a wait timed out */
     int shared;          /* the last failure was reported alike by every process */
     double timeout;      /* seconds */

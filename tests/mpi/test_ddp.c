@@ -213,8 +213,11 @@ static void equivalence(int kind, const nb_ddp_opts *dopt, const char *what) {
 
 static void test_equivalence_mpi(void) {
     for (int k = 0; k < KINDS; k++) equivalence(k, &(nb_ddp_opts){.bucket_bytes = 256}, "mpi");
-    /* the hook and the final wait alone moving the sums */
-    equivalence(MLP, &(nb_ddp_opts){.bucket_bytes = 256, .no_progress_thread = 1},
+    /* the progress thread moving the sums (off by default where no core is spare, as here),
+     * and the hook and the final wait alone */
+    equivalence(CNN, &(nb_ddp_opts){.bucket_bytes = 256, .progress_thread = 1},
+                "mpi, progress thread");
+    equivalence(MLP, &(nb_ddp_opts){.bucket_bytes = 256, .progress_thread = -1},
                 "mpi, no progress thread");
     equivalence(CNN, &(nb_ddp_opts){.no_overlap = 1}, "mpi, not overlapped");
 }
