@@ -34,6 +34,7 @@ static void fill_ref(nbi_kernels *k) {
     k->optim_update = nbi_ref_optim_update;
     k->find_nonfinite = nbi_ref_find_nonfinite;
     k->rfft_frames = nbi_rfft_frames_ref; /* speech */
+    k->rfft_adjoint_frames = nbi_rfft_adjoint_frames_ref;
     k->band_apply = nbi_band_apply;
     k->spec_power = nbi_spec_power;
     k->half_to_f32 = nbi_ref_half_to_f32; /* the f16 dataset store */

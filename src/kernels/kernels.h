@@ -106,6 +106,10 @@ typedef struct nbi_kernels {
      * kernels/fft.h says what it computes; the vector sets give the same bits) ---- */
     void (*rfft_frames)(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
                         const float *w, float *X, float *work);
+    /* the transforms' adjoint, frame by frame (nbi_rfft_adjoint_frames_ref: the STFT's
+     * backward; the vector sets give the same bits) */
+    void (*rfft_adjoint_frames)(const nbi_rfft *p, int64_t count, const float *G, float *A,
+                                float *work);
     /* the band-matrix product y = x·Wᵀ (nbi_band_apply in kernels/fft.h, its scalar twin;
      * the vector sets do 8 rows at once, each lane summing in the twin's order: same bits) */
     void (*band_apply)(const float *W, const int32_t *lo, const int32_t *hi, int64_t rows_w,
