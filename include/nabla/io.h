@@ -85,6 +85,8 @@ typedef struct nb_data_spec {
      * order (NULL: the defaults), which the model file keeps so that prediction featurises as
      * training did. */
     char *features;
+    char store[8]; /* audio: how the features are kept in memory: "f32", "f16", or "" (auto:
+                      f32 when it fits in half the physical memory, else f16) */
     /* language models (docs/spec.md, docs/text.md) */
     char *text;      /* a text file or a folder of them: windows of next-token prediction */
     char *tokenizer; /* a tokenizer file (nabla tokenize); NULL: bytes */

@@ -216,6 +216,10 @@ typedef struct cli_data_opts {
     cli_table_opts table; /* for CSV data */
     const char *features; /* format "audio": the feature pipeline's text (NULL: defaults) */
     int frames_first;     /* format "audio": samples as frames [T, F] (a sequence model) */
+    const char *store;    /* format "audio": "f32", "f16", or NULL / "" / "auto": f32 when
+                             it fits in half the memory, else f16 (the bytes store, whose
+                             dequantisation a model's normalisation would have to absorb, is
+                             not offered) */
 } cli_data_opts;
 
 enum { CLI_PART_TRAIN = 0, CLI_PART_VAL, CLI_PART_TEST };
@@ -322,7 +326,8 @@ const char *cli_memory_note(char *buf, size_t n);
  * [n_frames, n_feat] with frames_first (a model whose input has rank 2); a WAV file or
  * a manifest into rows of `features` values each (a manifest's labels kept); eval's report
  * on a manifest: accuracy per group and, when svg_path is set, the confusion matrix as SVG. */
-int cli_load_audio(const cli_args *a, const char *manifest, const char *features, int frames_first,
+int cli_load_audio(const cli_args *a, const char *manifest, const char *features, const char *store,
+                   int frames_first,
                    nb_dataset **out);
 bool cli_is_wav(const char *path);
 int cli_frames_first(const nb_model *m); /* its input has rank 2: frames [T, F] */
