@@ -72,6 +72,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
 $(BUILD)/src/kernels/x86/%_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
 $(BUILD)/src/kernels/x86/%_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/kernels/x86/%_f16c.o: CFLAGS += -mf16c -mavx
 # int8 (kernels/x86/qgemm_*.c): the dot-product instructions of quantized inference
 $(BUILD)/src/kernels/x86/%_avxvnni.o: CFLAGS += -mavxvnni -mavx2 -mfma -ffp-contract=off
 $(BUILD)/src/kernels/x86/%_avx512bw.o: CFLAGS += -mavx512f -mavx512bw -mavx2 -mfma -ffp-contract=off

@@ -55,7 +55,8 @@ extern "C" {
  * nabla/ops.def, in its order: NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU, NB_ACT_LEAKY_RELU
  * (alpha 0 means PyTorch's 0.01), NB_ACT_ELU (alpha 0 means 1), NB_ACT_GELU (exact),
  * NB_ACT_SILU, NB_ACT_SOFTPLUS (PyTorch's beta 1, threshold 20), NB_ACT_MISH,
- * NB_ACT_SOFTMAX (along the last axis). Files store activations by name, not number. */
+ * NB_ACT_SOFTMAX, NB_ACT_LOG_SOFTMAX (along the last axis; log_softmax is what an "nll" loss
+ * reads, PyTorch's nn.LogSoftmax). Files store activations by name, not number. */
 typedef enum nb_activation {
     NB_ACT_NONE = 0,
 #define NB_ACT(ID, name, NP, CHECK, ACT) NB_ACT_##ID,
