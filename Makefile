@@ -73,6 +73,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
 $(BUILD)/src/kernels/x86/%_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=off
 $(BUILD)/src/kernels/x86/%_avx512.o: CFLAGS += -mavx512f -mavx2 -mfma -ffp-contract=off
+$(BUILD)/src/kernels/x86/%_f16c.o: CFLAGS += -mf16c -mavx
 # int8 (kernels/x86/qgemm_*.c): the dot-product instructions of quantized inference
 $(BUILD)/src/kernels/x86/%_avxvnni.o: CFLAGS += -mavxvnni -mavx2 -mfma -ffp-contract=off
 $(BUILD)/src/kernels/x86/%_avx512bw.o: CFLAGS += -mavx512f -mavx512bw -mavx2 -mfma -ffp-contract=off
@@ -118,6 +119,10 @@ $(BUILD)/examples/%: examples/%.c $(LIB_A)
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+# Examples whose parts live in a header, shared with their test.
+$(BUILD)/examples/char_lstm $(BUILD)/examples/char_gpt: examples/lm_common.h
+$(BUILD)/examples/fortune_classifier $(BUILD)/tests/test_fortune_classifier: examples/fortune_classifier.h
 
 # The hostile-input suite (tests/hostile/): gen_inputs writes bad inputs into a temporary
 # directory at test time, and test_hostile feeds them to every command of the tool.

@@ -2,7 +2,7 @@
  * second, in the line format of bench/torch/lm.py:
  *
  *   char_lstm       bytes [64] → embedding 64 → LSTM 256 → dense 256; Adam 2e-3; batch 32
- *   char_gpt        embedding 128 + positions, 2 pre-LN blocks (4 heads, causal, dropout 0.1),
+ *   char_gpt        embedding 128 + positions, 2 pre-LN blocks (4 heads, causal, no dropout),
  *                   layer norm, a tied head; AdamW 1e-3 (0.9, 0.95), weight decay 0.1 on the
  *                   matrices, clipping at 1; batch 32, context 64
  *   char_gpt_large  4 blocks of width 256, context 128, batch 16 (--large)

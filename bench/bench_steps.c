@@ -1,7 +1,7 @@
 /* bench/bench_steps.c — N repetitions of one training workload after its setup, for
  * instruction counts (callgrind) that do not depend on the machine's load:
  *
- *     bench_steps WORKLOAD N
+ *     bench_steps WORKLOAD N [THREADS]   (THREADS: the pool's size, 1 by default)
  *     bench_steps                  (make bench) every workload a few times, wall time per rep
  *
  *     xor        one epoch of examples/xor.c (2-4-1 sigmoid, full batch, SGD lr 0.1)
@@ -128,12 +128,13 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench_steps xor|mlp-sgd|mlp-adam|cnn-sgd|adam-235k N\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: bench_steps xor|mlp-sgd|mlp-adam|cnn-sgd|adam-235k N [THREADS]\n");
         return 2;
     }
     long n = atol(argv[2]);
-    if (n < 0 || nb_set_threads(1) != NB_OK) return 2;
+    int threads = argc == 4 ? atoi(argv[3]) : 1;
+    if (n < 0 || nb_set_threads(threads) != NB_OK) return 2;
     return run(argv[1], n);
 }
 

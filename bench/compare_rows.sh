@@ -17,12 +17,20 @@
 # unit of the value (per sample for a rate, per run for seconds), for the percentage of the
 # FMA peak measured by bench_peak; 0 when unknown. Rows whose tool is missing are skipped.
 #
-# FLOPs per training sample: forward 2·params-ish multiply-adds, backward twice that, so
-# 3 · 2 · (784·256 + 256·128 + 128·10) = 1.41 MFLOP for the MLP; the CNN's 22.0 MFLOP is
-# docs/conv.md's count of its convolutions and dense layers (forward + both backward GEMMs).
+# FLOPs per training sample: 2 per multiply-add of the products (bias adds, activations and
+# pooling are not counted). A layer costs its forward product, the weight gradient's product
+# of the same size, and the input gradient's, except the first layer: its input needs no
+# gradient and nabla, like PyTorch, skips that product. (The count used to charge it too:
+# 1.41 MFLOP for the MLP, 40% high; with a peak that read a quarter of the truth, the MLP
+# showed 312% of it.)
+#   MLP 784-256-128-10:  2·(2·784·256 + 3·256·128 + 3·128·10) = 1 007 104
+#   CNN (bench_cnn.c):   conv 1→32 5x5 24x24 out: 2·2·(32·25·576)    =  1 843 200
+#                        conv 32→64 5x5 8x8 out:  3·2·(64·800·64)    = 19 660 800
+#                        dense 1024→128, 128→10:  3·2·(131 072 + 1 280) =   794 112
+#                                                                  total 22 298 112
 
-MLP_FLOPS=1410048
-CNN_FLOPS=22000000
+MLP_FLOPS=1007104
+CNN_FLOPS=22298112
 TORCH="OMP_WAIT_POLICY=passive $PY"
 FM=/usr/share/datasets/fashion-mnist
 

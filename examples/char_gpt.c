@@ -9,8 +9,8 @@
  * fortunes-min) when installed, else a built-in paragraph. The model is
  * examples/specs/char_gpt.spec built with the C API:
  *
- *   bytes [T] → embedding 128 + learned positions (64), both N(0, 0.02) → dropout 0.1
- *   → 2 × pre-LN transformer block (4 heads, causal, MLP 512, GELU, dropout 0.1)
+ *   bytes [T] → embedding 128 + learned positions (64), both N(0, 0.02)
+ *   → 2 × pre-LN transformer block (4 heads, causal, MLP 512, GELU; no dropout)
  *   → layer norm → x Eᵀ (the head tied to the embedding): logits [T, 256]
  *
  * trained N steps (default 300) with nb_train_step on batches of 32 windows of 64 bytes:
@@ -36,10 +36,8 @@ int main(int argc, char **argv) {
     const nb_init small = {.kind = NB_INIT_NORMAL, .a = 0, .b = 0.02f}; /* GPT-2's N(0, 0.02) */
     int h = nb_model_embedding_on(m, x, V, E, &(nb_embedding_opts){.init = small});
     h = nb_model_positional_on(m, h, T, &small, NULL);
-    h = nb_model_dropout_on(m, h, 0.1f, NULL);
     for (int k = 0; k < 2; k++)
-        h = nb_model_transformer_on(
-            m, h, E, &(nb_transformer_opts){.heads = 4, .causal = 1, .dropout = 0.1f});
+        h = nb_model_transformer_on(m, h, E, &(nb_transformer_opts){.heads = 4, .causal = 1});
     h = nb_model_layer_norm_on(m, h, NULL);
     h = nb_model_tied_dense_on(m, h, "embedding_1", 0, NULL);
     if (h < 0 || nb_model_set_tokenizer(m, tok) != NB_OK) lm_die(who, "the model");

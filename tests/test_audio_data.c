@@ -12,6 +12,7 @@
 #include "nbtest.h"
 
 #include "audio/audio.h"
+#include "base/half.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -408,17 +409,32 @@ static void dataset_stores(void) {
         nb_dataset_free(dq);
     }
     nb_norm_free(&deq);
-    /* AUTO with a budget that floats do not fit */
+    /* AUTO: the first of f32, f16, u8 whose bytes fit the budget, at each edge */
     o.store = NB_AUDIO_STORE_AUTO;
-    o.max_bytes = (size_t)(F * 18 * 2);
-    CHECK_OK(nb_audio_dataset(&m, &o, &dq, &deq));
-    if (dq) {
-        nb_dataset_info qi;
-        nb_dataset_get_info(dq, &qi);
-        CHECK(qi.x_type == NB_ELEM_U8);
+    static const struct {
+        int64_t bytes_per_value, less;
+        nb_elem want;
+    } edges[] = {{4, 0, NB_ELEM_F32}, {4, 1, NB_ELEM_F16}, {2, 0, NB_ELEM_F16},
+                 {2, 1, NB_ELEM_U8},  {1, 0, NB_ELEM_U8}};
+    for (size_t e = 0; e < sizeof edges / sizeof *edges; e++) {
+        o.max_bytes = (size_t)(F * 18 * edges[e].bytes_per_value - edges[e].less);
+        CHECK_OK(nb_audio_dataset(&m, &o, &dq, &deq));
+        if (dq) {
+            nb_dataset_info qi;
+            nb_dataset_get_info(dq, &qi);
+            CHECK_MSG(qi.x_type == edges[e].want, "budget %zu: stored as %s, not %s",
+                      o.max_bytes, nb_elem_name(qi.x_type), nb_elem_name(edges[e].want));
+            CHECK((deq.kind == NB_NORM_CONST) == (edges[e].want == NB_ELEM_U8));
+        }
+        nb_dataset_free(dq);
+        nb_norm_free(&deq);
     }
-    nb_dataset_free(dq);
-    nb_norm_free(&deq);
+    /* a caller that takes floats only is refused where only bytes fit */
+    o.floats_only = 1;
+    o.max_bytes = (size_t)(F * 18 * 2 - 1);
+    CHECK(nb_audio_dataset(&m, &o, &dq, &deq) == NB_ERR_NOMEM && dq == NULL);
+    CHECK(strstr(nb_last_error(), "even as halves"));
+    o.floats_only = 0;
     o.max_bytes = 100;
     CHECK(nb_audio_dataset(&m, &o, &dq, &deq) == NB_ERR_NOMEM && dq == NULL);
     CHECK(strstr(nb_last_error(), "even as bytes"));
@@ -428,6 +444,121 @@ static void dataset_stores(void) {
     free(got);
     nb_manifest_free(&m);
     nb_dataset_free(ds);
+}
+
+
+/* The f16 store: every value the f32 store's rounded to the nearest half (bit for bit what
+ * base/half.c gives), as images and as frames, normalised in batches as floats would be; a
+ * feature beyond the half range refused when f16 is asked for, and bytes instead under AUTO
+ * (the same bytes as the u8 store's). */
+static void dataset_f16(void) {
+    const char *manifest = make_clips();
+    if (!manifest) return;
+    nb_features f = tone_features();
+    nb_manifest m;
+    CHECK_OK(nb_manifest_read(manifest, &m));
+    nb_audio_data_opts o;
+    memset(&o, 0, sizeof o);
+    o.features = &f;
+    for (int ff = 0; ff < 2; ff++) {
+        o.frames_first = ff;
+        nb_dataset *d32 = NULL, *d16 = NULL;
+        nb_norm deq;
+        o.store = NB_AUDIO_STORE_F32;
+        CHECK_OK(nb_audio_dataset(&m, &o, &d32, NULL));
+        o.store = NB_AUDIO_STORE_F16;
+        CHECK_OK(nb_audio_dataset(&m, &o, &d16, &deq));
+        CHECK(deq.kind == NB_NORM_NONE);
+        if (!d32 || !d16) {
+            nb_dataset_free(d32);
+            nb_dataset_free(d16);
+            break;
+        }
+        nb_dataset_info i32, i16;
+        nb_dataset_get_info(d32, &i32);
+        nb_dataset_get_info(d16, &i16);
+        CHECK(i16.x_type == NB_ELEM_F16 && i16.n == 18 && i16.features == i32.features &&
+              i16.sample_rank == i32.sample_rank && i16.sample_shape[0] == i32.sample_shape[0] &&
+              i16.sample_shape[1] == i32.sample_shape[1]);
+        const int64_t F = i32.features, n = 18;
+        float *a = malloc(sizeof(float) * (size_t)(F * n)), *b = malloc(sizeof(float) * (size_t)(F * n));
+        int32_t la[18], lb[18];
+        int64_t idx[18];
+        for (int i = 0; i < 18; i++) idx[i] = 17 - i;
+        CHECK_OK(nb_dataset_gather(d32, idx, n, NULL, a, la));
+        CHECK_OK(nb_dataset_gather(d16, idx, n, NULL, b, lb));
+        int bad = 0;
+        double worst = 0;
+        for (int64_t i = 0; i < F * n; i++) {
+            float r = nbi_half_to_float(nbi_half_from_float(a[i]));
+            if (memcmp(&r, &b[i], sizeof r) && bad++ < 3)
+                CHECK_MSG(0, "f16 store value %lld: %a, the f32 store's %a rounds to %a",
+                          (long long)i, b[i], a[i], r);
+            if (a[i] != 0) worst = fmax(worst, fabs((double)b[i] - a[i]) / fabs(a[i]));
+        }
+        CHECK_MSG(worst <= 0x1p-11, "relative error %.3g", worst);
+        CHECK(memcmp(la, lb, sizeof la) == 0);
+        /* through a fitted standardisation: the floats' formula on the rounded values */
+        nb_norm nz = {0};
+        CHECK_OK(nb_norm_fit(&nz, d16, NB_NORM_STANDARD, 1));
+        CHECK_OK(nb_dataset_gather(d16, idx, n, &nz, a, NULL));
+        bad = 0;
+        for (int64_t i = 0; i < F * n; i++) {
+            float want = (b[i] - nz.shift[i % F]) / nz.div[i % F];
+            if (memcmp(&want, &a[i], sizeof want) && bad++ < 3)
+                CHECK_MSG(0, "normalised f16 value %lld: %a, want %a", (long long)i, a[i], want);
+        }
+        nb_norm_free(&nz);
+        free(a);
+        free(b);
+        nb_dataset_free(d32);
+        nb_dataset_free(d16);
+    }
+    /* features beyond a half: |X|^4 without a log */
+    o.frames_first = 0;
+    f.log = NB_LOG_NONE;
+    f.power = 4;
+    o.store = NB_AUDIO_STORE_F16;
+    nb_dataset *d = NULL, *du8 = NULL;
+    nb_norm deq, deq8;
+    CHECK(nb_audio_dataset(&m, &o, &d, &deq) == NB_ERR_ARG && d == NULL);
+    CHECK_MSG(strstr(nb_last_error(), "beyond the largest half (65504)") &&
+                  strstr(nb_last_error(), ".wav"),
+              "%s", nb_last_error());
+    o.store = NB_AUDIO_STORE_U8;
+    CHECK_OK(nb_audio_dataset(&m, &o, &du8, &deq8));
+    o.store = NB_AUDIO_STORE_AUTO;
+    int64_t cells = 0;
+    if (du8) {
+        nb_dataset_info qi;
+        nb_dataset_get_info(du8, &qi);
+        cells = qi.features * qi.n;
+    }
+    o.max_bytes = (size_t)(cells * 2); /* halves fit, and overflow */
+    CHECK_OK(nb_audio_dataset(&m, &o, &d, &deq));
+    if (d && du8) {
+        nb_dataset_info qi;
+        nb_dataset_get_info(d, &qi);
+        CHECK(qi.x_type == NB_ELEM_U8 && deq.kind == NB_NORM_CONST);
+        CHECK(deq.shift[0] == deq8.shift[0] && deq.div[0] == deq8.div[0]);
+        float *a = malloc(sizeof(float) * (size_t)cells), *b = malloc(sizeof(float) * (size_t)cells);
+        int64_t idx[18];
+        for (int i = 0; i < 18; i++) idx[i] = i;
+        CHECK_OK(nb_dataset_gather(d, idx, 18, NULL, a, NULL));
+        CHECK_OK(nb_dataset_gather(du8, idx, 18, NULL, b, NULL));
+        CHECK(memcmp(a, b, sizeof(float) * (size_t)cells) == 0);
+        free(a);
+        free(b);
+    }
+    o.floats_only = 1; /* ... unless the caller takes floats only */
+    nb_dataset *d2 = NULL;
+    nb_norm deq2;
+    CHECK(nb_audio_dataset(&m, &o, &d2, &deq2) == NB_ERR_ARG && d2 == NULL);
+    nb_dataset_free(d);
+    nb_dataset_free(du8);
+    nb_norm_free(&deq);
+    nb_norm_free(&deq8);
+    nb_manifest_free(&m);
 }
 
 static void dataset_copies_threads(void) {
@@ -501,42 +632,57 @@ static void dataset_copies_threads(void) {
     nb_set_threads(2);
 }
 
-/* The loader and fit train on it: tones of three pitches are told apart. */
+/* The loader and fit train on it: tones of three pitches are told apart, from the f32 store
+ * and from the f16 store alike (the same seed: the two runs differ only by the rounding of
+ * the inputs to halves, so their losses end close). */
 static void dataset_trains(void) {
     const char *manifest = make_clips();
     if (!manifest) return;
     nb_features f = tone_features();
     f.norm = NB_UTT_MEANVAR;
-    nb_audio_data_opts o;
-    memset(&o, 0, sizeof o);
-    o.features = &f;
-    nb_dataset *ds = NULL;
-    CHECK_OK(nb_audio_dataset_load(manifest, &o, &ds, NULL));
-    if (!ds) return;
-    nb_dataset_info info;
-    nb_dataset_get_info(ds, &info);
-    nb_model *model = nb_model_new(info.sample_rank, info.sample_shape, 1);
-    CHECK_PTR(model);
-    if (!model) return;
-    CHECK_OK(nb_model_flatten(model));
-    CHECK_OK(nb_model_dense(model, 3, NB_ACT_NONE));
-    nb_adam_opts ao = {.lr = 0.01};
-    nb_optim *opt = nb_adam_new(nb_model_params(model), &ao);
-    nb_fit_opts fo = {0};
-    fo.epochs = 30;
-    fo.batch_size = 6;
-    fo.metrics = NB_METRIC_ACCURACY;
-    fo.verbose = NB_VERBOSE_QUIET;
-    CHECK_OK(nb_fit(model, opt, ds, &fo, NULL));
-    nb_metrics *mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY, 3, 0);
-    CHECK_OK(nb_evaluate(model, ds, NULL, mt));
-    nb_metric_values v;
-    nb_metrics_result(mt, &v);
-    CHECK_MSG(v.accuracy == 1.0, "accuracy %.3f on the tones", v.accuracy);
-    nb_metrics_free(mt);
-    nb_optim_free(opt);
-    nb_model_free(model);
-    nb_dataset_free(ds);
+    double loss[2] = {-1, -1};
+    for (int k = 0; k < 2; k++) {
+        nb_audio_data_opts o;
+        memset(&o, 0, sizeof o);
+        o.features = &f;
+        o.store = k ? NB_AUDIO_STORE_F16 : NB_AUDIO_STORE_F32;
+        nb_dataset *ds = NULL;
+        CHECK_OK(nb_audio_dataset_load(manifest, &o, &ds, NULL));
+        if (!ds) return;
+        nb_dataset_info info;
+        nb_dataset_get_info(ds, &info);
+        CHECK(info.x_type == (k ? NB_ELEM_F16 : NB_ELEM_F32));
+        nb_model *model = nb_model_new(info.sample_rank, info.sample_shape, 1);
+        CHECK_PTR(model);
+        if (!model) {
+            nb_dataset_free(ds);
+            return;
+        }
+        CHECK_OK(nb_model_flatten(model));
+        CHECK_OK(nb_model_dense(model, 3, NB_ACT_NONE));
+        nb_adam_opts ao = {.lr = 0.01};
+        nb_optim *opt = nb_adam_new(nb_model_params(model), &ao);
+        nb_fit_opts fo = {0};
+        fo.epochs = 30;
+        fo.batch_size = 6;
+        fo.metrics = NB_METRIC_ACCURACY;
+        fo.verbose = NB_VERBOSE_QUIET;
+        CHECK_OK(nb_fit(model, opt, ds, &fo, NULL));
+        nb_metrics *mt = nb_metrics_new(NB_LOSS_CROSS_ENTROPY, NB_METRIC_ACCURACY, 3, 0);
+        CHECK_OK(nb_evaluate(model, ds, NULL, mt));
+        nb_metric_values v;
+        nb_metrics_result(mt, &v);
+        CHECK_MSG(v.accuracy == 1.0, "accuracy %.3f on the tones (%s store)", v.accuracy,
+                  k ? "f16" : "f32");
+        loss[k] = v.loss;
+        nb_metrics_free(mt);
+        nb_optim_free(opt);
+        nb_model_free(model);
+        nb_dataset_free(ds);
+    }
+    CHECK_MSG(loss[0] >= 0 && fabs(loss[1] - loss[0]) <= 0.02 * loss[0] + 1e-4,
+              "final loss %.6g from f32, %.6g from f16", loss[0], loss[1]);
+    printf("  tones: final loss %.6g from the f32 store, %.6g from f16\n", loss[0], loss[1]);
 }
 
 static void cleanup(void) {
@@ -550,7 +696,8 @@ static const nbt_case cases[] = {
     {"shift_gain_noise", shift_gain_noise}, {"speed", speed},
     {"augment_chain", augment_chain},       {"specaugment", specaugment},
     {"manifest_parse", manifest_parse},     {"manifest_split", manifest_split},
-    {"dataset_stores", dataset_stores},     {"dataset_copies_threads", dataset_copies_threads},
+    {"dataset_stores", dataset_stores},     {"dataset_f16", dataset_f16},
+    {"dataset_copies_threads", dataset_copies_threads},
     {"dataset_trains", dataset_trains},     {"cleanup", cleanup},
 };
 NBT_MAIN(cases)

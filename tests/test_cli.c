@@ -719,7 +719,8 @@ static void test_eval(void) {
 }
 
 static void test_export(void) {
-    const char *model = tmp("digits.safetensors");
+    char model[300]; /* tmp()'s buffers rotate */
+    snprintf(model, sizeof model, "%s", tmp("digits.safetensors"));
     result r = run((const char *[]){"export", model, "--out", tmp("npy"), NULL});
     CHECK_MSG(r.rc == 0 && count_lines(r.out) == 4, "%s%s", r.out, r.err);
     done(&r);
@@ -735,6 +736,97 @@ static void test_export(void) {
     done(&r);
     r = run((const char *[]){"export", model, NULL});
     CHECK_FAILS(r, 2, "--out DIR is required");
+    done(&r);
+    /* --format onnx: the very bytes nb_model_export_onnx writes for the loaded model */
+    r = run((const char *[]){"export", model, "--format", "onnx", "-o", tmp("digits.onnx"), NULL});
+    CHECK_MSG(r.rc == 0 && strstr(r.out, "digits.onnx") && strstr(r.out, "normalisation"),
+              "%s%s", r.out, r.err);
+    done(&r);
+    nb_model *m;
+    CHECK_OK(nb_model_load(model, &m, NULL));
+    CHECK_OK(nb_model_export_onnx(m, tmp("digits_lib.onnx")));
+    nb_model_free(m);
+    size_t n1, n2;
+    char *b1 = slurp(tmp("digits.onnx"), &n1), *b2 = slurp(tmp("digits_lib.onnx"), &n2);
+    CHECK(n1 > 1000 && n1 == n2 && !memcmp(b1, b2, n1));
+    free(b1);
+    free(b2);
+    r = run((const char *[]){"export", model, "--format", "onnx", "--output", tmp("d2.onnx"), NULL});
+    CHECK_MSG(r.rc == 0 && access(tmp("d2.onnx"), F_OK) == 0, "%s%s", r.out, r.err);
+    done(&r);
+    r = run((const char *[]){"export", model, "--format", "onnx", NULL});
+    CHECK_FAILS(r, 2, "needs -o/--output FILE");
+    done(&r);
+    r = run((const char *[]){"export", model, "--format", "tflite", "-o", tmp("x"), NULL});
+    CHECK_FAILS(r, 2, "--format must be npy or onnx, not 'tflite'");
+    done(&r);
+    r = run((const char *[]){"export", model, "-o", tmp("x"), NULL});
+    CHECK_FAILS(r, 2, "-o/--output FILE is for --format onnx");
+    done(&r);
+    r = run((const char *[]){"export", model, "-x", NULL});
+    CHECK_FAILS(r, 2, "unknown option '-x'");
+    done(&r);
+    r = run((const char *[]){"export", "--help", NULL});
+    CHECK(r.rc == 0 && strstr(r.out, "-o, --output FILE") && strstr(r.out, "--format FMT"));
+    done(&r);
+    /* a model with a layer ONNX export lacks: refused, naming it, nothing written */
+    const char *spec = tmp("ln.spec");
+    FILE *f = fopen(spec, "w");
+    fprintf(f, "nabla-spec 1\ninput 4 6\nlayernorm\n");
+    fclose(f);
+    nb_spec *sp;
+    CHECK_OK(nb_spec_read(spec, &sp));
+    CHECK_OK(nb_spec_build(sp, &m));
+    CHECK_OK(nb_model_save(m, tmp("ln.safetensors"), &(nb_save_opts){.spec = sp}));
+    nb_model_free(m);
+    nb_spec_free(sp);
+    r = run((const char *[]){"export", tmp("ln.safetensors"), "--format", "onnx", "-o",
+                             tmp("ln.onnx"), NULL});
+    CHECK_FAILS(r, 1, "layernorm_1");
+    CHECK(access(tmp("ln.onnx"), F_OK) != 0);
+    done(&r);
+}
+
+/* A CNN exported by torch.onnx.export (tests/scripts/make_onnx_fixtures.py) runs in
+ * `nabla predict` to PyTorch's outputs; `nabla info` describes it; a damaged file fails in one
+ * line naming it. */
+static void test_onnx_model(void) {
+    const char *model = "tests/data/onnx/torch_cnn.onnx";
+    result r = run((const char *[]){"predict", model, "tests/data/onnx/torch_cnn.input.npy",
+                                    "--raw", NULL});
+    CHECK_MSG(r.rc == 0 && count_lines(r.out) == 3, "%s%s", r.out, r.err);
+    nb_array want;
+    CHECK_OK(nb_npy_read("tests/data/onnx/torch_cnn.output.npy", &want));
+    double maxd = 0;
+    const char *p = r.out;
+    for (int64_t k = 0; k < want.numel && r.rc == 0; k++) {
+        char *end;
+        double v = strtod(p, &end);
+        CHECK(end != p);
+        p = end;
+        double d = fabs(v - ((const float *)want.data)[k]);
+        maxd = d > maxd ? d : maxd;
+    }
+    CHECK_MSG(maxd <= 1e-5, "max |nabla predict - PyTorch| = %g", maxd);
+    nb_array_free(&want);
+    done(&r);
+    r = run((const char *[]){"predict", model, "tests/data/onnx/torch_cnn.input.npy", NULL});
+    CHECK_MSG(r.rc == 0 && !strcmp(r.out, "3\n3\n3\n"), "%s%s", r.out, r.err); /* softmax: a class */
+    done(&r);
+    r = run((const char *[]){"info", model, NULL});
+    CHECK_MSG(r.rc == 0 && strstr(r.out, "ONNX, imported as a chain") &&
+                  strstr(r.out, "conv2d 6 3 stride=2 pad=1,2 dilation=1,2 groups=2"),
+              "%s%s", r.out, r.err);
+    done(&r);
+    size_t n;
+    char *b = slurp(model, &n);
+    FILE *f = fopen(tmp("cut.onnx"), "wb");
+    fwrite(b, 1, n / 2, f);
+    fclose(f);
+    free(b);
+    r = run((const char *[]){"predict", tmp("cut.onnx"), "tests/data/onnx/torch_cnn.input.npy",
+                             NULL});
+    CHECK_FAILS(r, 1, "cut.onnx");
     done(&r);
 }
 
@@ -854,6 +946,7 @@ static const nbt_case cases[] = {
     {"eval", test_eval},
     {"export", test_export},
     {"export_syncs_once", test_export_syncs_once},
+    {"onnx_model", test_onnx_model},
     {"graph_model", test_graph_model},
     {"cleanup", test_cleanup},
 };

@@ -314,6 +314,10 @@ static void test_npy_read(void) {
     CHECK_OK(nb_npy_read(D "fortran_1d.npy", &a)); /* 1-D: Fortran order is C order */
     CHECK(a.numel == 4 && ((float *)a.data)[3] == 3.0f);
     nb_array_free(&a);
+    CHECK_OK(nb_npy_read(D "float16.npy", &a)); /* halves, kept as halves */
+    CHECK(a.type == NB_ELEM_F16 && a.rank == 1 && a.numel == 3 && nb_elem_size(a.type) == 2);
+    CHECK(!strcmp(nb_elem_name(a.type), "f16") && ((uint16_t *)a.data)[2] == 0);
+    nb_array_free(&a);
     CHECK_OK(nb_npy_read(D "rank3.npy", &a));
     CHECK(a.rank == 3 && a.shape[2] == 4 && ((int32_t *)a.data)[23] == 23);
     nb_array_free(&a);
@@ -323,7 +327,6 @@ static void test_npy_unsupported_and_malformed(void) {
     nb_array a;
     CHECK_ERR(nb_npy_read(D "fortran.npy", &a), NB_ERR_UNSUPPORTED, "Fortran");
     CHECK_ERR(nb_npy_read(D "complex.npy", &a), NB_ERR_UNSUPPORTED, "'<c8' is not supported");
-    CHECK_ERR(nb_npy_read(D "float16.npy", &a), NB_ERR_UNSUPPORTED, "'<f2'");
     CHECK_ERR(nb_npy_read(D "unicode.npy", &a), NB_ERR_UNSUPPORTED, "'<U2'");
     CHECK_ERR(nb_npy_read(D "uint16.npy", &a), NB_ERR_UNSUPPORTED, "'<u2'");
     CHECK_ERR(nb_npy_read(D "structured.npy", &a), NB_ERR_UNSUPPORTED, "structured");
@@ -688,6 +691,27 @@ static void test_dataset_sources(void) {
     nb_dataset_free(ds);
     nb_array bad = {NB_ELEM_F64, 0, {0}, 1, xv};
     CHECK_ERR(nb_dataset_from_arrays(&bad, NULL, &ds), NB_ERR_SHAPE, "scalar");
+
+    /* f16 x stays halves (2 bytes a value) and widens in batches, normalised after */
+    uint16_t hv[6] = {0x3C00, 0xC000, 0x3555, 0x0001, 0x7BFF, 0x8000}; /* 1 -2 ~1/3 2^-24 65504 -0 */
+    nb_array ha = {NB_ELEM_F16, 2, {3, 2}, 6, hv};
+    CHECK_OK(nb_dataset_from_arrays(&ha, &ya, &ds));
+    nb_dataset_get_info(ds, &info);
+    CHECK(info.x_type == NB_ELEM_F16 && info.features == 2);
+    float h3[6];
+    CHECK_OK(nb_dataset_gather(ds, (int64_t[]){2, 0, 1}, 3, NULL, h3, NULL));
+    CHECK(h3[0] == 65504.0f && h3[1] == 0.0f && signbit(h3[1]) && h3[2] == 1.0f &&
+          h3[3] == -2.0f && h3[4] == 0x1.554p-2f && h3[5] == 0x1p-24f);
+    nb_norm nm = {0};
+    CHECK_OK(nb_norm_const(&nm, 1.0f, 2.0f));
+    CHECK_OK(nb_dataset_gather(ds, (int64_t[]){0}, 1, &nm, h3, NULL));
+    CHECK(h3[0] == 0.0f && h3[1] == -1.5f);
+    nb_norm_free(&nm);
+    nb_dataset_free(ds);
+    hv[3] = 0x7C00; /* inf */
+    CHECK_ERR(nb_dataset_from_arrays(&ha, &ya, &ds), NB_ERR_FORMAT, "sample 1, value 1 is inf");
+    hv[3] = 0xFE00; /* NaN */
+    CHECK_ERR(nb_dataset_from_arrays(&ha, &ya, &ds), NB_ERR_FORMAT, "value 1 is NaN");
 }
 
 static nb_dataset *image_dataset(void) {

@@ -369,6 +369,56 @@ static void frames_all_sets(void) {
     CHECK(sets >= 2);
 }
 
+/* Every set's adjoint of the frame transforms gives the bits of the scalar loop (each frame
+ * nbi_rfft_adjoint's), on the frame FFT's lengths and counts around the lane widths; and it is
+ * the adjoint: <rfft(x), G> = <x, adjoint(G)> for the last frame. */
+static void adjoint_frames_all_sets(void) {
+    static const int64_t lens[] = {2,  4,   6,   8,   10,  12,  14,  16,  18,  22, 30, 50, 62,
+                                   94, 122, 126, 134, 200, 254, 256, 400, 512, 9,  15, 33, 401};
+    static const int64_t counts[] = {1, 7, 8, 9, 15, 16, 17, 33};
+    static const char *const isas[] = {"ref", "c", "avx2", "avx512"};
+    nb_rng r;
+    nb_rng_seed(&r, 12);
+    int sets = 0;
+    for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
+        const nbi_kernels *k = nbi_kernel_set(isas[s]);
+        if (!k) continue;
+        sets++;
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+            const int64_t n = lens[i], K = n / 2 + 1;
+            nbi_rfft *p = NULL;
+            CHECK_OK(nbi_rfft_new(n, &p));
+            if (!p) continue;
+            for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+                const int64_t cnt = counts[c];
+                float *G = malloc(sizeof(float) * (size_t)(2 * K * cnt));
+                float *A = malloc(sizeof(float) * (size_t)(n * cnt));
+                float *B = malloc(sizeof(float) * (size_t)(n * cnt));
+                float *wk = malloc(sizeof(float) * (nbi_rfft_frames_work(p) + 1));
+                fill(&r, G, 2 * K * cnt);
+                nbi_rfft_adjoint_frames_ref(p, cnt, G, A, wk + 1);
+                k->rfft_adjoint_frames(p, cnt, G, B, wk + 1);
+                CHECK_MSG(memcmp(A, B, sizeof(float) * (size_t)(n * cnt)) == 0,
+                          "%s frame adjoint n=%lld, %lld frames: differs from the scalar loop",
+                          isas[s], (long long)n, (long long)cnt);
+                float *x = malloc(sizeof(float) * (size_t)n), *X = malloc(sizeof(float) * 2 * (size_t)K);
+                fill(&r, x, n);
+                nbi_rdft_ref(n, x, X);
+                double lhs = 0, rhs = 0, mag = 0;
+                const float *Gl = G + 2 * K * (cnt - 1), *Al = B + n * (cnt - 1);
+                for (int64_t q = 0; q < 2 * K; q++) lhs += (double)X[q] * Gl[q], mag += fabs((double)X[q] * Gl[q]);
+                for (int64_t t = 0; t < n; t++) rhs += (double)x[t] * Al[t];
+                CHECK_MSG(fabs(lhs - rhs) <= 1e-5 * (mag + 1),
+                          "frame adjoint n=%lld: <rfft x, G> %.9g, <x, adj G> %.9g", (long long)n,
+                          lhs, rhs);
+                free(G), free(A), free(B), free(wk), free(x), free(X);
+            }
+            nbi_rfft_free(p);
+        }
+    }
+    CHECK(sets >= 2);
+}
+
 /* Every set's band-matrix product and |S|^p give the bits of nbi_band_apply and nbi_spec_power
  * (each lane sums in its order), on odd shapes, empty bands and rows left over after the lanes. */
 static void band_all_sets(void) {
@@ -440,6 +490,7 @@ static const nbt_case cases[] = {
     {"band_matrix", band_matrix},
     {"power_derivative", power_derivative},
     {"frames_all_sets", frames_all_sets},
+    {"adjoint_frames_all_sets", adjoint_frames_all_sets},
     {"band_all_sets", band_all_sets},
     {"plan_errors", plan_errors},
 };

@@ -9,11 +9,14 @@
  *   - the binary kernels for every stride pattern (1,1), (1,0), (0,1), (0,0) and general;
  *   - row-wise softmax / log-softmax, including -inf, huge values and NaN;
  *   - the CPU back end's thread-splitting entries: the same bits at 1, 2 and 3 threads,
- *     whether the pool's size or the back end's budget limits them. */
+ *     whether the pool's size or the back end's budget limits them;
+ *   - binary16 ⇄ binary32 (F16C) against the scalar twins, bit for bit: every half, and
+ *     floats of every kind, on odd lengths. */
 #include "nbtest.h"
 
 #include <float.h>
 
+#include "base/half.h"
 #include "kernels/backend.h"
 
 static const char *const simd_isas[] = {"avx2", "avx512"};
@@ -332,11 +335,126 @@ static void test_parallel_fronts(void) {
     }
 }
 
+
+/* ---- binary16 conversions (the f16 dataset store) ------------------------------------------
+ * Each set's half_to_f32 and f32_to_half against the scalar twins of kernels/ref/half.c, bit
+ * for bit: every one of the 65536 halves widened (at odd offsets and lengths, so that every
+ * tail length meets every value), and floats of every kind narrowed: random bit patterns
+ * (NaNs with payloads, infinities, subnormals), the midpoints between neighbouring halves
+ * and their neighbours one float ulp away, the overflow edge 65504 .. 65520. Nothing written
+ * outside [0, n). */
+static uint32_t f32_bits(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+static float bits_f32(uint32_t b) {
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static void test_half_conversions(void) {
+    enum { NH = 65536, NF = 3 * 65536 + 64 };
+    uint16_t *h = malloc(sizeof *h * NH), *hv = malloc(sizeof *hv * (NF + 16)),
+             *hr = malloc(sizeof *hr * NF);
+    float *y = malloc(sizeof *y * (NH + 16)), *yr = malloc(sizeof *yr * NH),
+          *x = malloc(sizeof *x * NF);
+    if (!h || !hv || !hr || !y || !yr || !x) {
+        CHECK(0);
+        goto done;
+    }
+    for (int i = 0; i < NH; i++) h[i] = (uint16_t)i;
+    nbi_ref_half_to_f32(NH, h, yr);
+    /* the twin's values: half.c's, NaNs quiet */
+    for (int i = 0; i < NH; i++) {
+        const bool nan = (i & 0x7C00) == 0x7C00 && (i & 0x3FF);
+        CHECK_MSG(nan ? isnan(yr[i]) && (f32_bits(yr[i]) & 0x400000u)
+                      : f32_bits(yr[i]) == f32_bits(nbi_half_to_float((uint16_t)i)),
+                  "ref half_to_f32(0x%04x) = 0x%08x", i, (unsigned)f32_bits(yr[i]));
+    }
+    nb_rng rng;
+    nb_rng_seed(&rng, 16);
+    int64_t nf = 0;
+    for (int i = 0; i < 65536; i++) x[nf++] = bits_f32((uint32_t)nb_rng_u64(&rng));
+    for (int i = 0; i < 0x7C00; i += 7) { /* midpoints of neighbouring finite halves */
+        double a = nbi_half_to_float((uint16_t)i), b = nbi_half_to_float((uint16_t)(i + 1));
+        float mid = (float)((a + b) / 2);
+        x[nf++] = mid;
+        x[nf++] = -nextafterf(mid, INFINITY);
+        x[nf++] = nextafterf(mid, 0.0f);
+    }
+    for (float v = 65504.0f; v <= 65520.0f && nf < NF - 8; v += 1.0f) x[nf++] = v;
+    x[nf++] = INFINITY;
+    x[nf++] = -INFINITY;
+    x[nf++] = NAN;
+    x[nf++] = -0.0f;
+    x[nf++] = FLT_MIN / 4;
+    nbi_ref_f32_to_half(nf, x, hr);
+    for (int64_t i = 0; i < nf; i++)
+        if (hr[i] != nbi_half_from_float(x[i])) {
+            CHECK_MSG(0, "ref f32_to_half(%a) = 0x%04x", x[i], hr[i]);
+            break;
+        }
+    static const char *const sets[] = {"ref", "c", "avx2", "avx512"};
+    static const int64_t lens[] = {0, 1, 3, 7, 8, 9, 15, 17, 31, 33, 100, 1001};
+    for (size_t is = 0; is < sizeof sets / sizeof *sets; is++) {
+        const nbi_kernels *k = nbi_kernel_set(sets[is]);
+        if (!k) continue;
+        CHECK_MSG(k->half_to_f32 && k->f32_to_half, "%s: no half conversions", k->isa);
+        if (!k->half_to_f32 || !k->f32_to_half) continue;
+        int bad = 0;
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+            for (int64_t at = 0; at + lens[li] <= NH; at += lens[li] ? lens[li] * 13 + 5 : NH) {
+                const int64_t n = lens[li];
+                for (int64_t i = 0; i < n + 16; i++) y[i] = -7.0f;
+                k->half_to_f32(n, h + at, y);
+                for (int64_t i = 0; i < n; i++)
+                    if (f32_bits(y[i]) != f32_bits(yr[at + i]) && bad++ < 3)
+                        CHECK_MSG(0, "%s half_to_f32 n=%lld: 0x%04x gave 0x%08x, ref 0x%08x",
+                                  k->isa, (long long)n, h[at + i], (unsigned)f32_bits(y[i]),
+                                  (unsigned)f32_bits(yr[at + i]));
+                for (int64_t i = n; i < n + 16; i++)
+                    if (y[i] != -7.0f && bad++ < 3)
+                        CHECK_MSG(0, "%s half_to_f32 n=%lld wrote past the end", k->isa,
+                                  (long long)n);
+            }
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+            for (int64_t at = 0; at + lens[li] <= nf; at += lens[li] ? lens[li] * 11 + 3 : nf) {
+                const int64_t n = lens[li];
+                for (int64_t i = 0; i < n + 16; i++) hv[i] = 0xBEEF;
+                k->f32_to_half(n, x + at, hv);
+                for (int64_t i = 0; i < n; i++)
+                    if (hv[i] != hr[at + i] && bad++ < 3)
+                        CHECK_MSG(0, "%s f32_to_half n=%lld: %a gave 0x%04x, ref 0x%04x", k->isa,
+                                  (long long)n, x[at + i], hv[i], hr[at + i]);
+                for (int64_t i = n; i < n + 16; i++)
+                    if (hv[i] != 0xBEEF && bad++ < 3)
+                        CHECK_MSG(0, "%s f32_to_half n=%lld wrote past the end", k->isa,
+                                  (long long)n);
+            }
+        /* the whole of both at once */
+        k->half_to_f32(NH, h, y);
+        CHECK(memcmp(y, yr, sizeof *y * NH) == 0);
+        k->f32_to_half(nf, x, hv);
+        CHECK(memcmp(hv, hr, sizeof *hv * (size_t)nf) == 0);
+    }
+done:
+    free(h);
+    free(hv);
+    free(hr);
+    free(y);
+    free(yr);
+    free(x);
+}
+
 static const nbt_case cases[] = {
     {"exp_sigmoid_tanh_sweeps", test_exp_sigmoid_tanh_sweeps},
     {"unary_against_reference", test_unary_against_reference},
     {"binary_strides", test_binary_strides},
     {"softmax_rows", test_softmax_rows},
     {"parallel_fronts", test_parallel_fronts},
+    {"half_conversions", test_half_conversions},
 };
 NBT_MAIN(cases)

@@ -150,6 +150,22 @@ static void test_st_round_trip(void) {
     CHECK(nb_safetensors_shape(st, 9, &dt, shape) == -1);
     nb_safetensors_free(st);
 
+    /* halves are written as F16 and read back widened to f32 */
+    uint16_t hv[3] = {0x3C00, 0xC100, 0x0001}; /* 1, -2.5, 2^-24 */
+    nb_array ha = {.type = NB_ELEM_F16, .rank = 1, .shape = {3}, .numel = 3, .data = hv};
+    const char *hname[1] = {"halves"};
+    CHECK_OK(nb_safetensors_write(path, 1, hname, &ha, 0, NULL));
+    CHECK_OK(nb_safetensors_read(path, &st));
+    if (st) {
+        CHECK(nb_safetensors_shape(st, 0, &dt, shape) == 1 && !strcmp(dt, "F16") && shape[0] == 3);
+        nb_array b;
+        CHECK_OK(nb_safetensors_get(st, 0, &b));
+        CHECK(b.type == NB_ELEM_F32 && b.numel == 3 && ((float *)b.data)[0] == 1.0f &&
+              ((float *)b.data)[1] == -2.5f && ((float *)b.data)[2] == 0x1p-24f);
+        nb_array_free(&b);
+        nb_safetensors_free(st);
+    }
+
     /* writer checks */
     const char *dup[2] = {"a", "a"};
     CHECK(nb_safetensors_write(path, 2, dup, a, 0, NULL) == NB_ERR_ARG);

@@ -7,11 +7,20 @@
  * exported file (/usr/bin/python3 with python3-onnx; tests/scripts/onnx_check.py), and ONNX
  * Runtime (onnxruntime-node in tests/onnx/node_modules; tests/onnx/run_ort.js) run on the
  * same input as nabla, outputs within 1e-5. Each of those skips with a note when its tool is
- * absent. Run from the repository root. */
+ * absent.
+ *
+ * The import (nb_model_load_onnx): the PyTorch fixtures of tests/data/onnx (written by
+ * tests/scripts/make_onnx_fixtures.py) run to PyTorch's outputs within 1e-5 and save as nabla
+ * model files; every exported model comes back giving the very same outputs; hand-made
+ * hostile graphs (unknown op, missing initializer, cycle, giant and negative dims, short data,
+ * a value given twice, an initializer shared past the weight budget, wrong wire types) and
+ * every truncation of a real file are handled cleanly; a residual graph is a graph model.
+ * Run from the repository root. */
 #define _GNU_SOURCE /* memmem */
 #include "nbtest.h"
 #include "io/onnx.h"
 #include "io/protobuf.h"
+#include "base/file.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
@@ -221,6 +230,14 @@ static nb_model *seq_dense(void) {
     return m;
 }
 
+/* A chain of log_softmax (which export writes as LogSoftmax). */
+static nb_model *logsm(void) {
+    nb_model *m = nb_model_new(NB_DIMS(5), 4);
+    CHECK_OK(nb_model_dense(m, 4, NB_ACT_ELU));
+    CHECK_OK(nb_model_dense(m, 3, NB_ACT_LOG_SOFTMAX));
+    return m;
+}
+
 static void test_export_read_back(void) {
     nb_model *m = cnn();
     nbi_text t;
@@ -377,13 +394,373 @@ static double check_model(nb_model *m, const char *name) {
 }
 
 static void test_checker_and_ort(void) {
-    nb_model *a = mlp(), *b = cnn(), *c = seq_dense();
+    nb_model *a = mlp(), *b = cnn(), *c = seq_dense(), *d = logsm();
     check_model(a, "mlp.onnx");
     check_model(b, "cnn.onnx");
     check_model(c, "seq.onnx");
+    check_model(d, "logsm.onnx");
+    nb_model_free(d);
     nb_model_free(a);
     nb_model_free(b);
     nb_model_free(c);
+}
+
+/* ---- import ----------------------------------------------------------------------------- */
+
+static nb_array load_npy(const char *path) {
+    nb_array a;
+    memset(&a, 0, sizeof a);
+    CHECK_OK(nb_npy_read(path, &a));
+    CHECK(a.type == NB_ELEM_F32);
+    return a;
+}
+
+/* The PyTorch fixtures (tests/scripts/make_onnx_fixtures.py): each loads as a chain, and runs
+ * on the stored input to PyTorch's stored output within 1e-5. */
+static void test_import_torch(void) {
+    const char *names[] = {"torch_mlp", "torch_cnn", "torch_gap_cnn"};
+    for (int i = 0; i < 3; i++) {
+        char path[200];
+        snprintf(path, sizeof path, "tests/data/onnx/%s.onnx", names[i]);
+        nb_model *m = NULL;
+        CHECK(nb_is_onnx_file(path));
+        CHECK_OK(nb_model_load_onnx(path, &m, NULL));
+        if (!m) continue;
+        CHECK_MSG(nb_model_is_sequential(m), "%s is not a chain", names[i]);
+        snprintf(path, sizeof path, "tests/data/onnx/%s.input.npy", names[i]);
+        nb_array x = load_npy(path);
+        snprintf(path, sizeof path, "tests/data/onnx/%s.output.npy", names[i]);
+        nb_array want = load_npy(path);
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        nb_tensor *y = nb_model_infer(m, ctx, nb_array_to_tensor(ctx, &x, NB_F32));
+        CHECK_PTR(y);
+        if (y) {
+            CHECK_MSG(y->numel == want.numel, "%s: %lld outputs, torch %lld", names[i],
+                      (long long)y->numel, (long long)want.numel);
+            double maxd = 0;
+            for (int64_t k = 0; k < y->numel && k < want.numel; k++) {
+                double d = fabs((double)nb_f32(y)[k] - ((const float *)want.data)[k]);
+                if (!(d <= maxd)) maxd = d;
+            }
+            printf("  %s: max |nabla - PyTorch| = %.3g over %lld values\n", names[i], maxd,
+                   (long long)y->numel);
+            CHECK_MSG(maxd <= 1e-5, "%s: max difference %g", names[i], maxd);
+            /* an imported chain saves as a nabla model file that loads to the same outputs */
+            nb_model *back = NULL;
+            CHECK_OK(nb_model_save(m, tmp("imported.safetensors"), NULL));
+            CHECK_OK(nb_model_load(tmp("imported.safetensors"), &back, NULL));
+            nb_tensor *z = back ? nb_model_infer(back, ctx, nb_array_to_tensor(ctx, &x, NB_F32))
+                                : NULL;
+            CHECK(z && z->numel == y->numel &&
+                  !memcmp(z->data, y->data, sizeof(float) * (size_t)y->numel));
+            nb_model_free(back);
+        }
+        nb_ctx_free(ctx);
+        nb_array_free(&x);
+        nb_array_free(&want);
+        nb_model_free(m);
+    }
+}
+
+/* nabla → ONNX → nabla: every exported layer kind comes back as a chain giving the very same
+ * outputs (a dense layer's activation as a layer of its own; SiLU, Mish and GELU from their
+ * compositions). */
+static void test_import_round_trip(void) {
+    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm};
+    for (int i = 0; i < 4; i++) {
+        nb_model *m = makers[i]();
+        nbi_text t;
+        nbi_text_init(&t);
+        CHECK_OK(nbi_model_onnx_bytes(m, &t));
+        nb_model *back = NULL;
+        CHECK_OK(nbi_model_from_onnx(t.buf, t.len, "round trip", &back));
+        nbi_text_free(&t);
+        if (!back) {
+            nb_model_free(m);
+            continue;
+        }
+        CHECK(nb_model_is_sequential(back));
+        /* a batchnorm without affine comes back with scale 1 and shift 0 as parameters */
+        CHECK_MSG(nb_model_param_count(back) == nb_model_param_count(m) + (i == 1 ? 8 : 0),
+                  "model %d: %lld params, %lld before", i, (long long)nb_model_param_count(back),
+                  (long long)nb_model_param_count(m));
+        int64_t shape[NB_MAX_RANK + 1];
+        int rank = nb_model_input_shape(m, shape + 1);
+        shape[0] = 3;
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        nb_rng rng;
+        nb_rng_seed(&rng, 8);
+        nb_tensor *x = nb_randn(ctx, rank + 1, shape, 0.0f, 1.5f, &rng);
+        nb_tensor *a = nb_model_infer(m, ctx, x), *b = nb_model_infer(back, ctx, x);
+        CHECK(a && b && a->numel == b->numel &&
+              !memcmp(a->data, b->data, sizeof(float) * (size_t)a->numel));
+        nb_ctx_free(ctx);
+        nb_model_free(back);
+        nb_model_free(m);
+    }
+}
+
+/* ---- hostile files -------------------------------------------------------------------------- */
+
+static void t_node(nbi_text *g, const char *op, const char *name, const char *in0, const char *in1,
+                   const char *in2, const char *out, const char *attr, int64_t v) {
+    nbi_text n;
+    nbi_text_init(&n);
+    const char *ins[3] = {in0, in1, in2};
+    for (int k = 0; k < 3 && ins[k]; k++) nbi_pb_str(&n, 1, ins[k]);
+    nbi_pb_str(&n, 2, out);
+    nbi_pb_str(&n, 3, name);
+    nbi_pb_str(&n, 4, op);
+    if (attr) {
+        nbi_text a;
+        nbi_text_init(&a);
+        nbi_pb_str(&a, 1, attr);
+        nbi_pb_int(&a, 3, v);
+        nbi_pb_int(&a, 20, 2);
+        nbi_pb_msg(&n, 5, &a);
+        nbi_text_free(&a);
+    }
+    nbi_pb_msg(g, 1, &n);
+    nbi_text_free(&n);
+}
+
+static void t_init(nbi_text *g, const char *name, int rank, const int64_t *dims, const float *v,
+                   size_t n) {
+    nbi_text t;
+    nbi_text_init(&t);
+    for (int k = 0; k < rank; k++) nbi_pb_int(&t, 1, dims[k]);
+    nbi_pb_int(&t, 2, 1);
+    nbi_pb_str(&t, 8, name);
+    nbi_pb_packed_floats(&t, 4, v, n);
+    nbi_pb_msg(g, 5, &t);
+    nbi_text_free(&t);
+}
+
+/* A value info [N, dims...] into field 11 (input) or 12 (output). */
+static void t_value(nbi_text *g, int field, const char *name, int64_t d1) {
+    nbi_text d, shape, tt, type, vi;
+    nbi_text_init(&d);
+    nbi_text_init(&shape);
+    nbi_text_init(&tt);
+    nbi_text_init(&type);
+    nbi_text_init(&vi);
+    nbi_pb_str(&d, 2, "N");
+    nbi_pb_msg(&shape, 1, &d);
+    d.len = 0;
+    nbi_pb_int(&d, 1, d1);
+    nbi_pb_msg(&shape, 1, &d);
+    nbi_pb_int(&tt, 1, 1);
+    nbi_pb_msg(&tt, 2, &shape);
+    nbi_pb_msg(&type, 1, &tt);
+    nbi_pb_str(&vi, 1, name);
+    nbi_pb_msg(&vi, 2, &type);
+    nbi_pb_msg(g, field, &vi);
+    nbi_text_free(&d);
+    nbi_text_free(&shape);
+    nbi_text_free(&tt);
+    nbi_text_free(&type);
+    nbi_text_free(&vi);
+}
+
+/* Model bytes around graph g into out. */
+static void t_model(nbi_text *out, const nbi_text *g) {
+    nbi_text op;
+    nbi_text_init(&op);
+    nbi_pb_int(&op, 2, 17);
+    out->len = 0;
+    nbi_pb_int(out, 1, 8);
+    nbi_pb_msg(out, 7, g);
+    nbi_pb_msg(out, 8, &op);
+    nbi_text_free(&op);
+}
+
+/* Builds the graph the case asks for, imports it; returns the status (the model is freed). */
+enum { G_OK, G_UNKNOWN_OP, G_MISSING_INIT, G_CYCLE, G_GIANT_INIT, G_SHORT_INIT, G_NEG_DIM,
+       G_GIANT_INPUT, G_NEG_INPUT, G_TWO_PRODUCERS, G_WRONG_WIDTH, G_RESIDUAL, G_COUNT };
+
+static void case_bytes(int c, nbi_text *mb) {
+    static const float w[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, b[4] = {1, -1, 0.5f, 0};
+    nbi_text g;
+    nbi_text_init(&g);
+    int64_t wd[2] = {4, 3}, bd[1] = {4};
+    if (c == G_GIANT_INIT) wd[0] = wd[1] = (int64_t)1 << 40;
+    if (c == G_NEG_DIM) wd[0] = -4;
+    t_init(&g, "W", 2, wd, w, c == G_SHORT_INIT ? 11 : 12);
+    t_init(&g, "b", 1, bd, b, 4);
+    t_value(&g, 11, "x", c == G_GIANT_INPUT ? (int64_t)1 << 40 : c == G_NEG_INPUT ? -3 : 3);
+    t_value(&g, 12, c == G_RESIDUAL ? "y2" : "y", 4);
+    t_node(&g, "Gemm", "gemm_0", c == G_CYCLE ? "r" : "x", c == G_MISSING_INIT ? "W_gone" : "W",
+           "b", "h", "transB", 1);
+    if (c == G_WRONG_WIDTH) t_node(&g, "Gemm", "gemm_1", "h", "W", NULL, "h2", "transB", 1);
+    t_node(&g, c == G_UNKNOWN_OP ? "Cos" : "Relu", "act_0", "h", NULL, NULL,
+           c == G_CYCLE ? "r" : "y", NULL, 0);
+    if (c == G_CYCLE) t_node(&g, "Identity", "id_0", "r", NULL, NULL, "y", NULL, 0);
+    if (c == G_TWO_PRODUCERS) t_node(&g, "Relu", "act_1", "h", NULL, NULL, "y", NULL, 0);
+    if (c == G_RESIDUAL) t_node(&g, "Add", "add_0", "y", "h", NULL, "y2", NULL, 0);
+    t_model(mb, &g);
+    CHECK_OK(nbi_text_status(mb, "test"));
+    nbi_text_free(&g);
+}
+
+static nb_status import_case(int c, nb_model **keep) {
+    nbi_text mb;
+    nbi_text_init(&mb);
+    case_bytes(c, &mb);
+    nb_model *m = NULL;
+    nb_status st = nbi_model_from_onnx(mb.buf, mb.len, "case.onnx", &m);
+    if (keep)
+        *keep = m;
+    else
+        nb_model_free(m);
+    nbi_text_free(&mb);
+    return st;
+}
+
+static void test_import_hostile(void) {
+    /* the well-formed case computes relu(x Wᵀ + b) */
+    nb_model *m = NULL;
+    CHECK_OK(import_case(G_OK, &m));
+    if (m) {
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        float xv[3] = {1, -1, 2};
+        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
+        CHECK(y && y->numel == 4);
+        if (y) {
+            for (int u = 0; u < 4; u++) {
+                float z = 0;
+                for (int i = 0; i < 3; i++) z += (float)(3 * u + i + 1) * xv[i];
+                z += (const float[]){1, -1, 0.5f, 0}[u];
+                CHECK(nb_f32(y)[u] == (z > 0 ? z : 0));
+            }
+        }
+        nb_ctx_free(ctx);
+        nb_model_free(m);
+    }
+    const struct {
+        int c;
+        nb_status st;
+        const char *msg;
+    } bad[] = {
+        {G_UNKNOWN_OP, NB_ERR_UNSUPPORTED, "node 'act_0' (Cos): op Cos is not supported"},
+        {G_MISSING_INIT, NB_ERR_FORMAT, "reads 'W_gone', which no node"},
+        {G_CYCLE, NB_ERR_FORMAT, "cycle"},
+        {G_GIANT_INIT, NB_ERR_FORMAT, "product is too large"},
+        {G_SHORT_INIT, NB_ERR_FORMAT, "dimensions for 12 values, but its data holds 11"},
+        {G_NEG_DIM, NB_ERR_FORMAT, "negative dimension"},
+        {G_GIANT_INPUT, NB_ERR_FORMAT, "dimension 1 of size"},
+        {G_NEG_INPUT, NB_ERR_FORMAT, "negative dimension"},
+        {G_TWO_PRODUCERS, NB_ERR_FORMAT, "the value 'y' is given twice"},
+        {G_WRONG_WIDTH, NB_ERR_FORMAT, "the weight 'W' takes 3 features"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nb_status st = import_case(bad[i].c, NULL);
+        CHECK_MSG(st == bad[i].st && strstr(nb_last_error(), bad[i].msg) &&
+                      strstr(nb_last_error(), "case.onnx"),
+                  "case %d: status %d, %s", bad[i].c, (int)st, nb_last_error());
+    }
+    /* a residual connection: a graph model, relu(h) + h */
+    CHECK_OK(import_case(G_RESIDUAL, &m));
+    if (m) {
+        CHECK(!nb_model_is_sequential(m));
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        float xv[3] = {1, -1, 2};
+        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
+        CHECK(y && y->numel == 4);
+        for (int u = 0; y && u < 4; u++) {
+            float z = (const float[]){1, -1, 0.5f, 0}[u];
+            for (int i = 0; i < 3; i++) z += (float)(3 * u + i + 1) * xv[i];
+            CHECK(nb_f32(y)[u] == (z > 0 ? z : 0) + z);
+        }
+        nb_ctx_free(ctx);
+        nb_model_free(m);
+    }
+    /* one initializer shared by many nodes: refused once the layers would hold more than twice
+     * the file's weights (3 of its 5 uses fit: the fourth, h3, is refused) */
+    {
+        nbi_text g, mb;
+        nbi_text_init(&g);
+        nbi_text_init(&mb);
+        float *w = calloc(200 * 200, sizeof(float));
+        t_init(&g, "W", 2, (int64_t[]){200, 200}, w, 200 * 200);
+        free(w);
+        t_value(&g, 11, "x", 200);
+        t_value(&g, 12, "h4", 200);
+        const char *hs[] = {"x", "h0", "h1", "h2", "h3", "h4"};
+        for (int k = 0; k < 5; k++) t_node(&g, "Gemm", hs[k + 1], hs[k], "W", NULL, hs[k + 1], NULL, 0);
+        t_model(&mb, &g);
+        nb_model *s = NULL;
+        CHECK(nbi_model_from_onnx(mb.buf, mb.len, "shared.onnx", &s) == NB_ERR_FORMAT && !s);
+        CHECK_MSG(strstr(nb_last_error(), "node 'h3'") && strstr(nb_last_error(), "twice"), "%s",
+                  nb_last_error());
+        nbi_text_free(&g);
+        nbi_text_free(&mb);
+    }
+    /* wrong wire types: the graph as a varint; a node's op_type as a varint */
+    const uint8_t graph_varint[] = {0x08, 0x08, 0x38, 0x01};
+    nb_model *x = NULL;
+    CHECK(nbi_model_from_onnx(graph_varint, sizeof graph_varint, "w.onnx", &x) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "ModelProto.graph") != NULL, "%s", nb_last_error());
+    const uint8_t op_varint[] = {0x08, 0x08, 0x3a, 0x04, 0x0a, 0x02, 0x20, 0x05};
+    CHECK(nbi_model_from_onnx(op_varint, sizeof op_varint, "w.onnx", &x) == NB_ERR_FORMAT);
+    CHECK_MSG(strstr(nb_last_error(), "NodeProto.op_type") != NULL, "%s", nb_last_error());
+    CHECK(nbi_model_from_onnx("", 0, "empty.onnx", &x) == NB_ERR_FORMAT);
+    CHECK(strstr(nb_last_error(), "no graph") != NULL);
+    /* every prefix of a real file is refused cleanly or (cut between top-level fields) gives a
+     * model; cut inside the graph, always refused */
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(nb_file_read("tests/data/onnx/torch_cnn.onnx", &buf, &len));
+    int refused = 0;
+    for (size_t n = 0; n < len; n++) {
+        nb_model *p = NULL;
+        nb_status st = nbi_model_from_onnx(buf, n, "cut.onnx", &p);
+        CHECK((st == NB_OK) == (p != NULL));
+        refused += st != NB_OK;
+        nb_model_free(p);
+    }
+    CHECK_MSG(refused >= (int)len - 40, "%d of %zu prefixes refused", refused, len);
+    nb_model *p = NULL;
+    CHECK(nbi_model_from_onnx(buf, len / 2, "cut.onnx", &p) == NB_ERR_FORMAT && !p);
+    /* a missing file, named */
+    CHECK(nb_model_load_onnx("tests/data/onnx/none.onnx", &p, NULL) != NB_OK && !p);
+    CHECK(strstr(nb_last_error(), "none.onnx") != NULL);
+    nb_free(buf);
+}
+
+/* With NABLA_ONNX_SEEDS=DIR set, writes the fuzz seeds (tests/fuzz/corpus/fuzz_onnx/): the
+ * hostile cases above, models nabla exports, cut and wire-type-broken files. */
+static void test_write_fuzz_seeds(void) {
+    const char *dir = getenv("NABLA_ONNX_SEEDS");
+    if (!dir) return;
+    static const char *const names[G_COUNT] = {
+        "gemm_relu", "unknown_op", "missing_init", "cycle", "giant_init", "short_init",
+        "neg_dim", "giant_input", "neg_input", "two_producers", "wrong_width", "residual"};
+    char path[400];
+    for (int c = 0; c < G_COUNT; c++) {
+        nbi_text t;
+        nbi_text_init(&t);
+        case_bytes(c, &t);
+        snprintf(path, sizeof path, "%s/%s.onnx", dir, names[c]);
+        CHECK_OK(nbi_write_file_atomic(path, t.buf, t.len));
+        nbi_text_free(&t);
+    }
+    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm};
+    const char *mn[] = {"nabla_mlp", "nabla_cnn", "nabla_seq", "nabla_logsm"};
+    for (int i = 0; i < 4; i++) {
+        nb_model *m = makers[i]();
+        snprintf(path, sizeof path, "%s/%s.onnx", dir, mn[i]);
+        CHECK_OK(nb_model_export_onnx(m, path));
+        nb_model_free(m);
+    }
+    const uint8_t graph_varint[] = {0x08, 0x08, 0x38, 0x01};
+    snprintf(path, sizeof path, "%s/graph_varint.onnx", dir);
+    CHECK_OK(nbi_write_file_atomic(path, graph_varint, sizeof graph_varint));
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(nb_file_read("tests/data/onnx/torch_mlp.onnx", &buf, &len));
+    snprintf(path, sizeof path, "%s/torch_mlp_cut.onnx", dir);
+    CHECK_OK(nbi_write_file_atomic(path, buf, len / 2));
+    nb_free(buf);
 }
 
 static const nbt_case cases[] = {
@@ -392,6 +769,10 @@ static const nbt_case cases[] = {
     {"export_read_back", test_export_read_back},
     {"export_refusals", test_export_refusals},
     {"checker_and_ort", test_checker_and_ort},
+    {"import_torch", test_import_torch},
+    {"import_round_trip", test_import_round_trip},
+    {"import_hostile", test_import_hostile},
+    {"write_fuzz_seeds", test_write_fuzz_seeds},
 };
 
 NBT_MAIN(cases)

@@ -222,6 +222,7 @@ static void test_round_trip_every_kind(void) {
                "schedule step step_size=5 gamma=0.3 warmup=3\n"
                "data train=x.npy train_labels=y.npy test=tx.npy test_labels=ty.npy "
                "normalize=const:0.5:2\n");
+    round_trip("nabla-spec 1\ninput 2\ndense 1\ndata train=clips.csv format=audio store=f16\n");
     round_trip("nabla-spec 1\ninput 2\ndense 1\nloss l1\n"
                "optimizer adagrad lr=0.05 lr_decay=0.01 initial_accumulator_value=0.1\n"
                "schedule linear start_factor=0.5 end_factor=1 total_iters=7\n"
@@ -428,6 +429,8 @@ static void test_errors(void) {
          "t.spec:2:16: val_split (a fraction) must be in [0, 1]"},
         {"nabla-spec 1\ndata format=hdf5\n", NB_ERR_FORMAT,
          "t.spec:2:13: unknown data format 'hdf5'"},
+        {"nabla-spec 1\ndata store=u8\n", NB_ERR_FORMAT,
+         "t.spec:2:12: unknown store 'u8' for audio features (expected auto, f32 or f16)"},
         {"nabla-spec 1\ndata train=a\ndata train=b\n", NB_ERR_FORMAT,
          "t.spec:3:12: 'train' was already given on an earlier data line"},
         {"nabla-spec 1\ndata train=\n", NB_ERR_FORMAT,

@@ -224,7 +224,8 @@ static void train_eval_predict(void) {
 }
 
 /* The recurrent recogniser's path: a rank-2 input takes the frames as a sequence [T, F]
- * (the dataset's and predict's transposition), a GRU, the mean over time. */
+ * (the dataset's and predict's transposition), a GRU, the mean over time; its features kept
+ * as halves (store=f16), which eval uses too while predict featurises in f32. */
 static void gru_on_frames(void) {
     setup();
     if (!corpus_ok) return;
@@ -239,11 +240,17 @@ static void gru_on_frames(void) {
                "batch 8\n"
                "epochs 30\n"
                "seed 1\n"
-               "data audio=digits/train.csv test=digits/test.csv\n"
+               "data audio=digits/train.csv test=digits/test.csv store=f16\n"
                "data features=\"rate=8000 length=6400 align=center n_fft=256 hop=128 "
                "n_mels=20 f_max=4000 log=ln norm=meanvar\"\n");
     char model[256];
     snprintf(model, sizeof model, "%s", tmp("gru.safetensors"));
+    /* the store is f16 (the spec's) or f32 (--store), never bytes */
+    result bad = run((const char *[]){"train", tmp("gru.spec"), "--store", "u8", "--out", model,
+                                      "--quiet", NULL});
+    CHECK_MSG(bad.rc != 0 && strstr(bad.err, "--store: expected auto, f32 or f16, got 'u8'"),
+              "train --store u8: exit %d: %s", bad.rc, bad.err);
+    done(&bad);
     result r = run((const char *[]){"train", tmp("gru.spec"), "--out", model, "--quiet", NULL});
     CHECK_MSG(r.rc == 0, "train: exit %d: %s", r.rc, r.err);
     done(&r);

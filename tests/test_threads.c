@@ -1,11 +1,13 @@
 /* test_threads — the thread pool: every task runs exactly once at any pool size (more threads
  * than cores included), parallel_run shares claimed work and leaves no member behind,
  * progress waits hold, nested and concurrent parallel calls
- * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused.
+ * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused, and
+ * an implicit pool starts its workers only when a job wants them.
  * `make tsan` runs this file under ThreadSanitizer. */
 #define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -22,6 +24,41 @@ static void count_task(void *arg, int64_t t) {
     count_job *j = arg;
     atomic_fetch_add(&j->hits[t], 1);
     atomic_fetch_add(&j->calls, 1);
+}
+
+/* The threads of this process (Linux: the entries of /proc/self/task), or -1. */
+static int task_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* A pool made implicitly (no nb_set_threads) starts its workers with the first job that wants
+ * more than one thread, not before: asking its size starts none, and the first parallel job
+ * starts size - 1 and runs every task once. The first case of this file, so that nothing
+ * before it has made the pool. */
+static void test_lazy_start(void) {
+    int before = task_count();
+    if (before < 0) {
+        printf("  note: no /proc/self/task here; lazy_start checks only that the tasks run\n");
+    }
+    int n = nb_get_threads();
+    CHECK(n >= 1);
+    if (before >= 0) CHECK(task_count() == before); /* sized, no worker started */
+    atomic_int hits[64];
+    for (int i = 0; i < 64; i++) atomic_init(&hits[i], 0);
+    count_job j = {hits, 0};
+    nbi_parallel_for(1, 64, count_task, &j); /* one thread wanted: still none started */
+    if (before >= 0) CHECK(task_count() == before);
+    nbi_parallel_for(n, 64, count_task, &j);
+    CHECK(atomic_load(&j.calls) == 128);
+    for (int i = 0; i < 64; i++) CHECK(atomic_load(&hits[i]) == 2);
+    if (before >= 0) CHECK(task_count() == before + n - 1);
+    if (n == 1) printf("  note: a pool of one thread here; lazy_start had no worker to start\n");
 }
 
 static void test_parallel_for_covers_each_task_once(void) {
@@ -257,6 +294,7 @@ static void test_split_range(void) {
 }
 
 static const nbt_case cases[] = {
+    {"lazy_start", test_lazy_start}, /* first: it needs a pool nothing has started */
     {"parallel_for_covers_each_task_once", test_parallel_for_covers_each_task_once},
     {"parallel_run", test_parallel_run},
     {"wait_count", test_wait_count},

@@ -27,8 +27,8 @@
 #
 # Time: about 10 minutes of CPU for the full corpus (some 65 ms a clip, mostly starting
 # espeak-ng and sox), divided by -j (default: the number of cores) on an otherwise idle
-# machine; measured 46 minutes at -j 2 on a 2-core machine shared with other builds. It takes
-# about 240 MB of disk.
+# machine; measured 30.5 minutes at -j 2 (207 s user + 285 s system CPU) on a 2-core machine
+# shared with other builds (load average ~15). It takes about 240 MB of disk.
 set -eu
 
 out=data/speech/digits

@@ -341,22 +341,31 @@ void nb_manifest_free(nb_manifest *m);
 nb_status nb_manifest_split_groups(const nb_manifest *m, double test_fraction, uint64_t seed,
                                    nb_manifest *train, nb_manifest *test);
 
+/* How the features are kept in memory: 4, 2 or 1 byte a value. AUTO takes the first of
+ * f32, f16, u8 whose bytes fit in max_bytes; an f16 store that a feature would overflow
+ * (|x| ≥ 65520, beyond the largest half) falls back to u8 under AUTO and is refused when
+ * asked for. */
 typedef enum nb_audio_store {
-    NB_AUDIO_STORE_AUTO = 0, /* f32 when it fits in max_bytes, else u8 */
+    NB_AUDIO_STORE_AUTO = 0,
     NB_AUDIO_STORE_F32,
-    NB_AUDIO_STORE_U8 /* quantised: q = round(255·(x − lo)/(hi − lo)) over the data set */
+    NB_AUDIO_STORE_U8, /* quantised: q = round(255·(x − lo)/(hi − lo)) over the data set */
+    NB_AUDIO_STORE_F16 /* IEEE binary16, x rounded to the nearest half (11 significant bits:
+                          a relative error of at most 2^-11); batches widen it to f32 */
 } nb_audio_store;
 
 typedef struct nb_audio_data_opts {
     const nb_features *features; /* NULL: the defaults, {0} (whose length 0 needs clips of
                                     equal length) */
     nb_audio_store store;
-    size_t max_bytes;        /* AUTO's budget; 0: half the physical memory */
+    size_t max_bytes;        /* AUTO's budget for the features; 0: half the physical memory */
     int copies;              /* augmented copies of every clip, besides the clip */
     const nb_audio_aug *aug; /* how copies are made (needed when copies > 0) */
     uint64_t seed;           /* copies' draws depend only on (seed, clip, copy) */
     int frames_first;        /* samples [n_frames, n_feat], a sequence of frames (recurrent
                                 models), instead of [1, n_feat, n_frames] */
+    int floats_only;         /* AUTO chooses f32 or f16 only, and fails (NB_ERR_NOMEM) where
+                                only bytes would fit or a half overflows: for a caller that
+                                cannot apply the bytes' dequantisation */
 } nb_audio_data_opts;
 
 /* Decodes and featurises every clip of m once (clips in parallel on the thread pool; the

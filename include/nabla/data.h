@@ -28,10 +28,11 @@ typedef enum nb_elem {
     NB_ELEM_I64,
     NB_ELEM_F32,
     NB_ELEM_F64,
+    NB_ELEM_F16, /* IEEE binary16 ("half"): the audio dataset's f16 store, numpy's float16 */
     NB_ELEM_COUNT
 } nb_elem;
 
-/* Bytes per element (1, 1, 2, 4, 8, 4, 8) and a short name ("u8", "f32", ...). */
+/* Bytes per element (1, 1, 2, 4, 8, 4, 8, 2) and a short name ("u8", "f32", ...). */
 size_t nb_elem_size(nb_elem e);
 const char *nb_elem_name(nb_elem e);
 
@@ -158,7 +159,8 @@ nb_status nb_csv_sniff(const void *buf, size_t len, const char *name, const nb_c
 /* ---- datasets ----------------------------------------------------------------------------
  * n samples of x (each of a fixed sample shape) with optional y: class labels (i32, one per
  * sample) or regression targets (f32, a fixed shape per sample). Images stay as bytes (u8)
- * in memory and become f32 only when a batch is made; every other x is stored as f32.
+ * in memory and become f32 only when a batch is made, and so do halves (f16: the audio
+ * dataset's half-float store, or a float16 .npy); every other x is stored as f32.
  * Subsets and splits share the parent's storage (reference-counted), so a split copies no
  * samples. A dataset is immutable once made: several loaders may read one at once. */
 typedef struct nb_dataset nb_dataset;
@@ -181,7 +183,7 @@ typedef struct nb_dataset_info {
     int sample_rank;                         /* shape of one x sample */
     int64_t sample_shape[NB_MAX_RANK - 1];
     int64_t features;                        /* product of sample_shape */
-    nb_elem x_type;                          /* as stored: NB_ELEM_U8 or NB_ELEM_F32 */
+    nb_elem x_type;                          /* as stored: NB_ELEM_U8, F16 or F32 */
     int has_y;
     nb_dtype y_dtype;                        /* NB_I32 labels or NB_F32 targets */
     int y_rank;                              /* shape of one y sample (0 for labels) */

@@ -85,6 +85,8 @@ typedef struct nb_data_spec {
      * order (NULL: the defaults), which the model file keeps so that prediction featurises as
      * training did. */
     char *features;
+    char store[8]; /* audio: how the features are kept in memory: "f32", "f16", or "" (auto:
+                      f32 when it fits in half the physical memory, else f16) */
     /* language models (docs/spec.md, docs/text.md) */
     char *text;      /* a text file or a folder of them: windows of next-token prediction */
     char *tokenizer; /* a tokenizer file (nabla tokenize); NULL: bytes */
@@ -249,6 +251,18 @@ void nb_model_file_free(nb_model_file *info);
  * kinds docs/onnx.md lists is exported; any other layer kind, or a graph model, is refused
  * with NB_ERR_UNSUPPORTED and a message naming the layer and its kind. */
 nb_status nb_model_export_onnx(const nb_model *m, const char *path);
+
+/* Reads an ONNX file (docs/onnx.md) as a model in inference mode: a chain of layers when the
+ * graph is a chain (as torch.onnx.export writes an nn.Sequential), a graph model otherwise.
+ * The ops docs/onnx.md lists are imported (Gemm, MatMul + Add, Conv, pooling, batch
+ * normalisation, flatten, the activations, dropout); any other op is refused with
+ * NB_ERR_UNSUPPORTED and a message naming the op type and the node. The file is hostile
+ * input: malformed bytes, sizes that overflow or disagree with the data, dangling inputs and
+ * cycles are refused with NB_ERR_FORMAT naming the file and what is wrong. info may be NULL;
+ * otherwise it is zeroed (an ONNX file has no spec, normalisation or training state). */
+nb_status nb_model_load_onnx(const char *path, nb_model **model, nb_model_file *info);
+/* 1 when path names an ONNX file: it ends in ".onnx", or its first bytes are a ModelProto's. */
+int nb_is_onnx_file(const char *path);
 
 /* Fills an existing model's parameters from a safetensors file: each parameter is looked up
  * under its PyTorch name, then its nabla name ("dense_1.weight"), and must have PyTorch's

@@ -55,7 +55,8 @@ extern "C" {
  * nabla/ops.def, in its order: NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU, NB_ACT_LEAKY_RELU
  * (alpha 0 means PyTorch's 0.01), NB_ACT_ELU (alpha 0 means 1), NB_ACT_GELU (exact),
  * NB_ACT_SILU, NB_ACT_SOFTPLUS (PyTorch's beta 1, threshold 20), NB_ACT_MISH,
- * NB_ACT_SOFTMAX (along the last axis). Files store activations by name, not number. */
+ * NB_ACT_SOFTMAX, NB_ACT_LOG_SOFTMAX (along the last axis; log_softmax is what an "nll" loss
+ * reads, PyTorch's nn.LogSoftmax). Files store activations by name, not number. */
 typedef enum nb_activation {
     NB_ACT_NONE = 0,
 #define NB_ACT(ID, name, NP, CHECK, ACT) NB_ACT_##ID,
@@ -366,6 +367,13 @@ typedef struct nb_transformer_opts {
     float eps;    /* the layer norms'; 0 means 1e-5 */
     int no_bias;  /* 1: the four projections without biases */
     int key_mask; /* optional node, as the attention layer's */
+    /* The weights of the four projections. init NB_INIT_DEFAULT (zeroed options): PyTorch's
+     * modules' (in_proj Xavier-uniform, the linears U(±1/√fan_in), weight and bias). Any other
+     * init draws in_proj and mlp.fc from it, and the two residual projections (attn.out_proj,
+     * mlp.proj) from proj_init (NB_INIT_DEFAULT: init too); the four biases then start at 0.
+     * GPT-2's (nanoGPT's) recipe for L blocks is init N(0, 0.02), proj_init
+     * N(0, 0.02/√(2L)). */
+    nb_init init, proj_init;
     const char *name;
 } nb_transformer_opts;
 int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transformer_opts *opts);

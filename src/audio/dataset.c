@@ -1,7 +1,8 @@
 /* audio/dataset.c — a dataset from a manifest of clips (see nabla/audio.h): every clip is read,
  * mixed down, resampled to the pipeline's rate, optionally augmented into copies, and
- * featurised once; the features are kept in memory as f32, or as bytes when only bytes fit,
- * and handed to data/ as an ordinary nb_dataset of samples [1, n_feat, n_frames].
+ * featurised once; the features are kept in memory as f32, as halves (f16) when only they
+ * fit, or as bytes when only bytes fit, and handed to data/ as an ordinary nb_dataset of
+ * samples [1, n_feat, n_frames].
  *
  * Clips are featurised in parallel on the thread pool, one task per clip writing only its
  * own rows; a copy's random draws come from a generator seeded by (seed, clip, copy), so the
@@ -13,10 +14,16 @@
  * are then computed twice, once for the range and once to quantise (twice the time, a
  * quarter of the memory). The constant normalisation x = lo + q·(hi − lo)/255 comes back to
  * the caller, and nb_norm_fit on the byte dataset standardises exactly as on the floats
- * would, since standardising is unchanged by an affine map. */
+ * would, since standardising is unchanged by an affine map.
+ *
+ * Halves: each feature rounded to the nearest binary16 (the kernel table's f32_to_half), in
+ * one pass that also notes every clip's range; should a feature overflow the half range
+ * (AUTO only: an explicit f16 store is refused, naming the clip and the value), the bytes are
+ * quantised from those ranges in one more pass, into the same buffer. */
 #define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #include "audio/audio.h"
 #include "data/data.h"
+#include "kernels/kernels.h"
 #include "kernels/pool.h"
 
 #include <math.h>
@@ -28,7 +35,7 @@
 #define MAX_COPIES 1000
 #define N_CACHED_RATES 8
 
-typedef enum { PASS_F32, PASS_RANGE, PASS_U8 } pass_kind;
+typedef enum { PASS_F32, PASS_RANGE, PASS_U8, PASS_F16 } pass_kind;
 
 typedef struct job {
     const nb_manifest *m;
@@ -38,7 +45,10 @@ typedef struct job {
     pass_kind pass;
     float *xf;         /* PASS_F32: [n·per, F·T] */
     unsigned char *xq; /* PASS_U8 */
-    float *lo, *hi;    /* PASS_RANGE: per clip */
+    uint16_t *xh;      /* PASS_F16 */
+    float *lo, *hi;    /* PASS_RANGE and PASS_F16: per clip */
+    void (*to_half)(int64_t n, const float *x, uint16_t *h);
+    atomic_llong overflow; /* PASS_F16: 1 + the lowest clip with a feature beyond a half */
     float qlo, qscale; /* PASS_U8: q = round((x − qlo)·qscale) */
     atomic_int failed;
     pthread_mutex_t mu; /* guards the fields below */
@@ -115,7 +125,7 @@ static nb_status load_clip(job *j, int64_t i, float **x, int64_t *n) {
 /* Every sample [1, F, T] of x becomes [T, F] (the frames as a sequence), in place through one
  * sample's buffer. */
 static nb_status to_frames_first(nb_array *x, int64_t rows, int64_t F, int64_t T) {
-    const size_t esz = x->type == NB_ELEM_F32 ? sizeof(float) : 1;
+    const size_t esz = nb_elem_size(x->type);
     unsigned char *tmp = nbi_malloc((size_t)(F * T) * esz);
     if (!tmp) return nbi_error(NB_ERR_NOMEM, "audio dataset: out of memory");
     for (int64_t r = 0; r < rows; r++) {
@@ -166,7 +176,7 @@ static nb_status sample(job *j, int64_t i, int64_t c, const float *x, int64_t n,
         nbi_free(y);
     }
     if (st) return st;
-    if (j->pass == PASS_RANGE) {
+    if (j->pass == PASS_RANGE || j->pass == PASS_F16) {
         float lo = out[0], hi = out[0];
         for (int64_t k = 1; k < FT; k++) {
             if (out[k] < lo) lo = out[k];
@@ -174,6 +184,18 @@ static nb_status sample(job *j, int64_t i, int64_t c, const float *x, int64_t n,
         }
         if (c == 0 || lo < j->lo[i]) j->lo[i] = lo;
         if (c == 0 || hi > j->hi[i]) j->hi[i] = hi;
+    }
+    if (j->pass == PASS_F16) {
+        uint16_t *h = j->xh + row * FT;
+        j->to_half(FT, out, h);
+        for (int64_t k = 0; k < FT; k++)
+            if ((h[k] & 0x7C00u) == 0x7C00u) { /* beyond the largest half: note the clip */
+                long long want = i + 1, have = atomic_load(&j->overflow);
+                while ((have == 0 || want < have) &&
+                       !atomic_compare_exchange_weak(&j->overflow, &have, want)) {
+                }
+                break;
+            }
     } else if (j->pass == PASS_U8) {
         unsigned char *q = j->xq + row * FT;
         for (int64_t k = 0; k < FT; k++) {
@@ -249,7 +271,7 @@ nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts,
     if (o.copies > 0 && !o.aug)
         return nbi_error(NB_ERR_ARG, "audio dataset: %d copies need augmentation options",
                          o.copies);
-    if ((unsigned)o.store > NB_AUDIO_STORE_U8)
+    if ((unsigned)o.store > NB_AUDIO_STORE_F16)
         return nbi_error(NB_ERR_ARG, "audio dataset: unknown store %d", (int)o.store);
     nb_status st = o.copies > 0 ? nbi_audio_aug_check(o.aug) : NB_OK;
     if (st) return st;
@@ -289,16 +311,28 @@ nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts,
                        "too many",
                        (long long)rows, (long long)j->F, (long long)j->T);
     nb_audio_store store = o.store;
-    if (!st && store == NB_AUDIO_STORE_AUTO) {
+    const bool automatic = store == NB_AUDIO_STORE_AUTO;
+    if (!st && automatic) {
         const size_t budget = o.max_bytes ? o.max_bytes : default_budget();
-        store = f32_bytes <= budget ? NB_AUDIO_STORE_F32 : NB_AUDIO_STORE_U8;
-        if (store == NB_AUDIO_STORE_U8 && cells > budget)
+        store = f32_bytes <= budget    ? NB_AUDIO_STORE_F32
+                : cells <= budget / 2 ? NB_AUDIO_STORE_F16
+                                      : NB_AUDIO_STORE_U8;
+        if (store == NB_AUDIO_STORE_U8 && o.floats_only)
+            st = nbi_error(NB_ERR_NOMEM,
+                           "audio dataset: %lld samples of %lld x %lld features "
+                           "need %.1f MB even as halves (f16), over the budget of %.1f MB",
+                           (long long)rows, (long long)j->F, (long long)j->T, 2.0 * cells / 1e6,
+                           budget / 1e6);
+        else if (store == NB_AUDIO_STORE_U8 && cells > budget)
             st = nbi_error(NB_ERR_NOMEM,
                            "audio dataset: %lld samples of %lld x %lld features "
                            "need %.1f MB even as bytes, over the budget of %.1f MB (max_bytes)",
                            (long long)rows, (long long)j->F, (long long)j->T, cells / 1e6,
                            budget / 1e6);
     }
+    const size_t esz = store == NB_AUDIO_STORE_F32 ? sizeof(float)
+                       : store == NB_AUDIO_STORE_F16 ? sizeof(uint16_t)
+                                                    : 1;
     nb_array x, y;
     memset(&x, 0, sizeof x);
     memset(&y, 0, sizeof y);
@@ -309,8 +343,10 @@ nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts,
         x.shape[2] = j->F;
         x.shape[3] = j->T;
         x.numel = (int64_t)cells;
-        x.type = store == NB_AUDIO_STORE_F32 ? NB_ELEM_F32 : NB_ELEM_U8;
-        x.data = nbi_malloc(store == NB_AUDIO_STORE_F32 ? f32_bytes + 1 : cells + 1);
+        x.type = store == NB_AUDIO_STORE_F32   ? NB_ELEM_F32
+                 : store == NB_AUDIO_STORE_F16 ? NB_ELEM_F16
+                                               : NB_ELEM_U8;
+        x.data = nbi_malloc(cells * esz + 1); /* ≤ f32_bytes + 1: no overflow */
         y.type = NB_ELEM_I32;
         y.rank = 1;
         y.shape[0] = rows;
@@ -323,14 +359,37 @@ nb_status nb_audio_dataset(const nb_manifest *m, const nb_audio_data_opts *opts,
                            (long long)rows, (long long)j->F, (long long)j->T);
     }
     float lo = 0.0f, hi = 0.0f;
+    bool have_range = false; /* j->lo, j->hi: every clip's range, from the f16 pass */
+    if (!st && store != NB_AUDIO_STORE_F32) {
+        j->lo = nbi_malloc(sizeof(float) * (size_t)m->n);
+        j->hi = nbi_malloc(sizeof(float) * (size_t)m->n);
+        if (!j->lo || !j->hi) st = nbi_error(NB_ERR_NOMEM, "audio dataset: out of memory");
+    }
     if (!st && store == NB_AUDIO_STORE_F32) {
         j->xf = x.data;
         st = run_pass(j, PASS_F32);
-    } else if (!st) {
-        j->lo = nbi_malloc(sizeof(float) * (size_t)m->n);
-        j->hi = nbi_malloc(sizeof(float) * (size_t)m->n);
-        st = j->lo && j->hi ? run_pass(j, PASS_RANGE)
-                            : nbi_error(NB_ERR_NOMEM, "audio dataset: out of memory");
+    } else if (!st && store == NB_AUDIO_STORE_F16) {
+        j->xh = x.data;
+        j->to_half = nbi_kernel_set(nbi_best_isa())->f32_to_half;
+        atomic_store(&j->overflow, 0);
+        st = run_pass(j, PASS_F16);
+        const long long bad = st ? 0 : atomic_load(&j->overflow);
+        if (bad && (!automatic || o.floats_only)) {
+            const int64_t c = bad - 1;
+            const float big = fabsf(j->lo[c]) > fabsf(j->hi[c]) ? j->lo[c] : j->hi[c];
+            st = nbi_error(NB_ERR_ARG,
+                           "%s: a feature is %g, beyond the largest half (65504): the f16 "
+                           "store cannot hold it (store f32 or u8, or take the log of the "
+                           "features)",
+                           m->paths[c], (double)big);
+        } else if (bad) { /* AUTO: bytes instead, from the ranges the pass noted */
+            store = NB_AUDIO_STORE_U8;
+            x.type = NB_ELEM_U8;
+            have_range = true;
+        }
+    }
+    if (!st && store == NB_AUDIO_STORE_U8) {
+        if (!have_range) st = run_pass(j, PASS_RANGE);
         if (!st) {
             lo = j->lo[0], hi = j->hi[0];
             for (int64_t i = 1; i < m->n; i++) {

@@ -4,8 +4,8 @@
  * nearest half, ties to even, as F16C's VCVTPS2PH with round-to-nearest and numpy's
  * astype(float16) do: magnitudes from 65520 up (and ±inf) give ±inf, results below 2^-14 are
  * subnormal halves (down to 2^-24, and ±0), a NaN stays a NaN of the same sign, quiet, with
- * the top 9 bits of its payload. The first step of the audio dataset's f16 store (left to
- * do: the element type, the loader's conversion, AUTO's choice). */
+ * the top 9 bits of its payload. The scalar reference of the f16 dataset store (NB_ELEM_F16;
+ * the kernel table's half_to_f32 and f32_to_half, kernels/ref/half.c). */
 #ifndef NBI_HALF_H
 #define NBI_HALF_H
 

@@ -2,13 +2,15 @@
  * array into a tensor. */
 #include "data/data.h"
 #include "autograd/autograd.h"
+#include "base/half.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
 
-static const size_t elem_sizes[NB_ELEM_COUNT] = {1, 1, 2, 4, 8, 4, 8};
+static const size_t elem_sizes[NB_ELEM_COUNT] = {1, 1, 2, 4, 8, 4, 8, 2};
 static const char *const elem_names[NB_ELEM_COUNT] = {"u8",  "i8",  "i16", "i32",
-                                                       "i64", "f32", "f64"};
+                                                       "i64", "f32", "f64", "f16"};
 
 size_t nb_elem_size(nb_elem e) { return (unsigned)e < NB_ELEM_COUNT ? elem_sizes[e] : 0; }
 
@@ -43,6 +45,7 @@ double nbi_elem_get(nb_elem t, const void *src, int64_t i) {
     case NB_ELEM_I64: return (double)((const int64_t *)src)[i];
     case NB_ELEM_F32: return ((const float *)src)[i];
     case NB_ELEM_F64: return ((const double *)src)[i];
+    case NB_ELEM_F16: return nbi_half_to_float(((const uint16_t *)src)[i]);
     default: NBI_ASSERT(0 && "bad element type");
     }
 }
@@ -53,6 +56,7 @@ void nbi_elem_to_f32(nb_elem t, const void *src, int64_t n, float *dst) {
         for (int64_t i = 0; i < n; i++) dst[i] = ((const uint8_t *)src)[i];
         break;
     case NB_ELEM_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case NB_ELEM_F16: nbi_kernel_set(nbi_best_isa())->half_to_f32(n, src, dst); break;
     default:
         for (int64_t i = 0; i < n; i++) dst[i] = (float)nbi_elem_get(t, src, i);
     }

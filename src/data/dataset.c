@@ -1,11 +1,12 @@
 /* data/dataset.c — in-memory datasets: storage shared by reference count between a dataset
  * and its subsets, construction from arrays and files, subsets, seeded splits, and gather,
- * the one routine that turns stored samples (u8 or f32) into normalised f32 rows.
+ * the one routine that turns stored samples (u8, f16 or f32) into normalised f32 rows.
  *
  * A dataset is (storage, row list): the storage holds every sample once; a subset or split
  * is only a list of row numbers into it, so splitting 60 000 images copies no pixels. */
 #include "data/data.h"
 #include "base/file.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -17,7 +18,7 @@ typedef struct store {
     int sample_rank;
     int64_t sample_shape[NB_MAX_RANK - 1];
     int64_t features;
-    nb_elem x_type; /* NB_ELEM_U8 or NB_ELEM_F32 */
+    nb_elem x_type; /* NB_ELEM_U8, NB_ELEM_F16 or NB_ELEM_F32 */
     void *x;        /* n x features */
     int has_y;
     nb_dtype y_dtype;
@@ -112,7 +113,20 @@ static nb_status check_finite(const float *v, int64_t n, int64_t per, const nb_a
     return NB_OK;
 }
 
-/* The stored form of x (u8 or f32) and y (i32 labels or f32 targets). With `owned`, the
+/* The same of halves: an all-ones exponent is an infinity or a NaN. */
+static nb_status check_finite_half(const uint16_t *v, int64_t n, int64_t per, const char *what) {
+    for (int64_t i = 0; i < n; i++) {
+        if ((v[i] & 0x7C00u) != 0x7C00u) continue;
+        return nbi_error(NB_ERR_FORMAT,
+                         "%s: sample %lld, value %lld is %s; NaN and infinity are "
+                         "not supported (fill or drop them first)",
+                         what, (long long)(i / per), (long long)(i % per),
+                         (v[i] & 0x3FFu) ? "NaN" : (v[i] & 0x8000u) ? "-inf" : "inf");
+    }
+    return NB_OK;
+}
+
+/* The stored form of x (u8, f16 or f32) and y (i32 labels or f32 targets). With `owned`, the
  * arrays' buffers are taken when they already have that form (and freed otherwise). The
  * class names (num_names strings) are always taken. `what` names x (and both) in messages,
  * `y_what` names y. */
@@ -153,7 +167,7 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
         goto fail;
     }
     /* x */
-    if (x->type == NB_ELEM_U8 || x->type == NB_ELEM_F32) {
+    if (x->type == NB_ELEM_U8 || x->type == NB_ELEM_F16 || x->type == NB_ELEM_F32) {
         s->x_type = x->type;
         if (owned) {
             s->x = x->data;
@@ -174,6 +188,9 @@ static nb_status build(nb_array *x, nb_array *y, bool owned, char **names, int n
     }
     if (s->x_type == NB_ELEM_F32) {
         st = check_finite(s->x, x->numel, s->features, x, what, "sample");
+        if (st) goto fail;
+    } else if (s->x_type == NB_ELEM_F16) {
+        st = check_finite_half(s->x, x->numel, s->features, what);
         if (st) goto fail;
     }
     /* y */
@@ -578,6 +595,8 @@ nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t n,
      * the formula would. */
     float lut[256];
     bool use_lut = s->x_type == NB_ELEM_U8 && (!norm || !norm->per_feature);
+    void (*half_to_f32)(int64_t, const uint16_t *, float *) =
+        s->x_type == NB_ELEM_F16 ? nbi_kernel_set(nbi_best_isa())->half_to_f32 : NULL;
     if (use_lut)
         for (int v = 0; v < 256; v++)
             lut[v] = norm ? ((float)v - norm->shift[0]) / norm->div[0] : (float)v;
@@ -593,9 +612,13 @@ nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t n,
                     dst[f] = ((float)src[f] - norm->shift[f]) / norm->div[f];
             }
         } else {
-            const float *src = (const float *)s->x + r * F;
+            const float *src = dst;
+            if (s->x_type == NB_ELEM_F16) /* widened in place, then normalised there */
+                half_to_f32(F, (const uint16_t *)s->x + r * F, dst);
+            else
+                src = (const float *)s->x + r * F;
             if (!norm) {
-                memcpy(dst, src, (size_t)F * sizeof(float));
+                if (src != dst) memcpy(dst, src, (size_t)F * sizeof(float));
             } else if (norm->per_feature) {
                 for (int64_t f = 0; f < F; f++) dst[f] = (src[f] - norm->shift[f]) / norm->div[f];
             } else {
@@ -619,15 +642,16 @@ nb_status nbi_dataset_rows(const nb_dataset *ds,
     const store *s = ds->st;
     int64_t F = s->features;
     float *tmp = NULL;
-    if (s->x_type == NB_ELEM_U8) {
+    if (s->x_type != NB_ELEM_F32) {
         tmp = nbi_malloc((size_t)F * sizeof(float));
         if (!tmp) return nbi_error(NB_ERR_NOMEM, "dataset: out of memory");
     }
     for (int64_t i = 0; i < ds->n; i++) {
         int64_t r = row_of(ds, i);
         if (tmp) {
-            const uint8_t *src = (const uint8_t *)s->x + r * F;
-            for (int64_t f = 0; f < F; f++) tmp[f] = src[f];
+            nbi_elem_to_f32(s->x_type, (const unsigned char *)s->x + (size_t)(r * F) *
+                                                                     nb_elem_size(s->x_type),
+                            F, tmp);
             fn(tmp, F, user);
         } else {
             fn((const float *)s->x + r * F, F, user);

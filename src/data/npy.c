@@ -112,7 +112,8 @@ static nb_status parse_descr(hp *p, const char *d, nb_elem *e, bool *swap) {
         size = size * 10 + (*c - '0');
     }
     bool ok = true;
-    if (kind == 'f' && size == 4) *e = NB_ELEM_F32;
+    if (kind == 'f' && size == 2) *e = NB_ELEM_F16;
+    else if (kind == 'f' && size == 4) *e = NB_ELEM_F32;
     else if (kind == 'f' && size == 8) *e = NB_ELEM_F64;
     else if (kind == 'i' && size == 1) *e = NB_ELEM_I8;
     else if (kind == 'i' && size == 2) *e = NB_ELEM_I16;
@@ -122,7 +123,7 @@ static nb_status parse_descr(hp *p, const char *d, nb_elem *e, bool *swap) {
     else ok = false;
     if (!ok)
         return nbi_error(NB_ERR_UNSUPPORTED, "%s: the .npy dtype '%s' is not supported; nabla "
-                         "reads float32, float64, int8, int16, int32, int64, uint8 and bool "
+                         "reads float16, float32, float64, int8, int16, int32, int64, uint8 and bool "
                          "(convert with a.astype(np.float32))", p->name, d);
     /* '=' is the writer's native order; numpy always writes '<', '>' or '|', so '=' can only
      * come from a hand-made header: read it as little-endian, numpy's usual. */
@@ -268,7 +269,7 @@ nb_status nb_npy_read(const char *path, nb_array *out) {
 /* ---- writing --------------------------------------------------------------------------- */
 
 static const char *const descrs[NB_ELEM_COUNT] = {"|u1", "|i1", "<i2", "<i4",
-                                                   "<i8", "<f4", "<f8"};
+                                                   "<i8", "<f4", "<f8", "<f2"};
 
 static nb_status check_array(const nb_array *a, const char *what, size_t *bytes) {
     if (!a) return nbi_error(NB_ERR_ARG, "%s: the array is NULL", what);

@@ -210,6 +210,11 @@ static nb_status activation(exporter *e, nb_activation act, float alpha, const c
         node(e, "Softmax", part(e, "softmax"), x, NULL, NULL, out, &a, 1);
         break;
     }
+    case NB_ACT_LOG_SOFTMAX: {
+        attr a = {"axis", ATTR_INT, -1, 0, NULL, 0};
+        node(e, "LogSoftmax", part(e, "log_softmax"), x, NULL, NULL, out, &a, 1);
+        break;
+    }
     default: {
         char why[96];
         snprintf(why, sizeof why, "activation %d has no ONNX form here", (int)act);

@@ -854,6 +854,8 @@ static nbi_st_dtype elem_dtype(nb_elem e) {
         return NBI_ST_F32;
     case NB_ELEM_F64:
         return NBI_ST_F64;
+    case NB_ELEM_F16:
+        return NBI_ST_F16;
     default:
         return NBI_ST_DTYPE_COUNT;
     }

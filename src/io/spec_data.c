@@ -233,6 +233,16 @@ nb_status nbi_spec_parse_data(nbi_line *l, const char *base_dir, nb_data_spec *d
         if (!d->features) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", l->file);
         nb_features_format(&f, d->features, n + 1);
     }
+    const char *store = NULL;
+    if (s == NB_OK) s = nbi_opt_str(l, "store", &store);
+    if (s == NB_OK && store) {
+        if (strcmp(store, "auto") && strcmp(store, "f32") && strcmp(store, "f16"))
+            return nbi_line_error(l, nbi_opt_col(l, "store"),
+                                  "unknown store '%s' for audio features (expected auto, f32 "
+                                  "or f16)",
+                                  store);
+        snprintf(d->store, sizeof d->store, "%s", strcmp(store, "auto") ? store : "");
+    }
     if (s == NB_OK) s = nbi_opt_str(l, "label", &label);
     if (s == NB_OK && label && !nbi_utf8_valid(label, strlen(label)))
         return nbi_line_error(l, nbi_opt_col(l, "label"),
@@ -293,6 +303,7 @@ void nbi_spec_data_text(const nb_data_spec *d, const char *dir, nbi_text *t) {
         nbi_text_puts(t, " features=");
         nbi_text_value(t, d->features);
     }
+    if (d->store[0]) nbi_text_printf(t, " store=%s", d->store);
     if (d->has_val_split) {
         nbi_text_puts(t, " val_split=");
         nbi_text_double(t, d->val_split);

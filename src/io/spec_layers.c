@@ -357,13 +357,16 @@ static nb_status parse_recurrent(nb_model *m, nbi_line *l, const int *in, int n,
 
 /* attention WIDTH [heads=H] [causal=true] [dropout=P] [bias=false] [in=X,MASK] [name=N];
  * transformer WIDTH [heads=H] [ffn=F] [causal=true] [dropout=P] [eps=E] [bias=false]
- *     [in=X,MASK] [name=N] */
+ *     [init=I] [proj_init=I] [in=X,MASK] [name=N] */
 static nb_status parse_attention(nb_model *m, nbi_line *l, const int *in, int n, int *node) {
     const bool block = !strcmp(l->kind.s, "transformer");
     int64_t width, heads = 1, ffn = 0;
     int causal = 0, bias = 1;
     float dropout = 0.0f, eps = 0.0f;
     const char *name = NULL;
+    nb_init init, proj_init;
+    memset(&init, 0, sizeof init);
+    memset(&proj_init, 0, sizeof proj_init);
     nb_status s = nbi_pos_int(l, 0, "the width (features per position)", 1, &width);
     if (s == NB_OK) s = nbi_opt_int(l, "heads", "the number of heads", 1, 0, &heads);
     if (s == NB_OK && block) s = nbi_opt_int(l, "ffn", "the MLP's width", 1, 0, &ffn);
@@ -371,9 +374,15 @@ static nb_status parse_attention(nb_model *m, nbi_line *l, const int *in, int n,
     if (s == NB_OK) s = nbi_opt_float(l, "dropout", "dropout", 0.0, 1.0, &dropout);
     if (s == NB_OK && block) s = nbi_opt_float(l, "eps", "eps", 0.0, 0.0, &eps);
     if (s == NB_OK) s = nbi_opt_bool(l, "bias", &bias);
+    if (s == NB_OK && block) s = nbi_opt_init(l, "init", &init);
+    if (s == NB_OK && block) s = nbi_opt_init(l, "proj_init", &proj_init);
     if (s == NB_OK) s = nbi_opt_str(l, "name", &name);
     if (s == NB_OK) s = nbi_line_done(l, 1);
     if (s == NB_OK) s = max_in(l, n, 2, "x and a key mask");
+    if (s == NB_OK && init.kind == NB_INIT_DEFAULT && proj_init.kind != NB_INIT_DEFAULT)
+        return nbi_line_error(l, nbi_opt_col(l, "proj_init"),
+                              "proj_init needs init (it draws the residual projections when "
+                              "init draws the others)");
     if (s != NB_OK) return s;
     if (!(dropout < 1.0f))
         return nbi_line_error(l, nbi_opt_col(l, "dropout"), "dropout must be in [0, 1)");
@@ -390,6 +399,8 @@ static nb_status parse_attention(nb_model *m, nbi_line *l, const int *in, int n,
                                  .eps = eps,
                                  .no_bias = !bias,
                                  .key_mask = opt_in(in, n, 1),
+                                 .init = init,
+                                 .proj_init = proj_init,
                                  .name = name};
         return took(nb_model_transformer_on(m, in[0], width, &o), node);
     }

@@ -359,6 +359,12 @@ void nbi_rfft_adjoint(const nbi_rfft *p, const float *G, float *dx, float *work)
 
 /* ---- frames ------------------------------------------------------------------------------ */
 
+void nbi_rfft_adjoint_frames_ref(const nbi_rfft *p, int64_t count, const float *G, float *A,
+                                 float *work) {
+    const int64_t n = p->n, K = n / 2 + 1;
+    for (int64_t f = 0; f < count; f++) nbi_rfft_adjoint(p, G + 2 * K * f, A + n * f, work);
+}
+
 /* the most lanes a vector set uses (AVX-512: 16), and the alignment slack of its buffers */
 #define FRAMES_LANES 16
 

@@ -71,6 +71,12 @@ void nbi_rfft_adjoint(const nbi_rfft *p, const float *G, float *dx, float *work)
 size_t nbi_rfft_frames_work(const nbi_rfft *p);
 void nbi_rfft_frames_ref(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
                          const float *w, float *X, float *work);
+/* The adjoint of count transforms: A + n·f gets nbi_rfft_adjoint of G + 2K·f, for f < count
+ * (the STFT's backward). work: nbi_rfft_frames_work(p) floats. The scalar loop (the kernel
+ * table's reference entry, nbi_kernels.rfft_adjoint_frames); the x86 sets run VL frames at
+ * once, one per lane, with the same bits. */
+void nbi_rfft_adjoint_frames_ref(const nbi_rfft *p, int64_t count, const float *G, float *A,
+                                 float *work);
 
 /* ---- reference transforms (kernels/ref/dft.c): the definitions, summed in double ---------- */
 void nbi_dft_ref(int64_t n, int inverse, const float *x, float *y);

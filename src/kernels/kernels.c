@@ -34,8 +34,11 @@ static void fill_ref(nbi_kernels *k) {
     k->optim_update = nbi_ref_optim_update;
     k->find_nonfinite = nbi_ref_find_nonfinite;
     k->rfft_frames = nbi_rfft_frames_ref; /* speech */
+    k->rfft_adjoint_frames = nbi_rfft_adjoint_frames_ref;
     k->band_apply = nbi_band_apply;
     k->spec_power = nbi_spec_power;
+    k->half_to_f32 = nbi_ref_half_to_f32; /* the f16 dataset store */
+    k->f32_to_half = nbi_ref_f32_to_half;
     /* int8: the quantized-inference reference kernels */
     nbi_int8_fill_ref(k);
 }
@@ -68,6 +71,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         /* speed: the optimizers' fused updates */
         nbi_optim_avx2(k);
         nbi_fft_avx2(k); /* speech: the frame FFT */
+        if (__builtin_cpu_supports("f16c")) nbi_half_f16c(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
@@ -76,6 +80,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         /* speed */
         nbi_optim_avx512(k);
         nbi_fft_avx512(k); /* speech */
+        if (__builtin_cpu_supports("f16c")) nbi_half_f16c(k);
     }
 #endif
 }

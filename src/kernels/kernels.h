@@ -106,12 +106,21 @@ typedef struct nbi_kernels {
      * kernels/fft.h says what it computes; the vector sets give the same bits) ---- */
     void (*rfft_frames)(const nbi_rfft *p, int64_t count, const float *x, int64_t hop,
                         const float *w, float *X, float *work);
+    /* the transforms' adjoint, frame by frame (nbi_rfft_adjoint_frames_ref: the STFT's
+     * backward; the vector sets give the same bits) */
+    void (*rfft_adjoint_frames)(const nbi_rfft *p, int64_t count, const float *G, float *A,
+                                float *work);
     /* the band-matrix product y = x·Wᵀ (nbi_band_apply in kernels/fft.h, its scalar twin;
      * the vector sets do 8 rows at once, each lane summing in the twin's order: same bits) */
     void (*band_apply)(const float *W, const int32_t *lo, const int32_t *hi, int64_t rows_w,
                        int64_t cols, int64_t n, const float *x, float *y);
     /* |S|^p (nbi_spec_power, its scalar twin; the vector sets do p = 2 in vectors, same bits) */
     void (*spec_power)(int64_t n, const float *S, float power, float *P);
+    /* binary16 ⇄ binary32 over n values (nbi_ref_half_to_f32 and nbi_ref_f32_to_half, the
+     * scalar twins; the F16C kernels of x86/half_f16c.c give the same bits): the f16 dataset
+     * store */
+    void (*half_to_f32)(int64_t n, const uint16_t *h, float *y);
+    void (*f32_to_half)(int64_t n, const float *x, uint16_t *h);
     /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
     nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
     nbi_quantize_fn quantize; /* f32 -> u8 */
@@ -159,6 +168,11 @@ void nbi_ref_index_narrow(int64_t n, const int64_t *pos, int32_t *y);
 void nbi_ref_fill(int64_t n, float *y, float v);
 void nbi_ref_add_into(int64_t n, const float *x, float *y);
 int64_t nbi_ref_find_nonfinite(int64_t n, const float *x);
+
+/* binary16 ⇄ binary32 (kernels/ref/half.c): base/half.h's conversions, a NaN half widened
+ * to a quiet NaN (as F16C's VCVTPH2PS does; base/half.c keeps a signalling one). */
+void nbi_ref_half_to_f32(int64_t n, const uint16_t *h, float *y);
+void nbi_ref_f32_to_half(int64_t n, const float *x, uint16_t *h);
 
 /* Losses (kernels/ref/loss.c); reduction is nb_reduction's value (0 mean, 1 sum, 2 none). */
 enum { NBI_LOSS_MSE, NBI_LOSS_L1, NBI_LOSS_BCE, NBI_LOSS_BCE_LOGITS };
@@ -266,6 +280,9 @@ void nbi_optim_avx2(nbi_kernels *k);
 /* speech: the frame FFT, VL frames at once (kernels/x86/fft.inc) */
 void nbi_fft_avx2(nbi_kernels *k);
 void nbi_fft_avx512(nbi_kernels *k);
+/* the f16 store's conversions with F16C (kernels/x86/half_f16c.c), 8 values a step; called
+ * only where the CPU has F16C (every AVX2 CPU we know of, but checked on its own) */
+void nbi_half_f16c(nbi_kernels *k);
 void nbi_optim_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */

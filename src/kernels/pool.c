@@ -94,7 +94,10 @@ static unsigned wait_change(atomic_uint *addr, unsigned val, atomic_int *sleeper
 /* ---- the pool ----------------------------------------------------------------------------- */
 
 typedef struct pool {
-    int n; /* threads, the caller included */
+    int n;    /* threads, the caller included */
+    int lazy; /* workers 1..n-1 not started yet: the pool made itself on first use and no
+               * job has asked for more than one thread (a small single-threaded program,
+               * XOR say, never pays for thread creation or a worker's spin) */
     pthread_t workers[NBI_MAX_THREADS];
     atomic_int busy; /* a job (or a resize) owns the pool */
 
@@ -153,6 +156,11 @@ static void spin_until_zero(atomic_int *x) {
 
 /* Stops the workers; the caller owns P.busy. */
 static void stop_workers(void) {
+    if (P.lazy) {
+        P.lazy = 0;
+        P.n = 1;
+        return;
+    }
     if (P.n <= 1) return;
     atomic_store(&P.stop, 1);
     publish();
@@ -163,15 +171,17 @@ static void stop_workers(void) {
 
 /* Starts workers 1..n-1; the caller owns P.busy. Returns how many threads run. */
 static int start_workers(int n) {
-    P.n = 1;
+    int got = 1;
     unsigned g = atomic_load(&P.gen);
     atomic_store(&P.closed, g); /* nothing open */
     for (int i = 1; i < n; i++) {
         starts[i] = (worker_start){i, g};
         if (pthread_create(&P.workers[i], NULL, worker_main, &starts[i]) != 0) break;
-        P.n = i + 1;
+        got = i + 1;
     }
-    return P.n;
+    /* P.n is read without owning the pool (nbi_pool_threads): written only when it changes */
+    if (P.n != got) P.n = got;
+    return got;
 }
 
 static int core_count(void) {
@@ -194,6 +204,7 @@ static int clamp_threads(long n) {
  * then runs everything inline until nb_set_threads starts new ones). */
 static void after_fork_in_child(void) {
     P.n = 1;
+    P.lazy = 0;
     atomic_store(&P.busy, 0);
     atomic_store(&P.inside, 0);
     atomic_store(&P.gen_sleepers, 0);
@@ -215,7 +226,9 @@ static void pool_init(void) {
         double v = strtod(e, &end);
         if (*end == '\0' && v >= 0.0) spin_us = v;
     }
-    start_workers(clamp_threads(n));
+    /* The workers start with the first job that wants them (nbi_parallel_run). */
+    P.n = clamp_threads(n);
+    P.lazy = P.n > 1;
 }
 
 static void ensure_pool(void) {
@@ -242,6 +255,14 @@ void nbi_parallel_run(int want, nbi_job_fn fn, void *arg) {
     if (want <= 1 || P.n <= 1 || !try_own()) {
         fn(arg);
         return;
+    }
+    if (P.lazy) { /* the first parallel job: start the workers (fewer if the system refuses) */
+        P.lazy = 0;
+        if (start_workers(P.n) <= 1) {
+            atomic_store(&P.busy, 0);
+            fn(arg);
+            return;
+        }
     }
     P.want = want;
     P.fn = fn;
@@ -311,7 +332,7 @@ nb_status nb_set_threads(int n) {
     /* Wait for a job in flight (from another thread) to finish, then take the pool. */
     while (!try_own()) sched_yield();
     nb_status s = NB_OK;
-    if (n != P.n) {
+    if (n != P.n || P.lazy) { /* started now, so that a refused thread is reported */
         stop_workers();
         int got = start_workers(n);
         if (got != n)

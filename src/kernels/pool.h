@@ -2,7 +2,8 @@
  *
  * One pool per process, created on first use with nb_set_threads(n), else $NB_THREADS, else
  * the number of cores this process may run on. The calling thread always takes part, so a
- * pool of n threads starts n - 1 workers. Idle workers spin briefly and then sleep on a futex
+ * pool of n threads starts n - 1 workers: at once for nb_set_threads (which reports a thread
+ * the system refuses), else with the first job that wants more than one thread. Idle workers spin briefly and then sleep on a futex
  * (Linux; elsewhere they poll with sched_yield).
  *
  * Work is claimed, not assigned: a job's pieces are taken from shared counters by whoever

@@ -40,12 +40,16 @@ static void full_window(const nbi_stft_geom *g, const float *w, float *wf) {
     memcpy(wf + g->win_off, w, (size_t)g->win * sizeof *w);
 }
 
-/* Work floats a piece needs: padded signal (and its gradient), full window, frame, spectrum,
- * FFT work; the forward's frame-major spectrum [T, K] complex and the frame FFT's work fit in
- * the same space. */
+/* Frames the backward takes through the kernel set's adjoint at once (the widest lanes). */
+#define BWD_FRAMES 16
+
+/* Work floats a piece needs: padded signal (and its gradient), full window, then the
+ * forward's frame-major spectrum [T, K] complex, or the backward's BWD_FRAMES spectra and
+ * frames, and the frame kernels' work. */
 static size_t stft_work_floats(const nbi_stft_geom *g, const nbi_rfft *plan) {
     size_t lp = (size_t)(g->L + 2 * g->pad);
-    size_t bwd = 2 * (size_t)g->n_fft + 2 * (size_t)g->K + nbi_rfft_work(plan);
+    size_t bwd = (size_t)g->n_fft + BWD_FRAMES * (2 * (size_t)g->K + (size_t)g->n_fft) +
+                 nbi_rfft_frames_work(plan);
     size_t fwd = (size_t)g->n_fft + 2 * (size_t)(g->K * g->T) + nbi_rfft_frames_work(plan);
     return 2 * lp + (bwd > fwd ? bwd : fwd);
 }
@@ -76,8 +80,9 @@ static void stft_task(void *arg, int64_t b) {
 }
 
 /* Backward of one signal: for each frame a[t] = (rfftᵀ · scale·dS[f])[t] (the adjoint of the
- * transform), then dxp[f·hop + t] += wf[t]·a[t] (an overlap-add) and dwf[t] += xp[f·hop+t]·a[t];
- * dx += Padᵀ dxp. */
+ * transform, BWD_FRAMES frames a call to the kernel set's rfft_adjoint_frames: vector lanes
+ * where it has them), then dxp[f·hop + t] += wf[t]·a[t] (an overlap-add, frames in order) and
+ * dwf[t] += xp[f·hop+t]·a[t]; dx += Padᵀ dxp. */
 static void stft_bwd_task(void *arg, int64_t b) {
     stft_job *j = arg;
     const nbi_stft_geom *g = j->g;
@@ -87,23 +92,29 @@ static void stft_bwd_task(void *arg, int64_t b) {
         atomic_store(&j->failed, 1);
         return;
     }
-    float *xp = mem, *dxp = xp + lp, *wf = dxp + lp, *a = wf + n, *G = a + n, *fw = G + 2 * K;
+    float *xp = mem, *dxp = xp + lp, *wf = dxp + lp, *G = wf + n, *A = G + BWD_FRAMES * 2 * K,
+          *fw = A + BWD_FRAMES * n;
     full_window(g, j->w, wf);
     nbi_pad1d(j->x + b * g->L, g->L, g->pad, g->pad_mode, xp);
     memset(dxp, 0, (size_t)lp * sizeof *dxp);
     float *dwf = j->dwb ? j->dwb + b * n : NULL;
     const float *dSb = j->dS + b * K * T * 2;
-    for (int64_t f = 0; f < T; f++) {
-        for (int64_t k = 0; k < K; k++) {
-            G[2 * k] = g->scale * dSb[(k * T + f) * 2];
-            G[2 * k + 1] = g->scale * dSb[(k * T + f) * 2 + 1];
+    for (int64_t f0 = 0; f0 < T; f0 += BWD_FRAMES) {
+        const int64_t nf = T - f0 < BWD_FRAMES ? T - f0 : BWD_FRAMES;
+        for (int64_t i = 0; i < nf; i++)
+            for (int64_t k = 0; k < K; k++) {
+                G[2 * (i * K + k)] = g->scale * dSb[(k * T + f0 + i) * 2];
+                G[2 * (i * K + k) + 1] = g->scale * dSb[(k * T + f0 + i) * 2 + 1];
+            }
+        j->k->rfft_adjoint_frames(j->plan, nf, G, A, fw);
+        for (int64_t i = 0; i < nf; i++) {
+            const float *a = A + i * n;
+            float *d = dxp + (f0 + i) * g->hop;
+            const float *xf = xp + (f0 + i) * g->hop;
+            for (int64_t t = 0; t < n; t++) d[t] += wf[t] * a[t];
+            if (dwf)
+                for (int64_t t = 0; t < n; t++) dwf[t] += xf[t] * a[t];
         }
-        nbi_rfft_adjoint(j->plan, G, a, fw);
-        float *d = dxp + f * g->hop;
-        const float *xf = xp + f * g->hop;
-        for (int64_t t = 0; t < n; t++) d[t] += wf[t] * a[t];
-        if (dwf)
-            for (int64_t t = 0; t < n; t++) dwf[t] += xf[t] * a[t];
     }
     if (j->dx) nbi_pad1d_adjoint(dxp, g->L, g->pad, g->pad_mode, j->dx + b * g->L);
     nbi_free(mem);

@@ -46,6 +46,7 @@ nb_tensor *nb_activate(nb_ctx *ctx, nb_tensor *x, nb_activation act, float alpha
     if (np1) return nbi_apply(ctx, op, &x, 1, np1 > 1 ? &a : NULL);
     if (act == NB_ACT_NONE) return x;
     if (act == NB_ACT_SOFTMAX) return nb_softmax(ctx, x, -1);
+    if (act == NB_ACT_LOG_SOFTMAX) return nb_log_softmax(ctx, x, -1);
     nbi_error(NB_ERR_ARG, "nb_activate: unknown activation %d (use an NB_ACT_* value)", (int)act);
     return nbi_fail(ctx, NB_ERR_ARG);
 }

@@ -18,7 +18,8 @@
  * mlp.proj.weight [E, ffn], mlp.proj.bias (sizes in PyTorch's layout; nabla keeps the four
  * matrices transposed). bias=false drops the biases of the four projections, not the layer
  * norms'. GELU is the exact one (nn.GELU()); the MLP's linears start as nn.Linear's,
- * U(±1/√fan_in) for weight and bias. */
+ * U(±1/√fan_in) for weight and bias — unless init= is given (GPT-2's recipe: init for in_proj
+ * and mlp.fc, proj_init for the residual projections out_proj and mlp.proj, biases 0). */
 #include "nn/mha.h"
 
 #include <math.h>
@@ -31,6 +32,7 @@ typedef struct block {
     float eps;
     float dropout; /* the attention weights', and after each residual branch */
     nbi_mha attn;
+    nb_init init, proj_init; /* NB_INIT_DEFAULT: PyTorch's modules' (see nb_transformer_opts) */
     nb_tensor *ln1_w, *ln1_b, *ln2_w, *ln2_b, *fc_w, *fc_b, *proj_w, *proj_b;
 } block;
 
@@ -73,6 +75,19 @@ static nb_status block_build(nbi_layer *l, const nbi_shape *in, int n_in, const 
 static nb_status block_init(nbi_layer *l, nb_rng *rng) {
     block *k = (block *)l;
     nb_status s = nb_init_constant(k->ln1_w, 1.0f);
+    if (k->init.kind != NB_INIT_DEFAULT) { /* given: in_proj, out_proj, fc, proj in that order */
+        const int64_t E = k->E, F = k->ffn;
+        const nb_init *p = k->proj_init.kind != NB_INIT_DEFAULT ? &k->proj_init : &k->init;
+        if (s == NB_OK) s = nb_init_apply(k->attn.w_in, &k->init, E, 3 * E, 1.0f, rng);
+        if (s == NB_OK) s = nb_init_apply(k->attn.w_out, p, E, E, 1.0f, rng);
+        if (s == NB_OK) s = nb_init_constant(k->ln2_w, 1.0f);
+        if (s == NB_OK) s = nb_init_apply(k->fc_w, &k->init, E, F, 1.0f, rng);
+        if (s == NB_OK) s = nb_init_apply(k->proj_w, p, F, E, 1.0f, rng);
+        nb_tensor *biases[4] = {k->attn.b_in, k->attn.b_out, k->fc_b, k->proj_b};
+        for (int i = 0; i < 4 && s == NB_OK; i++)
+            if (biases[i]) s = nb_init_constant(biases[i], 0.0f);
+        return s;
+    }
     if (s == NB_OK) s = nbi_mha_init(&k->attn, rng);
     if (s == NB_OK) s = nb_init_constant(k->ln2_w, 1.0f);
     const float a = 1.0f / sqrtf((float)k->E), c = 1.0f / sqrtf((float)k->ffn);
@@ -124,7 +139,8 @@ static void block_describe(const nbi_layer *l, char *buf, size_t n) {
              k->attn.causal ? ", causal" : "", k->attn.bias ? "" : ", no bias");
 }
 
-/* transformer WIDTH [heads=H] [ffn=F] [causal=true] [dropout=P] [eps=E] [bias=false] */
+/* transformer WIDTH [heads=H] [ffn=F] [causal=true] [dropout=P] [eps=E] [bias=false] [init=I]
+ * [proj_init=I] */
 static void block_spec(const nbi_layer *l, nbi_text *out) {
     const block *k = (const block *)l;
     nbi_text_printf(out, "transformer %lld", (long long)k->E);
@@ -140,6 +156,14 @@ static void block_spec(const nbi_layer *l, nbi_text *out) {
         nbi_text_float(out, k->eps);
     }
     if (!k->attn.bias) nbi_text_puts(out, " bias=false");
+    if (k->init.kind != NB_INIT_DEFAULT) {
+        nbi_text_puts(out, " init=");
+        nbi_init_text(&k->init, out);
+    }
+    if (k->proj_init.kind != NB_INIT_DEFAULT) {
+        nbi_text_puts(out, " proj_init=");
+        nbi_init_text(&k->proj_init, out);
+    }
 }
 
 /* The four matrices are stored transposed (PyTorch's [out, in]): parameters 2, 4, 8 and 10
@@ -196,6 +220,11 @@ int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transfor
     if (ffn < 1)
         return -(int)nbi_error(NB_ERR_ARG, "%s: the MLP's width must be at least 1, got %lld", fn,
                                (long long)ffn);
+    if (o.init.kind == NB_INIT_DEFAULT && o.proj_init.kind != NB_INIT_DEFAULT)
+        return -(int)nbi_error(NB_ERR_ARG,
+                               "%s: proj_init is given but init is not (proj_init draws the "
+                               "residual projections only when init draws the others)",
+                               fn);
     if (o.eps == 0.0f) o.eps = 1e-5f;
     if (!(o.eps > 0.0f) || isinf(o.eps))
         return -(int)nbi_error(NB_ERR_ARG, "%s: eps must be a positive number, got %g", fn,
@@ -209,6 +238,8 @@ int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transfor
     k->eps = o.eps;
     k->dropout = o.dropout;
     k->attn = a;
+    k->init = o.init;
+    k->proj_init = o.proj_init;
     int in[2] = {x, o.key_mask};
     return nbi_model_push(m, &k->base, in, o.key_mask ? 2 : 1, o.name, fn);
 }

@@ -362,7 +362,7 @@ void nb_tensor_set_requires_grad(nb_tensor *t, int on) {
         t->flags &= ~(unsigned)NB_TF_REQUIRES_GRAD;
 }
 
-nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
+nb_tensor *nbi_contig_any(nb_ctx *ctx, nb_tensor *t) {
     if (nb_tensor_is_contiguous(t)) return t;
     nb_tensor *c = nbi_tensor_like(ctx, t, t->dtype);
     if (!c) return NULL;

@@ -30,8 +30,17 @@ nb_tensor *nbi_tensor_header(nb_ctx *ctx);
 /* nb_tensor_copy on back end be: dst = src, same shape and dtype, any strides. */
 nb_status nbi_tensor_copy_on(const nbi_backend *be, nb_tensor *dst, const nb_tensor *src);
 
-/* t itself when contiguous, else a contiguous copy in the arena (not recorded). */
-nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t);
+/* t itself when contiguous, else a contiguous copy in the arena (not recorded). Vectors and
+ * matrices, nearly every operand of a small network's ops, are tested inline (the same test
+ * as nb_tensor_is_contiguous, written out for ranks 1 and 2); the rest go to nbi_contig_any. */
+nb_tensor *nbi_contig_any(nb_ctx *ctx, nb_tensor *t);
+static inline nb_tensor *nbi_contig(nb_ctx *ctx, nb_tensor *t) {
+    if (t->rank == 2 && (t->shape[1] == 1 || t->stride[1] == 1) &&
+        (t->shape[0] == 1 || t->stride[0] == t->shape[1]))
+        return t;
+    if (t->rank == 1 && (t->shape[0] == 1 || t->stride[0] == 1)) return t;
+    return nbi_contig_any(ctx, t);
+}
 
 /* Broadcasts two shapes into out (rank *out_rank); false if incompatible. */
 bool nbi_broadcast_shape(int ra, const int64_t *sa, int rb, const int64_t *sb, int *out_rank,

@@ -63,6 +63,7 @@ def _activation(name, alpha):
         "softplus": lambda: nn.Softplus(),
         "mish": lambda: nn.Mish(),
         "softmax": lambda: nn.Softmax(dim=-1),
+        "log_softmax": lambda: nn.LogSoftmax(dim=-1),
         "leaky_relu": lambda: nn.LeakyReLU(alpha if alpha else 0.01),
         "elu": lambda: nn.ELU(alpha if alpha else 1.0),
     }

@@ -1,6 +1,6 @@
 /* tools/nabla/audio_cli.c — audio data for the commands: a spec's `data audio=MANIFEST
  * features="..."` becomes a dataset of feature matrices [1, n_feat, n_frames] (decoded and
- * featurised once, in memory as f32), a WAV file or a manifest becomes rows to predict on,
+ * featurised once, in memory as f32 or, when only they fit, as halves), a WAV file or a manifest becomes rows to predict on,
  * featurised by the pipeline stored with the model, and `nabla eval` on audio adds the
  * accuracy per group (voice, speaker) of the manifest and a confusion matrix drawn as SVG. */
 #include "cli.h"
@@ -16,14 +16,21 @@ static int features_of(const cli_args *a, const char *text, nb_features *f) {
     return nb_features_parse(text, strlen(text), f) == NB_OK ? CLI_OK : cli_lib_error(a);
 }
 
-int cli_load_audio(const cli_args *a, const char *manifest, const char *features, int frames_first,
-                   nb_dataset **out) {
+int cli_load_audio(const cli_args *a, const char *manifest, const char *features, const char *store,
+                   int frames_first, nb_dataset **out) {
     *out = NULL;
     nb_features f;
     int rc = features_of(a, features, &f);
     if (rc != CLI_OK) return rc;
+    nb_audio_store s = NB_AUDIO_STORE_AUTO; /* f32, else f16: never bytes (see cli.h) */
+    if (store && !strcmp(store, "f32"))
+        s = NB_AUDIO_STORE_F32;
+    else if (store && !strcmp(store, "f16"))
+        s = NB_AUDIO_STORE_F16;
+    else if (store && store[0] && strcmp(store, "auto"))
+        return cli_error(a, CLI_USAGE, "--store: expected auto, f32 or f16, got '%s'", store);
     nb_audio_data_opts o = {
-        .features = &f, .store = NB_AUDIO_STORE_F32, .frames_first = frames_first};
+        .features = &f, .store = s, .frames_first = frames_first, .floats_only = 1};
     if (nb_audio_dataset_load(manifest, &o, out, NULL) != NB_OK) return cli_lib_error(a);
     return CLI_OK;
 }

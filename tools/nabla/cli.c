@@ -20,13 +20,32 @@ static int find_opt(const cli_cmd *cmd, const char *name, size_t len) {
     return -1;
 }
 
+/* The option that -c stands for (cmd->short_opts), or -1. */
+static int find_short(const cli_cmd *cmd, char c) {
+    for (const char *p = cmd->short_opts; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n > 2 && p[0] == c && p[1] == '=') return find_opt(cmd, p + 2, n - 2);
+        p += n + (p[n] == ',');
+    }
+    return -1;
+}
+
+/* The letter of option i's alias, or 0. */
+static char short_of(const cli_cmd *cmd, int i) {
+    for (char c = 'a'; c <= 'z'; c++)
+        if (find_short(cmd, c) == i) return c;
+    return 0;
+}
+
 void cli_print_help(const cli_cmd *cmd, FILE *f) {
     fprintf(f, "usage: nabla %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->description);
     if (cmd->n_opts) fprintf(f, "\noptions:\n");
     for (int i = 0; i < cmd->n_opts; i++) {
         char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", cmd->opts[i].name, cmd->opts[i].arg ? " " : "",
-                 cmd->opts[i].arg ? cmd->opts[i].arg : "");
+        char c = short_of(cmd, i), sh[8] = "";
+        if (c) snprintf(sh, sizeof sh, "-%c, ", c);
+        snprintf(left, sizeof left, "%s--%s%s%s", sh, cmd->opts[i].name,
+                 cmd->opts[i].arg ? " " : "", cmd->opts[i].arg ? cmd->opts[i].arg : "");
         fprintf(f, "  %-22s %s\n", left, cmd->opts[i].help);
     }
     fprintf(f, "  %-22s %s\n", "--help", "show this help");
@@ -46,10 +65,13 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a) {
             cli_print_help(cmd, stdout);
             return CLI_HELP;
         }
-        if (!only_pos && s[0] == '-' && s[1] == '-') {
-            const char *name = s + 2, *eq = strchr(name, '=');
+        int k_short = !only_pos && s[0] == '-' && s[1] && s[1] != '-' && !s[2]
+                          ? find_short(cmd, s[1])
+                          : -1;
+        if (!only_pos && ((s[0] == '-' && s[1] == '-') || k_short >= 0)) {
+            const char *name = s + 2, *eq = k_short >= 0 ? NULL : strchr(name, '=');
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            int k = find_opt(cmd, name, len);
+            int k = k_short >= 0 ? k_short : find_opt(cmd, name, len);
             if (k < 0)
                 return cli_error(a, CLI_USAGE, "unknown option '--%.*s' (see 'nabla %s --help')",
                                  (int)len, name, cmd->name);
@@ -180,6 +202,8 @@ int cli_load_model(const cli_args *a, const char *path, const char *spec_path, n
                    nb_model_file *info) {
     memset(info, 0, sizeof *info);
     *m = NULL;
+    if (!spec_path && nb_is_onnx_file(path))
+        return nb_model_load_onnx(path, m, info) == NB_OK ? CLI_OK : cli_lib_error(a);
     if (!spec_path) return nb_model_load(path, m, info) == NB_OK ? CLI_OK : cli_lib_error(a);
     nb_spec *spec = NULL;
     if (nb_spec_read(spec_path, &spec) != NB_OK || nb_spec_build(spec, m) != NB_OK ||

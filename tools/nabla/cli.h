@@ -37,6 +37,7 @@ typedef struct cli_cmd {
     int n_opts;
     int min_pos, max_pos; /* positional arguments */
     int (*run)(cli_args *a);
+    const char *short_opts; /* one-letter aliases, "o=output,x=other": -o is --output */
 } cli_cmd;
 
 struct cli_args {
@@ -69,7 +70,8 @@ int cli_lib_error(const cli_args *a);
 /* Applies --threads N when given. */
 int cli_threads(const cli_args *a);
 
-/* A model from a model file, or (spec_path given) from a spec plus the file's weights. info
+/* A model from a model file (an ONNX file too: nb_is_onnx_file), or (spec_path given) from a
+ * spec plus the file's weights. info
  * is filled either way (from the file, or holding the spec); release with
  * nb_model_file_free. */
 int cli_load_model(const cli_args *a, const char *path, const char *spec_path, nb_model **m,
@@ -214,6 +216,10 @@ typedef struct cli_data_opts {
     cli_table_opts table; /* for CSV data */
     const char *features; /* format "audio": the feature pipeline's text (NULL: defaults) */
     int frames_first;     /* format "audio": samples as frames [T, F] (a sequence model) */
+    const char *store;    /* format "audio": "f32", "f16", or NULL / "" / "auto": f32 when
+                             it fits in half the memory, else f16 (the bytes store, whose
+                             dequantisation a model's normalisation would have to absorb, is
+                             not offered) */
 } cli_data_opts;
 
 enum { CLI_PART_TRAIN = 0, CLI_PART_VAL, CLI_PART_TEST };
@@ -320,7 +326,8 @@ const char *cli_memory_note(char *buf, size_t n);
  * [n_frames, n_feat] with frames_first (a model whose input has rank 2); a WAV file or
  * a manifest into rows of `features` values each (a manifest's labels kept); eval's report
  * on a manifest: accuracy per group and, when svg_path is set, the confusion matrix as SVG. */
-int cli_load_audio(const cli_args *a, const char *manifest, const char *features, int frames_first,
+int cli_load_audio(const cli_args *a, const char *manifest, const char *features, const char *store,
+                   int frames_first,
                    nb_dataset **out);
 bool cli_is_wav(const char *path);
 int cli_frames_first(const nb_model *m); /* its input has rank 2: frames [T, F] */

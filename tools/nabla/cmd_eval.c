@@ -131,7 +131,7 @@ static int run(cli_args *a) {
         rc = cli_decide_loss(a, info.spec, info.tabular.task, outputs, &loss);
         if (rc == CLI_OK) rc = load_table(a, path, m.m, &info, loss, &ds);
     } else if (rc == CLI_OK) {
-        rc = audio ? cli_load_audio(a, path, d->features, cli_frames_first(m.m), &ds)
+        rc = audio ? cli_load_audio(a, path, d->features, d->store, cli_frames_first(m.m), &ds)
                    : cli_load_dataset(a, path, labels, fmt, label, m.m, &ds);
     }
     nb_dataset_info di;

@@ -1,4 +1,6 @@
-/* tools/nabla/cmd_export.c — `nabla export MODEL --out DIR [TENSOR...]`: tensors to .npy.
+/* tools/nabla/cmd_export.c — `nabla export MODEL --out DIR [TENSOR...]`: tensors to .npy;
+ * `nabla export MODEL --format onnx -o model.onnx`: the model as an ONNX file
+ * (nb_model_export_onnx, docs/onnx.md).
  *
  * Every tensor of a safetensors file (or the named ones) is written to DIR/<name>.npy, as
  * stored in the file (so a dense weight is PyTorch's [out, in]); numpy.load reads them.
@@ -16,7 +18,9 @@
 #include <string.h>
 
 static const cli_opt opts[] = {
-    {"out", "DIR", "the directory to write <tensor>.npy files into (created if missing)"},
+    {"out", "DIR", "npy: the directory to write <tensor>.npy files into (created if missing)"},
+    {"format", "FMT", "npy (the default: one .npy file per tensor) or onnx (the model)"},
+    {"output", "FILE", "onnx: the file to write (replaced atomically)"},
     {"max-memory", "SIZE",
      "refuse to use more memory than SIZE (512M, 8G; 0: no limit; "
      "default: NABLA_MAX_MEMORY or the machine's memory)"},
@@ -62,7 +66,40 @@ static int cmp_str(const void *x, const void *y) {
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* --format onnx: the model file as one ONNX file. */
+static int run_onnx(cli_args *a) {
+    const char *out = cli_get(a, "output");
+    if (!out) return cli_error(a, CLI_USAGE, "--format onnx needs -o/--output FILE (the .onnx file)");
+    if (a->n_pos > 1)
+        return cli_error(a, CLI_USAGE, "--format onnx writes the whole model: name no tensors");
+    if (cli_get(a, "out"))
+        return cli_error(a, CLI_USAGE, "--out DIR is for --format npy; use -o FILE for onnx");
+    nb_model *m;
+    nb_model_file info;
+    int rc = cli_load_model(a, a->pos[0], NULL, &m, &info);
+    if (rc != CLI_OK) return rc;
+    if (nb_model_export_onnx(m, out) != NB_OK) {
+        rc = cli_lib_error(a);
+    } else {
+        cli_put_escaped(stdout, out);
+        printf("\n");
+        if (info.norm.kind != NB_NORM_NONE || info.has_tabular)
+            printf("note: the model file's input preparation (%s) is not part of the ONNX "
+                   "graph: give the ONNX model inputs prepared as nabla would\n",
+                   info.has_tabular ? "table columns and normalisation" : "normalisation");
+    }
+    nb_model_file_free(&info);
+    nb_model_free(m);
+    return rc;
+}
+
 static int run(cli_args *a) {
+    const char *format = cli_get(a, "format");
+    if (format && !strcmp(format, "onnx")) return run_onnx(a);
+    if (format && strcmp(format, "npy"))
+        return cli_error(a, CLI_USAGE, "--format must be npy or onnx, not '%s'", format);
+    if (cli_get(a, "output"))
+        return cli_error(a, CLI_USAGE, "-o/--output FILE is for --format onnx; npy takes --out DIR");
     const char *dir = cli_get(a, "out");
     if (!dir) return cli_error(a, CLI_USAGE, "--out DIR is required (where the .npy files go)");
     nb_safetensors *st;
@@ -128,10 +165,14 @@ static int run(cli_args *a) {
 
 const cli_cmd cli_cmd_export = {
     .name = "export",
-    .usage = "MODEL [TENSOR...] --out DIR",
-    .summary = "write a model file's tensors (all, or the named ones) as NumPy .npy files",
+    .usage = "MODEL [TENSOR...] --out DIR | MODEL --format onnx -o FILE",
+    .summary = "write a model file's tensors as NumPy .npy files, or the model as ONNX",
     .description =
-        "Writes each tensor of MODEL (a safetensors file), or each TENSOR named, to\n"
+        "With --format onnx, writes the model of MODEL (a nabla model file) as an ONNX file\n"
+        "(opset 17, dynamic batch; docs/onnx.md lists the layers that map and those refused).\n"
+        "The input normalisation a model file stores is not part of the graph.\n"
+        "Otherwise (--format npy, the default), writes each tensor of MODEL (a safetensors\n"
+        "file), or each TENSOR named, to\n"
         "DIR/<name>.npy as the file stores it (PyTorch's layout: a dense weight is [out, in]).\n"
         "In file names, '/', '%', control characters and a leading '.' of a tensor name are\n"
         "written %XX (\"a/b\" -> a%2Fb.npy); a name too long for the file system is cut and\n"
@@ -141,4 +182,5 @@ const cli_cmd cli_cmd_export = {
     .min_pos = 1,
     .max_pos = CLI_MAX_POS,
     .run = run,
+    .short_opts = "o=output",
 };

@@ -245,8 +245,38 @@ static int describe_spec(cli_args *a, const char *path, const char *text) {
     return rc;
 }
 
+/* An ONNX file: the model nabla imports from it, and its architecture as a spec. */
+static int describe_onnx(cli_args *a, const char *path) {
+    nb_model *m;
+    nb_model_file info;
+    int rc = cli_load_model(a, path, NULL, &m, &info);
+    if (rc != CLI_OK) return rc;
+    struct stat sb;
+    printf("file:          ");
+    cli_put_escaped(stdout, path);
+    printf(" (%lld bytes)\n", stat(path, &sb) == 0 ? (long long)sb.st_size : -1LL);
+    printf("format:        ONNX, imported as a %s\n",
+           nb_model_is_sequential(m) ? "chain of layers" : "graph model");
+    print_model(m, &info);
+    size_t n = nb_model_spec(m, NULL, 0);
+    char *text = n ? cli_malloc(n + 1) : NULL;
+    if (text && nb_model_spec(m, text, n + 1) == n) {
+        printf("spec:\n");
+        for (const char *p = text; *p;) {
+            size_t k = strcspn(p, "\n");
+            printf("  %.*s\n", (int)k, p);
+            p += k + (p[k] == '\n');
+        }
+    }
+    cli_free(text);
+    nb_model_file_free(&info);
+    nb_model_free(m);
+    return CLI_OK;
+}
+
 static int run(cli_args *a) {
     const char *path = a->pos[0], *spec = cli_get(a, "spec");
+    if (!spec && nb_is_onnx_file(path)) return describe_onnx(a, path);
     nb_safetensors *st;
     if (nb_safetensors_read(path, &st) != NB_OK) {
         /* not a model file: a spec, perhaps (issue 12: it was reported as a bad header) */

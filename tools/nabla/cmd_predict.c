@@ -53,6 +53,7 @@ static out_kind output_kind(const cli_model *m, const nb_spec *spec, int64_t out
     const char *loss = spec && spec->has_loss ? spec->loss : "";
     if (outputs > 1) {
         if (act == NB_ACT_SOFTMAX) return OUT_PROBS;
+        if (act == NB_ACT_LOG_SOFTMAX) return OUT_LOGPROBS;
         if (!strcmp(loss, "cross_entropy")) return OUT_LOGITS;
         if (!strcmp(loss, "nll")) return OUT_LOGPROBS;
     } else if (outputs == 1) {

@@ -34,6 +34,9 @@ static const cli_opt opts[] = {
     {"test", "PATH", "a test set, evaluated after training (test=)"},
     {"test-labels", "PATH", "its labels (test_labels=)"},
     {"format", "FMT", "csv, npy or idx (format=; default: by the file name)"},
+    {"store", "KIND",
+     "audio: features kept in memory as f32 or f16 (store=; default auto: f32 when it fits "
+     "in half the memory, else f16)"},
     {"label", "COL",
      "CSV: the label column, by name or index from 0, or names a,b,c of several "
      "targets (label=; default: the last)"},

@@ -113,7 +113,7 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
             memcpy(d->labels, d->table.csv.labels, sizeof *d->labels * (size_t)d->n);
         }
     } else if (o->format && !strcmp(o->format, "audio")) { /* manifests of WAV clips */
-        rc = cli_load_audio(a, o->train, o->features, o->frames_first, &d->file);
+        rc = cli_load_audio(a, o->train, o->features, o->store, o->frames_first, &d->file);
     } else {
         rc = cli_load_dataset(a, o->train, o->train_labels, o->format, NULL, NULL, &d->file);
     }
@@ -138,12 +138,12 @@ int cli_data_load(const cli_args *a, const cli_data_opts *o, cli_data *d) {
         const char *test_labels = o->test ? o->test_labels : d->idx_test_labels;
         const bool audio = o->format && !strcmp(o->format, "audio");
         if (o->val)
-            rc = audio ? cli_load_audio(a, o->val, o->features, o->frames_first, &d->val_file)
+            rc = audio ? cli_load_audio(a, o->val, o->features, o->store, o->frames_first, &d->val_file)
                        : cli_load_dataset(a, o->val, o->val_labels, o->format, NULL, NULL,
                                           &d->val_file);
         if (rc == CLI_OK && test)
             rc = audio
-                     ? cli_load_audio(a, test, o->features, o->frames_first, &d->test_file)
+                     ? cli_load_audio(a, test, o->features, o->store, o->frames_first, &d->test_file)
                      : cli_load_dataset(a, test, test_labels, o->format, NULL, NULL, &d->test_file);
         if (rc != CLI_OK) return rc;
     }

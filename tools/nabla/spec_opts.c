@@ -83,6 +83,11 @@ int cli_spec_options(cli_args *a, nb_spec *s) {
             return cli_error(a, CLI_USAGE, "unknown format '%s' (expected csv, npy or idx)", v);
         snprintf(d->format, sizeof d->format, "%s", v);
     }
+    if (rc == CLI_OK && (v = cli_get(a, "store"))) {
+        if (strcmp(v, "auto") && strcmp(v, "f32") && strcmp(v, "f16"))
+            return cli_error(a, CLI_USAGE, "--store: expected auto, f32 or f16, got '%s'", v);
+        snprintf(d->store, sizeof d->store, "%s", strcmp(v, "auto") ? v : "");
+    }
     if (rc == CLI_OK && (v = cli_get(a, "task"))) {
         int t = nb_task_from_name(v);
         if (t <= 0)
@@ -140,6 +145,7 @@ void cli_spec_data_opts(const nb_spec *s, cli_data_opts *o) {
     o->test_labels = d->test_labels;
     o->format = d->format[0] ? d->format : NULL;
     o->features = d->features;
+    o->store = d->store;
     o->frames_first = s->in_rank == 2; /* a sequence model over frames [T, F] */
     o->table.label = d->label;
     o->table.task = d->has_task ? d->task : NB_TASK_AUTO;
