@@ -46,9 +46,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && v) {
             if (nb_set_threads(atoi(argv[++i])) != NB_OK) fc_die("--threads");
         } else {
-            fprintf(stderr,
-                    "usage: fortune_classifier [--dir DIR] [--classes K] [--epochs N] "
-                    "[--bow-epochs N] [--test-fraction F] [--seed S] [--threads T]\n");
+            fprintf(stderr, "usage: fortune_classifier [--dir DIR] [--classes K] [--epochs N] "
+                            "[--bow-epochs N] [--test-fraction F] [--seed S] [--threads T]\n");
             return 2;
         }
     }
@@ -72,10 +71,9 @@ int main(int argc, char **argv) {
     /* the records as bytes (for the words and the tokenizer's corpus) */
     const char *special[] = {"<|pad|>"};
     nb_tokenizer *bytes, *bpe;
-    if (nb_tokenizer_train("", 0,
-                           &(nb_tokenizer_opts){.kind = NB_TOK_BYTE, .special = special,
-                                                .n_special = 1},
-                           &bytes) != NB_OK)
+    if (nb_tokenizer_train(
+            "", 0, &(nb_tokenizer_opts){.kind = NB_TOK_BYTE, .special = special, .n_special = 1},
+            &bytes) != NB_OK)
         fc_die("the byte tokenizer");
     nb_textset all, train, test;
     if (nb_textset_load_fortunes((const char *const *)paths, n_paths, bytes,
@@ -112,10 +110,11 @@ int main(int argc, char **argv) {
     size_t text_len = 0;
     char *text = fc_records_text(&train, &text_len);
     if (!text) fc_die("memory");
-    if (nb_tokenizer_train(text, text_len,
-                           &(nb_tokenizer_opts){.kind = NB_TOK_BPE, .vocab_size = 2048,
-                                                .special = special, .n_special = 1},
-                           &bpe) != NB_OK)
+    if (nb_tokenizer_train(
+            text, text_len,
+            &(nb_tokenizer_opts){
+                .kind = NB_TOK_BPE, .vocab_size = 2048, .special = special, .n_special = 1},
+            &bpe) != NB_OK)
         fc_die("the BPE tokenizer");
     free(text);
     nb_textset tall, ttrain, ttest;
@@ -128,12 +127,11 @@ int main(int argc, char **argv) {
                 (long long)tall.n, (long long)all.n);
         return 1;
     }
-    if (nb_textset_split(&tall, test_fraction, seed, &ttrain, &ttest) != NB_OK)
-        fc_die("the split");
+    if (nb_textset_split(&tall, test_fraction, seed, &ttrain, &ttest) != NB_OK) fc_die("the split");
     printf("\nGRU: %lld BPE tokens, records cut to %lld tokens (%lld were longer)\n",
            (long long)nb_tokenizer_vocab_size(bpe), (long long)T, (long long)tall.truncated);
-    nb_model *gru = fc_gru_model(nb_tokenizer_vocab_size(bpe), tall.pad_id, T, 64, 128,
-                                 all.num_classes, seed);
+    nb_model *gru =
+        fc_gru_model(nb_tokenizer_vocab_size(bpe), tall.pad_id, T, 64, 128, all.num_classes, seed);
     if (!gru) fc_die("the network");
     nb_model_summary(gru, stdout);
     fc_opts go = {.epochs = epochs, .batch = 32, .lr = 2e-3, .seed = seed, .verbose = 1};
@@ -142,8 +140,7 @@ int main(int argc, char **argv) {
 
     printf("\ntest accuracy: bag-of-words softmax regression %.4f, GRU %.4f (%lld test "
            "fortunes, %d classes; always the largest: %.4f)\n",
-           bow_acc, gru_acc, (long long)test.n, all.num_classes,
-           (double)largest / (double)test.n);
+           bow_acc, gru_acc, (long long)test.n, all.num_classes, (double)largest / (double)test.n);
 
     nb_model_free(gru);
     nb_model_free(bow);

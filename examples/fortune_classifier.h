@@ -270,8 +270,8 @@ static double fc_accuracy(const nb_model *m, const nb_textset *s, const fc_vocab
  * or NAN on error (nb_last_error says why). */
 static double fc_train(nb_model *m, const nb_textset *s, const fc_vocab *bow, const fc_opts *o,
                        const nb_textset *test) {
-    nb_optim *opt = nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = o->lr,
-                                                                    .weight_decay = o->weight_decay});
+    nb_optim *opt = nb_adam_new(nb_model_params(m),
+                                &(nb_adam_opts){.lr = o->lr, .weight_decay = o->weight_decay});
     nb_ctx *ctx = nb_ctx_new(NULL);
     int64_t *idx = malloc((size_t)(s->n ? s->n : 1) * sizeof *idx);
     double loss = NAN;

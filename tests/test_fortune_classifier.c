@@ -23,7 +23,7 @@ static const char *const class_words[3][8] = {
     {"oven", "butter", "recipe", "garlic", "simmer", "flour", "kitchen", "salt"},
     {"orbit", "rocket", "planet", "comet", "galaxy", "moon", "launch", "stars"},
 };
-static const char *const common_words[10] = {"the", "a", "is", "of", "and",
+static const char *const common_words[10] = {"the",   "a",      "is", "of",   "and",
                                              "never", "always", "my", "very", "old"};
 
 /* A fortune file of n records, each 4-9 words: 2-4 of the class's, the rest common ones. */
@@ -33,8 +33,8 @@ static void write_class(const char *path, int cls, int n, nb_rng *r) {
     for (int i = 0; i < n; i++) {
         int words = 4 + (int)nb_rng_below(r, 6), own = 2 + (int)nb_rng_below(r, 3);
         for (int w = 0; w < words; w++) {
-            const char *word = w < own ? class_words[cls][nb_rng_below(r, 8)]
-                                       : common_words[nb_rng_below(r, 10)];
+            const char *word =
+                w < own ? class_words[cls][nb_rng_below(r, 8)] : common_words[nb_rng_below(r, 10)];
             fprintf(f, "%s%s", w ? (nb_rng_below(r, 4) ? " " : "\n") : "", word);
         }
         fprintf(f, ".\n%%\n");
@@ -50,7 +50,7 @@ static void make_folder(void) {
     write_class(path_of("animals"), 0, 90, &r);
     write_class(path_of("cooking"), 1, 70, &r);
     write_class(path_of("space"), 2, 100, &r);
-    write_class(path_of("tiny"), 2, 3, &r); /* the smallest: left out of the 3 largest */
+    write_class(path_of("tiny"), 2, 3, &r);       /* the smallest: left out of the 3 largest */
     write_class(path_of("huge.dat"), 0, 400, &r); /* an index, whatever its size */
     write_class(path_of(".hidden"), 0, 400, &r);
     const char *link = path_of("zlink");
@@ -96,12 +96,12 @@ static void test_bag_of_words(void) {
     nb_tokenizer *t;
     CHECK_OK(nb_tokenizer_train("", 0, &(nb_tokenizer_opts){.kind = NB_TOK_BYTE}, &t));
     nb_textset s;
-    CHECK_OK(nb_textset_load_fortunes(&p, 1, t, &(nb_textset_opts){.len = 64, .use_pad_id = 1},
-                                      &s));
+    CHECK_OK(
+        nb_textset_load_fortunes(&p, 1, t, &(nb_textset_opts){.len = 64, .use_pad_id = 1}, &s));
     CHECK(s.n == 3);
     fc_vocab v;
     CHECK(fc_vocab_build(&s, 2, &v) == 0);
-    CHECK(v.n_words == 10); /* the cat and dog a sat no words in common */
+    CHECK(v.n_words == 10);   /* the cat and dog a sat no words in common */
     CHECK(v.n_features == 1); /* only "cat" is in 2 records */
     nb_tensor *x = nb_tensor_new(NULL, NB_F32, 2, (int64_t[]){3, 1});
     CHECK_OK(nb_tensor_fill(x, 7.0f));
@@ -158,10 +158,11 @@ static void test_classifiers(void) {
     size_t len = 0;
     char *text = fc_records_text(&train, &len);
     CHECK_PTR(text);
-    CHECK_OK(nb_tokenizer_train(text, len,
-                                &(nb_tokenizer_opts){.kind = NB_TOK_BPE, .vocab_size = 320,
-                                                     .special = special, .n_special = 1},
-                                &bpe));
+    CHECK_OK(nb_tokenizer_train(
+        text, len,
+        &(nb_tokenizer_opts){
+            .kind = NB_TOK_BPE, .vocab_size = 320, .special = special, .n_special = 1},
+        &bpe));
     free(text);
     nb_textset tall, ttrain, ttest;
     CHECK_OK(nb_textset_load_fortunes((const char *const *)paths, n, bpe,

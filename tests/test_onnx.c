@@ -124,7 +124,8 @@ static int read_all(const void *b, size_t n) {
 static void test_pb_hostile(void) {
     const uint8_t trunc_key[] = {0x88};
     const uint8_t trunc_varint[] = {0x08, 0x96};
-    const uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    const uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0x7f};
     const uint8_t over64[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     const uint8_t past_end[] = {0x12, 0x05, 'a', 'b'};
     const uint8_t huge_len[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
@@ -134,9 +135,8 @@ static void test_pb_hostile(void) {
     const struct {
         const uint8_t *b;
         size_t n;
-    } bad[] = {{trunc_key, 1},     {trunc_varint, 2},   {long_varint, 11}, {over64, 11},
-               {past_end, 4},      {huge_len, 10},      {group, 2},        {field0, 2},
-               {trunc_fixed, 3}};
+    } bad[] = {{trunc_key, 1}, {trunc_varint, 2}, {long_varint, 11}, {over64, 11},    {past_end, 4},
+               {huge_len, 10}, {group, 2},        {field0, 2},       {trunc_fixed, 3}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int g = read_all(bad[i].b, bad[i].n);
         CHECK_MSG(g == -(int)NB_ERR_FORMAT, "case %zu: %d", i, g);
@@ -169,19 +169,22 @@ static void test_pb_hostile(void) {
 /* A CNN of every exported image kind, with running statistics that are not the defaults. */
 static nb_model *cnn(void) {
     nb_model *m = nb_model_new(NB_DIMS(3, 9, 9), 11);
-    CHECK_OK(nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3, 3}, .pad = {1, 1, 1, 1},
-                                                          .activation = NB_ACT_RELU}));
+    CHECK_OK(nb_model_conv2d_with(
+        m, 4, &(nb_conv2d_opts){.kernel = {3, 3}, .pad = {1, 1, 1, 1}, .activation = NB_ACT_RELU}));
     CHECK_OK(nb_model_batch_norm_with(m, &(nb_batch_norm_opts){.eps = 1e-3f}));
-    CHECK_OK(nb_model_conv2d_with(m, 4, &(nb_conv2d_opts){.kernel = {3, 2}, .stride = {2, 1},
-                                                          .dilation = {1, 2}, .pad = {0, 1, 2, 0},
-                                                          .groups = 2,
-                                                          .activation = NB_ACT_LEAKY_RELU,
-                                                          .alpha = 0.2f}));
-    CHECK_OK(nb_model_max_pool2d_with(m, &(nb_pool_opts){.kernel = {2, 2}, .stride = {1, 1}},
-                                      NULL));
+    CHECK_OK(nb_model_conv2d_with(m, 4,
+                                  &(nb_conv2d_opts){.kernel = {3, 2},
+                                                    .stride = {2, 1},
+                                                    .dilation = {1, 2},
+                                                    .pad = {0, 1, 2, 0},
+                                                    .groups = 2,
+                                                    .activation = NB_ACT_LEAKY_RELU,
+                                                    .alpha = 0.2f}));
+    CHECK_OK(
+        nb_model_max_pool2d_with(m, &(nb_pool_opts){.kernel = {2, 2}, .stride = {1, 1}}, NULL));
     CHECK_OK(nb_model_avg_pool2d_with(
-        m, &(nb_pool_opts){.kernel = {2, 2}, .stride = {1, 1}, .pad = {1, 1, 1, 1},
-                           .exclude_pad = 1},
+        m,
+        &(nb_pool_opts){.kernel = {2, 2}, .stride = {1, 1}, .pad = {1, 1, 1, 1}, .exclude_pad = 1},
         NULL));
     CHECK_OK(nb_model_batch_norm_with(m, &(nb_batch_norm_opts){.no_affine = 1}));
     CHECK_OK(nb_model_dropout(m, 0.3f));
@@ -193,8 +196,8 @@ static nb_model *cnn(void) {
     for (int i = 0; i < nb_params_len(st); i++) {
         nb_tensor *t = nb_params_at(st, i);
         for (int64_t k = 0; k < t->numel; k++)
-            nb_f32(t)[k] = strstr(t->name, "var") ? 0.5f + nb_rng_uniform(&rng)
-                                                  : nb_rng_uniform(&rng) - 0.5f;
+            nb_f32(t)[k] =
+                strstr(t->name, "var") ? 0.5f + nb_rng_uniform(&rng) : nb_rng_uniform(&rng) - 0.5f;
     }
     nb_params *ps = nb_model_params(m);
     for (int i = 0; i < nb_params_len(ps); i++) {
@@ -208,12 +211,12 @@ static nb_model *cnn(void) {
 /* An MLP with every activation (each as a dense layer's and as a layer of its own). */
 static nb_model *mlp(void) {
     nb_model *m = nb_model_new(NB_DIMS(6), 3);
-    const nb_activation acts[] = {NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU,  NB_ACT_LEAKY_RELU,
-                                  NB_ACT_ELU,     NB_ACT_GELU, NB_ACT_SILU,  NB_ACT_SOFTPLUS,
-                                  NB_ACT_MISH};
+    const nb_activation acts[] = {NB_ACT_SIGMOID,    NB_ACT_TANH,     NB_ACT_RELU,
+                                  NB_ACT_LEAKY_RELU, NB_ACT_ELU,      NB_ACT_GELU,
+                                  NB_ACT_SILU,       NB_ACT_SOFTPLUS, NB_ACT_MISH};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
-        CHECK_OK(nb_model_dense_with(m, 7, &(nb_dense_opts){.activation = acts[i],
-                                                            .alpha = i == 4 ? 0.7f : 0.0f}));
+        CHECK_OK(nb_model_dense_with(
+            m, 7, &(nb_dense_opts){.activation = acts[i], .alpha = i == 4 ? 0.7f : 0.0f}));
         CHECK_OK(nb_model_activation(m, acts[(i + 3) % 9], 0.0f));
     }
     CHECK_OK(nb_model_dense_with(m, 3, &(nb_dense_opts){.no_bias = 1}));
@@ -288,7 +291,8 @@ static void test_export_read_back(void) {
     CHECK_MSG(!strcmp(ops, "Conv Relu BatchNormalization Conv LeakyRelu MaxPool AveragePool "
                            "BatchNormalization Identity Flatten Gemm Softmax "),
               "ops: %s", ops);
-    CHECK_MSG(inits == 2 + 4 + 2 + 4 + 2, "%d initializers", inits); /* conv, bn, conv, bn (mean, var, scale, shift), dense */
+    CHECK_MSG(inits == 2 + 4 + 2 + 4 + 2, "%d initializers",
+              inits); /* conv, bn, conv, bn (mean, var, scale, shift), dense */
     CHECK(saw_weight && saw_n);
     nbi_text_free(&t);
     nb_model_free(m);
@@ -376,8 +380,7 @@ static double check_model(nb_model *m, const char *name) {
     if (rc == 0 && f && y) {
         float *o = malloc(sizeof(float) * (size_t)y->numel);
         size_t got = fread(o, 4, (size_t)y->numel, f);
-        CHECK_MSG(got == (size_t)y->numel && fgetc(f) == EOF, "%s: %zu values from ORT", name,
-                  got);
+        CHECK_MSG(got == (size_t)y->numel && fgetc(f) == EOF, "%s: %zu values from ORT", name, got);
         maxd = 0;
         for (int64_t k = 0; k < (int64_t)got; k++) {
             double d = fabs((double)o[k] - nb_f32(y)[k]);
@@ -449,8 +452,8 @@ static void test_import_torch(void) {
             nb_model *back = NULL;
             CHECK_OK(nb_model_save(m, tmp("imported.safetensors"), NULL));
             CHECK_OK(nb_model_load(tmp("imported.safetensors"), &back, NULL));
-            nb_tensor *z = back ? nb_model_infer(back, ctx, nb_array_to_tensor(ctx, &x, NB_F32))
-                                : NULL;
+            nb_tensor *z =
+                back ? nb_model_infer(back, ctx, nb_array_to_tensor(ctx, &x, NB_F32)) : NULL;
             CHECK(z && z->numel == y->numel &&
                   !memcmp(z->data, y->data, sizeof(float) * (size_t)y->numel));
             nb_model_free(back);
@@ -575,8 +578,21 @@ static void t_model(nbi_text *out, const nbi_text *g) {
 }
 
 /* Builds the graph the case asks for, imports it; returns the status (the model is freed). */
-enum { G_OK, G_UNKNOWN_OP, G_MISSING_INIT, G_CYCLE, G_GIANT_INIT, G_SHORT_INIT, G_NEG_DIM,
-       G_GIANT_INPUT, G_NEG_INPUT, G_TWO_PRODUCERS, G_WRONG_WIDTH, G_RESIDUAL, G_COUNT };
+enum {
+    G_OK,
+    G_UNKNOWN_OP,
+    G_MISSING_INIT,
+    G_CYCLE,
+    G_GIANT_INIT,
+    G_SHORT_INIT,
+    G_NEG_DIM,
+    G_GIANT_INPUT,
+    G_NEG_INPUT,
+    G_TWO_PRODUCERS,
+    G_WRONG_WIDTH,
+    G_RESIDUAL,
+    G_COUNT
+};
 
 static void case_bytes(int c, nbi_text *mb) {
     static const float w[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, b[4] = {1, -1, 0.5f, 0};
@@ -623,7 +639,8 @@ static void test_import_hostile(void) {
     if (m) {
         nb_ctx *ctx = nb_ctx_new(NULL);
         float xv[3] = {1, -1, 2};
-        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
+        nb_tensor *y =
+            nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
         CHECK(y && y->numel == 4);
         if (y) {
             for (int u = 0; u < 4; u++) {
@@ -664,7 +681,8 @@ static void test_import_hostile(void) {
         CHECK(!nb_model_is_sequential(m));
         nb_ctx *ctx = nb_ctx_new(NULL);
         float xv[3] = {1, -1, 2};
-        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
+        nb_tensor *y =
+            nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, xv, 2, (int64_t[]){1, 3}));
         CHECK(y && y->numel == 4);
         for (int u = 0; y && u < 4; u++) {
             float z = (const float[]){1, -1, 0.5f, 0}[u];
@@ -686,7 +704,8 @@ static void test_import_hostile(void) {
         t_value(&g, 11, "x", 200);
         t_value(&g, 12, "h4", 200);
         const char *hs[] = {"x", "h0", "h1", "h2", "h3", "h4"};
-        for (int k = 0; k < 5; k++) t_node(&g, "Gemm", hs[k + 1], hs[k], "W", NULL, hs[k + 1], NULL, 0);
+        for (int k = 0; k < 5; k++)
+            t_node(&g, "Gemm", hs[k + 1], hs[k], "W", NULL, hs[k + 1], NULL, 0);
         t_model(&mb, &g);
         nb_model *s = NULL;
         CHECK(nbi_model_from_onnx(mb.buf, mb.len, "shared.onnx", &s) == NB_ERR_FORMAT && !s);
@@ -733,8 +752,8 @@ static void test_write_fuzz_seeds(void) {
     const char *dir = getenv("NABLA_ONNX_SEEDS");
     if (!dir) return;
     static const char *const names[G_COUNT] = {
-        "gemm_relu", "unknown_op", "missing_init", "cycle", "giant_init", "short_init",
-        "neg_dim", "giant_input", "neg_input", "two_producers", "wrong_width", "residual"};
+        "gemm_relu", "unknown_op",  "missing_init", "cycle",         "giant_init",  "short_init",
+        "neg_dim",   "giant_input", "neg_input",    "two_producers", "wrong_width", "residual"};
     char path[400];
     for (int c = 0; c < G_COUNT; c++) {
         nbi_text t;
@@ -764,14 +783,10 @@ static void test_write_fuzz_seeds(void) {
 }
 
 static const nbt_case cases[] = {
-    {"pb_round_trip", test_pb_round_trip},
-    {"pb_hostile", test_pb_hostile},
-    {"export_read_back", test_export_read_back},
-    {"export_refusals", test_export_refusals},
-    {"checker_and_ort", test_checker_and_ort},
-    {"import_torch", test_import_torch},
-    {"import_round_trip", test_import_round_trip},
-    {"import_hostile", test_import_hostile},
+    {"pb_round_trip", test_pb_round_trip},         {"pb_hostile", test_pb_hostile},
+    {"export_read_back", test_export_read_back},   {"export_refusals", test_export_refusals},
+    {"checker_and_ort", test_checker_and_ort},     {"import_torch", test_import_torch},
+    {"import_round_trip", test_import_round_trip}, {"import_hostile", test_import_hostile},
     {"write_fuzz_seeds", test_write_fuzz_seeds},
 };
 

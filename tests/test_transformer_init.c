@@ -45,14 +45,14 @@ static void test_gpt2_init(void) {
     const char *wide[] = {"transformer_1.attn.in_proj_weight", "transformer_1.mlp.fc.weight"};
     for (int i = 0; i < 2; i++) {
         moments(m, wide[i], &mean, &sd, &mx);
-        CHECK_MSG(fabs(sd - 0.02) < 0.001 && fabs(mean) < 0.001, "%s: mean %g sd %g", wide[i],
-                  mean, sd);
+        CHECK_MSG(fabs(sd - 0.02) < 0.001 && fabs(mean) < 0.001, "%s: mean %g sd %g", wide[i], mean,
+                  sd);
     }
     const char *proj[] = {"transformer_1.attn.out_proj.weight", "transformer_1.mlp.proj.weight"};
     for (int i = 0; i < 2; i++) {
         moments(m, proj[i], &mean, &sd, &mx);
-        CHECK_MSG(fabs(sd - 0.005) < 0.0003 && fabs(mean) < 0.0005, "%s: mean %g sd %g",
-                  proj[i], mean, sd);
+        CHECK_MSG(fabs(sd - 0.005) < 0.0003 && fabs(mean) < 0.0005, "%s: mean %g sd %g", proj[i],
+                  mean, sd);
     }
     const char *bias[] = {"transformer_1.attn.in_proj_bias", "transformer_1.attn.out_proj.bias",
                           "transformer_1.mlp.fc.bias", "transformer_1.mlp.proj.bias",

@@ -17,8 +17,8 @@ nb_status nbi_model_onnx_bytes(const nb_model *m, nbi_text *out);
 enum { NBI_ONNX_FLOAT = 1, NBI_ONNX_INT64 = 7 };
 
 #define NBI_ONNX_MAX_RANK 8
-#define NBI_ONNX_MAX_IO 16    /* inputs or outputs of one node */
-#define NBI_ONNX_MAX_INTS 16  /* values of one ints attribute */
+#define NBI_ONNX_MAX_IO 16   /* inputs or outputs of one node */
+#define NBI_ONNX_MAX_INTS 16 /* values of one ints attribute */
 #define NBI_ONNX_MAX_NODES 100000
 #define NBI_ONNX_MAX_NAME 4096
 
@@ -30,8 +30,8 @@ typedef struct nbi_onnx_tensor {
     int dtype; /* NBI_ONNX_FLOAT, NBI_ONNX_INT64, or another ONNX type (refused where used) */
     int rank;
     int64_t dims[NBI_ONNX_MAX_RANK];
-    int64_t n;               /* elements */
-    const uint8_t *msg;      /* the TensorProto's bytes (decoded again by nbi_onnx_floats) */
+    int64_t n;          /* elements */
+    const uint8_t *msg; /* the TensorProto's bytes (decoded again by nbi_onnx_floats) */
     size_t msg_len;
 } nbi_onnx_tensor;
 
@@ -66,7 +66,7 @@ typedef struct nbi_onnx_value {
 } nbi_onnx_value;
 
 typedef struct nbi_onnx_graph {
-    const char *what; /* the file, for messages */
+    const char *what;          /* the file, for messages */
     int64_t ir_version, opset; /* opset: of the default domain (0: not given) */
     nbi_onnx_node *nodes;
     int n_nodes;

@@ -149,10 +149,18 @@ static nb_status unsupported(exporter *e, const char *why) {
 static nb_status activation(exporter *e, nb_activation act, float alpha, const char *x,
                             const char *out) {
     switch (act) {
-    case NB_ACT_NONE: node(e, "Identity", part(e, "identity"), x, NULL, NULL, out, NULL, 0); break;
-    case NB_ACT_SIGMOID: node(e, "Sigmoid", part(e, "sigmoid"), x, NULL, NULL, out, NULL, 0); break;
-    case NB_ACT_TANH: node(e, "Tanh", part(e, "tanh"), x, NULL, NULL, out, NULL, 0); break;
-    case NB_ACT_RELU: node(e, "Relu", part(e, "relu"), x, NULL, NULL, out, NULL, 0); break;
+    case NB_ACT_NONE:
+        node(e, "Identity", part(e, "identity"), x, NULL, NULL, out, NULL, 0);
+        break;
+    case NB_ACT_SIGMOID:
+        node(e, "Sigmoid", part(e, "sigmoid"), x, NULL, NULL, out, NULL, 0);
+        break;
+    case NB_ACT_TANH:
+        node(e, "Tanh", part(e, "tanh"), x, NULL, NULL, out, NULL, 0);
+        break;
+    case NB_ACT_RELU:
+        node(e, "Relu", part(e, "relu"), x, NULL, NULL, out, NULL, 0);
+        break;
     case NB_ACT_LEAKY_RELU: {
         attr a = {"alpha", ATTR_FLOAT, 0, alpha == 0 ? 0.01f : alpha, NULL, 0};
         node(e, "LeakyRelu", part(e, "leaky_relu"), x, NULL, NULL, out, &a, 1);
@@ -229,8 +237,8 @@ static const char *pre(exporter *e, nb_activation act, const char *out) {
     return act == NB_ACT_NONE ? out : part(e, "pre");
 }
 
-static nb_status export_layer(exporter *e, const nbi_layer_view *v, const char *x,
-                              const char *out, int in_rank, int out_rank) {
+static nb_status export_layer(exporter *e, const nbi_layer_view *v, const char *x, const char *out,
+                              int in_rank, int out_rank) {
     nb_status st = NB_OK;
     const char *w = NULL, *b = NULL;
     char wn[192], bn[192], mid[160];
@@ -297,7 +305,8 @@ static nb_status export_layer(exporter *e, const nbi_layer_view *v, const char *
         node(e, "Flatten", part(e, "flatten"), x, NULL, NULL, out, &a, 1);
         return NB_OK;
     }
-    case NBI_VIEW_ACTIVATION: return activation(e, v->act, v->alpha, x, out);
+    case NBI_VIEW_ACTIVATION:
+        return activation(e, v->act, v->alpha, x, out);
     case NBI_VIEW_DROPOUT:
         node(e, "Identity", part(e, "dropout"), x, NULL, NULL, out, NULL, 0);
         return NB_OK;
@@ -339,7 +348,8 @@ static nb_status export_layer(exporter *e, const nbi_layer_view *v, const char *
         nbi_text_free(&t);
         return NB_OK;
     }
-    default: break;
+    default:
+        break;
     }
     return NB_ERR_UNSUPPORTED; /* the caller names the kind */
 }

@@ -10,14 +10,14 @@
  * layers' parameters and state after the layer is made; every tensor's size was checked
  * against its bytes by the reader, and every shape against its layer.
  *
- * Op by op (the handlers are in io/onnx_ops.c) (docs/onnx.md has the table): Gemm (transA 0, alpha and beta 1, transB either way)
- * and MatMul (with the Add of a bias that follows it) are dense layers; Conv, MaxPool,
- * AveragePool, GlobalAveragePool, BatchNormalization (inference form), Flatten (axis 1) and a
- * Reshape to [batch, features] are their layers; Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softplus,
- * Softmax and LogSoftmax (on the last axis) are activations, and so is the exact GELU that
- * torch.onnx.export writes as Div, Erf, Add, Mul, Mul; Dropout and Identity pass their input
- * on; Add of two computed values is nb_model_add. Anything else is refused with a message
- * naming the op type and the node. */
+ * Op by op (the handlers are in io/onnx_ops.c) (docs/onnx.md has the table): Gemm (transA 0, alpha
+ * and beta 1, transB either way) and MatMul (with the Add of a bias that follows it) are dense
+ * layers; Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization (inference form),
+ * Flatten (axis 1) and a Reshape to [batch, features] are their layers; Relu, Sigmoid, Tanh,
+ * LeakyRelu, Elu, Softplus, Softmax and LogSoftmax (on the last axis) are activations, and so is
+ * the exact GELU that torch.onnx.export writes as Div, Erf, Add, Mul, Mul; Dropout and Identity
+ * pass their input on; Add of two computed values is nb_model_add. Anything else is refused with a
+ * message naming the op type and the node. */
 #define _POSIX_C_SOURCE 200809L /* open, fstat */
 #include "io/onnx_import.h"
 #include "nabla/file.h"
@@ -54,8 +54,9 @@ static nb_status add_val(importer *im, const char *name, int kind, int producer,
     if (old)
         return nbi_error(NB_ERR_FORMAT, "%s: the value '%s' is given twice (by %s and again)",
                          im->g->what, name,
-                         old->producer >= 0 ? "a node" : old->kind == V_CONST ? "an initializer"
-                                                                              : "the input");
+                         old->producer >= 0     ? "a node"
+                         : old->kind == V_CONST ? "an initializer"
+                                                : "the input");
     size_t k = hash(name) & (im->n_slots - 1);
     while (im->slot[k] >= 0) k = (k + 1) & (im->n_slots - 1);
     im->slot[k] = im->n_vals;
@@ -94,7 +95,8 @@ const nbi_onnx_attr *nbi_onnx_get_attr(const nbi_onnx_node *nd, const char *name
 
 nb_status nbi_onnx_take(importer *im, const nbi_onnx_node *nd, int64_t n) {
     if (n > im->budget)
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "its weights would take nabla past twice "
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "its weights would take nabla past twice "
                                "the weights the file holds (initializers shared by many nodes)");
     im->budget -= n;
     return NB_OK;
@@ -119,29 +121,29 @@ static nb_status link_values(importer *im, const nbi_onnx_value **in) {
     for (int i = 0; i < g->n_inputs && st == NB_OK; i++) {
         if (nbi_onnx_find(im, g->inputs[i].name)) continue; /* an initializer listed as an input */
         if (*in)
-            return nbi_error(NB_ERR_UNSUPPORTED, "%s: the graph has several inputs ('%s', '%s'); "
-                             "nabla imports models with one", g->what, (*in)->name,
-                             g->inputs[i].name);
+            return nbi_error(NB_ERR_UNSUPPORTED,
+                             "%s: the graph has several inputs ('%s', '%s'); "
+                             "nabla imports models with one",
+                             g->what, (*in)->name, g->inputs[i].name);
         *in = &g->inputs[i];
         st = add_val(im, g->inputs[i].name, V_NODE, -1, NULL);
     }
-    if (st == NB_OK && !*in)
-        return nbi_error(NB_ERR_FORMAT, "%s: the graph has no input", g->what);
+    if (st == NB_OK && !*in) return nbi_error(NB_ERR_FORMAT, "%s: the graph has no input", g->what);
     for (int i = 0; i < g->n_nodes && st == NB_OK; i++) {
         const nbi_onnx_node *nd = &g->nodes[i];
         bool konst = !strcmp(nd->op, "Constant");
         if (konst) {
             const nbi_onnx_attr *a = nbi_onnx_get_attr(nd, "value");
             if (!a || !a->has_t || nd->n_out != 1 || nd->n_attrs != 1)
-                return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "only a Constant with a tensor "
-                              "'value' is supported");
+                return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                       "only a Constant with a tensor "
+                                       "'value' is supported");
             val *v;
             if ((st = add_val(im, nd->out[0], V_CONST, i, &v)) == NB_OK) v->t = &a->t;
             continue;
         }
         for (int k = 0; k < nd->n_out && st == NB_OK; k++)
-            if (nd->out[k][0])
-                st = add_val(im, nd->out[k], k ? V_UNCOMPUTED : V_PENDING, i, NULL);
+            if (nd->out[k][0]) st = add_val(im, nd->out[k], k ? V_UNCOMPUTED : V_PENDING, i, NULL);
     }
     for (int i = 0; i < g->n_nodes && st == NB_OK; i++) {
         const nbi_onnx_node *nd = &g->nodes[i];
@@ -149,8 +151,10 @@ static nb_status link_values(importer *im, const nbi_onnx_value **in) {
             if (!nd->in[k][0]) continue;
             val *v = nbi_onnx_find(im, nd->in[k]);
             if (!v)
-                return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "reads '%s', which no node, initializer "
-                              "or input gives", nd->in[k]);
+                return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                                       "reads '%s', which no node, initializer "
+                                       "or input gives",
+                                       nd->in[k]);
             v->uses++;
             v->consumer = i;
         }
@@ -208,8 +212,9 @@ static nb_status order_nodes(importer *im, int *order) {
             if (tail < n)
                 for (int i = 0; i < n; i++)
                     if (deg[i]) {
-                        st = nbi_onnx_refuse(im, &g->nodes[i], NB_ERR_FORMAT, "the graph has a cycle "
-                                    "through this node");
+                        st = nbi_onnx_refuse(im, &g->nodes[i], NB_ERR_FORMAT,
+                                             "the graph has a cycle "
+                                             "through this node");
                         break;
                     }
             nbi_free(adj);
@@ -224,19 +229,25 @@ static nb_status order_nodes(importer *im, int *order) {
 static nb_status make_model(importer *im, const nbi_onnx_value *in) {
     const nbi_onnx_graph *g = im->g;
     if (in->elem_type && in->elem_type != NBI_ONNX_FLOAT)
-        return nbi_error(NB_ERR_UNSUPPORTED, "%s: the input '%s' has ONNX type %d; nabla imports "
-                         "float (1) inputs", g->what, in->name, in->elem_type);
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "%s: the input '%s' has ONNX type %d; nabla imports "
+                         "float (1) inputs",
+                         g->what, in->name, in->elem_type);
     if (!in->has_shape || in->rank < 2)
-        return nbi_error(NB_ERR_UNSUPPORTED, "%s: the input '%s' needs a shape [batch, ...] with "
-                         "at least 2 dimensions", g->what, in->name);
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "%s: the input '%s' needs a shape [batch, ...] with "
+                         "at least 2 dimensions",
+                         g->what, in->name);
     int64_t numel = 1;
     for (int d = 1; d < in->rank; d++) {
         if (in->dims[d] == 0 || in->dims[d] > ((int64_t)1 << 24))
             return nbi_error(NB_ERR_FORMAT, "%s: the input '%s' has dimension %d of size %lld",
                              g->what, in->name, d, (long long)in->dims[d]);
         if (in->dims[d] > 0 && (numel *= in->dims[d]) > ((int64_t)1 << 28))
-            return nbi_error(NB_ERR_FORMAT, "%s: the input '%s' has samples of more than 2^28 "
-                             "values", g->what, in->name);
+            return nbi_error(NB_ERR_FORMAT,
+                             "%s: the input '%s' has samples of more than 2^28 "
+                             "values",
+                             g->what, in->name);
     }
     im->m = nb_model_new(in->rank - 1, in->dims + 1, 0);
     if (!im->m) {
@@ -255,8 +266,10 @@ nb_status nbi_onnx_build(const nbi_onnx_graph *g, nb_model **out) {
         return nbi_error(NB_ERR_UNSUPPORTED, "%s: opset %lld; nabla imports opsets 7 to 22",
                          g->what, (long long)g->opset);
     if (g->n_outputs != 1)
-        return nbi_error(NB_ERR_UNSUPPORTED, "%s: the graph has %d outputs; nabla imports models "
-                         "with one", g->what, g->n_outputs);
+        return nbi_error(NB_ERR_UNSUPPORTED,
+                         "%s: the graph has %d outputs; nabla imports models "
+                         "with one",
+                         g->what, g->n_outputs);
     importer im;
     memset(&im, 0, sizeof im);
     im.g = g;
@@ -275,8 +288,8 @@ nb_status nbi_onnx_build(const nbi_onnx_graph *g, nb_model **out) {
     if (st == NB_OK) st = link_values(&im, &in);
     val *res = st == NB_OK ? nbi_onnx_find(&im, g->outputs[0].name) : NULL;
     if (st == NB_OK && !res)
-        st = nbi_error(NB_ERR_FORMAT, "%s: the graph output '%s' is not given by any node",
-                       g->what, g->outputs[0].name);
+        st = nbi_error(NB_ERR_FORMAT, "%s: the graph output '%s' is not given by any node", g->what,
+                       g->outputs[0].name);
     if (st == NB_OK) res->uses++; /* a pattern must not swallow the graph's output */
     if (st == NB_OK) st = order_nodes(&im, order);
     if (st == NB_OK) st = make_model(&im, in);
@@ -284,8 +297,8 @@ nb_status nbi_onnx_build(const nbi_onnx_graph *g, nb_model **out) {
         int i = order[k];
         if (!im.skip[i] && strcmp(g->nodes[i].op, "Constant")) st = nbi_onnx_run_node(&im, i);
     }
-    if (st == NB_OK && (res->kind != V_NODE || res->producer < 0 ||
-                        res->nb == nb_model_input_node(im.m, 0)))
+    if (st == NB_OK &&
+        (res->kind != V_NODE || res->producer < 0 || res->nb == nb_model_input_node(im.m, 0)))
         st = nbi_error(NB_ERR_UNSUPPORTED, "%s: the graph output '%s' is %s", g->what, res->name,
                        res->kind == V_CONST ? "a constant" : "not computed by any layer");
     if (st == NB_OK) { /* the declared output shape, where given, is what the layers compute */
@@ -298,8 +311,10 @@ nb_status nbi_onnx_build(const nbi_onnx_graph *g, nb_model **out) {
         for (int d = 1; ok && o->has_shape && d < o->rank; d++)
             ok = o->dims[d] < 0 || shape[d - 1] < 0 || o->dims[d] == shape[d - 1];
         if (!ok)
-            st = nbi_error(NB_ERR_FORMAT, "%s: the graph declares its output '%s' with a shape "
-                           "other than its nodes compute", g->what, o->name);
+            st = nbi_error(NB_ERR_FORMAT,
+                           "%s: the graph declares its output '%s' with a shape "
+                           "other than its nodes compute",
+                           g->what, o->name);
     }
     if (st == NB_OK && res->nb != nb_model_node_count(im.m) - 1)
         st = nb_model_set_outputs(im.m, &res->nb, 1);

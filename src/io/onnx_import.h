@@ -26,7 +26,7 @@ typedef struct nbi_onnx_importer {
     int n_vals;
     int *slot; /* open addressing: name hash → index in vals, -1 empty */
     size_t n_slots;
-    char *skip; /* per node: consumed by a pattern */
+    char *skip;        /* per node: consumed by a pattern */
     int64_t (*pad)[4]; /* per node: the zero padding of a Pad before an AveragePool (t, l, b, r) */
     int64_t budget;    /* weights the layers may still take: twice those the file holds (an
                           initializer shared by many nodes must not multiply memory) */

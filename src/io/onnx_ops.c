@@ -26,8 +26,10 @@ static nb_status attr_ints(const importer *im, const nbi_onnx_node *nd, const ch
     const nbi_onnx_attr *a = nbi_onnx_get_attr(nd, name);
     if (!a) return NB_OK;
     if (a->n_ints != n)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "attribute %s has %d values (%d expected: only "
-                      "2-D images are supported)", name, a->n_ints, n);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "attribute %s has %d values (%d expected: only "
+                               "2-D images are supported)",
+                               name, a->n_ints, n);
     for (int k = 0; k < n; k++) out[k] = a->ints[k];
     return NB_OK;
 }
@@ -44,11 +46,15 @@ static nb_status computed(const importer *im, const nbi_onnx_node *nd, int k, va
     val *x = input(im, nd, k);
     if (!x) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "input %d is missing", k);
     if (x->kind == V_CONST)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "input '%s' is a constant; nabla needs a "
-                      "computed value there", x->name);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "input '%s' is a constant; nabla needs a "
+                               "computed value there",
+                               x->name);
     if (x->kind != V_NODE)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "reads '%s', an output nabla does not compute "
-                      "(a mask or indices)", x->name);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "reads '%s', an output nabla does not compute "
+                               "(a mask or indices)",
+                               x->name);
     *v = x;
     nb_dtype dt;
     if (rank) *rank = nb_model_node_shape(im->m, x->nb, &dt, shape);
@@ -65,14 +71,18 @@ static nb_status constant(const importer *im, const nbi_onnx_node *nd, int k, in
         return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "input %d is missing", k);
     }
     if (c->kind != V_CONST)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "input '%s' must be an initializer (a weight), "
-                      "not a computed value", c->name);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "input '%s' must be an initializer (a weight), "
+                               "not a computed value",
+                               c->name);
     if (c->t->dtype != NBI_ONNX_FLOAT)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "initializer '%s' has ONNX type %d; only "
-                      "float (1) weights are read", c->name, c->t->dtype);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "initializer '%s' has ONNX type %d; only "
+                               "float (1) weights are read",
+                               c->name, c->t->dtype);
     if (rank >= 0 && c->t->rank != rank)
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "initializer '%s' has rank %d, not %d", c->name,
-                      c->t->rank, rank);
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "initializer '%s' has rank %d, not %d",
+                               c->name, c->t->rank, rank);
     *t = c->t;
     return NB_OK;
 }
@@ -98,8 +108,10 @@ static nb_status fill(const importer *im, const nbi_onnx_node *nd, nb_params *st
     snprintf(name, sizeof name, "%s.%s", nb_model_node_name(im->m, h), what);
     nb_tensor *p = nb_params_find(store, name);
     if (!p || p->numel != t->n)
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "initializer '%s' has %lld values; the layer's %s "
-                      "has %lld", t->name, (long long)t->n, what, p ? (long long)p->numel : 0LL);
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "initializer '%s' has %lld values; the layer's %s "
+                               "has %lld",
+                               t->name, (long long)t->n, what, p ? (long long)p->numel : 0LL);
     float *v = nbi_malloc_for("nb_model_load_onnx", sizeof(float) * (size_t)(t->n ? t->n : 1));
     if (!v) return NB_ERR_NOMEM;
     nb_status st = nbi_onnx_floats(im->g, t, v);
@@ -119,7 +131,8 @@ static nb_status fill(const importer *im, const nbi_onnx_node *nd, nb_params *st
 
 static int only_reader(const importer *im, const char *name, const char *op);
 
-/* ---- ops --------------------------------------------------------------------------------------- */
+/* ---- ops ---------------------------------------------------------------------------------------
+ */
 
 /* A dense layer on x from weight w ([in, units], or [units, in] when trans) and bias b. */
 static nb_status dense(importer *im, const nbi_onnx_node *nd, const val *x, int rank,
@@ -127,15 +140,19 @@ static nb_status dense(importer *im, const nbi_onnx_node *nd, const val *x, int 
                        const nbi_onnx_tensor *b, const char *out) {
     int64_t in = trans ? w->dims[1] : w->dims[0], units = trans ? w->dims[0] : w->dims[1];
     if (rank < 1 || shape[rank - 1] != in)
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "the weight '%s' takes %lld features; the input "
-                      "'%s' has %lld", w->name, (long long)in, x->name,
-                      rank < 1 ? 0LL : (long long)shape[rank - 1]);
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "the weight '%s' takes %lld features; the input "
+                               "'%s' has %lld",
+                               w->name, (long long)in, x->name,
+                               rank < 1 ? 0LL : (long long)shape[rank - 1]);
     if (b && (b->n != units || b->rank > 2 || (b->rank == 2 && b->dims[0] != 1)))
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "the bias '%s' should have %lld values in one row",
-                      b->name, (long long)units);
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "the bias '%s' should have %lld values in one row", b->name,
+                               (long long)units);
     if (units < 1) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "a weight without units");
     if (x->gap)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "a dense layer on a pooled [C, 1, 1]: "
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "a dense layer on a pooled [C, 1, 1]: "
                                "Flatten it first");
     nb_status st = nbi_onnx_take(im, nd, w->n + (b ? b->n : 0));
     if (st != NB_OK) return st;
@@ -166,13 +183,17 @@ static nb_status op_gemm(importer *im, int i) {
     if (attr_i(nd, "transA", 0) != 0)
         return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "transA = 1 is not supported");
     if (attr_f(nd, "alpha", 1.0f) != 1.0f || (b && attr_f(nd, "beta", 1.0f) != 1.0f))
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "alpha %g and beta %g: only 1 is supported",
-                      (double)attr_f(nd, "alpha", 1.0f), (double)attr_f(nd, "beta", 1.0f));
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "alpha %g and beta %g: only 1 is supported",
+                               (double)attr_f(nd, "alpha", 1.0f), (double)attr_f(nd, "beta", 1.0f));
     if (rank != 1)
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "Gemm takes a matrix [batch, features]; its input "
-                      "has %d dimensions per sample", rank);
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "Gemm takes a matrix [batch, features]; its input "
+                               "has %d dimensions per sample",
+                               rank);
     int64_t tb = attr_i(nd, "transB", 0);
-    if (tb != 0 && tb != 1) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "transB = %lld", (long long)tb);
+    if (tb != 0 && tb != 1)
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "transB = %lld", (long long)tb);
     return dense(im, nd, x, rank, shape, w, tb == 1, b, nd->out[0]);
 }
 
@@ -217,8 +238,8 @@ static nb_status op_conv(importer *im, int i) {
         return st;
     const nbi_onnx_attr *ap = nbi_onnx_get_attr(nd, "auto_pad");
     if (ap && ap->s && strcmp(ap->s, "NOTSET") && strcmp(ap->s, "VALID"))
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "auto_pad %s is not supported (give pads)",
-                      ap->s);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "auto_pad %s is not supported (give pads)", ap->s);
     int64_t k[2] = {w->dims[2], w->dims[3]}, s[2] = {1, 1}, d[2] = {1, 1}, p[4] = {0, 0, 0, 0};
     if ((st = attr_ints(im, nd, "kernel_shape", k, 2)) != NB_OK ||
         (st = attr_ints(im, nd, "strides", s, 2)) != NB_OK ||
@@ -226,25 +247,34 @@ static nb_status op_conv(importer *im, int i) {
         (st = attr_ints(im, nd, "pads", p, 4)) != NB_OK)
         return st;
     int64_t groups = attr_i(nd, "group", 1);
-    if (rank != 3) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "Conv takes images [C, H, W]; its input "
-                                 "has %d dimensions per sample", rank);
+    if (rank != 3)
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "Conv takes images [C, H, W]; its input "
+                               "has %d dimensions per sample",
+                               rank);
     if (k[0] != w->dims[2] || k[1] != w->dims[3])
         return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "kernel_shape disagrees with the weight '%s'",
-                      w->name);
-    if (groups < 1 || groups > shape[0] || w->dims[1] * groups != shape[0] ||
-        w->dims[0] % groups)
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "the weight '%s' [%lld, %lld, ...] with %lld groups "
-                      "does not fit %lld input channels", w->name, (long long)w->dims[0],
-                      (long long)w->dims[1], (long long)groups, (long long)shape[0]);
+                               w->name);
+    if (groups < 1 || groups > shape[0] || w->dims[1] * groups != shape[0] || w->dims[0] % groups)
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "the weight '%s' [%lld, %lld, ...] with %lld groups "
+                               "does not fit %lld input channels",
+                               w->name, (long long)w->dims[0], (long long)w->dims[1],
+                               (long long)groups, (long long)shape[0]);
     for (int j = 0; j < 4; j++)
         if (p[j] < 0 || (j < 2 && (s[j] < 1 || d[j] < 1)))
-            return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "negative pads, or strides or dilations below 1");
+            return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                                   "negative pads, or strides or dilations below 1");
     if (b && b->n != w->dims[0])
-        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "the bias '%s' has %lld values for %lld filters",
-                      b->name, (long long)b->n, (long long)w->dims[0]);
-    nb_conv2d_opts o = {.kernel = {k[0], k[1]}, .stride = {s[0], s[1]},
-                        .dilation = {d[0], d[1]}, .pad = {p[0], p[2], p[1], p[3]},
-                        .groups = groups, .no_bias = !b};
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "the bias '%s' has %lld values for %lld filters", b->name,
+                               (long long)b->n, (long long)w->dims[0]);
+    nb_conv2d_opts o = {.kernel = {k[0], k[1]},
+                        .stride = {s[0], s[1]},
+                        .dilation = {d[0], d[1]},
+                        .pad = {p[0], p[2], p[1], p[3]},
+                        .groups = groups,
+                        .no_bias = !b};
     if ((st = nbi_onnx_take(im, nd, w->n + (b ? b->n : 0))) != NB_OK) return st;
     int h = nb_model_conv2d_on(im->m, x->nb, w->dims[0], &o);
     if (h >= 0 && (st = fill(im, nd, nb_model_params(im->m), h, "weight", w, false)) != NB_OK)
@@ -263,8 +293,8 @@ static nb_status op_pool(importer *im, int i, bool max) {
     if ((st = computed(im, nd, 0, &x, &rank, shape)) != NB_OK) return st;
     const nbi_onnx_attr *ap = nbi_onnx_get_attr(nd, "auto_pad");
     if (ap && ap->s && strcmp(ap->s, "NOTSET") && strcmp(ap->s, "VALID"))
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "auto_pad %s is not supported (give pads)",
-                      ap->s);
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "auto_pad %s is not supported (give pads)", ap->s);
     if (attr_i(nd, "ceil_mode", 0) != 0)
         return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "ceil_mode = 1 is not supported");
     int64_t k[2] = {0, 0}, s[2] = {1, 1}, d[2] = {1, 1}, p[4] = {0, 0, 0, 0};
@@ -275,24 +305,31 @@ static nb_status op_pool(importer *im, int i, bool max) {
         (st = attr_ints(im, nd, "dilations", d, 2)) != NB_OK ||
         (st = attr_ints(im, nd, "pads", p, 4)) != NB_OK)
         return st;
-    if (rank != 3) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "pooling takes images [C, H, W]; its "
-                                 "input has %d dimensions per sample", rank);
+    if (rank != 3)
+        return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                               "pooling takes images [C, H, W]; its "
+                               "input has %d dimensions per sample",
+                               rank);
     for (int j = 0; j < 4; j++)
         if (p[j] < 0 || (j < 2 && (s[j] < 1 || d[j] < 1 || k[j] < 1)))
-            return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "a kernel, stride or dilation below 1, or "
-                          "negative pads");
+            return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                                   "a kernel, stride or dilation below 1, or "
+                                   "negative pads");
     const int64_t *q = im->pad[i];
     if (q[0] || q[1] || q[2] || q[3]) { /* the zeros of a Pad before it, counted as image */
         if (p[0] || p[1] || p[2] || p[3])
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "a Pad before an AveragePool that pads");
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "a Pad before an AveragePool that pads");
         for (int j = 0; j < 4; j++) p[j] = q[j];
     }
     if (!max && (d[0] != 1 || d[1] != 1))
         return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "average pooling with dilations");
     if (nd->n_out > 1 && nd->out[1][0] && nbi_onnx_find(im, nd->out[1])->uses)
         return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "the Indices output is not supported");
-    nb_pool_opts o = {.kernel = {k[0], k[1]}, .stride = {s[0], s[1]},
-                      .pad = {p[0], p[2], p[1], p[3]}, .dilation = {d[0], d[1]},
+    nb_pool_opts o = {.kernel = {k[0], k[1]},
+                      .stride = {s[0], s[1]},
+                      .pad = {p[0], p[2], p[1], p[3]},
+                      .dilation = {d[0], d[1]},
                       .exclude_pad = !max && !(q[0] || q[1] || q[2] || q[3]) &&
                                      attr_i(nd, "count_include_pad", 0) == 0};
     int h = max ? nb_model_max_pool2d_on(im->m, x->nb, &o, NULL)
@@ -311,20 +348,24 @@ static nb_status op_batchnorm(importer *im, int i) {
     for (int k = 0; k < 4; k++)
         if ((st = constant(im, nd, k + 1, 1, false, &t[k])) != NB_OK) return st;
     if (attr_i(nd, "training_mode", 0) != 0)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "training_mode = 1 (only the inference form "
-                      "is imported)");
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "training_mode = 1 (only the inference form "
+                               "is imported)");
     for (int k = 1; k < nd->n_out; k++)
         if (nd->out[k][0] && nbi_onnx_find(im, nd->out[k])->uses)
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "its running-statistics outputs are not "
-                          "supported");
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "its running-statistics outputs are not "
+                                   "supported");
     float eps = attr_f(nd, "epsilon", 1e-5f);
     if (!(eps > 0.0f) || !isfinite(eps))
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "epsilon %g (must be positive)", (double)eps);
-    if (rank < 1 || x->gap) return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "an input without channels");
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "epsilon %g (must be positive)",
+                               (double)eps);
+    if (rank < 1 || x->gap)
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "an input without channels");
     for (int k = 0; k < 4; k++)
         if (t[k]->n != shape[0])
             return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "'%s' has %lld values for %lld channels",
-                          t[k]->name, (long long)t[k]->n, (long long)shape[0]);
+                                   t[k]->name, (long long)t[k]->n, (long long)shape[0]);
     /* always affine (ONNX always has scale and shift; a layer without affine exports ones and
      * zeros, which compute the same) */
     if ((st = nbi_onnx_take(im, nd, 4 * shape[0])) != NB_OK) return st;
@@ -347,27 +388,32 @@ static nb_status op_flatten(importer *im, int i, bool reshape) {
     if ((st = computed(im, nd, 0, &x, &rank, shape)) != NB_OK) return st;
     for (int k = 0; k < rank; k++)
         if (shape[k] < 0)
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "a dimension known only at run time");
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "a dimension known only at run time");
         else
             numel *= shape[k];
     if (reshape) {
         val *s = input(im, nd, 1);
         int64_t t[2];
         if (!s || s->kind != V_CONST || s->t->rank != 1 || s->t->n != 2)
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "only a Reshape to [batch, features] by a "
-                          "constant shape is supported");
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "only a Reshape to [batch, features] by a "
+                                   "constant shape is supported");
         if ((st = nbi_onnx_int64s(im->g, s->t, t, 2)) != NB_OK) return st;
         if (attr_i(nd, "allowzero", 0) != 0 || !(t[0] == 0 || t[0] == -1) ||
             !(t[1] == numel || (t[1] == -1 && t[0] == 0)))
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "a Reshape to [%lld, %lld] of samples of "
-                          "%lld values: only [batch, features] is supported", (long long)t[0],
-                          (long long)t[1], (long long)numel);
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "a Reshape to [%lld, %lld] of samples of "
+                                   "%lld values: only [batch, features] is supported",
+                                   (long long)t[0], (long long)t[1], (long long)numel);
     } else {
         int64_t axis = attr_i(nd, "axis", 1), r = rank + 1 + 2 * x->gap;
         if (axis < 0) axis += r;
         if (axis != 1)
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "axis %lld: only axis 1 (keep the batch) "
-                          "is supported", (long long)attr_i(nd, "axis", 1));
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "axis %lld: only axis 1 (keep the batch) "
+                                   "is supported",
+                                   (long long)attr_i(nd, "axis", 1));
     }
     if (rank <= 1) { /* already [batch, features] (a global pool's [C] included) */
         val *o = nbi_onnx_find(im, nd->out[0]);
@@ -418,8 +464,10 @@ static nb_status op_activation(importer *im, int i, nb_activation act, float alp
         int64_t axis = attr_i(nd, "axis", im->g->opset && im->g->opset < 13 ? 1 : -1);
         if (axis < 0) axis += r;
         if (axis != r - 1 || x->gap)
-            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "axis %lld: only the last axis is "
-                          "supported", (long long)attr_i(nd, "axis", -1));
+            return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                                   "axis %lld: only the last axis is "
+                                   "supported",
+                                   (long long)attr_i(nd, "axis", -1));
     }
     return set_out(im, nd, nb_model_activation_on(im->m, x->nb, act, alpha, NULL), x->gap);
 }
@@ -448,7 +496,8 @@ static nb_status op_div(importer *im, int i) {
     const nbi_onnx_node *nd = &im->g->nodes[i];
     const nbi_onnx_node *nodes = im->g->nodes;
     int erf = -1, add = -1, mul = -1, half = -1;
-    if (nd->n_in == 2 && nd->n_out == 1 && nd->in[0][0] && scalar_is(im, nd, nd->in[0], sqrtf(2.0f)) &&
+    if (nd->n_in == 2 && nd->n_out == 1 && nd->in[0][0] &&
+        scalar_is(im, nd, nd->in[0], sqrtf(2.0f)) &&
         (erf = only_reader(im, nd->out[0], "Erf")) >= 0 &&
         (add = only_reader(im, nodes[erf].out[0], "Add")) >= 0 &&
         scalar_is(im, &nodes[add], nodes[erf].out[0], 1.0f) &&
@@ -470,8 +519,9 @@ static nb_status op_div(importer *im, int i) {
         o->gap = x->gap;
         return NB_OK;
     }
-    return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "op Div is supported only as part of an exact "
-                  "GELU, x * (Erf(x / sqrt(2)) + 1) * 0.5");
+    return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                           "op Div is supported only as part of an exact "
+                           "GELU, x * (Erf(x / sqrt(2)) + 1) * 0.5");
 }
 
 static nb_status op_add(importer *im, int i) {
@@ -483,8 +533,9 @@ static nb_status op_add(importer *im, int i) {
     if (nd->n_in != 2) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "Add takes two inputs");
     if ((st = computed(im, nd, 0, &a, &ra, sa)) != NB_OK ||
         (st = computed(im, nd, 1, &b, &rb, sb)) != NB_OK)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "Add is supported for two computed values of "
-                      "one shape (a residual connection) and as the bias after a MatMul");
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "Add is supported for two computed values of "
+                               "one shape (a residual connection) and as the bias after a MatMul");
     if (a->gap != b->gap) return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "shapes differ");
     return set_out(im, nd, nb_model_add(im->m, (int[]){a->nb, b->nb}, 2, NULL), a->gap);
 }
@@ -507,12 +558,14 @@ static nb_status op_pad(importer *im, int i) {
         v = 1;
     if ((mode && mode->s && strcmp(mode->s, "constant")) || v != 0 || nd->n_in > 3 || rank != 3 ||
         x->gap || pool < 0 || !pads || pads->kind != V_CONST || pads->t->n != 8)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "Pad is supported only as zeros on H and W "
-                      "before an AveragePool");
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "Pad is supported only as zeros on H and W "
+                               "before an AveragePool");
     if ((st = nbi_onnx_int64s(im->g, pads->t, p, 8)) != NB_OK) return st;
     if (p[0] || p[1] || p[4] || p[5] || p[2] < 0 || p[3] < 0 || p[6] < 0 || p[7] < 0)
-        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "Pad is supported only as zeros on H and W "
-                      "before an AveragePool");
+        return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                               "Pad is supported only as zeros on H and W "
+                               "before an AveragePool");
     int64_t *q = im->pad[pool];
     q[0] = p[2], q[1] = p[3], q[2] = p[6], q[3] = p[7];
     val *o = nbi_onnx_find(im, nd->out[0]);
@@ -549,7 +602,7 @@ nb_status nbi_onnx_run_node(importer *im, int i) {
     const char *op = nd->op;
     if (nd->domain && *nd->domain && strcmp(nd->domain, "ai.onnx"))
         return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "the op domain '%s' is not supported",
-                      nd->domain);
+                               nd->domain);
     if (nd->n_out < 1 || !nd->out[0][0]) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "no output");
     if (!strcmp(op, "Gemm")) return op_gemm(im, i);
     if (!strcmp(op, "MatMul")) return op_matmul(im, i);
@@ -580,14 +633,16 @@ nb_status nbi_onnx_run_node(importer *im, int i) {
         nb_status st = computed(im, nd, 0, &x, &rank, shape);
         if (st != NB_OK) return st;
         if (rank != 3 || x->gap)
-            return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "GlobalAveragePool takes images [C, H, W]");
+            return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
+                                   "GlobalAveragePool takes images [C, H, W]");
         return set_out(im, nd, nb_model_global_avg_pool2d_on(im->m, x->nb, NULL), 1);
     }
     if (!strcmp(op, "Dropout") || !strcmp(op, "Identity")) return op_pass(im, i);
     if (!strcmp(op, "Div")) return op_div(im, i);
     if (!strcmp(op, "Add")) return op_add(im, i);
     if (!strcmp(op, "Pad")) return op_pad(im, i);
-    return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED, "op %s is not supported by nabla's ONNX import "
-                  "(docs/onnx.md lists those that are)", op);
+    return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
+                           "op %s is not supported by nabla's ONNX import "
+                           "(docs/onnx.md lists those that are)",
+                           op);
 }
-

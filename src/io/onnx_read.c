@@ -46,8 +46,8 @@ static int64_t count_varints(const uint8_t *p, size_t n) {
     return k;
 }
 
-static nb_status read_tensor(const nbi_pb_reader *parent, const nbi_pb_field *pf,
-                             const char *field, nbi_onnx_graph *g, nbi_onnx_tensor *t) {
+static nb_status read_tensor(const nbi_pb_reader *parent, const nbi_pb_field *pf, const char *field,
+                             nbi_onnx_graph *g, nbi_onnx_tensor *t) {
     nbi_pb_reader r;
     nb_status st = nbi_pb_sub(parent, pf, field, &r);
     if (st != NB_OK) return st;
@@ -91,15 +91,19 @@ static nb_status read_tensor(const nbi_pb_reader *parent, const nbi_pb_field *pf
             if ((st = nbi_pb_want(&r, &f, NBI_PB_LEN, "TensorProto.raw_data")) == NB_OK)
                 raw = (int64_t)f.len;
             break;
-        case 3: st = bad(g, "a tensor in segments%s%s is not supported", "", ""); break;
-        case 13: st = bad(g, "a tensor with external data%s%s is not supported", "", ""); break;
+        case 3:
+            st = bad(g, "a tensor in segments%s%s is not supported", "", "");
+            break;
+        case 13:
+            st = bad(g, "a tensor with external data%s%s is not supported", "", "");
+            break;
         case 14:
-            if ((st = nbi_pb_want(&r, &f, NBI_PB_VARINT, "TensorProto.data_location")) ==
-                    NB_OK &&
+            if ((st = nbi_pb_want(&r, &f, NBI_PB_VARINT, "TensorProto.data_location")) == NB_OK &&
                 f.v != 0)
                 st = bad(g, "a tensor with external data%s%s is not supported", "", "");
             break;
-        default: break;
+        default:
+            break;
         }
     }
     if (st == NB_OK && k < 0) st = (nb_status)-k;
@@ -120,11 +124,10 @@ static nb_status read_tensor(const nbi_pb_reader *parent, const nbi_pb_field *pf
             have = t->dtype == NBI_ONNX_FLOAT ? n_float : n_int64;
         if (have != t->n) {
             char what[96];
-            snprintf(what, sizeof what, "%lld values, but its data holds %s",
-                     (long long)t->n, have < 0 ? "a partial value" : "");
+            snprintf(what, sizeof what, "%lld values, but its data holds %s", (long long)t->n,
+                     have < 0 ? "a partial value" : "");
             if (have >= 0)
-                snprintf(what + strlen(what), sizeof what - strlen(what), "%lld",
-                         (long long)have);
+                snprintf(what + strlen(what), sizeof what - strlen(what), "%lld", (long long)have);
             return bad(g, "tensor '%s' has dimensions for %s", nm, what);
         }
     }
@@ -250,7 +253,8 @@ static nb_status read_attr(const nbi_pb_reader *parent, const nbi_pb_field *pf, 
             if ((st = nbi_pb_want(&r, &f, NBI_PB_VARINT, "AttributeProto.type")) == NB_OK)
                 a->type = f.v > 100 ? -1 : (int)f.v;
             break;
-        default: break;
+        default:
+            break;
         }
     }
     if (st == NB_OK && k < 0) st = (nb_status)-k;
@@ -277,8 +281,12 @@ static nb_status read_node(const nbi_pb_reader *parent, const nbi_pb_field *pf, 
     int k, cap = 0;
     while (st == NB_OK && (k = nbi_pb_next(&r, &f)) == 1) {
         switch (f.number) {
-        case 1: st = add_string(&r, &f, "NodeProto.input", nd->in, &nd->n_in); break;
-        case 2: st = add_string(&r, &f, "NodeProto.output", nd->out, &nd->n_out); break;
+        case 1:
+            st = add_string(&r, &f, "NodeProto.input", nd->in, &nd->n_in);
+            break;
+        case 2:
+            st = add_string(&r, &f, "NodeProto.output", nd->out, &nd->n_out);
+            break;
         case 3:
             nbi_free(nd->name);
             nd->name = NULL;
@@ -299,7 +307,8 @@ static nb_status read_node(const nbi_pb_reader *parent, const nbi_pb_field *pf, 
                            "NodeProto.attribute")) == NB_OK)
                 st = read_attr(&r, &f, g, &nd->attrs[nd->n_attrs++]);
             break;
-        default: break;
+        default:
+            break;
         }
     }
     if (st == NB_OK && k < 0) st = (nb_status)-k;
@@ -327,9 +336,8 @@ static nb_status read_value(const nbi_pb_reader *parent, const nbi_pb_field *pf,
             if (h.number != 1) continue; /* tensor_type */
             if ((st = nbi_pb_sub(&tp, &h, "TypeProto.tensor_type", &tt)) != NB_OK) break;
             while (st == NB_OK && (k = nbi_pb_next(&tt, &e)) == 1) {
-                if (e.number == 1 &&
-                    (st = nbi_pb_want(&tt, &e, NBI_PB_VARINT, "TypeProto.Tensor.elem_type")) ==
-                        NB_OK)
+                if (e.number == 1 && (st = nbi_pb_want(&tt, &e, NBI_PB_VARINT,
+                                                       "TypeProto.Tensor.elem_type")) == NB_OK)
                     v->elem_type = e.v > 1000 ? -1 : (int)e.v;
                 if (e.number != 2 || st != NB_OK) continue;
                 if ((st = nbi_pb_sub(&tt, &e, "TypeProto.Tensor.shape", &sh)) != NB_OK) break;
@@ -338,17 +346,17 @@ static nb_status read_value(const nbi_pb_reader *parent, const nbi_pb_field *pf,
                 while (st == NB_OK && (k = nbi_pb_next(&sh, &d)) == 1) {
                     if (d.number != 1) continue;
                     if (v->rank == NBI_ONNX_MAX_RANK) {
-                        st = nbi_error(NB_ERR_FORMAT, "%s: value '%s' has more than %d "
-                                       "dimensions", r.what, v->name ? v->name : "?",
-                                       NBI_ONNX_MAX_RANK);
+                        st = nbi_error(NB_ERR_FORMAT,
+                                       "%s: value '%s' has more than %d "
+                                       "dimensions",
+                                       r.what, v->name ? v->name : "?", NBI_ONNX_MAX_RANK);
                         break;
                     }
                     int64_t dim = -1;
                     if ((st = nbi_pb_sub(&sh, &d, "TensorShapeProto.dim", &dm)) != NB_OK) break;
                     while (st == NB_OK && (k = nbi_pb_next(&dm, &x)) == 1)
-                        if (x.number == 1 &&
-                            (st = nbi_pb_want(&dm, &x, NBI_PB_VARINT, "Dimension.dim_value")) ==
-                                NB_OK)
+                        if (x.number == 1 && (st = nbi_pb_want(&dm, &x, NBI_PB_VARINT,
+                                                               "Dimension.dim_value")) == NB_OK)
                             dim = (int64_t)x.v < 0 ? -2 : (int64_t)x.v;
                     if (st == NB_OK && k < 0) st = (nb_status)-k;
                     if (dim == -2)
@@ -406,7 +414,8 @@ static nb_status read_graph(const nbi_pb_reader *parent, const nbi_pb_field *pf,
         case 15:
             st = bad(g, "sparse initializers%s%s are not supported", "", "");
             break;
-        default: break;
+        default:
+            break;
         }
     }
     if (st == NB_OK && k < 0) st = (nb_status)-k;
@@ -444,9 +453,8 @@ nb_status nbi_onnx_read(const void *buf, size_t n, const char *what, nbi_onnx_gr
                     domain = NULL;
                     st = nbi_pb_string(&o, &h, "OperatorSetIdProto.domain", 256, &domain);
                 }
-                if (h.number == 2 &&
-                    (st = nbi_pb_want(&o, &h, NBI_PB_VARINT, "OperatorSetIdProto.version")) ==
-                        NB_OK)
+                if (h.number == 2 && (st = nbi_pb_want(&o, &h, NBI_PB_VARINT,
+                                                       "OperatorSetIdProto.version")) == NB_OK)
                     version = (int64_t)h.v;
             }
             if (st == NB_OK && j < 0) st = (nb_status)-j;
@@ -456,8 +464,7 @@ nb_status nbi_onnx_read(const void *buf, size_t n, const char *what, nbi_onnx_gr
         }
     }
     if (st == NB_OK && k < 0) st = (nb_status)-k;
-    if (st == NB_OK && !graphs)
-        st = bad(g, "no graph (not an ONNX model file?)%s%s", "", "");
+    if (st == NB_OK && !graphs) st = bad(g, "no graph (not an ONNX model file?)%s%s", "", "");
     if (st != NB_OK) nbi_onnx_graph_free(g);
     return st;
 }

@@ -162,8 +162,8 @@ int nbi_pb_next(nbi_pb_reader *r, nbi_pb_field *f) {
     }
     default: {
         char why[96];
-        snprintf(why, sizeof why, "field %d has wire type %d (groups are not supported)",
-                 f->number, f->wire);
+        snprintf(why, sizeof why, "field %d has wire type %d (groups are not supported)", f->number,
+                 f->wire);
         return fail(r, why);
     }
     }
@@ -171,18 +171,23 @@ int nbi_pb_next(nbi_pb_reader *r, nbi_pb_field *f) {
 
 static const char *wire_name(int w) {
     switch (w) {
-    case NBI_PB_VARINT: return "varint";
-    case NBI_PB_I64: return "fixed64";
-    case NBI_PB_LEN: return "length-delimited";
-    case NBI_PB_I32: return "fixed32";
-    default: return "unknown";
+    case NBI_PB_VARINT:
+        return "varint";
+    case NBI_PB_I64:
+        return "fixed64";
+    case NBI_PB_LEN:
+        return "length-delimited";
+    case NBI_PB_I32:
+        return "fixed32";
+    default:
+        return "unknown";
     }
 }
 
 nb_status nbi_pb_want(const nbi_pb_reader *r, const nbi_pb_field *f, int wire, const char *name) {
     if (f->wire == wire) return NB_OK;
-    return nbi_error(NB_ERR_FORMAT, "%s: %s (field %d) should be %s, found wire type %s",
-                     r->what, name, f->number, wire_name(wire), wire_name(f->wire));
+    return nbi_error(NB_ERR_FORMAT, "%s: %s (field %d) should be %s, found wire type %s", r->what,
+                     name, f->number, wire_name(wire), wire_name(f->wire));
 }
 
 nb_status nbi_pb_sub(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name,
@@ -190,8 +195,8 @@ nb_status nbi_pb_sub(const nbi_pb_reader *r, const nbi_pb_field *f, const char *
     nb_status s = nbi_pb_want(r, f, NBI_PB_LEN, name);
     if (s != NB_OK) return s;
     if (r->depth + 1 > NBI_PB_MAX_DEPTH)
-        return nbi_error(NB_ERR_FORMAT, "%s: %s: messages nested more than %d deep", r->what,
-                         name, NBI_PB_MAX_DEPTH);
+        return nbi_error(NB_ERR_FORMAT, "%s: %s: messages nested more than %d deep", r->what, name,
+                         NBI_PB_MAX_DEPTH);
     sub->p = f->data;
     sub->end = f->data + f->len;
     sub->depth = r->depth + 1;
@@ -199,8 +204,8 @@ nb_status nbi_pb_sub(const nbi_pb_reader *r, const nbi_pb_field *f, const char *
     return NB_OK;
 }
 
-nb_status nbi_pb_string(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name,
-                        size_t max, char **out) {
+nb_status nbi_pb_string(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name, size_t max,
+                        char **out) {
     *out = NULL;
     nb_status s = nbi_pb_want(r, f, NBI_PB_LEN, name);
     if (s != NB_OK) return s;
@@ -217,12 +222,11 @@ nb_status nbi_pb_string(const nbi_pb_reader *r, const nbi_pb_field *f, const cha
     return NB_OK;
 }
 
-nb_status nbi_pb_ints(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name,
-                      int64_t *v, size_t cap, size_t *n) {
+nb_status nbi_pb_ints(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name, int64_t *v,
+                      size_t cap, size_t *n) {
     if (f->wire == NBI_PB_VARINT) {
         if (*n >= cap)
-            return nbi_error(NB_ERR_FORMAT, "%s: %s has more than %zu values", r->what, name,
-                             cap);
+            return nbi_error(NB_ERR_FORMAT, "%s: %s has more than %zu values", r->what, name, cap);
         v[(*n)++] = (int64_t)f->v;
         return NB_OK;
     }
@@ -233,11 +237,10 @@ nb_status nbi_pb_ints(const nbi_pb_reader *r, const nbi_pb_field *f, const char 
         uint64_t x;
         int g = get_varint(&p, end, &x);
         if (g <= 0)
-            return nbi_error(NB_ERR_FORMAT, "%s: %s: a packed value is not a valid varint",
-                             r->what, name);
+            return nbi_error(NB_ERR_FORMAT, "%s: %s: a packed value is not a valid varint", r->what,
+                             name);
         if (*n >= cap)
-            return nbi_error(NB_ERR_FORMAT, "%s: %s has more than %zu values", r->what, name,
-                             cap);
+            return nbi_error(NB_ERR_FORMAT, "%s: %s has more than %zu values", r->what, name, cap);
         v[(*n)++] = (int64_t)x;
     }
     return NB_OK;

@@ -62,12 +62,12 @@ nb_status nbi_pb_sub(const nbi_pb_reader *r, const nbi_pb_field *f, const char *
                      nbi_pb_reader *sub);
 /* A string field copied into a fresh NUL-terminated nbi_malloc'd string (refused if it holds
  * a NUL byte or more than max bytes). */
-nb_status nbi_pb_string(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name,
-                        size_t max, char **out);
+nb_status nbi_pb_string(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name, size_t max,
+                        char **out);
 /* Repeated int64 values, packed or not: appends the value(s) of f to v[*n .. cap), refusing
  * more than cap in all. */
-nb_status nbi_pb_ints(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name,
-                      int64_t *v, size_t cap, size_t *n);
+nb_status nbi_pb_ints(const nbi_pb_reader *r, const nbi_pb_field *f, const char *name, int64_t *v,
+                      size_t cap, size_t *n);
 /* The float value of a fixed32 field. */
 float nbi_pb_as_float(const nbi_pb_field *f);
 

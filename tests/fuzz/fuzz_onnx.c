@@ -3,10 +3,10 @@
  *
  * A buffer goes through the reader and the importer, which must either refuse it cleanly (an
  * error status and no model) or give a model whose parameters the file's bytes account for
- * (every weight is four bytes of it, counted at most twice) and that runs: one sample of ones through nb_model_infer
- * gives an output of the shape the model reports, or a clean error — never a crash, a read
- * outside the buffer, a leak or an overflow UBSan reports. Models whose feature maps are large
- * (a small file may describe a wide input) are imported but not run. The seeds
+ * (every weight is four bytes of it, counted at most twice) and that runs: one sample of ones
+ * through nb_model_infer gives an output of the shape the model reports, or a clean error — never a
+ * crash, a read outside the buffer, a leak or an overflow UBSan reports. Models whose feature maps
+ * are large (a small file may describe a wide input) are imported but not run. The seeds
  * (corpus/fuzz_onnx/) are the PyTorch fixtures of tests/data/onnx, models nabla exports, and
  * hostile files: truncated, wrong wire types, giant and negative dims, a cycle, a missing
  * initializer, an unknown op. Run through `make fuzz`. */

@@ -30,8 +30,8 @@ static void f32_to_half_f16c(int64_t n, const float *x, uint16_t *h) {
         float xb[8] = {0};
         uint16_t hb[8];
         memcpy(xb, x + i, sizeof(float) * (size_t)(n - i));
-        _mm_storeu_si128((__m128i *)hb, _mm256_cvtps_ph(_mm256_loadu_ps(xb),
-                                                        _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)hb,
+                         _mm256_cvtps_ph(_mm256_loadu_ps(xb), _MM_FROUND_TO_NEAREST_INT));
         memcpy(h + i, hb, sizeof(uint16_t) * (size_t)(n - i));
     }
 }
