@@ -118,9 +118,16 @@ nb_tensor *nbi_mha_forward(const nbi_mha *a, const nbi_layer *l, const nbi_fwd *
         float *kc = f->state, *vc = f->state + B * f->max_len * E;
         k = cache_append(ctx, kc, k, f->pos, f->max_len); /* views of the cache */
         v = cache_append(ctx, vc, v, f->pos, f->max_len);
-        nb_tensor *att = nb_attention(ctx, q, k, v, NULL, &o); /* [B, H, T, d] */
-        joined =
-            nb_reshape(ctx, nb_permute(ctx, att, (int[]){0, 2, 1, 3}), 3, (int64_t[]){B, T, E});
+        if (!k || !v) return NULL;
+        if (f->pos == 0) {
+            /* a prompt's first pass sees no earlier positions: the causal attention of the
+             * whole forward, straight from the packed projection (no strided cache views) */
+            joined = nb_attention_qkv(ctx, qkv, H, NULL, &o);
+        } else {
+            nb_tensor *att = nb_attention(ctx, q, k, v, NULL, &o); /* [B, H, T, d] */
+            joined = nb_reshape(ctx, nb_permute(ctx, att, (int[]){0, 2, 1, 3}), 3,
+                                (int64_t[]){B, T, E});
+        }
     }
     return nb_linear(ctx, joined, a->w_out, a->b_out);
 }
