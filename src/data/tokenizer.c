@@ -208,6 +208,7 @@ typedef struct chars_seen {
     const nb_tokenizer *t;
     const unsigned char *text;
     uint64_t *seen; /* one bit per code point */
+    size_t lo, hi;  /* the words of `seen` that may hold a bit: [lo, hi) */
 } chars_seen;
 
 #define SEEN_WORDS (0x110000 / 64)
@@ -229,19 +230,22 @@ static nb_status mark_chars(void *user, size_t start, size_t end, int32_t specia
             continue;
         }
         cs->seen[cp >> 6] |= (uint64_t)1 << (cp & 63);
+        if (cp >> 6 < cs->lo) cs->lo = cp >> 6;
+        if (cp >> 6 >= cs->hi) cs->hi = (cp >> 6) + 1;
         i += k;
     }
     return NB_OK;
 }
 
 /* The characters of the text (outside special tokens), in code-point order: a bitmap of the
- * 0x110000 code points, read back a 64-bit word at a time. */
+ * 0x110000 code points, read back a 64-bit word at a time over the words between the lowest
+ * and the highest code point seen (two words for ASCII text). */
 static nb_status build_chars(nb_tokenizer *t, const unsigned char *text, size_t len) {
-    chars_seen cs = {t, text, nbi_calloc(SEEN_WORDS, sizeof(uint64_t))};
+    chars_seen cs = {t, text, nbi_calloc(SEEN_WORDS, sizeof(uint64_t)), SEEN_WORDS, 0};
     if (!cs.seen) return nbi_error(NB_ERR_NOMEM, "tokenizer: out of memory");
     nb_status st = nbi_tok_segments(t, text, len, true, mark_chars, &cs);
     int64_t k = 0;
-    for (size_t w = 0; !st && w < SEEN_WORDS; w++)
+    for (size_t w = cs.lo; !st && w < cs.hi; w++)
         for (uint64_t b = cs.seen[w]; b; b &= b - 1) k++;
     if (!st && k == 0)
         st = nbi_error(NB_ERR_ARG, "tokenizer: the corpus is empty (no characters to build a "
@@ -250,7 +254,7 @@ static nb_status build_chars(nb_tokenizer *t, const unsigned char *text, size_t 
         st = nbi_error(NB_ERR_NOMEM, "tokenizer: out of memory");
     if (!st) {
         t->base = 0;
-        for (size_t w = 0; w < SEEN_WORDS; w++)
+        for (size_t w = cs.lo; w < cs.hi; w++)
             for (uint32_t c = 0; cs.seen[w] && c < 64; c++)
                 if (cs.seen[w] >> c & 1) t->chars[t->base++] = (uint32_t)(w * 64 + c);
     }
