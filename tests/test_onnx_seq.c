@@ -4,9 +4,11 @@
  * step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and x[:, -1, :],
  * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
  * norms, a CNN with auto_pad SAME_UPPER and ceil_mode pooling, a CNN flattened by
- * x.view(x.size(0), -1) — each run on its stored input to PyTorch's stored output within 1e-5.
- * Then the hostile variants of an LSTM (bad_*.onnx), each refused with a message naming the
- * node and what is wrong, every truncation of a sequence model refused cleanly, and token ids
+ * x.view(x.size(0), -1), ceil_mode pools without padding — each run on its stored input to
+ * PyTorch's stored output within 1e-5. Then the hostile files (bad_*.onnx: variants of an LSTM,
+ * an export without constant folding, x[:, -1, :] of a sequence of unknown length, an average
+ * pool whose ceil_mode window PyTorch divides otherwise), each refused with a message naming
+ * the node and what is wrong, every truncation of a sequence model refused cleanly, and token ids
  * out of the embedding's range refused at run time. Run from the repository root. */
 #include "nbtest.h"
 #include "io/onnx.h"
@@ -106,15 +108,23 @@ static void test_import_seq_hostile(void) {
     const struct {
         const char *file;
         nb_status st;
-        const char *msg;
+        const char *node, *msg;
     } bad[] = {
-        {"bad_w_dims", NB_ERR_FORMAT, "has rank 2, not 3"},
-        {"bad_hidden", NB_ERR_FORMAT, "hidden_size 3"},
-        {"bad_acts", NB_ERR_UNSUPPORTED, "activations other than PyTorch's"},
-        {"bad_clip", NB_ERR_UNSUPPORTED, "the attribute clip is not supported"},
-        {"bad_reverse", NB_ERR_UNSUPPORTED, "direction 'reverse' is not supported"},
-        {"bad_seq_lens", NB_ERR_UNSUPPORTED, "sequence_lens is not supported"},
-        {"bad_gru_lbr0", NB_ERR_UNSUPPORTED, "linear_before_reset = 0"},
+        {"bad_w_dims", NB_ERR_FORMAT, "'/rnn/LSTM' (LSTM)", "has rank 2, not 3"},
+        {"bad_hidden", NB_ERR_FORMAT, "'/rnn/LSTM' (LSTM)", "hidden_size 3"},
+        {"bad_acts", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)", "activations other than PyTorch's"},
+        {"bad_clip", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)",
+         "the attribute clip is not supported"},
+        {"bad_reverse", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)",
+         "direction 'reverse' is not supported"},
+        {"bad_seq_lens", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)",
+         "sequence_lens is not supported"},
+        {"bad_gru_lbr0", NB_ERR_UNSUPPORTED, "(GRU)", "linear_before_reset = 0"},
+        {"bad_unfolded", NB_ERR_UNSUPPORTED, "'/rnn/Slice' (Slice)",
+         "export with constant folding"},
+        {"bad_dyn_last", NB_ERR_UNSUPPORTED, "'/Gather' (Gather)", "known only at run time"},
+        {"bad_avg_ceil", NB_ERR_UNSUPPORTED, "'/0/AveragePool' (AveragePool)",
+         "ceil_mode = 1 with count_include_pad = 1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char path[200];
@@ -123,7 +133,7 @@ static void test_import_seq_hostile(void) {
         nb_status st = nb_model_load_onnx(path, &m, NULL);
         const char *e = nb_last_error();
         CHECK_MSG(st == bad[i].st && !m && strstr(e, bad[i].msg) && strstr(e, bad[i].file) &&
-                      strstr(e, "node '/rnn/"),
+                      strstr(e, bad[i].node),
                   "%s: status %d, %s", bad[i].file, (int)st, e);
         nb_model_free(m);
     }

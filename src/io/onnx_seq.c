@@ -268,6 +268,12 @@ static nb_status op_slice(importer *im, const nbi_onnx_node *nd) {
         for (int j = 0; j < n; j++)
             st_[j] = a->ints[j], en[j] = b->ints[j], ax[j] = c ? c->ints[j] : j, sp[j] = 1;
     }
+    if (x && x->kind == V_CONST && x->t->dtype == NBI_ONNX_FLOAT)
+        return refuse(im, nd, NB_ERR_UNSUPPORTED,
+                      "a Slice of the initializer '%s': export with constant folding "
+                      "(torch.onnx.export's default), which stores a recurrent node's weights "
+                      "whole",
+                      x->name);
     if (n != 1 || sp[0] != 1)
         return refuse(im, nd, NB_ERR_UNSUPPORTED, "only a Slice of one axis with step 1");
     if (x && x->kind == V_ZEROS) { /* a part of a zero state is zeros */

@@ -171,6 +171,10 @@ def main():
     write("torch_layernorm_mlp", layernorm_mlp(), (4, 6), g)
     write_same_cnn(g)
     write("torch_view_cnn", ViewCNN(), (2, 1, 6, 6), g)
+    # ceil_mode without padding (count_include_pad=True: a Pad of zeros before the pool)
+    write("torch_avg_ceil", nn.Sequential(nn.AvgPool2d(3, stride=2, ceil_mode=True),
+                                          nn.MaxPool2d(2, ceil_mode=True), nn.Flatten()),
+          (2, 2, 6, 6), g)
     hostile(g)
 
 
@@ -252,6 +256,27 @@ def hostile(g):
             t.CopyFrom(nh.from_array(np.ascontiguousarray(a), t.name))
         del n.input[6:]
         del n.output[2:]
+
+    # an LSTM exported without constant folding: its weights are Slices and Concats of the
+    # initializers (refused, asking for constant folding)
+    path = os.path.join(OUT, "bad_unfolded.onnx")
+    torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
+                      output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
+                      do_constant_folding=False)
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
+    # x[:, -1, :] of a sequence whose length is known only at run time
+    path = os.path.join(OUT, "bad_dyn_last.onnx")
+    torch.onnx.export(Seq(nn.LSTM(2, 2, batch_first=True), 2, pick="last").eval(), x, path,
+                      opset_version=17, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "N", 1: "T"}, "output": {0: "N"}})
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
+    # average pooling with ceil_mode, padding and count_include_pad (PyTorch's divisor for the
+    # extra window is not expressible)
+    path = os.path.join(OUT, "bad_avg_ceil.onnx")
+    torch.onnx.export(nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)).eval(),
+                      torch.randn(1, 1, 4, 4, generator=g), path, opset_version=17,
+                      input_names=["input"], output_names=["output"])
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
 
     for name, change in [("w_dims", w_dims), ("hidden", hidden), ("acts", acts), ("clip", clip),
                          ("reverse", reverse), ("seq_lens", seq_lens), ("gru_lbr0", gru_lbr0)]:
