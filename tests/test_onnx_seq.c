@@ -64,7 +64,8 @@ static double run_fixture(const char *name) {
 static void test_import_torch_seq(void) {
     const char *names[] = {"torch_char_lstm",     "torch_lstm2_bi", "torch_gru2_bi",
                            "torch_gru",           "torch_rnn_relu", "torch_rnn_tanh_bi",
-                           "torch_layernorm_mlp", "torch_same_cnn", "torch_view_cnn"};
+                           "torch_layernorm_mlp", "torch_same_cnn", "torch_view_cnn",
+                           "torch_avg_ceil"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double d = run_fixture(names[i]);
         CHECK_MSG(d >= 0 && d <= 1e-5, "%s: max difference %g", names[i], d);
