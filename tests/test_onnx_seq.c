@@ -2,6 +2,7 @@
  * (io/onnx_seq.c, io/onnx_ops.c): the PyTorch fixtures of tests/data/onnx written by
  * tests/scripts/make_onnx_fixtures.py — an embedding into an LSTM with a dense layer on every
  * step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and x[:, -1, :],
+ * a 2-layer LSTM ending in h_n[-1],
  * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
  * norms, a CNN with auto_pad SAME_UPPER and ceil_mode pooling, a CNN flattened by
  * x.view(x.size(0), -1), ceil_mode pools without padding — each run on its stored input to
@@ -65,7 +66,7 @@ static void test_import_torch_seq(void) {
     const char *names[] = {"torch_char_lstm",     "torch_lstm2_bi", "torch_gru2_bi",
                            "torch_gru",           "torch_rnn_relu", "torch_rnn_tanh_bi",
                            "torch_layernorm_mlp", "torch_same_cnn", "torch_view_cnn",
-                           "torch_avg_ceil"};
+                           "torch_avg_ceil",      "torch_lstm2_hn"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double d = run_fixture(names[i]);
         CHECK_MSG(d >= 0 && d <= 1e-5, "%s: max difference %g", names[i], d);

@@ -156,9 +156,41 @@ static nb_status op_unsqueeze(importer *im, const nbi_onnx_node *nd, bool squeez
     return NB_OK;
 }
 
+/* Concat of computed values of one layout (batch-first, or time-major as h_n of stacked
+ * recurrent nodes) on an axis other than the batch's: nb_model_concat. */
+static nb_status concat_nodes(importer *im, const nbi_onnx_node *nd) {
+    const val *x0 = nbi_onnx_input(im, nd, 0);
+    int in[NBI_ONNX_MAX_IO];
+    int64_t shape[NB_MAX_RANK];
+    nb_dtype dt;
+    int rank = nb_model_node_shape(im->m, x0->nb, &dt, shape);
+    for (int j = 0; j < nd->n_in; j++) {
+        const val *x = nbi_onnx_input(im, nd, j);
+        if (!x || x->kind != V_NODE || x->layout != x0->layout || x->gap ||
+            (x->layout != NBI_LAY_BATCH && x->layout != NBI_LAY_TNF))
+            return refuse(im, nd, NB_ERR_UNSUPPORTED,
+                          "Concat is supported of computed values of one layout, and of int64 "
+                          "lists (shape computations)");
+        in[j] = x->nb;
+    }
+    int64_t axis = nbi_onnx_attr_i(nd, "axis", 0);
+    if (axis < 0) axis += rank + 1;
+    /* ONNX axis → nabla's per-sample axis: [N, ...] drops axis 0; [T, N, ...] drops axis 1 */
+    int64_t a = x0->layout == NBI_LAY_BATCH ? axis - 1 : axis == 0 ? 0 : axis == 1 ? -1 : axis - 1;
+    if (a < 0 || a >= rank)
+        return refuse(im, nd, NB_ERR_UNSUPPORTED, "a Concat on the batch axis (axis %lld)",
+                      (long long)nbi_onnx_attr_i(nd, "axis", 0));
+    int h = nb_model_concat(im->m, in, nd->n_in, (int)a, NULL);
+    nb_status st = nbi_onnx_set_out(im, nd, h, 0);
+    if (st == NB_OK) set_node(im, nd, 0, h, x0->layout, 1);
+    return st;
+}
+
 static nb_status op_concat(importer *im, const nbi_onnx_node *nd) {
     int64_t s[NBI_ONNX_MAX_RANK], p[NBI_ONNX_MAX_RANK];
     int n = 0, k, rank;
+    const val *x0 = nbi_onnx_input(im, nd, 0);
+    if (x0 && x0->kind == V_NODE) return concat_nodes(im, nd);
     if (nbi_onnx_attr_i(nd, "axis", 0) != 0 && nbi_onnx_attr_i(nd, "axis", 0) != -1)
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "Concat is supported only of int64 lists (shape computations)");
@@ -205,6 +237,8 @@ static nb_status op_constant_of_shape(importer *im, const nbi_onnx_node *nd) {
  * that axis (len 1 of a sequence of vectors). */
 static nb_status pick_steps(importer *im, const nbi_onnx_node *nd, const val *x, int rank,
                             const int64_t *shape, int64_t start, int64_t len, bool squeeze) {
+    /* a time-major value (h_n [L·D, N, H]) keeps its layout unless the axis goes */
+    int layout = squeeze ? NBI_LAY_BATCH : x->layout;
     int64_t T = shape[0];
     if (x->gap || rank < 1)
         return refuse(im, nd, NB_ERR_UNSUPPORTED, "picks steps of a value that is no sequence");
@@ -231,7 +265,9 @@ static nb_status pick_steps(importer *im, const nbi_onnx_node *nd, const val *x,
         h += part;
     }
     if (squeeze) h = nb_model_flatten_on(im->m, h, NULL); /* [1, F] → [F] */
-    return nbi_onnx_set_out(im, nd, h, 0);
+    nb_status st = nbi_onnx_set_out(im, nd, h, 0);
+    if (st == NB_OK) set_node(im, nd, 0, h, layout, 1);
+    return st;
 }
 
 /* The per-sample time axis of x (ONNX axis 1 of a batch-first value), or -1. */
@@ -366,6 +402,17 @@ static nb_status op_gather(importer *im, const nbi_onnx_node *nd) {
     }
     val *x;
     int64_t shape[NB_MAX_RANK];
+    if (data->kind == V_NODE && data->layout == NBI_LAY_TNF && !data->gap) {
+        /* h_n[k] of a state [L·D, N, H] (over nabla's [L·D, H]): axis 0 */
+        nb_dtype dt;
+        rank = nb_model_node_shape(im->m, data->nb, &dt, shape);
+        if (!sym_of(im, idx, ix, &ni, &irank) || ni != 1 || (axis != 0 && axis != -rank - 1))
+            return refuse(im, nd, NB_ERR_UNSUPPORTED,
+                          "a Gather of a time-major value is supported only on axis 0 with one "
+                          "constant index (h_n[k])");
+        int64_t k = ix[0] < 0 && shape[0] >= 0 ? ix[0] + shape[0] : ix[0];
+        return pick_steps(im, nd, data, rank, shape, k, 1, irank == 0);
+    }
     nb_status st = nbi_onnx_computed(im, nd, 0, &x, &rank, shape);
     if (st != NB_OK) return st;
     if (!sym_of(im, idx, ix, &ni, &irank) || ni != 1 || time_axis(x, rank, axis) < 0)

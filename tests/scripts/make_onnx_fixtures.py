@@ -93,6 +93,21 @@ class Seq(nn.Module):
         return self.fc(y)
 
 
+class LastState(nn.Module):
+    """A dense layer on the last layer's final state h_n[-1] (h_n a Concat of the nodes' Y_h)."""
+
+    def __init__(self, rnn, out):
+        super().__init__()
+        self.rnn = rnn
+        self.fc = nn.Linear(rnn.hidden_size, out)
+
+    def forward(self, x):
+        h = self.rnn(x)[1]
+        if isinstance(h, tuple):
+            h = h[0]
+        return self.fc(h[-1])
+
+
 def layernorm_mlp():
     return nn.Sequential(
         nn.Linear(6, 8), nn.LayerNorm(8), nn.ReLU(),
@@ -176,6 +191,8 @@ def main():
                                           nn.MaxPool2d(2, ceil_mode=True), nn.Flatten()),
           (2, 2, 6, 6), g)
     hostile(g)
+    write("torch_lstm2_hn", LastState(nn.LSTM(3, 4, num_layers=2, batch_first=True), 2),
+          (2, 5, 3), g, fold=True)
 
 
 def write_same_cnn(g):
