@@ -14,11 +14,12 @@ nb_status nbi_model_onnx_bytes(const nb_model *m, nbi_text *out);
 
 /* ---- a ModelProto as read (every string nbi_malloc'd and NUL-free; every size checked) ----- */
 
-enum { NBI_ONNX_FLOAT = 1, NBI_ONNX_INT64 = 7 };
+enum { NBI_ONNX_FLOAT = 1, NBI_ONNX_INT32 = 6, NBI_ONNX_INT64 = 7 };
 
 #define NBI_ONNX_MAX_RANK 8
 #define NBI_ONNX_MAX_IO 16   /* inputs or outputs of one node */
 #define NBI_ONNX_MAX_INTS 16 /* values of one ints attribute */
+#define NBI_ONNX_MAX_STRS 8  /* values of one strings attribute (an RNN's activations) */
 #define NBI_ONNX_MAX_NODES 100000
 #define NBI_ONNX_MAX_NAME 4096
 
@@ -37,13 +38,15 @@ typedef struct nbi_onnx_tensor {
 
 typedef struct nbi_onnx_attr {
     char *name;
-    int type; /* AttributeProto.type: 1 float, 2 int, 3 string, 4 tensor, 7 ints */
+    int type; /* AttributeProto.type: 1 float, 2 int, 3 string, 4 tensor, 7 ints, 8 strings */
     int has_f, has_i, has_ints, has_s, has_t;
     float f;
     int64_t i;
     int64_t ints[NBI_ONNX_MAX_INTS];
     int n_ints;
     char *s;
+    char *strs[NBI_ONNX_MAX_STRS]; /* a strings attribute's values */
+    int n_strs;
     nbi_onnx_tensor t;
 } nbi_onnx_attr;
 

@@ -228,10 +228,12 @@ static nb_status order_nodes(importer *im, int *order) {
 
 static nb_status make_model(importer *im, const nbi_onnx_value *in) {
     const nbi_onnx_graph *g = im->g;
-    if (in->elem_type && in->elem_type != NBI_ONNX_FLOAT)
+    /* token ids (int64, or int32) come in as nabla's i32 */
+    bool ids = in->elem_type == NBI_ONNX_INT64 || in->elem_type == NBI_ONNX_INT32;
+    if (in->elem_type && in->elem_type != NBI_ONNX_FLOAT && !ids)
         return nbi_error(NB_ERR_UNSUPPORTED,
                          "%s: the input '%s' has ONNX type %d; nabla imports "
-                         "float (1) inputs",
+                         "float (1) inputs, and int64 (7) or int32 (6) token ids",
                          g->what, in->name, in->elem_type);
     if (!in->has_shape || in->rank < 2)
         return nbi_error(NB_ERR_UNSUPPORTED,
@@ -249,7 +251,18 @@ static nb_status make_model(importer *im, const nbi_onnx_value *in) {
                              "values",
                              g->what, in->name);
     }
-    im->m = nb_model_new(in->rank - 1, in->dims + 1, 0);
+    if (ids) {
+        im->m = nb_model_new_graph(0);
+        if (im->m && nb_model_input(im->m, "input", NB_I32, in->rank - 1, in->dims + 1) < 0) {
+            char why[400];
+            snprintf(why, sizeof why, "%s", nb_last_error());
+            nb_model_free(im->m);
+            im->m = NULL;
+            return nbi_error(NB_ERR_FORMAT, "%s: the input '%s': %s", g->what, in->name, why);
+        }
+    } else {
+        im->m = nb_model_new(in->rank - 1, in->dims + 1, 0);
+    }
     if (!im->m) {
         char why[400];
         snprintf(why, sizeof why, "%s", nb_last_error());
@@ -297,6 +310,11 @@ nb_status nbi_onnx_build(const nbi_onnx_graph *g, nb_model **out) {
         int i = order[k];
         if (!im.skip[i] && strcmp(g->nodes[i].op, "Constant")) st = nbi_onnx_run_node(&im, i);
     }
+    if (st == NB_OK && res->kind == V_NODE && res->layout != NBI_LAY_BATCH)
+        st = nbi_error(NB_ERR_UNSUPPORTED,
+                       "%s: the graph output '%s' is a time-major sequence (a recurrent "
+                       "node's output without the Transpose back to batch-first)",
+                       g->what, res->name);
     if (st == NB_OK &&
         (res->kind != V_NODE || res->producer < 0 || res->nb == nb_model_input_node(im.m, 0)))
         st = nbi_error(NB_ERR_UNSUPPORTED, "%s: the graph output '%s' is %s", g->what, res->name,

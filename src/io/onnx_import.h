@@ -6,7 +6,19 @@
 
 #include "io/onnx.h"
 
-enum { V_CONST, V_PENDING, V_NODE, V_UNCOMPUTED };
+/* V_SHAPE: an int64 vector (or scalar) computed from shapes (Shape, Gather, Unsqueeze, Concat
+ * of them), known symbolically in sym[]; V_ZEROS: a ConstantOfShape of zeros (an RNN's initial
+ * state): neither becomes a layer. */
+enum { V_CONST, V_PENDING, V_NODE, V_UNCOMPUTED, V_SHAPE, V_ZEROS };
+
+/* How a computed ONNX value lies over its nabla node, whose samples come first ([N, ...]):
+ * as it is; time-major [T, N, F] over nabla's [T, F] (a Transpose of it, what an ONNX RNN
+ * reads); an ONNX RNN's output Y [T, D, N, H] over nabla's y [T, D·H]; and that transposed to
+ * [T, N, D, H]. */
+enum { NBI_LAY_BATCH, NBI_LAY_TNF, NBI_LAY_TDNH, NBI_LAY_TNDH };
+
+#define NBI_SYM_BATCH INT64_MIN         /* in sym[]: the batch dimension */
+#define NBI_SYM_UNKNOWN (INT64_MIN + 1) /* in sym[]: a dimension known only at run time */
 
 typedef struct nbi_onnx_val {
     const char *name;
@@ -17,6 +29,11 @@ typedef struct nbi_onnx_val {
     int gap;                  /* the ONNX value is the nabla node's shape plus [1, 1] */
     int uses;                 /* node inputs reading it, plus 1 if it is the graph output */
     int consumer;             /* the last node reading it */
+    int layout;               /* V_NODE: NBI_LAY_* */
+    int dirs;                 /* NBI_LAY_TDNH, NBI_LAY_TNDH: D */
+    int sym_rank;             /* V_SHAPE: 0 (a scalar) or 1; V_ZEROS: n_sym */
+    int n_sym;                /* V_SHAPE, V_ZEROS: the values (the zeros' shape) */
+    int64_t sym[NBI_ONNX_MAX_RANK];
 } nbi_onnx_val;
 
 typedef struct nbi_onnx_importer {
@@ -46,5 +63,30 @@ const nbi_onnx_attr *nbi_onnx_get_attr(const nbi_onnx_node *nd, const char *name
 nb_status nbi_onnx_take(nbi_onnx_importer *im, const nbi_onnx_node *nd, int64_t n);
 /* Node i (not a Constant) as layers of im->m; the values it computes get their nabla nodes. */
 nb_status nbi_onnx_run_node(nbi_onnx_importer *im, int i);
+
+/* ---- helpers of the handlers (io/onnx_ops.c) ---- */
+int64_t nbi_onnx_attr_i(const nbi_onnx_node *nd, const char *name, int64_t def);
+float nbi_onnx_attr_f(const nbi_onnx_node *nd, const char *name, float def);
+/* Input k of nd, or NULL when absent. */
+nbi_onnx_val *nbi_onnx_input(const nbi_onnx_importer *im, const nbi_onnx_node *nd, int k);
+/* Input k as a computed batch-first value (its per-sample rank and shape when asked). */
+nb_status nbi_onnx_computed(const nbi_onnx_importer *im, const nbi_onnx_node *nd, int k,
+                            nbi_onnx_val **v, int *rank, int64_t *shape);
+/* Input k as a float initializer of the given rank (-1: any); NULL when absent and optional. */
+nb_status nbi_onnx_constant(const nbi_onnx_importer *im, const nbi_onnx_node *nd, int k, int rank,
+                            bool optional, const nbi_onnx_tensor **t);
+/* The node's first output is nabla node h (a negative h: the layer's error, naming the node). */
+nb_status nbi_onnx_set_out(nbi_onnx_importer *im, const nbi_onnx_node *nd, int h, int gap);
+/* The node that alone reads value `name` and has op `op`, or -1. */
+int nbi_onnx_only_reader(const nbi_onnx_importer *im, const char *name, const char *op);
+
+/* ---- sequences and shapes (io/onnx_seq.c) ---- */
+/* LSTM, GRU, RNN; Transpose, Squeeze, Shape, Unsqueeze, Concat, ConstantOfShape, Slice, Gather,
+ * LayerNormalization; a Reshape of a recurrent output or by a shape computed from shapes.
+ * Returns 0 when op is none of these (*st untouched), 1 when handled (*st its status). */
+int nbi_onnx_run_seq(nbi_onnx_importer *im, int i, nb_status *st);
+/* A Reshape's target shape when it is known (a constant, or computed from shapes): its n
+ * values into t (NBI_SYM_* for what is symbolic); 0 when it is neither. */
+int nbi_onnx_shape_arg(const nbi_onnx_importer *im, const nbi_onnx_val *s, int64_t *t, int *n);
 
 #endif

@@ -249,6 +249,12 @@ static nb_status read_attr(const nbi_pb_reader *parent, const nbi_pb_field *pf, 
             a->n_ints = (int)n_ints;
             a->has_ints = 1;
             break;
+        case 9:
+            if (a->n_strs == NBI_ONNX_MAX_STRS)
+                st = bad(g, "an attribute with more than 8 strings%s%s", "", "");
+            else
+                st = nbi_pb_string(&r, &f, "AttributeProto.strings", 256, &a->strs[a->n_strs++]);
+            break;
         case 20:
             if ((st = nbi_pb_want(&r, &f, NBI_PB_VARINT, "AttributeProto.type")) == NB_OK)
                 a->type = f.v > 100 ? -1 : (int)f.v;
@@ -484,6 +490,7 @@ void nbi_onnx_graph_free(nbi_onnx_graph *g) {
         for (int k = 0; k < nd->n_attrs; k++) {
             nbi_free(nd->attrs[k].name);
             nbi_free(nd->attrs[k].s);
+            for (int j = 0; j < nd->attrs[k].n_strs; j++) nbi_free(nd->attrs[k].strs[j]);
             if (nd->attrs[k].has_t) free_tensor(&nd->attrs[k].t);
         }
         nbi_free(nd->attrs);

@@ -7,9 +7,10 @@
  * through nb_model_infer gives an output of the shape the model reports, or a clean error — never a
  * crash, a read outside the buffer, a leak or an overflow UBSan reports. Models whose feature maps
  * are large (a small file may describe a wide input) are imported but not run. The seeds
- * (corpus/fuzz_onnx/) are the PyTorch fixtures of tests/data/onnx, models nabla exports, and
- * hostile files: truncated, wrong wire types, giant and negative dims, a cycle, a missing
- * initializer, an unknown op. Run through `make fuzz`. */
+ * (corpus/fuzz_onnx/) are the PyTorch fixtures of tests/data/onnx (recurrent, embedding, layer
+ * norm and pooling models among them), models nabla exports, and hostile files: truncated,
+ * wrong wire types, giant and negative dims, a cycle, a missing initializer, an unknown op, the
+ * refused variants of an LSTM (bad_*.onnx). Run through `make fuzz`. */
 #include "nabla.h"
 #include "io/onnx.h"
 
@@ -47,10 +48,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         n *= shape[d];
     }
     if (work * (1 + nb_model_param_count(m)) <= (int64_t)1 << 26) {
+        /* ones: 1.0, or token id 1 for a model taking token ids (an embedding first) */
+        int64_t ignored[NB_MAX_RANK];
+        nb_dtype dt = NB_F32;
+        nb_model_node_shape(m, nb_model_input_node(m, 0), &dt, ignored);
         float *x = malloc(sizeof(float) * (size_t)n);
-        for (int64_t k = 0; k < n; k++) x[k] = 1.0f;
+        for (int64_t k = 0; k < n; k++) {
+            if (dt == NB_I32)
+                ((int32_t *)x)[k] = 1;
+            else
+                x[k] = 1.0f;
+        }
         nb_ctx *ctx = nb_ctx_new(NULL);
-        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, NB_F32, x, rank + 1, shape));
+        nb_tensor *y = nb_model_infer(m, ctx, nb_tensor_from(ctx, dt, x, rank + 1, shape));
         if (y) { /* one sample of the reported shape (where every dimension is known) */
             int64_t out[NB_MAX_RANK], outs = 1;
             int orank = nb_model_output_shape(m, out), known = 1;

@@ -7,11 +7,19 @@ Run from the repository root with Debian's python3-torch (and python3-numpy):
 
 For each model below (fixed seed, eval mode) it writes, under tests/data/onnx/:
   <name>.onnx        torch.onnx.export, opset 17, a dynamic batch dimension
-  <name>.input.npy   a batch of inputs (float32)
+  <name>.input.npy   a batch of inputs (float32; int32 token ids for a model that starts
+                     with an embedding, whose ONNX input is int64)
   <name>.output.npy  PyTorch's outputs on that batch (float32)
 The models are small (a few KB each) so that the files can be committed. BatchNorm is kept as
 BatchNormalization (training=PRESERVE, no constant folding), with running statistics that are
-not the defaults, so that the import of every layer is tested, not a folded convolution."""
+not the defaults, so that the import of every layer is tested, not a folded convolution.
+The sequence models are exported with constant folding (torch.onnx.export's default), which
+stores each recurrent node's W, R and B as initializers in ONNX's gate order.
+
+It also writes hostile variants of a small LSTM (tests/data/onnx/bad_*.onnx; python3-onnx) that
+the import must refuse, naming the node: W of the wrong rank, hidden_size disagreeing with W, an
+unsupported activations or clip attribute, direction "reverse", sequence_lens given, a GRU with
+linear_before_reset = 0."""
 import os
 
 import numpy as np
@@ -63,17 +71,94 @@ def gap_cnn():
         nn.Linear(3, 2))
 
 
-def write(name, model, shape, g):
+class Seq(nn.Module):
+    """An optional embedding, a recurrent layer, then a dense layer on every step or on the
+    last steps (x[:, -1, :] is a Gather; x[:, -2:, :] a Slice)."""
+
+    def __init__(self, rnn, out, vocab=0, emb=0, pick=None):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb) if vocab else None
+        self.rnn = rnn
+        self.fc = nn.Linear(rnn.hidden_size * (2 if rnn.bidirectional else 1), out)
+        self.pick = pick
+
+    def forward(self, x):
+        if self.emb is not None:
+            x = self.emb(x)
+        y = self.rnn(x)[0]
+        if self.pick == "last":
+            y = y[:, -1, :]
+        elif self.pick == "last2":
+            y = y[:, -2:, :]
+        return self.fc(y)
+
+
+class LastState(nn.Module):
+    """A dense layer on the last layer's final state h_n[-1] (h_n a Concat of the nodes' Y_h)."""
+
+    def __init__(self, rnn, out):
+        super().__init__()
+        self.rnn = rnn
+        self.fc = nn.Linear(rnn.hidden_size, out)
+
+    def forward(self, x):
+        h = self.rnn(x)[1]
+        if isinstance(h, tuple):
+            h = h[0]
+        return self.fc(h[-1])
+
+
+def layernorm_mlp():
+    return nn.Sequential(
+        nn.Linear(6, 8), nn.LayerNorm(8), nn.ReLU(),
+        nn.Linear(8, 8), nn.LayerNorm(8, eps=1e-3), nn.Tanh(),
+        nn.Linear(8, 3))
+
+
+def same_cnn(pad):
+    """padding "same" (pad=None) or a stand-in padding (torch cannot export "same"; the script
+    exports the stand-in and makes its Convs auto_pad SAME_UPPER, which is torch's "same")."""
+    return nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=pad or "same"), nn.ReLU(),
+        nn.Conv2d(3, 4, (2, 4), padding=pad or "same", dilation=(2, 1)), nn.ReLU(),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.AvgPool2d(3, stride=2, ceil_mode=True, count_include_pad=False),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+
+class ViewCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.fc = nn.Linear(3 * 4 * 4, 2)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
+def randomise_norms(m, g):
+    for mod in m.modules():
+        if isinstance(mod, nn.LayerNorm):
+            n = mod.normalized_shape[0]
+            mod.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+
+
+def write(name, model, shape, g, fold=False, vocab=0, export=None):
     model.eval()
     randomise_bn(model, g)
-    x = torch.randn(*shape, generator=g)
+    randomise_norms(model, g)
+    x = (torch.randint(0, vocab, shape, generator=g) if vocab else
+         torch.randn(*shape, generator=g))
     with torch.no_grad():
         y = model(x)
     path = os.path.join(OUT, name + ".onnx")
-    torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
+    torch.onnx.export(export or model, x, path, opset_version=17, input_names=["input"],
                       output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    np.save(os.path.join(OUT, name + ".input.npy"), x.numpy().astype(np.float32))
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=fold)
+    np.save(os.path.join(OUT, name + ".input.npy"),
+            x.numpy().astype(np.int32 if vocab else np.float32))
     np.save(os.path.join(OUT, name + ".output.npy"), y.numpy().astype(np.float32))
     print("%s: %d bytes, input %s, output %s" % (path, os.path.getsize(path), tuple(x.shape),
                                                   tuple(y.shape)))
@@ -86,6 +171,133 @@ def main():
     write("torch_mlp", mlp(), (5, 6), g)
     write("torch_cnn", cnn(), (3, 2, 10, 10), g)
     write("torch_gap_cnn", gap_cnn(), (2, 1, 7, 7), g)
+    write("torch_char_lstm", Seq(nn.LSTM(5, 6, batch_first=True), 12, vocab=12, emb=5),
+          (3, 7), g, fold=True, vocab=12)
+    write("torch_lstm2_bi", Seq(nn.LSTM(3, 4, num_layers=2, batch_first=True,
+                                        bidirectional=True), 3, pick="last2"),
+          (2, 5, 3), g, fold=True)
+    write("torch_gru2_bi", Seq(nn.GRU(4, 5, num_layers=2, batch_first=True, bidirectional=True),
+                               3, pick="last"), (2, 6, 4), g, fold=True)
+    write("torch_gru", Seq(nn.GRU(4, 3, batch_first=True), 2), (2, 4, 4), g, fold=True)
+    write("torch_rnn_relu", Seq(nn.RNN(4, 5, num_layers=2, nonlinearity="relu", batch_first=True),
+                                3, pick="last"), (3, 6, 4), g, fold=True)
+    write("torch_rnn_tanh_bi", Seq(nn.RNN(3, 4, batch_first=True, bidirectional=True), 2,
+                                   vocab=9, emb=3), (2, 5), g, fold=True, vocab=9)
+    write("torch_layernorm_mlp", layernorm_mlp(), (4, 6), g)
+    write_same_cnn(g)
+    write("torch_view_cnn", ViewCNN(), (2, 1, 6, 6), g)
+    # ceil_mode without padding (count_include_pad=True: a Pad of zeros before the pool)
+    write("torch_avg_ceil", nn.Sequential(nn.AvgPool2d(3, stride=2, ceil_mode=True),
+                                          nn.MaxPool2d(2, ceil_mode=True), nn.Flatten()),
+          (2, 2, 6, 6), g)
+    hostile(g)
+    write("torch_lstm2_hn", LastState(nn.LSTM(3, 4, num_layers=2, batch_first=True), 2),
+          (2, 5, 3), g, fold=True)
+
+
+def write_same_cnn(g):
+    import onnx
+    import onnx.helper as oh
+    eager, twin = same_cnn(None), same_cnn(1)
+    twin.load_state_dict(eager.state_dict())
+    write("torch_same_cnn", eager, (2, 2, 7, 7), g, export=twin)
+    path = os.path.join(OUT, "torch_same_cnn.onnx")
+    m = onnx.load(path)
+    for n in m.graph.node:
+        if n.op_type == "Conv":
+            keep = [a for a in n.attribute if a.name != "pads"]
+            del n.attribute[:]
+            n.attribute.extend(keep + [oh.make_attribute("auto_pad", "SAME_UPPER")])
+    del m.graph.value_info[:]
+    onnx.save(m, path)
+
+
+def hostile(g):
+    """Variants of a small LSTM that the import must refuse, each naming the node."""
+    import onnx
+    import onnx.helper as oh
+    import onnx.numpy_helper as nh
+    model = Seq(nn.LSTM(2, 2, batch_first=True), 2).eval()
+    x = torch.randn(1, 3, 2, generator=g)
+    path = os.path.join(OUT, "bad_lstm.onnx")
+    torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
+                      output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+    base = onnx.load(path)
+    os.remove(path)
+
+    def node(m, op):
+        return next(n for n in m.graph.node if n.op_type == op)
+
+    def init(m, name):
+        return next(t for t in m.graph.initializer if t.name == name)
+
+    def variant(name, change):
+        m = onnx.ModelProto()
+        m.CopyFrom(base)
+        change(m)
+        p = os.path.join(OUT, "bad_%s.onnx" % name)
+        onnx.save(m, p)
+        print("%s: %d bytes" % (p, os.path.getsize(p)))
+
+    def w_dims(m):  # W [1, 8, 2] → [8, 2]
+        t = init(m, node(m, "LSTM").input[1])
+        t.CopyFrom(nh.from_array(nh.to_array(t)[0], t.name))
+
+    def hidden(m):
+        for a in node(m, "LSTM").attribute:
+            if a.name == "hidden_size":
+                a.i = 3
+
+    def acts(m):
+        node(m, "LSTM").attribute.append(oh.make_attribute("activations",
+                                                           ["Sigmoid", "Relu", "Tanh"]))
+
+    def clip(m):
+        node(m, "LSTM").attribute.append(oh.make_attribute("clip", 3.0))
+
+    def reverse(m):
+        node(m, "LSTM").attribute.append(oh.make_attribute("direction", "reverse"))
+
+    def seq_lens(m):
+        n = node(m, "LSTM")
+        m.graph.initializer.append(nh.from_array(np.array([3], dtype=np.int32), "lens"))
+        n.input[4] = "lens"
+
+    def gru_lbr0(m):  # the LSTM as a GRU of the same sizes, linear_before_reset 0
+        n = node(m, "LSTM")
+        n.op_type = "GRU"
+        for k in (1, 2, 3):
+            t = init(m, n.input[k])
+            a = nh.to_array(t)
+            a = a[:, :6] if k < 3 else np.concatenate([a[:, :6], a[:, 8:14]], axis=1)
+            t.CopyFrom(nh.from_array(np.ascontiguousarray(a), t.name))
+        del n.input[6:]
+        del n.output[2:]
+
+    # an LSTM exported without constant folding: its weights are Slices and Concats of the
+    # initializers (refused, asking for constant folding)
+    path = os.path.join(OUT, "bad_unfolded.onnx")
+    torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
+                      output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
+                      do_constant_folding=False)
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
+    # x[:, -1, :] of a sequence whose length is known only at run time
+    path = os.path.join(OUT, "bad_dyn_last.onnx")
+    torch.onnx.export(Seq(nn.LSTM(2, 2, batch_first=True), 2, pick="last").eval(), x, path,
+                      opset_version=17, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "N", 1: "T"}, "output": {0: "N"}})
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
+    # average pooling with ceil_mode, padding and count_include_pad (PyTorch's divisor for the
+    # extra window is not expressible)
+    path = os.path.join(OUT, "bad_avg_ceil.onnx")
+    torch.onnx.export(nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)).eval(),
+                      torch.randn(1, 1, 4, 4, generator=g), path, opset_version=17,
+                      input_names=["input"], output_names=["output"])
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
+
+    for name, change in [("w_dims", w_dims), ("hidden", hidden), ("acts", acts), ("clip", clip),
+                         ("reverse", reverse), ("seq_lens", seq_lens), ("gru_lbr0", gru_lbr0)]:
+        variant(name, change)
 
 
 if __name__ == "__main__":
