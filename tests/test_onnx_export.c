@@ -251,6 +251,42 @@ static void test_language_models(void) {
     nb_model_free(m);
 }
 
+/* Lengths (an i32 per sample, or a mask of tokens first) as sequence_lens; key masks (i32:
+ * nonzero ignores the key, f32: added) added to the scores, with queries that see no key. */
+static void test_lengths_and_masks(void) {
+    const nb_dtype mask_types[2] = {NB_I32, NB_F32};
+    for (int k = 0; k < 3; k++) {
+        nb_model *m = nb_model_new_graph(1);
+        int x = nb_model_input(m, "x", NB_F32, NB_DIMS(5, 4));
+        int len = k == 0 ? nb_model_input(m, "len", NB_I32, 0, NULL)
+                         : nb_model_input(m, "mask", mask_types[k - 1], NB_DIMS(5));
+        nb_rnn_layer_opts o = {.lengths = len, .bidirectional = 1, .layers = 2};
+        int y = k == 1 ? nb_model_lstm_on(m, x, 3, &o) : nb_model_gru_on(m, x, 3, &o);
+        CHECK(y > 0);
+        CHECK_OK(nb_model_set_outputs(m, (int[]){y, y + 1}, 2));
+        scramble(m, 8 + (uint64_t)k);
+        char nm[32];
+        snprintf(nm, sizeof nm, "lengths_%d.onnx", k);
+        nbt_onnx_check_inputs(m, tmp(nm), nm, k == 0 ? "xl" : "xm");
+        nb_model_free(m);
+    }
+    for (int k = 0; k < 2; k++) {
+        nb_model *m = nb_model_new_graph(2);
+        int x = nb_model_input(m, "x", NB_F32, NB_DIMS(5, 8));
+        int km = nb_model_input(m, "keys", mask_types[k], NB_DIMS(5));
+        int a = nb_model_attention_on(
+            m, x, 8, &(nb_attention_layer_opts){.heads = 2, .causal = 1, .key_mask = km});
+        int y =
+            nb_model_transformer_on(m, a, 8, &(nb_transformer_opts){.heads = 4, .key_mask = km});
+        CHECK(y > 0);
+        scramble(m, 11 + (uint64_t)k);
+        char nm[32];
+        snprintf(nm, sizeof nm, "key_mask_%d.onnx", k);
+        nbt_onnx_check_inputs(m, tmp(nm), nm, "xm");
+        nb_model_free(m);
+    }
+}
+
 /* ---- refusals --------------------------------------------------------------------------- */
 
 static void refused(nb_model *m, const char *file, const char *layer, const char *why) {
@@ -261,20 +297,8 @@ static void refused(nb_model *m, const char *file, const char *layer, const char
 }
 
 static void test_refusals(void) {
-    /* a recurrent layer with lengths */
-    nb_model *m = nb_model_new_graph(1);
-    int x = nb_model_input(m, "x", NB_F32, NB_DIMS(5, 4));
-    int len = nb_model_input(m, "len", NB_I32, 0, NULL);
-    CHECK(nb_model_gru_on(m, x, 3, &(nb_rnn_layer_opts){.lengths = len}) > 0);
-    refused(m, "lens.onnx", "gru_1", "variable lengths");
-    nb_model_free(m);
-    /* an attention with a key mask */
-    m = nb_model_new_graph(1);
-    x = nb_model_input(m, "x", NB_F32, NB_DIMS(5, 4));
-    int k = nb_model_input(m, "keys", NB_I32, NB_DIMS(5));
-    CHECK(nb_model_attention_on(m, x, 4, &(nb_attention_layer_opts){.key_mask = k}) > 0);
-    refused(m, "mask.onnx", "attention_1", "key mask");
-    nb_model_free(m);
+    nb_model *m;
+    int x;
     /* a causal mask and a sinusoidal table over a length known only at run time */
     m = nb_model_new_graph(1);
     x = nb_model_input(m, "x", NB_F32, NB_DIMS(-1, 4));
@@ -303,6 +327,7 @@ static const nbt_case cases[] = {
     {"recurrent", test_recurrent},
     {"attention", test_attention},
     {"language_models", test_language_models},
+    {"lengths_and_masks", test_lengths_and_masks},
     {"refusals", test_refusals},
 };
 

@@ -432,7 +432,12 @@ static nb_status export_call(nbi_ox *e, int k) {
     c.v = &v;
     c.n_in = n_in;
     c.n_out = n_out < NBI_MAX_OUT ? n_out : NBI_MAX_OUT;
-    for (int i = 0; i < n_in; i++) c.in[i] = in[i] > 0 ? nb_model_node_name(m, in[i]) : "";
+    for (int i = 0; i < n_in; i++) {
+        c.in[i] = in[i] > 0 ? nb_model_node_name(m, in[i]) : "";
+        nb_dtype di = NB_F32;
+        c.in_ranks[i] = in[i] > 0 ? nb_model_node_shape(m, in[i], &di, NULL) : -1;
+        c.in_i32[i] = in[i] > 0 && di == NB_I32;
+    }
     for (int i = 0; i < c.n_out; i++) c.out[i] = nb_model_node_name(m, first_out + i);
     nb_dtype dt;
     c.in_rank = nb_model_node_shape(m, in[0], &dt, c.in_shape);

@@ -8,7 +8,7 @@
 #include "io/protobuf.h"
 #include "nn/nn.h"
 
-enum { NBI_OX_FLOAT = 1, NBI_OX_INT32 = 6, NBI_OX_INT64 = 7 };
+enum { NBI_OX_FLOAT = 1, NBI_OX_INT32 = 6, NBI_OX_INT64 = 7, NBI_OX_BOOL = 9 };
 enum {
     NBI_OX_A_FLOAT = 1,
     NBI_OX_A_INT = 2,
@@ -48,6 +48,8 @@ typedef struct nbi_ox_call {
     int n_in;
     const char *out[NBI_MAX_OUT];
     int n_out;
+    bool in_i32[NBI_VIEW_MAX_IN];  /* input i holds i32 values (ids, lengths, a mask) */
+    int in_ranks[NBI_VIEW_MAX_IN]; /* its per-sample rank (-1 not given) */
     int in_rank, out_rank;
     int64_t in_shape[NB_MAX_RANK];
 } nbi_ox_call;

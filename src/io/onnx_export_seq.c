@@ -17,9 +17,12 @@
  *                            constant [T, T] of 0 and −inf added before Softmax; the block's
  *                            layer norms, exact GELU and residual Adds
  *
- * What has no form here is refused naming the layer: a recurrent layer's lengths or mask
- * input, an attention's key mask, a sinusoidal table or a causal mask over a length known
- * only at run time. Dropout is inference's: nothing. */
+ * A recurrent layer's lengths become sequence_lens (an i32 length per sample as it is; a mask
+ * [T] counted: ReduceSum of Cast(mask ≠ 0)); an attention's key mask is added to the scores
+ * ([N, 1, 1, T]: f32 as it is, i32 nonzero as −inf), and a query left without a key gets
+ * weights 0 as in nabla (Where(IsNaN(softmax), 0, ·)). What has no form here is refused naming
+ * the layer: a sinusoidal table or a causal mask over a length known only at run time.
+ * Dropout is inference's: nothing. */
 #include "io/onnx_export.h"
 
 #include <math.h>
@@ -176,10 +179,21 @@ static nb_status recurrent(nbi_ox *e, const nbi_ox_call *c) {
     const int *perm = lstm ? lstm_perm : gru ? gru_perm : rnn_perm;
     const char *op = lstm ? "LSTM" : gru ? "GRU" : "RNN";
     if (L > MAX_LAYERS) return nbi_ox_unsupported(e, "more than 256 stacked layers");
-    if (c->n_in > len_slot && c->in[len_slot][0])
-        return nbi_ox_unsupported(e, "variable lengths (a lengths or mask input): ONNX's "
-                                     "sequence_lens would need the lengths counted from it; "
-                                     "export the model without that input");
+    const char *lens = ""; /* sequence_lens: int32 [N] */
+    if (c->n_in > len_slot && c->in[len_slot][0]) {
+        const char *given = c->in[len_slot];
+        if (c->in_ranks[len_slot] == 0) {
+            lens = given; /* one i32 length per sample */
+        } else {          /* a mask [T], nonzero at the tokens: their count */
+            nbi_ox_attr a;
+            const char *on = nbi_ox_name(e, "mask_on"), *ones = nbi_ox_name(e, "mask_i32"),
+                       *ax = ints(e, nbi_ox_name(e, "mask_axis"), (const int64_t[]){1}, 1);
+            lens = nbi_ox_name(e, "lengths");
+            NBI_OX1A(e, "Cast", on, attr_int(&a, "to", NBI_OX_BOOL), given);
+            NBI_OX1A(e, "Cast", ones, attr_int(&a, "to", NBI_OX_INT32), on);
+            NBI_OX1A(e, "ReduceSum", lens, attr_int(&a, "keepdims", 0), ones, ax);
+        }
+    }
     for (int l = 0; l < L; l++)
         for (int k = 0; k < 4 * D; k++) {
             const nb_tensor *t = v->rec[4 * l * D + k];
@@ -228,7 +242,7 @@ static nb_status recurrent(nbi_ox *e, const nbi_ox_call *c) {
                     ints(e, nbi_ox_name(e, "%s_axis_l%d", sn, l), (const int64_t[]){0}, 1);
                 NBI_OX1(e, "Slice", init[s], state[s], from, to, ax);
             }
-        const char *ins[7] = {x, wn, rn, bn, "", init[0], init[1]};
+        const char *ins[7] = {x, wn, rn, bn, lens, init[0], init[1]};
         int n_in = lstm ? 7 : 6;
         while (n_in > 3 && !ins[n_in - 1][0]) n_in--;
         const char *y = nbi_ox_name(e, "Y_l%d", l);
@@ -238,9 +252,9 @@ static nb_status recurrent(nbi_ox *e, const nbi_ox_call *c) {
         nbi_ox_attr a[3];
         int n_a = 0;
         a[n_a++] = (nbi_ox_attr){.name = "hidden_size", .type = NBI_OX_A_INT, .i = H};
-        a[n_a++] = (nbi_ox_attr){.name = "direction",
-                                 .type = NBI_OX_A_STRING,
-                                 .s = D == 2 ? "bidirectional" : "forward"};
+        if (D == 2) /* "forward" is the default, which torch leaves out */
+            a[n_a++] =
+                (nbi_ox_attr){.name = "direction", .type = NBI_OX_A_STRING, .s = "bidirectional"};
         if (gru)
             a[n_a++] = (nbi_ox_attr){.name = "linear_before_reset", .type = NBI_OX_A_INT, .i = 1};
         if (!lstm && !gru && v->act == NB_ACT_RELU)
@@ -282,9 +296,6 @@ static nb_status mha(nbi_ox *e, const nbi_ox_call *c, const char *tag, const cha
                      const char *out) {
     const nbi_layer_view *v = c->v;
     const int64_t E = v->width, H = v->heads, d = E / H, T = c->in_shape[0];
-    if (c->n_in > 1 && c->in[1][0])
-        return nbi_ox_unsupported(e, "a key mask input (padding of variable lengths) has no "
-                                     "ONNX form here; export the model without it");
     if (v->causal && T < 0)
         return nbi_ox_unsupported(e, "a causal mask over sequences whose length is known only "
                                      "at run time (the constant mask needs it: give the input "
@@ -328,8 +339,36 @@ static nb_status mha(nbi_ox *e, const nbi_ox_call *c, const char *tag, const cha
         NBI_OX1(e, "Add", masked, scl, mask);
         scl = masked;
     }
+    const bool key_mask = c->n_in > 1 && c->in[1][0];
+    if (key_mask) { /* [N, T] → [N, 1, 1, T], added to every head's and query's scores */
+        const char *add = c->in[1], *km = nbi_ox_name(e, "%skey_mask", tag),
+                   *masked = nbi_ox_name(e, "%skey_masked", tag);
+        if (c->in_i32[1]) { /* nonzero: ignore the key (−inf) */
+            const char *b = nbi_ox_name(e, "%skey_ignored", tag),
+                       *ninf = nbi_ox_name(e, "%sminus_inf", tag),
+                       *zero = nbi_ox_name(e, "%szero", tag);
+            nbi_ox_scalar(e, ninf, -INFINITY);
+            nbi_ox_scalar(e, zero, 0.0f);
+            NBI_OX1A(e, "Cast", b, attr_int(&a, "to", NBI_OX_BOOL), c->in[1]);
+            add = nbi_ox_name(e, "%skey_add", tag);
+            NBI_OX1(e, "Where", add, b, ninf, zero);
+        }
+        NBI_OX1(e, "Unsqueeze", km, add,
+                ints(e, nbi_ox_name(e, "%skey_axes", tag), (const int64_t[]){1, 2}, 2));
+        NBI_OX1(e, "Add", masked, scl, km);
+        scl = masked;
+    }
     const char *w = nbi_ox_name(e, "%sweights", tag), *o = nbi_ox_name(e, "%sheads_out", tag);
-    NBI_OX1A(e, "Softmax", w, attr_int(&a, "axis", -1), scl);
+    if (key_mask) { /* a query that sees no key: weights 0 as nabla's (Softmax gives NaN) */
+        const char *sm = nbi_ox_name(e, "%ssoftmax", tag), *nan = nbi_ox_name(e, "%snan", tag),
+                   *zero = nbi_ox_name(e, "%sno_key", tag);
+        nbi_ox_scalar(e, zero, 0.0f);
+        NBI_OX1A(e, "Softmax", sm, attr_int(&a, "axis", -1), scl);
+        NBI_OX1(e, "IsNaN", nan, sm);
+        NBI_OX1(e, "Where", w, nan, zero, sm);
+    } else {
+        NBI_OX1A(e, "Softmax", w, attr_int(&a, "axis", -1), scl);
+    }
     NBI_OX1(e, "MatMul", o, w, h4[2]);
     const char *ot =
         transpose(e, o, (const int64_t[]){0, 2, 1, 3}, 4, nbi_ox_name(e, "%sjoined_4d", tag));

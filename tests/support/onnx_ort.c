@@ -27,6 +27,10 @@ static void write_bytes(const char *path, const void *v, int64_t n) {
  * is 5), every output compared with nabla's; returns the largest |diff| over them (or -1
  * when ORT was skipped). */
 double nbt_onnx_check(nb_model *m, const char *file, const char *name) {
+    return nbt_onnx_check_inputs(m, file, name, NULL);
+}
+
+double nbt_onnx_check_inputs(nb_model *m, const char *file, const char *name, const char *kinds) {
     char path[200], cmd[4000], outp[256];
     snprintf(path, sizeof path, "%s", file);
     CHECK_OK(nb_model_export_onnx(m, path));
@@ -63,7 +67,19 @@ double nbt_onnx_check(nb_model *m, const char *file, const char *name) {
             snprintf(dims + strlen(dims), sizeof dims - strlen(dims), k ? ",%lld" : "%lld",
                      (long long)shape[k]);
         }
-        if (dt == NB_I32) {
+        const char kind = kinds && i < (int)strlen(kinds) ? kinds[i] : 'x';
+        if (kind == 'l' || kind == 'm') { /* lengths 1 .. T of the first input; masks of them */
+            int64_t T = kind == 'm' ? shape[1] : 5, n = shape[0];
+            xs[i] = nb_tensor_new(ctx, dt, rank + 1, shape);
+            for (int64_t b = 0; b < n; b++) {
+                int64_t len = 1 + (int64_t)nb_rng_below(&rng, (uint64_t)T);
+                if (kind == 'l') nb_i32(xs[i])[b] = (int32_t)len;
+                for (int64_t t = 0; kind == 'm' && t < T; t++) {
+                    if (dt == NB_I32) nb_i32(xs[i])[b * T + t] = t < len;
+                    if (dt == NB_F32) nb_f32(xs[i])[b * T + t] = t < len ? 1.0f : 0.0f;
+                }
+            }
+        } else if (dt == NB_I32) {
             int64_t vocab = nbi_model_vocab(m);
             xs[i] = nb_tensor_new(ctx, NB_I32, rank + 1, shape);
             for (int64_t k = 0; k < xs[i]->numel; k++)

@@ -12,5 +12,9 @@
  * i32 inputs token ids below the embedding's vocabulary, a dimension known only at run time
  * 5); returns the largest |nabla − ORT| over every output, or -1 when ORT was skipped. */
 double nbt_onnx_check(nb_model *m, const char *file, const char *name);
+/* The same with kinds[i] saying what input i holds: 'x' as above, 'l' an i32 length per
+ * sample in 1 .. 5, 'm' a mask [T] of the input's dtype, 1 at each sample's first 1 .. T
+ * positions and 0 after them. NULL: every input 'x'. */
+double nbt_onnx_check_inputs(nb_model *m, const char *file, const char *name, const char *kinds);
 
 #endif
