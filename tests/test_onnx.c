@@ -243,6 +243,29 @@ static nb_model *logsm(void) {
     return m;
 }
 
+/* Small language models for the fuzz seeds: a char-LSTM (ids → embedding → LSTM → dense) and
+ * a char-GPT (ids → embedding + positions → a causal block → layer norm → tied head), a few
+ * KB each (tests/test_onnx_export.c checks the full-size ones in ONNX Runtime). */
+static nb_model *tiny_lstm_lm(void) {
+    nb_model *m = nb_model_new_graph(12);
+    int x = nb_model_input(m, "tokens", NB_I32, NB_DIMS(6));
+    int e = nb_model_embedding_on(m, x, 16, 8, NULL);
+    int h = nb_model_lstm_on(m, e, 8, NULL);
+    CHECK(nb_model_dense_on(m, h, 16, NULL) > 0);
+    return m;
+}
+
+static nb_model *tiny_gpt_lm(void) {
+    nb_model *m = nb_model_new_graph(13);
+    int x = nb_model_input(m, "tokens", NB_I32, NB_DIMS(6));
+    int e = nb_model_embedding_on(m, x, 16, 8, NULL);
+    int p = nb_model_positional_on(m, e, 6, NULL, NULL);
+    int b = nb_model_transformer_on(m, p, 8, &(nb_transformer_opts){.heads = 2, .causal = 1});
+    int n = nb_model_layer_norm_on(m, b, NULL);
+    CHECK(nb_model_tied_dense_on(m, n, "embedding_1", 0, NULL) > 0);
+    return m;
+}
+
 static void test_export_read_back(void) {
     nb_model *m = cnn();
     nbi_text t;
@@ -328,6 +351,11 @@ static void test_checker_and_ort(void) {
     check_model(c, "seq.onnx");
     check_model(d, "logsm.onnx");
     nb_model_free(d);
+    nb_model *e = tiny_lstm_lm(), *f = tiny_gpt_lm();
+    check_model(e, "tiny_lstm_lm.onnx");
+    check_model(f, "tiny_gpt_lm.onnx");
+    nb_model_free(e);
+    nb_model_free(f);
     nb_model_free(a);
     nb_model_free(b);
     nb_model_free(c);
@@ -688,9 +716,10 @@ static void test_write_fuzz_seeds(void) {
         CHECK_OK(nbi_write_file_atomic(path, t.buf, t.len));
         nbi_text_free(&t);
     }
-    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm};
-    const char *mn[] = {"nabla_mlp", "nabla_cnn", "nabla_seq", "nabla_logsm"};
-    for (int i = 0; i < 4; i++) {
+    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm, tiny_lstm_lm, tiny_gpt_lm};
+    const char *mn[] = {"nabla_mlp",   "nabla_cnn",       "nabla_seq",
+                        "nabla_logsm", "nabla_char_lstm", "nabla_char_gpt"};
+    for (int i = 0; i < 6; i++) {
         nb_model *m = makers[i]();
         snprintf(path, sizeof path, "%s/%s.onnx", dir, mn[i]);
         CHECK_OK(nb_model_export_onnx(m, path));

@@ -299,22 +299,19 @@ static void refused(nb_model *m, const char *file, const char *layer, const char
 static void test_refusals(void) {
     nb_model *m;
     int x;
-    /* a causal mask and a sinusoidal table over a length known only at run time */
-    m = nb_model_new_graph(1);
-    x = nb_model_input(m, "x", NB_F32, NB_DIMS(-1, 4));
-    CHECK(nb_model_transformer_on(m, x, 4, &(nb_transformer_opts){.causal = 1}) > 0);
-    refused(m, "causal.onnx", "transformer_1", "run time");
-    nb_model_free(m);
+    /* a sinusoidal table over a length known only at run time */
     m = nb_model_new_graph(1);
     x = nb_model_input(m, "x", NB_F32, NB_DIMS(-1, 4));
     CHECK(nb_model_sinusoidal_on(m, x, NULL) > 0);
     refused(m, "sin.onnx", "sinusoidal_1", "run time");
     nb_model_free(m);
-    /* without a known length, what needs none still exports: learned positions, attention */
+    /* without a known length, the rest exports: learned positions (a Slice by the length),
+     * attention, a causal block (its mask built from Range) */
     m = nb_model_new_graph(1);
     x = nb_model_input(m, "x", NB_F32, NB_DIMS(-1, 4));
     int p = nb_model_positional_on(m, x, 9, NULL, NULL);
-    CHECK(nb_model_attention_on(m, p, 4, &(nb_attention_layer_opts){.heads = 2}) > 0);
+    int a = nb_model_attention_on(m, p, 4, &(nb_attention_layer_opts){.heads = 2});
+    CHECK(nb_model_transformer_on(m, a, 4, &(nb_transformer_opts){.causal = 1, .heads = 2}) > 0);
     scramble(m, 7);
     check(m, "dynamic_t.onnx");
     nb_model_free(m);

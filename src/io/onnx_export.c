@@ -117,6 +117,10 @@ void nbi_ox_int64s(nbi_ox *e, const char *name, const int64_t *v, int64_t n) {
     tensor_proto(e, name, NBI_OX_INT64, v, 1, &n);
 }
 
+void nbi_ox_int64_scalar(nbi_ox *e, const char *name, int64_t v) {
+    tensor_proto(e, name, NBI_OX_INT64, &v, 0, NULL);
+}
+
 void nbi_ox_scalar(nbi_ox *e, const char *name, float v) {
     nbi_ox_floats(e, name, &v, 0, NULL);
 }

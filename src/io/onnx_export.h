@@ -74,10 +74,11 @@ void nbi_ox_node(nbi_ox *e, const char *op, const char *const *in, int n_in, con
                 (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)),          \
                 (const char *const[]){out}, 1, attr, 1)
 
-/* Initializers: f32 values with dims, an int64 vector, an f32 scalar. */
+/* Initializers: f32 values with dims, an int64 vector, an f32 scalar, an int64 scalar. */
 void nbi_ox_floats(nbi_ox *e, const char *name, const float *v, int rank, const int64_t *dims);
 void nbi_ox_int64s(nbi_ox *e, const char *name, const int64_t *v, int64_t n);
 void nbi_ox_scalar(nbi_ox *e, const char *name, float v);
+void nbi_ox_int64_scalar(nbi_ox *e, const char *name, int64_t v);
 /* "<prefix>/<what>" as an int64 vector initializer; returns its name. */
 const char *nbi_ox_ints_init(nbi_ox *e, const char *what, const int64_t *v, int64_t n);
 /* A parameter of the model as an initializer under its own name, written once however often

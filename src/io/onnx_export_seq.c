@@ -21,7 +21,8 @@
  * [T] counted: ReduceSum of Cast(mask ≠ 0)); an attention's key mask is added to the scores
  * ([N, 1, 1, T]: f32 as it is, i32 nonzero as −inf), and a query left without a key gets
  * weights 0 as in nabla (Where(IsNaN(softmax), 0, ·)). What has no form here is refused naming
- * the layer: a sinusoidal table or a causal mask over a length known only at run time.
+ * the layer: a sinusoidal table over a length known only at run time (a causal mask over
+ * one is built in the graph: Range, Greater, Where).
  * Dropout is inference's: nothing. */
 #include "io/onnx_export.h"
 
@@ -291,15 +292,39 @@ static nb_status recurrent(nbi_ox *e, const nbi_ox_call *c) {
 
 /* ---- attention -------------------------------------------------------------------------- */
 
+/* The causal mask of a length known only at run time, from x [N, T, E]: positions
+ * r = Range(0, T), Where(r[j] > r[i], −inf, 0) as [T, T]. */
+static nb_status causal_mask(nbi_ox *e, const char *tag, const char *x, const char *mask) {
+    nbi_ox_attr a[2] = {{.name = "start", .type = NBI_OX_A_INT, .i = 1},
+                        {.name = "end", .type = NBI_OX_A_INT, .i = 2}};
+    const char *T1 = nbi_ox_name(e, "%slength", tag), *T = nbi_ox_name(e, "%slength_scalar", tag),
+               *r = nbi_ox_name(e, "%spositions", tag), *rows = nbi_ox_name(e, "%srows", tag),
+               *cols = nbi_ox_name(e, "%scols", tag), *later = nbi_ox_name(e, "%slater", tag),
+               *zero = nbi_ox_name(e, "%sfrom", tag), *one = nbi_ox_name(e, "%sstep", tag),
+               *ninf = nbi_ox_name(e, "%smask_minus_inf", tag),
+               *fzero = nbi_ox_name(e, "%smask_zero", tag);
+    nbi_ox_node(e, "Shape", &x, 1, &T1, 1, a, 2);
+    NBI_OX1(e, "Squeeze", T, T1,
+            ints(e, nbi_ox_name(e, "%slength_axis", tag), (const int64_t[]){0}, 1));
+    nbi_ox_int64_scalar(e, zero, 0);
+    nbi_ox_int64_scalar(e, one, 1);
+    NBI_OX1(e, "Range", r, zero, T, one);
+    NBI_OX1(e, "Unsqueeze", rows, r,
+            ints(e, nbi_ox_name(e, "%srows_axis", tag), (const int64_t[]){1}, 1));
+    NBI_OX1(e, "Unsqueeze", cols, r,
+            ints(e, nbi_ox_name(e, "%scols_axis", tag), (const int64_t[]){0}, 1));
+    NBI_OX1(e, "Greater", later, cols, rows);
+    nbi_ox_scalar(e, ninf, -INFINITY);
+    nbi_ox_scalar(e, fzero, 0.0f);
+    NBI_OX1(e, "Where", mask, later, ninf, fzero);
+    return NB_OK;
+}
+
 /* Multi-head self-attention of x [N, T, E] into out; parts named "<prefix>/<tag>...". */
 static nb_status mha(nbi_ox *e, const nbi_ox_call *c, const char *tag, const char *x,
                      const char *out) {
     const nbi_layer_view *v = c->v;
     const int64_t E = v->width, H = v->heads, d = E / H, T = c->in_shape[0];
-    if (v->causal && T < 0)
-        return nbi_ox_unsupported(e, "a causal mask over sequences whose length is known only "
-                                     "at run time (the constant mask needs it: give the input "
-                                     "a fixed length)");
     nb_status st;
     const char *qkv = nbi_ox_name(e, "%sqkv", tag);
     if ((st = linear(e, x, v->w_in, v->b_in, qkv, nbi_ox_name(e, "%sin_proj_matmul", tag))) !=
@@ -328,13 +353,17 @@ static nb_status mha(nbi_ox *e, const nbi_ox_call *c, const char *tag, const cha
     NBI_OX1(e, "MatMul", sc, h4[0], h4[1]);
     NBI_OX1(e, "Mul", scl, sc, scale);
     if (v->causal) {
-        float *mk = nbi_malloc_for("nb_model_export_onnx", sizeof(float) * (size_t)(T * T));
-        if (!mk) return NB_ERR_NOMEM;
-        for (int64_t i = 0; i < T; i++)
-            for (int64_t j = 0; j < T; j++) mk[i * T + j] = j > i ? -INFINITY : 0.0f;
         const char *mask = nbi_ox_name(e, "%scausal_mask", tag);
-        nbi_ox_floats(e, mask, mk, 2, (const int64_t[]){T, T});
-        nbi_free(mk);
+        if (T >= 0) { /* a constant [T, T]: 0 on and below the diagonal, −inf above */
+            float *mk = nbi_malloc_for("nb_model_export_onnx", sizeof(float) * (size_t)(T * T));
+            if (!mk) return NB_ERR_NOMEM;
+            for (int64_t i = 0; i < T; i++)
+                for (int64_t j = 0; j < T; j++) mk[i * T + j] = j > i ? -INFINITY : 0.0f;
+            nbi_ox_floats(e, mask, mk, 2, (const int64_t[]){T, T});
+            nbi_free(mk);
+        } else if ((st = causal_mask(e, tag, x, mask)) != NB_OK) {
+            return st;
+        }
         const char *masked = nbi_ox_name(e, "%smasked", tag);
         NBI_OX1(e, "Add", masked, scl, mask);
         scl = masked;
