@@ -21,6 +21,8 @@
 #include "io/onnx.h"
 #include "io/protobuf.h"
 #include "base/file.h"
+#include "onnx_ort.h"
+#include "nn/model_io.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
@@ -241,6 +243,29 @@ static nb_model *logsm(void) {
     return m;
 }
 
+/* Small language models for the fuzz seeds: a char-LSTM (ids → embedding → LSTM → dense) and
+ * a char-GPT (ids → embedding + positions → a causal block → layer norm → tied head), a few
+ * KB each (tests/test_onnx_export.c checks the full-size ones in ONNX Runtime). */
+static nb_model *tiny_lstm_lm(void) {
+    nb_model *m = nb_model_new_graph(12);
+    int x = nb_model_input(m, "tokens", NB_I32, NB_DIMS(6));
+    int e = nb_model_embedding_on(m, x, 16, 8, NULL);
+    int h = nb_model_lstm_on(m, e, 8, NULL);
+    CHECK(nb_model_dense_on(m, h, 16, NULL) > 0);
+    return m;
+}
+
+static nb_model *tiny_gpt_lm(void) {
+    nb_model *m = nb_model_new_graph(13);
+    int x = nb_model_input(m, "tokens", NB_I32, NB_DIMS(6));
+    int e = nb_model_embedding_on(m, x, 16, 8, NULL);
+    int p = nb_model_positional_on(m, e, 6, NULL, NULL);
+    int b = nb_model_transformer_on(m, p, 8, &(nb_transformer_opts){.heads = 2, .causal = 1});
+    int n = nb_model_layer_norm_on(m, b, NULL);
+    CHECK(nb_model_tied_dense_on(m, n, "embedding_1", 0, NULL) > 0);
+    return m;
+}
+
 static void test_export_read_back(void) {
     nb_model *m = cnn();
     nbi_text t;
@@ -299,101 +324,24 @@ static void test_export_read_back(void) {
 }
 
 static void test_export_refusals(void) {
-    /* a graph model */
-    nb_model *g = nb_model_new_graph(1);
-    int x = nb_model_input(g, "x", NB_F32, NB_DIMS(4));
-    int a = nb_model_dense_on(g, x, 4, NULL), b = nb_model_dense_on(g, x, 4, NULL);
-    nb_model_add(g, (int[]){a, b}, 2, NULL);
-    CHECK(nb_model_export_onnx(g, tmp("g.onnx")) == NB_ERR_UNSUPPORTED);
-    CHECK(strstr(nb_last_error(), "graph") != NULL);
-    CHECK(access(tmp("g.onnx"), F_OK) != 0);
-    nb_model_free(g);
-    /* a kind without a mapping: named with its kind */
-    nb_model *m = nb_model_new(NB_DIMS(4, 6), 1);
-    CHECK_OK(nb_model_layer_norm(m, NULL));
-    CHECK(nb_model_export_onnx(m, tmp("ln.onnx")) == NB_ERR_UNSUPPORTED);
-    CHECK_MSG(strstr(nb_last_error(), "layernorm_1") != NULL, "%s", nb_last_error());
-    CHECK(access(tmp("ln.onnx"), F_OK) != 0);
+    /* a model that only checks shapes has no values to write: named with the layer */
+    nb_model *m = nbi_model_new_dry(1);
+    int x = nb_model_input(m, "input", NB_F32, NB_DIMS(4));
+    CHECK(nb_model_dense_on(m, x, 3, NULL) > 0);
+    CHECK(nb_model_export_onnx(m, tmp("dry.onnx")) == NB_ERR_ARG);
+    CHECK_MSG(strstr(nb_last_error(), "dense_1") && strstr(nb_last_error(), "without data"), "%s",
+              nb_last_error());
+    CHECK(access(tmp("dry.onnx"), F_OK) != 0);
     nb_model_free(m);
     CHECK(nb_model_export_onnx(NULL, tmp("x.onnx")) == NB_ERR_ARG);
+    /* graph models, the sequence kinds and their refusals: tests/test_onnx_export.c */
 }
 
 /* ---- the checker and ONNX Runtime ------------------------------------------------------- */
 
-static int run(const char *cmd) {
-    int rc = system(cmd);
-    return rc == -1 ? -1 : (rc >> 8) & 0xff;
-}
-
-static void write_floats(const char *path, const float *v, int64_t n) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f && fwrite(v, 4, (size_t)n, f) == (size_t)n);
-    if (f) fclose(f);
-}
-
-static int ort_missing = -1;
-
-/* Exports m, runs the checker and ONNX Runtime on a random batch of 3; returns max |diff|
- * (or -1 when ORT was skipped). */
+/* Exports m to tmp(name) and checks it (support/onnx_ort.c). */
 static double check_model(nb_model *m, const char *name) {
-    char path[200], cmd[1200], inp[256], outp[256];
-    snprintf(path, sizeof path, "%s", tmp(name));
-    CHECK_OK(nb_model_export_onnx(m, path));
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/scripts/onnx_check.py %s >/dev/null", path);
-    int rc = access("/usr/bin/python3", X_OK) == 0 ? run(cmd) : 3;
-    if (rc == 3)
-        printf("  note: the onnx checker skipped (no /usr/bin/python3 with python3-onnx)\n");
-    else
-        CHECK_MSG(rc == 0, "%s fails onnx.checker (rc %d)", name, rc);
-    if (ort_missing == -1) {
-        ort_missing = access("tests/onnx/node_modules/onnxruntime-node/package.json", F_OK) != 0 ||
-                      run("node -e 0 >/dev/null 2>&1") != 0;
-        if (ort_missing)
-            printf("  note: ONNX Runtime skipped (needs node and `npm install --ignore-scripts` "
-                   "in tests/onnx)\n");
-    }
-    if (ort_missing) return -1;
-    int64_t shape[NB_MAX_RANK + 1];
-    int rank = nb_model_input_shape(m, shape + 1);
-    shape[0] = 3;
-    int64_t n = 1;
-    char dims[128] = "";
-    for (int k = 0; k <= rank; k++) {
-        n *= shape[k];
-        snprintf(dims + strlen(dims), sizeof dims - strlen(dims), k ? ",%lld" : "%lld",
-                 (long long)shape[k]);
-    }
-    nb_ctx *ctx = nb_ctx_new(NULL);
-    nb_rng rng;
-    nb_rng_seed(&rng, 77);
-    nb_tensor *x = nb_randn(ctx, rank + 1, shape, 0.0f, 1.5f, &rng);
-    nb_tensor *y = nb_model_infer(m, ctx, x);
-    CHECK_PTR(y);
-    double maxd = -1;
-    snprintf(inp, sizeof inp, "%s.in", path);
-    snprintf(outp, sizeof outp, "%s.out", path);
-    write_floats(inp, nb_f32(x), n);
-    snprintf(cmd, sizeof cmd, "node tests/onnx/run_ort.js %s %s %s %s", path, inp, dims, outp);
-    rc = run(cmd);
-    CHECK_MSG(rc == 0, "%s: ONNX Runtime failed (rc %d)", name, rc);
-    FILE *f = fopen(outp, "rb");
-    if (rc == 0 && f && y) {
-        float *o = malloc(sizeof(float) * (size_t)y->numel);
-        size_t got = fread(o, 4, (size_t)y->numel, f);
-        CHECK_MSG(got == (size_t)y->numel && fgetc(f) == EOF, "%s: %zu values from ORT", name, got);
-        maxd = 0;
-        for (int64_t k = 0; k < (int64_t)got; k++) {
-            double d = fabs((double)o[k] - nb_f32(y)[k]);
-            if (!(d <= maxd)) maxd = d;
-        }
-        free(o);
-        printf("  %s: max |nabla - ORT| = %.3g over %lld values\n", name, maxd,
-               (long long)y->numel);
-        CHECK_MSG(maxd <= 1e-5, "%s: max difference %g", name, maxd);
-    }
-    if (f) fclose(f);
-    nb_ctx_free(ctx);
-    return maxd;
+    return nbt_onnx_check(m, tmp(name), name);
 }
 
 static void test_checker_and_ort(void) {
@@ -403,6 +351,11 @@ static void test_checker_and_ort(void) {
     check_model(c, "seq.onnx");
     check_model(d, "logsm.onnx");
     nb_model_free(d);
+    nb_model *e = tiny_lstm_lm(), *f = tiny_gpt_lm();
+    check_model(e, "tiny_lstm_lm.onnx");
+    check_model(f, "tiny_gpt_lm.onnx");
+    nb_model_free(e);
+    nb_model_free(f);
     nb_model_free(a);
     nb_model_free(b);
     nb_model_free(c);
@@ -763,9 +716,10 @@ static void test_write_fuzz_seeds(void) {
         CHECK_OK(nbi_write_file_atomic(path, t.buf, t.len));
         nbi_text_free(&t);
     }
-    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm};
-    const char *mn[] = {"nabla_mlp", "nabla_cnn", "nabla_seq", "nabla_logsm"};
-    for (int i = 0; i < 4; i++) {
+    nb_model *(*makers[])(void) = {mlp, cnn, seq_dense, logsm, tiny_lstm_lm, tiny_gpt_lm};
+    const char *mn[] = {"nabla_mlp",   "nabla_cnn",       "nabla_seq",
+                        "nabla_logsm", "nabla_char_lstm", "nabla_char_gpt"};
+    for (int i = 0; i < 6; i++) {
         nb_model *m = makers[i]();
         snprintf(path, sizeof path, "%s/%s.onnx", dir, mn[i]);
         CHECK_OK(nb_model_export_onnx(m, path));

@@ -47,6 +47,11 @@ static void add_spec(const nbi_layer *l, nbi_text *out) {
     nbi_text_puts(out, "add");
 }
 
+static void add_view(const nbi_layer *l, nbi_layer_view *v) {
+    (void)l;
+    v->kind = NBI_VIEW_ADD;
+}
+
 static const nbi_layer_vt add_vt = {
     .kind = "Add",
     .stem = "add",
@@ -56,6 +61,7 @@ static const nbi_layer_vt add_vt = {
     .infer = add_infer,
     .forward = add_forward,
     .spec = add_spec,
+    .view = add_view,
 };
 
 int nb_model_add(nb_model *m, const int *in, int n, const char *name) {

@@ -64,6 +64,16 @@ nb_status nbi_mha_init(nbi_mha *a, nb_rng *rng) {
     return s; /* the biases stay 0 */
 }
 
+void nbi_mha_view(const nbi_mha *a, nbi_layer_view *v) {
+    v->width = a->E;
+    v->heads = a->heads;
+    v->causal = a->causal;
+    v->w_in = a->w_in;
+    v->b_in = a->b_in;
+    v->w_out = a->w_out;
+    v->b_out = a->b_out;
+}
+
 /* [B, T, E] → [B, H, T, d] (a view when the input is contiguous in T and E). */
 static nb_tensor *heads_of(nb_ctx *ctx, nb_tensor *t, int64_t H) {
     const int64_t B = t->shape[0], T = t->shape[1], d = t->shape[2] / H;
@@ -217,6 +227,11 @@ static void attn_spec(const nbi_layer *l, nbi_text *out) {
 
 /* nn.MultiheadAttention: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias; the
  * weights transposed (PyTorch's [out, in]) */
+static void attn_view(const nbi_layer *l, nbi_layer_view *v) {
+    nbi_mha_view(&((const attn_layer *)l)->a, v);
+    v->kind = NBI_VIEW_ATTENTION;
+}
+
 static const nbi_layer_vt attn_vt = {
     .kind = "Attention",
     .stem = "attention",
@@ -230,6 +245,7 @@ static const nbi_layer_vt attn_vt = {
     .spec = attn_spec,
     .decode_floats = attn_decode_floats,
     .torch_transposed = 1u << 0 | 1u << 2,
+    .view = attn_view,
 };
 static const nbi_layer_vt attn_nobias_vt = {
     .kind = "Attention",
@@ -244,6 +260,7 @@ static const nbi_layer_vt attn_nobias_vt = {
     .spec = attn_spec,
     .decode_floats = attn_decode_floats,
     .torch_transposed = 1u << 0 | 1u << 1, /* no biases: the weights are parameters 0 and 1 */
+    .view = attn_view,
 };
 
 int nb_model_attention_on(nb_model *m, int x, int64_t width, const nb_attention_layer_opts *opts) {

@@ -68,6 +68,11 @@ static void concat_spec(const nbi_layer *l, nbi_text *out) {
     if (c->axis != -1) nbi_text_printf(out, " axis=%d", c->axis);
 }
 
+static void concat_view(const nbi_layer *l, nbi_layer_view *v) {
+    v->kind = NBI_VIEW_CONCAT;
+    v->axis = ((const concat_layer *)l)->axis;
+}
+
 static const nbi_layer_vt concat_vt = {
     .kind = "Concatenate",
     .stem = "concat",
@@ -78,6 +83,7 @@ static const nbi_layer_vt concat_vt = {
     .forward = concat_forward,
     .describe = concat_describe,
     .spec = concat_spec,
+    .view = concat_view,
 };
 
 int nb_model_concat(nb_model *m, const int *in, int n, int axis, const char *name) {

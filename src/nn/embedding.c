@@ -92,6 +92,11 @@ static void emb_spec(const nbi_layer *l, nbi_text *out) {
     }
 }
 
+static void emb_view(const nbi_layer *l, nbi_layer_view *v) {
+    v->kind = NBI_VIEW_EMBEDDING;
+    v->weight = ((const emb_layer *)l)->W;
+}
+
 static const nbi_layer_vt emb_vt = {
     .kind = "Embedding",
     .stem = "embedding",
@@ -103,6 +108,7 @@ static const nbi_layer_vt emb_vt = {
     .forward = emb_forward,
     .describe = emb_describe,
     .spec = emb_spec, /* nn.Embedding(vocab, dim, padding_idx): weight [vocab, dim] */
+    .view = emb_view,
 };
 
 bool nbi_is_embedding(const nbi_layer *l) {

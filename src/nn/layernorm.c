@@ -87,6 +87,14 @@ static void norm_spec(const nbi_layer *l, nbi_text *out) {
     if (!nl->affine) nbi_text_puts(out, " affine=false");
 }
 
+static void norm_view(const nbi_layer *l, nbi_layer_view *v) {
+    const norm_layer *nl = (const norm_layer *)l;
+    v->kind = nl->rms ? NBI_VIEW_RMSNORM : NBI_VIEW_LAYERNORM;
+    v->weight = nl->weight;
+    v->bias = nl->bias;
+    v->eps = nl->eps;
+}
+
 static const nbi_layer_vt ln_vt = {
     .kind = "LayerNorm",
     .stem = "layernorm",
@@ -98,6 +106,7 @@ static const nbi_layer_vt ln_vt = {
     .forward = norm_forward,
     .describe = norm_describe,
     .spec = norm_spec, /* nn.LayerNorm(D, eps, elementwise_affine): weight, bias */
+    .view = norm_view,
 };
 
 static const nbi_layer_vt rms_vt = {
@@ -111,6 +120,7 @@ static const nbi_layer_vt rms_vt = {
     .forward = norm_forward,
     .describe = norm_describe,
     .spec = norm_spec, /* nn.RMSNorm(D, eps, elementwise_affine): weight */
+    .view = norm_view,
 };
 
 static int push(nb_model *m, int x, int rms, const nb_norm_layer_opts *opts, const char *fn) {

@@ -41,6 +41,9 @@ nb_tensor *nbi_mha_forward(const nbi_mha *a, const nbi_layer *l, const nbi_fwd *
  * the attention is not causal. */
 int64_t nbi_mha_decode_floats(const nbi_mha *a, const nbi_layer *l, int64_t B, int64_t max_len);
 
+/* The settings and tensors into a layer's view (the attention layer's, the block's). */
+void nbi_mha_view(const nbi_mha *a, nbi_layer_view *v);
+
 /* The per-sample shape of a key mask input: [T] of i32 or f32, T matching x's. */
 nb_status nbi_mha_check_mask(const nbi_layer *l, const nbi_shape *x, const nbi_shape *mask);
 

@@ -158,6 +158,21 @@ typedef enum nbi_view_kind {
     NBI_VIEW_ACTIVATION,
     NBI_VIEW_DROPOUT,
     NBI_VIEW_BATCHNORM,
+    NBI_VIEW_EMBEDDING,        /* weight [vocab, dim] */
+    NBI_VIEW_LAYERNORM,        /* weight, bias (NULL without affine), eps */
+    NBI_VIEW_RMSNORM,          /* weight (NULL without affine), eps */
+    NBI_VIEW_POSITIONAL,       /* weight: the learned table [max_len, E] */
+    NBI_VIEW_SINUSOIDAL,       /* no tensor: the table is computed (nn/positional.c) */
+    NBI_VIEW_TIED_DENSE,       /* weight: the embedding's [vocab, dim]; bias (NULL) */
+    NBI_VIEW_GLOBAL_AVGPOOL1D, /* the mean over the per-sample axis 0 */
+    NBI_VIEW_ADD,
+    NBI_VIEW_CONCAT, /* axis */
+    NBI_VIEW_SPLIT,  /* axis, n_parts, sizes */
+    NBI_VIEW_RNN,    /* recurrent layers: hidden, layers, dirs, rec; act tanh or relu */
+    NBI_VIEW_LSTM,
+    NBI_VIEW_GRU,
+    NBI_VIEW_ATTENTION,   /* mha */
+    NBI_VIEW_TRANSFORMER, /* mha, block, eps */
 } nbi_view_kind;
 
 /* A layer's settings and tensors, as its kind's `view` gives them (fields that do not apply
@@ -175,6 +190,23 @@ typedef struct nbi_layer_view {
     /* conv2d, pooling: resolved (pad: top, bottom, left, right) */
     int64_t kernel[2], stride[2], dilation[2], pad[4], groups;
     int exclude_pad; /* average pooling */
+    int axis;        /* concat, split: the per-sample axis as given (negative: from the end) */
+    int n_parts;     /* split */
+    const int64_t *sizes;
+    /* recurrent: hidden units, stacked layers, directions (2: bidirectional) and the
+     * parameters, 4 per (layer, direction) in that order: weight_ih, weight_hh, bias_ih,
+     * bias_hh in PyTorch's layouts (the biases NULL without) */
+    int64_t hidden;
+    int layers, dirs;
+    nb_tensor *const *rec;
+    /* attention, transformer: multi-head self-attention (nn/mha.h) with its width, heads,
+     * causal flag and w_in [E, 3E], b_in [3E], w_out [E, E], b_out [E] (biases NULL) */
+    int64_t width, heads;
+    int causal;
+    const nb_tensor *w_in, *b_in, *w_out, *b_out;
+    /* transformer: ln_1 weight and bias, ln_2 weight and bias, mlp.fc [E, ffn] and its bias,
+     * mlp.proj [ffn, E] and its bias (the projections' biases NULL without) */
+    const nb_tensor *block[8];
 } nbi_layer_view;
 
 typedef struct nbi_layer_vt {
@@ -209,7 +241,7 @@ typedef struct nbi_layer_vt {
                              int64_t max_len);
     /* The most positions the layer takes (a learned positional table's rows); NULL: no limit. */
     int64_t (*context)(const nbi_layer *l);
-    int (*torch_modules)(const nbi_layer *l);                      /* NULL: 1 */
+    int (*torch_modules)(const nbi_layer *l); /* NULL: 1 */
     unsigned torch_transposed; /* bit i: parameter i is the 2-D transpose of torch's */
     const char *torch_counter; /* an I64 buffer torch keeps and nabla does not, stored as 0
                                   ("num_batches_tracked"); NULL: none */
@@ -279,6 +311,15 @@ const nb_pool_opts *nbi_maxpool_layer_opts(const nbi_layer *l);
  * of its first parameter in the store (-1 when it has none); NB_ERR_ARG out of range. */
 nb_status nbi_model_layer_view(const nb_model *m, int i, nbi_layer_view *v, const char **name,
                                int *first_param);
+
+/* The model's calls, in their (topological) order: how many, and call c's layer index, its
+ * input node handles (0 for an optional input not given; at most NBI_VIEW_MAX_IN are copied
+ * into in[], *n_in is their count) and its output node handles first_out ..
+ * first_out + n_out − 1. NB_ERR_ARG out of range. */
+#define NBI_VIEW_MAX_IN 256
+int nbi_model_call_count(const nb_model *m);
+nb_status nbi_model_call_view(const nb_model *m, int c, int *layer, int *in, int *n_in,
+                              int *first_out, int *n_out);
 
 /* Spec text of a pair of sizes: "3" when both are equal, else "3,2". */
 void nbi_pair_text(const int64_t *v, nbi_text *out);

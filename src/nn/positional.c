@@ -132,6 +132,12 @@ static void sin_spec(const nbi_layer *l, nbi_text *out) {
     nbi_text_puts(out, "sinusoidal");
 }
 
+static void pos_view(const nbi_layer *l, nbi_layer_view *v) {
+    const pos_layer *p = (const pos_layer *)l;
+    v->kind = p->sinusoidal ? NBI_VIEW_SINUSOIDAL : NBI_VIEW_POSITIONAL;
+    v->weight = p->W;
+}
+
 static const nbi_layer_vt pos_vt = {
     .kind = "Positional",
     .stem = "positional",
@@ -144,6 +150,7 @@ static const nbi_layer_vt pos_vt = {
     .describe = pos_describe,
     .spec = pos_spec,
     .context = pos_context, /* the table's rows */
+    .view = pos_view,
 };
 
 static const nbi_layer_vt sin_vt = {
@@ -155,6 +162,7 @@ static const nbi_layer_vt sin_vt = {
     .forward = pos_forward,
     .describe = pos_describe,
     .spec = sin_spec,
+    .view = pos_view,
 };
 
 static int push(nb_model *m, int x, int sinusoidal, int64_t max_len, const nb_init *init,

@@ -293,6 +293,18 @@ static void rec_spec(const nbi_layer *l, nbi_text *out) {
     if (!r->bias) nbi_text_puts(out, " bias=false");
 }
 
+static void rec_view(const nbi_layer *l, nbi_layer_view *v) {
+    const rec_layer *r = (const rec_layer *)l;
+    v->kind = r->kind == REC_LSTM  ? NBI_VIEW_LSTM
+              : r->kind == REC_GRU ? NBI_VIEW_GRU
+                                   : NBI_VIEW_RNN;
+    v->act = r->relu ? NB_ACT_RELU : NB_ACT_TANH;
+    v->hidden = r->hidden;
+    v->layers = r->layers;
+    v->dirs = r->dirs;
+    v->rec = r->w;
+}
+
 #define REC_VT(NAME, KIND, STEM, MAX_IN)                                                           \
     static const nbi_layer_vt NAME = {                                                             \
         .kind = KIND,                                                                              \
@@ -307,6 +319,7 @@ static void rec_spec(const nbi_layer *l, nbi_text *out) {
         .describe = rec_describe,                                                                  \
         .spec = rec_spec,                                                                          \
         .decode_floats = rec_decode_floats,                                                        \
+        .view = rec_view,                                                                          \
     };
 REC_VT(rnn_vt, "RNN", "rnn", 3)
 REC_VT(lstm_vt, "LSTM", "lstm", 4)

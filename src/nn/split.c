@@ -67,6 +67,14 @@ static void split_spec(const nbi_layer *l, nbi_text *out) {
     if (s->axis != -1) nbi_text_printf(out, " axis=%d", s->axis);
 }
 
+static void split_view(const nbi_layer *l, nbi_layer_view *v) {
+    const split_layer *s = (const split_layer *)l;
+    v->kind = NBI_VIEW_SPLIT;
+    v->axis = s->axis;
+    v->n_parts = s->n;
+    v->sizes = s->sizes;
+}
+
 static const nbi_layer_vt split_vt = {
     .kind = "Split",
     .stem = "split",
@@ -77,6 +85,7 @@ static const nbi_layer_vt split_vt = {
     .forward = split_forward,
     .describe = split_describe,
     .spec = split_spec,
+    .view = split_view,
 };
 
 int nb_model_split(nb_model *m, int x, const int64_t *sizes, int n, int axis, const char *name) {

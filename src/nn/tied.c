@@ -74,6 +74,13 @@ static void tied_spec(const nbi_layer *l, nbi_text *out) {
     if (t->bias) nbi_text_puts(out, " bias=true");
 }
 
+static void tied_view(const nbi_layer *l, nbi_layer_view *v) {
+    const tied_layer *t = (const tied_layer *)l;
+    v->kind = NBI_VIEW_TIED_DENSE;
+    v->weight = t->E;
+    v->bias = t->b;
+}
+
 static const nbi_layer_vt tied_vt = {
     .kind = "TiedDense",
     .stem = "tied_dense",
@@ -84,6 +91,7 @@ static const nbi_layer_vt tied_vt = {
     .forward = tied_forward,
     .describe = tied_describe,
     .spec = tied_spec,
+    .view = tied_view,
 };
 
 int nb_model_tied_dense_on(nb_model *m, int x, const char *embedding, int bias, const char *name) {

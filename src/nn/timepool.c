@@ -38,6 +38,11 @@ static void tap_spec(const nbi_layer *l, nbi_text *out) {
     nbi_text_puts(out, "global_avgpool1d");
 }
 
+static void tap_view(const nbi_layer *l, nbi_layer_view *v) {
+    (void)l;
+    v->kind = NBI_VIEW_GLOBAL_AVGPOOL1D;
+}
+
 static const nbi_layer_vt tap_vt = {
     .kind = "GlobalAvgPool1D",
     .stem = "global_avgpool1d",
@@ -46,6 +51,7 @@ static const nbi_layer_vt tap_vt = {
     .infer = tap_infer,
     .forward = tap_forward,
     .spec = tap_spec,
+    .view = tap_view,
 };
 
 int nb_model_global_avg_pool1d_on(nb_model *m, int x, const char *name) {

@@ -168,6 +168,16 @@ static void block_spec(const nbi_layer *l, nbi_text *out) {
 
 /* The four matrices are stored transposed (PyTorch's [out, in]): parameters 2, 4, 8 and 10
  * with biases, 2, 3, 6 and 7 without. */
+static void block_view(const nbi_layer *l, nbi_layer_view *v) {
+    const block *k = (const block *)l;
+    nbi_mha_view(&k->attn, v);
+    v->kind = NBI_VIEW_TRANSFORMER;
+    v->eps = k->eps;
+    const nb_tensor *t[8] = {k->ln1_w, k->ln1_b, k->ln2_w,  k->ln2_b,
+                             k->fc_w,  k->fc_b,  k->proj_w, k->proj_b};
+    memcpy(v->block, t, sizeof t);
+}
+
 static const nbi_layer_vt block_vt = {
     .kind = "Transformer",
     .stem = "transformer",
@@ -181,6 +191,7 @@ static const nbi_layer_vt block_vt = {
     .spec = block_spec,
     .decode_floats = block_decode_floats,
     .torch_transposed = 1u << 2 | 1u << 4 | 1u << 8 | 1u << 10,
+    .view = block_view,
 };
 static const nbi_layer_vt block_nobias_vt = {
     .kind = "Transformer",
@@ -195,6 +206,7 @@ static const nbi_layer_vt block_nobias_vt = {
     .spec = block_spec,
     .decode_floats = block_decode_floats,
     .torch_transposed = 1u << 2 | 1u << 3 | 1u << 6 | 1u << 7,
+    .view = block_view,
 };
 
 int nb_model_transformer_on(nb_model *m, int x, int64_t width, const nb_transformer_opts *opts) {

@@ -1,7 +1,8 @@
-// tests/onnx/run_ort.js MODEL INPUT.bin DIMS OUTPUT.bin — runs an ONNX model in ONNX Runtime
-// (onnxruntime-node from tests/onnx/node_modules) on one float32 input read from INPUT.bin
-// (little-endian, shape DIMS "2,3,8,8") and writes its first output's float32 values to
-// OUTPUT.bin. Exit 3 when onnxruntime-node is not installed (the test skips then).
+// tests/onnx/run_ort.js MODEL OUT_PREFIX INPUT... — runs an ONNX model in ONNX Runtime
+// (onnxruntime-node from tests/onnx/node_modules). Each INPUT is FILE:TYPE:DIMS — the raw
+// little-endian values of the model's next input, TYPE float32 or int32, DIMS its shape
+// ("2,3,8,8"). Every output k, in the model's order, is written as float32 values to
+// OUT_PREFIX.k. Exit 3 when onnxruntime-node is not installed (the test skips then).
 'use strict';
 const fs = require('fs');
 let ort;
@@ -11,16 +12,25 @@ try {
     process.stderr.write('onnxruntime-node is not installed: ' + e.message + '\n');
     process.exit(3);
 }
-const [model, input, dims, output] = process.argv.slice(2);
+const [model, prefix, ...inputs] = process.argv.slice(2);
 (async () => {
     const session = await ort.InferenceSession.create(model);
-    const buf = fs.readFileSync(input);
-    const data = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    if (inputs.length !== session.inputNames.length)
+        throw new Error('the model takes ' + session.inputNames.length + ' inputs; ' +
+                        inputs.length + ' given');
     const feeds = {};
-    feeds[session.inputNames[0]] = new ort.Tensor('float32', data, dims.split(',').map(Number));
+    inputs.forEach((spec, i) => {
+        const [file, type, dims] = spec.split(':');
+        const buf = fs.readFileSync(file);
+        const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+        const data = type === 'int32' ? new Int32Array(ab) : new Float32Array(ab);
+        feeds[session.inputNames[i]] = new ort.Tensor(type, data, dims.split(',').map(Number));
+    });
     const out = await session.run(feeds);
-    const y = out[session.outputNames[0]].data;
-    fs.writeFileSync(output, Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+    session.outputNames.forEach((name, k) => {
+        const y = out[name].data;
+        fs.writeFileSync(prefix + '.' + k, Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+    });
 })().catch((e) => {
     process.stderr.write(String(e && e.message ? e.message : e) + '\n');
     process.exit(1);
