@@ -163,6 +163,13 @@ void nbi_ref_add_into(int64_t n, const float *x, float *y) {
 
 /* speed: a dense layer's bias. y[r, :] = b for M rows of N */
 void nbi_ref_bias_rows(int64_t M, int64_t N, const float *b, float *y) {
+    if (N < 16) { /* short rows: a memcpy call per row costs more than the copy */
+        for (int64_t j = 0; j < N; j++) {
+            const float v = b[j];
+            for (int64_t r = 0; r < M; r++) y[r * N + j] = v;
+        }
+        return;
+    }
     for (int64_t r = 0; r < M; r++) memcpy(y + r * N, b, (size_t)N * sizeof(float));
 }
 
