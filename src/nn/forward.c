@@ -104,8 +104,7 @@ nb_status nbi_model_run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rn
         return NB_ERR_NOMEM;
     }
     unsigned char *need = (unsigned char *)val + val_sz;
-    memset(val, 0, sizeof *val * (size_t)m->n_nodes);
-    memset(need, 0, (size_t)m->n_calls);
+    memset(val, 0, val_sz + (size_t)m->n_calls);
     for (int i = 0; i < n_in; i++) val[m->inputs[i]] = in[i];
     /* the calls the outputs depend on: a walk back over the topological order */
     for (int k = 0; k < n_outs; k++)
