@@ -1,5 +1,6 @@
 /* test_tensor — creation, access, copying, printing in NumPy's style. */
 #include "nbtest.h"
+#include "tensor/tensor.h" /* nbi_set_contiguous */
 
 static void test_creation(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
@@ -119,7 +120,30 @@ static void test_copy_strided(void) {
     nb_tensor_free(t);
 }
 
+/* nbi_set_contiguous: ranks 0-2 take a short path; every rank must give what the definition
+ * says (stride of dimension i the product of the later sizes; past the rank size 1, stride 0),
+ * whatever the header held past the rank before. */
+static void test_set_contiguous_every_rank(void) {
+    for (int r = 0; r <= NB_MAX_RANK; r++) {
+        nb_tensor t;
+        memset(&t, 0x5a, sizeof t); /* garbage everywhere */
+        t.rank = r;
+        for (int i = 0; i < r; i++) t.shape[i] = 2 + (i * 3) % 5;
+        nbi_set_contiguous(&t);
+        int64_t s = 1;
+        for (int i = NB_MAX_RANK - 1; i >= 0; i--) {
+            const int64_t d = i < r ? 2 + (i * 3) % 5 : 1;
+            CHECK_MSG(t.shape[i] == d && t.stride[i] == (i < r ? s : 0),
+                      "rank %d, dimension %d: shape %lld stride %lld", r, i, (long long)t.shape[i],
+                      (long long)t.stride[i]);
+            s *= d;
+        }
+        CHECK(t.numel == s);
+    }
+}
+
 static const nbt_case cases[] = {
+    {"set_contiguous_every_rank", test_set_contiguous_every_rank},
     {"creation", test_creation},
     {"heap_tensors", test_heap_tensors},
     {"rand_reproducible", test_rand_reproducible},

@@ -97,7 +97,10 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
 
 /* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: in the
  * arena for context tensors, on the heap for heap leaves. NULL on allocation failure. */
-nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t);
+nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t);
+static inline nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
+    return t->grad ? t->grad : nbi_grad_new(ctx, t); /* parameters' are views made once */
+}
 
 /* Does input i of node n need its gradient? */
 static inline bool nbi_needs_grad(const nbi_node *n, int i) {

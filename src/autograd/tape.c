@@ -80,88 +80,84 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     }
     bool rec = grad && ctx->grad_enabled && def->backward;
 
-    /* The node and the result are first built on the stack; once infer has given the shape,
-     * one arena block takes the node (when recorded), its copy of the attributes, the inputs
-     * array (beyond the inline ones), the result's header and its data: a single bump per op. */
-    nbi_node local;
-    local.op = op;
-    local.n_in = n_in;
-    local.out = NULL;
-    local.saved = NULL;
-    local.scope = ctx->scope;
-    local.prev = NULL;
-    local.recording = rec;
-    local.in = n_in <= NBI_INLINE_IN ? local.in_inline : (nb_tensor **)in;
-    if (n_in <= NBI_INLINE_IN)
-        for (int i = 0; i < n_in; i++) local.in_inline[i] = in[i];
-    local.attrs = attrs;
+    /* The result's header, and for a recorded op its node, its copy of the attributes and
+     * the inputs array (beyond the inline ones): one arena block of fixed size, built in
+     * place, where infer writes the header. A second block, once infer has given the shape,
+     * takes the result's data and, for a recorded op, the room for its gradient. An op that
+     * is not recorded keeps its node on the stack. */
+    const size_t node_sz = rec ? align_up(sizeof(nbi_node)) : 0;
+    const size_t attr_sz = rec && attrs ? align_up(sizeof(nbi_attrs)) : 0;
+    const size_t in_sz =
+        rec && n_in > NBI_INLINE_IN ? align_up(sizeof(nb_tensor *) * (size_t)n_in) : 0;
+    const size_t out_sz = align_up(sizeof(nb_tensor));
+    unsigned char *head = nbi_ctx_alloc(ctx, node_sz + attr_sz + in_sz + out_sz, def->name);
+    if (!head) return NULL;
+    nb_tensor *out = (nb_tensor *)(void *)(head + node_sz + attr_sz + in_sz);
+    nbi_node local, *n = &local;
+    if (rec) {
+        n = (nbi_node *)(void *)head;
+        if (attrs) {
+            nbi_attrs *a = (nbi_attrs *)(void *)(head + node_sz);
+            *a = *attrs;
+            attrs = a;
+        }
+    }
+    if (n_in <= NBI_INLINE_IN) {
+        n->in = n->in_inline;
+        for (int i = 0; i < n_in; i++) n->in_inline[i] = in[i];
+    } else if (rec) {
+        n->in = (nb_tensor **)(void *)(head + node_sz + attr_sz);
+        for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+    } else {
+        n->in = (nb_tensor **)in;
+    }
+    n->op = op;
+    n->n_in = n_in;
+    n->out = NULL;
+    n->attrs = attrs;
+    n->saved = NULL;
+    n->scope = ctx->scope;
+    n->prev = NULL;
+    n->recording = rec;
+    n->grad_space = NULL;
 
-    nb_tensor tmp;
-    memset(&tmp, 0, sizeof tmp);
-    nb_status s = def->infer(&local, &tmp);
+    memset(out, 0, sizeof *out);
+    nb_status s = def->infer(n, out);
     if (s != NB_OK) return nbi_fail(ctx, s);
     size_t data_bytes = 0;
     if (!def->is_view) {
-        nbi_set_contiguous(&tmp);
-        data_bytes = (size_t)tmp.numel * nbi_dtype_size(tmp.dtype);
+        nbi_set_contiguous(out);
+        data_bytes = (size_t)out->numel * nbi_dtype_size(out->dtype);
     }
-    size_t node_sz = rec ? align_up(sizeof(nbi_node)) : 0;
-    size_t attr_sz = rec && attrs ? align_up(sizeof(nbi_attrs)) : 0;
-    size_t in_sz = rec && n_in > NBI_INLINE_IN ? align_up(sizeof(nb_tensor *) * (size_t)n_in) : 0;
-    size_t out_sz = align_up(sizeof(nb_tensor));
     /* A recorded result will almost surely receive a gradient: its room (header and data)
-     * comes in the same block, and nbi_grad takes it instead of allocating. */
+     * comes in the data's block, and nbi_grad takes it instead of allocating. */
     size_t grad_bytes = 0;
-    if (rec && tmp.dtype == NB_F32) {
-        int64_t numel = tmp.numel;
+    if (rec && out->dtype == NB_F32) {
+        int64_t numel = out->numel;
         if (def->is_view) { /* infer set a view's strides; its count is the shape's product */
             numel = 1;
-            for (int i = 0; i < tmp.rank; i++) numel *= tmp.shape[i];
+            for (int i = 0; i < out->rank; i++) numel *= out->shape[i];
         }
         if (!nbi_add_size(out_sz, (size_t)numel * sizeof(float), &grad_bytes)) {
             nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
             return nbi_fail(ctx, NB_ERR_NOMEM);
         }
     }
-    size_t data_room = align_up(data_bytes);
-    if (data_room < data_bytes) {
+    size_t data_room = align_up(data_bytes), total;
+    if (data_room < data_bytes ||
+        !nbi_add_size(grad_bytes ? data_room : data_bytes, grad_bytes, &total)) {
         nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
         return nbi_fail(ctx, NB_ERR_NOMEM);
     }
-    size_t total = node_sz + attr_sz + in_sz + out_sz;
-    if (!nbi_add_size(total, grad_bytes ? data_room : data_bytes, &total) ||
-        !nbi_add_size(total, grad_bytes, &total)) {
-        nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
-        return nbi_fail(ctx, NB_ERR_NOMEM);
-    }
-    unsigned char *block = nbi_ctx_alloc(ctx, total, def->name);
-    if (!block) return NULL;
-
-    nbi_node *n = &local;
-    local.grad_space = NULL;
-    if (rec) {
-        n = (nbi_node *)block;
-        *n = local;
+    if (total || !def->is_view) { /* the data, and the gradient's room */
+        unsigned char *block = nbi_ctx_alloc(ctx, total, def->name);
+        if (!block) return NULL;
+        if (!def->is_view) out->data = block;
         if (grad_bytes) {
-            unsigned char *gs = block + node_sz + attr_sz + in_sz + out_sz + data_room;
-            n->grad_space = (nb_tensor *)gs;
-            n->grad_space->data = gs + out_sz;
-        }
-        if (n_in <= NBI_INLINE_IN) {
-            n->in = n->in_inline;
-        } else {
-            n->in = (nb_tensor **)(block + node_sz + attr_sz);
-            for (int i = 0; i < n_in; i++) n->in[i] = in[i];
-        }
-        if (attrs) {
-            nbi_attrs *a = (nbi_attrs *)(block + node_sz);
-            *a = *attrs;
-            n->attrs = a;
+            n->grad_space = (nb_tensor *)(void *)(block + data_room);
+            n->grad_space->data = block + data_room + out_sz;
         }
     }
-    nb_tensor *out = (nb_tensor *)(block + node_sz + attr_sz + in_sz);
-    *out = tmp;
-    if (!def->is_view) out->data = block + node_sz + attr_sz + in_sz + out_sz;
     n->out = out;
     s = def->forward(ctx, n);
     if (s != NB_OK) return nbi_fail(ctx, s);
@@ -182,7 +178,7 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     return out;
 }
 
-nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
+nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
     if (t->grad) return t->grad;
     nb_tensor *g;
     nbi_node *n = t->node;

@@ -58,14 +58,7 @@ void nb_free(void *p) { nbi_free(p); }
 
 /* ---- arena ------------------------------------------------------------------------------- */
 
-struct nbi_chunk {
-    nbi_chunk *next;
-    size_t size; /* usable bytes after the header */
-    size_t used;
-    /* data follows, aligned to NBI_ALIGN */
-};
-
-#define CHUNK_HDR ((sizeof(nbi_chunk) + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1))
+#define CHUNK_HDR NBI_CHUNK_HDR
 
 static inline unsigned char *chunk_data(nbi_chunk *c) { return (unsigned char *)c + CHUNK_HDR; }
 
@@ -88,7 +81,9 @@ static inline void *chunk_take(nbi_chunk *c, size_t size, size_t align) {
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void *arena_alloc_slow(nbi_arena *a, size_t size, size_t align) {
+void *nbi_arena_alloc_slow(nbi_arena *a, size_t size, size_t align) {
+    NBI_ASSERT(align && (align & (align - 1)) == 0 && align <= NBI_ALIGN);
+    if (size == 0) size = 1;
     for (nbi_chunk *c = a->cur ? a->cur->next : a->head; c; c = c->next) {
         void *p = chunk_take(c, size, align);
         if (p) {
@@ -121,22 +116,6 @@ static void *arena_alloc_slow(nbi_arena *a, size_t size, size_t align) {
     a->used_total += size;
     if (a->used_total > a->peak) a->peak = a->used_total;
     return p;
-}
-
-void *nbi_arena_alloc(nbi_arena *a, size_t size, size_t align) {
-    NBI_ASSERT(align && (align & (align - 1)) == 0 && align <= NBI_ALIGN);
-    if (size == 0) size = 1;
-    /* The fast path, taken by nearly every call: a bump in the current chunk. */
-    nbi_chunk *c = a->cur;
-    if (NBI_LIKELY(c != NULL)) {
-        void *p = chunk_take(c, size, align);
-        if (NBI_LIKELY(p != NULL)) {
-            a->used_total += size;
-            if (a->used_total > a->peak) a->peak = a->used_total;
-            return p;
-        }
-    }
-    return arena_alloc_slow(a, size, align);
 }
 
 void *nbi_arena_zalloc(nbi_arena *a, size_t size, size_t align) {

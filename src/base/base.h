@@ -102,6 +102,13 @@ void nbi_strmap_remove(nbi_strmap *m, const char *key);
  * A chain of chunks. Reset keeps every chunk, so a loop that allocates the same amount each
  * step stops calling malloc after its first step. */
 typedef struct nbi_chunk nbi_chunk;
+struct nbi_chunk {
+    nbi_chunk *next;
+    size_t size; /* usable bytes after the header */
+    size_t used;
+    /* data follows, at NBI_CHUNK_HDR bytes from the start (aligned to NBI_ALIGN) */
+};
+#define NBI_CHUNK_HDR ((sizeof(nbi_chunk) + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1))
 typedef struct nbi_arena {
     nbi_chunk *head;    /* first chunk */
     nbi_chunk *cur;     /* chunk being filled */
@@ -111,7 +118,28 @@ typedef struct nbi_arena {
 } nbi_arena;
 
 void nbi_arena_init(nbi_arena *a, size_t chunk_size);
-void *nbi_arena_alloc(nbi_arena *a, size_t size, size_t align); /* NULL on failure */
+/* The allocation when the current chunk has no room: the next chunk, or a new one. */
+void *nbi_arena_alloc_slow(nbi_arena *a, size_t size, size_t align);
+/* `size` bytes aligned to `align` (a power of two, at most NBI_ALIGN); NULL on failure. The
+ * bump in the current chunk is inline: op results take several a step, and a tiny network's
+ * step is made of little else (callgrind: 37 instructions a call out of line, ~15 inline). */
+static inline void *nbi_arena_alloc(nbi_arena *a, size_t size, size_t align) {
+    NBI_ASSERT(align && (align & (align - 1)) == 0 && align <= NBI_ALIGN);
+    if (size == 0) size = 1;
+    nbi_chunk *c = a->cur;
+    if (NBI_LIKELY(c != NULL)) {
+        uintptr_t base = (uintptr_t)c + NBI_CHUNK_HDR;
+        uintptr_t p = (base + c->used + align - 1) & ~(uintptr_t)(align - 1);
+        size_t end = (size_t)(p - base);
+        if (NBI_LIKELY(end <= c->size && size <= c->size - end)) {
+            c->used = end + size;
+            a->used_total += size;
+            if (a->used_total > a->peak) a->peak = a->used_total;
+            return (void *)p;
+        }
+    }
+    return nbi_arena_alloc_slow(a, size, align);
+}
 void *nbi_arena_zalloc(nbi_arena *a, size_t size, size_t align);
 void nbi_arena_reset(nbi_arena *a);
 void nbi_arena_free(nbi_arena *a);

@@ -95,14 +95,16 @@ nb_status nbi_model_run(const nb_model *m, nb_ctx *ctx, int training, nb_rng *rn
     }
     if ((s = check_inputs(m, ctx, in, n_in, dec != NULL, fn)) != NB_OK) return s;
 
-    nb_tensor **val = nbi_ctx_alloc(ctx, sizeof *val * (size_t)(m->n_nodes + 1), fn);
-    unsigned char *need = nbi_ctx_alloc(ctx, (size_t)m->n_calls + 1, fn);
-    if (!val || !need) {
+    /* one block: the node values, then a flag per call (sizes bounded by the model's, which
+     * were allocated when it was built) */
+    const size_t val_sz = sizeof(nb_tensor *) * (size_t)(m->n_nodes + 1);
+    nb_tensor **val = nbi_ctx_alloc(ctx, val_sz + (size_t)m->n_calls + 1, fn);
+    if (!val) {
         nbi_fail(ctx, NB_ERR_NOMEM);
         return NB_ERR_NOMEM;
     }
-    memset(val, 0, sizeof *val * (size_t)m->n_nodes);
-    memset(need, 0, (size_t)m->n_calls);
+    unsigned char *need = (unsigned char *)val + val_sz;
+    memset(val, 0, val_sz + (size_t)m->n_calls);
     for (int i = 0; i < n_in; i++) val[m->inputs[i]] = in[i];
     /* the calls the outputs depend on: a walk back over the topological order */
     for (int k = 0; k < n_outs; k++)

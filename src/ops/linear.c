@@ -41,10 +41,10 @@ static nb_status linear_infer(const nbi_node *n, nb_tensor *out) {
 static inline int64_t ld(int64_t cols) { return cols > 1 ? cols : 1; }
 
 /* What forward keeps for backward: the contiguous x and W it read (when they are copies of
- * the inputs) and, for linear_act, z. */
+ * the inputs) and, for linear_act, z and the room for backward's dz (one arena block). */
 typedef struct lin_saved {
     nb_tensor *x, *W;
-    float *z;
+    float *z, *gz;
 } lin_saved;
 
 /* y = x W + b into y [M, out] */
@@ -79,14 +79,18 @@ static lin_saved *contig_inputs(nb_ctx *ctx, nbi_node *n, bool z, nb_tensor **x,
     *W = nbi_contig(ctx, n->in[1]);
     if (!*x || !*W) return NULL;
     if (!n->recording || (!z && *x == n->in[0] && *W == n->in[1])) return &none;
-    lin_saved *k = nbi_ctx_alloc(ctx, sizeof *k, nbi_ops[n->op]->name);
-    if (!k) return NULL;
+    /* one block: the record, then z and dz (numel floats each, the second 64-byte aligned);
+     * the sizes cannot overflow, the result of numel floats exists already */
+    const size_t head = (sizeof(lin_saved) + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1);
+    const size_t zb = z ? sizeof(float) * (size_t)n->out->numel : 0;
+    const size_t zroom = (zb + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1);
+    unsigned char *blk = nbi_ctx_alloc(ctx, head + 2 * zroom, nbi_ops[n->op]->name);
+    if (!blk) return NULL;
+    lin_saved *k = (lin_saved *)(void *)blk;
     k->x = *x;
     k->W = *W;
-    k->z = NULL;
-    if (z && !(k->z = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)n->out->numel,
-                                    nbi_ops[n->op]->name)))
-        return NULL;
+    k->z = z ? (float *)(void *)(blk + head) : NULL;
+    k->gz = z ? (float *)(void *)(blk + head + zroom) : NULL;
     n->saved = k;
     return k;
 }
@@ -211,8 +215,7 @@ static nb_status linear_act_forward(nb_ctx *ctx, nbi_node *n) {
 static nb_status linear_act_backward(nb_ctx *ctx, nbi_node *n) {
     const lin_saved *k = n->saved;
     const int64_t numel = n->out->numel;
-    float *gz = nbi_ctx_alloc(ctx, sizeof(float) * (size_t)(numel ? numel : 1), "linear_act");
-    if (!gz) return ctx->status;
+    float *gz = k->gz;                       /* room forward kept in its block */
     ctx->be->fill(ctx->be, numel, gz, 0.0f); /* dz = dy ⊙ f'(z, y) */
     ctx->be->unary_bwd(ctx->be, nbi_ops[n->attrs->i[0]]->aux, numel, k->z, n->out->data,
                        n->out->grad->data, gz, n->attrs->f);

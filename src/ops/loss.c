@@ -89,7 +89,8 @@ static nb_status check_probabilities(nb_ctx *ctx, const nbi_node *n, const nb_te
 }
 
 static nb_status pair_forward(nb_ctx *ctx, nbi_node *n) {
-    nbi_arena_mark m = nbi_arena_mark_get(&ctx->arena);
+    nbi_arena_mark m = {NULL, 0, 0}; /* where a copy of the inputs would start */
+    if (!n->recording) m = nbi_arena_mark_get(&ctx->arena);
     nb_tensor *p = nbi_contig(ctx, n->in[0]), *t = nbi_contig(ctx, n->in[1]);
     if (!p || !t) return ctx->status;
     int copied = p != n->in[0] || t != n->in[1];

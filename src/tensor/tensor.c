@@ -48,8 +48,20 @@ void nbi_set_contiguous(nb_tensor *t) {
     /* Unrolled and branch-free (every op result passes here): dimension i < rank gets the
      * running product as its stride; dimensions past the rank read as size 1, stride 0. */
     _Static_assert(NB_MAX_RANK == 8, "nbi_set_contiguous unrolls eight dimensions");
-    int64_t s = 1;
     const int r = t->rank;
+    if (r <= 2) { /* scalars, vectors, matrices: the last six dimensions are padding */
+        static const int64_t ones[NB_MAX_RANK - 2] = {1, 1, 1, 1, 1, 1};
+        const int64_t d0 = r > 0 ? t->shape[0] : 1, d1 = r > 1 ? t->shape[1] : 1;
+        memcpy(t->shape + 2, ones, sizeof ones);
+        memset(t->stride + 2, 0, sizeof ones);
+        t->shape[0] = d0;
+        t->shape[1] = d1;
+        t->stride[0] = r == 2 ? d1 : r; /* rank 1: 1; rank 0: 0 */
+        t->stride[1] = r == 2;
+        t->numel = d0 * d1;
+        return;
+    }
+    int64_t s = 1;
 #define DIM(i)                                                                               \
     do {                                                                                     \
         const bool used = (i) < r;                                                           \

@@ -294,11 +294,16 @@ static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) 
         c.ldb = c.N;
         c.tb = 0;
     }
+    int64_t panels = ceil_div(c.M, g->mr);
+    if (panels < 2) { /* one row of micro-panels: nothing to share (tiny networks' case) */
+        g->direct(&c, 0, c.M);
+        return NB_OK;
+    }
     double flops = 2.0 * (double)c.M * (double)c.N * (double)c.K;
-    int64_t want = (int64_t)(flops / (double)g->par_flops), panels = ceil_div(c.M, g->mr);
+    int64_t want = (int64_t)(flops / (double)g->par_flops);
     int nt = nbi_threads_for(c.nt);
     if (want > nt) want = nt;
-    if (want <= 1 || panels < 2) {
+    if (want <= 1) {
         g->direct(&c, 0, c.M);
         return NB_OK;
     }

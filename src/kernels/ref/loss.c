@@ -38,7 +38,7 @@ static float stable_sigmoid(float x) {
 }
 
 /* ℓ(p, t) for one element. */
-static float pair_loss(int kind, float p, float t) {
+static inline float pair_loss(int kind, float p, float t) {
     switch (kind) {
     case NBI_LOSS_MSE: { /* (p - t)² */
         float d = p - t;
@@ -55,7 +55,7 @@ static float pair_loss(int kind, float p, float t) {
 }
 
 /* dℓ/dp and dℓ/dt for one element. */
-static void pair_deriv(int kind, float p, float t, float *dp, float *dt) {
+static inline void pair_deriv(int kind, float p, float t, float *dp, float *dt) {
     switch (kind) {
     case NBI_LOSS_MSE: /* ∂/∂p = 2 (p - t), ∂/∂t = -2 (p - t) */
         *dp = 2.0f * (p - t);

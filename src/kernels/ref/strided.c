@@ -163,12 +163,27 @@ void nbi_ref_add_into(int64_t n, const float *x, float *y) {
 
 /* speed: a dense layer's bias. y[r, :] = b for M rows of N */
 void nbi_ref_bias_rows(int64_t M, int64_t N, const float *b, float *y) {
+    if (N < 16) { /* short rows: a memcpy call per row costs more than the copy */
+        for (int64_t j = 0; j < N; j++) {
+            const float v = b[j];
+            for (int64_t r = 0; r < M; r++) y[r * N + j] = v;
+        }
+        return;
+    }
     for (int64_t r = 0; r < M; r++) memcpy(y + r * N, b, (size_t)N * sizeof(float));
 }
 
 /* g[:] += x[r, :] for r = 0..M-1 in order: element j sees ((g + x0) + x1) + ..., the sums of
  * acc_strided with a stride-0 destination, so the bits are those of that composition */
 void nbi_ref_acc_rows(int64_t M, int64_t N, const float *x, float *g) {
+    if (N < 16) { /* short rows: a column at a time in a register, the same order of sums */
+        for (int64_t j = 0; j < N; j++) {
+            float s = g[j];
+            for (int64_t r = 0; r < M; r++) s += x[r * N + j];
+            g[j] = s;
+        }
+        return;
+    }
     for (int64_t r = 0; r < M; r++) {
         const float *row = x + r * N;
         for (int64_t j = 0; j < N; j++) g[j] += row[j];
