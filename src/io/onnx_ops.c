@@ -340,15 +340,17 @@ static nb_status ceil_mode(const importer *im, const nbi_onnx_node *nd, const in
     int64_t c = nbi_onnx_attr_i(nd, "ceil_mode", 0);
     if (c == 0) return NB_OK;
     if (c != 1) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "ceil_mode = %lld", (long long)c);
+    const int64_t big = (int64_t)1 << 24;
     for (int j = 0; j < 2; j++) {
-        int64_t in = shape[1 + j], win = (k[j] - 1) * d[j] + 1, span = in + p[j] + p[j + 2] - win;
+        int64_t in = shape[1 + j];
         if (in < 0)
             return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
                                    "ceil_mode = 1 on images whose size is known only at run "
                                    "time");
-        if (span < 0 || in > ((int64_t)1 << 24) || win > ((int64_t)1 << 24) ||
-            p[j] > ((int64_t)1 << 24) || p[j + 2] > ((int64_t)1 << 24))
+        if (in > big || k[j] > big || d[j] > big || s[j] > big || p[j] > big || p[j + 2] > big)
             return NB_OK; /* the layer says what does not fit */
+        int64_t win = (k[j] - 1) * d[j] + 1, span = in + p[j] + p[j + 2] - win;
+        if (span < 0) return NB_OK;
         int64_t out = (span + s[j] - 1) / s[j] + 1;
         if ((out - 1) * s[j] >= in + p[j]) out--;
         int64_t extra = (out - 1) * s[j] + win - (in + p[j] + p[j + 2]);

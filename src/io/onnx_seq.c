@@ -246,9 +246,9 @@ static nb_status pick_steps(importer *im, const nbi_onnx_node *nd, const val *x,
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "picks steps of a sequence whose length is known only at run time "
                       "(give the graph input a fixed sequence length)");
-    if (start < 0 || len < 1 || start + len > T)
-        return refuse(im, nd, NB_ERR_FORMAT, "steps %lld..%lld of a sequence of %lld",
-                      (long long)start, (long long)(start + len - 1), (long long)T);
+    if (start < 0 || len < 1 || len > T || start > T - len)
+        return refuse(im, nd, NB_ERR_FORMAT, "%lld steps from step %lld of a sequence of %lld",
+                      (long long)len, (long long)start, (long long)T);
     if (squeeze && rank != 2)
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "picks one step of samples of rank %d: only sequences of vectors [T, F]",
@@ -312,6 +312,8 @@ static nb_status op_slice(importer *im, const nbi_onnx_node *nd) {
                       x->name);
     if (n != 1 || sp[0] != 1)
         return refuse(im, nd, NB_ERR_UNSUPPORTED, "only a Slice of one axis with step 1");
+    if (st_[0] <= NBI_SYM_UNKNOWN || en[0] <= NBI_SYM_UNKNOWN || ax[0] <= NBI_SYM_UNKNOWN)
+        return refuse(im, nd, NB_ERR_UNSUPPORTED, "starts, ends and axes known only at run time");
     if (x && x->kind == V_ZEROS) { /* a part of a zero state is zeros */
         set_sym(im, nd, V_ZEROS, 1, x->sym, x->n_sym);
         return NB_OK;
@@ -356,6 +358,10 @@ static nb_status op_gather(importer *im, const nbi_onnx_node *nd) {
     int64_t s[NBI_ONNX_MAX_RANK], ix[NBI_ONNX_MAX_RANK];
     int n, rank, ni, irank;
     if (!data || !idx) return refuse(im, nd, NB_ERR_FORMAT, "Gather takes two inputs");
+    if (sym_of(im, idx, ix, &ni, &irank))
+        for (int k = 0; k < ni; k++)
+            if (ix[k] <= NBI_SYM_UNKNOWN)
+                return refuse(im, nd, NB_ERR_UNSUPPORTED, "indices known only at run time");
     if (sym_of(im, data, s, &n, &rank)) {
         if (rank != 1 || axis != 0 || !sym_of(im, idx, ix, &ni, &irank))
             return refuse(im, nd, NB_ERR_UNSUPPORTED,

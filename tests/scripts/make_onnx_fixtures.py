@@ -195,21 +195,47 @@ def main():
           (2, 5, 3), g, fold=True)
 
 
+def same_pad(x, conv, lower):
+    """x padded as auto_pad SAME_UPPER (odd pixel at the end) or SAME_LOWER (at the start)."""
+    pads = []
+    for k, d, n in reversed(list(zip(conv.kernel_size, conv.dilation, x.shape[2:]))):
+        total = max((k - 1) * d + 1 - 1, 0)  # stride 1: out = in
+        small = total // 2
+        pads += [total - small, small] if lower else [small, total - small]
+    return nn.functional.pad(x, pads)
+
+
 def write_same_cnn(g):
+    """torch_same_cnn (auto_pad SAME_UPPER: torch's padding "same") and torch_same_lower_cnn
+    (SAME_LOWER, whose PyTorch reference pads by hand)."""
     import onnx
     import onnx.helper as oh
     eager, twin = same_cnn(None), same_cnn(1)
     twin.load_state_dict(eager.state_dict())
     write("torch_same_cnn", eager, (2, 2, 7, 7), g, export=twin)
-    path = os.path.join(OUT, "torch_same_cnn.onnx")
-    m = onnx.load(path)
-    for n in m.graph.node:
-        if n.op_type == "Conv":
-            keep = [a for a in n.attribute if a.name != "pads"]
-            del n.attribute[:]
-            n.attribute.extend(keep + [oh.make_attribute("auto_pad", "SAME_UPPER")])
-    del m.graph.value_info[:]
-    onnx.save(m, path)
+    exported = onnx.load(os.path.join(OUT, "torch_same_cnn.onnx"))
+    for name, mode in (("torch_same_cnn", "SAME_UPPER"), ("torch_same_lower_cnn", "SAME_LOWER")):
+        m = onnx.ModelProto()
+        m.CopyFrom(exported)
+        for n in m.graph.node:
+            if n.op_type == "Conv":
+                keep = [a for a in n.attribute if a.name not in ("pads", "auto_pad")]
+                del n.attribute[:]
+                n.attribute.extend(keep + [oh.make_attribute("auto_pad", mode)])
+        del m.graph.value_info[:]
+        onnx.save(m, os.path.join(OUT, name + ".onnx"))
+    # the SAME_LOWER reference: each Conv on its input padded by hand
+    x = torch.from_numpy(np.load(os.path.join(OUT, "torch_same_cnn.input.npy")))
+    with torch.no_grad():
+        for mod in eager:
+            if isinstance(mod, nn.Conv2d):
+                x = nn.functional.conv2d(same_pad(x, mod, True), mod.weight, mod.bias,
+                                         dilation=mod.dilation)
+            else:
+                x = mod(x)
+    np.save(os.path.join(OUT, "torch_same_lower_cnn.input.npy"),
+            np.load(os.path.join(OUT, "torch_same_cnn.input.npy")))
+    np.save(os.path.join(OUT, "torch_same_lower_cnn.output.npy"), x.numpy().astype(np.float32))
 
 
 def hostile(g):
