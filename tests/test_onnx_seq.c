@@ -6,16 +6,31 @@
  * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
  * norms, a CNN with auto_pad SAME_UPPER and ceil_mode pooling (and with SAME_LOWER), a CNN
  * flattened by x.view(x.size(0), -1), ceil_mode pools without padding — each run on its stored
- * input to PyTorch's stored output within 1e-5. Then the hostile files (bad_*.onnx: variants of an
+ * input to PyTorch's stored output within 1e-5 and saves as a nabla model file that loads to
+ * the very same outputs. Then the hostile files (bad_*.onnx: variants of an
  * LSTM, an export without constant folding, x[:, -1, :] of a sequence of unknown length, an average
  * pool whose ceil_mode window PyTorch divides otherwise), each refused with a message naming
  * the node and what is wrong, every truncation of a sequence model refused cleanly, and token ids
  * out of the embedding's range refused at run time. Run from the repository root. */
+#define _GNU_SOURCE /* mkdtemp */
 #include "nbtest.h"
 #include "io/onnx.h"
 #include "base/file.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A file in this run's temporary folder. */
+static const char *tmp(const char *name) {
+    static char dir[64], buf[200];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/nabla-onnx-seq-XXXXXX");
+        if (!mkdtemp(dir)) abort();
+    }
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
 
 static nb_array load_npy(const char *path) {
     nb_array a;
@@ -54,6 +69,19 @@ static double run_fixture(const char *name) {
         }
         printf("  %s: max |nabla - PyTorch| = %.3g over %lld values (%d layers)\n", name, maxd,
                (long long)y->numel, nb_model_layer_count(m));
+        /* the imported model saves as a nabla model file that loads to the same outputs */
+        nb_model *back = NULL;
+        const char *file = tmp("imported.safetensors");
+        CHECK_OK(nb_model_save(m, file, NULL));
+        CHECK_OK(nb_model_load(file, &back, NULL));
+        nb_tensor *z =
+            back ? nb_model_infer(back, ctx, nb_array_to_tensor(ctx, &x, ids ? NB_I32 : NB_F32))
+                 : NULL;
+        CHECK_MSG(z && z->numel == y->numel &&
+                      !memcmp(z->data, y->data, sizeof(float) * (size_t)y->numel),
+                  "%s: saved and loaded, the outputs differ", name);
+        nb_model_free(back);
+        unlink(file);
     }
     nb_ctx_free(ctx);
     nb_array_free(&x);
