@@ -101,9 +101,9 @@ static void test_import_torch_seq(void) {
     }
 }
 
-/* The layers each fixture becomes: the recurrent nodes as nabla's recurrent layers (one per
- * ONNX node), x[:, -1, :] as a split and a flatten (a graph: the split has several outputs),
- * the chains as chains. */
+/* The layers each fixture becomes: a stack of recurrent nodes as one recurrent layer of as many
+ * layers (or, where torch's h_n is read, one layer per node), x[:, -1, :] as a split and a
+ * flatten (a graph: the split has several outputs), the chains as chains. */
 static void test_import_layers(void) {
     const struct {
         const char *file;
@@ -111,8 +111,10 @@ static void test_import_layers(void) {
         const char *layers[6];
     } want[] = {
         {"torch_char_lstm", 0, {"embedding_1", "lstm_1", "dense_1"}},
-        {"torch_gru2_bi", 0, {"gru_1", "gru_2", "split_1", "flatten_1", "dense_1"}},
-        {"torch_rnn_relu", 0, {"rnn_1", "rnn_2", "split_1", "flatten_1", "dense_1"}},
+        {"torch_gru2_bi", 0, {"gru_1", "split_1", "flatten_1", "dense_1"}},
+        {"torch_rnn_relu", 0, {"rnn_1", "split_1", "flatten_1", "dense_1"}},
+        {"torch_lstm2_bi", 0, {"lstm_1", "split_1", "dense_1"}},
+        {"torch_lstm2_hn", 0, {"lstm_1", "lstm_2", "concat_1", "split_1", "flatten_1"}},
         {"torch_layernorm_mlp", 1, {"dense_1", "layernorm_1", "activation_1", "dense_2"}},
         {"torch_view_cnn", 1, {"conv2d_1", "activation_1", "flatten_1", "dense_1"}},
     };
@@ -129,6 +131,10 @@ static void test_import_layers(void) {
             CHECK_MSG(got && !strcmp(got, want[i].layers[k]), "%s: layer %d is %s, not %s",
                       want[i].file, k, got ? got : "(none)", want[i].layers[k]);
         }
+        /* a stack of two recurrent nodes is one layer of two, named as torch's module */
+        if (!strcmp(want[i].file, "torch_gru2_bi"))
+            CHECK(nb_params_find(nb_model_params(m), "gru_1.weight_ih_l1_reverse") != NULL &&
+                  nb_params_find(nb_model_params(m), "gru_1.bias_hh_l1") != NULL);
         nb_model_free(m);
     }
 }
