@@ -4,14 +4,15 @@
  * step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and x[:, -1, :],
  * a 2-layer LSTM ending in h_n[-1],
  * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
- * norms, a CNN with auto_pad SAME_UPPER and ceil_mode pooling (and with SAME_LOWER), a CNN
- * flattened by x.view(x.size(0), -1), ceil_mode pools without padding — each run on its stored
- * input to PyTorch's stored output within 1e-5 and saves as a nabla model file that loads to
- * the very same outputs. Then the hostile files (bad_*.onnx: variants of an
- * LSTM, an export without constant folding, x[:, -1, :] of a sequence of unknown length, an average
- * pool whose ceil_mode window PyTorch divides otherwise), each refused with a message naming
- * the node and what is wrong, every truncation of a sequence model refused cleanly, and token ids
- * out of the embedding's range refused at run time. Run from the repository root. */
+ * norms (randomised, and as initialised: Identity nodes for equal weights), a CNN with auto_pad
+ * SAME_UPPER and ceil_mode pooling (and with SAME_LOWER), a CNN flattened by x.view(x.size(0), -1),
+ * ceil_mode pools without padding — each run on its stored input to PyTorch's stored output within
+ * 1e-5 and saves as a nabla model file that loads to the very same outputs. Then the hostile files
+ * (bad_*.onnx: variants of an LSTM, an export without constant folding, x[:, -1, :] of a sequence
+ * of unknown length, an average pool whose ceil_mode window PyTorch divides otherwise), each
+ * refused with a message naming the node and what is wrong, every truncation of a sequence model
+ * refused cleanly, and token ids out of the embedding's range refused at run time. Run from the
+ * repository root. */
 #define _GNU_SOURCE /* mkdtemp */
 #include "nbtest.h"
 #include "io/onnx.h"
@@ -94,7 +95,8 @@ static void test_import_torch_seq(void) {
     const char *names[] = {"torch_char_lstm",     "torch_lstm2_bi", "torch_gru2_bi",
                            "torch_gru",           "torch_rnn_relu", "torch_rnn_tanh_bi",
                            "torch_layernorm_mlp", "torch_same_cnn", "torch_view_cnn",
-                           "torch_avg_ceil",      "torch_lstm2_hn", "torch_same_lower_cnn"};
+                           "torch_avg_ceil",      "torch_lstm2_hn", "torch_same_lower_cnn",
+                           "torch_ln_fresh"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double d = run_fixture(names[i]);
         CHECK_MSG(d >= 0 && d <= 1e-5, "%s: max difference %g", names[i], d);

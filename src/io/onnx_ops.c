@@ -653,10 +653,18 @@ static nb_status op_pad(importer *im, int i) {
     return NB_OK;
 }
 
-/* The identity: the output is the input's node. */
+/* The identity: the output is the input's node (or, of an initializer, that initializer:
+ * torch.onnx.export writes one Identity per weight equal to another, as a fresh LayerNorm's
+ * bias and another's). */
 static nb_status op_pass(importer *im, int i) {
     const nbi_onnx_node *nd = &im->g->nodes[i];
-    val *x;
+    val *x = nbi_onnx_input(im, nd, 0);
+    if (x && x->kind == V_CONST && !strcmp(nd->op, "Identity")) {
+        val *o = nbi_onnx_find(im, nd->out[0]);
+        o->kind = V_CONST;
+        o->t = x->t;
+        return NB_OK;
+    }
     nb_status st = nbi_onnx_computed(im, nd, 0, &x, NULL, NULL);
     if (st != NB_OK) return st;
     if (!strcmp(nd->op, "Dropout")) {

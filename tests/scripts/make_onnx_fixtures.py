@@ -145,10 +145,11 @@ def randomise_norms(m, g):
             mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
 
 
-def write(name, model, shape, g, fold=False, vocab=0, export=None):
+def write(name, model, shape, g, fold=False, vocab=0, export=None, fresh=False):
     model.eval()
     randomise_bn(model, g)
-    randomise_norms(model, g)
+    if not fresh:
+        randomise_norms(model, g)
     x = (torch.randint(0, vocab, shape, generator=g) if vocab else
          torch.randn(*shape, generator=g))
     with torch.no_grad():
@@ -193,6 +194,11 @@ def main():
     hostile(g)
     write("torch_lstm2_hn", LastState(nn.LSTM(3, 4, num_layers=2, batch_first=True), 2),
           (2, 5, 3), g, fold=True)
+    # layer norms as initialised (weight 1, bias 0): torch writes Identity nodes for the
+    # weights equal to others
+    ln = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.GELU(), nn.Linear(6, 6),
+                       nn.LayerNorm(6), nn.Linear(6, 2))
+    write("torch_ln_fresh", ln, (3, 4), g, fresh=True)
 
 
 def same_pad(x, conv, lower):
