@@ -2,7 +2,8 @@
  * (io/onnx_seq.c, io/onnx_ops.c): the PyTorch fixtures of tests/data/onnx written by
  * tests/scripts/make_onnx_fixtures.py — an embedding into an LSTM with a dense layer on every
  * step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and x[:, -1, :],
- * a 2-layer LSTM ending in h_n[-1],
+ * a 2-layer LSTM ending in h_n[-1], a 2-layer bidirectional GRU after an embedding exported
+ * with a dynamic sequence length and run on a longer one,
  * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
  * norms (randomised, and as initialised: Identity nodes for equal weights), a CNN with auto_pad
  * SAME_UPPER and ceil_mode pooling (and with SAME_LOWER), a CNN flattened by x.view(x.size(0), -1),
@@ -96,7 +97,7 @@ static void test_import_torch_seq(void) {
                            "torch_gru",           "torch_rnn_relu", "torch_rnn_tanh_bi",
                            "torch_layernorm_mlp", "torch_same_cnn", "torch_view_cnn",
                            "torch_avg_ceil",      "torch_lstm2_hn", "torch_same_lower_cnn",
-                           "torch_ln_fresh"};
+                           "torch_ln_fresh",      "torch_gru2_dyn"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double d = run_fixture(names[i]);
         CHECK_MSG(d >= 0 && d <= 1e-5, "%s: max difference %g", names[i], d);

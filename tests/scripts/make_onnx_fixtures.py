@@ -145,19 +145,28 @@ def randomise_norms(m, g):
             mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
 
 
-def write(name, model, shape, g, fold=False, vocab=0, export=None, fresh=False):
+def write(name, model, shape, g, fold=False, vocab=0, export=None, fresh=False, dyn_t=False):
+    """dyn_t: the sequence length (axis 1) is dynamic too, and the stored input is three steps
+    longer than the one exported with."""
     model.eval()
     randomise_bn(model, g)
     if not fresh:
         randomise_norms(model, g)
-    x = (torch.randint(0, vocab, shape, generator=g) if vocab else
-         torch.randn(*shape, generator=g))
-    with torch.no_grad():
-        y = model(x)
+
+    def draw(shape):
+        return (torch.randint(0, vocab, shape, generator=g) if vocab else
+                torch.randn(*shape, generator=g))
+
+    x = draw(shape)
+    axes = {0: "N", 1: "T"} if dyn_t else {0: "N"}
     path = os.path.join(OUT, name + ".onnx")
     torch.onnx.export(export or model, x, path, opset_version=17, input_names=["input"],
-                      output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
+                      output_names=["output"], dynamic_axes={"input": axes, "output": axes},
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=fold)
+    if dyn_t:
+        x = draw((shape[0], shape[1] + 3) + tuple(shape[2:]))
+    with torch.no_grad():
+        y = model(x)
     np.save(os.path.join(OUT, name + ".input.npy"),
             x.numpy().astype(np.int32 if vocab else np.float32))
     np.save(os.path.join(OUT, name + ".output.npy"), y.numpy().astype(np.float32))
@@ -199,6 +208,9 @@ def main():
     ln = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.GELU(), nn.Linear(6, 6),
                        nn.LayerNorm(6), nn.Linear(6, 2))
     write("torch_ln_fresh", ln, (3, 4), g, fresh=True)
+    # a sequence length known only at run time: the stored input is longer than the export's
+    write("torch_gru2_dyn", Seq(nn.GRU(5, 6, num_layers=2, batch_first=True, bidirectional=True),
+                                7, vocab=11, emb=5), (2, 4), g, fold=True, vocab=11, dyn_t=True)
 
 
 def same_pad(x, conv, lower):
