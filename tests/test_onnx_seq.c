@@ -1,19 +1,20 @@
 /* tests/test_onnx_seq.c — the ONNX import of sequence models and the conv/pool extras
- * (io/onnx_seq.c, io/onnx_ops.c): the PyTorch fixtures of tests/data/onnx written by
- * tests/scripts/make_onnx_fixtures.py — an embedding into an LSTM with a dense layer on every
- * step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and x[:, -1, :],
- * a 2-layer LSTM ending in h_n[-1], a 2-layer bidirectional GRU after an embedding exported
- * with a dynamic sequence length and run on a longer one,
- * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
- * norms (randomised, and as initialised: Identity nodes for equal weights), a CNN with auto_pad
- * SAME_UPPER and ceil_mode pooling (and with SAME_LOWER), a CNN flattened by x.view(x.size(0), -1),
- * ceil_mode pools without padding — each run on its stored input to PyTorch's stored output within
- * 1e-5 and saves as a nabla model file that loads to the very same outputs. Then the hostile files
- * (bad_*.onnx: variants of an LSTM, an export without constant folding, x[:, -1, :] of a sequence
- * of unknown length, an average pool whose ceil_mode window PyTorch divides otherwise), each
- * refused with a message naming the node and what is wrong, every truncation of a sequence model
- * refused cleanly, and token ids out of the embedding's range refused at run time. Run from the
- * repository root. */
+ * (io/onnx_rnn.c, io/onnx_seq.c, io/onnx_ops.c): the PyTorch fixtures of tests/data/onnx
+ * written by tests/scripts/make_onnx_fixtures.py — an embedding into an LSTM with a dense layer
+ * on every step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and
+ * x[:, -1, :], a 2-layer LSTM ending in h_n[-1], a 2-layer bidirectional GRU after an embedding
+ * exported with a dynamic sequence length and run on a longer one, a GRU, a 2-layer relu RNN, a
+ * bidirectional tanh RNN after an embedding, MLPs with layer norms (randomised, and as
+ * initialised: Identity nodes for equal weights), a CNN with auto_pad SAME_UPPER and ceil_mode
+ * pooling (and with SAME_LOWER), a CNN flattened by x.view(x.size(0), -1), ceil_mode pools
+ * without padding — each run on its stored input to PyTorch's stored output within 1e-5, and
+ * saved as a nabla model file that loads to the very same outputs. Then the hostile files
+ * (bad_*.onnx: variants of an LSTM — a non-zero initial state, a time-major graph output, W,
+ * hidden_size, activations, clip, reverse, sequence_lens, a GRU's linear_before_reset —, an
+ * export without constant folding, x[:, -1, :] of a sequence of unknown length, an average pool
+ * whose ceil_mode window PyTorch divides otherwise), each refused with a message naming the node
+ * and what is wrong; every truncation of a sequence model refused cleanly; token ids out of the
+ * embedding's range refused at run time. Run from the repository root. */
 #define _GNU_SOURCE /* mkdtemp */
 #include "nbtest.h"
 #include "io/onnx.h"
@@ -149,6 +150,9 @@ static void test_import_seq_hostile(void) {
         nb_status st;
         const char *node, *msg;
     } bad[] = {
+        {"bad_h0_ones", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)", "initial_h 'h0' is not zeros"},
+        {"bad_y_out", NB_ERR_UNSUPPORTED, "graph output '/rnn/LSTM_output_0'",
+         "a time-major sequence"},
         {"bad_w_dims", NB_ERR_FORMAT, "'/rnn/LSTM' (LSTM)", "has rank 2, not 3"},
         {"bad_hidden", NB_ERR_FORMAT, "'/rnn/LSTM' (LSTM)", "hidden_size 3"},
         {"bad_acts", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)", "activations other than PyTorch's"},

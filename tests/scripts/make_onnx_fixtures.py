@@ -339,7 +339,15 @@ def hostile(g):
                       input_names=["input"], output_names=["output"])
     print("%s: %d bytes" % (path, os.path.getsize(path)))
 
-    for name, change in [("w_dims", w_dims), ("hidden", hidden), ("acts", acts), ("clip", clip),
+    def h0_ones(m):  # an initial state that is not zeros
+        n = node(m, "LSTM")
+        m.graph.initializer.append(nh.from_array(np.ones((1, 1, 2), dtype=np.float32), "h0"))
+        n.input[5] = "h0"
+
+    def y_out(m):  # the graph's output is Y itself, time-major
+        m.graph.output[0].name = node(m, "LSTM").output[0]
+
+    for name, change in [("h0_ones", h0_ones), ("y_out", y_out), ("w_dims", w_dims), ("hidden", hidden), ("acts", acts), ("clip", clip),
                          ("reverse", reverse), ("seq_lens", seq_lens), ("gru_lbr0", gru_lbr0)]:
         variant(name, change)
 
