@@ -1,21 +1,39 @@
 /* tests/test_onnx_seq.c — the ONNX import of sequence models and the conv/pool extras
- * (io/onnx_seq.c, io/onnx_ops.c): the PyTorch fixtures of tests/data/onnx written by
- * tests/scripts/make_onnx_fixtures.py — an embedding into an LSTM with a dense layer on every
- * step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and x[:, -1, :],
- * a 2-layer LSTM ending in h_n[-1],
- * a GRU, a 2-layer relu RNN, a bidirectional tanh RNN after an embedding, an MLP with layer
- * norms, a CNN with auto_pad SAME_UPPER and ceil_mode pooling, a CNN flattened by
- * x.view(x.size(0), -1), ceil_mode pools without padding — each run on its stored input to
- * PyTorch's stored output within 1e-5. Then the hostile files (bad_*.onnx: variants of an LSTM,
- * an export without constant folding, x[:, -1, :] of a sequence of unknown length, an average
- * pool whose ceil_mode window PyTorch divides otherwise), each refused with a message naming
- * the node and what is wrong, every truncation of a sequence model refused cleanly, and token ids
- * out of the embedding's range refused at run time. Run from the repository root. */
+ * (io/onnx_rnn.c, io/onnx_seq.c, io/onnx_ops.c): the PyTorch fixtures of tests/data/onnx
+ * written by tests/scripts/make_onnx_fixtures.py — an embedding into an LSTM with a dense layer
+ * on every step (a char-LSTM), 2-layer bidirectional LSTM and GRU ending in x[:, -2:, :] and
+ * x[:, -1, :], a 2-layer LSTM ending in h_n[-1], a 2-layer bidirectional GRU after an embedding
+ * exported with a dynamic sequence length and run on a longer one, a GRU, a 2-layer relu RNN, a
+ * bidirectional tanh RNN after an embedding, MLPs with layer norms (randomised, and as
+ * initialised: Identity nodes for equal weights), a CNN with auto_pad SAME_UPPER and ceil_mode
+ * pooling (and with SAME_LOWER), a CNN flattened by x.view(x.size(0), -1), ceil_mode pools
+ * without padding — each run on its stored input to PyTorch's stored output within 1e-5, and
+ * saved as a nabla model file that loads to the very same outputs. Then the hostile files
+ * (bad_*.onnx: variants of an LSTM — a non-zero initial state, a time-major graph output, W,
+ * hidden_size, activations, clip, reverse, sequence_lens, a GRU's linear_before_reset —, an
+ * export without constant folding, x[:, -1, :] of a sequence of unknown length, an average pool
+ * whose ceil_mode window PyTorch divides otherwise), each refused with a message naming the node
+ * and what is wrong; every truncation of a sequence model refused cleanly; token ids out of the
+ * embedding's range refused at run time. Run from the repository root. */
+#define _GNU_SOURCE /* mkdtemp */
 #include "nbtest.h"
 #include "io/onnx.h"
 #include "base/file.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A file in this run's temporary folder. */
+static const char *tmp(const char *name) {
+    static char dir[64], buf[200];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/nabla-onnx-seq-XXXXXX");
+        if (!mkdtemp(dir)) abort();
+    }
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
 
 static nb_array load_npy(const char *path) {
     nb_array a;
@@ -54,6 +72,19 @@ static double run_fixture(const char *name) {
         }
         printf("  %s: max |nabla - PyTorch| = %.3g over %lld values (%d layers)\n", name, maxd,
                (long long)y->numel, nb_model_layer_count(m));
+        /* the imported model saves as a nabla model file that loads to the same outputs */
+        nb_model *back = NULL;
+        const char *file = tmp("imported.safetensors");
+        CHECK_OK(nb_model_save(m, file, NULL));
+        CHECK_OK(nb_model_load(file, &back, NULL));
+        nb_tensor *z =
+            back ? nb_model_infer(back, ctx, nb_array_to_tensor(ctx, &x, ids ? NB_I32 : NB_F32))
+                 : NULL;
+        CHECK_MSG(z && z->numel == y->numel &&
+                      !memcmp(z->data, y->data, sizeof(float) * (size_t)y->numel),
+                  "%s: saved and loaded, the outputs differ", name);
+        nb_model_free(back);
+        unlink(file);
     }
     nb_ctx_free(ctx);
     nb_array_free(&x);
@@ -66,16 +97,17 @@ static void test_import_torch_seq(void) {
     const char *names[] = {"torch_char_lstm",     "torch_lstm2_bi", "torch_gru2_bi",
                            "torch_gru",           "torch_rnn_relu", "torch_rnn_tanh_bi",
                            "torch_layernorm_mlp", "torch_same_cnn", "torch_view_cnn",
-                           "torch_avg_ceil",      "torch_lstm2_hn"};
+                           "torch_avg_ceil",      "torch_lstm2_hn", "torch_same_lower_cnn",
+                           "torch_ln_fresh",      "torch_gru2_dyn"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double d = run_fixture(names[i]);
         CHECK_MSG(d >= 0 && d <= 1e-5, "%s: max difference %g", names[i], d);
     }
 }
 
-/* The layers each fixture becomes: the recurrent nodes as nabla's recurrent layers (one per
- * ONNX node), x[:, -1, :] as a split and a flatten (a graph: the split has several outputs),
- * the chains as chains. */
+/* The layers each fixture becomes: a stack of recurrent nodes as one recurrent layer of as many
+ * layers (or, where torch's h_n is read, one layer per node), x[:, -1, :] as a split and a
+ * flatten (a graph: the split has several outputs), the chains as chains. */
 static void test_import_layers(void) {
     const struct {
         const char *file;
@@ -83,8 +115,10 @@ static void test_import_layers(void) {
         const char *layers[6];
     } want[] = {
         {"torch_char_lstm", 0, {"embedding_1", "lstm_1", "dense_1"}},
-        {"torch_gru2_bi", 0, {"gru_1", "gru_2", "split_1", "flatten_1", "dense_1"}},
-        {"torch_rnn_relu", 0, {"rnn_1", "rnn_2", "split_1", "flatten_1", "dense_1"}},
+        {"torch_gru2_bi", 0, {"gru_1", "split_1", "flatten_1", "dense_1"}},
+        {"torch_rnn_relu", 0, {"rnn_1", "split_1", "flatten_1", "dense_1"}},
+        {"torch_lstm2_bi", 0, {"lstm_1", "split_1", "dense_1"}},
+        {"torch_lstm2_hn", 0, {"lstm_1", "lstm_2", "concat_1", "split_1", "flatten_1"}},
         {"torch_layernorm_mlp", 1, {"dense_1", "layernorm_1", "activation_1", "dense_2"}},
         {"torch_view_cnn", 1, {"conv2d_1", "activation_1", "flatten_1", "dense_1"}},
     };
@@ -101,6 +135,10 @@ static void test_import_layers(void) {
             CHECK_MSG(got && !strcmp(got, want[i].layers[k]), "%s: layer %d is %s, not %s",
                       want[i].file, k, got ? got : "(none)", want[i].layers[k]);
         }
+        /* a stack of two recurrent nodes is one layer of two, named as torch's module */
+        if (!strcmp(want[i].file, "torch_gru2_bi"))
+            CHECK(nb_params_find(nb_model_params(m), "gru_1.weight_ih_l1_reverse") != NULL &&
+                  nb_params_find(nb_model_params(m), "gru_1.bias_hh_l1") != NULL);
         nb_model_free(m);
     }
 }
@@ -112,6 +150,9 @@ static void test_import_seq_hostile(void) {
         nb_status st;
         const char *node, *msg;
     } bad[] = {
+        {"bad_h0_ones", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)", "initial_h 'h0' is not zeros"},
+        {"bad_y_out", NB_ERR_UNSUPPORTED, "graph output '/rnn/LSTM_output_0'",
+         "a time-major sequence"},
         {"bad_w_dims", NB_ERR_FORMAT, "'/rnn/LSTM' (LSTM)", "has rank 2, not 3"},
         {"bad_hidden", NB_ERR_FORMAT, "'/rnn/LSTM' (LSTM)", "hidden_size 3"},
         {"bad_acts", NB_ERR_UNSUPPORTED, "'/rnn/LSTM' (LSTM)", "activations other than PyTorch's"},

@@ -16,7 +16,11 @@
  * Flatten (axis 1) and a Reshape to [batch, features] are their layers; Relu, Sigmoid, Tanh,
  * LeakyRelu, Elu, Softplus, Softmax and LogSoftmax (on the last axis) are activations, and so is
  * the exact GELU that torch.onnx.export writes as Div, Erf, Add, Mul, Mul; Dropout and Identity
- * pass their input on; Add of two computed values is nb_model_add. Anything else is refused with a
+ * pass their input on; Add of two computed values is nb_model_add. Sequence models (io/onnx_rnn.c,
+ * io/onnx_seq.c): LSTM, GRU and RNN nodes (a stack of them one layer of several) with the
+ * Transposes, Squeezes and Reshapes around them, Gather of a weight by token ids (an embedding:
+ * an int64 or int32 graph input comes in as nabla's i32), LayerNormalization, steps picked by
+ * Gather or Slice, and shape computations worked out at import. Anything else is refused with a
  * message naming the op type and the node. */
 #define _POSIX_C_SOURCE 200809L /* open, fstat */
 #include "io/onnx_import.h"

@@ -85,6 +85,13 @@ int nbi_onnx_only_reader(const nbi_onnx_importer *im, const char *name, const ch
  * LayerNormalization; a Reshape of a recurrent output or by a shape computed from shapes.
  * Returns 0 when op is none of these (*st untouched), 1 when handled (*st its status). */
 int nbi_onnx_run_seq(nbi_onnx_importer *im, int i, nb_status *st);
+/* Output k of nd is nabla node h, lying over it as `layout` (NBI_LAY_*; dirs for TDNH/TNDH). */
+void nbi_onnx_set_node(nbi_onnx_importer *im, const nbi_onnx_node *nd, int k, int h, int layout,
+                       int dirs);
+/* An axes list: input 1 (opset 13 on) or the attribute `axes`; n values into ax. */
+nb_status nbi_onnx_axes(const nbi_onnx_importer *im, const nbi_onnx_node *nd, int64_t *ax, int *n);
+/* LSTM, GRU, RNN node i, and the nodes stacked on it (io/onnx_rnn.c). */
+nb_status nbi_onnx_recurrent(nbi_onnx_importer *im, int i);
 /* A Reshape's target shape when it is known (a constant, or computed from shapes): its n
  * values into t (NBI_SYM_* for what is symbolic); 0 when it is neither. */
 int nbi_onnx_shape_arg(const nbi_onnx_importer *im, const nbi_onnx_val *s, int64_t *t, int *n);

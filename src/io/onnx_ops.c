@@ -340,15 +340,17 @@ static nb_status ceil_mode(const importer *im, const nbi_onnx_node *nd, const in
     int64_t c = nbi_onnx_attr_i(nd, "ceil_mode", 0);
     if (c == 0) return NB_OK;
     if (c != 1) return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "ceil_mode = %lld", (long long)c);
+    const int64_t big = (int64_t)1 << 24;
     for (int j = 0; j < 2; j++) {
-        int64_t in = shape[1 + j], win = (k[j] - 1) * d[j] + 1, span = in + p[j] + p[j + 2] - win;
+        int64_t in = shape[1 + j];
         if (in < 0)
             return nbi_onnx_refuse(im, nd, NB_ERR_UNSUPPORTED,
                                    "ceil_mode = 1 on images whose size is known only at run "
                                    "time");
-        if (span < 0 || in > ((int64_t)1 << 24) || win > ((int64_t)1 << 24) ||
-            p[j] > ((int64_t)1 << 24) || p[j + 2] > ((int64_t)1 << 24))
+        if (in > big || k[j] > big || d[j] > big || s[j] > big || p[j] > big || p[j + 2] > big)
             return NB_OK; /* the layer says what does not fit */
+        int64_t win = (k[j] - 1) * d[j] + 1, span = in + p[j] + p[j + 2] - win;
+        if (span < 0) return NB_OK;
         int64_t out = (span + s[j] - 1) / s[j] + 1;
         if ((out - 1) * s[j] >= in + p[j]) out--;
         int64_t extra = (out - 1) * s[j] + win - (in + p[j] + p[j + 2]);
@@ -651,10 +653,18 @@ static nb_status op_pad(importer *im, int i) {
     return NB_OK;
 }
 
-/* The identity: the output is the input's node. */
+/* The identity: the output is the input's node (or, of an initializer, that initializer:
+ * torch.onnx.export writes one Identity per weight equal to another, as a fresh LayerNorm's
+ * bias and another's). */
 static nb_status op_pass(importer *im, int i) {
     const nbi_onnx_node *nd = &im->g->nodes[i];
-    val *x;
+    val *x = nbi_onnx_input(im, nd, 0);
+    if (x && x->kind == V_CONST && !strcmp(nd->op, "Identity")) {
+        val *o = nbi_onnx_find(im, nd->out[0]);
+        o->kind = V_CONST;
+        o->t = x->t;
+        return NB_OK;
+    }
     nb_status st = nbi_onnx_computed(im, nd, 0, &x, NULL, NULL);
     if (st != NB_OK) return st;
     if (!strcmp(nd->op, "Dropout")) {

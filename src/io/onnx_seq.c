@@ -1,6 +1,6 @@
-/* io/onnx_seq.c — the ONNX import of sequence models: recurrent nodes (LSTM, GRU, RNN),
- * embeddings (Gather of a weight by token ids), layer normalisation, the pick of time steps
- * (Gather or Slice on the time axis), and the small shape computations torch.onnx.export
+/* io/onnx_seq.c — the ONNX import of sequence models: around recurrent nodes (themselves in
+ * io/onnx_rnn.c), embeddings (Gather of a weight by token ids), layer normalisation, the pick of
+ * time steps (Gather or Slice on the time axis), and the small shape computations torch.onnx.export
  * writes around them (Shape → Gather → Unsqueeze → Concat → ConstantOfShape for a zero
  * initial state, or → Reshape for x.view(x.size(0), -1)).
  *
@@ -10,12 +10,8 @@
  * (perm 0, 2, 1, 3) and a Reshape to [T, N, D·H] (two), then a Transpose back. None of these
  * moves data in nabla: each ONNX value keeps its nabla node and says how it lies over it
  * (nbi_onnx_val.layout), and only a recurrent node, those reshapes and a Transpose back may
- * read a time-major value. Each ONNX recurrent node is one nabla layer of one layer (torch's
- * num_layers = 2 exports two nodes: two nabla layers, which compute the same).
- *
- * Weights: ONNX W [D, G·H, I], R [D, G·H, H], B [D, 2·G·H] (W's biases then R's) with gates
- * LSTM i, o, f, c and GRU z, r, h; nabla's (PyTorch's) are i, f, g, o and r, z, n, per
- * direction weight_ih_l0[_reverse], weight_hh_l0..., bias_ih_l0..., bias_hh_l0....
+ * read a time-major value (a Concat of time-major states, torch's h_n, and a Gather of one
+ * of its rows too).
  *
  * Shapes are evaluated symbolically (nbi_onnx_val.sym): the batch dimension is NBI_SYM_BATCH,
  * a dimension known only at run time NBI_SYM_UNKNOWN, the rest numbers. */
@@ -71,7 +67,7 @@ static void set_sym(importer *im, const nbi_onnx_node *nd, int kind, int rank, c
 }
 
 /* The node's first output is nabla node h, lying over it as `layout`. */
-static void set_node(importer *im, const nbi_onnx_node *nd, int k, int h, int layout, int dirs) {
+void nbi_onnx_set_node(importer *im, const nbi_onnx_node *nd, int k, int h, int layout, int dirs) {
     val *o = out_val(im, nd, k);
     if (!o) return;
     o->kind = V_NODE;
@@ -82,7 +78,7 @@ static void set_node(importer *im, const nbi_onnx_node *nd, int k, int h, int la
 }
 
 /* An axes list: input 1 (opset 13 on) or the attribute `axes`; n values into ax. */
-static nb_status axes_of(const importer *im, const nbi_onnx_node *nd, int64_t *ax, int *n) {
+nb_status nbi_onnx_axes(const importer *im, const nbi_onnx_node *nd, int64_t *ax, int *n) {
     int rank;
     *n = 0;
     if (nd->n_in >= 2 && nd->in[1][0]) {
@@ -131,7 +127,7 @@ static nb_status op_unsqueeze(importer *im, const nbi_onnx_node *nd, bool squeez
     val *x = nbi_onnx_input(im, nd, 0);
     int64_t ax[NBI_ONNX_MAX_RANK], s[NBI_ONNX_MAX_RANK];
     int n_ax, n, rank;
-    nb_status st = axes_of(im, nd, ax, &n_ax);
+    nb_status st = nbi_onnx_axes(im, nd, ax, &n_ax);
     if (st != NB_OK) return st;
     if (squeeze && x && x->kind == V_NODE && x->layout == NBI_LAY_TDNH) {
         /* Y [T, 1, N, H] of one direction → [T, N, H] */
@@ -139,7 +135,7 @@ static nb_status op_unsqueeze(importer *im, const nbi_onnx_node *nd, bool squeez
             return refuse(im, nd, NB_ERR_UNSUPPORTED,
                           "only the Squeeze of axis 1 (the direction) of a one-direction "
                           "recurrent output is supported");
-        set_node(im, nd, 0, x->nb, NBI_LAY_TNF, 1);
+        nbi_onnx_set_node(im, nd, 0, x->nb, NBI_LAY_TNF, 1);
         return NB_OK;
     }
     if (!sym_of(im, x, s, &n, &rank))
@@ -182,7 +178,7 @@ static nb_status concat_nodes(importer *im, const nbi_onnx_node *nd) {
                       (long long)nbi_onnx_attr_i(nd, "axis", 0));
     int h = nb_model_concat(im->m, in, nd->n_in, (int)a, NULL);
     nb_status st = nbi_onnx_set_out(im, nd, h, 0);
-    if (st == NB_OK) set_node(im, nd, 0, h, x0->layout, 1);
+    if (st == NB_OK) nbi_onnx_set_node(im, nd, 0, h, x0->layout, 1);
     return st;
 }
 
@@ -246,9 +242,9 @@ static nb_status pick_steps(importer *im, const nbi_onnx_node *nd, const val *x,
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "picks steps of a sequence whose length is known only at run time "
                       "(give the graph input a fixed sequence length)");
-    if (start < 0 || len < 1 || start + len > T)
-        return refuse(im, nd, NB_ERR_FORMAT, "steps %lld..%lld of a sequence of %lld",
-                      (long long)start, (long long)(start + len - 1), (long long)T);
+    if (start < 0 || len < 1 || len > T || start > T - len)
+        return refuse(im, nd, NB_ERR_FORMAT, "%lld steps from step %lld of a sequence of %lld",
+                      (long long)len, (long long)start, (long long)T);
     if (squeeze && rank != 2)
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "picks one step of samples of rank %d: only sequences of vectors [T, F]",
@@ -266,7 +262,7 @@ static nb_status pick_steps(importer *im, const nbi_onnx_node *nd, const val *x,
     }
     if (squeeze) h = nb_model_flatten_on(im->m, h, NULL); /* [1, F] → [F] */
     nb_status st = nbi_onnx_set_out(im, nd, h, 0);
-    if (st == NB_OK) set_node(im, nd, 0, h, layout, 1);
+    if (st == NB_OK) nbi_onnx_set_node(im, nd, 0, h, layout, 1);
     return st;
 }
 
@@ -312,6 +308,8 @@ static nb_status op_slice(importer *im, const nbi_onnx_node *nd) {
                       x->name);
     if (n != 1 || sp[0] != 1)
         return refuse(im, nd, NB_ERR_UNSUPPORTED, "only a Slice of one axis with step 1");
+    if (st_[0] <= NBI_SYM_UNKNOWN || en[0] <= NBI_SYM_UNKNOWN || ax[0] <= NBI_SYM_UNKNOWN)
+        return refuse(im, nd, NB_ERR_UNSUPPORTED, "starts, ends and axes known only at run time");
     if (x && x->kind == V_ZEROS) { /* a part of a zero state is zeros */
         set_sym(im, nd, V_ZEROS, 1, x->sym, x->n_sym);
         return NB_OK;
@@ -356,6 +354,10 @@ static nb_status op_gather(importer *im, const nbi_onnx_node *nd) {
     int64_t s[NBI_ONNX_MAX_RANK], ix[NBI_ONNX_MAX_RANK];
     int n, rank, ni, irank;
     if (!data || !idx) return refuse(im, nd, NB_ERR_FORMAT, "Gather takes two inputs");
+    if (sym_of(im, idx, ix, &ni, &irank))
+        for (int k = 0; k < ni; k++)
+            if (ix[k] <= NBI_SYM_UNKNOWN)
+                return refuse(im, nd, NB_ERR_UNSUPPORTED, "indices known only at run time");
     if (sym_of(im, data, s, &n, &rank)) {
         if (rank != 1 || axis != 0 || !sym_of(im, idx, ix, &ni, &irank))
             return refuse(im, nd, NB_ERR_UNSUPPORTED,
@@ -446,15 +448,15 @@ static nb_status op_transpose(importer *im, const nbi_onnx_node *nd) {
         nb_dtype dt;
         int rank = nb_model_node_shape(im->m, x->nb, &dt, shape);
         if (x->layout == NBI_LAY_BATCH && rank == 2 && perm_is(p, swap, 3)) {
-            set_node(im, nd, 0, x->nb, NBI_LAY_TNF, 1);
+            nbi_onnx_set_node(im, nd, 0, x->nb, NBI_LAY_TNF, 1);
             return NB_OK;
         }
         if (x->layout == NBI_LAY_TNF && perm_is(p, swap, 3)) {
-            set_node(im, nd, 0, x->nb, NBI_LAY_BATCH, 1);
+            nbi_onnx_set_node(im, nd, 0, x->nb, NBI_LAY_BATCH, 1);
             return NB_OK;
         }
         if (x->layout == NBI_LAY_TDNH && perm_is(p, dirs, 4)) {
-            set_node(im, nd, 0, x->nb, NBI_LAY_TNDH, x->dirs);
+            nbi_onnx_set_node(im, nd, 0, x->nb, NBI_LAY_TNDH, x->dirs);
             return NB_OK;
         }
     }
@@ -476,183 +478,7 @@ static nb_status op_reshape_dirs(importer *im, const nbi_onnx_node *nd, const va
         nbi_onnx_attr_i(nd, "allowzero", 0) != 0)
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "a recurrent output [T, N, D, H] is reshaped only to [T, N, D·H]");
-    set_node(im, nd, 0, x->nb, NBI_LAY_TNF, 1);
-    return NB_OK;
-}
-
-/* ---- recurrent nodes ------------------------------------------------------------------------ */
-
-/* Input k absent, or zeros (a ConstantOfShape of 0, or an initializer of zeros). */
-static nb_status zero_state(const importer *im, const nbi_onnx_node *nd, int k, const char *what) {
-    const val *v = nbi_onnx_input(im, nd, k);
-    if (!v || v->kind == V_ZEROS) return NB_OK;
-    bool zero = false;
-    if (v->kind == V_CONST && v->t->dtype == NBI_ONNX_FLOAT) {
-        float *f = nbi_malloc_for("nb_model_load_onnx", sizeof(float) * (size_t)(v->t->n + 1));
-        if (!f) return NB_ERR_NOMEM;
-        zero = nbi_onnx_floats(im->g, v->t, f) == NB_OK;
-        for (int64_t j = 0; zero && j < v->t->n; j++) zero = f[j] == 0.0f;
-        nbi_free(f);
-    }
-    if (!zero)
-        return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                      "%s '%s' is not zeros: nabla imports recurrent nodes whose initial state "
-                      "is absent or zero",
-                      what, v->name);
-    return NB_OK;
-}
-
-/* Copies rows [G·H, cols] of direction d of t (ONNX gate order) into p (PyTorch's order):
- * torch's gate g is ONNX's gate from[g]; `off` skips the first values of each direction. */
-static void copy_gates(float *p, const float *t, int64_t d, int64_t per_dir, int64_t off,
-                       const int *from, int64_t G, int64_t H, int64_t cols) {
-    const float *src = t + d * per_dir + off;
-    for (int64_t g = 0; g < G; g++)
-        memcpy(p + g * H * cols, src + from[g] * H * cols, sizeof(float) * (size_t)(H * cols));
-}
-
-static nb_status op_recurrent(importer *im, const nbi_onnx_node *nd) {
-    const char *op = nd->op;
-    const int kind = op[0]; /* 'L', 'G', 'R' */
-    const int64_t G = kind == 'L' ? 4 : kind == 'G' ? 3 : 1;
-    static const int lstm_from[4] = {0, 2, 3, 1}, gru_from[3] = {1, 0, 2}, rnn_from[1] = {0};
-    const int *from = kind == 'L' ? lstm_from : kind == 'G' ? gru_from : rnn_from;
-    /* attributes: every one known, and each as PyTorch writes it */
-    static const char *const known[] = {"hidden_size",      "direction",           "activations",
-                                        "activation_alpha", "activation_beta",     "clip",
-                                        "layout",           "linear_before_reset", "input_forget"};
-    for (int k = 0; k < nd->n_attrs; k++) {
-        const char *a = nd->attrs[k].name;
-        bool ok = false;
-        for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) ok |= !strcmp(a, known[j]);
-        if (!ok || (kind != 'G' && !strcmp(a, "linear_before_reset")) ||
-            (kind != 'L' && !strcmp(a, "input_forget")))
-            return refuse(im, nd, NB_ERR_FORMAT, "an unknown attribute '%s'", a);
-        if (!strcmp(a, "clip") || !strncmp(a, "activation_", 11))
-            return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                          "the attribute %s is not supported (nabla's %s has no %s)", a,
-                          kind == 'L'   ? "lstm"
-                          : kind == 'G' ? "gru"
-                                        : "rnn",
-                          a[0] == 'c' ? "cell clipping" : "activation parameters");
-    }
-    const nbi_onnx_attr *dir = nbi_onnx_get_attr(nd, "direction");
-    int D = 1;
-    if (dir && dir->s && !strcmp(dir->s, "bidirectional"))
-        D = 2;
-    else if (dir && (!dir->s || strcmp(dir->s, "forward")))
-        return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                      "direction '%s' is not supported (forward or bidirectional: nabla runs "
-                      "the reverse direction only beside the forward one)",
-                      dir->s ? dir->s : "");
-    if (nbi_onnx_attr_i(nd, "layout", 0) != 0)
-        return refuse(im, nd, NB_ERR_UNSUPPORTED, "layout = 1 (batch-first) is not supported");
-    if (kind == 'L' && nbi_onnx_attr_i(nd, "input_forget", 0) != 0)
-        return refuse(im, nd, NB_ERR_UNSUPPORTED, "input_forget = 1 is not supported");
-    if (kind == 'G' && nbi_onnx_attr_i(nd, "linear_before_reset", 0) != 1)
-        return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                      "linear_before_reset = %lld: PyTorch's GRU (and nabla's gru) applies the "
-                      "reset gate after the linear map, linear_before_reset = 1",
-                      (long long)nbi_onnx_attr_i(nd, "linear_before_reset", 0));
-    bool relu = false;
-    const nbi_onnx_attr *acts = nbi_onnx_get_attr(nd, "activations");
-    if (acts) {
-        static const char *const want_l[3] = {"Sigmoid", "Tanh", "Tanh"};
-        static const char *const want_g[2] = {"Sigmoid", "Tanh"};
-        int per = (int)G == 4 ? 3 : (int)G == 3 ? 2 : 1;
-        bool ok = acts->n_strs == per * D;
-        if (ok && kind == 'R') relu = !strcmp(acts->strs[0], "Relu");
-        for (int k = 0; ok && k < acts->n_strs; k++)
-            ok = !strcmp(acts->strs[k], kind == 'L'   ? want_l[k % 3]
-                                        : kind == 'G' ? want_g[k % 2]
-                                        : relu        ? "Relu"
-                                                      : "Tanh");
-        if (!ok)
-            return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                          "activations other than PyTorch's (%s per direction) are not "
-                          "supported",
-                          kind == 'L'   ? "Sigmoid, Tanh, Tanh"
-                          : kind == 'G' ? "Sigmoid, Tanh"
-                                        : "Tanh or Relu");
-    }
-    /* inputs */
-    val *x = nbi_onnx_input(im, nd, 0);
-    if (!x || x->kind != V_NODE || x->layout != NBI_LAY_TNF)
-        return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                      "its input X must be a time-major sequence [T, N, F]: a Transpose "
-                      "(perm 1, 0, 2) of a batch-first one, or the output of a recurrent node");
-    const nbi_onnx_tensor *W, *R, *B;
-    nb_status st;
-    if ((st = nbi_onnx_constant(im, nd, 1, 3, false, &W)) != NB_OK ||
-        (st = nbi_onnx_constant(im, nd, 2, 3, false, &R)) != NB_OK ||
-        (st = nbi_onnx_constant(im, nd, 3, 2, true, &B)) != NB_OK)
-        return st;
-    if (nbi_onnx_input(im, nd, 4))
-        return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                      "sequence_lens is not supported (every sequence runs its full length)");
-    if ((st = zero_state(im, nd, 5, "initial_h")) != NB_OK) return st;
-    if (kind == 'L' && (st = zero_state(im, nd, 6, "initial_c")) != NB_OK) return st;
-    if (kind == 'L' && nbi_onnx_input(im, nd, 7))
-        return refuse(im, nd, NB_ERR_UNSUPPORTED, "peephole weights P are not supported");
-    int64_t shape[NB_MAX_RANK];
-    nb_dtype dt;
-    nb_model_node_shape(im->m, x->nb, &dt, shape); /* [T, I] */
-    const int64_t H = nbi_onnx_attr_i(nd, "hidden_size", 0), I = shape[1];
-    if (!nbi_onnx_get_attr(nd, "hidden_size") || H < 1 || H > ((int64_t)1 << 24))
-        return refuse(im, nd, NB_ERR_FORMAT, "hidden_size is missing or not positive");
-    if (W->dims[0] != D || W->dims[1] != G * H || W->dims[2] != I)
-        return refuse(im, nd, NB_ERR_FORMAT,
-                      "W '%s' is [%lld, %lld, %lld]; %d direction(s), hidden_size %lld and %lld "
-                      "input features need [%d, %lld, %lld]",
-                      W->name, (long long)W->dims[0], (long long)W->dims[1], (long long)W->dims[2],
-                      D, (long long)H, (long long)I, D, (long long)(G * H), (long long)I);
-    if (R->dims[0] != D || R->dims[1] != G * H || R->dims[2] != H)
-        return refuse(im, nd, NB_ERR_FORMAT,
-                      "R '%s' is [%lld, %lld, %lld]; hidden_size %lld needs [%d, %lld, %lld]",
-                      R->name, (long long)R->dims[0], (long long)R->dims[1], (long long)R->dims[2],
-                      (long long)H, D, (long long)(G * H), (long long)H);
-    if (B && (B->dims[0] != D || B->dims[1] != 2 * G * H))
-        return refuse(im, nd, NB_ERR_FORMAT, "B '%s' is [%lld, %lld]; it should be [%d, %lld]",
-                      B->name, (long long)B->dims[0], (long long)B->dims[1], D,
-                      (long long)(2 * G * H));
-    if ((st = nbi_onnx_take(im, nd, W->n + R->n + (B ? B->n : 0))) != NB_OK) return st;
-    nb_rnn_layer_opts o = {.layers = 1,
-                           .bidirectional = D == 2,
-                           .no_bias = !B,
-                           .activation = relu ? NB_ACT_RELU : NB_ACT_NONE};
-    int h = kind == 'L'   ? nb_model_lstm_on(im->m, x->nb, H, &o)
-            : kind == 'G' ? nb_model_gru_on(im->m, x->nb, H, &o)
-                          : nb_model_rnn_on(im->m, x->nb, H, &o);
-    if (h < 0) return nbi_onnx_set_out(im, nd, h, 0);
-    /* the weights, gate by gate */
-    const nbi_onnx_tensor *src[3] = {W, R, B};
-    for (int s = 0; s < 3 && st == NB_OK; s++) {
-        if (!src[s]) continue;
-        float *v = nbi_malloc_for("nb_model_load_onnx", sizeof(float) * (size_t)src[s]->n);
-        if (!v) return NB_ERR_NOMEM;
-        st = nbi_onnx_floats(im->g, src[s], v);
-        for (int d = 0; d < D && st == NB_OK; d++) {
-            const char *rev = d ? "_reverse" : "";
-            for (int part = 0; part < (s == 2 ? 2 : 1) && st == NB_OK; part++) {
-                char name[200];
-                snprintf(name, sizeof name, "%s.%s_%s_l0%s", nb_model_node_name(im->m, h),
-                         s == 2 ? "bias" : "weight", (s == 0 || (s == 2 && !part)) ? "ih" : "hh",
-                         rev);
-                nb_tensor *p = nb_params_find(nb_model_params(im->m), name);
-                int64_t cols = s == 0 ? I : s == 1 ? H : 1;
-                if (!p || p->numel != G * H * cols) {
-                    st = refuse(im, nd, NB_ERR_FORMAT, "the layer has no tensor %s", name);
-                    break;
-                }
-                copy_gates(nb_f32(p), v, d, src[s]->n / D, part * G * H, from, G, H, cols);
-            }
-        }
-        nbi_free(v);
-    }
-    if (st != NB_OK) return st;
-    set_node(im, nd, 0, h, NBI_LAY_TDNH, D);    /* Y [T, D, N, H] */
-    set_node(im, nd, 1, h + 1, NBI_LAY_TNF, 1); /* Y_h [D, N, H] over h_n [D, H] */
-    if (kind == 'L') set_node(im, nd, 2, h + 2, NBI_LAY_TNF, 1);
+    nbi_onnx_set_node(im, nd, 0, x->nb, NBI_LAY_TNF, 1);
     return NB_OK;
 }
 
@@ -705,7 +531,7 @@ int nbi_onnx_run_seq(importer *im, int i, nb_status *st) {
     const nbi_onnx_node *nd = &im->g->nodes[i];
     const char *op = nd->op;
     if (!strcmp(op, "LSTM") || !strcmp(op, "GRU") || !strcmp(op, "RNN"))
-        *st = op_recurrent(im, nd);
+        *st = nbi_onnx_recurrent(im, i);
     else if (!strcmp(op, "Transpose"))
         *st = op_transpose(im, nd);
     else if (!strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze"))

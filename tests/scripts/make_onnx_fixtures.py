@@ -145,18 +145,28 @@ def randomise_norms(m, g):
             mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
 
 
-def write(name, model, shape, g, fold=False, vocab=0, export=None):
+def write(name, model, shape, g, fold=False, vocab=0, export=None, fresh=False, dyn_t=False):
+    """dyn_t: the sequence length (axis 1) is dynamic too, and the stored input is three steps
+    longer than the one exported with."""
     model.eval()
     randomise_bn(model, g)
-    randomise_norms(model, g)
-    x = (torch.randint(0, vocab, shape, generator=g) if vocab else
-         torch.randn(*shape, generator=g))
-    with torch.no_grad():
-        y = model(x)
+    if not fresh:
+        randomise_norms(model, g)
+
+    def draw(shape):
+        return (torch.randint(0, vocab, shape, generator=g) if vocab else
+                torch.randn(*shape, generator=g))
+
+    x = draw(shape)
+    axes = {0: "N", 1: "T"} if dyn_t else {0: "N"}
     path = os.path.join(OUT, name + ".onnx")
     torch.onnx.export(export or model, x, path, opset_version=17, input_names=["input"],
-                      output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
+                      output_names=["output"], dynamic_axes={"input": axes, "output": axes},
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=fold)
+    if dyn_t:
+        x = draw((shape[0], shape[1] + 3) + tuple(shape[2:]))
+    with torch.no_grad():
+        y = model(x)
     np.save(os.path.join(OUT, name + ".input.npy"),
             x.numpy().astype(np.int32 if vocab else np.float32))
     np.save(os.path.join(OUT, name + ".output.npy"), y.numpy().astype(np.float32))
@@ -193,23 +203,57 @@ def main():
     hostile(g)
     write("torch_lstm2_hn", LastState(nn.LSTM(3, 4, num_layers=2, batch_first=True), 2),
           (2, 5, 3), g, fold=True)
+    # layer norms as initialised (weight 1, bias 0): torch writes Identity nodes for the
+    # weights equal to others
+    ln = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.GELU(), nn.Linear(6, 6),
+                       nn.LayerNorm(6), nn.Linear(6, 2))
+    write("torch_ln_fresh", ln, (3, 4), g, fresh=True)
+    # a sequence length known only at run time: the stored input is longer than the export's
+    write("torch_gru2_dyn", Seq(nn.GRU(5, 6, num_layers=2, batch_first=True, bidirectional=True),
+                                7, vocab=11, emb=5), (2, 4), g, fold=True, vocab=11, dyn_t=True)
+
+
+def same_pad(x, conv, lower):
+    """x padded as auto_pad SAME_UPPER (odd pixel at the end) or SAME_LOWER (at the start)."""
+    pads = []
+    for k, d, n in reversed(list(zip(conv.kernel_size, conv.dilation, x.shape[2:]))):
+        total = max((k - 1) * d + 1 - 1, 0)  # stride 1: out = in
+        small = total // 2
+        pads += [total - small, small] if lower else [small, total - small]
+    return nn.functional.pad(x, pads)
 
 
 def write_same_cnn(g):
+    """torch_same_cnn (auto_pad SAME_UPPER: torch's padding "same") and torch_same_lower_cnn
+    (SAME_LOWER, whose PyTorch reference pads by hand)."""
     import onnx
     import onnx.helper as oh
     eager, twin = same_cnn(None), same_cnn(1)
     twin.load_state_dict(eager.state_dict())
     write("torch_same_cnn", eager, (2, 2, 7, 7), g, export=twin)
-    path = os.path.join(OUT, "torch_same_cnn.onnx")
-    m = onnx.load(path)
-    for n in m.graph.node:
-        if n.op_type == "Conv":
-            keep = [a for a in n.attribute if a.name != "pads"]
-            del n.attribute[:]
-            n.attribute.extend(keep + [oh.make_attribute("auto_pad", "SAME_UPPER")])
-    del m.graph.value_info[:]
-    onnx.save(m, path)
+    exported = onnx.load(os.path.join(OUT, "torch_same_cnn.onnx"))
+    for name, mode in (("torch_same_cnn", "SAME_UPPER"), ("torch_same_lower_cnn", "SAME_LOWER")):
+        m = onnx.ModelProto()
+        m.CopyFrom(exported)
+        for n in m.graph.node:
+            if n.op_type == "Conv":
+                keep = [a for a in n.attribute if a.name not in ("pads", "auto_pad")]
+                del n.attribute[:]
+                n.attribute.extend(keep + [oh.make_attribute("auto_pad", mode)])
+        del m.graph.value_info[:]
+        onnx.save(m, os.path.join(OUT, name + ".onnx"))
+    # the SAME_LOWER reference: each Conv on its input padded by hand
+    x = torch.from_numpy(np.load(os.path.join(OUT, "torch_same_cnn.input.npy")))
+    with torch.no_grad():
+        for mod in eager:
+            if isinstance(mod, nn.Conv2d):
+                x = nn.functional.conv2d(same_pad(x, mod, True), mod.weight, mod.bias,
+                                         dilation=mod.dilation)
+            else:
+                x = mod(x)
+    np.save(os.path.join(OUT, "torch_same_lower_cnn.input.npy"),
+            np.load(os.path.join(OUT, "torch_same_cnn.input.npy")))
+    np.save(os.path.join(OUT, "torch_same_lower_cnn.output.npy"), x.numpy().astype(np.float32))
 
 
 def hostile(g):
@@ -295,7 +339,15 @@ def hostile(g):
                       input_names=["input"], output_names=["output"])
     print("%s: %d bytes" % (path, os.path.getsize(path)))
 
-    for name, change in [("w_dims", w_dims), ("hidden", hidden), ("acts", acts), ("clip", clip),
+    def h0_ones(m):  # an initial state that is not zeros
+        n = node(m, "LSTM")
+        m.graph.initializer.append(nh.from_array(np.ones((1, 1, 2), dtype=np.float32), "h0"))
+        n.input[5] = "h0"
+
+    def y_out(m):  # the graph's output is Y itself, time-major
+        m.graph.output[0].name = node(m, "LSTM").output[0]
+
+    for name, change in [("h0_ones", h0_ones), ("y_out", y_out), ("w_dims", w_dims), ("hidden", hidden), ("acts", acts), ("clip", clip),
                          ("reverse", reverse), ("seq_lens", seq_lens), ("gru_lbr0", gru_lbr0)]:
         variant(name, change)
 
