@@ -82,7 +82,7 @@ int nbi_onnx_only_reader(const nbi_onnx_importer *im, const char *name, const ch
 
 /* ---- sequences and shapes (io/onnx_seq.c) ---- */
 /* LSTM, GRU, RNN; Transpose, Squeeze, Shape, Unsqueeze, Concat, ConstantOfShape, Slice, Gather,
- * LayerNormalization; a Reshape of a recurrent output or by a shape computed from shapes.
+ * LayerNormalization, ReduceMean over time; a Reshape of a recurrent output or by a shape computed from shapes.
  * Returns 0 when op is none of these (*st untouched), 1 when handled (*st its status). */
 int nbi_onnx_run_seq(nbi_onnx_importer *im, int i, nb_status *st);
 /* Output k of nd is nabla node h, lying over it as `layout` (NBI_LAY_*; dirs for TDNH/TNDH). */

@@ -527,6 +527,25 @@ static nb_status op_layernorm(importer *im, const nbi_onnx_node *nd) {
     return nbi_onnx_set_out(im, nd, h, 0);
 }
 
+/* ReduceMean over the time axis of sequences [N, T, C] (axes [1], keepdims 0: torch's
+ * x.mean(dim=1)) → global_avg_pool1d. */
+static nb_status op_reduce_mean(importer *im, const nbi_onnx_node *nd) {
+    val *x;
+    int rank, n = 0;
+    int64_t shape[NB_MAX_RANK], ax[NBI_ONNX_MAX_RANK];
+    nb_status st;
+    if ((st = nbi_onnx_computed(im, nd, 0, &x, &rank, shape)) != NB_OK ||
+        (st = nbi_onnx_axes(im, nd, ax, &n)) != NB_OK)
+        return st;
+    if (n == 1 && ax[0] < 0) ax[0] += rank + 1;
+    if (rank != 2 || x->gap || n != 1 || ax[0] != 1 || nbi_onnx_attr_i(nd, "keepdims", 1) != 0 ||
+        nbi_onnx_attr_i(nd, "noop_with_empty_axes", 0) != 0)
+        return refuse(im, nd, NB_ERR_UNSUPPORTED,
+                      "only the mean over the time axis of sequences [batch, T, C] (axes [1], "
+                      "keepdims 0) is supported");
+    return nbi_onnx_set_out(im, nd, nb_model_global_avg_pool1d_on(im->m, x->nb, NULL), 0);
+}
+
 int nbi_onnx_run_seq(importer *im, int i, nb_status *st) {
     const nbi_onnx_node *nd = &im->g->nodes[i];
     const char *op = nd->op;
@@ -548,6 +567,8 @@ int nbi_onnx_run_seq(importer *im, int i, nb_status *st) {
         *st = op_gather(im, nd);
     else if (!strcmp(op, "LayerNormalization"))
         *st = op_layernorm(im, nd);
+    else if (!strcmp(op, "ReduceMean"))
+        *st = op_reduce_mean(im, nd);
     else if (!strcmp(op, "Reshape") && nbi_onnx_input(im, nd, 0) &&
              nbi_onnx_input(im, nd, 0)->kind == V_NODE &&
              nbi_onnx_input(im, nd, 0)->layout == NBI_LAY_TNDH)
