@@ -125,12 +125,6 @@ void nbi_ox_scalar(nbi_ox *e, const char *name, float v) {
     nbi_ox_floats(e, name, &v, 0, NULL);
 }
 
-const char *nbi_ox_ints_init(nbi_ox *e, const char *what, const int64_t *v, int64_t n) {
-    const char *name = nbi_ox_name(e, "%s", what);
-    nbi_ox_int64s(e, name, v, n);
-    return name;
-}
-
 const char *nbi_ox_param(nbi_ox *e, const nb_tensor *x) {
     if (!x->data || !nb_tensor_is_contiguous(x) || x->dtype != NB_F32 || !x->name) {
         nbi_error(NB_ERR_ARG,

@@ -79,8 +79,6 @@ void nbi_ox_floats(nbi_ox *e, const char *name, const float *v, int rank, const 
 void nbi_ox_int64s(nbi_ox *e, const char *name, const int64_t *v, int64_t n);
 void nbi_ox_scalar(nbi_ox *e, const char *name, float v);
 void nbi_ox_int64_scalar(nbi_ox *e, const char *name, int64_t v);
-/* "<prefix>/<what>" as an int64 vector initializer; returns its name. */
-const char *nbi_ox_ints_init(nbi_ox *e, const char *what, const int64_t *v, int64_t n);
 /* A parameter of the model as an initializer under its own name, written once however often
  * it is used (a tied head, a reused layer); NULL with the error set for a tensor without data. */
 const char *nbi_ox_param(nbi_ox *e, const nb_tensor *t);
