@@ -277,8 +277,9 @@ static nb_status recurrent(nbi_ox *e, const nbi_ox_call *c) {
         }
     }
     transpose(e, x, p021, 3, c->out[0]);
-    /* h_n (and c_n): the layers' final states [D, N, H] joined → [N, L·D, H] */
+    /* h_n (and c_n), where read: the layers' final states [D, N, H] joined → [N, L·D, H] */
     for (int s = 0; s < (lstm ? 2 : 1) && 1 + s < c->n_out; s++) {
+        if (!c->out_used[1 + s]) continue; /* as torch: no node for a state nothing reads */
         const char **parts = s ? yc : yh, *all = parts[0];
         if (L > 1) {
             all = nbi_ox_name(e, "%s_all", s ? "c_n" : "h_n");
