@@ -751,6 +751,25 @@ static void test_export(void) {
     CHECK(n1 > 1000 && n1 == n2 && !memcmp(b1, b2, n1));
     free(b1);
     free(b2);
+    /* a language model (a graph: embedding, LSTM, dense) from examples/specs/char_lstm.spec */
+    nb_spec *lsp;
+    CHECK_OK(nb_spec_read("examples/specs/char_lstm.spec", &lsp));
+    CHECK_OK(nb_spec_build(lsp, &m));
+    CHECK_OK(nb_model_save(m, tmp("char_lstm.safetensors"), &(nb_save_opts){.spec = lsp}));
+    nb_model_free(m);
+    nb_spec_free(lsp);
+    r = run((const char *[]){"export", tmp("char_lstm.safetensors"), "--format", "onnx", "-o",
+                             tmp("char_lstm.onnx"), NULL});
+    CHECK_MSG(r.rc == 0 && strstr(r.out, "char_lstm.onnx"), "%s%s", r.out, r.err);
+    done(&r);
+    CHECK_OK(nb_model_load(tmp("char_lstm.safetensors"), &m, NULL));
+    CHECK_OK(nb_model_export_onnx(m, tmp("char_lstm_lib.onnx")));
+    nb_model_free(m);
+    b1 = slurp(tmp("char_lstm.onnx"), &n1);
+    b2 = slurp(tmp("char_lstm_lib.onnx"), &n2);
+    CHECK(n1 > 1000000 && n1 == n2 && !memcmp(b1, b2, n1));
+    free(b1);
+    free(b2);
     r = run((const char *[]){"export", model, "--format", "onnx", "--output", tmp("d2.onnx"), NULL});
     CHECK_MSG(r.rc == 0 && access(tmp("d2.onnx"), F_OK) == 0, "%s%s", r.out, r.err);
     done(&r);

@@ -125,12 +125,6 @@ void nbi_ox_scalar(nbi_ox *e, const char *name, float v) {
     nbi_ox_floats(e, name, &v, 0, NULL);
 }
 
-const char *nbi_ox_ints_init(nbi_ox *e, const char *what, const int64_t *v, int64_t n) {
-    const char *name = nbi_ox_name(e, "%s", what);
-    nbi_ox_int64s(e, name, v, n);
-    return name;
-}
-
 const char *nbi_ox_param(nbi_ox *e, const nb_tensor *x) {
     if (!x->data || !nb_tensor_is_contiguous(x) || x->dtype != NB_F32 || !x->name) {
         nbi_error(NB_ERR_ARG,
@@ -206,7 +200,8 @@ static void value_info(nbi_text *g, int field, const char *name, int elem, int r
 
 nb_status nbi_ox_unsupported(nbi_ox *e, const char *why) {
     e->named = true;
-    return nbi_error(NB_ERR_UNSUPPORTED, "nb_model_export_onnx: layer '%s': %s", e->layer, why);
+    return nbi_error(NB_ERR_UNSUPPORTED, "nb_model_export_onnx: layer '%s' of kind %s: %s",
+                     e->layer, e->kind, why);
 }
 
 /* The activation act on x into out. */
@@ -422,6 +417,26 @@ static int onnx_elem(nb_dtype dt) {
     return dt == NB_I32 ? NBI_OX_INT32 : NBI_OX_FLOAT;
 }
 
+/* Which nodes a call reads or the model gives out (e->used, by handle). */
+static nb_status mark_used(nbi_ox *e) {
+    const nb_model *m = e->m;
+    int n_nodes = nb_model_node_count(m);
+    e->used = nbi_calloc((size_t)n_nodes + 1, sizeof *e->used);
+    if (!e->used) return nbi_error(NB_ERR_NOMEM, "nb_model_export_onnx: out of memory");
+    for (int k = 0; k < nbi_model_call_count(m); k++) {
+        int layer, in[NBI_VIEW_MAX_IN], n_in, first_out, n_out;
+        nb_status st = nbi_model_call_view(m, k, &layer, in, &n_in, &first_out, &n_out);
+        if (st != NB_OK) return st;
+        for (int i = 0; i < n_in; i++)
+            if (in[i] > 0 && in[i] <= n_nodes) e->used[in[i]] = true;
+    }
+    for (int i = 0; i < nb_model_output_count(m); i++) {
+        int h = nb_model_output_node(m, i);
+        if (h > 0 && h <= n_nodes) e->used[h] = true;
+    }
+    return NB_OK;
+}
+
 /* Call k: its view, its values' names, the shape of its first input; then its ONNX form. */
 static nb_status export_call(nbi_ox *e, int k) {
     const nb_model *m = e->m;
@@ -436,6 +451,7 @@ static nb_status export_call(nbi_ox *e, int k) {
     c.v = &v;
     c.n_in = n_in;
     c.n_out = n_out < NBI_MAX_OUT ? n_out : NBI_MAX_OUT;
+    for (int i = 0; i < c.n_out; i++) c.out_used[i] = e->used[first_out + i];
     for (int i = 0; i < n_in; i++) {
         c.in[i] = in[i] > 0 ? nb_model_node_name(m, in[i]) : "";
         nb_dtype di = NB_F32;
@@ -447,7 +463,9 @@ static nb_status export_call(nbi_ox *e, int k) {
     c.in_rank = nb_model_node_shape(m, in[0], &dt, c.in_shape);
     int64_t oshape[NB_MAX_RANK];
     c.out_rank = nb_model_node_shape(m, first_out, &dt, oshape);
+    const nbi_layer *l = nbi_model_layer_named(m, lname);
     e->layer = lname;
+    e->kind = l ? l->vt->kind : "?";
     e->prefix = c.out[0];
     e->named = false;
     st = NB_ERR_UNSUPPORTED;
@@ -455,12 +473,10 @@ static nb_status export_call(nbi_ox *e, int k) {
         st = export_layer(e, &c);
     else if (v.kind > NBI_VIEW_BATCHNORM)
         st = nbi_ox_seq_call(e, &c);
-    if (st == NB_ERR_UNSUPPORTED && !e->named) {
-        const nbi_layer *l = nbi_model_layer_named(m, lname);
+    if (st == NB_ERR_UNSUPPORTED && !e->named)
         st = nbi_error(NB_ERR_UNSUPPORTED,
                        "nb_model_export_onnx: layer '%s' of kind %s has no ONNX mapping yet", lname,
-                       l ? l->vt->kind : "?");
-    }
+                       e->kind);
     return st;
 }
 
@@ -478,6 +494,7 @@ nb_status nbi_model_onnx_bytes(const nb_model *m, nbi_text *out) {
         value_info(&e.graph, 11, nb_model_node_name(m, node_in), onnx_elem(dt), rank, shape, i);
     }
     int n = nbi_model_call_count(m);
+    st = mark_used(&e);
     for (int k = 0; k < n && st == NB_OK; k++) st = export_call(&e, k);
     if (st == NB_OK && e.oom) st = nbi_error(NB_ERR_NOMEM, "nb_model_export_onnx: out of memory");
     if (st == NB_OK) {
@@ -505,6 +522,7 @@ nb_status nbi_model_onnx_bytes(const nb_model *m, nbi_text *out) {
     for (int i = 0; i < e.n_pool; i++) nbi_free(e.pool[i]);
     nbi_free(e.pool);
     nbi_free(e.done);
+    nbi_free(e.used);
     return st;
 }
 

@@ -31,11 +31,13 @@ typedef struct nbi_ox {
     const nb_model *m;
     nbi_text graph;     /* GraphProto fields */
     const char *layer;  /* the layer being written, for messages */
+    const char *kind;   /* its kind ("LSTM") */
     const char *prefix; /* its call's first output: the stem of the names of its parts */
     char **pool;        /* every name made, freed at the end */
     int n_pool, cap_pool;
     bool oom;
     bool named;             /* the refusal of the current call has its message */
+    bool *used;             /* by node handle: read by a call or given out by the model */
     const nb_tensor **done; /* the tensors written as initializers (shared ones once) */
     int n_done, cap_done;
 } nbi_ox;
@@ -47,6 +49,7 @@ typedef struct nbi_ox_call {
     const char *in[NBI_VIEW_MAX_IN]; /* "" for an optional input not given */
     int n_in;
     const char *out[NBI_MAX_OUT];
+    bool out_used[NBI_MAX_OUT]; /* read by a later call or a model output */
     int n_out;
     bool in_i32[NBI_VIEW_MAX_IN];  /* input i holds i32 values (ids, lengths, a mask) */
     int in_ranks[NBI_VIEW_MAX_IN]; /* its per-sample rank (-1 not given) */
@@ -79,13 +82,11 @@ void nbi_ox_floats(nbi_ox *e, const char *name, const float *v, int rank, const 
 void nbi_ox_int64s(nbi_ox *e, const char *name, const int64_t *v, int64_t n);
 void nbi_ox_scalar(nbi_ox *e, const char *name, float v);
 void nbi_ox_int64_scalar(nbi_ox *e, const char *name, int64_t v);
-/* "<prefix>/<what>" as an int64 vector initializer; returns its name. */
-const char *nbi_ox_ints_init(nbi_ox *e, const char *what, const int64_t *v, int64_t n);
 /* A parameter of the model as an initializer under its own name, written once however often
  * it is used (a tied head, a reused layer); NULL with the error set for a tensor without data. */
 const char *nbi_ox_param(nbi_ox *e, const nb_tensor *t);
 
-/* An error naming the layer: "nb_model_export_onnx: layer 'x': <why>". */
+/* An error naming the layer and its kind: "nb_model_export_onnx: layer 'x' of kind K: <why>". */
 nb_status nbi_ox_unsupported(nbi_ox *e, const char *why);
 /* The activation act on x into out (GELU as its Erf form: Gelu is opset 20). */
 nb_status nbi_ox_activation(nbi_ox *e, nb_activation act, float alpha, const char *x,

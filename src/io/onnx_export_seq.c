@@ -128,8 +128,8 @@ static nb_status positional(nbi_ox *e, const nbi_ox_call *c) {
         nbi_ox_attr a[2] = {{.name = "start", .type = NBI_OX_A_INT, .i = 1},
                             {.name = "end", .type = NBI_OX_A_INT, .i = 2}};
         nbi_ox_node(e, "Shape", &x, 1, &T, 1, a, 2);
-        const char *zero = nbi_ox_ints_init(e, "start", (const int64_t[]){0}, 1);
-        const char *axis = nbi_ox_ints_init(e, "axis", (const int64_t[]){0}, 1);
+        const char *zero = ints(e, nbi_ox_name(e, "start"), (const int64_t[]){0}, 1);
+        const char *axis = ints(e, nbi_ox_name(e, "axis"), (const int64_t[]){0}, 1);
         table = nbi_ox_name(e, "rows");
         NBI_OX1(e, "Slice", table, w, zero, T, axis);
     } else { /* the sinusoids of nn/positional.c, as a constant */
@@ -277,8 +277,9 @@ static nb_status recurrent(nbi_ox *e, const nbi_ox_call *c) {
         }
     }
     transpose(e, x, p021, 3, c->out[0]);
-    /* h_n (and c_n): the layers' final states [D, N, H] joined → [N, L·D, H] */
+    /* h_n (and c_n), where read: the layers' final states [D, N, H] joined → [N, L·D, H] */
     for (int s = 0; s < (lstm ? 2 : 1) && 1 + s < c->n_out; s++) {
+        if (!c->out_used[1 + s]) continue; /* as torch: no node for a state nothing reads */
         const char **parts = s ? yc : yh, *all = parts[0];
         if (L > 1) {
             all = nbi_ox_name(e, "%s_all", s ? "c_n" : "h_n");
@@ -453,7 +454,7 @@ nb_status nbi_ox_seq_call(nbi_ox *e, const nbi_ox_call *c) {
                     attr_int(a, "axis", v->axis < 0 ? v->axis : v->axis + 1), 1);
         return NB_OK;
     case NBI_VIEW_SPLIT: {
-        const char *sizes = nbi_ox_ints_init(e, "sizes", v->sizes, v->n_parts);
+        const char *sizes = ints(e, nbi_ox_name(e, "sizes"), v->sizes, v->n_parts);
         nbi_ox_node(e, "Split", (const char *const[]){c->in[0], sizes}, 2, c->out, c->n_out,
                     attr_int(a, "axis", v->axis < 0 ? v->axis : v->axis + 1), 1);
         return NB_OK;
