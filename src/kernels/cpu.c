@@ -170,7 +170,14 @@ static void cpu_log_softmax_bwd(const nbi_backend *be, int64_t r, int64_t cols, 
 static void cpu_binary_bwd(const nbi_backend *be, int id, int which, int64_t len, const float *gy,
                            int64_t so, const float *y, const float *a, int64_t sa, const float *b,
                            int64_t sb, float *g, int64_t sg) {
-    (void)be;
+    /* g ± gy at unit stride (the residual adds of a network, their biggest users) is the
+     * set's vector binary kernel in place, g = g ± gy: the reference's values bit for bit
+     * (one IEEE add per element); other cases run the reference */
+    const int add = id == NBI_B_ADD || (id == NBI_B_SUB && which == 0);
+    if (sg == 1 && (so == 0 || so == 1) && (add || (id == NBI_B_SUB && which == 1))) {
+        be->k->binary[add ? NBI_B_ADD : NBI_B_SUB](len, g, 1, gy, so, g);
+        return;
+    }
     nbi_ref_binary_bwd(id, which, len, gy, so, y, a, sa, b, sb, g, sg);
 }
 
@@ -574,9 +581,10 @@ static void cpu_bias_rows(const nbi_backend *be, int64_t M, int64_t N, const flo
     nbi_ref_bias_rows(M, N, b, y);
 }
 
+/* g += each row of x in turn: the set's vector add in place, row by row, so every g[j] is
+ * summed in the reference's order (bit for bit) */
 static void cpu_acc_rows(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g) {
-    (void)be;
-    nbi_ref_acc_rows(M, N, x, g);
+    for (int64_t r = 0; r < M; r++) be->k->binary[NBI_B_ADD](N, g, 1, x + r * N, 1, g);
 }
 
 void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
