@@ -204,7 +204,14 @@ static void cpu_log_softmax_bwd(const nbi_backend *be, int64_t r, int64_t cols, 
 static void cpu_binary_bwd(const nbi_backend *be, int id, int which, int64_t len, const float *gy,
                            int64_t so, const float *y, const float *a, int64_t sa, const float *b,
                            int64_t sb, float *g, int64_t sg) {
-    (void)be;
+    /* g ± gy at unit stride (the residual adds of a network, their biggest users) is the
+     * set's vector binary kernel in place, g = g ± gy: the reference's values bit for bit
+     * (one IEEE add per element); other cases run the reference */
+    const int add = id == NBI_B_ADD || (id == NBI_B_SUB && which == 0);
+    if (sg == 1 && (so == 0 || so == 1) && (add || (id == NBI_B_SUB && which == 1))) {
+        cpu_binary(be, add ? NBI_B_ADD : NBI_B_SUB, len, g, 1, gy, so, g);
+        return;
+    }
     nbi_ref_binary_bwd(id, which, len, gy, so, y, a, sa, b, sb, g, sg);
 }
 
@@ -249,14 +256,33 @@ static void cpu_index_narrow(const nbi_backend *be, int64_t n, const int64_t *po
     nbi_ref_index_narrow(n, pos, y);
 }
 
-static void cpu_fill(const nbi_backend *be, int64_t n, float *y, float v) {
-    (void)be;
-    nbi_ref_fill(n, y, v);
+typedef struct fill_job {
+    int64_t n, len;
+    float *y;
+    float v;
+} fill_job;
+
+static void fill_task(void *arg, int64_t t) {
+    const fill_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+    nbi_ref_fill(hi - lo, j->y + lo, j->v);
 }
 
+/* zeroing gradients is a pass over every activation of a step: on the pool when large */
+static void cpu_fill(const nbi_backend *be, int64_t n, float *y, float v) {
+    int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        nbi_ref_fill(n, y, v);
+        return;
+    }
+    fill_job j = {n, piece_len(n, nt), y, v};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, fill_task, &j);
+}
+
+/* y += x: the set's vector add in place (y = y + x, one IEEE add an element: the
+ * reference's bits), on the pool when large */
 static void cpu_add_into(const nbi_backend *be, int64_t n, const float *x, float *y) {
-    (void)be;
-    nbi_ref_add_into(n, x, y);
+    cpu_binary(be, NBI_B_ADD, n, y, 1, x, 1, y);
 }
 
 /* speed: the kernel set's scan (a vector pass where the set has one, the same index) */
@@ -612,14 +638,54 @@ static nb_status cpu_sgemm_batched(const nbi_backend *be, int ta, int tb, int64_
 
 /* ---- speed: a dense layer's bias rows (one pass; small next to the GEMMs around them) --- */
 
-static void cpu_bias_rows(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y) {
-    (void)be;
-    nbi_ref_bias_rows(M, N, b, y);
+typedef struct rowsum_job {
+    const nbi_kernels *k;
+    int64_t M, N, per; /* rows (bias_rows) or columns (acc_rows) per task */
+    const float *x;
+    float *g;
+} rowsum_job;
+
+static void bias_rows_task(void *arg, int64_t t) {
+    const rowsum_job *j = arg;
+    int64_t lo = t * j->per, hi = lo + j->per < j->M ? lo + j->per : j->M;
+    nbi_ref_bias_rows(hi - lo, j->N, j->x, j->g + lo * j->N);
 }
 
+static void cpu_bias_rows(const nbi_backend *be, int64_t M, int64_t N, const float *b, float *y) {
+    int nt = M * N < PAR_MIN || M < 2 ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        nbi_ref_bias_rows(M, N, b, y);
+        return;
+    }
+    rowsum_job j = {be->k, M, N, (M + 4 * nt - 1) / (4 * nt), b, y};
+    nbi_parallel_for(nt, (M + j.per - 1) / j.per, bias_rows_task, &j);
+}
+
+/* columns [lo, hi) of g += each row of x in turn */
+static void acc_cols(const nbi_kernels *k, int64_t M, int64_t N, int64_t lo, int64_t hi,
+                     const float *x, float *g) {
+    for (int64_t r = 0; r < M; r++)
+        k->binary[NBI_B_ADD](hi - lo, g + lo, 1, x + r * N + lo, 1, g + lo);
+}
+
+static void acc_rows_task(void *arg, int64_t t) {
+    const rowsum_job *j = arg;
+    int64_t lo = t * j->per, hi = lo + j->per < j->N ? lo + j->per : j->N;
+    acc_cols(j->k, j->M, j->N, lo, hi, j->x, j->g);
+}
+
+/* g += each row of x in turn: the set's vector add in place, row by row, so every g[j] is
+ * summed in the reference's order (bit for bit); on the pool the columns are split (in
+ * pieces of 16), each still summed over the rows in order */
 static void cpu_acc_rows(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g) {
-    (void)be;
-    nbi_ref_acc_rows(M, N, x, g);
+    int nt = M * N < PAR_MIN || N < 32 ? 1 : nbi_backend_threads(be);
+    if (nt == 1) {
+        acc_cols(be->k, M, N, 0, N, x, g);
+        return;
+    }
+    int64_t per = ((N + nt - 1) / nt + 15) & ~(int64_t)15;
+    rowsum_job j = {be->k, M, N, per, x, g};
+    nbi_parallel_for(nt, (N + per - 1) / per, acc_rows_task, &j);
 }
 
 void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
