@@ -11,7 +11,9 @@
 #include "io/onnx.h"
 #include "io/protobuf.h"
 #include "base/file.h"
+#include "nn/model_io.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,6 +34,49 @@ static const char *tmp(const char *name) {
 
 static double check(nb_model *m, const char *name) {
     return nbt_onnx_check(m, tmp(name), name);
+}
+
+/* The file `name` (exported by check) read back by nabla's importer: the same outputs as m
+ * on a batch of 2 (within 1e-5), the same parameter count, and `attn` attention layers. */
+static void read_back(const nb_model *m, const char *name, int attn) {
+    nb_model *back = NULL;
+    CHECK_MSG(nb_model_load_onnx(tmp(name), &back, NULL) == NB_OK && back, "%s: %s", name,
+              nb_last_error());
+    if (!back) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    int64_t shape[NB_MAX_RANK + 1];
+    nb_dtype dt;
+    int rank = nb_model_node_shape(m, nb_model_input_node(m, 0), &dt, shape + 1);
+    shape[0] = 2;
+    for (int k = 1; k <= rank; k++)
+        if (shape[k] < 0) shape[k] = 5;
+    nb_tensor *x;
+    if (dt == NB_I32) {
+        x = nb_tensor_new(ctx, NB_I32, rank + 1, shape);
+        for (int64_t k = 0; x && k < x->numel; k++)
+            nb_i32(x)[k] = (int32_t)nb_rng_below(&rng, (uint64_t)nbi_model_vocab(m));
+    } else {
+        x = nb_randn(ctx, rank + 1, shape, 0.0f, 1.0f, &rng);
+    }
+    nb_tensor *y = nb_contiguous(ctx, nb_model_infer((nb_model *)m, ctx, x));
+    nb_tensor *z = nb_contiguous(ctx, nb_model_infer(back, ctx, x));
+    CHECK_MSG(y && z && y->numel == z->numel, "%s: forward: %s", name, nb_last_error());
+    double maxd = 0;
+    for (int64_t k = 0; y && z && k < y->numel && k < z->numel; k++) {
+        double d = fabs((double)nb_f32(y)[k] - nb_f32(z)[k]);
+        if (!(d <= maxd)) maxd = d;
+    }
+    CHECK_MSG(maxd <= 1e-5, "%s: read back differs by %g", name, maxd);
+    CHECK_MSG(nb_model_param_count(back) == nb_model_param_count(m), "%s: %lld parameters, %lld",
+              name, (long long)nb_model_param_count(back), (long long)nb_model_param_count(m));
+    int n = 0;
+    for (int i = 0; i < nb_model_layer_count(back); i++)
+        n += !strncmp(nb_model_layer_name(back, i), "attention_", 10);
+    CHECK_MSG(n == attn, "%s: %d attention layers read back, %d expected", name, n, attn);
+    nb_ctx_free(ctx);
+    nb_model_free(back);
 }
 
 /* Every parameter of m drawn again from U(-0.5, 0.5) (biases and norms away from their
@@ -121,6 +166,20 @@ static void test_embedding_norms_tied(void) {
                           "Div Mul Transpose MatMul Add") != NULL,
               "ops: %s", ops);
     nb_model_free(m);
+    /* read back (the importer has no RMS norm): the tied head one layer of the embedding's
+     * weight, with and without its bias; the positions over a table longer than the input */
+    for (int bias = 0; bias < 2; bias++) {
+        m = nb_model_new_graph(5);
+        x = nb_model_input(m, "tokens", NB_I32, NB_DIMS(7));
+        e = nb_model_embedding_on(m, x, 13, 8, NULL);
+        p = nb_model_positional_on(m, e, 10, NULL, NULL);
+        ln = nb_model_layer_norm_on(m, p, NULL);
+        CHECK(nb_model_tied_dense_on(m, ln, "embedding_1", bias, NULL) > 0);
+        scramble(m, 3 + (uint64_t)bias);
+        check(m, "tied.onnx");
+        read_back(m, "tied.onnx", 0);
+        nb_model_free(m);
+    }
 }
 
 /* Sinusoidal positions, norms without affine parameters, global average pooling over time. */
@@ -193,12 +252,14 @@ static void test_attention(void) {
                                 &(nb_attention_layer_opts){.heads = 2, .causal = 1}) > 0);
     scramble(m, 4);
     check(m, "attention_causal.onnx");
+    read_back(m, "attention_causal.onnx", 1);
     nb_model_free(m);
     m = nb_model_new(NB_DIMS(5, 12), 8);
     CHECK(nb_model_attention_on(m, nb_model_input_node(m, 0), 12,
                                 &(nb_attention_layer_opts){.heads = 3, .no_bias = 1}) > 0);
     scramble(m, 5);
     check(m, "attention.onnx");
+    read_back(m, "attention.onnx", 1);
     nb_model_free(m);
     m = nb_model_new(NB_DIMS(6, 8), 9);
     int y = nb_model_transformer_on(
@@ -207,6 +268,7 @@ static void test_attention(void) {
     CHECK(nb_model_transformer_on(m, y, 8, &(nb_transformer_opts){.heads = 4, .no_bias = 1}) > 0);
     scramble(m, 6);
     check(m, "transformer.onnx");
+    read_back(m, "transformer.onnx", 2);
     char ops[2048];
     op_types(m, ops, sizeof ops);
     CHECK_MSG(strstr(ops, "LayerNormalization MatMul Add Split Reshape Transpose Reshape "
@@ -247,6 +309,7 @@ static void test_language_models(void) {
     nb_model_free(m);
     m = spec_model("examples/specs/char_gpt.spec");
     if (m) check(m, "char_gpt.onnx");
+    if (m) read_back(m, "char_gpt.onnx", 2);
     nb_model_free(m);
 }
 
@@ -313,6 +376,7 @@ static void test_refusals(void) {
     CHECK(nb_model_transformer_on(m, a, 4, &(nb_transformer_opts){.causal = 1, .heads = 2}) > 0);
     scramble(m, 7);
     check(m, "dynamic_t.onnx");
+    read_back(m, "dynamic_t.onnx", 2);
     nb_model_free(m);
 }
 

@@ -71,6 +71,7 @@ static nb_status add_val(importer *im, const char *name, int kind, int producer,
     v->producer = producer;
     v->nb = -1;
     v->consumer = -1;
+    v->emb = -1;
     if (out) *out = v;
     return NB_OK;
 }
