@@ -279,6 +279,72 @@ static void test_attention(void) {
     nb_model_free(m);
 }
 
+/* The export of a causal attention (width 6, 2 heads of 3, T 4) with a run of bytes replaced
+ * where it occurs (exactly `times` times): a hostile variant of the pattern. */
+static void patched(nbi_text *t, const void *from, const void *to, size_t n, int times) {
+    nb_model *m = nb_model_new(NB_DIMS(4, 6), 13);
+    CHECK(nb_model_attention_on(m, nb_model_input_node(m, 0), 6,
+                                &(nb_attention_layer_opts){.heads = 2, .causal = 1}) > 0);
+    scramble(m, 13);
+    nbi_text_init(t);
+    CHECK_OK(nbi_model_onnx_bytes(m, t));
+    nb_model_free(m);
+    int count = 0;
+    for (size_t k = 0; k + n <= t->len; k++)
+        if (!memcmp(t->buf + k, from, n)) memcpy((uint8_t *)t->buf + k, to, n), count++;
+    CHECK_MSG(count == times, "the bytes to patch occur %d times, not %d", count, times);
+}
+
+/* Hostile variants of the attention pattern, each refused naming the node and the reason
+ * (with NABLA_ONNX_SEEDS=DIR set, also written there as fuzz seeds). */
+static void test_attention_hostile(void) {
+    const float s3 = 1.0f / sqrtf(3.0f), s_bad = 0.5f, ninf = -INFINITY, zero = 0.0f;
+    /* the heads' shape [0, 0, 2, 3] as packed varints (int64_data): 4 heads of 1 */
+    const uint8_t heads[4] = {0, 0, 2, 3}, heads_bad[4] = {0, 0, 4, 1};
+    struct {
+        const char *file;
+        const void *from, *to;
+        size_t n;
+        int times;
+        const char *node, *why;
+    } bad[] = {
+        {"attn_scale", &s3, &s_bad, sizeof s3, 1, "(Mul)", "nabla's attention scales by 1/sqrt(3)"},
+        /* the mask's 6 entries above the diagonal made 0: not causal */
+        {"attn_mask", &ninf, &zero, sizeof ninf, 6, "(Add)", "is not causal"},
+        {"attn_heads", heads, heads_bad, sizeof heads, 1, "(Reshape)",
+         "with a head count that divides the width 6"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nbi_text t;
+        patched(&t, bad[i].from, bad[i].to, bad[i].n, bad[i].times);
+        char name[64];
+        snprintf(name, sizeof name, "%s.onnx", bad[i].file);
+        CHECK_OK(nbi_write_file_atomic(tmp(name), t.buf, t.len));
+        const char *dir = getenv("NABLA_ONNX_SEEDS");
+        if (dir) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            CHECK_OK(nbi_write_file_atomic(path, t.buf, t.len));
+        }
+        nbi_text_free(&t);
+        nb_model *m = NULL;
+        nb_status st = nb_model_load_onnx(tmp(name), &m, NULL);
+        const char *e = nb_last_error();
+        CHECK_MSG(st == NB_ERR_UNSUPPORTED && !m && strstr(e, name) && strstr(e, bad[i].node) &&
+                      strstr(e, "attention_1/") && strstr(e, bad[i].why),
+                  "%s: status %d: %s", name, (int)st, e);
+        nb_model_free(m);
+    }
+    /* unpatched, it reads back */
+    nbi_text t;
+    patched(&t, &s3, &s3, sizeof s3, 1);
+    nb_model *m = NULL;
+    CHECK_OK(nbi_model_from_onnx(t.buf, t.len, "attention", &m));
+    CHECK(m && nb_model_param_count(m) == 4 * 6 * 6 + 4 * 6);
+    nb_model_free(m);
+    nbi_text_free(&t);
+}
+
 /* ---- the language models of examples/specs ---------------------------------------------- */
 
 /* The spec at `path` with its context cut to 8 tokens ("input 64" → "input 8"). */
@@ -386,6 +452,7 @@ static const nbt_case cases[] = {
     {"sinusoidal_pool", test_sinusoidal_pool},
     {"recurrent", test_recurrent},
     {"attention", test_attention},
+    {"attention_hostile", test_attention_hostile},
     {"language_models", test_language_models},
     {"lengths_and_masks", test_lengths_and_masks},
     {"refusals", test_refusals},
