@@ -375,6 +375,16 @@ int nbi_onnx_attention(importer *im, int i, nb_status *st) {
     if (!wv || wv->kind != V_CONST || wv->t->dtype != NBI_ONNX_FLOAT || wv->t->rank != 2 ||
         wv->t->dims[0] < 1 || wv->t->dims[1] != 3 * wv->t->dims[0] || mm->n_out != 1)
         return 0;
+    const val *x = nbi_onnx_input(im, mm, 0);
+    if (x && x->kind == V_NODE && x->layout == NBI_LAY_TNF) {
+        *st = refuse(im, mm, NB_ERR_UNSUPPORTED,
+                     "an in-projection [%lld, %lld] of a time-major sequence: torch.onnx.export's "
+                     "nn.MultiheadAttention form (heads folded into the batch, q, k, v cut by "
+                     "Slices of computed shapes), which nabla does not import; nabla reads back "
+                     "its own attention export (docs/onnx.md)",
+                     (long long)wv->t->dims[0], (long long)wv->t->dims[1]);
+        return 1;
+    }
     const nbi_onnx_tensor *b_in = NULL;
     pattern pt = {0, {0}};
     const char *qkv = mm->out[0];
