@@ -296,7 +296,8 @@ static void patched(nbi_text *t, const void *from, const void *to, size_t n, int
 }
 
 /* Hostile variants of the attention pattern, each refused naming the node and the reason
- * (with NABLA_ONNX_SEEDS=DIR set, also written there as fuzz seeds). */
+ * (with NABLA_ONNX_SEEDS=DIR set, also written there as fuzz seeds, and by test_refusals the
+ * model of run-time length). */
 static void test_attention_hostile(void) {
     const float s3 = 1.0f / sqrtf(3.0f), s_bad = 0.5f, ninf = -INFINITY, zero = 0.0f;
     /* the heads' shape [0, 0, 2, 3] as packed varints (int64_data): 4 heads of 1 */
@@ -443,6 +444,11 @@ static void test_refusals(void) {
     scramble(m, 7);
     check(m, "dynamic_t.onnx");
     read_back(m, "dynamic_t.onnx", 2);
+    if (getenv("NABLA_ONNX_SEEDS")) { /* a fuzz seed of the Range mask and the Slice by T */
+        char path[400];
+        snprintf(path, sizeof path, "%s/nabla_dynamic_t.onnx", getenv("NABLA_ONNX_SEEDS"));
+        CHECK_OK(nb_model_export_onnx(m, path));
+    }
     nb_model_free(m);
 }
 

@@ -86,11 +86,13 @@ static bool unsqueeze_axis(const importer *im, const nbi_onnx_node *nd, int64_t 
     return a && a->n_ints == 1 && a->ints[0] == want;
 }
 
-/* The producer of value `name` when it is op `op` and `name` has `uses` readers; else -1. */
+/* The producer of value `name` when it is op `op` (reading a first input) and `name` has
+ * `uses` readers; else -1. */
 static int producer_is(const importer *im, const char *name, const char *op, int uses) {
     const val *v = nbi_onnx_find(im, name);
     if (!v || v->producer < 0 || v->uses != uses || v->kind == V_CONST) return -1;
-    return strcmp(node_at(im, v->producer)->op, op) ? -1 : v->producer;
+    const nbi_onnx_node *nd = node_at(im, v->producer);
+    return strcmp(nd->op, op) || nd->n_in < 1 || !nd->in[0][0] ? -1 : v->producer;
 }
 
 /* ---- tied heads and learned positions ------------------------------------------------------ */
