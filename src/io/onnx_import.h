@@ -79,7 +79,7 @@ nb_status nbi_onnx_constant(const nbi_onnx_importer *im, const nbi_onnx_node *nd
                             bool optional, const nbi_onnx_tensor **t);
 /* The node's first output is nabla node h (a negative h: the layer's error, naming the node). */
 nb_status nbi_onnx_set_out(nbi_onnx_importer *im, const nbi_onnx_node *nd, int h, int gap);
-/* The node that alone reads value `name` and has op `op`, or -1. */
+/* The node that alone reads value `name`, has op `op` and a named first output, or -1. */
 int nbi_onnx_only_reader(const nbi_onnx_importer *im, const char *name, const char *op);
 /* A dense layer on x from weight w ([in, units], or [units, in] when trans) and bias b (NULL:
  * none); its output is value `out`. */

@@ -560,11 +560,14 @@ static int scalar_is(const importer *im, const nbi_onnx_node *nd, const char *ot
     return fabsf(v - want) <= 1e-6f * fabsf(want);
 }
 
-/* The node that alone reads value `name` and has op `op`, or -1. */
+/* The node that alone reads value `name`, has op `op` and a named first output, or -1. */
 int nbi_onnx_only_reader(const importer *im, const char *name, const char *op) {
     const val *v = nbi_onnx_find(im, name);
     if (!v || v->uses != 1 || v->consumer < 0) return -1;
-    return strcmp(im->g->nodes[v->consumer].op, op) ? -1 : v->consumer;
+    const nbi_onnx_node *r = &im->g->nodes[v->consumer];
+    /* a reader without an output is no part of a pattern (a pattern reads its output) */
+    if (r->n_out < 1 || !r->out[0] || !r->out[0][0]) return -1;
+    return strcmp(r->op, op) ? -1 : v->consumer;
 }
 
 /* Exact GELU as torch.onnx.export writes it: Div(x, √2) → Erf → Add(1) → Mul(x, ·) → Mul(0.5). */
