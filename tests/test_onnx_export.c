@@ -11,7 +11,9 @@
 #include "io/onnx.h"
 #include "io/protobuf.h"
 #include "base/file.h"
+#include "nn/model_io.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,6 +34,49 @@ static const char *tmp(const char *name) {
 
 static double check(nb_model *m, const char *name) {
     return nbt_onnx_check(m, tmp(name), name);
+}
+
+/* The file `name` (exported by check) read back by nabla's importer: the same outputs as m
+ * on a batch of 2 (within 1e-5), the same parameter count, and `attn` attention layers. */
+static void read_back(const nb_model *m, const char *name, int attn) {
+    nb_model *back = NULL;
+    CHECK_MSG(nb_model_load_onnx(tmp(name), &back, NULL) == NB_OK && back, "%s: %s", name,
+              nb_last_error());
+    if (!back) return;
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    int64_t shape[NB_MAX_RANK + 1];
+    nb_dtype dt;
+    int rank = nb_model_node_shape(m, nb_model_input_node(m, 0), &dt, shape + 1);
+    shape[0] = 2;
+    for (int k = 1; k <= rank; k++)
+        if (shape[k] < 0) shape[k] = 5;
+    nb_tensor *x;
+    if (dt == NB_I32) {
+        x = nb_tensor_new(ctx, NB_I32, rank + 1, shape);
+        for (int64_t k = 0; x && k < x->numel; k++)
+            nb_i32(x)[k] = (int32_t)nb_rng_below(&rng, (uint64_t)nbi_model_vocab(m));
+    } else {
+        x = nb_randn(ctx, rank + 1, shape, 0.0f, 1.0f, &rng);
+    }
+    nb_tensor *y = nb_contiguous(ctx, nb_model_infer((nb_model *)m, ctx, x));
+    nb_tensor *z = nb_contiguous(ctx, nb_model_infer(back, ctx, x));
+    CHECK_MSG(y && z && y->numel == z->numel, "%s: forward: %s", name, nb_last_error());
+    double maxd = 0;
+    for (int64_t k = 0; y && z && k < y->numel && k < z->numel; k++) {
+        double d = fabs((double)nb_f32(y)[k] - nb_f32(z)[k]);
+        if (!(d <= maxd)) maxd = d;
+    }
+    CHECK_MSG(maxd <= 1e-5, "%s: read back differs by %g", name, maxd);
+    CHECK_MSG(nb_model_param_count(back) == nb_model_param_count(m), "%s: %lld parameters, %lld",
+              name, (long long)nb_model_param_count(back), (long long)nb_model_param_count(m));
+    int n = 0;
+    for (int i = 0; i < nb_model_layer_count(back); i++)
+        n += !strncmp(nb_model_layer_name(back, i), "attention_", 10);
+    CHECK_MSG(n == attn, "%s: %d attention layers read back, %d expected", name, n, attn);
+    nb_ctx_free(ctx);
+    nb_model_free(back);
 }
 
 /* Every parameter of m drawn again from U(-0.5, 0.5) (biases and norms away from their
@@ -121,6 +166,20 @@ static void test_embedding_norms_tied(void) {
                           "Div Mul Transpose MatMul Add") != NULL,
               "ops: %s", ops);
     nb_model_free(m);
+    /* read back (the importer has no RMS norm): the tied head one layer of the embedding's
+     * weight, with and without its bias; the positions over a table longer than the input */
+    for (int bias = 0; bias < 2; bias++) {
+        m = nb_model_new_graph(5);
+        x = nb_model_input(m, "tokens", NB_I32, NB_DIMS(7));
+        e = nb_model_embedding_on(m, x, 13, 8, NULL);
+        p = nb_model_positional_on(m, e, 10, NULL, NULL);
+        ln = nb_model_layer_norm_on(m, p, NULL);
+        CHECK(nb_model_tied_dense_on(m, ln, "embedding_1", bias, NULL) > 0);
+        scramble(m, 3 + (uint64_t)bias);
+        check(m, "tied.onnx");
+        read_back(m, "tied.onnx", 0);
+        nb_model_free(m);
+    }
 }
 
 /* Sinusoidal positions, norms without affine parameters, global average pooling over time. */
@@ -193,12 +252,14 @@ static void test_attention(void) {
                                 &(nb_attention_layer_opts){.heads = 2, .causal = 1}) > 0);
     scramble(m, 4);
     check(m, "attention_causal.onnx");
+    read_back(m, "attention_causal.onnx", 1);
     nb_model_free(m);
     m = nb_model_new(NB_DIMS(5, 12), 8);
     CHECK(nb_model_attention_on(m, nb_model_input_node(m, 0), 12,
                                 &(nb_attention_layer_opts){.heads = 3, .no_bias = 1}) > 0);
     scramble(m, 5);
     check(m, "attention.onnx");
+    read_back(m, "attention.onnx", 1);
     nb_model_free(m);
     m = nb_model_new(NB_DIMS(6, 8), 9);
     int y = nb_model_transformer_on(
@@ -207,6 +268,7 @@ static void test_attention(void) {
     CHECK(nb_model_transformer_on(m, y, 8, &(nb_transformer_opts){.heads = 4, .no_bias = 1}) > 0);
     scramble(m, 6);
     check(m, "transformer.onnx");
+    read_back(m, "transformer.onnx", 2);
     char ops[2048];
     op_types(m, ops, sizeof ops);
     CHECK_MSG(strstr(ops, "LayerNormalization MatMul Add Split Reshape Transpose Reshape "
@@ -215,6 +277,73 @@ static void test_attention(void) {
                           "Mul MatMul Add Add") != NULL,
               "ops: %s", ops);
     nb_model_free(m);
+}
+
+/* The export of a causal attention (width 6, 2 heads of 3, T 4) with a run of bytes replaced
+ * where it occurs (exactly `times` times): a hostile variant of the pattern. */
+static void patched(nbi_text *t, const void *from, const void *to, size_t n, int times) {
+    nb_model *m = nb_model_new(NB_DIMS(4, 6), 13);
+    CHECK(nb_model_attention_on(m, nb_model_input_node(m, 0), 6,
+                                &(nb_attention_layer_opts){.heads = 2, .causal = 1}) > 0);
+    scramble(m, 13);
+    nbi_text_init(t);
+    CHECK_OK(nbi_model_onnx_bytes(m, t));
+    nb_model_free(m);
+    int count = 0;
+    for (size_t k = 0; k + n <= t->len; k++)
+        if (!memcmp(t->buf + k, from, n)) memcpy((uint8_t *)t->buf + k, to, n), count++;
+    CHECK_MSG(count == times, "the bytes to patch occur %d times, not %d", count, times);
+}
+
+/* Hostile variants of the attention pattern, each refused naming the node and the reason
+ * (with NABLA_ONNX_SEEDS=DIR set, also written there as fuzz seeds, and by test_refusals the
+ * model of run-time length). */
+static void test_attention_hostile(void) {
+    const float s3 = 1.0f / sqrtf(3.0f), s_bad = 0.5f, ninf = -INFINITY, zero = 0.0f;
+    /* the heads' shape [0, 0, 2, 3] as packed varints (int64_data): 4 heads of 1 */
+    const uint8_t heads[4] = {0, 0, 2, 3}, heads_bad[4] = {0, 0, 4, 1};
+    struct {
+        const char *file;
+        const void *from, *to;
+        size_t n;
+        int times;
+        const char *node, *why;
+    } bad[] = {
+        {"attn_scale", &s3, &s_bad, sizeof s3, 1, "(Mul)", "nabla's attention scales by 1/sqrt(3)"},
+        /* the mask's 6 entries above the diagonal made 0: not causal */
+        {"attn_mask", &ninf, &zero, sizeof ninf, 6, "(Add)", "is not causal"},
+        {"attn_heads", heads, heads_bad, sizeof heads, 1, "(Reshape)",
+         "with a head count that divides the width 6"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nbi_text t;
+        patched(&t, bad[i].from, bad[i].to, bad[i].n, bad[i].times);
+        char name[64];
+        snprintf(name, sizeof name, "%s.onnx", bad[i].file);
+        CHECK_OK(nbi_write_file_atomic(tmp(name), t.buf, t.len));
+        const char *dir = getenv("NABLA_ONNX_SEEDS");
+        if (dir) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            CHECK_OK(nbi_write_file_atomic(path, t.buf, t.len));
+        }
+        nbi_text_free(&t);
+        nb_model *m = NULL;
+        nb_status st = nb_model_load_onnx(tmp(name), &m, NULL);
+        const char *e = nb_last_error();
+        CHECK_MSG(st == NB_ERR_UNSUPPORTED && !m && strstr(e, name) && strstr(e, bad[i].node) &&
+                      strstr(e, "attention_1/") && strstr(e, bad[i].why),
+                  "%s: status %d: %s", name, (int)st, e);
+        nb_model_free(m);
+    }
+    /* unpatched, it reads back */
+    nbi_text t;
+    patched(&t, &s3, &s3, sizeof s3, 1);
+    nb_model *m = NULL;
+    CHECK_OK(nbi_model_from_onnx(t.buf, t.len, "attention", &m));
+    CHECK(m && nb_model_param_count(m) == 4 * 6 * 6 + 4 * 6);
+    nb_model_free(m);
+    nbi_text_free(&t);
 }
 
 /* ---- the language models of examples/specs ---------------------------------------------- */
@@ -247,6 +376,7 @@ static void test_language_models(void) {
     nb_model_free(m);
     m = spec_model("examples/specs/char_gpt.spec");
     if (m) check(m, "char_gpt.onnx");
+    if (m) read_back(m, "char_gpt.onnx", 2);
     nb_model_free(m);
 }
 
@@ -313,6 +443,12 @@ static void test_refusals(void) {
     CHECK(nb_model_transformer_on(m, a, 4, &(nb_transformer_opts){.causal = 1, .heads = 2}) > 0);
     scramble(m, 7);
     check(m, "dynamic_t.onnx");
+    read_back(m, "dynamic_t.onnx", 2);
+    if (getenv("NABLA_ONNX_SEEDS")) { /* a fuzz seed of the Range mask and the Slice by T */
+        char path[400];
+        snprintf(path, sizeof path, "%s/nabla_dynamic_t.onnx", getenv("NABLA_ONNX_SEEDS"));
+        CHECK_OK(nb_model_export_onnx(m, path));
+    }
     nb_model_free(m);
 }
 
@@ -322,6 +458,7 @@ static const nbt_case cases[] = {
     {"sinusoidal_pool", test_sinusoidal_pool},
     {"recurrent", test_recurrent},
     {"attention", test_attention},
+    {"attention_hostile", test_attention_hostile},
     {"language_models", test_language_models},
     {"lengths_and_masks", test_lengths_and_masks},
     {"refusals", test_refusals},

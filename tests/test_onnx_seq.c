@@ -166,6 +166,14 @@ static void test_import_seq_hostile(void) {
         {"bad_unfolded", NB_ERR_UNSUPPORTED, "'/rnn/Slice' (Slice)",
          "export with constant folding"},
         {"bad_dyn_last", NB_ERR_UNSUPPORTED, "'/Gather' (Gather)", "known only at run time"},
+        /* a fuzz finding: a Softplus → Tanh (Mish's start) whose Tanh has no output (it was
+         * read past its outputs) */
+        {"bad_tanh_no_output", NB_ERR_FORMAT, "'activation_8/tanh' (Tanh)", "no output"},
+        /* torch's attention forms (nabla imports its own) */
+        {"torch_mha", NB_ERR_UNSUPPORTED, "'/attn/MatMul' (MatMul)",
+         "torch.onnx.export's nn.MultiheadAttention form"},
+        {"torch_encoder", NB_ERR_UNSUPPORTED, "'/self_attn/MatMul' (MatMul)",
+         "torch.onnx.export's nn.MultiheadAttention form"},
         {"bad_avg_ceil", NB_ERR_UNSUPPORTED, "'/0/AveragePool' (AveragePool)",
          "ceil_mode = 1 with count_include_pad = 1"},
     };

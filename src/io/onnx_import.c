@@ -20,7 +20,8 @@
  * io/onnx_seq.c): LSTM, GRU and RNN nodes (a stack of them one layer of several) with the
  * Transposes, Squeezes and Reshapes around them, Gather of a weight by token ids (an embedding:
  * an int64 or int32 graph input comes in as nabla's i32), LayerNormalization, steps picked by
- * Gather or Slice, and shape computations worked out at import. Anything else is refused with a
+ * Gather or Slice, and shape computations worked out at import; nabla's attention, tied heads and
+ * learned positions (io/onnx_attn.c). Anything else is refused with a
  * message naming the op type and the node. */
 #define _POSIX_C_SOURCE 200809L /* open, fstat */
 #include "io/onnx_import.h"
@@ -71,6 +72,7 @@ static nb_status add_val(importer *im, const char *name, int kind, int producer,
     v->producer = producer;
     v->nb = -1;
     v->consumer = -1;
+    v->emb = -1;
     if (out) *out = v;
     return NB_OK;
 }

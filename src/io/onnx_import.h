@@ -8,8 +8,9 @@
 
 /* V_SHAPE: an int64 vector (or scalar) computed from shapes (Shape, Gather, Unsqueeze, Concat
  * of them), known symbolically in sym[]; V_ZEROS: a ConstantOfShape of zeros (an RNN's initial
- * state): neither becomes a layer. */
-enum { V_CONST, V_PENDING, V_NODE, V_UNCOMPUTED, V_SHAPE, V_ZEROS };
+ * state): neither becomes a layer. V_TRANSPOSED: a Transpose of a weight [r, c] (t), which
+ * only a MatMul may read (a tied head, or a dense layer). */
+enum { V_CONST, V_PENDING, V_NODE, V_UNCOMPUTED, V_SHAPE, V_ZEROS, V_TRANSPOSED };
 
 /* How a computed ONNX value lies over its nabla node, whose samples come first ([N, ...]):
  * as it is; time-major [T, N, F] over nabla's [T, F] (a Transpose of it, what an ONNX RNN
@@ -23,7 +24,8 @@ enum { NBI_LAY_BATCH, NBI_LAY_TNF, NBI_LAY_TDNH, NBI_LAY_TNDH };
 typedef struct nbi_onnx_val {
     const char *name;
     int kind;
-    const nbi_onnx_tensor *t; /* V_CONST */
+    const nbi_onnx_tensor *t; /* V_CONST, V_TRANSPOSED */
+    int emb;                  /* V_CONST: the nabla embedding made from it, or -1 */
     int producer;             /* the node index; -1 for an initializer or the input */
     int nb;                   /* V_NODE: the nabla node */
     int gap;                  /* the ONNX value is the nabla node's shape plus [1, 1] */
@@ -77,13 +79,40 @@ nb_status nbi_onnx_constant(const nbi_onnx_importer *im, const nbi_onnx_node *nd
                             bool optional, const nbi_onnx_tensor **t);
 /* The node's first output is nabla node h (a negative h: the layer's error, naming the node). */
 nb_status nbi_onnx_set_out(nbi_onnx_importer *im, const nbi_onnx_node *nd, int h, int gap);
-/* The node that alone reads value `name` and has op `op`, or -1. */
+/* The node that alone reads value `name`, has op `op` and a named first output, or -1. */
 int nbi_onnx_only_reader(const nbi_onnx_importer *im, const char *name, const char *op);
+/* A dense layer on x from weight w ([in, units], or [units, in] when trans) and bias b (NULL:
+ * none); its output is value `out`. */
+nb_status nbi_onnx_dense(nbi_onnx_importer *im, const nbi_onnx_node *nd, const nbi_onnx_val *x,
+                         int rank, const int64_t *shape, const nbi_onnx_tensor *w, bool trans,
+                         const nbi_onnx_tensor *b, const char *out);
+/* Copies the floats of t (optionally transposed from [r, c] to [c, r]) into the tensor
+ * "<layer h>.<what>" of store (parameters or state), refusing a size that differs. */
+nb_status nbi_onnx_fill(const nbi_onnx_importer *im, const nbi_onnx_node *nd, nb_params *store,
+                        int h, const char *what, const nbi_onnx_tensor *t, bool transpose);
+
+/* ---- attention, tied heads, learned positions (io/onnx_attn.c) ---- */
+/* The Add that alone reads value `name` and adds a float constant of n values (*b): its node,
+ * or -1. */
+int nbi_onnx_bias_add(const nbi_onnx_importer *im, const char *name, int64_t n,
+                      const nbi_onnx_tensor **b);
+/* MatMul node i as the in-projection of nabla's exported attention: 0 when it is not one (no
+ * Split reads its result), 1 when it is (*st: the status, a deviation refused naming the node). */
+int nbi_onnx_attention(nbi_onnx_importer *im, int i, nb_status *st);
+/* MatMul node i by a V_TRANSPOSED weight: a tied head on the embedding made from that weight,
+ * or a dense layer. */
+nb_status nbi_onnx_matmul_transposed(nbi_onnx_importer *im, int i);
+/* Slice node nd of the float initializer p (start, end, axis, step: its one axis's): learned
+ * positions when an Add alone reads it with a sequence. */
+nb_status nbi_onnx_positional(nbi_onnx_importer *im, const nbi_onnx_node *nd,
+                              const nbi_onnx_tensor *p, int64_t start, int64_t end, int64_t axis,
+                              int64_t step);
 
 /* ---- sequences and shapes (io/onnx_seq.c) ---- */
 /* LSTM, GRU, RNN; Transpose, Squeeze, Shape, Unsqueeze, Concat, ConstantOfShape, Slice, Gather,
- * LayerNormalization, ReduceMean over time; a Reshape of a recurrent output or by a shape computed from shapes.
- * Returns 0 when op is none of these (*st untouched), 1 when handled (*st its status). */
+ * LayerNormalization, ReduceMean over time; a Reshape of a recurrent output or by a shape computed
+ * from shapes. Returns 0 when op is none of these (*st untouched), 1 when handled (*st its status).
+ */
 int nbi_onnx_run_seq(nbi_onnx_importer *im, int i, nb_status *st);
 /* Output k of nd is nabla node h, lying over it as `layout` (NBI_LAY_*; dirs for TDNH/TNDH). */
 void nbi_onnx_set_node(nbi_onnx_importer *im, const nbi_onnx_node *nd, int k, int h, int layout,

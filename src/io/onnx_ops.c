@@ -115,8 +115,8 @@ nb_status nbi_onnx_set_out(importer *im, const nbi_onnx_node *nd, int h, int gap
 
 /* Copies n floats of t (optionally transposed from [r, c] to [c, r]) into the tensor
  * "<layer>.<what>" of store (parameters or state). */
-static nb_status nbi_onnx_fill(const importer *im, const nbi_onnx_node *nd, nb_params *store, int h,
-                               const char *what, const nbi_onnx_tensor *t, bool transpose) {
+nb_status nbi_onnx_fill(const importer *im, const nbi_onnx_node *nd, nb_params *store, int h,
+                        const char *what, const nbi_onnx_tensor *t, bool transpose) {
     char name[160];
     snprintf(name, sizeof name, "%s.%s", nb_model_node_name(im->m, h), what);
     nb_tensor *p = nb_params_find(store, name);
@@ -146,9 +146,9 @@ static nb_status nbi_onnx_fill(const importer *im, const nbi_onnx_node *nd, nb_p
  */
 
 /* A dense layer on x from weight w ([in, units], or [units, in] when trans) and bias b. */
-static nb_status dense(importer *im, const nbi_onnx_node *nd, const val *x, int rank,
-                       const int64_t *shape, const nbi_onnx_tensor *w, bool trans,
-                       const nbi_onnx_tensor *b, const char *out) {
+nb_status nbi_onnx_dense(importer *im, const nbi_onnx_node *nd, const val *x, int rank,
+                         const int64_t *shape, const nbi_onnx_tensor *w, bool trans,
+                         const nbi_onnx_tensor *b, const char *out) {
     int64_t in = trans ? w->dims[1] : w->dims[0], units = trans ? w->dims[0] : w->dims[1];
     if (rank < 1 || shape[rank - 1] != in)
         return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT,
@@ -207,10 +207,11 @@ static nb_status op_gemm(importer *im, int i) {
     int64_t tb = nbi_onnx_attr_i(nd, "transB", 0);
     if (tb != 0 && tb != 1)
         return nbi_onnx_refuse(im, nd, NB_ERR_FORMAT, "transB = %lld", (long long)tb);
-    return dense(im, nd, x, rank, shape, w, tb == 1, b, nd->out[0]);
+    return nbi_onnx_dense(im, nd, x, rank, shape, w, tb == 1, b, nd->out[0]);
 }
 
-/* MatMul by a weight, and the Add of a bias when that is the only use of its result. */
+/* MatMul by a weight, and the Add of a bias when that is the only use of its result; the
+ * in-projection of an attention (io/onnx_attn.c); a MatMul by a transposed weight. */
 static nb_status op_matmul(importer *im, int i) {
     const nbi_onnx_node *nd = &im->g->nodes[i];
     val *x;
@@ -218,24 +219,20 @@ static nb_status op_matmul(importer *im, int i) {
     int64_t shape[NB_MAX_RANK];
     const nbi_onnx_tensor *w;
     nb_status st;
+    const val *wv = nbi_onnx_input(im, nd, 1);
+    if (wv && wv->kind == V_TRANSPOSED) return nbi_onnx_matmul_transposed(im, i);
+    if (nbi_onnx_attention(im, i, &st)) return st;
     if ((st = nbi_onnx_computed(im, nd, 0, &x, &rank, shape)) != NB_OK ||
         (st = nbi_onnx_constant(im, nd, 1, 2, false, &w)) != NB_OK)
         return st;
-    const val *o = nbi_onnx_find(im, nd->out[0]);
     const nbi_onnx_tensor *b = NULL;
     const char *out = nd->out[0];
-    if (o->uses == 1 && o->consumer >= 0) {
-        const nbi_onnx_node *add = &im->g->nodes[o->consumer];
-        if (!strcmp(add->op, "Add") && add->n_in == 2 && add->n_out == 1) {
-            const val *c = nbi_onnx_input(im, add, !strcmp(add->in[0], nd->out[0]) ? 1 : 0);
-            if (c && c->kind == V_CONST && c->t->dtype == NBI_ONNX_FLOAT && c->t->n == w->dims[1]) {
-                b = c->t;
-                out = add->out[0];
-                im->skip[o->consumer] = 1;
-            }
-        }
+    int add = nbi_onnx_bias_add(im, out, w->dims[1], &b);
+    if (add >= 0) {
+        out = im->g->nodes[add].out[0];
+        im->skip[add] = 1;
     }
-    return dense(im, nd, x, rank, shape, w, false, b, out);
+    return nbi_onnx_dense(im, nd, x, rank, shape, w, false, b, out);
 }
 
 /* auto_pad SAME_UPPER / SAME_LOWER as explicit pads p (ONNX order: H begin, W begin, H end,
@@ -563,11 +560,14 @@ static int scalar_is(const importer *im, const nbi_onnx_node *nd, const char *ot
     return fabsf(v - want) <= 1e-6f * fabsf(want);
 }
 
-/* The node that alone reads value `name` and has op `op`, or -1. */
+/* The node that alone reads value `name`, has op `op` and a named first output, or -1. */
 int nbi_onnx_only_reader(const importer *im, const char *name, const char *op) {
     const val *v = nbi_onnx_find(im, name);
     if (!v || v->uses != 1 || v->consumer < 0) return -1;
-    return strcmp(im->g->nodes[v->consumer].op, op) ? -1 : v->consumer;
+    const nbi_onnx_node *r = &im->g->nodes[v->consumer];
+    /* a reader without an output is no part of a pattern (a pattern reads its output) */
+    if (r->n_out < 1 || !r->out[0] || !r->out[0][0]) return -1;
+    return strcmp(r->op, op) ? -1 : v->consumer;
 }
 
 /* Exact GELU as torch.onnx.export writes it: Div(x, √2) → Erf → Add(1) → Mul(x, ·) → Mul(0.5). */

@@ -300,12 +300,16 @@ static nb_status op_slice(importer *im, const nbi_onnx_node *nd) {
         for (int j = 0; j < n; j++)
             st_[j] = a->ints[j], en[j] = b->ints[j], ax[j] = c ? c->ints[j] : j, sp[j] = 1;
     }
-    if (x && x->kind == V_CONST && x->t->dtype == NBI_ONNX_FLOAT)
+    if (x && x->kind == V_CONST && x->t->dtype == NBI_ONNX_FLOAT) {
+        /* learned positions (io/onnx_attn.c) */
+        if (n == 1 && x->t->rank == 2 && nbi_onnx_only_reader(im, nd->out[0], "Add") >= 0)
+            return nbi_onnx_positional(im, nd, x->t, st_[0], en[0], ax[0], sp[0]);
         return refuse(im, nd, NB_ERR_UNSUPPORTED,
                       "a Slice of the initializer '%s': export with constant folding "
                       "(torch.onnx.export's default), which stores a recurrent node's weights "
                       "whole",
                       x->name);
+    }
     if (n != 1 || sp[0] != 1)
         return refuse(im, nd, NB_ERR_UNSUPPORTED, "only a Slice of one axis with step 1");
     if (st_[0] <= NBI_SYM_UNKNOWN || en[0] <= NBI_SYM_UNKNOWN || ax[0] <= NBI_SYM_UNKNOWN)
@@ -399,6 +403,7 @@ static nb_status op_gather(importer *im, const nbi_onnx_node *nd) {
                 return refuse(im, nd, NB_ERR_FORMAT, "the embedding weight '%s' does not fit",
                               w->name);
             if ((st = nbi_onnx_floats(im->g, w, nb_f32(p))) != NB_OK) return st;
+            data->emb = h; /* a tied head may share it (io/onnx_attn.c) */
         }
         return nbi_onnx_set_out(im, nd, h, 0);
     }
@@ -438,11 +443,29 @@ static nb_status op_transpose(importer *im, const nbi_onnx_node *nd) {
     val *x = nbi_onnx_input(im, nd, 0);
     const nbi_onnx_attr *p = nbi_onnx_get_attr(nd, "perm");
     static const int64_t swap[3] = {1, 0, 2}, dirs[4] = {0, 2, 1, 3};
-    if (x && x->kind == V_CONST)
-        return refuse(im, nd, NB_ERR_UNSUPPORTED,
-                      "a Transpose of the initializer '%s': export with constant folding "
-                      "(torch.onnx.export's default), which stores the weight transposed",
-                      x->name);
+    if (x && x->kind == V_CONST) {
+        /* a weight [r, c] transposed for a MatMul (a tied head): io/onnx_attn.c */
+        static const int64_t p10[2] = {1, 0};
+        bool matmuls =
+            x->t->dtype == NBI_ONNX_FLOAT && x->t->rank == 2 && (!p || perm_is(p, p10, 2));
+        const val *o = nd->n_out == 1 ? out_val(im, nd, 0) : NULL;
+        for (int k = 0; matmuls && o && k < im->g->n_nodes; k++) {
+            const nbi_onnx_node *r = &im->g->nodes[k];
+            for (int j = 0; j < r->n_in; j++)
+                if (!strcmp(r->in[j], o->name) && (strcmp(r->op, "MatMul") || j != 1))
+                    matmuls = false;
+        }
+        if (!matmuls || !o)
+            return refuse(im, nd, NB_ERR_UNSUPPORTED,
+                          "a Transpose of the initializer '%s' is read only as a weight [r, c] "
+                          "of MatMuls (a tied head); else export with constant folding "
+                          "(torch.onnx.export's default), which stores the weight transposed",
+                          x->name);
+        val *ov = out_val(im, nd, 0);
+        ov->kind = V_TRANSPOSED;
+        ov->t = x->t;
+        return NB_OK;
+    }
     if (x && x->kind == V_NODE && !x->gap) {
         int64_t shape[NB_MAX_RANK];
         nb_dtype dt;

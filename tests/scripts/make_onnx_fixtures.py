@@ -19,7 +19,13 @@ stores each recurrent node's W, R and B as initializers in ONNX's gate order.
 It also writes hostile variants of a small LSTM (tests/data/onnx/bad_*.onnx; python3-onnx) that
 the import must refuse, naming the node: W of the wrong rank, hidden_size disagreeing with W, an
 unsupported activations or clip attribute, direction "reverse", sequence_lens given, a GRU with
-linear_before_reset = 0."""
+linear_before_reset = 0.
+
+`make_onnx_fixtures.py attention` writes only the attention fixtures: nn.MultiheadAttention
+(batch_first) and nn.TransformerEncoderLayer(norm_first, batch_first, gelu) as torch exports
+them, which nabla's import refuses (its attention import reads nabla's own export; torch's
+folds the heads into the batch, splits q, k, v by Slices of computed shapes and scales q by a
+Div), naming the node it stops at."""
 import os
 
 import numpy as np
@@ -352,5 +358,29 @@ def hostile(g):
         variant(name, change)
 
 
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention called as self-attention, its output alone."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def attention():
+    g = torch.Generator().manual_seed(17)
+    torch.manual_seed(17)
+    write("torch_mha", SelfAttention(8, 2), (2, 5, 8), g, fold=True)
+    write("torch_encoder", nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0,
+                                                      activation="gelu", norm_first=True,
+                                                      batch_first=True), (2, 5, 8), g, fold=True)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:] == ["attention"]:
+        attention()
+    else:
+        main()
