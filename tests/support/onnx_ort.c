@@ -127,3 +127,15 @@ double nbt_onnx_check_inputs(nb_model *m, const char *file, const char *name, co
     nb_ctx_free(ctx);
     return maxd;
 }
+
+int nbt_onnx_prefixes_refused(const void *buf, size_t len) {
+    int refused = 0;
+    for (size_t n = 0; n < len; n++) {
+        nb_model *p = NULL;
+        nb_status st = nbi_model_from_onnx(buf, n, "cut.onnx", &p);
+        CHECK((st == NB_OK) == (p != NULL));
+        refused += st != NB_OK;
+        nb_model_free(p);
+    }
+    return refused;
+}

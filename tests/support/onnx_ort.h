@@ -17,4 +17,8 @@ double nbt_onnx_check(nb_model *m, const char *file, const char *name);
  * positions and 0 after them. NULL: every input 'x'. */
 double nbt_onnx_check_inputs(nb_model *m, const char *file, const char *name, const char *kinds);
 
+/* Imports every prefix buf[0..n) of an ONNX file's bytes, n < len: each must be refused
+ * cleanly or give a model (checked); returns how many were refused. */
+int nbt_onnx_prefixes_refused(const void *buf, size_t len);
+
 #endif
