@@ -100,7 +100,11 @@ run_one() {
 # the peak, 1 and 2 threads, on the machine as it is now
 PEAK1=$("$B/bench/bench_peak" --threads 1 | sed -n 's/.*: \([0-9.]*\) GFLOP.*/\1/p')
 PEAK2=$("$B/bench/bench_peak" --threads 2 | sed -n 's/.*: \([0-9.]*\) GFLOP.*/\1/p')
-echo "FMA peak: ${PEAK1:-?} GFLOP/s (1 thread), ${PEAK2:-?} GFLOP/s (2 threads)"
+# the processor: ratios and percentages are of this machine only (hosts of the same name have
+# differed between days: one with two 512-bit FMA pipes, one with 512-bit FMAs split in two)
+HOST=$(awk -F': *' '/^model name/ && !m { m = $2 } /^cpu family/ && !f { f = $2 }
+    /^model[ \t]*:/ && !n { n = $2 } END { printf "%s, family %s model %s", m, f, n }' /proc/cpuinfo 2>/dev/null)
+echo "FMA peak: ${PEAK1:-?} GFLOP/s (1 thread), ${PEAK2:-?} GFLOP/s (2 threads); $HOST"
 
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
@@ -136,7 +140,7 @@ done
         i=$((i + 1))
     done
     cat "$RES"
-} | awk -v p1="$PEAK1" -v p2="$PEAK2" -v mode="$MODE" -v rounds="$ROUNDS" -v lmax="$LOAD_MAX" '
+} | awk -v p1="$PEAK1" -v p2="$PEAK2" -v host="$HOST" -v mode="$MODE" -v rounds="$ROUNDS" -v lmax="$LOAD_MAX" '
 function med(a, m,    i, j, x) {
     for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
     return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
@@ -154,7 +158,7 @@ $1 == "row" { n = $2; name[n] = $3; flops[n] = $4; label[n] = $5; if (n > rows) 
 }
 END {
     printf "\n## make compare (%s: %d rounds, quiet = 1-minute load <= %s)\n\n", mode, rounds, lmax
-    printf "FMA peak (bench_peak): %s GFLOP/s at 1 thread, %s at 2\n\n", p1, p2
+    printf "FMA peak (bench_peak): %s GFLOP/s at 1 thread, %s at 2; %s\n\n", p1, p2, host
     print "| workload | peer | peer median (min-max) | nabla median (min-max) | nabla faster by | % FMA peak | max load | quiet pairs |"
     print "|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= rows; i++) {

@@ -28,6 +28,16 @@
 #                        conv 32→64 5x5 8x8 out:  3·2·(64·800·64)    = 19 660 800
 #                        dense 1024→128, 128→10:  3·2·(131 072 + 1 280) =   794 112
 #                                                                  total 22 298 112
+#
+# FLOPs per token of the language models (bench_lm.c; every layer's input gradient is needed,
+# as the embedding's table takes a gradient; attention counted for the causal half, (T+1)/2
+# keys per query on average, 2 products forward and 4 backward):
+#   char-LSTM (embedding 64, LSTM 256, dense 256):
+#     2·3·(64·1024 + 256·1024 + 256·256)                              =  2 359 296
+#   char-GPT (width d 128, 2 blocks, context T 64, tied head over 256):
+#     2·3·(2·12·d² + 256·d) + 2·2·6·d·(T+1)/2                        =  2 655 744
+#   char-GPT large (d 256, 4 blocks, T 128): 2·3·(4·12·d² + 256·d) + 2·4·6·d·(T+1)/2
+#                                                                    = 20 060 160
 
 MLP_FLOPS=1007104
 CNN_FLOPS=22298112
@@ -77,8 +87,17 @@ fi
 if [ -x "$B/bench/bench_lm" ]; then
     for t in 1 2; do
         for m in char_lstm char_gpt; do
-            row "lm-$m-${t}t" 0 torch "$TORCH bench/torch/lm.py --threads $t --steps 20" \
+            f=2359296
+            [ $m = char_gpt ] && f=2655744
+            row "lm-$m-${t}t" $f torch "$TORCH bench/torch/lm.py --threads $t --steps 20" \
                 "rate:tokens/s@$m" "$B/bench/bench_lm --threads $t --steps 20" "rate:tokens/s@$m"
         done
+    done
+    for t in 1 2; do # the larger GPT (20 MFLOP a token): 10 steps of 2 048 tokens a side
+        row "lm-char_gpt_large-${t}t" 20060160 torch \
+            "$TORCH bench/torch/lm.py --threads $t --steps 10 --large --only char_gpt_large" \
+            "rate:tokens/s@char_gpt_large" \
+            "$B/bench/bench_lm --threads $t --steps 10 --large --only char_gpt_large" \
+            "rate:tokens/s@char_gpt_large"
     done
 fi
