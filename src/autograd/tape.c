@@ -126,7 +126,12 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     if (s != NB_OK) return nbi_fail(ctx, s);
     if (!def->is_view) {
         nbi_set_contiguous(out);
-        out->data = nbi_ctx_alloc(ctx, (size_t)out->numel * nbi_dtype_size(out->dtype), def->name);
+        size_t bytes;
+        if (!nbi_mul_size((size_t)out->numel, nbi_dtype_size(out->dtype), &bytes)) {
+            nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
+            return nbi_fail(ctx, NB_ERR_NOMEM);
+        }
+        out->data = nbi_ctx_alloc(ctx, bytes, def->name);
         if (!out->data) return NULL;
     }
     n->out = out;
