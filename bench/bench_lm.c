@@ -73,8 +73,8 @@ static int run(const char *name, int threads, int steps) {
                name, (long long)nb_model_param_count(m), med * 1e3, (double)(B * T) / med);
         fflush(stdout);
         /* on stderr: compare_lm.sh reads every stdout line as a timing */
-        fprintf(stderr, "nabla lm threads %d: %-15s arena peak %.1f MB (nb_ctx_peak)\n", threads,
-                name, (double)peak / 1e6);
+        fprintf(stderr, "nabla lm threads %d: %-15s arena peak %zu bytes, %.1f MiB (nb_ctx_peak)\n",
+                threads, name, peak, (double)peak / (1024.0 * 1024.0));
     }
     free(t);
     nb_tensor_free(x);
