@@ -52,6 +52,7 @@ static int run(const char *name, int threads, int steps) {
         .loss = NB_LOSS_CROSS_ENTROPY, .dropout_rng = &drop, .clip_grad_norm = (float)s->clip_norm};
     double *t = malloc(sizeof *t * (size_t)steps);
     int err = !ctx || !x || !y || !t;
+    size_t peak = 0; /* the arena's high-water mark, the largest of any step */
     for (int i = 0; !err && i < steps + 3; i++) {
         for (int64_t k = 0; k < B * T; k++) {
             nb_i32(x)[k] = (int32_t)nb_rng_below(&rng, 256);
@@ -59,6 +60,7 @@ static int run(const char *name, int threads, int steps) {
         }
         double t0 = nb_time();
         err = nb_train_step(m, o, ctx, x, y, &so, NULL) != NB_OK;
+        if (nb_ctx_peak(ctx) > peak) peak = nb_ctx_peak(ctx);
         nb_ctx_reset(ctx);
         if (i >= 3) t[i - 3] = nb_time() - t0; /* warm-up: arena, GEMM buffers, the pool */
     }
@@ -70,6 +72,9 @@ static int run(const char *name, int threads, int steps) {
         printf("nabla lm threads %d: %-15s params %8lld  step %9.2f ms  %9.0f tokens/s\n", threads,
                name, (long long)nb_model_param_count(m), med * 1e3, (double)(B * T) / med);
         fflush(stdout);
+        /* on stderr: compare_lm.sh reads every stdout line as a timing */
+        fprintf(stderr, "nabla lm threads %d: %-15s arena peak %zu bytes, %.1f MiB (nb_ctx_peak)\n",
+                threads, name, peak, (double)peak / (1024.0 * 1024.0));
     }
     free(t);
     nb_tensor_free(x);

@@ -4,7 +4,11 @@
  * define-by-run) into the arena and, when one of its inputs requires a gradient and grad mode
  * is on, records itself on the tape. nb_backward(ctx, loss) sweeps the tape in reverse and
  * accumulates (+=) dL/dx into every tensor that requires a gradient: for parameters that is
- * their flat gradient buffer, which persists across steps until zeroed. nb_ctx_reset()
+ * their flat gradient buffer, which persists across steps until zeroed. The gradient of an
+ * op's result (an activation) is made when the sweep first reaches it and given back to the
+ * context once the sweep has used it, for the next gradient of the same size: after
+ * nb_backward only leaves hold theirs, and results marked with nb_tensor_set_retain_grad
+ * (or all of them, with nb_ctx_set_keep_grads). nb_ctx_reset()
  * releases the step's memory at once and keeps its chunks, so a steady-state training loop
  * performs no heap allocation.
  *
@@ -59,6 +63,13 @@ int nb_ctx_grad_enabled(const nb_ctx *ctx);
  * shapes and the scope (model layer) it ran in. Costs a pass over every result. Returns the
  * previous setting. NB_CHECK=1 in the environment turns it on for new contexts. */
 int nb_ctx_set_check(nb_ctx *ctx, int on);
+
+/* Keep every op result's gradient after nb_backward (on = 1: each result's grad stays set, as
+ * if every one were marked with nb_tensor_set_retain_grad; the step's peak memory then holds
+ * every activation gradient at once), or give each back as soon as the sweep has used it
+ * (0, the default for a new context). Returns the previous setting; it stays across
+ * nb_ctx_reset. */
+int nb_ctx_set_keep_grads(nb_ctx *ctx, int on);
 
 /* Names the part of a model now running ("dense_1"); ops record it, and check-mode and
  * shape errors report it. The string must outlive the step. Returns the previous scope. */

@@ -32,7 +32,9 @@ typedef struct nb_tensor {
     int rank;
     nb_dtype dtype;
     unsigned flags;                 /* NB_TF_* */
-    struct nb_tensor *grad;         /* dL/dthis after nb_backward (same shape, contiguous) */
+    struct nb_tensor *grad;         /* dL/dthis after nb_backward (same shape, contiguous); an
+                                       op's result's is NULL again once the sweep has used it,
+                                       unless retained (nb_tensor_set_retain_grad) */
     nb_node *node;                  /* the tape entry that produced it (opaque), or NULL */
     const char *name;               /* optional: parameters carry theirs */
 } nb_tensor;
@@ -43,6 +45,7 @@ enum {
     NB_TF_BORROWED = 1u << 2,      /* data belongs to the caller (nb_tensor_from) */
     NB_TF_PARAM = 1u << 3,         /* a model parameter: grad is a view of a flat buffer */
     NB_TF_GRAD_HEAP = 1u << 4,     /* grad was heap-allocated for a heap leaf */
+    NB_TF_RETAIN_GRAD = 1u << 5,   /* an op's result whose grad outlives nb_backward */
 };
 
 /* Shape literals: nb_zeros(ctx, NB_DIMS(2, 3)) passes rank 2 and the array {2, 3}. */
@@ -88,6 +91,13 @@ nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src);
 /* Marks a leaf f32 tensor as one whose gradient nb_backward should compute (on = 1), or not.
  * Whether it does is the flag NB_TF_REQUIRES_GRAD. */
 void nb_tensor_set_requires_grad(nb_tensor *t, int on);
+/* Keeps the gradient of an op's result after nb_backward (on = 1), or not (the flag
+ * NB_TF_RETAIN_GRAD). Leaves (parameters, tensors marked with nb_tensor_set_requires_grad)
+ * always keep theirs; an op's result's gradient (dL/dz of a layer's pre-activation z, say) is
+ * given back to the context as soon as the backward sweep has used it, and its grad is NULL
+ * after nb_backward, unless it is retained here, before nb_backward, or the context keeps every
+ * gradient (nb_ctx_set_keep_grads). PyTorch's retain_grad(). */
+void nb_tensor_set_retain_grad(nb_tensor *t, int on);
 
 /* "f32[2,3]" into buf; returns buf. */
 char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);

@@ -444,6 +444,12 @@ static PyObject *T_zero_grad(Tensor *o, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static PyObject *T_retain_grad(Tensor *o, PyObject *unused) {
+    (void)unused;
+    nb_tensor_set_retain_grad(o->t, 1);
+    Py_RETURN_NONE;
+}
+
 static PyObject *T_detach(Tensor *o, PyObject *unused) {
     (void)unused;
     nb_tensor *h = nb_tensor_clone(NULL, o->t);
@@ -507,6 +513,8 @@ static PyMethodDef Tensor_methods[] = {
      "Accumulates d(self)/dx into .grad of every tensor it depends on that requires a "
      "gradient (self must have one element)."},
     {"zero_grad", (PyCFunction)T_zero_grad, METH_NOARGS, "Sets .grad to zeros."},
+    {"retain_grad", (PyCFunction)T_retain_grad, METH_NOARGS,
+     "Keeps this op result's .grad after backward() (leaves always keep theirs)."},
     {"detach", (PyCFunction)T_detach, METH_NOARGS, "A copy off the graph, without gradient."},
     {"item", (PyCFunction)T_item, METH_NOARGS, "The value of a one-element tensor."},
     {NULL, NULL, 0, NULL}};

@@ -94,6 +94,13 @@ def test_backward_gives_gradients():
     z = nabla.tensor(np.zeros(2, np.float32), requires_grad=True)
     ops.sum(ops.sigmoid(z)).backward()
     np.testing.assert_allclose(z.grad.numpy(), [0.25, 0.25])
+    # an op's result keeps its gradient only when retained: dL/dy = w for L = sum(y * w)
+    y = x * x
+    h = y * w
+    y.retain_grad()
+    ops.sum(h).backward()
+    np.testing.assert_allclose(y.grad.numpy(), [0.5, 0.25, 2.0])
+    assert h.grad is None
 
 
 def test_errors_are_exceptions_with_nablas_message():

@@ -40,7 +40,6 @@ struct nb_node {
     struct nb_node *prev;            /* the node recorded before this one */
     nb_tensor *in_inline[NBI_INLINE_IN];
     int recording;                   /* forward may keep `saved` only when set */
-    nb_tensor *grad_space;           /* room for out's gradient, taken by nbi_grad */
 };
 
 /* ---- gradient-check spec ------------------------------------------------------------------ */
@@ -95,8 +94,12 @@ extern const nbi_op_def *const nbi_ops[NBI_OP_COUNT];
 /* The op call path. `attrs` may be NULL; it is copied when the node is recorded. */
 nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const nbi_attrs *attrs);
 
-/* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: in the
- * arena for context tensors, on the heap for heap leaves. NULL on allocation failure. */
+/* The gradient buffer of t (contiguous, same shape), allocated zeroed on first use: for a
+ * context tensor a block of exactly its size that the sweep gave back (see tape.c), else new
+ * arena memory; on the heap for heap leaves. NULL on allocation failure. A backward calls it
+ * before taking an arena mark, never between a mark and its release (the release would take
+ * back a gradient that must outlive the backward). The result's gradient it reads
+ * (n->out->grad) is given back after it returns: a backward keeps no pointer to it. */
 nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t);
 static inline nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
     return t->grad ? t->grad : nbi_grad_new(ctx, t); /* parameters' are views made once */

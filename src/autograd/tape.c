@@ -83,8 +83,9 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     /* The result's header, and for a recorded op its node, its copy of the attributes and
      * the inputs array (beyond the inline ones): one arena block of fixed size, built in
      * place, where infer writes the header. A second block, once infer has given the shape,
-     * takes the result's data and, for a recorded op, the room for its gradient. An op that
-     * is not recorded keeps its node on the stack. */
+     * takes the result's data. The result's gradient is not made here: nbi_grad makes it when
+     * the backward sweep first reaches it, and the sweep gives it back once it is consumed.
+     * An op that is not recorded keeps its node on the stack. */
     const size_t node_sz = rec ? align_up(sizeof(nbi_node)) : 0;
     const size_t attr_sz = rec && attrs ? align_up(sizeof(nbi_attrs)) : 0;
     const size_t in_sz =
@@ -119,44 +120,19 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     n->scope = ctx->scope;
     n->prev = NULL;
     n->recording = rec;
-    n->grad_space = NULL;
 
     memset(out, 0, sizeof *out);
     nb_status s = def->infer(n, out);
     if (s != NB_OK) return nbi_fail(ctx, s);
-    size_t data_bytes = 0;
     if (!def->is_view) {
         nbi_set_contiguous(out);
-        data_bytes = (size_t)out->numel * nbi_dtype_size(out->dtype);
-    }
-    /* A recorded result will almost surely receive a gradient: its room (header and data)
-     * comes in the data's block, and nbi_grad takes it instead of allocating. */
-    size_t grad_bytes = 0;
-    if (rec && out->dtype == NB_F32) {
-        int64_t numel = out->numel;
-        if (def->is_view) { /* infer set a view's strides; its count is the shape's product */
-            numel = 1;
-            for (int i = 0; i < out->rank; i++) numel *= out->shape[i];
-        }
-        if (!nbi_add_size(out_sz, (size_t)numel * sizeof(float), &grad_bytes)) {
+        size_t bytes;
+        if (!nbi_mul_size((size_t)out->numel, nbi_dtype_size(out->dtype), &bytes)) {
             nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
             return nbi_fail(ctx, NB_ERR_NOMEM);
         }
-    }
-    size_t data_room = align_up(data_bytes), total;
-    if (data_room < data_bytes ||
-        !nbi_add_size(grad_bytes ? data_room : data_bytes, grad_bytes, &total)) {
-        nbi_error(NB_ERR_NOMEM, "%s: result size overflows", def->name);
-        return nbi_fail(ctx, NB_ERR_NOMEM);
-    }
-    if (total || !def->is_view) { /* the data, and the gradient's room */
-        unsigned char *block = nbi_ctx_alloc(ctx, total, def->name);
-        if (!block) return NULL;
-        if (!def->is_view) out->data = block;
-        if (grad_bytes) {
-            n->grad_space = (nb_tensor *)(void *)(block + data_room);
-            n->grad_space->data = block + data_room + out_sz;
-        }
+        out->data = nbi_ctx_alloc(ctx, bytes, def->name);
+        if (!out->data) return NULL;
     }
     n->out = out;
     s = def->forward(ctx, n);
@@ -178,25 +154,65 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
     return out;
 }
 
+/* ---- gradients of op results: made when first needed, given back once consumed ---------------
+ * A gradient is one block, its header then its data (NBI_TENSOR_HDR + 4 numel bytes). After
+ * the sweep has run node n's backward, nothing older reads n->out->grad (a node reads only its
+ * own output's gradient and its inputs', and n->out is an input of newer nodes alone), so the
+ * sweep puts its block on the context's free list and clears n->out->grad. A later gradient of
+ * exactly the same size takes it before the arena is bumped: the shapes of a transformer's or
+ * an LSTM's backward repeat, layer after layer and step after step. */
+
+static nb_tensor *reuse_block(nb_ctx *ctx, size_t bytes) {
+    for (nbi_free_block **pp = &ctx->free_grads; *pp; pp = &(*pp)->next_bin) {
+        nbi_free_block *b = *pp;
+        if (b->bytes != bytes) continue;
+        if (b->next_same) { /* the next of this size heads the bin */
+            b->next_same->next_bin = b->next_bin;
+            *pp = b->next_same;
+        } else {
+            *pp = b->next_bin;
+        }
+        ctx->grads_reused++;
+        return (nb_tensor *)(void *)b;
+    }
+    return NULL;
+}
+
+static void release_block(nb_ctx *ctx, nb_tensor *g, size_t bytes) {
+    nbi_free_block *b = (nbi_free_block *)(void *)g;
+    b->bytes = bytes;
+    b->next_same = NULL;
+    b->next_bin = NULL;
+    for (nbi_free_block **pp = &ctx->free_grads; *pp; pp = &(*pp)->next_bin)
+        if ((*pp)->bytes == bytes) { /* push onto this size's chain */
+            b->next_bin = (*pp)->next_bin;
+            b->next_same = *pp;
+            *pp = b;
+            ctx->grads_released++;
+            return;
+        }
+    b->next_bin = ctx->free_grads; /* a new size */
+    ctx->free_grads = b;
+    ctx->grads_released++;
+}
+
+static inline size_t grad_block_bytes(const nb_tensor *t) {
+    return NBI_TENSOR_HDR + (size_t)t->numel * sizeof(float); /* t's own block did not overflow */
+}
+
+/* After node n's backward: give n->out's gradient back, unless the context keeps them. */
+static void release_grad(nb_ctx *ctx, nbi_node *n) {
+    nb_tensor *t = n->out, *g = t->grad;
+    if (ctx->keep_grads || !g || (t->flags & NB_TF_RETAIN_GRAD)) return;
+    NBI_ASSERT(t->node == n && !(t->flags & NB_TF_HEAP));
+    NBI_ASSERT(g->data == (unsigned char *)g + NBI_TENSOR_HDR); /* a block of nbi_grad_new */
+    t->grad = NULL;
+    release_block(ctx, g, grad_block_bytes(t));
+}
+
 nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
     if (t->grad) return t->grad;
-    nb_tensor *g;
-    nbi_node *n = t->node;
-    if (n && n->out == t && n->grad_space) { /* the room nbi_apply left for it */
-        g = n->grad_space;
-        void *data = g->data;
-        *g = *t; /* shape, and the strides too unless t is a view */
-        g->data = data;
-        g->flags = 0;
-        g->grad = NULL;
-        g->node = NULL;
-        g->name = NULL;
-        if (nbi_ops[n->op]->is_view) nbi_set_contiguous(g);
-        ctx->be->fill(ctx->be, g->numel, g->data, 0.0f);
-        n->grad_space = NULL;
-        t->grad = g;
-        return g;
-    }
+    nb_tensor *g = NULL;
     if (t->flags & NB_TF_HEAP) {
         g = nbi_tensor_like(NULL, t, NB_F32);
         if (!g) {
@@ -205,8 +221,18 @@ nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
         }
         t->flags |= NB_TF_GRAD_HEAP;
     } else {
-        g = nbi_tensor_like(ctx, t, NB_F32);
-        if (!g) return NULL;
+        if (ctx->free_grads) g = reuse_block(ctx, grad_block_bytes(t));
+        if (g) { /* a released block of the same size: a fresh contiguous header on it */
+            memset(g, 0, sizeof *g);
+            g->data = (unsigned char *)g + NBI_TENSOR_HDR;
+            g->dtype = NB_F32;
+            g->rank = t->rank;
+            for (int i = 0; i < t->rank; i++) g->shape[i] = t->shape[i];
+            nbi_set_contiguous(g);
+        } else {
+            g = nbi_tensor_like(ctx, t, NB_F32); /* contiguous even when t is a view */
+            if (!g) return NULL;
+        }
     }
     ctx->be->fill(ctx->be, g->numel, g->data, 0.0f);
     t->grad = g;
@@ -298,6 +324,7 @@ static nb_status sweep(nb_ctx *ctx) {
             }
         }
         if (lt.slot) announce_ready(ctx, &lt, n);
+        release_grad(ctx, n);
     }
     return NB_OK;
 }

@@ -44,6 +44,8 @@ void nb_ctx_reset(nb_ctx *ctx) {
     ctx->status = NB_OK;
     ctx->backward_done = 0;
     ctx->n_nodes = 0;
+    ctx->free_grads = NULL; /* the blocks were the arena's */
+    ctx->grads_released = ctx->grads_reused = 0;
 }
 
 nb_status nb_ctx_status(const nb_ctx *ctx) {
@@ -72,6 +74,13 @@ int nb_ctx_set_check(nb_ctx *ctx, int on) {
     if (!ctx) return 0;
     int prev = ctx->check;
     ctx->check = on != 0;
+    return prev;
+}
+
+int nb_ctx_set_keep_grads(nb_ctx *ctx, int on) {
+    if (!ctx) return 0;
+    int prev = ctx->keep_grads;
+    ctx->keep_grads = on != 0;
     return prev;
 }
 

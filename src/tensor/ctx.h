@@ -14,6 +14,15 @@
 
 struct nb_node; /* a tape entry (autograd/autograd.h) */
 
+/* A gradient block given back during the backward sweep (autograd/tape.c): the block's first
+ * bytes, reused as a free-list entry. Blocks of one size form a chain (next_same); the first
+ * of each size is a bin, chained to the other sizes' first blocks (next_bin). */
+typedef struct nbi_free_block nbi_free_block;
+struct nbi_free_block {
+    size_t bytes; /* the whole block: NBI_TENSOR_HDR + the data */
+    nbi_free_block *next_same, *next_bin;
+};
+
 struct nb_ctx {
     nbi_arena arena;
     const nbi_backend *be; /* where the kernels run: &be_own unless a test installs another */
@@ -26,6 +35,9 @@ struct nb_ctx {
     int backward_done;
     int check;         /* check mode: scan every result for NaN/Inf */
     const char *scope; /* the model part now running (nb_ctx_set_scope) */
+    int keep_grads;    /* nb_ctx_set_keep_grads: no gradient is given back during backward */
+    nbi_free_block *free_grads; /* activation gradients given back, for reuse; NULL on reset */
+    uint64_t grads_released, grads_reused; /* since the last reset (tests, measurements) */
     /* the hooks of data-parallel training (they stay across nb_ctx_reset) */
     nb_grad_ready_fn grad_ready; /* nb_ctx_on_grad_ready; NULL: off */
     void *grad_ready_user;

@@ -100,8 +100,7 @@ nb_tensor *nbi_tensor_header(nb_ctx *ctx) {
     return t;
 }
 
-/* Header rounded up so the data that follows it in the same block is 64-byte aligned. */
-#define HDR_BYTES ((sizeof(nb_tensor) + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1))
+#define HDR_BYTES NBI_TENSOR_HDR
 
 /* One block, header then data: one arena bump (or one malloc) per tensor. The shape is
  * trusted (checked by the caller). */
@@ -372,6 +371,14 @@ void nb_tensor_set_requires_grad(nb_tensor *t, int on) {
         t->flags |= NB_TF_REQUIRES_GRAD;
     else
         t->flags &= ~(unsigned)NB_TF_REQUIRES_GRAD;
+}
+
+void nb_tensor_set_retain_grad(nb_tensor *t, int on) {
+    if (!t) return;
+    if (on)
+        t->flags |= NB_TF_RETAIN_GRAD;
+    else
+        t->flags &= ~(unsigned)NB_TF_RETAIN_GRAD;
 }
 
 nb_tensor *nbi_contig_any(nb_ctx *ctx, nb_tensor *t) {

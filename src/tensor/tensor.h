@@ -18,6 +18,11 @@ nb_status nbi_check_shape(const char *what, int rank, const int64_t *shape, int6
 /* Sets contiguous (row-major) strides and numel from rank/shape. */
 void nbi_set_contiguous(nb_tensor *t);
 
+/* A tensor block's header, rounded up so the data that follows it in the same block is
+ * NBI_ALIGN-aligned: nbi_tensor_alloc and nbi_tensor_like make blocks of NBI_TENSOR_HDR +
+ * the data's bytes, data at (char *)t + NBI_TENSOR_HDR. */
+#define NBI_TENSOR_HDR ((sizeof(nb_tensor) + NBI_ALIGN - 1) & ~(size_t)(NBI_ALIGN - 1))
+
 /* A tensor header in ctx's arena (or on the heap when ctx is NULL) with fresh, uninitialised
  * contiguous storage. */
 nb_tensor *nbi_tensor_alloc(nb_ctx *ctx, nb_dtype dt, int rank, const int64_t *shape);
