@@ -376,10 +376,28 @@ static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, in
     nbi_parallel_for(nbi_backend_threads(be), tasks, pool_task, &j);
 }
 
-/* ---- convolution: the lowering onto the kernel set's GEMM, pieces on the pool ------------ */
+/* ---- convolution: the algorithm for each shape ------------------------------------------
+ * The direct kernels (kernels/conv_direct.c) for few input channels per group, the lowering
+ * onto the kernel set's GEMM (kernels/conv_lower.c) otherwise: the one place that chooses,
+ * by the rule measured in docs/conv.md ("The algorithm for each convolution shape"). The
+ * choice depends on the geometry and the kernel set only, so scratch size and pass agree. */
+
+/* Direct when the set has the vector kernels and a group has at most NBI_DIRECT_MAX_CG input
+ * channels and at least NBI_DIRECT_MIN_OG output channels (the forward kernel computes 8 at
+ * a time: fewer waste its multiply-adds). */
+#define NBI_DIRECT_MAX_CG 4
+#define NBI_DIRECT_MIN_OG 8
+
+static int conv_algorithm_direct(const nbi_backend *be, const nbi_conv_geom *g) {
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups;
+    return be->k->conv_direct_fwd != NULL && Cg <= NBI_DIRECT_MAX_CG && Og >= NBI_DIRECT_MIN_OG;
+}
 
 static int64_t cpu_conv_scratch(const nbi_backend *be, const nbi_conv_geom *g, int forward,
                                 int has_dw, int has_db, const nbi_conv_pool *pool, int64_t chunk) {
+    if (conv_algorithm_direct(be, g))
+        return nbi_conv_direct_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool,
+                                       chunk);
     return nbi_conv_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool, chunk);
 }
 
@@ -387,6 +405,9 @@ static nb_status cpu_conv_forward(const nbi_backend *be, const nbi_conv_geom *g,
                                   const float *w, const float *bias, int flags, float *out,
                                   const nbi_conv_pool *pool, int64_t chunk, float *scratch,
                                   int64_t room) {
+    if (conv_algorithm_direct(be, g))
+        return nbi_conv_direct_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out,
+                                       pool, chunk, scratch, room);
     return nbi_conv_lower_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out, pool,
                                   chunk, scratch, room);
 }
@@ -395,6 +416,9 @@ static nb_status cpu_conv_backward(const nbi_backend *be, const nbi_conv_geom *g
                                    const float *dout, const float *y, int flags, const float *w,
                                    float *din, float *dw, float *dbias, const nbi_conv_pool *pool,
                                    int64_t chunk, float *scratch, int64_t room) {
+    if (conv_algorithm_direct(be, g))
+        return nbi_conv_direct_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w,
+                                        din, dw, dbias, pool, chunk, scratch, room);
     return nbi_conv_lower_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w, din,
                                    dw, dbias, pool, chunk, scratch, room);
 }
