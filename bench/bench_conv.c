@@ -5,8 +5,8 @@
  * fastest of R runs. The table of docs/conv.md ("The algorithm for each convolution shape")
  * comes from it; CPU time rather than wall time because the machines it ran on were shared.
  *
- *   bench_conv [--repeats R] [--dx] [N C H W O K pool ...]     (default: the CNN's layers and
- *                                                               a sweep of input channels)
+ *   bench_conv [--repeats R] [--dx] [N C H W O K pool groups ...]   (default: the CNN's layers
+ *                                                                    and a sweep of shapes)
  */
 #include "kernels/conv_direct.h"
 #include "kernels/kernels.h"
@@ -23,7 +23,7 @@ static double thread_cpu(void) {
 }
 
 typedef struct shape {
-    int64_t N, C, H, W, O, K, pool;
+    int64_t N, C, H, W, O, K, pool, groups;
 } shape;
 
 static void fill(float *p, int64_t n, unsigned *s) {
@@ -98,32 +98,39 @@ static void time_one(const nbi_kernels *k, const shape *sh, int direct, int reps
 }
 
 int main(int argc, char **argv) {
-    int reps = 30, dx = 0, a = 1;
+    int reps = 10, dx = 0, a = 1;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--repeats") && a + 1 < argc)
             reps = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--dx"))
             dx = 1;
         else {
-            fprintf(stderr, "usage: bench_conv [--repeats R] [--dx] [N C H W O K pool ...]\n");
+            fprintf(stderr,
+                    "usage: bench_conv [--repeats R] [--dx] [N C H W O K pool groups ...]\n");
             return 2;
         }
     }
-    static const shape defaults[] = {
-        {64, 1, 28, 28, 32, 5, 2},  {64, 2, 28, 28, 32, 5, 2}, {64, 3, 28, 28, 32, 5, 2},
-        {64, 4, 28, 28, 32, 5, 2},  {64, 6, 28, 28, 32, 5, 2}, {64, 8, 28, 28, 32, 5, 2},
-        {64, 3, 32, 32, 16, 3, 0},  {64, 3, 32, 32, 64, 3, 0}, {64, 1, 28, 28, 8, 5, 0},
-        {64, 32, 12, 12, 64, 5, 2},
-    };
+    static const shape defaults[] =
+        {
+            {64, 1, 28, 28, 32, 5, 2, 1},  /* the CNN's first layer (+ ReLU + 2x2 pooling) */
+            {64, 32, 12, 12, 64, 5, 2, 1}, /* its second */
+            {64, 2, 28, 28, 32, 5, 2, 1},    {64, 4, 28, 28, 32, 5, 2, 1},
+            {64, 8, 28, 28, 32, 5, 2, 1},    {64, 16, 28, 28, 32, 5, 2, 1},
+            {64, 3, 32, 32, 64, 3, 0, 1}, /* 3x3 on RGB: outputs 30, 12, 16 and 6 wide */
+            {64, 3, 14, 14, 32, 3, 0, 1},    {64, 3, 18, 18, 32, 3, 0, 1},
+            {64, 3, 8, 8, 32, 3, 0, 1},      {64, 1, 28, 28, 2, 5, 2, 1}, /* 2 output channels */
+            {64, 32, 28, 28, 32, 3, 0, 32},                               /* depthwise */
+            {64, 64, 16, 16, 128, 3, 0, 32},                              /* groups of 2 -> 4 */
+        };
     shape *list = (shape *)defaults;
     int n = (int)(sizeof defaults / sizeof defaults[0]);
     shape *given = NULL;
-    if (argc - a >= 7) {
-        n = (argc - a) / 7;
+    if (argc - a >= 8) {
+        n = (argc - a) / 8;
         given = calloc((size_t)n, sizeof *given);
         for (int i = 0; i < n; i++) {
             int64_t *f = &given[i].N;
-            for (int q = 0; q < 7; q++) f[q] = atoll(argv[a + 7 * i + q]);
+            for (int q = 0; q < 8; q++) f[q] = atoll(argv[a + 8 * i + q]);
         }
         list = given;
     }
@@ -134,7 +141,7 @@ int main(int argc, char **argv) {
     }
     printf("%s, 1 thread, fastest of %d runs, thread CPU ms (backward: dW, db%s)\n", k->isa, reps,
            dx ? ", dx" : "");
-    printf("%-30s %9s %9s %9s %9s %7s\n", "N C HxW -> O KxK pool", "lower fw", "lower bw",
+    printf("%-30s %9s %9s %9s %9s %7s\n", "N C HxW -> O KxK pool groups", "lower fw", "lower bw",
            "direct fw", "direct bw", "ratio");
     for (int i = 0; i < n; i++) {
         const shape *s = &list[i];

@@ -9,7 +9,9 @@
  *   - every vector kernel set's micro-kernels against the scalar twins, bit for bit, through
  *     the whole driver;
  *   - the back end's dispatch: a shape the rule sends to the direct path gives the direct
- *     path's bits, the same on 1 and 2 threads. */
+ *     path's bits, the same on 1 and 2 threads;
+ *   - through the ops: nb_conv2d with the pooling fused = nb_conv2d + nb_max_pool2d, bitwise,
+ *     forward and backward, with and without the input's gradient. */
 #include "nbtest.h"
 
 #include "fixture.h"
@@ -389,11 +391,72 @@ static void test_dispatch_threads(void) {
     free(x), free(w), free(b), free(dy);
 }
 
+/* ---- through the ops ----------------------------------------------------------------------- */
+
+/* nb_conv2d with the pooling fused against nb_conv2d then nb_max_pool2d, on shapes the rule
+ * sends to the direct path (the first layer's: one input channel; and three): the same bits
+ * forward and backward on 1 and 2 threads, with the input needing its gradient or not (the
+ * first layer's case, where the back end is not asked for it). */
+static void test_ops_fused_pool(void) {
+    static const struct {
+        int64_t N, C, H, W, O, K;
+        int x_grad;
+    } cases[] = {{6, 1, 14, 14, 16, 5, 0}, {5, 3, 15, 13, 8, 3, 1}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 17);
+    int before = nb_get_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O, K = cases[k].K;
+        nb_tensor *in[3] = {nb_rand(NULL, NB_DIMS(N, C, cases[k].H, cases[k].W), -1, 1, &rng),
+                            nb_rand(NULL, NB_DIMS(O, C, K, K), -1, 1, &rng),
+                            nb_rand(NULL, NB_DIMS(O), -1, 1, &rng)};
+        for (int threads = 1; threads <= 2; threads++) {
+            CHECK_OK(nb_set_threads(threads));
+            nb_ctx *ctx[2] = {nb_ctx_new(NULL), nb_ctx_new(NULL)};
+            nb_tensor *y[2], *t[2][3];
+            for (int fused = 0; fused < 2; fused++) {
+                for (int i = 0; i < 3; i++) {
+                    t[fused][i] = nb_tensor_clone(ctx[fused], in[i]);
+                    nb_tensor_set_requires_grad(t[fused][i], i > 0 || cases[k].x_grad);
+                }
+                nb_conv_opts o = {.relu = 1};
+                if (fused) o.max_pool[0] = o.max_pool[1] = 2;
+                y[fused] = nb_conv2d(ctx[fused], t[fused][0], t[fused][1], t[fused][2], &o);
+                if (!fused) y[0] = nb_max_pool2d(ctx[0], y[0], &(nb_pool_opts){.kernel = {2, 2}});
+                CHECK_PTR(y[fused]);
+            }
+            if (y[0] && y[1]) {
+                CHECK(nb_tensor_same_shape(y[0], y[1]));
+                CHECK(memcmp(y[0]->data, y[1]->data, sizeof(float) * (size_t)y[0]->numel) == 0);
+                nb_tensor *g = nb_rand(NULL, y[0]->rank, y[0]->shape, -1, 1, &rng);
+                CHECK_OK(nb_backward_with(ctx[0], y[0], g));
+                CHECK_OK(nb_backward_with(ctx[1], y[1], g));
+                for (int i = 0; i < 3; i++) {
+                    if (i == 0 && !cases[k].x_grad) {
+                        CHECK(!t[0][0]->grad && !t[1][0]->grad);
+                        continue;
+                    }
+                    CHECK_MSG(t[0][i]->grad && t[1][i]->grad &&
+                                  memcmp(t[0][i]->grad->data, t[1][i]->grad->data,
+                                         sizeof(float) * (size_t)in[i]->numel) == 0,
+                              "case %zu, %d threads: gradient of input %d differs", k, threads, i);
+                }
+                nb_tensor_free(g);
+            }
+            nb_ctx_free(ctx[0]);
+            nb_ctx_free(ctx[1]);
+        }
+        for (int i = 0; i < 3; i++) nb_tensor_free(in[i]);
+    }
+    CHECK_OK(nb_set_threads(before));
+}
+
 static const nbt_case cases[] = {
     {"direct_vs_reference", test_direct_vs_reference},
     {"fused_pool", test_fused_pool},
     {"twins", test_twins},
     {"dispatch_threads", test_dispatch_threads},
+    {"ops_fused_pool", test_ops_fused_pool},
 };
 
 NBT_MAIN(cases)
