@@ -386,7 +386,7 @@ static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, in
  * least 8 output channels (the forward kernel computes 8 at a time: fewer waste its
  * multiply-adds, and many small groups lost to the lowering), and the output rows are more
  * than 8 wide (a vector runs along a row: narrower rows leave most lanes idle). Measured
- * with bench/bench_conv; the table is in docs/conv.md. (The plane below 2^24 elements keeps
+ * with bench/bench_conv_algo; the table is in docs/conv.md. (The plane below 2^24 elements keeps
  * the pooling's flat indices exact in floats.) */
 #define NBI_DIRECT_MAX_CG 4
 #define NBI_DIRECT_MIN_OG 8

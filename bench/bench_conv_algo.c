@@ -1,11 +1,11 @@
-/* bench_conv — the two convolution algorithms of the CPU back end (kernels/conv_lower.c and
+/* bench_conv_algo — the two convolution algorithms of the CPU back end (kernels/conv_lower.c and
  * kernels/conv_direct.c) on the same shapes, one thread, with the best kernel set: thread
  * CPU time of the forward pass (bias, ReLU and, where given, the fused 2x2 max pooling) and
  * of the backward pass (weight and bias gradients, the input gradient too with --dx), the
  * fastest of R runs. The table of docs/conv.md ("The algorithm for each convolution shape")
  * comes from it; CPU time rather than wall time because the machines it ran on were shared.
  *
- *   bench_conv [--repeats R] [--dx] [N C H W O K pool groups ...]   (default: the CNN's layers
+ *   bench_conv_algo [--repeats R] [--dx] [N C H W O K pool groups ...]   (default: the CNN's layers
  *                                                                    and a sweep of shapes)
  */
 #include "kernels/conv_direct.h"
@@ -85,7 +85,7 @@ static void time_one(const nbi_kernels *k, const shape *sh, int direct, int reps
                                                  dx ? gx : NULL, gw, gb, pp, 0, scratch, room);
         double t2 = thread_cpu();
         if (s != NB_OK) {
-            fprintf(stderr, "bench_conv: %s\n", nb_status_str(s));
+            fprintf(stderr, "bench_conv_algo: %s\n", nb_status_str(s));
             exit(1);
         }
         if (t1 - t0 < *fwd) *fwd = t1 - t0;
@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
             dx = 1;
         else {
             fprintf(stderr,
-                    "usage: bench_conv [--repeats R] [--dx] [N C H W O K pool groups ...]\n");
+                    "usage: bench_conv_algo [--repeats R] [--dx] [N C H W O K pool groups ...]\n");
             return 2;
         }
     }
@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     }
     const nbi_kernels *k = nbi_kernel_set(nbi_best_isa());
     if (!k->conv_direct_fwd) {
-        fprintf(stderr, "bench_conv: the %s kernel set has no direct convolution\n", k->isa);
+        fprintf(stderr, "bench_conv_algo: the %s kernel set has no direct convolution\n", k->isa);
         return 1;
     }
     printf("%s, 1 thread, fastest of %d runs, thread CPU ms (backward: dW, db%s)\n", k->isa, reps,
