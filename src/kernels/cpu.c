@@ -382,19 +382,21 @@ static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, in
  * by the rule measured in docs/conv.md ("The algorithm for each convolution shape"). The
  * choice depends on the geometry and the kernel set only, so scratch size and pass agree. */
 
-/* Direct when the set has the vector kernels, a group has at most 4 input channels and at
- * least 8 output channels (the forward kernel computes 8 at a time: fewer waste its
- * multiply-adds, and many small groups lost to the lowering), and the output rows are more
- * than 8 wide (a vector runs along a row: narrower rows leave most lanes idle). Measured
- * with bench/bench_conv_algo; the table is in docs/conv.md. (The plane below 2^24 elements keeps
- * the pooling's flat indices exact in floats.) */
-#define NBI_DIRECT_MAX_CG 4
+/* Direct when the set has the vector kernels, a group has at most 4 input channels with
+ * AVX-512's kernels (1 with AVX2's, whose 16 registers hold fewer accumulators: with 2 to 4
+ * channels they tie or lose) and at least 8 output channels (the forward kernel computes
+ * them in blocks of 8 weights: fewer waste its multiply-adds, and many small groups lost to
+ * the lowering), and the output rows are more than 8 wide (a vector runs along a row:
+ * narrower rows leave most lanes idle). Measured with bench/bench_conv_algo; the table is in
+ * docs/conv.md. (The plane below 2^24 elements keeps the pooling's flat indices exact in
+ * floats.) */
 #define NBI_DIRECT_MIN_OG 8
 #define NBI_DIRECT_MIN_OW 9
 
 static int conv_algorithm_direct(const nbi_backend *be, const nbi_conv_geom *g) {
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups;
-    return be->k->conv_direct_fwd != NULL && Cg <= NBI_DIRECT_MAX_CG && Og >= NBI_DIRECT_MIN_OG &&
+    const int64_t max_cg = be->k->conv_direct_lanes >= 16 ? 4 : 1;
+    return be->k->conv_direct_fwd != NULL && Cg <= max_cg && Og >= NBI_DIRECT_MIN_OG &&
            g->OW >= NBI_DIRECT_MIN_OW && g->OH * g->OW < ((int64_t)1 << 24);
 }
 
