@@ -15,7 +15,7 @@
  *
  * with pitch = F·Wq and row_step = sh·pitch. The kernels work on that form only. Forward
  * runs vectors along q (VL outputs of one row and phase, the last vector under a lane mask)
- * for 8 output channels at once; with the pooling fused it writes the phases as separate
+ * for several output channels at once; with the pooling fused it writes the phases as separate
  * rows, so that a window's kw columns are kw vectors and the pooling kernel takes their
  * maxima lane by lane. The weight gradient dw[o, t] = Σ δ[o, i, j] · xp[i·row_step + off[t]
  * + j] (one phase: F = sw) runs the same vectors, each lane summing its own positions (j mod
