@@ -16,7 +16,7 @@
  * kernels/conv_lower.c). The batch is cut into pieces claimed by the members of a job, the
  * weight and bias gradients of a piece summed into partials of its own and the partials
  * added in piece order: the result does not depend on the number of threads. The CPU back
- * end chooses this path or the lowering per shape (kernels/cpu.c, conv_algorithm; the
+ * end chooses this path or the lowering per shape (kernels/cpu.c, conv_algorithm_direct; the
  * measurements are in docs/conv.md). */
 #include "kernels/conv_direct.h"
 #include "kernels/kernels.h"
@@ -182,7 +182,7 @@ static void fold(const djob *j, const float *dxp, float *dx) {
 }
 
 /* Σ v[0..n) in eight interleaved partial sums added in a fixed order (the lowering's order
- * for the bias gradient, so both paths give it the same bits) */
+ * for the bias gradient: with pieces of the same size both paths give it the same bits) */
 static float sum8(const float *restrict v, int64_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;

@@ -1,7 +1,7 @@
 /* kernels/conv_direct.h — the direct convolution for few input channels per group: the
- * micro-kernels' plan and entries (one scalar twin here, vector versions in
+ * micro-kernels' plan and entries (their scalar twins declared here, vector versions in
  * kernels/x86/conv_direct.inc) and the driver (kernels/conv_direct.c) that the CPU back end
- * chooses for some shapes instead of the lowering (kernels/cpu.c, conv_algorithm).
+ * chooses for some shapes instead of the lowering (kernels/cpu.c, conv_algorithm_direct).
  *
  * The driver copies each sample's group of Cg input planes into a *prepared image*: zero
  * padding added on every side, and every padded row split into F phases (column q·F + r
