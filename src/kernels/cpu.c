@@ -376,10 +376,35 @@ static void cpu_pool(const nbi_backend *be, int kind, const nbi_conv_geom *g, in
     nbi_parallel_for(nbi_backend_threads(be), tasks, pool_task, &j);
 }
 
-/* ---- convolution: the lowering onto the kernel set's GEMM, pieces on the pool ------------ */
+/* ---- convolution: the algorithm for each shape ------------------------------------------
+ * The direct kernels (kernels/conv_direct.c) for few input channels per group, the lowering
+ * onto the kernel set's GEMM (kernels/conv_lower.c) otherwise: the one place that chooses,
+ * by the rule measured in docs/conv.md ("The algorithm for each convolution shape"). The
+ * choice depends on the geometry and the kernel set only, so scratch size and pass agree. */
+
+/* Direct when the set has the vector kernels, a group has at most 4 input channels with
+ * AVX-512's kernels (1 with AVX2's, whose 16 registers hold fewer accumulators: with 2 to 4
+ * channels they tie or lose) and at least 8 output channels (the forward kernel computes
+ * them in blocks of 8 weights: fewer waste its multiply-adds, and many small groups lost to
+ * the lowering), and the output rows are more than 8 wide (a vector runs along a row:
+ * narrower rows leave most lanes idle). Measured with bench/bench_conv_algo; the table is in
+ * docs/conv.md. (The plane below 2^24 elements keeps the pooling's flat indices exact in
+ * floats.) */
+#define NBI_DIRECT_MIN_OG 8
+#define NBI_DIRECT_MIN_OW 9
+
+static int conv_algorithm_direct(const nbi_backend *be, const nbi_conv_geom *g) {
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups;
+    const int64_t max_cg = be->k->conv_direct_lanes >= 16 ? 4 : 1;
+    return be->k->conv_direct_fwd != NULL && Cg <= max_cg && Og >= NBI_DIRECT_MIN_OG &&
+           g->OW >= NBI_DIRECT_MIN_OW && g->OH * g->OW < ((int64_t)1 << 24);
+}
 
 static int64_t cpu_conv_scratch(const nbi_backend *be, const nbi_conv_geom *g, int forward,
                                 int has_dw, int has_db, const nbi_conv_pool *pool, int64_t chunk) {
+    if (conv_algorithm_direct(be, g))
+        return nbi_conv_direct_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool,
+                                       chunk);
     return nbi_conv_scratch(g, nbi_backend_threads(be), forward, has_dw, has_db, pool, chunk);
 }
 
@@ -387,6 +412,9 @@ static nb_status cpu_conv_forward(const nbi_backend *be, const nbi_conv_geom *g,
                                   const float *w, const float *bias, int flags, float *out,
                                   const nbi_conv_pool *pool, int64_t chunk, float *scratch,
                                   int64_t room) {
+    if (conv_algorithm_direct(be, g))
+        return nbi_conv_direct_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out,
+                                       pool, chunk, scratch, room);
     return nbi_conv_lower_forward(be->k, nbi_backend_threads(be), g, in, w, bias, flags, out, pool,
                                   chunk, scratch, room);
 }
@@ -395,6 +423,9 @@ static nb_status cpu_conv_backward(const nbi_backend *be, const nbi_conv_geom *g
                                    const float *dout, const float *y, int flags, const float *w,
                                    float *din, float *dw, float *dbias, const nbi_conv_pool *pool,
                                    int64_t chunk, float *scratch, int64_t room) {
+    if (conv_algorithm_direct(be, g))
+        return nbi_conv_direct_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w,
+                                        din, dw, dbias, pool, chunk, scratch, room);
     return nbi_conv_lower_backward(be->k, nbi_backend_threads(be), g, in, dout, y, flags, w, din,
                                    dw, dbias, pool, chunk, scratch, room);
 }

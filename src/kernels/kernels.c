@@ -82,6 +82,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         /* speed: the optimizers' fused updates */
         nbi_optim_avx2(k);
         nbi_fft_avx2(k); /* speech: the frame FFT */
+        nbi_conv_direct_avx2(k);
         if (has_f16c()) nbi_half_f16c(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
@@ -91,6 +92,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         /* speed */
         nbi_optim_avx512(k);
         nbi_fft_avx512(k); /* speech */
+        nbi_conv_direct_avx512(k);
         if (has_f16c()) nbi_half_f16c(k);
     }
 #endif

@@ -19,6 +19,8 @@
 #include "kernels/qgemm.h"
 /* speech: the real FFT plans the frame kernel runs */
 #include "kernels/fft.h"
+/* the direct convolution's micro-kernels and their plan */
+#include "kernels/conv_direct.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -126,6 +128,14 @@ typedef struct nbi_kernels {
     nbi_quantize_fn quantize; /* f32 -> u8 */
     const char *qgemm_isa;    /* which product it is: "ref", "c", "avx2", "avxvnni", ... */
     /* ---- end int8 ---- */
+    /* ---- the direct convolution for few input channels (kernels/conv_direct.h): vector
+     * sets only (NULL in "ref" and "c", where the lowering runs every shape); the scalar
+     * twins with conv_direct_lanes lanes give the same bits ---- */
+    nbi_direct_fwd_fn conv_direct_fwd;
+    nbi_direct_pool_fn conv_direct_pool;
+    nbi_direct_dw_fn conv_direct_dw;
+    nbi_direct_dx_fn conv_direct_dx;
+    int conv_direct_lanes;
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
@@ -284,6 +294,9 @@ void nbi_fft_avx512(nbi_kernels *k);
  * only where the CPU has F16C (every AVX2 CPU we know of, but checked on its own) */
 void nbi_half_f16c(nbi_kernels *k);
 void nbi_optim_avx512(nbi_kernels *k);
+/* the direct convolution's micro-kernels (kernels/x86/conv_direct.inc) */
+void nbi_conv_direct_avx2(nbi_kernels *k);
+void nbi_conv_direct_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,

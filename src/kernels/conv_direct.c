@@ -1,0 +1,467 @@
+/* kernels/conv_direct.c — the direct convolution for few input channels per group: the
+ * scalar twins of the micro-kernels and the driver that runs the vector ones over the batch.
+ *
+ * With Cg = C/groups small (the first layer of an image network: 1 or 3 channels), the
+ * lowering's GEMMs have a short side of Cg·KH·KW (25 for a 5x5 kernel on one channel) and
+ * the lowering's passes (im2col, the layout change, the separate epilogue) cost more than the
+ * arithmetic. Here each sample's group is copied once into a prepared image (padding and
+ * column phases, kernels/conv_direct.h) and the kernels read it directly:
+ *
+ *   forward   y[o, i, j]  = act(Σ_t w[o, t] · xp[i·row_step + off[t] + j] + b[o])
+ *   dW        dw[o, t]   += Σ_{n,i,j} δ[n, o, i, j] · xp_n[i·row_step + off[t] + j]
+ *   dx        dxp[i·row_step + off[t] + j] += Σ_o w[o, t] · δ[o, i, j], then folded onto dx
+ *
+ * with δ = dout, masked by y > 0 after a fused ReLU, or the pooled gradient scattered to each
+ * window's maximum after a fused max pooling (the same rules and arg layout as the lowering,
+ * kernels/conv_lower.c). The batch is cut into pieces claimed by the members of a job, the
+ * weight and bias gradients of a piece summed into partials of its own and the partials
+ * added in piece order: the result does not depend on the number of threads. The CPU back
+ * end chooses this path or the lowering per shape (kernels/cpu.c, conv_algorithm_direct; the
+ * measurements are in docs/conv.md). */
+#include "kernels/conv_direct.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- the scalar twins ------------------------------------------------------------------------ */
+
+void nbi_direct_fwd_twin(const nbi_direct_plan *p, const float *xp, const float *wt,
+                         const float *bias, int mode, float *y) {
+    const int64_t yrow = p->phases * p->OW, plane = p->OH * yrow;
+    for (int64_t o = 0; o < p->og; o++) {
+        const float *w8 = wt + (o / NBI_DIRECT_OB) * NBI_DIRECT_OB * p->taps + o % NBI_DIRECT_OB;
+        const float b = bias ? bias[o] : 0.0f;
+        for (int64_t i = 0; i < p->OH; i++)
+            for (int64_t r = 0; r < p->phases; r++)
+                for (int64_t q = 0; q < p->OW; q++) {
+                    const float *x = xp + i * p->row_step + q;
+                    const int64_t *off = p->off + r * p->taps;
+                    float s = 0.0f;
+                    for (int64_t t = 0; t < p->taps; t++)
+                        s = fmaf(w8[t * NBI_DIRECT_OB], x[off[t]], s);
+                    float v = s + b, *d = y + o * plane + i * yrow + r * p->OW + q;
+                    if (mode == NBI_CONV_RELU) v = v < 0.0f ? 0.0f : v;
+                    *d = mode == NBI_CONV_ACCUMULATE ? *d + v : v;
+                }
+    }
+}
+
+/* v replaces the running maximum m: strictly greater, or a NaN over a number (pooling.c) */
+static int beats(float v, float m) {
+    return v > m || (v != v && m == m);
+}
+
+void nbi_direct_pool_twin(const nbi_direct_plan *p, int64_t planes, const float *yd, float *out,
+                          int32_t *arg) {
+    const int64_t kw = p->phases, PH = p->OH / p->kh, PW = p->OW, yrow = kw * PW;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t ip = 0; ip < PH; ip++)
+            for (int64_t q = 0; q < PW; q++) {
+                const float *w0 = yd + pl * p->OH * yrow + ip * p->kh * yrow + q;
+                float m = w0[0];
+                int64_t at = ip * p->kh * p->conv_ow + q * kw;
+                for (int64_t dr = 0; dr < p->kh; dr++)
+                    for (int64_t r = 0; r < kw; r++) {
+                        const float v = w0[dr * yrow + r * PW];
+                        if ((dr || r) && beats(v, m)) {
+                            m = v;
+                            at = (ip * p->kh + dr) * p->conv_ow + q * kw + r;
+                        }
+                    }
+                out[(pl * PH + ip) * PW + q] = m;
+                arg[(pl * PH + ip) * PW + q] = (int32_t)at;
+            }
+}
+
+void nbi_direct_dw_twin(const nbi_direct_plan *p, int64_t ns, const float *xp, int64_t xs,
+                        const float *delta, int64_t ds, float *dw, int lanes) {
+    const int64_t P = p->OH * p->OW;
+    float acc[64];
+    NBI_ASSERT(lanes >= 1 && lanes <= 64);
+    for (int64_t o = 0; o < p->og; o++)
+        for (int64_t t = 0; t < p->taps; t++) {
+            for (int l = 0; l < lanes; l++) acc[l] = 0.0f;
+            for (int64_t s = 0; s < ns; s++)
+                for (int64_t i = 0; i < p->OH; i++) {
+                    const float *d = delta + s * ds + o * P + i * p->OW;
+                    const float *x = xp + s * xs + i * p->row_step + p->off[t];
+                    for (int64_t j = 0; j < p->OW; j++)
+                        acc[j % lanes] = fmaf(d[j], x[j], acc[j % lanes]);
+                }
+            float r = acc[0];
+            for (int l = 1; l < lanes; l++) r += acc[l];
+            dw[o * p->taps + t] = r;
+        }
+}
+
+void nbi_direct_dx_twin(const nbi_direct_plan *p, const float *w, const float *delta, float *dxp,
+                        int lanes) {
+    const int64_t P = p->OH * p->OW;
+    for (int64_t i = 0; i < p->OH; i++)
+        for (int64_t j0 = 0; j0 < p->OW; j0 += lanes)
+            for (int64_t t = 0; t < p->taps; t++)
+                for (int64_t j = j0; j < j0 + lanes && j < p->OW; j++) {
+                    float s = 0.0f;
+                    for (int64_t o = 0; o < p->og; o++)
+                        s = fmaf(w[o * p->taps + t], delta[o * P + i * p->OW + j], s);
+                    float *d = dxp + i * p->row_step + p->off[t] + j;
+                    *d = *d + s;
+                }
+}
+
+/* ---- the driver --------------------------------------------------------------------------- */
+
+typedef struct djob {
+    const nbi_kernels *k;
+    const nbi_conv_geom *g;
+    int64_t nb, pieces; /* samples per piece, number of pieces */
+    const float *in, *w, *bias, *dout, *y;
+    float *out, *din;
+    float *dwp, *dbp; /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
+    float *wt;        /* forward: the weights as [groups][Og/8 rounded up][taps][8] */
+    int64_t *off;     /* [taps] */
+    nbi_direct_plan plan;
+    int64_t F, Hp, Wp, Wq, pitch, plane, img; /* the prepared image (see prepare) */
+    int flags;
+    int pooled; /* max pooling fused: pg is its geometry over an output plane */
+    nbi_conv_geom pg;
+    int32_t *arg;
+    float *scratch; /* per member (scratch_size) */
+    int64_t scratch_per;
+    int is_forward;
+    _Atomic int64_t next;
+    _Atomic int members;
+    _Atomic int status;
+} djob;
+
+/* The prepared image of one sample's group: Cg planes of Hp rows (the rows the outputs read,
+ * padding included) of `pitch` floats — F phases of Wq floats, padded column q·F + r at
+ * r·Wq + q — then NBI_DIRECT_MARGIN floats; zero wherever no image element lands. */
+static void prepare(const djob *j, const float *x, float *xp) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups;
+    memset(xp, 0, sizeof(float) * (size_t)j->img);
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t ih = 0; ih < g->H; ih++) {
+            const int64_t iy = ih + g->pt;
+            if (iy < 0 || iy >= j->Hp) continue;
+            const float *src = x + (c * g->H + ih) * g->W;
+            float *dst = xp + c * j->plane + iy * j->pitch;
+            /* the image columns that land inside [0, Wp) */
+            int64_t w0 = g->pl < 0 ? -g->pl : 0, w1 = j->Wp - g->pl < g->W ? j->Wp - g->pl : g->W;
+            if (j->F == 1) {
+                if (w1 > w0) memcpy(dst + w0 + g->pl, src + w0, sizeof(float) * (size_t)(w1 - w0));
+            } else
+                for (int64_t iw = w0; iw < w1; iw++) {
+                    const int64_t ix = iw + g->pl;
+                    dst[(ix % j->F) * j->Wq + ix / j->F] = src[iw];
+                }
+        }
+}
+
+/* dx += the image part of a prepared-layout gradient (the adjoint of prepare) */
+static void fold(const djob *j, const float *dxp, float *dx) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups;
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t ih = 0; ih < g->H; ih++) {
+            const int64_t iy = ih + g->pt;
+            if (iy < 0 || iy >= j->Hp) continue;
+            const float *src = dxp + c * j->plane + iy * j->pitch;
+            float *dst = dx + (c * g->H + ih) * g->W;
+            int64_t w0 = g->pl < 0 ? -g->pl : 0, w1 = j->Wp - g->pl < g->W ? j->Wp - g->pl : g->W;
+            for (int64_t iw = w0; iw < w1; iw++) {
+                const int64_t ix = iw + g->pl;
+                dst[iw] += src[(ix % j->F) * j->Wq + ix / j->F];
+            }
+        }
+}
+
+/* Σ v[0..n) in eight interleaved partial sums added in a fixed order (the lowering's order
+ * for the bias gradient: with pieces of the same size both paths give it the same bits) */
+static float sum8(const float *restrict v, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += v[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Per member: the prepared images of a piece [nb][img], its δ [nb][O][P], the pooled δ row
+ * [P], the input gradient's prepared image [img], forward's conv output of 8 channels before
+ * pooling [8][P]. */
+static int64_t scratch_size(const djob *j) {
+    const int64_t P = j->g->OH * j->g->OW;
+    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P;
+}
+
+static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, P = g->OH * g->OW;
+    const int64_t PP = j->pg.OH * j->pg.OW, n0 = piece * j->nb;
+    const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
+    const int64_t wper = (Og + NBI_DIRECT_OB - 1) / NBI_DIRECT_OB * NBI_DIRECT_OB * j->plan.taps;
+    float *xp = sc, *yt = sc + j->nb * j->img + j->nb * g->O * P + P + j->img;
+    const int acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
+    const int mode = acc ? NBI_CONV_ACCUMULATE : j->flags & NBI_CONV_RELU ? NBI_CONV_RELU : 0;
+    for (int64_t n = n0; n < n0 + nb; n++)
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp);
+            const float *b = j->bias ? j->bias + grp * Og : NULL, *wt = j->wt + grp * wper;
+            const int64_t at = n * g->O + grp * Og;
+            if (!j->pooled) {
+                j->k->conv_direct_fwd(&j->plan, xp, wt, b, mode, j->out + at * P);
+                continue;
+            }
+            /* 8 channels at a time: their conv outputs (phases apart) stay in cache for the
+             * pooling */
+            for (int64_t o0 = 0; o0 < Og; o0 += NBI_DIRECT_OB) {
+                nbi_direct_plan p8 = j->plan;
+                p8.og = Og - o0 < NBI_DIRECT_OB ? Og - o0 : NBI_DIRECT_OB;
+                j->k->conv_direct_fwd(&p8, xp, wt + o0 * p8.taps, b ? b + o0 : NULL, mode, yt);
+                j->k->conv_direct_pool(&p8, p8.og, yt, j->out + (at + o0) * PP,
+                                       j->arg + (at + o0) * PP);
+            }
+        }
+    return NB_OK;
+}
+
+static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, PP = j->pg.OH * j->pg.OW, n0 = piece * j->nb;
+    const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
+    float *xp = sc, *dbuf = sc + j->nb * j->img, *row = dbuf + j->nb * g->O * P;
+    float *dxp = row + P;
+    float *db = j->dbp ? j->dbp + piece * g->O : NULL;
+    if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
+    /* δ [nb][O][P]: dout itself, or masked by y > 0, or the pooled δ scattered; Σδ per plane */
+    const float *delta = j->dout + n0 * g->O * P;
+    if (j->pooled || (j->flags & NBI_CONV_RELU)) delta = dbuf;
+    for (int64_t n = n0; n < n0 + nb; n++)
+        for (int64_t o = 0; o < g->O; o++) {
+            const int64_t at = n * g->O + o;
+            float *d = dbuf + ((n - n0) * g->O + o) * P;
+            if (j->pooled) {
+                if (j->flags & NBI_CONV_RELU)
+                    nbi_relu_mask(j->dout + at * PP, j->y + at * PP, row, PP);
+                else
+                    memcpy(row, j->dout + at * PP, sizeof(float) * (size_t)PP);
+                memset(d, 0, sizeof(float) * (size_t)P);
+                nbi_maxpool_backward(&j->pg, 1, row, j->arg + at * PP, d);
+            } else if (j->flags & NBI_CONV_RELU)
+                nbi_relu_mask(j->dout + at * P, j->y + at * P, d, P);
+            if (db) db[o] += sum8(delta == dbuf ? d : j->dout + at * P, P);
+        }
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        const float *dg = delta + grp * Og * P;
+        if (j->dwp) {
+            for (int64_t n = n0; n < n0 + nb; n++)
+                prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp + (n - n0) * j->img);
+            j->k->conv_direct_dw(&j->plan, nb, xp, j->img, dg, g->O * P,
+                                 j->dwp + piece * g->O * Kc + grp * Og * Kc);
+        }
+        if (j->din)
+            for (int64_t n = n0; n < n0 + nb; n++) {
+                memset(dxp, 0, sizeof(float) * (size_t)j->img);
+                j->k->conv_direct_dx(&j->plan, j->w + grp * Og * Kc, dg + (n - n0) * g->O * P, dxp);
+                fold(j, dxp, j->din + (n * g->C + grp * Cg) * g->H * g->W);
+            }
+    }
+    return NB_OK;
+}
+
+/* ---- running a job (as the lowering's: pieces claimed from a counter) ------------------------ */
+
+static void member(void *arg) {
+    djob *j = arg;
+    int me = atomic_fetch_add(&j->members, 1);
+    float *sc = j->scratch + (int64_t)me * j->scratch_per;
+    for (;;) {
+        int64_t piece = atomic_fetch_add(&j->next, 1);
+        if (piece >= j->pieces || atomic_load(&j->status) != NB_OK) return;
+        nb_status s = j->is_forward ? forward_piece(j, piece, sc) : backward_piece(j, piece, sc);
+        if (s != NB_OK) atomic_store(&j->status, (int)s);
+    }
+}
+
+static nb_status run(djob *j, int nt, float *scratch, int64_t room, int is_forward) {
+    int64_t want = nt;
+    if (want > j->pieces) want = j->pieces;
+    j->scratch_per = scratch_size(j);
+    if (want > room / j->scratch_per) want = room / j->scratch_per;
+    NBI_ASSERT(want >= 1); /* the caller sized the scratch with nbi_conv_direct_scratch */
+    j->scratch = scratch;
+    j->is_forward = is_forward;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->members, 0);
+    atomic_init(&j->status, NB_OK);
+    if (want > 1)
+        nbi_parallel_run((int)want, member, j);
+    else
+        member(j);
+    return (nb_status)atomic_load(&j->status);
+}
+
+/* ---- setting a job up --------------------------------------------------------------------- */
+
+/* Floats the offsets take (int64 each, 8-byte aligned; phases up to the pooling's width) */
+static int64_t off_floats(const nbi_conv_geom *g, int64_t kw) {
+    return 2 * nbi_conv_kc(g) * kw + 2;
+}
+
+static int64_t wt_floats(const nbi_conv_geom *g) {
+    const int64_t Og = g->O / g->groups;
+    return g->groups * ((Og + NBI_DIRECT_OB - 1) / NBI_DIRECT_OB * NBI_DIRECT_OB) * nbi_conv_kc(g);
+}
+
+static void job_init(djob *j, const nbi_conv_geom *g, int flags, const float *w,
+                     const nbi_conv_pool *pool, int64_t chunk, int forward) {
+    memset(j, 0, sizeof *j);
+    j->g = g;
+    j->flags = flags;
+    j->w = w;
+    const int64_t P = g->OH * g->OW;
+    /* samples per piece: about 512 output positions, as the lowering */
+    int64_t nb = chunk > 0 ? chunk : (512 + P - 1) / P;
+    j->nb = nb < g->N ? nb : g->N;
+    if (j->nb < 1) j->nb = 1;
+    j->pieces = (g->N + j->nb - 1) / j->nb;
+    /* forward with a pooling: column phases of the window's width, rows of whole windows */
+    const int pooled_fwd = forward && pool;
+    const int64_t OHc = pooled_fwd ? g->OH / pool->kh * pool->kh : g->OH;
+    j->F = g->sw * (pooled_fwd ? pool->kw : 1);
+    j->Hp = (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
+    j->Wp = (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
+    j->Wq = (j->Wp + j->F - 1) / j->F;
+    j->pitch = j->F * j->Wq;
+    j->plane = j->Hp * j->pitch;
+    j->img = g->C / g->groups * j->plane + NBI_DIRECT_MARGIN;
+    j->plan = (nbi_direct_plan){.taps = nbi_conv_kc(g),
+                                .OH = OHc,
+                                .OW = pooled_fwd ? g->OW / pool->kw : g->OW,
+                                .phases = pooled_fwd ? pool->kw : 1,
+                                .row_step = g->sh * j->pitch,
+                                .og = g->O / g->groups,
+                                .kh = pooled_fwd ? pool->kh : 1,
+                                .conv_ow = g->OW};
+    if (!pool) return;
+    nbi_conv_geom *pg = &j->pg; /* the pooling windows over one output plane */
+    pg->N = pg->C = pg->O = pg->groups = 1;
+    pg->H = g->OH;
+    pg->W = g->OW;
+    pg->KH = pg->sh = pool->kh;
+    pg->KW = pg->sw = pool->kw;
+    pg->dh = pg->dw = 1;
+    pg->OH = g->OH / pool->kh;
+    pg->OW = g->OW / pool->kw;
+    j->pooled = 1;
+    j->arg = pool->arg;
+}
+
+/* The offsets (at the start of the scratch) and, forward, the transposed weights after them;
+ * returns the scratch left for the partial sums and the members. */
+static float *job_tables(djob *j, float *scratch, int forward) {
+    const nbi_conv_geom *g = j->g;
+    uintptr_t a = ((uintptr_t)scratch + 7) & ~(uintptr_t)7;
+    j->off = (int64_t *)a;
+    const int64_t KHW = g->KH * g->KW, taps = j->plan.taps;
+    for (int64_t r = 0; r < j->plan.phases; r++)
+        for (int64_t t = 0; t < taps; t++) {
+            const int64_t c = t / KHW, a_ = t % KHW / g->KW, col = r * g->sw + t % g->KW * g->dw;
+            j->off[r * taps + t] =
+                c * j->plane + a_ * g->dh * j->pitch + col % j->F * j->Wq + col / j->F;
+        }
+    j->plan.off = j->off;
+    scratch += off_floats(g, j->pooled ? j->pg.KW : 1);
+    if (!forward) return scratch;
+    /* wt[grp][o/8][t][o%8] = w[grp·Og + o][t], zeros past Og */
+    const int64_t Og = g->O / g->groups;
+    const int64_t blocks = (Og + NBI_DIRECT_OB - 1) / NBI_DIRECT_OB;
+    j->wt = scratch;
+    memset(j->wt, 0, sizeof(float) * (size_t)wt_floats(g));
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t o = 0; o < Og; o++)
+            for (int64_t t = 0; t < taps; t++)
+                j->wt[((grp * blocks + o / NBI_DIRECT_OB) * taps + t) * NBI_DIRECT_OB +
+                      o % NBI_DIRECT_OB] = j->w[(grp * Og + o) * taps + t];
+    return scratch + wt_floats(g);
+}
+
+int64_t nbi_conv_direct_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw, int has_db,
+                                const nbi_conv_pool *pool, int64_t chunk) {
+    if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return 0;
+    djob j;
+    job_init(&j, g, 0, NULL, pool, chunk, forward);
+    int64_t want = nt < j.pieces ? nt : j.pieces;
+    if (want < 1) want = 1;
+    int64_t n = off_floats(g, pool ? pool->kw : 1) + scratch_size(&j) * want;
+    if (forward) n += wt_floats(g);
+    if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
+    if (!forward && has_db) n += j.pieces * g->O;
+    return n;
+}
+
+nb_status nbi_conv_direct_forward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                  const float *in, const float *w, const float *bias, int flags,
+                                  float *out, const nbi_conv_pool *pool, int64_t chunk,
+                                  float *scratch, int64_t room) {
+    if (g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    NBI_ASSERT(k->conv_direct_fwd && (!pool || !(flags & NBI_CONV_ACCUMULATE)));
+    djob j;
+    job_init(&j, g, flags, w, pool, chunk, 1);
+    j.k = k;
+    j.in = in;
+    j.bias = bias;
+    j.out = out;
+    float *rest = job_tables(&j, scratch, 1);
+    return run(&j, nt, rest, room - (rest - scratch), 1);
+}
+
+nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                   const float *in, const float *dout, const float *y, int flags,
+                                   const float *w, float *din, float *dw, float *dbias,
+                                   const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                   int64_t room) {
+    if ((!din && !dw && !dbias) || g->N == 0 || g->OH * g->OW == 0 || g->O == 0) return NB_OK;
+    NBI_ASSERT(k->conv_direct_dw && k->conv_direct_dx);
+    djob j;
+    job_init(&j, g, flags & ~NBI_CONV_ACCUMULATE, w, pool, chunk, 0);
+    j.k = k;
+    j.in = in;
+    j.dout = dout;
+    j.y = y;
+    j.din = din;
+    float *rest = job_tables(&j, scratch, 0);
+    room -= rest - scratch;
+    const int64_t wsize = g->O * nbi_conv_kc(g);
+    if (dw) {
+        j.dwp = rest;
+        rest += j.pieces * wsize;
+        room -= j.pieces * wsize;
+    }
+    if (dbias) {
+        j.dbp = rest;
+        rest += j.pieces * g->O;
+        room -= j.pieces * g->O;
+    }
+    nb_status s = run(&j, nt, rest, room, 0);
+    if (s == NB_OK && dw) /* the pieces' sums, added in piece order */
+        for (int64_t q = 0; q < wsize; q++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + q];
+            dw[q] += acc;
+        }
+    if (s == NB_OK && dbias)
+        for (int64_t o = 0; o < g->O; o++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < j.pieces; p++) acc += j.dbp[p * g->O + o];
+            dbias[o] += acc;
+        }
+    return s;
+}

@@ -1,0 +1,102 @@
+/* kernels/conv_direct.h — the direct convolution for few input channels per group: the
+ * micro-kernels' plan and entries (their scalar twins declared here, vector versions in
+ * kernels/x86/conv_direct.inc) and the driver (kernels/conv_direct.c) that the CPU back end
+ * chooses for some shapes instead of the lowering (kernels/cpu.c, conv_algorithm_direct).
+ *
+ * The driver copies each sample's group of Cg input planes into a *prepared image*: zero
+ * padding added on every side, and every padded row split into F phases (column q·F + r
+ * stored at r·Wq + q, Wq = ceil(Wp / F)), so that the columns one tap reads for consecutive
+ * outputs of one phase are consecutive floats. F is the column stride sw, times the pooling
+ * window's width kw when forward pools: output column j = kw·q + r (phase r) then reads
+ * padded column q·F + r·sw + b·dw. With c, a, b the tap t's channel, row and column:
+ *
+ *   y[o, i, r, q] = Σ_t w[o, t] · xp[i·row_step + off[r][t] + q]
+ *   off[r][t] = c·plane + a·dh·pitch + ((r·sw + b·dw) mod F)·Wq + (r·sw + b·dw) div F
+ *
+ * with pitch = F·Wq and row_step = sh·pitch. The kernels work on that form only. Forward
+ * runs vectors along q (VL outputs of one row and phase, the last vector under a lane mask)
+ * for several output channels at once; with the pooling fused it writes the phases as separate
+ * rows, so that a window's kw columns are kw vectors and the pooling kernel takes their
+ * maxima lane by lane. The weight gradient dw[o, t] = Σ δ[o, i, j] · xp[i·row_step + off[t]
+ * + j] (one phase: F = sw) runs the same vectors, each lane summing its own positions (j mod
+ * VL) and the lanes added in order at the end; the input gradient scatters Σ_o w[o, t] δ[o, ·]
+ * back onto a prepared-layout image. The scalar twins below compute the same sums in the same
+ * order (lanes given as a parameter), so the vector kernels give their bits exactly. */
+#ifndef NBI_CONV_DIRECT_H
+#define NBI_CONV_DIRECT_H
+
+#include "kernels/conv.h"
+
+/* Output channels per block of the forward kernel: the transposed weights are stored
+ * [Og/8 rounded up][taps][8], zeros past Og. */
+#define NBI_DIRECT_OB 8
+/* Floats readable past the end of a prepared image (the forward kernel's last vector of a row
+ * reads up to a vector past the row's last output; its lanes are discarded). */
+#define NBI_DIRECT_MARGIN 16
+
+typedef struct nbi_direct_plan {
+    int64_t taps;        /* Cg·KH·KW */
+    const int64_t *off;  /* [phases][taps]: where tap t reads for phase r, from a row's base */
+    int64_t OH, OW;      /* outputs computed: rows, and columns per phase */
+    int64_t phases;      /* forward's column phases (the pooling window's width, else 1) */
+    int64_t row_step;    /* prepared-image floats between consecutive output rows */
+    int64_t og;          /* output channels */
+    int64_t kh, conv_ow; /* pooling: window height, and the conv output's width (for arg) */
+} nbi_direct_plan;
+
+/* y[o][i][r][q] (planes of OH·phases·OW floats) = act(Σ_t wt[o/8][t][o%8] · xp[i·row_step +
+ * off[r][t] + q] + bias[o]) for o < og, the sum a chain of fused multiply-adds over t in
+ * order from 0; mode 0 writes, NBI_CONV_RELU writes max(·, 0) (NaN and −0 pass),
+ * NBI_CONV_ACCUMULATE adds (no activation). bias may be NULL. */
+typedef void (*nbi_direct_fwd_fn)(const nbi_direct_plan *p, const float *xp, const float *wt,
+                                  const float *bias, int mode, float *y);
+/* Max pooling of `planes` forward outputs yd (as above, windows kh x phases, stride = window):
+ * out[pl][ip·OW + q] = the first maximum of the window in row-major order, NaN winning,
+ * arg = its flat index in the conv output plane ((ip·kh + dr)·conv_ow + q·phases + r): the
+ * values and arg of nbi_maxpool_forward. out and arg are [planes][(OH/kh)·OW]. */
+typedef void (*nbi_direct_pool_fn)(const nbi_direct_plan *p, int64_t planes, const float *yd,
+                                   float *out, int32_t *arg);
+/* dw[o·taps + t] = Σ over ns samples s, rows i, columns j of δ[s][o][i·OW + j] ·
+ * xp[s·xs + i·row_step + off[t] + j]: lane l = j mod lanes sums its positions in order (s, i,
+ * j), then the lanes are added from lane 0 up. δ is [ns][og][OH·OW] with samples ds apart;
+ * one phase. */
+typedef void (*nbi_direct_dw_fn)(const nbi_direct_plan *p, int64_t ns, const float *xp, int64_t xs,
+                                 const float *delta, int64_t ds, float *dw);
+/* dxp[i·row_step + off[t] + j] += Σ_o w[o·taps + t] · δ[o][i·OW + j] (a chain over o from 0),
+ * for each output row i, each block of `lanes` columns, each tap t, in that order; one phase. */
+typedef void (*nbi_direct_dx_fn)(const nbi_direct_plan *p, const float *w, const float *delta,
+                                 float *dxp);
+
+/* The scalar twins: the definitions the vector kernels are tested against (bit for bit, with
+ * the vector kernels' lane count). */
+void nbi_direct_fwd_twin(const nbi_direct_plan *p, const float *xp, const float *wt,
+                         const float *bias, int mode, float *y);
+void nbi_direct_pool_twin(const nbi_direct_plan *p, int64_t planes, const float *yd, float *out,
+                          int32_t *arg);
+void nbi_direct_dw_twin(const nbi_direct_plan *p, int64_t ns, const float *xp, int64_t xs,
+                        const float *delta, int64_t ds, float *dw, int lanes);
+void nbi_direct_dx_twin(const nbi_direct_plan *p, const float *w, const float *delta, float *dxp,
+                        int lanes);
+
+/* ---- the driver (kernels/conv_direct.c) ----------------------------------------------------
+ * The same two passes, arguments and scratch contract as the lowering (kernels/conv.h:
+ * nbi_conv_scratch, nbi_conv_lower_forward, nbi_conv_lower_backward), with the same
+ * semantics: pieces of `chunk` samples (0: about 512 output positions) claimed by up to nt
+ * threads, weight and bias gradients summed per piece and added in piece order, the fused
+ * ReLU and max pooling (arg layout and NaN rules of nbi_maxpool_forward). k must have the
+ * direct kernels (k->conv_direct_fwd not NULL). */
+typedef struct nbi_kernels nbi_kernels;
+
+int64_t nbi_conv_direct_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw, int has_db,
+                                const nbi_conv_pool *pool, int64_t chunk);
+nb_status nbi_conv_direct_forward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                  const float *in, const float *w, const float *bias, int flags,
+                                  float *out, const nbi_conv_pool *pool, int64_t chunk,
+                                  float *scratch, int64_t room);
+nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,
+                                   const float *in, const float *dout, const float *y, int flags,
+                                   const float *w, float *din, float *dw, float *dbias,
+                                   const nbi_conv_pool *pool, int64_t chunk, float *scratch,
+                                   int64_t room);
+
+#endif
