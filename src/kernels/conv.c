@@ -246,6 +246,8 @@ void nbi_conv_pack_colt(const void *ctx, int64_t p0, int64_t k, int64_t j0, int6
     const nbi_conv_geom *g = src->g;
     const int64_t plane = g->H * g->W, img = g->C * plane, P = g->OH * g->OW;
     const int64_t reach_h = (g->KH - 1) * g->dh, reach_w = (g->KW - 1) * g->dw;
+    /* floats readable from src->x: up to the group's last channel of the last sample */
+    const int64_t readable = (src->nb - 1) * img + g->C / g->groups * plane;
     NBI_ASSERT(nr <= NBI_CONV_MAX_NR);
     int64_t tc[NBI_CONV_MAX_NR], th[NBI_CONV_MAX_NR], tw[NBI_CONV_MAX_NR];
     int64_t soff[NBI_CONV_MAX_NR], slen[NBI_CONV_MAX_NR], sd[NBI_CONV_MAX_NR];
@@ -266,14 +268,29 @@ void nbi_conv_pack_colt(const void *ctx, int64_t p0, int64_t k, int64_t j0, int6
                 sd[nseg++] = t;
             }
         }
+        /* the farthest float a row's segments read past the window's corner when each is
+         * copied in whole blocks of 8 */
+        int64_t over = 0;
+        for (int r = 0; r < nseg; r++)
+            if (soff[r] + (slen[r] + 7) / 8 * 8 > over) over = soff[r] + (slen[r] + 7) / 8 * 8;
         int64_t smp = p0 / P, i = p0 % P / g->OW, j = p0 % g->OW;
         for (int64_t p = 0; p < k; p++) {
             float *dp = dst + p * nr;
             const int64_t ih0 = i * g->sh - g->pt, iw0 = j * g->sw - g->pl;
             const float *xs = src->x + smp * img;
             if (ih0 >= 0 && ih0 + reach_h < g->H && iw0 >= 0 && iw0 + reach_w < g->W) {
-                const float *corner = xs + ih0 * g->W + iw0;
-                for (int r = 0; r < nseg; r++) copy_run(dp + sd[r], corner + soff[r], slen[r]);
+                const int64_t at = smp * img + ih0 * g->W + iw0; /* the corner, from src->x */
+                const float *corner = src->x + at;
+                if (p + 1 < k && at + over <= readable) {
+                    /* whole blocks of 8: a segment's excess lands where the next segment, the
+                     * zeroed tail or the next row (all written after it) goes, and reads
+                     * stay within the piece's images; no jump table on lengths of 1-5 */
+                    for (int r = 0; r < nseg; r++)
+                        for (int64_t u = 0; u < slen[r]; u += 8)
+                            memcpy(dp + sd[r] + u, corner + soff[r] + u, 8 * sizeof(float));
+                } else {
+                    for (int r = 0; r < nseg; r++) copy_run(dp + sd[r], corner + soff[r], slen[r]);
+                }
             } else {
                 for (int64_t t = 0; t < cols; t++) {
                     const int64_t ih = ih0 + th[t], iw = iw0 + tw[t];
