@@ -3,8 +3,9 @@
  *   all four transpose cases, alpha and beta (beta = 0 over a NaN-filled C), leading
  *   dimensions larger than the rows, sizes on both sides of the micro-tile (MR, NR) and
  *   cache-block (MC, KC, NC) edges, the direct small path, the Freivalds check on large
- *   sizes, bitwise equality of results at 1, 2 and 3 threads, strided batches, and the
- *   argument errors.
+ *   sizes, bitwise equality of results at 1, 2 and 3 threads, strided batches, the
+ *   argument errors, and B taken from a provider (sgemm_src) bitwise equal to the matrix
+ *   call, on the direct and the blocked path.
  * Each element must be within the forward error bound of a K-term dot product,
  *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
 #include "nbtest.h"
@@ -340,6 +341,96 @@ static void test_batched(void) {
     }
 }
 
+/* ---- B from a provider ---------------------------------------------------------------------
+ * Two providers of op(B): the arch's own matrix packer (what the blocked path calls for a
+ * matrix B) and a plain loop written here. Both must give the matrix call's bits. */
+typedef struct test_src {
+    const nbi_gemm_arch *arch; /* NULL: the plain loop */
+    int tb;
+    const float *B;
+    int64_t ldb;
+} test_src;
+
+static void pack_plain(const void *ctx, int64_t p0, int64_t k, int64_t j0, int64_t n, int nr,
+                       float *dst) {
+    const test_src *s = ctx;
+    if (s->arch) {
+        CHECK(nr == s->arch->nr);
+        s->arch->pack_b(s->tb, s->B, s->ldb, p0, k, j0, n, dst);
+        return;
+    }
+    for (int64_t c = 0; c < n; c += nr, dst += nr * k)
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t j = 0; j < nr; j++) {
+                int64_t r = p0 + p, q = j0 + c + j;
+                dst[p * nr + j] = c + j >= n ? 0.0f
+                                  : s->tb    ? s->B[q * s->ldb + r]
+                                             : s->B[r * s->ldb + q];
+            }
+}
+
+static const nbi_gemm_arch *arch_of(const char *isa) {
+#if NBI_X86
+    if (!strcmp(isa, "avx2")) return &nbi_gemm_arch_avx2;
+    if (!strcmp(isa, "avx512")) return &nbi_gemm_arch_avx512;
+#endif
+    return !strcmp(isa, "c") ? &nbi_gemm_arch_c : NULL;
+}
+
+static void test_provider(void) {
+    /* M N K: tiny and one-tile (direct), one column or row of tiles (direct), and blocked
+     * shapes across MC, KC and NC */
+    static const int64_t shapes[][3] = {{3, 5, 4},      {5, 9, 70},      {13, 16, 300},
+                                        {4, 200, 33},   {12, 70, 500},   {37, 65, 9},
+                                        {64, 512, 800}, {200, 600, 450}, {7, 1100, 40}};
+    static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.75f}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        CHECK_MSG(k.sgemm_src != NULL, "%s has no sgemm_src", k.isa);
+        if (!k.sgemm_src) continue;
+        const nbi_gemm_arch *arch = arch_of(isas[is]);
+        CHECK(arch != NULL);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1;
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                mats m = make(ta, tb, M, N, K, 1, &rng, s == 0);
+                size_t nc = (size_t)(M * m.ldc);
+                float *want = alloc_f(nc);
+                const float alpha = ab[s % 3][0], beta = ab[s % 3][1];
+                memcpy(want, m.C0, nc * sizeof(float));
+                CHECK_OK(
+                    k.sgemm(0, ta, tb, M, N, K, alpha, m.A, m.lda, m.B, m.ldb, beta, want, m.ldc));
+                for (int which = 0; which < 2; which++) {
+                    test_src ts = {which ? arch : NULL, tb, m.B, m.ldb};
+                    nbi_gemm_bsrc src = {pack_plain, &ts, tb};
+                    memcpy(m.C, m.C0, nc * sizeof(float));
+                    CHECK_OK(
+                        k.sgemm_src(0, ta, M, N, K, alpha, m.A, m.lda, &src, beta, m.C, m.ldc));
+                    CHECK_MSG(memcmp(m.C, want, nc * sizeof(float)) == 0,
+                              "%s ta=%d tb=%d %lldx%lldx%lld: B from the %s provider differs "
+                              "from the matrix call",
+                              k.isa, ta, tb, (long long)M, (long long)K, (long long)N,
+                              which ? "matrix packer's" : "plain");
+                }
+                nb_free(want);
+                release(&m);
+            }
+        /* bad arguments: an error naming the packer, never a crash */
+        float a = 1.0f, c = 0.0f;
+        nbi_gemm_bsrc none = {NULL, NULL, 0};
+        CHECK(k.sgemm_src(1, 0, 1, 1, 1, 1.0f, &a, 1, &none, 0.0f, &c, 1) == NB_ERR_ARG);
+        CHECK(strstr(nb_last_error(), "packer") != NULL);
+        CHECK(k.sgemm_src(1, 0, 1, 1, 1, 1.0f, &a, 1, NULL, 0.0f, &c, 1) == NB_ERR_ARG);
+        CHECK(k.sgemm_src(1, 0, -1, 1, 1, 1.0f, &a, 1, NULL, 0.0f, &c, 1) == NB_ERR_ARG);
+    }
+    nbi_kernels r;
+    CHECK(nbi_kernels_for("ref", &r) && r.sgemm_src == NULL);
+}
+
 static void test_dispatch(void) {
     const char *isa = nb_kernel_isa();
     CHECK(isa != NULL);
@@ -365,5 +456,6 @@ static const nbt_case cases[] = {
     {"thread_count_independence", test_thread_count_independence},
     {"batched", test_batched},
     {"dispatch", test_dispatch},
+    {"provider", test_provider},
 };
 NBT_MAIN(cases)

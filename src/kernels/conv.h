@@ -45,6 +45,23 @@ void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col);
  * element it was read from (entries that fell in the padding are dropped). */
 void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
 
+/* ---- implicit GEMM (kernels/conv.c) --------------------------------------------------------
+ * B providers (nbi_bpack_fn in kernels/kernels.h) that pack the GEMM's panels of col
+ * (forward: op(B) = col [Cg·KH·KW, nb·P]) or of colᵀ (weight gradient: op(B) = colᵀ
+ * [nb·P, Cg·KH·KW]) straight from the image: the same numbers as im2col then the matrix
+ * packer, with no column matrix. ctx is an nbi_conv_src; panels at most NBI_CONV_MAX_NR
+ * wide. */
+#define NBI_CONV_MAX_NR 64
+typedef struct nbi_conv_src {
+    const nbi_conv_geom *g;
+    const float *x; /* as nbi_im2col's x: the group's first channel of the first sample */
+    int64_t nb;     /* samples */
+} nbi_conv_src;
+void nbi_conv_pack_col(const void *ctx, int64_t p0, int64_t k, int64_t j0, int64_t n, int nr,
+                       float *dst);
+void nbi_conv_pack_colt(const void *ctx, int64_t p0, int64_t k, int64_t j0, int64_t n, int nr,
+                        float *dst);
+
 /* ---- reference convolution (kernels/ref/conv.c): the definition, loop by loop ----------- */
 
 /* y = conv(x, w) + b (b may be NULL); y is written, not accumulated. */

@@ -1,5 +1,5 @@
-/* kernels/conv_lower.c — convolution as matrix products (im2col + GEMM), forward and backward,
- * one piece of the batch at a time.
+/* kernels/conv_lower.c — convolution as matrix products (implicit GEMM, or im2col + GEMM),
+ * forward and backward, one piece of the batch at a time.
  *
  * For a piece of nb samples and one group g (Og = O/groups outputs, Kc = Cg·KH·KW taps,
  * P = OH·OW positions per sample):
@@ -8,6 +8,12 @@
  *   Y_g   = W_g · col                       [Og, Kc]·[Kc, nb·P]           forward
  *   dW_g += δ_g · colᵀ                      [Og, nb·P]·[nb·P, Kc]         weight gradient
  *   dcol  = W_gᵀ · δ_g,  dx += col2im(dcol)                               input gradient
+ *
+ * The first two never write col: the GEMM's B panels of col and colᵀ are packed straight
+ * from the image by nbi_conv_pack_col and nbi_conv_pack_colt (kernels/conv.c) through the
+ * kernel set's sgemm_src — the same numbers as im2col and the matrix packer, so the same
+ * bits. The reference set has no sgemm_src and lowers through im2col. The input gradient
+ * keeps dcol and col2im (docs/conv.md has the measurements).
  *
  * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
  * the work that must touch every element anyway: the bias and the ReLU on the way out
@@ -47,8 +53,9 @@ typedef struct job {
     float *scratch; /* per member: col [Kc·nb·P], yt [O·nb·P], row [P] */
     int64_t scratch_per;
     int is_forward;
-    _Atomic int64_t next; /* the next piece to claim */
-    _Atomic int members;  /* members that joined (each takes its own scratch) */
+    int implicit_fwd, implicit_dw; /* pack B from the image (k->sgemm_src), no col */
+    _Atomic int64_t next;          /* the next piece to claim */
+    _Atomic int members;           /* members that joined (each takes its own scratch) */
     _Atomic int status;
 } job;
 
@@ -137,10 +144,19 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
     const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
     const int64_t n0 = piece * j->nb, nb = g->N - n0 < j->nb ? g->N - n0 : j->nb, ld = nb * P;
     for (int64_t grp = 0; grp < g->groups; grp++) {
-        nbi_im2col(g, j->in + n0 * img + grp * Cg * g->H * g->W, nb, sc->col);
+        const float *x_g = j->in + n0 * img + grp * Cg * g->H * g->W, *w_g = j->w + grp * Og * Kc;
+        float *y_g = sc->yt + grp * Og * ld;
+        nb_status s;
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        nb_status s = j->k->sgemm(j->gemm_nt, 0, 0, Og, ld, Kc, 1.0f, j->w + grp * Og * Kc, Kc,
-                                  sc->col, ld, 0.0f, sc->yt + grp * Og * ld, ld);
+        if (j->implicit_fwd) { /* col's panels packed from the image */
+            const nbi_conv_src cs = {g, x_g, nb};
+            const nbi_gemm_bsrc bs = {nbi_conv_pack_col, &cs, 0};
+            s = j->k->sgemm_src(j->gemm_nt, 0, Og, ld, Kc, 1.0f, w_g, Kc, &bs, 0.0f, y_g, ld);
+        } else {
+            nbi_im2col(g, x_g, nb, sc->col);
+            s = j->k->sgemm(j->gemm_nt, 0, 0, Og, ld, Kc, 1.0f, w_g, Kc, sc->col, ld, 0.0f, y_g,
+                            ld);
+        }
         if (s != NB_OK) return s;
     }
     /* out[n, o, p] (+)= act(yt[o, n·P + p] + bias[o]); pooled: the same into a row, then its
@@ -191,10 +207,17 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
         const int64_t at = n0 * img + grp * Cg * g->H * g->W;
         nb_status s = NB_OK;
         if (j->dwp) {
-            nbi_im2col(g, j->in + at, nb, sc->col);
             /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
-            s = j->k->sgemm(j->gemm_nt, 0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
-                            j->dwp + piece * g->O * Kc + grp * Og * Kc, Kc);
+            float *dw_g = j->dwp + piece * g->O * Kc + grp * Og * Kc;
+            if (j->implicit_dw) { /* colᵀ's panels packed from the image */
+                const nbi_conv_src cs = {g, j->in + at, nb};
+                const nbi_gemm_bsrc bs = {nbi_conv_pack_colt, &cs, 1};
+                s = j->k->sgemm_src(j->gemm_nt, 0, Og, Kc, ld, 1.0f, dy_g, ld, &bs, 0.0f, dw_g, Kc);
+            } else {
+                nbi_im2col(g, j->in + at, nb, sc->col);
+                s = j->k->sgemm(j->gemm_nt, 0, 1, Og, Kc, ld, 1.0f, dy_g, ld, sc->col, ld, 0.0f,
+                                dw_g, Kc);
+            }
         }
         if (j->din && s == NB_OK) {
             /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
@@ -247,6 +270,9 @@ static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forwar
     NBI_ASSERT(want >= 1); /* the caller sized the scratch with nbi_conv_scratch */
     j->scratch = scratch;
     j->gemm_nt = want > 1 ? 1 : nt;
+    /* implicit GEMM wherever the kernel set can take B from a packer (all but "ref"): the
+     * same bits as im2col + GEMM, without writing and re-reading the column matrix */
+    j->implicit_fwd = j->implicit_dw = j->k->sgemm_src != NULL;
     j->is_forward = is_forward;
     atomic_init(&j->next, 0);
     atomic_init(&j->members, 0);

@@ -36,6 +36,7 @@ static void fill_ref(nbi_kernels *k) {
     }
     for (int i = 0; i < NBI_B_COUNT; i++) k->binary[i] = nbi_ref_binary[i];
     k->sgemm = nbi_sgemm_ref;
+    k->sgemm_src = NULL; /* the reference GEMM has no packing to take B from */
     k->softmax = nbi_ref_softmax;
     k->log_softmax = nbi_ref_log_softmax;
     k->softmax_bwd = nbi_ref_softmax_bwd;
@@ -72,11 +73,13 @@ static void fill_set(const char *isa, nbi_kernels *k) {
     if (!strcmp(isa, "ref")) return;
     k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
     k->sgemm = nbi_sgemm_c;
+    k->sgemm_src = nbi_sgemm_src_c;
     nbi_int8_fill(k, isa); /* int8: the level's best int8 kernels this CPU runs */
 #if NBI_X86
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";
         k->sgemm = nbi_sgemm_avx2;
+        k->sgemm_src = nbi_sgemm_src_avx2;
         nbi_elementwise_avx2(k);
         nbi_seq_avx2(k); /* seqops: the sequence ops' vector kernels */
         /* speed: the optimizers' fused updates */
@@ -87,6 +90,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
+        k->sgemm_src = nbi_sgemm_src_avx512;
         nbi_elementwise_avx512(k);
         nbi_seq_avx512(k); /* seqops */
         /* speed */

@@ -59,6 +59,26 @@ typedef nb_status (*nbi_sgemm_fn)(int nt, int ta, int tb, int64_t M, int64_t N, 
                                   float alpha, const float *A, int64_t lda, const float *B,
                                   int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* A B operand supplied by a packer instead of read from a matrix (BLIS's "pack from
+ * anything"): pack(ctx, p0, k, j0, n, nr, dst) writes op(B)[p0 : p0+k, j0 : j0+n] as
+ * ceil(n/nr) column panels of nr floats a row, panel c at dst + c*nr*k (row p of it at
+ * + p*nr), zeros right of column n. tb says which stored B the provider stands for: the
+ * GEMM picks its path (direct or blocked) as it would for a matrix B with that tb, so a
+ * provider that yields the same op(B) gives the same bits as the matrix call. */
+typedef void (*nbi_bpack_fn)(const void *ctx, int64_t p0, int64_t k, int64_t j0, int64_t n,
+                             int nr, float *dst);
+typedef struct nbi_gemm_bsrc {
+    nbi_bpack_fn pack;
+    const void *ctx;
+    int tb;
+} nbi_gemm_bsrc;
+
+/* C = alpha op(A) op(B) + beta C with op(B) [K, N] from the provider B (the GEMM above, B
+ * packed by B->pack). */
+typedef nb_status (*nbi_sgemm_src_fn)(int nt, int ta, int64_t M, int64_t N, int64_t K,
+                                      float alpha, const float *A, int64_t lda,
+                                      const nbi_gemm_bsrc *B, float beta, float *C, int64_t ldc);
+
 /* Row-wise softmax / log-softmax over `cols` contiguous values, `rows` times. */
 typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y);
 /* Their backward from the output y and its gradient gy, accumulating: gx += ... */
@@ -80,6 +100,9 @@ typedef struct nbi_kernels {
     unsigned char unary_ulp[NBI_U_COUNT];
     nbi_binary_fn binary[NBI_B_COUNT];
     nbi_sgemm_fn sgemm;
+    /* the same GEMM with B from a provider (implicit-GEMM convolution); NULL in the
+     * reference set, whose GEMM packs nothing */
+    nbi_sgemm_src_fn sgemm_src;
     nbi_rows_fn softmax;
     nbi_rows_fn log_softmax;
     nbi_rows_bwd_fn softmax_bwd;

@@ -129,14 +129,31 @@ typedef struct padded_counter {
     _Alignas(64) _Atomic int64_t v;
 } padded_counter;
 
+/* The default B provider: the arch's packer over a stored matrix. */
+typedef struct matrix_src {
+    const nbi_gemm_arch *g;
+    int tb;
+    const float *B;
+    int64_t ldb;
+} matrix_src;
+
+static void pack_matrix(const void *ctx, int64_t p0, int64_t k, int64_t j0, int64_t n, int nr,
+                        float *dst) {
+    const matrix_src *m = ctx;
+    (void)nr; /* the arch's own NR */
+    m->g->pack_b(m->tb, m->B, m->ldb, p0, k, j0, n, dst);
+}
+
 typedef struct gemm_job {
     const nbi_gemm_arch *g;
-    int ta, tb;
+    int ta;
     int64_t M, N, K;
     float alpha, beta;
-    const float *A, *B;
+    const float *A;
     float *C;
-    int64_t lda, ldb, ldc;
+    int64_t lda, ldc;
+    nbi_gemm_bsrc src; /* packs B's panels */
+    matrix_src mat;    /* src's context when B is a matrix */
     int64_t mc, kc, nc;
     float *ap[2], *bp[2];
     int64_t ga, gb;   /* panels per A / B pack task */
@@ -193,8 +210,9 @@ static void pack_task(const gemm_job *j, const blk *b, int64_t k) {
     if (k < b->nbp) {
         lo = k * j->gb;
         hi = min64(b->np, lo + j->gb);
-        g->pack_b(j->tb, j->B, j->ldb, b->pc, b->kcur, b->jc + lo * g->nr,
-                  min64(b->ncur, hi * g->nr) - lo * g->nr, j->bp[b->bt & 1] + lo * g->nr * b->kcur);
+        j->src.pack(j->src.ctx, b->pc, b->kcur, b->jc + lo * g->nr,
+                    min64(b->ncur, hi * g->nr) - lo * g->nr, g->nr,
+                    j->bp[b->bt & 1] + lo * g->nr * b->kcur);
     } else {
         lo = (k - b->nbp) * j->ga;
         hi = min64(b->ma, lo + j->ga);
@@ -316,7 +334,9 @@ static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) 
 
 /* ---- the blocked path --------------------------------------------------------------------- */
 
-static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c) {
+/* B is c's matrix when src is NULL, else src's panels. */
+static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
+                              const nbi_gemm_bsrc *src) {
     const int ta = c->ta, tb = c->tb;
     const int64_t M = c->M, N = c->N, K = c->K;
     /* The job is large (counters on their own cache lines): keep it with the buffers. */
@@ -334,9 +354,15 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c) {
     if (!buf) return NB_ERR_NOMEM;
     j = (gemm_job *)(void *)buf;
     memset(j, 0, sizeof *j);
-    *j = (gemm_job){.g = g, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = c->alpha,
-                    .beta = c->beta, .A = c->A, .B = c->B, .C = c->C, .lda = c->lda,
-                    .ldb = c->ldb, .ldc = c->ldc, .mc = mc, .kc = kc, .nc = nc};
+    *j = (gemm_job){.g = g, .ta = ta, .M = M, .N = N, .K = K, .alpha = c->alpha,
+                    .beta = c->beta, .A = c->A, .C = c->C, .lda = c->lda, .ldc = c->ldc,
+                    .mc = mc, .kc = kc, .nc = nc};
+    if (src) {
+        j->src = *src;
+    } else {
+        j->mat = (matrix_src){g, tb, c->B, c->ldb};
+        j->src = (nbi_gemm_bsrc){pack_matrix, &j->mat, tb};
+    }
     j->ap[0] = buf + job_sz;
     j->ap[1] = j->ap[0] + a_sz;
     j->bp[0] = j->ap[1] + a_sz;
@@ -388,7 +414,7 @@ sgemm_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N
         }
         return direct_path(g, &c);
     }
-    return blocked_path(g, &c);
+    return blocked_path(g, &c, NULL);
 }
 
 #define SGEMM_ENTRY(NAME, ARCH)                                                               \
@@ -401,6 +427,74 @@ SGEMM_ENTRY(nbi_sgemm_c, nbi_gemm_arch_c)
 #if NBI_X86
 SGEMM_ENTRY(nbi_sgemm_avx2, nbi_gemm_arch_avx2)
 SGEMM_ENTRY(nbi_sgemm_avx512, nbi_gemm_arch_avx512)
+#endif
+
+/* ---- B from a provider ---------------------------------------------------------------------
+ *
+ * The blocked path packs B's panels through the provider instead of the matrix packer; the
+ * micro-kernel, the blocking and the task stream are the matrix call's, so a provider that
+ * yields the same op(B) gives the same bits. Where the matrix call would take the direct
+ * path (chosen by shape and src->tb as there), each NR-wide column panel of op(B) is packed
+ * whole (K x NR, a row-major matrix with ldb = NR) and the direct path runs on it: the direct
+ * path's tiles start at multiples of NR and sum all of K each, so panel by panel is the same
+ * arithmetic as over the whole matrix. */
+static nb_status direct_from_src(const nbi_gemm_arch *g, const nbi_gemm_call *call,
+                                 const nbi_gemm_bsrc *src) {
+    const int64_t NR = g->nr;
+    float *panel = thread_buffer((size_t)call->K * (size_t)NR);
+    if (!panel) return NB_ERR_NOMEM;
+    for (int64_t j0 = 0; j0 < call->N; j0 += NR) {
+        nbi_gemm_call c = *call;
+        c.N = min64(NR, call->N - j0);
+        src->pack(src->ctx, 0, c.K, j0, c.N, (int)NR, panel);
+        c.tb = 0;
+        c.B = panel;
+        c.ldb = NR;
+        c.C = call->C + j0;
+        if (c.M <= g->mr) {
+            g->tile(&c); /* one tile: as the matrix call's tile or direct row */
+        } else {
+            nb_status s = direct_path(g, &c);
+            if (s != NB_OK) return s;
+        }
+    }
+    return NB_OK;
+}
+
+static inline __attribute__((always_inline)) nb_status
+sgemm_src_entry(const nbi_gemm_arch *g, int nt, int ta, int64_t M, int64_t N, int64_t K,
+                float alpha, const float *A, int64_t lda, const nbi_gemm_bsrc *B, float beta,
+                float *C, int64_t ldc) {
+    int64_t acols = ta ? M : K;
+    if ((M | N | K) < 0 || lda < acols || lda < 1 || ldc < N || ldc < 1 || ((M && N) && !C) ||
+        ((M && N && K) && (!A || !B || !B->pack)))
+        return nbi_error(NB_ERR_ARG,
+                         "nb_sgemm (B from a packer): M=%lld N=%lld K=%lld lda=%lld ldc=%lld "
+                         "with A %s, B's packer %s and C %s: sizes must not be negative, "
+                         "lda >= %lld, ldc >= N, and the operands must be given",
+                         (long long)M, (long long)N, (long long)K, (long long)lda, (long long)ldc,
+                         A ? "given" : "NULL", B && B->pack ? "given" : "NULL",
+                         C ? "given" : "NULL", (long long)acols);
+    if (M == 0 || N == 0) return NB_OK;
+    if (K == 0 || alpha == 0.0f) {
+        nbi_gemm_scale_c(M, N, beta, C, ldc);
+        return NB_OK;
+    }
+    /* the matrix call's B would have ldb = its own column count; only the shape matters */
+    nbi_gemm_call c = {nt, ta, B->tb != 0, M, N, K, alpha, beta, A, NULL, C, lda, 1, ldc};
+    if (use_direct(g, c.tb, M, N, K)) return direct_from_src(g, &c, B);
+    return blocked_path(g, &c, B);
+}
+
+#define SGEMM_SRC_ENTRY(NAME, ARCH)                                                                \
+    nb_status NAME(int nt, int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,   \
+                   int64_t lda, const nbi_gemm_bsrc *B, float beta, float *C, int64_t ldc) {       \
+        return sgemm_src_entry(&ARCH, nt, ta, M, N, K, alpha, A, lda, B, beta, C, ldc);            \
+    }
+SGEMM_SRC_ENTRY(nbi_sgemm_src_c, nbi_gemm_arch_c)
+#if NBI_X86
+SGEMM_SRC_ENTRY(nbi_sgemm_src_avx2, nbi_gemm_arch_avx2)
+SGEMM_SRC_ENTRY(nbi_sgemm_src_avx512, nbi_gemm_arch_avx512)
 #endif
 
 /* ---- strided-batched GEMM ----------------------------------------------------------------- */

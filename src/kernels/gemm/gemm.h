@@ -82,6 +82,19 @@ nb_status nbi_sgemm_avx512(int nt, int ta, int tb, int64_t M, int64_t N, int64_t
                            float *C, int64_t ldc);
 #endif
 
+/* The same with op(B) from a provider (nbi_sgemm_src_fn in kernels/kernels.h). */
+nb_status nbi_sgemm_src_c(int nt, int ta, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float *A, int64_t lda, const nbi_gemm_bsrc *B, float beta,
+                          float *C, int64_t ldc);
+#if NBI_X86
+nb_status nbi_sgemm_src_avx2(int nt, int ta, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t lda, const nbi_gemm_bsrc *B, float beta,
+                             float *C, int64_t ldc);
+nb_status nbi_sgemm_src_avx512(int nt, int ta, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float *A, int64_t lda, const nbi_gemm_bsrc *B, float beta,
+                               float *C, int64_t ldc);
+#endif
+
 /* Strided-batched GEMM with one kernel set's GEMM on at most nt threads (nb_sgemm_batched
  * and the back ends' sgemm_batched entry). */
 nb_status nbi_sgemm_batched_with(nbi_sgemm_fn gemm, int nt, int ta, int tb, int64_t M,

@@ -1,0 +1,233 @@
+/* test_conv_implicit — the implicit-GEMM convolution (B panels packed straight from the image)
+ * against the im2col path it replaces, on odd geometries:
+ *   - the packers alone: nbi_conv_pack_col and nbi_conv_pack_colt against im2col followed by
+ *     a plain panel copy, for panel widths 8, 16, 32 and 64, blocks that start inside a tap
+ *     group, an output row or a sample, and a last panel narrower than the rest;
+ *   - the whole lowered convolution of every kernel set that has sgemm_src (portable C, AVX2,
+ *     AVX-512) against the same set with sgemm_src removed (im2col + GEMM): forward (bias,
+ *     ReLU, accumulate, fused max pooling) and backward (input, weight and bias gradients),
+ *     in pieces of 1, 3 and the default, at 1 and 2 threads. The provider yields the same
+ *     op(B) and the GEMM keeps its blocking, path choice and FMA chain, so the results must
+ *     be bitwise equal, not merely close. */
+#include "nbtest.h"
+
+#include "kernels/conv.h"
+#include "kernels/kernels.h"
+
+static const char *const isas[] = {"c", "avx2", "avx512"};
+
+/* N C H W O KH KW sh sw pt pb pl pr dh dw groups */
+static const int64_t geoms[][16] = {
+    {3, 3, 7, 6, 4, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+    {2, 4, 9, 7, 6, 3, 2, 2, 1, 1, 2, 0, 1, 1, 2, 2},    /* stride, uneven padding, dilation */
+    {3, 6, 5, 8, 6, 3, 3, 1, 2, 1, 1, 1, 1, 2, 1, 6},    /* depthwise, dilated rows */
+    {5, 1, 11, 10, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* the CNN's first layer, small */
+    {7, 8, 12, 12, 13, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1}, /* its second: 8x8 outputs */
+    {2, 5, 4, 4, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},    /* 1x1 */
+    {3, 2, 6, 9, 3, 4, 3, 3, 2, 2, 1, 0, 2, 1, 1, 1},    /* stride 3 x 2, uneven padding */
+    {2, 6, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},    /* groups, padded */
+    {3, 3, 5, 41, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* rows wider than a panel */
+    {4, 2, 9, 1, 5, 3, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1},    /* one output column */
+    {2, 3, 10, 10, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1},  /* stride and dilation 2, padded */
+    {6, 40, 6, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* K = 360: above the C set's KC */
+    {3, 48, 5, 5, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* K = 432: above every set's KC */
+};
+#define N_GEOMS (sizeof geoms / sizeof geoms[0])
+
+static nbi_conv_geom geom(const int64_t *q) {
+    nbi_conv_geom g = {.N = q[0],
+                       .C = q[1],
+                       .H = q[2],
+                       .W = q[3],
+                       .O = q[4],
+                       .KH = q[5],
+                       .KW = q[6],
+                       .sh = q[7],
+                       .sw = q[8],
+                       .pt = q[9],
+                       .pb = q[10],
+                       .pl = q[11],
+                       .pr = q[12],
+                       .dh = q[13],
+                       .dw = q[14],
+                       .groups = q[15]};
+    g.OH = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
+    g.OW = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
+    return g;
+}
+
+static float *alloc_f(int64_t n) {
+    float *p = nb_malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    CHECK_PTR(p);
+    return p;
+}
+
+static void fill(float *p, int64_t n, nb_rng *rng) {
+    for (int64_t i = 0; i < n; i++) p[i] = nb_rng_uniform_range(rng, -1.0f, 1.0f);
+}
+
+static int same(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+/* ---- the packers alone --------------------------------------------------------------------- */
+
+/* op(B)[p0 : p0+k, j0 : j0+n] of the row-major matrix M (rows x cols, or its transpose when
+ * t) as nr-wide panels with zeros past column n: what a GEMM packer must write. */
+static void panels_of(const float *M, int64_t cols, int t, int64_t p0, int64_t k, int64_t j0,
+                      int64_t n, int nr, float *dst) {
+    for (int64_t c = 0; c < n; c += nr, dst += nr * k)
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t j = 0; j < nr; j++) {
+                int64_t r = p0 + p, q = j0 + c + j;
+                dst[p * nr + j] = c + j >= n ? 0.0f : t ? M[q * cols + r] : M[r * cols + q];
+            }
+}
+
+static void test_packers(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 7);
+    static const int nrs[] = {8, 16, 32, 64};
+    for (size_t gi = 0; gi < N_GEOMS; gi++) {
+        nbi_conv_geom g = geom(geoms[gi]);
+        const int64_t Kc = nbi_conv_kc(&g), nb = g.N, cols = nb * g.OH * g.OW;
+        const int64_t nx = g.N * g.C * g.H * g.W;
+        float *x = alloc_f(nx), *col = alloc_f(Kc * cols);
+        fill(x, nx, &rng);
+        const int64_t grp = g.groups - 1; /* the last group: x starts past channel 0 */
+        const float *xg = x + grp * (g.C / g.groups) * g.H * g.W;
+        nbi_im2col(&g, xg, nb, col);
+        nbi_conv_src src = {&g, xg, nb};
+        for (size_t r = 0; r < sizeof nrs / sizeof nrs[0]; r++) {
+            const int nr = nrs[r];
+            /* blocks: everything; and one starting mid-way in both directions */
+            const int64_t blocks[2][4] = {
+                {0, Kc, 0, cols},
+                {Kc / 3, Kc - Kc / 3 - Kc / 4, cols / 3 + 1, cols - cols / 3 - 1 - cols / 5}};
+            for (int b = 0; b < 2; b++) {
+                for (int t = 0; t < 2; t++) { /* t: colᵀ, rows are positions */
+                    int64_t p0 = blocks[b][t ? 2 : 0], k = blocks[b][t ? 3 : 1];
+                    int64_t j0 = blocks[b][t ? 0 : 2], n = blocks[b][t ? 1 : 3];
+                    if (k <= 0 || n <= 0) continue;
+                    int64_t sz = (n + nr - 1) / nr * nr * k;
+                    float *got = alloc_f(sz), *want = alloc_f(sz);
+                    for (int64_t i = 0; i < sz; i++) got[i] = NAN; /* every float written */
+                    panels_of(col, cols, t, p0, k, j0, n, nr, want);
+                    (t ? nbi_conv_pack_colt : nbi_conv_pack_col)(&src, p0, k, j0, n, nr, got);
+                    CHECK_MSG(same(got, want, sz),
+                              "geometry %zu: %s panels nr=%d of rows %lld+%lld, columns "
+                              "%lld+%lld differ from im2col's",
+                              gi, t ? "colT" : "col", nr, (long long)p0, (long long)k,
+                              (long long)j0, (long long)n);
+                    nb_free(got);
+                    nb_free(want);
+                }
+            }
+        }
+        nb_free(x);
+        nb_free(col);
+    }
+}
+
+/* ---- the whole convolution: implicit against im2col ------------------------------------------ */
+
+typedef struct outs {
+    float *ya, *y, *yp, *dx, *dw, *db;
+    int32_t *arg;
+} outs;
+
+/* Forward (relu and bias; accumulate onto 1s), the fused max pooling when the output tiles
+ * by 2x2, and backward onto 1s with all three gradients, through kernel set k. */
+static void run_conv(const nbi_kernels *k, int nt, const nbi_conv_geom *g, int64_t chunk, int relu,
+                     const float *x, const float *w, const float *b, const float *dy, outs *o) {
+    const int64_t ny = g->N * g->O * g->OH * g->OW, nx = g->N * g->C * g->H * g->W;
+    const int64_t nw = g->O * nbi_conv_kc(g);
+    const int fl = relu ? NBI_CONV_RELU : 0;
+    int64_t room = nbi_conv_scratch(g, nt, 0, 1, 1, NULL, chunk);
+    int64_t r2 = nbi_conv_scratch(g, nt, 1, 0, 0, NULL, chunk);
+    if (r2 > room) room = r2;
+    float *scratch = alloc_f(room);
+    for (int64_t i = 0; i < ny; i++) o->ya[i] = 1.0f;
+    CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, NBI_CONV_ACCUMULATE, o->ya, NULL, chunk,
+                                    scratch, room));
+    CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, fl, o->y, NULL, chunk, scratch, room));
+    for (int64_t i = 0; i < nx; i++) o->dx[i] = 1.0f;
+    for (int64_t i = 0; i < nw; i++) o->dw[i] = 1.0f;
+    for (int64_t i = 0; i < g->O; i++) o->db[i] = 1.0f;
+    CHECK_OK(nbi_conv_lower_backward(k, nt, g, x, dy, o->y, fl, w, o->dx, o->dw, o->db, NULL, chunk,
+                                     scratch, room));
+    nb_free(scratch);
+    if (g->OH % 2 || g->OW % 2) return;
+    nbi_conv_pool pool = {2, 2, o->arg};
+    room = nbi_conv_scratch(g, nt, 1, 0, 0, &pool, chunk);
+    scratch = alloc_f(room);
+    CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, fl, o->yp, &pool, chunk, scratch, room));
+    nb_free(scratch);
+}
+
+static void test_implicit_vs_im2col(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    int sets = 0;
+    for (size_t si = 0; si < sizeof isas / sizeof isas[0]; si++) {
+        nbi_kernels impl, lowered;
+        if (!nbi_kernels_for(isas[si], &impl)) continue;
+        sets++;
+        CHECK_MSG(impl.sgemm_src != NULL, "%s: no sgemm_src", isas[si]);
+        lowered = impl;
+        lowered.sgemm_src = NULL; /* im2col + the matrix GEMM */
+        for (size_t gi = 0; gi < N_GEOMS; gi++) {
+            nbi_conv_geom g = geom(geoms[gi]);
+            const int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g);
+            const int64_t ny = g.N * g.O * g.OH * g.OW;
+            float *x = alloc_f(nx), *w = alloc_f(nw), *b = alloc_f(g.O), *dy = alloc_f(ny);
+            fill(x, nx, &rng);
+            fill(w, nw, &rng);
+            fill(b, g.O, &rng);
+            fill(dy, ny, &rng);
+            outs o[2];
+            for (int v = 0; v < 2; v++)
+                o[v] = (outs){alloc_f(ny),
+                              alloc_f(ny),
+                              alloc_f(ny / 4 + 1),
+                              alloc_f(nx),
+                              alloc_f(nw),
+                              alloc_f(g.O),
+                              nb_malloc(sizeof(int32_t) * (size_t)(ny / 4 + 1))};
+            static const int64_t chunks[] = {1, 3, 0};
+            for (int ci = 0; ci < 3; ci++)
+                for (int relu = 0; relu < 2; relu++)
+                    for (int nt = 1; nt <= 2; nt++) {
+                        run_conv(&lowered, 1, &g, chunks[ci], relu, x, w, b, dy, &o[0]);
+                        run_conv(&impl, nt, &g, chunks[ci], relu, x, w, b, dy, &o[1]);
+                        const int pooled = g.OH % 2 == 0 && g.OW % 2 == 0;
+                        const char *bad = !same(o[0].ya, o[1].ya, ny)    ? "accumulated y"
+                                          : !same(o[0].y, o[1].y, ny)    ? "y"
+                                          : !same(o[0].dx, o[1].dx, nx)  ? "dx"
+                                          : !same(o[0].dw, o[1].dw, nw)  ? "dw"
+                                          : !same(o[0].db, o[1].db, g.O) ? "db"
+                                          : pooled && !same(o[0].yp, o[1].yp, ny / 4) ? "pooled y"
+                                                                                      : NULL;
+                        CHECK_MSG(!bad,
+                                  "%s geometry %zu chunk %lld relu %d, %d threads: %s of the "
+                                  "implicit GEMM differs from im2col's",
+                                  isas[si], gi, (long long)chunks[ci], relu, nt, bad ? bad : "");
+                    }
+            for (int v = 0; v < 2; v++) {
+                nb_free(o[v].ya), nb_free(o[v].y), nb_free(o[v].yp), nb_free(o[v].dx),
+                    nb_free(o[v].dw);
+                nb_free(o[v].db), nb_free(o[v].arg);
+            }
+            nb_free(x), nb_free(w), nb_free(b), nb_free(dy);
+        }
+    }
+    CHECK(sets >= 1); /* the portable set runs everywhere */
+    nbi_kernels ref;
+    CHECK(nbi_kernels_for("ref", &ref) && ref.sgemm_src == NULL);
+}
+
+static const nbt_case cases[] = {
+    {"packers", test_packers},
+    {"implicit_vs_im2col", test_implicit_vs_im2col},
+};
+NBT_MAIN(cases)
