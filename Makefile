@@ -191,7 +191,7 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
 # The tests that run threads (shared models, the thread pool, prefetch), under TSan.
-TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c tests/test_replica_hooks.c tests/test_spectral_ops.c tests/test_quant.c tests/test_qkernels.c tests/test_conv.c tests/test_conv_direct.c)))
+TSAN_BINS := $(notdir $(basename $(wildcard tests/test_nn.c tests/test_gemm.c tests/test_kernels.c tests/test_backend.c tests/test_data.c tests/test_train.c tests/test_audio_data.c tests/test_seq.c tests/test_seqlayers.c tests/test_replica_hooks.c tests/test_spectral_ops.c tests/test_quant.c tests/test_qkernels.c tests/test_conv.c tests/test_conv_direct.c tests/test_conv_implicit.c)))
 tsan:
 	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" $(addprefix build-tsan/tests/,$(TSAN_BINS))
 	@for t in $(TSAN_BINS); do echo "== tsan $$t"; TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >/dev/null || exit 1; done
