@@ -3,6 +3,7 @@
  *
  *     bench_conv LAYER MODE N        LAYER 1 (1→32, 5x5, 28→24) or 2 (32→64, 5x5, 12→8)
  *                                    MODE fwd (forward only) or step (forward + backward)
+ *     bench_conv                     both layers, both modes, N = 20 (as `make bench` runs it)
  *
  * Runs N repetitions after one warm-up and prints the fastest repetition in CPU time. Made for
  * instruction counts: under callgrind, (I(N2) - I(N1)) / (N2 - N1) is one repetition's count
@@ -30,13 +31,7 @@ static void die(const char *what) {
     exit(1);
 }
 
-int main(int argc, char **argv) {
-    if (argc != 4 || (strcmp(argv[1], "1") && strcmp(argv[1], "2")) ||
-        (strcmp(argv[2], "fwd") && strcmp(argv[2], "step")) || atoi(argv[3]) < 1) {
-        fprintf(stderr, "usage: bench_conv 1|2 fwd|step N\n");
-        return 2;
-    }
-    const int layer = atoi(argv[1]), step = !strcmp(argv[2], "step"), n = atoi(argv[3]);
+static void run(const int layer, const int step, const int n) {
     const int64_t C = layer == 1 ? 1 : 32, O = layer == 1 ? 32 : 64, H = layer == 1 ? 28 : 12;
     if (nb_set_threads(1) != NB_OK) die("threads");
     nb_rng rng;
@@ -69,5 +64,19 @@ int main(int argc, char **argv) {
     nb_tensor_free(x0);
     nb_tensor_free(w);
     nb_tensor_free(b);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 1) {
+        for (int layer = 1; layer <= 2; layer++)
+            for (int step = 0; step <= 1; step++) run(layer, step, 20);
+        return 0;
+    }
+    if (argc != 4 || (strcmp(argv[1], "1") && strcmp(argv[1], "2")) ||
+        (strcmp(argv[2], "fwd") && strcmp(argv[2], "step")) || atoi(argv[3]) < 1) {
+        fprintf(stderr, "usage: bench_conv [1|2 fwd|step N]\n");
+        return 2;
+    }
+    run(atoi(argv[1]), !strcmp(argv[2], "step"), atoi(argv[3]));
     return 0;
 }
