@@ -16,6 +16,7 @@ import resource
 import statistics
 import time
 
+import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
 import torch
 
 

@@ -15,6 +15,7 @@ import resource
 import struct
 import time
 
+import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
 import numpy as np
 import torch
 

@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 
+import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
 import torch
 import torch.nn.functional as F
 

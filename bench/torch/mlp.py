@@ -11,6 +11,7 @@ import argparse
 import statistics
 import time
 
+import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
 import torch
 
 

@@ -17,6 +17,7 @@ import argparse
 import math
 import time
 
+import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
 import torch
 import torch.nn.functional as F
 

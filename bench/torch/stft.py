@@ -18,6 +18,7 @@ import os
 import time
 import wave
 
+import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
 import numpy as np
 import torch
 
