@@ -9,6 +9,7 @@
  *   - errors for shapes that do not fit. */
 #include "nbtest.h"
 
+#include "conv_geom.h"
 #include "fixture.h"
 #include "kernels/conv.h"
 #include "ops/conv.h"
@@ -242,24 +243,7 @@ static void test_lowered_vs_reference(void) {
     nb_ctx *ctx = nb_ctx_new(NULL);
     for (size_t k = 0; k < sizeof geoms / sizeof geoms[0]; k++) {
         const int64_t *q = geoms[k];
-        nbi_conv_geom g = {.N = q[0],
-                           .C = q[1],
-                           .H = q[2],
-                           .W = q[3],
-                           .O = q[4],
-                           .KH = q[5],
-                           .KW = q[6],
-                           .sh = q[7],
-                           .sw = q[8],
-                           .pt = q[9],
-                           .pb = q[10],
-                           .pl = q[11],
-                           .pr = q[12],
-                           .dh = q[13],
-                           .dw = q[14],
-                           .groups = q[15]};
-        g.OH = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
-        g.OW = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
+        nbi_conv_geom g = nbt_conv_geom(q);
         int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g),
                 ny = g.N * g.O * g.OH * g.OW;
         size_t bx = sizeof(float) * (size_t)nx, bw = sizeof(float) * (size_t)nw;

@@ -14,6 +14,7 @@
  *     forward and backward, with and without the input's gradient. */
 #include "nbtest.h"
 
+#include "conv_geom.h"
 #include "fixture.h"
 #include "kernels/conv_direct.h"
 #include "kernels/kernels.h"
@@ -32,27 +33,7 @@ static const int64_t geoms[][16] = {
     {2, 3, 20, 37, 11, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1}, /* 3 channels, long rows, 8 + 3 */
 };
 
-static nbi_conv_geom geom(const int64_t *q) {
-    nbi_conv_geom g = {.N = q[0],
-                       .C = q[1],
-                       .H = q[2],
-                       .W = q[3],
-                       .O = q[4],
-                       .KH = q[5],
-                       .KW = q[6],
-                       .sh = q[7],
-                       .sw = q[8],
-                       .pt = q[9],
-                       .pb = q[10],
-                       .pl = q[11],
-                       .pr = q[12],
-                       .dh = q[13],
-                       .dw = q[14],
-                       .groups = q[15]};
-    g.OH = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
-    g.OW = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
-    return g;
-}
+static nbi_conv_geom geom(const int64_t *q) { return nbt_conv_geom(q); }
 
 static float *fill(int64_t n, nb_rng *rng) {
     float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));

@@ -11,6 +11,8 @@
  *     be bitwise equal, not merely close. */
 #include "nbtest.h"
 
+#include "conv_geom.h"
+
 #include "kernels/conv.h"
 #include "kernels/kernels.h"
 
@@ -34,27 +36,7 @@ static const int64_t geoms[][16] = {
 };
 #define N_GEOMS (sizeof geoms / sizeof geoms[0])
 
-static nbi_conv_geom geom(const int64_t *q) {
-    nbi_conv_geom g = {.N = q[0],
-                       .C = q[1],
-                       .H = q[2],
-                       .W = q[3],
-                       .O = q[4],
-                       .KH = q[5],
-                       .KW = q[6],
-                       .sh = q[7],
-                       .sw = q[8],
-                       .pt = q[9],
-                       .pb = q[10],
-                       .pl = q[11],
-                       .pr = q[12],
-                       .dh = q[13],
-                       .dw = q[14],
-                       .groups = q[15]};
-    g.OH = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
-    g.OW = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
-    return g;
-}
+static nbi_conv_geom geom(const int64_t *q) { return nbt_conv_geom(q); }
 
 static float *alloc_f(int64_t n) {
     float *p = nb_malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
