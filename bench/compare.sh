@@ -66,6 +66,7 @@ value() {
                   n = split(pre, w, " "); if (n) print kind, w[n] }' "$2"
         ;;
     wall) echo "time $3" ;;
+    wall/*) awk -v w="$3" -v n="${1#wall/}" 'BEGIN { if (n > 0) print "time", w / n }' ;;
     wall-rate) tail -n 1 "$2" | awk -v s="$3" '$1 > 0 && s > 0 { print "rate", $1 / s }' ;;
     gemm:*) # bench_gemm's line for T threads: GFLOP/s in column C (4 nabla, 5 OpenBLAS)
         t=${1#gemm:}

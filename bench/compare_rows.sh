@@ -9,6 +9,8 @@
 #               rate:REGEX@WORD looks only at lines that also contain WORD
 #   time:REGEX  the same, in seconds (less is better)
 #   wall        the command's whole-process wall time in seconds (less is better)
+#   wall/N      the same divided by N, for a command that runs a process N times in a row
+#               (so the shell and the timer's own processes are paid once, not per run)
 #   wall-rate   the last line's number divided by the wall time (a rate: samples per second)
 #   gemm:T:C    bench_gemm's GFLOP/s at T threads, column C (4: nabla, 5: OpenBLAS)
 #   sum-ms      the sum of the "fwd+bwd X ms" numbers (bench_seq, seq_ops.py), in seconds
@@ -75,9 +77,10 @@ for t in 1 2; do
     row "sgemm-512-${t}t" 1000000000 openblas "$B/bench/bench_gemm 512 512 512" "gemm:$t:5" \
         "$B/bench/bench_gemm 512 512 512" "gemm:$t:4"
 done
-# XOR 2-4-1, 10 000 epochs: numpy's training loop vs the example as a whole process
+# XOR 2-4-1, 10 000 epochs: numpy's training loop vs the example as a whole process (each of
+# ten processes started, run and ended in turn; the total over ten)
 row xor-10k 0 numpy "$PY bench/xor_numpy.py --runs 3" 'time:s for 10000' \
-    "$B/examples/xor" 'wall'
+    "for i in 1 2 3 4 5 6 7 8 9 10; do $B/examples/xor || exit 1; done" 'wall/10'
 # the sequence models' ops (forward + backward per op, summed by bench_seq's own lines)
 if [ -x "$B/bench/bench_seq" ]; then
     row seq-ops-1t 0 torch "$TORCH bench/torch/seq_ops.py --threads 1 --reps 10" 'sum-ms' \
