@@ -7,6 +7,9 @@
  * whose taps land inside the image form one range [lo, hi) computed once per row; within it a
  * unit stride is a straight copy, and outside it the entries are padding. */
 #include "kernels/conv.h"
+#include "kernels/pool.h"
+
+#include <stdatomic.h>
 
 #include <string.h>
 
@@ -309,4 +312,54 @@ void nbi_conv_pack_colt(const void *ctx, int64_t p0, int64_t k, int64_t j0, int6
             }
         }
     }
+}
+
+/* ---- pieces claimed by the members of a job ------------------------------------------------ */
+
+typedef struct pieces_run {
+    nbi_conv_piece_fn fn;
+    const void *job;
+    int64_t pieces, per;
+    float *scratch;
+    _Atomic int64_t next; /* the next piece to claim */
+    _Atomic int members;  /* members that joined (each takes its own slot) */
+    _Atomic int status;
+} pieces_run;
+
+static void pieces_member(void *arg) {
+    pieces_run *r = arg;
+    int me = atomic_fetch_add(&r->members, 1);
+    float *sc = r->scratch + (int64_t)me * r->per;
+    for (;;) {
+        int64_t piece = atomic_fetch_add(&r->next, 1);
+        if (piece >= r->pieces || atomic_load(&r->status) != NB_OK) return;
+        nb_status s = r->fn(r->job, piece, sc);
+        if (s != NB_OK) atomic_store(&r->status, (int)s);
+    }
+}
+
+int nbi_conv_members(int nt, int64_t pieces, int64_t per, int64_t room) {
+    int64_t want = nt;
+    if (want > pieces) want = pieces;
+    if (want > room / per) want = room / per;
+    NBI_ASSERT(want >= 1); /* the caller sized the scratch (nbi_conv_scratch, ..._direct_scratch) */
+    return (int)want;
+}
+
+nb_status nbi_conv_run_pieces(int members, int64_t pieces, nbi_conv_piece_fn fn, const void *job,
+                              float *scratch, int64_t per) {
+    pieces_run r;
+    r.fn = fn;
+    r.job = job;
+    r.pieces = pieces;
+    r.per = per;
+    r.scratch = scratch;
+    atomic_init(&r.next, 0);
+    atomic_init(&r.members, 0);
+    atomic_init(&r.status, NB_OK);
+    if (members > 1)
+        nbi_parallel_run(members, pieces_member, &r);
+    else
+        pieces_member(&r);
+    return (nb_status)atomic_load(&r.status);
 }

@@ -45,6 +45,20 @@ void nbi_im2col(const nbi_conv_geom *g, const float *x, int64_t nb, float *col);
  * element it was read from (entries that fell in the padding are dropped). */
 void nbi_col2im(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
 
+/* ---- pieces of a batch, claimed by the members of a job (kernels/conv.c) --------------------
+ * Both CPU algorithms (conv_lower.c, conv_direct.c) cut the batch into pieces: each member
+ * (the caller and the pool workers that join) takes a scratch slot of its own, then claims
+ * pieces one by one from a counter until none is left or one has failed; the first failure
+ * is the result. Per-piece partial sums added in piece order keep results independent of
+ * who ran which piece. */
+typedef nb_status (*nbi_conv_piece_fn)(const void *job, int64_t piece, float *scratch);
+/* Members for a job: at most nt, one per piece, and as many slots of `per` floats as room
+ * holds; the caller sized the scratch for at least one (asserted). */
+int nbi_conv_members(int nt, int64_t pieces, int64_t per, int64_t room);
+/* Runs fn over pieces [0, pieces) on `members` members, member m's slot at scratch + m·per. */
+nb_status nbi_conv_run_pieces(int members, int64_t pieces, nbi_conv_piece_fn fn, const void *job,
+                              float *scratch, int64_t per);
+
 /* ---- implicit GEMM (kernels/conv.c) --------------------------------------------------------
  * B providers (nbi_bpack_fn in kernels/kernels.h) that pack the GEMM's panels of col
  * (forward: op(B) = col [Cg·KH·KW, nb·P]) or of colᵀ (weight gradient: op(B) = colᵀ

@@ -20,10 +20,8 @@
  * measurements are in docs/conv.md). */
 #include "kernels/conv_direct.h"
 #include "kernels/kernels.h"
-#include "kernels/pool.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -130,12 +128,7 @@ typedef struct djob {
     int pooled; /* max pooling fused: pg is its geometry over an output plane */
     nbi_conv_geom pg;
     int32_t *arg;
-    float *scratch; /* per member (scratch_size) */
-    int64_t scratch_per;
     int is_forward;
-    _Atomic int64_t next;
-    _Atomic int members;
-    _Atomic int status;
 } djob;
 
 /* The prepared image of one sample's group: Cg planes of Hp rows (the rows the outputs read,
@@ -278,34 +271,16 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
 
 /* ---- running a job (as the lowering's: pieces claimed from a counter) ------------------------ */
 
-static void member(void *arg) {
-    djob *j = arg;
-    int me = atomic_fetch_add(&j->members, 1);
-    float *sc = j->scratch + (int64_t)me * j->scratch_per;
-    for (;;) {
-        int64_t piece = atomic_fetch_add(&j->next, 1);
-        if (piece >= j->pieces || atomic_load(&j->status) != NB_OK) return;
-        nb_status s = j->is_forward ? forward_piece(j, piece, sc) : backward_piece(j, piece, sc);
-        if (s != NB_OK) atomic_store(&j->status, (int)s);
-    }
+static nb_status piece(const void *arg, int64_t p, float *sc) {
+    const djob *j = arg;
+    return j->is_forward ? forward_piece(j, p, sc) : backward_piece(j, p, sc);
 }
 
 static nb_status run(djob *j, int nt, float *scratch, int64_t room, int is_forward) {
-    int64_t want = nt;
-    if (want > j->pieces) want = j->pieces;
-    j->scratch_per = scratch_size(j);
-    if (want > room / j->scratch_per) want = room / j->scratch_per;
-    NBI_ASSERT(want >= 1); /* the caller sized the scratch with nbi_conv_direct_scratch */
-    j->scratch = scratch;
+    const int64_t per = scratch_size(j);
     j->is_forward = is_forward;
-    atomic_init(&j->next, 0);
-    atomic_init(&j->members, 0);
-    atomic_init(&j->status, NB_OK);
-    if (want > 1)
-        nbi_parallel_run((int)want, member, j);
-    else
-        member(j);
-    return (nb_status)atomic_load(&j->status);
+    return nbi_conv_run_pieces(nbi_conv_members(nt, j->pieces, per, room), j->pieces, piece, j,
+                               scratch, per);
 }
 
 /* ---- setting a job up --------------------------------------------------------------------- */

@@ -27,15 +27,13 @@
  * the measurements behind these choices, and the alternatives that lost (a lowering through NHWC
  * images, keeping the column matrices from forward for backward).
  *
- * Pieces are claimed one by one from a counter by the members of a job (`member`), each
- * member with its own scratch; the weight and bias gradients of piece p go to partial sums
- * of their own, added in piece order at the end, so the result is the same whoever ran which
- * piece. */
+ * Pieces are claimed one by one from a counter by the members of a job
+ * (nbi_conv_run_pieces in kernels/conv.c), each member with its own scratch; the weight and
+ * bias gradients of piece p go to partial sums of their own, added in piece order at the end,
+ * so the result is the same whoever ran which piece. */
 #include "kernels/conv.h"
 #include "kernels/kernels.h"
-#include "kernels/pool.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
 typedef struct job {
@@ -50,13 +48,8 @@ typedef struct job {
     int pooled; /* max pooling fused: pg is its geometry over an output plane */
     nbi_conv_geom pg;
     int32_t *arg;
-    float *scratch; /* per member: col [Kc·nb·P], yt [O·nb·P], row [P] */
-    int64_t scratch_per;
     int is_forward;
     int implicit_fwd, implicit_dw; /* pack B from the image (k->sgemm_src), no col */
-    _Atomic int64_t next;          /* the next piece to claim */
-    _Atomic int members;           /* members that joined (each takes its own scratch) */
-    _Atomic int status;
 } job;
 
 /* ---- the element-wise passes ------------------------------------------------------------------
@@ -245,43 +238,26 @@ static piece_scratch scratch_layout(const job *j, float *base) {
     return sc;
 }
 
-/* One member of the job: takes the next scratch slot, then claims pieces until none is left
- * (or one failed). Runs on the caller and on every pool worker that joins. */
-static void member(void *arg) {
-    job *j = arg;
-    int me = atomic_fetch_add(&j->members, 1);
-    const piece_scratch sc = scratch_layout(j, j->scratch + (int64_t)me * j->scratch_per);
-    for (;;) {
-        int64_t piece = atomic_fetch_add(&j->next, 1);
-        if (piece >= j->pieces || atomic_load(&j->status) != NB_OK) return;
-        nb_status s = j->is_forward ? forward_piece(j, piece, &sc) : backward_piece(j, piece, &sc);
-        if (s != NB_OK) atomic_store(&j->status, (int)s);
-    }
+/* One piece, in the scratch slot of the member that claimed it (nbi_conv_run_pieces). */
+static nb_status piece(const void *arg, int64_t p, float *base) {
+    const job *j = arg;
+    const piece_scratch sc = scratch_layout(j, base);
+    return j->is_forward ? forward_piece(j, p, &sc) : backward_piece(j, p, &sc);
 }
 
 /* Runs the job on up to one member per piece (at most nt threads, and as many as the
- * scratch has room for), each with its own scratch. A GEMM called from a member runs on that
- * member's thread alone; with a single member it may use all nt threads. */
+ * scratch has room for), each with its own scratch: col [Kc·nb·P], yt [O·nb·P], row [P]. A
+ * GEMM called from a member runs on that member's thread alone; with a single member it may
+ * use all nt threads. */
 static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forward) {
-    int64_t want = nt;
-    if (want > j->pieces) want = j->pieces;
-    j->scratch_per = scratch_size(j);
-    if (want > room / j->scratch_per) want = room / j->scratch_per;
-    NBI_ASSERT(want >= 1); /* the caller sized the scratch with nbi_conv_scratch */
-    j->scratch = scratch;
-    j->gemm_nt = want > 1 ? 1 : nt;
+    const int64_t per = scratch_size(j);
+    const int members = nbi_conv_members(nt, j->pieces, per, room);
+    j->gemm_nt = members > 1 ? 1 : nt;
     /* implicit GEMM wherever the kernel set can take B from a packer (all but "ref"): the
      * same bits as im2col + GEMM, without writing and re-reading the column matrix */
     j->implicit_fwd = j->implicit_dw = j->k->sgemm_src != NULL;
     j->is_forward = is_forward;
-    atomic_init(&j->next, 0);
-    atomic_init(&j->members, 0);
-    atomic_init(&j->status, NB_OK);
-    if (want > 1)
-        nbi_parallel_run((int)want, member, j);
-    else
-        member(j);
-    return (nb_status)atomic_load(&j->status);
+    return nbi_conv_run_pieces(members, j->pieces, piece, j, scratch, per);
 }
 
 /* ---- setting a job up ---------------------------------------------------------------------- */
