@@ -46,16 +46,19 @@ CNN_FLOPS=22298112
 TORCH="OMP_WAIT_POLICY=passive $PY"
 FM=/usr/share/datasets/fashion-mnist
 
-# the CLI, whole process (load, 5 epochs, test) vs PyTorch's timed epochs, Adam, batch 64
+# the CLI, whole process (load, train, test, write the model) vs PyTorch's timed training
+# epochs on the same files (bench/torch/fmnist.py: the same model, optimizer and batches; the
+# CNN row's peer was bench/torch/cnn.py's steps on one random batch in memory until
+# 2026-12-07, a step rate with no data, which is bench cnn-sgd-1t's row)
 if [ -r "$FM/train-images-idx3-ubyte.gz" ]; then
     row cli-mlp-adam-1t 0 torch \
-        "$TORCH bench/torch/fmnist_mlp.py --epochs 5 --threads 1 --data $FM" \
+        "$TORCH bench/torch/fmnist.py --epochs 5 --threads 1 --data $FM" \
         'rate:samples/s; peak' \
         "$B/nabla train examples/specs/fmnist_mlp.spec --epochs 5 --opt adam --batch 64 --threads 1 --quiet --out \$TMPD/m.safetensors && echo \"\$((5 * 60000))\"" \
         'wall-rate'
     row cli-cnn-sgd-1t 0 torch \
-        "$TORCH bench/torch/cnn.py --threads 1 --batch 64 --opt sgd --steps 40 --repeats 3" \
-        'rate:samples/s' \
+        "$TORCH bench/torch/fmnist.py --model cnn --opt sgd --epochs 1 --threads 1 --data $FM" \
+        'rate:samples/s; peak' \
         "$B/nabla train examples/specs/fmnist_cnn.spec --epochs 1 --opt sgd --batch 64 --threads 1 --quiet --out \$TMPD/c.safetensors && echo 60000" \
         'wall-rate'
 fi

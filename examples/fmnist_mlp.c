@@ -6,7 +6,7 @@
  *             (weights and biases U(±1/sqrt(fan_in))), softmax cross-entropy
  *   training  Adam, lr 1e-3, batches of 64, shuffled each epoch (seed 1)
  *
- * bench/torch/fmnist_mlp.py trains the same recipe in PyTorch. This program prints progress,
+ * bench/torch/fmnist.py trains the same recipe in PyTorch. This program prints progress,
  * then the test accuracy, the training speed and the peak resident memory:
  *     build/examples/fmnist_mlp [--epochs N] [--data DIR] [--seed S] [--prefetch]
  *                               [--test-each-epoch] [--csv FILE] [--svg FILE] [--quiet]
