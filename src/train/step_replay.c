@@ -24,6 +24,7 @@
 
 struct nb_step {
     nb_model *model;
+    nb_params *ps; /* the model's store (the object stays; its buffers may move) */
     nb_optim *opt;
     nb_step_def def;
     nb_ctx *ctx;
@@ -59,6 +60,7 @@ nb_step *nb_step_new(nb_model *model, nb_optim *opt, const nb_step_def *def) {
     }
     memset(s, 0, sizeof *s);
     s->model = model;
+    s->ps = nb_model_params(model);
     s->opt = opt;
     s->def = d;
     s->def.ctx = NULL; /* used here only */
@@ -79,9 +81,17 @@ void nb_step_free(nb_step *s) {
     nbi_free(s);
 }
 
-static int same_layout(const nb_tensor *a, const nb_tensor *b) {
-    if (!a || !b) return a == b;
-    return a->dtype == b->dtype && nb_tensor_same_shape(a, b);
+/* Does t (may be NULL) have own's dtype and shape, contiguous? One pass, inlined: this is
+ * the check every replayed step makes. */
+static inline int fits(const nb_tensor *own, const nb_tensor *t) {
+    if (!own || !t) return own == t;
+    if (own->dtype != t->dtype || own->rank != t->rank) return 0;
+    int64_t st = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        if (t->shape[i] != own->shape[i] || (t->shape[i] != 1 && t->stride[i] != st)) return 0;
+        st *= t->shape[i];
+    }
+    return 1;
 }
 
 /* The step's own copy of an input t into *own, (re)made when t's shape or dtype differs. */
@@ -91,7 +101,7 @@ static nb_status take_input(nb_step *s, nb_tensor **own, const nb_tensor *t) {
         *own = NULL;
         return NB_OK;
     }
-    if (!same_layout(*own, t)) {
+    if (!fits(*own, t)) {
         nb_tensor_free(*own);
         *own = nb_tensor_new(NULL, t->dtype, t->rank, t->shape);
         if (!*own) return NB_ERR_NOMEM; /* the message is nb_tensor_new's */
@@ -115,13 +125,13 @@ static float read_loss(const nb_step *s) {
 /* Is the model as the last recording (or attempt) found it: the same parameter buffers and
  * mode? */
 static int same_model(const nb_step *s) {
-    nb_params *ps = nb_model_params(s->model);
+    nb_params *ps = s->ps;
     return s->p_data == nb_params_data(ps) && s->p_grad == nb_params_grad(ps) &&
            s->p_numel == nb_params_numel(ps) && s->training == nb_model_training(s->model);
 }
 
 static void note_model(nb_step *s) {
-    nb_params *ps = nb_model_params(s->model);
+    nb_params *ps = s->ps;
     s->p_data = nb_params_data(ps);
     s->p_grad = nb_params_grad(ps);
     s->p_numel = nb_params_numel(ps);
@@ -190,16 +200,16 @@ static nb_status eager_step(nb_step *s, float *loss) {
 nb_status nb_step_run(nb_step *s, const nb_tensor *x, const nb_tensor *y, float *loss) {
     static const char fn[] = "nb_step_run";
     if (!s || !x) return nbi_error(NB_ERR_ARG, "%s: %s is NULL", fn, !s ? "the step" : "x");
-    if (!nb_tensor_is_contiguous(x) || (y && !nb_tensor_is_contiguous(y)))
-        return nbi_error(NB_ERR_ARG, "%s: %s is not contiguous (make it so with nb_contiguous)", fn,
-                         !nb_tensor_is_contiguous(x) ? "x" : "y");
     if ((x->flags & NB_TF_REQUIRES_GRAD) || (y && (y->flags & NB_TF_REQUIRES_GRAD)))
         return nbi_error(NB_ERR_ARG,
                          "%s: %s requires a gradient; a step trains the model's parameters "
                          "only (use the eager path for gradients of inputs)",
                          fn, (x->flags & NB_TF_REQUIRES_GRAD) ? "x" : "y");
-    if (!same_layout(s->x, x) || !same_layout(s->y, y) || !same_model(s)) { /* record again */
-        nbi_rec_free(s->rec);
+    if (!fits(s->x, x) || !fits(s->y, y) || !same_model(s)) {
+        if (!nb_tensor_is_contiguous(x) || (y && !nb_tensor_is_contiguous(y)))
+            return nbi_error(NB_ERR_ARG, "%s: %s is not contiguous (make it so with nb_contiguous)",
+                             fn, !nb_tensor_is_contiguous(x) ? "x" : "y");
+        nbi_rec_free(s->rec); /* new shapes, buffers or mode: record again */
         s->rec = NULL;
         s->why[0] = '\0';
     }
