@@ -78,8 +78,9 @@ static int same_bits(const float *a, const float *b, int64_t n) {
 }
 
 /* Trains two copies of one model, eagerly and with nb_step, and checks every loss and the
- * final parameters and gradients bit for bit. Returns the number of replays. */
-static int64_t run_pair(const pair_cfg *c, const char **why) {
+ * final parameters and gradients bit for bit. Returns the number of replays; why (may be
+ * NULL) gets nb_step_eager_reason ("" for none). */
+static int64_t run_pair(const pair_cfg *c, char *why, size_t nwhy) {
     nb_model *ma = make_model(c), *mb = make_model(c);
     CHECK_PTR(ma);
     CHECK_PTR(mb);
@@ -116,8 +117,9 @@ static int64_t run_pair(const pair_cfg *c, const char **why) {
         nb_tensor *out = nb_step_output(st);
         CHECK(out && out->shape[0] == c->batches[c->steps - 1]);
         replays = nb_step_replays(st);
-        if (why) *why = nb_step_eager_reason(st) ? nb_step_eager_reason(st) : "";
-        if (why && **why) printf("  eager because: %s\n", *why);
+        const char *r = nb_step_eager_reason(st);
+        if (why) snprintf(why, nwhy, "%s", r ? r : "");
+        if (r) printf("  eager because: %s\n", r);
     }
     nb_step_free(st);
     nb_ctx_free(ctx);
@@ -192,9 +194,9 @@ static void test_mlp_xent_adam_threads(void) {
                   .batches = sizes,
                   .steps = 12};
     c.def = (nb_step_def){.loss = NB_LOSS_CROSS_ENTROPY, .ctx = &co, .require_replay = 1};
-    const char *why = NULL;
-    CHECK(run_pair(&c, &why) == 12 - 3); /* recorded at steps 0, 6 and 7 */
-    CHECK(why && !*why);
+    char why[320];
+    CHECK(run_pair(&c, why, sizeof why) == 12 - 3); /* recorded at steps 0, 6 and 7 */
+    CHECK(!*why);
 }
 
 /* Mean squared error, SGD with momentum, one thread, GELU and sigmoid. */
@@ -211,7 +213,7 @@ static void test_mlp_mse_momentum(void) {
                   .batches = sizes,
                   .steps = 8};
     c.def = (nb_step_def){.loss = NB_LOSS_MSE, .ctx = &co};
-    CHECK(run_pair(&c, NULL) == 7);
+    CHECK(run_pair(&c, NULL, 0) == 7);
 }
 
 /* Active dropout draws a new mask each step: every step is eager, with the eager loop's
@@ -231,11 +233,12 @@ static void test_dropout_runs_eagerly(void) {
                   .batches = sizes,
                   .steps = 5};
     c.def = (nb_step_def){.loss = NB_LOSS_CROSS_ENTROPY};
-    const char *why = NULL;
-    CHECK(run_pair(&c, &why) == 0);
-    CHECK_MSG(why && strstr(why, "dropout"), "reason: %s", why ? why : "(none)");
+    char why[320];
+    CHECK(run_pair(&c, why, sizeof why) == 0);
+    CHECK_MSG(strstr(why, "dropout"), "reason: %s", why);
     c.training = 0;
-    CHECK(run_pair(&c, &why) == 4);
+    CHECK(run_pair(&c, why, sizeof why) == 4);
+    CHECK(!*why);
 }
 
 /* With require_replay, a step that cannot be replayed is refused before the update; a mode
