@@ -332,7 +332,9 @@ nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *
  * the same shapes and dtypes copies x and y into the recorded input buffers and calls the same
  * kernels again on the same buffers (no graph, no shape inference, no tape, no allocation),
  * then runs the optimizer. The parameters, gradients and losses are the eager loop's bit for
- * bit, at any thread count. Inputs of new shapes are recorded again.
+ * bit, at any thread count. Two recordings are kept, by input shapes (an epoch's full batches
+ * and its last one); inputs of a third shape replace the least recently used. nb_fit trains
+ * through one where it applies (one process, no class weights).
  *
  * What replays: models and losses made of the elementwise ops and activations, softmax and
  * log-softmax, matmul and the dense layer's ops, reshapes, permutes, slices, concatenation,

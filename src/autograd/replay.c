@@ -359,8 +359,7 @@ static int replayable_op(int op) {
     }
 }
 
-nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **out) {
-    *out = NULL;
+nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **io) {
     if (ctx->check)
         return nbi_error(NB_ERR_UNSUPPORTED, "recording a step: check mode is on (its scans "
                                              "stop on data, which a replay cannot repeat)");
@@ -369,9 +368,18 @@ nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **out) {
                          "recording a step: a gradient-ready hook is set (data-parallel)");
     if (ctx->op_seen)
         return nbi_error(NB_ERR_UNSUPPORTED, "recording a step: a recording is already on");
-    nbi_rec *r = nbi_malloc(sizeof *r);
-    if (!r) return nbi_error(NB_ERR_NOMEM, "recording a step: out of memory");
-    memset(r, 0, sizeof *r);
+    nbi_rec *r = *io;
+    if (!r) {
+        if (!(r = nbi_malloc(sizeof *r)))
+            return nbi_error(NB_ERR_NOMEM, "recording a step: out of memory");
+        memset(r, 0, sizeof *r);
+        *io = r;
+    } else { /* a recording's storage again: its arrays are kept (no allocation) */
+        r->n = r->n_it = 0;
+        r->nomem = 0;
+        r->bad_entry = NULL;
+        memset(r->seen, 0, sizeof r->seen);
+    }
     r->real = ctx->be;
     r->ctx = ctx;
     r->tab = *ctx->be;
@@ -391,7 +399,6 @@ nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **out) {
     t->find_nonfinite = w_find_nonfinite;
     ctx->be = &r->tab;
     ctx->op_seen = r->seen;
-    *out = r;
     return NB_OK;
 }
 
@@ -415,10 +422,11 @@ nb_status nbi_rec_end(nb_ctx *ctx, nbi_rec *r) {
     return NB_OK;
 }
 
-nb_status nbi_rec_replay(const nbi_rec *r) {
+nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
     const nbi_backend *be = r->real;
     const nbi_iter *its = r->iters;
-    for (const rec_call *c = r->calls, *end = r->calls + r->n; c < end; c++) {
+    NBI_ASSERT(0 <= from && from <= to && to <= r->n);
+    for (const rec_call *c = r->calls + from, *end = r->calls + to; c < end; c++) {
         const float *p = c->has_p ? c->f : NULL;
         switch ((rec_kind)c->kind) {
         case R_UNARY:

@@ -23,23 +23,27 @@
 
 typedef struct nbi_rec nbi_rec;
 
-/* Starts recording ctx's kernel calls: installs the recording back end. NB_ERR_NOMEM, or
- * NB_ERR_UNSUPPORTED (message set) when ctx cannot be recorded (check mode, a
- * gradient-ready hook, a recording already on). */
-nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **out);
+/* Starts recording ctx's kernel calls: installs the recording back end. *io NULL: a new
+ * recording is made (*io set); else that one is recorded again, in its storage (a steady
+ * state allocates nothing). NB_ERR_NOMEM, or NB_ERR_UNSUPPORTED (message set) when ctx
+ * cannot be recorded (check mode, a gradient-ready hook, a recording already on). */
+nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **io);
 
 /* Stops recording and gives ctx its back end again. NB_OK when the recording can be
  * replayed; otherwise NB_ERR_UNSUPPORTED with a message naming what cannot be (an op, an
- * entry), or NB_ERR_NOMEM. The recording is kept either way (free it with nbi_rec_free). */
+ * entry), or NB_ERR_NOMEM. The recording is kept either way (free it with nbi_rec_free, or
+ * record again into it). */
 nb_status nbi_rec_end(nb_ctx *ctx, nbi_rec *r);
 
-/* Replays the recorded calls in order on the real back end. NB_OK; NB_ERR_STATE (no message)
+/* Replays recorded calls [from, to) in order on the real back end (a pass is replayed in
+ * parts when something happens between them: the step checks its loss before backward, as
+ * the eager step does). NB_OK; NB_ERR_STATE (no message)
  * when a validating entry (a probability outside [0, 1], a label outside the classes) answered
  * otherwise than while recording, so that the caller can run the step eagerly instead, which
  * stops with the op's own error; or a GEMM's error. */
-nb_status nbi_rec_replay(const nbi_rec *r);
+nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to);
 
-/* How many kernel calls were recorded. */
+/* How many kernel calls were recorded (so far, while recording). */
 int64_t nbi_rec_calls(const nbi_rec *r);
 
 void nbi_rec_free(nbi_rec *r);
