@@ -177,12 +177,13 @@ static void test_xor_bitwise(void) {
     nb_model_free(mb);
 }
 
-/* An MLP with cross-entropy and Adam at two threads; new data every step; batches of other
- * sizes in between. A step keeps two recordings (the least recently used goes): 64 recorded
- * at step 0, 17 at step 3, both replayed after; 33 at step 7 replaces 64's, and 64 at step 8
+/* An MLP with cross-entropy and Adam at two threads (128 x 512 activations: the elementwise
+ * kernels and the GEMMs split over the pool); new data every step; batches of other sizes in
+ * between. A step keeps two recordings (the least recently used goes): 128 recorded at step
+ * 0, 17 at step 3, both replayed after; 33 at step 7 replaces 128's, and 128 at step 8
  * replaces 17's. */
 static void test_mlp_xent_adam_threads(void) {
-    static const int64_t sizes[] = {64, 64, 64, 17, 64, 64, 17, 33, 64, 64, 64, 64};
+    static const int64_t sizes[] = {128, 128, 128, 17, 128, 128, 17, 33, 128, 128, 128, 128};
     CHECK_OK(nb_set_threads(2));
     const nb_ctx_opts co = {.threads = 2};
     pair_cfg c = {.in = 48,
