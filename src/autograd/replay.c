@@ -427,13 +427,13 @@ nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
     const nbi_iter *its = r->iters;
     NBI_ASSERT(0 <= from && from <= to && to <= r->n);
     for (const rec_call *c = r->calls + from, *end = r->calls + to; c < end; c++) {
-        const float *p = c->has_p ? c->f : NULL;
         switch ((rec_kind)c->kind) {
         case R_UNARY:
-            be->unary(be, c->a, c->n[0], c->in[0], c->out[0], p);
+            be->unary(be, c->a, c->n[0], c->in[0], c->out[0], c->has_p ? c->f : NULL);
             break;
         case R_UNARY_BWD:
-            be->unary_bwd(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], p);
+            be->unary_bwd(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
+                          c->has_p ? c->f : NULL);
             break;
         case R_BINARY:
             be->binary(be, c->a, c->n[0], c->in[0], c->n[1], c->in[1], c->n[2], c->out[0]);
