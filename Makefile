@@ -120,6 +120,17 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(TEST_HDRS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Itests/support $< $(TEST_SUPPORT) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
+# examples/xor is timed as a whole process (docs/benchmarks.md, 50x numpy's loop): linked
+# statically where the toolchain can (a probe; not under sanitizers or MPI), it skips the
+# dynamic loader's relocations and page faults, a measurable part of a 4 ms process.
+# valgrind's memcheck cannot follow a static binary's malloc: `make XOR_STATIC=` links it
+# dynamically (the tests, which memcheck runs, are never static).
+ifeq ($(findstring -fsanitize,$(CFLAGS))$(MPI),)
+XOR_STATIC := $(shell printf 'int main(void){return 0;}\n' | \
+	$(CC) -x c - -static -o /dev/null $(LDLIBS) >/dev/null 2>&1 && echo -static)
+$(BUILD)/examples/xor: LDFLAGS += $(XOR_STATIC)
+endif
+
 # Examples whose parts live in a header, shared with their test.
 $(BUILD)/examples/char_lstm $(BUILD)/examples/char_gpt: examples/lm_common.h
 $(BUILD)/examples/fortune_classifier $(BUILD)/tests/test_fortune_classifier: examples/fortune_classifier.h

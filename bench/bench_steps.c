@@ -4,14 +4,17 @@
  *     bench_steps WORKLOAD N [THREADS]   (THREADS: the pool's size, 1 by default)
  *     bench_steps                  (make bench) every workload a few times, wall time per rep
  *
- *     xor        one epoch of examples/xor.c (2-4-1 sigmoid, full batch, SGD lr 0.1)
+ *     xor        one epoch of examples/xor.c (2-4-1 sigmoid, full batch, SGD lr 0.1), eager
+ *     xor-step   the same epoch through nb_step (recorded once, replayed)
  *     mlp-sgd    one step of the MLP 784-256-128-10 (ReLU), batch 64, SGD lr 0.01
  *     mlp-adam   the same with Adam lr 1e-3
+ *     mlp-step   mlp-adam through nb_step
  *     cnn-sgd    one step of the Fashion-MNIST CNN of bench_cnn.c, batch 64, SGD lr 0.01
  *     adam-235k  one Adam update of the MLP's 235 146 parameters (nb_optim_step alone)
  *
  * bench/callgrind.sh runs it under callgrind at two values of N and prints the difference
  * divided by the difference of N: instructions per repetition, setup and warm-up excluded.
+ * (The *-step workloads need nb_step, so an older tree builds this file without them: -DNO_STEP.)
  * One thread (nb_set_threads(1)); callgrind runs the AVX2 kernels (valgrind does not emulate
  * AVX-512), so the counts are those of the AVX2 kernel set. Uses only the public API, so the
  * same file builds against an older tree for before/after pairs. */
@@ -69,6 +72,52 @@ static void xor_run(long n) {
     nb_optim_free(sgd);
     nb_model_free(net);
 }
+
+#ifndef NO_STEP
+static nb_tensor *half_sse(nb_ctx *ctx, nb_tensor *out, nb_tensor *y, void *user) {
+    (void)user;
+    return nb_mul_scalar(ctx, nb_mse_loss(ctx, out, y, NB_REDUCE_SUM), 0.5f);
+}
+
+static void xor_step_run(long n) {
+    float X[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    float Y[4][1] = {{0}, {1}, {1}, {0}};
+    nb_model *net = nb_model_new(NB_DIMS(2), 42);
+    if (!net || nb_model_dense(net, 4, NB_ACT_SIGMOID) || nb_model_dense(net, 1, NB_ACT_SIGMOID))
+        die("xor");
+    nb_optim *sgd = nb_sgd_new(nb_model_params(net), &(nb_sgd_opts){.lr = 0.1});
+    nb_step *step = sgd ? nb_step_new(net, sgd, &(nb_step_def){.loss_fn = half_sse}) : NULL;
+    nb_tensor *x = nb_tensor_from(NULL, NB_F32, X, NB_DIMS(4, 2));
+    nb_tensor *y = nb_tensor_from(NULL, NB_F32, Y, NB_DIMS(4, 1));
+    if (!step || !x || !y) die("xor-step setup");
+    for (long e = 0; e <= n; e++) /* e = 0: warm-up (the recording) */
+        if (nb_step_run(step, x, y, NULL) != NB_OK) die("xor-step epoch");
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_step_free(step);
+    nb_optim_free(sgd);
+    nb_model_free(net);
+}
+
+static void mlp_step_run(long n) {
+    nb_model *m = mlp();
+    nb_optim *opt = nb_adam_new(nb_model_params(m), &(nb_adam_opts){.lr = 1e-3});
+    nb_step *step = opt ? nb_step_new(m, opt, &(nb_step_def){.loss = NB_LOSS_CROSS_ENTROPY}) : NULL;
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_tensor *x = nb_rand(NULL, NB_DIMS(64, 784), 0.0f, 1.0f, &rng);
+    nb_tensor *y = nb_tensor_new(NULL, NB_I32, NB_DIMS(64));
+    if (!step || !x || !y) die("mlp-step setup");
+    for (int64_t i = 0; i < 64; i++) nb_i32(y)[i] = (int32_t)nb_rng_below(&rng, 10);
+    for (long s = 0; s <= n; s++)
+        if (nb_step_run(step, x, y, NULL) != NB_OK) die("mlp-step");
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_step_free(step);
+    nb_optim_free(opt);
+    nb_model_free(m);
+}
+#endif
 
 /* steps of a classifier on random inputs of `shape` (batch first) */
 static void classifier_run(nb_model *m, int adam, int rank, const int64_t *shape, long n) {
@@ -129,7 +178,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: bench_steps xor|mlp-sgd|mlp-adam|cnn-sgd|adam-235k N [THREADS]\n");
+        fprintf(stderr,
+                "usage: bench_steps xor|xor-step|mlp-sgd|mlp-adam|mlp-step|cnn-sgd|adam-235k N "
+                "[THREADS]\n");
         return 2;
     }
     long n = atol(argv[2]);
@@ -147,6 +198,12 @@ static int run(const char *w, long n) {
         classifier_run(cnn(), 0, 4, (int64_t[]){64, 1, 28, 28}, n);
     else if (!strcmp(w, "adam-235k"))
         adam_run(n);
+#ifndef NO_STEP
+    else if (!strcmp(w, "xor-step"))
+        xor_step_run(n);
+    else if (!strcmp(w, "mlp-step"))
+        mlp_step_run(n);
+#endif
     else {
         fprintf(stderr, "bench_steps: unknown workload '%s'\n", w);
         return 2;

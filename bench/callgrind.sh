@@ -20,7 +20,7 @@ count() { # workload n -> total instructions
 }
 for w in $WORKLOADS; do
     case $w in
-        xor) n1=100; n2=1100 ;;
+        xor|xor-step) n1=100; n2=1100 ;;
         cnn-sgd) n1=1; n2=3 ;;
         *) n1=2; n2=12 ;;
     esac

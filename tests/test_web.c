@@ -110,7 +110,8 @@ static const pg_config xor_cfg = {.data = PG_DATA_XOR,
                                   .classic = 1};
 
 static void test_xor_is_the_example(void) {
-    /* examples/xor.c, its loop as written there */
+    /* examples/xor.c's epoch written out (its nb_step_run gives the same bits:
+     * test_step_replay) */
     float X[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}}, Y[4][1] = {{0}, {1}, {1}, {0}};
     nb_model *net = nb_model_new(NB_DIMS(2), 42);
     CHECK_OK(nb_model_dense(net, 4, NB_ACT_SIGMOID));

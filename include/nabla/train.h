@@ -319,6 +319,60 @@ typedef struct nb_step_result {
 nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x, nb_tensor *y,
                         const nb_step_opts *opts, nb_step_result *res);
 
+/* ---- a recorded step (nb_step): the eager step, recorded once and replayed --------------------
+ *
+ *     nb_step *step = nb_step_new(net, sgd, &(nb_step_def){.loss = NB_LOSS_MSE});
+ *     for (int epoch = 0; epoch < 10000; epoch++)
+ *         if (nb_step_run(step, x, y, &loss) != NB_OK) ...;   // as the eager loop, bit for bit
+ *     nb_step_free(step);
+ *
+ * A step does what the eager loop does — nb_ctx_reset, forward, loss, zero_grad, nb_backward,
+ * nb_optim_step — in a context of its own. Its first run is that eager step, during which the
+ * kernel calls of the forward, loss and backward are recorded; each later run with inputs of
+ * the same shapes and dtypes copies x and y into the recorded input buffers and calls the same
+ * kernels again on the same buffers (no graph, no shape inference, no tape, no allocation),
+ * then runs the optimizer. The parameters, gradients and losses are the eager loop's bit for
+ * bit, at any thread count. Two recordings are kept, by input shapes (an epoch's full batches
+ * and its last one); inputs of a third shape replace the least recently used. nb_fit trains
+ * through one where it applies (one process, no class weights).
+ *
+ * What replays: models and losses made of the elementwise ops and activations, softmax and
+ * log-softmax, matmul and the dense layer's ops, reshapes, permutes, slices, concatenation,
+ * sums, means, max, and the losses (mse, l1, bce, bce with logits, cross-entropy, nll).
+ * Dropout (a new mask each step), batch norm, convolutions and pooling, the sequence layers,
+ * check mode (NB_CHECK=1), and a model whose parameter buffers or training mode changed since
+ * the recording run eagerly instead, with the same results; nb_step_eager_reason says why. */
+typedef nb_tensor *(*nb_loss_fn)(nb_ctx *ctx, nb_tensor *out, nb_tensor *y, void *user);
+
+typedef struct nb_step_def {
+    nb_loss_kind loss;      /* as nb_train_step (0: CROSS_ENTROPY); unused with loss_fn */
+    nb_loss_fn loss_fn;     /* or a loss of one's own, from ops on the model's output and y:
+                               one f32 element (e.g. ½ Σ (out − y)²) */
+    void *user;             /* passed to loss_fn */
+    const nb_ctx_opts *ctx; /* the step's context: device, threads (NULL: the defaults) */
+    nb_rng *dropout_rng;    /* draws dropout masks, as nb_step_opts (a step that draws runs
+                               eagerly); NULL: a model without active dropout */
+    int require_replay;     /* 1: a step that cannot be replayed is NB_ERR_UNSUPPORTED (before
+                               the update) instead of running eagerly */
+} nb_step_def;
+
+typedef struct nb_step nb_step;
+
+/* A step of model and opt (both borrowed: they outlive the step); def may be NULL (the
+ * defaults). NULL on error (message set). */
+nb_step *nb_step_new(nb_model *model, nb_optim *opt, const nb_step_def *def);
+/* One step on x (contiguous f32, [b, input shape...]) and y (as the loss wants it; may be
+ * NULL for a loss_fn that does not read it); *loss (may be NULL) gets the loss before the
+ * update. x and y are copied: they may change or go after the call. */
+nb_status nb_step_run(nb_step *s, const nb_tensor *x, const nb_tensor *y, float *loss);
+/* The model's output of the last run (the step's own tensor: read it before the next run). */
+nb_tensor *nb_step_output(const nb_step *s);
+/* How many runs were replays; and why the last recording could not be replayed (NULL: it
+ * can, or none was tried yet). */
+int64_t nb_step_replays(const nb_step *s);
+const char *nb_step_eager_reason(const nb_step *s);
+void nb_step_free(nb_step *s);
+
 /* ---- callbacks --------------------------------------------------------------------------- */
 
 enum {

@@ -79,6 +79,7 @@ nb_tensor *nbi_apply(nb_ctx *ctx, int op, nb_tensor *const *in, int n_in, const 
         if (in[i]->flags & NB_TF_REQUIRES_GRAD) grad = true;
     }
     bool rec = grad && ctx->grad_enabled && def->backward;
+    if (NBI_UNLIKELY(ctx->op_seen != NULL)) ctx->op_seen[op] = 1; /* a step is recorded */
 
     /* The result's header, and for a recorded op its node, its copy of the attributes and
      * the inputs array (beyond the inline ones): one arena block of fixed size, built in

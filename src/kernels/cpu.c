@@ -270,6 +270,10 @@ static void fill_task(void *arg, int64_t t) {
 
 /* zeroing gradients is a pass over every activation of a step: on the pool when large */
 static void cpu_fill(const nbi_backend *be, int64_t n, float *y, float v) {
+    if (n <= 8) { /* a few elements (a small layer's gradient): stores, not a memset call */
+        for (int64_t i = 0; i < n; i++) y[i] = v;
+        return;
+    }
     int nt = n < PAR_MIN ? 1 : nbi_backend_threads(be);
     if (nt == 1) {
         nbi_ref_fill(n, y, v);
@@ -711,7 +715,11 @@ static void acc_rows_task(void *arg, int64_t t) {
 static void cpu_acc_rows(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g) {
     int nt = M * N < PAR_MIN || N < 32 ? 1 : nbi_backend_threads(be);
     if (nt == 1) {
-        acc_cols(be->k, M, N, 0, N, x, g);
+        if (N < 16) /* short rows (a layer of a few units): the reference's register loop, the
+                       same sums in the same order, without a kernel call per row */
+            nbi_ref_acc_rows(M, N, x, g);
+        else
+            acc_cols(be->k, M, N, 0, N, x, g);
         return;
     }
     int64_t per = ((N + nt - 1) / nt + 15) & ~(int64_t)15;

@@ -43,6 +43,9 @@ struct nb_ctx {
     void *grad_ready_user;
     nb_ctx_sum_fn sum; /* nb_ctx_set_sum: a sum across replicas; NULL: none */
     void *sum_user;
+    /* a step being recorded (autograd/replay.c): nbi_apply marks every op it applies, by id;
+     * NULL: none */
+    unsigned char *op_seen;
 };
 
 /* Records `s` as the context's sticky status (if none yet) and returns NULL. */

@@ -67,6 +67,7 @@ typedef struct fit_run {
     const nb_dataset *tr, *va; /* what is trained on and validated on */
     nb_loader *train_ld, *val_ld;
     nb_ctx *ctx;
+    nb_step *step; /* the training step, recorded and replayed where it can be (step_replay.c) */
     nb_metrics *train_mt, *val_mt;
     unsigned mflags; /* the metrics measured (no confusion matrix) */
     int64_t num_batches, samples;
@@ -85,6 +86,7 @@ static void run_free(fit_run *r) {
     nb_dataset_free(r->split_val);
     nb_loader_free(r->train_ld);
     nb_loader_free(r->val_ld);
+    nb_step_free(r->step);
     nb_ctx_free(r->ctx);
     nb_metrics_free(r->train_mt);
     nb_metrics_free(r->val_mt);
@@ -332,6 +334,11 @@ static nb_status fit_start(fit_run *r, const nb_dataset *train) {
     if (s != NB_OK) return s;
 
     if (!(r->ctx = nb_ctx_new(NULL))) return NB_ERR_NOMEM;
+    /* one process, unweighted: the step can be recorded once a batch size and replayed, the
+     * same bits as nb_train_step's eager step (test_train's fit against a loop of it) */
+    if (!r->rp && !o->class_weight &&
+        !(r->step = nb_step_new(r->model, r->opt, &(nb_step_def){.loss = o->loss})))
+        return NB_ERR_NOMEM;
     /* the learning rate: a per-step schedule is attached; a per-epoch one is set each epoch */
     if (o->schedule && !o->schedule_per_epoch &&
         (s = nb_optim_set_schedule(r->opt, o->schedule)) != NB_OK)
@@ -415,7 +422,7 @@ static nb_status fit_epoch(fit_run *r, int64_t epoch, nb_epoch_record *rec, int 
         nb_step_result res;
         so.batch = bi;
         so.global_size = b.global;
-        s = nb_train_step(r->model, r->opt, r->ctx, x, b.y, &so, &res);
+        s = nbi_train_step_with(r->model, r->opt, r->ctx, x, b.y, &so, &res, r->step);
         if (s != NB_OK) {
             s = diverged(r, s, epoch, bi);
             break;

@@ -59,7 +59,8 @@ static float clip_norm_part(const nbi_backend *be, const nb_replicas *rp, float 
  * and grad_end even when its own loss is not finite, so that none is left waiting in a
  * collective; the error is then the same on all (the global loss is not finite). */
 static nb_status data_parallel_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x,
-                                    nb_tensor *y, const nb_step_opts *op, nb_step_result *r) {
+                                    nb_tensor *y, const nb_step_opts *op, nb_step_result *r,
+                                    nb_step *rs) {
     static const char fn[] = "nb_train_step";
     const nb_step_opts o = *op;
     const nb_replicas *rp = o.replicas;
@@ -75,13 +76,25 @@ static nb_status data_parallel_step(nb_model *model, nb_optim *opt, nb_ctx *ctx,
     char where[96];
     where_text(&o, where, sizeof where);
 
-    /* forward and loss: an op's error (a shape, check mode's NaN) stands as the op put it */
-    nb_tensor *out = nb_model_forward_rng(model, ctx, x, o.dropout_rng);
-    nb_tensor *loss =
-        nb_loss_apply_weighted(ctx, o.loss, out, y, o.class_weight, o.num_class_weights);
-    if (!loss) return nb_ctx_status(ctx) != NB_OK ? nb_ctx_status(ctx) : NB_ERR_ARG;
-    r->out = out;
-    r->loss = (double)nb_item(loss);
+    /* forward and loss: an op's error (a shape, check mode's NaN) stands as the op put it.
+     * With a recorded step (fit's; train/step_replay.c) where one applies, they are its
+     * forward half, replayed when it holds a recording of these shapes. */
+    nb_tensor *loss = NULL;
+    if (rs && (rp || o.class_weight || nbi_step_loss(rs) != o.loss || !nb_tensor_is_contiguous(x) ||
+               (y && !nb_tensor_is_contiguous(y))))
+        rs = NULL; /* the eager step: a step of replicas, weighted, or views */
+    if (rs) {
+        float lv;
+        nb_status fs = nbi_step_forward(rs, x, y, o.dropout_rng, &r->out, &lv);
+        if (fs != NB_OK) return fs;
+        r->loss = (double)lv;
+    } else {
+        nb_tensor *out = nb_model_forward_rng(model, ctx, x, o.dropout_rng);
+        loss = nb_loss_apply_weighted(ctx, o.loss, out, y, o.class_weight, o.num_class_weights);
+        if (!loss) return nb_ctx_status(ctx) != NB_OK ? nb_ctx_status(ctx) : NB_ERR_ARG;
+        r->out = out;
+        r->loss = (double)nb_item(loss);
+    }
     if (!isfinite(r->loss) && !rp)
         return nbi_error(NB_ERR_NUMERIC,
                          "%s: the loss of step %lld%s is %s; the parameters are those before "
@@ -92,10 +105,13 @@ static nb_status data_parallel_step(nb_model *model, nb_optim *opt, nb_ctx *ctx,
     /* backward, then the seam: the replicas' sum, the hook, clipping. A replica's backward is
      * seeded with its share of the global batch, local/global: the sum of the replicas'
      * gradients is then the global batch's mean gradient. */
-    nb_optim_zero_grad(opt);
-    if (!rp) {
+    if (rs) {
+        s = nbi_step_backward(rs); /* zero_grad, then backward */
+    } else if (!rp) {
+        nb_optim_zero_grad(opt);
         s = nb_backward(ctx, loss);
     } else {
+        nb_optim_zero_grad(opt);
         nb_tensor *seed =
             nb_full(ctx, loss->rank, loss->shape, (float)((double)x->shape[0] / (double)global));
         s = seed ? nb_backward_with(ctx, loss, seed) : nb_ctx_status(ctx);
@@ -158,6 +174,12 @@ static nb_status data_parallel_step(nb_model *model, nb_optim *opt, nb_ctx *ctx,
 
 nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x, nb_tensor *y,
                         const nb_step_opts *opts, nb_step_result *res) {
+    return nbi_train_step_with(model, opt, ctx, x, y, opts, res, NULL);
+}
+
+nb_status nbi_train_step_with(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x,
+                              nb_tensor *y, const nb_step_opts *opts, nb_step_result *res,
+                              nb_step *rs) {
     static const char fn[] = "nb_train_step";
     nb_step_result local;
     nb_step_result *r = res ? res : &local;
@@ -187,7 +209,7 @@ nb_status nb_train_step(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *
     if (o.global_size < 0)
         return nbi_error(NB_ERR_ARG, "%s: global_size must be >= 0, got %lld", fn,
                          (long long)o.global_size);
-    nb_status s = data_parallel_step(model, opt, ctx, x, y, &o, r);
+    nb_status s = data_parallel_step(model, opt, ctx, x, y, &o, r, rs);
     nb_ctx_on_grad_ready(ctx, NULL, NULL); /* the replicas' hooks were for this step */
     nb_ctx_set_sum(ctx, NULL, NULL);
     return s;

@@ -49,6 +49,23 @@ nb_status nbi_history_reserve(nb_history *h, int64_t n);
  * (index, may be NULL) the element's index within it. */
 const char *nbi_param_at(nb_params *ps, int64_t flat, int64_t *index);
 
+/* ---- the recorded step's halves (step_replay.c), for nb_train_step ------------------------ */
+/* Forward and loss on x, y (copied into the step's inputs): replayed when the step holds a
+ * recording of these shapes, else eager and recorded. *out (may be NULL): the output, in the
+ * step's context; *loss: the loss. Then nbi_step_backward: zero_grad and backward, replayed
+ * or eager to match. rng draws dropout masks (a step with them is never replayed). */
+nb_status nbi_step_forward(nb_step *s, const nb_tensor *x, const nb_tensor *y, nb_rng *rng,
+                           nb_tensor **out, float *loss);
+nb_status nbi_step_backward(nb_step *s);
+/* The step's loss kind; -1 for a loss function of the caller's. */
+nb_loss_kind nbi_step_loss(const nb_step *s);
+/* nb_train_step with a recorded step for its forward and backward (rs may be NULL: eager).
+ * rs is used only where it applies: one process (no replicas), no class weights, contiguous
+ * x and y, and rs's loss kind = opts->loss. */
+nb_status nbi_train_step_with(nb_model *model, nb_optim *opt, nb_ctx *ctx, nb_tensor *x,
+                              nb_tensor *y, const nb_step_opts *opts, nb_step_result *res,
+                              nb_step *rs);
+
 /* ---- model and data shapes ---------------------------------------------------------------- */
 
 /* What a batch must look like for a model: its per-sample input shape (for the view that
