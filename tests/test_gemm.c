@@ -256,8 +256,13 @@ static void test_freivalds(void) {
 
 /* The same problem at 1, 2 and 3 threads must give bitwise identical C. */
 static void test_thread_count_independence(void) {
-    static const int64_t shapes[][3] = {{300, 500, 400}, {64, 784, 256}, {37, 1000, 129},
-                                        {640, 70, 33},   {2000, 300, 10}, {3000, 150, 7}};
+    /* M K N: the task stream (1 thread) against C split by column pieces (M <= MC: 64 x
+     * 784 x 256, 37 x 1000 x 129, 13 x 40 x 7000 with pieces capped at NC) and by row pieces
+     * (N <= NC: 300 x 500 x 400, 640 x 70 x 33, 9000 x 20 x 50 capped at MC, 200 x 900 x
+     * 300 over three K blocks), and the direct path (N <= NR) */
+    static const int64_t shapes[][3] = {
+        {300, 500, 400}, {64, 784, 256}, {37, 1000, 129}, {640, 70, 33},   {2000, 300, 10},
+        {3000, 150, 7},  {13, 40, 7000}, {9000, 20, 50},  {200, 900, 300}, {100, 2000, 70}};
     nb_rng rng;
     nb_rng_seed(&rng, 15);
     int saved = nb_get_threads();
