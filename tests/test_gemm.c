@@ -5,7 +5,8 @@
  *   cache-block (MC, KC, NC) edges, the direct small path, the Freivalds check on large
  *   sizes, bitwise equality of results at 1, 2 and 3 threads, strided batches, the
  *   argument errors, and B taken from a provider (sgemm_src) bitwise equal to the matrix
- *   call, on the direct and the blocked path.
+ *   call, on the direct and the blocked path (B packed against B read in place for few
+ *   rows), and the in-place micro-kernel against the packed one, its twin.
  * Each element must be within the forward error bound of a K-term dot product,
  *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
 #include "nbtest.h"
@@ -436,6 +437,52 @@ static void test_provider(void) {
     CHECK(nbi_kernels_for("ref", &r) && r.sgemm_src == NULL);
 }
 
+/* The micro-kernel reading B in place (ukr_b) against the packed one, its twin: bitwise
+ * equal for every edge height and width, a few depths and the three beta cases (beta = 0
+ * over NaN), with C's neighbours untouched. */
+static void test_ukr_in_place(void) {
+    static const int64_t depths[] = {1, 7, 64, 301};
+    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    nb_rng rng;
+    nb_rng_seed(&rng, 33);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        CHECK(g != NULL);
+        if (!g || !g->ukr_b) continue;
+        const int MR = g->mr, NR = g->nr;
+        for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
+            const int64_t K = depths[d], ldb = NR + 3, ldc = NR + 5;
+            float *A = alloc_f((size_t)(MR * K)), *B = alloc_f((size_t)(K * ldb));
+            float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
+            float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
+            for (int64_t i = 0; i < MR * K; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int m = 1; m <= MR; m++)
+                for (int n = 1; n <= NR; n++)
+                    for (int bi = 0; bi < 3; bi++) {
+                        g->pack_a(0, A, K, 0, m, 0, K, 0.75f, ap);
+                        g->pack_b(0, B, ldb, 0, K, 0, n, bp);
+                        for (int64_t i = 0; i < MR * ldc; i++)
+                            c1[i] = bi == 0 ? NAN : nb_rng_uniform(&rng) - 0.5f;
+                        memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
+                        g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
+                        g->ukr_b(K, ap, B, ldb, betas[bi], c2, ldc, m, n);
+                        CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
+                                  "%s: ukr_b differs from ukr at m=%d n=%d k=%lld beta=%g", g->name,
+                                  m, n, (long long)K, (double)betas[bi]);
+                    }
+            nb_free(A);
+            nb_free(B);
+            nb_free(ap);
+            nb_free(bp);
+            nb_free(c1);
+            nb_free(c2);
+        }
+    }
+}
+
 static void test_dispatch(void) {
     const char *isa = nb_kernel_isa();
     CHECK(isa != NULL);
@@ -462,5 +509,6 @@ static const nbt_case cases[] = {
     {"batched", test_batched},
     {"dispatch", test_dispatch},
     {"provider", test_provider},
+    {"ukr_in_place", test_ukr_in_place},
 };
 NBT_MAIN(cases)

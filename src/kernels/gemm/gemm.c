@@ -289,20 +289,30 @@ static void gemm_member(void *arg) {
  * The duplicated operand (the smaller of M x K and K x N, at most SPLIT_DUP floats) is the
  * price of having no waits at all: a member only claims, packs and multiplies, and nobody
  * waits for a thread that has not started (the caller takes every piece if need be).
- * Bits: the K blocking, the packers and the micro-kernel are the stream's, beta applies in
- * the first K block, and the tiles' in-order sums do not depend on the tile's place — the
- * same C as the stream path, on any number of threads. */
+ * Few rows (M <= IN_PLACE_M) with B as stored go by columns on any number of threads, one
+ * included, with B not packed at all: the kernel reads each kc x NR panel of B where it
+ * lies (ukr_b), column panel by column panel, so that the panel stays in cache while the
+ * few row panels of A pass over it. Packing B would copy the whole matrix for at most eight
+ * uses of each element (the LSTM's 32 x 256 x 1024 step: 1 MB copied per 17 MFLOP).
+ * Bits: the K blocking, the packers and the micro-kernel's arithmetic are the stream's
+ * (ukr_b is the packed kernel reading B elsewhere), beta applies in the first K block, and
+ * the tiles' in-order sums do not depend on the tile's place — the same C as the stream
+ * path, on any number of threads. */
 typedef struct split_job {
     const gemm_job *j; /* the problem and its blocking (its buffers unused) */
     int by_cols;
     int64_t per; /* panels per piece */
     int64_t pieces;
     int64_t mpad, npad; /* M and N rounded up to MR and NR */
+    const float *b;     /* by columns: op(B) as stored, read in place (NULL: packed) */
+    int64_t ldb;
     size_t work;        /* floats of each member's buffer: the whole operand, then one piece's */
     _Alignas(64) _Atomic int64_t next;
 } split_job;
 
 #define SPLIT_DUP(g) (4 * (g)->mc * (g)->kc)
+/* B read in place for M up to this (see the kernel's row panels per B panel) */
+#define IN_PLACE_M(g) (8 * (g)->mr)
 
 /* The whole of the shared operand, K block by K block (block pc at pad x pc). */
 static void split_pack_whole(const split_job *s, float *dst) {
@@ -333,6 +343,17 @@ static void split_piece(const split_job *s, const float *whole, float *piece, in
     for (int64_t pc = 0; pc < j->K; pc += j->kc) {
         int64_t kc = min64(j->kc, j->K - pc);
         float beta = pc == 0 ? j->beta : 1.0f;
+        if (s->b) { /* B in place: each panel's kc x NR block stays in cache over all rows */
+            const float *ap = whole + s->mpad * pc, *bp = s->b + pc * s->ldb + j0;
+            for (int64_t jr = 0; jr * NR < n; jr++) {
+                int nn = (int)min64(NR, n - jr * NR);
+                for (int64_t ir = 0; ir * MR < m; ir++)
+                    g->ukr_b(kc, ap + ir * MR * kc, bp + jr * NR, s->ldb, beta,
+                             j->C + ir * MR * j->ldc + j0 + jr * NR, j->ldc,
+                             (int)min64(MR, m - ir * MR), nn);
+            }
+            continue;
+        }
         const float *ap, *bp;
         if (s->by_cols) {
             j->src.pack(j->src.ctx, pc, kc, j0, n, (int)NR, piece);
@@ -372,23 +393,31 @@ static void split_member(void *arg) {
 }
 
 /* Runs j on up to `want` threads by pieces when its shape suits (see above); returns 0 to
- * leave it to the task stream. */
-static int split_path(const gemm_job *j, int64_t want, nb_status *st) {
+ * leave it to the task stream. `b` (with ldb): op(B) as stored, to be read in place. */
+static int split_path(const gemm_job *j, int64_t want, const float *b, int64_t ldb, nb_status *st) {
     const nbi_gemm_arch *g = j->g;
     const int64_t MR = g->mr, NR = g->nr;
     int64_t mpad = round_up(j->M, MR), npad = round_up(j->N, NR);
     int64_t dup_a = j->M <= j->mc ? mpad * j->K : INT64_MAX;
     int64_t dup_b = j->N <= j->nc ? npad * j->K : INT64_MAX;
     int64_t dup = min64(dup_a, dup_b);
-    if (want < 2 || dup > SPLIT_DUP(g)) return 0;
     split_job s = {.j = j, .by_cols = dup_a <= dup_b, .mpad = mpad, .npad = npad};
+    if (b && dup_a <= SPLIT_DUP(g) && mpad <= IN_PLACE_M(g)) { /* B in place, any threads */
+        s.by_cols = 1;
+        s.b = b;
+        s.ldb = ldb;
+        dup = dup_a;
+    } else if (want < 2 || dup > SPLIT_DUP(g)) {
+        return 0;
+    }
     /* a few pieces per member, none wider than a block */
     int64_t panels = s.by_cols ? npad / NR : mpad / MR;
     int64_t maxper = s.by_cols ? j->nc / NR : j->mc / MR;
     int64_t pieces = min64(panels, 4 * want);
     s.per = min64(ceil_div(panels, pieces), maxper);
     s.pieces = ceil_div(panels, s.per);
-    size_t whole = (size_t)dup, piece = (size_t)(j->kc * s.per * (s.by_cols ? NR : MR));
+    size_t whole = (size_t)dup;
+    size_t piece = s.b ? 0 : (size_t)(j->kc * s.per * (s.by_cols ? NR : MR));
     s.work = ((whole + 15) & ~(size_t)15) + piece;
     atomic_init(&s.next, 0);
     if (!thread_buffer(s.work)) {
@@ -501,11 +530,13 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
     int pool = nbi_threads_for(c->nt);
     if (want > pool) want = pool;
     if (want < 1) want = 1;
-    if (want >= 2) { /* several threads: by pieces when the shape suits */
+    /* by pieces when the shape suits: on several threads, or for B read in place */
+    int in_place = !src && !c->tb && g->ukr_b && M <= IN_PLACE_M(g);
+    if (want >= 2 || in_place) {
         gemm_job proto;
         job_init(&proto, g, c, src, mc, kc, nc);
         nb_status st;
-        if (split_path(&proto, want, &st)) return st;
+        if (split_path(&proto, want, in_place ? c->B : NULL, c->ldb, &st)) return st;
     }
 
     /* The job is large (counters on their own cache lines): keep it with the buffers. */
