@@ -293,7 +293,8 @@ static void gemm_member(void *arg) {
  * included, with B not packed at all: the kernel reads each kc x NR panel of B where it
  * lies (ukr_b), column panel by column panel, so that the panel stays in cache while the
  * few row panels of A pass over it. Packing B would copy the whole matrix for at most eight
- * uses of each element (the LSTM's 32 x 256 x 1024 step: 1 MB copied per 17 MFLOP).
+ * uses of each element (the char-LSTM's backward step, 32 x 1024 x 256: its 1 MB weight
+ * copied for 17 MFLOP). Only a B that the caches hold (IN_PLACE_KN, below).
  * Bits: the K blocking, the packers and the micro-kernel's arithmetic are the stream's
  * (ukr_b is the packed kernel reading B elsewhere), beta applies in the first K block, and
  * the tiles' in-order sums do not depend on the tile's place — the same C as the stream
