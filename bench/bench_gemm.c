@@ -4,16 +4,20 @@
  * (the order flips every round, so drift in the machine's load hits both alike), each timing
  * in a fresh child process (see in_child) after a warm-up call, repeating the call for at
  * least 20 ms. The table shows
- * the median GFLOP/s of each and their ratio, and the spread (max/min of nabla's rounds) as
- * a noise indicator. OpenBLAS is loaded with dlopen (bench/blas_dl.h): without it, only
- * nabla's column is printed.
+ * the median GFLOP/s of each and their ratio, the spread (max/min of nabla's rounds) as
+ * a noise indicator, and nabla's median CPU time per call (all threads together: at 2
+ * threads, time a member spends waiting shows as CPU time beyond the 1-thread figure). OpenBLAS is
+ * loaded with dlopen (bench/blas_dl.h): without it, only nabla's column is printed.
  *
  *   bench_gemm            squares 64..2048 and the training shapes with their backward forms
  *   bench_gemm quick      fewer shapes and rounds
+ *   bench_gemm mlp        the GEMMs of one bench_mlp training step at batch 64 (forward,
+ *                         dX and dW of 784-256-128-10; dW accumulates, beta = 1)
  *   bench_gemm M K N [ta tb]   one shape
  * Environment: BENCH_THREADS="1 2" (default), BENCH_ROUNDS=7. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -26,32 +30,56 @@
 typedef struct shape {
     const char *what;
     int M, K, N, ta, tb;
+    float beta;
 } shape;
 
 static const shape full_list[] = {
-    {"square", 64, 64, 64, 0, 0},       {"square", 128, 128, 128, 0, 0},
-    {"square", 256, 256, 256, 0, 0},    {"square", 512, 512, 512, 0, 0},
-    {"square", 1024, 1024, 1024, 0, 0}, {"square", 2048, 2048, 2048, 0, 0},
+    {"square", 64, 64, 64, 0, 0, 0.0f},
+    {"square", 128, 128, 128, 0, 0, 0.0f},
+    {"square", 256, 256, 256, 0, 0, 0.0f},
+    {"square", 512, 512, 512, 0, 0, 0.0f},
+    {"square", 1024, 1024, 1024, 0, 0, 0.0f},
+    {"square", 2048, 2048, 2048, 0, 0, 0.0f},
     /* forward x W: M x K x N */
-    {"fwd", 64, 784, 256, 0, 0},        {"fwd", 128, 784, 256, 0, 0},
-    {"fwd", 256, 784, 256, 0, 0},       {"fwd", 64, 256, 128, 0, 0},
-    {"fwd", 128, 256, 128, 0, 0},       {"fwd", 256, 256, 128, 0, 0},
-    {"fwd", 64, 128, 10, 0, 0},         {"fwd", 64, 3072, 768, 0, 0},
+    {"fwd", 64, 784, 256, 0, 0, 0.0f},
+    {"fwd", 128, 784, 256, 0, 0, 0.0f},
+    {"fwd", 256, 784, 256, 0, 0, 0.0f},
+    {"fwd", 64, 256, 128, 0, 0, 0.0f},
+    {"fwd", 128, 256, 128, 0, 0, 0.0f},
+    {"fwd", 256, 256, 128, 0, 0, 0.0f},
+    {"fwd", 64, 128, 10, 0, 0, 0.0f},
+    {"fwd", 64, 3072, 768, 0, 0, 0.0f},
     /* backward dX = dY Wᵀ: M x N x K, B transposed */
-    {"dX", 64, 256, 784, 0, 1},         {"dX", 128, 256, 784, 0, 1},
-    {"dX", 256, 256, 784, 0, 1},        {"dX", 64, 128, 256, 0, 1},
-    {"dX", 128, 128, 256, 0, 1},        {"dX", 256, 128, 256, 0, 1},
-    {"dX", 64, 10, 128, 0, 1},          {"dX", 64, 768, 3072, 0, 1},
+    {"dX", 64, 256, 784, 0, 1, 0.0f},
+    {"dX", 128, 256, 784, 0, 1, 0.0f},
+    {"dX", 256, 256, 784, 0, 1, 0.0f},
+    {"dX", 64, 128, 256, 0, 1, 0.0f},
+    {"dX", 128, 128, 256, 0, 1, 0.0f},
+    {"dX", 256, 128, 256, 0, 1, 0.0f},
+    {"dX", 64, 10, 128, 0, 1, 0.0f},
+    {"dX", 64, 768, 3072, 0, 1, 0.0f},
     /* backward dW = Xᵀ dY: K x M x N, A transposed */
-    {"dW", 784, 64, 256, 1, 0},         {"dW", 784, 128, 256, 1, 0},
-    {"dW", 784, 256, 256, 1, 0},        {"dW", 256, 64, 128, 1, 0},
-    {"dW", 256, 128, 128, 1, 0},        {"dW", 256, 256, 128, 1, 0},
-    {"dW", 128, 64, 10, 1, 0},          {"dW", 3072, 64, 768, 1, 0},
+    {"dW", 784, 64, 256, 1, 0, 0.0f},
+    {"dW", 784, 128, 256, 1, 0, 0.0f},
+    {"dW", 784, 256, 256, 1, 0, 0.0f},
+    {"dW", 256, 64, 128, 1, 0, 0.0f},
+    {"dW", 256, 128, 128, 1, 0, 0.0f},
+    {"dW", 256, 256, 128, 1, 0, 0.0f},
+    {"dW", 128, 64, 10, 1, 0, 0.0f},
+    {"dW", 3072, 64, 768, 1, 0, 0.0f},
+};
+/* one training step of bench_mlp at batch 64 (src/ops/linear.c's calls; the first layer's
+ * dX is not needed) */
+static const shape mlp_list[] = {
+    {"fwd", 64, 784, 256, 0, 0, 0.0f}, {"fwd", 64, 256, 128, 0, 0, 0.0f},
+    {"fwd", 64, 128, 10, 0, 0, 0.0f},  {"dX", 64, 10, 128, 0, 1, 1.0f},
+    {"dX", 64, 128, 256, 0, 1, 1.0f},  {"dW", 128, 64, 10, 1, 0, 1.0f},
+    {"dW", 256, 64, 128, 1, 0, 1.0f},  {"dW", 784, 64, 256, 1, 0, 1.0f},
 };
 static const shape quick_list[] = {
-    {"square", 256, 256, 256, 0, 0}, {"square", 1024, 1024, 1024, 0, 0},
-    {"fwd", 64, 784, 256, 0, 0},     {"fwd", 64, 128, 10, 0, 0},
-    {"dX", 64, 256, 784, 0, 1},      {"dW", 784, 64, 256, 1, 0},
+    {"square", 256, 256, 256, 0, 0, 0.0f}, {"square", 1024, 1024, 1024, 0, 0, 0.0f},
+    {"fwd", 64, 784, 256, 0, 0, 0.0f},     {"fwd", 64, 128, 10, 0, 0, 0.0f},
+    {"dX", 64, 256, 784, 0, 1, 0.0f},      {"dW", 784, 64, 256, 1, 0, 0.0f},
 };
 
 typedef struct problem {
@@ -59,6 +87,13 @@ typedef struct problem {
     float *A, *B, *C;
     int lda, ldb;
 } problem;
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double cpu_per_call; /* the last time_calls's CPU seconds per call */
 
 static blas_dl blas;
 
@@ -74,7 +109,7 @@ static void run_nabla(const problem *p) {
 static void run_blas(const problem *p) {
     blas.sgemm(BLAS_ROW_MAJOR, p->s.ta ? BLAS_TRANS : BLAS_NO_TRANS,
                p->s.tb ? BLAS_TRANS : BLAS_NO_TRANS, p->s.M, p->s.N, p->s.K, 1.0f, p->A, p->lda,
-               p->B, p->ldb, 0.0f, p->C, p->s.N);
+               p->B, p->ldb, p->s.beta, p->C, p->s.N);
 }
 
 static int problem_make(problem *p, shape s) {
@@ -82,7 +117,7 @@ static int problem_make(problem *p, shape s) {
     size_t na = (size_t)s.M * s.K, nb = (size_t)s.K * s.N, nc = (size_t)s.M * s.N;
     p->A = malloc(na * sizeof(float));
     p->B = malloc(nb * sizeof(float));
-    p->C = malloc(nc * sizeof(float));
+    p->C = calloc(nc, sizeof(float)); /* beta = 1 shapes read it */
     if (!p->A || !p->B || !p->C) return 0;
     nb_rng rng;
     nb_rng_seed(&rng, 1);
@@ -95,12 +130,13 @@ static int problem_make(problem *p, shape s) {
 static double time_calls(void (*fn)(const problem *), const problem *p) {
     fn(p);
     int reps = 0;
-    double t0 = nb_time(), t;
+    double c0 = cpu_now(), t0 = nb_time(), t;
     do {
         fn(p);
         reps++;
         t = nb_time();
     } while (t - t0 < 0.02);
+    cpu_per_call = (cpu_now() - c0) / reps;
     return (t - t0) / reps;
 }
 
@@ -108,7 +144,7 @@ static double time_calls(void (*fn)(const problem *), const problem *p) {
  * process fight over the cores (OpenBLAS's idle threads spin for a long while after each
  * call), which would measure the fight, not the GEMMs. The parent starts no threads.
  * which: 0 = nabla, 1 = OpenBLAS, 2 = max |nabla - OpenBLAS| / max |C| at 1 thread. */
-static double in_child(shape s, int which, int nt) {
+static double in_child(shape s, int which, int nt, double *cpu) {
     int fd[2];
     if (pipe(fd) != 0) return -1.0;
     pid_t pid = fork();
@@ -141,16 +177,18 @@ static double in_child(shape s, int which, int nt) {
                 }
             }
         }
-        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+        double out[2] = {r, cpu_per_call};
+        if (write(fd[1], out, sizeof out) != (ssize_t)sizeof out) _exit(1);
         _exit(0);
     }
     close(fd[1]);
-    double r = -1.0;
-    if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r) r = -1.0;
+    double r[2] = {-1.0, 0.0};
+    if (read(fd[0], r, sizeof r) != (ssize_t)sizeof r) r[0] = -1.0;
     close(fd[0]);
+    if (cpu) *cpu = r[1];
     int st;
     waitpid(pid, &st, 0);
-    return r;
+    return r[0];
 }
 
 static int have_blas;
@@ -170,17 +208,17 @@ static void bench_shape(shape s, const int *threads, int nthreads, int rounds) {
     char name[64];
     snprintf(name, sizeof name, "%dx%dx%d%s", s.M, s.K, s.N,
              s.ta ? " Aᵀ" : (s.tb ? " Bᵀ" : ""));
-    double err = have_blas ? in_child(s, 2, 1) : -1.0;
+    double err = have_blas ? in_child(s, 2, 1, NULL) : -1.0;
     for (int ti = 0; ti < nthreads; ti++) {
         int nt = threads[ti];
-        double tn[64], tb[64];
+        double tn[64], tb[64], cn[64];
         for (int r = 0; r < rounds; r++) {
             if (r % 2 == 0) {
-                tn[r] = in_child(s, 0, nt);
-                if (have_blas) tb[r] = in_child(s, 1, nt);
+                tn[r] = in_child(s, 0, nt, &cn[r]);
+                if (have_blas) tb[r] = in_child(s, 1, nt, NULL);
             } else {
-                if (have_blas) tb[r] = in_child(s, 1, nt);
-                tn[r] = in_child(s, 0, nt);
+                if (have_blas) tb[r] = in_child(s, 1, nt, NULL);
+                tn[r] = in_child(s, 0, nt, &cn[r]);
             }
             if (tn[r] <= 0 || (have_blas && tb[r] <= 0)) {
                 fprintf(stderr, "bench_gemm: a measurement failed for %s\n", name);
@@ -192,14 +230,14 @@ static void bench_shape(shape s, const int *threads, int nthreads, int rounds) {
             lo = tn[r] < lo ? tn[r] : lo;
             hi = tn[r] > hi ? tn[r] : hi;
         }
-        double gn = flops / median(tn, rounds) * 1e-9;
+        double gn = flops / median(tn, rounds) * 1e-9, cus = 1e6 * median(cn, rounds);
         if (have_blas) {
             double gb = flops / median(tb, rounds) * 1e-9;
-            printf("%-6s %-18s %3d %9.1f %9.1f %7.2f %7.2f  %.1e\n", s.what, name, nt, gn, gb,
-                   gn / gb, hi / lo, err);
+            printf("%-6s %-18s %3d %9.1f %8.1f %9.1f %7.2f %7.2f  %.1e\n", s.what, name, nt, gn,
+                   cus, gb, gn / gb, hi / lo, err);
         } else {
-            printf("%-6s %-18s %3d %9.1f %9s %7s %7.2f\n", s.what, name, nt, gn, "-", "-",
-                   hi / lo);
+            printf("%-6s %-18s %3d %9.1f %8.1f %9s %7s %7.2f\n", s.what, name, nt, gn, cus, "-",
+                   "-", hi / lo);
         }
         fflush(stdout);
     }
@@ -233,21 +271,29 @@ int main(int argc, char **argv) {
     printf("GFLOP/s, median of %d interleaved rounds; spread = slowest/fastest nabla round; "
            "err = max |nabla - OpenBLAS| / max |C|\n",
            rounds);
-    printf("%-6s %-18s %3s %9s %9s %7s %7s  %s\n", "kernel", "shape MxKxN", "thr", "nabla",
-           "OpenBLAS", "ratio", "spread", "err");
+    printf("%-6s %-18s %3s %9s %8s %9s %7s %7s  %s\n", "kernel", "shape MxKxN", "thr", "nabla",
+           "cpu us", "OpenBLAS", "ratio", "spread", "err");
     if (argc >= 4) {
-        shape s = {"custom", atoi(argv[1]), atoi(argv[2]), atoi(argv[3]),
-                   argc > 4 ? atoi(argv[4]) : 0, argc > 5 ? atoi(argv[5]) : 0};
+        shape s = {"custom",
+                   atoi(argv[1]),
+                   atoi(argv[2]),
+                   atoi(argv[3]),
+                   argc > 4 ? atoi(argv[4]) : 0,
+                   argc > 5 ? atoi(argv[5]) : 0,
+                   0.0f};
         if (s.M < 1 || s.K < 1 || s.N < 1) {
-            fprintf(stderr, "usage: bench_gemm [quick | M K N [ta tb]]\n");
+            fprintf(stderr, "usage: bench_gemm [quick | mlp | M K N [ta tb]]\n");
             return 2;
         }
         bench_shape(s, threads, nthreads, rounds);
         return 0;
     }
     int quick = argc > 1 && !strcmp(argv[1], "quick");
-    const shape *list = quick ? quick_list : full_list;
-    size_t n = quick ? sizeof quick_list / sizeof *quick_list : sizeof full_list / sizeof *full_list;
+    int mlp = argc > 1 && !strcmp(argv[1], "mlp");
+    const shape *list = quick ? quick_list : mlp ? mlp_list : full_list;
+    size_t n = quick ? sizeof quick_list / sizeof *quick_list
+               : mlp ? sizeof mlp_list / sizeof *mlp_list
+                     : sizeof full_list / sizeof *full_list;
     if (quick && !getenv("BENCH_ROUNDS")) rounds = 3;
     for (size_t i = 0; i < n; i++) bench_shape(list[i], threads, nthreads, rounds);
     return 0;

@@ -5,7 +5,8 @@
  *   cache-block (MC, KC, NC) edges, the direct small path, the Freivalds check on large
  *   sizes, bitwise equality of results at 1, 2 and 3 threads, strided batches, the
  *   argument errors, and B taken from a provider (sgemm_src) bitwise equal to the matrix
- *   call, on the direct and the blocked path.
+ *   call, on the direct and the blocked path (B packed against B read in place for few
+ *   rows), and the in-place micro-kernel against the packed one, its twin.
  * Each element must be within the forward error bound of a K-term dot product,
  *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
 #include "nbtest.h"
@@ -256,8 +257,16 @@ static void test_freivalds(void) {
 
 /* The same problem at 1, 2 and 3 threads must give bitwise identical C. */
 static void test_thread_count_independence(void) {
-    static const int64_t shapes[][3] = {{300, 500, 400}, {64, 784, 256}, {37, 1000, 129},
-                                        {640, 70, 33},   {2000, 300, 10}, {3000, 150, 7}};
+    /* M K N: the task stream (1 thread) against C split by column pieces (M <= MC: 64 x
+     * 784 x 256, 37 x 1000 x 129, 13 x 40 x 7000 with pieces capped at NC) and by row pieces
+     * (N <= NC: 300 x 500 x 400, 640 x 70 x 33, 9000 x 20 x 50 capped at MC, 200 x 900 x
+     * 300 over three K blocks), the direct path (N <= NR), and B read in place (M <= 8 MR,
+     * B as stored: 64 x 784 x 256, 90 x 1100 x 200 over three K blocks; ta = s & 1,
+     * tb = s >> 1 & 1) */
+    static const int64_t shapes[][3] = {
+        {300, 500, 400}, {64, 784, 256}, {37, 1000, 129}, {640, 70, 33},   {2000, 300, 10},
+        {3000, 150, 7},  {13, 40, 7000}, {9000, 20, 50},  {200, 900, 300}, {100, 2000, 70},
+        {70, 500, 300},  {45, 300, 600}, {64, 784, 256},  {90, 1100, 200}};
     nb_rng rng;
     nb_rng_seed(&rng, 15);
     int saved = nb_get_threads();
@@ -431,6 +440,52 @@ static void test_provider(void) {
     CHECK(nbi_kernels_for("ref", &r) && r.sgemm_src == NULL);
 }
 
+/* The micro-kernel reading B in place (ukr_b) against the packed one, its twin: bitwise
+ * equal for every edge height and width, a few depths and the three beta cases (beta = 0
+ * over NaN), with C's neighbours untouched. */
+static void test_ukr_in_place(void) {
+    static const int64_t depths[] = {1, 7, 64, 301};
+    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    nb_rng rng;
+    nb_rng_seed(&rng, 33);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        CHECK(g != NULL);
+        if (!g || !g->ukr_b) continue;
+        const int MR = g->mr, NR = g->nr;
+        for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
+            const int64_t K = depths[d], ldb = NR + 3, ldc = NR + 5;
+            float *A = alloc_f((size_t)(MR * K)), *B = alloc_f((size_t)(K * ldb));
+            float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
+            float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
+            for (int64_t i = 0; i < MR * K; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int m = 1; m <= MR; m++)
+                for (int n = 1; n <= NR; n++)
+                    for (int bi = 0; bi < 3; bi++) {
+                        g->pack_a(0, A, K, 0, m, 0, K, 0.75f, ap);
+                        g->pack_b(0, B, ldb, 0, K, 0, n, bp);
+                        for (int64_t i = 0; i < MR * ldc; i++)
+                            c1[i] = bi == 0 ? NAN : nb_rng_uniform(&rng) - 0.5f;
+                        memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
+                        g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
+                        g->ukr_b(K, ap, B, ldb, betas[bi], c2, ldc, m, n);
+                        CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
+                                  "%s: ukr_b differs from ukr at m=%d n=%d k=%lld beta=%g", g->name,
+                                  m, n, (long long)K, (double)betas[bi]);
+                    }
+            nb_free(A);
+            nb_free(B);
+            nb_free(ap);
+            nb_free(bp);
+            nb_free(c1);
+            nb_free(c2);
+        }
+    }
+}
+
 static void test_dispatch(void) {
     const char *isa = nb_kernel_isa();
     CHECK(isa != NULL);
@@ -457,5 +512,6 @@ static const nbt_case cases[] = {
     {"batched", test_batched},
     {"dispatch", test_dispatch},
     {"provider", test_provider},
+    {"ukr_in_place", test_ukr_in_place},
 };
 NBT_MAIN(cases)

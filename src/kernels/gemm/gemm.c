@@ -274,6 +274,166 @@ static void gemm_member(void *arg) {
     }
 }
 
+/* ---- short shapes on several threads: C split, each member packing its own panels -------
+ *
+ * When M fits one MC block, every K block of the task stream above updates the same C tiles
+ * as the one before, so its compute tasks wait for all of the previous block's: a barrier
+ * per K block, with whatever imbalance the tasks leave (64 x 784 x 256 on two threads: three
+ * of them in 0.2 ms). Such shapes, and those whose N fits one NC block, run instead as
+ * pieces of C claimed from one counter, each piece a whole product over all of K:
+ *   by columns (M <= MC): a piece is a range of B's column panels; each member packs all of
+ *     alpha op(A) once (its first piece), then for each K block packs the piece's B panels
+ *     and multiplies;
+ *   by rows (N <= NC): a piece is a range of A's row panels; each member packs all of op(B)
+ *     once, then for each K block packs the piece's A panels and multiplies.
+ * The duplicated operand (the smaller of M x K and K x N, at most SPLIT_DUP floats) is the
+ * price of having no waits at all: a member only claims, packs and multiplies, and nobody
+ * waits for a thread that has not started (the caller takes every piece if need be).
+ * Few rows (M <= IN_PLACE_M) with B as stored go by columns on any number of threads, one
+ * included, with B not packed at all: the kernel reads each kc x NR panel of B where it
+ * lies (ukr_b), column panel by column panel, so that the panel stays in cache while the
+ * few row panels of A pass over it. Packing B would copy the whole matrix for at most eight
+ * uses of each element (the char-LSTM's backward step, 32 x 1024 x 256: its 1 MB weight
+ * copied for 17 MFLOP). Only a B that the caches hold (IN_PLACE_KN, below).
+ * Bits: the K blocking, the packers and the micro-kernel's arithmetic are the stream's
+ * (ukr_b is the packed kernel reading B elsewhere), beta applies in the first K block, and
+ * the tiles' in-order sums do not depend on the tile's place — the same C as the stream
+ * path, on any number of threads. */
+typedef struct split_job {
+    const gemm_job *j; /* the problem and its blocking (its buffers unused) */
+    int by_cols;
+    int64_t per; /* panels per piece */
+    int64_t pieces;
+    int64_t mpad, npad; /* M and N rounded up to MR and NR */
+    const float *b;     /* by columns: op(B) as stored, read in place (NULL: packed) */
+    int64_t ldb;
+    size_t work;        /* floats of each member's buffer: the whole operand, then one piece's */
+    _Alignas(64) _Atomic int64_t next;
+} split_job;
+
+#define SPLIT_DUP(g) (4 * (g)->mc * (g)->kc)
+/* B read in place for M up to this, and for B of at most this many floats: a B that must
+ * come from memory is faster packed (the packer's loads, with no arithmetic between them,
+ * keep more misses in flight than the kernel's; 64 x 4096 x 512 took 18% longer in place,
+ * 25 x 32 x 50176 67%), one that cache holds is faster in place */
+#define IN_PLACE_M(g) (8 * (g)->mr)
+#define IN_PLACE_KN(g) (2 * (g)->kc * (g)->nc)
+
+/* The whole of the shared operand, K block by K block (block pc at pad x pc). */
+static void split_pack_whole(const split_job *s, float *dst) {
+    const gemm_job *j = s->j;
+    for (int64_t pc = 0; pc < j->K; pc += j->kc) {
+        int64_t kcur = min64(j->kc, j->K - pc);
+        if (s->by_cols)
+            j->g->pack_a(j->ta, j->A, j->lda, 0, j->M, pc, kcur, j->alpha, dst + s->mpad * pc);
+        else
+            j->src.pack(j->src.ctx, pc, kcur, 0, j->N, j->g->nr, dst + s->npad * pc);
+    }
+}
+
+static void split_piece(const split_job *s, const float *whole, float *piece, int64_t t) {
+    const gemm_job *j = s->j;
+    const nbi_gemm_arch *g = j->g;
+    const int64_t MR = g->mr, NR = g->nr;
+    int64_t lo = t * s->per, hi = lo + s->per;
+    /* the piece's rows [i0, i0 + m) and columns [j0, j0 + n) of C */
+    int64_t i0 = 0, m = j->M, j0 = 0, n = j->N;
+    if (s->by_cols) {
+        j0 = lo * NR;
+        n = min64(j->N, hi * NR) - j0;
+    } else {
+        i0 = lo * MR;
+        m = min64(j->M, hi * MR) - i0;
+    }
+    for (int64_t pc = 0; pc < j->K; pc += j->kc) {
+        int64_t kc = min64(j->kc, j->K - pc);
+        float beta = pc == 0 ? j->beta : 1.0f;
+        if (s->b) { /* B in place: each panel's kc x NR block stays in cache over all rows */
+            const float *ap = whole + s->mpad * pc, *bp = s->b + pc * s->ldb + j0;
+            for (int64_t jr = 0; jr * NR < n; jr++) {
+                int nn = (int)min64(NR, n - jr * NR);
+                for (int64_t ir = 0; ir * MR < m; ir++)
+                    g->ukr_b(kc, ap + ir * MR * kc, bp + jr * NR, s->ldb, beta,
+                             j->C + ir * MR * j->ldc + j0 + jr * NR, j->ldc,
+                             (int)min64(MR, m - ir * MR), nn);
+            }
+            continue;
+        }
+        const float *ap, *bp;
+        if (s->by_cols) {
+            j->src.pack(j->src.ctx, pc, kc, j0, n, (int)NR, piece);
+            ap = whole + s->mpad * pc;
+            bp = piece;
+        } else {
+            g->pack_a(j->ta, j->A, j->lda, i0, m, pc, kc, j->alpha, piece);
+            ap = piece;
+            bp = whole + s->npad * pc;
+        }
+        for (int64_t ir = 0; ir * MR < m; ir++) {
+            int mm = (int)min64(MR, m - ir * MR);
+            float *crow = j->C + (i0 + ir * MR) * j->ldc + j0;
+            for (int64_t jr = 0; jr * NR < n; jr++)
+                g->ukr(kc, ap + ir * MR * kc, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
+                       (int)min64(NR, n - jr * NR));
+        }
+    }
+}
+
+static void split_member(void *arg) {
+    split_job *s = arg;
+    /* the caller's buffer was made large enough before the job started; a worker that
+     * cannot have one leaves the pieces to the others */
+    float *buf = thread_buffer(s->work);
+    if (!buf) return;
+    size_t whole = (size_t)(s->by_cols ? s->mpad : s->npad) * (size_t)s->j->K;
+    int packed = 0;
+    for (int64_t t = atomic_fetch_add(&s->next, 1); t < s->pieces;
+         t = atomic_fetch_add(&s->next, 1)) {
+        if (!packed) {
+            split_pack_whole(s, buf);
+            packed = 1;
+        }
+        split_piece(s, buf, buf + ((whole + 15) & ~(size_t)15), t);
+    }
+}
+
+/* Runs j on up to `want` threads by pieces when its shape suits (see above); returns 0 to
+ * leave it to the task stream. `b` (with ldb): op(B) as stored, to be read in place. */
+static int split_path(const gemm_job *j, int64_t want, const float *b, int64_t ldb, nb_status *st) {
+    const nbi_gemm_arch *g = j->g;
+    const int64_t MR = g->mr, NR = g->nr;
+    int64_t mpad = round_up(j->M, MR), npad = round_up(j->N, NR);
+    int64_t dup_a = j->M <= j->mc ? mpad * j->K : INT64_MAX;
+    int64_t dup_b = j->N <= j->nc ? npad * j->K : INT64_MAX;
+    int64_t dup = min64(dup_a, dup_b);
+    split_job s = {.j = j, .by_cols = dup_a <= dup_b, .mpad = mpad, .npad = npad};
+    if (b && dup_a <= SPLIT_DUP(g) && mpad <= IN_PLACE_M(g)) { /* B in place, any threads */
+        s.by_cols = 1;
+        s.b = b;
+        s.ldb = ldb;
+        dup = dup_a;
+    } else if (want < 2 || dup > SPLIT_DUP(g)) {
+        return 0;
+    }
+    /* a few pieces per member, none wider than a block */
+    int64_t panels = s.by_cols ? npad / NR : mpad / MR;
+    int64_t maxper = s.by_cols ? j->nc / NR : j->mc / MR;
+    int64_t pieces = min64(panels, 4 * want);
+    s.per = min64(ceil_div(panels, pieces), maxper);
+    s.pieces = ceil_div(panels, s.per);
+    size_t whole = (size_t)dup;
+    size_t piece = s.b ? 0 : (size_t)(j->kc * s.per * (s.by_cols ? NR : MR));
+    s.work = ((whole + 15) & ~(size_t)15) + piece;
+    atomic_init(&s.next, 0);
+    if (!thread_buffer(s.work)) {
+        *st = NB_ERR_NOMEM;
+        return 1;
+    }
+    nbi_parallel_run((int)min64(want, s.pieces), split_member, &s);
+    *st = NB_OK;
+    return 1;
+}
+
 /* ---- the direct path ---------------------------------------------------------------------- */
 
 /* Chosen by shape alone, never by thread count (so results do not depend on it):
@@ -334,46 +494,70 @@ static nb_status direct_path(const nbi_gemm_arch *g, const nbi_gemm_call *call) 
 
 /* ---- the blocked path --------------------------------------------------------------------- */
 
+/* The job's problem and blocking; B is c's matrix when src is NULL, else src's panels. */
+static void job_init(gemm_job *j, const nbi_gemm_arch *g, const nbi_gemm_call *c,
+                     const nbi_gemm_bsrc *src, int64_t mc, int64_t kc, int64_t nc) {
+    memset(j, 0, sizeof *j);
+    *j = (gemm_job){.g = g,
+                    .ta = c->ta,
+                    .M = c->M,
+                    .N = c->N,
+                    .K = c->K,
+                    .alpha = c->alpha,
+                    .beta = c->beta,
+                    .A = c->A,
+                    .C = c->C,
+                    .lda = c->lda,
+                    .ldc = c->ldc,
+                    .mc = mc,
+                    .kc = kc,
+                    .nc = nc};
+    if (src) {
+        j->src = *src;
+    } else {
+        j->mat = (matrix_src){g, c->tb, c->B, c->ldb};
+        j->src = (nbi_gemm_bsrc){pack_matrix, &j->mat, c->tb};
+    }
+}
+
 /* B is c's matrix when src is NULL, else src's panels. */
 static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
                               const nbi_gemm_bsrc *src) {
-    const int ta = c->ta, tb = c->tb;
     const int64_t M = c->M, N = c->N, K = c->K;
-    /* The job is large (counters on their own cache lines): keep it with the buffers. */
-    gemm_job *j;
     /* Blocks as even as the largest sizes allow: K = 784 with KC = 384 gives 3 x 262, not
      * 384 + 384 + 16 (a thin last block wastes a pass over C). */
     int64_t kc = ceil_div(K, ceil_div(K, g->kc));
     int64_t nc = round_up(ceil_div(N, ceil_div(N, g->nc)), g->nr);
     int64_t mc = round_up(ceil_div(M, ceil_div(M, g->mc)), g->mr);
-    size_t a_sz = (size_t)(mc * kc), b_sz = (size_t)(kc * nc);
-    a_sz = (a_sz + 15) & ~(size_t)15; /* each half starts on a cache line */
-    b_sz = (b_sz + 15) & ~(size_t)15;
-    size_t job_sz = (sizeof(gemm_job) + 63) / sizeof(float) & ~(size_t)15;
-    float *buf = thread_buffer(job_sz + 2 * (a_sz + b_sz));
-    if (!buf) return NB_ERR_NOMEM;
-    j = (gemm_job *)(void *)buf;
-    memset(j, 0, sizeof *j);
-    *j = (gemm_job){.g = g, .ta = ta, .M = M, .N = N, .K = K, .alpha = c->alpha,
-                    .beta = c->beta, .A = c->A, .C = c->C, .lda = c->lda, .ldc = c->ldc,
-                    .mc = mc, .kc = kc, .nc = nc};
-    if (src) {
-        j->src = *src;
-    } else {
-        j->mat = (matrix_src){g, tb, c->B, c->ldb};
-        j->src = (nbi_gemm_bsrc){pack_matrix, &j->mat, tb};
-    }
-    j->ap[0] = buf + job_sz;
-    j->ap[1] = j->ap[0] + a_sz;
-    j->bp[0] = j->ap[1] + a_sz;
-    j->bp[1] = j->bp[0] + b_sz;
-
     /* Threads: as many as the work feeds (par_flops each), at most the call's budget. */
     double flops = 2.0 * (double)M * (double)N * (double)K;
     int64_t want = (int64_t)(flops / (double)g->par_flops);
     int pool = nbi_threads_for(c->nt);
     if (want > pool) want = pool;
     if (want < 1) want = 1;
+    /* by pieces when the shape suits: on several threads, or for B read in place */
+    int in_place = !src && !c->tb && g->ukr_b && M <= IN_PLACE_M(g) && K * N <= IN_PLACE_KN(g);
+    if (want >= 2 || in_place) {
+        gemm_job proto;
+        job_init(&proto, g, c, src, mc, kc, nc);
+        nb_status st;
+        if (split_path(&proto, want, in_place ? c->B : NULL, c->ldb, &st)) return st;
+    }
+
+    /* The job is large (counters on their own cache lines): keep it with the buffers. */
+    size_t a_sz = (size_t)(mc * kc), b_sz = (size_t)(kc * nc);
+    a_sz = (a_sz + 15) & ~(size_t)15; /* each half starts on a cache line */
+    b_sz = (b_sz + 15) & ~(size_t)15;
+    size_t job_sz = (sizeof(gemm_job) + 63) / sizeof(float) & ~(size_t)15;
+    float *buf = thread_buffer(job_sz + 2 * (a_sz + b_sz));
+    if (!buf) return NB_ERR_NOMEM;
+    gemm_job *j = (gemm_job *)(void *)buf;
+    job_init(j, g, c, src, mc, kc, nc);
+    j->ap[0] = buf + job_sz;
+    j->ap[1] = j->ap[0] + a_sz;
+    j->bp[0] = j->ap[1] + a_sz;
+    j->bp[1] = j->bp[0] + b_sz;
+
     /* Pieces: one of each per iteration alone; with helpers, a few per member so that
      * whoever is fastest takes more. */
     int64_t maxp = ceil_div(min64(N, nc), g->nr), maxa = ceil_div(min64(M, mc), g->mr);
