@@ -52,10 +52,57 @@ static void maxpool_2x2_row(const float *restrict r0, const float *restrict r1, 
     for (; j < OW; j++) MAX2X2(y[j], as[j], 2 * j);
 }
 
+/* Output rows per block of maxpool_2x2_flat (its scratch: 2·ROWS·OW pairs at most). */
+#define FLAT_PAIRS 1024
+
+/* The 2x2 window with stride 2 when the windows tile the planes exactly (H = 2·OH, W = 2·OW):
+ * the planes are then one sequence of column pairs. First the maximum of each pair (the left
+ * one unless the right beats it), in one flat loop over every pair of a block of output rows,
+ * which the compiler vectorises whatever the width; then, per output, the upper pair's
+ * maximum unless the lower one's beats it. The same choices as MAX2X2's row-major scan: a tie
+ * keeps the earlier element (upper before lower, left before right) and the first NaN wins.
+ * For rows of fewer than 8 outputs, which maxpool_2x2_row would run all in its scalar tail
+ * (OW = 4 for the CNN's second pooling: 2.4x faster); wider rows keep the row blocks, which
+ * the compiler vectorises better (24x24 planes: 1.48 ms against 1.97 flat for 2048 planes). */
+static void maxpool_2x2_flat(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
+                             int32_t *arg) {
+    const int64_t OW = g->OW, W = g->W, OH = g->OH, rows = planes * OH;
+    const int64_t per = FLAT_PAIRS / (2 * OW); /* output rows per block, >= 1 */
+    float hv[FLAT_PAIRS];
+    int32_t hr[FLAT_PAIRS];
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+        const int64_t nr = rows - r0 < per ? rows - r0 : per, np = nr * 2 * OW;
+        const float *restrict xs = x + r0 * 2 * W;
+        for (int64_t k = 0; k < np; k++) {
+            float a = xs[2 * k], b = xs[2 * k + 1];
+            int t = beats(b, a);
+            hv[k] = t ? b : a;
+            hr[k] = t;
+        }
+        for (int64_t rr = 0; rr < nr; rr++) {
+            const int64_t r = r0 + rr;
+            const int32_t base = (int32_t)(2 * (r % OH) * W);
+            const float *restrict up = hv + rr * 2 * OW, *restrict lo = up + OW;
+            const int32_t *restrict ur = hr + rr * 2 * OW, *restrict lr = ur + OW;
+            float *restrict yr = y + r * OW;
+            int32_t *restrict ar = arg + r * OW;
+            for (int64_t j = 0; j < OW; j++) {
+                int t = beats(lo[j], up[j]);
+                yr[j] = t ? lo[j] : up[j];
+                ar[j] = base + 2 * (int32_t)j + (t ? (int32_t)W + lr[j] : ur[j]);
+            }
+        }
+    }
+}
+
 /* The 2x2 window with stride 2 and no padding, the common case, without bounds checks. */
 static void maxpool_2x2(const nbi_conv_geom *g, int64_t planes, const float *x, float *y,
                         int32_t *arg) {
     const int64_t W = g->W, plane = g->H * W, P = g->OH * g->OW;
+    if (g->H == 2 * g->OH && W == 2 * g->OW && g->OW < 8) { /* rows too short for blocks */
+        maxpool_2x2_flat(g, planes, x, y, arg);
+        return;
+    }
     for (int64_t p = 0; p < planes; p++)
         for (int64_t i = 0; i < g->OH; i++) {
             const float *r0 = x + p * plane + 2 * i * W;
