@@ -457,12 +457,13 @@ static void test_maxpool_fast_path(void) {
     CHECK(isnan(y1[3 * 20 + 6]) && a1[3 * 20 + 6] == 22);
 }
 
-/* The flat 2x2 path (windows tiling the planes, rows of fewer than 8 outputs) against the
+/* The flat 2x2 path (windows tiling the planes, rows of 1-7 or 9-15 outputs) against the
  * general loop, on odd plane counts and sizes, ties and NaNs, with enough rows for several
  * blocks of its scratch (1024 pairs) */
 static void test_maxpool_flat_path(void) {
-    static const int shapes[][3] = {{8, 8, 37}, {2, 2, 700}, {4, 14, 5},
-                                    {6, 2, 3},  {10, 12, 9}, {2, 10, 301}};
+    /* rows of 4, 1, 7, 1, 6, 5, 12 and 15 outputs (the flat path), 16 (the row blocks) */
+    static const int shapes[][3] = {{8, 8, 37},   {2, 2, 700}, {4, 14, 5}, {6, 2, 3}, {10, 12, 9},
+                                    {2, 10, 301}, {4, 24, 7},  {6, 30, 3}, {2, 32, 5}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int H = shapes[s][0], W = shapes[s][1], PL = shapes[s][2];
         const int64_t n = (int64_t)PL * H * W, m = n / 4;
