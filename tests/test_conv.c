@@ -457,6 +457,60 @@ static void test_maxpool_fast_path(void) {
     CHECK(isnan(y1[3 * 20 + 6]) && a1[3 * 20 + 6] == 22);
 }
 
+/* The flat 2x2 path (windows tiling the planes, rows of 1-7 or 9-15 outputs) against the
+ * general loop, on odd plane counts and sizes, ties and NaNs, with enough rows for several
+ * blocks of its scratch (1024 pairs) */
+static void test_maxpool_flat_path(void) {
+    /* rows of 4, 1, 7, 1, 6, 5, 12 and 15 outputs (the flat path), 16 (the row blocks) */
+    static const int shapes[][3] = {{8, 8, 37},   {2, 2, 700}, {4, 14, 5}, {6, 2, 3}, {10, 12, 9},
+                                    {2, 10, 301}, {4, 24, 7},  {6, 30, 3}, {2, 32, 5}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int H = shapes[s][0], W = shapes[s][1], PL = shapes[s][2];
+        const int64_t n = (int64_t)PL * H * W, m = n / 4;
+        float *x = malloc(sizeof(float) * (size_t)n), *y0 = malloc(sizeof(float) * (size_t)m),
+              *y1 = malloc(sizeof(float) * (size_t)m);
+        int32_t *a0 = malloc(sizeof(int32_t) * (size_t)m),
+                *a1 = malloc(sizeof(int32_t) * (size_t)m);
+        CHECK(x && y0 && y1 && a0 && a1);
+        nb_rng rng;
+        nb_rng_seed(&rng, 40 + (uint64_t)s);
+        for (int64_t i = 0; i < n; i++) x[i] = (float)nb_rng_below(&rng, 4) - 2.0f; /* ties */
+        for (int k = 0; k < 1 + PL / 4; k++) x[nb_rng_below(&rng, (uint64_t)n)] = NAN;
+        x[n - 1] = NAN; /* the lower right of the last window */
+        nbi_conv_geom g = {.N = 1,
+                           .C = PL,
+                           .O = PL,
+                           .H = H,
+                           .W = W,
+                           .KH = 2,
+                           .KW = 2,
+                           .sh = 2,
+                           .sw = 2,
+                           .dh = 1,
+                           .dw = 1,
+                           .OH = H / 2,
+                           .OW = W / 2,
+                           .groups = PL};
+        nbi_maxpool_forward(&g, PL, x, y1, a1);
+        g.pb = 1; /* the general loop, the same windows on an even height */
+        nbi_maxpool_forward(&g, PL, x, y0, a0);
+        CHECK_MSG(memcmp(a0, a1, sizeof(int32_t) * (size_t)m) == 0, "%dx%d: arg", H, W);
+        CHECK_MSG(memcmp(y0, y1, sizeof(float) * (size_t)m) == 0, "%dx%d: values", H, W);
+        /* the last window's value is the first NaN of its row-major scan */
+        const int64_t last[4] = {n - W - 2, n - W - 1, n - 2, n - 1};
+        int64_t first = 0;
+        while (!isnan(x[last[first]])) first++;
+        CHECK_MSG(isnan(y1[m - 1]) &&
+                      a1[m - 1] == (int32_t)(last[first] - (int64_t)(PL - 1) * H * W),
+                  "%dx%d: last window", H, W);
+        free(x);
+        free(y0);
+        free(y1);
+        free(a0);
+        free(a1);
+    }
+}
+
 /* conv2d with a fused ReLU against conv2d then relu: the same values and gradients */
 static void test_fused_relu(void) {
     nb_rng rng;
@@ -635,6 +689,7 @@ static const nbt_case cases[] = {
     {"fused_relu", test_fused_relu},
     {"fused_pool", test_fused_pool},
     {"maxpool_fast_path", test_maxpool_fast_path},
+    {"maxpool_flat_path", test_maxpool_flat_path},
     {"dropout", test_dropout},
     {"errors", test_errors},
     {"flatten_and_global_pool", test_flatten_and_global_pool},
