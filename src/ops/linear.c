@@ -217,9 +217,8 @@ static nb_status linear_act_backward(nb_ctx *ctx, nbi_node *n) {
     const lin_saved *k = n->saved;
     const int64_t numel = n->out->numel;
     float *gz = k->gz;                       /* room forward kept in its block */
-    ctx->be->fill(ctx->be, numel, gz, 0.0f); /* dz = dy ⊙ f'(z, y) */
-    ctx->be->unary_bwd(ctx->be, nbi_ops[n->attrs->i[0]]->aux, numel, k->z, n->out->data,
-                       n->out->grad->data, gz, n->attrs->f);
+    ctx->be->unary_dx(ctx->be, nbi_ops[n->attrs->i[0]]->aux, numel, k->z, n->out->data,
+                      n->out->grad->data, gz, n->attrs->f); /* dz = dy ⊙ f'(z, y) */
     return affine_backward(ctx, n, gz);
 }
 
