@@ -85,6 +85,8 @@ typedef struct nbi_attn_geom {
     uint64_t seed;                /* the dropout mask's seed (nbi_drop_key) */
     nbi_attn_rows q, k, v, o;     /* the operands' layouts (zero: contiguous) */
     nbi_attn_rows gq, gk, gv, go; /* the gradients' (backward) */
+    int write_grads; /* backward: gq, gk, gv are written, their old contents unread (the back
+                      * end zeroes each head's rows just before the kernel adds to them) */
 } nbi_attn_geom;
 
 /* Heads bh in [bh0, bh1) (bh = b·H + h): o and lse. */
