@@ -203,11 +203,11 @@ static void test_same_gradients_as_kept(void) {
 }
 
 /* Gradients written by their first contribution (nbi_grad_write): linear's dx and dW, add's
- * copies of gy. Residual blocks r = h + (linear(h, tanh(W0)) + b) share W0, so h's and
- * tanh(W0)'s gradients are written once and then accumulated, into blocks given back by
- * earlier nodes (stale values in them). The reference reaches h and tanh(W0) only through ops
- * that accumulate — h · 1 and matmul — with the same float operations on the gradients, so the
- * leaves' gradients agree bit for bit. */
+ * copies of gy, or gy's block itself handed over (nbi_grad_take). Residual blocks r = h +
+ * (linear(h, tanh(W0)) + b) share W0, so h's and tanh(W0)'s gradients are written once and then
+ * accumulated, into blocks given back by earlier nodes (stale values in them). The reference
+ * reaches h and tanh(W0) only through ops that accumulate — h · 1 and matmul — with the same float
+ * operations on the gradients, so the leaves' gradients agree bit for bit. */
 static void test_written_gradients(void) {
     enum { NL = 4, RR = 12, CC = 16 };
     float got[2][RR * CC + CC * CC + CC];
@@ -227,6 +227,8 @@ static void test_written_gradients(void) {
             nb_tensor *lin =
                 nb_add(ctx, ref ? nb_matmul(ctx, h, w) : nb_linear(ctx, h, w, NULL), b);
             nb_tensor *r = ref ? nb_add(ctx, nb_mul(ctx, h, one), lin) : nb_add(ctx, h, lin);
+            if (l == 1) /* r + r: the first takes gy's block, the second adds gy onto it */
+                r = ref ? nb_add(ctx, nb_mul(ctx, r, one), nb_mul(ctx, r, one)) : nb_add(ctx, r, r);
             h = nb_tanh(ctx, r);
         }
         nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, h, h), NB_ALL_AXES, 0);

@@ -245,6 +245,17 @@ nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
     return g;
 }
 
+nb_tensor *nbi_grad_take(nb_ctx *ctx, nbi_node *n, nb_tensor *t) {
+    nb_tensor *o = n->out, *g = o->grad;
+    if (t->grad || !g || ctx->keep_grads || (o->flags & NB_TF_RETAIN_GRAD) ||
+        (t->flags & NB_TF_HEAP) || !nb_tensor_same_shape(t, o))
+        return NULL;
+    NBI_ASSERT(o->node == n && !(o->flags & NB_TF_HEAP));
+    o->grad = NULL; /* release_grad finds none to give back */
+    t->grad = g;    /* a block of o's size and shape, as grad_make would make for t */
+    return g;
+}
+
 nb_tensor *nbi_grad_write(nb_ctx *ctx, nb_tensor *t, bool *fresh) {
     *fresh = !t->grad;
     return t->grad ? t->grad : grad_make(ctx, t);

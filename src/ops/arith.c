@@ -127,6 +127,7 @@ static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
             /* d(a + b)/da and /db, d(a − b)/da are 1: a gradient of y's size made here is a
              * copy of gy (what accumulating into zeros gives, without the fill and the add) */
             const bool copies = ng == y->numel && (id == NBI_B_ADD || (id == NBI_B_SUB && w == 0));
+            if (copies && nbi_grad_take(ctx, n, n->in[w])) continue; /* gy itself, no copy */
             bool fresh = false;
             nb_tensor *g = copies ? nbi_grad_write(ctx, n->in[w], &fresh) : nbi_grad(ctx, n->in[w]);
             if (!g) return ctx->status;
