@@ -216,31 +216,9 @@ static void attn_task(void *arg, int64_t t) {
     j->k->attn(j->g, t, t + 1, j->q, j->kk, j->v, j->out, j->out_lse);
 }
 
-/* rows [0, T) of head bh of a gradient laid out as r (n floats a row) set to 0 */
-static void zero_head(float *x, const nbi_attn_rows *r, int64_t bh, int64_t H, int64_t T,
-                      int64_t n) {
-    if (!x) return;
-    const nbi_attn_rows s = nbi_attn_rows_of(r, H, T, n);
-    float *h = x + bh / H * s.sb + bh % H * s.sh;
-    for (int64_t i = 0; i < T; i++) memset(h + i * s.st, 0, (size_t)n * sizeof *h);
-}
-
-/* The backward of head bh; with write_grads its rows of gq, gk, gv zeroed first, while the
- * kernel is about to read them from cache (the same bits as accumulating into zeros). */
-static void attn_bwd_head(const nbi_kernels *k, const nbi_attn_geom *g, int64_t bh, const float *q,
-                          const float *kk, const float *v, const float *o, const float *lse,
-                          const float *go, float *gq, float *gk, float *gv) {
-    if (g->write_grads) {
-        zero_head(gq, &g->gq, bh, g->H, g->Tq, g->d);
-        zero_head(gk, &g->gk, bh, g->H, g->Tk, g->d);
-        zero_head(gv, &g->gv, bh, g->H, g->Tk, g->dv);
-    }
-    k->attn_bwd(g, bh, bh + 1, q, kk, v, o, lse, go, gq, gk, gv);
-}
-
 static void attn_bwd_task(void *arg, int64_t t) {
     const attn_job *j = arg;
-    attn_bwd_head(j->k, j->g, t, j->q, j->kk, j->v, j->o, j->lse, j->go, j->gq, j->gk, j->gv);
+    j->k->attn_bwd(j->g, t, t + 1, j->q, j->kk, j->v, j->o, j->lse, j->go, j->gq, j->gk, j->gv);
 }
 
 static int attn_threads(const nbi_backend *be, const nbi_attn_geom *g) {
@@ -264,8 +242,7 @@ static void cpu_attention_bwd(const nbi_backend *be, const nbi_attn_geom *g, con
                               const float *go, float *gq, float *gk, float *gv) {
     int nt = attn_threads(be, g);
     if (nt == 1) {
-        for (int64_t bh = 0; bh < g->B * g->H; bh++)
-            attn_bwd_head(be->k, g, bh, q, k, v, o, lse, go, gq, gk, gv);
+        be->k->attn_bwd(g, 0, g->B * g->H, q, k, v, o, lse, go, gq, gk, gv);
         return;
     }
     attn_job j = {be->k, g, q, k, v, o, lse, go, NULL, NULL, gq, gk, gv};
