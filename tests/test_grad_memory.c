@@ -202,6 +202,56 @@ static void test_same_gradients_as_kept(void) {
     CHECK(memcmp(inner[0], inner[1], sizeof inner[0]) == 0);
 }
 
+/* Gradients written by their first contribution (nbi_grad_write): linear's dx and dW, add's
+ * copies of gy, or gy's block itself handed over (nbi_grad_take). Residual blocks r = h +
+ * (linear(h, tanh(W0)) + b) share W0, so h's and tanh(W0)'s gradients are written once and then
+ * accumulated, into blocks given back by earlier nodes (stale values in them). The reference
+ * reaches h and tanh(W0) only through ops that accumulate — h · 1 and matmul — with the same float
+ * operations on the gradients, so the leaves' gradients agree bit for bit. */
+static void test_written_gradients(void) {
+    enum { NL = 4, RR = 12, CC = 16 };
+    float got[2][RR * CC + CC * CC + CC];
+    for (int ref = 0; ref < 2; ref++) {
+        nb_rng rng;
+        nb_rng_seed(&rng, 11);
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        nb_tensor *x = nb_randn(ctx, NB_DIMS(RR, CC), 0, 1, &rng);
+        nb_tensor *w0 = nb_randn(ctx, NB_DIMS(CC, CC), 0, 0.3f, &rng);
+        nb_tensor *b = nb_randn(ctx, NB_DIMS(CC), 0, 1, &rng);
+        nb_tensor *one = nb_scalar(ctx, 1.0f);
+        nb_tensor_set_requires_grad(x, 1);
+        nb_tensor_set_requires_grad(w0, 1);
+        nb_tensor_set_requires_grad(b, 1);
+        nb_tensor *w = nb_tanh(ctx, w0), *h = nb_tanh(ctx, x);
+        for (int l = 0; l < NL; l++) {
+            nb_tensor *lin =
+                nb_add(ctx, ref ? nb_matmul(ctx, h, w) : nb_linear(ctx, h, w, NULL), b);
+            nb_tensor *r = ref ? nb_add(ctx, nb_mul(ctx, h, one), lin) : nb_add(ctx, h, lin);
+            if (l == 1) /* r + r: the first takes gy's block, the second adds gy onto it */
+                r = ref ? nb_add(ctx, nb_mul(ctx, r, one), nb_mul(ctx, r, one)) : nb_add(ctx, r, r);
+            h = nb_tanh(ctx, r);
+        }
+        nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, h, h), NB_ALL_AXES, 0);
+        CHECK_PTR(loss);
+        CHECK_OK(nb_backward(ctx, loss));
+        CHECK(ctx->grads_reused > 0); /* written gradients landed on given-back blocks */
+        const nb_tensor *leaf[3] = {x, w0, b};
+        size_t k = 0;
+        for (int i = 0; i < 3; i++) {
+            CHECK(leaf[i]->grad != NULL);
+            if (!leaf[i]->grad) break;
+            memcpy(got[ref] + k, leaf[i]->grad->data, sizeof(float) * (size_t)leaf[i]->numel);
+            k += (size_t)leaf[i]->numel;
+        }
+        CHECK(k == sizeof got[0] / sizeof(float));
+        nb_ctx_free(ctx);
+    }
+    CHECK(memcmp(got[0], got[1], sizeof got[0]) == 0);
+    double norm = 0;
+    for (size_t i = 0; i < sizeof got[0] / sizeof(float); i++) norm += fabs(got[0][i]);
+    CHECK(norm > 1.0); /* not all zeros */
+}
+
 /* A small GPT (two pre-LN blocks, causal attention, a tied head), AdamW and clipping: two
  * training steps give the same parameters, bit for bit, with gradients given back or kept, and
  * giving back lowers the arena's peak by a fifth at least. Measured when this was written: the
@@ -277,6 +327,7 @@ static const nbt_case cases[] = {
     {"chain_peak_and_reuse", test_chain_peak_and_reuse},
     {"reuse_and_retain", test_reuse_and_retain},
     {"same_gradients_as_kept", test_same_gradients_as_kept},
+    {"written_gradients", test_written_gradients},
     {"transformer_step", test_transformer_step},
 };
 NBT_MAIN(cases)

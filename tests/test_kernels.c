@@ -335,6 +335,54 @@ static void test_parallel_fronts(void) {
     }
 }
 
+/* be->unary_dx (gx = gy f', a gradient written by its first contribution) against a fill with
+ * zeros and be->unary_bwd, bit for bit: lengths around its runs of 2048 and the thread split,
+ * at 1 to 3 threads, over a gx holding NaNs (never read); nothing written past n. */
+static void test_unary_dx(void) {
+    static const int64_t lens[] = {1, 7, 2047, 2048, 2049, 6145, 70001, 300007};
+    static const struct {
+        int id;
+        float p[2];
+    } ops[] = {{NBI_U_GELU, {0, 0}}, {NBI_U_TANH, {0, 0}}, {NBI_U_LEAKY_RELU, {0.1f, 0}}};
+    const int64_t nmax = 300007;
+    nb_rng rng;
+    nb_rng_seed(&rng, 31);
+    float *x = malloc((size_t)nmax * sizeof *x), *y = malloc((size_t)nmax * sizeof *y);
+    float *gy = malloc((size_t)nmax * sizeof *gy),
+          *want = malloc((size_t)(nmax + 1) * sizeof *want);
+    float *got = malloc((size_t)(nmax + 1) * sizeof *got);
+    CHECK(x && y && gy && want && got);
+    if (!(x && y && gy && want && got)) goto out;
+    fill(x, nmax, -4.0f, 4.0f, &rng, 0);
+    fill(gy, nmax, -2.0f, 2.0f, &rng, 0);
+    int saved = nb_get_threads();
+    const nbi_backend *be = nbi_backend_default();
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+        be->unary(be, ops[o].id, nmax, x, y, ops[o].p);
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int64_t n = lens[li];
+            CHECK_OK(nb_set_threads(1));
+            for (int64_t i = 0; i < n; i++) want[i] = 0.0f;
+            be->unary_bwd(be, ops[o].id, n, x, y, gy, want, ops[o].p);
+            for (int nt = 1; nt <= 3; nt++) {
+                CHECK_OK(nb_set_threads(nt));
+                for (int64_t i = 0; i <= n; i++) got[i] = NAN;
+                be->unary_dx(be, ops[o].id, n, x, y, gy, got, ops[o].p);
+                CHECK_MSG(memcmp(want, got, (size_t)n * sizeof *got) == 0,
+                          "unary_dx op %d, n %lld, %d threads: not fill + unary_bwd", ops[o].id,
+                          (long long)n, nt);
+                CHECK_MSG(got[n] != got[n], "unary_dx wrote past n = %lld", (long long)n);
+            }
+        }
+    }
+    CHECK_OK(nb_set_threads(saved));
+out:
+    free(x);
+    free(y);
+    free(gy);
+    free(want);
+    free(got);
+}
 
 /* ---- binary16 conversions (the f16 dataset store) ------------------------------------------
  * Each set's half_to_f32 and f32_to_half against the scalar twins of kernels/ref/half.c, bit
@@ -455,6 +503,7 @@ static const nbt_case cases[] = {
     {"binary_strides", test_binary_strides},
     {"softmax_rows", test_softmax_rows},
     {"parallel_fronts", test_parallel_fronts},
+    {"unary_dx", test_unary_dx},
     {"half_conversions", test_half_conversions},
 };
 NBT_MAIN(cases)

@@ -12,6 +12,7 @@
  * Agreement is to rounding: the vector kernels sum in lanes and use vecmath.h's exp and tanh. */
 #include "nbtest.h"
 
+#include "kernels/backend.h"
 #include "kernels/kernels.h"
 
 static const char *const simd_isas[] = {"avx2", "avx512"};
@@ -399,8 +400,64 @@ static void test_attention(void) {
     }
 }
 
+/* The attention backward with write_grads (the gradients written, as the fused qkv op asks
+ * when it makes them): on the packed [B, T, 3E] layout of that op, into a buffer of NaNs, bit
+ * for bit the same kernel's accumulation into zeros — each kernel set (the scalar twin, AVX2,
+ * AVX-512), then the back end at 1 and 2 threads; the canaries intact. */
+static void test_attention_write(void) {
+    const int64_t B = 2, H = 3, T = 37, d = 5, E = H * d, nx = B * T * 3 * E, no = B * T * E;
+    nb_rng rng;
+    nb_rng_seed(&rng, 36);
+    float *x = rand_buf(nx, -2, 2, &rng), *go = rand_buf(no, -1, 1, &rng);
+    float *o = buf(no), *lse = buf(B * H * T), *want = buf(nx), *got = buf(nx);
+    nbi_attn_geom g = {.B = B,
+                       .H = H,
+                       .Tq = T,
+                       .Tk = T,
+                       .d = d,
+                       .dv = d,
+                       .scale = 1.0f / sqrtf((float)d),
+                       .causal = 1};
+    g.q = g.k = g.v = g.gq = g.gk = g.gv = (nbi_attn_rows){T * 3 * E, d, 3 * E};
+    g.o = g.go = (nbi_attn_rows){T * E, d, E};
+    for (int is = -1; is < 2; is++) {
+        const nbi_kernels *k = is < 0 ? ref_set() : nbi_kernel_set(simd_isas[is]);
+        if (!k) continue;
+        g.write_grads = 0;
+        k->attn(&g, 0, B * H, x, x + E, x + 2 * E, o, lse);
+        memset(want, 0, sizeof(float) * (size_t)nx);
+        k->attn_bwd(&g, 0, B * H, x, x + E, x + 2 * E, o, lse, go, want, want + E, want + 2 * E);
+        for (int64_t i = 0; i < nx; i++) got[i] = NAN;
+        g.write_grads = 1;
+        k->attn_bwd(&g, 0, B * H, x, x + E, x + 2 * E, o, lse, go, got, got + E, got + 2 * E);
+        CHECK_MSG(memcmp(want, got, sizeof(float) * (size_t)nx) == 0,
+                  "%s attention backward, written gradients: not the accumulation", k->isa);
+        CHECK(canaries_ok(got, nx));
+    }
+    const nbi_backend *be = nbi_backend_default();
+    int saved = nb_get_threads();
+    for (int nt = 1; nt <= 2; nt++) {
+        g.write_grads = 0;
+        CHECK_OK(nb_set_threads(nt));
+        be->attention(be, &g, x, x + E, x + 2 * E, o, lse);
+        memset(want, 0, sizeof(float) * (size_t)nx);
+        g.write_grads = 0;
+        be->attention_bwd(be, &g, x, x + E, x + 2 * E, o, lse, go, want, want + E, want + 2 * E);
+        for (int64_t i = 0; i < nx; i++) got[i] = NAN;
+        g.write_grads = 1;
+        be->attention_bwd(be, &g, x, x + E, x + 2 * E, o, lse, go, got, got + E, got + 2 * E);
+        CHECK_MSG(memcmp(want, got, sizeof(float) * (size_t)nx) == 0,
+                  "attention backward, written gradients, %d threads: not the accumulation", nt);
+        CHECK(canaries_ok(got, nx));
+    }
+    CHECK_OK(nb_set_threads(saved));
+    float *fs[] = {x, go, o, lse, want, got};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+}
+
 static const nbt_case cases[] = {
-    {"norm", test_norm},     {"xent", test_xent},           {"rnn_steps", test_rnn_steps},
-    {"colsum", test_colsum}, {"attention", test_attention},
+    {"norm", test_norm},           {"xent", test_xent},
+    {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
+    {"attention", test_attention}, {"attention_write", test_attention_write},
 };
 NBT_MAIN(cases)

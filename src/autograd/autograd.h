@@ -105,6 +105,22 @@ static inline nb_tensor *nbi_grad(nb_ctx *ctx, nb_tensor *t) {
     return t->grad ? t->grad : nbi_grad_new(ctx, t); /* parameters' are views made once */
 }
 
+/* The gradient buffer of t for a backward that writes every one of its elements: when this
+ * call makes the buffer, *fresh is true and its contents are unset — the caller stores its
+ * contribution (GEMM with beta = 0, a copy) instead of adding it to zeros, which saves the
+ * zero fill and a read of the buffer; when t already has a gradient, *fresh is false and the
+ * caller accumulates as it would into nbi_grad's. A caller that does not write every element
+ * uses nbi_grad. The same rules for arena marks as nbi_grad_new. */
+nb_tensor *nbi_grad_write(nb_ctx *ctx, nb_tensor *t, bool *fresh);
+
+/* For a backward whose contribution to input t is n->out's gradient itself (d(a + b)/da = 1,
+ * same shapes): when t has no gradient yet, hands n->out's gradient block to t — the sweep
+ * would give it back right after n, and nothing but n's backward reads it — and returns it;
+ * NULL (nothing changed) when t has a gradient, the shapes differ, t lives on the heap, or
+ * n->out's gradient must stay readable (nb_ctx_set_keep_grads, nb_tensor_set_retain_grad).
+ * The backward keeps reading the block through the pointer it took before the call. */
+nb_tensor *nbi_grad_take(nb_ctx *ctx, nbi_node *n, nb_tensor *t);
+
 /* Does input i of node n need its gradient? */
 static inline bool nbi_needs_grad(const nbi_node *n, int i) {
     return (n->in[i]->flags & NB_TF_REQUIRES_GRAD) != 0;

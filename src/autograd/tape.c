@@ -211,8 +211,8 @@ static void release_grad(nb_ctx *ctx, nbi_node *n) {
     release_block(ctx, g, grad_block_bytes(t));
 }
 
-nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
-    if (t->grad) return t->grad;
+/* t's new gradient buffer, contents unset (a given-back block or new memory). */
+static nb_tensor *grad_make(nb_ctx *ctx, nb_tensor *t) {
     nb_tensor *g = NULL;
     if (t->flags & NB_TF_HEAP) {
         g = nbi_tensor_like(NULL, t, NB_F32);
@@ -235,9 +235,31 @@ nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
             if (!g) return NULL;
         }
     }
-    ctx->be->fill(ctx->be, g->numel, g->data, 0.0f);
     t->grad = g;
     return g;
+}
+
+nb_tensor *nbi_grad_new(nb_ctx *ctx, nb_tensor *t) {
+    if (t->grad) return t->grad;
+    nb_tensor *g = grad_make(ctx, t);
+    if (g) ctx->be->fill(ctx->be, g->numel, g->data, 0.0f);
+    return g;
+}
+
+nb_tensor *nbi_grad_take(nb_ctx *ctx, nbi_node *n, nb_tensor *t) {
+    nb_tensor *o = n->out, *g = o->grad;
+    if (t->grad || !g || ctx->keep_grads || (o->flags & NB_TF_RETAIN_GRAD) ||
+        (t->flags & NB_TF_HEAP) || !nb_tensor_same_shape(t, o))
+        return NULL;
+    NBI_ASSERT(o->node == n && !(o->flags & NB_TF_HEAP));
+    o->grad = NULL; /* release_grad finds none to give back */
+    t->grad = g;    /* a block of o's size and shape, as grad_make would make for t */
+    return g;
+}
+
+nb_tensor *nbi_grad_write(nb_ctx *ctx, nb_tensor *t, bool *fresh) {
+    *fresh = !t->grad;
+    return t->grad ? t->grad : grad_make(ctx, t);
 }
 
 /* ---- gradient-ready notification (nb_ctx_on_grad_ready) --------------------------------------

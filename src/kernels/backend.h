@@ -49,6 +49,10 @@ struct nbi_backend {
     /* gx += gy ⊙ f_id'(x, y; p); x or y may be NULL when the derivative does not read it */
     void (*unary_bwd)(const nbi_backend *be, int id, int64_t n, const float *x, const float *y,
                       const float *gy, float *gx, const float *p);
+    /* gx = gy ⊙ f_id'(x, y; p): unary_bwd into zeros, the same bits, for a gradient written
+     * by its first contribution (gx's old contents are not read) */
+    void (*unary_dx)(const nbi_backend *be, int id, int64_t n, const float *x, const float *y,
+                     const float *gy, float *gx, const float *p);
     /* y[i] = a[i·sa] op_id b[i·sb] (strides 0 broadcast; y contiguous) */
     void (*binary)(const nbi_backend *be, int id, int64_t n, const float *a, int64_t sa,
                    const float *b, int64_t sb, float *y);

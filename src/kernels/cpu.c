@@ -117,6 +117,44 @@ static void cpu_unary_bwd(const nbi_backend *be, int id, int64_t n, const float 
         unary_bwd_threaded(be, id, n, x, y, gy, gx, p);
 }
 
+/* gx = gy f'(x, y): the accumulating kernel on runs of DX_RUN elements, each zeroed just before
+ * (in L1, where the kernel finds it), instead of a fill pass over all of gx first */
+#define DX_RUN 2048
+static void unary_dx_run(const nbi_kernels *k, int id, int64_t n, const float *x, const float *y,
+                         const float *gy, float *gx, const float *p) {
+    for (int64_t lo = 0; lo < n; lo += DX_RUN) {
+        const int64_t len = n - lo < DX_RUN ? n - lo : DX_RUN;
+        memset(gx + lo, 0, (size_t)len * sizeof *gx);
+        k->unary_bwd[id](len, x ? x + lo : NULL, y ? y + lo : NULL, gy + lo, gx + lo, p);
+    }
+}
+
+static void unary_dx_task(void *arg, int64_t t) {
+    const unary_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+    unary_dx_run(j->k, j->id, hi - lo, j->x ? j->x + lo : NULL, j->y ? j->y + lo : NULL, j->gy + lo,
+                 j->out + lo, j->p);
+}
+
+static THREADED void unary_dx_threaded(const nbi_backend *be, int id, int64_t n, const float *x,
+                                       const float *y, const float *gy, float *gx, const float *p) {
+    int nt = nbi_backend_threads(be);
+    if (nt == 1) {
+        unary_dx_run(be->k, id, n, x, y, gy, gx, p);
+        return;
+    }
+    unary_job j = {be->k, id, n, piece_len(n, nt), x, y, gy, p, gx};
+    nbi_parallel_for(nt, (n + j.len - 1) / j.len, unary_dx_task, &j);
+}
+
+static void cpu_unary_dx(const nbi_backend *be, int id, int64_t n, const float *x, const float *y,
+                         const float *gy, float *gx, const float *p) {
+    if (n < PAR_MIN)
+        unary_dx_run(be->k, id, n, x, y, gy, gx, p);
+    else
+        unary_dx_threaded(be, id, n, x, y, gy, gx, p);
+}
+
 /* ---- binary ------------------------------------------------------------------------------- */
 
 typedef struct binary_job {
@@ -738,6 +776,7 @@ void nbi_backend_cpu(nbi_backend *be, const nbi_kernels *k, int threads) {
     be->from_host = cpu_copy;
     be->unary = cpu_unary;
     be->unary_bwd = cpu_unary_bwd;
+    be->unary_dx = cpu_unary_dx;
     be->binary = cpu_binary;
     be->softmax = cpu_softmax;
     be->log_softmax = cpu_log_softmax;

@@ -85,12 +85,14 @@ typedef struct nbi_attn_geom {
     uint64_t seed;                /* the dropout mask's seed (nbi_drop_key) */
     nbi_attn_rows q, k, v, o;     /* the operands' layouts (zero: contiguous) */
     nbi_attn_rows gq, gk, gv, go; /* the gradients' (backward) */
+    int write_grads; /* backward: gq, gk, gv are written, their old contents unread (the
+                      * kernel zeroes each head's rows before it adds to them) */
 } nbi_attn_geom;
 
 /* Heads bh in [bh0, bh1) (bh = b·H + h): o and lse. */
 typedef void (*nbi_attn_fn)(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const float *q,
                             const float *k, const float *v, float *o, float *lse);
-/* Their backward: gq, gk, gv += (each may be NULL: not wanted). */
+/* Their backward: gq, gk, gv += (each may be NULL: not wanted); = with g->write_grads. */
 typedef void (*nbi_attn_bwd_fn)(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const float *q,
                                 const float *k, const float *v, const float *o, const float *lse,
                                 const float *go, float *gq, float *gk, float *gv);

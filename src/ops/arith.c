@@ -120,11 +120,21 @@ static nb_status binary_backward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *y = n->out, *gy = y->grad;
     rows r;
     if (rows_of(n->in[0], n->in[1], y, &r)) {
+        const int id = nbi_ops[n->op]->aux;
         for (int w = 0; w < 2; w++) {
             if (!nbi_needs_grad(n, w)) continue;
-            nb_tensor *g = nbi_grad(ctx, n->in[w]);
-            if (!g) return ctx->status;
             int64_t ng = w == 0 ? r.na : r.nb; /* the gradient has its input's shape */
+            /* d(a + b)/da and /db, d(a − b)/da are 1: a gradient of y's size made here is a
+             * copy of gy (what accumulating into zeros gives, without the fill and the add) */
+            const bool copies = ng == y->numel && (id == NBI_B_ADD || (id == NBI_B_SUB && w == 0));
+            if (copies && nbi_grad_take(ctx, n, n->in[w])) continue; /* gy itself, no copy */
+            bool fresh = false;
+            nb_tensor *g = copies ? nbi_grad_write(ctx, n->in[w], &fresh) : nbi_grad(ctx, n->in[w]);
+            if (!g) return ctx->status;
+            if (fresh) {
+                ctx->be->copy(ctx->be, g->data, gy->data, sizeof(float) * (size_t)y->numel);
+                continue;
+            }
             const int64_t inner[4] = {1, r.na > 1, r.nb > 1, ng > 1};
             bwd_ctx c = {ctx->be, nbi_ops[n->op]->aux, w, gy->data, y->data, n->in[0]->data,
                          n->in[1]->data, g->data};

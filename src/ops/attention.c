@@ -276,10 +276,12 @@ static nb_status qkv_forward(nb_ctx *ctx, nbi_node *n) {
 
 static nb_status qkv_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
-    nb_tensor *gx = nbi_grad(ctx, n->in[0]); /* contiguous [B, T, 3E]: the layout of qkv */
+    bool fresh; /* made here: the heads' rows cover it, written not accumulated */
+    nb_tensor *gx = nbi_grad_write(ctx, n->in[0], &fresh); /* contiguous [B, T, 3E] */
     if (!gx) return ctx->status;
     const attn_saved *sv = n->saved;
     nbi_attn_geom g = qkv_geom(n, sv->q, sv->mask);
+    g.write_grads = fresh;
     const int64_t E = sv->q->shape[2] / 3;
     const float *x = sv->q->data;
     float *gp = gx->data;

@@ -112,18 +112,19 @@ static nb_status affine_backward(nb_ctx *ctx, nbi_node *n, const float *gy) {
     const int64_t M = out ? n->out->numel / out : 0;
     if (M == 0 || out == 0) return NB_OK; /* no output, no gradient */
     nb_status s;
+    bool fresh; /* a gradient made here is written (beta = 0): no zero fill, no read */
     if (nbi_needs_grad(n, 0) && in > 0) { /* dx[M,in] += dy[M,out] · Wᵀ */
-        nb_tensor *g = nbi_grad(ctx, n->in[0]);
+        nb_tensor *g = nbi_grad_write(ctx, n->in[0], &fresh);
         if (!g) return ctx->status;
-        s = ctx->be->sgemm(ctx->be, 0, 1, M, in, out, 1.0f, gy, ld(out), W->data, ld(out), 1.0f, g->data,
-                        ld(in));
+        s = ctx->be->sgemm(ctx->be, 0, 1, M, in, out, 1.0f, gy, ld(out), W->data, ld(out),
+                           fresh ? 0.0f : 1.0f, g->data, ld(in));
         if (s != NB_OK) return s;
     }
     if (nbi_needs_grad(n, 1) && in > 0) { /* dW[in,out] += xᵀ · dy */
-        nb_tensor *g = nbi_grad(ctx, n->in[1]);
+        nb_tensor *g = nbi_grad_write(ctx, n->in[1], &fresh);
         if (!g) return ctx->status;
-        s = ctx->be->sgemm(ctx->be, 1, 0, in, out, M, 1.0f, x->data, ld(in), gy, ld(out), 1.0f, g->data,
-                        ld(out));
+        s = ctx->be->sgemm(ctx->be, 1, 0, in, out, M, 1.0f, x->data, ld(in), gy, ld(out),
+                           fresh ? 0.0f : 1.0f, g->data, ld(out));
         if (s != NB_OK) return s;
     }
     if (n->n_in > 2 && nbi_needs_grad(n, 2)) { /* db[out] += Σ_rows dy */
@@ -216,9 +217,8 @@ static nb_status linear_act_backward(nb_ctx *ctx, nbi_node *n) {
     const lin_saved *k = n->saved;
     const int64_t numel = n->out->numel;
     float *gz = k->gz;                       /* room forward kept in its block */
-    ctx->be->fill(ctx->be, numel, gz, 0.0f); /* dz = dy ⊙ f'(z, y) */
-    ctx->be->unary_bwd(ctx->be, nbi_ops[n->attrs->i[0]]->aux, numel, k->z, n->out->data,
-                       n->out->grad->data, gz, n->attrs->f);
+    ctx->be->unary_dx(ctx->be, nbi_ops[n->attrs->i[0]]->aux, numel, k->z, n->out->data,
+                      n->out->grad->data, gz, n->attrs->f); /* dz = dy ⊙ f'(z, y) */
     return affine_backward(ctx, n, gz);
 }
 

@@ -30,11 +30,13 @@ static nb_status unary_forward(nb_ctx *ctx, nbi_node *n) {
 static nb_status unary_backward(nb_ctx *ctx, nbi_node *n) {
     if (!nbi_needs_grad(n, 0)) return NB_OK;
     nb_tensor *x = n->saved ? (nb_tensor *)n->saved : n->in[0];
-    nb_tensor *g = nbi_grad(ctx, n->in[0]);
+    bool fresh; /* a gradient made here is written, not accumulated */
+    nb_tensor *g = nbi_grad_write(ctx, n->in[0], &fresh);
     if (!g) return ctx->status;
     const float *p = n->attrs ? n->attrs->f : NULL;
-    ctx->be->unary_bwd(ctx->be, nbi_ops[n->op]->aux, x->numel, x->data, n->out->data,
-                       n->out->grad->data, g->data, p);
+    (fresh ? ctx->be->unary_dx : ctx->be->unary_bwd)(ctx->be, nbi_ops[n->op]->aux, x->numel,
+                                                     x->data, n->out->data, n->out->grad->data,
+                                                     g->data, p);
     return NB_OK;
 }
 

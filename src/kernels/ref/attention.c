@@ -103,6 +103,14 @@ static void attn_bwd_ref(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const
     for (int64_t bh = bh0; bh < bh1; bh++) {
         const int64_t b = bh / H, h = bh % H;
         const float *K = k + head_at(&Kr, b, h), *Vv = v + head_at(&Vr, b, h);
+        if (g->write_grads) { /* the head's rows written: zeros, then the sums below */
+            for (int64_t i = 0; gq && i < Tq; i++)
+                for (int64_t c = 0; c < d; c++) gq[head_at(&GQ, b, h) + i * GQ.st + c] = 0.0f;
+            for (int64_t j = 0; gk && j < Tk; j++)
+                for (int64_t c = 0; c < d; c++) gk[head_at(&GK, b, h) + j * GK.st + c] = 0.0f;
+            for (int64_t j = 0; gv && j < Tk; j++)
+                for (int64_t c = 0; c < dv; c++) gv[head_at(&GV, b, h) + j * GV.st + c] = 0.0f;
+        }
         for (int64_t i = 0; i < Tq; i++) {
             const int64_t row = bh * Tq + i, je = keys_end(g, i);
             const float L = lse[row];
