@@ -20,6 +20,7 @@
 typedef enum rec_kind {
     R_UNARY,
     R_UNARY_BWD,
+    R_UNARY_DX,
     R_BINARY,
     R_BINARY_BWD,
     R_COPY_STRIDED,
@@ -76,6 +77,13 @@ static const unsigned char unary_np[NBI_U_COUNT] = {
 #define NB_UNARY(ID, name, NP, CHECK) NP,
 #include "nabla/ops.def"
 };
+
+/* A tripwire for whoever adds a back-end entry: an entry that a replayable op calls must be
+ * wrapped below (and replayed in nbi_rec_replay), or the recording would miss its writes and a
+ * replay would skip them. The table is the name, the thread count, the kernel set and the
+ * state, then 87 entries (a pointer each, on 64- and 32-bit targets alike). */
+_Static_assert(sizeof(nbi_backend) == 91 * sizeof(void *),
+               "nbi_backend changed: decide whether autograd/replay.c records the new entry");
 
 static inline nbi_rec *rec_of(const nbi_backend *be) {
     return (nbi_rec *)(void *)be;
@@ -142,6 +150,13 @@ static void w_unary_bwd(const nbi_backend *be, int id, int64_t n, const float *x
     c->a = id, c->n[0] = n, c->in[0] = x, c->in[1] = y, c->in[2] = gy, c->out[0] = gx;
     keep_p(c, id, p);
     REAL(be)->unary_bwd(REAL(be), id, n, x, y, gy, gx, p);
+}
+static void w_unary_dx(const nbi_backend *be, int id, int64_t n, const float *x, const float *y,
+                       const float *gy, float *gx, const float *p) {
+    rec_call *c = push(be, R_UNARY_DX);
+    c->a = id, c->n[0] = n, c->in[0] = x, c->in[1] = y, c->in[2] = gy, c->out[0] = gx;
+    keep_p(c, id, p);
+    REAL(be)->unary_dx(REAL(be), id, n, x, y, gy, gx, p);
 }
 static void w_binary(const nbi_backend *be, int id, int64_t n, const float *a, int64_t sa,
                      const float *b, int64_t sb, float *y) {
@@ -384,7 +399,8 @@ nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **io) {
     r->ctx = ctx;
     r->tab = *ctx->be;
     nbi_backend *t = &r->tab;
-    t->unary = w_unary, t->unary_bwd = w_unary_bwd, t->binary = w_binary;
+    t->unary = w_unary, t->unary_bwd = w_unary_bwd, t->unary_dx = w_unary_dx;
+    t->binary = w_binary;
     t->binary_bwd = w_binary_bwd, t->copy_strided = w_copy_strided;
     t->acc_strided = w_acc_strided, t->acc_div_strided = w_acc_div_strided;
     t->sum_strided = w_sum_strided, t->max_strided = w_max_strided;
@@ -434,6 +450,10 @@ nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
         case R_UNARY_BWD:
             be->unary_bwd(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
                           c->has_p ? c->f : NULL);
+            break;
+        case R_UNARY_DX:
+            be->unary_dx(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
+                         c->has_p ? c->f : NULL);
             break;
         case R_BINARY:
             be->binary(be, c->a, c->n[0], c->in[0], c->n[1], c->in[1], c->n[2], c->out[0]);
