@@ -444,7 +444,8 @@ static void test_provider(void) {
  * Bᵀ of at most NBI_TINY_KN floats on its own (larger ones go through the direct path). Both
  * must give the bits of the arch's direct path run on op(B) as stored row-major — what such
  * shapes ran before the shortcut — for every height, width, a few depths (on both sides of
- * the Bᵀ bound), all four transposes and the alpha/beta cases (beta = 0 over NaN). */
+ * the Bᵀ bound), all four transposes and the alpha/beta cases (beta = 0 over NaN); with
+ * alpha = 1 also the bits of the packed micro-kernel on packed panels. */
 static void test_one_tile(void) {
     static const int64_t Ks[] = {1, 2, 3, 4, 5, 8, 17, 40};
     static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {-0.5f, 0.75f}, {2.0f, 1.0f}};
@@ -475,6 +476,27 @@ static void test_one_tile(void) {
                         nbi_gemm_call c = {1,    ta,  0,  M,    N,     K, alpha,
                                            beta, m.A, bt, want, m.lda, N, m.ldc};
                         g->direct(&c, 0, M);
+                        if (alpha == 1.0f) {
+                            /* the packed micro-kernel too: the same in-order chain per element
+                             * (alpha != 1 differs by design: packing folds it into A, the
+                             * direct kernel scales the sum) */
+                            float *ap = alloc_f((size_t)(g->mr * K)),
+                                  *bp = alloc_f((size_t)(g->nr * K));
+                            float *pk = alloc_f(nc);
+                            g->pack_a(ta, m.A, m.lda, 0, M, 0, K, 1.0f, ap);
+                            g->pack_b(tb, m.B, m.ldb, 0, K, 0, N, bp);
+                            memcpy(pk, m.C0, nc * sizeof(float));
+                            g->ukr(K, ap, bp, beta, pk, m.ldc, (int)M, (int)N);
+                            if (memcmp(pk, want, nc * sizeof(float)) != 0 && diff++ < 3)
+                                CHECK_MSG(0,
+                                          "%s ta=%d tb=%d %lldx%lldx%lld beta=%g: the direct "
+                                          "kernel differs from the packed one",
+                                          k.isa, ta, tb, (long long)M, (long long)K, (long long)N,
+                                          beta);
+                            nb_free(ap);
+                            nb_free(bp);
+                            nb_free(pk);
+                        }
                         memcpy(m.C, m.C0, nc * sizeof(float));
                         CHECK_OK(k.sgemm(0, ta, tb, M, N, K, alpha, m.A, m.lda, m.B, m.ldb, beta,
                                          m.C, m.ldc));
