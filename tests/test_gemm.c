@@ -440,6 +440,81 @@ static void test_provider(void) {
     CHECK(nbi_kernels_for("ref", &r) && r.sgemm_src == NULL);
 }
 
+/* One micro-tile (M <= MR, N <= NR): the entry calls the direct kernel itself, transposing a
+ * Bᵀ of at most NBI_TINY_KN floats on its own (larger ones go through the direct path). Both
+ * must give the bits of the arch's direct path run on op(B) as stored row-major — what such
+ * shapes ran before the shortcut — for every height, width, a few depths (on both sides of
+ * the Bᵀ bound), all four transposes and the alpha/beta cases (beta = 0 over NaN); with
+ * alpha = 1 also the bits of the packed micro-kernel on packed panels. */
+static void test_one_tile(void) {
+    static const int64_t Ks[] = {1, 2, 3, 4, 5, 8, 17, 40};
+    static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {-0.5f, 0.75f}, {2.0f, 1.0f}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 31);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        CHECK(g != NULL);
+        if (!g) continue;
+        int cases = 0, diff = 0;
+        for (int64_t M = 1; M <= g->mr; M++)
+            for (int64_t N = 1; N <= g->nr; N += N < 10 ? 1 : 5)
+                for (size_t ik = 0; ik < sizeof Ks / sizeof *Ks; ik++)
+                    for (int t = 0; t < 4; t++) {
+                        int ta = t & 1, tb = t >> 1;
+                        int64_t K = Ks[ik];
+                        const float alpha = ab[(M + N + ik) % 4][0];
+                        const float beta = ab[(M + N + ik) % 4][1];
+                        mats m = make(ta, tb, M, N, K, t, &rng, beta == 0.0f);
+                        size_t nc = (size_t)(M * m.ldc);
+                        float *bt = alloc_f((size_t)(K * N)), *want = alloc_f(nc);
+                        for (int64_t p = 0; p < K; p++)
+                            for (int64_t j = 0; j < N; j++)
+                                bt[p * N + j] = tb ? m.B[j * m.ldb + p] : m.B[p * m.ldb + j];
+                        memcpy(want, m.C0, nc * sizeof(float));
+                        nbi_gemm_call c = {1,    ta,  0,  M,    N,     K, alpha,
+                                           beta, m.A, bt, want, m.lda, N, m.ldc};
+                        g->direct(&c, 0, M);
+                        if (alpha == 1.0f) {
+                            /* the packed micro-kernel too: the same in-order chain per element
+                             * (alpha != 1 differs by design: packing folds it into A, the
+                             * direct kernel scales the sum) */
+                            float *ap = alloc_f((size_t)(g->mr * K)),
+                                  *bp = alloc_f((size_t)(g->nr * K));
+                            float *pk = alloc_f(nc);
+                            g->pack_a(ta, m.A, m.lda, 0, M, 0, K, 1.0f, ap);
+                            g->pack_b(tb, m.B, m.ldb, 0, K, 0, N, bp);
+                            memcpy(pk, m.C0, nc * sizeof(float));
+                            g->ukr(K, ap, bp, beta, pk, m.ldc, (int)M, (int)N);
+                            if (memcmp(pk, want, nc * sizeof(float)) != 0 && diff++ < 3)
+                                CHECK_MSG(0,
+                                          "%s ta=%d tb=%d %lldx%lldx%lld beta=%g: the direct "
+                                          "kernel differs from the packed one",
+                                          k.isa, ta, tb, (long long)M, (long long)K, (long long)N,
+                                          beta);
+                            nb_free(ap);
+                            nb_free(bp);
+                            nb_free(pk);
+                        }
+                        memcpy(m.C, m.C0, nc * sizeof(float));
+                        CHECK_OK(k.sgemm(0, ta, tb, M, N, K, alpha, m.A, m.lda, m.B, m.ldb, beta,
+                                         m.C, m.ldc));
+                        cases++;
+                        if (memcmp(m.C, want, nc * sizeof(float)) != 0 && diff++ < 3)
+                            CHECK_MSG(0,
+                                      "%s ta=%d tb=%d %lldx%lldx%lld alpha=%g beta=%g: the "
+                                      "one-tile entry differs from the direct path",
+                                      k.isa, ta, tb, (long long)M, (long long)K, (long long)N,
+                                      alpha, beta);
+                        nb_free(bt);
+                        nb_free(want);
+                        release(&m);
+                    }
+        CHECK_MSG(diff == 0, "%s: %d of %d one-tile cases differ", k.isa, diff, cases);
+    }
+}
+
 /* The micro-kernel reading B in place (ukr_b) against the packed one, its twin: bitwise
  * equal for every edge height and width, a few depths and the three beta cases (beta = 0
  * over NaN), with C's neighbours untouched. */
@@ -513,5 +588,6 @@ static const nbt_case cases[] = {
     {"dispatch", test_dispatch},
     {"provider", test_provider},
     {"ukr_in_place", test_ukr_in_place},
+    {"one_tile", test_one_tile},
 };
 NBT_MAIN(cases)

@@ -591,13 +591,23 @@ sgemm_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N
         return NB_OK;
     }
     nbi_gemm_call c = {nt, ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
-    if (use_direct(g, tb, M, N, K)) {
-        if (!tb && M <= g->mr && N <= g->nr) { /* one tile: straight to the kernel */
-            g->tile(&c);
-            return NB_OK;
+    if (M <= g->mr && N <= g->nr && (!tb || (K <= NBI_TINY_KN && K * N <= NBI_TINY_KN))) {
+        /* One tile (a tiny network's every product): straight to the direct kernel, a small
+         * Bᵀ transposed here first. use_direct takes these shapes and direct_path runs this
+         * very kernel call on them, so the bits are the same; this skips its choices and its
+         * 16 KiB stack buffer. */
+        float bt[NBI_TINY_KN];
+        if (tb) {
+            for (int64_t p = 0; p < K; p++)
+                for (int64_t j = 0; j < N; j++) bt[p * N + j] = B[j * ldb + p];
+            c.B = bt;
+            c.ldb = N;
+            c.tb = 0;
         }
-        return direct_path(g, &c);
+        g->tile(&c);
+        return NB_OK;
     }
+    if (use_direct(g, tb, M, N, K)) return direct_path(g, &c);
     return blocked_path(g, &c, NULL);
 }
 

@@ -54,6 +54,8 @@ typedef void (*nbi_direct_fn)(const nbi_gemm_call *c, int64_t i0, int64_t i1);
 /* The direct path for a problem of one micro-tile (M <= MR, N <= NR, B as stored). */
 typedef void (*nbi_tile_fn)(const nbi_gemm_call *c);
 #define NBI_DIRECT_KN 4096
+/* The most floats of a Bᵀ that the one-tile entry (M <= MR, N <= NR) transposes itself. */
+#define NBI_TINY_KN 64
 
 typedef struct nbi_gemm_arch {
     const char *name;
