@@ -68,7 +68,7 @@ value() {
     wall) echo "time $3" ;;
     wall/*) awk -v w="$3" -v n="${1#wall/}" 'BEGIN { if (n > 0) print "time", w / n }' ;;
     wall-rate) tail -n 1 "$2" | awk -v s="$3" '$1 > 0 && s > 0 { print "rate", $1 / s }' ;;
-    gemm:*) # bench_gemm's line for T threads: GFLOP/s in column C (4 nabla, 5 OpenBLAS)
+    gemm:*) # bench_gemm's line for T threads: GFLOP/s in column C (4 nabla, 6 OpenBLAS)
         t=${1#gemm:}
         awk -v t="${t%%:*}" -v c="${t#*:}" '$3 == t && $c + 0 > 0 { v = $c } END { if (v != "") print "rate", v; else exit 1 }' "$2"
         ;;

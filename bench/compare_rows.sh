@@ -12,7 +12,7 @@
 #   wall/N      the same divided by N, for a command that runs a process N times in a row
 #               (so the shell and the timer's own processes are paid once, not per run)
 #   wall-rate   the last line's number divided by the wall time (a rate: samples per second)
-#   gemm:T:C    bench_gemm's GFLOP/s at T threads, column C (4: nabla, 5: OpenBLAS)
+#   gemm:T:C    bench_gemm's GFLOP/s at T threads, column C (4: nabla, 6: OpenBLAS; 5 is nabla's CPU µs per call)
 #   sum-ms      the sum of the "fwd+bwd X ms" numbers (bench_seq, seq_ops.py), in seconds
 # Both sides of a row must give the same kind (a rate, or seconds); the ratio is always
 # "how many times faster nabla is" (above 1: nabla wins). FLOPS, when known, is the work per
@@ -77,7 +77,7 @@ done
 # SGEMM against OpenBLAS (bench_gemm runs both, interleaved, in one process; skipped rows
 # print no OpenBLAS column when it is not installed). FLOPS 1e9: the value is in GFLOP/s.
 for t in 1 2; do
-    row "sgemm-512-${t}t" 1000000000 openblas "$B/bench/bench_gemm 512 512 512" "gemm:$t:5" \
+    row "sgemm-512-${t}t" 1000000000 openblas "$B/bench/bench_gemm 512 512 512" "gemm:$t:6" \
         "$B/bench/bench_gemm 512 512 512" "gemm:$t:4"
 done
 # XOR 2-4-1, 10 000 epochs: numpy's training loop vs the example as a whole process (each of
