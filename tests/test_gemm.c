@@ -257,16 +257,20 @@ static void test_freivalds(void) {
 
 /* The same problem at 1, 2 and 3 threads must give bitwise identical C. */
 static void test_thread_count_independence(void) {
-    /* M K N: the task stream (1 thread) against C split by column pieces (M <= MC: 64 x
-     * 784 x 256, 37 x 1000 x 129, 13 x 40 x 7000 with pieces capped at NC) and by row pieces
-     * (N <= NC: 300 x 500 x 400, 640 x 70 x 33, 9000 x 20 x 50 capped at MC, 200 x 900 x
-     * 300 over three K blocks), the direct path (N <= NR), and B read in place (M <= 8 MR,
-     * B as stored: 64 x 784 x 256, 90 x 1100 x 200 over three K blocks; ta = s & 1,
+    /* M K N: the task stream (1 thread) against C split by column pieces (M <= MC and the
+     * whole op(A) at most MC KC floats: 64 x 784 x 256 and 37 x 1000 x 129 with AVX-512,
+     * 13 x 40 x 7000 with pieces capped at NC, 24 x 1000 x 300 over several K blocks) and by
+     * row pieces (N <= NC, op(B) as small: 640 x 70 x 33, 9000 x 20 x 50 capped at MC,
+     * 700 x 700 x 40 over two or three K blocks), the task stream on several threads
+     * (300 x 500 x 400, 200 x 900 x 300, 100 x 2000 x 70: the operand a member would pack
+     * whole is above MC KC), the direct path (N <= NR), and B read in place (M <= 8 MR, B as
+     * stored: 64 x 784 x 256, 90 x 1100 x 200 over three K blocks; ta = s & 1,
      * tb = s >> 1 & 1) */
     static const int64_t shapes[][3] = {
         {300, 500, 400}, {64, 784, 256}, {37, 1000, 129}, {640, 70, 33},   {2000, 300, 10},
         {3000, 150, 7},  {13, 40, 7000}, {9000, 20, 50},  {200, 900, 300}, {100, 2000, 70},
-        {70, 500, 300},  {45, 300, 600}, {64, 784, 256},  {90, 1100, 200}};
+        {70, 500, 300},  {45, 300, 600}, {64, 784, 256},  {90, 1100, 200}, {24, 1000, 300},
+        {700, 700, 40}};
     nb_rng rng;
     nb_rng_seed(&rng, 15);
     int saved = nb_get_threads();

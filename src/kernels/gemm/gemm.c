@@ -312,6 +312,10 @@ typedef struct split_job {
 } split_job;
 
 #define SPLIT_DUP(g) (4 * (g)->mc * (g)->kc)
+/* On several threads, pieces only when the operand each member packs whole is at most one A
+ * block (MC·KC floats, what L2 holds beside the pieces' panels): 512 x 512 x 512 (B whole,
+ * 1 MB a member) ran slower by pieces than on the task stream, whose members share B's panels */
+#define SPLIT_DUP_THREADS(g) ((g)->mc * (g)->kc)
 /* B read in place for M up to this, and for B of at most this many floats: a B that must
  * come from memory is faster packed (the packer's loads, with no arithmetic between them,
  * keep more misses in flight than the kernel's; 64 x 4096 x 512 took 18% longer in place,
@@ -412,7 +416,7 @@ static int split_path(const gemm_job *j, int64_t want, const float *b, int64_t l
         s.b = b;
         s.ldb = ldb;
         dup = dup_a;
-    } else if (want < 2 || dup > SPLIT_DUP(g)) {
+    } else if (want < 2 || dup > SPLIT_DUP_THREADS(g)) {
         return 0;
     }
     /* a few pieces per member, none wider than a block */
