@@ -17,6 +17,7 @@ import statistics
 import time
 
 import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
+import models
 import torch
 
 
@@ -30,12 +31,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(),
-        torch.nn.Linear(1024, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
+    model = models.fmnist_cnn()
     if a.opt == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
     else:

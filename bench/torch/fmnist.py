@@ -16,6 +16,7 @@ import struct
 import time
 
 import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
+import models
 import numpy as np
 import torch
 
@@ -55,18 +56,10 @@ def main():
     xtr, ytr = load(a.data, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     xte, yte = load(a.data, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
     if a.model == "mlp":
-        model = torch.nn.Sequential(
-            torch.nn.Linear(784, 256), torch.nn.ReLU(),
-            torch.nn.Linear(256, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 10))
+        model = models.fmnist_mlp()
     else:
         xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
-        model = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 32, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(32, 64, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(),
-            torch.nn.Linear(1024, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 10))
+        model = models.fmnist_cnn()
     if a.opt == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     else:

@@ -17,20 +17,13 @@ import statistics
 import time
 
 import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
+import models
 import torch
 import torch.ao.quantization as tq
 
 
 def build(cnn):
-    if cnn:
-        return torch.nn.Sequential(
-            torch.nn.Conv2d(1, 32, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(32, 64, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(1024, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 10))
-    return torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
+    return models.fmnist_cnn() if cnn else models.fmnist_mlp()
 
 
 class Quantized(torch.nn.Module):

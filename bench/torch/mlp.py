@@ -12,6 +12,7 @@ import statistics
 import time
 
 import blas_threads  # noqa: F401  (before torch: the BLAS gets --threads too)
+import models
 import torch
 
 
@@ -25,10 +26,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
+    model = models.fmnist_mlp()
     if a.opt == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
     else:
