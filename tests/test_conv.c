@@ -419,6 +419,12 @@ static void test_fused_pool(void) {
     CHECK_OK(nb_set_threads(before));
 }
 
+/* 2x2 max pooling with stride 2 over PL planes of H x W (the windows tile an even plane) */
+static nbi_conv_geom pool2_geom(int PL, int H, int W) {
+    return (nbi_conv_geom){.N = 1, .C = PL, .O = PL, .H = H, .W = W, .KH = 2, .KW = 2, .sh = 2,
+                           .sw = 2, .dh = 1, .dw = 1, .OH = H / 2, .OW = W / 2, .groups = PL};
+}
+
 /* The 2x2 stride-2 fast path of max pooling against the general loop (reached through a
  * bottom padding that changes nothing on an even height), with ties and a NaN. */
 static void test_maxpool_fast_path(void) {
@@ -431,20 +437,7 @@ static void test_maxpool_fast_path(void) {
     x[17] = NAN;
     x[3 * H * W + 22] = NAN;
     x[3 * H * W + 23] = NAN;
-    nbi_conv_geom g = {.N = 1,
-                       .C = PL,
-                       .O = PL,
-                       .H = H,
-                       .W = W,
-                       .KH = 2,
-                       .KW = 2,
-                       .sh = 2,
-                       .sw = 2,
-                       .dh = 1,
-                       .dw = 1,
-                       .OH = 4,
-                       .OW = 5,
-                       .groups = PL};
+    nbi_conv_geom g = pool2_geom(PL, H, W);
     nbi_maxpool_forward(&g, PL, x, y1, a1);
     g.pb = 1;
     nbi_maxpool_forward(&g, PL, x, y0, a0);
@@ -477,20 +470,7 @@ static void test_maxpool_flat_path(void) {
         for (int64_t i = 0; i < n; i++) x[i] = (float)nb_rng_below(&rng, 4) - 2.0f; /* ties */
         for (int k = 0; k < 1 + PL / 4; k++) x[nb_rng_below(&rng, (uint64_t)n)] = NAN;
         x[n - 1] = NAN; /* the lower right of the last window */
-        nbi_conv_geom g = {.N = 1,
-                           .C = PL,
-                           .O = PL,
-                           .H = H,
-                           .W = W,
-                           .KH = 2,
-                           .KW = 2,
-                           .sh = 2,
-                           .sw = 2,
-                           .dh = 1,
-                           .dw = 1,
-                           .OH = H / 2,
-                           .OW = W / 2,
-                           .groups = PL};
+        nbi_conv_geom g = pool2_geom(PL, H, W);
         nbi_maxpool_forward(&g, PL, x, y1, a1);
         g.pb = 1; /* the general loop, the same windows on an even height */
         nbi_maxpool_forward(&g, PL, x, y0, a0);

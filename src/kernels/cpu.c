@@ -60,19 +60,13 @@ typedef struct unary_job {
     int64_t n, len;
     const float *x, *y, *gy, *p;
     float *out;
+    int write; /* backward: gx written, not accumulated (unary_dx) */
 } unary_job;
 
 static void unary_fwd_task(void *arg, int64_t t) {
     const unary_job *j = arg;
     int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
     j->k->unary[j->id](hi - lo, j->x + lo, j->out + lo, j->p);
-}
-
-static void unary_bwd_task(void *arg, int64_t t) {
-    const unary_job *j = arg;
-    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
-    j->k->unary_bwd[j->id](hi - lo, j->x ? j->x + lo : NULL, j->y ? j->y + lo : NULL, j->gy + lo,
-                           j->out + lo, j->p);
 }
 
 static THREADED void unary_threaded(const nbi_backend *be, int id, int64_t n, const float *x,
@@ -82,7 +76,7 @@ static THREADED void unary_threaded(const nbi_backend *be, int id, int64_t n, co
         be->k->unary[id](n, x, y, p);
         return;
     }
-    unary_job j = {be->k, id, n, piece_len(n, nt), x, NULL, NULL, p, y};
+    unary_job j = {be->k, id, n, piece_len(n, nt), x, NULL, NULL, p, y, 0};
     nbi_parallel_for(nt, (n + j.len - 1) / j.len, unary_fwd_task, &j);
 }
 
@@ -94,15 +88,39 @@ static void cpu_unary(const nbi_backend *be, int id, int64_t n, const float *x, 
         unary_threaded(be, id, n, x, y, p);
 }
 
-static THREADED void unary_bwd_threaded(const nbi_backend *be, int id, int64_t n, const float *x,
-                                        const float *y, const float *gy, float *gx,
-                                        const float *p) {
-    int nt = nbi_backend_threads(be);
-    if (nt == 1) {
-        be->k->unary_bwd[id](n, x, y, gy, gx, p);
+/* gx += gy f'(x, y), or with `write` gx = gy f'(x, y): then the accumulating kernel on runs of
+ * DX_RUN elements, each zeroed just before (in L1, where the kernel finds it), instead of a
+ * fill pass over all of gx first */
+#define DX_RUN 2048
+static void unary_bwd_run(const nbi_kernels *k, int id, int64_t n, const float *x, const float *y,
+                          const float *gy, float *gx, const float *p, int write) {
+    if (!write) {
+        k->unary_bwd[id](n, x, y, gy, gx, p);
         return;
     }
-    unary_job j = {be->k, id, n, piece_len(n, nt), x, y, gy, p, gx};
+    for (int64_t lo = 0; lo < n; lo += DX_RUN) {
+        const int64_t len = n - lo < DX_RUN ? n - lo : DX_RUN;
+        memset(gx + lo, 0, (size_t)len * sizeof *gx);
+        k->unary_bwd[id](len, x ? x + lo : NULL, y ? y + lo : NULL, gy + lo, gx + lo, p);
+    }
+}
+
+static void unary_bwd_task(void *arg, int64_t t) {
+    const unary_job *j = arg;
+    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
+    unary_bwd_run(j->k, j->id, hi - lo, j->x ? j->x + lo : NULL, j->y ? j->y + lo : NULL,
+                  j->gy + lo, j->out + lo, j->p, j->write);
+}
+
+static THREADED void unary_bwd_threaded(const nbi_backend *be, int id, int64_t n, const float *x,
+                                        const float *y, const float *gy, float *gx, const float *p,
+                                        int write) {
+    int nt = nbi_backend_threads(be);
+    if (nt == 1) {
+        unary_bwd_run(be->k, id, n, x, y, gy, gx, p, write);
+        return;
+    }
+    unary_job j = {be->k, id, n, piece_len(n, nt), x, y, gy, p, gx, write};
     nbi_parallel_for(nt, (n + j.len - 1) / j.len, unary_bwd_task, &j);
 }
 
@@ -111,45 +129,15 @@ static void cpu_unary_bwd(const nbi_backend *be, int id, int64_t n, const float 
     if (n < PAR_MIN)
         be->k->unary_bwd[id](n, x, y, gy, gx, p);
     else
-        unary_bwd_threaded(be, id, n, x, y, gy, gx, p);
-}
-
-/* gx = gy f'(x, y): the accumulating kernel on runs of DX_RUN elements, each zeroed just before
- * (in L1, where the kernel finds it), instead of a fill pass over all of gx first */
-#define DX_RUN 2048
-static void unary_dx_run(const nbi_kernels *k, int id, int64_t n, const float *x, const float *y,
-                         const float *gy, float *gx, const float *p) {
-    for (int64_t lo = 0; lo < n; lo += DX_RUN) {
-        const int64_t len = n - lo < DX_RUN ? n - lo : DX_RUN;
-        memset(gx + lo, 0, (size_t)len * sizeof *gx);
-        k->unary_bwd[id](len, x ? x + lo : NULL, y ? y + lo : NULL, gy + lo, gx + lo, p);
-    }
-}
-
-static void unary_dx_task(void *arg, int64_t t) {
-    const unary_job *j = arg;
-    int64_t lo = t * j->len, hi = lo + j->len < j->n ? lo + j->len : j->n;
-    unary_dx_run(j->k, j->id, hi - lo, j->x ? j->x + lo : NULL, j->y ? j->y + lo : NULL, j->gy + lo,
-                 j->out + lo, j->p);
-}
-
-static THREADED void unary_dx_threaded(const nbi_backend *be, int id, int64_t n, const float *x,
-                                       const float *y, const float *gy, float *gx, const float *p) {
-    int nt = nbi_backend_threads(be);
-    if (nt == 1) {
-        unary_dx_run(be->k, id, n, x, y, gy, gx, p);
-        return;
-    }
-    unary_job j = {be->k, id, n, piece_len(n, nt), x, y, gy, p, gx};
-    nbi_parallel_for(nt, (n + j.len - 1) / j.len, unary_dx_task, &j);
+        unary_bwd_threaded(be, id, n, x, y, gy, gx, p, 0);
 }
 
 static void cpu_unary_dx(const nbi_backend *be, int id, int64_t n, const float *x, const float *y,
                          const float *gy, float *gx, const float *p) {
     if (n < PAR_MIN)
-        unary_dx_run(be->k, id, n, x, y, gy, gx, p);
+        unary_bwd_run(be->k, id, n, x, y, gy, gx, p, 1);
     else
-        unary_dx_threaded(be, id, n, x, y, gy, gx, p);
+        unary_bwd_threaded(be, id, n, x, y, gy, gx, p, 1);
 }
 
 /* ---- binary ------------------------------------------------------------------------------- */
