@@ -12,6 +12,7 @@
  * nbi_apply through ctx->op_seen. */
 #include "autograd/replay.h"
 #include "autograd/autograd.h"
+#include "kernels/gemm/tiny.h"
 #include "kernels/iter.h"
 #include "kernels/kernels.h"
 
@@ -49,15 +50,30 @@ typedef enum rec_kind {
 } rec_kind;
 
 /* One call: small ints (ids, kinds, flags), sizes and strides, pointers read and written,
- * float arguments, and for the validating entries the answer given while recording. */
-typedef struct rec_call {
+ * float arguments, and for the validating entries the answer given while recording.
+ * nbi_rec_end adds how the replay makes it: fn, a function of the call's kind (or a direct
+ * one, see resolve), and what fn needs besides the arguments. */
+typedef struct rec_call rec_call;
+typedef nb_status (*rec_fn)(const nbi_backend *be, const rec_call *c);
+struct rec_call {
+    rec_fn fn;
+    union {
+        const float *p;       /* the unary entries: the parameters (f) or NULL */
+        const nbi_iter *it;   /* the strided entries: the kept iterator */
+        const nbi_gemm_tiny *plan; /* a GEMM of one tile: its plan */
+    } x;
+    union { /* a direct call's kernel */
+        nbi_unary_fn unary;
+        nbi_unary_bwd_fn unary_bwd;
+        nbi_binary_fn binary;
+    } k;
     int kind, a, b, has_p;
     int64_t n[6];
     const void *in[4];
     void *out[2];
     float f[4];
     int64_t ret;
-} rec_call;
+};
 
 struct nbi_rec {
     nbi_backend tab; /* first: the table installed in the context; wrappers cast back */
@@ -65,6 +81,8 @@ struct nbi_rec {
     nb_ctx *ctx;
     rec_call *calls;
     int64_t n, cap;
+    nbi_gemm_tiny *plans; /* the one-tile GEMMs' plans (resolve) */
+    int64_t cap_plans;
     nbi_iter *iters; /* the strided entries' iterators, by value */
     int64_t n_it, cap_it;
     int nomem;
@@ -418,6 +436,8 @@ nb_status nbi_rec_begin(nb_ctx *ctx, nbi_rec **io) {
     return NB_OK;
 }
 
+static void resolve(nbi_rec *r);
+
 nb_status nbi_rec_end(nb_ctx *ctx, nbi_rec *r) {
     NBI_ASSERT(ctx->be == &r->tab && ctx->op_seen == r->seen);
     ctx->be = r->real;
@@ -435,111 +455,295 @@ nb_status nbi_rec_end(nb_ctx *ctx, nbi_rec *r) {
                          "recording a step: the back end's '%s' was called, which a replay "
                          "cannot repeat",
                          r->bad_entry);
+    resolve(r);
     return NB_OK;
+}
+
+/* ---- replaying ------------------------------------------------------------------------------
+ * Each call is made by its fn, which the replay calls in turn: a function of the call's kind
+ * that calls the back end's entry again, or (resolve) a direct call of the kernel that entry
+ * would run, for the small calls of a tiny network whose entries cost more than their work. */
+
+static nb_status x_unary(const nbi_backend *be, const rec_call *c) {
+    be->unary(be, c->a, c->n[0], c->in[0], c->out[0], c->x.p);
+    return NB_OK;
+}
+static nb_status x_unary_bwd(const nbi_backend *be, const rec_call *c) {
+    be->unary_bwd(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->x.p);
+    return NB_OK;
+}
+static nb_status x_unary_dx(const nbi_backend *be, const rec_call *c) {
+    be->unary_dx(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->x.p);
+    return NB_OK;
+}
+static nb_status x_binary(const nbi_backend *be, const rec_call *c) {
+    be->binary(be, c->a, c->n[0], c->in[0], c->n[1], c->in[1], c->n[2], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_binary_bwd(const nbi_backend *be, const rec_call *c) {
+    be->binary_bwd(be, c->a, c->b, c->n[0], c->in[0], c->n[1], c->in[1], c->in[2], c->n[2],
+                   c->in[3], c->n[3], c->out[0], c->n[4]);
+    return NB_OK;
+}
+static nb_status x_copy_strided(const nbi_backend *be, const rec_call *c) {
+    be->copy_strided(be, c->x.it, c->out[0], c->in[0]);
+    return NB_OK;
+}
+static nb_status x_acc_strided(const nbi_backend *be, const rec_call *c) {
+    be->acc_strided(be, c->x.it, c->out[0], c->in[0]);
+    return NB_OK;
+}
+static nb_status x_acc_div_strided(const nbi_backend *be, const rec_call *c) {
+    be->acc_div_strided(be, c->x.it, c->out[0], c->in[0], c->f[0]);
+    return NB_OK;
+}
+static nb_status x_sum_strided(const nbi_backend *be, const rec_call *c) {
+    be->sum_strided(be, c->x.it, c->in[0], c->out[0], c->n[1], c->n[2], c->a, c->out[1]);
+    return NB_OK;
+}
+static nb_status x_max_strided(const nbi_backend *be, const rec_call *c) {
+    be->max_strided(be, c->x.it, c->in[0], c->out[0], c->out[1], c->n[1]);
+    return NB_OK;
+}
+static nb_status x_scatter_add(const nbi_backend *be, const rec_call *c) {
+    be->scatter_add(be, c->n[0], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_index_narrow(const nbi_backend *be, const rec_call *c) {
+    be->index_narrow(be, c->n[0], c->in[0], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_fill(const nbi_backend *be, const rec_call *c) {
+    be->fill(be, c->n[0], c->out[0], c->f[0]);
+    return NB_OK;
+}
+static nb_status x_add_into(const nbi_backend *be, const rec_call *c) {
+    be->add_into(be, c->n[0], c->in[0], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_softmax(const nbi_backend *be, const rec_call *c) {
+    be->softmax(be, c->n[0], c->n[1], c->in[0], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_log_softmax(const nbi_backend *be, const rec_call *c) {
+    be->log_softmax(be, c->n[0], c->n[1], c->in[0], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_softmax_bwd(const nbi_backend *be, const rec_call *c) {
+    be->softmax_bwd(be, c->n[0], c->n[1], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_log_softmax_bwd(const nbi_backend *be, const rec_call *c) {
+    be->log_softmax_bwd(be, c->n[0], c->n[1], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_pair_loss(const nbi_backend *be, const rec_call *c) {
+    be->pair_loss(be, c->a, c->b, c->n[0], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_pair_loss_bwd(const nbi_backend *be, const rec_call *c) {
+    be->pair_loss_bwd(be, c->a, c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
+                      c->out[1]);
+    return NB_OK;
+}
+static nb_status x_nll(const nbi_backend *be, const rec_call *c) {
+    be->nll(be, c->a, c->n[0], c->in[0], c->n[1], c->n[2], c->in[1], c->n[3], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_nll_bwd(const nbi_backend *be, const rec_call *c) {
+    be->nll_bwd(be, c->a, c->n[0], c->n[1], c->in[0], c->in[1], c->n[2], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_xent_bwd(const nbi_backend *be, const rec_call *c) {
+    be->cross_entropy_bwd(be, c->a, c->n[0], c->n[1], c->in[0], c->in[1], c->in[2], c->n[2],
+                          c->out[0]);
+    return NB_OK;
+}
+static nb_status x_find_outside(const nbi_backend *be, const rec_call *c) {
+    return be->find_outside(be, c->n[0], c->in[0], c->f[0], c->f[1]) != c->ret ? NB_ERR_STATE
+                                                                                : NB_OK;
+}
+static nb_status x_find_bad_label(const nbi_backend *be, const rec_call *c) {
+    return be->find_bad_label(be, c->n[0], c->in[0], c->n[1], c->n[2]) != c->ret ? NB_ERR_STATE
+                                                                                  : NB_OK;
+}
+static nb_status x_sgemm(const nbi_backend *be, const rec_call *c) {
+    return be->sgemm(be, c->a, c->b, c->n[0], c->n[1], c->n[2], c->f[0], c->in[0], c->n[3],
+                     c->in[1], c->n[4], c->f[1], c->out[0], c->n[5]);
+}
+static nb_status x_bias_rows(const nbi_backend *be, const rec_call *c) {
+    be->bias_rows(be, c->n[0], c->n[1], c->in[0], c->out[0]);
+    return NB_OK;
+}
+static nb_status x_acc_rows(const nbi_backend *be, const rec_call *c) {
+    be->acc_rows(be, c->n[0], c->n[1], c->in[0], c->out[0]);
+    return NB_OK;
+}
+
+/* by kind (rec_kind's order) */
+static const rec_fn replay_fn[] = {
+    x_unary,        x_unary_bwd,       x_unary_dx,    x_binary,          x_binary_bwd,
+    x_copy_strided, x_acc_strided,     x_acc_div_strided, x_sum_strided, x_max_strided,
+    x_scatter_add,  x_index_narrow,    x_fill,        x_add_into,        x_softmax,
+    x_log_softmax,  x_softmax_bwd,     x_log_softmax_bwd, x_pair_loss,   x_pair_loss_bwd,
+    x_nll,          x_nll_bwd,         x_xent_bwd,    x_find_outside,    x_find_bad_label,
+    x_sgemm,        x_bias_rows,       x_acc_rows};
+_Static_assert(sizeof replay_fn / sizeof *replay_fn == R_ACC_ROWS + 1,
+               "replay_fn: one function per rec_kind");
+
+/* Direct calls: what the CPU back end's entry does for a small call (kernels/cpu.c: below
+ * its pool threshold an entry runs its kernel set's kernel on the whole array, on the
+ * calling thread), made without the entry. The kernels compute each element the same way
+ * wherever a piece starts (kernels/cpu.c), so the bits do not depend on this choice; it is
+ * made only for calls below DIRECT_N elements, far below the pool's threshold, so that large
+ * calls keep their threads. */
+#define DIRECT_N 2048
+
+static nb_status d_unary(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    c->k.unary(c->n[0], c->in[0], c->out[0], c->x.p);
+    return NB_OK;
+}
+static nb_status d_unary_bwd(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    c->k.unary_bwd(c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->x.p);
+    return NB_OK;
+}
+/* gx = gy f'(x, y): the accumulating kernel into zeros, as cpu.c's unary_dx */
+static nb_status d_unary_dx(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    float *gx = c->out[0];
+    for (int64_t i = 0, n = c->n[0]; i < n; i++) gx[i] = 0.0f;
+    c->k.unary_bwd(c->n[0], c->in[0], c->in[1], c->in[2], gx, c->x.p);
+    return NB_OK;
+}
+static nb_status d_binary(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    c->k.binary(c->n[0], c->in[0], c->n[1], c->in[1], c->n[2], c->out[0]);
+    return NB_OK;
+}
+/* y += x: the set's add in place (cpu.c's add_into) */
+static nb_status d_add_into(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    c->k.binary(c->n[0], c->out[0], 1, c->in[0], 1, c->out[0]);
+    return NB_OK;
+}
+static nb_status d_fill(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    float *y = c->out[0];
+    const float v = c->f[0];
+    for (int64_t i = 0, n = c->n[0]; i < n; i++) y[i] = v;
+    return NB_OK;
+}
+static nb_status d_gemm_tile(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    c->x.plan->tile(&c->x.plan->c);
+    return NB_OK;
+}
+static nb_status d_gemm_tile_bt(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_gemm_tiny_run(c->x.plan);
+    return NB_OK;
+}
+static nb_status d_bias_rows(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_bias_rows(c->n[0], c->n[1], c->in[0], c->out[0]);
+    return NB_OK;
+}
+static nb_status d_acc_rows(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_acc_rows(c->n[0], c->n[1], c->in[0], c->out[0]);
+    return NB_OK;
+}
+
+/* Sets each call's fn and its extra arguments. Where the back end's entry is the CPU back
+ * end's own (compared with a table nbi_backend_cpu fills for the same kernel set), a small
+ * call is made directly: the kernel set's elementwise kernel, a one-tile GEMM's tile kernel
+ * (nbi_gemm_tiny_plan: BLAS=openblas's GEMM is not the CPU entry and is left alone), the
+ * short-row bias kernels (the reference's sums, kernels/gemm/tiny.h). */
+static void resolve(nbi_rec *r) {
+    const nbi_backend *be = r->real;
+    nbi_backend cpu;
+    const int is_cpu = be->k != NULL;
+    if (is_cpu) nbi_backend_cpu(&cpu, be->k, be->threads);
+    const nbi_kernels *k = be->k;
+    int64_t nplans = 0;
+    for (int64_t i = 0; i < r->n; i++) nplans += r->calls[i].kind == R_SGEMM;
+    if (nplans > r->cap_plans) {
+        nbi_free(r->plans);
+        r->plans = nbi_malloc((size_t)nplans * sizeof *r->plans);
+        r->cap_plans = r->plans ? nplans : 0; /* out of memory: the GEMMs through the entry */
+    }
+    nplans = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        rec_call *c = &r->calls[i];
+        c->fn = replay_fn[c->kind];
+        const int64_t n = c->n[0];
+        const int small = n <= DIRECT_N;
+        switch ((rec_kind)c->kind) {
+        case R_UNARY:
+            c->x.p = c->has_p ? c->f : NULL;
+            if (is_cpu && small && be->unary == cpu.unary)
+                c->k.unary = k->unary[c->a], c->fn = d_unary;
+            break;
+        case R_UNARY_BWD:
+        case R_UNARY_DX:
+            c->x.p = c->has_p ? c->f : NULL;
+            if (!is_cpu || !small) break;
+            c->k.unary_bwd = k->unary_bwd[c->a];
+            if (c->kind == R_UNARY_BWD && be->unary_bwd == cpu.unary_bwd) c->fn = d_unary_bwd;
+            if (c->kind == R_UNARY_DX && be->unary_dx == cpu.unary_dx) c->fn = d_unary_dx;
+            break;
+        case R_BINARY:
+            if (is_cpu && small && be->binary == cpu.binary)
+                c->k.binary = k->binary[c->a], c->fn = d_binary;
+            break;
+        case R_ADD_INTO:
+            if (is_cpu && small && be->add_into == cpu.add_into)
+                c->k.binary = k->binary[NBI_B_ADD], c->fn = d_add_into;
+            break;
+        case R_FILL:
+            if (is_cpu && n <= 64 && be->fill == cpu.fill) c->fn = d_fill;
+            break;
+        case R_COPY_STRIDED:
+        case R_ACC_STRIDED:
+        case R_ACC_DIV_STRIDED:
+        case R_SUM_STRIDED:
+        case R_MAX_STRIDED:
+            c->x.it = &r->iters[c->n[0]];
+            break;
+        case R_SGEMM:
+            if (is_cpu && be->sgemm == cpu.sgemm && nplans < r->cap_plans && c->ret == NB_OK) {
+                nbi_gemm_tiny *t = &r->plans[nplans];
+                if (nbi_gemm_tiny_plan(k->sgemm, c->a, c->b, c->n[0], c->n[1], c->n[2], c->f[0],
+                                       c->in[0], c->n[3], c->in[1], c->n[4], c->f[1], c->out[0],
+                                       c->n[5], t)) {
+                    nplans++;
+                    c->x.plan = t;
+                    c->fn = t->bt ? d_gemm_tile_bt : d_gemm_tile;
+                }
+            }
+            break;
+        case R_BIAS_ROWS:
+            if (is_cpu && c->n[0] * c->n[1] <= DIRECT_N && be->bias_rows == cpu.bias_rows)
+                c->fn = d_bias_rows;
+            break;
+        case R_ACC_ROWS:
+            if (is_cpu && c->n[0] * c->n[1] <= DIRECT_N && be->acc_rows == cpu.acc_rows)
+                c->fn = d_acc_rows;
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
     const nbi_backend *be = r->real;
-    const nbi_iter *its = r->iters;
     NBI_ASSERT(0 <= from && from <= to && to <= r->n);
     for (const rec_call *c = r->calls + from, *end = r->calls + to; c < end; c++) {
-        switch ((rec_kind)c->kind) {
-        case R_UNARY:
-            be->unary(be, c->a, c->n[0], c->in[0], c->out[0], c->has_p ? c->f : NULL);
-            break;
-        case R_UNARY_BWD:
-            be->unary_bwd(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
-                          c->has_p ? c->f : NULL);
-            break;
-        case R_UNARY_DX:
-            be->unary_dx(be, c->a, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
-                         c->has_p ? c->f : NULL);
-            break;
-        case R_BINARY:
-            be->binary(be, c->a, c->n[0], c->in[0], c->n[1], c->in[1], c->n[2], c->out[0]);
-            break;
-        case R_BINARY_BWD:
-            be->binary_bwd(be, c->a, c->b, c->n[0], c->in[0], c->n[1], c->in[1], c->in[2], c->n[2],
-                           c->in[3], c->n[3], c->out[0], c->n[4]);
-            break;
-        case R_COPY_STRIDED:
-            be->copy_strided(be, &its[c->n[0]], c->out[0], c->in[0]);
-            break;
-        case R_ACC_STRIDED:
-            be->acc_strided(be, &its[c->n[0]], c->out[0], c->in[0]);
-            break;
-        case R_ACC_DIV_STRIDED:
-            be->acc_div_strided(be, &its[c->n[0]], c->out[0], c->in[0], c->f[0]);
-            break;
-        case R_SUM_STRIDED:
-            be->sum_strided(be, &its[c->n[0]], c->in[0], c->out[0], c->n[1], c->n[2], c->a,
-                            c->out[1]);
-            break;
-        case R_MAX_STRIDED:
-            be->max_strided(be, &its[c->n[0]], c->in[0], c->out[0], c->out[1], c->n[1]);
-            break;
-        case R_SCATTER_ADD:
-            be->scatter_add(be, c->n[0], c->in[0], c->in[1], c->out[0]);
-            break;
-        case R_INDEX_NARROW:
-            be->index_narrow(be, c->n[0], c->in[0], c->out[0]);
-            break;
-        case R_FILL:
-            be->fill(be, c->n[0], c->out[0], c->f[0]);
-            break;
-        case R_ADD_INTO:
-            be->add_into(be, c->n[0], c->in[0], c->out[0]);
-            break;
-        case R_SOFTMAX:
-            be->softmax(be, c->n[0], c->n[1], c->in[0], c->out[0]);
-            break;
-        case R_LOG_SOFTMAX:
-            be->log_softmax(be, c->n[0], c->n[1], c->in[0], c->out[0]);
-            break;
-        case R_SOFTMAX_BWD:
-            be->softmax_bwd(be, c->n[0], c->n[1], c->in[0], c->in[1], c->out[0]);
-            break;
-        case R_LOG_SOFTMAX_BWD:
-            be->log_softmax_bwd(be, c->n[0], c->n[1], c->in[0], c->in[1], c->out[0]);
-            break;
-        case R_PAIR_LOSS:
-            be->pair_loss(be, c->a, c->b, c->n[0], c->in[0], c->in[1], c->out[0]);
-            break;
-        case R_PAIR_LOSS_BWD:
-            be->pair_loss_bwd(be, c->a, c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0],
-                              c->out[1]);
-            break;
-        case R_NLL:
-            be->nll(be, c->a, c->n[0], c->in[0], c->n[1], c->n[2], c->in[1], c->n[3], c->out[0]);
-            break;
-        case R_NLL_BWD:
-            be->nll_bwd(be, c->a, c->n[0], c->n[1], c->in[0], c->in[1], c->n[2], c->out[0]);
-            break;
-        case R_XENT_BWD:
-            be->cross_entropy_bwd(be, c->a, c->n[0], c->n[1], c->in[0], c->in[1], c->in[2], c->n[2],
-                                  c->out[0]);
-            break;
-        case R_FIND_OUTSIDE:
-            if (be->find_outside(be, c->n[0], c->in[0], c->f[0], c->f[1]) != c->ret)
-                return NB_ERR_STATE;
-            break;
-        case R_FIND_BAD_LABEL:
-            if (be->find_bad_label(be, c->n[0], c->in[0], c->n[1], c->n[2]) != c->ret)
-                return NB_ERR_STATE;
-            break;
-        case R_SGEMM: {
-            nb_status s = be->sgemm(be, c->a, c->b, c->n[0], c->n[1], c->n[2], c->f[0], c->in[0],
-                                    c->n[3], c->in[1], c->n[4], c->f[1], c->out[0], c->n[5]);
-            if (s != NB_OK) return s;
-            break;
-        }
-        case R_BIAS_ROWS:
-            be->bias_rows(be, c->n[0], c->n[1], c->in[0], c->out[0]);
-            break;
-        case R_ACC_ROWS:
-            be->acc_rows(be, c->n[0], c->n[1], c->in[0], c->out[0]);
-            break;
-        }
+        nb_status s = c->fn(be, c);
+        if (NBI_UNLIKELY(s != NB_OK)) return s;
     }
     return NB_OK;
 }
@@ -552,5 +756,6 @@ void nbi_rec_free(nbi_rec *r) {
     if (!r) return;
     nbi_free(r->calls);
     nbi_free(r->iters);
+    nbi_free(r->plans);
     nbi_free(r);
 }

@@ -1,0 +1,95 @@
+/* kernels/gemm/tiny.c — one-tile GEMM calls planned once, and short-row bias kernels (see
+ * tiny.h). */
+#include "kernels/gemm/tiny.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* The arch behind a kernel set's GEMM entry, or NULL (the reference's, CBLAS, ...). */
+static const nbi_gemm_arch *arch_of(nbi_sgemm_fn entry) {
+    if (entry == nbi_sgemm_c) return &nbi_gemm_arch_c;
+#if NBI_X86
+    if (entry == nbi_sgemm_avx2) return &nbi_gemm_arch_avx2;
+    if (entry == nbi_sgemm_avx512) return &nbi_gemm_arch_avx512;
+#endif
+    return NULL;
+}
+
+int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                       float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                       float beta, float *C, int64_t ldc, nbi_gemm_tiny *t) {
+    const nbi_gemm_arch *g = arch_of(entry);
+    if (!g) return 0;
+    /* what sgemm_entry (gemm.c) checks and treats apart: left to the entry */
+    int64_t acols = ta ? M : K, bcols = tb ? K : N;
+    if (M < 1 || N < 1 || K < 1 || lda < acols || ldb < bcols || ldc < N || !A || !B || !C ||
+        alpha == 0.0f)
+        return 0;
+    /* its one-tile case, the condition as there */
+    if (M > g->mr || N > g->nr || (tb && (K > NBI_TINY_KN || K * N > NBI_TINY_KN))) return 0;
+    t->tile = g->tile;
+    t->c = (nbi_gemm_call){1, ta != 0, 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    t->bt = NULL;
+    t->ldbt = 0;
+    if (tb) {
+        /* The entry copies Bᵀ into op(B) (K x N, ldb = N) and runs the tile on the copy.
+         * Where the copy would hold B's elements in B's own order the tile reads them in
+         * place: the same values, the same arithmetic. */
+        if (N == 1) /* op(B)[p, 0] = B[p] */
+            t->c.ldb = 1;
+        else if (K == 1 && ldb == 1) /* op(B)[0, j] = B[j] */
+            t->c.ldb = N;
+        else {
+            t->bt = B;
+            t->ldbt = ldb;
+            t->c.ldb = N;
+        }
+    }
+    return 1;
+}
+
+void nbi_gemm_tiny_run(const nbi_gemm_tiny *t) {
+    if (!t->bt) {
+        t->tile(&t->c);
+        return;
+    }
+    float bt[NBI_TINY_KN];
+    nbi_gemm_call c = t->c;
+    for (int64_t p = 0; p < c.K; p++)
+        for (int64_t j = 0; j < c.N; j++) bt[p * c.N + j] = t->bt[j * t->ldbt + p];
+    c.B = bt;
+    t->tile(&c);
+}
+
+/* Four columns to an SSE vector (plain IEEE adds and moves: the scalar code's bits), the
+ * rest a column at a time; no loop over rows per column of four as the reference's. */
+void nbi_tiny_bias_rows(int64_t M, int64_t N, const float *b, float *y) {
+    int64_t j = 0;
+#if defined(__SSE2__)
+    for (; j + 4 <= N; j += 4) {
+        const __m128 v = _mm_loadu_ps(b + j);
+        for (int64_t r = 0; r < M; r++) _mm_storeu_ps(y + r * N + j, v);
+    }
+#endif
+    for (; j < N; j++) {
+        const float v = b[j];
+        for (int64_t r = 0; r < M; r++) y[r * N + j] = v;
+    }
+}
+
+void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g) {
+    int64_t j = 0;
+#if defined(__SSE2__)
+    for (; j + 4 <= N; j += 4) {
+        __m128 s = _mm_loadu_ps(g + j);
+        for (int64_t r = 0; r < M; r++) s = _mm_add_ps(s, _mm_loadu_ps(x + r * N + j));
+        _mm_storeu_ps(g + j, s);
+    }
+#endif
+    for (; j < N; j++) {
+        float s = g[j];
+        for (int64_t r = 0; r < M; r++) s += x[r * N + j];
+        g[j] = s;
+    }
+}

@@ -1,0 +1,42 @@
+/* kernels/gemm/tiny.h — a tiny network's kernel calls resolved once and made many times: a
+ * one-tile GEMM with its arguments laid out for the tile kernel, and the dense layer's bias
+ * rows and bias-gradient sums for short rows.
+ *
+ * A replayed step (autograd/replay.c) makes the same calls with the same arguments every
+ * time. For a product of one micro-tile (M <= MR, N <= NR: every product of a 2-4-1 network)
+ * the GEMM entry spends more instructions on its checks and choices than the tile kernel on
+ * the arithmetic; nbi_gemm_tiny_plan makes those choices once, as the entry would, and
+ * nbi_gemm_tiny_run calls the very tile kernel the entry calls, with the same arguments: the
+ * same bits. The row kernels are the reference's sums in the reference's order (the bits of
+ * nbi_ref_bias_rows and nbi_ref_acc_rows), four columns to a vector where rows are short. */
+#ifndef NBI_GEMM_TINY_H
+#define NBI_GEMM_TINY_H
+
+#include "kernels/gemm/gemm.h"
+
+/* One GEMM call as the one-tile path of a kernel set's entry makes it. */
+typedef struct nbi_gemm_tiny {
+    nbi_tile_fn tile;
+    nbi_gemm_call c; /* the tile kernel's arguments (c.tb is 0) */
+    const float *bt; /* NULL, or a Bᵀ [N, K] as stored (row j at bt + j*ldbt), transposed
+                        into op(B) before each call, as the entry does */
+    int64_t ldbt;
+} nbi_gemm_tiny;
+
+/* Does the GEMM `entry` (a kernel set's sgemm: nbi_sgemm_c, _avx2, _avx512) run this call as
+ * one tile? Then *t is filled and 1 returned; else 0 (a call the entry rejects, an empty or
+ * BLAS special case, a larger product, another entry). */
+int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                       float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                       float beta, float *C, int64_t ldc, nbi_gemm_tiny *t);
+
+/* The planned call: the entry's result, bit for bit. */
+void nbi_gemm_tiny_run(const nbi_gemm_tiny *t);
+
+/* y[r, :] = b for M rows of N (nbi_ref_bias_rows). */
+void nbi_tiny_bias_rows(int64_t M, int64_t N, const float *b, float *y);
+
+/* g[j] += x[0, j] + x[1, j] + ... in that order (nbi_ref_acc_rows' sums, the same bits). */
+void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g);
+
+#endif
