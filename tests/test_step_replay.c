@@ -219,6 +219,42 @@ static void test_mlp_mse_momentum(void) {
     CHECK(run_pair(&c, NULL, 0) == 7);
 }
 
+/* Tiny networks on every CPU device, where the replay makes its small calls directly (the
+ * kernel set's kernels, one-tile GEMMs through their plans, the short-row bias kernels):
+ * odd sizes, a batch of 3 (every product one tile) and of 7 and 13 (past the AVX2 and
+ * AVX-512 tiles' 6 and 12 rows... and the portable tile's 4: through the entry), a layer
+ * of 5 outputs (a Bᵀ of 5 x 2 transposed before its tile), MSE and cross-entropy, SGD and
+ * Adam, one thread and two. */
+static void test_tiny_nets_every_device(void) {
+    static const char *const devices[] = {"cpu:ref", "cpu:c", "cpu:avx2", "cpu:avx512"};
+    static const int64_t sizes[] = {3, 3, 3, 7, 3, 7, 13, 3, 3};
+    for (int d = 0; d < 4; d++) {
+        nb_ctx *probe = nb_ctx_new(&(nb_ctx_opts){.device = devices[d]});
+        if (!probe) continue; /* this CPU lacks the set */
+        nb_ctx_free(probe);
+        for (int v = 0; v < 2; v++) {
+            const nb_ctx_opts co = {.device = devices[d], .threads = v + 1};
+            pair_cfg c = {.in = 3,
+                          .hidden = 2,
+                          .out = 5,
+                          .act1 = NB_ACT_SIGMOID,
+                          .act2 = NB_ACT_TANH,
+                          .training = 1,
+                          .optim = v,
+                          .labels = v,
+                          .batches = sizes,
+                          .steps = 9};
+            c.def = (nb_step_def){.loss = v ? NB_LOSS_CROSS_ENTROPY : NB_LOSS_MSE,
+                                  .ctx = &co,
+                                  .require_replay = 1};
+            char why[320];
+            /* recorded at steps 0 (3), 3 (7), 6 (13: 3's goes) and 7 (3 again) */
+            CHECK_MSG(run_pair(&c, why, sizeof why) == 9 - 4, "%s", devices[d]);
+            CHECK(!*why);
+        }
+    }
+}
+
 /* Active dropout draws a new mask each step: every step is eager, with the eager loop's
  * results (the same generator), and the reason names the op. In inference mode the dropout
  * layer is the identity and the step replays. */
@@ -318,6 +354,7 @@ static const nbt_case cases[] = {
     {"xor_bitwise", test_xor_bitwise},
     {"mlp_xent_adam_threads", test_mlp_xent_adam_threads},
     {"mlp_mse_momentum", test_mlp_mse_momentum},
+    {"tiny_nets_every_device", test_tiny_nets_every_device},
     {"dropout_runs_eagerly", test_dropout_runs_eagerly},
     {"refusals", test_refusals},
 };
