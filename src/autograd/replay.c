@@ -609,11 +609,12 @@ static nb_status d_unary_bwd(const nbi_backend *be, const rec_call *c) {
     c->k.unary_bwd(c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->x.p);
     return NB_OK;
 }
-/* gx = gy f'(x, y): the accumulating kernel into zeros, as cpu.c's unary_dx */
+/* gx = gy f'(x, y): the accumulating kernel into zeros, as cpu.c's unary_dx (zeros first:
+ * 0 + t is not t for t = -0) */
 static nb_status d_unary_dx(const nbi_backend *be, const rec_call *c) {
     (void)be;
     float *gx = c->out[0];
-    for (int64_t i = 0, n = c->n[0]; i < n; i++) gx[i] = 0.0f;
+    nbi_tiny_fill(c->n[0], gx, 0.0f);
     c->k.unary_bwd(c->n[0], c->in[0], c->in[1], c->in[2], gx, c->x.p);
     return NB_OK;
 }
@@ -630,14 +631,18 @@ static nb_status d_add_into(const nbi_backend *be, const rec_call *c) {
 }
 static nb_status d_fill(const nbi_backend *be, const rec_call *c) {
     (void)be;
-    float *y = c->out[0];
-    const float v = c->f[0];
-    for (int64_t i = 0, n = c->n[0]; i < n; i++) y[i] = v;
+    nbi_tiny_fill(c->n[0], c->out[0], c->f[0]);
     return NB_OK;
 }
 static nb_status d_gemm_tile(const nbi_backend *be, const rec_call *c) {
     (void)be;
     c->x.plan->tile(&c->x.plan->c);
+    return NB_OK;
+}
+static nb_status d_gemm_ukr(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    const nbi_gemm_tiny *t = c->x.plan;
+    t->ukr(t, t->c.B);
     return NB_OK;
 }
 static nb_status d_gemm_tile_bt(const nbi_backend *be, const rec_call *c) {
@@ -720,7 +725,7 @@ static void resolve(nbi_rec *r) {
                                        c->n[5], t)) {
                     nplans++;
                     c->x.plan = t;
-                    c->fn = t->bt ? d_gemm_tile_bt : d_gemm_tile;
+                    c->fn = t->bt ? d_gemm_tile_bt : t->ukr ? d_gemm_ukr : d_gemm_tile;
                 }
             }
             break;

@@ -32,6 +32,16 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
     t->c = (nbi_gemm_call){1, ta != 0, 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
     t->bt = NULL;
     t->ldbt = 0;
+    t->ukr = NULL;
+    t->a_rs = ta ? 1 : lda;
+    t->a_cs = ta ? lda : 1;
+    for (int j = 0; j < 8; j++) t->mask[j] = j < N ? -1 : 0;
+#if NBI_X86
+    /* the AVX2 and AVX-512 tiles' arithmetic, on a CPU that has AVX2 and FMA */
+    if ((g == &nbi_gemm_arch_avx2 || g == &nbi_gemm_arch_avx512) && M <= 8 && N <= 8 &&
+        nbi_kernel_set("avx2"))
+        t->ukr = nbi_tiny_ukr_avx2[M - 1];
+#endif
     if (tb) {
         /* The entry copies Bᵀ into op(B) (K x N, ldb = N) and runs the tile on the copy.
          * Where the copy would hold B's elements in B's own order the tile reads them in
@@ -51,13 +61,21 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
 
 void nbi_gemm_tiny_run(const nbi_gemm_tiny *t) {
     if (!t->bt) {
-        t->tile(&t->c);
+        if (t->ukr)
+            t->ukr(t, t->c.B);
+        else
+            t->tile(&t->c);
         return;
     }
     float bt[NBI_TINY_KN];
+    const int64_t K = t->c.K, N = t->c.N;
+    for (int64_t p = 0; p < K; p++)
+        for (int64_t j = 0; j < N; j++) bt[p * N + j] = t->bt[j * t->ldbt + p];
+    if (t->ukr) {
+        t->ukr(t, bt);
+        return;
+    }
     nbi_gemm_call c = t->c;
-    for (int64_t p = 0; p < c.K; p++)
-        for (int64_t j = 0; j < c.N; j++) bt[p * c.N + j] = t->bt[j * t->ldbt + p];
     c.B = bt;
     t->tile(&c);
 }

@@ -14,14 +14,34 @@
 
 #include "kernels/gemm/gemm.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+typedef struct nbi_gemm_tiny nbi_gemm_tiny;
+
+/* C = alpha op(A) op(B) + beta C for t's call with op(B) at b (K x N, row p at b + p*t->c.ldb):
+ * the AVX2 kernels below, one per row count. */
+typedef void (*nbi_tiny_ukr_fn)(const nbi_gemm_tiny *t, const float *b);
+
 /* One GEMM call as the one-tile path of a kernel set's entry makes it. */
-typedef struct nbi_gemm_tiny {
+struct nbi_gemm_tiny {
     nbi_tile_fn tile;
     nbi_gemm_call c; /* the tile kernel's arguments (c.tb is 0) */
     const float *bt; /* NULL, or a Bᵀ [N, K] as stored (row j at bt + j*ldbt), transposed
                         into op(B) before each call, as the entry does */
     int64_t ldbt;
-} nbi_gemm_tiny;
+    /* NULL, or an AVX2 kernel of the tile kernel's arithmetic for this shape (at most 8 rows
+     * and 8 columns: x86/tiny_avx2.c), with what it would otherwise work out every call */
+    nbi_tiny_ukr_fn ukr;
+    int64_t a_rs, a_cs; /* op(A)[i, p] at A + i*a_rs + p*a_cs */
+    int32_t mask[8];    /* lane j < N: all ones */
+};
+
+#if NBI_X86
+/* [m - 1]: the kernel for m rows (x86/tiny_avx2.c; run only where AVX2 and FMA are). */
+extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[8];
+#endif
 
 /* Does the GEMM `entry` (a kernel set's sgemm: nbi_sgemm_c, _avx2, _avx512) run this call as
  * one tile? Then *t is filled and 1 returned; else 0 (a call the entry rejects, an empty or
@@ -32,6 +52,23 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
 
 /* The planned call: the entry's result, bit for bit. */
 void nbi_gemm_tiny_run(const nbi_gemm_tiny *t);
+
+/* y[0 : n) = v, a few floats: vector stores where n allows (a loop the compiler would make a
+ * call to memset, dearer than the stores for a tiny layer's gradient). */
+static inline void nbi_tiny_fill(int64_t n, float *y, float v) {
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128 vv = _mm_set1_ps(v);
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, vv);
+    if (i + 2 <= n) {
+        _mm_storel_pi((__m64 *)(void *)(y + i), vv);
+        i += 2;
+    }
+    if (i < n) _mm_store_ss(y + i, vv);
+#else
+    for (; i < n; i++) y[i] = v;
+#endif
+}
 
 /* y[r, :] = b for M rows of N (nbi_ref_bias_rows). */
 void nbi_tiny_bias_rows(int64_t M, int64_t N, const float *b, float *y);

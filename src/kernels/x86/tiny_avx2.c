@@ -1,0 +1,71 @@
+/* kernels/x86/tiny_avx2.c — one-tile GEMM kernels for a planned call (kernels/gemm/tiny.h) of
+ * at most 8 rows and 8 columns, compiled with -mavx2 -mfma and run only where both are.
+ *
+ * The arithmetic is the AVX2 and AVX-512 direct tile kernels' (x86/gemm.inc, ukr_body with
+ * `direct`), element by element: the sum starts at +0 and takes one fused multiply-add per
+ * step p = 0..K-1 in order; alpha != 1 multiplies it after; then C = sum (beta 0), sum + C
+ * (beta 1) or fma(beta, C, sum). A lane computes the same whatever the vector width, so
+ * one 8-lane vector per row (B's row and C's loaded and stored under the column mask) gives
+ * those kernels' bits. What they work out each call (strides, the mask, the unused
+ * accumulators, prefetches) the plan holds or the row count fixes. */
+#include "kernels/gemm/tiny.h"
+
+#if NBI_X86
+#include <immintrin.h>
+
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+static inline __attribute__((always_inline)) void tiny_body(const int m, const nbi_gemm_tiny *t, const float *b) {
+    const nbi_gemm_call *c = &t->c;
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(const void *)t->mask);
+    const float *a = c->A;
+    const int64_t a_rs = t->a_rs, a_cs = t->a_cs, ldb = c->ldb, K = c->K;
+    __m256 acc[8];
+    UNROLL for (int i = 0; i < m; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < K; p++, a += a_cs, b += ldb) {
+        const __m256 bv = _mm256_maskload_ps(b, mask);
+        UNROLL for (int i = 0; i < m; i++)
+            acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * a_rs), bv, acc[i]);
+    }
+    if (c->alpha != 1.0f) {
+        const __m256 al = _mm256_set1_ps(c->alpha);
+        UNROLL for (int i = 0; i < m; i++) acc[i] = _mm256_mul_ps(acc[i], al);
+    }
+    float *cp = c->C;
+    const int64_t ldc = c->ldc;
+    const float beta = c->beta;
+    if (beta == 0.0f) {
+        UNROLL for (int i = 0; i < m; i++) _mm256_maskstore_ps(cp + i * ldc, mask, acc[i]);
+    } else if (beta == 1.0f) {
+        UNROLL for (int i = 0; i < m; i++)
+            _mm256_maskstore_ps(cp + i * ldc, mask,
+                                _mm256_add_ps(acc[i], _mm256_maskload_ps(cp + i * ldc, mask)));
+    } else {
+        const __m256 bb = _mm256_set1_ps(beta);
+        UNROLL for (int i = 0; i < m; i++)
+            _mm256_maskstore_ps(
+                cp + i * ldc, mask,
+                _mm256_fmadd_ps(bb, _mm256_maskload_ps(cp + i * ldc, mask), acc[i]));
+    }
+}
+
+#define TINY(M_)                                                                              \
+    static void tiny_##M_(const nbi_gemm_tiny *t, const float *b) { tiny_body(M_, t, b); }
+TINY(1)
+TINY(2)
+TINY(3)
+TINY(4)
+TINY(5)
+TINY(6)
+TINY(7)
+TINY(8)
+
+const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[8] = {tiny_1, tiny_2, tiny_3, tiny_4,
+                                              tiny_5, tiny_6, tiny_7, tiny_8};
+#else
+typedef int nbi_tiny_avx2_unused; /* not an x86 build: nothing to compile */
+#endif
