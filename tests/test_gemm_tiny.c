@@ -65,6 +65,70 @@ static void test_plan_matches_entry(void) {
     }
 }
 
+/* A bias copied into C's rows then the product added (bias_rows, then the entry with beta 1),
+ * and the product then the column sums of B (the entry, then the reference's acc_rows), each
+ * against the plan with the neighbour folded in: the same bits in C and in the sums. */
+static void test_fused_neighbours(void) {
+    static const char *const isas[] = {"avx2", "avx512"};
+    nb_rng r;
+    nb_rng_seed(&r, 13);
+    float A[8 * 9], B[9 * 8], b[8], C1[8 * 8], C2[8 * 8], g1[8], g2[8];
+    for (int s = 0; s < 2; s++) {
+        const nbi_kernels *k = nbi_kernel_set(isas[s]);
+        if (!k) continue;
+        int fused = 0;
+        for (int64_t M = 1; M <= 8; M++)
+            for (int64_t N = 1; N <= 8; N++)
+                for (int64_t K = 1; K <= 9; K += 4)
+                    for (int ta = 0; ta < 2; ta++) {
+                        const int64_t lda = ta ? M : K;
+                        fill_uniform(A, 8 * 9, &r);
+                        fill_uniform(B, 9 * 8, &r);
+                        fill_uniform(b, 8, &r);
+                        fill_uniform(g1, 8, &r);
+                        memcpy(g2, g1, sizeof g1);
+                        nbi_gemm_tiny t;
+                        /* bias, then C += op(A) B */
+                        nbi_ref_bias_rows(M, N, b, C1);
+                        CHECK_OK(k->sgemm(1, ta, 0, M, N, K, 1.0f, A, lda, B, N, 1.0f, C1, N));
+                        fill_uniform(C2, 8 * 8, &r);
+                        if (nbi_gemm_tiny_plan(k->sgemm, ta, 0, M, N, K, 1.0f, A, lda, B, N,
+                                               1.0f, C2, N, &t) &&
+                            nbi_gemm_tiny_fuse_bias(&t, M, N, b)) {
+                            nbi_gemm_tiny_run(&t);
+                            fused++;
+                            CHECK_MSG(same_bits(C1, C2, M * N), "%s bias M=%lld N=%lld K=%lld",
+                                      isas[s], (long long)M, (long long)N, (long long)K);
+                        }
+                        /* C = op(A) B, then g += B's rows */
+                        CHECK_OK(k->sgemm(1, ta, 0, M, N, K, 0.5f, A, lda, B, N, 0.0f, C1, N));
+                        nbi_ref_acc_rows(K, N, B, g1);
+                        if (nbi_gemm_tiny_plan(k->sgemm, ta, 0, M, N, K, 0.5f, A, lda, B, N,
+                                               0.0f, C2, N, &t) &&
+                            nbi_gemm_tiny_fuse_colsum(&t, K, N, B, g2)) {
+                            nbi_gemm_tiny_run(&t);
+                            fused++;
+                            CHECK_MSG(same_bits(C1, C2, M * N) && same_bits(g1, g2, N),
+                                      "%s colsum M=%lld N=%lld K=%lld", isas[s], (long long)M,
+                                      (long long)N, (long long)K);
+                        }
+                    }
+        const int rows = s == 0 ? 6 : 8; /* the AVX2 tile's 6 rows; 8, the kernels' most */
+        CHECK_MSG(fused == 2 * rows * 8 * 3 * 2, "%s: %d fused", isas[s], fused);
+    }
+    /* what cannot be folded: beta 0 under a bias, sums of another matrix, overlap */
+    const nbi_kernels *k = nbi_kernel_set("avx2");
+    nbi_gemm_tiny t;
+    if (k && nbi_gemm_tiny_plan(k->sgemm, 0, 0, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C1, 2, &t)) {
+        CHECK(!nbi_gemm_tiny_fuse_bias(&t, 2, 2, b));
+        CHECK(!nbi_gemm_tiny_fuse_colsum(&t, 2, 2, A, g1));
+        CHECK(!nbi_gemm_tiny_fuse_colsum(&t, 2, 2, B, C1 + 1));
+        CHECK(!nbi_gemm_tiny_fuse_colsum(&t, 3, 2, B, g1));
+        CHECK(nbi_gemm_tiny_fuse_colsum(&t, 2, 2, B, g1));
+        CHECK(!nbi_gemm_tiny_fuse_colsum(&t, 2, 2, B, g2)); /* one at a time */
+    }
+}
+
 /* What the entry does not run as one tile stays with it. */
 static void test_plan_refuses(void) {
     float A[64] = {0}, B[64] = {0}, C[64] = {0};
@@ -110,6 +174,7 @@ static void test_rows_match_reference(void) {
 static const nbt_case cases[] = {
     {"plan_matches_entry", test_plan_matches_entry},
     {"plan_refuses", test_plan_refuses},
+    {"fused_neighbours", test_fused_neighbours},
     {"rows_match_reference", test_rows_match_reference},
 };
 NBT_MAIN(cases)

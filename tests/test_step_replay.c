@@ -7,6 +7,8 @@
  * goes bad after the recording stops the step with the eager path's error. */
 #include "nbtest.h"
 
+#include "autograd/replay.h"
+
 typedef struct pair_cfg {
     int64_t in, hidden, out;
     nb_activation act1, act2;
@@ -255,6 +257,69 @@ static void test_tiny_nets_every_device(void) {
     }
 }
 
+/* The recording's calls replayed in two or three parts, cut anywhere (fused pairs of calls
+ * included: a bias copy and its product, a weight gradient and the bias gradient's sums),
+ * give the whole replay's loss and gradients bit for bit. Between the replays the
+ * parameters change, so that a part that skipped a write would leave the last replay's
+ * numbers behind. */
+static void test_replay_in_parts(void) {
+    static const int64_t sizes[] = {5};
+    pair_cfg c = {.in = 3, .hidden = 4, .out = 2, .act1 = NB_ACT_SIGMOID,
+                  .act2 = NB_ACT_TANH, .training = 1, .batches = sizes, .steps = 1};
+    nb_model *m = make_model(&c);
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    nb_tensor *x, *y;
+    make_batch(&c, 0, &x, &y);
+    CHECK_PTR(m);
+    CHECK_PTR(ctx);
+    if (!m || !ctx || !x || !y) return;
+    nb_params *ps = nb_model_params(m);
+    nbi_rec *rec = NULL;
+    CHECK_OK(nbi_rec_begin(ctx, &rec));
+    nb_tensor *l = nb_loss_apply(ctx, NB_LOSS_MSE, nb_model_forward(m, ctx, x), y);
+    CHECK_PTR(l);
+    nb_params_zero_grad(ps);
+    CHECK_OK(nb_backward(ctx, l));
+    CHECK_OK(nbi_rec_end(ctx, rec));
+    const int64_t n = nbi_rec_calls(rec), np = nb_params_numel(ps);
+    float *pa = malloc((size_t)np * sizeof(float)), *pb = malloc((size_t)np * sizeof(float));
+    float *gb = malloc((size_t)np * sizeof(float));
+    float *w = nb_params_data(ps), *g = nb_params_grad(ps);
+    nb_rng r;
+    nb_rng_seed(&r, 77);
+    for (int64_t i = 0; i < np; i++) pa[i] = nb_rng_uniform_range(&r, -1.0f, 1.0f);
+    for (int64_t i = 0; i < np; i++) pb[i] = nb_rng_uniform_range(&r, -1.0f, 1.0f);
+    memcpy(w, pb, (size_t)np * sizeof(float));
+    nb_params_zero_grad(ps);
+    CHECK_OK(nbi_rec_replay(rec, 0, n));
+    memcpy(gb, g, (size_t)np * sizeof(float));
+    const float lb = nb_item(l);
+    int bad = 0;
+    for (int64_t k = 0; k <= n; k++)
+        for (int three = 0; three < 2 && k + three <= n; three++) {
+            memcpy(w, pa, (size_t)np * sizeof(float)); /* other numbers everywhere */
+            nb_params_zero_grad(ps);
+            CHECK_OK(nbi_rec_replay(rec, 0, n));
+            memcpy(w, pb, (size_t)np * sizeof(float));
+            nb_params_zero_grad(ps);
+            CHECK_OK(nbi_rec_replay(rec, 0, k));
+            CHECK_OK(nbi_rec_replay(rec, k, k + three));
+            CHECK_OK(nbi_rec_replay(rec, k + three, n));
+            const float lk = nb_item(l);
+            bad += !same_bits(gb, g, np) || !same_bits(&lb, &lk, 1);
+        }
+    CHECK_MSG(bad == 0, "%d of the replays in parts differ from the whole replay (%lld calls)",
+              bad, (long long)n);
+    free(pa);
+    free(pb);
+    free(gb);
+    nbi_rec_free(rec);
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_ctx_free(ctx);
+    nb_model_free(m);
+}
+
 /* Active dropout draws a new mask each step: every step is eager, with the eager loop's
  * results (the same generator), and the reason names the op. In inference mode the dropout
  * layer is the identity and the step replays. */
@@ -355,6 +420,7 @@ static const nbt_case cases[] = {
     {"mlp_xent_adam_threads", test_mlp_xent_adam_threads},
     {"mlp_mse_momentum", test_mlp_mse_momentum},
     {"tiny_nets_every_device", test_tiny_nets_every_device},
+    {"replay_in_parts", test_replay_in_parts},
     {"dropout_runs_eagerly", test_dropout_runs_eagerly},
     {"refusals", test_refusals},
 };

@@ -60,13 +60,15 @@ struct rec_call {
     union {
         const float *p;       /* the unary entries: the parameters (f) or NULL */
         const nbi_iter *it;   /* the strided entries: the kept iterator */
-        const nbi_gemm_tiny *plan; /* a GEMM of one tile: its plan */
+        nbi_gemm_tiny *plan;  /* a GEMM of one tile: its plan */
     } x;
     union { /* a direct call's kernel */
         nbi_unary_fn unary;
         nbi_unary_bwd_fn unary_bwd;
         nbi_binary_fn binary;
     } k;
+    rec_fn solo; /* pair != 0: how the call is made without its partner */
+    int pair;    /* 1, 2: the first or the second call of a fused pair (fuse) */
     int kind, a, b, has_p;
     int64_t n[6];
     const void *in[4];
@@ -650,6 +652,11 @@ static nb_status d_gemm_tile_bt(const nbi_backend *be, const rec_call *c) {
     nbi_gemm_tiny_run(c->x.plan);
     return NB_OK;
 }
+/* the other call of a fused pair does this one's work */
+static nb_status d_none(const nbi_backend *be, const rec_call *c) {
+    (void)be, (void)c;
+    return NB_OK;
+}
 static nb_status d_bias_rows(const nbi_backend *be, const rec_call *c) {
     (void)be;
     nbi_tiny_bias_rows(c->n[0], c->n[1], c->in[0], c->out[0]);
@@ -666,6 +673,8 @@ static nb_status d_acc_rows(const nbi_backend *be, const rec_call *c) {
  * call is made directly: the kernel set's elementwise kernel, a one-tile GEMM's tile kernel
  * (nbi_gemm_tiny_plan: BLAS=openblas's GEMM is not the CPU entry and is left alone), the
  * short-row bias kernels (the reference's sums, kernels/gemm/tiny.h). */
+static void fuse(nbi_rec *r);
+
 static void resolve(nbi_rec *r) {
     const nbi_backend *be = r->real;
     nbi_backend cpu;
@@ -740,17 +749,48 @@ static void resolve(nbi_rec *r) {
         default:
             break;
         }
+        c->solo = NULL;
+        c->pair = 0;
+    }
+    fuse(r);
+}
+
+/* Pairs of neighbouring calls that one kernel call makes together (nbi_gemm_tiny_fuse_*): a
+ * dense layer's bias copied into its output, then the product added to it; the weight
+ * gradient's product, then the bias gradient's column sums of the same B. The pair's
+ * other call does nothing. */
+static void fuse(nbi_rec *r) {
+    for (int64_t i = 0; i + 1 < r->n; i++) {
+        rec_call *c = &r->calls[i], *d = c + 1;
+        if (c->pair || d->pair) continue;
+        if (c->fn == d_bias_rows && d->kind == R_SGEMM && d->fn != x_sgemm &&
+            d->out[0] == c->out[0] && d->n[5] == c->n[1] &&
+            nbi_gemm_tiny_fuse_bias(d->x.plan, c->n[0], c->n[1], c->in[0])) {
+            c->solo = c->fn, c->fn = d_none, c->pair = 1;
+            d->solo = x_sgemm, d->pair = 2; /* its plan now reads the bias */
+        } else if (c->fn == d_gemm_ukr && d->fn == d_acc_rows && d->in[0] == c->in[1] &&
+                   nbi_gemm_tiny_fuse_colsum(c->x.plan, d->n[0], d->n[1], d->in[0],
+                                             d->out[0])) {
+            c->solo = x_sgemm, c->pair = 1; /* its plan now sums the columns */
+            d->solo = d->fn, d->fn = d_none, d->pair = 2;
+        }
     }
 }
 
 nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
     const nbi_backend *be = r->real;
     NBI_ASSERT(0 <= from && from <= to && to <= r->n);
-    for (const rec_call *c = r->calls + from, *end = r->calls + to; c < end; c++) {
-        nb_status s = c->fn(be, c);
-        if (NBI_UNLIKELY(s != NB_OK)) return s;
-    }
-    return NB_OK;
+    if (from == to) return NB_OK;
+    const rec_call *c = r->calls + from, *end = r->calls + to;
+    nb_status s;
+    /* a fused pair cut by the range: its call in the range is made alone */
+    if (c->pair == 2 && (s = c->solo(be, c)) != NB_OK) return s;
+    c += c->pair == 2;
+    const rec_call *last = end[-1].pair == 1 && c < end ? end - 1 : NULL;
+    if (last) end--;
+    for (; c < end; c++)
+        if (NBI_UNLIKELY((s = c->fn(be, c)) != NB_OK)) return s;
+    return last ? last->solo(be, last) : NB_OK;
 }
 
 int64_t nbi_rec_calls(const nbi_rec *r) {

@@ -33,6 +33,8 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
     t->bt = NULL;
     t->ldbt = 0;
     t->ukr = NULL;
+    t->bias = NULL;
+    t->colsum = NULL;
     t->a_rs = ta ? 1 : lda;
     t->a_cs = ta ? lda : 1;
     for (int j = 0; j < 8; j++) t->mask[j] = j < N ? -1 : 0;
@@ -40,7 +42,7 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
     /* the AVX2 and AVX-512 tiles' arithmetic, on a CPU that has AVX2 and FMA */
     if ((g == &nbi_gemm_arch_avx2 || g == &nbi_gemm_arch_avx512) && M <= 8 && N <= 8 &&
         nbi_kernel_set("avx2"))
-        t->ukr = nbi_tiny_ukr_avx2[M - 1];
+        t->ukr = nbi_tiny_ukr_avx2[0][M - 1];
 #endif
     if (tb) {
         /* The entry copies Bᵀ into op(B) (K x N, ldb = N) and runs the tile on the copy.
@@ -78,6 +80,41 @@ void nbi_gemm_tiny_run(const nbi_gemm_tiny *t) {
     nbi_gemm_call c = t->c;
     c.B = bt;
     t->tile(&c);
+}
+
+/* Do [p, p + n) and [q, q + m) floats overlap? */
+static int overlap(const float *p, int64_t n, const float *q, int64_t m) {
+    return p < q + m && q < p + n;
+}
+
+/* Can t's kernel take a neighbour writing or reading N floats at v, apart from A, B, C? */
+static int can_fuse(const nbi_gemm_tiny *t, int64_t N, const float *v) {
+    const nbi_gemm_call *c = &t->c;
+    if (!t->ukr || t->bias || t->colsum || N != c->N || !v) return 0;
+    const int64_t na = (c->ta ? c->K - 1 : c->M - 1) * c->lda + (c->ta ? c->M : c->K);
+    const int64_t nb = t->bt ? (N - 1) * t->ldbt + c->K : (c->K - 1) * c->ldb + N;
+    const int64_t nc = (c->M - 1) * c->ldc + N;
+    return !overlap(v, N, c->A, na) && !overlap(v, N, t->bt ? t->bt : c->B, nb) &&
+           !overlap(v, N, c->C, nc);
+}
+
+int nbi_gemm_tiny_fuse_bias(nbi_gemm_tiny *t, int64_t M, int64_t N, const float *b) {
+    if (!can_fuse(t, N, b) || M != t->c.M || t->c.beta != 1.0f) return 0;
+    t->bias = b;
+    return 1;
+}
+
+int nbi_gemm_tiny_fuse_colsum(nbi_gemm_tiny *t, int64_t K, int64_t N, const float *x, float *g) {
+    if (!can_fuse(t, N, g) || t->bt || K != t->c.K || x != t->c.B || t->c.ldb != N) return 0;
+#if NBI_X86
+    for (int i = 0; i < 8; i++)
+        if (t->ukr == nbi_tiny_ukr_avx2[0][i]) {
+            t->ukr = nbi_tiny_ukr_avx2[1][i];
+            t->colsum = g;
+            return 1;
+        }
+#endif
+    return 0;
 }
 
 /* Four columns to an SSE vector (plain IEEE adds and moves: the scalar code's bits), the

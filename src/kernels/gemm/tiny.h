@@ -36,11 +36,16 @@ struct nbi_gemm_tiny {
     nbi_tiny_ukr_fn ukr;
     int64_t a_rs, a_cs; /* op(A)[i, p] at A + i*a_rs + p*a_cs */
     int32_t mask[8];    /* lane j < N: all ones */
+    /* with ukr only, set by nbi_gemm_tiny_fuse: NULL, or the N floats C's rows hold (beta
+     * 1), read from here; NULL, or N floats that op(B)'s rows are added to, in order */
+    const float *bias;
+    float *colsum;
 };
 
 #if NBI_X86
-/* [m - 1]: the kernel for m rows (x86/tiny_avx2.c; run only where AVX2 and FMA are). */
-extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[8];
+/* [colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not
+ * (x86/tiny_avx2.c; run only where AVX2 and FMA are). */
+extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[2][8];
 #endif
 
 /* Does the GEMM `entry` (a kernel set's sgemm: nbi_sgemm_c, _avx2, _avx512) run this call as
@@ -52,6 +57,16 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
 
 /* The planned call: the entry's result, bit for bit. */
 void nbi_gemm_tiny_run(const nbi_gemm_tiny *t);
+
+/* Folds a neighbouring call into t's, when its kernel can take it (1; else 0, t unchanged),
+ * the same bits written as by the two calls:
+ *   bias_rows(M, N, b, C) just before it, the product adding to C (beta 1): C's rows are
+ *   then read from b;
+ *   acc_rows(K, N, x, g) just after it, x being op(B) in place (rows N apart): g += each
+ *   row of op(B), in order, as the kernel loads them.
+ * b and g must be apart from A, B and C. */
+int nbi_gemm_tiny_fuse_bias(nbi_gemm_tiny *t, int64_t M, int64_t N, const float *b);
+int nbi_gemm_tiny_fuse_colsum(nbi_gemm_tiny *t, int64_t K, int64_t N, const float *x, float *g);
 
 /* y[0 : n) = v, a few floats: vector stores where n allows (a loop the compiler would make a
  * call to memset, dearer than the stores for a tiny layer's gradient). */
