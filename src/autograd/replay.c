@@ -9,7 +9,11 @@
  * that return a value either validate (find_outside, find_bad_label: the replay checks the
  * answer is the recorded one) or report a GEMM's status. Entries no replayable op calls are
  * left as they are; the ops themselves are checked against a list (replayable_op), noted by
- * nbi_apply through ctx->op_seen. */
+ * nbi_apply through ctx->op_seen.
+ *
+ * nbi_rec_end resolves each call into the function the replay will call (resolve): the real
+ * entry again, or for a small call on the CPU back end the kernel that entry would run, and
+ * some neighbouring calls of a dense layer fused into one kernel call (fuse). */
 #include "autograd/replay.h"
 #include "autograd/autograd.h"
 #include "kernels/gemm/tiny.h"

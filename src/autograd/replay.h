@@ -7,7 +7,8 @@
  * pointers and sizes. Only the numbers in the buffers change. A recording installs a back end
  * in the context that passes every call on to the real one and keeps it (entry, arguments,
  * and the value it returned); replaying calls the real back end's entries again in that order,
- * with no graph, no shape inference, no tape and no allocation.
+ * with no graph, no shape inference, no tape and no allocation — or, for a small call on the
+ * CPU back end, the kernel its entry would run, with the same bits (replay.c, resolve).
  *
  * It is exact as long as everything the pass writes is written by a recorded kernel call,
  * which the recording checks: every op applied while recording must be one whose forward and
