@@ -586,14 +586,37 @@ static nb_status x_acc_rows(const nbi_backend *be, const rec_call *c) {
     return NB_OK;
 }
 
-/* by kind (rec_kind's order) */
+/* by kind */
 static const rec_fn replay_fn[] = {
-    x_unary,        x_unary_bwd,       x_unary_dx,    x_binary,          x_binary_bwd,
-    x_copy_strided, x_acc_strided,     x_acc_div_strided, x_sum_strided, x_max_strided,
-    x_scatter_add,  x_index_narrow,    x_fill,        x_add_into,        x_softmax,
-    x_log_softmax,  x_softmax_bwd,     x_log_softmax_bwd, x_pair_loss,   x_pair_loss_bwd,
-    x_nll,          x_nll_bwd,         x_xent_bwd,    x_find_outside,    x_find_bad_label,
-    x_sgemm,        x_bias_rows,       x_acc_rows};
+    [R_UNARY] = x_unary,
+    [R_UNARY_BWD] = x_unary_bwd,
+    [R_UNARY_DX] = x_unary_dx,
+    [R_BINARY] = x_binary,
+    [R_BINARY_BWD] = x_binary_bwd,
+    [R_COPY_STRIDED] = x_copy_strided,
+    [R_ACC_STRIDED] = x_acc_strided,
+    [R_ACC_DIV_STRIDED] = x_acc_div_strided,
+    [R_SUM_STRIDED] = x_sum_strided,
+    [R_MAX_STRIDED] = x_max_strided,
+    [R_SCATTER_ADD] = x_scatter_add,
+    [R_INDEX_NARROW] = x_index_narrow,
+    [R_FILL] = x_fill,
+    [R_ADD_INTO] = x_add_into,
+    [R_SOFTMAX] = x_softmax,
+    [R_LOG_SOFTMAX] = x_log_softmax,
+    [R_SOFTMAX_BWD] = x_softmax_bwd,
+    [R_LOG_SOFTMAX_BWD] = x_log_softmax_bwd,
+    [R_PAIR_LOSS] = x_pair_loss,
+    [R_PAIR_LOSS_BWD] = x_pair_loss_bwd,
+    [R_NLL] = x_nll,
+    [R_NLL_BWD] = x_nll_bwd,
+    [R_XENT_BWD] = x_xent_bwd,
+    [R_FIND_OUTSIDE] = x_find_outside,
+    [R_FIND_BAD_LABEL] = x_find_bad_label,
+    [R_SGEMM] = x_sgemm,
+    [R_BIAS_ROWS] = x_bias_rows,
+    [R_ACC_ROWS] = x_acc_rows,
+};
 _Static_assert(sizeof replay_fn / sizeof *replay_fn == R_ACC_ROWS + 1,
                "replay_fn: one function per rec_kind");
 
@@ -620,7 +643,10 @@ static nb_status d_unary_bwd(const nbi_backend *be, const rec_call *c) {
 static nb_status d_unary_dx(const nbi_backend *be, const rec_call *c) {
     (void)be;
     float *gx = c->out[0];
-    nbi_tiny_fill(c->n[0], gx, 0.0f);
+    if (c->n[0] <= 64)
+        nbi_tiny_fill(c->n[0], gx, 0.0f);
+    else
+        memset(gx, 0, (size_t)c->n[0] * sizeof *gx);
     c->k.unary_bwd(c->n[0], c->in[0], c->in[1], c->in[2], gx, c->x.p);
     return NB_OK;
 }
