@@ -299,8 +299,6 @@ static void gemm_member(void *arg) {
  * (ukr_b is the packed kernel reading B elsewhere), beta applies in the first K block, and
  * the tiles' in-order sums do not depend on the tile's place — the same C as the stream
  * path, on any number of threads. */
-#define SPLIT_UNITS 256 /* most units of a shared whole operand (below) */
-
 typedef struct split_job {
     const gemm_job *j; /* the problem and its blocking (its buffers unused) */
     int by_cols;
@@ -310,9 +308,6 @@ typedef struct split_job {
     const float *b;     /* by columns: op(B) as stored, read in place (NULL: packed) */
     int64_t ldb;
     size_t work;        /* floats of each member's buffer: the whole operand, then one piece's */
-    int64_t upb;        /* units (panels of the whole operand) per K block */
-    float *shared;      /* the whole operand packed once for all (after the caller's buffer) */
-    _Atomic unsigned char state[SPLIT_UNITS]; /* per unit: 0, 1 being packed, 2 packed */
     _Alignas(64) _Atomic uint64_t claims; /* nbi_claim's */
 } split_job;
 
@@ -328,68 +323,16 @@ typedef struct split_job {
 #define IN_PLACE_M(g) (8 * (g)->mr)
 #define IN_PLACE_KN(g) (2 * (g)->kc * (g)->nc)
 
-/* The whole operand as units, one panel (MR rows of op(A) by columns, NR columns of op(B) by
- * rows) of one K block each: unit u = (K block u / upb, panel u % upb), at pad x pc + panel x
- * R x kcur as the packer lays out the whole block. Members share one packed copy (`shared`,
- * in the caller's buffer): a unit's state goes 0 (not packed) -> 1 (being packed) -> 2
- * (packed) and a member packs the units nobody has claimed, the caller from the first panel
- * and the others from the last, so that on two threads each packs about half. A unit that
- * another member is packing right now is packed again into the member's own copy instead of
- * waited for (it may have lost its core), which costs at most the one unit. */
-typedef struct split_member_st {
-    float *own;   /* this member's copy of the whole operand (units it packed itself) */
-    float *piece; /* the piece's panels of the other operand */
-    int back;     /* a worker: units from the last panel down */
-    int all_own;  /* no shared copy (more than SPLIT_UNITS units): the whole packed here */
-    unsigned char mine[SPLIT_UNITS]; /* unit u is in `own` */
-} split_member_st;
-
-static int64_t unit_off(const split_job *s, int64_t pc, int64_t kcur, int64_t p) {
+/* The whole of the shared operand, K block by K block (block pc at pad x pc). */
+static void split_pack_whole(const split_job *s, float *dst) {
     const gemm_job *j = s->j;
-    return s->by_cols ? s->mpad * pc + p * j->g->mr * kcur : s->npad * pc + p * j->g->nr * kcur;
-}
-
-static void unit_pack(const split_job *s, int64_t pc, int64_t kcur, int64_t p, float *whole) {
-    const gemm_job *j = s->j;
-    const int64_t R = s->by_cols ? j->g->mr : j->g->nr;
-    float *dst = whole + unit_off(s, pc, kcur, p);
-    if (s->by_cols)
-        j->g->pack_a(j->ta, j->A, j->lda, p * R, min64(R, j->M - p * R), pc, kcur, j->alpha, dst);
-    else
-        j->src.pack(j->src.ctx, pc, kcur, p * R, min64(R, j->N - p * R), (int)R, dst);
-}
-
-/* Makes every unit of K block pc available to member m, in the shared copy or its own. */
-static void units_ready(split_job *s, split_member_st *m, int64_t pc, int64_t kcur) {
-    const int64_t upb = s->upb, u0 = pc / s->j->kc * upb;
-    if (m->all_own) {
-        if (!m->mine[0]) { /* a flag for the whole: packed with the first piece */
-            for (int64_t b = 0; b < s->j->K; b += s->j->kc)
-                for (int64_t p = 0; p < upb; p++) unit_pack(s, b, min64(s->j->kc, s->j->K - b), p, m->own);
-            m->mine[0] = 1;
-        }
-        return;
+    for (int64_t pc = 0; pc < j->K; pc += j->kc) {
+        int64_t kcur = min64(j->kc, j->K - pc);
+        if (s->by_cols)
+            j->g->pack_a(j->ta, j->A, j->lda, 0, j->M, pc, kcur, j->alpha, dst + s->mpad * pc);
+        else
+            j->src.pack(j->src.ctx, pc, kcur, 0, j->N, j->g->nr, dst + s->npad * pc);
     }
-    for (int64_t i = 0; i < upb; i++) {
-        const int64_t p = m->back ? upb - 1 - i : i, u = u0 + p;
-        if (m->mine[u]) continue;
-        _Atomic unsigned char *st = &s->state[u];
-        unsigned char v = atomic_load_explicit(st, memory_order_acquire);
-        if (v == 0 && atomic_compare_exchange_strong(st, &v, 1)) {
-            unit_pack(s, pc, kcur, p, s->shared);
-            atomic_store_explicit(st, 2, memory_order_release);
-        } else if (v != 2) {
-            unit_pack(s, pc, kcur, p, m->own);
-            m->mine[u] = 1;
-        }
-    }
-}
-
-/* Unit (pc, p) for member m, after units_ready. */
-static const float *unit_at(const split_job *s, const split_member_st *m, int64_t pc,
-                            int64_t kcur, int64_t p) {
-    const int own = m->all_own || m->mine[pc / s->j->kc * s->upb + p];
-    return (own ? m->own : s->shared) + unit_off(s, pc, kcur, p);
 }
 
 /* Piece t's panels [*lo, *hi): q = panels / pieces each, and the r = panels % pieces wider
@@ -403,7 +346,7 @@ static void split_bounds(const split_job *s, int64_t t, int64_t *lo, int64_t *hi
     *hi = *lo + q + (t < front || t >= back);
 }
 
-static void split_piece(split_job *s, split_member_st *mb, int64_t t) {
+static void split_piece(const split_job *s, const float *whole, float *piece, int64_t t) {
     const gemm_job *j = s->j;
     const nbi_gemm_arch *g = j->g;
     const int64_t MR = g->mr, NR = g->nr;
@@ -421,31 +364,33 @@ static void split_piece(split_job *s, split_member_st *mb, int64_t t) {
     for (int64_t pc = 0; pc < j->K; pc += j->kc) {
         int64_t kc = min64(j->kc, j->K - pc);
         float beta = pc == 0 ? j->beta : 1.0f;
-        units_ready(s, mb, pc, kc);
         if (s->b) { /* B in place: each panel's kc x NR block stays in cache over all rows */
-            const float *bp = s->b + pc * s->ldb + j0;
+            const float *ap = whole + s->mpad * pc, *bp = s->b + pc * s->ldb + j0;
             for (int64_t jr = 0; jr * NR < n; jr++) {
                 int nn = (int)min64(NR, n - jr * NR);
                 for (int64_t ir = 0; ir * MR < m; ir++)
-                    g->ukr_b(kc, unit_at(s, mb, pc, kc, ir), bp + jr * NR, s->ldb, beta,
+                    g->ukr_b(kc, ap + ir * MR * kc, bp + jr * NR, s->ldb, beta,
                              j->C + ir * MR * j->ldc + j0 + jr * NR, j->ldc,
                              (int)min64(MR, m - ir * MR), nn);
             }
             continue;
         }
-        if (s->by_cols)
-            j->src.pack(j->src.ctx, pc, kc, j0, n, (int)NR, mb->piece);
-        else
-            g->pack_a(j->ta, j->A, j->lda, i0, m, pc, kc, j->alpha, mb->piece);
+        const float *ap, *bp;
+        if (s->by_cols) {
+            j->src.pack(j->src.ctx, pc, kc, j0, n, (int)NR, piece);
+            ap = whole + s->mpad * pc;
+            bp = piece;
+        } else {
+            g->pack_a(j->ta, j->A, j->lda, i0, m, pc, kc, j->alpha, piece);
+            ap = piece;
+            bp = whole + s->npad * pc;
+        }
         for (int64_t ir = 0; ir * MR < m; ir++) {
             int mm = (int)min64(MR, m - ir * MR);
             float *crow = j->C + (i0 + ir * MR) * j->ldc + j0;
-            const float *a = s->by_cols ? unit_at(s, mb, pc, kc, ir) : mb->piece + ir * MR * kc;
-            for (int64_t jr = 0; jr * NR < n; jr++) {
-                const float *b = s->by_cols ? mb->piece + jr * NR * kc
-                                            : unit_at(s, mb, pc, kc, jr);
-                g->ukr(kc, a, b, beta, crow + jr * NR, j->ldc, mm, (int)min64(NR, n - jr * NR));
-            }
+            for (int64_t jr = 0; jr * NR < n; jr++)
+                g->ukr(kc, ap + ir * MR * kc, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
+                       (int)min64(NR, n - jr * NR));
         }
     }
 }
@@ -457,14 +402,14 @@ static void split_member(void *arg) {
     float *buf = thread_buffer(s->work);
     if (!buf) return;
     size_t whole = (size_t)(s->by_cols ? s->mpad : s->npad) * (size_t)s->j->K;
-    split_member_st m;
-    m.own = buf;
-    m.piece = buf + ((whole + 15) & ~(size_t)15);
-    /* the shared copy follows the caller's own buffer */
-    m.back = buf + ((s->work + 15) & ~(size_t)15) != s->shared;
-    m.all_own = s->shared == NULL;
-    memset(m.mine, 0, sizeof m.mine);
-    for (int64_t t; (t = nbi_claim(&s->claims, s->pieces)) >= 0;) split_piece(s, &m, t);
+    int packed = 0;
+    for (int64_t t; (t = nbi_claim(&s->claims, s->pieces)) >= 0;) {
+        if (!packed) {
+            split_pack_whole(s, buf);
+            packed = 1;
+        }
+        split_piece(s, buf, buf + ((whole + 15) & ~(size_t)15), t);
+    }
 }
 
 /* Runs j on up to `want` threads by pieces when its shape suits (see above); returns 0 to
@@ -499,20 +444,12 @@ static int split_path(const gemm_job *j, int64_t want, const float *b, int64_t l
     size_t whole = (size_t)dup;
     size_t piece = s.b ? 0 : (size_t)(j->kc * s.per * (s.by_cols ? NR : MR));
     s.work = ((whole + 15) & ~(size_t)15) + piece;
-    s.upb = s.by_cols ? mpad / MR : npad / NR;
-    int64_t units = s.upb * ceil_div(j->K, j->kc);
-    for (int64_t u = 0; u < SPLIT_UNITS && u < units; u++) atomic_init(&s.state[u], 0);
     atomic_init(&s.claims, 0);
-    int members = (int)min64(want, s.pieces);
-    int share = members >= 2 && units <= SPLIT_UNITS; /* alone: the own copy is the one */
-    size_t own = (s.work + 15) & ~(size_t)15;
-    float *buf = thread_buffer(own + (share ? whole : 0));
-    if (!buf) {
+    if (!thread_buffer(s.work)) {
         *st = NB_ERR_NOMEM;
         return 1;
     }
-    s.shared = share ? buf + own : NULL;
-    nbi_parallel_run(members, split_member, &s);
+    nbi_parallel_run((int)min64(want, s.pieces), split_member, &s);
     *st = NB_OK;
     return 1;
 }
