@@ -308,7 +308,8 @@ static void test_claims_from_both_ends(void) {
         int ok = 1;
         for (int64_t t = 0; t < 256; t++)
             ok &= atomic_load(&j->hits[t]) == 1 && atomic_load(&j->by_caller[t]) == (t < k);
-        CHECK_MSG(ok, "rep %d: the caller's tasks are not a prefix (first %lld)", rep, (long long)k);
+        CHECK_MSG(ok, "rep %d: the caller's tasks are not a prefix (first %lld)", rep,
+                  (long long)k);
         free(j);
     }
     CHECK_OK(nb_set_threads(saved));

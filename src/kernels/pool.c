@@ -293,8 +293,8 @@ void nbi_wait_count(const _Atomic int64_t *counter, int64_t target) {
  * failure, so they stay far below 2^32). */
 int64_t nbi_claim(_Atomic uint64_t *claims, int64_t n) {
     const int back = in_worker;
-    uint64_t old = atomic_fetch_add_explicit(claims, back ? (uint64_t)1 << 32 : 1u,
-                                             memory_order_relaxed);
+    uint64_t old =
+        atomic_fetch_add_explicit(claims, back ? (uint64_t)1 << 32 : 1u, memory_order_relaxed);
     int64_t f = (int64_t)(old & 0xffffffffu), b = (int64_t)(old >> 32);
     if (f + b >= n) return -1;
     return back ? n - 1 - b : f;
