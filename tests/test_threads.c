@@ -278,6 +278,43 @@ static void test_set_threads_errors(void) {
     CHECK(nb_get_threads() == n);
 }
 
+/* nbi_claim: the caller takes tasks from the front, workers from the back, so on two threads
+ * the caller's tasks are a prefix and the worker's the rest; alone the caller takes 0..n-1. */
+typedef struct ends_job {
+    pthread_t caller;
+    atomic_int by_caller[256], hits[256];
+} ends_job;
+
+static void ends_task(void *arg, int64_t t) {
+    ends_job *j = arg;
+    atomic_store(&j->by_caller[t], pthread_equal(pthread_self(), j->caller) ? 1 : 0);
+    atomic_fetch_add(&j->hits[t], 1);
+    for (volatile int spin = 0; spin < 2000; spin++) {
+    }
+}
+
+static void test_claims_from_both_ends(void) {
+    _Atomic uint64_t w = 0;
+    for (int64_t t = 0; t < 5; t++) CHECK(nbi_claim(&w, 5) == t);
+    CHECK(nbi_claim(&w, 5) == -1 && nbi_claim(&w, 5) == -1);
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(2));
+    for (int rep = 0; rep < 20; rep++) {
+        ends_job *j = calloc(1, sizeof *j);
+        j->caller = pthread_self();
+        nbi_parallel_for(2, 256, ends_task, j);
+        int64_t k = 0; /* the caller's prefix */
+        while (k < 256 && atomic_load(&j->by_caller[k])) k++;
+        int ok = 1;
+        for (int64_t t = 0; t < 256; t++)
+            ok &= atomic_load(&j->hits[t]) == 1 && atomic_load(&j->by_caller[t]) == (t < k);
+        CHECK_MSG(ok, "rep %d: the caller's tasks are not a prefix (first %lld)", rep,
+                  (long long)k);
+        free(j);
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
 static void test_split_range(void) {
     /* the shares tile [0, n) in order, cut at multiples of the grain */
     for (int64_t n = 0; n < 70; n += 3)
@@ -302,6 +339,7 @@ static const nbt_case cases[] = {
     {"concurrent_callers", test_concurrent_callers},
     {"fork_child", test_fork_child},
     {"set_threads_errors", test_set_threads_errors},
+    {"claims_from_both_ends", test_claims_from_both_ends},
     {"split_range", test_split_range},
 };
 NBT_MAIN(cases)

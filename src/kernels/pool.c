@@ -122,9 +122,13 @@ typedef struct worker_start {
 } worker_start;
 static worker_start starts[NBI_MAX_THREADS];
 
+/* Set in the pool's workers: they claim tasks from the back (nbi_claim). */
+static _Thread_local int in_worker;
+
 static void *worker_main(void *p) {
     const worker_start *ws = p;
     int tid = ws->tid;
+    in_worker = 1;
     unsigned seen = ws->gen;
     for (;;) {
         seen = wait_change(&P.gen, seen, &P.gen_sleepers);
@@ -283,16 +287,42 @@ void nbi_wait_count(const _Atomic int64_t *counter, int64_t target) {
     }
 }
 
-/* parallel_for: members take task numbers from a shared counter. */
+/* The front's count in the low half of the word, the back's in the high half: one
+ * fetch_add gives a claimer both, so the two ends never hand out the same task. After the
+ * last task every claim fails (the counts only grow; each claimer stops at its first
+ * failure, so they stay far below 2^32). */
+int64_t nbi_claim(_Atomic uint64_t *claims, int64_t n) {
+    const int back = in_worker;
+    uint64_t old =
+        atomic_fetch_add_explicit(claims, back ? (uint64_t)1 << 32 : 1u, memory_order_relaxed);
+    int64_t f = (int64_t)(old & 0xffffffffu), b = (int64_t)(old >> 32);
+    if (f + b >= n) return -1;
+    return back ? n - 1 - b : f;
+}
+
+/* parallel_for: members claim task numbers from both ends of one word (nbi_claim). */
 typedef struct for_job {
     nbi_task_fn fn;
     void *arg;
     int64_t n;
-    _Atomic int64_t next;
+    _Atomic uint64_t claims;
 } for_job;
 
 static void for_member(void *p) {
     for_job *j = p;
+    for (int64_t t; (t = nbi_claim(&j->claims, j->n)) >= 0;) j->fn(j->arg, t);
+}
+
+/* more tasks than nbi_claim counts: one counter from the front */
+typedef struct for_job_big {
+    nbi_task_fn fn;
+    void *arg;
+    int64_t n;
+    _Atomic int64_t next;
+} for_job_big;
+
+static void for_member_big(void *p) {
+    for_job_big *j = p;
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (t >= j->n) break;
@@ -306,9 +336,14 @@ void nbi_parallel_for(int nt, int64_t n_tasks, nbi_task_fn fn, void *arg) {
         for (int64_t t = 0; t < n_tasks; t++) fn(arg, t);
         return;
     }
-    for_job j = {fn, arg, n_tasks, 0};
     int want = nt < NBI_MAX_THREADS ? nt : NBI_MAX_THREADS;
     if (n_tasks < want) want = (int)n_tasks;
+    if (n_tasks > NBI_CLAIM_MAX) {
+        for_job_big j = {fn, arg, n_tasks, 0};
+        nbi_parallel_run(want, for_member_big, &j);
+        return;
+    }
+    for_job j = {fn, arg, n_tasks, 0};
     nbi_parallel_run(want, for_member, &j);
 }
 

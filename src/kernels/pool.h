@@ -26,8 +26,8 @@
 
 /* fn(arg, task) for every task in [0, n_tasks), spread over at most `nt` threads of the pool
  * (the caller included; nt <= 1 runs everything on the caller); returns when all have run.
- * Tasks are claimed dynamically, so a task must not depend on which thread runs it or in
- * what order. */
+ * Tasks are claimed dynamically (nbi_claim: the caller from the front, workers from the
+ * back), so a task must not depend on which thread runs it or in what order. */
 typedef void (*nbi_task_fn)(void *arg, int64_t task);
 void nbi_parallel_for(int nt, int64_t n_tasks, nbi_task_fn fn, void *arg);
 
@@ -38,6 +38,17 @@ void nbi_parallel_for(int nt, int64_t n_tasks, nbi_task_fn fn, void *arg);
  * or descheduled on a busy machine) simply finds nothing left, and is never waited for. */
 typedef void (*nbi_job_fn)(void *arg);
 void nbi_parallel_run(int want, nbi_job_fn fn, void *arg);
+
+/* Two-ended claims of n tasks (n < 2^31) from one word, zeroed before the job: the caller
+ * takes them from the front (0, 1, ...), pool workers from the back (n-1, n-2, ...); returns
+ * the task, or -1 when none is left. Every task goes to exactly one claimer, and the caller
+ * alone takes them all when no worker comes. Why two ends: consecutive passes over the same
+ * arrays (zeroing the gradients, the backward's products into them, the optimizer's update)
+ * then give each thread about the same part of the arrays each time (on two threads the
+ * front and the back half), so a thread mostly finds its lines in its own cache instead of
+ * pulling them from the other core's. */
+int64_t nbi_claim(_Atomic uint64_t *claims, int64_t n);
+#define NBI_CLAIM_MAX ((int64_t)INT32_MAX)
 
 /* Spin-then-yield until *counter >= target (acquire): for dependencies between claimed
  * pieces of one job. */

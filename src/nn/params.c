@@ -20,6 +20,7 @@
  * Names are indexed (base/strmap.c), so adding or finding a parameter costs the same with
  * 10 parameters or 100 000. */
 #include "nn/nn.h"
+#include "kernels/backend.h"
 #include "tensor/tensor.h"
 
 #include <stdio.h>
@@ -254,6 +255,12 @@ float *nb_params_grad(nb_params *ps) {
 }
 
 void nb_params_zero_grad(nb_params *ps) {
-    /* a store without its gradient buffer has no gradient to clear: the buffer starts at 0 */
-    if (ps && ps->grad && ps->numel) memset(ps->grad, 0, (size_t)ps->numel * sizeof(float));
+    /* a store without its gradient buffer has no gradient to clear: the buffer starts at 0.
+     * Through the back end's fill, on the pool when large: serial, zeroing the MLP's 235 k
+     * gradients was 11 us of a 2-thread step, and its lines then sat in one core's cache
+     * for the other's backward to pull over */
+    if (ps && ps->grad && ps->numel) {
+        const nbi_backend *be = nbi_backend_default();
+        be->fill(be, ps->numel, ps->grad, 0.0f);
+    }
 }
