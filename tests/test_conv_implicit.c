@@ -66,7 +66,25 @@ static void panels_of(const float *M, int64_t cols, int t, int64_t p0, int64_t k
             }
 }
 
+/* the portable packers, then each vector set's (kernels/x86/conv_direct.inc) where it has
+ * them */
+#define N_PACKERS 3
+static nbi_bpack_fn col_packers[N_PACKERS], colt_packers[N_PACKERS];
+static const char *const packer_names[N_PACKERS] = {"portable", "avx2", "avx512"};
+
+static void find_packers(void) {
+    col_packers[0] = nbi_conv_pack_col;
+    colt_packers[0] = nbi_conv_pack_colt;
+    for (int v = 1; v < N_PACKERS; v++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(packer_names[v], &k)) continue;
+        col_packers[v] = k.conv_pack_col;
+        colt_packers[v] = k.conv_pack_colt;
+    }
+}
+
 static void test_packers(void) {
+    find_packers();
     nb_rng rng;
     nb_rng_seed(&rng, 7);
     static const int nrs[] = {8, 16, 32, 64};
@@ -93,14 +111,18 @@ static void test_packers(void) {
                     if (k <= 0 || n <= 0) continue;
                     int64_t sz = (n + nr - 1) / nr * nr * k;
                     float *got = alloc_f(sz), *want = alloc_f(sz);
-                    for (int64_t i = 0; i < sz; i++) got[i] = NAN; /* every float written */
                     panels_of(col, cols, t, p0, k, j0, n, nr, want);
-                    (t ? nbi_conv_pack_colt : nbi_conv_pack_col)(&src, p0, k, j0, n, nr, got);
-                    CHECK_MSG(same(got, want, sz),
-                              "geometry %zu: %s panels nr=%d of rows %lld+%lld, columns "
-                              "%lld+%lld differ from im2col's",
-                              gi, t ? "colT" : "col", nr, (long long)p0, (long long)k,
-                              (long long)j0, (long long)n);
+                    for (size_t v = 0; v < N_PACKERS; v++) {
+                        nbi_bpack_fn f = t ? colt_packers[v] : col_packers[v];
+                        if (!f) continue;
+                        for (int64_t i = 0; i < sz; i++) got[i] = NAN; /* every float written */
+                        f(&src, p0, k, j0, n, nr, got);
+                        CHECK_MSG(same(got, want, sz),
+                                  "geometry %zu: %s panels (%s) nr=%d of rows %lld+%lld, columns "
+                                  "%lld+%lld differ from im2col's",
+                                  gi, t ? "colT" : "col", packer_names[v], nr, (long long)p0,
+                                  (long long)k, (long long)j0, (long long)n);
+                    }
                     nb_free(got);
                     nb_free(want);
                 }
@@ -208,8 +230,36 @@ static void test_implicit_vs_im2col(void) {
     CHECK(nbi_kernels_for("ref", &ref) && ref.sgemm_src == NULL);
 }
 
+/* each vector set's col2im (kernels/x86/conv_direct.inc) against the portable one: the same
+ * additions in the same order, so the same bits */
+static void test_col2im(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 13);
+    for (int v = 1; v < N_PACKERS; v++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(packer_names[v], &k)) continue;
+        CHECK_MSG(k.conv_col2im != NULL, "%s: no conv_col2im", packer_names[v]);
+        for (size_t gi = 0; gi < N_GEOMS; gi++) {
+            nbi_conv_geom g = geom(geoms[gi]);
+            const int64_t Kc = nbi_conv_kc(&g), nb = g.N, cols = nb * g.OH * g.OW;
+            const int64_t nx = g.N * g.C * g.H * g.W;
+            float *col = alloc_f(Kc * cols), *want = alloc_f(nx), *got = alloc_f(nx);
+            fill(col, Kc * cols, &rng);
+            fill(want, nx, &rng);
+            memcpy(got, want, sizeof(float) * (size_t)nx);
+            const int64_t off = (g.groups - 1) * (g.C / g.groups) * g.H * g.W; /* last group */
+            nbi_col2im(&g, col, nb, want + off);
+            k.conv_col2im(&g, col, nb, got + off);
+            CHECK_MSG(same(got, want, nx), "%s geometry %zu: col2im differs from the portable one",
+                      packer_names[v], gi);
+            nb_free(col), nb_free(want), nb_free(got);
+        }
+    }
+}
+
 static const nbt_case cases[] = {
     {"packers", test_packers},
+    {"col2im", test_col2im},
     {"implicit_vs_im2col", test_implicit_vs_im2col},
 };
 NBT_MAIN(cases)

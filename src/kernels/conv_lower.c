@@ -143,7 +143,8 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
         if (j->implicit_fwd) { /* col's panels packed from the image */
             const nbi_conv_src cs = {g, x_g, nb};
-            const nbi_gemm_bsrc bs = {nbi_conv_pack_col, &cs, 0};
+            const nbi_gemm_bsrc bs = {j->k->conv_pack_col ? j->k->conv_pack_col : nbi_conv_pack_col,
+                                      &cs, 0};
             s = j->k->sgemm_src(j->gemm_nt, 0, Og, ld, Kc, 1.0f, w_g, Kc, &bs, 0.0f, y_g, ld);
         } else {
             nbi_im2col(g, x_g, nb, sc->col);
@@ -204,7 +205,8 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
             float *dw_g = j->dwp + piece * g->O * Kc + grp * Og * Kc;
             if (j->implicit_dw) { /* colᵀ's panels packed from the image */
                 const nbi_conv_src cs = {g, j->in + at, nb};
-                const nbi_gemm_bsrc bs = {nbi_conv_pack_colt, &cs, 1};
+                const nbi_gemm_bsrc bs = {
+                    j->k->conv_pack_colt ? j->k->conv_pack_colt : nbi_conv_pack_colt, &cs, 1};
                 s = j->k->sgemm_src(j->gemm_nt, 0, Og, Kc, ld, 1.0f, dy_g, ld, &bs, 0.0f, dw_g, Kc);
             } else {
                 nbi_im2col(g, j->in + at, nb, sc->col);
@@ -216,7 +218,8 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
             /* dcol [Kc, nb·P] = W_gᵀ [Kc, Og] · δ_g [Og, nb·P], reusing col */
             s = j->k->sgemm(j->gemm_nt, 1, 0, Kc, ld, Og, 1.0f, w_g, Kc, dy_g, ld, 0.0f, sc->col,
                             ld);
-            if (s == NB_OK) nbi_col2im(g, sc->col, nb, j->din + at);
+            if (s == NB_OK)
+                (j->k->conv_col2im ? j->k->conv_col2im : nbi_col2im)(g, sc->col, nb, j->din + at);
         }
         if (s != NB_OK) return s;
     }

@@ -159,6 +159,12 @@ typedef struct nbi_kernels {
     nbi_direct_dw_fn conv_direct_dw;
     nbi_direct_dx_fn conv_direct_dx;
     int conv_direct_lanes;
+    /* the implicit GEMM's B packers with vector rows (nbi_conv_pack_col and _colt's floats,
+     * kernels/x86/conv_direct.inc); NULL: the portable ones */
+    nbi_bpack_fn conv_pack_col;
+    nbi_bpack_fn conv_pack_colt;
+    /* nbi_col2im with vector adds (the same bits); NULL: the portable one */
+    void (*conv_col2im)(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
