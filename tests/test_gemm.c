@@ -454,11 +454,10 @@ static void test_provider(void) {
  * sizes on every side), all four transposes, the alpha/beta cases, at 1 and 3 threads; the
  * packed size covers whole NR-wide panels. */
 static void test_packed_b(void) {
-    static const int64_t shapes[][3] = {{3, 5, 4},      {5, 9, 70},     {13, 16, 300},
-                                        {4, 200, 33},   {12, 70, 500},  {37, 65, 9},
-                                        {32, 1024, 256}, {32, 256, 1024}, {64, 512, 800},
-                                        {200, 600, 450}, {7, 1100, 40}, {90, 200, 1100},
-                                        {1, 1, 1},      {300, 33, 17}};
+    static const int64_t shapes[][3] = {
+        {3, 5, 4},     {5, 9, 70},      {13, 16, 300},   {4, 200, 33},   {12, 70, 500},
+        {37, 65, 9},   {32, 1024, 256}, {32, 256, 1024}, {64, 512, 800}, {200, 600, 450},
+        {7, 1100, 40}, {90, 200, 1100}, {1, 1, 1},       {300, 33, 17}};
     static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.75f}};
     nb_rng rng;
     nb_rng_seed(&rng, 41);
@@ -482,8 +481,8 @@ static void test_packed_b(void) {
                 k.gemm_pack(tb, m.B, m.ldb, K, N, bp);
                 memcpy(want, m.C0, nc * sizeof(float));
                 CHECK_OK(nb_set_threads(1));
-                CHECK_OK(k.sgemm(0, ta, tb, M, N, K, alpha, m.A, m.lda, m.B, m.ldb, beta, want,
-                                 m.ldc));
+                CHECK_OK(
+                    k.sgemm(0, ta, tb, M, N, K, alpha, m.A, m.lda, m.B, m.ldb, beta, want, m.ldc));
                 for (int nt = 1; nt <= 3; nt += 2) {
                     CHECK_OK(nb_set_threads(nt));
                     memcpy(m.C, m.C0, nc * sizeof(float));
@@ -520,7 +519,8 @@ typedef struct ep_test {
 static void ep_test_post(const void *ctx, int64_t i0, int64_t m, int64_t j0, int64_t n) {
     ep_test *e = (ep_test *)(uintptr_t)ctx;
     for (int64_t i = i0; i < i0 + m; i++)
-        for (int64_t j = j0; j < j0 + n; j++) e->y[i * e->ld + j] = 3.0f * e->z[i * e->ld + j] - 1.0f;
+        for (int64_t j = j0; j < j0 + n; j++)
+            e->y[i * e->ld + j] = 3.0f * e->z[i * e->ld + j] - 1.0f;
     atomic_fetch_add(&e->seen, m * n);
 }
 
@@ -529,10 +529,10 @@ static void ep_test_post(const void *ctx, int64_t i0, int64_t m, int64_t j0, int
  * task-stream and piece paths (several K blocks, odd sizes), all four transposes, with and
  * without each part, at 1 and 3 threads; C's old contents (NaN) are never read. */
 static void test_epilogue(void) {
-    static const int64_t shapes[][3] = {{3, 5, 4},       {5, 9, 70},     {13, 16, 300},
-                                        {37, 65, 9},     {64, 512, 800}, {200, 600, 450},
-                                        {7, 1100, 40},   {90, 200, 1100}, {2048, 128, 512},
-                                        {300, 33, 17},   {640, 70, 33},  {1, 1, 1}};
+    static const int64_t shapes[][3] = {{3, 5, 4},     {5, 9, 70},      {13, 16, 300},
+                                        {37, 65, 9},   {64, 512, 800},  {200, 600, 450},
+                                        {7, 1100, 40}, {90, 200, 1100}, {2048, 128, 512},
+                                        {300, 33, 17}, {640, 70, 33},   {1, 1, 1}};
     nb_rng rng;
     nb_rng_seed(&rng, 43);
     int saved = nb_get_threads();
@@ -552,8 +552,7 @@ static void test_epilogue(void) {
                       *y = alloc_f(nc);
                 for (int64_t j = 0; j < N; j++) bias[j] = nb_rng_uniform(&rng) - 0.5f;
                 for (int64_t i = 0; i < M; i++)
-                    for (int64_t j = 0; j < N; j++)
-                        want[i * m.ldc + j] = has_bias ? bias[j] : NAN;
+                    for (int64_t j = 0; j < N; j++) want[i * m.ldc + j] = has_bias ? bias[j] : NAN;
                 CHECK_OK(nb_set_threads(1));
                 CHECK_OK(k.sgemm(0, ta, tb, M, N, K, 1.0f, m.A, m.lda, m.B, m.ldb,
                                  has_bias ? 1.0f : 0.0f, want, m.ldc));
@@ -563,8 +562,8 @@ static void test_epilogue(void) {
                     for (size_t i = 0; i < nc; i++) m.C[i] = y[i] = NAN;
                     ep_test e = {m.C, y, m.ldc, 0};
                     nbi_gemm_ep ep = {has_bias ? bias : NULL, has_post ? ep_test_post : NULL, &e};
-                    CHECK_OK(k.sgemm_ep(0, ta, tb, M, N, K, m.A, m.lda, m.B, m.ldb, &ep, m.C,
-                                        m.ldc));
+                    CHECK_OK(
+                        k.sgemm_ep(0, ta, tb, M, N, K, m.A, m.lda, m.B, m.ldb, &ep, m.C, m.ldc));
                     CHECK_MSG(memcmp(m.C, want, nc * sizeof(float)) == 0,
                               "%s ta=%d tb=%d %lldx%lldx%lld bias %d, %d threads: C differs from "
                               "bias rows + GEMM",
@@ -624,8 +623,8 @@ static void test_one_tile(void) {
                             for (int64_t j = 0; j < N; j++)
                                 bt[p * N + j] = tb ? m.B[j * m.ldb + p] : m.B[p * m.ldb + j];
                         memcpy(want, m.C0, nc * sizeof(float));
-                        nbi_gemm_call c = {1,    ta,  0,  M,    N,     K, alpha,
-                                           beta, m.A, bt, want, m.lda, N, m.ldc, NULL};
+                        nbi_gemm_call c = {1,   ta, 0,    M,     N, K,     alpha, beta,
+                                           m.A, bt, want, m.lda, N, m.ldc, NULL};
                         g->direct(&c, 0, M);
                         if (alpha == 1.0f) {
                             /* the packed micro-kernel too: the same in-order chain per element

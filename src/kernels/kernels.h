@@ -88,8 +88,8 @@ typedef int64_t (*nbi_gemm_packed_floats_fn)(int64_t K, int64_t N);
 typedef void (*nbi_gemm_pack_fn)(int tb, const float *B, int64_t ldb, int64_t K, int64_t N,
                                  float *dst);
 typedef nb_status (*nbi_sgemm_packed_fn)(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
-                                         float alpha, const float *A, int64_t lda,
-                                         const float *Bp, float beta, float *C, int64_t ldc);
+                                         float alpha, const float *A, int64_t lda, const float *Bp,
+                                         float beta, float *C, int64_t ldc);
 
 /* A bias row and a pass over the finished C fused into the GEMM's store (a dense layer's
  * bias and activation): C = op(A) op(B) + bias (bias [N] added to every row; NULL: + 0; C's

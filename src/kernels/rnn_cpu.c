@@ -73,8 +73,8 @@ typedef struct whh_op {
     const float *packed; /* or NULL */
 } whh_op;
 
-static whh_op whh_prepare(const nbi_backend *be, const nbi_rnn_geom *g, const float *W_hh,
-                          int tb, int64_t K, int64_t N, float *wp) {
+static whh_op whh_prepare(const nbi_backend *be, const nbi_rnn_geom *g, const float *W_hh, int tb,
+                          int64_t K, int64_t N, float *wp) {
     whh_op w = {be, tb, W_hh, tb ? K : N, NULL};
     const nbi_kernels *k = be->k;
     /* not where the device's GEMM is OpenBLAS (cpu_devices.c): the steps keep it */
@@ -135,13 +135,13 @@ nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rn
     nb_status s;
     if (bias && be->k->sgemm_ep && !(be->name && strstr(be->name, "openblas"))) {
         const nbi_gemm_ep ep = {bias, NULL, NULL};
-        s = be->k->sgemm_ep(be->threads, 0, 1, B * T, GH, I, p->x, ld(I), p->W_ih, ld(I), &ep,
-                            p->a, GH);
+        s = be->k->sgemm_ep(be->threads, 0, 1, B * T, GH, I, p->x, ld(I), p->W_ih, ld(I), &ep, p->a,
+                            GH);
     } else {
         for (int64_t r = 0; bias && r < B * T; r++)
             memcpy(p->a + r * GH, bias, (size_t)GH * sizeof *p->a);
-        s = be->sgemm(be, 0, 1, B * T, GH, I, 1.0f, p->x, ld(I), p->W_ih, ld(I),
-                      bias ? 1.0f : 0.0f, p->a, GH);
+        s = be->sgemm(be, 0, 1, B * T, GH, I, 1.0f, p->x, ld(I), p->W_ih, ld(I), bias ? 1.0f : 0.0f,
+                      p->a, GH);
     }
     if (s != NB_OK) return s;
     const int64_t t0 = g->reverse ? T - 1 : 0, dt = g->reverse ? -1 : 1;

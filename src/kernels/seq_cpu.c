@@ -264,7 +264,8 @@ typedef struct act_post {
 /* y = f(z) on a block of final GEMM output, row by row (elementwise: the bits of one pass) */
 static void act_block(const void *ctx, int64_t i0, int64_t m, int64_t j0, int64_t n) {
     const act_post *a = ctx;
-    for (int64_t i = i0; i < i0 + m; i++) a->f(n, a->z + i * a->ld + j0, a->y + i * a->ld + j0, a->p);
+    for (int64_t i = i0; i < i0 + m; i++)
+        a->f(n, a->z + i * a->ld + j0, a->y + i * a->ld + j0, a->p);
 }
 
 nb_status nbi_cpu_linear(const nbi_backend *be, int64_t M, int64_t N, int64_t K, const float *x,

@@ -40,8 +40,8 @@ static nb_status linear_infer(const nbi_node *n, nb_tensor *out) {
 
 static inline int64_t ld(int64_t cols) { return cols > 1 ? cols : 1; }
 
-static nb_status affine_gemm(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x,
-                             const nb_tensor *W, float *y, int64_t M);
+static nb_status affine_gemm(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, const nb_tensor *W,
+                             float *y, int64_t M);
 
 /* What forward keeps for backward: the contiguous x and W it read (when they are copies of
  * the inputs) and, for linear_act, z and the room for backward's dz (one arena block). */
@@ -70,8 +70,8 @@ static nb_status affine(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, cons
 }
 
 /* y = x W + b: the bias rows, then GEMM onto them */
-static nb_status affine_gemm(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x,
-                             const nb_tensor *W, float *y, int64_t M) {
+static nb_status affine_gemm(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, const nb_tensor *W,
+                             float *y, int64_t M) {
     const int64_t in = W->shape[0], out = W->shape[1];
     float beta = 0.0f;
     if (n->n_in > 2) { /* y = b in every row (b read with stride 0 down the rows), then

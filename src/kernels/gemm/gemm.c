@@ -381,8 +381,8 @@ static void split_piece(const split_job *s, const float *whole, float *piece, in
                     int mm = (int)min64(MR, m - ir * MR);
                     float *ct = j->C + ir * MR * j->ldc + j0 + jr * NR;
                     g->ukr_b(kc, ap + ir * MR * kc, bp + jr * NR, s->ldb,
-                             ep_bias_tile(j, first, j0 + jr * NR, mm, nn, ct, beta), ct, j->ldc,
-                             mm, nn);
+                             ep_bias_tile(j, first, j0 + jr * NR, mm, nn, ct, beta), ct, j->ldc, mm,
+                             nn);
                 }
                 ep_post(j, last, 0, m, j0 + jr * NR, nn);
             }
@@ -799,9 +799,9 @@ static nb_status packed_blocked(const nbi_gemm_arch *g, const nbi_gemm_call *c, 
 }
 
 static inline __attribute__((always_inline)) nb_status
-sgemm_packed_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N,
-                   int64_t K, float alpha, const float *A, int64_t lda, const float *Bp,
-                   float beta, float *C, int64_t ldc) {
+sgemm_packed_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float *A, int64_t lda, const float *Bp, float beta, float *C,
+                   int64_t ldc) {
     int64_t acols = ta ? M : K;
     if ((M | N | K) < 0 || lda < acols || lda < 1 || ldc < N || ldc < 1 || ((M && N) && !C) ||
         ((M && N && K) && (!A || !Bp)))
@@ -837,15 +837,17 @@ sgemm_packed_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, in
     return NB_OK;
 }
 
-#define SGEMM_PACKED_ENTRY(NAME, ARCH)                                                          \
-    int64_t NAME##_floats(int64_t K, int64_t N) { return packed_b_floats(&ARCH, K, N); }        \
-    void NAME##_pack(int tb, const float *B, int64_t ldb, int64_t K, int64_t N, float *dst) {   \
-        if (K > 0 && N > 0) ARCH.pack_b(tb != 0, B, ldb, 0, K, 0, N, dst);                      \
-    }                                                                                           \
-    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,        \
-                   const float *A, int64_t lda, const float *Bp, float beta, float *C,          \
-                   int64_t ldc) {                                                               \
-        return sgemm_packed_entry(&ARCH, nt, ta, tb, M, N, K, alpha, A, lda, Bp, beta, C, ldc); \
+#define SGEMM_PACKED_ENTRY(NAME, ARCH)                                                             \
+    int64_t NAME##_floats(int64_t K, int64_t N) {                                                  \
+        return packed_b_floats(&ARCH, K, N);                                                       \
+    }                                                                                              \
+    void NAME##_pack(int tb, const float *B, int64_t ldb, int64_t K, int64_t N, float *dst) {      \
+        if (K > 0 && N > 0) ARCH.pack_b(tb != 0, B, ldb, 0, K, 0, N, dst);                         \
+    }                                                                                              \
+    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,           \
+                   const float *A, int64_t lda, const float *Bp, float beta, float *C,             \
+                   int64_t ldc) {                                                                  \
+        return sgemm_packed_entry(&ARCH, nt, ta, tb, M, N, K, alpha, A, lda, Bp, beta, C, ldc);    \
     }
 SGEMM_PACKED_ENTRY(nbi_sgemm_packed_c, nbi_gemm_arch_c)
 #if NBI_X86
@@ -869,8 +871,8 @@ sgemm_ep_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_
                const float *A, int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep,
                float *C, int64_t ldc) {
     int64_t acols = ta ? M : K, bcols = tb ? K : N;
-    if ((M | N | K) < 0 || lda < acols || lda < 1 || ldb < bcols || ldb < 1 || ldc < N ||
-        ldc < 1 || ((M && N) && !C) || ((M && N && K) && (!A || !B)))
+    if ((M | N | K) < 0 || lda < acols || lda < 1 || ldb < bcols || ldb < 1 || ldc < N || ldc < 1 ||
+        ((M && N) && !C) || ((M && N && K) && (!A || !B)))
         return nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
     if (M == 0 || N == 0) return NB_OK;
     const int bias = ep && ep->bias;
@@ -887,11 +889,11 @@ sgemm_ep_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_
     return blocked_path(g, &c, NULL);
 }
 
-#define SGEMM_EP_ENTRY(NAME, ARCH)                                                              \
-    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,     \
-                   int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep, float *C,   \
-                   int64_t ldc) {                                                               \
-        return sgemm_ep_entry(&ARCH, nt, ta, tb, M, N, K, A, lda, B, ldb, ep, C, ldc);          \
+#define SGEMM_EP_ENTRY(NAME, ARCH)                                                                 \
+    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,        \
+                   int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep, float *C,      \
+                   int64_t ldc) {                                                                  \
+        return sgemm_ep_entry(&ARCH, nt, ta, tb, M, N, K, A, lda, B, ldb, ep, C, ldc);             \
     }
 SGEMM_EP_ENTRY(nbi_sgemm_ep_c, nbi_gemm_arch_c)
 #if NBI_X86

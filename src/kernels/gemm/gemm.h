@@ -106,11 +106,11 @@ nb_status nbi_sgemm_src_avx512(int nt, int ta, int64_t M, int64_t N, int64_t K, 
 
 /* The same with op(B) packed once by the matching _pack (nbi_sgemm_packed_fn in
  * kernels/kernels.h); _floats is the packed size. */
-#define NBI_SGEMM_PACKED_DECL(NAME)                                                            \
-    int64_t NAME##_floats(int64_t K, int64_t N);                                               \
-    void NAME##_pack(int tb, const float *B, int64_t ldb, int64_t K, int64_t N, float *dst);   \
-    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,       \
-                   const float *A, int64_t lda, const float *Bp, float beta, float *C,         \
+#define NBI_SGEMM_PACKED_DECL(NAME)                                                                \
+    int64_t NAME##_floats(int64_t K, int64_t N);                                                   \
+    void NAME##_pack(int tb, const float *B, int64_t ldb, int64_t K, int64_t N, float *dst);       \
+    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,           \
+                   const float *A, int64_t lda, const float *Bp, float beta, float *C,             \
                    int64_t ldc);
 NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_c)
 #if NBI_X86
@@ -119,9 +119,9 @@ NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_avx512)
 #endif
 
 /* The same with a bias and an epilogue (nbi_sgemm_ep_fn in kernels/kernels.h). */
-#define NBI_SGEMM_EP_DECL(NAME)                                                                \
-    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,    \
-                   int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep, float *C,  \
+#define NBI_SGEMM_EP_DECL(NAME)                                                                    \
+    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,        \
+                   int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep, float *C,      \
                    int64_t ldc);
 NBI_SGEMM_EP_DECL(nbi_sgemm_ep_c)
 #if NBI_X86
