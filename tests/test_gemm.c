@@ -7,14 +7,10 @@
  *   argument errors, and B taken from a provider (sgemm_src) bitwise equal to the matrix
  *   call, on the direct and the blocked path (B packed against B read in place for few
  *   rows), and the in-place micro-kernel against the packed one, its twin; B packed once
- *   (sgemm_packed) bitwise equal to the matrix call; a bias and a post in the store
- *   (sgemm_ep) bitwise equal to the three passes.
+ *   (sgemm_packed) bitwise equal to the matrix call.
  * Each element must be within the forward error bound of a K-term dot product,
  *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
 #include "nbtest.h"
-
-#include <stdatomic.h>
-#include <stdint.h>
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/kernels.h"
@@ -507,89 +503,6 @@ static void test_packed_b(void) {
     CHECK(nbi_kernels_for("ref", &r) && r.sgemm_packed == NULL);
 }
 
-/* The epilogue's post in the test: y = 3 z - 1 over a block, counting the elements it sees
- * (each must be seen exactly once). */
-typedef struct ep_test {
-    const float *z;
-    float *y;
-    int64_t ld;
-    _Atomic int64_t seen;
-} ep_test;
-
-static void ep_test_post(const void *ctx, int64_t i0, int64_t m, int64_t j0, int64_t n) {
-    ep_test *e = (ep_test *)(uintptr_t)ctx;
-    for (int64_t i = i0; i < i0 + m; i++)
-        for (int64_t j = j0; j < j0 + n; j++)
-            e->y[i * e->ld + j] = 3.0f * e->z[i * e->ld + j] - 1.0f;
-    atomic_fetch_add(&e->seen, m * n);
-}
-
-/* A bias and a post in the store (sgemm_ep): bitwise the bias rows, the matrix call with
- * beta = 1 (0 without a bias) and the post over all of C, on the tile, direct, in-place,
- * task-stream and piece paths (several K blocks, odd sizes), all four transposes, with and
- * without each part, at 1 and 3 threads; C's old contents (NaN) are never read. */
-static void test_epilogue(void) {
-    static const int64_t shapes[][3] = {{3, 5, 4},     {5, 9, 70},      {13, 16, 300},
-                                        {37, 65, 9},   {64, 512, 800},  {200, 600, 450},
-                                        {7, 1100, 40}, {90, 200, 1100}, {2048, 128, 512},
-                                        {300, 33, 17}, {640, 70, 33},   {1, 1, 1}};
-    nb_rng rng;
-    nb_rng_seed(&rng, 43);
-    int saved = nb_get_threads();
-    for (int is = 1; is < N_ISAS; is++) {
-        nbi_kernels k;
-        if (!table_for(is, &k)) continue;
-        CHECK_MSG(k.sgemm_ep != NULL, "%s: no sgemm_ep", k.isa);
-        if (!k.sgemm_ep) continue;
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-            for (int t = 0; t < 4; t++) {
-                int ta = t & 1, tb = t >> 1, has_bias = (int)((s + (size_t)t) % 3 != 1),
-                    has_post = (int)((s + (size_t)t) % 3 != 2);
-                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                mats m = make(ta, tb, M, N, K, 0, &rng, 1);
-                size_t nc = (size_t)(M * m.ldc);
-                float *bias = alloc_f((size_t)N), *want = alloc_f(nc), *wy = alloc_f(nc),
-                      *y = alloc_f(nc);
-                for (int64_t j = 0; j < N; j++) bias[j] = nb_rng_uniform(&rng) - 0.5f;
-                for (int64_t i = 0; i < M; i++)
-                    for (int64_t j = 0; j < N; j++) want[i * m.ldc + j] = has_bias ? bias[j] : NAN;
-                CHECK_OK(nb_set_threads(1));
-                CHECK_OK(k.sgemm(0, ta, tb, M, N, K, 1.0f, m.A, m.lda, m.B, m.ldb,
-                                 has_bias ? 1.0f : 0.0f, want, m.ldc));
-                for (size_t i = 0; i < nc; i++) wy[i] = 3.0f * want[i] - 1.0f;
-                for (int nt = 1; nt <= 3; nt += 2) {
-                    CHECK_OK(nb_set_threads(nt));
-                    for (size_t i = 0; i < nc; i++) m.C[i] = y[i] = NAN;
-                    ep_test e = {m.C, y, m.ldc, 0};
-                    nbi_gemm_ep ep = {has_bias ? bias : NULL, has_post ? ep_test_post : NULL, &e};
-                    CHECK_OK(
-                        k.sgemm_ep(0, ta, tb, M, N, K, m.A, m.lda, m.B, m.ldb, &ep, m.C, m.ldc));
-                    CHECK_MSG(memcmp(m.C, want, nc * sizeof(float)) == 0,
-                              "%s ta=%d tb=%d %lldx%lldx%lld bias %d, %d threads: C differs from "
-                              "bias rows + GEMM",
-                              k.isa, ta, tb, (long long)M, (long long)K, (long long)N, has_bias,
-                              nt);
-                    if (has_post) {
-                        CHECK_MSG(memcmp(y, wy, nc * sizeof(float)) == 0 &&
-                                      atomic_load(&e.seen) == M * N,
-                                  "%s ta=%d tb=%d %lldx%lldx%lld, %d threads: post saw %lld of "
-                                  "%lld elements or differs",
-                                  k.isa, ta, tb, (long long)M, (long long)K, (long long)N, nt,
-                                  (long long)atomic_load(&e.seen), (long long)(M * N));
-                    }
-                }
-                nb_free(bias);
-                nb_free(want);
-                nb_free(wy);
-                nb_free(y);
-                release(&m);
-            }
-    }
-    CHECK_OK(nb_set_threads(saved));
-    nbi_kernels r;
-    CHECK(nbi_kernels_for("ref", &r) && r.sgemm_ep == NULL);
-}
-
 /* One micro-tile (M <= MR, N <= NR): the entry calls the direct kernel itself, transposing a
  * Bᵀ of at most NBI_TINY_KN floats on its own (larger ones go through the direct path). Both
  * must give the bits of the arch's direct path run on op(B) as stored row-major — what such
@@ -623,8 +536,8 @@ static void test_one_tile(void) {
                             for (int64_t j = 0; j < N; j++)
                                 bt[p * N + j] = tb ? m.B[j * m.ldb + p] : m.B[p * m.ldb + j];
                         memcpy(want, m.C0, nc * sizeof(float));
-                        nbi_gemm_call c = {1,   ta, 0,    M,     N, K,     alpha, beta,
-                                           m.A, bt, want, m.lda, N, m.ldc, NULL};
+                        nbi_gemm_call c = {1,    ta,  0,  M,    N,     K, alpha,
+                                           beta, m.A, bt, want, m.lda, N, m.ldc};
                         g->direct(&c, 0, M);
                         if (alpha == 1.0f) {
                             /* the packed micro-kernel too: the same in-order chain per element
@@ -740,6 +653,5 @@ static const nbt_case cases[] = {
     {"ukr_in_place", test_ukr_in_place},
     {"one_tile", test_one_tile},
     {"packed_b", test_packed_b},
-    {"epilogue", test_epilogue},
 };
 NBT_MAIN(cases)

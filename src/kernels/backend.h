@@ -314,17 +314,6 @@ struct nbi_backend {
  * the recurrence (kernels/rnn_cpu.c). */
 void nbi_backend_cpu_seq(nbi_backend *be);
 nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p);
-/* A dense layer's forward in one GEMM with the bias and activation in its store
- * (kernels/seq_cpu.c): z [M, N] = x [M, K] W [K, N] + b (b [N] contiguous, or NULL), then,
- * with act >= 0, y = f_act(z; p) elementwise (z == y: in place). Bitwise bias_rows, sgemm
- * (beta = 1) and unary. Returns NB_ERR_UNSUPPORTED, with no error recorded and nothing
- * written, where `be` has no such store (no kernel set with one, or its GEMM is not the
- * kernel set's): the caller runs those three entries. A function beside the table, not an
- * entry of it: a recorded step replays the table's entries, so callers use it only while no
- * step is recorded. */
-nb_status nbi_cpu_linear(const nbi_backend *be, int64_t M, int64_t N, int64_t K, const float *x,
-                         const float *W, const float *b, int act, const float *p, float *z,
-                         float *y);
 nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rnn_bufs *p,
                           const nbi_rnn_grads *gr);
 

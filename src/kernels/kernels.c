@@ -40,7 +40,6 @@ static void fill_ref(nbi_kernels *k) {
     k->gemm_packed_floats = NULL;
     k->gemm_pack = NULL;
     k->sgemm_packed = NULL;
-    k->sgemm_ep = NULL;
     k->softmax = nbi_ref_softmax;
     k->log_softmax = nbi_ref_log_softmax;
     k->softmax_bwd = nbi_ref_softmax_bwd;
@@ -81,7 +80,6 @@ static void fill_set(const char *isa, nbi_kernels *k) {
     k->gemm_packed_floats = nbi_sgemm_packed_c_floats;
     k->gemm_pack = nbi_sgemm_packed_c_pack;
     k->sgemm_packed = nbi_sgemm_packed_c;
-    k->sgemm_ep = nbi_sgemm_ep_c;
     nbi_int8_fill(k, isa); /* int8: the level's best int8 kernels this CPU runs */
 #if NBI_X86
     if (!strcmp(isa, "avx2")) {
@@ -91,7 +89,6 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         k->gemm_packed_floats = nbi_sgemm_packed_avx2_floats;
         k->gemm_pack = nbi_sgemm_packed_avx2_pack;
         k->sgemm_packed = nbi_sgemm_packed_avx2;
-        k->sgemm_ep = nbi_sgemm_ep_avx2;
         nbi_elementwise_avx2(k);
         nbi_seq_avx2(k); /* seqops: the sequence ops' vector kernels */
         /* speed: the optimizers' fused updates */
@@ -106,7 +103,6 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         k->gemm_packed_floats = nbi_sgemm_packed_avx512_floats;
         k->gemm_pack = nbi_sgemm_packed_avx512_pack;
         k->sgemm_packed = nbi_sgemm_packed_avx512;
-        k->sgemm_ep = nbi_sgemm_ep_avx512;
         nbi_elementwise_avx512(k);
         nbi_seq_avx512(k); /* seqops */
         /* speed */

@@ -91,22 +91,6 @@ typedef nb_status (*nbi_sgemm_packed_fn)(int nt, int ta, int tb, int64_t M, int6
                                          float alpha, const float *A, int64_t lda, const float *Bp,
                                          float beta, float *C, int64_t ldc);
 
-/* A bias row and a pass over the finished C fused into the GEMM's store (a dense layer's
- * bias and activation): C = op(A) op(B) + bias (bias [N] added to every row; NULL: + 0; C's
- * old contents are not read), then post(ctx, i0, m, j0, n) once on every block of final
- * values, rows [i0, i0+m) and columns [j0, j0+n), while it is in cache (from several threads
- * at once, on disjoint blocks; NULL: none). Bitwise the same as filling C with the bias rows,
- * the matrix GEMM with beta = 1 (beta = 0 without a bias) and post over all of C. */
-typedef void (*nbi_gemm_post_fn)(const void *ctx, int64_t i0, int64_t m, int64_t j0, int64_t n);
-typedef struct nbi_gemm_ep {
-    const float *bias;
-    nbi_gemm_post_fn post;
-    const void *ctx;
-} nbi_gemm_ep;
-typedef nb_status (*nbi_sgemm_ep_fn)(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
-                                     const float *A, int64_t lda, const float *B, int64_t ldb,
-                                     const nbi_gemm_ep *ep, float *C, int64_t ldc);
-
 /* Row-wise softmax / log-softmax over `cols` contiguous values, `rows` times. */
 typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y);
 /* Their backward from the output y and its gradient gy, accumulating: gx += ... */
@@ -135,7 +119,6 @@ typedef struct nbi_kernels {
     nbi_gemm_packed_floats_fn gemm_packed_floats;
     nbi_gemm_pack_fn gemm_pack;
     nbi_sgemm_packed_fn sgemm_packed;
-    nbi_sgemm_ep_fn sgemm_ep; /* bias and epilogue in the store (above); NULL in ref */
     nbi_rows_fn softmax;
     nbi_rows_fn log_softmax;
     nbi_rows_bwd_fn softmax_bwd;

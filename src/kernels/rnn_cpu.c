@@ -77,9 +77,7 @@ static whh_op whh_prepare(const nbi_backend *be, const nbi_rnn_geom *g, const fl
                           int64_t K, int64_t N, float *wp) {
     whh_op w = {be, tb, W_hh, tb ? K : N, NULL};
     const nbi_kernels *k = be->k;
-    /* not where the device's GEMM is OpenBLAS (cpu_devices.c): the steps keep it */
-    if (wp && k->sgemm_packed && !(be->name && strstr(be->name, "openblas")) &&
-        k->gemm_packed_floats(K, N) <= nbi_rnn_wp_floats(g)) {
+    if (wp && k->sgemm_packed && k->gemm_packed_floats(K, N) <= nbi_rnn_wp_floats(g)) {
         k->gemm_pack(tb, W_hh, w.ldw, K, N, wp);
         w.packed = wp;
     }
@@ -121,28 +119,18 @@ nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rn
         if (lstm) copy_rows(B, H, p->c0, H, p->cn, H);
         return NB_OK;
     }
-    /* a = the summed biases in every row (GRU's b_hn stays apart: r multiplies it), summed
-     * in ws (B·G·H floats, free until the steps) ... */
-    const float *bias = NULL;
+    /* a = the summed biases in every row (GRU's b_hn stays apart: r multiplies it) ... */
+    float beta = 0.0f;
     if (p->b_ih || p->b_hh) {
         for (int64_t j = 0; j < GH; j++)
-            p->ws[j] = (p->b_ih ? p->b_ih[j] : 0.0f) +
-                       (p->b_hh && !(gru && j >= 2 * H) ? p->b_hh[j] : 0.0f);
-        bias = p->ws;
+            p->a[j] = (p->b_ih ? p->b_ih[j] : 0.0f) +
+                      (p->b_hh && !(gru && j >= 2 * H) ? p->b_hh[j] : 0.0f);
+        for (int64_t r = 1; r < B * T; r++) memcpy(p->a + r * GH, p->a, (size_t)GH * sizeof *p->a);
+        beta = 1.0f;
     }
-    /* ... plus x W_ihᵀ for every step at once: the bias written into each tile of a by the
-     * GEMM's store (sgemm_ep), or into every row first, the same bits */
-    nb_status s;
-    if (bias && be->k->sgemm_ep && !(be->name && strstr(be->name, "openblas"))) {
-        const nbi_gemm_ep ep = {bias, NULL, NULL};
-        s = be->k->sgemm_ep(be->threads, 0, 1, B * T, GH, I, p->x, ld(I), p->W_ih, ld(I), &ep, p->a,
-                            GH);
-    } else {
-        for (int64_t r = 0; bias && r < B * T; r++)
-            memcpy(p->a + r * GH, bias, (size_t)GH * sizeof *p->a);
-        s = be->sgemm(be, 0, 1, B * T, GH, I, 1.0f, p->x, ld(I), p->W_ih, ld(I), bias ? 1.0f : 0.0f,
-                      p->a, GH);
-    }
+    /* ... plus x W_ihᵀ for every step at once */
+    nb_status s =
+        be->sgemm(be, 0, 1, B * T, GH, I, 1.0f, p->x, ld(I), p->W_ih, ld(I), beta, p->a, GH);
     if (s != NB_OK) return s;
     const int64_t t0 = g->reverse ? T - 1 : 0, dt = g->reverse ? -1 : 1;
     copy_rows(B, H, p->h0, H, p->hp + t0 * H, T * H);

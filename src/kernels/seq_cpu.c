@@ -252,34 +252,6 @@ static void cpu_attention_bwd(const nbi_backend *be, const nbi_attn_geom *g, con
 /* ---- installation -----------------------------------------------------------------------------
  */
 
-/* ---- a dense layer's forward: bias and activation in the GEMM's store -------------------- */
-
-typedef struct act_post {
-    nbi_unary_fn f;
-    const float *z, *p;
-    float *y;
-    int64_t ld;
-} act_post;
-
-/* y = f(z) on a block of final GEMM output, row by row (elementwise: the bits of one pass) */
-static void act_block(const void *ctx, int64_t i0, int64_t m, int64_t j0, int64_t n) {
-    const act_post *a = ctx;
-    for (int64_t i = i0; i < i0 + m; i++)
-        a->f(n, a->z + i * a->ld + j0, a->y + i * a->ld + j0, a->p);
-}
-
-nb_status nbi_cpu_linear(const nbi_backend *be, int64_t M, int64_t N, int64_t K, const float *x,
-                         const float *W, const float *b, int act, const float *p, float *z,
-                         float *y) {
-    /* a device whose GEMM is OpenBLAS (cpu_devices.c) keeps it for the dense layers */
-    if (!be->k || !be->k->sgemm_ep || (be->name && strstr(be->name, "openblas")))
-        return NB_ERR_UNSUPPORTED;
-    act_post a = {act >= 0 ? be->k->unary[act] : NULL, z, p, y, N};
-    nbi_gemm_ep ep = {b, act >= 0 ? act_block : NULL, &a};
-    const int64_t ldx = K > 1 ? K : 1, ldw = N > 1 ? N : 1;
-    return be->k->sgemm_ep(be->threads, 0, 0, M, N, K, x, ldx, W, ldw, &ep, z, ldw);
-}
-
 void nbi_backend_cpu_seq(nbi_backend *be) {
     be->embedding = cpu_embedding;
     be->embedding_bwd = cpu_embedding_bwd;

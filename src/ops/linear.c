@@ -40,9 +40,6 @@ static nb_status linear_infer(const nbi_node *n, nb_tensor *out) {
 
 static inline int64_t ld(int64_t cols) { return cols > 1 ? cols : 1; }
 
-static nb_status affine_gemm(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, const nb_tensor *W,
-                             float *y, int64_t M);
-
 /* What forward keeps for backward: the contiguous x and W it read (when they are copies of
  * the inputs) and, for linear_act, z and the room for backward's dz (one arena block). */
 typedef struct lin_saved {
@@ -50,29 +47,11 @@ typedef struct lin_saved {
     float *z, *gz;
 } lin_saved;
 
-/* y = x W + b into y [M, out]; with act >= 0 then f_act over it into fy (the back end's
- * fused store when it has one: the bias and f applied as GEMM finishes each block, no pass of
- * their own; the same bits). Not while a step is recorded: a replay repeats the wrapped
- * entries (bias_rows, sgemm, unary) only. */
+/* y = x W + b into y [M, out] */
 static nb_status affine(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, const nb_tensor *W,
-                        float *y, int act, float *fy) {
+                        float *y) {
     const int64_t in = W->shape[0], out = W->shape[1];
     const int64_t M = in ? x->numel / in : n->out->numel / (out ? out : 1);
-    const nb_tensor *bt = n->n_in > 2 ? n->in[2] : NULL;
-    nb_status s = NB_ERR_UNSUPPORTED;
-    if (!ctx->op_seen && (!bt || bt->stride[0] == 1 || out == 1))
-        s = nbi_cpu_linear(ctx->be, M, out, in, x->data, W->data, bt ? bt->data : NULL, act,
-                           act >= 0 ? n->attrs->f : NULL, y, fy);
-    if (s != NB_ERR_UNSUPPORTED) return s;
-    s = affine_gemm(ctx, n, x, W, y, M);
-    if (s == NB_OK && act >= 0) ctx->be->unary(ctx->be, act, n->out->numel, y, fy, n->attrs->f);
-    return s;
-}
-
-/* y = x W + b: the bias rows, then GEMM onto them */
-static nb_status affine_gemm(nb_ctx *ctx, const nbi_node *n, const nb_tensor *x, const nb_tensor *W,
-                             float *y, int64_t M) {
-    const int64_t in = W->shape[0], out = W->shape[1];
     float beta = 0.0f;
     if (n->n_in > 2) { /* y = b in every row (b read with stride 0 down the rows), then
                           y += x W */
@@ -119,7 +98,7 @@ static lin_saved *contig_inputs(nb_ctx *ctx, nbi_node *n, bool z, nb_tensor **x,
 static nb_status linear_forward(nb_ctx *ctx, nbi_node *n) {
     nb_tensor *x, *W;
     if (!contig_inputs(ctx, n, false, &x, &W)) return ctx->status;
-    return affine(ctx, n, x, W, n->out->data, -1, NULL);
+    return affine(ctx, n, x, W, n->out->data);
 }
 
 /* dx += gy Wᵀ, dW += xᵀ gy, db += Σ_rows gy, for gy [M, out] */
@@ -228,7 +207,10 @@ static nb_status linear_act_forward(nb_ctx *ctx, nbi_node *n) {
     lin_saved *k = contig_inputs(ctx, n, true, &x, &W);
     if (!k) return ctx->status;
     float *y = n->out->data, *z = k->z ? k->z : y; /* not recorded: f in place */
-    return affine(ctx, n, x, W, z, nbi_ops[n->attrs->i[0]]->aux, y);
+    nb_status s = affine(ctx, n, x, W, z);
+    if (s != NB_OK) return s;
+    ctx->be->unary(ctx->be, nbi_ops[n->attrs->i[0]]->aux, n->out->numel, z, y, n->attrs->f);
+    return NB_OK;
 }
 
 static nb_status linear_act_backward(nb_ctx *ctx, nbi_node *n) {

@@ -154,7 +154,6 @@ typedef struct gemm_job {
     int64_t lda, ldc;
     nbi_gemm_bsrc src; /* packs B's panels */
     matrix_src mat;    /* src's context when B is a matrix */
-    const nbi_gemm_ep *ep; /* bias and post in the store, or NULL */
     int64_t mc, kc, nc;
     float *ap[2], *bp[2];
     int64_t ga, gb;   /* panels per A / B pack task */
@@ -222,22 +221,6 @@ static void pack_task(const gemm_job *j, const blk *b, int64_t k) {
     }
 }
 
-/* The epilogue's bias (nbi_gemm_ep): the first K block of a tile starts from the bias rows
- * instead of C, written just before the micro-kernel adds onto them (beta = 1) — the bits of
- * a bias filled over all of C first, without that pass over memory. */
-static inline float ep_bias_tile(const gemm_job *j, int first, int64_t j0, int m, int n, float *c,
-                                 float beta) {
-    if (!j->ep || !j->ep->bias || !first) return beta;
-    for (int i = 0; i < m; i++) memcpy(c + i * j->ldc, j->ep->bias + j0, (size_t)n * sizeof *c);
-    return 1.0f;
-}
-
-/* The epilogue's post over rows [i0, i0+m), columns [j0, j0+n) once they are final. */
-static inline void ep_post(const gemm_job *j, int last, int64_t i0, int64_t m, int64_t j0,
-                           int64_t n) {
-    if (j->ep && j->ep->post && last && m > 0 && n > 0) j->ep->post(j->ep->ctx, i0, m, j0, n);
-}
-
 static void compute_task(const gemm_job *j, const blk *b, int64_t k) {
     const nbi_gemm_arch *g = j->g;
     const int64_t MR = g->mr, NR = g->nr, kc = b->kcur;
@@ -246,17 +229,14 @@ static void compute_task(const gemm_job *j, const blk *b, int64_t k) {
     int64_t r0, r1, c0, c1;
     nbi_split_range(b->ma, 1, (int)(k / b->nct), (int)b->nrt, &r0, &r1);
     nbi_split_range(b->np, 1, (int)(k % b->nct), (int)b->nct, &c0, &c1);
-    const int first = b->pc == 0, last = b->pc + kc == j->K;
     for (int64_t ir = r0; ir < r1; ir++) {
         int m = (int)min64(MR, b->mcur - ir * MR);
         const float *a = ap + ir * MR * kc;
         float *crow = j->C + (b->ic + ir * MR) * j->ldc + b->jc;
         for (int64_t jr = c0; jr < c1; jr++) {
             int n = (int)min64(NR, b->ncur - jr * NR);
-            float bt = ep_bias_tile(j, first, b->jc + jr * NR, m, n, crow + jr * NR, beta);
-            g->ukr(kc, a, bp + jr * NR * kc, bt, crow + jr * NR, j->ldc, m, n);
+            g->ukr(kc, a, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, n);
         }
-        ep_post(j, last, b->ic + ir * MR, m, b->jc + c0 * NR, min64(b->ncur, c1 * NR) - c0 * NR);
     }
 }
 
@@ -372,19 +352,14 @@ static void split_piece(const split_job *s, const float *whole, float *piece, in
     for (int64_t pc = 0; pc < j->K; pc += j->kc) {
         int64_t kc = min64(j->kc, j->K - pc);
         float beta = pc == 0 ? j->beta : 1.0f;
-        const int first = pc == 0, last = pc + kc == j->K;
         if (s->b) { /* B in place: each panel's kc x NR block stays in cache over all rows */
             const float *ap = whole + s->mpad * pc, *bp = s->b + pc * s->ldb + j0;
             for (int64_t jr = 0; jr * NR < n; jr++) {
                 int nn = (int)min64(NR, n - jr * NR);
-                for (int64_t ir = 0; ir * MR < m; ir++) {
-                    int mm = (int)min64(MR, m - ir * MR);
-                    float *ct = j->C + ir * MR * j->ldc + j0 + jr * NR;
-                    g->ukr_b(kc, ap + ir * MR * kc, bp + jr * NR, s->ldb,
-                             ep_bias_tile(j, first, j0 + jr * NR, mm, nn, ct, beta), ct, j->ldc, mm,
-                             nn);
-                }
-                ep_post(j, last, 0, m, j0 + jr * NR, nn);
+                for (int64_t ir = 0; ir * MR < m; ir++)
+                    g->ukr_b(kc, ap + ir * MR * kc, bp + jr * NR, s->ldb, beta,
+                             j->C + ir * MR * j->ldc + j0 + jr * NR, j->ldc,
+                             (int)min64(MR, m - ir * MR), nn);
             }
             continue;
         }
@@ -401,13 +376,9 @@ static void split_piece(const split_job *s, const float *whole, float *piece, in
         for (int64_t ir = 0; ir * MR < m; ir++) {
             int mm = (int)min64(MR, m - ir * MR);
             float *crow = j->C + (i0 + ir * MR) * j->ldc + j0;
-            for (int64_t jr = 0; jr * NR < n; jr++) {
-                int nn = (int)min64(NR, n - jr * NR);
-                g->ukr(kc, ap + ir * MR * kc, bp + jr * NR * kc,
-                       ep_bias_tile(j, first, j0 + jr * NR, mm, nn, crow + jr * NR, beta),
-                       crow + jr * NR, j->ldc, mm, nn);
-            }
-            ep_post(j, last, i0 + ir * MR, mm, j0, n);
+            for (int64_t jr = 0; jr * NR < n; jr++)
+                g->ukr(kc, ap + ir * MR * kc, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
+                       (int)min64(NR, n - jr * NR));
         }
     }
 }
@@ -545,7 +516,6 @@ static void job_init(gemm_job *j, const nbi_gemm_arch *g, const nbi_gemm_call *c
                     .mc = mc,
                     .kc = kc,
                     .nc = nc};
-    j->ep = c->ep;
     if (src) {
         j->src = *src;
     } else {
@@ -624,7 +594,7 @@ sgemm_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N
         nbi_gemm_scale_c(M, N, beta, C, ldc);
         return NB_OK;
     }
-    nbi_gemm_call c = {nt, ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL};
+    nbi_gemm_call c = {nt, ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
     if (M <= g->mr && N <= g->nr && (!tb || (K <= NBI_TINY_KN && K * N <= NBI_TINY_KN))) {
         /* One tile (a tiny network's every product): straight to the direct kernel, a small
          * Bᵀ transposed here first. use_direct takes these shapes and direct_path runs this
@@ -709,7 +679,7 @@ sgemm_src_entry(const nbi_gemm_arch *g, int nt, int ta, int64_t M, int64_t N, in
         return NB_OK;
     }
     /* the matrix call's B would have ldb = its own column count; only the shape matters */
-    nbi_gemm_call c = {nt, ta, B->tb != 0, M, N, K, alpha, beta, A, NULL, C, lda, 1, ldc, NULL};
+    nbi_gemm_call c = {nt, ta, B->tb != 0, M, N, K, alpha, beta, A, NULL, C, lda, 1, ldc};
     if (use_direct(g, c.tb, M, N, K)) return direct_from_src(g, &c, B);
     return blocked_path(g, &c, B);
 }
@@ -817,7 +787,7 @@ sgemm_packed_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, in
         nbi_gemm_scale_c(M, N, beta, C, ldc);
         return NB_OK;
     }
-    nbi_gemm_call c = {nt, ta, tb != 0, M, N, K, alpha, beta, A, NULL, C, lda, 1, ldc, NULL};
+    nbi_gemm_call c = {nt, ta, tb != 0, M, N, K, alpha, beta, A, NULL, C, lda, 1, ldc};
     if (!use_direct(g, c.tb, M, N, K)) return packed_blocked(g, &c, Bp);
     /* panel by panel, each a row-major K x NR matrix (see direct_from_src) */
     for (int64_t j0 = 0; j0 < N; j0 += g->nr) {
@@ -853,52 +823,6 @@ SGEMM_PACKED_ENTRY(nbi_sgemm_packed_c, nbi_gemm_arch_c)
 #if NBI_X86
 SGEMM_PACKED_ENTRY(nbi_sgemm_packed_avx2, nbi_gemm_arch_avx2)
 SGEMM_PACKED_ENTRY(nbi_sgemm_packed_avx512, nbi_gemm_arch_avx512)
-#endif
-
-/* ---- a bias and an epilogue in the store ------------------------------------------------------
- *
- * A dense layer wrote its bias over all of y, then GEMM added onto it (beta = 1), then its
- * activation ran over all of y again: two extra passes over an output that, at the GPT's
- * 2048 x 512, does not stay in L2. On the blocked path the bias is copied into each tile just
- * before the micro-kernel's first K block adds onto it, and post runs on each row panel of a
- * compute task once its last K block is done, while that panel is still in cache
- * (ep_bias_tile, ep_post: the task stream and the pieces alike). The sums, the blocking and
- * the paths are the matrix call's, and post is elementwise over disjoint blocks, so the bits
- * are those of the three passes. The direct and one-tile paths (small products) run them as
- * three passes. */
-static inline __attribute__((always_inline)) nb_status
-sgemm_ep_entry(const nbi_gemm_arch *g, int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
-               const float *A, int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep,
-               float *C, int64_t ldc) {
-    int64_t acols = ta ? M : K, bcols = tb ? K : N;
-    if ((M | N | K) < 0 || lda < acols || lda < 1 || ldb < bcols || ldb < 1 || ldc < N || ldc < 1 ||
-        ((M && N) && !C) || ((M && N && K) && (!A || !B)))
-        return nbi_sgemm_check(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-    if (M == 0 || N == 0) return NB_OK;
-    const int bias = ep && ep->bias;
-    int small = K == 0 || (M <= g->mr && N <= g->nr) || use_direct(g, tb, M, N, K);
-    if (small || !ep) {
-        for (int64_t i = 0; bias && i < M; i++)
-            memcpy(C + i * ldc, ep->bias, (size_t)N * sizeof *C);
-        nb_status s =
-            sgemm_entry(g, nt, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, C, ldc);
-        if (s == NB_OK && ep && ep->post) ep->post(ep->ctx, 0, M, 0, N);
-        return s;
-    }
-    nbi_gemm_call c = {nt, ta, tb, M, N, K, 1.0f, 0.0f, A, B, C, lda, ldb, ldc, ep};
-    return blocked_path(g, &c, NULL);
-}
-
-#define SGEMM_EP_ENTRY(NAME, ARCH)                                                                 \
-    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,        \
-                   int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep, float *C,      \
-                   int64_t ldc) {                                                                  \
-        return sgemm_ep_entry(&ARCH, nt, ta, tb, M, N, K, A, lda, B, ldb, ep, C, ldc);             \
-    }
-SGEMM_EP_ENTRY(nbi_sgemm_ep_c, nbi_gemm_arch_c)
-#if NBI_X86
-SGEMM_EP_ENTRY(nbi_sgemm_ep_avx2, nbi_gemm_arch_avx2)
-SGEMM_EP_ENTRY(nbi_sgemm_ep_avx512, nbi_gemm_arch_avx512)
 #endif
 
 /* ---- strided-batched GEMM ----------------------------------------------------------------- */

@@ -43,7 +43,6 @@ typedef struct nbi_gemm_call {
     const float *A, *B;
     float *C;
     int64_t lda, ldb, ldc;
-    const nbi_gemm_ep *ep; /* NULL: none (nbi_sgemm_ep_fn in kernels/kernels.h) */
 } nbi_gemm_call;
 
 /* The direct path: rows [i0, i1) of C = alpha op(A) B + beta C computed straight from A and
@@ -116,17 +115,6 @@ NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_c)
 #if NBI_X86
 NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_avx2)
 NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_avx512)
-#endif
-
-/* The same with a bias and an epilogue (nbi_sgemm_ep_fn in kernels/kernels.h). */
-#define NBI_SGEMM_EP_DECL(NAME)                                                                    \
-    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,        \
-                   int64_t lda, const float *B, int64_t ldb, const nbi_gemm_ep *ep, float *C,      \
-                   int64_t ldc);
-NBI_SGEMM_EP_DECL(nbi_sgemm_ep_c)
-#if NBI_X86
-NBI_SGEMM_EP_DECL(nbi_sgemm_ep_avx2)
-NBI_SGEMM_EP_DECL(nbi_sgemm_ep_avx512)
 #endif
 
 /* Strided-batched GEMM with one kernel set's GEMM on at most nt threads (nb_sgemm_batched
