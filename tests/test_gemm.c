@@ -6,7 +6,8 @@
  *   sizes, bitwise equality of results at 1, 2 and 3 threads, strided batches, the
  *   argument errors, and B taken from a provider (sgemm_src) bitwise equal to the matrix
  *   call, on the direct and the blocked path (B packed against B read in place for few
- *   rows), and the in-place micro-kernel against the packed one, its twin.
+ *   rows), and the in-place micro-kernel against the packed one, its twin; B packed once
+ *   (sgemm_packed) bitwise equal to the matrix call.
  * Each element must be within the forward error bound of a K-term dot product,
  *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
 #include "nbtest.h"
@@ -444,6 +445,64 @@ static void test_provider(void) {
     CHECK(nbi_kernels_for("ref", &r) && r.sgemm_src == NULL);
 }
 
+/* B packed once (gemm_pack) and multiplied by sgemm_packed: bitwise the matrix call, on the
+ * tile, direct and blocked paths (B in place for few rows, several K and M blocks, odd
+ * sizes on every side), all four transposes, the alpha/beta cases, at 1 and 3 threads; the
+ * packed size covers whole NR-wide panels. */
+static void test_packed_b(void) {
+    static const int64_t shapes[][3] = {
+        {3, 5, 4},     {5, 9, 70},      {13, 16, 300},   {4, 200, 33},   {12, 70, 500},
+        {37, 65, 9},   {32, 1024, 256}, {32, 256, 1024}, {64, 512, 800}, {200, 600, 450},
+        {7, 1100, 40}, {90, 200, 1100}, {1, 1, 1},       {300, 33, 17}};
+    static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.75f}};
+    nb_rng rng;
+    nb_rng_seed(&rng, 41);
+    int saved = nb_get_threads();
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        CHECK_MSG(k.sgemm_packed && k.gemm_pack && k.gemm_packed_floats, "%s: no packed B", k.isa);
+        if (!k.sgemm_packed) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1;
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                mats m = make(ta, tb, M, N, K, 1, &rng, s % 3 == 0);
+                size_t nc = (size_t)(M * m.ldc);
+                const float alpha = ab[s % 3][0], beta = ab[s % 3][1];
+                int64_t nf = k.gemm_packed_floats(K, N);
+                CHECK(g && nf == (N + g->nr - 1) / g->nr * g->nr * K);
+                float *bp = alloc_f((size_t)nf), *want = alloc_f(nc);
+                k.gemm_pack(tb, m.B, m.ldb, K, N, bp);
+                memcpy(want, m.C0, nc * sizeof(float));
+                CHECK_OK(nb_set_threads(1));
+                CHECK_OK(
+                    k.sgemm(0, ta, tb, M, N, K, alpha, m.A, m.lda, m.B, m.ldb, beta, want, m.ldc));
+                for (int nt = 1; nt <= 3; nt += 2) {
+                    CHECK_OK(nb_set_threads(nt));
+                    memcpy(m.C, m.C0, nc * sizeof(float));
+                    CHECK_OK(k.sgemm_packed(0, ta, tb, M, N, K, alpha, m.A, m.lda, bp, beta, m.C,
+                                            m.ldc));
+                    CHECK_MSG(memcmp(m.C, want, nc * sizeof(float)) == 0,
+                              "%s ta=%d tb=%d %lldx%lldx%lld, %d threads: packed B differs from "
+                              "the matrix call",
+                              k.isa, ta, tb, (long long)M, (long long)K, (long long)N, nt);
+                }
+                nb_free(bp);
+                nb_free(want);
+                release(&m);
+            }
+        float a = 1.0f, c = 0.0f;
+        CHECK(k.sgemm_packed(1, 0, 0, 1, 1, 1, 1.0f, &a, 1, NULL, 0.0f, &c, 1) == NB_ERR_ARG);
+        CHECK(strstr(nb_last_error(), "packed") != NULL);
+        CHECK(k.sgemm_packed(1, 0, 0, -1, 1, 1, 1.0f, &a, 1, &a, 0.0f, &c, 1) == NB_ERR_ARG);
+    }
+    CHECK_OK(nb_set_threads(saved));
+    nbi_kernels r;
+    CHECK(nbi_kernels_for("ref", &r) && r.sgemm_packed == NULL);
+}
+
 /* One micro-tile (M <= MR, N <= NR): the entry calls the direct kernel itself, transposing a
  * Bᵀ of at most NBI_TINY_KN floats on its own (larger ones go through the direct path). Both
  * must give the bits of the arch's direct path run on op(B) as stored row-major — what such
@@ -593,5 +652,6 @@ static const nbt_case cases[] = {
     {"provider", test_provider},
     {"ukr_in_place", test_ukr_in_place},
     {"one_tile", test_one_tile},
+    {"packed_b", test_packed_b},
 };
 NBT_MAIN(cases)

@@ -37,6 +37,9 @@ static void fill_ref(nbi_kernels *k) {
     for (int i = 0; i < NBI_B_COUNT; i++) k->binary[i] = nbi_ref_binary[i];
     k->sgemm = nbi_sgemm_ref;
     k->sgemm_src = NULL; /* the reference GEMM has no packing to take B from */
+    k->gemm_packed_floats = NULL;
+    k->gemm_pack = NULL;
+    k->sgemm_packed = NULL;
     k->softmax = nbi_ref_softmax;
     k->log_softmax = nbi_ref_log_softmax;
     k->softmax_bwd = nbi_ref_softmax_bwd;
@@ -74,12 +77,18 @@ static void fill_set(const char *isa, nbi_kernels *k) {
     k->isa = "c"; /* the portable blocked GEMM; elementwise stays the reference */
     k->sgemm = nbi_sgemm_c;
     k->sgemm_src = nbi_sgemm_src_c;
+    k->gemm_packed_floats = nbi_sgemm_packed_c_floats;
+    k->gemm_pack = nbi_sgemm_packed_c_pack;
+    k->sgemm_packed = nbi_sgemm_packed_c;
     nbi_int8_fill(k, isa); /* int8: the level's best int8 kernels this CPU runs */
 #if NBI_X86
     if (!strcmp(isa, "avx2")) {
         k->isa = "avx2";
         k->sgemm = nbi_sgemm_avx2;
         k->sgemm_src = nbi_sgemm_src_avx2;
+        k->gemm_packed_floats = nbi_sgemm_packed_avx2_floats;
+        k->gemm_pack = nbi_sgemm_packed_avx2_pack;
+        k->sgemm_packed = nbi_sgemm_packed_avx2;
         nbi_elementwise_avx2(k);
         nbi_seq_avx2(k); /* seqops: the sequence ops' vector kernels */
         /* speed: the optimizers' fused updates */
@@ -91,6 +100,9 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
         k->sgemm_src = nbi_sgemm_src_avx512;
+        k->gemm_packed_floats = nbi_sgemm_packed_avx512_floats;
+        k->gemm_pack = nbi_sgemm_packed_avx512_pack;
+        k->sgemm_packed = nbi_sgemm_packed_avx512;
         nbi_elementwise_avx512(k);
         nbi_seq_avx512(k); /* seqops */
         /* speed */

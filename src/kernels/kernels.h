@@ -79,6 +79,18 @@ typedef nb_status (*nbi_sgemm_src_fn)(int nt, int ta, int64_t M, int64_t N, int6
                                       float alpha, const float *A, int64_t lda,
                                       const nbi_gemm_bsrc *B, float beta, float *C, int64_t ldc);
 
+/* op(B) [K, N] packed once for several products with it (a recurrence's W_hh, one pack per
+ * pass instead of one per time step): packed_floats(K, N) floats, written by
+ * pack(tb, B, ldb, K, N, dst) from B as the matrix GEMM takes it. nbi_sgemm_packed_fn then
+ * computes C = alpha op(A) op(B) + beta C from it, with the same tb: bitwise the matrix
+ * call's result, on any number of threads. */
+typedef int64_t (*nbi_gemm_packed_floats_fn)(int64_t K, int64_t N);
+typedef void (*nbi_gemm_pack_fn)(int tb, const float *B, int64_t ldb, int64_t K, int64_t N,
+                                 float *dst);
+typedef nb_status (*nbi_sgemm_packed_fn)(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                         float alpha, const float *A, int64_t lda, const float *Bp,
+                                         float beta, float *C, int64_t ldc);
+
 /* Row-wise softmax / log-softmax over `cols` contiguous values, `rows` times. */
 typedef void (*nbi_rows_fn)(int64_t rows, int64_t cols, const float *x, float *y);
 /* Their backward from the output y and its gradient gy, accumulating: gx += ... */
@@ -103,6 +115,10 @@ typedef struct nbi_kernels {
     /* the same GEMM with B from a provider (implicit-GEMM convolution); NULL in the
      * reference set, whose GEMM packs nothing */
     nbi_sgemm_src_fn sgemm_src;
+    /* B packed once (above); all three NULL in the reference set */
+    nbi_gemm_packed_floats_fn gemm_packed_floats;
+    nbi_gemm_pack_fn gemm_pack;
+    nbi_sgemm_packed_fn sgemm_packed;
     nbi_rows_fn softmax;
     nbi_rows_fn log_softmax;
     nbi_rows_bwd_fn softmax_bwd;

@@ -62,6 +62,37 @@ static void run_step(const nbi_backend *be, int64_t B, int64_t GH, const nbi_rnn
     nbi_parallel_for(nt, (B + j.per - 1) / j.per, step_task, &j);
 }
 
+/* W_hh as the step products' B, packed once into wp for every step of a pass when the
+ * kernel set can (its panels fit the op's nbi_rnn_wp_floats room): the steps then only pack
+ * their few rows of A. The packed product is bitwise the matrix one. */
+typedef struct whh_op {
+    const nbi_backend *be;
+    int tb;
+    const float *W; /* as stored, when not packed */
+    int64_t ldw;
+    const float *packed; /* or NULL */
+} whh_op;
+
+static whh_op whh_prepare(const nbi_backend *be, const nbi_rnn_geom *g, const float *W_hh, int tb,
+                          int64_t K, int64_t N, float *wp) {
+    whh_op w = {be, tb, W_hh, tb ? K : N, NULL};
+    const nbi_kernels *k = be->k;
+    if (wp && k->sgemm_packed && k->gemm_packed_floats(K, N) <= nbi_rnn_wp_floats(g)) {
+        k->gemm_pack(tb, W_hh, w.ldw, K, N, wp);
+        w.packed = wp;
+    }
+    return w;
+}
+
+/* C [M, N] = A [M, K] op(W_hh) + beta C */
+static nb_status whh_mul(const whh_op *w, int64_t M, int64_t N, int64_t K, const float *A,
+                         int64_t lda, float beta, float *C, int64_t ldc) {
+    if (w->packed)
+        return w->be->k->sgemm_packed(w->be->threads, 0, w->tb, M, N, K, 1.0f, A, lda, w->packed,
+                                      beta, C, ldc);
+    return w->be->sgemm(w->be, 0, w->tb, M, N, K, 1.0f, A, lda, w->W, w->ldw, beta, C, ldc);
+}
+
 /* rows of `cols` at stride ld: dst = src, or 0 when src is NULL */
 static void copy_rows(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                       int64_t ldd) {
@@ -104,10 +135,11 @@ nb_status nbi_cpu_rnn(const nbi_backend *be, const nbi_rnn_geom *g, const nbi_rn
     const int64_t t0 = g->reverse ? T - 1 : 0, dt = g->reverse ? -1 : 1;
     copy_rows(B, H, p->h0, H, p->hp + t0 * H, T * H);
     if (lstm) copy_rows(B, H, p->c0, H, p->cp + t0 * H, T * H);
+    const whh_op w = whh_prepare(be, g, p->W_hh, 1, H, GH, p->wp); /* W_hhᵀ [H, G·H] */
     for (int64_t n = 0, t = t0; n < T; n++, t += dt) {
         const int last = n == T - 1;
         const float *hp = p->hp + t * H;
-        s = be->sgemm(be, 0, 1, B, GH, H, 1.0f, hp, T * H, p->W_hh, H, 0.0f, p->ws, GH);
+        s = whh_mul(&w, B, GH, H, hp, T * H, 0.0f, p->ws, GH);
         if (s != NB_OK) return s;
         nbi_rnn_step st = {
             .kind = kind,
@@ -172,6 +204,7 @@ nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nb
     if (lstm) copy_rows(B, H, gr->gcn, H, dc, H);
     const int64_t tl = g->reverse ? 0 : T - 1, dt = g->reverse ? 1 : -1;
     nb_status s;
+    const whh_op w = whh_prepare(be, g, p->W_hh, 0, GH, H, gr->wp); /* W_hh [G·H, H] */
     for (int64_t n = 0, t = tl; n < T; n++, t += dt) {
         nbi_rnn_step_bwd st = {
             .kind = kind,
@@ -194,8 +227,7 @@ nb_status nbi_cpu_rnn_bwd(const nbi_backend *be, const nbi_rnn_geom *g, const nb
         };
         run_step(be, B, GH, NULL, &st);
         /* dh_prev += da_h W_hh */
-        s = be->sgemm(be, 0, 0, B, H, GH, 1.0f, gru ? dph + t * GH : p->a + t * GH, T * GH, p->W_hh,
-                      H, 1.0f, dhn, H);
+        s = whh_mul(&w, B, H, GH, gru ? dph + t * GH : p->a + t * GH, T * GH, 1.0f, dhn, H);
         if (s != NB_OK) return s;
         float *sw = dh;
         dh = dhn, dhn = sw;

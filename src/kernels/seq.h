@@ -193,6 +193,7 @@ typedef struct nbi_rnn_bufs {
     float *y, *hn, *cn;                                   /* [B, T, H], [B, H], [B, H] */
     float *a, *hp, *cp, *hnw;
     float *ws; /* nbi_rnn_ws_floats(g, 0) */
+    float *wp; /* nbi_rnn_wp_floats(g), scratch for W_hh packed once; NULL: packed each step */
 } nbi_rnn_bufs;
 
 /* Gradients: gy [B, T, H], ghn, gcn [B, H] in; the rest accumulate (+=), NULL: not wanted. */
@@ -200,6 +201,7 @@ typedef struct nbi_rnn_grads {
     const float *gy, *ghn, *gcn;
     float *gx, *gh0, *gc0, *gW_ih, *gW_hh, *gb_ih, *gb_hh;
     float *ws; /* nbi_rnn_ws_floats(g, 1) */
+    float *wp; /* nbi_rnn_wp_floats(g), as in nbi_rnn_bufs */
 } nbi_rnn_grads;
 
 /* The scratch floats of the forward (backward = 0) or backward recurrence. */
@@ -207,6 +209,14 @@ static inline int64_t nbi_rnn_ws_floats(const nbi_rnn_geom *g, int backward) {
     int64_t GH = nbi_rnn_gates(g->kind) * g->H;
     if (!backward) return g->B * GH;
     return 4 * g->B * g->H + (g->kind == NBI_RNN_GRU ? g->B * g->T * GH : 0);
+}
+
+/* Room for W_hh packed as the GEMM's column panels (kernels.h, gemm_pack) in either
+ * direction, W_hhᵀ [H, G·H] forward and W_hh [G·H, H] backward, for panels up to 64 wide:
+ * the back end packs it once per pass when its packed size fits. */
+static inline int64_t nbi_rnn_wp_floats(const nbi_rnn_geom *g) {
+    int64_t GH = nbi_rnn_gates(g->kind) * g->H, fw = (GH + 63) * g->H, bw = (g->H + 63) * GH;
+    return fw > bw ? fw : bw;
 }
 
 /* ---- the reference kernels (kernels/ref/) and the vector sets (kernels/x86/) ---------------- */

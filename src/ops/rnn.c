@@ -172,7 +172,13 @@ static nb_status rnn_forward(nb_ctx *ctx, nbi_node *n) {
     if (!p->a || !p->hp || !p->ws || (g->kind == NBI_RNN_LSTM && !p->cp) ||
         (g->kind == NBI_RNN_GRU && !p->hnw))
         return ctx->status;
+    /* W_hh packed once for all steps: scratch of this call only, not kept for backward */
+    nbi_arena_mark mw = nbi_arena_mark_get(&ctx->arena);
+    if (g->T > 1) p->wp = floats(ctx, nbi_rnn_wp_floats(g), name);
+    if (g->T > 1 && !p->wp) return ctx->status;
     nb_status s = ctx->be->rnn(ctx->be, g, p);
+    p->wp = NULL;
+    nbi_arena_release(&ctx->arena, mw);
     if (s != NB_OK) return s;
     if (n->recording)
         n->saved = sv;
@@ -211,6 +217,8 @@ static nb_status rnn_backward(nb_ctx *ctx, nbi_node *n) {
         .ws = floats(ctx, nbi_rnn_ws_floats(g, 1), nbi_ops[n->op]->name),
     };
     if (!gr.ws) return ctx->status;
+    if (g->T > 1 && !(gr.wp = floats(ctx, nbi_rnn_wp_floats(g), nbi_ops[n->op]->name)))
+        return ctx->status;
     nb_status s = ctx->be->rnn_bwd(ctx->be, g, &sv->p, &gr);
     nbi_arena_release(&ctx->arena, m);
     return s;

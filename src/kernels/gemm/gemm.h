@@ -103,6 +103,20 @@ nb_status nbi_sgemm_src_avx512(int nt, int ta, int64_t M, int64_t N, int64_t K, 
                                float *C, int64_t ldc);
 #endif
 
+/* The same with op(B) packed once by the matching _pack (nbi_sgemm_packed_fn in
+ * kernels/kernels.h); _floats is the packed size. */
+#define NBI_SGEMM_PACKED_DECL(NAME)                                                                \
+    int64_t NAME##_floats(int64_t K, int64_t N);                                                   \
+    void NAME##_pack(int tb, const float *B, int64_t ldb, int64_t K, int64_t N, float *dst);       \
+    nb_status NAME(int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,           \
+                   const float *A, int64_t lda, const float *Bp, float beta, float *C,             \
+                   int64_t ldc);
+NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_c)
+#if NBI_X86
+NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_avx2)
+NBI_SGEMM_PACKED_DECL(nbi_sgemm_packed_avx512)
+#endif
+
 /* Strided-batched GEMM with one kernel set's GEMM on at most nt threads (nb_sgemm_batched
  * and the back ends' sgemm_batched entry). */
 nb_status nbi_sgemm_batched_with(nbi_sgemm_fn gemm, int nt, int ta, int tb, int64_t M,
