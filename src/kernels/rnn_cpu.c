@@ -77,7 +77,9 @@ static whh_op whh_prepare(const nbi_backend *be, const nbi_rnn_geom *g, const fl
                           int64_t K, int64_t N, float *wp) {
     whh_op w = {be, tb, W_hh, tb ? K : N, NULL};
     const nbi_kernels *k = be->k;
-    if (wp && k->sgemm_packed && k->gemm_packed_floats(K, N) <= nbi_rnn_wp_floats(g)) {
+    /* not where the device's GEMM is OpenBLAS (cpu_devices.c): the steps keep it */
+    if (wp && k->sgemm_packed && !(be->name && strstr(be->name, "openblas")) &&
+        k->gemm_packed_floats(K, N) <= nbi_rnn_wp_floats(g)) {
         k->gemm_pack(tb, W_hh, w.ldw, K, N, wp);
         w.packed = wp;
     }
