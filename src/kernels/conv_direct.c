@@ -123,6 +123,11 @@ typedef struct djob {
     float *wt;        /* forward: the weights as [groups][Og/8 rounded up][taps][8] */
     int64_t *off;     /* [taps] */
     nbi_direct_plan plan;
+    /* the weight gradient over flat planes (see shift): its plan (one row of OH·OW, offsets
+     * soff into the shifted copies), the copies' column offsets and floats per sample */
+    int flat;
+    nbi_direct_plan fplan;
+    int64_t *soff, *cols, ncols, simg;
     int64_t F, Hp, Wp, Wq, pitch, plane, img; /* the prepared image (see prepare) */
     int flags;
     int pooled; /* max pooling fused: pg is its geometry over an output plane */
@@ -156,6 +161,19 @@ static void prepare(const djob *j, const float *x, float *xp) {
         }
 }
 
+/* The weight gradient's input with unit row step (sh = 1): for each column offset k that a
+ * tap reads from (off[t] mod pitch), the prepared image's rows cut to the OW columns from k,
+ * back to back — so tap t reads position i·OW + j of the output plane at soff[t] + i·OW + j
+ * and the kernel runs over the plane as one row of OH·OW (every lane used when the plane is
+ * a whole number of vectors, where rows of OW alone leave the last vector part empty). */
+static void shift(const djob *j, const float *xp, float *s) {
+    const int64_t rows = j->g->C / j->g->groups * j->Hp, OW = j->g->OW;
+    for (int64_t c = 0; c < j->ncols; c++)
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(s + (c * rows + r) * OW, xp + r * j->pitch + j->cols[c],
+                   sizeof(float) * (size_t)OW);
+}
+
 /* dx += the image part of a prepared-layout gradient (the adjoint of prepare) */
 static void fold(const djob *j, const float *dxp, float *dx) {
     const nbi_conv_geom *g = j->g;
@@ -187,10 +205,11 @@ static float sum8(const float *restrict v, int64_t n) {
 
 /* Per member: the prepared images of a piece [nb][img], its δ [nb][O][P], the pooled δ row
  * [P], the input gradient's prepared image [img], forward's conv output of 8 channels before
- * pooling [8][P]. */
+ * pooling [8][P], the shifted copies of a piece [nb][simg]. */
 static int64_t scratch_size(const djob *j) {
     const int64_t P = j->g->OH * j->g->OW;
-    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P;
+    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P +
+           j->nb * j->simg;
 }
 
 static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
@@ -251,13 +270,20 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
                 nbi_relu_mask(j->dout + at * P, j->y + at * P, d, P);
             if (db) db[o] += sum8(delta == dbuf ? d : j->dout + at * P, P);
         }
+    float *shifted = dxp + j->img + NBI_DIRECT_OB * P;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dg = delta + grp * Og * P;
-        if (j->dwp) {
+        float *dwg = j->dwp ? j->dwp + piece * g->O * Kc + grp * Og * Kc : NULL;
+        if (dwg && j->flat) {
+            for (int64_t n = n0; n < n0 + nb; n++) {
+                prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp);
+                shift(j, xp, shifted + (n - n0) * j->simg);
+            }
+            j->k->conv_direct_dw(&j->fplan, nb, shifted, j->simg, dg, g->O * P, dwg);
+        } else if (dwg) {
             for (int64_t n = n0; n < n0 + nb; n++)
                 prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp + (n - n0) * j->img);
-            j->k->conv_direct_dw(&j->plan, nb, xp, j->img, dg, g->O * P,
-                                 j->dwp + piece * g->O * Kc + grp * Og * Kc);
+            j->k->conv_direct_dw(&j->plan, nb, xp, j->img, dg, g->O * P, dwg);
         }
         if (j->din)
             for (int64_t n = n0; n < n0 + nb; n++) {
@@ -288,6 +314,11 @@ static nb_status run(djob *j, int nt, float *scratch, int64_t room, int is_forwa
 /* Floats the offsets take (int64 each, 8-byte aligned; phases up to the pooling's width) */
 static int64_t off_floats(const nbi_conv_geom *g, int64_t kw) {
     return 2 * nbi_conv_kc(g) * kw + 2;
+}
+
+/* and the flat weight gradient's: soff and cols, [taps] each */
+static int64_t soff_floats(const nbi_conv_geom *g) {
+    return 4 * nbi_conv_kc(g) + 2;
 }
 
 static int64_t wt_floats(const nbi_conv_geom *g) {
@@ -325,6 +356,10 @@ static void job_init(djob *j, const nbi_conv_geom *g, int flags, const float *w,
                                 .og = g->O / g->groups,
                                 .kh = pooled_fwd ? pool->kh : 1,
                                 .conv_ow = g->OW};
+    /* backward, unit row step: the weight gradient over flat planes, one shifted copy per
+     * column offset (the taps' columns b·dw: at most KW of them) */
+    j->flat = !forward && g->sh == 1;
+    if (j->flat) j->simg = g->KW * (g->C / g->groups) * j->Hp * g->OW;
     if (!pool) return;
     nbi_conv_geom *pg = &j->pg; /* the pooling windows over one output plane */
     pg->N = pg->C = pg->O = pg->groups = 1;
@@ -354,7 +389,26 @@ static float *job_tables(djob *j, float *scratch, int forward) {
         }
     j->plan.off = j->off;
     scratch += off_floats(g, j->pooled ? j->pg.KW : 1);
-    if (!forward) return scratch;
+    if (!forward) {
+        if (!j->flat) return scratch;
+        j->soff = (int64_t *)(((uintptr_t)scratch + 7) & ~(uintptr_t)7);
+        j->cols = j->soff + taps;
+        const int64_t rows = g->C / g->groups * j->Hp;
+        for (int64_t t = 0; t < taps; t++) {
+            const int64_t k = j->off[t] % j->pitch;
+            int64_t c = 0;
+            while (c < j->ncols && j->cols[c] != k) c++;
+            if (c == j->ncols) j->cols[j->ncols++] = k;
+            j->soff[t] = c * rows * g->OW + j->off[t] / j->pitch * g->OW;
+        }
+        NBI_ASSERT(j->ncols * rows * g->OW <= j->simg);
+        j->fplan = j->plan;
+        j->fplan.off = j->soff;
+        j->fplan.OH = 1;
+        j->fplan.OW = g->OH * g->OW;
+        j->fplan.row_step = 0;
+        return scratch + soff_floats(g);
+    }
     /* wt[grp][o/8][t][o%8] = w[grp·Og + o][t], zeros past Og */
     const int64_t Og = g->O / g->groups;
     const int64_t blocks = (Og + NBI_DIRECT_OB - 1) / NBI_DIRECT_OB;
@@ -377,6 +431,7 @@ int64_t nbi_conv_direct_scratch(const nbi_conv_geom *g, int nt, int forward, int
     if (want < 1) want = 1;
     int64_t n = off_floats(g, pool ? pool->kw : 1) + scratch_size(&j) * want;
     if (forward) n += wt_floats(g);
+    if (j.flat) n += soff_floats(g);
     if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
     if (!forward && has_db) n += j.pieces * g->O;
     return n;
