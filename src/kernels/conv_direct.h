@@ -20,8 +20,12 @@
  * maxima lane by lane. The weight gradient dw[o, t] = Σ δ[o, i, j] · xp[i·row_step + off[t]
  * + j] (one phase: F = sw) runs the same vectors, each lane summing its own positions (j mod
  * VL) and the lanes added in order at the end; the input gradient scatters Σ_o w[o, t] δ[o, ·]
- * back onto a prepared-layout image. The scalar twins below compute the same sums in the same
- * order (lanes given as a parameter), so the vector kernels give their bits exactly. */
+ * back onto a prepared-layout image. With sh = 1 the driver runs forward and the weight
+ * gradient over *flat planes*: plans of one row of OH·OW whose offsets point into shifted
+ * copies of the image (kernels/conv_direct.c, shift), so a vector spans output rows and lane
+ * l of the weight gradient sums the plane's positions p ≡ l mod VL. The scalar twins below
+ * compute the same sums in the same order (lanes given as a parameter), so the vector kernels
+ * give their bits exactly. */
 #ifndef NBI_CONV_DIRECT_H
 #define NBI_CONV_DIRECT_H
 
