@@ -213,8 +213,7 @@ static float sum8(const float *restrict v, int64_t n) {
  * pooling [8][P], the shifted copies of a piece [nb][simg]. */
 static int64_t scratch_size(const djob *j) {
     const int64_t P = j->g->OH * j->g->OW;
-    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P +
-           j->nb * j->simg;
+    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P + j->nb * j->simg;
 }
 
 /* 8 channels' conv outputs of a plane over flat phases ([r][i][q]) into yt, then pooled */
@@ -417,8 +416,8 @@ static void job_init(djob *j, const nbi_conv_geom *g, int flags, const float *w,
      * taps' columns r·sw + b·dw: at most phases·KW of them), the forward kernel's margin */
     j->flat = g->sh == 1;
     if (j->flat)
-        j->simg = j->plan.phases * g->KW * (g->C / g->groups) * j->Hp * j->plan.OW +
-                  NBI_DIRECT_MARGIN;
+        j->simg =
+            j->plan.phases * g->KW * (g->C / g->groups) * j->Hp * j->plan.OW + NBI_DIRECT_MARGIN;
     if (!pool) return;
     nbi_conv_geom *pg = &j->pg; /* the pooling windows over one output plane */
     pg->N = pg->C = pg->O = pg->groups = 1;

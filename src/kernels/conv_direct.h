@@ -50,9 +50,9 @@ typedef struct nbi_direct_plan {
     int phase_major;     /* pooling: yd's rows stored phase by phase ([r][i][q], not [i][r][q]) */
 } nbi_direct_plan;
 
-/* y[o][i][r][q] (planes of OH·phases·OW floats, or yplane) = act(Σ_t wt[o/8][t][o%8] · xp[i·row_step +
- * off[r][t] + q] + bias[o]) for o < og, the sum a chain of fused multiply-adds over t in
- * order from 0; mode 0 writes, NBI_CONV_RELU writes max(·, 0) (NaN and −0 pass),
+/* y[o][i][r][q] (planes of OH·phases·OW floats, or yplane) = act(Σ_t wt[o/8][t][o%8] ·
+ * xp[i·row_step + off[r][t] + q] + bias[o]) for o < og, the sum a chain of fused multiply-adds over
+ * t in order from 0; mode 0 writes, NBI_CONV_RELU writes max(·, 0) (NaN and −0 pass),
  * NBI_CONV_ACCUMULATE adds (no activation). bias may be NULL. */
 typedef void (*nbi_direct_fwd_fn)(const nbi_direct_plan *p, const float *xp, const float *wt,
                                   const float *bias, int mode, float *y);
