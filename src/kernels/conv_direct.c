@@ -29,7 +29,7 @@
 
 void nbi_direct_fwd_twin(const nbi_direct_plan *p, const float *xp, const float *wt,
                          const float *bias, int mode, float *y) {
-    const int64_t yrow = p->phases * p->OW, plane = p->OH * yrow;
+    const int64_t yrow = p->phases * p->OW, plane = p->yplane ? p->yplane : p->OH * yrow;
     for (int64_t o = 0; o < p->og; o++) {
         const float *w8 = wt + (o / NBI_DIRECT_OB) * NBI_DIRECT_OB * p->taps + o % NBI_DIRECT_OB;
         const float b = bias ? bias[o] : 0.0f;
@@ -55,16 +55,17 @@ static int beats(float v, float m) {
 
 void nbi_direct_pool_twin(const nbi_direct_plan *p, int64_t planes, const float *yd, float *out,
                           int32_t *arg) {
-    const int64_t kw = p->phases, PH = p->OH / p->kh, PW = p->OW, yrow = kw * PW;
+    const int64_t kw = p->phases, PH = p->OH / p->kh, PW = p->OW;
+    const int64_t yrow = p->phase_major ? PW : kw * PW, rstep = p->phase_major ? p->OH * PW : PW;
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t ip = 0; ip < PH; ip++)
             for (int64_t q = 0; q < PW; q++) {
-                const float *w0 = yd + pl * p->OH * yrow + ip * p->kh * yrow + q;
+                const float *w0 = yd + pl * p->OH * kw * PW + ip * p->kh * yrow + q;
                 float m = w0[0];
                 int64_t at = ip * p->kh * p->conv_ow + q * kw;
                 for (int64_t dr = 0; dr < p->kh; dr++)
                     for (int64_t r = 0; r < kw; r++) {
-                        const float v = w0[dr * yrow + r * PW];
+                        const float v = w0[dr * yrow + r * rstep];
                         if ((dr || r) && beats(v, m)) {
                             m = v;
                             at = (ip * p->kh + dr) * p->conv_ow + q * kw + r;
@@ -123,6 +124,12 @@ typedef struct djob {
     float *wt;        /* forward: the weights as [groups][Og/8 rounded up][taps][8] */
     int64_t *off;     /* [taps] */
     nbi_direct_plan plan;
+    /* the kernels over flat planes (see shift): their plan (one row of OH·OW, offsets soff
+     * [phases][taps] into the shifted copies), the copies' column offsets and floats per
+     * sample */
+    int flat;
+    nbi_direct_plan fplan;
+    int64_t *soff, *cols, ncols, simg;
     int64_t F, Hp, Wp, Wq, pitch, plane, img; /* the prepared image (see prepare) */
     int flags;
     int pooled; /* max pooling fused: pg is its geometry over an output plane */
@@ -156,6 +163,22 @@ static void prepare(const djob *j, const float *x, float *xp) {
         }
 }
 
+/* The kernels' input with unit row step (sh = 1): for each column offset k that a tap reads
+ * from (off[r][t] mod pitch), the prepared image's rows cut to the plan's OW columns from k,
+ * back to back — so tap t of phase r reads position i·OW + j at soff[r][t] + i·OW + j and
+ * the kernels run over a plane (a phase's, forward with pooling) as one row of OH·OW: every
+ * lane used when that is a whole number of vectors, where rows of OW alone (24, or 12 per
+ * phase) leave the last vector part empty. The sums are the same chains, over the same
+ * terms: forward's bits do not change; the weight gradient's lanes take positions mod VL
+ * of the plane, not of the row. */
+static void shift(const djob *j, const float *xp, float *s) {
+    const int64_t rows = j->g->C / j->g->groups * j->Hp, OW = j->plan.OW;
+    for (int64_t c = 0; c < j->ncols; c++)
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(s + (c * rows + r) * OW, xp + r * j->pitch + j->cols[c],
+                   sizeof(float) * (size_t)OW);
+}
+
 /* dx += the image part of a prepared-layout gradient (the adjoint of prepare) */
 static void fold(const djob *j, const float *dxp, float *dx) {
     const nbi_conv_geom *g = j->g;
@@ -187,10 +210,28 @@ static float sum8(const float *restrict v, int64_t n) {
 
 /* Per member: the prepared images of a piece [nb][img], its δ [nb][O][P], the pooled δ row
  * [P], the input gradient's prepared image [img], forward's conv output of 8 channels before
- * pooling [8][P]. */
+ * pooling [8][P], the shifted copies of a piece [nb][simg]. */
 static int64_t scratch_size(const djob *j) {
     const int64_t P = j->g->OH * j->g->OW;
-    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P;
+    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P + j->nb * j->simg;
+}
+
+/* 8 channels' conv outputs of a plane over flat phases ([r][i][q]) into yt, then pooled */
+static void forward_pooled_flat(const djob *j, const float *s, const float *wt, const float *b,
+                                int mode, int64_t og, float *out, int32_t *arg, float *yt) {
+    const int64_t ph = j->plan.phases, n = j->fplan.OW;
+    for (int64_t o0 = 0; o0 < og; o0 += NBI_DIRECT_OB) {
+        nbi_direct_plan p = j->fplan, p8 = j->plan;
+        p.og = p8.og = og - o0 < NBI_DIRECT_OB ? og - o0 : NBI_DIRECT_OB;
+        p.yplane = ph * n;
+        p8.phase_major = 1;
+        for (int64_t r = 0; r < ph; r++) {
+            p.off = j->soff + r * j->plan.taps;
+            j->k->conv_direct_fwd(&p, s, wt + o0 * p.taps, b ? b + o0 : NULL, mode, yt + r * n);
+        }
+        const int64_t PP = j->pg.OH * j->pg.OW;
+        j->k->conv_direct_pool(&p8, p8.og, yt, out + o0 * PP, arg + o0 * PP);
+    }
 }
 
 static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
@@ -200,6 +241,7 @@ static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
     const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
     const int64_t wper = (Og + NBI_DIRECT_OB - 1) / NBI_DIRECT_OB * NBI_DIRECT_OB * j->plan.taps;
     float *xp = sc, *yt = sc + j->nb * j->img + j->nb * g->O * P + P + j->img;
+    float *shifted = yt + NBI_DIRECT_OB * P;
     const int acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
     const int mode = acc ? NBI_CONV_ACCUMULATE : j->flags & NBI_CONV_RELU ? NBI_CONV_RELU : 0;
     for (int64_t n = n0; n < n0 + nb; n++)
@@ -207,6 +249,15 @@ static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
             prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp);
             const float *b = j->bias ? j->bias + grp * Og : NULL, *wt = j->wt + grp * wper;
             const int64_t at = n * g->O + grp * Og;
+            if (j->flat) {
+                shift(j, xp, shifted);
+                if (j->pooled)
+                    forward_pooled_flat(j, shifted, wt, b, mode, Og, j->out + at * PP,
+                                        j->arg + at * PP, yt);
+                else
+                    j->k->conv_direct_fwd(&j->fplan, shifted, wt, b, mode, j->out + at * P);
+                continue;
+            }
             if (!j->pooled) {
                 j->k->conv_direct_fwd(&j->plan, xp, wt, b, mode, j->out + at * P);
                 continue;
@@ -251,13 +302,20 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
                 nbi_relu_mask(j->dout + at * P, j->y + at * P, d, P);
             if (db) db[o] += sum8(delta == dbuf ? d : j->dout + at * P, P);
         }
+    float *shifted = dxp + j->img + NBI_DIRECT_OB * P;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dg = delta + grp * Og * P;
-        if (j->dwp) {
+        float *dwg = j->dwp ? j->dwp + piece * g->O * Kc + grp * Og * Kc : NULL;
+        if (dwg && j->flat) {
+            for (int64_t n = n0; n < n0 + nb; n++) {
+                prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp);
+                shift(j, xp, shifted + (n - n0) * j->simg);
+            }
+            j->k->conv_direct_dw(&j->fplan, nb, shifted, j->simg, dg, g->O * P, dwg);
+        } else if (dwg) {
             for (int64_t n = n0; n < n0 + nb; n++)
                 prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp + (n - n0) * j->img);
-            j->k->conv_direct_dw(&j->plan, nb, xp, j->img, dg, g->O * P,
-                                 j->dwp + piece * g->O * Kc + grp * Og * Kc);
+            j->k->conv_direct_dw(&j->plan, nb, xp, j->img, dg, g->O * P, dwg);
         }
         if (j->din)
             for (int64_t n = n0; n < n0 + nb; n++) {
@@ -288,6 +346,35 @@ static nb_status run(djob *j, int nt, float *scratch, int64_t room, int is_forwa
 /* Floats the offsets take (int64 each, 8-byte aligned; phases up to the pooling's width) */
 static int64_t off_floats(const nbi_conv_geom *g, int64_t kw) {
     return 2 * nbi_conv_kc(g) * kw + 2;
+}
+
+/* and the flat kernels': soff and cols, [phases][taps] each */
+static int64_t soff_floats(const nbi_conv_geom *g, int64_t kw) {
+    return 4 * nbi_conv_kc(g) * kw + 2;
+}
+
+/* soff (see shift) and the flat plan */
+static float *flat_tables(djob *j, float *scratch) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t rows = g->C / g->groups * j->Hp, n = j->plan.phases * j->plan.taps;
+    const int64_t OW = j->plan.OW;
+    j->soff = (int64_t *)(((uintptr_t)scratch + 7) & ~(uintptr_t)7);
+    j->cols = j->soff + n;
+    for (int64_t t = 0; t < n; t++) {
+        const int64_t k = j->off[t] % j->pitch;
+        int64_t c = 0;
+        while (c < j->ncols && j->cols[c] != k) c++;
+        if (c == j->ncols) j->cols[j->ncols++] = k;
+        j->soff[t] = c * rows * OW + j->off[t] / j->pitch * OW;
+    }
+    NBI_ASSERT(j->ncols * rows * OW + NBI_DIRECT_MARGIN <= j->simg);
+    j->fplan = j->plan;
+    j->fplan.off = j->soff;
+    j->fplan.OH = 1;
+    j->fplan.OW = j->plan.OH * OW;
+    j->fplan.phases = j->fplan.kh = 1;
+    j->fplan.row_step = 0;
+    return scratch + soff_floats(g, j->plan.phases);
 }
 
 static int64_t wt_floats(const nbi_conv_geom *g) {
@@ -325,6 +412,12 @@ static void job_init(djob *j, const nbi_conv_geom *g, int flags, const float *w,
                                 .og = g->O / g->groups,
                                 .kh = pooled_fwd ? pool->kh : 1,
                                 .conv_ow = g->OW};
+    /* unit row step: the kernels over flat planes, one shifted copy per column offset (the
+     * taps' columns r·sw + b·dw: at most phases·KW of them), the forward kernel's margin */
+    j->flat = g->sh == 1;
+    if (j->flat)
+        j->simg =
+            j->plan.phases * g->KW * (g->C / g->groups) * j->Hp * j->plan.OW + NBI_DIRECT_MARGIN;
     if (!pool) return;
     nbi_conv_geom *pg = &j->pg; /* the pooling windows over one output plane */
     pg->N = pg->C = pg->O = pg->groups = 1;
@@ -354,6 +447,7 @@ static float *job_tables(djob *j, float *scratch, int forward) {
         }
     j->plan.off = j->off;
     scratch += off_floats(g, j->pooled ? j->pg.KW : 1);
+    if (j->flat) scratch = flat_tables(j, scratch);
     if (!forward) return scratch;
     /* wt[grp][o/8][t][o%8] = w[grp·Og + o][t], zeros past Og */
     const int64_t Og = g->O / g->groups;
@@ -377,6 +471,7 @@ int64_t nbi_conv_direct_scratch(const nbi_conv_geom *g, int nt, int forward, int
     if (want < 1) want = 1;
     int64_t n = off_floats(g, pool ? pool->kw : 1) + scratch_size(&j) * want;
     if (forward) n += wt_floats(g);
+    if (j.flat) n += soff_floats(g, j.plan.phases);
     if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
     if (!forward && has_db) n += j.pieces * g->O;
     return n;

@@ -20,8 +20,12 @@
  * maxima lane by lane. The weight gradient dw[o, t] = Σ δ[o, i, j] · xp[i·row_step + off[t]
  * + j] (one phase: F = sw) runs the same vectors, each lane summing its own positions (j mod
  * VL) and the lanes added in order at the end; the input gradient scatters Σ_o w[o, t] δ[o, ·]
- * back onto a prepared-layout image. The scalar twins below compute the same sums in the same
- * order (lanes given as a parameter), so the vector kernels give their bits exactly. */
+ * back onto a prepared-layout image. With sh = 1 the driver runs forward and the weight
+ * gradient over *flat planes*: plans of one row of OH·OW whose offsets point into shifted
+ * copies of the image (kernels/conv_direct.c, shift), so a vector spans output rows and lane
+ * l of the weight gradient sums the plane's positions p ≡ l mod VL. The scalar twins below
+ * compute the same sums in the same order (lanes given as a parameter), so the vector kernels
+ * give their bits exactly. */
 #ifndef NBI_CONV_DIRECT_H
 #define NBI_CONV_DIRECT_H
 
@@ -42,15 +46,18 @@ typedef struct nbi_direct_plan {
     int64_t row_step;    /* prepared-image floats between consecutive output rows */
     int64_t og;          /* output channels */
     int64_t kh, conv_ow; /* pooling: window height, and the conv output's width (for arg) */
+    int64_t yplane;      /* forward: floats between output channels in y (0: OH·phases·OW) */
+    int phase_major;     /* pooling: yd's rows stored phase by phase ([r][i][q], not [i][r][q]) */
 } nbi_direct_plan;
 
-/* y[o][i][r][q] (planes of OH·phases·OW floats) = act(Σ_t wt[o/8][t][o%8] · xp[i·row_step +
- * off[r][t] + q] + bias[o]) for o < og, the sum a chain of fused multiply-adds over t in
- * order from 0; mode 0 writes, NBI_CONV_RELU writes max(·, 0) (NaN and −0 pass),
+/* y[o][i][r][q] (planes of OH·phases·OW floats, or yplane) = act(Σ_t wt[o/8][t][o%8] ·
+ * xp[i·row_step + off[r][t] + q] + bias[o]) for o < og, the sum a chain of fused multiply-adds over
+ * t in order from 0; mode 0 writes, NBI_CONV_RELU writes max(·, 0) (NaN and −0 pass),
  * NBI_CONV_ACCUMULATE adds (no activation). bias may be NULL. */
 typedef void (*nbi_direct_fwd_fn)(const nbi_direct_plan *p, const float *xp, const float *wt,
                                   const float *bias, int mode, float *y);
-/* Max pooling of `planes` forward outputs yd (as above, windows kh x phases, stride = window):
+/* Max pooling of `planes` forward outputs yd (as above, or [r][i][q] within a plane with
+ * phase_major; windows kh x phases, stride = window):
  * out[pl][ip·OW + q] = the first maximum of the window in row-major order, NaN winning,
  * arg = its flat index in the conv output plane ((ip·kh + dr)·conv_ow + q·phases + r): the
  * values and arg of nbi_maxpool_forward. out and arg are [planes][(OH/kh)·OW]. */
