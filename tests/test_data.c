@@ -721,6 +721,46 @@ static nb_dataset *image_dataset(void) {
 }
 
 /* Sizes, shapes and contents of batches, without shuffling. */
+/* gather from bytes: every value 0..255 at odd row lengths (the vector loop's 16-byte blocks
+ * and its scalar tail), rows in a shuffled order, with a global (shift, div) and without:
+ * the bits of ((float)v - shift) / div computed one at a time */
+static void test_gather_u8_exact(void) {
+    const int64_t feats[] = {1, 15, 16, 17, 37, 784};
+    for (size_t t = 0; t < sizeof feats / sizeof *feats; t++) {
+        int64_t F = feats[t], n = 11;
+        uint8_t *bytes = malloc((size_t)(n * F));
+        for (int64_t i = 0; i < n * F; i++) bytes[i] = (uint8_t)((i * 37 + 11) % 256);
+        nb_array xa = {.type = NB_ELEM_U8, .rank = 2, .shape = {n, F}, .numel = n * F,
+                       .data = bytes};
+        nb_dataset *ds = NULL;
+        CHECK_OK(nb_dataset_from_arrays(&xa, NULL, &ds));
+        nb_dataset_info info = {0};
+        if (ds) nb_dataset_get_info(ds, &info);
+        CHECK(info.x_type == NB_ELEM_U8); /* bytes stay bytes: the path under test */
+        nb_norm norm = {0};
+        CHECK_OK(nb_norm_const(&norm, 33.3f, 77.7f));
+        int64_t idx[11] = {7, 0, 10, 3, 3, 9, 1, 5, 2, 8, 4};
+        float *got = malloc(sizeof(float) * (size_t)(n * F));
+        for (int pass = 0; pass < 2 && ds; pass++) {
+            const nb_norm *nm = pass ? &norm : NULL;
+            CHECK_OK(nb_dataset_gather(ds, idx, n, nm, got, NULL));
+            int bad = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t f = 0; f < F; f++) {
+                    volatile float v = (float)bytes[idx[i] * F + f];
+                    volatile float want = nm ? (v - 33.3f) / 77.7f : v;
+                    float w = want;
+                    bad += memcmp(&got[i * F + f], &w, sizeof w) != 0;
+                }
+            CHECK(bad == 0);
+        }
+        free(got);
+        nb_norm_free(&norm);
+        nb_dataset_free(ds);
+        free(bytes);
+    }
+}
+
 static void test_loader_batches(void) {
     nb_dataset *ds = image_dataset();
     if (!ds) return;
@@ -1266,6 +1306,7 @@ static const nbt_case cases[] = {
     {"csv_errors", test_csv_errors},
     {"csv_numbers_exact", test_csv_numbers_exact},
     {"dataset_sources", test_dataset_sources},
+    {"gather_u8_exact", test_gather_u8_exact},
     {"loader_batches", test_loader_batches},
     {"loader_shuffle_determinism", test_loader_shuffle_determinism},
     {"loader_no_alloc", test_loader_no_alloc},
