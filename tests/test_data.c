@@ -730,8 +730,8 @@ static void test_gather_u8_exact(void) {
         int64_t F = feats[t], n = 11;
         uint8_t *bytes = malloc((size_t)(n * F));
         for (int64_t i = 0; i < n * F; i++) bytes[i] = (uint8_t)((i * 37 + 11) % 256);
-        nb_array xa = {.type = NB_ELEM_U8, .rank = 2, .shape = {n, F}, .numel = n * F,
-                       .data = bytes};
+        nb_array xa = {
+            .type = NB_ELEM_U8, .rank = 2, .shape = {n, F}, .numel = n * F, .data = bytes};
         nb_dataset *ds = NULL;
         CHECK_OK(nb_dataset_from_arrays(&xa, NULL, &ds));
         nb_dataset_info info = {0};

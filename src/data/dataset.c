@@ -592,8 +592,7 @@ static void u8_affine(int64_t F, const uint8_t *src, float sh, float dv, float *
         __m128i q[4] = {_mm_unpacklo_epi16(lo, zero), _mm_unpackhi_epi16(lo, zero),
                         _mm_unpacklo_epi16(hi, zero), _mm_unpackhi_epi16(hi, zero)};
         for (int k = 0; k < 4; k++)
-            _mm_storeu_ps(dst + f + 4 * k,
-                          _mm_div_ps(_mm_sub_ps(_mm_cvtepi32_ps(q[k]), vsh), vdv));
+            _mm_storeu_ps(dst + f + 4 * k, _mm_div_ps(_mm_sub_ps(_mm_cvtepi32_ps(q[k]), vsh), vdv));
     }
 #endif
     for (; f < F; f++) dst[f] = ((float)src[f] - sh) / dv;
@@ -612,9 +611,9 @@ static void gather_prefetch(const nb_dataset *ds, int64_t i) {
     const char *p = (const char *)s->x + (size_t)r * bytes;
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
     if (s->has_y)
-        __builtin_prefetch(s->y_dtype == NB_I32 ? (const void *)((const int32_t *)s->y + r)
-                                                : (const void *)((const float *)s->y +
-                                                                 r * s->y_dim),
+        __builtin_prefetch(s->y_dtype == NB_I32
+                               ? (const void *)((const int32_t *)s->y + r)
+                               : (const void *)((const float *)s->y + r * s->y_dim),
                            0, 3);
 #else
     (void)ds, (void)i;
