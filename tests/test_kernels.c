@@ -403,6 +403,49 @@ static float bits_f32(uint32_t b) {
     return f;
 }
 
+/* Each set's u8_to_f32 against its scalar twin (kernels/ref/bytes.c), bit for bit: every
+ * byte value, odd lengths around the vector step, no write past the end, and the twin
+ * against the formula with and without a (shift, div). */
+static void test_u8_conversion(void) {
+    enum { NB = 1100 };
+    static uint8_t x[NB];
+    static float yr[NB], y[NB + 16];
+    for (int i = 0; i < NB; i++) x[i] = (uint8_t)((i * 37 + 11) % 256);
+    const float shifts[] = {0.0f, 33.3f, 0.1307f * 255.0f}, divs[] = {1.0f, 77.7f, 255.0f};
+    static const char *const sets[] = {"ref", "c", "avx2", "avx512"};
+    static const int64_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 33, 784, 1001};
+    for (int c = 0; c < 3; c++) {
+        nbi_ref_u8_to_f32(NB, x, shifts[c], divs[c], yr);
+        int bad = 0;
+        for (int i = 0; i < NB; i++) {
+            volatile float v = (float)x[i];
+            volatile float want = (v - shifts[c]) / divs[c];
+            bad += f32_bits(yr[i]) != f32_bits(want);
+        }
+        CHECK_MSG(bad == 0, "ref u8_to_f32 (%g, %g): %d values off the formula", shifts[c], divs[c],
+                  bad);
+        for (size_t is = 0; is < sizeof sets / sizeof *sets; is++) {
+            const nbi_kernels *k = nbi_kernel_set(sets[is]);
+            if (!k) continue;
+            CHECK_MSG(k->u8_to_f32 != NULL, "%s: no u8_to_f32", k->isa);
+            if (!k->u8_to_f32) continue;
+            for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+                const int64_t n = lens[li], at = (int64_t)li * 5;
+                for (int64_t i = 0; i < n + 16; i++) y[i] = -7.0f;
+                k->u8_to_f32(n, x + at, shifts[c], divs[c], y);
+                for (int64_t i = 0; i < n; i++)
+                    if (f32_bits(y[i]) != f32_bits(yr[at + i]) && bad++ < 3)
+                        CHECK_MSG(0, "%s u8_to_f32 n=%lld: byte %u gave %a, ref %a", k->isa,
+                                  (long long)n, x[at + i], y[i], yr[at + i]);
+                for (int64_t i = n; i < n + 16; i++)
+                    if (y[i] != -7.0f && bad++ < 3)
+                        CHECK_MSG(0, "%s u8_to_f32 n=%lld wrote past the end", k->isa,
+                                  (long long)n);
+            }
+        }
+    }
+}
+
 static void test_half_conversions(void) {
     enum { NH = 65536, NF = 3 * 65536 + 64 };
     uint16_t *h = malloc(sizeof *h * NH), *hv = malloc(sizeof *hv * (NF + 16)),
@@ -505,5 +548,6 @@ static const nbt_case cases[] = {
     {"parallel_fronts", test_parallel_fronts},
     {"unary_dx", test_unary_dx},
     {"half_conversions", test_half_conversions},
+    {"u8_conversion", test_u8_conversion},
 };
 NBT_MAIN(cases)

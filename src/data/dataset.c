@@ -12,10 +12,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 typedef struct store {
     atomic_int refs;
     int64_t n; /* samples stored */
@@ -577,27 +573,6 @@ nb_status nb_dataset_split(const nb_dataset *ds, double val_fraction, uint64_t s
 
 /* ---- gather: stored samples -> normalised f32 rows ------------------------------------- */
 
-/* dst[f] = ((float)src[f] - sh) / dv: one global (shift, div) over bytes. The vector loop
- * computes each element by the same two IEEE operations in float (the conversion of a byte
- * is exact), so its bits are the scalar loop's; it replaced a 256-entry table whose loads
- * made batch assembly ~8% of the MLP's CLI run. */
-static void u8_affine(int64_t F, const uint8_t *src, float sh, float dv, float *dst) {
-    int64_t f = 0;
-#if defined(__SSE2__)
-    const __m128i zero = _mm_setzero_si128();
-    const __m128 vsh = _mm_set1_ps(sh), vdv = _mm_set1_ps(dv);
-    for (; f + 16 <= F; f += 16) {
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + f));
-        __m128i lo = _mm_unpacklo_epi8(b, zero), hi = _mm_unpackhi_epi8(b, zero);
-        __m128i q[4] = {_mm_unpacklo_epi16(lo, zero), _mm_unpackhi_epi16(lo, zero),
-                        _mm_unpacklo_epi16(hi, zero), _mm_unpackhi_epi16(hi, zero)};
-        for (int k = 0; k < 4; k++)
-            _mm_storeu_ps(dst + f + 4 * k, _mm_div_ps(_mm_sub_ps(_mm_cvtepi32_ps(q[k]), vsh), vdv));
-    }
-#endif
-    for (; f < F; f++) dst[f] = ((float)src[f] - sh) / dv;
-}
-
 /* Rows are read in a shuffled order, each from a different place in the store, and the
  * hardware's prefetcher cannot guess the next: the bytes of the row GATHER_AHEAD samples on
  * (and its label) are asked for while this one is converted (the loads of the rows were most
@@ -644,6 +619,8 @@ nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t n,
     float gdv = norm && global_u8 ? norm->div[0] : 1.0f;
     void (*half_to_f32)(int64_t, const uint16_t *, float *) =
         s->x_type == NB_ELEM_F16 ? nbi_kernel_set(nbi_best_isa())->half_to_f32 : NULL;
+    void (*u8_to_f32)(int64_t, const uint8_t *, float, float, float *) =
+        global_u8 ? nbi_kernel_set(nbi_best_isa())->u8_to_f32 : NULL;
     for (int64_t i = 0; i < n; i++) {
         int64_t r = row_of(ds, idx[i]);
         float *dst = x + i * F;
@@ -651,7 +628,7 @@ nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t n,
         if (s->x_type == NB_ELEM_U8) {
             const uint8_t *src = (const uint8_t *)s->x + r * F;
             if (global_u8) {
-                u8_affine(F, src, gsh, gdv, dst);
+                u8_to_f32(F, src, gsh, gdv, dst);
             } else {
                 for (int64_t f = 0; f < F; f++)
                     dst[f] = ((float)src[f] - norm->shift[f]) / norm->div[f];

@@ -54,6 +54,7 @@ static void fill_ref(nbi_kernels *k) {
     k->spec_power = nbi_spec_power;
     k->half_to_f32 = nbi_ref_half_to_f32; /* the f16 dataset store */
     k->f32_to_half = nbi_ref_f32_to_half;
+    k->u8_to_f32 = nbi_ref_u8_to_f32; /* the byte dataset store */
     /* int8: the quantized-inference reference kernels */
     nbi_int8_fill_ref(k);
 }
@@ -96,6 +97,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_fft_avx2(k); /* speech: the frame FFT */
         nbi_conv_direct_avx2(k);
         if (has_f16c()) nbi_half_f16c(k);
+        nbi_bytes_avx2(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
@@ -110,6 +112,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_fft_avx512(k); /* speech */
         nbi_conv_direct_avx512(k);
         if (has_f16c()) nbi_half_f16c(k);
+        nbi_bytes_avx2(k);
     }
 #endif
 }

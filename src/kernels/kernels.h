@@ -162,6 +162,10 @@ typedef struct nbi_kernels {
      * store */
     void (*half_to_f32)(int64_t n, const uint16_t *h, float *y);
     void (*f32_to_half)(int64_t n, const float *x, uint16_t *h);
+    /* y = ((float)x - shift) / div over n bytes (nbi_ref_u8_to_f32, the scalar twin; the
+     * AVX2 kernel of x86/bytes_avx2.c makes the same two float operations per value, same
+     * bits): batches from the byte dataset store */
+    void (*u8_to_f32)(int64_t n, const uint8_t *x, float shift, float div, float *y);
     /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
     nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
     nbi_quantize_fn quantize; /* f32 -> u8 */
@@ -228,6 +232,9 @@ int64_t nbi_ref_find_nonfinite(int64_t n, const float *x);
  * to a quiet NaN (as F16C's VCVTPH2PS does; base/half.c keeps a signalling one). */
 void nbi_ref_half_to_f32(int64_t n, const uint16_t *h, float *y);
 void nbi_ref_f32_to_half(int64_t n, const float *x, uint16_t *h);
+
+/* y = ((float)x - shift) / div, value by value (kernels/ref/bytes.c) */
+void nbi_ref_u8_to_f32(int64_t n, const uint8_t *x, float shift, float div, float *y);
 
 /* Losses (kernels/ref/loss.c); reduction is nb_reduction's value (0 mean, 1 sum, 2 none). */
 enum { NBI_LOSS_MSE, NBI_LOSS_L1, NBI_LOSS_BCE, NBI_LOSS_BCE_LOGITS };
@@ -338,6 +345,8 @@ void nbi_fft_avx512(nbi_kernels *k);
 /* the f16 store's conversions with F16C (kernels/x86/half_f16c.c), 8 values a step; called
  * only where the CPU has F16C (every AVX2 CPU we know of, but checked on its own) */
 void nbi_half_f16c(nbi_kernels *k);
+/* bytes to floats with AVX2 (kernels/x86/bytes_avx2.c), 8 values a step */
+void nbi_bytes_avx2(nbi_kernels *k);
 void nbi_optim_avx512(nbi_kernels *k);
 /* the direct convolution's micro-kernels (kernels/x86/conv_direct.inc) */
 void nbi_conv_direct_avx2(nbi_kernels *k);
