@@ -11,7 +11,9 @@
  *   - the CPU back end's thread-splitting entries: the same bits at 1, 2 and 3 threads,
  *     whether the pool's size or the back end's budget limits them;
  *   - binary16 ⇄ binary32 (F16C) against the scalar twins, bit for bit: every half, and
- *     floats of every kind, on odd lengths. */
+ *     floats of every kind, on odd lengths;
+ *   - dropout against its scalar twin, bit for bit, on odd lengths, every p kind, written and
+ *     accumulated. */
 #include "nbtest.h"
 
 #include <float.h>
@@ -446,6 +448,60 @@ static void test_u8_conversion(void) {
     }
 }
 
+/* Each set's dropout against its scalar twin (kernels/ref/norm.c), bit for bit: odd lengths
+ * around the vector step and the block of draws (256), p = 0, 0.1, 0.5, 1, written and
+ * accumulated, NaN and infinities among the inputs (a dropped NaN stays NaN), no write past
+ * the end; and the twin against its definition (the i-th 32-bit draw of the seed's stream). */
+static void test_dropout_sets(void) {
+    enum { ND = 1100 };
+    static float x[ND], y0[ND], yr[ND + 16], y[ND + 16];
+    for (int i = 0; i < ND; i++) x[i] = (float)((i * 37 + 11) % 201) / 50.0f - 2.0f;
+    x[3] = NAN, x[100] = INFINITY, x[300] = -INFINITY, x[513] = NAN;
+    for (int i = 0; i < ND; i++) y0[i] = (float)(i % 7) - 3.0f;
+    static const char *const sets[] = {"ref", "c", "avx2", "avx512"};
+    static const int64_t lens[] = {0, 1, 7, 8, 9, 17, 255, 256, 257, 511, 513, 1001};
+    static const float ps[] = {0.0f, 0.1f, 0.5f, 1.0f};
+    int bad = 0;
+    {   /* the twin against its definition, p = 0.5, written */
+        nbi_ref_dropout(77, 0.5f, 301, x, yr, 0);
+        nb_rng r;
+        nb_rng_seed(&r, 77);
+        uint64_t bits = 0;
+        for (int i = 0; i < 301; i++) {
+            if (i % 2 == 0) bits = nb_rng_u64(&r);
+            uint32_t u = (uint32_t)(i % 2 ? bits >> 32 : bits);
+            float want = x[i] * (u < 0x80000000u ? 0.0f : 2.0f);
+            bad += bits_of(yr[i]) != bits_of(want);
+        }
+        CHECK_MSG(bad == 0, "ref dropout: %d values off the definition", bad);
+    }
+    for (size_t is = 0; is < sizeof sets / sizeof *sets; is++) {
+        const nbi_kernels *k = nbi_kernel_set(sets[is]);
+        if (!k) continue;
+        CHECK_MSG(k->dropout != NULL, "%s: no dropout", k->isa);
+        if (!k->dropout) continue;
+        for (size_t pi = 0; pi < sizeof ps / sizeof *ps; pi++)
+            for (int acc = 0; acc < 2; acc++)
+                for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+                    const int64_t n = lens[li], at = (int64_t)li * 5;
+                    const uint64_t seed = 1000003u * (uint64_t)(li + 1) + pi;
+                    for (int64_t i = 0; i < n + 16; i++)
+                        yr[i] = y[i] = i < n ? y0[i] : -7.0f;
+                    nbi_ref_dropout(seed, ps[pi], n, x + at, yr, acc);
+                    k->dropout(seed, ps[pi], n, x + at, y, acc);
+                    for (int64_t i = 0; i < n; i++)
+                        if (bits_of(y[i]) != bits_of(yr[i]) && bad++ < 3)
+                            CHECK_MSG(0, "%s dropout p=%g acc=%d n=%lld: [%lld] %a, ref %a",
+                                      k->isa, (double)ps[pi], acc, (long long)n, (long long)i,
+                                      y[i], yr[i]);
+                    for (int64_t i = n; i < n + 16; i++)
+                        if (y[i] != -7.0f && bad++ < 3)
+                            CHECK_MSG(0, "%s dropout n=%lld wrote past the end", k->isa,
+                                      (long long)n);
+                }
+    }
+}
+
 static void test_half_conversions(void) {
     enum { NH = 65536, NF = 3 * 65536 + 64 };
     uint16_t *h = malloc(sizeof *h * NH), *hv = malloc(sizeof *hv * (NF + 16)),
@@ -549,5 +605,6 @@ static const nbt_case cases[] = {
     {"unary_dx", test_unary_dx},
     {"half_conversions", test_half_conversions},
     {"u8_conversion", test_u8_conversion},
+    {"dropout_sets", test_dropout_sets},
 };
 NBT_MAIN(cases)

@@ -608,8 +608,7 @@ static void cpu_bn_grad_x(const nbi_backend *be, const nbi_bn *g, const float *x
 
 static void cpu_dropout(const nbi_backend *be, uint64_t seed, float p, int64_t n, const float *x,
                         float *y, int acc) {
-    (void)be;
-    nbi_ref_dropout(seed, p, n, x, y, acc);
+    be->k->dropout(seed, p, n, x, y, acc);
 }
 
 static void cpu_moments_var(const nbi_backend *be, const nbi_groups *g, const float *x, double dof,

@@ -55,6 +55,7 @@ static void fill_ref(nbi_kernels *k) {
     k->half_to_f32 = nbi_ref_half_to_f32; /* the f16 dataset store */
     k->f32_to_half = nbi_ref_f32_to_half;
     k->u8_to_f32 = nbi_ref_u8_to_f32; /* the byte dataset store */
+    k->dropout = nbi_ref_dropout;
     /* int8: the quantized-inference reference kernels */
     nbi_int8_fill_ref(k);
 }
@@ -98,6 +99,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_conv_direct_avx2(k);
         if (has_f16c()) nbi_half_f16c(k);
         nbi_bytes_avx2(k);
+        nbi_dropout_avx2(k);
     } else if (!strcmp(isa, "avx512")) {
         k->isa = "avx512";
         k->sgemm = nbi_sgemm_avx512;
@@ -113,6 +115,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_conv_direct_avx512(k);
         if (has_f16c()) nbi_half_f16c(k);
         nbi_bytes_avx2(k);
+        nbi_dropout_avx2(k);
     }
 #endif
 }

@@ -166,6 +166,9 @@ typedef struct nbi_kernels {
      * AVX2 kernel of x86/bytes_avx2.c makes the same two float operations per value, same
      * bits): batches from the byte dataset store */
     void (*u8_to_f32)(int64_t n, const uint8_t *x, float shift, float div, float *y);
+    /* inverted dropout, y = or += (acc) x·m/(1 − p) with the mask of `seed`
+     * (nbi_ref_dropout, the scalar twin; x86/dropout_avx2.c gives the same bits) */
+    void (*dropout)(uint64_t seed, float p, int64_t n, const float *x, float *y, int acc);
     /* ---- int8: quantized inference (kernels/qgemm.h) ----------------------------------- */
     nbi_qgemm_fn qgemm;       /* u8 x s8 -> i32, requantized or dequantized */
     nbi_quantize_fn quantize; /* f32 -> u8 */
@@ -347,6 +350,8 @@ void nbi_fft_avx512(nbi_kernels *k);
 void nbi_half_f16c(nbi_kernels *k);
 /* bytes to floats with AVX2 (kernels/x86/bytes_avx2.c), 8 values a step */
 void nbi_bytes_avx2(nbi_kernels *k);
+/* dropout with the mask's draws inlined, 8 values a step (kernels/x86/dropout_avx2.c) */
+void nbi_dropout_avx2(nbi_kernels *k);
 void nbi_optim_avx512(nbi_kernels *k);
 /* the direct convolution's micro-kernels (kernels/x86/conv_direct.inc) */
 void nbi_conv_direct_avx2(nbi_kernels *k);
