@@ -87,25 +87,7 @@ typedef struct nbi_attn_geom {
     nbi_attn_rows gq, gk, gv, go; /* the gradients' (backward) */
     int write_grads; /* backward: gq, gk, gv are written, their old contents unread (the
                       * kernel zeroes each head's rows before it adds to them) */
-    float *scores;   /* NULL, or nbi_attn_scores_floats(g) floats: the tiled forward stores
-                      * the finished scores of each tile pair there and the tiled backward
-                      * reads them instead of recomputing them (the reference ignores it) */
 } nbi_attn_geom;
-
-/* The tiled kernels' tile (x86/attention.inc: BQ = BK), and the largest Tq · Tk whose scores
- * are kept from forward to backward (64 KB a head); above it backward recomputes them, so
- * memory stays linear in the sequence length. */
-#define NBI_ATTN_TILE 32
-#define NBI_ATTN_SAVE_MAX (128 * 128)
-
-/* The floats of g->scores: every head's tile pairs, NBI_ATTN_TILE² each (the causal
- * triangle's skipped pairs too, for a simple index); 0 when Tq · Tk > NBI_ATTN_SAVE_MAX. */
-static inline int64_t nbi_attn_scores_floats(const nbi_attn_geom *g) {
-    if (g->Tq * g->Tk > NBI_ATTN_SAVE_MAX) return 0;
-    const int64_t nq = (g->Tq + NBI_ATTN_TILE - 1) / NBI_ATTN_TILE;
-    const int64_t nk = (g->Tk + NBI_ATTN_TILE - 1) / NBI_ATTN_TILE;
-    return g->B * g->H * nq * nk * NBI_ATTN_TILE * NBI_ATTN_TILE;
-}
 
 /* Heads bh in [bh0, bh1) (bh = b·H + h): o and lse. */
 typedef void (*nbi_attn_fn)(const nbi_attn_geom *g, int64_t bh0, int64_t bh1, const float *q,

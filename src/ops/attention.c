@@ -39,17 +39,7 @@
 typedef struct attn_saved {
     nb_tensor *q, *k, *v, *mask; /* rows contiguous (the mask: all) */
     float *lse;
-    float *scores; /* the tiled kernels' scores, kept for backward (short sequences), or NULL */
 } attn_saved;
-
-/* Room for the forward's scores when this pass records and the sequence is short enough
- * (kernels/seq.h, NBI_ATTN_SAVE_MAX): backward then skips recomputing them. NULL otherwise,
- * or if the arena has no room (backward recomputes: the same bits). */
-static float *scores_room(nb_ctx *ctx, const nbi_node *n, const nbi_attn_geom *g) {
-    const int64_t floats = n->recording ? nbi_attn_scores_floats(g) : 0;
-    return floats > 0 ? nbi_arena_alloc(&ctx->arena, (size_t)floats * sizeof(float), NBI_ALIGN)
-                      : NULL;
-}
 
 /* An operand as the kernels take it: itself when each row is contiguous (its last stride 1),
  * else a contiguous copy. */
@@ -145,10 +135,9 @@ static nb_status attn_forward(nb_ctx *ctx, nbi_node *n) {
     float *lse = nbi_ctx_alloc(ctx, (size_t)(rows ? rows : 1) * sizeof *lse, "attention");
     if (!sv || !lse) return ctx->status;
     nbi_attn_geom g = geom_of(n, q, k, v, mask);
-    g.scores = scores_room(ctx, n, &g);
     ctx->be->attention(ctx->be, &g, q->data, k->data, v->data, n->out->data, lse);
     if (n->recording) {
-        *sv = (attn_saved){q, k, v, mask, lse, g.scores};
+        *sv = (attn_saved){q, k, v, mask, lse};
         n->saved = sv;
     } else {
         nbi_arena_release(&ctx->arena, m);
@@ -167,7 +156,6 @@ static nb_status attn_backward(nb_ctx *ctx, nbi_node *n) {
     if (!gp[0] && !gp[1] && !gp[2]) return NB_OK;
     const attn_saved *sv = n->saved;
     nbi_attn_geom g = geom_of(n, sv->q, sv->k, sv->v, sv->mask);
-    g.scores = sv->scores;
     ctx->be->attention_bwd(ctx->be, &g, sv->q->data, sv->k->data, sv->v->data, n->out->data,
                            sv->lse, n->out->grad->data, gp[0], gp[1], gp[2]);
     return NB_OK;
@@ -274,12 +262,11 @@ static nb_status qkv_forward(nb_ctx *ctx, nbi_node *n) {
     float *lse = nbi_ctx_alloc(ctx, (size_t)(rows ? rows : 1) * sizeof *lse, "attention_qkv");
     if (!sv || !lse) return ctx->status;
     nbi_attn_geom g = qkv_geom(n, x, mask);
-    g.scores = scores_room(ctx, n, &g);
     const int64_t E = x->shape[2] / 3;
     const float *base = x->data;
     ctx->be->attention(ctx->be, &g, base, base + E, base + 2 * E, n->out->data, lse);
     if (n->recording) {
-        *sv = (attn_saved){x, NULL, NULL, mask, lse, g.scores};
+        *sv = (attn_saved){x, NULL, NULL, mask, lse};
         n->saved = sv;
     } else {
         nbi_arena_release(&ctx->arena, m);
@@ -295,7 +282,6 @@ static nb_status qkv_backward(nb_ctx *ctx, nbi_node *n) {
     const attn_saved *sv = n->saved;
     nbi_attn_geom g = qkv_geom(n, sv->q, sv->mask);
     g.write_grads = fresh;
-    g.scores = sv->scores;
     const int64_t E = sv->q->shape[2] / 3;
     const float *x = sv->q->data;
     float *gp = gx->data;
