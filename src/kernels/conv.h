@@ -161,6 +161,9 @@ nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_g
 void nbi_relu_mask(const float *s, const float *y, float *d, int64_t n);
 /* db[c] += Σ_{n,p} d[n, c, p] over d [N, C, P], plane by plane in order */
 void nbi_plane_sums(int64_t N, int64_t C, int64_t P, const float *d, float *db);
+/* dst[q] += ((0 + part[0][q]) + part[1][q]) + ... + part[pieces-1][q] for q < n, part[p] at
+ * parts + p·n: the per-piece gradient sums added in piece order */
+void nbi_conv_add_pieces(const float *parts, int64_t pieces, int64_t n, float *dst);
 
 /* The back end's pool entry runs one of these over all N·C planes. */
 enum { NBI_POOL_MAX, NBI_POOL_MAX_BWD, NBI_POOL_AVG, NBI_POOL_AVG_BWD };

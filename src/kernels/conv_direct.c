@@ -521,17 +521,8 @@ nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_
         room -= j.pieces * g->O;
     }
     nb_status s = run(&j, nt, rest, room, 0);
-    if (s == NB_OK && dw) /* the pieces' sums, added in piece order */
-        for (int64_t q = 0; q < wsize; q++) {
-            float acc = 0.0f;
-            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + q];
-            dw[q] += acc;
-        }
-    if (s == NB_OK && dbias)
-        for (int64_t o = 0; o < g->O; o++) {
-            float acc = 0.0f;
-            for (int64_t p = 0; p < j.pieces; p++) acc += j.dbp[p * g->O + o];
-            dbias[o] += acc;
-        }
+    /* the pieces' sums, added in piece order */
+    if (s == NB_OK && dw) nbi_conv_add_pieces(j.dwp, j.pieces, wsize, dw);
+    if (s == NB_OK && dbias) nbi_conv_add_pieces(j.dbp, j.pieces, g->O, dbias);
     return s;
 }
