@@ -680,8 +680,8 @@ static void test_add_pieces(void) {
                 d0[q] += acc;
             }
             nbi_conv_add_pieces(parts, pieces, n, d1);
-            CHECK_MSG(memcmp(d0, d1, sizeof(float) * (size_t)(n + 1)) == 0,
-                      "n %lld, pieces %lld", (long long)n, (long long)pieces);
+            CHECK_MSG(memcmp(d0, d1, sizeof(float) * (size_t)(n + 1)) == 0, "n %lld, pieces %lld",
+                      (long long)n, (long long)pieces);
             free(parts);
             free(d0);
             free(d1);
