@@ -657,6 +657,37 @@ static void test_flatten_and_global_pool(void) {
     nb_ctx_free(ctx);
 }
 
+/* the pieces' gradient sums (nbi_conv_add_pieces, blocks along q) against the loop they
+ * replace (one q at a time, pieces in order): the same bits, odd lengths around the block */
+static void test_add_pieces(void) {
+    static const int64_t lens[] = {1, 7, 255, 256, 257, 800, 1001};
+    static const int64_t counts[] = {1, 3, 8, 64};
+    nb_rng rng;
+    nb_rng_seed(&rng, 77);
+    for (size_t a = 0; a < sizeof lens / sizeof lens[0]; a++)
+        for (size_t b = 0; b < sizeof counts / sizeof counts[0]; b++) {
+            const int64_t n = lens[a], pieces = counts[b];
+            float *parts = malloc(sizeof(float) * (size_t)(n * pieces)),
+                  *d0 = malloc(sizeof(float) * (size_t)(n + 1)),
+                  *d1 = malloc(sizeof(float) * (size_t)(n + 1));
+            CHECK(parts && d0 && d1);
+            for (int64_t i = 0; i < n * pieces; i++)
+                parts[i] = nb_rng_uniform_range(&rng, -1.0f, 1.0f) * (float)(1 + i % 5);
+            for (int64_t q = 0; q <= n; q++) d0[q] = d1[q] = nb_rng_uniform(&rng);
+            for (int64_t q = 0; q < n; q++) {
+                float acc = 0.0f;
+                for (int64_t p = 0; p < pieces; p++) acc += parts[p * n + q];
+                d0[q] += acc;
+            }
+            nbi_conv_add_pieces(parts, pieces, n, d1);
+            CHECK_MSG(memcmp(d0, d1, sizeof(float) * (size_t)(n + 1)) == 0, "n %lld, pieces %lld",
+                      (long long)n, (long long)pieces);
+            free(parts);
+            free(d0);
+            free(d1);
+        }
+}
+
 static const nbt_case cases[] = {
     {"conv2d_parity", test_conv2d_parity},
     {"conv1d_parity", test_conv1d_parity},
@@ -670,6 +701,7 @@ static const nbt_case cases[] = {
     {"fused_pool", test_fused_pool},
     {"maxpool_fast_path", test_maxpool_fast_path},
     {"maxpool_flat_path", test_maxpool_flat_path},
+    {"add_pieces", test_add_pieces},
     {"dropout", test_dropout},
     {"errors", test_errors},
     {"flatten_and_global_pool", test_flatten_and_global_pool},

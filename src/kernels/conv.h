@@ -161,6 +161,25 @@ nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_g
 void nbi_relu_mask(const float *s, const float *y, float *d, int64_t n);
 /* db[c] += Σ_{n,p} d[n, c, p] over d [N, C, P], plane by plane in order */
 void nbi_plane_sums(int64_t N, int64_t C, int64_t P, const float *d, float *db);
+/* dst[q] += ((0 + part[0][q]) + part[1][q]) + ... + part[pieces-1][q] for q < n, part[p] at
+ * parts + p·n: the per-piece gradient sums added in piece order */
+void nbi_conv_add_pieces(const float *parts, int64_t pieces, int64_t n, float *dst);
+/* A backward job's partial gradients in scratch (pieces·(nw + nb) floats; nw, nb 0 where not
+ * wanted): dwp [pieces][nw] and dbp [pieces][nb], every piece's; or, with serial (a single
+ * member, which runs the pieces in order), dwp [nw] and dbp [nb] for the piece being run and
+ * the running sums dws [nw], dbs [nb], zeroed, to which each piece adds its own at its end
+ * (nbi_conv_add_into) while they are in cache: Σ = ((0 + part₀) + part₁) + ..., the same
+ * adds as nbi_conv_add_pieces makes afterwards. dws and dbs are NULL when not serial. */
+typedef struct nbi_conv_parts {
+    float *dwp, *dbp, *dws, *dbs;
+} nbi_conv_parts;
+nbi_conv_parts nbi_conv_parts_at(float *scratch, int64_t pieces, int serial, int64_t nw,
+                                 int64_t nb);
+/* s[i] += d[i] for i < n */
+void nbi_conv_add_into(float *s, const float *d, int64_t n);
+/* dst += the pieces' sums, in piece order (from the running sums when serial) */
+void nbi_conv_parts_finish(const nbi_conv_parts *pt, int64_t pieces, int64_t nw, int64_t nb,
+                           float *dw, float *db);
 
 /* The back end's pool entry runs one of these over all N·C planes. */
 enum { NBI_POOL_MAX, NBI_POOL_MAX_BWD, NBI_POOL_AVG, NBI_POOL_AVG_BWD };

@@ -120,7 +120,7 @@ typedef struct djob {
     int64_t nb, pieces; /* samples per piece, number of pieces */
     const float *in, *w, *bias, *dout, *y;
     float *out, *din;
-    float *dwp, *dbp; /* per-piece partial gradients [pieces][O·Kc], [pieces][O] */
+    nbi_conv_parts parts; /* the partial gradients, per piece or running (nbi_conv_parts_at) */
     float *wt;        /* forward: the weights as [groups][Og/8 rounded up][taps][8] */
     int64_t *off;     /* [taps] */
     nbi_direct_plan plan;
@@ -282,7 +282,8 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
     const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
     float *xp = sc, *dbuf = sc + j->nb * j->img, *row = dbuf + j->nb * g->O * P;
     float *dxp = row + P;
-    float *db = j->dbp ? j->dbp + piece * g->O : NULL;
+    const int64_t slot = j->parts.dws || j->parts.dbs ? 0 : piece;
+    float *db = j->parts.dbp ? j->parts.dbp + slot * g->O : NULL;
     if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
     /* δ [nb][O][P]: dout itself, or masked by y > 0, or the pooled δ scattered; Σδ per plane */
     const float *delta = j->dout + n0 * g->O * P;
@@ -302,10 +303,11 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
                 nbi_relu_mask(j->dout + at * P, j->y + at * P, d, P);
             if (db) db[o] += sum8(delta == dbuf ? d : j->dout + at * P, P);
         }
+    if (j->parts.dbs) nbi_conv_add_into(j->parts.dbs, db, g->O);
     float *shifted = dxp + j->img + NBI_DIRECT_OB * P;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dg = delta + grp * Og * P;
-        float *dwg = j->dwp ? j->dwp + piece * g->O * Kc + grp * Og * Kc : NULL;
+        float *dwg = j->parts.dwp ? j->parts.dwp + slot * g->O * Kc + grp * Og * Kc : NULL;
         if (dwg && j->flat) {
             for (int64_t n = n0; n < n0 + nb; n++) {
                 prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp);
@@ -317,6 +319,7 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
                 prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp + (n - n0) * j->img);
             j->k->conv_direct_dw(&j->plan, nb, xp, j->img, dg, g->O * P, dwg);
         }
+        if (dwg && j->parts.dws) nbi_conv_add_into(j->parts.dws + grp * Og * Kc, dwg, Og * Kc);
         if (j->din)
             for (int64_t n = n0; n < n0 + nb; n++) {
                 memset(dxp, 0, sizeof(float) * (size_t)j->img);
@@ -509,29 +512,13 @@ nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_
     j.din = din;
     float *rest = job_tables(&j, scratch, 0);
     room -= rest - scratch;
-    const int64_t wsize = g->O * nbi_conv_kc(g);
-    if (dw) {
-        j.dwp = rest;
-        rest += j.pieces * wsize;
-        room -= j.pieces * wsize;
-    }
-    if (dbias) {
-        j.dbp = rest;
-        rest += j.pieces * g->O;
-        room -= j.pieces * g->O;
-    }
+    /* the partial sums (running sums with a single member), added in piece order */
+    const int64_t nw = dw ? g->O * nbi_conv_kc(g) : 0, nbs = dbias ? g->O : 0;
+    room -= j.pieces * (nw + nbs);
+    const int serial = j.pieces > 1 && nbi_conv_members(nt, j.pieces, scratch_size(&j), room) == 1;
+    j.parts = nbi_conv_parts_at(rest, j.pieces, serial, nw, nbs);
+    rest += j.pieces * (nw + nbs);
     nb_status s = run(&j, nt, rest, room, 0);
-    if (s == NB_OK && dw) /* the pieces' sums, added in piece order */
-        for (int64_t q = 0; q < wsize; q++) {
-            float acc = 0.0f;
-            for (int64_t p = 0; p < j.pieces; p++) acc += j.dwp[p * wsize + q];
-            dw[q] += acc;
-        }
-    if (s == NB_OK && dbias)
-        for (int64_t o = 0; o < g->O; o++) {
-            float acc = 0.0f;
-            for (int64_t p = 0; p < j.pieces; p++) acc += j.dbp[p * g->O + o];
-            dbias[o] += acc;
-        }
+    if (s == NB_OK) nbi_conv_parts_finish(&j.parts, j.pieces, nw, nbs, dw, dbias);
     return s;
 }
