@@ -221,6 +221,30 @@ static void test_mlp_mse_momentum(void) {
     CHECK(run_pair(&c, NULL, 0) == 7);
 }
 
+/* The other pointwise losses (L1, BCE with logits): replayed through the reference's loss
+ * kernels directly, as the squared error is through its own (autograd/replay.c), with the
+ * eager loop's bits. */
+static void test_tiny_pointwise_losses(void) {
+    static const int64_t sizes[] = {3, 3, 3, 3};
+    static const nb_loss_kind losses[] = {NB_LOSS_MAE, NB_LOSS_BCE_LOGITS, NB_LOSS_MSE};
+    for (int v = 0; v < 3; v++) {
+        const nb_ctx_opts co = {.threads = 1};
+        pair_cfg c = {.in = 3,
+                      .hidden = 4,
+                      .out = 2,
+                      .act1 = NB_ACT_SIGMOID,
+                      .act2 = NB_ACT_TANH,
+                      .training = 1,
+                      .optim = 2,
+                      .batches = sizes,
+                      .steps = 4};
+        c.def = (nb_step_def){.loss = losses[v], .ctx = &co, .require_replay = 1};
+        char why[320];
+        CHECK_MSG(run_pair(&c, why, sizeof why) == 3, "%s", nb_loss_name(losses[v]));
+        CHECK(!*why);
+    }
+}
+
 /* Tiny networks on every CPU device, where the replay makes its small calls directly (the
  * kernel set's kernels, one-tile GEMMs through their plans, the short-row bias kernels):
  * odd sizes, a batch of 3 (every product one tile) and of 7 and 13 (past the AVX2 and
@@ -419,6 +443,7 @@ static const nbt_case cases[] = {
     {"xor_bitwise", test_xor_bitwise},
     {"mlp_xent_adam_threads", test_mlp_xent_adam_threads},
     {"mlp_mse_momentum", test_mlp_mse_momentum},
+    {"tiny_pointwise_losses", test_tiny_pointwise_losses},
     {"tiny_nets_every_device", test_tiny_nets_every_device},
     {"replay_in_parts", test_replay_in_parts},
     {"dropout_runs_eagerly", test_dropout_runs_eagerly},

@@ -698,11 +698,35 @@ static nb_status d_acc_rows(const nbi_backend *be, const rec_call *c) {
     return NB_OK;
 }
 
+/* the losses: cpu.c's entries call the reference's kernels, on the calling thread */
+static nb_status d_pair_loss(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_ref_pair_loss(c->a, c->b, c->n[0], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status d_pair_loss_bwd(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_ref_pair_loss_bwd(c->a, c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->out[1]);
+    return NB_OK;
+}
+static nb_status d_mse(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_mse(c->b, c->n[0], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status d_mse_bwd(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_mse_bwd(c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->out[1]);
+    return NB_OK;
+}
+
 /* Sets each call's fn and its extra arguments. Where the back end's entry is the CPU back
  * end's own (compared with a table nbi_backend_cpu fills for the same kernel set), a small
  * call is made directly: the kernel set's elementwise kernel, a one-tile GEMM's tile kernel
  * (nbi_gemm_tiny_plan: BLAS=openblas's GEMM is not the CPU entry and is left alone), the
- * short-row bias kernels (the reference's sums, kernels/gemm/tiny.h). */
+ * short-row bias kernels (the reference's sums, kernels/gemm/tiny.h), the pointwise losses'
+ * reference kernels (cpu.c's entries call nothing else; the squared error's without the
+ * test of the kind at each element, nbi_tiny_mse). */
 static void fuse(nbi_rec *r);
 
 static void resolve(nbi_rec *r) {
@@ -767,6 +791,14 @@ static void resolve(nbi_rec *r) {
                     c->fn = t->bt ? d_gemm_tile_bt : t->ukr ? d_gemm_ukr : d_gemm_tile;
                 }
             }
+            break;
+        case R_PAIR_LOSS:
+            if (is_cpu && be->pair_loss == cpu.pair_loss)
+                c->fn = c->a == NBI_LOSS_MSE ? d_mse : d_pair_loss;
+            break;
+        case R_PAIR_LOSS_BWD:
+            if (is_cpu && be->pair_loss_bwd == cpu.pair_loss_bwd)
+                c->fn = c->a == NBI_LOSS_MSE ? d_mse_bwd : d_pair_loss_bwd;
             break;
         case R_BIAS_ROWS:
             if (is_cpu && c->n[0] * c->n[1] <= DIRECT_N && be->bias_rows == cpu.bias_rows)

@@ -148,3 +148,44 @@ void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g) {
         g[j] = s;
     }
 }
+
+/* the reference's (kernels/ref/loss.c): the float square, summed in double in order */
+void nbi_tiny_mse(int reduction, int64_t n, const float *p, const float *t, float *y) {
+    if (reduction == 2) {
+        for (int64_t i = 0; i < n; i++) {
+            const float d = p[i] - t[i];
+            y[i] = d * d;
+        }
+        return;
+    }
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float d = p[i] - t[i];
+        s += (double)(d * d);
+    }
+    if (reduction == 0) s /= (double)n;
+    y[0] = (float)s;
+}
+
+/* gp += s_i 2 (p - t), gt += s_i (-(2 (p - t))), s_i = gy[0] (sum), gy[0] / n (mean), gy[i] */
+void nbi_tiny_mse_bwd(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                      float *gp, float *gt) {
+    if (reduction == 2) {
+        for (int64_t i = 0; i < n; i++) {
+            const float dp = 2.0f * (p[i] - t[i]);
+            if (gp) gp[i] += gy[i] * dp;
+            if (gt) gt[i] += gy[i] * -dp;
+        }
+        return;
+    }
+    const float s = reduction == 0 ? gy[0] / (float)n : gy[0];
+    if (gp && !gt) { /* the usual case: targets need no gradient */
+        for (int64_t i = 0; i < n; i++) gp[i] += s * (2.0f * (p[i] - t[i]));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float dp = 2.0f * (p[i] - t[i]);
+        if (gp) gp[i] += s * dp;
+        if (gt) gt[i] += s * -dp;
+    }
+}

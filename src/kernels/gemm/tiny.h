@@ -91,4 +91,12 @@ void nbi_tiny_bias_rows(int64_t M, int64_t N, const float *b, float *y);
 /* g[j] += x[0, j] + x[1, j] + ... in that order (nbi_ref_acc_rows' sums, the same bits). */
 void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g);
 
+/* The squared error of n pairs and its gradient: nbi_ref_pair_loss and nbi_ref_pair_loss_bwd
+ * for NBI_LOSS_MSE (reduction 0 mean, 1 sum, 2 none), the same operations in the same order,
+ * the same bits, without the reference's test of the loss kind at every element (a tiny
+ * network's loss costs more in those tests than in its arithmetic). */
+void nbi_tiny_mse(int reduction, int64_t n, const float *p, const float *t, float *y);
+void nbi_tiny_mse_bwd(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                      float *gp, float *gt);
+
 #endif
