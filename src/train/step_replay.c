@@ -16,6 +16,8 @@
  * replayed runs eagerly, and nb_step_eager_reason says why (or, with require_replay, it is
  * an error before the update). */
 #include "autograd/replay.h"
+#include "kernels/gemm/tiny.h"
+#include "optim/optim.h"
 #include "tensor/ctx.h"
 #include "tensor/tensor.h"
 #include "train/train.h"
@@ -294,11 +296,22 @@ nb_status nbi_step_forward(nb_step *s, const nb_tensor *x, const nb_tensor *y, n
     return NB_OK;
 }
 
+/* nb_optim_zero_grad before a replayed backward: a tiny store's gradient (host memory, the
+ * default back end's, always a CPU one; the forward just checked the buffer is the recorded
+ * one) cleared here, the back end's fill of zeros costing more than the stores; any other
+ * through the optimizer. */
+static void zero_grad(nb_step *s) {
+    if (s->opt->ps == s->ps && s->p_grad && s->p_numel <= 64)
+        nbi_tiny_fill(s->p_numel, (float *)s->p_grad, 0.0f);
+    else
+        nb_optim_zero_grad(s->opt);
+}
+
 nb_status nbi_step_backward(nb_step *s) {
     step_slot *k = s->cur;
     if (!s->replaying) return eager_backward(s, k);
     s->replaying = 0;
-    nb_optim_zero_grad(s->opt);
+    zero_grad(s);
     nb_status st = nbi_rec_replay(k->rec, k->split, nbi_rec_calls(k->rec));
     if (st == NB_ERR_STATE) /* only the forward validates; kept for safety */
         st = nbi_error(st, "nb_step_run: a replayed backward's check answered otherwise");
