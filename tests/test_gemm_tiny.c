@@ -201,6 +201,18 @@ static void test_mse_matches_reference(void) {
                 nbi_tiny_mse_bwd(red, n, p, t, gy, gp2, gt_2);
                 CHECK_MSG(same_bits(gp1, gp2, 42) && same_bits(gt1, gt2, 42),
                           "mse_bwd reduction %d n=%lld gt %d", red, (long long)n, with_gt);
+                /* into zeros: the reference's accumulation into filled zeros, both signs of
+                 * the scale (p = t at one element: a product of -0 that the 0 makes +0) */
+                p[n / 2] = t[n / 2];
+                for (int sign = 0; sign < 2; sign++) {
+                    for (int64_t i = 0; i < n; i++) gy[i] = -gy[i];
+                    memset(gp1, 0, sizeof gp1);
+                    memset(gp2, 0, sizeof gp2);
+                    nbi_ref_pair_loss_bwd(NBI_LOSS_MSE, red, n, p, t, gy, gp1, NULL);
+                    nbi_tiny_mse_dx(red, n, p, t, gy, gp2);
+                    CHECK_MSG(same_bits(gp1, gp2, 42), "mse_dx reduction %d n=%lld sign %d", red,
+                              (long long)n, sign);
+                }
             }
 }
 

@@ -20,6 +20,7 @@
 #include "kernels/iter.h"
 #include "kernels/kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef enum rec_kind {
@@ -682,6 +683,19 @@ static nb_status d_gemm_tile_bt(const nbi_backend *be, const rec_call *c) {
     nbi_gemm_tiny_run(c->x.plan);
     return NB_OK;
 }
+/* a fill and the elementwise function of it in place (fuse): the function's value of the
+ * filled value, worked out once, filled */
+static nb_status d_fill_f(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_fill(c->n[0], c->out[0], c->f[1]);
+    return NB_OK;
+}
+/* zeros and the squared error's gradient added to them (fuse) */
+static nb_status d_mse_dx(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_mse_dx(c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0]);
+    return NB_OK;
+}
 /* the other call of a fused pair does this one's work */
 static nb_status d_none(const nbi_backend *be, const rec_call *c) {
     (void)be, (void)c;
@@ -817,22 +831,42 @@ static void resolve(nbi_rec *r) {
     fuse(r);
 }
 
+/* Do n floats at a and m floats at b not overlap? */
+static int apart(const void *a, int64_t n, const void *b, int64_t m) {
+    const float *x = a, *y = b;
+    return !x || !y || x + n <= y || y + m <= x;
+}
+
 /* Pairs of neighbouring calls that one kernel call makes together (nbi_gemm_tiny_fuse_*): a
  * dense layer's bias copied into its output, then the product added to it; the weight
- * gradient's product, then the bias gradient's column sums of the same B. The pair's
- * other call does nothing. */
+ * gradient's product, then the bias gradient's column sums of the same B. And two of the
+ * loss's backward: a fill and a function of it in place (the seed of the backward, 0 then
+ * + 1: one fill of the function's value, which an elementwise kernel computes the same for
+ * any element), zeros and the squared error's gradient added to them. The pair's other
+ * call does nothing. */
 static void fuse(nbi_rec *r) {
     for (int64_t i = 0; i + 1 < r->n; i++) {
         rec_call *c = &r->calls[i], *d = c + 1;
         if (c->pair || d->pair) continue;
-        if (c->fn == d_bias_rows && d->kind == R_SGEMM && d->fn != x_sgemm &&
-            d->out[0] == c->out[0] && d->n[5] == c->n[1] &&
-            nbi_gemm_tiny_fuse_bias(d->x.plan, c->n[0], c->n[1], c->in[0])) {
+        if (c->fn == d_fill && d->fn == d_unary && d->n[0] == c->n[0] && d->in[0] == c->out[0] &&
+            d->out[0] == c->out[0]) {
+            d->k.unary(1, &c->f[0], &c->f[1], d->x.p);
+            c->solo = c->fn, c->fn = d_fill_f, c->pair = 1;
+            d->solo = d->fn, d->fn = d_none, d->pair = 2;
+        } else if (c->fn == d_fill && c->f[0] == 0.0f && !signbit(c->f[0]) && d->fn == d_mse_bwd &&
+                   d->out[0] == c->out[0] && !d->out[1] && d->n[0] == c->n[0] &&
+                   apart(c->out[0], c->n[0], d->in[0], c->n[0]) &&
+                   apart(c->out[0], c->n[0], d->in[1], c->n[0]) &&
+                   apart(c->out[0], c->n[0], d->in[2], d->b == 2 ? c->n[0] : 1)) {
+            c->solo = c->fn, c->fn = d_none, c->pair = 1;
+            d->solo = d->fn, d->fn = d_mse_dx, d->pair = 2;
+        } else if (c->fn == d_bias_rows && d->kind == R_SGEMM && d->fn != x_sgemm &&
+                   d->out[0] == c->out[0] && d->n[5] == c->n[1] &&
+                   nbi_gemm_tiny_fuse_bias(d->x.plan, c->n[0], c->n[1], c->in[0])) {
             c->solo = c->fn, c->fn = d_none, c->pair = 1;
             d->solo = x_sgemm, d->pair = 2; /* its plan now reads the bias */
         } else if (c->fn == d_gemm_ukr && d->fn == d_acc_rows && d->in[0] == c->in[1] &&
-                   nbi_gemm_tiny_fuse_colsum(c->x.plan, d->n[0], d->n[1], d->in[0],
-                                             d->out[0])) {
+                   nbi_gemm_tiny_fuse_colsum(c->x.plan, d->n[0], d->n[1], d->in[0], d->out[0])) {
             c->solo = x_sgemm, c->pair = 1; /* its plan now sums the columns */
             d->solo = d->fn, d->fn = d_none, d->pair = 2;
         }

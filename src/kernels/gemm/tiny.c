@@ -189,3 +189,13 @@ void nbi_tiny_mse_bwd(int reduction, int64_t n, const float *p, const float *t, 
         if (gt) gt[i] += s * -dp;
     }
 }
+
+void nbi_tiny_mse_dx(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                     float *gp) {
+    if (reduction == 2) {
+        for (int64_t i = 0; i < n; i++) gp[i] = 0.0f + gy[i] * (2.0f * (p[i] - t[i]));
+        return;
+    }
+    const float s = reduction == 0 ? gy[0] / (float)n : gy[0];
+    for (int64_t i = 0; i < n; i++) gp[i] = 0.0f + s * (2.0f * (p[i] - t[i]));
+}

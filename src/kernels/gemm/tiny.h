@@ -98,5 +98,9 @@ void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g);
 void nbi_tiny_mse(int reduction, int64_t n, const float *p, const float *t, float *y);
 void nbi_tiny_mse_bwd(int reduction, int64_t n, const float *p, const float *t, const float *gy,
                       float *gp, float *gt);
+/* nbi_tiny_mse_bwd into zeros, no target gradient: gp[i] = 0 + s_i ∂ℓ_i/∂p_i, the bits of
+ * zeros filled and then accumulated into (0 + -0 is +0), gp apart from p, t and gy. */
+void nbi_tiny_mse_dx(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                     float *gp);
 
 #endif
