@@ -17,6 +17,7 @@
  * an error before the update). */
 #include "autograd/replay.h"
 #include "kernels/gemm/tiny.h"
+#include "nn/model.h"
 #include "optim/optim.h"
 #include "tensor/ctx.h"
 #include "tensor/tensor.h"
@@ -151,11 +152,13 @@ static float read_loss(const step_slot *k) {
     return v;
 }
 
-/* Is the model as the recordings found it: the same parameter buffers and mode? */
+/* Is the model as the recordings found it: the same parameter buffers and mode? The fields
+ * read in place, as every replayed step asks (nb_params_grad would make a missing gradient
+ * buffer: then the pointers differ either way, and the step records again). */
 static int same_model(const nb_step *s) {
-    nb_params *ps = s->ps;
-    return s->p_data == nb_params_data(ps) && s->p_grad == nb_params_grad(ps) &&
-           s->p_numel == nb_params_numel(ps) && s->training == nb_model_training(s->model);
+    const nb_params *ps = s->ps;
+    return s->p_data == ps->data && s->p_grad == ps->grad && s->p_numel == ps->numel &&
+           s->training == s->model->training;
 }
 
 static void note_model(nb_step *s) {
