@@ -82,6 +82,13 @@ struct rec_call {
     int64_t ret;
 };
 
+/* A call that does work, as the replay makes it (nbi_rec_end: the calls less fuse's pairs'
+ * members that do nothing). */
+typedef struct rec_prog {
+    rec_fn fn;
+    const rec_call *c;
+} rec_prog;
+
 struct nbi_rec {
     nbi_backend tab; /* first: the table installed in the context; wrappers cast back */
     const nbi_backend *real;
@@ -90,6 +97,10 @@ struct nbi_rec {
     int64_t n, cap;
     nbi_gemm_tiny *plans; /* the one-tile GEMMs' plans (resolve) */
     int64_t cap_plans;
+    /* the calls that do work, in order, and for each call i the first of them at or after
+     * it (prog_at[n]: their count); NULL when memory ran out (the calls are made in turn) */
+    rec_prog *prog;
+    int64_t *prog_at, cap_prog;
     nbi_iter *iters; /* the strided entries' iterators, by value */
     int64_t n_it, cap_it;
     int nomem;
@@ -742,6 +753,7 @@ static nb_status d_mse_bwd(const nbi_backend *be, const rec_call *c) {
  * reference kernels (cpu.c's entries call nothing else; the squared error's without the
  * test of the kind at each element, nbi_tiny_mse). */
 static void fuse(nbi_rec *r);
+static void build_prog(nbi_rec *r);
 
 static void resolve(nbi_rec *r) {
     const nbi_backend *be = r->real;
@@ -829,6 +841,7 @@ static void resolve(nbi_rec *r) {
         c->pair = 0;
     }
     fuse(r);
+    build_prog(r);
 }
 
 /* Do n floats at a and m floats at b not overlap? */
@@ -873,19 +886,51 @@ static void fuse(nbi_rec *r) {
     }
 }
 
+/* The calls that do work, apart from the do-nothing members of fused pairs (a loop of
+ * indirect calls: each one left out is a call and a return fewer a step). */
+static void build_prog(nbi_rec *r) {
+    if (r->n + 1 > r->cap_prog) {
+        nbi_free(r->prog);
+        nbi_free(r->prog_at);
+        r->prog = nbi_malloc((size_t)(r->n + 1) * sizeof *r->prog);
+        r->prog_at = nbi_malloc((size_t)(r->n + 1) * sizeof *r->prog_at);
+        r->cap_prog = r->n + 1;
+        if (!r->prog || !r->prog_at) { /* the replay makes the calls in turn */
+            nbi_free(r->prog);
+            nbi_free(r->prog_at);
+            r->prog = NULL, r->prog_at = NULL, r->cap_prog = 0;
+            return;
+        }
+    }
+    int64_t m = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        r->prog_at[i] = m;
+        const rec_call *c = &r->calls[i];
+        if (c->fn != d_none) r->prog[m++] = (rec_prog){c->fn, c};
+    }
+    r->prog_at[r->n] = m;
+}
+
 nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
     const nbi_backend *be = r->real;
     NBI_ASSERT(0 <= from && from <= to && to <= r->n);
     if (from == to) return NB_OK;
-    const rec_call *c = r->calls + from, *end = r->calls + to;
+    const rec_call *c = r->calls + from;
     nb_status s;
     /* a fused pair cut by the range: its call in the range is made alone */
-    if (c->pair == 2 && (s = c->solo(be, c)) != NB_OK) return s;
-    c += c->pair == 2;
-    const rec_call *last = end[-1].pair == 1 && c < end ? end - 1 : NULL;
-    if (last) end--;
-    for (; c < end; c++)
-        if (NBI_UNLIKELY((s = c->fn(be, c)) != NB_OK)) return s;
+    if (c->pair == 2) {
+        if ((s = c->solo(be, c)) != NB_OK) return s;
+        from++;
+    }
+    const rec_call *last = r->calls[to - 1].pair == 1 && from < to ? &r->calls[--to] : NULL;
+    if (r->prog) { /* the pairs in [from, to) are whole: their members that work */
+        const rec_prog *p = r->prog + r->prog_at[from], *pe = r->prog + r->prog_at[to];
+        for (; p < pe; p++)
+            if (NBI_UNLIKELY((s = p->fn(be, p->c)) != NB_OK)) return s;
+    } else {
+        for (c = r->calls + from; c < r->calls + to; c++)
+            if (NBI_UNLIKELY((s = c->fn(be, c)) != NB_OK)) return s;
+    }
     return last ? last->solo(be, last) : NB_OK;
 }
 
@@ -898,5 +943,7 @@ void nbi_rec_free(nbi_rec *r) {
     nbi_free(r->calls);
     nbi_free(r->iters);
     nbi_free(r->plans);
+    nbi_free(r->prog);
+    nbi_free(r->prog_at);
     nbi_free(r);
 }
