@@ -280,8 +280,14 @@ nb_status nbi_step_forward(nb_step *s, const nb_tensor *x, const nb_tensor *y, n
     }
     k->used = ++s->clock;
     s->replaying = 0;
-    nb_status st = take_input(k, &k->x, x, same);
-    if (st == NB_OK) st = take_input(k, &k->y, y, same);
+    nb_status st = NB_OK;
+    if (same && k->ctx->be->k) { /* the usual step: the batch into the same inputs, host memory */
+        memcpy(k->x->data, x->data, (size_t)x->numel * nbi_dtype_size(x->dtype));
+        if (y) memcpy(k->y->data, y->data, (size_t)y->numel * nbi_dtype_size(y->dtype));
+    } else {
+        st = take_input(k, &k->x, x, same);
+        if (st == NB_OK) st = take_input(k, &k->y, y, same);
+    }
     if (st != NB_OK) {
         k->valid = 0;
         return st;
