@@ -221,6 +221,32 @@ static void test_mlp_mse_momentum(void) {
     CHECK(run_pair(&c, NULL, 0) == 7);
 }
 
+/* examples/xor.c's own loss, ½ Σ (out − y)², on every CPU device: the replay scales the loss
+ * and its gradient's one element by a multiply of its own (d_mul_scalar1), and folds the
+ * seed and the squared error's zeros (fuse), with each kernel set's bits. */
+static void test_half_sse_every_device(void) {
+    static const char *const devices[] = {"cpu:ref", "cpu:c", "cpu:avx2", "cpu:avx512"};
+    static const int64_t sizes[] = {4, 4, 4, 4, 4};
+    for (int d = 0; d < 4; d++) {
+        nb_ctx *probe = nb_ctx_new(&(nb_ctx_opts){.device = devices[d]});
+        if (!probe) continue; /* this CPU lacks the set */
+        nb_ctx_free(probe);
+        const nb_ctx_opts co = {.device = devices[d], .threads = 1};
+        pair_cfg c = {.in = 2,
+                      .hidden = 4,
+                      .out = 1,
+                      .act1 = NB_ACT_SIGMOID,
+                      .act2 = NB_ACT_SIGMOID,
+                      .training = 1,
+                      .batches = sizes,
+                      .steps = 5};
+        c.def = (nb_step_def){.loss_fn = half_sse, .ctx = &co, .require_replay = 1};
+        char why[320];
+        CHECK_MSG(run_pair(&c, why, sizeof why) == 4, "%s", devices[d]);
+        CHECK(!*why);
+    }
+}
+
 /* The other pointwise losses (L1, BCE with logits): replayed through the reference's loss
  * kernels directly, as the squared error is through its own (autograd/replay.c), with the
  * eager loop's bits. */
@@ -444,6 +470,7 @@ static const nbt_case cases[] = {
     {"mlp_xent_adam_threads", test_mlp_xent_adam_threads},
     {"mlp_mse_momentum", test_mlp_mse_momentum},
     {"tiny_pointwise_losses", test_tiny_pointwise_losses},
+    {"half_sse_every_device", test_half_sse_every_device},
     {"tiny_nets_every_device", test_tiny_nets_every_device},
     {"replay_in_parts", test_replay_in_parts},
     {"dropout_runs_eagerly", test_dropout_runs_eagerly},

@@ -694,6 +694,19 @@ static nb_status d_gemm_tile_bt(const nbi_backend *be, const rec_call *c) {
     nbi_gemm_tiny_run(c->x.plan);
     return NB_OK;
 }
+/* y = x p, gx = 0 + gy p: one float by mul_scalar's one IEEE operation (every kernel set's
+ * v * p0, and its derivative's gx + gy p0 into zeros), for a loss's scale of one element,
+ * where the kernel's masked vector code and its call are the cost */
+static nb_status d_mul_scalar1(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    *(float *)c->out[0] = *(const float *)c->in[0] * c->f[0];
+    return NB_OK;
+}
+static nb_status d_mul_scalar_dx1(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    *(float *)c->out[0] = 0.0f + *(const float *)c->in[2] * c->f[0];
+    return NB_OK;
+}
 /* a fill and the elementwise function of it in place (fuse): the function's value of the
  * filled value, worked out once, filled */
 static nb_status d_fill_f(const nbi_backend *be, const rec_call *c) {
@@ -779,6 +792,8 @@ static void resolve(nbi_rec *r) {
             c->x.p = c->has_p ? c->f : NULL;
             if (is_cpu && small && be->unary == cpu.unary)
                 c->k.unary = k->unary[c->a], c->fn = d_unary;
+            if (c->fn == d_unary && n == 1 && c->a == NBI_U_MUL_SCALAR && c->has_p)
+                c->fn = d_mul_scalar1;
             break;
         case R_UNARY_BWD:
         case R_UNARY_DX:
@@ -787,6 +802,8 @@ static void resolve(nbi_rec *r) {
             c->k.unary_bwd = k->unary_bwd[c->a];
             if (c->kind == R_UNARY_BWD && be->unary_bwd == cpu.unary_bwd) c->fn = d_unary_bwd;
             if (c->kind == R_UNARY_DX && be->unary_dx == cpu.unary_dx) c->fn = d_unary_dx;
+            if (c->fn == d_unary_dx && n == 1 && c->a == NBI_U_MUL_SCALAR && c->has_p)
+                c->fn = d_mul_scalar_dx1;
             break;
         case R_BINARY:
             if (is_cpu && small && be->binary == cpu.binary)
@@ -861,8 +878,8 @@ static void fuse(nbi_rec *r) {
     for (int64_t i = 0; i + 1 < r->n; i++) {
         rec_call *c = &r->calls[i], *d = c + 1;
         if (c->pair || d->pair) continue;
-        if (c->fn == d_fill && d->fn == d_unary && d->n[0] == c->n[0] && d->in[0] == c->out[0] &&
-            d->out[0] == c->out[0]) {
+        if (c->fn == d_fill && (d->fn == d_unary || d->fn == d_mul_scalar1) && d->n[0] == c->n[0] &&
+            d->in[0] == c->out[0] && d->out[0] == c->out[0]) {
             d->k.unary(1, &c->f[0], &c->f[1], d->x.p);
             c->solo = c->fn, c->fn = d_fill_f, c->pair = 1;
             d->solo = d->fn, d->fn = d_none, d->pair = 2;
