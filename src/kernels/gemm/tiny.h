@@ -43,9 +43,10 @@ struct nbi_gemm_tiny {
 };
 
 #if NBI_X86
-/* [colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not
+/* [w4][colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not, for
+ * rows of exactly four columns (w4: plain 4-lane moves) or any up to 8 (masked moves)
  * (x86/tiny_avx2.c; run only where AVX2 and FMA are). */
-extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[2][8];
+extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[2][2][8];
 #endif
 
 /* Does the GEMM `entry` (a kernel set's sgemm: nbi_sgemm_c, _avx2, _avx512) run this call as
