@@ -42,7 +42,7 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
     /* the AVX2 and AVX-512 tiles' arithmetic, on a CPU that has AVX2 and FMA */
     if ((g == &nbi_gemm_arch_avx2 || g == &nbi_gemm_arch_avx512) && M <= 8 && N <= 8 &&
         nbi_kernel_set("avx2"))
-        t->ukr = nbi_tiny_ukr_avx2[N == 4][0][M - 1];
+        t->ukr = nbi_tiny_ukr_avx2[nbi_tiny_width(N)][0][M - 1];
 #endif
     if (tb) {
         /* The entry copies Bᵀ into op(B) (K x N, ldb = N) and runs the tile on the copy.
@@ -108,8 +108,8 @@ int nbi_gemm_tiny_fuse_colsum(nbi_gemm_tiny *t, int64_t K, int64_t N, const floa
     if (!can_fuse(t, N, g) || t->bt || K != t->c.K || x != t->c.B || t->c.ldb != N) return 0;
 #if NBI_X86
     for (int i = 0; i < 8; i++)
-        if (t->ukr == nbi_tiny_ukr_avx2[t->c.N == 4][0][i]) {
-            t->ukr = nbi_tiny_ukr_avx2[t->c.N == 4][1][i];
+        if (t->ukr == nbi_tiny_ukr_avx2[nbi_tiny_width(t->c.N)][0][i]) {
+            t->ukr = nbi_tiny_ukr_avx2[nbi_tiny_width(t->c.N)][1][i];
             t->colsum = g;
             return 1;
         }

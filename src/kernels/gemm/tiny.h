@@ -43,10 +43,14 @@ struct nbi_gemm_tiny {
 };
 
 #if NBI_X86
-/* [w4][colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not, for
- * rows of exactly four columns (w4: plain 4-lane moves) or any up to 8 (masked moves)
- * (x86/tiny_avx2.c; run only where AVX2 and FMA are). */
-extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[2][2][8];
+/* [w][colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not, for
+ * rows of any width up to 8 (w 0: masked moves) or of exactly 1, 4 or 8 columns (w 1, 2, 3:
+ * plain moves of that width; nbi_tiny_width) (x86/tiny_avx2.c; run only where AVX2 and FMA
+ * are). */
+extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[4][2][8];
+static inline int nbi_tiny_width(int64_t N) {
+    return N == 1 ? 1 : N == 4 ? 2 : N == 8 ? 3 : 0;
+}
 #endif
 
 /* Does the GEMM `entry` (a kernel set's sgemm: nbi_sgemm_c, _avx2, _avx512) run this call as

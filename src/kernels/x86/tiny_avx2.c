@@ -24,15 +24,22 @@
 #define UNROLL _Pragma("GCC unroll 8")
 #endif
 
-/* Rows of exactly four columns (w4) are loaded and stored as 4-lane vectors rather than under
- * the mask: the same lanes, the same arithmetic, without the masked moves (slow on some
- * cores, and a masked store that a narrower load reads next is not forwarded). */
-#define LOADC(p) (w4 ? _mm256_zextps128_ps256(_mm_loadu_ps(p)) : _mm256_maskload_ps(p, mask))
+/* Rows of exactly 1, 4 or 8 columns (w) are loaded and stored with plain moves of that width
+ * rather than under the mask (w 0): the same lanes, the same arithmetic, without the masked
+ * moves, which are slow on some cores (VMASKMOVPS is microcoded on AMD's). */
+#define LOADC(p)                                                                                   \
+    (w == 1   ? _mm256_zextps128_ps256(_mm_load_ss(p))                                             \
+     : w == 4 ? _mm256_zextps128_ps256(_mm_loadu_ps(p))                                            \
+     : w == 8 ? _mm256_loadu_ps(p)                                                                 \
+              : _mm256_maskload_ps(p, mask))
 #define STOREC(p, v)                                                                               \
-    (w4 ? _mm_storeu_ps(p, _mm256_castps256_ps128(v)) : _mm256_maskstore_ps(p, mask, v))
+    (w == 1   ? _mm_store_ss(p, _mm256_castps256_ps128(v))                                         \
+     : w == 4 ? _mm_storeu_ps(p, _mm256_castps256_ps128(v))                                        \
+     : w == 8 ? _mm256_storeu_ps(p, v)                                                             \
+              : _mm256_maskstore_ps(p, mask, v))
 
 static inline __attribute__((always_inline)) void
-tiny_body(const int m, const int colsum, const int w4, const nbi_gemm_tiny *t, const float *b) {
+tiny_body(const int m, const int colsum, const int w, const nbi_gemm_tiny *t, const float *b) {
     const nbi_gemm_call *c = &t->c;
     const __m256i mask = _mm256_loadu_si256((const __m256i *)(const void *)t->mask);
     const float *a = c->A;
@@ -70,34 +77,31 @@ tiny_body(const int m, const int colsum, const int w4, const nbi_gemm_tiny *t, c
     }
 }
 
-#define TINY(M_)                                                                                   \
-    static void tiny_##M_(const nbi_gemm_tiny *t, const float *b) {                                \
-        tiny_body(M_, 0, 0, t, b);                                                                 \
+#define TINY(M_, W_)                                                                               \
+    static void tiny##W_##_##M_(const nbi_gemm_tiny *t, const float *b) {                          \
+        tiny_body(M_, 0, W_, t, b);                                                                \
     }                                                                                              \
-    static void tiny_cs_##M_(const nbi_gemm_tiny *t, const float *b) {                             \
-        tiny_body(M_, 1, 0, t, b);                                                                 \
-    }                                                                                              \
-    static void tiny4_##M_(const nbi_gemm_tiny *t, const float *b) {                               \
-        tiny_body(M_, 0, 1, t, b);                                                                 \
-    }                                                                                              \
-    static void tiny4_cs_##M_(const nbi_gemm_tiny *t, const float *b) {                            \
-        tiny_body(M_, 1, 1, t, b);                                                                 \
+    static void tiny##W_##_cs_##M_(const nbi_gemm_tiny *t, const float *b) {                       \
+        tiny_body(M_, 1, W_, t, b);                                                                \
     }
-TINY(1)
-TINY(2)
-TINY(3)
-TINY(4)
-TINY(5)
-TINY(6)
-TINY(7)
-TINY(8)
+#define TINY_W(W_)                                                                                 \
+    TINY(1, W_)                                                                                    \
+    TINY(2, W_) TINY(3, W_) TINY(4, W_) TINY(5, W_) TINY(6, W_) TINY(7, W_) TINY(8, W_)
+TINY_W(0)
+TINY_W(1)
+TINY_W(4)
+TINY_W(8)
 
-const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[2][2][8] = {
-    {{tiny_1, tiny_2, tiny_3, tiny_4, tiny_5, tiny_6, tiny_7, tiny_8},
-     {tiny_cs_1, tiny_cs_2, tiny_cs_3, tiny_cs_4, tiny_cs_5, tiny_cs_6, tiny_cs_7, tiny_cs_8}},
-    {{tiny4_1, tiny4_2, tiny4_3, tiny4_4, tiny4_5, tiny4_6, tiny4_7, tiny4_8},
-     {tiny4_cs_1, tiny4_cs_2, tiny4_cs_3, tiny4_cs_4, tiny4_cs_5, tiny4_cs_6, tiny4_cs_7,
-      tiny4_cs_8}}};
+#define TABLE(W_)                                                                                  \
+    {                                                                                              \
+        {tiny##W_##_1, tiny##W_##_2, tiny##W_##_3, tiny##W_##_4,                                   \
+         tiny##W_##_5, tiny##W_##_6, tiny##W_##_7, tiny##W_##_8},                                  \
+        {                                                                                          \
+            tiny##W_##_cs_1, tiny##W_##_cs_2, tiny##W_##_cs_3, tiny##W_##_cs_4, tiny##W_##_cs_5,   \
+                tiny##W_##_cs_6, tiny##W_##_cs_7, tiny##W_##_cs_8                                  \
+        }                                                                                          \
+    }
+const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[4][2][8] = {TABLE(0), TABLE(1), TABLE(4), TABLE(8)};
 #else
 typedef int nbi_tiny_avx2_unused; /* not an x86 build: nothing to compile */
 #endif
