@@ -5,8 +5,8 @@
  * `direct`), element by element: the sum starts at +0 and takes one fused multiply-add per
  * step p = 0..K-1 in order; alpha != 1 multiplies it after; then C = sum (beta 0), sum + C
  * (beta 1) or fma(beta, C, sum). A lane computes the same whatever the vector width, so
- * one 8-lane vector per row (B's row and C's loaded and stored under the column mask) gives
- * those kernels' bits. What they work out each call (strides, the mask, the unused
+ * one 8-lane vector per row (B's row and C's loaded and stored under the column mask, or
+ * with plain moves where rows are 1, 4 or 8 wide) gives those kernels' bits. What they work out each call (strides, the mask, the unused
  * accumulators, prefetches) the plan holds or the row count fixes.
  *
  * Two neighbours of a dense layer's product can ride along (autograd/replay.c pairs them):
