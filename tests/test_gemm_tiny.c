@@ -171,10 +171,56 @@ static void test_rows_match_reference(void) {
         }
 }
 
+/* The squared error's kernels give the reference's bits: every reduction, odd lengths, with
+ * and without a target gradient, gradients accumulated into what was there (a NaN in the
+ * output after the last element would show a write past it). */
+static void test_mse_matches_reference(void) {
+    nb_rng r;
+    nb_rng_seed(&r, 13);
+    float p[41], t[41], gy[41], y1[42], y2[42], gp0[41], gp1[42], gp2[42], gt1[42], gt2[42];
+    for (int red = 0; red < 3; red++)
+        for (int64_t n = 1; n <= 41; n += (n < 9 ? 1 : 8))
+            for (int with_gt = 0; with_gt < 2; with_gt++) {
+                fill_uniform(p, n, &r);
+                fill_uniform(t, n, &r);
+                fill_uniform(gy, n, &r);
+                fill_uniform(gp0, n, &r);
+                memset(y1, 0xff, sizeof y1);
+                memset(y2, 0xff, sizeof y2);
+                nbi_ref_pair_loss(NBI_LOSS_MSE, red, n, p, t, y1);
+                nbi_tiny_mse(red, n, p, t, y2);
+                CHECK_MSG(same_bits(y1, y2, 42), "mse reduction %d n=%lld", red, (long long)n);
+                memset(gp1, 0xff, sizeof gp1);
+                memset(gp2, 0xff, sizeof gp2);
+                memcpy(gp1, gp0, (size_t)n * sizeof *gp0);
+                memcpy(gp2, gp0, (size_t)n * sizeof *gp0);
+                memcpy(gt1, gp1, sizeof gt1); /* gt starts as gp does */
+                memcpy(gt2, gp2, sizeof gt2);
+                float *gt_1 = with_gt ? gt1 : NULL, *gt_2 = with_gt ? gt2 : NULL;
+                nbi_ref_pair_loss_bwd(NBI_LOSS_MSE, red, n, p, t, gy, gp1, gt_1);
+                nbi_tiny_mse_bwd(red, n, p, t, gy, gp2, gt_2);
+                CHECK_MSG(same_bits(gp1, gp2, 42) && same_bits(gt1, gt2, 42),
+                          "mse_bwd reduction %d n=%lld gt %d", red, (long long)n, with_gt);
+                /* into zeros: the reference's accumulation into filled zeros, both signs of
+                 * the scale (p = t at one element: a product of -0 that the 0 makes +0) */
+                p[n / 2] = t[n / 2];
+                for (int sign = 0; sign < 2; sign++) {
+                    for (int64_t i = 0; i < n; i++) gy[i] = -gy[i];
+                    memset(gp1, 0, sizeof gp1);
+                    memset(gp2, 0, sizeof gp2);
+                    nbi_ref_pair_loss_bwd(NBI_LOSS_MSE, red, n, p, t, gy, gp1, NULL);
+                    nbi_tiny_mse_dx(red, n, p, t, gy, gp2);
+                    CHECK_MSG(same_bits(gp1, gp2, 42), "mse_dx reduction %d n=%lld sign %d", red,
+                              (long long)n, sign);
+                }
+            }
+}
+
 static const nbt_case cases[] = {
     {"plan_matches_entry", test_plan_matches_entry},
     {"plan_refuses", test_plan_refuses},
     {"fused_neighbours", test_fused_neighbours},
     {"rows_match_reference", test_rows_match_reference},
+    {"mse_matches_reference", test_mse_matches_reference},
 };
 NBT_MAIN(cases)

@@ -221,6 +221,56 @@ static void test_mlp_mse_momentum(void) {
     CHECK(run_pair(&c, NULL, 0) == 7);
 }
 
+/* examples/xor.c's own loss, ½ Σ (out − y)², on every CPU device: the replay scales the loss
+ * and its gradient's one element by a multiply of its own (d_mul_scalar1), and folds the
+ * seed and the squared error's zeros (fuse), with each kernel set's bits. */
+static void test_half_sse_every_device(void) {
+    static const char *const devices[] = {"cpu:ref", "cpu:c", "cpu:avx2", "cpu:avx512"};
+    static const int64_t sizes[] = {4, 4, 4, 4, 4};
+    for (int d = 0; d < 4; d++) {
+        nb_ctx *probe = nb_ctx_new(&(nb_ctx_opts){.device = devices[d]});
+        if (!probe) continue; /* this CPU lacks the set */
+        nb_ctx_free(probe);
+        const nb_ctx_opts co = {.device = devices[d], .threads = 1};
+        pair_cfg c = {.in = 2,
+                      .hidden = 4,
+                      .out = 1,
+                      .act1 = NB_ACT_SIGMOID,
+                      .act2 = NB_ACT_SIGMOID,
+                      .training = 1,
+                      .batches = sizes,
+                      .steps = 5};
+        c.def = (nb_step_def){.loss_fn = half_sse, .ctx = &co, .require_replay = 1};
+        char why[320];
+        CHECK_MSG(run_pair(&c, why, sizeof why) == 4, "%s", devices[d]);
+        CHECK(!*why);
+    }
+}
+
+/* The other pointwise losses (L1, BCE with logits): replayed through the reference's loss
+ * kernels directly, as the squared error is through its own (autograd/replay.c), with the
+ * eager loop's bits. */
+static void test_tiny_pointwise_losses(void) {
+    static const int64_t sizes[] = {3, 3, 3, 3};
+    static const nb_loss_kind losses[] = {NB_LOSS_MAE, NB_LOSS_BCE_LOGITS, NB_LOSS_MSE};
+    for (int v = 0; v < 3; v++) {
+        const nb_ctx_opts co = {.threads = 1};
+        pair_cfg c = {.in = 3,
+                      .hidden = 4,
+                      .out = 2,
+                      .act1 = NB_ACT_SIGMOID,
+                      .act2 = NB_ACT_TANH,
+                      .training = 1,
+                      .optim = 2,
+                      .batches = sizes,
+                      .steps = 4};
+        c.def = (nb_step_def){.loss = losses[v], .ctx = &co, .require_replay = 1};
+        char why[320];
+        CHECK_MSG(run_pair(&c, why, sizeof why) == 3, "%s", nb_loss_name(losses[v]));
+        CHECK(!*why);
+    }
+}
+
 /* Tiny networks on every CPU device, where the replay makes its small calls directly (the
  * kernel set's kernels, one-tile GEMMs through their plans, the short-row bias kernels):
  * odd sizes, a batch of 3 (every product one tile) and of 7 and 13 (past the AVX2 and
@@ -419,6 +469,8 @@ static const nbt_case cases[] = {
     {"xor_bitwise", test_xor_bitwise},
     {"mlp_xent_adam_threads", test_mlp_xent_adam_threads},
     {"mlp_mse_momentum", test_mlp_mse_momentum},
+    {"tiny_pointwise_losses", test_tiny_pointwise_losses},
+    {"half_sse_every_device", test_half_sse_every_device},
     {"tiny_nets_every_device", test_tiny_nets_every_device},
     {"replay_in_parts", test_replay_in_parts},
     {"dropout_runs_eagerly", test_dropout_runs_eagerly},

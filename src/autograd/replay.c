@@ -20,6 +20,7 @@
 #include "kernels/iter.h"
 #include "kernels/kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef enum rec_kind {
@@ -81,6 +82,13 @@ struct rec_call {
     int64_t ret;
 };
 
+/* A call that does work, as the replay makes it (nbi_rec_end: the calls less fuse's pairs'
+ * members that do nothing). */
+typedef struct rec_prog {
+    rec_fn fn;
+    const rec_call *c;
+} rec_prog;
+
 struct nbi_rec {
     nbi_backend tab; /* first: the table installed in the context; wrappers cast back */
     const nbi_backend *real;
@@ -89,6 +97,10 @@ struct nbi_rec {
     int64_t n, cap;
     nbi_gemm_tiny *plans; /* the one-tile GEMMs' plans (resolve) */
     int64_t cap_plans;
+    /* the calls that do work, in order, and for each call i the first of them at or after
+     * it (prog_at[n]: their count); NULL when memory ran out (the calls are made in turn) */
+    rec_prog *prog;
+    int64_t *prog_at, cap_prog;
     nbi_iter *iters; /* the strided entries' iterators, by value */
     int64_t n_it, cap_it;
     int nomem;
@@ -682,6 +694,32 @@ static nb_status d_gemm_tile_bt(const nbi_backend *be, const rec_call *c) {
     nbi_gemm_tiny_run(c->x.plan);
     return NB_OK;
 }
+/* y = x p, gx = 0 + gy p: one float by mul_scalar's one IEEE operation (every kernel set's
+ * v * p0, and its derivative's gx + gy p0 into zeros), for a loss's scale of one element,
+ * where the kernel's masked vector code and its call are the cost */
+static nb_status d_mul_scalar1(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    *(float *)c->out[0] = *(const float *)c->in[0] * c->f[0];
+    return NB_OK;
+}
+static nb_status d_mul_scalar_dx1(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    *(float *)c->out[0] = 0.0f + *(const float *)c->in[2] * c->f[0];
+    return NB_OK;
+}
+/* a fill and the elementwise function of it in place (fuse): the function's value of the
+ * filled value, worked out once, filled */
+static nb_status d_fill_f(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_fill(c->n[0], c->out[0], c->f[1]);
+    return NB_OK;
+}
+/* zeros and the squared error's gradient added to them (fuse) */
+static nb_status d_mse_dx(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_mse_dx(c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0]);
+    return NB_OK;
+}
 /* the other call of a fused pair does this one's work */
 static nb_status d_none(const nbi_backend *be, const rec_call *c) {
     (void)be, (void)c;
@@ -698,12 +736,37 @@ static nb_status d_acc_rows(const nbi_backend *be, const rec_call *c) {
     return NB_OK;
 }
 
+/* the losses: cpu.c's entries call the reference's kernels, on the calling thread */
+static nb_status d_pair_loss(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_ref_pair_loss(c->a, c->b, c->n[0], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status d_pair_loss_bwd(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_ref_pair_loss_bwd(c->a, c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->out[1]);
+    return NB_OK;
+}
+static nb_status d_mse(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_mse(c->b, c->n[0], c->in[0], c->in[1], c->out[0]);
+    return NB_OK;
+}
+static nb_status d_mse_bwd(const nbi_backend *be, const rec_call *c) {
+    (void)be;
+    nbi_tiny_mse_bwd(c->b, c->n[0], c->in[0], c->in[1], c->in[2], c->out[0], c->out[1]);
+    return NB_OK;
+}
+
 /* Sets each call's fn and its extra arguments. Where the back end's entry is the CPU back
  * end's own (compared with a table nbi_backend_cpu fills for the same kernel set), a small
  * call is made directly: the kernel set's elementwise kernel, a one-tile GEMM's tile kernel
  * (nbi_gemm_tiny_plan: BLAS=openblas's GEMM is not the CPU entry and is left alone), the
- * short-row bias kernels (the reference's sums, kernels/gemm/tiny.h). */
+ * short-row bias kernels (the reference's sums, kernels/gemm/tiny.h), the pointwise losses'
+ * reference kernels (cpu.c's entries call nothing else; the squared error's without the
+ * test of the kind at each element, nbi_tiny_mse). */
 static void fuse(nbi_rec *r);
+static void build_prog(nbi_rec *r);
 
 static void resolve(nbi_rec *r) {
     const nbi_backend *be = r->real;
@@ -729,6 +792,8 @@ static void resolve(nbi_rec *r) {
             c->x.p = c->has_p ? c->f : NULL;
             if (is_cpu && small && be->unary == cpu.unary)
                 c->k.unary = k->unary[c->a], c->fn = d_unary;
+            if (c->fn == d_unary && n == 1 && c->a == NBI_U_MUL_SCALAR && c->has_p)
+                c->fn = d_mul_scalar1;
             break;
         case R_UNARY_BWD:
         case R_UNARY_DX:
@@ -737,6 +802,8 @@ static void resolve(nbi_rec *r) {
             c->k.unary_bwd = k->unary_bwd[c->a];
             if (c->kind == R_UNARY_BWD && be->unary_bwd == cpu.unary_bwd) c->fn = d_unary_bwd;
             if (c->kind == R_UNARY_DX && be->unary_dx == cpu.unary_dx) c->fn = d_unary_dx;
+            if (c->fn == d_unary_dx && n == 1 && c->a == NBI_U_MUL_SCALAR && c->has_p)
+                c->fn = d_mul_scalar_dx1;
             break;
         case R_BINARY:
             if (is_cpu && small && be->binary == cpu.binary)
@@ -768,6 +835,14 @@ static void resolve(nbi_rec *r) {
                 }
             }
             break;
+        case R_PAIR_LOSS:
+            if (is_cpu && be->pair_loss == cpu.pair_loss)
+                c->fn = c->a == NBI_LOSS_MSE ? d_mse : d_pair_loss;
+            break;
+        case R_PAIR_LOSS_BWD:
+            if (is_cpu && be->pair_loss_bwd == cpu.pair_loss_bwd)
+                c->fn = c->a == NBI_LOSS_MSE ? d_mse_bwd : d_pair_loss_bwd;
+            break;
         case R_BIAS_ROWS:
             if (is_cpu && c->n[0] * c->n[1] <= DIRECT_N && be->bias_rows == cpu.bias_rows)
                 c->fn = d_bias_rows;
@@ -783,43 +858,96 @@ static void resolve(nbi_rec *r) {
         c->pair = 0;
     }
     fuse(r);
+    build_prog(r);
+}
+
+/* Do n floats at a and m floats at b not overlap? */
+static int apart(const void *a, int64_t n, const void *b, int64_t m) {
+    const float *x = a, *y = b;
+    return !x || !y || x + n <= y || y + m <= x;
 }
 
 /* Pairs of neighbouring calls that one kernel call makes together (nbi_gemm_tiny_fuse_*): a
  * dense layer's bias copied into its output, then the product added to it; the weight
- * gradient's product, then the bias gradient's column sums of the same B. The pair's
- * other call does nothing. */
+ * gradient's product, then the bias gradient's column sums of the same B. And two of the
+ * loss's backward: a fill and a function of it in place (the seed of the backward, 0 then
+ * + 1: one fill of the function's value, which an elementwise kernel computes the same for
+ * any element), zeros and the squared error's gradient added to them. The pair's other
+ * call does nothing. */
 static void fuse(nbi_rec *r) {
     for (int64_t i = 0; i + 1 < r->n; i++) {
         rec_call *c = &r->calls[i], *d = c + 1;
         if (c->pair || d->pair) continue;
-        if (c->fn == d_bias_rows && d->kind == R_SGEMM && d->fn != x_sgemm &&
-            d->out[0] == c->out[0] && d->n[5] == c->n[1] &&
-            nbi_gemm_tiny_fuse_bias(d->x.plan, c->n[0], c->n[1], c->in[0])) {
+        if (c->fn == d_fill && (d->fn == d_unary || d->fn == d_mul_scalar1) && d->n[0] == c->n[0] &&
+            d->in[0] == c->out[0] && d->out[0] == c->out[0]) {
+            d->k.unary(1, &c->f[0], &c->f[1], d->x.p);
+            c->solo = c->fn, c->fn = d_fill_f, c->pair = 1;
+            d->solo = d->fn, d->fn = d_none, d->pair = 2;
+        } else if (c->fn == d_fill && c->f[0] == 0.0f && !signbit(c->f[0]) && d->fn == d_mse_bwd &&
+                   d->out[0] == c->out[0] && !d->out[1] && d->n[0] == c->n[0] &&
+                   apart(c->out[0], c->n[0], d->in[0], c->n[0]) &&
+                   apart(c->out[0], c->n[0], d->in[1], c->n[0]) &&
+                   apart(c->out[0], c->n[0], d->in[2], d->b == 2 ? c->n[0] : 1)) {
+            c->solo = c->fn, c->fn = d_none, c->pair = 1;
+            d->solo = d->fn, d->fn = d_mse_dx, d->pair = 2;
+        } else if (c->fn == d_bias_rows && d->kind == R_SGEMM && d->fn != x_sgemm &&
+                   d->out[0] == c->out[0] && d->n[5] == c->n[1] &&
+                   nbi_gemm_tiny_fuse_bias(d->x.plan, c->n[0], c->n[1], c->in[0])) {
             c->solo = c->fn, c->fn = d_none, c->pair = 1;
             d->solo = x_sgemm, d->pair = 2; /* its plan now reads the bias */
         } else if (c->fn == d_gemm_ukr && d->fn == d_acc_rows && d->in[0] == c->in[1] &&
-                   nbi_gemm_tiny_fuse_colsum(c->x.plan, d->n[0], d->n[1], d->in[0],
-                                             d->out[0])) {
+                   nbi_gemm_tiny_fuse_colsum(c->x.plan, d->n[0], d->n[1], d->in[0], d->out[0])) {
             c->solo = x_sgemm, c->pair = 1; /* its plan now sums the columns */
             d->solo = d->fn, d->fn = d_none, d->pair = 2;
         }
     }
 }
 
+/* The calls that do work, apart from the do-nothing members of fused pairs (a loop of
+ * indirect calls: each one left out is a call and a return fewer a step). */
+static void build_prog(nbi_rec *r) {
+    if (r->n + 1 > r->cap_prog) {
+        nbi_free(r->prog);
+        nbi_free(r->prog_at);
+        r->prog = nbi_malloc((size_t)(r->n + 1) * sizeof *r->prog);
+        r->prog_at = nbi_malloc((size_t)(r->n + 1) * sizeof *r->prog_at);
+        r->cap_prog = r->n + 1;
+        if (!r->prog || !r->prog_at) { /* the replay makes the calls in turn */
+            nbi_free(r->prog);
+            nbi_free(r->prog_at);
+            r->prog = NULL, r->prog_at = NULL, r->cap_prog = 0;
+            return;
+        }
+    }
+    int64_t m = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        r->prog_at[i] = m;
+        const rec_call *c = &r->calls[i];
+        if (c->fn != d_none) r->prog[m++] = (rec_prog){c->fn, c};
+    }
+    r->prog_at[r->n] = m;
+}
+
 nb_status nbi_rec_replay(const nbi_rec *r, int64_t from, int64_t to) {
     const nbi_backend *be = r->real;
     NBI_ASSERT(0 <= from && from <= to && to <= r->n);
     if (from == to) return NB_OK;
-    const rec_call *c = r->calls + from, *end = r->calls + to;
+    const rec_call *c = r->calls + from;
     nb_status s;
     /* a fused pair cut by the range: its call in the range is made alone */
-    if (c->pair == 2 && (s = c->solo(be, c)) != NB_OK) return s;
-    c += c->pair == 2;
-    const rec_call *last = end[-1].pair == 1 && c < end ? end - 1 : NULL;
-    if (last) end--;
-    for (; c < end; c++)
-        if (NBI_UNLIKELY((s = c->fn(be, c)) != NB_OK)) return s;
+    if (c->pair == 2) {
+        if ((s = c->solo(be, c)) != NB_OK) return s;
+        from++;
+    }
+    const rec_call *last = r->calls[to - 1].pair == 1 && from < to ? &r->calls[--to] : NULL;
+    if (r->prog) { /* the pairs in [from, to) are whole: their members that work */
+        const rec_prog *p = r->prog + r->prog_at[from], *pe = r->prog + r->prog_at[to];
+        for (; p < pe; p++)
+            if (NBI_UNLIKELY((s = p->fn(be, p->c)) != NB_OK)) return s;
+    } else {
+        for (c = r->calls + from; c < r->calls + to; c++)
+            if (NBI_UNLIKELY((s = c->fn(be, c)) != NB_OK)) return s;
+    }
     return last ? last->solo(be, last) : NB_OK;
 }
 
@@ -832,5 +960,7 @@ void nbi_rec_free(nbi_rec *r) {
     nbi_free(r->calls);
     nbi_free(r->iters);
     nbi_free(r->plans);
+    nbi_free(r->prog);
+    nbi_free(r->prog_at);
     nbi_free(r);
 }

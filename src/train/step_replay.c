@@ -16,6 +16,9 @@
  * replayed runs eagerly, and nb_step_eager_reason says why (or, with require_replay, it is
  * an error before the update). */
 #include "autograd/replay.h"
+#include "kernels/gemm/tiny.h"
+#include "nn/model.h"
+#include "optim/optim.h"
 #include "tensor/ctx.h"
 #include "tensor/tensor.h"
 #include "train/train.h"
@@ -128,7 +131,11 @@ static nb_status take_input(step_slot *k, nb_tensor **own, const nb_tensor *t, i
         if (!*own) return NB_ERR_NOMEM; /* the message is nb_tensor_new's */
     }
     const nbi_backend *be = k->ctx->be;
-    be->copy(be, (*own)->data, t->data, (size_t)t->numel * nbi_dtype_size(t->dtype));
+    const size_t bytes = (size_t)t->numel * nbi_dtype_size(t->dtype);
+    if (be->k) /* a CPU back end (host memory): its copy is this memcpy, without the call */
+        memcpy((*own)->data, t->data, bytes);
+    else
+        be->copy(be, (*own)->data, t->data, bytes);
     return NB_OK;
 }
 
@@ -138,16 +145,20 @@ static nb_tensor *step_loss(nb_step *s, step_slot *k, nb_tensor *out) {
 }
 
 static float read_loss(const step_slot *k) {
+    const nbi_backend *be = k->ctx->be;
+    if (be->k) return *(const float *)k->loss->data; /* a CPU back end: host memory */
     float v;
-    k->ctx->be->to_host(k->ctx->be, &v, k->loss->data, sizeof v);
+    be->to_host(be, &v, k->loss->data, sizeof v);
     return v;
 }
 
-/* Is the model as the recordings found it: the same parameter buffers and mode? */
+/* Is the model as the recordings found it: the same parameter buffers and mode? The fields
+ * read in place, as every replayed step asks (nb_params_grad would make a missing gradient
+ * buffer: then the pointers differ either way, and the step records again). */
 static int same_model(const nb_step *s) {
-    nb_params *ps = s->ps;
-    return s->p_data == nb_params_data(ps) && s->p_grad == nb_params_grad(ps) &&
-           s->p_numel == nb_params_numel(ps) && s->training == nb_model_training(s->model);
+    const nb_params *ps = s->ps;
+    return s->p_data == ps->data && s->p_grad == ps->grad && s->p_numel == ps->numel &&
+           s->training == s->model->training;
 }
 
 static void note_model(nb_step *s) {
@@ -269,8 +280,14 @@ nb_status nbi_step_forward(nb_step *s, const nb_tensor *x, const nb_tensor *y, n
     }
     k->used = ++s->clock;
     s->replaying = 0;
-    nb_status st = take_input(k, &k->x, x, same);
-    if (st == NB_OK) st = take_input(k, &k->y, y, same);
+    nb_status st = NB_OK;
+    if (same && k->ctx->be->k) { /* the usual step: the batch into the same inputs, host memory */
+        memcpy(k->x->data, x->data, (size_t)x->numel * nbi_dtype_size(x->dtype));
+        if (y) memcpy(k->y->data, y->data, (size_t)y->numel * nbi_dtype_size(y->dtype));
+    } else {
+        st = take_input(k, &k->x, x, same);
+        if (st == NB_OK) st = take_input(k, &k->y, y, same);
+    }
     if (st != NB_OK) {
         k->valid = 0;
         return st;
@@ -288,11 +305,22 @@ nb_status nbi_step_forward(nb_step *s, const nb_tensor *x, const nb_tensor *y, n
     return NB_OK;
 }
 
+/* nb_optim_zero_grad before a replayed backward: a tiny store's gradient (host memory, the
+ * default back end's, always a CPU one; the forward just checked the buffer is the recorded
+ * one) cleared here, the back end's fill of zeros costing more than the stores; any other
+ * through the optimizer. */
+static void zero_grad(nb_step *s) {
+    if (s->opt->ps == s->ps && s->p_grad && s->p_numel <= 64)
+        nbi_tiny_fill(s->p_numel, (float *)s->p_grad, 0.0f);
+    else
+        nb_optim_zero_grad(s->opt);
+}
+
 nb_status nbi_step_backward(nb_step *s) {
     step_slot *k = s->cur;
     if (!s->replaying) return eager_backward(s, k);
     s->replaying = 0;
-    nb_optim_zero_grad(s->opt);
+    zero_grad(s);
     nb_status st = nbi_rec_replay(k->rec, k->split, nbi_rec_calls(k->rec));
     if (st == NB_ERR_STATE) /* only the forward validates; kept for safety */
         st = nbi_error(st, "nb_step_run: a replayed backward's check answered otherwise");

@@ -42,7 +42,7 @@ int nbi_gemm_tiny_plan(nbi_sgemm_fn entry, int ta, int tb, int64_t M, int64_t N,
     /* the AVX2 and AVX-512 tiles' arithmetic, on a CPU that has AVX2 and FMA */
     if ((g == &nbi_gemm_arch_avx2 || g == &nbi_gemm_arch_avx512) && M <= 8 && N <= 8 &&
         nbi_kernel_set("avx2"))
-        t->ukr = nbi_tiny_ukr_avx2[0][M - 1];
+        t->ukr = nbi_tiny_ukr_avx2[nbi_tiny_width(N)][0][M - 1];
 #endif
     if (tb) {
         /* The entry copies Bᵀ into op(B) (K x N, ldb = N) and runs the tile on the copy.
@@ -108,8 +108,8 @@ int nbi_gemm_tiny_fuse_colsum(nbi_gemm_tiny *t, int64_t K, int64_t N, const floa
     if (!can_fuse(t, N, g) || t->bt || K != t->c.K || x != t->c.B || t->c.ldb != N) return 0;
 #if NBI_X86
     for (int i = 0; i < 8; i++)
-        if (t->ukr == nbi_tiny_ukr_avx2[0][i]) {
-            t->ukr = nbi_tiny_ukr_avx2[1][i];
+        if (t->ukr == nbi_tiny_ukr_avx2[nbi_tiny_width(t->c.N)][0][i]) {
+            t->ukr = nbi_tiny_ukr_avx2[nbi_tiny_width(t->c.N)][1][i];
             t->colsum = g;
             return 1;
         }
@@ -147,4 +147,55 @@ void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g) {
         for (int64_t r = 0; r < M; r++) s += x[r * N + j];
         g[j] = s;
     }
+}
+
+/* the reference's (kernels/ref/loss.c): the float square, summed in double in order */
+void nbi_tiny_mse(int reduction, int64_t n, const float *p, const float *t, float *y) {
+    if (reduction == 2) {
+        for (int64_t i = 0; i < n; i++) {
+            const float d = p[i] - t[i];
+            y[i] = d * d;
+        }
+        return;
+    }
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float d = p[i] - t[i];
+        s += (double)(d * d);
+    }
+    if (reduction == 0) s /= (double)n;
+    y[0] = (float)s;
+}
+
+/* gp += s_i 2 (p - t), gt += s_i (-(2 (p - t))), s_i = gy[0] (sum), gy[0] / n (mean), gy[i] */
+void nbi_tiny_mse_bwd(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                      float *gp, float *gt) {
+    if (reduction == 2) {
+        for (int64_t i = 0; i < n; i++) {
+            const float dp = 2.0f * (p[i] - t[i]);
+            if (gp) gp[i] += gy[i] * dp;
+            if (gt) gt[i] += gy[i] * -dp;
+        }
+        return;
+    }
+    const float s = reduction == 0 ? gy[0] / (float)n : gy[0];
+    if (gp && !gt) { /* the usual case: targets need no gradient */
+        for (int64_t i = 0; i < n; i++) gp[i] += s * (2.0f * (p[i] - t[i]));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float dp = 2.0f * (p[i] - t[i]);
+        if (gp) gp[i] += s * dp;
+        if (gt) gt[i] += s * -dp;
+    }
+}
+
+void nbi_tiny_mse_dx(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                     float *gp) {
+    if (reduction == 2) {
+        for (int64_t i = 0; i < n; i++) gp[i] = 0.0f + gy[i] * (2.0f * (p[i] - t[i]));
+        return;
+    }
+    const float s = reduction == 0 ? gy[0] / (float)n : gy[0];
+    for (int64_t i = 0; i < n; i++) gp[i] = 0.0f + s * (2.0f * (p[i] - t[i]));
 }

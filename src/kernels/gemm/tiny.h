@@ -43,9 +43,14 @@ struct nbi_gemm_tiny {
 };
 
 #if NBI_X86
-/* [colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not
- * (x86/tiny_avx2.c; run only where AVX2 and FMA are). */
-extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[2][8];
+/* [w][colsum][m - 1]: the kernel for m rows, summing B's rows into t->colsum or not, for
+ * rows of any width up to 8 (w 0: masked moves) or of exactly 1, 4 or 8 columns (w 1, 2, 3:
+ * plain moves of that width; nbi_tiny_width) (x86/tiny_avx2.c; run only where AVX2 and FMA
+ * are). */
+extern const nbi_tiny_ukr_fn nbi_tiny_ukr_avx2[4][2][8];
+static inline int nbi_tiny_width(int64_t N) {
+    return N == 1 ? 1 : N == 4 ? 2 : N == 8 ? 3 : 0;
+}
 #endif
 
 /* Does the GEMM `entry` (a kernel set's sgemm: nbi_sgemm_c, _avx2, _avx512) run this call as
@@ -90,5 +95,17 @@ void nbi_tiny_bias_rows(int64_t M, int64_t N, const float *b, float *y);
 
 /* g[j] += x[0, j] + x[1, j] + ... in that order (nbi_ref_acc_rows' sums, the same bits). */
 void nbi_tiny_acc_rows(int64_t M, int64_t N, const float *x, float *g);
+
+/* The squared error of n pairs and its gradient: nbi_ref_pair_loss and nbi_ref_pair_loss_bwd
+ * for NBI_LOSS_MSE (reduction 0 mean, 1 sum, 2 none), the same operations in the same order,
+ * the same bits, without the reference's test of the loss kind at every element (a tiny
+ * network's loss costs more in those tests than in its arithmetic). */
+void nbi_tiny_mse(int reduction, int64_t n, const float *p, const float *t, float *y);
+void nbi_tiny_mse_bwd(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                      float *gp, float *gt);
+/* nbi_tiny_mse_bwd into zeros, no target gradient: gp[i] = 0 + s_i ∂ℓ_i/∂p_i, the bits of
+ * zeros filled and then accumulated into (0 + -0 is +0), gp apart from p, t and gy. */
+void nbi_tiny_mse_dx(int reduction, int64_t n, const float *p, const float *t, const float *gy,
+                     float *gp);
 
 #endif
