@@ -642,8 +642,8 @@ static void test_pack_layout(void) {
         CHECK(g != NULL);
         if (!g) continue;
         const int64_t MR = g->mr, NR = g->nr, i0 = 3, p0 = 5;
-        const int64_t widths[] = {1, MR - 1, MR, MR + 1, 2 * MR + 5, 3 * MR, NR - 1, NR, NR + 3,
-                                  2 * NR, 3 * NR - 2};
+        const int64_t widths[] = {1,      MR - 1, MR,     MR + 1, 2 * MR + 5, 3 * MR,
+                                  NR - 1, NR,     NR + 3, 2 * NR, 3 * NR - 2};
         for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
             for (size_t d = 0; d < sizeof depths / sizeof *depths; d++)
                 for (int t = 0; t < 2; t++) {
@@ -654,7 +654,8 @@ static void test_pack_layout(void) {
                     const size_t n = (size_t)((rows - 1) * ld + cols);
                     float *X = alloc_f(n);
                     for (size_t i = 0; i < n; i++) X[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
-                    const int64_t pa = (m + MR - 1) / MR * MR * kk, pb = (m + NR - 1) / NR * NR * kk;
+                    const int64_t pa = (m + MR - 1) / MR * MR * kk,
+                                  pb = (m + NR - 1) / NR * NR * kk;
                     float *got = alloc_f((size_t)(pa > pb ? pa : pb));
                     int bad = 0;
                     for (int ai = 0; ai < 2; ai++) {
@@ -666,17 +667,20 @@ static void test_pack_layout(void) {
                                                 : alpha * (t ? X[(p0 + p) * ld + i0 + i]
                                                              : X[(i0 + i) * ld + p0 + p]);
                             if (memcmp(&got[e], &want, sizeof want) != 0 && bad++ < 3)
-                                CHECK_MSG(0, "%s pack_a ta=%d m=%lld k=%lld alpha=%g: [%lld] = %g, "
-                                          "expected %g", g->name, t, (long long)m, (long long)kk,
-                                          (double)alpha, (long long)e, (double)got[e], (double)want);
+                                CHECK_MSG(0,
+                                          "%s pack_a ta=%d m=%lld k=%lld alpha=%g: [%lld] = %g, "
+                                          "expected %g",
+                                          g->name, t, (long long)m, (long long)kk, (double)alpha,
+                                          (long long)e, (double)got[e], (double)want);
                         }
                     }
                     /* pack_b with tb = !t reads the same storage as op(B) [kk, m] */
                     g->pack_b(!t, X, ld, p0, kk, i0, m, got);
                     for (int64_t e = 0; e < pb; e++) {
                         int64_t c = e / (NR * kk), p = e % (NR * kk) / NR, j = c * NR + e % NR;
-                        float want = j >= m ? 0.0f
-                                            : (t ? X[(p0 + p) * ld + i0 + j] : X[(i0 + j) * ld + p0 + p]);
+                        float want =
+                            j >= m ? 0.0f
+                                   : (t ? X[(p0 + p) * ld + i0 + j] : X[(i0 + j) * ld + p0 + p]);
                         if (memcmp(&got[e], &want, sizeof want) != 0 && bad++ < 3)
                             CHECK_MSG(0, "%s pack_b tb=%d n=%lld k=%lld: [%lld] = %g, expected %g",
                                       g->name, !t, (long long)m, (long long)kk, (long long)e,
