@@ -7,7 +7,7 @@
  *   argument errors, and B taken from a provider (sgemm_src) bitwise equal to the matrix
  *   call, on the direct and the blocked path (B packed against B read in place for few
  *   rows), and the in-place micro-kernel against the packed one, its twin; B packed once
- *   (sgemm_packed) bitwise equal to the matrix call.
+ *   (sgemm_packed) bitwise equal to the matrix call; the packers against their definition.
  * Each element must be within the forward error bound of a K-term dot product,
  *   |c - c*| <= 2 (K + 2) u (|alpha| (|A||B|)_ij + |beta c_ij|),  u = 2^-24. */
 #include "nbtest.h"
@@ -624,6 +624,74 @@ static void test_ukr_in_place(void) {
     }
 }
 
+/* The packers against their definition (the scalar twin of the register transposes and
+ * the vector copies): panel r, step p of pack_a holds alpha op(A)[i0 + r MR + i, p0 + p],
+ * zeros past row m; panel c of pack_b holds op(B)[p0 + p, j0 + c NR + j], zeros past column
+ * n. Bitwise, for both transpose cases, offsets, padded leading dimensions, heights and
+ * depths on both sides of the tile and of the 8- and 16-float steps (the transposes' and
+ * the next panel's prefetch, which must not change a value), A and B allocated exactly. */
+static void test_pack_layout(void) {
+    static const int64_t depths[] = {1, 7, 8, 9, 16, 17, 37};
+    static const float alphas[] = {1.0f, 0.75f};
+    nb_rng rng;
+    nb_rng_seed(&rng, 41);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        CHECK(g != NULL);
+        if (!g) continue;
+        const int64_t MR = g->mr, NR = g->nr, i0 = 3, p0 = 5;
+        const int64_t widths[] = {1,      MR - 1, MR,     MR + 1, 2 * MR + 5, 3 * MR,
+                                  NR - 1, NR,     NR + 3, 2 * NR, 3 * NR - 2};
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
+            for (size_t d = 0; d < sizeof depths / sizeof *depths; d++)
+                for (int t = 0; t < 2; t++) {
+                    const int64_t m = widths[w], kk = depths[d];
+                    /* stored: t = 0 rows i (i0 + m of them), t = 1 rows p (p0 + kk) */
+                    const int64_t rows = t ? p0 + kk : i0 + m, cols = t ? i0 + m : p0 + kk;
+                    const int64_t ld = cols + 2;
+                    const size_t n = (size_t)((rows - 1) * ld + cols);
+                    float *X = alloc_f(n);
+                    for (size_t i = 0; i < n; i++) X[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+                    const int64_t pa = (m + MR - 1) / MR * MR * kk,
+                                  pb = (m + NR - 1) / NR * NR * kk;
+                    float *got = alloc_f((size_t)(pa > pb ? pa : pb));
+                    int bad = 0;
+                    for (int ai = 0; ai < 2; ai++) {
+                        const float alpha = alphas[ai];
+                        g->pack_a(t, X, ld, i0, m, p0, kk, alpha, got);
+                        for (int64_t e = 0; e < pa; e++) {
+                            int64_t r = e / (MR * kk), p = e % (MR * kk) / MR, i = r * MR + e % MR;
+                            float want = i >= m ? 0.0f
+                                                : alpha * (t ? X[(p0 + p) * ld + i0 + i]
+                                                             : X[(i0 + i) * ld + p0 + p]);
+                            if (memcmp(&got[e], &want, sizeof want) != 0 && bad++ < 3)
+                                CHECK_MSG(0,
+                                          "%s pack_a ta=%d m=%lld k=%lld alpha=%g: [%lld] = %g, "
+                                          "expected %g",
+                                          g->name, t, (long long)m, (long long)kk, (double)alpha,
+                                          (long long)e, (double)got[e], (double)want);
+                        }
+                    }
+                    /* pack_b with tb = !t reads the same storage as op(B) [kk, m] */
+                    g->pack_b(!t, X, ld, p0, kk, i0, m, got);
+                    for (int64_t e = 0; e < pb; e++) {
+                        int64_t c = e / (NR * kk), p = e % (NR * kk) / NR, j = c * NR + e % NR;
+                        float want =
+                            j >= m ? 0.0f
+                                   : (t ? X[(p0 + p) * ld + i0 + j] : X[(i0 + j) * ld + p0 + p]);
+                        if (memcmp(&got[e], &want, sizeof want) != 0 && bad++ < 3)
+                            CHECK_MSG(0, "%s pack_b tb=%d n=%lld k=%lld: [%lld] = %g, expected %g",
+                                      g->name, !t, (long long)m, (long long)kk, (long long)e,
+                                      (double)got[e], (double)want);
+                    }
+                    nb_free(X);
+                    nb_free(got);
+                }
+    }
+}
+
 static void test_dispatch(void) {
     const char *isa = nb_kernel_isa();
     CHECK(isa != NULL);
@@ -653,5 +721,6 @@ static const nbt_case cases[] = {
     {"ukr_in_place", test_ukr_in_place},
     {"one_tile", test_one_tile},
     {"packed_b", test_packed_b},
+    {"pack_layout", test_pack_layout},
 };
 NBT_MAIN(cases)
