@@ -128,10 +128,10 @@ static _Thread_local int in_worker;
 /* Workers run under SCHED_BATCH (when they would otherwise be SCHED_OTHER, the default):
  * the same share of the CPU, but a woken batch thread never preempts the running one. On a
  * loaded machine the scheduler may put a woken worker on the caller's core; as a normal
- * thread it then preempted the caller inside the futex wake (publish), and the caller, who
- * holds the step's serial path, lost its core until the worker's slice ended: the wake took
- * 54-78 us on average at load 4 on two cores (per-step harness, MLP step at two threads),
- * against 1-12 us under SCHED_BATCH. A quiet machine wakes the worker on the idle core, where
+ * thread it then (most likely) preempted the caller inside the futex wake (publish), and the
+ * caller, who holds the step's serial path, lost its core for the worker's slice: the wake took
+ * 10-78 us on average (54-78 in 6 runs of 7) at load 4 on two cores (per-step harness, MLP
+ * step at two threads), against 1-12 us under SCHED_BATCH (docs/KERNELS.md, thread pool). A quiet machine wakes the worker on the idle core, where
  * nothing changes. A real-time caller's workers keep the policy they inherited. */
 static void worker_policy(void) {
 #if defined(__linux__) && defined(SCHED_BATCH)
