@@ -131,8 +131,9 @@ static _Thread_local int in_worker;
  * thread it then (most likely) preempted the caller inside the futex wake (publish), and the
  * caller, who holds the step's serial path, lost its core for the worker's slice: the wake took
  * 10-78 us on average (54-78 in 6 runs of 7) at load 4 on two cores (per-step harness, MLP
- * step at two threads), against 1-12 us under SCHED_BATCH (docs/KERNELS.md, thread pool). A quiet machine wakes the worker on the idle core, where
- * nothing changes. A real-time caller's workers keep the policy they inherited. */
+ * step at two threads), against 1-12 us under SCHED_BATCH (docs/KERNELS.md, thread pool).
+ * A quiet machine wakes the worker on the idle core, where nothing changes. A real-time
+ * caller's workers keep the policy they inherited. */
 static void worker_policy(void) {
 #if defined(__linux__) && defined(SCHED_BATCH)
     struct sched_param sp;
