@@ -1,8 +1,9 @@
 /* test_threads — the thread pool: every task runs exactly once at any pool size (more threads
  * than cores included), parallel_run shares claimed work and leaves no member behind,
  * progress waits hold, nested and concurrent parallel calls
- * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused, and
- * an implicit pool starts its workers only when a job wants them.
+ * run inline rather than deadlock or oversubscribe, resizing works, bad sizes are refused,
+ * an implicit pool starts its workers only when a job wants them, and workers run under
+ * SCHED_BATCH.
  * `make tsan` runs this file under ThreadSanitizer. */
 #define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
@@ -315,6 +316,50 @@ static void test_claims_from_both_ends(void) {
     CHECK_OK(nb_set_threads(saved));
 }
 
+#if defined(__linux__)
+#ifndef SCHED_BATCH
+#define SCHED_BATCH 3 /* <sched.h> declares it only under _GNU_SOURCE */
+#endif
+/* Workers run under SCHED_BATCH when the caller is SCHED_OTHER (pool.c: a woken worker then
+ * never preempts the caller); a task that runs on a worker records its policy. */
+typedef struct policy_job {
+    pthread_t caller;
+    atomic_int worker_policy; /* -1: no worker has run a task yet */
+} policy_job;
+
+static void policy_task(void *arg, int64_t t) {
+    (void)t;
+    policy_job *j = arg;
+    struct sched_param sp;
+    int policy;
+    if (!pthread_equal(pthread_self(), j->caller) &&
+        pthread_getschedparam(pthread_self(), &policy, &sp) == 0)
+        atomic_store(&j->worker_policy, policy);
+    for (volatile int spin = 0; spin < 2000; spin++) {
+    }
+}
+
+static void test_workers_batch_policy(void) {
+    struct sched_param sp;
+    int policy;
+    CHECK(pthread_getschedparam(pthread_self(), &policy, &sp) == 0);
+    if (policy != SCHED_OTHER) {
+        printf("  note: the caller is not SCHED_OTHER; its workers keep its policy\n");
+        return;
+    }
+    int saved = nb_get_threads();
+    CHECK_OK(nb_set_threads(2));
+    policy_job j = {pthread_self(), -1};
+    for (int rep = 0; rep < 200 && atomic_load(&j.worker_policy) < 0; rep++)
+        nbi_parallel_for(2, 256, policy_task, &j);
+    if (atomic_load(&j.worker_policy) < 0)
+        printf("  note: no worker ran a task in 200 jobs (machine busy); policy not checked\n");
+    else
+        CHECK(atomic_load(&j.worker_policy) == SCHED_BATCH);
+    CHECK_OK(nb_set_threads(saved));
+}
+#endif
+
 static void test_split_range(void) {
     /* the shares tile [0, n) in order, cut at multiples of the grain */
     for (int64_t n = 0; n < 70; n += 3)
@@ -341,5 +386,8 @@ static const nbt_case cases[] = {
     {"set_threads_errors", test_set_threads_errors},
     {"claims_from_both_ends", test_claims_from_both_ends},
     {"split_range", test_split_range},
+#if defined(__linux__)
+    {"workers_batch_policy", test_workers_batch_policy},
+#endif
 };
 NBT_MAIN(cases)

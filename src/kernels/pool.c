@@ -125,10 +125,31 @@ static worker_start starts[NBI_MAX_THREADS];
 /* Set in the pool's workers: they claim tasks from the back (nbi_claim). */
 static _Thread_local int in_worker;
 
+/* Workers run under SCHED_BATCH (when they would otherwise be SCHED_OTHER, the default):
+ * the same share of the CPU, but a woken batch thread never preempts the running one. On a
+ * loaded machine the scheduler may put a woken worker on the caller's core; as a normal
+ * thread it then (most likely) preempted the caller inside the futex wake (publish), and the
+ * caller, who holds the step's serial path, lost its core for the worker's slice: the wake took
+ * 10-78 us on average (54-78 in 6 runs of 7) at load 4 on two cores (per-step harness, MLP
+ * step at two threads), against 1-12 us under SCHED_BATCH (docs/KERNELS.md, thread pool).
+ * A quiet machine wakes the worker on the idle core, where nothing changes. A real-time
+ * caller's workers keep the policy they inherited. */
+static void worker_policy(void) {
+#if defined(__linux__) && defined(SCHED_BATCH)
+    struct sched_param sp;
+    int policy;
+    if (pthread_getschedparam(pthread_self(), &policy, &sp) == 0 && policy == SCHED_OTHER) {
+        sp.sched_priority = 0;
+        pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp); /* a refusal changes nothing */
+    }
+#endif
+}
+
 static void *worker_main(void *p) {
     const worker_start *ws = p;
     int tid = ws->tid;
     in_worker = 1;
+    worker_policy();
     unsigned seen = ws->gen;
     for (;;) {
         seen = wait_change(&P.gen, seen, &P.gen_sleepers);
