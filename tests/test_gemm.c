@@ -624,6 +624,78 @@ static void test_ukr_in_place(void) {
     }
 }
 
+/* op(A) = Aᵀ read in place (ukr_at, alpha 1) against the packed kernel on pack_a's panel of
+ * the same floats, its twin: bitwise for every edge height and width, odd depths, a padded
+ * lda and the three beta cases (beta = 0 over NaN), C's neighbours untouched. Then whole
+ * products on one thread, which take it in the blocked path: Aᵀ read in place against the
+ * same A stored transposed (ta = 0, packed by the register transposes into the same
+ * panels), odd M, N, K across the MC and KC blocks, beta 0 and 1. */
+static void test_ukr_at(void) {
+    static const int64_t depths[] = {1, 7, 64, 301};
+    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    nb_rng rng;
+    nb_rng_seed(&rng, 57);
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        CHECK(g != NULL);
+        if (!g || !g->ukr_at) continue;
+        const int MR = g->mr, NR = g->nr;
+        for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
+            const int64_t K = depths[d], lda = MR + 5, ldc = NR + 5;
+            float *A = alloc_f((size_t)(K * lda)), *B = alloc_f((size_t)(K * NR));
+            float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
+            float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
+            for (int64_t i = 0; i < K * lda; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int64_t i = 0; i < K * NR; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int m = 1; m <= MR; m++)
+                for (int n = 1; n <= NR; n++)
+                    for (int bi = 0; bi < 3; bi++) {
+                        g->pack_a(1, A, lda, 2, m, 0, K, 1.0f, ap);
+                        g->pack_b(0, B, NR, 0, K, 0, n, bp);
+                        for (int64_t i = 0; i < MR * ldc; i++)
+                            c1[i] = bi == 0 ? NAN : nb_rng_uniform(&rng) - 0.5f;
+                        memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
+                        g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
+                        g->ukr_at(K, A + 2, lda, bp, betas[bi], c2, ldc, m, n);
+                        CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
+                                  "%s: ukr_at differs from ukr at m=%d n=%d k=%lld beta=%g",
+                                  g->name, m, n, (long long)K, (double)betas[bi]);
+                    }
+            nb_free(A);
+            nb_free(B);
+            nb_free(ap);
+            nb_free(bp);
+            nb_free(c1);
+            nb_free(c2);
+        }
+        const int64_t M = g->mc + 2 * MR + 5, N = 2 * NR + 7, K = g->kc + 61;
+        const int64_t lda = M + 3, ldt = K + 2, ldb = N + 1, ldc = N + 2;
+        float *A = alloc_f((size_t)(K * lda)), *At = alloc_f((size_t)(M * ldt));
+        float *B = alloc_f((size_t)(K * ldb));
+        float *c1 = alloc_f((size_t)(M * ldc)), *c2 = alloc_f((size_t)(M * ldc));
+        for (int64_t i = 0; i < K * lda; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+        for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t p = 0; p < K; p++) At[i * ldt + p] = A[p * lda + i];
+        for (int bi = 0; bi < 2; bi++) {
+            for (int64_t i = 0; i < M * ldc; i++) c1[i] = nb_rng_uniform(&rng) - 0.5f;
+            memcpy(c2, c1, (size_t)(M * ldc) * sizeof(float));
+            CHECK_OK(k.sgemm(1, 1, 0, M, N, K, 1.0f, A, lda, B, ldb, betas[bi], c1, ldc));
+            CHECK_OK(k.sgemm(1, 0, 0, M, N, K, 1.0f, At, ldt, B, ldb, betas[bi], c2, ldc));
+            CHECK_MSG(memcmp(c1, c2, (size_t)(M * ldc) * sizeof(float)) == 0,
+                      "%s: %lldx%lldx%lld beta=%g: Aᵀ in place differs from A packed", g->name,
+                      (long long)M, (long long)N, (long long)K, (double)betas[bi]);
+        }
+        nb_free(A);
+        nb_free(At);
+        nb_free(B);
+        nb_free(c1);
+        nb_free(c2);
+    }
+}
+
 /* The packers against their definition (the scalar twin of the register transposes and
  * the vector copies): panel r, step p of pack_a holds alpha op(A)[i0 + r MR + i, p0 + p],
  * zeros past row m; panel c of pack_b holds op(B)[p0 + p, j0 + c NR + j], zeros past column
@@ -719,6 +791,7 @@ static const nbt_case cases[] = {
     {"dispatch", test_dispatch},
     {"provider", test_provider},
     {"ukr_in_place", test_ukr_in_place},
+    {"ukr_at", test_ukr_at},
     {"one_tile", test_one_tile},
     {"packed_b", test_packed_b},
     {"pack_layout", test_pack_layout},

@@ -159,6 +159,7 @@ typedef struct gemm_job {
     int64_t ga, gb;   /* panels per A / B pack task */
     int64_t ctasks;   /* compute tasks wanted per iteration */
     int64_t total;    /* tasks in all */
+    int a_in_place;   /* op(A) = Aᵀ, alpha 1: the kernel reads A where it lies (ukr_at) */
     padded_counter next, pdone[RING], cdone[RING];
 } gemm_job;
 
@@ -213,7 +214,7 @@ static void pack_task(const gemm_job *j, const blk *b, int64_t k) {
         j->src.pack(j->src.ctx, b->pc, b->kcur, b->jc + lo * g->nr,
                     min64(b->ncur, hi * g->nr) - lo * g->nr, g->nr,
                     j->bp[b->bt & 1] + lo * g->nr * b->kcur);
-    } else {
+    } else if (!j->a_in_place) {
         lo = (k - b->nbp) * j->ga;
         hi = min64(b->ma, lo + j->ga);
         g->pack_a(j->ta, j->A, j->lda, b->ic + lo * g->mr, min64(b->mcur, hi * g->mr) - lo * g->mr,
@@ -233,6 +234,13 @@ static void compute_task(const gemm_job *j, const blk *b, int64_t k) {
         int m = (int)min64(MR, b->mcur - ir * MR);
         const float *a = ap + ir * MR * kc;
         float *crow = j->C + (b->ic + ir * MR) * j->ldc + b->jc;
+        if (j->a_in_place) { /* Aᵀ's step p of this row panel: m floats at row pc + p of A */
+            const float *at = j->A + b->pc * j->lda + b->ic + ir * MR;
+            for (int64_t jr = c0; jr < c1; jr++)
+                g->ukr_at(kc, at, j->lda, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m,
+                          (int)min64(NR, b->ncur - jr * NR));
+            continue;
+        }
         for (int64_t jr = c0; jr < c1; jr++) {
             int n = (int)min64(NR, b->ncur - jr * NR);
             g->ukr(kc, a, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, n);
@@ -584,6 +592,9 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
     j->gb = want == 1 ? maxp : ceil_div(maxp, want);
     j->ga = want == 1 ? maxa : ceil_div(maxa, want);
     j->ctasks = want == 1 ? 1 : 3 * want;
+    /* One thread, op(A) = Aᵀ and alpha 1 (packed A folds alpha in): the packed panel would be
+     * A's own floats, MR per step, so the kernel reads them in place, lda apart. */
+    j->a_in_place = want == 1 && c->ta && c->alpha == 1.0f && g->ukr_at;
     blk b;
     blk_first(j, &b);
     do j->total += b.nbp + b.nap + b.nct * b.nrt;

@@ -24,6 +24,12 @@ typedef void (*nbi_ukr_fn)(int64_t k, const float *ap, const float *bp, float be
 typedef void (*nbi_ukr_b_fn)(int64_t k, const float *ap, const float *b, int64_t ldb, float beta,
                              float *c, int64_t ldc, int m, int n);
 
+/* The same sum with op(A) = Aᵀ read in place (alpha 1): step p's m floats at a + p*lda,
+ * where the packed panel holds them MR apart (rows past m are not read). Bitwise the packed
+ * kernel's result for the panel that pack_a makes of them with alpha = 1. */
+typedef void (*nbi_ukr_at_fn)(int64_t k, const float *a, int64_t lda, const float *bp,
+                              float beta, float *c, int64_t ldc, int m, int n);
+
 /* Packs alpha op(A)[i0 : i0+m, p0 : p0+k] into ceil(m/MR) row panels, panel r at
  * dst + r*MR*k, laid out as the micro-kernel reads it. */
 typedef void (*nbi_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0, int64_t m,
@@ -65,6 +71,7 @@ typedef struct nbi_gemm_arch {
     int64_t par_flops;     /* 2MNK per thread below which extra threads do not pay */
     nbi_ukr_fn ukr;
     nbi_ukr_b_fn ukr_b; /* NULL: B is always packed */
+    nbi_ukr_at_fn ukr_at; /* NULL: A is always packed */
     nbi_pack_a_fn pack_a;
     nbi_pack_b_fn pack_b;
     nbi_direct_fn direct;
