@@ -27,8 +27,8 @@ typedef void (*nbi_ukr_b_fn)(int64_t k, const float *ap, const float *b, int64_t
 /* The same sum with op(A) = Aᵀ read in place (alpha 1): step p's m floats at a + p*lda,
  * where the packed panel holds them MR apart (rows past m are not read). Bitwise the packed
  * kernel's result for the panel that pack_a makes of them with alpha = 1. */
-typedef void (*nbi_ukr_at_fn)(int64_t k, const float *a, int64_t lda, const float *bp,
-                              float beta, float *c, int64_t ldc, int m, int n);
+typedef void (*nbi_ukr_at_fn)(int64_t k, const float *a, int64_t lda, const float *bp, float beta,
+                              float *c, int64_t ldc, int m, int n);
 
 /* Packs alpha op(A)[i0 : i0+m, p0 : p0+k] into ceil(m/MR) row panels, panel r at
  * dst + r*MR*k, laid out as the micro-kernel reads it. */
