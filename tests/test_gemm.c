@@ -696,6 +696,64 @@ static void test_ukr_at(void) {
     }
 }
 
+/* Aᵀ read in place on several threads: the task stream (several M and K blocks; one M block
+ * over several K blocks) and the pieces by columns (no member packs A) and by rows (no
+ * piece packs its A panels), each at 1, 2 and 3 threads against the same A stored
+ * transposed (ta = 0: packed), one thread, bitwise; odd sizes, padded leading dimensions,
+ * beta 0 and 1. Pieces with B read in place keep A packed (ukr_b): M <= 8 MR with B as
+ * stored is left to the other tests. */
+static void test_ukr_at_threads(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 58);
+    int saved = nb_get_threads();
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        if (!g || !g->ukr_at) continue;
+        const int64_t MR = g->mr, NR = g->nr, mc = g->mc, kc = g->kc, nc = g->nc;
+        const int64_t shapes[][3] = {/* M, K, N */
+                                     {2 * mc + 13, 2 * kc + 31, nc + NR + 5},
+                                     {mc - 7, 3 * kc + 1, 2 * NR + 3},
+                                     {mc - 5, kc - 17, mc + NR + 3},
+                                     {mc + 2 * MR + 5, kc + 61, 2 * NR + 7}};
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+            const int64_t M = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+            const int64_t lda = M + 3, ldt = K + 2, ldb = N + 1, ldc = N + 2;
+            float *A = alloc_f((size_t)(K * lda)), *At = alloc_f((size_t)(M * ldt));
+            float *B = alloc_f((size_t)(K * ldb)), *C0 = alloc_f((size_t)(M * ldc));
+            float *c1 = alloc_f((size_t)(M * ldc)), *c2 = alloc_f((size_t)(M * ldc));
+            for (int64_t i = 0; i < K * lda; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int64_t i = 0; i < M * ldc; i++) C0[i] = nb_rng_uniform(&rng) - 0.5f;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t p = 0; p < K; p++) At[i * ldt + p] = A[p * lda + i];
+            for (int bi = 0; bi < 2; bi++) {
+                const float beta = bi ? 1.0f : 0.0f;
+                memcpy(c2, C0, (size_t)(M * ldc) * sizeof(float));
+                CHECK_OK(k.sgemm(1, 0, 0, M, N, K, 1.0f, At, ldt, B, ldb, beta, c2, ldc));
+                for (int nt = 1; nt <= 3; nt++) {
+                    CHECK_OK(nb_set_threads(nt));
+                    memcpy(c1, C0, (size_t)(M * ldc) * sizeof(float));
+                    CHECK_OK(k.sgemm(0, 1, 0, M, N, K, 1.0f, A, lda, B, ldb, beta, c1, ldc));
+                    CHECK_MSG(memcmp(c1, c2, (size_t)(M * ldc) * sizeof(float)) == 0,
+                              "%s: %lldx%lldx%lld beta=%g, %d threads: Aᵀ in place differs "
+                              "from A packed",
+                              g->name, (long long)M, (long long)K, (long long)N, (double)beta,
+                              nt);
+                }
+            }
+            nb_free(A);
+            nb_free(At);
+            nb_free(B);
+            nb_free(C0);
+            nb_free(c1);
+            nb_free(c2);
+        }
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
 /* The packers against their definition (the scalar twin of the register transposes and
  * the vector copies): panel r, step p of pack_a holds alpha op(A)[i0 + r MR + i, p0 + p],
  * zeros past row m; panel c of pack_b holds op(B)[p0 + p, j0 + c NR + j], zeros past column
@@ -792,6 +850,7 @@ static const nbt_case cases[] = {
     {"provider", test_provider},
     {"ukr_in_place", test_ukr_in_place},
     {"ukr_at", test_ukr_at},
+    {"ukr_at_threads", test_ukr_at_threads},
     {"one_tile", test_one_tile},
     {"packed_b", test_packed_b},
     {"pack_layout", test_pack_layout},

@@ -314,6 +314,7 @@ typedef struct split_job {
     int64_t per;            /* panels of the widest piece */
     int64_t mpad, npad; /* M and N rounded up to MR and NR */
     const float *b;     /* by columns: op(B) as stored, read in place (NULL: packed) */
+    int at;             /* op(A) = Aᵀ, alpha 1, B packed: A read in place (ukr_at), not packed */
     int64_t ldb;
     size_t work;        /* floats of each member's buffer: the whole operand, then one piece's */
     _Alignas(64) _Atomic uint64_t claims; /* nbi_claim's */
@@ -383,19 +384,26 @@ static void split_piece(const split_job *s, const float *whole, float *piece, in
             }
             continue;
         }
-        const float *ap, *bp;
+        const float *ap = NULL, *bp;
         if (s->by_cols) {
             j->src.pack(j->src.ctx, pc, kc, j0, n, (int)NR, piece);
-            ap = whole + s->mpad * pc;
+            if (!s->at) ap = whole + s->mpad * pc;
             bp = piece;
         } else {
-            g->pack_a(j->ta, j->A, j->lda, i0, m, pc, kc, j->alpha, piece);
+            if (!s->at) g->pack_a(j->ta, j->A, j->lda, i0, m, pc, kc, j->alpha, piece);
             ap = piece;
             bp = whole + s->npad * pc;
         }
         for (int64_t ir = 0; ir * MR < m; ir++) {
             int mm = (int)min64(MR, m - ir * MR);
             float *crow = j->C + (i0 + ir * MR) * j->ldc + j0;
+            if (s->at) { /* Aᵀ's step p of this row panel: mm floats at row pc + p of A */
+                const float *at = j->A + pc * j->lda + i0 + ir * MR;
+                for (int64_t jr = 0; jr * NR < n; jr++)
+                    g->ukr_at(kc, at, j->lda, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
+                              (int)min64(NR, n - jr * NR));
+                continue;
+            }
             for (int64_t jr = 0; jr * NR < n; jr++)
                 g->ukr(kc, ap + ir * MR * kc, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
                        (int)min64(NR, n - jr * NR));
@@ -412,8 +420,8 @@ static void split_member(void *arg) {
     size_t whole = (size_t)(s->by_cols ? s->mpad : s->npad) * (size_t)s->j->K;
     int packed = 0;
     for (int64_t t; (t = nbi_claim(&s->claims, s->pieces)) >= 0;) {
-        if (!packed) {
-            split_pack_whole(s, buf);
+        if (!packed) { /* by columns with A in place there is nothing to share */
+            if (!s->by_cols || !s->at) split_pack_whole(s, buf);
             packed = 1;
         }
         split_piece(s, buf, buf + ((whole + 15) & ~(size_t)15), t);
@@ -437,6 +445,8 @@ static int split_path(const gemm_job *j, int64_t want, const float *b, int64_t l
         dup = dup_a;
     } else if (want < 2 || dup > SPLIT_DUP_THREADS(g)) {
         return 0;
+    } else {
+        s.at = j->ta && j->alpha == 1.0f && g->ukr_at; /* as the stream (blocked_path) */
     }
     /* a few pieces per member, none wider than a block, as even as the panels allow (widths
      * differ by one at most: split_bounds) and a multiple of the members where a block
@@ -592,9 +602,11 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
     j->gb = want == 1 ? maxp : ceil_div(maxp, want);
     j->ga = want == 1 ? maxa : ceil_div(maxa, want);
     j->ctasks = want == 1 ? 1 : 3 * want;
-    /* One thread, op(A) = Aᵀ and alpha 1 (packed A folds alpha in): the packed panel would be
-     * A's own floats, MR per step, so the kernel reads them in place, lda apart. */
-    j->a_in_place = want == 1 && c->ta && c->alpha == 1.0f && g->ukr_at;
+    /* op(A) = Aᵀ and alpha 1 (packed A folds alpha in): the packed panel would be A's own
+     * floats, MR per step, so the kernel reads them in place, lda apart, on any number of
+     * threads. The A pack tasks stay in the stream, empty: their waits for s-2 and s-3 carry
+     * the induction that makes a B pack task's two waits enough. */
+    j->a_in_place = c->ta && c->alpha == 1.0f && g->ukr_at;
     blk b;
     blk_first(j, &b);
     do j->total += b.nbp + b.nap + b.nct * b.nrt;
