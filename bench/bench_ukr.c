@@ -33,8 +33,8 @@ static const nbi_gemm_arch *arch_named(const char *isa) {
 
 /* One K block of a (sum of heights) x np NR product: row panel r (height h[r]) over all
  * column panels. */
-static void run(const nbi_gemm_arch *g, int64_t kc, int np, const int *h, int nh,
-                const float *ap, const float *bp, float *c) {
+static void run(const nbi_gemm_arch *g, int64_t kc, int np, const int *h, int nh, const float *ap,
+                const float *bp, float *c) {
     const int64_t ldc = (int64_t)np * g->nr;
     int64_t row = 0;
     for (int r = 0; r < nh; r++) {
@@ -94,9 +94,9 @@ int main(int argc, char **argv) {
             for (int v = 0; v < 3; v++) {
                 double t = time_run(g, kcs[ki], maxnp, cuts[v], 6, ap, bp, c);
                 if (v == 0) t0 = t;
-                printf("M = 64 as %-15s kc %3lld, %d panels: %.1f GFLOP/s, time %.4fx\n",
-                       names[v], (long long)kcs[ki], maxnp,
-                       2.0 * 64 * NR * (double)kcs[ki] * maxnp / t / 1e9, t / t0);
+                printf("M = 64 as %-15s kc %3lld, %d panels: %.1f GFLOP/s, time %.4fx\n", names[v],
+                       (long long)kcs[ki], maxnp, 2.0 * 64 * NR * (double)kcs[ki] * maxnp / t / 1e9,
+                       t / t0);
             }
         }
     }

@@ -739,8 +739,7 @@ static void test_ukr_at_threads(void) {
                     CHECK_MSG(memcmp(c1, c2, (size_t)(M * ldc) * sizeof(float)) == 0,
                               "%s: %lldx%lldx%lld beta=%g, %d threads: Aᵀ in place differs "
                               "from A packed",
-                              g->name, (long long)M, (long long)K, (long long)N, (double)beta,
-                              nt);
+                              g->name, (long long)M, (long long)K, (long long)N, (double)beta, nt);
                 }
             }
             nb_free(A);

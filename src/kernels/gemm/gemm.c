@@ -290,8 +290,8 @@ static void gemm_member(void *arg) {
  * of them in 0.2 ms). Such shapes, and those whose N fits one NC block, run instead as
  * pieces of C claimed from one counter, each piece a whole product over all of K:
  *   by columns (M <= MC): a piece is a range of B's column panels; each member packs all of
- *     alpha op(A) once (its first piece), then for each K block packs the piece's B panels
- *     and multiplies;
+ *     alpha op(A) once (its first piece; nothing where Aᵀ is read in place, ukr_at), then
+ *     for each K block packs the piece's B panels and multiplies;
  *   by rows (N <= NC): a piece is a range of A's row panels; each member packs all of op(B)
  *     once, then for each K block packs the piece's A panels and multiplies.
  * The duplicated operand (the smaller of M x K and K x N, at most SPLIT_DUP floats) is the
