@@ -33,6 +33,8 @@ static const int64_t geoms[][16] = {
     {2, 3, 10, 10, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1},  /* stride and dilation 2, padded */
     {6, 40, 6, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* K = 360: above the C set's KC */
     {3, 48, 5, 5, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* K = 432: above every set's KC */
+    {2, 3, 13, 16, 5, 4, 5, 3, 1, 2, 1, 3, 2, 1, 1, 1},  /* rows of 16, row stride 3, padded */
+    {2, 2, 20, 15, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 1},  /* 20 rows of 15, dilated rows */
 };
 #define N_GEOMS (sizeof geoms / sizeof geoms[0])
 
