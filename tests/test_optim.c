@@ -3,12 +3,10 @@
  * tests/ref/gen_optim.py ran every configuration for 10 steps on one parameter vector whose
  * gradient, grad(p) = 2 (p − target) + 0.1 p³, C recomputes bit for bit in f32; here each
  * step's parameters must match PyTorch's. Also: schedules over 20 steps, clipping, the
- * optimizer's bookkeeping and errors, that a step allocates nothing, and the pieces that
- * zeroing and the update run by. */
+ * optimizer's bookkeeping and errors, and that a step allocates nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include "nbtest.h"
 #include "fixture.h"
-#include "nn/nn.h" /* nbi_params_piece_end */
 
 #define FIXTURE "tests/ref/optim.txt"
 #define NP 7
@@ -566,64 +564,6 @@ static void test_step_allocates_nothing(void) {
     nb_set_allocator(NULL);
 }
 
-/* ---- passes by pieces (nbi_params_piece_end) -------------------------------------------- */
-
-/* A store of small and large parameters (a large one: 2^14 elements or more): the pieces
- * cover [at, hi) end to end, each large parameter alone, the small ones between together */
-static void test_pieces(void) {
-    nb_params *ps = nb_params_new();
-    CHECK_PTR(ps);
-    if (!ps) return;
-    static const int64_t sizes[] = {3, 20000, 5, 7, 16384, 16383, 1, 40000};
-    const int n = (int)(sizeof sizes / sizeof sizes[0]);
-    for (int i = 0; i < n; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "p%d", i);
-        CHECK_PTR(nb_params_add(ps, name, 1, &sizes[i]));
-    }
-    static const int64_t ends[] = {3, 20003, 20015, 36399, 52783, 92783};
-    int cursor = 0, k = 0;
-    for (int64_t at = 0, end; at < nb_params_numel(ps) && k < 6; at = end, k++) {
-        end = nbi_params_piece_end(ps, at, nb_params_numel(ps), &cursor);
-        CHECK_MSG(end == ends[k], "piece %d ends at %lld, not %lld", k, (long long)end,
-                  (long long)ends[k]);
-    }
-    CHECK(k == 6);
-    cursor = 0; /* a range inside the store (a decay run, a shard): cut at its end */
-    CHECK(nbi_params_piece_end(ps, 10, 15, &cursor) == 15);
-    CHECK(nbi_params_piece_end(ps, 20003, 30000, &cursor) == 20015);
-    CHECK(nbi_params_piece_end(ps, 20015, 30000, &cursor) == 30000);
-
-    /* zeroing and a step by pieces, at 1 and 2 threads: every element, the same bits */
-    float *g = nb_params_grad(ps), *p = nb_params_data(ps);
-    const int64_t N = nb_params_numel(ps);
-    float *want = malloc(sizeof(float) * (size_t)N);
-    CHECK_PTR(want);
-    const int saved = nb_get_threads();
-    for (int threads = 1; want && threads <= 2; threads++) {
-        CHECK_OK(nb_set_threads(threads));
-        for (int64_t i = 0; i < N; i++) {
-            p[i] = (float)(i % 97) * 0.25f;
-            g[i] = 1.0f;
-        }
-        nb_optim *opt = nb_sgd_new(ps, &(nb_sgd_opts){.lr = 0.5});
-        CHECK_PTR(opt);
-        if (!opt) break;
-        nb_optim_zero_grad(opt);
-        int zeros = 1;
-        for (int64_t i = 0; i < N; i++) zeros &= g[i] == 0.0f;
-        CHECK(zeros);
-        for (int64_t i = 0; i < N; i++) g[i] = (float)(i % 13) - 6.0f;
-        for (int64_t i = 0; i < N; i++) want[i] = p[i] + -0.5f * g[i];
-        CHECK_OK(nb_optim_step(opt));
-        CHECK(memcmp(p, want, sizeof(float) * (size_t)N) == 0);
-        nb_optim_free(opt);
-    }
-    CHECK_OK(nb_set_threads(saved));
-    free(want);
-    nb_params_free(ps);
-}
-
 static void test_cleanup(void) {
     nbt_fixture_free(fx);
     fx = NULL;
@@ -639,7 +579,6 @@ static const nbt_case cases[] = {
     {"defaults_and_real_zeros", test_defaults_and_real_zeros},
     {"zero_grad", test_zero_grad},
     {"step_allocates_nothing", test_step_allocates_nothing},
-    {"passes_by_pieces", test_pieces},
     {"cleanup", test_cleanup},
 };
 NBT_MAIN(cases)

@@ -96,16 +96,6 @@ nb_status nbi_params_materialize(nb_params *ps, int grad_mode, const char *what)
 nb_status nbi_params_need_grad(nb_params *ps);
 /* Parameter i of the store with its bookkeeping (NULL out of range). */
 const nbi_param *nbi_params_item(const nb_params *ps, int i);
-/* Passes over the store's flat buffers that go to the pool (zeroing the gradients, the
- * optimizer's update) run by pieces: each large parameter alone, each run of small ones
- * between them together. The pool gives the front of a piece to the caller and the back to
- * the workers (nbi_claim), so a matrix is then split at about its middle row, where the
- * backward's product of its gradient splits it (the caller's rows first), and not wherever
- * the middle of the whole buffer falls: in the MLP 784-256-128-10 the whole buffer's halves
- * gave the caller rows 0-459 of W1, whose product split it at row 396, and the worker all
- * of W2. Returns the end of the piece of [at, hi) that starts at at (at < hi <= numel);
- * *cursor: 0 before the first call, then as the last call left it (at only grows). */
-int64_t nbi_params_piece_end(const nb_params *ps, int64_t at, int64_t hi, int *cursor);
 
 /* ---- shapes --------------------------------------------------------------------------------- */
 

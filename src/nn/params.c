@@ -254,32 +254,13 @@ float *nb_params_grad(nb_params *ps) {
     return ps->grad;
 }
 
-/* A parameter of at least this many elements is a pass piece of its own (the CPU back end's
- * smallest pass that goes to the pool, PAR_MIN in kernels/cpu.c). */
-#define PIECE_BIG ((int64_t)1 << 14)
-
-int64_t nbi_params_piece_end(const nb_params *ps, int64_t at, int64_t hi, int *cursor) {
-    int k = *cursor;
-    while (k + 1 < ps->n && ps->items[k + 1]->offset <= at) k++;
-    if (ps->items[k]->value.numel < PIECE_BIG) /* with the small ones after it */
-        while (k + 1 < ps->n && ps->items[k + 1]->value.numel < PIECE_BIG) k++;
-    *cursor = k;
-    const int64_t end = ps->items[k]->offset + ps->items[k]->value.numel;
-    return end < hi ? end : hi;
-}
-
 void nb_params_zero_grad(nb_params *ps) {
     /* a store without its gradient buffer has no gradient to clear: the buffer starts at 0.
      * Through the back end's fill, on the pool when large: serial, zeroing the MLP's 235 k
      * gradients was 11 us of a 2-thread step, and its lines then sat in one core's cache
-     * for the other's backward to pull over. By pieces (nbi_params_piece_end), so that each
-     * matrix's rows are split between the threads as its gradient's product splits them. */
+     * for the other's backward to pull over */
     if (ps && ps->grad && ps->numel) {
         const nbi_backend *be = nbi_backend_default();
-        int cursor = 0;
-        for (int64_t at = 0, end; at < ps->numel; at = end) {
-            end = nbi_params_piece_end(ps, at, ps->numel, &cursor);
-            be->fill(be, end - at, ps->grad + at, 0.0f);
-        }
+        be->fill(be, ps->numel, ps->grad, 0.0f);
     }
 }

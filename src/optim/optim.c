@@ -119,16 +119,6 @@ void nb_optim_zero_grad(nb_optim *o) {
     if (o) nb_params_zero_grad(o->ps);
 }
 
-/* The algorithm's loop over [b, e), by the store's pieces (nbi_params_piece_end): each large
- * parameter split between the threads where its gradient was */
-static void step_pieces(nb_optim *o, int64_t b, int64_t e, double lr, double wd) {
-    int cursor = 0;
-    for (int64_t at = b, end; at < e; at = end) {
-        end = nbi_params_piece_end(o->ps, at, e, &cursor);
-        o->vt->step(o, at, end, lr, wd);
-    }
-}
-
 nb_status nb_optim_step(nb_optim *o) {
     if (!o) return nbi_error(NB_ERR_ARG, "nb_optim_step: optimizer is NULL");
     if (o->ps->numel != o->n)
@@ -148,12 +138,12 @@ nb_status nb_optim_step(nb_optim *o) {
     /* the part this optimizer updates, [lo, hi): the whole store unless sharded (ZeRO-1) */
     const int64_t lo = o->lo, hi = o->lo + o->len;
     if (!o->runs) {
-        step_pieces(o, lo, hi, lr, wd);
+        if (hi > lo) o->vt->step(o, lo, hi, lr, wd);
     } else {
         for (int r = 0; r < o->n_runs; r++) { /* each run's overlap with [lo, hi) */
             const int64_t b = o->runs[r].begin > lo ? o->runs[r].begin : lo;
             const int64_t e = o->runs[r].end < hi ? o->runs[r].end : hi;
-            step_pieces(o, b, e, lr, o->runs[r].decay ? wd : 0.0);
+            if (e > b) o->vt->step(o, b, e, lr, o->runs[r].decay ? wd : 0.0);
         }
     }
     o->t++;
