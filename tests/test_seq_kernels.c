@@ -115,41 +115,6 @@ static void test_norm(void) {
     }
 }
 
-/* norm_bwd over several rows (taken two at a time by the vector sets) gives the bits of
- * one call per row: gw, gb summed row after row, each row's dx its own */
-static void test_norm_bwd_rows(void) {
-    static const int64_t Ds[] = {1, 7, 16, 17, 33, 128};
-    const int64_t rows = 5;
-    nb_rng rng;
-    nb_rng_seed(&rng, 37);
-    for (size_t is = 0; is < 2; is++) {
-        const nbi_kernels *k = nbi_kernel_set(simd_isas[is]);
-        if (!k) continue;
-        for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++)
-            for (int rms = 0; rms < 2; rms++) {
-                const int64_t D = Ds[di];
-                float *x = rand_buf(rows * D, -3, 2, &rng), *gy = rand_buf(rows * D, -1, 1, &rng);
-                float *w = rand_buf(D, 0.5f, 1.5f, &rng), *mu = rand_buf(rows, -1, 1, &rng);
-                float *rs = rand_buf(rows, 0.5f, 2, &rng);
-                float *gx = rand_buf(rows * D, -1, 1, &rng), *gx1 = copy_buf(gx, rows * D);
-                float *gw = rand_buf(D, -1, 1, &rng), *gw1 = copy_buf(gw, D);
-                float *gb = rand_buf(D, -1, 1, &rng), *gb1 = copy_buf(gb, D);
-                k->norm_bwd(rms, rows, D, x, w, mu, rs, gy, gx, gw, gb);
-                for (int64_t r = 0; r < rows; r++)
-                    k->norm_bwd(rms, 1, D, x + r * D, w, mu + r, rs + r, gy + r * D, gx1 + r * D,
-                                gw1, gb1);
-                char what[64];
-                snprintf(what, sizeof what, "%s norm_bwd rows D=%lld rms=%d", k->isa,
-                         (long long)D, rms);
-                agree(what, gx, gx1, rows * D, 0.0, 0.0); /* bit for bit */
-                agree(what, gw, gw1, D, 0.0, 0.0);
-                agree(what, gb, gb1, D, 0.0, 0.0);
-                float *fs[] = {x, gy, w, mu, rs, gx, gx1, gw, gw1, gb, gb1};
-                for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
-            }
-    }
-}
-
 /* ---- token cross-entropy --------------------------------------------------------------------- */
 
 static void test_xent(void) {
@@ -550,7 +515,7 @@ static void test_attention_write(void) {
 }
 
 static const nbt_case cases[] = {
-    {"norm", test_norm}, {"norm_bwd_rows", test_norm_bwd_rows},           {"xent", test_xent},
+    {"norm", test_norm},           {"xent", test_xent},
     {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
     {"acc_rows", test_acc_rows}, {"embed_bwd", test_embed_bwd},
     {"attention", test_attention}, {"attention_write", test_attention_write},
