@@ -517,7 +517,7 @@ static void test_attention_write(void) {
 static const nbt_case cases[] = {
     {"norm", test_norm},           {"xent", test_xent},
     {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
-    {"acc_rows", test_acc_rows}, {"embed_bwd", test_embed_bwd},
+    {"acc_rows", test_acc_rows},   {"embed_bwd", test_embed_bwd},
     {"attention", test_attention}, {"attention_write", test_attention_write},
 };
 NBT_MAIN(cases)
