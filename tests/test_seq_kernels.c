@@ -247,36 +247,6 @@ static void test_colsum(void) {
     }
 }
 
-/* acc_rows: y[j] first, then the rows in order; every set bitwise the reference's kernel and
- * the row-by-row composition nbi_ref_acc_rows (odd widths, tails of every vector length) */
-static void test_acc_rows(void) {
-    static const int64_t cols[] = {1, 7, 15, 16, 17, 33, 63, 64, 65, 129, 130, 257, 384};
-    static const int64_t rows[] = {0, 1, 5, 33};
-    nb_rng rng;
-    nb_rng_seed(&rng, 35);
-    const nbi_kernels *r = ref_set();
-    for (size_t is = 0; is < 3; is++) {
-        const nbi_kernels *k = is < 2 ? nbi_kernel_set(simd_isas[is]) : r;
-        if (!k) continue;
-        for (size_t ci = 0; ci < sizeof cols / sizeof *cols; ci++)
-            for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++) {
-                const int64_t C = cols[ci], R = rows[ri], ld = C + 3;
-                float *x = rand_buf(R * ld + 1, -1, 1, &rng);
-                float *y = rand_buf(C, -100, 100, &rng), *yr = copy_buf(y, C);
-                k->acc_rows(R, C, x, ld, y);
-                for (int64_t i = 0; i < R; i++) /* the rows one after another */
-                    nbi_ref_acc_rows(1, C, x + i * ld, yr);
-                char what[64];
-                snprintf(what, sizeof what, "%s acc_rows %lldx%lld", k->isa, (long long)R,
-                         (long long)C);
-                agree(what, y, yr, C, 0.0, 0.0); /* bit for bit */
-                unbuf(x);
-                unbuf(y);
-                unbuf(yr);
-            }
-    }
-}
-
 /* embed_bwd: every set bitwise the reference (repeated ids, a pad id, a vocabulary range;
  * odd widths for the vector tails) */
 static void test_embed_bwd(void) {
@@ -517,7 +487,7 @@ static void test_attention_write(void) {
 static const nbt_case cases[] = {
     {"norm", test_norm},           {"xent", test_xent},
     {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
-    {"acc_rows", test_acc_rows},   {"embed_bwd", test_embed_bwd},
     {"attention", test_attention}, {"attention_write", test_attention_write},
+    {"embed_bwd", test_embed_bwd},
 };
 NBT_MAIN(cases)

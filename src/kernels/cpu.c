@@ -721,11 +721,11 @@ static void cpu_bias_rows(const nbi_backend *be, int64_t M, int64_t N, const flo
     nbi_parallel_for(nt, (M + j.per - 1) / j.per, bias_rows_task, &j);
 }
 
-/* columns [lo, hi) of g += each row of x in turn: the set's acc_rows, a block of columns
- * summed over every row in registers (g[j] first, then the rows in order) */
+/* columns [lo, hi) of g += each row of x in turn */
 static void acc_cols(const nbi_kernels *k, int64_t M, int64_t N, int64_t lo, int64_t hi,
                      const float *x, float *g) {
-    k->acc_rows(M, hi - lo, x + lo, N, g + lo);
+    for (int64_t r = 0; r < M; r++)
+        k->binary[NBI_B_ADD](hi - lo, g + lo, 1, x + r * N + lo, 1, g + lo);
 }
 
 static void acc_rows_task(void *arg, int64_t t) {
@@ -734,13 +734,17 @@ static void acc_rows_task(void *arg, int64_t t) {
     acc_cols(j->k, j->M, j->N, lo, hi, j->x, j->g);
 }
 
-/* g += each row of x in turn, every g[j] summed in the reference's order (bit for bit); on
- * the pool the columns are split (in pieces of 16), each still summed over the rows in
- * order */
+/* g += each row of x in turn: the set's vector add in place, row by row, so every g[j] is
+ * summed in the reference's order (bit for bit); on the pool the columns are split (in
+ * pieces of 16), each still summed over the rows in order */
 static void cpu_acc_rows(const nbi_backend *be, int64_t M, int64_t N, const float *x, float *g) {
     int nt = M * N < PAR_MIN || N < 32 ? 1 : nbi_backend_threads(be);
     if (nt == 1) {
-        acc_cols(be->k, M, N, 0, N, x, g);
+        if (N < 16) /* short rows (a layer of a few units): the reference's register loop, the
+                       same sums in the same order, without a kernel call per row */
+            nbi_ref_acc_rows(M, N, x, g);
+        else
+            acc_cols(be->k, M, N, 0, N, x, g);
         return;
     }
     int64_t per = ((N + nt - 1) / nt + 15) & ~(int64_t)15;

@@ -136,7 +136,6 @@ typedef struct nbi_kernels {
     nbi_rnn_step_fn rnn_step;
     nbi_rnn_step_bwd_fn rnn_step_bwd;
     nbi_colsum_fn colsum;
-    nbi_colsum_fn acc_rows;
     /* ---- end seqops ---- */
 
     /* ---- speed: fused optimizer updates (ref/optim.c, x86/optim.inc) ----------------------- */

@@ -174,8 +174,6 @@ typedef void (*nbi_rnn_step_bwd_fn)(const nbi_rnn_step_bwd *s, int64_t r0, int64
 
 /* y[j] += Σ_r x[r·ld + j], rows in order (the bias gradients) */
 typedef void (*nbi_colsum_fn)(int64_t rows, int64_t cols, const float *x, int64_t ld, float *y);
-/* acc_rows (the same type): y[j] = ((y[j] + x[0·ld + j]) + x[1·ld + j]) + ..., rows in order,
- * y being the first term (a dense layer's bias gradient: nbi_ref_acc_rows' sums exactly) */
 
 /* One layer, one direction: x [B, T, I] (batch first), W_ih [G·H, I], W_hh [G·H, H]. */
 typedef struct nbi_rnn_geom {

@@ -122,16 +122,6 @@ static void colsum_ref(int64_t rows, int64_t cols, const float *x, int64_t ld, f
     }
 }
 
-/* y[j] += x[0, j], then x[1, j], ...: a column at a time in a register, the sums of adding
- * the rows into y one after another */
-static void acc_rows_ref(int64_t rows, int64_t cols, const float *x, int64_t ld, float *y) {
-    for (int64_t j = 0; j < cols; j++) {
-        float s = y[j];
-        for (int64_t r = 0; r < rows; r++) s += x[r * ld + j];
-        y[j] = s;
-    }
-}
-
 void nbi_seq_fill_ref(struct nbi_kernels *k) {
     k->embed = embed_ref;
     k->embed_bwd = embed_bwd_ref;
@@ -140,7 +130,6 @@ void nbi_seq_fill_ref(struct nbi_kernels *k) {
     k->xent = xent_ref;
     k->xent_bwd = xent_bwd_ref;
     k->colsum = colsum_ref;
-    k->acc_rows = acc_rows_ref;
     nbi_attn_fill_ref(k);
     nbi_rnn_fill_ref(k);
 }
