@@ -247,6 +247,35 @@ static void test_colsum(void) {
     }
 }
 
+/* embed_bwd: every set bitwise the reference (repeated ids, a pad id, a vocabulary range;
+ * odd widths for the vector tails) */
+static void test_embed_bwd(void) {
+    static const int64_t widths[] = {1, 7, 16, 17, 33, 128, 131};
+    const int64_t n = 37, V = 11;
+    nb_rng rng;
+    nb_rng_seed(&rng, 36);
+    int32_t ids[37];
+    for (int64_t t = 0; t < n; t++) ids[t] = (int32_t)(nb_rng_u64(&rng) % (uint64_t)V);
+    const nbi_kernels *r = ref_set();
+    for (size_t is = 0; is < 2; is++) {
+        const nbi_kernels *k = nbi_kernel_set(simd_isas[is]);
+        if (!k) continue;
+        for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+            const int64_t D = widths[wi];
+            float *gy = rand_buf(n * D, -1, 1, &rng);
+            float *gw = rand_buf(V * D, -10, 10, &rng), *gwr = copy_buf(gw, V * D);
+            k->embed_bwd(n, ids, 3, D, gy, gw, 1, V - 2);
+            r->embed_bwd(n, ids, 3, D, gy, gwr, 1, V - 2);
+            char what[64];
+            snprintf(what, sizeof what, "%s embed_bwd D=%lld", k->isa, (long long)D);
+            agree(what, gw, gwr, V * D, 0.0, 0.0); /* bit for bit */
+            unbuf(gy);
+            unbuf(gw);
+            unbuf(gwr);
+        }
+    }
+}
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 /* An operand [B, H, T, n] copied into a strided layout — positions first, heads side by side,
@@ -459,5 +488,6 @@ static const nbt_case cases[] = {
     {"norm", test_norm},           {"xent", test_xent},
     {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
     {"attention", test_attention}, {"attention_write", test_attention_write},
+    {"embed_bwd", test_embed_bwd},
 };
 NBT_MAIN(cases)
