@@ -578,12 +578,53 @@ static void test_one_tile(void) {
     }
 }
 
-/* The micro-kernel reading B in place (ukr_b) against the packed one, its twin: bitwise
- * equal for every edge height and width, a few depths and the three beta cases (beta = 0
- * over NaN), with C's neighbours untouched. */
-static void test_ukr_in_place(void) {
-    static const int64_t depths[] = {1, 7, 64, 301};
+/* An in-place micro-kernel against the packed one, its twin, for every edge height and
+ * width at depth K, the three beta cases (beta = 0 over NaN), C's neighbours untouched:
+ * at = 0, ukr_b reading B as stored (ldb = NR + 3) beside A packed with alpha 0.75; at = 1,
+ * ukr_at reading Aᵀ as stored (lda = MR + 5, two floats in) against pack_a's panel of the
+ * same floats at alpha 1. */
+static void ukr_twin_tiles(const nbi_gemm_arch *g, nb_rng *rng, int64_t K, int at) {
     static const float betas[] = {0.0f, 1.0f, -0.5f};
+    const int MR = g->mr, NR = g->nr;
+    const int64_t lda = at ? MR + 5 : K, ldb = at ? NR : NR + 3, ldc = NR + 5;
+    const int64_t na = at ? K * lda : MR * K;
+    float *A = alloc_f((size_t)na), *B = alloc_f((size_t)(K * ldb));
+    float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
+    float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
+    for (int64_t i = 0; i < na; i++) A[i] = nb_rng_uniform(rng) * 2.0f - 1.0f;
+    for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(rng) * 2.0f - 1.0f;
+    for (int m = 1; m <= MR; m++)
+        for (int n = 1; n <= NR; n++)
+            for (int bi = 0; bi < 3; bi++) {
+                if (at)
+                    g->pack_a(1, A, lda, 2, m, 0, K, 1.0f, ap);
+                else
+                    g->pack_a(0, A, K, 0, m, 0, K, 0.75f, ap);
+                g->pack_b(0, B, ldb, 0, K, 0, n, bp);
+                for (int64_t i = 0; i < MR * ldc; i++)
+                    c1[i] = bi == 0 ? NAN : nb_rng_uniform(rng) - 0.5f;
+                memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
+                g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
+                if (at)
+                    g->ukr_at(K, A + 2, lda, bp, betas[bi], c2, ldc, m, n);
+                else
+                    g->ukr_b(K, ap, B, ldb, betas[bi], c2, ldc, m, n);
+                CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
+                          "%s: %s differs from ukr at m=%d n=%d k=%lld beta=%g", g->name,
+                          at ? "ukr_at" : "ukr_b", m, n, (long long)K, (double)betas[bi]);
+            }
+    nb_free(A);
+    nb_free(B);
+    nb_free(ap);
+    nb_free(bp);
+    nb_free(c1);
+    nb_free(c2);
+}
+
+static const int64_t twin_depths[] = {1, 7, 64, 301};
+
+/* The micro-kernel reading B in place (ukr_b) against the packed one: ukr_twin_tiles. */
+static void test_ukr_in_place(void) {
     nb_rng rng;
     nb_rng_seed(&rng, 33);
     for (int is = 1; is < N_ISAS; is++) {
@@ -592,47 +633,18 @@ static void test_ukr_in_place(void) {
         const nbi_gemm_arch *g = arch_of(isas[is]);
         CHECK(g != NULL);
         if (!g || !g->ukr_b) continue;
-        const int MR = g->mr, NR = g->nr;
-        for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
-            const int64_t K = depths[d], ldb = NR + 3, ldc = NR + 5;
-            float *A = alloc_f((size_t)(MR * K)), *B = alloc_f((size_t)(K * ldb));
-            float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
-            float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
-            for (int64_t i = 0; i < MR * K; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
-            for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
-            for (int m = 1; m <= MR; m++)
-                for (int n = 1; n <= NR; n++)
-                    for (int bi = 0; bi < 3; bi++) {
-                        g->pack_a(0, A, K, 0, m, 0, K, 0.75f, ap);
-                        g->pack_b(0, B, ldb, 0, K, 0, n, bp);
-                        for (int64_t i = 0; i < MR * ldc; i++)
-                            c1[i] = bi == 0 ? NAN : nb_rng_uniform(&rng) - 0.5f;
-                        memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
-                        g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
-                        g->ukr_b(K, ap, B, ldb, betas[bi], c2, ldc, m, n);
-                        CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
-                                  "%s: ukr_b differs from ukr at m=%d n=%d k=%lld beta=%g", g->name,
-                                  m, n, (long long)K, (double)betas[bi]);
-                    }
-            nb_free(A);
-            nb_free(B);
-            nb_free(ap);
-            nb_free(bp);
-            nb_free(c1);
-            nb_free(c2);
-        }
+        for (size_t d = 0; d < sizeof twin_depths / sizeof *twin_depths; d++)
+            ukr_twin_tiles(g, &rng, twin_depths[d], 0);
     }
 }
 
 /* op(A) = Aᵀ read in place (ukr_at, alpha 1) against the packed kernel on pack_a's panel of
- * the same floats, its twin: bitwise for every edge height and width, odd depths, a padded
- * lda and the three beta cases (beta = 0 over NaN), C's neighbours untouched. Then whole
- * products on one thread, which take it in the blocked path: Aᵀ read in place against the
- * same A stored transposed (ta = 0, packed by the register transposes into the same
- * panels), odd M, N, K across the MC and KC blocks, beta 0 and 1. */
+ * the same floats (ukr_twin_tiles). Then whole products on one thread, which take it in the
+ * blocked path: Aᵀ read in place against the same A stored transposed (ta = 0, packed by
+ * the register transposes into the same panels), odd M, N, K across the MC and KC blocks,
+ * beta 0 and 1. */
 static void test_ukr_at(void) {
-    static const int64_t depths[] = {1, 7, 64, 301};
-    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    static const float betas[] = {0.0f, 1.0f};
     nb_rng rng;
     nb_rng_seed(&rng, 57);
     for (int is = 1; is < N_ISAS; is++) {
@@ -641,35 +653,9 @@ static void test_ukr_at(void) {
         const nbi_gemm_arch *g = arch_of(isas[is]);
         CHECK(g != NULL);
         if (!g || !g->ukr_at) continue;
-        const int MR = g->mr, NR = g->nr;
-        for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
-            const int64_t K = depths[d], lda = MR + 5, ldc = NR + 5;
-            float *A = alloc_f((size_t)(K * lda)), *B = alloc_f((size_t)(K * NR));
-            float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
-            float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
-            for (int64_t i = 0; i < K * lda; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
-            for (int64_t i = 0; i < K * NR; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
-            for (int m = 1; m <= MR; m++)
-                for (int n = 1; n <= NR; n++)
-                    for (int bi = 0; bi < 3; bi++) {
-                        g->pack_a(1, A, lda, 2, m, 0, K, 1.0f, ap);
-                        g->pack_b(0, B, NR, 0, K, 0, n, bp);
-                        for (int64_t i = 0; i < MR * ldc; i++)
-                            c1[i] = bi == 0 ? NAN : nb_rng_uniform(&rng) - 0.5f;
-                        memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
-                        g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
-                        g->ukr_at(K, A + 2, lda, bp, betas[bi], c2, ldc, m, n);
-                        CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
-                                  "%s: ukr_at differs from ukr at m=%d n=%d k=%lld beta=%g",
-                                  g->name, m, n, (long long)K, (double)betas[bi]);
-                    }
-            nb_free(A);
-            nb_free(B);
-            nb_free(ap);
-            nb_free(bp);
-            nb_free(c1);
-            nb_free(c2);
-        }
+        const int64_t MR = g->mr, NR = g->nr;
+        for (size_t d = 0; d < sizeof twin_depths / sizeof *twin_depths; d++)
+            ukr_twin_tiles(g, &rng, twin_depths[d], 1);
         const int64_t M = g->mc + 2 * MR + 5, N = 2 * NR + 7, K = g->kc + 61;
         const int64_t lda = M + 3, ldt = K + 2, ldb = N + 1, ldc = N + 2;
         float *A = alloc_f((size_t)(K * lda)), *At = alloc_f((size_t)(M * ldt));
