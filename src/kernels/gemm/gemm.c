@@ -222,30 +222,43 @@ static void pack_task(const gemm_job *j, const blk *b, int64_t k) {
     }
 }
 
+/* op(A) = Aᵀ with alpha 1: the packed panel would hold A's own floats, MR per step, so the
+ * kernel reads them where they lie, lda apart (ukr_at), and A is not packed. */
+static int at_in_place(const nbi_gemm_arch *g, int ta, float alpha) {
+    return ta && alpha == 1.0f && g->ukr_at;
+}
+
+/* One row panel of C (m rows from row i of op(A), crow) times B's packed column panels
+ * [c0, c1) of a block n columns wide, K block pc of depth kc: the packed kernel on panel a,
+ * or, with at, ukr_at on Aᵀ where it lies (step p's m floats at row pc + p of A, from
+ * column i). */
+static inline void row_panel(const gemm_job *j, int64_t kc, const float *a, int at, int64_t pc,
+                             int64_t i, const float *bp, int64_t c0, int64_t c1, int64_t n,
+                             float beta, float *crow, int m) {
+    const nbi_gemm_arch *g = j->g;
+    const int64_t NR = g->nr;
+    const float *ai = j->A + pc * j->lda + i;
+    for (int64_t jr = c0; jr < c1; jr++) {
+        const int nn = (int)min64(NR, n - jr * NR);
+        if (at)
+            g->ukr_at(kc, ai, j->lda, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, nn);
+        else
+            g->ukr(kc, a, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, nn);
+    }
+}
+
 static void compute_task(const gemm_job *j, const blk *b, int64_t k) {
     const nbi_gemm_arch *g = j->g;
-    const int64_t MR = g->mr, NR = g->nr, kc = b->kcur;
+    const int64_t MR = g->mr, kc = b->kcur;
     float beta = b->pc == 0 ? j->beta : 1.0f; /* beta scales C once, in the first K block */
     const float *ap = j->ap[b->s & 1], *bp = j->bp[b->bt & 1];
     int64_t r0, r1, c0, c1;
     nbi_split_range(b->ma, 1, (int)(k / b->nct), (int)b->nrt, &r0, &r1);
     nbi_split_range(b->np, 1, (int)(k % b->nct), (int)b->nct, &c0, &c1);
-    for (int64_t ir = r0; ir < r1; ir++) {
-        int m = (int)min64(MR, b->mcur - ir * MR);
-        const float *a = ap + ir * MR * kc;
-        float *crow = j->C + (b->ic + ir * MR) * j->ldc + b->jc;
-        if (j->a_in_place) { /* Aᵀ's step p of this row panel: m floats at row pc + p of A */
-            const float *at = j->A + b->pc * j->lda + b->ic + ir * MR;
-            for (int64_t jr = c0; jr < c1; jr++)
-                g->ukr_at(kc, at, j->lda, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m,
-                          (int)min64(NR, b->ncur - jr * NR));
-            continue;
-        }
-        for (int64_t jr = c0; jr < c1; jr++) {
-            int n = (int)min64(NR, b->ncur - jr * NR);
-            g->ukr(kc, a, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, m, n);
-        }
-    }
+    for (int64_t ir = r0; ir < r1; ir++)
+        row_panel(j, kc, ap + ir * MR * kc, j->a_in_place, b->pc, b->ic + ir * MR, bp, c0, c1,
+                  b->ncur, beta, j->C + (b->ic + ir * MR) * j->ldc + b->jc,
+                  (int)min64(MR, b->mcur - ir * MR));
 }
 
 static void gemm_member(void *arg) {
@@ -394,20 +407,10 @@ static void split_piece(const split_job *s, const float *whole, float *piece, in
             ap = piece;
             bp = whole + s->npad * pc;
         }
-        for (int64_t ir = 0; ir * MR < m; ir++) {
-            int mm = (int)min64(MR, m - ir * MR);
-            float *crow = j->C + (i0 + ir * MR) * j->ldc + j0;
-            if (s->at) { /* Aᵀ's step p of this row panel: mm floats at row pc + p of A */
-                const float *at = j->A + pc * j->lda + i0 + ir * MR;
-                for (int64_t jr = 0; jr * NR < n; jr++)
-                    g->ukr_at(kc, at, j->lda, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
-                              (int)min64(NR, n - jr * NR));
-                continue;
-            }
-            for (int64_t jr = 0; jr * NR < n; jr++)
-                g->ukr(kc, ap + ir * MR * kc, bp + jr * NR * kc, beta, crow + jr * NR, j->ldc, mm,
-                       (int)min64(NR, n - jr * NR));
-        }
+        for (int64_t ir = 0; ir * MR < m; ir++)
+            row_panel(j, kc, s->at ? NULL : ap + ir * MR * kc, s->at, pc, i0 + ir * MR, bp, 0,
+                      (n + NR - 1) / NR, n, beta, j->C + (i0 + ir * MR) * j->ldc + j0,
+                      (int)min64(MR, m - ir * MR));
     }
 }
 
@@ -446,7 +449,7 @@ static int split_path(const gemm_job *j, int64_t want, const float *b, int64_t l
     } else if (want < 2 || dup > SPLIT_DUP_THREADS(g)) {
         return 0;
     } else {
-        s.at = j->ta && j->alpha == 1.0f && g->ukr_at; /* as the stream (blocked_path) */
+        s.at = at_in_place(g, j->ta, j->alpha); /* as the stream (blocked_path) */
     }
     /* a few pieces per member, none wider than a block, as even as the panels allow (widths
      * differ by one at most: split_bounds) and a multiple of the members where a block
@@ -606,7 +609,7 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
      * floats, MR per step, so the kernel reads them in place, lda apart, on any number of
      * threads. The A pack tasks stay in the stream, empty: their waits for s-2 and s-3 carry
      * the induction that makes a B pack task's two waits enough. */
-    j->a_in_place = c->ta && c->alpha == 1.0f && g->ukr_at;
+    j->a_in_place = at_in_place(g, c->ta, c->alpha);
     blk b;
     blk_first(j, &b);
     do j->total += b.nbp + b.nap + b.nct * b.nrt;
