@@ -7,7 +7,14 @@
  * clock is read once per round (a CLOCK_THREAD_CPUTIME_ID read costs a system call, as much
  * as a small kernel call).
  *
- *     bench_ukr [ISA]      ISA: avx512, avx2 or c (default: the CPU's best of them) */
+ * Last, op(A) = A (ta = 0, alpha 1) read in place (ukr_an) against pack_a + the packed
+ * kernel, as the blocked loop runs one K block at one thread: A M x K row-major (lda = K),
+ * blocks of MC rows, each row panel over all N/NR column panels of a packed B (in L2). A
+ * "from memory" cycles over copies of A larger than the last-level cache; "from L2" reuses
+ * one MC-row block.
+ *
+ *     bench_ukr [ISA]      ISA: avx512, avx2 or c (default: the CPU's best of them)
+ *     bench_ukr ISA an     only the last comparison */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +67,65 @@ static double time_run(const nbi_gemm_arch *g, int64_t kc, int np, const int *h,
     return best;
 }
 
+/* One M x K x N product's K block (K <= kc) of A at a, packed B at bp: pack_a + ukr
+ * (an = 0) or ukr_an (an = 1), MC-row blocks as the blocked loop cuts them. */
+static void run_an(const nbi_gemm_arch *g, int an, int64_t M, int64_t K, int64_t N, const float *a,
+                   const float *bp, float *ap, float *c) {
+    const int64_t MR = g->mr, NR = g->nr, mc = g->mc;
+    for (int64_t ic = 0; ic < M; ic += mc) {
+        const int64_t mcur = M - ic < mc ? M - ic : mc;
+        if (!an) g->pack_a(0, a, K, ic, mcur, 0, K, 1.0f, ap);
+        for (int64_t ir = 0; ir < mcur; ir += MR) {
+            const int m = (int)(mcur - ir < MR ? mcur - ir : MR);
+            float *cr = c + (ic + ir) * N;
+            if (an == 2 && ic + ir + MR < M) /* the next row panel into L2, a line a row */
+                for (int64_t i = 0; i < MR && ic + ir + MR + i < M; i++)
+                    for (int64_t p = 0; p < K; p += 16)
+                        __builtin_prefetch(a + (ic + ir + MR + i) * K + p, 0, 2);
+            for (int64_t jr = 0; jr < N; jr += NR) {
+                const int n = (int)(N - jr < NR ? N - jr : NR);
+                if (an)
+                    g->ukr_an(K, a + (ic + ir) * K, K, bp + jr * K, 1.0f, cr + jr, N, m, n);
+                else
+                    g->ukr(K, ap + ir * K, bp + jr * K, 1.0f, cr + jr, N, m, n);
+            }
+        }
+    }
+}
+
+/* Thread CPU seconds per product, best of 7 rounds of at least 20 ms, the two variants
+ * interleaved; copies of A used in turn (ncopy > 1: A from memory). */
+static void bench_an(const nbi_gemm_arch *g, int64_t M, int64_t K, int64_t N, int ncopy,
+                     const char *where) {
+    const size_t na = (size_t)(M * K);
+    float *a = malloc(sizeof(float) * na * (size_t)ncopy);
+    float *bp = malloc(sizeof(float) * (size_t)(K * (N + g->nr)));
+    float *ap = malloc(sizeof(float) * (size_t)(g->mc * K));
+    float *c = malloc(sizeof(float) * (size_t)(M * N));
+    if (!a || !bp || !ap || !c) exit(1);
+    for (size_t i = 0; i < na * (size_t)ncopy; i++) a[i] = 1e-3f * (float)(i % 7);
+    for (int64_t i = 0; i < K * (N + g->nr); i++) bp[i] = 1e-3f * (float)(i % 5);
+    memset(c, 0, sizeof(float) * (size_t)(M * N));
+    double best[3] = {1e30, 1e30, 1e30};
+    long reps = (long)(2e7 / (2.0 * (double)(M * K * N) / 1e2)) + 1; /* ~20 ms at 100 GFLOP/s */
+    for (int round = 0; round < 7; round++)
+        for (int an = 0; an < 3; an++) {
+            double t0 = cpu_s();
+            for (long i = 0; i < reps; i++)
+                run_an(g, an, M, K, N, a + na * (size_t)(i % ncopy), bp, ap, c);
+            double t = (cpu_s() - t0) / (double)reps;
+            if (t < best[an]) best[an] = t;
+        }
+    printf("A %4lld x %3lld, N %3lld, A from %-6s: pack_a+ukr %.1f, ukr_an %.1f (%.4fx), +pf %.1f (%.4fx)\n",
+           (long long)M, (long long)K, (long long)N, where,
+           2.0 * (double)(M * K * N) / best[0] / 1e9, 2.0 * (double)(M * K * N) / best[1] / 1e9,
+           best[1] / best[0], 2.0 * (double)(M * K * N) / best[2] / 1e9, best[2] / best[0]);
+    free(a);
+    free(bp);
+    free(ap);
+    free(c);
+}
+
 int main(int argc, char **argv) {
     const nbi_gemm_arch *g = arch_named(argc > 1 ? argv[1] : nb_kernel_isa());
     const int MR = g->mr, NR = g->nr, maxnp = 16;
@@ -71,6 +137,17 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < 8 * MR * kmax; i++) ap[i] = 1e-3f * (float)(i % 7);
     for (int64_t i = 0; i < maxnp * NR * kmax; i++) bp[i] = 1e-3f * (float)(i % 5);
     memset(c, 0, sizeof(float) * (size_t)(64 * maxnp * NR));
+    if (argc > 2 && !strcmp(argv[2], "an")) {
+        static const int64_t shapes[][3] = {{2048, 128, 384}, {2048, 128, 128}, {2048, 128, 512},
+                                            {2048, 512, 128}, {2048, 384, 128}, {2048, 256, 128},
+                                            {2048, 192, 384}};
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            const int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+            bench_an(g, g->mc, K, N, 1, "L2");
+            bench_an(g, M, K, N, (int)(64 * 1024 * 1024 / (M * K * 4)) + 1, "memory");
+        }
+        return 0;
+    }
     printf("micro-kernel %s %d x %d, GFLOP/s (thread CPU time, best of 5)\n", g->name, MR, NR);
     static const int64_t kcs[] = {128, 267, 384, 512};
     static const int nps[] = {1, 16};

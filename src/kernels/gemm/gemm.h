@@ -72,6 +72,7 @@ typedef struct nbi_gemm_arch {
     nbi_ukr_fn ukr;
     nbi_ukr_b_fn ukr_b; /* NULL: B is always packed */
     nbi_ukr_at_fn ukr_at; /* NULL: A is always packed */
+    nbi_ukr_at_fn ukr_an; /* op(A) = A in place, row i at a + i*lda; NULL: A packed */
     nbi_pack_a_fn pack_a;
     nbi_pack_b_fn pack_b;
     nbi_direct_fn direct;
