@@ -585,9 +585,11 @@ static void test_one_tile(void) {
  * same floats at alpha 1. */
 static void ukr_twin_tiles(const nbi_gemm_arch *g, nb_rng *rng, int64_t K, int at) {
     static const float betas[] = {0.0f, 1.0f, -0.5f};
+    static const char *names[] = {"ukr_b", "ukr_at", "ukr_an"};
     const int MR = g->mr, NR = g->nr;
-    const int64_t lda = at ? MR + 5 : K, ldb = at ? NR : NR + 3, ldc = NR + 5;
-    const int64_t na = at ? K * lda : MR * K;
+    const int64_t lda = at == 1 ? MR + 5 : at == 2 ? K + 3 : K, ldb = at ? NR : NR + 3,
+                  ldc = NR + 5;
+    const int64_t na = at == 1 ? K * lda : at == 2 ? (MR + 1) * lda : MR * K;
     float *A = alloc_f((size_t)na), *B = alloc_f((size_t)(K * ldb));
     float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
     float *c1 = alloc_f((size_t)(MR * ldc)), *c2 = alloc_f((size_t)(MR * ldc));
@@ -596,8 +598,10 @@ static void ukr_twin_tiles(const nbi_gemm_arch *g, nb_rng *rng, int64_t K, int a
     for (int m = 1; m <= MR; m++)
         for (int n = 1; n <= NR; n++)
             for (int bi = 0; bi < 3; bi++) {
-                if (at)
+                if (at == 1)
                     g->pack_a(1, A, lda, 2, m, 0, K, 1.0f, ap);
+                else if (at == 2) /* rows 1 .. m of A, lda padded */
+                    g->pack_a(0, A, lda, 1, m, 0, K, 1.0f, ap);
                 else
                     g->pack_a(0, A, K, 0, m, 0, K, 0.75f, ap);
                 g->pack_b(0, B, ldb, 0, K, 0, n, bp);
@@ -605,13 +609,15 @@ static void ukr_twin_tiles(const nbi_gemm_arch *g, nb_rng *rng, int64_t K, int a
                     c1[i] = bi == 0 ? NAN : nb_rng_uniform(rng) - 0.5f;
                 memcpy(c2, c1, (size_t)(MR * ldc) * sizeof(float));
                 g->ukr(K, ap, bp, betas[bi], c1, ldc, m, n);
-                if (at)
+                if (at == 1)
                     g->ukr_at(K, A + 2, lda, bp, betas[bi], c2, ldc, m, n);
+                else if (at == 2)
+                    g->ukr_an(K, A + lda, lda, bp, betas[bi], c2, ldc, m, n);
                 else
                     g->ukr_b(K, ap, B, ldb, betas[bi], c2, ldc, m, n);
                 CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
                           "%s: %s differs from ukr at m=%d n=%d k=%lld beta=%g", g->name,
-                          at ? "ukr_at" : "ukr_b", m, n, (long long)K, (double)betas[bi]);
+                          names[at], m, n, (long long)K, (double)betas[bi]);
             }
     nb_free(A);
     nb_free(B);
@@ -739,6 +745,70 @@ static void test_ukr_at_threads(void) {
     CHECK_OK(nb_set_threads(saved));
 }
 
+/* op(A) = A read in place (ukr_an, alpha 1) against the packed kernel on pack_a's panel of
+ * the same floats (ukr_twin_tiles: every edge height and width, odd depths, padded lda, beta
+ * 0 over NaN, 1, -0.5). Then whole products through the blocked path (the task stream over
+ * several M and K blocks, one M block over several K blocks, the pieces by columns and by
+ * rows) at 1, 2 and 3 threads against sgemm_packed on one thread, which packs A always
+ * (pack_a, the same K blocks and kernel): bitwise, odd sizes, padded leading dimensions, beta
+ * 0 over NaN, 1 and -0.5. */
+static void test_ukr_an(void) {
+    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    nb_rng rng;
+    nb_rng_seed(&rng, 59);
+    int saved = nb_get_threads();
+    for (int is = 1; is < N_ISAS; is++) {
+        nbi_kernels k;
+        if (!table_for(is, &k)) continue;
+        const nbi_gemm_arch *g = arch_of(isas[is]);
+        CHECK(g != NULL);
+        if (!g || !g->ukr_an || !k.sgemm_packed) continue;
+        for (size_t d = 0; d < sizeof twin_depths / sizeof *twin_depths; d++)
+            ukr_twin_tiles(g, &rng, twin_depths[d], 2);
+        const int64_t MR = g->mr, NR = g->nr, mc = g->mc, kc = g->kc, nc = g->nc;
+        const int64_t shapes[][3] = {/* M, K, N */
+                                     {2 * mc + 13, 2 * kc + 31, nc + NR + 5},
+                                     {mc - 7, 3 * kc + 1, 2 * NR + 3},
+                                     {mc - 5, kc - 17, mc + NR + 3},
+                                     {mc + 2 * MR + 5, kc + 61, 2 * NR + 7},
+                                     {9 * MR + 1, 129, 4 * NR}};
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+            const int64_t M = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+            const int64_t lda = K + 3, ldb = N + 1, ldc = N + 2;
+            float *A = alloc_f((size_t)(M * lda)), *B = alloc_f((size_t)(K * ldb));
+            float *C0 = alloc_f((size_t)(M * ldc)), *c1 = alloc_f((size_t)(M * ldc));
+            float *c2 = alloc_f((size_t)(M * ldc));
+            float *bp = alloc_f((size_t)k.gemm_packed_floats(K, N));
+            for (int64_t i = 0; i < M * lda; i++) A[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            for (int64_t i = 0; i < K * ldb; i++) B[i] = nb_rng_uniform(&rng) * 2.0f - 1.0f;
+            k.gemm_pack(0, B, ldb, K, N, bp);
+            for (int bi = 0; bi < 3; bi++) {
+                const float beta = betas[bi];
+                for (int64_t i = 0; i < M * ldc; i++)
+                    C0[i] = bi == 0 ? NAN : nb_rng_uniform(&rng) - 0.5f;
+                memcpy(c2, C0, (size_t)(M * ldc) * sizeof(float));
+                CHECK_OK(k.sgemm_packed(1, 0, 0, M, N, K, 1.0f, A, lda, bp, beta, c2, ldc));
+                for (int nt = 1; nt <= 3; nt++) {
+                    CHECK_OK(nb_set_threads(nt));
+                    memcpy(c1, C0, (size_t)(M * ldc) * sizeof(float));
+                    CHECK_OK(k.sgemm(0, 0, 0, M, N, K, 1.0f, A, lda, B, ldb, beta, c1, ldc));
+                    CHECK_MSG(memcmp(c1, c2, (size_t)(M * ldc) * sizeof(float)) == 0,
+                              "%s: %lldx%lldx%lld beta=%g, %d threads: A in place differs "
+                              "from A packed",
+                              g->name, (long long)M, (long long)K, (long long)N, (double)beta, nt);
+                }
+            }
+            nb_free(A);
+            nb_free(B);
+            nb_free(C0);
+            nb_free(c1);
+            nb_free(c2);
+            nb_free(bp);
+        }
+    }
+    CHECK_OK(nb_set_threads(saved));
+}
+
 /* The packers against their definition (the scalar twin of the register transposes and
  * the vector copies): panel r, step p of pack_a holds alpha op(A)[i0 + r MR + i, p0 + p],
  * zeros past row m; panel c of pack_b holds op(B)[p0 + p, j0 + c NR + j], zeros past column
@@ -836,6 +906,7 @@ static const nbt_case cases[] = {
     {"ukr_in_place", test_ukr_in_place},
     {"ukr_at", test_ukr_at},
     {"ukr_at_threads", test_ukr_at_threads},
+    {"ukr_an", test_ukr_an},
     {"one_tile", test_one_tile},
     {"packed_b", test_packed_b},
     {"pack_layout", test_pack_layout},
