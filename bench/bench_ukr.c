@@ -138,6 +138,10 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < maxnp * NR * kmax; i++) bp[i] = 1e-3f * (float)(i % 5);
     memset(c, 0, sizeof(float) * (size_t)(64 * maxnp * NR));
     if (argc > 2 && !strcmp(argv[2], "an")) {
+        if (!g->ukr_an) {
+            printf("%s: no ukr_an (A is always packed)\n", g->name);
+            return 0;
+        }
         static const int64_t shapes[][3] = {{2048, 128, 384}, {2048, 128, 128}, {2048, 128, 512},
                                             {2048, 512, 128}, {2048, 384, 128}, {2048, 256, 128},
                                             {2048, 192, 384}};
