@@ -116,7 +116,8 @@ static void bench_an(const nbi_gemm_arch *g, int64_t M, int64_t K, int64_t N, in
             double t = (cpu_s() - t0) / (double)reps;
             if (t < best[an]) best[an] = t;
         }
-    printf("A %4lld x %3lld, N %3lld, A from %-6s: pack_a+ukr %.1f, ukr_an %.1f (%.4fx), +pf %.1f (%.4fx)\n",
+    printf("A %4lld x %3lld, N %3lld, A from %-6s: pack_a+ukr %.1f, ukr_an %.1f (%.4fx), +pf %.1f "
+           "(%.4fx)\n",
            (long long)M, (long long)K, (long long)N, where,
            2.0 * (double)(M * K * N) / best[0] / 1e9, 2.0 * (double)(M * K * N) / best[1] / 1e9,
            best[1] / best[0], 2.0 * (double)(M * K * N) / best[2] / 1e9, best[2] / best[0]);

@@ -587,8 +587,9 @@ static void ukr_twin_tiles(const nbi_gemm_arch *g, nb_rng *rng, int64_t K, int a
     static const float betas[] = {0.0f, 1.0f, -0.5f};
     static const char *names[] = {"ukr_b", "ukr_at", "ukr_an"};
     const int MR = g->mr, NR = g->nr;
-    const int64_t lda = at == 1 ? MR + 5 : at == 2 ? K + 3 : K, ldb = at ? NR : NR + 3,
-                  ldc = NR + 5;
+    const int64_t lda_an = K + 3; /* ukr_an: rows padded */
+    const int64_t lda = at == 1 ? MR + 5 : at == 2 ? lda_an : K;
+    const int64_t ldb = at ? NR : NR + 3, ldc = NR + 5;
     const int64_t na = at == 1 ? K * lda : at == 2 ? (MR + 1) * lda : MR * K;
     float *A = alloc_f((size_t)na), *B = alloc_f((size_t)(K * ldb));
     float *ap = alloc_f((size_t)(MR * K)), *bp = alloc_f((size_t)(NR * K));
@@ -616,8 +617,8 @@ static void ukr_twin_tiles(const nbi_gemm_arch *g, nb_rng *rng, int64_t K, int a
                 else
                     g->ukr_b(K, ap, B, ldb, betas[bi], c2, ldc, m, n);
                 CHECK_MSG(memcmp(c1, c2, (size_t)(MR * ldc) * sizeof(float)) == 0,
-                          "%s: %s differs from ukr at m=%d n=%d k=%lld beta=%g", g->name,
-                          names[at], m, n, (long long)K, (double)betas[bi]);
+                          "%s: %s differs from ukr at m=%d n=%d k=%lld beta=%g", g->name, names[at],
+                          m, n, (long long)K, (double)betas[bi]);
             }
     nb_free(A);
     nb_free(B);

@@ -247,7 +247,8 @@ static inline void row_panel(const gemm_job *j, int64_t kc, const float *a, int 
     const float *ai = at == A_AN ? j->A + i * j->lda + pc : j->A + pc * j->lda + i;
     if (at == A_AN)
         for (int64_t r = i + MR; r < i + 2 * MR && r < j->M; r++)
-            for (int64_t p = 0; p < kc; p += 16) __builtin_prefetch(ai + (r - i) * j->lda + p, 0, 2);
+            for (int64_t p = 0; p < kc; p += 16)
+                __builtin_prefetch(ai + (r - i) * j->lda + p, 0, 2);
     for (int64_t jr = c0; jr < c1; jr++) {
         const int nn = (int)min64(NR, n - jr * NR);
         if (at == A_AT)
@@ -618,8 +619,9 @@ static nb_status blocked_path(const nbi_gemm_arch *g, const nbi_gemm_call *c,
     j->ga = want == 1 ? maxa : ceil_div(maxa, want);
     j->ctasks = want == 1 ? 1 : 3 * want;
     /* alpha 1 (packed A folds alpha in): the packed panel would be A's own floats, so the
-     * kernel reads them in place (Aᵀ: ukr_at; A: ukr_an), on any number of threads. The A pack tasks stay in the stream, empty: their waits for s-2 and s-3 carry
-     * the induction that makes a B pack task's two waits enough. */
+     * kernel reads them in place (Aᵀ: ukr_at; A: ukr_an), on any number of threads. The A pack
+     * tasks stay in the stream, empty: their waits for s-2 and s-3 carry the induction that makes a
+     * B pack task's two waits enough. */
     j->a_in_place = at_in_place(g, c->ta, c->alpha);
     blk b;
     blk_first(j, &b);
