@@ -548,6 +548,24 @@ static void attn_paths_case(const attn_case *ac, int nan, nb_rng *rng) {
                 agree(what, gk, gkr, nk, 5e-5, 1.0);
                 agree(what, gv, gvr, nv, 5e-5, 1.0);
                 strided_attention(k, &g, q, kk, v, go, rng, what);
+                /* written gradients: bit for bit the accumulation into zeros */
+                float *zq = buf(nq), *zk = buf(nk), *zv = buf(nv);
+                memset(zq, 0, sizeof(float) * (size_t)nq);
+                memset(zk, 0, sizeof(float) * (size_t)nk);
+                memset(zv, 0, sizeof(float) * (size_t)nv);
+                k->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, zq, zk, zv);
+                for (int64_t i = 0; i < nq; i++) gq[i] = NAN;
+                for (int64_t i = 0; i < nk; i++) gk[i] = NAN;
+                for (int64_t i = 0; i < nv; i++) gv[i] = NAN;
+                g.write_grads = 1;
+                k->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, gq, gk, gv);
+                g.write_grads = 0;
+                CHECK_MSG(memcmp(gq, zq, sizeof(float) * (size_t)nq) == 0 &&
+                              memcmp(gk, zk, sizeof(float) * (size_t)nk) == 0 &&
+                              memcmp(gv, zv, sizeof(float) * (size_t)nv) == 0,
+                          "%s: written gradients not the accumulation", what);
+                float *zs[] = {zq, zk, zv};
+                for (size_t i = 0; i < 3; i++) unbuf(zs[i]);
             } else { /* where a NaN reaches the gradients differs: the heads without one */
                 agree_head(what, gq, gqr, nq / BH, 0);
                 agree_head(what, gq, gqr, nq / BH, BH - 1);
@@ -589,6 +607,7 @@ static void test_attention_paths(void) {
         {1, 2, 70, 40, 32, 16, 1, 2, 0.0f},  /* Tq > Tk: rows that see no key */
         {2, 1, 130, 64, 48, 64, 1, 1, 0.1f}, /* several query tiles */
         {1, 1, 9, 128, 64, 64, 0, 2, 0.0f},
+        {1, 2, 300, 32, 8, 8, 1, 0, 0.0f}, /* whole query tiles that see no key */
     };
     for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) attn_paths_case(&odd[i], 0, &rng);
     const attn_case nc = {2, 2, 33, 33, 32, 32, 1, 0, 0.0f};
