@@ -658,7 +658,6 @@ static const nbt_case cases[] = {
     {"norm", test_norm},           {"xent", test_xent},
     {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
     {"attention", test_attention}, {"attention_write", test_attention_write},
-    {"attention_paths", test_attention_paths},
-    {"embed_bwd", test_embed_bwd},
+    {"embed_bwd", test_embed_bwd}, {"attention_paths", test_attention_paths},
 };
 NBT_MAIN(cases)
