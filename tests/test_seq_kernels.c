@@ -8,7 +8,8 @@
  *   - column sums (bit for bit: the same order of additions);
  *   - attention, forward and backward: one and several tiles of queries and keys, head sizes
  *     below, at and above the transposed tile's chunk, causal with Tq < Tk, both masks,
- *     dropout, keys all masked.
+ *     dropout, keys all masked; the short-key path and the tiles each forced on the same
+ *     inputs (attention_paths), written gradients, 1 and 2 threads bit for bit.
  * Agreement is to rounding: the vector kernels sum in lanes and use vecmath.h's exp and tanh. */
 #include "nbtest.h"
 
