@@ -8,7 +8,8 @@
  *   - column sums (bit for bit: the same order of additions);
  *   - attention, forward and backward: one and several tiles of queries and keys, head sizes
  *     below, at and above the transposed tile's chunk, causal with Tq < Tk, both masks,
- *     dropout, keys all masked.
+ *     dropout, keys all masked; the short-key path and the tiles each forced on the same
+ *     inputs (attention_paths), written gradients, 1 and 2 threads bit for bit.
  * Agreement is to rounding: the vector kernels sum in lanes and use vecmath.h's exp and tanh. */
 #include "nbtest.h"
 
@@ -484,10 +485,180 @@ static void test_attention_write(void) {
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
 }
 
+/* head bh (of n floats) of got and want agree, to the tolerance of the gradients */
+static void agree_head(const char *what, const float *got, const float *want, int64_t n,
+                       int64_t bh) {
+    float *a = copy_buf(got + bh * n, n), *b = copy_buf(want + bh * n, n);
+    agree(what, a, b, n, 5e-5, 1.0);
+    unbuf(a);
+    unbuf(b);
+}
+
+/* One case of test_attention_paths: each vector kernel set with path = 1 (the tiles) and
+ * path = 2 (the short-key path where it applies) against the reference, forward and backward
+ * (gradients added to random values); nan: a NaN in one query and one key. */
+static void attn_paths_case(const attn_case *ac, int nan, nb_rng *rng) {
+    const nbi_kernels *r = ref_set();
+    const int64_t BH = ac->B * ac->H, nq = BH * ac->Tq * ac->d, nk = BH * ac->Tk * ac->d;
+    const int64_t nv = BH * ac->Tk * ac->dv, no = BH * ac->Tq * ac->dv;
+    float *q = rand_buf(nq, -2, 2, rng), *kk = rand_buf(nk, -2, 2, rng);
+    float *v = rand_buf(nv, -1, 1, rng), *madd = rand_buf(ac->B * ac->Tk, -1, 1, rng);
+    float *go = rand_buf(no, -1, 1, rng), *gq0 = rand_buf(nq, -1, 1, rng);
+    float *gk0 = rand_buf(nk, -1, 1, rng), *gv0 = rand_buf(nv, -1, 1, rng);
+    int32_t *mign = calloc((size_t)(ac->B * ac->Tk), sizeof *mign);
+    for (int64_t i = 0; i < ac->B * ac->Tk; i++) {
+        mign[i] = ac->mask == 3 ? i < ac->Tk : nb_rng_below(rng, 4) == 0;
+        if (nb_rng_below(rng, 5) == 0) madd[i] = -INFINITY;
+    }
+    if (nan) q[nq / 2] = NAN, kk[nk / 3] = NAN;
+    nbi_attn_geom g = {.B = ac->B,
+                       .H = ac->H,
+                       .Tq = ac->Tq,
+                       .Tk = ac->Tk,
+                       .d = ac->d,
+                       .dv = ac->dv,
+                       .scale = 1.0f / sqrtf((float)ac->d),
+                       .causal = ac->causal,
+                       .mask_add = ac->mask == 1 ? madd : NULL,
+                       .mask_ignore = ac->mask >= 2 ? mign : NULL,
+                       .p_drop = ac->p,
+                       .seed = 0x5eedULL + (uint64_t)ac->Tk};
+    float *orf = buf(no), *lr = buf(BH * ac->Tq), *gqr = copy_buf(gq0, nq);
+    float *gkr = copy_buf(gk0, nk), *gvr = copy_buf(gv0, nv);
+    r->attn(&g, 0, BH, q, kk, v, orf, lr);
+    r->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, gqr, gkr, gvr);
+    for (size_t is = 0; is < 2; is++) {
+        const nbi_kernels *k = nbi_kernel_set(simd_isas[is]);
+        if (!k) continue;
+        for (int path = 1; path <= 2; path++) {
+            char what[128];
+            snprintf(what, sizeof what,
+                     "%s attention path %d B%lld H%lld T%lld/%lld d%lld/%lld c%d m%d p%g nan%d",
+                     k->isa, path, (long long)ac->B, (long long)ac->H, (long long)ac->Tq,
+                     (long long)ac->Tk, (long long)ac->d, (long long)ac->dv, ac->causal, ac->mask,
+                     (double)ac->p, nan);
+            g.path = path;
+            float *o = buf(no), *l = buf(BH * ac->Tq), *gq = copy_buf(gq0, nq);
+            float *gk = copy_buf(gk0, nk), *gv = copy_buf(gv0, nv);
+            k->attn(&g, 0, BH, q, kk, v, o, l);
+            agree(what, o, orf, no, 2e-5, 1.0);
+            agree(what, l, lr, BH * ac->Tq, 1e-5, 1.0);
+            k->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, gq, gk, gv);
+            if (!nan) {
+                agree(what, gq, gqr, nq, 5e-5, 1.0);
+                agree(what, gk, gkr, nk, 5e-5, 1.0);
+                agree(what, gv, gvr, nv, 5e-5, 1.0);
+                strided_attention(k, &g, q, kk, v, go, rng, what);
+                /* written gradients: bit for bit the accumulation into zeros */
+                float *zq = buf(nq), *zk = buf(nk), *zv = buf(nv);
+                memset(zq, 0, sizeof(float) * (size_t)nq);
+                memset(zk, 0, sizeof(float) * (size_t)nk);
+                memset(zv, 0, sizeof(float) * (size_t)nv);
+                k->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, zq, zk, zv);
+                for (int64_t i = 0; i < nq; i++) gq[i] = NAN;
+                for (int64_t i = 0; i < nk; i++) gk[i] = NAN;
+                for (int64_t i = 0; i < nv; i++) gv[i] = NAN;
+                g.write_grads = 1;
+                k->attn_bwd(&g, 0, BH, q, kk, v, orf, lr, go, gq, gk, gv);
+                g.write_grads = 0;
+                CHECK_MSG(memcmp(gq, zq, sizeof(float) * (size_t)nq) == 0 &&
+                              memcmp(gk, zk, sizeof(float) * (size_t)nk) == 0 &&
+                              memcmp(gv, zv, sizeof(float) * (size_t)nv) == 0,
+                          "%s: written gradients not the accumulation", what);
+                float *zs[] = {zq, zk, zv};
+                for (size_t i = 0; i < 3; i++) unbuf(zs[i]);
+            } else { /* where a NaN reaches the gradients differs: the heads without one */
+                agree_head(what, gq, gqr, nq / BH, 0);
+                agree_head(what, gq, gqr, nq / BH, BH - 1);
+                agree_head(what, gk, gkr, nk / BH, 0);
+                agree_head(what, gk, gkr, nk / BH, BH - 1);
+                agree_head(what, gv, gvr, nv / BH, 0);
+                agree_head(what, gv, gvr, nv / BH, BH - 1);
+            }
+            float *fs[] = {o, l, gq, gk, gv};
+            for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+        }
+    }
+    float *fs[] = {q, kk, v, madd, go, gq0, gk0, gv0, orf, lr, gqr, gkr, gvr};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+    free(mign);
+}
+
+/* The short-key path and the tiles on the same inputs, both against the reference: key
+ * lengths 1 to 128 (the short path's bound) and one past it, head sizes 8 to 64, causal (with
+ * Tq < Tk and Tq > Tk) and not, both masks, dropout, a sample with every key ignored, NaN
+ * inputs; then the back end at 1 and 2 threads, bit for bit. */
+static void test_attention_paths(void) {
+    static const int64_t Ts[] = {1, 7, 33, 64, 100, 128, 129};
+    static const int64_t ds[] = {8, 32, 48, 64};
+    nb_rng rng;
+    nb_rng_seed(&rng, 37);
+    for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++)
+        for (size_t di = 0; di < sizeof ds / sizeof *ds; di++) {
+            const int64_t T = Ts[ti], d = ds[di];
+            const int variant = (int)((ti + di) % 4);
+            attn_case ac = {2, 2, T, T, d, d, 1, 0, 0.0f};
+            if (variant == 1) ac.causal = 0, ac.mask = 1, ac.dv = d / 2 + 3;
+            if (variant == 2) ac.mask = 2, ac.p = 0.2f;
+            if (variant == 3) ac.causal = 0, ac.mask = 3, ac.p = 0.1f;
+            attn_paths_case(&ac, 0, &rng);
+        }
+    static const attn_case odd[] = {
+        {1, 2, 5, 40, 32, 32, 1, 0, 0.0f},   /* Tq < Tk: a KV cache's prefix */
+        {1, 2, 70, 40, 32, 16, 1, 2, 0.0f},  /* Tq > Tk: rows that see no key */
+        {2, 1, 130, 64, 48, 64, 1, 1, 0.1f}, /* several query tiles */
+        {1, 1, 9, 128, 64, 64, 0, 2, 0.0f},
+        {1, 2, 300, 32, 8, 8, 1, 0, 0.0f}, /* whole query tiles that see no key */
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) attn_paths_case(&odd[i], 0, &rng);
+    const attn_case nc = {2, 2, 33, 33, 32, 32, 1, 0, 0.0f};
+    attn_paths_case(&nc, 1, &rng);
+    /* 1 and 2 threads, bit for bit (the short path: one head a call) */
+    const int64_t B = 4, H = 4, T = 64, d = 32, n = B * H * T * d;
+    float *q = rand_buf(n, -2, 2, &rng), *kk = rand_buf(n, -2, 2, &rng);
+    float *v = rand_buf(n, -1, 1, &rng), *go = rand_buf(n, -1, 1, &rng);
+    float *o[2], *l[2], *gq[2], *gk[2], *gv[2];
+    nbi_attn_geom g = {.B = B,
+                       .H = H,
+                       .Tq = T,
+                       .Tk = T,
+                       .d = d,
+                       .dv = d,
+                       .scale = 1.0f / sqrtf((float)d),
+                       .causal = 1,
+                       .p_drop = 0.1f,
+                       .seed = 7};
+    const nbi_backend *be = nbi_backend_default();
+    int saved = nb_get_threads();
+    for (int nt = 1; nt <= 2; nt++) {
+        CHECK_OK(nb_set_threads(nt));
+        o[nt - 1] = buf(n), l[nt - 1] = buf(B * H * T);
+        gq[nt - 1] = buf(n), gk[nt - 1] = buf(n), gv[nt - 1] = buf(n);
+        memset(gq[nt - 1], 0, sizeof(float) * (size_t)n);
+        memset(gk[nt - 1], 0, sizeof(float) * (size_t)n);
+        memset(gv[nt - 1], 0, sizeof(float) * (size_t)n);
+        be->attention(be, &g, q, kk, v, o[nt - 1], l[nt - 1]);
+        be->attention_bwd(be, &g, q, kk, v, o[nt - 1], l[nt - 1], go, gq[nt - 1], gk[nt - 1],
+                          gv[nt - 1]);
+    }
+    CHECK_OK(nb_set_threads(saved));
+    CHECK(memcmp(o[0], o[1], sizeof(float) * (size_t)n) == 0);
+    CHECK(memcmp(l[0], l[1], sizeof(float) * (size_t)(B * H * T)) == 0);
+    CHECK(memcmp(gq[0], gq[1], sizeof(float) * (size_t)n) == 0);
+    CHECK(memcmp(gk[0], gk[1], sizeof(float) * (size_t)n) == 0);
+    CHECK(memcmp(gv[0], gv[1], sizeof(float) * (size_t)n) == 0);
+    for (int t = 0; t < 2; t++) {
+        float *fs[] = {o[t], l[t], gq[t], gk[t], gv[t]};
+        for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+    }
+    float *fs[] = {q, kk, v, go};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) unbuf(fs[i]);
+}
+
 static const nbt_case cases[] = {
     {"norm", test_norm},           {"xent", test_xent},
     {"rnn_steps", test_rnn_steps}, {"colsum", test_colsum},
     {"attention", test_attention}, {"attention_write", test_attention_write},
-    {"embed_bwd", test_embed_bwd},
+    {"embed_bwd", test_embed_bwd}, {"attention_paths", test_attention_paths},
 };
 NBT_MAIN(cases)

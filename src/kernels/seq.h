@@ -87,6 +87,8 @@ typedef struct nbi_attn_geom {
     nbi_attn_rows gq, gk, gv, go; /* the gradients' (backward) */
     int write_grads; /* backward: gq, gk, gv are written, their old contents unread (the
                       * kernel zeroes each head's rows before it adds to them) */
+    int path;        /* the vector kernels' path (tests): 0 their choice, 1 the tiles always,
+                      * 2 the short-key path wherever it applies (x86/attention.inc) */
 } nbi_attn_geom;
 
 /* Heads bh in [bh0, bh1) (bh = b·H + h): o and lse. */
