@@ -155,10 +155,14 @@ static void prepare(const djob *j, const float *x, float *xp) {
             int64_t w0 = g->pl < 0 ? -g->pl : 0, w1 = j->Wp - g->pl < g->W ? j->Wp - g->pl : g->W;
             if (j->F == 1) {
                 if (w1 > w0) memcpy(dst + w0 + g->pl, src + w0, sizeof(float) * (size_t)(w1 - w0));
-            } else
-                for (int64_t iw = w0; iw < w1; iw++) {
-                    const int64_t ix = iw + g->pl;
-                    dst[(ix % j->F) * j->Wq + ix / j->F] = src[iw];
+            } else if (w1 > w0)
+                /* phase by phase: padded column ix = q·F + r (no division per element: a
+                 * 64-bit idiv each was ~90% of this pass) */
+                for (int64_t r = 0; r < j->F; r++) {
+                    const int64_t q1 = (w1 + g->pl - r + j->F - 1) / j->F;
+                    float *d = dst + r * j->Wq;
+                    for (int64_t q = (w0 + g->pl - r + j->F - 1) / j->F; q < q1; q++)
+                        d[q] = src[q * j->F + r - g->pl];
                 }
         }
 }
@@ -190,9 +194,12 @@ static void fold(const djob *j, const float *dxp, float *dx) {
             const float *src = dxp + c * j->plane + iy * j->pitch;
             float *dst = dx + (c * g->H + ih) * g->W;
             int64_t w0 = g->pl < 0 ? -g->pl : 0, w1 = j->Wp - g->pl < g->W ? j->Wp - g->pl : g->W;
-            for (int64_t iw = w0; iw < w1; iw++) {
-                const int64_t ix = iw + g->pl;
-                dst[iw] += src[(ix % j->F) * j->Wq + ix / j->F];
+            if (w1 <= w0) continue;
+            for (int64_t r = 0; r < j->F; r++) { /* phase by phase, as prepare */
+                const int64_t q1 = (w1 + g->pl - r + j->F - 1) / j->F;
+                const float *s = src + r * j->Wq;
+                for (int64_t q = (w0 + g->pl - r + j->F - 1) / j->F; q < q1; q++)
+                    dst[q * j->F + r - g->pl] += s[q];
             }
         }
 }
