@@ -319,8 +319,8 @@ static void test_twins(void) {
 /* ---- the δ planes behind the pooling --------------------------------------------------------- */
 
 /* The general loop the one-pass writers replace: ReLU's mask, zeroed planes, the scatter. */
-static void delta_general(const nbi_conv_geom *pg, int64_t planes, const float *dy,
-                          const float *y, const int32_t *arg, float *d) {
+static void delta_general(const nbi_conv_geom *pg, int64_t planes, const float *dy, const float *y,
+                          const int32_t *arg, float *d) {
     const int64_t PP = pg->OH * pg->OW;
     float *row = malloc(sizeof(float) * (size_t)(planes * PP > 0 ? planes * PP : 1));
     if (y)
@@ -342,13 +342,23 @@ static void test_unpool(void) {
     int nsets = vector_sets(sets);
     nb_rng rng;
     nb_rng_seed(&rng, 23);
-    static const int64_t sizes[][2] = {{1, 1}, {3, 5}, {12, 12}, {5, 4}, {2, 9},
-                                       {7, 13}, {4, 17}, {3, 8}, {1, 33}};
+    static const int64_t sizes[][2] = {{1, 1},  {3, 5},  {12, 12}, {5, 4}, {2, 9},
+                                       {7, 13}, {4, 17}, {3, 8},   {1, 33}};
     for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
         for (int extra = 0; extra < 3; extra++) { /* 0: tiled; 1, 2: a row or column over */
             const int64_t PH = sizes[c][0], PW = sizes[c][1], planes = 3;
-            nbi_conv_geom pg = {.N = 1, .C = 1, .O = 1, .groups = 1, .KH = 2, .KW = 2, .sh = 2,
-                                .sw = 2, .dh = 1, .dw = 1, .OH = PH, .OW = PW};
+            nbi_conv_geom pg = {.N = 1,
+                                .C = 1,
+                                .O = 1,
+                                .groups = 1,
+                                .KH = 2,
+                                .KW = 2,
+                                .sh = 2,
+                                .sw = 2,
+                                .dh = 1,
+                                .dw = 1,
+                                .OH = PH,
+                                .OW = PW};
             pg.H = 2 * PH + (extra == 1);
             pg.W = 2 * PW + (extra == 2);
             const int64_t P = pg.H * pg.W, PP = PH * PW;

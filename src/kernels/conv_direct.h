@@ -122,7 +122,7 @@ nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_
  * the drivers' pg), y as in nbi_unpool2x2_fn: k->conv_unpool2x2 where the windows are 2x2,
  * stride 2, tiling the plane; elsewhere the general loop (zeroed planes, dy masked by y
  * scattered to each arg). The same bits either way. */
-void nbi_pool_delta(const nbi_kernels *k, const nbi_conv_geom *pg, int64_t planes,
-                    const float *dy, const float *y, const int32_t *arg, float *d);
+void nbi_pool_delta(const nbi_kernels *k, const nbi_conv_geom *pg, int64_t planes, const float *dy,
+                    const float *y, const int32_t *arg, float *d);
 
 #endif

@@ -213,13 +213,13 @@ void nbi_unpool2x2_twin(int64_t planes, int64_t PH, int64_t PW, const float *dy,
     }
 }
 
-void nbi_pool_delta(const nbi_kernels *k, const nbi_conv_geom *pg, int64_t planes,
-                    const float *dy, const float *y, const int32_t *arg, float *d) {
+void nbi_pool_delta(const nbi_kernels *k, const nbi_conv_geom *pg, int64_t planes, const float *dy,
+                    const float *y, const int32_t *arg, float *d) {
     const int64_t P = pg->H * pg->W, PP = pg->OH * pg->OW;
     if (pg->KH == 2 && pg->KW == 2 && pg->sh == 2 && pg->sw == 2 && pg->H == 2 * pg->OH &&
         pg->W == 2 * pg->OW && pg->pt == 0 && pg->pl == 0) {
-        (k->conv_unpool2x2 ? k->conv_unpool2x2 : nbi_unpool2x2_twin)(planes, pg->OH, pg->OW, dy,
-                                                                     y, arg, d);
+        (k->conv_unpool2x2 ? k->conv_unpool2x2 : nbi_unpool2x2_twin)(planes, pg->OH, pg->OW, dy, y,
+                                                                     arg, d);
         return;
     }
     for (int64_t p = 0; p < planes; p++, dy += PP, arg += PP, d += P) {
