@@ -7,7 +7,8 @@
  *     nbi_maxpool_forward (values and arg, with ties and NaNs), and gradients against the
  *     reference composition;
  *   - every vector kernel set's micro-kernels against the scalar twins, bit for bit, through
- *     the whole driver;
+ *     the whole driver; the one-pass δ planes behind the pooling against their twin and the
+ *     general loop (ReLU mask, zeroed plane, scatter), ties, NaNs, ±0, odd and untiled planes;
  *   - the back end's dispatch: a shape the rule sends to the direct path gives the direct
  *     path's bits, the same on 1 and 2 threads;
  *   - through the ops: nb_conv2d with the pooling fused = nb_conv2d + nb_max_pool2d, bitwise,
@@ -315,6 +316,96 @@ static void test_twins(void) {
     }
 }
 
+/* ---- the δ planes behind the pooling --------------------------------------------------------- */
+
+/* The general loop the one-pass writers replace: ReLU's mask, zeroed planes, the scatter. */
+static void delta_general(const nbi_conv_geom *pg, int64_t planes, const float *dy, const float *y,
+                          const int32_t *arg, float *d) {
+    const int64_t PP = pg->OH * pg->OW;
+    float *row = malloc(sizeof(float) * (size_t)(planes * PP > 0 ? planes * PP : 1));
+    if (y)
+        nbi_relu_mask(dy, y, row, planes * PP);
+    else
+        memcpy(row, dy, sizeof(float) * (size_t)(planes * PP));
+    memset(d, 0, sizeof(float) * (size_t)(planes * pg->H * pg->W));
+    nbi_maxpool_backward(pg, planes, row, arg, d);
+    free(row);
+}
+
+/* nbi_unpool2x2_twin, every set's conv_unpool2x2 and nbi_pool_delta against the general loop,
+ * bit for bit: 2x2 windows tiling planes of odd pooled sizes (rows shorter and longer than a
+ * vector), ties (args anywhere in a window), NaNs, ±0 gradients, y ≤ 0, −0 and NaN; planes
+ * not tiled by the windows (an odd row or column left over) through nbi_pool_delta's general
+ * loop. */
+static void test_unpool(void) {
+    const nbi_kernels *sets[2];
+    int nsets = vector_sets(sets);
+    nb_rng rng;
+    nb_rng_seed(&rng, 23);
+    static const int64_t sizes[][2] = {{1, 1},  {3, 5},  {12, 12}, {5, 4}, {2, 9},
+                                       {7, 13}, {4, 17}, {3, 8},   {1, 33}};
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
+        for (int extra = 0; extra < 3; extra++) { /* 0: tiled; 1, 2: a row or column over */
+            const int64_t PH = sizes[c][0], PW = sizes[c][1], planes = 3;
+            nbi_conv_geom pg = {.N = 1,
+                                .C = 1,
+                                .O = 1,
+                                .groups = 1,
+                                .KH = 2,
+                                .KW = 2,
+                                .sh = 2,
+                                .sw = 2,
+                                .dh = 1,
+                                .dw = 1,
+                                .OH = PH,
+                                .OW = PW};
+            pg.H = 2 * PH + (extra == 1);
+            pg.W = 2 * PW + (extra == 2);
+            const int64_t P = pg.H * pg.W, PP = PH * PW;
+            float *x = fill(planes * P, &rng), *dy = fill(planes * PP, &rng);
+            float *y = fill(planes * PP, &rng), *pooled = filled(planes * PP, 0);
+            int32_t *arg = calloc((size_t)(planes * PP), sizeof(int32_t));
+            for (int64_t i = 0; i < planes * P; i += 3) x[i] = x[i / 3]; /* ties */
+            for (int64_t i = 0; i < planes * P; i += 11) x[i] = 0.5f;
+            x[P / 2] = NAN;
+            nbi_maxpool_forward(&pg, planes, x, pooled, arg);
+            dy[0] = -0.0f, dy[planes * PP - 1] = NAN;
+            if (PP > 2) dy[1] = 0.0f, dy[2] = -0.0f;
+            for (int64_t i = 0; i < planes * PP; i += 4) y[i] = i % 8 ? 0.0f : -0.0f;
+            y[planes * PP / 2] = NAN;
+            float *want = filled(planes * P, 1), *got = filled(planes * P, 2);
+            for (int relu = 0; relu < 2; relu++) {
+                const float *ym = relu ? y : NULL;
+                delta_general(&pg, planes, dy, ym, arg, want);
+                nbi_pool_delta(nbi_kernel_set("ref"), &pg, planes, dy, ym, arg, got);
+                CHECK_MSG(memcmp(got, want, sizeof(float) * (size_t)(planes * P)) == 0,
+                          "%lldx%lld extra %d relu %d: nbi_pool_delta (ref) differs", (long long)PH,
+                          (long long)PW, extra, relu);
+                if (extra) continue;
+                memset(got, 0x7f, sizeof(float) * (size_t)(planes * P));
+                nbi_unpool2x2_twin(planes, PH, PW, dy, ym, arg, got);
+                CHECK_MSG(memcmp(got, want, sizeof(float) * (size_t)(planes * P)) == 0,
+                          "%lldx%lld relu %d: the twin differs", (long long)PH, (long long)PW,
+                          relu);
+                for (int si = 0; si < nsets; si++) {
+                    CHECK(sets[si]->conv_unpool2x2 != NULL);
+                    if (!sets[si]->conv_unpool2x2) continue;
+                    memset(got, 0x7f, sizeof(float) * (size_t)(planes * P));
+                    sets[si]->conv_unpool2x2(planes, PH, PW, dy, ym, arg, got);
+                    CHECK_MSG(memcmp(got, want, sizeof(float) * (size_t)(planes * P)) == 0,
+                              "%s %lldx%lld relu %d: the vector kernel differs", sets[si]->isa,
+                              (long long)PH, (long long)PW, relu);
+                    memset(got, 0x7f, sizeof(float) * (size_t)(planes * P));
+                    nbi_pool_delta(sets[si], &pg, planes, dy, ym, arg, got);
+                    CHECK_MSG(memcmp(got, want, sizeof(float) * (size_t)(planes * P)) == 0,
+                              "%s %lldx%lld relu %d: nbi_pool_delta differs", sets[si]->isa,
+                              (long long)PH, (long long)PW, relu);
+                }
+            }
+            free(x), free(dy), free(y), free(pooled), free(arg), free(want), free(got);
+        }
+}
+
 /* ---- the back end's dispatch and threads -------------------------------------------------- */
 
 /* Through the context's back end (as the ops call it), 1 and 2 threads: the direct path's
@@ -437,6 +528,7 @@ static const nbt_case cases[] = {
     {"direct_vs_reference", test_direct_vs_reference},
     {"fused_pool", test_fused_pool},
     {"twins", test_twins},
+    {"unpool", test_unpool},
     {"dispatch_threads", test_dispatch_threads},
     {"ops_fused_pool", test_ops_fused_pool},
 };

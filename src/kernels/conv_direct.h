@@ -74,6 +74,16 @@ typedef void (*nbi_direct_dw_fn)(const nbi_direct_plan *p, int64_t ns, const flo
 typedef void (*nbi_direct_dx_fn)(const nbi_direct_plan *p, const float *w, const float *delta,
                                  float *dxp);
 
+/* The δ planes behind a fused 2x2 max pooling with stride 2 whose windows tile the conv
+ * output planes (2·PH x 2·PW), written in one pass: for `planes` planes,
+ *   d[pl][i][j] = 0 + g[pl][k] where arg[pl][k] = i·2PW + j (k = (i/2)·PW + j/2), else +0,
+ *   g = dy, or (y <= 0 ? 0 : dy) where y (the pooled output after a fused ReLU) is not NULL.
+ * That is nbi_relu_mask, a zeroed plane and nbi_maxpool_backward's scatter, bit for bit,
+ * when each arg lies in its own window (as nbi_maxpool_forward's do). dy, y, arg are
+ * [planes][PH·PW], d [planes][4·PH·PW]. */
+typedef void (*nbi_unpool2x2_fn)(int64_t planes, int64_t PH, int64_t PW, const float *dy,
+                                 const float *y, const int32_t *arg, float *d);
+
 /* The scalar twins: the definitions the vector kernels are tested against (bit for bit, with
  * the vector kernels' lane count). */
 void nbi_direct_fwd_twin(const nbi_direct_plan *p, const float *xp, const float *wt,
@@ -82,6 +92,8 @@ void nbi_direct_pool_twin(const nbi_direct_plan *p, int64_t planes, const float 
                           int32_t *arg);
 void nbi_direct_dw_twin(const nbi_direct_plan *p, int64_t ns, const float *xp, int64_t xs,
                         const float *delta, int64_t ds, float *dw, int lanes);
+void nbi_unpool2x2_twin(int64_t planes, int64_t PH, int64_t PW, const float *dy, const float *y,
+                        const int32_t *arg, float *d);
 void nbi_direct_dx_twin(const nbi_direct_plan *p, const float *w, const float *delta, float *dxp,
                         int lanes);
 
@@ -105,5 +117,12 @@ nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_
                                    const float *w, float *din, float *dw, float *dbias,
                                    const nbi_conv_pool *pool, int64_t chunk, float *scratch,
                                    int64_t room);
+
+/* The δ planes behind a fused max pooling (pg: its windows over one conv output plane, as
+ * the drivers' pg), y as in nbi_unpool2x2_fn: k->conv_unpool2x2 where the windows are 2x2,
+ * stride 2, tiling the plane; elsewhere the general loop (zeroed planes, dy masked by y
+ * scattered to each arg). The same bits either way. */
+void nbi_pool_delta(const nbi_kernels *k, const nbi_conv_geom *pg, int64_t planes, const float *dy,
+                    const float *y, const int32_t *arg, float *d);
 
 #endif

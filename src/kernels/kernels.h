@@ -182,6 +182,9 @@ typedef struct nbi_kernels {
     nbi_direct_dw_fn conv_direct_dw;
     nbi_direct_dx_fn conv_direct_dx;
     int conv_direct_lanes;
+    /* the δ planes behind a fused 2x2 max pooling (nbi_unpool2x2_twin's bits); NULL: the
+     * twin */
+    nbi_unpool2x2_fn conv_unpool2x2;
     /* the implicit GEMM's B packers with vector rows (nbi_conv_pack_col and _colt's floats,
      * kernels/x86/conv_direct.inc); NULL: the portable ones */
     nbi_bpack_fn conv_pack_col;

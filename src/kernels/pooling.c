@@ -8,6 +8,7 @@
  * of image elements in the window (False). A window always overlaps the image when the
  * padding is at most half the kernel, which the ops require (as PyTorch does). */
 #include "kernels/conv.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -186,6 +187,46 @@ void nbi_maxpool_backward(const nbi_conv_geom *g, int64_t planes, const float *d
         const int32_t *as = arg + p * P;
         for (int64_t k = 0; k < P; k++)
             if (as[k] >= 0) xs[as[k]] += ds[k];
+    }
+}
+
+/* ---- the δ planes behind a fused max pooling (kernels/conv_direct.h) ------------------------
+ * One pass per plane instead of a zeroed plane and a scatter: each element is 0 + the pooled
+ * gradient where it is its window's arg, else +0 (the scatter's `+=` onto the zero, so a −0
+ * gradient still lands as +0). */
+
+/* g = dy, or ReLU's mask by the pooled y (nbi_relu_mask's select) */
+static inline float masked(const float *dy, const float *y, int64_t k) {
+    return y && y[k] <= 0.0f ? 0.0f : dy[k];
+}
+
+void nbi_unpool2x2_twin(int64_t planes, int64_t PH, int64_t PW, const float *dy, const float *y,
+                        const int32_t *arg, float *d) {
+    const int64_t W = 2 * PW, PP = PH * PW;
+    for (int64_t pl = 0; pl < planes; pl++, dy += PP, arg += PP, d += 4 * PP) {
+        const float *yp = y ? y + pl * PP : NULL;
+        for (int64_t i = 0; i < 2 * PH; i++)
+            for (int64_t j = 0; j < W; j++) {
+                const int64_t k = i / 2 * PW + j / 2;
+                d[i * W + j] = arg[k] == i * W + j ? 0.0f + masked(dy, yp, k) : 0.0f;
+            }
+    }
+}
+
+void nbi_pool_delta(const nbi_kernels *k, const nbi_conv_geom *pg, int64_t planes, const float *dy,
+                    const float *y, const int32_t *arg, float *d) {
+    const int64_t P = pg->H * pg->W, PP = pg->OH * pg->OW;
+    if (pg->KH == 2 && pg->KW == 2 && pg->sh == 2 && pg->sw == 2 && pg->H == 2 * pg->OH &&
+        pg->W == 2 * pg->OW && pg->pt == 0 && pg->pl == 0) {
+        (k->conv_unpool2x2 ? k->conv_unpool2x2 : nbi_unpool2x2_twin)(planes, pg->OH, pg->OW, dy, y,
+                                                                     arg, d);
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++, dy += PP, arg += PP, d += P) {
+        const float *yp = y ? y + p * PP : NULL;
+        memset(d, 0, sizeof(float) * (size_t)P);
+        for (int64_t q = 0; q < PP; q++)
+            if (arg[q] >= 0) d[arg[q]] += masked(dy, yp, q);
     }
 }
 
