@@ -25,6 +25,11 @@ typedef void (*nbi_conv_dw_fn)(const struct nbi_conv_geom *g, const float *x, in
 /* the widest column panel of δᵀ a kernel set uses (output channels a register tile holds) */
 #define NBI_CONV_DW_NR 32
 
+/* the longest K block the vector kernels take (a table of its positions' offsets on the
+ * stack), and the most floats of a piece's images (the offsets are int32) */
+#define NBI_CONV_DW_KBLK 512
+#define NBI_CONV_DW_MAX_IMG INT32_MAX
+
 /* workspace floats: δᵀ and dWᵀ in column panels of up to NBI_CONV_DW_NR channels */
 static inline int64_t nbi_conv_dw_ws(int64_t Og, int64_t cols, int64_t Kc) {
     const int64_t og = (Og + NBI_CONV_DW_NR - 1) / NBI_CONV_DW_NR * NBI_CONV_DW_NR;

@@ -255,6 +255,7 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
      * and the shape suits, its workspace in col (free until dcol); its K blocks are the GEMM's
      * (ld split as evenly as the set's KC allows, as blocked_path does) */
     const int img_dw = j->implicit_dw && j->k->conv_dw_img && nbi_conv_dw_img_fits(g) &&
+                       j->k->conv_dw_kc <= NBI_CONV_DW_KBLK && nb * img <= NBI_CONV_DW_MAX_IMG &&
                        nbi_conv_dw_ws(Og, ld, Kc) <= Kc * j->nb * P;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dy_g = dyt + grp * Og * ld, *w_g = j->w + grp * Og * Kc;
