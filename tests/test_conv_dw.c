@@ -80,7 +80,9 @@ static operands make(const int64_t *q, nb_rng *rng) {
     return o;
 }
 
-static void drop(operands *o) { nb_free(o->x), nb_free(o->dy), nb_free(o->dy_nchw); }
+static void drop(operands *o) {
+    nb_free(o->x), nb_free(o->dy), nb_free(o->dy_nchw);
+}
 
 /* dW of every group through fn (the twin when fn is NULL), K blocks of kblk positions */
 static void dw_of(nbi_conv_dw_fn fn, const operands *o, int64_t kblk, float *dw) {
@@ -125,8 +127,10 @@ static void test_kernel_vs_twin(void) {
                 dw_of(NULL, &o, kb[i], want);
                 for (int64_t j = 0; j < o.nw; j++) got[j] = NAN; /* every element written */
                 dw_of(k.conv_dw_img, &o, kb[i], got);
-                CHECK_MSG(same(got, want, o.nw), "%s geometry %zu, K blocks of %lld: differs "
-                          "from the scalar twin", isas[si], gi, (long long)kb[i]);
+                CHECK_MSG(same(got, want, o.nw),
+                          "%s geometry %zu, K blocks of %lld: differs "
+                          "from the scalar twin",
+                          isas[si], gi, (long long)kb[i]);
             }
             nb_free(want), nb_free(got);
             drop(&o);
@@ -165,9 +169,9 @@ static void test_nan(void) {
         for (size_t gi = 0; gi < N_GEOMS; gi++) {
             operands o = make(geoms[gi], &rng);
             if (in_dy)
-                o.dy[o.ld / 2] = o.dy_nchw[(o.ld / 2 / (o.g.OH * o.g.OW)) * o.g.O *
-                                               o.g.OH * o.g.OW +
-                                           o.ld / 2 % (o.g.OH * o.g.OW)] = NAN;
+                o.dy[o.ld / 2] =
+                    o.dy_nchw[(o.ld / 2 / (o.g.OH * o.g.OW)) * o.g.O * o.g.OH * o.g.OW +
+                              o.ld / 2 % (o.g.OH * o.g.OW)] = NAN;
             else
                 o.x[o.nx / 3] = NAN;
             float *want = alloc_f(o.nw), *twin = alloc_f(o.nw), *got = alloc_f(o.nw);
@@ -194,8 +198,8 @@ static void test_nan(void) {
 }
 
 /* the lowered backward (weight and bias gradients, input gradient, ReLU mask) of set k */
-static void backward(const nbi_kernels *k, int nt, const operands *o, int64_t chunk,
-                     const float *w, const float *y, float *dx, float *dw, float *db) {
+static void backward(const nbi_kernels *k, int nt, const operands *o, int64_t chunk, const float *w,
+                     const float *y, float *dx, float *dw, float *db) {
     const nbi_conv_geom *g = &o->g;
     const int64_t room = nbi_conv_scratch(g, nt, 0, 1, 1, NULL, chunk);
     float *scratch = alloc_f(room);
@@ -211,8 +215,8 @@ static void backward(const nbi_kernels *k, int nt, const operands *o, int64_t ch
  * in the piece's col (conv2d_2-like shapes; not 1x1 or few taps with small pieces) */
 static nbi_conv_dw_fn real_dw;
 static int64_t dw_calls;
-static void counted_dw(const struct nbi_conv_geom *g, const float *x, int64_t nb,
-                       const float *dy, int64_t Og, int64_t kblk, float *ws, float *dw) {
+static void counted_dw(const struct nbi_conv_geom *g, const float *x, int64_t nb, const float *dy,
+                       int64_t Og, int64_t kblk, float *ws, float *dw) {
     dw_calls++;
     real_dw(g, x, nb, dy, Og, kblk, ws, dw);
 }
@@ -241,13 +245,14 @@ static void test_lowered_same_bits(void) {
                     dw_calls = 0;
                     backward(&without, 1, &o, chunks[ci], w, y, dx[0], dw[0], db[0]);
                     backward(&with, nt, &o, chunks[ci], w, y, dx[1], dw[1], db[1]);
-                    const char *bad = !same(dw[0], dw[1], o.nw)     ? "dw"
-                                      : !same(dx[0], dx[1], o.nx)   ? "dx"
+                    const char *bad = !same(dw[0], dw[1], o.nw)    ? "dw"
+                                      : !same(dx[0], dx[1], o.nx)  ? "dx"
                                       : !same(db[0], db[1], o.g.O) ? "db"
-                                                                    : NULL;
-                    CHECK_MSG(!bad, "%s geometry %zu chunk %lld, %d threads: %s differs from "
-                              "the implicit GEMM's", isas[si], gi, (long long)chunks[ci], nt,
-                              bad ? bad : "");
+                                                                   : NULL;
+                    CHECK_MSG(!bad,
+                              "%s geometry %zu chunk %lld, %d threads: %s differs from "
+                              "the implicit GEMM's",
+                              isas[si], gi, (long long)chunks[ci], nt, bad ? bad : "");
                     /* the two shapes whose default pieces have room for the workspace */
                     if (chunks[ci] == 0 && (gi == 3 || gi == 8))
                         CHECK_MSG(dw_calls > 0, "%s geometry %zu: the kernel was not used",

@@ -40,7 +40,7 @@ static inline int64_t nbi_conv_dw_ws(int64_t Og, int64_t cols, int64_t Kc) {
 int nbi_conv_dw_img_fits(const struct nbi_conv_geom *g);
 
 /* the scalar twin (kernels/conv_dw.c): the same sums in the same order (fmaf), no workspace */
-void nbi_conv_dw_img_ref(const struct nbi_conv_geom *g, const float *x, int64_t nb,
-                         const float *dy, int64_t Og, int64_t kblk, float *ws, float *dw);
+void nbi_conv_dw_img_ref(const struct nbi_conv_geom *g, const float *x, int64_t nb, const float *dy,
+                         int64_t Og, int64_t kblk, float *ws, float *dw);
 
 #endif
