@@ -251,6 +251,12 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
             }
     }
     if (j->parts.dbs) nbi_conv_add_into(j->parts.dbs, db, g->O);
+    /* the weight gradient with the image broadcast (kernels/conv_dw.h) where the set has it
+     * and the shape suits, its workspace in col (free until dcol); its K blocks are the GEMM's
+     * (ld split as evenly as the set's KC allows, as blocked_path does) */
+    const int img_dw = j->implicit_dw && j->k->conv_dw_img && nbi_conv_dw_img_fits(g) &&
+                       j->k->conv_dw_kc <= NBI_CONV_DW_KBLK && nb * img <= NBI_CONV_DW_MAX_IMG &&
+                       nbi_conv_dw_ws(Og, ld, Kc) <= Kc * j->nb * P;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *dy_g = dyt + grp * Og * ld, *w_g = j->w + grp * Og * Kc;
         const int64_t at = n0 * img + grp * Cg * g->H * g->W;
@@ -258,7 +264,11 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
         if (j->parts.dwp) {
             /* dW_g [Og, Kc] (this piece's part) = δ_g [Og, nb·P] · colᵀ [nb·P, Kc] */
             float *dw_g = j->parts.dwp + slot * g->O * Kc + grp * Og * Kc;
-            if (j->implicit_dw) { /* colᵀ's panels packed from the image */
+            if (img_dw) { /* the image broadcast where it lies, δᵀ loaded: no colᵀ */
+                const int64_t blocks = (ld + j->k->conv_dw_kc - 1) / j->k->conv_dw_kc;
+                j->k->conv_dw_img(g, j->in + at, nb, dy_g, Og, (ld + blocks - 1) / blocks,
+                                  sc->col, dw_g);
+            } else if (j->implicit_dw) { /* colᵀ's panels packed from the image */
                 const nbi_conv_src cs = {g, j->in + at, nb};
                 const nbi_gemm_bsrc bs = {
                     j->k->conv_pack_colt ? j->k->conv_pack_colt : nbi_conv_pack_colt, &cs, 1};

@@ -21,6 +21,8 @@
 #include "kernels/fft.h"
 /* the direct convolution's micro-kernels and their plan */
 #include "kernels/conv_direct.h"
+/* the lowering's weight gradient with the image broadcast (kernels/conv_dw.h) */
+#include "kernels/conv_dw.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -191,6 +193,11 @@ typedef struct nbi_kernels {
     nbi_bpack_fn conv_pack_colt;
     /* nbi_col2im with vector adds (the same bits); NULL: the portable one */
     void (*conv_col2im)(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
+    /* the lowering's weight gradient with the image as the broadcast operand (kernels/conv_dw.h,
+     * kernels/x86/conv_dw.inc; the bits of nbi_conv_dw_img_ref) and the GEMM block length its
+     * sums follow (the set's GEMM KC); NULL and 0 in "ref" and "c": the implicit GEMM */
+    nbi_conv_dw_fn conv_dw_img;
+    int64_t conv_dw_kc;
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
@@ -359,6 +366,9 @@ void nbi_optim_avx512(nbi_kernels *k);
 /* the direct convolution's micro-kernels (kernels/x86/conv_direct.inc) */
 void nbi_conv_direct_avx2(nbi_kernels *k);
 void nbi_conv_direct_avx512(nbi_kernels *k);
+/* the image-broadcast weight gradient (kernels/x86/conv_dw.inc) */
+void nbi_conv_dw_avx2(nbi_kernels *k);
+void nbi_conv_dw_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
