@@ -50,6 +50,7 @@ typedef struct job {
     int32_t *arg;
     int is_forward;
     int implicit_fwd, implicit_dw; /* pack B from the image (k->sgemm_src), no col */
+    int rows_fwd;                  /* forward by output rows from the image (k->conv_rows) */
 } job;
 
 /* ---- the element-wise passes ------------------------------------------------------------------
@@ -184,6 +185,41 @@ typedef struct piece_scratch {
     float *col, *yt, *row; /* row: one output plane [P] (fused pooling) */
 } piece_scratch;
 
+/* Y_g [Og, nb·P] of one group by output rows (kernels/conv_rows.h): W_gᵀ packed into col's
+ * room once for the piece, then the tap offsets; each output row cut into as few blocks of
+ * at most mr positions as it takes, as even as they go (13 = 7 + 6, not 12 + 1), each block
+ * run against every panel of nr channels while its image (one sample's group) is in cache */
+static void forward_rows(const job *j, const float *x_g, const float *w_g, int64_t nb, float *y_g,
+                         int64_t ld, float *room) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int nr = j->k->conv_rows_nr, mr = j->k->conv_rows_mr;
+    const int64_t panels = (Og + nr - 1) / nr;
+    float *wp = room;
+    int32_t *koff = (int32_t *)(wp + panels * nr * Kc);
+    nbi_conv_rows_pack(w_g, Og, Kc, nr, wp);
+    for (int64_t c = 0, t = 0; c < Cg; c++)
+        for (int64_t a = 0; a < g->KH; a++)
+            for (int64_t b = 0; b < g->KW; b++)
+                koff[t++] = (int32_t)(c * g->H * g->W + a * g->dh * g->W + b * g->dw);
+    const int64_t blocks = (g->OW + mr - 1) / mr;
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t i = 0; i < g->OH; i++) {
+            const float *xr = x_g + n * img + i * g->sh * g->W;
+            float *yr = y_g + n * P + i * g->OW;
+            for (int64_t q = 0, j0 = 0; q < blocks; q++) {
+                const int64_t j1 = (q + 1) * g->OW / blocks; /* blocks of equal-ish width */
+                for (int64_t p = 0; p < panels; p++) {
+                    const int64_t c0 = p * nr, nc = Og - c0 < nr ? Og - c0 : nr;
+                    j->k->conv_rows(nr, xr + j0, koff, Kc, wp + c0 * Kc, nc, (int)(j1 - j0),
+                                    yr + c0 * ld + j0, ld);
+                }
+                j0 = j1;
+            }
+        }
+}
+
 static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
@@ -192,9 +228,11 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *x_g = j->in + n0 * img + grp * Cg * g->H * g->W, *w_g = j->w + grp * Og * Kc;
         float *y_g = sc->yt + grp * Og * ld;
-        nb_status s;
+        nb_status s = NB_OK;
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        if (j->implicit_fwd) { /* col's panels packed from the image */
+        if (j->rows_fwd) /* no col at all: its room holds W_gᵀ's panels */
+            forward_rows(j, x_g, w_g, nb, y_g, ld, sc->col);
+        else if (j->implicit_fwd) { /* col's panels packed from the image */
             const nbi_conv_src cs = {g, x_g, nb};
             const nbi_gemm_bsrc bs = {j->k->conv_pack_col ? j->k->conv_pack_col : nbi_conv_pack_col,
                                       &cs, 0};
@@ -306,6 +344,20 @@ static nb_status piece(const void *arg, int64_t p, float *base) {
     return j->is_forward ? forward_piece(j, p, &sc) : backward_piece(j, p, &sc);
 }
 
+/* The forward by output rows where the kernel set has it and the image's rows are read as
+ * they lie: unit column stride, no padding (row stride and dilation go into the offsets), rows
+ * at least NBI_CONV_ROWS_MIN_OW wide (narrower rows leave the kernel's registers idle), and
+ * W_gᵀ's panels plus the tap offsets fit in col's room (Kc·nb·P floats). */
+#define NBI_CONV_ROWS_MIN_OW 8
+static int rows_apply(const job *j) {
+    const nbi_conv_geom *g = j->g;
+    if (!j->k->conv_rows || g->sw != 1 || g->pt || g->pb || g->pl || g->pr) return 0;
+    if (g->OW < NBI_CONV_ROWS_MIN_OW) return 0;
+    const int64_t nr = j->k->conv_rows_nr, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t need = (Og + nr - 1) / nr * nr + 1; /* per tap: the panels, an offset */
+    return g->C * g->H * g->W <= INT32_MAX && need <= j->nb * g->OH * g->OW && Kc > 0;
+}
+
 /* Runs the job on up to one member per piece (at most nt threads, and as many as the
  * scratch has room for), each with its own scratch: col [Kc·nb·P], yt [O·nb·P], row [P]. A
  * GEMM called from a member runs on that member's thread alone; with a single member it may
@@ -317,6 +369,7 @@ static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forwar
     /* implicit GEMM wherever the kernel set can take B from a packer (all but "ref"): the
      * same bits as im2col + GEMM, without writing and re-reading the column matrix */
     j->implicit_fwd = j->implicit_dw = j->k->sgemm_src != NULL;
+    j->rows_fwd = is_forward && rows_apply(j);
     j->is_forward = is_forward;
     return nbi_conv_run_pieces(members, j->pieces, piece, j, scratch, per);
 }

@@ -97,6 +97,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_optim_avx2(k);
         nbi_fft_avx2(k); /* speech: the frame FFT */
         nbi_conv_direct_avx2(k);
+        nbi_conv_rows_avx2(k);
         if (has_f16c()) nbi_half_f16c(k);
         nbi_bytes_avx2(k);
         nbi_dropout_avx2(k);
@@ -113,6 +114,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_optim_avx512(k);
         nbi_fft_avx512(k); /* speech */
         nbi_conv_direct_avx512(k);
+        nbi_conv_rows_avx512(k);
         if (has_f16c()) nbi_half_f16c(k);
         nbi_bytes_avx2(k);
         nbi_dropout_avx2(k);

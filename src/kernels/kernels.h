@@ -21,6 +21,8 @@
 #include "kernels/fft.h"
 /* the direct convolution's micro-kernels and their plan */
 #include "kernels/conv_direct.h"
+/* the forward convolution's row kernels */
+#include "kernels/conv_rows.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -188,6 +190,11 @@ typedef struct nbi_kernels {
     nbi_bpack_fn conv_pack_colt;
     /* nbi_col2im with vector adds (the same bits); NULL: the portable one */
     void (*conv_col2im)(const nbi_conv_geom *g, const float *col, int64_t nb, float *x);
+    /* the lowering's forward by output rows, A read straight from the image
+     * (kernels/conv_rows.h; nbi_conv_rows_ref is the scalar twin): blocks of up to
+     * conv_rows_mr positions x conv_rows_nr channels; NULL in "ref" and "c" */
+    nbi_conv_rows_fn conv_rows;
+    int conv_rows_mr, conv_rows_nr;
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
@@ -356,6 +363,9 @@ void nbi_optim_avx512(nbi_kernels *k);
 /* the direct convolution's micro-kernels (kernels/x86/conv_direct.inc) */
 void nbi_conv_direct_avx2(nbi_kernels *k);
 void nbi_conv_direct_avx512(nbi_kernels *k);
+/* the forward convolution's row kernels (kernels/x86/conv_rows.inc) */
+void nbi_conv_rows_avx2(nbi_kernels *k);
+void nbi_conv_rows_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
