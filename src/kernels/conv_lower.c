@@ -51,6 +51,8 @@ typedef struct job {
     int is_forward;
     int implicit_fwd, implicit_dw; /* pack B from the image (k->sgemm_src), no col */
     int rows_fwd;                  /* forward by output rows from the image (k->conv_rows) */
+    const float *wp;               /* then: each group's W_gᵀ panels (Kc·ceil(Og/nr)·nr) */
+    const int32_t *koff;           /* and the taps' offsets in the image [Kc] */
 } job;
 
 /* ---- the element-wise passes ------------------------------------------------------------------
@@ -185,24 +187,19 @@ typedef struct piece_scratch {
     float *col, *yt, *row; /* row: one output plane [P] (fused pooling) */
 } piece_scratch;
 
-/* Y_g [Og, nb·P] of one group by output rows (kernels/conv_rows.h): W_gᵀ packed into col's
- * room once for the piece, then the tap offsets; each output row cut into as few blocks of
- * at most mr positions as it takes, as even as they go (13 = 7 + 6, not 12 + 1), each block
+/* Y_g [Og, nb·P] of group grp by output rows (kernels/conv_rows.h), from W_gᵀ's panels and the
+ * taps' offsets made once for the call (rows_prepare): each output row cut into as few blocks
+ * of at most mr positions as it takes, as even as they go (13 = 7 + 6, not 12 + 1), each block
  * run against every panel of nr channels while its image (one sample's group) is in cache */
-static void forward_rows(const job *j, const float *x_g, const float *w_g, int64_t nb, float *y_g,
-                         int64_t ld, float *room) {
+static void forward_rows(const job *j, int64_t grp, const float *x_g, int64_t nb, float *y_g,
+                         int64_t ld) {
     const nbi_conv_geom *g = j->g;
-    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g);
     const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
     const int nr = j->k->conv_rows_nr, mr = j->k->conv_rows_mr;
     const int64_t panels = (Og + nr - 1) / nr;
-    float *wp = room;
-    int32_t *koff = (int32_t *)(wp + panels * nr * Kc);
-    nbi_conv_rows_pack(w_g, Og, Kc, nr, wp);
-    for (int64_t c = 0, t = 0; c < Cg; c++)
-        for (int64_t a = 0; a < g->KH; a++)
-            for (int64_t b = 0; b < g->KW; b++)
-                koff[t++] = (int32_t)(c * g->H * g->W + a * g->dh * g->W + b * g->dw);
+    const float *wp = j->wp + grp * panels * nr * Kc;
+    const int32_t *koff = j->koff;
     const int64_t blocks = (g->OW + mr - 1) / mr;
     for (int64_t n = 0; n < nb; n++)
         for (int64_t i = 0; i < g->OH; i++) {
@@ -230,8 +227,8 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
         float *y_g = sc->yt + grp * Og * ld;
         nb_status s = NB_OK;
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        if (j->rows_fwd) /* no col at all: its room holds W_gᵀ's panels */
-            forward_rows(j, x_g, w_g, nb, y_g, ld, sc->col);
+        if (j->rows_fwd) /* no col at all */
+            forward_rows(j, grp, x_g, nb, y_g, ld);
         else if (j->implicit_fwd) { /* col's panels packed from the image */
             const nbi_conv_src cs = {g, x_g, nb};
             const nbi_gemm_bsrc bs = {j->k->conv_pack_col ? j->k->conv_pack_col : nbi_conv_pack_col,
@@ -344,18 +341,46 @@ static nb_status piece(const void *arg, int64_t p, float *base) {
     return j->is_forward ? forward_piece(j, p, &sc) : backward_piece(j, p, &sc);
 }
 
-/* The forward by output rows where the kernel set has it and the image's rows are read as
- * they lie: unit column stride, no padding (row stride and dilation go into the offsets), rows
- * at least NBI_CONV_ROWS_MIN_OW wide (narrower rows leave the kernel's registers idle), and
- * W_gᵀ's panels plus the tap offsets fit in col's room (Kc·nb·P floats). */
+/* The forward by output rows where the kernel set has it (k->conv_rows) and the image's rows
+ * are read as they lie: unit column stride, no padding (row stride and dilation go into the
+ * offsets), rows at least NBI_CONV_ROWS_MIN_OW wide and groups of at least
+ * NBI_CONV_ROWS_MIN_OG channels (narrower rows or panels leave the kernel's registers idle).
+ * rows_room: the floats it takes ahead of the members' scratch, for panels of up to
+ * NBI_CONV_ROWS_NR_MAX channels (any set's conv_rows_nr); 0 where the geometry rules it out. */
 #define NBI_CONV_ROWS_MIN_OW 8
-static int rows_apply(const job *j) {
+#define NBI_CONV_ROWS_MIN_OG 8
+#define NBI_CONV_ROWS_NR_MAX 64
+static int64_t rows_room(const nbi_conv_geom *g) {
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    if (g->sw != 1 || g->pt || g->pb || g->pl || g->pr || g->OW < NBI_CONV_ROWS_MIN_OW ||
+        Og < NBI_CONV_ROWS_MIN_OG || g->C * g->H * g->W > INT32_MAX || Kc == 0)
+        return 0;
+    const int64_t panels = (Og + NBI_CONV_ROWS_NR_MAX - 1) / NBI_CONV_ROWS_NR_MAX;
+    /* panels, offsets; a whole number of cache lines, so the members' scratch starts on one */
+    return ((g->groups * panels * NBI_CONV_ROWS_NR_MAX + 1) * Kc + 15) / 16 * 16;
+}
+
+/* W_gᵀ's panels and the taps' offsets into the front of the scratch, once for the call, where
+ * the forward by rows applies and the caller's room has them beside one member's scratch; the
+ * floats taken (0: the lowering's GEMM runs) */
+static int64_t rows_prepare(job *j, float *scratch, int64_t room) {
     const nbi_conv_geom *g = j->g;
-    if (!j->k->conv_rows || g->sw != 1 || g->pt || g->pb || g->pl || g->pr) return 0;
-    if (g->OW < NBI_CONV_ROWS_MIN_OW) return 0;
-    const int64_t nr = j->k->conv_rows_nr, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
-    const int64_t need = (Og + nr - 1) / nr * nr + 1; /* per tap: the panels, an offset */
-    return g->C * g->H * g->W <= INT32_MAX && need <= j->nb * g->OH * g->OW && Kc > 0;
+    const int64_t need = rows_room(g);
+    if (!j->k->conv_rows || !need || room - need < scratch_size(j)) return 0;
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g), Cg = g->C / g->groups;
+    const int nr = j->k->conv_rows_nr;
+    const int64_t panels = (Og + nr - 1) / nr;
+    NBI_ASSERT(nr <= NBI_CONV_ROWS_NR_MAX);
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        nbi_conv_rows_pack(j->w + grp * Og * Kc, Og, Kc, nr, scratch + grp * panels * nr * Kc);
+    int32_t *koff = (int32_t *)(scratch + g->groups * panels * nr * Kc);
+    for (int64_t c = 0, t = 0; c < Cg; c++)
+        for (int64_t a = 0; a < g->KH; a++)
+            for (int64_t b = 0; b < g->KW; b++)
+                koff[t++] = (int32_t)(c * g->H * g->W + a * g->dh * g->W + b * g->dw);
+    j->wp = scratch;
+    j->koff = koff;
+    return need;
 }
 
 /* Runs the job on up to one member per piece (at most nt threads, and as many as the
@@ -369,7 +394,7 @@ static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forwar
     /* implicit GEMM wherever the kernel set can take B from a packer (all but "ref"): the
      * same bits as im2col + GEMM, without writing and re-reading the column matrix */
     j->implicit_fwd = j->implicit_dw = j->k->sgemm_src != NULL;
-    j->rows_fwd = is_forward && rows_apply(j);
+    j->rows_fwd = is_forward && j->wp != NULL;
     j->is_forward = is_forward;
     return nbi_conv_run_pieces(members, j->pieces, piece, j, scratch, per);
 }
@@ -418,6 +443,7 @@ int64_t nbi_conv_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw
     int64_t want = nt < j.pieces ? nt : j.pieces;
     if (want < 1) want = 1;
     int64_t n = scratch_size(&j) * want;
+    if (forward) n += rows_room(g);
     if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
     if (!forward && has_db) n += j.pieces * g->O;
     return n;
@@ -435,7 +461,8 @@ nb_status nbi_conv_lower_forward(const nbi_kernels *k, int nt, const nbi_conv_ge
     j.in = in;
     j.bias = bias;
     j.out = out;
-    return run(&j, nt, scratch, room, 1);
+    const int64_t taken = rows_prepare(&j, scratch, room);
+    return run(&j, nt, scratch + taken, room - taken, 1);
 }
 
 nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,

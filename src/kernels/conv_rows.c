@@ -3,7 +3,6 @@
 #include "kernels/conv_rows.h"
 
 #include <math.h>
-#include <string.h>
 
 void nbi_conv_rows_ref(int nr, const float *x, const int32_t *koff, int64_t K, const float *wp,
                        int64_t ncols, int rows, float *y, int64_t ldy) {
@@ -16,11 +15,19 @@ void nbi_conv_rows_ref(int nr, const float *x, const int32_t *koff, int64_t K, c
 }
 
 void nbi_conv_rows_pack(const float *w, int64_t Og, int64_t K, int nr, float *wp) {
-    const int64_t panels = (Og + nr - 1) / nr;
-    if (Og % nr) memset(wp + (panels - 1) * K * nr, 0, sizeof(float) * (size_t)(K * nr));
-    for (int64_t o = 0; o < Og; o++) { /* W's rows read in order, written nr apart */
-        float *d = wp + (o / nr) * K * nr + o % nr;
-        const float *s = w + o * K;
-        for (int64_t t = 0; t < K; t++) d[t * nr] = s[t];
-    }
+    enum { TB = 64 }; /* taps a block: the panel's TB rows stay in L1 while its nr rows of W
+                       * are read along, so neither side strides through memory */
+    for (int64_t o0 = 0; o0 < Og; o0 += nr, wp += K * nr)
+        for (int64_t t0 = 0; t0 < K; t0 += TB) {
+            const int64_t t1 = t0 + TB < K ? t0 + TB : K;
+            for (int c = 0; c < nr; c++) {
+                float *d = wp + c;
+                if (o0 + c >= Og) {
+                    for (int64_t t = t0; t < t1; t++) d[t * nr] = 0.0f;
+                    continue;
+                }
+                const float *s = w + (o0 + c) * K;
+                for (int64_t t = t0; t < t1; t++) d[t * nr] = s[t];
+            }
+        }
 }
