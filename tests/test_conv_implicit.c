@@ -275,17 +275,17 @@ static void test_col2im(void) {
  * NaN. */
 
 /* N C H W O KH KW sh sw pt pb pl pr dh dw groups: stride-1 columns, unpadded, rows >= 8 wide,
- * groups of >= 8 channels (where the rows path applies) */
+ * >= 48 taps, groups filling >= 3/4 of every set's panels (where the rows path applies) */
 static const int64_t row_geoms[][16] = {
-    {3, 3, 11, 13, 11, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* rows of 11, 11 channels */
-    {2, 5, 13, 17, 37, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* rows of 13 (7 + 6), 37 > NR */
-    {5, 7, 12, 12, 9, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},    /* 8x8 outputs, pooled */
-    {3, 3, 15, 15, 9, 3, 5, 2, 1, 0, 0, 0, 0, 1, 1, 1},    /* row stride 2, 7 rows of 11 */
-    {2, 6, 11, 14, 18, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 2},   /* two groups of 9, dilated rows */
-    {4, 1, 9, 9, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},     /* 1x1, one channel */
-    {2, 3, 9, 13, 33, 3, 3, 1, 1, 0, 0, 0, 0, 1, 2, 1},    /* dilated columns, rows of 9 */
-    {2, 9, 13, 15, 11, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 10 rows of 12, pooled */
-    {3, 32, 12, 12, 65, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* conv2d_2 with 65 channels */
+    {3, 7, 11, 13, 25, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* rows of 11, 25 channels */
+    {2, 5, 13, 17, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* rows of 13 (7 + 6), 57 > NR */
+    {5, 7, 12, 12, 27, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 8x8 outputs, pooled */
+    {3, 5, 15, 15, 29, 3, 5, 2, 1, 0, 0, 0, 0, 1, 1, 1},   /* row stride 2, 7 rows of 11 */
+    {2, 12, 11, 14, 54, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 2},  /* two groups of 27, dilated rows */
+    {4, 49, 9, 9, 31, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},    /* 1x1 */
+    {2, 7, 9, 13, 59, 3, 3, 1, 1, 0, 0, 0, 0, 1, 2, 1},    /* dilated columns, rows of 9 */
+    {2, 9, 13, 15, 25, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 10 rows of 12, pooled */
+    {3, 32, 12, 12, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* conv2d_2 with 57 channels */
 };
 #define N_ROW_GEOMS (sizeof row_geoms / sizeof row_geoms[0])
 

@@ -343,17 +343,20 @@ static nb_status piece(const void *arg, int64_t p, float *base) {
 
 /* The forward by output rows where the kernel set has it (k->conv_rows) and the image's rows
  * are read as they lie: unit column stride, no padding (row stride and dilation go into the
- * offsets), rows at least NBI_CONV_ROWS_MIN_OW wide and groups of at least
- * NBI_CONV_ROWS_MIN_OG channels (narrower rows or panels leave the kernel's registers idle).
- * rows_room: the floats it takes ahead of the members' scratch, for panels of up to
- * NBI_CONV_ROWS_NR_MAX channels (any set's conv_rows_nr); 0 where the geometry rules it out. */
+ * offsets). Where it loses to the implicit GEMM (bench_conv_algo, docs/conv.md "The forward
+ * by rows"): rows under NBI_CONV_ROWS_MIN_OW wide, filters under NBI_CONV_ROWS_MIN_KC taps
+ * (the transposed stores weigh on short sums), and groups whose channels fill less than 3/4
+ * of the set's panels (16 channels in panels of 32: 14% slower). rows_room: the floats it
+ * takes ahead of the members' scratch, for panels of up to NBI_CONV_ROWS_NR_MAX channels (any
+ * set's conv_rows_nr); 0 where the geometry alone rules it out. */
 #define NBI_CONV_ROWS_MIN_OW 8
+#define NBI_CONV_ROWS_MIN_KC 48
 #define NBI_CONV_ROWS_MIN_OG 8
 #define NBI_CONV_ROWS_NR_MAX 64
 static int64_t rows_room(const nbi_conv_geom *g) {
     const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g);
     if (g->sw != 1 || g->pt || g->pb || g->pl || g->pr || g->OW < NBI_CONV_ROWS_MIN_OW ||
-        Og < NBI_CONV_ROWS_MIN_OG || g->C * g->H * g->W > INT32_MAX || Kc == 0)
+        Og < NBI_CONV_ROWS_MIN_OG || Kc < NBI_CONV_ROWS_MIN_KC || g->C * g->H * g->W > INT32_MAX)
         return 0;
     const int64_t panels = (Og + NBI_CONV_ROWS_NR_MAX - 1) / NBI_CONV_ROWS_NR_MAX;
     /* panels, offsets; a whole number of cache lines, so the members' scratch starts on one */
@@ -371,6 +374,7 @@ static int64_t rows_prepare(job *j, float *scratch, int64_t room) {
     const int nr = j->k->conv_rows_nr;
     const int64_t panels = (Og + nr - 1) / nr;
     NBI_ASSERT(nr <= NBI_CONV_ROWS_NR_MAX);
+    if (4 * Og < 3 * panels * nr) return 0; /* panels under 3/4 full */
     for (int64_t grp = 0; grp < g->groups; grp++)
         nbi_conv_rows_pack(j->w + grp * Og * Kc, Og, Kc, nr, scratch + grp * panels * nr * Kc);
     int32_t *koff = (int32_t *)(scratch + g->groups * panels * nr * Kc);
