@@ -277,15 +277,15 @@ static void test_col2im(void) {
 /* N C H W O KH KW sh sw pt pb pl pr dh dw groups: stride-1 columns, unpadded, rows >= 8 wide,
  * >= 48 taps, groups filling >= 3/4 of every set's panels (where the rows path applies) */
 static const int64_t row_geoms[][16] = {
-    {3, 7, 11, 13, 25, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* rows of 11, 25 channels */
-    {2, 5, 13, 17, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* rows of 13 (7 + 6), 57 > NR */
-    {5, 7, 12, 12, 27, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 8x8 outputs, pooled */
-    {3, 5, 15, 15, 29, 3, 5, 2, 1, 0, 0, 0, 0, 1, 1, 1},   /* row stride 2, 7 rows of 11 */
-    {2, 12, 11, 14, 54, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 2},  /* two groups of 27, dilated rows */
-    {4, 49, 9, 9, 31, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},    /* 1x1 */
-    {2, 7, 9, 13, 59, 3, 3, 1, 1, 0, 0, 0, 0, 1, 2, 1},    /* dilated columns, rows of 9 */
-    {2, 9, 13, 15, 25, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 10 rows of 12, pooled */
-    {3, 32, 12, 12, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* conv2d_2 with 57 channels */
+    {3, 7, 11, 13, 25, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* rows of 11, 25 channels */
+    {2, 5, 13, 17, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* rows of 13 (7 + 6), 57 > NR */
+    {5, 7, 12, 12, 27, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* 8x8 outputs, pooled */
+    {3, 5, 15, 15, 29, 3, 5, 2, 1, 0, 0, 0, 0, 1, 1, 1},  /* row stride 2, 7 rows of 11 */
+    {2, 12, 11, 14, 54, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 2}, /* two groups of 27, dilated rows */
+    {4, 49, 9, 9, 31, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 1x1 */
+    {2, 7, 9, 13, 59, 3, 3, 1, 1, 0, 0, 0, 0, 1, 2, 1},   /* dilated columns, rows of 9 */
+    {2, 9, 13, 15, 25, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* 10 rows of 12, pooled */
+    {3, 32, 12, 12, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1}, /* conv2d_2 with 57 channels */
 };
 #define N_ROW_GEOMS (sizeof row_geoms / sizeof row_geoms[0])
 
@@ -399,9 +399,9 @@ static void test_rows_forward(void) {
                         run_fwd(&vec, 2, &g, chunks[ci], relu, x, w, bb, &o[2]);
                         for (int v = 1; v < 3; v++) {
                             const char *bad =
-                                !same(o[0].y, o[v].y, ny)     ? "y"
-                                : !same(o[0].ya, o[v].ya, ny) ? "accumulated y"
-                                : pooled && !same(o[0].yp, o[v].yp, ny / 4) ? "pooled y"
+                                !same(o[0].y, o[v].y, ny)                         ? "y"
+                                : !same(o[0].ya, o[v].ya, ny)                     ? "accumulated y"
+                                : pooled && !same(o[0].yp, o[v].yp, ny / 4)       ? "pooled y"
                                 : pooled && !same_i32(o[0].arg, o[v].arg, ny / 4) ? "pooling arg"
                                                                                   : NULL;
                             CHECK_MSG(!bad,

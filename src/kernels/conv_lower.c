@@ -13,7 +13,10 @@
  * from the image by nbi_conv_pack_col and nbi_conv_pack_colt (kernels/conv.c) through the
  * kernel set's sgemm_src — the same numbers as im2col and the matrix packer, so the same
  * bits. The reference set has no sgemm_src and lowers through im2col. The input gradient
- * keeps dcol and col2im (docs/conv.md has the measurements).
+ * keeps dcol and col2im (docs/conv.md has the measurements). Where the kernel set has
+ * conv_rows and the shape suits it (rows_room, rows_prepare), the forward skips the panels of
+ * col too: Yᵀ by output rows with A broadcast straight from the image and Wᵀ packed once per
+ * call (forward_rows, kernels/conv_rows.h), one FMA chain per element over all Kc taps.
  *
  * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
  * the work that must touch every element anyway: the bias and the ReLU on the way out

@@ -15,8 +15,9 @@ void nbi_conv_rows_ref(int nr, const float *x, const int32_t *koff, int64_t K, c
 }
 
 void nbi_conv_rows_pack(const float *w, int64_t Og, int64_t K, int nr, float *wp) {
-    enum { TB = 64 }; /* taps a block: the panel's TB rows stay in L1 while its nr rows of W
-                       * are read along, so neither side strides through memory */
+    /* TB taps a block: the panel's TB rows stay in L1 while its nr rows of W are read along,
+     * so neither side strides through memory */
+    const int64_t TB = 64;
     for (int64_t o0 = 0; o0 < Og; o0 += nr, wp += K * nr)
         for (int64_t t0 = 0; t0 < K; t0 += TB) {
             const int64_t t1 = t0 + TB < K ? t0 + TB : K;
