@@ -1,20 +1,29 @@
 /* test_conv_implicit — the implicit-GEMM convolution (B panels packed straight from the image)
- * against the im2col path it replaces, on odd geometries:
+ * against the im2col path it replaces, and the forward by output rows (kernels/conv_rows.h),
+ * on odd geometries:
+ *   - the row kernels of each vector set against their scalar twin, alone (every height, odd
+ *     K and widths) and inside the whole forward (bias, ReLU, accumulate, fused pooling with
+ *     its arg, pieces of 1, 3 and the default, 1 and 2 threads: bitwise), the forward against
+ *     the reference set within tolerance, and a NaN in the image reaching the output;
  *   - the packers alone: nbi_conv_pack_col and nbi_conv_pack_colt against im2col followed by
  *     a plain panel copy, for panel widths 8, 16, 32 and 64, blocks that start inside a tap
  *     group, an output row or a sample, and a last panel narrower than the rest;
  *   - the whole lowered convolution of every kernel set that has sgemm_src (portable C, AVX2,
  *     AVX-512) against the same set with sgemm_src removed (im2col + GEMM): forward (bias,
  *     ReLU, accumulate, fused max pooling) and backward (input, weight and bias gradients),
- *     in pieces of 1, 3 and the default, at 1 and 2 threads. The provider yields the same
+ *     in pieces of 1, 3 and the default, at 1 and 2 threads, the forward by rows switched off
+ *     in both (it sums in another order). The provider yields the same
  *     op(B) and the GEMM keeps its blocking, path choice and FMA chain, so the results must
  *     be bitwise equal, not merely close. */
 #include "nbtest.h"
 
 #include "conv_geom.h"
 
+#include "fixture.h"
 #include "kernels/conv.h"
 #include "kernels/kernels.h"
+
+#include <math.h>
 
 static const char *const isas[] = {"c", "avx2", "avx512"};
 
@@ -180,6 +189,7 @@ static void test_implicit_vs_im2col(void) {
         if (!nbi_kernels_for(isas[si], &impl)) continue;
         sets++;
         CHECK_MSG(impl.sgemm_src != NULL, "%s: no sgemm_src", isas[si]);
+        impl.conv_rows = NULL; /* the forward by rows has its own tests (below) */
         lowered = impl;
         lowered.sgemm_src = NULL; /* im2col + the matrix GEMM */
         for (size_t gi = 0; gi < N_GEOMS; gi++) {
@@ -259,7 +269,183 @@ static void test_col2im(void) {
     }
 }
 
+/* ---- the forward by output rows (kernels/conv_rows.h) ----------------------------------------
+ * The vector kernels against the scalar twin, alone and inside the whole forward; the forward
+ * against the reference set's (im2col + the plain GEMM) within tolerance; 1 and 2 threads;
+ * NaN. */
+
+/* N C H W O KH KW sh sw pt pb pl pr dh dw groups: stride-1 columns, unpadded, rows >= 8 wide,
+ * >= 48 taps, groups filling >= 3/4 of every set's panels (where the rows path applies) */
+static const int64_t row_geoms[][16] = {
+    {3, 7, 11, 13, 25, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* rows of 11, 25 channels */
+    {2, 5, 13, 17, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* rows of 13 (7 + 6), 57 > NR */
+    {5, 7, 12, 12, 27, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* 8x8 outputs, pooled */
+    {3, 5, 15, 15, 29, 3, 5, 2, 1, 0, 0, 0, 0, 1, 1, 1},  /* row stride 2, 7 rows of 11 */
+    {2, 12, 11, 14, 54, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 2}, /* two groups of 27, dilated rows */
+    {4, 49, 9, 9, 31, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* 1x1 */
+    {2, 7, 9, 13, 59, 3, 3, 1, 1, 0, 0, 0, 0, 1, 2, 1},   /* dilated columns, rows of 9 */
+    {2, 9, 13, 15, 25, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* 10 rows of 12, pooled */
+    {3, 32, 12, 12, 57, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1}, /* conv2d_2 with 57 channels */
+};
+#define N_ROW_GEOMS (sizeof row_geoms / sizeof row_geoms[0])
+
+static int64_t twin_calls;
+static void rows_twin(int nr, const float *x, const int32_t *koff, int64_t K, const float *wp,
+                      int64_t ncols, int rows, float *y, int64_t ldy) {
+    twin_calls++;
+    nbi_conv_rows_ref(nr, x, koff, K, wp, ncols, rows, y, ldy);
+}
+
+/* each set's kernel alone against the twin: every height 1..mr, widths 1..nr, odd K, odd
+ * offsets; the floats around each written run keep their canaries */
+static void test_rows_kernel(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 17);
+    int sets = 0;
+    for (size_t si = 0; si < sizeof isas / sizeof isas[0]; si++) {
+        nbi_kernels k;
+        if (!nbi_kernels_for(isas[si], &k) || !k.conv_rows) continue;
+        sets++;
+        const int nr = k.conv_rows_nr, mr = k.conv_rows_mr;
+        static const int64_t Ks[] = {1, 7, 75, 801};
+        for (int ki = 0; ki < 4; ki++) {
+            const int64_t K = Ks[ki], nx = 3 * K + 64, ldy = 29;
+            float *x = alloc_f(nx), *wp = alloc_f(K * nr);
+            float *y[2] = {alloc_f(nr * ldy), alloc_f(nr * ldy)};
+            int32_t *koff = nb_malloc(sizeof(int32_t) * (size_t)K);
+            CHECK_PTR(koff);
+            fill(x, nx, &rng);
+            fill(wp, K * nr, &rng);
+            for (int64_t t = 0; t < K; t++) koff[t] = (int32_t)((t * 37) % (3 * K) + 1);
+            for (int rows = 1; rows <= mr; rows++)
+                for (int nc = 1; nc <= nr; nc += nc < 3 ? 1 : 7) {
+                    for (int v = 0; v < 2; v++)
+                        for (int64_t i = 0; i < nr * ldy; i++) y[v][i] = -7.0f;
+                    nbi_conv_rows_ref(nr, x + 3, koff, K, wp, nc, rows, y[0] + 2, ldy);
+                    k.conv_rows(nr, x + 3, koff, K, wp, nc, rows, y[1] + 2, ldy);
+                    CHECK_MSG(same(y[0], y[1], nr * ldy),
+                              "%s: the row kernel differs from its twin (K %lld, rows %d, %d "
+                              "channels)",
+                              isas[si], (long long)K, rows, nc);
+                }
+            nb_free(x), nb_free(wp), nb_free(y[0]), nb_free(y[1]), nb_free(koff);
+        }
+    }
+    (void)sets; /* none on a CPU without AVX2 */
+}
+
+/* forward (bias or none, ReLU or none), accumulating onto 1s, and pooled where the output
+ * tiles by 2x2, through set k */
+typedef struct fwd_outs {
+    float *y, *ya, *yp;
+    int32_t *arg;
+} fwd_outs;
+
+static void run_fwd(const nbi_kernels *k, int nt, const nbi_conv_geom *g, int64_t chunk, int relu,
+                    const float *x, const float *w, const float *b, fwd_outs *o) {
+    const int64_t ny = g->N * g->O * g->OH * g->OW;
+    nbi_conv_pool pool = {2, 2, o->arg};
+    const int pooled = g->OH % 2 == 0 && g->OW % 2 == 0;
+    int64_t room = nbi_conv_scratch(g, nt, 1, 0, 0, pooled ? &pool : NULL, chunk);
+    int64_t r2 = nbi_conv_scratch(g, nt, 1, 0, 0, NULL, chunk);
+    float *scratch = alloc_f(room > r2 ? room : r2);
+    if (r2 > room) room = r2;
+    const int fl = relu ? NBI_CONV_RELU : 0;
+    CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, fl, o->y, NULL, chunk, scratch, room));
+    for (int64_t i = 0; i < ny; i++) o->ya[i] = 1.0f;
+    CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, NBI_CONV_ACCUMULATE, o->ya, NULL, chunk,
+                                    scratch, room));
+    if (pooled)
+        CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, fl, o->yp, &pool, chunk, scratch, room));
+    nb_free(scratch);
+}
+
+static int same_i32(const int32_t *a, const int32_t *b, int64_t n) {
+    return memcmp(a, b, sizeof(int32_t) * (size_t)n) == 0;
+}
+
+static void test_rows_forward(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 19);
+    nbi_kernels ref;
+    CHECK(nbi_kernels_for("ref", &ref) && ref.conv_rows == NULL);
+    for (size_t si = 0; si < sizeof isas / sizeof isas[0]; si++) {
+        nbi_kernels vec, twin;
+        if (!nbi_kernels_for(isas[si], &vec) || !vec.conv_rows) continue;
+        twin = vec;
+        twin.conv_rows = rows_twin;
+        for (size_t gi = 0; gi < N_ROW_GEOMS; gi++) {
+            nbi_conv_geom g = geom(row_geoms[gi]);
+            const int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g);
+            const int64_t ny = g.N * g.O * g.OH * g.OW, np = ny / 4 + 1;
+            const int pooled = g.OH % 2 == 0 && g.OW % 2 == 0;
+            float *x = alloc_f(nx), *w = alloc_f(nw), *b = alloc_f(g.O);
+            fill(x, nx, &rng);
+            fill(w, nw, &rng);
+            fill(b, g.O, &rng);
+            fwd_outs o[4];
+            for (int v = 0; v < 4; v++)
+                o[v] = (fwd_outs){alloc_f(ny), alloc_f(ny), alloc_f(np),
+                                  nb_malloc(sizeof(int32_t) * (size_t)np)};
+            static const int64_t chunks[] = {1, 3, 0};
+            for (int ci = 0; ci < 3; ci++)
+                for (int relu = 0; relu < 2; relu++)
+                    for (int bias = 0; bias < 2; bias++) {
+                        const float *bb = bias ? b : NULL;
+                        twin_calls = 0;
+                        run_fwd(&twin, 1, &g, chunks[ci], relu, x, w, bb, &o[0]);
+                        CHECK_MSG(twin_calls > 0, "%s geometry %zu: not run by rows", isas[si], gi);
+                        run_fwd(&vec, 1, &g, chunks[ci], relu, x, w, bb, &o[1]);
+                        run_fwd(&vec, 2, &g, chunks[ci], relu, x, w, bb, &o[2]);
+                        for (int v = 1; v < 3; v++) {
+                            const char *bad =
+                                !same(o[0].y, o[v].y, ny)                         ? "y"
+                                : !same(o[0].ya, o[v].ya, ny)                     ? "accumulated y"
+                                : pooled && !same(o[0].yp, o[v].yp, ny / 4)       ? "pooled y"
+                                : pooled && !same_i32(o[0].arg, o[v].arg, ny / 4) ? "pooling arg"
+                                                                                  : NULL;
+                            CHECK_MSG(!bad,
+                                      "%s geometry %zu chunk %lld relu %d bias %d, %d threads: "
+                                      "%s differs from the twin's",
+                                      isas[si], gi, (long long)chunks[ci], relu, bias, v, bad);
+                        }
+                        /* the reference set: im2col + the plain GEMM (separate products and
+                         * adds): test_conv's 1e-5 for up to 100 taps, more for longer sums */
+                        run_fwd(&ref, 1, &g, chunks[ci], relu, x, w, bb, &o[3]);
+                        const double tol = 1e-5 * (1.0 + (double)nbi_conv_kc(&g) / 100.0);
+                        nbt_compare("rows forward vs reference", o[1].y, o[3].y, ny, tol, tol);
+                        nbt_compare("rows forward (acc) vs reference", o[1].ya, o[3].ya, ny, tol,
+                                    tol);
+                        if (pooled)
+                            nbt_compare("rows forward (pooled) vs reference", o[1].yp, o[3].yp,
+                                        ny / 4, tol, tol);
+                    }
+            /* a NaN in the image: NaN out of every channel of the outputs that read it (the
+             * ReLU and the pooling let it through) */
+            const int64_t at = 1 * g.C * g.H * g.W + 0; /* sample 1 (or 0), channel 0, (0, 0) */
+            const int64_t n1 = g.N > 1 ? 1 : 0;
+            x[n1 ? at : 0] = NAN;
+            run_fwd(&vec, 2, &g, 0, 1, x, w, b, &o[1]);
+            for (int64_t oc = 0; oc < g.O; oc++) {
+                const int64_t og = g.O / g.groups, grp = oc / og;
+                if (grp != 0) continue; /* channel 0 is the first group's */
+                const float *yo = o[1].y + (n1 * g.O + oc) * g.OH * g.OW;
+                CHECK_MSG(isnan(yo[0]), "%s geometry %zu: NaN lost (channel %lld)", isas[si], gi,
+                          (long long)oc);
+                if (pooled)
+                    CHECK_MSG(isnan(o[1].yp[(n1 * g.O + oc) * (g.OH / 2) * (g.OW / 2)]),
+                              "%s geometry %zu: NaN lost by the pooling", isas[si], gi);
+            }
+            for (int v = 0; v < 4; v++)
+                nb_free(o[v].y), nb_free(o[v].ya), nb_free(o[v].yp), nb_free(o[v].arg);
+            nb_free(x), nb_free(w), nb_free(b);
+        }
+    }
+}
+
 static const nbt_case cases[] = {
+    {"rows_kernel", test_rows_kernel},
+    {"rows_forward", test_rows_forward},
     {"packers", test_packers},
     {"col2im", test_col2im},
     {"implicit_vs_im2col", test_implicit_vs_im2col},

@@ -13,7 +13,10 @@
  * from the image by nbi_conv_pack_col and nbi_conv_pack_colt (kernels/conv.c) through the
  * kernel set's sgemm_src — the same numbers as im2col and the matrix packer, so the same
  * bits. The reference set has no sgemm_src and lowers through im2col. The input gradient
- * keeps dcol and col2im (docs/conv.md has the measurements).
+ * keeps dcol and col2im (docs/conv.md has the measurements). Where the kernel set has
+ * conv_rows and the shape suits it (rows_room, rows_prepare), the forward skips the panels of
+ * col too: Yᵀ by output rows with A broadcast straight from the image and Wᵀ packed once per
+ * call (forward_rows, kernels/conv_rows.h), one FMA chain per element over all Kc taps.
  *
  * Y and δ are channel-major [O, nb·P] here and NCHW outside; the layout change is fused with
  * the work that must touch every element anyway: the bias and the ReLU on the way out
@@ -50,6 +53,9 @@ typedef struct job {
     int32_t *arg;
     int is_forward;
     int implicit_fwd, implicit_dw; /* pack B from the image (k->sgemm_src), no col */
+    int rows_fwd;                  /* forward by output rows from the image (k->conv_rows) */
+    const float *wp;               /* then: each group's W_gᵀ panels (Kc·ceil(Og/nr)·nr) */
+    const int32_t *koff;           /* and the taps' offsets in the image [Kc] */
 } job;
 
 /* ---- the element-wise passes ------------------------------------------------------------------
@@ -184,6 +190,36 @@ typedef struct piece_scratch {
     float *col, *yt, *row; /* row: one output plane [P] (fused pooling) */
 } piece_scratch;
 
+/* Y_g [Og, nb·P] of group grp by output rows (kernels/conv_rows.h), from W_gᵀ's panels and the
+ * taps' offsets made once for the call (rows_prepare): each output row cut into as few blocks
+ * of at most mr positions as it takes, as even as they go (13 = 7 + 6, not 12 + 1), each block
+ * run against every panel of nr channels while its image (one sample's group) is in cache */
+static void forward_rows(const job *j, int64_t grp, const float *x_g, int64_t nb, float *y_g,
+                         int64_t ld) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t P = g->OH * g->OW, img = g->C * g->H * g->W;
+    const int nr = j->k->conv_rows_nr, mr = j->k->conv_rows_mr;
+    const int64_t panels = (Og + nr - 1) / nr;
+    const float *wp = j->wp + grp * panels * nr * Kc;
+    const int32_t *koff = j->koff;
+    const int64_t blocks = (g->OW + mr - 1) / mr;
+    for (int64_t n = 0; n < nb; n++)
+        for (int64_t i = 0; i < g->OH; i++) {
+            const float *xr = x_g + n * img + i * g->sh * g->W;
+            float *yr = y_g + n * P + i * g->OW;
+            for (int64_t q = 0, j0 = 0; q < blocks; q++) {
+                const int64_t j1 = (q + 1) * g->OW / blocks; /* blocks of equal-ish width */
+                for (int64_t p = 0; p < panels; p++) {
+                    const int64_t c0 = p * nr, nc = Og - c0 < nr ? Og - c0 : nr;
+                    j->k->conv_rows(nr, xr + j0, koff, Kc, wp + c0 * Kc, nc, (int)(j1 - j0),
+                                    yr + c0 * ld + j0, ld);
+                }
+                j0 = j1;
+            }
+        }
+}
+
 static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch *sc) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
@@ -192,9 +228,11 @@ static nb_status forward_piece(const job *j, int64_t piece, const piece_scratch 
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *x_g = j->in + n0 * img + grp * Cg * g->H * g->W, *w_g = j->w + grp * Og * Kc;
         float *y_g = sc->yt + grp * Og * ld;
-        nb_status s;
+        nb_status s = NB_OK;
         /* Y_g [Og, nb·P] = W_g [Og, Kc] · col [Kc, nb·P] */
-        if (j->implicit_fwd) { /* col's panels packed from the image */
+        if (j->rows_fwd) /* no col at all */
+            forward_rows(j, grp, x_g, nb, y_g, ld);
+        else if (j->implicit_fwd) { /* col's panels packed from the image */
             const nbi_conv_src cs = {g, x_g, nb};
             const nbi_gemm_bsrc bs = {j->k->conv_pack_col ? j->k->conv_pack_col : nbi_conv_pack_col,
                                       &cs, 0};
@@ -316,6 +354,52 @@ static nb_status piece(const void *arg, int64_t p, float *base) {
     return j->is_forward ? forward_piece(j, p, &sc) : backward_piece(j, p, &sc);
 }
 
+/* The forward by output rows where the kernel set has it (k->conv_rows) and the image's rows
+ * are read as they lie: unit column stride, no padding (row stride and dilation go into the
+ * offsets). Where it loses to the implicit GEMM (bench_conv_algo, docs/conv.md "The forward
+ * by rows"): rows under NBI_CONV_ROWS_MIN_OW wide, filters under NBI_CONV_ROWS_MIN_KC taps
+ * (the transposed stores weigh on short sums), and groups whose channels fill less than 3/4
+ * of the set's panels (16 channels in panels of 32: 14% slower). rows_room: the floats it
+ * takes ahead of the members' scratch, for panels of up to NBI_CONV_ROWS_NR_MAX channels (any
+ * set's conv_rows_nr); 0 where the geometry alone rules it out. */
+#define NBI_CONV_ROWS_MIN_OW 8
+#define NBI_CONV_ROWS_MIN_KC 48
+#define NBI_CONV_ROWS_MIN_OG 8
+#define NBI_CONV_ROWS_NR_MAX 64
+static int64_t rows_room(const nbi_conv_geom *g) {
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    if (g->sw != 1 || g->pt || g->pb || g->pl || g->pr || g->OW < NBI_CONV_ROWS_MIN_OW ||
+        Og < NBI_CONV_ROWS_MIN_OG || Kc < NBI_CONV_ROWS_MIN_KC || g->C * g->H * g->W > INT32_MAX)
+        return 0;
+    const int64_t panels = (Og + NBI_CONV_ROWS_NR_MAX - 1) / NBI_CONV_ROWS_NR_MAX;
+    /* panels, offsets; a whole number of cache lines, so the members' scratch starts on one */
+    return ((g->groups * panels * NBI_CONV_ROWS_NR_MAX + 1) * Kc + 15) / 16 * 16;
+}
+
+/* W_gᵀ's panels and the taps' offsets into the front of the scratch, once for the call, where
+ * the forward by rows applies and the caller's room has them beside one member's scratch; the
+ * floats taken (0: the lowering's GEMM runs) */
+static int64_t rows_prepare(job *j, float *scratch, int64_t room) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t need = rows_room(g);
+    if (!j->k->conv_rows || !need || room - need < scratch_size(j)) return 0;
+    const int64_t Og = g->O / g->groups, Kc = nbi_conv_kc(g), Cg = g->C / g->groups;
+    const int nr = j->k->conv_rows_nr;
+    const int64_t panels = (Og + nr - 1) / nr;
+    NBI_ASSERT(nr <= NBI_CONV_ROWS_NR_MAX);
+    if (4 * Og < 3 * panels * nr) return 0; /* panels under 3/4 full */
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        nbi_conv_rows_pack(j->w + grp * Og * Kc, Og, Kc, nr, scratch + grp * panels * nr * Kc);
+    int32_t *koff = (int32_t *)(scratch + g->groups * panels * nr * Kc);
+    for (int64_t c = 0, t = 0; c < Cg; c++)
+        for (int64_t a = 0; a < g->KH; a++)
+            for (int64_t b = 0; b < g->KW; b++)
+                koff[t++] = (int32_t)(c * g->H * g->W + a * g->dh * g->W + b * g->dw);
+    j->wp = scratch;
+    j->koff = koff;
+    return need;
+}
+
 /* Runs the job on up to one member per piece (at most nt threads, and as many as the
  * scratch has room for), each with its own scratch: col [Kc·nb·P], yt [O·nb·P], row [P]. A
  * GEMM called from a member runs on that member's thread alone; with a single member it may
@@ -327,6 +411,7 @@ static nb_status run(job *j, int nt, float *scratch, int64_t room, int is_forwar
     /* implicit GEMM wherever the kernel set can take B from a packer (all but "ref"): the
      * same bits as im2col + GEMM, without writing and re-reading the column matrix */
     j->implicit_fwd = j->implicit_dw = j->k->sgemm_src != NULL;
+    j->rows_fwd = is_forward && j->wp != NULL;
     j->is_forward = is_forward;
     return nbi_conv_run_pieces(members, j->pieces, piece, j, scratch, per);
 }
@@ -375,6 +460,7 @@ int64_t nbi_conv_scratch(const nbi_conv_geom *g, int nt, int forward, int has_dw
     int64_t want = nt < j.pieces ? nt : j.pieces;
     if (want < 1) want = 1;
     int64_t n = scratch_size(&j) * want;
+    if (forward) n += rows_room(g);
     if (!forward && has_dw) n += j.pieces * g->O * nbi_conv_kc(g);
     if (!forward && has_db) n += j.pieces * g->O;
     return n;
@@ -392,7 +478,8 @@ nb_status nbi_conv_lower_forward(const nbi_kernels *k, int nt, const nbi_conv_ge
     j.in = in;
     j.bias = bias;
     j.out = out;
-    return run(&j, nt, scratch, room, 1);
+    const int64_t taken = rows_prepare(&j, scratch, room);
+    return run(&j, nt, scratch + taken, room - taken, 1);
 }
 
 nb_status nbi_conv_lower_backward(const nbi_kernels *k, int nt, const nbi_conv_geom *g,

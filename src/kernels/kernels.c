@@ -98,6 +98,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_fft_avx2(k); /* speech: the frame FFT */
         nbi_conv_direct_avx2(k);
         nbi_conv_dw_avx2(k);
+        nbi_conv_rows_avx2(k);
         if (has_f16c()) nbi_half_f16c(k);
         nbi_bytes_avx2(k);
         nbi_dropout_avx2(k);
@@ -115,6 +116,7 @@ static void fill_set(const char *isa, nbi_kernels *k) {
         nbi_fft_avx512(k); /* speech */
         nbi_conv_direct_avx512(k);
         nbi_conv_dw_avx512(k);
+        nbi_conv_rows_avx512(k);
         if (has_f16c()) nbi_half_f16c(k);
         nbi_bytes_avx2(k);
         nbi_dropout_avx2(k);

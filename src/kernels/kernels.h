@@ -23,6 +23,8 @@
 #include "kernels/conv_direct.h"
 /* the lowering's weight gradient with the image broadcast (kernels/conv_dw.h) */
 #include "kernels/conv_dw.h"
+/* the forward convolution's row kernels */
+#include "kernels/conv_rows.h"
 
 /* 1 where the x86 kernels (AVX2, AVX-512) are built. -DNB_PORTABLE builds without them, as
  * on any other architecture (the portable C GEMM and the reference kernels), which lets an
@@ -198,6 +200,11 @@ typedef struct nbi_kernels {
      * sums follow (the set's GEMM KC); NULL and 0 in "ref" and "c": the implicit GEMM */
     nbi_conv_dw_fn conv_dw_img;
     int64_t conv_dw_kc;
+    /* the lowering's forward by output rows, A read straight from the image
+     * (kernels/conv_rows.h; nbi_conv_rows_ref is the scalar twin): blocks of up to
+     * conv_rows_mr positions x conv_rows_nr channels; NULL in "ref" and "c" */
+    nbi_conv_rows_fn conv_rows;
+    int conv_rows_mr, conv_rows_nr;
 } nbi_kernels;
 
 /* The kernel set of one instruction set ("ref", "c", "avx2", "avx512"), built on first use
@@ -369,6 +376,9 @@ void nbi_conv_direct_avx512(nbi_kernels *k);
 /* the image-broadcast weight gradient (kernels/x86/conv_dw.inc) */
 void nbi_conv_dw_avx2(nbi_kernels *k);
 void nbi_conv_dw_avx512(nbi_kernels *k);
+/* the forward convolution's row kernels (kernels/x86/conv_rows.inc) */
+void nbi_conv_rows_avx2(nbi_kernels *k);
+void nbi_conv_rows_avx512(nbi_kernels *k);
 
 /* Checks GEMM arguments; shared by every implementation. */
 nb_status nbi_sgemm_check(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
