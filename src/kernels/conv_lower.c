@@ -282,9 +282,10 @@ static nb_status backward_piece(const job *j, int64_t piece, const piece_scratch
             for (int64_t o = 0; o < g->O; o++) {
                 const int64_t at = ((n0 + n) * g->O + o) * PP;
                 float *d = dyt + o * ld + n * P;
-                delta_row(j, at, PP, sc->row, NULL);
-                memset(d, 0, sizeof(float) * (size_t)P);
-                nbi_maxpool_backward(&j->pg, 1, sc->row, j->arg + at, d);
+                /* one pass: 0 + dy (masked by y > 0) at the arg, +0 elsewhere; the bits of
+                 * the mask, a zeroed plane and nbi_maxpool_backward's scatter */
+                nbi_pool_delta(j->k, &j->pg, 1, j->dout + at,
+                               j->flags & NBI_CONV_RELU ? j->y + at : NULL, j->arg + at, d);
                 if (db) db[o] += sum8(d, P); /* over the whole plane, as unfused */
             }
     }
