@@ -10,6 +10,12 @@
  *     sh bench/compare_mlp.sh [ROUNDS]                  both, interleaved, with medians
  *     build/bench/bench_mlp --threads 2 --per-step 1    and a second line: the timed steps'
  *                                                       wall times (percentiles, mean)
+ *     build/bench/bench_mlp --threads 2 --phases 1      and the median time of each part of
+ *                                                       the step: forward with the loss, zero
+ *                                                       the gradients, backward, update
+ *     build/bench/bench_mlp --threads 2 --update 0      steps without the optimizer's update
+ *                                                       (the weights never change: what the
+ *                                                       passes cost when no core rewrites them)
  *
  * Each configuration: 20 warm-up steps, then the median of 5 timed runs of `steps` steps.
  * The rate counts every step; on a shared machine two-thread steps spread far wider than
@@ -28,6 +34,12 @@ static int cmp(const void *a, const void *b) {
 /* Wall times of every timed step (per_step mode), in microseconds. */
 static double *step_us;
 static int n_step_us;
+
+/* The timed steps' parts (phases mode), in microseconds: forward, zero_grad, backward, step. */
+enum { PHASES = 4 };
+static double *phase_us[PHASES];
+static int n_phase_us;
+static int do_update = 1; /* --update 0: leave the weights as they are */
 
 static double run(int batch, int adam, int threads, int steps) {
     nb_set_threads(threads);
@@ -57,16 +69,28 @@ static double run(int batch, int adam, int threads, int steps) {
         int n = rep < 0 ? 20 : steps;
         double t0 = nb_time();
         for (int s = 0; s < n; s++) {
-            double ts = step_us && rep >= 0 ? nb_time() : 0.0;
+            const int timed = rep >= 0 && (step_us || phase_us[0]);
+            double ts[PHASES + 1];
+            ts[0] = timed ? nb_time() : 0.0;
             nb_ctx_reset(ctx);
             nb_tensor *loss =
                 nb_cross_entropy(ctx, nb_model_forward(m, ctx, x), y, NB_REDUCE_MEAN);
+            ts[1] = timed ? nb_time() : 0.0;
             nb_optim_zero_grad(opt);
-            if (!loss || nb_backward(ctx, loss) != NB_OK || nb_optim_step(opt) != NB_OK) {
+            ts[2] = timed ? nb_time() : 0.0;
+            nb_status st = loss ? nb_backward(ctx, loss) : NB_ERR_ARG;
+            ts[3] = timed ? nb_time() : 0.0;
+            if (st != NB_OK || (do_update && nb_optim_step(opt) != NB_OK)) {
                 fprintf(stderr, "bench_mlp: %s\n", nb_last_error());
                 exit(1);
             }
-            if (step_us && rep >= 0) step_us[n_step_us++] = 1e6 * (nb_time() - ts);
+            ts[4] = timed ? nb_time() : 0.0;
+            if (step_us && rep >= 0) step_us[n_step_us++] = 1e6 * (ts[4] - ts[0]);
+            if (phase_us[0] && rep >= 0) {
+                for (int ph = 0; ph < PHASES; ph++)
+                    phase_us[ph][n_phase_us] = 1e6 * (ts[ph + 1] - ts[ph]);
+                n_phase_us++;
+            }
         }
         if (rep >= 0) rates[rep] = (double)n * batch / (nb_time() - t0);
     }
@@ -91,15 +115,29 @@ static void print_steps(void) {
     free(step_us);
 }
 
+/* The phases line: the median of each part over the timed steps (all 5 runs). */
+static void print_phases(void) {
+    static const char *name[PHASES] = {"forward+loss", "zero_grad", "backward", "update"};
+    printf("  median per step (us, %d steps):", n_phase_us);
+    for (int ph = 0; ph < PHASES; ph++) {
+        qsort(phase_us[ph], (size_t)n_phase_us, sizeof *phase_us[ph], cmp);
+        printf(" %s %.1f", name[ph], phase_us[ph][n_phase_us / 2]);
+        free(phase_us[ph]);
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && argv[1][0] == '-') {
-        int threads = 1, batch = 64, adam = 0, steps = 200, per_step = 0;
+        int threads = 1, batch = 64, adam = 0, steps = 200, per_step = 0, phases = 0;
         for (int i = 1; i + 1 < argc; i += 2) {
             if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
             else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
             else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
             else if (!strcmp(argv[i], "--opt")) adam = !strcmp(argv[i + 1], "adam");
             else if (!strcmp(argv[i], "--per-step")) per_step = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--phases")) phases = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--update")) do_update = atoi(argv[i + 1]) != 0;
             else {
                 fprintf(stderr, "bench_mlp: unknown option %s\n", argv[i]);
                 return 2;
@@ -110,9 +148,13 @@ int main(int argc, char **argv) {
             return 2;
         }
         if (per_step && !(step_us = malloc(sizeof *step_us * 5 * (size_t)steps))) return 1;
-        printf("nabla %s mlp 784-256-128-10 batch %d %s threads %d: %.0f samples/s (median of 5)\n",
-               NB_VERSION, batch, adam ? "adam" : "sgd", threads, run(batch, adam, threads, steps));
+        for (int ph = 0; phases && ph < PHASES; ph++)
+            if (!(phase_us[ph] = malloc(sizeof *phase_us[ph] * 5 * (size_t)steps))) return 1;
+        printf("nabla %s mlp 784-256-128-10 batch %d %s threads %d%s: %.0f samples/s (median of 5)\n",
+               NB_VERSION, batch, adam ? "adam" : "sgd", threads, do_update ? "" : " no update",
+               run(batch, adam, threads, steps));
         if (per_step) print_steps();
+        if (phases) print_phases();
         return 0;
     }
     int steps = argc > 1 ? atoi(argv[1]) : 200;
