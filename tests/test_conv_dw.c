@@ -13,6 +13,7 @@
 #include "nbtest.h"
 
 #include "conv_geom.h"
+#include "floats.h"
 #include "fixture.h"
 
 #include "kernels/conv.h"
@@ -36,20 +37,6 @@ static const int64_t geoms[][16] = {
 };
 #define N_GEOMS (sizeof geoms / sizeof geoms[0])
 
-static float *alloc_f(int64_t n) {
-    float *p = nb_malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    CHECK_PTR(p);
-    return p;
-}
-
-static void fill(float *p, int64_t n, nb_rng *rng) {
-    for (int64_t i = 0; i < n; i++) p[i] = nb_rng_uniform_range(rng, -1.0f, 1.0f);
-}
-
-static int same(const float *a, const float *b, int64_t n) {
-    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
-}
-
 /* one geometry's operands: the image, δ [O, N·P] channel-major as the lowering keeps it,
  * and δ in NCHW for the reference */
 typedef struct operands {
@@ -68,11 +55,11 @@ static operands make(const int64_t *q, nb_rng *rng) {
     o.Kc = nbi_conv_kc(g);
     o.Og = g->O / g->groups;
     o.nw = g->O * o.Kc;
-    o.x = alloc_f(o.nx);
-    o.dy = alloc_f(g->O * o.ld);
-    o.dy_nchw = alloc_f(g->O * o.ld);
-    fill(o.x, o.nx, rng);
-    fill(o.dy, g->O * o.ld, rng);
+    o.x = nbt_alloc_f(o.nx);
+    o.dy = nbt_alloc_f(g->O * o.ld);
+    o.dy_nchw = nbt_alloc_f(g->O * o.ld);
+    nbt_fill(o.x, o.nx, rng);
+    nbt_fill(o.dy, g->O * o.ld, rng);
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t c = 0; c < g->O; c++)
             memcpy(o.dy_nchw + (n * g->O + c) * P, o.dy + c * o.ld + n * P,
@@ -88,7 +75,7 @@ static void drop(operands *o) {
 static void dw_of(nbi_conv_dw_fn fn, const operands *o, int64_t kblk, float *dw) {
     const nbi_conv_geom *g = &o->g;
     const int64_t Cg = g->C / g->groups;
-    float *ws = alloc_f(nbi_conv_dw_ws(o->Og, o->ld, o->Kc));
+    float *ws = nbt_alloc_f(nbi_conv_dw_ws(o->Og, o->ld, o->Kc));
     for (int64_t grp = 0; grp < g->groups; grp++)
         (fn ? fn : nbi_conv_dw_img_ref)(g, o->x + grp * Cg * g->H * g->W, g->N,
                                         o->dy + grp * o->Og * o->ld, o->Og, kblk, ws,
@@ -120,14 +107,14 @@ static void test_kernel_vs_twin(void) {
         for (size_t gi = 0; gi < N_GEOMS; gi++) {
             operands o = make(geoms[gi], &rng);
             CHECK(nbi_conv_dw_img_fits(&o.g));
-            float *want = alloc_f(o.nw), *got = alloc_f(o.nw);
+            float *want = nbt_alloc_f(o.nw), *got = nbt_alloc_f(o.nw);
             int64_t kb[4];
             const int nk = kblocks(&o, k.conv_dw_kc, kb);
             for (int i = 0; i < nk; i++) {
                 dw_of(NULL, &o, kb[i], want);
                 for (int64_t j = 0; j < o.nw; j++) got[j] = NAN; /* every element written */
                 dw_of(k.conv_dw_img, &o, kb[i], got);
-                CHECK_MSG(same(got, want, o.nw),
+                CHECK_MSG(nbt_same(got, want, o.nw),
                           "%s geometry %zu, K blocks of %lld: differs "
                           "from the scalar twin",
                           isas[si], gi, (long long)kb[i]);
@@ -144,7 +131,7 @@ static void test_twin_vs_reference(void) {
     nb_rng_seed(&rng, 29);
     for (size_t gi = 0; gi < N_GEOMS; gi++) {
         operands o = make(geoms[gi], &rng);
-        float *want = alloc_f(o.nw), *got = alloc_f(o.nw);
+        float *want = nbt_alloc_f(o.nw), *got = nbt_alloc_f(o.nw);
         memset(want, 0, sizeof(float) * (size_t)o.nw);
         nbi_conv_ref_backward_weight(&o.g, o.x, o.dy_nchw, want);
         int64_t kb[4];
@@ -174,7 +161,7 @@ static void test_nan(void) {
                               o.ld / 2 % (o.g.OH * o.g.OW)] = NAN;
             else
                 o.x[o.nx / 3] = NAN;
-            float *want = alloc_f(o.nw), *twin = alloc_f(o.nw), *got = alloc_f(o.nw);
+            float *want = nbt_alloc_f(o.nw), *twin = nbt_alloc_f(o.nw), *got = nbt_alloc_f(o.nw);
             memset(want, 0, sizeof(float) * (size_t)o.nw);
             nbi_conv_ref_backward_weight(&o.g, o.x, o.dy_nchw, want);
             dw_of(NULL, &o, 5, twin);
@@ -189,7 +176,7 @@ static void test_nan(void) {
                 nbi_kernels k;
                 if (!nbi_kernels_for(isas[si], &k)) continue;
                 dw_of(k.conv_dw_img, &o, 5, got);
-                CHECK_MSG(same(got, twin, o.nw), "%s geometry %zu NaN in %s: differs from the twin",
+                CHECK_MSG(nbt_same(got, twin, o.nw), "%s geometry %zu NaN in %s: differs from the twin",
                           isas[si], gi, in_dy ? "dy" : "x");
             }
             nb_free(want), nb_free(twin), nb_free(got);
@@ -202,7 +189,7 @@ static void backward(const nbi_kernels *k, int nt, const operands *o, int64_t ch
                      const float *y, float *dx, float *dw, float *db) {
     const nbi_conv_geom *g = &o->g;
     const int64_t room = nbi_conv_scratch(g, nt, 0, 1, 1, NULL, chunk);
-    float *scratch = alloc_f(room);
+    float *scratch = nbt_alloc_f(room);
     for (int64_t i = 0; i < o->nx; i++) dx[i] = 1.0f;
     for (int64_t i = 0; i < o->nw; i++) dw[i] = 1.0f;
     for (int64_t i = 0; i < g->O; i++) db[i] = 1.0f;
@@ -234,20 +221,20 @@ static void test_lowered_same_bits(void) {
         for (size_t gi = 0; gi < N_GEOMS; gi++) {
             operands o = make(geoms[gi], &rng);
             const int64_t ny = o.g.O * o.ld;
-            float *w = alloc_f(o.nw), *y = alloc_f(ny);
-            fill(w, o.nw, &rng);
-            fill(y, ny, &rng); /* the ReLU's output: δ masked where y <= 0 */
-            float *dx[2] = {alloc_f(o.nx), alloc_f(o.nx)}, *dw[2] = {alloc_f(o.nw), alloc_f(o.nw)};
-            float *db[2] = {alloc_f(o.g.O), alloc_f(o.g.O)};
+            float *w = nbt_alloc_f(o.nw), *y = nbt_alloc_f(ny);
+            nbt_fill(w, o.nw, &rng);
+            nbt_fill(y, ny, &rng); /* the ReLU's output: δ masked where y <= 0 */
+            float *dx[2] = {nbt_alloc_f(o.nx), nbt_alloc_f(o.nx)}, *dw[2] = {nbt_alloc_f(o.nw), nbt_alloc_f(o.nw)};
+            float *db[2] = {nbt_alloc_f(o.g.O), nbt_alloc_f(o.g.O)};
             static const int64_t chunks[] = {1, 3, 0};
             for (int ci = 0; ci < 3; ci++)
                 for (int nt = 1; nt <= 2; nt++) {
                     dw_calls = 0;
                     backward(&without, 1, &o, chunks[ci], w, y, dx[0], dw[0], db[0]);
                     backward(&with, nt, &o, chunks[ci], w, y, dx[1], dw[1], db[1]);
-                    const char *bad = !same(dw[0], dw[1], o.nw)    ? "dw"
-                                      : !same(dx[0], dx[1], o.nx)  ? "dx"
-                                      : !same(db[0], db[1], o.g.O) ? "db"
+                    const char *bad = !nbt_same(dw[0], dw[1], o.nw)    ? "dw"
+                                      : !nbt_same(dx[0], dx[1], o.nx)  ? "dx"
+                                      : !nbt_same(db[0], db[1], o.g.O) ? "db"
                                                                    : NULL;
                     CHECK_MSG(!bad,
                               "%s geometry %zu chunk %lld, %d threads: %s differs from "

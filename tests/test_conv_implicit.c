@@ -18,6 +18,7 @@
 #include "nbtest.h"
 
 #include "conv_geom.h"
+#include "floats.h"
 
 #include "fixture.h"
 #include "kernels/conv.h"
@@ -48,20 +49,6 @@ static const int64_t geoms[][16] = {
 #define N_GEOMS (sizeof geoms / sizeof geoms[0])
 
 static nbi_conv_geom geom(const int64_t *q) { return nbt_conv_geom(q); }
-
-static float *alloc_f(int64_t n) {
-    float *p = nb_malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    CHECK_PTR(p);
-    return p;
-}
-
-static void fill(float *p, int64_t n, nb_rng *rng) {
-    for (int64_t i = 0; i < n; i++) p[i] = nb_rng_uniform_range(rng, -1.0f, 1.0f);
-}
-
-static int same(const float *a, const float *b, int64_t n) {
-    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
-}
 
 /* ---- the packers alone --------------------------------------------------------------------- */
 
@@ -103,8 +90,8 @@ static void test_packers(void) {
         nbi_conv_geom g = geom(geoms[gi]);
         const int64_t Kc = nbi_conv_kc(&g), nb = g.N, cols = nb * g.OH * g.OW;
         const int64_t nx = g.N * g.C * g.H * g.W;
-        float *x = alloc_f(nx), *col = alloc_f(Kc * cols);
-        fill(x, nx, &rng);
+        float *x = nbt_alloc_f(nx), *col = nbt_alloc_f(Kc * cols);
+        nbt_fill(x, nx, &rng);
         const int64_t grp = g.groups - 1; /* the last group: x starts past channel 0 */
         const float *xg = x + grp * (g.C / g.groups) * g.H * g.W;
         nbi_im2col(&g, xg, nb, col);
@@ -121,14 +108,14 @@ static void test_packers(void) {
                     int64_t j0 = blocks[b][t ? 0 : 2], n = blocks[b][t ? 1 : 3];
                     if (k <= 0 || n <= 0) continue;
                     int64_t sz = (n + nr - 1) / nr * nr * k;
-                    float *got = alloc_f(sz), *want = alloc_f(sz);
+                    float *got = nbt_alloc_f(sz), *want = nbt_alloc_f(sz);
                     panels_of(col, cols, t, p0, k, j0, n, nr, want);
                     for (size_t v = 0; v < N_PACKERS; v++) {
                         nbi_bpack_fn f = t ? colt_packers[v] : col_packers[v];
                         if (!f) continue;
                         for (int64_t i = 0; i < sz; i++) got[i] = NAN; /* every float written */
                         f(&src, p0, k, j0, n, nr, got);
-                        CHECK_MSG(same(got, want, sz),
+                        CHECK_MSG(nbt_same(got, want, sz),
                                   "geometry %zu: %s panels (%s) nr=%d of rows %lld+%lld, columns "
                                   "%lld+%lld differ from im2col's",
                                   gi, t ? "colT" : "col", packer_names[v], nr, (long long)p0,
@@ -161,7 +148,7 @@ static void run_conv(const nbi_kernels *k, int nt, const nbi_conv_geom *g, int64
     int64_t room = nbi_conv_scratch(g, nt, 0, 1, 1, NULL, chunk);
     int64_t r2 = nbi_conv_scratch(g, nt, 1, 0, 0, NULL, chunk);
     if (r2 > room) room = r2;
-    float *scratch = alloc_f(room);
+    float *scratch = nbt_alloc_f(room);
     for (int64_t i = 0; i < ny; i++) o->ya[i] = 1.0f;
     CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, NBI_CONV_ACCUMULATE, o->ya, NULL, chunk,
                                     scratch, room));
@@ -175,7 +162,7 @@ static void run_conv(const nbi_kernels *k, int nt, const nbi_conv_geom *g, int64
     if (g->OH % 2 || g->OW % 2) return;
     nbi_conv_pool pool = {2, 2, o->arg};
     room = nbi_conv_scratch(g, nt, 1, 0, 0, &pool, chunk);
-    scratch = alloc_f(room);
+    scratch = nbt_alloc_f(room);
     CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, fl, o->yp, &pool, chunk, scratch, room));
     nb_free(scratch);
 }
@@ -196,19 +183,19 @@ static void test_implicit_vs_im2col(void) {
             nbi_conv_geom g = geom(geoms[gi]);
             const int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g);
             const int64_t ny = g.N * g.O * g.OH * g.OW;
-            float *x = alloc_f(nx), *w = alloc_f(nw), *b = alloc_f(g.O), *dy = alloc_f(ny);
-            fill(x, nx, &rng);
-            fill(w, nw, &rng);
-            fill(b, g.O, &rng);
-            fill(dy, ny, &rng);
+            float *x = nbt_alloc_f(nx), *w = nbt_alloc_f(nw), *b = nbt_alloc_f(g.O), *dy = nbt_alloc_f(ny);
+            nbt_fill(x, nx, &rng);
+            nbt_fill(w, nw, &rng);
+            nbt_fill(b, g.O, &rng);
+            nbt_fill(dy, ny, &rng);
             outs o[2];
             for (int v = 0; v < 2; v++)
-                o[v] = (outs){alloc_f(ny),
-                              alloc_f(ny),
-                              alloc_f(ny / 4 + 1),
-                              alloc_f(nx),
-                              alloc_f(nw),
-                              alloc_f(g.O),
+                o[v] = (outs){nbt_alloc_f(ny),
+                              nbt_alloc_f(ny),
+                              nbt_alloc_f(ny / 4 + 1),
+                              nbt_alloc_f(nx),
+                              nbt_alloc_f(nw),
+                              nbt_alloc_f(g.O),
                               nb_malloc(sizeof(int32_t) * (size_t)(ny / 4 + 1))};
             static const int64_t chunks[] = {1, 3, 0};
             for (int ci = 0; ci < 3; ci++)
@@ -217,12 +204,12 @@ static void test_implicit_vs_im2col(void) {
                         run_conv(&lowered, 1, &g, chunks[ci], relu, x, w, b, dy, &o[0]);
                         run_conv(&impl, nt, &g, chunks[ci], relu, x, w, b, dy, &o[1]);
                         const int pooled = g.OH % 2 == 0 && g.OW % 2 == 0;
-                        const char *bad = !same(o[0].ya, o[1].ya, ny)    ? "accumulated y"
-                                          : !same(o[0].y, o[1].y, ny)    ? "y"
-                                          : !same(o[0].dx, o[1].dx, nx)  ? "dx"
-                                          : !same(o[0].dw, o[1].dw, nw)  ? "dw"
-                                          : !same(o[0].db, o[1].db, g.O) ? "db"
-                                          : pooled && !same(o[0].yp, o[1].yp, ny / 4) ? "pooled y"
+                        const char *bad = !nbt_same(o[0].ya, o[1].ya, ny)    ? "accumulated y"
+                                          : !nbt_same(o[0].y, o[1].y, ny)    ? "y"
+                                          : !nbt_same(o[0].dx, o[1].dx, nx)  ? "dx"
+                                          : !nbt_same(o[0].dw, o[1].dw, nw)  ? "dw"
+                                          : !nbt_same(o[0].db, o[1].db, g.O) ? "db"
+                                          : pooled && !nbt_same(o[0].yp, o[1].yp, ny / 4) ? "pooled y"
                                                                                       : NULL;
                         CHECK_MSG(!bad,
                                   "%s geometry %zu chunk %lld relu %d, %d threads: %s of the "
@@ -255,14 +242,14 @@ static void test_col2im(void) {
             nbi_conv_geom g = geom(geoms[gi]);
             const int64_t Kc = nbi_conv_kc(&g), nb = g.N, cols = nb * g.OH * g.OW;
             const int64_t nx = g.N * g.C * g.H * g.W;
-            float *col = alloc_f(Kc * cols), *want = alloc_f(nx), *got = alloc_f(nx);
-            fill(col, Kc * cols, &rng);
-            fill(want, nx, &rng);
+            float *col = nbt_alloc_f(Kc * cols), *want = nbt_alloc_f(nx), *got = nbt_alloc_f(nx);
+            nbt_fill(col, Kc * cols, &rng);
+            nbt_fill(want, nx, &rng);
             memcpy(got, want, sizeof(float) * (size_t)nx);
             const int64_t off = (g.groups - 1) * (g.C / g.groups) * g.H * g.W; /* last group */
             nbi_col2im(&g, col, nb, want + off);
             k.conv_col2im(&g, col, nb, got + off);
-            CHECK_MSG(same(got, want, nx), "%s geometry %zu: col2im differs from the portable one",
+            CHECK_MSG(nbt_same(got, want, nx), "%s geometry %zu: col2im differs from the portable one",
                       packer_names[v], gi);
             nb_free(col), nb_free(want), nb_free(got);
         }
@@ -310,12 +297,12 @@ static void test_rows_kernel(void) {
         static const int64_t Ks[] = {1, 7, 75, 801};
         for (int ki = 0; ki < 4; ki++) {
             const int64_t K = Ks[ki], nx = 3 * K + 64, ldy = 29;
-            float *x = alloc_f(nx), *wp = alloc_f(K * nr);
-            float *y[2] = {alloc_f(nr * ldy), alloc_f(nr * ldy)};
+            float *x = nbt_alloc_f(nx), *wp = nbt_alloc_f(K * nr);
+            float *y[2] = {nbt_alloc_f(nr * ldy), nbt_alloc_f(nr * ldy)};
             int32_t *koff = nb_malloc(sizeof(int32_t) * (size_t)K);
             CHECK_PTR(koff);
-            fill(x, nx, &rng);
-            fill(wp, K * nr, &rng);
+            nbt_fill(x, nx, &rng);
+            nbt_fill(wp, K * nr, &rng);
             for (int64_t t = 0; t < K; t++) koff[t] = (int32_t)((t * 37) % (3 * K) + 1);
             for (int rows = 1; rows <= mr; rows++)
                 for (int nc = 1; nc <= nr; nc += nc < 3 ? 1 : 7) {
@@ -323,7 +310,7 @@ static void test_rows_kernel(void) {
                         for (int64_t i = 0; i < nr * ldy; i++) y[v][i] = -7.0f;
                     nbi_conv_rows_ref(nr, x + 3, koff, K, wp, nc, rows, y[0] + 2, ldy);
                     k.conv_rows(nr, x + 3, koff, K, wp, nc, rows, y[1] + 2, ldy);
-                    CHECK_MSG(same(y[0], y[1], nr * ldy),
+                    CHECK_MSG(nbt_same(y[0], y[1], nr * ldy),
                               "%s: the row kernel differs from its twin (K %lld, rows %d, %d "
                               "channels)",
                               isas[si], (long long)K, rows, nc);
@@ -348,7 +335,7 @@ static void run_fwd(const nbi_kernels *k, int nt, const nbi_conv_geom *g, int64_
     const int pooled = g->OH % 2 == 0 && g->OW % 2 == 0;
     int64_t room = nbi_conv_scratch(g, nt, 1, 0, 0, pooled ? &pool : NULL, chunk);
     int64_t r2 = nbi_conv_scratch(g, nt, 1, 0, 0, NULL, chunk);
-    float *scratch = alloc_f(room > r2 ? room : r2);
+    float *scratch = nbt_alloc_f(room > r2 ? room : r2);
     if (r2 > room) room = r2;
     const int fl = relu ? NBI_CONV_RELU : 0;
     CHECK_OK(nbi_conv_lower_forward(k, nt, g, x, w, b, fl, o->y, NULL, chunk, scratch, room));
@@ -379,13 +366,13 @@ static void test_rows_forward(void) {
             const int64_t nx = g.N * g.C * g.H * g.W, nw = g.O * nbi_conv_kc(&g);
             const int64_t ny = g.N * g.O * g.OH * g.OW, np = ny / 4 + 1;
             const int pooled = g.OH % 2 == 0 && g.OW % 2 == 0;
-            float *x = alloc_f(nx), *w = alloc_f(nw), *b = alloc_f(g.O);
-            fill(x, nx, &rng);
-            fill(w, nw, &rng);
-            fill(b, g.O, &rng);
+            float *x = nbt_alloc_f(nx), *w = nbt_alloc_f(nw), *b = nbt_alloc_f(g.O);
+            nbt_fill(x, nx, &rng);
+            nbt_fill(w, nw, &rng);
+            nbt_fill(b, g.O, &rng);
             fwd_outs o[4];
             for (int v = 0; v < 4; v++)
-                o[v] = (fwd_outs){alloc_f(ny), alloc_f(ny), alloc_f(np),
+                o[v] = (fwd_outs){nbt_alloc_f(ny), nbt_alloc_f(ny), nbt_alloc_f(np),
                                   nb_malloc(sizeof(int32_t) * (size_t)np)};
             static const int64_t chunks[] = {1, 3, 0};
             for (int ci = 0; ci < 3; ci++)
@@ -399,9 +386,9 @@ static void test_rows_forward(void) {
                         run_fwd(&vec, 2, &g, chunks[ci], relu, x, w, bb, &o[2]);
                         for (int v = 1; v < 3; v++) {
                             const char *bad =
-                                !same(o[0].y, o[v].y, ny)                         ? "y"
-                                : !same(o[0].ya, o[v].ya, ny)                     ? "accumulated y"
-                                : pooled && !same(o[0].yp, o[v].yp, ny / 4)       ? "pooled y"
+                                !nbt_same(o[0].y, o[v].y, ny)                         ? "y"
+                                : !nbt_same(o[0].ya, o[v].ya, ny)                     ? "accumulated y"
+                                : pooled && !nbt_same(o[0].yp, o[v].yp, ny / 4)       ? "pooled y"
                                 : pooled && !same_i32(o[0].arg, o[v].arg, ny / 4) ? "pooling arg"
                                                                                   : NULL;
                             CHECK_MSG(!bad,
