@@ -365,6 +365,34 @@ typedef struct attn_case {
     float p;
 } attn_case;
 
+/* The case's key masks: ignore flags (calloc'd; sample 0 fully ignored for mask 3, else one
+ * key in four) and -inf at one additive-mask entry in five of madd, drawn key by key. */
+static int32_t *attn_masks(const attn_case *ac, float *madd, nb_rng *rng) {
+    int32_t *mign = calloc((size_t)(ac->B * ac->Tk), sizeof *mign);
+    for (int64_t i = 0; mign && i < ac->B * ac->Tk; i++) {
+        mign[i] = ac->mask == 3 ? i < ac->Tk : nb_rng_below(rng, 4) == 0;
+        if (nb_rng_below(rng, 5) == 0) madd[i] = -INFINITY;
+    }
+    return mign;
+}
+
+/* The case's geometry, with the mask its `mask` names and a dropout seed. */
+static nbi_attn_geom attn_geom_of(const attn_case *ac, const float *madd, const int32_t *mign,
+                                  uint64_t seed) {
+    return (nbi_attn_geom){.B = ac->B,
+                           .H = ac->H,
+                           .Tq = ac->Tq,
+                           .Tk = ac->Tk,
+                           .d = ac->d,
+                           .dv = ac->dv,
+                           .scale = 1.0f / sqrtf((float)ac->d),
+                           .causal = ac->causal,
+                           .mask_add = ac->mask == 1 ? madd : NULL,
+                           .mask_ignore = ac->mask >= 2 ? mign : NULL,
+                           .p_drop = ac->p,
+                           .seed = seed};
+}
+
 static void test_attention(void) {
     static const attn_case cases[] = {
         {1, 1, 1, 1, 1, 1, 0, 0, 0.0f},     {2, 3, 5, 7, 3, 5, 0, 0, 0.0f},
@@ -387,23 +415,9 @@ static void test_attention(void) {
             snprintf(what, sizeof what, "%s attention case %zu", k->isa, ci);
             float *q = rand_buf(nq, -2, 2, &rng), *kk = rand_buf(nk, -2, 2, &rng);
             float *v = rand_buf(nv, -1, 1, &rng), *madd = rand_buf(ac->B * ac->Tk, -1, 1, &rng);
-            int32_t *mign = calloc((size_t)(ac->B * ac->Tk), sizeof *mign);
-            for (int64_t i = 0; i < ac->B * ac->Tk; i++) {
-                mign[i] = ac->mask == 3 ? i < ac->Tk : nb_rng_below(&rng, 4) == 0;
-                if (nb_rng_below(&rng, 5) == 0) madd[i] = -INFINITY;
-            }
-            nbi_attn_geom g = {.B = ac->B,
-                               .H = ac->H,
-                               .Tq = ac->Tq,
-                               .Tk = ac->Tk,
-                               .d = ac->d,
-                               .dv = ac->dv,
-                               .scale = 1.0f / sqrtf((float)ac->d),
-                               .causal = ac->causal,
-                               .mask_add = ac->mask == 1 ? madd : NULL,
-                               .mask_ignore = ac->mask >= 2 ? mign : NULL,
-                               .p_drop = ac->p,
-                               .seed = 0x1234567890abcdefULL + ci};
+            int32_t *mign = attn_masks(ac, madd, &rng);
+            CHECK_PTR(mign);
+            nbi_attn_geom g = attn_geom_of(ac, madd, mign, 0x1234567890abcdefULL + ci);
             float *o = buf(no), *orf = buf(no), *l = buf(BH * ac->Tq), *lr = buf(BH * ac->Tq);
             k->attn(&g, 0, BH, q, kk, v, o, l);
             r->attn(&g, 0, BH, q, kk, v, orf, lr);
@@ -505,24 +519,10 @@ static void attn_paths_case(const attn_case *ac, int nan, nb_rng *rng) {
     float *v = rand_buf(nv, -1, 1, rng), *madd = rand_buf(ac->B * ac->Tk, -1, 1, rng);
     float *go = rand_buf(no, -1, 1, rng), *gq0 = rand_buf(nq, -1, 1, rng);
     float *gk0 = rand_buf(nk, -1, 1, rng), *gv0 = rand_buf(nv, -1, 1, rng);
-    int32_t *mign = calloc((size_t)(ac->B * ac->Tk), sizeof *mign);
-    for (int64_t i = 0; i < ac->B * ac->Tk; i++) {
-        mign[i] = ac->mask == 3 ? i < ac->Tk : nb_rng_below(rng, 4) == 0;
-        if (nb_rng_below(rng, 5) == 0) madd[i] = -INFINITY;
-    }
+    int32_t *mign = attn_masks(ac, madd, rng);
+    CHECK_PTR(mign);
     if (nan) q[nq / 2] = NAN, kk[nk / 3] = NAN;
-    nbi_attn_geom g = {.B = ac->B,
-                       .H = ac->H,
-                       .Tq = ac->Tq,
-                       .Tk = ac->Tk,
-                       .d = ac->d,
-                       .dv = ac->dv,
-                       .scale = 1.0f / sqrtf((float)ac->d),
-                       .causal = ac->causal,
-                       .mask_add = ac->mask == 1 ? madd : NULL,
-                       .mask_ignore = ac->mask >= 2 ? mign : NULL,
-                       .p_drop = ac->p,
-                       .seed = 0x5eedULL + (uint64_t)ac->Tk};
+    nbi_attn_geom g = attn_geom_of(ac, madd, mign, 0x5eedULL + (uint64_t)ac->Tk);
     float *orf = buf(no), *lr = buf(BH * ac->Tq), *gqr = copy_buf(gq0, nq);
     float *gkr = copy_buf(gk0, nk), *gvr = copy_buf(gv0, nv);
     r->attn(&g, 0, BH, q, kk, v, orf, lr);
