@@ -11,8 +11,12 @@
  *     general loop (ReLU mask, zeroed plane, scatter), ties, NaNs, ±0, odd and untiled planes;
  *   - the back end's dispatch: a shape the rule sends to the direct path gives the direct
  *     path's bits, the same on 1 and 2 threads;
+ *   - the weight gradient from the pooled δ (no input gradient, 2x2 windows tiling the
+ *     planes) against the reference and, bit for bit, its twin: odd pooled planes, 32 taps,
+ *     groups;
  *   - through the ops: nb_conv2d with the pooling fused = nb_conv2d + nb_max_pool2d, bitwise,
- *     forward and backward, with and without the input's gradient. */
+ *     forward and backward with the input's gradient; without it, to rounding (the weight
+ *     gradient from the pooled δ) and bitwise on 1 and 2 threads. */
 #include "nbtest.h"
 
 #include "conv_geom.h"
@@ -171,6 +175,8 @@ static const pool_case pool_cases[] = {
     {{2, 2, 13, 41, 16, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 3, 2}, /* 11x39 -> 3x19, 3x2 */
     {{2, 1, 15, 15, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, 2, 3},  /* stride 2, 8x8 -> 4x2 */
     {{2, 4, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2}, 3, 3},   /* groups, 9x9 -> 3x3 */
+    {{3, 2, 10, 7, 12, 4, 4, 1, 1, 1, 2, 2, 0, 1, 1, 1}, 2, 2},  /* 32 taps, 10x6 -> 5x3 */
+    {{2, 2, 12, 10, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 2}, 2, 2},  /* 2 groups of 1, 10x8 -> 5x4 */
 };
 
 /* Pooled forward = the direct convolution, then nbi_maxpool_forward: the same bits (ties
@@ -246,6 +252,13 @@ static void test_fused_pool(void) {
                     close_arrays(what, dx1, dx0, nx);
                     close_arrays(what, dw1, dw0, nw);
                     close_arrays(what, db1, db0, g.O);
+                    /* no input gradient: where the windows are 2x2 and tile the planes, the
+                     * weight gradient from the pooled δ (conv_direct_dw_pooled) */
+                    memset(dw1, 0, sizeof(float) * (size_t)nw);
+                    memset(db1, 0, sizeof(float) * (size_t)g.O);
+                    CHECK_OK(bwd(sets[si], 1, &g, x, dyp, got, fl, w, NULL, dw1, db1, &pool, 0));
+                    close_arrays(what, dw1, dw0, nw);
+                    close_arrays(what, db1, db0, g.O);
                 }
         }
         free(x), free(w), free(b), free(yfull), free(want), free(got), free(dyp), free(dfull);
@@ -278,6 +291,7 @@ static void test_twins(void) {
         twin.conv_direct_pool = nbi_direct_pool_twin;
         twin.conv_direct_dw = dw_twin;
         twin.conv_direct_dx = dx_twin;
+        twin.conv_direct_dw_pooled = nbi_direct_dw_pooled_twin;
         twin_lanes = sets[si]->conv_direct_lanes;
         const int ng = (int)(sizeof geoms / sizeof geoms[0]);
         const int np = (int)(sizeof pool_cases / sizeof pool_cases[0]);
@@ -290,18 +304,25 @@ static void test_twins(void) {
             const int64_t ny =
                 pp ? g.N * g.O * (g.OH / pool.kh) * (g.OW / pool.kw) : g.N * g.O * g.OH * g.OW;
             float *x = fill(nx, &rng), *w = fill(nw, &rng), *b = fill(g.O, &rng);
-            float *dy = fill(ny, &rng), *y[2], *dx[2], *dw[2], *db[2];
+            float *dy = fill(ny, &rng), *y[2], *dx[2], *dw[2], *db[2], *dwn[2], *dbn[2];
             int32_t *arg[2];
             x[nx / 2] = NAN; /* NaNs take the same path through both */
+            dy[ny / 3] = NAN;
             for (int t = 0; t < 2; t++) {
                 const nbi_kernels *k = t ? &twin : sets[si];
                 y[t] = filled(ny, 0), dx[t] = filled(nx, 0), dw[t] = filled(nw, 0);
-                db[t] = filled(g.O, 0);
+                db[t] = filled(g.O, 0), dwn[t] = filled(nw, 0), dbn[t] = filled(g.O, 0);
                 arg[t] = calloc((size_t)ny, sizeof(int32_t));
                 pool.arg = arg[t];
                 CHECK_OK(fwd(k, 1, &g, x, w, b, NBI_CONV_RELU, y[t], pp, 2));
                 CHECK_OK(bwd(k, 1, &g, x, dy, y[t], NBI_CONV_RELU, w, dx[t], dw[t], db[t], pp, 2));
+                /* no input gradient (behind 2x2 windows, conv_direct_dw_pooled) */
+                CHECK_OK(bwd(k, 1, &g, x, dy, y[t], NBI_CONV_RELU, w, NULL, dwn[t], dbn[t], pp, 2));
             }
+            CHECK_MSG(memcmp(dwn[0], dwn[1], sizeof(float) * (size_t)nw) == 0 &&
+                          memcmp(dbn[0], dbn[1], sizeof(float) * (size_t)g.O) == 0,
+                      "%s case %d: gradients without dx differ from the twin", sets[si]->isa, c);
+            for (int t = 0; t < 2; t++) free(dwn[t]), free(dbn[t]);
             CHECK_MSG(memcmp(y[0], y[1], sizeof(float) * (size_t)ny) == 0 &&
                           memcmp(arg[0], arg[1], sizeof(int32_t) * (size_t)(pp ? ny : 0)) == 0,
                       "%s case %d: forward differs from the twin", sets[si]->isa, c);
@@ -468,8 +489,11 @@ static void test_dispatch_threads(void) {
 
 /* nb_conv2d with the pooling fused against nb_conv2d then nb_max_pool2d, on shapes the rule
  * sends to the direct path (the first layer's: one input channel; and three): the same bits
- * forward and backward on 1 and 2 threads, with the input needing its gradient or not (the
- * first layer's case, where the back end is not asked for it). */
+ * forward and backward on 1 and 2 threads when the input needs its gradient. When it does
+ * not (the first layer's case, where the back end is not asked for it), the fused weight
+ * gradient is taken from the pooled δ (conv_direct_dw_pooled), sums in another order: the
+ * weight and bias gradients then agree to rounding, and the fused ones are the same bits on
+ * 1 and 2 threads. */
 static void test_ops_fused_pool(void) {
     static const struct {
         int64_t N, C, H, W, O, K;
@@ -480,6 +504,8 @@ static void test_ops_fused_pool(void) {
     int before = nb_get_threads();
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int64_t N = cases[k].N, C = cases[k].C, O = cases[k].O, K = cases[k].K;
+        float *one_thread[3] = {NULL, NULL, NULL}; /* the fused gradients on 1 thread */
+        nb_tensor *g = NULL;                       /* y's gradient, the same on 1 and 2 */
         nb_tensor *in[3] = {nb_rand(NULL, NB_DIMS(N, C, cases[k].H, cases[k].W), -1, 1, &rng),
                             nb_rand(NULL, NB_DIMS(O, C, K, K), -1, 1, &rng),
                             nb_rand(NULL, NB_DIMS(O), -1, 1, &rng)};
@@ -501,7 +527,7 @@ static void test_ops_fused_pool(void) {
             if (y[0] && y[1]) {
                 CHECK(nb_tensor_same_shape(y[0], y[1]));
                 CHECK(memcmp(y[0]->data, y[1]->data, sizeof(float) * (size_t)y[0]->numel) == 0);
-                nb_tensor *g = nb_rand(NULL, y[0]->rank, y[0]->shape, -1, 1, &rng);
+                if (!g) g = nb_rand(NULL, y[0]->rank, y[0]->shape, -1, 1, &rng);
                 CHECK_OK(nb_backward_with(ctx[0], y[0], g));
                 CHECK_OK(nb_backward_with(ctx[1], y[1], g));
                 for (int i = 0; i < 3; i++) {
@@ -509,17 +535,31 @@ static void test_ops_fused_pool(void) {
                         CHECK(!t[0][0]->grad && !t[1][0]->grad);
                         continue;
                     }
-                    CHECK_MSG(t[0][i]->grad && t[1][i]->grad &&
-                                  memcmp(t[0][i]->grad->data, t[1][i]->grad->data,
-                                         sizeof(float) * (size_t)in[i]->numel) == 0,
-                              "case %zu, %d threads: gradient of input %d differs", k, threads, i);
+                    CHECK(t[0][i]->grad && t[1][i]->grad);
+                    if (!t[0][i]->grad || !t[1][i]->grad) continue;
+                    const size_t bytes = sizeof(float) * (size_t)in[i]->numel;
+                    const float *g0 = t[0][i]->grad->data, *g1 = t[1][i]->grad->data;
+                    if (cases[k].x_grad)
+                        CHECK_MSG(memcmp(g0, g1, bytes) == 0,
+                                  "case %zu, %d threads: gradient of input %d differs", k, threads,
+                                  i);
+                    else
+                        nbt_compare("fused vs unfused gradient, from the pooled δ", g1, g0,
+                                    in[i]->numel, 1e-5, 1e-5);
+                    if (threads == 1) {
+                        one_thread[i] = malloc(bytes);
+                        if (one_thread[i]) memcpy(one_thread[i], g1, bytes);
+                    } else if (one_thread[i]) {
+                        CHECK_MSG(memcmp(one_thread[i], g1, bytes) == 0,
+                                  "case %zu: fused gradient of input %d differs on 2 threads", k, i);
+                    }
                 }
-                nb_tensor_free(g);
             }
             nb_ctx_free(ctx[0]);
             nb_ctx_free(ctx[1]);
         }
-        for (int i = 0; i < 3; i++) nb_tensor_free(in[i]);
+        for (int i = 0; i < 3; i++) nb_tensor_free(in[i]), free(one_thread[i]);
+        nb_tensor_free(g);
     }
     CHECK_OK(nb_set_threads(before));
 }

@@ -97,6 +97,27 @@ void nbi_direct_dw_twin(const nbi_direct_plan *p, int64_t ns, const float *xp, i
         }
 }
 
+void nbi_direct_dw_pooled_twin(const nbi_direct_plan *p, int64_t kw, int64_t ns, const float *xp,
+                               int64_t xs, const float *dy, const float *y, const int32_t *arg,
+                               int64_t ds, float *patches, float *dw) {
+    (void)kw, (void)patches;
+    const int64_t PW = p->OW / 2, PP = p->OH / 2 * PW;
+    for (int64_t o = 0; o < p->og; o++)
+        for (int64_t t = 0; t < p->taps; t++) {
+            float acc[2] = {0.0f, 0.0f};
+            int m = 0;
+            for (int64_t s = 0; s < ns; s++) {
+                const int64_t at = s * ds + o * PP;
+                for (int64_t k = 0; k < PP; k++, m ^= 1) {
+                    const float g = y && y[at + k] <= 0.0f ? 0.0f : dy[at + k];
+                    const int64_t i = arg[at + k] / p->OW, j = arg[at + k] % p->OW;
+                    acc[m] = fmaf(g, xp[s * xs + i * p->row_step + p->off[t] + j], acc[m]);
+                }
+            }
+            dw[o * p->taps + t] = acc[0] + acc[1];
+        }
+}
+
 void nbi_direct_dx_twin(const nbi_direct_plan *p, const float *w, const float *delta, float *dxp,
                         int lanes) {
     const int64_t P = p->OH * p->OW;
@@ -133,6 +154,7 @@ typedef struct djob {
     int64_t F, Hp, Wp, Wq, pitch, plane, img; /* the prepared image (see prepare) */
     int flags;
     int pooled; /* max pooling fused: pg is its geometry over an output plane */
+    int dw_pooled; /* backward: the weight gradient from the pooled δ (backward_pooled) */
     nbi_conv_geom pg;
     int32_t *arg;
     int is_forward;
@@ -218,9 +240,15 @@ static float sum8(const float *restrict v, int64_t n) {
 /* Per member: the prepared images of a piece [nb][img], its δ [nb][O][P], the pooled δ row
  * [P], the input gradient's prepared image [img], forward's conv output of 8 channels before
  * pooling [8][P], the shifted copies of a piece [nb][simg]. */
+static int64_t delta_floats(const djob *j) {
+    const int64_t P = j->g->OH * j->g->OW;
+    const int64_t per = j->g->O > NBI_DIRECT_PATCH ? j->g->O : NBI_DIRECT_PATCH;
+    return j->nb * per * P + NBI_DIRECT_PATCH_SLACK + 16; /* + 16: the patches' alignment */
+}
+
 static int64_t scratch_size(const djob *j) {
     const int64_t P = j->g->OH * j->g->OW;
-    return j->nb * j->img + j->nb * j->g->O * P + P + j->img + NBI_DIRECT_OB * P + j->nb * j->simg;
+    return j->nb * j->img + delta_floats(j) + P + j->img + NBI_DIRECT_OB * P + j->nb * j->simg;
 }
 
 /* 8 channels' conv outputs of a plane over flat phases ([r][i][q]) into yt, then pooled */
@@ -247,7 +275,7 @@ static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
     const int64_t PP = j->pg.OH * j->pg.OW, n0 = piece * j->nb;
     const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
     const int64_t wper = (Og + NBI_DIRECT_OB - 1) / NBI_DIRECT_OB * NBI_DIRECT_OB * j->plan.taps;
-    float *xp = sc, *yt = sc + j->nb * j->img + j->nb * g->O * P + P + j->img;
+    float *xp = sc, *yt = sc + j->nb * j->img + delta_floats(j) + P + j->img;
     float *shifted = yt + NBI_DIRECT_OB * P;
     const int acc = (j->flags & NBI_CONV_ACCUMULATE) != 0;
     const int mode = acc ? NBI_CONV_ACCUMULATE : j->flags & NBI_CONV_RELU ? NBI_CONV_RELU : 0;
@@ -282,13 +310,53 @@ static nb_status forward_piece(const djob *j, int64_t piece, float *sc) {
     return NB_OK;
 }
 
+/* The weight and bias gradients behind a fused 2x2 pooling with no input gradient wanted
+ * (the first layer of an image network), straight from the pooled gradient: no δ planes are
+ * written and each window's one position is visited instead of its four
+ * (k->conv_direct_dw_pooled). The bias gradient is each plane's masked pooled gradient
+ * summed (sum8), sample after sample. */
+static nb_status backward_pooled(const djob *j, int64_t piece, float *sc) {
+    const nbi_conv_geom *g = j->g;
+    const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
+    const int64_t PP = j->pg.OH * j->pg.OW, n0 = piece * j->nb;
+    const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
+    float *xp = sc, *row = sc + j->nb * j->img + delta_floats(j);
+    /* patches on 64 bytes: a patch's vectors then never straddle a cache line */
+    float *patches = (float *)(((uintptr_t)(sc + j->nb * j->img) + 63) & ~(uintptr_t)63);
+    const int64_t slot = j->parts.dws || j->parts.dbs ? 0 : piece;
+    float *db = j->parts.dbp ? j->parts.dbp + slot * g->O : NULL;
+    if (db) {
+        memset(db, 0, sizeof(float) * (size_t)g->O);
+        for (int64_t n = n0; n < n0 + nb; n++)
+            for (int64_t o = 0; o < g->O; o++) {
+                const int64_t at = (n * g->O + o) * PP;
+                if (j->flags & NBI_CONV_RELU)
+                    nbi_relu_mask(j->dout + at, j->y + at, row, PP);
+                db[o] += sum8(j->flags & NBI_CONV_RELU ? row : j->dout + at, PP);
+            }
+        if (j->parts.dbs) nbi_conv_add_into(j->parts.dbs, db, g->O);
+    }
+    if (!j->parts.dwp) return NB_OK;
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        float *dwg = j->parts.dwp + slot * g->O * Kc + grp * Og * Kc;
+        for (int64_t n = n0; n < n0 + nb; n++)
+            prepare(j, j->in + (n * g->C + grp * Cg) * g->H * g->W, xp + (n - n0) * j->img);
+        const int64_t at = (n0 * g->O + grp * Og) * PP;
+        j->k->conv_direct_dw_pooled(&j->plan, g->KW, nb, xp, j->img, j->dout + at,
+                                    j->flags & NBI_CONV_RELU ? j->y + at : NULL, j->arg + at,
+                                    g->O * PP, patches, dwg);
+        if (j->parts.dws) nbi_conv_add_into(j->parts.dws + grp * Og * Kc, dwg, Og * Kc);
+    }
+    return NB_OK;
+}
+
 static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
     const nbi_conv_geom *g = j->g;
     const int64_t Cg = g->C / g->groups, Og = g->O / g->groups, Kc = nbi_conv_kc(g);
     const int64_t P = g->OH * g->OW, PP = j->pg.OH * j->pg.OW, n0 = piece * j->nb;
     const int64_t nb = g->N - n0 < j->nb ? g->N - n0 : j->nb;
     float *xp = sc, *dbuf = sc + j->nb * j->img;
-    float *dxp = dbuf + j->nb * g->O * P + P; /* after the pooled δ row's room (unused) */
+    float *dxp = dbuf + delta_floats(j) + P; /* after the pooled δ row's room (unused) */
     const int64_t slot = j->parts.dws || j->parts.dbs ? 0 : piece;
     float *db = j->parts.dbp ? j->parts.dbp + slot * g->O : NULL;
     if (db) memset(db, 0, sizeof(float) * (size_t)g->O);
@@ -341,7 +409,9 @@ static nb_status backward_piece(const djob *j, int64_t piece, float *sc) {
 
 static nb_status piece(const void *arg, int64_t p, float *sc) {
     const djob *j = arg;
-    return j->is_forward ? forward_piece(j, p, sc) : backward_piece(j, p, sc);
+    return j->is_forward    ? forward_piece(j, p, sc)
+           : j->dw_pooled ? backward_pooled(j, p, sc)
+                          : backward_piece(j, p, sc);
 }
 
 static nb_status run(djob *j, int nt, float *scratch, int64_t room, int is_forward) {
@@ -517,6 +587,12 @@ nb_status nbi_conv_direct_backward(const nbi_kernels *k, int nt, const nbi_conv_
     j.dout = dout;
     j.y = y;
     j.din = din;
+    /* the weight gradient from the pooled δ: 2x2 windows of stride 2 tiling the planes, no
+     * input gradient, taps in rows of KW consecutive columns of one vector at most */
+    const nbi_conv_geom *pg = &j.pg;
+    j.dw_pooled = j.pooled && !din && k->conv_direct_dw_pooled && pg->KH == 2 && pg->KW == 2 &&
+                  pg->sh == 2 && pg->sw == 2 && g->OH == 2 * pg->OH && g->OW == 2 * pg->OW &&
+                  g->sw == 1 && g->dw == 1 && g->KW <= 8 && nbi_conv_kc(g) <= NBI_DIRECT_PATCH;
     float *rest = job_tables(&j, scratch, 0);
     room -= rest - scratch;
     /* the partial sums (running sums with a single member), added in piece order */

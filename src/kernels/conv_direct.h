@@ -69,6 +69,27 @@ typedef void (*nbi_direct_pool_fn)(const nbi_direct_plan *p, int64_t planes, con
  * one phase. */
 typedef void (*nbi_direct_dw_fn)(const nbi_direct_plan *p, int64_t ns, const float *xp, int64_t xs,
                                  const float *delta, int64_t ds, float *dw);
+/* The pooled weight gradient's patches: floats per conv output position (the taps, then
+ * zeros; at most this many taps), and floats a patch buffer needs past its last patch. */
+#define NBI_DIRECT_PATCH 32
+#define NBI_DIRECT_PATCH_SLACK 8
+/* The weight gradient behind a fused 2x2 max pooling of stride 2 whose windows tile the conv
+ * output planes (OH x OW = 2·PH x 2·PW), taken from the pooled gradient itself: window k of
+ * plane o of sample s adds g · xp[s·xs + i·row_step + off[t] + j] at its arg (i, j), with
+ * g = dy, or +0 where y <= 0 (the fused ReLU's mask, y may be NULL); the window's three other
+ * positions, whose δ is zero, are never visited (a quarter of the dense sums' work, and no δ
+ * planes written). dw[o·taps + t] is two chains, the windows taken in order (s, k) alternately
+ * into the first and the second (each starting at +0), added at the end. dy, y, arg are
+ * [ns][og][PH·PW], samples ds apart; one phase. Equal to nbi_direct_dw_twin on the unpooled δ
+ * up to the order of the sums, wherever the image is finite (the dense sums also multiply
+ * the zeros by the image). The vector kernel first copies the ns images into `patches`
+ * (ns·OH·OW·NBI_DIRECT_PATCH + NBI_DIRECT_PATCH_SLACK floats; the twin does not use them) and
+ * needs at most NBI_DIRECT_PATCH taps, in rows of kw <= 8 consecutive offsets
+ * (off[r·kw + b] = off[r·kw] + b), reading 8 floats from a row's first (NBI_DIRECT_MARGIN). */
+typedef void (*nbi_direct_dw_pooled_fn)(const nbi_direct_plan *p, int64_t kw, int64_t ns,
+                                        const float *xp, int64_t xs, const float *dy,
+                                        const float *y, const int32_t *arg, int64_t ds,
+                                        float *patches, float *dw);
 /* dxp[i·row_step + off[t] + j] += Σ_o w[o·taps + t] · δ[o][i·OW + j] (a chain over o from 0),
  * for each output row i, each block of `lanes` columns, each tap t, in that order; one phase. */
 typedef void (*nbi_direct_dx_fn)(const nbi_direct_plan *p, const float *w, const float *delta,
@@ -94,6 +115,9 @@ void nbi_direct_dw_twin(const nbi_direct_plan *p, int64_t ns, const float *xp, i
                         const float *delta, int64_t ds, float *dw, int lanes);
 void nbi_unpool2x2_twin(int64_t planes, int64_t PH, int64_t PW, const float *dy, const float *y,
                         const int32_t *arg, float *d);
+void nbi_direct_dw_pooled_twin(const nbi_direct_plan *p, int64_t kw, int64_t ns, const float *xp,
+                               int64_t xs, const float *dy, const float *y, const int32_t *arg,
+                               int64_t ds, float *patches, float *dw);
 void nbi_direct_dx_twin(const nbi_direct_plan *p, const float *w, const float *delta, float *dxp,
                         int lanes);
 

@@ -185,6 +185,9 @@ typedef struct nbi_kernels {
     nbi_direct_pool_fn conv_direct_pool;
     nbi_direct_dw_fn conv_direct_dw;
     nbi_direct_dx_fn conv_direct_dx;
+    /* the weight gradient behind a fused 2x2 pooling, from the pooled δ (the twin's bits);
+     * NULL: the δ planes and conv_direct_dw */
+    nbi_direct_dw_pooled_fn conv_direct_dw_pooled;
     int conv_direct_lanes;
     /* the δ planes behind a fused 2x2 max pooling (nbi_unpool2x2_twin's bits); NULL: the
      * twin */
