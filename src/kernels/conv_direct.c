@@ -237,9 +237,10 @@ static float sum8(const float *restrict v, int64_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-/* Per member: the prepared images of a piece [nb][img], its δ [nb][O][P], the pooled δ row
- * [P], the input gradient's prepared image [img], forward's conv output of 8 channels before
- * pooling [8][P], the shifted copies of a piece [nb][simg]. */
+/* Per member: the prepared images of a piece [nb][img], its δ [nb][O][P] (or, for
+ * backward_pooled, the patches [nb][P][NBI_DIRECT_PATCH] on 64 bytes: delta_floats), the
+ * pooled δ row [P], the input gradient's prepared image [img], forward's conv output of 8
+ * channels before pooling [8][P], the shifted copies of a piece [nb][simg]. */
 static int64_t delta_floats(const djob *j) {
     const int64_t P = j->g->OH * j->g->OW;
     const int64_t per = j->g->O > NBI_DIRECT_PATCH ? j->g->O : NBI_DIRECT_PATCH;
