@@ -70,7 +70,8 @@ typedef void (*nbi_direct_pool_fn)(const nbi_direct_plan *p, int64_t planes, con
 typedef void (*nbi_direct_dw_fn)(const nbi_direct_plan *p, int64_t ns, const float *xp, int64_t xs,
                                  const float *delta, int64_t ds, float *dw);
 /* The pooled weight gradient's patches: floats per conv output position (the taps, then
- * zeros; at most this many taps), and floats a patch buffer needs past its last patch. */
+ * lanes never read; at most this many taps), and floats a patch buffer needs past its last
+ * patch. */
 #define NBI_DIRECT_PATCH 32
 #define NBI_DIRECT_PATCH_SLACK 8
 /* The weight gradient behind a fused 2x2 max pooling of stride 2 whose windows tile the conv
